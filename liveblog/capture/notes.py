@@ -1,0 +1,195 @@
+"""Note capture: validate a note-taker's message, write it once, acknowledge after commit.
+
+Every message carries a client-generated id. The first time an id is seen its effect and its
+acknowledgement are stored in the same transaction; a resend gets that stored acknowledgement
+(duplicate=true) and changes nothing; the same id with different content is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from liveblog.capture import validate
+from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound
+from liveblog.models import Ack, Invite, Session, utcnow
+from liveblog.settings import LimitSettings
+from liveblog.storage import Database, Tx, repo
+from liveblog.text import find_embeds, find_media, render_markdown
+
+NOTE_TYPES = ("note.create", "note.update", "note.delete")
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who is writing: a note-taker's invite, or an organiser acting in a session."""
+
+    name: str
+    ref: str  # invite id, or "account:<id>"; notes may be edited by the same ref only
+    is_moderator: bool = False
+
+    @classmethod
+    def from_invite(cls, invite: Invite) -> Author:
+        return cls(name=invite.name, ref=invite.id)
+
+
+def fingerprint(message: dict[str, Any]) -> str:
+    """What makes two messages with one client id 'the same': all fields but the id."""
+    canonical = {k: v for k, v in message.items() if k != "client_id"}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def note_data(body: str) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    embeds = find_embeds(body)
+    if embeds:
+        data["embeds"] = embeds
+    media = find_media(body)
+    if media:
+        data["media"] = media
+    return data
+
+
+class NoteCapture:
+    def __init__(self, db: Database, limits: LimitSettings) -> None:
+        self.db = db
+        self.limits = limits
+
+    async def handle(self, session_id: str, author: Author, message: Any) -> Ack:
+        """Apply one capture message; returns the acknowledgement once it is on disk."""
+        if not isinstance(message, dict):
+            raise BadRequest("a capture message is a JSON object", code="invalid_json")
+        kind = message.get("type")
+        if kind not in NOTE_TYPES:
+            raise BadRequest(
+                f"unknown message type {kind!r}; expected one of {', '.join(NOTE_TYPES)}", code="unknown_type", field="type"
+            )
+        cid = validate.client_id(message)
+        fp = fingerprint(message)
+        if kind == "note.create":
+            return await self._create(session_id, author, message, cid, fp)
+        if kind == "note.update":
+            return await self._update(session_id, author, message, cid, fp)
+        return await self._delete(session_id, author, message, cid, fp)
+
+    # Each op first looks for its client id (a resend), then checks, then writes: a check
+    # that fails has written nothing.
+
+    async def _create(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
+        body = validate.text(message, "body", max_bytes=self.limits.note_bytes)
+        assert body is not None
+        key_point = bool(validate.boolean(message, "key_point"))
+        typed_at = validate.timestamp(message, "typed_at")
+        html = render_markdown(body)
+        data = note_data(body)
+
+        async def op(tx: Tx) -> Ack:
+            done = await _already_done(tx, session_id, cid, fp)
+            if done is not None:
+                return done
+            session = await _writable_session(tx, session_id, typed_at)
+            item, change = await repo.insert_item(
+                tx,
+                session_id=session.id,
+                kind="note",
+                client_id=cid,
+                author=author.name,
+                author_ref=author.ref,
+                body=body,
+                html=html,
+                key_point=key_point,
+                data=data,
+                typed_at=typed_at or utcnow(),
+            )
+            return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
+
+        return await self.db.write(op)
+
+    async def _target(self, tx: Tx, session_id: str, author: Author, message: dict[str, Any]) -> int:
+        item_id = validate.integer(message, "item_id", required=False)
+        target_cid = message.get("target_client_id")
+        if item_id is None and target_cid is None:
+            raise BadRequest("item_id or target_client_id is required", code="missing_field", field="item_id")
+        if item_id is not None:
+            found = await repo.get_item_ref(tx.conn, item_id)
+        else:
+            validate.client_id(message, "target_client_id")
+            item = await repo.find_item_by_client_id(tx.conn, session_id, target_cid)
+            found = await repo.get_item_ref(tx.conn, item.id) if item else None
+        if found is None or found[0].session_id != session_id:
+            raise NotFound("no such note in this session", code="unknown_item", field="item_id")
+        item, ref = found
+        if item.kind != "note":
+            raise BadRequest("only notes can be changed this way", code="invalid_field", field="item_id")
+        if item.deleted:
+            raise Conflict("that note has been deleted", code="item_deleted", field="item_id")
+        if ref != author.ref and not author.is_moderator:
+            raise Forbidden("you can change only your own notes", code="not_your_note")
+        return item.id
+
+    async def _update(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
+        body = validate.text(message, "body", max_bytes=self.limits.note_bytes, required=False)
+        key_point = validate.boolean(message, "key_point", default=None)
+        if body is None and key_point is None:
+            raise BadRequest("an update needs body or key_point", code="missing_field", field="body")
+        fields: dict[str, Any] = {}
+        if body is not None:
+            fields.update(body=body, html=render_markdown(body), data=note_data(body))
+        if key_point is not None:
+            fields["key_point"] = key_point
+
+        async def op(tx: Tx) -> Ack:
+            done = await _already_done(tx, session_id, cid, fp)
+            if done is not None:
+                return done
+            await _writable_session(tx, session_id, None)
+            item_id = await self._target(tx, session_id, author, message)
+            item, change = await repo.update_item(tx, item_id, fields)
+            return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
+
+        return await self.db.write(op)
+
+    async def _delete(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
+        async def op(tx: Tx) -> Ack:
+            done = await _already_done(tx, session_id, cid, fp)
+            if done is not None:
+                return done
+            await _writable_session(tx, session_id, None)
+            item_id = await self._target(tx, session_id, author, message)
+            # A deleted note's text goes: the person who deleted it meant it to.
+            item, change = await repo.update_item(
+                tx, item_id, {"deleted": True, "body": "", "html": "", "data": {}}, op="item.deleted"
+            )
+            return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
+
+        return await self.db.write(op)
+
+
+async def _already_done(tx: Tx, session_id: str, cid: str, fp: str) -> Ack | None:
+    found = await repo.get_client_op(tx.conn, session_id, cid)
+    if found is None:
+        return None
+    old_fp, response = found
+    if old_fp != fp:
+        raise Conflict(
+            f"client_id {cid!r} was already used for a different message", code="client_id_conflict", field="client_id"
+        )
+    return Ack(cid, response["item_id"], response["seq"], duplicate=True)
+
+
+async def _remember(tx: Tx, session_id: str, cid: str, fp: str, ack: Ack) -> Ack:
+    await repo.put_client_op(tx, session_id, cid, fp, {"item_id": ack.item_id, "seq": ack.seq})
+    return ack
+
+
+async def _writable_session(tx: Tx, session_id: str, typed_at: str | None) -> Session:
+    session = await repo.get_session(tx.conn, session_id)
+    if session is None:
+        raise NotFound(f"no session {session_id!r}", code="unknown_session")
+    if session.state == "ended":
+        # A note typed offline before the session ended still belongs to it: never lose it.
+        if typed_at is None or session.ended_at is None or typed_at > session.ended_at:
+            raise Conflict("this session has ended; notes are closed", code="session_ended")
+    return session

@@ -1,0 +1,208 @@
+"""Plain dataclasses shared by every layer: events, sessions, stream items, invites, accounts.
+
+An Item is anything in a session's stream (a note, a poll, a question, later a social post);
+its kind-specific fields live in `data` so new kinds need no new tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+SessionState = Literal["scheduled", "live", "ended"]
+SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
+ITEM_KINDS: tuple[str, ...] = ("note", "poll", "question", "social")
+
+
+def utcnow() -> str:
+    """Current time as an ISO 8601 UTC string with milliseconds, the one format stored everywhere."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    title: str
+    starts_on: str
+    ends_on: str
+    venue: str = ""
+    description: str = ""
+    hashtags: tuple[str, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "starts_on": self.starts_on,
+            "ends_on": self.ends_on,
+            "venue": self.venue,
+            "description": self.description,
+            "hashtags": list(self.hashtags),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    event_id: str
+    title: str
+    starts_at: str
+    ends_at: str
+    room: str = ""
+    speakers: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    description: str = ""
+    state: str = "scheduled"
+    question_moderation: bool = False
+    stream_epoch: str = ""
+    last_seq: int = 0
+    ended_at: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == "live"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "title": self.title,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "room": self.room,
+            "speakers": list(self.speakers),
+            "hashtags": list(self.hashtags),
+            "description": self.description,
+            "state": self.state,
+            "question_moderation": self.question_moderation,
+            "epoch": self.stream_epoch,
+            "seq": self.last_seq,
+            "ended_at": self.ended_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    session_id: str
+    kind: str
+    client_id: str
+    author: str
+    body: str
+    html: str
+    key_point: bool
+    data: dict[str, Any]
+    typed_at: str
+    received_at: str
+    updated_at: str
+    deleted: bool
+    version: int
+    seq: int
+
+    def to_wire(self) -> dict[str, Any]:
+        if self.deleted:
+            return {
+                "id": self.id,
+                "kind": self.kind,
+                "client_id": self.client_id,
+                "deleted": True,
+                "version": self.version,
+                "seq": self.seq,
+            }
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "client_id": self.client_id,
+            "author": self.author,
+            "body": self.body,
+            "html": self.html,
+            "key_point": self.key_point,
+            "data": self.data,
+            "typed_at": self.typed_at,
+            "received_at": self.received_at,
+            "updated_at": self.updated_at,
+            "deleted": False,
+            "version": self.version,
+            "seq": self.seq,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of a session's stream: the seq-th change, with its wire payload.
+
+    `payload` is the whole message a client receives (type, seq, op and op-specific fields).
+    """
+
+    session_id: str
+    seq: int
+    op: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Invite:
+    id: str
+    event_id: str
+    session_id: str | None
+    name: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, session: Session) -> bool:
+        if not self.active or session.event_id != self.event_id:
+            return False
+        return self.session_id is None or self.session_id == session.id
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "session_id": self.session_id,
+            "name": self.name,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    role: str
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """What a note-taker is told once their message is on disk."""
+
+    client_id: str
+    item_id: int
+    seq: int
+    duplicate: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        out = {
+            "type": "ack",
+            "client_id": self.client_id,
+            "item_id": self.item_id,
+            "seq": self.seq,
+            "duplicate": self.duplicate,
+        }
+        out.update(self.extra)
+        return out

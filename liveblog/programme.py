@@ -1,0 +1,184 @@
+"""Events and sessions: validation and the rules of a session's life (scheduled -> live -> ended)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from liveblog.errors import BadRequest, Conflict, NotFound
+from liveblog.models import SESSION_STATES, Event, Session, utcnow
+from liveblog.storage import Database, Tx, repo
+
+HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
+
+
+def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"{name} is required", code="missing_field", field=name)
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string", code="invalid_field", field=name)
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(f"{name} must not be empty", code="empty", field=name)
+    if len(value) > limit:
+        raise BadRequest(f"{name} is longer than {limit} characters", code="too_long", field=name)
+    return value
+
+
+def _day(data: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = _text(data, name, required=required, limit=10)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise BadRequest(f"{name} must be a date like 2026-05-14", code="invalid_field", field=name) from None
+
+
+def _moment(data: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = _text(data, name, required=required, limit=40)
+    if value is None:
+        return None
+    try:
+        # Local wall-clock time at the venue ("2026-05-14T09:30"); programmes are read that way.
+        return datetime.fromisoformat(value).strftime("%Y-%m-%dT%H:%M")
+    except ValueError:
+        raise BadRequest(f"{name} must be a date and time like 2026-05-14T09:30", code="invalid_field", field=name) from None
+
+
+def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[str, ...] | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+" if hashtags else r"\s*,\s*", value) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{name} must be a list of strings", code="invalid_field", field=name)
+    out = []
+    for v in value:
+        v = v.strip()
+        if not v:
+            continue
+        if hashtags:
+            if not HASHTAG.match(v):
+                raise BadRequest(f"{v!r} is not a hashtag", code="invalid_field", field=name)
+            v = "#" + v.lstrip("#")
+        if len(v) > 100:
+            raise BadRequest(f"an entry of {name} is too long", code="too_long", field=name)
+        out.append(v)
+    if len(out) > 20:
+        raise BadRequest(f"{name} has more than 20 entries", code="too_long", field=name)
+    return tuple(out)
+
+
+def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object", code="invalid_json")
+    req = not partial
+    fields: dict[str, Any] = {
+        "title": _text(data, "title", required=req),
+        "starts_on": _day(data, "starts_on", required=req),
+        "ends_on": _day(data, "ends_on", required=req),
+        "venue": _text(data, "venue", required=False),
+        "description": _text(data, "description", required=False, limit=5000),
+        "hashtags": _list(data, "hashtags", hashtags=True),
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if fields.get("starts_on") and fields.get("ends_on") and fields["ends_on"] < fields["starts_on"]:
+        raise BadRequest("the event cannot end before it starts", code="invalid_field", field="ends_on")
+    return fields
+
+
+def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object", code="invalid_json")
+    req = not partial
+    fields: dict[str, Any] = {
+        "title": _text(data, "title", required=req),
+        "starts_at": _moment(data, "starts_at", required=req),
+        "ends_at": _moment(data, "ends_at", required=req),
+        "room": _text(data, "room", required=False),
+        "description": _text(data, "description", required=False, limit=5000),
+        "speakers": _list(data, "speakers"),
+        "hashtags": _list(data, "hashtags", hashtags=True),
+    }
+    if "question_moderation" in data:
+        if not isinstance(data["question_moderation"], bool):
+            raise BadRequest("question_moderation must be true or false", code="invalid_field", field="question_moderation")
+        fields["question_moderation"] = data["question_moderation"]
+    if "state" in data:
+        if data["state"] not in SESSION_STATES:
+            raise BadRequest(f"state must be one of {', '.join(SESSION_STATES)}", code="invalid_field", field="state")
+        fields["state"] = data["state"]
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if fields.get("starts_at") and fields.get("ends_at") and fields["ends_at"] < fields["starts_at"]:
+        raise BadRequest("the session cannot end before it starts", code="invalid_field", field="ends_at")
+    return fields
+
+
+class Programme:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_event(self, data: Any) -> Event:
+        fields = event_fields(data, partial=False)
+
+        async def op(tx: Tx) -> Event:
+            return await repo.insert_event(tx, fields)
+
+        return await self.db.write(op)
+
+    async def update_event(self, event_id: str, data: Any) -> Event:
+        fields = event_fields(data, partial=True)
+
+        async def op(tx: Tx) -> Event:
+            return await repo.update_event(tx, event_id, fields)
+
+        return await self.db.write(op)
+
+    async def create_session(self, event_id: str, data: Any) -> Session:
+        fields = session_fields(data, partial=False)
+
+        async def op(tx: Tx) -> Session:
+            if await repo.get_event(tx.conn, event_id) is None:
+                raise NotFound(f"no event {event_id!r}")
+            if "state" in fields and fields["state"] == "ended":
+                fields["ended_at"] = utcnow()
+            return await repo.insert_session(tx, event_id, fields)
+
+        return await self.db.write(op)
+
+    async def update_session(self, session_id: str, data: Any) -> Session:
+        fields = session_fields(data, partial=True)
+
+        async def op(tx: Tx) -> Session:
+            current = await repo.get_session(tx.conn, session_id)
+            if current is None:
+                raise NotFound(f"no session {session_id!r}")
+            state = fields.get("state")
+            if state and state != current.state:
+                if state == "scheduled" and current.state != "scheduled":
+                    raise Conflict("a session that has started cannot go back to scheduled", code="invalid_transition")
+                fields["ended_at"] = utcnow() if state == "ended" else None
+            return await repo.update_session(tx, session_id, fields)
+
+        return await self.db.write(op)
+
+    async def set_state(self, session_id: str, state: str) -> Session:
+        return await self.update_session(session_id, {"state": state})
+
+    async def event(self, event_id: str) -> Event:
+        event = await self.db.read(lambda c: repo.get_event(c, event_id))
+        if event is None:
+            raise NotFound(f"no event {event_id!r}")
+        return event
+
+    async def session(self, session_id: str) -> Session:
+        session = await self.db.read(lambda c: repo.get_session(c, session_id))
+        if session is None:
+            raise NotFound(f"no session {session_id!r}")
+        return session

@@ -1,0 +1,154 @@
+"""Typed, frozen settings read from config.toml; secrets come from the environment only.
+
+Unknown keys are errors that name the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from liveblog.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_origins: tuple[str, ...] = ()
+    public_url: str = ""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    path: str = "liveblog.sqlite3"
+    synchronous: str = "FULL"
+
+    def __post_init__(self) -> None:
+        if self.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ConfigError(f"database.synchronous must be FULL, NORMAL or EXTRA, not {self.synchronous!r}")
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    note_bytes: int = 65536
+    frame_bytes: int = 1048576
+    upload_bytes: int = 10485760
+    question_chars: int = 500
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    heartbeat_seconds: float = 15.0
+    replay_window: int = 5000
+    ring_size: int = 1024
+    viewer_buffer_bytes: int = 262144
+
+
+@dataclass(frozen=True)
+class VoteSettings:
+    tally_interval_ms: int = 250
+    ip_burst_per_minute: int = 600
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    streams: StreamSettings = field(default_factory=StreamSettings)
+    votes: VoteSettings = field(default_factory=VoteSettings)
+    # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
+    # random key is made per process (fine for a demo; set it in production so ids survive restarts).
+    secret_key: str = field(default="", repr=False)
+
+    def replace(self, **sections: Any) -> Settings:
+        """Return a copy with some fields of some sections replaced: replace(streams={"ring_size": 8})."""
+        changes: dict[str, Any] = {}
+        for name, value in sections.items():
+            current = getattr(self, name)
+            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
+    where = f"{section}.{key}"
+    if annotation == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where} must not be negative")
+        return value
+    if annotation == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        return float(value)
+    if annotation == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {value!r}")
+        return value
+    if annotation.startswith("tuple"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings")
+        return tuple(value)
+    raise ConfigError(f"{where}: unsupported type {annotation}")  # pragma: no cover
+
+
+def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ) if env is None else env
+    sections: dict[str, Any] = {}
+    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "secret_key"}
+    for name, value in data.items():
+        if name not in section_types:
+            raise ConfigError(f"unknown section [{name}] in configuration")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        cls = {
+            "server": ServerSettings,
+            "database": DatabaseSettings,
+            "limits": LimitSettings,
+            "streams": StreamSettings,
+            "votes": VoteSettings,
+        }[name]
+        hints = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, raw in value.items():
+            if key not in hints:
+                raise ConfigError(f"unknown key {name}.{key} in configuration")
+            kwargs[key] = _coerce(name, key, hints[key], raw)
+        sections[name] = cls(**kwargs)
+    secret = env.get("LIVEBLOG_SECRET_KEY") or secrets.token_urlsafe(32)
+    if "LIVEBLOG_DATABASE" in env:
+        db = sections.get("database", DatabaseSettings())
+        sections["database"] = dataclasses.replace(db, path=env["LIVEBLOG_DATABASE"])
+    return Settings(**sections, secret_key=secret)
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read settings from a TOML file (or defaults when path is None)."""
+    if path is None:
+        return settings_from_dict({}, env)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    return settings_from_dict(data, env)
+
+
+# Kept for documentation tests: every (section, key) the settings know.
+def all_keys() -> list[str]:
+    keys = []
+    for f in dataclasses.fields(Settings):
+        if f.name == "secret_key":
+            continue
+        cls = get_type_hints(Settings)[f.name]
+        keys.extend(f"{f.name}.{sub.name}" for sub in dataclasses.fields(cls))
+    return keys

@@ -1,0 +1,110 @@
+"""Numbered migrations, tracked in PRAGMA user_version. Append only: never edit a released step."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: events, sessions, the stream (items + changes), idempotency keys, access, media.
+    """
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        starts_on TEXT NOT NULL,
+        ends_on TEXT NOT NULL,
+        venue TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        hashtags TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES events(id),
+        title TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        room TEXT NOT NULL DEFAULT '',
+        speakers TEXT NOT NULL DEFAULT '[]',
+        hashtags TEXT NOT NULL DEFAULT '[]',
+        description TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'scheduled' CHECK (state IN ('scheduled', 'live', 'ended')),
+        question_moderation INTEGER NOT NULL DEFAULT 0,
+        stream_epoch TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        ended_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_event ON sessions(event_id, starts_at);
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        kind TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        author TEXT NOT NULL DEFAULT '',
+        author_ref TEXT,
+        body TEXT NOT NULL DEFAULT '',
+        html TEXT NOT NULL DEFAULT '',
+        key_point INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL DEFAULT '{}',
+        typed_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        sort_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL DEFAULT 1,
+        seq INTEGER NOT NULL,
+        UNIQUE (session_id, client_id)
+    );
+    CREATE INDEX items_by_time ON items(session_id, sort_at, id);
+    CREATE TABLE changes (
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        op TEXT NOT NULL,
+        item_id INTEGER,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE client_ops (
+        session_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (session_id, client_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL DEFAULT 'organiser',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE login_sessions (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE invites (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL REFERENCES events(id),
+        session_id TEXT REFERENCES sessions(id),
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE media (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        content_type TEXT NOT NULL,
+        bytes BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        uploaded_by TEXT,
+        created_at TEXT NOT NULL
+    );
+    """,
+]

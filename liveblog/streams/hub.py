@@ -1,0 +1,337 @@
+"""StreamHub: per-session channels that fan committed changes out to subscribers.
+
+A channel keeps the session's head (last seq), its epoch and a ring of recent frames. Joining
+with a position replays what was missed, from the ring or from storage, then goes live with no
+gap and no duplicate: the switch-over happens with no `await` between the last replayed frame
+and joining the live set, or through a bounded pending buffer while replaying from storage.
+Delivery is a synchronous `outlet.write()` per subscriber: no task per viewer, one encoding per
+message, and a subscriber whose buffer is full is closed (TOO_SLOW) instead of slowing others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from liveblog.errors import NotFound
+from liveblog.models import Change
+from liveblog.streams.protocol import PROTOCOL_VERSION, CloseCode, Frame
+
+log = logging.getLogger(__name__)
+
+
+class Outlet(Protocol):
+    """Where a subscriber's frames go. Implemented by the web layer (liveblog.web.outlets)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def write(self, frame: Frame) -> bool:
+        """Queue a frame without waiting. False when closed or over its buffer limit."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the buffer is low enough to write more (used while replaying)."""
+        ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+
+class ReloadRequired(Exception):
+    """The requested position cannot be resumed; the client must reload a snapshot."""
+
+    def __init__(self, reason: str, epoch: str, head: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.epoch = epoch
+        self.head = head
+
+
+HeadLoader = Callable[[str], Awaitable[tuple[str, int] | None]]
+ChangeLoader = Callable[[str, int, int], Awaitable[list[str]]]
+
+
+@dataclass(eq=False)
+class _Catching:
+    outlet: Outlet
+    pending: deque[Frame] = field(default_factory=deque)
+    overflowed: bool = False
+
+
+class Channel:
+    def __init__(self, session_id: str, ring_size: int) -> None:
+        self.session_id = session_id
+        self.epoch = ""
+        self.head: int | None = None  # None until loaded from storage or learnt from a publish
+        self.ring: deque[Frame] = deque(maxlen=ring_size)
+        self.live: dict[Outlet, None] = {}
+        self.catching: list[_Catching] = []
+        self.note_takers: Counter[str] = Counter()
+        self.loading: asyncio.Future[None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self.live) + len(self.catching)
+
+    def ring_covers(self, since: int) -> bool:
+        """True when every change after `since` is in the ring."""
+        assert self.head is not None
+        if since >= self.head:
+            return True
+        return bool(self.ring) and self.ring[0].seq is not None and self.ring[0].seq <= since + 1
+
+
+class StreamHub:
+    def __init__(
+        self,
+        *,
+        load_head: HeadLoader,
+        load_changes: ChangeLoader,
+        ring_size: int = 1024,
+        replay_window: int = 5000,
+        heartbeat_seconds: float = 15.0,
+    ) -> None:
+        self._load_head = load_head
+        self._load_changes = load_changes
+        self.ring_size = ring_size
+        self.replay_window = replay_window
+        self.heartbeat_seconds = heartbeat_seconds
+        self.channels: dict[str, Channel] = {}
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self.delivered = 0  # frames handed to outlets, for the benchmark
+        self.dropped_slow = 0  # subscribers closed as too slow
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.heartbeat_seconds > 0:
+            self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="liveblog-heartbeats")
+
+    async def stop(self, code: int = CloseCode.GOING_AWAY) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+        for channel in self.channels.values():
+            for outlet in [*channel.live, *(c.outlet for c in channel.catching)]:
+                outlet.close(code, "server shutting down")
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Send every subscriber the head and viewer count: keeps NAT'd connections open and lets
+        a client notice it is behind even when nothing else is said."""
+        for channel in list(self.channels.values()):
+            if channel.head is None or not channel.live:
+                continue
+            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.subscriber_count})
+            self._fanout(channel, frame)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def publish(self, changes: Iterable[Change]) -> None:
+        """Called after commit, in sequence order. Never awaits."""
+        for change in changes:
+            channel = self.channels.get(change.session_id)
+            if channel is None:
+                # Nobody watching: learn the head from the change itself (seqs are contiguous).
+                channel = self.channels[change.session_id] = Channel(change.session_id, self.ring_size)
+                channel.head = change.seq - 1
+            if channel.head is None:
+                channel.head = change.seq - 1
+            if change.seq <= channel.head:
+                continue  # the storage read that loaded this channel already saw it
+            if change.seq != channel.head + 1:
+                log.error(
+                    "stream %s jumped from %s to %s; resyncing", change.session_id, channel.head, change.seq
+                )
+                channel.ring.clear()
+            channel.head = change.seq
+            frame = Frame.of(change.payload)
+            channel.ring.append(frame)
+            if change.op == "session.updated":
+                channel.epoch = change.payload["session"].get("epoch", channel.epoch)
+            self._fanout(channel, frame)
+            for catching in channel.catching:
+                if len(catching.pending) >= self.ring_size:
+                    catching.overflowed = True
+                else:
+                    catching.pending.append(frame)
+
+    def _fanout(self, channel: Channel, frame: Frame) -> None:
+        failed: list[Outlet] | None = None
+        for outlet in channel.live:
+            if not outlet.write(frame):
+                if failed is None:
+                    failed = []
+                failed.append(outlet)
+        self.delivered += len(channel.live)
+        if failed:
+            for outlet in failed:
+                channel.live.pop(outlet, None)
+                if not outlet.closed:
+                    self.dropped_slow += 1
+                    outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+
+    def send_unsequenced(self, session_id: str, message: dict[str, Any]) -> None:
+        """A message outside the stream's order (presence): delivered to those live now only."""
+        channel = self.channels.get(session_id)
+        if channel is not None:
+            self._fanout(channel, Frame.of(message))
+
+    # -- subscribing ---------------------------------------------------------------------------
+
+    async def _channel(self, session_id: str) -> Channel:
+        channel = self.channels.get(session_id)
+        if channel is None:
+            channel = self.channels[session_id] = Channel(session_id, self.ring_size)
+        while not channel.epoch:
+            if channel.loading is None:
+                channel.loading = asyncio.get_running_loop().create_future()
+                try:
+                    head = await self._load_head(session_id)
+                except BaseException as exc:
+                    channel.loading.set_exception(exc)
+                    channel.loading.exception()  # mark retrieved; waiters re-raise it
+                    channel.loading = None
+                    raise
+                if head is None:
+                    self.channels.pop(session_id, None)
+                    channel.loading.set_result(None)
+                    raise NotFound(f"no session {session_id!r}")
+                channel.epoch = head[0]
+                if channel.head is None:
+                    channel.head = head[1]
+                channel.loading.set_result(None)
+            else:
+                await asyncio.shield(channel.loading)
+                if session_id not in self.channels:
+                    raise NotFound(f"no session {session_id!r}")
+        return channel
+
+    def head(self, session_id: str) -> int | None:
+        channel = self.channels.get(session_id)
+        return channel.head if channel else None
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self,
+        session_id: str,
+        outlet: Outlet,
+        *,
+        since: int | None = None,
+        epoch: str | None = None,
+        note_taker: str | None = None,
+        hello: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Channel]:
+        """Join a session's stream from `since` (or from now). Raises ReloadRequired or NotFound."""
+        channel = await self._channel(session_id)
+        head = channel.head
+        assert head is not None
+        if epoch is not None and epoch != channel.epoch:
+            raise ReloadRequired("epoch_changed", channel.epoch, head)
+        if since is not None and since > head:
+            raise ReloadRequired("future_position", channel.epoch, head)
+        if since is not None and head - since > self.replay_window:
+            raise ReloadRequired("too_far_behind", channel.epoch, head)
+        start = head if since is None else since
+        outlet.write(
+            Frame.of(
+                {
+                    "type": "hello",
+                    "protocol": PROTOCOL_VERSION,
+                    "session": session_id,
+                    "epoch": channel.epoch,
+                    "seq": head,
+                    "since": start,
+                    "heartbeat": self.heartbeat_seconds,
+                    **(hello or {}),
+                }
+            )
+        )
+        catching: _Catching | None = None
+        try:
+            if channel.ring_covers(start):
+                # Everything missed is in memory: replay and go live with no await in between.
+                for frame in channel.ring:
+                    if frame.seq is not None and frame.seq > start:
+                        outlet.write(frame)
+                outlet.write(Frame.of({"type": "synced", "seq": channel.head}))
+                channel.live[outlet] = None
+            else:
+                catching = _Catching(outlet)
+                channel.catching.append(catching)
+                await self._replay_from_storage(channel, catching, start, head)
+                channel.catching.remove(catching)
+                catching = None
+                if not outlet.closed:
+                    channel.live[outlet] = None
+            if note_taker is not None:
+                channel.note_takers[note_taker] += 1
+                self._announce_presence(channel)
+            yield channel
+        finally:
+            if catching is not None and catching in channel.catching:
+                channel.catching.remove(catching)
+            channel.live.pop(outlet, None)
+            if note_taker is not None and channel.note_takers[note_taker] > 0:
+                channel.note_takers[note_taker] -= 1
+                if channel.note_takers[note_taker] == 0:
+                    del channel.note_takers[note_taker]
+                self._announce_presence(channel)
+
+    async def _replay_from_storage(self, channel: Channel, catching: _Catching, start: int, upto: int) -> None:
+        outlet = catching.outlet
+        last = start
+        # Chunks keep memory bounded for a long replay; drain() paces to the viewer's speed.
+        chunk = 256
+        while last < upto and not outlet.closed:
+            texts = await self._load_changes(channel.session_id, last, min(upto, last + chunk))
+            if not texts:
+                break
+            for text in texts:
+                outlet.write(Frame(text))
+            last = min(upto, last + chunk)
+            await outlet.drain()
+        if last != upto and not outlet.closed:
+            # Storage lacks changes the head says exist: never hand out a stream with a hole.
+            outlet.close(CloseCode.RELOAD, "history unavailable: reload")
+            return
+        # Live changes that arrived while replaying, skipping those storage already gave.
+        while catching.pending and not outlet.closed:
+            frame = catching.pending.popleft()
+            if frame.seq is not None and frame.seq > last:
+                outlet.write(frame)
+                last = frame.seq
+        if catching.overflowed:
+            self.dropped_slow += 1
+            outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+            return
+        outlet.write(Frame.of({"type": "synced", "seq": last}))
+
+    def _announce_presence(self, channel: Channel) -> None:
+        self._fanout(
+            channel,
+            Frame.of(
+                {
+                    "type": "presence",
+                    "note_takers": sorted(channel.note_takers),
+                    "viewers": channel.subscriber_count,
+                }
+            ),
+        )
+
+    def stats(self, session_id: str) -> dict[str, Any]:
+        channel = self.channels.get(session_id)
+        if channel is None:
+            return {"viewers": 0, "note_takers": []}
+        return {"viewers": channel.subscriber_count, "note_takers": sorted(channel.note_takers)}

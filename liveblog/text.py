@@ -1,0 +1,113 @@
+"""Turning what people type into safe HTML: CommonMark with raw HTML off, then nh3 sanitising.
+
+Only http, https and mailto links survive; images render only from our own /media/ store (anything
+else becomes a plain link, so a note cannot make every viewer's browser fetch a tracker); video
+and slide links are noted in `embeds` so pages can offer a click-to-load preview.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False, "breaks": True})
+_md.enable(["linkify", "strikethrough", "table"])
+_md.validateLink = lambda url: url.strip().lower().startswith(("http://", "https://", "mailto:", "/media/"))
+
+
+def _render_image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    src = token.attrGet("src") or ""
+    alt = _md.renderer.renderInlineAsText(token.children or [], options, env)
+    if src.startswith("/media/"):
+        return f'<img src="{_escape(src)}" alt="{_escape(alt)}" loading="lazy">'
+    return f'<a href="{_escape(src)}">{_escape(alt or src)}</a>'
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_md.add_render_rule("image", _render_image)
+
+ALLOWED_TAGS = {
+    "a", "p", "br", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img", "table", "thead", "tbody", "tr", "th", "td",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "loading"},
+    "ol": {"start"},
+    "th": {"align"},
+    "td": {"align"},
+}
+
+
+def sanitise(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow noopener noreferrer ugc",
+    )
+
+
+def render_markdown(text: str) -> str:
+    return sanitise(_md.render(text))
+
+
+_YOUTUBE = re.compile(r"^(?:www\.|m\.)?(?:youtube\.com|youtube-nocookie\.com)$")
+_SLIDE_HOSTS = {
+    "speakerdeck.com": "Speaker Deck",
+    "www.slideshare.net": "SlideShare",
+    "slideshare.net": "SlideShare",
+    "docs.google.com": "Google Slides",
+    "prezi.com": "Prezi",
+}
+_URL = re.compile(r"https?://[^\s<>()\"']+")
+_MEDIA = re.compile(r"\(/media/([0-9a-f]{16})\)")
+
+
+def find_embeds(text: str) -> list[dict[str, str]]:
+    """Video and slide links in a note, with the privacy-friendly player URL where one exists."""
+    found: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for url in _URL.findall(text):
+        url = url.rstrip(".,;:!?")
+        if url in seen:
+            continue
+        seen.add(url)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        video_id = ""
+        if _YOUTUBE.match(host):
+            if parts.path == "/watch":
+                video_id = parse_qs(parts.query).get("v", [""])[0]
+            elif parts.path.startswith(("/embed/", "/shorts/", "/live/")):
+                video_id = parts.path.split("/")[2]
+        elif host == "youtu.be":
+            video_id = parts.path.lstrip("/").split("/")[0]
+        if video_id and re.fullmatch(r"[A-Za-z0-9_-]{6,20}", video_id):
+            found.append({
+                "provider": "YouTube",
+                "url": url,
+                "player": f"https://www.youtube-nocookie.com/embed/{video_id}",
+            })
+            continue
+        if host in ("vimeo.com", "www.vimeo.com"):
+            vid = parts.path.strip("/").split("/")[0]
+            if vid.isdigit():
+                found.append({"provider": "Vimeo", "url": url, "player": f"https://player.vimeo.com/video/{vid}"})
+                continue
+        if host in _SLIDE_HOSTS:
+            found.append({"provider": _SLIDE_HOSTS[host], "url": url, "player": ""})
+    return found
+
+
+def find_media(text: str) -> list[str]:
+    return _MEDIA.findall(text)

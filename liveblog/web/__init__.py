@@ -1,0 +1,1 @@
+"""The only code that touches Starlette requests and websockets: routes, pages, API, sockets."""

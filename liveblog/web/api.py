@@ -1,0 +1,192 @@
+"""The JSON API, version 1: events, sessions, snapshots, capture over HTTP, invites, media, SSE."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from liveblog.capture.media import store_upload
+from liveblog.capture.notes import Author
+from liveblog.errors import BadRequest, NotFound, TooLarge
+from liveblog.storage import repo
+from liveblog.web.auth import LOGIN_COOKIE, require_invite, require_organiser, services
+from liveblog.web.sse import sse_response
+
+MAX_JSON_BODY = 2 * 1024 * 1024
+
+
+async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body over {limit} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise TooLarge(f"request body over {limit} bytes")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
+
+
+def ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+async def index(request: Request) -> Response:
+    return ok({"liveblog": "v1", "protocol": 1, "docs": "/docs/protocol.md"})
+
+
+async def list_events(request: Request) -> Response:
+    events = await services(request).db.read(repo.list_events)
+    return ok({"events": [e.to_wire() for e in events]})
+
+
+async def create_event(request: Request) -> Response:
+    await require_organiser(request)
+    event = await services(request).programme.create_event(await json_body(request))
+    return ok(event.to_wire(), 201)
+
+
+async def event_detail(request: Request) -> Response:
+    svc = services(request)
+    event_id = request.path_params["event_id"]
+    if request.method == "PATCH":
+        await require_organiser(request)
+        event = await svc.programme.update_event(event_id, await json_body(request))
+    else:
+        event = await svc.programme.event(event_id)
+    return ok(event.to_wire())
+
+
+async def event_sessions(request: Request) -> Response:
+    svc = services(request)
+    event_id = request.path_params["event_id"]
+    if request.method == "POST":
+        await require_organiser(request)
+        session = await svc.programme.create_session(event_id, await json_body(request))
+        return ok(session.to_wire(), 201)
+    await svc.programme.event(event_id)
+    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event_id))
+    return ok({"sessions": [s.to_wire() for s in sessions]})
+
+
+async def session_detail(request: Request) -> Response:
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    if request.method == "PATCH":
+        await require_organiser(request)
+        session = await svc.programme.update_session(session_id, await json_body(request))
+    else:
+        session = await svc.programme.session(session_id)
+    return ok(session.to_wire())
+
+
+async def session_items(request: Request) -> Response:
+    """A consistent snapshot: the session (with epoch and seq) and its items as of that seq."""
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+
+    async def read(conn: Any) -> Any:
+        session = await repo.get_session(conn, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id!r}")
+        return session, await repo.list_items(conn, session_id)
+
+    session, items = await svc.db.read(read)
+    return ok(
+        {
+            "session": session.to_wire(),
+            "epoch": session.stream_epoch,
+            "seq": session.last_seq,
+            "items": [i.to_wire() for i in items],
+        }
+    )
+
+
+async def capture(request: Request) -> Response:
+    """Capture over plain HTTP for scripts and bots: the same messages and acks as the socket."""
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    invite = await require_invite(request, session)
+    message = await json_body(request, limit=svc.settings.limits.frame_bytes)
+    if isinstance(message, dict) and "type" not in message:
+        message = {"type": "note.create", **message}
+    ack = await svc.notes.handle(session.id, Author.from_invite(invite), message)
+    return ok(ack.to_wire(), 200 if ack.duplicate else 201)
+
+
+async def upload_media(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    invite = await require_invite(request, session)
+    media_id = await store_upload(svc.db, session.id, invite.id, request, svc.settings.limits.upload_bytes)
+    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![photo](/media/{media_id})"}, 201)
+
+
+async def stream(request: Request) -> Response:
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    await svc.programme.session(session_id)
+    return sse_response(request, svc, session_id)  # type: ignore[no-any-return]
+
+
+async def presence(request: Request) -> Response:
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    await svc.programme.session(session_id)
+    return ok(svc.hub.stats(session_id))
+
+
+async def invites(request: Request) -> Response:
+    await require_organiser(request)
+    svc = services(request)
+    event_id = request.path_params["event_id"]
+    if request.method == "POST":
+        data = await json_body(request)
+        if not isinstance(data, dict):
+            raise BadRequest("expected a JSON object", code="invalid_json")
+        session_id = data.get("session_id") or None
+        invite, token = await svc.accounts.invite(event_id, session_id, str(data.get("name") or ""))
+        return ok({**invite.to_wire(), "token": token, "url": f"/n/{token}"}, 201)
+    await svc.programme.event(event_id)
+    return ok({"invites": [i.to_wire() for i in await svc.accounts.invites(event_id)]})
+
+
+async def revoke_invite(request: Request) -> Response:
+    await require_organiser(request)
+    invite = await services(request).accounts.revoke_invite(request.path_params["invite_id"])
+    return ok(invite.to_wire())
+
+
+async def login(request: Request) -> Response:
+    data = await json_body(request)
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object", code="invalid_json")
+    token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")))
+    response = ok({"token": token})
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    return response
+
+
+routes = [
+    Route("/api/v1", index),
+    Route("/api/v1/login", login, methods=["POST"]),
+    Route("/api/v1/events", list_events, methods=["GET"]),
+    Route("/api/v1/events", create_event, methods=["POST"]),
+    Route("/api/v1/events/{event_id}", event_detail, methods=["GET", "PATCH"]),
+    Route("/api/v1/events/{event_id}/sessions", event_sessions, methods=["GET", "POST"]),
+    Route("/api/v1/events/{event_id}/invites", invites, methods=["GET", "POST"]),
+    Route("/api/v1/invites/{invite_id}", revoke_invite, methods=["DELETE"]),
+    Route("/api/v1/sessions/{session_id}", session_detail, methods=["GET", "PATCH"]),
+    Route("/api/v1/sessions/{session_id}/items", session_items),
+    Route("/api/v1/sessions/{session_id}/capture", capture, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/media", upload_media, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/stream", stream),
+    Route("/api/v1/sessions/{session_id}/presence", presence),
+]

@@ -1,0 +1,98 @@
+"""The application factory: create_app(settings, services=None) -> a Starlette app.
+
+The lifespan opens the services (database, then hub) and closes them in reverse; tests may pass
+ready-made services in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from liveblog.errors import LiveblogError
+from liveblog.paths import resource_dir
+from liveblog.services import Services
+from liveblog.settings import Settings
+from liveblog.web import api, pages, sockets
+from liveblog.web.outlets import CaptureWebsocketProtocol
+from liveblog.web.security import SecurityMiddleware
+
+log = logging.getLogger(__name__)
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(resource_dir("templates")))  # autoescape on for .html
+    return templates
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LiveblogError)
+    if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
+    return pages.error_page(request, exc.status, exc.message)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "error")
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"code": "http_" + str(status), "message": str(detail)}}, status_code=status)
+    return pages.error_page(request, status, str(detail))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"code": "internal", "message": "internal error"}}, status_code=500)
+    return pages.error_page(request, 500, "Something went wrong on our side.")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    own_services = services is None
+    svc = services or Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if own_services:
+            await svc.open()
+        try:
+            yield
+        finally:
+            if own_services:
+                await svc.close()
+
+    from starlette.exceptions import HTTPException
+
+    app = Starlette(
+        routes=[
+            *pages.routes,
+            *api.routes,
+            WebSocketRoute("/ws/v1/sessions/{session_id}", sockets.live_socket),
+            WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
+            Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
+        ],
+        middleware=[
+            # First: Starlette's error middleware passes websockets through untouched, so this
+            # still sees the server's own `send` and can enable the fast delivery path.
+            Middleware(CaptureWebsocketProtocol),
+            Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins),
+        ],
+        exception_handlers={
+            LiveblogError: handle_error,
+            HTTPException: handle_http_error,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    return app

@@ -1,0 +1,48 @@
+"""Who is asking: the organiser behind a login cookie or bearer token, or a note-taker's invite."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from liveblog.errors import Forbidden, Unauthorized
+from liveblog.models import Account, Invite, Session
+from liveblog.services import Services
+
+LOGIN_COOKIE = "lb_login"
+
+
+def services(conn: HTTPConnection) -> Services:
+    return conn.app.state.services  # type: ignore[no-any-return]
+
+
+def bearer(conn: HTTPConnection) -> str | None:
+    auth = conn.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return None
+
+
+async def current_organiser(conn: HTTPConnection) -> Account | None:
+    cached = conn.scope.get("liveblog.organiser", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    token = conn.cookies.get(LOGIN_COOKIE) or bearer(conn)
+    account = await services(conn).accounts.account_for_token(token)
+    conn.scope["liveblog.organiser"] = account
+    return account
+
+
+async def require_organiser(conn: HTTPConnection) -> Account:
+    account = await current_organiser(conn)
+    if account is None:
+        raise Unauthorized("log in as an organiser first", code="login_required")
+    return account
+
+
+async def require_invite(conn: HTTPConnection, session: Session) -> Invite:
+    invite = await services(conn).accounts.invite_for_token(bearer(conn))
+    if invite is None:
+        raise Unauthorized("a valid note-taker invite token is required (Authorization: Bearer ...)")
+    if not invite.allows(session):
+        raise Forbidden("your invite does not cover this session")
+    return invite

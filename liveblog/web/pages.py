@@ -1,0 +1,336 @@
+"""Server-rendered pages: programme, viewer, embed, note-taker, organiser; plus media and errors.
+
+Pages render the current items on the server, so they read fine without JavaScript; the
+scripts in static/js then resume the live stream from the seq the page was rendered at.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from liveblog.errors import BadRequest, LiveblogError, NotFound, Unauthorized
+from liveblog.models import Event, Invite, Session
+from liveblog.paths import resource_dir
+from liveblog.storage import access, repo
+from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser, services
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    templates = request.app.state.templates
+    context.setdefault("organiser", request.scope.get("liveblog.organiser"))
+    return templates.TemplateResponse(request, name, context, status_code=status)  # type: ignore[no-any-return]
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    titles = {400: "That did not work", 401: "Please log in", 403: "Not allowed", 404: "Not found", 409: "Conflict",
+              413: "Too large", 429: "Slow down"}
+    return render(request, "error.html", {"status": status, "title": titles.get(status, "Error"), "message": message}, status)
+
+
+def base_url(request: Request) -> str:
+    configured = services(request).settings.server.public_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def programme_by_day(sessions: list[Session]) -> list[tuple[str, list[tuple[str, list[Session]]]]]:
+    """Sessions grouped by day, then by start time, for the programme grid."""
+    days: dict[str, dict[str, list[Session]]] = defaultdict(lambda: defaultdict(list))
+    for s in sessions:
+        days[s.starts_at[:10]][s.starts_at[11:16]].append(s)
+    return [(day, sorted(slots.items())) for day, slots in sorted(days.items())]
+
+
+async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, list[Any]]:
+    async def read(conn: Any) -> tuple[Session, Event, list[Any]]:
+        session = await repo.get_session(conn, session_id)
+        if session is None:
+            raise NotFound("There is no such session.")
+        event = await repo.get_event(conn, session.event_id)
+        assert event is not None
+        return session, event, await repo.list_items(conn, session_id)
+
+    return await services(request).db.read(read)
+
+
+# -- public pages ------------------------------------------------------------------------------
+
+async def home(request: Request) -> Response:
+    await current_organiser(request)
+    svc = services(request)
+
+    async def read(conn: Any) -> tuple[list[Event], list[Session]]:
+        return await repo.list_events(conn), await repo.list_live_sessions(conn)
+
+    events, live = await svc.db.read(read)
+    return render(request, "home.html", {"events": events, "live": live})
+
+
+async def event_page(request: Request) -> Response:
+    await current_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    return render(
+        request,
+        "event.html",
+        {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions},
+    )
+
+
+async def session_page(request: Request) -> Response:
+    await current_organiser(request)
+    session, event, items = await snapshot(request, request.path_params["session_id"])
+    return render(
+        request,
+        "session.html",
+        {
+            "session": session,
+            "event": event,
+            "items": items,
+            "key_points": [i for i in items if i.key_point],
+            "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
+            "stats": services(request).hub.stats(session.id),
+        },
+    )
+
+
+async def embed_page(request: Request) -> Response:
+    session, event, items = await snapshot(request, request.path_params["session_id"])
+    return render(request, "embed.html", {"session": session, "event": event, "items": items})
+
+
+async def media(request: Request) -> Response:
+    found = await services(request).db.read(lambda c: access.get_media(c, request.path_params["media_id"]))
+    if found is None:
+        raise NotFound("No such photo.")
+    content_type, data = found
+    # Content-addressed by id and never changed: cache for a year.
+    return Response(data, media_type=content_type, headers={"cache-control": "public, max-age=31536000, immutable"})
+
+
+async def service_worker(request: Request) -> Response:
+    # Served from the root so its scope covers the note-taker pages.
+    return FileResponse(
+        resource_dir("static") / "js" / "sw.js",
+        media_type="text/javascript",
+        headers={"cache-control": "no-cache", "service-worker-allowed": "/"},
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return Response("ok\n", media_type="text/plain")
+
+
+# -- note-takers -------------------------------------------------------------------------------
+
+async def _invite(request: Request) -> Invite:
+    invite = await services(request).accounts.invite_for_token(request.path_params["token"])
+    if invite is None:
+        raise Unauthorized("This invite link is not valid: it may have been revoked. Ask the organiser for a new one.")
+    return invite
+
+
+async def notetaker_landing(request: Request) -> Response:
+    invite = await _invite(request)
+    svc = services(request)
+    token = request.path_params["token"]
+    if invite.session_id is not None:
+        return RedirectResponse(f"/n/{quote(token)}/sessions/{invite.session_id}", status_code=303)
+    event = await svc.programme.event(invite.event_id)
+    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    return render(request, "notetaker_event.html", {"invite": invite, "event": event, "sessions": sessions, "token": token})
+
+
+async def notetaker_page(request: Request) -> Response:
+    invite = await _invite(request)
+    session, event, items = await snapshot(request, request.path_params["session_id"])
+    if not invite.allows(session):
+        raise NotFound("Your invite does not cover this session.")
+    return render(
+        request,
+        "notetaker.html",
+        {
+            "invite": invite,
+            "session": session,
+            "event": event,
+            "items": items,
+            "token": request.path_params["token"],
+            "limits": services(request).settings.limits,
+        },
+    )
+
+
+# -- organisers --------------------------------------------------------------------------------
+
+async def login_page(request: Request) -> Response:
+    svc = services(request)
+    next_url = request.query_params.get("next", "/organise")
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        next_url = "/organise"
+    if request.method == "POST":
+        form = await request.form()
+        username = str(form.get("username", ""))
+        try:
+            token = await svc.accounts.login(username, str(form.get("password", "")))
+        except Unauthorized as exc:
+            return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, 401)
+        response = RedirectResponse(next_url, status_code=303)
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+        return response
+    return render(request, "login.html", {"next": next_url})
+
+
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(LOGIN_COOKIE)
+    if token:
+        await services(request).accounts.logout(token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+async def _organiser_or_login(request: Request) -> Response | None:
+    if await current_organiser(request) is None:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    return None
+
+
+def _form_dict(form: FormData, names: list[str]) -> dict[str, Any]:
+    return {n: str(form.get(n, "")).strip() for n in names if str(form.get(n, "")).strip() != ""}
+
+
+EVENT_FIELDS = ["title", "starts_on", "ends_on", "venue", "description", "hashtags"]
+SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description"]
+
+
+async def organise_home(request: Request) -> Response:
+    if (redirect := await _organiser_or_login(request)) is not None:
+        return redirect
+    events = await services(request).db.read(repo.list_events)
+    return render(request, "organise/home.html", {"events": events})
+
+
+async def organise_new_event(request: Request) -> Response:
+    if (redirect := await _organiser_or_login(request)) is not None:
+        return redirect
+    values: dict[str, Any] = {}
+    error = None
+    if request.method == "POST":
+        form = await request.form()
+        values = _form_dict(form, EVENT_FIELDS)
+        try:
+            event = await services(request).programme.create_event(values)
+        except BadRequest as exc:
+            error = exc
+        else:
+            return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
+    return render(request, "organise/event_form.html", {"values": values, "error": error, "event": None}, 400 if error else 200)
+
+
+async def organise_event(request: Request) -> Response:
+    if (redirect := await _organiser_or_login(request)) is not None:
+        return redirect
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    error = None
+    new_invite = None
+    form_name = None
+    if request.method == "POST":
+        form = await request.form()
+        form_name = str(form.get("form", ""))
+        try:
+            if form_name == "event":
+                event = await svc.programme.update_event(event.id, _form_dict(form, EVENT_FIELDS))
+            elif form_name == "session":
+                values = _form_dict(form, SESSION_FIELDS)
+                values["question_moderation"] = form.get("question_moderation") == "on"
+                await svc.programme.create_session(event.id, values)
+            elif form_name == "invite":
+                invite, token = await svc.accounts.invite(
+                    event.id, str(form.get("session_id") or "") or None, str(form.get("name", ""))
+                )
+                new_invite = {"invite": invite, "url": f"{base_url(request)}/n/{token}"}
+            elif form_name == "revoke":
+                await svc.accounts.revoke_invite(str(form.get("invite_id", "")))
+            else:
+                raise BadRequest("unknown form")
+        except LiveblogError as exc:
+            error = exc
+        else:
+            if new_invite is None:
+                return RedirectResponse(request.url.path, status_code=303)
+    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    invites = await svc.accounts.invites(event.id)
+    return render(
+        request,
+        "organise/event.html",
+        {
+            "event": event,
+            "sessions": sessions,
+            "invites": invites,
+            "error": error,
+            "form_name": form_name,
+            "new_invite": new_invite,
+            "stats": {s.id: svc.hub.stats(s.id) for s in sessions},
+        },
+        400 if error else 200,
+    )
+
+
+async def organise_session(request: Request) -> Response:
+    if (redirect := await _organiser_or_login(request)) is not None:
+        return redirect
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    error = None
+    if request.method == "POST":
+        await require_organiser(request)
+        form = await request.form()
+        action = str(form.get("form", ""))
+        try:
+            if action == "state":
+                session = await svc.programme.set_state(session.id, str(form.get("state", "")))
+            elif action == "session":
+                values = _form_dict(form, SESSION_FIELDS)
+                values["question_moderation"] = form.get("question_moderation") == "on"
+                session = await svc.programme.update_session(session.id, values)
+            else:
+                raise BadRequest("unknown form")
+        except LiveblogError as exc:
+            error = exc
+        else:
+            return RedirectResponse(request.url.path, status_code=303)
+    event = await svc.programme.event(session.event_id)
+    invites = [i for i in await svc.accounts.invites(event.id) if i.session_id in (None, session.id)]
+    return render(
+        request,
+        "organise/session.html",
+        {"session": session, "event": event, "invites": invites, "error": error, "stats": svc.hub.stats(session.id)},
+        400 if error else 200,
+    )
+
+
+routes = [
+    Route("/", home),
+    Route("/healthz", healthz),
+    Route("/sw.js", service_worker),
+    Route("/events/{event_id}", event_page),
+    Route("/sessions/{session_id}", session_page),
+    Route("/embed/sessions/{session_id}", embed_page),
+    Route("/media/{media_id}", media),
+    Route("/n/{token}", notetaker_landing),
+    Route("/n/{token}/sessions/{session_id}", notetaker_page),
+    Route("/login", login_page, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/organise", organise_home),
+    Route("/organise/events/new", organise_new_event, methods=["GET", "POST"]),
+    Route("/organise/events/{event_id}", organise_event, methods=["GET", "POST"]),
+    Route("/organise/sessions/{session_id}", organise_session, methods=["GET", "POST"]),
+]

@@ -1,0 +1,258 @@
+"""The two websocket endpoints: a session's live stream, and its capture socket for note-takers.
+
+Both speak docs/protocol.md. Frames to the client all go through one Outlet, so replies (acks,
+errors) and stream changes never interleave mid-frame and stay in the order they were produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from liveblog.capture.notes import Author
+from liveblog.errors import LiveblogError, NotFound
+from liveblog.models import Ack, Invite
+from liveblog.services import Services
+from liveblog.streams.hub import Outlet, ReloadRequired
+from liveblog.streams.protocol import SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame
+from liveblog.web.outlets import SCOPE_KEY, QueueOutlet, TransportOutlet
+from liveblog.web.security import origin_allowed
+
+log = logging.getLogger(__name__)
+
+# Capture messages accepted but not yet acknowledged, per socket. Beyond this the socket stops
+# reading until acks go out: the client's outbox holds the rest, the server's memory does not.
+MAX_IN_FLIGHT = 256
+
+
+def _services(ws: WebSocket) -> Services:
+    return ws.app.state.services  # type: ignore[no-any-return]
+
+
+def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def _parse_position(ws: WebSocket) -> tuple[int | None, str | None]:
+    raw_since = ws.query_params.get("since")
+    epoch = ws.query_params.get("epoch") or None
+    since = None
+    if raw_since not in (None, ""):
+        if not raw_since.isdigit() or len(raw_since) > 18:
+            raise ValueError(f"since must be a non-negative whole number, not {raw_since!r}")
+        since = int(raw_since)
+    if epoch is not None and (len(epoch) > 64 or not epoch.isalnum()):
+        raise ValueError("epoch is not valid")
+    return since, epoch
+
+
+def _outlet(ws: WebSocket, services: Services) -> Outlet:
+    limit = services.settings.streams.viewer_buffer_bytes
+    proto = ws.scope.get(SCOPE_KEY)
+    if proto is not None:
+        return TransportOutlet(proto, limit)
+
+    async def close(code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close(code, reason)
+
+    return QueueOutlet(ws.send_text, close, limit)
+
+
+async def _accept(ws: WebSocket) -> bool:
+    """Refuse foreign origins at the handshake (HTTP 403); accept with our subprotocol if offered."""
+    services = _services(ws)
+    if not origin_allowed(ws.headers, services.settings.server.allowed_origins):
+        await ws.close(code=CloseCode.FORBIDDEN)
+        return False
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    return True
+
+
+async def _finish(ws: WebSocket, outlet: Outlet | None, code: int, message: dict[str, Any] | None = None) -> None:
+    """Say why (if there is something to say) and close, unless the outlet closed already."""
+    if outlet is not None:
+        if message is not None:
+            outlet.write(Frame.of(message))
+        outlet.close(code, message.get("code", "") if message else "")
+        if isinstance(outlet, QueueOutlet):
+            # Let the pump deliver the last frames and the close.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(outlet.drain(), 5)
+    elif ws.application_state == WebSocketState.CONNECTED:
+        if message is not None:
+            await ws.send_text(json.dumps(message))
+        await ws.close(code)
+
+
+async def _receive_text(ws: WebSocket) -> str | None | bytes:
+    """The next text message; None when the peer has gone, bytes for an (unsupported) binary one."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    if message.get("text") is not None:
+        return str(message["text"])
+    return bytes(message.get("bytes") or b"")
+
+
+def _decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(message, None) for a JSON object; (None, error frame) for anything else."""
+    if isinstance(raw, bytes):
+        return None, _error("unsupported_binary", "send JSON text frames, not binary")
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None, _error("invalid_json", "that frame is not JSON")
+    if not isinstance(message, dict):
+        return None, _error("invalid_json", "a message is a JSON object")
+    return message, None
+
+
+async def live_socket(ws: WebSocket) -> None:
+    """A viewer's read-only connection: replay from `since`, then live changes and heartbeats."""
+    await _serve(ws, invite=None)
+
+
+async def capture_socket(ws: WebSocket) -> None:
+    """A note-taker's connection: the same stream, plus note messages answered by acks."""
+    services = _services(ws)
+    token = _token_from(ws)
+    invite = await services.accounts.invite_for_token(token)
+    if not await _accept(ws):
+        return
+    try:
+        session = await services.programme.session(ws.path_params["session_id"])
+    except NotFound:
+        await _finish(ws, None, CloseCode.NOT_FOUND, _error("unknown_session", "there is no such session"))
+        return
+    if invite is None:
+        await _finish(ws, None, CloseCode.UNAUTHORIZED, _error("unauthorized", "missing, unknown or revoked invite token"))
+        return
+    if not invite.allows(session):
+        await _finish(ws, None, CloseCode.FORBIDDEN, _error("forbidden", "your invite does not cover this session"))
+        return
+    await _serve(ws, invite=invite, accepted=True)
+
+
+def _token_from(ws: WebSocket) -> str | None:
+    for proto in ws.scope.get("subprotocols") or []:
+        if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+            return str(proto[len(TOKEN_SUBPROTOCOL_PREFIX):])
+    auth = ws.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+async def _serve(ws: WebSocket, *, invite: Invite | None, accepted: bool = False) -> None:
+    services = _services(ws)
+    if not accepted and not await _accept(ws):
+        return
+    session_id = ws.path_params["session_id"]
+    try:
+        since, epoch = _parse_position(ws)
+    except ValueError as exc:
+        await _finish(ws, None, CloseCode.BAD_REQUEST, _error("bad_position", str(exc)))
+        return
+    outlet = _outlet(ws, services)
+    hello: dict[str, Any] = {"role": "note-taker" if invite else "viewer"}
+    if invite is not None:
+        hello["you"] = {"name": invite.name, "invite": invite.id}
+    try:
+        async with services.hub.subscribe(
+            session_id, outlet, since=since, epoch=epoch, note_taker=invite.name if invite else None, hello=hello
+        ):
+            if invite is None:
+                await _viewer_loop(ws, outlet)
+            else:
+                await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
+    except ReloadRequired as reload:
+        await _finish(
+            ws,
+            outlet,
+            CloseCode.RELOAD,
+            {"type": "reload", "code": "reload", "reason": reload.reason, "epoch": reload.epoch, "seq": reload.head},
+        )
+        return
+    except NotFound:
+        await _finish(ws, outlet, CloseCode.NOT_FOUND, _error("unknown_session", "there is no such session"))
+        return
+    finally:
+        if isinstance(outlet, QueueOutlet) and outlet.closed is False:
+            await outlet.aclose()
+    if not outlet.closed and ws.application_state == WebSocketState.CONNECTED:
+        outlet.close(CloseCode.NORMAL)
+
+
+async def _viewer_loop(ws: WebSocket, outlet: Outlet) -> None:
+    while not outlet.closed:
+        raw = await _receive_text(ws)
+        if raw is None:
+            return
+        message, error = _decode(raw)
+        if message is None:
+            outlet.write(Frame.of(error or {}))
+            continue
+        if message.get("type") == "ping":
+            outlet.write(Frame.of({"type": "pong"}))
+        else:
+            outlet.write(Frame.of(_error("unknown_type", "viewers may only send ping on this socket")))
+
+
+async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, session_id: str, author: Author) -> None:
+    in_flight: deque[tuple[str | None, asyncio.Task[Ack]]] = deque()
+    wakeup = asyncio.Event()
+
+    async def acker() -> None:
+        # Acks go out in the order messages came in; the writer commits them in that order too.
+        while True:
+            while not in_flight:
+                wakeup.clear()
+                await wakeup.wait()
+            client_id, task = in_flight[0]
+            try:
+                ack = await task
+                outlet.write(Frame.of(ack.to_wire()))
+            except LiveblogError as exc:
+                outlet.write(Frame.of(_error(exc.code, exc.message, client_id=client_id, field=exc.field)))
+            except Exception:
+                log.exception("capture failed")
+                outlet.write(Frame.of(_error("internal", "the server failed to save this; send it again", client_id=client_id)))
+            in_flight.popleft()
+            wakeup.set()
+
+    acker_task = asyncio.create_task(acker())
+    try:
+        while not outlet.closed:
+            while len(in_flight) >= MAX_IN_FLIGHT:
+                wakeup.clear()
+                await wakeup.wait()
+            raw = await _receive_text(ws)
+            if raw is None:
+                break
+            message, error = _decode(raw)
+            if message is None:
+                outlet.write(Frame.of(error or {}))
+                continue
+            if message.get("type") == "ping":
+                outlet.write(Frame.of({"type": "pong"}))
+                continue
+            cid = message.get("client_id") if isinstance(message.get("client_id"), str) else None
+            # The task runs synchronously up to queueing its write, so writes keep arrival order.
+            task = asyncio.ensure_future(services.notes.handle(session_id, author, message))
+            in_flight.append((cid, task))
+            wakeup.set()
+        # The peer went away: let what was received be written (the writes are shielded anyway).
+        if in_flight:
+            await asyncio.gather(*(t for _, t in in_flight), return_exceptions=True)
+    finally:
+        acker_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acker_task

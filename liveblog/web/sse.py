@@ -1,0 +1,105 @@
+"""Server-Sent Events: the same stream as the live websocket, for clients that cannot use one.
+
+Event ids are "<epoch>:<seq>", so a browser's automatic Last-Event-ID resumes exactly where it
+stopped, and a position from another incarnation of the stream is recognised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from liveblog.errors import BadRequest
+from liveblog.services import Services
+from liveblog.streams.hub import ReloadRequired
+from liveblog.streams.protocol import Frame
+from liveblog.web.outlets import QueueOutlet
+
+RETRY_MS = 2000  # browsers reconnect after this; jitter comes from their own scheduling
+
+
+def parse_last_event_id(value: str | None) -> tuple[int | None, str | None]:
+    if not value:
+        return None, None
+    epoch, _, seq = value.rpartition(":")
+    if not seq.isdigit() or (epoch and not epoch.isalnum()):
+        raise BadRequest("Last-Event-ID must look like <epoch>:<seq>", code="bad_position")
+    return int(seq), epoch or None
+
+
+class SSEStream:
+    def __init__(self, services: Services, session_id: str, since: int | None, epoch: str | None) -> None:
+        self.services = services
+        self.session_id = session_id
+        self.since = since
+        self.epoch = epoch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-store"),
+                    (b"x-accel-buffering", b"no"),  # tell nginx not to buffer the stream
+                ],
+            }
+        )
+        hub = self.services.hub
+        ended = asyncio.Event()
+
+        async def emit(frame: Frame) -> None:
+            message_type = "message"
+            lines = []
+            if frame.seq is not None:
+                channel = hub.channels.get(self.session_id)
+                lines.append(f"id: {channel.epoch if channel else ''}:{frame.seq}")
+            with contextlib.suppress(ValueError):
+                message_type = str(json.loads(frame.text).get("type", "message"))
+            lines.append(f"event: {message_type}")
+            lines.append(f"data: {frame.text}")
+            await send({"type": "http.response.body", "body": ("\n".join(lines) + "\n\n").encode(), "more_body": True})
+
+        async def close(code: int, reason: str) -> None:
+            ended.set()
+
+        outlet = QueueOutlet(emit, close, self.services.settings.streams.viewer_buffer_bytes)
+        await send({"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode(), "more_body": True})
+
+        async def wait_disconnect() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    ended.set()
+                    return
+
+        watcher = asyncio.create_task(wait_disconnect())
+        try:
+            async with hub.subscribe(self.session_id, outlet, since=self.since, epoch=self.epoch, hello={"role": "viewer"}):
+                await ended.wait()
+        except ReloadRequired as reload:
+            outlet.write(Frame.of({"type": "reload", "code": "reload", "reason": reload.reason, "epoch": reload.epoch, "seq": reload.head}))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(outlet.drain(), 5)
+        finally:
+            watcher.cancel()
+            await outlet.aclose()
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def sse_response(request: Request, services: Services, session_id: str) -> Any:
+    since, epoch = parse_last_event_id(request.headers.get("last-event-id"))
+    if since is None and request.query_params.get("since"):
+        raw = request.query_params["since"]
+        if not raw.isdigit():
+            raise BadRequest("since must be a non-negative whole number", code="bad_position")
+        since = int(raw)
+        epoch = request.query_params.get("epoch") or None
+    return SSEStream(services, session_id, since, epoch)
