@@ -107,4 +107,35 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 2: audience votes (issue 4). One row per participant per poll / per question upvote: the
+    # primary keys are what make "one vote each" true even under concurrent or replayed requests.
+    # `questions` keeps an asked question's private part (full text, who asked) while the public
+    # item in the stream shows it only once it is visible.
+    """
+    CREATE TABLE votes (
+        poll_id INTEGER NOT NULL REFERENCES items(id),
+        participant TEXT NOT NULL,
+        choice TEXT NOT NULL,
+        ip TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (poll_id, participant)
+    ) WITHOUT ROWID;
+    CREATE TABLE upvotes (
+        question_id INTEGER NOT NULL REFERENCES items(id),
+        participant TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (question_id, participant)
+    ) WITHOUT ROWID;
+    CREATE TABLE questions (
+        item_id INTEGER PRIMARY KEY REFERENCES items(id),
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        participant TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL,
+        ip TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX questions_by_session ON questions(session_id, item_id);
+    """,
 ]
