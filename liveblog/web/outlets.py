@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveblog.streams.protocol import Frame, ws_close_frame
+
+log = logging.getLogger(__name__)
 
 try:  # the fast path needs uvicorn's sans-I/O websocket protocol; without it we fall back
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -60,10 +63,11 @@ class TransportOutlet:
     def write(self, frame: Frame) -> bool:
         if self.closed:
             return False
-        data = frame.ws_bytes
-        if self.transport.get_write_buffer_size() + len(data) > self.limit:
+        # The bound is on the backlog before this frame, so memory stays under limit + one frame
+        # and a single large note never trips a healthy viewer on a fresh (small-window) socket.
+        if self.transport.get_write_buffer_size() > self.limit:
             return False
-        self.transport.write(data)
+        self.transport.write(frame.ws_bytes)
         return True
 
     async def drain(self) -> None:
@@ -85,7 +89,7 @@ class TransportOutlet:
 class QueueOutlet:
     """A bounded queue of frames (by bytes) sent by one pump task through an async `send`."""
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], close: Callable[[int, str], Awaitable[None]], limit: int) -> None:
+    def __init__(self, send: Callable[[Frame], Awaitable[None]], close: Callable[[int, str], Awaitable[None]], limit: int) -> None:
         self._send = send
         self._close = close
         self.limit = limit
@@ -105,11 +109,10 @@ class QueueOutlet:
     def write(self, frame: Frame) -> bool:
         if self._closed:
             return False
-        size = len(frame.text)
-        if self.queued_bytes + size > self.limit:
+        if self.queued_bytes > self.limit:  # same rule as TransportOutlet
             return False
         self.queue.append(frame)
-        self.queued_bytes += size
+        self.queued_bytes += len(frame.text)
         self._empty.clear()
         self._wakeup.set()
         return True
@@ -134,12 +137,13 @@ class QueueOutlet:
                 while self.queue:
                     frame = self.queue.popleft()
                     self.queued_bytes -= len(frame.text)
-                    await self._send(frame.text)
+                    await self._send(frame)
                 self._empty.set()
                 if self._close_with is not None:
                     await self._close(*self._close_with)
                     return
-        except Exception:
+        except Exception:  # the peer has gone: nothing more can be sent
+            log.debug("outlet pump stopped", exc_info=True)
             self._closed = True
             self._empty.set()
 

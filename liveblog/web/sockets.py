@@ -62,7 +62,10 @@ def _outlet(ws: WebSocket, services: Services) -> Outlet:
         with contextlib.suppress(Exception):
             await ws.close(code, reason)
 
-    return QueueOutlet(ws.send_text, close, limit)
+    async def send(frame: Frame) -> None:
+        await ws.send_text(frame.text)
+
+    return QueueOutlet(send, close, limit)
 
 
 async def _accept(ws: WebSocket) -> bool:

@@ -1,0 +1,188 @@
+"""StreamHub: ordering, resume from the ring and from storage, reload cases, slow subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from liveblog.errors import NotFound
+from liveblog.models import Change
+from liveblog.streams.hub import ReloadRequired, StreamHub
+from liveblog.streams.protocol import CloseCode, Frame
+
+
+class FakeOutlet:
+    def __init__(self, limit: int = 10**9) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.limit = limit
+        self.closed = False
+        self.close_code: int | None = None
+
+    def write(self, frame: Frame) -> bool:
+        if self.closed or len(self.frames) >= self.limit:
+            return False
+        self.frames.append(json.loads(frame.text))
+        return True
+
+    async def drain(self) -> None:
+        await asyncio.sleep(0)
+
+    def close(self, code: int, reason: str = "") -> None:
+        self.closed = True
+        self.close_code = code
+
+    def seqs(self) -> list[int]:
+        return [f["seq"] for f in self.frames if f["type"] == "change"]
+
+
+class FakeStore:
+    """Stands in for storage: a list of committed change payloads per session."""
+
+    def __init__(self) -> None:
+        self.changes: list[dict[str, Any]] = []
+        self.epoch = "e1"
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def head(self, session_id: str) -> tuple[str, int] | None:
+        if session_id != "s":
+            return None
+        return self.epoch, len(self.changes)
+
+    async def between(self, session_id: str, after: int, upto: int) -> list[str]:
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        return [json.dumps(c) for c in self.changes[after:upto]]
+
+    def commit(self, hub: StreamHub, n: int = 1) -> None:
+        batch = []
+        for _ in range(n):
+            seq = len(self.changes) + 1
+            payload = {"type": "change", "seq": seq, "op": "item.created", "item": {"id": seq}}
+            self.changes.append(payload)
+            batch.append(Change("s", seq, "item.created", payload))
+        hub.publish(batch)
+
+
+def make_hub(store: FakeStore, **kw: Any) -> StreamHub:
+    return StreamHub(load_head=store.head, load_changes=store.between, heartbeat_seconds=0, **kw)
+
+
+async def test_live_subscriber_gets_every_change_in_order() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        store.commit(hub, 5)
+    assert outlet.frames[0]["type"] == "hello"
+    assert outlet.frames[0]["seq"] == 0
+    assert outlet.seqs() == [1, 2, 3, 4, 5]
+
+
+async def test_resume_from_ring_replays_exactly_what_was_missed() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    first = FakeOutlet()
+    async with hub.subscribe("s", first):
+        store.commit(hub, 10)
+    again = FakeOutlet()
+    async with hub.subscribe("s", again, since=6, epoch="e1"):
+        store.commit(hub, 2)
+    assert again.seqs() == [7, 8, 9, 10, 11, 12]
+    kinds = [f["type"] for f in again.frames]
+    assert kinds.index("synced") == 5  # hello, 4 replayed, synced, then live
+
+
+async def test_resume_from_storage_has_no_gap_or_duplicate_at_switch_over() -> None:
+    store = FakeStore()
+    hub = make_hub(store, ring_size=4)
+    store.commit(hub, 50)  # only the last 4 are in the ring
+    store.gate = asyncio.Event()
+    outlet = FakeOutlet()
+    ready = asyncio.Event()
+
+    async def viewer() -> None:
+        async with hub.subscribe("s", outlet, since=10):
+            ready.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(viewer())
+    await asyncio.wait_for(store.entered.wait(), 5)
+    store.commit(hub, 3)  # published while the viewer is still reading storage
+    store.gate.set()
+    await asyncio.wait_for(ready.wait(), 5)
+    store.commit(hub, 2)
+    task.cancel()
+    assert outlet.seqs() == list(range(11, 56))
+
+
+@pytest.mark.parametrize(
+    ("since", "epoch", "reason"),
+    [(99, None, "future_position"), (0, "other", "epoch_changed"), (1, None, "too_far_behind")],
+)
+async def test_positions_that_cannot_resume_must_reload(since: int, epoch: str | None, reason: str) -> None:
+    store = FakeStore()
+    hub = make_hub(store, replay_window=10)
+    store.commit(hub, 20)
+    with pytest.raises(ReloadRequired) as info:
+        async with hub.subscribe("s", FakeOutlet(), since=since, epoch=epoch):
+            pass
+    assert info.value.reason == reason
+    assert info.value.head == 20
+
+
+async def test_unknown_session_is_not_found() -> None:
+    hub = make_hub(FakeStore())
+    with pytest.raises(NotFound):
+        async with hub.subscribe("nope", FakeOutlet()):
+            pass
+    assert "nope" not in hub.channels
+
+
+async def test_a_full_subscriber_is_closed_and_others_keep_receiving() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    slow, fast = FakeOutlet(limit=4), FakeOutlet()
+    async with hub.subscribe("s", slow), hub.subscribe("s", fast):
+        store.commit(hub, 20)
+        assert slow.closed and slow.close_code == CloseCode.TOO_SLOW
+        assert fast.seqs() == list(range(1, 21))
+        assert slow not in hub.channels["s"].live
+    assert hub.dropped_slow == 1
+
+
+async def test_duplicate_publish_from_a_racing_head_load_is_ignored() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    store.changes.append({"type": "change", "seq": 1, "op": "x"})
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):  # head loaded as 1 from storage
+        hub.publish([Change("s", 1, "x", store.changes[0])])  # the commit's own publish arrives late
+        store.commit(hub, 1)
+    assert outlet.seqs() == [2]
+
+
+async def test_presence_counts_note_takers_and_viewers() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    viewer = FakeOutlet()
+    async with hub.subscribe("s", viewer):
+        async with hub.subscribe("s", FakeOutlet(), note_taker="Ada"):
+            assert hub.stats("s") == {"viewers": 2, "note_takers": ["Ada"]}
+        presence = [f for f in viewer.frames if f["type"] == "presence"]
+        assert presence[0]["note_takers"] == ["Ada"]
+        assert presence[-1]["note_takers"] == []
+
+
+async def test_heartbeat_reports_head_and_viewers() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        store.commit(hub, 3)
+        hub.heartbeat()
+    assert outlet.frames[-1] == {"type": "heartbeat", "seq": 3, "viewers": 1}
