@@ -7,8 +7,11 @@ scripts in static/js then resume the live stream from the seq the page was rende
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 from urllib.parse import quote
+
+import segno
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -39,12 +42,40 @@ def base_url(request: Request) -> str:
     return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
-def programme_by_day(sessions: list[Session]) -> list[tuple[str, list[tuple[str, list[Session]]]]]:
-    """Sessions grouped by day, then by start time, for the programme grid."""
-    days: dict[str, dict[str, list[Session]]] = defaultdict(lambda: defaultdict(list))
+def programme_by_day(sessions: list[Session]) -> list[dict[str, Any]]:
+    """The programme as one grid per day: rooms are columns, start times are rows.
+
+    Each day is {"day", "label", "rooms", "rows": [(time, [sessions in room 0, room 1, ...])]};
+    on a phone the CSS stacks the cells, and every card also names its room.
+    """
+    by_day: dict[str, list[Session]] = defaultdict(list)
     for s in sessions:
-        days[s.starts_at[:10]][s.starts_at[11:16]].append(s)
-    return [(day, sorted(slots.items())) for day, slots in sorted(days.items())]
+        by_day[s.starts_at[:10]].append(s)
+    out = []
+    for day, day_sessions in sorted(by_day.items()):
+        rooms = sorted({s.room for s in day_sessions}, key=lambda r: (r == "", r.lower()))
+        slots: dict[str, dict[str, list[Session]]] = defaultdict(lambda: defaultdict(list))
+        for s in day_sessions:
+            slots[s.starts_at[11:16]][s.room].append(s)
+        rows = [(time, [by_room.get(r, []) for r in rooms]) for time, by_room in sorted(slots.items())]
+        out.append({"day": day, "label": day_label(day), "rooms": rooms, "rows": rows})
+    return out
+
+
+def day_label(day: str) -> str:
+    """'2026-05-14' -> 'Thursday 14 May 2026' (English, like the rest of the interface)."""
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        return day
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+def qr_svg(text: str) -> str:
+    """An inline SVG QR code, made on the server: no script, no third-party request."""
+    qr = segno.make(text, error="m")
+    svg = qr.svg_inline(scale=4, border=2, dark="#111827", light="#ffffff", title="QR code of the invite link")
+    return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
 
 
 async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, list[Any]]:
@@ -231,7 +262,29 @@ async def organise_new_event(request: Request) -> Response:
             error = exc
         else:
             return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
-    return render(request, "organise/event_form.html", {"values": values, "error": error, "event": None}, 400 if error else 200)
+    return render(
+        request, "organise/event_form.html", {"values": values, "error": error, "form_name": "event"}, 400 if error else 200
+    )
+
+
+async def _invite_action(request: Request, form: FormData, event: Event, session_id: str | None) -> dict[str, Any] | None:
+    """The invite and revoke forms, shared by the event and the session page."""
+    svc = services(request)
+    if str(form.get("form", "")) == "invite":
+        invite, token = await svc.accounts.invite(event.id, session_id, str(form.get("name", "")).strip())
+        url = f"{base_url(request)}/n/{token}"
+        return {"invite": invite, "url": url, "qr": qr_svg(url)}
+    invite_id = str(form.get("invite_id", ""))
+    if invite_id not in {i.id for i in await svc.accounts.invites(event.id)}:
+        raise NotFound("There is no such invite for this event.")
+    await svc.accounts.revoke_invite(invite_id)
+    return None
+
+
+def _session_values(form: FormData) -> dict[str, Any]:
+    values = _form_dict(form, SESSION_FIELDS)
+    values["question_moderation"] = form.get("question_moderation") == "on"
+    return values
 
 
 async def organise_event(request: Request) -> Response:
@@ -242,23 +295,21 @@ async def organise_event(request: Request) -> Response:
     error = None
     new_invite = None
     form_name = None
+    values: dict[str, Any] = {}
     if request.method == "POST":
         form = await request.form()
         form_name = str(form.get("form", ""))
         try:
             if form_name == "event":
-                event = await svc.programme.update_event(event.id, _form_dict(form, EVENT_FIELDS))
+                values = _form_dict(form, EVENT_FIELDS)
+                event = await svc.programme.update_event(event.id, values)
             elif form_name == "session":
-                values = _form_dict(form, SESSION_FIELDS)
-                values["question_moderation"] = form.get("question_moderation") == "on"
+                values = _session_values(form)
                 await svc.programme.create_session(event.id, values)
-            elif form_name == "invite":
-                invite, token = await svc.accounts.invite(
-                    event.id, str(form.get("session_id") or "") or None, str(form.get("name", ""))
-                )
-                new_invite = {"invite": invite, "url": f"{base_url(request)}/n/{token}"}
-            elif form_name == "revoke":
-                await svc.accounts.revoke_invite(str(form.get("invite_id", "")))
+            elif form_name in ("invite", "revoke"):
+                values = _form_dict(form, ["name", "session_id"])
+                session_id = str(form.get("session_id") or "") or None
+                new_invite = await _invite_action(request, form, event, session_id)
             else:
                 raise BadRequest("unknown form")
         except LiveblogError as exc:
@@ -274,13 +325,15 @@ async def organise_event(request: Request) -> Response:
         {
             "event": event,
             "sessions": sessions,
+            "session_titles": {s.id: s.title for s in sessions},
             "invites": invites,
             "error": error,
             "form_name": form_name,
+            "values": values,
             "new_invite": new_invite,
             "stats": {s.id: svc.hub.stats(s.id) for s in sessions},
         },
-        400 if error else 200,
+        error.status if error else 200,
     )
 
 
@@ -289,31 +342,47 @@ async def organise_session(request: Request) -> Response:
         return redirect
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
+    event = await svc.programme.event(session.event_id)
     error = None
+    form_name = None
+    new_invite = None
+    values: dict[str, Any] = {}
     if request.method == "POST":
         await require_organiser(request)
         form = await request.form()
-        action = str(form.get("form", ""))
+        form_name = str(form.get("form", ""))
         try:
-            if action == "state":
+            if form_name == "state":
                 session = await svc.programme.set_state(session.id, str(form.get("state", "")))
-            elif action == "session":
-                values = _form_dict(form, SESSION_FIELDS)
-                values["question_moderation"] = form.get("question_moderation") == "on"
+            elif form_name == "session":
+                values = _session_values(form)
                 session = await svc.programme.update_session(session.id, values)
+            elif form_name in ("invite", "revoke"):
+                values = _form_dict(form, ["name"])
+                new_invite = await _invite_action(request, form, event, session.id)
             else:
                 raise BadRequest("unknown form")
         except LiveblogError as exc:
             error = exc
         else:
-            return RedirectResponse(request.url.path, status_code=303)
-    event = await svc.programme.event(session.event_id)
+            if new_invite is None:
+                return RedirectResponse(request.url.path, status_code=303)
     invites = [i for i in await svc.accounts.invites(event.id) if i.session_id in (None, session.id)]
     return render(
         request,
         "organise/session.html",
-        {"session": session, "event": event, "invites": invites, "error": error, "stats": svc.hub.stats(session.id)},
-        400 if error else 200,
+        {
+            "session": session,
+            "event": event,
+            "invites": invites,
+            "error": error,
+            "form_name": form_name,
+            "values": values,
+            "new_invite": new_invite,
+            "stats": svc.hub.stats(session.id),
+            "viewer_url": f"{base_url(request)}/sessions/{session.id}",
+        },
+        error.status if error else 200,
     )
 
 

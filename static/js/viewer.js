@@ -1,1 +1,350 @@
-// viewer
+// The public viewer (/sessions/{id}) and the embed (/embed/sessions/{id}).
+// The page arrives with the items rendered on the server as of data-seq; LiveStream resumes from
+// there, so nothing is shown twice. Items are kept in typed order (data-sort, then id); a reader
+// who has scrolled away from the newest end gets an "N new items" button instead of a jump.
+
+import { LiveStream } from "./stream.js";
+import { renderItem, summary, localiseTimes, enableEmbeds } from "./items.js";
+import { enableCopyButtons } from "./copy.js";
+
+const ORDER_KEY = "liveblog.viewer.order";
+const root = document.getElementById("stream");
+const itemsEl = document.getElementById("items");
+const connection = document.getElementById("connection");
+const connectionText = connection ? connection.querySelector(".connection-text") : null;
+const viewersEl = document.getElementById("viewers");
+const newButton = document.getElementById("new-items");
+const announcer = document.getElementById("announcer");
+const keyPointsEl = document.getElementById("key-points");
+const noKeyPoints = document.getElementById("no-key-points");
+const noItems = document.getElementById("no-items");
+const noMatch = document.getElementById("no-match");
+const orderToggle = document.getElementById("order-toggle");
+
+let order = "newest";
+let filter = "all";
+
+// -- ordering ----------------------------------------------------------------------------------
+
+function articles() { return Array.from(itemsEl.querySelectorAll(":scope > article.item")); }
+
+// Chronological comparison: typed time (ISO strings of one format compare as text), then id.
+function chrono(a, b) {
+  if (a.dataset.sort !== b.dataset.sort) return a.dataset.sort < b.dataset.sort ? -1 : 1;
+  return Number(a.dataset.id) - Number(b.dataset.id);
+}
+
+function before(a, b) { return order === "newest" ? chrono(a, b) > 0 : chrono(a, b) < 0; }
+
+function place(el) {
+  const kids = articles();
+  if (order === "oldest") {
+    // New items usually belong at the end: search from there.
+    for (let i = kids.length - 1; i >= 0; i -= 1) {
+      if (!before(el, kids[i])) { kids[i].after(el); return; }
+    }
+    itemsEl.prepend(el);
+    return;
+  }
+  const next = kids.find((kid) => before(el, kid));
+  if (next) next.before(el); else itemsEl.append(el);
+}
+
+function applyOrder() {
+  itemsEl.dataset.order = order;
+  const sorted = articles().sort((a, b) => (order === "newest" ? chrono(b, a) : chrono(a, b)));
+  itemsEl.append(...sorted);
+  if (orderToggle) orderToggle.textContent = order === "newest" ? "Newest first" : "Oldest first";
+}
+
+// -- where the reader is -----------------------------------------------------------------------
+
+const SLACK = 80;  // px: "near enough" to the newest end still counts as reading the newest items
+
+function atNewestEnd() {
+  const rect = itemsEl.getBoundingClientRect();
+  if (order === "newest") return rect.top > -SLACK;
+  return rect.bottom < window.innerHeight + SLACK;
+}
+
+function pendingItems() { return Array.from(itemsEl.querySelectorAll(":scope > article.is-pending")); }
+
+function updateNewButton() {
+  const count = pendingItems().length;
+  newButton.hidden = count === 0;
+  newButton.textContent = count === 1 ? "1 new item" : `${count} new items`;
+  newButton.classList.toggle("at-bottom", order === "oldest");
+}
+
+function showPending({ focus = false } = {}) {
+  const pending = pendingItems();
+  if (!pending.length) return;
+  for (const el of pending) el.classList.remove("is-pending");
+  updateNewButton();
+  refresh();
+  const newest = pending.sort(chrono)[pending.length - 1];
+  if (focus && newest) {
+    newest.focus({ preventScroll: true });
+    newest.scrollIntoView({ block: order === "newest" ? "start" : "end" });
+  }
+}
+
+// -- filtering, empty states, key points --------------------------------------------------------
+
+function matches(el) {
+  if (filter === "all") return true;
+  if (filter === "key") return el.classList.contains("key-point");
+  if (filter === "photos") return el.dataset.media === "1";
+  return el.dataset.kind === filter;
+}
+
+function refresh() {
+  const all = articles();
+  let shown = 0;
+  for (const el of all) {
+    const hit = matches(el);
+    el.classList.toggle("is-filtered", !hit);
+    if (hit && !el.classList.contains("is-pending")) shown += 1;
+  }
+  if (noItems) noItems.hidden = all.length > 0;
+  if (noMatch) noMatch.hidden = all.length === 0 || shown > 0 || filter === "all";
+  if (keyPointsEl) {
+    const keys = all.filter((el) => el.classList.contains("key-point")).sort(chrono);
+    keyPointsEl.replaceChildren(...keys.map((el) => {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = `#${el.id}`;
+      const text = (el.querySelector(".item-body")?.textContent || "").replace(/\s+/g, " ").trim();
+      a.textContent = text.length > 120 ? `${text.slice(0, 119)}…` : text;
+      li.append(a);
+      return li;
+    }));
+    if (noKeyPoints) noKeyPoints.hidden = keys.length > 0;
+  }
+}
+
+function setFilter(value) {
+  filter = value;
+  for (const chip of root.querySelectorAll("[data-filter]")) {
+    chip.setAttribute("aria-pressed", String(chip.dataset.filter === value));
+  }
+  refresh();
+}
+
+// -- announcements (a polite summary, never the whole item) -------------------------------------
+
+let heard = [];
+let announceTimer = null;
+
+function announce(item) {
+  heard.push(item);
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => {
+    const batch = heard;
+    heard = [];
+    if (batch.length === 1) {
+      const one = batch[0];
+      const what = one.key_point ? "Key point" : "New note";
+      announcer.textContent = `${what} from ${one.author}: ${summary(one, 100)}`;
+    } else if (batch.length > 1) {
+      announcer.textContent = `${batch.length} new items`;
+    }
+  }, 800);
+}
+
+// -- applying the stream -----------------------------------------------------------------------
+
+function removeItem(id) {
+  const el = document.getElementById(`item-${id}`);
+  if (el && el.parentElement === itemsEl) el.remove();
+}
+
+function upsert(item, { live }) {
+  if (item.deleted) { removeItem(item.id); return; }
+  const existing = document.getElementById(`item-${item.id}`);
+  const el = renderItem(item);
+  if (existing && existing.parentElement === itemsEl) {
+    if (existing.classList.contains("is-pending")) el.classList.add("is-pending");
+    if (existing.classList.contains("is-target")) el.classList.add("is-target");
+    const hadFocus = document.activeElement === existing;
+    existing.remove();
+    place(el);
+    if (hadFocus) el.focus({ preventScroll: true });
+    return;
+  }
+  const following = atNewestEnd();
+  if (live && !following) el.classList.add("is-pending");
+  place(el);
+  if (live) {
+    announce(item);
+    if (following && order === "oldest") el.scrollIntoView({ block: "end" });
+  }
+}
+
+function applyChange(msg) {
+  switch (msg.op) {
+    case "item.created":
+    case "item.updated":
+      upsert(msg.item, { live: msg.op === "item.created" });
+      break;
+    case "item.deleted":
+      removeItem(msg.item ? msg.item.id : msg.item_id);
+      break;
+    case "session.updated":
+      if (msg.session) updateSession(msg.session);
+      return;
+    default:
+      return;
+  }
+  updateNewButton();
+  refresh();
+}
+
+function updateSession(session) {
+  const badge = document.getElementById("session-state");
+  if (badge) {
+    badge.className = `state-badge state-${session.state}`;
+    badge.textContent = { live: "Live", ended: "Ended" }[session.state] || "Scheduled";
+  }
+  const title = document.getElementById("session-title");
+  if (title && session.title) title.textContent = session.title;
+}
+
+function replaceAll(snapshot) {
+  for (const el of articles()) el.remove();
+  for (const item of snapshot.items || []) upsert(item, { live: false });
+  if (snapshot.session) updateSession(snapshot.session);
+  root.dataset.epoch = snapshot.epoch;
+  root.dataset.seq = String(snapshot.seq);
+  updateNewButton();
+  refresh();
+}
+
+// -- connection state --------------------------------------------------------------------------
+
+let countdown = null;
+
+function showState({ state, delay, code }) {
+  clearInterval(countdown);
+  connection.dataset.state = state;
+  const say = (text) => { connectionText.textContent = text; };
+  switch (state) {
+    case "connecting": say("Connecting…"); break;
+    case "live": say("Live"); break;
+    case "reloading": say("Catching up…"); break;
+    case "offline": say("Offline: catching up when the connection is back"); break;
+    case "reconnecting": {
+      if (!delay) { say("Reconnecting…"); break; }
+      const until = Date.now() + delay;
+      const tick = () => {
+        const left = Math.ceil((until - Date.now()) / 1000);
+        say(left > 0 ? `Reconnecting in ${left} s…` : "Reconnecting…");
+        if (left <= 0) clearInterval(countdown);
+      };
+      tick();
+      countdown = setInterval(tick, 1000);
+      break;
+    }
+    case "failed":
+      say(code === 4404 ? "This session no longer exists." : "Live updates stopped. Reload the page to try again.");
+      break;
+    default: say("");
+  }
+}
+
+function showViewers(count) {
+  if (!viewersEl || typeof count !== "number") return;
+  viewersEl.textContent = count === 1 ? " · 1 watching" : ` · ${count} watching`;
+}
+
+// -- permalinks and keyboard -------------------------------------------------------------------
+
+function showTarget() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  if (!id.startsWith("item-")) return;
+  const el = document.getElementById(id);
+  if (!el || el.parentElement !== itemsEl) return;
+  if (el.classList.contains("is-pending")) showPending();
+  if (el.classList.contains("is-filtered")) setFilter("all");
+  for (const other of itemsEl.querySelectorAll(".is-target")) other.classList.remove("is-target");
+  el.classList.add("is-target");
+  el.focus({ preventScroll: true });
+  el.scrollIntoView({ block: "center" });
+}
+
+function visibleItems() {
+  return articles().filter((el) => !el.classList.contains("is-pending") && !el.classList.contains("is-filtered"));
+}
+
+function step(direction) {
+  const list = visibleItems();
+  if (!list.length) return;
+  const current = list.indexOf(document.activeElement);
+  const next = current === -1 ? 0 : Math.min(list.length - 1, Math.max(0, current + direction));
+  list[next].focus({ preventScroll: true });
+  list[next].scrollIntoView({ block: "nearest" });
+}
+
+function onKey(event) {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const t = event.target;
+  if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+  if (event.key === "j") { step(1); event.preventDefault(); }
+  else if (event.key === "k") { step(-1); event.preventDefault(); }
+  else if (event.key === "n") { showPending({ focus: true }); event.preventDefault(); }
+}
+
+// -- start -------------------------------------------------------------------------------------
+
+function readOrder() {
+  try { return localStorage.getItem(ORDER_KEY) === "oldest" ? "oldest" : "newest"; } catch { return "newest"; }
+}
+
+function start() {
+  if (!root || !itemsEl) return;
+  localiseTimes(itemsEl);
+  enableEmbeds(itemsEl);
+  enableCopyButtons(document);
+  for (const hidden of document.querySelectorAll("#stream-toolbar, #keys-help")) hidden.hidden = false;
+
+  order = readOrder();
+  applyOrder();
+  refresh();
+
+  root.addEventListener("click", (event) => {
+    const chip = event.target.closest("[data-filter]");
+    if (chip && root.contains(chip)) setFilter(chip.dataset.filter);
+  });
+  orderToggle?.addEventListener("click", () => {
+    showPending();
+    order = order === "newest" ? "oldest" : "newest";
+    try { localStorage.setItem(ORDER_KEY, order); } catch { /* private mode: not remembered */ }
+    applyOrder();
+    updateNewButton();
+  });
+  newButton.addEventListener("click", () => showPending({ focus: true }));
+  let scrollQueued = false;
+  window.addEventListener("scroll", () => {
+    if (scrollQueued) return;
+    scrollQueued = true;
+    requestAnimationFrame(() => {
+      scrollQueued = false;
+      if (atNewestEnd()) showPending();
+    });
+  }, { passive: true });
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("hashchange", showTarget);
+  showTarget();
+
+  const stream = new LiveStream({ session: root.dataset.session, epoch: root.dataset.epoch, seq: root.dataset.seq });
+  stream.addEventListener("state", (e) => showState(e.detail));
+  stream.addEventListener("change", (e) => applyChange(e.detail));
+  stream.addEventListener("reload", (e) => replaceAll(e.detail));
+  stream.addEventListener("synced", (e) => { root.dataset.seq = String(e.detail.seq); });
+  stream.addEventListener("heartbeat", (e) => showViewers(e.detail.viewers));
+  stream.addEventListener("presence", (e) => showViewers(e.detail.viewers));
+  stream.start();
+  window.liveblogViewer = { stream };  // for debugging and browser tests
+}
+
+start();

@@ -1,0 +1,222 @@
+"""Server-rendered pages over HTTP against a real server: every page renders, organiser forms work
+and say what is wrong next to the field, notes render inert, and the security headers are there."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import ORGANISER, LiveServer, Seed
+
+
+async def post_note(live: LiveServer, seeded: Seed, body: str, **extra: Any) -> dict[str, Any]:
+    async with live.client(headers={"authorization": f"Bearer {seeded.token}"}) as c:
+        r = await c.post(f"/api/v1/sessions/{seeded.session_id}/capture", json={"client_id": str(uuid.uuid4()), "body": body, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+
+def organiser_client(live: LiveServer, seeded: Seed) -> httpx.AsyncClient:
+    return live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False)
+
+
+async def test_public_pages_render_with_the_seeded_data(live: LiveServer, seeded: Seed) -> None:
+    await post_note(live, seeded, "The **first** note", key_point=True)
+    async with live.client() as c:
+        home = await c.get("/")
+        assert home.status_code == 200
+        assert "Test Summit" in home.text and "Live now" in home.text and "Keynote" in home.text
+
+        event = await c.get(f"/events/{seeded.event_id}")
+        assert event.status_code == 200
+        assert f'href="/sessions/{seeded.session_id}"' in event.text and "Workshop" in event.text
+        assert "Hall" in event.text and "Room 2" in event.text  # rooms are the grid's columns
+        assert "Thursday 14 May 2026" in event.text
+
+        viewer = await c.get(f"/sessions/{seeded.session_id}")
+        assert viewer.status_code == 200
+        html = viewer.text
+        assert "<strong>first</strong>" in html  # readable without JavaScript
+        assert 'id="key-points"' in html and "The first note" in html
+        assert re.search(r'data-seq="\d+"', html) and "data-epoch=" in html
+        assert f"/embed/sessions/{seeded.session_id}" in html  # the copy-paste snippet
+        assert 'aria-live="polite"' in html and "<main" in html
+
+        embed = await c.get(f"/embed/sessions/{seeded.session_id}")
+        assert embed.status_code == 200 and "<strong>first</strong>" in embed.text
+        assert "frame-ancestors *" in embed.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in viewer.headers["content-security-policy"]
+
+        login = await c.get("/login")
+        assert login.status_code == 200 and 'name="password"' in login.text
+
+
+async def test_missing_things_get_a_helpful_error_page(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as c:
+        for path in ("/sessions/nope", "/events/nope", "/embed/sessions/nope"):
+            r = await c.get(path)
+            assert r.status_code == 404, path
+            assert "Not found" in r.text and 'href="/"' in r.text
+        r = await c.get("/n/not-a-token")
+        assert r.status_code == 401 and "revoked" in r.text
+
+
+async def test_notes_with_scripts_render_inert_on_the_viewer_page(live: LiveServer, seeded: Seed) -> None:
+    await post_note(live, seeded, "<script>alert(1)</script> and [click](javascript:alert(2))")
+    await post_note(live, seeded, '<img src=x onerror="alert(3)"> ![x](https://evil.example/t.gif)')
+    async with live.client() as c:
+        html = (await c.get(f"/sessions/{seeded.session_id}")).text
+    items = html[html.index('id="items"'):]
+    assert "<script>alert" not in items
+    assert "&lt;script&gt;" in items  # shown as text
+    assert not re.search(r'href="\s*javascript:', items, re.I)  # the link is plain text, not a link
+    assert "onerror" not in re.sub(r"&lt;img[^<]*", "", items)  # only inside escaped text
+    assert "<img src=x" not in items and "evil.example/t.gif\"" not in re.sub(r'href="[^"]*"', "", items)
+    # The page itself loads only our own scripts.
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="/static/js/viewer.js">']
+
+
+async def test_security_headers_and_foreign_origin(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as c:
+        r = await c.get("/")
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert r.headers["x-frame-options"] == "DENY"
+        r = await c.post("/login", data={"username": ORGANISER[0], "password": ORGANISER[1]},
+                         headers={"origin": "https://evil.example"})
+        assert r.status_code == 403
+        assert "lb_login" not in r.cookies
+
+
+async def test_login_and_logout_revokes_the_token(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(follow_redirects=False) as c:
+        bad = await c.post("/login", data={"username": ORGANISER[0], "password": "wrong"})
+        assert bad.status_code == 401 and 'role="alert"' in bad.text and 'aria-invalid="true"' in bad.text
+
+        r = await c.get("/organise")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+
+        r = await c.post("/login?next=/organise", data={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert r.status_code == 303 and r.headers["location"] == "/organise"
+        token = r.cookies["lb_login"]
+        page = await c.get("/organise")  # the client keeps the cookie
+        assert page.status_code == 200 and "Test Summit" in page.text and "Log out" in page.text
+
+        r = await c.post("/logout")
+        assert r.status_code == 303
+    assert await live.services.accounts.account_for_token(token) is None
+    async with live.client(follow_redirects=False, cookies={"lb_login": token}) as c:
+        assert (await c.get("/organise")).status_code == 303
+
+
+async def test_open_redirect_after_login_is_refused(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(follow_redirects=False) as c:
+        r = await c.post("/login?next=//evil.example", data={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert r.headers["location"] == "/organise"
+
+
+def field_error(html: str, field_id: str) -> str:
+    """The error message shown next to the input with this id (and the input points at it)."""
+    m = re.search(rf'<input id="{field_id}"[^>]*aria-describedby="[^"]*{field_id}-error"[^>]*aria-invalid="true"', html)
+    assert m, f"{field_id} is not marked invalid"
+    m = re.search(rf'<p class="field-error" id="{field_id}-error">([^<]*)</p>', html)
+    assert m, f"no error next to {field_id}"
+    return m.group(1)
+
+
+async def test_organiser_creates_an_event_and_sees_field_errors(live: LiveServer, seeded: Seed) -> None:
+    async with organiser_client(live, seeded) as c:
+        assert (await c.get("/organise/events/new")).status_code == 200
+        r = await c.post("/organise/events/new", data={"title": "Data Day", "starts_on": "2026-06-02", "ends_on": "2026-06-01"})
+        assert r.status_code == 400
+        assert "end before it starts" in field_error(r.text, "ends_on")
+        assert 'value="Data Day"' in r.text  # what was typed is kept
+
+        r = await c.post("/organise/events/new", data={"title": "", "starts_on": "2026-06-02", "ends_on": "2026-06-02"})
+        assert r.status_code == 400 and "Title" in field_error(r.text, "title")
+
+        r = await c.post("/organise/events/new", data={"title": "Data Day", "starts_on": "2026-06-02", "ends_on": "2026-06-03",
+                                                       "venue": "Pier 4", "hashtags": "#dataday"})
+        assert r.status_code == 303
+        event_path = r.headers["location"]
+        page = await c.get(event_path)
+        assert page.status_code == 200 and "Data Day" in page.text and "No sessions yet" in page.text
+
+        r = await c.post(event_path, data={"form": "event", "title": "Data Day 2026", "starts_on": "2026-06-02",
+                                           "ends_on": "2026-06-03", "hashtags": "not a tag!"})
+        assert r.status_code == 400 and "hashtag" in field_error(r.text, "hashtags")
+        r = await c.post(event_path, data={"form": "event", "title": "Data Day 2026", "starts_on": "2026-06-02", "ends_on": "2026-06-03"})
+        assert r.status_code == 303
+        assert "Data Day 2026" in (await c.get(event_path)).text
+
+
+async def test_organiser_adds_sessions_invites_and_revokes(live: LiveServer, seeded: Seed) -> None:
+    path = f"/organise/events/{seeded.event_id}"
+    async with organiser_client(live, seeded) as c:
+        r = await c.post(path, data={"form": "session", "title": "Panel", "starts_at": "2026-05-14T14:00", "ends_at": "nonsense"})
+        assert r.status_code == 400
+        assert "date and time" in field_error(r.text, "s-ends_at")
+        assert 'value="Panel"' in r.text
+
+        r = await c.post(path, data={"form": "session", "title": "Panel", "starts_at": "2026-05-14T14:00",
+                                     "ends_at": "2026-05-14T15:00", "room": "Hall", "speakers": "Ann, Bo"})
+        assert r.status_code == 303
+        page = (await c.get(path)).text
+        assert "Panel" in page
+
+        r = await c.post(path, data={"form": "invite", "name": "  "})
+        assert r.status_code == 400 and "name" in field_error(r.text, "i-name")
+
+        r = await c.post(path, data={"form": "invite", "name": "Linus", "session_id": seeded.other_session_id})
+        assert r.status_code == 200
+        url = re.search(r'<input id="invite-url" class="code" readonly value="([^"]+)"', r.text)
+        assert url and "/n/" in url.group(1)
+        assert "<svg" in r.text and 'aria-label="QR code of the invite link"' in r.text
+        token = url.group(1).rsplit("/n/", 1)[1]
+        invite = await live.services.accounts.invite_for_token(token)
+        assert invite is not None and invite.name == "Linus" and invite.session_id == seeded.other_session_id
+        landing = await c.get(f"/n/{token}")
+        assert landing.status_code == 303 and landing.headers["location"] == f"/n/{token}/sessions/{seeded.other_session_id}"
+
+        r = await c.post(path, data={"form": "revoke", "invite_id": invite.id})
+        assert r.status_code == 303
+        assert await live.services.accounts.invite_for_token(token) is None
+        assert (await c.get(f"/n/{token}")).status_code == 401
+
+
+async def test_organiser_starts_and_ends_a_session_and_sees_who_is_connected(live: LiveServer, seeded: Seed) -> None:
+    path = f"/organise/sessions/{seeded.other_session_id}"
+    async with organiser_client(live, seeded) as c:
+        page = await c.get(path)
+        assert page.status_code == 200 and "Start: go live" in page.text
+        assert 'id="stat-viewers">0<' in page.text
+        assert (await c.post(path, data={"form": "state", "state": "live"})).status_code == 303
+        assert (await live.services.programme.session(seeded.other_session_id)).state == "live"
+        page = await c.get(path)
+        assert "End the session" in page.text
+        assert (await c.post(path, data={"form": "state", "state": "ended"})).status_code == 303
+        assert (await live.services.programme.session(seeded.other_session_id)).state == "ended"
+        r = await c.post(path, data={"form": "state", "state": "scheduled"})
+        assert r.status_code == 409 and 'role="alert"' in r.text
+
+        r = await c.post(path, data={"form": "invite", "name": "Mo"})
+        assert r.status_code == 200 and 'id="invite-url"' in r.text
+
+        r = await c.post(path, data={"form": "session", "title": "Workshop B", "starts_at": "2026-05-14T11:00",
+                                     "ends_at": "2026-05-14T10:00"})
+        assert r.status_code == 400 and "end before it starts" in field_error(r.text, "s-ends_at")
+
+
+async def test_organiser_pages_need_a_login(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(follow_redirects=False) as c:
+        for path in ("/organise", "/organise/events/new", f"/organise/events/{seeded.event_id}",
+                     f"/organise/sessions/{seeded.session_id}"):
+            r = await c.get(path)
+            assert r.status_code == 303 and r.headers["location"] == f"/login?next={path.replace('/', '%2F')}" or \
+                r.headers["location"] == f"/login?next={path}", path
+        r = await c.post(f"/organise/sessions/{seeded.session_id}", data={"form": "state", "state": "ended"})
+        assert r.status_code == 303
+    assert (await live.services.programme.session(seeded.session_id)).state == "live"
