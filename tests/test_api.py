@@ -1,0 +1,143 @@
+"""The JSON API over a real server: events, sessions, snapshots, invites, logins, photos."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from tests.conftest import ORGANISER, LiveServer, Seed
+
+
+async def test_organisers_create_and_update_events_and_sessions(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        created = await http.post(
+            "/api/v1/events",
+            json={"title": "Data Day", "starts_on": "2026-06-01", "ends_on": "2026-06-01", "hashtags": ["datad", "#open"]},
+        )
+        assert created.status_code == 201
+        event = created.json()
+        assert event["hashtags"] == ["#datad", "#open"]
+        session = await http.post(
+            f"/api/v1/events/{event['id']}/sessions",
+            json={"title": "Opening", "starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T09:30", "speakers": ["Ann"]},
+        )
+        assert session.status_code == 201
+        sid = session.json()["id"]
+        assert session.json()["state"] == "scheduled"
+        patched = await http.patch(f"/api/v1/sessions/{sid}", json={"state": "live", "room": "Hall A"})
+        assert patched.json()["state"] == "live" and patched.json()["room"] == "Hall A"
+        ended = await http.patch(f"/api/v1/sessions/{sid}", json={"state": "ended"})
+        assert ended.json()["ended_at"]
+        back = await http.patch(f"/api/v1/sessions/{sid}", json={"state": "scheduled"})
+        assert back.status_code == 409
+        listing = await http.get(f"/api/v1/events/{event['id']}/sessions")
+        assert [s["title"] for s in listing.json()["sessions"]] == ["Opening"]
+        renamed = await http.patch(f"/api/v1/events/{event['id']}", json={"venue": "Town Hall"})
+        assert renamed.json()["venue"] == "Town Hall"
+
+
+async def test_validation_errors_name_the_field(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        cases = [
+            ({"starts_on": "2026-06-01", "ends_on": "2026-06-01"}, "title", "missing_field"),
+            ({"title": "x", "starts_on": "June", "ends_on": "2026-06-01"}, "starts_on", "invalid_field"),
+            ({"title": "x", "starts_on": "2026-06-02", "ends_on": "2026-06-01"}, "ends_on", "invalid_field"),
+            ({"title": "x", "starts_on": "2026-06-01", "ends_on": "2026-06-01", "hashtags": ["no spaces allowed"]}, "hashtags", "invalid_field"),
+        ]
+        for body, field, code in cases:
+            response = await http.post("/api/v1/events", json=body)
+            assert response.status_code == 400
+            assert response.json()["error"]["field"] == field
+            assert response.json()["error"]["code"] == code
+        bad_state = await http.patch(f"/api/v1/sessions/{seeded.session_id}", json={"state": "paused"})
+        assert bad_state.status_code == 400
+        assert (await http.get("/api/v1/events")).json()["events"][0]["title"] == "Test Summit"
+
+
+async def test_writes_need_an_organiser(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        denied = await http.post("/api/v1/events", json={"title": "x", "starts_on": "2026-01-01", "ends_on": "2026-01-01"})
+        assert denied.status_code == 401 and denied.json()["error"]["code"] == "login_required"
+        # A note-taker token is not an organiser login.
+        denied = await http.patch(
+            f"/api/v1/sessions/{seeded.session_id}", json={"state": "ended"}, headers={"Authorization": f"Bearer {seeded.token}"}
+        )
+        assert denied.status_code == 401
+        assert (await http.get(f"/api/v1/sessions/{seeded.session_id}")).json()["state"] == "live"
+
+
+async def test_login_and_logout_revokes_the_session(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        wrong = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": "nope"})
+        assert wrong.status_code == 401
+        good = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert good.status_code == 200 and "lb_login" in good.cookies
+        invites = await http.get(f"/api/v1/events/{seeded.event_id}/invites")
+        assert invites.status_code == 200  # the cookie logs us in
+        logout = await http.post("/logout")
+        assert logout.status_code == 303
+        http.cookies.set("lb_login", good.json()["token"])  # a stolen copy of the cookie
+        assert (await http.get(f"/api/v1/events/{seeded.event_id}/invites")).status_code == 401
+
+
+async def test_invites_are_created_and_revoked(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        made = await http.post(f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": None})
+        assert made.status_code == 201
+        token = made.json()["token"]
+        assert made.json()["url"] == f"/n/{token}"
+        note = {"client_id": "lin-1", "body": "event-wide invite works"}
+        posted = await http.post(f"/api/v1/sessions/{seeded.other_session_id}/capture", json=note, headers={"Authorization": f"Bearer {token}"})
+        assert posted.status_code == 201
+        revoked = await http.delete(f"/api/v1/invites/{made.json()['id']}")
+        assert revoked.json()["revoked_at"]
+        again = await http.post(
+            f"/api/v1/sessions/{seeded.other_session_id}/capture", json={**note, "client_id": "lin-2"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert again.status_code == 401
+        listing = (await http.get(f"/api/v1/events/{seeded.event_id}/invites")).json()["invites"]
+        assert "token" not in listing[0] and {i["name"] for i in listing} == {"Ada", "Grace", "Lin"}
+
+
+async def test_snapshot_is_consistent_with_its_seq(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        auth = {"Authorization": f"Bearer {seeded.token}"}
+        for i in range(3):
+            await http.post(f"/api/v1/sessions/{seeded.session_id}/capture", json={"client_id": f"c{i}", "body": f"n{i}"}, headers=auth)
+        snapshot = (await http.get(f"/api/v1/sessions/{seeded.session_id}/items")).json()
+        assert snapshot["seq"] == max(i["seq"] for i in snapshot["items"])
+        assert [i["body"] for i in snapshot["items"]] == ["n0", "n1", "n2"]
+        assert (await http.get("/api/v1/sessions/nope/items")).status_code == 404
+
+
+def photo(fmt: str = "JPEG") -> bytes:
+    image = Image.new("RGB", (3000, 1500), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS latitude
+    exif[0x010F] = "PhoneMaker"
+    out = io.BytesIO()
+    image.save(out, fmt, exif=exif.tobytes()) if fmt == "JPEG" else image.save(out, fmt)
+    return out.getvalue()
+
+
+async def test_photos_are_checked_stripped_of_metadata_and_downscaled(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        url = f"/api/v1/sessions/{seeded.session_id}/media"
+        auth = {"Authorization": f"Bearer {seeded.token}"}
+        original = photo()
+        assert Image.open(io.BytesIO(original)).getexif()
+        uploaded = await http.post(url, content=original, headers={**auth, "Content-Type": "image/jpeg"})
+        assert uploaded.status_code == 201
+        body = uploaded.json()
+        served = await http.get(body["url"])
+        assert served.headers["content-type"] == "image/jpeg"
+        cleaned = Image.open(io.BytesIO(served.content))
+        assert not cleaned.getexif()
+        assert max(cleaned.size) == 2560
+        form = await http.post(url, files={"file": ("p.png", photo("PNG"), "image/png")}, headers=auth)
+        assert form.status_code == 201
+        fake = await http.post(url, content=b"<svg onload=alert(1)>", headers={**auth, "Content-Type": "image/png"})
+        assert fake.status_code == 400 and fake.json()["error"]["code"] == "unsupported_media"
+        anon = await http.post(url, content=original)
+        assert anon.status_code == 401
