@@ -1,0 +1,160 @@
+"""SQL for audience votes: poll votes, question upvotes, the private part of questions, and
+in-place updates of a poll's or question's data that append one compact stream change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiosqlite
+
+from liveblog.errors import NotFound
+from liveblog.models import Change, Item, utcnow
+from liveblog.storage import repo
+from liveblog.storage.db import Tx
+
+# -- votes -------------------------------------------------------------------------------------
+
+
+async def upsert_vote(tx: Tx, poll_id: int, participant: str, choice: str, ip: str) -> str:
+    """Record a participant's vote; a second vote replaces the first.
+
+    Returns "created", "changed" or "unchanged". The primary key (poll_id, participant) is what
+    guarantees one vote each, whatever the callers do.
+    """
+    async with tx.conn.execute(
+        "SELECT choice FROM votes WHERE poll_id = ? AND participant = ?", (poll_id, participant)
+    ) as cur:
+        row = await cur.fetchone()
+    if row is not None and row[0] == choice:
+        return "unchanged"
+    now = utcnow()
+    await tx.conn.execute(
+        "INSERT INTO votes (poll_id, participant, choice, ip, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (poll_id, participant) DO UPDATE SET choice = excluded.choice, ip = excluded.ip,"
+        " updated_at = excluded.updated_at",
+        (poll_id, participant, choice, ip, now, now),
+    )
+    return "created" if row is None else "changed"
+
+
+async def vote_groups(conn: aiosqlite.Connection, poll_id: int) -> list[tuple[str, int]]:
+    """(choice JSON, how many participants chose exactly that) for a poll."""
+    async with conn.execute(
+        "SELECT choice, count(*) FROM votes WHERE poll_id = ? GROUP BY choice", (poll_id,)
+    ) as cur:
+        return [(r[0], int(r[1])) for r in await cur.fetchall()]
+
+
+async def count_votes(conn: aiosqlite.Connection, poll_id: int) -> int:
+    async with conn.execute("SELECT count(*) FROM votes WHERE poll_id = ?", (poll_id,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def votes_of(conn: aiosqlite.Connection, session_id: str, participant: str) -> dict[int, Any]:
+    """A participant's current choices in a session's polls: {poll_id: choice}."""
+    async with conn.execute(
+        "SELECT v.poll_id, v.choice FROM votes v JOIN items i ON i.id = v.poll_id"
+        " WHERE i.session_id = ? AND v.participant = ?",
+        (session_id, participant),
+    ) as cur:
+        return {int(r[0]): json.loads(r[1]) for r in await cur.fetchall()}
+
+
+# -- upvotes -----------------------------------------------------------------------------------
+
+
+async def insert_upvote(tx: Tx, question_id: int, participant: str) -> bool:
+    """True when this participant had not upvoted this question before."""
+    cur = await tx.conn.execute(
+        "INSERT INTO upvotes (question_id, participant, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (question_id, participant) DO NOTHING",
+        (question_id, participant, utcnow()),
+    )
+    return cur.rowcount == 1
+
+
+async def count_upvotes(conn: aiosqlite.Connection, question_id: int) -> int:
+    async with conn.execute("SELECT count(*) FROM upvotes WHERE question_id = ?", (question_id,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def upvotes_of(conn: aiosqlite.Connection, session_id: str, participant: str) -> list[int]:
+    async with conn.execute(
+        "SELECT u.question_id FROM upvotes u JOIN items i ON i.id = u.question_id"
+        " WHERE i.session_id = ? AND u.participant = ? ORDER BY u.question_id",
+        (session_id, participant),
+    ) as cur:
+        return [int(r[0]) for r in await cur.fetchall()]
+
+
+# -- questions (private part) ------------------------------------------------------------------
+
+
+async def insert_question(
+    tx: Tx, *, item_id: int, session_id: str, participant: str, name: str, body: str, ip: str
+) -> None:
+    await tx.conn.execute(
+        "INSERT INTO questions (item_id, session_id, participant, name, body, ip, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (item_id, session_id, participant, name, body, ip, utcnow()),
+    )
+
+
+async def get_question(conn: aiosqlite.Connection, item_id: int) -> dict[str, Any] | None:
+    async with conn.execute(
+        "SELECT item_id, session_id, participant, name, body, created_at FROM questions WHERE item_id = ?", (item_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return dict(row) if row else None
+
+
+async def list_questions(conn: aiosqlite.Connection, session_id: str) -> dict[int, dict[str, Any]]:
+    async with conn.execute(
+        "SELECT item_id, participant, name, body, ip, created_at FROM questions WHERE session_id = ?", (session_id,)
+    ) as cur:
+        return {int(r["item_id"]): dict(r) for r in await cur.fetchall()}
+
+
+# -- items -------------------------------------------------------------------------------------
+
+
+async def open_polls_with_deadline(conn: aiosqlite.Connection) -> list[tuple[int, str]]:
+    """(poll id, closes_at) for every open poll that closes itself, across sessions."""
+    async with conn.execute(
+        "SELECT id, json_extract(data, '$.closes_at') FROM items WHERE kind = 'poll' AND deleted = 0"
+        " AND json_extract(data, '$.state') = 'open' AND json_extract(data, '$.closes_at') IS NOT NULL"
+    ) as cur:
+        return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+
+
+async def pinned_questions(conn: aiosqlite.Connection, session_id: str) -> list[int]:
+    async with conn.execute(
+        "SELECT id FROM items WHERE session_id = ? AND kind = 'question' AND deleted = 0"
+        " AND json_extract(data, '$.pinned') = 1",
+        (session_id,),
+    ) as cur:
+        return [int(r[0]) for r in await cur.fetchall()]
+
+
+async def set_item_data(tx: Tx, item: Item, data: dict[str, Any], op: str, fields: dict[str, Any]) -> Change:
+    """Replace an item's data and append a compact `op` change ({item_id, version, **fields}).
+
+    Used for tallies and upvote counts: state that changes often, where sending the whole item
+    every time would be waste. The item's seq becomes this change's seq, like any item change.
+    """
+    async with tx.conn.execute(
+        "UPDATE items SET data = ?, version = version + 1, updated_at = ?,"
+        " seq = (SELECT last_seq + 1 FROM sessions WHERE id = items.session_id)"
+        " WHERE id = ? RETURNING version",
+        (repo.dumps(data), utcnow(), item.id),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no item {item.id}")
+    version = int(row[0])
+    return await repo.append_change(
+        tx, item.session_id, op, item.id, lambda seq: {"item_id": item.id, "kind": item.kind, "version": version, **fields}
+    )

@@ -1,0 +1,214 @@
+"""Audience routes: polls, votes, questions and upvotes (JSON API under /api/v1), moderation, and
+the big-screen page for the room's projector. docs/protocol-votes.md documents the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from liveblog.capture.participants import Participants
+from liveblog.capture.votes import Moderator, Voter
+from liveblog.errors import Forbidden, NotFound, Unauthorized
+from liveblog.models import Session
+from liveblog.web.api import json_body, ok
+from liveblog.web.auth import bearer, current_organiser, require_organiser, services
+from liveblog.web.pages import render
+
+PARTICIPANT_COOKIE = "lb_participant"
+# For scripts and bots, which keep no cookies: the same signed token in a header.
+PARTICIPANT_HEADER = "liveblog-participant"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+# Votes and questions are small; a large body is a mistake or an attack.
+MAX_BODY = 16 * 1024
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def _voter(request: Request, *, issue: bool = True) -> tuple[Voter | None, str | None]:
+    """Who is voting, and a new signed token to set as a cookie when they had none.
+
+    A logged-in organiser votes as themselves; anyone else as their signed participant id. A
+    token that is present but not signed by us is refused (403 bad_participant), never replaced.
+    """
+    audience = services(request).audience
+    account = await current_organiser(request)
+    if account is not None:
+        return Voter(Participants.for_account(account.id), _ip(request)), None
+    token = request.headers.get(PARTICIPANT_HEADER) or request.cookies.get(PARTICIPANT_COOKIE)
+    if token is not None:
+        return Voter(audience.participants.verify(token), _ip(request)), None
+    if not issue:
+        return None, None
+    participant, token = audience.participants.issue()
+    return Voter(participant, _ip(request)), token
+
+
+def _respond(request: Request, data: Any, status: int, new_token: str | None) -> Response:
+    response = JSONResponse(data, status_code=status)
+    if new_token is not None:
+        response.set_cookie(
+            PARTICIPANT_COOKIE,
+            new_token,
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+async def _moderator(request: Request, session: Session) -> Moderator:
+    """An organiser (login cookie or bearer), or a note-taker whose invite covers the session."""
+    account = await current_organiser(request)
+    if account is not None:
+        return Moderator(account.username, f"account:{account.id}")
+    invite = await services(request).accounts.invite_for_token(bearer(request))
+    if invite is None:
+        raise Unauthorized(
+            "moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)"
+        )
+    if not invite.allows(session):
+        raise Forbidden("your invite does not cover this session")
+    return Moderator(invite.name, invite.id)
+
+
+async def _item_moderator(request: Request, item_id: int, kind: str) -> Moderator:
+    svc = services(request)
+    session_id = await svc.audience.item_session(item_id, kind)
+    return await _moderator(request, await svc.programme.session(session_id))
+
+
+# -- audience ----------------------------------------------------------------------------------
+
+
+async def participant(request: Request) -> Response:
+    """Issue (or confirm) a participant id. Browsers get a cookie; scripts use the token."""
+    voter, token = await _voter(request)
+    assert voter is not None
+    data: dict[str, Any] = {"participant": voter.participant}
+    if token is not None:
+        data["token"] = token
+    return _respond(request, data, 201 if token else 200, token)
+
+
+async def audience_state(request: Request) -> Response:
+    svc = services(request)
+    voter, token = await _voter(request)
+    assert voter is not None
+    data = await svc.audience.snapshot(request.path_params["session_id"], voter.participant)
+    response = _respond(request, data, 200, token)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def vote(request: Request) -> Response:
+    svc = services(request)
+    voter, token = await _voter(request)
+    assert voter is not None
+    result = await svc.audience.vote(request.path_params["poll_id"], voter, await json_body(request, MAX_BODY))
+    return _respond(request, result, 201 if result["status"] == "created" else 200, token)
+
+
+async def ask(request: Request) -> Response:
+    svc = services(request)
+    voter, token = await _voter(request)
+    assert voter is not None
+    item, duplicate = await svc.audience.ask(request.path_params["session_id"], voter, await json_body(request, MAX_BODY))
+    data = {"question": item.to_wire(), "state": item.data["state"], "duplicate": duplicate}
+    return _respond(request, data, 200 if duplicate else 201, token)
+
+
+async def upvote(request: Request) -> Response:
+    svc = services(request)
+    voter, token = await _voter(request)
+    assert voter is not None
+    result = await svc.audience.upvote(request.path_params["question_id"], voter)
+    return _respond(request, result, 201 if result["status"] == "created" else 200, token)
+
+
+# -- moderation --------------------------------------------------------------------------------
+
+
+async def create_poll(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    moderator = await _moderator(request, session)
+    item = await svc.audience.create_poll(session.id, moderator, await json_body(request, MAX_BODY))
+    return ok(item.to_wire(), 201)
+
+
+async def poll_state(request: Request) -> Response:
+    svc = services(request)
+    poll_id = request.path_params["poll_id"]
+    moderator = await _item_moderator(request, poll_id, "poll")
+    item = await svc.audience.set_poll_state(poll_id, moderator, await json_body(request, MAX_BODY))
+    return ok(item.to_wire())
+
+
+async def moderate_question(request: Request) -> Response:
+    svc = services(request)
+    question_id = request.path_params["question_id"]
+    moderator = await _item_moderator(request, question_id, "question")
+    item = await svc.audience.moderate_question(question_id, moderator, await json_body(request, MAX_BODY))
+    return ok(item.to_wire())
+
+
+async def moderation_state(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    await _moderator(request, session)
+    response = ok(await svc.audience.moderation(session.id))
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+async def big_screen(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    event = await svc.programme.event(session.event_id)
+    return render(request, "bigscreen.html", {"session": session, "event": event})
+
+
+async def organiser_moderation_page(request: Request) -> Response:
+    await require_organiser(request)
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    event = await svc.programme.event(session.event_id)
+    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": ""})
+
+
+async def notetaker_moderation_page(request: Request) -> Response:
+    svc = services(request)
+    token = request.path_params["token"]
+    invite = await svc.accounts.invite_for_token(token)
+    if invite is None:
+        raise Unauthorized("This invite link is not valid: it may have been revoked.")
+    session = await svc.programme.session(request.path_params["session_id"])
+    if not invite.allows(session):
+        raise NotFound("Your invite does not cover this session.")
+    event = await svc.programme.event(session.event_id)
+    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": token})
+
+
+routes = [
+    Route("/api/v1/participants", participant, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/audience", audience_state, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}/polls", create_poll, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/questions", ask, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/moderation", moderation_state, methods=["GET"]),
+    Route("/api/v1/polls/{poll_id:int}/votes", vote, methods=["POST"]),
+    Route("/api/v1/polls/{poll_id:int}/state", poll_state, methods=["POST"]),
+    Route("/api/v1/questions/{question_id:int}/upvotes", upvote, methods=["POST"]),
+    Route("/api/v1/questions/{question_id:int}/moderation", moderate_question, methods=["POST"]),
+    Route("/sessions/{session_id}/screen", big_screen),
+    Route("/organise/sessions/{session_id}/moderate", organiser_moderation_page),
+    Route("/n/{token}/sessions/{session_id}/moderate", notetaker_moderation_page),
+]
