@@ -7,6 +7,7 @@ from typing import Any
 
 from liveblog.accounts import Accounts
 from liveblog.capture.notes import NoteCapture
+from liveblog.capture.votes import Audience
 from liveblog.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Database, repo
@@ -21,6 +22,7 @@ class Services:
     notes: NoteCapture
     programme: Programme
     accounts: Accounts
+    audience: Audience
     extra: dict[str, Any] = field(default_factory=dict)
     _opened: bool = False
 
@@ -49,16 +51,19 @@ class Services:
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
             accounts=Accounts(db),
+            audience=Audience(db, hub, settings),
         )
 
     async def open(self) -> None:
         await self.db.open()
         self.hub.start()
+        await self.audience.start()
         self._opened = True
 
     async def close(self) -> None:
         if not self._opened:
             return
         self._opened = False
+        await self.audience.stop()  # flushes pending tallies while the database is open
         await self.hub.stop()
         await self.db.close()

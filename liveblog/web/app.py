@@ -21,7 +21,7 @@ from liveblog.errors import LiveblogError
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
-from liveblog.web import api, pages, sockets
+from liveblog.web import api, audience, pages, sockets
 from liveblog.web.outlets import CaptureWebsocketProtocol
 from liveblog.web.security import SecurityMiddleware
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         routes=[
             *pages.routes,
             *api.routes,
+            *audience.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}", sockets.live_socket),
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
