@@ -340,6 +340,10 @@ function start() {
   stream.addEventListener("state", (e) => showState(e.detail));
   stream.addEventListener("change", (e) => applyChange(e.detail));
   stream.addEventListener("reload", (e) => replaceAll(e.detail));
+  // Other panels (polls and Q&A: audience.js) follow the same stream without a second socket.
+  for (const type of ["change", "reload"]) {
+    stream.addEventListener(type, (e) => document.dispatchEvent(new CustomEvent(`liveblog:${type}`, { detail: e.detail })));
+  }
   stream.addEventListener("synced", (e) => { root.dataset.seq = String(e.detail.seq); });
   stream.addEventListener("heartbeat", (e) => showViewers(e.detail.viewers));
   stream.addEventListener("presence", (e) => showViewers(e.detail.viewers));
