@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     if args.demo:
-        _attach_demo(app, settings)
+        _attach_demo(app, settings, args.demo_every)
     uvicorn.run(
         app,
         host=settings.server.host,
@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attach_demo(app: object, settings: Settings) -> None:
+def _attach_demo(app: object, settings: Settings, every: float) -> None:
     """Wrap the app's lifespan: load the demo data and run the demo note-taker while serving."""
     from liveblog.demo import demo_note_taker, load_demo
 
@@ -90,7 +90,7 @@ def _attach_demo(app: object, settings: Settings) -> None:
             )
             invite = await services.accounts.invites(ids["event"])
             robot = asyncio.create_task(
-                demo_note_taker(services, ids["live_session"], next(i for i in invite if i.id == ids["invite_id"]))
+                demo_note_taker(services, ids["live_session"], next(i for i in invite if i.id == ids["invite_id"]), every)
             )
             try:
                 yield
@@ -162,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true", help="load the demo event and keep a demo note-taker posting")
+    serve.add_argument("--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (

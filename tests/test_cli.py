@@ -1,0 +1,87 @@
+"""The `liveblog` command as a user runs it: organiser creation, demo data, `serve --demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from liveblog.cli import main
+from liveblog.services import Services
+from tests.conftest import free_port, make_settings
+from tests.wsclient import connect, recv_type
+
+pytestmark = pytest.mark.slow
+
+
+def test_create_organiser_then_log_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "cli.sqlite3"
+    monkeypatch.setenv("LIVEBLOG_ORGANISER_PASSWORD", "a long password")
+    assert main(["--db", str(db), "create-organiser", "alice"]) == 0
+    assert "organiser 'alice' created" in capsys.readouterr().out
+    assert main(["--db", str(db), "create-organiser", "alice"]) == 1
+    assert "exists already" in capsys.readouterr().err
+    monkeypatch.setenv("LIVEBLOG_ORGANISER_PASSWORD", "short")
+    assert main(["--db", str(db), "create-organiser", "bob"]) == 1
+
+    async def check() -> str:
+        services = Services.build(make_settings(tmp_path, database={"path": str(db)}))
+        await services.open()
+        try:
+            return await services.accounts.login("alice", "a long password")
+        finally:
+            await services.close()
+
+    assert asyncio.run(check())
+
+
+def test_a_config_error_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[streams]\nheartbeat = 5\n")
+    assert main(["--config", str(config), "demo"]) == 2
+    assert "unknown key streams.heartbeat" in capsys.readouterr().err
+
+
+async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveblog", "--db", str(tmp_path / "demo.sqlite3"), "serve", "--demo",
+         "--port", str(port), "--demo-every", "0.5", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            async with asyncio.timeout(30):
+                while True:
+                    assert proc.poll() is None
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)  # waiting for a process to start, with a deadline
+            events = (await http.get("/api/v1/events")).json()["events"]
+            assert [e["title"] for e in events] == ["Neighbourhood Services Summit 2026"]
+            sessions = (await http.get(f"/api/v1/events/{events[0]['id']}/sessions")).json()["sessions"]
+            assert {s["state"] for s in sessions} == {"scheduled", "live", "ended"}
+            live = next(s for s in sessions if s["state"] == "live")
+            ended = next(s for s in sessions if s["state"] == "ended")
+            assert len((await http.get(f"/api/v1/sessions/{ended['id']}/items")).json()["items"]) >= 3
+            page = await http.get(f"/sessions/{live['id']}")
+            assert page.status_code == 200 and "Sharing what works" in page.text
+        async with await connect(f"ws://127.0.0.1:{port}/ws/v1/sessions/{live['id']}") as ws:
+            await recv_type(ws, "synced")
+            change = await recv_type(ws, "change", timeout=20)
+            assert change["item"]["author"].startswith("Demo note-taker")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Liveblog demo is ready" in output
+    assert "/n/" in output and "organiser / liveblog-demo" in output
