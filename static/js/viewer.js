@@ -176,6 +176,7 @@ function upsert(item, { live }) {
   if (live && !following) el.classList.add("is-pending");
   place(el);
   if (live) {
+    el.classList.add("just-arrived");
     announce(item);
     if (following && order === "oldest") el.scrollIntoView({ block: "end" });
   }
@@ -227,18 +228,28 @@ let countdown = null;
 function showState({ state, delay, code }) {
   clearInterval(countdown);
   connection.dataset.state = state;
-  const say = (text) => { connectionText.textContent = text; };
+  // The countdown ticks in an aria-hidden span so the status region is announced once per state.
+  let tickEl = connection.querySelector(".countdown");
+  if (!tickEl) {
+    tickEl = document.createElement("span");
+    tickEl.className = "countdown";
+    tickEl.setAttribute("aria-hidden", "true");
+    connectionText.after(tickEl);
+  }
+  tickEl.textContent = "";
+  const say = (text) => { if (connectionText.textContent !== text) connectionText.textContent = text; };
   switch (state) {
     case "connecting": say("Connecting…"); break;
-    case "live": say("Live"); break;
+    case "live": say("Live updates on"); break;
     case "reloading": say("Catching up…"); break;
     case "offline": say("Offline: catching up when the connection is back"); break;
     case "reconnecting": {
-      if (!delay) { say("Reconnecting…"); break; }
+      say("Reconnecting");
+      if (!delay) { tickEl.textContent = "…"; break; }
       const until = Date.now() + delay;
       const tick = () => {
         const left = Math.ceil((until - Date.now()) / 1000);
-        say(left > 0 ? `Reconnecting in ${left} s…` : "Reconnecting…");
+        tickEl.textContent = left > 0 ? ` in ${left} s…` : "…";
         if (left <= 0) clearInterval(countdown);
       };
       tick();

@@ -1,0 +1,275 @@
+"""The public and organiser pages in headless Chromium: a viewer that loses its connection catches
+up without a reload or duplicates, "N new items" instead of jumping, the viewer's controls,
+axe-core on every page, and screenshots at desktop and phone widths (artifacts/screenshots/)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from liveblog.demo import load_demo
+from liveblog.services import Services
+from liveblog.streams.protocol import CloseCode
+from tests.browser.conftest import DESKTOP, PHONE, ThreadServer
+
+pytestmark = pytest.mark.browser
+
+
+def post_notes(server: ThreadServer, bodies: list[str], **extra: Any) -> list[int]:
+    """Post notes through the HTTP capture API as the seeded note-taker; returns the item ids."""
+    assert server.seed is not None
+    ids = []
+    with httpx.Client(base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}) as c:
+        for body in bodies:
+            r = c.post(f"/api/v1/sessions/{server.session_id}/capture", json={"client_id": str(uuid.uuid4()), "body": body, **extra})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["item_id"])
+    return ids
+
+
+def open_viewer(ctx: BrowserContext, server: ThreadServer) -> Page:
+    page = ctx.new_page()
+    page.goto(server.viewer_url())
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page
+
+
+def assert_each_once(page: Page, ids: list[int]) -> None:
+    for item_id in ids:
+        expect(page.locator(f'#items > article[data-id="{item_id}"]')).to_have_count(1)
+
+
+def test_viewer_that_goes_offline_catches_up_once_without_reload(browser_context: Any, server: ThreadServer) -> None:
+    before = post_notes(server, ["before the drop"])
+    ctx = browser_context()
+    page = open_viewer(ctx, server)
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    assert_each_once(page, before)
+
+    ctx.set_offline(True)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+    expect(page.locator("#connection")).to_contain_text("Offline")
+    during = post_notes(server, [f"while offline {i}" for i in range(5)])
+    ctx.set_offline(False)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    after = post_notes(server, ["after the wifi came back"])
+    assert_each_once(page, before + during + after)
+    expect(page.locator("#items > article")).to_have_count(len(before + during + after))
+    assert page.evaluate("window.__sameDocument") is True
+    # Newest first by default, in typed order.
+    shown = page.locator("#items > article").evaluate_all("els => els.map(e => Number(e.dataset.id))")
+    assert shown == list(reversed(before + during + after))
+
+
+def test_viewer_reconnects_when_the_server_closes_the_socket(browser_context: Any, server: ThreadServer) -> None:
+    first = post_notes(server, ["one", "two"])
+    ctx = browser_context()
+    page = open_viewer(ctx, server)
+    page.evaluate("window.__sameDocument = true")
+    session_id = server.session_id
+
+    async def drop_viewers(svc: Services) -> int:
+        channel = svc.hub.channels[session_id]
+        outlets = list(channel.live)
+        for outlet in outlets:
+            outlet.close(CloseCode.SERVICE_RESTART, "restarting")
+        return len(outlets)
+
+    assert server.call(drop_viewers) == 1
+    expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+    more = post_notes(server, [f"during the restart {i}" for i in range(3)])
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    assert_each_once(page, first + more)
+    expect(page.locator("#items > article")).to_have_count(5)
+    assert page.evaluate("window.__sameDocument") is True
+
+
+def test_new_items_button_when_scrolled_away(browser_context: Any, server: ThreadServer) -> None:
+    post_notes(server, [f"Earlier note {i}\n\nwith a second paragraph to take some room" for i in range(25)])
+    ctx = browser_context(viewport=PHONE)
+    page = open_viewer(ctx, server)
+    new_button = page.locator("#new-items")
+    # At the newest end (the top, newest first) a new note simply appears.
+    [shown] = post_notes(server, ["arrives at the top"])
+    expect(page.locator(f"#item-{shown}")).to_be_visible()
+    expect(new_button).to_be_hidden()
+
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    fresh = post_notes(server, ["fresh one", "fresh two"])
+    expect(new_button).to_have_text("2 new items")
+    expect(new_button).to_be_visible()
+    for item_id in fresh:
+        expect(page.locator(f"#item-{item_id}")).to_be_hidden()
+    expect(page.locator("#announcer")).to_have_text("2 new items")
+
+    new_button.click()
+    expect(new_button).to_be_hidden()
+    expect(page.locator(f"#item-{fresh[-1]}")).to_be_focused()
+    for item_id in fresh:
+        expect(page.locator(f"#item-{item_id}")).to_be_visible()
+
+
+def test_viewer_controls_filters_order_keys_key_points_and_video(browser_context: Any, server: ThreadServer) -> None:
+    plain, key = post_notes(server, ["A plain note", "The **main** point"])
+    post_notes(server, ["This one is key"], key_point=True)
+    ctx = browser_context()
+    # No third-party request ever leaves the test, even when a player is asked for.
+    ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.url) else route.abort())
+    page = open_viewer(ctx, server)
+    items = page.locator("#items > article")
+
+    # A key point arrives live: highlighted, listed, announced politely.
+    [video] = post_notes(server, ["Watch it again: https://www.youtube.com/watch?v=dQw4w9WgXcQ"], key_point=True)
+    expect(page.locator(f"#item-{video}.key-point")).to_be_visible()
+    expect(page.locator("#key-points li")).to_have_count(2)
+    expect(page.locator("#key-points li").last).to_contain_text("Watch it again")
+    expect(page.locator("#announcer")).to_contain_text("Key point from Ada: Watch it again")
+
+    # Click-to-load video: no iframe until asked.
+    expect(page.locator("iframe")).to_have_count(0)
+    page.locator(f"#item-{video} button.play-embed").click()
+    expect(page.locator(f"#item-{video} iframe.embed-frame")).to_have_attribute(
+        "src", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
+    )
+
+    page.get_by_role("button", name="Key points", exact=True).click()
+    expect(page.locator("#items > article:visible")).to_have_count(2)
+    page.get_by_role("button", name="All", exact=True).click()
+    expect(page.locator("#items > article:visible")).to_have_count(4)
+
+    # Oldest first, remembered across a reload.
+    page.locator("#order-toggle").click()
+    expect(page.locator("#order-toggle")).to_have_text("Oldest first")
+    assert items.first.get_attribute("data-id") == str(plain)
+    page.reload()
+    expect(page.locator("#order-toggle")).to_have_text("Oldest first")
+    assert items.first.get_attribute("data-id") == str(plain)
+
+    # j / k move between items.
+    page.locator("h1").click()
+    page.keyboard.press("j")
+    expect(items.nth(0)).to_be_focused()
+    page.keyboard.press("j")
+    expect(items.nth(1)).to_be_focused()
+    page.keyboard.press("k")
+    expect(items.nth(0)).to_be_focused()
+
+    # Permalinks highlight their item; edits and deletes apply live.
+    page.goto(f"{server.viewer_url()}#item-{key}")
+    expect(page.locator(f"#item-{key}")).to_have_class(__import__("re").compile(r"\bis-target\b"))
+    assert server.seed is not None
+    with httpx.Client(base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}) as c:
+        r = c.post(f"/api/v1/sessions/{server.session_id}/capture",
+                   json={"type": "note.update", "client_id": str(uuid.uuid4()), "item_id": plain, "body": "An edited note"})
+        assert r.status_code in (200, 201), r.text
+        r = c.post(f"/api/v1/sessions/{server.session_id}/capture",
+                   json={"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": key})
+        assert r.status_code in (200, 201), r.text
+    expect(page.locator(f"#item-{plain}")).to_contain_text("An edited note")
+    expect(page.locator(f"#item-{key}")).to_have_count(0)
+    expect(items).to_have_count(3)
+
+
+# -- every page: accessibility and screenshots ------------------------------------------------
+
+AXE_JS = (Path(__import__("axe_playwright_python").__file__).parent / "axe.min.js").read_text()
+
+
+def pages_to_check(server: ThreadServer, extra: dict[str, str]) -> dict[str, str]:
+    assert server.seed is not None
+    s = server.seed
+    return {
+        "home": "/",
+        "event": f"/events/{extra['event']}",
+        "viewer": f"/sessions/{extra['live_session']}",
+        "embed": f"/embed/sessions/{extra['live_session']}",
+        "login": "/login",
+        "error": "/sessions/no-such-session",
+        "organise": "/organise",
+        "organise-new-event": "/organise/events/new",
+        "organise-event": f"/organise/events/{extra['event']}",
+        "organise-session": f"/organise/sessions/{extra['live_session']}",
+        "notetaker": f"/n/{s.token}/sessions/{s.session_id}",
+    }
+
+
+def load_demo_event(server: ThreadServer) -> dict[str, str]:
+    """The demo programme (invented content) plus a photo-free video note, so pages look real."""
+    ids = server.call(load_demo)
+    return ids
+
+
+def login(ctx: BrowserContext, server: ThreadServer) -> None:
+    assert server.seed is not None
+    ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+
+
+def test_axe_finds_no_serious_violations_on_any_page(browser_context: Any, server: ThreadServer) -> None:
+    ids = load_demo_event(server)
+    ctx = browser_context(bypass_csp=True)  # axe is injected as an inline script
+    login(ctx, server)
+    page = ctx.new_page()
+    problems = {}
+    for name, path in pages_to_check(server, ids).items():
+        page.goto(path)
+        page.wait_for_load_state("load")
+        page.add_script_tag(content=AXE_JS)
+        result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        assert result["passes"], f"axe did not run on {name}"
+        bad = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        if bad:
+            problems[name] = bad
+    assert problems == {}
+
+
+SCREENSHOTS = ["home", "event", "viewer", "embed", "login", "organise-event", "organise-session", "error"]
+
+
+def test_screenshots_at_desktop_and_phone_widths(browser_context: Any, server: ThreadServer, screenshot_dir: Path) -> None:
+    ids = load_demo_event(server)
+    session_id = ids["live_session"]
+
+    async def extra_notes(svc: Services) -> None:
+        from liveblog.capture.notes import Author
+
+        invite, _ = await svc.accounts.invite(ids["event"], session_id, "Sam")
+        for body, key in [
+            ("The recording of last year's talk: https://www.youtube.com/watch?v=dQw4w9WgXcQ", False),
+            ("**Shared notebook** beats shared case studies: people update it when it is cheap to do so", True),
+        ]:
+            await svc.notes.handle(session_id, Author.from_invite(invite),
+                                   {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key})
+
+    server.call(extra_notes)
+    paths = pages_to_check(server, ids)
+    csp_errors: list[str] = []
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        ctx = browser_context(viewport=viewport)
+        login(ctx, server)
+        page = ctx.new_page()
+        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        for name in SCREENSHOTS:
+            page.goto(paths[name])
+            if name in ("viewer", "embed"):
+                expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            page.screenshot(path=str(screenshot_dir / f"{name}-{label}.png"), full_page=name != "viewer")
+        # A fresh invite link, with its copy button and QR code.
+        page.goto(paths["organise-session"])
+        page.get_by_label("Name").fill(f"Robin ({label})")
+        page.get_by_role("button", name="Create invite link").click()
+        expect(page.locator("#invite-url")).to_have_value(__import__("re").compile(r"/n/"))
+        expect(page.locator(".qr svg")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / f"organise-invite-{label}.png"))
+        ctx.close()
+    assert csp_errors == []
+    assert (screenshot_dir / "viewer-phone.png").stat().st_size > 10_000
