@@ -50,18 +50,18 @@ class FakeStore:
     async def head(self, session_id: str) -> tuple[str, int] | None:
         if session_id != "s":
             return None
-        return self.epoch, len(self.changes)
+        return self.epoch, max((c["seq"] for c in self.changes), default=0)
 
     async def between(self, session_id: str, after: int, upto: int) -> list[str]:
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
-        return [json.dumps(c) for c in self.changes[after:upto]]
+        return [json.dumps(c) for c in self.changes if after < c["seq"] <= upto]
 
     def commit(self, hub: StreamHub, n: int = 1) -> None:
         batch = []
         for _ in range(n):
-            seq = len(self.changes) + 1
+            seq = max((c["seq"] for c in self.changes), default=0) + 1
             payload = {"type": "change", "seq": seq, "op": "item.created", "item": {"id": seq}}
             self.changes.append(payload)
             batch.append(Change("s", seq, "item.created", payload))
@@ -186,3 +186,57 @@ async def test_heartbeat_reports_head_and_viewers() -> None:
         store.commit(hub, 3)
         hub.heartbeat()
     assert outlet.frames[-1] == {"type": "heartbeat", "seq": 3, "viewers": 1}
+
+
+class PacedOutlet(FakeOutlet):
+    """Holds at most `capacity` unsent frames; drain() delivers them (a viewer reading slowly)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.unsent: list[dict[str, Any]] = []
+
+    def write(self, frame: Frame) -> bool:
+        if self.closed or len(self.unsent) >= self.capacity:
+            return False
+        self.unsent.append(json.loads(frame.text))
+        return True
+
+    async def drain(self) -> None:
+        await asyncio.sleep(0)
+        self.frames.extend(self.unsent)
+        self.unsent.clear()
+
+
+async def test_a_long_replay_from_storage_is_paced_by_the_viewer_without_holes() -> None:
+    store = FakeStore()
+    hub = make_hub(store, ring_size=2)
+    store.commit(hub, 600)
+    outlet = PacedOutlet(capacity=10)
+    async with hub.subscribe("s", outlet, since=0):
+        store.commit(hub, 1)
+        await outlet.drain()
+    assert not outlet.closed
+    assert outlet.seqs() == list(range(1, 602))
+
+
+async def test_a_replay_from_the_ring_that_overflows_closes_instead_of_leaving_a_hole() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    store.commit(hub, 30)
+    outlet = FakeOutlet(limit=10)
+    async with hub.subscribe("s", outlet, since=0):
+        pass
+    assert outlet.closed and outlet.close_code == CloseCode.TOO_SLOW
+    assert outlet.seqs() == list(range(1, 10))  # a prefix: the client resumes from 9
+
+
+async def test_a_hole_in_storage_is_never_handed_out() -> None:
+    store = FakeStore()
+    hub = make_hub(store, ring_size=2)
+    store.commit(hub, 20)
+    del store.changes[5]  # storage lost seq 6 (it cannot happen; if it did, no gap is served)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet, since=0):
+        pass
+    assert outlet.closed and outlet.close_code == CloseCode.RELOAD

@@ -262,11 +262,14 @@ class StreamHub:
         try:
             if channel.ring_covers(start):
                 # Everything missed is in memory: replay and go live with no await in between.
-                for frame in channel.ring:
-                    if frame.seq is not None and frame.seq > start:
-                        outlet.write(frame)
-                outlet.write(Frame.of({"type": "synced", "seq": channel.head}))
-                channel.live[outlet] = None
+                written = all(
+                    outlet.write(frame) for frame in channel.ring if frame.seq is not None and frame.seq > start
+                )
+                if written and outlet.write(Frame.of({"type": "synced", "seq": channel.head})):
+                    channel.live[outlet] = None
+                else:  # the backlog passed its limit: never leave a hole, make it resume later
+                    self.dropped_slow += 1
+                    outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
             else:
                 catching = _Catching(outlet)
                 channel.catching.append(catching)
@@ -295,12 +298,20 @@ class StreamHub:
         # Chunks keep memory bounded for a long replay; drain() paces to the viewer's speed.
         chunk = 256
         while last < upto and not outlet.closed:
-            texts = await self._load_changes(channel.session_id, last, min(upto, last + chunk))
-            if not texts:
-                break
+            want = min(upto, last + chunk) - last
+            texts = await self._load_changes(channel.session_id, last, last + want)
+            if len(texts) != want:
+                break  # a hole in storage: handled below
             for text in texts:
-                outlet.write(Frame(text))
-            last = min(upto, last + chunk)
+                frame = Frame(text)
+                if not outlet.write(frame):
+                    # Paced by the viewer: wait for its buffer to empty, then try once more.
+                    await outlet.drain()
+                    if not outlet.write(frame):
+                        self.dropped_slow += 1
+                        outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+                        return
+            last += want
             await outlet.drain()
         if last != upto and not outlet.closed:
             # Storage lacks changes the head says exist: never hand out a stream with a hole.
