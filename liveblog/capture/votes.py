@@ -761,6 +761,7 @@ class Audience:
                 "epoch": session.stream_epoch,
                 "seq": session.last_seq,
                 "question_moderation": session.question_moderation,
+                "limits": {"question_chars": self.question_chars, "text_answer_chars": TEXT_ANSWER_CHARS},
                 "polls": [p.to_wire() for p in polls if p.data.get("state") != "draft"],
                 "questions": [q.to_wire() for q in questions if q.data.get("state") in PUBLIC_QUESTION_STATES],
                 "you": you,

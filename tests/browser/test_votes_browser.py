@@ -1,0 +1,78 @@
+"""A vote on one viewer's page moves the bars on another viewer's page, live; the voter sees
+their own choice and can change it; questions asked on one page appear on the other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, expect
+
+from liveblog.services import Services
+from tests.browser.conftest import ThreadServer
+
+pytestmark = pytest.mark.browser
+
+
+def open_poll(server: ThreadServer) -> int:
+    async def create(svc: Services) -> int:
+        from liveblog.capture.votes import Moderator
+
+        item = await svc.audience.create_poll(
+            server.session_id, Moderator("Ada", "test"),
+            {"question": "Which talk next?", "options": ["Databases", "Browsers"], "open": True},
+        )
+        return item.id
+
+    return server.call(create)
+
+
+def test_a_vote_on_one_page_updates_the_bars_on_another(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Any
+) -> None:
+    poll_id = open_poll(server)
+    alice = browser_context().new_page()
+    bob = browser_context().new_page()  # a separate context: another participant cookie
+    errors: list[str] = []
+    for page in (alice, bob):
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server.viewer_url())
+        expect(page.locator("#audience[data-ready=true]")).to_have_count(1)
+        expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("0 voters")
+
+    alice.get_by_role("button", name="Browsers").click()
+    # Alice sees her choice marked; Bob's bars move without a reload.
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "true")
+    expect(bob.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
+    expect(bob.locator(f'[data-poll="{poll_id}"] [data-option="b"] .option-count')).to_have_text("100% (1)")
+
+    bob.get_by_role("button", name="Databases").click()
+    expect(alice.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("2 voters")
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="a"] .option-count')).to_have_text("50% (1)")
+
+    # Alice changes her mind: still two voters, the bars follow on Bob's page.
+    alice.get_by_role("button", name="Databases").click()
+    expect(bob.locator(f'[data-poll="{poll_id}"] [data-option="a"] .option-count')).to_have_text("100% (2)")
+    expect(bob.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("2 voters")
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "false")
+
+    # A question asked on Bob's page appears on Alice's; her upvote counts once.
+    bob.get_by_label("Your question").fill("Will there be slides?")
+    bob.get_by_role("button", name="Ask").click()
+    expect(bob.locator("#ask-status")).to_contain_text("your question is up")
+    question = alice.locator(".question", has_text="Will there be slides?")
+    expect(question).to_have_count(1)
+    question.locator(".upvote").click()
+    expect(bob.locator(".question", has_text="Will there be slides?").locator(".votes")).to_have_text("1")
+    expect(question.locator(".upvote")).to_be_disabled()
+    alice.screenshot(path=str(screenshot_dir / "votes-viewer.png"), full_page=True)
+
+    # The big screen shows the open poll's live results.
+    screen = browser_context().new_page()
+    screen.goto(f"/sessions/{server.session_id}/screen")
+    expect(screen.locator(".screen-voters")).to_have_text("2 voters")
+    expect(screen.locator('.screen-option[data-option="a"] .pct')).to_have_text("100%")
+    screen.screenshot(path=str(screenshot_dir / "votes-bigscreen.png"))
+    assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
