@@ -99,6 +99,7 @@ def test_new_items_button_when_scrolled_away(browser_context: Any, server: Threa
     [shown] = post_notes(server, ["arrives at the top"])
     expect(page.locator(f"#item-{shown}")).to_be_visible()
     expect(new_button).to_be_hidden()
+    expect(page.locator("#announcer")).to_have_text("New note from Ada: arrives at the top")
 
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     fresh = post_notes(server, ["fresh one", "fresh two"])
