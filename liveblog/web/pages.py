@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import quote
 
 import segno
-
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response

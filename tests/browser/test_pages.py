@@ -4,10 +4,12 @@ axe-core on every page, and screenshots at desktop and phone widths (artifacts/s
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -24,9 +26,14 @@ def post_notes(server: ThreadServer, bodies: list[str], **extra: Any) -> list[in
     """Post notes through the HTTP capture API as the seeded note-taker; returns the item ids."""
     assert server.seed is not None
     ids = []
-    with httpx.Client(base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}) as c:
+    with httpx.Client(
+        base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}
+    ) as c:
         for body in bodies:
-            r = c.post(f"/api/v1/sessions/{server.session_id}/capture", json={"client_id": str(uuid.uuid4()), "body": body, **extra})
+            r = c.post(
+                f"/api/v1/sessions/{server.session_id}/capture",
+                json={"client_id": str(uuid.uuid4()), "body": body, **extra},
+            )
             assert r.status_code == 201, r.text
             ids.append(r.json()["item_id"])
     return ids
@@ -44,7 +51,9 @@ def assert_each_once(page: Page, ids: list[int]) -> None:
         expect(page.locator(f'#items > article[data-id="{item_id}"]')).to_have_count(1)
 
 
-def test_viewer_that_goes_offline_catches_up_once_without_reload(browser_context: Any, server: ThreadServer) -> None:
+def test_viewer_that_goes_offline_catches_up_once_without_reload(
+    browser_context: Any, server: ThreadServer
+) -> None:
     before = post_notes(server, ["before the drop"])
     ctx = browser_context()
     page = open_viewer(ctx, server)
@@ -67,7 +76,9 @@ def test_viewer_that_goes_offline_catches_up_once_without_reload(browser_context
     assert shown == list(reversed(before + during + after))
 
 
-def test_viewer_reconnects_when_the_server_closes_the_socket(browser_context: Any, server: ThreadServer) -> None:
+def test_viewer_reconnects_when_the_server_closes_the_socket(
+    browser_context: Any, server: ThreadServer
+) -> None:
     first = post_notes(server, ["one", "two"])
     ctx = browser_context()
     page = open_viewer(ctx, server)
@@ -116,17 +127,23 @@ def test_new_items_button_when_scrolled_away(browser_context: Any, server: Threa
         expect(page.locator(f"#item-{item_id}")).to_be_visible()
 
 
-def test_viewer_controls_filters_order_keys_key_points_and_video(browser_context: Any, server: ThreadServer) -> None:
+def test_viewer_controls_filters_order_keys_key_points_and_video(
+    browser_context: Any, server: ThreadServer
+) -> None:
     plain, key = post_notes(server, ["A plain note", "The **main** point"])
     post_notes(server, ["This one is key"], key_point=True)
     ctx = browser_context()
     # No third-party request ever leaves the test, even when a player is asked for.
-    ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.url) else route.abort())
+    ctx.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(server.url) else route.abort()
+    )
     page = open_viewer(ctx, server)
     items = page.locator("#items > article")
 
     # A key point arrives live: highlighted, listed, announced politely.
-    [video] = post_notes(server, ["Watch it again: https://www.youtube.com/watch?v=dQw4w9WgXcQ"], key_point=True)
+    [video] = post_notes(
+        server, ["Watch it again: https://www.youtube.com/watch?v=dQw4w9WgXcQ"], key_point=True
+    )
     expect(page.locator(f"#item-{video}.key-point")).to_be_visible()
     expect(page.locator("#key-points li")).to_have_count(2)
     expect(page.locator("#key-points li").last).to_contain_text("Watch it again")
@@ -163,14 +180,25 @@ def test_viewer_controls_filters_order_keys_key_points_and_video(browser_context
 
     # Permalinks highlight their item; edits and deletes apply live.
     page.goto(f"{server.viewer_url()}#item-{key}")
-    expect(page.locator(f"#item-{key}")).to_have_class(__import__("re").compile(r"\bis-target\b"))
+    expect(page.locator(f"#item-{key}")).to_have_class(re.compile(r"\bis-target\b"))
     assert server.seed is not None
-    with httpx.Client(base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}) as c:
-        r = c.post(f"/api/v1/sessions/{server.session_id}/capture",
-                   json={"type": "note.update", "client_id": str(uuid.uuid4()), "item_id": plain, "body": "An edited note"})
+    with httpx.Client(
+        base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}
+    ) as c:
+        r = c.post(
+            f"/api/v1/sessions/{server.session_id}/capture",
+            json={
+                "type": "note.update",
+                "client_id": str(uuid.uuid4()),
+                "item_id": plain,
+                "body": "An edited note",
+            },
+        )
         assert r.status_code in (200, 201), r.text
-        r = c.post(f"/api/v1/sessions/{server.session_id}/capture",
-                   json={"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": key})
+        r = c.post(
+            f"/api/v1/sessions/{server.session_id}/capture",
+            json={"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": key},
+        )
         assert r.status_code in (200, 201), r.text
     expect(page.locator(f"#item-{plain}")).to_contain_text("An edited note")
     expect(page.locator(f"#item-{key}")).to_have_count(0)
@@ -179,7 +207,7 @@ def test_viewer_controls_filters_order_keys_key_points_and_video(browser_context
 
 # -- every page: accessibility and screenshots ------------------------------------------------
 
-AXE_JS = (Path(__import__("axe_playwright_python").__file__).parent / "axe.min.js").read_text()
+AXE_JS = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()  # axe-core, bundled offline
 
 
 def pages_to_check(server: ThreadServer, extra: dict[str, str]) -> dict[str, str]:
@@ -236,7 +264,9 @@ def test_axe_finds_no_serious_violations_on_any_page(browser_context: Any, serve
 SCREENSHOTS = ["home", "event", "viewer", "embed", "login", "organise-event", "organise-session", "error"]
 
 
-def test_screenshots_at_desktop_and_phone_widths(browser_context: Any, server: ThreadServer, screenshot_dir: Path) -> None:
+def test_screenshots_at_desktop_and_phone_widths(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
     ids = load_demo_event(server)
     session_id = ids["live_session"]
 
@@ -246,10 +276,16 @@ def test_screenshots_at_desktop_and_phone_widths(browser_context: Any, server: T
         invite, _ = await svc.accounts.invite(ids["event"], session_id, "Sam")
         for body, key in [
             ("The recording of last year's talk: https://www.youtube.com/watch?v=dQw4w9WgXcQ", False),
-            ("**Shared notebook** beats shared case studies: people update it when it is cheap to do so", True),
+            (
+                "**Shared notebook** beats shared case studies: people update it when it is cheap to do so",
+                True,
+            ),
         ]:
-            await svc.notes.handle(session_id, Author.from_invite(invite),
-                                   {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key})
+            await svc.notes.handle(
+                session_id,
+                Author.from_invite(invite),
+                {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key},
+            )
 
     server.call(extra_notes)
     paths = pages_to_check(server, ids)
@@ -258,7 +294,9 @@ def test_screenshots_at_desktop_and_phone_widths(browser_context: Any, server: T
         ctx = browser_context(viewport=viewport)
         login(ctx, server)
         page = ctx.new_page()
-        page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on(
+            "console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None
+        )
         for name in SCREENSHOTS:
             page.goto(paths[name])
             if name in ("viewer", "embed"):
@@ -268,7 +306,7 @@ def test_screenshots_at_desktop_and_phone_widths(browser_context: Any, server: T
         page.goto(paths["organise-session"])
         page.get_by_label("Name").fill(f"Robin ({label})")
         page.get_by_role("button", name="Create invite link").click()
-        expect(page.locator("#invite-url")).to_have_value(__import__("re").compile(r"/n/"))
+        expect(page.locator("#invite-url")).to_have_value(re.compile(r"/n/"))
         expect(page.locator(".qr svg")).to_be_visible()
         page.screenshot(path=str(screenshot_dir / f"organise-invite-{label}.png"))
         ctx.close()
