@@ -9,16 +9,22 @@ from liveblog.errors import BadRequest, NotFound, Unauthorized
 from liveblog.models import Account, Invite
 from liveblog.storage import Database, Tx, access, repo
 
-_hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps timing the same either way.
-_DUMMY_HASH = _hasher.hash("not a real password")
-
 MIN_PASSWORD = 8
 
 
+
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, hasher: PasswordHasher | None = None) -> None:
         self.db = db
+        # argon2id with the library's defaults (RFC 9106 low-memory profile).
+        self.hasher = hasher or PasswordHasher()
+        self._dummy: tuple[PasswordHasher, str] | None = None
+
+    def _dummy_hash(self) -> str:
+        """Verified against when the user does not exist, so timing does not reveal usernames."""
+        if self._dummy is None or self._dummy[0] is not self.hasher:
+            self._dummy = (self.hasher, self.hasher.hash("not a real password"))
+        return self._dummy[1]
 
     async def create_organiser(self, username: str, password: str) -> Account:
         username = username.strip()
@@ -26,7 +32,7 @@ class Accounts:
             raise BadRequest("a username is 1-64 characters", code="invalid_field", field="username")
         if len(password) < MIN_PASSWORD:
             raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
-        hashed = _hasher.hash(password)
+        hashed = self.hasher.hash(password)
 
         async def op(tx: Tx) -> Account:
             return await access.insert_account(tx, username, hashed)
@@ -36,7 +42,7 @@ class Accounts:
     async def set_password(self, username: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
             raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
-        hashed = _hasher.hash(password)
+        hashed = self.hasher.hash(password)
 
         async def op(tx: Tx) -> None:
             await access.set_password(tx, username, hashed)
@@ -47,7 +53,7 @@ class Accounts:
         """Check a password; returns a new login token (stored hashed, revocable)."""
         found = await self.db.read(lambda c: access.account_for_login(c, username.strip()))
         try:
-            _hasher.verify(found[1] if found else _DUMMY_HASH, password)
+            self.hasher.verify(found[1] if found else self._dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             found = None
         if found is None:

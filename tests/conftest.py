@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
 from liveblog.services import Services
 from liveblog.settings import Settings, settings_from_dict
@@ -112,8 +113,13 @@ class Seed:
     login_token: str
 
 
+# Tests hash many passwords: cheap argon2 parameters keep them fast (production uses the defaults).
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 async def seed(services: Services) -> Seed:
     """An event with a live session, two note-takers invited to it, and an organiser."""
+    services.accounts.hasher = FAST_HASHER
     event = await services.programme.create_event(
         {"title": "Test Summit", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": ["#test"]}
     )
