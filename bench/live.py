@@ -1,0 +1,505 @@
+"""Liveblog's live-stream benchmark (issue 2): one command, one table, each number beside a
+baseline measured in the same run.
+
+    .venv/bin/python -m bench.live            # full run, about 4-5 minutes on 2 cores
+    .venv/bin/python -m bench.live --quick    # smoke run, under a minute
+
+Measures (details in docs/performance.md):
+1. fan-out: delivery latency p50/p99 until the last viewer has the note, and server CPU per
+   delivery, for 1,000 and 5,000 viewers of one session at 10 notes/s;
+2. server memory per idle viewer;
+3. acknowledged notes per second over the capture websocket (1, 4, 16 pipelining sockets).
+The baseline is a bare `websockets` broadcast server that stores nothing (bench/baseline_server.py)
+driven by the same load generator; for capture also raw sqlite3 INSERT+COMMIT (synchronous=FULL).
+The table is printed and written to bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import wsraw
+from bench.loadgen import Pool
+from bench.servers import (
+    REPO,
+    Server,
+    baseline_server,
+    cpu_seconds,
+    liveblog_server,
+    machine_busy_seconds,
+    raise_fd_limit,
+)
+
+HOST = "127.0.0.1"
+NOTE_BYTES = 300  # the note body typed by the note-taker
+RESULTS = REPO / "bench" / "results"
+
+
+@dataclass
+class Profile:
+    viewers: tuple[int, ...]
+    rate: float  # notes per second during fan-out
+    warmup: float  # seconds of notes before the measured window
+    window: float  # seconds of notes measured
+    capture_sockets: tuple[int, ...]
+    capture_window: float
+    capture_pipeline: int  # notes in flight per capture socket
+    workers: int
+    quiet_wait: float  # seconds to wait, before each scenario, for other processes to calm down
+
+
+FULL = Profile((1000, 5000), 10.0, 2.0, 15.0, (1, 4, 16), 4.0, 64, 2, 30.0)
+QUICK = Profile((1000, 5000), 10.0, 1.0, 4.0, (1, 16), 1.5, 64, 2, 0.0)
+
+
+def note_body(sent_ns: int) -> str:
+    head = f"bench t={sent_ns} "
+    return head + "x" * max(0, NOTE_BYTES - len(head))
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# -- the note-taker -------------------------------------------------------------------------------
+
+
+class NoteTaker:
+    """One capture socket (raw client) that sends note.create messages and counts acks."""
+
+    def __init__(self, server: Server, token_index: int = 0, name: str = "n0") -> None:
+        self.server = server
+        self.token = server.tokens[token_index % len(server.tokens)]
+        self.name = name
+        self.ws: wsraw.RawWebSocket | None = None
+        self.hello = asyncio.get_running_loop().create_future()
+        self.acks = 0
+        self.errors: list[bytes] = []
+        self.sent = 0
+        self.on_ack: Callable[[], None] | None = None
+        self.ack_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def _on_message(self, ws: wsraw.RawWebSocket, data: bytes, now: int) -> None:
+        if data.startswith(b'{"type":"ack"'):
+            self.acks += 1
+            if self.on_ack is not None:
+                self.on_ack()
+            for want, fut in self.ack_waiters:
+                if self.acks >= want and not fut.done():
+                    fut.set_result(None)
+        elif data.startswith(b'{"type":"hello"'):
+            if not self.hello.done():
+                self.hello.set_result(None)
+        elif data.startswith(b'{"type":"error"'):
+            self.errors.append(data[:300])
+
+    async def connect(self) -> NoteTaker:
+        self.ws = await wsraw.connect(
+            HOST, self.server.port, self.server.capture_path(), self._on_message, ["liveblog.v1", "liveblog.token." + self.token]
+        )
+        await asyncio.wait_for(self.hello, 10)
+        return self
+
+    def send_note(self, body: str | None = None) -> int:
+        assert self.ws is not None
+        sent_ns = time.monotonic_ns()
+        self.sent += 1
+        message = {"type": "note.create", "client_id": f"{self.name}-{self.sent}", "body": body or note_body(sent_ns)}
+        self.ws.send_text(json.dumps(message, separators=(",", ":")))
+        return sent_ns
+
+    async def wait_acks(self, count: int, timeout: float = 10) -> None:
+        if self.acks >= count:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self.ack_waiters.append((count, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        finally:
+            self.ack_waiters.remove((count, fut))
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+
+
+# -- 1 and 2: fan-out latency, CPU per delivery, memory per idle viewer ---------------------------
+
+
+@dataclass
+class Fanout:
+    kind: str
+    viewers: int
+    connected: int = 0
+    connect_seconds: float = 0.0
+    mem_per_viewer: float = 0.0  # bytes
+    notes: int = 0
+    complete: int = 0  # notes every viewer received
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    max_ms: float = float("nan")
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    us_per_delivery: float = float("nan")
+    frame_bytes: float = 0.0
+    client_cpu_seconds: float = 0.0
+    closed: int = 0
+    close_codes: dict[Any, int] = field(default_factory=dict)
+    acks: int = 0
+    other_cores: float = 0.0  # CPU used by processes outside the benchmark during the window
+    series: list[float] = field(default_factory=list)  # per note: latency of the fastest worker's last viewer, ms
+
+
+async def run_fanout(server: Server, pool: Pool, viewers: int, profile: Profile, log: Callable[[str], None]) -> Fanout:
+    result = Fanout(server.kind, viewers)
+    taker = await NoteTaker(server).connect()
+    # Warm the note path (rendering, storage, encoding) before any measurement.
+    for _ in range(5):
+        taker.send_note()
+    await taker.wait_acks(5)
+    await asyncio.sleep(0.5)
+    rss_before = server.rss()
+
+    replies = await asyncio.to_thread(pool.connect, HOST, server.port, server.viewer_path(), viewers)
+    result.connected = sum(r["connected"] for r in replies)
+    result.connect_seconds = max(r["seconds"] for r in replies)
+    failed = sum(r["failed"] for r in replies)
+    if failed:
+        log(f"    {failed} viewers failed to connect: {replies[0]['failures'] or replies[-1]['failures']}")
+    await asyncio.sleep(1.0)  # let the server finish its per-connection work before reading RSS
+    server.check_alive()
+    result.mem_per_viewer = (server.rss() - rss_before) / max(1, result.connected)
+    log(f"    {result.connected} viewers connected in {result.connect_seconds:.1f}s")
+
+    loop = asyncio.get_running_loop()
+    interval = 1.0 / profile.rate
+
+    async def paced(seconds: float) -> list[int]:
+        sent: list[int] = []
+        start = loop.time()
+        count = round(seconds * profile.rate)
+        for i in range(count):
+            delay = start + i * interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent.append(taker.send_note())
+        return sent
+
+    await paced(profile.warmup)
+    await asyncio.to_thread(pool.all, "reset")
+    acks_before = taker.acks
+    client_cpu0 = sum(r["cpu"] for r in await asyncio.to_thread(pool.all, "cpu"))
+    cpu0, wall0 = server.cpu(), time.monotonic()
+    machine0, me0 = machine_busy_seconds(), cpu_seconds(os.getpid())
+    sent = await paced(profile.window)
+
+    # Wait until every viewer has the last note (or give up after a few seconds).
+    deadline = time.monotonic() + 10
+    expected = result.connected
+    while True:
+        collected = await asyncio.to_thread(pool.all, "collect")
+        last = sent[-1]
+        got = sum(c["notes"].get(last, (0, 0))[1] for c in collected)
+        if got >= expected or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    cpu1, wall1 = server.cpu(), time.monotonic()
+    machine1, me1 = machine_busy_seconds(), cpu_seconds(os.getpid())
+    result.client_cpu_seconds = sum(c["cpu"] for c in collected) - client_cpu0
+    ours = (cpu1 - cpu0) + result.client_cpu_seconds + (me1 - me0)
+    result.other_cores = max(0.0, (machine1 - machine0) - ours) / (wall1 - wall0)
+    result.acks = taker.acks - acks_before
+
+    latencies = []
+    for t in sent:
+        arrivals = [c["notes"][t] for c in collected if t in c["notes"]]
+        count = sum(a[1] for a in arrivals)
+        if count >= expected:
+            result.complete += 1
+            latencies.append((max(a[0] for a in arrivals) - t) / 1e6)
+        if arrivals:
+            result.series.append((min(a[0] for a in arrivals) - t) / 1e6)
+    result.notes = len(sent)
+    result.p50_ms = percentile(latencies, 50)
+    result.p99_ms = percentile(latencies, 99)
+    result.max_ms = max(latencies) if latencies else float("nan")
+    result.cpu_seconds = cpu1 - cpu0
+    result.wall_seconds = wall1 - wall0
+    result.us_per_delivery = result.cpu_seconds * 1e6 / max(1, result.notes * result.connected)
+    frames = sum(c["frames"] for c in collected)
+    result.frame_bytes = sum(c["bytes"] for c in collected) / max(1, frames)
+    result.closed = sum(c["closed"] for c in collected)
+    for c in collected:
+        for code, n in c["close_codes"].items():
+            result.close_codes[code] = result.close_codes.get(code, 0) + n
+
+    taker.close()
+    await asyncio.to_thread(pool.all, "drop")
+    return result
+
+
+async def wait_quiet(max_wait: float, log: Callable[[str], None], threshold: float = 0.25) -> float:
+    """Wait (up to max_wait s) until other processes use less than `threshold` of a core.
+
+    The machine may be shared (test suites, browsers): their CPU would delay our processes and
+    inflate latencies. Returns the load last seen, in cores.
+    """
+    deadline = time.monotonic() + max_wait
+    warned = False
+    while True:
+        m0, t0 = machine_busy_seconds(), time.monotonic()
+        await asyncio.sleep(1.0)
+        load = (machine_busy_seconds() - m0) / (time.monotonic() - t0)
+        if load < threshold or time.monotonic() >= deadline:
+            if warned or load >= threshold:
+                log(f"    other processes use {load:.2f} cores{'' if load < threshold else ' (going ahead anyway)'}")
+            return load
+        if not warned:
+            log(f"    machine busy: other processes use {load:.2f} cores; waiting up to {max_wait:.0f}s")
+            warned = True
+
+
+# -- 3: acknowledged notes per second ----------------------------------------------------------
+
+
+async def capture_rate(server: Server, sockets: int, profile: Profile) -> tuple[float, int]:
+    """Acks per second with `sockets` note-takers each keeping `capture_pipeline` notes in flight."""
+    takers = [NoteTaker(server, i, f"s{sockets}-{i}") for i in range(sockets)]
+    await asyncio.gather(*(t.connect() for t in takers))
+    running = True
+    body = "A pipelined note from the capture benchmark. " * 7  # ~300 bytes
+
+    for taker in takers:
+        def refill(t: NoteTaker = taker) -> None:
+            if running:
+                t.send_note(body)
+
+        taker.on_ack = refill
+        for _ in range(profile.capture_pipeline):
+            taker.send_note(body)
+    await asyncio.sleep(1.0)  # warm-up
+    acks0, t0 = sum(t.acks for t in takers), time.monotonic()
+    await asyncio.sleep(profile.capture_window)
+    acks1, t1 = sum(t.acks for t in takers), time.monotonic()
+    running = False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.gather(*(t.wait_acks(t.sent, 15) for t in takers))
+    errors = sum(len(t.errors) for t in takers)
+    for t in takers:
+        t.close()
+    server.check_alive()
+    return (acks1 - acks0) / (t1 - t0), errors
+
+
+def sqlite_rate(path: Path, seconds: float) -> float:
+    """The cost of durability alone: one INSERT + COMMIT per note, WAL, synchronous=FULL, one thread."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(path) + suffix)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, session_id TEXT, client_id TEXT UNIQUE, body TEXT, html TEXT)")
+    body = "A pipelined note from the capture benchmark. " * 7
+    n = 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO items (session_id, client_id, body, html) VALUES (?, ?, ?, ?)", ("s", f"c{n}", body, body))
+        conn.execute("COMMIT")
+        n += 1
+    elapsed = time.monotonic() - start
+    conn.close()
+    return n / elapsed
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+
+def mark(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def render(fanouts: dict[tuple[str, int], Fanout], capture: dict[tuple[str, int], float], sqlite_nps: float,
+           capture_errors: int, profile: Profile, quick: bool, started: float) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add(f"# Liveblog benchmark ({'quick' if quick else 'full'} run)")
+    add("")
+    add(
+        f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
+        f"{platform.machine()} · {profile.workers} load-generator processes on the same machine · "
+        f"{profile.rate:g} notes/s, {profile.window:g} s measured after {profile.warmup:g} s warm-up · "
+        f"run took {time.monotonic() - started:.0f} s"
+    )
+    add("")
+    add("| Measure | Liveblog | Baseline | Liveblog / baseline | Target | Result |")
+    add("|---|---:|---:|---:|---|:--:|")
+    for n in profile.viewers:
+        lb, bl = fanouts.get(("liveblog", n)), fanouts.get(("baseline", n))
+        if lb is None or bl is None:
+            continue
+        target = "p99 < 100 ms" if n >= 5000 else "(target is at 5,000)"
+        ok = lb.p99_ms < 100 and lb.complete == lb.notes
+        add(
+            f"| Latency p50 / p99 to the last of {n:,} viewers (ms) | {lb.p50_ms:.1f} / {lb.p99_ms:.1f} | "
+            f"{bl.p50_ms:.1f} / {bl.p99_ms:.1f} | {lb.p99_ms / bl.p99_ms:.2f}× (p99) | {target} | "
+            f"{mark(ok) if n >= 5000 else ('ok' if ok else 'FAIL')} |"
+        )
+    for n in profile.viewers:
+        lb, bl = fanouts.get(("liveblog", n)), fanouts.get(("baseline", n))
+        if lb is None or bl is None:
+            continue
+        ratio = lb.us_per_delivery / bl.us_per_delivery
+        add(
+            f"| Server CPU per delivery, {n:,} viewers (µs) | {lb.us_per_delivery:.2f} | {bl.us_per_delivery:.2f} | "
+            f"{ratio:.2f}× | ≤ 1.5× baseline | {mark(ratio <= 1.5)} |"
+        )
+    for n in profile.viewers:
+        lb, bl = fanouts.get(("liveblog", n)), fanouts.get(("baseline", n))
+        if lb is None or bl is None:
+            continue
+        kib, bkib = lb.mem_per_viewer / 1024, bl.mem_per_viewer / 1024
+        add(
+            f"| Server memory per idle viewer, {n:,} viewers (KiB) | {kib:.1f} | {bkib:.1f} | "
+            f"{kib / bkib:.2f}× | ≤ 20 KiB | {mark(kib <= 20)} |"
+        )
+    for k in profile.capture_sockets:
+        lb, bl = capture.get(("liveblog", k)), capture.get(("baseline", k))
+        if lb is None or bl is None:
+            continue
+        add(
+            f"| Acknowledged notes/s, {k} capture socket{'s' if k > 1 else ''} × {profile.capture_pipeline} in flight "
+            f"| {lb:,.0f} | {bl:,.0f} | {lb / bl:.2f}× | ≥ 1,000 durable | {mark(lb >= 1000)} |"
+        )
+    add(
+        f"| Durability alone: sqlite3 INSERT+COMMIT per note, WAL, synchronous=FULL, 1 thread (notes/s) | – | "
+        f"{sqlite_nps:,.0f} | – | (reference) | |"
+    )
+    add("")
+    add("Fan-out details (server = the process under test; client = all load-generator processes):")
+    add("")
+    add(
+        "| Server | Viewers | Connected in | Notes (all delivered) | Frame bytes | Server CPU | Client CPU "
+        "| Other processes | Max latency | Viewers closed |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (kind, n), f in sorted(fanouts.items()):
+        add(
+            f"| {kind} | {n:,} | {f.connect_seconds:.1f} s | {f.notes} ({f.complete}) | {f.frame_bytes:.0f} | "
+            f"{100 * f.cpu_seconds / f.wall_seconds:.0f}% of a core | {100 * f.client_cpu_seconds / f.wall_seconds:.0f}% | "
+            f"{100 * f.other_cores:.0f}% | "
+            f"{f.max_ms:.1f} ms | {f.closed}{' ' + str(f.close_codes) if f.close_codes else ''} |"
+        )
+    add("")
+    add(
+        "Baseline = bare `websockets` asyncio server calling `websockets.broadcast()`, storing nothing "
+        "(bench/baseline_server.py); the same load generator drives both. Capture baseline acks without storing. "
+        f"Capture errors received: {capture_errors}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def server_for(kind: str, workdir: Path, note_takers: int = 1) -> Iterator[Server]:
+    if kind == "liveblog":
+        with liveblog_server(workdir / "liveblog", note_takers=note_takers) as server:
+            yield server
+    else:
+        with baseline_server(workdir / "baseline") as server:
+            yield server
+
+
+async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
+    started = time.monotonic()
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    fanouts: dict[tuple[str, int], Fanout] = {}
+    capture: dict[tuple[str, int], float] = {}
+    capture_errors = 0
+    sqlite_nps = float("nan")
+    pool = Pool(profile.workers)
+    try:
+        with tempfile.TemporaryDirectory(prefix="liveblog-bench-", dir=RESULTS) as tmp:
+            workdir = Path(tmp)
+            if only in (None, "fanout"):
+                for n in profile.viewers:
+                    for kind in ("baseline", "liveblog"):
+                        log(f"fan-out: {kind}, {n:,} viewers")
+                        await wait_quiet(profile.quiet_wait, log)
+                        with server_for(kind, workdir) as server:
+                            f = await run_fanout(server, pool, n, profile, log)
+                        fanouts[(kind, n)] = f
+                        log(
+                            f"    p50 {f.p50_ms:.1f} ms, p99 {f.p99_ms:.1f} ms, {f.us_per_delivery:.2f} µs/delivery, "
+                            f"{f.mem_per_viewer / 1024:.1f} KiB/viewer, {f.complete}/{f.notes} notes complete"
+                        )
+            if only in (None, "capture"):
+                for kind in ("baseline", "liveblog"):
+                    await wait_quiet(profile.quiet_wait, log)
+                    with server_for(kind, workdir, note_takers=max(profile.capture_sockets)) as server:
+                        for k in profile.capture_sockets:
+                            rate, errors = await capture_rate(server, k, profile)
+                            capture[(kind, k)] = rate
+                            capture_errors += errors
+                            log(f"capture: {kind}, {k} sockets: {rate:,.0f} acks/s ({errors} errors)")
+                sqlite_nps = sqlite_rate(workdir / "raw.sqlite3", profile.capture_window)
+                log(f"capture: raw sqlite3 FULL: {sqlite_nps:,.0f} commits/s")
+    finally:
+        pool.close()
+    return render(fanouts, capture, sqlite_nps, capture_errors, profile, quick, started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="short windows: a smoke run in under a minute")
+    p.add_argument("--only", choices=["fanout", "capture"], help="run one part only")
+    p.add_argument("--viewers", type=lambda s: tuple(int(x) for x in s.split(",")), help="e.g. 1000,5000")
+    p.add_argument("--workers", type=int, help="load-generator processes (default 2)")
+    p.add_argument("--window", type=float, help="measured seconds of notes per fan-out scenario")
+    p.add_argument("--quiet-wait", type=float, help="seconds to wait for a quiet machine before each scenario")
+    args = p.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    if args.viewers:
+        profile.viewers = args.viewers
+    if args.workers:
+        profile.workers = args.workers
+    if args.window:
+        profile.window = args.window
+    if args.quiet_wait is not None:
+        profile.quiet_wait = args.quiet_wait
+    raise_fd_limit()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    table = asyncio.run(main_async(profile, args.quick, args.only))
+    print(table)
+    (RESULTS / "latest.md").write_text(table)
+    print(f"(written to {RESULTS / 'latest.md'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""Start the servers under test in their own processes, and read their CPU time and memory.
+
+`liveblog serve` runs exactly as in production (liveblog/cli.py: uvicorn, websockets-sansio,
+no permessage-deflate) on a temporary SQLite file seeded beforehand with an event, a live
+session and note-taker invites. The baseline is bench/baseline_server.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+@dataclass
+class Seeded:
+    db_path: str
+    session_id: str
+    tokens: list[str] = field(default_factory=list)
+
+
+async def _seed(db_path: str, note_takers: int) -> Seeded:
+    from liveblog.services import Services
+    from liveblog.settings import settings_from_dict
+
+    settings = settings_from_dict({"database": {"path": db_path}}, env={"LIVEBLOG_SECRET_KEY": "bench"})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        event = await services.programme.create_event(
+            {"title": "Bench Summit", "starts_on": "2026-05-14", "ends_on": "2026-05-15"}
+        )
+        session = await services.programme.create_session(
+            event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
+        )
+        await services.programme.set_state(session.id, "live")
+        tokens = []
+        for i in range(note_takers):
+            _, token = await services.accounts.invite(event.id, session.id, f"Bench note-taker {i + 1}")
+            tokens.append(token)
+        return Seeded(db_path, session.id, tokens)
+    finally:
+        await services.close()
+
+
+def seed(db_path: str, note_takers: int = 1) -> Seeded:
+    # In a thread of its own: the caller may be inside a running event loop.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _seed(db_path, note_takers)).result()
+
+
+@dataclass
+class Server:
+    kind: str  # "liveblog" or "baseline"
+    proc: subprocess.Popen[bytes]
+    port: int
+    session_id: str
+    tokens: list[str]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def viewer_path(self) -> str:
+        return f"/ws/v1/sessions/{self.session_id}"
+
+    def capture_path(self) -> str:
+        return f"/ws/v1/sessions/{self.session_id}/capture"
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{self.kind} server exited with {self.proc.returncode}:\n{tail}")
+
+
+def _wait_listening(server: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server.check_alive()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", server.port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{server.kind} server did not listen on {server.port} within {timeout}s")
+
+
+@contextlib.contextmanager
+def liveblog_server(workdir: Path, note_takers: int = 1, synchronous: str = "FULL") -> Iterator[Server]:
+    """`liveblog serve` on a fresh, seeded SQLite file."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = str(workdir / "bench.sqlite3")
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(db_path + suffix)
+    seeded = seed(db_path, note_takers)
+    port = free_port()
+    config = workdir / "config.toml"
+    config.write_text(
+        "[server]\n"
+        'host = "127.0.0.1"\n'
+        f"port = {port}\n"
+        "[database]\n"
+        f'path = "{db_path}"\n'
+        f'synchronous = "{synchronous}"\n'
+    )
+    log_path = workdir / "liveblog.log"
+    cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
+    env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit)
+    server = Server("liveblog", proc, port, seeded.session_id, seeded.tokens, log_path)
+    try:
+        _wait_listening(server)
+        yield server
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def baseline_server(workdir: Path) -> Iterator[Server]:
+    """The bare `websockets` broadcast server (bench/baseline_server.py)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = workdir / "baseline.log"
+    cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit)
+    server = Server("baseline", proc, port, "bench", ["bench-token"], log_path)
+    try:
+        _wait_listening(server)
+        yield server
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds used by everything on the machine (all CPUs), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = fh.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
