@@ -59,7 +59,9 @@ async def test_notes_from_two_note_takers_reach_50_viewers_in_order(live: LiveSe
     assert [b for b in bodies if b.startswith("grace")] == [f"grace says {i}" for i in range(10)]
     # Each note-taker sees the other's notes live on the capture socket.
     ada_seen = changes(await recv_until(ada, lambda m: m.get("type") == "change" and m["seq"] == end))
-    assert any(m["item"]["author"] == "Grace" for m in ada_seen)
+    grace_seen = changes(await recv_until(grace, lambda m: m.get("type") == "change" and m["seq"] == end))
+    assert [m["item"]["author"] for m in ada_seen] == [m["item"]["author"] for m in grace_seen]
+    assert {m["item"]["author"] for m in ada_seen} == {"Ada", "Grace"}
     for ws in (*viewers, ada, grace):
         await ws.close()
 
