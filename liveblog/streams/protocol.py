@@ -28,7 +28,6 @@ class CloseCode:
     NOT_FOUND = 4404  # no such session
     TOO_SLOW = 4408  # the viewer did not keep up: resume from your last seq
     RELOAD = 4409  # your position cannot be resumed: reload the snapshot
-    SESSION_ENDED = 4410  # capture socket for a session that has ended
 
 
 def dumps(message: dict[str, Any]) -> str:
