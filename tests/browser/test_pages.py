@@ -205,6 +205,38 @@ def test_viewer_controls_filters_order_keys_key_points_and_video(
     expect(items).to_have_count(3)
 
 
+def test_viewer_replaces_its_items_with_the_snapshot_on_reload(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    """A page rendered from an older epoch (say, before the stream was rebuilt) is told to reload:
+    it swaps its items for the server's snapshot in place, without reloading the page."""
+    ids = post_notes(server, ["kept", "also kept"])
+    ctx = browser_context()
+
+    # Make the page look older than the stream before viewer.js reads it. (Rewriting the HTML
+    # with route.fulfill would make Chromium treat the page as non-local and block its socket.)
+    ctx.add_init_script("""
+      new MutationObserver((changes, observer) => {
+        const stream = document.getElementById("stream");
+        const stale = document.querySelector("#items > article:first-child .item-body");
+        if (stream && stale) {
+          stream.dataset.epoch = "anOldEpoch";
+          stale.textContent = "a stale copy";
+          observer.disconnect();
+        }
+      }).observe(document, {childList: true, subtree: true});
+    """)
+    page = ctx.new_page()
+    page.goto(server.viewer_url())
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    assert_each_once(page, ids)
+    expect(page.locator("#items")).not_to_contain_text("a stale copy")
+    expect(page.locator(f"#item-{ids[1]}")).to_contain_text("also kept")
+    later = post_notes(server, ["after the reload"])
+    assert_each_once(page, ids + later)
+    expect(page.locator("#items > article")).to_have_count(3)
+
+
 # -- every page: accessibility and screenshots ------------------------------------------------
 
 AXE_JS = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()  # axe-core, bundled offline
