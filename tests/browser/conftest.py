@@ -62,6 +62,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
+    # Browser tests run last: the session-wide sync Playwright keeps a loop running in the main
+    # thread, and pytest-asyncio tests collected after it would fail ("loop already running").
+    items.sort(key=lambda item: here in Path(str(item.fspath)).parents)
 
 
 class ThreadServer:
