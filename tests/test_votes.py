@@ -173,7 +173,7 @@ async def test_organisers_vote_as_themselves(live: LiveServer, seeded: Seed) -> 
         )
         assert response.status_code == 201
         rows = await live.services.db.read(lambda c: c.execute_fetchall("SELECT participant FROM votes"))
-        assert [r[0] for r in rows][0].startswith("account:")
+        assert rows[0][0].startswith("account:")
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,23 @@ from liveblog.storage.db import Tx
 # -- votes -------------------------------------------------------------------------------------
 
 
-async def upsert_vote(tx: Tx, poll_id: int, participant: str, choice: str, ip: str) -> str:
-    """Record a participant's vote; a second vote replaces the first.
+async def vote_context(tx: Tx, poll_id: int, participant: str) -> tuple[Any, ...] | None:
+    """In one round trip (a vote's hot path): (kind, deleted, state, closes_at, session_id,
+    session state, this participant's current choice or None), or None for no such item."""
+    rows = await tx.conn.execute_fetchall(
+        "SELECT i.kind, i.deleted, json_extract(i.data, '$.state'), json_extract(i.data, '$.closes_at'),"
+        " i.session_id, s.state,"
+        " (SELECT choice FROM votes WHERE poll_id = i.id AND participant = ?)"
+        " FROM items i JOIN sessions s ON s.id = i.session_id WHERE i.id = ?",
+        (participant, poll_id),
+    )
+    for row in rows:
+        return tuple(row)
+    return None
 
-    Returns "created", "changed" or "unchanged". The primary key (poll_id, participant) is what
-    guarantees one vote each, whatever the callers do.
-    """
-    async with tx.conn.execute(
-        "SELECT choice FROM votes WHERE poll_id = ? AND participant = ?", (poll_id, participant)
-    ) as cur:
-        row = await cur.fetchone()
-    if row is not None and row[0] == choice:
-        return "unchanged"
+
+async def put_vote(tx: Tx, poll_id: int, participant: str, choice: str, ip: str) -> None:
+    """Insert or replace a participant's vote (one statement: the hot path of a vote)."""
     now = utcnow()
     await tx.conn.execute(
         "INSERT INTO votes (poll_id, participant, choice, ip, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -35,7 +40,6 @@ async def upsert_vote(tx: Tx, poll_id: int, participant: str, choice: str, ip: s
         " updated_at = excluded.updated_at",
         (poll_id, participant, choice, ip, now, now),
     )
-    return "created" if row is None else "changed"
 
 
 async def vote_groups(conn: aiosqlite.Connection, poll_id: int) -> list[tuple[str, int]]:
