@@ -61,7 +61,9 @@ async def load_demo(services: Services) -> dict[str, str]:
         invite, token = await services.accounts.invite(event.id, None, "Demo note-taker")
         return {"event": event.id, "live_session": live.id, "invite_url": f"/n/{token}", "invite_id": invite.id}
 
+    # A programme reads naturally on the quarter hour; the live session still spans "now".
     now = datetime.now().replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 15)
     event = await services.programme.create_event(
         {
             "title": DEMO_EVENT_TITLE,
