@@ -385,3 +385,9 @@ async def test_the_big_screen_page_renders(live: LiveServer, seeded: Seed) -> No
         assert "<script>" not in page.text  # CSP: no inline scripts
         missing = await client.get("/sessions/nope/screen")
         assert missing.status_code == 404
+        moderation = await client.get(f"/n/{seeded.token}/sessions/{seeded.session_id}/moderate")
+        assert moderation.status_code == 200 and "/static/js/moderation.js" in moderation.text
+        assert (await client.get(f"/n/not-a-token/sessions/{seeded.session_id}/moderate")).status_code == 401
+        assert (await client.get(f"/organise/sessions/{seeded.session_id}/moderate")).status_code == 401
+        client.cookies.set("lb_login", seeded.login_token)
+        assert (await client.get(f"/organise/sessions/{seeded.session_id}/moderate")).status_code == 200

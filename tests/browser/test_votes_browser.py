@@ -75,4 +75,13 @@ def test_a_vote_on_one_page_updates_the_bars_on_another(
     expect(screen.locator(".screen-voters")).to_have_text("2 voters")
     expect(screen.locator('.screen-option[data-option="a"] .pct')).to_have_text("100%")
     screen.screenshot(path=str(screenshot_dir / "votes-bigscreen.png"))
+
+    # A note-taker's moderation page lists the poll and the question; hiding it removes it live.
+    assert server.seed is not None
+    mod = browser_context().new_page()
+    mod.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    mod.goto(f"/n/{server.seed.token}/sessions/{server.session_id}/moderate")
+    expect(mod.locator(f'[data-poll="{poll_id}"]')).to_contain_text("2 voters")
+    mod.locator(".mod-list li", has_text="Will there be slides?").get_by_role("button", name="Hide").click()
+    expect(alice.locator(".question", has_text="Will there be slides?")).to_have_count(0)
     assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
