@@ -70,7 +70,8 @@ export class LiveStream extends EventTarget {
     if (this.stopped) return;
     clearTimeout(this._timer);
     this.synced = false;
-    this._setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    // While the browser knows it is offline, say so rather than flicker "reconnecting" on each try.
+    this._setState(navigator.onLine === false ? "offline" : this.attempt === 0 ? "connecting" : "reconnecting");
     let ws;
     try {
       ws = new WebSocket(this._url(), this.protocols());
