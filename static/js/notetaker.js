@@ -58,6 +58,7 @@ let editing = null;         // {id, client_id} of the note being edited
 let tabEscapes = false;     // after Esc, Tab leaves the text box instead of indenting
 let stream = null;
 let writes = Promise.resolve();
+let writing = 0;            // messages typed but not yet in the outbox (a few ms): counted as waiting
 
 // -- small helpers -----------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ function showState(detail) {
 }
 
 function updateCount() {
-  const waiting = queue.filter((r) => r.status !== "failed").length;
+  const waiting = queue.filter((r) => r.status !== "failed").length + writing;
   const failed = queue.filter((r) => r.status === "failed").length;
   outboxStatus.dataset.count = String(waiting);
   root.dataset.waiting = String(waiting);
@@ -214,7 +215,12 @@ function pendingCard(record) {
 
 function cardFor(record) {
   const m = record.message;
-  if (m.type === "note.create") return itemsEl.querySelector(`article.pending[data-client-id="${CSS.escape(m.client_id)}"]`);
+  if (m.type === "note.create") {
+    // Once the stream has shown the note, its card is the real one (the ack may still be due).
+    const id = idByClient.get(m.client_id);
+    return (id !== undefined && document.getElementById(`item-${id}`))
+      || itemsEl.querySelector(`article.pending[data-client-id="${CSS.escape(m.client_id)}"]`);
+  }
   const id = m.item_id ?? idByClient.get(m.target_client_id);
   if (id !== undefined) return document.getElementById(`item-${id}`);
   return itemsEl.querySelector(`article[data-client-id="${CSS.escape(m.target_client_id)}"]`);
@@ -272,6 +278,8 @@ function flush() { for (const record of queue) send(record); }
 // Write first, then show, then send. Writes are serialised so the outbox keeps typed order.
 function enqueue(msg) {
   if (msg.type === "note.create") remember(msg.client_id);
+  writing += 1;
+  updateCount();
   writes = writes.then(async () => {
     let record;
     try {
@@ -282,9 +290,13 @@ function enqueue(msg) {
       say("This note could not be saved on this device; it will still be sent while this tab stays open.", "error");
     }
     queue.push(record);
+    writing -= 1;
     updateCount();
     showRecord(record);
     send(record);
+  }).catch((err) => {
+    // Keep the chain alive: one failure must not hold up every later note.
+    console.error("outbox", err);
   });
   return writes;
 }
