@@ -294,3 +294,19 @@ async def test_organiser_pages_need_a_login(live: LiveServer, seeded: Seed) -> N
         r = await c.post(f"/organise/sessions/{seeded.session_id}", data={"form": "state", "state": "ended"})
         assert r.status_code == 303
     assert (await live.services.programme.session(seeded.session_id)).state == "live"
+
+
+async def test_polls_and_questions_stay_out_of_the_stream_of_notes(live: LiveServer, seeded: Seed) -> None:
+    from liveblog.capture.votes import Moderator, Voter
+
+    audience = live.services.audience
+    await audience.create_poll(
+        seeded.session_id, Moderator("Ada", seeded.invite_id), {"question": "Lunch?", "options": ["Yes", "No"], "open": True}
+    )
+    await audience.ask(seeded.session_id, Voter("p-1"), {"client_id": "q1", "body": "Will the slides be shared?"})
+    await post_note(live, seeded, "Just a note")
+    async with live.client() as c:
+        for path in (f"/sessions/{seeded.session_id}", f"/embed/sessions/{seeded.session_id}"):
+            html = (await c.get(path)).text
+            assert 'data-kind="note"' in html
+            assert 'data-kind="poll"' not in html and 'data-kind="question"' not in html

@@ -77,6 +77,10 @@ def qr_svg(text: str) -> str:
     return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
 
 
+# Item kinds shown as cards in the stream of notes (social posts will join them).
+CARD_KINDS = ("note", "social")
+
+
 async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, list[Any]]:
     async def read(conn: Any) -> tuple[Session, Event, list[Any]]:
         session = await repo.get_session(conn, session_id)
@@ -84,7 +88,9 @@ async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, l
             raise NotFound("There is no such session.")
         event = await repo.get_event(conn, session.event_id)
         assert event is not None
-        return session, event, await repo.list_items(conn, session_id)
+        items = await repo.list_items(conn, session_id)
+        # Polls and questions live in the audience panel, not among the notes.
+        return session, event, [i for i in items if i.kind in CARD_KINDS]
 
     return await services(request).db.read(read)
 

@@ -159,7 +159,11 @@ function removeItem(id) {
   if (el && el.parentElement === itemsEl) el.remove();
 }
 
+// Polls and questions are shown by the audience panel (audience.js), not as cards here.
+const CARD_KINDS = new Set(["note", "social"]);
+
 function upsert(item, { live }) {
+  if (!CARD_KINDS.has(item.kind)) return;
   if (item.deleted) { removeItem(item.id); return; }
   const existing = document.getElementById(`item-${item.id}`);
   const el = renderItem(item);
