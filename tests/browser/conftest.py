@@ -21,6 +21,7 @@ Why this shape (read before adding fixtures):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from liveblog.models import Item
 from liveblog.services import Services
@@ -100,7 +102,7 @@ class ThreadServer:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # reported by start()/stop() in the test thread
+        except BaseException as exc:  # noqa: BLE001 - reported by start()/stop() in the test thread
             self._error = exc
             self._ready.set()
 
@@ -207,10 +209,8 @@ def browser_context(browser: Browser, server: ThreadServer) -> Iterator[Callable
 
     yield make
     for ctx in made:
-        try:
+        with contextlib.suppress(PlaywrightError):  # already closed by the test
             ctx.close()
-        except Exception:  # already closed by the test
-            pass
 
 
 @pytest.fixture(scope="session")

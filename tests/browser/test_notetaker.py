@@ -106,7 +106,8 @@ def test_offline_notes_survive_a_reload_and_arrive_once_in_typed_order(server: T
     expect(page.locator("#outbox-status")).to_have_attribute("data-count", "0", timeout=30_000)
     expect(page.locator("#items > article.pending")).to_have_count(0)
 
-    items = server.wait_for(lambda: (lambda got: got if len(got) >= 20 else None)(server.items()), message="20 notes")
+    server.wait_for(lambda: len(server.items()) >= 20, message="20 notes")
+    items = server.items()
     assert [i.body for i in items] == texts
     assert len(items) == 20
     typed = [i.typed_at for i in items]
