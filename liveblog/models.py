@@ -107,6 +107,7 @@ class Item:
     deleted: bool
     version: int
     seq: int
+    author_ref: str | None = None  # the writer's invite id (or account ref): who may edit it
 
     def to_wire(self) -> dict[str, Any]:
         if self.deleted:
@@ -123,6 +124,9 @@ class Item:
             "kind": self.kind,
             "client_id": self.client_id,
             "author": self.author,
+            # Only notes say who wrote them: a question's ref is its asker's participant id,
+            # which would link anonymous questions to each other.
+            "author_ref": self.author_ref if self.kind == "note" else None,
             "body": self.body,
             "html": self.html,
             "key_point": self.key_point,

@@ -161,3 +161,14 @@ async def test_the_database_is_a_real_wal_file_with_full_sync(services: Services
         conn.close()
     async with services.db._writer.execute("PRAGMA synchronous") as cur:  # type: ignore[union-attr]
         assert (await cur.fetchone())[0] == 2  # FULL
+
+
+async def test_items_say_which_invite_wrote_a_note_but_never_who_asked_a_question(services: Services, seeded: Seed) -> None:
+    from liveblog.capture.votes import Voter
+
+    await services.notes.handle(seeded.session_id, ADA, note("n"))
+    await services.audience.ask(seeded.session_id, Voter("secret-participant"), {"client_id": "q", "body": "Anonymous?"})
+    wire = {i.kind: i.to_wire() for i in await items(services, seeded.session_id)}
+    assert wire["note"]["author_ref"] == "inv-ada"
+    assert wire["question"]["author_ref"] is None
+    assert "secret-participant" not in str(wire["question"])

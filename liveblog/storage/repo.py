@@ -258,6 +258,7 @@ def _item(row: aiosqlite.Row) -> Item:
         deleted=bool(row["deleted"]),
         version=row["version"],
         seq=row["seq"],
+        author_ref=row["author_ref"],
     )
 
 

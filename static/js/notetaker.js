@@ -75,7 +75,14 @@ function remember(clientId) {
   try { localStorage.setItem(MINE_KEY, JSON.stringify(Array.from(mine).slice(-2000))); } catch { /* full */ }
 }
 
-function isMine(n) { return Boolean(n) && ((n.client_id && mine.has(n.client_id)) || n.author === myName); }
+const myRef = root.dataset.invite;
+// Exact: the server says whose invite wrote each note. The local client-id list covers notes
+// still waiting in the outbox, which the server has not seen yet.
+function isMine(n) {
+  if (!n) return false;
+  if (n.author_ref) return n.author_ref === myRef;
+  return Boolean(n.client_id && mine.has(n.client_id));
+}
 
 function say(text, kind = "info") {
   message.textContent = text;
@@ -246,7 +253,7 @@ function showItem(item) {
     noItems.hidden = articles().length > 0;
     return;
   }
-  const n = { id: item.id, client_id: item.client_id, body: item.body, key_point: item.key_point, author: item.author, typed_at: item.typed_at };
+  const n = { id: item.id, client_id: item.client_id, body: item.body, key_point: item.key_point, author: item.author, author_ref: item.author_ref, typed_at: item.typed_at };
   notes.set(item.id, n);
   if (item.client_id) idByClient.set(item.client_id, item.id);
   const el = renderItem(item);
