@@ -245,6 +245,8 @@ function showRecord(record) {
 }
 
 function showItem(item) {
+  // Polls and questions belong to the moderation page, not among the notes.
+  if (item.kind && item.kind !== "note" && item.kind !== "social") return;
   const old = document.getElementById(`item-${item.id}`)
     || (item.client_id && itemsEl.querySelector(`article.pending[data-client-id="${CSS.escape(item.client_id)}"]`));
   if (item.deleted) {
