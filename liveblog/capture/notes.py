@@ -139,29 +139,25 @@ class NoteCapture:
             fields.update(body=body, html=render_markdown(body), data=note_data(body))
         if key_point is not None:
             fields["key_point"] = key_point
-
-        async def op(tx: Tx) -> Ack:
-            done = await _already_done(tx, session_id, cid, fp)
-            if done is not None:
-                return done
-            await _writable_session(tx, session_id, None)
-            item_id = await self._target(tx, session_id, author, message)
-            item, change = await repo.update_item(tx, item_id, fields)
-            return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
-
-        return await self.db.write(op)
+        return await self._change(session_id, author, message, cid, fp, fields, "item.updated")
 
     async def _delete(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
+        # A deleted note's text goes: the person who deleted it meant it to.
+        fields = {"deleted": True, "body": "", "html": "", "data": {}}
+        return await self._change(session_id, author, message, cid, fp, fields, "item.deleted")
+
+    async def _change(
+        self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str, fields: dict[str, Any], op_name: str
+    ) -> Ack:
+        """Apply an edit or a deletion to an existing note, once per client id."""
+
         async def op(tx: Tx) -> Ack:
             done = await _already_done(tx, session_id, cid, fp)
             if done is not None:
                 return done
             await _writable_session(tx, session_id, None)
             item_id = await self._target(tx, session_id, author, message)
-            # A deleted note's text goes: the person who deleted it meant it to.
-            item, change = await repo.update_item(
-                tx, item_id, {"deleted": True, "body": "", "html": "", "data": {}}, op="item.deleted"
-            )
+            item, change = await repo.update_item(tx, item_id, fields, op=op_name)
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
         return await self.db.write(op)

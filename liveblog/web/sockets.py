@@ -194,19 +194,26 @@ async def _serve(ws: WebSocket, *, invite: Invite | None, accepted: bool = False
         outlet.close(CloseCode.NORMAL)
 
 
-async def _viewer_loop(ws: WebSocket, outlet: Outlet) -> None:
+async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
+    """The next JSON object from the client; answers bad frames and pings itself.
+    None when the peer has gone or the outlet was closed."""
     while not outlet.closed:
         raw = await _receive_text(ws)
         if raw is None:
-            return
+            return None
         message, error = _decode(raw)
         if message is None:
             outlet.write(Frame.of(error or {}))
-            continue
-        if message.get("type") == "ping":
+        elif message.get("type") == "ping":
             outlet.write(Frame.of({"type": "pong"}))
         else:
-            outlet.write(Frame.of(_error("unknown_type", "viewers may only send ping on this socket")))
+            return message
+    return None
+
+
+async def _viewer_loop(ws: WebSocket, outlet: Outlet) -> None:
+    while await _next_message(ws, outlet) is not None:
+        outlet.write(Frame.of(_error("unknown_type", "viewers may only send ping on this socket")))
 
 
 async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, session_id: str, author: Author) -> None:
@@ -233,20 +240,13 @@ async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, sessi
 
     acker_task = asyncio.create_task(acker())
     try:
-        while not outlet.closed:
+        while True:
             while len(in_flight) >= MAX_IN_FLIGHT:
                 wakeup.clear()
                 await wakeup.wait()
-            raw = await _receive_text(ws)
-            if raw is None:
-                break
-            message, error = _decode(raw)
+            message = await _next_message(ws, outlet)
             if message is None:
-                outlet.write(Frame.of(error or {}))
-                continue
-            if message.get("type") == "ping":
-                outlet.write(Frame.of({"type": "pong"}))
-                continue
+                break
             cid = message.get("client_id") if isinstance(message.get("client_id"), str) else None
             # The task runs synchronously up to queueing its write, so writes keep arrival order.
             task = asyncio.ensure_future(services.notes.handle(session_id, author, message))
