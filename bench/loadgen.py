@@ -34,9 +34,22 @@ from bench.servers import cpu_seconds, raise_fd_limit
 from bench.wsraw import OP_CLOSE, OP_CONT, OP_PING, OP_PONG, masked_frame
 
 MARK = b"bench t="
-RECV = 1 << 18
+RECV = 1 << 16  # below glibc's mmap threshold: a bigger recv buffer costs an mmap+munmap per call
 
 CONNECTING, HANDSHAKE, OPEN = 0, 1, 2
+
+# What a desktop Chromium sends besides Host, Origin and the key: servers keep request headers
+# for the life of the connection, so a realistic set matters for memory per viewer. Browsers
+# always offer permessage-deflate; both servers under test decline it.
+BROWSER_HEADERS = (
+    "Pragma: no-cache\r\n"
+    "Cache-Control: no-cache\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Accept-Language: en-GB,en;q=0.9\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+)
 
 
 class Viewer:
@@ -206,7 +219,7 @@ class Worker:
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
             f"GET {p['path']} HTTP/1.1\r\nHost: {p['host']}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Origin: http://{p['host']}\r\nSec-WebSocket-Key: {key}\r\n{BROWSER_HEADERS}\r\n"
         )
         v.sock.send(request.encode())
         v.state = HANDSHAKE

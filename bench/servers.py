@@ -158,8 +158,13 @@ def liveblog_server(workdir: Path, note_takers: int = 1, synchronous: str = "FUL
     log_path = workdir / "liveblog.log"
     cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
     env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}
+    if os.environ.get("LIVEBLOG_BENCH_SRC"):
+        # Benchmark another copy of the package (e.g. a prototype fix) with the same harness.
+        env["PYTHONPATH"] = os.environ["LIVEBLOG_BENCH_SRC"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit)
+        # cwd is the scratch directory: `-m` puts cwd first on sys.path, which must not shadow
+        # LIVEBLOG_BENCH_SRC; otherwise the installed (editable) package is found.
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit)
     server = Server("liveblog", proc, port, seeded.session_id, seeded.tokens, log_path)
     try:
         _wait_listening(server)
