@@ -159,8 +159,7 @@ async def test_the_database_is_a_real_wal_file_with_full_sync(services: Services
         assert conn.execute("PRAGMA user_version").fetchone()[0] == services.db.schema_version
     finally:
         conn.close()
-    async with services.db._writer.execute("PRAGMA synchronous") as cur:  # type: ignore[union-attr]
-        assert (await cur.fetchone())[0] == 2  # FULL
+    assert await services.db.pragma("synchronous") == 2  # FULL
 
 
 async def test_items_say_which_invite_wrote_a_note_but_never_who_asked_a_question(services: Services, seeded: Seed) -> None:

@@ -1,9 +1,10 @@
 """The database handle: one writer connection with group commit, a small pool of readers.
 
 Every write runs as an *op* (an async function of a Tx) queued to the single writer task. The
-writer runs all queued ops in one `BEGIN IMMEDIATE` transaction and one fsync, then hands their
-stream changes to `on_commit` in sequence order, and only then resolves each caller's future:
-an acknowledgement built from that result means the data is on disk.
+writer runs all queued ops in one `BEGIN IMMEDIATE` transaction and one fsync, in one trip to
+the writer thread (see syncconn.py), then hands their stream changes to `on_commit` in
+sequence order, and only then resolves each caller's future: an acknowledgement built from that
+result means the data is on disk. Reads use aiosqlite connections, each read in one snapshot.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +22,7 @@ import aiosqlite
 
 from liveblog.models import Change
 from liveblog.storage.schema import MIGRATIONS
+from liveblog.storage.syncconn import SyncConnection, run_now
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,9 +34,11 @@ MAX_BATCH = 64
 
 @dataclass
 class Tx:
-    """A write transaction in progress: the connection and the stream changes it made."""
+    """A write transaction in progress: the connection and the stream changes it made.
 
-    conn: aiosqlite.Connection
+    `conn` has aiosqlite's API (in the writer thread it is a SyncConnection)."""
+
+    conn: Any
     changes: list[Change] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
@@ -52,30 +58,40 @@ class Database:
         self.synchronous = synchronous.upper()
         self.reader_count = readers
         self.on_commit: Callable[[list[Change]], None] = lambda changes: None
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        # The writer thread: owns the one write connection, runs whole batches.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-writer")
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed, for the benchmark and tests
 
-    async def _connect(self, *, readonly: bool) -> aiosqlite.Connection:
+    async def _connect_reader(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA busy_timeout = 10000")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        if readonly:
-            await conn.execute("PRAGMA query_only = ON")
-        else:
-            await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        await conn.execute("PRAGMA query_only = ON")
         return conn
 
+    def _open_writer(self) -> None:
+        """In the writer thread: open the write connection and bring the schema up to date."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        self._writer = conn
+        self._migrate(conn)
+
+    def _in_writer(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     async def open(self) -> None:
-        self._writer = await self._connect(readonly=False)
-        await self._migrate(self._writer)
+        await self._in_writer(self._open_writer)
         for _ in range(self.reader_count):
-            reader = await self._connect(readonly=True)
+            reader = await self._connect_reader()
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
         self._writer_task = asyncio.create_task(self._write_loop(), name="liveblog-db-writer")
@@ -89,16 +105,19 @@ class Database:
             await reader.close()
         self._all_readers.clear()
         if self._writer is not None:
-            # Fold the WAL back into the main file so a clean shutdown leaves one file.
-            with contextlib.suppress(Exception):
-                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self._writer.close()
-            self._writer = None
+            await self._in_writer(self._close_writer)
+        self._executor.shutdown(wait=True)
 
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = row[0] if row else 0
+    def _close_writer(self) -> None:
+        assert self._writer is not None
+        # Fold the WAL back into the main file so a clean shutdown leaves one file.
+        with contextlib.suppress(sqlite3.Error):
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._writer.close()
+        self._writer = None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise RuntimeError(
                 f"database {self.path} is at schema version {version}, newer than this Liveblog "
@@ -106,9 +125,15 @@ class Database:
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             log.info("applying migration %d to %s", number, self.path)
-            # executescript commits first; the version bump is inside the same script so a
-            # crash mid-migration leaves the old version number and a re-runnable step.
-            await conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            # The version bump is inside the same transaction as the step: a crash mid-migration
+            # leaves the old version number and a re-runnable step.
+            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+    async def pragma(self, name: str) -> Any:
+        """Read a PRAGMA on the write connection (for tests and diagnostics)."""
+        assert self._writer is not None
+        writer = self._writer
+        return await self._in_writer(lambda: writer.execute(f"PRAGMA {name}").fetchone()[0])
 
     @property
     def schema_version(self) -> int:
@@ -162,31 +187,38 @@ class Database:
                 batch.append(nxt)
             await self._run_batch(batch)
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    def _batch_sync(self, ops: list[Op[Any]]) -> list[tuple[Any, Tx]]:
+        """In the writer thread: BEGIN, every op, COMMIT. Raises (rolled back) if any op fails."""
         conn = self._writer
         assert conn is not None
+        adapter = SyncConnection(conn)
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            await conn.execute("BEGIN IMMEDIATE")
-            done: list[tuple[_Job, Any, Tx]] = []
-            for job in batch:
-                tx = Tx(conn)
-                done.append((job, await job.op(tx), tx))
-            await conn.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
+            done = []
+            for op in ops:
+                tx = Tx(adapter)
+                done.append((run_now(op(tx)), tx))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return done
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        try:
+            done = await self._in_writer(self._batch_sync, [job.op for job in batch])
+        except Exception as exc:
             if len(batch) == 1:
                 if not batch[0].future.done():
                     batch[0].future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
                 return
             # One op failed: nothing of the batch is on disk. Run each alone so only it fails.
             for job in batch:
                 await self._run_batch([job])
             return
         self.commits += 1
-        for job, result, tx in done:
+        for job, (result, tx) in zip(batch, done, strict=True):
             if tx.changes:
                 try:
                     self.on_commit(tx.changes)
