@@ -233,7 +233,27 @@ class StreamHub:
         note_taker: str | None = None,
         hello: dict[str, Any] | None = None,
     ) -> AsyncIterator[Channel]:
-        """Join a session's stream from `since` (or from now). Raises ReloadRequired or NotFound."""
+        """`join` and, however the block ends, `leave`."""
+        channel = await self.join(session_id, outlet, since=since, epoch=epoch, note_taker=note_taker, hello=hello)
+        try:
+            yield channel
+        finally:
+            self.leave(channel, outlet, note_taker=note_taker)
+
+    async def join(
+        self,
+        session_id: str,
+        outlet: Outlet,
+        *,
+        since: int | None = None,
+        epoch: str | None = None,
+        note_taker: str | None = None,
+        hello: dict[str, Any] | None = None,
+    ) -> Channel:
+        """Join a session's stream from `since` (or from now): hello, replay, synced, then live.
+
+        Raises ReloadRequired or NotFound before writing anything. The caller must `leave`.
+        """
         channel = await self._channel(session_id)
         head = channel.head
         assert head is not None
@@ -258,39 +278,35 @@ class StreamHub:
                 }
             )
         )
-        catching: _Catching | None = None
-        try:
-            if channel.ring_covers(start):
-                # Everything missed is in memory: replay and go live with no await in between.
-                written = all(
-                    outlet.write(frame) for frame in channel.ring if frame.seq is not None and frame.seq > start
-                )
-                if written and outlet.write(Frame.of({"type": "synced", "seq": channel.head})):
-                    channel.live[outlet] = None
-                else:  # the backlog passed its limit: never leave a hole, make it resume later
-                    self.dropped_slow += 1
-                    outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
-            else:
-                catching = _Catching(outlet)
-                channel.catching.append(catching)
+        if channel.ring_covers(start):
+            # Everything missed is in memory: replay and go live with no await in between.
+            written = all(outlet.write(frame) for frame in channel.ring if frame.seq is not None and frame.seq > start)
+            if written and outlet.write(Frame.of({"type": "synced", "seq": channel.head})):
+                channel.live[outlet] = None
+            else:  # the backlog passed its limit: never leave a hole, make it resume later
+                self.dropped_slow += 1
+                outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+        else:
+            catching = _Catching(outlet)
+            channel.catching.append(catching)
+            try:
                 await self._replay_from_storage(channel, catching, start, head)
+            finally:
                 channel.catching.remove(catching)
-                catching = None
-                if not outlet.closed:
-                    channel.live[outlet] = None
-            if note_taker is not None:
-                channel.note_takers[note_taker] += 1
-                self._announce_presence(channel)
-            yield channel
-        finally:
-            if catching is not None and catching in channel.catching:
-                channel.catching.remove(catching)
-            channel.live.pop(outlet, None)
-            if note_taker is not None and channel.note_takers[note_taker] > 0:
-                channel.note_takers[note_taker] -= 1
-                if channel.note_takers[note_taker] == 0:
-                    del channel.note_takers[note_taker]
-                self._announce_presence(channel)
+            if not outlet.closed:
+                channel.live[outlet] = None
+        if note_taker is not None:
+            channel.note_takers[note_taker] += 1
+            self._announce_presence(channel)
+        return channel
+
+    def leave(self, channel: Channel, outlet: Outlet, *, note_taker: str | None = None) -> None:
+        channel.live.pop(outlet, None)
+        if note_taker is not None and channel.note_takers[note_taker] > 0:
+            channel.note_takers[note_taker] -= 1
+            if channel.note_takers[note_taker] == 0:
+                del channel.note_takers[note_taker]
+            self._announce_presence(channel)
 
     async def _replay_from_storage(self, channel: Channel, catching: _Catching, start: int, upto: int) -> None:
         outlet = catching.outlet

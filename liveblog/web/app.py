@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,8 +23,9 @@ from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.web import api, audience, pages, sockets
-from liveblog.web.outlets import CaptureWebsocketProtocol
+from liveblog.web.outlets import SCOPE_KEY, WebSocketsSansIOProtocol
 from liveblog.web.security import SecurityMiddleware
+from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,34 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, 500, "Something went wrong on our side.")
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+class LiveblogApp:
+    """The ASGI entry point: viewer websockets go to their lean handler, the rest to Starlette.
+
+    Being outermost, it also sees the server's own websocket `send` (Starlette wraps it on the
+    way down), which is how the fast delivery path finds uvicorn's connection.
+    """
+
+    def __init__(self, app: Starlette, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    def __getattr__(self, name: str) -> Any:  # state, router, ...: the Starlette app's
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            owner = getattr(send, "__self__", None)
+            proto = owner if WebSocketsSansIOProtocol is not None and isinstance(owner, WebSocketsSansIOProtocol) else None
+            viewer = VIEWER_PATH.match(scope["path"])
+            if viewer is not None:
+                await serve_viewer(self.services, scope, receive, send, viewer.group(1), proto)
+                return
+            if proto is not None:
+                scope[SCOPE_KEY] = proto
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> LiveblogApp:
     own_services = services is None
     svc = services or Services.build(settings)
 
@@ -76,16 +105,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *pages.routes,
             *api.routes,
             *audience.routes,
-            WebSocketRoute("/ws/v1/sessions/{session_id}", sockets.live_socket),
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
-        middleware=[
-            # First: Starlette's error middleware passes websockets through untouched, so this
-            # still sees the server's own `send` and can enable the fast delivery path.
-            Middleware(CaptureWebsocketProtocol),
-            Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins),
-        ],
+        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins)],
         exception_handlers={
             LiveblogError: handle_error,
             HTTPException: handle_http_error,
@@ -96,4 +119,4 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates()
-    return app
+    return LiveblogApp(app, svc)

@@ -30,23 +30,6 @@ CLOSE_GRACE_SECONDS = 5.0
 SCOPE_KEY = "liveblog.ws_protocol"
 
 
-class CaptureWebsocketProtocol:
-    """ASGI middleware: remember the server's websocket protocol object in the scope.
-
-    Starlette wraps `send` on the way down, so the raw protocol is only visible at the top.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket" and WebSocketsSansIOProtocol is not None:
-            owner = getattr(send, "__self__", None)
-            if isinstance(owner, WebSocketsSansIOProtocol):
-                scope[SCOPE_KEY] = owner
-        await self.app(scope, receive, send)
-
-
 class TransportOutlet:
     def __init__(self, proto: Any, limit: int) -> None:
         self.proto = proto

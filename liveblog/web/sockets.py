@@ -1,6 +1,6 @@
-"""The two websocket endpoints: a session's live stream, and its capture socket for note-takers.
+"""The note-takers' capture socket, and the protocol helpers both websocket endpoints share.
 
-Both speak docs/protocol.md. Frames to the client all go through one Outlet, so replies (acks,
+(The viewers' socket is served by viewers.py, ahead of Starlette.) Both speak docs/protocol.md. Frames to the client all go through one Outlet, so replies (acks,
 errors) and stream changes never interleave mid-frame and stay in the order they were produced.
 """
 
@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
@@ -35,13 +36,14 @@ def _services(ws: WebSocket) -> Services:
     return ws.app.state.services  # type: ignore[no-any-return]
 
 
-def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
+def error_message(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
 
 
-def _parse_position(ws: WebSocket) -> tuple[int | None, str | None]:
-    raw_since = ws.query_params.get("since")
-    epoch = ws.query_params.get("epoch") or None
+def parse_position(params: Mapping[str, str]) -> tuple[int | None, str | None]:
+    """`since` and `epoch` from a connection's query; ValueError says what is wrong."""
+    raw_since = params.get("since")
+    epoch = params.get("epoch") or None
     since = None
     if raw_since not in (None, ""):
         if not raw_since.isdigit() or len(raw_since) > 18:
@@ -105,22 +107,17 @@ async def _receive_text(ws: WebSocket) -> str | None | bytes:
     return bytes(message.get("bytes") or b"")
 
 
-def _decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(message, None) for a JSON object; (None, error frame) for anything else."""
     if isinstance(raw, bytes):
-        return None, _error("unsupported_binary", "send JSON text frames, not binary")
+        return None, error_message("unsupported_binary", "send JSON text frames, not binary")
     try:
         message = json.loads(raw)
     except ValueError:
-        return None, _error("invalid_json", "that frame is not JSON")
+        return None, error_message("invalid_json", "that frame is not JSON")
     if not isinstance(message, dict):
-        return None, _error("invalid_json", "a message is a JSON object")
+        return None, error_message("invalid_json", "a message is a JSON object")
     return message, None
-
-
-async def live_socket(ws: WebSocket) -> None:
-    """A viewer's read-only connection: replay from `since`, then live changes and heartbeats."""
-    await _serve(ws, invite=None)
 
 
 async def capture_socket(ws: WebSocket) -> None:
@@ -133,15 +130,15 @@ async def capture_socket(ws: WebSocket) -> None:
     try:
         session = await services.programme.session(ws.path_params["session_id"])
     except NotFound:
-        await _finish(ws, None, CloseCode.NOT_FOUND, _error("unknown_session", "there is no such session"))
+        await _finish(ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
     if invite is None:
-        await _finish(ws, None, CloseCode.UNAUTHORIZED, _error("unauthorized", "missing, unknown or revoked invite token"))
+        await _finish(ws, None, CloseCode.UNAUTHORIZED, error_message("unauthorized", "missing, unknown or revoked invite token"))
         return
     if not invite.allows(session):
-        await _finish(ws, None, CloseCode.FORBIDDEN, _error("forbidden", "your invite does not cover this session"))
+        await _finish(ws, None, CloseCode.FORBIDDEN, error_message("forbidden", "your invite does not cover this session"))
         return
-    await _serve(ws, invite=invite, accepted=True)
+    await _serve(ws, invite)
 
 
 def _token_from(ws: WebSocket) -> str | None:
@@ -154,28 +151,19 @@ def _token_from(ws: WebSocket) -> str | None:
     return None
 
 
-async def _serve(ws: WebSocket, *, invite: Invite | None, accepted: bool = False) -> None:
+async def _serve(ws: WebSocket, invite: Invite) -> None:
     services = _services(ws)
-    if not accepted and not await _accept(ws):
-        return
     session_id = ws.path_params["session_id"]
     try:
-        since, epoch = _parse_position(ws)
+        since, epoch = parse_position(ws.query_params)
     except ValueError as exc:
-        await _finish(ws, None, CloseCode.BAD_REQUEST, _error("bad_position", str(exc)))
+        await _finish(ws, None, CloseCode.BAD_REQUEST, error_message("bad_position", str(exc)))
         return
     outlet = _outlet(ws, services)
-    hello: dict[str, Any] = {"role": "note-taker" if invite else "viewer"}
-    if invite is not None:
-        hello["you"] = {"name": invite.name, "invite": invite.id}
+    hello = {"role": "note-taker", "you": {"name": invite.name, "invite": invite.id}}
     try:
-        async with services.hub.subscribe(
-            session_id, outlet, since=since, epoch=epoch, note_taker=invite.name if invite else None, hello=hello
-        ):
-            if invite is None:
-                await _viewer_loop(ws, outlet)
-            else:
-                await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
+        async with services.hub.subscribe(session_id, outlet, since=since, epoch=epoch, note_taker=invite.name, hello=hello):
+            await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
     except ReloadRequired as reload:
         await _finish(
             ws,
@@ -185,7 +173,7 @@ async def _serve(ws: WebSocket, *, invite: Invite | None, accepted: bool = False
         )
         return
     except NotFound:
-        await _finish(ws, outlet, CloseCode.NOT_FOUND, _error("unknown_session", "there is no such session"))
+        await _finish(ws, outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
     finally:
         if isinstance(outlet, QueueOutlet) and outlet.closed is False:
@@ -201,7 +189,7 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
         raw = await _receive_text(ws)
         if raw is None:
             return None
-        message, error = _decode(raw)
+        message, error = decode(raw)
         if message is None:
             outlet.write(Frame.of(error or {}))
         elif message.get("type") == "ping":
@@ -209,11 +197,6 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
         else:
             return message
     return None
-
-
-async def _viewer_loop(ws: WebSocket, outlet: Outlet) -> None:
-    while await _next_message(ws, outlet) is not None:
-        outlet.write(Frame.of(_error("unknown_type", "viewers may only send ping on this socket")))
 
 
 async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, session_id: str, author: Author) -> None:
@@ -231,10 +214,10 @@ async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, sessi
                 ack = await task
                 outlet.write(Frame.of(ack.to_wire()))
             except LiveblogError as exc:
-                outlet.write(Frame.of(_error(exc.code, exc.message, client_id=client_id, field=exc.field)))
+                outlet.write(Frame.of(error_message(exc.code, exc.message, client_id=client_id, field=exc.field)))
             except Exception:
                 log.exception("capture failed")
-                outlet.write(Frame.of(_error("internal", "the server failed to save this; send it again", client_id=client_id)))
+                outlet.write(Frame.of(error_message("internal", "the server failed to save this; send it again", client_id=client_id)))
             in_flight.popleft()
             wakeup.set()
 

@@ -1,0 +1,117 @@
+"""The viewers' websocket, served as a lean raw-ASGI handler ahead of Starlette.
+
+Viewers are the many (thousands per session, mostly idle), so their connections carry as little
+as possible: no Starlette request objects or middleware frames per connection, and under uvicorn
+the handshake's headers and scope are released once the socket is accepted. Same protocol and
+rules as every other endpoint (docs/protocol.md); the Origin check is the same function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from typing import Any
+
+from starlette.datastructures import Headers, QueryParams
+
+from liveblog.errors import NotFound
+from liveblog.services import Services
+from liveblog.streams.hub import Outlet, ReloadRequired
+from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps
+from liveblog.web.outlets import QueueOutlet, TransportOutlet
+from liveblog.web.security import origin_allowed
+from liveblog.web.sockets import decode, error_message, parse_position
+
+VIEWER_PATH = re.compile(r"^/ws/v1/sessions/([^/]+)$")
+_HELLO = {"role": "viewer"}
+_PONG = Frame.of({"type": "pong"})
+_READ_ONLY = Frame.of(error_message("unknown_type", "viewers may only send ping on this socket"))
+
+Scope = dict[str, Any]
+
+
+def release_handshake(proto: Any, scope: Scope) -> None:
+    """Once accepted, nothing needs the handshake any more: drop uvicorn's copies of the
+    request and response and the ASGI scope (their headers are ~3.5 KiB per idle viewer)."""
+    for name in ("request", "response"):
+        if hasattr(proto, name):
+            setattr(proto, name, None)
+    scope.clear()
+
+
+async def serve_viewer(services: Services, scope: Scope, receive: Any, send: Any, session_id: str, proto: Any) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    if not origin_allowed(Headers(scope=scope), services.settings.server.allowed_origins):
+        await send({"type": "websocket.close", "code": CloseCode.FORBIDDEN})  # HTTP 403 to the handshake
+        return
+    offered = scope.get("subprotocols") or []
+    await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL if SUBPROTOCOL in offered else None})
+    try:
+        since, epoch = parse_position(QueryParams(scope.get("query_string", b"").decode("latin-1")))
+    except ValueError as exc:
+        await send({"type": "websocket.send", "text": dumps(error_message("bad_position", str(exc)))})
+        await send({"type": "websocket.close", "code": CloseCode.BAD_REQUEST})
+        return
+    limit = services.settings.streams.viewer_buffer_bytes
+    outlet: Outlet
+    if proto is not None:
+        outlet = TransportOutlet(proto, limit)
+        release_handshake(proto, scope)
+    else:
+        outlet = _queue_outlet(send, limit)
+    hub = services.hub
+    try:
+        try:
+            channel = await hub.join(session_id, outlet, since=since, epoch=epoch, hello=_HELLO)
+        except ReloadRequired as reload:
+            message = {"type": "reload", "code": "reload", "reason": reload.reason, "epoch": reload.epoch, "seq": reload.head}
+            await _finish(outlet, CloseCode.RELOAD, message)
+            return
+        except NotFound:
+            await _finish(outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
+            return
+        try:
+            while not outlet.closed:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                outlet.write(_answer(message))
+        finally:
+            hub.leave(channel, outlet)
+        if not outlet.closed:
+            outlet.close(CloseCode.NORMAL)
+    finally:
+        if isinstance(outlet, QueueOutlet):
+            await outlet.aclose()
+
+
+def _answer(message: dict[str, Any]) -> Frame:
+    text = message.get("text")
+    parsed, error = decode(text if text is not None else bytes(message.get("bytes") or b""))
+    if parsed is None:
+        return Frame.of(error or {})
+    return _PONG if parsed.get("type") == "ping" else _READ_ONLY
+
+
+def _queue_outlet(send: Any, limit: int) -> QueueOutlet:
+    """The portable path (any ASGI server, the test client)."""
+
+    async def send_frame(frame: Frame) -> None:
+        await send({"type": "websocket.send", "text": frame.text})
+
+    async def close(code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": code, "reason": reason})
+
+    return QueueOutlet(send_frame, close, limit)
+
+
+async def _finish(outlet: Outlet, code: int, message: dict[str, Any]) -> None:
+    outlet.write(Frame(json.dumps(message)))
+    outlet.close(code, message.get("code", ""))
+    if isinstance(outlet, QueueOutlet):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(outlet.drain(), 5)
