@@ -360,6 +360,8 @@ class TallyCoalescer:
                 except Exception:
                     log.exception("writing tallies failed; retrying after the interval")
                     self._dirty.update(due)
+                    for poll_id in closing:  # still to close: due at once on the retry
+                        self._deadlines.setdefault(poll_id, wall)
                     for key in due:
                         self._last[key] = time.monotonic()
                     await asyncio.sleep(max(self.interval, 0.05))
@@ -378,19 +380,23 @@ class TallyCoalescer:
     async def _flush(self, due: list[tuple[str, int]], closing: list[int]) -> None:
         audience = self.audience
 
+        # Cleared before the write is queued, on the event loop (ops run in the writer thread and
+        # must not touch loop state): a vote committed after this point marks its poll again,
+        # and the tally this write computes includes every vote committed before it.
+        now = time.monotonic()
+        for key in due:
+            self._dirty.discard(key)
+            self._last[key] = now
+        for poll_id in closing:
+            self._deadlines.pop(poll_id, None)
+
         async def op(tx: Tx) -> None:
-            # Cleared inside the writer: a vote committed after this point marks its poll again.
-            now = time.monotonic()
-            for key in due:
-                self._dirty.discard(key)
-                self._last[key] = now
             for kind, item_id in due:
                 if kind == "poll":
                     await audience._write_tally(tx, item_id)
                 else:
                     await audience._write_upvotes(tx, item_id)
             for poll_id in closing:
-                self._deadlines.pop(poll_id, None)
                 await audience._auto_close(tx, poll_id)
 
         self.flushes += 1

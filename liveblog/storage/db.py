@@ -36,7 +36,9 @@ MAX_BATCH = 64
 class Tx:
     """A write transaction in progress: the connection and the stream changes it made.
 
-    `conn` has aiosqlite's API (in the writer thread it is a SyncConnection)."""
+    `conn` has aiosqlite's API (in the writer thread it is a SyncConnection). Ops run in the
+    writer thread: they may only use `conn`; anything that touches in-memory, event-loop state
+    goes in `after_commit`, which runs on the event loop once the batch is committed."""
 
     conn: Any
     changes: list[Change] = field(default_factory=list)
