@@ -48,6 +48,42 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         await svc.close()
 
 
+# How often a deadline-bounded wait looks again. Used only where no event exists to await (a
+# process starting to listen, a background task's effect); every such wait has a deadline.
+POLL_INTERVAL = 0.02
+
+
+async def eventually(predicate: Any, timeout: float = 10, what: str = "the condition") -> Any:
+    """Await until `predicate()` (sync or async) is truthy; fail with a clear message at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+async def listening(proc: Any, base_url: str, timeout: float = 30) -> None:
+    """Wait for a server subprocess to answer /healthz (or fail with its output if it died)."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+
+        async def up() -> bool:
+            if proc.poll() is not None:
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"the server exited with {proc.returncode}: {output}")
+            try:
+                return (await http.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(up, timeout, f"{base_url} to listen")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,11 +119,13 @@ async def run_server(settings: Settings, services: Services) -> AsyncIterator[Li
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
+
+    def started() -> bool:
+        if task.done():
+            task.result()  # failed to start: raise its error
+        return bool(server.started)
+
+    await eventually(started, 10, "the server to start")
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", services, server)
     finally:

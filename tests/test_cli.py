@@ -12,7 +12,7 @@ import pytest
 
 from liveblog.cli import main
 from liveblog.services import Services
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, listening, make_settings
 from tests.wsclient import connect, recv_type
 
 pytestmark = pytest.mark.slow
@@ -56,16 +56,8 @@ async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_pat
     )
     try:
         base = f"http://127.0.0.1:{port}"
+        await listening(proc, base)
         async with httpx.AsyncClient(base_url=base) as http:
-            async with asyncio.timeout(30):
-                while True:
-                    assert proc.poll() is None
-                    try:
-                        if (await http.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)  # waiting for a process to start, with a deadline
             events = (await http.get("/api/v1/events")).json()["events"]
             assert [e["title"] for e in events] == ["Neighbourhood Services Summit 2026"]
             sessions = (await http.get(f"/api/v1/events/{events[0]['id']}/sessions")).json()["sessions"]

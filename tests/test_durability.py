@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from liveblog.services import Services
-from tests.conftest import Seed, free_port, make_settings, seed
+from tests.conftest import Seed, free_port, listening, make_settings, seed
 from tests.wsclient import connect, recv, recv_type, send
 
 pytestmark = pytest.mark.slow
@@ -47,15 +47,7 @@ class ServerProcess:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
 
     async def ready(self) -> None:
-        async with httpx.AsyncClient() as http, asyncio.timeout(20):
-            while True:
-                assert self.proc.poll() is None, self.proc.stdout.read().decode() if self.proc.stdout else ""
-                try:
-                    if (await http.get(self.url + "/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)  # polling a starting process, with a deadline
+        await listening(self.proc, self.url)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

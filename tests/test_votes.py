@@ -15,7 +15,7 @@ from liveblog.capture.votes import canonical_choice, compute_tally, poll_fields
 from liveblog.errors import BadRequest
 from liveblog.settings import Settings
 from liveblog.storage import votes as store
-from tests.conftest import LiveServer, Seed, make_settings
+from tests.conftest import LiveServer, Seed, eventually, make_settings
 from tests.wsclient import connect, recv_type, recv_until
 
 HEADER = "Liveblog-Participant"
@@ -286,10 +286,7 @@ async def test_a_reconnecting_viewer_catches_up_on_polls_tallies_and_questions(l
             state = await live.services.audience.snapshot(seeded.session_id, None)
             return state["polls"][0]["data"]["voters"] == 5 and state["questions"][0]["data"]["votes"] == 3
 
-        deadline = time.monotonic() + 5
-        while not await settled():
-            assert time.monotonic() < deadline, "tallies were not written"
-            await asyncio.sleep(0.02)
+        await eventually(settled, 5, "the tallies to be written")
         now = await head(live, seeded)
         async with await connect(f"{url}?since={since}") as ws:
             replay = await recv_until(ws, lambda m: m.get("type") == "synced")

@@ -36,7 +36,7 @@ from playwright.sync_api import Error as PlaywrightError
 from liveblog.models import Item
 from liveblog.services import Services
 from liveblog.storage import repo
-from tests.conftest import LiveServer, Seed, make_settings, run_server, seed
+from tests.conftest import POLL_INTERVAL, LiveServer, Seed, make_settings, run_server, seed
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
@@ -160,7 +160,7 @@ class ThreadServer:
                 return value
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout} s waiting for {message}; last value {value!r}")
-            time.sleep(0.05)  # polling interval of a deadline-bounded wait, not a "let it happen" sleep
+            time.sleep(POLL_INTERVAL)  # the interval of a deadline-bounded wait
 
     def notetaker_url(self, token: str | None = None) -> str:
         assert self.seed is not None
