@@ -334,6 +334,9 @@ def test_screenshots_at_desktop_and_phone_widths(
             if name in ("viewer", "embed"):
                 expect(page.locator("#connection")).to_have_attribute("data-state", "live")
             page.screenshot(path=str(screenshot_dir / f"{name}-{label}.png"), full_page=name != "viewer")
+            # Nothing may stick out sideways (a long URL once widened the phone layout).
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"{name} at {label} width scrolls sideways: {width}"
         # A fresh invite link, with its copy button and QR code.
         page.goto(paths["organise-session"])
         page.get_by_label("Name").fill(f"Robin ({label})")
