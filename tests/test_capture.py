@@ -171,3 +171,16 @@ async def test_items_say_which_invite_wrote_a_note_but_never_who_asked_a_questio
     assert wire["note"]["author_ref"] == "inv-ada"
     assert wire["question"]["author_ref"] is None
     assert "secret-participant" not in str(wire["question"])
+
+
+async def test_a_full_write_queue_makes_callers_wait_in_order(services: Services, seeded: Seed) -> None:
+    # Two places of room: the rest wait, and are written in the order they asked.
+    services.db._room = asyncio.Semaphore(2)
+    acks = await asyncio.gather(
+        *(services.notes.handle(seeded.session_id, ADA, note(f"q{i}", f"note {i}")) for i in range(30))
+    )
+    assert [a.seq for a in acks] == sorted(a.seq for a in acks)
+    update = services.notes.handle(seeded.session_id, ADA, {"type": "note.update", "client_id": "u", "target_client_id": "q29", "body": "edited"})
+    create = services.notes.handle(seeded.session_id, ADA, note("q30", "after"))
+    await asyncio.gather(update, create)
+    assert [i.body for i in await items(services, seeded.session_id)][-2:] == ["edited", "after"]

@@ -343,8 +343,10 @@ class TallyCoalescer:
                 await self._task
             self._task = None
         if self._dirty:  # what voters were told is counted reaches the stream before we close
-            with contextlib.suppress(Exception):
+            try:
                 await self._flush(list(self._dirty), [])
+            except Exception:  # the votes themselves are stored; only the last tally change is missing
+                log.exception("writing the last tallies at shutdown failed")
 
     async def _run(self) -> None:
         last_housekeeping = time.monotonic()
