@@ -145,7 +145,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 
 # Kept for documentation tests: every (section, key) the settings know.
 def all_keys() -> list[str]:
-    keys = []
+    keys: list[str] = []
     for f in dataclasses.fields(Settings):
         if f.name == "secret_key":
             continue

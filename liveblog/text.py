@@ -16,13 +16,15 @@ from markdown_it import MarkdownIt
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False, "breaks": True})
 _md.enable(["linkify", "strikethrough", "table"])
-_md.validateLink = lambda url: url.strip().lower().startswith(("http://", "https://", "mailto:", "/media/"))
+_md.validateLink = lambda url: url.strip().lower().startswith(  # type: ignore[method-assign]
+    ("http://", "https://", "mailto:", "/media/")
+)
 
 
 def _render_image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     src = token.attrGet("src") or ""
-    alt = _md.renderer.renderInlineAsText(token.children or [], options, env)
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
     if src.startswith("/media/"):
         return f'<img src="{_escape(src)}" alt="{_escape(alt)}" loading="lazy">'
     return f'<a href="{_escape(src)}">{_escape(alt or src)}</a>'

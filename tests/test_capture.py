@@ -130,7 +130,7 @@ async def test_bad_input_gets_a_clear_error_and_writes_nothing(
     before = (await services.programme.session(seeded.session_id)).last_seq
     with pytest.raises(error) as info:
         await services.notes.handle(seeded.session_id, ADA, message)
-    assert getattr(info.value, "code") == code
+    assert info.value.code == code
     assert (await services.programme.session(seeded.session_id)).last_seq == before
     assert await items(services, seeded.session_id) == []
 

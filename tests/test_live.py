@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from liveblog.streams.protocol import CloseCode
@@ -178,7 +177,7 @@ async def test_a_viewer_that_never_reads_is_disconnected_without_holding_others_
                     sent += 1
                     # Bounded: the server never holds more than the limit (+ one frame) for it.
                     for outlet in channel.live:
-                        buffered = getattr(outlet, "transport").get_write_buffer_size()
+                        buffered = outlet.transport.get_write_buffer_size()
                         assert buffered <= 65536 + 61000
             assert len(channel.live) == 2  # the healthy viewer and the note-taker remain
             head = channel.head

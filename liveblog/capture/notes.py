@@ -115,7 +115,7 @@ class NoteCapture:
         if item_id is not None:
             found = await repo.get_item_ref(tx.conn, item_id)
         else:
-            validate.client_id(message, "target_client_id")
+            target_cid = validate.client_id(message, "target_client_id")
             item = await repo.find_item_by_client_id(tx.conn, session_id, target_cid)
             found = await repo.get_item_ref(tx.conn, item.id) if item else None
         if found is None or found[0].session_id != session_id:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,7 +51,7 @@ class Tx:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-Op = Callable[[Tx], Awaitable[T]]
+Op = Callable[[Tx], Coroutine[Any, Any, T]]
 
 
 @dataclass
@@ -206,7 +206,7 @@ class Database:
         adapter = SyncConnection(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            done = []
+            done: list[tuple[Any, Tx]] = []
             for op in ops:
                 tx = Tx(adapter)
                 done.append((run_now(op(tx)), tx))

@@ -54,7 +54,7 @@ class _Result(Ready):
     """What `execute` returns: awaitable, and an async context manager, like aiosqlite's."""
 
     async def __aenter__(self) -> SyncCursor:
-        return self.value  # type: ignore[no-any-return]
+        return self.value
 
     async def __aexit__(self, *exc: object) -> None:
         self.value._cur.close()
@@ -80,6 +80,6 @@ def run_now(coro: Coroutine[Any, Any, T]) -> T:
     try:
         coro.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value
     coro.close()
     raise RuntimeError("a write op awaited something other than the database; ops must only use tx.conn")

@@ -133,7 +133,7 @@ async def stream(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
     await svc.programme.session(session_id)
-    return sse_response(request, svc, session_id)  # type: ignore[no-any-return]
+    return sse_response(request, svc, session_id)
 
 
 async def presence(request: Request) -> Response:

@@ -12,7 +12,7 @@ LOGIN_COOKIE = "lb_login"
 
 
 def services(conn: HTTPConnection) -> Services:
-    return conn.app.state.services  # type: ignore[no-any-return]
+    return conn.app.state.services
 
 
 def bearer(conn: HTTPConnection) -> str | None:
@@ -25,7 +25,7 @@ def bearer(conn: HTTPConnection) -> str | None:
 async def current_organiser(conn: HTTPConnection) -> Account | None:
     cached = conn.scope.get("liveblog.organiser", False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
+        return cached
     token = conn.cookies.get(LOGIN_COOKIE) or bearer(conn)
     account = await services(conn).accounts.account_for_token(token)
     conn.scope["liveblog.organiser"] = account

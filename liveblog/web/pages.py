@@ -27,7 +27,7 @@ from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     templates = request.app.state.templates
     context.setdefault("organiser", request.scope.get("liveblog.organiser"))
-    return templates.TemplateResponse(request, name, context, status_code=status)  # type: ignore[no-any-return]
+    return templates.TemplateResponse(request, name, context, status_code=status)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

@@ -33,7 +33,7 @@ MAX_IN_FLIGHT = 256
 
 
 def _services(ws: WebSocket) -> Services:
-    return ws.app.state.services  # type: ignore[no-any-return]
+    return ws.app.state.services
 
 
 def error_message(code: str, message: str, **extra: Any) -> dict[str, Any]:
