@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import deque
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from liveblog.errors import BadRequest, NotFound, Unauthorized
+from liveblog.errors import BadRequest, NotFound, RateLimited, Unauthorized
 from liveblog.models import Account, Invite
 from liveblog.storage import Database, Tx, access, repo
 
 MIN_PASSWORD = 8
+
+# Failed log-ins allowed per (username, address) in the window before further tries are refused.
+# Generous for a person who mistypes; hopeless for guessing a password online.
+LOGIN_FAILURES = 10
+LOGIN_WINDOW_SECONDS = 15 * 60
+
+
+class LoginThrottle:
+    """Failed log-ins per (username, address), in a sliding window, in memory."""
+
+    def __init__(self, limit: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW_SECONDS) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        times = self._failures.get(key, deque())
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return times
+
+    def check(self, username: str, address: str) -> None:
+        now = time.monotonic()
+        key = (username.lower(), address)
+        times = self._recent(key, now)
+        if not times:
+            self._failures.pop(key, None)
+        if len(times) >= self.limit:
+            wait = int(self.window - (now - times[0])) // 60 + 1
+            raise RateLimited(f"too many failed log-ins; try again in {wait} minutes", code="rate_limited")
+
+    def failed(self, username: str, address: str) -> None:
+        now = time.monotonic()
+        key = (username.lower(), address)
+        times = self._recent(key, now)
+        times.append(now)
+        self._failures[key] = times
+        if len(self._failures) > 10_000:  # forget the oldest: bounded memory under a spray
+            for stale in list(self._failures)[:1000]:
+                del self._failures[stale]
+
+    def succeeded(self, username: str, address: str) -> None:
+        self._failures.pop((username.lower(), address), None)
 
 
 
@@ -19,6 +66,7 @@ class Accounts:
         # argon2id with the library's defaults (RFC 9106 low-memory profile).
         self.hasher = hasher or PasswordHasher()
         self._dummy: tuple[PasswordHasher, str] | None = None
+        self.throttle = LoginThrottle()
 
     def _dummy_hash(self) -> str:
         """Verified against when the user does not exist, so timing does not reveal usernames."""
@@ -32,7 +80,7 @@ class Accounts:
             raise BadRequest("a username is 1-64 characters", code="invalid_field", field="username")
         if len(password) < MIN_PASSWORD:
             raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
-        hashed = self.hasher.hash(password)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
 
         async def op(tx: Tx) -> Account:
             return await access.insert_account(tx, username, hashed)
@@ -42,22 +90,29 @@ class Accounts:
     async def set_password(self, username: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
             raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
-        hashed = self.hasher.hash(password)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
 
         async def op(tx: Tx) -> None:
             await access.set_password(tx, username, hashed)
 
         await self.db.write(op)
 
-    async def login(self, username: str, password: str) -> str:
+    async def login(self, username: str, password: str, address: str = "") -> str:
         """Check a password; returns a new login token (stored hashed, revocable)."""
-        found = await self.db.read(lambda c: access.account_for_login(c, username.strip()))
+        username = username.strip()
+        self.throttle.check(username, address)
+        found = await self.db.read(lambda c: access.account_for_login(c, username))
+        dummy = self._dummy_hash() if found is None else ""
         try:
-            self.hasher.verify(found[1] if found else self._dummy_hash(), password)
+            # argon2 takes tens of ms of CPU: in a thread (cffi releases the GIL), not on the
+            # event loop, where it would hold up every live delivery.
+            await asyncio.to_thread(self.hasher.verify, found[1] if found else dummy, password)
         except (VerificationError, InvalidHashError):
             found = None
         if found is None:
+            self.throttle.failed(username, address)
             raise Unauthorized("wrong username or password", code="bad_login")
+        self.throttle.succeeded(username, address)
         account = found[0]
 
         async def op(tx: Tx) -> str:

@@ -141,3 +141,19 @@ async def test_photos_are_checked_stripped_of_metadata_and_downscaled(live: Live
         assert fake.status_code == 400 and fake.json()["error"]["code"] == "unsupported_media"
         anon = await http.post(url, content=original)
         assert anon.status_code == 401
+
+
+async def test_password_guessing_is_throttled_per_username_and_address(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        for _ in range(10):
+            wrong = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": "guess"})
+            assert wrong.status_code == 401
+        blocked = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "rate_limited"
+        page = await http.post("/login", data={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert page.status_code == 429 and "too many failed log-ins" in page.text
+    # Another organiser (another username) is not locked out by someone guessing this one.
+    await live.services.accounts.create_organiser("second", "another long password")
+    async with live.client() as http:
+        ok = await http.post("/api/v1/login", json={"username": "second", "password": "another long password"})
+        assert ok.status_code == 200

@@ -168,7 +168,8 @@ async def login(request: Request) -> Response:
     data = await json_body(request)
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
-    token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")))
+    address = request.client.host if request.client else ""
+    token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
     response = ok({"token": token})
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
     return response

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from liveblog.errors import BadRequest, LiveblogError, NotFound, Unauthorized
+from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
 from liveblog.storage import access, repo
@@ -214,9 +214,10 @@ async def login_page(request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username", ""))
         try:
-            token = await svc.accounts.login(username, str(form.get("password", "")))
-        except Unauthorized as exc:
-            return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, 401)
+            address = request.client.host if request.client else ""
+            token = await svc.accounts.login(username, str(form.get("password", "")), address)
+        except (Unauthorized, RateLimited) as exc:
+            return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
         response = RedirectResponse(next_url, status_code=303)
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
         return response
