@@ -73,6 +73,7 @@ class Database:
         self._all_readers: list[aiosqlite.Connection] = []
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(MAX_QUEUED)
+        self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed, for the benchmark and tests
 
@@ -106,6 +107,7 @@ class Database:
         self._writer_task = asyncio.create_task(self._write_loop(), name="liveblog-db-writer")
 
     async def close(self) -> None:
+        self._closing = True
         if self._writer_task is not None:
             self._jobs.put_nowait(None)  # finish queued work first, then stop
             await self._writer_task
@@ -178,6 +180,9 @@ class Database:
             raise RuntimeError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         await self._room.acquire()
+        if self._closing:  # queued behind the stop marker, it would never run: refuse instead
+            self._room.release()
+            raise RuntimeError("database is closing")
         self._jobs.put_nowait(_Job(op, future))
         # shield: a caller that goes away (a dropped websocket) must not cancel a write under way.
         return await asyncio.shield(future)
