@@ -434,6 +434,30 @@ function setKeyPoint(on) {
   keyPoint = on;
   keyButton.setAttribute("aria-pressed", String(on));
   refreshPreview();
+  saveDraft();
+}
+
+// The note being typed is kept on this device at every keystroke, so a reload, a crash or a
+// sleeping laptop never loses half a thought. Only new notes: an edit in progress leaves the
+// draft alone, and the draft comes back when the edit ends.
+const DRAFT_KEY = `liveblog.draft.${scope}`;
+
+function saveDraft() {
+  if (editing) return;
+  try {
+    if (note.value.trim() === "") localStorage.removeItem(DRAFT_KEY);
+    else localStorage.setItem(DRAFT_KEY, JSON.stringify({ body: note.value, key_point: keyPoint }));
+  } catch { /* storage full or blocked: the outbox still protects posted notes */ }
+}
+
+function restoreDraft() {
+  let draft = null;
+  try { draft = JSON.parse(localStorage.getItem(DRAFT_KEY) || "null"); } catch { draft = null; }
+  if (!draft || typeof draft.body !== "string") return;
+  note.value = draft.body;
+  keyPoint = Boolean(draft.key_point);
+  keyButton.setAttribute("aria-pressed", String(keyPoint));
+  refreshPreview();
 }
 
 function startEditing(n) {
@@ -454,7 +478,12 @@ function stopEditing(clear = true) {
   editingBar.hidden = true;
   delete root.dataset.editing;
   postButton.textContent = "Post";
-  if (clear) { note.value = ""; setKeyPoint(false); }
+  if (clear) {
+    note.value = "";
+    keyPoint = false;  // not setKeyPoint(): that would save the empty box over the kept draft
+    keyButton.setAttribute("aria-pressed", "false");
+    restoreDraft();
+  }
   refreshPreview();
 }
 
@@ -501,6 +530,10 @@ function submit() {
     ? { type: "note.update", client_id, ...target(editing), body, key_point: keyPoint }
     : { type: "note.create", client_id, body, key_point: keyPoint, typed_at: new Date().toISOString() };
   say("");
+  if (!editing) {
+    note.value = "";
+    saveDraft();  // posted: the draft is now in the outbox
+  }
   stopEditing(true);
   enqueue(msg);
 }
@@ -595,7 +628,7 @@ note.addEventListener("keydown", (event) => {
   }
 });
 
-note.addEventListener("input", refreshPreview);
+note.addEventListener("input", () => { refreshPreview(); saveDraft(); });
 composer.addEventListener("submit", (event) => { event.preventDefault(); submit(); note.focus(); });
 keyButton.addEventListener("click", () => { setKeyPoint(!keyPoint); note.focus(); });
 $("cancel-edit").addEventListener("click", () => { stopEditing(true); note.focus(); });
@@ -762,6 +795,7 @@ async function start() {
     for (const item of event.detail.items) showItem(item);
     for (const r of queue) showRecord(r);
   });
+  restoreDraft();
   stream.start();
   enableOffline();
 }

@@ -323,3 +323,29 @@ def test_no_serious_accessibility_violations(server: ThreadServer, browser_conte
         if v["impact"] in ("serious", "critical")
     ]
     assert serious == []
+
+
+def test_a_half_typed_note_survives_a_reload_and_an_edit(server: ThreadServer, browser_context: Any) -> None:
+    ctx = browser_context()
+    page = open_notetaker(ctx, server)
+    post(page, "An earlier note")
+    note = page.locator("#note")
+    note.fill("Half a thought about budgets")
+    page.keyboard.press("Control+k")  # marked as a key point while drafting
+    page.reload()
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "live")
+    expect(note).to_have_value("Half a thought about budgets")
+    expect(page.locator("#key-point")).to_have_attribute("aria-pressed", "true")
+    # Editing another note and cancelling gives the draft back.
+    note.press("Alt+ArrowUp")
+    expect(note).to_have_value("An earlier note")
+    note.press("Escape")
+    expect(note).to_have_value("Half a thought about budgets")
+    # Once posted it is no longer a draft.
+    note.press("Enter")
+    expect(note).to_have_value("")
+    expect(saved(page, "Half a thought about budgets")).to_have_count(1)
+    page.reload()
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "live")
+    expect(note).to_have_value("")
+    assert [i.key_point for i in server.items() if i.body.startswith("Half")] == [True]
