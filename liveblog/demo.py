@@ -58,6 +58,10 @@ async def load_demo(services: Services) -> dict[str, str]:
         event = existing[0]
         sessions = await services.db.read(lambda c: repo.list_sessions(c, event.id))
         live = next((s for s in sessions if s.state == "live"), sessions[0])
+        # Tokens are stored hashed, so each start makes a fresh link; the old ones go.
+        for old in await services.accounts.invites(event.id):
+            if old.name == "Demo note-taker" and old.active:
+                await services.accounts.revoke_invite(old.id)
         invite, token = await services.accounts.invite(event.id, None, "Demo note-taker")
         return {"event": event.id, "live_session": live.id, "invite_url": f"/n/{token}", "invite_id": invite.id}
 

@@ -77,3 +77,19 @@ async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_pat
     output = proc.stdout.read().decode() if proc.stdout else ""
     assert "Liveblog demo is ready" in output
     assert "/n/" in output and "organiser / liveblog-demo" in output
+
+
+async def test_loading_the_demo_twice_keeps_one_event_and_one_working_invite(tmp_path: Path) -> None:
+    from liveblog.demo import load_demo
+
+    services = Services.build(make_settings(tmp_path))
+    await services.open()
+    try:
+        first = await load_demo(services)
+        second = await load_demo(services)
+        assert first["event"] == second["event"]
+        invites = await services.accounts.invites(first["event"])
+        assert [i.id for i in invites if i.active] == [second["invite_id"]]
+        assert await services.accounts.invite_for_token(first["invite_url"].removeprefix("/n/")) is None
+    finally:
+        await services.close()
