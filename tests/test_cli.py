@@ -73,8 +73,7 @@ async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_pat
             assert change["item"]["author"].startswith("Demo note-taker")
     finally:
         proc.terminate()
-        proc.wait(10)
-    output = proc.stdout.read().decode() if proc.stdout else ""
+        output = proc.communicate(timeout=10)[0].decode()  # waits, reads and closes the pipe
     assert "Liveblog demo is ready" in output
     assert "/n/" in output and "organiser / liveblog-demo" in output
 

@@ -51,7 +51,7 @@ class ServerProcess:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.wait(10)
+        self.proc.communicate(timeout=10)  # waits, reads and closes the pipe
 
 
 @pytest.fixture

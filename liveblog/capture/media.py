@@ -54,11 +54,11 @@ async def read_upload(request: Request, limit: int) -> bytes:
         raise TooLarge(f"photos are limited to {limit // (1024 * 1024)} MB")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_part_size=limit)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise BadRequest("send the photo in a form field named 'file'", code="missing_field", field="file")
-        data = await upload.read(limit + 1)
+        async with request.form(max_files=1, max_part_size=limit) as form:  # closes the temp files
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise BadRequest("send the photo in a form field named 'file'", code="missing_field", field="file")
+            data = await upload.read(limit + 1)
     else:
         chunks = bytearray()
         async for chunk in request.stream():
