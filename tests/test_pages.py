@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from liveblog.storage import repo
 from tests.conftest import ORGANISER, LiveServer, Seed
 
 
@@ -310,3 +311,38 @@ async def test_polls_and_questions_stay_out_of_the_stream_of_notes(live: LiveSer
             html = (await c.get(path)).text
             assert 'data-kind="note"' in html
             assert 'data-kind="poll"' not in html and 'data-kind="question"' not in html
+
+
+async def test_organisers_remove_any_note_and_viewers_see_it_go(live: LiveServer, seeded: Seed) -> None:
+    from tests.wsclient import connect, recv_type
+
+    ada = await post_note(live, seeded, "A note that should not be here")
+    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as viewer:
+        await recv_type(viewer, "synced")
+        async with organiser_client(live, seeded) as c:
+            page = await c.get(f"/organise/sessions/{seeded.session_id}")
+            assert "A note that should not be here" in page.text and 'value="remove_note"' in page.text
+            removed = await c.post(
+                f"/organise/sessions/{seeded.session_id}", data={"form": "remove_note", "item_id": str(ada["item_id"])}
+            )
+            assert removed.status_code == 303
+        change = await recv_type(viewer, "change")
+    assert change["op"] == "item.deleted" and change["item"]["id"] == ada["item_id"]
+    # Grace (a note-taker) cannot remove Ada's note; an organiser can, even after the session ended.
+    second = await post_note(live, seeded, "Ada's second note")
+    third = await post_note(live, seeded, "Ada's third note")
+    async with live.client(headers={"authorization": f"Bearer {seeded.token2}"}) as grace:
+        refused = await grace.post(
+            f"/api/v1/sessions/{seeded.session_id}/capture",
+            json={"type": "note.delete", "client_id": "g-del", "item_id": second["item_id"]},
+        )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_your_note"
+    await live.services.programme.set_state(seeded.session_id, "ended")
+    async with organiser_client(live, seeded) as c:
+        done = await c.post(
+            f"/api/v1/sessions/{seeded.session_id}/capture",
+            json={"type": "note.delete", "client_id": "mod-1", "item_id": third["item_id"]},
+        )
+    assert done.status_code == 201
+    remaining = await live.services.db.read(lambda conn: repo.list_items(conn, seeded.session_id))
+    assert [i.body for i in remaining] == ["Ada's second note"]

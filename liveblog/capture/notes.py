@@ -14,7 +14,7 @@ from typing import Any
 
 from liveblog.capture import validate
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound
-from liveblog.models import Ack, Invite, Session, utcnow
+from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
 from liveblog.storage import Database, Tx, repo
 from liveblog.text import find_embeds, find_media, render_markdown
@@ -33,6 +33,11 @@ class Author:
     @classmethod
     def from_invite(cls, invite: Invite) -> Author:
         return cls(name=invite.name, ref=invite.id)
+
+    @classmethod
+    def organiser(cls, account: Account) -> Author:
+        """An organiser: may edit or remove any note in any session (moderation)."""
+        return cls(name=account.username, ref=f"account:{account.id}", is_moderator=True)
 
 
 def fingerprint(message: dict[str, Any]) -> str:
@@ -155,7 +160,8 @@ class NoteCapture:
             done = await _already_done(tx, session_id, cid, fp)
             if done is not None:
                 return done
-            await _writable_session(tx, session_id, None)
+            if not author.is_moderator:  # organisers may still correct or remove after the end
+                await _writable_session(tx, session_id, None)
             item_id = await self._target(tx, session_id, author, message)
             item, change = await repo.update_item(tx, item_id, fields, op=op_name)
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))

@@ -13,7 +13,7 @@ from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, NotFound, TooLarge
 from liveblog.storage import repo
-from liveblog.web.auth import LOGIN_COOKIE, require_invite, require_organiser, services
+from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_invite, require_organiser, services
 from liveblog.web.sse import sse_response
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -113,11 +113,13 @@ async def capture(request: Request) -> Response:
     """Capture over plain HTTP for scripts and bots: the same messages and acks as the socket."""
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
-    invite = await require_invite(request, session)
+    # An organiser's login moderates (edit or delete any note); otherwise an invite is needed.
+    account = await current_organiser(request)
+    author = Author.organiser(account) if account else Author.from_invite(await require_invite(request, session))
     message = await json_body(request, limit=svc.settings.limits.frame_bytes)
     if isinstance(message, dict) and "type" not in message:
         message = {"type": "note.create", **message}
-    ack = await svc.notes.handle(session.id, Author.from_invite(invite), message)
+    ack = await svc.notes.handle(session.id, author, message)
     return ok(ack.to_wire(), 200 if ack.duplicate else 201)
 
 

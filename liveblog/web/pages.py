@@ -6,6 +6,7 @@ scripts in static/js then resume the live stream from the seq the page was rende
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
@@ -243,6 +245,9 @@ def _form_dict(form: FormData, names: list[str]) -> dict[str, Any]:
     return {n: str(form.get(n, "")).strip() for n in names if str(form.get(n, "")).strip() != ""}
 
 
+# Newest notes listed for moderation on the organiser's session page.
+MODERATION_NOTES = 50
+
 EVENT_FIELDS = ["title", "starts_on", "ends_on", "venue", "description", "hashtags"]
 SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description"]
 
@@ -366,6 +371,17 @@ async def organise_session(request: Request) -> Response:
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)
+            elif form_name == "remove_note":
+                account = await require_organiser(request)
+                item_id = str(form.get("item_id", ""))
+                if not item_id.isdigit():
+                    raise BadRequest("no note chosen")
+                # Through the capture path like any deletion: sequenced, so every viewer drops it.
+                await svc.notes.handle(
+                    session.id,
+                    Author.organiser(account),
+                    {"type": "note.delete", "client_id": f"moderation-{secrets.token_hex(8)}", "item_id": int(item_id)},
+                )
             else:
                 raise BadRequest("unknown form")
         except LiveblogError as exc:
@@ -374,10 +390,12 @@ async def organise_session(request: Request) -> Response:
             if new_invite is None:
                 return RedirectResponse(request.url.path, status_code=303)
     invites = [i for i in await svc.accounts.invites(event.id) if i.session_id in (None, session.id)]
+    notes = await svc.db.read(lambda c: repo.list_items(c, session.id, kind="note"))
     return render(
         request,
         "organise/session.html",
         {
+            "notes": list(reversed(notes))[:MODERATION_NOTES],
             "session": session,
             "event": event,
             "invites": invites,
