@@ -347,3 +347,25 @@ def test_screenshots_at_desktop_and_phone_widths(
         ctx.close()
     assert csp_errors == []
     assert (screenshot_dir / "viewer-phone.png").stat().st_size > 10_000
+
+
+def test_an_organiser_removes_a_note_after_confirming_and_viewers_lose_it_live(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    (note_id,) = post_notes(server, ["An embarrassing typo in a speaker's name"])
+    viewer = open_viewer(browser_context(), server)
+    expect(viewer.locator(f"#item-{note_id}")).to_have_count(1)
+    ctx = browser_context()
+    login(ctx, server)
+    page = ctx.new_page()
+    page.goto(f"/organise/sessions/{server.session_id}")
+    remove = page.locator(".moderation-note").filter(has_text="embarrassing typo").get_by_role("button", name=re.compile("Remove"))
+    page.once("dialog", lambda dialog: dialog.dismiss())  # changed their mind: nothing happens
+    remove.click()
+    expect(viewer.locator(f"#item-{note_id}")).to_have_count(1)
+    assert [i.id for i in server.items()] == [note_id]
+    page.once("dialog", lambda dialog: dialog.accept())
+    remove.click()
+    expect(page.locator(".moderation-note").filter(has_text="embarrassing typo")).to_have_count(0)
+    expect(viewer.locator(f"#item-{note_id}")).to_have_count(0)  # gone live, no reload
+    assert server.items() == []
