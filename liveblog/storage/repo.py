@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
 from typing import Any
 
 import aiosqlite
 
-from liveblog.errors import NotFound
+from liveblog.errors import Conflict, NotFound
 from liveblog.models import Change, Event, Item, Session, utcnow
 from liveblog.storage.base import UnitBase
 
@@ -313,13 +314,18 @@ class StreamOps(UnitBase):
     ) -> tuple[Item, Change]:
         now = utcnow()
         sort_at = min(typed_at, now)  # a fast client clock must not push a note above later ones
-        cur = await self.conn.execute(
-            "INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
-            " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, 0)",
-            (session_id, kind, client_id, author, author_ref, body, html, int(key_point), dumps(data),
-             typed_at, now, sort_at, now),
-        )
+        try:
+            cur = await self.conn.execute(
+                "INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
+                " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, 0)",
+                (session_id, kind, client_id, author, author_ref, body, html, int(key_point), dumps(data),
+                 typed_at, now, sort_at, now),
+            )
+        except sqlite3.IntegrityError as exc:  # the interface speaks domain errors, not a driver's
+            if "FOREIGN KEY" in str(exc):
+                raise NotFound(f"no session {session_id!r}", code="unknown_session") from None
+            raise Conflict(f"client_id {client_id!r} is already used", code="client_id_conflict") from None
         item_id = cur.lastrowid
         assert item_id is not None
         return await self._record_item_change(session_id, item_id, "item.created")
