@@ -333,7 +333,7 @@ class TallyCoalescer:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="liveblog-tally-coalescer")
+        self._task = asyncio.create_task(self.run(), name="liveblog-tally-coalescer")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -347,7 +347,8 @@ class TallyCoalescer:
             except Exception:  # the votes themselves are stored; only the last tally change is missing
                 log.exception("writing the last tallies at shutdown failed")
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Flush tallies and close due polls forever (run under the service supervisor)."""
         last_housekeeping = time.monotonic()
         while True:
             self._wake.clear()
@@ -427,9 +428,13 @@ class Audience:
         self.coalescer = TallyCoalescer(self, settings.votes.tally_interval_ms)
         self._polls: dict[int, _PollMeta] = {}
 
-    async def start(self) -> None:
+    async def load_deadlines(self) -> None:
         for poll_id, closes_at in await self.db.read(lambda r: r.open_polls_with_deadline()):
             self.coalescer.set_deadline(poll_id, closes_at)
+
+    async def start(self) -> None:
+        """Standalone use (tests, benchmarks): load deadlines and run the coalescer's own task."""
+        await self.load_deadlines()
         self.coalescer.start()
 
     async def stop(self) -> None:
