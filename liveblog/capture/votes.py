@@ -251,10 +251,11 @@ class FloodGuard:
     def __init__(self, actions: int = FLOOD_ACTIONS, window: float = FLOOD_WINDOW) -> None:
         self.actions = actions
         self.window = window
+        self.clock = time.monotonic  # replaceable, so a test does not depend on machine speed
         self._seen: dict[str, deque[float]] = {}
 
     def check(self, participant: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         stamps = self._seen.setdefault(participant, deque())
         while stamps and now - stamps[0] > self.window:
             stamps.popleft()
@@ -265,7 +266,7 @@ class FloodGuard:
         stamps.append(now)
 
     def prune(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for key in [k for k, s in self._seen.items() if not s or now - s[-1] > self.window]:
             del self._seen[key]
 
