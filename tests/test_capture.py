@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from typing import Any
 
 import pytest
 
-from liveblog.capture.notes import Author
+from liveblog.capture.notes import Author, NoteCapture
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from liveblog.services import Services
 from tests.conftest import Seed
@@ -185,3 +186,25 @@ async def test_a_full_write_queue_makes_callers_wait_in_order(services: Services
     create = services.notes.handle(seeded.session_id, ADA, note("q30", "after"))
     await asyncio.gather(update, create)
     assert [i.body for i in await items(services, seeded.session_id)][-2:] == ["edited", "after"]
+
+
+async def test_a_backdated_note_cannot_reopen_a_session_ended_longer_ago_than_the_grace(
+    services: Services, seeded: Seed
+) -> None:
+    """The rule (docs/protocol.md, 'Notes typed before a session ended'): after the end, a note is
+    accepted only if typed before the end AND it arrives within limits.late_note_grace_minutes."""
+    await services.programme.set_state(seeded.session_id, "ended")
+    strict = NoteCapture(services.db, dataclasses.replace(services.settings.limits, late_note_grace_minutes=0))
+    with pytest.raises(Conflict) as info:
+        await strict.handle(seeded.session_id, ADA, note("backdated", typed_at="2026-01-01T10:00:00Z"))
+    assert info.value.code == "session_ended"
+    assert await items(services, seeded.session_id) == []
+
+
+async def test_an_update_with_no_real_change_appends_nothing_to_the_stream(services: Services, seeded: Seed) -> None:
+    session = await services.programme.session(seeded.session_id)
+    same = await services.programme.update_session(seeded.session_id, {"title": session.title, "room": session.room})
+    assert same.last_seq == session.last_seq
+    assert same.updated_at == session.updated_at
+    changed = await services.programme.update_session(seeded.session_id, {"title": session.title + " (moved)"})
+    assert changed.last_seq == session.last_seq + 1
