@@ -9,7 +9,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from liveblog.storage.backup import backup
+
+    settings = _settings(args)
+    backup(settings.database.path, args.dest, _progress("backing up"))
+    print(f"backed up {settings.database.path} to {args.dest}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from liveblog.storage.backup import restore
+
+    settings = _settings(args)
+    if not args.yes:
+        print(
+            f"This replaces everything in {settings.database.path} with {args.source}.\n"
+            "Stop the server first. Run again with --yes to go ahead.",
+            file=sys.stderr,
+        )
+        return 2
+    sessions = restore(args.source, settings.database.path, _progress("restoring"))
+    print(f"restored {args.source} into {settings.database.path}; {sessions} session streams got a new epoch")
+    return 0
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    def show(remaining: int, total: int) -> None:
+        if total and sys.stderr.isatty():
+            print(f"\r{what}: {100 * (total - remaining) // total}%", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -179,6 +212,13 @@ def parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
     demo = sub.add_parser("demo", help="load the demo event into the database and exit")
     demo.set_defaults(func=cmd_demo)
+    b = sub.add_parser("backup", help="copy the database to a new file while the server runs (SQLite backup API)")
+    b.add_argument("dest")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="replace the database with a backup (server stopped); streams get new epochs")
+    r.add_argument("source")
+    r.add_argument("--yes", action="store_true", help="really replace the database")
+    r.set_defaults(func=cmd_restore)
     return p
 
 
