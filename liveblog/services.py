@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from liveblog.accounts import Accounts
+from liveblog.access.accounts import Accounts
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.programme import Programme
