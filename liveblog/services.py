@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from liveblog.accounts import Accounts
+from liveblog.access.accounts import Accounts
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.lifecycle import Component, Supervisor

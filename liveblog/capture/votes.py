@@ -28,7 +28,7 @@ from typing import Any
 from markupsafe import escape
 
 from liveblog.capture import validate
-from liveblog.capture.participants import Participants
+from liveblog.access.participants import Participants
 from liveblog.errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from liveblog.models import Item, Session, utcnow
 from liveblog.settings import Settings

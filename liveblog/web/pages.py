@@ -177,10 +177,8 @@ async def notetaker_landing(request: Request) -> Response:
 
 
 async def notetaker_page(request: Request) -> Response:
-    invite = await _invite(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    invite = await services(request).accounts.authorize_capture(request.path_params["token"], session)
     return render(
         request,
         "notetaker.html",

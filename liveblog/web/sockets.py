@@ -17,7 +17,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketState
 
 from liveblog.capture.notes import Author
-from liveblog.errors import LiveblogError, NotFound
+from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
 from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
@@ -123,8 +123,6 @@ def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | No
 async def capture_socket(ws: WebSocket) -> None:
     """A note-taker's connection: the same stream, plus note messages answered by acks."""
     services = _services(ws)
-    token = _token_from(ws)
-    invite = await services.accounts.invite_for_token(token)
     if not await _accept(ws):
         return
     try:
@@ -132,11 +130,11 @@ async def capture_socket(ws: WebSocket) -> None:
     except NotFound:
         await _finish(ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
-    if invite is None:
-        await _finish(ws, None, CloseCode.UNAUTHORIZED, error_message("unauthorized", "missing, unknown or revoked invite token"))
-        return
-    if not invite.allows(session):
-        await _finish(ws, None, CloseCode.FORBIDDEN, error_message("forbidden", "your invite does not cover this session"))
+    try:
+        invite = await services.accounts.authorize_capture(_token_from(ws), session)
+    except (Unauthorized, Forbidden) as exc:
+        code = CloseCode.UNAUTHORIZED if isinstance(exc, Unauthorized) else CloseCode.FORBIDDEN
+        await _finish(ws, None, code, error_message(exc.code, exc.message))
         return
     await _serve(ws, invite)
 
