@@ -24,6 +24,7 @@ import websockets
 from liveblog.services import Services
 from tests import wsclient
 from tests.conftest import ORGANISER, LiveServer, Seed
+from tests.test_media import png_of_size
 from tests.test_docs import protocol_docs
 
 # Status codes the API documents for refusals (protocol.md, protocol-votes.md).
@@ -279,6 +280,47 @@ async def test_sse_positions_that_are_hostile_are_refused_or_resumed(live: LiveS
                         else:
                             await response.aread()
                             check_response(response, f"SSE {str(params)[:60]} {headers}", codes)
+            assert log.problems() == []
+
+
+async def test_uploads_answer_hostile_files_with_a_documented_4xx(live: LiveServer, seeded: Seed) -> None:
+    codes = documented_codes()
+    url = f"/api/v1/sessions/{seeded.session_id}/media"
+    invite = {"authorization": f"Bearer {seeded.token}"}
+    bomb = png_of_size(50_000, 50_000, rows=1)
+    gif = b"GIF89a" + b"\xff" * 100
+
+    def multipart(body: bytes, name: str = "file", boundary: str = "b0und") -> tuple[bytes, dict[str, str]]:
+        part = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.png"\r\n\r\n'.encode()
+        return part + body + f"\r\n--{boundary}--\r\n".encode(), {
+            "content-type": f"multipart/form-data; boundary={boundary}"
+        }
+
+    async def endless() -> Any:
+        for _ in range(12 * 16):
+            yield b"\x89PNG" + b"\x00" * 65532
+
+    cases: list[tuple[str, Any, dict[str, str]]] = [
+        ("empty", b"", {}),
+        ("not an image", b"<svg onload=alert(1)>", {"content-type": "image/png"}),
+        ("truncated gif", gif, {"content-type": "image/gif"}),
+        ("bomb", bomb, {"content-type": "image/png"}),
+        ("bomb in a form", *multipart(bomb)),
+        ("wrong form field", *multipart(b"x", name="photo")),
+        ("surrogate field name", *multipart(b"x", name="\udcff".encode("utf-8", "surrogatepass").decode("latin-1"))),
+        ("broken form", b"--b0und\r\nbroken", {"content-type": "multipart/form-data; boundary=b0und"}),
+        ("form without boundary", b"x", {"content-type": "multipart/form-data"}),
+        ("huge declared", b"x" * (11 * 1024 * 1024), {"content-type": "image/png"}),
+        ("huge chunked", endless(), {"content-type": "image/png"}),
+    ]
+    async with live.client() as http:
+        with server_log() as log:
+            for name, body, headers in cases:
+                response = await http.post(url, content=body, headers={**invite, **headers})
+                check_response(response, f"upload [{name}]", codes)
+                assert response.status_code >= 400, name
+            anonymous = await http.post(url, content=bomb, headers={"content-type": "image/png"})
+            assert anonymous.status_code == 401
             assert log.problems() == []
 
 
