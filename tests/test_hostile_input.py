@@ -205,6 +205,43 @@ async def test_ids_in_paths_past_64_bits_are_not_found(live: LiveServer, seeded:
             assert log.problems() == []
 
 
+async def test_hostile_credentials_in_headers_and_cookies_are_refused(live: LiveServer, seeded: Seed) -> None:
+    codes = documented_codes()
+    s = seeded.session_id
+    junk = ["\xff" * 5000, "\u00e9\u00e8", "x" * 100_000, "a.b.c", "p_" + "0" * 40 + ".sig", ""]
+    async with live.client() as http:
+        question = await make_question(http, s)
+        with server_log() as log:
+            for value in junk:
+                raw = value.encode("latin-1") or b"-"  # h11 refuses to send a trailing space
+                for headers, cookies in [
+                    ({"authorization": b"Bearer " + raw}, {}),
+                    ({"liveblog-participant": raw}, {}),
+                    ({}, {"lb_participant": value.encode("latin-1").decode("ascii", "ignore") or "x"}),
+                    ({}, {"lb_login": value.encode("latin-1").decode("ascii", "ignore") or "x"}),
+                ]:
+                    http.cookies.clear()
+                    for name, cookie in cookies.items():
+                        http.cookies.set(name, cookie)
+                    for method, path, body in [
+                        ("POST", f"/api/v1/sessions/{s}/capture", {"client_id": "h", "body": "b"}),
+                        ("POST", f"/api/v1/sessions/{s}/questions", {"body": "Why?"}),
+                        ("POST", f"/api/v1/questions/{question}/upvotes", {}),
+                        ("GET", f"/api/v1/sessions/{s}/moderation", None),
+                        ("GET", f"/api/v1/sessions/{s}/audience", None),
+                        ("POST", "/api/v1/events", {"title": "T"}),
+                    ]:
+                        response = await http.request(method, path, json=body, headers=headers)
+                        check_response(response, f"{method} {path} {str(headers)[:40]} {str(cookies)[:40]}", codes)
+                # The capture socket with a junk token (as a subprotocol, where only token characters fit).
+                token = "".join(c for c in value if c.isascii() and c.isalnum())[:4000] or "x"
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    async with await wsclient.connect(f"{live.ws_url}/ws/v1/sessions/{s}/capture", token=token) as ws:
+                        await wsclient.recv_until(ws, lambda m: False)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            assert log.problems() == []
+
+
 async def test_forms_answer_hostile_fields_without_a_500(live: LiveServer, seeded: Seed) -> None:
     s, e = seeded.session_id, seeded.event_id
     async with live.client() as http:
@@ -355,6 +392,8 @@ async def test_the_viewer_socket_answers_hostile_frames_and_stays_open(live: Liv
                 assert reply["type"] in ("error", "pong"), name
             await ws.send(b"\x00\x01")
             assert (await expect_reply(ws, "binary", codes))["code"] == "unsupported_binary"
+            await ws.send(b"\xff" * 100)
+            assert (await expect_reply(ws, "binary", codes))["code"] == "unsupported_binary"
             await wsclient.send(ws, {"type": "ping"})
             assert (await expect_reply(ws, "ping", codes))["type"] == "pong"
         # Invalid UTF-8 is a protocol error (RFC 6455): the server closes with 1007 and logs no error.
@@ -364,6 +403,13 @@ async def test_the_viewer_socket_answers_hostile_frames_and_stays_open(live: Liv
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await wsclient.recv_until(ws, lambda m: False)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+        # A frame over limits.frame_bytes closes the socket with 1009 (the server library's limit).
+        async with await wsclient.connect(url, max_size=None) as ws:
+            await wsclient.recv_type(ws, "synced")
+            await ws.send("[" * (1024 * 1024 + 1))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await wsclient.recv_until(ws, lambda m: False)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
         for query in [f"since={HUGE}", "since=1&epoch=%ED%A0%80", "since=%C2%B2", "epoch=" + "x" * 5000]:
             async with await wsclient.connect(f"{url}?{query}") as ws:
                 with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -471,3 +517,11 @@ async def test_invalid_utf8_frames_are_counted_not_logged_as_errors(live: LiveSe
             assert log.problems() == []
         after = (await http.get("/api/v1/metrics")).json()["rejected_input"]["invalid_utf8"]
         assert after == before + 3
+
+
+def test_a_frame_never_fails_to_encode() -> None:
+    from liveblog.streams.protocol import Frame, ws_close_frame
+
+    assert Frame.of({"type": "error", "client_id": "a" + SURROGATE}).ws_bytes.endswith(b'"client_id":"a?"}')
+    close = ws_close_frame(4400, "a" + "\u00e9" * 100)  # 201 bytes: cut mid-character before
+    assert len(close) - 2 <= 125 and close[4:].decode("utf-8")

@@ -54,7 +54,8 @@ def ws_text_frame(payload: bytes) -> bytes:
 
 
 def ws_close_frame(code: int, reason: str = "") -> bytes:
-    payload = struct.pack("!H", code) + reason.encode()[:120]
+    # At most 123 bytes of reason (RFC 6455 5.5), cut on a character boundary so it stays UTF-8.
+    payload = struct.pack("!H", code) + reason.encode()[:123].decode("utf-8", "ignore").encode()
     return struct.pack("!BB", 0x88, len(payload)) + payload
 
 
@@ -76,7 +77,9 @@ class Frame:
     @property
     def ws_bytes(self) -> bytes:
         if self._ws is None:
-            self._ws = ws_text_frame(self.text.encode())
+            # Text that is not Unicode cannot enter (decode_json refuses lone surrogates); should
+            # one appear anyway it becomes U+003F here rather than an exception that kills a sender.
+            self._ws = ws_text_frame(self.text.encode("utf-8", "replace"))
         return self._ws
 
     def __len__(self) -> int:
