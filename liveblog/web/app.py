@@ -42,11 +42,16 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, exc.status, exc.message)
 
 
+# Starlette's own refusals (no route, wrong method, a malformed form) in the documented codes.
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": {"code": "http_" + str(status), "message": str(detail)}}, status_code=status)
+        code = HTTP_ERROR_CODES.get(status, "bad_request" if 400 <= status < 500 else "internal")
+        return JSONResponse({"error": {"code": code, "message": str(detail)}}, status_code=status)
     return pages.error_page(request, status, str(detail))
 
 
@@ -93,6 +98,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sockets.quiet_invalid_utf8_frames()  # after the server configured its loggers
         if own_services:
             await svc.open()
         try:

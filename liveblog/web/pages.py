@@ -362,7 +362,7 @@ async def organise_session(request: Request) -> Response:
             elif form_name == "remove_note":
                 account = await require_organiser(request)
                 item_id = str(form.get("item_id", ""))
-                if not item_id.isdigit():
+                if not (item_id.isascii() and item_id.isdigit()):
                     raise BadRequest("no note chosen")
                 # Through the capture path like any deletion: sequenced, so every viewer drops it.
                 await svc.notes.handle(
