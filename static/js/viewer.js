@@ -23,6 +23,8 @@ const orderToggle = document.getElementById("order-toggle");
 
 let order = "newest";
 let filter = "all";
+let sessionState = root ? root.dataset.state || "live" : "live";
+let connectionState = "idle";
 
 // -- ordering ----------------------------------------------------------------------------------
 
@@ -206,6 +208,11 @@ function applyChange(msg) {
 }
 
 function updateSession(session) {
+  if (session.state && session.state !== sessionState) {
+    sessionState = session.state;
+    root.dataset.state = session.state;
+    showState({ state: connectionState });  // "Live updates on" no longer fits an ended session
+  }
   const badge = document.getElementById("session-state");
   if (badge) {
     badge.className = `state-badge state-${session.state}`;
@@ -229,9 +236,13 @@ function replaceAll(snapshot) {
 
 let countdown = null;
 
+const ENDED_TEXT = "This session has ended: these are all its notes.";
+
 function showState({ state, delay, code }) {
   clearInterval(countdown);
+  connectionState = state;
   connection.dataset.state = state;
+  connection.dataset.sessionState = sessionState;
   // The countdown ticks in an aria-hidden span so the status region is announced once per state.
   let tickEl = connection.querySelector(".countdown");
   if (!tickEl) {
@@ -244,7 +255,7 @@ function showState({ state, delay, code }) {
   const say = (text) => { if (connectionText.textContent !== text) connectionText.textContent = text; };
   switch (state) {
     case "connecting": say("Connecting…"); break;
-    case "live": say("Live updates on"); break;
+    case "live": say(sessionState === "ended" ? ENDED_TEXT : "Live updates on"); break;
     case "reloading": say("Catching up…"); break;
     case "offline": say("Offline: catching up when the connection is back"); break;
     case "reconnecting": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -117,3 +118,122 @@ def test_no_page_scrolls_sideways(
         if bad := sideways(page, viewport["width"]):
             problems[name] = bad
     assert problems == {}
+
+
+def open_live(ctx: BrowserContext, path: str, ready: str) -> Page:
+    page = ctx.new_page()
+    page.goto(path)
+    attr, value = ready.split("=")
+    selector, name = attr.split("@")
+    expect(page.locator(selector)).to_have_attribute(name, value)
+    return page
+
+
+def capture(server: ThreadServer, message: dict[str, Any]) -> int:
+    assert server.seed is not None
+    with httpx.Client(
+        base_url=server.url, timeout=10, headers={"authorization": f"Bearer {server.seed.token}"}
+    ) as c:
+        r = c.post(
+            f"/api/v1/sessions/{server.session_id}/capture",
+            json={"client_id": str(uuid.uuid4()), **message},
+        )
+        assert r.status_code in (200, 201), r.text
+        return int(r.json()["item_id"])
+
+
+def test_the_end_of_a_session_reaches_note_taker_and_viewer_pages_live(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    notetaker = open_live(browser_context(), server.notetaker_url(), "#capture@data-connection=live")
+    viewer = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
+    expect(viewer.locator("#audience")).to_have_attribute("data-ready", "true")
+    expect(viewer.locator("#ask-form")).to_be_visible()
+    expect(viewer.locator("#connection")).to_contain_text("Live updates on")
+    expect(notetaker.locator("#note")).to_be_enabled()
+
+    server.call(lambda svc: svc.programme.set_state(server.session_id, "ended"))
+
+    # The note-taker is told, and no longer offered to post or edit.
+    expect(notetaker.locator("#ended-notice")).to_be_visible()
+    expect(notetaker.locator("#ended-notice")).to_contain_text("This session has ended")
+    expect(notetaker.locator("#session-state")).to_have_text("Ended")
+    expect(notetaker.locator("#connection")).not_to_contain_text("Connected")
+    expect(notetaker.locator("#connection")).to_contain_text("ended")
+    for control in ("#note", "#post", "#key-point", "#add-photo"):
+        expect(notetaker.locator(control)).to_be_disabled()
+    # The viewer stops promising live updates, polls and an Ask form.
+    for page in (viewer, _reloaded(viewer)):
+        expect(page.locator("#session-state")).to_have_text("Ended")
+        expect(page.locator("#connection")).not_to_contain_text("Live updates on")
+        expect(page.locator("#connection")).to_contain_text("This session has ended")
+        expect(page.locator("#no-polls")).to_have_text("There were no polls in this session.")
+        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#ask-form")).to_be_hidden()
+    # Reopened: both pages offer it all again.
+    server.call(lambda svc: svc.programme.set_state(server.session_id, "live"))
+    expect(notetaker.locator("#note")).to_be_enabled()
+    expect(notetaker.locator("#ended-notice")).to_be_hidden()
+    expect(viewer.locator("#ask-form")).to_be_visible()
+    expect(viewer.locator("#connection")).to_contain_text("Live updates on")
+
+
+def _reloaded(page: Page) -> Page:
+    page.reload()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page
+
+
+# Every optional part of a card: key point, edited, video and slide links, a photo, markup.
+CARD_NOTES: list[dict[str, Any]] = [
+    {"body": "A plain note"},
+    {"body": "The **main** point, with a [link](https://example.org)", "key_point": True},
+    {"body": "Watch it again: https://www.youtube.com/watch?v=dQw4w9WgXcQ"},
+    {"body": "Slides at https://speakerdeck.com/someone/talk and https://vimeo.com/76979871"},
+    {"body": "- a list\n  - nested\n\n`code` and *emphasis*"},
+]
+
+
+def test_server_and_browser_draw_the_same_item_card(browser_context: Any, server: ThreadServer) -> None:
+    ids = [capture(server, note) for note in CARD_NOTES]
+    capture(server, {"type": "note.update", "item_id": ids[0], "body": "A plain note, edited"})
+    ctx = browser_context()
+    ctx.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(server.url) else route.abort()
+    )
+    page = open_live(ctx, server.viewer_url(), "#connection@data-state=live")
+    compared = page.evaluate(
+        """async () => {
+          const { renderItem } = await import("/static/js/items.js");
+          const canon = (node) => {
+            if (node.nodeType === Node.TEXT_NODE) return node.textContent.replace(/\\s+/g, " ").trim() || null;
+            if (node.nodeType !== Node.ELEMENT_NODE) return null;
+            const attrs = [...node.attributes].map((a) => `${a.name}=${a.value}`).sort();
+            return [node.localName, attrs, [...node.childNodes].map(canon).filter((c) => c !== null)];
+          };
+          const session = document.getElementById("stream").dataset.session;
+          const snapshot = await (await fetch(`/api/v1/sessions/${session}/items`)).json();
+          return snapshot.items.filter((i) => i.kind === "note").map((item) => ({
+            id: item.id,
+            server: JSON.stringify(canon(document.getElementById(`item-${item.id}`))),
+            browser: JSON.stringify(canon(renderItem(item))),
+          }));
+        }"""
+    )
+    assert sorted(c["id"] for c in compared) == sorted(ids)
+    for card in compared:
+        assert card["browser"] == card["server"], card["id"]
+    # and the parts are really there
+    expect(page.locator(f"#item-{ids[0]} .edited")).to_have_text("edited")
+    expect(page.locator(f"#item-{ids[1]} .badge-key")).to_have_text("Key point")
+    expect(page.locator(f"#item-{ids[2]} .play-embed")).to_be_visible()
+    expect(page.locator(f"#item-{ids[3]} .embed-preview")).to_have_count(2)
+
+
+def test_an_edit_arriving_live_is_marked_for_viewers(browser_context: Any, server: ThreadServer) -> None:
+    note = capture(server, {"body": "Budget is two million"})
+    page = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
+    expect(page.locator(f"#item-{note} .edited")).to_have_count(0)
+    capture(server, {"type": "note.update", "item_id": note, "body": "Budget is three million"})
+    expect(page.locator(f"#item-{note}")).to_contain_text("three million")
+    expect(page.locator(f"#item-{note} .edited")).to_be_visible()
