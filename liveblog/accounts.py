@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from liveblog.errors import BadRequest, NotFound, RateLimited, Unauthorized
 from liveblog.models import Account, Invite
-from liveblog.storage import Database, Tx, access, repo
+from liveblog.storage import Store, Tx
 
 MIN_PASSWORD = 8
 
@@ -61,7 +61,7 @@ class LoginThrottle:
 
 
 class Accounts:
-    def __init__(self, db: Database, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, db: Store, hasher: PasswordHasher | None = None) -> None:
         self.db = db
         # argon2id with the library's defaults (RFC 9106 low-memory profile).
         self.hasher = hasher or PasswordHasher()
@@ -83,7 +83,7 @@ class Accounts:
         hashed = await asyncio.to_thread(self.hasher.hash, password)
 
         async def op(tx: Tx) -> Account:
-            return await access.insert_account(tx, username, hashed)
+            return await tx.insert_account(username, hashed)
 
         return await self.db.write(op)
 
@@ -93,7 +93,7 @@ class Accounts:
         hashed = await asyncio.to_thread(self.hasher.hash, password)
 
         async def op(tx: Tx) -> None:
-            await access.set_password(tx, username, hashed)
+            await tx.set_password(username, hashed)
 
         await self.db.write(op)
 
@@ -101,7 +101,7 @@ class Accounts:
         """Check a password; returns a new login token (stored hashed, revocable)."""
         username = username.strip()
         self.throttle.check(username, address)
-        found = await self.db.read(lambda c: access.account_for_login(c, username))
+        found = await self.db.read(lambda r: r.account_for_login(username))
         dummy = self._dummy_hash() if found is None else ""
         try:
             # argon2 takes tens of ms of CPU: in a thread (cffi releases the GIL), not on the
@@ -116,20 +116,20 @@ class Accounts:
         account = found[0]
 
         async def op(tx: Tx) -> str:
-            return await access.insert_login(tx, account.id)
+            return await tx.insert_login(account.id)
 
         return await self.db.write(op)
 
     async def logout(self, token: str) -> None:
         async def op(tx: Tx) -> None:
-            await access.revoke_login(tx, token)
+            await tx.revoke_login(token)
 
         await self.db.write(op)
 
     async def account_for_token(self, token: str | None) -> Account | None:
         if not token:
             return None
-        return await self.db.read(lambda c: access.account_for_login_token(c, token))
+        return await self.db.read(lambda r: r.account_for_login_token(token))
 
     async def invite(self, event_id: str, session_id: str | None, name: str) -> tuple[Invite, str]:
         name = name.strip()
@@ -137,27 +137,27 @@ class Accounts:
             raise BadRequest("give the note-taker a name of 1-80 characters", code="invalid_field", field="name")
 
         async def op(tx: Tx) -> tuple[Invite, str]:
-            if await repo.get_event(tx.conn, event_id) is None:
+            if await tx.get_event(event_id) is None:
                 raise NotFound(f"no event {event_id!r}")
             if session_id is not None:
-                session = await repo.get_session(tx.conn, session_id)
+                session = await tx.get_session(session_id)
                 if session is None or session.event_id != event_id:
                     raise NotFound(f"no session {session_id!r} in this event", field="session_id")
-            return await access.insert_invite(tx, event_id, session_id, name)
+            return await tx.insert_invite(event_id, session_id, name)
 
         return await self.db.write(op)
 
     async def revoke_invite(self, invite_id: str) -> Invite:
         async def op(tx: Tx) -> Invite:
-            return await access.revoke_invite(tx, invite_id)
+            return await tx.revoke_invite(invite_id)
 
         return await self.db.write(op)
 
     async def invite_for_token(self, token: str | None) -> Invite | None:
         if not token:
             return None
-        invite = await self.db.read(lambda c: access.invite_for_token(c, token))
+        invite = await self.db.read(lambda r: r.invite_for_token(token))
         return invite if invite and invite.active else None
 
     async def invites(self, event_id: str) -> list[Invite]:
-        return await self.db.read(lambda c: access.list_invites(c, event_id))
+        return await self.db.read(lambda r: r.list_invites(event_id))

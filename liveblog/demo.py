@@ -13,7 +13,6 @@ from liveblog.capture.notes import Author
 from liveblog.errors import LiveblogError
 from liveblog.models import Invite
 from liveblog.services import Services
-from liveblog.storage import repo
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +52,10 @@ LIVE_NOTES = [
 
 async def load_demo(services: Services) -> dict[str, str]:
     """Create the demo event if it is not there yet. Returns ids and the demo invite link path."""
-    existing = [e for e in await services.db.read(repo.list_events) if e.title == DEMO_EVENT_TITLE]
+    existing = [e for e in await services.programme.events() if e.title == DEMO_EVENT_TITLE]
     if existing:
         event = existing[0]
-        sessions = await services.db.read(lambda c: repo.list_sessions(c, event.id))
+        sessions = await services.programme.sessions(event.id)
         live = next((s for s in sessions if s.state == "live"), sessions[0])
         # Tokens are stored hashed, so each start makes a fresh link; the old ones go.
         for old in await services.accounts.invites(event.id):

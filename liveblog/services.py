@@ -10,7 +10,7 @@ from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.programme import Programme
 from liveblog.settings import Settings
-from liveblog.storage import Database, repo
+from liveblog.storage import Database
 from liveblog.streams.hub import StreamHub
 
 
@@ -28,13 +28,19 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(settings.database.path, synchronous=settings.database.synchronous)
+        db = Database(
+            settings.database.path,
+            synchronous=settings.database.synchronous,
+            page_readers=settings.database.page_readers,
+            read_timeout=settings.database.read_timeout_seconds,
+            write_timeout=settings.database.write_timeout_seconds,
+        )
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
-            return await db.read(lambda c: repo.stream_head(c, session_id))
+            return await db.read(lambda r: r.stream_head(session_id))
 
         async def load_changes(session_id: str, after: int, upto: int) -> list[str]:
-            return await db.read(lambda c: repo.changes_between(c, session_id, after, upto))
+            return await db.read(lambda r: r.changes_between(session_id, after, upto))
 
         hub = StreamHub(
             load_head=load_head,

@@ -28,8 +28,15 @@ class ServerSettings:
 class DatabaseSettings:
     path: str = "liveblog.sqlite3"
     synchronous: str = "FULL"
+    read_timeout_seconds: float = 10.0
+    write_timeout_seconds: float = 30.0
+    page_readers: int = 2
 
     def __post_init__(self) -> None:
+        if self.read_timeout_seconds <= 0 or self.write_timeout_seconds <= 0:
+            raise ConfigError("database.read_timeout_seconds and database.write_timeout_seconds must be > 0")
+        if not 1 <= self.page_readers <= 32:
+            raise ConfigError("database.page_readers must be 1 to 32")
         if self.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigError(f"database.synchronous must be FULL, NORMAL or EXTRA, not {self.synchronous!r}")
 

@@ -11,7 +11,6 @@ import pytest
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from liveblog.services import Services
-from liveblog.storage import repo
 from tests.conftest import Seed
 
 ADA = Author(name="Ada", ref="inv-ada")
@@ -23,7 +22,7 @@ def note(cid: str, body: str = "a note", **extra: Any) -> dict[str, Any]:
 
 
 async def items(services: Services, session_id: str) -> list[Any]:
-    return await services.db.read(lambda c: repo.list_items(c, session_id))
+    return await services.db.read(lambda r: r.list_items(session_id))
 
 
 async def test_resend_of_a_client_id_returns_the_original_ack_and_creates_nothing(services: Services, seeded: Seed) -> None:
@@ -55,7 +54,7 @@ async def test_sequence_numbers_are_contiguous_under_concurrent_writers(services
         *(services.notes.handle(seeded.session_id, ADA if i % 2 else GRACE, note(f"c-{i}", f"note {i}")) for i in range(100))
     )
     assert sorted(a.seq for a in acks) == list(range(start + 1, start + 101))
-    changes = await services.db.read(lambda c: repo.changes_between(c, seeded.session_id, 0, 10**9))
+    changes = await services.db.read(lambda r: r.changes_between(seeded.session_id, 0, 10**9))
     assert len(changes) == start + 100
     # Batching really happened: fewer commits than notes.
     assert services.db.commits < 100 + 10

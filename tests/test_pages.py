@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 
-from liveblog.storage import repo
 from tests.conftest import ORGANISER, LiveServer, Seed
 
 
@@ -344,5 +343,5 @@ async def test_organisers_remove_any_note_and_viewers_see_it_go(live: LiveServer
             json={"type": "note.delete", "client_id": "mod-1", "item_id": third["item_id"]},
         )
     assert done.status_code == 201
-    remaining = await live.services.db.read(lambda conn: repo.list_items(conn, seeded.session_id))
+    remaining = await live.services.db.read(lambda r: r.list_items(seeded.session_id))
     assert [i.body for i in remaining] == ["Ada's second note"]

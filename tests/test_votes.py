@@ -14,7 +14,6 @@ import pytest
 from liveblog.capture.votes import canonical_choice, compute_tally, poll_fields
 from liveblog.errors import BadRequest
 from liveblog.settings import Settings
-from liveblog.storage import votes as store
 from tests.conftest import LiveServer, Seed, eventually, make_settings
 from tests.wsclient import connect, recv_type, recv_until
 
@@ -58,7 +57,7 @@ async def vote(client: httpx.AsyncClient, poll_id: int, token: str, choice: Any)
 
 
 async def stored_votes(live: LiveServer, poll_id: int) -> int:
-    return await live.services.db.read(lambda c: store.count_votes(c, poll_id))
+    return await live.services.db.read(lambda r: r.count_votes(poll_id))
 
 
 async def head(live: LiveServer, seed: Seed) -> int:
@@ -172,7 +171,7 @@ async def test_organisers_vote_as_themselves(live: LiveServer, seeded: Seed) -> 
             f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers=bearer(seeded.login_token)
         )
         assert response.status_code == 201
-        rows = await live.services.db.read(lambda c: c.execute_fetchall("SELECT participant FROM votes"))
+        rows = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT participant FROM votes"))
         assert rows[0][0].startswith("account:")
 
 
@@ -259,7 +258,7 @@ async def test_a_flood_from_one_participant_is_refused_and_changes_nothing(live:
         assert response.status_code == 429
         assert error_of(response)["code"] == "rate_limited"
         first_refused = statuses.index(429)
-        rows = await live.services.db.read(lambda c: c.execute_fetchall("SELECT choice FROM votes"))
+        rows = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT choice FROM votes"))
         # The stored vote is the last one accepted, not any refused one.
         assert [r[0] for r in rows] == [f'"{"abc"[(first_refused - 1) % 3]}"']
 
@@ -338,7 +337,7 @@ async def test_bad_votes_get_their_documented_error_and_change_nothing(live: Liv
         for response, status, code in cases:
             assert (response.status_code, error_of(response)["code"]) == (status, code), response.text
         assert await head(live, seeded) == before
-        count = await live.services.db.read(lambda c: c.execute_fetchall("SELECT count(*) FROM votes"))
+        count = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT count(*) FROM votes"))
         assert count[0][0] == 0
 
 

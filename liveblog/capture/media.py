@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from starlette.requests import Request
 
 from liveblog.errors import BadRequest, TooLarge
-from liveblog.storage import Database, Tx, access
+from liveblog.storage import Store, Tx
 
 MAX_SIDE = 2560  # long side in pixels: sharp on a projector, a few hundred KB as JPEG
 MAX_PIXELS = 60_000_000  # refuse decompression bombs before decoding
@@ -73,11 +73,11 @@ async def read_upload(request: Request, limit: int) -> bytes:
     return data
 
 
-async def store_upload(db: Database, session_id: str, uploaded_by: str, request: Request, limit: int) -> str:
+async def store_upload(db: Store, session_id: str, uploaded_by: str, request: Request, limit: int) -> str:
     data = await read_upload(request, limit)
     content_type, cleaned = await asyncio.to_thread(clean_image, data)
 
     async def op(tx: Tx) -> str:
-        return await access.insert_media(tx, session_id, content_type, cleaned, uploaded_by)
+        return await tx.insert_media(session_id, content_type, cleaned, uploaded_by)
 
     return await db.write(op)

@@ -16,7 +16,7 @@ from liveblog.capture import validate
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound
 from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
-from liveblog.storage import Database, Tx, repo
+from liveblog.storage import Store, Tx
 from liveblog.text import find_embeds, find_media, render_markdown
 
 NOTE_TYPES = ("note.create", "note.update", "note.delete")
@@ -58,7 +58,7 @@ def note_data(body: str) -> dict[str, Any]:
 
 
 class NoteCapture:
-    def __init__(self, db: Database, limits: LimitSettings) -> None:
+    def __init__(self, db: Store, limits: LimitSettings) -> None:
         self.db = db
         self.limits = limits
 
@@ -95,8 +95,7 @@ class NoteCapture:
             if done is not None:
                 return done
             session = await _writable_session(tx, session_id, typed_at)
-            item, change = await repo.insert_item(
-                tx,
+            item, change = await tx.insert_item(
                 session_id=session.id,
                 kind="note",
                 client_id=cid,
@@ -118,11 +117,11 @@ class NoteCapture:
         if item_id is None and target_cid is None:
             raise BadRequest("item_id or target_client_id is required", code="missing_field", field="item_id")
         if item_id is not None:
-            found = await repo.get_item_ref(tx.conn, item_id)
+            found = await tx.get_item_ref(item_id)
         else:
             target_cid = validate.client_id(message, "target_client_id")
-            item = await repo.find_item_by_client_id(tx.conn, session_id, target_cid)
-            found = await repo.get_item_ref(tx.conn, item.id) if item else None
+            item = await tx.find_item_by_client_id(session_id, target_cid)
+            found = await tx.get_item_ref(item.id) if item else None
         if found is None or found[0].session_id != session_id:
             raise NotFound("no such note in this session", code="unknown_item", field="item_id")
         item, ref = found
@@ -163,14 +162,18 @@ class NoteCapture:
             if not author.is_moderator:  # organisers may still correct or remove after the end
                 await _writable_session(tx, session_id, None)
             item_id = await self._target(tx, session_id, author, message)
-            item, change = await repo.update_item(tx, item_id, fields, op=op_name)
+            item, change = await tx.update_item(item_id, fields, op=op_name)
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
         return await self.db.write(op)
 
 
 async def _already_done(tx: Tx, session_id: str, cid: str, fp: str) -> Ack | None:
-    found = await repo.get_client_op(tx.conn, session_id, cid)
+    """Claim the client id for this message, or answer a resend with the stored ack.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING): correct under concurrent writers. A
+    claim made by an op that then fails is rolled back with the op's savepoint."""
+    found = await tx.claim_client_op(session_id, cid, fp)
     if found is None:
         return None
     old_fp, response = found
@@ -182,12 +185,12 @@ async def _already_done(tx: Tx, session_id: str, cid: str, fp: str) -> Ack | Non
 
 
 async def _remember(tx: Tx, session_id: str, cid: str, fp: str, ack: Ack) -> Ack:
-    await repo.put_client_op(tx, session_id, cid, fp, {"item_id": ack.item_id, "seq": ack.seq})
+    await tx.complete_client_op(session_id, cid, {"item_id": ack.item_id, "seq": ack.seq})
     return ack
 
 
 async def _writable_session(tx: Tx, session_id: str, typed_at: str | None) -> Session:
-    session = await repo.get_session(tx.conn, session_id)
+    session = await tx.get_session(session_id)
     if session is None:
         raise NotFound(f"no session {session_id!r}", code="unknown_session")
     if session.state == "ended":

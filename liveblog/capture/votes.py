@@ -32,8 +32,7 @@ from liveblog.capture.participants import Participants
 from liveblog.errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from liveblog.models import Item, Session, utcnow
 from liveblog.settings import Settings
-from liveblog.storage import Database, Tx, repo
-from liveblog.storage import votes as store
+from liveblog.storage import Store, Tx
 from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
@@ -417,7 +416,7 @@ class _PollMeta:
 
 
 class Audience:
-    def __init__(self, db: Database, hub: StreamHub, settings: Settings) -> None:
+    def __init__(self, db: Store, hub: StreamHub, settings: Settings) -> None:
         self.db = db
         self.hub = hub
         self.settings = settings
@@ -429,7 +428,7 @@ class Audience:
         self._polls: dict[int, _PollMeta] = {}
 
     async def start(self) -> None:
-        for poll_id, closes_at in await self.db.read(store.open_polls_with_deadline):
+        for poll_id, closes_at in await self.db.read(lambda r: r.open_polls_with_deadline()):
             self.coalescer.set_deadline(poll_id, closes_at)
         self.coalescer.start()
 
@@ -453,7 +452,7 @@ class Audience:
             )
 
     async def _item(self, conn: Any, item_id: int, kind: str) -> Item:
-        item = await repo.get_item(conn, item_id)
+        item = await conn.get_item(item_id)
         if item is None or item.kind != kind or item.deleted:
             if kind == "poll":
                 raise UnknownPoll(f"there is no poll {item_id}")
@@ -462,12 +461,12 @@ class Audience:
 
     async def item_session(self, item_id: int, kind: str) -> str:
         """The session a poll or question belongs to (for the web layer's permission check)."""
-        item = await self.db.read(lambda c: self._item(c, item_id, kind))
+        item = await self.db.read(lambda r: self._item(r, item_id, kind))
         return item.session_id
 
     @staticmethod
     async def _open_session(tx: Tx, session_id: str) -> Session:
-        session = await repo.get_session(tx.conn, session_id)
+        session = await tx.get_session(session_id)
         if session is None:
             raise NotFound(f"no session {session_id!r}", code="unknown_session")
         if session.state == "ended":
@@ -484,17 +483,18 @@ class Audience:
         cid = "poll:" + (validate.client_id(message) if message.get("client_id") else secrets.token_hex(8))
 
         async def op(tx: Tx) -> Item:
-            found = await repo.find_item_by_client_id(tx.conn, session_id, cid)
-            if found is not None:
-                return found  # a resent create (lost response): the poll made the first time
+            if await tx.claim_client_op(session_id, cid, "") is not None:
+                found = await tx.find_item_by_client_id(session_id, cid)
+                if found is not None:
+                    return found  # a resent create (lost response): the poll made the first time
+                raise UnknownPoll("that poll has been removed")
             await self._open_session(tx, session_id)
             if open_now:
                 data["state"] = "open"
                 data["opened_at"] = utcnow()
                 if duration:
                     data["closes_at"] = _iso(time.time() + duration)
-            item, _ = await repo.insert_item(
-                tx,
+            item, _ = await tx.insert_item(
                 session_id=session_id,
                 kind="poll",
                 client_id=cid,
@@ -534,7 +534,7 @@ class Audience:
         duration = self._duration(message) if state == "open" else None
 
         async def op(tx: Tx) -> Item:
-            item = await self._item(tx.conn, poll_id, "poll")
+            item = await self._item(tx, poll_id, "poll")
             await self._open_session(tx, item.session_id)
             data = dict(item.data)
             if data["state"] == state and not duration:
@@ -547,8 +547,8 @@ class Audience:
                     data["closes_at"] = _iso(time.time() + duration)
             else:
                 data["closed_at"] = utcnow()
-                data.update(compute_tally(data, await store.vote_groups(tx.conn, poll_id)))
-            updated, _ = await repo.update_item(tx, poll_id, {"data": data})
+                data.update(compute_tally(data, await tx.vote_groups(poll_id)))
+            updated, _ = await tx.update_item(poll_id, {"data": data})
             tx.after_commit.append(lambda: self._poll_changed(updated))
             return updated
 
@@ -557,7 +557,7 @@ class Audience:
     async def _poll_meta(self, poll_id: int) -> _PollMeta:
         meta = self._polls.get(poll_id)
         if meta is None:
-            item = await self.db.read(lambda c: self._item(c, poll_id, "poll"))
+            item = await self.db.read(lambda r: self._item(r, poll_id, "poll"))
             meta = self._polls[poll_id] = _PollMeta(item.session_id, item.data)
         return meta
 
@@ -583,7 +583,7 @@ class Audience:
         async def op(tx: Tx) -> str:
             # The hot path: one read and one write (each a thread hop in aiosqlite), however
             # many votes share this transaction.
-            found = await store.vote_context(tx, poll_id, voter.participant)
+            found = await tx.vote_context(poll_id, voter.participant)
             if found is None or found[0] != "poll" or found[1]:
                 raise UnknownPoll(f"there is no poll {poll_id}")
             _, _, state, closes_at, _, session_state, current = found
@@ -592,7 +592,7 @@ class Audience:
             self._check_open({"state": state, "closes_at": closes_at})
             if current == choice:
                 return "unchanged"
-            await store.put_vote(tx, poll_id, voter.participant, choice, voter.ip)
+            await tx.put_vote(poll_id, voter.participant, choice, voter.ip)
             tx.after_commit.append(lambda: self.coalescer.mark("poll", poll_id))
             return "created" if current is None else "changed"
 
@@ -600,26 +600,26 @@ class Audience:
         return {"poll_id": poll_id, "choice": json.loads(choice), "status": status}
 
     async def _write_tally(self, tx: Tx, poll_id: int) -> None:
-        item = await repo.get_item(tx.conn, poll_id)
+        item = await tx.get_item(poll_id)
         if item is None or item.deleted:
             return
-        result = compute_tally(item.data, await store.vote_groups(tx.conn, poll_id))
+        result = compute_tally(item.data, await tx.vote_groups(poll_id))
         if all(item.data.get(k) == v for k, v in result.items()):
             return  # e.g. a vote changed and changed back within one interval
         data = {**item.data, **result}
-        await store.set_item_data(tx, item, data, "poll.tally", result)
+        await tx.set_item_data(item, data, "poll.tally", result)
         tx.after_commit.append(lambda: self._polls.__setitem__(poll_id, _PollMeta(item.session_id, data)))
 
     async def _auto_close(self, tx: Tx, poll_id: int) -> None:
-        item = await repo.get_item(tx.conn, poll_id)
+        item = await tx.get_item(poll_id)
         if item is None or item.data.get("state") != "open" or not item.data.get("closes_at"):
             return
         if _epoch(item.data["closes_at"]) > time.time():
             tx.after_commit.append(lambda: self.coalescer.set_deadline(poll_id, item.data["closes_at"]))
             return
         data = {**item.data, "state": "closed", "closed_at": utcnow()}
-        data.update(compute_tally(data, await store.vote_groups(tx.conn, poll_id)))
-        updated, _ = await repo.update_item(tx, poll_id, {"data": data})
+        data.update(compute_tally(data, await tx.vote_groups(poll_id)))
+        updated, _ = await tx.update_item(poll_id, {"data": data})
         tx.after_commit.append(lambda: self._poll_changed(updated))
 
     # -- questions -------------------------------------------------------------------------------
@@ -636,17 +636,18 @@ class Audience:
         cid = "question:" + hashlib.sha256(f"{voter.participant}:{given}".encode()).hexdigest()[:32]
 
         async def op(tx: Tx) -> tuple[Item, bool]:
-            found = await repo.find_item_by_client_id(tx.conn, session_id, cid)
-            if found is not None:
-                return found, True
+            if await tx.claim_client_op(session_id, cid, "") is not None:
+                found = await tx.find_item_by_client_id(session_id, cid)
+                if found is not None:
+                    return found, True
+                raise UnknownQuestion("that question has been removed")
             session = await self._open_session(tx, session_id)
             state = "pending" if session.question_moderation else "visible"
             public = state == "visible"
             data: dict[str, Any] = {"state": state, "pinned": False, "votes": 0}
             if public and name:
                 data["name"] = name
-            item, _ = await repo.insert_item(
-                tx,
+            item, _ = await tx.insert_item(
                 session_id=session_id,
                 kind="question",
                 client_id=cid,
@@ -658,8 +659,8 @@ class Audience:
                 data=data,
                 typed_at=utcnow(),
             )
-            await store.insert_question(
-                tx, item_id=item.id, session_id=session_id, participant=voter.participant, name=name, body=body,
+            await tx.insert_question(
+                item_id=item.id, session_id=session_id, participant=voter.participant, name=name, body=body,
                 ip=voter.ip,
             )
             return item, False
@@ -678,11 +679,11 @@ class Audience:
             raise QuestionNotVisible("this question is not shown, so it cannot be upvoted")
 
         async def op(tx: Tx) -> str:
-            current = await self._item(tx.conn, question_id, "question")
+            current = await self._item(tx, question_id, "question")
             await self._open_session(tx, current.session_id)
             if current.data.get("state") not in PUBLIC_QUESTION_STATES:
                 raise QuestionNotVisible("this question is not shown, so it cannot be upvoted")
-            if not await store.insert_upvote(tx, question_id, voter.participant):
+            if not await tx.insert_upvote(question_id, voter.participant):
                 return "unchanged"
             tx.after_commit.append(lambda: self.coalescer.mark("question", question_id))
             return "created"
@@ -690,13 +691,13 @@ class Audience:
         return {"question_id": question_id, "status": await self.db.write(op)}
 
     async def _write_upvotes(self, tx: Tx, question_id: int) -> None:
-        item = await repo.get_item(tx.conn, question_id)
+        item = await tx.get_item(question_id)
         if item is None or item.deleted:
             return
-        votes = await store.count_upvotes(tx.conn, question_id)
+        votes = await tx.count_upvotes(question_id)
         if item.data.get("votes") == votes:
             return
-        await store.set_item_data(tx, item, {**item.data, "votes": votes}, "question.votes", {"votes": votes})
+        await tx.set_item_data(item, {**item.data, "votes": votes}, "question.votes", {"votes": votes})
 
     async def moderate_question(self, question_id: int, moderator: Moderator, message: Any) -> Item:
         """approve | hide | answer (answer_item_id?) | pin | unpin. Pinning unpins the others."""
@@ -707,8 +708,8 @@ class Audience:
         answer_item_id = validate.integer(message, "answer_item_id", required=False)
 
         async def op(tx: Tx) -> Item:
-            item = await self._item(tx.conn, question_id, "question")
-            private = await store.get_question(tx.conn, question_id)
+            item = await self._item(tx, question_id, "question")
+            private = await tx.get_question(question_id)
             assert private is not None
             data = dict(item.data)
             if action == "approve":
@@ -719,18 +720,18 @@ class Audience:
             elif action == "answer":
                 data["state"] = "answered"
                 if answer_item_id is not None:
-                    note = await repo.get_item(tx.conn, answer_item_id)
+                    note = await tx.get_item(answer_item_id)
                     if note is None or note.session_id != item.session_id or note.kind != "note" or note.deleted:
                         raise NotFound("no such note in this session", code="unknown_item", field="answer_item_id")
                     data["answer_item_id"] = answer_item_id
             elif action == "pin":
                 if data["state"] not in PUBLIC_QUESTION_STATES:
                     data["state"] = "visible"  # pinning a held question shows it: it is being answered
-                for other in await store.pinned_questions(tx.conn, item.session_id):
+                for other in await tx.pinned_questions(item.session_id):
                     if other != question_id:
-                        o = await repo.get_item(tx.conn, other)
+                        o = await tx.get_item(other)
                         assert o is not None
-                        await repo.update_item(tx, other, {"data": {**o.data, "pinned": False}})
+                        await tx.update_item(other, {"data": {**o.data, "pinned": False}})
                 data["pinned"] = True
             else:
                 data["pinned"] = False
@@ -744,7 +745,7 @@ class Audience:
                 "html": text_html(private["body"]) if public else "",
                 "author": private["name"] if public else "",
             }
-            updated, _ = await repo.update_item(tx, question_id, fields)
+            updated, _ = await tx.update_item(question_id, fields)
             return updated
 
         return await self.db.write(op)
@@ -756,16 +757,16 @@ class Audience:
         own votes, upvotes and questions, with the stream position they are current at."""
 
         async def read(conn: Any) -> dict[str, Any]:
-            session = await repo.get_session(conn, session_id)
+            session = await conn.get_session(session_id)
             if session is None:
                 raise NotFound(f"no session {session_id!r}", code="unknown_session")
-            polls = await repo.list_items(conn, session_id, kind="poll")
-            questions = await repo.list_items(conn, session_id, kind="question")
+            polls = await conn.list_items(session_id, kind="poll")
+            questions = await conn.list_items(session_id, kind="question")
             you: dict[str, Any] = {"participant": participant, "votes": {}, "upvotes": [], "questions": []}
             if participant:
-                you["votes"] = {str(k): v for k, v in (await store.votes_of(conn, session_id, participant)).items()}
-                you["upvotes"] = await store.upvotes_of(conn, session_id, participant)
-                private = await store.list_questions(conn, session_id)
+                you["votes"] = {str(k): v for k, v in (await conn.votes_of(session_id, participant)).items()}
+                you["upvotes"] = await conn.upvotes_of(session_id, participant)
+                private = await conn.list_questions(session_id)
                 you["questions"] = [
                     {"id": q.id, "state": q.data.get("state")}
                     for q in questions
@@ -788,12 +789,12 @@ class Audience:
         """For moderators: every poll (drafts too), every question with its private text, flags."""
 
         async def read(conn: Any) -> dict[str, Any]:
-            session = await repo.get_session(conn, session_id)
+            session = await conn.get_session(session_id)
             if session is None:
                 raise NotFound(f"no session {session_id!r}", code="unknown_session")
-            polls = await repo.list_items(conn, session_id, kind="poll")
-            questions = await repo.list_items(conn, session_id, kind="question")
-            private = await store.list_questions(conn, session_id)
+            polls = await conn.list_items(session_id, kind="poll")
+            questions = await conn.list_items(session_id, kind="question")
+            private = await conn.list_questions(session_id)
             out = []
             for q in questions:
                 wire = q.to_wire()

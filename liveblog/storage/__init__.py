@@ -1,5 +1,9 @@
-"""All SQL lives in this package. Everything above it deals in dataclasses from liveblog.models."""
+"""All SQL lives in this package. Everything above it deals in dataclasses from liveblog.models,
+through the typed operations of interface.Unit (see interface.py)."""
 
-from liveblog.storage.db import Database, Tx
+from liveblog.storage.db import Database
+from liveblog.storage.interface import Op, Store, Unit
 
-__all__ = ["Database", "Tx"]
+Tx = Unit  # an op's unit of work, as code above storage sees it
+
+__all__ = ["Database", "Op", "Store", "Tx", "Unit"]

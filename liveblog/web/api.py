@@ -11,8 +11,7 @@ from starlette.routing import Route
 
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
-from liveblog.errors import BadRequest, NotFound, TooLarge
-from liveblog.storage import repo
+from liveblog.errors import BadRequest, TooLarge
 from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_invite, require_organiser, services
 from liveblog.web.sse import sse_response
 
@@ -43,7 +42,7 @@ async def index(request: Request) -> Response:
 
 
 async def list_events(request: Request) -> Response:
-    events = await services(request).db.read(repo.list_events)
+    events = await services(request).programme.events()
     return ok({"events": [e.to_wire() for e in events]})
 
 
@@ -72,7 +71,7 @@ async def event_sessions(request: Request) -> Response:
         session = await svc.programme.create_session(event_id, await json_body(request))
         return ok(session.to_wire(), 201)
     await svc.programme.event(event_id)
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event_id))
+    sessions = await svc.programme.sessions(event_id)
     return ok({"sessions": [s.to_wire() for s in sessions]})
 
 
@@ -92,13 +91,7 @@ async def session_items(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
 
-    async def read(conn: Any) -> Any:
-        session = await repo.get_session(conn, session_id)
-        if session is None:
-            raise NotFound(f"no session {session_id!r}")
-        return session, await repo.list_items(conn, session_id)
-
-    session, items = await svc.db.read(read)
+    session, _event, items = await svc.programme.session_snapshot(session_id)
     return ok(
         {
             "session": session.to_wire(),

@@ -22,7 +22,6 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.storage import access, repo
 from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser, services
 
 
@@ -110,17 +109,9 @@ CARD_KINDS = ("note", "social")
 
 
 async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, list[Any]]:
-    async def read(conn: Any) -> tuple[Session, Event, list[Any]]:
-        session = await repo.get_session(conn, session_id)
-        if session is None:
-            raise NotFound("There is no such session.")
-        event = await repo.get_event(conn, session.event_id)
-        assert event is not None
-        items = await repo.list_items(conn, session_id)
-        # Polls and questions live in the audience panel, not among the notes.
-        return session, event, [i for i in items if i.kind in CARD_KINDS]
-
-    return await services(request).db.read(read)
+    session, event, items = await services(request).programme.session_snapshot(session_id)
+    # Polls and questions live in the audience panel, not among the notes.
+    return session, event, [i for i in items if i.kind in CARD_KINDS]
 
 
 # -- public pages ------------------------------------------------------------------------------
@@ -129,10 +120,7 @@ async def home(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
 
-    async def read(conn: Any) -> tuple[list[Event], list[Session]]:
-        return await repo.list_events(conn), await repo.list_live_sessions(conn)
-
-    events, live = await svc.db.read(read)
+    events, live = await svc.programme.events(), await svc.programme.live_sessions()
     return render(request, "home.html", {"events": events, "live": live})
 
 
@@ -140,7 +128,7 @@ async def event_page(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    sessions = await svc.programme.sessions(event.id)
     return render(
         request,
         "event.html",
@@ -171,7 +159,7 @@ async def embed_page(request: Request) -> Response:
 
 
 async def media(request: Request) -> Response:
-    found = await services(request).db.read(lambda c: access.get_media(c, request.path_params["media_id"]))
+    found = await services(request).programme.media(request.path_params["media_id"])
     if found is None:
         raise NotFound("No such photo.")
     content_type, data = found
@@ -213,7 +201,7 @@ async def notetaker_landing(request: Request) -> Response:
     if invite.session_id is not None:
         return RedirectResponse(f"/n/{quote(token)}/sessions/{invite.session_id}", status_code=303)
     event = await svc.programme.event(invite.event_id)
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    sessions = await svc.programme.sessions(event.id)
     return render(request, "notetaker_event.html", {"invite": invite, "event": event, "sessions": sessions, "token": token})
 
 
@@ -286,7 +274,7 @@ SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags
 async def organise_home(request: Request) -> Response:
     if (redirect := await _organiser_or_login(request)) is not None:
         return redirect
-    events = await services(request).db.read(repo.list_events)
+    events = await services(request).programme.events()
     return render(request, "organise/home.html", {"events": events})
 
 
@@ -360,7 +348,7 @@ async def organise_event(request: Request) -> Response:
         else:
             if new_invite is None:
                 return RedirectResponse(request.url.path, status_code=303)
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    sessions = await svc.programme.sessions(event.id)
     invites = await svc.accounts.invites(event.id)
     return render(
         request,
@@ -424,7 +412,7 @@ async def organise_session(request: Request) -> Response:
             if new_invite is None:
                 return RedirectResponse(request.url.path, status_code=303)
     invites = [i for i in await svc.accounts.invites(event.id) if i.session_id in (None, session.id)]
-    notes = await svc.db.read(lambda c: repo.list_items(c, session.id, kind="note"))
+    notes = await svc.programme.items(session.id, kind="note")
     return render(
         request,
         "organise/session.html",
