@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from liveblog.storage import repo
 from tests.conftest import LiveServer, Seed
 
 
@@ -178,7 +177,7 @@ async def test_photos_get_real_alt_text(live: LiveServer, seeded: Seed) -> None:
         live, seeded.token, seeded.session_id, {"body": f"Slide two ![photo]({upload['url']})"}
     )
     items = {
-        i.id: i for i in await live.services.db.read(lambda conn: repo.list_items(conn, seeded.session_id))
+        i.id: i for i in await live.services.db.read(lambda r: r.list_items(seeded.session_id))
     }
     assert 'alt="Queue at the registration desk"' in items[described["item_id"]].html
     assert 'alt="The new rota on the wall"' in items[bare["item_id"]].html
