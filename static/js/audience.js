@@ -234,7 +234,16 @@ function start() {
 
   // -- wiring --------------------------------------------------------------------------------
 
-  function render() { renderPolls(); renderQuestions(); }
+  // The phone's floating link to this panel says when a poll is open.
+  const jump = document.getElementById("jump-audience");
+  function renderJump() {
+    if (!jump) return;
+    const open = model.currentPoll() && model.currentPoll().data.state === "open";
+    jump.dataset.poll = open ? "open" : "none";
+    jump.querySelector(".jump-label").textContent = open ? "Poll open: vote" : "Polls and questions";
+  }
+
+  function render() { renderPolls(); renderQuestions(); renderJump(); }
 
   // An ended session takes no more questions: the Ask form goes, the texts stop promising.
   function showSessionState(state) {

@@ -6,6 +6,7 @@ the item card is the same whether the server or the browser drew it."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -237,3 +238,81 @@ def test_an_edit_arriving_live_is_marked_for_viewers(browser_context: Any, serve
     capture(server, {"type": "note.update", "item_id": note, "body": "Budget is three million"})
     expect(page.locator(f"#item-{note}")).to_contain_text("three million")
     expect(page.locator(f"#item-{note} .edited")).to_be_visible()
+
+
+def open_poll(server: ThreadServer, session_id: str | None = None) -> int:
+    async def create(svc: Services) -> int:
+        from liveblog.capture.votes import Moderator
+
+        item = await svc.audience.create_poll(
+            session_id or server.session_id,
+            Moderator("Ada", "test"),
+            {"question": "Which workshop next?", "options": ["Rotas", "Retention"], "open": True},
+        )
+        return item.id
+
+    return server.call(create)
+
+
+def test_on_a_phone_the_poll_and_questions_are_one_tap_away(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    # A long session: 21 notes put the side column thousands of pixels below the top.
+    for i in range(21):
+        capture(
+            server, {"body": f"Note {i}: a paragraph long enough to take a few lines on a phone screen, " * 2}
+        )
+    ctx = browser_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = open_live(ctx, server.viewer_url(), "#connection@data-state=live")
+    expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+    assert page.locator("#audience").bounding_box()["y"] > 3 * PHONE["height"]  # type: ignore[index]
+    jump = page.locator("#jump-audience")
+    expect(jump).to_be_visible()
+    expect(jump).to_have_text("Polls and questions")
+    poll = open_poll(server)
+    expect(jump).to_have_text("Poll open: vote")  # it says so live
+    jump.tap()
+    expect(page.locator(f'[data-poll="{poll}"]')).to_be_in_viewport()
+    expect(page.locator(f'[data-poll="{poll}"] [data-option="a"]')).to_be_in_viewport()
+    page.locator(f'[data-poll="{poll}"] [data-option="a"]').tap()
+    expect(page.locator(f'[data-poll="{poll}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("link", name="Back to the notes").tap()
+    expect(page.locator("#items > article").first).to_be_in_viewport()
+    # On a desktop the panel is beside the stream: no floating link.
+    desk = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
+    expect(desk.locator("#jump-audience")).to_be_hidden()
+
+
+def test_the_stream_can_be_paused_from_the_keyboard_and_counts_what_waits(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    first = capture(server, {"body": "Before the pause"})
+    page = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
+    items = page.locator("#items > article:visible")
+    expect(items).to_have_count(1)
+    pause = page.get_by_role("button", name="Pause updates")
+    pause.focus()
+    page.keyboard.press("Enter")
+    expect(pause).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#paused-count")).to_have_text("Paused")
+    arrived = [capture(server, {"body": f"During the pause {i}"}) for i in range(3)]
+    capture(server, {"type": "note.update", "item_id": first, "body": "Edited during the pause"})
+    expect(page.locator("#paused-count")).to_have_text("Paused · 4 updates waiting")
+    # The page holds still: nothing new, nothing changed.
+    expect(items).to_have_count(1)
+    expect(page.locator(f"#item-{first}")).to_have_text(re.compile("Before the pause"))
+    page.keyboard.press("Enter")  # the button still has focus: resume
+    expect(pause).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#paused-count")).to_have_text("")
+    expect(items).to_have_count(4)
+    expect(page.locator(f"#item-{first}")).to_contain_text("Edited during the pause")
+    for item_id in arrived:
+        expect(page.locator(f"#item-{item_id}")).to_be_visible()
+    # "p" pauses too, away from text fields.
+    page.locator("h1").click()
+    page.keyboard.press("p")
+    expect(pause).to_have_attribute("aria-pressed", "true")
+    capture(server, {"body": "One more"})
+    expect(page.locator("#paused-count")).to_have_text("Paused · 1 update waiting")
+    page.keyboard.press("p")
+    expect(items).to_have_count(5)
