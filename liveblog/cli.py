@@ -49,19 +49,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from liveblog.web.app import create_app
+    from liveblog.web.serving import uvicorn_options, viewer_path_line
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     if args.demo:
         _attach_demo(app, settings, args.demo_every)
+    options = uvicorn_options(settings)
+    logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(
         app,
         host=settings.server.host,
         port=settings.server.port,
-        ws="websockets-sansio",  # enables the one-encode fast path (liveblog/web/outlets.py)
-        ws_per_message_deflate=False,  # 3-4x the CPU and 3x the memory per viewer, for small JSON
-        ws_max_size=settings.limits.frame_bytes,
+        **options,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
     )

@@ -22,7 +22,7 @@ from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
 from liveblog.streams.protocol import SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame
-from liveblog.web.outlets import SCOPE_KEY, QueueOutlet, TransportOutlet
+from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
 from liveblog.web.security import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,9 @@ def parse_position(params: Mapping[str, str]) -> tuple[int | None, str | None]:
 
 def _outlet(ws: WebSocket, services: Services) -> Outlet:
     limit = services.settings.streams.viewer_buffer_bytes
-    proto = ws.scope.get(SCOPE_KEY)
-    if proto is not None:
-        return TransportOutlet(proto, limit)
+    fast = fast_send(ws.scope)
+    if fast is not None:
+        return TransportOutlet(fast, limit)
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
