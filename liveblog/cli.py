@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         **options,
+        loop=args.loop,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
     )
@@ -165,6 +166,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="load the demo event and keep a demo note-taker posting")
     serve.add_argument("--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (auto: uvloop if installed)"
+    )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (
         ("create-organiser", cmd_create_organiser, "create an organiser account"),
