@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from liveblog.web.app import create_app
+    from liveblog.web.serving import uvicorn_options, viewer_path_line
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -58,13 +59,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
     app = create_app(settings, services, open_services=True)
+    options = uvicorn_options(settings)
+    logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(
         app,
         host=settings.server.host,
         port=settings.server.port,
-        ws="websockets-sansio",  # enables the one-encode fast path (liveblog/web/outlets.py)
-        ws_per_message_deflate=False,  # 3-4x the CPU and 3x the memory per viewer, for small JSON
-        ws_max_size=settings.limits.frame_bytes,
+        **options,
+        loop=args.loop,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
     )
@@ -201,6 +203,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="load the demo event and keep a demo note-taker posting")
     serve.add_argument("--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (auto: uvloop if installed)"
+    )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (
         ("create-organiser", cmd_create_organiser, "create an organiser account"),

@@ -22,7 +22,7 @@ from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
 from liveblog.streams.protocol import REJECTED, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame, decode_json, parse_seq
-from liveblog.web.outlets import SCOPE_KEY, QueueOutlet, TransportOutlet
+from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
 from liveblog.web.security import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,9 @@ def quiet_invalid_utf8_frames() -> None:
 
 def _outlet(ws: WebSocket, services: Services) -> Outlet:
     limit = services.settings.streams.viewer_buffer_bytes
-    proto = ws.scope.get(SCOPE_KEY)
-    if proto is not None:
-        return TransportOutlet(proto, limit)
+    fast = fast_send(ws.scope)
+    if fast is not None:
+        return TransportOutlet(fast, limit)
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
