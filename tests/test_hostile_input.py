@@ -525,3 +525,24 @@ def test_a_frame_never_fails_to_encode() -> None:
     assert Frame.of({"type": "error", "client_id": "a" + SURROGATE}).ws_bytes.endswith(b'"client_id":"a?"}')
     close = ws_close_frame(4400, "a" + "\u00e9" * 100)  # 201 bytes: cut mid-character before
     assert len(close) - 2 <= 125 and close[4:].decode("utf-8")
+
+
+async def test_a_huge_form_is_refused_with_413_before_it_fills_memory(live: LiveServer, seeded: Seed) -> None:
+    # Before: Starlette's form parser bounds each field to 1 MB but keeps up to 1,000 of them
+    # (a gigabyte) in memory, from anyone (/login).
+    field = b"x" * 900_000
+
+    async def endless() -> Any:
+        for n in range(14):
+            yield b"f%d=%s&" % (n, field)
+
+    async with live.client() as http:
+        with server_log() as log:
+            for content in (endless(), b"&".join(b"f%d=%s" % (n, field) for n in range(14))):
+                response = await http.post(
+                    "/login", content=content, headers={"content-type": "application/x-www-form-urlencoded"}
+                )
+                assert response.status_code == 413 and "text/html" in response.headers["content-type"]
+            api = await http.post("/api/v1/login", content=b"x" * (11 * 1024 * 1024))
+            assert api.status_code == 413 and api.json()["error"]["code"] == "too_large"
+            assert log.problems() == []
