@@ -546,3 +546,33 @@ async def test_a_huge_form_is_refused_with_413_before_it_fills_memory(live: Live
             api = await http.post("/api/v1/login", content=b"x" * (11 * 1024 * 1024))
             assert api.status_code == 413 and api.json()["error"]["code"] == "too_large"
             assert log.problems() == []
+
+
+async def test_every_route_answers_hostile_path_and_query_values_without_a_500(live: LiveServer, seeded: Seed) -> None:
+    from starlette.routing import Route
+
+    from liveblog.web import api, audience, pages
+
+    codes = documented_codes()
+    values = ["%00", "%ED%A0%80", "%FF%FE", "9" * 25, "x" * 3000, "..%2F..%2Fetc", "%C2%B2", "-1", "a%20b"]
+    query = "?since=%ED%A0%80&epoch=%00&next=%ED%A0%80&day=2026-99-99&page=" + "9" * 30
+    auths = [{}, {"authorization": f"Bearer {seeded.login_token}"}, {"authorization": f"Bearer {seeded.token}"}]
+    routes = [r for r in (*pages.routes, *api.routes, *audience.routes) if isinstance(r, Route)]
+    assert len(routes) > 30
+    async with live.client() as http:
+        with server_log() as log:
+            for route in routes:
+                if not route.param_convertors:
+                    continue
+                real = {"session_id": seeded.session_id, "event_id": seeded.event_id, "token": seeded.token,
+                        "invite_id": seeded.invite_id}
+                for value in [*values, None]:  # None: real ids, with the hostile query alone
+                    path = route.path
+                    for name in route.param_convertors:
+                        path = re.sub(r"\{" + name + r"(:[a-z]+)?\}", value or real.get(name, "1"), path)
+                    for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+                        for headers in auths:
+                            async with asyncio.timeout(10):
+                                response = await http.request(method, path + query, headers=headers, json={})
+                            check_response(response, f"{method} {route.path} {(value or '')[:20]}", codes)
+            assert log.problems() == []
