@@ -123,7 +123,7 @@ async def upload_media(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     invite = await require_invite(request, session)
     media_id = await store_upload(svc.db, session.id, invite.id, request, svc.settings.limits.upload_bytes)
-    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![photo](/media/{media_id})"}, 201)
+    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![](/media/{media_id})"}, 201)
 
 
 async def stream(request: Request) -> Response:

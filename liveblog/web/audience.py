@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
-from liveblog.capture.participants import Participants
+from liveblog.access.participants import Participants
 from liveblog.capture.votes import Moderator, Voter
-from liveblog.errors import Forbidden, NotFound, Unauthorized
+from liveblog.errors import Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
@@ -84,13 +84,12 @@ async def _moderator(request: Request, session: Session) -> Moderator:
     account = await current_organiser(request)
     if account is not None:
         return Moderator(account.username, f"account:{account.id}")
-    invite = await services(request).accounts.invite_for_token(bearer(request))
-    if invite is None:
+    token = bearer(request)
+    if token is None:
         raise Unauthorized(
             "moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)"
         )
-    if not invite.allows(session):
-        raise Forbidden("your invite does not cover this session")
+    invite = await services(request).accounts.authorize_capture(token, session)
     return Moderator(invite.name, invite.id)
 
 
@@ -205,12 +204,8 @@ async def organiser_moderation_page(request: Request) -> Response:
 async def notetaker_moderation_page(request: Request) -> Response:
     svc = services(request)
     token = request.path_params["token"]
-    invite = await svc.accounts.invite_for_token(token)
-    if invite is None:
-        raise Unauthorized("This invite link is not valid: it may have been revoked.")
     session = await svc.programme.session(request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    await svc.accounts.authorize_capture(token, session)
     event = await svc.programme.event(session.event_id)
     return render(request, "organise/moderation.html", {"session": session, "event": event, "token": token})
 

@@ -17,12 +17,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketState
 
 from liveblog.capture.notes import Author
-from liveblog.errors import LiveblogError, NotFound
+from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
 from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
 from liveblog.streams.protocol import REJECTED, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame, decode_json, parse_seq
-from liveblog.web.outlets import SCOPE_KEY, QueueOutlet, TransportOutlet
+from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
 from liveblog.web.security import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,9 @@ def quiet_invalid_utf8_frames() -> None:
 
 def _outlet(ws: WebSocket, services: Services) -> Outlet:
     limit = services.settings.streams.viewer_buffer_bytes
-    proto = ws.scope.get(SCOPE_KEY)
-    if proto is not None:
-        return TransportOutlet(proto, limit)
+    fast = fast_send(ws.scope)
+    if fast is not None:
+        return TransportOutlet(fast, limit)
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -144,8 +144,6 @@ def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | No
 async def capture_socket(ws: WebSocket) -> None:
     """A note-taker's connection: the same stream, plus note messages answered by acks."""
     services = _services(ws)
-    token = _token_from(ws)
-    invite = await services.accounts.invite_for_token(token)
     if not await _accept(ws):
         return
     try:
@@ -153,11 +151,11 @@ async def capture_socket(ws: WebSocket) -> None:
     except NotFound:
         await _finish(ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
-    if invite is None:
-        await _finish(ws, None, CloseCode.UNAUTHORIZED, error_message("unauthorized", "missing, unknown or revoked invite token"))
-        return
-    if not invite.allows(session):
-        await _finish(ws, None, CloseCode.FORBIDDEN, error_message("forbidden", "your invite does not cover this session"))
+    try:
+        invite = await services.accounts.authorize_capture(_token_from(ws), session)
+    except (Unauthorized, Forbidden) as exc:
+        code = CloseCode.UNAUTHORIZED if isinstance(exc, Unauthorized) else CloseCode.FORBIDDEN
+        await _finish(ws, None, code, error_message(exc.code, exc.message))
         return
     await _serve(ws, invite)
 
