@@ -112,10 +112,10 @@ def check_response(response: httpx.Response, what: str, codes: set[str]) -> None
             assert code in codes, f"{what}: undocumented error code {code!r}"
 
 
-async def make_poll(http: httpx.AsyncClient, session_id: str, login: str) -> int:
+async def make_poll(http: httpx.AsyncClient, session_id: str, login: str, kind: str = "single") -> int:
     response = await http.post(
         f"/api/v1/sessions/{session_id}/polls",
-        json={"question": "Tabs or spaces?", "kind": "single", "options": ["Tabs", "Spaces"], "open": True},
+        json={"question": "Tabs or spaces?", "kind": kind, "options": ["Tabs", "Spaces"], "open": True},
         headers={"authorization": f"Bearer {login}"},
     )
     assert response.status_code == 201, response.text
@@ -135,6 +135,7 @@ async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(liv
     s, e = seeded.session_id, seeded.event_id
     async with live.client() as http:
         poll = await make_poll(http, s, seeded.login_token)
+        others = {kind: await make_poll(http, s, seeded.login_token, kind) for kind in ("multiple", "rating", "text")}
         question = await make_question(http, s)
         routes: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
             ("POST", "/api/v1/login", {}, {"username": "org", "password": "wrong"}),
@@ -158,6 +159,9 @@ async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(liv
             ("POST", f"/api/v1/polls/{poll}/state", organiser, {"state": "open", "duration_seconds": 60}),
             ("POST", f"/api/v1/questions/{question}/moderation", organiser, {"action": "answer", "answer_item_id": 1}),
             ("POST", f"/api/v1/polls/{poll}/votes", {}, {"choice": "a"}),
+            ("POST", f"/api/v1/polls/{others['multiple']}/votes", {}, {"choice": ["a", "b"]}),
+            ("POST", f"/api/v1/polls/{others['rating']}/votes", {}, {"choice": "4"}),
+            ("POST", f"/api/v1/polls/{others['text']}/votes", {}, {"choice": "tabs"}),
             ("POST", f"/api/v1/sessions/{s}/questions", {}, {"body": "Why?", "name": "N", "client_id": "q-1"}),
         ]
         with server_log() as log:
