@@ -6,6 +6,7 @@ the item card is the same whether the server or the browser drew it."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from typing import Any
@@ -316,3 +317,81 @@ def test_the_stream_can_be_paused_from_the_keyboard_and_counts_what_waits(
     expect(page.locator("#paused-count")).to_have_text("Paused · 1 update waiting")
     page.keyboard.press("p")
     expect(items).to_have_count(5)
+
+
+def _photo(colour: tuple[int, int, int]) -> dict[str, Any]:
+    """A small drawn picture, as a file a note-taker would pick."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 48), (250, 250, 250))
+    ImageDraw.Draw(image).rectangle((8, 8, 56, 40), fill=colour)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return {"name": "whiteboard.png", "mimeType": "image/png", "buffer": out.getvalue()}
+
+
+def test_a_photo_added_offline_waits_in_the_outbox_and_arrives_once(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    viewer = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
+    ctx = browser_context()
+    page = open_live(ctx, server.notetaker_url(), "#capture@data-connection=live")
+    expect(page.locator("#capture")).to_have_attribute("data-offline-ready", "1")
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" and "/media" in r.url else None)
+
+    ctx.set_offline(True)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
+    note = page.locator("#note")
+    note.fill("Whiteboard from the workshop\n")
+    note.press("End")
+    page.locator("#photo-input").set_input_files(_photo((30, 90, 200)))
+    expect(note).to_have_value(
+        re.compile(r"^Whiteboard from the workshop\n!\[\]\(/media/local-[0-9a-f-]{36}\)$")
+    )
+    expect(page.locator("#preview img")).to_have_attribute("src", re.compile(r"^blob:"))
+    note.fill(note.input_value().replace("![]", "![Sticky notes grouped in three columns]"))
+    note.press("Enter")
+    page.locator("#note").fill("A text note typed after the photo")
+    page.locator("#note").press("Enter")
+    expect(page.locator("#outbox-count")).to_have_text("2 notes and 1 photo waiting to be sent")
+    expect(page.locator("#items > article.pending img")).to_have_attribute("src", re.compile(r"^blob:"))
+
+    page.reload()  # still offline: the photo itself is in the outbox, not only its name
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "3")
+    expect(page.locator("#items > article.pending img")).to_have_attribute("src", re.compile(r"^blob:"))
+    assert (
+        page.locator("#items > article.pending img").evaluate("img => img.complete && img.naturalWidth") == 64
+    )
+    assert server.items() == [] and uploads == []
+
+    # Back online, the first upload's answer is lost after the server stored the photo: it is
+    # sent again (same bytes, so the same stored photo) and the note refers to it once.
+    lost: list[int] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if not lost:
+            lost.append(route.fetch().status)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/sessions/*/media", lose_first_answer)
+    ctx.set_offline(False)
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "0", timeout=30_000)
+    assert lost == [201] and len(uploads) == 2
+    items = server.wait_for(lambda: len(server.items()) == 2 and server.items(), message="both notes")
+    photo_note, text_note = items
+    assert text_note.body == "A text note typed after the photo"
+    media = re.findall(r"/media/([0-9a-f]{16})", photo_note.body)
+    assert len(media) == 1 and photo_note.data["media"] == media
+    assert 'alt="Sticky notes grouped in three columns"' in photo_note.html
+    assert server.call(lambda svc: svc.db.read(lambda r: r.get_media(media[0]))) is not None
+    expect(viewer.locator(f"#item-{photo_note.id} img")).to_have_attribute("src", f"/media/{media[0]}")
+    assert (
+        viewer.locator(f"#item-{photo_note.id} img").evaluate(
+            "img => img.decode().then(() => img.naturalWidth)"
+        )
+        == 64
+    )
+    expect(page.locator("#items > article.pending")).to_have_count(0)
