@@ -15,7 +15,7 @@ from urllib.parse import quote
 import segno
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.capture.notes import Author
@@ -182,7 +182,9 @@ async def favicon(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return Response("ok\n", media_type="text/plain")
+    """200 while every component and background task is up; 503 (with what is down) otherwise."""
+    report = services(request).health()
+    return JSONResponse(report, status_code=200 if report["ok"] else 503, headers={"cache-control": "no-store"})
 
 
 # -- note-takers -------------------------------------------------------------------------------
@@ -206,10 +208,8 @@ async def notetaker_landing(request: Request) -> Response:
 
 
 async def notetaker_page(request: Request) -> Response:
-    invite = await _invite(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    invite = await services(request).accounts.authorize_capture(request.path_params["token"], session)
     return render(
         request,
         "notetaker.html",
@@ -396,7 +396,7 @@ async def organise_session(request: Request) -> Response:
             elif form_name == "remove_note":
                 account = await require_organiser(request)
                 item_id = str(form.get("item_id", ""))
-                if not item_id.isdigit():
+                if not (item_id.isascii() and item_id.isdigit()):
                     raise BadRequest("no note chosen")
                 # Through the capture path like any deletion: sequenced, so every viewer drops it.
                 await svc.notes.handle(
