@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -395,3 +397,66 @@ def test_a_photo_added_offline_waits_in_the_outbox_and_arrives_once(
         == 64
     )
     expect(page.locator("#items > article.pending")).to_have_count(0)
+
+
+# -- accessibility and screenshots of every page, the new states included --------------------------
+
+AXE_JS = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()  # axe-core, offline
+
+
+def serious_axe_violations(page: Page) -> list[str]:
+    page.add_script_tag(content=AXE_JS)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    assert result["passes"], "axe did not run"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def demo_note_taker_page(demo: dict[str, str], key: str = "live_session") -> str:
+    return f"{demo['invite_url']}/sessions/{demo[key]}"
+
+
+def test_axe_finds_no_serious_violations_on_any_page_or_state(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    demo = server.call(load_demo)
+    ctx = browser_context(bypass_csp=True)  # axe is injected as an inline script
+    login(ctx, server)
+    page = ctx.new_page()
+    problems = {}
+    pages = every_page(server, demo) | {"notetaker-ended": demo_note_taker_page(demo, "ended_session")}
+    for name, path in pages.items():
+        page.goto(path)
+        page.wait_for_load_state("load")
+        if name in ("viewer", "viewer-ended"):
+            expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        if name == "viewer":
+            page.get_by_role("button", name="Pause updates").click()
+        if bad := serious_axe_violations(page):
+            problems[name] = bad
+    assert problems == {}
+
+
+def test_screenshots_of_the_note_taker_viewer_and_ended_pages(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
+    demo = server.call(load_demo)
+    for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+        page = open_live(ctx, demo_note_taker_page(demo), "#capture@data-connection=live")
+        page.locator("#note").fill("- Retention at two years\n  - not completion rates")
+        page.screenshot(path=str(screenshot_dir / f"ui-notetaker-{label}.png"), full_page=True)
+        page = open_live(ctx, demo_note_taker_page(demo, "ended_session"), "#capture@data-connection=live")
+        expect(page.locator("#ended-notice")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / f"ui-notetaker-ended-{label}.png"), full_page=True)
+        page = open_live(ctx, f"/sessions/{demo['live_session']}", "#connection@data-state=live")
+        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        page.screenshot(path=str(screenshot_dir / f"ui-viewer-{label}.png"))
+        page.screenshot(path=str(screenshot_dir / f"ui-viewer-full-{label}.png"), full_page=True)
+        page = open_live(ctx, f"/sessions/{demo['ended_session']}", "#connection@data-state=live")
+        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        page.screenshot(path=str(screenshot_dir / f"ui-ended-{label}.png"), full_page=True)
+        assert sideways(page, viewport["width"]) == []
