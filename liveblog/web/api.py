@@ -12,7 +12,7 @@ from starlette.routing import Route
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_invite, require_organiser, services
+from liveblog.web.auth import set_login_cookie, current_organiser, require_invite, require_organiser, services
 from liveblog.web.sse import sse_response
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -166,7 +166,7 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else ""
     token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
     response = ok({"token": token})
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    set_login_cookie(response, request, token)
     return response
 
 
