@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from liveblog.access.participants import Participants
@@ -23,6 +24,22 @@ PARTICIPANT_HEADER = "liveblog-participant"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # Votes and questions are small; a large body is a mistake or an attack.
 MAX_BODY = 16 * 1024
+
+
+class IdConvertor(Convertor[int]):
+    """An item id in a path: at most 18 digits, so it fits SQLite's 64-bit integers; a longer
+    one matches no route (404) instead of overflowing in the database."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 def _ip(request: Request) -> str:
@@ -199,10 +216,10 @@ routes = [
     Route("/api/v1/sessions/{session_id}/polls", create_poll, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/questions", ask, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/moderation", moderation_state, methods=["GET"]),
-    Route("/api/v1/polls/{poll_id:int}/votes", vote, methods=["POST"]),
-    Route("/api/v1/polls/{poll_id:int}/state", poll_state, methods=["POST"]),
-    Route("/api/v1/questions/{question_id:int}/upvotes", upvote, methods=["POST"]),
-    Route("/api/v1/questions/{question_id:int}/moderation", moderate_question, methods=["POST"]),
+    Route("/api/v1/polls/{poll_id:id}/votes", vote, methods=["POST"]),
+    Route("/api/v1/polls/{poll_id:id}/state", poll_state, methods=["POST"]),
+    Route("/api/v1/questions/{question_id:id}/upvotes", upvote, methods=["POST"]),
+    Route("/api/v1/questions/{question_id:id}/moderation", moderate_question, methods=["POST"]),
     Route("/sessions/{session_id}/screen", big_screen),
     Route("/organise/sessions/{session_id}/moderate", organiser_moderation_page),
     Route("/n/{token}/sessions/{session_id}/moderate", notetaker_moderation_page),
