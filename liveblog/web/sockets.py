@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from liveblog.access.sockets import invite_key
 from liveblog.capture.notes import Author
 from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
 from liveblog.models import Ack, Invite
@@ -189,6 +190,14 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
         return
     outlet = _outlet(ws, services)
     hello = {"role": "note-taker", "you": {"name": invite.name, "invite": invite.id}}
+
+    def revoked(reason: str) -> None:
+        # Called by the access layer once the revocation is durable: say why, then close.
+        if not outlet.closed:
+            outlet.write(Frame.of(error_message("revoked", "your invite was revoked by the organiser")))
+            outlet.close(CloseCode.REVOKED, reason)
+
+    forget = services.accounts.sockets.register(invite_key(invite.id), revoked)
     try:
         async with services.hub.subscribe(session_id, outlet, since=since, epoch=epoch, note_taker=invite.name, hello=hello):
             await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
@@ -204,6 +213,7 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
         await _finish(ws, outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
     finally:
+        forget()
         if isinstance(outlet, QueueOutlet) and outlet.closed is False:
             await outlet.aclose()
     if not outlet.closed and ws.application_state == WebSocketState.CONNECTED:
@@ -215,7 +225,7 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
     None when the peer has gone or the outlet was closed."""
     while not outlet.closed:
         raw = await _receive_text(ws)
-        if raw is None:
+        if raw is None or outlet.closed:  # gone, or closed (revoked) while this frame was in flight
             return None
         message, error = decode(raw)
         if message is None:
