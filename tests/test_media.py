@@ -144,3 +144,19 @@ def encoded_with_profile(profile: bytes) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (32, 32), (10, 200, 30)).save(out, "PNG", icc_profile=profile)
     return out.getvalue()
+
+
+def test_at_most_two_photos_decode_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liveblog.capture import media
+    from liveblog.errors import RateLimited
+
+    monkeypatch.setattr(media, "DECODE_WAIT_SECONDS", 0.01)
+    held = [media._decodes.acquire(blocking=False) for _ in range(media.DECODE_SLOTS)]
+    try:
+        assert all(held) and media.DECODE_SLOTS == 2
+        with pytest.raises(RateLimited):  # a third decode waits for a slot, then is told to retry
+            clean_image(encoded("PNG"))
+    finally:
+        for _ in held:
+            media._decodes.release()
+    assert clean_image(encoded("PNG"))[0] == "image/png"
