@@ -146,17 +146,19 @@ def encoded_with_profile(profile: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_at_most_two_photos_decode_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_at_most_two_photos_decode_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from liveblog.capture import media
     from liveblog.errors import RateLimited
 
     monkeypatch.setattr(media, "DECODE_WAIT_SECONDS", 0.01)
-    held = [media._decodes.acquire(blocking=False) for _ in range(media.DECODE_SLOTS)]
+    slots = media.decode_slots()
+    for _ in range(media.DECODE_SLOTS):
+        await slots.acquire()
     try:
-        assert all(held) and media.DECODE_SLOTS == 2
-        with pytest.raises(RateLimited):  # a third decode waits for a slot, then is told to retry
-            clean_image(encoded("PNG"))
+        assert media.DECODE_SLOTS == 2 and slots.locked()
+        with pytest.raises(RateLimited):  # a third photo waits for a slot, then is told to retry
+            await media.decode_photo(encoded("PNG"))
     finally:
-        for _ in held:
-            media._decodes.release()
-    assert clean_image(encoded("PNG"))[0] == "image/png"
+        for _ in range(media.DECODE_SLOTS):
+            slots.release()
+    assert (await media.decode_photo(encoded("PNG")))[0] == "image/png"
