@@ -497,3 +497,25 @@ def test_a_refused_change_is_not_shown_beside_a_green_tick(
     assert status.evaluate("el => getComputedStyle(el).color") == page.locator("#failed h2").evaluate(
         "el => getComputedStyle(el).color"
     )
+
+
+def test_a_refused_photo_leaves_its_note_to_be_sent_without_it(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    ctx = browser_context()
+    page = open_live(ctx, server.notetaker_url(), "#capture@data-connection=live")
+    ctx.set_offline(True)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
+    note = page.locator("#note")
+    note.fill("Words that must arrive ")
+    note.press("End")
+    broken = {"name": "not-a-photo.png", "mimeType": "image/png", "buffer": b"these bytes are not a picture"}
+    page.locator("#photo-input").set_input_files(broken)
+    expect(note).to_have_value(re.compile(r"/media/local-"))
+    note.press("Enter")
+    expect(page.locator("#outbox-count")).to_have_text("1 note and 1 photo waiting to be sent")
+    ctx.set_offline(False)
+    item = server.wait_for(lambda: (server.items() or [None])[0], message="the note without its photo")
+    assert item.body.strip() == "Words that must arrive" and not item.data.get("media")
+    expect(page.locator("#failed-list")).to_contain_text("Photo not saved")
+    expect(page.locator("#composer-message")).to_contain_text("A photo could not be added")
