@@ -35,6 +35,7 @@ class CloseCode:
     NOT_FOUND = 4404  # no such session
     TOO_SLOW = 4408  # the viewer did not keep up: resume from your last seq
     RELOAD = 4409  # your position cannot be resumed: reload the snapshot
+    REVOKED = 4410  # the credential that opened this socket was revoked: do not reconnect with it
 
 
 def dumps(message: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser, services
+from liveblog.web.auth import LOGIN_COOKIE, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -254,7 +254,7 @@ async def login_page(request: Request) -> Response:
         except (Unauthorized, RateLimited) as exc:
             return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
         response = RedirectResponse(next_url, status_code=303)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+        set_login_cookie(response, request, token)
         return response
     return render(request, "login.html", {"next": next_url})
 

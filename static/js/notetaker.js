@@ -105,6 +105,7 @@ const FAILED_TEXT = {
   4401: "Your invite link is no longer valid (it may have been revoked). Your notes are kept on this device; ask the organiser for a new link.",
   4403: "Your invite does not cover this session. Your notes are kept on this device.",
   4404: "This session no longer exists. Your notes are kept on this device.",
+  4410: "The organiser revoked your invite: notes are no longer sent. Your notes are kept on this device; ask the organiser for a new link.",
 };
 
 let connectionDetail = { state: "idle" };

@@ -347,3 +347,17 @@ def test_a_half_typed_note_survives_a_reload_and_an_edit(server: ThreadServer, b
     expect(page.locator("#capture")).to_have_attribute("data-connection", "live")
     expect(note).to_have_value("")
     assert [i.key_point for i in server.items() if i.body.startswith("Half")] == [True]
+
+
+def test_a_revoked_invite_shows_on_the_open_note_taker_page(server: ThreadServer, browser_context: Any) -> None:
+    """Before: the page kept saying "Connected" after the organiser revoked the invite."""
+    assert server.seed is not None
+    seed = server.seed
+    page = open_notetaker(browser_context(), server)
+
+    async def revoke(services: Any) -> None:
+        await services.accounts.revoke_invite(seed.invite_id)
+
+    server.call(revoke)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "failed")
+    expect(page.locator("#connection")).to_contain_text("revoked your invite")
