@@ -924,6 +924,7 @@ async function start() {
     notes.clear();
     for (const item of event.detail.items) showItem(item);
     for (const r of queue) showRecord(r);
+    if (event.detail.session) showSessionState(event.detail.session.state);
   });
   restoreDraft();
   stream.start();
