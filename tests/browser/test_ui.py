@@ -277,6 +277,7 @@ def test_on_a_phone_the_poll_and_questions_are_one_tap_away(
     jump.tap()
     expect(page.locator(f'[data-poll="{poll}"]')).to_be_in_viewport()
     expect(page.locator(f'[data-poll="{poll}"] [data-option="a"]')).to_be_in_viewport()
+    expect(jump).to_be_hidden()  # the panel is on screen: the link steps aside
     page.locator(f'[data-poll="{poll}"] [data-option="a"]').tap()
     expect(page.locator(f'[data-poll="{poll}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")
     page.get_by_role("link", name="Back to the notes").tap()
