@@ -125,3 +125,88 @@ async def test_the_login_cookie_lives_as_long_as_the_server_side_session(live: L
         response = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
     cookie = response.headers["set-cookie"].lower()
     assert "max-age=1209600" in cookie  # 14 days, like login_sessions.expires_at
+
+
+# -- CSRF in depth ---------------------------------------------------------------------------
+
+
+async def test_a_cross_site_request_without_origin_is_refused_by_its_referer(live: LiveServer, seeded: Seed) -> None:
+    """Before: no Origin (or only a foreign Referer) was accepted."""
+    cookies = {"lb_login": seeded.login_token}
+    async with live.client(cookies=cookies) as http:
+        response = await http.post(
+            f"/api/v1/events/{seeded.event_id}/invites",
+            json={"name": "Mallory"},
+            headers={"Referer": "https://evil.example/page"},
+        )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "bad_origin"
+    assert sorted(i.name for i in await live.services.accounts.invites(seeded.event_id)) == ["Ada", "Grace"]
+
+
+async def test_an_https_origin_is_not_the_http_origin_of_the_same_host_and_port(live: LiveServer, seeded: Seed) -> None:
+    """Before: only host:port were compared."""
+    https_origin = live.url.replace("http://", "https://")
+    async with live.client(headers={"Authorization": f"Bearer {seeded.token}"}) as http:
+        response = await http.post(
+            f"/api/v1/sessions/{seeded.session_id}/capture",
+            json={"client_id": "x", "body": "from a page served elsewhere"},
+            headers={"Origin": https_origin},
+        )
+        assert response.status_code == 403 and response.json()["error"]["code"] == "bad_origin"
+        same = await http.post(
+            f"/api/v1/sessions/{seeded.session_id}/capture",
+            json={"client_id": "y", "body": "from our own page"},
+            headers={"Origin": live.url},
+        )
+        assert same.status_code == 201
+
+
+async def test_a_cookie_request_with_neither_origin_nor_token_is_refused(live: LiveServer, seeded: Seed) -> None:
+    """Before: a request with no Origin and no Referer, carrying the login cookie, was accepted."""
+    from liveblog.access.csrf import token_for
+
+    async with live.client(cookies={"lb_login": seeded.login_token}) as http:
+        url = f"/api/v1/sessions/{seeded.session_id}"
+        refused = await http.patch(url, json={"title": "Hijacked"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "bad_csrf"
+        wrong = await http.patch(url, json={"title": "Hijacked"}, headers={"X-CSRF-Token": token_for("another")})
+        assert wrong.status_code == 403
+        allowed = await http.patch(url, json={"title": "Renamed"}, headers={"X-CSRF-Token": token_for(seeded.login_token)})
+        assert allowed.status_code == 200
+    # A bearer-authenticated script needs no token: no page can add that header.
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        assert (await http.patch(url, json={"title": "By script"})).status_code == 200
+    assert (await live.services.programme.session(seeded.session_id)).title == "By script"
+
+
+async def test_every_organiser_form_carries_the_csrf_token_and_a_form_without_it_is_refused(
+    live: LiveServer, seeded: Seed
+) -> None:
+    import re
+
+    from tests.conftest import page_csrf
+
+    async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as http:
+        for path in (f"/organise/events/{seeded.event_id}", f"/organise/sessions/{seeded.session_id}", "/organise/events/new"):
+            page = await http.get(path)
+            token = page_csrf(page.text)
+            forms = re.findall(r'<form method="post".*?</form>', page.text, re.S)
+            assert forms, path
+            for form in forms:
+                assert f'<input type="hidden" name="csrf_token" value="{token}">' in form, (path, form[:120])
+        state = {"form": "state", "state": "ended"}
+        url = f"/organise/sessions/{seeded.session_id}"
+        refused = await http.post(url, data=state)
+        assert refused.status_code == 403
+        assert (await live.services.programme.session(seeded.session_id)).state == "live"
+        done = await http.post(url, data={**state, "csrf_token": token})
+        assert done.status_code == 303
+    assert (await live.services.programme.session(seeded.session_id)).state == "ended"
+
+
+async def test_hsts_over_https_only(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        # uvicorn believes X-Forwarded-Proto from 127.0.0.1, as it would from nginx on the host.
+        over_https = await http.get("/", headers={"X-Forwarded-Proto": "https"})
+        assert over_https.headers["strict-transport-security"] == "max-age=31536000"
+        assert "strict-transport-security" not in (await http.get("/")).headers

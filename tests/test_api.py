@@ -75,7 +75,7 @@ async def test_login_and_logout_revokes_the_session(live: LiveServer, seeded: Se
         assert good.status_code == 200 and "lb_login" in good.cookies
         invites = await http.get(f"/api/v1/events/{seeded.event_id}/invites")
         assert invites.status_code == 200  # the cookie logs us in
-        logout = await http.post("/logout")
+        logout = await http.post("/logout", headers={"X-CSRF-Token": good.json()["csrf_token"]})
         assert logout.status_code == 303
         http.cookies.set("lb_login", good.json()["token"])  # a stolen copy of the cookie
         assert (await http.get(f"/api/v1/events/{seeded.event_id}/invites")).status_code == 401

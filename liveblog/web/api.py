@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
@@ -167,7 +168,8 @@ async def login(request: Request) -> Response:
         raise BadRequest("expected a JSON object", code="invalid_json")
     address = request.client.host if request.client else ""
     token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
-    response = ok({"token": token})
+    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token.
+    response = ok({"token": token, "csrf_token": csrf.token_for(token)})
     set_login_cookie(response, request, token)
     return response
 

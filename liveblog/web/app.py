@@ -24,7 +24,7 @@ from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.web import api, audience, pages, sockets
 from liveblog.web.outlets import fast_send
-from liveblog.web.security import SecurityMiddleware
+from liveblog.web.security import SecurityMiddleware, trusted_origins
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,9 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
-        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins)],
+        middleware=[
+            Middleware(SecurityMiddleware, allowed_origins=trusted_origins(settings), hsts_seconds=settings.server.hsts_seconds)
+        ],
         exception_handlers={
             LiveblogError: handle_error,
             HTTPException: handle_http_error,

@@ -22,12 +22,14 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
+from liveblog.web.security import csrf_token
 from liveblog.web.auth import LOGIN_COOKIE, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     templates = request.app.state.templates
     context.setdefault("organiser", request.scope.get("liveblog.organiser"))
+    context.setdefault("csrf_token", csrf_token(request.scope))
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
