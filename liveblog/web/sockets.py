@@ -126,6 +126,15 @@ async def _receive_text(ws: WebSocket) -> str | None | bytes:
     return bytes(message.get("bytes") or b"")
 
 
+def reply(outlet: Outlet, message: dict[str, Any] | Frame) -> None:
+    """Write a reply (ack, error, pong). Never dropped on an open socket: if the outlet refuses
+    it (its buffer is full), the socket is closed with 4408, so the client resumes and resends
+    whatever was not acknowledged."""
+    frame = message if isinstance(message, Frame) else Frame.of(message)
+    if not outlet.write(frame) and not outlet.closed:
+        outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+
+
 def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(message, None) for a JSON object; (None, error frame) for anything else, including JSON
     the server refuses to handle (too deep, lone surrogates, numbers out of range)."""
@@ -220,9 +229,9 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
             return None
         message, error = decode(raw)
         if message is None:
-            outlet.write(Frame.of(error or {}))
+            reply(outlet, error or {})
         elif message.get("type") == "ping":
-            outlet.write(Frame.of({"type": "pong"}))
+            reply(outlet, {"type": "pong"})
         else:
             return message
     return None
@@ -241,12 +250,12 @@ async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, sessi
             client_id, task = in_flight[0]
             try:
                 ack = await task
-                outlet.write(Frame.of(ack.to_wire()))
+                reply(outlet, ack.to_wire())
             except LiveblogError as exc:
-                outlet.write(Frame.of(error_message(exc.code, exc.message, client_id=client_id, field=exc.field)))
+                reply(outlet, error_message(exc.code, exc.message, client_id=client_id, field=exc.field))
             except Exception:
                 log.exception("capture failed")
-                outlet.write(Frame.of(error_message("internal", "the server failed to save this; send it again", client_id=client_id)))
+                reply(outlet, error_message("internal", "the server failed to save this; send it again", client_id=client_id))
             in_flight.popleft()
             wakeup.set()
 
