@@ -210,3 +210,41 @@ async def test_hsts_over_https_only(live: LiveServer, seeded: Seed) -> None:
         over_https = await http.get("/", headers={"X-Forwarded-Proto": "https"})
         assert over_https.headers["strict-transport-security"] == "max-age=31536000"
         assert "strict-transport-security" not in (await http.get("/")).headers
+
+
+async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
+    """Before: uvicorn logged GET /n/<token>/sessions/... with the token in it."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import free_port, listening, make_settings, seed
+
+    db = tmp_path / "log.sqlite3"
+    services = Services.build(make_settings(tmp_path, database={"path": str(db)}))
+    await services.open()
+    try:
+        seeded = await seed(services)
+    finally:
+        await services.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveblog", "--db", str(db), "serve", "--port", str(port), "--log-level", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await listening(proc, base)
+        async with httpx.AsyncClient(base_url=base) as http:
+            landing = await http.get(f"/n/{seeded.token}")
+            assert landing.status_code == 303
+            page = await http.get(f"/n/{seeded.token}/sessions/{seeded.session_id}")
+            assert page.status_code == 200
+            await http.get(f"/n/{seeded.token}/sessions/{seeded.session_id}/moderate?x=1")
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    assert f"/n/[invite]/sessions/{seeded.session_id}" in output  # the request is logged...
+    assert seeded.token not in output  # ...without its token

@@ -25,7 +25,7 @@ from liveblog.settings import Settings
 from liveblog.web import api, audience, pages, sockets
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
-from liveblog.web.security import SecurityMiddleware, trusted_origins
+from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sockets.quiet_invalid_utf8_frames()  # after the server configured its loggers
+        redact_invite_tokens_in_logs()
         if own_services:
             await svc.open()
         try:

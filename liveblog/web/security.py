@@ -9,6 +9,8 @@ form field or header. Requests authenticated by a bearer token need no CSRF toke
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -165,3 +167,28 @@ async def _buffer(receive: Any) -> tuple[bytes | None, Any]:
         return await receive()
 
     return body, replay
+
+
+# An invite token in a page path: /n/<token>, /n/<token>/sessions/..., /n/<token>/...
+INVITE_IN_PATH = re.compile(r"(/n/)[^/?#\s\"]+")
+REDACTED = r"\1[invite]"
+
+
+class _RedactInviteTokens(logging.Filter):
+    """Access logs keep the path of a note-taker page but never its invite token: a log shipped
+    to a shared system, or read over someone's shoulder, must not hand out note-taking rights."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(INVITE_IN_PATH.sub(REDACTED, a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str) and "/n/" in record.msg:
+            record.msg = INVITE_IN_PATH.sub(REDACTED, record.msg)
+        return True
+
+
+def redact_invite_tokens_in_logs() -> None:
+    """Install the redaction on uvicorn's loggers once (after uvicorn configured them)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactInviteTokens) for f in logger.filters):
+            logger.addFilter(_RedactInviteTokens())
