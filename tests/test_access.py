@@ -248,3 +248,73 @@ async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
         output = proc.communicate(timeout=10)[0].decode()
     assert f"/n/[invite]/sessions/{seeded.session_id}" in output  # the request is logged...
     assert seeded.token not in output  # ...without its token
+
+
+# -- the login throttle ------------------------------------------------------------------------
+
+
+async def test_a_guesser_at_the_same_address_cannot_lock_the_organiser_out(live: LiveServer, seeded: Seed) -> None:
+    """Before: ten bad tries per username and address blocked the right password for 15 minutes,
+    so anyone in the same conference hall could keep the organiser out."""
+    async with live.client() as organiser:  # the organiser's browser, which logged in before
+        first = await organiser.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert first.status_code == 200 and "lb_device" in organiser.cookies
+    async with live.client() as attacker:  # same address (127.0.0.1), no device cookie
+        codes = [
+            (await attacker.post("/api/v1/login", json={"username": ORGANISER[0], "password": f"guess {i}"})).status_code
+            for i in range(20)
+        ]
+        assert codes[:5] == [401] * 5 and set(codes[5:]) <= {401, 429} and 429 in codes
+    organiser.cookies.delete("lb_login")
+    async with live.client(cookies={"lb_device": first.cookies["lb_device"]}) as organiser:
+        again = await organiser.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert again.status_code == 200, again.text
+
+
+def test_the_throttle_backs_off_and_never_locks_for_long() -> None:
+    from liveblog.access.throttle import ACCOUNT_FREE, ADDRESS_FREE, MAX_BACKOFF, DEVICE_FAILURES, KnownDevices, LoginThrottle
+    from liveblog.errors import RateLimited
+
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+
+    def attempt(user: str = "org", address: str = "10.0.0.1", device: str | None = None) -> bool:
+        try:
+            throttle.check(user, address, device)
+        except RateLimited:
+            return False
+        throttle.failed(user, address, device)
+        return True
+
+    assert all(attempt() for _ in range(ACCOUNT_FREE))
+    assert attempt() is False  # now each try waits after the last failure: 1 s, then 2 s, ...
+    now[0] += 1.01
+    assert attempt() is True
+    now[0] += 1.01
+    assert attempt() is False
+    now[0] += 1.0
+    assert attempt() is True
+    for _ in range(20):  # a persistent guesser
+        now[0] += MAX_BACKOFF + 0.01
+        assert attempt() is True
+    assert attempt() is False
+    now[0] += MAX_BACKOFF + 0.01  # never more than MAX_BACKOFF
+    throttle.check("org", "10.0.0.1")
+    attempt()
+    # Another account from another address is not affected.
+    throttle.check("other", "10.0.0.2")
+    # One address spraying many accounts backs off too.
+    for i in range(ADDRESS_FREE + 1):
+        attempt(f"user{i}", "10.0.0.9")
+    with pytest.raises(RateLimited):
+        throttle.check("fresh-user", "10.0.0.9")
+    # A known device skips the back-off until it has made DEVICE_FAILURES mistakes itself.
+    devices = KnownDevices("secret")
+    device = devices.device_of(devices.issue("org"), "org")
+    assert device is not None and devices.device_of(devices.issue("org"), "someone-else") is None
+    assert devices.device_of("forged|token", "org") is None
+    assert attempt(device=device) is True  # while "org" is in its back-off
+    for _ in range(DEVICE_FAILURES - 1):
+        assert attempt(device=device) is True
+    assert throttle.trusted(device) is False  # from now on it waits like anyone
+    assert attempt(device=device) is False
