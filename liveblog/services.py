@@ -128,7 +128,7 @@ class Services:
             hub=hub,
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
-            accounts=Accounts(db),
+            accounts=Accounts(db, secret_key=settings.secret_key),
             audience=audience,
             components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience)],
         )

@@ -26,12 +26,14 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.web.auth import LOGIN_COOKIE, set_login_cookie, current_organiser, require_organiser, services
+from liveblog.web.security import csrf_token
+from liveblog.web.auth import LOGIN_COOKIE, log_in, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     templates = request.app.state.templates
     context.setdefault("organiser", request.scope.get("liveblog.organiser"))
+    context.setdefault("csrf_token", csrf_token(request.scope))
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -305,7 +307,6 @@ async def notetaker_page(request: Request) -> Response:
 # -- organisers --------------------------------------------------------------------------------
 
 async def login_page(request: Request) -> Response:
-    svc = services(request)
     next_url = request.query_params.get("next", "/organise")
     if not next_url.startswith("/") or next_url.startswith("//"):
         next_url = "/organise"
@@ -313,12 +314,11 @@ async def login_page(request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username", ""))
         try:
-            address = request.client.host if request.client else ""
-            token = await svc.accounts.login(username, str(form.get("password", "")), address)
+            token = await log_in(request, username, str(form.get("password", "")))
         except (Unauthorized, RateLimited) as exc:
             return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
         response = RedirectResponse(next_url, status_code=303)
-        set_login_cookie(response, request, token)
+        set_login_cookie(response, request, token, username)
         return response
     return render(request, "login.html", {"next": next_url})
 
