@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveblog.accounts import Accounts
+from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.programme import Programme
@@ -23,6 +24,7 @@ class Services:
     programme: Programme
     accounts: Accounts
     audience: Audience
+    feeds: FeedService
     extra: dict[str, Any] = field(default_factory=dict)
     _opened: bool = False
 
@@ -58,18 +60,21 @@ class Services:
             programme=Programme(db),
             accounts=Accounts(db),
             audience=Audience(db, hub, settings),
+            feeds=FeedService(db, hub, settings),
         )
 
     async def open(self) -> None:
         await self.db.open()
         self.hub.start()
         await self.audience.start()
+        await self.feeds.open()
         self._opened = True
 
     async def close(self) -> None:
         if not self._opened:
             return
         self._opened = False
+        await self.feeds.close()  # pollers stop before the database closes under them
         await self.audience.stop()  # flushes pending tallies while the database is open
         await self.hub.stop()
         await self.db.close()
