@@ -125,6 +125,7 @@ class BlueskyFeedSettings:
 
     jetstream_url: str = ""
     rewind_seconds: float = 5.0
+    cdn_base: str = "https://cdn.bsky.app"
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,11 @@ class Feed(Protocol):
         """A source's status changed: the panel should update."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait, unless the feed service is asked to poll now (tests, a new session going live)."""
+    wake_generation: int  # increases at each request to poll now
+
+    async def sleep(self, seconds: float, since: int | None = None) -> None:
+        """Wait, unless the feed service is asked to poll now (tests, a new session going live),
+        or was asked since `since` (a wake_generation read before the caller's round began)."""
         ...
 
 
@@ -234,6 +237,7 @@ class PollingSource:
     async def run(self, feed: Feed) -> None:
         while True:
             delay = self.interval
+            generation = feed.wake_generation
             try:
                 targets = await feed.targets()
                 if not targets:
@@ -264,7 +268,7 @@ class PollingSource:
                 while (left := deadline - time.monotonic()) > 0:
                     await asyncio.sleep(left)
             else:
-                await feed.sleep(delay)
+                await feed.sleep(delay, since=generation)
 
 
 def describe(exc: BaseException) -> str:

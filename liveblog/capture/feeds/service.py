@@ -92,6 +92,7 @@ class FeedService:
         self._tasks: list[asyncio.Task[None]] = []
         self._targets: tuple[float, list[EventTarget]] | None = None
         self._wake = asyncio.Event()
+        self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
         self._status_event = asyncio.Event()
         self.status_version = 0
         self.ingested = 0
@@ -167,10 +168,13 @@ class FeedService:
     def poll_now(self) -> None:
         """Wake every sleeping poller (a session went live, a test wants the next poll)."""
         self._targets = None
+        self.wake_generation += 1
         event, self._wake = self._wake, asyncio.Event()
         event.set()
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, since: int | None = None) -> None:
+        if since is not None and since != self.wake_generation:
+            return  # poll_now() was called while the caller was busy: go again at once
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
