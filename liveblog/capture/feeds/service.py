@@ -19,12 +19,11 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from liveblog.capture.feeds.base import (
-    Backoff,
     EventTarget,
     IngestResult,
     SessionTarget,
@@ -36,6 +35,7 @@ from liveblog.capture.feeds.base import (
 from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.feeds.render import render_post
 from liveblog.errors import BadRequest, Conflict, NotFound
+from liveblog.lifecycle import Supervisor
 from liveblog.models import Item, SocialPost, SocialRoute
 from liveblog.settings import Settings
 from liveblog.storage import Store, Tx
@@ -89,7 +89,8 @@ class FeedService:
         self.sources: list[Source] = list(sources) if sources is not None else []
         self._explicit_sources = sources is not None
         self.fetcher = fetcher
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
+        self._task_names: list[str] = []
         self._targets: tuple[float, list[EventTarget]] | None = None
         self._wake = asyncio.Event()
         self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
@@ -98,9 +99,15 @@ class FeedService:
         self.ingested = 0
         self.on_ingest: list[Callable[[SocialPost], None]] = []  # benchmark hook: called after commit
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
 
-    async def open(self) -> None:
+    name = "feeds"
+
+    async def open(self, supervisor: Supervisor) -> None:
+        """Start one supervised task per source. A source that crashes (a bug: bad responses it
+        handles itself) is restarted by the supervisor with a jittered back-off, and its panel
+        row shows the crash and the restart count."""
+        self._supervisor = supervisor
         if not self.settings.feeds.enabled:
             return
         if not self._explicit_sources:
@@ -109,16 +116,30 @@ class FeedService:
             self.sources = build_sources(self.settings)
         if self.fetcher is None and self.settings.feeds.fetch_media:
             self.fetcher = MediaFetcher(self.settings.feeds.media_bytes, self.settings.feeds.media_timeout_seconds)
-        for source in self.sources:
-            self._tasks.append(asyncio.create_task(self._supervise(source), name=f"feed-{source.network}"))
+        for index, source in enumerate(self.sources):
+            name = f"feeds.{source.network}.{index}"
+            self._task_names.append(name)
+            supervisor.spawn(name, self._runner(source))
+
+    def _runner(self, source: Source) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await source.run(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                source.status.restarts += 1
+                source.status.fail(f"crashed: {describe(exc)}")
+                self.changed()
+                raise  # the supervisor logs it and restarts after a back-off
+
+        return run
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        if self._supervisor is not None:
+            for name in reversed(self._task_names):
+                await self._supervisor.stop(name)
+        self._task_names.clear()
         for source in self.sources:
             try:
                 await source.close()
@@ -126,29 +147,17 @@ class FeedService:
                 log.exception("closing feed source %s failed", source.network)
         if self.fetcher is not None:
             await self.fetcher.close()
+            self.fetcher = None
 
-    async def _supervise(self, source: Source) -> None:
-        """Run a source; if it crashes (a bug, not a bad response: those it handles itself),
-        restart it after a back-off with jitter, and show the crash on the panel."""
-        backoff = Backoff(base=1.0, cap=self.settings.feeds.backoff_max_seconds)
-        while True:
-            try:
-                await source.run(self)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                source.status.restarts += 1
-                source.status.fail(f"crashed: {describe(exc)}")
-                log.exception("feed source %s crashed; restarting", source.network)
-                self.changed()
-                await asyncio.sleep(backoff.next_delay())
-
-    def health(self) -> list[dict[str, Any]]:
-        return [
-            {"name": f"feed:{s.network}:{s.status.name}", "state": s.status.state, "restarts": s.status.restarts}
-            for s in self.sources
-        ]
+    def health(self) -> dict[str, Any]:
+        """Reported on /healthz; a network being down is the network's trouble, not ours: ok stays
+        true, and each source's state is listed."""
+        return {
+            "ok": True,
+            "sources": {f"{s.network}:{s.status.name}": {"state": s.status.state, "restarts": s.status.restarts,
+                                                          "last_error": s.status.last_error or None}
+                        for s in self.sources},
+        }
 
     # -- what sources call (base.Feed) -------------------------------------------------------------
 
