@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape
 from urllib.parse import urlencode
 
 from PIL import Image
@@ -58,10 +59,11 @@ class FakeNetworks:
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     jet_events: list[dict[str, Any]] = field(default_factory=list)
+    rss_items: list[dict[str, Any]] = field(default_factory=list)
     x_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     mastodon_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     jetstream_connections: list[dict[str, str]] = field(default_factory=list)
-    fail_next: dict[str, deque[Failure]] = field(default_factory=lambda: {"x": deque(), "mastodon": deque()})
+    fail_next: dict[str, deque[Failure]] = field(default_factory=lambda: {"x": deque(), "mastodon": deque(), "rss": deque()})
     jetstream_drop_after: int | None = None  # close the socket after sending this many frames
     jetstream_junk: list[str] = field(default_factory=list)  # raw frames sent first on the next connection
     x_window: int = 450
@@ -331,6 +333,29 @@ class FakeNetworks:
         except (WebSocketDisconnect, RuntimeError):
             return
 
+    # -- RSS ------------------------------------------------------------------------------------
+
+    def add_rss_item(self, title: str, description: str, categories: list[str]) -> str:
+        guid = f"https://blog.example/posts/{len(self.rss_items) + 1}"
+        self.rss_items.append({"guid": guid, "title": title, "description": description, "categories": categories,
+                               "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")})
+        return guid
+
+    async def rss(self, request: Request) -> Response:
+        scripted = await self._scripted("rss")
+        if scripted is not None:
+            return scripted
+        items = "".join(
+            f"<item><title>{escape(i['title'])}</title><link>{escape(i['guid'])}</link>"
+            f"<guid isPermaLink=\"true\">{escape(i['guid'])}</guid><description>{escape(i['description'])}</description>"
+            f"<pubDate>{i['date']}</pubDate><dc:creator>Blog Author</dc:creator>"
+            + "".join(f"<category>{escape(c)}</category>" for c in i["categories"]) + "</item>"
+            for i in self.rss_items
+        )
+        body = ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                f"<channel><title>A conference blog</title><link>https://blog.example/</link>{items}</channel></rss>")
+        return Response(body, media_type="application/rss+xml")
+
     # -- images -----------------------------------------------------------------------------------
 
     async def image(self, request: Request) -> Response:
@@ -349,6 +374,7 @@ class FakeNetworks:
             Route("/api/v1/timelines/tag/{tag}", self.mastodon_tag),
             WebSocketRoute("/subscribe", self.jetstream),
             Route("/img/{name}", self.image),
+            Route("/feed.rss", self.rss),
         ])
 
 

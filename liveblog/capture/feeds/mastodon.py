@@ -152,32 +152,60 @@ class MastodonSource(PollingSource):
         key = f"mastodon:{self.instance}:{tag}"
         cursor = await feed.get_cursor(key)
         url = f"{self.instance}/api/v1/timelines/tag/{quote(tag, safe='')}"
-        params: dict[str, Any] | None = {"limit": self.limit}
-        if cursor:
-            assert params is not None
-            params["min_id"] = cursor
+        if not cursor:
+            await self._first_look(feed, key, url, window_start)
+            return
+        params: dict[str, Any] | None = {"limit": self.limit, "min_id": cursor}
         for _ in range(MAX_PAGES):
             statuses, links = await self._get(url, params)
-            posts = [p for s in statuses if (p := parse_status(s, self.instance, self.max_chars)) is not None]
-            if not cursor:  # first look: only what falls in the collecting window
-                posts = [p for p in posts if datetime.fromisoformat(p.posted_at.replace("Z", "+00:00")) >= window_start]
-            if posts:
-                result = await feed.ingest("mastodon", posts)
-                self.status.posts += result.new
-            ids = [text_value(s.get("id")) for s in statuses if isinstance(s, dict)]
-            ids = [i for i in ids if i.isdigit()]
-            if not ids:
+            await self._ingest(feed, statuses, None)
+            newest = _newest(statuses)
+            if newest is None:
                 return
-            newest = max(ids, key=int)
-            if not cursor or int(newest) > int(cursor):
+            if int(newest) > int(cursor):
                 cursor = newest
-                await feed.set_cursor(key, cursor)
+                await feed.set_cursor(key, cursor)  # after the page is stored: a crash loses nothing
             if len(statuses) < self.limit or "prev" not in links:
                 return
             # The next page forward. Only follow links on the same instance.
             url, params = links["prev"], None
             if not url.startswith(self.instance + "/"):
                 return
+
+    async def _first_look(self, feed: Feed, key: str, url: str, window_start: datetime) -> None:
+        """No cursor yet: read back from the newest (Link rel="next") to the collecting window's
+        start, then remember the newest id, so later polls page forward from there."""
+        params: dict[str, Any] | None = {"limit": self.limit}
+        newest: str | None = None
+        for _ in range(MAX_PAGES):
+            statuses, links = await self._get(url, params)
+            newest = newest or _newest(statuses)
+            older = await self._ingest(feed, statuses, window_start)
+            if older or len(statuses) < self.limit or "next" not in links:
+                break
+            url, params = links["next"], None
+            if not url.startswith(self.instance + "/"):
+                break
+        if newest is not None:
+            await feed.set_cursor(key, newest)
+
+    async def _ingest(self, feed: Feed, statuses: list[Any], window_start: datetime | None) -> bool:
+        """Store a page's posts (those inside the window, if given); True if any were older."""
+        posts = [p for s in statuses if (p := parse_status(s, self.instance, self.max_chars)) is not None]
+        older = False
+        if window_start is not None:
+            kept = [p for p in posts if datetime.fromisoformat(p.posted_at.replace("Z", "+00:00")) >= window_start]
+            older = len(kept) < len(posts)
+            posts = kept
+        if posts:
+            result = await feed.ingest("mastodon", posts)
+            self.status.posts += result.new
+        return older
+
+
+def _newest(statuses: list[Any]) -> str | None:
+    ids = [i for s in statuses if isinstance(s, dict) and (i := text_value(s.get("id"))).isdigit()]
+    return max(ids, key=int) if ids else None
 
 
 def build(settings: Settings) -> list[MastodonSource]:
