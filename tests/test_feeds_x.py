@@ -176,3 +176,31 @@ async def test_no_token_says_so_and_the_app_works(services: Services, seeded: Se
     source = x_source(services)
     await eventually(lambda: source.status.state == "off", what="the X source to say why it is off")
     assert "LIVEBLOG_X_BEARER_TOKEN" in source.status.detail
+
+
+async def test_media_and_avatars_are_fetched_stripped_and_served_from_our_origin(
+    tmp_path: Path, fake: FakeNetworks
+) -> None:
+    import io
+
+    from PIL import Image
+
+    svc = Services.build(feed_settings(tmp_path, fake, feeds={"fetch_media": True}))
+    await svc.open()
+    try:
+        ids = await seed(svc)
+        fake.add_tweet("ana", "Ana", "A photo of the slide #test", image_alt="The slide: three bullet points")
+        svc.feeds.poll_now()
+        items = await eventually(lambda: _count(svc, ids.session_id, 1), what="the post")
+        html = items[0].html
+        assert 'class="social-image" src="/media/' in html and 'alt="The slide: three bullet points"' in html
+        assert 'width="64" height="48"' in html and 'class="social-avatar" src="/media/' in html
+        assert fake.base_url not in html  # nothing in the page points at the network
+        media_id = html.split('class="social-image" src="/media/')[1].split('"')[0]
+        found = await svc.programme.media(media_id)
+        assert found is not None
+        content_type, data = found
+        with Image.open(io.BytesIO(data)) as image:
+            assert content_type == "image/jpeg" and not image.getexif().get(0x8825)  # no GPS left
+    finally:
+        await svc.close()
