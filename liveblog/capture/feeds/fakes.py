@@ -23,7 +23,7 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -388,9 +388,14 @@ async def serve_fakes(fakes: FakeNetworks | None = None, port: int = 0) -> Async
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the host process owns the signals
+            yield
+
     config = uvicorn.Config(fakes.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
                             ws="websockets-sansio", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:
