@@ -1,4 +1,4 @@
-"""The demo's social feeds: a conversation under #nbhdsummit on X, Mastodon and Bluesky, replayed
+"""The demo's social feeds: a conversation under the demo event's hashtag on X, Mastodon and Bluesky, replayed
 through the loopback fake networks (capture/feeds/fakes.py), so a newcomer sees posts arrive
 within seconds with no credentials and no network. All content is invented.
 
@@ -16,6 +16,7 @@ import socket
 from typing import Any
 
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo import HASHTAG
 from liveblog.errors import LiveblogError
 from liveblog.lifecycle import Supervisor
 from liveblog.services import Services
@@ -23,24 +24,25 @@ from liveblog.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEMO_TAG = "nbhdsummit"
+DEMO_TAG = HASHTAG.lstrip("#").lower()
 FAKE_TOKEN = "fake-token"
+T = HASHTAG
 
-# (network, handle, display name, text, image alt or None). Approved authors: all but the last.
+# (network, handle, display name, text, image alt or None). Approved authors: all but WAITING's.
 CONVERSATION: list[tuple[str, str, str, str, str | None]] = [
-    ("x", "mo_localgov", "Mo Adeyemi", "Full room for 'Sharing what works' at #nbhdsummit: people standing at the back", None),
+    ("x", "mo_hrlead", "Mo Adeyemi", f"Standing room only for the apprenticeships session at {T}", None),
     ("mastodon", "ruth@civic.example", "Ruth Lindqvist",
-     "<p>Helen's point lands: write up what <em>didn't</em> work, or nobody believes the successes. #nbhdsummit</p>", None),
-    ("bluesky", "did:plc:kwamecodes", "", "Shared specification > shared story. Stealing this for our procurement team #nbhdsummit", None),
-    ("x", "parkbench_pete", "Pete Okoro", "Our council tried the 10-minute call idea last year. Saved us months. #nbhdsummit", None),
-    ("mastodon", "lib_jo@books.example", "Jo (library desk)",
-     "<p>Slide from the talk: three things to try next week. <a href=\"https://books.example/tags/nbhdsummit\">#nbhdsummit</a></p>",
-     "A slide with three numbered steps: find a peer council, swap one problem each, write down what you learnt"),
-    ("bluesky", "did:plc:openmarek", "", "Who hosts the community of practice between meetings? Good question from the floor #nbhdsummit", None),
-    ("x", "mo_localgov", "Mo Adeyemi", "'Most good practice dies in the council it was invented in.' Quote of the day #nbhdsummit", None),
-    ("mastodon", "ruth@civic.example", "Ruth Lindqvist", "<p>Notes are going up live on the liveblog. #nbhdsummit</p>", None),
+     f"<p>Sunita: career changers stay longer than graduate hires in their first three years. Want the data. {T}</p>", None),
+    ("bluesky", "did:plc:kwamecodes", "", f"Secondments both ways between councils and the NHS: why is this still rare? {T}", None),
+    ("x", "parkbench_pete", "Pete Okoro", f"We did a 6-month secondment swap with the county. Best training money we never spent. {T}", None),
+    ("mastodon", "lib_jo@books.example", "Jo (library service)",
+     f"<p>The slide everyone is photographing: three routes in. <a href=\"https://books.example/tags/{DEMO_TAG}\">{T}</a></p>",
+     "A slide with three routes into public service: apprenticeships, secondments, returners"),
+    ("bluesky", "did:plc:openmarek", "", f"Declan on apprentice pay: the levy covers training, not the salary gap {T}", None),
+    ("x", "mo_hrlead", "Mo Adeyemi", f"'Hire for values, train for skills' gets a round of applause {T}", None),
+    ("mastodon", "ruth@civic.example", "Ruth Lindqvist", f"<p>Notes from the room are going up live on the liveblog. {T}</p>", None),
 ]
-WAITING = ("x", "first_timer_fi", "Fi Murray", "Is there a list of the 40 councils in Helen's network anywhere? #nbhdsummit", None)
+WAITING = ("x", "first_timer_fi", "Fi Murray", f"Does anyone have the apprenticeship numbers by region? {T}", None)
 
 
 def free_port() -> int:
@@ -107,7 +109,7 @@ class DemoFeedsComponent:
 
     async def open(self, supervisor: Supervisor) -> None:
         await self._stack.enter_async_context(serve_fakes(self.fakes, self.port))
-        events = [e for e in await self.services.programme.events() if DEMO_TAG in " ".join(e.hashtags)]
+        events = [e for e in await self.services.programme.events() if HASHTAG in e.hashtags]
         if not events:
             log.warning("demo feeds: no demo event found; nothing to replay")
             return

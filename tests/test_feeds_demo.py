@@ -24,7 +24,7 @@ async def test_the_demo_replays_a_conversation_on_three_networks_with_one_post_w
 
         async def networks() -> set[str]:
             items = await svc.programme.items(session, kind="social")
-            slide = any("three numbered steps" in i.html for i in items)
+            slide = any("three routes into public service" in i.html for i in items)
             return slide and {i.data["network"] for i in items} >= {"x", "mastodon", "bluesky"}
 
         await eventually(networks, timeout=30, what="posts from X, Mastodon and Bluesky, and the slide")
@@ -32,7 +32,7 @@ async def test_the_demo_replays_a_conversation_on_three_networks_with_one_post_w
         assert [r.post.author_handle for r in waiting] == ["first_timer_fi"]
         items = await svc.programme.items(session, kind="social")
         assert all(i.data["handle"] != "first_timer_fi" for i in items)
-        slide = [i for i in items if "three numbered steps" in i.html]
+        slide = [i for i in items if "three routes into public service" in i.html]
         assert 'src="/media/' in slide[0].html  # the demo's images are our own copies too
     finally:
         await demo.close()
