@@ -66,8 +66,17 @@ class Feed(Protocol):
     async def targets(self) -> list[EventTarget]: ...
 
     async def ingest(
-        self, network: str, posts: list[SocialPost], *, event_id: str | None = None, billed: int = 0
-    ) -> IngestResult: ...
+        self,
+        network: str,
+        posts: list[SocialPost],
+        *,
+        event_id: str | None = None,
+        billed: int = 0,
+        cursor: tuple[str, str] | None = None,
+    ) -> IngestResult:
+        """Store posts (once each), route and publish them; `cursor` (key, value) is saved in
+        the same transaction, so a saved cursor never runs ahead of what is stored."""
+        ...
 
     async def deleted(self, network: str, post_id: str) -> None:
         """The network deleted a post (kept or removed per feeds.keep_deleted)."""

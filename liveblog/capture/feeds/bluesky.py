@@ -13,6 +13,7 @@ handle changes), so a post names its author by handle when one has been seen, el
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -40,6 +41,9 @@ from liveblog.settings import Settings
 log = logging.getLogger(__name__)
 
 COLLECTION = "app.bsky.feed.post"
+CURSOR_KEY = "bluesky:jetstream"
+FLUSH_POSTS = 50  # matching posts stored per transaction at most...
+FLUSH_AFTER = 0.2  # ...and none waits longer than this (seconds) before it is stored
 SAVE_CURSOR_EVERY = 5.0  # seconds between cursor saves (a rewind on reconnect covers the gap)
 MAX_FRAME = 2 * 1024 * 1024  # a post is at most a few KB; a bigger frame is junk and drops the socket
 HANDLES_KEPT = 50_000  # DID -> handle, from identity events
@@ -152,7 +156,10 @@ class BlueskySource:
         self.backoff = Backoff(base=1.0, cap=settings.feeds.backoff_max_seconds)
         self.handles: dict[str, str] = {}
         self.known: set[str] = set()  # uris collected since start, to notice their deletion
-        self.cursor: int | None = None  # time_us of the last event handled
+        self.cursor: int | None = None  # time_us of the last event handled (posts maybe still buffered)
+        self.stored_cursor: int | None = None  # the cursor as committed with the posts before it
+        self.buffer: list[SocialPost] = []  # matching posts not yet stored
+        self._buffer_since = 0.0
         self.bad_frames = 0
         self.connections = 0
 
@@ -160,9 +167,9 @@ class BlueskySource:
         return None
 
     async def run(self, feed: Feed) -> None:
-        saved = await feed.get_cursor("bluesky:jetstream")
+        saved = await feed.get_cursor(CURSOR_KEY)
         if saved and saved.isdigit():
-            self.cursor = int(saved)
+            self.cursor = self.stored_cursor = int(saved)
         while True:
             generation = feed.wake_generation
             targets = await feed.targets()
@@ -186,35 +193,65 @@ class BlueskySource:
 
     def _subscribe_url(self) -> str:
         params: list[tuple[str, str]] = [("wantedCollections", COLLECTION)]
-        if self.cursor is not None:
-            params.append(("cursor", str(max(0, self.cursor - self.rewind_us))))
+        if self.stored_cursor is not None:
+            params.append(("cursor", str(max(0, self.stored_cursor - self.rewind_us))))
         return f"{self.url}?{urlencode(params)}"
 
     async def _stream(self, feed: Feed, wanted: frozenset[str]) -> None:
         last_save = time.monotonic()
         refreshed = time.monotonic()
+        silence = max(self.timeout * 4, 30.0)  # Jetstream carries the whole network: silence means a stall
         async with connect(self._subscribe_url(), open_timeout=self.timeout, close_timeout=2.0,
                            ping_interval=20.0, ping_timeout=self.timeout, max_size=MAX_FRAME,
                            compression=None) as ws:
             self.connections += 1
             self.status.set("running", "")
             feed.changed()
-            while True:
-                try:
-                    # Jetstream carries the whole network: silence this long means a stalled socket.
-                    raw = await asyncio.wait_for(ws.recv(), timeout=max(self.timeout * 4, 30.0))
-                except websockets.ConnectionClosedOK:
-                    return
-                if time.monotonic() - refreshed > 5.0:  # sessions start and end: follow their tags
-                    targets = await feed.targets()
-                    wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
-                    refreshed = time.monotonic()
-                    if not wanted:
+            try:
+                while True:
+                    wait = max(0.0, self._buffer_since + FLUSH_AFTER - time.monotonic()) if self.buffer else silence
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=wait)
+                    except TimeoutError:
+                        if not self.buffer:
+                            raise
+                        await self._flush(feed)
+                        continue
+                    except websockets.ConnectionClosedOK:
                         return
-                await self._handle(feed, raw, wanted)
-                if time.monotonic() - last_save > SAVE_CURSOR_EVERY and self.cursor is not None:
-                    await feed.set_cursor("bluesky:jetstream", str(self.cursor))
-                    last_save = time.monotonic()
+                    if time.monotonic() - refreshed > 5.0:  # sessions start and end: follow their tags
+                        targets = await feed.targets()
+                        wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+                        refreshed = time.monotonic()
+                        if not wanted:
+                            return
+                    await self._handle(feed, raw, wanted)
+                    if self.buffer and (len(self.buffer) >= FLUSH_POSTS
+                                        or time.monotonic() - self._buffer_since >= FLUSH_AFTER):
+                        await self._flush(feed)
+                    elif not self.buffer and time.monotonic() - last_save > SAVE_CURSOR_EVERY and self.cursor:
+                        await feed.set_cursor(CURSOR_KEY, str(self.cursor))
+                        self.stored_cursor = self.cursor
+                        last_save = time.monotonic()
+            finally:
+                if self.buffer:
+                    with contextlib.suppress(Exception):  # if it fails, the rewind reads them again
+                        await self._flush(feed)
+
+    async def _flush(self, feed: Feed) -> None:
+        """Store the buffered posts, with the cursor up to which everything is handled, in one
+        transaction. Until that commits the resume point stays where it was: nothing is lost."""
+        posts, self.buffer = self.buffer, []
+        cursor = self.cursor
+        result = await feed.ingest("bluesky", posts, cursor=(CURSOR_KEY, str(cursor)) if cursor else None)
+        self.stored_cursor = cursor
+        for post in posts:
+            if len(self.known) >= KNOWN_KEPT:
+                self.known.clear()
+            self.known.add(post.post_id)
+        if result.new:
+            self.status.posts += result.new
+            feed.changed()
 
     async def _handle(self, feed: Feed, raw: str | bytes, wanted: frozenset[str]) -> None:
         try:
@@ -227,17 +264,13 @@ class BlueskySource:
             return
         kind, value = post_from_event(event, wanted, self.cdn_base, self.handles, self.max_chars)
         if kind == "post" and isinstance(value, SocialPost):
-            result = await feed.ingest("bluesky", [value])
-            if len(self.known) >= KNOWN_KEPT:
-                self.known.clear()
-            self.known.add(value.post_id)
-            if result.new:
-                self.status.posts += result.new
-                feed.changed()
+            if not self.buffer:
+                self._buffer_since = time.monotonic()
+            self.buffer.append(value)
         elif kind == "delete" and isinstance(value, str) and value in self.known:
             # Only posts we collected since start: the network deletes far more than we keep.
             await feed.deleted("bluesky", value)
-        # Handled (or skipped): a resume starts after this, less the rewind.
+        # Handled (or buffered): a resume starts after this, less the rewind.
         self.cursor = max(self.cursor or 0, event["time_us"])
 
 

@@ -19,7 +19,9 @@ import asyncio
 import base64
 import contextlib
 import io
+import itertools
 import json
+import re
 import socket
 import time
 from collections import deque
@@ -36,6 +38,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+
+STAMP = "bench t=0 "
 
 
 def _iso(ts: float) -> str:
@@ -68,6 +73,10 @@ class FakeNetworks:
     jetstream_junk: list[str] = field(default_factory=list)  # raw frames sent first on the next connection
     x_window: int = 450
     responded: list[tuple[str, str, float]] = field(default_factory=list)  # (network, post id, time answered)
+    # Benchmark: a post text holding "bench t=0 " gets "bench t=<monotonic ns>" as it is sent, a
+    # distinct stamp per post, so the time from this response to each viewer can be measured.
+    stamp: bool = False
+    stamps: list[int] = field(default_factory=list)
     last_429_reset: float = 0.0  # the reset time the last scripted 429 announced
     _x_used: int = 0
     _x_reset: float = 0.0
@@ -178,6 +187,23 @@ class FakeNetworks:
         self._jet_new = asyncio.Event()
         return event
 
+    def _stamped(self, text: str) -> str:
+        if not self.stamp or STAMP not in text:
+            return text
+        base = time.monotonic_ns()
+        counter = itertools.count()
+
+        def next_stamp(_: re.Match[str]) -> str:
+            value = base + next(counter)
+            self.stamps.append(value)
+            return f"bench t={value} "
+
+        return re.sub(re.escape(STAMP), next_stamp, text)
+
+    def _json(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        text = self._stamped(json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+        return Response(text, status_code=status, headers=headers, media_type="application/json")
+
     # -- X API v2 ---------------------------------------------------------------------------------
 
     def _failure(self, network: str) -> Failure | None:
@@ -255,7 +281,7 @@ class FakeNetworks:
         body["meta"] = meta
         for t in page:
             self.responded.append(("x", t["id"], time.time()))
-        return JSONResponse(body, headers=headers)
+        return self._json(body, headers=headers)
 
     # -- Mastodon ---------------------------------------------------------------------------------
 
@@ -287,7 +313,7 @@ class FakeNetworks:
                                f'<{base}?{urlencode({"min_id": page[0]["id"]})}>; rel="prev"')
         for s in page:
             self.responded.append(("mastodon", s["id"], time.time()))
-        return JSONResponse(page, headers=headers)
+        return self._json(page, headers=headers)
 
     # -- Jetstream --------------------------------------------------------------------------------
 
@@ -317,7 +343,7 @@ class FakeNetworks:
                         self.jetstream_drop_after = None
                         await websocket.close(1011)
                         return
-                    await websocket.send_text(json.dumps(event))
+                    await websocket.send_text(self._stamped(json.dumps(event, ensure_ascii=False)))
                     self.responded.append(("bluesky", f"at://{event['did']}/app.bsky.feed.post/"
                                            f"{event['commit']['rkey']}", time.time()))
                     frames += 1

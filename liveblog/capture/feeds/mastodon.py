@@ -158,13 +158,14 @@ class MastodonSource(PollingSource):
         params: dict[str, Any] | None = {"limit": self.limit, "min_id": cursor}
         for _ in range(MAX_PAGES):
             statuses, links = await self._get(url, params)
-            await self._ingest(feed, statuses, None)
             newest = _newest(statuses)
+            moved = newest is not None and int(newest) > int(cursor)
+            # The cursor moves in the same transaction as the page's posts: a crash loses nothing.
+            await self._ingest(feed, statuses, None, (key, newest) if moved and newest else None)
             if newest is None:
                 return
-            if int(newest) > int(cursor):
+            if moved:
                 cursor = newest
-                await feed.set_cursor(key, cursor)  # after the page is stored: a crash loses nothing
             if len(statuses) < self.limit or "prev" not in links:
                 return
             # The next page forward. Only follow links on the same instance.
@@ -189,7 +190,8 @@ class MastodonSource(PollingSource):
         if newest is not None:
             await feed.set_cursor(key, newest)
 
-    async def _ingest(self, feed: Feed, statuses: list[Any], window_start: datetime | None) -> bool:
+    async def _ingest(self, feed: Feed, statuses: list[Any], window_start: datetime | None,
+                      cursor: tuple[str, str] | None = None) -> bool:
         """Store a page's posts (those inside the window, if given); True if any were older."""
         posts = [p for s in statuses if (p := parse_status(s, self.instance, self.max_chars)) is not None]
         older = False
@@ -198,8 +200,10 @@ class MastodonSource(PollingSource):
             older = len(kept) < len(posts)
             posts = kept
         if posts:
-            result = await feed.ingest("mastodon", posts)
+            result = await feed.ingest("mastodon", posts, cursor=cursor)
             self.status.posts += result.new
+        elif cursor is not None:
+            await feed.set_cursor(*cursor)
         return older
 
 

@@ -38,11 +38,12 @@ from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Item, SocialPost, SocialRoute
 from liveblog.settings import Settings
-from liveblog.storage import Store, Tx
+from liveblog.storage import Op, Store, Tx
 from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
+INGEST_CHUNK = 20  # posts per write transaction: ~ms of writer time, so notes never queue long
 TARGETS_TTL = 1.0  # seconds a computed list of collecting sessions is reused by every source
 RULE_KINDS = ("allow_author", "block_author", "block_word")
 DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
@@ -54,6 +55,9 @@ def _aware(value: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.astimezone()  # naive programme times are local
+
+
+Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
 
 
 def author_key(post: SocialPost) -> str:
@@ -189,7 +193,7 @@ class FeedService:
                 await self._wake.wait()
 
     async def get_cursor(self, key: str) -> str | None:
-        return await self.db.read(lambda r: r.get_feed_cursor(key))
+        return await self.db.read(lambda r: r.get_feed_cursor(key), pool="pages")
 
     async def set_cursor(self, key: str, value: str) -> None:
         async def op(tx: Tx) -> None:
@@ -198,7 +202,7 @@ class FeedService:
         await self.db.write(op)
 
     async def reads_used(self, network: str) -> dict[tuple[str, str], int]:
-        return await self.db.read(lambda r: r.feed_reads(network))
+        return await self.db.read(lambda r: r.feed_reads(network), pool="pages")
 
     async def targets(self) -> list[EventTarget]:
         cached = self._targets
@@ -225,7 +229,7 @@ class FeedService:
                     out.append(EventTarget(event.id, tags, terms, tuple(sessions), min(starts) - lead))
             return out
 
-        targets = await self.db.read(load)
+        targets = await self.db.read(load, pool="pages")
         self._targets = (time.monotonic(), targets)
         return targets
 
@@ -253,17 +257,28 @@ class FeedService:
         return routes
 
     async def ingest(
-        self, network: str, posts: list[SocialPost], *, event_id: str | None = None, billed: int = 0
+        self,
+        network: str,
+        posts: list[SocialPost],
+        *,
+        event_id: str | None = None,
+        billed: int = 0,
+        cursor: tuple[str, str] | None = None,
     ) -> IngestResult:
         """Store new posts once, route them, and put approved ones into their sessions' streams.
-        `billed` reads are added to the event's count in the same transaction (never twice)."""
+
+        `billed` reads and the source's `cursor` (key, value) are written in the same transaction
+        as the last posts, so a crash can neither lose posts behind a saved cursor nor count
+        reads twice. Posts are written INGEST_CHUNK at a time: a note never waits behind one
+        long transaction of a hundred posts."""
         result = IngestResult()
         targets = await self.targets()
         unique: dict[str, SocialPost] = {}
         for post in posts:
             unique.setdefault(post.post_id, post)
-        known = await self.db.read(lambda r: r.known_social_posts(network, list(unique))) if unique else set()
-        prepared: list[tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]] = []
+        known = (await self.db.read(lambda r: r.known_social_posts(network, list(unique)), pool="pages")
+                 if unique else set())
+        prepared: list[Prepared] = []
         for post in unique.values():
             routes = self.route(post, targets, event_id)
             result.routed[post.post_id] = [s for _, s in routes]
@@ -279,19 +294,49 @@ class FeedService:
             prepared.append((post, routes, images, avatar))
         sessions_billed: dict[tuple[str, str], int] = {}
         if billed and event_id is not None:
-            for post in unique.values():
-                for _, s in self.route(post, targets, event_id):
+            for routed in result.routed.values():
+                for s in routed:
                     if s:
                         sessions_billed[(event_id, s)] = sessions_billed.get((event_id, s), 0) + 1
-        default = self.settings.feeds.moderate_by_default
+        chunks = [prepared[i : i + INGEST_CHUNK] for i in range(0, len(prepared), INGEST_CHUNK)] or [[]]
         waiting: set[str] = set()
         stored: list[SocialPost] = []
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            if not chunk and not (last and (billed or cursor)):
+                continue
+            result.new += await self.db.write(self._ingest_op(
+                network, chunk, waiting, stored,
+                billing=(event_id, billed, sessions_billed) if last and billed and event_id is not None else None,
+                cursor=cursor if last else None,
+            ))
+        self.ingested += result.new
+        for session_id in waiting:
+            self._queue_changed(session_id)
+        for post in stored:
+            for hook in self.on_ingest:
+                hook(post)
+        if result.new or billed:
+            self.changed()
+        return result
+
+    def _ingest_op(
+        self,
+        network: str,
+        chunk: list[Prepared],
+        waiting: set[str],
+        stored: list[SocialPost],
+        *,
+        billing: tuple[str, int, dict[tuple[str, str], int]] | None,
+        cursor: tuple[str, str] | None,
+    ) -> Op[int]:
+        default = self.settings.feeds.moderate_by_default
 
         async def op(tx: Tx) -> int:
             new = 0
             rules: dict[str, list[tuple[str, str]]] = {}
             policies: dict[str, dict[str, bool]] = {}
-            for post, routes, images, avatar in prepared:
+            for post, routes, images, avatar in chunk:
                 media_session = next((s for _, s in routes if s), "")
                 if media_session:
                     post = await _store_media(tx, post, media_session, images, avatar)
@@ -312,23 +357,16 @@ class FeedService:
                         await tx.set_social_route(row, e, s, state="approved", item_id=item.id, decided_by="auto")
                     elif state == "pending" and s:
                         waiting.add(s)
-            if billed and event_id is not None:
+            if billing is not None:
+                event_id, billed, per_session = billing
                 await tx.add_feed_reads(event_id, "", network, billed)
-                for (e, s), n in sessions_billed.items():
+                for (e, s), n in per_session.items():
                     await tx.add_feed_reads(e, s, network, n)
+            if cursor is not None:
+                await tx.set_feed_cursor(*cursor)
             return new
 
-        if prepared or billed:
-            result.new = await self.db.write(op)
-        self.ingested += result.new
-        for session_id in waiting:
-            self._queue_changed(session_id)
-        for post in stored:
-            for hook in self.on_ingest:
-                hook(post)
-        if result.new or billed:
-            self.changed()
-        return result
+        return op
 
     async def deleted(self, network: str, post_id: str) -> None:
         """The network deleted a post: note it; remove it from streams unless it is kept."""
@@ -398,7 +436,7 @@ class FeedService:
         return route
 
     async def remove_item(self, item_id: int, by: str) -> SocialRoute:
-        route = await self.db.read(lambda r: r.social_route_for_item(item_id))
+        route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
         if route is None:
             raise NotFound("that item is not a collected post", code="unknown_post", field="item_id")
         return await self.moderate(route.session_id, route.post_row, "remove", by)

@@ -265,20 +265,19 @@ class XSource(PollingSource):
             body = await self._request(params)
             posts, meta = parse_page(body, self.max_chars)
             newest = newest or text_value(meta.get("newest_id")) or None
-            count = len(posts)
-            left -= count
-            result = await feed.ingest("x", posts, event_id=target.event_id, billed=count)
-            self.status.posts += result.new
             next_token = text_value(meta.get("next_token"))
-            if not next_token:
-                break
+            left -= len(posts)
+            done = not next_token or left <= 0
+            # The last page carries the new since_id, saved with its posts in one transaction.
+            cursor = (cursor_key, newest) if done and newest else None
+            result = await feed.ingest("x", posts, event_id=target.event_id, billed=len(posts), cursor=cursor)
+            self.status.posts += result.new
+            if done:
+                self._paging.pop(target.event_id, None)
+                return
             # Remember where pagination stands: a 429 on the next page resumes from here.
             self._paging[target.event_id] = (since_id, next_token, newest)
-        if next_token and left > 0:
-            return  # more pages: carry on at the next poll, same since_id
-        self._paging.pop(target.event_id, None)
-        if newest:
-            await feed.set_cursor(cursor_key, newest)
+        # More pages than one poll reads: carry on at the next poll, with the same since_id.
 
 
 def build(settings: Settings) -> list[XSource]:
