@@ -64,6 +64,11 @@ class TallyCoalescer:
             except Exception:  # the votes themselves are stored; only the last tally change is missing
                 log.exception("writing the last tallies at shutdown failed")
 
+    async def flush_now(self) -> None:
+        """Write every pending tally at once (e.g. before a snapshot that must show them)."""
+        if self._dirty:
+            await self._flush(list(self._dirty), [])
+
     async def run(self) -> None:
         """Flush tallies and close due polls forever (run under the service supervisor)."""
         last_housekeeping = time.monotonic()
