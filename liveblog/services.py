@@ -10,14 +10,14 @@ from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.programme import Programme
 from liveblog.settings import Settings
-from liveblog.storage import Database
+from liveblog.storage import Store, make_store
 from liveblog.streams.hub import StreamHub
 
 
 @dataclass
 class Services:
     settings: Settings
-    db: Database
+    db: Store
     hub: StreamHub
     notes: NoteCapture
     programme: Programme
@@ -28,13 +28,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(
-            settings.database.path,
-            synchronous=settings.database.synchronous,
-            page_readers=settings.database.page_readers,
-            read_timeout=settings.database.read_timeout_seconds,
-            write_timeout=settings.database.write_timeout_seconds,
-        )
+        db = make_store(settings.database)
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
             return await db.read(lambda r: r.stream_head(session_id))

@@ -27,6 +27,7 @@ class ServerSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     path: str = "liveblog.sqlite3"
+    url: str = ""
     synchronous: str = "FULL"
     read_timeout_seconds: float = 10.0
     write_timeout_seconds: float = 30.0
@@ -37,6 +38,8 @@ class DatabaseSettings:
             raise ConfigError("database.read_timeout_seconds and database.write_timeout_seconds must be > 0")
         if not 1 <= self.page_readers <= 32:
             raise ConfigError("database.page_readers must be 1 to 32")
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"database.url must be a postgresql:// URL (or empty for SQLite), not {self.url!r}")
         if self.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigError(f"database.synchronous must be FULL, NORMAL or EXTRA, not {self.synchronous!r}")
 
@@ -133,6 +136,9 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
     if "LIVEBLOG_DATABASE" in env:
         db = sections.get("database", DatabaseSettings())
         sections["database"] = dataclasses.replace(db, path=env["LIVEBLOG_DATABASE"])
+    if env.get("LIVEBLOG_DATABASE_URL"):  # a URL with a password belongs in the environment, not the file
+        db = sections.get("database", DatabaseSettings())
+        sections["database"] = dataclasses.replace(db, url=env["LIVEBLOG_DATABASE_URL"])
     return Settings(**sections, secret_key=secret)
 
 
