@@ -50,6 +50,7 @@ class LimitSettings:
     frame_bytes: int = 1048576
     upload_bytes: int = 10485760
     question_chars: int = 500
+    late_note_grace_minutes: int = 360
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class StreamSettings:
     replay_window: int = 5000
     ring_size: int = 1024
     viewer_buffer_bytes: int = 262144
+    stall_seconds: float = 8.0
 
 
 @dataclass(frozen=True)

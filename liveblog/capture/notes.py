@@ -8,19 +8,17 @@ acknowledgement are stored in the same transaction; a resend gets that stored ac
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from liveblog.capture import validate
+from liveblog.capture.messages import NoteCreate, NoteUpdate, capture_message
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound
 from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
 from liveblog.storage import Store, Tx
 from liveblog.text import find_embeds, find_media, render_markdown
-
-NOTE_TYPES = ("note.create", "note.update", "note.delete")
-
 
 @dataclass(frozen=True)
 class Author:
@@ -64,29 +62,28 @@ class NoteCapture:
 
     async def handle(self, session_id: str, author: Author, message: Any) -> Ack:
         """Apply one capture message; returns the acknowledgement once it is on disk."""
-        if not isinstance(message, dict):
-            raise BadRequest("a capture message is a JSON object", code="invalid_json")
-        kind = message.get("type")
-        if kind not in NOTE_TYPES:
-            raise BadRequest(
-                f"unknown message type {kind!r}; expected one of {', '.join(NOTE_TYPES)}", code="unknown_type", field="type"
-            )
-        cid = validate.client_id(message)
+        parsed = capture_message(message, note_bytes=self.limits.note_bytes)
+        # The fingerprint is of the message as sent, as it always was: stored client ids from
+        # before must still recognise their resends.
         fp = fingerprint(message)
-        if kind == "note.create":
-            return await self._create(session_id, author, message, cid, fp)
-        if kind == "note.update":
-            return await self._update(session_id, author, message, cid, fp)
-        return await self._delete(session_id, author, message, cid, fp)
+        if isinstance(parsed, NoteCreate):
+            return await self._create(session_id, author, parsed, fp)
+        if isinstance(parsed, NoteUpdate):
+            fields: dict[str, Any] = {}
+            if parsed.body is not None:
+                fields.update(body=parsed.body, html=render_markdown(parsed.body), data=note_data(parsed.body))
+            if parsed.key_point is not None:
+                fields["key_point"] = parsed.key_point
+            return await self._change(session_id, author, parsed.client_id, parsed.target, fp, fields, "item.updated")
+        # A deleted note's text goes: the person who deleted it meant it to.
+        fields = {"deleted": True, "body": "", "html": "", "data": {}}
+        return await self._change(session_id, author, parsed.client_id, parsed.target, fp, fields, "item.deleted")
 
     # Each op first looks for its client id (a resend), then checks, then writes: a check
     # that fails has written nothing.
 
-    async def _create(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
-        body = validate.text(message, "body", max_bytes=self.limits.note_bytes)
-        assert body is not None
-        key_point = bool(validate.boolean(message, "key_point"))
-        typed_at = validate.timestamp(message, "typed_at")
+    async def _create(self, session_id: str, author: Author, note: NoteCreate, fp: str) -> Ack:
+        cid, body, typed_at = note.client_id, note.body, note.typed_at
         html = render_markdown(body)
         data = note_data(body)
 
@@ -94,7 +91,7 @@ class NoteCapture:
             done = await _already_done(tx, session_id, cid, fp)
             if done is not None:
                 return done
-            session = await _writable_session(tx, session_id, typed_at)
+            session = await _writable_session(tx, session_id, typed_at, self.limits.late_note_grace_minutes)
             item, change = await tx.insert_item(
                 session_id=session.id,
                 kind="note",
@@ -103,7 +100,7 @@ class NoteCapture:
                 author_ref=author.ref,
                 body=body,
                 html=html,
-                key_point=key_point,
+                key_point=note.key_point,
                 data=data,
                 typed_at=typed_at or utcnow(),
             )
@@ -111,16 +108,12 @@ class NoteCapture:
 
         return await self.db.write(op)
 
-    async def _target(self, tx: Tx, session_id: str, author: Author, message: dict[str, Any]) -> int:
-        item_id = validate.integer(message, "item_id", required=False)
-        target_cid = message.get("target_client_id")
-        if item_id is None and target_cid is None:
-            raise BadRequest("item_id or target_client_id is required", code="missing_field", field="item_id")
-        if item_id is not None:
-            found = await tx.get_item_ref(item_id)
+    @staticmethod
+    async def _target(tx: Tx, session_id: str, author: Author, target: int | str) -> int:
+        if isinstance(target, int):
+            found = await tx.get_item_ref(target)
         else:
-            target_cid = validate.client_id(message, "target_client_id")
-            item = await tx.find_item_by_client_id(session_id, target_cid)
+            item = await tx.find_item_by_client_id(session_id, target)
             found = await tx.get_item_ref(item.id) if item else None
         if found is None or found[0].session_id != session_id:
             raise NotFound("no such note in this session", code="unknown_item", field="item_id")
@@ -133,25 +126,8 @@ class NoteCapture:
             raise Forbidden("you can change only your own notes", code="not_your_note")
         return item.id
 
-    async def _update(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
-        body = validate.text(message, "body", max_bytes=self.limits.note_bytes, required=False)
-        key_point = validate.boolean(message, "key_point", default=None)
-        if body is None and key_point is None:
-            raise BadRequest("an update needs body or key_point", code="missing_field", field="body")
-        fields: dict[str, Any] = {}
-        if body is not None:
-            fields.update(body=body, html=render_markdown(body), data=note_data(body))
-        if key_point is not None:
-            fields["key_point"] = key_point
-        return await self._change(session_id, author, message, cid, fp, fields, "item.updated")
-
-    async def _delete(self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str) -> Ack:
-        # A deleted note's text goes: the person who deleted it meant it to.
-        fields = {"deleted": True, "body": "", "html": "", "data": {}}
-        return await self._change(session_id, author, message, cid, fp, fields, "item.deleted")
-
     async def _change(
-        self, session_id: str, author: Author, message: dict[str, Any], cid: str, fp: str, fields: dict[str, Any], op_name: str
+        self, session_id: str, author: Author, cid: str, target: int | str, fp: str, fields: dict[str, Any], op_name: str
     ) -> Ack:
         """Apply an edit or a deletion to an existing note, once per client id."""
 
@@ -160,8 +136,8 @@ class NoteCapture:
             if done is not None:
                 return done
             if not author.is_moderator:  # organisers may still correct or remove after the end
-                await _writable_session(tx, session_id, None)
-            item_id = await self._target(tx, session_id, author, message)
+                await _writable_session(tx, session_id, None, self.limits.late_note_grace_minutes)
+            item_id = await self._target(tx, session_id, author, target)
             item, change = await tx.update_item(item_id, fields, op=op_name)
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
@@ -189,12 +165,20 @@ async def _remember(tx: Tx, session_id: str, cid: str, fp: str, ack: Ack) -> Ack
     return ack
 
 
-async def _writable_session(tx: Tx, session_id: str, typed_at: str | None) -> Session:
+async def _writable_session(tx: Tx, session_id: str, typed_at: str | None, grace_minutes: int) -> Session:
     session = await tx.get_session(session_id)
     if session is None:
         raise NotFound(f"no session {session_id!r}", code="unknown_session")
     if session.state == "ended":
-        # A note typed offline before the session ended still belongs to it: never lose it.
+        # A note typed offline before the session ended still belongs to it: never lose it. But a
+        # typed_at is the client's word, so a backdated one must not reopen the session for good:
+        # late notes are taken only within the grace after the end (docs/protocol.md).
         if typed_at is None or session.ended_at is None or typed_at > session.ended_at:
             raise Conflict("this session has ended; notes are closed", code="session_ended")
+        ended = datetime.fromisoformat(session.ended_at.replace("Z", "+00:00"))
+        if datetime.now(UTC) - ended > timedelta(minutes=grace_minutes):
+            raise Conflict(
+                f"this session ended more than {grace_minutes} minutes ago; notes typed before the end are "
+                "no longer accepted", code="session_ended",
+            )
     return session

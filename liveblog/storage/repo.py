@@ -75,6 +75,14 @@ def _session(row: aiosqlite.Row) -> Session:
 _SESSION_JSON = {"speakers", "hashtags"}
 
 
+def _comparable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _session_value(session: Session, key: str) -> Any:
+    return _comparable(getattr(session, key, object()))
+
+
 def _session_wire(session: Session, seq: int) -> dict[str, Any]:
     wire = session.to_wire()
     wire["seq"] = seq
@@ -187,6 +195,9 @@ class StreamOps(UnitBase):
         before = await self.get_session(session_id)
         if before is None:
             raise NotFound(f"no session {session_id!r}")
+        # Only fields that really change: an update that changes nothing writes nothing and
+        # appends no change to the stream (every viewer would otherwise get a no-op frame).
+        fields = {k: v for k, v in fields.items() if _session_value(before, k) != _comparable(v)}
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
             values = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from liveblog.errors import Forbidden, Unauthorized
+from liveblog.errors import Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.services import Services
 
@@ -40,9 +40,5 @@ async def require_organiser(conn: HTTPConnection) -> Account:
 
 
 async def require_invite(conn: HTTPConnection, session: Session) -> Invite:
-    invite = await services(conn).accounts.invite_for_token(bearer(conn))
-    if invite is None:
-        raise Unauthorized("a valid note-taker invite token is required (Authorization: Bearer ...)")
-    if not invite.allows(session):
-        raise Forbidden("your invite does not cover this session")
-    return invite
+    """The note-taker invite in the Authorization header, if it covers the session."""
+    return await services(conn).accounts.authorize_capture(bearer(conn), session)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import segno
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.capture.notes import Author
@@ -76,6 +76,32 @@ def qr_svg(text: str) -> str:
     qr = segno.make(text, error="m")
     svg = qr.svg_inline(scale=4, border=2, dark="#111827", light="#ffffff", title="QR code of the invite link")
     return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
+
+
+def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:
+    """Sessions that share a room at the same time, as (room, [sessions that clash]) per room.
+
+    Back to back (one ends at 10:00, the next starts at 10:00) is not a clash; sessions with no
+    room are never compared (they may well be in different places).
+    """
+    by_room: dict[str, list[Session]] = defaultdict(list)
+    for s in sessions:
+        if s.room.strip():
+            by_room[s.room.strip().casefold()].append(s)
+    out = []
+    for same_room in by_room.values():
+        same_room.sort(key=lambda s: (s.starts_at, s.ends_at))
+        clashing: list[Session] = []
+        for i, a in enumerate(same_room):
+            for b in same_room[i + 1:]:
+                if b.starts_at >= a.ends_at:
+                    break
+                for s in (a, b):
+                    if s not in clashing:
+                        clashing.append(s)
+        if clashing:
+            out.append((clashing[0].room, clashing))
+    return sorted(out, key=lambda pair: pair[0].casefold())
 
 
 # Item kinds shown as cards in the stream of notes (social posts will join them).
@@ -150,8 +176,15 @@ async def service_worker(request: Request) -> Response:
     )
 
 
+async def favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page links; send them to the one icon we have.
+    return RedirectResponse("/static/favicon.svg", status_code=308)
+
+
 async def healthz(request: Request) -> Response:
-    return Response("ok\n", media_type="text/plain")
+    """200 while every component and background task is up; 503 (with what is down) otherwise."""
+    report = services(request).health()
+    return JSONResponse(report, status_code=200 if report["ok"] else 503, headers={"cache-control": "no-store"})
 
 
 # -- note-takers -------------------------------------------------------------------------------
@@ -175,10 +208,8 @@ async def notetaker_landing(request: Request) -> Response:
 
 
 async def notetaker_page(request: Request) -> Response:
-    invite = await _invite(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    invite = await services(request).accounts.authorize_capture(request.path_params["token"], session)
     return render(
         request,
         "notetaker.html",
@@ -309,6 +340,7 @@ async def organise_event(request: Request) -> Response:
                 values = _form_dict(form, ["name", "session_id"])
                 session_id = str(form.get("session_id") or "") or None
                 new_invite = await _invite_action(request, form, event, session_id)
+                values = {}  # made: the form is empty again for the next note-taker
             else:
                 raise BadRequest("unknown form")
         except LiveblogError as exc:
@@ -325,6 +357,7 @@ async def organise_event(request: Request) -> Response:
             "event": event,
             "sessions": sessions,
             "session_titles": {s.id: s.title for s in sessions},
+            "overlaps": overlapping_sessions(sessions),
             "invites": invites,
             "error": error,
             "form_name": form_name,
@@ -359,10 +392,11 @@ async def organise_session(request: Request) -> Response:
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)
+                values = {}  # made: the form is empty again for the next note-taker
             elif form_name == "remove_note":
                 account = await require_organiser(request)
                 item_id = str(form.get("item_id", ""))
-                if not item_id.isdigit():
+                if not (item_id.isascii() and item_id.isdigit()):
                     raise BadRequest("no note chosen")
                 # Through the capture path like any deletion: sequenced, so every viewer drops it.
                 await svc.notes.handle(
@@ -401,6 +435,7 @@ async def organise_session(request: Request) -> Response:
 routes = [
     Route("/", home),
     Route("/healthz", healthz),
+    Route("/favicon.ico", favicon),
     Route("/sw.js", service_worker),
     Route("/events/{event_id}", event_page),
     Route("/sessions/{session_id}", session_page),

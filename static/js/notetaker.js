@@ -107,13 +107,33 @@ const FAILED_TEXT = {
   4404: "This session no longer exists. Your notes are kept on this device.",
 };
 
+let connectionDetail = { state: "idle" };
+
 function showState(detail) {
+  connectionDetail = detail;
   const state = detail.state;
+  const ended = root.dataset.state === "ended";
   connection.dataset.state = state;
+  connection.dataset.sessionState = root.dataset.state;
   connectionText.textContent = state === "failed"
     ? FAILED_TEXT[detail.code] || `The server refused the connection (${detail.code}).`
+    : state === "live" && ended ? "Session ended: posting is closed."
     : STATE_TEXT[state] || state;
   root.dataset.connection = state;
+}
+
+// An ended session takes no more notes: say so, and stop offering to post (and to edit). It is
+// learnt live from the stream's session.updated change, and undone if the session is reopened.
+function showSessionState(state) {
+  root.dataset.state = state;
+  const badge = $("session-state");
+  badge.className = `state-badge state-${state}`;
+  badge.textContent = { live: "Live", ended: "Ended" }[state] || "Scheduled";
+  const ended = state === "ended";
+  $("ended-notice").hidden = !ended;
+  for (const el of [note, postButton, keyButton, photoButton]) el.disabled = ended;
+  if (ended && editing) stopEditing(true);
+  showState(connectionDetail);
 }
 
 function updateCount() {
@@ -121,8 +141,9 @@ function updateCount() {
   const failed = queue.filter((r) => r.status === "failed").length;
   outboxStatus.dataset.count = String(waiting);
   root.dataset.waiting = String(waiting);
-  let text = waiting === 0 ? "All notes sent" : `${plural(waiting, "note", "notes")} waiting to be sent`;
-  if (failed) text += ` · ${failed} not saved`;
+  let text = waiting === 0 ? (failed ? "" : "All notes sent") : `${plural(waiting, "note", "notes")} waiting to be sent`;
+  if (failed) text += `${text ? " · " : ""}${plural(failed, "note", "notes")} not saved`;
+  outboxStatus.dataset.failed = String(failed);
   if (!outbox.durable) text += " · this browser is not keeping them if the tab closes";
   outboxCount.textContent = text;
   failedBox.hidden = failed === 0;
@@ -191,32 +212,12 @@ function setBadge(el, text, kind) {
   badge.textContent = text;
 }
 
+// A note still in the outbox: the same card, with the composer's preview of its text.
 function pendingCard(record) {
   const m = record.message;
-  const el = document.createElement("article");
-  el.className = `item item-note pending${m.key_point ? " key-point" : ""}`;
-  el.dataset.clientId = m.client_id;
-  el.dataset.sort = m.typed_at;
-  el.dataset.kind = "note";
-  const meta = document.createElement("header");
-  meta.className = "item-meta";
-  if (m.key_point) {
-    const badge = document.createElement("span");
-    badge.className = "badge badge-key";
-    badge.textContent = "Key point";
-    meta.append(badge, " ");
-  }
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = myName;
-  const time = document.createElement("time");
-  time.dateTime = m.typed_at;
-  time.textContent = timeLabel(m.typed_at);
-  meta.append(author, " ", time);
-  const body = document.createElement("div");
-  body.className = "item-body";
-  body.append(renderPreview(m.body));
-  el.append(meta, body);
+  const el = renderItem({ id: null, kind: "note", client_id: m.client_id, key_point: m.key_point, author: myName, typed_at: m.typed_at, html: "" });
+  el.classList.add("pending");
+  el.querySelector(".item-body").append(renderPreview(m.body));
   return el;
 }
 
@@ -515,6 +516,7 @@ function target(n) {
 }
 
 function submit() {
+  if (root.dataset.state === "ended") { say("This session has ended: posting is closed."); return; }
   const body = note.value;
   if (body.trim() === "") {
     say(editing ? "An empty note cannot be saved: use Delete to remove it." : "Type something first.");
@@ -756,7 +758,7 @@ async function start() {
   for (const record of queue) showRecord(record);
   updateCount();
 
-  for (const el of [note, postButton, keyButton, photoButton]) el.disabled = false;
+  showSessionState(root.dataset.state);
   refreshPreview();
   note.focus();
 
@@ -774,12 +776,7 @@ async function start() {
   stream.addEventListener("change", (event) => {
     const msg = event.detail;
     if (msg.item) showItem(msg.item);
-    if (msg.op === "session.updated" && msg.session) {
-      root.dataset.state = msg.session.state;
-      const badge = $("session-state");
-      badge.className = `state-badge state-${msg.session.state}`;
-      badge.textContent = { live: "Live", ended: "Ended" }[msg.session.state] || "Scheduled";
-    }
+    if (msg.op === "session.updated" && msg.session) showSessionState(msg.session.state);
   });
   stream.addEventListener("synced", () => {
     connectionNo += 1;

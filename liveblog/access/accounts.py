@@ -9,8 +9,8 @@ from collections import deque
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from liveblog.errors import BadRequest, NotFound, RateLimited, Unauthorized
-from liveblog.models import Account, Invite
+from liveblog.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from liveblog.models import Account, Invite, Session
 from liveblog.storage import Store, Tx
 
 MIN_PASSWORD = 8
@@ -158,6 +158,18 @@ class Accounts:
             return None
         invite = await self.db.read(lambda r: r.invite_for_token(token))
         return invite if invite and invite.active else None
+
+    async def authorize_capture(self, token: str | None, session: Session) -> Invite:
+        """The one door for note-takers: the invite that lets `token` write to and moderate
+        `session`. Unauthorized when the token is missing, unknown or revoked; Forbidden when the
+        invite is for another session or event. Every transport (HTTP capture, the capture socket,
+        uploads, moderation, the note-taker pages) asks here."""
+        invite = await self.invite_for_token(token)
+        if invite is None:
+            raise Unauthorized("this invite is missing, unknown or revoked: ask the organiser for a new link")
+        if not invite.allows(session):
+            raise Forbidden("your invite does not cover this session")
+        return invite
 
     async def invites(self, event_id: str) -> list[Invite]:
         return await self.db.read(lambda r: r.list_invites(event_id))
