@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class StoreComponent:
     name = "store"
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
 
     async def open(self, supervisor: Supervisor) -> None:

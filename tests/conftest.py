@@ -20,8 +20,8 @@ from argon2 import PasswordHasher
 from liveblog.services import Services
 from liveblog.settings import Settings, settings_from_dict
 from liveblog.web.app import create_app
-from tests.servers import PostgresServer, RedisServer
 from liveblog.web.serving import uvicorn_options
+from tests.servers import PostgresServer, RedisServer
 
 ORGANISER = ("org", "correct horse battery")
 

@@ -11,7 +11,7 @@ import asyncpg
 from liveblog.errors import Conflict, NotFound
 from liveblog.models import Change, Event, Item, Session, utcnow
 from liveblog.storage.postgres.base import PgUnitBase
-from liveblog.storage.repo import _SESSION_JSON, _event, _item, _session, _session_wire, dumps, new_epoch, new_id
+from liveblog.storage.repo import _SESSION_JSON, _comparable, _event, _session_value, _item, _session, _session_wire, dumps, new_epoch, new_id
 
 
 def _sets(fields: dict[str, Any], start: int, convert: Any) -> tuple[str, list[Any]]:
@@ -78,6 +78,8 @@ class PgStreamOps(PgUnitBase):
         before = await self.get_session(session_id)
         if before is None:
             raise NotFound(f"no session {session_id!r}")
+        # Only fields that really change: a no-op update writes nothing and appends no change.
+        fields = {k: v for k, v in fields.items() if _session_value(before, k) != _comparable(v)}
         if fields:
             sets, values = _sets(
                 fields, 3,
