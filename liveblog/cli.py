@@ -1,4 +1,5 @@
-"""The `liveblog` command: serve, create-organiser, set-password, demo."""
+"""The `liveblog` command: serve, create-organiser, set-password, demo, backup, restore,
+migrate-to-postgres."""
 
 from __future__ import annotations
 
@@ -184,6 +185,39 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_to_postgres(args: argparse.Namespace) -> int:
+    from liveblog.storage.postgres.copy import copy_sqlite_to_postgres
+    from liveblog.storage.postgres.store import redact
+
+    settings = _settings(args)
+    url = args.to or settings.database.url
+    if not url:
+        raise ConfigError("say where to copy to: --to postgresql://... (or set database.url)")
+    source = settings.database.path
+    if not Path(source).exists():
+        raise LiveblogError(f"there is no SQLite database at {source}")
+    copied = asyncio.run(copy_sqlite_to_postgres(source, url, _bar("copying")))
+    print(file=sys.stderr)
+    for entry in copied:
+        print(f"  {entry.table:<16} {entry.rows:>10} rows (counts match)")
+    print(f"copied {source} into {redact(url)}; set database.url to use it")
+    return 0
+
+
+def _bar(what: str, width: int = 30) -> Callable[[int, int], None]:
+    """A progress bar on stderr: `copying [######........] 41% 12345/30000 rows`."""
+
+    def show(done: int, total: int) -> None:
+        filled = width * done // total if total else width
+        pct = 100 * done // total if total else 100
+        end = "\n" if done >= total and not sys.stderr.isatty() else ""
+        if sys.stderr.isatty() or done >= total:
+            print(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {pct}% {done}/{total} rows", end=end,
+                  file=sys.stderr, flush=True)
+
+    return show
+
+
 def _progress(what: str) -> Callable[[int, int], None]:
     def show(remaining: int, total: int) -> None:
         if total and sys.stderr.isatty():
@@ -224,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("source")
     r.add_argument("--yes", action="store_true", help="really replace the database")
     r.set_defaults(func=cmd_restore)
+    m = sub.add_parser("migrate-to-postgres", help="copy the SQLite database into an empty PostgreSQL database")
+    m.add_argument("--to", metavar="URL", help="postgresql://user@host/dbname (default: database.url)")
+    m.set_defaults(func=cmd_migrate_to_postgres)
     return p
 
 
