@@ -16,10 +16,13 @@ from typing import Any
 from liveblog.access.accounts import Accounts
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
+from liveblog.errors import ConfigError
 from liveblog.lifecycle import Component, Supervisor
+from liveblog.models import Change
 from liveblog.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Store, make_store
+from liveblog.streams.fanout import RedisFanout
 from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,25 @@ class Services:
         )
         db.on_commit = hub.publish
         audience = Audience(db, hub, settings)
+        components: list[Component] = [StoreComponent(db), HubComponent(hub)]
+        if settings.redis.url:
+            if not settings.secret_key_from_env:
+                raise ConfigError(
+                    "redis.url is set, so several processes serve together: they must all sign with the same "
+                    "key. Set LIVEBLOG_SECRET_KEY (the same long random value) for every process."
+                )
+            # Several processes: each one's commits reach the others' hubs through Redis.
+            fanout = RedisFanout(
+                settings.redis.url, hub, secret_key=settings.secret_key, resync_seconds=settings.redis.resync_seconds
+            )
+
+            def publish(changes: list[Change]) -> None:
+                hub.publish(changes)
+                fanout.forward(changes)
+
+            db.on_commit = publish
+            components.append(fanout)
+        components.append(AudienceComponent(audience))
         return cls(
             settings=settings,
             db=db,
@@ -125,7 +147,7 @@ class Services:
             programme=Programme(db),
             accounts=Accounts(db),
             audience=audience,
-            components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience)],
+            components=components,
         )
 
     def add(self, component: Component) -> None:

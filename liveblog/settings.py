@@ -69,15 +69,30 @@ class VoteSettings:
 
 
 @dataclass(frozen=True)
+class RedisSettings:
+    url: str = ""
+    resync_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"redis.url must be a redis:// URL (or empty for one process), not {self.url!r}")
+        if self.resync_seconds <= 0:
+            raise ConfigError("redis.resync_seconds must be > 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
     votes: VoteSettings = field(default_factory=VoteSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
     # random key is made per process (fine for a demo; set it in production so ids survive restarts).
     secret_key: str = field(default="", repr=False)
+    # True when the key came from LIVEBLOG_SECRET_KEY: several processes must share one.
+    secret_key_from_env: bool = False
 
     def replace(self, **sections: Any) -> Settings:
         """Return a copy with some fields of some sections replaced: replace(streams={"ring_size": 8})."""
@@ -114,7 +129,7 @@ def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
 def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ) if env is None else env
     sections: dict[str, Any] = {}
-    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "secret_key"}
+    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in ("secret_key", "secret_key_from_env")}
     for name, value in data.items():
         if name not in section_types:
             raise ConfigError(f"unknown section [{name}] in configuration")
@@ -126,6 +141,7 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
             "limits": LimitSettings,
             "streams": StreamSettings,
             "votes": VoteSettings,
+            "redis": RedisSettings,
         }[name]
         hints = {f.name: str(f.type) for f in dataclasses.fields(cls)}
         kwargs = {}
@@ -141,7 +157,9 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
     if env.get("LIVEBLOG_DATABASE_URL"):  # a URL with a password belongs in the environment, not the file
         db = sections.get("database", DatabaseSettings())
         sections["database"] = dataclasses.replace(db, url=env["LIVEBLOG_DATABASE_URL"])
-    return Settings(**sections, secret_key=secret)
+    if env.get("LIVEBLOG_REDIS_URL"):  # a URL with a password belongs in the environment
+        sections["redis"] = dataclasses.replace(sections.get("redis", RedisSettings()), url=env["LIVEBLOG_REDIS_URL"])
+    return Settings(**sections, secret_key=secret, secret_key_from_env=bool(env.get("LIVEBLOG_SECRET_KEY")))
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -162,7 +180,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 def all_keys() -> list[str]:
     keys: list[str] = []
     for f in dataclasses.fields(Settings):
-        if f.name == "secret_key":
+        if f.name in ("secret_key", "secret_key_from_env"):
             continue
         cls = get_type_hints(Settings)[f.name]
         keys.extend(f"{f.name}.{sub.name}" for sub in dataclasses.fields(cls))

@@ -1,0 +1,251 @@
+"""Three app processes behind real PostgreSQL and Redis (issue 11): notes written on any process
+reach viewers on every process in order; a Redis restart mid-stream loses nothing; a viewer
+that moves to another process resumes exactly; kill -9 of a process loses no acknowledged note."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from liveblog.services import Services
+from tests.conftest import Seed, eventually, free_port, listening, make_settings, query, seed
+from tests.servers import RedisServer
+from tests.wsclient import connect, recv, recv_type, send
+
+pytestmark = pytest.mark.slow
+
+SECRET = "scaleout-test-secret"
+
+
+class AppProcess:
+    def __init__(self, tmp_path: Path, pg_url: str, redis_url: str, index: int, secret: str = SECRET) -> None:
+        self.port = free_port()
+        config = tmp_path / f"app{index}.toml"
+        config.write_text(
+            f'[server]\nport = {self.port}\n[database]\nurl = "{pg_url}"\n'
+            f'[redis]\nurl = "{redis_url}"\nresync_seconds = 1\n'
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "liveblog", "--config", str(config), "serve", "--log-level", "warning"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LIVEBLOG_SECRET_KEY": secret},
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.communicate(timeout=10)
+
+
+class Viewer:
+    """A websocket viewer that records every change it is sent, in order, and how it ended."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.changes: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self.task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, app: AppProcess, session_id: str, query_string: str = "") -> Viewer:
+        ws = await connect(f"{app.ws_url}/ws/v1/sessions/{session_id}{query_string}")
+        await recv_type(ws, "synced")
+        return cls(ws)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if message.get("type") == "change":
+                    self.changes.append(message)
+        except ConnectionClosed:
+            pass
+        self.close_code = self.ws.close_code
+
+    def seqs(self) -> list[int]:
+        return [c["seq"] for c in self.changes]
+
+    async def until(self, seq: int, timeout: float = 20) -> None:
+        await eventually(lambda: self.changes and self.changes[-1]["seq"] >= seq, timeout, f"seq {seq}")
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.task
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[list[AppProcess], RedisServer, Seed, str]]:
+    """Seeded PostgreSQL, a Redis of this test's own (it gets restarted), three app processes."""
+    services = Services.build(make_settings(tmp_path, database={"url": pg_url}))
+    await services.open()
+    try:
+        seeded = await seed(services)
+    finally:
+        await services.close()
+    redis = RedisServer().start()
+    apps = [AppProcess(tmp_path, pg_url, redis.url, i) for i in range(3)]
+    try:
+        await asyncio.gather(*(listening(app.proc, app.url, timeout=60) for app in apps))
+        yield apps, redis, seeded, pg_url
+    finally:
+        for app in apps:
+            app.stop()
+        redis.remove()
+
+
+async def write_notes(app: AppProcess, session_id: str, token: str, prefix: str, n: int) -> list[dict[str, Any]]:
+    """Send n notes on one capture socket; return their acks (each one means: committed)."""
+    async with await connect(f"{app.ws_url}/ws/v1/sessions/{session_id}/capture", token=token) as ws:
+        await recv_type(ws, "synced")
+        for i in range(n):
+            await send(ws, {"type": "note.create", "client_id": f"{prefix}-{i}", "body": f"{prefix} {i}"})
+        return [await recv_type(ws, "ack") for _ in range(n)]
+
+
+async def test_three_processes_share_one_ordered_stream_through_redis_restarts_and_moves(
+    cluster: tuple[list[AppProcess], RedisServer, Seed, str],
+) -> None:
+    apps, redis, s, _ = cluster
+    viewers = [await Viewer.open(app, s.session_id) for app in apps for _ in range(2)]
+
+    # Two note-takers on two processes at once: seqs interleave across processes.
+    acks = await asyncio.gather(
+        write_notes(apps[0], s.session_id, s.token, "a", 15), write_notes(apps[1], s.session_id, s.token2, "b", 15)
+    )
+    head = max(a["seq"] for batch in acks for a in batch)
+    for v in viewers:
+        await v.until(head)
+    expected = viewers[0].seqs()
+    assert expected == list(range(expected[0], head + 1))
+    assert all(v.seqs() == expected for v in viewers), "every viewer on every process sees the same order"
+
+    # Redis goes away mid-stream and comes back on the same port: notes keep being acknowledged
+    # (storage does not need Redis) and every viewer still gets every one, in order, without
+    # being disconnected (the subscriber reconnects and fills the gap from storage).
+    redis.stop(signal.SIGKILL)
+    during = await write_notes(apps[0], s.session_id, s.token, "during", 10)
+    redis.start()
+    after = await write_notes(apps[2], s.session_id, s.token2, "after", 10)
+    head = max(a["seq"] for a in during + after)
+    for v in viewers:
+        await v.until(head)
+    for v in viewers:
+        assert v.seqs() == list(range(expected[0], head + 1))
+        assert v.close_code is None
+    bodies = [c["item"]["body"] for c in viewers[2].changes if c["op"] == "item.created"]
+    assert [b for b in bodies if b.startswith("during")] == [f"during {i}" for i in range(10)]
+
+    # A viewer on process 1 leaves; notes go on; it comes back to process 2 with its position.
+    mover = viewers[2]
+    await mover.close()
+    last = mover.changes[-1]["seq"]
+    async with await connect(f"{apps[1].ws_url}/ws/v1/sessions/{s.session_id}") as probe:
+        epoch = (await recv_type(probe, "hello"))["epoch"]
+    more = await write_notes(apps[0], s.session_id, s.token, "moved", 5)
+    head = max(a["seq"] for a in more)
+    back = await connect(f"{apps[2].ws_url}/ws/v1/sessions/{s.session_id}?since={last}&epoch={epoch}")
+    hello = await recv_type(back, "hello")
+    assert hello["since"] == last
+    # The changes it missed, in order, whether this process had them yet (replayed before
+    # `synced`) or receives them from Redis a moment later (live after `synced`).
+    replay = []
+    while not replay or replay[-1]["seq"] < head:
+        message = await recv(back)
+        if message["type"] == "change":
+            replay.append(message)
+    await back.close()
+    assert [c["seq"] for c in replay] == list(range(last + 1, head + 1))  # exactly what it missed
+    for v in viewers[:2]:
+        await v.until(head)
+        assert replay == v.changes[-len(replay):]
+    for v in viewers:
+        if v is not mover:
+            await v.close()
+
+
+async def test_kill_9_of_one_process_loses_no_acknowledged_note_for_anyone(
+    cluster: tuple[list[AppProcess], RedisServer, Seed, str],
+) -> None:
+    apps, _, s, pg_url = cluster
+    watchers = [await Viewer.open(app, s.session_id) for app in (apps[0], apps[2])]
+    victim = apps[1]
+    ws = await connect(f"{victim.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token)
+    await recv_type(ws, "synced")
+    acked: dict[str, int] = {}
+    sent: list[str] = []
+    progressed = asyncio.Event()
+
+    async def reader() -> None:
+        try:
+            while True:
+                message = await recv(ws, timeout=30)
+                if message["type"] == "ack":
+                    acked[message["client_id"]] = message["seq"]
+                    progressed.set()
+        except ConnectionClosed:
+            progressed.set()
+
+    reading = asyncio.create_task(reader())
+    try:
+        for i in range(1000):
+            cid = f"k-{i:04d}"
+            sent.append(cid)
+            await send(ws, {"type": "note.create", "client_id": cid, "body": f"kill {i}"})
+            if len(acked) >= 60:
+                os.kill(victim.proc.pid, signal.SIGKILL)
+                break
+            while len(sent) - len(acked) > 20:
+                progressed.clear()
+                await asyncio.wait_for(progressed.wait(), 10)
+    except ConnectionClosed:
+        pass
+    async with asyncio.timeout(15):
+        await reading
+    assert victim.proc.wait(10) == -signal.SIGKILL
+
+    # Every acknowledged note reached the viewers on the surviving processes, once each.
+    top = max(acked.values())
+    for v in watchers:
+        await v.until(top)
+        seen = [c["item"]["client_id"] for c in v.changes if c["op"] == "item.created"]
+        assert set(acked) <= set(seen)
+        assert len(seen) == len(set(seen))
+        assert v.seqs() == list(range(v.seqs()[0], v.seqs()[-1] + 1))
+
+    # The outbox resends what was not acknowledged to another process: nothing lost or doubled.
+    survivor = apps[2]
+    async with await connect(f"{survivor.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as again:
+        await recv_type(again, "synced")
+        for cid in sent:
+            if cid not in acked:
+                await send(again, {"type": "note.create", "client_id": cid, "body": f"kill {int(cid[2:])}"})
+        for cid in sent:
+            if cid not in acked:
+                await recv_type(again, "ack")
+    services = Services.build(make_settings(Path("/nonexistent"), database={"url": pg_url}))
+    await services.open()
+    try:
+        rows = await query(services.db, f"SELECT client_id FROM items WHERE session_id = '{s.session_id}'")
+    finally:
+        await services.close()
+    stored = [r[0] for r in rows]
+    assert sorted(stored) == sorted(sent)
+    for v in watchers:
+        await v.close()
