@@ -120,6 +120,7 @@ class Services:
         )
         db.on_commit = hub.publish
         audience = Audience(db, hub, settings)
+        accounts = Accounts(db)
         components: list[Component] = [StoreComponent(db), HubComponent(hub)]
         if settings.redis.url:
             if not settings.secret_key_from_env:
@@ -138,6 +139,9 @@ class Services:
 
             db.on_commit = publish
             components.append(fanout)
+            # Throttles count across every process (sharedstate.py).
+            audience.flood.shared.client = fanout.client
+            accounts.throttle.shared.client = fanout.client
         components.append(AudienceComponent(audience))
         return cls(
             settings=settings,
@@ -145,7 +149,7 @@ class Services:
             hub=hub,
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
-            accounts=Accounts(db),
+            accounts=accounts,
             audience=audience,
             components=components,
         )

@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from liveblog.services import Services
-from tests.conftest import Seed, eventually, free_port, listening, make_settings, query, seed
+from tests.conftest import ORGANISER, Seed, eventually, free_port, listening, make_settings, query, seed
 from tests.servers import RedisServer
 from tests.wsclient import connect, recv, recv_type, send
 
@@ -249,3 +250,45 @@ async def test_kill_9_of_one_process_loses_no_acknowledged_note_for_anyone(
     assert sorted(stored) == sorted(sent)
     for v in watchers:
         await v.close()
+
+
+async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
+    cluster: tuple[list[AppProcess], RedisServer, Seed, str], tmp_path: Path,
+) -> None:
+    apps, redis, s, pg_url = cluster
+    # Password guessing spread over three processes is counted once: 10 failures in all, then 429.
+    for i in range(10):
+        async with httpx.AsyncClient(base_url=apps[i % 3].url, timeout=30) as http:
+            wrong = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": "guess"})
+            assert wrong.status_code == 401
+    for app in apps:
+        async with httpx.AsyncClient(base_url=app.url, timeout=30) as http:
+            blocked = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+            assert blocked.status_code == 429, f"{app.url}: {blocked.text}"
+
+    # A poll created and opened on one process takes votes on the others at once.
+    async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
+        created = await http.post(
+            f"/api/v1/sessions/{s.session_id}/polls", json={"question": "Tea?", "options": ["yes", "no"], "open": False},
+            headers={"Authorization": f"Bearer {s.token}"},
+        )
+        assert created.status_code == 201, created.text
+        poll_id = created.json()["id"]
+    async with httpx.AsyncClient(base_url=apps[1].url, timeout=30) as http:
+        token = (await http.post("/api/v1/participants")).json()["token"]
+        early = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token})
+        assert early.status_code == 409  # not open yet: process 1 has now cached it as a draft
+    async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
+        opened = await http.post(
+            f"/api/v1/polls/{poll_id}/state", json={"state": "open"}, headers={"Authorization": f"Bearer {s.token}"}
+        )
+        assert opened.status_code == 200, opened.text
+    async with httpx.AsyncClient(base_url=apps[1].url, timeout=30) as http:
+        voted = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token})
+        assert voted.status_code in (200, 201), voted.text
+
+    # A process with another secret key refuses to start, and says why.
+    stranger = AppProcess(tmp_path, pg_url, redis.url, 9, secret="some-other-secret")
+    out, _ = stranger.proc.communicate(timeout=60)
+    assert stranger.proc.returncode != 0
+    assert b"LIVEBLOG_SECRET_KEY" in out

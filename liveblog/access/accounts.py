@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import deque
 
@@ -11,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from liveblog.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from liveblog.models import Account, Invite, Session
+from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Store, Tx
 
 MIN_PASSWORD = 8
@@ -22,12 +24,33 @@ LOGIN_WINDOW_SECONDS = 15 * 60
 
 
 class LoginThrottle:
-    """Failed log-ins per (username, address), in a sliding window, in memory."""
+    """Failed log-ins per (username, address), in a sliding window, in memory; with several
+    processes (`shared` connected to Redis), counted across all of them in a fixed window."""
 
     def __init__(self, limit: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW_SECONDS) -> None:
         self.limit = limit
         self.window = window
         self._failures: dict[tuple[str, str], deque[float]] = {}
+        self.shared = SharedCounters()
+
+    def _shared_key(self, username: str, address: str) -> str:
+        return "login:" + hashlib.sha256(f"{username.lower()}\0{address}".encode()).hexdigest()[:32]
+
+    async def check_shared(self, username: str, address: str) -> None:
+        self.check(username, address)
+        count = await self.shared.get(self._shared_key(username, address))
+        if count is not None and count >= self.limit:
+            raise RateLimited(
+                f"too many failed log-ins; try again in {int(self.window) // 60} minutes", code="rate_limited"
+            )
+
+    async def failed_shared(self, username: str, address: str) -> None:
+        self.failed(username, address)
+        await self.shared.hit(self._shared_key(username, address), self.window)
+
+    async def succeeded_shared(self, username: str, address: str) -> None:
+        self.succeeded(username, address)
+        await self.shared.reset(self._shared_key(username, address))
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
         times = self._failures.get(key, deque())
@@ -100,7 +123,7 @@ class Accounts:
     async def login(self, username: str, password: str, address: str = "") -> str:
         """Check a password; returns a new login token (stored hashed, revocable)."""
         username = username.strip()
-        self.throttle.check(username, address)
+        await self.throttle.check_shared(username, address)
         found = await self.db.read(lambda r: r.account_for_login(username))
         dummy = self._dummy_hash() if found is None else ""
         try:
@@ -110,9 +133,9 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             found = None
         if found is None:
-            self.throttle.failed(username, address)
+            await self.throttle.failed_shared(username, address)
             raise Unauthorized("wrong username or password", code="bad_login")
-        self.throttle.succeeded(username, address)
+        await self.throttle.succeeded_shared(username, address)
         account = found[0]
 
         async def op(tx: Tx) -> str:

@@ -32,6 +32,7 @@ from liveblog.access.participants import Participants
 from liveblog.errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from liveblog.models import Item, Session, utcnow
 from liveblog.settings import Settings
+from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Store, Tx
 from liveblog.streams.hub import StreamHub
 
@@ -253,6 +254,17 @@ class FloodGuard:
         self.window = window
         self.clock = time.monotonic  # replaceable, so a test does not depend on machine speed
         self._seen: dict[str, deque[float]] = {}
+        self.shared = SharedCounters()  # connected to Redis when several processes serve
+
+    async def check_shared(self, participant: str) -> None:
+        """`check`, and with several processes the same limit across all of them."""
+        self.check(participant)
+        bucket = int(time.time() // self.window)  # wall clock: the same bucket on every process
+        count = await self.shared.hit(f"flood:{participant}:{bucket}", self.window * 2)
+        if count is not None and count > self.actions:
+            raise RateLimited(
+                f"more than {self.actions} actions in {self.window:g} s: slow down and try again in a moment"
+            )
 
     def check(self, participant: str) -> None:
         now = self.clock()
@@ -447,8 +459,8 @@ class Audience:
 
     # -- shared checks ---------------------------------------------------------------------------
 
-    def _limit(self, session_id: str, voter: Voter) -> None:
-        self.flood.check(voter.participant)
+    async def _limit(self, session_id: str, voter: Voter) -> None:
+        await self.flood.check_shared(voter.participant)
         flag = self.ip_bursts.count(session_id, voter.ip)
         if flag is not None:
             log.warning("vote burst from %s in session %s", voter.ip, session_id)
@@ -562,7 +574,10 @@ class Audience:
 
     async def _poll_meta(self, poll_id: int) -> _PollMeta:
         meta = self._polls.get(poll_id)
-        if meta is None:
+        # A poll seen as draft or closed is read again: another process may have opened it (this
+        # cache is kept fresh only by this process's own commits). An open one that another
+        # process closed is refused by the writer's authoritative check.
+        if meta is None or meta.data.get("state") != "open":
             item = await self.db.read(lambda r: self._item(r, poll_id, "poll"))
             meta = self._polls[poll_id] = _PollMeta(item.session_id, item.data)
         return meta
@@ -580,7 +595,7 @@ class Audience:
         """Record (or change) a vote. Returns {poll_id, choice, status: created|changed|unchanged}."""
         message = _object(message)
         meta = await self._poll_meta(poll_id)
-        self._limit(meta.session_id, voter)
+        await self._limit(meta.session_id, voter)
         # Checked here against the cached poll so a bad vote never reaches (and spoils) a batch
         # in the writer; the writer checks the state again, authoritatively.
         self._check_open(meta.data)
@@ -634,7 +649,7 @@ class Audience:
         """A question from the audience: visible at once, or pending when the session moderates.
         Returns (item, duplicate)."""
         message = _object(message)
-        self._limit(session_id, voter)
+        await self._limit(session_id, voter)
         body = _short_text(message, "body", self.question_chars, required=True)
         name = _short_text(message, "name", NAME_CHARS, required=False)
         given = validate.client_id(message) if message.get("client_id") is not None else secrets.token_hex(8)
@@ -680,7 +695,7 @@ class Audience:
             return await self._item(conn, question_id, "question")
 
         item = await self.db.read(check)
-        self._limit(item.session_id, voter)
+        await self._limit(item.session_id, voter)
         if item.data.get("state") not in PUBLIC_QUESTION_STATES:
             raise QuestionNotVisible("this question is not shown, so it cannot be upvoted")
 

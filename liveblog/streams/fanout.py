@@ -72,7 +72,8 @@ class RedisFanout:
         self.secret_key = secret_key
         self.resync_seconds = resync_seconds
         self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"  # this process, to skip its own echo
-        self._redis: aioredis.Redis | None = None
+        # One client (a connection pool) for publishing, the subscriber and shared counters.
+        self._redis: aioredis.Redis | None = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=None)
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._subscribed = asyncio.Event()
         self.connected = False
@@ -86,8 +87,11 @@ class RedisFanout:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    @property
+    def client(self) -> aioredis.Redis | None:
+        return self._redis
+
     async def open(self, supervisor: Any) -> None:
-        self._redis = aioredis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None)
         await self._check_secret()
         supervisor.spawn("redis.subscriber", self.run_subscriber)
         supervisor.spawn("redis.publisher", self.run_publisher)
