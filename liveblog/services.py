@@ -9,6 +9,7 @@ last tallies are written while the store is still open.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,21 +29,34 @@ from liveblog.streams.hub import StreamHub
 log = logging.getLogger(__name__)
 
 
+# How often a database server (PostgreSQL) is pinged for /healthz. SQLite is a file: nothing to ping.
+PING_SECONDS = 2.0
+
+
 class StoreComponent:
     name = "store"
 
     def __init__(self, db: Store) -> None:
         self.db = db
+        self.reachable = True
 
     async def open(self, supervisor: Supervisor) -> None:
         await self.db.open()
+        if hasattr(self.db, "ping"):
+            supervisor.spawn("store.ping", self._ping_loop)
+
+    async def _ping_loop(self) -> None:
+        while True:
+            self.reachable = await self.db.ping()  # type: ignore[attr-defined]
+            await asyncio.sleep(PING_SECONDS)
 
     async def close(self) -> None:
         await self.db.close()
 
     def health(self) -> dict[str, Any]:
         return {
-            "ok": self.db.healthy,
+            "ok": self.db.healthy and self.reachable,
+            "reachable": self.reachable,
             "commits": self.db.commits,
             "writer_failures": self.db.writer_failures,
             "last_writer_error": self.db.last_writer_error,
@@ -123,6 +137,11 @@ class Services:
         accounts = Accounts(db)
         components: list[Component] = [StoreComponent(db), HubComponent(hub)]
         if settings.redis.url:
+            if not settings.database.url:
+                raise ConfigError(
+                    "redis.url is set, so several processes serve together: they need one shared database. "
+                    "Set database.url (PostgreSQL); SQLite serves one process."
+                )
             if not settings.secret_key_from_env:
                 raise ConfigError(
                     "redis.url is set, so several processes serve together: they must all sign with the same "

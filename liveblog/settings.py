@@ -22,6 +22,11 @@ class ServerSettings:
     port: int = 8000
     allowed_origins: tuple[str, ...] = ()
     public_url: str = ""
+    log_format: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"server.log_format must be \"text\" or \"json\", not {self.log_format!r}")
 
 
 @dataclass(frozen=True)

@@ -292,3 +292,51 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     out, _ = stranger.proc.communicate(timeout=60)
     assert stranger.proc.returncode != 0
     assert b"LIVEBLOG_SECRET_KEY" in out
+
+
+def test_serve_workers_refuses_without_shared_storage_fanout_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liveblog.cli import main
+
+    monkeypatch.delenv("LIVEBLOG_SECRET_KEY", raising=False)
+    config = tmp_path / "one.toml"
+    config.write_text('[database]\npath = "x.sqlite3"\n')
+    assert main(["--config", str(config), "serve", "--workers", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "database.url" in err and "redis.url" in err and "LIVEBLOG_SECRET_KEY" in err
+
+
+async def test_serve_workers_runs_n_processes_on_one_port_sharing_the_stream(
+    tmp_path: Path, pg_url: str, redis_server: RedisServer
+) -> None:
+    services = Services.build(make_settings(tmp_path, database={"url": pg_url}))
+    await services.open()
+    try:
+        s = await seed(services)
+    finally:
+        await services.close()
+    port = free_port()
+    config = tmp_path / "workers.toml"
+    config.write_text(f'[server]\nport = {port}\n[database]\nurl = "{pg_url}"\n[redis]\nurl = "{redis_server.url}"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveblog", "--config", str(config), "serve", "--workers", "2", "--log-level", "info"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "LIVEBLOG_SECRET_KEY": SECRET},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await listening(proc, base, timeout=60)
+        # Connections land on either worker; every viewer gets every note, in order.
+        app = AppProcess.__new__(AppProcess)
+        app.ws_url, app.url = f"ws://127.0.0.1:{port}", base
+        viewers = [await Viewer.open(app, s.session_id) for _ in range(6)]
+        acks = await write_notes(app, s.session_id, s.token, "w", 10)
+        top = acks[-1]["seq"]
+        for v in viewers:
+            await v.until(top)
+            assert v.seqs()[-10:] == list(range(top - 9, top + 1))
+            await v.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert out.count(b"Started server process") >= 2, out.decode(errors="replace")[-2000:]

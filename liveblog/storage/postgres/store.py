@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
 
 from liveblog.errors import Unavailable
+from liveblog.metrics import COMMIT_SECONDS
 from liveblog.models import Change
 from liveblog.storage.interface import Op
 from liveblog.storage.postgres.schema import MIGRATIONS
@@ -90,6 +92,7 @@ def redact(url: str) -> str:
 class _Job:
     op: Op[Any]
     future: asyncio.Future[Any]
+    queued: float = field(default_factory=time.monotonic)
 
 
 class PostgresStore:
@@ -152,6 +155,11 @@ class PostgresStore:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._writer.close()
             self._writer = None
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer (not yet in a transaction)."""
+        return self._jobs.qsize()
 
     @property
     def schema_version(self) -> int:
@@ -311,3 +319,4 @@ class PostgresStore:
                     log.exception("after-commit callback failed")
             if not job.future.done():
                 job.future.set_result(result)
+            COMMIT_SECONDS.observe(time.monotonic() - job.queued)
