@@ -70,8 +70,7 @@ class HubComponent:
         self.hub = hub
 
     async def open(self, supervisor: Supervisor) -> None:
-        if self.hub.heartbeat_seconds > 0:
-            supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)
+        supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)  # heartbeats and freeing idle channels
 
     async def close(self) -> None:
         await self.hub.stop()

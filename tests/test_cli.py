@@ -60,14 +60,14 @@ async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_pat
         await listening(proc, base)
         async with httpx.AsyncClient(base_url=base) as http:
             events = (await http.get("/api/v1/events")).json()["events"]
-            assert [e["title"] for e in events] == ["Neighbourhood Services Summit 2026"]
+            assert [e["title"] for e in events] == ["Public Service Workforce Forum 2026"]
             sessions = (await http.get(f"/api/v1/events/{events[0]['id']}/sessions")).json()["sessions"]
             assert {s["state"] for s in sessions} == {"scheduled", "live", "ended"}
             live = next(s for s in sessions if s["state"] == "live")
             ended = next(s for s in sessions if s["state"] == "ended")
             assert len((await http.get(f"/api/v1/sessions/{ended['id']}/items")).json()["items"]) >= 3
             page = await http.get(f"/sessions/{live['id']}")
-            assert page.status_code == 200 and "Sharing what works" in page.text
+            assert page.status_code == 200 and "Growing our own" in page.text
         async with await connect(f"ws://127.0.0.1:{port}/ws/v1/sessions/{live['id']}") as ws:
             await recv_type(ws, "synced")
             change = await recv_type(ws, "change", timeout=20)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import subprocess
@@ -157,5 +158,70 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
                 reset = True
             assert reset or data.endswith(ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq"))
             stalled.close()
+    finally:
+        await services.close()
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    header = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    assert n < 65536
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path: Path) -> None:
+    # A note-taker that has stopped reading: its first big change fills the buffer, so the ack
+    # behind it is refused. The socket must close (4408), so the client resends; never stay
+    # open without the ack.
+    settings = make_settings(tmp_path, streams={"viewer_buffer_bytes": 1000})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}/capture"
+
+            def open_note_taker() -> socket.socket:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                key = base64.b64encode(os.urandom(16)).decode()
+                sock.sendall(
+                    (
+                        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                        f"Sec-WebSocket-Protocol: liveblog.v1, liveblog.token.{s.token}\r\n\r\n"
+                    ).encode()
+                )
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = sock.recv(1)
+                    assert chunk, "closed during the handshake"
+                    head += chunk
+                assert head.startswith(b"HTTP/1.1 101"), head
+                return sock
+
+            sock = await asyncio.to_thread(open_note_taker)
+            channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")
+            await channel_ready
+            channel = services.hub.channels[s.session_id]
+            await eventually(lambda: len(channel.live) == 1, what="the note-taker to join")
+            (outlet,) = channel.live
+            note = '{"type":"note.create","client_id":"big","body":"' + "x" * 60000 + '"}'
+            sock.sendall(masked_text_frame(note))
+            await eventually(lambda: outlet.closed, what="the capture socket to close")
+            stored = await services.db.read(lambda c: c.execute_fetchall("SELECT id FROM items WHERE client_id = 'big'"))
+            assert len(stored) == 1  # stored, not acknowledged: the client resends, and dedupe answers
+            # What the socket delivers ends with 4408, if read in time (here, at once).
+            sock.settimeout(10)
+            data = b""
+            want = ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+            with contextlib.suppress(ConnectionResetError):
+                while want not in data and (chunk := await asyncio.to_thread(sock.recv, 65536)):
+                    data += chunk
+            assert want in data and b'"type":"ack"' not in data
+            sock.close()
     finally:
         await services.close()

@@ -112,10 +112,10 @@ def check_response(response: httpx.Response, what: str, codes: set[str]) -> None
             assert code in codes, f"{what}: undocumented error code {code!r}"
 
 
-async def make_poll(http: httpx.AsyncClient, session_id: str, login: str) -> int:
+async def make_poll(http: httpx.AsyncClient, session_id: str, login: str, kind: str = "single") -> int:
     response = await http.post(
         f"/api/v1/sessions/{session_id}/polls",
-        json={"question": "Tabs or spaces?", "kind": "single", "options": ["Tabs", "Spaces"], "open": True},
+        json={"question": "Tabs or spaces?", "kind": kind, "options": ["Tabs", "Spaces"], "open": True},
         headers={"authorization": f"Bearer {login}"},
     )
     assert response.status_code == 201, response.text
@@ -135,6 +135,7 @@ async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(liv
     s, e = seeded.session_id, seeded.event_id
     async with live.client() as http:
         poll = await make_poll(http, s, seeded.login_token)
+        others = {kind: await make_poll(http, s, seeded.login_token, kind) for kind in ("multiple", "rating", "text")}
         question = await make_question(http, s)
         routes: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
             ("POST", "/api/v1/login", {}, {"username": "org", "password": "wrong"}),
@@ -158,6 +159,9 @@ async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(liv
             ("POST", f"/api/v1/polls/{poll}/state", organiser, {"state": "open", "duration_seconds": 60}),
             ("POST", f"/api/v1/questions/{question}/moderation", organiser, {"action": "answer", "answer_item_id": 1}),
             ("POST", f"/api/v1/polls/{poll}/votes", {}, {"choice": "a"}),
+            ("POST", f"/api/v1/polls/{others['multiple']}/votes", {}, {"choice": ["a", "b"]}),
+            ("POST", f"/api/v1/polls/{others['rating']}/votes", {}, {"choice": "4"}),
+            ("POST", f"/api/v1/polls/{others['text']}/votes", {}, {"choice": "tabs"}),
             ("POST", f"/api/v1/sessions/{s}/questions", {}, {"body": "Why?", "name": "N", "client_id": "q-1"}),
         ]
         with server_log() as log:
@@ -525,3 +529,54 @@ def test_a_frame_never_fails_to_encode() -> None:
     assert Frame.of({"type": "error", "client_id": "a" + SURROGATE}).ws_bytes.endswith(b'"client_id":"a?"}')
     close = ws_close_frame(4400, "a" + "\u00e9" * 100)  # 201 bytes: cut mid-character before
     assert len(close) - 2 <= 125 and close[4:].decode("utf-8")
+
+
+async def test_a_huge_form_is_refused_with_413_before_it_fills_memory(live: LiveServer, seeded: Seed) -> None:
+    # Before: Starlette's form parser bounds each field to 1 MB but keeps up to 1,000 of them
+    # (a gigabyte) in memory, from anyone (/login).
+    field = b"x" * 900_000
+
+    async def endless() -> Any:
+        for n in range(14):
+            yield b"f%d=%s&" % (n, field)
+
+    async with live.client() as http:
+        with server_log() as log:
+            for content in (endless(), b"&".join(b"f%d=%s" % (n, field) for n in range(14))):
+                response = await http.post(
+                    "/login", content=content, headers={"content-type": "application/x-www-form-urlencoded"}
+                )
+                assert response.status_code == 413 and "text/html" in response.headers["content-type"]
+            api = await http.post("/api/v1/login", content=b"x" * (11 * 1024 * 1024))
+            assert api.status_code == 413 and api.json()["error"]["code"] == "too_large"
+            assert log.problems() == []
+
+
+async def test_every_route_answers_hostile_path_and_query_values_without_a_500(live: LiveServer, seeded: Seed) -> None:
+    from starlette.routing import Route
+
+    from liveblog.web import api, audience, pages
+
+    codes = documented_codes()
+    values = ["%00", "%ED%A0%80", "%FF%FE", "9" * 25, "x" * 3000, "..%2F..%2Fetc", "%C2%B2", "-1", "a%20b"]
+    query = "?since=%ED%A0%80&epoch=%00&next=%ED%A0%80&day=2026-99-99&page=" + "9" * 30
+    auths = [{}, {"authorization": f"Bearer {seeded.login_token}"}, {"authorization": f"Bearer {seeded.token}"}]
+    routes = [r for r in (*pages.routes, *api.routes, *audience.routes) if isinstance(r, Route)]
+    assert len(routes) > 30
+    async with live.client() as http:
+        with server_log() as log:
+            for route in routes:
+                if not route.param_convertors:
+                    continue
+                real = {"session_id": seeded.session_id, "event_id": seeded.event_id, "token": seeded.token,
+                        "invite_id": seeded.invite_id}
+                for value in [*values, None]:  # None: real ids, with the hostile query alone
+                    path = route.path
+                    for name in route.param_convertors:
+                        path = re.sub(r"\{" + name + r"(:[a-z]+)?\}", value or real.get(name, "1"), path)
+                    for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+                        for headers in auths:
+                            async with asyncio.timeout(10):
+                                response = await http.request(method, path + query, headers=headers, json={})
+                            check_response(response, f"{method} {route.path} {(value or '')[:20]}", codes)
+            assert log.problems() == []

@@ -7,6 +7,7 @@ acknowledgement are stored in the same transaction; a resend gets that stored ac
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 import json
@@ -46,6 +47,20 @@ def fingerprint(message: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+# Bodies longer than this are rendered in a worker thread: a 64 KiB note takes ~100 ms of
+# Markdown and sanitising, which would hold every live viewer's delivery for that long. (The
+# thread still needs the GIL, but the loop gets it back every switch interval, ~5 ms.) Short
+# notes, the common case, render inline: below ~1 ms the thread hop costs more than it saves.
+INLINE_RENDER_BYTES = 2048
+
+
+async def render_note(body: str) -> tuple[str, dict[str, Any]]:
+    """A note's sanitised HTML and its data (embeds, media), off the event loop when long."""
+    if len(body) <= INLINE_RENDER_BYTES:
+        return render_markdown(body), note_data(body)
+    return await asyncio.to_thread(lambda: (render_markdown(body), note_data(body)))
+
+
 def note_data(body: str) -> dict[str, Any]:
     data: dict[str, Any] = {}
     embeds = find_embeds(body)
@@ -79,7 +94,8 @@ class NoteCapture:
         if isinstance(parsed, NoteUpdate):
             fields: dict[str, Any] = {}
             if parsed.body is not None:
-                fields.update(body=parsed.body, html=render_markdown(parsed.body), data=note_data(parsed.body))
+                html, data = await render_note(parsed.body)
+                fields.update(body=parsed.body, html=html, data=data)
             if parsed.key_point is not None:
                 fields["key_point"] = parsed.key_point
             return await self._change(session_id, author, parsed.client_id, parsed.target, fp, fields, "item.updated")
@@ -92,8 +108,7 @@ class NoteCapture:
 
     async def _create(self, session_id: str, author: Author, note: NoteCreate, fp: str) -> Ack:
         cid, body, typed_at = note.client_id, note.body, note.typed_at
-        html = render_markdown(body)
-        data = note_data(body)
+        html, data = await render_note(body)
 
         async def op(tx: Tx) -> Ack:
             done = await _already_done(tx, session_id, cid, fp)

@@ -456,6 +456,9 @@ class Audience:
     def housekeeping(self) -> None:
         self.flood.prune()
         self.ip_bursts.prune()
+        # Per-poll state lives as long as its session's channel (freed when idle or ended); a
+        # later vote reads the poll from storage again.
+        self._polls = {k: m for k, m in self._polls.items() if m.session_id in self.hub.channels}
 
     # -- shared checks ---------------------------------------------------------------------------
 

@@ -171,6 +171,11 @@ class Unit(Protocol):
     async def revoke_login(self, token: str) -> None:
         ...
 
+    async def revoke_account_logins(self, username: str, keep_token: str | None = None) -> list[str]:
+        """End every login session of an account (but `keep_token`'s); returns the ended
+        sessions' token hashes (never the tokens)."""
+        ...
+
     async def account_for_login_token(self, token: str) -> Account | None:
         ...
 

@@ -35,6 +35,7 @@ class CloseCode:
     NOT_FOUND = 4404  # no such session
     TOO_SLOW = 4408  # the viewer did not keep up: resume from your last seq
     RELOAD = 4409  # your position cannot be resumed: reload the snapshot
+    REVOKED = 4410  # the credential that opened this socket was revoked: do not reconnect with it
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -62,17 +63,41 @@ def ws_close_frame(code: int, reason: str = "") -> bytes:
 class Frame:
     """One outgoing message, encoded once and shared by every recipient."""
 
-    __slots__ = ("seq", "text", "_ws")
+    __slots__ = ("seq", "text", "kind", "_ws", "_sse")
 
-    def __init__(self, text: str, seq: int | None = None) -> None:
+    def __init__(self, text: str, seq: int | None = None, kind: str | None = None) -> None:
         self.text = text
         self.seq = seq
+        self.kind = kind  # the message's "type", when known without parsing
         self._ws: bytes | None = None
+        self._sse: tuple[str, bytes] | None = None
 
     @classmethod
     def of(cls, message: dict[str, Any]) -> Frame:
-        seq = message.get("seq") if message.get("type") == "change" else None
-        return cls(dumps(message), seq)
+        kind = message.get("type")
+        seq = message.get("seq") if kind == "change" else None
+        return cls(dumps(message), seq, kind if isinstance(kind, str) else None)
+
+    def sse_bytes(self, epoch: str) -> bytes:
+        """The Server-Sent Events form of this frame, encoded once for every SSE client (the
+        stream's epoch is the same for all of them, so it is cached with it)."""
+        cached = self._sse
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        kind = self.kind
+        if kind is None:
+            try:
+                parsed = json.loads(self.text)
+                kind = str(parsed.get("type", "message")) if isinstance(parsed, dict) else "message"
+            except ValueError:
+                kind = "message"
+            self.kind = kind
+        lines = [f"id: {epoch}:{self.seq}"] if self.seq is not None else []
+        lines.append(f"event: {kind}")
+        lines.append(f"data: {self.text}")
+        body = ("\n".join(lines) + "\n\n").encode("utf-8", "replace")
+        self._sse = (epoch, body)
+        return body
 
     @property
     def ws_bytes(self) -> bytes:

@@ -12,7 +12,7 @@ from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
 from liveblog.metrics import HISTOGRAMS, sample
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_invite, require_organiser, services
+from liveblog.web.auth import current_organiser, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
 
@@ -210,7 +210,7 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else ""
     token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
     response = ok({"token": token})
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    set_login_cookie(response, request, token)
     return response
 
 

@@ -23,6 +23,7 @@ from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.web import api, audience, pages, sockets
+from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
@@ -122,7 +123,11 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
-        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins)],
+        middleware=[
+            Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins),
+            # The largest body any route takes: a photo with its form wrapping, or a capture message.
+            Middleware(BodyLimitMiddleware, limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes)),
+        ],
         exception_handlers={
             LiveblogError: handle_error,
             HTTPException: handle_http_error,

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from liveblog.access.accounts import LOGIN_SECONDS
 
 from liveblog.errors import Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.services import Services
 
 LOGIN_COOKIE = "lb_login"
+
+
+def set_login_cookie(response: Response, conn: HTTPConnection, token: str) -> None:
+    """The login cookie, living exactly as long as its server-side session."""
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=conn.url.scheme == "https"
+    )
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -6,6 +6,7 @@ scripts in static/js then resume the live stream from the seq the page was rende
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import defaultdict
 from datetime import date
@@ -22,13 +23,25 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser, services
+from liveblog.web.auth import LOGIN_COOKIE, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     templates = request.app.state.templates
     context.setdefault("organiser", request.scope.get("liveblog.organiser"))
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+# Pages with more items than this are rendered in a worker thread: a 2,000-note session page
+# takes tens of ms of Jinja, which would hold every live viewer's delivery for that long.
+THREAD_RENDER_ITEMS = 100
+
+
+async def render_big(request: Request, name: str, context: dict[str, Any], items: int, status: int = 200) -> Response:
+    """render(), off the event loop when the page is big (jinja2 renders thread-safely)."""
+    if items <= THREAD_RENDER_ITEMS:
+        return render(request, name, context, status)
+    return await asyncio.to_thread(render, request, name, context, status)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -139,7 +152,7 @@ async def event_page(request: Request) -> Response:
 async def session_page(request: Request) -> Response:
     await current_organiser(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    return render(
+    return await render_big(
         request,
         "session.html",
         {
@@ -150,12 +163,13 @@ async def session_page(request: Request) -> Response:
             "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
             "stats": services(request).hub.stats(session.id),
         },
+        len(items),
     )
 
 
 async def embed_page(request: Request) -> Response:
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    return render(request, "embed.html", {"session": session, "event": event, "items": items})
+    return await render_big(request, "embed.html", {"session": session, "event": event, "items": items}, len(items))
 
 
 async def media(request: Request) -> Response:
@@ -240,7 +254,7 @@ async def login_page(request: Request) -> Response:
         except (Unauthorized, RateLimited) as exc:
             return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
         response = RedirectResponse(next_url, status_code=303)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+        set_login_cookie(response, request, token)
         return response
     return render(request, "login.html", {"next": next_url})
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from liveblog.access.sockets import invite_key
 from liveblog.capture.notes import Author
 from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
 from liveblog.models import Ack, Invite
@@ -125,6 +126,15 @@ async def _receive_text(ws: WebSocket) -> str | None | bytes:
     return bytes(message.get("bytes") or b"")
 
 
+def reply(outlet: Outlet, message: dict[str, Any] | Frame) -> None:
+    """Write a reply (ack, error, pong). Never dropped on an open socket: if the outlet refuses
+    it (its buffer is full), the socket is closed with 4408, so the client resumes and resends
+    whatever was not acknowledged."""
+    frame = message if isinstance(message, Frame) else Frame.of(message)
+    if not outlet.write(frame) and not outlet.closed:
+        outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+
+
 def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(message, None) for a JSON object; (None, error frame) for anything else, including JSON
     the server refuses to handle (too deep, lone surrogates, numbers out of range)."""
@@ -180,6 +190,14 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
         return
     outlet = _outlet(ws, services)
     hello = {"role": "note-taker", "you": {"name": invite.name, "invite": invite.id}}
+
+    def revoked(reason: str) -> None:
+        # Called by the access layer once the revocation is durable: say why, then close.
+        if not outlet.closed:
+            outlet.write(Frame.of(error_message("revoked", "your invite was revoked by the organiser")))
+            outlet.close(CloseCode.REVOKED, reason)
+
+    forget = services.accounts.sockets.register(invite_key(invite.id), revoked)
     try:
         async with services.hub.subscribe(session_id, outlet, since=since, epoch=epoch, note_taker=invite.name, hello=hello):
             await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
@@ -195,6 +213,7 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
         await _finish(ws, outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
     finally:
+        forget()
         if isinstance(outlet, QueueOutlet) and outlet.closed is False:
             await outlet.aclose()
     if not outlet.closed and ws.application_state == WebSocketState.CONNECTED:
@@ -206,13 +225,13 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
     None when the peer has gone or the outlet was closed."""
     while not outlet.closed:
         raw = await _receive_text(ws)
-        if raw is None:
+        if raw is None or outlet.closed:  # gone, or closed (revoked) while this frame was in flight
             return None
         message, error = decode(raw)
         if message is None:
-            outlet.write(Frame.of(error or {}))
+            reply(outlet, error or {})
         elif message.get("type") == "ping":
-            outlet.write(Frame.of({"type": "pong"}))
+            reply(outlet, {"type": "pong"})
         else:
             return message
     return None
@@ -231,12 +250,12 @@ async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, sessi
             client_id, task = in_flight[0]
             try:
                 ack = await task
-                outlet.write(Frame.of(ack.to_wire()))
+                reply(outlet, ack.to_wire())
             except LiveblogError as exc:
-                outlet.write(Frame.of(error_message(exc.code, exc.message, client_id=client_id, field=exc.field)))
+                reply(outlet, error_message(exc.code, exc.message, client_id=client_id, field=exc.field))
             except Exception:
                 log.exception("capture failed")
-                outlet.write(Frame.of(error_message("internal", "the server failed to save this; send it again", client_id=client_id)))
+                reply(outlet, error_message("internal", "the server failed to save this; send it again", client_id=client_id))
             in_flight.popleft()
             wakeup.set()
 

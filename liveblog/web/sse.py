@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -58,16 +57,11 @@ class SSEStream:
         ended = asyncio.Event()
 
         async def emit(frame: Frame) -> None:
-            message_type = "message"
-            lines = []
-            if frame.seq is not None:
-                channel = hub.channels.get(self.session_id)
-                lines.append(f"id: {channel.epoch if channel else ''}:{frame.seq}")
-            with contextlib.suppress(ValueError):
-                message_type = str(json.loads(frame.text).get("type", "message"))
-            lines.append(f"event: {message_type}")
-            lines.append(f"data: {frame.text}")
-            await send({"type": "http.response.body", "body": ("\n".join(lines) + "\n\n").encode(), "more_body": True})
+            # Encoded once per frame for all SSE clients (it used to parse every frame's JSON
+            # again for each client to find its type).
+            channel = hub.channels.get(self.session_id)
+            body = frame.sse_bytes(channel.epoch if channel and channel.epoch else "")
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
         async def close(code: int, reason: str) -> None:
             ended.set()

@@ -23,7 +23,7 @@ from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps
 from liveblog.web.outlets import QueueOutlet, TransportOutlet
 from liveblog.web.wsproto import FastSend
 from liveblog.web.security import origin_allowed
-from liveblog.web.sockets import decode, error_message, parse_position
+from liveblog.web.sockets import decode, error_message, parse_position, reply
 
 VIEWER_PATH = re.compile(r"^/ws/v1/sessions/([^/]+)$")
 _HELLO = {"role": "viewer"}
@@ -74,7 +74,7 @@ async def serve_viewer(
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                outlet.write(_answer(message))
+                reply(outlet, _answer(message))
         finally:
             hub.leave(channel, outlet)
         if not outlet.closed:

@@ -6,10 +6,13 @@ the item card is the same whether the server or the browser drew it."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -316,3 +319,144 @@ def test_the_stream_can_be_paused_from_the_keyboard_and_counts_what_waits(
     expect(page.locator("#paused-count")).to_have_text("Paused · 1 update waiting")
     page.keyboard.press("p")
     expect(items).to_have_count(5)
+
+
+def _photo(colour: tuple[int, int, int]) -> dict[str, Any]:
+    """A small drawn picture, as a file a note-taker would pick."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 48), (250, 250, 250))
+    ImageDraw.Draw(image).rectangle((8, 8, 56, 40), fill=colour)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return {"name": "whiteboard.png", "mimeType": "image/png", "buffer": out.getvalue()}
+
+
+def test_a_photo_added_offline_waits_in_the_outbox_and_arrives_once(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    viewer = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
+    ctx = browser_context()
+    page = open_live(ctx, server.notetaker_url(), "#capture@data-connection=live")
+    expect(page.locator("#capture")).to_have_attribute("data-offline-ready", "1")
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" and "/media" in r.url else None)
+
+    ctx.set_offline(True)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
+    note = page.locator("#note")
+    note.fill("Whiteboard from the workshop\n")
+    note.press("End")
+    page.locator("#photo-input").set_input_files(_photo((30, 90, 200)))
+    expect(note).to_have_value(
+        re.compile(r"^Whiteboard from the workshop\n!\[\]\(/media/local-[0-9a-f-]{36}\)$")
+    )
+    expect(page.locator("#preview img")).to_have_attribute("src", re.compile(r"^blob:"))
+    note.fill(note.input_value().replace("![]", "![Sticky notes grouped in three columns]"))
+    note.press("Enter")
+    page.locator("#note").fill("A text note typed after the photo")
+    page.locator("#note").press("Enter")
+    expect(page.locator("#outbox-count")).to_have_text("2 notes and 1 photo waiting to be sent")
+    expect(page.locator("#items > article.pending img")).to_have_attribute("src", re.compile(r"^blob:"))
+
+    page.reload()  # still offline: the photo itself is in the outbox, not only its name
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "3")
+    expect(page.locator("#items > article.pending img")).to_have_attribute("src", re.compile(r"^blob:"))
+    assert (
+        page.locator("#items > article.pending img").evaluate("img => img.complete && img.naturalWidth") == 64
+    )
+    assert server.items() == [] and uploads == []
+
+    # Back online, the first upload's answer is lost after the server stored the photo: it is
+    # sent again (same bytes, so the same stored photo) and the note refers to it once.
+    lost: list[int] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if not lost:
+            lost.append(route.fetch().status)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/sessions/*/media", lose_first_answer)
+    ctx.set_offline(False)
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "0", timeout=30_000)
+    assert lost == [201] and len(uploads) == 2
+    items = server.wait_for(lambda: len(server.items()) == 2 and server.items(), message="both notes")
+    photo_note, text_note = items
+    assert text_note.body == "A text note typed after the photo"
+    media = re.findall(r"/media/([0-9a-f]{16})", photo_note.body)
+    assert len(media) == 1 and photo_note.data["media"] == media
+    assert 'alt="Sticky notes grouped in three columns"' in photo_note.html
+    assert server.call(lambda svc: svc.db.read(lambda r: r.get_media(media[0]))) is not None
+    expect(viewer.locator(f"#item-{photo_note.id} img")).to_have_attribute("src", f"/media/{media[0]}")
+    assert (
+        viewer.locator(f"#item-{photo_note.id} img").evaluate(
+            "img => img.decode().then(() => img.naturalWidth)"
+        )
+        == 64
+    )
+    expect(page.locator("#items > article.pending")).to_have_count(0)
+
+
+# -- accessibility and screenshots of every page, the new states included --------------------------
+
+AXE_JS = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()  # axe-core, offline
+
+
+def serious_axe_violations(page: Page) -> list[str]:
+    page.add_script_tag(content=AXE_JS)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    assert result["passes"], "axe did not run"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def demo_note_taker_page(demo: dict[str, str], key: str = "live_session") -> str:
+    return f"{demo['invite_url']}/sessions/{demo[key]}"
+
+
+def test_axe_finds_no_serious_violations_on_any_page_or_state(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    demo = server.call(load_demo)
+    ctx = browser_context(bypass_csp=True)  # axe is injected as an inline script
+    login(ctx, server)
+    page = ctx.new_page()
+    problems = {}
+    pages = every_page(server, demo) | {"notetaker-ended": demo_note_taker_page(demo, "ended_session")}
+    for name, path in pages.items():
+        page.goto(path)
+        page.wait_for_load_state("load")
+        if name in ("viewer", "viewer-ended"):
+            expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        if name == "viewer":
+            page.get_by_role("button", name="Pause updates").click()
+        if bad := serious_axe_violations(page):
+            problems[name] = bad
+    assert problems == {}
+
+
+def test_screenshots_of_the_note_taker_viewer_and_ended_pages(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
+    demo = server.call(load_demo)
+    for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+        page = open_live(ctx, demo_note_taker_page(demo), "#capture@data-connection=live")
+        page.locator("#note").fill("- Retention at two years\n  - not completion rates")
+        page.screenshot(path=str(screenshot_dir / f"ui-notetaker-{label}.png"), full_page=True)
+        page = open_live(ctx, demo_note_taker_page(demo, "ended_session"), "#capture@data-connection=live")
+        expect(page.locator("#ended-notice")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / f"ui-notetaker-ended-{label}.png"), full_page=True)
+        page = open_live(ctx, f"/sessions/{demo['live_session']}", "#connection@data-state=live")
+        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        page.screenshot(path=str(screenshot_dir / f"ui-viewer-{label}.png"))
+        page.screenshot(path=str(screenshot_dir / f"ui-viewer-full-{label}.png"), full_page=True)
+        page = open_live(ctx, f"/sessions/{demo['ended_session']}", "#connection@data-state=live")
+        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        page.screenshot(path=str(screenshot_dir / f"ui-ended-{label}.png"), full_page=True)
+        assert sideways(page, viewport["width"]) == []

@@ -55,6 +55,16 @@ class PgAccessOps(PgUnitBase):
             utcnow(), hash_token(token),
         )
 
+    async def revoke_account_logins(self, username: str, keep_token: str | None = None) -> list[str]:
+        keep = hash_token(keep_token) if keep_token else ""
+        rows = await self.conn.fetch(
+            "UPDATE login_sessions SET revoked_at = $1"
+            " WHERE account_id = (SELECT id FROM accounts WHERE lower(username) = lower($2))"
+            " AND revoked_at IS NULL AND token_hash != $3 RETURNING token_hash",
+            utcnow(), username, keep,
+        )
+        return [row[0] for row in rows]
+
     async def account_for_login_token(self, token: str) -> Account | None:
         row = await self.conn.fetchrow(
             "SELECT a.* FROM login_sessions s JOIN accounts a ON a.id = s.account_id"
