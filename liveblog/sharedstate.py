@@ -1,4 +1,5 @@
-"""Counters that several app processes share through Redis: the flood and log-in throttles.
+"""State that several app processes share through Redis: the flood and log-in throttles, and
+the claims that make one process at a time write a poll's tally.
 
 A throttle kept in each process's memory lets a client that spreads its requests over N
 processes do N times as much. With `redis.url` set, the throttles count in Redis instead (one
@@ -40,6 +41,17 @@ class SharedCounters:
                 count, _ = await pipe.execute()
             return int(count)
         except Exception as exc:  # redis errors of any kind: fall back, never fail the request
+            self._failed(exc)
+            return None
+
+    async def claim(self, key: str, seconds: float) -> bool | None:
+        """Take `key` for `seconds` unless another process holds it: True when taken, False when
+        held elsewhere, None when Redis is unreachable (the caller goes ahead alone)."""
+        if self.client is None:
+            return None
+        try:
+            return bool(await self.client.set(PREFIX + key, "1", nx=True, px=max(1, int(seconds * 1000))))
+        except Exception as exc:
             self._failed(exc)
             return None
 

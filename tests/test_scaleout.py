@@ -126,6 +126,17 @@ async def test_three_processes_share_one_ordered_stream_through_redis_restarts_a
     apps, redis, s, _ = cluster
     viewers = [await Viewer.open(app, s.session_id) for app in apps for _ in range(2)]
 
+    # Viewer counts are shared: every process reports the six viewers (within a resync).
+    async def everyone_counted() -> bool:
+        for app in apps:
+            async with httpx.AsyncClient(base_url=app.url, timeout=10) as http:
+                stats = (await http.get(f"/api/v1/sessions/{s.session_id}/presence")).json()
+            if stats["viewers"] != 6:
+                return False
+        return True
+
+    await eventually(everyone_counted, 15, "every process to count all six viewers")
+
     # Two note-takers on two processes at once: seqs interleave across processes.
     acks = await asyncio.gather(
         write_notes(apps[0], s.session_id, s.token, "a", 15), write_notes(apps[1], s.session_id, s.token2, "b", 15)
@@ -286,6 +297,26 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     async with httpx.AsyncClient(base_url=apps[1].url, timeout=30) as http:
         voted = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token})
         assert voted.status_code in (200, 201), voted.text
+
+    # Votes spread over three processes: one tally writer per poll per interval in all (claims in
+    # Redis), and the last tally exact.
+    watcher = await Viewer.open(apps[2], s.session_id)
+    started = asyncio.get_running_loop().time()
+    for i in range(30):
+        async with httpx.AsyncClient(base_url=apps[i % 3].url, timeout=30) as http:
+            who = (await http.post("/api/v1/participants")).json()["token"]
+            r = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "b"}, headers={"Liveblog-Participant": who})
+            assert r.status_code in (200, 201), r.text
+
+    def tallies() -> list[dict[str, Any]]:
+        return [c for c in watcher.changes if c["op"] == "poll.tally" and c["item_id"] == poll_id]
+
+    await eventually(lambda: tallies() and tallies()[-1]["tally"] == {"a": 1, "b": 30}, 15, "the exact final tally")
+    elapsed = asyncio.get_running_loop().time() - started
+    interval = 0.25  # votes.tally_interval_ms
+    # Three writers would make up to three tallies per interval; one writer at most one (+ the edges).
+    assert len(tallies()) <= elapsed / interval + 3, (len(tallies()), elapsed)
+    await watcher.close()
 
     # A process with another secret key refuses to start, and says why.
     stranger = AppProcess(tmp_path, pg_url, redis.url, 9, secret="some-other-secret")

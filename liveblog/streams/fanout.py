@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "liveblog:changes"
 SECRET_FINGERPRINT_KEY = "liveblog:secret-fingerprint"
+PRESENCE_PREFIX = "liveblog:presence:"
 
 # Reconnect back-off: from 50 ms doubling to 1 s. Capped low on purpose: while the subscriber is
 # down, viewers on this process see nothing from the others, and a reconnect costs one round trip.
@@ -183,6 +184,38 @@ class RedisFanout:
     async def _catch_up(self) -> None:
         self.filled += await self.hub.catch_up_all()
 
+    async def share_presence(self) -> None:
+        """Tell the others who watches each session here, and learn who watches there: one hash
+        per session, a field per process, expiring unless refreshed (a killed process drops out)."""
+        assert self._redis is not None
+        ttl = max(2, int(self.resync_seconds * 3))
+        watched = [(sid, ch) for sid, ch in self.hub.channels.items() if ch.subscriber_count or ch.remote_viewers]
+        if not watched:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid, ch in watched:
+                key = PRESENCE_PREFIX + sid
+                mine = {"v": ch.subscriber_count, "n": sorted(ch.note_takers)}
+                if ch.subscriber_count:
+                    pipe.hset(key, self.origin, json.dumps(mine))
+                    pipe.expire(key, ttl)
+                else:
+                    pipe.hdel(key, self.origin)
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        tables = [r for r in replies if isinstance(r, dict)]
+        for (sid, _), table in zip(watched, tables, strict=False):
+            viewers = 0
+            names: set[str] = set()
+            for origin, raw in table.items():
+                origin = origin.decode() if isinstance(origin, bytes) else origin
+                if origin == self.origin:
+                    continue
+                entry = json.loads(raw)
+                viewers += int(entry.get("v", 0))
+                names.update(entry.get("n", []))
+            self.hub.set_remote_presence(sid, viewers, sorted(names))
+
     async def run_subscriber(self) -> None:
         """Subscribe, catch up from storage, then feed the hub; on any failure, reconnect."""
         backoff = FIRST_BACKOFF
@@ -207,6 +240,7 @@ class RedisFanout:
                         self._receive(message["data"])
                     if loop.time() >= next_resync:
                         await self._catch_up()
+                        await self.share_presence()
                         next_resync = loop.time() + self.resync_seconds
             except (RedisError, OSError) as exc:
                 if self.connected:

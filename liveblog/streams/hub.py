@@ -104,9 +104,20 @@ class Channel:
         # each in its own order): held until the gap closes or is filled from storage.
         self.early: dict[int, Change] = {}
         self.filling: asyncio.Task[None] | None = None
+        # Watching on other processes (several processes share counts through Redis).
+        self.remote_viewers = 0
+        self.remote_note_takers: tuple[str, ...] = ()
         self.joining = 0  # joins under way (they may await storage): never freed meanwhile
         self.ended = False  # the session has ended: freed as soon as nobody watches
         self.idle_since: float | None = time.monotonic()  # None while it has subscribers
+
+    @property
+    def audience(self) -> int:
+        """Everyone watching this session, on every process (what viewers are told)."""
+        return self.subscriber_count + self.remote_viewers
+
+    def all_note_takers(self) -> list[str]:
+        return sorted(set(self.note_takers) | set(self.remote_note_takers))
 
     @property
     def subscriber_count(self) -> int:
@@ -208,7 +219,7 @@ class StreamHub:
         for channel in list(self.channels.values()):
             if channel.head is None or not channel.live:
                 continue
-            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.subscriber_count})
+            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.audience})
             self._fanout(channel, frame)
 
     # -- publishing ----------------------------------------------------------------------------
@@ -297,6 +308,18 @@ class StreamHub:
             if channel.subscriber_count and channel.head is not None:
                 total += await self.catch_up(session_id)
         return total
+
+    def set_remote_presence(self, session_id: str, viewers: int, note_takers: list[str]) -> None:
+        """What the other processes reported for a session (announced if the note-takers changed)."""
+        channel = self.channels.get(session_id)
+        if channel is None:
+            return
+        channel.remote_viewers = viewers
+        names = tuple(sorted(note_takers))
+        if names != channel.remote_note_takers:
+            channel.remote_note_takers = names
+            if channel.live:
+                self._announce_presence(channel)
 
     def _drop_all(self, channel: Channel, code: int, reason: str) -> None:
         for outlet in list(channel.live):
@@ -550,8 +573,8 @@ class StreamHub:
             Frame.of(
                 {
                     "type": "presence",
-                    "note_takers": sorted(channel.note_takers),
-                    "viewers": channel.subscriber_count,
+                    "note_takers": channel.all_note_takers(),
+                    "viewers": channel.audience,
                 }
             ),
         )
@@ -560,4 +583,4 @@ class StreamHub:
         channel = self.channels.get(session_id)
         if channel is None:
             return {"viewers": 0, "note_takers": []}
-        return {"viewers": channel.subscriber_count, "note_takers": sorted(channel.note_takers)}
+        return {"viewers": channel.audience, "note_takers": channel.all_note_takers()}
