@@ -3,6 +3,7 @@ through the typed operations of interface.Unit (see interface.py). `make_store` 
 backend from the settings: SQLite (db.py) by default, PostgreSQL (postgres/) for a database.url."""
 
 from liveblog.settings import DatabaseSettings
+from liveblog.storage.access import LOGIN_DAYS, hash_token
 from liveblog.storage.db import Database
 from liveblog.storage.interface import Op, Store, Unit
 
@@ -29,4 +30,4 @@ def make_store(settings: DatabaseSettings) -> Store:
     )
 
 
-__all__ = ["Database", "Op", "Store", "Tx", "Unit", "make_store"]
+__all__ = ["LOGIN_DAYS", "Database", "Op", "Store", "Tx", "Unit", "hash_token", "make_store"]
