@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import subprocess
@@ -29,6 +30,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import websockets
 
 from bench.live import HOST, Capture, NoteTaker, capture_rate, percentile
 from bench.loadgen import Pool
@@ -67,6 +71,8 @@ class Result:
     cpu_seconds: float = 0.0
     us_per_delivery: float = float("nan")
     closed: int = 0
+    hop_p50_ms: float = float("nan")  # per note: a viewer on another process minus one on the writer's
+    hop_p99_ms: float = float("nan")
 
 
 async def _seed_postgres(url: str, note_takers: int) -> tuple[str, list[str]]:
@@ -135,6 +141,23 @@ async def fanout(name: str, servers: list[Server], pool: Pool, profile: Profile,
         connected += sum(r["connected"] for r in replies)
     await asyncio.sleep(1.0)
     loop = asyncio.get_running_loop()
+    # The Redis hop itself: two probe viewers in this process, one on the note-taker's process and
+    # one on another, see the same note at the same moment of machine load; their difference is
+    # what crossing processes adds (machine-wide noise cancels out, unlike between two runs).
+    probes: list[tuple[Any, dict[int, int], asyncio.Task[None]]] = []
+    if len(servers) > 1:
+        for server in (servers[0], servers[1]):
+            ws = await websockets.connect(f"ws://{HOST}:{server.port}{server.viewer_path()}", subprotocols=["liveblog.v1"])  # type: ignore[list-item]
+            arrivals: dict[int, int] = {}
+
+            async def read(ws: Any = ws, arrivals: dict[int, int] = arrivals) -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for raw in ws:
+                        now = time.monotonic_ns()
+                        if '"type":"change"' in raw:
+                            arrivals[json.loads(raw)["seq"]] = now
+
+            probes.append((ws, arrivals, asyncio.create_task(read())))
 
     async def paced(seconds: float) -> list[int]:
         sent: list[int] = []
@@ -172,6 +195,15 @@ async def fanout(name: str, servers: list[Server], pool: Pool, profile: Profile,
     result.cpu_seconds = cpu1 - cpu0
     result.us_per_delivery = result.cpu_seconds * 1e6 / max(1, result.notes * connected)
     result.closed = sum(c["closed"] for c in collected)
+    if probes:
+        await asyncio.sleep(0.5)
+        local, remote = probes[0][1], probes[1][1]
+        hops = [(remote[q] - local[q]) / 1e6 for q in local if q in remote]
+        result.hop_p50_ms = percentile(hops, 50)
+        result.hop_p99_ms = percentile(hops, 99)
+        for ws, _, task in probes:
+            await ws.close()
+            await task
     taker.close()
     await asyncio.to_thread(pool.all, "drop")
     return result
@@ -179,7 +211,8 @@ async def fanout(name: str, servers: list[Server], pool: Pool, profile: Profile,
 
 def render(results: list[Result], capture: dict[str, Capture], profile: Profile, quick: bool, started: float) -> str:
     by = {r.name: r for r in results}
-    hop = by["postgres x3"].p99_ms - by["postgres x1"].p99_ms if {"postgres x3", "postgres x1"} <= set(by) else float("nan")
+    hop = by["postgres x3"].hop_p99_ms if "postgres x3" in by else float("nan")
+    hop50 = by["postgres x3"].hop_p50_ms if "postgres x3" in by else float("nan")
     lines = [
         f"# Scale-out benchmark ({'quick' if quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')})",
         "",
@@ -196,7 +229,13 @@ def render(results: list[Result], capture: dict[str, Capture], profile: Profile,
             f"| {r.max_ms:.1f} | {r.us_per_delivery:.2f} | {r.closed} |"
         )
     mark = "met" if hop < 5 else "NOT met"
-    lines += ["", f"Redis hop (p99 postgres x3 - postgres x1): **{hop:.1f} ms** (target < 5 ms: {mark})", ""]
+    lines += [
+        "",
+        f"Redis hop, measured per note in the x3 run (a probe viewer on another process minus one on the "
+        f"note-taker's process, same note, same moment): p50 **{hop50:.1f} ms**, p99 **{hop:.1f} ms** "
+        f"(target p99 < 5 ms: {mark})",
+        "",
+    ]
     lines += ["| durable notes/s | acks/s | server CPU µs per note |", "| --- | --- | --- |"]
     for name, c in capture.items():
         lines.append(f"| {name} | {c.rate:,.0f} | {c.us_per_note:.0f} |")
