@@ -61,9 +61,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_options: dict[str, Any] = {"log_config": None} if settings.server.log_format == "json" else {}
     if args.workers > 1:
         return _serve_workers(args, settings, log_options)
+    if args.demo:  # the demo's social feeds come from fake networks on loopback (demo_feeds.py)
+        from liveblog.demo_feeds import DemoFeedsComponent, demo_feed_settings, free_port
+
+        feeds_port = free_port()
+        settings = demo_feed_settings(settings, feeds_port)
     services = Services.build(settings)
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
+        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0)))
     app = create_app(settings, services, open_services=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))

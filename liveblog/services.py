@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveblog.access.accounts import Accounts
+from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError
 from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
-from liveblog.programme import Programme
+from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Store, make_store
 from liveblog.streams.fanout import RedisFanout
@@ -109,6 +110,7 @@ class Services:
     programme: Programme
     accounts: Accounts
     audience: Audience
+    feeds: FeedService
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -133,7 +135,8 @@ class Services:
         )
         db.on_commit = hub.publish
         audience = Audience(db, hub, settings)
-        accounts = Accounts(db)
+        accounts = Accounts(db, secret_key=settings.secret_key)
+        feeds = FeedService(db, hub, settings)
         components: list[Component] = [StoreComponent(db), HubComponent(hub)]
         if settings.redis.url:
             if not settings.database.url:
@@ -161,6 +164,7 @@ class Services:
             audience.flood.shared.client = fanout.client
             accounts.throttle.shared.client = fanout.client
         components.append(AudienceComponent(audience))
+        components.append(feeds)
         return cls(
             settings=settings,
             db=db,
@@ -169,6 +173,7 @@ class Services:
             programme=Programme(db),
             accounts=accounts,
             audience=audience,
+            feeds=feeds,
             components=components,
         )
 

@@ -55,6 +55,30 @@ class SharedCounters:
             self._failed(exc)
             return None
 
+    async def record(self, key: str, when: float, window: float) -> None:
+        """Add a moment (wall-clock seconds) to key's recent moments; older than window drop out."""
+        if self.client is None:
+            return
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zadd(PREFIX + key, {f"{when:.6f}": when})
+                pipe.zremrangebyscore(PREFIX + key, "-inf", when - window)
+                pipe.expire(PREFIX + key, max(1, math.ceil(window)))
+                await pipe.execute()
+        except Exception as exc:
+            self._failed(exc)
+
+    async def recent(self, key: str, now: float, window: float) -> list[float] | None:
+        """key's moments within window before now, oldest first; None when Redis is unreachable."""
+        if self.client is None:
+            return None
+        try:
+            values = await self.client.zrangebyscore(PREFIX + key, now - window, "+inf", withscores=True)
+            return [float(score) for _, score in values]
+        except Exception as exc:
+            self._failed(exc)
+            return None
+
     async def get(self, key: str) -> int | None:
         if self.client is None:
             return None

@@ -4,6 +4,7 @@ on loopback running in the test's own event loop (so websockets use the producti
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import socket
@@ -26,14 +27,45 @@ from tests.servers import PostgresServer, RedisServer
 ORGANISER = ("org", "correct horse battery")
 
 
+def page_csrf(html: str) -> str:
+    """The CSRF token a page carries (its <meta name="csrf-token">), as a browser's script reads it."""
+    import re
+
+    found = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
+    assert found is not None, "the page has no CSRF token"
+    return found.group(1)
+
+
+def organiser_csrf(login_token: str) -> dict[str, str]:
+    """The CSRF header for requests carrying this login's cookie (docs/protocol.md)."""
+    from liveblog.access.csrf import token_for
+
+    return {"X-CSRF-Token": token_for(login_token)}
+
+
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     base: dict[str, Any] = {
         "database": {"path": str(tmp_path / "test.sqlite3")},
         "streams": {"heartbeat_seconds": 30},
     }
+    if os.environ.get("LIVEBLOG_TEST_BACKEND") == "postgres" and "database" not in sections:
+        # The whole suite on PostgreSQL: a fresh database for every app a test builds (a test that
+        # names its own SQLite file keeps it). Databases live as long as the test run's server.
+        base["database"]["url"] = _env_pg_server().new_database_sync()
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
     return settings_from_dict(base, env={"LIVEBLOG_SECRET_KEY": "test-secret"})
+
+
+_ENV_PG: list[PostgresServer] = []
+
+
+def _env_pg_server() -> PostgresServer:
+    if not _ENV_PG:
+        server = PostgresServer().start()
+        atexit.register(server.remove)
+        _ENV_PG.append(server)
+    return _ENV_PG[0]
 
 
 # -- real PostgreSQL and Redis (tests/servers.py): one server each per test run, started on first use

@@ -59,7 +59,7 @@ RANKS = {
     "storage": 2,
     "streams": 3,
     "access": 4,
-    "capture": 5, "archive": 5, "programme": 5,
+    "capture": 5, "archive": 5,
     "services": 6,
     "web": 7,
     "demo": 8, "cli": 9, "__main__": 10, "__init__": 10,

@@ -23,7 +23,7 @@ from liveblog.storage.postgres.store import redact
 # Parents before children; tables not listed (added later) follow, alphabetically.
 ORDER = [
     "events", "sessions", "items", "changes", "client_ops", "accounts", "login_sessions", "invites", "media",
-    "votes", "upvotes", "questions",
+    "votes", "upvotes", "questions", "social_posts", "social_routes", "feed_rules", "feed_policies",
 ]
 # Rows per COPY: big enough to be fast, small enough that progress moves and memory stays low.
 CHUNK = 2000
