@@ -24,7 +24,7 @@ from liveblog.models import Change
 from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Store, make_store
-from liveblog.streams.fanout import RedisFanout
+from liveblog.streams.fanout import RedisFanout, SingleProcess
 from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,8 @@ class Services:
             audience.flood.shared.client = fanout.client
             accounts.throttle.shared.client = fanout.client
         components.append(AudienceComponent(audience))
-        components.append(feeds)
+        # Feed pollers run in one process of several (a paid API bills every read).
+        components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
         return cls(
             settings=settings,
             db=db,

@@ -338,6 +338,14 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     assert len(tallies()) <= elapsed / interval + 3, (len(tallies()), elapsed)
     await watcher.close()
 
+    # Feed pollers run in exactly one of the three processes (a lease in Redis).
+    leaders = 0
+    for app in apps:
+        async with httpx.AsyncClient(base_url=app.url, timeout=30) as http:
+            report = (await http.get("/healthz")).json()
+        leaders += bool(report["components"]["feeds"]["runs_here"])
+    assert leaders == 1
+
     # A process with another secret key refuses to start, and says why.
     stranger = AppProcess(tmp_path, pg_url, redis.url, 9, secret="some-other-secret")
     out, _ = stranger.proc.communicate(timeout=60)

@@ -253,3 +253,75 @@ class RedisFanout:
             self.reconnects += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+# A lease renewed every third of its length; a process that dies hands the work over within it.
+LEASE_SECONDS = 15.0
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class SingleProcess:
+    """Run a component in one process of several at a time: the one holding a Redis lease.
+
+    For work that must not be done once per process (social feed pollers: a paid API billed per
+    read). The others stand by and take over when the holder stops renewing (it died, or lost
+    Redis for longer than the lease). If Redis is unreachable the holder keeps working: at worst
+    two processes poll for a while, and posts are stored once (by network and post id) anyway.
+    """
+
+    def __init__(self, inner: Any, fanout: RedisFanout, *, key: str, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.fanout = fanout
+        self.key = "liveblog:lease:" + key
+        self.lease_seconds = lease_seconds
+        self.leading = False
+        self._supervisor: Any = None
+
+    async def open(self, supervisor: Any) -> None:
+        self._supervisor = supervisor
+        await self._step()  # the first process to start leads at once
+        supervisor.spawn(f"{self.name}.lease", self.run_lease)
+
+    async def _step(self) -> None:
+        client = self.fanout.client
+        assert client is not None
+        ms = int(self.lease_seconds * 1000)
+        try:
+            if self.leading:
+                held = bool(await client.eval(_RENEW, 1, self.key, self.fanout.origin, ms))
+            else:
+                held = bool(await client.set(self.key, self.fanout.origin, nx=True, px=ms))
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s: Redis unreachable (%s); keeping the current role", self.key, exc)
+            return
+        if held and not self.leading:
+            log.info("this process now runs %s", self.name)
+            await self.inner.open(self._supervisor)
+            self.leading = True
+        elif not held and self.leading:
+            log.warning("lease %s lost: %s stops here", self.key, self.name)
+            self.leading = False
+            await self.inner.close()
+
+    async def run_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            await self._step()
+
+    async def close(self) -> None:
+        if self.leading:
+            self.leading = False
+            await self.inner.close()
+            client = self.fanout.client
+            if client is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await client.eval(_RELEASE, 1, self.key, self.fanout.origin)
+
+    def health(self) -> dict[str, Any]:
+        report = dict(self.inner.health()) if self.leading else {"ok": True}
+        report["runs_here"] = self.leading
+        return report
