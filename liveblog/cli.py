@@ -9,10 +9,12 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from liveblog.errors import ConfigError, LiveblogError
+from liveblog.lifecycle import Supervisor
 from liveblog.paths import default_config
 from liveblog.services import Services
 from liveblog.settings import Settings, load_settings
@@ -53,9 +55,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    if args.demo:  # the demo's social feeds come from fake networks on loopback (demo_feeds.py)
+        from liveblog.demo_feeds import DemoFeedsComponent, demo_feed_settings, free_port
+
+        feeds_port = free_port()
+        settings = demo_feed_settings(settings, feeds_port)
+    services = Services.build(settings)
     if args.demo:
-        _attach_demo(app, settings, args.demo_every)
+        services.add(DemoComponent(services, settings, args.demo_every))
+        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0)))
+    app = create_app(settings, services, open_services=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(
@@ -70,38 +79,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attach_demo(app: object, settings: Settings, every: float) -> None:
-    """Wrap the app's lifespan: load the demo data and run the demo note-taker while serving."""
-    from liveblog.demo import demo_note_taker, load_demo
+class DemoComponent:
+    """The demo as a service component: loads the demo data once the store is open and runs the
+    demo note-taker under the supervisor (restarted if it fails)."""
 
-    starlette_app = app
-    inner = starlette_app.router.lifespan_context  # type: ignore[attr-defined]
+    name = "demo"
 
-    @contextlib.asynccontextmanager
-    async def lifespan(a: object) -> AsyncIterator[None]:
-        async with inner(a):
-            services: Services = starlette_app.state.services  # type: ignore[attr-defined]
-            ids = await load_demo(services)
-            base = f"http://{settings.server.host}:{settings.server.port}"
-            print(
-                f"\n  Liveblog demo is ready: {base}/\n"
-                f"  Live session:       {base}/sessions/{ids['live_session']}\n"
-                f"  Note-taker link:    {base}{ids['invite_url']}\n"
-                f"  Organiser log in:   {base}/login  (organiser / liveblog-demo)\n",
-                flush=True,
-            )
-            invite = await services.accounts.invites(ids["event"])
-            robot = asyncio.create_task(
-                demo_note_taker(services, ids["live_session"], next(i for i in invite if i.id == ids["invite_id"]), every)
-            )
-            try:
-                yield
-            finally:
-                robot.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await robot
+    def __init__(self, services: Services, settings: Settings, every: float) -> None:
+        self.services = services
+        self.settings = settings
+        self.every = every
 
-    starlette_app.router.lifespan_context = lifespan  # type: ignore[attr-defined]
+    async def open(self, supervisor: Supervisor) -> None:
+        from liveblog.demo import demo_note_taker, load_demo
+
+        services = self.services
+        ids = await load_demo(services)
+        base = f"http://{self.settings.server.host}:{self.settings.server.port}"
+        print(
+            f"\n  Liveblog demo is ready: {base}/\n"
+            f"  Live session:       {base}/sessions/{ids['live_session']}\n"
+            f"  Note-taker link:    {base}{ids['invite_url']}\n"
+            f"  Organiser log in:   {base}/login  (organiser / liveblog-demo)\n",
+            flush=True,
+        )
+        invites = await services.accounts.invites(ids["event"])
+        invite = next(i for i in invites if i.id == ids["invite_id"])
+        supervisor.spawn("demo.note_taker", lambda: demo_note_taker(services, ids["live_session"], invite, self.every))
+
+    async def close(self) -> None:
+        pass  # its task belongs to the supervisor, which stops it
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -155,6 +165,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from liveblog.storage.backup import backup
+
+    settings = _settings(args)
+    backup(settings.database.path, args.dest, _progress("backing up"))
+    print(f"backed up {settings.database.path} to {args.dest}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from liveblog.storage.backup import restore
+
+    settings = _settings(args)
+    if not args.yes:
+        print(
+            f"This replaces everything in {settings.database.path} with {args.source}.\n"
+            "Stop the server first. Run again with --yes to go ahead.",
+            file=sys.stderr,
+        )
+        return 2
+    sessions = restore(args.source, settings.database.path, _progress("restoring"))
+    print(f"restored {args.source} into {settings.database.path}; {sessions} session streams got a new epoch")
+    return 0
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    def show(remaining: int, total: int) -> None:
+        if total and sys.stderr.isatty():
+            print(f"\r{what}: {100 * (total - remaining) // total}%", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -180,6 +223,13 @@ def parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
     demo = sub.add_parser("demo", help="load the demo event into the database and exit")
     demo.set_defaults(func=cmd_demo)
+    b = sub.add_parser("backup", help="copy the database to a new file while the server runs (SQLite backup API)")
+    b.add_argument("dest")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="replace the database with a backup (server stopped); streams get new epochs")
+    r.add_argument("source")
+    r.add_argument("--yes", action="store_true", help="really replace the database")
+    r.set_defaults(func=cmd_restore)
     return p
 
 

@@ -8,7 +8,8 @@ LiveblogError
  ├── Forbidden         403  forbidden, bad_origin
  ├── NotFound          404  not_found
  ├── Conflict          409  client_id_conflict, session_ended, poll_closed, ...
- └── RateLimited       429  rate_limited
+ ├── RateLimited       429  rate_limited
+ └── Unavailable       503  unavailable (the database did not answer in time, or is down)
 The codes are part of the public protocol: docs/protocol.md lists them.
 """
 
@@ -70,3 +71,10 @@ class Conflict(LiveblogError):
 class RateLimited(LiveblogError):
     status = 429
     code = "rate_limited"
+
+
+class Unavailable(LiveblogError):
+    """The store did not answer within its timeout, or is down: try again shortly."""
+
+    status = 503
+    code = "unavailable"

@@ -1,17 +1,87 @@
-"""The running parts of one Liveblog process, opened and closed in order by the app's lifespan."""
+"""The running parts of one Liveblog process: its components, opened in order and closed in
+reverse by the app's lifespan, and the supervisor of their background tasks (lifecycle.py).
+
+Order: the store (everything needs it), the stream hub (publishing needs it), then the
+components that write through the store and publish through the hub (the tally coalescer;
+feed pollers and the search indexer join here). Closing runs backwards, so the coalescer's
+last tallies are written while the store is still open.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from liveblog.accounts import Accounts
+from liveblog.access.accounts import Accounts
+from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
-from liveblog.programme import Programme
+from liveblog.lifecycle import Component, Supervisor
+from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
-from liveblog.storage import Database, repo
+from liveblog.storage import Database
 from liveblog.streams.hub import StreamHub
+
+log = logging.getLogger(__name__)
+
+
+class StoreComponent:
+    name = "store"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def open(self, supervisor: Supervisor) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": self.db.healthy,
+            "commits": self.db.commits,
+            "writer_failures": self.db.writer_failures,
+            "last_writer_error": self.db.last_writer_error,
+        }
+
+
+class HubComponent:
+    name = "hub"
+
+    def __init__(self, hub: StreamHub) -> None:
+        self.hub = hub
+
+    async def open(self, supervisor: Supervisor) -> None:
+        supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)  # heartbeats and freeing idle channels
+
+    async def close(self) -> None:
+        await self.hub.stop()
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "channels": len(self.hub.channels), "dropped_slow": self.hub.dropped_slow}
+
+
+class AudienceComponent:
+    name = "audience"
+
+    def __init__(self, audience: Audience) -> None:
+        self.audience = audience
+        self._supervisor: Supervisor | None = None
+
+    async def open(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        await self.audience.load_deadlines()
+        supervisor.spawn("votes.tallies", self.audience.coalescer.run)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop("votes.tallies")
+        await self.audience.stop()  # flushes pending tallies while the store is open
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
 
 
 @dataclass
@@ -23,18 +93,27 @@ class Services:
     programme: Programme
     accounts: Accounts
     audience: Audience
+    feeds: FeedService
+    components: list[Component] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
-    _opened: bool = False
+    _opened: list[Component] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(settings.database.path, synchronous=settings.database.synchronous)
+        db = Database(
+            settings.database.path,
+            synchronous=settings.database.synchronous,
+            page_readers=settings.database.page_readers,
+            read_timeout=settings.database.read_timeout_seconds,
+            write_timeout=settings.database.write_timeout_seconds,
+        )
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
-            return await db.read(lambda c: repo.stream_head(c, session_id))
+            return await db.read(lambda r: r.stream_head(session_id))
 
         async def load_changes(session_id: str, after: int, upto: int) -> list[str]:
-            return await db.read(lambda c: repo.changes_between(c, session_id, after, upto))
+            return await db.read(lambda r: r.changes_between(session_id, after, upto))
 
         hub = StreamHub(
             load_head=load_head,
@@ -44,26 +123,49 @@ class Services:
             heartbeat_seconds=settings.streams.heartbeat_seconds,
         )
         db.on_commit = hub.publish
+        audience = Audience(db, hub, settings)
+        feeds = FeedService(db, hub, settings)
         return cls(
             settings=settings,
             db=db,
             hub=hub,
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
-            accounts=Accounts(db),
-            audience=Audience(db, hub, settings),
+            accounts=Accounts(db, secret_key=settings.secret_key),
+            audience=audience,
+            feeds=feeds,
+            components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience), feeds],
         )
 
+    def add(self, component: Component) -> None:
+        """Add a component, opened after the ones before it (call before open)."""
+        if self._opened:
+            raise RuntimeError("add components before the services are opened")
+        self.components.append(component)
+
     async def open(self) -> None:
-        await self.db.open()
-        self.hub.start()
-        await self.audience.start()
-        self._opened = True
+        try:
+            for component in self.components:
+                await component.open(self.supervisor)
+                self._opened.append(component)
+        except BaseException:
+            log.exception("opening %s failed; closing what was opened", component.name)
+            await self.close()
+            raise
 
     async def close(self) -> None:
-        if not self._opened:
-            return
-        self._opened = False
-        await self.audience.stop()  # flushes pending tallies while the database is open
-        await self.hub.stop()
-        await self.db.close()
+        opened, self._opened = self._opened, []
+        for component in reversed(opened):
+            try:
+                await component.close()
+            except Exception:  # the others still close
+                log.exception("closing %s failed", component.name)
+        await self.supervisor.close()
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz reports: ok only if every component and background task is."""
+        components = {c.name: c.health() for c in self.components}
+        ok = all(h.get("ok", False) for h in components.values()) and self.supervisor.ok
+        if self.components and not self._opened:
+            ok = False
+        return {"ok": ok, "components": components, "tasks": self.supervisor.health()}

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from typing import Any
 
 import pytest
 
-from liveblog.capture.notes import Author
+from liveblog.capture.notes import Author, NoteCapture
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from liveblog.services import Services
-from liveblog.storage import repo
 from tests.conftest import Seed
 
 ADA = Author(name="Ada", ref="inv-ada")
@@ -23,7 +23,7 @@ def note(cid: str, body: str = "a note", **extra: Any) -> dict[str, Any]:
 
 
 async def items(services: Services, session_id: str) -> list[Any]:
-    return await services.db.read(lambda c: repo.list_items(c, session_id))
+    return await services.db.read(lambda r: r.list_items(session_id))
 
 
 async def test_resend_of_a_client_id_returns_the_original_ack_and_creates_nothing(services: Services, seeded: Seed) -> None:
@@ -51,14 +51,16 @@ async def test_concurrent_resends_create_one_note(services: Services, seeded: Se
 
 async def test_sequence_numbers_are_contiguous_under_concurrent_writers(services: Services, seeded: Seed) -> None:
     start = (await services.programme.session(seeded.session_id)).last_seq
+    commits_before = services.db.commits
     acks = await asyncio.gather(
         *(services.notes.handle(seeded.session_id, ADA if i % 2 else GRACE, note(f"c-{i}", f"note {i}")) for i in range(100))
     )
     assert sorted(a.seq for a in acks) == list(range(start + 1, start + 101))
-    changes = await services.db.read(lambda c: repo.changes_between(c, seeded.session_id, 0, 10**9))
+    changes = await services.db.read(lambda r: r.changes_between(seeded.session_id, 0, 10**9))
     assert len(changes) == start + 100
-    # Batching really happened: fewer commits than notes.
-    assert services.db.commits < 100 + 10
+    # Group commit really happened: the 100 notes, queued together, took a handful of
+    # transactions (at most MAX_BATCH each), not one per note.
+    assert services.db.commits - commits_before <= 10
 
 
 async def test_one_failing_op_in_a_batch_does_not_lose_the_others(services: Services, seeded: Seed) -> None:
@@ -184,3 +186,50 @@ async def test_a_full_write_queue_makes_callers_wait_in_order(services: Services
     create = services.notes.handle(seeded.session_id, ADA, note("q30", "after"))
     await asyncio.gather(update, create)
     assert [i.body for i in await items(services, seeded.session_id)][-2:] == ["edited", "after"]
+
+
+async def test_a_backdated_note_cannot_reopen_a_session_ended_longer_ago_than_the_grace(
+    services: Services, seeded: Seed
+) -> None:
+    """The rule (docs/protocol.md, 'Notes typed before a session ended'): after the end, a note is
+    accepted only if typed before the end AND it arrives within limits.late_note_grace_minutes."""
+    await services.programme.set_state(seeded.session_id, "ended")
+    strict = NoteCapture(services.db, dataclasses.replace(services.settings.limits, late_note_grace_minutes=0))
+    with pytest.raises(Conflict) as info:
+        await strict.handle(seeded.session_id, ADA, note("backdated", typed_at="2026-01-01T10:00:00Z"))
+    assert info.value.code == "session_ended"
+    assert await items(services, seeded.session_id) == []
+
+
+async def test_an_update_with_no_real_change_appends_nothing_to_the_stream(services: Services, seeded: Seed) -> None:
+    session = await services.programme.session(seeded.session_id)
+    same = await services.programme.update_session(seeded.session_id, {"title": session.title, "room": session.room})
+    assert same.last_seq == session.last_seq
+    assert same.updated_at == session.updated_at
+    changed = await services.programme.update_session(seeded.session_id, {"title": session.title + " (moved)"})
+    assert changed.last_seq == session.last_seq + 1
+
+
+def test_capture_messages_are_validated_into_typed_messages_before_storage() -> None:
+    from liveblog.capture.messages import NoteCreate, NoteDelete, NoteUpdate, capture_message
+
+    create = capture_message(
+        {"type": "note.create", "client_id": "c", "body": "hi", "typed_at": "2026-05-14T11:12:30.1+02:00"}, note_bytes=100
+    )
+    assert create == NoteCreate("c", "hi", False, "2026-05-14T09:12:30.100Z")
+    assert capture_message({"type": "note.update", "client_id": "u", "item_id": 7, "key_point": True}, note_bytes=100) == (
+        NoteUpdate("u", 7, None, True)
+    )
+    assert capture_message({"type": "note.delete", "client_id": "d", "target_client_id": "c"}, note_bytes=100) == (
+        NoteDelete("d", "c")
+    )
+    for bad, code, field in [
+        ({"type": ["note.create"], "client_id": "c"}, "unknown_type", "type"),
+        ({"type": "note.delete", "client_id": "d"}, "missing_field", "item_id"),
+        ({"type": "note.delete", "client_id": "d", "item_id": 2**63}, "invalid_field", "item_id"),
+        ({"type": "note.update", "client_id": "u", "item_id": 1}, "missing_field", "body"),
+        ({"type": "note.create", "client_id": "c", "body": "x" * 101}, "too_large", "body"),
+    ]:
+        with pytest.raises(BadRequest) as info:
+            capture_message(bad, note_bytes=100)
+        assert (info.value.code, info.value.field) == (code, field), bad

@@ -72,7 +72,7 @@ async def test_ack_comes_after_commit_and_resend_creates_nothing(live: LiveServe
         await send(ws, {"type": "note.create", "client_id": "n1", "body": "hello"})
         ack = await recv_type(ws, "ack")
         # The ack promises durability: the row is visible to a separate connection now.
-        stored = await live.services.db.read(lambda c: c.execute_fetchall("SELECT id FROM items WHERE client_id = 'n1'"))
+        stored = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT id FROM items WHERE client_id = 'n1'"))
         assert [r[0] for r in stored] == [ack["item_id"]]
     # The ack was "lost": a new connection resends the same message.
     async with await connect(url, token=seeded.token) as ws:
@@ -250,7 +250,9 @@ async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(live: Li
         # A frame over limits.frame_bytes closes with 1009 (message too big).
         await ws.send("x" * (live.services.settings.limits.frame_bytes + 1))
         assert await close_code(ws) == CloseCode.MESSAGE_TOO_BIG
-    assert await live.services.db.read(lambda c: c.execute_fetchall("SELECT count(*) FROM items")) is not None
+    # Only the good note was stored: no bad frame left anything behind.
+    stored = await live.services.db.read(lambda r: r.list_items(seeded.session_id, include_deleted=True))
+    assert [i.client_id for i in stored] == ["good"]
     await bystander.close()
 
 

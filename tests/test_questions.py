@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from liveblog.settings import Settings
-from liveblog.storage import votes as store
 from tests.conftest import LiveServer, Seed, make_settings
 from tests.test_votes import HEADER, bearer, error_of, head, new_participant
 from tests.wsclient import connect, recv_type, recv_until
@@ -51,7 +50,7 @@ async def test_upvotes_are_counted_once_per_participant(live: LiveServer, seeded
             assert statuses == [201, 201, 201, 200, 200, 200]
             seen = await recv_until(ws, lambda m: m.get("op") == "question.votes" and m["votes"] == 3)
             assert seen[-1]["item_id"] == question["id"]
-        assert await live.services.db.read(lambda c: store.count_upvotes(c, question["id"])) == 3
+        assert await live.services.db.read(lambda r: r.count_upvotes(question["id"])) == 3
         state = (await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: voters[0]})).json()
         assert state["you"]["upvotes"] == [question["id"]]
         assert state["questions"][0]["data"]["votes"] == 3
@@ -154,5 +153,5 @@ async def test_bad_questions_get_their_documented_error_and_change_nothing(live:
         await live.services.programme.set_state(seeded.session_id, "ended")
         ended = await ask(client, seeded, token, body="Too late?")
         assert (ended.status_code, error_of(ended)["code"]) == (409, "session_ended")
-        rows = await live.services.db.read(lambda c: c.execute_fetchall("SELECT count(*) FROM questions"))
+        rows = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT count(*) FROM questions"))
         assert rows[0][0] == 1

@@ -13,16 +13,19 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from liveblog.errors import Unavailable
 from liveblog.models import Change
+from liveblog.storage.interface import Op
 from liveblog.storage.schema import MIGRATIONS
 from liveblog.storage.syncconn import SyncConnection, run_now
+from liveblog.storage.unit import SqliteUnit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,20 +41,22 @@ MAX_QUEUED = 20_000
 MAX_BATCH = 64
 
 
-@dataclass
-class Tx:
-    """A write transaction in progress: the connection and the stream changes it made.
-
-    `conn` has aiosqlite's API (in the writer thread it is a SyncConnection). Ops run in the
-    writer thread: they may only use `conn`; anything that touches in-memory, event-loop state
-    goes in `after_commit`, which runs on the event loop once the batch is committed."""
-
-    conn: Any
-    changes: list[Change] = field(default_factory=list)
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
+Tx = SqliteUnit  # what an op receives on this backend (typed as interface.Unit above storage)
 
 
-Op = Callable[[Tx], Coroutine[Any, Any, T]]
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring a database up to this version's schema, one numbered step per transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database {path} is at schema version {version}, newer than this Liveblog "
+            f"({len(MIGRATIONS)}): upgrade Liveblog"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        log.info("applying migration %d to %s", number, path)
+        # The version bump is inside the same transaction as the step: a crash mid-migration
+        # leaves the old version number and a re-runnable step.
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
 
 @dataclass
@@ -61,21 +66,43 @@ class _Job:
 
 
 class Database:
-    def __init__(self, path: str, *, synchronous: str = "FULL", readers: int = 2) -> None:
+    """The SQLite store (interface.Store): one writer thread with group commit, two reader pools.
+
+    Readers come in two pools so that live work (resumes, capture checks) is never queued
+    behind page loads and searches: `read(fn)` uses the live pool, `read(fn, pool="pages")`
+    the pages pool. Every read and write has a timeout; past it the caller gets Unavailable
+    (503, or a close code on a socket). A write that timed out may still commit: capture
+    messages carry a client id, so the client's resend is answered as a duplicate.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        readers: int = 2,
+        page_readers: int = 2,
+        read_timeout: float = 10.0,
+        write_timeout: float = 30.0,
+    ) -> None:
         self.path = path
         self.synchronous = synchronous.upper()
-        self.reader_count = readers
+        self.pool_sizes = {"live": readers, "pages": page_readers}
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
         self.on_commit: Callable[[list[Change]], None] = lambda changes: None
         self._writer: sqlite3.Connection | None = None
         # The writer thread: owns the one write connection, runs whole batches.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-writer")
-        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._pools: dict[str, asyncio.Queue[aiosqlite.Connection]] = {}
         self._all_readers: list[aiosqlite.Connection] = []
         self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(MAX_QUEUED)
         self._closing = False
         self._writer_task: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed, for the benchmark and tests
+        self.writer_failures = 0  # times the writer loop itself failed and was restarted
+        self.last_writer_error: str | None = None
 
     async def _connect_reader(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -93,18 +120,26 @@ class Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         self._writer = conn
-        self._migrate(conn)
+        migrate(conn, self.path)
 
     def _in_writer(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def open(self) -> None:
         await self._in_writer(self._open_writer)
-        for _ in range(self.reader_count):
-            reader = await self._connect_reader()
-            self._all_readers.append(reader)
-            self._readers.put_nowait(reader)
-        self._writer_task = asyncio.create_task(self._write_loop(), name="liveblog-db-writer")
+        for pool, size in self.pool_sizes.items():
+            queue: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+            for _ in range(max(1, size)):
+                reader = await self._connect_reader()
+                self._all_readers.append(reader)
+                queue.put_nowait(reader)
+            self._pools[pool] = queue
+        self._writer_task = asyncio.create_task(self._supervised_writer(), name="liveblog-db-writer")
+
+    @property
+    def healthy(self) -> bool:
+        """False once the writer has stopped for good (closed, or not running)."""
+        return self._writer_task is not None and not self._writer_task.done()
 
     async def close(self) -> None:
         self._closing = True
@@ -115,6 +150,7 @@ class Database:
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
+        self._pools.clear()
         if self._writer is not None:
             await self._in_writer(self._close_writer)
         self._executor.shutdown(wait=True)
@@ -126,19 +162,6 @@ class Database:
             self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._writer.close()
         self._writer = None
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database {self.path} is at schema version {version}, newer than this Liveblog "
-                f"({len(MIGRATIONS)}): upgrade Liveblog"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("applying migration %d to %s", number, self.path)
-            # The version bump is inside the same transaction as the step: a crash mid-migration
-            # leaves the old version number and a re-runnable step.
-            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
     async def pragma(self, name: str) -> Any:
         """Read a PRAGMA on the write connection (for tests and diagnostics)."""
@@ -153,39 +176,70 @@ class Database:
     # -- reads ---------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def reader(self, pool: str = "live") -> AsyncIterator[aiosqlite.Connection]:
         """A read-only connection for the caller's exclusive use (one snapshot per BEGIN)."""
-        conn = await self._readers.get()
+        queue = self._pools.get(pool)
+        if queue is None:
+            raise Unavailable("the database is not open")
+        conn = await queue.get()
         try:
             yield conn
         finally:
             if conn.in_transaction:
                 await conn.rollback()
-            self._readers.put_nowait(conn)
+            queue.put_nowait(conn)
 
-    async def read(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run fn in one consistent read snapshot."""
-        async with self.reader() as conn:
-            await conn.execute("BEGIN")
-            try:
-                return await fn(conn)
-            finally:
-                await conn.rollback()
+    async def read(
+        self, fn: Callable[[Any], Awaitable[T]], *, timeout: float | None = None, pool: str = "live"
+    ) -> T:
+        """Run fn(unit) in one consistent read snapshot, within the read timeout."""
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.read_timeout):
+                async with self.reader(pool) as conn:
+                    await conn.execute("BEGIN")
+                    try:
+                        return await fn(SqliteUnit(conn))
+                    finally:
+                        await conn.rollback()
+        except TimeoutError:
+            raise Unavailable("the database did not answer in time; try again shortly") from None
 
     # -- writes --------------------------------------------------------------------------------
 
-    async def write(self, op: Op[T]) -> T:
-        """Run op in a write transaction; returns once it is committed (and its changes published)."""
-        if self._writer_task is None:
-            raise RuntimeError("database is not open")
+    async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
+        """Run op in a write transaction; returns once it is committed (and its changes published).
+
+        Past the timeout the caller gets Unavailable, but the op stays queued and may still
+        commit (it cannot be taken back safely once queued)."""
+        if self._writer_task is None or self._writer_task.done():
+            raise Unavailable("the database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._room.acquire()
-        if self._closing:  # queued behind the stop marker, it would never run: refuse instead
-            self._room.release()
-            raise RuntimeError("database is closing")
-        self._jobs.put_nowait(_Job(op, future))
-        # shield: a caller that goes away (a dropped websocket) must not cancel a write under way.
-        return await asyncio.shield(future)
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
+                await self._room.acquire()
+                if self._closing:  # queued behind the stop marker, it would never run: refuse instead
+                    self._room.release()
+                    raise Unavailable("the database is closing")
+                self._jobs.put_nowait(_Job(op, future))
+                # shield: a caller that goes away (a dropped websocket) must not cancel a write under way.
+                return await asyncio.shield(future)
+        except TimeoutError:
+            raise Unavailable("the database did not commit in time; try again shortly") from None
+
+    async def _supervised_writer(self) -> None:
+        """Run the write loop; if it fails (a bug, never an op's own error), log it, fail the
+        jobs it held, and start again after a short back-off, so no caller waits forever."""
+        backoff = 0.05
+        while True:
+            try:
+                await self._write_loop()
+                return
+            except Exception as exc:
+                self.writer_failures += 1
+                self.last_writer_error = f"{type(exc).__name__}: {exc}"
+                log.exception("database writer failed; restarting in %.2fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def _write_loop(self) -> None:
         stopping = False
@@ -202,19 +256,40 @@ class Database:
                 batch.append(nxt)
             for _ in batch:
                 self._room.release()
-            await self._run_batch(batch)
+            try:
+                await self._run_batch(batch)
+            except Exception:
+                # Whatever happened, nobody waits forever: the batch's callers get a clear error
+                # (a capture client resends with the same client id, answered as a duplicate if
+                # the batch did commit).
+                for j in batch:
+                    if not j.future.done():
+                        j.future.set_exception(Unavailable("the database writer failed; try again"))
+                raise
 
-    def _batch_sync(self, ops: list[Op[Any]]) -> list[tuple[Any, Tx]]:
-        """In the writer thread: BEGIN, every op, COMMIT. Raises (rolled back) if any op fails."""
+    def _batch_sync(self, ops: list[Op[Any]]) -> list[tuple[bool, Any, SqliteUnit]]:
+        """In the writer thread: BEGIN, each op in its own SAVEPOINT, one COMMIT.
+
+        An op that raises is rolled back to its savepoint alone: the rest of the batch still
+        commits, once. Returns (ok, result or exception, unit) per op."""
         conn = self._writer
         assert conn is not None
         adapter = SyncConnection(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            done: list[tuple[Any, Tx]] = []
+            done: list[tuple[bool, Any, SqliteUnit]] = []
             for op in ops:
-                tx = Tx(adapter)
-                done.append((run_now(op(tx)), tx))
+                unit = SqliteUnit(adapter)
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = run_now(op(unit))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    done.append((False, exc, unit))
+                    continue
+                conn.execute("RELEASE op")
+                done.append((True, result, unit))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -225,23 +300,27 @@ class Database:
     async def _run_batch(self, batch: list[_Job]) -> None:
         try:
             done = await self._in_writer(self._batch_sync, [job.op for job in batch])
-        except Exception as exc:
-            if len(batch) == 1:
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(exc)
-                return
-            # One op failed: nothing of the batch is on disk. Run each alone so only it fails.
+        except sqlite3.Error as exc:  # BEGIN or COMMIT failed (disk full, I/O error): nothing is on disk
+            log.error("write transaction failed: %s", exc)
             for job in batch:
-                await self._run_batch([job])
+                if not job.future.done():
+                    job.future.set_exception(Unavailable(f"the database could not commit: {exc}"))
             return
         self.commits += 1
-        for job, (result, tx) in zip(batch, done, strict=True):
-            if tx.changes:
+        for job, (ok, result, unit) in zip(batch, done, strict=True):
+            if not ok:
+                if not job.future.done():
+                    job.future.set_exception(result)
+                continue
+            if unit.changes:
                 try:
-                    self.on_commit(tx.changes)
+                    self.on_commit(unit.changes)
                 except Exception:  # a publishing bug must not turn a committed write into an error
                     log.exception("publishing committed changes failed")
-            for callback in tx.after_commit:
-                callback()
+            for callback in unit.after_commit:
+                try:
+                    callback()
+                except Exception:  # one bad callback must not stop the writer or the others
+                    log.exception("after-commit callback failed")
             if not job.future.done():
                 job.future.set_result(result)

@@ -129,7 +129,7 @@ class StreamHub:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="liveblog-heartbeats")
+        self._heartbeat_task = asyncio.create_task(self.run_heartbeats(), name="liveblog-heartbeats")
 
     async def stop(self, code: int = CloseCode.GOING_AWAY) -> None:
         if self._heartbeat_task is not None:
@@ -141,7 +141,8 @@ class StreamHub:
             for outlet in [*channel.live, *(c.outlet for c in channel.catching)]:
                 outlet.close(code, "server shutting down")
 
-    async def _heartbeats(self) -> None:
+    async def run_heartbeats(self) -> None:
+        """Heartbeats and freeing idle channels, forever (run under the service supervisor)."""
         beat = self.heartbeat_seconds > 0
         while True:
             await asyncio.sleep(self.heartbeat_seconds if beat else SWEEP_SECONDS)

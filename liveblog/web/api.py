@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
-from liveblog.errors import BadRequest, NotFound, TooLarge
-from liveblog.storage import repo
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_invite, require_organiser, services
+from liveblog.errors import BadRequest, TooLarge
+from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
+from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -23,15 +23,12 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body over {limit} bytes")
-    raw = b""
+    raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
             raise TooLarge(f"request body over {limit} bytes")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
+    return decode_json(bytes(raw))
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -42,8 +39,13 @@ async def index(request: Request) -> Response:
     return ok({"liveblog": "v1", "protocol": 1, "docs": "/docs/protocol.md"})
 
 
+async def metrics(request: Request) -> Response:
+    """Counters for operators: input refused since the process started, by reason."""
+    return ok({"rejected_input": dict(sorted(REJECTED.items()))})
+
+
 async def list_events(request: Request) -> Response:
-    events = await services(request).db.read(repo.list_events)
+    events = await services(request).programme.events()
     return ok({"events": [e.to_wire() for e in events]})
 
 
@@ -72,7 +74,7 @@ async def event_sessions(request: Request) -> Response:
         session = await svc.programme.create_session(event_id, await json_body(request))
         return ok(session.to_wire(), 201)
     await svc.programme.event(event_id)
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event_id))
+    sessions = await svc.programme.sessions(event_id)
     return ok({"sessions": [s.to_wire() for s in sessions]})
 
 
@@ -92,13 +94,7 @@ async def session_items(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
 
-    async def read(conn: Any) -> Any:
-        session = await repo.get_session(conn, session_id)
-        if session is None:
-            raise NotFound(f"no session {session_id!r}")
-        return session, await repo.list_items(conn, session_id)
-
-    session, items = await svc.db.read(read)
+    session, _event, items = await svc.programme.session_snapshot(session_id)
     return ok(
         {
             "session": session.to_wire(),
@@ -128,7 +124,7 @@ async def upload_media(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     invite = await require_invite(request, session)
     media_id = await store_upload(svc.db, session.id, invite.id, request, svc.settings.limits.upload_bytes)
-    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![photo](/media/{media_id})"}, 201)
+    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![](/media/{media_id})"}, 201)
 
 
 async def stream(request: Request) -> Response:
@@ -170,16 +166,18 @@ async def login(request: Request) -> Response:
     data = await json_body(request)
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
-    address = request.client.host if request.client else ""
-    token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
-    response = ok({"token": token})
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    username = str(data.get("username", ""))
+    token = await log_in(request, username, str(data.get("password", "")))
+    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token.
+    response = ok({"token": token, "csrf_token": csrf.token_for(token)})
+    set_login_cookie(response, request, token, username)
     return response
 
 
 routes = [
     Route("/api/v1", index),
     Route("/api/v1/login", login, methods=["POST"]),
+    Route("/api/v1/metrics", metrics),
     Route("/api/v1/events", list_events, methods=["GET"]),
     Route("/api/v1/events", create_event, methods=["POST"]),
     Route("/api/v1/events/{event_id}", event_detail, methods=["GET", "PATCH"]),

@@ -22,9 +22,10 @@ from liveblog.errors import LiveblogError
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
-from liveblog.web import api, audience, pages, sockets
+from liveblog.web import api, audience, feeds, pages, sockets
+from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
-from liveblog.web.security import SecurityMiddleware
+from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,16 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, exc.status, exc.message)
 
 
+# Starlette's own refusals (no route, wrong method, a malformed form) in the documented codes.
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": {"code": "http_" + str(status), "message": str(detail)}}, status_code=status)
+        code = HTTP_ERROR_CODES.get(status, "bad_request" if 400 <= status < 500 else "internal")
+        return JSONResponse({"error": {"code": code, "message": str(detail)}}, status_code=status)
     return pages.error_page(request, status, str(detail))
 
 
@@ -89,12 +95,17 @@ class LiveblogApp:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> LiveblogApp:
-    own_services = services is None
+def create_app(settings: Settings, services: Services | None = None, *, open_services: bool | None = None) -> LiveblogApp:
+    """The ASGI app. Its lifespan opens the services' components in order and closes them in
+    reverse: services it built itself always, services passed in only with open_services=True
+    (tests that manage their own services pass them without)."""
+    own_services = services is None if open_services is None else open_services
     svc = services or Services.build(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sockets.quiet_invalid_utf8_frames()  # after the server configured its loggers
+        redact_invite_tokens_in_logs()
         if own_services:
             await svc.open()
         try:
@@ -110,10 +121,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Liveblog
             *pages.routes,
             *api.routes,
             *audience.routes,
+            *feeds.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
-        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins)],
+        middleware=[
+            Middleware(SecurityMiddleware, allowed_origins=trusted_origins(settings), hsts_seconds=settings.server.hsts_seconds),
+            # The largest body any route takes: a photo with its form wrapping, or a capture message.
+            Middleware(BodyLimitMiddleware, limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes)),
+        ],
         exception_handlers={
             LiveblogError: handle_error,
             HTTPException: handle_http_error,

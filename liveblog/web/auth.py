@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
-from liveblog.errors import Forbidden, Unauthorized
+from liveblog.access.accounts import LOGIN_SECONDS
+
+from liveblog.errors import Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.services import Services
 
 LOGIN_COOKIE = "lb_login"
+
+
+DEVICE_COOKIE = "lb_device"
+DEVICE_SECONDS = 365 * 24 * 3600
+
+
+async def log_in(conn: HTTPConnection, username: str, password: str) -> str:
+    """Check a password through the throttle (known-device cookie and address); a login token."""
+    address = conn.client.host if conn.client else ""
+    return await services(conn).accounts.login(username, password, address, conn.cookies.get(DEVICE_COOKIE))
+
+
+def set_login_cookie(response: Response, conn: HTTPConnection, token: str, username: str) -> None:
+    """The login cookie, living exactly as long as its server-side session, and the known-device
+    cookie that keeps this browser from being throttled by someone else's guessing."""
+    secure = conn.url.scheme == "https"
+    response.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=secure)
+    device = services(conn).accounts.known_device(username, conn.cookies.get(DEVICE_COOKIE))
+    response.set_cookie(DEVICE_COOKIE, device, max_age=DEVICE_SECONDS, httponly=True, samesite="strict", secure=secure)
 
 
 def services(conn: HTTPConnection) -> Services:
@@ -40,9 +62,5 @@ async def require_organiser(conn: HTTPConnection) -> Account:
 
 
 async def require_invite(conn: HTTPConnection, session: Session) -> Invite:
-    invite = await services(conn).accounts.invite_for_token(bearer(conn))
-    if invite is None:
-        raise Unauthorized("a valid note-taker invite token is required (Authorization: Bearer ...)")
-    if not invite.allows(session):
-        raise Forbidden("your invite does not cover this session")
-    return invite
+    """The note-taker invite in the Authorization header, if it covers the session."""
+    return await services(conn).accounts.authorize_capture(bearer(conn), session)

@@ -6,7 +6,11 @@ scripts in static/js then resume the live stream from the seq the page was rende
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -15,21 +19,87 @@ from urllib.parse import quote
 import segno
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.storage import access, repo
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser, services
+from liveblog.web.security import csrf_token
+from liveblog.web.auth import LOGIN_COOKIE, log_in, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     templates = request.app.state.templates
     context.setdefault("organiser", request.scope.get("liveblog.organiser"))
+    context.setdefault("csrf_token", csrf_token(request.scope))
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+# Pages with more items than this are rendered in a worker thread: a 2,000-note session page
+# takes tens of ms of Jinja, which would hold every live viewer's delivery for that long.
+THREAD_RENDER_ITEMS = 100
+
+
+# Big pages render in ONE worker thread, not the default pool: rendering is pure Python, so each
+# extra rendering thread is one more contender for the GIL with the event loop. With one, the loop
+# gets at least every other switch interval, whatever the number of page loads.
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-render")
+
+
+async def render_big(request: Request, name: str, context: dict[str, Any], items: int, status: int = 200) -> Response:
+    """render(), off the event loop when the page is big (jinja2 renders thread-safely)."""
+    if items <= THREAD_RENDER_ITEMS:
+        return render(request, name, context, status)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_RENDERER, lambda: render(request, name, context, status))
+
+
+# Anonymous renders of a session page are shared while the stream has not moved: the same
+# (session, seq) renders the same page, so 20 people loading a 2,000-note page at once cost one
+# render, not 20 (loads that arrive while it renders wait for it). Kept for a few seconds at most.
+SHARED_PAGE_SECONDS = 5.0
+_shared_pages: dict[str, tuple[float, Response]] = {}
+_rendering: dict[str, asyncio.Future[Response]] = {}
+
+
+def _anonymous(request: Request) -> bool:
+    """Nothing in the request can personalise the page: no cookie, no credentials."""
+    return not request.headers.get("cookie") and not request.headers.get("authorization")
+
+
+def _copy(response: Response) -> Response:
+    return Response(response.body, status_code=response.status_code, headers=dict(response.headers))
+
+
+async def shared_page(request: Request, key: str | None, build: Callable[[], Awaitable[Response]]) -> Response:
+    if key is None or not _anonymous(request):
+        return await build()
+    now = time.monotonic()
+    hit = _shared_pages.get(key)
+    if hit is not None and now - hit[0] < SHARED_PAGE_SECONDS:
+        return _copy(hit[1])
+    pending = _rendering.get(key)
+    if pending is not None:
+        return _copy(await asyncio.shield(pending))
+    future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    _rendering[key] = future
+    try:
+        response = await build()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: only the waiters, if any, re-raise it
+        raise
+    finally:
+        _rendering.pop(key, None)
+    future.set_result(response)
+    if response.status_code == 200:
+        if len(_shared_pages) > 512:  # bounded: drop what is stale
+            for stale in [k for k, (t, _) in _shared_pages.items() if now - t >= SHARED_PAGE_SECONDS]:
+                del _shared_pages[stale]
+        _shared_pages[key] = (now, response)
+    return response
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -79,22 +149,40 @@ def qr_svg(text: str) -> str:
     return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
 
 
+def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:
+    """Sessions that share a room at the same time, as (room, [sessions that clash]) per room.
+
+    Back to back (one ends at 10:00, the next starts at 10:00) is not a clash; sessions with no
+    room are never compared (they may well be in different places).
+    """
+    by_room: dict[str, list[Session]] = defaultdict(list)
+    for s in sessions:
+        if s.room.strip():
+            by_room[s.room.strip().casefold()].append(s)
+    out = []
+    for same_room in by_room.values():
+        same_room.sort(key=lambda s: (s.starts_at, s.ends_at))
+        clashing: list[Session] = []
+        for i, a in enumerate(same_room):
+            for b in same_room[i + 1:]:
+                if b.starts_at >= a.ends_at:
+                    break
+                for s in (a, b):
+                    if s not in clashing:
+                        clashing.append(s)
+        if clashing:
+            out.append((clashing[0].room, clashing))
+    return sorted(out, key=lambda pair: pair[0].casefold())
+
+
 # Item kinds shown as cards in the stream of notes (social posts will join them).
 CARD_KINDS = ("note", "social")
 
 
 async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, list[Any]]:
-    async def read(conn: Any) -> tuple[Session, Event, list[Any]]:
-        session = await repo.get_session(conn, session_id)
-        if session is None:
-            raise NotFound("There is no such session.")
-        event = await repo.get_event(conn, session.event_id)
-        assert event is not None
-        items = await repo.list_items(conn, session_id)
-        # Polls and questions live in the audience panel, not among the notes.
-        return session, event, [i for i in items if i.kind in CARD_KINDS]
-
-    return await services(request).db.read(read)
+    session, event, items = await services(request).programme.session_snapshot(session_id)
+    # Polls and questions live in the audience panel, not among the notes.
+    return session, event, [i for i in items if i.kind in CARD_KINDS]
 
 
 # -- public pages ------------------------------------------------------------------------------
@@ -103,10 +191,7 @@ async def home(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
 
-    async def read(conn: Any) -> tuple[list[Event], list[Session]]:
-        return await repo.list_events(conn), await repo.list_live_sessions(conn)
-
-    events, live = await svc.db.read(read)
+    events, live = await svc.programme.events(), await svc.programme.live_sessions()
     return render(request, "home.html", {"events": events, "live": live})
 
 
@@ -114,7 +199,7 @@ async def event_page(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    sessions = await svc.programme.sessions(event.id)
     return render(
         request,
         "event.html",
@@ -124,28 +209,37 @@ async def event_page(request: Request) -> Response:
 
 async def session_page(request: Request) -> Response:
     await current_organiser(request)
-    session, event, items = await snapshot(request, request.path_params["session_id"])
-    return render(
-        request,
-        "session.html",
-        {
-            "session": session,
-            "event": event,
-            "items": items,
-            "key_points": [i for i in items if i.key_point],
-            "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
-            "stats": services(request).hub.stats(session.id),
-        },
-    )
+    session_id = request.path_params["session_id"]
+
+    async def build() -> Response:
+        session, event, items = await snapshot(request, session_id)
+        return await render_big(
+            request,
+            "session.html",
+            {
+                "session": session,
+                "event": event,
+                "items": items,
+                "key_points": [i for i in items if i.key_point],
+                "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
+                "stats": services(request).hub.stats(session.id),
+            },
+            len(items),
+        )
+
+    channel = services(request).hub.channels.get(session_id)
+    head = channel.head if channel is not None else None  # unknown: not shared
+    key = f"session:{session_id}:{head}:{request.url.netloc}" if head is not None else None
+    return await shared_page(request, key, build)
 
 
 async def embed_page(request: Request) -> Response:
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    return render(request, "embed.html", {"session": session, "event": event, "items": items})
+    return await render_big(request, "embed.html", {"session": session, "event": event, "items": items}, len(items))
 
 
 async def media(request: Request) -> Response:
-    found = await services(request).db.read(lambda c: access.get_media(c, request.path_params["media_id"]))
+    found = await services(request).programme.media(request.path_params["media_id"])
     if found is None:
         raise NotFound("No such photo.")
     content_type, data = found
@@ -162,8 +256,15 @@ async def service_worker(request: Request) -> Response:
     )
 
 
+async def favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page links; send them to the one icon we have.
+    return RedirectResponse("/static/favicon.svg", status_code=308)
+
+
 async def healthz(request: Request) -> Response:
-    return Response("ok\n", media_type="text/plain")
+    """200 while every component and background task is up; 503 (with what is down) otherwise."""
+    report = services(request).health()
+    return JSONResponse(report, status_code=200 if report["ok"] else 503, headers={"cache-control": "no-store"})
 
 
 # -- note-takers -------------------------------------------------------------------------------
@@ -182,15 +283,13 @@ async def notetaker_landing(request: Request) -> Response:
     if invite.session_id is not None:
         return RedirectResponse(f"/n/{quote(token)}/sessions/{invite.session_id}", status_code=303)
     event = await svc.programme.event(invite.event_id)
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    sessions = await svc.programme.sessions(event.id)
     return render(request, "notetaker_event.html", {"invite": invite, "event": event, "sessions": sessions, "token": token})
 
 
 async def notetaker_page(request: Request) -> Response:
-    invite = await _invite(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    invite = await services(request).accounts.authorize_capture(request.path_params["token"], session)
     return render(
         request,
         "notetaker.html",
@@ -208,7 +307,6 @@ async def notetaker_page(request: Request) -> Response:
 # -- organisers --------------------------------------------------------------------------------
 
 async def login_page(request: Request) -> Response:
-    svc = services(request)
     next_url = request.query_params.get("next", "/organise")
     if not next_url.startswith("/") or next_url.startswith("//"):
         next_url = "/organise"
@@ -216,12 +314,11 @@ async def login_page(request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username", ""))
         try:
-            address = request.client.host if request.client else ""
-            token = await svc.accounts.login(username, str(form.get("password", "")), address)
+            token = await log_in(request, username, str(form.get("password", "")))
         except (Unauthorized, RateLimited) as exc:
             return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
         response = RedirectResponse(next_url, status_code=303)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+        set_login_cookie(response, request, token, username)
         return response
     return render(request, "login.html", {"next": next_url})
 
@@ -255,7 +352,7 @@ SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags
 async def organise_home(request: Request) -> Response:
     if (redirect := await _organiser_or_login(request)) is not None:
         return redirect
-    events = await services(request).db.read(repo.list_events)
+    events = await services(request).programme.events()
     return render(request, "organise/home.html", {"events": events})
 
 
@@ -321,6 +418,7 @@ async def organise_event(request: Request) -> Response:
                 values = _form_dict(form, ["name", "session_id"])
                 session_id = str(form.get("session_id") or "") or None
                 new_invite = await _invite_action(request, form, event, session_id)
+                values = {}  # made: the form is empty again for the next note-taker
             else:
                 raise BadRequest("unknown form")
         except LiveblogError as exc:
@@ -328,7 +426,7 @@ async def organise_event(request: Request) -> Response:
         else:
             if new_invite is None:
                 return RedirectResponse(request.url.path, status_code=303)
-    sessions = await svc.db.read(lambda c: repo.list_sessions(c, event.id))
+    sessions = await svc.programme.sessions(event.id)
     invites = await svc.accounts.invites(event.id)
     return render(
         request,
@@ -337,6 +435,7 @@ async def organise_event(request: Request) -> Response:
             "event": event,
             "sessions": sessions,
             "session_titles": {s.id: s.title for s in sessions},
+            "overlaps": overlapping_sessions(sessions),
             "invites": invites,
             "error": error,
             "form_name": form_name,
@@ -371,10 +470,11 @@ async def organise_session(request: Request) -> Response:
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)
+                values = {}  # made: the form is empty again for the next note-taker
             elif form_name == "remove_note":
                 account = await require_organiser(request)
                 item_id = str(form.get("item_id", ""))
-                if not item_id.isdigit():
+                if not (item_id.isascii() and item_id.isdigit()):
                     raise BadRequest("no note chosen")
                 # Through the capture path like any deletion: sequenced, so every viewer drops it.
                 await svc.notes.handle(
@@ -390,7 +490,7 @@ async def organise_session(request: Request) -> Response:
             if new_invite is None:
                 return RedirectResponse(request.url.path, status_code=303)
     invites = [i for i in await svc.accounts.invites(event.id) if i.session_id in (None, session.id)]
-    notes = await svc.db.read(lambda c: repo.list_items(c, session.id, kind="note"))
+    notes = await svc.programme.items(session.id, kind="note")
     return render(
         request,
         "organise/session.html",
@@ -413,6 +513,7 @@ async def organise_session(request: Request) -> Response:
 routes = [
     Route("/", home),
     Route("/healthz", healthz),
+    Route("/favicon.ico", favicon),
     Route("/sw.js", service_worker),
     Route("/events/{event_id}", event_page),
     Route("/sessions/{session_id}", session_page),

@@ -31,7 +31,7 @@ from websockets.frames import Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
-from liveblog.streams.protocol import CloseCode, ws_close_frame
+from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("uvicorn.error")  # where uvicorn's own websocket protocols log
@@ -397,6 +397,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             try:
                 text = data.decode()
             except UnicodeDecodeError:
+                REJECTED["invalid_utf8"] += 1
                 log.debug("invalid UTF-8 in a text frame")
                 self.close(1007, "invalid UTF-8")
                 return
@@ -421,6 +422,9 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self.transport.close()
             return
         sent = self.conn.close_sent
+        if sent is not None and sent.code == 1007:  # a text frame that is not UTF-8: counted, not logged
+            REJECTED["invalid_utf8"] += 1
+            log.debug("invalid UTF-8 in a text frame: closed with 1007")
         if not self.close_sent:
             self._deliver({"type": "websocket.disconnect", "code": sent.code if sent else 1002, "reason": ""})
         self.close_sent = True

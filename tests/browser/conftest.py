@@ -35,7 +35,6 @@ from playwright.sync_api import Error as PlaywrightError
 
 from liveblog.models import Item
 from liveblog.services import Services
-from liveblog.storage import repo
 from tests.conftest import POLL_INTERVAL, LiveServer, Seed, make_settings, run_server, seed
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -147,7 +146,7 @@ class ThreadServer:
         sid = session_id or self.session_id
 
         async def read(svc: Services) -> list[Item]:
-            return await svc.db.read(lambda c: repo.list_items(c, sid, include_deleted=include_deleted))
+            return await svc.db.read(lambda r: r.list_items(sid, include_deleted=include_deleted))
 
         return self.call(read)
 

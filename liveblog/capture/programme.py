@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 from liveblog.errors import BadRequest, Conflict, NotFound
-from liveblog.models import SESSION_STATES, Event, Session, utcnow
-from liveblog.storage import Database, Tx, repo
+from liveblog.models import SESSION_STATES, Event, Item, Session, utcnow
+from liveblog.storage import Store, Tx, Unit
 
 HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
 
@@ -121,14 +121,14 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
 
 
 class Programme:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
 
     async def create_event(self, data: Any) -> Event:
         fields = event_fields(data, partial=False)
 
         async def op(tx: Tx) -> Event:
-            return await repo.insert_event(tx, fields)
+            return await tx.insert_event(fields)
 
         return await self.db.write(op)
 
@@ -136,7 +136,7 @@ class Programme:
         fields = event_fields(data, partial=True)
 
         async def op(tx: Tx) -> Event:
-            return await repo.update_event(tx, event_id, fields)
+            return await tx.update_event(event_id, fields)
 
         return await self.db.write(op)
 
@@ -144,11 +144,11 @@ class Programme:
         fields = session_fields(data, partial=False)
 
         async def op(tx: Tx) -> Session:
-            if await repo.get_event(tx.conn, event_id) is None:
+            if await tx.get_event(event_id) is None:
                 raise NotFound(f"no event {event_id!r}")
             if "state" in fields and fields["state"] == "ended":
                 fields["ended_at"] = utcnow()
-            return await repo.insert_session(tx, event_id, fields)
+            return await tx.insert_session(event_id, fields)
 
         return await self.db.write(op)
 
@@ -156,7 +156,7 @@ class Programme:
         fields = session_fields(data, partial=True)
 
         async def op(tx: Tx) -> Session:
-            current = await repo.get_session(tx.conn, session_id)
+            current = await tx.get_session(session_id)
             if current is None:
                 raise NotFound(f"no session {session_id!r}")
             state = fields.get("state")
@@ -164,7 +164,7 @@ class Programme:
                 if state == "scheduled" and current.state != "scheduled":
                     raise Conflict("a session that has started cannot go back to scheduled", code="invalid_transition")
                 fields["ended_at"] = utcnow() if state == "ended" else None
-            return await repo.update_session(tx, session_id, fields)
+            return await tx.update_session(session_id, fields)
 
         return await self.db.write(op)
 
@@ -172,13 +172,43 @@ class Programme:
         return await self.update_session(session_id, {"state": state})
 
     async def event(self, event_id: str) -> Event:
-        event = await self.db.read(lambda c: repo.get_event(c, event_id))
+        event = await self.db.read(lambda r: r.get_event(event_id))
         if event is None:
             raise NotFound(f"no event {event_id!r}")
         return event
 
     async def session(self, session_id: str) -> Session:
-        session = await self.db.read(lambda c: repo.get_session(c, session_id))
+        session = await self.db.read(lambda r: r.get_session(session_id))
         if session is None:
             raise NotFound(f"no session {session_id!r}")
         return session
+
+    # -- reads for pages and the API (the web layer reads only through services) -------------
+
+    async def events(self) -> list[Event]:
+        return await self.db.read(lambda r: r.list_events(), pool="pages")
+
+    async def sessions(self, event_id: str) -> list[Session]:
+        return await self.db.read(lambda r: r.list_sessions(event_id), pool="pages")
+
+    async def live_sessions(self) -> list[Session]:
+        return await self.db.read(lambda r: r.list_live_sessions(), pool="pages")
+
+    async def items(self, session_id: str, *, kind: str | None = None) -> list[Item]:
+        return await self.db.read(lambda r: r.list_items(session_id, kind=kind), pool="pages")
+
+    async def session_snapshot(self, session_id: str) -> tuple[Session, Event, list[Item]]:
+        """The session (with epoch and seq), its event and its items as of that seq, in one snapshot."""
+
+        async def read(r: Unit) -> tuple[Session, Event, list[Item]]:
+            session = await r.get_session(session_id)
+            if session is None:
+                raise NotFound("There is no such session.", code="unknown_session")
+            event = await r.get_event(session.event_id)
+            assert event is not None
+            return session, event, await r.list_items(session_id)
+
+        return await self.db.read(read, pool="pages")
+
+    async def media(self, media_id: str) -> tuple[str, bytes] | None:
+        return await self.db.read(lambda r: r.get_media(media_id), pool="pages")

@@ -1,0 +1,286 @@
+"""The storage interface: what every backend implements, in typed operations on dataclasses.
+
+Code above storage (capture, programme, accounts, audience, archive, feeds) sees only these
+protocols: it never sees a connection or SQL. A write is an *op*, `async def op(tx: Unit) -> T`,
+passed to `Store.write`: it runs inside one transaction (its own SAVEPOINT within a group
+commit), awaits only operations of its `tx`, and puts anything that touches in-memory state in
+`tx.after_commit`, which runs once the transaction is durable. The SQLite backend happens to run
+an op to its end in the writer thread without suspending; another backend (asyncpg) awaits for
+real, so an op must not rely on running without interruption beyond its own transaction.
+
+Operations that change a session's stream append `Change`s to `tx.changes`; the store publishes
+them, in sequence order, after commit (`Store.on_commit`). Sequence numbers are taken from the
+database (`next_seq`), never predicted, so they stay contiguous under concurrent writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from liveblog.models import Account, Change, Event, Invite, Item, Session, SocialPost, SocialRoute
+
+T = TypeVar("T")
+
+
+class Unit(Protocol):
+    """One read snapshot or one write transaction, with every storage operation."""
+
+    changes: list[Change]
+    after_commit: list[Callable[[], None]]
+
+    # -- Programme and the stream ------------------------------------------------------------------
+    async def insert_event(self, fields: dict[str, Any], *, event_id: str | None = None) -> Event:
+        ...
+
+    async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
+        ...
+
+    async def get_event(self, event_id: str) -> Event | None:
+        ...
+
+    async def list_events(self) -> list[Event]:
+        ...
+
+    async def insert_session(self, event_id: str, fields: dict[str, Any], *, session_id: str | None = None) -> Session:
+        ...
+
+    async def update_session(self, session_id: str, fields: dict[str, Any]) -> Session:
+        """Update a session; every visible change is also a `session.updated` change in its stream."""
+        ...
+
+    async def get_session(self, session_id: str) -> Session | None:
+        ...
+
+    async def list_sessions(self, event_id: str) -> list[Session]:
+        ...
+
+    async def list_live_sessions(self) -> list[Session]:
+        ...
+
+    async def next_seq(self, session_id: str) -> int:
+        """Take the session's next sequence number from the database (a row lock on PostgreSQL,"""
+        ...
+
+    async def append_change(self, session_id: str, op: str, item_id: int | None, build: Any) -> Change:
+        """Give the session's next sequence number to a change and store it."""
+        ...
+
+    async def store_change(self, session_id: str, seq: int, op: str, item_id: int | None, fields: dict[str, Any] ) -> Change:
+        ...
+
+    async def changes_between(self, session_id: str, after: int, upto: int) -> list[str]:
+        """The stored wire text of changes after..upto (inclusive), in order."""
+        ...
+
+    async def stream_head(self, session_id: str) -> tuple[str, int] | None:
+        ...
+
+    async def get_item(self, item_id: int) -> Item | None:
+        ...
+
+    async def get_item_ref(self, item_id: int) -> tuple[Item, str | None] | None:
+        """An item with the reference of who wrote it (an invite id), for ownership checks."""
+        ...
+
+    async def find_item_by_client_id(self, session_id: str, client_id: str) -> Item | None:
+        ...
+
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None ) -> list[Item]:
+        ...
+
+    async def count_items(self, session_id: str) -> int:
+        ...
+
+    async def insert_item(self, *, session_id: str, kind: str, client_id: str, author: str, author_ref: str | None, body: str, html: str, key_point: bool, data: dict[str, Any], typed_at: str) -> tuple[Item, Change]:
+        ...
+
+    async def update_item(self, item_id: int, fields: dict[str, Any], *, op: str = "item.updated") -> tuple[Item, Change]:
+        ...
+
+    async def claim_client_op(self, session_id: str, client_id: str, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
+        """Claim a client id for a message, in one statement (no check-then-act)."""
+        ...
+
+    async def complete_client_op(self, session_id: str, client_id: str, response: dict[str, Any]) -> None:
+        ...
+
+    # -- Audience votes and questions --------------------------------------------------------------
+    async def vote_context(self, poll_id: int, participant: str) -> tuple[Any, ...] | None:
+        """In one round trip (a vote's hot path): (kind, deleted, state, closes_at, session_id,"""
+        ...
+
+    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str) -> None:
+        """Insert or replace a participant's vote (one statement: the hot path of a vote)."""
+        ...
+
+    async def vote_groups(self, poll_id: int) -> list[tuple[str, int]]:
+        """(choice JSON, how many participants chose exactly that) for a poll."""
+        ...
+
+    async def count_votes(self, poll_id: int) -> int:
+        ...
+
+    async def votes_of(self, session_id: str, participant: str) -> dict[int, Any]:
+        """A participant's current choices in a session's polls: {poll_id: choice}."""
+        ...
+
+    async def insert_upvote(self, question_id: int, participant: str) -> bool:
+        """True when this participant had not upvoted this question before."""
+        ...
+
+    async def count_upvotes(self, question_id: int) -> int:
+        ...
+
+    async def upvotes_of(self, session_id: str, participant: str) -> list[int]:
+        ...
+
+    async def insert_question(self, *, item_id: int, session_id: str, participant: str, name: str, body: str, ip: str ) -> None:
+        ...
+
+    async def get_question(self, item_id: int) -> dict[str, Any] | None:
+        ...
+
+    async def list_questions(self, session_id: str) -> dict[int, dict[str, Any]]:
+        ...
+
+    async def open_polls_with_deadline(self) -> list[tuple[int, str]]:
+        """(poll id, closes_at) for every open poll that closes itself, across sessions."""
+        ...
+
+    async def pinned_questions(self, session_id: str) -> list[int]:
+        ...
+
+    async def set_item_data(self, item: Item, data: dict[str, Any], op: str, fields: dict[str, Any]) -> Change:
+        """Replace an item's data and append a compact `op` change ({item_id, version, **fields})."""
+        ...
+
+    # -- Accounts, invites and media ---------------------------------------------------------------
+    async def insert_account(self, username: str, password_hash: str, role: str = "organiser") -> Account:
+        ...
+
+    async def set_password(self, username: str, password_hash: str) -> None:
+        ...
+
+    async def account_for_login(self, username: str) -> tuple[Account, str] | None:
+        ...
+
+    async def insert_login(self, account_id: int) -> str:
+        ...
+
+    async def revoke_login(self, token: str) -> None:
+        ...
+
+    async def revoke_account_logins(self, username: str, keep_token: str | None = None) -> list[str]:
+        """End every login session of an account (but `keep_token`'s); returns the ended
+        sessions' token hashes (never the tokens)."""
+        ...
+
+    async def account_for_login_token(self, token: str) -> Account | None:
+        ...
+
+    async def insert_invite(self, event_id: str, session_id: str | None, name: str) -> tuple[Invite, str]:
+        ...
+
+    async def revoke_invite(self, invite_id: str) -> Invite:
+        ...
+
+    async def invite_for_token(self, token: str) -> Invite | None:
+        ...
+
+    async def list_invites(self, event_id: str) -> list[Invite]:
+        ...
+
+    async def insert_media(self, session_id: str, content_type: str, data: bytes, uploaded_by: str | None ) -> str:
+        ...
+
+    async def get_media(self, media_id: str) -> tuple[str, bytes] | None:
+        ...
+
+    # -- Social feeds ------------------------------------------------------------------------------
+    async def insert_social_post(self, post: SocialPost) -> int | None:
+        """Store a post once: its row id, or None when (network, post id) was stored before."""
+        ...
+
+    async def known_social_posts(self, network: str, post_ids: list[str]) -> set[str]:
+        ...
+
+    async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
+        ...
+
+    async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:
+        ...
+
+    async def set_social_route(
+        self, post_row: int, event_id: str, session_id: str, *, state: str, item_id: int | None, decided_by: str
+    ) -> None:
+        ...
+
+    async def get_social_route(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
+        ...
+
+    async def social_route_for_item(self, item_id: int) -> SocialRoute | None:
+        ...
+
+    async def list_social_routes(
+        self, *, event_id: str | None = None, session_id: str | None = None, state: str | None = None, limit: int = 500
+    ) -> list[SocialRoute]:
+        ...
+
+    async def count_social_posts(self, event_id: str) -> dict[str, int]:
+        ...
+
+    async def feed_rules(self, event_id: str) -> list[tuple[str, str]]:
+        ...
+
+    async def add_feed_rule(self, event_id: str, kind: str, value: str, created_by: str) -> bool:
+        ...
+
+    async def remove_feed_rule(self, event_id: str, kind: str, value: str) -> None:
+        ...
+
+    async def feed_policies(self, event_id: str) -> dict[str, bool]:
+        ...
+
+    async def set_feed_policy(self, event_id: str, session_id: str, moderate: bool) -> None:
+        ...
+
+    async def get_feed_cursor(self, source: str) -> str | None:
+        ...
+
+    async def set_feed_cursor(self, source: str, value: str) -> None:
+        ...
+
+    async def add_feed_reads(self, event_id: str, session_id: str, network: str, reads: int) -> None:
+        ...
+
+    async def feed_reads(self, network: str) -> dict[tuple[str, str], int]:
+        ...
+
+Op = Callable[[Unit], Coroutine[Any, Any, T]]
+
+
+class Store(Protocol):
+    """A backend: opened and closed by the service lifecycle, one writer of ordered commits."""
+
+    on_commit: Callable[[list[Change]], None]
+    commits: int
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def schema_version(self) -> int: ...
+
+    async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
+        """Run op in a write transaction; returns once it is durable and its changes published."""
+        ...
+
+    async def read(
+        self, fn: Callable[[Unit], Awaitable[T]], *, timeout: float | None = None, pool: str = "live"
+    ) -> T:
+        """Run fn in one consistent read snapshot. pool "live" serves the stream (resumes,
+        capture); pool "pages" serves page loads, archive and search, so neither queues behind
+        the other."""
+        ...
