@@ -2,7 +2,7 @@
 session watched by 1,000 viewers, beside a note-taker, with note latency measured with and
 without the ingest in the same run.
 
-    .venv/bin/python -m bench.feeds            # 10,000 posts, 1,000 viewers: about 2 minutes
+    .venv/bin/python -m bench.feeds            # 10,000 posts at 100/s, 1,000 viewers: about 3 minutes
     .venv/bin/python -m bench.feeds --quick    # 1,500 posts, 300 viewers: under a minute
 
 Setup: `liveblog serve` in its own process on a fresh SQLite file (synchronous=FULL), feeds
@@ -39,7 +39,15 @@ from typing import Any
 
 from bench.live import HOST, RESULTS, NoteTaker, percentile
 from bench.loadgen import Pool
-from bench.servers import Server, _stop, _wait_listening, free_port, raise_fd_limit
+from bench.servers import (
+    Server,
+    _stop,
+    _wait_listening,
+    cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    raise_fd_limit,
+)
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 
 TAG = "benchtag"
@@ -55,7 +63,7 @@ class Profile:
     baseline_seconds: float
 
 
-FULL = Profile(viewers=1000, posts=10_000, post_rate=250.0, note_rate=5.0, baseline_seconds=20.0)
+FULL = Profile(viewers=1000, posts=10_000, post_rate=100.0, note_rate=5.0, baseline_seconds=20.0)
 QUICK = Profile(viewers=300, posts=1_500, post_rate=150.0, note_rate=5.0, baseline_seconds=8.0)
 
 
@@ -202,6 +210,8 @@ async def main_async(profile: Profile) -> str:
                     await asyncio.to_thread(pool.all, "reset")
                     cpu0 = server.cpu()
                     started = time.monotonic()
+                    machine0, me0 = machine_busy_seconds(), cpu_seconds(os.getpid())
+                    workers0 = sum(r["cpu"] for r in await asyncio.to_thread(pool.all, "cpu"))
                     ingest_seconds = profile.posts / profile.post_rate
                     producer = asyncio.create_task(produce(fakes, profile.posts, profile.post_rate))
                     note_sent = await notes_for(taker, ingest_seconds, profile.note_rate)
@@ -216,6 +226,10 @@ async def main_async(profile: Profile) -> str:
                             break
                         await asyncio.sleep(0.5)
                     cpu1 = server.cpu()
+                    wall = time.monotonic() - started
+                    machine1, me1 = machine_busy_seconds(), cpu_seconds(os.getpid())
+                    workers = sum(c["cpu"] for c in collected) - workers0
+                    others = max(0.0, (machine1 - machine0) - (cpu1 - cpu0) - workers - (me1 - me0)) / wall
                     note_ms, note_ok, _ = latencies(collected, note_sent, viewers)
                     post_ms, post_ok, last_ns = latencies(collected, fakes.stamps, viewers)
                     first_stamp = min(fakes.stamps) if fakes.stamps else 0
@@ -226,7 +240,9 @@ async def main_async(profile: Profile) -> str:
                     log(f"posts: {stored}/{profile.posts} reached viewers ({post_ok} reached all {viewers}); "
                         f"{stored / span:,.0f} posts stored/s over {span:.1f} s (offered {profile.post_rate:.0f}/s); "
                         f"fake response -> every viewer p50 {percentile(post_ms, 50):.1f} ms, p99 {percentile(post_ms, 99):.1f} ms")
-                    log(f"server CPU during ingest: {100 * (cpu1 - cpu0) / (time.monotonic() - started):.0f}% of a core")
+                    log(f"CPU during ingest, in cores: server {(cpu1 - cpu0) / wall:.2f}, viewer load generator "
+                        f"{workers / wall:.2f}, fakes and note-taker {(me1 - me0) / wall:.2f}, "
+                        f"other processes on the machine {others:.2f} (of {os.cpu_count()})")
                     taker.close()
                     b99, n99 = percentile(base_ms, 99), percentile(note_ms, 99)
                     added = 100 * (n99 - b99) / b99 if b99 else float("nan")

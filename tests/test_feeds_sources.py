@@ -205,3 +205,33 @@ async def test_a_failing_source_leaves_notes_and_other_sources_alone(
     assert health["ok"] and health["components"]["feeds"]["sources"]
     status = await svc.feeds.status(ids.event_id)
     assert {s["network"]: s["state"] for s in status["sources"]}["mastodon"] == "failing"
+
+
+def jetstream_forgetting(fake: FakeNetworks) -> dict[str, Any]:
+    return {**jetstream(fake), "feeds": {"keep_deleted": False}}
+
+
+@pytest.mark.parametrize("running", [jetstream, jetstream_forgetting], indirect=True)
+async def test_a_post_deleted_upstream_is_kept_or_removed_as_configured(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    skeet = fake.add_skeet("did:plc:regret", "I take it back #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="the post")
+    fake.add_skeet("did:plc:regret", "", [], operation="delete", rkey=skeet["commit"]["rkey"])
+    uri = f"at://did:plc:regret/app.bsky.feed.post/{skeet['commit']['rkey']}"
+
+    async def marked() -> bool:
+        routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
+        return bool(routes) and routes[0].deleted_upstream
+
+    await eventually(marked, what="the deletion noted")
+    items = await items_of(svc, ids.session_id)
+    routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
+    assert routes[0].post.post_id == uri
+    if svc.settings.feeds.keep_deleted:
+        assert len(items) == 1 and routes[0].state == "approved"  # our copy stays in the archive
+    else:
+        assert items == [] and routes[0].state == "removed"
