@@ -18,7 +18,7 @@ from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.lifecycle import Component, Supervisor
-from liveblog.programme import Programme
+from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Database
 from liveblog.streams.hub import StreamHub
@@ -131,7 +131,7 @@ class Services:
             hub=hub,
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
-            accounts=Accounts(db),
+            accounts=Accounts(db, secret_key=settings.secret_key),
             audience=audience,
             feeds=feeds,
             components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience), feeds],

@@ -22,6 +22,9 @@ class ServerSettings:
     port: int = 8000
     allowed_origins: tuple[str, ...] = ()
     public_url: str = ""
+    # Strict-Transport-Security on responses served over https (0: none). A year, as browsers'
+    # preload lists ask; the header is ignored over plain http, so it is sent only over https.
+    hsts_seconds: int = 31536000
 
 
 @dataclass(frozen=True)

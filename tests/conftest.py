@@ -24,6 +24,22 @@ from liveblog.web.serving import uvicorn_options
 ORGANISER = ("org", "correct horse battery")
 
 
+def page_csrf(html: str) -> str:
+    """The CSRF token a page carries (its <meta name="csrf-token">), as a browser's script reads it."""
+    import re
+
+    found = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
+    assert found is not None, "the page has no CSRF token"
+    return found.group(1)
+
+
+def organiser_csrf(login_token: str) -> dict[str, str]:
+    """The CSRF header for requests carrying this login's cookie (docs/protocol.md)."""
+    from liveblog.access.csrf import token_for
+
+    return {"X-CSRF-Token": token_for(login_token)}
+
+
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     base: dict[str, Any] = {
         "database": {"path": str(tmp_path / "test.sqlite3")},

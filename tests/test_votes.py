@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from liveblog.access.csrf import token_for
 from liveblog.capture.votes import canonical_choice, compute_tally, poll_fields
 from liveblog.errors import BadRequest
 from liveblog.settings import Settings
@@ -158,7 +159,9 @@ async def test_a_browser_without_a_participant_gets_a_signed_cookie(live: LiveSe
         first = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"})
         assert first.status_code == 201
         assert "lb_participant" in client.cookies
-        again = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "c"})
+        # A client that keeps the cookie signs its requests with the CSRF token it was given.
+        csrf = {"X-CSRF-Token": first.json()["csrf_token"]}
+        again = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "c"}, headers=csrf)
         assert again.json()["status"] == "changed"  # the same participant, by its cookie
         assert await stored_votes(live, poll["id"]) == 1
 
@@ -190,7 +193,9 @@ async def test_forged_or_unsigned_participant_ids_are_refused(live: LiveServer, 
         before = await head(live, seeded)
         by_header = await vote(client, poll["id"], forged, "a")
         client.cookies.set("lb_participant", forged)
-        by_cookie = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"})
+        by_cookie = await client.post(
+            f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers={"X-CSRF-Token": token_for(forged)}
+        )
         client.cookies.clear()
         # A real id with its signature moved onto another id is forged too.
         tampered = "p_BBBBBBBBBBBBBBBBBBBBBB." + genuine.split(".", 1)[1]

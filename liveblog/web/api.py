@@ -8,10 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
-from liveblog.web.auth import current_organiser, set_login_cookie, require_invite, require_organiser, services
+from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
 
@@ -165,10 +166,11 @@ async def login(request: Request) -> Response:
     data = await json_body(request)
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
-    address = request.client.host if request.client else ""
-    token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
-    response = ok({"token": token})
-    set_login_cookie(response, request, token)
+    username = str(data.get("username", ""))
+    token = await log_in(request, username, str(data.get("password", "")))
+    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token.
+    response = ok({"token": token, "csrf_token": csrf.token_for(token)})
+    set_login_cookie(response, request, token, username)
     return response
 
 
