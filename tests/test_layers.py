@@ -62,7 +62,7 @@ RANKS = {
     "capture": 5, "archive": 5,
     "services": 6,
     "web": 7,
-    "demo": 8, "cli": 9, "__main__": 10, "__init__": 10,
+    "demo": 8, "demo_feeds": 8, "cli": 9, "__main__": 10, "__init__": 10,
 }
 # Above storage, only the package's interface (liveblog.storage) is imported, never a backend's
 # modules; the CLI's backup commands are the SQLite backend's own tools.

@@ -435,6 +435,12 @@ class FeedService:
         self._queue_changed(session_id)
         return route
 
+    async def get_route(self, event_id: str, session_id: str, post_row: int) -> SocialRoute:
+        found = await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
+        if found is None:
+            raise NotFound("no such post in this session", code="unknown_post", field="post_row")
+        return found
+
     async def remove_item(self, item_id: int, by: str) -> SocialRoute:
         route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
         if route is None:
