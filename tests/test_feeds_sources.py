@@ -235,3 +235,43 @@ async def test_a_post_deleted_upstream_is_kept_or_removed_as_configured(
         assert len(items) == 1 and routes[0].state == "approved"  # our copy stays in the archive
     else:
         assert items == [] and routes[0].state == "removed"
+
+
+class CrashingSource:
+    """A source with a bug: its first run raises; the second collects."""
+
+    network = "crashy"
+
+    def __init__(self) -> None:
+        from liveblog.capture.feeds.base import SourceStatus
+
+        self.status = SourceStatus(network="crashy", name="test")
+        self.runs = 0
+
+    async def run(self, feed: Any) -> None:
+        import asyncio
+
+        self.runs += 1
+        if self.runs == 1:
+            raise RuntimeError("a bug in the poller")
+        self.status.set("running")
+        await asyncio.Event().wait()  # runs until cancelled
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_crashed_poller_is_restarted_and_reported(tmp_path: Path, fake: FakeNetworks) -> None:
+    svc = Services.build(settings_for(tmp_path, fake))
+    crashy = CrashingSource()
+    svc.feeds.use_sources([crashy])
+    await svc.open()
+    try:
+        await eventually(lambda: crashy.runs >= 2 and crashy.status.state == "running", what="a restart")
+        assert crashy.status.restarts == 1 and "a bug in the poller" in crashy.status.last_error
+        health = svc.health()
+        task = next(v for k, v in health["tasks"].items() if k.startswith("feeds.crashy"))
+        assert task["failures"] == 1 and task["state"] == "running"
+        assert health["components"]["feeds"]["sources"]["crashy:test"]["restarts"] == 1
+    finally:
+        await svc.close()
