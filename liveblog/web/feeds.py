@@ -83,7 +83,10 @@ async def quote(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     await _moderator(request, session)
-    route = await svc.feeds.get_route(session.event_id, session.id, request.path_params["post_row"])
+    row = request.path_params["post_row"]
+    route = await svc.feeds.routed_post(row, session.event_id, session.id)
+    if route is None:
+        raise NotFound("no such post in this session", code="unknown_post")
     return ok({"markdown": quote_markdown(route.post)})
 
 

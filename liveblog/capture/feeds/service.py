@@ -398,6 +398,10 @@ class FeedService:
 
     # -- moderation ----------------------------------------------------------------------------
 
+    async def routed_post(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
+        """One collected post as routed to a session (for quoting it into a note)."""
+        return await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
+
     async def queue(self, session_id: str) -> list[SocialRoute]:
         return await self.db.read(lambda r: r.list_social_routes(session_id=session_id, state="pending"), pool="pages")
 
@@ -439,12 +443,6 @@ class FeedService:
         route = await self.db.write(op)
         self._queue_changed(session_id)
         return route
-
-    async def get_route(self, event_id: str, session_id: str, post_row: int) -> SocialRoute:
-        found = await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
-        if found is None:
-            raise NotFound("no such post in this session", code="unknown_post", field="post_row")
-        return found
 
     async def remove_item(self, item_id: int, by: str) -> SocialRoute:
         route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
