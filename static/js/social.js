@@ -15,9 +15,15 @@ const list = document.getElementById("social-queue");
 let pending = [];
 let focus = 0;
 
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 async function api(method, url, body) {
   const headers = { accept: "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
+  else headers["x-csrf-token"] = csrfToken();  // a login cookie is ambient: prove this is our page
   if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(url, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => null);

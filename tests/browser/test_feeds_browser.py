@@ -158,3 +158,36 @@ def test_moderators_see_the_queue_live_and_decide_with_one_key(
     finally:
         mod_ctx.close()
         view_ctx.close()
+
+
+def test_the_feed_panel_shows_each_source_live_and_sets_the_events_moderation(
+    moderated: ThreadServer, browser: Any
+) -> None:
+    server = moderated
+    assert server.seed is not None
+    ctx = browser.new_context(base_url=server.url)
+    try:
+        ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+        page = ctx.new_page()
+        page.goto(f"/organise/events/{server.seed.event_id}/feeds")
+        row = page.locator('#feed-sources tr[data-network="x"]')
+        expect(row).to_contain_text("LIVEBLOG_X_BEARER_TOKEN")  # off, and why, with no network at all
+
+        async def arrive(svc: Services) -> None:
+            await svc.feeds.ingest("x", [plain(4, "ana")])
+
+        server.call(arrive)
+        expect(page.locator("#feed-summary")).to_contain_text("Waiting for moderation: 1")  # live, no reload
+        checkbox = page.locator("#event-moderate")
+        expect(checkbox).to_be_checked()
+        checkbox.uncheck()
+
+        def policy() -> bool:
+            async def read(svc: Services) -> bool:
+                return await svc.feeds.moderates(server.seed.event_id, "")  # type: ignore[union-attr]
+
+            return not server.call(read)
+
+        server.wait_for(policy, message="the event's posts to go straight in")
+    finally:
+        ctx.close()
