@@ -138,4 +138,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX questions_by_session ON questions(session_id, item_id);
     """,
+    # Who may ask and upvote questions in a session: anyone, room_code or accounts.
+    """
+    ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
+    """,
 ]
