@@ -55,9 +55,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.demo:  # the demo's social feeds come from fake networks on loopback (demo_feeds.py)
+        from liveblog.demo_feeds import DemoFeedsComponent, demo_feed_settings, free_port
+
+        feeds_port = free_port()
+        settings = demo_feed_settings(settings, feeds_port)
     services = Services.build(settings)
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
+        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0)))
     app = create_app(settings, services, open_services=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveblog.access.accounts import Accounts
+from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.lifecycle import Component, Supervisor
@@ -92,6 +93,7 @@ class Services:
     programme: Programme
     accounts: Accounts
     audience: Audience
+    feeds: FeedService
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +124,7 @@ class Services:
         )
         db.on_commit = hub.publish
         audience = Audience(db, hub, settings)
+        feeds = FeedService(db, hub, settings)
         return cls(
             settings=settings,
             db=db,
@@ -130,7 +133,8 @@ class Services:
             programme=Programme(db),
             accounts=Accounts(db, secret_key=settings.secret_key),
             audience=audience,
-            components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience)],
+            feeds=feeds,
+            components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience), feeds],
         )
 
     def add(self, component: Component) -> None:

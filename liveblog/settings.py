@@ -70,15 +70,99 @@ class VoteSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """[feeds]: what every social source shares (see docs/feeds.md)."""
+
+    enabled: bool = True
+    lead_minutes: int = 15
+    moderate_by_default: bool = True
+    keep_deleted: bool = True
+    fetch_media: bool = True
+    media_bytes: int = 5242880
+    media_timeout_seconds: float = 10.0
+    request_timeout_seconds: float = 15.0
+    max_post_chars: int = 5000
+    backoff_max_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.request_timeout_seconds <= 0 or self.media_timeout_seconds <= 0:
+            raise ConfigError("feeds.request_timeout_seconds and feeds.media_timeout_seconds must be > 0")
+        if self.max_post_chars < 280:
+            raise ConfigError("feeds.max_post_chars must be at least 280")
+
+
+@dataclass(frozen=True)
+class XFeedSettings:
+    """[feeds_x]: X/Twitter API v2 recent search through tweepy (token: LIVEBLOG_X_BEARER_TOKEN)."""
+
+    enabled: bool = True
+    api_base: str = "https://api.twitter.com"
+    poll_seconds: float = 60.0
+    max_results: int = 100
+    session_read_cap: int = 2000
+    event_read_cap: int = 10000
+    cost_per_read_usd: float = 0.005
+
+    def __post_init__(self) -> None:
+        if not 10 <= self.max_results <= 100:
+            raise ConfigError("feeds_x.max_results must be 10 to 100 (the API's own bounds)")
+        if self.poll_seconds <= 0:
+            raise ConfigError("feeds_x.poll_seconds must be > 0")
+
+
+@dataclass(frozen=True)
+class MastodonFeedSettings:
+    """[feeds_mastodon]: hashtag timelines of these instances, read anonymously."""
+
+    instances: tuple[str, ...] = ()
+    poll_seconds: float = 30.0
+    limit: int = 40
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 40:
+            raise ConfigError("feeds_mastodon.limit must be 1 to 40 (the API's own bound)")
+        if self.poll_seconds <= 0:
+            raise ConfigError("feeds_mastodon.poll_seconds must be > 0")
+
+
+@dataclass(frozen=True)
+class BlueskyFeedSettings:
+    """[feeds_bluesky]: Bluesky posts from a Jetstream websocket; empty url = off."""
+
+    jetstream_url: str = ""
+    rewind_seconds: float = 5.0
+    cdn_base: str = "https://cdn.bsky.app"
+
+
+@dataclass(frozen=True)
+class RssFeedSettings:
+    """[feeds_rss]: RSS or Atom feeds whose entries carry the event's hashtags."""
+
+    urls: tuple[str, ...] = ()
+    poll_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.poll_seconds <= 0:
+            raise ConfigError("feeds_rss.poll_seconds must be > 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
     votes: VoteSettings = field(default_factory=VoteSettings)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
+    feeds_x: XFeedSettings = field(default_factory=XFeedSettings)
+    feeds_mastodon: MastodonFeedSettings = field(default_factory=MastodonFeedSettings)
+    feeds_bluesky: BlueskyFeedSettings = field(default_factory=BlueskyFeedSettings)
+    feeds_rss: RssFeedSettings = field(default_factory=RssFeedSettings)
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
     # random key is made per process (fine for a demo; set it in production so ids survive restarts).
     secret_key: str = field(default="", repr=False)
+    # App bearer token for X API v2, from LIVEBLOG_X_BEARER_TOKEN; empty = the X source says so and waits.
+    x_bearer_token: str = field(default="", repr=False)
 
     def replace(self, **sections: Any) -> Settings:
         """Return a copy with some fields of some sections replaced: replace(streams={"ring_size": 8})."""
@@ -89,6 +173,9 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+SECRETS = ("secret_key", "x_bearer_token")  # from the environment only, never from the file
+
+
 def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
     where = f"{section}.{key}"
     if annotation == "int":
@@ -96,6 +183,10 @@ def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
             raise ConfigError(f"{where} must be a whole number, not {value!r}")
         if value < 0:
             raise ConfigError(f"{where} must not be negative")
+        return value
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
         return value
     if annotation == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -115,7 +206,7 @@ def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
 def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ) if env is None else env
     sections: dict[str, Any] = {}
-    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "secret_key"}
+    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in SECRETS}
     for name, value in data.items():
         if name not in section_types:
             raise ConfigError(f"unknown section [{name}] in configuration")
@@ -127,6 +218,11 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
             "limits": LimitSettings,
             "streams": StreamSettings,
             "votes": VoteSettings,
+            "feeds": FeedSettings,
+            "feeds_x": XFeedSettings,
+            "feeds_mastodon": MastodonFeedSettings,
+            "feeds_bluesky": BlueskyFeedSettings,
+            "feeds_rss": RssFeedSettings,
         }[name]
         hints = {f.name: str(f.type) for f in dataclasses.fields(cls)}
         kwargs = {}
@@ -139,7 +235,7 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
     if "LIVEBLOG_DATABASE" in env:
         db = sections.get("database", DatabaseSettings())
         sections["database"] = dataclasses.replace(db, path=env["LIVEBLOG_DATABASE"])
-    return Settings(**sections, secret_key=secret)
+    return Settings(**sections, secret_key=secret, x_bearer_token=env.get("LIVEBLOG_X_BEARER_TOKEN", "").strip())
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -160,7 +256,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 def all_keys() -> list[str]:
     keys: list[str] = []
     for f in dataclasses.fields(Settings):
-        if f.name == "secret_key":
+        if f.name in SECRETS:
             continue
         cls = get_type_hints(Settings)[f.name]
         keys.extend(f"{f.name}.{sub.name}" for sub in dataclasses.fields(cls))

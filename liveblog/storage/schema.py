@@ -138,7 +138,69 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX questions_by_session ON questions(session_id, item_id);
     """,
-    # Who may ask and upvote questions in a session: anyone, room_code or accounts.
+    # 3: social feeds (issue 9). A collected post is stored once per (network, post id): our own
+    # copy, kept after the network deletes it. Routes say which session (or '' for the event's
+    # own feed) it belongs to and its moderation state; an approved route points at its stream
+    # item. Rules (allowed authors, blocked accounts and words) are per event. Cursors are each
+    # source's resume point (since_id, time_us); reads count what a paid API billed us for.
+    """
+    CREATE TABLE social_posts (
+        id INTEGER PRIMARY KEY,
+        network TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        author_handle TEXT NOT NULL DEFAULT '',
+        author_name TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '',
+        posted_at TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',
+        collected_at TEXT NOT NULL,
+        deleted_upstream_at TEXT,
+        UNIQUE (network, post_id)
+    );
+    CREATE TABLE social_routes (
+        post_row INTEGER NOT NULL REFERENCES social_posts(id),
+        event_id TEXT NOT NULL REFERENCES events(id),
+        session_id TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'removed')),
+        item_id INTEGER,
+        routed_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        PRIMARY KEY (post_row, event_id, session_id)
+    );
+    CREATE INDEX social_routes_by_session ON social_routes(session_id, state, post_row);
+    CREATE INDEX social_routes_by_event ON social_routes(event_id, state);
+    CREATE TABLE feed_rules (
+        event_id TEXT NOT NULL REFERENCES events(id),
+        kind TEXT NOT NULL CHECK (kind IN ('allow_author', 'block_author', 'block_word')),
+        value TEXT NOT NULL,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, kind, value)
+    );
+    CREATE TABLE feed_policies (
+        event_id TEXT NOT NULL REFERENCES events(id),
+        session_id TEXT NOT NULL DEFAULT '',
+        moderate INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, session_id)
+    );
+    CREATE TABLE feed_cursors (
+        source TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE feed_reads (
+        event_id TEXT NOT NULL,
+        session_id TEXT NOT NULL DEFAULT '',
+        network TEXT NOT NULL,
+        reads INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, session_id, network)
+    );
+    """,
+    # 4: who may ask and upvote questions in a session: anyone, room_code or accounts.
     """
     ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
     """,

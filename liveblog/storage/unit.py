@@ -8,8 +8,9 @@ the interface in interface.py.
 from __future__ import annotations
 
 from liveblog.storage.access import AccessOps
+from liveblog.storage.feeds import FeedOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(VoteOps, AccessOps):
+class SqliteUnit(VoteOps, AccessOps, FeedOps):
     """One read snapshot or one write op's share of a group-commit transaction."""

@@ -22,7 +22,7 @@ from liveblog.errors import LiveblogError
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
-from liveblog.web import api, audience, pages, sockets
+from liveblog.web import api, audience, feeds, pages, sockets
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
@@ -121,6 +121,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
             *pages.routes,
             *api.routes,
             *audience.routes,
+            *feeds.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],

@@ -266,6 +266,12 @@ function start() {
 
   function render() { renderPolls(); renderQuestions(); renderJump(); }
 
+  // No need for the floating link while the panel itself is on screen.
+  if (jump && "IntersectionObserver" in window) {
+    new IntersectionObserver(([entry]) => jump.classList.toggle("is-here", entry.isIntersecting), { threshold: 0.15 })
+      .observe(root);
+  }
+
   // An ended session takes no more questions: the Ask form goes, the texts stop promising.
   function showSessionState(state) {
     root.dataset.state = state;
