@@ -18,7 +18,7 @@ from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import render
-from liveblog.web.security import session_secret
+from liveblog.web.security import csrf_token, session_secret
 
 PARTICIPANT_COOKIE = "lb_participant"
 # For scripts and bots, which keep no cookies: the same signed token in a header.
@@ -127,6 +127,9 @@ async def audience_state(request: Request) -> Response:
     voter, token = await _voter(request)
     assert voter is not None
     data = await svc.audience.snapshot(request.path_params["session_id"], voter.participant)
+    # This browser's CSRF token for its votes and questions: the page it came from may be an
+    # anonymous copy shared by many visitors (pages.shared_page), whose token is not its own.
+    data["csrf_token"] = csrf_token(request.scope) or (csrf.token_for(token) if token else "")
     response = _respond(request, data, 200, token)
     response.headers["cache-control"] = "no-store"
     return response

@@ -217,6 +217,9 @@ async def session_page(request: Request) -> Response:
             request,
             "session.html",
             {
+                # A copy shared by anonymous visitors carries no CSRF token: each browser gets its
+                # own with the audience snapshot (docs/protocol.md, "Origins and CSRF").
+                **({"csrf_token": ""} if shared else {}),
                 "session": session,
                 "event": event,
                 "items": items,
@@ -230,6 +233,7 @@ async def session_page(request: Request) -> Response:
     channel = services(request).hub.channels.get(session_id)
     head = channel.head if channel is not None else None  # unknown: not shared
     key = f"session:{session_id}:{head}:{request.url.netloc}" if head is not None else None
+    shared = key is not None and _anonymous(request)
     return await shared_page(request, key, build)
 
 

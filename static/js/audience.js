@@ -6,8 +6,11 @@
 import { AudienceModel, cloudWeights, el, shares, voterText } from "./audience-model.js";
 
 const root = document.getElementById("audience");
+let model = null;
 
 function csrfToken() {
+  // The audience snapshot's token is this browser's own; an anonymous page may be a shared copy.
+  if (model && model.csrfToken) return model.csrfToken;
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : "";
 }
@@ -56,7 +59,7 @@ function pollStateText(poll) {
 
 function start() {
   if (!root) return;
-  const model = new AudienceModel(root.dataset.session);
+  model = new AudienceModel(root.dataset.session);
   const pollsEl = document.getElementById("polls");
   const noPolls = document.getElementById("no-polls");
   const pollStatus = document.getElementById("poll-status");
