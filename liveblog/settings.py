@@ -25,11 +25,17 @@ class ServerSettings:
     # Strict-Transport-Security on responses served over https (0: none). A year, as browsers'
     # preload lists ask; the header is ignored over plain http, so it is sent only over https.
     hsts_seconds: int = 31536000
+    log_format: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"server.log_format must be \"text\" or \"json\", not {self.log_format!r}")
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
     path: str = "liveblog.sqlite3"
+    url: str = ""
     synchronous: str = "FULL"
     read_timeout_seconds: float = 10.0
     write_timeout_seconds: float = 30.0
@@ -40,6 +46,8 @@ class DatabaseSettings:
             raise ConfigError("database.read_timeout_seconds and database.write_timeout_seconds must be > 0")
         if not 1 <= self.page_readers <= 32:
             raise ConfigError("database.page_readers must be 1 to 32")
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"database.url must be a postgresql:// URL (or empty for SQLite), not {self.url!r}")
         if self.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigError(f"database.synchronous must be FULL, NORMAL or EXTRA, not {self.synchronous!r}")
 
@@ -67,6 +75,18 @@ class VoteSettings:
     tally_interval_ms: int = 250
     ip_burst_per_minute: int = 600
     fresh_ids_per_minute: int = 20
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = ""
+    resync_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"redis.url must be a redis:// URL (or empty for one process), not {self.url!r}")
+        if self.resync_seconds <= 0:
+            raise ConfigError("redis.resync_seconds must be > 0")
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
     votes: VoteSettings = field(default_factory=VoteSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
     feeds: FeedSettings = field(default_factory=FeedSettings)
     feeds_x: XFeedSettings = field(default_factory=XFeedSettings)
     feeds_mastodon: MastodonFeedSettings = field(default_factory=MastodonFeedSettings)
@@ -161,6 +182,8 @@ class Settings:
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
     # random key is made per process (fine for a demo; set it in production so ids survive restarts).
     secret_key: str = field(default="", repr=False)
+    # True when the key came from LIVEBLOG_SECRET_KEY: several processes must share one.
+    secret_key_from_env: bool = False
     # App bearer token for X API v2, from LIVEBLOG_X_BEARER_TOKEN; empty = the X source says so and waits.
     x_bearer_token: str = field(default="", repr=False)
 
@@ -173,7 +196,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-SECRETS = ("secret_key", "x_bearer_token")  # from the environment only, never from the file
+SECRETS = ("secret_key", "x_bearer_token", "secret_key_from_env")  # from the environment only, never from the file
 
 
 def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
@@ -218,6 +241,7 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
             "limits": LimitSettings,
             "streams": StreamSettings,
             "votes": VoteSettings,
+            "redis": RedisSettings,
             "feeds": FeedSettings,
             "feeds_x": XFeedSettings,
             "feeds_mastodon": MastodonFeedSettings,
@@ -235,7 +259,17 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
     if "LIVEBLOG_DATABASE" in env:
         db = sections.get("database", DatabaseSettings())
         sections["database"] = dataclasses.replace(db, path=env["LIVEBLOG_DATABASE"])
-    return Settings(**sections, secret_key=secret, x_bearer_token=env.get("LIVEBLOG_X_BEARER_TOKEN", "").strip())
+    if env.get("LIVEBLOG_DATABASE_URL"):  # a URL with a password belongs in the environment, not the file
+        db = sections.get("database", DatabaseSettings())
+        sections["database"] = dataclasses.replace(db, url=env["LIVEBLOG_DATABASE_URL"])
+    if env.get("LIVEBLOG_REDIS_URL"):  # a URL with a password belongs in the environment
+        sections["redis"] = dataclasses.replace(sections.get("redis", RedisSettings()), url=env["LIVEBLOG_REDIS_URL"])
+    return Settings(
+        **sections,
+        secret_key=secret,
+        secret_key_from_env=bool(env.get("LIVEBLOG_SECRET_KEY")),
+        x_bearer_token=env.get("LIVEBLOG_X_BEARER_TOKEN", "").strip(),
+    )
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:

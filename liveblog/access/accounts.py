@@ -74,7 +74,7 @@ class Accounts:
         is the browser's known-device cookie, if any (throttle.py explains the rule)."""
         username = username.strip()
         device = self.devices.device_of(device_token, username)
-        self.throttle.check(username, address, device)
+        await self.throttle.check_shared(username, address, device)
         found = await self.db.read(lambda r: r.account_for_login(username))
         dummy = self._dummy_hash() if found is None else ""
         try:
@@ -84,7 +84,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             found = None
         if found is None:
-            self.throttle.failed(username, address, device)
+            await self.throttle.failed_shared(username, address, device)
             raise Unauthorized("wrong username or password", code="bad_login")
         self.throttle.succeeded(username, address, device)
         account = found[0]

@@ -14,7 +14,10 @@ The rule (docs/configuration.md, "Logging in"):
   organiser out of a browser they used before. It has its own allowance (DEVICE_FAILURES in the
   window); past it the cookie counts for nothing until the window passes.
 
-The state is in memory, per process, and bounded.
+The state is in memory, per process, and bounded. With several processes (`redis.url`), the
+failures per account and per address are also recorded in Redis (sharedstate.py) and every
+process checks the back-off against all of them, so spreading guesses over processes gains
+nothing; a known device's own allowance stays with the process that sees it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from itsdangerous import BadSignature, Signer
 
 from liveblog.errors import RateLimited
+from liveblog.sharedstate import SharedCounters
 
 WINDOW_SECONDS = 15 * 60
 # Free failures per account before the back-off starts: room for a person who mistypes.
@@ -70,6 +74,34 @@ class LoginThrottle:
         self._accounts: dict[str, deque[float]] = {}
         self._addresses: dict[str, deque[float]] = {}
         self._devices: dict[str, deque[float]] = {}
+        self.shared = SharedCounters()
+
+    async def check_shared(self, username: str, address: str, device: str | None = None) -> None:
+        """`check`, then the same back-off over the failures every process recorded."""
+        self.check(username, address, device)
+        if self.trusted(device) or not self.shared.available:
+            return
+        now = time.time()  # wall clock: comparable between processes
+        waits = []
+        for key, free in ((f"login:account:{username.lower()}", ACCOUNT_FREE), (f"login:address:{address}", ADDRESS_FREE)):
+            times = await self.shared.recent(key, now, WINDOW_SECONDS)
+            if times:
+                waits.append(self._wait(deque(times), free, now))
+        wait = max(waits, default=0.0)
+        if wait > 0:
+            raise RateLimited(
+                f"too many failed log-ins: try again in {int(wait) + 1} seconds"
+                " (a browser you logged in with before is not held up)",
+                code="rate_limited",
+            )
+
+    async def failed_shared(self, username: str, address: str, device: str | None = None) -> None:
+        trusted = self.trusted(device)
+        self.failed(username, address, device)
+        if not trusted and self.shared.available:
+            now = time.time()
+            await self.shared.record(f"login:account:{username.lower()}", now, WINDOW_SECONDS)
+            await self.shared.record(f"login:address:{address}", now, WINDOW_SECONDS)
 
     def _recent(self, table: dict[str, deque[float]], key: str, now: float) -> deque[float]:
         times = table.get(key)

@@ -264,7 +264,19 @@ class Store(Protocol):
     """A backend: opened and closed by the service lifecycle, one writer of ordered commits."""
 
     on_commit: Callable[[list[Change]], None]
-    commits: int
+    commits: int  # transactions committed
+    writer_failures: int  # times the writer loop itself failed and was restarted
+    last_writer_error: str | None
+
+    @property
+    def healthy(self) -> bool:
+        """False once the writer has stopped for good (closed, or not running)."""
+        ...
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer (for /metrics)."""
+        ...
 
     async def open(self) -> None: ...
 

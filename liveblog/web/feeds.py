@@ -84,7 +84,7 @@ async def quote(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     await _moderator(request, session)
     row = request.path_params["post_row"]
-    route = await svc.db.read(lambda r: r.get_social_route(row, session.event_id, session.id))
+    route = await svc.feeds.routed_post(row, session.event_id, session.id)
     if route is None:
         raise NotFound("no such post in this session", code="unknown_post")
     return ok({"markdown": quote_markdown(route.post)})

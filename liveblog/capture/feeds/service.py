@@ -393,6 +393,10 @@ class FeedService:
 
     # -- moderation ----------------------------------------------------------------------------
 
+    async def routed_post(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
+        """One collected post as routed to a session (for quoting it into a note)."""
+        return await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
+
     async def queue(self, session_id: str) -> list[SocialRoute]:
         return await self.db.read(lambda r: r.list_social_routes(session_id=session_id, state="pending"), pool="pages")
 

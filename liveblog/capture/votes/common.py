@@ -181,8 +181,8 @@ class AudienceBase:
 
     # -- shared checks ---------------------------------------------------------------------------
 
-    def _limit(self, session_id: str, voter: Voter) -> None:
-        self.flood.check(voter.participant)
+    async def _limit(self, session_id: str, voter: Voter) -> None:
+        await self.flood.check_shared(voter.participant)
         flags = [self.ip_bursts.count(session_id, voter.ip)]
         if voter.fresh:
             flags.append(self.fresh_ids.count(session_id, voter.ip))
