@@ -210,3 +210,72 @@ class Ack:
         }
         out.update(self.extra)
         return out
+
+
+# -- the archive (issue 10): knowledge pages, tags, search -----------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """A session whose stream became a knowledge page, with its summary."""
+
+    session_id: str
+    summary: str
+    summary_html: str
+    summary_by: str
+    archived_at: str
+    updated_at: str
+    tags_synced_at: str
+
+
+@dataclass(frozen=True)
+class ItemVersion:
+    """An earlier version of an edited note or post (what it said until `replaced_at`)."""
+
+    item_id: int
+    version: int
+    body: str
+    html: str
+    written_at: str
+    replaced_at: str
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A backend-neutral search: the words people typed (each must match, after folding and
+    stemming) and optional filters. Each backend turns `terms` into its own query syntax."""
+
+    terms: tuple[str, ...]
+    event_id: str | None = None
+    tag: str | None = None
+    kinds: tuple[str, ...] = ()
+    date_from: str | None = None  # YYYY-MM-DD, inclusive
+    date_to: str | None = None  # YYYY-MM-DD, inclusive
+    offset: int = 0
+    limit: int = 20
+
+
+# Snippet highlight markers: control characters that cannot occur in stored text, so a page can
+# HTML-escape a snippet first and then turn them into <mark> tags.
+MARK_START = "\x02"
+MARK_END = "\x03"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str  # note, social, poll, question, session, summary, comment
+    ref: str  # the item id, session id or comment id
+    session_id: str
+    event_id: str
+    at: str
+    title: str
+    snippet: str  # plain text with MARK_START/MARK_END around matched words
+    session_title: str
+    event_title: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: tuple[SearchHit, ...]
+    total: int  # matches, counted up to SEARCH_COUNT_CAP (more shows as "more than")
+    more: bool  # another page follows

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveblog.accounts import Accounts
+from liveblog.archive import Archive
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.programme import Programme
@@ -23,6 +24,7 @@ class Services:
     programme: Programme
     accounts: Accounts
     audience: Audience
+    archive: Archive
     extra: dict[str, Any] = field(default_factory=dict)
     _opened: bool = False
 
@@ -58,18 +60,21 @@ class Services:
             programme=Programme(db),
             accounts=Accounts(db),
             audience=Audience(db, hub, settings),
+            archive=Archive(db, settings.archive),
         )
 
     async def open(self) -> None:
         await self.db.open()
         self.hub.start()
         await self.audience.start()
+        await self.archive.start()
         self._opened = True
 
     async def close(self) -> None:
         if not self._opened:
             return
         self._opened = False
+        await self.archive.stop()
         await self.audience.stop()  # flushes pending tallies while the database is open
         await self.hub.stop()
         await self.db.close()

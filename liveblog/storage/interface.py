@@ -18,7 +18,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from liveblog.models import Account, Change, Event, Invite, Item, Session
+from liveblog.models import (
+    Account,
+    ArchiveRecord,
+    Change,
+    Event,
+    Invite,
+    Item,
+    ItemVersion,
+    SearchQuery,
+    SearchResult,
+    Session,
+)
 
 T = TypeVar("T")
 
@@ -190,6 +201,62 @@ class Unit(Protocol):
         ...
 
     async def get_media(self, media_id: str) -> tuple[str, bytes] | None:
+        ...
+
+    # -- The archive: knowledge pages, tags, history, search ---------------------------------------
+    async def get_archive(self, session_id: str) -> ArchiveRecord | None:
+        ...
+
+    async def insert_archive(self, session_id: str, summary: str, summary_html: str, *, archived_at: str | None = None
+    ) -> bool:
+        """Mark a session archived with its first summary; False when it already was."""
+        ...
+
+    async def set_summary(self, session_id: str, summary: str, summary_html: str, by: str) -> None:
+        ...
+
+    async def unarchived_ended_sessions(self) -> list[str]:
+        ...
+
+    async def overdue_sessions(self, local_now: str) -> list[str]:
+        """Sessions not ended whose scheduled end (venue wall-clock) is before local_now."""
+        ...
+
+    async def stale_tag_sessions(self) -> list[str]:
+        """Archived sessions edited since their tags were derived from their hashtags."""
+        ...
+
+    async def set_session_tags(self, session_id: str, source: str, tags: list[str]) -> None:
+        """Make the session's tags from source ('hashtag' or 'organiser') exactly these."""
+        ...
+
+    async def session_tags(self, session_id: str) -> list[tuple[str, str]]:
+        ...
+
+    async def sessions_with_tag(self, tag: str) -> list[Session]:
+        ...
+
+    async def related_sessions(self, session_id: str, limit: int) -> list[tuple[Session, int]]:
+        ...
+
+    async def top_tags(self, event_id: str | None, limit: int) -> list[tuple[str, int]]:
+        ...
+
+    async def item_history(self, session_id: str) -> dict[int, list[ItemVersion]]:
+        ...
+
+    async def session_counts(self, event_id: str) -> dict[str, dict[str, int]]:
+        ...
+
+    async def activity(self, event_id: str) -> list[tuple[str, int]]:
+        ...
+
+    async def poll_turnout(self, event_id: str) -> list[tuple[int, str, str, int]]:
+        ...
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        """Ranked full-text matches (every term, folded and stemmed) with highlighted snippets.
+        The index is kept in the same transaction as every write that changes what it indexes."""
         ...
 
 Op = Callable[[Unit], Coroutine[Any, Any, T]]

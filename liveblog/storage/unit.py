@@ -1,15 +1,17 @@
 """The SQLite unit of work: every typed storage operation, on one connection.
 
 Each domain's SQL is a mixin (repo.py: programme and the stream; votes.py: audience votes;
-access.py: accounts, invites, media). A new domain adds its mixin here and its operations to
+access.py: accounts, invites, media; archive.py: knowledge pages, tags,
+search). A new domain adds its mixin here and its operations to
 the interface in interface.py.
 """
 
 from __future__ import annotations
 
 from liveblog.storage.access import AccessOps
+from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(VoteOps, AccessOps):
+class SqliteUnit(VoteOps, AccessOps, ArchiveOps):
     """One read snapshot or one write op's share of a group-commit transaction."""

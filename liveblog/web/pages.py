@@ -113,6 +113,10 @@ async def event_page(request: Request) -> Response:
 async def session_page(request: Request) -> Response:
     await current_organiser(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
+    if session.state == "ended":  # the live URL keeps working: it shows the knowledge page
+        from liveblog.web.archive import knowledge_page
+
+        return await knowledge_page(request, session.id)
     return render(
         request,
         "session.html",

@@ -1,0 +1,222 @@
+"""Archive pages: knowledge pages (at /archive/sessions/ID, and at the live URL once a session
+ended), tag pages, search and the event archive. Knowledge pages are cacheable: an ETag and
+Last-Modified from the page's version, 304 when unchanged, and rendered bytes kept in memory."""
+
+from __future__ import annotations
+
+import html
+from email.utils import format_datetime, parsedate_to_datetime
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from liveblog.errors import BadRequest
+from liveblog.models import MARK_END, MARK_START, SearchHit
+from liveblog.web.auth import current_organiser, require_organiser, services
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    from liveblog.web.pages import render
+
+    return render(request, name, context, status)
+
+
+def highlight(snippet: str) -> Markup:
+    """A search snippet as HTML: escaped first, then the match markers become <mark>."""
+    escaped = html.escape(snippet, quote=False)
+    return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+def hit_url(hit: SearchHit) -> str:
+    base = f"/archive/sessions/{hit.session_id}"
+    if hit.kind in ("note", "social", "poll", "question"):
+        return f"{base}#item-{hit.ref}"
+    if hit.kind == "summary":
+        return f"{base}#summary"
+    if hit.kind == "comment":
+        return f"{base}#comment-{hit.ref}"
+    return base
+
+
+def _http_date(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        moment = datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+def not_modified(request: Request, etag: str, last_modified: str) -> bool:
+    """True when the client's copy is current (If-None-Match wins over If-Modified-Since)."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return etag in [t.strip().removeprefix("W/") for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        try:
+            return parsedate_to_datetime(ims) >= parsedate_to_datetime(last_modified)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+async def knowledge_page(request: Request, session_id: str | None = None) -> Response:
+    svc = services(request)
+    sid = session_id or request.path_params["session_id"]
+    organiser = await current_organiser(request)
+    version = await svc.archive.version(sid)
+    # Organisers see edit forms, so only the public page is shared and cached.
+    if version is not None and organiser is None:
+        etag = f'"{version}"'
+        cached = svc.archive.cached(f"k:{sid}", version)
+        if cached is not None:
+            body, last_modified = cached
+            headers = {"etag": etag, "last-modified": last_modified, "cache-control": "no-cache"}
+            if not_modified(request, etag, last_modified):
+                return Response(status_code=304, headers=headers)
+            return Response(body, media_type="text/html", headers=headers)
+    page = await svc.archive.knowledge(sid)
+    last_modified = _http_date(max(page.session.updated_at, page.record.updated_at, page.session.ended_at or ""))
+    canonical = f"{_base_url(request)}/archive/sessions/{sid}"
+    response = _render(
+        request,
+        "archive/knowledge.html",
+        {
+            "page": page,
+            "session": page.session,
+            "event": page.event,
+            "canonical": canonical,
+            "can_edit": organiser is not None,
+        },
+    )
+    if organiser is None:
+        etag = f'"{page.version}"'
+        response.headers["etag"] = etag
+        response.headers["last-modified"] = last_modified
+        response.headers["cache-control"] = "no-cache"
+        svc.archive.remember(f"k:{sid}", page.version, (response.body, last_modified))
+        if not_modified(request, etag, last_modified):
+            return Response(status_code=304, headers={"etag": etag, "last-modified": last_modified})
+    return response
+
+
+def _base_url(request: Request) -> str:
+    from liveblog.web.pages import base_url
+
+    return base_url(request)
+
+
+async def edit_summary(request: Request) -> Response:
+    account = await require_organiser(request)
+    sid = request.path_params["session_id"]
+    form = await request.form()
+    await services(request).archive.set_summary(sid, str(form.get("summary", "")), account.username)
+    return RedirectResponse(f"/archive/sessions/{sid}#summary", status_code=303)
+
+
+async def edit_tags(request: Request) -> Response:
+    await require_organiser(request)
+    sid = request.path_params["session_id"]
+    form = await request.form()
+    await services(request).archive.set_organiser_tags(sid, str(form.get("tags", "")))
+    return RedirectResponse(f"/archive/sessions/{sid}#tags", status_code=303)
+
+
+async def tag_page(request: Request) -> Response:
+    await current_organiser(request)
+    page = await services(request).archive.tag_page(request.path_params["tag"])
+    return _render(request, "archive/tag.html", {"page": page})
+
+
+async def tags_page(request: Request) -> Response:
+    await current_organiser(request)
+    tags = await services(request).archive.top_tags(200)
+    return _render(request, "archive/tags.html", {"tags": tags})
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    if value in (None, ""):
+        return default
+    assert value is not None
+    if not value.isdigit():
+        raise BadRequest(f"{name} must be a whole number", code="invalid_field", field=name)
+    return int(value)
+
+
+async def search_page(request: Request) -> Response:
+    await current_organiser(request)
+    svc = services(request)
+    params = request.query_params
+    text = params.get("q", "")[:500]
+    filters = {
+        "event_id": params.get("event", ""),
+        "tag": params.get("tag", ""),
+        "kind": params.get("kind", ""),
+        "date_from": params.get("from", ""),
+        "date_to": params.get("to", ""),
+    }
+    page_no = _int(params.get("page"), "page", 1)
+    query = svc.archive.query(text, page=page_no, **{k: v or None for k, v in filters.items()})
+    result = await svc.archive.search(query) if query.terms else None
+    events = await svc.programme.events()
+    keep = {k: v for k, v in {"q": text, "event": filters["event_id"], "tag": filters["tag"],
+                              "kind": filters["kind"], "from": filters["date_from"],
+                              "to": filters["date_to"]}.items() if v}
+    return _render(
+        request,
+        "archive/search.html",
+        {
+            "q": text,
+            "filters": filters,
+            "result": result,
+            "page_no": page_no,
+            "events": events,
+            "kinds": ("note", "social", "poll", "question", "session", "summary", "comment"),
+            "highlight": highlight,
+            "hit_url": hit_url,
+            "prev_url": "/search?" + urlencode({**keep, "page": page_no - 1}) if page_no > 1 else None,
+            "next_url": "/search?" + urlencode({**keep, "page": page_no + 1}) if result and result.more else None,
+        },
+    )
+
+
+async def event_archive_page(request: Request) -> Response:
+    await current_organiser(request)
+    from liveblog.archive.charts import activity_chart, bar_chart
+
+    archive = await services(request).archive.event_archive(request.path_params["event_id"])
+    titles = {s.id: s.title for s in archive.sessions}
+    contributions = [
+        (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
+        for s in archive.sessions
+    ]
+    turnout = [(f"{titles.get(sid, '')}: {question}", voters) for _, sid, question, voters in archive.turnout]
+    return _render(
+        request,
+        "archive/event.html",
+        {
+            "archive": archive,
+            "event": archive.event,
+            "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
+            "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
+            "turnout_svg": bar_chart(turnout, title="Voters per poll"),
+        },
+    )
+
+
+routes = [
+    Route("/archive/sessions/{session_id}", knowledge_page),
+    Route("/archive/sessions/{session_id}/summary", edit_summary, methods=["POST"]),
+    Route("/archive/sessions/{session_id}/tags", edit_tags, methods=["POST"]),
+    Route("/tags", tags_page),
+    Route("/tags/{tag}", tag_page),
+    Route("/search", search_page),
+    Route("/events/{event_id}/archive", event_archive_page),
+]
