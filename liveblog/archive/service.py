@@ -399,10 +399,11 @@ async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> Knowl
     by_id = {i.id: i for i in items}
     posts = [i for i in items if i.kind == "social" and i.data.get("state") not in HIDDEN_SOCIAL_STATES]
     polls = [poll_result(i) for i in items if i.kind == "poll" and i.data.get("state") != "draft"]
+    upvotes = await r.upvote_counts(session_id)
     questions = [
         QuestionEntry(
             item=i,
-            votes=int(i.data.get("votes") or 0),
+            votes=upvotes.get(i.id, 0),
             answered=i.data.get("state") == "answered",
             answer=by_id.get(i.data.get("answer_item_id") or -1),
         )

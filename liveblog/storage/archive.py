@@ -153,6 +153,16 @@ class ArchiveOps(StreamOps):
         rows = await self.conn.execute_fetchall(sql, (*args, limit))
         return [(r[0], int(r[1])) for r in rows]
 
+    async def upvote_counts(self, session_id: str) -> dict[int, int]:
+        """Upvotes per question of a session, counted from the votes themselves (exact, unlike the
+        coalesced count a live question carries)."""
+        rows = await self.conn.execute_fetchall(
+            "SELECT u.question_id, count(*) FROM upvotes u JOIN items i ON i.id = u.question_id"
+            " WHERE i.session_id = ? GROUP BY u.question_id",
+            (session_id,),
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
     # -- edits after the event -------------------------------------------------------------------
 
     async def item_history(self, session_id: str) -> dict[int, list[ItemVersion]]:

@@ -242,6 +242,10 @@ class Unit(Protocol):
     async def top_tags(self, event_id: str | None, limit: int) -> list[tuple[str, int]]:
         ...
 
+    async def upvote_counts(self, session_id: str) -> dict[int, int]:
+        """Upvotes per question, counted from the stored upvotes (exact)."""
+        ...
+
     async def item_history(self, session_id: str) -> dict[int, list[ItemVersion]]:
         ...
 
