@@ -11,8 +11,10 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from liveblog.errors import ConfigError, LiveblogError
+from liveblog.lifecycle import Supervisor
 from liveblog.paths import default_config
 from liveblog.services import Services
 from liveblog.settings import Settings, load_settings
@@ -52,9 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    services = Services.build(settings)
     if args.demo:
-        _attach_demo(app, settings, args.demo_every)
+        services.add(DemoComponent(services, settings, args.demo_every))
+    app = create_app(settings, services, open_services=True)
     uvicorn.run(
         app,
         host=settings.server.host,
@@ -68,38 +71,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attach_demo(app: object, settings: Settings, every: float) -> None:
-    """Wrap the app's lifespan: load the demo data and run the demo note-taker while serving."""
-    from liveblog.demo import demo_note_taker, load_demo
+class DemoComponent:
+    """The demo as a service component: loads the demo data once the store is open and runs the
+    demo note-taker under the supervisor (restarted if it fails)."""
 
-    starlette_app = app
-    inner = starlette_app.router.lifespan_context  # type: ignore[attr-defined]
+    name = "demo"
 
-    @contextlib.asynccontextmanager
-    async def lifespan(a: object) -> AsyncIterator[None]:
-        async with inner(a):
-            services: Services = starlette_app.state.services  # type: ignore[attr-defined]
-            ids = await load_demo(services)
-            base = f"http://{settings.server.host}:{settings.server.port}"
-            print(
-                f"\n  Liveblog demo is ready: {base}/\n"
-                f"  Live session:       {base}/sessions/{ids['live_session']}\n"
-                f"  Note-taker link:    {base}{ids['invite_url']}\n"
-                f"  Organiser log in:   {base}/login  (organiser / liveblog-demo)\n",
-                flush=True,
-            )
-            invite = await services.accounts.invites(ids["event"])
-            robot = asyncio.create_task(
-                demo_note_taker(services, ids["live_session"], next(i for i in invite if i.id == ids["invite_id"]), every)
-            )
-            try:
-                yield
-            finally:
-                robot.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await robot
+    def __init__(self, services: Services, settings: Settings, every: float) -> None:
+        self.services = services
+        self.settings = settings
+        self.every = every
 
-    starlette_app.router.lifespan_context = lifespan  # type: ignore[attr-defined]
+    async def open(self, supervisor: Supervisor) -> None:
+        from liveblog.demo import demo_note_taker, load_demo
+
+        services = self.services
+        ids = await load_demo(services)
+        base = f"http://{self.settings.server.host}:{self.settings.server.port}"
+        print(
+            f"\n  Liveblog demo is ready: {base}/\n"
+            f"  Live session:       {base}/sessions/{ids['live_session']}\n"
+            f"  Note-taker link:    {base}{ids['invite_url']}\n"
+            f"  Organiser log in:   {base}/login  (organiser / liveblog-demo)\n",
+            flush=True,
+        )
+        invites = await services.accounts.invites(ids["event"])
+        invite = next(i for i in invites if i.id == ids["invite_id"])
+        supervisor.spawn("demo.note_taker", lambda: demo_note_taker(services, ids["live_session"], invite, self.every))
+
+    async def close(self) -> None:
+        pass  # its task belongs to the supervisor, which stops it
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
 
 
 def _read_password(args: argparse.Namespace) -> str:

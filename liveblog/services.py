@@ -1,7 +1,15 @@
-"""The running parts of one Liveblog process, opened and closed in order by the app's lifespan."""
+"""The running parts of one Liveblog process: its components, opened in order and closed in
+reverse by the app's lifespan, and the supervisor of their background tasks (lifecycle.py).
+
+Order: the store (everything needs it), the stream hub (publishing needs it), then the
+components that write through the store and publish through the hub (the tally coalescer;
+feed pollers and the archive's check join here). Closing runs backwards, so the coalescer's
+last tallies are written while the store is still open.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,10 +17,93 @@ from liveblog.accounts import Accounts
 from liveblog.archive import Archive
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
+from liveblog.lifecycle import Component, Supervisor
 from liveblog.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Database
 from liveblog.streams.hub import StreamHub
+
+log = logging.getLogger(__name__)
+
+
+class StoreComponent:
+    name = "store"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def open(self, supervisor: Supervisor) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": self.db.healthy,
+            "commits": self.db.commits,
+            "writer_failures": self.db.writer_failures,
+            "last_writer_error": self.db.last_writer_error,
+        }
+
+
+class HubComponent:
+    name = "hub"
+
+    def __init__(self, hub: StreamHub) -> None:
+        self.hub = hub
+
+    async def open(self, supervisor: Supervisor) -> None:
+        if self.hub.heartbeat_seconds > 0:
+            supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)
+
+    async def close(self) -> None:
+        await self.hub.stop()
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "channels": len(self.hub.channels), "dropped_slow": self.hub.dropped_slow}
+
+
+class AudienceComponent:
+    name = "audience"
+
+    def __init__(self, audience: Audience) -> None:
+        self.audience = audience
+        self._supervisor: Supervisor | None = None
+
+    async def open(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        await self.audience.load_deadlines()
+        supervisor.spawn("votes.tallies", self.audience.coalescer.run)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop("votes.tallies")
+        await self.audience.stop()  # flushes pending tallies while the store is open
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
+
+
+class ArchiveComponent:
+    """Archives ended sessions (and, with end_rule "scheduled", ends overdue ones) in the background."""
+
+    name = "archive"
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self._supervisor: Supervisor | None = None
+
+    async def open(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        supervisor.spawn("archive.check", self.archive.run)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop("archive.check")
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
 
 
 @dataclass
@@ -25,8 +116,10 @@ class Services:
     accounts: Accounts
     audience: Audience
     archive: Archive
+    components: list[Component] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
-    _opened: bool = False
+    _opened: list[Component] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -52,6 +145,8 @@ class Services:
             heartbeat_seconds=settings.streams.heartbeat_seconds,
         )
         db.on_commit = hub.publish
+        audience = Audience(db, hub, settings)
+        archive = Archive(db, settings.archive)
         return cls(
             settings=settings,
             db=db,
@@ -59,22 +154,40 @@ class Services:
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
             accounts=Accounts(db),
-            audience=Audience(db, hub, settings),
-            archive=Archive(db, settings.archive),
+            audience=audience,
+            archive=archive,
+            components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience), ArchiveComponent(archive)],
         )
 
+    def add(self, component: Component) -> None:
+        """Add a component, opened after the ones before it (call before open)."""
+        if self._opened:
+            raise RuntimeError("add components before the services are opened")
+        self.components.append(component)
+
     async def open(self) -> None:
-        await self.db.open()
-        self.hub.start()
-        await self.audience.start()
-        await self.archive.start()
-        self._opened = True
+        try:
+            for component in self.components:
+                await component.open(self.supervisor)
+                self._opened.append(component)
+        except BaseException:
+            log.exception("opening %s failed; closing what was opened", component.name)
+            await self.close()
+            raise
 
     async def close(self) -> None:
-        if not self._opened:
-            return
-        self._opened = False
-        await self.archive.stop()
-        await self.audience.stop()  # flushes pending tallies while the database is open
-        await self.hub.stop()
-        await self.db.close()
+        opened, self._opened = self._opened, []
+        for component in reversed(opened):
+            try:
+                await component.close()
+            except Exception:  # the others still close
+                log.exception("closing %s failed", component.name)
+        await self.supervisor.close()
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz reports: ok only if every component and background task is."""
+        components = {c.name: c.health() for c in self.components}
+        ok = all(h.get("ok", False) for h in components.values()) and self.supervisor.ok
+        if self.components and not self._opened:
+            ok = False
+        return {"ok": ok, "components": components, "tasks": self.supervisor.health()}

@@ -47,6 +47,7 @@ class LimitSettings:
     frame_bytes: int = 1048576
     upload_bytes: int = 10485760
     question_chars: int = 500
+    late_note_grace_minutes: int = 360
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,9 @@ async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(live: Li
         # A frame over limits.frame_bytes closes with 1009 (message too big).
         await ws.send("x" * (live.services.settings.limits.frame_bytes + 1))
         assert await close_code(ws) == CloseCode.MESSAGE_TOO_BIG
-    assert await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT count(*) FROM items")) is not None
+    # Only the good note was stored: no bad frame left anything behind.
+    stored = await live.services.db.read(lambda r: r.list_items(seeded.session_id, include_deleted=True))
+    assert [i.client_id for i in stored] == ["good"]
     await bystander.close()
 
 

@@ -8,7 +8,6 @@ finds it ended (or, with `archive.end_rule = "scheduled"`, overdue: then it ends
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections import OrderedDict
@@ -133,32 +132,16 @@ class Archive:
     def __init__(self, db: Store, settings: ArchiveSettings) -> None:
         self.db = db
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self.page_cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
 
-    # -- lifecycle: the background check -----------------------------------------------------
+    # -- the background check (run under the services' supervisor) ---------------------------
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="liveblog-archive")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Archive what is due now and every `check_seconds` (a failure propagates to the
+        supervisor, which logs it and restarts this loop with back-off)."""
         while True:
-            try:
-                await self.archive_due()
-            except Exception:  # a failed round is logged and retried next round, never silent
-                log.exception("archiving ended sessions failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.check_seconds):
-                    await self._wake.wait()
-            self._wake.clear()
+            await self.archive_due()
+            await asyncio.sleep(self.settings.check_seconds)
 
     def local_now(self) -> str:
         """The venue's wall-clock time now, in the programme's format (YYYY-MM-DDTHH:MM)."""

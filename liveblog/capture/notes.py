@@ -8,6 +8,7 @@ acknowledgement are stored in the same transaction; a resend gets that stored ac
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,7 @@ class NoteCapture:
             done = await _already_done(tx, session_id, cid, fp)
             if done is not None:
                 return done
-            session = await _writable_session(tx, session_id, typed_at)
+            session = await _writable_session(tx, session_id, typed_at, self.limits.late_note_grace_minutes)
             item, change = await tx.insert_item(
                 session_id=session.id,
                 kind="note",
@@ -160,7 +161,7 @@ class NoteCapture:
             if done is not None:
                 return done
             if not author.is_moderator:  # organisers may still correct or remove after the end
-                await _writable_session(tx, session_id, None)
+                await _writable_session(tx, session_id, None, self.limits.late_note_grace_minutes)
             item_id = await self._target(tx, session_id, author, message)
             item, change = await tx.update_item(item_id, fields, op=op_name)
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
@@ -189,12 +190,20 @@ async def _remember(tx: Tx, session_id: str, cid: str, fp: str, ack: Ack) -> Ack
     return ack
 
 
-async def _writable_session(tx: Tx, session_id: str, typed_at: str | None) -> Session:
+async def _writable_session(tx: Tx, session_id: str, typed_at: str | None, grace_minutes: int) -> Session:
     session = await tx.get_session(session_id)
     if session is None:
         raise NotFound(f"no session {session_id!r}", code="unknown_session")
     if session.state == "ended":
-        # A note typed offline before the session ended still belongs to it: never lose it.
+        # A note typed offline before the session ended still belongs to it: never lose it. But a
+        # typed_at is the client's word, so a backdated one must not reopen the session for good:
+        # late notes are taken only within the grace after the end (docs/protocol.md).
         if typed_at is None or session.ended_at is None or typed_at > session.ended_at:
             raise Conflict("this session has ended; notes are closed", code="session_ended")
+        ended = datetime.fromisoformat(session.ended_at.replace("Z", "+00:00"))
+        if datetime.now(UTC) - ended > timedelta(minutes=grace_minutes):
+            raise Conflict(
+                f"this session ended more than {grace_minutes} minutes ago; notes typed before the end are "
+                "no longer accepted", code="session_ended",
+            )
     return session

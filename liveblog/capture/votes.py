@@ -251,10 +251,11 @@ class FloodGuard:
     def __init__(self, actions: int = FLOOD_ACTIONS, window: float = FLOOD_WINDOW) -> None:
         self.actions = actions
         self.window = window
+        self.clock = time.monotonic  # replaceable, so a test does not depend on machine speed
         self._seen: dict[str, deque[float]] = {}
 
     def check(self, participant: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         stamps = self._seen.setdefault(participant, deque())
         while stamps and now - stamps[0] > self.window:
             stamps.popleft()
@@ -265,7 +266,7 @@ class FloodGuard:
         stamps.append(now)
 
     def prune(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for key in [k for k, s in self._seen.items() if not s or now - s[-1] > self.window]:
             del self._seen[key]
 
@@ -333,7 +334,7 @@ class TallyCoalescer:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="liveblog-tally-coalescer")
+        self._task = asyncio.create_task(self.run(), name="liveblog-tally-coalescer")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -347,7 +348,8 @@ class TallyCoalescer:
             except Exception:  # the votes themselves are stored; only the last tally change is missing
                 log.exception("writing the last tallies at shutdown failed")
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Flush tallies and close due polls forever (run under the service supervisor)."""
         last_housekeeping = time.monotonic()
         while True:
             self._wake.clear()
@@ -427,9 +429,13 @@ class Audience:
         self.coalescer = TallyCoalescer(self, settings.votes.tally_interval_ms)
         self._polls: dict[int, _PollMeta] = {}
 
-    async def start(self) -> None:
+    async def load_deadlines(self) -> None:
         for poll_id, closes_at in await self.db.read(lambda r: r.open_polls_with_deadline()):
             self.coalescer.set_deadline(poll_id, closes_at)
+
+    async def start(self) -> None:
+        """Standalone use (tests, benchmarks): load deadlines and run the coalescer's own task."""
+        await self.load_deadlines()
         self.coalescer.start()
 
     async def stop(self) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
 from typing import Any
 
 import aiosqlite
 
-from liveblog.errors import NotFound
+from liveblog.errors import Conflict, NotFound
 from liveblog.models import Change, Event, Item, Session, utcnow
 from liveblog.storage.base import UnitBase
 
@@ -72,6 +73,14 @@ def _session(row: aiosqlite.Row) -> Session:
 
 
 _SESSION_JSON = {"speakers", "hashtags"}
+
+
+def _comparable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _session_value(session: Session, key: str) -> Any:
+    return _comparable(getattr(session, key, object()))
 
 
 def _session_wire(session: Session, seq: int) -> dict[str, Any]:
@@ -186,6 +195,9 @@ class StreamOps(UnitBase):
         before = await self.get_session(session_id)
         if before is None:
             raise NotFound(f"no session {session_id!r}")
+        # Only fields that really change: an update that changes nothing writes nothing and
+        # appends no change to the stream (every viewer would otherwise get a no-op frame).
+        fields = {k: v for k, v in fields.items() if _session_value(before, k) != _comparable(v)}
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
             values = [
@@ -313,13 +325,18 @@ class StreamOps(UnitBase):
     ) -> tuple[Item, Change]:
         now = utcnow()
         sort_at = min(typed_at, now)  # a fast client clock must not push a note above later ones
-        cur = await self.conn.execute(
-            "INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
-            " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, 0)",
-            (session_id, kind, client_id, author, author_ref, body, html, int(key_point), dumps(data),
-             typed_at, now, sort_at, now),
-        )
+        try:
+            cur = await self.conn.execute(
+                "INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
+                " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, 0)",
+                (session_id, kind, client_id, author, author_ref, body, html, int(key_point), dumps(data),
+                 typed_at, now, sort_at, now),
+            )
+        except sqlite3.IntegrityError as exc:  # the interface speaks domain errors, not a driver's
+            if "FOREIGN KEY" in str(exc):
+                raise NotFound(f"no session {session_id!r}", code="unknown_session") from None
+            raise Conflict(f"client_id {client_id!r} is already used", code="client_id_conflict") from None
         item_id = cur.lastrowid
         assert item_id is not None
         return await self._record_item_change(session_id, item_id, "item.created")

@@ -110,7 +110,7 @@ class StreamHub:
 
     def start(self) -> None:
         if self.heartbeat_seconds > 0:
-            self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="liveblog-heartbeats")
+            self._heartbeat_task = asyncio.create_task(self.run_heartbeats(), name="liveblog-heartbeats")
 
     async def stop(self, code: int = CloseCode.GOING_AWAY) -> None:
         if self._heartbeat_task is not None:
@@ -122,7 +122,8 @@ class StreamHub:
             for outlet in [*channel.live, *(c.outlet for c in channel.catching)]:
                 outlet.close(code, "server shutting down")
 
-    async def _heartbeats(self) -> None:
+    async def run_heartbeats(self) -> None:
+        """Heartbeat every subscriber forever (run under the service supervisor)."""
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             self.heartbeat()

@@ -84,8 +84,11 @@ class LiveblogApp:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> LiveblogApp:
-    own_services = services is None
+def create_app(settings: Settings, services: Services | None = None, *, open_services: bool | None = None) -> LiveblogApp:
+    """The ASGI app. Its lifespan opens the services' components in order and closes them in
+    reverse: services it built itself always, services passed in only with open_services=True
+    (tests that manage their own services pass them without)."""
+    own_services = services is None if open_services is None else open_services
     svc = services or Services.build(settings)
 
     @contextlib.asynccontextmanager

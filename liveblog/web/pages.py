@@ -15,7 +15,7 @@ from urllib.parse import quote
 import segno
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.capture.notes import Author
@@ -155,7 +155,9 @@ async def service_worker(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return Response("ok\n", media_type="text/plain")
+    """200 while every component and background task is up; 503 (with what is down) otherwise."""
+    report = services(request).health()
+    return JSONResponse(report, status_code=200 if report["ok"] else 503, headers={"cache-control": "no-store"})
 
 
 # -- note-takers -------------------------------------------------------------------------------

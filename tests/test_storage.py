@@ -1,0 +1,253 @@
+"""The storage interface (liveblog/storage/interface.py), tested through its operations only.
+
+Every test here takes the `store` fixture and uses nothing but `Store.write`, `Store.read` and
+the typed operations of a unit, so a second backend runs them unchanged: add it to
+`STORE_BACKENDS` below. Tests of one backend's internals (its migrations from an old file, its
+writer thread) are marked with that backend's name at the end of this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liveblog.errors import Conflict, NotFound, Unavailable
+from liveblog.models import Change
+from liveblog.storage import Database, Store, Unit
+from liveblog.storage.schema import MIGRATIONS
+
+STORE_BACKENDS = ["sqlite"]
+
+
+async def open_store(backend: str, tmp_path: Path) -> Store:
+    if backend == "sqlite":
+        db = Database(str(tmp_path / "store.sqlite3"), read_timeout=5, write_timeout=10)
+        await db.open()
+        return db
+    raise AssertionError(f"unknown backend {backend}")
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s = await open_store(request.param, tmp_path)
+    published: list[Change] = []
+    s.on_commit = published.extend
+    s.published = published  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def seed(store: Store) -> str:
+    async def op(tx: Unit) -> str:
+        event = await tx.insert_event({"title": "Storage Day", "starts_on": "2026-11-30", "ends_on": "2026-11-30"})
+        session = await tx.insert_session(
+            event.id, {"title": "Keynote", "starts_at": "2026-11-30T09:00:00Z", "ends_at": "2026-11-30T10:00:00Z"}
+        )
+        return session.id
+
+    return await store.write(op)
+
+
+def note_op(session_id: str, client_id: str, body: str = "a note") -> Any:
+    async def op(tx: Unit) -> tuple[int, int]:
+        if await tx.claim_client_op(session_id, client_id, body) is not None:
+            item = await tx.find_item_by_client_id(session_id, client_id)
+            assert item is not None
+            return item.id, -1
+        item, change = await tx.insert_item(
+            session_id=session_id, kind="note", client_id=client_id, author="Ana", author_ref="inv-1",
+            body=body, html=f"<p>{body}</p>", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+        )
+        await tx.complete_client_op(session_id, client_id, {"item_id": item.id, "seq": change.seq})
+        return item.id, change.seq
+
+    return op
+
+
+async def test_sequence_numbers_are_contiguous_under_concurrent_writes(store: Store) -> None:
+    sid = await seed(store)
+    results = await asyncio.gather(*(store.write(note_op(sid, f"c{i}")) for i in range(150)))
+    seqs = sorted(seq for _, seq in results)
+    assert seqs == list(range(1, 151))
+    head = await store.read(lambda r: r.stream_head(sid))
+    assert head is not None and head[1] == 150
+    stored = await store.read(lambda r: r.changes_between(sid, 0, 10**9))
+    assert len(stored) == 150
+    published = [c.seq for c in store.published if c.session_id == sid]  # type: ignore[attr-defined]
+    assert published == list(range(1, 151))  # published in commit order, each once
+
+
+async def test_an_items_seq_is_the_seq_of_its_latest_change(store: Store) -> None:
+    sid = await seed(store)
+    item_id, seq = await store.write(note_op(sid, "n1"))
+
+    async def edit(tx: Unit) -> tuple[Any, Change]:
+        return await tx.update_item(item_id, {"body": "edited", "html": "<p>edited</p>"})
+
+    item, change = await store.write(edit)
+    assert change.seq == seq + 1 == item.seq
+    assert change.payload["item"]["seq"] == change.seq
+    assert item.version == 2
+
+
+async def test_a_client_id_is_claimed_once_even_when_racing(store: Store) -> None:
+    sid = await seed(store)
+    results = await asyncio.gather(*(store.write(note_op(sid, "same")) for _ in range(20)))
+    assert len({item_id for item_id, _ in results}) == 1
+    assert sum(1 for _, seq in results if seq != -1) == 1
+    items = await store.read(lambda r: r.list_items(sid))
+    assert [i.client_id for i in items] == ["same"]
+
+
+async def test_one_failing_op_rolls_back_only_itself_and_the_batch_commits_once(store: Store) -> None:
+    sid = await seed(store)
+
+    async def bad(tx: Unit) -> None:
+        await tx.insert_item(
+            session_id=sid, kind="note", client_id="bad", author="x", author_ref=None, body="half",
+            html="", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+        )
+        raise Conflict("refused after writing", code="test_refusal")
+
+    before = store.commits
+    outcomes = await asyncio.gather(
+        store.write(note_op(sid, "a")), store.write(bad), store.write(note_op(sid, "b")), return_exceptions=True
+    )
+    assert isinstance(outcomes[1], Conflict)
+    assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
+    # One transaction for the three (group commit kept), the bad op's rows rolled back alone.
+    assert store.commits - before == 1
+    items = await store.read(lambda r: r.list_items(sid))
+    assert [i.client_id for i in items] == ["a", "b"]
+    # The failed op's sequence number was rolled back too: no hole in the stream.
+    assert sorted(seq for _, seq in outcomes[0:3:2]) == [1, 2]  # type: ignore[misc]
+
+
+async def test_upvotes_and_votes_count_once(store: Store) -> None:
+    sid = await seed(store)
+
+    async def question(tx: Unit) -> int:
+        item, _ = await tx.insert_item(
+            session_id=sid, kind="question", client_id="q1", author="", author_ref=None, body="Why?",
+            html="", key_point=False, data={"state": "visible"}, typed_at="2026-11-30T09:05:00Z",
+        )
+        return item.id
+
+    qid = await store.write(question)
+
+    async def upvote(tx: Unit) -> bool:
+        return await tx.insert_upvote(qid, "p1")
+
+    firsts = await asyncio.gather(*(store.write(upvote) for _ in range(5)))
+    assert firsts.count(True) == 1
+    assert await store.read(lambda r: r.count_upvotes(qid)) == 1
+
+
+async def test_an_unknown_session_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.write(note_op("no-such-session", "x"))
+    assert await store.read(lambda r: r.get_session("no-such-session")) is None
+
+
+async def test_a_failing_after_commit_callback_does_not_stop_the_writer(store: Store, caplog: Any) -> None:
+    sid = await seed(store)
+
+    async def op(tx: Unit) -> str:
+        tx.after_commit.append(lambda: 1 / 0)  # type: ignore[func-returntype, return-value]
+        return "committed"
+
+    with caplog.at_level(logging.ERROR):
+        assert await asyncio.wait_for(store.write(op), 10) == "committed"
+    assert "after-commit callback failed" in caplog.text
+    # Later writes still complete (before the fix the writer task had died and they hung).
+    item_id, seq = await asyncio.wait_for(store.write(note_op(sid, "after")), 10)
+    assert seq == 1
+
+
+# -- SQLite only ---------------------------------------------------------------------------------
+
+
+async def test_sqlite_writer_that_fails_is_restarted_and_nobody_waits_forever(
+    tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(str(tmp_path / "w.sqlite3"), write_timeout=10)
+    await db.open()
+    try:
+        sid = await seed(db)
+        real = db._run_batch
+        calls = {"n": 0}
+
+        async def broken_once(batch: Any) -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("writer bug")
+            await real(batch)
+
+        monkeypatch.setattr(db, "_run_batch", broken_once)
+        with caplog.at_level(logging.ERROR):
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(db.write(note_op(sid, "lost")), 10)
+        assert "database writer failed" in caplog.text
+        assert db.writer_failures == 1 and db.healthy
+        assert (await asyncio.wait_for(db.write(note_op(sid, "next")), 10))[1] == 1
+    finally:
+        await db.close()
+
+
+async def test_sqlite_read_past_its_timeout_is_unavailable(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "t.sqlite3"), readers=1)
+    await db.open()
+    try:
+        async with db.reader():  # the only live reader is busy
+            with pytest.raises(Unavailable):
+                await db.read(lambda r: r.list_events(), timeout=0.2)
+            # The pages pool is separate: a page load does not queue behind live work.
+            assert await db.read(lambda r: r.list_events(), timeout=5, pool="pages") == []
+    finally:
+        await db.close()
+
+
+async def test_sqlite_upgrade_of_a_version_1_database_that_holds_data(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
+    conn.execute(
+        "INSERT INTO events (id, title, starts_on, ends_on, hashtags, created_at, updated_at)"
+        " VALUES ('ev', 'Old Event', '2025-05-01', '2025-05-01', '[\"old\"]', 't', 't')"
+    )
+    conn.execute(
+        "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch, last_seq, created_at,"
+        " updated_at) VALUES ('s1', 'ev', 'Old Session', '2025-05-01T09:00:00Z', '2025-05-01T10:00:00Z', 'ended',"
+        " 'e1', 1, 't', 't')"
+    )
+    conn.execute(
+        "INSERT INTO items (session_id, kind, client_id, author, body, html, key_point, data, typed_at, received_at,"
+        " sort_at, updated_at, deleted, version, seq) VALUES ('s1', 'note', 'c1', 'Ana', 'kept', '<p>kept</p>', 1,"
+        " '{}', '2025-05-01T09:05:00Z', '2025-05-01T09:05:00Z', '2025-05-01T09:05:00Z', 't', 0, 1, 1)"
+    )
+    conn.execute(
+        "INSERT INTO changes (session_id, seq, op, item_id, payload, created_at)"
+        " VALUES ('s1', 1, 'item.created', 1, '{\"type\":\"change\",\"seq\":1}', 't')"
+    )
+    conn.close()
+
+    db = Database(str(path))
+    await db.open()
+    try:
+        assert await db.pragma("user_version") == len(MIGRATIONS)
+        event = await db.read(lambda r: r.get_event("ev"))
+        assert event is not None and event.hashtags == ("old",)
+        items = await db.read(lambda r: r.list_items("s1"))
+        assert [(i.body, i.key_point) for i in items] == [("kept", True)]
+        assert await db.read(lambda r: r.stream_head("s1")) == ("e1", 1)
+        assert await db.read(lambda r: r.changes_between("s1", 0, 5)) == ['{"type":"change","seq":1}']
+    finally:
+        await db.close()
