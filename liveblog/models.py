@@ -279,3 +279,39 @@ class SearchResult:
     hits: tuple[SearchHit, ...]
     total: int  # matches, counted up to SEARCH_COUNT_CAP (more shows as "more than")
     more: bool  # another page follows
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A reader's comment in a session's thread; replies name their parent."""
+
+    id: int
+    session_id: str
+    parent_id: int | None
+    account_id: int
+    author: str
+    body: str
+    html: str
+    state: str  # visible | pending (awaiting moderation) | hidden (by a moderator)
+    deleted: bool
+    created_at: str
+    updated_at: str
+    edited: bool
+
+    @property
+    def public(self) -> bool:
+        return self.state == "visible" and not self.deleted
+
+    def to_wire(self) -> dict[str, Any]:
+        """What every reader may see: a removed or unpublished comment keeps only its place."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "created_at": self.created_at,
+            "deleted": self.deleted,
+            "state": self.state,
+        }
+        if self.public:
+            out.update(author=self.author, author_id=self.account_id, html=self.html, edited=self.edited,
+                       updated_at=self.updated_at)
+        return out

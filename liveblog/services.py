@@ -13,8 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from liveblog.access.readers import Readers
 from liveblog.accounts import Accounts
 from liveblog.archive import Archive
+from liveblog.archive.comments import Comments
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.lifecycle import Component, Supervisor
@@ -116,6 +118,8 @@ class Services:
     accounts: Accounts
     audience: Audience
     archive: Archive
+    comments: Comments
+    readers: Readers
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -147,15 +151,18 @@ class Services:
         db.on_commit = hub.publish
         audience = Audience(db, hub, settings)
         archive = Archive(db, settings.archive)
+        accounts = Accounts(db)
         return cls(
             settings=settings,
             db=db,
             hub=hub,
             notes=NoteCapture(db, settings.limits),
             programme=Programme(db),
-            accounts=Accounts(db),
+            accounts=accounts,
             audience=audience,
             archive=archive,
+            comments=Comments(db),
+            readers=Readers(db, accounts),
             components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience), ArchiveComponent(archive)],
         )
 

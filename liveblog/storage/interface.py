@@ -22,6 +22,7 @@ from liveblog.models import (
     Account,
     ArchiveRecord,
     Change,
+    Comment,
     Event,
     Invite,
     Item,
@@ -261,6 +262,69 @@ class Unit(Protocol):
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches (every term, folded and stemmed) with highlighted snippets.
         The index is kept in the same transaction as every write that changes what it indexes."""
+        ...
+
+    # -- Comment threads and reader accounts -------------------------------------------------------
+    async def insert_comment(self, *, session_id: str, parent_id: int | None, account_id: int, author: str,
+                             body: str, html: str, state: str, ip: str) -> tuple[Comment, Change]:
+        """Store a comment and append its `comment.created` change to the session's stream."""
+        ...
+
+    async def update_comment(self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
+                             ) -> tuple[Comment, Change]:
+        ...
+
+    async def get_comment(self, comment_id: int) -> Comment | None:
+        ...
+
+    async def list_comments(self, session_id: str) -> list[Comment]:
+        ...
+
+    async def recent_comments(self, event_id: str | None, limit: int) -> list[Comment]:
+        ...
+
+    async def comment_counts(self, event_id: str) -> dict[str, int]:
+        ...
+
+    async def thread_locked(self, session_id: str) -> bool:
+        ...
+
+    async def set_thread_locked(self, session_id: str, locked: bool) -> Change:
+        ...
+
+    async def event_premoderation(self, event_id: str) -> bool:
+        ...
+
+    async def set_event_premoderation(self, event_id: str, on: bool) -> None:
+        ...
+
+    async def account_banned(self, account_id: int) -> bool:
+        ...
+
+    async def ban_account(self, account_id: int) -> int:
+        """Ban an account and revoke every login it has."""
+        ...
+
+    async def revoke_account_logins(self, account_id: int) -> int:
+        ...
+
+    async def password_hash_of(self, account_id: int) -> str | None:
+        ...
+
+    async def set_password_of(self, account_id: int, password_hash: str) -> None:
+        ...
+
+    async def insert_password_reset(self, account_id: int, valid_hours: int) -> str:
+        ...
+
+    async def peek_password_reset(self, token: str) -> int | None:
+        ...
+
+    async def use_password_reset(self, token: str) -> int | None:
+        """Use a one-time reset link (once, atomically); the account id, or None."""
+        ...
+
+    async def get_account(self, account_id: int) -> Account | None:
         ...
 
 Op = Callable[[Unit], Coroutine[Any, Any, T]]

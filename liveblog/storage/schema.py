@@ -252,4 +252,56 @@ MIGRATIONS: list[str] = [
            'session', id, id, event_id, starts_at
     FROM sessions;
     """,
+    # 4: comment threads and reader accounts (issue 10). A comment belongs to a session's
+    # thread (before, during or after it); its changes go through the session's stream like any
+    # item. `accounts.banned_at` bans an account; `password_resets` holds one-time reset links
+    # (hashed). Comments are indexed for search like items (rowid id*8+3).
+    """
+    ALTER TABLE accounts ADD COLUMN banned_at TEXT;
+    CREATE TABLE password_resets (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE comments (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        parent_id INTEGER REFERENCES comments(id),
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'visible' CHECK (state IN ('visible', 'pending', 'hidden')),
+        deleted INTEGER NOT NULL DEFAULT 0,
+        ip TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        edited INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX comments_by_session ON comments(session_id, id);
+    CREATE TABLE comment_threads (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        locked INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE event_comment_settings (
+        event_id TEXT PRIMARY KEY REFERENCES events(id),
+        premoderate INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TRIGGER search_comment_insert AFTER INSERT ON comments
+    WHEN new.state = 'visible' AND new.deleted = 0
+    BEGIN
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8 + 3, '', new.body, '', 'comment', new.id, new.session_id, s.event_id, new.created_at
+        FROM sessions s WHERE s.id = new.session_id;
+    END;
+    CREATE TRIGGER search_comment_update AFTER UPDATE OF body, state, deleted ON comments
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id * 8 + 3;
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8 + 3, '', new.body, '', 'comment', new.id, new.session_id, s.event_id, new.created_at
+        FROM sessions s WHERE s.id = new.session_id AND new.state = 'visible' AND new.deleted = 0;
+    END;
+    """,
 ]

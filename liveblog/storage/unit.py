@@ -2,7 +2,7 @@
 
 Each domain's SQL is a mixin (repo.py: programme and the stream; votes.py: audience votes;
 access.py: accounts, invites, media; archive.py: knowledge pages, tags,
-search). A new domain adds its mixin here and its operations to
+search; comments.py: comment threads and reader accounts). A new domain adds its mixin here and its operations to
 the interface in interface.py.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from liveblog.storage.access import AccessOps
 from liveblog.storage.archive import ArchiveOps
+from liveblog.storage.comments import CommentOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(VoteOps, AccessOps, ArchiveOps):
+class SqliteUnit(VoteOps, AccessOps, ArchiveOps, CommentOps):
     """One read snapshot or one write op's share of a group-commit transaction."""

@@ -22,7 +22,7 @@ from liveblog.errors import LiveblogError
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
-from liveblog.web import api, archive, audience, pages, sockets
+from liveblog.web import api, archive, audience, comments, pages, sockets
 from liveblog.web.outlets import SCOPE_KEY, WebSocketsSansIOProtocol
 from liveblog.web.security import SecurityMiddleware
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
@@ -107,6 +107,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
         routes=[
             *pages.routes,
             *archive.routes,
+            *comments.routes,
             *api.routes,
             *audience.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),

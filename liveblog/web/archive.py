@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from liveblog.errors import BadRequest
 from liveblog.models import MARK_END, MARK_START, SearchHit
-from liveblog.web.auth import current_organiser, require_organiser, services
+from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -71,9 +71,11 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
     svc = services(request)
     sid = session_id or request.path_params["session_id"]
     organiser = await current_organiser(request)
+    reader = await current_reader(request)
+    # Organisers and logged-in readers see forms, so only the public page is shared and cached.
+    public = organiser is None and reader is None
     version = await svc.archive.version(sid)
-    # Organisers see edit forms, so only the public page is shared and cached.
-    if version is not None and organiser is None:
+    if version is not None and public:
         etag = f'"{version}"'
         cached = svc.archive.cached(f"k:{sid}", version)
         if cached is not None:
@@ -83,6 +85,9 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
                 return Response(status_code=304, headers=headers)
             return Response(body, media_type="text/html", headers=headers)
     page = await svc.archive.knowledge(sid)
+    from liveblog.web.comments import thread_context
+
+    thread = await thread_context(request, sid)
     last_modified = _http_date(max(page.session.updated_at, page.record.updated_at, page.session.ended_at or ""))
     canonical = f"{_base_url(request)}/archive/sessions/{sid}"
     response = _render(
@@ -94,9 +99,10 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
             "event": page.event,
             "canonical": canonical,
             "can_edit": organiser is not None,
+            **thread,
         },
     )
-    if organiser is None:
+    if public:
         etag = f'"{page.version}"'
         response.headers["etag"] = etag
         response.headers["last-modified"] = last_modified

@@ -117,6 +117,9 @@ async def session_page(request: Request) -> Response:
         from liveblog.web.archive import knowledge_page
 
         return await knowledge_page(request, session.id)
+    from liveblog.web.comments import thread_context
+
+    thread = await thread_context(request, session.id)
     return render(
         request,
         "session.html",
@@ -127,6 +130,7 @@ async def session_page(request: Request) -> Response:
             "key_points": [i for i in items if i.key_point],
             "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
             "stats": services(request).hub.stats(session.id),
+            **thread,
         },
     )
 
