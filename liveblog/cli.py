@@ -1,4 +1,4 @@
-"""The `liveblog` command: serve, create-organiser, set-password, demo."""
+"""The `liveblog` command: serve, create-organiser, set-password, demo, export, import, export-site."""
 
 from __future__ import annotations
 
@@ -157,6 +157,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from liveblog.archive.exports import export_json
+
+    settings = _settings(args)
+
+    async def run() -> dict[str, Any]:
+        async with _open(settings) as services:
+            return await export_json(services.db, args.event)
+
+    doc = asyncio.run(run())
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    if args.file == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(args.file).write_text(text + "\n", encoding="utf-8")
+        print(f"event {args.event} ({len(doc['sessions'])} sessions) exported to {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import json
+
+    from liveblog.archive.exports import import_json
+
+    settings = _settings(args)
+    try:
+        doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LiveblogError(f"cannot read {args.file}: {exc}") from None
+
+    async def run() -> tuple[str, int]:
+        async with _open(settings) as services:
+            return await import_json(services.db, doc)
+
+    event_id, count = asyncio.run(run())
+    print(f"event {event_id} ({count} sessions) imported into {settings.database.path}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -179,6 +220,13 @@ def parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
     demo = sub.add_parser("demo", help="load the demo event into the database and exit")
     demo.set_defaults(func=cmd_demo)
+    export = sub.add_parser("export", help="write an event's archive as JSON (docs/archive.md)")
+    export.add_argument("event", help="the event id")
+    export.add_argument("file", help="where to write it ('-' for standard output)")
+    export.set_defaults(func=cmd_export)
+    imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import)
     return p
 
 

@@ -20,6 +20,7 @@ from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
+    Comment,
     Event,
     Item,
     ItemVersion,
@@ -336,16 +337,66 @@ class Archive:
                 if record is not None:
                     records[s.id] = record
                     tags[s.id] = sorted({t for t, _ in await r.session_tags(s.id)})
+            counts = await r.session_counts(event_id)
+            for sid, n in (await r.comment_counts(event_id)).items():
+                counts.setdefault(sid, {})["comments"] = n
             return EventArchive(
                 event=event,
                 sessions=sessions,
                 records=records,
-                counts=await r.session_counts(event_id),
+                counts=counts,
                 top_tags=await r.top_tags(event_id, 12),
                 activity=await r.activity(event_id),
                 turnout=await r.poll_turnout(event_id),
                 tags=tags,
             )
+
+        return await self.db.read(read, pool="pages")
+
+    async def summaries(self, session_ids: list[str]) -> dict[str, str]:
+        """Summary HTML of those sessions that are archived."""
+
+        async def read(r: Unit) -> dict[str, str]:
+            out = {}
+            for sid in session_ids:
+                record = await r.get_archive(sid)
+                if record is not None:
+                    out[sid] = record.summary_html
+            return out
+
+        return await self.db.read(read, pool="pages")
+
+    async def recent_comments(self, event_id: str | None, limit: int = 50) -> list[tuple[Comment, Session]]:
+        """The newest public comments with their sessions (for the comments feed)."""
+
+        async def read(r: Unit) -> list[tuple[Comment, Session]]:
+            out = []
+            for c in await r.recent_comments(event_id, limit):
+                session = await r.get_session(c.session_id)
+                assert session is not None
+                out.append((c, session))
+            return out
+
+        return await self.db.read(read, pool="pages")
+
+    async def sitemap_entries(self) -> list[tuple[str, str]]:
+        """(path, lastmod) of every public page worth indexing: events, their archives, knowledge
+        pages and tag pages."""
+
+        async def read(r: Unit) -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = [("/", "")]
+            for e in await r.list_events():
+                out.append((f"/events/{e.id}", e.updated_at))
+                out.append((f"/events/{e.id}/archive", e.updated_at))
+                for s in await r.list_sessions(e.id):
+                    record = await r.get_archive(s.id)
+                    if record is not None:
+                        out.append((f"/archive/sessions/{s.id}", max(record.updated_at, s.updated_at)))
+                    else:
+                        out.append((f"/sessions/{s.id}", s.updated_at))
+            for tag, _ in await r.top_tags(None, 10_000):
+                out.append((f"/tags/{tag}", ""))
+            return out
 
         return await self.db.read(read, pool="pages")
 

@@ -327,6 +327,25 @@ class Unit(Protocol):
     async def get_account(self, account_id: int) -> Account | None:
         ...
 
+    # -- Exports and imports -----------------------------------------------------------------------
+    async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
+        ...
+
+    async def public_changes(self, session_id: str) -> list[dict[str, Any]]:
+        """The stream as stored, with changes of items no longer public reduced to `item.redacted`."""
+        ...
+
+    async def export_session_rows(self, session_id: str) -> dict[str, Any] | None:
+        """Everything public about a session as rows (the JSON export's `sessions[]` entry)."""
+        ...
+
+    async def import_event_row(self, event: dict[str, Any], premoderate: bool) -> None:
+        ...
+
+    async def import_session_rows(self, bundle: dict[str, Any]) -> None:
+        """Restore an exported session with its ids; an id in use is a Conflict."""
+        ...
+
 Op = Callable[[Unit], Coroutine[Any, Any, T]]
 
 

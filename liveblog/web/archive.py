@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.errors import BadRequest
@@ -90,6 +90,8 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
     thread = await thread_context(request, sid)
     last_modified = _http_date(max(page.session.updated_at, page.record.updated_at, page.session.ended_at or ""))
     canonical = f"{_base_url(request)}/archive/sessions/{sid}"
+    from liveblog.archive.exports import jsonld_article, jsonld_script
+
     response = _render(
         request,
         "archive/knowledge.html",
@@ -99,6 +101,7 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
             "event": page.event,
             "canonical": canonical,
             "can_edit": organiser is not None,
+            "jsonld": jsonld_script(jsonld_article(page, canonical)),
             **thread,
         },
     )
@@ -225,4 +228,124 @@ routes = [
     Route("/tags/{tag}", tag_page),
     Route("/search", search_page),
     Route("/events/{event_id}/archive", event_archive_page),
+]
+
+
+# -- exports -----------------------------------------------------------------------------------
+
+def _download(body: str | bytes, media_type: str, filename: str | None = None) -> Response:
+    headers = {"cache-control": "no-cache"}
+    if filename:
+        headers["content-disposition"] = f'inline; filename="{filename}"'
+    return Response(body, media_type=media_type, headers=headers)
+
+
+async def session_json(request: Request) -> Response:
+    from liveblog.archive.exports import export_json
+
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    doc = await export_json(svc.db, session.event_id, [session.id])
+    return JSONResponse(doc, headers={"content-disposition": f'inline; filename="{session.id}.json"'})
+
+
+async def event_json(request: Request) -> Response:
+    from liveblog.archive.exports import export_json
+
+    event_id = request.path_params["event_id"]
+    doc = await export_json(services(request).db, event_id)
+    return JSONResponse(doc, headers={"content-disposition": f'inline; filename="{event_id}.json"'})
+
+
+async def session_md(request: Request) -> Response:
+    from liveblog.archive.exports import session_markdown
+
+    svc = services(request)
+    sid = request.path_params["session_id"]
+    page = await svc.archive.knowledge(sid)
+    thread = await svc.comments.thread(sid)
+    return _download(session_markdown(page, thread, _base_url(request)), "text/markdown; charset=utf-8", f"{sid}.md")
+
+
+async def event_md(request: Request) -> Response:
+    from liveblog.archive.exports import event_markdown
+
+    event_id = request.path_params["event_id"]
+    archive = await services(request).archive.event_archive(event_id)
+    return _download(event_markdown(archive, _base_url(request)), "text/markdown; charset=utf-8", f"{event_id}.md")
+
+
+ATOM = "application/atom+xml; charset=utf-8"
+
+
+async def event_feed(request: Request) -> Response:
+    from liveblog.archive.exports import atom_feed, session_entry
+
+    base = _base_url(request)
+    archive = await services(request).archive.event_archive(request.path_params["event_id"])
+    archived = [s for s in archive.sessions if s.id in archive.records]
+    archived.sort(key=lambda s: s.ended_at or s.updated_at, reverse=True)
+    entries = [session_entry(base, s, archive.records[s.id].summary_html) for s in archived]
+    return _download(
+        atom_feed(title=f"{archive.event.title}: knowledge pages", feed_id=f"{base}/events/{archive.event.id}",
+                  self_url=str(request.url), alt_url=f"{base}/events/{archive.event.id}/archive", entries=entries),
+        ATOM,
+    )
+
+
+async def tag_feed(request: Request) -> Response:
+    from liveblog.archive.exports import atom_feed, session_entry
+
+    base = _base_url(request)
+    svc = services(request)
+    page = await svc.archive.tag_page(request.path_params["tag"])
+    summaries = await svc.archive.summaries([s.id for s in page.sessions])
+    entries = [session_entry(base, s, summaries.get(s.id, ""), page.events[s.event_id]) for s in page.sessions]
+    return _download(
+        atom_feed(title=f"#{page.tag}", feed_id=f"{base}/tags/{page.tag}", self_url=str(request.url),
+                  alt_url=f"{base}/tags/{page.tag}", entries=entries),
+        ATOM,
+    )
+
+
+async def comments_feed(request: Request) -> Response:
+    from liveblog.archive.exports import atom_feed, comment_entry
+
+    base = _base_url(request)
+    event_id = request.path_params.get("event_id")
+    svc = services(request)
+    if event_id:
+        await svc.programme.event(event_id)  # 404 for an unknown event
+    found = await svc.archive.recent_comments(event_id)
+    entries = [comment_entry(base, c, s.title) for c, s in found]
+    where = f"/events/{event_id}" if event_id else ""
+    return _download(
+        atom_feed(title="New comments", feed_id=f"{base}{where}/comments", self_url=str(request.url),
+                  alt_url=f"{base}{where or '/'}", entries=entries),
+        ATOM,
+    )
+
+
+async def sitemap_xml(request: Request) -> Response:
+    from urllib.parse import quote as q
+
+    from liveblog.archive.exports import sitemap
+
+    base = _base_url(request)
+    entries = await services(request).archive.sitemap_entries()
+    return Response(sitemap([(base + q(path), lastmod) for path, lastmod in entries]),
+                    media_type="application/xml; charset=utf-8")
+
+
+routes = [
+    Route("/archive/sessions/{session_id}.json", session_json),
+    Route("/archive/sessions/{session_id}.md", session_md),
+    Route("/events/{event_id}/archive.json", event_json),
+    Route("/events/{event_id}/archive.md", event_md),
+    Route("/events/{event_id}/feed.atom", event_feed),
+    Route("/events/{event_id}/comments.atom", comments_feed),
+    Route("/tags/{tag}/feed.atom", tag_feed),
+    Route("/comments.atom", comments_feed),
+    Route("/sitemap.xml", sitemap_xml),
+    *routes,
 ]

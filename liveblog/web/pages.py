@@ -119,7 +119,12 @@ async def session_page(request: Request) -> Response:
         return await knowledge_page(request, session.id)
     from liveblog.web.comments import thread_context
 
+    from liveblog.archive.exports import jsonld_live, jsonld_script
+
     thread = await thread_context(request, session.id)
+    url = f"{base_url(request)}/sessions/{session.id}"
+    # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
+    jsonld = jsonld_script(jsonld_live(session, event, items, url)) if session.is_live else None
     return render(
         request,
         "session.html",
@@ -130,6 +135,8 @@ async def session_page(request: Request) -> Response:
             "key_points": [i for i in items if i.key_point],
             "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
             "stats": services(request).hub.stats(session.id),
+            "jsonld": jsonld,
+            "canonical": url,
             **thread,
         },
     )
