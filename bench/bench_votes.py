@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveblog.capture.participants import Participants
+from liveblog.access.participants import Participants
 from liveblog.capture.votes import Moderator
 from liveblog.services import Services
 from liveblog.settings import settings_from_dict

@@ -9,8 +9,9 @@ Measures (details in docs/performance.md):
    delivery, for 1,000 and 5,000 viewers of one session at 10 notes/s;
 2. server memory per idle viewer;
 3. acknowledged notes per second over the capture websocket (1, 4, 16 pipelining sockets).
-The baseline is a bare `websockets` broadcast server that stores nothing (bench/baseline_server.py)
-driven by the same load generator; for capture also raw sqlite3 INSERT+COMMIT (synchronous=FULL).
+Two baselines that store nothing, driven by the same load generator in the same run: a bare
+`websockets` broadcast server (bench/baseline_server.py) and a bare Node.js `ws` server
+(bench/node/server.js); for capture also raw sqlite3 INSERT+COMMIT (synchronous=FULL).
 The table is printed and written to bench/results/latest.md.
 """
 
@@ -40,12 +41,15 @@ from bench.servers import (
     cpu_seconds,
     liveblog_server,
     machine_busy_seconds,
+    node_server,
+    node_version,
     raise_fd_limit,
 )
 
 HOST = "127.0.0.1"
 NOTE_BYTES = 300  # the note body typed by the note-taker
 RESULTS = REPO / "bench" / "results"
+KINDS = ("baseline", "node", "liveblog")  # every scenario runs all three, one after another
 
 
 @dataclass
@@ -348,63 +352,78 @@ def mark(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "–"
+
+
 def render(fanouts: dict[tuple[str, int], Fanout], capture: dict[tuple[str, int], Capture], sqlite_nps: float,
-           capture_errors: int, profile: Profile, quick: bool, started: float) -> str:
+           capture_errors: int, profile: Profile, quick: bool, started: float, loop: str) -> str:
     lines: list[str] = []
     add = lines.append
     add(f"# Liveblog benchmark ({'quick' if quick else 'full'} run)")
     add("")
     add(
         f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"{platform.machine()} · {profile.workers} load-generator processes on the same machine · "
+        f"{platform.machine()} · Liveblog on the {loop} event loop · {node_version()} · "
+        f"{profile.workers} load-generator processes on the same machine · "
         f"{profile.rate:g} notes/s, {profile.window:g} s measured after {profile.warmup:g} s warm-up · "
         f"run took {time.monotonic() - started:.0f} s"
     )
     add("")
-    add("| Measure | Liveblog | Baseline | Liveblog / baseline | Target | Result |")
-    add("|---|---:|---:|---:|---|:--:|")
+    add("| Measure | Liveblog | websockets | Node ws | Liveblog / websockets | Liveblog / Node ws | Target | Result |")
+    add("|---|---:|---:|---:|---:|---:|---|:--:|")
+    nan = Fanout("none", 0)
     for n in profile.viewers:
-        lb, bl = fanouts.get(("liveblog", n)), fanouts.get(("baseline", n))
-        if lb is None or bl is None:
+        lb = fanouts.get(("liveblog", n))
+        if lb is None:
             continue
+        bl, nd = fanouts.get(("baseline", n), nan), fanouts.get(("node", n), nan)
         target = "p99 < 100 ms" if n >= 5000 else "(target is at 5,000)"
         ok = lb.p99_ms < 100 and lb.complete == lb.notes
         add(
             f"| Latency p50 / p99 to the last of {n:,} viewers (ms) | {lb.p50_ms:.1f} / {lb.p99_ms:.1f} | "
-            f"{bl.p50_ms:.1f} / {bl.p99_ms:.1f} | {lb.p99_ms / bl.p99_ms:.2f}× (p99) | {target} | "
-            f"{mark(ok) if n >= 5000 else ('ok' if ok else 'FAIL')} |"
+            f"{bl.p50_ms:.1f} / {bl.p99_ms:.1f} | {nd.p50_ms:.1f} / {nd.p99_ms:.1f} | {_ratio(lb.p99_ms, bl.p99_ms)} (p99) | "
+            f"{_ratio(lb.p99_ms, nd.p99_ms)} (p99) | {target} | {mark(ok) if n >= 5000 else ('ok' if ok else 'FAIL')} |"
         )
     for n in profile.viewers:
-        lb, bl = fanouts.get(("liveblog", n)), fanouts.get(("baseline", n))
-        if lb is None or bl is None:
+        lb = fanouts.get(("liveblog", n))
+        if lb is None:
             continue
-        ratio = lb.us_per_delivery / bl.us_per_delivery
+        bl, nd = fanouts.get(("baseline", n), nan), fanouts.get(("node", n), nan)
+        if n >= 5000:
+            target, result = "≤ Node ws", mark(lb.us_per_delivery <= nd.us_per_delivery)
+        else:
+            target, result = "(target is at 5,000)", ""
         add(
             f"| Server CPU per delivery, {n:,} viewers (µs) | {lb.us_per_delivery:.2f} | {bl.us_per_delivery:.2f} | "
-            f"{ratio:.2f}× | ≤ 1.5× baseline | {mark(ratio <= 1.5)} |"
+            f"{nd.us_per_delivery:.2f} | {_ratio(lb.us_per_delivery, bl.us_per_delivery)} | "
+            f"{_ratio(lb.us_per_delivery, nd.us_per_delivery)} | {target} | {result} |"
         )
     for n in profile.viewers:
-        lb, bl = fanouts.get(("liveblog", n)), fanouts.get(("baseline", n))
-        if lb is None or bl is None:
+        lb = fanouts.get(("liveblog", n))
+        if lb is None:
             continue
-        kib, bkib = lb.mem_per_viewer / 1024, bl.mem_per_viewer / 1024
+        bl, nd = fanouts.get(("baseline", n), nan), fanouts.get(("node", n), nan)
+        kib, bkib, nkib = lb.mem_per_viewer / 1024, bl.mem_per_viewer / 1024, nd.mem_per_viewer / 1024
         add(
-            f"| Server memory per idle viewer, {n:,} viewers (KiB) | {kib:.1f} | {bkib:.1f} | "
-            f"{kib / bkib:.2f}× | ≤ 20 KiB | {mark(kib <= 20)} |"
+            f"| Server memory per idle viewer, {n:,} viewers (KiB) | {kib:.1f} | {bkib:.1f} | {nkib:.1f} | "
+            f"{_ratio(kib, bkib)} | {_ratio(kib, nkib)} | ≤ 16 KiB | {mark(kib <= 16)} |"
         )
     for k in profile.capture_sockets:
-        lbc, blc = capture.get(("liveblog", k)), capture.get(("baseline", k))
-        if lbc is None or blc is None:
+        lbc = capture.get(("liveblog", k))
+        if lbc is None:
             continue
-        lb, bl = lbc.rate, blc.rate
+        blc = capture.get(("baseline", k)) or Capture(float("nan"), 0, 0.0, float("nan"))
+        ndc = capture.get(("node", k)) or Capture(float("nan"), 0, 0.0, float("nan"))
         add(
             f"| Acknowledged notes/s, {k} capture socket{'s' if k > 1 else ''} × {profile.capture_pipeline} in flight "
-            f"(server CPU per note, µs) | {lb:,.0f} ({lbc.us_per_note:.0f}) | {bl:,.0f} ({blc.us_per_note:.0f}) | "
-            f"{lb / bl:.2f}× | ≥ 1,000 durable | {mark(lb >= 1000)} |"
+            f"(server CPU per note, µs) | {lbc.rate:,.0f} ({lbc.us_per_note:.0f}) | {blc.rate:,.0f} ({blc.us_per_note:.0f}) | "
+            f"{ndc.rate:,.0f} ({ndc.us_per_note:.0f}) | {_ratio(lbc.rate, blc.rate)} | {_ratio(lbc.rate, ndc.rate)} | "
+            f"≥ 1,000 durable | {mark(lbc.rate >= 1000)} |"
         )
     add(
         f"| Durability alone: sqlite3 INSERT+COMMIT per note, WAL, synchronous=FULL, 1 thread (notes/s) | – | "
-        f"{sqlite_nps:,.0f} | – | (reference) | |"
+        f"{sqlite_nps:,.0f} | – | – | – | (reference) | |"
     )
     add("")
     add("Fan-out details (server = the process under test; client = all load-generator processes):")
@@ -423,8 +442,9 @@ def render(fanouts: dict[tuple[str, int], Fanout], capture: dict[tuple[str, int]
         )
     add("")
     add(
-        "Baseline = bare `websockets` asyncio server calling `websockets.broadcast()`, storing nothing "
-        "(bench/baseline_server.py); the same load generator drives both. Capture baseline acks without storing. "
+        "Baselines, storing nothing, driven by the same load generator: `websockets` = bare asyncio server calling "
+        "`websockets.broadcast()` (bench/baseline_server.py); Node ws = bare Node.js `ws` server sending to each "
+        "client (bench/node/server.js). Capture baselines ack without storing. "
         f"Capture errors received: {capture_errors}."
     )
     return "\n".join(lines) + "\n"
@@ -437,6 +457,9 @@ def render(fanouts: dict[tuple[str, int], Fanout], capture: dict[tuple[str, int]
 def server_for(kind: str, workdir: Path, note_takers: int = 1) -> Iterator[Server]:
     if kind == "liveblog":
         with liveblog_server(workdir / "liveblog", note_takers=note_takers) as server:
+            yield server
+    elif kind == "node":
+        with node_server(workdir / "node") as server:
             yield server
     else:
         with baseline_server(workdir / "baseline") as server:
@@ -459,7 +482,7 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
             workdir = Path(tmp)
             if only in (None, "fanout"):
                 for n in profile.viewers:
-                    for kind in ("baseline", "liveblog"):
+                    for kind in KINDS:
                         log(f"fan-out: {kind}, {n:,} viewers")
                         await wait_quiet(profile.quiet_wait, log)
                         with server_for(kind, workdir) as server:
@@ -470,7 +493,7 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
                             f"{f.mem_per_viewer / 1024:.1f} KiB/viewer, {f.complete}/{f.notes} notes complete"
                         )
             if only in (None, "capture"):
-                for kind in ("baseline", "liveblog"):
+                for kind in KINDS:
                     await wait_quiet(profile.quiet_wait, log)
                     with server_for(kind, workdir, note_takers=max(profile.capture_sockets)) as server:
                         for k in profile.capture_sockets:
@@ -485,7 +508,7 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
                 log(f"capture: raw sqlite3 FULL: {sqlite_nps:,.0f} commits/s")
     finally:
         pool.close()
-    return render(fanouts, capture, sqlite_nps, capture_errors, profile, quick, started)
+    return render(fanouts, capture, sqlite_nps, capture_errors, profile, quick, started, os.environ["LIVEBLOG_BENCH_LOOP"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--liveblog-src", help="directory holding another copy of the liveblog package to serve (a prototype fix)"
     )
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="Liveblog's event loop")
     p.add_argument("--quiet-wait", type=float, help="seconds to wait for a quiet machine before each scenario")
     args = p.parse_args(argv)
     profile = QUICK if args.quick else FULL
@@ -511,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         profile.quiet_wait = args.quiet_wait
     if args.liveblog_src:
         os.environ["LIVEBLOG_BENCH_SRC"] = str(Path(args.liveblog_src).resolve())
+    os.environ["LIVEBLOG_BENCH_LOOP"] = args.loop
     raise_fd_limit()
     RESULTS.mkdir(parents=True, exist_ok=True)
     table = asyncio.run(main_async(profile, args.quick, args.only))

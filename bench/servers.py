@@ -2,13 +2,15 @@
 
 `liveblog serve` runs exactly as in production (liveblog/cli.py: uvicorn, websockets-sansio,
 no permessage-deflate) on a temporary SQLite file seeded beforehand with an event, a live
-session and note-taker invites. The baseline is bench/baseline_server.py.
+session and note-taker invites. The baselines are bench/baseline_server.py (websockets) and
+bench/node/server.js (Node.js `ws`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -97,7 +99,7 @@ def seed(db_path: str, note_takers: int = 1) -> Seeded:
 
 @dataclass
 class Server:
-    kind: str  # "liveblog" or "baseline"
+    kind: str  # "liveblog", "baseline" (websockets) or "node" (Node.js ws)
     proc: subprocess.Popen[bytes]
     port: int
     session_id: str
@@ -157,6 +159,8 @@ def liveblog_server(workdir: Path, note_takers: int = 1, synchronous: str = "FUL
     )
     log_path = workdir / "liveblog.log"
     cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
+    if os.environ.get("LIVEBLOG_BENCH_LOOP"):
+        cmd += ["--loop", os.environ["LIVEBLOG_BENCH_LOOP"]]
     env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}
     if os.environ.get("LIVEBLOG_BENCH_SRC"):
         # Benchmark another copy of the package (e.g. a prototype fix) with the same harness.
@@ -188,6 +192,37 @@ def baseline_server(workdir: Path) -> Iterator[Server]:
         yield server
     finally:
         _stop(proc)
+
+
+NODE_DIR = REPO / "bench" / "node"
+
+
+@contextlib.contextmanager
+def node_server(workdir: Path) -> Iterator[Server]:
+    """The bare Node.js `ws` broadcast server (bench/node/server.js), installed from its lockfile."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (NODE_DIR / "node_modules" / "ws").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
+    port = free_port()
+    log_path = workdir / "node.log"
+    cmd = ["node", str(NODE_DIR / "server.js"), "--port", str(port)]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=NODE_DIR, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit)
+    server = Server("node", proc, port, "bench", ["bench-token"], log_path)
+    try:
+        _wait_listening(server)
+        yield server
+    finally:
+        _stop(proc)
+
+
+def node_version() -> str:
+    try:
+        ws = json.loads((NODE_DIR / "node_modules" / "ws" / "package.json").read_text())["version"]
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        return f"Node.js {node}, ws {ws}"
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return "Node.js ws"
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -9,7 +9,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from liveblog.web.app import create_app
+    from liveblog.web.serving import uvicorn_options, viewer_path_line
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -58,13 +59,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
     app = create_app(settings, services, open_services=True)
+    options = uvicorn_options(settings)
+    logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(
         app,
         host=settings.server.host,
         port=settings.server.port,
-        ws="websockets-sansio",  # enables the one-encode fast path (liveblog/web/outlets.py)
-        ws_per_message_deflate=False,  # 3-4x the CPU and 3x the memory per viewer, for small JSON
-        ws_max_size=settings.limits.frame_bytes,
+        **options,
+        loop=args.loop,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
     )
@@ -198,6 +200,39 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from liveblog.storage.backup import backup
+
+    settings = _settings(args)
+    backup(settings.database.path, args.dest, _progress("backing up"))
+    print(f"backed up {settings.database.path} to {args.dest}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from liveblog.storage.backup import restore
+
+    settings = _settings(args)
+    if not args.yes:
+        print(
+            f"This replaces everything in {settings.database.path} with {args.source}.\n"
+            "Stop the server first. Run again with --yes to go ahead.",
+            file=sys.stderr,
+        )
+        return 2
+    sessions = restore(args.source, settings.database.path, _progress("restoring"))
+    print(f"restored {args.source} into {settings.database.path}; {sessions} session streams got a new epoch")
+    return 0
+
+
+def _progress(what: str) -> Callable[[int, int], None]:
+    def show(remaining: int, total: int) -> None:
+        if total and sys.stderr.isatty():
+            print(f"\r{what}: {100 * (total - remaining) // total}%", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -209,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="load the demo event and keep a demo note-taker posting")
     serve.add_argument("--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (auto: uvloop if installed)"
+    )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (
         ("create-organiser", cmd_create_organiser, "create an organiser account"),
@@ -227,6 +265,13 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)
+    b = sub.add_parser("backup", help="copy the database to a new file while the server runs (SQLite backup API)")
+    b.add_argument("dest")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="replace the database with a backup (server stopped); streams get new epochs")
+    r.add_argument("source")
+    r.add_argument("--yes", action="store_true", help="really replace the database")
+    r.set_defaults(func=cmd_restore)
     return p
 
 

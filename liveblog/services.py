@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from liveblog.access.accounts import Accounts
 from liveblog.access.readers import Readers
-from liveblog.accounts import Accounts
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
 from liveblog.capture.notes import NoteCapture
@@ -56,8 +56,7 @@ class HubComponent:
         self.hub = hub
 
     async def open(self, supervisor: Supervisor) -> None:
-        if self.hub.heartbeat_seconds > 0:
-            supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)
+        supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)  # heartbeats and freeing idle channels
 
     async def close(self) -> None:
         await self.hub.stop()

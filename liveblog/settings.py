@@ -56,6 +56,7 @@ class StreamSettings:
     replay_window: int = 5000
     ring_size: int = 1024
     viewer_buffer_bytes: int = 262144
+    stall_seconds: float = 8.0
 
 
 @dataclass(frozen=True)

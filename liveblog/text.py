@@ -21,10 +21,19 @@ _md.validateLink = lambda url: url.strip().lower().startswith(  # type: ignore[m
 )
 
 
+# What an upload inserts is `![](/media/...)`; older clients inserted `![photo](...)`. Neither
+# describes the photo, so such photos get the note's own text as their alt text.
+_PLACEHOLDER_ALTS = {"", "photo", "image"}
+# Alt text longer than this is cut: a screen reader reads it all before moving on.
+ALT_CHARS = 200
+
+
 def _render_image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     src = token.attrGet("src") or ""
     alt = renderer.renderInlineAsText(token.children or [], options, env)
+    if alt.strip().lower() in _PLACEHOLDER_ALTS:
+        alt = env.get("fallback_alt") or "Photo"
     if src.startswith("/media/"):
         return f'<img src="{_escape(src)}" alt="{_escape(alt)}" loading="lazy">'
     return f'<a href="{_escape(src)}">{_escape(alt or src)}</a>'
@@ -59,8 +68,27 @@ def sanitise(html: str) -> str:
     )
 
 
+def _plain_text(tokens: Any) -> str:
+    """The words of a parsed note without its images: the alt text of an undescribed photo."""
+    blocks = []
+    for token in tokens:
+        if token.type != "inline":
+            continue
+        words = []
+        for child in token.children or []:
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+        blocks.append("".join(words))
+    text = re.sub(r"\s+", " ", " ".join(blocks)).strip()
+    return text if len(text) <= ALT_CHARS else text[: ALT_CHARS - 1].rstrip() + "…"
+
+
 def render_markdown(text: str) -> str:
-    return sanitise(_md.render(text))
+    tokens = _md.parse(text)
+    env = {"fallback_alt": _plain_text(tokens)}
+    return sanitise(_md.renderer.render(tokens, _md.options, env))
 
 
 _YOUTUBE = re.compile(r"^(?:www\.|m\.)?(?:youtube\.com|youtube-nocookie\.com)$")

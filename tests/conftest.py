@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from liveblog.services import Services
 from liveblog.settings import Settings, settings_from_dict
 from liveblog.web.app import create_app
+from liveblog.web.serving import uvicorn_options
 
 ORGANISER = ("org", "correct horse battery")
 
@@ -102,17 +103,16 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, services: Services) -> AsyncIterator[LiveServer]:
-    """uvicorn on 127.0.0.1 with production websocket settings, inside this event loop."""
+async def run_server(settings: Settings, services: Services, wrap: Any = None) -> AsyncIterator[LiveServer]:
+    """uvicorn on 127.0.0.1 with production websocket settings, inside this event loop.
+    `wrap(app)` may put middleware around the app."""
     port = free_port()
-    app = create_app(settings, services)
+    app: Any = create_app(settings, services)
     config = uvicorn.Config(
-        app,
+        wrap(app) if wrap else app,
         host="127.0.0.1",
         port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=settings.limits.frame_bytes,
+        **uvicorn_options(settings),
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=2,

@@ -208,3 +208,28 @@ async def test_an_update_with_no_real_change_appends_nothing_to_the_stream(servi
     assert same.updated_at == session.updated_at
     changed = await services.programme.update_session(seeded.session_id, {"title": session.title + " (moved)"})
     assert changed.last_seq == session.last_seq + 1
+
+
+def test_capture_messages_are_validated_into_typed_messages_before_storage() -> None:
+    from liveblog.capture.messages import NoteCreate, NoteDelete, NoteUpdate, capture_message
+
+    create = capture_message(
+        {"type": "note.create", "client_id": "c", "body": "hi", "typed_at": "2026-05-14T11:12:30.1+02:00"}, note_bytes=100
+    )
+    assert create == NoteCreate("c", "hi", False, "2026-05-14T09:12:30.100Z")
+    assert capture_message({"type": "note.update", "client_id": "u", "item_id": 7, "key_point": True}, note_bytes=100) == (
+        NoteUpdate("u", 7, None, True)
+    )
+    assert capture_message({"type": "note.delete", "client_id": "d", "target_client_id": "c"}, note_bytes=100) == (
+        NoteDelete("d", "c")
+    )
+    for bad, code, field in [
+        ({"type": ["note.create"], "client_id": "c"}, "unknown_type", "type"),
+        ({"type": "note.delete", "client_id": "d"}, "missing_field", "item_id"),
+        ({"type": "note.delete", "client_id": "d", "item_id": 2**63}, "invalid_field", "item_id"),
+        ({"type": "note.update", "client_id": "u", "item_id": 1}, "missing_field", "body"),
+        ({"type": "note.create", "client_id": "c", "body": "x" * 101}, "too_large", "body"),
+    ]:
+        with pytest.raises(BadRequest) as info:
+            capture_message(bad, note_bytes=100)
+        assert (info.value.code, info.value.field) == (code, field), bad

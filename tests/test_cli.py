@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from liveblog.capture.notes import Author
 from liveblog.cli import main
 from liveblog.services import Services
 from tests.conftest import free_port, listening, make_settings
@@ -59,14 +60,14 @@ async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_pat
         await listening(proc, base)
         async with httpx.AsyncClient(base_url=base) as http:
             events = (await http.get("/api/v1/events")).json()["events"]
-            assert [e["title"] for e in events] == ["Neighbourhood Services Summit 2026"]
+            assert [e["title"] for e in events] == ["Public Service Workforce Forum 2026"]
             sessions = (await http.get(f"/api/v1/events/{events[0]['id']}/sessions")).json()["sessions"]
             assert {s["state"] for s in sessions} == {"scheduled", "live", "ended"}
             live = next(s for s in sessions if s["state"] == "live")
             ended = next(s for s in sessions if s["state"] == "ended")
             assert len((await http.get(f"/api/v1/sessions/{ended['id']}/items")).json()["items"]) >= 3
             page = await http.get(f"/sessions/{live['id']}")
-            assert page.status_code == 200 and "Sharing what works" in page.text
+            assert page.status_code == 200 and "Growing our own" in page.text
         async with await connect(f"ws://127.0.0.1:{port}/ws/v1/sessions/{live['id']}") as ws:
             await recv_type(ws, "synced")
             change = await recv_type(ws, "change", timeout=20)
@@ -92,3 +93,47 @@ async def test_loading_the_demo_twice_keeps_one_event_and_one_working_invite(tmp
         assert await services.accounts.invite_for_token(first["invite_url"].removeprefix("/n/")) is None
     finally:
         await services.close()
+
+
+async def test_backup_while_serving_then_restore_changes_the_epoch_so_viewers_reload(tmp_path: Path) -> None:
+    from tests.conftest import run_server, seed
+    from tests.wsclient import recv_until
+
+    db = tmp_path / "live.sqlite3"
+    settings = make_settings(tmp_path, database={"path": str(db)})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        seeded = await seed(services)
+        async with run_server(settings, services) as live:
+            for i in range(3):
+                await services.notes.handle(seeded.session_id, _author(), {"type": "note.create", "client_id": f"b{i}", "body": f"before {i}"})
+            # Online: the server keeps running and writing while the backup is taken.
+            code = await asyncio.to_thread(main, ["--db", str(db), "backup", str(tmp_path / "backup.sqlite3")])
+            assert code == 0
+            await services.notes.handle(seeded.session_id, _author(), {"type": "note.create", "client_id": "after", "body": "after the backup"})
+            old = await services.programme.session(seeded.session_id)
+    finally:
+        await services.close()
+
+    assert main(["--db", str(db), "restore", str(tmp_path / "backup.sqlite3")]) == 2  # asks for --yes
+    assert main(["--db", str(db), "restore", str(tmp_path / "backup.sqlite3"), "--yes"]) == 0
+
+    restored = Services.build(settings)
+    await restored.open()
+    try:
+        items = await restored.programme.items(seeded.session_id)
+        assert [i.client_id for i in items] == ["b0", "b1", "b2"]
+        session = await restored.programme.session(seeded.session_id)
+        assert session.stream_epoch != old.stream_epoch and session.last_seq == old.last_seq - 1
+        async with run_server(settings, restored) as live:
+            url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}?since={session.last_seq}&epoch={old.stream_epoch}"
+            async with await connect(url) as ws:
+                reload = (await recv_until(ws, lambda m: m.get("type") == "reload"))[-1]
+                assert reload["reason"] == "epoch_changed"
+    finally:
+        await restored.close()
+
+
+def _author() -> Author:
+    return Author(name="Ada", ref="inv-ada")

@@ -240,3 +240,90 @@ async def test_a_hole_in_storage_is_never_handed_out() -> None:
     async with hub.subscribe("s", outlet, since=0):
         pass
     assert outlet.closed and outlet.close_code == CloseCode.RELOAD
+
+
+async def test_an_idle_channel_is_freed_and_a_later_subscriber_loads_it_again() -> None:
+    store = FakeStore()
+    hub = make_hub(store, idle_seconds=60)
+    first = FakeOutlet()
+    async with hub.subscribe("s", first):
+        store.commit(hub, 3)
+        assert hub.sweep(now=10**9) == 0  # watched: never freed
+    assert "s" in hub.channels  # idle, but not for long enough yet
+    assert hub.sweep() == 0
+    assert hub.sweep(now=10**9) == 1 and "s" not in hub.channels
+    store.commit(hub, 2)  # a write with nobody watching makes a channel that goes idle too
+    assert hub.sweep(now=10**9) == 1 and not hub.channels
+    again = FakeOutlet()
+    async with hub.subscribe("s", again, since=1, epoch="e1"):
+        store.commit(hub, 1)
+    assert again.seqs() == [2, 3, 4, 5, 6]
+
+
+async def test_a_channel_is_freed_when_its_session_has_ended_and_the_last_subscriber_leaves() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        store.commit(hub, 1)
+        ended = {"type": "change", "seq": 2, "op": "session.updated", "session": {"state": "ended", "epoch": "e1"}}
+        store.changes.append(ended)
+        hub.publish([Change("s", 2, "session.updated", ended)])
+        assert "s" in hub.channels  # still watched: it still gets changes (an organiser's edits)
+    assert "s" not in hub.channels and hub.freed == 1
+
+
+async def test_a_channel_being_joined_is_never_freed() -> None:
+    store = FakeStore()
+    hub = make_hub(store, ring_size=2)
+    store.commit(hub, 10)
+    hub.sweep(now=10**9)
+    store.gate = asyncio.Event()
+    outlet = FakeOutlet()
+    task = asyncio.create_task(hub.join("s", outlet, since=0))
+    await asyncio.wait_for(store.entered.wait(), 5)  # replaying from storage
+    assert hub.sweep(now=10**9) == 0
+    store.gate.set()
+    channel = await asyncio.wait_for(task, 5)
+    assert outlet.seqs() == list(range(1, 11)) and hub.channels["s"] is channel
+    hub.leave(channel, outlet)
+
+
+class RefusingOutlet(FakeOutlet):
+    """Accepts frames until told to refuse (its buffer is full)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse = False
+
+    def write(self, frame: Frame) -> bool:
+        return False if self.refuse else super().write(frame)
+
+
+async def test_a_refused_pending_frame_at_the_switch_to_live_closes_instead_of_leaving_a_hole() -> None:
+    store = FakeStore()
+    hub = make_hub(store, ring_size=2)
+    store.commit(hub, 10)
+    store.gate = asyncio.Event()
+    outlet = RefusingOutlet()
+    task = asyncio.create_task(hub.join("s", outlet, since=0))
+    await asyncio.wait_for(store.entered.wait(), 5)
+    store.commit(hub, 1)  # arrives while replaying: goes to the pending buffer
+    store.gate.set()
+    while len(outlet.seqs()) < 10:  # the stored part is written...
+        await asyncio.sleep(0)
+    outlet.refuse = True  # ...then the buffer is full when the pending frame is flushed
+    channel = await asyncio.wait_for(task, 5)
+    assert outlet.closed and outlet.close_code == CloseCode.TOO_SLOW
+    assert outlet.seqs() == list(range(1, 11))  # a prefix with no hole: it resumes from 10
+    assert outlet not in channel.live and hub.dropped_slow == 1
+
+
+async def test_a_refused_synced_frame_closes_the_subscriber() -> None:
+    store = FakeStore()
+    hub = make_hub(store, ring_size=1)  # the replay comes from storage
+    store.commit(hub, 2)
+    outlet = FakeOutlet(limit=3)  # hello, two changes: no room for `synced`
+    channel = await hub.join("s", outlet, since=0)
+    assert outlet.closed and outlet.close_code == CloseCode.TOO_SLOW
+    assert outlet not in channel.live

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from liveblog.services import Services
@@ -13,7 +15,7 @@ from liveblog.web.outlets import QueueOutlet
 from tests.conftest import make_settings, seed
 
 
-def test_queue_outlet_serves_viewers_and_note_takers(tmp_path: Path) -> None:
+def test_queue_outlet_serves_viewers_and_note_takers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = make_settings(tmp_path)
     services = Services.build(settings)
 
@@ -26,6 +28,7 @@ def test_queue_outlet_serves_viewers_and_note_takers(tmp_path: Path) -> None:
             await services.close()
 
     session_id, token = asyncio.run(prepare())
+    caplog.set_level(logging.WARNING, logger="liveblog.web.app")
     with TestClient(create_app(settings)) as client:
         app_services = client.app.state.services  # type: ignore[attr-defined]
         with client.websocket_connect(f"/ws/v1/sessions/{session_id}?since=0", subprotocols=["liveblog.v1"]) as viewer:
@@ -45,3 +48,6 @@ def test_queue_outlet_serves_viewers_and_note_takers(tmp_path: Path) -> None:
             while len([m for m in seen if m["type"] == "change"]) < 1:
                 seen.append(viewer.receive_json())
             assert next(m for m in seen if m["type"] == "change")["item"]["body"] == "portable"
+    # Said loudly, once: this server does not offer the fast path.
+    portable = [r for r in caplog.records if "viewer websockets: PORTABLE queue path" in r.getMessage()]
+    assert len(portable) == 1 and portable[0].levelno == logging.WARNING

@@ -12,7 +12,7 @@ from collections import deque
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from liveblog.accounts import MIN_PASSWORD, Accounts
+from liveblog.access.accounts import MIN_PASSWORD, Accounts
 from liveblog.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from liveblog.models import Account
 from liveblog.storage import Store, Tx
@@ -95,7 +95,7 @@ class Readers:
 
         async def op(tx: Tx) -> str:
             await tx.set_password_of(account.id, hashed)
-            await tx.revoke_account_logins(account.id)
+            self._end_logins(tx, await tx.revoke_account_logins(account.username))
             return await tx.insert_login(account.id)
 
         return await self.db.write(op)
@@ -128,9 +128,9 @@ class Readers:
             if account_id is None:
                 raise Unauthorized("this reset link is not valid: it was used already or has expired", code="bad_reset")
             await tx.set_password_of(account_id, hashed)
-            await tx.revoke_account_logins(account_id)
             account = await tx.get_account(account_id)
             assert account is not None
+            self._end_logins(tx, await tx.revoke_account_logins(account.username))
             return account
 
         return await self.db.write(op)
@@ -145,8 +145,13 @@ class Readers:
             if account.role == "organiser":
                 raise Forbidden("organiser accounts cannot be banned here", code="forbidden")
             await tx.ban_account(account_id)
+            self._end_logins(tx, await tx.revoke_account_logins(account.username))
 
         await self.db.write(op)
+
+    def _end_logins(self, tx: Tx, token_hashes: list[str]) -> None:
+        """Once committed, close whatever those logins opened (the access layer's socket registry)."""
+        tx.after_commit.append(lambda: self.accounts._close_logins(token_hashes))
 
     async def banned(self, account_id: int) -> bool:
         return await self.db.read(lambda r: r.account_banned(account_id))

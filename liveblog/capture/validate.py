@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from liveblog.errors import BadRequest, TooLarge
+from liveblog.streams.protocol import MAX_INT
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -55,8 +56,8 @@ def integer(message: dict[str, Any], name: str, *, required: bool = True) -> int
     if not required and message.get(name) is None:
         return None
     value = require(message, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRequest(f"{name} must be a non-negative whole number", code="invalid_field", field=name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise BadRequest(f"{name} must be a whole number from 0 to 2**63-1", code="invalid_field", field=name)
     return value
 
 

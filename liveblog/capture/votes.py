@@ -28,7 +28,7 @@ from typing import Any
 from markupsafe import escape
 
 from liveblog.capture import validate
-from liveblog.capture.participants import Participants
+from liveblog.access.participants import Participants
 from liveblog.errors import BadRequest, Conflict, NotFound, RateLimited, TooLarge
 from liveblog.models import Item, Session, utcnow
 from liveblog.settings import Settings
@@ -444,6 +444,9 @@ class Audience:
     def housekeeping(self) -> None:
         self.flood.prune()
         self.ip_bursts.prune()
+        # Per-poll state lives as long as its session's channel (freed when idle or ended); a
+        # later vote reads the poll from storage again.
+        self._polls = {k: m for k, m in self._polls.items() if m.session_id in self.hub.channels}
 
     # -- shared checks ---------------------------------------------------------------------------
 

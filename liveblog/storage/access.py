@@ -84,6 +84,17 @@ class AccessOps(UnitBase):
             (utcnow(), hash_token(token)),
         )
 
+    async def revoke_account_logins(self, username: str, keep_token: str | None = None) -> list[str]:
+        """End every login session of an account (but `keep_token`'s); the ended token hashes."""
+        keep = hash_token(keep_token) if keep_token else ""
+        async with self.conn.execute(
+            "UPDATE login_sessions SET revoked_at = ?"
+            " WHERE account_id = (SELECT id FROM accounts WHERE username = ?)"
+            " AND revoked_at IS NULL AND token_hash != ? RETURNING token_hash",
+            (utcnow(), username, keep),
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
     async def account_for_login_token(self, token: str) -> Account | None:
         async with self.conn.execute(
             "SELECT a.* FROM login_sessions s JOIN accounts a ON a.id = s.account_id"

@@ -124,21 +124,13 @@ class CommentOps(StreamOps):
         rows = await self.conn.execute_fetchall("SELECT banned_at FROM accounts WHERE id = ?", (account_id,))
         return bool(rows and rows[0][0])
 
-    async def ban_account(self, account_id: int) -> int:
-        """Ban an account and revoke every login it has; returns how many logins were revoked."""
+    async def ban_account(self, account_id: int) -> None:
+        """Mark an account banned (its logins are ended with revoke_account_logins)."""
         cur = await self.conn.execute(
             "UPDATE accounts SET banned_at = coalesce(banned_at, ?) WHERE id = ?", (utcnow(), account_id)
         )
         if cur.rowcount == 0:
             raise NotFound("There is no such account.", code="unknown_account")
-        return await self.revoke_account_logins(account_id)
-
-    async def revoke_account_logins(self, account_id: int) -> int:
-        cur = await self.conn.execute(
-            "UPDATE login_sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
-            (utcnow(), account_id),
-        )
-        return int(cur.rowcount)
 
     async def password_hash_of(self, account_id: int) -> str | None:
         rows = await self.conn.execute_fetchall("SELECT password_hash FROM accounts WHERE id = ?", (account_id,))

@@ -183,6 +183,11 @@ class Unit(Protocol):
     async def revoke_login(self, token: str) -> None:
         ...
 
+    async def revoke_account_logins(self, username: str, keep_token: str | None = None) -> list[str]:
+        """End every login session of an account (but `keep_token`'s); returns the ended
+        sessions' token hashes (never the tokens)."""
+        ...
+
     async def account_for_login_token(self, token: str) -> Account | None:
         ...
 
@@ -301,11 +306,8 @@ class Unit(Protocol):
     async def account_banned(self, account_id: int) -> bool:
         ...
 
-    async def ban_account(self, account_id: int) -> int:
-        """Ban an account and revoke every login it has."""
-        ...
-
-    async def revoke_account_logins(self, account_id: int) -> int:
+    async def ban_account(self, account_id: int) -> None:
+        """Mark an account banned (end its logins with revoke_account_logins)."""
         ...
 
     async def password_hash_of(self, account_id: int) -> str | None:

@@ -5,7 +5,13 @@ with a position replays what was missed, from the ring or from storage, then goe
 gap and no duplicate: the switch-over happens with no `await` between the last replayed frame
 and joining the live set, or through a bounded pending buffer while replaying from storage.
 Delivery is a synchronous `outlet.write()` per subscriber: no task per viewer, one encoding per
-message, and a subscriber whose buffer is full is closed (TOO_SLOW) instead of slowing others.
+message. No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its
+buffer is full) is closed (TOO_SLOW) and resumes from its last seq, instead of slowing others
+or going on with a hole.
+
+A channel lives while it has subscribers. Once it has none, it is freed after `idle_seconds`
+(at once if its session has ended), with its ring: memory follows the sessions being watched,
+not the sessions ever served.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +30,13 @@ from liveblog.models import Change
 from liveblog.streams.protocol import PROTOCOL_VERSION, CloseCode, Frame
 
 log = logging.getLogger(__name__)
+
+TOO_SLOW_REASON = "too slow: resume from your last seq"
+# A channel with no subscribers is kept this long, so a page reload or a reconnecting crowd
+# finds its ring warm; then it is freed. A new subscriber loads it again from storage.
+IDLE_CHANNEL_SECONDS = 120.0
+# How often the hub looks for idle channels when heartbeats are off.
+SWEEP_SECONDS = 15.0
 
 
 class Outlet(Protocol):
@@ -73,6 +87,9 @@ class Channel:
         self.catching: list[_Catching] = []
         self.note_takers: Counter[str] = Counter()
         self.loading: asyncio.Future[None] | None = None
+        self.joining = 0  # joins under way (they may await storage): never freed meanwhile
+        self.ended = False  # the session has ended: freed as soon as nobody watches
+        self.idle_since: float | None = time.monotonic()  # None while it has subscribers
 
     @property
     def subscriber_count(self) -> int:
@@ -95,22 +112,24 @@ class StreamHub:
         ring_size: int = 1024,
         replay_window: int = 5000,
         heartbeat_seconds: float = 15.0,
+        idle_seconds: float = IDLE_CHANNEL_SECONDS,
     ) -> None:
         self._load_head = load_head
         self._load_changes = load_changes
         self.ring_size = ring_size
         self.replay_window = replay_window
         self.heartbeat_seconds = heartbeat_seconds
+        self.idle_seconds = idle_seconds
         self.channels: dict[str, Channel] = {}
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.delivered = 0  # frames handed to outlets, for the benchmark
         self.dropped_slow = 0  # subscribers closed as too slow
+        self.freed = 0  # channels freed (idle or ended), for tests
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.heartbeat_seconds > 0:
-            self._heartbeat_task = asyncio.create_task(self.run_heartbeats(), name="liveblog-heartbeats")
+        self._heartbeat_task = asyncio.create_task(self.run_heartbeats(), name="liveblog-heartbeats")
 
     async def stop(self, code: int = CloseCode.GOING_AWAY) -> None:
         if self._heartbeat_task is not None:
@@ -123,10 +142,44 @@ class StreamHub:
                 outlet.close(code, "server shutting down")
 
     async def run_heartbeats(self) -> None:
-        """Heartbeat every subscriber forever (run under the service supervisor)."""
+        """Heartbeats and freeing idle channels, forever (run under the service supervisor)."""
+        beat = self.heartbeat_seconds > 0
         while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            self.heartbeat()
+            await asyncio.sleep(self.heartbeat_seconds if beat else SWEEP_SECONDS)
+            try:
+                if beat:
+                    self.heartbeat()
+                self.sweep()
+            except Exception:  # never let one bad channel stop heartbeats for all
+                log.exception("hub housekeeping failed")
+
+    def sweep(self, now: float | None = None) -> int:
+        """Free channels idle for `idle_seconds` (or ended) with nobody watching or joining."""
+        now = time.monotonic() if now is None else now
+        idle = [
+            c
+            for c in self.channels.values()
+            if self._freeable(c) and (c.ended or (c.idle_since is not None and now - c.idle_since >= self.idle_seconds))
+        ]
+        for channel in idle:
+            self._free(channel)
+        return len(idle)
+
+    @staticmethod
+    def _freeable(channel: Channel) -> bool:
+        return not channel.live and not channel.catching and channel.joining == 0 and channel.loading is None
+
+    def _free(self, channel: Channel) -> None:
+        if self.channels.get(channel.session_id) is channel:
+            del self.channels[channel.session_id]
+            self.freed += 1
+
+    def _became_idle(self, channel: Channel) -> None:
+        if self._freeable(channel):
+            if channel.ended:
+                self._free(channel)
+            elif channel.idle_since is None:
+                channel.idle_since = time.monotonic()
 
     def heartbeat(self) -> None:
         """Send every subscriber the head and viewer count: keeps NAT'd connections open and lets
@@ -160,7 +213,9 @@ class StreamHub:
             frame = Frame.of(change.payload)
             channel.ring.append(frame)
             if change.op == "session.updated":
-                channel.epoch = change.payload["session"].get("epoch", channel.epoch)
+                session = change.payload["session"]
+                channel.epoch = session.get("epoch", channel.epoch)
+                channel.ended = session.get("state") == "ended"
             self._fanout(channel, frame)
             for catching in channel.catching:
                 if len(catching.pending) >= self.ring_size:
@@ -179,9 +234,22 @@ class StreamHub:
         if failed:
             for outlet in failed:
                 channel.live.pop(outlet, None)
-                if not outlet.closed:
-                    self.dropped_slow += 1
-                    outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+                self._too_slow(outlet)
+            if not channel.live:
+                self._became_idle(channel)
+
+    def _too_slow(self, outlet: Outlet) -> None:
+        """An outlet refused a frame: close it so that it resumes, never go on with a hole."""
+        if not outlet.closed:
+            self.dropped_slow += 1
+            outlet.close(CloseCode.TOO_SLOW, TOO_SLOW_REASON)
+
+    def _send(self, outlet: Outlet, frame: Frame) -> bool:
+        """One frame to one subscriber outside the fan-out; False (and closed) if refused."""
+        if outlet.write(frame):
+            return True
+        self._too_slow(outlet)
+        return False
 
     def send_unsequenced(self, session_id: str, message: dict[str, Any]) -> None:
         """A message outside the stream's order (presence): delivered to those live now only."""
@@ -206,16 +274,18 @@ class StreamHub:
                     channel.loading = None
                     raise
                 if head is None:
-                    self.channels.pop(session_id, None)
+                    self._free(channel)
                     channel.loading.set_result(None)
+                    channel.loading = None
                     raise NotFound(f"no session {session_id!r}")
                 channel.epoch = head[0]
                 if channel.head is None:
                     channel.head = head[1]
                 channel.loading.set_result(None)
+                channel.loading = None
             else:
                 await asyncio.shield(channel.loading)
-                if session_id not in self.channels:
+                if self.channels.get(session_id) is not channel:
                     raise NotFound(f"no session {session_id!r}")
         return channel
 
@@ -255,6 +325,28 @@ class StreamHub:
 
         Raises ReloadRequired or NotFound before writing anything. The caller must `leave`.
         """
+        channel = self.channels.get(session_id)
+        if channel is None:
+            channel = self.channels[session_id] = Channel(session_id, self.ring_size)
+        channel.joining += 1
+        try:
+            return await self._join(channel, outlet, since=since, epoch=epoch, note_taker=note_taker, hello=hello)
+        finally:
+            channel.joining -= 1
+            if channel.subscriber_count == 0:
+                self._became_idle(channel)
+
+    async def _join(
+        self,
+        channel: Channel,
+        outlet: Outlet,
+        *,
+        since: int | None,
+        epoch: str | None,
+        note_taker: str | None,
+        hello: dict[str, Any] | None,
+    ) -> Channel:
+        session_id = channel.session_id
         channel = await self._channel(session_id)
         head = channel.head
         assert head is not None
@@ -265,7 +357,9 @@ class StreamHub:
         if since is not None and head - since > self.replay_window:
             raise ReloadRequired("too_far_behind", channel.epoch, head)
         start = head if since is None else since
-        outlet.write(
+        channel.idle_since = None
+        written = self._send(
+            outlet,
             Frame.of(
                 {
                     "type": "hello",
@@ -277,16 +371,18 @@ class StreamHub:
                     "heartbeat": self.heartbeat_seconds,
                     **(hello or {}),
                 }
-            )
+            ),
         )
-        if channel.ring_covers(start):
+        if not written:
+            pass
+        elif channel.ring_covers(start):
             # Everything missed is in memory: replay and go live with no await in between.
-            written = all(outlet.write(frame) for frame in channel.ring if frame.seq is not None and frame.seq > start)
-            if written and outlet.write(Frame.of({"type": "synced", "seq": channel.head})):
+            written = all(
+                self._send(outlet, frame) for frame in channel.ring if frame.seq is not None and frame.seq > start
+            )
+            # If the backlog passed its limit, the outlet is closed: it resumes later, with no hole.
+            if written and self._send(outlet, Frame.of({"type": "synced", "seq": channel.head})):
                 channel.live[outlet] = None
-            else:  # the backlog passed its limit: never leave a hole, make it resume later
-                self.dropped_slow += 1
-                outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
         else:
             catching = _Catching(outlet)
             channel.catching.append(catching)
@@ -308,6 +404,8 @@ class StreamHub:
             if channel.note_takers[note_taker] == 0:
                 del channel.note_takers[note_taker]
             self._announce_presence(channel)
+        if channel.subscriber_count == 0:
+            self._became_idle(channel)
 
     async def _replay_from_storage(self, channel: Channel, catching: _Catching, start: int, upto: int) -> None:
         outlet = catching.outlet
@@ -324,9 +422,7 @@ class StreamHub:
                 if not outlet.write(frame):
                     # Paced by the viewer: wait for its buffer to empty, then try once more.
                     await outlet.drain()
-                    if not outlet.write(frame):
-                        self.dropped_slow += 1
-                        outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+                    if not self._send(outlet, frame):
                         return
             last += want
             await outlet.drain()
@@ -335,16 +431,17 @@ class StreamHub:
             outlet.close(CloseCode.RELOAD, "history unavailable: reload")
             return
         # Live changes that arrived while replaying, skipping those storage already gave.
+        # The switch-over: no await from here until the caller adds the outlet to the live set.
+        if catching.overflowed:
+            self._too_slow(outlet)
+            return
         while catching.pending and not outlet.closed:
             frame = catching.pending.popleft()
             if frame.seq is not None and frame.seq > last:
-                outlet.write(frame)
+                if not self._send(outlet, frame):
+                    return
                 last = frame.seq
-        if catching.overflowed:
-            self.dropped_slow += 1
-            outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
-            return
-        outlet.write(Frame.of({"type": "synced", "seq": last}))
+        self._send(outlet, Frame.of({"type": "synced", "seq": last}))
 
     def _announce_presence(self, channel: Channel) -> None:
         self._fanout(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +11,8 @@ from starlette.routing import Route
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_invite, require_organiser, services
+from liveblog.web.auth import current_organiser, set_login_cookie, require_invite, require_organiser, services
+from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -22,15 +22,12 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body over {limit} bytes")
-    raw = b""
+    raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
             raise TooLarge(f"request body over {limit} bytes")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
+    return decode_json(bytes(raw))
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -39,6 +36,11 @@ def ok(data: Any, status: int = 200) -> JSONResponse:
 
 async def index(request: Request) -> Response:
     return ok({"liveblog": "v1", "protocol": 1, "docs": "/docs/protocol.md"})
+
+
+async def metrics(request: Request) -> Response:
+    """Counters for operators: input refused since the process started, by reason."""
+    return ok({"rejected_input": dict(sorted(REJECTED.items()))})
 
 
 async def list_events(request: Request) -> Response:
@@ -121,7 +123,7 @@ async def upload_media(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     invite = await require_invite(request, session)
     media_id = await store_upload(svc.db, session.id, invite.id, request, svc.settings.limits.upload_bytes)
-    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![photo](/media/{media_id})"}, 201)
+    return ok({"id": media_id, "url": f"/media/{media_id}", "markdown": f"![](/media/{media_id})"}, 201)
 
 
 async def stream(request: Request) -> Response:
@@ -166,13 +168,14 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else ""
     token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
     response = ok({"token": token})
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    set_login_cookie(response, request, token)
     return response
 
 
 routes = [
     Route("/api/v1", index),
     Route("/api/v1/login", login, methods=["POST"]),
+    Route("/api/v1/metrics", metrics),
     Route("/api/v1/events", list_events, methods=["GET"]),
     Route("/api/v1/events", create_event, methods=["POST"]),
     Route("/api/v1/events/{event_id}", event_detail, methods=["GET", "PATCH"]),

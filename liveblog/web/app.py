@@ -23,7 +23,8 @@ from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.web import api, archive, audience, comments, pages, sockets
-from liveblog.web.outlets import SCOPE_KEY, WebSocketsSansIOProtocol
+from liveblog.web.limits import BodyLimitMiddleware
+from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
@@ -42,11 +43,16 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, exc.status, exc.message)
 
 
+# Starlette's own refusals (no route, wrong method, a malformed form) in the documented codes.
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": {"code": "http_" + str(status), "message": str(detail)}}, status_code=status)
+        code = HTTP_ERROR_CODES.get(status, "bad_request" if 400 <= status < 500 else "internal")
+        return JSONResponse({"error": {"code": code, "message": str(detail)}}, status_code=status)
     return pages.error_page(request, status, str(detail))
 
 
@@ -60,27 +66,32 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 class LiveblogApp:
     """The ASGI entry point: viewer websockets go to their lean handler, the rest to Starlette.
 
-    Being outermost, it also sees the server's own websocket `send` (Starlette wraps it on the
-    way down), which is how the fast delivery path finds uvicorn's connection.
+    The fast delivery path is found through the scope's `liveblog.fast_send` extension
+    (liveblog/web/wsproto.py), so middleware wrapping `send` does not turn it off. The first
+    websocket served without it is logged: viewers then take the portable queue path.
     """
 
     def __init__(self, app: Starlette, services: Services) -> None:
         self.app = app
         self.services = services
+        self.portable_logged = False
 
     def __getattr__(self, name: str) -> Any:  # state, router, ...: the Starlette app's
         return getattr(self.app, name)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            owner = getattr(send, "__self__", None)
-            proto = owner if WebSocketsSansIOProtocol is not None and isinstance(owner, WebSocketsSansIOProtocol) else None
+            fast = fast_send(scope)
+            if fast is None and not self.portable_logged:
+                self.portable_logged = True
+                log.warning(
+                    "viewer websockets: PORTABLE queue path (this server offers no liveblog.fast_send; "
+                    "`liveblog serve` runs the fast path)"
+                )
             viewer = VIEWER_PATH.match(scope["path"])
             if viewer is not None:
-                await serve_viewer(self.services, scope, receive, send, viewer.group(1), proto)
+                await serve_viewer(self.services, scope, receive, send, viewer.group(1), fast)
                 return
-            if proto is not None:
-                scope[SCOPE_KEY] = proto
         await self.app(scope, receive, send)
 
 
@@ -93,6 +104,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sockets.quiet_invalid_utf8_frames()  # after the server configured its loggers
         if own_services:
             await svc.open()
         try:
@@ -113,7 +125,11 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
-        middleware=[Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins)],
+        middleware=[
+            Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins),
+            # The largest body any route takes: a photo with its form wrapping, or a capture message.
+            Middleware(BodyLimitMiddleware, limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes)),
+        ],
         exception_handlers={
             LiveblogError: handle_error,
             HTTPException: handle_http_error,

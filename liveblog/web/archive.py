@@ -26,6 +26,12 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return render(request, name, context, status)
 
 
+async def _render_big(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
+    from liveblog.web.pages import render_big
+
+    return await render_big(request, name, context, items)
+
+
 def highlight(snippet: str) -> Markup:
     """A search snippet as HTML: escaped first, then the match markers become <mark>."""
     escaped = html.escape(snippet, quote=False)
@@ -92,7 +98,7 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
     canonical = f"{_base_url(request)}/archive/sessions/{sid}"
     from liveblog.archive.exports import jsonld_article, jsonld_script
 
-    response = _render(
+    response = await _render_big(
         request,
         "archive/knowledge.html",
         {
@@ -104,6 +110,7 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
             "jsonld": jsonld_script(jsonld_article(page, canonical)),
             **thread,
         },
+        len(page.notes) + len(page.posts),
     )
     if public:
         etag = f'"{page.version}"'

@@ -7,11 +7,12 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
-from liveblog.capture.participants import Participants
+from liveblog.access.participants import Participants
 from liveblog.capture.votes import Moderator, Voter
-from liveblog.errors import Forbidden, NotFound, Unauthorized
+from liveblog.errors import Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
@@ -23,6 +24,22 @@ PARTICIPANT_HEADER = "liveblog-participant"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # Votes and questions are small; a large body is a mistake or an attack.
 MAX_BODY = 16 * 1024
+
+
+class IdConvertor(Convertor[int]):
+    """An item id in a path: at most 18 digits, so it fits SQLite's 64-bit integers; a longer
+    one matches no route (404) instead of overflowing in the database."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 def _ip(request: Request) -> str:
@@ -67,13 +84,12 @@ async def _moderator(request: Request, session: Session) -> Moderator:
     account = await current_organiser(request)
     if account is not None:
         return Moderator(account.username, f"account:{account.id}")
-    invite = await services(request).accounts.invite_for_token(bearer(request))
-    if invite is None:
+    token = bearer(request)
+    if token is None:
         raise Unauthorized(
             "moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)"
         )
-    if not invite.allows(session):
-        raise Forbidden("your invite does not cover this session")
+    invite = await services(request).accounts.authorize_capture(token, session)
     return Moderator(invite.name, invite.id)
 
 
@@ -188,12 +204,8 @@ async def organiser_moderation_page(request: Request) -> Response:
 async def notetaker_moderation_page(request: Request) -> Response:
     svc = services(request)
     token = request.path_params["token"]
-    invite = await svc.accounts.invite_for_token(token)
-    if invite is None:
-        raise Unauthorized("This invite link is not valid: it may have been revoked.")
     session = await svc.programme.session(request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    await svc.accounts.authorize_capture(token, session)
     event = await svc.programme.event(session.event_id)
     return render(request, "organise/moderation.html", {"session": session, "event": event, "token": token})
 
@@ -204,10 +216,10 @@ routes = [
     Route("/api/v1/sessions/{session_id}/polls", create_poll, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/questions", ask, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/moderation", moderation_state, methods=["GET"]),
-    Route("/api/v1/polls/{poll_id:int}/votes", vote, methods=["POST"]),
-    Route("/api/v1/polls/{poll_id:int}/state", poll_state, methods=["POST"]),
-    Route("/api/v1/questions/{question_id:int}/upvotes", upvote, methods=["POST"]),
-    Route("/api/v1/questions/{question_id:int}/moderation", moderate_question, methods=["POST"]),
+    Route("/api/v1/polls/{poll_id:id}/votes", vote, methods=["POST"]),
+    Route("/api/v1/polls/{poll_id:id}/state", poll_state, methods=["POST"]),
+    Route("/api/v1/questions/{question_id:id}/upvotes", upvote, methods=["POST"]),
+    Route("/api/v1/questions/{question_id:id}/moderation", moderate_question, methods=["POST"]),
     Route("/sessions/{session_id}/screen", big_screen),
     Route("/organise/sessions/{session_id}/moderate", organiser_moderation_page),
     Route("/n/{token}/sessions/{session_id}/moderate", notetaker_moderation_page),

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
-from liveblog.errors import Forbidden, Unauthorized
+from liveblog.access.accounts import LOGIN_SECONDS
+
+from liveblog.errors import Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.services import Services
 
 LOGIN_COOKIE = "lb_login"
 READER_COOKIE = "lb_reader"  # a reader account's login (comments), apart from organisers'
+
+
+def set_login_cookie(response: Response, conn: HTTPConnection, token: str) -> None:
+    """The login cookie, living exactly as long as its server-side session."""
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=conn.url.scheme == "https"
+    )
 
 
 def services(conn: HTTPConnection) -> Services:
@@ -43,12 +53,8 @@ async def require_organiser(conn: HTTPConnection) -> Account:
 
 
 async def require_invite(conn: HTTPConnection, session: Session) -> Invite:
-    invite = await services(conn).accounts.invite_for_token(bearer(conn))
-    if invite is None:
-        raise Unauthorized("a valid note-taker invite token is required (Authorization: Bearer ...)")
-    if not invite.allows(session):
-        raise Forbidden("your invite does not cover this session")
-    return invite
+    """The note-taker invite in the Authorization header, if it covers the session."""
+    return await services(conn).accounts.authorize_capture(bearer(conn), session)
 
 
 async def current_reader(conn: HTTPConnection) -> Account | None:

@@ -1,8 +1,8 @@
 """Outlets: how the hub's frames reach a websocket or an SSE response.
 
-`TransportOutlet` is the fast path under uvicorn's websockets-sansio protocol: the frame's bytes,
-encoded once for all viewers, go straight to the connection's transport, whose unsent bytes are
-the viewer's bounded buffer. `QueueOutlet` is the portable path for any ASGI server (and the
+`TransportOutlet` is the fast path, under Liveblog's own websocket protocol for uvicorn
+(liveblog/web/wsproto.py): the frame's bytes, encoded once for all viewers, go straight to the
+connection's transport, whose unsent bytes are the viewer's bounded buffer. `QueueOutlet` is the portable path for any ASGI server (and the
 test client): a bounded queue drained by one task per connection.
 """
 
@@ -12,61 +12,50 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from liveblog.streams.protocol import Frame, ws_close_frame
+from liveblog.streams.protocol import Frame
+from liveblog.web.wsproto import FAST_SEND, FastSend
 
 log = logging.getLogger(__name__)
 
-try:  # the fast path needs uvicorn's sans-I/O websocket protocol; without it we fall back
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-except ImportError:  # pragma: no cover
-    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
-
-# How long a closing slow viewer gets to take its close frame before the socket is cut.
-CLOSE_GRACE_SECONDS = 5.0
-
-SCOPE_KEY = "liveblog.ws_protocol"
 
 
 class TransportOutlet:
-    def __init__(self, proto: Any, limit: int) -> None:
-        self.proto = proto
-        self.transport: asyncio.WriteTransport = proto.transport
+    """The fast path: frames go straight to the connection through the server's
+    `liveblog.fast_send` extension (liveblog/web/wsproto.py). The transport's unsent bytes are
+    the viewer's bounded buffer."""
+
+    __slots__ = ("fast", "limit")
+
+    def __init__(self, fast: FastSend, limit: int) -> None:
+        self.fast = fast
         self.limit = limit
-        self._closed = False
 
     @property
     def closed(self) -> bool:
-        if not self._closed and (self.proto.close_sent or self.proto.disconnected or self.transport.is_closing()):
-            self._closed = True
-        return self._closed
+        return self.fast.closed
 
     def write(self, frame: Frame) -> bool:
-        if self.closed:
+        fast = self.fast
+        if fast.closed:
             return False
         # The bound is on the backlog before this frame, so memory stays under limit + one frame
         # and a single large note never trips a healthy viewer on a fresh (small-window) socket.
-        if self.transport.get_write_buffer_size() > self.limit:
+        if fast.buffered > self.limit:
             return False
-        self.transport.write(frame.ws_bytes)
+        fast.write_frame(frame.ws_bytes)
         return True
 
     async def drain(self) -> None:
-        if not self.closed:
-            await self.proto.writable.wait()
+        if not self.fast.closed:
+            await self.fast.drain()
 
     def close(self, code: int, reason: str = "") -> None:
-        if self.closed:
-            return
-        self._closed = True
-        # Written past the limit on purpose: one small frame so the viewer learns why.
-        self.proto.close_sent = True
-        self.transport.write(ws_close_frame(code, reason))
-        self.transport.close()  # flushes what is buffered, then closes
-        transport = self.transport
-        asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, transport.abort)
+        # Written past the limit on purpose: one small frame so the viewer learns why, if it
+        # reads on (docs/protocol.md says what a viewer that has stopped reading sees).
+        self.fast.close(code, reason)
 
 
 class QueueOutlet:
@@ -135,3 +124,10 @@ class QueueOutlet:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+
+
+def fast_send(scope: Mapping[str, Any]) -> FastSend | None:
+    """The server's `liveblog.fast_send` extension, if it offers one."""
+    extensions = scope.get("extensions") or {}
+    fast: FastSend | None = extensions.get(FAST_SEND)
+    return fast

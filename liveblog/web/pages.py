@@ -6,6 +6,7 @@ scripts in static/js then resume the live stream from the seq the page was rende
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import defaultdict
 from datetime import date
@@ -22,13 +23,25 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.web.auth import LOGIN_COOKIE, current_organiser, require_organiser, services
+from liveblog.web.auth import LOGIN_COOKIE, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     templates = request.app.state.templates
     context.setdefault("organiser", request.scope.get("liveblog.organiser"))
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+# Pages with more items than this are rendered in a worker thread: a 2,000-note session page
+# takes tens of ms of Jinja, which would hold every live viewer's delivery for that long.
+THREAD_RENDER_ITEMS = 100
+
+
+async def render_big(request: Request, name: str, context: dict[str, Any], items: int, status: int = 200) -> Response:
+    """render(), off the event loop when the page is big (jinja2 renders thread-safely)."""
+    if items <= THREAD_RENDER_ITEMS:
+        return render(request, name, context, status)
+    return await asyncio.to_thread(render, request, name, context, status)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -78,6 +91,32 @@ def qr_svg(text: str) -> str:
     return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
 
 
+def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:
+    """Sessions that share a room at the same time, as (room, [sessions that clash]) per room.
+
+    Back to back (one ends at 10:00, the next starts at 10:00) is not a clash; sessions with no
+    room are never compared (they may well be in different places).
+    """
+    by_room: dict[str, list[Session]] = defaultdict(list)
+    for s in sessions:
+        if s.room.strip():
+            by_room[s.room.strip().casefold()].append(s)
+    out = []
+    for same_room in by_room.values():
+        same_room.sort(key=lambda s: (s.starts_at, s.ends_at))
+        clashing: list[Session] = []
+        for i, a in enumerate(same_room):
+            for b in same_room[i + 1:]:
+                if b.starts_at >= a.ends_at:
+                    break
+                for s in (a, b):
+                    if s not in clashing:
+                        clashing.append(s)
+        if clashing:
+            out.append((clashing[0].room, clashing))
+    return sorted(out, key=lambda pair: pair[0].casefold())
+
+
 # Item kinds shown as cards in the stream of notes (social posts will join them).
 CARD_KINDS = ("note", "social")
 
@@ -117,15 +156,14 @@ async def session_page(request: Request) -> Response:
         from liveblog.web.archive import knowledge_page
 
         return await knowledge_page(request, session.id)
-    from liveblog.web.comments import thread_context
-
     from liveblog.archive.exports import jsonld_live, jsonld_script
+    from liveblog.web.comments import thread_context
 
     thread = await thread_context(request, session.id)
     url = f"{base_url(request)}/sessions/{session.id}"
     # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
     jsonld = jsonld_script(jsonld_live(session, event, items, url)) if session.is_live else None
-    return render(
+    return await render_big(
         request,
         "session.html",
         {
@@ -139,12 +177,13 @@ async def session_page(request: Request) -> Response:
             "canonical": url,
             **thread,
         },
+        len(items),
     )
 
 
 async def embed_page(request: Request) -> Response:
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    return render(request, "embed.html", {"session": session, "event": event, "items": items})
+    return await render_big(request, "embed.html", {"session": session, "event": event, "items": items}, len(items))
 
 
 async def media(request: Request) -> Response:
@@ -163,6 +202,11 @@ async def service_worker(request: Request) -> Response:
         media_type="text/javascript",
         headers={"cache-control": "no-cache", "service-worker-allowed": "/"},
     )
+
+
+async def favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page links; send them to the one icon we have.
+    return RedirectResponse("/static/favicon.svg", status_code=308)
 
 
 async def healthz(request: Request) -> Response:
@@ -192,10 +236,8 @@ async def notetaker_landing(request: Request) -> Response:
 
 
 async def notetaker_page(request: Request) -> Response:
-    invite = await _invite(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    if not invite.allows(session):
-        raise NotFound("Your invite does not cover this session.")
+    invite = await services(request).accounts.authorize_capture(request.path_params["token"], session)
     return render(
         request,
         "notetaker.html",
@@ -226,7 +268,7 @@ async def login_page(request: Request) -> Response:
         except (Unauthorized, RateLimited) as exc:
             return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
         response = RedirectResponse(next_url, status_code=303)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+        set_login_cookie(response, request, token)
         return response
     return render(request, "login.html", {"next": next_url})
 
@@ -326,6 +368,7 @@ async def organise_event(request: Request) -> Response:
                 values = _form_dict(form, ["name", "session_id"])
                 session_id = str(form.get("session_id") or "") or None
                 new_invite = await _invite_action(request, form, event, session_id)
+                values = {}  # made: the form is empty again for the next note-taker
             else:
                 raise BadRequest("unknown form")
         except LiveblogError as exc:
@@ -342,6 +385,7 @@ async def organise_event(request: Request) -> Response:
             "event": event,
             "sessions": sessions,
             "session_titles": {s.id: s.title for s in sessions},
+            "overlaps": overlapping_sessions(sessions),
             "invites": invites,
             "error": error,
             "form_name": form_name,
@@ -376,10 +420,11 @@ async def organise_session(request: Request) -> Response:
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)
+                values = {}  # made: the form is empty again for the next note-taker
             elif form_name == "remove_note":
                 account = await require_organiser(request)
                 item_id = str(form.get("item_id", ""))
-                if not item_id.isdigit():
+                if not (item_id.isascii() and item_id.isdigit()):
                     raise BadRequest("no note chosen")
                 # Through the capture path like any deletion: sequenced, so every viewer drops it.
                 await svc.notes.handle(
@@ -418,6 +463,7 @@ async def organise_session(request: Request) -> Response:
 routes = [
     Route("/", home),
     Route("/healthz", healthz),
+    Route("/favicon.ico", favicon),
     Route("/sw.js", service_worker),
     Route("/events/{event_id}", event_page),
     Route("/sessions/{session_id}", session_page),

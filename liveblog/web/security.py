@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
+
+from liveblog.access.origins import origin_allowed
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -22,17 +23,8 @@ CSP = (
 )
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
+__all__ = ["SecurityMiddleware", "origin_allowed"]
 
-def origin_allowed(headers: Headers, allowed: Iterable[str]) -> bool:
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    if origin == "null":
-        return False
-    if origin.rstrip("/") in {a.rstrip("/") for a in allowed}:
-        return True
-    host = headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
 
 
 class SecurityMiddleware:

@@ -16,13 +16,14 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from liveblog.access.sockets import invite_key
 from liveblog.capture.notes import Author
-from liveblog.errors import LiveblogError, NotFound
+from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
 from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
-from liveblog.streams.protocol import SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame
-from liveblog.web.outlets import SCOPE_KEY, QueueOutlet, TransportOutlet
+from liveblog.streams.protocol import REJECTED, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame, decode_json, parse_seq
+from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
 from liveblog.web.security import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -46,19 +47,37 @@ def parse_position(params: Mapping[str, str]) -> tuple[int | None, str | None]:
     epoch = params.get("epoch") or None
     since = None
     if raw_since not in (None, ""):
-        if not raw_since.isdigit() or len(raw_since) > 18:
-            raise ValueError(f"since must be a non-negative whole number, not {raw_since!r}")
-        since = int(raw_since)
+        since = parse_seq(raw_since)
     if epoch is not None and (len(epoch) > 64 or not epoch.isalnum()):
         raise ValueError("epoch is not valid")
     return since, epoch
 
 
+class _InvalidUTF8Filter(logging.Filter):
+    """uvicorn logs every text frame that is not UTF-8 as an ERROR with a traceback (and closes
+    the socket with 1007, as RFC 6455 says): anyone could fill the log that way. Count them
+    instead (GET /api/v1/metrics) and note each at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Invalid UTF-8 sequence received from client.":
+            REJECTED["invalid_utf8"] += 1
+            log.debug("a websocket sent a text frame that is not UTF-8: closed with 1007")
+            return False
+        return True
+
+
+def quiet_invalid_utf8_frames() -> None:
+    """Install the filter on uvicorn's logger once (it survives uvicorn's logging setup)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _InvalidUTF8Filter) for f in logger.filters):
+        logger.addFilter(_InvalidUTF8Filter())
+
+
 def _outlet(ws: WebSocket, services: Services) -> Outlet:
     limit = services.settings.streams.viewer_buffer_bytes
-    proto = ws.scope.get(SCOPE_KEY)
-    if proto is not None:
-        return TransportOutlet(proto, limit)
+    fast = fast_send(ws.scope)
+    if fast is not None:
+        return TransportOutlet(fast, limit)
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -107,15 +126,27 @@ async def _receive_text(ws: WebSocket) -> str | None | bytes:
     return bytes(message.get("bytes") or b"")
 
 
+def reply(outlet: Outlet, message: dict[str, Any] | Frame) -> None:
+    """Write a reply (ack, error, pong). Never dropped on an open socket: if the outlet refuses
+    it (its buffer is full), the socket is closed with 4408, so the client resumes and resends
+    whatever was not acknowledged."""
+    frame = message if isinstance(message, Frame) else Frame.of(message)
+    if not outlet.write(frame) and not outlet.closed:
+        outlet.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+
+
 def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(message, None) for a JSON object; (None, error frame) for anything else."""
+    """(message, None) for a JSON object; (None, error frame) for anything else, including JSON
+    the server refuses to handle (too deep, lone surrogates, numbers out of range)."""
     if isinstance(raw, bytes):
+        REJECTED["unsupported_binary"] += 1
         return None, error_message("unsupported_binary", "send JSON text frames, not binary")
     try:
-        message = json.loads(raw)
-    except ValueError:
-        return None, error_message("invalid_json", "that frame is not JSON")
+        message = decode_json(raw)
+    except LiveblogError as exc:
+        return None, error_message(exc.code, exc.message, field=exc.field)
     if not isinstance(message, dict):
+        REJECTED["invalid_json"] += 1
         return None, error_message("invalid_json", "a message is a JSON object")
     return message, None
 
@@ -123,8 +154,6 @@ def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | No
 async def capture_socket(ws: WebSocket) -> None:
     """A note-taker's connection: the same stream, plus note messages answered by acks."""
     services = _services(ws)
-    token = _token_from(ws)
-    invite = await services.accounts.invite_for_token(token)
     if not await _accept(ws):
         return
     try:
@@ -132,11 +161,11 @@ async def capture_socket(ws: WebSocket) -> None:
     except NotFound:
         await _finish(ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
-    if invite is None:
-        await _finish(ws, None, CloseCode.UNAUTHORIZED, error_message("unauthorized", "missing, unknown or revoked invite token"))
-        return
-    if not invite.allows(session):
-        await _finish(ws, None, CloseCode.FORBIDDEN, error_message("forbidden", "your invite does not cover this session"))
+    try:
+        invite = await services.accounts.authorize_capture(_token_from(ws), session)
+    except (Unauthorized, Forbidden) as exc:
+        code = CloseCode.UNAUTHORIZED if isinstance(exc, Unauthorized) else CloseCode.FORBIDDEN
+        await _finish(ws, None, code, error_message(exc.code, exc.message))
         return
     await _serve(ws, invite)
 
@@ -161,6 +190,14 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
         return
     outlet = _outlet(ws, services)
     hello = {"role": "note-taker", "you": {"name": invite.name, "invite": invite.id}}
+
+    def revoked(reason: str) -> None:
+        # Called by the access layer once the revocation is durable: say why, then close.
+        if not outlet.closed:
+            outlet.write(Frame.of(error_message("revoked", "your invite was revoked by the organiser")))
+            outlet.close(CloseCode.REVOKED, reason)
+
+    forget = services.accounts.sockets.register(invite_key(invite.id), revoked)
     try:
         async with services.hub.subscribe(session_id, outlet, since=since, epoch=epoch, note_taker=invite.name, hello=hello):
             await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
@@ -176,6 +213,7 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
         await _finish(ws, outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
         return
     finally:
+        forget()
         if isinstance(outlet, QueueOutlet) and outlet.closed is False:
             await outlet.aclose()
     if not outlet.closed and ws.application_state == WebSocketState.CONNECTED:
@@ -187,13 +225,13 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
     None when the peer has gone or the outlet was closed."""
     while not outlet.closed:
         raw = await _receive_text(ws)
-        if raw is None:
+        if raw is None or outlet.closed:  # gone, or closed (revoked) while this frame was in flight
             return None
         message, error = decode(raw)
         if message is None:
-            outlet.write(Frame.of(error or {}))
+            reply(outlet, error or {})
         elif message.get("type") == "ping":
-            outlet.write(Frame.of({"type": "pong"}))
+            reply(outlet, {"type": "pong"})
         else:
             return message
     return None
@@ -212,12 +250,12 @@ async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, sessi
             client_id, task = in_flight[0]
             try:
                 ack = await task
-                outlet.write(Frame.of(ack.to_wire()))
+                reply(outlet, ack.to_wire())
             except LiveblogError as exc:
-                outlet.write(Frame.of(error_message(exc.code, exc.message, client_id=client_id, field=exc.field)))
+                reply(outlet, error_message(exc.code, exc.message, client_id=client_id, field=exc.field))
             except Exception:
                 log.exception("capture failed")
-                outlet.write(Frame.of(error_message("internal", "the server failed to save this; send it again", client_id=client_id)))
+                reply(outlet, error_message("internal", "the server failed to save this; send it again", client_id=client_id))
             in_flight.popleft()
             wakeup.set()
 

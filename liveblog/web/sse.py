@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from liveblog.errors import BadRequest
 from liveblog.services import Services
 from liveblog.streams.hub import ReloadRequired
-from liveblog.streams.protocol import Frame
+from liveblog.streams.protocol import Frame, parse_seq
 from liveblog.web.outlets import QueueOutlet
 
 RETRY_MS = 2000  # browsers reconnect after this; jitter comes from their own scheduling
@@ -27,9 +26,12 @@ def parse_last_event_id(value: str | None) -> tuple[int | None, str | None]:
     if not value:
         return None, None
     epoch, _, seq = value.rpartition(":")
-    if not seq.isdigit() or (epoch and not epoch.isalnum()):
+    if epoch and not (epoch.isascii() and epoch.isalnum() and len(epoch) <= 64):
         raise BadRequest("Last-Event-ID must look like <epoch>:<seq>", code="bad_position")
-    return int(seq), epoch or None
+    try:
+        return parse_seq(seq), epoch or None
+    except ValueError:
+        raise BadRequest("Last-Event-ID must look like <epoch>:<seq>", code="bad_position") from None
 
 
 class SSEStream:
@@ -55,16 +57,11 @@ class SSEStream:
         ended = asyncio.Event()
 
         async def emit(frame: Frame) -> None:
-            message_type = "message"
-            lines = []
-            if frame.seq is not None:
-                channel = hub.channels.get(self.session_id)
-                lines.append(f"id: {channel.epoch if channel else ''}:{frame.seq}")
-            with contextlib.suppress(ValueError):
-                message_type = str(json.loads(frame.text).get("type", "message"))
-            lines.append(f"event: {message_type}")
-            lines.append(f"data: {frame.text}")
-            await send({"type": "http.response.body", "body": ("\n".join(lines) + "\n\n").encode(), "more_body": True})
+            # Encoded once per frame for all SSE clients (it used to parse every frame's JSON
+            # again for each client to find its type).
+            channel = hub.channels.get(self.session_id)
+            body = frame.sse_bytes(channel.epoch if channel and channel.epoch else "")
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
         async def close(code: int, reason: str) -> None:
             ended.set()
@@ -97,9 +94,11 @@ class SSEStream:
 def sse_response(request: Request, services: Services, session_id: str) -> Any:
     since, epoch = parse_last_event_id(request.headers.get("last-event-id"))
     if since is None and request.query_params.get("since"):
-        raw = request.query_params["since"]
-        if not raw.isdigit():
-            raise BadRequest("since must be a non-negative whole number", code="bad_position")
-        since = int(raw)
+        try:
+            since = parse_seq(request.query_params["since"])
+        except ValueError:
+            raise BadRequest("since must be a whole number from 0 to 10**18", code="bad_position") from None
         epoch = request.query_params.get("epoch") or None
+        if epoch is not None and not (epoch.isascii() and epoch.isalnum() and len(epoch) <= 64):
+            raise BadRequest("epoch is not valid", code="bad_position")
     return SSEStream(services, session_id, since, epoch)

@@ -48,6 +48,8 @@ function start() {
   const askCount = document.getElementById("ask-count");
   let sort = "top";
   let busy = false;
+  let ready = false;
+  const ended = () => root.dataset.state === "ended";
 
   // -- polls ---------------------------------------------------------------------------------
 
@@ -187,7 +189,8 @@ function start() {
     questionsEl.replaceChildren(...list.map(renderQuestion));
     const waiting = model.you.questions.filter((q) => q.state === "pending").length;
     noQuestions.hidden = list.length > 0;
-    noQuestions.textContent = sort === "answered" ? "No question has been answered yet." : "No questions yet.";
+    noQuestions.textContent = sort === "answered" ? "No question has been answered yet."
+      : ended() ? "No questions were asked." : "No questions yet.";
     if (waiting) {
       questionsEl.append(el("li", { class: "question question-waiting muted", text:
         waiting === 1 ? "Your question is waiting for a moderator." : `${waiting} of your questions are waiting for a moderator.` }));
@@ -231,13 +234,31 @@ function start() {
 
   // -- wiring --------------------------------------------------------------------------------
 
-  function render() { renderPolls(); renderQuestions(); }
+  // The phone's floating link to this panel says when a poll is open.
+  const jump = document.getElementById("jump-audience");
+  function renderJump() {
+    if (!jump) return;
+    const open = model.currentPoll() && model.currentPoll().data.state === "open";
+    jump.dataset.poll = open ? "open" : "none";
+    jump.querySelector(".jump-label").textContent = open ? "Poll open: vote" : "Polls and questions";
+  }
+
+  function render() { renderPolls(); renderQuestions(); renderJump(); }
+
+  // An ended session takes no more questions: the Ask form goes, the texts stop promising.
+  function showSessionState(state) {
+    root.dataset.state = state;
+    noPolls.textContent = ended() ? noPolls.dataset.endedText : noPolls.dataset.liveText;
+    form.hidden = !ready || ended();
+    render();
+  }
 
   model.addEventListener("changed", render);
   // Changes that arrive before the snapshot are held, then applied on top of it (the versions
   // decide what is newer), so nothing between the page's stream position and the snapshot is lost.
   let held = [];
   function onChange(msg) {
+    if (msg.op === "session.updated" && msg.session) { showSessionState(msg.session.state); return; }
     if (held !== null) { held.push(msg); return; }
     // A question of mine that a moderator approved or hid: my "waiting" note follows it.
     if (msg.item && msg.item.kind === "question") {
@@ -255,7 +276,8 @@ function start() {
     const pending = held;
     held = null;
     for (const msg of pending) onChange(msg);
-    form.hidden = false;
+    ready = true;
+    form.hidden = ended();
     askBody.maxLength = model.limits.question_chars;
     updateCount();
     root.dataset.ready = "true";

@@ -1,4 +1,4 @@
-// Rendering stream items in the browser with the same markup as templates/_items.html.
+// Rendering stream items in the browser from the markup of templates/_items.html.
 // item.html is sanitised on the server (nh3); every other field goes in as text.
 // Video links get a "Play video" button: the third-party <iframe> is only created when the
 // reader presses it, so no player script or cookie reaches anyone who did not ask for it.
@@ -20,67 +20,64 @@ export function summary(item, limit = 120) {
 // Only players the CSP (frame-src) allows and find_embeds() produces.
 const PLAYER_ORIGINS = ["https://www.youtube-nocookie.com/", "https://player.vimeo.com/"];
 
+// The card's markup comes from templates/_items.html: the page carries it in <template>
+// elements with every optional part present; a card is a clone with the parts it lacks removed.
+function fromTemplate(id) {
+  const template = document.getElementById(id);
+  if (!template) throw new Error(`the page has no #${id} (templates/_items.html card_templates())`);
+  return template.content.firstElementChild.cloneNode(true);
+}
+
 function embedPreview(embed) {
-  const box = document.createElement("div");
-  box.className = "embed-preview";
-  const provider = document.createElement("span");
-  provider.className = "embed-provider";
-  provider.textContent = embed.provider || "Link";
-  const link = document.createElement("a");
-  link.className = "embed-link";
+  const box = fromTemplate("embed-preview-template");
+  box.querySelector(".embed-provider").textContent = embed.provider || "Link";
+  const link = box.querySelector(".embed-link");
   link.href = /^https?:\/\//.test(embed.url) ? embed.url : "#";
-  link.rel = "nofollow noopener noreferrer ugc";
   link.textContent = embed.url;
-  box.append(provider, " ", link);
+  const button = box.querySelector(".play-embed");
   if (embed.player) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "play-embed";
     button.dataset.player = embed.player;
     button.dataset.provider = embed.provider || "";
-    button.textContent = "Play video";
-    box.append(button);
+    button.hidden = false;  // the server's copy waits for enableEmbeds(); this one is live already
+  } else {
+    button.remove();
   }
   return box;
 }
 
+// One stream item as a card. An item with no id yet (a note still in the note-taker's outbox)
+// gets no id attributes and no permalink, only its time.
 export function renderItem(item) {
-  const article = document.createElement("article");
+  const article = fromTemplate("item-card-template");
+  const meta = article.querySelector(".item-meta");
+  const known = item.id !== null && item.id !== undefined;
   article.className = `item item-${item.kind}${item.key_point ? " key-point" : ""}`;
-  article.id = `item-${item.id}`;
-  article.tabIndex = -1;
-  article.dataset.id = String(item.id);
-  article.dataset.seq = String(item.seq);
+  for (const name of ["id", "seq", "clientId", "media"]) delete article.dataset[name];
   article.dataset.kind = item.kind;
   article.dataset.sort = item.typed_at;
   if (item.client_id) article.dataset.clientId = item.client_id;
   if (item.data && item.data.media && item.data.media.length) article.dataset.media = "1";
-  article.setAttribute("aria-labelledby", `item-${item.id}-meta`);
-  const meta = document.createElement("header");
-  meta.className = "item-meta";
-  meta.id = `item-${item.id}-meta`;
-  if (item.key_point) {
-    const badge = document.createElement("span");
-    badge.className = "badge badge-key";
-    badge.textContent = "Key point";
-    meta.append(badge, " ");
+  if (known) {
+    article.id = `item-${item.id}`;
+    article.dataset.id = String(item.id);
+    article.dataset.seq = String(item.seq);
+    article.setAttribute("aria-labelledby", `item-${item.id}-meta`);
+    meta.id = `item-${item.id}-meta`;
+  } else {
+    for (const name of ["id", "tabindex", "aria-labelledby"]) article.removeAttribute(name);
+    meta.removeAttribute("id");
   }
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = item.author || "";
-  const link = document.createElement("a");
-  link.className = "permalink";
-  link.href = `#item-${item.id}`;
-  link.title = "Link to this item";
-  const time = document.createElement("time");
+  if (!item.key_point) meta.querySelector(".badge-key").remove();
+  meta.querySelector(".author").textContent = item.author || "";
+  if (!(item.version > 1)) meta.querySelector(".edited").remove();
+  const link = meta.querySelector(".permalink");
+  const time = link.querySelector("time");
   time.dateTime = item.typed_at;
   time.textContent = timeLabel(item.typed_at);
-  link.append(time);
-  meta.append(author, " ", link);
-  const body = document.createElement("div");
-  body.className = "item-body";
+  if (known) link.href = `#item-${item.id}`;
+  else link.replaceWith(time);
+  const body = article.querySelector(".item-body");
   body.innerHTML = item.html || "";  // sanitised server-side
-  article.append(meta, body);
   for (const embed of (item.data && item.data.embeds) || []) article.append(embedPreview(embed));
   return article;
 }

@@ -17,6 +17,11 @@ const INLINE = new RegExp(
   "g",
 );
 
+// Where a /media/ path is shown from. The note-taker page points photos still waiting in its
+// outbox (/media/local-<client id>) at the copy on the device, so no request is made for them.
+let imageSource = (path) => path;
+export function setImageSource(fn) { imageSource = fn; }
+
 function safeHref(url) {
   return /^(https?:\/\/|mailto:)/i.test(url) ? url : null;
 }
@@ -39,8 +44,8 @@ export function inline(text) {
     if (m[2] !== undefined) {
       if (m[2].startsWith("/media/")) {
         const img = document.createElement("img");
-        img.src = m[2];
         img.alt = m[1];
+        img.src = imageSource(m[2]);
         out.push(img);
       } else if (safeHref(m[2])) {
         out.push(link(m[2], [m[1] || m[2]]));

@@ -10,7 +10,7 @@
 import { LiveStream } from "./stream.js";
 import { renderItem, localiseTimes, enableEmbeds, timeLabel } from "./items.js";
 import { Outbox } from "./outbox.js";
-import { renderPreview } from "./mdpreview.js";
+import { renderPreview, setImageSource } from "./mdpreview.js";
 
 const root = document.getElementById("capture");
 const $ = (id) => document.getElementById(id);
@@ -105,24 +105,52 @@ const FAILED_TEXT = {
   4401: "Your invite link is no longer valid (it may have been revoked). Your notes are kept on this device; ask the organiser for a new link.",
   4403: "Your invite does not cover this session. Your notes are kept on this device.",
   4404: "This session no longer exists. Your notes are kept on this device.",
+  4410: "The organiser revoked your invite: notes are no longer sent. Your notes are kept on this device; ask the organiser for a new link.",
 };
 
+let connectionDetail = { state: "idle" };
+
 function showState(detail) {
+  connectionDetail = detail;
   const state = detail.state;
+  const ended = root.dataset.state === "ended";
   connection.dataset.state = state;
+  connection.dataset.sessionState = root.dataset.state;
   connectionText.textContent = state === "failed"
     ? FAILED_TEXT[detail.code] || `The server refused the connection (${detail.code}).`
+    : state === "live" && ended ? "Session ended: posting is closed."
     : STATE_TEXT[state] || state;
   root.dataset.connection = state;
 }
 
+// An ended session takes no more notes: say so, and stop offering to post (and to edit). It is
+// learnt live from the stream's session.updated change, and undone if the session is reopened.
+function showSessionState(state) {
+  root.dataset.state = state;
+  const badge = $("session-state");
+  badge.className = `state-badge state-${state}`;
+  badge.textContent = { live: "Live", ended: "Ended" }[state] || "Scheduled";
+  const ended = state === "ended";
+  $("ended-notice").hidden = !ended;
+  for (const el of [note, postButton, keyButton, photoButton]) el.disabled = ended;
+  if (ended && editing) stopEditing(true);
+  showState(connectionDetail);
+}
+
 function updateCount() {
-  const waiting = queue.filter((r) => r.status !== "failed").length + writing;
+  const live = queue.filter((r) => r.status !== "failed");
+  const photos = live.filter((r) => r.message.type === "media.upload").length;
+  const waiting = live.length + writing;
   const failed = queue.filter((r) => r.status === "failed").length;
   outboxStatus.dataset.count = String(waiting);
   root.dataset.waiting = String(waiting);
-  let text = waiting === 0 ? "All notes sent" : `${plural(waiting, "note", "notes")} waiting to be sent`;
-  if (failed) text += ` · ${failed} not saved`;
+  const notesWaiting = waiting - photos;
+  const parts = [];
+  if (notesWaiting) parts.push(plural(notesWaiting, "note", "notes"));
+  if (photos) parts.push(plural(photos, "photo", "photos"));
+  let text = waiting === 0 ? (failed ? "" : "All notes sent") : `${parts.join(" and ")} waiting to be sent`;
+  if (failed) text += `${text ? " · " : ""}${plural(failed, "note", "notes")} not saved`;
+  outboxStatus.dataset.failed = String(failed);
   if (!outbox.durable) text += " · this browser is not keeping them if the tab closes";
   outboxCount.textContent = text;
   failedBox.hidden = failed === 0;
@@ -191,32 +219,12 @@ function setBadge(el, text, kind) {
   badge.textContent = text;
 }
 
+// A note still in the outbox: the same card, with the composer's preview of its text.
 function pendingCard(record) {
   const m = record.message;
-  const el = document.createElement("article");
-  el.className = `item item-note pending${m.key_point ? " key-point" : ""}`;
-  el.dataset.clientId = m.client_id;
-  el.dataset.sort = m.typed_at;
-  el.dataset.kind = "note";
-  const meta = document.createElement("header");
-  meta.className = "item-meta";
-  if (m.key_point) {
-    const badge = document.createElement("span");
-    badge.className = "badge badge-key";
-    badge.textContent = "Key point";
-    meta.append(badge, " ");
-  }
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = myName;
-  const time = document.createElement("time");
-  time.dateTime = m.typed_at;
-  time.textContent = timeLabel(m.typed_at);
-  meta.append(author, " ", time);
-  const body = document.createElement("div");
-  body.className = "item-body";
-  body.append(renderPreview(m.body));
-  el.append(meta, body);
+  const el = renderItem({ id: null, kind: "note", client_id: m.client_id, key_point: m.key_point, author: myName, typed_at: m.typed_at, html: "" });
+  el.classList.add("pending");
+  el.querySelector(".item-body").append(renderPreview(m.body));
   return el;
 }
 
@@ -236,6 +244,7 @@ function cardFor(record) {
 function showRecord(record) {
   const m = record.message;
   if (record.status === "failed") { showFailed(record); return; }
+  if (m.type === "media.upload") return;  // shown inside the notes that use it
   let el = cardFor(record);
   if (m.type === "note.create" && !el) { el = pendingCard(record); place(el); }
   if (!el) return;
@@ -276,13 +285,131 @@ function showItem(item) {
 
 function send(record) {
   if (!stream || !stream.isOpen || record.status === "failed" || record.sentOn === connectionNo) return;
+  if (record.message.type === "media.upload") { uploadPhoto(record); return; }
   if (stream.send(record.message)) {
     record.sentOn = connectionNo;
     showRecord(record);
   }
 }
 
-function flush() { for (const record of queue) send(record); }
+// Everything waiting, in typed order. A note that shows a photo not yet uploaded waits for it,
+// and so does any edit or delete of that note, so the server sees them in the order they were made.
+function flush() {
+  const held = new Set();
+  for (const record of queue) {
+    const m = record.message;
+    if (m.type !== "media.upload" && record.status !== "failed"
+        && (LOCAL_PHOTO.test(m.body || "") || (m.target_client_id && held.has(m.target_client_id)))) {
+      held.add(m.client_id);
+      continue;
+    }
+    send(record);
+  }
+}
+
+// -- photos in the outbox ----------------------------------------------------------------------
+// A photo is written to the outbox (the file itself, in IndexedDB) the moment it is added, and
+// the note refers to it as /media/local-<client id>. It is uploaded whenever the page is
+// connected; then every waiting note (and the text box) gets the real /media/<id>. The server
+// keeps one copy per content hash, so an upload repeated after a crash or a lost answer is
+// stored once.
+
+const LOCAL_PHOTO = /\/media\/local-[0-9a-f-]{36}/;
+const localPhotoPath = (clientId) => `/media/local-${clientId}`;
+const localPhotos = new Map();  // client id -> object URL of the file on this device
+
+setImageSource((path) => {
+  const id = path.startsWith("/media/local-") ? path.slice("/media/local-".length) : null;
+  if (id === null) return path;
+  return localPhotos.get(id) || "data:,";  // gone: an empty image rather than a request
+});
+
+function rememberPhoto(record) {
+  if (!localPhotos.has(record.client_id) && record.message.blob) {
+    localPhotos.set(record.client_id, URL.createObjectURL(record.message.blob));
+  }
+}
+
+// Transient: try again later (no connection, server busy). Anything else is a refusal for good.
+const UPLOAD_RETRY = new Set([0, 408, 429, 500, 502, 503, 504]);
+
+async function uploadPhoto(record) {
+  if (record.uploading) return;
+  record.uploading = true;
+  const m = record.message;
+  let status = 0;
+  let data = {};
+  try {
+    const response = await fetch(`/api/v1/sessions/${encodeURIComponent(session)}/media`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": m.content_type },
+      body: m.blob,
+    });
+    status = response.status;
+    data = await response.json().catch(() => ({}));
+  } catch (err) {
+    status = 0;  // offline or the connection dropped: the next connection tries again
+  }
+  record.uploading = false;
+  if (status === 201 && data.url) {
+    await photoUploaded(record, data.url);
+  } else if (UPLOAD_RETRY.has(status)) {
+    // Again on the next connection, or after a back-off if this one stays up.
+    record.sentOn = connectionNo;
+    record.tries = (record.tries || 0) + 1;
+    const retryOn = connectionNo;
+    setTimeout(() => {
+      if (record.sentOn === retryOn && connectionNo === retryOn) { record.sentOn = -1; flush(); }
+    }, Math.min(60000, 1000 * 2 ** record.tries));
+  } else {
+    await photoRefused(record, (data.error && data.error.message) || `the upload failed (${status})`);
+  }
+}
+
+function replacePhoto(text, clientId, replacement) {
+  const path = localPhotoPath(clientId);
+  if (replacement !== null) return text.split(path).join(replacement);
+  // Refused: take the whole ![...](path) out.
+  return text.split(new RegExp(String.raw`!\[[^\]]*\]\(${path}\)\n?`)).join("");
+}
+
+async function rewriteWaiting(clientId, replacement) {
+  for (const r of queue) {
+    if (r.message.body && r.message.body.includes(localPhotoPath(clientId))) {
+      r.message = { ...r.message, body: replacePhoto(r.message.body, clientId, replacement) };
+      try { await outbox.put(r); } catch { /* kept in memory; sent while the tab is open */ }
+    }
+  }
+  if (note.value.includes(localPhotoPath(clientId))) {
+    const { selectionStart: s, selectionEnd: e } = note;
+    const before = note.value.length;
+    note.value = replacePhoto(note.value, clientId, replacement);
+    const shift = note.value.length - before;
+    note.setSelectionRange(Math.max(0, s + shift), Math.max(0, e + shift));
+    saveDraft();
+    refreshPreview();
+  }
+}
+
+async function photoUploaded(record, url) {
+  // Notes first, then the photo's record: a crash in between uploads it again, harmlessly.
+  await rewriteWaiting(record.client_id, url);
+  await outbox.remove(record.client_id);
+  takeRecord(record.client_id);
+  updateCount();
+  flush();
+}
+
+async function photoRefused(record, reason) {
+  await rewriteWaiting(record.client_id, null);
+  record.status = "failed";
+  record.error = { code: "photo_refused", message: reason };
+  await outbox.markFailed(record.client_id, record.error);
+  say(`A photo could not be added: ${reason}. The note is sent without it.`, "error");
+  showFailed(record);
+  updateCount();
+  flush();
+}
 
 // Write first, then show, then send. Writes are serialised so the outbox keeps typed order.
 function enqueue(msg) {
@@ -300,9 +427,10 @@ function enqueue(msg) {
     }
     queue.push(record);
     writing -= 1;
+    if (msg.type === "media.upload") rememberPhoto(record);
     updateCount();
     showRecord(record);
-    send(record);
+    flush();
   }).catch((err) => {
     // Keep the chain alive: one failure must not hold up every later note.
     console.error("outbox", err);
@@ -356,7 +484,7 @@ function showFailed(record) {
   li.dataset.clientId = record.client_id;
   const why = document.createElement("p");
   why.className = "nt-why";
-  const what = { "note.create": "Note", "note.update": "Edit", "note.delete": "Delete" }[m.type] || "Message";
+  const what = { "note.create": "Note", "note.update": "Edit", "note.delete": "Delete", "media.upload": "Photo" }[m.type] || "Message";
   why.textContent = `${what} not saved: ${(record.error && (record.error.message || record.error.code)) || "refused"}`;
   li.append(why);
   if (m.body) {
@@ -515,6 +643,7 @@ function target(n) {
 }
 
 function submit() {
+  if (root.dataset.state === "ended") { say("This session has ended: posting is closed."); return; }
   const body = note.value;
   if (body.trim() === "") {
     say(editing ? "An empty note cannot be saved: use Delete to remove it." : "Type something first.");
@@ -657,28 +786,20 @@ function insertAtCaret(text) {
   refreshPreview();
 }
 
-async function upload(file) {
+// Adding a photo works offline too: it goes into the outbox with the notes (see above).
+function upload(file) {
   if (!file.type.startsWith("image/")) { say("Only photos (JPEG, PNG, WebP, GIF) can be added.", "error"); return; }
   if (file.size > uploadBytes) { say(`That photo is too large (limit ${Math.round(uploadBytes / 1048576)} MB).`, "error"); return; }
-  if (navigator.onLine === false || !stream || stream.state !== "live") {
-    say("You are offline: photos need a connection. Text notes still work offline; add the photo when you are back online.", "error");
-    return;
-  }
-  say("Uploading photo…");
-  try {
-    const response = await fetch(`/api/v1/sessions/${encodeURIComponent(session)}/media`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": file.type },
-      body: file,
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error((data.error && data.error.message) || `upload failed (${response.status})`);
-    insertAtCaret(data.markdown);
-    say("Photo added to your note: press Enter to post it.");
-    note.focus();
-  } catch (err) {
-    say(`The photo was not uploaded: ${err.message}. Try again when the connection is better.`, "error");
-  }
+  if (root.dataset.state === "ended") { say("This session has ended: posting is closed."); return; }
+  const client_id = uuid();
+  localPhotos.set(client_id, URL.createObjectURL(file));
+  insertAtCaret(`![](${localPhotoPath(client_id)})`);
+  saveDraft();
+  enqueue({ type: "media.upload", client_id, content_type: file.type, blob: file, typed_at: new Date().toISOString() });
+  say(stream && stream.isOpen
+    ? "Photo added. To describe it for people who cannot see it, type between the [ ]. Enter posts the note."
+    : "Photo added: it is kept on this device and sent with the note when the connection is back. Type a description between the [ ].");
+  note.focus();
 }
 
 photoButton.addEventListener("click", () => photoInput.click());
@@ -753,10 +874,11 @@ async function start() {
   try {
     for (const record of await outbox.all()) queue.push(record);
   } catch (err) { /* empty outbox then */ }
+  for (const record of queue) if (record.message.type === "media.upload") rememberPhoto(record);
   for (const record of queue) showRecord(record);
   updateCount();
 
-  for (const el of [note, postButton, keyButton, photoButton]) el.disabled = false;
+  showSessionState(root.dataset.state);
   refreshPreview();
   note.focus();
 
@@ -774,12 +896,7 @@ async function start() {
   stream.addEventListener("change", (event) => {
     const msg = event.detail;
     if (msg.item) showItem(msg.item);
-    if (msg.op === "session.updated" && msg.session) {
-      root.dataset.state = msg.session.state;
-      const badge = $("session-state");
-      badge.className = `state-badge state-${msg.session.state}`;
-      badge.textContent = { live: "Live", ended: "Ended" }[msg.session.state] || "Scheduled";
-    }
+    if (msg.op === "session.updated" && msg.session) showSessionState(msg.session.state);
   });
   stream.addEventListener("synced", () => {
     connectionNo += 1;

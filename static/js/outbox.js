@@ -4,6 +4,8 @@
 // A message the server refused for good is kept with status "failed", so its text is never lost.
 //
 // Record: {n (key), scope, client_id, message, status: "waiting" | "failed", error?, created}
+// A photo is a record too: message {type: "media.upload", client_id, content_type, blob}; notes
+// that show it refer to it as /media/local-<its client_id> until it is uploaded.
 // `scope` keeps one browser's outboxes for different sessions or invites apart.
 
 const DB_NAME = "liveblog-outbox";
@@ -91,6 +93,16 @@ export class Outbox {
     const store = tx.objectStore(STORE);
     const record = await this._find(store, clientId);
     if (record) store.delete(record.n);
+    await done(tx);
+  }
+
+  // Rewrite a waiting record in place (same key, so it keeps its place in typed order).
+  // Only the stored fields: the page's own bookkeeping (sentOn...) must not outlive the page.
+  async put(record) {
+    if (!this.db) { this.memory.set(record.client_id, record); return; }
+    const { n, scope, client_id, message, status, error, created } = record;
+    const tx = this.db.transaction(STORE, "readwrite", { durability: "strict" });
+    tx.objectStore(STORE).put({ n, scope, client_id, message, status, error, created });
     await done(tx);
   }
 

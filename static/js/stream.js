@@ -3,7 +3,7 @@
 // Events (detail = the message): hello, change, synced, presence, heartbeat, ack, error, pong,
 // reload (detail = snapshot from /api/v1/sessions/{id}/items), state (detail = {state, attempt, delay}).
 
-const FATAL = new Set([4400, 4401, 4403, 4404]);
+const FATAL = new Set([4400, 4401, 4403, 4404, 4410]);
 
 export class LiveStream extends EventTarget {
   constructor({ session, path, epoch = "", seq = null, protocols = () => ["liveblog.v1"] }) {

@@ -20,9 +20,13 @@ const noKeyPoints = document.getElementById("no-key-points");
 const noItems = document.getElementById("no-items");
 const noMatch = document.getElementById("no-match");
 const orderToggle = document.getElementById("order-toggle");
+const pauseToggle = document.getElementById("pause-toggle");
+const pausedCount = document.getElementById("paused-count");
 
 let order = "newest";
 let filter = "all";
+let sessionState = root ? root.dataset.state || "live" : "live";
+let connectionState = "idle";
 
 // -- ordering ----------------------------------------------------------------------------------
 
@@ -208,6 +212,11 @@ function applyChange(msg) {
 }
 
 function updateSession(session) {
+  if (session.state && session.state !== sessionState) {
+    sessionState = session.state;
+    root.dataset.state = session.state;
+    showState({ state: connectionState });  // "Live updates on" no longer fits an ended session
+  }
   const badge = document.getElementById("session-state");
   if (badge) {
     badge.className = `state-badge state-${session.state}`;
@@ -227,13 +236,54 @@ function replaceAll(snapshot) {
   refresh();
 }
 
+// -- pausing (WCAG 2.2.2) ----------------------------------------------------------------------
+// While paused, changes to the stream wait here, in order, and the count says how many; resuming
+// applies them all. The session's own state (ended, title) still applies at once.
+
+let paused = false;
+let held = [];
+
+function onStreamChange(msg) {
+  if (paused && msg.op !== "session.updated") {
+    held.push(msg);
+    showPaused();
+    return;
+  }
+  applyChange(msg);
+}
+
+function showPaused() {
+  if (!pauseToggle) return;
+  pauseToggle.setAttribute("aria-pressed", String(paused));
+  root.dataset.paused = String(paused);
+  const n = held.length;
+  pausedCount.textContent = !paused ? "" : n === 0 ? "Paused" : n === 1 ? "Paused · 1 update waiting" : `Paused · ${n} updates waiting`;
+}
+
+function setPaused(on) {
+  paused = on;
+  if (!paused) {
+    const batch = held;
+    held = [];
+    for (const msg of batch) applyChange(msg);
+    announcer.textContent = batch.length ? `Updates on: ${batch.length === 1 ? "1 update" : `${batch.length} updates`} shown` : "Updates on";
+  } else {
+    announcer.textContent = "Updates paused";
+  }
+  showPaused();
+}
+
 // -- connection state --------------------------------------------------------------------------
 
 let countdown = null;
 
+const ENDED_TEXT = "This session has ended: these are all its notes.";
+
 function showState({ state, delay, code }) {
   clearInterval(countdown);
+  connectionState = state;
   connection.dataset.state = state;
+  connection.dataset.sessionState = sessionState;
   // The countdown ticks in an aria-hidden span so the status region is announced once per state.
   let tickEl = connection.querySelector(".countdown");
   if (!tickEl) {
@@ -246,7 +296,7 @@ function showState({ state, delay, code }) {
   const say = (text) => { if (connectionText.textContent !== text) connectionText.textContent = text; };
   switch (state) {
     case "connecting": say("Connecting…"); break;
-    case "live": say("Live updates on"); break;
+    case "live": say(sessionState === "ended" ? ENDED_TEXT : "Live updates on"); break;
     case "reloading": say("Catching up…"); break;
     case "offline": say("Offline: catching up when the connection is back"); break;
     case "reconnecting": {
@@ -309,6 +359,7 @@ function onKey(event) {
   if (event.key === "j") { step(1); event.preventDefault(); }
   else if (event.key === "k") { step(-1); event.preventDefault(); }
   else if (event.key === "n") { showPending({ focus: true }); event.preventDefault(); }
+  else if (event.key === "p" && pauseToggle) { setPaused(!paused); event.preventDefault(); }
 }
 
 // -- start -------------------------------------------------------------------------------------
@@ -340,6 +391,7 @@ function start() {
     updateNewButton();
   });
   newButton.addEventListener("click", () => showPending({ focus: true }));
+  pauseToggle?.addEventListener("click", () => setPaused(!paused));
   let scrollQueued = false;
   window.addEventListener("scroll", () => {
     if (scrollQueued) return;
@@ -355,8 +407,8 @@ function start() {
 
   const stream = new LiveStream({ session: root.dataset.session, epoch: root.dataset.epoch, seq: root.dataset.seq });
   stream.addEventListener("state", (e) => showState(e.detail));
-  stream.addEventListener("change", (e) => applyChange(e.detail));
-  stream.addEventListener("reload", (e) => replaceAll(e.detail));
+  stream.addEventListener("change", (e) => onStreamChange(e.detail));
+  stream.addEventListener("reload", (e) => { held = []; showPaused(); replaceAll(e.detail); });
   // Other panels (polls and Q&A: audience.js) follow the same stream without a second socket.
   for (const type of ["change", "reload"]) {
     stream.addEventListener(type, (e) => document.dispatchEvent(new CustomEvent(`liveblog:${type}`, { detail: e.detail })));

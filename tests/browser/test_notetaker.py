@@ -247,23 +247,21 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-def test_photos_upload_online_and_are_refused_clearly_offline(server: ThreadServer, browser_context: Any) -> None:
+def test_photos_upload_online_with_a_description(server: ThreadServer, browser_context: Any) -> None:
     ctx = browser_context()
     page = open_notetaker(ctx, server)
     photo = {"name": "slide.png", "mimeType": "image/png", "buffer": _png()}
     page.locator("#photo-input").set_input_files(photo)
-    expect(page.locator("#note")).to_have_value(re.compile(r"^!\[photo\]\(/media/[0-9a-f]{16}\)$"))
+    expect(page.locator("#note")).to_have_value(re.compile(r"^!\[\]\(/media/[0-9a-f]{16}\)$"))
     expect(page.locator("#preview img")).to_have_count(1)
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "0")
+    # The note-taker describes it between the brackets.
+    value = page.locator("#note").input_value()
+    page.locator("#note").fill(value.replace("![]", "![The red slide]"))
     page.locator("#note").press("Enter")
     item = server.wait_for(lambda: (server.items() or [None])[0], message="the photo note")
-    assert item.data.get("media")
-    expect(page.locator("#items > article.item:not(.pending) img")).to_have_count(1)
-
-    ctx.set_offline(True)
-    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
-    page.locator("#photo-input").set_input_files(photo)
-    expect(page.locator("#composer-message")).to_contain_text("offline")
-    expect(page.locator("#note")).to_have_value("")
+    assert item.data.get("media") and 'alt="The red slide"' in item.html
+    expect(page.locator("#items > article.item:not(.pending) img")).to_have_attribute("alt", "The red slide")
 
 
 def test_video_links_load_no_player_until_asked(server: ThreadServer, browser_context: Any) -> None:
@@ -349,3 +347,17 @@ def test_a_half_typed_note_survives_a_reload_and_an_edit(server: ThreadServer, b
     expect(page.locator("#capture")).to_have_attribute("data-connection", "live")
     expect(note).to_have_value("")
     assert [i.key_point for i in server.items() if i.body.startswith("Half")] == [True]
+
+
+def test_a_revoked_invite_shows_on_the_open_note_taker_page(server: ThreadServer, browser_context: Any) -> None:
+    """Before: the page kept saying "Connected" after the organiser revoked the invite."""
+    assert server.seed is not None
+    seed = server.seed
+    page = open_notetaker(browser_context(), server)
+
+    async def revoke(services: Any) -> None:
+        await services.accounts.revoke_invite(seed.invite_id)
+
+    server.call(revoke)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "failed")
+    expect(page.locator("#connection")).to_contain_text("revoked your invite")

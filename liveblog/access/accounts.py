@@ -9,11 +9,15 @@ from collections import deque
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from liveblog.errors import BadRequest, NotFound, RateLimited, Unauthorized
-from liveblog.models import Account, Invite
+from liveblog.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from liveblog.models import Account, Invite, Session
+from liveblog.access.sockets import CredentialSockets, invite_key, login_key
 from liveblog.storage import Store, Tx
+from liveblog.storage.access import LOGIN_DAYS, hash_token
 
 MIN_PASSWORD = 8
+# The login cookie lives exactly as long as its server-side session.
+LOGIN_SECONDS = LOGIN_DAYS * 24 * 3600
 
 # Failed log-ins allowed per (username, address) in the window before further tries are refused.
 # Generous for a person who mistypes; hopeless for guessing a password online.
@@ -67,6 +71,7 @@ class Accounts:
         self.hasher = hasher or PasswordHasher()
         self._dummy: tuple[PasswordHasher, str] | None = None
         self.throttle = LoginThrottle()
+        self.sockets = CredentialSockets()
 
     def _dummy_hash(self) -> str:
         """Verified against when the user does not exist, so timing does not reveal usernames."""
@@ -87,15 +92,28 @@ class Accounts:
 
         return await self.db.write(op)
 
-    async def set_password(self, username: str, password: str) -> None:
+    async def set_password(self, username: str, password: str, *, keep_token: str | None = None) -> int:
+        """Change a password and end every other login session of the account (all of them from
+        the command line; all but `keep_token`'s when the organiser changes it while logged in),
+        closing their sockets. Returns how many sessions ended."""
         if len(password) < MIN_PASSWORD:
             raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
         hashed = await asyncio.to_thread(self.hasher.hash, password)
 
-        async def op(tx: Tx) -> None:
+        async def op(tx: Tx) -> int:
             await tx.set_password(username, hashed)
+            ended = await tx.revoke_account_logins(username, keep_token)
+            tx.after_commit.append(lambda: self._close_logins(ended))
+            return len(ended)
 
-        await self.db.write(op)
+        return await self.db.write(op)
+
+    def _close_logins(self, token_hashes: list[str]) -> None:
+        self._close([login_key(h) for h in token_hashes])
+
+    def _close(self, keys: list[str]) -> None:
+        for key in keys:
+            self.sockets.revoke(key)
 
     async def login(self, username: str, password: str, address: str = "") -> str:
         """Check a password; returns a new login token (stored hashed, revocable)."""
@@ -123,6 +141,7 @@ class Accounts:
     async def logout(self, token: str) -> None:
         async def op(tx: Tx) -> None:
             await tx.revoke_login(token)
+            tx.after_commit.append(lambda: self._close_logins([hash_token(token)]))
 
         await self.db.write(op)
 
@@ -149,7 +168,10 @@ class Accounts:
 
     async def revoke_invite(self, invite_id: str) -> Invite:
         async def op(tx: Tx) -> Invite:
-            return await tx.revoke_invite(invite_id)
+            invite = await tx.revoke_invite(invite_id)
+            # Once durable, every socket the invite opened is closed: it posts nothing more.
+            tx.after_commit.append(lambda: self._close([invite_key(invite_id)]))
+            return invite
 
         return await self.db.write(op)
 
@@ -158,6 +180,18 @@ class Accounts:
             return None
         invite = await self.db.read(lambda r: r.invite_for_token(token))
         return invite if invite and invite.active else None
+
+    async def authorize_capture(self, token: str | None, session: Session) -> Invite:
+        """The one door for note-takers: the invite that lets `token` write to and moderate
+        `session`. Unauthorized when the token is missing, unknown or revoked; Forbidden when the
+        invite is for another session or event. Every transport (HTTP capture, the capture socket,
+        uploads, moderation, the note-taker pages) asks here."""
+        invite = await self.invite_for_token(token)
+        if invite is None:
+            raise Unauthorized("this invite is missing, unknown or revoked: ask the organiser for a new link")
+        if not invite.allows(session):
+            raise Forbidden("your invite does not cover this session")
+        return invite
 
     async def invites(self, event_id: str) -> list[Invite]:
         return await self.db.read(lambda r: r.list_invites(event_id))

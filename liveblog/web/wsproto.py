@@ -1,0 +1,486 @@
+"""Liveblog's own websocket protocol for uvicorn (`uvicorn.run(app, ws=FastWebSocketProtocol)`).
+
+It speaks plain ASGI websockets to any app, and offers one extension in the scope,
+`scope["extensions"]["liveblog.fast_send"]`: an object with a documented `write_frame`,
+`closed`, `buffered`, `drain` and `close` (`FastSend` below). The hub writes each change's
+websocket frame, encoded once for all viewers, straight to the connection's transport through
+it. Because the extension travels in the scope, middleware that wraps `send` (tracing, error
+reporting) leaves the fast path on. The only uvicorn contract used is the one for `ws=` classes:
+the constructor's `config`, `server_state` and `app_state`, `shutdown()`, and the connection set.
+Frames are parsed by websockets' documented sans-I/O `ServerProtocol`.
+
+It also owns two per-connection bounds (docs/protocol.md, "Slow and stalled connections"): the
+socket's kernel send buffer is fixed (SO_SNDBUF), and a connection that has been sent data but
+has not answered a ping within `streams.stall_seconds` is closed with 4408.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import struct
+from collections import deque
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("uvicorn.error")  # where uvicorn's own websocket protocols log
+
+FAST_SEND = "liveblog.fast_send"
+
+# The kernel's send buffer per websocket (Linux doubles the value for its bookkeeping). Linux
+# autotuning grows it to megabytes for a peer that stops reading; fixed, a stalled viewer costs
+# at most this in the kernel plus `streams.viewer_buffer_bytes` in the process. 32 KiB is some
+# 30 notes: plenty for a live stream, and replays are paced by `drain()` anyway.
+SEND_BUFFER_BYTES = 32 * 1024
+# An idle connection (nothing sent since its last pong) is still pinged this often, to find
+# peers that vanished without a FIN. Busy connections are pinged every stall_seconds / 2.
+IDLE_PING_SECONDS = 30.0
+# How long a connection closing on a close frame we sent waits for the peer's reply.
+CLOSE_TIMEOUT_SECONDS = 5.0
+# On shutdown, a peer gets this long to take what is buffered for it (under uvicorn's
+# timeout_graceful_shutdown, liveblog.cli.GRACEFUL_SECONDS).
+SHUTDOWN_GRACE_SECONDS = 1.0
+_PING = b"\x89\x04"  # a ping frame with a 4-byte payload follows
+
+
+class FastSend(Protocol):
+    """What `scope["extensions"]["liveblog.fast_send"]` offers (after `websocket.accept`)."""
+
+    @property
+    def closed(self) -> bool:
+        """True once a close frame was sent or the connection is gone: writes are refused."""
+        ...
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet handed to the kernel."""
+        ...
+
+    def write_frame(self, data: bytes) -> None:
+        """Write one complete, unmasked server frame (`streams.protocol.ws_text_frame`)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its low-water mark (or the socket is gone)."""
+        ...
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Send a close frame and close; the app's `receive()` then returns `websocket.disconnect`."""
+        ...
+
+
+class FastWebSocketProtocol(asyncio.Protocol):
+    __slots__ = (
+        "config", "app", "loop", "app_state", "connections", "tasks", "default_headers",
+        "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
+        "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
+        "ping_timer", "pong_payload", "sent_since_pong", "stall_seconds", "fragments", "fragment_text",
+    )  # fmt: skip
+
+    stalled_total = 0  # connections closed because they stopped answering pings (all instances)
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any] | None = None, _loop: Any = None) -> None:
+        if not config.loaded:
+            config.load()  # pragma: no cover
+        self.config = config
+        self.app = config.loaded_app
+        self.loop: asyncio.AbstractEventLoop = _loop or asyncio.get_running_loop()
+        self.app_state = app_state or {}
+        self.connections: set[Any] = server_state.connections
+        self.tasks: set[asyncio.Task[None]] = server_state.tasks
+        self.default_headers: list[tuple[bytes, bytes]] = server_state.default_headers
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.conn = ServerProtocol(max_size=config.ws_max_size, logger=log)
+        self.response: Any = None
+        self.client: tuple[str, int] | None = None
+        self.path = ""
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.read_paused = False
+        self.write_waiter: asyncio.Future[None] | None = None
+        self.handshake_complete = False
+        self.close_sent = False
+        self.disconnected = False
+        self.close_timer: asyncio.TimerHandle | None = None
+        self.ping_timer: asyncio.TimerHandle | None = None
+        self.pong_payload: bytes | None = None
+        self.sent_since_pong = False
+        # uvicorn's ping interval is our stall budget: ping when busy every half, wait the other half.
+        interval = config.ws_ping_interval
+        self.stall_seconds: float | None = float(interval) * 2 if interval else None
+        self.fragments: list[bytes] | None = None
+        self.fragment_text = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            except OSError:  # pragma: no cover - not every platform allows it
+                log.debug("could not set SO_SNDBUF", exc_info=True)
+        peer = transport.get_extra_info("peername")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timers()
+        self.connections.discard(self)
+        if not self.disconnected:
+            self.disconnected = True
+            self._deliver({"type": "websocket.disconnect", "code": 1005 if self.handshake_complete else 1006})
+        self.handshake_complete = True
+        self._wake_writers()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def pause_writing(self) -> None:
+        if self.write_waiter is None:
+            self.write_waiter = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        waiter, self.write_waiter = self.write_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        if self.conn.parser_exc is not None or self.conn.handshake_exc is not None:
+            self._fail_parsing()
+            return
+        for event in self.conn.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, WsFrame):
+                self._frame(event)
+
+    # -- uvicorn's side ------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: close with 1012 (service restart) so clients come back."""
+        self._stop_timers()
+        if self.handshake_complete and not self.close_sent and not self.disconnected:
+            self._deliver({"type": "websocket.disconnect", "code": CloseCode.SERVICE_RESTART})
+            self.close_sent = True
+            self.transport.write(ws_close_frame(CloseCode.SERVICE_RESTART))
+        elif not self.handshake_complete:
+            self._reject(HTTPStatus.SERVICE_UNAVAILABLE)
+        self.transport.close()
+        # A peer that has stopped reading would hold the shutdown until uvicorn's deadline.
+        self.close_timer = self.loop.call_later(SHUTDOWN_GRACE_SECONDS, self.transport.abort)
+
+    # -- handshake -----------------------------------------------------------------------------
+
+    def _handshake(self, request: Request) -> None:
+        response = self.conn.accept(request)
+        if response.status_code != 101:
+            self.close_sent = self.handshake_complete = True
+            self.conn.send_response(response)
+            self._flush_conn()
+            self.transport.close()
+            return
+        self.response = response
+        raw_path, _, query = request.path.partition("?")
+        subprotocols = [
+            token.strip() for header in request.headers.get_all("Sec-WebSocket-Protocol") for token in header.split(",")
+        ]
+        root = self.config.root_path
+        self.path = root + unquote(raw_path)
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "wss" if self.transport.get_extra_info("sslcontext") else "ws",
+            "server": _address(self.transport.get_extra_info("sockname")),
+            "client": self.client,
+            "root_path": root,
+            "path": self.path,
+            "raw_path": (root + raw_path).encode("ascii"),
+            "query_string": query.encode("ascii"),
+            "headers": [(k.lower().encode("ascii"), v.encode("latin-1")) for k, v in request.headers.raw_items()],
+            "subprotocols": subprotocols,
+            "state": self.app_state.copy(),
+            "extensions": {FAST_SEND: self},
+        }
+        self._deliver({"type": "websocket.connect"})
+        # The scope goes to the app and is not kept here: the app may drop it (and its headers).
+        task = self.loop.create_task(self._run_asgi(scope))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_asgi(self, scope: dict[str, Any]) -> None:
+        try:
+            result = await self.app(scope, self.receive, self.send)
+        except ConnectionError:
+            pass
+        except BaseException:
+            access_log.exception("Exception in ASGI application\n")
+            if not self.handshake_complete:
+                self._reject(HTTPStatus.INTERNAL_SERVER_ERROR)
+        else:
+            if not self.handshake_complete:
+                access_log.error("ASGI callable returned without completing handshake.")
+                self._reject(HTTPStatus.INTERNAL_SERVER_ERROR)
+            elif result is not None:  # pragma: no cover
+                access_log.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None:
+            self.transport.close()
+
+    def _reject(self, status: HTTPStatus) -> None:
+        if self.handshake_complete:
+            return
+        self.handshake_complete = self.close_sent = True
+        self.conn.send_response(self.conn.reject(status, ""))
+        self._flush_conn()
+        self.transport.close()
+
+    # -- ASGI ----------------------------------------------------------------------------------
+
+    async def receive(self) -> dict[str, Any]:
+        while not self.inbox:
+            self.waiter = self.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        message = self.inbox.popleft()
+        if self.read_paused and not self.inbox and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        self.inbox.append(message)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.write_waiter is not None:
+            await asyncio.shield(self.write_waiter)
+        if self.disconnected:
+            raise ConnectionResetError("the websocket is closed")
+        kind = message["type"]
+        if not self.handshake_complete:
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":
+                self._deliver({"type": "websocket.disconnect", "code": 1006})
+                access_log.info('%s - "WebSocket %s" 403', _client(self.client), self.path)
+                self._reject(HTTPStatus.FORBIDDEN)
+            else:
+                raise RuntimeError(f"Expected 'websocket.accept' or 'websocket.close', got {kind!r}")
+            return
+        if self.close_sent:
+            if kind in ("websocket.send", "websocket.close"):
+                return  # after our close: nothing more goes out (the spec lets us ignore it)
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} after 'websocket.close'")
+        if kind == "websocket.send":
+            text = message.get("text")
+            if text is not None:
+                self.write_frame(_frame(0x81, text.encode()))
+            else:
+                self.write_frame(_frame(0x82, bytes(message.get("bytes") or b"")))
+        elif kind == "websocket.close":
+            self.close(int(message.get("code") or 1000), message.get("reason") or "")
+        else:
+            raise RuntimeError(f"Expected 'websocket.send' or 'websocket.close', got {kind!r}")
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        access_log.info('%s - "WebSocket %s" [accepted]', _client(self.client), self.path)
+        response, self.response = self.response, None  # the handshake is not kept once sent
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in [*self.default_headers, *message.get("headers", [])]
+        ]
+        if message.get("subprotocol"):
+            headers.append(("Sec-WebSocket-Protocol", message["subprotocol"]))
+        del response.headers["Date"]
+        response.headers.update(headers)
+        if self.transport.is_closing():
+            return
+        self.handshake_complete = True
+        self.conn.send_response(response)
+        self._flush_conn()
+        self._schedule_ping(IDLE_PING_SECONDS)
+
+    # -- liveblog.fast_send (FastSend) ---------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.close_sent or self.disconnected or self.transport.is_closing()
+
+    @property
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def write_frame(self, data: bytes) -> None:
+        if not self.sent_since_pong:
+            self.sent_since_pong = True
+            if self.pong_payload is None and self.stall_seconds is not None and self.handshake_complete:
+                self._schedule_ping(self.stall_seconds / 2)  # busy now: probe sooner
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self.write_waiter is not None:
+            await asyncio.shield(self.write_waiter)
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.close_sent or self.disconnected:
+            return
+        self.close_sent = True
+        self._stop_timers()
+        self._deliver({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(ws_close_frame(code, reason))
+        if self.read_paused:  # read on, so that the peer's closing reply is seen
+            self.read_paused = False
+            self.transport.resume_reading()
+        # The peer gets this long to take the close frame and reply; then the socket is cut.
+        self.close_timer = self.loop.call_later(CLOSE_TIMEOUT_SECONDS, self.transport.abort)
+
+    # -- frames from the peer ------------------------------------------------------------------
+
+    def _frame(self, frame: WsFrame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            self.fragment_text = opcode is Opcode.TEXT
+            if frame.fin:
+                self._message(bytes(frame.data))
+            else:
+                self.fragments = [bytes(frame.data)]
+        elif opcode is Opcode.CONT:
+            if self.fragments is not None:
+                self.fragments.append(bytes(frame.data))
+                if frame.fin:
+                    data, self.fragments = b"".join(self.fragments), None
+                    self._message(data)
+        elif opcode is Opcode.PING:
+            if not self.close_sent:
+                self._flush_conn()  # websockets queued the pong
+        elif opcode is Opcode.PONG:
+            if self.pong_payload is not None and bytes(frame.data) == self.pong_payload:
+                self.pong_payload = None
+                self._schedule_ping(self.stall_seconds / 2 if self.sent_since_pong and self.stall_seconds else IDLE_PING_SECONDS)
+        elif opcode is Opcode.CLOSE:
+            if self.close_sent:  # the peer answered our close: done
+                self.transport.close()
+                return
+            rcvd = self.conn.close_rcvd
+            self._deliver(
+                {"type": "websocket.disconnect", "code": rcvd.code if rcvd else 1005, "reason": rcvd.reason if rcvd else ""}
+            )
+            self.close_sent = True
+            self._stop_timers()
+            self._flush_conn()  # websockets queued the closing reply
+            self.transport.close()
+
+    def _message(self, data: bytes) -> None:
+        if self.close_sent:
+            return  # past our close: discard, keep reading for the peer's reply
+        if self.fragment_text:
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                REJECTED["invalid_utf8"] += 1
+                log.debug("invalid UTF-8 in a text frame")
+                self.close(1007, "invalid UTF-8")
+                return
+            self._deliver({"type": "websocket.receive", "text": text})
+        else:
+            self._deliver({"type": "websocket.receive", "bytes": data})
+        # One message at a time: stop reading until the app has taken it (as uvicorn does).
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _flush_conn(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.transport.write(b"".join(data))
+
+    def _fail_parsing(self) -> None:
+        """A protocol error (or a bad handshake): websockets queued the answer; send it and close."""
+        if not self.handshake_complete:
+            self.handshake_complete = self.close_sent = True
+            self._flush_conn()
+            self.transport.close()
+            return
+        sent = self.conn.close_sent
+        if sent is not None and sent.code == 1007:  # a text frame that is not UTF-8: counted, not logged
+            REJECTED["invalid_utf8"] += 1
+            log.debug("invalid UTF-8 in a text frame: closed with 1007")
+        if not self.close_sent:
+            self._deliver({"type": "websocket.disconnect", "code": sent.code if sent else 1002, "reason": ""})
+        self.close_sent = True
+        self._stop_timers()
+        self._flush_conn()
+        self.transport.close()
+
+    # -- pings: keepalive and stall detection ----------------------------------------------------
+
+    def _schedule_ping(self, delay: float) -> None:
+        if self.ping_timer is not None:
+            self.ping_timer.cancel()
+        self.ping_timer = self.loop.call_later(delay, self._ping)
+
+    def _ping(self) -> None:
+        self.ping_timer = None
+        if self.closed:
+            return
+        if self.pong_payload is not None:  # no pong within the budget
+            self._stalled()
+            return
+        self.pong_payload = os.urandom(4)
+        self.sent_since_pong = False
+        self.transport.write(_PING + self.pong_payload)
+        busy = self.stall_seconds / 2 if self.stall_seconds else IDLE_PING_SECONDS
+        self.ping_timer = self.loop.call_later(busy, self._ping)
+
+    def _stalled(self) -> None:
+        """Sent data, pinged, no pong in time: the peer has stopped reading (or is gone)."""
+        FastWebSocketProtocol.stalled_total += 1
+        log.info("closing a websocket that stopped reading (%s bytes unsent)", self.buffered)
+        self.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+        # It will not read the close frame either: free its buffers now (the peer sees a reset).
+        self.transport.abort()
+
+    def _stop_timers(self) -> None:
+        if self.ping_timer is not None:
+            self.ping_timer.cancel()
+            self.ping_timer = None
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = None
+
+
+def _frame(first: int, payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", first, n) + payload
+    if n < 65536:
+        return struct.pack("!BBH", first, 126, n) + payload
+    return struct.pack("!BBQ", first, 127, n) + payload
+
+
+def _address(value: Any) -> tuple[str, int] | None:
+    return (str(value[0]), int(value[1])) if isinstance(value, tuple) and len(value) >= 2 else None
+
+
+def _client(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else ""

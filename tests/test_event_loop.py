@@ -1,0 +1,73 @@
+"""CPU-heavy work stays off the event loop that serves live viewers (issue 7 §2).
+
+These tests check *where* the work runs, not how long it takes (speed lives in bench/).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from liveblog.capture import notes
+from liveblog.services import Services
+from liveblog.streams.protocol import Frame
+from tests.conftest import LiveServer, Seed
+
+
+async def test_a_long_note_is_rendered_in_a_worker_thread_a_short_one_inline(
+    services: Services, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+    real = notes.render_markdown
+
+    def recording(body: str) -> str:
+        threads.append(threading.get_ident())
+        return real(body)
+
+    monkeypatch.setattr(notes, "render_markdown", recording)
+    author = notes.Author(name="Ada", ref="inv-ada")
+    loop_thread = threading.get_ident()
+    await services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "short", "body": "hi"})
+    long_body = "A paragraph with **bold** words and a link https://example.org.\n\n" * 900
+    await services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "long", "body": long_body})
+    assert threads[0] == loop_thread
+    assert threads[1] != loop_thread
+    stored = await services.programme.items(seeded.session_id)
+    assert stored[-1].html.count("<strong>bold</strong>") == 900
+
+
+async def test_a_big_session_page_is_rendered_off_the_event_loop(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liveblog.web import pages
+
+    author = notes.Author(name="Ada", ref="inv-ada")
+    for i in range(pages.THREAD_RENDER_ITEMS + 5):
+        await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": f"n{i}", "body": f"note {i}"})
+    threads: list[int] = []
+    real = pages.render
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "render", recording)
+    async with live.client() as http:
+        response = await http.get(f"/sessions/{seeded.session_id}")
+    assert response.status_code == 200 and "note 104" in response.text
+    assert threads and threads[0] != threading.get_ident()
+
+
+def test_an_sse_frame_is_encoded_once_for_every_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = Frame('{"type":"change","seq":7,"op":"item.created"}', 7)
+    first = frame.sse_bytes("ep1")
+    assert first == b'id: ep1:7\nevent: change\ndata: {"type":"change","seq":7,"op":"item.created"}\n\n'
+
+    def no_parsing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("parsed the frame again")
+
+    monkeypatch.setattr("liveblog.streams.protocol.json.loads", no_parsing)
+    assert frame.sse_bytes("ep1") is first  # the same bytes object for the next client
+    assert Frame.of({"type": "heartbeat", "seq": 3}).sse_bytes("e") == b'event: heartbeat\ndata: {"type":"heartbeat","seq":3}\n\n'

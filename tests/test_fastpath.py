@@ -1,0 +1,227 @@
+"""The owned viewer fast path (liveblog/web/wsproto.py) under a real uvicorn on loopback: found
+through the scope extension even behind middleware, named at start-up, and bounding a viewer
+that stops reading (kernel send buffer, eviction within streams.stall_seconds)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from liveblog.services import Services
+from liveblog.streams.protocol import CloseCode, ws_close_frame
+from liveblog.web.outlets import TransportOutlet
+from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
+from tests.conftest import Seed, eventually, free_port, listening, make_settings, run_server, seed
+from tests.wsclient import connect, recv_type, send
+
+
+def send_wrapping_middleware(app: Any) -> Any:
+    """What tracing and error-reporting middleware do: wrap `send` (and `receive`)."""
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def traced_send(message: dict[str, Any]) -> None:
+            await send(message)
+
+        async def traced_receive() -> dict[str, Any]:
+            return await receive()  # type: ignore[no-any-return]
+
+        await app(scope, traced_receive, traced_send)
+
+    return wrapped
+
+
+async def test_the_fast_path_survives_middleware_that_wraps_send(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services, wrap=send_wrapping_middleware) as live:
+            url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
+            async with await connect(url) as viewer, await connect(url + "/capture", token=s.token) as note_taker:
+                await recv_type(viewer, "synced")
+                await recv_type(note_taker, "synced")
+                outlets = list(services.hub.channels[s.session_id].live)
+                assert len(outlets) == 2 and all(isinstance(o, TransportOutlet) for o in outlets)
+                await send(note_taker, {"type": "note.create", "client_id": "m1", "body": "through middleware"})
+                assert (await recv_type(note_taker, "ack"))["client_id"] == "m1"
+                change = await recv_type(viewer, "change")
+                assert change["item"]["body"] == "through middleware"
+    finally:
+        await services.close()
+
+
+def test_serve_names_the_fast_viewer_path_at_start_up(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveblog", "--db", str(tmp_path / "s.sqlite3"), "serve", "--port", str(port),
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LIVEBLOG_SECRET_KEY": "test"},
+    )
+    try:
+        asyncio.run(listening(proc, f"http://127.0.0.1:{port}"))
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=15)
+    text = output.decode()
+    assert "viewer websockets: FAST path (liveblog.web.wsproto.FastWebSocketProtocol" in text
+    assert "PORTABLE" not in text
+
+
+def raw_viewer(port: int, path: str) -> socket.socket:
+    """A real client socket that completes the handshake and then never reads again."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window fills fast
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)  # byte by byte: nothing after the response is read
+        assert chunk, "closed during the handshake"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, streams={"stall_seconds": 2})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s: Seed = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}"
+            channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")
+            stalled = await asyncio.to_thread(raw_viewer, port, path)
+            await channel_ready
+            channel = services.hub.channels[s.session_id]
+            await eventually(lambda: len(channel.live) == 1, what="the raw viewer to join")
+            (stalled_outlet,) = channel.live
+            assert isinstance(stalled_outlet, TransportOutlet)
+            server_sock = stalled_outlet.fast.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            # Linux doubles the value asked for; autotuning would let it grow to megabytes.
+            assert server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER_BYTES
+            before = FastWebSocketProtocol.stalled_total
+            async with await connect(f"{live.ws_url}{path}") as healthy, await connect(
+                f"{live.ws_url}{path}/capture", token=s.token
+            ) as note_taker:
+                await recv_type(healthy, "synced")
+                await recv_type(note_taker, "synced")
+                healthy_seen: list[str] = []
+
+                async def read_healthy() -> None:  # a healthy viewer reads all the time
+                    async for message in healthy:
+                        healthy_seen.append(str(message))
+
+                reader = asyncio.create_task(read_healthy())
+                sent = 0
+
+                async def post_until_evicted() -> bool:
+                    nonlocal sent
+                    sent += 1
+                    await send(note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": "a note " * 40})
+                    await recv_type(note_taker, "ack")
+                    return stalled_outlet not in channel.live
+
+                # Notes keep flowing (as at 10 notes/s) far below the byte limit: the stall is
+                # found by its unanswered ping, within stall_seconds (+ the test's slack).
+                await eventually(post_until_evicted, timeout=10, what="the stalled viewer to be evicted")
+                assert FastWebSocketProtocol.stalled_total == before + 1
+                assert stalled_outlet.fast.buffered < settings.streams.viewer_buffer_bytes  # type: ignore[attr-defined]
+                # The others never noticed.
+                assert len(channel.live) == 2
+                await eventually(lambda: sum('"type":"change"' in m for m in healthy_seen) >= sent, what="every note")
+                reader.cancel()
+            # The peer had stopped reading, so it cannot see the 4408 frame: its socket is reset.
+            stalled.settimeout(10)
+            data = b""
+            try:
+                while chunk := await asyncio.to_thread(stalled.recv, 65536):
+                    data += chunk
+                reset = False
+            except ConnectionResetError:
+                reset = True
+            assert reset or data.endswith(ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq"))
+            stalled.close()
+    finally:
+        await services.close()
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    n = len(payload)
+    header = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    assert n < 65536
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path: Path) -> None:
+    # A note-taker that has stopped reading: its first big change fills the buffer, so the ack
+    # behind it is refused. The socket must close (4408), so the client resends; never stay
+    # open without the ack.
+    settings = make_settings(tmp_path, streams={"viewer_buffer_bytes": 1000})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}/capture"
+
+            def open_note_taker() -> socket.socket:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                key = base64.b64encode(os.urandom(16)).decode()
+                sock.sendall(
+                    (
+                        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                        f"Sec-WebSocket-Protocol: liveblog.v1, liveblog.token.{s.token}\r\n\r\n"
+                    ).encode()
+                )
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = sock.recv(1)
+                    assert chunk, "closed during the handshake"
+                    head += chunk
+                assert head.startswith(b"HTTP/1.1 101"), head
+                return sock
+
+            sock = await asyncio.to_thread(open_note_taker)
+            channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")
+            await channel_ready
+            channel = services.hub.channels[s.session_id]
+            await eventually(lambda: len(channel.live) == 1, what="the note-taker to join")
+            (outlet,) = channel.live
+            note = '{"type":"note.create","client_id":"big","body":"' + "x" * 60000 + '"}'
+            sock.sendall(masked_text_frame(note))
+            await eventually(lambda: outlet.closed, what="the capture socket to close")
+            stored = await services.db.read(lambda c: c.execute_fetchall("SELECT id FROM items WHERE client_id = 'big'"))
+            assert len(stored) == 1  # stored, not acknowledged: the client resends, and dedupe answers
+            # What the socket delivers ends with 4408, if read in time (here, at once).
+            sock.settimeout(10)
+            data = b""
+            want = ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+            with contextlib.suppress(ConnectionResetError):
+                while want not in data and (chunk := await asyncio.to_thread(sock.recv, 65536)):
+                    data += chunk
+            assert want in data and b'"type":"ack"' not in data
+            sock.close()
+    finally:
+        await services.close()
