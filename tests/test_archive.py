@@ -31,9 +31,12 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
         page = await c.get(f"/archive/sessions/{seeded.session_id}")
         assert page.status_code == 200
         html = page.text
-        # The live URL keeps working and shows the same page.
+        # The live URL keeps working (the ended live page) and points to the knowledge page,
+        # which is its canonical URL.
         live_url = await c.get(f"/sessions/{seeded.session_id}")
-        assert live_url.status_code == 200 and live_url.text == html
+        assert live_url.status_code == 200
+        assert f'<a href="/archive/sessions/{seeded.session_id}">Read the knowledge page</a>' in live_url.text
+        assert f'<link rel="canonical" href="{live.url}/archive/sessions/{seeded.session_id}">' in live_url.text
     # In order: head, summary (from the key points), key points, notes, posts, polls, questions.
     order = [html.index(s) for s in ('id="session-title"', 'id="summary"', 'id="kp-heading"', 'id="notes-heading"',
                                      'id="posts-heading"', 'id="polls-heading"', 'id="questions-heading"')]

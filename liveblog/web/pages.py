@@ -152,15 +152,20 @@ async def event_page(request: Request) -> Response:
 async def session_page(request: Request) -> Response:
     await current_organiser(request)
     session, event, items = await snapshot(request, request.path_params["session_id"])
-    if session.state == "ended":  # the live URL keeps working: it shows the knowledge page
-        from liveblog.web.archive import knowledge_page
-
-        return await knowledge_page(request, session.id)
     from liveblog.archive.exports import jsonld_live, jsonld_script
     from liveblog.web.comments import thread_context
 
+    svc = services(request)
     thread = await thread_context(request, session.id)
     url = f"{base_url(request)}/sessions/{session.id}"
+    knowledge_url = None
+    if session.state == "ended":
+        # The live URL keeps working, as the ended live page, and points to the knowledge page
+        # (the permanent, canonical record), making it first if nobody has opened it yet.
+        if not await svc.archive.is_archived(session.id):
+            await svc.archive.archive_session(session.id)
+        knowledge_url = f"/archive/sessions/{session.id}"
+        url = base_url(request) + knowledge_url
     # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
     jsonld = jsonld_script(jsonld_live(session, event, items, url)) if session.is_live else None
     return await render_big(
@@ -175,6 +180,7 @@ async def session_page(request: Request) -> Response:
             "stats": services(request).hub.stats(session.id),
             "jsonld": jsonld,
             "canonical": url,
+            "knowledge_url": knowledge_url,
             **thread,
         },
         len(items),
