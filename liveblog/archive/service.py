@@ -461,3 +461,26 @@ async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> Knowl
         history=await r.item_history(session_id),
         version=_version(session, record),
     )
+
+
+async def replay_data(db: Store, session_id: str) -> dict[str, Any]:
+    """A session's replay: its public stream as timed steps (see replay.py)."""
+    from liveblog.archive.replay import SPEEDS, duration, schedule
+
+    async def read(r: Unit) -> tuple[Session, Event, list[dict[str, Any]]]:
+        session = await r.get_session(session_id)
+        if session is None:
+            raise NotFound("There is no such session.", code="unknown_session")
+        event = await r.get_event(session.event_id)
+        assert event is not None
+        return session, event, await r.public_changes(session_id)
+
+    session, event, changes = await db.read(read, pool="pages")
+    steps = schedule(changes)
+    return {
+        "session": {"id": session.id, "title": session.title, "event": event.title, "state": session.state},
+        "started_at": changes[0]["created_at"] if changes else None,
+        "duration_ms": duration(steps),
+        "speeds": list(SPEEDS),
+        "steps": [s.to_wire() for s in steps],
+    }

@@ -344,7 +344,23 @@ async def sitemap_xml(request: Request) -> Response:
                     media_type="application/xml; charset=utf-8")
 
 
+async def replay_page(request: Request) -> Response:
+    await current_organiser(request)
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    event = await svc.programme.event(session.event_id)
+    return _render(request, "archive/replay.html", {"session": session, "event": event})
+
+
+async def replay_json(request: Request) -> Response:
+    from liveblog.archive.service import replay_data
+
+    return JSONResponse(await replay_data(services(request).db, request.path_params["session_id"]))
+
+
 routes = [
+    Route("/archive/sessions/{session_id}/replay.json", replay_json),
+    Route("/archive/sessions/{session_id}/replay", replay_page),
     Route("/archive/sessions/{session_id}.json", session_json),
     Route("/archive/sessions/{session_id}.md", session_md),
     Route("/events/{event_id}/archive.json", event_json),
