@@ -56,7 +56,8 @@ def apply(state: dict[int, dict[str, Any]], step: Step) -> None:
             state[item["id"]] = dict(item)
     elif step.op in ("item.deleted", "item.redacted"):
         item_id = p.get("item_id") or (p.get("item") or {}).get("id")
-        state.pop(item_id, None)
+        if isinstance(item_id, int):
+            state.pop(item_id, None)
     elif "item_id" in p and p["item_id"] in state:
         # Compact changes (poll.tally, question.votes, ...): fields merged into the item's data.
         fields = {k: v for k, v in p.items() if k not in ("type", "seq", "op", "item_id", "version")}

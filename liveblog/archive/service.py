@@ -101,6 +101,8 @@ class TagPage:
     tag: str
     sessions: list[Session]
     events: dict[str, Event]
+    summaries: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -275,12 +277,17 @@ class Archive:
         async def read(r: Unit) -> TagPage:
             sessions = await r.sessions_with_tag(tag)
             events: dict[str, Event] = {}
+            summaries: dict[str, str] = {}
+            tags: dict[str, list[str]] = {}
             for s in sessions:
                 if s.event_id not in events:
                     event = await r.get_event(s.event_id)
                     assert event is not None
                     events[s.event_id] = event
-            return TagPage(tag, sessions, events)
+                record = await r.get_archive(s.id)
+                summaries[s.id] = record.summary_html if record else ""
+                tags[s.id] = sorted({t for t, _ in await r.session_tags(s.id)})
+            return TagPage(tag, sessions, events, summaries, tags)
 
         return await self.db.read(read, pool="pages")
 

@@ -5,6 +5,7 @@ Last-Modified from the page's version, 304 when unchanged, and rendered bytes ke
 from __future__ import annotations
 
 import html
+import re
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +33,13 @@ async def _render_big(request: Request, name: str, context: dict[str, Any], item
     return await render_big(request, name, context, items)
 
 
+_MARKDOWN_NOISE = re.compile(r"\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]", re.M)
+
+
 def highlight(snippet: str) -> Markup:
-    """A search snippet as HTML: escaped first, then the match markers become <mark>."""
-    escaped = html.escape(snippet, quote=False)
+    """A search snippet as HTML: Markdown punctuation dropped (the index holds what people
+    typed), escaped, then the match markers become <mark>."""
+    escaped = html.escape(_MARKDOWN_NOISE.sub("", snippet), quote=False)
     return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
 
 
