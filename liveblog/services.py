@@ -20,7 +20,7 @@ from liveblog.archive.comments import Comments
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.lifecycle import Component, Supervisor
-from liveblog.programme import Programme
+from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Database
 from liveblog.streams.hub import StreamHub

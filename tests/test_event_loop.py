@@ -71,3 +71,38 @@ def test_an_sse_frame_is_encoded_once_for_every_client(monkeypatch: pytest.Monke
     monkeypatch.setattr("liveblog.streams.protocol.json.loads", no_parsing)
     assert frame.sse_bytes("ep1") is first  # the same bytes object for the next client
     assert Frame.of({"type": "heartbeat", "seq": 3}).sse_bytes("e") == b'event: heartbeat\ndata: {"type":"heartbeat","seq":3}\n\n'
+
+
+async def test_concurrent_anonymous_loads_of_one_page_render_once_and_a_new_note_renders_again(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from liveblog.web import pages
+    from tests.wsclient import connect, recv_type
+
+    author = notes.Author(name="Ada", ref="inv-ada")
+    await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "a", "body": "first"})
+    renders: list[str] = []
+    real = pages.render
+
+    def counting(request: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        renders.append(name)
+        return real(request, name, *args, **kwargs)
+
+    monkeypatch.setattr(pages, "render", counting)
+    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as viewer:  # the channel is live
+        await recv_type(viewer, "synced")
+        async with live.client() as http:
+            pages_seen = await asyncio.gather(*(http.get(f"/sessions/{seeded.session_id}") for _ in range(20)))
+            assert {r.status_code for r in pages_seen} == {200}
+            assert all("first" in r.text for r in pages_seen)
+            assert renders.count("session.html") == 1
+            await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "b", "body": "second note"})
+            await recv_type(viewer, "change")
+            fresh = await http.get(f"/sessions/{seeded.session_id}")
+            assert "second note" in fresh.text and renders.count("session.html") == 2
+            # A logged-in organiser's page is never shared.
+            http.cookies.set("lb_login", seeded.login_token)
+            await http.get(f"/sessions/{seeded.session_id}")
+            assert renders.count("session.html") == 3

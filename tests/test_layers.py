@@ -48,3 +48,55 @@ def test_sql_lives_in_storage_only() -> None:
         if any(word in text for word in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM")):
             offenders.append(str(path.relative_to(PACKAGE.parent)))
     assert offenders == []
+
+
+# Every module's place (docs/architecture.md): a module may import only from units ranked below
+# its own, or from its own unit. Same-rank units (capture, archive, programme) never import each
+# other. Units not listed are an error, so a new top-level module must be placed here.
+RANKS = {
+    "errors": 0, "models": 0, "paths": 0, "text": 0,
+    "settings": 1, "lifecycle": 1,
+    "storage": 2,
+    "streams": 3,
+    "access": 4,
+    "capture": 5, "archive": 5,
+    "services": 6,
+    "web": 7,
+    "demo": 8, "cli": 9, "__main__": 10, "__init__": 10,
+}
+# Above storage, only the package's interface (liveblog.storage) is imported, never a backend's
+# modules; the CLI's backup commands are the SQLite backend's own tools.
+BACKEND_MODULES_ALLOWED_IN = {"cli"}
+
+
+def unit_of(name: str) -> str:
+    return name.split(".")[1] if "." in name else name
+
+
+def test_every_module_imports_only_downwards() -> None:
+    problems = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        unit = rel.parts[0].removesuffix(".py")
+        assert unit in RANKS, f"{rel}: place this module's unit in RANKS"
+        for name in imports_of(path):
+            if not name.startswith("liveblog.") or name == "liveblog":
+                continue
+            target = unit_of(name)
+            if target == unit:
+                continue
+            assert target in RANKS, f"{rel} imports {name}, whose unit is not in RANKS"
+            if RANKS[target] >= RANKS[unit]:
+                problems.append(f"{rel} ({unit}) imports {name} ({target})")
+            if target == "storage" and name != "liveblog.storage" and unit not in BACKEND_MODULES_ALLOWED_IN:
+                problems.append(f"{rel} imports the backend module {name}: use liveblog.storage's interface")
+    assert problems == []
+
+
+def test_the_web_layer_reads_only_through_services() -> None:
+    offenders = []
+    for path in (PACKAGE / "web").rglob("*.py"):
+        text = path.read_text()
+        if ".db.read(" in text or ".db.write(" in text or "liveblog.storage" in text:
+            offenders.append(str(path.relative_to(PACKAGE.parent)))
+    assert offenders == []

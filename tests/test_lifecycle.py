@@ -88,7 +88,7 @@ async def test_the_tally_task_restarts_after_a_failure_and_keeps_counting(
         real_prune()
 
     monkeypatch.setattr(live.services.audience, "housekeeping", housekeeping_fails_once)
-    monkeypatch.setattr("liveblog.capture.votes.HOUSEKEEPING_SECONDS", 0.05)
+    monkeypatch.setattr("liveblog.capture.votes.tallies.HOUSEKEEPING_SECONDS", 0.05)
     with caplog.at_level(logging.ERROR):
         live.services.audience.coalescer._wake.set()
         await eventually(lambda: live.services.supervisor.tasks["votes.tallies"].failures >= 1, 5)

@@ -144,3 +144,21 @@ def encoded_with_profile(profile: bytes) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (32, 32), (10, 200, 30)).save(out, "PNG", icc_profile=profile)
     return out.getvalue()
+
+
+async def test_at_most_two_photos_decode_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liveblog.capture import media
+    from liveblog.errors import RateLimited
+
+    monkeypatch.setattr(media, "DECODE_WAIT_SECONDS", 0.01)
+    slots = media.decode_slots()
+    for _ in range(media.DECODE_SLOTS):
+        await slots.acquire()
+    try:
+        assert media.DECODE_SLOTS == 2 and slots.locked()
+        with pytest.raises(RateLimited):  # a third photo waits for a slot, then is told to retry
+            await media.decode_photo(encoded("PNG"))
+    finally:
+        for _ in range(media.DECODE_SLOTS):
+            slots.release()
+    assert (await media.decode_photo(encoded("PNG")))[0] == "image/png"

@@ -12,8 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from liveblog.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.access.sockets import CredentialSockets, invite_key, login_key
-from liveblog.storage import Store, Tx
-from liveblog.storage.access import LOGIN_DAYS, hash_token
+from liveblog.storage import LOGIN_DAYS, hash_token, Store, Tx
 
 MIN_PASSWORD = 8
 # The login cookie lives exactly as long as its server-side session.

@@ -407,6 +407,15 @@ class Archive:
 
         return await self.db.read(read, pool="pages")
 
+    async def export(self, event_id: str, session_ids: list[str] | None = None) -> dict[str, Any]:
+        """The versioned JSON export (exports.py) of an event or some of its sessions."""
+        from liveblog.archive.exports import export_json
+
+        return await export_json(self.db, event_id, session_ids)
+
+    async def replay(self, session_id: str) -> dict[str, Any]:
+        return await replay_data(self.db, session_id)
+
     def cached(self, key: str, version: str) -> Any | None:
         hit = self.page_cache.get(key)
         if hit is None or hit[0] != version:

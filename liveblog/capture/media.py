@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
 
 from PIL import Image, ImageCms, ImageOps, ImageSequence, UnidentifiedImageError
 from starlette.requests import Request
@@ -42,18 +40,32 @@ FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP"
 
 # Pillow's own bomb check (a warning past this, an error past twice this) backs ours up.
 Image.MAX_IMAGE_PIXELS = MAX_SOURCE_PIXELS
-_decodes = threading.BoundedSemaphore(DECODE_SLOTS)
+# One semaphore per event loop (a server has one; tests run many). Waiters wait in the loop, not
+# in a worker thread, so queued photos never hold the threads that render notes and pages.
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-@contextmanager
-def _decode_slot() -> Iterator[None]:
-    if not _decodes.acquire(timeout=DECODE_WAIT_SECONDS):
-        raise RateLimited("the server is busy with other photos: try again in a moment")
+def decode_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(DECODE_SLOTS)
+    return slots
+
+
+async def decode_photo(data: bytes) -> tuple[str, bytes]:
+    """clean_image in a worker thread, at most DECODE_SLOTS at once; 429 after waiting too long."""
+    slots = decode_slots()
     try:
-        yield
+        async with asyncio.timeout(DECODE_WAIT_SECONDS):
+            await slots.acquire()
+    except TimeoutError:
+        raise RateLimited("the server is busy with other photos: try again in a moment") from None
+    try:
+        return await asyncio.to_thread(clean_image, data)
     finally:
-        _decodes.release()
+        slots.release()
 
 
 def _in_srgb(image: Image.Image) -> Image.Image:
@@ -111,7 +123,7 @@ def clean_image(data: bytes) -> tuple[str, bytes]:
     """Return (content type, cleaned bytes); BadRequest for anything that is not a photo,
     TooLarge (413) for one that would decode to too many pixels."""
     try:
-        with _decode_slot(), Image.open(io.BytesIO(data)) as probe:
+        with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format or ""
             if fmt not in FORMATS:
                 raise BadRequest("photos must be JPEG, PNG, WebP or GIF", code="unsupported_media")
@@ -163,7 +175,7 @@ async def read_upload(request: Request, limit: int) -> bytes:
 
 async def store_upload(db: Store, session_id: str, uploaded_by: str, request: Request, limit: int) -> str:
     data = await read_upload(request, limit)
-    content_type, cleaned = await asyncio.to_thread(clean_image, data)
+    content_type, cleaned = await decode_photo(data)
 
     async def op(tx: Tx) -> str:
         return await tx.insert_media(session_id, content_type, cleaned, uploaded_by)

@@ -253,19 +253,15 @@ def _download(body: str | bytes, media_type: str, filename: str | None = None) -
 
 
 async def session_json(request: Request) -> Response:
-    from liveblog.archive.exports import export_json
-
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
-    doc = await export_json(svc.db, session.event_id, [session.id])
+    doc = await svc.archive.export(session.event_id, [session.id])
     return JSONResponse(doc, headers={"content-disposition": f'inline; filename="{session.id}.json"'})
 
 
 async def event_json(request: Request) -> Response:
-    from liveblog.archive.exports import export_json
-
     event_id = request.path_params["event_id"]
-    doc = await export_json(services(request).db, event_id)
+    doc = await services(request).archive.export(event_id)
     return JSONResponse(doc, headers={"content-disposition": f'inline; filename="{event_id}.json"'})
 
 
@@ -358,9 +354,7 @@ async def replay_page(request: Request) -> Response:
 
 
 async def replay_json(request: Request) -> Response:
-    from liveblog.archive.service import replay_data
-
-    return JSONResponse(await replay_data(services(request).db, request.path_params["session_id"]))
+    return JSONResponse(await services(request).archive.replay(request.path_params["session_id"]))
 
 
 routes = [

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -23,7 +26,7 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Session
 from liveblog.paths import resource_dir
-from liveblog.web.auth import LOGIN_COOKIE, set_login_cookie, current_organiser, require_organiser, services
+from liveblog.web.auth import LOGIN_COOKIE, READER_COOKIE, set_login_cookie, current_organiser, require_organiser, services
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -37,11 +40,64 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 THREAD_RENDER_ITEMS = 100
 
 
+# Big pages render in ONE worker thread, not the default pool: rendering is pure Python, so each
+# extra rendering thread is one more contender for the GIL with the event loop. With one, the loop
+# gets at least every other switch interval, whatever the number of page loads.
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-render")
+
+
 async def render_big(request: Request, name: str, context: dict[str, Any], items: int, status: int = 200) -> Response:
     """render(), off the event loop when the page is big (jinja2 renders thread-safely)."""
     if items <= THREAD_RENDER_ITEMS:
         return render(request, name, context, status)
-    return await asyncio.to_thread(render, request, name, context, status)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_RENDERER, lambda: render(request, name, context, status))
+
+
+# Anonymous renders of a session page are shared while the stream has not moved: the same
+# (session, seq) renders the same page, so 20 people loading a 2,000-note page at once cost one
+# render, not 20 (loads that arrive while it renders wait for it). Kept for a few seconds at most.
+SHARED_PAGE_SECONDS = 5.0
+_shared_pages: dict[str, tuple[float, Response]] = {}
+_rendering: dict[str, asyncio.Future[Response]] = {}
+
+
+def _anonymous(request: Request) -> bool:
+    """Nothing in the request can personalise the page: no cookie, no credentials."""
+    return not request.headers.get("cookie") and not request.headers.get("authorization")
+
+
+def _copy(response: Response) -> Response:
+    return Response(response.body, status_code=response.status_code, headers=dict(response.headers))
+
+
+async def shared_page(request: Request, key: str | None, build: Callable[[], Awaitable[Response]]) -> Response:
+    if key is None or not _anonymous(request):
+        return await build()
+    now = time.monotonic()
+    hit = _shared_pages.get(key)
+    if hit is not None and now - hit[0] < SHARED_PAGE_SECONDS:
+        return _copy(hit[1])
+    pending = _rendering.get(key)
+    if pending is not None:
+        return _copy(await asyncio.shield(pending))
+    future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    _rendering[key] = future
+    try:
+        response = await build()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: only the waiters, if any, re-raise it
+        raise
+    finally:
+        _rendering.pop(key, None)
+    future.set_result(response)
+    if response.status_code == 200:
+        if len(_shared_pages) > 512:  # bounded: drop what is stale
+            for stale in [k for k, (t, _) in _shared_pages.items() if now - t >= SHARED_PAGE_SECONDS]:
+                del _shared_pages[stale]
+        _shared_pages[key] = (now, response)
+    return response
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -151,40 +207,50 @@ async def event_page(request: Request) -> Response:
 
 async def session_page(request: Request) -> Response:
     await current_organiser(request)
-    session, event, items = await snapshot(request, request.path_params["session_id"])
+    session_id = request.path_params["session_id"]
     from liveblog.archive.exports import jsonld_live, jsonld_script
     from liveblog.web.comments import thread_context
 
     svc = services(request)
-    thread = await thread_context(request, session.id)
-    url = f"{base_url(request)}/sessions/{session.id}"
-    knowledge_url = None
-    if session.state == "ended":
-        # The live URL keeps working, as the ended live page, and points to the knowledge page
-        # (the permanent, canonical record), making it first if nobody has opened it yet.
-        if not await svc.archive.is_archived(session.id):
-            await svc.archive.archive_session(session.id)
-        knowledge_url = f"/archive/sessions/{session.id}"
-        url = base_url(request) + knowledge_url
-    # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
-    jsonld = jsonld_script(jsonld_live(session, event, items, url)) if session.is_live else None
-    return await render_big(
-        request,
-        "session.html",
-        {
-            "session": session,
-            "event": event,
-            "items": items,
-            "key_points": [i for i in items if i.key_point],
-            "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
-            "stats": services(request).hub.stats(session.id),
-            "jsonld": jsonld,
-            "canonical": url,
-            "knowledge_url": knowledge_url,
-            **thread,
-        },
-        len(items),
-    )
+
+    async def build() -> Response:
+        session, event, items = await snapshot(request, session_id)
+        thread = await thread_context(request, session.id)
+        url = f"{base_url(request)}/sessions/{session.id}"
+        knowledge_url = None
+        if session.state == "ended":
+            # The live URL keeps working, as the ended live page, and points to the knowledge
+            # page (the permanent, canonical record), making it first if nobody opened it yet.
+            if not await svc.archive.is_archived(session.id):
+                await svc.archive.archive_session(session.id)
+            knowledge_url = f"/archive/sessions/{session.id}"
+            url = base_url(request) + knowledge_url
+        # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
+        jsonld = jsonld_script(jsonld_live(session, event, items, url)) if session.is_live else None
+        return await render_big(
+            request,
+            "session.html",
+            {
+                "session": session,
+                "event": event,
+                "items": items,
+                "key_points": [i for i in items if i.key_point],
+                "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
+                "stats": svc.hub.stats(session.id),
+                "jsonld": jsonld,
+                "canonical": url,
+                "knowledge_url": knowledge_url,
+                **thread,
+            },
+            len(items),
+        )
+
+    channel = svc.hub.channels.get(session_id)
+    head = channel.head if channel is not None else None  # unknown: not shared
+    # A logged-in reader or organiser sees their own forms in the comment thread: not shared.
+    personal = any(request.cookies.get(name) for name in (LOGIN_COOKIE, READER_COOKIE))
+    key = f"session:{session_id}:{head}:{request.url.netloc}" if head is not None and not personal else None
+    return await shared_page(request, key, build)
 
 
 async def embed_page(request: Request) -> Response:
