@@ -233,6 +233,34 @@ def _progress(what: str) -> Callable[[int, int], None]:
     return show
 
 
+def cmd_export_site(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from liveblog.web.app import make_templates
+    from liveblog.web.static_site import export_site
+
+    settings = _settings(args)
+    bar = tqdm(unit="page", desc=f"exporting {args.event}", disable=None, file=sys.stderr)
+
+    def progress(step: str, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(step, refresh=False)
+        bar.update(1)
+
+    async def run() -> dict[str, int]:
+        async with _open(settings) as services:
+            return await export_site(services, make_templates().env, args.event, Path(args.dir),
+                                     settings.server.public_url.rstrip("/"), progress)
+
+    try:
+        counts = asyncio.run(run())
+    finally:
+        bar.close()
+    print(f"{counts['pages']} pages, {counts['photos']} photos and a search index of {counts['index_entries']}"
+          f" entries written to {args.dir} (open {Path(args.dir) / 'index.html'})", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -262,6 +290,10 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("event", help="the event id")
     export.add_argument("file", help="where to write it ('-' for standard output)")
     export.set_defaults(func=cmd_export)
+    site = sub.add_parser("export-site", help="write an event's archive as a static site (HTML, CSS, images)")
+    site.add_argument("event", help="the event id")
+    site.add_argument("dir", help="the folder to write (created if missing)")
+    site.set_defaults(func=cmd_export_site)
     imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)

@@ -156,3 +156,28 @@ def test_a_new_comment_arrives_live_on_the_knowledge_page(browser_context: Any, 
     server.call(post)
     expect(page.locator("#comment-list")).to_contain_text("Arriving live")
     expect(page.locator("#comment-count")).to_have_text("(3)")
+
+
+def test_the_static_export_works_opened_from_disk(browser_context: Any, server: ThreadServer, tmp_path: Path,
+                                                 screenshot_dir: Path) -> None:
+    """file:// pages: the event index links to a session, and offline search finds a note."""
+    from liveblog.web.app import make_templates
+    from liveblog.web.static_site import export_site
+
+    build_archive(server)
+    seed = server.seed
+    assert seed is not None
+    out = tmp_path / "site"
+    server.call(lambda svc: export_site(svc, make_templates().env, seed.event_id, out))
+    page = browser_context().new_page()
+    page.goto((out / "index.html").as_uri())
+    page.get_by_role("link", name="Keynote").first.click()
+    expect(page.locator("h1")).to_have_text("Keynote")
+    expect(page.locator("img[alt=diagram]")).to_have_count(0)  # that photo was never uploaded: no broken link
+    page.get_by_role("searchbox", name="Search the archive").fill("xanthophyll")
+    page.get_by_role("button", name="Search").first.click()
+    expect(page.locator("#offline-status")).to_contain_text("result")
+    expect(page.locator("#offline-results")).to_contain_text("xanthophyll")
+    page.screenshot(path=str(screenshot_dir / "archive-static-search-desktop.png"), full_page=True)
+    page.locator("#offline-results a").first.click()
+    expect(page.locator("h1")).to_have_text("Keynote")
