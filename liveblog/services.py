@@ -20,6 +20,7 @@ from liveblog.archive.comments import Comments
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.lifecycle import Component, Supervisor
+from liveblog.models import Change
 from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
 from liveblog.storage import Database
@@ -147,9 +148,15 @@ class Services:
             replay_window=settings.streams.replay_window,
             heartbeat_seconds=settings.streams.heartbeat_seconds,
         )
-        db.on_commit = hub.publish
-        audience = Audience(db, hub, settings)
         archive = Archive(db, settings.archive)
+
+        def on_commit(changes: list[Change]) -> None:
+            hub.publish(changes)
+            # Any change to a session's stream (a note edit, a comment, ...) changes its page.
+            archive.invalidate({c.session_id for c in changes})
+
+        db.on_commit = on_commit
+        audience = Audience(db, hub, settings)
         accounts = Accounts(db)
         return cls(
             settings=settings,

@@ -184,6 +184,10 @@ async def test_knowledge_pages_answer_304_when_unchanged(live: LiveServer, seede
         await live.services.archive.set_summary(seeded.session_id, "Now with a summary", "org")
         changed = await c.get(url, headers={"if-none-match": etag})
         assert changed.status_code == 200 and changed.headers["etag"] != etag and "Now with a summary" in changed.text
+        # Any commit to the session's stream (here a comment) shows at once, cache or not.
+        reader, _ = await live.services.readers.register("cachereader", "a long password")
+        await live.services.comments.post(seeded.session_id, reader, "fresh comment")
+        assert "fresh comment" in (await c.get(url)).text
 
 
 async def test_organisers_edit_the_summary_and_tags_from_the_page(live: LiveServer, seeded: Seed) -> None:

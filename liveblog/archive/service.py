@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 SUMMARY_CHARS = 20_000
 # Rendered pages kept in memory (by session, with the version they were rendered at).
 PAGE_CACHE_SIZE = 256
+# How long a cached page is served without asking the database for its version. This process's
+# own commits invalidate at once (Services wires the store's on_commit to invalidate()); the
+# delay only bounds how stale a page can be after a write by *another* process (scale-out).
+CACHE_TRUST_SECONDS = 1.0
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 SEARCH_KINDS = ("note", "social", "poll", "question", "session", "summary", "comment")
@@ -135,7 +140,7 @@ class Archive:
     def __init__(self, db: Store, settings: ArchiveSettings) -> None:
         self.db = db
         self.settings = settings
-        self.page_cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
 
     # -- the background check (run under the services' supervisor) ---------------------------
 
@@ -202,6 +207,7 @@ class Archive:
                 await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
 
         await self.db.write(op)
+        self.invalidate({session_id})
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -253,6 +259,7 @@ class Archive:
             await tx.set_summary(session_id, text, render_markdown(text) if text else "", by)
 
         await self.db.write(op)
+        self.invalidate({session_id})
 
     async def set_organiser_tags(self, session_id: str, text: str) -> list[str]:
         tags = parse_tags(text)
@@ -265,6 +272,7 @@ class Archive:
             await tx.set_session_tags(session_id, "organiser", tags)
 
         await self.db.write(op)
+        self.invalidate({session_id})
         return tags
 
     # -- tags, search, the event archive -----------------------------------------------------
@@ -416,15 +424,29 @@ class Archive:
     async def replay(self, session_id: str) -> dict[str, Any]:
         return await replay_data(self.db, session_id)
 
+    def invalidate(self, session_ids: set[str]) -> None:
+        """Forget cached pages of these sessions (called after every commit that changed them)."""
+        for sid in session_ids:
+            self.page_cache.pop(f"k:{sid}", None)
+
+    def fresh(self, key: str) -> tuple[str, Any] | None:
+        """A cached (version, page) checked against the database under CACHE_TRUST_SECONDS ago."""
+        hit = self.page_cache.get(key)
+        if hit is None or time.monotonic() - hit[2] > CACHE_TRUST_SECONDS:
+            return None
+        return hit[0], hit[1]
+
     def cached(self, key: str, version: str) -> Any | None:
+        """The cached page if it is still at `version` (just read from the database)."""
         hit = self.page_cache.get(key)
         if hit is None or hit[0] != version:
             return None
+        self.page_cache[key] = (version, hit[1], time.monotonic())
         self.page_cache.move_to_end(key)
         return hit[1]
 
     def remember(self, key: str, version: str, value: Any) -> None:
-        self.page_cache[key] = (version, value)
+        self.page_cache[key] = (version, value, time.monotonic())
         self.page_cache.move_to_end(key)
         while len(self.page_cache) > PAGE_CACHE_SIZE:
             self.page_cache.popitem(last=False)

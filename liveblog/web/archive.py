@@ -85,6 +85,13 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
     reader = await current_reader(request)
     # Organisers and logged-in readers see forms, so only the public page is shared and cached.
     public = organiser is None and reader is None
+    fresh = svc.archive.fresh(f"k:{sid}") if public else None
+    if fresh is not None:  # checked moments ago and nothing committed since: no database read
+        fresh_version, (body, last_modified) = fresh
+        headers = {"etag": f'"{fresh_version}"', "last-modified": last_modified, "cache-control": "no-cache"}
+        if not_modified(request, headers["etag"], last_modified):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="text/html", headers=headers)
     version = await svc.archive.version(sid)
     if version is not None and public:
         etag = f'"{version}"'
