@@ -250,21 +250,35 @@ class ArchiveOps(StreamOps):
             "NOT (f.kind = 'poll' AND (SELECT json_extract(data, '$.state') FROM items WHERE id = f.ref) = 'draft')"
         )
         cond = " AND ".join(where)
-        rows = await self.conn.execute_fetchall(
-            "SELECT f.kind, f.ref, f.session_id, f.event_id, f.at,"
-            f" snippet(search_index, -1, char(2), char(3), '…', 16) AS snip, f.title, s.title, e.title"
-            " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
-            f" WHERE {cond} ORDER BY {_BM25} LIMIT ? OFFSET ?",
+        # Two steps: rank the matches by rowid alone (cheap columns), then build snippets and
+        # join titles for the one page of rows. Asking for snippets in the ranked query computes
+        # one for every match before sorting: three times slower for a common word.
+        ranked = await self.conn.execute_fetchall(
+            f"SELECT f.rowid FROM search_index f WHERE {cond} ORDER BY {_BM25} LIMIT ? OFFSET ?",
             (*args, query.limit + 1, query.offset),
         )
-        hits = tuple(
-            SearchHit(
-                kind=r[0], ref=str(r[1]), session_id=r[2], event_id=r[3], at=r[4], snippet=r[5], title=r[6],
-                session_title=r[7], event_title=r[8],
+        page_ids = [r[0] for r in ranked[: query.limit]]
+        hits_by_rowid: dict[int, SearchHit] = {}
+        if page_ids:
+            marks = ", ".join("?" for _ in page_ids)
+            for r in await self.conn.execute_fetchall(
+                "SELECT f.rowid, f.kind, f.ref, f.session_id, f.event_id, f.at,"
+                " snippet(search_index, -1, char(2), char(3), '…', 16), f.title, s.title, e.title"
+                " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
+                f" WHERE search_index MATCH ? AND f.rowid IN ({marks})",
+                (args[0], *page_ids),
+            ):
+                hits_by_rowid[r[0]] = SearchHit(
+                    kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
+                    session_title=r[8], event_title=r[9],
+                )
+        hits = tuple(hits_by_rowid[i] for i in page_ids if i in hits_by_rowid)
+        rows = ranked
+        if query.offset == 0 and len(rows) <= query.limit:
+            total = len(rows)  # all of them are on this page: no need to count again
+        else:
+            count_rows = await self.conn.execute_fetchall(
+                f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1})", args
             )
-            for r in rows[: query.limit]
-        )
-        count_rows = await self.conn.execute_fetchall(
-            f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1})", args
-        )
-        return SearchResult(hits, int(count_rows[0][0]), len(rows) > query.limit)
+            total = int(count_rows[0][0])
+        return SearchResult(hits, total, len(rows) > query.limit)
