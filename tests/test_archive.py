@@ -235,3 +235,17 @@ def test_tags_are_normalised() -> None:
 async def test_search_query_rejects_bad_filters(services: Services) -> None:
     with pytest.raises(BadRequest):
         services.archive.query("x", date_to="2026-13-01")
+
+
+async def test_a_draft_poll_is_findable_only_once_it_opens(services: Services, seeded: Seed) -> None:
+    from liveblog.capture.votes import Moderator
+
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    mod = Moderator("Ada", invite.id)
+    poll = await services.audience.create_poll(
+        seeded.session_id, mod, {"question": "Secret capybara question?", "kind": "single", "options": ["a", "b"]})
+    assert (await services.archive.search(services.archive.query("capybara"))).total == 0
+    await services.audience.set_poll_state(poll.id, mod, {"state": "open"})
+    result = await services.archive.search(services.archive.query("capybara"))
+    assert [h.ref for h in result.hits] == [str(poll.id)]

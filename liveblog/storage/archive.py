@@ -245,10 +245,6 @@ class ArchiveOps(StreamOps):
         if query.tag:
             where.append("f.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
             args.append(query.tag)
-        # A draft poll is not public yet: its question must not be findable.
-        where.append(
-            "NOT (f.kind = 'poll' AND (SELECT json_extract(data, '$.state') FROM items WHERE id = f.ref) = 'draft')"
-        )
         cond = " AND ".join(where)
         # Two steps: rank the matches by rowid alone (cheap columns), then build snippets and
         # join titles for the one page of rows. Asking for snippets in the ranked query computes

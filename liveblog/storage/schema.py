@@ -186,6 +186,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE TRIGGER search_item_insert AFTER INSERT ON items
     WHEN new.deleted = 0 AND new.body <> ''
+         AND NOT (new.kind = 'poll' AND json_extract(new.data, '$.state') = 'draft')
     BEGIN
         INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
         SELECT new.id * 8, '', new.body, '', new.kind, new.id, new.session_id, s.event_id, new.typed_at
@@ -196,7 +197,18 @@ MIGRATIONS: list[str] = [
         DELETE FROM search_index WHERE rowid = old.id * 8;
         INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
         SELECT new.id * 8, '', new.body, '', new.kind, new.id, new.session_id, s.event_id, new.typed_at
-        FROM sessions s WHERE s.id = new.session_id AND new.deleted = 0 AND new.body <> '';
+        FROM sessions s WHERE s.id = new.session_id AND new.deleted = 0 AND new.body <> ''
+        AND NOT (new.kind = 'poll' AND json_extract(new.data, '$.state') = 'draft');
+    END;
+    -- A poll becomes findable when it opens (its question is public from then on).
+    CREATE TRIGGER search_poll_opened AFTER UPDATE OF data ON items
+    WHEN new.kind = 'poll' AND json_extract(old.data, '$.state') = 'draft'
+         AND json_extract(new.data, '$.state') <> 'draft' AND new.deleted = 0
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id * 8;
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8, '', new.body, '', new.kind, new.id, new.session_id, s.event_id, new.typed_at
+        FROM sessions s WHERE s.id = new.session_id;
     END;
     CREATE TRIGGER search_session_insert AFTER INSERT ON sessions
     BEGIN
@@ -244,7 +256,8 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
     SELECT i.id * 8, '', i.body, '', i.kind, i.id, i.session_id, s.event_id, i.typed_at
-    FROM items i JOIN sessions s ON s.id = i.session_id WHERE i.deleted = 0 AND i.body <> '';
+    FROM items i JOIN sessions s ON s.id = i.session_id WHERE i.deleted = 0 AND i.body <> ''
+    AND NOT (i.kind = 'poll' AND json_extract(i.data, '$.state') = 'draft');
     INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
     SELECT rowid * 8 + 1, title,
            description || ' ' || replace(replace(replace(speakers, '["', ''), '"]', ''), '","', ', '),
