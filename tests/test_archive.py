@@ -249,3 +249,21 @@ async def test_a_draft_poll_is_findable_only_once_it_opens(services: Services, s
     await services.audience.set_poll_state(poll.id, mod, {"state": "open"})
     result = await services.archive.search(services.archive.query("capybara"))
     assert [h.ref for h in result.hits] == [str(poll.id)]
+
+
+async def test_note_takers_write_the_summary_through_their_invite(live: LiveServer, seeded: Seed) -> None:
+    url = f"/n/{seeded.token}/sessions/{seeded.session_id}/summary"
+    async with live.client(follow_redirects=False) as c:
+        assert (await c.get(url)).status_code == 404  # not ended yet: no knowledge page
+        await end(live.services, seeded.session_id)
+        notetaker = await c.get(f"/n/{seeded.token}/sessions/{seeded.session_id}")
+        assert url in notetaker.text
+        assert (await c.get(url)).status_code == 200
+        r = await c.post(url, data={"summary": "Written by *Ada*"})
+        assert r.status_code == 303
+        assert (await c.post(f"/n/not-a-token/sessions/{seeded.session_id}/summary", data={"summary": "x"})
+                ).status_code == 401
+        page = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
+    assert "Written by <em>Ada</em>" in page
+    record = await live.services.db.read(lambda r: r.get_archive(seeded.session_id))
+    assert record is not None and record.summary_by == "Ada"

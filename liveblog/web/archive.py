@@ -157,6 +157,22 @@ async def edit_tags(request: Request) -> Response:
     return RedirectResponse(f"/archive/sessions/{sid}#tags", status_code=303)
 
 
+async def notetaker_summary(request: Request) -> Response:
+    """A note-taker (through their invite link) writes or edits the summary of a session their
+    invite covers, once it has ended."""
+    svc = services(request)
+    token = request.path_params["token"]
+    session = await svc.programme.session(request.path_params["session_id"])
+    invite = await svc.accounts.authorize_capture(token, session)
+    page = await svc.archive.knowledge(session.id)  # 404 not_archived until the session ended
+    if request.method == "POST":
+        form = await request.form()
+        await svc.archive.set_summary(session.id, str(form.get("summary", "")), invite.name)
+        return RedirectResponse(f"/archive/sessions/{session.id}#summary", status_code=303)
+    return _render(request, "archive/summary_form.html", {"page": page, "session": session, "event": page.event,
+                                                          "token": token})
+
+
 async def tag_page(request: Request) -> Response:
     await current_organiser(request)
     page = await services(request).archive.tag_page(request.path_params["tag"])
@@ -243,6 +259,7 @@ routes = [
     Route("/archive/sessions/{session_id}", knowledge_page),
     Route("/archive/sessions/{session_id}/summary", edit_summary, methods=["POST"]),
     Route("/archive/sessions/{session_id}/tags", edit_tags, methods=["POST"]),
+    Route("/n/{token}/sessions/{session_id}/summary", notetaker_summary, methods=["GET", "POST"]),
     Route("/tags", tags_page),
     Route("/tags/{tag}", tag_page),
     Route("/search", search_page),
