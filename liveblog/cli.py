@@ -1,4 +1,5 @@
-"""The `liveblog` command: serve, create-organiser, set-password, demo, export, import, export-site."""
+"""The `liveblog` command: serve, create-organiser, set-password, demo, backup, restore,
+migrate-to-postgres, export, import, export-site."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from liveblog.errors import ConfigError, LiveblogError
 from liveblog.lifecycle import Supervisor
+from liveblog.logs import configure as configure_logs
 from liveblog.paths import default_config
 from liveblog.services import Services
 from liveblog.settings import Settings, load_settings
@@ -54,10 +56,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from liveblog.web.serving import uvicorn_options, viewer_path_line
 
     settings = _settings(args)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logs(settings.server.log_format)
+    # JSON logs: uvicorn's loggers propagate to ours instead of using its own plain format.
+    log_options: dict[str, Any] = {"log_config": None} if settings.server.log_format == "json" else {}
+    if args.workers > 1:
+        return _serve_workers(args, settings, log_options)
+    if args.demo:  # the demo's social feeds come from fake networks on loopback (demo_feeds.py)
+        from liveblog.demo_feeds import DemoFeedsComponent, demo_feed_settings, free_port
+
+        feeds_port = free_port()
+        settings = demo_feed_settings(settings, feeds_port)
     services = Services.build(settings)
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
+        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0)))
     app = create_app(settings, services, open_services=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
@@ -69,8 +81,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop=args.loop,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
+        **log_options,
     )
     return 0
+
+
+def check_multiprocess(settings: Settings, what: str) -> None:
+    """Several processes need shared storage, a shared fan-out and one shared secret key."""
+    missing = []
+    if not settings.database.url:
+        missing.append("database.url (PostgreSQL: SQLite has one writer process)")
+    if not settings.redis.url:
+        missing.append("redis.url (live streams reach every process through Redis)")
+    if not settings.secret_key_from_env:
+        missing.append("LIVEBLOG_SECRET_KEY in the environment (every process must sign with the same key)")
+    if missing:
+        raise ConfigError(f"{what} needs " + "; ".join(missing))
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: dict[str, Any]) -> int:
+    """N worker processes accepting on one socket, under uvicorn's process manager (a worker
+    that dies is replaced). Each builds its own app from the same configuration."""
+    import uvicorn
+
+    from liveblog.web.serving import uvicorn_options
+
+    if args.demo:
+        raise ConfigError("--demo runs in one process: leave out --workers")
+    check_multiprocess(settings, f"--workers {args.workers}")
+    config = args.config or default_config()
+    if config:
+        os.environ[CONFIG_ENV] = str(Path(config).resolve())
+    if getattr(args, "db", None):
+        os.environ["LIVEBLOG_DATABASE"] = args.db
+    uvicorn.run(
+        "liveblog.cli:app_from_environment",
+        factory=True,
+        workers=args.workers,
+        host=settings.server.host,
+        port=settings.server.port,
+        **uvicorn_options(settings),
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        log_level=args.log_level,
+        **log_options,
+    )
+    return 0
+
+
+# Where `serve --workers` tells its worker processes the configuration file is.
+CONFIG_ENV = "LIVEBLOG_CONFIG"
+
+
+def app_from_environment() -> object:
+    """The app factory each `serve --workers` process runs (uvicorn imports it by name)."""
+    from liveblog.web.app import create_app
+
+    settings = load_settings(os.environ.get(CONFIG_ENV) or None)
+    configure_logs(settings.server.log_format)
+    return create_app(settings, Services.build(settings), open_services=True)
 
 
 class DemoComponent:
@@ -225,6 +293,39 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_to_postgres(args: argparse.Namespace) -> int:
+    from liveblog.storage.postgres.copy import copy_sqlite_to_postgres
+    from liveblog.storage.postgres.store import redact
+
+    settings = _settings(args)
+    url = args.to or settings.database.url
+    if not url:
+        raise ConfigError("say where to copy to: --to postgresql://... (or set database.url)")
+    source = settings.database.path
+    if not Path(source).exists():
+        raise LiveblogError(f"there is no SQLite database at {source}")
+    copied = asyncio.run(copy_sqlite_to_postgres(source, url, _bar("copying")))
+    print(file=sys.stderr)
+    for entry in copied:
+        print(f"  {entry.table:<16} {entry.rows:>10} rows (counts match)")
+    print(f"copied {source} into {redact(url)}; set database.url to use it")
+    return 0
+
+
+def _bar(what: str, width: int = 30) -> Callable[[int, int], None]:
+    """A progress bar on stderr: `copying [######........] 41% 12345/30000 rows`."""
+
+    def show(done: int, total: int) -> None:
+        filled = width * done // total if total else width
+        pct = 100 * done // total if total else 100
+        end = "\n" if done >= total and not sys.stderr.isatty() else ""
+        if sys.stderr.isatty() or done >= total:
+            print(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {pct}% {done}/{total} rows", end=end,
+                  file=sys.stderr, flush=True)
+
+    return show
+
+
 def _progress(what: str) -> Callable[[int, int], None]:
     def show(remaining: int, total: int) -> None:
         if total and sys.stderr.isatty():
@@ -273,6 +374,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace")
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="worker processes sharing the port (needs database.url, redis.url and LIVEBLOG_SECRET_KEY)",
+    )
+    serve.add_argument(
         "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (auto: uvloop if installed)"
     )
     serve.set_defaults(func=cmd_serve)
@@ -304,6 +409,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("source")
     r.add_argument("--yes", action="store_true", help="really replace the database")
     r.set_defaults(func=cmd_restore)
+    m = sub.add_parser("migrate-to-postgres", help="copy the SQLite database into an empty PostgreSQL database")
+    m.add_argument("--to", metavar="URL", help="postgresql://user@host/dbname (default: database.url)")
+    m.set_defaults(func=cmd_migrate_to_postgres)
     return p
 
 

@@ -315,3 +315,96 @@ class Comment:
             out.update(author=self.author, author_id=self.account_id, html=self.html, edited=self.edited,
                        updated_at=self.updated_at)
         return out
+@dataclass(frozen=True)
+class SocialPost:
+    """A post collected from a social network, normalised: our own copy of it.
+
+    `media` entries are {"type", "url", "alt", "width", "height"} plus "local" (a /media/ path)
+    once fetched; `relation` is {"reply_to"?, "quote_of"?, "repost_of"?} (network post ids).
+    Text is plain text: any markup a network sent has been reduced to text before this point.
+    """
+
+    network: str
+    post_id: str
+    author_handle: str
+    author_name: str
+    text: str
+    url: str
+    posted_at: str
+    links: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    media: tuple[dict[str, Any], ...] = ()
+    avatar_url: str = ""
+    avatar_local: str = ""
+    relation: dict[str, str] = field(default_factory=dict)
+    lang: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.network, self.post_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "post_id": self.post_id,
+            "author_handle": self.author_handle,
+            "author_name": self.author_name,
+            "text": self.text,
+            "url": self.url,
+            "posted_at": self.posted_at,
+            "links": list(self.links),
+            "hashtags": list(self.hashtags),
+            "mentions": list(self.mentions),
+            "media": [dict(m) for m in self.media],
+            "avatar_url": self.avatar_url,
+            "avatar_local": self.avatar_local,
+            "relation": dict(self.relation),
+            "lang": self.lang,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SocialPost:
+        return cls(
+            network=str(d["network"]),
+            post_id=str(d["post_id"]),
+            author_handle=str(d.get("author_handle", "")),
+            author_name=str(d.get("author_name", "")),
+            text=str(d.get("text", "")),
+            url=str(d.get("url", "")),
+            posted_at=str(d.get("posted_at", "")),
+            links=tuple(d.get("links", ())),
+            hashtags=tuple(d.get("hashtags", ())),
+            mentions=tuple(d.get("mentions", ())),
+            media=tuple(dict(m) for m in d.get("media", ())),
+            avatar_url=str(d.get("avatar_url", "")),
+            avatar_local=str(d.get("avatar_local", "")),
+            relation=dict(d.get("relation", {})),
+            lang=str(d.get("lang", "")),
+        )
+
+
+@dataclass(frozen=True)
+class SocialRoute:
+    """Where a collected post goes: a session ('' for the event's own feed), and its state."""
+
+    post_row: int
+    event_id: str
+    session_id: str
+    state: str  # pending | approved | rejected | removed
+    item_id: int | None
+    routed_at: str
+    post: SocialPost
+    deleted_upstream: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "post_row": self.post_row,
+            "event_id": self.event_id,
+            "session_id": self.session_id,
+            "state": self.state,
+            "item_id": self.item_id,
+            "routed_at": self.routed_at,
+            "deleted_upstream": self.deleted_upstream,
+            "post": self.post.to_dict(),
+        }

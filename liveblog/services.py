@@ -9,6 +9,7 @@ last tallies are written while the store is still open.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,33 +18,49 @@ from liveblog.access.accounts import Accounts
 from liveblog.access.readers import Readers
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
+from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
+from liveblog.errors import ConfigError
 from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
 from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
-from liveblog.storage import Database
+from liveblog.storage import Store, make_store
+from liveblog.streams.fanout import RedisFanout, SingleProcess
 from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
 
+# How often a database server (PostgreSQL) is pinged for /healthz. SQLite is a file: nothing to ping.
+PING_SECONDS = 2.0
+
+
 class StoreComponent:
     name = "store"
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
+        self.reachable = True
 
     async def open(self, supervisor: Supervisor) -> None:
         await self.db.open()
+        if hasattr(self.db, "ping"):
+            supervisor.spawn("store.ping", self._ping_loop)
+
+    async def _ping_loop(self) -> None:
+        while True:
+            self.reachable = await self.db.ping()  # type: ignore[attr-defined]
+            await asyncio.sleep(PING_SECONDS)
 
     async def close(self) -> None:
         await self.db.close()
 
     def health(self) -> dict[str, Any]:
         return {
-            "ok": self.db.healthy,
+            "ok": self.db.healthy and self.reachable,
+            "reachable": self.reachable,
             "commits": self.db.commits,
             "writer_failures": self.db.writer_failures,
             "last_writer_error": self.db.last_writer_error,
@@ -111,12 +128,13 @@ class ArchiveComponent:
 @dataclass
 class Services:
     settings: Settings
-    db: Database
+    db: Store
     hub: StreamHub
     notes: NoteCapture
     programme: Programme
     accounts: Accounts
     audience: Audience
+    feeds: FeedService
     archive: Archive
     comments: Comments
     readers: Readers
@@ -127,13 +145,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        db = Database(
-            settings.database.path,
-            synchronous=settings.database.synchronous,
-            page_readers=settings.database.page_readers,
-            read_timeout=settings.database.read_timeout_seconds,
-            write_timeout=settings.database.write_timeout_seconds,
-        )
+        db = make_store(settings.database)
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
             return await db.read(lambda r: r.stream_head(session_id))
@@ -148,16 +160,50 @@ class Services:
             replay_window=settings.streams.replay_window,
             heartbeat_seconds=settings.streams.heartbeat_seconds,
         )
+        db.on_commit = hub.publish
         archive = Archive(db, settings.archive)
 
+        audience = Audience(db, hub, settings)
+        accounts = Accounts(db, secret_key=settings.secret_key)
+        feeds = FeedService(db, hub, settings)
+        components: list[Component] = [StoreComponent(db), HubComponent(hub)]
+        if settings.redis.url:
+            if not settings.database.url:
+                raise ConfigError(
+                    "redis.url is set, so several processes serve together: they need one shared database. "
+                    "Set database.url (PostgreSQL); SQLite serves one process."
+                )
+            if not settings.secret_key_from_env:
+                raise ConfigError(
+                    "redis.url is set, so several processes serve together: they must all sign with the same "
+                    "key. Set LIVEBLOG_SECRET_KEY (the same long random value) for every process."
+                )
+            # Several processes: each one's commits reach the others' hubs through Redis.
+            fanout = RedisFanout(
+                settings.redis.url, hub, secret_key=settings.secret_key, resync_seconds=settings.redis.resync_seconds
+            )
+
+            def publish(changes: list[Change]) -> None:
+                hub.publish(changes)
+                fanout.forward(changes)
+
+            db.on_commit = publish
+            components.append(fanout)
+            # Throttles count across every process (sharedstate.py).
+            audience.flood.shared.client = fanout.client
+            accounts.throttle.shared.client = fanout.client
+        components.append(AudienceComponent(audience))
+        # Feed pollers run in one process of several (a paid API bills every read).
+        components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
+        components.append(ArchiveComponent(archive))
+        publish_changes = db.on_commit
+
         def on_commit(changes: list[Change]) -> None:
-            hub.publish(changes)
+            publish_changes(changes)
             # Any change to a session's stream (a note edit, a comment, ...) changes its page.
             archive.invalidate({c.session_id for c in changes})
 
         db.on_commit = on_commit
-        audience = Audience(db, hub, settings)
-        accounts = Accounts(db)
         return cls(
             settings=settings,
             db=db,
@@ -166,10 +212,11 @@ class Services:
             programme=Programme(db),
             accounts=accounts,
             audience=audience,
+            feeds=feeds,
             archive=archive,
             comments=Comments(db),
             readers=Readers(db, accounts),
-            components=[StoreComponent(db), HubComponent(hub), AudienceComponent(audience), ArchiveComponent(archive)],
+            components=components,
         )
 
     def add(self, component: Component) -> None:

@@ -22,11 +22,20 @@ class ServerSettings:
     port: int = 8000
     allowed_origins: tuple[str, ...] = ()
     public_url: str = ""
+    # Strict-Transport-Security on responses served over https (0: none). A year, as browsers'
+    # preload lists ask; the header is ignored over plain http, so it is sent only over https.
+    hsts_seconds: int = 31536000
+    log_format: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"server.log_format must be \"text\" or \"json\", not {self.log_format!r}")
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
     path: str = "liveblog.sqlite3"
+    url: str = ""
     synchronous: str = "FULL"
     read_timeout_seconds: float = 10.0
     write_timeout_seconds: float = 30.0
@@ -37,6 +46,8 @@ class DatabaseSettings:
             raise ConfigError("database.read_timeout_seconds and database.write_timeout_seconds must be > 0")
         if not 1 <= self.page_readers <= 32:
             raise ConfigError("database.page_readers must be 1 to 32")
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"database.url must be a postgresql:// URL (or empty for SQLite), not {self.url!r}")
         if self.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigError(f"database.synchronous must be FULL, NORMAL or EXTRA, not {self.synchronous!r}")
 
@@ -92,6 +103,95 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True)
+class RedisSettings:
+    url: str = ""
+    resync_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"redis.url must be a redis:// URL (or empty for one process), not {self.url!r}")
+        if self.resync_seconds <= 0:
+            raise ConfigError("redis.resync_seconds must be > 0")
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """[feeds]: what every social source shares (see docs/feeds.md)."""
+
+    enabled: bool = True
+    lead_minutes: int = 15
+    moderate_by_default: bool = True
+    keep_deleted: bool = True
+    fetch_media: bool = True
+    media_bytes: int = 5242880
+    media_timeout_seconds: float = 10.0
+    request_timeout_seconds: float = 15.0
+    max_post_chars: int = 5000
+    backoff_max_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.request_timeout_seconds <= 0 or self.media_timeout_seconds <= 0:
+            raise ConfigError("feeds.request_timeout_seconds and feeds.media_timeout_seconds must be > 0")
+        if self.max_post_chars < 280:
+            raise ConfigError("feeds.max_post_chars must be at least 280")
+
+
+@dataclass(frozen=True)
+class XFeedSettings:
+    """[feeds_x]: X/Twitter API v2 recent search through tweepy (token: LIVEBLOG_X_BEARER_TOKEN)."""
+
+    enabled: bool = True
+    api_base: str = "https://api.twitter.com"
+    poll_seconds: float = 60.0
+    max_results: int = 100
+    session_read_cap: int = 2000
+    event_read_cap: int = 10000
+    cost_per_read_usd: float = 0.005
+
+    def __post_init__(self) -> None:
+        if not 10 <= self.max_results <= 100:
+            raise ConfigError("feeds_x.max_results must be 10 to 100 (the API's own bounds)")
+        if self.poll_seconds <= 0:
+            raise ConfigError("feeds_x.poll_seconds must be > 0")
+
+
+@dataclass(frozen=True)
+class MastodonFeedSettings:
+    """[feeds_mastodon]: hashtag timelines of these instances, read anonymously."""
+
+    instances: tuple[str, ...] = ()
+    poll_seconds: float = 30.0
+    limit: int = 40
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 40:
+            raise ConfigError("feeds_mastodon.limit must be 1 to 40 (the API's own bound)")
+        if self.poll_seconds <= 0:
+            raise ConfigError("feeds_mastodon.poll_seconds must be > 0")
+
+
+@dataclass(frozen=True)
+class BlueskyFeedSettings:
+    """[feeds_bluesky]: Bluesky posts from a Jetstream websocket; empty url = off."""
+
+    jetstream_url: str = ""
+    rewind_seconds: float = 5.0
+    cdn_base: str = "https://cdn.bsky.app"
+
+
+@dataclass(frozen=True)
+class RssFeedSettings:
+    """[feeds_rss]: RSS or Atom feeds whose entries carry the event's hashtags."""
+
+    urls: tuple[str, ...] = ()
+    poll_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.poll_seconds <= 0:
+            raise ConfigError("feeds_rss.poll_seconds must be > 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -99,9 +199,19 @@ class Settings:
     streams: StreamSettings = field(default_factory=StreamSettings)
     votes: VoteSettings = field(default_factory=VoteSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
+    feeds_x: XFeedSettings = field(default_factory=XFeedSettings)
+    feeds_mastodon: MastodonFeedSettings = field(default_factory=MastodonFeedSettings)
+    feeds_bluesky: BlueskyFeedSettings = field(default_factory=BlueskyFeedSettings)
+    feeds_rss: RssFeedSettings = field(default_factory=RssFeedSettings)
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
     # random key is made per process (fine for a demo; set it in production so ids survive restarts).
     secret_key: str = field(default="", repr=False)
+    # True when the key came from LIVEBLOG_SECRET_KEY: several processes must share one.
+    secret_key_from_env: bool = False
+    # App bearer token for X API v2, from LIVEBLOG_X_BEARER_TOKEN; empty = the X source says so and waits.
+    x_bearer_token: str = field(default="", repr=False)
 
     def replace(self, **sections: Any) -> Settings:
         """Return a copy with some fields of some sections replaced: replace(streams={"ring_size": 8})."""
@@ -112,6 +222,9 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+SECRETS = ("secret_key", "x_bearer_token", "secret_key_from_env")  # from the environment only, never from the file
+
+
 def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
     where = f"{section}.{key}"
     if annotation == "int":
@@ -119,6 +232,10 @@ def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
             raise ConfigError(f"{where} must be a whole number, not {value!r}")
         if value < 0:
             raise ConfigError(f"{where} must not be negative")
+        return value
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
         return value
     if annotation == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -138,7 +255,7 @@ def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
 def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ) if env is None else env
     sections: dict[str, Any] = {}
-    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "secret_key"}
+    section_types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in SECRETS}
     for name, value in data.items():
         if name not in section_types:
             raise ConfigError(f"unknown section [{name}] in configuration")
@@ -151,6 +268,12 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
             "streams": StreamSettings,
             "votes": VoteSettings,
             "archive": ArchiveSettings,
+            "redis": RedisSettings,
+            "feeds": FeedSettings,
+            "feeds_x": XFeedSettings,
+            "feeds_mastodon": MastodonFeedSettings,
+            "feeds_bluesky": BlueskyFeedSettings,
+            "feeds_rss": RssFeedSettings,
         }[name]
         hints = {f.name: str(f.type) for f in dataclasses.fields(cls)}
         kwargs = {}
@@ -163,7 +286,17 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
     if "LIVEBLOG_DATABASE" in env:
         db = sections.get("database", DatabaseSettings())
         sections["database"] = dataclasses.replace(db, path=env["LIVEBLOG_DATABASE"])
-    return Settings(**sections, secret_key=secret)
+    if env.get("LIVEBLOG_DATABASE_URL"):  # a URL with a password belongs in the environment, not the file
+        db = sections.get("database", DatabaseSettings())
+        sections["database"] = dataclasses.replace(db, url=env["LIVEBLOG_DATABASE_URL"])
+    if env.get("LIVEBLOG_REDIS_URL"):  # a URL with a password belongs in the environment
+        sections["redis"] = dataclasses.replace(sections.get("redis", RedisSettings()), url=env["LIVEBLOG_REDIS_URL"])
+    return Settings(
+        **sections,
+        secret_key=secret,
+        secret_key_from_env=bool(env.get("LIVEBLOG_SECRET_KEY")),
+        x_bearer_token=env.get("LIVEBLOG_X_BEARER_TOKEN", "").strip(),
+    )
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -184,7 +317,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 def all_keys() -> list[str]:
     keys: list[str] = []
     for f in dataclasses.fields(Settings):
-        if f.name == "secret_key":
+        if f.name in SECRETS:
             continue
         cls = get_type_hints(Settings)[f.name]
         keys.extend(f"{f.name}.{sub.name}" for sub in dataclasses.fields(cls))

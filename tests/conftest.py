@@ -4,9 +4,11 @@ on loopback running in the test's own event loop (so websockets use the producti
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,25 @@ from liveblog.services import Services
 from liveblog.settings import Settings, settings_from_dict
 from liveblog.web.app import create_app
 from liveblog.web.serving import uvicorn_options
+from tests.servers import PostgresServer, RedisServer
 
 ORGANISER = ("org", "correct horse battery")
+
+
+def page_csrf(html: str) -> str:
+    """The CSRF token a page carries (its <meta name="csrf-token">), as a browser's script reads it."""
+    import re
+
+    found = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
+    assert found is not None, "the page has no CSRF token"
+    return found.group(1)
+
+
+def organiser_csrf(login_token: str) -> dict[str, str]:
+    """The CSRF header for requests carrying this login's cookie (docs/protocol.md)."""
+    from liveblog.access.csrf import token_for
+
+    return {"X-CSRF-Token": token_for(login_token)}
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
@@ -29,14 +48,81 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
         "database": {"path": str(tmp_path / "test.sqlite3")},
         "streams": {"heartbeat_seconds": 30},
     }
+    if os.environ.get("LIVEBLOG_TEST_BACKEND") == "postgres" and "database" not in sections:
+        # The whole suite on PostgreSQL: a fresh database for every app a test builds (a test that
+        # names its own SQLite file keeps it). Databases live as long as the test run's server.
+        base["database"]["url"] = _env_pg_server().new_database_sync()
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
     return settings_from_dict(base, env={"LIVEBLOG_SECRET_KEY": "test-secret"})
 
 
+_ENV_PG: list[PostgresServer] = []
+
+
+def _env_pg_server() -> PostgresServer:
+    if not _ENV_PG:
+        server = PostgresServer().start()
+        atexit.register(server.remove)
+        _ENV_PG.append(server)
+    return _ENV_PG[0]
+
+
+# -- real PostgreSQL and Redis (tests/servers.py): one server each per test run, started on first use
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+async def pg_url(pg_server: PostgresServer) -> AsyncIterator[str]:
+    """A fresh, empty database on the session's server for this test; dropped afterwards."""
+    url = await pg_server.new_database()
+    try:
+        yield url
+    finally:
+        await pg_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend of the app under test: LIVEBLOG_TEST_BACKEND (default sqlite) runs
+    the whole suite on either; `@pytest.mark.parametrize("backend", BACKENDS, indirect=True)`
+    runs one test on both."""
+    return str(getattr(request, "param", os.environ.get("LIVEBLOG_TEST_BACKEND", "sqlite")))
+
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def settings_for(request: pytest.FixtureRequest, tmp_path: Path, backend: str, **sections: dict[str, Any]) -> Settings:
+    """make_settings on the given backend: on postgres, a fresh database dropped after the test."""
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        url = server.new_database_sync()
+        request.addfinalizer(lambda: server.drop_database_sync(url))
+        sections = {**sections, "database": {**sections.get("database", {}), "url": url}}
+    return make_settings(tmp_path, **sections)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    return settings_for(request, tmp_path, backend)
 
 
 @pytest.fixture
@@ -138,6 +224,17 @@ async def run_server(settings: Settings, services: Services, wrap: Any = None) -
 async def live(settings: Settings, services: Services) -> AsyncIterator[LiveServer]:
     async with run_server(settings, services) as server:
         yield server
+
+
+async def query(db: Any, sql: str) -> list[tuple[Any, ...]]:
+    """Raw SQL for a test's own checks (rows no operation returns), on either backend."""
+
+    async def fn(unit: Any) -> list[tuple[Any, ...]]:
+        if hasattr(unit.conn, "execute_fetchall"):  # aiosqlite
+            return [tuple(r) for r in await unit.conn.execute_fetchall(sql)]
+        return [tuple(r) for r in await unit.conn.fetch(sql)]  # asyncpg
+
+    return list(await db.read(fn))
 
 
 @dataclass

@@ -125,3 +125,196 @@ async def test_the_login_cookie_lives_as_long_as_the_server_side_session(live: L
         response = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
     cookie = response.headers["set-cookie"].lower()
     assert "max-age=1209600" in cookie  # 14 days, like login_sessions.expires_at
+
+
+# -- CSRF in depth ---------------------------------------------------------------------------
+
+
+async def test_a_cross_site_request_without_origin_is_refused_by_its_referer(live: LiveServer, seeded: Seed) -> None:
+    """Before: no Origin (or only a foreign Referer) was accepted."""
+    cookies = {"lb_login": seeded.login_token}
+    async with live.client(cookies=cookies) as http:
+        response = await http.post(
+            f"/api/v1/events/{seeded.event_id}/invites",
+            json={"name": "Mallory"},
+            headers={"Referer": "https://evil.example/page"},
+        )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "bad_origin"
+    assert sorted(i.name for i in await live.services.accounts.invites(seeded.event_id)) == ["Ada", "Grace"]
+
+
+async def test_an_https_origin_is_not_the_http_origin_of_the_same_host_and_port(live: LiveServer, seeded: Seed) -> None:
+    """Before: only host:port were compared."""
+    https_origin = live.url.replace("http://", "https://")
+    async with live.client(headers={"Authorization": f"Bearer {seeded.token}"}) as http:
+        response = await http.post(
+            f"/api/v1/sessions/{seeded.session_id}/capture",
+            json={"client_id": "x", "body": "from a page served elsewhere"},
+            headers={"Origin": https_origin},
+        )
+        assert response.status_code == 403 and response.json()["error"]["code"] == "bad_origin"
+        same = await http.post(
+            f"/api/v1/sessions/{seeded.session_id}/capture",
+            json={"client_id": "y", "body": "from our own page"},
+            headers={"Origin": live.url},
+        )
+        assert same.status_code == 201
+
+
+async def test_a_cookie_request_with_neither_origin_nor_token_is_refused(live: LiveServer, seeded: Seed) -> None:
+    """Before: a request with no Origin and no Referer, carrying the login cookie, was accepted."""
+    from liveblog.access.csrf import token_for
+
+    async with live.client(cookies={"lb_login": seeded.login_token}) as http:
+        url = f"/api/v1/sessions/{seeded.session_id}"
+        refused = await http.patch(url, json={"title": "Hijacked"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "bad_csrf"
+        wrong = await http.patch(url, json={"title": "Hijacked"}, headers={"X-CSRF-Token": token_for("another")})
+        assert wrong.status_code == 403
+        allowed = await http.patch(url, json={"title": "Renamed"}, headers={"X-CSRF-Token": token_for(seeded.login_token)})
+        assert allowed.status_code == 200
+    # A bearer-authenticated script needs no token: no page can add that header.
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        assert (await http.patch(url, json={"title": "By script"})).status_code == 200
+    assert (await live.services.programme.session(seeded.session_id)).title == "By script"
+
+
+async def test_every_organiser_form_carries_the_csrf_token_and_a_form_without_it_is_refused(
+    live: LiveServer, seeded: Seed
+) -> None:
+    import re
+
+    from tests.conftest import page_csrf
+
+    async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as http:
+        for path in (f"/organise/events/{seeded.event_id}", f"/organise/sessions/{seeded.session_id}", "/organise/events/new"):
+            page = await http.get(path)
+            token = page_csrf(page.text)
+            forms = re.findall(r'<form method="post".*?</form>', page.text, re.S)
+            assert forms, path
+            for form in forms:
+                assert f'<input type="hidden" name="csrf_token" value="{token}">' in form, (path, form[:120])
+        state = {"form": "state", "state": "ended"}
+        url = f"/organise/sessions/{seeded.session_id}"
+        refused = await http.post(url, data=state)
+        assert refused.status_code == 403
+        assert (await live.services.programme.session(seeded.session_id)).state == "live"
+        done = await http.post(url, data={**state, "csrf_token": token})
+        assert done.status_code == 303
+    assert (await live.services.programme.session(seeded.session_id)).state == "ended"
+
+
+async def test_hsts_over_https_only(live: LiveServer, seeded: Seed) -> None:
+    async with live.client() as http:
+        # uvicorn believes X-Forwarded-Proto from 127.0.0.1, as it would from nginx on the host.
+        over_https = await http.get("/", headers={"X-Forwarded-Proto": "https"})
+        assert over_https.headers["strict-transport-security"] == "max-age=31536000"
+        assert "strict-transport-security" not in (await http.get("/")).headers
+
+
+async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
+    """Before: uvicorn logged GET /n/<token>/sessions/... with the token in it."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import free_port, listening, make_settings, seed
+
+    db = tmp_path / "log.sqlite3"
+    services = Services.build(make_settings(tmp_path, database={"path": str(db)}))
+    await services.open()
+    try:
+        seeded = await seed(services)
+    finally:
+        await services.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveblog", "--db", str(db), "serve", "--port", str(port), "--log-level", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await listening(proc, base)
+        async with httpx.AsyncClient(base_url=base) as http:
+            landing = await http.get(f"/n/{seeded.token}")
+            assert landing.status_code == 303
+            page = await http.get(f"/n/{seeded.token}/sessions/{seeded.session_id}")
+            assert page.status_code == 200
+            await http.get(f"/n/{seeded.token}/sessions/{seeded.session_id}/moderate?x=1")
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    assert f"/n/[invite]/sessions/{seeded.session_id}" in output  # the request is logged...
+    assert seeded.token not in output  # ...without its token
+
+
+# -- the login throttle ------------------------------------------------------------------------
+
+
+async def test_a_guesser_at_the_same_address_cannot_lock_the_organiser_out(live: LiveServer, seeded: Seed) -> None:
+    """Before: ten bad tries per username and address blocked the right password for 15 minutes,
+    so anyone in the same conference hall could keep the organiser out."""
+    async with live.client() as organiser:  # the organiser's browser, which logged in before
+        first = await organiser.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert first.status_code == 200 and "lb_device" in organiser.cookies
+    async with live.client() as attacker:  # same address (127.0.0.1), no device cookie
+        codes = [
+            (await attacker.post("/api/v1/login", json={"username": ORGANISER[0], "password": f"guess {i}"})).status_code
+            for i in range(20)
+        ]
+        assert codes[:5] == [401] * 5 and set(codes[5:]) <= {401, 429} and 429 in codes
+    organiser.cookies.delete("lb_login")
+    async with live.client(cookies={"lb_device": first.cookies["lb_device"]}) as organiser:
+        again = await organiser.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        assert again.status_code == 200, again.text
+
+
+def test_the_throttle_backs_off_and_never_locks_for_long() -> None:
+    from liveblog.access.throttle import ACCOUNT_FREE, ADDRESS_FREE, MAX_BACKOFF, DEVICE_FAILURES, KnownDevices, LoginThrottle
+    from liveblog.errors import RateLimited
+
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+
+    def attempt(user: str = "org", address: str = "10.0.0.1", device: str | None = None) -> bool:
+        try:
+            throttle.check(user, address, device)
+        except RateLimited:
+            return False
+        throttle.failed(user, address, device)
+        return True
+
+    assert all(attempt() for _ in range(ACCOUNT_FREE))
+    assert attempt() is False  # now each try waits after the last failure: 1 s, then 2 s, ...
+    now[0] += 1.01
+    assert attempt() is True
+    now[0] += 1.01
+    assert attempt() is False
+    now[0] += 1.0
+    assert attempt() is True
+    for _ in range(20):  # a persistent guesser
+        now[0] += MAX_BACKOFF + 0.01
+        assert attempt() is True
+    assert attempt() is False
+    now[0] += MAX_BACKOFF + 0.01  # never more than MAX_BACKOFF
+    throttle.check("org", "10.0.0.1")
+    attempt()
+    # Another account from another address is not affected.
+    throttle.check("other", "10.0.0.2")
+    # One address spraying many accounts backs off too.
+    for i in range(ADDRESS_FREE + 1):
+        attempt(f"user{i}", "10.0.0.9")
+    with pytest.raises(RateLimited):
+        throttle.check("fresh-user", "10.0.0.9")
+    # A known device skips the back-off until it has made DEVICE_FAILURES mistakes itself.
+    devices = KnownDevices("secret")
+    device = devices.device_of(devices.issue("org"), "org")
+    assert device is not None and devices.device_of(devices.issue("org"), "someone-else") is None
+    assert devices.device_of("forged|token", "org") is None
+    assert attempt(device=device) is True  # while "org" is in its back-off
+    for _ in range(DEVICE_FAILURES - 1):
+        assert attempt(device=device) is True
+    assert throttle.trusted(device) is False  # from now on it waits like anyone
+    assert attempt(device=device) is False

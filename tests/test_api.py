@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from tests.conftest import ORGANISER, LiveServer, Seed
+from tests.conftest import page_csrf, ORGANISER, LiveServer, Seed
 
 
 async def test_organisers_create_and_update_events_and_sessions(live: LiveServer, seeded: Seed) -> None:
@@ -75,7 +75,7 @@ async def test_login_and_logout_revokes_the_session(live: LiveServer, seeded: Se
         assert good.status_code == 200 and "lb_login" in good.cookies
         invites = await http.get(f"/api/v1/events/{seeded.event_id}/invites")
         assert invites.status_code == 200  # the cookie logs us in
-        logout = await http.post("/logout")
+        logout = await http.post("/logout", headers={"X-CSRF-Token": good.json()["csrf_token"]})
         assert logout.status_code == 303
         http.cookies.set("lb_login", good.json()["token"])  # a stolen copy of the cookie
         assert (await http.get(f"/api/v1/events/{seeded.event_id}/invites")).status_code == 401
@@ -145,12 +145,17 @@ async def test_photos_are_checked_stripped_of_metadata_and_downscaled(live: Live
 
 async def test_password_guessing_is_throttled_per_username_and_address(live: LiveServer, seeded: Seed) -> None:
     async with live.client() as http:
-        for _ in range(10):
+        for _ in range(5):  # free tries for a person who mistypes
             wrong = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": "guess"})
             assert wrong.status_code == 401
+        await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": "guess"})
+        # Then every try waits a back-off after the last failure, the right password too.
         blocked = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
         assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "rate_limited"
-        page = await http.post("/login", data={"username": ORGANISER[0], "password": ORGANISER[1]})
+        form = await http.get("/login")
+        page = await http.post(
+            "/login", data={"username": ORGANISER[0], "password": ORGANISER[1], "csrf_token": page_csrf(form.text)}
+        )
         assert page.status_code == 429 and "too many failed log-ins" in page.text
     # Another organiser (another username) is not locked out by someone guessing this one.
     await live.services.accounts.create_organiser("second", "another long password")

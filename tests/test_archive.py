@@ -14,7 +14,7 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session, note, organiser_account
-from tests.conftest import LiveServer, Seed
+from tests.conftest import LiveServer, Seed, organiser_csrf, page_csrf
 
 
 async def end(services: Services, session_id: str) -> None:
@@ -196,7 +196,8 @@ async def test_organisers_edit_the_summary_and_tags_from_the_page(live: LiveServ
     async with live.client(follow_redirects=False) as anon:
         assert (await anon.post(f"{url}/summary", data={"summary": "x"})).status_code == 401
         assert "Edit the summary" not in (await anon.get(url)).text
-    async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as org:
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org:
         assert "Edit the summary" in (await org.get(url)).text
         r = await org.post(f"{url}/summary", data={"summary": "**Plants** <script>alert(1)</script>"})
         assert r.status_code == 303
@@ -258,12 +259,22 @@ async def test_note_takers_write_the_summary_through_their_invite(live: LiveServ
         await end(live.services, seeded.session_id)
         notetaker = await c.get(f"/n/{seeded.token}/sessions/{seeded.session_id}")
         assert url in notetaker.text
-        assert (await c.get(url)).status_code == 200
-        r = await c.post(url, data={"summary": "Written by *Ada*"})
+        form = await c.get(url)
+        assert form.status_code == 200
+        r = await c.post(url, data={"summary": "Written by *Ada*", "csrf_token": page_csrf(form.text)})
         assert r.status_code == 303
-        assert (await c.post(f"/n/not-a-token/sessions/{seeded.session_id}/summary", data={"summary": "x"})
-                ).status_code == 401
+        assert (await c.post(f"/n/not-a-token/sessions/{seeded.session_id}/summary",
+                             data={"summary": "x", "csrf_token": page_csrf(form.text)})).status_code == 401
         page = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
     assert "Written by <em>Ada</em>" in page
     record = await live.services.db.read(lambda r: r.get_archive(seeded.session_id))
     assert record is not None and record.summary_by == "Ada"
+
+
+async def test_a_cached_public_page_carries_nobodys_csrf_token(live: LiveServer, seeded: Seed) -> None:
+    await end(live.services, seeded.session_id)
+    url = f"/archive/sessions/{seeded.session_id}"
+    async with live.client() as first, live.client() as second:
+        a = (await first.get(url)).text
+        b = (await second.get(url)).text
+    assert a == b and '<meta name="csrf-token" content="">' in a

@@ -152,6 +152,7 @@ async def test_unknown_session(services: Services) -> None:
         await services.notes.handle("nope", ADA, note("a"))
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's own file format, on any test backend
 async def test_the_database_is_a_real_wal_file_with_full_sync(services: Services, seeded: Seed) -> None:
     await services.notes.handle(seeded.session_id, ADA, note("n"))
     conn = sqlite3.connect(services.db.path)

@@ -13,7 +13,7 @@ import pytest
 
 from liveblog.archive.comments import Limiter
 from liveblog.errors import RateLimited
-from tests.conftest import FAST_HASHER, LiveServer, Seed
+from tests.conftest import FAST_HASHER, LiveServer, Seed, organiser_csrf, page_csrf
 from tests.wsclient import connect, recv_until
 
 PASSWORD = "a long password"
@@ -23,10 +23,27 @@ def reader_client(live: LiveServer) -> httpx.AsyncClient:
     return live.client(follow_redirects=False)
 
 
+def as_reader(c: httpx.AsyncClient, token: str) -> None:
+    """What the reader's pages give their forms: the CSRF token of this login."""
+    c.headers.update(organiser_csrf(token))
+
+
 async def register(c: httpx.AsyncClient, name: str) -> str:
     r = await c.post("/account/register", data={"username": name, "password": PASSWORD})
     assert r.status_code == 303, r.text
-    return str(c.cookies["lb_reader"])
+    token = str(c.cookies["lb_reader"])
+    as_reader(c, token)
+    return token
+
+
+async def login(c: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
+    c.headers.pop("X-CSRF-Token", None)  # a previous login's token
+    form = await c.get("/account/login")  # as a browser does: the form carries its CSRF token
+    r = await c.post("/account/login", data={"username": name, "password": password,
+                                             "csrf_token": page_csrf(form.text)})
+    if r.status_code == 303:
+        as_reader(c, str(c.cookies["lb_reader"]))
+    return r
 
 
 async def comment(c: httpx.AsyncClient, session_id: str, body: str, **extra: Any) -> httpx.Response:
@@ -54,11 +71,11 @@ async def test_commenting_requires_login_and_a_same_origin_form(live: LiveServer
         await register(c, "rosa")
         r = await comment(c, seeded.session_id, "from elsewhere", )
         assert r.status_code == 303
-        r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "csrf"},
+        r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "posted from evil"},
                          headers={"origin": "https://evil.example"})
-        assert r.status_code == 403 and r.json()["error"]["code"] == "bad_origin"
+        assert r.status_code == 403 and "cross-site requests are not allowed" in r.text
         page = await c.get(f"/sessions/{seeded.session_id}")
-        assert "from elsewhere" in page.text and "csrf" not in page.text
+        assert "from elsewhere" in page.text and "posted from evil" not in page.text
 
 
 async def test_a_session_cookie_replayed_after_logout_or_password_change_is_refused(live: LiveServer, seeded: Seed) -> None:
@@ -68,22 +85,25 @@ async def test_a_session_cookie_replayed_after_logout_or_password_change_is_refu
         assert r.status_code == 303
     async with reader_client(live) as replay:
         replay.cookies.set("lb_reader", old)
+        as_reader(replay, old)  # a replayed cookie with its matching CSRF token: refused all the same
         assert (await comment(replay, seeded.session_id, "after logout")).status_code == 401
     async with reader_client(live) as c:
-        r = await c.post("/account/login", data={"username": "ada", "password": PASSWORD})
+        r = await login(c, "ada")
         assert r.status_code == 303
         first = str(c.cookies["lb_reader"])
         async with reader_client(live) as other_device:
-            r = await other_device.post("/account/login", data={"username": "ada", "password": PASSWORD})
+            r = await login(other_device, "ada")
             second = str(other_device.cookies["lb_reader"])
         r = await c.post("/account", data={"current": PASSWORD, "password": "a new long password"})
         assert r.status_code == 200 and "Password changed" in r.text
         fresh = str(c.cookies["lb_reader"])
         assert fresh not in (first, second)
+        as_reader(c, fresh)
         assert (await comment(c, seeded.session_id, "with the new cookie")).status_code == 303
     for stale in (first, second):
         async with reader_client(live) as replay:
             replay.cookies.set("lb_reader", stale)
+            as_reader(replay, stale)
             assert (await comment(replay, seeded.session_id, "replayed")).status_code == 401
 
 
@@ -93,7 +113,8 @@ async def test_a_banned_account_cannot_comment_and_loses_its_sessions(live: Live
         cid = comment_id(await comment(troll, seeded.session_id, "first!"))
         account = await live.services.readers.account(troll.cookies["lb_reader"])
         assert account is not None
-        async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as org:
+        async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                         follow_redirects=False) as org:
             page = await org.get(f"/sessions/{seeded.session_id}")
             assert f"/organise/readers/{account.id}/ban" in page.text
             r = await org.post(f"/organise/readers/{account.id}/ban")
@@ -101,7 +122,8 @@ async def test_a_banned_account_cannot_comment_and_loses_its_sessions(live: Live
             r = await org.post(f"/comments/{cid}/moderate", data={"action": "hide"})
             assert r.status_code == 303
         assert (await comment(troll, seeded.session_id, "again")).status_code == 401  # the session ended
-        r = await troll.post("/account/login", data={"username": "troll", "password": PASSWORD})
+        troll.cookies.clear()
+        r = await login(troll, "troll")
         assert r.status_code == 403 and "banned" in r.text
     async with reader_client(live) as anon:
         assert "first!" not in (await anon.get(f"/sessions/{seeded.session_id}")).text
@@ -144,7 +166,8 @@ async def test_threads_edits_deletes_and_replies(live: LiveServer, seeded: Seed)
 
 
 async def test_premoderation_and_locked_threads(live: LiveServer, seeded: Seed) -> None:
-    async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as org, \
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                         follow_redirects=False) as org, \
             reader_client(live) as r1, reader_client(live) as anon:
         await register(r1, "reader1")
         assert (await org.post(f"/events/{seeded.event_id}/comments/premoderation", data={"on": "1"})).status_code == 303
@@ -186,28 +209,33 @@ def test_limiter_windows() -> None:
 async def test_organiser_reset_link_works_once(live: LiveServer, seeded: Seed) -> None:
     async with reader_client(live) as c:
         old = await register(c, "forgetful")
-    async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as org:
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                         follow_redirects=False) as org:
         r = await org.post("/organise/readers", data={"username": "forgetful"})
         assert r.status_code == 200
         link = re.search(r"(/account/reset/[^<\s]+)", r.text)
         assert link
     async with reader_client(live) as c:
         path = link.group(1)
-        assert "forgetful" in (await c.get(path)).text
-        r = await c.post(path, data={"password": "brand new password"})
+        form = await c.get(path)
+        assert "forgetful" in form.text
+        token = page_csrf(form.text)
+        r = await c.post(path, data={"password": "brand new password", "csrf_token": token})
         assert r.status_code == 200 and "Your password is set" in r.text
-        assert (await c.post(path, data={"password": "second try password"})).status_code == 401
-        r = await c.post("/account/login", data={"username": "forgetful", "password": "brand new password"})
+        r = await c.post(path, data={"password": "second try password", "csrf_token": token})
+        assert r.status_code == 401
+        r = await login(c, "forgetful", "brand new password")
         assert r.status_code == 303
     async with reader_client(live) as replay:
         replay.cookies.set("lb_reader", old)
+        as_reader(replay, old)
         assert (await comment(replay, seeded.session_id, "old cookie")).status_code == 401
 
 
 async def test_a_reader_login_is_never_an_organiser(live: LiveServer, seeded: Seed) -> None:
     async with reader_client(live) as c:
         token = await register(c, "sneaky")
-    async with live.client(cookies={"lb_login": token}, follow_redirects=False) as c:
+    async with live.client(cookies={"lb_login": token}, headers=organiser_csrf(token), follow_redirects=False) as c:
         assert (await c.get("/organise")).status_code == 303  # to the log-in page
         assert (await c.post("/organise/readers", data={"username": "org"})).status_code == 401
 
@@ -220,7 +248,17 @@ async def test_new_comments_arrive_live_on_the_stream(live: LiveServer, seeded: 
     async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}?since={seq}&epoch={epoch}") as ws:
         async with reader_client(live) as c:
             await register(c, "livewire")
-            assert (await comment(c, seeded.session_id, "after the talk")).status_code == 303
-        msg = (await recv_until(ws, lambda m: m.get("op") == "comment.created"))[-1]
+            r = await comment(c, seeded.session_id, "after the talk")
+            assert r.status_code == 303, r.text
+        seen: list[dict[str, Any]] = []
+
+        def record(m: dict[str, Any]) -> bool:
+            seen.append(m)
+            return m.get("op") == "comment.created"
+
+        try:
+            msg = (await recv_until(ws, record))[-1]
+        except TimeoutError:
+            raise AssertionError(f"no comment.created; got {seen}") from None
         assert msg["seq"] == seq + 1 and "after the talk" in msg["comment"]["html"]
         assert "ip" not in msg["comment"] and msg["comment"]["author"] == "livewire"

@@ -41,21 +41,30 @@ async def test_a_long_note_is_rendered_in_a_worker_thread_a_short_one_inline(
 async def test_a_big_session_page_is_rendered_off_the_event_loop(
     live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from liveblog.web import pages
 
     author = notes.Author(name="Ada", ref="inv-ada")
     for i in range(pages.THREAD_RENDER_ITEMS + 5):
         await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": f"n{i}", "body": f"note {i}"})
     threads: list[int] = []
-    real = pages.render
 
-    def recording(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.get_ident())
-        return real(*args, **kwargs)
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            def run() -> Any:
+                threads.append(threading.get_ident())
+                return fn(*args, **kwargs)
 
-    monkeypatch.setattr(pages, "render", recording)
-    async with live.client() as http:
-        response = await http.get(f"/sessions/{seeded.session_id}")
+            return super().submit(run)
+
+    recording = Recording(max_workers=1)
+    monkeypatch.setattr(pages, "_RENDERER", recording)
+    try:
+        async with live.client() as http:
+            response = await http.get(f"/sessions/{seeded.session_id}")
+    finally:
+        recording.shutdown()
     assert response.status_code == 200 and "note 104" in response.text
     assert threads and threads[0] != threading.get_ident()
 
@@ -73,7 +82,7 @@ def test_an_sse_frame_is_encoded_once_for_every_client(monkeypatch: pytest.Monke
     assert Frame.of({"type": "heartbeat", "seq": 3}).sse_bytes("e") == b'event: heartbeat\ndata: {"type":"heartbeat","seq":3}\n\n'
 
 
-async def test_concurrent_anonymous_loads_of_one_page_render_once_and_a_new_note_renders_again(
+async def test_concurrent_loads_of_one_page_render_its_cards_once_and_a_new_note_renders_again(
     live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import asyncio
@@ -83,26 +92,36 @@ async def test_concurrent_anonymous_loads_of_one_page_render_once_and_a_new_note
 
     author = notes.Author(name="Ada", ref="inv-ada")
     await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "a", "body": "first"})
-    renders: list[str] = []
-    real = pages.render
+    builds: list[str] = []
+    real = pages._build_view
 
-    def counting(request: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        renders.append(name)
-        return real(request, name, *args, **kwargs)
+    async def counting(request: Any, session_id: str) -> Any:
+        builds.append(session_id)
+        return await real(request, session_id)
 
-    monkeypatch.setattr(pages, "render", counting)
+    monkeypatch.setattr(pages, "_build_view", counting)
     async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as viewer:  # the channel is live
         await recv_type(viewer, "synced")
         async with live.client() as http:
-            pages_seen = await asyncio.gather(*(http.get(f"/sessions/{seeded.session_id}") for _ in range(20)))
-            assert {r.status_code for r in pages_seen} == {200}
-            assert all("first" in r.text for r in pages_seen)
-            assert renders.count("session.html") == 1
+            seen = await asyncio.gather(*(http.get(f"/sessions/{seeded.session_id}") for _ in range(20)))
+            assert {r.status_code for r in seen} == {200}
+            assert all("first" in r.text for r in seen)
+            assert len(builds) == 1
             await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "b", "body": "second note"})
             await recv_type(viewer, "change")
             fresh = await http.get(f"/sessions/{seeded.session_id}")
-            assert "second note" in fresh.text and renders.count("session.html") == 2
-            # A logged-in organiser's page is never shared.
-            http.cookies.set("lb_login", seeded.login_token)
-            await http.get(f"/sessions/{seeded.session_id}")
-            assert renders.count("session.html") == 3
+            assert "second note" in fresh.text and len(builds) == 2
+        # Each visitor still gets a page of their own: its CSRF token is theirs, not the first's.
+        async with live.client() as one, live.client() as two:
+            first, second = await one.get(f"/sessions/{seeded.session_id}"), await two.get(f"/sessions/{seeded.session_id}")
+            assert len(builds) == 2
+            assert first.cookies.get("lb_csrf") != second.cookies.get("lb_csrf")
+            assert token_in(first.text) != token_in(second.text)
+
+
+def token_in(html: str) -> str:
+    import re
+
+    found = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)

@@ -15,7 +15,7 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, Conflict
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session, organiser_account
-from tests.conftest import FAST_HASHER, LiveServer, Seed, make_settings, run_server
+from tests.conftest import FAST_HASHER, LiveServer, Seed, make_settings, organiser_csrf, run_server
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -37,6 +37,7 @@ async def a_full_event(live: LiveServer, seeded: Seed) -> None:
     async with live.client(follow_redirects=False) as c:
         r = await c.post("/account/register", data={"username": "commenter", "password": "a long password"})
         assert r.status_code == 303
+        c.headers.update(organiser_csrf(str(c.cookies["lb_reader"])))
         r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "Great *talk*"})
         root = int(r.headers["location"].rsplit("-", 1)[1])
         await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "Agreed", "parent_id": str(root)})

@@ -327,3 +327,75 @@ async def test_a_refused_synced_frame_closes_the_subscriber() -> None:
     channel = await hub.join("s", outlet, since=0)
     assert outlet.closed and outlet.close_code == CloseCode.TOO_SLOW
     assert outlet not in channel.live
+
+
+# -- changes from other processes: out of order, missing, duplicated ------------------------------
+
+
+def committed(store: FakeStore, n: int) -> list[Change]:
+    """Commit n changes to storage without publishing them (another process did)."""
+    out = []
+    for _ in range(n):
+        seq = max((c["seq"] for c in store.changes), default=0) + 1
+        payload = {"type": "change", "seq": seq, "op": "item.created", "item": {"id": seq}}
+        store.changes.append(payload)
+        out.append(Change("s", seq, "item.created", payload))
+    return out
+
+
+async def test_changes_arriving_out_of_order_are_reordered_without_dropping_anyone() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        c = committed(store, 4)
+        hub.publish([c[0], c[2], c[3]])  # 2 is late on its way
+        assert outlet.seqs() == [1]  # 3 and 4 wait: never delivered ahead of 2
+        hub.publish([c[1], c[2]])  # 2 arrives, and 3 again (every process sees its own echo)
+        assert outlet.seqs() == [1, 2, 3, 4]
+        assert not outlet.closed
+    await hub.stop()
+
+
+async def test_a_change_that_never_arrives_is_filled_from_storage_in_order() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        c = committed(store, 5)
+        hub.publish([c[0], c[3], c[4]])  # 2 and 3 were lost (say Redis restarted)
+        assert outlet.seqs() == [1]
+
+        async def filled() -> None:
+            while outlet.seqs() != [1, 2, 3, 4, 5]:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(filled(), 5)
+        assert not outlet.closed
+    await hub.stop()
+
+
+async def test_catch_up_delivers_what_storage_has_beyond_the_head() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        committed(store, 3)  # published elsewhere while this process's feed was down
+        assert await hub.catch_up_all() == 3
+        assert outlet.seqs() == [1, 2, 3]
+        assert await hub.catch_up_all() == 0
+    await hub.stop()
+
+
+async def test_a_viewer_ahead_of_this_process_is_caught_up_from_storage_not_told_to_reload() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    early = FakeOutlet()
+    async with hub.subscribe("s", early):
+        committed(store, 4)  # seen by the viewer on another process; not yet published here
+        moved = FakeOutlet()
+        async with hub.subscribe("s", moved, since=4, epoch="e1"):
+            assert [f["type"] for f in moved.frames] == ["hello", "synced"]
+            assert moved.frames[-1]["seq"] == 4
+        assert early.seqs() == [1, 2, 3, 4]  # and the viewers here got them too
+    await hub.stop()

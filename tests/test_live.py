@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from liveblog.streams.protocol import CloseCode
-from tests.conftest import LiveServer, Seed, make_settings, run_server, seed
+from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, query, run_server, seed
 from tests.wsclient import connect, recv, recv_type, recv_until, send
 
 
@@ -30,6 +30,7 @@ async def close_code(ws: Any, timeout: float = 10) -> int | None:
     return ws.close_code  # type: ignore[no-any-return]
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_notes_from_two_note_takers_reach_50_viewers_in_order(live: LiveServer, seeded: Seed) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     viewers = await asyncio.gather(*(connect(url) for _ in range(50)))
@@ -65,6 +66,7 @@ async def test_notes_from_two_note_takers_reach_50_viewers_in_order(live: LiveSe
         await ws.close()
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_ack_comes_after_commit_and_resend_creates_nothing(live: LiveServer, seeded: Seed) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
     async with await connect(url, token=seeded.token) as ws:
@@ -72,7 +74,7 @@ async def test_ack_comes_after_commit_and_resend_creates_nothing(live: LiveServe
         await send(ws, {"type": "note.create", "client_id": "n1", "body": "hello"})
         ack = await recv_type(ws, "ack")
         # The ack promises durability: the row is visible to a separate connection now.
-        stored = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT id FROM items WHERE client_id = 'n1'"))
+        stored = await query(live.services.db, "SELECT id FROM items WHERE client_id = 'n1'")
         assert [r[0] for r in stored] == [ack["item_id"]]
     # The ack was "lost": a new connection resends the same message.
     async with await connect(url, token=seeded.token) as ws:
@@ -88,6 +90,7 @@ async def test_ack_comes_after_commit_and_resend_creates_nothing(live: LiveServe
     assert [i["body"] for i in snapshot["items"]] == ["hello"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_a_viewer_resumes_with_exactly_the_missed_items_then_live(live: LiveServer, seeded: Seed) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     note_taker = await connect(url + "/capture", token=seeded.token)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ORGANISER, LiveServer, Seed
+from tests.conftest import page_csrf, organiser_csrf, ORGANISER, LiveServer, Seed
 
 
 async def post_note(live: LiveServer, seeded: Seed, body: str, **extra: Any) -> dict[str, Any]:
@@ -21,7 +21,9 @@ async def post_note(live: LiveServer, seeded: Seed, body: str, **extra: Any) -> 
 
 
 def organiser_client(live: LiveServer, seeded: Seed) -> httpx.AsyncClient:
-    return live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False)
+    return live.client(
+        cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token), follow_redirects=False
+    )
 
 
 async def test_public_pages_render_with_the_seeded_data(live: LiveServer, seeded: Seed) -> None:
@@ -109,13 +111,17 @@ async def test_login_and_logout_revokes_the_token(live: LiveServer, seeded: Seed
         r = await c.get("/organise")
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
 
-        r = await c.post("/login?next=/organise", data={"username": ORGANISER[0], "password": ORGANISER[1]})
+        form = await c.get("/login?next=/organise")
+        r = await c.post(
+            "/login?next=/organise",
+            data={"username": ORGANISER[0], "password": ORGANISER[1], "csrf_token": page_csrf(form.text)},
+        )
         assert r.status_code == 303 and r.headers["location"] == "/organise"
         token = r.cookies["lb_login"]
         page = await c.get("/organise")  # the client keeps the cookie
         assert page.status_code == 200 and "Test Summit" in page.text and "Log out" in page.text
 
-        r = await c.post("/logout")
+        r = await c.post("/logout", data={"csrf_token": page_csrf(page.text)})
         assert r.status_code == 303
     assert await live.services.accounts.account_for_token(token) is None
     async with live.client(follow_redirects=False, cookies={"lb_login": token}) as c:
@@ -294,6 +300,7 @@ async def test_organiser_pages_need_a_login(live: LiveServer, seeded: Seed) -> N
         ):
             r = await c.get(path)
             assert r.status_code == 303 and r.headers["location"] == f"/login?next={path}", path
+        c.cookies.clear()  # no cookie at all, so no CSRF token is due: the login check answers
         r = await c.post(f"/organise/sessions/{seeded.session_id}", data={"form": "state", "state": "ended"})
         assert r.status_code == 303
     assert (await live.services.programme.session(seeded.session_id)).state == "live"

@@ -10,14 +10,14 @@ import httpx
 import pytest
 
 from liveblog.settings import Settings
-from tests.conftest import LiveServer, Seed, make_settings
+from tests.conftest import LiveServer, Seed, query, settings_for
 from tests.test_votes import HEADER, bearer, error_of, head, new_participant
 from tests.wsclient import connect, recv_type, recv_until
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, votes={"tally_interval_ms": 100}, limits={"question_chars": 140})
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    return settings_for(request, tmp_path, backend, votes={"tally_interval_ms": 100}, limits={"question_chars": 140})
 
 
 async def ask(client: httpx.AsyncClient, seed: Seed, token: str, **body: Any) -> httpx.Response:
@@ -153,5 +153,5 @@ async def test_bad_questions_get_their_documented_error_and_change_nothing(live:
         await live.services.programme.set_state(seeded.session_id, "ended")
         ended = await ask(client, seeded, token, body="Too late?")
         assert (ended.status_code, error_of(ended)["code"]) == (409, "session_ended")
-        rows = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT count(*) FROM questions"))
+        rows = await query(live.services.db, "SELECT count(*) FROM questions")
         assert rows[0][0] == 1

@@ -9,6 +9,7 @@ writer thread) are marked with that backend's name at the end of this file.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -20,22 +21,30 @@ import pytest
 from liveblog.errors import Conflict, NotFound, Unavailable
 from liveblog.models import Change
 from liveblog.storage import Database, Store, Unit
+from liveblog.storage.postgres import PostgresStore
 from liveblog.storage.schema import MIGRATIONS
 
-STORE_BACKENDS = ["sqlite"]
+STORE_BACKENDS = ["sqlite", "postgres"]
 
 
-async def open_store(backend: str, tmp_path: Path) -> Store:
+async def open_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    store: Store
     if backend == "sqlite":
-        db = Database(str(tmp_path / "store.sqlite3"), read_timeout=5, write_timeout=10)
-        await db.open()
-        return db
-    raise AssertionError(f"unknown backend {backend}")
+        store = Database(str(tmp_path / "store.sqlite3"), read_timeout=5, write_timeout=10)
+    elif backend == "postgres":
+        server = request.getfixturevalue("pg_server")
+        url = await server.new_database()
+        request.addfinalizer(lambda: asyncio.run(server.drop_database(url)))
+        store = PostgresStore(url, read_timeout=5, write_timeout=10)
+    else:
+        raise AssertionError(f"unknown backend {backend}")
+    await store.open()
+    return store
 
 
 @pytest.fixture(params=STORE_BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = await open_store(request.param, tmp_path)
+    s = await open_store(request.param, tmp_path, request)
     published: list[Change] = []
     s.on_commit = published.extend
     s.published = published  # type: ignore[attr-defined]
@@ -251,3 +260,65 @@ async def test_sqlite_upgrade_of_a_version_1_database_that_holds_data(tmp_path: 
         assert await db.read(lambda r: r.changes_between("s1", 0, 5)) == ['{"type":"change","seq":1}']
     finally:
         await db.close()
+
+
+# -- PostgreSQL only: several writers on one database, as several app processes are ---------------
+
+
+async def test_postgres_writers_in_two_processes_share_contiguous_seqs_and_claim_a_client_id_once(
+    pg_url: str,
+) -> None:
+    # Each PostgresStore has its own writer connection and group commit, exactly as two app
+    # processes do; opening both at once also runs the migrations concurrently (advisory lock).
+    a, b = PostgresStore(pg_url, write_timeout=20), PostgresStore(pg_url, write_timeout=20)
+    await asyncio.gather(a.open(), b.open())
+    try:
+        sid = await seed(a)
+        writes = [(a if i % 2 else b).write(note_op(sid, f"c{i}")) for i in range(200)]
+        # The same client id sent to both processes at once, several times over.
+        writes += [s.write(note_op(sid, "raced")) for _ in range(5) for s in (a, b)]
+        results = await asyncio.gather(*writes)
+        seqs = sorted(seq for _, seq in results if seq != -1)
+        assert seqs == list(range(1, 202))  # 200 notes + the raced one, no hole, no duplicate
+        assert len({item_id for item_id, _ in results[200:]}) == 1
+        assert await a.read(lambda r: r.count_items(sid)) == 201
+        stored = await b.read(lambda r: r.changes_between(sid, 0, 10**9))
+        assert len(stored) == 201
+        assert a.schema_version == b.schema_version
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_postgres_batches_that_deadlock_across_processes_are_rerun_whole(pg_url: str) -> None:
+    a, b = PostgresStore(pg_url, write_timeout=30), PostgresStore(pg_url, write_timeout=30)
+    await a.open()
+    await b.open()
+    published: dict[str, list[int]] = {"a": [], "b": []}
+    a.on_commit = lambda changes: published["a"].extend(c.seq for c in changes)
+    b.on_commit = lambda changes: published["b"].extend(c.seq for c in changes)
+    try:
+        s1, s2 = await seed(a), await seed(a)
+
+        def two_sessions(first: str, second: str, tag: str) -> Any:
+            async def op(tx: Unit) -> None:
+                # Lock one session's row, give the other process time to lock the other, then
+                # ask for the row it holds: PostgreSQL finds the cycle and aborts one transaction.
+                await tx.append_change(first, "test.touch", None, lambda seq: {"tag": tag})
+                await asyncio.sleep(0.3)  # not a wait for work: it holds the lock while the other takes its own
+                await tx.append_change(second, "test.touch", None, lambda seq: {"tag": tag})
+
+            return op
+
+        await asyncio.gather(a.write(two_sessions(s1, s2, "a")), b.write(two_sessions(s2, s1, "b")))
+        assert a.retried_batches + b.retried_batches >= 1
+        for sid in (s1, s2):
+            head = await a.read(lambda r, sid=sid: r.stream_head(sid))  # type: ignore[misc]
+            assert head is not None and head[1] == 2  # each op committed once: one change per session each
+            stored = await a.read(lambda r, sid=sid: r.changes_between(sid, 0, 99))  # type: ignore[misc]
+            assert sorted(json.loads(t)["tag"] for t in stored) == ["a", "b"]
+        # Each process published what it committed, once (the aborted attempt published nothing).
+        assert len(published["a"]) == len(published["b"]) == 2
+        assert sorted(published["a"] + published["b"]) == [1, 1, 2, 2]
+    finally:
+        await a.close()
+        await b.close()

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from tests.conftest import LiveServer, Seed
+from tests.conftest import organiser_csrf, LiveServer, Seed
 
 
 async def capture(live: LiveServer, token: str, session_id: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -26,7 +26,9 @@ async def capture(live: LiveServer, token: str, session_id: str, message: dict[s
 
 
 def organiser_client(live: LiveServer, seeded: Seed) -> httpx.AsyncClient:
-    return live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False)
+    return live.client(
+        cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token), follow_redirects=False
+    )
 
 
 def hrefs(html: str) -> set[str]:

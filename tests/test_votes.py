@@ -10,19 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
+from liveblog.access.csrf import token_for
 from liveblog.capture.votes import canonical_choice, compute_tally, poll_fields
 from liveblog.errors import BadRequest
 from liveblog.settings import Settings
-from tests.conftest import LiveServer, Seed, eventually, make_settings
+from tests.conftest import BACKENDS, LiveServer, Seed, eventually, query, settings_for
 from tests.wsclient import connect, recv_type, recv_until
 
 HEADER = "Liveblog-Participant"
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     # A short interval keeps the tests quick; a low burst limit shows flagging never blocks.
-    return make_settings(tmp_path, votes={"tally_interval_ms": 100, "ip_burst_per_minute": 50})
+    return settings_for(request, tmp_path, backend, votes={"tally_interval_ms": 100, "ip_burst_per_minute": 50})
 
 
 # -- helpers (also used by test_questions.py) --------------------------------------------------
@@ -107,6 +108,7 @@ def test_tallies() -> None:
 # -- over the wire -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_200_participants_voting_concurrently_make_exactly_200_votes(live: LiveServer, seeded: Seed) -> None:
     async with live.client() as client:
         poll = await make_poll(client, seeded)
@@ -158,7 +160,9 @@ async def test_a_browser_without_a_participant_gets_a_signed_cookie(live: LiveSe
         first = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"})
         assert first.status_code == 201
         assert "lb_participant" in client.cookies
-        again = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "c"})
+        # A client that keeps the cookie signs its requests with the CSRF token it was given.
+        csrf = {"X-CSRF-Token": first.json()["csrf_token"]}
+        again = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "c"}, headers=csrf)
         assert again.json()["status"] == "changed"  # the same participant, by its cookie
         assert await stored_votes(live, poll["id"]) == 1
 
@@ -170,7 +174,7 @@ async def test_organisers_vote_as_themselves(live: LiveServer, seeded: Seed) -> 
             f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers=bearer(seeded.login_token)
         )
         assert response.status_code == 201
-        rows = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT participant FROM votes"))
+        rows = await query(live.services.db, "SELECT participant FROM votes")
         assert rows[0][0].startswith("account:")
 
 
@@ -190,7 +194,9 @@ async def test_forged_or_unsigned_participant_ids_are_refused(live: LiveServer, 
         before = await head(live, seeded)
         by_header = await vote(client, poll["id"], forged, "a")
         client.cookies.set("lb_participant", forged)
-        by_cookie = await client.post(f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"})
+        by_cookie = await client.post(
+            f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers={"X-CSRF-Token": token_for(forged)}
+        )
         client.cookies.clear()
         # A real id with its signature moved onto another id is forged too.
         tampered = "p_BBBBBBBBBBBBBBBBBBBBBB." + genuine.split(".", 1)[1]
@@ -257,11 +263,12 @@ async def test_a_flood_from_one_participant_is_refused_and_changes_nothing(live:
         assert response.status_code == 429
         assert error_of(response)["code"] == "rate_limited"
         first_refused = statuses.index(429)
-        rows = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT choice FROM votes"))
+        rows = await query(live.services.db, "SELECT choice FROM votes")
         # The stored vote is the last one accepted, not any refused one.
         assert [r[0] for r in rows] == [f'"{"abc"[(first_refused - 1) % 3]}"']
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_a_reconnecting_viewer_catches_up_on_polls_tallies_and_questions(live: LiveServer, seeded: Seed) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     async with live.client() as client:
@@ -336,7 +343,7 @@ async def test_bad_votes_get_their_documented_error_and_change_nothing(live: Liv
         for response, status, code in cases:
             assert (response.status_code, error_of(response)["code"]) == (status, code), response.text
         assert await head(live, seeded) == before
-        count = await live.services.db.read(lambda c: c.conn.execute_fetchall("SELECT count(*) FROM votes"))
+        count = await query(live.services.db, "SELECT count(*) FROM votes")
         assert count[0][0] == 0
 
 

@@ -3,73 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from liveblog.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.access.sockets import CredentialSockets, invite_key, login_key
+from liveblog.access.throttle import KnownDevices, LoginThrottle
 from liveblog.storage import LOGIN_DAYS, hash_token, Store, Tx
 
 MIN_PASSWORD = 8
 # The login cookie lives exactly as long as its server-side session.
 LOGIN_SECONDS = LOGIN_DAYS * 24 * 3600
 
-# Failed log-ins allowed per (username, address) in the window before further tries are refused.
-# Generous for a person who mistypes; hopeless for guessing a password online.
-LOGIN_FAILURES = 10
-LOGIN_WINDOW_SECONDS = 15 * 60
-
-
-class LoginThrottle:
-    """Failed log-ins per (username, address), in a sliding window, in memory."""
-
-    def __init__(self, limit: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW_SECONDS) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures.get(key, deque())
-        while times and now - times[0] > self.window:
-            times.popleft()
-        return times
-
-    def check(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        key = (username.lower(), address)
-        times = self._recent(key, now)
-        if not times:
-            self._failures.pop(key, None)
-        if len(times) >= self.limit:
-            wait = int(self.window - (now - times[0])) // 60 + 1
-            raise RateLimited(f"too many failed log-ins; try again in {wait} minutes", code="rate_limited")
-
-    def failed(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        key = (username.lower(), address)
-        times = self._recent(key, now)
-        times.append(now)
-        self._failures[key] = times
-        if len(self._failures) > 10_000:  # forget the oldest: bounded memory under a spray
-            for stale in list(self._failures)[:1000]:
-                del self._failures[stale]
-
-    def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop((username.lower(), address), None)
-
-
-
 class Accounts:
-    def __init__(self, db: Store, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, db: Store, hasher: PasswordHasher | None = None, secret_key: str = "") -> None:
         self.db = db
         # argon2id with the library's defaults (RFC 9106 low-memory profile).
         self.hasher = hasher or PasswordHasher()
         self._dummy: tuple[PasswordHasher, str] | None = None
         self.throttle = LoginThrottle()
+        self.devices = KnownDevices(secret_key)
         self.sockets = CredentialSockets()
 
     def _dummy_hash(self) -> str:
@@ -114,10 +69,12 @@ class Accounts:
         for key in keys:
             self.sockets.revoke(key)
 
-    async def login(self, username: str, password: str, address: str = "") -> str:
-        """Check a password; returns a new login token (stored hashed, revocable)."""
+    async def login(self, username: str, password: str, address: str = "", device_token: str | None = None) -> str:
+        """Check a password; returns a new login token (stored hashed, revocable). `device_token`
+        is the browser's known-device cookie, if any (throttle.py explains the rule)."""
         username = username.strip()
-        self.throttle.check(username, address)
+        device = self.devices.device_of(device_token, username)
+        await self.throttle.check_shared(username, address, device)
         found = await self.db.read(lambda r: r.account_for_login(username))
         dummy = self._dummy_hash() if found is None else ""
         try:
@@ -127,15 +84,21 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             found = None
         if found is None:
-            self.throttle.failed(username, address)
+            await self.throttle.failed_shared(username, address, device)
             raise Unauthorized("wrong username or password", code="bad_login")
-        self.throttle.succeeded(username, address)
+        self.throttle.succeeded(username, address, device)
         account = found[0]
 
         async def op(tx: Tx) -> str:
             return await tx.insert_login(account.id)
 
         return await self.db.write(op)
+
+    def known_device(self, username: str, device_token: str | None = None) -> str:
+        """The known-device cookie to keep after a successful log-in (the same one if still valid)."""
+        if device_token and self.devices.device_of(device_token, username.strip()):
+            return device_token
+        return self.devices.issue(username.strip())
 
     async def logout(self, token: str) -> None:
         async def op(tx: Tx) -> None:

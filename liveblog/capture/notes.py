@@ -11,11 +11,13 @@ import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from liveblog.capture.messages import NoteCreate, NoteUpdate, capture_message
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound
+from liveblog.metrics import CAPTURE_SECONDS
 from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
 from liveblog.storage import Store, Tx
@@ -77,6 +79,12 @@ class NoteCapture:
 
     async def handle(self, session_id: str, author: Author, message: Any) -> Ack:
         """Apply one capture message; returns the acknowledgement once it is on disk."""
+        started = time.monotonic()
+        ack = await self._handle(session_id, author, message)
+        CAPTURE_SECONDS.observe(time.monotonic() - started)
+        return ack
+
+    async def _handle(self, session_id: str, author: Author, message: Any) -> Ack:
         parsed = capture_message(message, note_bytes=self.limits.note_bytes)
         # The fingerprint is of the message as sent, as it always was: stored client ids from
         # before must still recognise their resends.

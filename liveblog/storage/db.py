@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from liveblog.errors import Unavailable
+from liveblog.metrics import COMMIT_SECONDS
 from liveblog.models import Change
 from liveblog.storage.interface import Op
 from liveblog.storage.schema import MIGRATIONS
@@ -63,6 +65,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
 class _Job:
     op: Op[Any]
     future: asyncio.Future[Any]
+    queued: float = field(default_factory=time.monotonic)
 
 
 class Database:
@@ -168,6 +171,11 @@ class Database:
         assert self._writer is not None
         writer = self._writer
         return await self._in_writer(lambda: writer.execute(f"PRAGMA {name}").fetchone()[0])
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer (not yet in a transaction)."""
+        return self._jobs.qsize()
 
     @property
     def schema_version(self) -> int:
@@ -324,3 +332,4 @@ class Database:
                     log.exception("after-commit callback failed")
             if not job.future.done():
                 job.future.set_result(result)
+            COMMIT_SECONDS.observe(time.monotonic() - job.queued)

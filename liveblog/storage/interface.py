@@ -30,6 +30,8 @@ from liveblog.models import (
     SearchQuery,
     SearchResult,
     Session,
+    SocialPost,
+    SocialRoute,
 )
 
 T = TypeVar("T")
@@ -346,6 +348,64 @@ class Unit(Protocol):
 
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore an exported session with its ids; an id in use is a Conflict."""
+    # -- Social feeds ------------------------------------------------------------------------------
+    async def insert_social_post(self, post: SocialPost) -> int | None:
+        """Store a post once: its row id, or None when (network, post id) was stored before."""
+        ...
+
+    async def known_social_posts(self, network: str, post_ids: list[str]) -> set[str]:
+        ...
+
+    async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
+        ...
+
+    async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:
+        ...
+
+    async def set_social_route(
+        self, post_row: int, event_id: str, session_id: str, *, state: str, item_id: int | None, decided_by: str
+    ) -> None:
+        ...
+
+    async def get_social_route(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
+        ...
+
+    async def social_route_for_item(self, item_id: int) -> SocialRoute | None:
+        ...
+
+    async def list_social_routes(
+        self, *, event_id: str | None = None, session_id: str | None = None, state: str | None = None, limit: int = 500
+    ) -> list[SocialRoute]:
+        ...
+
+    async def count_social_posts(self, event_id: str) -> dict[str, int]:
+        ...
+
+    async def feed_rules(self, event_id: str) -> list[tuple[str, str]]:
+        ...
+
+    async def add_feed_rule(self, event_id: str, kind: str, value: str, created_by: str) -> bool:
+        ...
+
+    async def remove_feed_rule(self, event_id: str, kind: str, value: str) -> None:
+        ...
+
+    async def feed_policies(self, event_id: str) -> dict[str, bool]:
+        ...
+
+    async def set_feed_policy(self, event_id: str, session_id: str, moderate: bool) -> None:
+        ...
+
+    async def get_feed_cursor(self, source: str) -> str | None:
+        ...
+
+    async def set_feed_cursor(self, source: str, value: str) -> None:
+        ...
+
+    async def add_feed_reads(self, event_id: str, session_id: str, network: str, reads: int) -> None:
+        ...
+
+    async def feed_reads(self, network: str) -> dict[tuple[str, str], int]:
         ...
 
 Op = Callable[[Unit], Coroutine[Any, Any, T]]
@@ -355,7 +415,19 @@ class Store(Protocol):
     """A backend: opened and closed by the service lifecycle, one writer of ordered commits."""
 
     on_commit: Callable[[list[Change]], None]
-    commits: int
+    commits: int  # transactions committed
+    writer_failures: int  # times the writer loop itself failed and was restarted
+    last_writer_error: str | None
+
+    @property
+    def healthy(self) -> bool:
+        """False once the writer has stopped for good (closed, or not running)."""
+        ...
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer (for /metrics)."""
+        ...
 
     async def open(self) -> None: ...
 

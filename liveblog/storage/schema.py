@@ -138,7 +138,69 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX questions_by_session ON questions(session_id, item_id);
     """,
-    # 3: the archive (issue 10). `archives` marks a session whose stream became a knowledge page
+    # 3: social feeds (issue 9). A collected post is stored once per (network, post id): our own
+    # copy, kept after the network deletes it. Routes say which session (or '' for the event's
+    # own feed) it belongs to and its moderation state; an approved route points at its stream
+    # item. Rules (allowed authors, blocked accounts and words) are per event. Cursors are each
+    # source's resume point (since_id, time_us); reads count what a paid API billed us for.
+    """
+    CREATE TABLE social_posts (
+        id INTEGER PRIMARY KEY,
+        network TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        author_handle TEXT NOT NULL DEFAULT '',
+        author_name TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '',
+        posted_at TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',
+        collected_at TEXT NOT NULL,
+        deleted_upstream_at TEXT,
+        UNIQUE (network, post_id)
+    );
+    CREATE TABLE social_routes (
+        post_row INTEGER NOT NULL REFERENCES social_posts(id),
+        event_id TEXT NOT NULL REFERENCES events(id),
+        session_id TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'removed')),
+        item_id INTEGER,
+        routed_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        PRIMARY KEY (post_row, event_id, session_id)
+    );
+    CREATE INDEX social_routes_by_session ON social_routes(session_id, state, post_row);
+    CREATE INDEX social_routes_by_event ON social_routes(event_id, state);
+    CREATE TABLE feed_rules (
+        event_id TEXT NOT NULL REFERENCES events(id),
+        kind TEXT NOT NULL CHECK (kind IN ('allow_author', 'block_author', 'block_word')),
+        value TEXT NOT NULL,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, kind, value)
+    );
+    CREATE TABLE feed_policies (
+        event_id TEXT NOT NULL REFERENCES events(id),
+        session_id TEXT NOT NULL DEFAULT '',
+        moderate INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, session_id)
+    );
+    CREATE TABLE feed_cursors (
+        source TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE feed_reads (
+        event_id TEXT NOT NULL,
+        session_id TEXT NOT NULL DEFAULT '',
+        network TEXT NOT NULL,
+        reads INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (event_id, session_id, network)
+    );
+    """,
+    # 4: the archive (issue 10). `archives` marks a session whose stream became a knowledge page
     # and holds its summary; `session_tags` its normalised tags (from hashtags and organisers);
     # `item_history` every earlier version of an edited note or post (kept by a trigger, so no
     # writer can forget it). `search_index` is the full-text index, kept by triggers in the same
@@ -265,7 +327,7 @@ MIGRATIONS: list[str] = [
            'session', id, id, event_id, starts_at
     FROM sessions;
     """,
-    # 4: comment threads and reader accounts (issue 10). A comment belongs to a session's
+    # 5: comment threads and reader accounts (issue 10). A comment belongs to a session's
     # thread (before, during or after it); its changes go through the session's stream like any
     # item. `accounts.banned_at` bans an account; `password_resets` holds one-time reset links
     # (hashed). Comments are indexed for search like items (rowid id*8+3).

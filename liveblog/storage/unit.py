@@ -13,8 +13,9 @@ from liveblog.storage.access import AccessOps
 from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
+from liveblog.storage.feeds import FeedOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(VoteOps, AccessOps, ArchiveOps, CommentOps, ExportOps):
+class SqliteUnit(VoteOps, AccessOps, FeedOps, ArchiveOps, CommentOps, ExportOps):
     """One read snapshot or one write op's share of a group-commit transaction."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter, deque
@@ -66,6 +67,18 @@ class ReloadRequired(Exception):
         self.head = head
 
 
+# How long a change that arrived early waits for the one before it to arrive by its own path
+# (another process's publish through Redis is usually < 1 ms behind) before that one is read from
+# storage: short enough that viewers never notice, long enough to spare most storage reads.
+GAP_GRACE_SECONDS = 0.02
+GAP_FILL_ATTEMPTS = 5
+
+
+def _change_from_text(session_id: str, text: str) -> Change:
+    payload = json.loads(text)
+    return Change(session_id=session_id, seq=int(payload["seq"]), op=str(payload["op"]), payload=payload)
+
+
 HeadLoader = Callable[[str], Awaitable[tuple[str, int] | None]]
 ChangeLoader = Callable[[str, int, int], Awaitable[list[str]]]
 
@@ -87,9 +100,24 @@ class Channel:
         self.catching: list[_Catching] = []
         self.note_takers: Counter[str] = Counter()
         self.loading: asyncio.Future[None] | None = None
+        # Changes that arrived ahead of a missing one (other processes publish through Redis,
+        # each in its own order): held until the gap closes or is filled from storage.
+        self.early: dict[int, Change] = {}
+        self.filling: asyncio.Task[None] | None = None
+        # Watching on other processes (several processes share counts through Redis).
+        self.remote_viewers = 0
+        self.remote_note_takers: tuple[str, ...] = ()
         self.joining = 0  # joins under way (they may await storage): never freed meanwhile
         self.ended = False  # the session has ended: freed as soon as nobody watches
         self.idle_since: float | None = time.monotonic()  # None while it has subscribers
+
+    @property
+    def audience(self) -> int:
+        """Everyone watching this session, on every process (what viewers are told)."""
+        return self.subscriber_count + self.remote_viewers
+
+    def all_note_takers(self) -> list[str]:
+        return sorted(set(self.note_takers) | set(self.remote_note_takers))
 
     @property
     def subscriber_count(self) -> int:
@@ -138,6 +166,10 @@ class StreamHub:
                 await self._heartbeat_task
             self._heartbeat_task = None
         for channel in self.channels.values():
+            if channel.filling is not None:
+                channel.filling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await channel.filling
             for outlet in [*channel.live, *(c.outlet for c in channel.catching)]:
                 outlet.close(code, "server shutting down")
 
@@ -187,13 +219,15 @@ class StreamHub:
         for channel in list(self.channels.values()):
             if channel.head is None or not channel.live:
                 continue
-            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.subscriber_count})
+            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.audience})
             self._fanout(channel, frame)
 
     # -- publishing ----------------------------------------------------------------------------
 
     def publish(self, changes: Iterable[Change]) -> None:
-        """Called after commit, in sequence order. Never awaits."""
+        """Called after commit, in sequence order, and with changes other processes committed
+        (in any order, possibly twice). Never awaits: a change that arrives ahead of a missing
+        one waits in `early` and a task fills the gap from storage (see `_fill`)."""
         for change in changes:
             channel = self.channels.get(change.session_id)
             if channel is None:
@@ -205,23 +239,107 @@ class StreamHub:
             if change.seq <= channel.head:
                 continue  # the storage read that loaded this channel already saw it
             if change.seq != channel.head + 1:
-                log.error(
-                    "stream %s jumped from %s to %s; resyncing", change.session_id, channel.head, change.seq
-                )
-                channel.ring.clear()
-            channel.head = change.seq
-            frame = Frame.of(change.payload)
-            channel.ring.append(frame)
-            if change.op == "session.updated":
-                session = change.payload["session"]
-                channel.epoch = session.get("epoch", channel.epoch)
-                channel.ended = session.get("state") == "ended"
-            self._fanout(channel, frame)
-            for catching in channel.catching:
-                if len(catching.pending) >= self.ring_size:
-                    catching.overflowed = True
-                else:
-                    catching.pending.append(frame)
+                # A change is missing before this one. Once seq N is committed every seq below it
+                # is too (next_seq's row lock), so storage always has what is missing.
+                channel.early[change.seq] = change
+                self._schedule_fill(channel)
+                continue
+            self._deliver(channel, change)
+            while channel.early:
+                nxt = channel.early.pop(channel.head + 1, None)
+                if nxt is None:
+                    break
+                self._deliver(channel, nxt)
+            if channel.early and min(channel.early) <= channel.head:
+                channel.early = {seq: c for seq, c in channel.early.items() if seq > channel.head}
+
+    def _schedule_fill(self, channel: Channel) -> None:
+        if channel.filling is None or channel.filling.done():
+            channel.filling = asyncio.get_running_loop().create_task(
+                self._fill(channel), name=f"liveblog-fill-{channel.session_id}"
+            )
+
+    async def _fill(self, channel: Channel) -> None:
+        """Close a gap: give the missing change a moment to arrive by its own path, then read
+        what is still missing from storage and deliver it in order."""
+        await asyncio.sleep(GAP_GRACE_SECONDS)
+        attempts = 0
+        while channel.early and self.channels.get(channel.session_id) is channel:
+            try:
+                await self.catch_up(channel.session_id, upto=max(channel.early))
+            except Exception:
+                attempts += 1
+                log.exception("filling a gap in stream %s from storage failed", channel.session_id)
+                if attempts >= GAP_FILL_ATTEMPTS:
+                    # Never hand out a hole: the viewers resume (from storage) on reconnecting.
+                    self._drop_all(channel, CloseCode.TOO_SLOW, "stream gap: resume from your last seq")
+                    channel.early.clear()
+                    channel.ring.clear()
+                    return
+                await asyncio.sleep(GAP_GRACE_SECONDS * 2**attempts)
+
+    async def catch_up(self, session_id: str, upto: int | None = None) -> int:
+        """Deliver whatever storage holds beyond this process's head (after a gap, or after the
+        cross-process feed was down). Returns how many changes were delivered."""
+        channel = self.channels.get(session_id)
+        if channel is None or channel.head is None:
+            return 0
+        if upto is None:
+            head = await self._load_head(session_id)
+            if head is None:
+                return 0
+            upto = head[1]
+        delivered = 0
+        while channel.head < upto:
+            start = channel.head
+            texts = await self._load_changes(session_id, start, min(upto, start + 256))
+            if not texts:
+                raise RuntimeError(f"storage has no changes after {start} in {session_id} but {upto} was published")
+            if channel.head != start:
+                continue  # delivered meanwhile by another path: read again from the new head
+            self.publish([_change_from_text(session_id, text) for text in texts])
+            delivered += len(texts)
+        return delivered
+
+    async def catch_up_all(self) -> int:
+        """`catch_up` for every session someone is watching on this process."""
+        total = 0
+        for session_id, channel in list(self.channels.items()):
+            if channel.subscriber_count and channel.head is not None:
+                total += await self.catch_up(session_id)
+        return total
+
+    def set_remote_presence(self, session_id: str, viewers: int, note_takers: list[str]) -> None:
+        """What the other processes reported for a session (announced if the note-takers changed)."""
+        channel = self.channels.get(session_id)
+        if channel is None:
+            return
+        channel.remote_viewers = viewers
+        names = tuple(sorted(note_takers))
+        if names != channel.remote_note_takers:
+            channel.remote_note_takers = names
+            if channel.live:
+                self._announce_presence(channel)
+
+    def _drop_all(self, channel: Channel, code: int, reason: str) -> None:
+        for outlet in list(channel.live):
+            channel.live.pop(outlet, None)
+            outlet.close(code, reason)
+
+    def _deliver(self, channel: Channel, change: Change) -> None:
+        channel.head = change.seq
+        frame = Frame.of(change.payload)
+        channel.ring.append(frame)
+        if change.op == "session.updated":
+            session = change.payload["session"]
+            channel.epoch = session.get("epoch", channel.epoch)
+            channel.ended = session.get("state") == "ended"
+        self._fanout(channel, frame)
+        for catching in channel.catching:
+            if len(catching.pending) >= self.ring_size:
+                catching.overflowed = True
+            else:
+                catching.pending.append(frame)
 
     def _fanout(self, channel: Channel, frame: Frame) -> None:
         failed: list[Outlet] | None = None
@@ -353,6 +471,12 @@ class StreamHub:
         if epoch is not None and epoch != channel.epoch:
             raise ReloadRequired("epoch_changed", channel.epoch, head)
         if since is not None and since > head:
+            # A viewer coming from another process may have seen changes that have not reached
+            # this one yet: they are in storage if it really saw them.
+            await self.catch_up(session_id)
+            head = channel.head
+            assert head is not None
+        if since is not None and since > head:
             raise ReloadRequired("future_position", channel.epoch, head)
         if since is not None and head - since > self.replay_window:
             raise ReloadRequired("too_far_behind", channel.epoch, head)
@@ -449,8 +573,8 @@ class StreamHub:
             Frame.of(
                 {
                     "type": "presence",
-                    "note_takers": sorted(channel.note_takers),
-                    "viewers": channel.subscriber_count,
+                    "note_takers": channel.all_note_takers(),
+                    "viewers": channel.audience,
                 }
             ),
         )
@@ -459,4 +583,4 @@ class StreamHub:
         channel = self.channels.get(session_id)
         if channel is None:
             return {"viewers": 0, "note_takers": []}
-        return {"viewers": channel.subscriber_count, "note_takers": sorted(channel.note_takers)}
+        return {"viewers": channel.audience, "note_takers": channel.all_note_takers()}

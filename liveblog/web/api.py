@@ -8,10 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
-from liveblog.web.auth import current_organiser, set_login_cookie, require_invite, require_organiser, services
+from liveblog.metrics import HISTOGRAMS, sample
+from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
 
@@ -41,6 +43,47 @@ async def index(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Counters for operators: input refused since the process started, by reason."""
     return ok({"rejected_input": dict(sorted(REJECTED.items()))})
+
+
+async def prometheus(request: Request) -> Response:
+    """GET /metrics: this process in Prometheus' text format (docs/deployment.md)."""
+    svc = services(request)
+    hub = svc.hub
+    viewers = note_takers = 0
+    for channel in hub.channels.values():
+        takers = sum(channel.note_takers.values())
+        note_takers += takers
+        viewers += channel.subscriber_count - takers
+    health = svc.health()
+    components = health["components"]
+    lines: list[str] = []
+    lines += sample("liveblog_connections", "Open stream connections by role.", "gauge",
+                    {'role="viewer"': viewers, 'role="note_taker"': note_takers})
+    lines += sample("liveblog_deliveries_total", "Frames handed to viewers' sockets.", "counter", hub.delivered)
+    lines += sample("liveblog_slow_viewers_dropped_total", "Viewers closed as too slow (4408).", "counter",
+                    hub.dropped_slow)
+    lines += sample("liveblog_writer_queue_depth", "Writes waiting for the database writer.", "gauge",
+                    svc.db.queue_depth)
+    lines += sample("liveblog_commits_total", "Write transactions committed.", "counter", svc.db.commits)
+    lines += sample("liveblog_database_up", "1 while the writer runs and the database answers.", "gauge",
+                    1 if components.get("store", {}).get("ok") else 0)
+    if "redis" in components:
+        lines += sample("liveblog_redis_up", "1 while the Redis subscriber is connected.", "gauge",
+                        1 if components["redis"]["ok"] else 0)
+        lines += sample("liveblog_redis_filled_from_storage_total",
+                        "Changes Redis did not deliver, read from the database instead.", "counter",
+                        components["redis"].get("filled_from_storage", 0))
+    states = ("running", "restarting", "failed", "stopped", "starting")
+    lines += sample(
+        "liveblog_task_state", "Background tasks (feed pollers, tallies, heartbeats...) by state: 1 for the current one.",
+        "gauge",
+        {f'task="{name}",state="{state}"': 1 if task["state"] == state else 0
+         for name, task in health["tasks"].items() for state in states},
+    )
+    lines += sample("liveblog_up", "1 while /healthz is green.", "gauge", 1 if health["ok"] else 0)
+    for histogram in HISTOGRAMS:
+        lines += histogram.render()
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
 async def list_events(request: Request) -> Response:
@@ -165,10 +208,11 @@ async def login(request: Request) -> Response:
     data = await json_body(request)
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
-    address = request.client.host if request.client else ""
-    token = await services(request).accounts.login(str(data.get("username", "")), str(data.get("password", "")), address)
-    response = ok({"token": token})
-    set_login_cookie(response, request, token)
+    username = str(data.get("username", ""))
+    token = await log_in(request, username, str(data.get("password", "")))
+    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token.
+    response = ok({"token": token, "csrf_token": csrf.token_for(token)})
+    set_login_cookie(response, request, token, username)
     return response
 
 
@@ -176,6 +220,7 @@ routes = [
     Route("/api/v1", index),
     Route("/api/v1/login", login, methods=["POST"]),
     Route("/api/v1/metrics", metrics),
+    Route("/metrics", prometheus),
     Route("/api/v1/events", list_events, methods=["GET"]),
     Route("/api/v1/events", create_event, methods=["POST"]),
     Route("/api/v1/events/{event_id}", event_detail, methods=["GET", "PATCH"]),

@@ -22,10 +22,10 @@ from liveblog.errors import LiveblogError
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
-from liveblog.web import api, archive, audience, comments, pages, sockets
+from liveblog.web import api, archive, audience, comments, feeds, pages, sockets
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
-from liveblog.web.security import SecurityMiddleware
+from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sockets.quiet_invalid_utf8_frames()  # after the server configured its loggers
+        redact_invite_tokens_in_logs()
         if own_services:
             await svc.open()
         try:
@@ -122,11 +123,12 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
             *comments.routes,
             *api.routes,
             *audience.routes,
+            *feeds.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
         middleware=[
-            Middleware(SecurityMiddleware, allowed_origins=settings.server.allowed_origins),
+            Middleware(SecurityMiddleware, allowed_origins=trusted_origins(settings), hsts_seconds=settings.server.hsts_seconds),
             # The largest body any route takes: a photo with its form wrapping, or a capture message.
             Middleware(BodyLimitMiddleware, limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes)),
         ],

@@ -4,6 +4,7 @@ Last-Modified from the page's version, 304 when unchanged, and rendered bytes ke
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from email.utils import format_datetime, parsedate_to_datetime
@@ -27,10 +28,17 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return render(request, name, context, status)
 
 
-async def _render_big(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
-    from liveblog.web.pages import render_big
+# Pages with more items than this render in a worker thread: a 2,000-item knowledge page is
+# tens of ms of Jinja, which on the event loop would hold up every live viewer's delivery.
+THREAD_RENDER_ITEMS = 200
 
-    return await render_big(request, name, context, items)
+
+async def _render_big(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
+    from liveblog.web.pages import render
+
+    if items <= THREAD_RENDER_ITEMS:
+        return render(request, name, context)
+    return await asyncio.to_thread(render, request, name, context)
 
 
 _MARKDOWN_NOISE = re.compile(r"\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]", re.M)
@@ -121,6 +129,9 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
             "can_edit": organiser is not None,
             "jsonld": jsonld_script(jsonld_article(page, canonical)),
             **thread,
+            # The public page is cached and served to everyone: it must carry nobody's token
+            # (it has no form that posts; a reader or organiser gets a page of their own).
+            **({"csrf_token": ""} if public else {}),
         },
         len(page.notes) + len(page.posts),
     )

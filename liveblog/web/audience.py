@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
+from liveblog.access import csrf
 from liveblog.access.participants import Participants
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import Unauthorized
@@ -17,6 +18,7 @@ from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import render
+from liveblog.web.security import session_secret
 
 PARTICIPANT_COOKIE = "lb_participant"
 # For scripts and bots, which keep no cookies: the same signed token in a header.
@@ -66,6 +68,9 @@ async def _voter(request: Request, *, issue: bool = True) -> tuple[Voter | None,
 
 
 def _respond(request: Request, data: Any, status: int, new_token: str | None) -> Response:
+    if new_token is not None and isinstance(data, dict) and session_secret(dict(request.cookies)) is None:
+        # A script that keeps the new cookie (and loads no page) signs its later requests with this.
+        data = {**data, "csrf_token": csrf.token_for(new_token)}
     response = JSONResponse(data, status_code=status)
     if new_token is not None:
         response.set_cookie(

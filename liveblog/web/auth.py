@@ -15,11 +15,23 @@ LOGIN_COOKIE = "lb_login"
 READER_COOKIE = "lb_reader"  # a reader account's login (comments), apart from organisers'
 
 
-def set_login_cookie(response: Response, conn: HTTPConnection, token: str) -> None:
-    """The login cookie, living exactly as long as its server-side session."""
-    response.set_cookie(
-        LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=conn.url.scheme == "https"
-    )
+DEVICE_COOKIE = "lb_device"
+DEVICE_SECONDS = 365 * 24 * 3600
+
+
+async def log_in(conn: HTTPConnection, username: str, password: str) -> str:
+    """Check a password through the throttle (known-device cookie and address); a login token."""
+    address = conn.client.host if conn.client else ""
+    return await services(conn).accounts.login(username, password, address, conn.cookies.get(DEVICE_COOKIE))
+
+
+def set_login_cookie(response: Response, conn: HTTPConnection, token: str, username: str) -> None:
+    """The login cookie, living exactly as long as its server-side session, and the known-device
+    cookie that keeps this browser from being throttled by someone else's guessing."""
+    secure = conn.url.scheme == "https"
+    response.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=secure)
+    device = services(conn).accounts.known_device(username, conn.cookies.get(DEVICE_COOKIE))
+    response.set_cookie(DEVICE_COOKIE, device, max_age=DEVICE_SECONDS, httponly=True, samesite="strict", secure=secure)
 
 
 def services(conn: HTTPConnection) -> Services:

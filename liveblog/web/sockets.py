@@ -24,7 +24,7 @@ from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
 from liveblog.streams.protocol import REJECTED, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame, decode_json, parse_seq
 from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
-from liveblog.web.security import origin_allowed
+from liveblog.web.security import origin_allowed, trusted_origins
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _outlet(ws: WebSocket, services: Services) -> Outlet:
 async def _accept(ws: WebSocket) -> bool:
     """Refuse foreign origins at the handshake (HTTP 403); accept with our subprotocol if offered."""
     services = _services(ws)
-    if not origin_allowed(ws.headers, services.settings.server.allowed_origins):
+    if not origin_allowed(ws.headers, trusted_origins(services.settings), ws.scope.get("scheme", "ws")):
         await ws.close(code=CloseCode.FORBIDDEN)
         return False
     offered = ws.scope.get("subprotocols") or []

@@ -22,7 +22,7 @@ from liveblog.streams.hub import Outlet, ReloadRequired
 from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps
 from liveblog.web.outlets import QueueOutlet, TransportOutlet
 from liveblog.web.wsproto import FastSend
-from liveblog.web.security import origin_allowed
+from liveblog.web.security import origin_allowed, trusted_origins
 from liveblog.web.sockets import decode, error_message, parse_position, reply
 
 VIEWER_PATH = re.compile(r"^/ws/v1/sessions/([^/]+)$")
@@ -38,7 +38,7 @@ async def serve_viewer(
 ) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
-    if not origin_allowed(Headers(scope=scope), services.settings.server.allowed_origins):
+    if not origin_allowed(Headers(scope=scope), trusted_origins(services.settings), scope.get("scheme", "ws")):
         await send({"type": "websocket.close", "code": CloseCode.FORBIDDEN})  # HTTP 403 to the handshake
         return
     offered = scope.get("subprotocols") or []

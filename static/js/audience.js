@@ -7,11 +7,17 @@ import { AudienceModel, cloudWeights, el, shares, voterText } from "./audience-m
 
 const root = document.getElementById("audience");
 
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 async function post(url, body) {
   const response = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "content-type": "application/json", accept: "application/json" },
+    // The page's CSRF token (docs/protocol.md, "Origins and CSRF"): the participant cookie is ambient.
+    headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrfToken() },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let data = null;
@@ -244,6 +250,12 @@ function start() {
   }
 
   function render() { renderPolls(); renderQuestions(); renderJump(); }
+
+  // No need for the floating link while the panel itself is on screen.
+  if (jump && "IntersectionObserver" in window) {
+    new IntersectionObserver(([entry]) => jump.classList.toggle("is-here", entry.isIntersecting), { threshold: 0.15 })
+      .observe(root);
+  }
 
   // An ended session takes no more questions: the Ask form goes, the texts stop promising.
   function showSessionState(state) {

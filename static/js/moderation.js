@@ -13,6 +13,7 @@ const status = document.getElementById("mod-status");
 async function api(method, url, body) {
   const headers = { accept: "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
+  else headers["x-csrf-token"] = document.querySelector('meta[name="csrf-token"]').content;  // a login cookie is ambient
   if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(url, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => null);

@@ -301,10 +301,23 @@ function flush() {
     if (m.type !== "media.upload" && record.status !== "failed"
         && (LOCAL_PHOTO.test(m.body || "") || (m.target_client_id && held.has(m.target_client_id)))) {
       held.add(m.client_id);
+      const orphan = orphanPhoto(m.body || "");
+      if (orphan) rewriteWaiting(orphan, null).then(flush);  // its file is gone: send the words
       continue;
     }
     send(record);
   }
+}
+
+// A photo a note refers to whose file is no longer in the outbox (a draft restored from another
+// tab, say). Photo records are written before the notes that use them, so this is never a photo
+// still on its way in.
+function orphanPhoto(body) {
+  for (const [path] of body.matchAll(new RegExp(LOCAL_PHOTO, "g"))) {
+    const id = path.slice("/media/local-".length);
+    if (!queue.some((r) => r.client_id === id && r.message.type === "media.upload" && r.status !== "failed")) return id;
+  }
+  return null;
 }
 
 // -- photos in the outbox ----------------------------------------------------------------------
@@ -911,6 +924,7 @@ async function start() {
     notes.clear();
     for (const item of event.detail.items) showItem(item);
     for (const r of queue) showRecord(r);
+    if (event.detail.session) showSessionState(event.detail.session.state);
   });
   restoreDraft();
   stream.start();

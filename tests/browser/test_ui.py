@@ -277,6 +277,7 @@ def test_on_a_phone_the_poll_and_questions_are_one_tap_away(
     jump.tap()
     expect(page.locator(f'[data-poll="{poll}"]')).to_be_in_viewport()
     expect(page.locator(f'[data-poll="{poll}"] [data-option="a"]')).to_be_in_viewport()
+    expect(jump).to_be_hidden()  # the panel is on screen: the link steps aside
     page.locator(f'[data-poll="{poll}"] [data-option="a"]').tap()
     expect(page.locator(f'[data-poll="{poll}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")
     page.get_by_role("link", name="Back to the notes").tap()
@@ -460,3 +461,62 @@ def test_screenshots_of_the_note_taker_viewer_and_ended_pages(
         expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
         page.screenshot(path=str(screenshot_dir / f"ui-ended-{label}.png"), full_page=True)
         assert sideways(page, viewport["width"]) == []
+
+
+def test_a_refused_change_is_not_shown_beside_a_green_tick(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    ctx = browser_context()
+    page = open_live(ctx, server.notetaker_url(), "#capture@data-connection=live")
+    note = page.locator("#note")
+    note.fill("A note an organiser will remove")
+    note.press("Enter")
+    item = server.wait_for(lambda: (server.items() or [None])[0], message="the note")
+    expect(page.locator(f"#item-{item.id}")).to_have_count(1)
+    ctx.set_offline(True)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
+    note.press("Alt+ArrowUp")
+    note.fill("A note an organiser will remove, edited offline")
+    note.press("Enter")
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "1")
+
+    async def remove(svc: Services) -> None:
+        await svc.notes.handle(
+            server.session_id,
+            Author(name="Organiser", ref="account:1", is_moderator=True),
+            {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": item.id},
+        )
+
+    server.call(remove)
+    ctx.set_offline(False)
+    expect(page.locator("#failed")).to_be_visible()
+    expect(page.locator("#outbox-count")).to_have_text("1 note not saved")
+    status = page.locator("#outbox-status")
+    expect(status).to_have_attribute("data-failed", "1")
+    # Red, with no tick: the colour of the refusal box, not of "all sent".
+    assert status.evaluate("el => getComputedStyle(el, '::before').content") == '"!"'
+    assert status.evaluate("el => getComputedStyle(el).color") == page.locator("#failed h2").evaluate(
+        "el => getComputedStyle(el).color"
+    )
+
+
+def test_a_refused_photo_leaves_its_note_to_be_sent_without_it(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    ctx = browser_context()
+    page = open_live(ctx, server.notetaker_url(), "#capture@data-connection=live")
+    ctx.set_offline(True)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
+    note = page.locator("#note")
+    note.fill("Words that must arrive ")
+    note.press("End")
+    broken = {"name": "not-a-photo.png", "mimeType": "image/png", "buffer": b"these bytes are not a picture"}
+    page.locator("#photo-input").set_input_files(broken)
+    expect(note).to_have_value(re.compile(r"/media/local-"))
+    note.press("Enter")
+    expect(page.locator("#outbox-count")).to_have_text("1 note and 1 photo waiting to be sent")
+    ctx.set_offline(False)
+    item = server.wait_for(lambda: (server.items() or [None])[0], message="the note without its photo")
+    assert item.body.strip() == "Words that must arrive" and not item.data.get("media")
+    expect(page.locator("#failed-list")).to_contain_text("Photo not saved")
+    expect(page.locator("#composer-message")).to_contain_text("A photo could not be added")

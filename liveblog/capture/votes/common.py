@@ -162,8 +162,8 @@ class AudienceBase:
 
     # -- shared checks ---------------------------------------------------------------------------
 
-    def _limit(self, session_id: str, voter: Voter) -> None:
-        self.flood.check(voter.participant)
+    async def _limit(self, session_id: str, voter: Voter) -> None:
+        await self.flood.check_shared(voter.participant)
         flag = self.ip_bursts.count(session_id, voter.ip)
         if flag is not None:
             log.warning("vote burst from %s in session %s", voter.ip, session_id)

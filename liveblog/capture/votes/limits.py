@@ -11,6 +11,7 @@ from typing import Any
 from liveblog.capture.votes.common import _iso
 from liveblog.errors import RateLimited
 from liveblog.models import utcnow
+from liveblog.sharedstate import SharedCounters
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ class FloodGuard:
         self.window = window
         self.clock = time.monotonic  # replaceable, so a test does not depend on machine speed
         self._seen: dict[str, deque[float]] = {}
+        self.shared = SharedCounters()  # connected to Redis when several processes serve
+
+    async def check_shared(self, participant: str) -> None:
+        """`check`, and with several processes the same limit across all of them."""
+        self.check(participant)
+        bucket = int(time.time() // self.window)  # wall clock: the same bucket on every process
+        count = await self.shared.hit(f"flood:{participant}:{bucket}", self.window * 2)
+        if count is not None and count > self.actions:
+            raise RateLimited(
+                f"more than {self.actions} actions in {self.window:g} s: slow down and try again in a moment"
+            )
 
     def check(self, participant: str) -> None:
         now = self.clock()

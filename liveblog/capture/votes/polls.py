@@ -280,7 +280,10 @@ class PollActions(AudienceBase):
 
     async def _poll_meta(self, poll_id: int) -> _PollMeta:
         meta = self._polls.get(poll_id)
-        if meta is None:
+        # A poll seen as draft or closed is read again: another process may have opened it (this
+        # cache is kept fresh only by this process's own commits). An open one that another
+        # process closed is refused by the writer's authoritative check.
+        if meta is None or meta.data.get("state") != "open":
             item = await self.db.read(lambda r: self._item(r, poll_id, "poll"))
             meta = self._polls[poll_id] = _PollMeta(item.session_id, item.data)
         return meta
@@ -298,7 +301,7 @@ class PollActions(AudienceBase):
         """Record (or change) a vote. Returns {poll_id, choice, status: created|changed|unchanged}."""
         message = _object(message)
         meta = await self._poll_meta(poll_id)
-        self._limit(meta.session_id, voter)
+        await self._limit(meta.session_id, voter)
         # Checked here against the cached poll so a bad vote never reaches (and spoils) a batch
         # in the writer; the writer checks the state again, authoritatively.
         self._check_open(meta.data)

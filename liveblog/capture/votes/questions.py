@@ -35,7 +35,7 @@ class QuestionActions(AudienceBase):
         """A question from the audience: visible at once, or pending when the session moderates.
         Returns (item, duplicate)."""
         message = _object(message)
-        self._limit(session_id, voter)
+        await self._limit(session_id, voter)
         body = _short_text(message, "body", self.question_chars, required=True)
         name = _short_text(message, "name", NAME_CHARS, required=False)
         given = validate.client_id(message) if message.get("client_id") is not None else secrets.token_hex(8)
@@ -85,7 +85,7 @@ class QuestionActions(AudienceBase):
             return await self._item(conn, question_id, "question")
 
         item = await self.db.read(check)
-        self._limit(item.session_id, voter)
+        await self._limit(item.session_id, voter)
         if item.data.get("state") not in PUBLIC_QUESTION_STATES:
             raise QuestionNotVisible("this question is not shown, so it cannot be upvoted")
 

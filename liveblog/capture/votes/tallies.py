@@ -60,9 +60,14 @@ class TallyCoalescer:
             self._task = None
         if self._dirty:  # what voters were told is counted reaches the stream before we close
             try:
-                await self._flush(list(self._dirty), [])
+                await self._flush(list(self._dirty), [], claim=False)
             except Exception:  # the votes themselves are stored; only the last tally change is missing
                 log.exception("writing the last tallies at shutdown failed")
+
+    async def flush_now(self) -> None:
+        """Write every pending tally at once (e.g. before a snapshot that must show them)."""
+        if self._dirty:
+            await self._flush(list(self._dirty), [])
 
     async def run(self) -> None:
         """Flush tallies and close due polls forever (run under the service supervisor)."""
@@ -98,8 +103,33 @@ class TallyCoalescer:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
-    async def _flush(self, due: list[tuple[str, int]], closing: list[int]) -> None:
+    async def _claimed(self, due: list[tuple[str, int]], closing: list[int]) -> tuple[list[tuple[str, int]], list[int]]:
+        """With several processes: only the tallies this process may write in this interval (one
+        writer per poll per interval across processes; a poll claimed elsewhere stays dirty here
+        and is written in a later interval if still needed, so the last tally is always exact)."""
+        shared = self.audience.flood.shared
+        if not shared.available:
+            return due, closing
+        mine = []
+        for kind, item_id in due:
+            if await shared.claim(f"tally:{kind}:{item_id}", self.interval) is False:
+                self._dirty.add((kind, item_id))
+                self._last[(kind, item_id)] = time.monotonic()
+            else:
+                mine.append((kind, item_id))
+        closers = [p for p in closing if await shared.claim(f"close:{p}", 10.0) is not False]
+        return mine, closers
+
+    async def _flush(self, due: list[tuple[str, int]], closing: list[int], *, claim: bool = True) -> None:
         audience = self.audience
+        # At shutdown (claim=False) this process writes what it counted whatever the others do.
+        due, closing_mine = await self._claimed(due, closing) if claim else (due, closing)
+        for poll_id in closing:
+            if poll_id not in closing_mine:
+                self._deadlines.pop(poll_id, None)  # another process closes it
+        closing = closing_mine
+        if not due and not closing:
+            return
 
         # Cleared before the write is queued, on the event loop (ops run in the writer thread and
         # must not touch loop state): a vote committed after this point marks its poll again,

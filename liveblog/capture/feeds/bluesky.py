@@ -1,0 +1,279 @@
+"""Bluesky through Jetstream: one websocket of the network's new posts, filtered here by hashtag.
+
+We subscribe with `wantedCollections=app.bsky.feed.post` and keep the posts whose hashtag facets,
+`tags[]` or text carry one of the collecting tags. Each event has a `time_us` cursor; we keep
+the last one handled, save it every few seconds, and on reconnect ask to resume a few seconds
+*before* it (`rewind_seconds`): nothing is lost across a drop, and what is seen twice is stored
+once (a post's id is its at:// uri). A delete commit marks the post deleted upstream.
+
+Jetstream gives no handle or display name (only the author's DID, and identity events when a
+handle changes), so a post names its author by handle when one has been seen, else by DID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import websockets
+from websockets.asyncio.client import connect
+
+from liveblog.capture.feeds.base import (
+    Backoff,
+    Feed,
+    SourceStatus,
+    clip,
+    describe,
+    hashtags_in,
+    normalise_tag,
+    obj,
+    text_value,
+    utc_iso,
+)
+from liveblog.models import SocialPost
+from liveblog.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "app.bsky.feed.post"
+CURSOR_KEY = "bluesky:jetstream"
+FLUSH_POSTS = 50  # matching posts stored per transaction at most...
+FLUSH_AFTER = 0.2  # ...and none waits longer than this (seconds) before it is stored
+SAVE_CURSOR_EVERY = 5.0  # seconds between cursor saves (a rewind on reconnect covers the gap)
+MAX_FRAME = 2 * 1024 * 1024  # a post is at most a few KB; a bigger frame is junk and drops the socket
+HANDLES_KEPT = 50_000  # DID -> handle, from identity events
+KNOWN_KEPT = 100_000  # uris of posts we collected, to act on their deletion (a few MB at most)
+
+
+def post_from_event(event: Any, wanted: frozenset[str], cdn_base: str, handles: dict[str, str], max_chars: int
+                    ) -> tuple[str, SocialPost | str | None]:
+    """Read one Jetstream frame: ("post", SocialPost) for a wanted new post, ("delete", uri) for a
+    deleted post, ("identity", None) after learning a handle, ("skip", None) for anything else
+    (other collections, wrong shapes, posts without our tags)."""
+    if not isinstance(event, dict):
+        return "skip", None
+    did = text_value(event.get("did"))
+    kind = event.get("kind")
+    if kind == "identity":
+        identity = obj(event.get("identity"))
+        handle = text_value(identity.get("handle"))
+        if did and handle:
+            if len(handles) >= HANDLES_KEPT:
+                handles.clear()
+            handles[did] = handle
+        return "identity", None
+    commit = obj(event.get("commit"))
+    if kind != "commit" or commit.get("collection") != COLLECTION or not did.startswith("did:"):
+        return "skip", None
+    rkey = text_value(commit.get("rkey"))
+    if not rkey or "/" in rkey:
+        return "skip", None
+    uri = f"at://{did}/{COLLECTION}/{rkey}"
+    if commit.get("operation") == "delete":
+        return "delete", uri
+    if commit.get("operation") != "create":
+        return "skip", None
+    record = obj(commit.get("record"))
+    text = text_value(record.get("text"))
+    tags: list[str] = []
+    mentions: list[str] = []
+    links: list[str] = []
+    for facet in record.get("facets") or []:
+        for feature in obj(facet).get("features") or []:
+            feature = obj(feature)
+            kind_ = feature.get("$type")
+            if kind_ == "app.bsky.richtext.facet#tag":
+                tags.append(normalise_tag(text_value(feature.get("tag"))))
+            elif kind_ == "app.bsky.richtext.facet#mention":
+                mentions.append(text_value(feature.get("did")))
+            elif kind_ == "app.bsky.richtext.facet#link":
+                links.append(text_value(feature.get("uri")))
+    tags += [normalise_tag(t) for t in record.get("tags") or [] if isinstance(t, str)]
+    tags += hashtags_in(text)
+    if not wanted & set(tags):
+        return "skip", None
+    relation: dict[str, str] = {}
+    reply = obj(record.get("reply"))
+    if parent := text_value(obj(reply.get("parent")).get("uri")):
+        relation["reply_to"] = parent
+    embed = obj(record.get("embed"))
+    media = []
+    if embed.get("$type") == "app.bsky.embed.recordWithMedia":
+        relation["quote_of"] = text_value(obj(obj(embed.get("record")).get("record")).get("uri"))
+        embed = obj(embed.get("media"))
+    elif embed.get("$type") == "app.bsky.embed.record":
+        relation["quote_of"] = text_value(obj(embed.get("record")).get("uri"))
+    if embed.get("$type") == "app.bsky.embed.images":
+        for image in embed.get("images") or []:
+            image = obj(image)
+            cid = text_value(obj(obj(image.get("image")).get("ref")).get("$link"))
+            ratio = obj(image.get("aspectRatio"))
+            if cid and cid.isalnum():
+                media.append({
+                    "type": "image",
+                    "url": f"{cdn_base.rstrip('/')}/img/feed_fullsize/plain/{quote(did)}/{cid}@jpeg",
+                    "alt": text_value(image.get("alt")),
+                    "width": ratio.get("width") if isinstance(ratio.get("width"), int) else None,
+                    "height": ratio.get("height") if isinstance(ratio.get("height"), int) else None,
+                })
+    elif embed.get("$type") == "app.bsky.embed.external":
+        if uri_ := text_value(obj(embed.get("external")).get("uri")):
+            links.append(uri_)
+    handle = handles.get(did, did)
+    return "post", SocialPost(
+        network="bluesky",
+        post_id=uri,
+        author_handle=handle[:200],
+        author_name=handle[:200],
+        text=clip(text, max_chars),
+        url=f"https://bsky.app/profile/{quote(did)}/post/{quote(rkey)}",
+        posted_at=utc_iso(record.get("createdAt")),
+        links=tuple(link for link in links if link.startswith(("https://", "http://")))[:20],
+        hashtags=tuple(dict.fromkeys(t for t in tags if t))[:50],
+        mentions=tuple(m for m in mentions if m)[:50],
+        media=tuple(media[:4]),
+        relation={k: v for k, v in relation.items() if v},
+        lang=text_value((record.get("langs") or [""])[0]) if isinstance(record.get("langs"), list) else "",
+    )
+
+
+class BlueskySource:
+    network = "bluesky"
+
+    def __init__(self, settings: Settings) -> None:
+        bs = settings.feeds_bluesky
+        self.url = bs.jetstream_url
+        self.rewind_us = int(bs.rewind_seconds * 1_000_000)
+        self.cdn_base = bs.cdn_base
+        self.max_chars = settings.feeds.max_post_chars
+        self.timeout = settings.feeds.request_timeout_seconds
+        self.status = SourceStatus(network="bluesky", name=self.url.split("//")[-1].split("/")[0] or "jetstream")
+        self.backoff = Backoff(base=1.0, cap=settings.feeds.backoff_max_seconds)
+        self.handles: dict[str, str] = {}
+        self.known: set[str] = set()  # uris collected since start, to notice their deletion
+        self.cursor: int | None = None  # time_us of the last event handled (posts maybe still buffered)
+        self.stored_cursor: int | None = None  # the cursor as committed with the posts before it
+        self.buffer: list[SocialPost] = []  # matching posts not yet stored
+        self._buffer_since = 0.0
+        self.bad_frames = 0
+        self.connections = 0
+
+    async def close(self) -> None:
+        return None
+
+    async def run(self, feed: Feed) -> None:
+        saved = await feed.get_cursor(CURSOR_KEY)
+        if saved and saved.isdigit():
+            self.cursor = self.stored_cursor = int(saved)
+        while True:
+            generation = feed.wake_generation
+            targets = await feed.targets()
+            wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+            if not wanted:
+                self.status.set("idle", "no session is collecting now")
+                feed.changed()
+                await feed.sleep(30.0, since=generation)
+                continue
+            try:
+                await self._stream(feed, wanted)
+                self.backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # dropped, refused, timed out, junk: back off and resume
+                self.status.fail(describe(exc))
+                feed.changed()
+                delay = self.backoff.next_delay()
+                log.info("jetstream: %s; reconnecting in %.1fs", describe(exc), delay)
+                await asyncio.sleep(delay)
+
+    def _subscribe_url(self) -> str:
+        params: list[tuple[str, str]] = [("wantedCollections", COLLECTION)]
+        if self.stored_cursor is not None:
+            params.append(("cursor", str(max(0, self.stored_cursor - self.rewind_us))))
+        return f"{self.url}?{urlencode(params)}"
+
+    async def _stream(self, feed: Feed, wanted: frozenset[str]) -> None:
+        last_save = time.monotonic()
+        refreshed = time.monotonic()
+        silence = max(self.timeout * 4, 30.0)  # Jetstream carries the whole network: silence means a stall
+        async with connect(self._subscribe_url(), open_timeout=self.timeout, close_timeout=2.0,
+                           ping_interval=20.0, ping_timeout=self.timeout, max_size=MAX_FRAME,
+                           compression=None) as ws:
+            self.connections += 1
+            self.status.set("running", "")
+            feed.changed()
+            try:
+                while True:
+                    wait = max(0.0, self._buffer_since + FLUSH_AFTER - time.monotonic()) if self.buffer else silence
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=wait)
+                    except TimeoutError:
+                        if not self.buffer:
+                            raise
+                        await self._flush(feed)
+                        continue
+                    except websockets.ConnectionClosedOK:
+                        return
+                    if time.monotonic() - refreshed > 5.0:  # sessions start and end: follow their tags
+                        targets = await feed.targets()
+                        wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+                        refreshed = time.monotonic()
+                        if not wanted:
+                            return
+                    await self._handle(feed, raw, wanted)
+                    if self.buffer and (len(self.buffer) >= FLUSH_POSTS
+                                        or time.monotonic() - self._buffer_since >= FLUSH_AFTER):
+                        await self._flush(feed)
+                    elif not self.buffer and time.monotonic() - last_save > SAVE_CURSOR_EVERY and self.cursor:
+                        await feed.set_cursor(CURSOR_KEY, str(self.cursor))
+                        self.stored_cursor = self.cursor
+                        last_save = time.monotonic()
+            finally:
+                if self.buffer:
+                    with contextlib.suppress(Exception):  # if it fails, the rewind reads them again
+                        await self._flush(feed)
+
+    async def _flush(self, feed: Feed) -> None:
+        """Store the buffered posts, with the cursor up to which everything is handled, in one
+        transaction. Until that commits the resume point stays where it was: nothing is lost."""
+        posts, self.buffer = self.buffer, []
+        cursor = self.cursor
+        result = await feed.ingest("bluesky", posts, cursor=(CURSOR_KEY, str(cursor)) if cursor else None)
+        self.stored_cursor = cursor
+        for post in posts:
+            if len(self.known) >= KNOWN_KEPT:
+                self.known.clear()
+            self.known.add(post.post_id)
+        if result.new:
+            self.status.posts += result.new
+            feed.changed()
+
+    async def _handle(self, feed: Feed, raw: str | bytes, wanted: frozenset[str]) -> None:
+        try:
+            event = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            self.bad_frames += 1
+            return
+        if not isinstance(event, dict) or not isinstance(event.get("time_us"), int):
+            self.bad_frames += 1
+            return
+        kind, value = post_from_event(event, wanted, self.cdn_base, self.handles, self.max_chars)
+        if kind == "post" and isinstance(value, SocialPost):
+            if not self.buffer:
+                self._buffer_since = time.monotonic()
+            self.buffer.append(value)
+        elif kind == "delete" and isinstance(value, str) and value in self.known:
+            # Only posts we collected since start: the network deletes far more than we keep.
+            await feed.deleted("bluesky", value)
+        # Handled (or buffered): a resume starts after this, less the rewind.
+        self.cursor = max(self.cursor or 0, event["time_us"])
+
+
+def build(settings: Settings) -> list[BlueskySource]:
+    return [BlueskySource(settings)] if settings.feeds_bluesky.jetstream_url else []
+

@@ -1,0 +1,573 @@
+"""The feed service: runs every configured source under supervision, routes what they collect to
+sessions, stores each post once, applies the event's moderation rules, and lets moderators
+approve, reject, remove and block.
+
+Routing rule (docs/feeds.md): a post carrying a session's own hashtag goes to that session; a
+post that matches only the event's hashtags or search terms goes to every live session of the
+event at that moment, or, when none is live, to the event's own feed (session id '').
+
+Approved posts enter the session's stream as ordinary items of kind "social" (sequenced, so a
+resuming viewer gets them); a post removed later is an `item.deleted` change. Moderators learn
+of new waiting posts through an unsequenced `feed.queue` message on the session's stream, which
+carries no post content (a post nobody approved must not reach viewers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from liveblog.capture.feeds.base import (
+    EventTarget,
+    IngestResult,
+    SessionTarget,
+    Source,
+    describe,
+    hashtags_in,
+    split_terms,
+)
+from liveblog.capture.feeds.media import MediaFetcher
+from liveblog.capture.feeds.render import render_post
+from liveblog.errors import BadRequest, Conflict, NotFound
+from liveblog.lifecycle import Supervisor
+from liveblog.models import Item, SocialPost, SocialRoute
+from liveblog.settings import Settings
+from liveblog.storage import Op, Store, Tx
+from liveblog.streams.hub import StreamHub
+
+log = logging.getLogger(__name__)
+
+INGEST_CHUNK = 20  # posts per write transaction: ~ms of writer time, so notes never queue long
+TARGETS_TTL = 1.0  # seconds a computed list of collecting sessions is reused by every source
+RULE_KINDS = ("allow_author", "block_author", "block_word")
+DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
+
+
+def _aware(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.astimezone()  # naive programme times are local
+
+
+Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
+
+
+def author_key(post: SocialPost) -> str:
+    return f"{post.network}:{post.author_handle.lower()}"
+
+
+def decide(post: SocialPost, rules: list[tuple[str, str]], moderate: bool) -> str:
+    """The state a newly routed post starts in, from the event's rules and the session's policy."""
+    key = author_key(post)
+    text = post.text.lower()
+    if ("block_author", key) in rules:
+        return "rejected"
+    if any(kind == "block_word" and value in text for kind, value in rules):
+        return "rejected"
+    if ("allow_author", key) in rules:
+        return "approved"
+    return "pending" if moderate else "approved"
+
+
+class FeedService:
+    def __init__(
+        self,
+        db: Store,
+        hub: StreamHub,
+        settings: Settings,
+        *,
+        sources: list[Source] | None = None,
+        fetcher: MediaFetcher | None = None,
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.settings = settings
+        self.sources: list[Source] = list(sources) if sources is not None else []
+        self._explicit_sources = sources is not None
+        self.fetcher = fetcher
+        self._supervisor: Supervisor | None = None
+        self._task_names: list[str] = []
+        self._targets: tuple[float, list[EventTarget]] | None = None
+        self._wake = asyncio.Event()
+        self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
+        self._status_event = asyncio.Event()
+        self.status_version = 0
+        self.ingested = 0
+        self.on_ingest: list[Callable[[SocialPost], None]] = []  # benchmark hook: called after commit
+
+    # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
+
+    name = "feeds"
+
+    async def open(self, supervisor: Supervisor) -> None:
+        """Start one supervised task per source. A source that crashes (a bug: bad responses it
+        handles itself) is restarted by the supervisor with a jittered back-off, and its panel
+        row shows the crash and the restart count."""
+        self._supervisor = supervisor
+        if not self.settings.feeds.enabled:
+            return
+        if not self._explicit_sources:
+            from liveblog.capture.feeds import build_sources
+
+            self.sources = build_sources(self.settings)
+        if self.fetcher is None and self.settings.feeds.fetch_media:
+            self.fetcher = MediaFetcher(self.settings.feeds.media_bytes, self.settings.feeds.media_timeout_seconds)
+        for index, source in enumerate(self.sources):
+            name = f"feeds.{source.network}.{index}"
+            self._task_names.append(name)
+            supervisor.spawn(name, self._runner(source))
+
+    def _runner(self, source: Source) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await source.run(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                source.status.restarts += 1
+                source.status.fail(f"crashed: {describe(exc)}")
+                self.changed()
+                raise  # the supervisor logs it and restarts after a back-off
+
+        return run
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            for name in reversed(self._task_names):
+                await self._supervisor.stop(name)
+        self._task_names.clear()
+        for source in self.sources:
+            try:
+                await source.close()
+            except Exception:
+                log.exception("closing feed source %s failed", source.network)
+        if self.fetcher is not None:
+            await self.fetcher.close()
+            self.fetcher = None
+
+    def health(self) -> dict[str, Any]:
+        """Reported on /healthz; a network being down is the network's trouble, not ours: ok stays
+        true, and each source's state is listed."""
+        return {
+            "ok": True,
+            "sources": {f"{s.network}:{s.status.name}": {"state": s.status.state, "restarts": s.status.restarts,
+                                                          "last_error": s.status.last_error or None}
+                        for s in self.sources},
+        }
+
+    # -- what sources call (base.Feed) -------------------------------------------------------------
+
+    def changed(self) -> None:
+        self.status_version += 1
+        event, self._status_event = self._status_event, asyncio.Event()
+        event.set()
+
+    async def wait_for_status(self, version: int, timeout: float) -> int:
+        """Wait until the status changes past `version` (or the timeout); returns the version."""
+        if self.status_version == version:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._status_event.wait()
+        return self.status_version
+
+    def poll_now(self) -> None:
+        """Wake every sleeping poller (a session went live, a test wants the next poll)."""
+        self._targets = None
+        self.wake_generation += 1
+        event, self._wake = self._wake, asyncio.Event()
+        event.set()
+
+    async def sleep(self, seconds: float, since: int | None = None) -> None:
+        if since is not None and since != self.wake_generation:
+            return  # poll_now() was called while the caller was busy: go again at once
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+
+    async def get_cursor(self, key: str) -> str | None:
+        return await self.db.read(lambda r: r.get_feed_cursor(key), pool="pages")
+
+    async def set_cursor(self, key: str, value: str) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.set_feed_cursor(key, value)
+
+        await self.db.write(op)
+
+    async def reads_used(self, network: str) -> dict[tuple[str, str], int]:
+        return await self.db.read(lambda r: r.feed_reads(network), pool="pages")
+
+    async def targets(self) -> list[EventTarget]:
+        cached = self._targets
+        if cached is not None and time.monotonic() - cached[0] < TARGETS_TTL:
+            return cached[1]
+        lead = timedelta(minutes=self.settings.feeds.lead_minutes)
+
+        async def load(r: Tx) -> list[EventTarget]:
+            now = datetime.now().astimezone()
+            out = []
+            for event in await r.list_events():
+                tags, terms = split_terms(event.hashtags)
+                sessions = []
+                starts = []
+                for s in await r.list_sessions(event.id):
+                    begins, ends = _aware(s.starts_at), _aware(s.ends_at)
+                    if begins is None or ends is None or s.state == "ended":
+                        continue
+                    if s.state == "live" or begins - lead <= now <= ends:
+                        own, _ = split_terms(s.hashtags)
+                        sessions.append(SessionTarget(s.id, own - tags, s.state == "live", begins))
+                        starts.append(begins)
+                if sessions and (tags or terms or any(s.own_tags for s in sessions)):
+                    out.append(EventTarget(event.id, tags, terms, tuple(sessions), min(starts) - lead))
+            return out
+
+        targets = await self.db.read(load, pool="pages")
+        self._targets = (time.monotonic(), targets)
+        return targets
+
+    # -- routing and storing ---------------------------------------------------------------------
+
+    def route(self, post: SocialPost, targets: list[EventTarget], event_id: str | None) -> list[tuple[str, str]]:
+        tags = set(post.hashtags) | set(hashtags_in(post.text))
+        text = post.text.lower()
+        routes: list[tuple[str, str]] = []
+        for target in targets:
+            if event_id is not None and target.event_id != event_id:
+                continue
+            own = [s.session_id for s in target.sessions if s.own_tags & tags]
+            if own:
+                routes += [(target.event_id, s) for s in own]
+                continue
+            matches = (
+                event_id is not None  # the network searched for this event's query: it matched
+                or bool(target.tags & tags)
+                or any(term.lower() in text for term in target.terms)
+            )
+            if matches:
+                live = [s.session_id for s in target.sessions if s.live]
+                routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
+        return routes
+
+    async def ingest(
+        self,
+        network: str,
+        posts: list[SocialPost],
+        *,
+        event_id: str | None = None,
+        billed: int = 0,
+        cursor: tuple[str, str] | None = None,
+    ) -> IngestResult:
+        """Store new posts once, route them, and put approved ones into their sessions' streams.
+
+        `billed` reads and the source's `cursor` (key, value) are written in the same transaction
+        as the last posts, so a crash can neither lose posts behind a saved cursor nor count
+        reads twice. Posts are written INGEST_CHUNK at a time: a note never waits behind one
+        long transaction of a hundred posts."""
+        result = IngestResult()
+        targets = await self.targets()
+        unique: dict[str, SocialPost] = {}
+        for post in posts:
+            unique.setdefault(post.post_id, post)
+        known = (await self.db.read(lambda r: r.known_social_posts(network, list(unique)), pool="pages")
+                 if unique else set())
+        prepared: list[Prepared] = []
+        for post in unique.values():
+            routes = self.route(post, targets, event_id)
+            result.routed[post.post_id] = [s for _, s in routes]
+            if post.post_id in known or not routes:
+                continue
+            images: list[tuple[int, str, bytes]] = []
+            avatar = None
+            if self.fetcher is not None and any(s for _, s in routes):
+                fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("url") or "")) for m in post.media))
+                images = [(i, f[0], f[1]) for i, f in enumerate(fetched) if f is not None]
+                if post.avatar_url:
+                    avatar = await self.fetcher.fetch(post.avatar_url)
+            prepared.append((post, routes, images, avatar))
+        sessions_billed: dict[tuple[str, str], int] = {}
+        if billed and event_id is not None:
+            for routed in result.routed.values():
+                for s in routed:
+                    if s:
+                        sessions_billed[(event_id, s)] = sessions_billed.get((event_id, s), 0) + 1
+        chunks = [prepared[i : i + INGEST_CHUNK] for i in range(0, len(prepared), INGEST_CHUNK)] or [[]]
+        waiting: set[str] = set()
+        stored: list[SocialPost] = []
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            if not chunk and not (last and (billed or cursor)):
+                continue
+            result.new += await self.db.write(self._ingest_op(
+                network, chunk, waiting, stored,
+                billing=(event_id, billed, sessions_billed) if last and billed and event_id is not None else None,
+                cursor=cursor if last else None,
+            ))
+        self.ingested += result.new
+        for session_id in waiting:
+            self._queue_changed(session_id)
+        for post in stored:
+            for hook in self.on_ingest:
+                hook(post)
+        if result.new or billed:
+            self.changed()
+        return result
+
+    def _ingest_op(
+        self,
+        network: str,
+        chunk: list[Prepared],
+        waiting: set[str],
+        stored: list[SocialPost],
+        *,
+        billing: tuple[str, int, dict[tuple[str, str], int]] | None,
+        cursor: tuple[str, str] | None,
+    ) -> Op[int]:
+        default = self.settings.feeds.moderate_by_default
+
+        async def op(tx: Tx) -> int:
+            new = 0
+            rules: dict[str, list[tuple[str, str]]] = {}
+            policies: dict[str, dict[str, bool]] = {}
+            for post, routes, images, avatar in chunk:
+                media_session = next((s for _, s in routes if s), "")
+                if media_session:
+                    post = await _store_media(tx, post, media_session, images, avatar)
+                row = await tx.insert_social_post(post)
+                if row is None:
+                    continue  # another poll or source stored it first
+                new += 1
+                stored.append(post)
+                for e, s in routes:
+                    if e not in rules:
+                        rules[e] = await tx.feed_rules(e)
+                        policies[e] = await tx.feed_policies(e)
+                    moderate = policies[e].get(s, policies[e].get("", default))
+                    state = decide(post, rules[e], moderate)
+                    await tx.insert_social_route(row, e, s, state)
+                    if state == "approved" and s:
+                        item = await _publish(tx, row, post, s)
+                        await tx.set_social_route(row, e, s, state="approved", item_id=item.id, decided_by="auto")
+                    elif state == "pending" and s:
+                        waiting.add(s)
+            if billing is not None:
+                event_id, billed, per_session = billing
+                await tx.add_feed_reads(event_id, "", network, billed)
+                for (e, s), n in per_session.items():
+                    await tx.add_feed_reads(e, s, network, n)
+            if cursor is not None:
+                await tx.set_feed_cursor(*cursor)
+            return new
+
+        return op
+
+    async def deleted(self, network: str, post_id: str) -> None:
+        """The network deleted a post: note it; remove it from streams unless it is kept."""
+        keep = self.settings.feeds.keep_deleted
+
+        async def op(tx: Tx) -> list[str]:
+            touched = []
+            for route in await tx.mark_social_deleted(network, post_id):
+                if keep or route.state not in ("approved", "pending"):
+                    continue
+                if route.item_id is not None:
+                    await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
+                await tx.set_social_route(route.post_row, route.event_id, route.session_id, state="removed",
+                                          item_id=route.item_id, decided_by="deleted upstream")
+                touched.append(route.session_id)
+            return touched
+
+        for session_id in await self.db.write(op):
+            if session_id:
+                self._queue_changed(session_id)
+
+    def _queue_changed(self, session_id: str) -> None:
+        self.hub.send_unsequenced(session_id, {"type": "feed.queue", "session_id": session_id})
+
+    # -- moderation ----------------------------------------------------------------------------
+
+    async def routed_post(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
+        """One collected post as routed to a session (for quoting it into a note)."""
+        return await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
+
+    async def queue(self, session_id: str) -> list[SocialRoute]:
+        return await self.db.read(lambda r: r.list_social_routes(session_id=session_id, state="pending"), pool="pages")
+
+    async def recent(self, session_id: str, limit: int = 100) -> list[SocialRoute]:
+        routes = await self.db.read(lambda r: r.list_social_routes(session_id=session_id), pool="pages")
+        return [r for r in routes if r.state != "pending"][-limit:]
+
+    async def moderate(self, session_id: str, post_row: int, action: str, by: str) -> SocialRoute:
+        """approve | reject | remove one post in one session."""
+        if action not in ("approve", "reject", "remove"):
+            raise BadRequest("action must be approve, reject or remove", code="invalid_field", field="action")
+
+        async def op(tx: Tx) -> SocialRoute:
+            session = await tx.get_session(session_id)
+            if session is None:
+                raise NotFound(f"no session {session_id!r}", code="unknown_session")
+            route = await tx.get_social_route(post_row, session.event_id, session_id)
+            if route is None:
+                raise NotFound("no such post in this session", code="unknown_post", field="post_row")
+            if action == "approve":
+                if route.state == "approved":
+                    return route
+                if route.state == "removed" or route.item_id is not None:
+                    raise Conflict("that post was removed; it cannot come back", code="post_removed")
+                item = await _publish(tx, post_row, route.post, session_id)
+                await tx.set_social_route(post_row, route.event_id, session_id, state="approved", item_id=item.id,
+                                          decided_by=by)
+            elif route.item_id is not None and route.state == "approved":
+                await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
+                await tx.set_social_route(post_row, route.event_id, session_id, state="removed", item_id=route.item_id,
+                                          decided_by=by)
+            elif route.state == "pending":
+                await tx.set_social_route(post_row, route.event_id, session_id, state="rejected", item_id=None,
+                                          decided_by=by)
+            found = await tx.get_social_route(post_row, route.event_id, session_id)
+            assert found is not None
+            return found
+
+        route = await self.db.write(op)
+        self._queue_changed(session_id)
+        return route
+
+    async def remove_item(self, item_id: int, by: str) -> SocialRoute:
+        route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
+        if route is None:
+            raise NotFound("that item is not a collected post", code="unknown_post", field="item_id")
+        return await self.moderate(route.session_id, route.post_row, "remove", by)
+
+    async def add_rule(self, event_id: str, kind: str, value: str, by: str) -> int:
+        """Add an event rule and apply it to what waits: allow_author approves the author's
+        waiting posts, block_author and block_word reject matching waiting posts. Returns how
+        many waiting posts it decided."""
+        if kind not in RULE_KINDS:
+            raise BadRequest(f"kind must be one of {', '.join(RULE_KINDS)}", code="invalid_field", field="kind")
+        value = value.strip().lower()
+        if not value or len(value) > 200:
+            raise BadRequest("value must be 1 to 200 characters", code="invalid_field", field="value")
+        if kind != "block_word" and ":" not in value:
+            raise BadRequest("an account is network:handle, e.g. mastodon:ana@example.social",
+                             code="invalid_field", field="value")
+
+        async def op(tx: Tx) -> list[str]:
+            if await tx.get_event(event_id) is None:
+                raise NotFound(f"no event {event_id!r}", code="unknown_event")
+            await tx.add_feed_rule(event_id, kind, value, by)
+            touched = []
+            for route in await tx.list_social_routes(event_id=event_id, state="pending", limit=100_000):
+                post = route.post
+                hit = author_key(post) == value if kind != "block_word" else value in post.text.lower()
+                if not hit:
+                    continue
+                if kind == "allow_author" and route.session_id:
+                    item = await _publish(tx, route.post_row, post, route.session_id)
+                    await tx.set_social_route(route.post_row, event_id, route.session_id, state="approved",
+                                              item_id=item.id, decided_by=by)
+                elif kind == "allow_author":
+                    await tx.set_social_route(route.post_row, event_id, "", state="approved", item_id=None, decided_by=by)
+                else:
+                    await tx.set_social_route(route.post_row, event_id, route.session_id, state="rejected",
+                                              item_id=None, decided_by=by)
+                touched.append(route.session_id)
+            return touched
+
+        touched = await self.db.write(op)
+        for session_id in set(touched):
+            if session_id:
+                self._queue_changed(session_id)
+        return len(touched)
+
+    async def remove_rule(self, event_id: str, kind: str, value: str) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.remove_feed_rule(event_id, kind, value.strip().lower())
+
+        await self.db.write(op)
+
+    async def rules(self, event_id: str) -> list[tuple[str, str]]:
+        return await self.db.read(lambda r: r.feed_rules(event_id), pool="pages")
+
+    async def set_policy(self, event_id: str, session_id: str, moderate: bool) -> None:
+        async def op(tx: Tx) -> None:
+            if await tx.get_event(event_id) is None:
+                raise NotFound(f"no event {event_id!r}", code="unknown_event")
+            await tx.set_feed_policy(event_id, session_id, moderate)
+
+        await self.db.write(op)
+
+    async def moderates(self, event_id: str, session_id: str) -> bool:
+        policies = await self.db.read(lambda r: r.feed_policies(event_id), pool="pages")
+        return policies.get(session_id, policies.get("", self.settings.feeds.moderate_by_default))
+
+    # -- the organiser's panel -------------------------------------------------------------------
+
+    async def status(self, event_id: str) -> dict[str, Any]:
+        async def load(r: Tx) -> tuple[dict[str, int], dict[tuple[str, str], int], int, int]:
+            counts = await r.count_social_posts(event_id)
+            reads = await r.feed_reads("x")
+            pending = len(await r.list_social_routes(event_id=event_id, state="pending", limit=100_000))
+            event_feed = len(await r.list_social_routes(event_id=event_id, session_id="", limit=100_000))
+            return counts, reads, pending, event_feed
+
+        counts, reads, pending, event_feed = await self.db.read(load, pool="pages")
+        x_reads = reads.get((event_id, ""), 0)
+        xs = self.settings.feeds_x
+        return {
+            "enabled": self.settings.feeds.enabled,
+            "version": self.status_version,
+            "sources": [s.status.to_wire() for s in self.sources],
+            "event": {
+                "collected": counts,
+                "pending": pending,
+                "event_feed": event_feed,
+                "x_reads": x_reads,
+                "x_read_cap": xs.event_read_cap,
+                "x_session_read_cap": xs.session_read_cap,
+                "x_cost_usd": round(x_reads * xs.cost_per_read_usd, 4),
+                "x_session_reads": {s: n for (e, s), n in reads.items() if e == event_id and s},
+            },
+        }
+
+
+async def _store_media(
+    tx: Tx, post: SocialPost, session_id: str, images: list[tuple[int, str, bytes]], avatar: tuple[str, bytes] | None
+) -> SocialPost:
+    media = [dict(m) for m in post.media]
+    by = f"feed:{post.network}"
+    for index, content_type, data in images:
+        media[index]["local"] = "/media/" + await tx.insert_media(session_id, content_type, data, by)
+    avatar_local = ""
+    if avatar is not None:
+        avatar_local = "/media/" + await tx.insert_media(session_id, avatar[0], avatar[1], by)
+    return dataclasses.replace(post, media=tuple(media), avatar_local=avatar_local)
+
+
+async def _publish(tx: Tx, post_row: int, post: SocialPost, session_id: str) -> Item:
+    item, _ = await tx.insert_item(
+        session_id=session_id,
+        kind="social",
+        client_id=f"social:{post.network}:{post.post_id}"[:200],
+        author=post.author_name or post.author_handle,
+        author_ref=None,
+        body=post.text,
+        html=render_post(post),
+        key_point=False,
+        data={
+            "network": post.network,
+            "post_id": post.post_id,
+            "post_row": post_row,
+            "handle": post.author_handle,
+            "url": post.url,
+            "posted_at": post.posted_at,
+        },
+        typed_at=post.posted_at,
+    )
+    return item

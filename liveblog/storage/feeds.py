@@ -1,0 +1,206 @@
+"""SQL for social feeds: collected posts (stored once per network and post id), their routes to
+sessions with moderation state, per-event rules, moderation policies, source cursors and reads.
+
+Portable SQL only (ON CONFLICT ... RETURNING, no SQLite-only functions), so a PostgreSQL backend
+can carry the same statements.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from liveblog.models import SocialPost, SocialRoute, utcnow
+from liveblog.storage.repo import StreamOps, dumps
+
+_ROUTE_COLUMNS = (
+    "r.post_row, r.event_id, r.session_id, r.state, r.item_id, r.routed_at, p.data, p.deleted_upstream_at"
+)
+
+
+def _route(row: Any) -> SocialRoute:
+    return SocialRoute(
+        post_row=int(row[0]),
+        event_id=row[1],
+        session_id=row[2],
+        state=row[3],
+        item_id=row[4],
+        routed_at=row[5],
+        post=SocialPost.from_dict(json.loads(row[6])),
+        deleted_upstream=row[7] is not None,
+    )
+
+
+class FeedOps(StreamOps):
+    # -- posts ---------------------------------------------------------------------------------
+
+    async def insert_social_post(self, post: SocialPost) -> int | None:
+        """Store a post once: its row id, or None when (network, post id) was stored before."""
+        async with self.conn.execute(
+            "INSERT INTO social_posts (network, post_id, author_handle, author_name, body, url, posted_at, data,"
+            " collected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (network, post_id) DO NOTHING RETURNING id",
+            (post.network, post.post_id, post.author_handle, post.author_name, post.text, post.url,
+             post.posted_at, dumps(post.to_dict()), utcnow()),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else None
+
+    async def known_social_posts(self, network: str, post_ids: list[str]) -> set[str]:
+        """Which of these post ids of a network are stored already."""
+        found: set[str] = set()
+        for start in range(0, len(post_ids), 500):  # stay under any backend's parameter limit
+            chunk = post_ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            async with self.conn.execute(
+                f"SELECT post_id FROM social_posts WHERE network = ? AND post_id IN ({marks})", (network, *chunk)
+            ) as cur:
+                found.update(r[0] for r in await cur.fetchall())
+        return found
+
+    async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
+        """Note that the network deleted a post; returns its routes (to remove if so configured)."""
+        await self.conn.execute(
+            "UPDATE social_posts SET deleted_upstream_at = ? WHERE network = ? AND post_id = ?"
+            " AND deleted_upstream_at IS NULL",
+            (utcnow(), network, post_id),
+        )
+        async with self.conn.execute(
+            f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
+            " WHERE p.network = ? AND p.post_id = ?",
+            (network, post_id),
+        ) as cur:
+            return [_route(r) for r in await cur.fetchall()]
+
+    # -- routes --------------------------------------------------------------------------------
+
+    async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:
+        async with self.conn.execute(
+            "INSERT INTO social_routes (post_row, event_id, session_id, state, routed_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (post_row, event_id, session_id) DO NOTHING RETURNING 1",
+            (post_row, event_id, session_id, state, utcnow()),
+        ) as cur:
+            return await cur.fetchone() is not None
+
+    async def set_social_route(
+        self, post_row: int, event_id: str, session_id: str, *, state: str, item_id: int | None, decided_by: str
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE social_routes SET state = ?, item_id = ?, decided_at = ?, decided_by = ?"
+            " WHERE post_row = ? AND event_id = ? AND session_id = ?",
+            (state, item_id, utcnow(), decided_by, post_row, event_id, session_id),
+        )
+
+    async def get_social_route(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
+        async with self.conn.execute(
+            f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
+            " WHERE r.post_row = ? AND r.event_id = ? AND r.session_id = ?",
+            (post_row, event_id, session_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return _route(row) if row else None
+
+    async def social_route_for_item(self, item_id: int) -> SocialRoute | None:
+        async with self.conn.execute(
+            f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
+            " WHERE r.item_id = ?",
+            (item_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return _route(row) if row else None
+
+    async def list_social_routes(
+        self, *, event_id: str | None = None, session_id: str | None = None, state: str | None = None, limit: int = 500
+    ) -> list[SocialRoute]:
+        """Routes, oldest first, filtered by event, session ('' = the event's own feed) and state."""
+        where, args = [], []
+        if event_id is not None:
+            where.append("r.event_id = ?")
+            args.append(event_id)
+        if session_id is not None:
+            where.append("r.session_id = ?")
+            args.append(session_id)
+        if state is not None:
+            where.append("r.state = ?")
+            args.append(state)
+        sql = f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY p.posted_at, r.post_row LIMIT ?"
+        async with self.conn.execute(sql, (*args, limit)) as cur:
+            return [_route(r) for r in await cur.fetchall()]
+
+    async def count_social_posts(self, event_id: str) -> dict[str, int]:
+        """Posts collected for an event, per network."""
+        async with self.conn.execute(
+            "SELECT p.network, count(DISTINCT p.id) FROM social_posts p JOIN social_routes r ON r.post_row = p.id"
+            " WHERE r.event_id = ? GROUP BY p.network",
+            (event_id,),
+        ) as cur:
+            return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
+    # -- rules and policies --------------------------------------------------------------------
+
+    async def feed_rules(self, event_id: str) -> list[tuple[str, str]]:
+        """(kind, value) of every rule of an event: allow_author, block_author, block_word."""
+        async with self.conn.execute(
+            "SELECT kind, value FROM feed_rules WHERE event_id = ? ORDER BY kind, value", (event_id,)
+        ) as cur:
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def add_feed_rule(self, event_id: str, kind: str, value: str, created_by: str) -> bool:
+        async with self.conn.execute(
+            "INSERT INTO feed_rules (event_id, kind, value, created_by, created_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (event_id, kind, value) DO NOTHING RETURNING 1",
+            (event_id, kind, value, created_by, utcnow()),
+        ) as cur:
+            return await cur.fetchone() is not None
+
+    async def remove_feed_rule(self, event_id: str, kind: str, value: str) -> None:
+        await self.conn.execute(
+            "DELETE FROM feed_rules WHERE event_id = ? AND kind = ? AND value = ?", (event_id, kind, value)
+        )
+
+    async def feed_policies(self, event_id: str) -> dict[str, bool]:
+        """{session id or '' for the event default: whether posts wait for moderation}."""
+        async with self.conn.execute(
+            "SELECT session_id, moderate FROM feed_policies WHERE event_id = ?", (event_id,)
+        ) as cur:
+            return {r[0]: bool(r[1]) for r in await cur.fetchall()}
+
+    async def set_feed_policy(self, event_id: str, session_id: str, moderate: bool) -> None:
+        await self.conn.execute(
+            "INSERT INTO feed_policies (event_id, session_id, moderate, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (event_id, session_id) DO UPDATE SET moderate = excluded.moderate,"
+            " updated_at = excluded.updated_at",
+            (event_id, session_id, int(moderate), utcnow()),
+        )
+
+    # -- cursors and reads ---------------------------------------------------------------------
+
+    async def get_feed_cursor(self, source: str) -> str | None:
+        async with self.conn.execute("SELECT value FROM feed_cursors WHERE source = ?", (source,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_feed_cursor(self, source: str, value: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO feed_cursors (source, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (source, value, utcnow()),
+        )
+
+    async def add_feed_reads(self, event_id: str, session_id: str, network: str, reads: int) -> None:
+        await self.conn.execute(
+            "INSERT INTO feed_reads (event_id, session_id, network, reads, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (event_id, session_id, network) DO UPDATE SET reads = feed_reads.reads + excluded.reads,"
+            " updated_at = excluded.updated_at",
+            (event_id, session_id, network, reads, utcnow()),
+        )
+
+    async def feed_reads(self, network: str) -> dict[tuple[str, str], int]:
+        """Reads billed so far for a network: {(event id, session id or ''): reads}."""
+        async with self.conn.execute(
+            "SELECT event_id, session_id, reads FROM feed_reads WHERE network = ?", (network,)
+        ) as cur:
+            return {(r[0], r[1]): int(r[2]) for r in await cur.fetchall()}

@@ -1,0 +1,322 @@
+"""The PostgreSQL store (interface.Store): the same contract as the SQLite one, on asyncpg.
+
+Writes keep SQLite's shape on purpose: one writer connection per process takes every queued op
+into one transaction (group commit), each op in its own SAVEPOINT, and publishes the changes of
+each op after COMMIT, in order. Ops are awaited for real here. Several processes each have
+their own writer: sequence numbers stay contiguous because `next_seq` is an UPDATE ... RETURNING
+that keeps the session's row locked until commit, and a client id claimed by two processes at
+once is decided by the primary key (the second INSERT waits, then does nothing). Two batches
+that lock two sessions in opposite orders may deadlock; PostgreSQL aborts one, which is rerun
+whole (ops have no effects outside their transaction until after commit).
+Reads run in a REPEATABLE READ, READ ONLY transaction on one of two pools ("live", "pages").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+
+from liveblog.errors import Unavailable
+from liveblog.metrics import COMMIT_SECONDS
+from liveblog.models import Change
+from liveblog.storage.interface import Op
+from liveblog.storage.postgres.schema import MIGRATIONS
+from liveblog.storage.postgres.unit import PgUnit
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Same bounds as the SQLite writer (storage/db.py says why).
+MAX_QUEUED = 20_000
+MAX_BATCH = 64
+# A batch chosen as a deadlock victim is rerun at most this often (each rerun waits a little
+# longer, with jitter, so two processes do not collide in step again).
+BATCH_RETRIES = 8
+# Any constant: the advisory lock that lets one process at a time run migrations.
+MIGRATION_LOCK = 0x6C6976_65626C6F
+
+# Errors after which rerunning the whole transaction is correct and will likely succeed.
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+# Errors that mean the server or the connection is gone (not an op's fault).
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
+class _RetryBatch(Exception):
+    pass
+
+
+async def migrate(conn: asyncpg.Connection, where: str = "") -> int:
+    """Bring the database up to this version's schema, one numbered step per transaction.
+
+    Processes starting together take turns (an advisory lock); a step and its version bump
+    commit together, so a crash leaves the old number and a re-runnable step."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS liveblog_schema (version INTEGER NOT NULL)")
+        if await conn.fetchval("SELECT version FROM liveblog_schema") is None:
+            await conn.execute("INSERT INTO liveblog_schema (version) VALUES (0)")
+    while True:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            version = int(await conn.fetchval("SELECT version FROM liveblog_schema"))
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"database {where} is at schema version {version}, newer than this Liveblog "
+                    f"({len(MIGRATIONS)}): upgrade Liveblog"
+                )
+            if version == len(MIGRATIONS):
+                return version
+            log.info("applying migration %d to %s", version + 1, where)
+            await conn.execute(MIGRATIONS[version])
+            await conn.execute("UPDATE liveblog_schema SET version = $1", version + 1)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+
+
+@dataclass
+class _Job:
+    op: Op[Any]
+    future: asyncio.Future[Any]
+    queued: float = field(default_factory=time.monotonic)
+
+
+class PostgresStore:
+    """interface.Store on PostgreSQL. `url` is a libpq URL: postgresql://user:pass@host/db."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        readers: int = 2,
+        page_readers: int = 2,
+        read_timeout: float = 10.0,
+        write_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.pool_sizes = {"live": readers, "pages": page_readers}
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.on_commit: Callable[[list[Change]], None] = lambda changes: None
+        self._writer: asyncpg.Connection | None = None
+        self._pools: dict[str, asyncpg.Pool] = {}
+        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._room = asyncio.Semaphore(MAX_QUEUED)
+        self._closing = False
+        self._writer_task: asyncio.Task[None] | None = None
+        self.commits = 0
+        self.writer_failures = 0
+        self.last_writer_error: str | None = None
+        self.reconnects = 0
+        self.retried_batches = 0
+
+    @property
+    def where(self) -> str:
+        return redact(self.url)
+
+    async def open(self) -> None:
+        try:
+            self._writer = await asyncpg.connect(self.url)
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable(f"cannot connect to PostgreSQL at {self.where}: {exc}") from None
+        await migrate(self._writer, self.where)
+        for pool, size in self.pool_sizes.items():
+            self._pools[pool] = await asyncpg.create_pool(self.url, min_size=1, max_size=max(1, size))
+        self._writer_task = asyncio.create_task(self._supervised_writer(), name="liveblog-pg-writer")
+
+    @property
+    def healthy(self) -> bool:
+        return self._writer_task is not None and not self._writer_task.done()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._writer_task is not None:
+            self._jobs.put_nowait(None)
+            await self._writer_task
+            self._writer_task = None
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
+        if self._writer is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._writer.close()
+            self._writer = None
+
+    @property
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer (not yet in a transaction)."""
+        return self._jobs.qsize()
+
+    @property
+    def schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query (for /healthz)."""
+        try:
+            async with asyncio.timeout(2):
+                pool = self._pools.get("live")
+                if pool is None:
+                    return False
+                async with pool.acquire() as conn:
+                    return bool(await conn.fetchval("SELECT 1") == 1)
+        except (TimeoutError, *CONNECTION_ERRORS):
+            return False
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def read(
+        self, fn: Callable[[Any], Awaitable[T]], *, timeout: float | None = None, pool: str = "live"
+    ) -> T:
+        chosen = self._pools.get(pool)
+        if chosen is None:
+            raise Unavailable("the database is not open")
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.read_timeout):
+                async with chosen.acquire() as conn:
+                    async with conn.transaction(isolation="repeatable_read", readonly=True):
+                        return await fn(PgUnit(conn))
+        except TimeoutError:
+            raise Unavailable("the database did not answer in time; try again shortly") from None
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable(f"the database is unreachable: {exc}") from None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
+        """Run op in a write transaction; returns once it is committed (and its changes published)."""
+        if self._writer_task is None or self._writer_task.done():
+            raise Unavailable("the database writer is not running")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
+                await self._room.acquire()
+                if self._closing:
+                    self._room.release()
+                    raise Unavailable("the database is closing")
+                self._jobs.put_nowait(_Job(op, future))
+                return await asyncio.shield(future)
+        except TimeoutError:
+            raise Unavailable("the database did not commit in time; try again shortly") from None
+
+    async def _supervised_writer(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await self._write_loop()
+                return
+            except Exception as exc:
+                self.writer_failures += 1
+                self.last_writer_error = f"{type(exc).__name__}: {exc}"
+                log.exception("database writer failed; restarting in %.2fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            job = await self._jobs.get()
+            if job is None:
+                break
+            batch = [job]
+            while len(batch) < MAX_BATCH and not self._jobs.empty():
+                nxt = self._jobs.get_nowait()
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            for _ in batch:
+                self._room.release()
+            try:
+                await self._run_batch(batch)
+            except Exception:
+                for j in batch:
+                    if not j.future.done():
+                        j.future.set_exception(Unavailable("the database writer failed; try again"))
+                raise
+
+    async def _connection(self) -> asyncpg.Connection:
+        """The writer connection, reconnecting once if the server dropped it."""
+        if self._writer is None or self._writer.is_closed():
+            self.reconnects += 1
+            self._writer = await asyncpg.connect(self.url)
+        return self._writer
+
+    async def _attempt(self, conn: asyncpg.Connection, ops: list[Op[Any]]) -> list[tuple[bool, Any, PgUnit]]:
+        done: list[tuple[bool, Any, PgUnit]] = []
+        async with conn.transaction():
+            for op in ops:
+                unit = PgUnit(conn)
+                try:
+                    async with conn.transaction():  # a SAVEPOINT: a failing op rolls back alone
+                        result = await op(unit)
+                except RETRYABLE as exc:
+                    raise _RetryBatch() from exc
+                except CONNECTION_ERRORS:
+                    raise
+                except Exception as exc:
+                    done.append((False, exc, unit))
+                    continue
+                done.append((True, result, unit))
+        return done
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        ops = [job.op for job in batch]
+        done: list[tuple[bool, Any, PgUnit]] | None = None
+        for attempt in range(BATCH_RETRIES):
+            try:
+                conn = await self._connection()
+                done = await self._attempt(conn, ops)
+                break
+            except (_RetryBatch, *RETRYABLE):  # a deadlock victim (or a failed COMMIT serialisation): rerun whole
+                self.retried_batches += 1
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+            except CONNECTION_ERRORS as exc:
+                # The outcome of an interrupted COMMIT is unknown: the callers are told to retry, and
+                # capture's client ids make a retry of something that did commit a duplicate, not a copy.
+                log.error("write transaction failed: %s", exc)
+                if self._writer is not None:
+                    self._writer.terminate()
+                    self._writer = None
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(Unavailable(f"the database could not commit: {exc}"))
+                return
+        if done is None:
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(Unavailable("the database stayed too busy to commit; try again"))
+            return
+        self.commits += 1
+        for job, (ok, result, unit) in zip(batch, done, strict=True):
+            if not ok:
+                if not job.future.done():
+                    job.future.set_exception(result)
+                continue
+            if unit.changes:
+                try:
+                    self.on_commit(unit.changes)
+                except Exception:
+                    log.exception("publishing committed changes failed")
+            for callback in unit.after_commit:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("after-commit callback failed")
+            if not job.future.done():
+                job.future.set_result(result)
+            COMMIT_SECONDS.observe(time.monotonic() - job.queued)

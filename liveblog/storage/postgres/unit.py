@@ -1,0 +1,17 @@
+"""The PostgreSQL unit of work: every typed storage operation (interface.Unit) on one asyncpg
+connection. One mixin per domain, like storage/unit.py on SQLite."""
+
+from __future__ import annotations
+
+from liveblog.storage.feeds import FeedOps
+from liveblog.storage.postgres.access import PgAccessOps
+from liveblog.storage.postgres.base import PgUnitBase
+from liveblog.storage.postgres.portable import portable
+from liveblog.storage.postgres.votes import PgVoteOps
+
+# Portable SQL (storage/feeds.py keeps to it) runs here unchanged.
+PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
+
+
+class PgUnit(PgVoteOps, PgAccessOps, PgFeedOps):
+    """One read snapshot or one write op's share of a group-commit transaction."""

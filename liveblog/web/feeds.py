@@ -1,0 +1,212 @@
+"""Social feed routes: the moderation queue (organisers and note-takers), event rules, the
+organiser's feed status panel (JSON, and a live Server-Sent Events feed of it), and their pages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from liveblog.capture.feeds.render import quote_markdown
+from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from liveblog.models import Session
+from liveblog.web.api import json_body, ok
+from liveblog.web.auth import bearer, current_organiser, require_organiser, services
+from liveblog.web.pages import render
+
+MAX_BODY = 4096
+STATUS_HEARTBEAT = 15.0  # seconds between status frames when nothing changes (keeps proxies open)
+
+
+async def _moderator(request: Request, session: Session) -> str:
+    """Who moderates: an organiser (login or bearer) or a note-taker whose invite covers the session."""
+    account = await current_organiser(request)
+    if account is not None:
+        return f"account:{account.id}"
+    invite = await services(request).accounts.invite_for_token(bearer(request))
+    if invite is None:
+        raise Unauthorized("moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)")
+    if not invite.allows(session):
+        raise Forbidden("your invite does not cover this session")
+    return invite.id
+
+
+async def _event_moderator(request: Request, event_id: str) -> str:
+    account = await current_organiser(request)
+    if account is not None:
+        return f"account:{account.id}"
+    invite = await services(request).accounts.invite_for_token(bearer(request))
+    if invite is None:
+        raise Unauthorized("moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)")
+    if not invite.active or invite.event_id != event_id:
+        raise Forbidden("your invite does not cover this event")
+    return invite.id
+
+
+async def queue(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    await _moderator(request, session)
+    pending = await svc.feeds.queue(session.id)
+    recent = await svc.feeds.recent(session.id, limit=50)
+    response = ok({
+        "session_id": session.id,
+        "event_id": session.event_id,
+        "moderate": await svc.feeds.moderates(session.event_id, session.id),
+        "pending": [r.to_wire() for r in pending],
+        "recent": [r.to_wire() for r in reversed(recent)],
+    })
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def moderate_post(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    by = await _moderator(request, session)
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object", code="invalid_json")
+    action = body.get("action")
+    if not isinstance(action, str):
+        raise BadRequest("field 'action' is required", code="missing_field", field="action")
+    route = await svc.feeds.moderate(session.id, request.path_params["post_row"], action, by)
+    return ok(route.to_wire())
+
+
+async def quote(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    await _moderator(request, session)
+    row = request.path_params["post_row"]
+    route = await svc.feeds.routed_post(row, session.event_id, session.id)
+    if route is None:
+        raise NotFound("no such post in this session", code="unknown_post")
+    return ok({"markdown": quote_markdown(route.post)})
+
+
+async def policy(request: Request) -> Response:
+    await require_organiser(request)
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict) or not isinstance(body.get("moderate"), bool):
+        raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
+    await svc.feeds.set_policy(session.event_id, session.id, body["moderate"])
+    return ok({"moderate": body["moderate"]})
+
+
+async def event_policy(request: Request) -> Response:
+    await require_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict) or not isinstance(body.get("moderate"), bool):
+        raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
+    await svc.feeds.set_policy(event.id, "", body["moderate"])
+    return ok({"moderate": body["moderate"]})
+
+
+async def rules(request: Request) -> Response:
+    svc = services(request)
+    event_id = request.path_params["event_id"]
+    if request.method == "GET":
+        await _event_moderator(request, event_id)
+        return ok({"rules": [{"kind": k, "value": v} for k, v in await svc.feeds.rules(event_id)]})
+    by = await _event_moderator(request, event_id)
+    body = await json_body(request, MAX_BODY)
+    if not isinstance(body, dict) or not isinstance(body.get("kind"), str) or not isinstance(body.get("value"), str):
+        raise BadRequest("send {\"kind\": ..., \"value\": ...}", code="invalid_field", field="kind")
+    if request.method == "DELETE":
+        await require_organiser(request)
+        await svc.feeds.remove_rule(event_id, body["kind"], body["value"])
+        return ok({"removed": True})
+    decided = await svc.feeds.add_rule(event_id, body["kind"], body["value"], by)
+    return ok({"kind": body["kind"], "value": body["value"].strip().lower(), "decided": decided}, 201)
+
+
+async def status(request: Request) -> Response:
+    await require_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    response = ok(await svc.feeds.status(event.id))
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def status_stream(request: Request) -> Response:
+    """The panel's live feed: one `status` event now and at each change (at most ~4 a second)."""
+    await require_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+
+    async def frames() -> AsyncIterator[str]:
+        version = -1
+        while True:
+            version = await svc.feeds.wait_for_status(version, STATUS_HEARTBEAT)
+            data = await svc.feeds.status(event.id)
+            yield f"event: status\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+            await asyncio.sleep(0.25)  # coalesce bursts: a poll of many pages is one update
+
+    return StreamingResponse(frames(), media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+async def _page_context(request: Request, session_id: str, token: str) -> dict[str, Any]:
+    svc = services(request)
+    session = await svc.programme.session(session_id)
+    event = await svc.programme.event(session.event_id)
+    return {"session": session, "event": event, "token": token}
+
+
+async def organiser_social_page(request: Request) -> Response:
+    await require_organiser(request)
+    return render(request, "organise/social.html", await _page_context(request, request.path_params["session_id"], ""))
+
+
+async def notetaker_social_page(request: Request) -> Response:
+    svc = services(request)
+    token = request.path_params["token"]
+    invite = await svc.accounts.invite_for_token(token)
+    if invite is None:
+        raise Unauthorized("This invite link is not valid: it may have been revoked.")
+    context = await _page_context(request, request.path_params["session_id"], token)
+    if not invite.allows(context["session"]):
+        raise NotFound("Your invite does not cover this session.")
+    return render(request, "organise/social.html", context)
+
+
+async def feeds_panel_page(request: Request) -> Response:
+    await require_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    sessions = await svc.programme.sessions(event.id)
+    return render(request, "organise/feeds.html", {
+        "event": event,
+        "sessions": sessions,
+        "moderate": await svc.feeds.moderates(event.id, ""),
+        "rules": await svc.feeds.rules(event.id),
+    })
+
+
+routes = [
+    Route("/api/v1/sessions/{session_id}/feeds/queue", queue, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}/feeds/posts/{post_row:int}", moderate_post, methods=["POST"]),
+    Route("/api/v1/sessions/{session_id}/feeds/posts/{post_row:int}/quote", quote, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}/feeds/policy", policy, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/feeds/policy", event_policy, methods=["POST"]),
+    Route("/api/v1/events/{event_id}/feeds/rules", rules, methods=["GET", "POST", "DELETE"]),
+    Route("/api/v1/events/{event_id}/feeds/status", status, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/feeds/status/stream", status_stream, methods=["GET"]),
+    Route("/organise/sessions/{session_id}/social", organiser_social_page),
+    Route("/n/{token}/sessions/{session_id}/social", notetaker_social_page),
+    Route("/organise/events/{event_id}/feeds", feeds_panel_page),
+]

@@ -1,0 +1,207 @@
+"""Mastodon, Bluesky (Jetstream) and RSS sources against the loopback fakes, and a failing
+source leaving notes and the other sources alone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
+from liveblog.capture.notes import Author
+from liveblog.services import Services
+from tests.conftest import Seed, eventually, make_settings, seed
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeNetworks]:
+    async with serve_fakes() as fakes:
+        yield fakes
+
+
+def settings_for(tmp_path: Path, fake: FakeNetworks, **sections: dict[str, Any]) -> Any:
+    base: dict[str, dict[str, Any]] = {
+        "feeds": {"moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
+                  "request_timeout_seconds": 2.0},
+        "feeds_x": {"enabled": False},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return make_settings(tmp_path, **base)
+
+
+@pytest.fixture
+async def running(request: pytest.FixtureRequest, tmp_path: Path, fake: FakeNetworks
+                  ) -> AsyncIterator[tuple[Services, Seed]]:
+    sections = request.param(fake) if callable(request.param) else {}
+    svc = Services.build(settings_for(tmp_path, fake, **sections))
+    await svc.open()
+    try:
+        yield svc, await seed(svc)
+    finally:
+        await svc.close()
+
+
+def mastodon(fake: FakeNetworks) -> dict[str, Any]:
+    return {"feeds_mastodon": {"instances": [fake.base_url], "poll_seconds": 3600.0, "limit": 5}}
+
+
+def jetstream(fake: FakeNetworks) -> dict[str, Any]:
+    return {"feeds_bluesky": {"jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
+                              "rewind_seconds": 2.0, "cdn_base": fake.base_url}}
+
+
+def everything(fake: FakeNetworks) -> dict[str, Any]:
+    return {**mastodon(fake), **jetstream(fake), "feeds_rss": {"urls": [fake.base_url + "/feed.rss"],
+                                                               "poll_seconds": 3600.0}}
+
+
+async def items_of(svc: Services, session_id: str, network: str | None = None) -> list[Any]:
+    items = await svc.programme.items(session_id, kind="social")
+    return [i for i in items if network is None or i.data["network"] == network]
+
+
+def source(svc: Services, network: str) -> Any:
+    return next(s for s in svc.feeds.sources if s.network == network)
+
+
+# -- Mastodon ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("running", [mastodon], indirect=True)
+async def test_mastodon_pages_forward_with_min_id_and_link(running: tuple[Services, Seed], fake: FakeNetworks) -> None:
+    svc, ids = running
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.mastodon_requests, what="a first look at the tag")
+    first = [fake.add_status(f"u{i}@social.example", f"U {i}", f"<p>Point {i} <a href=\"https://social.example/tags/test\">#<span>test</span></a></p>",
+                             ["test"]) for i in range(12)]
+    svc.feeds.poll_now()
+    await eventually(lambda: _n(svc, ids.session_id, 12), what="12 statuses")
+    asked = [p for _, p in fake.mastodon_requests]
+    # Nothing was there at the first look, so no cursor: the next poll reads back from the newest
+    # through the Link header's rel="next" pages (max_id) to the collecting window.
+    assert "min_id" not in asked[0] and "min_id" not in asked[1]
+    assert [p for p in asked[2:5] if "max_id" in p]
+    items = await items_of(svc, ids.session_id)
+    assert {i.data["post_id"].rsplit("/", 1)[1] for i in items} == set(first)
+    assert all("<span>" not in i.html and "#test" in i.body for i in items)
+    later = [fake.add_status(f"late{i}@other.example", "Late", f"<p>More {i} #test</p>", ["test"]) for i in range(7)]
+    before = len(fake.mastodon_requests)
+    svc.feeds.poll_now()
+    await eventually(lambda: _n(svc, ids.session_id, 19), what="seven more")
+    forward = [p for _, p in fake.mastodon_requests[before:]]
+    assert forward[0]["min_id"] == max(first, key=int)  # since the newest seen...
+    assert forward[1]["min_id"] == later[4]  # ...then the Link header's rel="prev" page forward
+    items = await items_of(svc, ids.session_id)
+    assert len({i.data["post_id"] for i in items}) == len(items) == 19
+
+
+async def _n(svc: Services, session_id: str, n: int, network: str | None = None) -> bool:
+    return len(await items_of(svc, session_id, network)) >= n
+
+
+@pytest.mark.parametrize("running", [mastodon], indirect=True)
+async def test_mastodon_429_and_bad_answers_lose_nothing(running: tuple[Services, Seed], fake: FakeNetworks) -> None:
+    svc, ids = running
+    fake.add_status("a@social.example", "A", "<p>first #test</p>", ["test"])
+    fake.fail_next["mastodon"].extend([Failure("html"), Failure("malformed"), Failure("500")])
+    svc.feeds.poll_now()
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="the status once the instance recovers")
+    assert source(svc, "mastodon").status.last_error
+    fake.fail_next["mastodon"].append(Failure("429", reset_in=1.0))
+    fake.add_status("b@social.example", "B", "<p>second #test</p>", ["test"])
+    before = len(fake.mastodon_requests)
+    svc.feeds.poll_now()
+    await eventually(lambda: source(svc, "mastodon").status.state == "waiting", what="waiting for the reset")
+    limited_at = fake.mastodon_requests[before][0]
+    await eventually(lambda: _n(svc, ids.session_id, 2), what="the second status after the reset")
+    assert fake.mastodon_requests[before + 1][0] >= fake.last_429_reset > limited_at
+    assert len(await items_of(svc, ids.session_id)) == 2  # and nothing twice
+
+
+# -- Bluesky -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("running", [jetstream], indirect=True)
+async def test_jetstream_resumes_after_a_drop_with_nothing_lost_or_repeated(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    assert fake.jetstream_connections[0]["wantedCollections"] == "app.bsky.feed.post"
+    fake.jetstream_drop_after = 3  # the socket drops after three frames
+    sent = [fake.add_skeet(f"did:plc:user{i % 3}", f"Skeet {i} #test", ["test"]) for i in range(3)]
+    fake.add_skeet("did:plc:other", "Not ours #elsewhere", ["elsewhere"])
+    sent += [fake.add_skeet(f"did:plc:user{i % 3}", f"Skeet {i} #Test", ["Test"]) for i in range(3, 8)]
+    await eventually(lambda: len(fake.jetstream_connections) >= 2, what="a reconnect")
+    resumed = fake.jetstream_connections[1]
+    assert int(resumed["cursor"]) <= sent[2]["time_us"]  # rewound: from before the last one handled
+    await eventually(lambda: _n(svc, ids.session_id, 8), what="all eight posts")
+    items = await items_of(svc, ids.session_id)
+    uris = [i.data["post_id"] for i in items]
+    assert len(uris) == len(set(uris)) == 8  # the rewind's repeats were stored once
+    assert set(uris) == {f"at://{e['did']}/app.bsky.feed.post/{e['commit']['rkey']}" for e in sent}
+
+
+@pytest.mark.parametrize("running", [jetstream], indirect=True)
+async def test_jetstream_survives_frames_of_the_wrong_shape_and_huge_posts(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    fake.jetstream_junk = [
+        "not json", "[1,2,3]", json.dumps({"kind": "commit"}), json.dumps({"did": 5, "time_us": "x"}),
+        json.dumps({"did": "did:plc:x", "time_us": 1, "kind": "commit", "commit": {"collection": "app.bsky.feed.post",
+                    "operation": "create", "rkey": "a/b", "record": "nope"}}),
+        json.dumps({"did": "did:plc:x", "time_us": 2, "kind": "commit", "commit": {
+            "collection": "app.bsky.feed.post", "operation": "create", "rkey": "3k",
+            "record": {"text": ["list"], "facets": "x", "embed": {"$type": "app.bsky.embed.images", "images": [7]}}}}),
+    ]
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    big = fake.add_skeet("did:plc:big", "#test " + "x" * 1_000_000, ["test"])
+    fake.add_skeet("did:plc:fine", "Still fine #test", ["test"], image_alt="A chart")
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="the post after the junk")
+    await eventually(lambda: len(fake.jetstream_connections) >= 1 and source(svc, "bluesky").bad_frames >= 4,
+                     what="junk counted")
+    items = await items_of(svc, ids.session_id)
+    fine = next(i for i in items if i.data["handle"] == "did:plc:fine")
+    assert "A chart" in fine.html  # fetching is off here: the image is a link with its alt text
+    huge = [i for i in items if i.data["post_id"].endswith(big["commit"]["rkey"])]
+    # A 1 MB post is either cut to feeds.max_post_chars or dropped with its frame; never the server.
+    assert all(len(i.body) <= 5000 for i in huge)
+
+
+# -- RSS and isolation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("running", [everything], indirect=True)
+async def test_a_failing_source_leaves_notes_and_other_sources_alone(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    fake.fail_next["mastodon"].extend(Failure("500") for _ in range(1000))  # a storm of 500s
+    fake.fail_next["rss"].append(Failure("html"))
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    fake.add_status("m@social.example", "M", "<p>lost in the storm #test</p>", ["test"])
+    fake.add_skeet("did:plc:sky", "From the sky #test", ["test"])
+    fake.add_rss_item("Our write-up", "What we learnt at #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 1, "bluesky"), what="the Bluesky post")
+    svc.feeds.poll_now()
+    await eventually(lambda: _n(svc, ids.session_id, 1, "rss"), what="the RSS entry once its feed recovers")
+    await eventually(lambda: len(fake.mastodon_requests) >= 3, what="Mastodon retrying with back-off")
+    assert source(svc, "mastodon").status.state == "failing"
+    ack = await svc.notes.handle(ids.session_id, Author(name="Ada", ref=ids.invite_id),
+                                 {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "Notes carry on"})
+    assert ack.seq > 0
+    rss = (await items_of(svc, ids.session_id, "rss"))[0]
+    assert rss.author == "Blog Author" and "What we learnt" in rss.body and rss.data["url"].startswith("https://blog.example/")
+    health = svc.health()
+    assert health["ok"] and health["components"]["feeds"]["sources"]
+    status = await svc.feeds.status(ids.event_id)
+    assert {s["network"]: s["state"] for s in status["sources"]}["mastodon"] == "failing"
