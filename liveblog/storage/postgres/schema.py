@@ -203,4 +203,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, session_id, network)
     );
     """,
+    # 4: who may ask and upvote questions in a session: anyone, room_code or accounts.
+    """
+    ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
+    """,
 ]
