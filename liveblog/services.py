@@ -192,6 +192,14 @@ class Services:
             # Throttles count across every process (sharedstate.py).
             audience.flood.shared.client = fanout.client
             accounts.throttle.shared.client = fanout.client
+            # A revocation closes the credential's sockets on every process (access/sockets.py).
+            accounts.sockets.broadcast = fanout.forward_revocation
+            sockets = accounts.sockets
+
+            def revoked_elsewhere(key: str) -> None:
+                sockets.revoke(key, local_only=True)
+
+            fanout.on_revoke = revoked_elsewhere
         components.append(AudienceComponent(audience))
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)

@@ -399,3 +399,22 @@ async def test_serve_workers_runs_n_processes_on_one_port_sharing_the_stream(
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert out.count(b"Started server process") >= 2, out.decode(errors="replace")[-2000:]
+
+
+async def test_revoking_an_invite_on_one_process_closes_its_socket_on_another(
+    cluster: tuple[list[AppProcess], RedisServer, Seed, str],
+) -> None:
+    from liveblog.streams.protocol import CloseCode
+
+    apps, _redis, s, _pg = cluster
+    async with await connect(f"{apps[1].ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as ws:
+        await recv_type(ws, "synced")
+        async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
+            revoked = await http.delete(f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"})
+            assert revoked.status_code == 200
+        assert (await recv_type(ws, "error", timeout=20))["code"] == "revoked"
+        async with asyncio.timeout(20):
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.recv()
+        assert ws.close_code == CloseCode.REVOKED

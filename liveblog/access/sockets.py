@@ -4,7 +4,8 @@ The web layer registers each socket it accepts under the credential that authori
 invite, a login session, a participant) with a callback that closes it; the access layer calls
 `revoke` after the revocation has committed. Keys are plain strings made by the helpers below,
 never a raw token. This is per process: a deployment with several processes must pass the
-revocation on to each (docs/architecture.md).
+revocation on to each: `broadcast` is set to the Redis fan-out's publisher, and revocations
+received from the others come back through `revoke(..., local_only=True)`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class CredentialSockets:
         self._open: dict[str, dict[int, Closer]] = {}
         self._revoked: set[str] = set()
         self._next = 0
+        # Several processes: tells the others (streams/fanout.py). Fire-and-forget, like changes.
+        self.broadcast: Callable[[str], None] | None = None
 
     def register(self, key: str, close: Closer) -> Callable[[], None]:
         """Remember a socket; returns the function that forgets it (call it when the socket ends)."""
@@ -63,8 +66,14 @@ class CredentialSockets:
     def count(self, key: str) -> int:
         return len(self._open.get(key, {}))
 
-    def revoke(self, key: str, reason: str = "revoked") -> int:
-        """Close every socket the credential opened; returns how many."""
+    def revoke(self, key: str, reason: str = "revoked", *, local_only: bool = False) -> int:
+        """Close every socket the credential opened (in this process, and through `broadcast` in
+        the others unless local_only); returns how many were open here."""
+        if self.broadcast is not None and not local_only:
+            try:
+                self.broadcast(key)
+            except Exception:
+                log.exception("telling the other processes about a revocation failed")
         if len(self._revoked) >= MAX_REMEMBERED:
             self._revoked.clear()
         self._revoked.add(key)

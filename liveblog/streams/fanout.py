@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -84,6 +84,9 @@ class RedisFanout:
         self.publish_failures = 0
         self.dropped = 0
         self.filled = 0  # changes caught up from storage after a (re)subscription or a resync
+        # Revoked credentials (access/sockets.py) travel on the same channel: each process closes
+        # the sockets that credential opened there.
+        self.on_revoke: Callable[[str], None] | None = None
         self.last_error: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -147,6 +150,11 @@ class RedisFanout:
             message = {"o": self.origin, "s": change.session_id, "p": change.payload}
             self._outbox.put_nowait(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
 
+    def forward_revocation(self, key: str) -> None:
+        """After a revocation committed: tell the other processes to close its sockets too."""
+        message = {"o": self.origin, "r": key}
+        self._outbox.put_nowait(json.dumps(message, separators=(",", ":")).encode())
+
     async def run_publisher(self) -> None:
         backoff = FIRST_BACKOFF
         while True:
@@ -177,6 +185,10 @@ class RedisFanout:
         message = json.loads(data)
         if message.get("o") == self.origin:
             return  # our own: the hub has it already
+        if "r" in message:
+            if self.on_revoke is not None:
+                self.on_revoke(str(message["r"]))
+            return
         payload = message["p"]
         self.received += 1
         self.hub.publish([Change(message["s"], int(payload["seq"]), str(payload["op"]), payload)])
