@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import tracemalloc
@@ -150,6 +151,32 @@ async def server_process(workdir: Path, note_takers: int) -> AsyncIterator[Targe
         yield Target(server.port, server.session_id, server.tokens, server.pid)
 
 
+PROBE = REPO / "bench" / "tracemalloc_probe"
+
+
+def probe_environment(snapshots: Path) -> None:
+    """Make the server process (started after this) trace allocations and dump a snapshot on
+    SIGUSR1 (bench/tracemalloc_probe/sitecustomize.py)."""
+    snapshots.mkdir(parents=True, exist_ok=True)
+    os.environ["PYTHONTRACEMALLOC"] = "1"
+    os.environ["LIVEBLOG_TRACEMALLOC_DIR"] = str(snapshots)
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = f"{PROBE}{os.pathsep}{path}" if path else str(PROBE)
+
+
+async def probe_snapshot(pid: int, snapshots: Path) -> tracemalloc.Snapshot:
+    before = set(snapshots.glob("*.pickle"))
+    os.kill(pid, signal.SIGUSR1)
+    async with asyncio.timeout(120):
+        while True:
+            await asyncio.sleep(0.5)
+            new = set(snapshots.glob("*.pickle")) - before
+            if new:
+                path = new.pop()
+                await asyncio.sleep(2)  # let the dump finish writing
+                return tracemalloc.Snapshot.load(str(path))
+
+
 SERVER_FILES = ("liveblog", "uvicorn", "websockets", "asyncio", "aiosqlite", "sqlite3", "starlette")
 
 
@@ -179,6 +206,9 @@ async def soak(args: argparse.Namespace) -> int:
     log = print
     with tempfile.TemporaryDirectory(prefix="liveblog-soak-", dir=REPO / "bench" / "results") as tmp:
         serve = in_process_server if args.in_process else server_process
+        snapshots = Path(tmp) / "snapshots"
+        if args.probe:
+            probe_environment(snapshots)
         async with serve(Path(tmp), args.note_takers) as target:
             takers = [NoteTaker(target, i) for i in range(args.note_takers)]
             await asyncio.gather(*(t.connect() for t in takers))
@@ -249,15 +279,21 @@ async def soak(args: argparse.Namespace) -> int:
                 if args.tracemalloc and first_snapshot is None and loop.time() - start >= args.warmup * 60:
                     gc.collect()  # compare live objects, not garbage waiting for the collector
                     first_snapshot = tracemalloc.take_snapshot()
+                if args.probe and first_snapshot is None and loop.time() - start >= args.warmup * 60:
+                    first_snapshot = await probe_snapshot(target.pid, snapshots)
                 sys.stdout.flush()
             running = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if args.tracemalloc and first_snapshot is not None:
-                gc.collect()
-                last = tracemalloc.take_snapshot()
-                stats = _server_side(last.compare_to(first_snapshot, "traceback" if args.tracemalloc_frames > 1 else "lineno"))
+            if (args.tracemalloc or args.probe) and first_snapshot is not None:
+                if args.probe:
+                    last = await probe_snapshot(target.pid, snapshots)
+                else:
+                    gc.collect()
+                    last = tracemalloc.take_snapshot()
+                diff = last.compare_to(first_snapshot, "traceback" if args.tracemalloc_frames > 1 else "lineno")
+                stats = diff if args.probe else _server_side(diff)
                 log(f"\ntracemalloc: growth after the first {args.warmup:g} min, server-side files, top 15:")
                 for stat in stats[:15]:
                     log(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {stat.traceback.format()[-1].strip()}")
@@ -289,10 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--in-process", action="store_true", help="run the server in this process (for --tracemalloc)")
     p.add_argument("--tracemalloc", action="store_true", help="compare allocation snapshots (needs --in-process)")
     p.add_argument("--tracemalloc-frames", type=int, default=1)
+    p.add_argument("--probe", action="store_true",
+                   help="trace the server process's allocations (PYTHONTRACEMALLOC) and compare snapshots taken "
+                   "through SIGUSR1 after --warmup minutes and at the end")
     p.add_argument("--warmup", type=float, default=1.0, help="minutes before the first tracemalloc snapshot")
     args = p.parse_args(argv)
     if args.tracemalloc and not args.in_process:
-        p.error("--tracemalloc needs --in-process")
+        p.error("--tracemalloc needs --in-process (or use --probe)")
     raise_fd_limit()
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
     random.seed(1)

@@ -106,7 +106,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: di
     that dies is replaced). Each builds its own app from the same configuration."""
     import uvicorn
 
-    from liveblog.web.serving import uvicorn_options
+    from liveblog.web.serving import uvicorn_options, viewer_path_line
 
     if args.demo:
         raise ConfigError("--demo runs in one process: leave out --workers")
@@ -116,13 +116,16 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: di
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     if getattr(args, "db", None):
         os.environ["LIVEBLOG_DATABASE"] = args.db
+    options = uvicorn_options(settings)
+    logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(
         "liveblog.cli:app_from_environment",
         factory=True,
         workers=args.workers,
         host=settings.server.host,
         port=settings.server.port,
-        **uvicorn_options(settings),
+        **options,
+        loop=args.loop,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
         **log_options,
