@@ -191,3 +191,25 @@ def test_the_feed_panel_shows_each_source_live_and_sets_the_events_moderation(
         server.wait_for(policy, message="the event's posts to go straight in")
     finally:
         ctx.close()
+
+
+def test_a_note_taker_quotes_a_post_into_a_note(moderated: ThreadServer, browser: Any) -> None:
+    server = moderated
+    assert server.seed is not None
+    ctx = browser.new_context(base_url=server.url)
+    try:
+        page = ctx.new_page()
+        page.goto(f"/n/{server.seed.token}/sessions/{server.session_id}/social")
+        expect(page.locator("#queue-empty")).to_be_visible()
+
+        async def arrive(svc: Services) -> None:
+            await svc.feeds.ingest("x", [plain(5, "ana")])
+
+        server.call(arrive)
+        page.get_by_role("button", name="Quote into a note").click()
+        expect(page.locator("#social-status")).to_have_text("Quoted into a note.")
+        notes = server.wait_for(lambda: [i for i in server.items() if i.kind == "note"], message="the quoting note")
+        assert notes[0].body.startswith("> Post 5 from ana #test") and "— Ana on [X](https://x.com/ana/status/5)" in notes[0].body
+        assert notes[0].author == "Ada"  # the note-taker's own note
+    finally:
+        ctx.close()
