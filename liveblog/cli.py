@@ -69,7 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = Services.build(settings)
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
-        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0)))
+        from liveblog.demo import HASHTAG
+
+        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
     app = create_app(settings, services, open_services=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))

@@ -13,6 +13,9 @@ from typing import Any, Literal
 SessionState = Literal["scheduled", "live", "ended"]
 SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
 ITEM_KINDS: tuple[str, ...] = ("note", "poll", "question", "social")
+# Who may take part in a poll or a session's Q&A (docs/protocol-votes.md): anyone with the page;
+# people who have the room code shown in the room; or logged-in accounts only.
+PARTICIPATION: tuple[str, ...] = ("anyone", "room_code", "accounts")
 
 
 def utcnow() -> str:
@@ -59,6 +62,7 @@ class Session:
     description: str = ""
     state: str = "scheduled"
     question_moderation: bool = False
+    questions_audience: str = "anyone"  # who may ask and upvote: one of PARTICIPATION
     stream_epoch: str = ""
     last_seq: int = 0
     ended_at: str | None = None
@@ -82,6 +86,7 @@ class Session:
             "description": self.description,
             "state": self.state,
             "question_moderation": self.question_moderation,
+            "questions_audience": self.questions_audience,
             "epoch": self.stream_epoch,
             "seq": self.last_seq,
             "ended_at": self.ended_at,

@@ -74,6 +74,7 @@ class StreamSettings:
 class VoteSettings:
     tally_interval_ms: int = 250
     ip_burst_per_minute: int = 600
+    fresh_ids_per_minute: int = 20
 
 
 @dataclass(frozen=True)

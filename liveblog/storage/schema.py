@@ -200,7 +200,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, session_id, network)
     );
     """,
-    # 4: the archive (issue 10). `archives` marks a session whose stream became a knowledge page
+    # 4: who may ask and upvote questions in a session: anyone, room_code or accounts.
+    """
+    ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
+    """,
+    # 5: the archive (issue 10). `archives` marks a session whose stream became a knowledge page
     # and holds its summary; `session_tags` its normalised tags (from hashtags and organisers);
     # `item_history` every earlier version of an edited note or post (kept by a trigger, so no
     # writer can forget it). `search_index` is the full-text index, kept by triggers in the same
@@ -327,7 +331,7 @@ MIGRATIONS: list[str] = [
            'session', id, id, event_id, starts_at
     FROM sessions;
     """,
-    # 5: comment threads and reader accounts (issue 10). A comment belongs to a session's
+    # 6: comment threads and reader accounts (issue 10). A comment belongs to a session's
     # thread (before, during or after it); its changes go through the session's stream like any
     # item. `accounts.banned_at` bans an account; `password_resets` holds one-time reset links
     # (hashed). Comments are indexed for search like items (rowid id*8+3).

@@ -417,6 +417,8 @@ async def _invite_action(request: Request, form: FormData, event: Event, session
 def _session_values(form: FormData) -> dict[str, Any]:
     values = _form_dict(form, SESSION_FIELDS)
     values["question_moderation"] = form.get("question_moderation") == "on"
+    if form.get("questions_audience"):
+        values["questions_audience"] = str(form.get("questions_audience"))
     return values
 
 
@@ -530,6 +532,7 @@ async def organise_session(request: Request) -> Response:
             "new_invite": new_invite,
             "stats": svc.hub.stats(session.id),
             "viewer_url": f"{base_url(request)}/sessions/{session.id}",
+            "room_code": svc.audience.rooms.code_for(session.id),
         },
         error.status if error else 200,
     )

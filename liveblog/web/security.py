@@ -34,6 +34,7 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # our own page (the CSRF token). lb_csrf itself counts: a browser that loaded one of our pages.
 AMBIENT_COOKIES = ("lb_login", "lb_reader", "lb_participant", csrf.COOKIE)
 LOGIN_COOKIE = "lb_login"
+PARTICIPANT_HEADER = "liveblog-participant"
 READER_COOKIE = "lb_reader"  # a reader account's login (liveblog/web/comments.py)
 # Our forms are small; a form body is read whole to find its token.
 MAX_FORM_BYTES = 1024 * 1024
@@ -103,8 +104,10 @@ class SecurityMiddleware:
             if not origin_allowed(headers, self.allowed_origins, scope.get("scheme", "http")):
                 await _refuse(scope, "bad_origin", "cross-site requests are not allowed")(scope, receive, send)
                 return
-            bearer = headers.get("authorization", "").lower().startswith("bearer ")
-            if not bearer and any(name in cookies for name in AMBIENT_COOKIES):
+            # A credential in a header (a bearer token, a participant token) is not ambient: a
+            # foreign page cannot add such a header without a CORS preflight, which we never allow.
+            scripted = headers.get("authorization", "").lower().startswith("bearer ") or PARTICIPANT_HEADER in headers
+            if not scripted and any(name in cookies for name in AMBIENT_COOKIES):
                 token = headers.get(csrf.HEADER)
                 if token is None and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
                     body, receive = await _buffer(receive)
