@@ -203,9 +203,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, session_id, network)
     );
     """,
-    # 4: the archive (issue 10): knowledge-page records with summaries, normalised tags, earlier
-    # versions of edited items. The SQLite backend's FTS5 index has no table here: this backend's
-    # search (a tsvector kept by triggers, to come) is built from the tables themselves.
+    # 4: who may ask and upvote questions in a session: anyone, room_code or accounts.
+    """
+    ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
+    """,
+    # 5: the archive: knowledge pages' summaries, normalised tags, and every earlier version of an
+    # edited note or post (kept by a trigger, as on SQLite). Full-text search on PostgreSQL (its
+    # own tsvector index) is not built yet: docs/archive.md says so.
     """
     CREATE TABLE archives (
         session_id TEXT PRIMARY KEY REFERENCES sessions(id),
@@ -222,7 +226,7 @@ MIGRATIONS: list[str] = [
         source TEXT NOT NULL CHECK (source IN ('hashtag', 'organiser')),
         PRIMARY KEY (session_id, tag, source)
     );
-    CREATE INDEX session_tags_by_tag ON session_tags(tag, session_id);
+    CREATE INDEX session_tags_by_tag ON session_tags (tag, session_id);
     CREATE TABLE item_history (
         item_id BIGINT NOT NULL REFERENCES items(id),
         version INTEGER NOT NULL,
@@ -232,8 +236,19 @@ MIGRATIONS: list[str] = [
         replaced_at TEXT NOT NULL,
         PRIMARY KEY (item_id, version)
     );
+    CREATE FUNCTION item_history_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.body <> NEW.body AND OLD.kind IN ('note', 'social') THEN
+            INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at)
+            VALUES (OLD.id, OLD.version, OLD.body, OLD.html, OLD.updated_at, NEW.updated_at)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER item_history_keep AFTER UPDATE OF body ON items
+        FOR EACH ROW EXECUTE FUNCTION item_history_keep();
     """,
-    # 5: comment threads and reader accounts (issue 10).
+    # 6: comment threads and reader accounts (as SQLite's 6).
     """
     ALTER TABLE accounts ADD COLUMN banned_at TEXT;
     CREATE TABLE password_resets (
@@ -258,7 +273,7 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL,
         edited INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX comments_by_session ON comments(session_id, id);
+    CREATE INDEX comments_by_session ON comments (session_id, id);
     CREATE TABLE comment_threads (
         session_id TEXT PRIMARY KEY REFERENCES sessions(id),
         locked INTEGER NOT NULL DEFAULT 0
