@@ -163,6 +163,9 @@ class Services:
             # Throttles count across every process (sharedstate.py).
             audience.flood.shared.client = fanout.client
             accounts.throttle.shared.client = fanout.client
+            # A revoked invite or login closes its sockets on every process.
+            accounts.sockets.on_revoke.append(fanout.forward_revocation)
+            fanout.on_revocation.append(lambda key, reason: accounts.sockets.revoke(key, reason, forward=False))
         components.append(AudienceComponent(audience))
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)

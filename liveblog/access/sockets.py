@@ -3,8 +3,9 @@
 The web layer registers each socket it accepts under the credential that authorised it (an
 invite, a login session, a participant) with a callback that closes it; the access layer calls
 `revoke` after the revocation has committed. Keys are plain strings made by the helpers below,
-never a raw token. This is per process: a deployment with several processes must pass the
-revocation on to each (docs/architecture.md).
+never a raw token. The registry is per process; with several processes, `on_revoke` hooks pass
+each revocation on (the Redis fan-out, streams/fanout.py) and `revoke(..., forward=False)`
+applies one that came from another process.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class CredentialSockets:
         self._open: dict[str, dict[int, Closer]] = {}
         self._revoked: set[str] = set()
         self._next = 0
+        # Called with each key revoked here, so other processes close their sockets too.
+        self.on_revoke: list[Callable[[str, str], None]] = []
 
     def register(self, key: str, close: Closer) -> Callable[[], None]:
         """Remember a socket; returns the function that forgets it (call it when the socket ends)."""
@@ -63,8 +66,15 @@ class CredentialSockets:
     def count(self, key: str) -> int:
         return len(self._open.get(key, {}))
 
-    def revoke(self, key: str, reason: str = "revoked") -> int:
-        """Close every socket the credential opened; returns how many."""
+    def revoke(self, key: str, reason: str = "revoked", *, forward: bool = True) -> int:
+        """Close every socket the credential opened here (and, forward=True, tell the other
+        processes to close theirs); returns how many were closed here."""
+        if forward:
+            for hook in self.on_revoke:
+                try:
+                    hook(key, reason)
+                except Exception:
+                    log.exception("passing a revocation on failed")
         if len(self._revoked) >= MAX_REMEMBERED:
             self._revoked.clear()
         self._revoked.add(key)

@@ -84,6 +84,8 @@ class RedisFanout:
         self.publish_failures = 0
         self.dropped = 0
         self.filled = 0  # changes caught up from storage after a (re)subscription or a resync
+        # Applies a revocation another process made (closes the sockets it opened here).
+        self.on_revocation: list[Any] = []
         self.last_error: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -138,14 +140,20 @@ class RedisFanout:
 
     # -- publishing ------------------------------------------------------------------------------
 
+    def forward_revocation(self, key: str, reason: str) -> None:
+        """A credential revoked here: the other processes close the sockets it opened there."""
+        self._put({"o": self.origin, "t": "revoke", "k": key, "r": reason})
+
+    def _put(self, message: dict[str, Any]) -> None:
+        if self._outbox.qsize() >= MAX_OUTBOX:
+            self._outbox.get_nowait()
+            self.dropped += 1
+        self._outbox.put_nowait(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+
     def forward(self, changes: Iterable[Change]) -> None:
         """After commit, in commit order: queue this process's changes for the other processes."""
         for change in changes:
-            if self._outbox.qsize() >= MAX_OUTBOX:
-                self._outbox.get_nowait()
-                self.dropped += 1
-            message = {"o": self.origin, "s": change.session_id, "p": change.payload}
-            self._outbox.put_nowait(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+            self._put({"o": self.origin, "s": change.session_id, "p": change.payload})
 
     async def run_publisher(self) -> None:
         backoff = FIRST_BACKOFF
@@ -177,6 +185,10 @@ class RedisFanout:
         message = json.loads(data)
         if message.get("o") == self.origin:
             return  # our own: the hub has it already
+        if message.get("t") == "revoke":
+            for apply in self.on_revocation:
+                apply(str(message["k"]), str(message.get("r", "revoked")))
+            return
         payload = message["p"]
         self.received += 1
         self.hub.publish([Change(message["s"], int(payload["seq"]), str(payload["op"]), payload)])
