@@ -2,7 +2,7 @@
 session watched by 1,000 viewers, beside a note-taker, with note latency measured with and
 without the ingest in the same run.
 
-    .venv/bin/python -m bench.feeds            # 10,000 posts, 1,000 viewers: about 2 minutes
+    .venv/bin/python -m bench.feeds            # 10,000 posts at 100/s, 1,000 viewers: about 3 minutes
     .venv/bin/python -m bench.feeds --quick    # 1,500 posts, 300 viewers: under a minute
 
 Setup: `liveblog serve` in its own process on a fresh SQLite file (synchronous=FULL), feeds
@@ -12,8 +12,9 @@ Jetstream (pushed). Posts go straight into the stream (no moderation), media fet
 Viewers are bench/loadgen.py's raw websocket workers; the note-taker is bench/live.py's.
 
 Measures:
-1. note latency (sent -> the last viewer has it), p50/p99, at `--note-rate` notes/s with no
-   posts coming in, then again while the posts are ingested: the target is < 10% added at p99;
+1. note latency (sent -> the last viewer has it), p50/p99, at 5 notes/s, in windows with no
+   posts coming in and windows while posts are ingested, alternating (so the rest of the
+   machine's load falls on both alike): the target is < 10% added at p99;
 2. posts stored per second over the ingest (the fakes add posts at `--post-rate`; a stored post
    is one that reached the viewers), and whether ingest kept up;
 3. post latency: from the fake network's response (the post's text is stamped as it is sent)
@@ -39,7 +40,15 @@ from typing import Any
 
 from bench.live import HOST, RESULTS, NoteTaker, percentile
 from bench.loadgen import Pool
-from bench.servers import Server, _stop, _wait_listening, free_port, raise_fd_limit
+from bench.servers import (
+    Server,
+    _stop,
+    _wait_listening,
+    cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    raise_fd_limit,
+)
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 
 TAG = "benchtag"
@@ -52,11 +61,12 @@ class Profile:
     posts: int
     post_rate: float
     note_rate: float
-    baseline_seconds: float
+    window: float  # seconds per window; windows with and without ingest alternate
+    settle: float = 2.0  # seconds after an ingest window before a quiet one (the backlog drains)
 
 
-FULL = Profile(viewers=1000, posts=10_000, post_rate=250.0, note_rate=5.0, baseline_seconds=20.0)
-QUICK = Profile(viewers=300, posts=1_500, post_rate=150.0, note_rate=5.0, baseline_seconds=8.0)
+FULL = Profile(viewers=1000, posts=10_000, post_rate=100.0, note_rate=5.0, window=10.0)
+QUICK = Profile(viewers=300, posts=1_500, post_rate=150.0, note_rate=5.0, window=5.0)
 
 
 async def _seed(db_path: str) -> tuple[str, str]:
@@ -121,15 +131,15 @@ async def notes_for(taker: NoteTaker, seconds: float, rate: float) -> list[int]:
     return sent
 
 
-async def produce(fakes: FakeNetworks, posts: int, rate: float) -> float:
-    """Add posts to the fake networks at `rate` a second; returns when the last was added."""
+async def produce(fakes: FakeNetworks, first: int, posts: int, rate: float) -> float:
+    """Add posts first..first+posts to the fake networks at `rate` a second."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     # Interleaved: of every ten posts, four on X, three on Mastodon, three on Bluesky.
     plan = [SHARES[0][0]] * 4 + [SHARES[1][0]] * 3 + [SHARES[2][0]] * 3
-    for i in range(posts):
+    for i in range(first, first + posts):
         network = plan[i % len(plan)]
-        delay = start + i / rate - loop.time()
+        delay = start + (i - first) / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         text = f"bench t=0 post {i} from the room #{TAG}"
@@ -192,20 +202,26 @@ async def main_async(profile: Profile) -> str:
                     log(f"{viewers} viewers connected")
                     await asyncio.sleep(2.0)  # sources connect, first polls find nothing
 
-                    await asyncio.to_thread(pool.all, "reset")
-                    base_sent = await notes_for(taker, profile.baseline_seconds, profile.note_rate)
-                    collected = await collect_until(pool, base_sent, viewers, 15)
-                    base_ms, base_ok, _ = latencies(collected, base_sent, viewers)
-                    log(f"notes without ingest: {base_ok}/{len(base_sent)} complete, p50 {percentile(base_ms, 50):.1f} ms, "
-                        f"p99 {percentile(base_ms, 99):.1f} ms")
-
+                    # Windows without and with ingest alternate, so that the load of whatever
+                    # else runs on the machine falls on both alike.
                     await asyncio.to_thread(pool.all, "reset")
                     cpu0 = server.cpu()
                     started = time.monotonic()
-                    ingest_seconds = profile.posts / profile.post_rate
-                    producer = asyncio.create_task(produce(fakes, profile.posts, profile.post_rate))
-                    note_sent = await notes_for(taker, ingest_seconds, profile.note_rate)
-                    await producer
+                    machine0, me0 = machine_busy_seconds(), cpu_seconds(os.getpid())
+                    workers0 = sum(r["cpu"] for r in await asyncio.to_thread(pool.all, "cpu"))
+                    base_sent: list[int] = []
+                    note_sent: list[int] = []
+                    produced = 0
+                    per_window = max(1, round(profile.post_rate * profile.window))
+                    while produced < profile.posts:
+                        base_sent += await notes_for(taker, profile.window, profile.note_rate)
+                        count = min(per_window, profile.posts - produced)
+                        producer = asyncio.create_task(produce(fakes, produced, count, profile.post_rate))
+                        note_sent += await notes_for(taker, count / profile.post_rate, profile.note_rate)
+                        await producer
+                        produced += count
+                        await asyncio.sleep(profile.settle)
+                    base_sent += await notes_for(taker, profile.window, profile.note_rate)
                     # Wait for the backlog: every stamped post at every viewer (or a deadline).
                     deadline = time.monotonic() + 60
                     while True:
@@ -215,8 +231,16 @@ async def main_async(profile: Profile) -> str:
                         if stamped_posts >= profile.posts or time.monotonic() > deadline:
                             break
                         await asyncio.sleep(0.5)
+                    collected = await collect_until(pool, base_sent + note_sent, viewers, 15)
                     cpu1 = server.cpu()
+                    wall = time.monotonic() - started
+                    machine1, me1 = machine_busy_seconds(), cpu_seconds(os.getpid())
+                    workers = sum(c["cpu"] for c in collected) - workers0
+                    others = max(0.0, (machine1 - machine0) - (cpu1 - cpu0) - workers - (me1 - me0)) / wall
+                    base_ms, base_ok, _ = latencies(collected, base_sent, viewers)
                     note_ms, note_ok, _ = latencies(collected, note_sent, viewers)
+                    log(f"notes without ingest: {base_ok}/{len(base_sent)} complete, p50 {percentile(base_ms, 50):.1f} ms, "
+                        f"p99 {percentile(base_ms, 99):.1f} ms")
                     post_ms, post_ok, last_ns = latencies(collected, fakes.stamps, viewers)
                     first_stamp = min(fakes.stamps) if fakes.stamps else 0
                     span = (last_ns - first_stamp) / 1e9 if last_ns else float("nan")
@@ -226,7 +250,9 @@ async def main_async(profile: Profile) -> str:
                     log(f"posts: {stored}/{profile.posts} reached viewers ({post_ok} reached all {viewers}); "
                         f"{stored / span:,.0f} posts stored/s over {span:.1f} s (offered {profile.post_rate:.0f}/s); "
                         f"fake response -> every viewer p50 {percentile(post_ms, 50):.1f} ms, p99 {percentile(post_ms, 99):.1f} ms")
-                    log(f"server CPU during ingest: {100 * (cpu1 - cpu0) / (time.monotonic() - started):.0f}% of a core")
+                    log(f"CPU over the run, in cores: server {(cpu1 - cpu0) / wall:.2f}, viewer load generator "
+                        f"{workers / wall:.2f}, fakes and note-taker {(me1 - me0) / wall:.2f}, "
+                        f"other processes on the machine {others:.2f} (of {os.cpu_count()})")
                     taker.close()
                     b99, n99 = percentile(base_ms, 99), percentile(note_ms, 99)
                     added = 100 * (n99 - b99) / b99 if b99 else float("nan")
@@ -238,7 +264,8 @@ async def main_async(profile: Profile) -> str:
         "# Feed ingest benchmark (bench/feeds.py)",
         "",
         f"{profile.viewers} viewers, {profile.posts} posts offered at {profile.post_rate:.0f}/s "
-        f"(X {SHARES[0][1]:.0%}, Mastodon {SHARES[1][1]:.0%}, Bluesky {SHARES[2][1]:.0%}), notes at {profile.note_rate}/s.",
+        f"(X {SHARES[0][1]:.0%}, Mastodon {SHARES[1][1]:.0%}, Bluesky {SHARES[2][1]:.0%}), notes at {profile.note_rate}/s; "
+        f"{profile.window:.0f} s windows with and without ingest alternating.",
         "",
         *[f"- {line}" for line in lines],
         "",

@@ -1,5 +1,5 @@
 """The `liveblog` command: serve, create-organiser, set-password, demo, backup, restore,
-migrate-to-postgres."""
+migrate-to-postgres, export, import, export-site."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = Services.build(settings)
     if args.demo:
         services.add(DemoComponent(services, settings, args.demo_every))
-        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0)))
+        from liveblog.demo import HASHTAG
+
+        services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
     app = create_app(settings, services, open_services=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
@@ -227,6 +229,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from liveblog.archive.exports import export_json
+
+    settings = _settings(args)
+
+    async def run() -> dict[str, Any]:
+        async with _open(settings) as services:
+            return await export_json(services.db, args.event)
+
+    doc = asyncio.run(run())
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    if args.file == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(args.file).write_text(text + "\n", encoding="utf-8")
+        print(f"event {args.event} ({len(doc['sessions'])} sessions) exported to {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import json
+
+    from liveblog.archive.exports import import_json
+
+    settings = _settings(args)
+    try:
+        doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LiveblogError(f"cannot read {args.file}: {exc}") from None
+
+    async def run() -> tuple[str, int]:
+        async with _open(settings) as services:
+            return await import_json(services.db, doc)
+
+    event_id, count = asyncio.run(run())
+    print(f"event {event_id} ({count} sessions) imported into {settings.database.path}", file=sys.stderr)
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from liveblog.storage.backup import backup
 
@@ -293,6 +336,34 @@ def _progress(what: str) -> Callable[[int, int], None]:
     return show
 
 
+def cmd_export_site(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from liveblog.web.app import make_templates
+    from liveblog.web.static_site import export_site
+
+    settings = _settings(args)
+    bar = tqdm(unit="page", desc=f"exporting {args.event}", disable=None, file=sys.stderr)
+
+    def progress(step: str, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(step, refresh=False)
+        bar.update(1)
+
+    async def run() -> dict[str, int]:
+        async with _open(settings) as services:
+            return await export_site(services, make_templates().env, args.event, Path(args.dir),
+                                     settings.server.public_url.rstrip("/"), progress)
+
+    try:
+        counts = asyncio.run(run())
+    finally:
+        bar.close()
+    print(f"{counts['pages']} pages, {counts['photos']} photos and a search index of {counts['index_entries']}"
+          f" entries written to {args.dir} (open {Path(args.dir) / 'index.html'})", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -322,6 +393,17 @@ def parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
     demo = sub.add_parser("demo", help="load the demo event into the database and exit")
     demo.set_defaults(func=cmd_demo)
+    export = sub.add_parser("export", help="write an event's archive as JSON (docs/archive.md)")
+    export.add_argument("event", help="the event id")
+    export.add_argument("file", help="where to write it ('-' for standard output)")
+    export.set_defaults(func=cmd_export)
+    site = sub.add_parser("export-site", help="write an event's archive as a static site (HTML, CSS, images)")
+    site.add_argument("event", help="the event id")
+    site.add_argument("dir", help="the folder to write (created if missing)")
+    site.set_defaults(func=cmd_export_site)
+    imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import)
     b = sub.add_parser("backup", help="copy the database to a new file while the server runs (SQLite backup API)")
     b.add_argument("dest")
     b.set_defaults(func=cmd_backup)

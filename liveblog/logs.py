@@ -39,3 +39,6 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request at INFO: feed pollers would fill the log with one line per poll.
+    # Their outcomes are on the feed status panel and /healthz; failures are logged by the pollers.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

@@ -13,6 +13,9 @@ from typing import Any, Literal
 SessionState = Literal["scheduled", "live", "ended"]
 SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
 ITEM_KINDS: tuple[str, ...] = ("note", "poll", "question", "social")
+# Who may take part in a poll or a session's Q&A (docs/protocol-votes.md): anyone with the page;
+# people who have the room code shown in the room; or logged-in accounts only.
+PARTICIPATION: tuple[str, ...] = ("anyone", "room_code", "accounts")
 
 
 def utcnow() -> str:
@@ -59,6 +62,7 @@ class Session:
     description: str = ""
     state: str = "scheduled"
     question_moderation: bool = False
+    questions_audience: str = "anyone"  # who may ask and upvote: one of PARTICIPATION
     stream_epoch: str = ""
     last_seq: int = 0
     ended_at: str | None = None
@@ -82,6 +86,7 @@ class Session:
             "description": self.description,
             "state": self.state,
             "question_moderation": self.question_moderation,
+            "questions_audience": self.questions_audience,
             "epoch": self.stream_epoch,
             "seq": self.last_seq,
             "ended_at": self.ended_at,
@@ -212,6 +217,109 @@ class Ack:
         return out
 
 
+# -- the archive (issue 10): knowledge pages, tags, search -----------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """A session whose stream became a knowledge page, with its summary."""
+
+    session_id: str
+    summary: str
+    summary_html: str
+    summary_by: str
+    archived_at: str
+    updated_at: str
+    tags_synced_at: str
+
+
+@dataclass(frozen=True)
+class ItemVersion:
+    """An earlier version of an edited note or post (what it said until `replaced_at`)."""
+
+    item_id: int
+    version: int
+    body: str
+    html: str
+    written_at: str
+    replaced_at: str
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A backend-neutral search: the words people typed (each must match, after folding and
+    stemming) and optional filters. Each backend turns `terms` into its own query syntax."""
+
+    terms: tuple[str, ...]
+    event_id: str | None = None
+    tag: str | None = None
+    kinds: tuple[str, ...] = ()
+    date_from: str | None = None  # YYYY-MM-DD, inclusive
+    date_to: str | None = None  # YYYY-MM-DD, inclusive
+    offset: int = 0
+    limit: int = 20
+
+
+# Snippet highlight markers: control characters that cannot occur in stored text, so a page can
+# HTML-escape a snippet first and then turn them into <mark> tags.
+MARK_START = "\x02"
+MARK_END = "\x03"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str  # note, social, poll, question, session, summary, comment
+    ref: str  # the item id, session id or comment id
+    session_id: str
+    event_id: str
+    at: str
+    title: str
+    snippet: str  # plain text with MARK_START/MARK_END around matched words
+    session_title: str
+    event_title: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: tuple[SearchHit, ...]
+    total: int  # matches, counted up to SEARCH_COUNT_CAP (more shows as "more than")
+    more: bool  # another page follows
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A reader's comment in a session's thread; replies name their parent."""
+
+    id: int
+    session_id: str
+    parent_id: int | None
+    account_id: int
+    author: str
+    body: str
+    html: str
+    state: str  # visible | pending (awaiting moderation) | hidden (by a moderator)
+    deleted: bool
+    created_at: str
+    updated_at: str
+    edited: bool
+
+    @property
+    def public(self) -> bool:
+        return self.state == "visible" and not self.deleted
+
+    def to_wire(self) -> dict[str, Any]:
+        """What every reader may see: a removed or unpublished comment keeps only its place."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "created_at": self.created_at,
+            "deleted": self.deleted,
+            "state": self.state,
+        }
+        if self.public:
+            out.update(author=self.author, author_id=self.account_id, html=self.html, edited=self.edited,
+                       updated_at=self.updated_at)
+        return out
 @dataclass(frozen=True)
 class SocialPost:
     """A post collected from a social network, normalised: our own copy of it.

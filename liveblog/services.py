@@ -3,7 +3,7 @@ reverse by the app's lifespan, and the supervisor of their background tasks (lif
 
 Order: the store (everything needs it), the stream hub (publishing needs it), then the
 components that write through the store and publish through the hub (the tally coalescer;
-feed pollers and the search indexer join here). Closing runs backwards, so the coalescer's
+feed pollers and the archive's check join here). Closing runs backwards, so the coalescer's
 last tallies are written while the store is still open.
 """
 
@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveblog.access.accounts import Accounts
+from liveblog.access.readers import Readers
+from liveblog.archive import Archive
+from liveblog.archive.comments import Comments
 from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
@@ -101,6 +104,27 @@ class AudienceComponent:
         return {"ok": True}
 
 
+class ArchiveComponent:
+    """Archives ended sessions (and, with end_rule "scheduled", ends overdue ones) in the background."""
+
+    name = "archive"
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self._supervisor: Supervisor | None = None
+
+    async def open(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        supervisor.spawn("archive.check", self.archive.run)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop("archive.check")
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True}
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -111,6 +135,9 @@ class Services:
     accounts: Accounts
     audience: Audience
     feeds: FeedService
+    archive: Archive
+    comments: Comments
+    readers: Readers
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +161,8 @@ class Services:
             heartbeat_seconds=settings.streams.heartbeat_seconds,
         )
         db.on_commit = hub.publish
+        archive = Archive(db, settings.archive)
+
         audience = Audience(db, hub, settings)
         accounts = Accounts(db, secret_key=settings.secret_key)
         feeds = FeedService(db, hub, settings)
@@ -169,6 +198,15 @@ class Services:
         components.append(AudienceComponent(audience))
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
+        components.append(ArchiveComponent(archive))
+        publish_changes = db.on_commit
+
+        def on_commit(changes: list[Change]) -> None:
+            publish_changes(changes)
+            # Any change to a session's stream (a note edit, a comment, ...) changes its page.
+            archive.invalidate({c.session_id for c in changes})
+
+        db.on_commit = on_commit
         return cls(
             settings=settings,
             db=db,
@@ -178,6 +216,9 @@ class Services:
             accounts=accounts,
             audience=audience,
             feeds=feeds,
+            archive=archive,
+            comments=Comments(db),
+            readers=Readers(db, accounts),
             components=components,
         )
 

@@ -74,6 +74,33 @@ class StreamSettings:
 class VoteSettings:
     tally_interval_ms: int = 250
     ip_burst_per_minute: int = 600
+    fresh_ids_per_minute: int = 20
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    # "organiser": a session becomes a knowledge page when an organiser ends it; "scheduled": also
+    # once its scheduled end (plus grace_minutes) has passed, read in `timezone` (the venue's).
+    end_rule: str = "organiser"
+    grace_minutes: int = 30
+    timezone: str = "UTC"
+    check_seconds: float = 60.0  # how often ended and overdue sessions are looked for
+    related_sessions: int = 5
+    search_page_size: int = 20
+
+    def __post_init__(self) -> None:
+        if self.end_rule not in ("organiser", "scheduled"):
+            raise ConfigError(f"archive.end_rule must be 'organiser' or 'scheduled', not {self.end_rule!r}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+        except Exception:
+            raise ConfigError(f"archive.timezone {self.timezone!r} is not a known time zone (e.g. Europe/Paris)") from None
+        if self.check_seconds <= 0:
+            raise ConfigError("archive.check_seconds must be > 0")
+        if not 1 <= self.search_page_size <= 100:
+            raise ConfigError("archive.search_page_size must be 1 to 100")
 
 
 @dataclass(frozen=True)
@@ -172,6 +199,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
     votes: VoteSettings = field(default_factory=VoteSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     feeds: FeedSettings = field(default_factory=FeedSettings)
     feeds_x: XFeedSettings = field(default_factory=XFeedSettings)
@@ -240,6 +268,7 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
             "limits": LimitSettings,
             "streams": StreamSettings,
             "votes": VoteSettings,
+            "archive": ArchiveSettings,
             "redis": RedisSettings,
             "feeds": FeedSettings,
             "feeds_x": XFeedSettings,

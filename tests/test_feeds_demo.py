@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from liveblog.demo import load_demo
+from liveblog.demo import HASHTAG, load_demo
 from liveblog.demo_feeds import DemoFeedsComponent, demo_feed_settings, free_port
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings
@@ -15,7 +15,7 @@ async def test_the_demo_replays_a_conversation_on_three_networks_with_one_post_w
     port = free_port()
     settings = demo_feed_settings(make_settings(tmp_path), port)
     svc = Services.build(settings)
-    demo = DemoFeedsComponent(svc, port, every=0.1)
+    demo = DemoFeedsComponent(svc, port, every=0.1, hashtag=HASHTAG)
     await svc.open()
     try:
         ids = await load_demo(svc)

@@ -205,3 +205,73 @@ async def test_a_failing_source_leaves_notes_and_other_sources_alone(
     assert health["ok"] and health["components"]["feeds"]["sources"]
     status = await svc.feeds.status(ids.event_id)
     assert {s["network"]: s["state"] for s in status["sources"]}["mastodon"] == "failing"
+
+
+def jetstream_forgetting(fake: FakeNetworks) -> dict[str, Any]:
+    return {**jetstream(fake), "feeds": {"keep_deleted": False}}
+
+
+@pytest.mark.parametrize("running", [jetstream, jetstream_forgetting], indirect=True)
+async def test_a_post_deleted_upstream_is_kept_or_removed_as_configured(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    skeet = fake.add_skeet("did:plc:regret", "I take it back #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="the post")
+    fake.add_skeet("did:plc:regret", "", [], operation="delete", rkey=skeet["commit"]["rkey"])
+    uri = f"at://did:plc:regret/app.bsky.feed.post/{skeet['commit']['rkey']}"
+
+    async def marked() -> bool:
+        routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
+        return bool(routes) and routes[0].deleted_upstream
+
+    await eventually(marked, what="the deletion noted")
+    items = await items_of(svc, ids.session_id)
+    routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
+    assert routes[0].post.post_id == uri
+    if svc.settings.feeds.keep_deleted:
+        assert len(items) == 1 and routes[0].state == "approved"  # our copy stays in the archive
+    else:
+        assert items == [] and routes[0].state == "removed"
+
+
+class CrashingSource:
+    """A source with a bug: its first run raises; the second collects."""
+
+    network = "crashy"
+
+    def __init__(self) -> None:
+        from liveblog.capture.feeds.base import SourceStatus
+
+        self.status = SourceStatus(network="crashy", name="test")
+        self.runs = 0
+
+    async def run(self, feed: Any) -> None:
+        import asyncio
+
+        self.runs += 1
+        if self.runs == 1:
+            raise RuntimeError("a bug in the poller")
+        self.status.set("running")
+        await asyncio.Event().wait()  # runs until cancelled
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_crashed_poller_is_restarted_and_reported(tmp_path: Path, fake: FakeNetworks) -> None:
+    svc = Services.build(settings_for(tmp_path, fake))
+    crashy = CrashingSource()
+    svc.feeds.use_sources([crashy])
+    await svc.open()
+    try:
+        await eventually(lambda: crashy.runs >= 2 and crashy.status.state == "running", what="a restart")
+        assert crashy.status.restarts == 1 and "a bug in the poller" in crashy.status.last_error
+        health = svc.health()
+        task = next(v for k, v in health["tasks"].items() if k.startswith("feeds.crashy"))
+        assert task["failures"] == 1 and task["state"] == "running"
+        assert health["components"]["feeds"]["sources"]["crashy:test"]["restarts"] == 1
+    finally:
+        await svc.close()

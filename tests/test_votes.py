@@ -129,9 +129,10 @@ async def test_200_participants_voting_concurrently_make_exactly_200_votes(live:
         tallies = [m for m in seen if m.get("op") == "poll.tally"]
         assert 1 <= len(tallies) < 40
         # 200 actions from one IP went over the burst limit of 50: flagged, yet nobody was blocked.
+        # (The ids were minted a moment before voting, so they are flagged as fresh ids too.)
         moderation = (await client.get(f"/api/v1/sessions/{seeded.session_id}/moderation", headers=bearer(seeded.token))).json()
-        assert [f["kind"] for f in moderation["flags"]] == ["ip_burst"]
-        assert moderation["flags"][0]["ip"] == "127.0.0.1"
+        assert sorted(f["kind"] for f in moderation["flags"]) == ["fresh_ids", "ip_burst"]
+        assert {f["ip"] for f in moderation["flags"]} == {"127.0.0.1"}
 
 
 async def test_voting_again_changes_the_vote_rather_than_adding_one(live: LiveServer, seeded: Seed) -> None:

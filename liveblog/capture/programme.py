@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from liveblog.errors import BadRequest, Conflict, NotFound
-from liveblog.models import SESSION_STATES, Event, Item, Session, utcnow
+from liveblog.models import PARTICIPATION, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 
 HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
@@ -110,6 +110,12 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
         if not isinstance(data["question_moderation"], bool):
             raise BadRequest("question_moderation must be true or false", code="invalid_field", field="question_moderation")
         fields["question_moderation"] = data["question_moderation"]
+    if "questions_audience" in data:
+        if data["questions_audience"] not in PARTICIPATION:
+            raise BadRequest(
+                f"questions_audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="questions_audience"
+            )
+        fields["questions_audience"] = data["questions_audience"]
     if "state" in data:
         if data["state"] not in SESSION_STATES:
             raise BadRequest(f"state must be one of {', '.join(SESSION_STATES)}", code="invalid_field", field="state")

@@ -18,7 +18,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from liveblog.models import Account, Change, Event, Invite, Item, Session, SocialPost, SocialRoute
+from liveblog.models import (
+    Account,
+    ArchiveRecord,
+    Change,
+    Comment,
+    Event,
+    Invite,
+    Item,
+    ItemVersion,
+    SearchQuery,
+    SearchResult,
+    Session,
+    SocialPost,
+    SocialRoute,
+)
 
 T = TypeVar("T")
 
@@ -197,6 +211,143 @@ class Unit(Protocol):
     async def get_media(self, media_id: str) -> tuple[str, bytes] | None:
         ...
 
+    # -- The archive: knowledge pages, tags, history, search ---------------------------------------
+    async def get_archive(self, session_id: str) -> ArchiveRecord | None:
+        ...
+
+    async def insert_archive(self, session_id: str, summary: str, summary_html: str, *, archived_at: str | None = None
+    ) -> bool:
+        """Mark a session archived with its first summary; False when it already was."""
+        ...
+
+    async def set_summary(self, session_id: str, summary: str, summary_html: str, by: str) -> None:
+        ...
+
+    async def unarchived_ended_sessions(self) -> list[str]:
+        ...
+
+    async def overdue_sessions(self, local_now: str) -> list[str]:
+        """Sessions not ended whose scheduled end (venue wall-clock) is before local_now."""
+        ...
+
+    async def stale_tag_sessions(self) -> list[str]:
+        """Archived sessions edited since their tags were derived from their hashtags."""
+        ...
+
+    async def set_session_tags(self, session_id: str, source: str, tags: list[str]) -> None:
+        """Make the session's tags from source ('hashtag' or 'organiser') exactly these."""
+        ...
+
+    async def session_tags(self, session_id: str) -> list[tuple[str, str]]:
+        ...
+
+    async def sessions_with_tag(self, tag: str) -> list[Session]:
+        ...
+
+    async def related_sessions(self, session_id: str, limit: int) -> list[tuple[Session, int]]:
+        ...
+
+    async def top_tags(self, event_id: str | None, limit: int) -> list[tuple[str, int]]:
+        ...
+
+    async def upvote_counts(self, session_id: str) -> dict[int, int]:
+        """Upvotes per question, counted from the stored upvotes (exact)."""
+        ...
+
+    async def item_history(self, session_id: str) -> dict[int, list[ItemVersion]]:
+        ...
+
+    async def session_counts(self, event_id: str) -> dict[str, dict[str, int]]:
+        ...
+
+    async def activity(self, event_id: str) -> list[tuple[str, int]]:
+        ...
+
+    async def poll_turnout(self, event_id: str) -> list[tuple[int, str, str, int]]:
+        ...
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        """Ranked full-text matches (every term, folded and stemmed) with highlighted snippets.
+        The index is kept in the same transaction as every write that changes what it indexes."""
+        ...
+
+    # -- Comment threads and reader accounts -------------------------------------------------------
+    async def insert_comment(self, *, session_id: str, parent_id: int | None, account_id: int, author: str,
+                             body: str, html: str, state: str, ip: str) -> tuple[Comment, Change]:
+        """Store a comment and append its `comment.created` change to the session's stream."""
+        ...
+
+    async def update_comment(self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
+                             ) -> tuple[Comment, Change]:
+        ...
+
+    async def get_comment(self, comment_id: int) -> Comment | None:
+        ...
+
+    async def list_comments(self, session_id: str) -> list[Comment]:
+        ...
+
+    async def recent_comments(self, event_id: str | None, limit: int) -> list[Comment]:
+        ...
+
+    async def comment_counts(self, event_id: str) -> dict[str, int]:
+        ...
+
+    async def thread_locked(self, session_id: str) -> bool:
+        ...
+
+    async def set_thread_locked(self, session_id: str, locked: bool) -> Change:
+        ...
+
+    async def event_premoderation(self, event_id: str) -> bool:
+        ...
+
+    async def set_event_premoderation(self, event_id: str, on: bool) -> None:
+        ...
+
+    async def account_banned(self, account_id: int) -> bool:
+        ...
+
+    async def ban_account(self, account_id: int) -> None:
+        """Mark an account banned (end its logins with revoke_account_logins)."""
+        ...
+
+    async def password_hash_of(self, account_id: int) -> str | None:
+        ...
+
+    async def set_password_of(self, account_id: int, password_hash: str) -> None:
+        ...
+
+    async def insert_password_reset(self, account_id: int, valid_hours: int) -> str:
+        ...
+
+    async def peek_password_reset(self, token: str) -> int | None:
+        ...
+
+    async def use_password_reset(self, token: str) -> int | None:
+        """Use a one-time reset link (once, atomically); the account id, or None."""
+        ...
+
+    async def get_account(self, account_id: int) -> Account | None:
+        ...
+
+    # -- Exports and imports -----------------------------------------------------------------------
+    async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
+        ...
+
+    async def public_changes(self, session_id: str) -> list[dict[str, Any]]:
+        """The stream as stored, with changes of items no longer public reduced to `item.redacted`."""
+        ...
+
+    async def export_session_rows(self, session_id: str) -> dict[str, Any] | None:
+        """Everything public about a session as rows (the JSON export's `sessions[]` entry)."""
+        ...
+
+    async def import_event_row(self, event: dict[str, Any], premoderate: bool) -> None:
+        ...
+
+    async def import_session_rows(self, bundle: dict[str, Any]) -> None:
+        """Restore an exported session with its ids; an id in use is a Conflict."""
     # -- Social feeds ------------------------------------------------------------------------------
     async def insert_social_post(self, post: SocialPost) -> int | None:
         """Store a post once: its row id, or None when (network, post id) was stored before."""

@@ -64,6 +64,7 @@ def _session(row: aiosqlite.Row) -> Session:
         description=row["description"],
         state=row["state"],
         question_moderation=bool(row["question_moderation"]),
+        questions_audience=row["questions_audience"],
         stream_epoch=row["stream_epoch"],
         last_seq=row["last_seq"],
         ended_at=row["ended_at"],
@@ -166,8 +167,8 @@ class StreamOps(UnitBase):
         sid = session_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description,"
-            " state, question_moderation, stream_epoch, last_seq, ended_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
             (
                 sid,
                 event_id,
@@ -180,6 +181,7 @@ class StreamOps(UnitBase):
                 fields.get("description", ""),
                 fields.get("state", "scheduled"),
                 int(bool(fields.get("question_moderation", False))),
+                fields.get("questions_audience", "anyone"),
                 new_epoch(),
                 fields.get("ended_at"),
                 now,

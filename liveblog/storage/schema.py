@@ -200,4 +200,187 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, session_id, network)
     );
     """,
+    # 4: who may ask and upvote questions in a session: anyone, room_code or accounts.
+    """
+    ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
+    """,
+    # 5: the archive (issue 10). `archives` marks a session whose stream became a knowledge page
+    # and holds its summary; `session_tags` its normalised tags (from hashtags and organisers);
+    # `item_history` every earlier version of an edited note or post (kept by a trigger, so no
+    # writer can forget it). `search_index` is the full-text index, kept by triggers in the same
+    # transaction as the write that changes what it indexes: a note is findable once acknowledged.
+    # Its rowid encodes what a row indexes: items id*8, sessions rowid*8+1, summaries rowid*8+2,
+    # comments id*8+3, so a trigger replaces a row in one step. Porter stemming (English) over
+    # unicode61 with diacritics removed.
+    """
+    CREATE TABLE archives (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        summary TEXT NOT NULL DEFAULT '',
+        summary_html TEXT NOT NULL DEFAULT '',
+        summary_by TEXT NOT NULL DEFAULT '',
+        archived_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        tags_synced_at TEXT NOT NULL
+    );
+    CREATE TABLE session_tags (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        tag TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('hashtag', 'organiser')),
+        PRIMARY KEY (session_id, tag, source)
+    ) WITHOUT ROWID;
+    CREATE INDEX session_tags_by_tag ON session_tags(tag, session_id);
+    CREATE TABLE item_history (
+        item_id INTEGER NOT NULL REFERENCES items(id),
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT NOT NULL,
+        written_at TEXT NOT NULL,
+        replaced_at TEXT NOT NULL,
+        PRIMARY KEY (item_id, version)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER item_history_keep AFTER UPDATE OF body ON items
+    WHEN old.body <> new.body AND old.kind IN ('note', 'social')
+    BEGIN
+        INSERT OR IGNORE INTO item_history (item_id, version, body, html, written_at, replaced_at)
+        VALUES (old.id, old.version, old.body, old.html, old.updated_at, new.updated_at);
+    END;
+
+    CREATE VIRTUAL TABLE search_index USING fts5(
+        title, body, tags,
+        kind UNINDEXED, ref UNINDEXED, session_id UNINDEXED, event_id UNINDEXED, at UNINDEXED,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER search_item_insert AFTER INSERT ON items
+    WHEN new.deleted = 0 AND new.body <> ''
+         AND NOT (new.kind = 'poll' AND json_extract(new.data, '$.state') = 'draft')
+    BEGIN
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8, '', new.body, '', new.kind, new.id, new.session_id, s.event_id, new.typed_at
+        FROM sessions s WHERE s.id = new.session_id;
+    END;
+    CREATE TRIGGER search_item_update AFTER UPDATE OF body, deleted ON items
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id * 8;
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8, '', new.body, '', new.kind, new.id, new.session_id, s.event_id, new.typed_at
+        FROM sessions s WHERE s.id = new.session_id AND new.deleted = 0 AND new.body <> ''
+        AND NOT (new.kind = 'poll' AND json_extract(new.data, '$.state') = 'draft');
+    END;
+    -- A poll becomes findable when it opens (its question is public from then on).
+    CREATE TRIGGER search_poll_opened AFTER UPDATE OF data ON items
+    WHEN new.kind = 'poll' AND json_extract(old.data, '$.state') = 'draft'
+         AND json_extract(new.data, '$.state') <> 'draft' AND new.deleted = 0
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id * 8;
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8, '', new.body, '', new.kind, new.id, new.session_id, s.event_id, new.typed_at
+        FROM sessions s WHERE s.id = new.session_id;
+    END;
+    CREATE TRIGGER search_session_insert AFTER INSERT ON sessions
+    BEGIN
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        VALUES (new.rowid * 8 + 1, new.title,
+                new.description || ' ' || replace(replace(replace(new.speakers, '["', ''), '"]', ''), '","', ', '),
+                replace(replace(replace(replace(new.hashtags, '[', ''), ']', ''), '"', ''), ',', ' '),
+                'session', new.id, new.id, new.event_id, new.starts_at);
+    END;
+    CREATE TRIGGER search_session_update AFTER UPDATE OF title, description, speakers, hashtags ON sessions
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.rowid * 8 + 1;
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        VALUES (new.rowid * 8 + 1, new.title,
+                new.description || ' ' || replace(replace(replace(new.speakers, '["', ''), '"]', ''), '","', ', '),
+                replace(replace(replace(replace(new.hashtags, '[', ''), ']', ''), '"', ''), ',', ' ')
+                || ' ' || coalesce((SELECT group_concat(tag, ' ') FROM session_tags WHERE session_id = new.id), ''),
+                'session', new.id, new.id, new.event_id, new.starts_at);
+    END;
+    CREATE TRIGGER search_tag_insert AFTER INSERT ON session_tags
+    BEGIN
+        UPDATE search_index SET tags = coalesce((SELECT group_concat(DISTINCT tag) FROM session_tags
+                                                 WHERE session_id = new.session_id), '')
+        WHERE rowid = (SELECT rowid * 8 + 1 FROM sessions WHERE id = new.session_id);
+    END;
+    CREATE TRIGGER search_tag_delete AFTER DELETE ON session_tags
+    BEGIN
+        UPDATE search_index SET tags = coalesce((SELECT group_concat(DISTINCT tag) FROM session_tags
+                                                 WHERE session_id = old.session_id), '')
+        WHERE rowid = (SELECT rowid * 8 + 1 FROM sessions WHERE id = old.session_id);
+    END;
+    CREATE TRIGGER search_summary_insert AFTER INSERT ON archives
+    WHEN new.summary <> ''
+    BEGIN
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT s.rowid * 8 + 2, s.title, new.summary, '', 'summary', s.id, s.id, s.event_id, new.updated_at
+        FROM sessions s WHERE s.id = new.session_id;
+    END;
+    CREATE TRIGGER search_summary_update AFTER UPDATE OF summary ON archives
+    BEGIN
+        DELETE FROM search_index WHERE rowid = (SELECT rowid * 8 + 2 FROM sessions WHERE id = old.session_id);
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT s.rowid * 8 + 2, s.title, new.summary, '', 'summary', s.id, s.id, s.event_id, new.updated_at
+        FROM sessions s WHERE s.id = new.session_id AND new.summary <> '';
+    END;
+    INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+    SELECT i.id * 8, '', i.body, '', i.kind, i.id, i.session_id, s.event_id, i.typed_at
+    FROM items i JOIN sessions s ON s.id = i.session_id WHERE i.deleted = 0 AND i.body <> ''
+    AND NOT (i.kind = 'poll' AND json_extract(i.data, '$.state') = 'draft');
+    INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+    SELECT rowid * 8 + 1, title,
+           description || ' ' || replace(replace(replace(speakers, '["', ''), '"]', ''), '","', ', '),
+           replace(replace(replace(replace(hashtags, '[', ''), ']', ''), '"', ''), ',', ' '),
+           'session', id, id, event_id, starts_at
+    FROM sessions;
+    """,
+    # 6: comment threads and reader accounts (issue 10). A comment belongs to a session's
+    # thread (before, during or after it); its changes go through the session's stream like any
+    # item. `accounts.banned_at` bans an account; `password_resets` holds one-time reset links
+    # (hashed). Comments are indexed for search like items (rowid id*8+3).
+    """
+    ALTER TABLE accounts ADD COLUMN banned_at TEXT;
+    CREATE TABLE password_resets (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE comments (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        parent_id INTEGER REFERENCES comments(id),
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        html TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'visible' CHECK (state IN ('visible', 'pending', 'hidden')),
+        deleted INTEGER NOT NULL DEFAULT 0,
+        ip TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        edited INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX comments_by_session ON comments(session_id, id);
+    CREATE TABLE comment_threads (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        locked INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE event_comment_settings (
+        event_id TEXT PRIMARY KEY REFERENCES events(id),
+        premoderate INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TRIGGER search_comment_insert AFTER INSERT ON comments
+    WHEN new.state = 'visible' AND new.deleted = 0
+    BEGIN
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8 + 3, '', new.body, '', 'comment', new.id, new.session_id, s.event_id, new.created_at
+        FROM sessions s WHERE s.id = new.session_id;
+    END;
+    CREATE TRIGGER search_comment_update AFTER UPDATE OF body, state, deleted ON comments
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id * 8 + 3;
+        INSERT INTO search_index (rowid, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT new.id * 8 + 3, '', new.body, '', 'comment', new.id, new.session_id, s.event_id, new.created_at
+        FROM sessions s WHERE s.id = new.session_id AND new.state = 'visible' AND new.deleted = 0;
+    END;
+    """,
 ]

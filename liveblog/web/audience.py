@@ -11,19 +11,21 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from liveblog.access import csrf
-from liveblog.access.participants import Participants
+from liveblog.access.participants import FRESH_SECONDS, Participants
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import render
-from liveblog.web.security import session_secret
+from liveblog.web.security import csrf_token, session_secret
 
 PARTICIPANT_COOKIE = "lb_participant"
 # For scripts and bots, which keep no cookies: the same signed token in a header.
 PARTICIPANT_HEADER = "liveblog-participant"
 COOKIE_MAX_AGE = 365 * 24 * 3600
+# The room code (docs/protocol-votes.md) for polls and Q&A open to "people in the room".
+ROOM_CODE_HEADER = "liveblog-room-code"
 # Votes and questions are small; a large body is a mistake or an attack.
 MAX_BODY = 16 * 1024
 
@@ -55,16 +57,19 @@ async def _voter(request: Request, *, issue: bool = True) -> tuple[Voter | None,
     token that is present but not signed by us is refused (403 bad_participant), never replaced.
     """
     audience = services(request).audience
+    room_code = request.headers.get(ROOM_CODE_HEADER, "")[:32]
     account = await current_organiser(request)
     if account is not None:
-        return Voter(Participants.for_account(account.id), _ip(request)), None
+        return Voter(Participants.for_account(account.id), _ip(request), room_code), None
     token = request.headers.get(PARTICIPANT_HEADER) or request.cookies.get(PARTICIPANT_COOKIE)
     if token is not None:
-        return Voter(audience.participants.verify(token), _ip(request)), None
+        participant, age = audience.participants.verify_with_age(token)
+        fresh = age is not None and age < FRESH_SECONDS
+        return Voter(participant, _ip(request), room_code, fresh), None
     if not issue:
         return None, None
     participant, token = audience.participants.issue()
-    return Voter(participant, _ip(request)), token
+    return Voter(participant, _ip(request), room_code, fresh=True), token
 
 
 def _respond(request: Request, data: Any, status: int, new_token: str | None) -> Response:
@@ -122,6 +127,9 @@ async def audience_state(request: Request) -> Response:
     voter, token = await _voter(request)
     assert voter is not None
     data = await svc.audience.snapshot(request.path_params["session_id"], voter.participant)
+    # This browser's CSRF token for its votes and questions: the page it came from may be an
+    # anonymous copy shared by many visitors (pages.shared_page), whose token is not its own.
+    data["csrf_token"] = csrf_token(request.scope) or (csrf.token_for(token) if token else "")
     response = _respond(request, data, 200, token)
     response.headers["cache-control"] = "no-store"
     return response
@@ -195,7 +203,8 @@ async def big_screen(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     event = await svc.programme.event(session.event_id)
-    return render(request, "bigscreen.html", {"session": session, "event": event})
+    room_code = svc.audience.rooms.code_for(session.id)
+    return render(request, "bigscreen.html", {"session": session, "event": event, "room_code": room_code})
 
 
 async def organiser_moderation_page(request: Request) -> Response:
@@ -203,7 +212,8 @@ async def organiser_moderation_page(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     event = await svc.programme.event(session.event_id)
-    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": ""})
+    room_code = svc.audience.rooms.code_for(session.id)
+    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": "", "room_code": room_code})
 
 
 async def notetaker_moderation_page(request: Request) -> Response:
@@ -212,7 +222,8 @@ async def notetaker_moderation_page(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     await svc.accounts.authorize_capture(token, session)
     event = await svc.programme.event(session.event_id)
-    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": token})
+    room_code = svc.audience.rooms.code_for(session.id)
+    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": token, "room_code": room_code})
 
 
 routes = [

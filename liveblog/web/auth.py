@@ -12,6 +12,7 @@ from liveblog.models import Account, Invite, Session
 from liveblog.services import Services
 
 LOGIN_COOKIE = "lb_login"
+READER_COOKIE = "lb_reader"  # a reader account's login (comments), apart from organisers'
 
 
 DEVICE_COOKIE = "lb_device"
@@ -50,6 +51,8 @@ async def current_organiser(conn: HTTPConnection) -> Account | None:
         return cached
     token = conn.cookies.get(LOGIN_COOKIE) or bearer(conn)
     account = await services(conn).accounts.account_for_token(token)
+    if account is not None and account.role != "organiser":
+        account = None  # a reader's login (comments) is never an organiser's
     conn.scope["liveblog.organiser"] = account
     return account
 
@@ -64,3 +67,22 @@ async def require_organiser(conn: HTTPConnection) -> Account:
 async def require_invite(conn: HTTPConnection, session: Session) -> Invite:
     """The note-taker invite in the Authorization header, if it covers the session."""
     return await services(conn).accounts.authorize_capture(bearer(conn), session)
+
+
+async def current_reader(conn: HTTPConnection) -> Account | None:
+    """Who may comment: a reader logged in, or else an organiser (who comments as themselves)."""
+    cached = conn.scope.get("liveblog.reader", False)
+    if cached is not False:
+        return cached
+    account = await services(conn).readers.account(conn.cookies.get(READER_COOKIE))
+    if account is None:
+        account = await current_organiser(conn)
+    conn.scope["liveblog.reader"] = account
+    return account
+
+
+async def require_reader(conn: HTTPConnection) -> Account:
+    account = await current_reader(conn)
+    if account is None:
+        raise Unauthorized("log in to comment", code="login_required")
+    return account

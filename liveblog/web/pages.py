@@ -219,8 +219,24 @@ async def event_page(request: Request) -> Response:
 
 async def session_page(request: Request) -> Response:
     await current_organiser(request)
+    from liveblog.archive.exports import jsonld_live, jsonld_script
+    from liveblog.web.comments import thread_context
+
+    svc = services(request)
     view = await stream_view(request, request.path_params["session_id"])
     session = view.session
+    thread = await thread_context(request, session.id)
+    url = f"{base_url(request)}/sessions/{session.id}"
+    knowledge_url = None
+    if session.state == "ended":
+        # The live URL keeps working, as the ended live page, and points to the knowledge page
+        # (the permanent, canonical record), making it first if nobody opened it yet.
+        if not await svc.archive.is_archived(session.id):
+            await svc.archive.archive_session(session.id)
+        knowledge_url = f"/archive/sessions/{session.id}"
+        url = base_url(request) + knowledge_url
+    # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
+    jsonld = jsonld_script(jsonld_live(session, view.event, view.items, url)) if session.is_live else None
     return render(
         request,
         "session.html",
@@ -231,7 +247,11 @@ async def session_page(request: Request) -> Response:
             "cards_html": view.cards_html,
             "key_points": [i for i in view.items if i.key_point],
             "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
-            "stats": services(request).hub.stats(session.id),
+            "stats": svc.hub.stats(session.id),
+            "jsonld": jsonld,
+            "canonical": url,
+            "knowledge_url": knowledge_url,
+            **thread,
         },
     )
 
@@ -397,6 +417,8 @@ async def _invite_action(request: Request, form: FormData, event: Event, session
 def _session_values(form: FormData) -> dict[str, Any]:
     values = _form_dict(form, SESSION_FIELDS)
     values["question_moderation"] = form.get("question_moderation") == "on"
+    if form.get("questions_audience"):
+        values["questions_audience"] = str(form.get("questions_audience"))
     return values
 
 
@@ -510,6 +532,7 @@ async def organise_session(request: Request) -> Response:
             "new_invite": new_invite,
             "stats": svc.hub.stats(session.id),
             "viewer_url": f"{base_url(request)}/sessions/{session.id}",
+            "room_code": svc.audience.rooms.code_for(session.id),
         },
         error.status if error else 200,
     )

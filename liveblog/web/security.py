@@ -32,8 +32,10 @@ CSP = (
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Cookies that make a request act for someone: a request carrying one must prove it comes from
 # our own page (the CSRF token). lb_csrf itself counts: a browser that loaded one of our pages.
-AMBIENT_COOKIES = ("lb_login", "lb_participant", csrf.COOKIE)
+AMBIENT_COOKIES = ("lb_login", "lb_reader", "lb_participant", csrf.COOKIE)
 LOGIN_COOKIE = "lb_login"
+PARTICIPANT_HEADER = "liveblog-participant"
+READER_COOKIE = "lb_reader"  # a reader account's login (liveblog/web/comments.py)
 # Our forms are small; a form body is read whole to find its token.
 MAX_FORM_BYTES = 1024 * 1024
 SCOPE_TOKEN = "liveblog.csrf_token"
@@ -48,9 +50,13 @@ def trusted_origins(settings: Settings) -> tuple[str, ...]:
 
 
 def session_secret(cookies: dict[str, str]) -> str | None:
-    """What a request's CSRF token is derived from: its login, else its browser session, else
-    (a script that keeps cookies but loads no page) its participant cookie."""
-    return cookies.get(LOGIN_COOKIE) or cookies.get(csrf.COOKIE) or cookies.get("lb_participant")
+    """What a request's CSRF token is derived from: its login (an organiser's, else a reader's),
+    else its browser session, else (a script that keeps cookies but loads no page) its
+    participant cookie."""
+    return (
+        cookies.get(LOGIN_COOKIE) or cookies.get(READER_COOKIE) or cookies.get(csrf.COOKIE)
+        or cookies.get("lb_participant")
+    )
 
 
 def _is_page_load(scope: dict[str, Any]) -> bool:
@@ -88,7 +94,8 @@ class SecurityMiddleware:
         cookies = cookie_parser(headers.get("cookie", ""))
         secret = session_secret(cookies)
         new_cookie = None
-        if LOGIN_COOKIE not in cookies and csrf.COOKIE not in cookies and _is_page_load(scope):
+        logged_in = LOGIN_COOKIE in cookies or READER_COOKIE in cookies
+        if not logged_in and csrf.COOKIE not in cookies and _is_page_load(scope):
             # A browser's first page: it gets its own CSRF session, which its later requests carry.
             secret = new_cookie = csrf.new_browser_session()
         scope[SCOPE_TOKEN] = csrf.token_for(secret) if secret else ""
@@ -97,8 +104,10 @@ class SecurityMiddleware:
             if not origin_allowed(headers, self.allowed_origins, scope.get("scheme", "http")):
                 await _refuse(scope, "bad_origin", "cross-site requests are not allowed")(scope, receive, send)
                 return
-            bearer = headers.get("authorization", "").lower().startswith("bearer ")
-            if not bearer and any(name in cookies for name in AMBIENT_COOKIES):
+            # A credential in a header (a bearer token, a participant token) is not ambient: a
+            # foreign page cannot add such a header without a CORS preflight, which we never allow.
+            scripted = headers.get("authorization", "").lower().startswith("bearer ") or PARTICIPANT_HEADER in headers
+            if not scripted and any(name in cookies for name in AMBIENT_COOKIES):
                 token = headers.get(csrf.HEADER)
                 if token is None and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
                     body, receive = await _buffer(receive)

@@ -26,6 +26,8 @@ export class AudienceModel extends EventTarget {
     for (const poll of data.polls) this.polls.set(poll.id, poll);
     for (const q of data.questions) this.questions.set(q.id, q);
     this.you = data.you;
+    // This browser's CSRF token (docs/protocol.md): the page itself may be a copy shared by many.
+    if (data.csrf_token) this.csrfToken = data.csrf_token;
     if (data.limits) this.limits = data.limits;
     this.seq = data.seq;
     this.epoch = data.epoch;

@@ -6,24 +6,42 @@
 import { AudienceModel, cloudWeights, el, shares, voterText } from "./audience-model.js";
 
 const root = document.getElementById("audience");
+let model = null;
 
 function csrfToken() {
+  // The audience snapshot's token is this browser's own; an anonymous page may be a shared copy.
+  if (model && model.csrfToken) return model.csrfToken;
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : "";
 }
 
-async function post(url, body) {
+// The room code (docs/protocol-votes.md): polls and Q&A open to "people in the room" ask for the
+// code shown on the big screen. A link with ?code= brings it; otherwise the person is asked once.
+const ROOM_KEY = "liveblog.room-code";
+function remember(code) { try { sessionStorage.setItem(ROOM_KEY, code); } catch { /* private mode */ } }
+function roomCode() { try { return sessionStorage.getItem(ROOM_KEY) || ""; } catch { return ""; } }
+const codeInUrl = new URLSearchParams(location.search).get("code");
+if (codeInUrl) remember(codeInUrl.trim());
+
+async function post(url, body, retried = false) {
   const response = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
     // The page's CSRF token (docs/protocol.md, "Origins and CSRF"): the participant cookie is ambient.
-    headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrfToken() },
+    headers: {
+      "content-type": "application/json", accept: "application/json", "x-csrf-token": csrfToken(),
+      "liveblog-room-code": roomCode(),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let data = null;
   try { data = await response.json(); } catch { /* an empty or non-JSON answer */ }
   if (!response.ok) {
     const error = (data && data.error) || { code: `http_${response.status}`, message: "That did not work; try again." };
+    if (error.code === "room_code_required" && !retried) {
+      const typed = window.prompt("Type the room code shown on the screen in the room:", "");
+      if (typed && typed.trim()) { remember(typed.trim()); return post(url, body, true); }
+    }
     throw Object.assign(new Error(error.message), { code: error.code });
   }
   return data;
@@ -41,7 +59,7 @@ function pollStateText(poll) {
 
 function start() {
   if (!root) return;
-  const model = new AudienceModel(root.dataset.session);
+  model = new AudienceModel(root.dataset.session);
   const pollsEl = document.getElementById("polls");
   const noPolls = document.getElementById("no-polls");
   const pollStatus = document.getElementById("poll-status");

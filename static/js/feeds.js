@@ -23,7 +23,7 @@ function show(data) {
     tr.dataset.state = s.state;
     let state = STATES[s.state] || s.state;
     if (s.state === "waiting" && s.until) state += ` until ${when(s.until)}`;
-    if (s.detail && s.state !== "running") state += `: ${s.detail}`;
+    if (s.detail && s.state !== "running" && s.state !== "idle") state += `: ${s.detail}`;
     const reads = s.read_cap === null ? "—" : `${s.reads} / ${s.read_cap}`;
     const cost = s.cost_usd === null ? "—" : `$${s.cost_usd.toFixed(2)}`;
     const error = s.last_error ? `${s.last_error} (${when(s.last_error_at)})` : "";
@@ -47,7 +47,8 @@ source.addEventListener("status", (msg) => { try { show(JSON.parse(msg.data)); }
 
 document.getElementById("event-moderate").addEventListener("change", async (ev) => {
   await fetch(`/api/v1/events/${encodeURIComponent(event)}/feeds/policy`, {
-    method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+    method: "POST", credentials: "same-origin",
+    headers: { "content-type": "application/json", "x-csrf-token": document.querySelector('meta[name="csrf-token"]').content },
     body: JSON.stringify({ moderate: ev.target.checked }),
   });
 });

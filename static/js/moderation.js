@@ -62,14 +62,16 @@ async function refresh() {
   const questions = data.questions.slice().sort((a, b) => (order[a.data.state] - order[b.data.state]) || (b.data.votes - a.data.votes));
   document.getElementById("mod-questions").replaceChildren(...questions.map(renderQuestion));
   document.getElementById("mod-flags").replaceChildren(...data.flags.map((f) =>
-    el("li", { text: `${f.at.slice(11, 19)}: more than ${f.limit} votes in a minute from ${f.ip}` })));
+    el("li", { text: f.kind === "fresh_ids"
+      ? `${f.at.slice(11, 19)}: more than ${f.limit} votes in a minute from brand-new participants at ${f.ip} (a script?)`
+      : `${f.at.slice(11, 19)}: more than ${f.limit} votes in a minute from ${f.ip}` })));
   document.getElementById("no-flags").hidden = data.flags.length > 0;
 }
 
 document.getElementById("poll-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
-  const body = { question: form.question.value, kind: form.kind.value, open: true };
+  const body = { question: form.question.value, kind: form.kind.value, audience: form.audience.value, open: true };
   if (body.kind === "single" || body.kind === "multiple") body.options = form.options.value.split("\n").map((s) => s.trim()).filter(Boolean);
   if (form.duration_seconds.value) body.duration_seconds = Number(form.duration_seconds.value);
   try {

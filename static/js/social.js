@@ -15,9 +15,15 @@ const list = document.getElementById("social-queue");
 let pending = [];
 let focus = 0;
 
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 async function api(method, url, body) {
   const headers = { accept: "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
+  else headers["x-csrf-token"] = csrfToken();  // a login cookie is ambient: prove this is our page
   if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(url, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await response.json().catch(() => null);
@@ -83,6 +89,8 @@ async function refresh() {
   document.getElementById("social-mode").textContent = data.moderate
     ? "New posts wait here for a moderator." : "New posts go straight into the stream; remove any that should not be there.";
   renderQueue();
+  const toggle = document.getElementById("session-moderate");
+  if (toggle) toggle.checked = data.moderate;
   document.getElementById("social-recent").replaceChildren(...data.recent.map((r) => el("li", { "data-post": r.post_row },
     el("span", { class: "mod-state", text: r.state + (r.deleted_upstream ? " · deleted upstream" : "") }), postView(r),
     r.state === "approved" ? el("div", { class: "mod-actions" }, button("Remove from the stream", () => act("Removed", () => api("POST", `${base}/posts/${r.post_row}`, { action: "remove" })), "button danger"),
@@ -108,12 +116,19 @@ document.getElementById("block-word").addEventListener("submit", (ev) => {
   ev.target.reset();
 });
 
+const moderateToggle = document.getElementById("session-moderate");
+if (moderateToggle) {
+  moderateToggle.addEventListener("change", () => act(moderateToggle.checked ? "Posts now wait for a moderator" : "Posts now go straight in",
+    () => api("POST", `${base}/policy`, { moderate: moderateToggle.checked })));
+}
+
 let timer = null;
 function soon() { clearTimeout(timer); timer = setTimeout(() => refresh().catch(() => {}), 200); }
 
 refresh().catch((err) => { status.textContent = err.message; });
 const stream = new LiveStream({ session });
 stream.addEventListener("feed.queue", soon);
+stream.addEventListener("synced", soon);  // after every (re)connect: hints sent while away are not replayed
 stream.addEventListener("change", soon);
 stream.addEventListener("reload", soon);
 stream.start();

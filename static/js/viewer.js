@@ -191,6 +191,8 @@ function upsert(item, { live }) {
 }
 
 function applyChange(msg) {
+  // Other parts of the page (the comment thread) follow the same stream.
+  document.dispatchEvent(new CustomEvent("liveblog:change", { detail: msg }));
   switch (msg.op) {
     case "item.created":
     case "item.updated":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,92 @@ def test_a_hostile_post_is_inert_and_the_viewer_asks_only_our_origin(
     foreign = [u for u in asked if not u.startswith((ours, "data:", "blob:"))]
     assert foreign == [], foreign
     assert any("/media/" in u for u in asked)  # the images did load, from us
+
+
+@pytest.fixture
+def moderated(tmp_path: Path) -> Iterator[ThreadServer]:
+    srv = ThreadServer(tmp_path, feeds={"fetch_media": False, "moderate_by_default": True}).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def plain(n: int, who: str) -> SocialPost:
+    return SocialPost(network="x", post_id=str(1_900_000_000_000_000_000 + n), author_handle=who, author_name=who.title(),
+                      text=f"Post {n} from {who} #test", url=f"https://x.com/{who}/status/{n}",
+                      posted_at=f"2026-05-14T09:3{n}:00.000Z", hashtags=("test",))
+
+
+def test_moderators_see_the_queue_live_and_decide_with_one_key(
+    moderated: ThreadServer, browser: Any
+) -> None:
+    server = moderated
+    assert server.seed is not None
+    mod_ctx = browser.new_context(base_url=server.url)
+    view_ctx = browser.new_context(base_url=server.url)
+    try:
+        mod_ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+        mod = mod_ctx.new_page()
+        errors: list[str] = []
+        mod.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        mod.on("pageerror", lambda e: errors.append(str(e)))
+        mod.goto(f"/organise/sessions/{server.session_id}/social")
+        expect(mod.locator("#queue-empty")).to_be_visible()
+        viewer = view_ctx.new_page()
+        viewer.goto(server.viewer_url())
+
+        async def arrive(svc: Services) -> None:
+            await svc.feeds.ingest("x", [plain(1, "ana"), plain(2, "spammer"), plain(3, "spammer")])
+
+        server.call(arrive)
+        queue = mod.locator("#social-queue > li")
+        try:
+            expect(queue).to_have_count(3)  # arrived live, nobody reloaded
+        except AssertionError:
+            raise AssertionError(f"{errors} {mod.locator('#social-status').text_content()}") from None
+        expect(viewer.locator("article.item-social")).to_have_count(0)  # waiting posts are not public
+        expect(queue.first).to_contain_text("Post 1 from ana")
+        mod.keyboard.press("a")  # approve the focused (first) post
+        expect(viewer.locator("article.item-social")).to_have_count(1)
+        expect(viewer.locator("article.item-social")).to_contain_text("Post 1 from ana")
+        expect(queue).to_have_count(2)
+        mod.keyboard.press("b")  # block the next post's account: both of its posts leave the queue
+        expect(queue).to_have_count(0)
+        expect(viewer.locator("article.item-social")).to_have_count(1)
+    finally:
+        mod_ctx.close()
+        view_ctx.close()
+
+
+def test_the_feed_panel_shows_each_source_live_and_sets_the_events_moderation(
+    moderated: ThreadServer, browser: Any
+) -> None:
+    server = moderated
+    assert server.seed is not None
+    ctx = browser.new_context(base_url=server.url)
+    try:
+        ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+        page = ctx.new_page()
+        page.goto(f"/organise/events/{server.seed.event_id}/feeds")
+        row = page.locator('#feed-sources tr[data-network="x"]')
+        expect(row).to_contain_text("LIVEBLOG_X_BEARER_TOKEN")  # off, and why, with no network at all
+
+        async def arrive(svc: Services) -> None:
+            await svc.feeds.ingest("x", [plain(4, "ana")])
+
+        server.call(arrive)
+        expect(page.locator("#feed-summary")).to_contain_text("Waiting for moderation: 1")  # live, no reload
+        checkbox = page.locator("#event-moderate")
+        expect(checkbox).to_be_checked()
+        checkbox.uncheck()
+
+        def policy() -> bool:
+            async def read(svc: Services) -> bool:
+                return await svc.feeds.moderates(server.seed.event_id, "")  # type: ignore[union-attr]
+
+            return not server.call(read)
+
+        server.wait_for(policy, message="the event's posts to go straight in")
+    finally:
+        ctx.close()

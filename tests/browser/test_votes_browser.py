@@ -85,3 +85,33 @@ def test_a_vote_on_one_page_updates_the_bars_on_another(
     mod.locator(".mod-list li", has_text="Will there be slides?").get_by_role("button", name="Hide").click()
     expect(alice.locator(".question", has_text="Will there be slides?")).to_have_count(0)
     assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
+
+
+def test_a_poll_for_people_in_the_room_asks_for_the_room_code_once(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext]
+) -> None:
+    async def create(svc: Services) -> tuple[int, str]:
+        from liveblog.capture.votes import Moderator
+
+        item = await svc.audience.create_poll(
+            server.session_id, Moderator("Ada", "test"),
+            {"question": "In the room?", "options": ["Yes", "No"], "open": True, "audience": "room_code"},
+        )
+        return item.id, svc.audience.rooms.code_for(server.session_id)
+
+    poll_id, code = server.call(create)
+    page = browser_context().new_page()
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept(code)
+
+    page.on("dialog", answer)
+    page.goto(server.viewer_url())
+    expect(page.locator("#audience[data-ready=true]")).to_have_count(1)
+    page.locator(f'[data-poll="{poll_id}"] [data-option="a"]').click()
+    expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
+    page.locator(f'[data-poll="{poll_id}"] [data-option="b"]').click()  # the code is remembered: no second question
+    expect(page.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "true")
+    assert len(asked) == 1 and "room code" in asked[0]

@@ -244,6 +244,10 @@ class PollingSource:
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
         raise NotImplementedError
 
+    def unavailable(self) -> str | None:
+        """Why this source cannot run at all (no credentials), or None: shown as `off`."""
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -252,6 +256,9 @@ class PollingSource:
             delay = self.interval
             generation = feed.wake_generation
             try:
+                reason = self.unavailable()
+                if reason:
+                    raise CannotRun(reason)
                 targets = await feed.targets()
                 if not targets:
                     self.status.set("idle", "no session is collecting now")

@@ -105,6 +105,11 @@ class FeedService:
 
     # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
 
+    def use_sources(self, sources: list[Source]) -> None:
+        """Run these sources instead of the configured ones (tests, embedding); before open."""
+        self.sources = list(sources)
+        self._explicit_sources = True
+
     name = "feeds"
 
     async def open(self, supervisor: Supervisor) -> None:

@@ -208,9 +208,10 @@ class XSource(PollingSource):
             raise SourceError("X answered with JSON that is not an object")
         return body
 
+    def unavailable(self) -> str | None:
+        return None if self.client is not None else "no bearer token: set LIVEBLOG_X_BEARER_TOKEN to collect from X"
+
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
-        if self.client is None:
-            raise CannotRun("no bearer token: set LIVEBLOG_X_BEARER_TOKEN to collect from X")
         reads = await feed.reads_used("x")
         self._show_reads(reads)
         for target in targets:

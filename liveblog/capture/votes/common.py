@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import escape
 
 from liveblog.access.participants import Participants
-from liveblog.errors import BadRequest, Conflict, NotFound, TooLarge
+from liveblog.access.rooms import RoomCodes
+from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from liveblog.models import Item, Session
 from liveblog.settings import Settings
 from liveblog.storage import Store, Tx
@@ -60,6 +61,14 @@ class UnknownOption(BadRequest):
     code = "unknown_option"
 
 
+class RoomCodeRequired(Forbidden):
+    code = "room_code_required"
+
+
+class AccountRequired(Forbidden):
+    code = "account_required"
+
+
 # -- who is acting -----------------------------------------------------------------------------
 
 
@@ -69,6 +78,13 @@ class Voter:
 
     participant: str
     ip: str = ""
+    room_code: str = ""  # the code the person typed (or scanned), for "people in the room"
+    fresh: bool = False  # the participant id was issued moments ago (see limits.FreshIds)
+
+    @property
+    def is_account(self) -> bool:
+        """Logged in (an organiser today; reader accounts later), not an anonymous id."""
+        return self.participant.startswith("account:")
 
 
 @dataclass(frozen=True)
@@ -136,8 +152,10 @@ class AudienceBase:
     settings: Settings
     question_chars: int
     participants: Participants
+    rooms: RoomCodes
     flood: FloodGuard
     ip_bursts: IpBursts
+    fresh_ids: IpBursts
     coalescer: TallyCoalescer
     _polls: dict[int, _PollMeta]
 
@@ -156,6 +174,7 @@ class AudienceBase:
     def housekeeping(self) -> None:
         self.flood.prune()
         self.ip_bursts.prune()
+        self.fresh_ids.prune()
         # Per-poll state lives as long as its session's channel (freed when idle or ended); a
         # later vote reads the poll from storage again.
         self._polls = {k: m for k, m in self._polls.items() if m.session_id in self.hub.channels}
@@ -164,14 +183,25 @@ class AudienceBase:
 
     async def _limit(self, session_id: str, voter: Voter) -> None:
         await self.flood.check_shared(voter.participant)
-        flag = self.ip_bursts.count(session_id, voter.ip)
-        if flag is not None:
-            log.warning("vote burst from %s in session %s", voter.ip, session_id)
+        flags = [self.ip_bursts.count(session_id, voter.ip)]
+        if voter.fresh:
+            flags.append(self.fresh_ids.count(session_id, voter.ip))
+        for flag in flags:
+            if flag is None:
+                continue
+            log.warning("%s from %s in session %s", flag["kind"], voter.ip, session_id)
             # Unsequenced: moderators' pages refresh their flag list; no IP goes out on the stream.
             self.hub.send_unsequenced(
                 session_id,
                 {"type": "flag", "kind": flag["kind"], "source": flag["source"], "limit": flag["limit"]},
             )
+
+    def _admit(self, session_id: str, rule: str, voter: Voter) -> None:
+        """Who may take part (models.PARTICIPATION; docs/protocol-votes.md)."""
+        if rule == "accounts" and not voter.is_account:
+            raise AccountRequired("only logged-in accounts take part here: log in first")
+        if rule == "room_code" and not voter.is_account and not self.rooms.valid(session_id, voter.room_code):
+            raise RoomCodeRequired("type the room code shown on the screen in the room to take part")
 
     async def _item(self, conn: Any, item_id: int, kind: str) -> Item:
         item = await conn.get_item(item_id)

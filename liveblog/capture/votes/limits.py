@@ -62,10 +62,15 @@ class FloodGuard:
 
 class IpBursts:
     """Counts actions per IP per minute. A whole room shares one IP, so this never blocks: a
-    count over the limit is flagged to the session's moderators once per IP per minute."""
+    count over the limit is flagged to the session's moderators once per IP per minute.
 
-    def __init__(self, per_minute: int) -> None:
+    Two instances run: every action ("ip_burst", votes.ip_burst_per_minute), and actions by
+    participant ids issued moments before ("fresh_ids", votes.fresh_ids_per_minute): a script
+    minting an id per vote looks like that; a room of people who opened the page first does not."""
+
+    def __init__(self, per_minute: int, kind: str = "ip_burst") -> None:
         self.per_minute = per_minute
+        self.kind = kind
         self._counts: Counter[tuple[str, int]] = Counter()
         self.flags: dict[str, deque[dict[str, Any]]] = {}
 
@@ -78,7 +83,7 @@ class IpBursts:
         if self._counts[key] != self.per_minute + 1:
             return None
         flag = {
-            "kind": "ip_burst",
+            "kind": self.kind,
             "ip": ip,
             "source": hashlib.sha256(ip.encode()).hexdigest()[:8],
             "minute": _iso(minute * 60),

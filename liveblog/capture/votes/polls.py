@@ -34,7 +34,7 @@ from liveblog.capture.votes.common import (
     text_html,
 )
 from liveblog.errors import BadRequest, Conflict, TooLarge
-from liveblog.models import Item, utcnow
+from liveblog.models import PARTICIPATION, Item, utcnow
 from liveblog.storage import Tx
 
 log = logging.getLogger(__name__)
@@ -119,9 +119,13 @@ def poll_fields(message: Any) -> dict[str, Any]:
                 raise TooLarge(f"an option is longer than {OPTION_CHARS} characters", field="options")
         # Short stable ids: "a", "b", ... so a vote names an option, never its position in a list.
         options = [{"id": chr(ord("a") + i), "label": label} for i, label in enumerate(labels)]
+    audience = message.get("audience", "anyone")
+    if audience not in PARTICIPATION:
+        raise BadRequest(f"audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="audience")
     data: dict[str, Any] = {
         "question": question,
         "options": options,
+        "audience": audience,
         "poll_kind": kind,
         "state": "draft",
         "tally": {o["id"]: 0 for o in options},
@@ -302,6 +306,7 @@ class PollActions(AudienceBase):
         message = _object(message)
         meta = await self._poll_meta(poll_id)
         await self._limit(meta.session_id, voter)
+        self._admit(meta.session_id, meta.data.get("audience", "anyone"), voter)
         # Checked here against the cached poll so a bad vote never reaches (and spoils) a batch
         # in the writer; the writer checks the state again, authoritatively.
         self._check_open(meta.data)

@@ -49,6 +49,7 @@ class QuestionActions(AudienceBase):
                     return found, True
                 raise UnknownQuestion("that question has been removed")
             session = await self._open_session(tx, session_id)
+            self._admit(session_id, session.questions_audience, voter)
             state = "pending" if session.question_moderation else "visible"
             public = state == "visible"
             data: dict[str, Any] = {"state": state, "pinned": False, "votes": 0}
@@ -91,7 +92,8 @@ class QuestionActions(AudienceBase):
 
         async def op(tx: Tx) -> str:
             current = await self._item(tx, question_id, "question")
-            await self._open_session(tx, current.session_id)
+            session = await self._open_session(tx, current.session_id)
+            self._admit(session.id, session.questions_audience, voter)
             if current.data.get("state") not in PUBLIC_QUESTION_STATES:
                 raise QuestionNotVisible("this question is not shown, so it cannot be upvoted")
             if not await tx.insert_upvote(question_id, voter.participant):

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from liveblog.access.participants import Participants
+from liveblog.access.rooms import RoomCodes
 from liveblog.capture.votes.common import PUBLIC_QUESTION_STATES, TEXT_ANSWER_CHARS, _PollMeta
 from liveblog.capture.votes.limits import FloodGuard, IpBursts
 from liveblog.capture.votes.polls import PollActions
@@ -30,6 +31,8 @@ class Audience(PollActions, QuestionActions):
         self.participants = Participants(settings.secret_key)
         self.flood = FloodGuard()
         self.ip_bursts = IpBursts(settings.votes.ip_burst_per_minute)
+        self.fresh_ids = IpBursts(settings.votes.fresh_ids_per_minute, kind="fresh_ids")
+        self.rooms = RoomCodes(settings.secret_key)
         self.coalescer = TallyCoalescer(self, settings.votes.tally_interval_ms)
         self._polls: dict[int, _PollMeta] = {}
 
@@ -60,6 +63,7 @@ class Audience(PollActions, QuestionActions):
                 "epoch": session.stream_epoch,
                 "seq": session.last_seq,
                 "question_moderation": session.question_moderation,
+                "questions_audience": session.questions_audience,
                 "limits": {"question_chars": self.question_chars, "text_answer_chars": TEXT_ANSWER_CHARS},
                 "polls": [p.to_wire() for p in polls if p.data.get("state") != "draft"],
                 "questions": [
@@ -91,7 +95,11 @@ class Audience(PollActions, QuestionActions):
                 "session": session.to_wire(),
                 "polls": [p.to_wire() for p in polls],
                 "questions": out,
-                "flags": list(self.ip_bursts.flags.get(session_id, ())),
+                "flags": sorted(
+                    [*self.ip_bursts.flags.get(session_id, ()), *self.fresh_ids.flags.get(session_id, ())],
+                    key=lambda f: str(f["at"]),
+                ),
+                "room_code": self.rooms.code_for(session_id),
             }
 
         return await self.db.read(read)

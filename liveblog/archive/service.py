@@ -1,0 +1,524 @@
+"""The archive service: turning ended sessions into knowledge pages, and reading them back.
+
+A session is archived once (an `archives` row, with a summary seeded from its key points and
+its hashtags as tags): when someone opens its page after it ended, or when the background check
+finds it ended (or, with `archive.end_rule = "scheduled"`, overdue: then it ends it first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
+from liveblog.errors import BadRequest, NotFound
+from liveblog.models import (
+    ArchiveRecord,
+    Comment,
+    Event,
+    Item,
+    ItemVersion,
+    SearchQuery,
+    SearchResult,
+    Session,
+    utcnow,
+)
+from liveblog.settings import ArchiveSettings
+from liveblog.storage import Store, Tx, Unit
+from liveblog.text import render_markdown
+
+log = logging.getLogger(__name__)
+
+# Longest summary, in characters: a page of text, not a second set of notes.
+SUMMARY_CHARS = 20_000
+# Rendered pages kept in memory (by session, with the version they were rendered at).
+PAGE_CACHE_SIZE = 256
+# How long a cached page is served without asking the database for its version. This process's
+# own commits invalidate at once (Services wires the store's on_commit to invalidate()); the
+# delay only bounds how stale a page can be after a write by *another* process (scale-out).
+CACHE_TRUST_SECONDS = 1.0
+PUBLIC_QUESTION_STATES = ("visible", "answered")
+HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
+SEARCH_KINDS = ("note", "social", "poll", "question", "session", "summary", "comment")
+
+
+def first_summary(key_points: list[Item]) -> str:
+    """The summary a page starts from: its key points, one bullet each (first line of each)."""
+    lines = []
+    for item in key_points:
+        text = " ".join(item.body.strip().splitlines()[:1]).strip()
+        if text:
+            lines.append(f"- {text}")
+    return "\n".join(lines)
+
+
+@dataclass
+class PollResult:
+    item: Item
+    rows: list[tuple[str, int, float]]  # (label, votes, share 0..1)
+    voters: int
+    average: float | None
+
+
+@dataclass
+class QuestionEntry:
+    item: Item
+    votes: int
+    answered: bool
+    answer: Item | None
+
+
+@dataclass
+class KnowledgePage:
+    session: Session
+    event: Event
+    record: ArchiveRecord
+    notes: list[Item]
+    key_points: list[Item]
+    posts: list[Item]
+    polls: list[PollResult]
+    questions: list[QuestionEntry]
+    tags: list[str]
+    organiser_tags: list[str]
+    related: list[tuple[Session, int]]
+    history: dict[int, list[ItemVersion]]
+    version: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "notes": len(self.notes),
+            "posts": len(self.posts),
+            "polls": len(self.polls),
+            "questions": len(self.questions),
+        }
+
+
+@dataclass
+class TagPage:
+    tag: str
+    sessions: list[Session]
+    events: dict[str, Event]
+    summaries: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class EventArchive:
+    event: Event
+    sessions: list[Session]
+    records: dict[str, ArchiveRecord]
+    counts: dict[str, dict[str, int]]
+    top_tags: list[tuple[str, int]]
+    activity: list[tuple[str, int]]
+    turnout: list[tuple[int, str, str, int]]
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+
+def poll_result(item: Item) -> PollResult:
+    data = item.data
+    tally: dict[str, int] = data.get("tally") or {}
+    voters = int(data.get("voters") or 0)
+    if data.get("poll_kind") == "text":
+        rows = [(word, int(n), (int(n) / voters if voters else 0.0)) for word, n in tally.items()]
+    else:
+        rows = [
+            (o["label"], int(tally.get(o["id"], 0)), (int(tally.get(o["id"], 0)) / voters if voters else 0.0))
+            for o in data.get("options", [])
+        ]
+    return PollResult(item, rows, voters, data.get("average"))
+
+
+class Archive:
+    def __init__(self, db: Store, settings: ArchiveSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
+
+    # -- the background check (run under the services' supervisor) ---------------------------
+
+    async def run(self) -> None:
+        """Archive what is due now and every `check_seconds` (a failure propagates to the
+        supervisor, which logs it and restarts this loop with back-off)."""
+        while True:
+            await self.archive_due()
+            await asyncio.sleep(self.settings.check_seconds)
+
+    def local_now(self) -> str:
+        """The venue's wall-clock time now, in the programme's format (YYYY-MM-DDTHH:MM)."""
+        return datetime.now(ZoneInfo(self.settings.timezone)).strftime("%Y-%m-%dT%H:%M")
+
+    async def archive_due(self, local_now: str | None = None) -> list[str]:
+        """End overdue sessions (with end_rule "scheduled"), archive every ended session not yet
+        archived, and re-derive tags of archived sessions edited since. Returns the archived ids."""
+        if self.settings.end_rule == "scheduled":
+            now = local_now or self.local_now()
+            cutoff = (datetime.fromisoformat(now) - timedelta(minutes=self.settings.grace_minutes)).strftime(
+                "%Y-%m-%dT%H:%M"
+            )
+            for sid in await self.db.read(lambda r: r.overdue_sessions(cutoff), pool="pages"):
+                await self._end(sid)
+        done = []
+        for sid in await self.db.read(lambda r: r.unarchived_ended_sessions(), pool="pages"):
+            if await self.archive_session(sid):
+                done.append(sid)
+        for sid in await self.db.read(lambda r: r.stale_tag_sessions(), pool="pages"):
+            await self._sync_hashtags(sid)
+        return done
+
+    async def _end(self, session_id: str) -> None:
+        async def op(tx: Tx) -> None:
+            session = await tx.get_session(session_id)
+            if session is not None and session.state != "ended":
+                await tx.update_session(session_id, {"state": "ended", "ended_at": utcnow()})
+
+        await self.db.write(op)
+
+    async def archive_session(self, session_id: str) -> bool:
+        """Make an ended session's knowledge page (once): its summary starts from the key points."""
+
+        async def op(tx: Tx) -> bool:
+            session = await tx.get_session(session_id)
+            if session is None:
+                raise NotFound("There is no such session.", code="unknown_session")
+            if session.state != "ended":
+                return False
+            if await tx.get_archive(session_id) is not None:
+                return False
+            items = await tx.list_items(session_id, kind="note")
+            summary = first_summary([i for i in items if i.key_point])
+            created = await tx.insert_archive(session_id, summary, render_markdown(summary) if summary else "")
+            await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
+            return created
+
+        return await self.db.write(op)
+
+    async def _sync_hashtags(self, session_id: str) -> None:
+        async def op(tx: Tx) -> None:
+            session = await tx.get_session(session_id)
+            if session is not None:
+                await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
+
+        await self.db.write(op)
+        self.invalidate({session_id})
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def version(self, session_id: str) -> str | None:
+        """What a knowledge page's ETag is made of; None when the session is not archived (yet)."""
+
+        async def read(r: Unit) -> str | None:
+            session = await r.get_session(session_id)
+            record = await r.get_archive(session_id)
+            if session is None or record is None:
+                return None
+            return _version(session, record)
+
+        return await self.db.read(read, pool="pages")
+
+    async def knowledge(self, session_id: str) -> KnowledgePage:
+        """Everything a knowledge page shows, read in one snapshot; archives the session first
+        if it has ended but no page was made yet."""
+        page = await self.db.read(lambda r: _read_knowledge(r, session_id, self.settings.related_sessions), pool="pages")
+        if page is None:
+            await self.archive_session(session_id)
+            page = await self.db.read(
+                lambda r: _read_knowledge(r, session_id, self.settings.related_sessions), pool="pages"
+            )
+            if page is None:
+                raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+        if page.record.tags_synced_at < page.session.updated_at:
+            await self._sync_hashtags(session_id)
+            fresh = await self.db.read(
+                lambda r: _read_knowledge(r, session_id, self.settings.related_sessions), pool="pages"
+            )
+            assert fresh is not None
+            page = fresh
+        return page
+
+    async def is_archived(self, session_id: str) -> bool:
+        return await self.db.read(lambda r: r.get_archive(session_id), pool="pages") is not None
+
+    # -- editing -----------------------------------------------------------------------------
+
+    async def set_summary(self, session_id: str, text: str, by: str) -> None:
+        text = text.replace("\r\n", "\n").strip()
+        if len(text) > SUMMARY_CHARS:
+            raise BadRequest(f"a summary is at most {SUMMARY_CHARS} characters", code="too_long", field="summary")
+
+        async def op(tx: Tx) -> None:
+            if await tx.get_archive(session_id) is None:
+                raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+            await tx.set_summary(session_id, text, render_markdown(text) if text else "", by)
+
+        await self.db.write(op)
+        self.invalidate({session_id})
+
+    async def set_organiser_tags(self, session_id: str, text: str) -> list[str]:
+        tags = parse_tags(text)
+        if len(tags) > 30:
+            raise BadRequest("a session has at most 30 organiser tags", code="too_long", field="tags")
+
+        async def op(tx: Tx) -> None:
+            if await tx.get_archive(session_id) is None:
+                raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+            await tx.set_session_tags(session_id, "organiser", tags)
+
+        await self.db.write(op)
+        self.invalidate({session_id})
+        return tags
+
+    # -- tags, search, the event archive -----------------------------------------------------
+
+    async def tag_page(self, raw_tag: str) -> TagPage:
+        tag = normalise_tag(raw_tag)
+        if not tag:
+            raise NotFound("That is not a tag.")
+
+        async def read(r: Unit) -> TagPage:
+            sessions = await r.sessions_with_tag(tag)
+            events: dict[str, Event] = {}
+            summaries: dict[str, str] = {}
+            tags: dict[str, list[str]] = {}
+            for s in sessions:
+                if s.event_id not in events:
+                    event = await r.get_event(s.event_id)
+                    assert event is not None
+                    events[s.event_id] = event
+                record = await r.get_archive(s.id)
+                summaries[s.id] = record.summary_html if record else ""
+                tags[s.id] = sorted({t for t, _ in await r.session_tags(s.id)})
+            return TagPage(tag, sessions, events, summaries, tags)
+
+        return await self.db.read(read, pool="pages")
+
+    async def top_tags(self, limit: int = 30) -> list[tuple[str, int]]:
+        return await self.db.read(lambda r: r.top_tags(None, limit), pool="pages")
+
+    def query(
+        self,
+        text: str,
+        *,
+        event_id: str | None = None,
+        tag: str | None = None,
+        kind: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        page: int = 1,
+    ) -> SearchQuery:
+        """A search query from what a person typed and picked (bad filters are 400s)."""
+        for name, value in (("from", date_from), ("to", date_to)):
+            if value:
+                try:
+                    datetime.strptime(value, "%Y-%m-%d")
+                except ValueError:
+                    raise BadRequest(f"{name} must be a date like 2026-05-14", code="invalid_field", field=name) from None
+        if kind and kind not in SEARCH_KINDS:
+            raise BadRequest(f"kind must be one of {', '.join(SEARCH_KINDS)}", code="invalid_field", field="kind")
+        if page < 1 or page > 1000:
+            raise BadRequest("page must be 1 to 1000", code="invalid_field", field="page")
+        size = self.settings.search_page_size
+        return SearchQuery(
+            terms=search_terms(text),
+            event_id=event_id or None,
+            tag=normalise_tag(tag) if tag else None,
+            kinds=(kind,) if kind else (),
+            date_from=date_from or None,
+            date_to=date_to or None,
+            offset=(page - 1) * size,
+            limit=size,
+        )
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        return await self.db.read(lambda r: r.search(query), pool="pages")
+
+    async def event_archive(self, event_id: str) -> EventArchive:
+        async def read(r: Unit) -> EventArchive:
+            event = await r.get_event(event_id)
+            if event is None:
+                raise NotFound(f"no event {event_id!r}")
+            sessions = await r.list_sessions(event_id)
+            records = {}
+            tags = {}
+            for s in sessions:
+                record = await r.get_archive(s.id)
+                if record is not None:
+                    records[s.id] = record
+                    tags[s.id] = sorted({t for t, _ in await r.session_tags(s.id)})
+            counts = await r.session_counts(event_id)
+            for sid, n in (await r.comment_counts(event_id)).items():
+                counts.setdefault(sid, {})["comments"] = n
+            return EventArchive(
+                event=event,
+                sessions=sessions,
+                records=records,
+                counts=counts,
+                top_tags=await r.top_tags(event_id, 12),
+                activity=await r.activity(event_id),
+                turnout=await r.poll_turnout(event_id),
+                tags=tags,
+            )
+
+        return await self.db.read(read, pool="pages")
+
+    async def summaries(self, session_ids: list[str]) -> dict[str, str]:
+        """Summary HTML of those sessions that are archived."""
+
+        async def read(r: Unit) -> dict[str, str]:
+            out = {}
+            for sid in session_ids:
+                record = await r.get_archive(sid)
+                if record is not None:
+                    out[sid] = record.summary_html
+            return out
+
+        return await self.db.read(read, pool="pages")
+
+    async def recent_comments(self, event_id: str | None, limit: int = 50) -> list[tuple[Comment, Session]]:
+        """The newest public comments with their sessions (for the comments feed)."""
+
+        async def read(r: Unit) -> list[tuple[Comment, Session]]:
+            out = []
+            for c in await r.recent_comments(event_id, limit):
+                session = await r.get_session(c.session_id)
+                assert session is not None
+                out.append((c, session))
+            return out
+
+        return await self.db.read(read, pool="pages")
+
+    async def sitemap_entries(self) -> list[tuple[str, str]]:
+        """(path, lastmod) of every public page worth indexing: events, their archives, knowledge
+        pages and tag pages."""
+
+        async def read(r: Unit) -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = [("/", "")]
+            for e in await r.list_events():
+                out.append((f"/events/{e.id}", e.updated_at))
+                out.append((f"/events/{e.id}/archive", e.updated_at))
+                for s in await r.list_sessions(e.id):
+                    record = await r.get_archive(s.id)
+                    if record is not None:
+                        out.append((f"/archive/sessions/{s.id}", max(record.updated_at, s.updated_at)))
+                    else:
+                        out.append((f"/sessions/{s.id}", s.updated_at))
+            for tag, _ in await r.top_tags(None, 10_000):
+                out.append((f"/tags/{tag}", ""))
+            return out
+
+        return await self.db.read(read, pool="pages")
+
+    async def export(self, event_id: str, session_ids: list[str] | None = None) -> dict[str, Any]:
+        """The versioned JSON export (exports.py) of an event or some of its sessions."""
+        from liveblog.archive.exports import export_json
+
+        return await export_json(self.db, event_id, session_ids)
+
+    async def replay(self, session_id: str) -> dict[str, Any]:
+        return await replay_data(self.db, session_id)
+
+    def invalidate(self, session_ids: set[str]) -> None:
+        """Forget cached pages of these sessions (called after every commit that changed them)."""
+        for sid in session_ids:
+            self.page_cache.pop(f"k:{sid}", None)
+
+    def fresh(self, key: str) -> tuple[str, Any] | None:
+        """A cached (version, page) checked against the database under CACHE_TRUST_SECONDS ago."""
+        hit = self.page_cache.get(key)
+        if hit is None or time.monotonic() - hit[2] > CACHE_TRUST_SECONDS:
+            return None
+        return hit[0], hit[1]
+
+    def cached(self, key: str, version: str) -> Any | None:
+        """The cached page if it is still at `version` (just read from the database)."""
+        hit = self.page_cache.get(key)
+        if hit is None or hit[0] != version:
+            return None
+        self.page_cache[key] = (version, hit[1], time.monotonic())
+        self.page_cache.move_to_end(key)
+        return hit[1]
+
+    def remember(self, key: str, version: str, value: Any) -> None:
+        self.page_cache[key] = (version, value, time.monotonic())
+        self.page_cache.move_to_end(key)
+        while len(self.page_cache) > PAGE_CACHE_SIZE:
+            self.page_cache.popitem(last=False)
+
+
+def _version(session: Session, record: ArchiveRecord) -> str:
+    raw = f"{session.id}:{session.stream_epoch}:{session.last_seq}:{session.updated_at}:{record.updated_at}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> KnowledgePage | None:
+    session = await r.get_session(session_id)
+    if session is None:
+        raise NotFound("There is no such session.", code="unknown_session")
+    record = await r.get_archive(session_id)
+    if record is None:
+        return None
+    event = await r.get_event(session.event_id)
+    assert event is not None
+    items = await r.list_items(session_id)
+    notes = [i for i in items if i.kind == "note"]
+    by_id = {i.id: i for i in items}
+    posts = [i for i in items if i.kind == "social" and i.data.get("state") not in HIDDEN_SOCIAL_STATES]
+    polls = [poll_result(i) for i in items if i.kind == "poll" and i.data.get("state") != "draft"]
+    upvotes = await r.upvote_counts(session_id)
+    questions = [
+        QuestionEntry(
+            item=i,
+            votes=upvotes.get(i.id, 0),
+            answered=i.data.get("state") == "answered",
+            answer=by_id.get(i.data.get("answer_item_id") or -1),
+        )
+        for i in items
+        if i.kind == "question" and i.data.get("state") in PUBLIC_QUESTION_STATES
+    ]
+    questions.sort(key=lambda q: (-q.votes, q.item.id))
+    pairs = await r.session_tags(session_id)
+    return KnowledgePage(
+        session=session,
+        event=event,
+        record=record,
+        notes=notes,
+        key_points=[i for i in notes if i.key_point],
+        posts=posts,
+        polls=polls,
+        questions=questions,
+        tags=sorted({t for t, _ in pairs}),
+        organiser_tags=[t for t, source in pairs if source == "organiser"],
+        related=await r.related_sessions(session_id, related_limit),
+        history=await r.item_history(session_id),
+        version=_version(session, record),
+    )
+
+
+async def replay_data(db: Store, session_id: str) -> dict[str, Any]:
+    """A session's replay: its public stream as timed steps (see replay.py)."""
+    from liveblog.archive.replay import SPEEDS, duration, schedule
+
+    async def read(r: Unit) -> tuple[Session, Event, list[dict[str, Any]]]:
+        session = await r.get_session(session_id)
+        if session is None:
+            raise NotFound("There is no such session.", code="unknown_session")
+        event = await r.get_event(session.event_id)
+        assert event is not None
+        return session, event, await r.public_changes(session_id)
+
+    session, event, changes = await db.read(read, pool="pages")
+    steps = schedule(changes)
+    return {
+        "session": {"id": session.id, "title": session.title, "event": event.title, "state": session.state},
+        "started_at": changes[0]["created_at"] if changes else None,
+        "duration_ms": duration(steps),
+        "speeds": list(SPEEDS),
+        "steps": [s.to_wire() for s in steps],
+    }

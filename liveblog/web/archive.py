@@ -1,0 +1,408 @@
+"""Archive pages: knowledge pages (at /archive/sessions/ID, and at the live URL once a session
+ended), tag pages, search and the event archive. Knowledge pages are cacheable: an ETag and
+Last-Modified from the page's version, 304 when unchanged, and rendered bytes kept in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from email.utils import format_datetime, parsedate_to_datetime
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from liveblog.errors import BadRequest
+from liveblog.models import MARK_END, MARK_START, SearchHit
+from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    from liveblog.web.pages import render
+
+    return render(request, name, context, status)
+
+
+# Pages with more items than this render in a worker thread: a 2,000-item knowledge page is
+# tens of ms of Jinja, which on the event loop would hold up every live viewer's delivery.
+THREAD_RENDER_ITEMS = 200
+
+
+async def _render_big(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
+    from liveblog.web.pages import render
+
+    if items <= THREAD_RENDER_ITEMS:
+        return render(request, name, context)
+    return await asyncio.to_thread(render, request, name, context)
+
+
+_MARKDOWN_NOISE = re.compile(r"\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]", re.M)
+
+
+def highlight(snippet: str) -> Markup:
+    """A search snippet as HTML: Markdown punctuation dropped (the index holds what people
+    typed), escaped, then the match markers become <mark>."""
+    escaped = html.escape(_MARKDOWN_NOISE.sub("", snippet), quote=False)
+    return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+def hit_url(hit: SearchHit) -> str:
+    base = f"/archive/sessions/{hit.session_id}"
+    if hit.kind in ("note", "social", "poll", "question"):
+        return f"{base}#item-{hit.ref}"
+    if hit.kind == "summary":
+        return f"{base}#summary"
+    if hit.kind == "comment":
+        return f"{base}#comment-{hit.ref}"
+    return base
+
+
+def _http_date(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        moment = datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+def not_modified(request: Request, etag: str, last_modified: str) -> bool:
+    """True when the client's copy is current (If-None-Match wins over If-Modified-Since)."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return etag in [t.strip().removeprefix("W/") for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        try:
+            return parsedate_to_datetime(ims) >= parsedate_to_datetime(last_modified)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+async def knowledge_page(request: Request, session_id: str | None = None) -> Response:
+    svc = services(request)
+    sid = session_id or request.path_params["session_id"]
+    organiser = await current_organiser(request)
+    reader = await current_reader(request)
+    # Organisers and logged-in readers see forms, so only the public page is shared and cached.
+    public = organiser is None and reader is None
+    fresh = svc.archive.fresh(f"k:{sid}") if public else None
+    if fresh is not None:  # checked moments ago and nothing committed since: no database read
+        fresh_version, (body, last_modified) = fresh
+        headers = {"etag": f'"{fresh_version}"', "last-modified": last_modified, "cache-control": "no-cache"}
+        if not_modified(request, headers["etag"], last_modified):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="text/html", headers=headers)
+    version = await svc.archive.version(sid)
+    if version is not None and public:
+        etag = f'"{version}"'
+        cached = svc.archive.cached(f"k:{sid}", version)
+        if cached is not None:
+            body, last_modified = cached
+            headers = {"etag": etag, "last-modified": last_modified, "cache-control": "no-cache"}
+            if not_modified(request, etag, last_modified):
+                return Response(status_code=304, headers=headers)
+            return Response(body, media_type="text/html", headers=headers)
+    page = await svc.archive.knowledge(sid)
+    from liveblog.web.comments import thread_context
+
+    thread = await thread_context(request, sid)
+    last_modified = _http_date(max(page.session.updated_at, page.record.updated_at, page.session.ended_at or ""))
+    canonical = f"{_base_url(request)}/archive/sessions/{sid}"
+    from liveblog.archive.exports import jsonld_article, jsonld_script
+
+    response = await _render_big(
+        request,
+        "archive/knowledge.html",
+        {
+            "page": page,
+            "session": page.session,
+            "event": page.event,
+            "canonical": canonical,
+            "can_edit": organiser is not None,
+            "jsonld": jsonld_script(jsonld_article(page, canonical)),
+            **thread,
+            # The public page is cached and served to everyone: it must carry nobody's token
+            # (it has no form that posts; a reader or organiser gets a page of their own).
+            **({"csrf_token": ""} if public else {}),
+        },
+        len(page.notes) + len(page.posts),
+    )
+    if public:
+        etag = f'"{page.version}"'
+        response.headers["etag"] = etag
+        response.headers["last-modified"] = last_modified
+        response.headers["cache-control"] = "no-cache"
+        svc.archive.remember(f"k:{sid}", page.version, (response.body, last_modified))
+        if not_modified(request, etag, last_modified):
+            return Response(status_code=304, headers={"etag": etag, "last-modified": last_modified})
+    return response
+
+
+def _base_url(request: Request) -> str:
+    from liveblog.web.pages import base_url
+
+    return base_url(request)
+
+
+async def edit_summary(request: Request) -> Response:
+    account = await require_organiser(request)
+    sid = request.path_params["session_id"]
+    form = await request.form()
+    await services(request).archive.set_summary(sid, str(form.get("summary", "")), account.username)
+    return RedirectResponse(f"/archive/sessions/{sid}#summary", status_code=303)
+
+
+async def edit_tags(request: Request) -> Response:
+    await require_organiser(request)
+    sid = request.path_params["session_id"]
+    form = await request.form()
+    await services(request).archive.set_organiser_tags(sid, str(form.get("tags", "")))
+    return RedirectResponse(f"/archive/sessions/{sid}#tags", status_code=303)
+
+
+async def notetaker_summary(request: Request) -> Response:
+    """A note-taker (through their invite link) writes or edits the summary of a session their
+    invite covers, once it has ended."""
+    svc = services(request)
+    token = request.path_params["token"]
+    session = await svc.programme.session(request.path_params["session_id"])
+    invite = await svc.accounts.authorize_capture(token, session)
+    page = await svc.archive.knowledge(session.id)  # 404 not_archived until the session ended
+    if request.method == "POST":
+        form = await request.form()
+        await svc.archive.set_summary(session.id, str(form.get("summary", "")), invite.name)
+        return RedirectResponse(f"/archive/sessions/{session.id}#summary", status_code=303)
+    return _render(request, "archive/summary_form.html", {"page": page, "session": session, "event": page.event,
+                                                          "token": token})
+
+
+async def tag_page(request: Request) -> Response:
+    await current_organiser(request)
+    page = await services(request).archive.tag_page(request.path_params["tag"])
+    return _render(request, "archive/tag.html", {"page": page})
+
+
+async def tags_page(request: Request) -> Response:
+    await current_organiser(request)
+    tags = await services(request).archive.top_tags(200)
+    return _render(request, "archive/tags.html", {"tags": tags})
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    if value in (None, ""):
+        return default
+    assert value is not None
+    if not value.isdigit():
+        raise BadRequest(f"{name} must be a whole number", code="invalid_field", field=name)
+    return int(value)
+
+
+async def search_page(request: Request) -> Response:
+    await current_organiser(request)
+    svc = services(request)
+    params = request.query_params
+    text = params.get("q", "")[:500]
+    filters = {
+        "event_id": params.get("event", ""),
+        "tag": params.get("tag", ""),
+        "kind": params.get("kind", ""),
+        "date_from": params.get("from", ""),
+        "date_to": params.get("to", ""),
+    }
+    page_no = _int(params.get("page"), "page", 1)
+    query = svc.archive.query(text, page=page_no, **{k: v or None for k, v in filters.items()})
+    result = await svc.archive.search(query) if query.terms else None
+    events = await svc.programme.events()
+    keep = {k: v for k, v in {"q": text, "event": filters["event_id"], "tag": filters["tag"],
+                              "kind": filters["kind"], "from": filters["date_from"],
+                              "to": filters["date_to"]}.items() if v}
+    return _render(
+        request,
+        "archive/search.html",
+        {
+            "q": text,
+            "filters": filters,
+            "result": result,
+            "page_no": page_no,
+            "events": events,
+            "kinds": ("note", "social", "poll", "question", "session", "summary", "comment"),
+            "highlight": highlight,
+            "hit_url": hit_url,
+            "prev_url": "/search?" + urlencode({**keep, "page": page_no - 1}) if page_no > 1 else None,
+            "next_url": "/search?" + urlencode({**keep, "page": page_no + 1}) if result and result.more else None,
+        },
+    )
+
+
+async def event_archive_page(request: Request) -> Response:
+    await current_organiser(request)
+    from liveblog.archive.charts import activity_chart, bar_chart
+
+    archive = await services(request).archive.event_archive(request.path_params["event_id"])
+    titles = {s.id: s.title for s in archive.sessions}
+    contributions = [
+        (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
+        for s in archive.sessions
+    ]
+    turnout = [(f"{titles.get(sid, '')}: {question}", voters) for _, sid, question, voters in archive.turnout]
+    return _render(
+        request,
+        "archive/event.html",
+        {
+            "archive": archive,
+            "event": archive.event,
+            "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
+            "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
+            "turnout_svg": bar_chart(turnout, title="Voters per poll"),
+        },
+    )
+
+
+routes = [
+    Route("/archive/sessions/{session_id}", knowledge_page),
+    Route("/archive/sessions/{session_id}/summary", edit_summary, methods=["POST"]),
+    Route("/archive/sessions/{session_id}/tags", edit_tags, methods=["POST"]),
+    Route("/n/{token}/sessions/{session_id}/summary", notetaker_summary, methods=["GET", "POST"]),
+    Route("/tags", tags_page),
+    Route("/tags/{tag}", tag_page),
+    Route("/search", search_page),
+    Route("/events/{event_id}/archive", event_archive_page),
+]
+
+
+# -- exports -----------------------------------------------------------------------------------
+
+def _download(body: str | bytes, media_type: str, filename: str | None = None) -> Response:
+    headers = {"cache-control": "no-cache"}
+    if filename:
+        headers["content-disposition"] = f'inline; filename="{filename}"'
+    return Response(body, media_type=media_type, headers=headers)
+
+
+async def session_json(request: Request) -> Response:
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    doc = await svc.archive.export(session.event_id, [session.id])
+    return JSONResponse(doc, headers={"content-disposition": f'inline; filename="{session.id}.json"'})
+
+
+async def event_json(request: Request) -> Response:
+    event_id = request.path_params["event_id"]
+    doc = await services(request).archive.export(event_id)
+    return JSONResponse(doc, headers={"content-disposition": f'inline; filename="{event_id}.json"'})
+
+
+async def session_md(request: Request) -> Response:
+    from liveblog.archive.exports import session_markdown
+
+    svc = services(request)
+    sid = request.path_params["session_id"]
+    page = await svc.archive.knowledge(sid)
+    thread = await svc.comments.thread(sid)
+    return _download(session_markdown(page, thread, _base_url(request)), "text/markdown; charset=utf-8", f"{sid}.md")
+
+
+async def event_md(request: Request) -> Response:
+    from liveblog.archive.exports import event_markdown
+
+    event_id = request.path_params["event_id"]
+    archive = await services(request).archive.event_archive(event_id)
+    return _download(event_markdown(archive, _base_url(request)), "text/markdown; charset=utf-8", f"{event_id}.md")
+
+
+ATOM = "application/atom+xml; charset=utf-8"
+
+
+async def event_feed(request: Request) -> Response:
+    from liveblog.archive.exports import atom_feed, session_entry
+
+    base = _base_url(request)
+    archive = await services(request).archive.event_archive(request.path_params["event_id"])
+    archived = [s for s in archive.sessions if s.id in archive.records]
+    archived.sort(key=lambda s: s.ended_at or s.updated_at, reverse=True)
+    entries = [session_entry(base, s, archive.records[s.id].summary_html) for s in archived]
+    return _download(
+        atom_feed(title=f"{archive.event.title}: knowledge pages", feed_id=f"{base}/events/{archive.event.id}",
+                  self_url=str(request.url), alt_url=f"{base}/events/{archive.event.id}/archive", entries=entries),
+        ATOM,
+    )
+
+
+async def tag_feed(request: Request) -> Response:
+    from liveblog.archive.exports import atom_feed, session_entry
+
+    base = _base_url(request)
+    svc = services(request)
+    page = await svc.archive.tag_page(request.path_params["tag"])
+    summaries = await svc.archive.summaries([s.id for s in page.sessions])
+    entries = [session_entry(base, s, summaries.get(s.id, ""), page.events[s.event_id]) for s in page.sessions]
+    return _download(
+        atom_feed(title=f"#{page.tag}", feed_id=f"{base}/tags/{page.tag}", self_url=str(request.url),
+                  alt_url=f"{base}/tags/{page.tag}", entries=entries),
+        ATOM,
+    )
+
+
+async def comments_feed(request: Request) -> Response:
+    from liveblog.archive.exports import atom_feed, comment_entry
+
+    base = _base_url(request)
+    event_id = request.path_params.get("event_id")
+    svc = services(request)
+    if event_id:
+        await svc.programme.event(event_id)  # 404 for an unknown event
+    found = await svc.archive.recent_comments(event_id)
+    entries = [comment_entry(base, c, s.title) for c, s in found]
+    where = f"/events/{event_id}" if event_id else ""
+    return _download(
+        atom_feed(title="New comments", feed_id=f"{base}{where}/comments", self_url=str(request.url),
+                  alt_url=f"{base}{where or '/'}", entries=entries),
+        ATOM,
+    )
+
+
+async def sitemap_xml(request: Request) -> Response:
+    from urllib.parse import quote as q
+
+    from liveblog.archive.exports import sitemap
+
+    base = _base_url(request)
+    entries = await services(request).archive.sitemap_entries()
+    return Response(sitemap([(base + q(path), lastmod) for path, lastmod in entries]),
+                    media_type="application/xml; charset=utf-8")
+
+
+async def replay_page(request: Request) -> Response:
+    await current_organiser(request)
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    event = await svc.programme.event(session.event_id)
+    return _render(request, "archive/replay.html", {"session": session, "event": event})
+
+
+async def replay_json(request: Request) -> Response:
+    return JSONResponse(await services(request).archive.replay(request.path_params["session_id"]))
+
+
+routes = [
+    Route("/archive/sessions/{session_id}/replay.json", replay_json),
+    Route("/archive/sessions/{session_id}/replay", replay_page),
+    Route("/archive/sessions/{session_id}.json", session_json),
+    Route("/archive/sessions/{session_id}.md", session_md),
+    Route("/events/{event_id}/archive.json", event_json),
+    Route("/events/{event_id}/archive.md", event_md),
+    Route("/events/{event_id}/feed.atom", event_feed),
+    Route("/events/{event_id}/comments.atom", comments_feed),
+    Route("/tags/{tag}/feed.atom", tag_feed),
+    Route("/comments.atom", comments_feed),
+    Route("/sitemap.xml", sitemap_xml),
+    *routes,
+]

@@ -1,0 +1,191 @@
+"""`liveblog export-site EVENT DIR`: an event's archive as a folder of plain HTML, CSS and
+images that works from any web host or opened from disk. The pages are the server's own
+templates rendered in "static" mode (no forms, no live scripts), then every link is made
+relative; a link to something not in the folder becomes plain text, so none is broken. Search
+works offline: a small prebuilt index (search-index.js) and a script (offline-search.js)."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from liveblog.archive.charts import activity_chart, bar_chart
+from liveblog.archive.exports import event_markdown, jsonld_article, jsonld_script, session_markdown
+from liveblog.paths import resource_dir
+from liveblog.services import Services
+
+# Characters of each item kept in the offline index: enough to find it and show a snippet,
+# small enough that a 40-session event's index stays a few MB.
+INDEX_TEXT_CHARS = 400
+_EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}
+_ATTR = re.compile(r'(?P<attr>\b(?:href|src|action))="(?P<url>/[^"]*)"')
+_ANCHOR = re.compile(r'<a\b[^>]*\bhref="(?P<url>/[^"]*)"[^>]*>(?P<inner>.*?)</a>', re.S)
+_LINK_TAG = re.compile(r'<link\b[^>]*\bhref="(?P<url>/[^"]*)"[^>]*>')
+_IMG = re.compile(r'<img\b[^>]*\bsrc="(?P<url>/[^"]*)"[^>]*>')
+_ALT = re.compile(r'\balt="([^"]*)"')
+_TAGS = re.compile(r"<[^>]+>")
+
+
+class SiteMap:
+    """Server paths -> files in the export (POSIX paths relative to its root)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+
+    def add(self, server_path: str, file: str) -> None:
+        self.files[server_path] = file
+
+    def resolve(self, url: str, here: str) -> str | None:
+        """The relative link from file `here` for a server URL, or None when it is not exported."""
+        path, _, fragment = url.partition("#")
+        path = path.split("?", 1)[0]
+        target = self.files.get(path)
+        if target is None:
+            return None
+        rel = posixpath.relpath(target, posixpath.dirname(here) or ".")
+        return rel + (f"#{fragment}" if fragment else "")
+
+    def relink(self, html: str, here: str) -> str:
+        html = _LINK_TAG.sub(lambda m: m.group(0) if self.resolve(m["url"], here) else "", html)
+
+        def image(m: re.Match[str]) -> str:
+            if self.resolve(m["url"], here):
+                return m.group(0)
+            alt = _ALT.search(m.group(0))
+            return f'<span class="missing-photo">[photo{": " + alt.group(1) if alt and alt.group(1) else ""}]</span>'
+
+        html = _IMG.sub(image, html)
+        html = _ANCHOR.sub(
+            lambda m: m.group(0) if self.resolve(m["url"], here) else f"<span>{m['inner']}</span>", html
+        )
+
+        def attr(m: re.Match[str]) -> str:
+            rel = self.resolve(m["url"], here)
+            return f'{m["attr"]}="{rel}"' if rel is not None else f'{m["attr"]}="#"'
+
+        return _ATTR.sub(attr, html)
+
+
+def _plain(html: str) -> str:
+    return " ".join(_TAGS.sub(" ", html).split())
+
+
+async def export_site(services: Services, templates: Any, event_id: str, out: Path, base_url: str = "",
+                      progress: Callable[[str, int], None] = lambda step, total: None) -> dict[str, int]:
+    """Write the event's static site to `out`; `progress(file, total)` is called once per page
+    written (`total` pages in all). Returns counts of what was written."""
+    archive = services.archive
+    event_archive = await archive.event_archive(event_id)
+    event = event_archive.event
+    sessions = [s for s in event_archive.sessions if s.id in event_archive.records]
+    out.mkdir(parents=True, exist_ok=True)
+    site = SiteMap()
+    site.add("/", "index.html")  # the site's home (brand, footer) is the event's archive
+    site.add(f"/events/{event.id}/archive", "index.html")
+    site.add(f"/events/{event.id}/archive.md", "archive.md")
+    site.add(f"/events/{event.id}/archive.json", "archive.json")
+    site.add("/search", "search.html")
+    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js"):
+        site.add(f"/static/{name}", f"static/{name}")
+    for s in sessions:
+        site.add(f"/archive/sessions/{s.id}", f"sessions/{s.id}.html")
+        site.add(f"/archive/sessions/{s.id}.md", f"sessions/{s.id}.md")
+        site.add(f"/archive/sessions/{s.id}.json", f"sessions/{s.id}.json")
+    tags = sorted({t for s in sessions for t in event_archive.tags.get(s.id, [])})
+    for t in tags:
+        site.add(f"/tags/{t}", f"tags/{t}.html")
+    total_pages = len(sessions) + len(tags) + 2
+
+    def write(file: str, text: str | bytes) -> None:
+        path = out / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+
+    def page(name: str, file: str, context: dict[str, Any]) -> None:
+        html = templates.get_template(name).render({"static": True, "organiser": None, "me": None, **context})
+        write(file, site.relink(html, file))
+        progress(file, total_pages)
+
+    counts = {"pages": 0, "photos": 0, "index_entries": 0}
+    index: list[dict[str, str]] = []
+    media_ids: set[str] = set()
+    written_media: set[str] = set()
+    for s in sessions:
+        kp = await archive.knowledge(s.id)
+        thread = await services.comments.thread(s.id)
+        for item in kp.notes + kp.posts:
+            media_ids.update(item.data.get("media", []))
+        canonical = f"{base_url}/archive/sessions/{s.id}"
+        # Photos first, so the page's <img> links resolve.
+        for media_id in sorted(media_ids - written_media):
+            written_media.add(media_id)
+            found = await services.programme.media(media_id)
+            if found is None:
+                continue
+            content_type, data = found
+            file = f"media/{media_id}{_EXT.get(content_type, '')}"
+            write(file, data)
+            site.add(f"/media/{media_id}", file)
+            counts["photos"] += 1
+        page("archive/knowledge.html", f"sessions/{s.id}.html", {
+            "page": kp, "session": kp.session, "event": event, "canonical": canonical, "can_edit": False,
+            "jsonld": jsonld_script(jsonld_article(kp, canonical)), "thread": thread, "moderator": False,
+        })
+        write(f"sessions/{s.id}.md", session_markdown(kp, thread, base_url))
+        write(f"sessions/{s.id}.json", json.dumps(await archive.export(event.id, [s.id]), ensure_ascii=False))
+        counts["pages"] += 1
+        url = f"sessions/{s.id}.html"
+        index.append({"u": url, "s": s.title, "k": "session",
+                      "x": f"{s.title} {' '.join(s.speakers)} {s.description} {' '.join(kp.tags)}"[:INDEX_TEXT_CHARS]})
+        if kp.record.summary:
+            index.append({"u": f"{url}#summary", "s": s.title, "k": "summary",
+                          "x": _plain(kp.record.summary_html)[:INDEX_TEXT_CHARS]})
+        for item in kp.notes + kp.posts:
+            index.append({"u": f"{url}#item-{item.id}", "s": s.title, "k": item.kind,
+                          "x": _plain(item.html)[:INDEX_TEXT_CHARS]})
+        for q in kp.questions:
+            index.append({"u": f"{url}#item-{q.item.id}", "s": s.title, "k": "question",
+                          "x": _plain(q.item.html)[:INDEX_TEXT_CHARS]})
+        stack = list(thread.roots)
+        while stack:
+            node = stack.pop()
+            stack.extend(node.replies)
+            if node.comment.public:
+                index.append({"u": f"{url}#comment-{node.comment.id}", "s": s.title, "k": "comment",
+                              "x": _plain(node.comment.html)[:INDEX_TEXT_CHARS]})
+    for t in tags:
+        tag_page = await archive.tag_page(t)
+        tag_page.sessions = [s for s in tag_page.sessions if s.event_id == event.id]
+        page("archive/tag.html", f"tags/{t}.html", {"page": tag_page})
+        counts["pages"] += 1
+    titles = {s.id: s.title for s in event_archive.sessions}
+    event_archive.sessions = sessions + [s for s in event_archive.sessions if s.id not in event_archive.records]
+    page("archive/event.html", "index.html", {
+        "archive": event_archive, "event": event,
+        "activity_svg": activity_chart(event_archive.activity, title="Items posted per quarter hour (UTC)"),
+        "contrib_svg": bar_chart([(titles[s.id], sum(event_archive.counts.get(s.id, {}).get(k, 0)
+                                                     for k in ("note", "social", "question"))) for s in sessions],
+                                 title="Notes, posts and questions per session"),
+        "turnout_svg": bar_chart([(f"{titles.get(sid, '')}: {q}", v) for _, sid, q, v in event_archive.turnout],
+                                 title="Voters per poll"),
+    })
+    write("archive.md", event_markdown(event_archive, base_url))
+    write("archive.json", json.dumps(await archive.export(event.id), ensure_ascii=False))
+    page("archive/static_search.html", "search.html", {"event": event})
+    counts["pages"] += 2
+    # A script, not JSON: a page opened from disk may not fetch() files next to it, but may load scripts.
+    write("search-index.js", "window.LIVEBLOG_INDEX = " + json.dumps(index, ensure_ascii=False) + ";\n")
+    counts["index_entries"] = len(index)
+    static = resource_dir("static")
+    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js"):
+        (out / "static" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(static / name, out / "static" / name)
+    return counts

@@ -1,0 +1,145 @@
+// Replay: plays a session's stored stream back at 1x, 4x or 16x, with a scrubber. The steps come
+// from /archive/sessions/ID/replay.json (liveblog/archive/replay.py builds them); state at any
+// moment is the steps up to it applied in order, exactly as replay.py's state_at does.
+const root = document.getElementById("replay");
+if (root) start(root);
+
+function fmt(ms) {
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+function apply(state, step) {
+  const p = step.payload;
+  if ((step.op === "item.created" || step.op === "item.updated") && p.item) {
+    if (p.item.deleted) state.delete(p.item.id);
+    else state.set(p.item.id, { ...p.item, data: { ...(p.item.data || {}) } });
+  } else if (step.op === "item.deleted" || step.op === "item.redacted") {
+    state.delete(p.item_id ?? (p.item && p.item.id));
+  } else if (p.item_id !== undefined && state.has(p.item_id)) {
+    const item = state.get(p.item_id);
+    const fields = {};
+    for (const [k, v] of Object.entries(p)) {
+      if (!["type", "seq", "op", "item_id", "version"].includes(k)) fields[k] = v;
+    }
+    item.data = { ...item.data, ...fields };
+  }
+}
+
+async function start(root) {
+  const response = await fetch(`/archive/sessions/${encodeURIComponent(root.dataset.session)}/replay.json`);
+  if (!response.ok) return;
+  const data = await response.json();
+  const steps = data.steps;
+  const total = data.duration_ms;
+  root.hidden = false;
+
+  const play = document.getElementById("replay-play");
+  const scrubber = document.getElementById("replay-scrubber");
+  const clock = document.getElementById("replay-clock");
+  const items = document.getElementById("replay-items");
+  const polls = document.getElementById("replay-polls");
+  const questions = document.getElementById("replay-questions");
+  const empty = document.getElementById("replay-empty");
+  const count = document.getElementById("replay-count");
+  scrubber.max = String(total);
+  scrubber.step = String(Math.max(1, Math.round(total / 1000)));
+
+  let state = new Map();
+  let applied = 0;  // steps applied so far
+  let position = 0;  // ms into the session
+  let speed = 1;
+  let playing = false;
+  let last = 0;
+
+  function seek(ms) {
+    if (ms < position || applied === 0) { state = new Map(); applied = 0; }
+    position = ms;
+    while (applied < steps.length && steps[applied].t <= position) apply(state, steps[applied++]);
+    render();
+  }
+
+  function card(item) {
+    const li = document.createElement("li");
+    li.className = `arch-item arch-${item.kind}${item.key_point ? " key-point" : ""}`;
+    li.dataset.id = String(item.id);
+    const meta = document.createElement("div");
+    meta.className = "item-meta";
+    const who = document.createElement("span");
+    who.className = "author";
+    who.textContent = item.author || "";
+    const time = document.createElement("time");
+    time.dateTime = item.typed_at;
+    time.textContent = (item.typed_at || "").slice(11, 16);
+    meta.append(who, " ", time);
+    const body = document.createElement("div");
+    body.className = "item-body";
+    body.innerHTML = item.html || "";  // sanitised on the server (nh3)
+    li.append(meta, body);
+    return li;
+  }
+
+  function render() {
+    const all = [...state.values()];
+    const cards = all.filter((i) => i.kind === "note" || i.kind === "social");
+    items.replaceChildren(...cards.map(card));
+    empty.hidden = cards.length > 0;
+    count.textContent = `(${cards.length})`;
+    polls.replaceChildren(...all.filter((i) => i.kind === "poll" && i.data.state !== "draft").map((poll) => {
+      const li = document.createElement("li");
+      const q = document.createElement("strong");
+      q.textContent = poll.body;
+      const dl = document.createElement("p");
+      dl.className = "small";
+      const tally = poll.data.tally || {};
+      const labels = Object.fromEntries((poll.data.options || []).map((o) => [o.id, o.label]));
+      dl.textContent = Object.entries(tally).map(([k, v]) => `${labels[k] || k}: ${v}`).join(" · ")
+        + ` (${poll.data.voters || 0} voters, ${poll.data.state})`;
+      li.append(q, dl);
+      return li;
+    }));
+    questions.replaceChildren(...all.filter((i) => i.kind === "question")
+      .sort((a, b) => (b.data.votes || 0) - (a.data.votes || 0))
+      .map((q) => {
+        const li = document.createElement("li");
+        li.textContent = `${q.data.votes || 0} votes · ${q.body}${q.data.state === "answered" ? " (answered)" : ""}`;
+        return li;
+      }));
+    scrubber.value = String(position);
+    clock.textContent = `${fmt(position)} / ${fmt(total)}`;
+  }
+
+  function frame(now) {
+    if (!playing) return;
+    const next = Math.min(total, position + (now - last) * speed);
+    last = now;
+    seek(next);
+    if (position >= total) { setPlaying(false); return; }
+    requestAnimationFrame(frame);
+  }
+
+  function setPlaying(on) {
+    playing = on;
+    play.textContent = on ? "Pause" : "Play";
+    play.setAttribute("aria-pressed", String(on));
+    if (on) {
+      if (position >= total) seek(0);
+      last = performance.now();
+      requestAnimationFrame(frame);
+    }
+  }
+
+  play.addEventListener("click", () => setPlaying(!playing));
+  scrubber.addEventListener("input", () => seek(Number(scrubber.value)));
+  for (const button of root.querySelectorAll("[data-speed]")) {
+    button.addEventListener("click", () => {
+      speed = Number(button.dataset.speed);
+      for (const b of root.querySelectorAll("[data-speed]")) b.setAttribute("aria-pressed", String(b === button));
+    });
+  }
+  seek(0);
+  root.dataset.ready = "true";
+}

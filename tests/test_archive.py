@@ -1,0 +1,280 @@
+"""Knowledge pages, tags and search over a real server and SQLite file: ending a session makes a
+page with every kind of item, search finds words from notes, posts and summaries (a new note
+right after its ack), tag pages and related sessions link up, and pages answer 304 when unchanged."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
+from liveblog.capture.notes import Author
+from liveblog.errors import BadRequest
+from liveblog.services import Services
+from tests.archive_fixtures import fill_session, note, organiser_account
+from tests.conftest import LiveServer, Seed, organiser_csrf, page_csrf
+
+
+async def end(services: Services, session_id: str) -> None:
+    await services.programme.set_state(session_id, "ended")
+
+
+async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    filled = await fill_session(svc, seeded)
+    async with live.client() as c:
+        before = await c.get(f"/archive/sessions/{seeded.session_id}")
+        assert before.status_code == 404  # still live: no knowledge page yet
+        await end(svc, seeded.session_id)
+        page = await c.get(f"/archive/sessions/{seeded.session_id}")
+        assert page.status_code == 200
+        html = page.text
+        # The live URL keeps working (the ended live page) and points to the knowledge page,
+        # which is its canonical URL.
+        live_url = await c.get(f"/sessions/{seeded.session_id}")
+        assert live_url.status_code == 200
+        assert f'<a href="/archive/sessions/{seeded.session_id}">Read the knowledge page</a>' in live_url.text
+        assert f'<link rel="canonical" href="{live.url}/archive/sessions/{seeded.session_id}">' in live_url.text
+    # In order: head, summary (from the key points), key points, notes, posts, polls, questions.
+    order = [html.index(s) for s in ('id="session-title"', 'id="summary"', 'id="kp-heading"', 'id="notes-heading"',
+                                     'id="posts-heading"', 'id="polls-heading"', 'id="questions-heading"')]
+    assert order == sorted(order)
+    summary = html[html.index('id="summary"') : html.index('id="kp-heading"')]
+    assert "Chlorophyll absorbs red and blue light" in summary
+    assert "Keynote" in html and "Hall" in html and "09:00" in html
+    for item_id in (filled.note_id, filled.photo_note_id, filled.key_note_id, filled.post_id, filled.poll_id,
+                    filled.question_id, filled.answer_id):
+        assert f'id="item-{item_id}"' in html  # every item keeps its permalink
+    assert "<strong>make sugar</strong>" in html and 'href="https://example.org/leaf"' in html
+    assert '<img src="/media/0123456789abcdef"' in html
+    assert "zeaxanthin" in html and "original post" in html
+    polls = html[html.index('id="polls-heading"') : html.index('id="questions-heading"')]
+    assert "Favourite pigment?" in polls and "3 voters" in polls
+    assert re.search(r"Chlorophyll</th><td>2</td>", polls) and re.search(r"Carotene</th><td>1</td>", polls)
+    questions = html[html.index('id="questions-heading"') :]
+    assert "Why are leaves green, not black?" in questions and "<strong>2</strong> votes" in questions
+    assert "Answered" in questions and "xanthophyll" in questions
+    # Notes in typed order.
+    notes = html[html.index('id="notes-heading"') : html.index('id="posts-heading"')]
+    positions = [notes.index(f'id="item-{i}"') for i in (filled.note_id, filled.photo_note_id, filled.key_note_id)]
+    assert positions == sorted(positions)
+
+
+async def test_edits_after_the_event_are_marked_and_keep_their_history(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    filled = await fill_session(svc, seeded)
+    await end(svc, seeded.session_id)
+    account = await organiser_account(svc)
+    await svc.notes.handle(
+        seeded.session_id, Author.organiser(account),
+        {"type": "note.update", "client_id": str(uuid.uuid4()), "item_id": filled.note_id,
+         "body": "Photosynthesis makes glucose"},
+    )
+    async with live.client() as c:
+        html = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
+    card = html[html.index(f'id="item-{filled.note_id}"') :]
+    card = card[: card.index("</article>")]
+    assert "Photosynthesis makes glucose" in card
+    assert "Edited after the event" in card
+    assert "Earlier versions (1)" in card and "<strong>make sugar</strong>" in card
+
+
+async def test_search_finds_notes_posts_and_summaries_with_highlights(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    await fill_session(svc, seeded)
+    await end(svc, seeded.session_id)
+    await svc.archive.knowledge(seeded.session_id)
+    await svc.archive.set_summary(seeded.session_id, "A tour of photosynthetic pigments", "org")
+    async with live.client() as c:
+        for word, kind in (("xanthophyll", "note"), ("zeaxanthin", "social"), ("photosynthetic", "summary")):
+            r = await c.get("/search", params={"q": word})
+            assert r.status_code == 200
+            assert f"<mark>{word}</mark>" in r.text.lower() or "<mark>" in r.text, word
+            assert f"/archive/sessions/{seeded.session_id}" in r.text
+            assert f'<span class="badge">{kind.capitalize()}</span>' in r.text, (word, r.text[-3000:])
+        # Stemming and folded diacritics: "absorbing" finds "absorbs", "pigmént" finds "pigments".
+        r = await c.get("/search", params={"q": "absorbing"})
+        assert "Chlorophyll" in r.text and "<mark>absorbs</mark>" in r.text
+        r = await c.get("/search", params={"q": "pigmént"})
+        assert "zeaxanthin" in r.text
+        # Filters: another event, a kind, a tag that does not match: nothing.
+        r = await c.get("/search", params={"q": "xanthophyll", "event": "no-such-event"})
+        assert "0 results" in r.text
+        r = await c.get("/search", params={"q": "xanthophyll", "kind": "social"})
+        assert "0 results" in r.text
+        # Bad filters are a clear 400, never a 500.
+        assert (await c.get("/search", params={"q": "x", "from": "yesterday"})).status_code == 400
+        assert (await c.get("/search", params={"q": "x", "kind": "nope"})).status_code == 400
+        assert (await c.get("/search", params={"q": "x", "page": "-1"})).status_code == 400
+        # FTS syntax typed into the box is just words.
+        assert (await c.get("/search", params={"q": 'NEAR( "AND OR * ^'})).status_code == 200
+
+
+async def test_a_new_note_is_findable_right_after_its_ack(services: Services, seeded: Seed) -> None:
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    item_id = await note(services, seeded.session_id, Author.from_invite(invite), "Quokkas are marsupials")
+    result = await services.archive.search(services.archive.query("quokka"))
+    assert [h.ref for h in result.hits] == [str(item_id)] and result.total == 1
+    # Deleted: gone from the index in the same transaction.
+    await services.notes.handle(
+        seeded.session_id, Author.from_invite(invite),
+        {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": item_id},
+    )
+    assert (await services.archive.search(services.archive.query("quokka"))).total == 0
+
+
+async def test_search_pages_through_results(services: Services, seeded: Seed) -> None:
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    for n in range(45):
+        await note(services, seeded.session_id, Author.from_invite(invite), f"wombat number {n}")
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        result = await services.archive.search(services.archive.query("wombat", page=page))
+        assert result.total == 45
+        assert result.more == (page < 3)
+        seen.extend(h.ref for h in result.hits)
+    assert len(seen) == 45 == len(set(seen))
+
+
+async def test_tag_pages_and_related_sessions(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    await svc.programme.update_session(seeded.session_id, {"hashtags": ["#Botany", "#Light"]})
+    await svc.programme.update_session(seeded.other_session_id, {"hashtags": ["#botany"]})
+    await svc.programme.set_state(seeded.other_session_id, "live")
+    for sid in (seeded.session_id, seeded.other_session_id):
+        await end(svc, sid)
+    assert set(await svc.archive.archive_due()) == {seeded.session_id, seeded.other_session_id}
+    await svc.archive.set_organiser_tags(seeded.other_session_id, "Plant Science, #LIGHT")
+    async with live.client() as c:
+        tag = await c.get("/tags/botany")
+        assert tag.status_code == 200
+        assert f"/archive/sessions/{seeded.session_id}" in tag.text and f"/archive/sessions/{seeded.other_session_id}" in tag.text
+        assert "Test Summit" in tag.text
+        # "#BOTANY", "Botany" and "botany" are one tag.
+        assert (await c.get("/tags/%23BOTANY")).text.count("/archive/sessions/") == 2
+        light = await c.get("/tags/light")
+        assert light.text.count('class="arch-card"') == 2  # hashtag on one, organiser tag on the other
+        page = await c.get(f"/archive/sessions/{seeded.session_id}")
+        related = page.text[page.text.index('id="related-heading"') :]
+        assert f'href="/archive/sessions/{seeded.other_session_id}"' in related and "2 shared tags" in related
+        other = await c.get(f"/archive/sessions/{seeded.other_session_id}")
+        assert f'href="/archive/sessions/{seeded.session_id}"' in other.text[other.text.index('id="related-heading"') :]
+        assert 'href="/tags/plantscience"' in other.text
+        # Tags are searchable too.
+        found = await c.get("/search", params={"q": "plantscience"})
+        assert f"/archive/sessions/{seeded.other_session_id}" in found.text
+        r = await c.get("/search", params={"q": "Keynote", "tag": "light"})
+        assert f"/archive/sessions/{seeded.session_id}" in r.text
+
+
+async def test_knowledge_pages_answer_304_when_unchanged(live: LiveServer, seeded: Seed) -> None:
+    await end(live.services, seeded.session_id)
+    url = f"/archive/sessions/{seeded.session_id}"
+    async with live.client() as c:
+        first = await c.get(url)
+        etag, modified = first.headers["etag"], first.headers["last-modified"]
+        assert (await c.get(url, headers={"if-none-match": etag})).status_code == 304
+        assert (await c.get(url, headers={"if-modified-since": modified})).status_code == 304
+        again = await c.get(url)  # from the in-memory cache: the same bytes
+        assert again.text == first.text and again.headers["etag"] == etag
+        await live.services.archive.set_summary(seeded.session_id, "Now with a summary", "org")
+        changed = await c.get(url, headers={"if-none-match": etag})
+        assert changed.status_code == 200 and changed.headers["etag"] != etag and "Now with a summary" in changed.text
+        # Any commit to the session's stream (here a comment) shows at once, cache or not.
+        reader, _ = await live.services.readers.register("cachereader", "a long password")
+        await live.services.comments.post(seeded.session_id, reader, "fresh comment")
+        assert "fresh comment" in (await c.get(url)).text
+
+
+async def test_organisers_edit_the_summary_and_tags_from_the_page(live: LiveServer, seeded: Seed) -> None:
+    await end(live.services, seeded.session_id)
+    url = f"/archive/sessions/{seeded.session_id}"
+    async with live.client(follow_redirects=False) as anon:
+        assert (await anon.post(f"{url}/summary", data={"summary": "x"})).status_code == 401
+        assert "Edit the summary" not in (await anon.get(url)).text
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org:
+        assert "Edit the summary" in (await org.get(url)).text
+        r = await org.post(f"{url}/summary", data={"summary": "**Plants** <script>alert(1)</script>"})
+        assert r.status_code == 303
+        r = await org.post(f"{url}/tags", data={"tags": "Botany, Light"})
+        assert r.status_code == 303
+        # A cross-site form post is refused.
+        r = await org.post(f"{url}/summary", data={"summary": "pwned"}, headers={"origin": "https://evil.example"})
+        assert r.status_code == 403
+    async with live.client() as c:
+        html = (await c.get(url)).text
+    assert "<strong>Plants</strong>" in html and "<script>alert" not in html and "pwned" not in html
+    assert 'href="/tags/botany"' in html
+
+
+async def test_scheduled_end_rule_ends_and_archives_overdue_sessions(services: Services, seeded: Seed) -> None:
+    archive = services.archive
+    # The default rule waits for an organiser.
+    assert await archive.archive_due("2026-05-14T23:00") == []
+    archive.settings = type(archive.settings)(end_rule="scheduled", grace_minutes=30)
+    # 10:20 is before the keynote's end (10:00) plus grace: nothing yet.
+    assert await archive.archive_due("2026-05-14T10:20") == []
+    assert set(await archive.archive_due("2026-05-14T12:31")) == {seeded.session_id, seeded.other_session_id}
+    session = await services.programme.session(seeded.session_id)
+    assert session.state == "ended" and session.ended_at
+
+
+def test_tags_are_normalised() -> None:
+    assert normalise_tag("#Machine Learning") == "machinelearning"
+    assert normalise_tag("  #AI ") == normalise_tag("ai") == "ai"
+    assert normalise_tag("Cafe\u0301") == "caf\u00e9"  # NFC: one code point
+    assert normalise_tag("a/b?c#") == "abc"
+    assert parse_tags("#AI, ml ,#Foo#Bar, ai") == ["ai", "ml", "foo", "bar"]
+    assert search_terms('NEAR("x" AND y*)') == ("NEAR", "x", "AND", "y")
+
+
+async def test_search_query_rejects_bad_filters(services: Services) -> None:
+    with pytest.raises(BadRequest):
+        services.archive.query("x", date_to="2026-13-01")
+
+
+async def test_a_draft_poll_is_findable_only_once_it_opens(services: Services, seeded: Seed) -> None:
+    from liveblog.capture.votes import Moderator
+
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    mod = Moderator("Ada", invite.id)
+    poll = await services.audience.create_poll(
+        seeded.session_id, mod, {"question": "Secret capybara question?", "kind": "single", "options": ["a", "b"]})
+    assert (await services.archive.search(services.archive.query("capybara"))).total == 0
+    await services.audience.set_poll_state(poll.id, mod, {"state": "open"})
+    result = await services.archive.search(services.archive.query("capybara"))
+    assert [h.ref for h in result.hits] == [str(poll.id)]
+
+
+async def test_note_takers_write_the_summary_through_their_invite(live: LiveServer, seeded: Seed) -> None:
+    url = f"/n/{seeded.token}/sessions/{seeded.session_id}/summary"
+    async with live.client(follow_redirects=False) as c:
+        assert (await c.get(url)).status_code == 404  # not ended yet: no knowledge page
+        await end(live.services, seeded.session_id)
+        notetaker = await c.get(f"/n/{seeded.token}/sessions/{seeded.session_id}")
+        assert url in notetaker.text
+        form = await c.get(url)
+        assert form.status_code == 200
+        r = await c.post(url, data={"summary": "Written by *Ada*", "csrf_token": page_csrf(form.text)})
+        assert r.status_code == 303
+        assert (await c.post(f"/n/not-a-token/sessions/{seeded.session_id}/summary",
+                             data={"summary": "x", "csrf_token": page_csrf(form.text)})).status_code == 401
+        page = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
+    assert "Written by <em>Ada</em>" in page
+    record = await live.services.db.read(lambda r: r.get_archive(seeded.session_id))
+    assert record is not None and record.summary_by == "Ada"
+
+
+async def test_a_cached_public_page_carries_nobodys_csrf_token(live: LiveServer, seeded: Seed) -> None:
+    await end(live.services, seeded.session_id)
+    url = f"/archive/sessions/{seeded.session_id}"
+    async with live.client() as first, live.client() as second:
+        a = (await first.get(url)).text
+        b = (await second.get(url)).text
+    assert a == b and '<meta name="csrf-token" content="">' in a

@@ -1,0 +1,93 @@
+"""The static site export: crawled from disk, every link and image resolves, it shows the same
+items as the live page, search has its offline index, and the command shows progress."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import unquote
+
+from liveblog.capture.notes import Author
+from liveblog.web.app import make_templates
+from liveblog.web.static_site import export_site
+from tests.conftest import LiveServer, Seed
+from tests.test_exports import a_full_event
+
+# A 1x1 PNG.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002"
+    "0000050001e226059b0000000049454e44ae426082"
+)
+_REF = re.compile(r'\b(href|src|action)="([^"]*)"')
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def crawl(root: Path) -> list[str]:
+    """Every link, image and form target in every page, checked against the files on disk."""
+    problems = []
+    for page in root.rglob("*.html"):
+        html = page.read_text()
+        for attr, ref in _REF.findall(html):
+            if attr == "src" and ref == "#":
+                problems.append(f"{page.relative_to(root)}: an image with no source")
+            if ref.startswith(("http://", "https://", "mailto:")) or ref == "#":
+                continue
+            if ref.startswith("/"):
+                problems.append(f"{page.relative_to(root)}: absolute link {ref}")
+                continue
+            path, _, fragment = ref.partition("#")
+            path = path.split("?", 1)[0]
+            target = (page.parent / unquote(path)).resolve() if path else page
+            if not target.is_file():
+                problems.append(f"{page.relative_to(root)}: {ref} is missing")
+            elif fragment and target.suffix == ".html" and fragment not in _ID.findall(target.read_text()):
+                problems.append(f"{page.relative_to(root)}: {ref} has no #{fragment}")
+    return problems
+
+
+async def test_the_static_site_works_from_disk(live: LiveServer, seeded: Seed, tmp_path: Path) -> None:
+    svc = live.services
+    media_id = await svc.db.write(lambda tx: tx.insert_media(seeded.session_id, "image/png", PNG, None))
+    invite = await svc.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    await svc.notes.handle(seeded.session_id, Author.from_invite(invite), {
+        "type": "note.create", "client_id": str(uuid.uuid4()), "body": f"The board: ![whiteboard](/media/{media_id})"})
+    await a_full_event(live, seeded)
+    out = tmp_path / "site"
+    steps: list[tuple[str, int]] = []
+    counts = await export_site(svc, make_templates().env, seeded.event_id, out, live.url,
+                               lambda step, total: steps.append((step, total)))
+    assert counts["photos"] == 1 and (out / "media" / f"{media_id}.png").read_bytes() == PNG
+    assert len(steps) == steps[0][1] == counts["pages"]  # one progress step per page
+    assert crawl(out) == []
+    page = (out / "sessions" / f"{seeded.session_id}.html").read_text()
+    assert f'src="../media/{media_id}.png"' in page
+    assert 'href="../static/css/liveblog.css"' in page and "<script" not in page.replace(
+        '<script type="application/ld+json">', "")
+    # The same items as the live knowledge page.
+    async with live.client() as c:
+        online = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
+    ids = re.compile(r'id="((?:item|comment)-\d+)"')
+    assert ids.findall(page) == ids.findall(online) and len(ids.findall(page)) >= 8
+    index_html = (out / "index.html").read_text()
+    assert f'href="sessions/{seeded.session_id}.html"' in index_html and "<svg" in index_html
+    assert (out / "tags" / "botany.html").is_file() and (out / "archive.json").is_file()
+    search_index = (out / "search-index.js").read_text()
+    assert search_index.startswith("window.LIVEBLOG_INDEX = ") and "xanthophyll" in search_index
+    assert "Great" in search_index  # comments are searchable offline too
+
+
+async def test_the_export_site_command_shows_progress(live: LiveServer, seeded: Seed, tmp_path: Path) -> None:
+    await live.services.programme.set_state(seeded.session_id, "ended")
+    await live.services.archive.archive_due()
+    out = tmp_path / "site"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "liveblog.cli", "--db", live.services.settings.database.path, "export-site",
+        seeded.event_id, str(out), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "pages" in err.decode() and (out / "index.html").is_file()
+    assert crawl(out) == []
