@@ -342,3 +342,12 @@ async def test_input_a_backend_cannot_store_is_bad_input_not_a_crash(store: Stor
         assert found is None
     # The writer is fine afterwards.
     assert (await store.write(note_op(sid, "after")))[1] > 0
+
+
+def test_postgres_has_every_operation_of_the_interface() -> None:
+    # mypy cannot see through the portable mixins (postgres/portable.py), so this says it: an
+    # operation added to interface.Unit without a PostgreSQL version fails here, not in production.
+    from liveblog.storage.postgres.unit import PgUnit
+
+    operations = [n for n in dir(Unit) if not n.startswith("_") and callable(getattr(Unit, n))]
+    assert [n for n in operations if not hasattr(PgUnit, n)] == []
