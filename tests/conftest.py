@@ -117,6 +117,8 @@ def settings_for(request: pytest.FixtureRequest, tmp_path: Path, backend: str, *
         url = server.new_database_sync()
         request.addfinalizer(lambda: server.drop_database_sync(url))
         sections = {**sections, "database": {**sections.get("database", {}), "url": url}}
+    else:  # pinned: on SQLite even when LIVEBLOG_TEST_BACKEND=postgres
+        sections = {**sections, "database": {"path": str(tmp_path / "test.sqlite3"), **sections.get("database", {})}}
     return make_settings(tmp_path, **sections)
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 async def prepare(tmp_path: Path) -> tuple[Path, Seed]:
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, database={"path": str(tmp_path / "test.sqlite3")})  # read as a file below
     services = Services.build(settings)
     await services.open()
     try:

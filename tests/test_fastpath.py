@@ -18,7 +18,7 @@ from liveblog.services import Services
 from liveblog.streams.protocol import CloseCode, ws_close_frame
 from liveblog.web.outlets import TransportOutlet
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
-from tests.conftest import Seed, eventually, free_port, listening, make_settings, run_server, seed
+from tests.conftest import Seed, eventually, free_port, listening, make_settings, query, run_server, seed
 from tests.wsclient import connect, recv_type, send
 
 
@@ -212,7 +212,7 @@ async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path:
             note = '{"type":"note.create","client_id":"big","body":"' + "x" * 60000 + '"}'
             sock.sendall(masked_text_frame(note))
             await eventually(lambda: outlet.closed, what="the capture socket to close")
-            stored = await services.db.read(lambda c: c.conn.execute_fetchall("SELECT id FROM items WHERE client_id = 'big'"))
+            stored = await query(services.db, "SELECT id FROM items WHERE client_id = 'big'")
             assert len(stored) == 1  # stored, not acknowledged: the client resends, and dedupe answers
             # What the socket delivers ends with 4408, if read in time (here, at once).
             sock.settimeout(10)

@@ -346,6 +346,14 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
         leaders += bool(report["components"]["feeds"]["runs_here"])
     assert leaders == 1
 
+    # Revoking an invite on one process closes the socket it opened on another, at once.
+    async with await connect(f"{apps[2].ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as ws:
+        await recv_type(ws, "synced")
+        async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
+            revoked = await http.delete(f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"})
+        assert revoked.status_code == 200, revoked.text
+        assert (await recv_type(ws, "error"))["code"] == "revoked"
+
     # A process with another secret key refuses to start, and says why.
     stranger = AppProcess(tmp_path, pg_url, redis.url, 9, secret="some-other-secret")
     out, _ = stranger.proc.communicate(timeout=60)

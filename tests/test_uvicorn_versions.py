@@ -45,7 +45,7 @@ def install_lower_bound() -> Path:
 
 async def test_the_lowest_admitted_uvicorn_serves_the_fast_path(tmp_path: Path) -> None:
     target = await asyncio.to_thread(install_lower_bound)
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, database={"path": str(tmp_path / "test.sqlite3")})  # served with --db below
     services = Services.build(settings)
     await services.open()
     try:

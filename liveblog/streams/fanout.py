@@ -141,14 +141,16 @@ class RedisFanout:
 
     # -- publishing ------------------------------------------------------------------------------
 
+    def _put(self, message: dict[str, Any]) -> None:
+        if self._outbox.qsize() >= MAX_OUTBOX:
+            self._outbox.get_nowait()
+            self.dropped += 1
+        self._outbox.put_nowait(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+
     def forward(self, changes: Iterable[Change]) -> None:
         """After commit, in commit order: queue this process's changes for the other processes."""
         for change in changes:
-            if self._outbox.qsize() >= MAX_OUTBOX:
-                self._outbox.get_nowait()
-                self.dropped += 1
-            message = {"o": self.origin, "s": change.session_id, "p": change.payload}
-            self._outbox.put_nowait(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+            self._put({"o": self.origin, "s": change.session_id, "p": change.payload})
 
     def forward_revocation(self, key: str) -> None:
         """After a revocation committed: tell the other processes to close its sockets too."""

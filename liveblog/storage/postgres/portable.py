@@ -46,7 +46,8 @@ class _Pending:
     async def _run(self) -> _Cursor:
         if self._cursor is None:
             sql = to_dollar(self._sql)
-            if " RETURNING " in sql.upper() or sql.lstrip().upper().startswith("SELECT"):
+            head = sql.lstrip()[:6].upper()
+            if " RETURNING " in sql.upper() or head in ("SELECT", "WITH ") or head.startswith("WITH"):
                 rows = await self._conn.fetch(sql, *self._args)
                 self._cursor = _Cursor(list(rows), len(rows))
             else:
@@ -77,12 +78,18 @@ class AiosqliteShim:
 
 
 class _Face:
-    """What the mixin's methods see as `self`: the shim as `conn`, the unit's changes/callbacks."""
+    """What the mixin's methods see as `self`: the shim as `conn`, the unit's changes/callbacks,
+    and every other operation of the PostgreSQL unit (a mixin calling `self.append_change`
+    gets PostgreSQL's)."""
 
     def __init__(self, unit: Any) -> None:
         self.conn = AiosqliteShim(unit.conn)
         self.changes = unit.changes
         self.after_commit = unit.after_commit
+        self._unit = unit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._unit, name)
 
 
 def portable(mixin: type, *, own: type) -> type:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from liveblog.errors import Unavailable
+from liveblog.errors import BadRequest, Unavailable
 from liveblog.metrics import COMMIT_SECONDS
 from liveblog.models import Change
 from liveblog.storage.interface import Op
@@ -51,6 +51,15 @@ CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.Interface
 
 class _RetryBatch(Exception):
     pass
+
+
+def domain_error(exc: Exception) -> Exception:
+    """The interface speaks domain errors, not a driver's. PostgreSQL refuses some input SQLite
+    stores (a NUL character in text, an integer beyond 64 bits, a value of the wrong type):
+    that is bad input, answered like any other (400 invalid_field), never a 500."""
+    if isinstance(exc, asyncpg.DataError):
+        return BadRequest(f"a value cannot be stored: {str(exc).splitlines()[0][:200]}", code="invalid_field")
+    return exc
 
 
 async def migrate(conn: asyncpg.Connection, where: str = "") -> int:
@@ -194,6 +203,8 @@ class PostgresStore:
             raise Unavailable("the database did not answer in time; try again shortly") from None
         except CONNECTION_ERRORS as exc:
             raise Unavailable(f"the database is unreachable: {exc}") from None
+        except asyncpg.DataError as exc:
+            raise domain_error(exc) from None
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -269,7 +280,7 @@ class PostgresStore:
                 except CONNECTION_ERRORS:
                     raise
                 except Exception as exc:
-                    done.append((False, exc, unit))
+                    done.append((False, domain_error(exc), unit))
                     continue
                 done.append((True, result, unit))
         return done
