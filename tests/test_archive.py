@@ -1,11 +1,14 @@
 """Knowledge pages, tags and search over a real server and SQLite file: ending a session makes a
-page with every kind of item, search finds words from notes, posts and summaries (a new note
-right after its ack), tag pages and related sessions link up, and pages answer 304 when unchanged."""
+page with every kind of item, search finds words from notes, posts, comments and summaries (a
+new note right after its ack), tag pages and related sessions link up, and pages answer 304 when
+unchanged. Search tests run on both backends (SQLite's FTS5 and PostgreSQL's tsvector index):
+ranking may differ between them, what is found may not."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 
@@ -14,7 +17,10 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session, note, organiser_account
-from tests.conftest import LiveServer, Seed, organiser_csrf, page_csrf
+from liveblog.models import MARK_END, MARK_START, utcnow
+from tests.conftest import BACKENDS, LiveServer, Seed, organiser_csrf, page_csrf
+
+both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 async def end(services: Services, session_id: str) -> None:
@@ -81,14 +87,18 @@ async def test_edits_after_the_event_are_marked_and_keep_their_history(live: Liv
     assert "Earlier versions (1)" in card and "<strong>make sugar</strong>" in card
 
 
-async def test_search_finds_notes_posts_and_summaries_with_highlights(live: LiveServer, seeded: Seed) -> None:
+@both_backends
+async def test_search_finds_notes_posts_comments_and_summaries_with_highlights(live: LiveServer, seeded: Seed) -> None:
     svc = live.services
     await fill_session(svc, seeded)
     await end(svc, seeded.session_id)
     await svc.archive.knowledge(seeded.session_id)
     await svc.archive.set_summary(seeded.session_id, "A tour of photosynthetic pigments", "org")
+    reader, _ = await svc.readers.register("searchreader", "a long password")
+    await svc.comments.post(seeded.session_id, reader, "Does anthocyanin count as a pigment?")
     async with live.client() as c:
-        for word, kind in (("xanthophyll", "note"), ("zeaxanthin", "social"), ("photosynthetic", "summary")):
+        for word, kind in (("xanthophyll", "note"), ("zeaxanthin", "social"), ("photosynthetic", "summary"),
+                           ("anthocyanin", "comment")):
             r = await c.get("/search", params={"q": word})
             assert r.status_code == 200
             assert f"<mark>{word}</mark>" in r.text.lower() or "<mark>" in r.text, word
@@ -112,6 +122,7 @@ async def test_search_finds_notes_posts_and_summaries_with_highlights(live: Live
         assert (await c.get("/search", params={"q": 'NEAR( "AND OR * ^'})).status_code == 200
 
 
+@both_backends
 async def test_a_new_note_is_findable_right_after_its_ack(services: Services, seeded: Seed) -> None:
     invite = await services.accounts.invite_for_token(seeded.token)
     assert invite is not None
@@ -126,6 +137,7 @@ async def test_a_new_note_is_findable_right_after_its_ack(services: Services, se
     assert (await services.archive.search(services.archive.query("quokka"))).total == 0
 
 
+@both_backends
 async def test_search_pages_through_results(services: Services, seeded: Seed) -> None:
     invite = await services.accounts.invite_for_token(seeded.token)
     assert invite is not None
@@ -140,6 +152,68 @@ async def test_search_pages_through_results(services: Services, seeded: Seed) ->
     assert len(seen) == 45 == len(set(seen))
 
 
+@both_backends
+async def test_search_filters_require_every_word_and_fold_accents(services: Services, seeded: Seed) -> None:
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    ada = Author.from_invite(invite)
+    creme = await note(services, seeded.session_id, ada, "Crème brûlée served at the café")
+    naive = await note(services, seeded.session_id, ada, "A naive resume of the morning")
+    other = await note(services, seeded.other_session_id, ada, "Crème caramel in the workshop")
+    archive = services.archive
+
+    async def refs(text: str, **filters: Any) -> list[str]:
+        return sorted(h.ref for h in (await archive.search(archive.query(text, **filters))).hits)
+
+    # Accents folded both ways, any case.
+    assert await refs("creme brulee") == [str(creme)]
+    assert await refs("CAFÉ") == [str(creme)]
+    assert await refs("naïve résumé") == [str(naive)]
+    # Every word is required; words typed as operators are words.
+    assert await refs("creme") == sorted([str(creme), str(other)])
+    assert await refs("creme workshop") == [str(other)]
+    assert await refs("creme OR naive") == []
+    # The snippet marks the matched words.
+    (hit,) = (await archive.search(archive.query("brulee"))).hits
+    assert f"{MARK_START}brûlée{MARK_END}" in hit.snippet and hit.kind == "note"
+    assert hit.session_title == "Keynote" and hit.event_title == "Test Summit"
+    # Filters: kind, event, session tag, dates (typed today, UTC).
+    assert await refs("creme", kind="note") == sorted([str(creme), str(other)])
+    assert await refs("creme", kind="comment") == []
+    assert await refs("creme", event_id=seeded.event_id) == sorted([str(creme), str(other)])
+    assert await refs("creme", event_id="no-such-event") == []
+    today = utcnow()[:10]
+    assert await refs("creme", date_from=today, date_to=today) == sorted([str(creme), str(other)])
+    assert await refs("creme", date_to="2026-01-01") == []
+    assert await refs("creme", date_from="2099-01-01") == []
+    await services.programme.update_session(seeded.other_session_id, {"hashtags": ["#Dessert"]})
+    await services.programme.set_state(seeded.other_session_id, "live")
+    await end(services, seeded.other_session_id)
+    await archive.archive_due()
+    assert await refs("creme", tag="dessert") == [str(other)]
+    # Sessions are found by their title and tags.
+    found = (await archive.search(archive.query("workshop dessert", kind="session"))).hits
+    assert [h.ref for h in found] == [seeded.other_session_id]
+
+
+@both_backends
+async def test_comments_leave_search_when_hidden_or_deleted(services: Services, seeded: Seed) -> None:
+    reader, _ = await services.readers.register("commenter", "a long password")
+    comment = await services.comments.post(seeded.session_id, reader, "The platypus lays eggs")
+    archive = services.archive
+    assert [h.ref for h in (await archive.search(archive.query("platypus"))).hits] == [str(comment.id)]
+    await services.comments.moderate(comment.id, "hide")
+    assert (await archive.search(archive.query("platypus"))).total == 0
+    await services.comments.moderate(comment.id, "show")
+    assert (await archive.search(archive.query("platypus"))).total == 1
+    await services.comments.edit(comment.id, reader, "Echidnas lay eggs too")
+    assert (await archive.search(archive.query("platypus"))).total == 0
+    assert (await archive.search(archive.query("echidna"))).total == 1
+    await services.comments.moderate(comment.id, "delete")
+    assert (await archive.search(archive.query("echidna"))).total == 0
+
+
+@both_backends
 async def test_tag_pages_and_related_sessions(live: LiveServer, seeded: Seed) -> None:
     svc = live.services
     await svc.programme.update_session(seeded.session_id, {"hashtags": ["#Botany", "#Light"]})
@@ -238,6 +312,7 @@ async def test_search_query_rejects_bad_filters(services: Services) -> None:
         services.archive.query("x", date_to="2026-13-01")
 
 
+@both_backends
 async def test_a_draft_poll_is_findable_only_once_it_opens(services: Services, seeded: Seed) -> None:
     from liveblog.capture.votes import Moderator
 

@@ -61,6 +61,11 @@ async def test_migrate_to_postgres_copies_everything_and_checks_counts(
         assert await new.db.read(lambda r: r.get_media(media_id)) == ("image/png", b"\x89PNG-bytes")
         assert await new.accounts.login(*ORGANISER)  # the password hash came along
         assert (await new.accounts.invite_for_token(seeded.token)) is not None  # and the invite tokens
+        # PostgreSQL's search index was filled by its triggers as the rows were copied.
+        assert (await new.archive.search(new.archive.query("note", kind="note"))).total == 30
+        assert [h.ref for h in (await new.archive.search(new.archive.query("tea"))).hits] == [str(poll.id)]
+        assert [h.ref for h in (await new.archive.search(new.archive.query("keynote", kind="session"))).hits] == [
+            seeded.session_id]
         # New writes continue: the next seq after the copied head, a fresh item id, a new account id.
         ack = await new.notes.handle(seeded.session_id, Author(name="Ada", ref=seeded.invite_id),
                                      {"type": "note.create", "client_id": "after", "body": "on PostgreSQL"})

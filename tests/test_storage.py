@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from liveblog.errors import BadRequest, Conflict, NotFound, Unavailable
-from liveblog.models import Change
+from liveblog.models import Change, SearchQuery
 from liveblog.storage import Database, Store, Unit
 from liveblog.storage.postgres import PostgresStore
 from liveblog.storage.schema import MIGRATIONS
@@ -258,8 +258,46 @@ async def test_sqlite_upgrade_of_a_version_1_database_that_holds_data(tmp_path: 
         assert [(i.body, i.key_point) for i in items] == [("kept", True)]
         assert await db.read(lambda r: r.stream_head("s1")) == ("e1", 1)
         assert await db.read(lambda r: r.changes_between("s1", 0, 5)) == ['{"type":"change","seq":1}']
+        found = await db.read(lambda r: r.search(SearchQuery(terms=("kept",))))
+        assert [(h.kind, h.ref) for h in found.hits] == [("note", "1")]  # indexed by the archive's step
     finally:
         await db.close()
+
+
+async def test_postgres_upgrade_of_a_version_4_database_indexes_what_it_holds(pg_url: str) -> None:
+    import asyncpg
+
+    from liveblog.storage.postgres.schema import MIGRATIONS as PG_MIGRATIONS
+
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for step in PG_MIGRATIONS[:4]:
+            await conn.execute(step)
+        await conn.execute("CREATE TABLE liveblog_schema (version INTEGER NOT NULL); INSERT INTO liveblog_schema VALUES (4)")
+        await conn.execute(
+            "INSERT INTO events (id, title, starts_on, ends_on, created_at, updated_at)"
+            " VALUES ('ev', 'Old Event', '2025-05-01', '2025-05-01', 't', 't');"
+            "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch, last_seq, created_at,"
+            " updated_at) VALUES ('s1', 'ev', 'Old Séance', '2025-05-01T09:00', '2025-05-01T10:00', 'ended', 'e1', 3,"
+            " 't', 't');"
+            "INSERT INTO items (id, session_id, kind, client_id, body, data, typed_at, received_at, sort_at, updated_at,"
+            " deleted, seq) VALUES"
+            " (1, 's1', 'note', 'c1', 'kept wombats', '{}', '2025-05-01T09:05:00Z', 't', 't', 't', 0, 1),"
+            " (2, 's1', 'note', 'c2', 'deleted wombats', '{}', '2025-05-01T09:06:00Z', 't', 't', 't', 1, 2),"
+            " (3, 's1', 'poll', 'c3', 'draft wombats?', '{\"state\": \"draft\"}', '2025-05-01T09:07:00Z', 't', 't',"
+            " 't', 0, 3)"
+        )
+    finally:
+        await conn.close()
+    store = PostgresStore(pg_url)
+    await store.open()
+    try:
+        found = await store.read(lambda r: r.search(SearchQuery(terms=("wombat",))))
+        assert [(h.kind, h.ref) for h in found.hits] == [("note", "1")]
+        found = await store.read(lambda r: r.search(SearchQuery(terms=("seance",))))
+        assert [(h.kind, h.ref, h.title) for h in found.hits] == [("session", "s1", "Old Séance")]
+    finally:
+        await store.close()
 
 
 # -- PostgreSQL only: several writers on one database, as several app processes are ---------------

@@ -1,17 +1,28 @@
 """The archive on PostgreSQL: storage/archive.py's portable SQL runs unchanged (portable.py);
-the two statements that use SQLite functions have their own SQL here. Full-text search over
-PostgreSQL's own tsvector index is not built yet: `search` says so (503), never a driver error."""
+the two statements that use SQLite functions have their own SQL here, and so does search, over
+PostgreSQL's own full-text index (`search_index`, kept by triggers: postgres/schema.py step 5).
+It finds what SQLite's FTS5 finds (every word required, English stemming, diacritics folded);
+ranking (ts_rank, not bm25) and snippets (ts_headline) may differ."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from liveblog.errors import Unavailable
-from liveblog.storage.archive import ArchiveOps
+from liveblog.models import MARK_END, MARK_START, SearchHit, SearchQuery, SearchResult
+from liveblog.storage.archive import SEARCH_COUNT_CAP, ArchiveOps
 from liveblog.storage.postgres.base import PgUnitBase
 from liveblog.storage.postgres.portable import portable
 
 _PortableArchive: Any = portable(ArchiveOps, own=PgUnitBase)
+
+# The text search configuration made by postgres/schema.py step 5.
+_CONFIG = "liveblog_search"
+# ts_rank weights for D, C, B, A: body (C) 0.25, tags (B) 0.75, title (A) 1, as bm25's 1, 3, 4.
+_WEIGHTS = "{0.1, 0.25, 0.75, 1.0}"
+# What a snippet is cut from: the text and tags (a session's title shows apart), else the title.
+_SNIPPET_TEXT = "coalesce(nullif(concat_ws(' ', nullif(btrim(f.body), ''), nullif(btrim(f.tags), '')), ''), f.title)"
+# One fragment of about SQLite's snippet length (16 tokens), marked as SQLite's snippet marks.
+_HEADLINE = f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2, MaxFragments=1'
 
 
 class PgArchiveOps(_PortableArchive):
@@ -36,5 +47,60 @@ class PgArchiveOps(_PortableArchive):
         )
         return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
 
-    async def search(self, query: Any) -> Any:
-        raise Unavailable("search is not available on PostgreSQL yet (docs/archive.md)")
+    async def search(self, query: SearchQuery) -> SearchResult:
+        """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
+        if not query.terms:
+            return SearchResult((), 0, False)
+        # plainto_tsquery reads its text as words only (no operators) and requires every one.
+        where = [f"f.document @@ plainto_tsquery('{_CONFIG}', $1)"]
+        args: list[Any] = [" ".join(query.terms)]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.event_id:
+            where.append(f"f.event_id = {arg(query.event_id)}")
+        if query.kinds:
+            where.append(f"f.kind = ANY({arg(list(query.kinds))}::text[])")
+        # Timestamps are ISO 8601 text: compared byte by byte, whatever the database's collation.
+        if query.date_from:
+            where.append(f'f.at COLLATE "C" >= {arg(query.date_from)}')
+        if query.date_to:
+            where.append(f'f.at COLLATE "C" < {arg(query.date_to + "~")}')  # after every time of that day
+        if query.tag:
+            where.append(f"f.session_id IN (SELECT session_id FROM session_tags WHERE tag = {arg(query.tag)})")
+        cond = " AND ".join(where)
+        n = len(args)
+        # Two steps, as on SQLite: rank the matches by key alone, then build snippets for the one
+        # page. `doc` breaks ties so that pages never overlap or skip a match.
+        ranked = await self.conn.fetch(
+            f"SELECT f.doc FROM search_index f WHERE {cond}"
+            f" ORDER BY ts_rank('{_WEIGHTS}', f.document, plainto_tsquery('{_CONFIG}', $1)) DESC, f.doc"
+            f" LIMIT ${n + 1} OFFSET ${n + 2}",
+            *args, query.limit + 1, query.offset,
+        )
+        page_ids = [r[0] for r in ranked[: query.limit]]
+        hits_by_doc: dict[str, SearchHit] = {}
+        if page_ids:
+            for r in await self.conn.fetch(
+                "SELECT f.doc, f.kind, f.ref, f.session_id, f.event_id, f.at,"
+                f" ts_headline('{_CONFIG}', {_SNIPPET_TEXT},"
+                f" plainto_tsquery('{_CONFIG}', $1), $3), f.title, s.title, e.title"
+                " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
+                " WHERE f.doc = ANY($2::text[])",
+                args[0], page_ids, _HEADLINE,
+            ):
+                hits_by_doc[r[0]] = SearchHit(
+                    kind=r[1], ref=r[2], session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
+                    session_title=r[8], event_title=r[9],
+                )
+        hits = tuple(hits_by_doc[d] for d in page_ids if d in hits_by_doc)
+        if query.offset == 0 and len(ranked) <= query.limit:
+            total = len(ranked)  # all of them are on this page: no need to count again
+        else:
+            total = int(await self.conn.fetchval(
+                f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1}) m",
+                *args,
+            ))
+        return SearchResult(hits, total, len(ranked) > query.limit)

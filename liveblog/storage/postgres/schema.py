@@ -207,9 +207,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sessions ADD COLUMN questions_audience TEXT NOT NULL DEFAULT 'anyone';
     """,
-    # 5: the archive: knowledge pages' summaries, normalised tags, and every earlier version of an
-    # edited note or post (kept by a trigger, as on SQLite). Full-text search on PostgreSQL (its
-    # own tsvector index) is not built yet: docs/archive.md says so.
+    # 5: the archive: knowledge pages' summaries, normalised tags, every earlier version of an
+    # edited note or post (kept by a trigger, as on SQLite), and the full-text index. Search was
+    # added to this step (not appended as 7) so that step N stays SQLite's step N: PostgreSQL's 5
+    # and 6 were new and unreleased when it was. `search_index` holds what SQLite's FTS5 table
+    # holds, one row per `doc` ('item:<id>', 'session:<id>', 'summary:<session id>',
+    # 'comment:<id>'), kept by triggers in the same transaction as the write that changes what it
+    # indexes, so a note is findable once acknowledged. Its `document` is computed from title,
+    # tags and body with `liveblog_search`: English Snowball stemming without stop words (FTS5's
+    # porter keeps every word too) and diacritics folded by `unaccent` (a trusted extension in
+    # PostgreSQL's contrib: the database owner may create it).
     """
     CREATE TABLE archives (
         session_id TEXT PRIMARY KEY REFERENCES sessions(id),
@@ -247,8 +254,109 @@ MIGRATIONS: list[str] = [
     END $$;
     CREATE TRIGGER item_history_keep AFTER UPDATE OF body ON items
         FOR EACH ROW EXECUTE FUNCTION item_history_keep();
+
+    CREATE EXTENSION IF NOT EXISTS unaccent;
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem (TEMPLATE = snowball, Language = english);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search (COPY = english);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem;
+    CREATE TABLE search_index (
+        doc TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        -- Weights for ts_rank: title A, tags B, body C (as SQLite's bm25 weights 4, 3, 1).
+        document tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('liveblog_search', title), 'A')
+            || setweight(to_tsvector('liveblog_search', tags), 'B')
+            || setweight(to_tsvector('liveblog_search', body), 'C')
+        ) STORED
+    );
+    CREATE INDEX search_index_document ON search_index USING gin (document);
+    CREATE INDEX search_index_by_session ON search_index (session_id);
+
+    -- Items: indexed unless deleted, empty or a draft poll; a poll becomes findable when it opens
+    -- (its question is public from then on). SQLite's three item triggers, one function.
+    CREATE FUNCTION search_item() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM search_index WHERE doc = 'item:' || NEW.id;
+        IF NEW.deleted = 0 AND NEW.body <> ''
+           AND NOT (NEW.kind = 'poll' AND (NEW.data::jsonb ->> 'state') = 'draft') THEN
+            INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
+            SELECT 'item:' || NEW.id, NEW.kind, NEW.id::text, NEW.session_id, s.event_id, NEW.typed_at, '', NEW.body, ''
+            FROM sessions s WHERE s.id = NEW.session_id;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_item_insert AFTER INSERT ON items
+        FOR EACH ROW EXECUTE FUNCTION search_item();
+    CREATE TRIGGER search_item_update AFTER UPDATE OF body, deleted ON items
+        FOR EACH ROW EXECUTE FUNCTION search_item();
+    CREATE TRIGGER search_poll_opened AFTER UPDATE OF data ON items
+        FOR EACH ROW WHEN (NEW.kind = 'poll' AND (OLD.data::jsonb ->> 'state') = 'draft'
+                           AND (NEW.data::jsonb ->> 'state') <> 'draft')
+        EXECUTE FUNCTION search_item();
+
+    -- Sessions: title; description and speakers; hashtags, then its normalised tags.
+    CREATE FUNCTION search_session() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM search_index WHERE doc = 'session:' || NEW.id;
+        INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
+        VALUES ('session:' || NEW.id, 'session', NEW.id, NEW.id, NEW.event_id, NEW.starts_at, NEW.title,
+                NEW.description || ' ' || replace(replace(replace(NEW.speakers, '["', ''), '"]', ''), '","', ', '),
+                replace(replace(replace(replace(NEW.hashtags, '[', ''), ']', ''), '"', ''), ',', ' ')
+                || ' ' || coalesce((SELECT string_agg(tag, ' ') FROM session_tags WHERE session_id = NEW.id), ''));
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_session_insert AFTER INSERT ON sessions
+        FOR EACH ROW EXECUTE FUNCTION search_session();
+    CREATE TRIGGER search_session_update AFTER UPDATE OF title, description, speakers, hashtags ON sessions
+        FOR EACH ROW EXECUTE FUNCTION search_session();
+
+    CREATE FUNCTION search_tags() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        sid TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.session_id ELSE NEW.session_id END;
+    BEGIN
+        UPDATE search_index SET tags = coalesce((SELECT string_agg(DISTINCT tag, ' ') FROM session_tags
+                                                 WHERE session_id = sid), '')
+        WHERE doc = 'session:' || sid;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_tags AFTER INSERT OR DELETE ON session_tags
+        FOR EACH ROW EXECUTE FUNCTION search_tags();
+
+    CREATE FUNCTION search_summary() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM search_index WHERE doc = 'summary:' || NEW.session_id;
+        INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
+        SELECT 'summary:' || s.id, 'summary', s.id, s.id, s.event_id, NEW.updated_at, s.title, NEW.summary, ''
+        FROM sessions s WHERE s.id = NEW.session_id AND NEW.summary <> '';
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_summary_insert AFTER INSERT ON archives
+        FOR EACH ROW EXECUTE FUNCTION search_summary();
+    CREATE TRIGGER search_summary_update AFTER UPDATE OF summary ON archives
+        FOR EACH ROW EXECUTE FUNCTION search_summary();
+
+    INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
+    SELECT 'item:' || i.id, i.kind, i.id::text, i.session_id, s.event_id, i.typed_at, '', i.body, ''
+    FROM items i JOIN sessions s ON s.id = i.session_id WHERE i.deleted = 0 AND i.body <> ''
+    AND NOT (i.kind = 'poll' AND (i.data::jsonb ->> 'state') = 'draft');
+    INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
+    SELECT 'session:' || id, 'session', id, id, event_id, starts_at, title,
+           description || ' ' || replace(replace(replace(speakers, '["', ''), '"]', ''), '","', ', '),
+           replace(replace(replace(replace(hashtags, '[', ''), ']', ''), '"', ''), ',', ' ')
+    FROM sessions;
     """,
-    # 6: comment threads and reader accounts (as SQLite's 6).
+    # 6: comment threads and reader accounts (as SQLite's 6); visible comments are indexed for
+    # search like items.
     """
     ALTER TABLE accounts ADD COLUMN banned_at TEXT;
     CREATE TABLE password_resets (
@@ -282,5 +390,17 @@ MIGRATIONS: list[str] = [
         event_id TEXT PRIMARY KEY REFERENCES events(id),
         premoderate INTEGER NOT NULL DEFAULT 0
     );
+    CREATE FUNCTION search_comment() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM search_index WHERE doc = 'comment:' || NEW.id;
+        INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
+        SELECT 'comment:' || NEW.id, 'comment', NEW.id::text, NEW.session_id, s.event_id, NEW.created_at, '', NEW.body, ''
+        FROM sessions s WHERE s.id = NEW.session_id AND NEW.state = 'visible' AND NEW.deleted = 0;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_comment_insert AFTER INSERT ON comments
+        FOR EACH ROW EXECUTE FUNCTION search_comment();
+    CREATE TRIGGER search_comment_update AFTER UPDATE OF body, state, deleted ON comments
+        FOR EACH ROW EXECUTE FUNCTION search_comment();
     """,
 ]
