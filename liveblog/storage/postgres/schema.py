@@ -286,7 +286,9 @@ MIGRATIONS: list[str] = [
     -- (its question is public from then on). SQLite's three item triggers, one function.
     CREATE FUNCTION search_item() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        DELETE FROM search_index WHERE doc = 'item:' || NEW.id;
+        IF TG_OP = 'UPDATE' THEN  -- an insert has no row to replace
+            DELETE FROM search_index WHERE doc = 'item:' || NEW.id;
+        END IF;
         IF NEW.deleted = 0 AND NEW.body <> ''
            AND NOT (NEW.kind = 'poll' AND (NEW.data::jsonb ->> 'state') = 'draft') THEN
             INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
@@ -307,7 +309,9 @@ MIGRATIONS: list[str] = [
     -- Sessions: title; description and speakers; hashtags, then its normalised tags.
     CREATE FUNCTION search_session() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        DELETE FROM search_index WHERE doc = 'session:' || NEW.id;
+        IF TG_OP = 'UPDATE' THEN  -- an insert has no row to replace
+            DELETE FROM search_index WHERE doc = 'session:' || NEW.id;
+        END IF;
         INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
         VALUES ('session:' || NEW.id, 'session', NEW.id, NEW.id, NEW.event_id, NEW.starts_at, NEW.title,
                 NEW.description || ' ' || replace(replace(replace(NEW.speakers, '["', ''), '"]', ''), '","', ', '),
@@ -334,7 +338,9 @@ MIGRATIONS: list[str] = [
 
     CREATE FUNCTION search_summary() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        DELETE FROM search_index WHERE doc = 'summary:' || NEW.session_id;
+        IF TG_OP = 'UPDATE' THEN  -- an insert has no row to replace
+            DELETE FROM search_index WHERE doc = 'summary:' || NEW.session_id;
+        END IF;
         INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
         SELECT 'summary:' || s.id, 'summary', s.id, s.id, s.event_id, NEW.updated_at, s.title, NEW.summary, ''
         FROM sessions s WHERE s.id = NEW.session_id AND NEW.summary <> '';
@@ -392,7 +398,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE FUNCTION search_comment() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        DELETE FROM search_index WHERE doc = 'comment:' || NEW.id;
+        IF TG_OP = 'UPDATE' THEN  -- an insert has no row to replace
+            DELETE FROM search_index WHERE doc = 'comment:' || NEW.id;
+        END IF;
         INSERT INTO search_index (doc, kind, ref, session_id, event_id, at, title, body, tags)
         SELECT 'comment:' || NEW.id, 'comment', NEW.id::text, NEW.session_id, s.event_id, NEW.created_at, '', NEW.body, ''
         FROM sessions s WHERE s.id = NEW.session_id AND NEW.state = 'visible' AND NEW.deleted = 0;
