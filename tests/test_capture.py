@@ -234,3 +234,16 @@ def test_capture_messages_are_validated_into_typed_messages_before_storage() -> 
         with pytest.raises(BadRequest) as info:
             capture_message(bad, note_bytes=100)
         assert (info.value.code, info.value.field) == (code, field), bad
+
+
+def test_a_nul_character_is_refused_as_text_for_every_backend() -> None:
+    """NUL is valid JSON (\\u0000) but not text PostgreSQL can store; refused where all JSON enters,
+    naming the field, so both backends answer the same 400 instead of one storing it."""
+    from liveblog.streams.protocol import decode_json
+
+    with pytest.raises(BadRequest) as info:
+        decode_json('{"type": "note.create", "client_id": "c", "body": "a\\u0000b"}')
+    assert (info.value.code, info.value.field) == ("invalid_field", "body")
+    with pytest.raises(BadRequest):
+        decode_json('{"a\\u0000": 1}')
+    assert decode_json('{"body": "tab\\tand newline\\n"}') == {"body": "tab\tand newline\n"}

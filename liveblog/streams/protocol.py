@@ -128,7 +128,8 @@ MAX_DEPTH = 16
 # SQLite's integers (and every id) are signed 64-bit.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Not text: lone surrogates, and NUL (valid JSON as \u0000, refused by PostgreSQL's TEXT).
+_SURROGATE = re.compile("[\ud800-\udfff\x00]")
 
 # Input refused, by reason, since the process started: shown at GET /api/v1/metrics, so that a
 # flood of bad frames is visible without filling the log.
@@ -161,7 +162,10 @@ def _depth(text: str) -> int:
 def _check(value: Any, field: str | None, depth: int) -> None:
     if isinstance(value, str):
         if _SURROGATE.search(value):
-            raise BadRequest("text must be Unicode: a lone surrogate (\\ud800-\\udfff) is not", code="invalid_field", field=field)
+            raise BadRequest(
+                "text must be Unicode without NUL: a lone surrogate (\\ud800-\\udfff) or \\u0000 is not",
+                code="invalid_field", field=field,
+            )
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
@@ -173,7 +177,7 @@ def _check(value: Any, field: str | None, depth: int) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             if _SURROGATE.search(key):
-                raise BadRequest("a key must be Unicode: a lone surrogate is not", code="invalid_json")
+                raise BadRequest("a key must be Unicode without NUL", code="invalid_json")
             _check(item, field if depth else key, depth + 1)
     elif isinstance(value, list):
         for item in value:
