@@ -162,3 +162,11 @@ async def test_password_guessing_is_throttled_per_username_and_address(live: Liv
     async with live.client() as http:
         ok = await http.post("/api/v1/login", json={"username": "second", "password": "another long password"})
         assert ok.status_code == 200
+
+
+async def test_an_invite_for_a_session_id_that_is_not_a_string_is_a_field_error(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        for bad in (1.5, 7, ["x"], {"id": "x"}):
+            made = await http.post(f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": bad})
+            assert made.status_code == 400, bad
+            assert made.json()["error"]["field"] == "session_id"

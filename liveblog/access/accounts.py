@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 
 from argon2 import PasswordHasher
@@ -112,7 +114,9 @@ class Accounts:
             return None
         return await self.db.read(lambda r: r.account_for_login_token(token))
 
-    async def invite(self, event_id: str, session_id: str | None, name: str) -> tuple[Invite, str]:
+    async def invite(self, event_id: str, session_id: Any, name: str) -> tuple[Invite, str]:
+        if session_id is not None and not isinstance(session_id, str):
+            raise BadRequest("session_id is a session's id (a string) or null", code="invalid_field", field="session_id")
         name = name.strip()
         if not name or len(name) > 80:
             raise BadRequest("give the note-taker a name of 1-80 characters", code="invalid_field", field="name")
