@@ -310,7 +310,9 @@ async def test_a_refused_pending_frame_at_the_switch_to_live_closes_instead_of_l
     await asyncio.wait_for(store.entered.wait(), 5)
     store.commit(hub, 1)  # arrives while replaying: goes to the pending buffer
     store.gate.set()
-    while len(outlet.seqs()) < 10:  # the stored part is written...
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(outlet.seqs()) < 10:  # the stored part is written (checked every loop turn, in this task)...
+        assert asyncio.get_running_loop().time() < deadline, "the stored part was not written in time"
         await asyncio.sleep(0)
     outlet.refuse = True  # ...then the buffer is full when the pending frame is flushed
     channel = await asyncio.wait_for(task, 5)

@@ -337,17 +337,21 @@ async def test_postgres_batches_that_deadlock_across_processes_are_rerun_whole(p
     try:
         s1, s2 = await seed(a), await seed(a)
 
-        def two_sessions(first: str, second: str, tag: str) -> Any:
+        locked = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+        def two_sessions(first: str, second: str, tag: str, other: str) -> Any:
             async def op(tx: Unit) -> None:
-                # Lock one session's row, give the other process time to lock the other, then
+                # Lock one session's row, wait until the other writer holds the other row, then
                 # ask for the row it holds: PostgreSQL finds the cycle and aborts one transaction.
+                # (A rerun finds the other's event already set and goes straight on.)
                 await tx.append_change(first, "test.touch", None, lambda seq: {"tag": tag})
-                await asyncio.sleep(0.3)  # not a wait for work: it holds the lock while the other takes its own
+                locked[tag].set()
+                await asyncio.wait_for(locked[other].wait(), 10)
                 await tx.append_change(second, "test.touch", None, lambda seq: {"tag": tag})
 
             return op
 
-        await asyncio.gather(a.write(two_sessions(s1, s2, "a")), b.write(two_sessions(s2, s1, "b")))
+        await asyncio.gather(a.write(two_sessions(s1, s2, "a", "b")), b.write(two_sessions(s2, s1, "b", "a")))
         assert a.retried_batches + b.retried_batches >= 1
         for sid in (s1, s2):
             head = await a.read(lambda r, sid=sid: r.stream_head(sid))  # type: ignore[misc]
