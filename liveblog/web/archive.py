@@ -4,7 +4,6 @@ Last-Modified from the page's version, 304 when unchanged, and rendered bytes ke
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 from email.utils import format_datetime, parsedate_to_datetime
@@ -28,17 +27,12 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return render(request, name, context, status)
 
 
-# Pages with more items than this render in a worker thread: a 2,000-item knowledge page is
-# tens of ms of Jinja, which on the event loop would hold up every live viewer's delivery.
-THREAD_RENDER_ITEMS = 200
-
-
 async def _render_big(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
-    from liveblog.web.pages import render
+    # Big knowledge pages render in the pages' one render thread (pages.render_off_loop): the
+    # default thread pool would put several rendering threads against the event loop for the GIL.
+    from liveblog.web.pages import render_off_loop
 
-    if items <= THREAD_RENDER_ITEMS:
-        return render(request, name, context)
-    return await asyncio.to_thread(render, request, name, context)
+    return await render_off_loop(request, name, context, items)
 
 
 _MARKDOWN_NOISE = re.compile(r"\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]", re.M)

@@ -128,7 +128,7 @@ async def audience_state(request: Request) -> Response:
     assert voter is not None
     data = await svc.audience.snapshot(request.path_params["session_id"], voter.participant)
     # This browser's CSRF token for its votes and questions: the page it came from may be an
-    # anonymous copy shared by many visitors (pages.shared_page), whose token is not its own.
+    # copy cached for many visitors (the archive's public knowledge pages), which carries nobody's token.
     data["csrf_token"] = csrf_token(request.scope) or (csrf.token_for(token) if token else "")
     response = _respond(request, data, 200, token)
     response.headers["cache-control"] = "no-store"

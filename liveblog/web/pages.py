@@ -49,6 +49,13 @@ THREAD_RENDER_ITEMS = 100
 _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-render")
 
 
+async def render_off_loop(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
+    """render(), in the render thread when the page has more than THREAD_RENDER_ITEMS items."""
+    if items <= THREAD_RENDER_ITEMS:
+        return render(request, name, context)
+    return await asyncio.get_running_loop().run_in_executor(_RENDERER, lambda: render(request, name, context))
+
+
 # The expensive part of a session page, its item cards (~200 ms and 1.3 MB for 2,000 notes), is
 # the same for every visitor at one stream position: it is rendered once per (session, epoch,
 # seq) and shared; loads that arrive while it renders wait for it. The rest of the page (the
