@@ -37,12 +37,9 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
         page = await c.get(f"/archive/sessions/{seeded.session_id}")
         assert page.status_code == 200
         html = page.text
-        # The live URL keeps working (the ended live page) and points to the knowledge page,
-        # which is its canonical URL.
+        # The live URL keeps working and shows the page (tested in detail below).
         live_url = await c.get(f"/sessions/{seeded.session_id}")
-        assert live_url.status_code == 200
-        assert f'<a href="/archive/sessions/{seeded.session_id}">Read the knowledge page</a>' in live_url.text
-        assert f'<link rel="canonical" href="{live.url}/archive/sessions/{seeded.session_id}">' in live_url.text
+        assert live_url.status_code == 200 and live_url.text == html
     # In order: head, summary (from the key points), key points, notes, posts, polls, questions.
     order = [html.index(s) for s in ('id="session-title"', 'id="summary"', 'id="kp-heading"', 'id="notes-heading"',
                                      'id="posts-heading"', 'id="polls-heading"', 'id="questions-heading"')]
@@ -66,6 +63,45 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
     notes = html[html.index('id="notes-heading"') : html.index('id="posts-heading"')]
     positions = [notes.index(f'id="item-{i}"') for i in (filled.note_id, filled.photo_note_id, filled.key_note_id)]
     assert positions == sorted(positions)
+
+
+async def test_the_live_url_of_an_ended_session_shows_its_knowledge_page(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    sid = seeded.session_id
+    filled = await fill_session(svc, seeded)
+    await end(svc, sid)
+    stable, at_live = f"/archive/sessions/{sid}", f"/sessions/{sid}"
+    async with live.client() as c:
+        first = await c.get(at_live)  # nobody opened the knowledge page yet: this makes it
+        assert first.status_code == 200
+        svc.archive.page_cache.clear()
+        page = await c.get(stable)
+        # The same page, freshly rendered at either URL, with the stable URL as canonical.
+        assert first.text == page.text
+        assert f'<link rel="canonical" href="{live.url}{stable}">' in first.text
+        assert 'id="notes-heading"' in first.text and f'id="item-{filled.note_id}"' in first.text
+        # Cacheable exactly as the knowledge page is: the same validators, 304 when unchanged.
+        for name in ("etag", "last-modified", "cache-control"):
+            assert first.headers[name] == page.headers[name], name
+        etag, modified = first.headers["etag"], first.headers["last-modified"]
+        assert (await c.get(at_live, headers={"if-none-match": etag})).status_code == 304
+        assert (await c.get(at_live, headers={"if-modified-since": modified})).status_code == 304
+        svc.archive.page_cache.clear()
+        assert (await c.get(at_live, headers={"if-none-match": etag})).status_code == 304
+    # Organisers get the page with its forms, and a way to the session's organiser tools
+    # (remove notes, polls and questions, invites, reopen), which stay usable after the end.
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org:
+        mine = await org.get(at_live)
+        assert mine.status_code == 200 and "Edit the summary" in mine.text
+        links = set(re.findall(r'href="([^"]+)"', mine.text))
+        assert {f"/organise/sessions/{sid}", f"/organise/sessions/{sid}/moderate"} <= links
+        tools = await org.get(f"/organise/sessions/{sid}")
+        assert stable in set(re.findall(r'href="([^"]+)"', tools.text))
+        removed = await org.post(f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(filled.note_id)})
+        assert removed.status_code == 303
+    async with live.client() as c:
+        assert f'id="item-{filled.note_id}"' not in (await c.get(at_live)).text
 
 
 async def test_edits_after_the_event_are_marked_and_keep_their_history(live: LiveServer, seeded: Seed) -> None:
