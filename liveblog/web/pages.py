@@ -13,7 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from datetime import date
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import segno
@@ -29,6 +30,9 @@ from liveblog.models import Event, Invite, Item, Session
 from liveblog.paths import resource_dir
 from liveblog.web.security import csrf_token
 from liveblog.web.auth import LOGIN_COOKIE, log_in, set_login_cookie, current_organiser, require_organiser, services
+
+
+T = TypeVar("T")
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -51,9 +55,14 @@ _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-rende
 
 async def render_off_loop(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
     """render(), in the render thread when the page has more than THREAD_RENDER_ITEMS items."""
+    return await off_loop(lambda: render(request, name, context), items)
+
+
+async def off_loop(work: Callable[[], T], items: int) -> T:
+    """work() (rendering), in the render thread when it covers more than THREAD_RENDER_ITEMS items."""
     if items <= THREAD_RENDER_ITEMS:
-        return render(request, name, context)
-    return await asyncio.get_running_loop().run_in_executor(_RENDERER, lambda: render(request, name, context))
+        return work()
+    return await asyncio.get_running_loop().run_in_executor(_RENDERER, work)
 
 
 # The expensive part of a session page, its item cards (~200 ms and 1.3 MB for 2,000 notes), is
