@@ -120,6 +120,7 @@ class ArchiveComponent:
     async def close(self) -> None:
         if self._supervisor is not None:
             await self._supervisor.stop("archive.check")
+        await self.archive.cards_kept()  # before the store closes under them
 
     def health(self) -> dict[str, Any]:
         return {"ok": True}

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
-from liveblog.errors import BadRequest, LiveblogError, NotFound
+from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
     CardSection,
@@ -213,6 +213,7 @@ class Archive:
         self.settings = settings
         self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
         self._keeping: set[str] = set()  # sessions whose page cards are being written
+        self._keep_tasks: set[asyncio.Task[None]] = set()
 
     # -- the background check (run under the services' supervisor) ---------------------------
 
@@ -347,10 +348,26 @@ class Archive:
         self._keeping.add(session_id)
         try:
             await self.db.write(op)
-        except LiveblogError as exc:
-            log.warning("could not keep %d knowledge-page cards: %s", len(cards), exc)
+        except Exception:  # noqa: BLE001 - a cache write: logged, never the page's failure
+            log.exception("could not keep %d knowledge-page cards of %s", len(cards), session_id)
         finally:
             self._keeping.discard(session_id)
+
+    def keep_cards_later(
+        self, session_id: str, card_key: str, cards: list[RenderedCard], section: CardSection | None
+    ) -> None:
+        """keep_cards() in a task of its own: the page is sent without waiting for the write (and
+        its fsync). `cards_kept()` waits for every such write; closing the archive does."""
+        if (not cards and section is None) or session_id in self._keeping:
+            return
+        task = asyncio.create_task(self.keep_cards(session_id, card_key, cards, section), name="archive.keep_cards")
+        self._keep_tasks.add(task)
+        task.add_done_callback(self._keep_tasks.discard)
+
+    async def cards_kept(self) -> None:
+        """Wait until every card write under way is done (closing; tests; the benchmark)."""
+        while self._keep_tasks:
+            await asyncio.gather(*self._keep_tasks)
 
     async def is_archived(self, session_id: str) -> bool:
         return await self.db.read(lambda r: r.get_archive(session_id), pool="pages") is not None

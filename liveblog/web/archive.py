@@ -183,8 +183,9 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
 
     # Kept cards make the page a small frame; cards to render (the first view, or after a
     # template change) go to the pages' one render thread (pages.off_loop), off the event loop.
+    # What was rendered or assembled is kept after the page is sent, not before.
     response, fresh, section = await off_loop(build, page.to_render)
-    await svc.archive.keep_cards(sid, page.card_key, fresh, section)
+    svc.archive.keep_cards_later(sid, page.card_key, fresh, section)
     if public:
         etag = f'"{page.version}"'
         response.headers["etag"] = etag
