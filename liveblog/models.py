@@ -34,6 +34,7 @@ class Event:
     hashtags: tuple[str, ...] = ()
     created_at: str = ""
     updated_at: str = ""
+    language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Event:
             "venue": self.venue,
             "description": self.description,
             "hashtags": list(self.hashtags),
+            "language": self.language,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -243,6 +245,20 @@ class ItemVersion:
     html: str
     written_at: str
     replaced_at: str
+
+
+# The languages an event's archive can be searched in: words are stemmed with Snowball's stemmer
+# for it ("policies" finds "policy"); "none" folds case and accents only (names, mixed languages).
+SEARCH_LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "none": "None (no stemming)",
+}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from liveblog.errors import BadRequest
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session, note, organiser_account
 from liveblog.models import MARK_END, MARK_START, utcnow
-from tests.conftest import BACKENDS, LiveServer, Seed, organiser_csrf, page_csrf
+from tests.conftest import BACKENDS, LiveServer, Seed, organiser_csrf, page_csrf, settings_for
 
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
@@ -194,6 +195,23 @@ async def test_search_filters_require_every_word_and_fold_accents(services: Serv
     # Sessions are found by their title and tags.
     found = (await archive.search(archive.query("workshop dessert", kind="session"))).hits
     assert [h.ref for h in found] == [seeded.other_session_id]
+
+
+@both_backends
+async def test_new_events_are_searched_in_the_configured_language(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    svc = Services.build(settings_for(request, tmp_path, backend, archive={"language": "de"}))
+    await svc.open()
+    try:
+        event = await svc.programme.create_event({"title": "Tagung", "starts_on": "2026-06-01", "ends_on": "2026-06-01"})
+        assert event.language == "de"
+        session = await svc.programme.create_session(
+            event.id, {"title": "Häuser der Zukunft", "starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T10:00"})
+        found = await svc.archive.search(svc.archive.query("Haus"))  # German stems: Häuser, Haus
+        assert [(h.kind, h.ref) for h in found.hits] == [("session", session.id)]
+    finally:
+        await svc.close()
 
 
 @both_backends

@@ -160,6 +160,57 @@ async def test_upvotes_and_votes_count_once(store: Store) -> None:
     assert await store.read(lambda r: r.count_upvotes(qid)) == 1
 
 
+async def found(store: Store, text: str, **filters: Any) -> list[str]:
+    result = await store.read(lambda r: r.search(SearchQuery(terms=tuple(text.split()), **filters)))
+    return sorted(h.ref for h in result.hits)
+
+
+async def test_search_stems_each_event_in_its_own_language(store: Store) -> None:
+    async def programme(tx: Unit) -> tuple[str, str, str, str]:
+        day = {"starts_on": "2026-11-30", "ends_on": "2026-11-30"}
+        en = await tx.insert_event({"title": "Policy Day", **day, "language": "en"})
+        fr = await tx.insert_event({"title": "Journée", **day, "language": "fr"})
+        slot = {"starts_at": "2026-11-30T09:00", "ends_at": "2026-11-30T10:00"}
+        s_en = await tx.insert_session(en.id, {"title": "Keynote", **slot})
+        s_fr = await tx.insert_session(fr.id, {"title": "Ouverture", **slot})
+        return en.id, fr.id, s_en.id, s_fr.id
+
+    en, fr, s_en, s_fr = await store.write(programme)
+    policies, _ = await store.write(note_op(s_en, "c1", "New policies, and the guests mangeaient"))
+    mangeaient, _ = await store.write(note_op(s_fr, "c2", "Les élèves mangeaient des pommes"))
+    # Each event's words stem in its own language, and one search finds both.
+    assert await found(store, "policy") == [str(policies)]
+    assert await found(store, "manger") == [str(mangeaient)]  # French stems; English keeps "mangeaient"
+    assert await found(store, "mangeaient") == sorted([str(policies), str(mangeaient)])
+    assert await found(store, "ELEVE manger") == [str(mangeaient)]  # diacritics folded, every word required
+    assert await found(store, "manger", event_id=en) == []
+    assert await found(store, "manger", event_id=fr) == [str(mangeaient)]
+    (hit,) = (await store.read(lambda r: r.search(SearchQuery(terms=("policy",))))).hits
+    assert "\x02policies\x03" in hit.snippet  # the word as written is marked
+    # A new language re-stems what the event holds, in the same transaction.
+    await store.write(lambda tx: tx.update_event(en, {"language": "none"}))
+    assert await found(store, "policy") == []
+    assert await found(store, "POLICIES") == [str(policies)]
+    await store.write(lambda tx: tx.update_event(en, {"language": "en"}))
+    assert await found(store, "policy") == [str(policies)]
+
+
+async def test_a_note_is_in_the_index_in_the_transaction_that_writes_it(store: Store) -> None:
+    sid = await seed(store)
+
+    async def write_then_fail(tx: Unit) -> None:
+        await note_op(sid, "c1", "Quokkas thrive on islands")(tx)
+        # Findable inside the writing transaction...
+        assert [h.kind for h in (await tx.search(SearchQuery(terms=("quokka",)))).hits] == ["note"]
+        raise Conflict("rolled back")
+
+    with pytest.raises(Conflict):
+        await store.write(write_then_fail)
+    assert await found(store, "quokka") == []  # ...and gone with it when it rolls back
+    item_id, _ = await store.write(note_op(sid, "c2", "Quokkas thrive on islands"))
+    assert await found(store, "quokka island") == [str(item_id)]  # findable as soon as the write returns
+
+
 async def test_an_unknown_session_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.write(note_op("no-such-session", "x"))

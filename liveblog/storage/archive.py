@@ -15,18 +15,15 @@ from liveblog.models import (
     utcnow,
 )
 from liveblog.storage.repo import StreamOps, _session
+from liveblog.storage.searchtext import facet, match_expression, snippet
 
 # Results counted at most for "N results": counting every match of a common word in millions of
 # rows costs more than the page itself; past this the page says "more than".
 SEARCH_COUNT_CAP = 1000
 
-# Column weights for bm25: a word in a session's title counts most, then its tags, then text.
-_BM25 = "bm25(search_index, 4.0, 1.0, 3.0)"
-
-
-def fts_query(terms: tuple[str, ...]) -> str:
-    """Each term quoted as an FTS5 string (so no word is read as an operator), all required."""
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+# Column weights for bm25: a word in a session's title counts most, then its tags, then text;
+# facets (event and kind as words) not at all.
+_BM25 = "bm25(search_terms, 4.0, 1.0, 3.0, 0.0)"
 
 
 def _record(row: Any) -> ArchiveRecord:
@@ -224,57 +221,72 @@ class ArchiveOps(StreamOps):
 
     # -- search ----------------------------------------------------------------------------------
 
+    async def _search_languages(self, event_id: str | None) -> list[str]:
+        """The languages a search must stem its words in: the event's, or every event's."""
+        if event_id:
+            rows = await self.conn.execute_fetchall("SELECT language FROM events WHERE id = ?", (event_id,))
+        else:
+            rows = await self.conn.execute_fetchall("SELECT DISTINCT language FROM events")
+        return sorted(r[0] for r in rows)
+
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
         if not query.terms:
             return SearchResult((), 0, False)
-        where = ["search_index MATCH ?"]
-        args: list[Any] = [fts_query(query.terms)]
+        languages = await self._search_languages(query.event_id)
+        facets: list[list[str]] = []
         if query.event_id:
-            where.append("f.event_id = ?")
-            args.append(query.event_id)
+            facets.append([facet("ev", query.event_id)])
         if query.kinds:
-            where.append(f"f.kind IN ({', '.join('?' for _ in query.kinds)})")
-            args.extend(query.kinds)
+            facets.append([facet("k", k) for k in query.kinds])
+        match = match_expression(query.terms, languages, facets)
+        if not match:
+            return SearchResult((), 0, False)
+        where = ["search_terms MATCH ?"]
+        args: list[Any] = [match]
         if query.date_from:
-            where.append("f.at >= ?")
+            where.append("d.at >= ?")
             args.append(query.date_from)
         if query.date_to:
-            where.append("f.at < ?")
+            where.append("d.at < ?")
             args.append(query.date_to + "~")  # after every time of that day
         if query.tag:
-            where.append("f.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
+            where.append("d.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
             args.append(query.tag)
         cond = " AND ".join(where)
-        # Two steps: rank the matches by rowid alone (cheap columns), then build snippets and
-        # join titles for the one page of rows. Asking for snippets in the ranked query computes
-        # one for every match before sorting: three times slower for a common word.
+        # Two steps: rank the matches by rowid alone, then read the one page of rows and cut
+        # their snippets. Filters other than event and kind (facets, in the MATCH) read the row.
         ranked = await self.conn.execute_fetchall(
-            f"SELECT f.rowid FROM search_index f WHERE {cond} ORDER BY {_BM25} LIMIT ? OFFSET ?",
+            f"SELECT t.rowid FROM search_terms t JOIN search_index d ON d.id = t.rowid WHERE {cond}"
+            f" ORDER BY {_BM25}, t.rowid LIMIT ? OFFSET ?",
             (*args, query.limit + 1, query.offset),
         )
         page_ids = [r[0] for r in ranked[: query.limit]]
-        hits_by_rowid: dict[int, SearchHit] = {}
-        if page_ids:
-            marks = ", ".join("?" for _ in page_ids)
-            for r in await self.conn.execute_fetchall(
-                "SELECT f.rowid, f.kind, f.ref, f.session_id, f.event_id, f.at,"
-                " snippet(search_index, -1, char(2), char(3), '…', 16), f.title, s.title, e.title"
-                " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
-                f" WHERE search_index MATCH ? AND f.rowid IN ({marks})",
-                (args[0], *page_ids),
-            ):
-                hits_by_rowid[r[0]] = SearchHit(
-                    kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
-                    session_title=r[8], event_title=r[9],
-                )
-        hits = tuple(hits_by_rowid[i] for i in page_ids if i in hits_by_rowid)
-        rows = ranked
-        if query.offset == 0 and len(rows) <= query.limit:
-            total = len(rows)  # all of them are on this page: no need to count again
+        hits = await self._hits(page_ids, query.terms)
+        if query.offset == 0 and len(ranked) <= query.limit:
+            total = len(ranked)  # all of them are on this page: no need to count again
         else:
             count_rows = await self.conn.execute_fetchall(
-                f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1})", args
+                f"SELECT count(*) FROM (SELECT 1 FROM search_terms t JOIN search_index d ON d.id = t.rowid"
+                f" WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1})", args
             )
             total = int(count_rows[0][0])
-        return SearchResult(hits, total, len(rows) > query.limit)
+        return SearchResult(hits, total, len(ranked) > query.limit)
+
+    async def _hits(self, page_ids: list[int], terms: tuple[str, ...]) -> tuple[SearchHit, ...]:
+        """The page's rows in the given order, with snippets cut in each event's language."""
+        if not page_ids:
+            return ()
+        marks = ", ".join("?" for _ in page_ids)
+        by_id: dict[int, SearchHit] = {}
+        for r in await self.conn.execute_fetchall(
+            "SELECT d.id, d.kind, d.ref, d.session_id, d.event_id, d.at, d.title, d.body, d.tags, e.language,"
+            " s.title, e.title FROM search_index d JOIN sessions s ON s.id = d.session_id"
+            f" JOIN events e ON e.id = d.event_id WHERE d.id IN ({marks})",
+            page_ids,
+        ):
+            by_id[r[0]] = SearchHit(
+                kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5],
+                snippet=snippet((r[7], r[8], r[6]), r[9], terms), title=r[6], session_title=r[10], event_title=r[11],
+            )
+        return tuple(by_id[i] for i in page_ids if i in by_id)
