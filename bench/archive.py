@@ -54,6 +54,7 @@ def generate(db_path: str, scale: float) -> dict[str, Any]:
     sessions = max(SESSIONS_PER_EVENT, int(SESSIONS_AT_SCALE_1 * scale))
     items_total = max(BIG_PAGE_ITEMS * 2, int(ITEMS_AT_SCALE_1 * scale))
     per_session = max(1, (items_total - BIG_PAGE_ITEMS) // (sessions - 1))
+    extra = max(0, items_total - BIG_PAGE_ITEMS - per_session * (sessions - 1))  # exact total
     rng = random.Random(10)
     from liveblog.storage.searchtext import register
 
@@ -120,7 +121,7 @@ def generate(db_path: str, scale: float) -> dict[str, Any]:
     conn.execute("BEGIN")
     conn.executemany(sql, items_for("s-00000", BIG_PAGE_ITEMS))
     for s in range(1, sessions):
-        conn.executemany(sql, items_for(f"s-{s:05d}", per_session))
+        conn.executemany(sql, items_for(f"s-{s:05d}", per_session + (s <= extra)))
         if s % 200 == 0:
             conn.execute("COMMIT")
             conn.execute("BEGIN")

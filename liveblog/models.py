@@ -274,6 +274,9 @@ class SearchQuery:
     date_to: str | None = None  # YYYY-MM-DD, inclusive
     offset: int = 0
     limit: int = 20
+    # Past this many matches only the newest `window` are ranked (and paged): ranking every match
+    # of a common word in millions costs far more than the page (archive.search_window).
+    window: int = 1000
 
 
 # Snippet highlight markers: control characters that cannot occur in stored text, so a page can
@@ -298,8 +301,10 @@ class SearchHit:
 @dataclass(frozen=True)
 class SearchResult:
     hits: tuple[SearchHit, ...]
-    total: int  # matches, counted up to SEARCH_COUNT_CAP (more shows as "more than")
+    total: int  # matches; when `limited`, the query's window (there are more)
     more: bool  # another page follows
+    # More matches than the query's window: only the newest `total` were ranked and are paged.
+    limited: bool = False
 
 
 @dataclass(frozen=True)

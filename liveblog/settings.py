@@ -88,6 +88,7 @@ class ArchiveSettings:
     check_seconds: float = 60.0  # how often ended and overdue sessions are looked for
     related_sessions: int = 5
     search_page_size: int = 20
+    search_window: int = 1000  # past this many matches, rank (and page through) only the newest this many
     language: str = "en"  # new events' language (search stemming); organisers change it per event
 
     def __post_init__(self) -> None:
@@ -103,6 +104,8 @@ class ArchiveSettings:
             raise ConfigError("archive.check_seconds must be > 0")
         if not 1 <= self.search_page_size <= 100:
             raise ConfigError("archive.search_page_size must be 1 to 100")
+        if not 20 <= self.search_window <= 1_000_000:
+            raise ConfigError("archive.search_window must be 20 to 1000000")
         if self.language not in SEARCH_LANGUAGES:
             raise ConfigError(f"archive.language must be one of {', '.join(SEARCH_LANGUAGES)}, not {self.language!r}")
 

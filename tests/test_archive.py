@@ -6,6 +6,7 @@ ranking may differ between them, what is found may not."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from pathlib import Path
@@ -151,6 +152,20 @@ async def test_search_pages_through_results(services: Services, seeded: Seed) ->
         assert result.more == (page < 3)
         seen.extend(h.ref for h in result.hits)
     assert len(seen) == 45 == len(set(seen))
+
+
+async def test_a_search_past_its_window_says_so(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    svc.archive.settings = dataclasses.replace(svc.archive.settings, search_window=20)
+    invite = await svc.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    for n in range(21):
+        await note(svc, seeded.session_id, Author.from_invite(invite), f"wombat number {n}")
+    async with live.client() as c:
+        r = await c.get("/search", params={"q": "wombat"})
+        assert "More than 20 results: showing the best of the newest 20 matches; narrow your search" in r.text
+        r = await c.get("/search", params={"q": "wombat number 7"})
+        assert "1 result" in r.text and "narrow" not in r.text
 
 
 @both_backends

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,37 @@ async def test_a_note_is_in_the_index_in_the_transaction_that_writes_it(store: S
     assert await found(store, "quokka") == []  # ...and gone with it when it rolls back
     item_id, _ = await store.write(note_op(sid, "c2", "Quokkas thrive on islands"))
     assert await found(store, "quokka island") == [str(item_id)]  # findable as soon as the write returns
+
+
+async def test_search_past_its_window_ranks_and_pages_only_the_newest_matches(store: Store) -> None:
+    sid = await seed(store)
+
+    def typed(n: int) -> Any:
+        async def op(tx: Unit) -> int:
+            item, _ = await tx.insert_item(
+                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref="inv-1",
+                body="wombat " * (1 + n % 3) + f"note {n}", html="", key_point=False, data={},
+                typed_at=f"2026-11-30T09:{n:02d}:00Z",
+            )
+            return item.id
+
+        return op
+
+    ids = [await store.write(typed(n)) for n in range(8)]
+    window = SearchQuery(terms=("wombat",), window=5, limit=2)
+    pages = [await store.read(lambda r, o=offset: r.search(replace(window, offset=o))) for offset in (0, 2, 4, 6)]
+    assert [(p.limited, p.total, p.more) for p in pages] == [(True, 5, True), (True, 5, True), (True, 5, False),
+                                                             (True, 5, False)]
+    seen = [h.ref for p in pages for h in p.hits]
+    assert sorted(seen) == sorted(str(i) for i in ids[3:])  # the newest five, each once
+    assert seen[0] == str(ids[5])  # ranked among themselves: the most wombats first
+    # Under the window every match is ranked and counted; filters apply before it.
+    everything = await store.read(lambda r: r.search(replace(window, window=100, limit=20)))
+    assert not everything.limited and everything.total == 8 and everything.hits[0].ref in (str(ids[2]), str(ids[5]))
+    questions = await store.read(lambda r: r.search(replace(window, kinds=("question",))))
+    assert (questions.limited, questions.total, questions.hits) == (False, 0, ())
+    early = await store.read(lambda r: r.search(replace(window, date_to="2026-11-30", limit=20)))
+    assert early.limited and early.total == 5
 
 
 async def test_an_unknown_session_is_not_found(store: Store) -> None:

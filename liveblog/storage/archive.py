@@ -15,15 +15,12 @@ from liveblog.models import (
     utcnow,
 )
 from liveblog.storage.repo import StreamOps, _session
-from liveblog.storage.searchtext import facet, match_expression, snippet
+from liveblog.storage.searchtext import facet, match_expression, query_words, rank_bm25, snippet
 
-# Results counted at most for "N results": counting every match of a common word in millions of
-# rows costs more than the page itself; past this the page says "more than".
+# Rows counted at most per word for BM25's word weights: past this a word is common, and how
+# common matters little (counting every match of a common word in millions costs more than the page).
 SEARCH_COUNT_CAP = 1000
 
-# Column weights for bm25: a word in a session's title counts most, then its tags, then text;
-# facets (event and kind as words) not at all.
-_BM25 = "bm25(search_terms, 4.0, 1.0, 3.0, 0.0)"
 
 
 def _record(row: Any) -> ArchiveRecord:
@@ -230,7 +227,13 @@ class ArchiveOps(StreamOps):
         return sorted(r[0] for r in rows)
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
+        """Ranked full-text matches with highlighted snippets, filtered, one page at a time.
+
+        The matches are read newest first (rowid order, which FTS5 follows without sorting) up to
+        the query's window; past it only those are ranked, and the result says so (`limited`).
+        They are ranked here by BM25 over the stems the index stores: FTS5's own bm25() first
+        counts every row holding each word, which for a common word in millions is most of the
+        cost that the window saves."""
         if not query.terms:
             return SearchResult((), 0, False)
         languages = await self._search_languages(query.event_id)
@@ -253,25 +256,36 @@ class ArchiveOps(StreamOps):
         if query.tag:
             where.append("d.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
             args.append(query.tag)
-        cond = " AND ".join(where)
-        # Two steps: rank the matches by rowid alone, then read the one page of rows and cut
-        # their snippets. Filters other than event and kind (facets, in the MATCH) read the row.
-        ranked = await self.conn.execute_fetchall(
-            f"SELECT t.rowid FROM search_terms t JOIN search_index d ON d.id = t.rowid WHERE {cond}"
-            f" ORDER BY {_BM25}, t.rowid LIMIT ? OFFSET ?",
-            (*args, query.limit + 1, query.offset),
+        # Filters other than event and kind (words in the index) read the row.
+        join = " JOIN search_index d ON d.id = t.rowid" if len(where) > 1 else ""
+        rows = await self.conn.execute_fetchall(
+            f"SELECT t.rowid, t.title, t.body, t.tags FROM search_terms t{join} WHERE {' AND '.join(where)}"
+            " ORDER BY t.rowid DESC LIMIT ?",
+            (*args, query.window + 1),
         )
-        page_ids = [r[0] for r in ranked[: query.limit]]
+        limited = len(rows) > query.window
+        rows = rows[: query.window]
+        wanted = {w for lang in languages for w in query_words(lang, query.terms)}
+        ranked = rank_bm25(rows, wanted, await self._doc_counts(wanted))
+        page_ids = ranked[query.offset: query.offset + query.limit]
         hits = await self._hits(page_ids, query.terms)
-        if query.offset == 0 and len(ranked) <= query.limit:
-            total = len(ranked)  # all of them are on this page: no need to count again
-        else:
-            count_rows = await self.conn.execute_fetchall(
-                f"SELECT count(*) FROM (SELECT 1 FROM search_terms t JOIN search_index d ON d.id = t.rowid"
-                f" WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1})", args
-            )
-            total = int(count_rows[0][0])
-        return SearchResult(hits, total, len(ranked) > query.limit)
+        return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)
+
+    async def _doc_counts(self, words: set[str]) -> tuple[int, dict[str, int]]:
+        """(rows in the index, about; rows holding each word, counted up to SEARCH_COUNT_CAP),
+        for BM25's word weights: a rare word counts more than a common one. One statement."""
+        order = sorted(words)
+        counts = "".join(
+            ", (SELECT count(*) FROM (SELECT 1 FROM search_terms WHERE search_terms MATCH ? LIMIT ?))" for _ in order
+        )
+        # Items are most rows and their rowids are id * 8: the largest rowid / 8 is near the count
+        # (a count(*) would read the whole table).
+        rows = await self.conn.execute_fetchall(
+            f"SELECT (SELECT max(id) FROM search_index){counts}",
+            [v for w in order for v in (f'"{w}"', SEARCH_COUNT_CAP)],
+        )
+        row = rows[0]
+        return max(1, int(row[0] or 0) // 8), {w: int(row[i + 1]) for i, w in enumerate(order)}
 
     async def _hits(self, page_ids: list[int], terms: tuple[str, ...]) -> tuple[SearchHit, ...]:
         """The page's rows in the given order, with snippets cut in each event's language."""

@@ -13,12 +13,14 @@ the words typed (`match_expression`), so one query finds "manger" in a French ev
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -152,3 +154,49 @@ def snippet(texts: Iterable[str], language: str, terms: Iterable[str], size: int
     else:
         out.append(text[pos:].rstrip())
     return "".join(out).strip()
+
+
+# BM25's parameters (FTS5's) and column weights: a word in a session's title counts most, then
+# its tags, then text (title, body, tags: the index's columns).
+K1 = 1.2
+B = 0.75
+WEIGHTS = (4.0, 1.0, 3.0)
+
+
+def rank_bm25(rows: list[Any], wanted: set[str], doc_counts: tuple[int, dict[str, int]]) -> list[int]:
+    """Row ids by BM25 score (as FTS5's bm25 with WEIGHTS), best first, newer first on ties.
+    `rows` are (rowid, title, body, tags) in index words; `wanted` the query's index words (all of
+    its languages'); `doc_counts` (rows in the index, rows holding each word). The average length
+    is the rows' own: they are what is ranked."""
+    if not rows:
+        return []
+    total, counts = doc_counts
+    idf = {w: max(1e-6, math.log((total - counts.get(w, 0) + 0.5) / (counts.get(w, 0) + 0.5))) for w in wanted}
+    # Counted with str.count, not by splitting: a word is "xx_stem" and a stem has no "_", so
+    # "en_data " can only match where the word en_data starts (no language code but "en" ends in "en").
+    probes = [(idf[w], w + " ") for w in wanted]
+    wt, wb, wg = WEIGHTS
+    padded = []
+    length_sum = 0
+    for rowid, title, body, tags in rows:
+        title, body, tags = (title + " " if title else ""), (body + " " if body else ""), (tags + " " if tags else "")
+        length = title.count(" ") + body.count(" ") + tags.count(" ")
+        length_sum += length
+        padded.append((rowid, title, body, tags, length))
+    avg = max(1.0, length_sum / len(padded))
+    k1b, k1 = K1 * B / avg, K1 * (1 - B)
+    scored = []
+    for rowid, title, body, tags, length in padded:
+        norm = k1 + k1b * length
+        score = 0.0
+        for weight, probe in probes:
+            f = body.count(probe) * wb
+            if title:
+                f += title.count(probe) * wt
+            if tags:
+                f += tags.count(probe) * wg
+            if f:
+                score += weight * f * (K1 + 1) / (f + norm)
+        scored.append((-score, -rowid))
+    scored.sort()
+    return [-r for _, r in scored]

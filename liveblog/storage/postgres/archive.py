@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES, SearchHit, SearchQuery, SearchResult
-from liveblog.storage.archive import SEARCH_COUNT_CAP, ArchiveOps
+from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.postgres.base import PgUnitBase
 from liveblog.storage.postgres.portable import portable
 
@@ -94,15 +94,18 @@ class PgArchiveOps(_PortableArchive):
             where.append(f"f.session_id IN (SELECT session_id FROM session_tags WHERE tag = {arg(query.tag)})")
         cond = " AND ".join(where)
         n = len(args)
-        # Two steps, as on SQLite: rank the matches by key alone, then build snippets for the one
-        # page. `doc` breaks ties so that pages never overlap or skip a match.
-        ranked = await self.conn.fetch(
-            f"SELECT f.doc FROM search_index f WHERE {cond}"
-            f" ORDER BY ts_rank('{_WEIGHTS}', f.document, plainto_tsquery(f.config, $1)) DESC, f.doc"
-            f" LIMIT ${n + 1} OFFSET ${n + 2}",
-            *args, query.limit + 1, query.offset,
+        # As on SQLite: the newest matches up to the query's window (newest by time here), ranked
+        # among themselves, so a common word does not rank millions of rows; `doc` breaks ties so
+        # that pages never overlap or skip a match. Then snippets for the one page.
+        rows = await self.conn.fetch(
+            f"SELECT m.doc, ts_rank('{_WEIGHTS}', m.document, plainto_tsquery(m.config, $1)) AS rank"
+            f" FROM (SELECT f.doc, f.document, f.config FROM search_index f WHERE {cond}"
+            f" ORDER BY f.at COLLATE \"C\" DESC, f.doc DESC LIMIT ${n + 1}) m",
+            *args, query.window + 1,
         )
-        page_ids = [r[0] for r in ranked[: query.limit]]
+        limited = len(rows) > query.window
+        ranked = [r[0] for r in sorted(rows[: query.window], key=lambda r: (-r[1], r[0]))]
+        page_ids = ranked[query.offset: query.offset + query.limit]
         hits_by_doc: dict[str, SearchHit] = {}
         if page_ids:
             for r in await self.conn.fetch(
@@ -118,11 +121,4 @@ class PgArchiveOps(_PortableArchive):
                     session_title=r[8], event_title=r[9],
                 )
         hits = tuple(hits_by_doc[d] for d in page_ids if d in hits_by_doc)
-        if query.offset == 0 and len(ranked) <= query.limit:
-            total = len(ranked)  # all of them are on this page: no need to count again
-        else:
-            total = int(await self.conn.fetchval(
-                f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1}) m",
-                *args,
-            ))
-        return SearchResult(hits, total, len(ranked) > query.limit)
+        return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)
