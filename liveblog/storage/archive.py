@@ -22,7 +22,6 @@ from liveblog.storage.searchtext import facet, match_expression, query_words, ra
 SEARCH_COUNT_CAP = 1000
 
 
-
 def _record(row: Any) -> ArchiveRecord:
     return ArchiveRecord(
         session_id=row["session_id"],
