@@ -56,7 +56,7 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)
 def stem(language: str, word: str) -> str:
     """One word's index form in a language: folded first (so accents typed or not stem alike, as
     on PostgreSQL, where `unaccent` runs before the stemmer), then stemmed."""
