@@ -243,6 +243,53 @@ async def test_search_past_its_window_ranks_and_pages_only_the_newest_matches(st
     assert early.limited and early.total == 5
 
 
+@pytest.mark.parametrize("tag_sessions_as_words", [64, 1])  # SQLite: the tag filter as index words, or by rows
+async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
+    store: Store, tag_sessions_as_words: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liveblog.storage.archive
+
+    monkeypatch.setattr(liveblog.storage.archive, "FACET_SESSIONS", tag_sessions_as_words)
+
+    async def programme(tx: Unit) -> list[str]:
+        event = await tx.insert_event({"title": "Days", "starts_on": "2026-03-01", "ends_on": "2026-06-30"})
+        ids = []
+        for n in range(3):
+            session = await tx.insert_session(
+                event.id, {"title": f"Room {n}", "starts_at": "2026-03-01T09:00", "ends_at": "2026-03-01T10:00"})
+            ids.append(session.id)
+        await tx.set_session_tags(ids[0], "organiser", ["otters"])
+        await tx.set_session_tags(ids[1], "organiser", ["otters"])
+        return ids
+
+    sessions = await store.write(programme)
+
+    def typed(sid: str, n: int, day: str) -> Any:
+        async def op(tx: Unit) -> int:
+            item, _ = await tx.insert_item(
+                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref=None, body=f"otter {n}",
+                html="", key_point=False, data={}, typed_at=f"{day}T23:59:00Z",
+            )
+            return item.id
+
+        return op
+
+    march = await store.write(typed(sessions[0], 1, "2026-03-02"))
+    april = await store.write(typed(sessions[1], 2, "2026-04-10"))
+    june = await store.write(typed(sessions[2], 3, "2026-06-20"))
+    notes = {"kinds": ("note",)}
+    assert await found(store, "otter", tag="otters", **notes) == sorted([str(march), str(april)])
+    assert await found(store, "otter", tag="badgers", **notes) == []
+    assert await found(store, "otter", date_from="2026-03-02", date_to="2026-03-02") == [str(march)]
+    assert await found(store, "otter", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
+    assert await found(store, "otter", date_from="2026-03-02", date_to="2026-06-20") == sorted(
+        [str(march), str(april), str(june)])  # a wide range (more days than are words)
+    assert await found(store, "otter", date_from="2026-04-11", **notes) == [str(june)]
+    assert await found(store, "otter", date_to="2026-04-09", **notes) == [str(march)]
+    assert await found(store, "otter", date_from="2026-04-11", date_to="2026-04-09") == []
+    assert await found(store, "otter", tag="otters", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
+
+
 async def test_an_unknown_session_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.write(note_op("no-such-session", "x"))

@@ -3,6 +3,7 @@ archive's counts and charts, and full-text search (SQLite FTS5, kept by triggers
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from liveblog.models import (
@@ -20,6 +21,24 @@ from liveblog.storage.searchtext import facet, match_expression, query_words, ra
 # Rows counted at most per word for BM25's word weights: past this a word is common, and how
 # common matters little (counting every match of a common word in millions costs more than the page).
 SEARCH_COUNT_CAP = 1000
+
+# A tag filter of at most this many sessions, and a date filter of at most this many days, are
+# words in the index (facets) ORed together; wider ones read each matching row (most pass).
+FACET_SESSIONS = 64
+FACET_DAYS = 62
+
+
+def _days(date_from: str | None, date_to: str | None) -> list[str] | None:
+    """Every day from date_from to date_to (YYYY-MM-DD, both given, inclusive) when they are few."""
+    if not date_from or not date_to:
+        return None
+    try:
+        first, last = date.fromisoformat(date_from), date.fromisoformat(date_to)
+    except ValueError:
+        return None
+    if (last - first).days >= FACET_DAYS:
+        return None
+    return [(first + timedelta(days=n)).isoformat() for n in range(max(0, (last - first).days + 1))]
 
 
 def _record(row: Any) -> ArchiveRecord:
@@ -237,25 +256,40 @@ class ArchiveOps(StreamOps):
             return SearchResult((), 0, False)
         languages = await self._search_languages(query.event_id)
         facets: list[list[str]] = []
+        where = ["search_terms MATCH ?"]
+        args: list[Any] = []
         if query.event_id:
             facets.append([facet("ev", query.event_id)])
         if query.kinds:
             facets.append([facet("k", k) for k in query.kinds])
+        if query.tag:
+            sessions = [r[0] for r in await self.conn.execute_fetchall(
+                "SELECT DISTINCT session_id FROM session_tags WHERE tag = ? LIMIT ?", (query.tag, FACET_SESSIONS + 1)
+            )]
+            if not sessions:
+                return SearchResult((), 0, False)
+            if len(sessions) <= FACET_SESSIONS:  # a few sessions: words in the index
+                facets.append([facet("s", sid) for sid in sessions])
+            else:  # a common tag: most matches pass, so reading each row's session costs little
+                where.append("d.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
+                args.append(query.tag)
+        days = _days(query.date_from, query.date_to)
+        if days == []:
+            return SearchResult((), 0, False)  # the last day is before the first
+        if days is not None:
+            facets.append([f"d_{day.replace('-', '')}" for day in days])
+        else:
+            if query.date_from:
+                where.append("d.at >= ?")
+                args.append(query.date_from)
+            if query.date_to:
+                where.append("d.at < ?")
+                args.append(query.date_to + "~")  # after every time of that day
         match = match_expression(query.terms, languages, facets)
         if not match:
             return SearchResult((), 0, False)
-        where = ["search_terms MATCH ?"]
-        args: list[Any] = [match]
-        if query.date_from:
-            where.append("d.at >= ?")
-            args.append(query.date_from)
-        if query.date_to:
-            where.append("d.at < ?")
-            args.append(query.date_to + "~")  # after every time of that day
-        if query.tag:
-            where.append("d.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
-            args.append(query.tag)
-        # Filters other than event and kind (words in the index) read the row.
+        args.insert(0, match)
+        # Filters that are not words in the index read the row.
         join = " JOIN search_index d ON d.id = t.rowid" if len(where) > 1 else ""
         rows = await self.conn.execute_fetchall(
             f"SELECT t.rowid, t.title, t.body, t.tags FROM search_terms t{join} WHERE {' AND '.join(where)}"

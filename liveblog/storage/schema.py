@@ -391,8 +391,9 @@ MIGRATIONS: list[str] = [
     # own triggers keep `search_terms`, the FTS5 index of its words as stems, in the same
     # transaction: `liveblog_words(language, text)`, a function every writing connection
     # registers (storage/searchtext.py), folds and stems each word and marks it with the language
-    # ("en_polici"), so that one query can ask for each language's stems. `facets` holds the event
-    # and kind as words ("ev_<hex id>", "k_<hex kind>"): those filters are index lookups.
+    # ("en_polici"), so that one query can ask for each language's stems. `facets` holds the event,
+    # kind, session and day as words ("ev_<hex id>", "k_<hex kind>", "s_<hex id>", "d_20260514"),
+    # so that filters are index lookups, not a read of every row that matches the words.
     """
     ALTER TABLE events ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
     CREATE TEMP TABLE search_rows AS
@@ -419,6 +420,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO search_terms (rowid, title, body, tags, facets)
         SELECT new.id, liveblog_words(e.language, new.title), liveblog_words(e.language, new.body),
                liveblog_words(e.language, new.tags), 'ev_' || hex(new.event_id) || ' k_' || hex(new.kind)
+               || ' s_' || hex(new.session_id) || ' d_' || replace(substr(new.at, 1, 10), '-', '')
         FROM events e WHERE e.id = new.event_id;
     END;
     CREATE TRIGGER search_terms_delete AFTER DELETE ON search_index
@@ -431,6 +433,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO search_terms (rowid, title, body, tags, facets)
         SELECT new.id, liveblog_words(e.language, new.title), liveblog_words(e.language, new.body),
                liveblog_words(e.language, new.tags), 'ev_' || hex(new.event_id) || ' k_' || hex(new.kind)
+               || ' s_' || hex(new.session_id) || ' d_' || replace(substr(new.at, 1, 10), '-', '')
         FROM events e WHERE e.id = new.event_id;
     END;
     -- A new language re-stems everything indexed under the event.
@@ -441,6 +444,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO search_terms (rowid, title, body, tags, facets)
         SELECT id, liveblog_words(new.language, title), liveblog_words(new.language, body),
                liveblog_words(new.language, tags), 'ev_' || hex(event_id) || ' k_' || hex(kind)
+               || ' s_' || hex(session_id) || ' d_' || replace(substr(at, 1, 10), '-', '')
         FROM search_index WHERE event_id = new.id;
     END;
     INSERT INTO search_index (id, title, body, tags, kind, ref, session_id, event_id, at)

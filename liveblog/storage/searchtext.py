@@ -171,6 +171,7 @@ def rank_bm25(rows: list[Any], wanted: set[str], doc_counts: tuple[int, dict[str
     if not rows:
         return []
     total, counts = doc_counts
+    total = max(total, *counts.values()) if counts else total  # an estimate: never below a word's rows
     idf = {w: max(1e-6, math.log((total - counts.get(w, 0) + 0.5) / (counts.get(w, 0) + 0.5))) for w in wanted}
     # Counted with str.count, not by splitting: a word is "xx_stem" and a stem has no "_", so
     # "en_data " can only match where the word en_data starts (no language code but "en" ends in "en").
