@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from liveblog.errors import BadRequest, Conflict, NotFound, Unavailable
-from liveblog.models import Change, SearchQuery
+from liveblog.models import CardSection, Change, ItemCard, RenderedCard, SearchQuery
 from liveblog.storage import Database, Store, Unit
 from liveblog.storage.postgres import PostgresStore
 from liveblog.storage.schema import MIGRATIONS
@@ -543,3 +543,84 @@ def test_postgres_has_every_operation_of_the_interface() -> None:
 
     operations = [n for n in dir(Unit) if not n.startswith("_") and callable(getattr(Unit, n))]
     assert [n for n in operations if not hasattr(PgUnit, n)] == []
+
+
+async def test_knowledge_page_cards_are_used_only_for_the_item_version_and_key_they_were_made_for(
+    store: Store,
+) -> None:
+    sid = await seed(store)
+    first, _ = await store.write(note_op(sid, "n1", "first"))
+    second, _ = await store.write(note_op(sid, "n2", "second"))
+    deleted, _ = await store.write(note_op(sid, "n3", "gone"))
+
+    async def delete(tx: Unit) -> None:
+        await tx.update_item(deleted, {"deleted": True})
+
+    await store.write(delete)
+
+    async def cards(key: str = "k1") -> list[ItemCard]:
+        return await store.read(lambda r: r.list_item_cards(sid, key))
+
+    # Nothing kept yet: every item (in page order, deleted ones left out) is to be rendered.
+    assert [(c.item_id, c.kind, c.html) for c in await cards()] == [(first, "note", None), (second, "note", None)]
+    items = await store.read(lambda r: r.get_items([first, deleted, 10**9]))
+    assert sorted(items) == [first, deleted] and items[first].body == "first" and items[deleted].deleted
+
+    async def put(key: str, *rendered: RenderedCard) -> None:
+        await store.write(lambda tx: tx.put_item_cards(key, list(rendered)))
+
+    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1), RenderedCard(second, 1, "<article>2</article>", 1))
+    assert [(c.html, c.words) for c in await cards()] == [("<article>first</article>", 1), ("<article>2</article>", 1)]
+    # Another key (a changed template): none of them.
+    assert [c.html for c in await cards("k2")] == [None, None]
+    # An edit bumps the item's version: its card is no longer used; the other one still is.
+
+    async def edit(tx: Unit) -> None:
+        await tx.update_item(first, {"body": "first, edited", "html": "<p>first, edited</p>"})
+
+    await store.write(edit)
+    assert [c.html for c in await cards()] == [None, "<article>2</article>"]
+    await put("k1", RenderedCard(first, 2, "<article>edited</article>", 2))
+    assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
+    # A card rendered from the older version, written late, does not replace the newer one.
+    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1))
+    assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
+    # Many at once (more than one statement's worth), and replaced under a new key.
+    many = [(await store.write(note_op(sid, f"m{n}", f"note {n}")))[0] for n in range(3)]
+    await put("k2", *[RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many * 1], RenderedCard(second, 1, "<b/>", 0))
+    assert await store.read(lambda r: r.count_item_cards(sid, "k2")) == 4
+    assert await store.read(lambda r: r.count_item_cards(sid, "k1")) == 1
+    big = [RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many] * 400  # 1,200 rows, repeats included
+    await store.write(lambda tx: tx.put_item_cards("k3", big[:600]))
+    assert await store.read(lambda r: r.count_item_cards(sid, "k3")) == 3
+
+
+async def test_a_pages_assembled_cards_are_used_only_at_the_stream_position_they_were_made_at(
+    store: Store,
+) -> None:
+    sid = await seed(store)
+    first, _ = await store.write(note_op(sid, "n1", "first"))
+
+    async def key_point(tx: Unit) -> None:
+        await tx.update_item(first, {"key_point": True})
+
+    await store.write(key_point)
+    await store.write(note_op(sid, "n2", "second"))
+    head = await store.read(lambda r: r.stream_head(sid))
+    assert head is not None
+    epoch, seq = head
+    section = CardSection(sid, "k1", epoch, seq, "<article>1</article>\n<article>2</article>", "", 2, 0, 2)
+    await store.write(lambda tx: tx.put_card_section(section))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == section
+    assert await store.read(lambda r: r.get_card_section(sid, "k2")) is None
+    # What a page shows in full beside its cards: the key point (not plain notes).
+    assert [i.id for i in await store.read(lambda r: r.list_page_items(sid))] == [first]
+    # Any change to the stream moves the page past its section.
+    await store.write(note_op(sid, "n3", "third"))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) is None
+    newer = CardSection(sid, "k1", epoch, seq + 1, "<article>all three</article>", "", 3, 0, 3)
+    await store.write(lambda tx: tx.put_card_section(newer))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == newer
+    # One assembled at an earlier position, written late, does not replace it.
+    await store.write(lambda tx: tx.put_card_section(section))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == newer
