@@ -187,6 +187,23 @@ async def test_a_resend_in_the_same_batch_gets_the_stored_ack(store: Store) -> N
     assert await store.write(capture("other")) == other | {"resend": True}
 
 
+async def test_inactive_invites_are_the_revoked_and_unknown_ones(store: Store) -> None:
+    sid = await seed(store)
+
+    async def invite_three(tx: Unit) -> list[str]:
+        session = await tx.get_session(sid)
+        assert session is not None
+        ids = [(await tx.insert_invite(session.event_id, sid, name))[0].id for name in ("Ada", "Bo", "Cy")]
+        await tx.revoke_invite(ids[1])
+        return ids
+
+    ids = await store.write(invite_three)
+    asked = [*ids, "no-such-invite"] + [f"x{n}" for n in range(600)]  # more than one SQLite chunk
+    inactive = await store.read(lambda r: r.inactive_invites(asked))
+    assert inactive == [ids[1], "no-such-invite"] + [f"x{n}" for n in range(600)]
+    assert await store.read(lambda r: r.inactive_invites([])) == []
+
+
 async def test_upvotes_and_votes_count_once(store: Store) -> None:
     sid = await seed(store)
 
