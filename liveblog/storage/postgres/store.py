@@ -18,28 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
 
 from liveblog.errors import BadRequest, Unavailable
-from liveblog.metrics import COMMIT_SECONDS
-from liveblog.models import Change
 from liveblog.storage.interface import Op
 from liveblog.storage.postgres.base import write_acks
 from liveblog.storage.postgres.schema import MIGRATIONS
 from liveblog.storage.postgres.unit import PgUnit
+from liveblog.storage.writer import GroupCommitWriter, Job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Same bounds as the SQLite writer (storage/db.py says why).
-MAX_QUEUED = 20_000
-MAX_BATCH = 64
 # A batch chosen as a deadlock victim is rerun at most this often (each rerun waits a little
 # longer, with jitter, so two processes do not collide in step again).
 BATCH_RETRIES = 8
@@ -108,14 +102,7 @@ def redact(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
 
 
-@dataclass
-class _Job:
-    op: Op[Any]
-    future: asyncio.Future[Any]
-    queued: float = field(default_factory=time.monotonic)
-
-
-class PostgresStore:
+class PostgresStore(GroupCommitWriter):
     """interface.Store on PostgreSQL. `url` is a libpq URL: postgresql://user:pass@host/db."""
 
     def __init__(
@@ -127,20 +114,12 @@ class PostgresStore:
         read_timeout: float = 10.0,
         write_timeout: float = 30.0,
     ) -> None:
+        super().__init__(write_timeout)
         self.url = url
         self.pool_sizes = {"live": readers, "pages": page_readers}
         self.read_timeout = read_timeout
-        self.write_timeout = write_timeout
-        self.on_commit: Callable[[list[Change]], None] = lambda changes: None
         self._writer: asyncpg.Connection | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._room = asyncio.Semaphore(MAX_QUEUED)
-        self._closing = False
-        self._writer_task: asyncio.Task[None] | None = None
-        self.commits = 0
-        self.writer_failures = 0
-        self.last_writer_error: str | None = None
         self.reconnects = 0
         self.retried_batches = 0
         self.isolated_batches = 0  # batches rerun op by op in savepoints because one op failed
@@ -157,18 +136,10 @@ class PostgresStore:
         await migrate(self._writer, self.where)
         for pool, size in self.pool_sizes.items():
             self._pools[pool] = await asyncpg.create_pool(self.url, min_size=1, max_size=max(1, size))
-        self._writer_task = asyncio.create_task(self._supervised_writer(), name="liveblog-pg-writer")
-
-    @property
-    def healthy(self) -> bool:
-        return self._writer_task is not None and not self._writer_task.done()
+        self._start_writer("liveblog-pg-writer")
 
     async def close(self) -> None:
-        self._closing = True
-        if self._writer_task is not None:
-            self._jobs.put_nowait(None)
-            await self._writer_task
-            self._writer_task = None
+        await self._stop_writer()
         for pool in self._pools.values():
             await pool.close()
         self._pools.clear()
@@ -176,11 +147,6 @@ class PostgresStore:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._writer.close()
             self._writer = None
-
-    @property
-    def queue_depth(self) -> int:
-        """Writes waiting for the writer (not yet in a transaction)."""
-        return self._jobs.qsize()
 
     @property
     def schema_version(self) -> int:
@@ -218,59 +184,7 @@ class PostgresStore:
         except asyncpg.DataError as exc:
             raise domain_error(exc) from None
 
-    # -- writes --------------------------------------------------------------------------------
-
-    async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
-        """Run op in a write transaction; returns once it is committed (and its changes published)."""
-        if self._writer_task is None or self._writer_task.done():
-            raise Unavailable("the database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
-                await self._room.acquire()
-                if self._closing:
-                    self._room.release()
-                    raise Unavailable("the database is closing")
-                self._jobs.put_nowait(_Job(op, future))
-                return await asyncio.shield(future)
-        except TimeoutError:
-            raise Unavailable("the database did not commit in time; try again shortly") from None
-
-    async def _supervised_writer(self) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                await self._write_loop()
-                return
-            except Exception as exc:
-                self.writer_failures += 1
-                self.last_writer_error = f"{type(exc).__name__}: {exc}"
-                log.exception("database writer failed; restarting in %.2fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            job = await self._jobs.get()
-            if job is None:
-                break
-            batch = [job]
-            while len(batch) < MAX_BATCH and not self._jobs.empty():
-                nxt = self._jobs.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            for _ in batch:
-                self._room.release()
-            try:
-                await self._run_batch(batch)
-            except Exception:
-                for j in batch:
-                    if not j.future.done():
-                        j.future.set_exception(Unavailable("the database writer failed; try again"))
-                raise
+    # -- writes: GroupCommitWriter (storage/writer.py) runs the queue; a batch runs here --------
 
     async def _connection(self) -> asyncpg.Connection:
         """The writer connection, reconnecting once if the server dropped it."""
@@ -326,7 +240,7 @@ class PostgresStore:
             raise _Isolate(Unavailable("the write was rolled back; try again"))
         return done
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    async def _run_batch(self, batch: list[Job]) -> None:
         ops = [job.op for job in batch]
         done: list[tuple[bool, Any, PgUnit]] | None = None
         isolate = False
@@ -353,31 +267,9 @@ class PostgresStore:
                 if self._writer is not None:
                     self._writer.terminate()
                     self._writer = None
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(Unavailable(f"the database could not commit: {exc}"))
+                self._fail(batch, Unavailable(f"the database could not commit: {exc}"))
                 return
         if done is None:
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(Unavailable("the database stayed too busy to commit; try again"))
+            self._fail(batch, Unavailable("the database stayed too busy to commit; try again"))
             return
-        self.commits += 1
-        for job, (ok, result, unit) in zip(batch, done, strict=True):
-            if not ok:
-                if not job.future.done():
-                    job.future.set_exception(result)
-                continue
-            if unit.changes:
-                try:
-                    self.on_commit(unit.changes)
-                except Exception:
-                    log.exception("publishing committed changes failed")
-            for callback in unit.after_commit:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("after-commit callback failed")
-            if not job.future.done():
-                job.future.set_result(result)
-            COMMIT_SECONDS.observe(time.monotonic() - job.queued)
+        self._settle(batch, done)
