@@ -34,6 +34,7 @@ class Event:
     hashtags: tuple[str, ...] = ()
     created_at: str = ""
     updated_at: str = ""
+    language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Event:
             "venue": self.venue,
             "description": self.description,
             "hashtags": list(self.hashtags),
+            "language": self.language,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -245,6 +247,18 @@ class ItemVersion:
     replaced_at: str
 
 
+# The languages an event's archive can be searched in: words are stemmed with Snowball's stemmer
+# for it ("policies" finds "policy"); "none" folds case and accents only (names, mixed languages).
+SEARCH_LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "none": "None (no stemming)",
+}
 class ItemCard(NamedTuple):
     """An item of a session in page order, as a knowledge page reads it to assemble its cards:
     without its content, and with its stored card (`html`, `words`) when one rendered under the
@@ -299,6 +313,9 @@ class SearchQuery:
     date_to: str | None = None  # YYYY-MM-DD, inclusive
     offset: int = 0
     limit: int = 20
+    # Past this many matches only the newest `window` are ranked (and paged): ranking every match
+    # of a common word in millions costs far more than the page (archive.search_window).
+    window: int = 1000
 
 
 # Snippet highlight markers: control characters that cannot occur in stored text, so a page can
@@ -323,8 +340,10 @@ class SearchHit:
 @dataclass(frozen=True)
 class SearchResult:
     hits: tuple[SearchHit, ...]
-    total: int  # matches, counted up to SEARCH_COUNT_CAP (more shows as "more than")
+    total: int  # matches; when `limited`, the query's window (there are more)
     more: bool  # another page follows
+    # More matches than the query's window: only the newest `total` were ranked and are paged.
+    limited: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ ranking may differ between them, what is found may not."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +21,7 @@ from liveblog.errors import BadRequest
 from liveblog.services import Services
 from tests.archive_fixtures import Filled, fill_session, note, organiser_account
 from liveblog.models import MARK_END, MARK_START, utcnow
-from tests.conftest import BACKENDS, LiveServer, Seed, eventually, organiser_csrf, page_csrf
+from tests.conftest import BACKENDS, LiveServer, Seed, eventually, organiser_csrf, page_csrf, settings_for
 
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
@@ -277,6 +279,20 @@ async def test_search_pages_through_results(services: Services, seeded: Seed) ->
     assert len(seen) == 45 == len(set(seen))
 
 
+async def test_a_search_past_its_window_says_so(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    svc.archive.settings = dataclasses.replace(svc.archive.settings, search_window=20)
+    invite = await svc.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    for n in range(21):
+        await note(svc, seeded.session_id, Author.from_invite(invite), f"wombat number {n}")
+    async with live.client() as c:
+        r = await c.get("/search", params={"q": "wombat"})
+        assert "More than 20 results: showing the best of the newest 20 matches; narrow your search" in r.text
+        r = await c.get("/search", params={"q": "wombat number 7"})
+        assert "1 result" in r.text and "narrow" not in r.text
+
+
 @both_backends
 async def test_search_filters_require_every_word_and_fold_accents(services: Services, seeded: Seed) -> None:
     invite = await services.accounts.invite_for_token(seeded.token)
@@ -319,6 +335,23 @@ async def test_search_filters_require_every_word_and_fold_accents(services: Serv
     # Sessions are found by their title and tags.
     found = (await archive.search(archive.query("workshop dessert", kind="session"))).hits
     assert [h.ref for h in found] == [seeded.other_session_id]
+
+
+@both_backends
+async def test_new_events_are_searched_in_the_configured_language(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    svc = Services.build(settings_for(request, tmp_path, backend, archive={"language": "de"}))
+    await svc.open()
+    try:
+        event = await svc.programme.create_event({"title": "Tagung", "starts_on": "2026-06-01", "ends_on": "2026-06-01"})
+        assert event.language == "de"
+        session = await svc.programme.create_session(
+            event.id, {"title": "Häuser der Zukunft", "starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T10:00"})
+        found = await svc.archive.search(svc.archive.query("Haus"))  # German stems: Häuser, Haus
+        assert [(h.kind, h.ref) for h in found.hits] == [("session", session.id)]
+    finally:
+        await svc.close()
 
 
 @both_backends

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,70 @@ async def test_one_failing_op_rolls_back_only_itself_and_the_batch_commits_once(
     assert sorted(seq for _, seq in outcomes[0:3:2]) == [1, 2]  # type: ignore[misc]
 
 
+async def test_a_changes_stored_text_is_exactly_its_published_payload(store: Store) -> None:
+    # Resumes send the stored text, live viewers the published payload: they must be the same
+    # bytes (the PostgreSQL insert_item builds the text inside its one statement).
+    sid = await seed(store)
+
+    async def op(tx: Unit) -> Change:
+        _, change = await tx.insert_item(
+            session_id=sid, kind="note", client_id="t1", author='Zoë "Z" O\'Neil', author_ref="inv-1",
+            body="ünïcode \\ \"quotes\" </script> \u2028", html="<p>x &amp; y</p>", key_point=True,
+            data={"photo": {"w": 3, "ratio": 1.5}, "tags": ["a", "é"], "empty": None}, typed_at="2026-11-30T09:05:00Z",
+        )
+        return change
+
+    change = await store.write(op)
+    (text,) = await store.read(lambda r: r.changes_between(sid, 0, 10**9))
+    assert text == json.dumps(change.payload, separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(text)["item"]["id"] > 0 and json.loads(text)["item"]["seq"] == json.loads(text)["seq"] == 1
+
+
+async def test_a_resend_in_the_same_batch_gets_the_stored_ack(store: Store) -> None:
+    # A note-taker's outbox may send a note again before the first copy is committed: both ops
+    # land in one group commit, and the second must read the first's ack, not an empty one.
+    sid = await seed(store)
+
+    def capture(client_id: str) -> Any:
+        async def op(tx: Unit) -> dict[str, Any]:
+            found = await tx.claim_client_op(sid, client_id, "fp")
+            if found is not None:
+                return found[1] | {"resend": True}
+            item, change = await tx.insert_item(
+                session_id=sid, kind="note", client_id=client_id, author="Ana", author_ref=None, body="b",
+                html="<p>b</p>", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+            )
+            response = {"item_id": item.id, "seq": change.seq}
+            await tx.complete_client_op(sid, client_id, response)
+            return response
+
+        return op
+
+    first, again, other = await asyncio.gather(
+        store.write(capture("dup")), store.write(capture("dup")), store.write(capture("other"))
+    )
+    assert again == first | {"resend": True} and first["seq"] == 1 and other["seq"] == 2
+    assert await store.write(capture("dup")) == first | {"resend": True}  # and in a later transaction
+    assert await store.write(capture("other")) == other | {"resend": True}
+
+
+async def test_inactive_invites_are_the_revoked_and_unknown_ones(store: Store) -> None:
+    sid = await seed(store)
+
+    async def invite_three(tx: Unit) -> list[str]:
+        session = await tx.get_session(sid)
+        assert session is not None
+        ids = [(await tx.insert_invite(session.event_id, sid, name))[0].id for name in ("Ada", "Bo", "Cy")]
+        await tx.revoke_invite(ids[1])
+        return ids
+
+    ids = await store.write(invite_three)
+    asked = [*ids, "no-such-invite"] + [f"x{n}" for n in range(600)]  # more than one SQLite chunk
+    inactive = await store.read(lambda r: r.inactive_invites(asked))
+    assert inactive == [ids[1], "no-such-invite"] + [f"x{n}" for n in range(600)]
+    assert await store.read(lambda r: r.inactive_invites([])) == []
+
+
 async def test_upvotes_and_votes_count_once(store: Store) -> None:
     sid = await seed(store)
 
@@ -158,6 +223,135 @@ async def test_upvotes_and_votes_count_once(store: Store) -> None:
     firsts = await asyncio.gather(*(store.write(upvote) for _ in range(5)))
     assert firsts.count(True) == 1
     assert await store.read(lambda r: r.count_upvotes(qid)) == 1
+
+
+async def found(store: Store, text: str, **filters: Any) -> list[str]:
+    result = await store.read(lambda r: r.search(SearchQuery(terms=tuple(text.split()), **filters)))
+    return sorted(h.ref for h in result.hits)
+
+
+async def test_search_stems_each_event_in_its_own_language(store: Store) -> None:
+    async def programme(tx: Unit) -> tuple[str, str, str, str]:
+        day = {"starts_on": "2026-11-30", "ends_on": "2026-11-30"}
+        en = await tx.insert_event({"title": "Policy Day", **day, "language": "en"})
+        fr = await tx.insert_event({"title": "Journée", **day, "language": "fr"})
+        slot = {"starts_at": "2026-11-30T09:00", "ends_at": "2026-11-30T10:00"}
+        s_en = await tx.insert_session(en.id, {"title": "Keynote", **slot})
+        s_fr = await tx.insert_session(fr.id, {"title": "Ouverture", **slot})
+        return en.id, fr.id, s_en.id, s_fr.id
+
+    en, fr, s_en, s_fr = await store.write(programme)
+    policies, _ = await store.write(note_op(s_en, "c1", "New policies, and the guests mangeaient"))
+    mangeaient, _ = await store.write(note_op(s_fr, "c2", "Les élèves mangeaient des pommes"))
+    # Each event's words stem in its own language, and one search finds both.
+    assert await found(store, "policy") == [str(policies)]
+    assert await found(store, "manger") == [str(mangeaient)]  # French stems; English keeps "mangeaient"
+    assert await found(store, "mangeaient") == sorted([str(policies), str(mangeaient)])
+    assert await found(store, "ELEVE manger") == [str(mangeaient)]  # diacritics folded, every word required
+    assert await found(store, "manger", event_id=en) == []
+    assert await found(store, "manger", event_id=fr) == [str(mangeaient)]
+    (hit,) = (await store.read(lambda r: r.search(SearchQuery(terms=("policy",))))).hits
+    assert "\x02policies\x03" in hit.snippet  # the word as written is marked
+    # A new language re-stems what the event holds, in the same transaction.
+    await store.write(lambda tx: tx.update_event(en, {"language": "none"}))
+    assert await found(store, "policy") == []
+    assert await found(store, "POLICIES") == [str(policies)]
+    await store.write(lambda tx: tx.update_event(en, {"language": "en"}))
+    assert await found(store, "policy") == [str(policies)]
+
+
+async def test_a_note_is_in_the_index_in_the_transaction_that_writes_it(store: Store) -> None:
+    sid = await seed(store)
+
+    async def write_then_fail(tx: Unit) -> None:
+        await note_op(sid, "c1", "Quokkas thrive on islands")(tx)
+        # Findable inside the writing transaction...
+        assert [h.kind for h in (await tx.search(SearchQuery(terms=("quokka",)))).hits] == ["note"]
+        raise Conflict("rolled back")
+
+    with pytest.raises(Conflict):
+        await store.write(write_then_fail)
+    assert await found(store, "quokka") == []  # ...and gone with it when it rolls back
+    item_id, _ = await store.write(note_op(sid, "c2", "Quokkas thrive on islands"))
+    assert await found(store, "quokka island") == [str(item_id)]  # findable as soon as the write returns
+
+
+async def test_search_past_its_window_ranks_and_pages_only_the_newest_matches(store: Store) -> None:
+    sid = await seed(store)
+
+    def typed(n: int) -> Any:
+        async def op(tx: Unit) -> int:
+            item, _ = await tx.insert_item(
+                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref="inv-1",
+                body="wombat " * (1 + n % 3) + f"note {n}", html="", key_point=False, data={},
+                typed_at=f"2026-11-30T09:{n:02d}:00Z",
+            )
+            return item.id
+
+        return op
+
+    ids = [await store.write(typed(n)) for n in range(8)]
+    window = SearchQuery(terms=("wombat",), window=5, limit=2)
+    pages = [await store.read(lambda r, o=offset: r.search(replace(window, offset=o))) for offset in (0, 2, 4, 6)]
+    assert [(p.limited, p.total, p.more) for p in pages] == [(True, 5, True), (True, 5, True), (True, 5, False),
+                                                             (True, 5, False)]
+    seen = [h.ref for p in pages for h in p.hits]
+    assert sorted(seen) == sorted(str(i) for i in ids[3:])  # the newest five, each once
+    assert seen[0] == str(ids[5])  # ranked among themselves: the most wombats first
+    # Under the window every match is ranked and counted; filters apply before it.
+    everything = await store.read(lambda r: r.search(replace(window, window=100, limit=20)))
+    assert not everything.limited and everything.total == 8 and everything.hits[0].ref in (str(ids[2]), str(ids[5]))
+    questions = await store.read(lambda r: r.search(replace(window, kinds=("question",))))
+    assert (questions.limited, questions.total, questions.hits) == (False, 0, ())
+    early = await store.read(lambda r: r.search(replace(window, date_to="2026-11-30", limit=20)))
+    assert early.limited and early.total == 5
+
+
+@pytest.mark.parametrize("tag_sessions_as_words", [64, 1])  # SQLite: the tag filter as index words, or by rows
+async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
+    store: Store, tag_sessions_as_words: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liveblog.storage.archive
+
+    monkeypatch.setattr(liveblog.storage.archive, "FACET_SESSIONS", tag_sessions_as_words)
+
+    async def programme(tx: Unit) -> list[str]:
+        event = await tx.insert_event({"title": "Days", "starts_on": "2026-03-01", "ends_on": "2026-06-30"})
+        ids = []
+        for n in range(3):
+            session = await tx.insert_session(
+                event.id, {"title": f"Room {n}", "starts_at": "2026-03-01T09:00", "ends_at": "2026-03-01T10:00"})
+            ids.append(session.id)
+        await tx.set_session_tags(ids[0], "organiser", ["otters"])
+        await tx.set_session_tags(ids[1], "organiser", ["otters"])
+        return ids
+
+    sessions = await store.write(programme)
+
+    def typed(sid: str, n: int, day: str) -> Any:
+        async def op(tx: Unit) -> int:
+            item, _ = await tx.insert_item(
+                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref=None, body=f"otter {n}",
+                html="", key_point=False, data={}, typed_at=f"{day}T23:59:00Z",
+            )
+            return item.id
+
+        return op
+
+    march = await store.write(typed(sessions[0], 1, "2026-03-02"))
+    april = await store.write(typed(sessions[1], 2, "2026-04-10"))
+    june = await store.write(typed(sessions[2], 3, "2026-06-20"))
+    notes = {"kinds": ("note",)}
+    assert await found(store, "otter", tag="otters", **notes) == sorted([str(march), str(april)])
+    assert await found(store, "otter", tag="badgers", **notes) == []
+    assert await found(store, "otter", date_from="2026-03-02", date_to="2026-03-02") == [str(march)]
+    assert await found(store, "otter", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
+    assert await found(store, "otter", date_from="2026-03-02", date_to="2026-06-20") == sorted(
+        [str(march), str(april), str(june)])  # a wide range (more days than are words)
+    assert await found(store, "otter", date_from="2026-04-11", **notes) == [str(june)]
+    assert await found(store, "otter", date_to="2026-04-09", **notes) == [str(march)]
+    assert await found(store, "otter", date_from="2026-04-11", date_to="2026-04-09") == []
+    assert await found(store, "otter", tag="otters", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
 
 
 async def test_an_unknown_session_is_not_found(store: Store) -> None:
@@ -325,6 +519,43 @@ async def test_postgres_writers_in_two_processes_share_contiguous_seqs_and_claim
         assert a.schema_version == b.schema_version
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+async def test_postgres_an_op_that_swallows_a_database_error_fails_alone_and_nothing_is_lost(pg_url: str) -> None:
+    # A batch first runs without savepoints. An op that catches a database error and returns
+    # leaves PostgreSQL's transaction aborted, and COMMIT then silently rolls back everything:
+    # the writer must notice, and rerun the batch op by op so the others still commit.
+    store = PostgresStore(pg_url, write_timeout=20)
+    await store.open()
+    try:
+        sid = await seed(store)
+        await store.write(note_op(sid, "taken"))
+
+        async def swallows(tx: Unit) -> str:
+            try:
+                await tx.insert_item(
+                    session_id=sid, kind="note", client_id="taken", author="x", author_ref=None, body="again",
+                    html="", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+                )
+            except Conflict:
+                return "carried on"
+            return "inserted"
+
+        outcomes = await asyncio.gather(
+            store.write(note_op(sid, "a")), store.write(swallows), store.write(note_op(sid, "b")),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[1], Exception)  # never "carried on" as if it had committed
+        assert [o[0] > 0 for o in outcomes[0:3:2]] == [True, True]  # type: ignore[index]
+        items = await store.read(lambda r: r.list_items(sid))
+        assert [i.client_id for i in items] == ["taken", "a", "b"]
+        assert store.isolated_batches == 1
+        # Alone in its batch, it fails the same way.
+        with pytest.raises(Exception) as alone:
+            await store.write(swallows)
+        assert not isinstance(alone.value, AssertionError)
+    finally:
+        await store.close()
 
 
 async def test_postgres_batches_that_deadlock_across_processes_are_rerun_whole(pg_url: str) -> None:

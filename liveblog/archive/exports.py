@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 from liveblog.archive.comments import Thread, ThreadNode
 from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
 from liveblog.errors import BadRequest, NotFound
-from liveblog.models import Comment, Event, Item, Session, utcnow
+from liveblog.models import SEARCH_LANGUAGES, Comment, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 
 FORMAT = "liveblog-archive"
@@ -69,6 +69,8 @@ def check_export(doc: Any) -> dict[str, Any]:
         )
     if not isinstance(doc.get("event"), dict) or not isinstance(doc.get("sessions"), list):
         raise BadRequest("an export needs an event and a list of sessions", code="invalid_export")
+    if doc["event"].get("language", "en") not in SEARCH_LANGUAGES:
+        raise BadRequest(f"the event's language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_export")
     return doc
 
 

@@ -460,6 +460,7 @@ class Archive:
             date_to=date_to or None,
             offset=(page - 1) * size,
             limit=size,
+            window=self.settings.search_window,
         )
 
     async def search(self, query: SearchQuery) -> SearchResult:

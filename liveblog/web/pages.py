@@ -409,7 +409,7 @@ def _form_dict(form: FormData, names: list[str]) -> dict[str, Any]:
 # Newest notes listed for moderation on the organiser's session page.
 MODERATION_NOTES = 50
 
-EVENT_FIELDS = ["title", "starts_on", "ends_on", "venue", "description", "hashtags"]
+EVENT_FIELDS = ["title", "starts_on", "ends_on", "venue", "description", "hashtags", "language"]
 SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description"]
 
 
@@ -424,7 +424,7 @@ async def organise_home(request: Request) -> Response:
 async def organise_new_event(request: Request) -> Response:
     if (redirect := await _organiser_or_login(request)) is not None:
         return redirect
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"language": services(request).programme.default_language}
     error = None
     if request.method == "POST":
         form = await request.form()
