@@ -263,11 +263,12 @@ class ItemCard(NamedTuple):
     """An item of a session in page order, as a knowledge page reads it to assemble its cards:
     without its content, and with its stored card (`html`, `words`) when one rendered under the
     page's card key from the item's current version is kept (else both are None: to render).
-    A tuple, not a dataclass: a 2,000-item page makes 2,000 of them per assembly."""
+    A tuple, not a dataclass, made straight from the row: a 2,000-item page makes 2,000 of
+    them per assembly."""
 
     item_id: int
     kind: str
-    key_point: bool
+    key_point: int  # 1 for a key point, as stored
     html: str | None
     words: int | None
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
@@ -120,8 +120,7 @@ class KnowledgePage:
         return sum(len(i.body.split()) for i in self.notes)
 
 
-@dataclass
-class CardSlot:
+class CardSlot(NamedTuple):
     """A note or post on a knowledge page: its stored card (`html`), or the item to render
     the card from (`item`, when no current card is kept). `words`: words in its text."""
 
@@ -650,7 +649,7 @@ async def _read_view(
         # The cards, assembled at this very stream position: only key points, polls and
         # questions are read, and no card.
         shown = await r.list_page_items(session_id)
-        listed = [ItemCard(i.id, i.kind, i.key_point, None, None) for i in shown]
+        listed = [ItemCard(i.id, i.kind, int(i.key_point), None, None) for i in shown]
         full = {i.id: i for i in shown}
     else:
         listed = await r.list_item_cards(session_id, key)

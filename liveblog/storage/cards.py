@@ -33,7 +33,8 @@ class CardOps(UnitBase):
             " WHERE i.session_id = ? AND i.deleted = 0 ORDER BY i.sort_at, i.id",
             (card_key, session_id),
         )
-        return [ItemCard(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
+        make = ItemCard._make
+        return [make(r) for r in rows]
 
     async def list_page_items(self, session_id: str) -> list[Item]:
         """What a knowledge page shows in full besides its cards: key points, polls and
