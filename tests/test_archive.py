@@ -214,6 +214,23 @@ async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(live: L
         assert kept == fresh and "Thanks for the notes" in kept
 
 
+async def test_the_background_check_keeps_a_new_pages_cards_before_its_first_view(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    sid = seeded.session_id
+    await settled(svc, await fill_session(svc, seeded))
+    await end(svc, sid)
+    cards = live.server.config.app.state.cards
+    session = await svc.programme.session(sid)
+    assert await svc.db.read(lambda r: r.count_item_cards(sid, cards.key(session))) == 0
+    assert await svc.archive.archive_due() == [sid]
+    listed = await svc.db.read(lambda r: r.list_item_cards(sid, cards.key(session)))
+    assert [c.item_id for c in listed if c.kind in ("note", "social") and c.html is None] == []
+    assert await svc.db.read(lambda r: r.get_card_section(sid, cards.key(session))) is not None
+    async with live.client() as c:
+        kept, fresh = await kept_and_fresh(live, c, f"/archive/sessions/{sid}")
+    assert kept == fresh
+
+
 @both_backends
 async def test_search_finds_notes_posts_comments_and_summaries_with_highlights(live: LiveServer, seeded: Seed) -> None:
     svc = live.services

@@ -213,6 +213,10 @@ class Archive:
         self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
         self._keeping: set[str] = set()  # sessions whose page cards are being written
         self._keep_tasks: set[asyncio.Task[None]] = set()
+        # Renders and keeps a session's page cards (set by the web layer, which has the
+        # templates): the background check calls it for each session it archives, so the first
+        # reader of a new knowledge page reads kept cards instead of rendering them.
+        self.warm_cards: Callable[[str], Awaitable[None]] | None = None
 
     # -- the background check (run under the services' supervisor) ---------------------------
 
@@ -247,9 +251,19 @@ class Archive:
         for sid in await self.db.read(lambda r: r.unarchived_ended_sessions(), pool="pages"):
             if await self.archive_session(sid):
                 done.append(sid)
+        for sid in done:
+            await self._warm(sid)
         for sid in await self.db.read(lambda r: r.stale_tag_sessions(), pool="pages"):
             await self._sync_hashtags(sid)
         return done
+
+    async def _warm(self, session_id: str) -> None:
+        if self.warm_cards is None:
+            return
+        try:
+            await self.warm_cards(session_id)
+        except Exception:  # noqa: BLE001 - a head start only: the first view renders what is missing
+            log.exception("could not render the cards of %s ahead of its first view", session_id)
 
     async def _end(self, session_id: str) -> None:
         async def op(tx: Tx) -> None:

@@ -144,7 +144,8 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates()
-    from liveblog.web.archive import Cards
+    from liveblog.web.archive import Cards, card_warmer
 
     app.state.cards = Cards(app.state.templates.env)
+    svc.archive.warm_cards = card_warmer(svc, app.state.cards)
     return LiveblogApp(app, svc)

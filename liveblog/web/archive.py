@@ -9,6 +9,7 @@ import html
 import re
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from liveblog.archive.service import CardSlot, KnowledgeView
 from liveblog.errors import BadRequest
+from liveblog.services import Services
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
 
@@ -74,6 +76,21 @@ class Cards:
         section = CardSection(s.id, view.card_key, s.stream_epoch, s.last_seq, notes, posts, len(view.notes),
                               len(view.posts), view.word_count)
         return Markup(notes), Markup(posts), fresh, section
+
+
+def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]:
+    """What the archive's background check calls for a session it has just archived: its page's
+    cards rendered (in the render thread) and kept, before anyone asks for the page."""
+
+    async def warm(session_id: str) -> None:
+        from liveblog.web.pages import off_loop
+
+        view = await svc.archive.knowledge_view(session_id, cards.key)
+        if view.section is None:
+            _, _, fresh, section = await off_loop(lambda: cards.render(view), view.to_render)
+            await svc.archive.keep_cards(session_id, view.card_key, fresh, section)
+
+    return warm
 
 
 def cards_of(request: Request) -> Cards:
