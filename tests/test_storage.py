@@ -166,6 +166,33 @@ async def test_an_unknown_session_is_not_found(store: Store) -> None:
     assert await store.read(lambda r: r.get_session("no-such-session")) is None
 
 
+async def test_an_events_own_feed_is_a_stream_but_no_programme_session(store: Store) -> None:
+    session_id = await seed(store)
+    event_id = (await store.read(lambda r: r.get_session(session_id))).event_id
+    assert await store.read(lambda r: r.get_event_feed(event_id)) is None
+
+    async def ensure(tx: Unit) -> Any:
+        return await tx.ensure_event_feed(event_id)
+
+    feed = await store.write(ensure)
+    again = await store.write(ensure)  # idempotent: one feed per event
+    assert feed.id == again.id and feed.is_event_feed and feed.event_id == event_id and feed.stream_epoch
+    item_id, seq = await store.write(note_op(feed.id, "c1"))  # it carries a stream like a session's
+    assert seq == 1 and (await store.read(lambda r: r.stream_head(feed.id))) == (feed.stream_epoch, 1)
+    # Programme reads never see it; stream reads do.
+    assert await store.read(lambda r: r.get_session(feed.id)) is None
+    assert [s.id for s in await store.read(lambda r: r.list_sessions(event_id))] == [session_id]
+    assert feed.id not in [s.id for s in await store.read(lambda r: r.list_live_sessions())]
+    found = await store.read(lambda r: r.get_stream_session(feed.id))
+    assert found is not None and found.is_event_feed and found.last_seq == 1
+    assert (await store.read(lambda r: r.get_event_feed(event_id))).id == feed.id
+    with pytest.raises(NotFound):
+        await store.write(lambda tx: tx.ensure_event_feed("no-such-event"))
+    # Its items are found by search, marked as the event's feed's.
+    result = await store.read(lambda r: r.search(SearchQuery(terms=("note",))))
+    assert [h.in_event_feed for h in result.hits if h.ref == str(item_id)] == [True]
+
+
 async def test_a_failing_after_commit_callback_does_not_stop_the_writer(store: Store, caplog: Any) -> None:
     sid = await seed(store)
 

@@ -76,7 +76,7 @@ class ArchiveOps(StreamOps):
     async def overdue_sessions(self, local_now: str) -> list[str]:
         """Sessions not ended whose scheduled end (venue wall-clock, YYYY-MM-DDTHH:MM) is before local_now."""
         async with self.conn.execute(
-            "SELECT id FROM sessions WHERE state <> 'ended' AND ends_at < ? ORDER BY ends_at", (local_now,)
+            "SELECT id FROM sessions WHERE state <> 'ended' AND kind = 'session' AND ends_at < ? ORDER BY ends_at", (local_now,)
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
@@ -259,14 +259,14 @@ class ArchiveOps(StreamOps):
             marks = ", ".join("?" for _ in page_ids)
             for r in await self.conn.execute_fetchall(
                 "SELECT f.rowid, f.kind, f.ref, f.session_id, f.event_id, f.at,"
-                " snippet(search_index, -1, char(2), char(3), '…', 16), f.title, s.title, e.title"
+                " snippet(search_index, -1, char(2), char(3), '…', 16), f.title, s.title, e.title, s.kind"
                 " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
                 f" WHERE search_index MATCH ? AND f.rowid IN ({marks})",
                 (args[0], *page_ids),
             ):
                 hits_by_rowid[r[0]] = SearchHit(
                     kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
-                    session_title=r[8], event_title=r[9],
+                    session_title=r[8], event_title=r[9], in_event_feed=r[10] == "event_feed",
                 )
         hits = tuple(hits_by_rowid[i] for i in page_ids if i in hits_by_rowid)
         rows = ranked

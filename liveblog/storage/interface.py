@@ -64,6 +64,19 @@ class Unit(Protocol):
         ...
 
     async def get_session(self, session_id: str) -> Session | None:
+        """A programme session (kind 'session'); an event's own feed is not found here."""
+        ...
+
+    async def get_stream_session(self, session_id: str) -> Session | None:
+        """Any stream's row: a programme session or an event's own feed."""
+        ...
+
+    async def get_event_feed(self, event_id: str) -> Session | None:
+        """The event's own feed stream (kind 'event_feed'), if its first post created it."""
+        ...
+
+    async def ensure_event_feed(self, event_id: str) -> Session:
+        """The event's own feed stream, created on first use (idempotent); NotFound without the event."""
         ...
 
     async def list_sessions(self, event_id: str) -> list[Session]:

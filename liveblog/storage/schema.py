@@ -383,4 +383,13 @@ MIGRATIONS: list[str] = [
         FROM sessions s WHERE s.id = new.session_id AND new.state = 'visible' AND new.deleted = 0;
     END;
     """,
+    # 7: an event's own feed ("Around the event", docs/feeds.md): social posts that match the
+    # event but no live session go to a hidden stream per event, a sessions row of kind
+    # 'event_feed', so they get sequence numbers, resume, media, search and exports like any
+    # stream. Every programme query asks for kind 'session'.
+    """
+    ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'session'
+        CHECK (kind IN ('session', 'event_feed'));
+    CREATE UNIQUE INDEX sessions_one_event_feed ON sessions(event_id) WHERE kind = 'event_feed';
+    """,
 ]

@@ -172,14 +172,14 @@ async def upload_media(request: Request) -> Response:
 async def stream(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
-    await svc.programme.session(session_id)
+    await svc.programme.stream_session(session_id)
     return sse_response(request, svc, session_id)
 
 
 async def presence(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
-    await svc.programme.session(session_id)
+    await svc.programme.stream_session(session_id)
     return ok(svc.hub.stats(session_id))
 
 

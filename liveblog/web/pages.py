@@ -212,16 +212,36 @@ async def home(request: Request) -> Response:
     return render(request, "home.html", {"events": events, "live": live})
 
 
+AROUND_PREVIEW = 3  # newest posts of the event's own feed shown on the event page (the rest: its page)
+
+
 async def event_page(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
     sessions = await svc.programme.sessions(event.id)
+    feed = await svc.programme.event_feed(event.id)
+    around = [i for i in await svc.programme.items(feed.id, kind="social") if not i.deleted] if feed else []
     return render(
         request,
         "event.html",
-        {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions},
+        {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions,
+         "around": around[-AROUND_PREVIEW:][::-1], "around_count": len(around)},
     )
+
+
+async def around_page(request: Request) -> Response:
+    """The event's own feed ("Around the event"): social posts under the event's hashtags while no
+    session is live, as a live stream like a session's (same socket, seqs, resume)."""
+    await current_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    feed = await svc.feeds.event_feed(event.id)
+    view = await stream_view(request, feed.id)
+    return render(request, "around.html", {
+        "event": event, "session": view.session, "items": view.items, "cards_html": view.cards_html,
+        "embed_url": f"{base_url(request)}/embed/sessions/{feed.id}",
+    })
 
 
 async def session_page(request: Request) -> Response:
@@ -232,6 +252,8 @@ async def session_page(request: Request) -> Response:
     svc = services(request)
     view = await stream_view(request, request.path_params["session_id"])
     session = view.session
+    if session.is_event_feed:
+        return RedirectResponse(f"/events/{quote(session.event_id)}/around", status_code=308)
     thread = await thread_context(request, session.id)
     url = f"{base_url(request)}/sessions/{session.id}"
     knowledge_url = None
@@ -551,6 +573,7 @@ routes = [
     Route("/favicon.ico", favicon),
     Route("/sw.js", service_worker),
     Route("/events/{event_id}", event_page),
+    Route("/events/{event_id}/around", around_page),
     Route("/sessions/{session_id}", session_page),
     Route("/embed/sessions/{session_id}", embed_page),
     Route("/media/{media_id}", media),

@@ -4,7 +4,10 @@ approve, reject, remove and block.
 
 Routing rule (docs/feeds.md): a post carrying a session's own hashtag goes to that session; a
 post that matches only the event's hashtags or search terms goes to every live session of the
-event at that moment, or, when none is live, to the event's own feed (session id '').
+event at that moment, or, when none is live, to the event's own feed. A route to the event's
+feed has session id '' in `social_routes`; its approved posts go into the event's feed stream
+(a hidden sessions row of kind 'event_feed', `models.event_feed_id`), moderated, sequenced and
+served exactly like a session's.
 
 Approved posts enter the session's stream as ordinary items of kind "social" (sequenced, so a
 resuming viewer gets them); a post removed later is an `item.deleted` change. Moderators learn
@@ -36,7 +39,7 @@ from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.feeds.render import render_post
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.lifecycle import Supervisor
-from liveblog.models import Item, SocialPost, SocialRoute
+from liveblog.models import Item, Session, SocialPost, SocialRoute, event_feed_id
 from liveblog.settings import Settings
 from liveblog.storage import Op, Store, Tx
 from liveblog.streams.hub import StreamHub
@@ -58,6 +61,16 @@ def _aware(value: str) -> datetime | None:
 
 
 Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
+
+
+def stream_of(event_id: str, session_id: str) -> str:
+    """The stream a route's approved post goes to: the session's, or the event's own feed."""
+    return session_id or event_feed_id(event_id)
+
+
+def route_session(stream: Session) -> str:
+    """The inverse: a stream's session id as routes store it ('' for the event's own feed)."""
+    return "" if stream.is_event_feed else stream.id
 
 
 def author_key(post: SocialPost) -> str:
@@ -291,7 +304,7 @@ class FeedService:
                 continue
             images: list[tuple[int, str, bytes]] = []
             avatar = None
-            if self.fetcher is not None and any(s for _, s in routes):
+            if self.fetcher is not None:
                 fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("url") or "")) for m in post.media))
                 images = [(i, f[0], f[1]) for i, f in enumerate(fetched) if f is not None]
                 if post.avatar_url:
@@ -342,9 +355,11 @@ class FeedService:
             rules: dict[str, list[tuple[str, str]]] = {}
             policies: dict[str, dict[str, bool]] = {}
             for post, routes, images, avatar in chunk:
-                media_session = next((s for _, s in routes if s), "")
-                if media_session:
-                    post = await _store_media(tx, post, media_session, images, avatar)
+                for e, s in routes:
+                    if not s:
+                        await tx.ensure_event_feed(e)  # its stream row, before media or items name it
+                e0, s0 = routes[0]
+                post = await _store_media(tx, post, stream_of(e0, s0), images, avatar)
                 row = await tx.insert_social_post(post)
                 if row is None:
                     continue  # another poll or source stored it first
@@ -357,11 +372,11 @@ class FeedService:
                     moderate = policies[e].get(s, policies[e].get("", default))
                     state = decide(post, rules[e], moderate)
                     await tx.insert_social_route(row, e, s, state)
-                    if state == "approved" and s:
-                        item = await _publish(tx, row, post, s)
+                    if state == "approved":
+                        item = await _publish(tx, row, post, stream_of(e, s))
                         await tx.set_social_route(row, e, s, state="approved", item_id=item.id, decided_by="auto")
-                    elif state == "pending" and s:
-                        waiting.add(s)
+                    elif state == "pending":
+                        waiting.add(stream_of(e, s))
             if billing is not None:
                 event_id, billed, per_session = billing
                 await tx.add_feed_reads(event_id, "", network, billed)
@@ -386,39 +401,53 @@ class FeedService:
                     await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
                 await tx.set_social_route(route.post_row, route.event_id, route.session_id, state="removed",
                                           item_id=route.item_id, decided_by="deleted upstream")
-                touched.append(route.session_id)
+                touched.append(stream_of(route.event_id, route.session_id))
             return touched
 
-        for session_id in await self.db.write(op):
-            if session_id:
-                self._queue_changed(session_id)
+        for stream_id in await self.db.write(op):
+            self._queue_changed(stream_id)
 
-    def _queue_changed(self, session_id: str) -> None:
-        self.hub.send_unsequenced(session_id, {"type": "feed.queue", "session_id": session_id})
+    def _queue_changed(self, stream_id: str) -> None:
+        self.hub.send_unsequenced(stream_id, {"type": "feed.queue", "session_id": stream_id})
 
     # -- moderation ----------------------------------------------------------------------------
+
+    async def event_feed(self, event_id: str) -> Session:
+        """The event's own feed stream, created if no post has yet (a page that shows it needs a
+        stream to follow from the start)."""
+
+        async def op(tx: Tx) -> Session:
+            return await tx.ensure_event_feed(event_id)
+
+        found = await self.db.read(lambda r: r.get_event_feed(event_id), pool="pages")
+        return found if found is not None else await self.db.write(op)
 
     async def routed_post(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
         """One collected post as routed to a session (for quoting it into a note)."""
         return await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
 
-    async def queue(self, session_id: str) -> list[SocialRoute]:
-        return await self.db.read(lambda r: r.list_social_routes(session_id=session_id, state="pending"), pool="pages")
+    async def queue(self, stream: Session) -> list[SocialRoute]:
+        """Posts waiting in a session's (or the event's own feed's) queue."""
+        return await self.db.read(lambda r: r.list_social_routes(
+            event_id=stream.event_id, session_id=route_session(stream), state="pending"), pool="pages")
 
-    async def recent(self, session_id: str, limit: int = 100) -> list[SocialRoute]:
-        routes = await self.db.read(lambda r: r.list_social_routes(session_id=session_id), pool="pages")
+    async def recent(self, stream: Session, limit: int = 100) -> list[SocialRoute]:
+        routes = await self.db.read(lambda r: r.list_social_routes(
+            event_id=stream.event_id, session_id=route_session(stream), limit=100_000), pool="pages")
         return [r for r in routes if r.state != "pending"][-limit:]
 
     async def moderate(self, session_id: str, post_row: int, action: str, by: str) -> SocialRoute:
-        """approve | reject | remove one post in one session."""
+        """approve | reject | remove one post in one stream: a session's, or the event's own feed
+        (its stream id, models.event_feed_id)."""
         if action not in ("approve", "reject", "remove"):
             raise BadRequest("action must be approve, reject or remove", code="invalid_field", field="action")
 
         async def op(tx: Tx) -> SocialRoute:
-            session = await tx.get_session(session_id)
-            if session is None:
+            stream = await tx.get_stream_session(session_id)
+            if stream is None:
                 raise NotFound(f"no session {session_id!r}", code="unknown_session")
-            route = await tx.get_social_route(post_row, session.event_id, session_id)
+            routed = route_session(stream)
+            route = await tx.get_social_route(post_row, stream.event_id, routed)
             if route is None:
                 raise NotFound("no such post in this session", code="unknown_post", field="post_row")
             if action == "approve":
@@ -426,17 +455,17 @@ class FeedService:
                     return route
                 if route.state == "removed" or route.item_id is not None:
                     raise Conflict("that post was removed; it cannot come back", code="post_removed")
-                item = await _publish(tx, post_row, route.post, session_id)
-                await tx.set_social_route(post_row, route.event_id, session_id, state="approved", item_id=item.id,
+                item = await _publish(tx, post_row, route.post, stream.id)
+                await tx.set_social_route(post_row, route.event_id, routed, state="approved", item_id=item.id,
                                           decided_by=by)
             elif route.item_id is not None and route.state == "approved":
                 await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
-                await tx.set_social_route(post_row, route.event_id, session_id, state="removed", item_id=route.item_id,
+                await tx.set_social_route(post_row, route.event_id, routed, state="removed", item_id=route.item_id,
                                           decided_by=by)
             elif route.state == "pending":
-                await tx.set_social_route(post_row, route.event_id, session_id, state="rejected", item_id=None,
+                await tx.set_social_route(post_row, route.event_id, routed, state="rejected", item_id=None,
                                           decided_by=by)
-            found = await tx.get_social_route(post_row, route.event_id, session_id)
+            found = await tx.get_social_route(post_row, route.event_id, routed)
             assert found is not None
             return found
 
@@ -448,7 +477,7 @@ class FeedService:
         route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
         if route is None:
             raise NotFound("that item is not a collected post", code="unknown_post", field="item_id")
-        return await self.moderate(route.session_id, route.post_row, "remove", by)
+        return await self.moderate(stream_of(route.event_id, route.session_id), route.post_row, "remove", by)
 
     async def add_rule(self, event_id: str, kind: str, value: str, by: str) -> int:
         """Add an event rule and apply it to what waits: allow_author approves the author's
@@ -473,22 +502,22 @@ class FeedService:
                 hit = author_key(post) == value if kind != "block_word" else value in post.text.lower()
                 if not hit:
                     continue
-                if kind == "allow_author" and route.session_id:
-                    item = await _publish(tx, route.post_row, post, route.session_id)
+                stream_id = stream_of(event_id, route.session_id)
+                if kind == "allow_author":
+                    if not route.session_id:
+                        await tx.ensure_event_feed(event_id)
+                    item = await _publish(tx, route.post_row, post, stream_id)
                     await tx.set_social_route(route.post_row, event_id, route.session_id, state="approved",
                                               item_id=item.id, decided_by=by)
-                elif kind == "allow_author":
-                    await tx.set_social_route(route.post_row, event_id, "", state="approved", item_id=None, decided_by=by)
                 else:
                     await tx.set_social_route(route.post_row, event_id, route.session_id, state="rejected",
                                               item_id=None, decided_by=by)
-                touched.append(route.session_id)
+                touched.append(stream_id)
             return touched
 
         touched = await self.db.write(op)
-        for session_id in set(touched):
-            if session_id:
-                self._queue_changed(session_id)
+        for stream_id in set(touched):
+            self._queue_changed(stream_id)
         return len(touched)
 
     async def remove_rule(self, event_id: str, kind: str, value: str) -> None:

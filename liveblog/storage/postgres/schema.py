@@ -411,4 +411,10 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER search_comment_update AFTER UPDATE OF body, state, deleted ON comments
         FOR EACH ROW EXECUTE FUNCTION search_comment();
     """,
+    # 7: an event's own feed: a sessions row of kind 'event_feed' (as SQLite's 7).
+    """
+    ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'session'
+        CHECK (kind IN ('session', 'event_feed'));
+    CREATE UNIQUE INDEX sessions_one_event_feed ON sessions (event_id) WHERE kind = 'event_feed';
+    """,
 ]
