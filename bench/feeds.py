@@ -171,6 +171,7 @@ async def collect_until(pool: Pool, stamps: list[int], expected: int, timeout: f
     deadline = time.monotonic() + timeout
     while True:
         collected = await asyncio.to_thread(pool.all, "collect")
+        # The newest stamps are the last to arrive (`stamps` must be in sending order).
         _, complete, _ = latencies(collected, stamps[-50:], expected)
         if complete >= min(50, len(stamps)) or time.monotonic() > deadline:
             return collected
@@ -231,7 +232,7 @@ async def main_async(profile: Profile) -> str:
                         if stamped_posts >= profile.posts or time.monotonic() > deadline:
                             break
                         await asyncio.sleep(0.5)
-                    collected = await collect_until(pool, base_sent + note_sent, viewers, 15)
+                    collected = await collect_until(pool, sorted(base_sent + note_sent), viewers, 15)
                     cpu1 = server.cpu()
                     wall = time.monotonic() - started
                     machine1, me1 = machine_busy_seconds(), cpu_seconds(os.getpid())

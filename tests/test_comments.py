@@ -185,6 +185,36 @@ async def test_premoderation_and_locked_threads(live: LiveServer, seeded: Seed) 
         assert "This thread is locked" in (await r1.get(f"/sessions/{seeded.session_id}")).text
 
 
+async def test_the_organisers_queue_lists_waiting_comments_of_every_session(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                         follow_redirects=False) as org, \
+            reader_client(live) as r1, reader_client(live) as anon:
+        assert (await anon.get("/organise/comments")).status_code in (303, 401)  # organisers only
+        empty = (await org.get("/organise/comments")).text
+        assert "Nothing waits for approval" in empty
+        await register(r1, "queued")
+        assert (await org.post(f"/events/{seeded.event_id}/comments/premoderation", data={"on": "1"})).status_code == 303
+        first = comment_id(await comment(r1, seeded.session_id, "first <script>alert(1)</script> thought"))
+        second = comment_id(await comment(r1, seeded.other_session_id, "second thought"))
+        home = (await org.get("/organise")).text
+        assert 'href="/organise/comments"' in home and '<span class="badge">2</span>' in home
+        queue = (await org.get("/organise/comments")).text
+        assert queue.index("second thought") < queue.index("first ")  # newest first
+        assert "<script>alert" not in queue  # rendered with the notes' policy
+        assert f'href="/sessions/{seeded.other_session_id}#comment-{second}"' in queue
+        r = await org.post(f"/comments/{first}/moderate?next=/organise/comments", data={"action": "approve"})
+        assert r.status_code == 303 and r.headers["location"] == "/organise/comments"
+        r = await org.post(f"/comments/{second}/moderate?next=/organise/comments", data={"action": "hide"})
+        assert r.headers["location"] == "/organise/comments"
+        queue = (await org.get("/organise/comments")).text
+        pending, hidden = queue.split('id="hidden-heading"')
+        assert "Nothing waits for approval" in pending and "second thought" in hidden
+        assert "first " in (await anon.get(f"/sessions/{seeded.session_id}")).text
+        # An off-site `next` is ignored: the redirect stays on this site.
+        r = await org.post(f"/comments/{second}/moderate?next=//evil.example/", data={"action": "show"})
+        assert r.headers["location"] == f"/sessions/{seeded.other_session_id}#comment-{second}"
+
+
 async def test_spam_guard(live: LiveServer, seeded: Seed) -> None:
     async with reader_client(live) as c:
         await register(c, "newbie")

@@ -413,6 +413,26 @@ async def test_input_a_backend_cannot_store_is_bad_input_not_a_crash(store: Stor
     assert (await store.write(note_op(sid, "after")))[1] > 0
 
 
+async def test_the_moderation_queue_lists_comments_by_state_newest_first(store: Store) -> None:
+    sid = await seed(store)
+
+    async def op(tx: Unit) -> list[int]:
+        reader = await tx.insert_account("rosa", "x", role="reader")
+        ids = []
+        for n, state in enumerate(["pending", "visible", "pending", "hidden", "pending"]):
+            comment, _ = await tx.insert_comment(session_id=sid, parent_id=None, account_id=reader.id, author="rosa",
+                                                 body=f"c{n}", html=f"<p>c{n}</p>", state=state, ip="127.0.0.1")
+            ids.append(comment.id)
+        await tx.update_comment(ids[4], {"deleted": True, "body": "", "html": ""}, op="comment.deleted")
+        return ids
+
+    ids = await store.write(op)
+    pending = await store.read(lambda r: r.comments_in_state("pending", 10))
+    assert [c.id for c in pending] == [ids[2], ids[0]]  # the deleted one is gone from the queue
+    assert [c.id for c in await store.read(lambda r: r.comments_in_state("hidden", 10))] == [ids[3]]
+    assert [c.id for c in await store.read(lambda r: r.comments_in_state("pending", 1))] == [ids[2]]
+
+
 def test_postgres_has_every_operation_of_the_interface() -> None:
     # mypy cannot see through the portable mixins (postgres/portable.py), so this says it: an
     # operation added to interface.Unit without a PostgreSQL version fails here, not in production.

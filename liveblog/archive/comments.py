@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
-from liveblog.models import Account, Comment
+from liveblog.models import Account, Comment, Event, Session
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import render_markdown
 
@@ -29,6 +29,8 @@ NEW_ACCOUNT_AGE = timedelta(days=1)
 NEW_ACCOUNT_LINKS = 1
 _LINK = re.compile(r"(https?://|www\.)", re.IGNORECASE)
 MODERATION_ACTIONS = ("hide", "show", "approve", "delete")
+# Comments of each state listed in the organisers' queue at most (newest first).
+QUEUE_LIMIT = 200
 
 
 class Limiter:
@@ -73,6 +75,17 @@ def links_in(text: str) -> int:
     return len(_LINK.findall(text))
 
 
+@dataclass
+class ModerationQueue:
+    """What waits for an organiser across every event: pending comments (pre-moderation) and
+    hidden ones (to show again or delete), with their sessions and events for context."""
+
+    pending: list[Comment]
+    hidden: list[Comment]
+    sessions: dict[str, Session]
+    events: dict[str, Event]
+
+
 class Comments:
     def __init__(self, db: Store) -> None:
         self.db = db
@@ -88,6 +101,23 @@ class Comments:
             locked = await r.thread_locked(session_id)
             premoderated = await r.event_premoderation(session.event_id)
             return build_thread(session_id, comments, locked, premoderated, moderator=moderator, viewer=viewer)
+
+        return await self.db.read(read, pool="pages")
+
+    async def moderation_queue(self, limit: int = QUEUE_LIMIT) -> ModerationQueue:
+        async def read(r: Unit) -> ModerationQueue:
+            pending = await r.comments_in_state("pending", limit)
+            hidden = await r.comments_in_state("hidden", limit)
+            sessions: dict[str, Session] = {}
+            events: dict[str, Event] = {}
+            for session_id in {c.session_id for c in pending + hidden}:
+                session = await r.get_session(session_id)
+                if session is None:
+                    continue
+                sessions[session_id] = session
+                if session.event_id not in events and (event := await r.get_event(session.event_id)) is not None:
+                    events[session.event_id] = event
+            return ModerationQueue(pending, hidden, sessions, events)
 
         return await self.db.read(read, pool="pages")
 

@@ -85,6 +85,12 @@ class CommentOps(StreamOps):
         async with self.conn.execute(sql, (*args, limit)) as cur:
             return [_comment(r) for r in await cur.fetchall()]
 
+    async def comments_in_state(self, state: str, limit: int) -> list[Comment]:
+        async with self.conn.execute(
+            "SELECT * FROM comments WHERE state = ? AND deleted = 0 ORDER BY id DESC LIMIT ?", (state, limit)
+        ) as cur:
+            return [_comment(r) for r in await cur.fetchall()]
+
     async def comment_counts(self, event_id: str) -> dict[str, int]:
         rows = await self.conn.execute_fetchall(
             "SELECT c.session_id, count(*) FROM comments c JOIN sessions s ON s.id = c.session_id"

@@ -306,6 +306,11 @@ class Unit(Protocol):
     async def comment_counts(self, event_id: str) -> dict[str, int]:
         ...
 
+    async def comments_in_state(self, state: str, limit: int) -> list[Comment]:
+        """Comments of every event in one state (`pending`: awaiting approval, `hidden`), not
+        deleted, newest first: the organisers' moderation queue."""
+        ...
+
     async def thread_locked(self, session_id: str) -> bool:
         ...
 

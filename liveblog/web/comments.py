@@ -192,7 +192,15 @@ async def moderate_comment(request: Request) -> Response:
     form = await request.form()
     comment = await services(request).comments.moderate(request.path_params["comment_id"],
                                                         str(form.get("action", "")))
-    return RedirectResponse(_comment_url(comment.session_id, comment.id), status_code=303)
+    return RedirectResponse(_next(request, _comment_url(comment.session_id, comment.id)), status_code=303)
+
+
+async def organise_comments(request: Request) -> Response:
+    """The organisers' moderation queue: comments awaiting approval and hidden ones, of every
+    event, newest first, each with its session and the same actions as on the thread."""
+    await require_organiser(request)
+    queue = await services(request).comments.moderation_queue()
+    return _render(request, "organise/comments.html", {"queue": queue})
 
 
 async def lock_thread(request: Request) -> Response:
@@ -241,6 +249,7 @@ routes = [
     Route("/account/reset/{token}", reset_page, methods=["GET", "POST"]),
     Route("/organise/readers", organise_readers, methods=["GET", "POST"]),
     Route("/organise/readers/{account_id:int}/ban", ban_account, methods=["POST"]),
+    Route("/organise/comments", organise_comments),
     Route("/sessions/{session_id}/comments", post_comment, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/comments", comments_json),
     Route("/comments/{comment_id:int}/edit", edit_comment, methods=["POST"]),

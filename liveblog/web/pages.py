@@ -407,7 +407,8 @@ async def organise_home(request: Request) -> Response:
     if (redirect := await _organiser_or_login(request)) is not None:
         return redirect
     events = await services(request).programme.events()
-    return render(request, "organise/home.html", {"events": events})
+    pending = len((await services(request).comments.moderation_queue()).pending)
+    return render(request, "organise/home.html", {"events": events, "pending_comments": pending})
 
 
 async def organise_new_event(request: Request) -> Response:

@@ -52,6 +52,8 @@ def build_archive(server: ThreadServer) -> dict[str, Any]:
         first = await svc.comments.post(seed.session_id, rosa, "Great talk. Does this work for **algae** too?")
         await svc.comments.post(seed.session_id, sam, "Yes: algae have chlorophyll as well.", parent_id=first.id)
         await svc.comments.post(seed.other_session_id, sam, "Will the workshop cover *C4* plants?")
+        off_topic = await svc.comments.post(seed.other_session_id, sam, "Cheap *sunglasses* for sale")
+        await svc.comments.moderate(off_topic.id, "hide")  # listed in the organisers' queue
         # The upvote count is written by the tally coalescer a moment later: wait for it, so
         # every change exists before the commit times are spread out.
         async def upvotes_written() -> bool:
@@ -112,6 +114,17 @@ def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: 
                 problems[f"{name}-{label} sideways"] = bad
             if bad := serious_axe_violations(page):
                 problems[f"{name}-{label}"] = bad
+        # The organisers' comment queue, with the hidden comment in it.
+        assert server.seed is not None
+        ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+        page.goto("/organise/comments")
+        expect(page.locator("#hidden-heading")).to_contain_text("(1)")
+        expect(page.get_by_role("button", name="Show again")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / f"archive-organise-comments-{label}.png"), full_page=True)
+        if bad := sideways(page, viewport["width"]):
+            problems[f"organise-comments-{label} sideways"] = bad
+        if bad := serious_axe_violations(page):
+            problems[f"organise-comments-{label}"] = bad
     assert problems == {}
 
 

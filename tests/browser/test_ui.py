@@ -48,6 +48,8 @@ def every_page(server: ThreadServer, demo: dict[str, str]) -> dict[str, str]:
         "organise-event": f"/organise/events/{demo['event']}",
         "organise-session": f"/organise/sessions/{demo['live_session']}",
         "organise-moderate": f"/organise/sessions/{demo['live_session']}/moderate",
+        "organise-comments": "/organise/comments",
+        "organise-readers": "/organise/readers",
         "notetaker-landing": demo["invite_url"],
         "notetaker": f"{demo['invite_url']}/sessions/{demo['live_session']}",
         "notetaker-seeded": f"/n/{s.token}/sessions/{s.session_id}",
