@@ -193,6 +193,37 @@ async def test_an_events_own_feed_is_a_stream_but_no_programme_session(store: St
     assert [h.in_event_feed for h in result.hits if h.ref == str(item_id)] == [True]
 
 
+async def test_renaming_a_social_author_renames_their_stored_posts(store: Store) -> None:
+    from liveblog.models import SocialPost
+
+    session_id = await seed(store)
+    event_id = (await store.read(lambda r: r.get_session(session_id))).event_id
+    did = "did:plc:ana4xq2tsuk7mlvp"
+
+    def post(n: int, handle: str) -> SocialPost:
+        return SocialPost(network="bluesky", post_id=f"at://{did}/app.bsky.feed.post/3k{n}", author_handle=handle,
+                          author_name=handle, text=f"post {n} #test", url="", posted_at="2026-11-30T09:00:00.000Z")
+
+    async def store_posts(tx: Unit) -> None:
+        for n, handle in enumerate((did, did, "ana.old.example", "someone.else")):
+            row = await tx.insert_social_post(post(n, handle))
+            assert row is not None
+            await tx.insert_social_route(row, event_id, session_id, "pending")
+
+    await store.write(store_posts)
+
+    async def rename(tx: Unit) -> Any:
+        return await tx.rename_social_author("bluesky", [did, "ana.old.example"], "ana.bsky.social", "Ana Lima")
+
+    routes = await store.write(rename)
+    assert len(routes) == 3 and {(r.post.author_handle, r.post.author_name) for r in routes} == {
+        ("ana.bsky.social", "Ana Lima")}
+    stored = await store.read(lambda r: r.list_social_routes(session_id=session_id))
+    assert sorted(r.post.author_handle for r in stored) == ["ana.bsky.social"] * 3 + ["someone.else"]
+    assert await store.write(rename) == []  # nothing left under the old names
+    assert await store.write(lambda tx: tx.rename_social_author("bluesky", [], "x", "y")) == []
+
+
 async def test_a_failing_after_commit_callback_does_not_stop_the_writer(store: Store, caplog: Any) -> None:
     sid = await seed(store)
 

@@ -377,6 +377,12 @@ class Unit(Protocol):
     async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
         ...
 
+    async def rename_social_author(self, network: str, old_handles: list[str], handle: str, name: str
+                                   ) -> list[SocialRoute]:
+        """Rename the author of a network's posts stored under any of `old_handles` (a Bluesky
+        DID resolved later); the renamed posts' routes."""
+        ...
+
     async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:
         ...
 

@@ -392,4 +392,8 @@ MIGRATIONS: list[str] = [
         CHECK (kind IN ('session', 'event_feed'));
     CREATE UNIQUE INDEX sessions_one_event_feed ON sessions(event_id) WHERE kind = 'event_feed';
     """,
+    # 8: renaming a Bluesky author once their DID is resolved finds their posts by handle.
+    """
+    CREATE INDEX social_posts_by_author ON social_posts(network, author_handle);
+    """,
 ]

@@ -77,15 +77,25 @@ def author_key(post: SocialPost) -> str:
     return f"{post.network}:{post.author_handle.lower()}"
 
 
+def author_keys(post: SocialPost) -> set[str]:
+    """Every name an author rule may give this post's author: network:handle, and for Bluesky
+    also network:DID (a post shows the DID until its author is resolved, and a moderator may
+    have blocked or allowed that)."""
+    keys = {author_key(post)}
+    if post.network == "bluesky" and post.post_id.startswith("at://did:"):
+        keys.add(f"bluesky:{post.post_id.split('/')[2].lower()}")
+    return keys
+
+
 def decide(post: SocialPost, rules: list[tuple[str, str]], moderate: bool) -> str:
     """The state a newly routed post starts in, from the event's rules and the session's policy."""
-    key = author_key(post)
+    keys = author_keys(post)
     text = post.text.lower()
-    if ("block_author", key) in rules:
+    if any(kind == "block_author" and value in keys for kind, value in rules):
         return "rejected"
     if any(kind == "block_word" and value in text for kind, value in rules):
         return "rejected"
-    if ("allow_author", key) in rules:
+    if any(kind == "allow_author" and value in keys for kind, value in rules):
         return "approved"
     return "pending" if moderate else "approved"
 
@@ -407,6 +417,32 @@ class FeedService:
         for stream_id in await self.db.write(op):
             self._queue_changed(stream_id)
 
+    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
+        """Rename an author's stored posts (their DID becomes a handle and display name): the
+        stored copy, and each approved item in its stream as an `item.updated` change, so open
+        pages show the name without a reload. Waiting posts are renamed for their moderators."""
+
+        async def op(tx: Tx) -> tuple[int, set[str]]:
+            routes = await tx.rename_social_author(network, old_handles, handle, name)
+            touched: set[str] = set()
+            for route in routes:
+                if route.state == "approved" and route.item_id is not None:
+                    item = await tx.get_item(route.item_id)
+                    if item is not None and not item.deleted:
+                        await tx.update_item(route.item_id, {
+                            "author": route.post.author_name or route.post.author_handle,
+                            "html": render_post(route.post),
+                            "data": item.data | _item_data(route.post, route.post_row),
+                        })
+                elif route.state == "pending":
+                    touched.add(stream_of(route.event_id, route.session_id))
+            return len({r.post_row for r in routes}), touched
+
+        renamed, touched = await self.db.write(op)
+        for stream_id in touched:
+            self._queue_changed(stream_id)
+        return renamed
+
     def _queue_changed(self, stream_id: str) -> None:
         self.hub.send_unsequenced(stream_id, {"type": "feed.queue", "session_id": stream_id})
 
@@ -499,7 +535,7 @@ class FeedService:
             touched = []
             for route in await tx.list_social_routes(event_id=event_id, state="pending", limit=100_000):
                 post = route.post
-                hit = author_key(post) == value if kind != "block_word" else value in post.text.lower()
+                hit = value in author_keys(post) if kind != "block_word" else value in post.text.lower()
                 if not hit:
                     continue
                 stream_id = stream_of(event_id, route.session_id)
@@ -594,14 +630,18 @@ async def _publish(tx: Tx, post_row: int, post: SocialPost, session_id: str) -> 
         body=post.text,
         html=render_post(post),
         key_point=False,
-        data={
-            "network": post.network,
-            "post_id": post.post_id,
-            "post_row": post_row,
-            "handle": post.author_handle,
-            "url": post.url,
-            "posted_at": post.posted_at,
-        },
+        data=_item_data(post, post_row),
         typed_at=post.posted_at,
     )
     return item
+
+
+def _item_data(post: SocialPost, post_row: int) -> dict[str, Any]:
+    return {
+        "network": post.network,
+        "post_id": post.post_id,
+        "post_row": post_row,
+        "handle": post.author_handle,
+        "url": post.url,
+        "posted_at": post.posted_at,
+    }
