@@ -87,6 +87,9 @@ class RedisFanout:
         # Revoked credentials (access/sockets.py) travel on the same channel: each process closes
         # the sockets that credential opened there.
         self.on_revoke: Callable[[str], None] | None = None
+        # Named signals for whichever process runs a piece of work (e.g. "feeds.poll": the lease
+        # holder's pollers should poll now). Fire-and-forget like everything on this channel.
+        self.signals: dict[str, Callable[[], None]] = {}
         self.last_error: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -157,6 +160,10 @@ class RedisFanout:
         message = {"o": self.origin, "r": key}
         self._outbox.put_nowait(json.dumps(message, separators=(",", ":")).encode())
 
+    def send_signal(self, name: str) -> None:
+        """Ask the other processes to run `signals[name]` (this one calls its own directly)."""
+        self._put({"o": self.origin, "sig": name})
+
     async def run_publisher(self) -> None:
         backoff = FIRST_BACKOFF
         while True:
@@ -190,6 +197,11 @@ class RedisFanout:
         if "r" in message:
             if self.on_revoke is not None:
                 self.on_revoke(str(message["r"]))
+            return
+        if "sig" in message:
+            handler = self.signals.get(str(message["sig"]))
+            if handler is not None:
+                handler()
             return
         payload = message["p"]
         self.received += 1

@@ -125,7 +125,10 @@ async def session_detail(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     if request.method == "PATCH":
         await require_organiser(request)
+        was_live = (await svc.programme.session(session_id)).is_live
         session = await svc.programme.update_session(session_id, await json_body(request))
+        if session.is_live and not was_live:
+            svc.feeds.request_poll()  # its hashtags are wanted now, not at the next scheduled poll
     else:
         session = await svc.programme.session(session_id)
     return ok(session.to_wire())

@@ -138,6 +138,15 @@ async def rules(request: Request) -> Response:
     return ok({"kind": body["kind"], "value": body["value"].strip().lower(), "decided": decided}, 201)
 
 
+async def poll(request: Request) -> Response:
+    """Poll now: every source of every process that runs them (with Redis, the lease holder)."""
+    await require_organiser(request)
+    svc = services(request)
+    await svc.programme.event(request.path_params["event_id"])
+    svc.feeds.request_poll()
+    return ok({"asked": True}, 202)
+
+
 async def status(request: Request) -> Response:
     await require_organiser(request)
     svc = services(request)
@@ -242,6 +251,7 @@ routes = [
     Route("/api/v1/events/{event_id}/feeds/policy", event_policy, methods=["POST"]),
     Route("/api/v1/events/{event_id}/feeds/rules", rules, methods=["GET", "POST", "DELETE"]),
     Route("/api/v1/events/{event_id}/feeds/status", status, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/feeds/poll", poll, methods=["POST"]),
     Route("/api/v1/events/{event_id}/feeds/status/stream", status_stream, methods=["GET"]),
     Route("/organise/sessions/{session_id}/social", organiser_social_page),
     Route("/n/{token}/sessions/{session_id}/social", notetaker_social_page),

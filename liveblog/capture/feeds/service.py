@@ -125,6 +125,9 @@ class FeedService:
         self.status_version = 0
         self.ingested = 0
         self.on_ingest: list[Callable[[SocialPost], None]] = []  # benchmark hook: called after commit
+        # Set when several processes share the work (services.py): asks the process that holds
+        # the feed lease, wherever it is, to poll now (through Redis).
+        self.poll_elsewhere: Callable[[], None] | None = None
 
     # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
 
@@ -212,6 +215,13 @@ class FeedService:
         self.wake_generation += 1
         event, self._wake = self._wake, asyncio.Event()
         event.set()
+
+    def request_poll(self) -> None:
+        """An organiser asked to poll now: wake the pollers here, and, with several processes,
+        those of the process that runs them (the feed lease may be held by another one)."""
+        self.poll_now()
+        if self.poll_elsewhere is not None:
+            self.poll_elsewhere()
 
     async def sleep(self, seconds: float, since: int | None = None) -> None:
         if since is not None and since != self.wake_generation:
