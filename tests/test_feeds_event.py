@@ -154,6 +154,7 @@ async def test_event_posts_show_on_pages_archive_exports_and_search(world: World
         assert any("Coffee before the keynote" in i["body"] for i in feed["items"])
         found = (await http.get("/search", params={"q": "coffee keynote"})).text
         assert f"/events/{w.event_id}/around#item-" in found
+        assert f"/events/{w.event_id}/around</loc>" in (await http.get("/sitemap.xml")).text
 
 
 async def _login(http: Any) -> str:

@@ -178,13 +178,16 @@ async def test_an_events_own_feed_is_a_stream_but_no_programme_session(store: St
     again = await store.write(ensure)  # idempotent: one feed per event
     assert feed.id == again.id and feed.is_event_feed and feed.event_id == event_id and feed.stream_epoch
     item_id, seq = await store.write(note_op(feed.id, "c1"))  # it carries a stream like a session's
-    assert seq == 1 and (await store.read(lambda r: r.stream_head(feed.id))) == (feed.stream_epoch, 1)
+    await store.write(note_op(feed.id, "c2", "another note"))
+    newest = await store.read(lambda r: r.list_items(feed.id, newest=1))
+    assert [i.body for i in newest] == ["another note"] and len(await store.read(lambda r: r.list_items(feed.id))) == 2
+    assert seq == 1 and (await store.read(lambda r: r.stream_head(feed.id))) == (feed.stream_epoch, 2)
     # Programme reads never see it; stream reads do.
     assert await store.read(lambda r: r.get_session(feed.id)) is None
     assert [s.id for s in await store.read(lambda r: r.list_sessions(event_id))] == [session_id]
     assert feed.id not in [s.id for s in await store.read(lambda r: r.list_live_sessions())]
     found = await store.read(lambda r: r.get_stream_session(feed.id))
-    assert found is not None and found.is_event_feed and found.last_seq == 1
+    assert found is not None and found.is_event_feed and found.last_seq == 2
     assert (await store.read(lambda r: r.get_event_feed(event_id))).id == feed.id
     with pytest.raises(NotFound):
         await store.write(lambda tx: tx.ensure_event_feed("no-such-event"))

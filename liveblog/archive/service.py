@@ -417,6 +417,8 @@ class Archive:
             for e in await r.list_events():
                 out.append((f"/events/{e.id}", e.updated_at))
                 out.append((f"/events/{e.id}/archive", e.updated_at))
+                if (feed := await r.get_event_feed(e.id)) is not None:
+                    out.append((f"/events/{e.id}/around", feed.updated_at))
                 for s in await r.list_sessions(e.id):
                     record = await r.get_archive(s.id)
                     if record is not None:

@@ -211,8 +211,11 @@ class Programme:
     async def live_sessions(self) -> list[Session]:
         return await self.db.read(lambda r: r.list_live_sessions(), pool="pages")
 
-    async def items(self, session_id: str, *, kind: str | None = None) -> list[Item]:
-        return await self.db.read(lambda r: r.list_items(session_id, kind=kind), pool="pages")
+    async def items(self, session_id: str, *, kind: str | None = None, newest: int | None = None) -> list[Item]:
+        return await self.db.read(lambda r: r.list_items(session_id, kind=kind, newest=newest), pool="pages")
+
+    async def count_items(self, session_id: str) -> int:
+        return await self.db.read(lambda r: r.count_items(session_id), pool="pages")
 
     async def session_snapshot(self, session_id: str) -> tuple[Session, Event, list[Item]]:
         """The session (with epoch and seq), its event and its items as of that seq, in one snapshot."""

@@ -113,7 +113,9 @@ class Unit(Protocol):
     async def find_item_by_client_id(self, session_id: str, client_id: str) -> Item | None:
         ...
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None ) -> list[Item]:
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
+                         newest: int | None = None) -> list[Item]:
+        """A stream's items, oldest first; `newest`: only that many of the newest."""
         ...
 
     async def count_items(self, session_id: str) -> int:

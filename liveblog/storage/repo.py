@@ -329,8 +329,8 @@ class StreamOps(UnitBase):
             row = await cur.fetchone()
         return _item(row) if row else None
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None
-    ) -> list[Item]:
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
+                         newest: int | None = None) -> list[Item]:
         sql = "SELECT * FROM items WHERE session_id = ?"
         args: list[Any] = [session_id]
         if not include_deleted:
@@ -338,6 +338,11 @@ class StreamOps(UnitBase):
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
+        if newest is not None:  # only the newest few (still returned oldest first)
+            sql += " ORDER BY sort_at DESC, id DESC LIMIT ?"
+            args.append(newest)
+            async with self.conn.execute(sql, args) as cur:
+                return [_item(r) for r in reversed(await cur.fetchall())]
         sql += " ORDER BY sort_at, id"
         async with self.conn.execute(sql, args) as cur:
             return [_item(r) for r in await cur.fetchall()]

@@ -221,12 +221,13 @@ async def event_page(request: Request) -> Response:
     event = await svc.programme.event(request.path_params["event_id"])
     sessions = await svc.programme.sessions(event.id)
     feed = await svc.programme.event_feed(event.id)
-    around = [i for i in await svc.programme.items(feed.id, kind="social") if not i.deleted] if feed else []
+    # Only the newest few are read: a busy event's feed holds thousands of posts.
+    around = await svc.programme.items(feed.id, kind="social", newest=AROUND_PREVIEW) if feed else []
     return render(
         request,
         "event.html",
         {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions,
-         "around": around[-AROUND_PREVIEW:][::-1], "around_count": len(around)},
+         "around": around[::-1], "around_count": await svc.programme.count_items(feed.id) if feed else 0},
     )
 
 

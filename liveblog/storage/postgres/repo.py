@@ -184,15 +184,19 @@ class PgStreamOps(PgUnitBase):
         )
         return _item(row) if row else None
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None
-    ) -> list[Item]:
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
+                         newest: int | None = None) -> list[Item]:
         sql = "SELECT * FROM items WHERE session_id = $1"
         args: list[Any] = [session_id]
         if not include_deleted:
             sql += " AND deleted = 0"
         if kind:
-            sql += " AND kind = $2"
             args.append(kind)
+            sql += f" AND kind = ${len(args)}"
+        if newest is not None:  # only the newest few (still returned oldest first)
+            args.append(newest)
+            sql += f" ORDER BY sort_at DESC, id DESC LIMIT ${len(args)}"
+            return [_item(r) for r in reversed(await self.conn.fetch(sql, *args))]
         sql += " ORDER BY sort_at, id"
         return [_item(r) for r in await self.conn.fetch(sql, *args)]
 
