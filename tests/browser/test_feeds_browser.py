@@ -303,3 +303,43 @@ def test_the_event_page_and_around_the_event_live_screenshots_and_axe(
     assert problems == {}
     foreign = [u for u in asked if not u.startswith((server.url, "data:", "blob:"))]
     assert foreign == [], foreign
+
+
+def test_moderating_the_events_own_feed_with_one_key_each(
+    moderated: ThreadServer, browser: Any, screenshot_dir: Path
+) -> None:
+    from tests.browser.test_ui import serious_axe_violations
+
+    server = moderated
+    ids = server.seed
+    assert ids is not None
+    event_posts(server, ["Doors are open, coffee in the foyer", "Buy cheap followers now"])
+    ctx = browser.new_context(base_url=server.url, bypass_csp=True)  # axe is injected as an inline script
+    ctx.set_default_timeout(15_000)
+    try:
+        ctx.add_cookies([{"name": "lb_login", "value": ids.login_token, "url": server.url}])
+        page = ctx.new_page()
+        viewer = ctx.new_page()
+        viewer.goto(f"{server.url}/events/{ids.event_id}/around")
+        expect(viewer.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(viewer.locator("#no-items")).to_be_visible()  # nothing approved yet: nothing shown
+        page.goto(f"{server.url}/organise/events/{ids.event_id}/social")
+        expect(page.locator("h1")).to_have_text("Social posts: Around the event")
+        queue = page.locator("#social-queue > li")
+        expect(queue).to_have_count(2)
+        page.screenshot(path=str(screenshot_dir / "event-around-moderation-desktop.png"), full_page=True)
+        assert serious_axe_violations(page) == []
+        assert page.get_by_role("button", name="Quote into a note").count() == 0  # no notes in the event's feed
+        first = queue.first.inner_text()
+        page.keyboard.press("a" if "Doors are open" in first else "j")
+        if "Doors are open" not in first:
+            page.keyboard.press("a")
+        expect(queue).to_have_count(1)
+        expect(viewer.locator("#items article.item-social")).to_have_count(1)  # live, without a reload
+        expect(viewer.locator("#items")).to_contain_text("Doors are open")
+        page.keyboard.press("b")  # block the other account: its waiting post goes
+        expect(queue).to_have_count(0)
+        expect(page.locator("#queue-empty")).to_be_visible()
+        expect(viewer.locator("#items")).not_to_contain_text("cheap followers")
+    finally:
+        ctx.close()
