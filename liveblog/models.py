@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 SessionState = Literal["scheduled", "live", "ended"]
 SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
@@ -43,6 +43,7 @@ class Event:
     hashtags: tuple[str, ...] = ()
     created_at: str = ""
     updated_at: str = ""
+    language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class Event:
             "venue": self.venue,
             "description": self.description,
             "hashtags": list(self.hashtags),
+            "language": self.language,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -261,6 +263,59 @@ class ItemVersion:
     replaced_at: str
 
 
+# The languages an event's archive can be searched in: words are stemmed with Snowball's stemmer
+# for it ("policies" finds "policy"); "none" folds case and accents only (names, mixed languages).
+SEARCH_LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "none": "None (no stemming)",
+}
+class ItemCard(NamedTuple):
+    """An item of a session in page order, as a knowledge page reads it to assemble its cards:
+    without its content, and with its stored card (`html`, `words`) when one rendered under the
+    page's card key from the item's current version is kept (else both are None: to render).
+    A tuple, not a dataclass: a 2,000-item page makes 2,000 of them per assembly."""
+
+    item_id: int
+    kind: str
+    key_point: bool
+    html: str | None
+    words: int | None
+
+
+@dataclass(frozen=True)
+class CardSection:
+    """A knowledge page's notes and posts as assembled HTML (storage `card_sections`), valid
+    for one card key at one stream position of the session (any change to the stream, so any
+    edit, moves it on): an uncached page whose section is current reads this one row."""
+
+    session_id: str
+    card_key: str
+    stream_epoch: str
+    last_seq: int
+    notes_html: str
+    posts_html: str
+    notes: int
+    posts: int
+    words: int
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    """A card to keep (storage `item_cards`): the item's HTML on a knowledge page as rendered
+    from `item_version` of it, and the number of words in its text (the page's word count)."""
+
+    item_id: int
+    item_version: int
+    html: str
+    words: int
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """A backend-neutral search: the words people typed (each must match, after folding and
@@ -274,6 +329,9 @@ class SearchQuery:
     date_to: str | None = None  # YYYY-MM-DD, inclusive
     offset: int = 0
     limit: int = 20
+    # Past this many matches only the newest `window` are ranked (and paged): ranking every match
+    # of a common word in millions costs far more than the page (archive.search_window).
+    window: int = 1000
 
 
 # Snippet highlight markers: control characters that cannot occur in stored text, so a page can
@@ -299,8 +357,10 @@ class SearchHit:
 @dataclass(frozen=True)
 class SearchResult:
     hits: tuple[SearchHit, ...]
-    total: int  # matches, counted up to SEARCH_COUNT_CAP (more shows as "more than")
+    total: int  # matches; when `limited`, the query's window (there are more)
     more: bool  # another page follows
+    # More matches than the query's window: only the newest `total` were ranked and are paged.
+    limited: bool = False
 
 
 @dataclass(frozen=True)

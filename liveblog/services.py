@@ -221,7 +221,7 @@ class Services:
             db=db,
             hub=hub,
             notes=NoteCapture(db, settings.limits),
-            programme=Programme(db),
+            programme=Programme(db, default_language=settings.archive.language),
             accounts=accounts,
             audience=audience,
             feeds=feeds,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from liveblog.errors import ConfigError
+from liveblog.models import SEARCH_LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class ArchiveSettings:
     check_seconds: float = 60.0  # how often ended and overdue sessions are looked for
     related_sessions: int = 5
     search_page_size: int = 20
+    search_window: int = 1000  # past this many matches, rank (and page through) only the newest this many
+    language: str = "en"  # new events' language (search stemming); organisers change it per event
 
     def __post_init__(self) -> None:
         if self.end_rule not in ("organiser", "scheduled"):
@@ -101,6 +104,10 @@ class ArchiveSettings:
             raise ConfigError("archive.check_seconds must be > 0")
         if not 1 <= self.search_page_size <= 100:
             raise ConfigError("archive.search_page_size must be 1 to 100")
+        if not 20 <= self.search_window <= 1_000_000:
+            raise ConfigError("archive.search_window must be 20 to 1000000")
+        if self.language not in SEARCH_LANGUAGES:
+            raise ConfigError(f"archive.language must be one of {', '.join(SEARCH_LANGUAGES)}, not {self.language!r}")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ async def test_organisers_create_and_update_events_and_sessions(live: LiveServer
         assert [s["title"] for s in listing.json()["sessions"]] == ["Opening"]
         renamed = await http.patch(f"/api/v1/events/{event['id']}", json={"venue": "Town Hall"})
         assert renamed.json()["venue"] == "Town Hall"
+        # The language search stems the event's archive in: archive.language (en) unless set.
+        assert event["language"] == "en"
+        french = await http.patch(f"/api/v1/events/{event['id']}", json={"language": "fr"})
+        assert french.json()["language"] == "fr"
+        unknown = await http.patch(f"/api/v1/events/{event['id']}", json={"language": "klingon"})
+        assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "language"
 
 
 async def test_validation_errors_name_the_field(live: LiveServer, seeded: Seed) -> None:

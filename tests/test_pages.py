@@ -196,10 +196,13 @@ async def test_organiser_creates_an_event_and_sees_field_errors(live: LiveServer
                 "title": "Data Day 2026",
                 "starts_on": "2026-06-02",
                 "ends_on": "2026-06-03",
+                "language": "fr",
             },
         )
         assert r.status_code == 303
-        assert "Data Day 2026" in (await c.get(event_path)).text
+        page = await c.get(event_path)
+        assert "Data Day 2026" in page.text
+        assert '<option value="fr" selected>French</option>' in page.text  # search stems in French from now on
 
 
 async def test_organiser_adds_sessions_invites_and_revokes(live: LiveServer, seeded: Seed) -> None:

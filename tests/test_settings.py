@@ -29,6 +29,7 @@ def test_the_shipped_config_loads_with_durable_defaults() -> None:
         ({"limits": {"note_bytes": -1}}, "limits.note_bytes must not be negative"),
         ({"database": {"synchronous": "OFF"}}, "database.synchronous must be FULL"),
         ({"server": {"allowed_origins": "x"}}, "server.allowed_origins must be a list"),
+        ({"archive": {"language": "klingon"}}, "archive.language must be one of en, fr"),
     ],
 )
 def test_bad_configuration_names_the_key(data: dict, message: str) -> None:

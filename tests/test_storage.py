@@ -13,13 +13,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from liveblog.errors import BadRequest, Conflict, NotFound, Unavailable
-from liveblog.models import Change, SearchQuery
+from liveblog.models import CardSection, Change, ItemCard, RenderedCard, SearchQuery
 from liveblog.storage import Database, Store, Unit
 from liveblog.storage.postgres import PostgresStore
 from liveblog.storage.schema import MIGRATIONS
@@ -158,6 +159,135 @@ async def test_upvotes_and_votes_count_once(store: Store) -> None:
     firsts = await asyncio.gather(*(store.write(upvote) for _ in range(5)))
     assert firsts.count(True) == 1
     assert await store.read(lambda r: r.count_upvotes(qid)) == 1
+
+
+async def found(store: Store, text: str, **filters: Any) -> list[str]:
+    result = await store.read(lambda r: r.search(SearchQuery(terms=tuple(text.split()), **filters)))
+    return sorted(h.ref for h in result.hits)
+
+
+async def test_search_stems_each_event_in_its_own_language(store: Store) -> None:
+    async def programme(tx: Unit) -> tuple[str, str, str, str]:
+        day = {"starts_on": "2026-11-30", "ends_on": "2026-11-30"}
+        en = await tx.insert_event({"title": "Policy Day", **day, "language": "en"})
+        fr = await tx.insert_event({"title": "Journée", **day, "language": "fr"})
+        slot = {"starts_at": "2026-11-30T09:00", "ends_at": "2026-11-30T10:00"}
+        s_en = await tx.insert_session(en.id, {"title": "Keynote", **slot})
+        s_fr = await tx.insert_session(fr.id, {"title": "Ouverture", **slot})
+        return en.id, fr.id, s_en.id, s_fr.id
+
+    en, fr, s_en, s_fr = await store.write(programme)
+    policies, _ = await store.write(note_op(s_en, "c1", "New policies, and the guests mangeaient"))
+    mangeaient, _ = await store.write(note_op(s_fr, "c2", "Les élèves mangeaient des pommes"))
+    # Each event's words stem in its own language, and one search finds both.
+    assert await found(store, "policy") == [str(policies)]
+    assert await found(store, "manger") == [str(mangeaient)]  # French stems; English keeps "mangeaient"
+    assert await found(store, "mangeaient") == sorted([str(policies), str(mangeaient)])
+    assert await found(store, "ELEVE manger") == [str(mangeaient)]  # diacritics folded, every word required
+    assert await found(store, "manger", event_id=en) == []
+    assert await found(store, "manger", event_id=fr) == [str(mangeaient)]
+    (hit,) = (await store.read(lambda r: r.search(SearchQuery(terms=("policy",))))).hits
+    assert "\x02policies\x03" in hit.snippet  # the word as written is marked
+    # A new language re-stems what the event holds, in the same transaction.
+    await store.write(lambda tx: tx.update_event(en, {"language": "none"}))
+    assert await found(store, "policy") == []
+    assert await found(store, "POLICIES") == [str(policies)]
+    await store.write(lambda tx: tx.update_event(en, {"language": "en"}))
+    assert await found(store, "policy") == [str(policies)]
+
+
+async def test_a_note_is_in_the_index_in_the_transaction_that_writes_it(store: Store) -> None:
+    sid = await seed(store)
+
+    async def write_then_fail(tx: Unit) -> None:
+        await note_op(sid, "c1", "Quokkas thrive on islands")(tx)
+        # Findable inside the writing transaction...
+        assert [h.kind for h in (await tx.search(SearchQuery(terms=("quokka",)))).hits] == ["note"]
+        raise Conflict("rolled back")
+
+    with pytest.raises(Conflict):
+        await store.write(write_then_fail)
+    assert await found(store, "quokka") == []  # ...and gone with it when it rolls back
+    item_id, _ = await store.write(note_op(sid, "c2", "Quokkas thrive on islands"))
+    assert await found(store, "quokka island") == [str(item_id)]  # findable as soon as the write returns
+
+
+async def test_search_past_its_window_ranks_and_pages_only_the_newest_matches(store: Store) -> None:
+    sid = await seed(store)
+
+    def typed(n: int) -> Any:
+        async def op(tx: Unit) -> int:
+            item, _ = await tx.insert_item(
+                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref="inv-1",
+                body="wombat " * (1 + n % 3) + f"note {n}", html="", key_point=False, data={},
+                typed_at=f"2026-11-30T09:{n:02d}:00Z",
+            )
+            return item.id
+
+        return op
+
+    ids = [await store.write(typed(n)) for n in range(8)]
+    window = SearchQuery(terms=("wombat",), window=5, limit=2)
+    pages = [await store.read(lambda r, o=offset: r.search(replace(window, offset=o))) for offset in (0, 2, 4, 6)]
+    assert [(p.limited, p.total, p.more) for p in pages] == [(True, 5, True), (True, 5, True), (True, 5, False),
+                                                             (True, 5, False)]
+    seen = [h.ref for p in pages for h in p.hits]
+    assert sorted(seen) == sorted(str(i) for i in ids[3:])  # the newest five, each once
+    assert seen[0] == str(ids[5])  # ranked among themselves: the most wombats first
+    # Under the window every match is ranked and counted; filters apply before it.
+    everything = await store.read(lambda r: r.search(replace(window, window=100, limit=20)))
+    assert not everything.limited and everything.total == 8 and everything.hits[0].ref in (str(ids[2]), str(ids[5]))
+    questions = await store.read(lambda r: r.search(replace(window, kinds=("question",))))
+    assert (questions.limited, questions.total, questions.hits) == (False, 0, ())
+    early = await store.read(lambda r: r.search(replace(window, date_to="2026-11-30", limit=20)))
+    assert early.limited and early.total == 5
+
+
+@pytest.mark.parametrize("tag_sessions_as_words", [64, 1])  # SQLite: the tag filter as index words, or by rows
+async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
+    store: Store, tag_sessions_as_words: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liveblog.storage.archive
+
+    monkeypatch.setattr(liveblog.storage.archive, "FACET_SESSIONS", tag_sessions_as_words)
+
+    async def programme(tx: Unit) -> list[str]:
+        event = await tx.insert_event({"title": "Days", "starts_on": "2026-03-01", "ends_on": "2026-06-30"})
+        ids = []
+        for n in range(3):
+            session = await tx.insert_session(
+                event.id, {"title": f"Room {n}", "starts_at": "2026-03-01T09:00", "ends_at": "2026-03-01T10:00"})
+            ids.append(session.id)
+        await tx.set_session_tags(ids[0], "organiser", ["otters"])
+        await tx.set_session_tags(ids[1], "organiser", ["otters"])
+        return ids
+
+    sessions = await store.write(programme)
+
+    def typed(sid: str, n: int, day: str) -> Any:
+        async def op(tx: Unit) -> int:
+            item, _ = await tx.insert_item(
+                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref=None, body=f"otter {n}",
+                html="", key_point=False, data={}, typed_at=f"{day}T23:59:00Z",
+            )
+            return item.id
+
+        return op
+
+    march = await store.write(typed(sessions[0], 1, "2026-03-02"))
+    april = await store.write(typed(sessions[1], 2, "2026-04-10"))
+    june = await store.write(typed(sessions[2], 3, "2026-06-20"))
+    notes = {"kinds": ("note",)}
+    assert await found(store, "otter", tag="otters", **notes) == sorted([str(march), str(april)])
+    assert await found(store, "otter", tag="badgers", **notes) == []
+    assert await found(store, "otter", date_from="2026-03-02", date_to="2026-03-02") == [str(march)]
+    assert await found(store, "otter", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
+    assert await found(store, "otter", date_from="2026-03-02", date_to="2026-06-20") == sorted(
+        [str(march), str(april), str(june)])  # a wide range (more days than are words)
+    assert await found(store, "otter", date_from="2026-04-11", **notes) == [str(june)]
+    assert await found(store, "otter", date_to="2026-04-09", **notes) == [str(march)]
+    assert await found(store, "otter", date_from="2026-04-11", date_to="2026-04-09") == []
+    assert await found(store, "otter", tag="otters", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
 
 
 async def test_an_unknown_session_is_not_found(store: Store) -> None:
@@ -474,3 +604,84 @@ def test_postgres_has_every_operation_of_the_interface() -> None:
 
     operations = [n for n in dir(Unit) if not n.startswith("_") and callable(getattr(Unit, n))]
     assert [n for n in operations if not hasattr(PgUnit, n)] == []
+
+
+async def test_knowledge_page_cards_are_used_only_for_the_item_version_and_key_they_were_made_for(
+    store: Store,
+) -> None:
+    sid = await seed(store)
+    first, _ = await store.write(note_op(sid, "n1", "first"))
+    second, _ = await store.write(note_op(sid, "n2", "second"))
+    deleted, _ = await store.write(note_op(sid, "n3", "gone"))
+
+    async def delete(tx: Unit) -> None:
+        await tx.update_item(deleted, {"deleted": True})
+
+    await store.write(delete)
+
+    async def cards(key: str = "k1") -> list[ItemCard]:
+        return await store.read(lambda r: r.list_item_cards(sid, key))
+
+    # Nothing kept yet: every item (in page order, deleted ones left out) is to be rendered.
+    assert [(c.item_id, c.kind, c.html) for c in await cards()] == [(first, "note", None), (second, "note", None)]
+    items = await store.read(lambda r: r.get_items([first, deleted, 10**9]))
+    assert sorted(items) == [first, deleted] and items[first].body == "first" and items[deleted].deleted
+
+    async def put(key: str, *rendered: RenderedCard) -> None:
+        await store.write(lambda tx: tx.put_item_cards(key, list(rendered)))
+
+    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1), RenderedCard(second, 1, "<article>2</article>", 1))
+    assert [(c.html, c.words) for c in await cards()] == [("<article>first</article>", 1), ("<article>2</article>", 1)]
+    # Another key (a changed template): none of them.
+    assert [c.html for c in await cards("k2")] == [None, None]
+    # An edit bumps the item's version: its card is no longer used; the other one still is.
+
+    async def edit(tx: Unit) -> None:
+        await tx.update_item(first, {"body": "first, edited", "html": "<p>first, edited</p>"})
+
+    await store.write(edit)
+    assert [c.html for c in await cards()] == [None, "<article>2</article>"]
+    await put("k1", RenderedCard(first, 2, "<article>edited</article>", 2))
+    assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
+    # A card rendered from the older version, written late, does not replace the newer one.
+    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1))
+    assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
+    # Many at once (more than one statement's worth), and replaced under a new key.
+    many = [(await store.write(note_op(sid, f"m{n}", f"note {n}")))[0] for n in range(3)]
+    await put("k2", *[RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many * 1], RenderedCard(second, 1, "<b/>", 0))
+    assert await store.read(lambda r: r.count_item_cards(sid, "k2")) == 4
+    assert await store.read(lambda r: r.count_item_cards(sid, "k1")) == 1
+    big = [RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many] * 400  # 1,200 rows, repeats included
+    await store.write(lambda tx: tx.put_item_cards("k3", big[:600]))
+    assert await store.read(lambda r: r.count_item_cards(sid, "k3")) == 3
+
+
+async def test_a_pages_assembled_cards_are_used_only_at_the_stream_position_they_were_made_at(
+    store: Store,
+) -> None:
+    sid = await seed(store)
+    first, _ = await store.write(note_op(sid, "n1", "first"))
+
+    async def key_point(tx: Unit) -> None:
+        await tx.update_item(first, {"key_point": True})
+
+    await store.write(key_point)
+    await store.write(note_op(sid, "n2", "second"))
+    head = await store.read(lambda r: r.stream_head(sid))
+    assert head is not None
+    epoch, seq = head
+    section = CardSection(sid, "k1", epoch, seq, "<article>1</article>\n<article>2</article>", "", 2, 0, 2)
+    await store.write(lambda tx: tx.put_card_section(section))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == section
+    assert await store.read(lambda r: r.get_card_section(sid, "k2")) is None
+    # What a page shows in full beside its cards: the key point (not plain notes).
+    assert [i.id for i in await store.read(lambda r: r.list_page_items(sid))] == [first]
+    # Any change to the stream moves the page past its section.
+    await store.write(note_op(sid, "n3", "third"))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) is None
+    newer = CardSection(sid, "k1", epoch, seq + 1, "<article>all three</article>", "", 3, 0, 3)
+    await store.write(lambda tx: tx.put_card_section(newer))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == newer
+    # One assembled at an earlier position, written late, does not replace it.
+    await store.write(lambda tx: tx.put_card_section(section))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == newer

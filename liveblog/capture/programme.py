@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from liveblog.errors import BadRequest, Conflict, NotFound
-from liveblog.models import PARTICIPATION, SESSION_STATES, Event, Item, Session, utcnow
+from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 
 HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
@@ -86,7 +86,10 @@ def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
         "venue": _text(data, "venue", required=False),
         "description": _text(data, "description", required=False, limit=5000),
         "hashtags": _list(data, "hashtags", hashtags=True),
+        "language": _text(data, "language", required=False, limit=10),
     }
+    if fields["language"] is not None and fields["language"] not in SEARCH_LANGUAGES:
+        raise BadRequest(f"language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_field", field="language")
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields.get("starts_on") and fields.get("ends_on") and fields["ends_on"] < fields["starts_on"]:
         raise BadRequest("the event cannot end before it starts", code="invalid_field", field="ends_on")
@@ -127,11 +130,13 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
 
 
 class Programme:
-    def __init__(self, db: Store) -> None:
+    def __init__(self, db: Store, *, default_language: str = "en") -> None:
         self.db = db
+        self.default_language = default_language  # archive.language: new events' search language
 
     async def create_event(self, data: Any) -> Event:
         fields = event_fields(data, partial=False)
+        fields.setdefault("language", self.default_language)
 
         async def op(tx: Tx) -> Event:
             return await tx.insert_event(fields)
@@ -216,6 +221,13 @@ class Programme:
 
     async def count_items(self, session_id: str) -> int:
         return await self.db.read(lambda r: r.count_items(session_id), pool="pages")
+
+    async def session_state(self, session_id: str) -> str:
+        """A session's state, read for a page load (which page to show)."""
+        session = await self.db.read(lambda r: r.get_stream_session(session_id), pool="pages")
+        if session is None:
+            raise NotFound("There is no such session.", code="unknown_session")
+        return session.state
 
     async def session_snapshot(self, session_id: str) -> tuple[Session, Event, list[Item]]:
         """The session (with epoch and seq), its event and its items as of that seq, in one snapshot."""

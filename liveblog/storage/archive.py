@@ -3,6 +3,7 @@ archive's counts and charts, and full-text search (SQLite FTS5, kept by triggers
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from liveblog.models import (
@@ -15,18 +16,29 @@ from liveblog.models import (
     utcnow,
 )
 from liveblog.storage.repo import StreamOps, _session
+from liveblog.storage.searchtext import facet, match_expression, query_words, rank_bm25, snippet
 
-# Results counted at most for "N results": counting every match of a common word in millions of
-# rows costs more than the page itself; past this the page says "more than".
+# Rows counted at most per word for BM25's word weights: past this a word is common, and how
+# common matters little (counting every match of a common word in millions costs more than the page).
 SEARCH_COUNT_CAP = 1000
 
-# Column weights for bm25: a word in a session's title counts most, then its tags, then text.
-_BM25 = "bm25(search_index, 4.0, 1.0, 3.0)"
+# A tag filter of at most this many sessions, and a date filter of at most this many days, are
+# words in the index (facets) ORed together; wider ones read each matching row (most pass).
+FACET_SESSIONS = 64
+FACET_DAYS = 62
 
 
-def fts_query(terms: tuple[str, ...]) -> str:
-    """Each term quoted as an FTS5 string (so no word is read as an operator), all required."""
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+def _days(date_from: str | None, date_to: str | None) -> list[str] | None:
+    """Every day from date_from to date_to (YYYY-MM-DD, both given, inclusive) when they are few."""
+    if not date_from or not date_to:
+        return None
+    try:
+        first, last = date.fromisoformat(date_from), date.fromisoformat(date_to)
+    except ValueError:
+        return None
+    if (last - first).days >= FACET_DAYS:
+        return None
+    return [(first + timedelta(days=n)).isoformat() for n in range(max(0, (last - first).days + 1))]
 
 
 def _record(row: Any) -> ArchiveRecord:
@@ -224,57 +236,105 @@ class ArchiveOps(StreamOps):
 
     # -- search ----------------------------------------------------------------------------------
 
+    async def _search_languages(self, event_id: str | None) -> list[str]:
+        """The languages a search must stem its words in: the event's, or every event's."""
+        if event_id:
+            rows = await self.conn.execute_fetchall("SELECT language FROM events WHERE id = ?", (event_id,))
+        else:
+            rows = await self.conn.execute_fetchall("SELECT DISTINCT language FROM events")
+        return sorted(r[0] for r in rows)
+
     async def search(self, query: SearchQuery) -> SearchResult:
-        """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
+        """Ranked full-text matches with highlighted snippets, filtered, one page at a time.
+
+        The matches are read newest first (rowid order, which FTS5 follows without sorting) up to
+        the query's window; past it only those are ranked, and the result says so (`limited`).
+        They are ranked here by BM25 over the stems the index stores: FTS5's own bm25() first
+        counts every row holding each word, which for a common word in millions is most of the
+        cost that the window saves."""
         if not query.terms:
             return SearchResult((), 0, False)
-        where = ["search_index MATCH ?"]
-        args: list[Any] = [fts_query(query.terms)]
+        languages = await self._search_languages(query.event_id)
+        facets: list[list[str]] = []
+        where = ["search_terms MATCH ?"]
+        args: list[Any] = []
         if query.event_id:
-            where.append("f.event_id = ?")
-            args.append(query.event_id)
+            facets.append([facet("ev", query.event_id)])
         if query.kinds:
-            where.append(f"f.kind IN ({', '.join('?' for _ in query.kinds)})")
-            args.extend(query.kinds)
-        if query.date_from:
-            where.append("f.at >= ?")
-            args.append(query.date_from)
-        if query.date_to:
-            where.append("f.at < ?")
-            args.append(query.date_to + "~")  # after every time of that day
+            facets.append([facet("k", k) for k in query.kinds])
         if query.tag:
-            where.append("f.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
-            args.append(query.tag)
-        cond = " AND ".join(where)
-        # Two steps: rank the matches by rowid alone (cheap columns), then build snippets and
-        # join titles for the one page of rows. Asking for snippets in the ranked query computes
-        # one for every match before sorting: three times slower for a common word.
-        ranked = await self.conn.execute_fetchall(
-            f"SELECT f.rowid FROM search_index f WHERE {cond} ORDER BY {_BM25} LIMIT ? OFFSET ?",
-            (*args, query.limit + 1, query.offset),
-        )
-        page_ids = [r[0] for r in ranked[: query.limit]]
-        hits_by_rowid: dict[int, SearchHit] = {}
-        if page_ids:
-            marks = ", ".join("?" for _ in page_ids)
-            for r in await self.conn.execute_fetchall(
-                "SELECT f.rowid, f.kind, f.ref, f.session_id, f.event_id, f.at,"
-                " snippet(search_index, -1, char(2), char(3), '…', 16), f.title, s.title, e.title, s.kind"
-                " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
-                f" WHERE search_index MATCH ? AND f.rowid IN ({marks})",
-                (args[0], *page_ids),
-            ):
-                hits_by_rowid[r[0]] = SearchHit(
-                    kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
-                    session_title=r[8], event_title=r[9], in_event_feed=r[10] == "event_feed",
-                )
-        hits = tuple(hits_by_rowid[i] for i in page_ids if i in hits_by_rowid)
-        rows = ranked
-        if query.offset == 0 and len(rows) <= query.limit:
-            total = len(rows)  # all of them are on this page: no need to count again
+            sessions = [r[0] for r in await self.conn.execute_fetchall(
+                "SELECT DISTINCT session_id FROM session_tags WHERE tag = ? LIMIT ?", (query.tag, FACET_SESSIONS + 1)
+            )]
+            if not sessions:
+                return SearchResult((), 0, False)
+            if len(sessions) <= FACET_SESSIONS:  # a few sessions: words in the index
+                facets.append([facet("s", sid) for sid in sessions])
+            else:  # a common tag: most matches pass, so reading each row's session costs little
+                where.append("d.session_id IN (SELECT session_id FROM session_tags WHERE tag = ?)")
+                args.append(query.tag)
+        days = _days(query.date_from, query.date_to)
+        if days == []:
+            return SearchResult((), 0, False)  # the last day is before the first
+        if days is not None:
+            facets.append([f"d_{day.replace('-', '')}" for day in days])
         else:
-            count_rows = await self.conn.execute_fetchall(
-                f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1})", args
+            if query.date_from:
+                where.append("d.at >= ?")
+                args.append(query.date_from)
+            if query.date_to:
+                where.append("d.at < ?")
+                args.append(query.date_to + "~")  # after every time of that day
+        match = match_expression(query.terms, languages, facets)
+        if not match:
+            return SearchResult((), 0, False)
+        args.insert(0, match)
+        # Filters that are not words in the index read the row.
+        join = " JOIN search_index d ON d.id = t.rowid" if len(where) > 1 else ""
+        rows = await self.conn.execute_fetchall(
+            f"SELECT t.rowid, t.title, t.body, t.tags FROM search_terms t{join} WHERE {' AND '.join(where)}"
+            " ORDER BY t.rowid DESC LIMIT ?",
+            (*args, query.window + 1),
+        )
+        limited = len(rows) > query.window
+        rows = rows[: query.window]
+        wanted = {w for lang in languages for w in query_words(lang, query.terms)}
+        ranked = rank_bm25(rows, wanted, await self._doc_counts(wanted))
+        page_ids = ranked[query.offset: query.offset + query.limit]
+        hits = await self._hits(page_ids, query.terms)
+        return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)
+
+    async def _doc_counts(self, words: set[str]) -> tuple[int, dict[str, int]]:
+        """(rows in the index, about; rows holding each word, counted up to SEARCH_COUNT_CAP),
+        for BM25's word weights: a rare word counts more than a common one. One statement."""
+        order = sorted(words)
+        counts = "".join(
+            ", (SELECT count(*) FROM (SELECT 1 FROM search_terms WHERE search_terms MATCH ? LIMIT ?))" for _ in order
+        )
+        # Items are most rows and their rowids are id * 8: the largest rowid / 8 is near the count
+        # (a count(*) would read the whole table).
+        rows = await self.conn.execute_fetchall(
+            f"SELECT (SELECT max(id) FROM search_index){counts}",
+            [v for w in order for v in (f'"{w}"', SEARCH_COUNT_CAP)],
+        )
+        row = rows[0]
+        return max(1, int(row[0] or 0) // 8), {w: int(row[i + 1]) for i, w in enumerate(order)}
+
+    async def _hits(self, page_ids: list[int], terms: tuple[str, ...]) -> tuple[SearchHit, ...]:
+        """The page's rows in the given order, with snippets cut in each event's language."""
+        if not page_ids:
+            return ()
+        marks = ", ".join("?" for _ in page_ids)
+        by_id: dict[int, SearchHit] = {}
+        for r in await self.conn.execute_fetchall(
+            "SELECT d.id, d.kind, d.ref, d.session_id, d.event_id, d.at, d.title, d.body, d.tags, e.language,"
+            " s.title, e.title, s.kind FROM search_index d JOIN sessions s ON s.id = d.session_id"
+            f" JOIN events e ON e.id = d.event_id WHERE d.id IN ({marks})",
+            page_ids,
+        ):
+            by_id[r[0]] = SearchHit(
+                kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5],
+                snippet=snippet((r[7], r[8], r[6]), r[9], terms), title=r[6], session_title=r[10], event_title=r[11],
+                in_event_feed=r[12] == "event_feed",
             )
-            total = int(count_rows[0][0])
-        return SearchResult(hits, total, len(rows) > query.limit)
+        return tuple(by_id[i] for i in page_ids if i in by_id)

@@ -26,6 +26,7 @@ from liveblog.metrics import COMMIT_SECONDS
 from liveblog.models import Change
 from liveblog.storage.interface import Op
 from liveblog.storage.schema import MIGRATIONS
+from liveblog.storage.searchtext import register as register_search_words
 from liveblog.storage.syncconn import SyncConnection, run_now
 from liveblog.storage.unit import SqliteUnit
 
@@ -50,7 +51,9 @@ Tx = SqliteUnit  # what an op receives on this backend (typed as interface.Unit 
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:
-    """Bring a database up to this version's schema, one numbered step per transaction."""
+    """Bring a database up to this version's schema, one numbered step per transaction.
+    The connection can write to the search index from then on (its stemming function)."""
+    register_search_words(conn)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise RuntimeError(

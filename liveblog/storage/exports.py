@@ -19,7 +19,8 @@ HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 # exist as names, and the people behind them get in with an organiser's reset link.
 NO_PASSWORD = "!imported"
 
-_EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at")
+_EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at",
+               "language")
 _SESSION_COLS = ("id", "event_id", "title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description",
                  "state", "question_moderation", "stream_epoch", "last_seq", "ended_at", "created_at", "updated_at")
 _ITEM_COLS = ("id", "session_id", "kind", "client_id", "author", "body", "html", "key_point", "data", "typed_at",
@@ -146,6 +147,8 @@ class ExportOps(StreamOps):
         if exists:
             raise Conflict(f"an event {event['id']!r} exists already: import into a fresh instance",
                            code="already_exists")
+        # Exports made before events had a language were English (as search stemmed them).
+        event = {"language": "en", **event}
         values = [dumps(event[c]) if c == "hashtags" else event[c] for c in _EVENT_COLS]
         await self.conn.execute(
             f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})", values

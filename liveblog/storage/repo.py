@@ -46,6 +46,7 @@ def _event(row: aiosqlite.Row) -> Event:
         hashtags=tuple(json.loads(row["hashtags"])),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        language=row["language"],
     )
 
 
@@ -124,8 +125,8 @@ class StreamOps(UnitBase):
         now = utcnow()
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
-            "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 eid,
                 fields["title"],
@@ -134,6 +135,7 @@ class StreamOps(UnitBase):
                 fields.get("venue", ""),
                 fields.get("description", ""),
                 dumps(list(fields.get("hashtags", []))),
+                fields.get("language", "en"),
                 now,
                 now,
             ),

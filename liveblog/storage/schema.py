@@ -383,7 +383,104 @@ MIGRATIONS: list[str] = [
         FROM sessions s WHERE s.id = new.session_id AND new.state = 'visible' AND new.deleted = 0;
     END;
     """,
-    # 7: an event's own feed ("Around the event", docs/feeds.md): social posts that match the
+    # 7: search in each event's language (issue 10). `events.language` (a code of
+    # models.SEARCH_LANGUAGES; 'en' for events made before, as they were indexed) picks the
+    # Snowball stemmer for everything indexed under the event. FTS5 cannot call a Python stemmer
+    # as a tokenizer, so the index is split in two. `search_index` becomes a plain table of what
+    # is indexed (the same rows and rowids, kept by steps 5 and 6's triggers unchanged), and its
+    # own triggers keep `search_terms`, the FTS5 index of its words as stems, in the same
+    # transaction: `liveblog_words(language, text)`, a function every writing connection
+    # registers (storage/searchtext.py), folds and stems each word and marks it with the language
+    # ("en_polici"), so that one query can ask for each language's stems. `facets` holds the event,
+    # kind, session and day as words ("ev_<hex id>", "k_<hex kind>", "s_<hex id>", "d_20260514"),
+    # so that filters are index lookups, not a read of every row that matches the words.
+    """
+    ALTER TABLE events ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    CREATE TEMP TABLE search_rows AS
+        SELECT rowid AS id, title, body, tags, kind, ref, session_id, event_id, at FROM search_index;
+    DROP TABLE search_index;
+    CREATE TABLE search_index (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX search_index_by_event ON search_index(event_id);
+    CREATE VIRTUAL TABLE search_terms USING fts5(
+        title, body, tags, facets,
+        tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
+    );
+    CREATE TRIGGER search_terms_insert AFTER INSERT ON search_index
+    BEGIN
+        INSERT INTO search_terms (rowid, title, body, tags, facets)
+        SELECT new.id, liveblog_words(e.language, new.title), liveblog_words(e.language, new.body),
+               liveblog_words(e.language, new.tags), 'ev_' || hex(new.event_id) || ' k_' || hex(new.kind)
+               || ' s_' || hex(new.session_id) || ' d_' || replace(substr(new.at, 1, 10), '-', '')
+        FROM events e WHERE e.id = new.event_id;
+    END;
+    CREATE TRIGGER search_terms_delete AFTER DELETE ON search_index
+    BEGIN
+        DELETE FROM search_terms WHERE rowid = old.id;
+    END;
+    CREATE TRIGGER search_terms_update AFTER UPDATE ON search_index
+    BEGIN
+        DELETE FROM search_terms WHERE rowid = old.id;
+        INSERT INTO search_terms (rowid, title, body, tags, facets)
+        SELECT new.id, liveblog_words(e.language, new.title), liveblog_words(e.language, new.body),
+               liveblog_words(e.language, new.tags), 'ev_' || hex(new.event_id) || ' k_' || hex(new.kind)
+               || ' s_' || hex(new.session_id) || ' d_' || replace(substr(new.at, 1, 10), '-', '')
+        FROM events e WHERE e.id = new.event_id;
+    END;
+    -- A new language re-stems everything indexed under the event.
+    CREATE TRIGGER search_terms_language AFTER UPDATE OF language ON events
+    WHEN old.language <> new.language
+    BEGIN
+        DELETE FROM search_terms WHERE rowid IN (SELECT id FROM search_index WHERE event_id = new.id);
+        INSERT INTO search_terms (rowid, title, body, tags, facets)
+        SELECT id, liveblog_words(new.language, title), liveblog_words(new.language, body),
+               liveblog_words(new.language, tags), 'ev_' || hex(event_id) || ' k_' || hex(kind)
+               || ' s_' || hex(session_id) || ' d_' || replace(substr(at, 1, 10), '-', '')
+        FROM search_index WHERE event_id = new.id;
+    END;
+    INSERT INTO search_index (id, title, body, tags, kind, ref, session_id, event_id, at)
+        SELECT id, title, body, tags, kind, ref, session_id, event_id, at FROM search_rows ORDER BY id;
+    DROP TABLE search_rows;
+    """,
+    # 8: knowledge-page cards (issue 10, storage/cards.py): each note's or post's HTML on its
+    # knowledge page, kept with the item version and the card key (template version, ...) it was
+    # rendered under, so an uncached page reads its cards instead of rendering 2,000 of them. A
+    # card that no longer matches its item's version or the page's key is rendered again.
+    # `card_sections`: a page's cards assembled, valid at one stream position of the session.
+    # `items_shown`: what a page shows in full beside its cards (key points, polls, questions).
+    """
+    CREATE TABLE item_cards (
+        item_id INTEGER PRIMARY KEY REFERENCES items(id),
+        card_key TEXT NOT NULL,
+        item_version INTEGER NOT NULL,
+        html TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        rendered_at TEXT NOT NULL
+    );
+    CREATE TABLE card_sections (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        card_key TEXT NOT NULL,
+        stream_epoch TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        notes_html TEXT NOT NULL,
+        posts_html TEXT NOT NULL,
+        notes INTEGER NOT NULL,
+        posts INTEGER NOT NULL,
+        words INTEGER NOT NULL
+    );
+    CREATE INDEX items_shown ON items(session_id, sort_at, id)
+        WHERE kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1);
+    """,
+    # 9: an event's own feed ("Around the event", docs/feeds.md): social posts that match the
     # event but no live session go to a hidden stream per event, a sessions row of kind
     # 'event_feed', so they get sequence numbers, resume, media, search and exports like any
     # stream. Every programme query asks for kind 'session'.
@@ -392,7 +489,7 @@ MIGRATIONS: list[str] = [
         CHECK (kind IN ('session', 'event_feed'));
     CREATE UNIQUE INDEX sessions_one_event_feed ON sessions(event_id) WHERE kind = 'event_feed';
     """,
-    # 8: renaming a Bluesky author once their DID is resolved finds their posts by handle.
+    # 10: renaming a Bluesky author once their DID is resolved finds their posts by handle.
     """
     CREATE INDEX social_posts_by_author ON social_posts(network, author_handle);
     """,

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from liveblog.errors import LiveblogError
+from liveblog.models import SEARCH_LANGUAGES
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(resource_dir("templates")))  # autoescape on for .html
+    templates.env.globals["search_languages"] = SEARCH_LANGUAGES  # the event form's language choice
     return templates
 
 
@@ -142,4 +144,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates()
+    from liveblog.web.archive import Cards
+
+    app.state.cards = Cards(app.state.templates.env)
     return LiveblogApp(app, svc)

@@ -1,22 +1,29 @@
 """The archive on PostgreSQL: storage/archive.py's portable SQL runs unchanged (portable.py);
 the two statements that use SQLite functions have their own SQL here, and so does search, over
 PostgreSQL's own full-text index (`search_index`, kept by triggers: postgres/schema.py step 5).
-It finds what SQLite's FTS5 finds (every word required, English stemming, diacritics folded);
+It finds what SQLite's FTS5 finds (every word required, stemmed in the event's language,
+diacritics folded);
 ranking (ts_rank, not bm25) and snippets (ts_headline) may differ."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from liveblog.models import MARK_END, MARK_START, SearchHit, SearchQuery, SearchResult
-from liveblog.storage.archive import SEARCH_COUNT_CAP, ArchiveOps
+from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES, SearchHit, SearchQuery, SearchResult
+from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.postgres.base import PgUnitBase
 from liveblog.storage.postgres.portable import portable
 
 _PortableArchive: Any = portable(ArchiveOps, own=PgUnitBase)
 
-# The text search configuration made by postgres/schema.py step 5.
-_CONFIG = "liveblog_search"
+# The text search configuration of each event language (postgres/schema.py steps 5 and 7).
+_CONFIGS = {lang: f"liveblog_search_{lang}" for lang in SEARCH_LANGUAGES if lang != "en"}
+
+
+def config_of(language: str) -> str:
+    """The text search configuration for an event's language (English for anything unknown)."""
+    return _CONFIGS.get(language, "liveblog_search")
+
 # ts_rank weights for D, C, B, A: body (C) 0.25, tags (B) 0.75, title (A) 1, as bm25's 1, 3, 4.
 _WEIGHTS = "{0.1, 0.25, 0.75, 1.0}"
 # What a snippet is cut from: the text and tags (a session's title shows apart), else the title.
@@ -47,12 +54,27 @@ class PgArchiveOps(_PortableArchive):
         )
         return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
 
+    async def _search_languages(self, event_id: str | None) -> list[str]:
+        """The languages a search must stem its words in: the event's, or every event's."""
+        if event_id:
+            rows = await self.conn.fetch("SELECT language FROM events WHERE id = $1", event_id)
+        else:
+            rows = await self.conn.fetch("SELECT DISTINCT language FROM events")
+        return sorted(r[0] for r in rows)
+
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
         if not query.terms:
             return SearchResult((), 0, False)
-        # plainto_tsquery reads its text as words only (no operators) and requires every one.
-        where = [f"f.document @@ plainto_tsquery('{_CONFIG}', $1)"]
+        configs = sorted({config_of(lang) for lang in await self._search_languages(query.event_id)})
+        if not configs:
+            return SearchResult((), 0, False)
+        # plainto_tsquery reads its text as words only (no operators) and requires every one;
+        # each row is matched in its own event's configuration (one GIN lookup per language).
+        match = " OR ".join(
+            f"(f.config = '{c}'::regconfig AND f.document @@ plainto_tsquery('{c}', $1))" for c in configs
+        )
+        where = [f"({match})"]
         args: list[Any] = [" ".join(query.terms)]
 
         def arg(value: Any) -> str:
@@ -72,21 +94,24 @@ class PgArchiveOps(_PortableArchive):
             where.append(f"f.session_id IN (SELECT session_id FROM session_tags WHERE tag = {arg(query.tag)})")
         cond = " AND ".join(where)
         n = len(args)
-        # Two steps, as on SQLite: rank the matches by key alone, then build snippets for the one
-        # page. `doc` breaks ties so that pages never overlap or skip a match.
-        ranked = await self.conn.fetch(
-            f"SELECT f.doc FROM search_index f WHERE {cond}"
-            f" ORDER BY ts_rank('{_WEIGHTS}', f.document, plainto_tsquery('{_CONFIG}', $1)) DESC, f.doc"
-            f" LIMIT ${n + 1} OFFSET ${n + 2}",
-            *args, query.limit + 1, query.offset,
+        # As on SQLite: the newest matches up to the query's window (newest by time here), ranked
+        # among themselves, so a common word does not rank millions of rows; `doc` breaks ties so
+        # that pages never overlap or skip a match. Then snippets for the one page.
+        rows = await self.conn.fetch(
+            f"SELECT m.doc, ts_rank('{_WEIGHTS}', m.document, plainto_tsquery(m.config, $1)) AS rank"
+            f" FROM (SELECT f.doc, f.document, f.config FROM search_index f WHERE {cond}"
+            f" ORDER BY f.at COLLATE \"C\" DESC, f.doc DESC LIMIT ${n + 1}) m",
+            *args, query.window + 1,
         )
-        page_ids = [r[0] for r in ranked[: query.limit]]
+        limited = len(rows) > query.window
+        ranked = [r[0] for r in sorted(rows[: query.window], key=lambda r: (-r[1], r[0]))]
+        page_ids = ranked[query.offset: query.offset + query.limit]
         hits_by_doc: dict[str, SearchHit] = {}
         if page_ids:
             for r in await self.conn.fetch(
                 "SELECT f.doc, f.kind, f.ref, f.session_id, f.event_id, f.at,"
-                f" ts_headline('{_CONFIG}', {_SNIPPET_TEXT},"
-                f" plainto_tsquery('{_CONFIG}', $1), $3), f.title, s.title, e.title, s.kind"
+                f" ts_headline(f.config, {_SNIPPET_TEXT},"
+                " plainto_tsquery(f.config, $1), $3), f.title, s.title, e.title, s.kind"
                 " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
                 " WHERE f.doc = ANY($2::text[])",
                 args[0], page_ids, _HEADLINE,
@@ -96,11 +121,4 @@ class PgArchiveOps(_PortableArchive):
                     session_title=r[8], event_title=r[9], in_event_feed=r[10] == "event_feed",
                 )
         hits = tuple(hits_by_doc[d] for d in page_ids if d in hits_by_doc)
-        if query.offset == 0 and len(ranked) <= query.limit:
-            total = len(ranked)  # all of them are on this page: no need to count again
-        else:
-            total = int(await self.conn.fetchval(
-                f"SELECT count(*) FROM (SELECT 1 FROM search_index f WHERE {cond} LIMIT {SEARCH_COUNT_CAP + 1}) m",
-                *args,
-            ))
-        return SearchResult(hits, total, len(ranked) > query.limit)
+        return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)

@@ -4,7 +4,8 @@ Both schemas share their migration numbers and their column types are chosen so 
 unchanged (postgres/schema.py). The copy runs in one PostgreSQL transaction with COPY, table by
 table in foreign-key order, reports progress as it goes, moves the identity sequences past the
 copied ids, and compares every table's row count before committing: a mismatch commits nothing.
-SQLite-only tables (FTS5 indexes and their shadow tables) are skipped: PostgreSQL builds its own.
+SQLite-only tables (FTS5 indexes and their shadow tables) are skipped, and so is what SQLite's
+search indexes (`search_index`): PostgreSQL builds its own from the copied rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ ORDER = [
     "events", "sessions", "items", "changes", "client_ops", "accounts", "login_sessions", "invites", "media",
     "votes", "upvotes", "questions", "social_posts", "social_routes", "feed_rules", "feed_policies",
 ]
+# Tables PostgreSQL's own triggers fill as the rows above are copied.
+DERIVED = {"search_index"}
 # Rows per COPY: big enough to be fast, small enough that progress moves and memory stays low.
 CHUNK = 2000
 
@@ -48,7 +51,7 @@ def _sqlite_tables(src: sqlite3.Connection) -> list[str]:
     virtual = {name for name, sql in rows if sql and sql.upper().startswith("CREATE VIRTUAL")}
     # An FTS5 table `x` keeps its index in shadow tables `x_data`, `x_idx`, `x_content`, ...
     shadow = {name for name, _ in rows if any(name.startswith(v + "_") for v in virtual)}
-    return [name for name, _ in rows if name not in virtual and name not in shadow]
+    return [name for name, _ in rows if name not in virtual and name not in shadow and name not in DERIVED]
 
 
 async def copy_sqlite_to_postgres(sqlite_path: str, url: str, progress: Progress | None = None) -> list[Copied]:

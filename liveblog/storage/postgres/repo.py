@@ -29,10 +29,10 @@ class PgStreamOps(PgUnitBase):
         now = utcnow()
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
-            "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             eid, fields["title"], fields["starts_on"], fields["ends_on"], fields.get("venue", ""),
-            fields.get("description", ""), dumps(list(fields.get("hashtags", []))), now, now,
+            fields.get("description", ""), dumps(list(fields.get("hashtags", []))), fields.get("language", "en"), now, now,
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
 

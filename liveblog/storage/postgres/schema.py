@@ -411,13 +411,121 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER search_comment_update AFTER UPDATE OF body, state, deleted ON comments
         FOR EACH ROW EXECUTE FUNCTION search_comment();
     """,
-    # 7: an event's own feed: a sessions row of kind 'event_feed' (as SQLite's 7).
+    # 7: search in each event's language (as SQLite's 7). `events.language` picks the text search
+    # configuration of everything indexed under the event: `liveblog_search` (English, step 5) or
+    # one per language made the same way (Snowball without stop words, diacritics folded first),
+    # `liveblog_search_none` folding only. Each `search_index` row keeps its configuration
+    # (`config`, set from the event as the row is written; an event's new language updates its
+    # rows) and `document` is computed with it; a search asks each configuration in use.
+    """
+    ALTER TABLE events ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem_fr (TEMPLATE = snowball, Language = french);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_fr (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_fr
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem_fr;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_fr
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem_fr;
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem_de (TEMPLATE = snowball, Language = german);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_de (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_de
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem_de;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_de
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem_de;
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem_es (TEMPLATE = snowball, Language = spanish);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_es (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_es
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem_es;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_es
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem_es;
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem_it (TEMPLATE = snowball, Language = italian);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_it (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_it
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem_it;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_it
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem_it;
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem_nl (TEMPLATE = snowball, Language = dutch);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_nl (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_nl
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem_nl;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_nl
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem_nl;
+    CREATE TEXT SEARCH DICTIONARY liveblog_stem_pt (TEMPLATE = snowball, Language = portuguese);
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_pt (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_pt
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH liveblog_stem_pt;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_pt
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, liveblog_stem_pt;
+    CREATE TEXT SEARCH CONFIGURATION liveblog_search_none (COPY = liveblog_search);
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_none
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH simple;
+    ALTER TEXT SEARCH CONFIGURATION liveblog_search_none
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, simple;
+    CREATE FUNCTION liveblog_search_config(language TEXT) RETURNS regconfig LANGUAGE sql IMMUTABLE AS $$
+        SELECT (CASE language
+                         WHEN 'fr' THEN 'liveblog_search_fr'
+                         WHEN 'de' THEN 'liveblog_search_de'
+                         WHEN 'es' THEN 'liveblog_search_es'
+                         WHEN 'it' THEN 'liveblog_search_it'
+                         WHEN 'nl' THEN 'liveblog_search_nl'
+                         WHEN 'pt' THEN 'liveblog_search_pt'
+                         WHEN 'none' THEN 'liveblog_search_none'
+                         ELSE 'liveblog_search' END)::regconfig
+    $$;
+    ALTER TABLE search_index DROP COLUMN document;
+    ALTER TABLE search_index ADD COLUMN config regconfig NOT NULL DEFAULT 'liveblog_search';
+    ALTER TABLE search_index ADD COLUMN document tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector(config, title), 'A')
+        || setweight(to_tsvector(config, tags), 'B')
+        || setweight(to_tsvector(config, body), 'C')
+    ) STORED;
+    CREATE INDEX search_index_document ON search_index USING gin (document);
+    CREATE INDEX search_index_by_event ON search_index (event_id);
+    CREATE FUNCTION search_index_config() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.config := liveblog_search_config((SELECT language FROM events WHERE id = NEW.event_id));
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER search_index_config BEFORE INSERT ON search_index
+        FOR EACH ROW EXECUTE FUNCTION search_index_config();
+    CREATE FUNCTION search_event_language() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE search_index SET config = liveblog_search_config(NEW.language) WHERE event_id = NEW.id;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_event_language AFTER UPDATE OF language ON events
+        FOR EACH ROW WHEN (OLD.language IS DISTINCT FROM NEW.language) EXECUTE FUNCTION search_event_language();
+    """,
+    # 8: knowledge-page cards (as SQLite's 8).
+    """
+    CREATE TABLE item_cards (
+        item_id BIGINT PRIMARY KEY REFERENCES items(id),
+        card_key TEXT NOT NULL,
+        item_version INTEGER NOT NULL,
+        html TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        rendered_at TEXT NOT NULL
+    );
+    CREATE TABLE card_sections (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        card_key TEXT NOT NULL,
+        stream_epoch TEXT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        notes_html TEXT NOT NULL,
+        posts_html TEXT NOT NULL,
+        notes INTEGER NOT NULL,
+        posts INTEGER NOT NULL,
+        words INTEGER NOT NULL
+    );
+    CREATE INDEX items_shown ON items(session_id, sort_at, id)
+        WHERE kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1);
+    """,
+    # 9: an event's own feed: a sessions row of kind 'event_feed' (as SQLite's 9).
     """
     ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'session'
         CHECK (kind IN ('session', 'event_feed'));
     CREATE UNIQUE INDEX sessions_one_event_feed ON sessions (event_id) WHERE kind = 'event_feed';
     """,
-    # 8: renaming a Bluesky author finds their posts by handle (as SQLite's 8).
+    # 10: renaming a Bluesky author finds their posts by handle (as SQLite's 10).
     """
     CREATE INDEX social_posts_by_author ON social_posts (network, author_handle);
     """,
