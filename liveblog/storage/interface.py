@@ -223,6 +223,10 @@ class Unit(Protocol):
     async def list_invites(self, event_id: str) -> list[Invite]:
         ...
 
+    async def inactive_invites(self, invite_ids: list[str]) -> list[str]:
+        """Those of these invites that are revoked (or no longer exist), for re-checking open sockets."""
+        ...
+
     async def insert_media(self, session_id: str, content_type: str, data: bytes, uploaded_by: str | None ) -> str:
         ...
 
