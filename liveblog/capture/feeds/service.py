@@ -105,6 +105,8 @@ def decide(post: SocialPost, rules: list[tuple[str, str]], moderate: bool) -> st
 # Where the process running the sources keeps their status for the others, and how often at
 # least it refreshes it (the key expires after three times that: a dead holder's status goes).
 SHARED_STATUS_KEY = "feeds:status"
+# Authors still named by DID that a Bluesky source asks about when it starts, at most.
+UNRESOLVED_AUTHORS = 1000
 SHARED_STATUS_SECONDS = 2.0
 
 
@@ -455,6 +457,10 @@ class FeedService:
 
         for stream_id in await self.db.write(op):
             self._queue_changed(stream_id)
+
+    async def authors_by_did(self, network: str) -> list[str]:
+        return await self.db.read(
+            lambda r: r.social_authors_with_prefix(network, "did:", UNRESOLVED_AUTHORS), pool="pages")
 
     async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
         """Rename an author's stored posts (their DID becomes a handle and display name): the
