@@ -32,7 +32,10 @@ function show(data) {
   });
   if (!rows.length) {
     const tr = document.createElement("tr");
-    tr.append(cell(data.enabled ? "No source is configured (docs/feeds.md)." : "Feeds are switched off (feeds.enabled)."));
+    const why = !data.enabled ? "Feeds are switched off (feeds.enabled)."
+      : data.runs_elsewhere ? "The sources run in another app process, which has not reported their status yet."
+      : "No source is configured (docs/feeds.md).";
+    tr.append(cell(why));
     tr.firstChild.colSpan = 7;
     rows.push(tr);
   }
@@ -44,6 +47,16 @@ function show(data) {
 
 const source = new EventSource(`/api/v1/events/${encodeURIComponent(event)}/feeds/status/stream`);
 source.addEventListener("status", (msg) => { try { show(JSON.parse(msg.data)); } catch { /* a bad frame: wait for the next */ } });
+
+// Ask every source to poll now (on whichever process runs them), e.g. after a session went live.
+document.getElementById("poll-now").addEventListener("click", async () => {
+  const status = document.getElementById("poll-status");
+  const response = await fetch(`/api/v1/events/${encodeURIComponent(event)}/feeds/poll`, {
+    method: "POST", credentials: "same-origin",
+    headers: { "x-csrf-token": document.querySelector('meta[name="csrf-token"]').content },
+  }).catch(() => null);
+  status.textContent = response && response.ok ? "Asked: the panel updates as the sources answer." : "Could not ask: try again.";
+});
 
 document.getElementById("event-moderate").addEventListener("change", async (ev) => {
   await fetch(`/api/v1/events/${encodeURIComponent(event)}/feeds/policy`, {
