@@ -4,6 +4,7 @@ PostgreSQL beside SQLite.
 
     .venv/bin/python -m bench.scaleout            # about 3 minutes on 2 cores
     .venv/bin/python -m bench.scaleout --quick    # smoke run, about a minute
+    .venv/bin/python -m bench.scaleout --quick --capture-only   # durable notes/s only
 
 Fan-out scenarios (one note-taker on process 1, notes at a steady rate, viewers spread evenly):
 - sqlite x1: the embedded default, one process;
@@ -210,6 +211,14 @@ async def fanout(name: str, servers: list[Server], pool: Pool, profile: Profile,
 
 
 def render(results: list[Result], capture: dict[str, Capture], profile: Profile, quick: bool, started: float) -> str:
+    if not results:  # --capture-only
+        return "\n".join([
+            f"# Durable notes per second ({'quick' if quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')})",
+            "", f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; "
+            f"{profile.capture_sockets} note-taker sockets, {profile.capture_pipeline} notes in flight each, "
+            f"{profile.capture_window:g} s.", "", "| durable notes/s | acks/s | server CPU µs per note |", "| --- | --- | --- |",
+            *(f"| {name} | {c.rate:,.0f} | {c.us_per_note:.0f} |" for name, c in capture.items()),
+            "", f"({time.monotonic() - started:.0f} s in all)"]) + "\n"
     by = {r.name: r for r in results}
     hop = by["postgres x3"].hop_p99_ms if "postgres x3" in by else float("nan")
     hop50 = by["postgres x3"].hop_p50_ms if "postgres x3" in by else float("nan")
@@ -243,7 +252,7 @@ def render(results: list[Result], capture: dict[str, Capture], profile: Profile,
     return "\n".join(lines) + "\n"
 
 
-async def main_async(profile: Profile, quick: bool) -> str:
+async def main_async(profile: Profile, quick: bool, capture_only: bool = False) -> str:
     started = time.monotonic()
 
     def log(text: str) -> None:
@@ -261,12 +270,14 @@ async def main_async(profile: Profile, quick: bool) -> str:
             capture_profile = argparse.Namespace(capture_pipeline=profile.capture_pipeline, capture_window=profile.capture_window)
             log("sqlite x1")
             with liveblog_server(work / "sqlite", note_takers=profile.capture_sockets) as server:
-                results.append(await fanout("sqlite x1", [server], pool, profile, log))
+                if not capture_only:
+                    results.append(await fanout("sqlite x1", [server], pool, profile, log))
                 capture["SQLite, 1 process"] = await capture_rate(server, profile.capture_sockets, capture_profile)  # type: ignore[arg-type]
-            for n in (1, 3):
+            for n in (1,) if capture_only else (1, 3):
                 log(f"postgres x{n}")
                 with postgres_cluster(work / f"pg{n}", pg, redis.url, n, note_takers=profile.capture_sockets) as servers:
-                    results.append(await fanout(f"postgres x{n}", servers, pool, profile, log))
+                    if not capture_only:
+                        results.append(await fanout(f"postgres x{n}", servers, pool, profile, log))
                     if n == 1:
                         capture["PostgreSQL, 1 process"] = await capture_rate(servers[0], profile.capture_sockets, capture_profile)  # type: ignore[arg-type]
             for r in results:
@@ -284,13 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.scaleout", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--viewers", type=int)
+    p.add_argument("--capture-only", action="store_true", help="only durable notes/s, SQLite beside PostgreSQL")
     args = p.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.viewers:
         profile.viewers = args.viewers
     RESULTS.mkdir(exist_ok=True)
-    table = asyncio.run(main_async(profile, args.quick))
-    (RESULTS / "scaleout.md").write_text(table)
+    table = asyncio.run(main_async(profile, args.quick, args.capture_only))
+    if not args.capture_only:  # a partial run leaves the full run's table alone
+        (RESULTS / "scaleout.md").write_text(table)
     print(table)
     return 0
 

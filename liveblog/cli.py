@@ -31,12 +31,40 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(path)
     sections: dict[str, dict[str, object]] = {}
     if getattr(args, "db", None):
-        sections["database"] = {"path": args.db}
+        sections["database"] = {"url": args.db} if _is_url(args.db) else {"path": args.db}
     if getattr(args, "host", None):
         sections.setdefault("server", {})["host"] = args.host
     if getattr(args, "port", None) is not None:
         sections.setdefault("server", {})["port"] = args.port
     return settings.replace(**sections) if sections else settings
+
+
+def _is_url(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _where(settings: Settings) -> str:
+    """The database a command works on, as its messages name it (a URL without its password)."""
+    if settings.database.url:
+        from liveblog.storage.postgres.store import redact
+
+        return redact(settings.database.url)
+    return settings.database.path
+
+
+def _existing(settings: Settings) -> Settings:
+    """For commands that read what is there (export, backup): a missing SQLite file is an error
+    naming it, not a fresh empty database that then has "no event"."""
+    if not settings.database.url and not Path(settings.database.path).exists():
+        raise LiveblogError(f"there is no SQLite database at {settings.database.path}"
+                            " (for PostgreSQL, set database.url or pass --db postgresql://...)")
+    return settings
+
+
+def _sqlite_only(settings: Settings, what: str) -> None:
+    if settings.database.url:
+        raise ConfigError(f"{what} works on an SQLite file; database.url is set: on PostgreSQL use"
+                          " pg_dump and pg_restore (docs/deployment.md, \"PostgreSQL\")")
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +143,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: di
     if config:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     if getattr(args, "db", None):
-        os.environ["LIVEBLOG_DATABASE"] = args.db
+        os.environ["LIVEBLOG_DATABASE_URL" if _is_url(args.db) else "LIVEBLOG_DATABASE"] = args.db
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(
@@ -201,7 +229,7 @@ def cmd_create_organiser(args: argparse.Namespace) -> int:
             await services.accounts.create_organiser(args.username, password)
 
     asyncio.run(run())
-    print(f"organiser {args.username!r} created in {settings.database.path}")
+    print(f"organiser {args.username!r} created in {_where(settings)}")
     return 0
 
 
@@ -228,7 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return await load_demo(services)
 
     ids = asyncio.run(run())
-    print(f"demo event {ids['event']} loaded into {settings.database.path}; note-taker link: {ids['invite_url']}")
+    print(f"demo event {ids['event']} loaded into {_where(settings)}; note-taker link: {ids['invite_url']}")
     return 0
 
 
@@ -237,7 +265,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from liveblog.archive.exports import export_json
 
-    settings = _settings(args)
+    settings = _existing(_settings(args))
 
     async def run() -> dict[str, Any]:
         async with _open(settings) as services:
@@ -269,7 +297,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             return await import_json(services.db, doc)
 
     event_id, count = asyncio.run(run())
-    print(f"event {event_id} ({count} sessions) imported into {settings.database.path}", file=sys.stderr)
+    print(f"event {event_id} ({count} sessions) imported into {_where(settings)}", file=sys.stderr)
     return 0
 
 
@@ -277,6 +305,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from liveblog.storage.backup import backup
 
     settings = _settings(args)
+    _sqlite_only(settings, "backup")
     backup(settings.database.path, args.dest, _progress("backing up"))
     print(f"backed up {settings.database.path} to {args.dest}")
     return 0
@@ -286,6 +315,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from liveblog.storage.backup import restore
 
     settings = _settings(args)
+    _sqlite_only(settings, "restore")
     if not args.yes:
         print(
             f"This replaces everything in {settings.database.path} with {args.source}.\n"
@@ -345,7 +375,7 @@ def cmd_export_site(args: argparse.Namespace) -> int:
     from liveblog.web.app import make_templates
     from liveblog.web.static_site import export_site
 
-    settings = _settings(args)
+    settings = _existing(_settings(args))
     bar = tqdm(unit="page", desc=f"exporting {args.event}", disable=None, file=sys.stderr)
 
     def progress(step: str, total: int) -> None:
@@ -370,7 +400,8 @@ def cmd_export_site(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
-    p.add_argument("--db", help="SQLite database file (overrides database.path)")
+    p.add_argument("--db", metavar="FILE|URL",
+                   help="SQLite database file, or a postgresql:// URL (overrides database.path or database.url)")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 SessionState = Literal["scheduled", "live", "ended"]
 SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
@@ -259,6 +259,45 @@ SEARCH_LANGUAGES: dict[str, str] = {
     "pt": "Portuguese",
     "none": "None (no stemming)",
 }
+class ItemCard(NamedTuple):
+    """An item of a session in page order, as a knowledge page reads it to assemble its cards:
+    without its content, and with its stored card (`html`, `words`) when one rendered under the
+    page's card key from the item's current version is kept (else both are None: to render).
+    A tuple, not a dataclass: a 2,000-item page makes 2,000 of them per assembly."""
+
+    item_id: int
+    kind: str
+    key_point: bool
+    html: str | None
+    words: int | None
+
+
+@dataclass(frozen=True)
+class CardSection:
+    """A knowledge page's notes and posts as assembled HTML (storage `card_sections`), valid
+    for one card key at one stream position of the session (any change to the stream, so any
+    edit, moves it on): an uncached page whose section is current reads this one row."""
+
+    session_id: str
+    card_key: str
+    stream_epoch: str
+    last_seq: int
+    notes_html: str
+    posts_html: str
+    notes: int
+    posts: int
+    words: int
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    """A card to keep (storage `item_cards`): the item's HTML on a knowledge page as rendered
+    from `item_version` of it, and the number of words in its text (the page's word count)."""
+
+    item_id: int
+    item_version: int
+    html: str
+    words: int
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,7 @@ class Services:
                 sockets.revoke(key, local_only=True)
 
             fanout.on_revoke = revoked_elsewhere
+            fanout.on_subscribed = accounts.recheck_sockets  # catches revocations Redis missed
         components.append(AudienceComponent(audience))
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)

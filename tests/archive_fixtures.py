@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.models import Account
 from liveblog.services import Services
-from liveblog.storage import Tx
+from liveblog.storage import Store, Tx
 from tests.conftest import Seed
 
 
@@ -70,6 +71,23 @@ async def fill_session(services: Services, seeded: Seed, session_id: str | None 
     answer_id = await note(services, sid, ada, "Answer: green light is reflected by the xanthophyll cycle")
     await services.audience.moderate_question(question.id, mod, {"action": "answer", "answer_item_id": answer_id})
     return Filled(note_id, photo_id, key_id, post_id, poll.id, question.id, answer_id)
+
+
+async def spread_change_times(db: Store, session_id: str, seqs: list[int]) -> None:
+    """Give these changes commit times a minute apart (as in a real session), for the replay.
+    No operation rewrites a stored change's time, so this is the test's own SQL, for either
+    backend (tests/test_replay.py gets such times the typed way, through an import)."""
+
+    async def op(tx: Tx) -> None:
+        conn: Any = tx.conn  # type: ignore[attr-defined]
+        for n, seq in enumerate(seqs):
+            values = (f"2026-05-14T09:{n:02d}:00.000Z", session_id, seq)
+            if hasattr(conn, "execute_fetchall"):  # SQLite
+                await conn.execute("UPDATE changes SET created_at = ? WHERE session_id = ? AND seq = ?", values)
+            else:  # asyncpg
+                await conn.execute("UPDATE changes SET created_at = $1 WHERE session_id = $2 AND seq = $3", *values)
+
+    await db.write(op)
 
 
 async def organiser_account(services: Services) -> Account:

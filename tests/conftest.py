@@ -228,6 +228,11 @@ async def live(settings: Settings, services: Services) -> AsyncIterator[LiveServ
         yield server
 
 
+def db_arg(settings: Settings) -> str:
+    """`--db` for a `liveblog` command on the same database as these settings (file or URL)."""
+    return settings.database.url or settings.database.path
+
+
 async def query(db: Any, sql: str) -> list[tuple[Any, ...]]:
     """Raw SQL for a test's own checks (rows no operation returns), on either backend."""
 

@@ -12,21 +12,34 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest
 from liveblog.services import Services
-from tests.archive_fixtures import fill_session, note, organiser_account
+from tests.archive_fixtures import Filled, fill_session, note, organiser_account
 from liveblog.models import MARK_END, MARK_START, utcnow
-from tests.conftest import BACKENDS, LiveServer, Seed, organiser_csrf, page_csrf, settings_for
+from tests.conftest import BACKENDS, LiveServer, Seed, eventually, organiser_csrf, page_csrf, settings_for
 
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 async def end(services: Services, session_id: str) -> None:
     await services.programme.set_state(session_id, "ended")
+
+
+async def settled(services: Services, filled: Filled) -> Filled:
+    """Wait for the question's upvote count, which the tally coalescer writes a moment later
+    (a change of its own): pages compared before and after must not straddle it."""
+
+    async def written() -> bool:
+        item = await services.db.read(lambda r: r.get_item(filled.question_id))
+        return item is not None and item.data.get("votes") == 2
+
+    await eventually(written, what="the question's upvote count")
+    return filled
 
 
 async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveServer, seeded: Seed) -> None:
@@ -39,12 +52,9 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
         page = await c.get(f"/archive/sessions/{seeded.session_id}")
         assert page.status_code == 200
         html = page.text
-        # The live URL keeps working (the ended live page) and points to the knowledge page,
-        # which is its canonical URL.
+        # The live URL keeps working and shows the page (tested in detail below).
         live_url = await c.get(f"/sessions/{seeded.session_id}")
-        assert live_url.status_code == 200
-        assert f'<a href="/archive/sessions/{seeded.session_id}">Read the knowledge page</a>' in live_url.text
-        assert f'<link rel="canonical" href="{live.url}/archive/sessions/{seeded.session_id}">' in live_url.text
+        assert live_url.status_code == 200 and live_url.text == html
     # In order: head, summary (from the key points), key points, notes, posts, polls, questions.
     order = [html.index(s) for s in ('id="session-title"', 'id="summary"', 'id="kp-heading"', 'id="notes-heading"',
                                      'id="posts-heading"', 'id="polls-heading"', 'id="questions-heading"')]
@@ -70,6 +80,45 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
     assert positions == sorted(positions)
 
 
+async def test_the_live_url_of_an_ended_session_shows_its_knowledge_page(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    sid = seeded.session_id
+    filled = await settled(svc, await fill_session(svc, seeded))
+    await end(svc, sid)
+    stable, at_live = f"/archive/sessions/{sid}", f"/sessions/{sid}"
+    async with live.client() as c:
+        first = await c.get(at_live)  # nobody opened the knowledge page yet: this makes it
+        assert first.status_code == 200
+        svc.archive.page_cache.clear()
+        page = await c.get(stable)
+        # The same page, freshly rendered at either URL, with the stable URL as canonical.
+        assert first.text == page.text
+        assert f'<link rel="canonical" href="{live.url}{stable}">' in first.text
+        assert 'id="notes-heading"' in first.text and f'id="item-{filled.note_id}"' in first.text
+        # Cacheable exactly as the knowledge page is: the same validators, 304 when unchanged.
+        for name in ("etag", "last-modified", "cache-control"):
+            assert first.headers[name] == page.headers[name], name
+        etag, modified = first.headers["etag"], first.headers["last-modified"]
+        assert (await c.get(at_live, headers={"if-none-match": etag})).status_code == 304
+        assert (await c.get(at_live, headers={"if-modified-since": modified})).status_code == 304
+        svc.archive.page_cache.clear()
+        assert (await c.get(at_live, headers={"if-none-match": etag})).status_code == 304
+    # Organisers get the page with its forms, and a way to the session's organiser tools
+    # (remove notes, polls and questions, invites, reopen), which stay usable after the end.
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org:
+        mine = await org.get(at_live)
+        assert mine.status_code == 200 and "Edit the summary" in mine.text
+        links = set(re.findall(r'href="([^"]+)"', mine.text))
+        assert {f"/organise/sessions/{sid}", f"/organise/sessions/{sid}/moderate"} <= links
+        tools = await org.get(f"/organise/sessions/{sid}")
+        assert stable in set(re.findall(r'href="([^"]+)"', tools.text))
+        removed = await org.post(f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(filled.note_id)})
+        assert removed.status_code == 303
+    async with live.client() as c:
+        assert f'id="item-{filled.note_id}"' not in (await c.get(at_live)).text
+
+
 async def test_edits_after_the_event_are_marked_and_keep_their_history(live: LiveServer, seeded: Seed) -> None:
     svc = live.services
     filled = await fill_session(svc, seeded)
@@ -87,6 +136,80 @@ async def test_edits_after_the_event_are_marked_and_keep_their_history(live: Liv
     assert "Photosynthesis makes glucose" in card
     assert "Edited after the event" in card
     assert "Earlier versions (1)" in card and "<strong>make sugar</strong>" in card
+
+
+async def kept_and_fresh(live: LiveServer, c: httpx.AsyncClient, url: str) -> tuple[str, str]:
+    """The page as served from the cards kept in storage, and as freshly rendered (no card
+    kept under the key a new template version would have; and none kept from it, so the kept
+    ones stay), each with the page cache cleared."""
+    cards, archive = live.server.config.app.state.cards, live.services.archive
+    archive.page_cache.clear()
+    kept = await c.get(url)
+    version = cards.version
+    cards.version = f"fresh-{uuid.uuid4()}"
+
+    async def keep_nothing(*args: Any) -> None:
+        return None
+
+    archive.keep_cards = keep_nothing  # type: ignore[method-assign]
+    try:
+        archive.page_cache.clear()
+        fresh = await c.get(url)
+    finally:
+        cards.version = version
+        del archive.keep_cards
+    assert kept.status_code == fresh.status_code == 200
+    return kept.text, fresh.text
+
+
+@both_backends
+async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    sid = seeded.session_id
+    filled = await settled(svc, await fill_session(svc, seeded))
+    invite, _ = await svc.accounts.invite(seeded.event_id, sid, '<img src=x onerror="alert(1)">')
+    hostile = await note(svc, sid, Author.from_invite(invite), "A note <script>alert(2)</script> by a **hostile** name")
+    account = await organiser_account(svc)
+    organiser = Author.organiser(account)
+
+    async def edit(item_id: int, body: str) -> None:
+        await svc.notes.handle(sid, organiser, {"type": "note.update", "client_id": str(uuid.uuid4()),
+                                                "item_id": item_id, "body": body})
+
+    await edit(filled.note_id, "Edited during the event")  # a history, and an "Edited" badge
+    await end(svc, sid)
+    url = f"/archive/sessions/{sid}"
+    cards = live.server.config.app.state.cards
+
+    async def to_render() -> list[int]:
+        session = await svc.programme.session(sid)
+        listed = await svc.db.read(lambda r: r.list_item_cards(sid, cards.key(session)))
+        return [c.item_id for c in listed if c.html is None and c.kind in ("note", "social")]
+
+    async with live.client() as c:
+        first = (await c.get(url)).text  # the first view renders every card and keeps them
+        assert await to_render() == []
+        kept, fresh = await kept_and_fresh(live, c, url)
+        assert kept == fresh == first
+        assert '&lt;img src=x onerror=&#34;alert(1)&#34;&gt;' in kept and '<img src=x' not in kept
+        assert "<script>alert(2)" not in kept and "&lt;script&gt;alert(2)" in kept
+        # An edit after the event: only that card is rendered again, the rest are read.
+        await edit(filled.note_id, "Edited **after** the event")
+        assert await to_render() == [filled.note_id]
+        kept, fresh = await kept_and_fresh(live, c, url)
+        assert kept == fresh and "Edited after the event" in kept and "<strong>after</strong>" in kept
+        # A note removed by an organiser (the moderation form): gone, the same either way.
+        async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                               follow_redirects=False) as org:
+            removed = await org.post(f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(hostile)})
+            assert removed.status_code == 303
+        kept, fresh = await kept_and_fresh(live, c, url)
+        assert kept == fresh and f'id="item-{hostile}"' not in kept and f'id="item-{filled.note_id}"' in kept
+        # A comment moves the stream on (the assembled cards are made again from kept ones).
+        reader, _ = await svc.readers.register("cardreader", "a long password")
+        await svc.comments.post(sid, reader, "Thanks for the notes")
+        kept, fresh = await kept_and_fresh(live, c, url)
+        assert kept == fresh and "Thanks for the notes" in kept
 
 
 @both_backends

@@ -47,6 +47,23 @@ def test_a_config_error_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "unknown key streams.heartbeat" in capsys.readouterr().err
 
 
+def test_backup_refuses_postgresql_and_export_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Refused before any connection: the URL need not answer.
+    url = "postgresql://liveblog@127.0.0.1:9/liveblog"
+    assert main(["--db", url, "backup", str(tmp_path / "b.sqlite3")]) == 2
+    assert "pg_dump" in capsys.readouterr().err
+    assert main(["--db", url, "restore", str(tmp_path / "b.sqlite3"), "--yes"]) == 2
+    assert "pg_dump" in capsys.readouterr().err
+    # An export from a file that is not there says so (it used to create an empty database and
+    # then find "no event" in it).
+    missing = tmp_path / "missing.sqlite3"
+    assert main(["--db", str(missing), "export", "some-event", "-"]) == 1
+    assert f"there is no SQLite database at {missing}" in capsys.readouterr().err
+    assert main(["--db", str(missing), "export-site", "some-event", str(tmp_path / "site")]) == 1
+    assert f"there is no SQLite database at {missing}" in capsys.readouterr().err
+    assert not missing.exists()
+
+
 async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(

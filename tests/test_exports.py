@@ -10,12 +10,14 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from liveblog.archive.exports import comparable, export_json, import_json
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, Conflict
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session, organiser_account
-from tests.conftest import FAST_HASHER, LiveServer, Seed, make_settings, organiser_csrf, run_server
+from tests.conftest import BACKENDS, FAST_HASHER, LiveServer, db_arg, Seed, make_settings, organiser_csrf, run_server
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -134,6 +136,7 @@ async def test_feeds_jsonld_markdown_and_sitemap(live: LiveServer, seeded: Seed)
         assert f"{live.url}/archive/sessions/{seeded.session_id}" in locs and f"{live.url}/tags/botany" in locs
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the CLI on the configured store
 async def test_cli_export_and_import(live: LiveServer, seeded: Seed, tmp_path: Path) -> None:
     """`liveblog export` then `liveblog import` into another database file."""
     import asyncio
@@ -141,8 +144,8 @@ async def test_cli_export_and_import(live: LiveServer, seeded: Seed, tmp_path: P
 
     await a_full_event(live, seeded)
     out = tmp_path / "export.json"
-    db = live.services.settings.database.path
-    # The running server holds the database open; the CLI reads it as a second process (WAL).
+    db = db_arg(live.services.settings)
+    # The running server holds the database open; the CLI reads it as a second process (WAL on SQLite).
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "liveblog.cli", "--db", db, "export", seeded.event_id, str(out),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -18,7 +18,7 @@ from liveblog.services import Services
 from liveblog.streams.protocol import CloseCode, ws_close_frame
 from liveblog.web.outlets import TransportOutlet
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
-from tests.conftest import Seed, eventually, free_port, listening, make_settings, query, run_server, seed
+from tests.conftest import LiveServer, Seed, eventually, free_port, listening, make_settings, query, run_server, seed
 from tests.wsclient import connect, recv_type, send
 
 
@@ -97,6 +97,13 @@ def raw_viewer(port: int, path: str) -> socket.socket:
     return sock
 
 
+async def stalled_metric(live: LiveServer) -> int:
+    async with live.client() as http:
+        text = (await http.get("/metrics")).text
+    (value,) = [line.split()[1] for line in text.splitlines() if line.startswith("liveblog_stalled_websockets_total ")]
+    return int(value)
+
+
 async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, streams={"stall_seconds": 2})
     services = Services.build(settings)
@@ -117,6 +124,7 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
             # Linux doubles the value asked for; autotuning would let it grow to megabytes.
             assert server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER_BYTES
             before = FastWebSocketProtocol.stalled_total
+            scraped_before = await stalled_metric(live)
             async with await connect(f"{live.ws_url}{path}") as healthy, await connect(
                 f"{live.ws_url}{path}/capture", token=s.token
             ) as note_taker:
@@ -142,6 +150,7 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
                 # found by its unanswered ping, within stall_seconds (+ the test's slack).
                 await eventually(post_until_evicted, timeout=10, what="the stalled viewer to be evicted")
                 assert FastWebSocketProtocol.stalled_total == before + 1
+                assert await stalled_metric(live) == scraped_before + 1  # operators see it in /metrics
                 assert stalled_outlet.fast.buffered < settings.streams.viewer_buffer_bytes  # type: ignore[attr-defined]
                 # The others never noticed.
                 assert len(channel.live) == 2

@@ -426,3 +426,45 @@ async def test_revoking_an_invite_on_one_process_closes_its_socket_on_another(
                 while True:
                     await ws.recv()
         assert ws.close_code == CloseCode.REVOKED
+
+
+async def test_a_revocation_made_while_redis_is_down_closes_the_socket_elsewhere_once_redis_is_back(
+    tmp_path: Path, pg_url: str
+) -> None:
+    # Two processes' services in this one (each its own writer, hub and Redis subscriber, as
+    # separate processes have); the note-taker's socket is on B, the organiser revokes on A while
+    # Redis is down, so the revocation's message to B is lost. When B subscribes again it
+    # re-checks its sockets' invites against storage and closes this one.
+    from liveblog.access.sockets import invite_key
+    from liveblog.streams.fanout import RedisFanout
+    from liveblog.streams.protocol import CloseCode
+    from tests.conftest import run_server
+
+    redis = RedisServer().start()
+    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1})
+    a, b = Services.build(settings), Services.build(settings)
+    try:
+        await a.open()
+        await b.open()
+        s = await seed(a)
+        b_fanout = next(c for c in b.components if isinstance(c, RedisFanout))
+        async with run_server(settings, b) as live, await connect(
+            f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
+        ) as ws:
+            await recv_type(ws, "synced")
+            await eventually(lambda: b_fanout.connected, what="B's subscriber")
+            redis.stop()
+            await eventually(lambda: not b_fanout.connected, what="B to notice Redis is gone")
+            await a.accounts.revoke_invite(s.invite_id)
+            assert b.accounts.sockets.count(invite_key(s.invite_id)) == 1  # B has not heard
+            redis.start()
+            assert (await recv_type(ws, "error", timeout=30))["code"] == "revoked"
+            async with asyncio.timeout(20):
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await ws.recv()
+            assert ws.close_code == CloseCode.REVOKED
+    finally:
+        await b.close()
+        await a.close()
+        redis.remove()

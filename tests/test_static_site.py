@@ -10,10 +10,12 @@ import uuid
 from pathlib import Path
 from urllib.parse import unquote
 
+import pytest
+
 from liveblog.capture.notes import Author
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
-from tests.conftest import LiveServer, Seed
+from tests.conftest import BACKENDS, LiveServer, Seed, db_arg
 from tests.test_exports import a_full_event
 
 # A 1x1 PNG.
@@ -80,12 +82,13 @@ async def test_the_static_site_works_from_disk(live: LiveServer, seeded: Seed, t
     assert "Great" in search_index  # comments are searchable offline too
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the CLI on the configured store
 async def test_the_export_site_command_shows_progress(live: LiveServer, seeded: Seed, tmp_path: Path) -> None:
     await live.services.programme.set_state(seeded.session_id, "ended")
     await live.services.archive.archive_due()
     out = tmp_path / "site"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveblog.cli", "--db", live.services.settings.database.path, "export-site",
+        sys.executable, "-m", "liveblog.cli", "--db", db_arg(live.services.settings), "export-site",
         seeded.event_id, str(out), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from liveblog.errors import BadRequest, Conflict, NotFound, Unavailable
-from liveblog.models import Change, SearchQuery
+from liveblog.models import CardSection, Change, ItemCard, RenderedCard, SearchQuery
 from liveblog.storage import Database, Store, Unit
 from liveblog.storage.postgres import PostgresStore
 from liveblog.storage.schema import MIGRATIONS
@@ -139,6 +139,70 @@ async def test_one_failing_op_rolls_back_only_itself_and_the_batch_commits_once(
     assert [i.client_id for i in items] == ["a", "b"]
     # The failed op's sequence number was rolled back too: no hole in the stream.
     assert sorted(seq for _, seq in outcomes[0:3:2]) == [1, 2]  # type: ignore[misc]
+
+
+async def test_a_changes_stored_text_is_exactly_its_published_payload(store: Store) -> None:
+    # Resumes send the stored text, live viewers the published payload: they must be the same
+    # bytes (the PostgreSQL insert_item builds the text inside its one statement).
+    sid = await seed(store)
+
+    async def op(tx: Unit) -> Change:
+        _, change = await tx.insert_item(
+            session_id=sid, kind="note", client_id="t1", author='Zoë "Z" O\'Neil', author_ref="inv-1",
+            body="ünïcode \\ \"quotes\" </script> \u2028", html="<p>x &amp; y</p>", key_point=True,
+            data={"photo": {"w": 3, "ratio": 1.5}, "tags": ["a", "é"], "empty": None}, typed_at="2026-11-30T09:05:00Z",
+        )
+        return change
+
+    change = await store.write(op)
+    (text,) = await store.read(lambda r: r.changes_between(sid, 0, 10**9))
+    assert text == json.dumps(change.payload, separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(text)["item"]["id"] > 0 and json.loads(text)["item"]["seq"] == json.loads(text)["seq"] == 1
+
+
+async def test_a_resend_in_the_same_batch_gets_the_stored_ack(store: Store) -> None:
+    # A note-taker's outbox may send a note again before the first copy is committed: both ops
+    # land in one group commit, and the second must read the first's ack, not an empty one.
+    sid = await seed(store)
+
+    def capture(client_id: str) -> Any:
+        async def op(tx: Unit) -> dict[str, Any]:
+            found = await tx.claim_client_op(sid, client_id, "fp")
+            if found is not None:
+                return found[1] | {"resend": True}
+            item, change = await tx.insert_item(
+                session_id=sid, kind="note", client_id=client_id, author="Ana", author_ref=None, body="b",
+                html="<p>b</p>", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+            )
+            response = {"item_id": item.id, "seq": change.seq}
+            await tx.complete_client_op(sid, client_id, response)
+            return response
+
+        return op
+
+    first, again, other = await asyncio.gather(
+        store.write(capture("dup")), store.write(capture("dup")), store.write(capture("other"))
+    )
+    assert again == first | {"resend": True} and first["seq"] == 1 and other["seq"] == 2
+    assert await store.write(capture("dup")) == first | {"resend": True}  # and in a later transaction
+    assert await store.write(capture("other")) == other | {"resend": True}
+
+
+async def test_inactive_invites_are_the_revoked_and_unknown_ones(store: Store) -> None:
+    sid = await seed(store)
+
+    async def invite_three(tx: Unit) -> list[str]:
+        session = await tx.get_session(sid)
+        assert session is not None
+        ids = [(await tx.insert_invite(session.event_id, sid, name))[0].id for name in ("Ada", "Bo", "Cy")]
+        await tx.revoke_invite(ids[1])
+        return ids
+
+    ids = await store.write(invite_three)
+    asked = [*ids, "no-such-invite"] + [f"x{n}" for n in range(600)]  # more than one SQLite chunk
+    inactive = await store.read(lambda r: r.inactive_invites(asked))
+    assert inactive == [ids[1], "no-such-invite"] + [f"x{n}" for n in range(600)]
+    assert await store.read(lambda r: r.inactive_invites([])) == []
 
 
 async def test_upvotes_and_votes_count_once(store: Store) -> None:
@@ -457,6 +521,43 @@ async def test_postgres_writers_in_two_processes_share_contiguous_seqs_and_claim
         await asyncio.gather(a.close(), b.close())
 
 
+async def test_postgres_an_op_that_swallows_a_database_error_fails_alone_and_nothing_is_lost(pg_url: str) -> None:
+    # A batch first runs without savepoints. An op that catches a database error and returns
+    # leaves PostgreSQL's transaction aborted, and COMMIT then silently rolls back everything:
+    # the writer must notice, and rerun the batch op by op so the others still commit.
+    store = PostgresStore(pg_url, write_timeout=20)
+    await store.open()
+    try:
+        sid = await seed(store)
+        await store.write(note_op(sid, "taken"))
+
+        async def swallows(tx: Unit) -> str:
+            try:
+                await tx.insert_item(
+                    session_id=sid, kind="note", client_id="taken", author="x", author_ref=None, body="again",
+                    html="", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+                )
+            except Conflict:
+                return "carried on"
+            return "inserted"
+
+        outcomes = await asyncio.gather(
+            store.write(note_op(sid, "a")), store.write(swallows), store.write(note_op(sid, "b")),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[1], Exception)  # never "carried on" as if it had committed
+        assert [o[0] > 0 for o in outcomes[0:3:2]] == [True, True]  # type: ignore[index]
+        items = await store.read(lambda r: r.list_items(sid))
+        assert [i.client_id for i in items] == ["taken", "a", "b"]
+        assert store.isolated_batches == 1
+        # Alone in its batch, it fails the same way.
+        with pytest.raises(Exception) as alone:
+            await store.write(swallows)
+        assert not isinstance(alone.value, AssertionError)
+    finally:
+        await store.close()
+
+
 async def test_postgres_batches_that_deadlock_across_processes_are_rerun_whole(pg_url: str) -> None:
     a, b = PostgresStore(pg_url, write_timeout=30), PostgresStore(pg_url, write_timeout=30)
     await a.open()
@@ -543,3 +644,84 @@ def test_postgres_has_every_operation_of_the_interface() -> None:
 
     operations = [n for n in dir(Unit) if not n.startswith("_") and callable(getattr(Unit, n))]
     assert [n for n in operations if not hasattr(PgUnit, n)] == []
+
+
+async def test_knowledge_page_cards_are_used_only_for_the_item_version_and_key_they_were_made_for(
+    store: Store,
+) -> None:
+    sid = await seed(store)
+    first, _ = await store.write(note_op(sid, "n1", "first"))
+    second, _ = await store.write(note_op(sid, "n2", "second"))
+    deleted, _ = await store.write(note_op(sid, "n3", "gone"))
+
+    async def delete(tx: Unit) -> None:
+        await tx.update_item(deleted, {"deleted": True})
+
+    await store.write(delete)
+
+    async def cards(key: str = "k1") -> list[ItemCard]:
+        return await store.read(lambda r: r.list_item_cards(sid, key))
+
+    # Nothing kept yet: every item (in page order, deleted ones left out) is to be rendered.
+    assert [(c.item_id, c.kind, c.html) for c in await cards()] == [(first, "note", None), (second, "note", None)]
+    items = await store.read(lambda r: r.get_items([first, deleted, 10**9]))
+    assert sorted(items) == [first, deleted] and items[first].body == "first" and items[deleted].deleted
+
+    async def put(key: str, *rendered: RenderedCard) -> None:
+        await store.write(lambda tx: tx.put_item_cards(key, list(rendered)))
+
+    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1), RenderedCard(second, 1, "<article>2</article>", 1))
+    assert [(c.html, c.words) for c in await cards()] == [("<article>first</article>", 1), ("<article>2</article>", 1)]
+    # Another key (a changed template): none of them.
+    assert [c.html for c in await cards("k2")] == [None, None]
+    # An edit bumps the item's version: its card is no longer used; the other one still is.
+
+    async def edit(tx: Unit) -> None:
+        await tx.update_item(first, {"body": "first, edited", "html": "<p>first, edited</p>"})
+
+    await store.write(edit)
+    assert [c.html for c in await cards()] == [None, "<article>2</article>"]
+    await put("k1", RenderedCard(first, 2, "<article>edited</article>", 2))
+    assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
+    # A card rendered from the older version, written late, does not replace the newer one.
+    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1))
+    assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
+    # Many at once (more than one statement's worth), and replaced under a new key.
+    many = [(await store.write(note_op(sid, f"m{n}", f"note {n}")))[0] for n in range(3)]
+    await put("k2", *[RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many * 1], RenderedCard(second, 1, "<b/>", 0))
+    assert await store.read(lambda r: r.count_item_cards(sid, "k2")) == 4
+    assert await store.read(lambda r: r.count_item_cards(sid, "k1")) == 1
+    big = [RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many] * 400  # 1,200 rows, repeats included
+    await store.write(lambda tx: tx.put_item_cards("k3", big[:600]))
+    assert await store.read(lambda r: r.count_item_cards(sid, "k3")) == 3
+
+
+async def test_a_pages_assembled_cards_are_used_only_at_the_stream_position_they_were_made_at(
+    store: Store,
+) -> None:
+    sid = await seed(store)
+    first, _ = await store.write(note_op(sid, "n1", "first"))
+
+    async def key_point(tx: Unit) -> None:
+        await tx.update_item(first, {"key_point": True})
+
+    await store.write(key_point)
+    await store.write(note_op(sid, "n2", "second"))
+    head = await store.read(lambda r: r.stream_head(sid))
+    assert head is not None
+    epoch, seq = head
+    section = CardSection(sid, "k1", epoch, seq, "<article>1</article>\n<article>2</article>", "", 2, 0, 2)
+    await store.write(lambda tx: tx.put_card_section(section))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == section
+    assert await store.read(lambda r: r.get_card_section(sid, "k2")) is None
+    # What a page shows in full beside its cards: the key point (not plain notes).
+    assert [i.id for i in await store.read(lambda r: r.list_page_items(sid))] == [first]
+    # Any change to the stream moves the page past its section.
+    await store.write(note_op(sid, "n3", "third"))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) is None
+    newer = CardSection(sid, "k1", epoch, seq + 1, "<article>all three</article>", "", 3, 0, 3)
+    await store.write(lambda tx: tx.put_card_section(newer))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == newer
+    # One assembled at an earlier position, written late, does not replace it.
+    await store.write(lambda tx: tx.put_card_section(section))
+    assert await store.read(lambda r: r.get_card_section(sid, "k1")) == newer

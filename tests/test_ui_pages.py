@@ -1,7 +1,7 @@
 """What people see on the server-rendered pages (issue 8 §4), over HTTP against a real server:
 links to the polls-and-questions page and the big screen, a favicon from our own origin, the
 invite form emptied after use, overlapping sessions flagged, ended sessions that stop offering
-live things, "edited" marks and photo alt text."""
+live things (their live URL shows the knowledge page), "edited" marks and photo alt text."""
 
 from __future__ import annotations
 
@@ -126,12 +126,12 @@ async def test_an_ended_session_page_stops_offering_live_things(live: LiveServer
         assert 'id="ask-form"' in live_page and "No poll yet" in live_page
         await live.services.programme.set_state(seeded.session_id, "ended")
         ended = (await c.get(f"/sessions/{seeded.session_id}")).text
-    assert "Last words" in ended
+    # Its live URL now shows the knowledge page: the record, with nothing live left on it.
+    assert "Last words" in ended and 'id="notes-heading"' in ended
     words = re.sub(r"<[^>]+>", " ", ended)  # what is shown, not what attributes hold
-    assert "No poll yet" not in words and "There were no polls in this session." in words
-    # The Ask form is hidden by audience.js: tests/browser/test_ui.py sees that.
-    assert "This session has ended" in words
-    assert 'data-state="ended"' in ended
+    assert "No poll yet" not in words and "No polls." in words and "Ended" in words
+    assert 'id="ask-form"' not in ended and "/static/js/audience.js" not in ended
+    assert "/static/js/viewer.js" not in ended
 
 
 async def test_viewers_see_which_notes_were_edited(live: LiveServer, seeded: Seed) -> None:

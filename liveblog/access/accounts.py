@@ -141,6 +141,16 @@ class Accounts:
 
         return await self.db.write(op)
 
+    async def recheck_sockets(self) -> int:
+        """Close the sockets of this process whose invite was revoked meanwhile (another process
+        revoked it while Redis, which would have told us, was down). Returns how many closed."""
+        prefix = invite_key("")
+        invite_ids = [k.removeprefix(prefix) for k in self.sockets.open_keys() if k.startswith(prefix)]
+        if not invite_ids:
+            return 0
+        revoked = await self.db.read(lambda r: r.inactive_invites(invite_ids))
+        return sum(self.sockets.revoke(invite_key(i), local_only=True) for i in revoked)
+
     async def invite_for_token(self, token: str | None) -> Invite | None:
         if not token:
             return None

@@ -5,7 +5,10 @@ invite, a login session, a participant) with a callback that closes it; the acce
 `revoke` after the revocation has committed. Keys are plain strings made by the helpers below,
 never a raw token. This is per process: a deployment with several processes must pass the
 revocation on to each: `broadcast` is set to the Redis fan-out's publisher, and revocations
-received from the others come back through `revoke(..., local_only=True)`.
+received from the others come back through `revoke(..., local_only=True)`. A revocation made
+while Redis was down reaches no other process that way: when a process's Redis subscriber
+subscribes again it re-checks its open sockets' credentials against storage
+(`Accounts.recheck_sockets`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ class CredentialSockets:
 
     def count(self, key: str) -> int:
         return len(self._open.get(key, {}))
+
+    def open_keys(self) -> list[str]:
+        """Every credential with a socket open in this process."""
+        return list(self._open)
 
     def revoke(self, key: str, reason: str = "revoked", *, local_only: bool = False) -> int:
         """Close every socket the credential opened (in this process, and through `broadcast` in

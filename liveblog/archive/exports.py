@@ -12,7 +12,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from liveblog.archive.comments import Thread, ThreadNode
-from liveblog.archive.service import EventArchive, KnowledgePage
+from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import SEARCH_LANGUAGES, Comment, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
@@ -293,7 +293,7 @@ def jsonld_live(session: Session, event: Event, items: list[Item], url: str, lim
     }
 
 
-def jsonld_article(page: KnowledgePage, url: str) -> dict[str, Any]:
+def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, Any]:
     """A finished session's knowledge page: an Article."""
     s, e = page.session, page.event
     import re
@@ -315,7 +315,7 @@ def jsonld_article(page: KnowledgePage, url: str) -> dict[str, Any]:
                   "location": {"@type": "Place", "name": s.room or e.venue or e.title},
                   "superEvent": {"@type": "Event", "name": e.title}},
         "isPartOf": {"@type": "CreativeWorkSeries", "name": e.title},
-        "wordCount": sum(len(i.body.split()) for i in page.notes),
+        "wordCount": page.word_count,
     }
 
 

@@ -14,17 +14,21 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
-from liveblog.errors import BadRequest, NotFound
+from liveblog.errors import BadRequest, LiveblogError, NotFound
 from liveblog.models import (
     ArchiveRecord,
+    CardSection,
     Comment,
     Event,
     Item,
+    ItemCard,
     ItemVersion,
+    RenderedCard,
     SearchQuery,
     SearchResult,
     Session,
@@ -47,6 +51,17 @@ CACHE_TRUST_SECONDS = 1.0
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 SEARCH_KINDS = ("note", "social", "poll", "question", "session", "summary", "comment")
+
+
+class _PageRead(Protocol):
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def record(self) -> ArchiveRecord: ...
+
+
+P = TypeVar("P", bound=_PageRead)
 
 
 def first_summary(key_points: list[Item]) -> str:
@@ -100,6 +115,62 @@ class KnowledgePage:
             "questions": len(self.questions),
         }
 
+    @property
+    def word_count(self) -> int:
+        return sum(len(i.body.split()) for i in self.notes)
+
+
+@dataclass
+class CardSlot:
+    """A note or post on a knowledge page: its stored card (`html`), or the item to render
+    the card from (`item`, when no current card is kept). `words`: words in its text."""
+
+    item_id: int
+    html: str | None
+    item: Item | None
+    words: int
+
+
+@dataclass
+class KnowledgeView:
+    """What a knowledge page's HTML is made from (Archive.knowledge_view): like KnowledgePage,
+    but its notes and posts are cards. When the page's assembled cards are current (`section`)
+    they are all there is; otherwise `notes` and `posts` are card slots, read without their
+    content where a card is kept, and `history` holds only the items whose card is to render."""
+
+    session: Session
+    event: Event
+    record: ArchiveRecord
+    card_key: str
+    section: CardSection | None
+    notes: list[CardSlot]
+    key_points: list[Item]
+    posts: list[CardSlot]
+    polls: list[PollResult]
+    questions: list[QuestionEntry]
+    tags: list[str]
+    organiser_tags: list[str]
+    related: list[tuple[Session, int]]
+    history: dict[int, list[ItemVersion]]
+    version: str
+
+    @property
+    def note_count(self) -> int:
+        return self.section.notes if self.section is not None else len(self.notes)
+
+    @property
+    def post_count(self) -> int:
+        return self.section.posts if self.section is not None else len(self.posts)
+
+    @property
+    def word_count(self) -> int:
+        return self.section.words if self.section is not None else sum(slot.words for slot in self.notes)
+
+    @property
+    def to_render(self) -> int:
+        """Cards not kept, to be rendered for this page."""
+        return sum(1 for slot in self.notes + self.posts if slot.html is None)
+
 
 @dataclass
 class TagPage:
@@ -141,6 +212,7 @@ class Archive:
         self.db = db
         self.settings = settings
         self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
+        self._keeping: set[str] = set()  # sessions whose page cards are being written
 
     # -- the background check (run under the services' supervisor) ---------------------------
 
@@ -232,22 +304,53 @@ class Archive:
     async def knowledge(self, session_id: str) -> KnowledgePage:
         """Everything a knowledge page shows, read in one snapshot; archives the session first
         if it has ended but no page was made yet."""
-        page = await self.db.read(lambda r: _read_knowledge(r, session_id, self.settings.related_sessions), pool="pages")
+        return await self._page(session_id, lambda r: _read_knowledge(r, session_id, self.settings.related_sessions))
+
+    async def knowledge_view(self, session_id: str, card_key: Callable[[Session], str]) -> KnowledgeView:
+        """What the knowledge page's HTML needs, in one snapshot (archiving the session first if
+        due): its notes and posts as the cards kept under `card_key(session)`, where current,
+        and as items to render where not."""
+        return await self._page(
+            session_id, lambda r: _read_view(r, session_id, self.settings.related_sessions, card_key)
+        )
+
+    async def _page(self, session_id: str, read: Callable[[Unit], Awaitable[P | None]]) -> P:
+        page = await self.db.read(read, pool="pages")
         if page is None:
             await self.archive_session(session_id)
-            page = await self.db.read(
-                lambda r: _read_knowledge(r, session_id, self.settings.related_sessions), pool="pages"
-            )
+            page = await self.db.read(read, pool="pages")
             if page is None:
                 raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
         if page.record.tags_synced_at < page.session.updated_at:
             await self._sync_hashtags(session_id)
-            fresh = await self.db.read(
-                lambda r: _read_knowledge(r, session_id, self.settings.related_sessions), pool="pages"
-            )
+            fresh = await self.db.read(read, pool="pages")
             assert fresh is not None
             page = fresh
         return page
+
+    async def keep_cards(
+        self, session_id: str, card_key: str, cards: list[RenderedCard], section: CardSection | None
+    ) -> None:
+        """Keep cards just rendered and assembled for a page, so the next render reads them.
+        Best effort: a page is right without them (made again), so a failure is only logged.
+        While one page's cards are being written, other loads of it that rendered the same cards
+        at the same moment skip theirs: the writer, which also takes the notes, writes them once."""
+        if (not cards and section is None) or session_id in self._keeping:
+            return
+
+        async def op(tx: Tx) -> None:
+            if cards:
+                await tx.put_item_cards(card_key, cards)
+            if section is not None:
+                await tx.put_card_section(section)
+
+        self._keeping.add(session_id)
+        try:
+            await self.db.write(op)
+        except LiveblogError as exc:
+            log.warning("could not keep %d knowledge-page cards: %s", len(cards), exc)
+        finally:
+            self._keeping.discard(session_id)
 
     async def is_archived(self, session_id: str) -> bool:
         return await self.db.read(lambda r: r.get_archive(session_id), pool="pages") is not None
@@ -443,6 +546,10 @@ class Archive:
             return None
         return hit[0], hit[1]
 
+    def holds(self, key: str) -> bool:
+        """Whether a page is cached under `key` (at whatever version)."""
+        return key in self.page_cache
+
     def cached(self, key: str, version: str) -> Any | None:
         """The cached page if it is still at `version` (just read from the database)."""
         hit = self.page_cache.get(key)
@@ -504,6 +611,103 @@ async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> Knowl
         organiser_tags=[t for t, source in pairs if source == "organiser"],
         related=await r.related_sessions(session_id, related_limit),
         history=await r.item_history(session_id),
+        version=_version(session, record),
+    )
+
+
+async def _read_view(
+    r: Unit, session_id: str, related_limit: int, card_key: Callable[[Session], str]
+) -> KnowledgeView | None:
+    session = await r.get_session(session_id)
+    if session is None:
+        raise NotFound("There is no such session.", code="unknown_session")
+    record = await r.get_archive(session_id)
+    if record is None:
+        return None
+    event = await r.get_event(session.event_id)
+    assert event is not None
+    key = card_key(session)
+    section = await r.get_card_section(session_id, key)
+    full: dict[int, Item]
+    if section is not None:
+        # The cards, assembled at this very stream position: only key points, polls and
+        # questions are read, and no card.
+        shown = await r.list_page_items(session_id)
+        listed = [ItemCard(i.id, i.kind, i.key_point, None, None) for i in shown]
+        full = {i.id: i for i in shown}
+    else:
+        listed = await r.list_item_cards(session_id, key)
+        # Content is read only where the page needs it: notes whose card is not kept, key
+        # points (listed at the top), and the few posts, polls and questions (state decides).
+        wanted = [c.item_id for c in listed if c.html is None or c.kind != "note" or c.key_point]
+        full = await r.get_items(wanted) if wanted else {}
+    answers = {i.data.get("answer_item_id") for i in full.values() if i.kind == "question"} - {None} - set(full)
+    if answers:
+        full.update(await r.get_items([int(a) for a in answers if isinstance(a, int)]))
+    notes: list[CardSlot] = []
+    posts: list[CardSlot] = []
+    key_points: list[Item] = []
+    polls: list[PollResult] = []
+    asked: list[Item] = []
+    for c in listed:
+        item = full.get(c.item_id)
+        if section is not None and c.kind == "note":  # a key point: its card is in the section
+            assert item is not None
+            key_points.append(item)
+        elif c.kind in ("note", "social"):
+            if c.kind == "social":
+                assert item is not None
+                if item.data.get("state") in HIDDEN_SOCIAL_STATES:
+                    continue
+            if c.html is not None:
+                slot = CardSlot(c.item_id, c.html, None, c.words or 0)
+            else:
+                assert item is not None
+                slot = CardSlot(c.item_id, None, item, len(item.body.split()))
+            if c.kind == "note":
+                notes.append(slot)
+                if c.key_point:
+                    assert item is not None
+                    key_points.append(item)
+            else:
+                posts.append(slot)
+        elif c.kind == "poll":
+            assert item is not None
+            if item.data.get("state") != "draft":
+                polls.append(poll_result(item))
+        elif c.kind == "question":
+            assert item is not None
+            if item.data.get("state") in PUBLIC_QUESTION_STATES:
+                asked.append(item)
+    upvotes = await r.upvote_counts(session_id) if asked else {}
+
+    def answer(question: Item) -> Item | None:
+        found = full.get(question.data.get("answer_item_id") or -1)
+        return found if found is not None and found.session_id == session_id and not found.deleted else None
+
+    questions = [
+        QuestionEntry(item=i, votes=upvotes.get(i.id, 0), answered=i.data.get("state") == "answered", answer=answer(i))
+        for i in asked
+    ]
+    questions.sort(key=lambda q: (-q.votes, q.item.id))
+    rendering = {slot.item_id for slot in notes + posts if slot.html is None}
+    history = {k: v for k, v in (await r.item_history(session_id)).items() if k in rendering} if rendering else {}
+    pairs = await r.session_tags(session_id)
+    return KnowledgeView(
+        session=session,
+        event=event,
+        record=record,
+        card_key=key,
+        section=section,
+        notes=notes,
+        key_points=key_points,
+        posts=posts,
+        polls=polls,
+        questions=questions,
+        tags=sorted({t for t, _ in pairs}),
+        organiser_tags=[t for t, source in pairs if source == "organiser"],
+        related=await r.related_sessions(session_id, related_limit),
+        history=history,
         version=_version(session, record),
     )
 

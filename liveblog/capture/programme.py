@@ -208,6 +208,13 @@ class Programme:
     async def items(self, session_id: str, *, kind: str | None = None) -> list[Item]:
         return await self.db.read(lambda r: r.list_items(session_id, kind=kind), pool="pages")
 
+    async def session_state(self, session_id: str) -> str:
+        """A session's state, read for a page load (which page to show)."""
+        session = await self.db.read(lambda r: r.get_session(session_id), pool="pages")
+        if session is None:
+            raise NotFound("There is no such session.", code="unknown_session")
+        return session.state
+
     async def session_snapshot(self, session_id: str) -> tuple[Session, Event, list[Item]]:
         """The session (with epoch and seq), its event and its items as of that seq, in one snapshot."""
 

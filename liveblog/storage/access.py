@@ -136,6 +136,16 @@ class AccessOps(UnitBase):
         ) as cur:
             return [_invite(r) for r in await cur.fetchall()]
 
+    async def inactive_invites(self, invite_ids: list[str]) -> list[str]:
+        active: set[str] = set()
+        for start in range(0, len(invite_ids), 500):  # under SQLite's limit on parameters
+            chunk = invite_ids[start:start + 500]
+            async with self.conn.execute(
+                f"SELECT id FROM invites WHERE revoked_at IS NULL AND id IN ({', '.join('?' for _ in chunk)})", chunk
+            ) as cur:
+                active.update(r[0] for r in await cur.fetchall())
+        return [i for i in invite_ids if i not in active]
+
     async def insert_media(self, session_id: str, content_type: str, data: bytes, uploaded_by: str | None
     ) -> str:
         digest = hashlib.sha256(data).hexdigest()

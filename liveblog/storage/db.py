@@ -12,39 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from liveblog.errors import Unavailable
-from liveblog.metrics import COMMIT_SECONDS
-from liveblog.models import Change
 from liveblog.storage.interface import Op
 from liveblog.storage.schema import MIGRATIONS
 from liveblog.storage.searchtext import register as register_search_words
 from liveblog.storage.syncconn import SyncConnection, run_now
 from liveblog.storage.unit import SqliteUnit
+from liveblog.storage.writer import GroupCommitWriter, Job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Writes waiting for the writer at most. Past this, callers wait for room (backpressure)
-# instead of growing memory: ~10 s of writes at the measured ~2,000 ops/s. A semaphore, not a
-# bounded queue: its waiters are served strictly in order (Python >= 3.11.1), so one socket's
-# note.create and a following note.update can never swap places.
-MAX_QUEUED = 20_000
-
 # Page cache per read connection, in KiB (see _connect_reader).
 READER_CACHE_KIB = 1024
-
-# Ops taken into one transaction at most. Large enough to amortise the fsync under a burst,
-# small enough that one transaction never holds the write lock for long (~ms).
-MAX_BATCH = 64
 
 
 Tx = SqliteUnit  # what an op receives on this backend (typed as interface.Unit above storage)
@@ -67,14 +54,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
 
-@dataclass
-class _Job:
-    op: Op[Any]
-    future: asyncio.Future[Any]
-    queued: float = field(default_factory=time.monotonic)
-
-
-class Database:
+class Database(GroupCommitWriter):
     """The SQLite store (interface.Store): one writer thread with group commit, two reader pools.
 
     Readers come in two pools so that live work (resumes, capture checks) is never queued
@@ -94,24 +74,16 @@ class Database:
         read_timeout: float = 10.0,
         write_timeout: float = 30.0,
     ) -> None:
+        super().__init__(write_timeout)
         self.path = path
         self.synchronous = synchronous.upper()
         self.pool_sizes = {"live": readers, "pages": page_readers}
         self.read_timeout = read_timeout
-        self.write_timeout = write_timeout
-        self.on_commit: Callable[[list[Change]], None] = lambda changes: None
         self._writer: sqlite3.Connection | None = None
         # The writer thread: owns the one write connection, runs whole batches.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-writer")
         self._pools: dict[str, asyncio.Queue[aiosqlite.Connection]] = {}
         self._all_readers: list[aiosqlite.Connection] = []
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._room = asyncio.Semaphore(MAX_QUEUED)
-        self._closing = False
-        self._writer_task: asyncio.Task[None] | None = None
-        self.commits = 0  # transactions committed, for the benchmark and tests
-        self.writer_failures = 0  # times the writer loop itself failed and was restarted
-        self.last_writer_error: str | None = None
 
     async def _connect_reader(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -148,19 +120,10 @@ class Database:
                 self._all_readers.append(reader)
                 queue.put_nowait(reader)
             self._pools[pool] = queue
-        self._writer_task = asyncio.create_task(self._supervised_writer(), name="liveblog-db-writer")
-
-    @property
-    def healthy(self) -> bool:
-        """False once the writer has stopped for good (closed, or not running)."""
-        return self._writer_task is not None and not self._writer_task.done()
+        self._start_writer("liveblog-db-writer")
 
     async def close(self) -> None:
-        self._closing = True
-        if self._writer_task is not None:
-            self._jobs.put_nowait(None)  # finish queued work first, then stop
-            await self._writer_task
-            self._writer_task = None
+        await self._stop_writer()
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
@@ -182,11 +145,6 @@ class Database:
         assert self._writer is not None
         writer = self._writer
         return await self._in_writer(lambda: writer.execute(f"PRAGMA {name}").fetchone()[0])
-
-    @property
-    def queue_depth(self) -> int:
-        """Writes waiting for the writer (not yet in a transaction)."""
-        return self._jobs.qsize()
 
     @property
     def schema_version(self) -> int:
@@ -223,68 +181,7 @@ class Database:
         except TimeoutError:
             raise Unavailable("the database did not answer in time; try again shortly") from None
 
-    # -- writes --------------------------------------------------------------------------------
-
-    async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
-        """Run op in a write transaction; returns once it is committed (and its changes published).
-
-        Past the timeout the caller gets Unavailable, but the op stays queued and may still
-        commit (it cannot be taken back safely once queued)."""
-        if self._writer_task is None or self._writer_task.done():
-            raise Unavailable("the database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
-                await self._room.acquire()
-                if self._closing:  # queued behind the stop marker, it would never run: refuse instead
-                    self._room.release()
-                    raise Unavailable("the database is closing")
-                self._jobs.put_nowait(_Job(op, future))
-                # shield: a caller that goes away (a dropped websocket) must not cancel a write under way.
-                return await asyncio.shield(future)
-        except TimeoutError:
-            raise Unavailable("the database did not commit in time; try again shortly") from None
-
-    async def _supervised_writer(self) -> None:
-        """Run the write loop; if it fails (a bug, never an op's own error), log it, fail the
-        jobs it held, and start again after a short back-off, so no caller waits forever."""
-        backoff = 0.05
-        while True:
-            try:
-                await self._write_loop()
-                return
-            except Exception as exc:
-                self.writer_failures += 1
-                self.last_writer_error = f"{type(exc).__name__}: {exc}"
-                log.exception("database writer failed; restarting in %.2fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            job = await self._jobs.get()
-            if job is None:
-                break
-            batch = [job]
-            while len(batch) < MAX_BATCH and not self._jobs.empty():
-                nxt = self._jobs.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            for _ in batch:
-                self._room.release()
-            try:
-                await self._run_batch(batch)
-            except Exception:
-                # Whatever happened, nobody waits forever: the batch's callers get a clear error
-                # (a capture client resends with the same client id, answered as a duplicate if
-                # the batch did commit).
-                for j in batch:
-                    if not j.future.done():
-                        j.future.set_exception(Unavailable("the database writer failed; try again"))
-                raise
+    # -- writes: GroupCommitWriter (storage/writer.py) runs the queue; a batch runs here --------
 
     def _batch_sync(self, ops: list[Op[Any]]) -> list[tuple[bool, Any, SqliteUnit]]:
         """In the writer thread: BEGIN, each op in its own SAVEPOINT, one COMMIT.
@@ -316,31 +213,11 @@ class Database:
             raise
         return done
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    async def _run_batch(self, batch: list[Job]) -> None:
         try:
             done = await self._in_writer(self._batch_sync, [job.op for job in batch])
         except sqlite3.Error as exc:  # BEGIN or COMMIT failed (disk full, I/O error): nothing is on disk
             log.error("write transaction failed: %s", exc)
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(Unavailable(f"the database could not commit: {exc}"))
+            self._fail(batch, Unavailable(f"the database could not commit: {exc}"))
             return
-        self.commits += 1
-        for job, (ok, result, unit) in zip(batch, done, strict=True):
-            if not ok:
-                if not job.future.done():
-                    job.future.set_exception(result)
-                continue
-            if unit.changes:
-                try:
-                    self.on_commit(unit.changes)
-                except Exception:  # a publishing bug must not turn a committed write into an error
-                    log.exception("publishing committed changes failed")
-            for callback in unit.after_commit:
-                try:
-                    callback()
-                except Exception:  # one bad callback must not stop the writer or the others
-                    log.exception("after-commit callback failed")
-            if not job.future.done():
-                job.future.set_result(result)
-            COMMIT_SECONDS.observe(time.monotonic() - job.queued)
+        self._settle(batch, done)

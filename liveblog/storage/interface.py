@@ -21,12 +21,15 @@ from typing import Any, Protocol, TypeVar
 from liveblog.models import (
     Account,
     ArchiveRecord,
+    CardSection,
     Change,
     Comment,
     Event,
     Invite,
     Item,
+    ItemCard,
     ItemVersion,
+    RenderedCard,
     SearchQuery,
     SearchResult,
     Session,
@@ -205,6 +208,10 @@ class Unit(Protocol):
     async def list_invites(self, event_id: str) -> list[Invite]:
         ...
 
+    async def inactive_invites(self, invite_ids: list[str]) -> list[str]:
+        """Those of these invites that are revoked (or no longer exist), for re-checking open sockets."""
+        ...
+
     async def insert_media(self, session_id: str, content_type: str, data: bytes, uploaded_by: str | None ) -> str:
         ...
 
@@ -255,6 +262,36 @@ class Unit(Protocol):
         ...
 
     async def item_history(self, session_id: str) -> dict[int, list[ItemVersion]]:
+        ...
+
+    async def list_item_cards(self, session_id: str, card_key: str) -> list[ItemCard]:
+        """The session's items (not deleted) in page order, without their content, each with its
+        stored card if one made under `card_key` from the item's current version is kept."""
+        ...
+
+    async def get_items(self, item_ids: list[int]) -> dict[int, Item]:
+        """These items by id (deleted ones too; unknown ids left out)."""
+        ...
+
+    async def put_item_cards(self, card_key: str, cards: list[RenderedCard]) -> None:
+        """Keep rendered cards (one per item; a card from an older item version never replaces
+        a newer one)."""
+        ...
+
+    async def count_item_cards(self, session_id: str, card_key: str) -> int:
+        """Cards kept under `card_key` for the session's items, current or not."""
+        ...
+
+    async def list_page_items(self, session_id: str) -> list[Item]:
+        """Key points, polls and questions of the session (not deleted), in page order."""
+        ...
+
+    async def get_card_section(self, session_id: str, card_key: str) -> CardSection | None:
+        """The session's assembled cards under `card_key`, if made at its current stream position."""
+        ...
+
+    async def put_card_section(self, section: CardSection) -> None:
+        """Keep a session's assembled cards (never replacing one of a later stream position)."""
         ...
 
     async def session_counts(self, event_id: str) -> dict[str, dict[str, int]]:

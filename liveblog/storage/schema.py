@@ -451,4 +451,33 @@ MIGRATIONS: list[str] = [
         SELECT id, title, body, tags, kind, ref, session_id, event_id, at FROM search_rows ORDER BY id;
     DROP TABLE search_rows;
     """,
+    # 8: knowledge-page cards (issue 10, storage/cards.py): each note's or post's HTML on its
+    # knowledge page, kept with the item version and the card key (template version, ...) it was
+    # rendered under, so an uncached page reads its cards instead of rendering 2,000 of them. A
+    # card that no longer matches its item's version or the page's key is rendered again.
+    # `card_sections`: a page's cards assembled, valid at one stream position of the session.
+    # `items_shown`: what a page shows in full beside its cards (key points, polls, questions).
+    """
+    CREATE TABLE item_cards (
+        item_id INTEGER PRIMARY KEY REFERENCES items(id),
+        card_key TEXT NOT NULL,
+        item_version INTEGER NOT NULL,
+        html TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        rendered_at TEXT NOT NULL
+    );
+    CREATE TABLE card_sections (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        card_key TEXT NOT NULL,
+        stream_epoch TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        notes_html TEXT NOT NULL,
+        posts_html TEXT NOT NULL,
+        notes INTEGER NOT NULL,
+        posts INTEGER NOT NULL,
+        words INTEGER NOT NULL
+    );
+    CREATE INDEX items_shown ON items(session_id, sort_at, id)
+        WHERE kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1);
+    """,
 ]

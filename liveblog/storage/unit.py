@@ -2,7 +2,7 @@
 
 Each domain's SQL is a mixin (repo.py: programme and the stream; votes.py: audience votes;
 access.py: accounts, invites, media; archive.py: knowledge pages, tags,
-search; comments.py: comment threads and reader accounts;
+search; cards.py: knowledge-page cards; comments.py: comment threads and reader accounts;
 exports.py: export and import rows). A new domain adds its mixin here and its operations to
 the interface in interface.py.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from liveblog.storage.access import AccessOps
 from liveblog.storage.archive import ArchiveOps
+from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(VoteOps, AccessOps, FeedOps, ArchiveOps, CommentOps, ExportOps):
+class SqliteUnit(VoteOps, AccessOps, FeedOps, ArchiveOps, CardOps, CommentOps, ExportOps):
     """One read snapshot or one write op's share of a group-commit transaction."""

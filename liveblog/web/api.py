@@ -16,6 +16,7 @@ from liveblog.metrics import HISTOGRAMS, sample
 from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
+from liveblog.web.wsproto import FastWebSocketProtocol
 
 MAX_JSON_BODY = 2 * 1024 * 1024
 
@@ -62,6 +63,9 @@ async def prometheus(request: Request) -> Response:
     lines += sample("liveblog_deliveries_total", "Frames handed to viewers' sockets.", "counter", hub.delivered)
     lines += sample("liveblog_slow_viewers_dropped_total", "Viewers closed as too slow (4408).", "counter",
                     hub.dropped_slow)
+    lines += sample("liveblog_stalled_websockets_total",
+                    "Websockets closed because they stopped reading: a ping unanswered (4408, then reset).",
+                    "counter", FastWebSocketProtocol.stalled_total)
     lines += sample("liveblog_writer_queue_depth", "Writes waiting for the database writer.", "gauge",
                     svc.db.queue_depth)
     lines += sample("liveblog_commits_total", "Write transactions committed.", "counter", svc.db.commits)

@@ -144,4 +144,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates()
+    from liveblog.web.archive import Cards
+
+    app.state.cards = Cards(app.state.templates.env)
     return LiveblogApp(app, svc)

@@ -4,6 +4,7 @@ Last-Modified from the page's version, 304 when unchanged, and rendered bytes ke
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from email.utils import format_datetime, parsedate_to_datetime
@@ -11,13 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import jinja2
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.archive.service import CardSlot, KnowledgeView
 from liveblog.errors import BadRequest
-from liveblog.models import MARK_END, MARK_START, SearchHit
+from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
 
 
@@ -27,12 +30,55 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return render(request, name, context, status)
 
 
-async def _render_big(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
-    # Big knowledge pages render in the pages' one render thread (pages.render_off_loop): the
-    # default thread pool would put several rendering threads against the event loop for the GIL.
-    from liveblog.web.pages import render_off_loop
+class Cards:
+    """Knowledge-page cards (templates/archive/_card.html), rendered once per item version and
+    kept in storage, so that an uncached page is a read of its cards plus a small frame.
 
-    return await render_off_loop(request, name, context, items)
+    Cards are kept under a key: the card template's version (a hash of its source and of
+    Jinja's version, so a changed template renders every card again, lazily) and the session's
+    end time (a card says "Edited after the event"). The stored HTML is this renderer's own
+    autoescaped output, so a page made of kept cards is byte for byte a freshly rendered one."""
+
+    TEMPLATE = "archive/_card.html"
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        assert env.loader is not None
+        source = env.loader.get_source(env, self.TEMPLATE)[0]
+        self.version = hashlib.sha256(f"{jinja2.__version__}\0{source}".encode()).hexdigest()[:16]
+        self._card = env.get_template(self.TEMPLATE).module.card  # type: ignore[attr-defined]
+
+    def key(self, session: Session) -> str:
+        return f"{self.version}:{session.ended_at or ''}"
+
+    def render(self, view: KnowledgeView) -> tuple[Markup, Markup, list[RenderedCard], CardSection | None]:
+        """The page's notes and posts as HTML: its assembled section when current, else from
+        kept cards where current, rendering the rest. Also what to keep: the cards just
+        rendered, and the section just assembled."""
+        if view.section is not None:
+            return Markup(view.section.notes_html), Markup(view.section.posts_html), [], None
+        fresh: list[RenderedCard] = []
+        ended_at = view.session.ended_at
+
+        def html(slot: CardSlot) -> str:
+            if slot.html is not None:
+                return slot.html
+            item = slot.item
+            assert item is not None
+            text = str(self._card(item, view.history.get(item.id), ended_at))
+            fresh.append(RenderedCard(item.id, item.version, text, slot.words))
+            return text
+
+        notes = "\n".join([html(slot) for slot in view.notes])
+        posts = "\n".join([html(slot) for slot in view.posts])
+        s = view.session
+        section = CardSection(s.id, view.card_key, s.stream_epoch, s.last_seq, notes, posts, len(view.notes),
+                              len(view.posts), view.word_count)
+        return Markup(notes), Markup(posts), fresh, section
+
+
+def cards_of(request: Request) -> Cards:
+    cards: Cards = request.app.state.cards
+    return cards
 
 
 _MARKDOWN_NOISE = re.compile(r"\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]", re.M)
@@ -87,15 +133,17 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
     reader = await current_reader(request)
     # Organisers and logged-in readers see forms, so only the public page is shared and cached.
     public = organiser is None and reader is None
-    fresh = svc.archive.fresh(f"k:{sid}") if public else None
-    if fresh is not None:  # checked moments ago and nothing committed since: no database read
-        fresh_version, (body, last_modified) = fresh
+    recent = svc.archive.fresh(f"k:{sid}") if public else None
+    if recent is not None:  # checked moments ago and nothing committed since: no database read
+        fresh_version, (body, last_modified) = recent
         headers = {"etag": f'"{fresh_version}"', "last-modified": last_modified, "cache-control": "no-cache"}
         if not_modified(request, headers["etag"], last_modified):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type="text/html", headers=headers)
-    version = await svc.archive.version(sid)
-    if version is not None and public:
+    # A page in the cache is checked against the database's version (one small read); with
+    # none, there is nothing to check and the read of the page itself gives its version.
+    version = await svc.archive.version(sid) if public and svc.archive.holds(f"k:{sid}") else None
+    if version is not None:
         etag = f'"{version}"'
         cached = svc.archive.cached(f"k:{sid}", version)
         if cached is not None:
@@ -104,31 +152,39 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
             if not_modified(request, etag, last_modified):
                 return Response(status_code=304, headers=headers)
             return Response(body, media_type="text/html", headers=headers)
-    page = await svc.archive.knowledge(sid)
+    cards = cards_of(request)
+    page = await svc.archive.knowledge_view(sid, cards.key)
     from liveblog.web.comments import thread_context
+    from liveblog.web.pages import off_loop, render
 
     thread = await thread_context(request, sid)
     last_modified = _http_date(max(page.session.updated_at, page.record.updated_at, page.session.ended_at or ""))
     canonical = f"{_base_url(request)}/archive/sessions/{sid}"
     from liveblog.archive.exports import jsonld_article, jsonld_script
 
-    response = await _render_big(
-        request,
-        "archive/knowledge.html",
-        {
-            "page": page,
-            "session": page.session,
-            "event": page.event,
-            "canonical": canonical,
-            "can_edit": organiser is not None,
-            "jsonld": jsonld_script(jsonld_article(page, canonical)),
-            **thread,
-            # The public page is cached and served to everyone: it must carry nobody's token
-            # (it has no form that posts; a reader or organiser gets a page of their own).
-            **({"csrf_token": ""} if public else {}),
-        },
-        len(page.notes) + len(page.posts),
-    )
+    context = {
+        "page": page,
+        "session": page.session,
+        "event": page.event,
+        "canonical": canonical,
+        "can_edit": organiser is not None,
+        "jsonld": jsonld_script(jsonld_article(page, canonical)),
+        **thread,
+        # The public page is cached and served to everyone: it must carry nobody's token
+        # (it has no form that posts; a reader or organiser gets a page of their own).
+        **({"csrf_token": ""} if public else {}),
+    }
+
+    def build() -> tuple[Response, list[RenderedCard], CardSection | None]:
+        notes_html, posts_html, fresh, section = cards.render(page)
+        response = render(request, "archive/knowledge.html", {**context, "notes_html": notes_html,
+                                                              "posts_html": posts_html})
+        return response, fresh, section
+
+    # Kept cards make the page a small frame; cards to render (the first view, or after a
+    # template change) go to the pages' one render thread (pages.off_loop), off the event loop.
+    response, fresh, section = await off_loop(build, page.to_render)
+    await svc.archive.keep_cards(sid, page.card_key, fresh, section)
     if public:
         etag = f'"{page.version}"'
         response.headers["etag"] = etag

@@ -13,7 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from datetime import date
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import segno
@@ -29,6 +30,9 @@ from liveblog.models import Event, Invite, Item, Session
 from liveblog.paths import resource_dir
 from liveblog.web.security import csrf_token
 from liveblog.web.auth import LOGIN_COOKIE, log_in, set_login_cookie, current_organiser, require_organiser, services
+
+
+T = TypeVar("T")
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -51,9 +55,14 @@ _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-rende
 
 async def render_off_loop(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
     """render(), in the render thread when the page has more than THREAD_RENDER_ITEMS items."""
+    return await off_loop(lambda: render(request, name, context), items)
+
+
+async def off_loop(work: Callable[[], T], items: int) -> T:
+    """work() (rendering), in the render thread when it covers more than THREAD_RENDER_ITEMS items."""
     if items <= THREAD_RENDER_ITEMS:
-        return render(request, name, context)
-    return await asyncio.get_running_loop().run_in_executor(_RENDERER, lambda: render(request, name, context))
+        return work()
+    return await asyncio.get_running_loop().run_in_executor(_RENDERER, work)
 
 
 # The expensive part of a session page, its item cards (~200 ms and 1.3 MB for 2,000 notes), is
@@ -224,24 +233,48 @@ async def event_page(request: Request) -> Response:
     )
 
 
+def _shared_view(request: Request, session_id: str) -> StreamView | None:
+    """The shared view of the session at its channel's current position, if one is at hand
+    (no database read)."""
+    channel = services(request).hub.channels.get(session_id)
+    if channel is None or channel.head is None or channel.epoch is None:
+        return None
+    hit = _views.get(f"{session_id}:{channel.epoch}:{channel.head}")
+    if hit is None or time.monotonic() - hit[0] >= SHARED_VIEW_SECONDS:
+        return None
+    return hit[1]
+
+
 async def session_page(request: Request) -> Response:
+    """The live page of a scheduled or live session; once it has ended, its knowledge page
+    (the same page as at /archive/sessions/ID, canonical link, validators and 304s included)."""
+    from liveblog.web.archive import knowledge_page
+
     await current_organiser(request)
+    svc = services(request)
+    session_id = request.path_params["session_id"]
+    # Which page: a knowledge page checked moments ago, or a shared live view at the stream's
+    # head, tells without a read; otherwise one small read of the session does.
+    if svc.archive.fresh(f"k:{session_id}") is not None:
+        return await knowledge_page(request, session_id)
+    view = _shared_view(request, session_id)
+    if view is None:
+        if await svc.programme.session_state(session_id) == "ended":
+            return await knowledge_page(request, session_id)
+        view = await stream_view(request, session_id)
+    if view.session.state == "ended":  # it ended in the meantime
+        return await knowledge_page(request, session_id)
+    return await _live_page(request, view)
+
+
+async def _live_page(request: Request, view: StreamView) -> Response:
     from liveblog.archive.exports import jsonld_live, jsonld_script
     from liveblog.web.comments import thread_context
 
     svc = services(request)
-    view = await stream_view(request, request.path_params["session_id"])
     session = view.session
     thread = await thread_context(request, session.id)
     url = f"{base_url(request)}/sessions/{session.id}"
-    knowledge_url = None
-    if session.state == "ended":
-        # The live URL keeps working, as the ended live page, and points to the knowledge page
-        # (the permanent, canonical record), making it first if nobody opened it yet.
-        if not await svc.archive.is_archived(session.id):
-            await svc.archive.archive_session(session.id)
-        knowledge_url = f"/archive/sessions/{session.id}"
-        url = base_url(request) + knowledge_url
     # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
     jsonld = jsonld_script(jsonld_live(session, view.event, view.items, url)) if session.is_live else None
     return render(
@@ -257,7 +290,6 @@ async def session_page(request: Request) -> Response:
             "stats": svc.hub.stats(session.id),
             "jsonld": jsonld,
             "canonical": url,
-            "knowledge_url": knowledge_url,
             **thread,
         },
     )

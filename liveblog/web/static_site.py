@@ -18,6 +18,7 @@ from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.exports import event_markdown, jsonld_article, jsonld_script, session_markdown
 from liveblog.paths import resource_dir
 from liveblog.services import Services
+from liveblog.web.archive import Cards
 
 # Characters of each item kept in the offline index: enough to find it and show a snippet,
 # small enough that a 40-session event's index stays a few MB.
@@ -114,6 +115,7 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
         write(file, site.relink(html, file))
         progress(file, total_pages)
 
+    cards = Cards(templates)  # the server's cards, kept ones included
     counts = {"pages": 0, "photos": 0, "index_entries": 0}
     index: list[dict[str, str]] = []
     media_ids: set[str] = set()
@@ -135,9 +137,13 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
             write(file, data)
             site.add(f"/media/{media_id}", file)
             counts["photos"] += 1
+        view = await archive.knowledge_view(s.id, cards.key)
+        notes_html, posts_html, fresh, section = cards.render(view)
+        await archive.keep_cards(s.id, view.card_key, fresh, section)
         page("archive/knowledge.html", f"sessions/{s.id}.html", {
-            "page": kp, "session": kp.session, "event": event, "canonical": canonical, "can_edit": False,
-            "jsonld": jsonld_script(jsonld_article(kp, canonical)), "thread": thread, "moderator": False,
+            "page": view, "session": view.session, "event": event, "canonical": canonical, "can_edit": False,
+            "jsonld": jsonld_script(jsonld_article(view, canonical)), "thread": thread, "moderator": False,
+            "notes_html": notes_html, "posts_html": posts_html,
         })
         write(f"sessions/{s.id}.md", session_markdown(kp, thread, base_url))
         write(f"sessions/{s.id}.json", json.dumps(await archive.export(event.id, [s.id]), ensure_ascii=False))

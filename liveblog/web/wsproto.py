@@ -184,7 +184,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self._reject(HTTPStatus.SERVICE_UNAVAILABLE)
         self.transport.close()
         # A peer that has stopped reading would hold the shutdown until uvicorn's deadline.
-        self.close_timer = self.loop.call_later(SHUTDOWN_GRACE_SECONDS, self.transport.abort)
+        self.close_timer = self.loop.call_later(SHUTDOWN_GRACE_SECONDS, self._reset)
 
     # -- handshake -----------------------------------------------------------------------------
 
@@ -352,7 +352,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
         # The peer gets this long to take the close frame and reply; then the socket is cut.
-        self.close_timer = self.loop.call_later(CLOSE_TIMEOUT_SECONDS, self.transport.abort)
+        self.close_timer = self.loop.call_later(CLOSE_TIMEOUT_SECONDS, self._reset)
 
     # -- frames from the peer ------------------------------------------------------------------
 
@@ -458,6 +458,19 @@ class FastWebSocketProtocol(asyncio.Protocol):
         log.info("closing a websocket that stopped reading (%s bytes unsent)", self.buffered)
         self.close(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
         # It will not read the close frame either: free its buffers now (the peer sees a reset).
+        self._reset()
+
+    def _reset(self) -> None:
+        """Cut the connection with a TCP reset, dropping what is buffered in the process *and* in
+        the kernel. `transport.abort()` alone drops only the process's buffer: the kernel would
+        keep the socket (orphaned, up to SO_SNDBUF of unsent data) and end it with a FIN once
+        the peer read again, so the peer saw a clean end of stream after a cut-off frame."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:  # linger on, timeout 0: close() sends RST and discards the send queue
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:  # pragma: no cover - already closed
+                pass
         self.transport.abort()
 
     def _stop_timers(self) -> None:

@@ -224,6 +224,8 @@ function updateSession(session) {
   }
   const title = document.getElementById("session-title");
   if (title && session.title) title.textContent = session.title;
+  const banner = document.getElementById("archive-banner");  // the way to the knowledge page
+  if (banner && session.state) banner.hidden = session.state !== "ended";
 }
 
 function replaceAll(snapshot) {

@@ -13,8 +13,7 @@ from playwright.sync_api import expect
 
 from liveblog.access.readers import Readers
 from liveblog.services import Services
-from liveblog.storage import Tx
-from tests.archive_fixtures import fill_session, organiser_account
+from tests.archive_fixtures import fill_session, organiser_account, spread_change_times
 from tests.browser.conftest import DESKTOP, PHONE, ThreadServer
 from tests.browser.test_ui import serious_axe_violations, sideways
 from tests.conftest import FAST_HASHER, eventually
@@ -63,13 +62,7 @@ def build_archive(server: ThreadServer) -> dict[str, Any]:
         await eventually(upvotes_written, what="the question's upvote count")
         # Commit times a minute apart, as in a real session, for the replay.
         stored = await svc.db.read(lambda r: r.public_changes(seed.session_id))
-
-        async def respace(tx: Tx) -> None:
-            for n, c in enumerate(stored):
-                await tx.conn.execute("UPDATE changes SET created_at = ? WHERE session_id = ? AND seq = ?",
-                                      (f"2026-05-14T09:{n:02d}:00.000Z", seed.session_id, c["seq"]))
-
-        await svc.db.write(respace)
+        await spread_change_times(svc.db, seed.session_id, [c["seq"] for c in stored])
         return {"rosa_token": rosa_token, "changes": len(stored), "filled": filled}
 
     return server.call(build)

@@ -149,7 +149,7 @@ def capture(server: ThreadServer, message: dict[str, Any]) -> int:
 
 
 def test_the_end_of_a_session_reaches_note_taker_and_viewer_pages_live(
-    browser_context: Any, server: ThreadServer
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
 ) -> None:
     notetaker = open_live(browser_context(), server.notetaker_url(), "#capture@data-connection=live")
     viewer = open_live(browser_context(), server.viewer_url(), "#connection@data-state=live")
@@ -168,26 +168,32 @@ def test_the_end_of_a_session_reaches_note_taker_and_viewer_pages_live(
     expect(notetaker.locator("#connection")).to_contain_text("ended")
     for control in ("#note", "#post", "#key-point", "#add-photo"):
         expect(notetaker.locator(control)).to_be_disabled()
-    # The viewer stops promising live updates, polls and an Ask form.
-    for page in (viewer, _reloaded(viewer)):
-        expect(page.locator("#session-state")).to_have_text("Ended")
-        expect(page.locator("#connection")).not_to_contain_text("Live updates on")
-        expect(page.locator("#connection")).to_contain_text("This session has ended")
-        expect(page.locator("#no-polls")).to_have_text("There were no polls in this session.")
-        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
-        expect(page.locator("#ask-form")).to_be_hidden()
-    # Reopened: both pages offer it all again.
+    # The viewer stops promising live updates, polls and an Ask form, and points to the
+    # knowledge page.
+    expect(viewer.locator("#session-state")).to_have_text("Ended")
+    expect(viewer.locator("#connection")).not_to_contain_text("Live updates on")
+    expect(viewer.locator("#connection")).to_contain_text("This session has ended")
+    expect(viewer.locator("#no-polls")).to_have_text("There were no polls in this session.")
+    expect(viewer.locator("#audience")).to_have_attribute("data-ready", "true")
+    expect(viewer.locator("#ask-form")).to_be_hidden()
+    expect(viewer.locator("#archive-banner")).to_be_visible()
+    expect(viewer.locator("#archive-banner a")).to_have_attribute("href", f"/archive/sessions/{server.session_id}")
+    viewer.screenshot(path=str(screenshot_dir / "ui-viewer-just-ended-desktop.png"))
+    # Loaded again, the live URL shows the knowledge page itself: the record, nothing live.
+    again = browser_context().new_page()
+    again.goto(server.viewer_url())
+    expect(again.locator("#notes-heading")).to_be_visible()
+    expect(again.locator("link[rel=canonical]")).to_have_attribute(
+        "href", f"{server.url}/archive/sessions/{server.session_id}")
+    expect(again.locator("#ask-form")).to_have_count(0)
+    expect(again.locator("#connection")).to_have_count(0)
+    # Reopened: both live pages offer it all again.
     server.call(lambda svc: svc.programme.set_state(server.session_id, "live"))
     expect(notetaker.locator("#note")).to_be_enabled()
     expect(notetaker.locator("#ended-notice")).to_be_hidden()
     expect(viewer.locator("#ask-form")).to_be_visible()
     expect(viewer.locator("#connection")).to_contain_text("Live updates on")
-
-
-def _reloaded(page: Page) -> Page:
-    page.reload()
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page
+    expect(viewer.locator("#archive-banner")).to_be_hidden()
 
 
 # Every optional part of a card: key point, edited, video and slide links, a photo, markup.
@@ -434,7 +440,7 @@ def test_axe_finds_no_serious_violations_on_any_page_or_state(
     for name, path in pages.items():
         page.goto(path)
         page.wait_for_load_state("load")
-        if name in ("viewer", "viewer-ended"):
+        if name == "viewer":
             expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
         if name == "viewer":
             page.get_by_role("button", name="Pause updates").click()
@@ -459,9 +465,16 @@ def test_screenshots_of_the_note_taker_viewer_and_ended_pages(
         expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
         page.screenshot(path=str(screenshot_dir / f"ui-viewer-{label}.png"))
         page.screenshot(path=str(screenshot_dir / f"ui-viewer-full-{label}.png"), full_page=True)
-        page = open_live(ctx, f"/sessions/{demo['ended_session']}", "#connection@data-state=live")
-        expect(page.locator("#audience")).to_have_attribute("data-ready", "true")
+        # The live URL of an ended session: its knowledge page, for everyone and for organisers.
+        page = ctx.new_page()
+        page.goto(f"/sessions/{demo['ended_session']}")
+        expect(page.locator("#notes-heading")).to_be_visible()
         page.screenshot(path=str(screenshot_dir / f"ui-ended-{label}.png"), full_page=True)
+        assert sideways(page, viewport["width"]) == []
+        login(ctx, server)
+        page.reload()
+        expect(page.locator("#organiser-tools")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / f"ui-ended-organiser-{label}.png"), full_page=True)
         assert sideways(page, viewport["width"]) == []
 
 

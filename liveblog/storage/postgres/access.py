@@ -101,6 +101,13 @@ class PgAccessOps(PgUnitBase):
         rows = await self.conn.fetch("SELECT * FROM invites WHERE event_id = $1 ORDER BY created_at DESC", event_id)
         return [_invite(r) for r in rows]
 
+    async def inactive_invites(self, invite_ids: list[str]) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT id FROM invites WHERE revoked_at IS NULL AND id = ANY($1::text[])", invite_ids
+        )
+        active = {r[0] for r in rows}
+        return [i for i in invite_ids if i not in active]
+
     async def insert_media(self, session_id: str, content_type: str, data: bytes, uploaded_by: str | None) -> str:
         digest = hashlib.sha256(data).hexdigest()
         existing = await self.conn.fetchval(

@@ -192,25 +192,39 @@ class PgStreamOps(PgUnitBase):
     ) -> tuple[Item, Change]:
         now = utcnow()
         sort_at = min(typed_at, now)  # a fast client clock must not push a note above later ones
-        # One round trip for what SQLite does in three statements (the writer awaits each one):
-        # take the session's next seq (its row stays locked until commit) and insert the item
-        # stamped with it. No session row: nothing is inserted.
+        # One round trip for what SQLite does in four statements (the writer awaits each one):
+        # take the session's next seq (its row stays locked until commit), insert the item
+        # stamped with it and its `item.created` change. No session row: nothing is inserted.
+        # The change's wire JSON is what `dumps(payload)` gives: the item's wire fields are known
+        # here but for its id (first) and seq (last), which the statement splices in.
+        draft = Item(id=0, session_id=session_id, kind=kind, client_id=client_id, author=author, body=body,
+                     html=html, key_point=key_point, data=data, typed_at=typed_at, received_at=now,
+                     updated_at=now, deleted=False, version=1, seq=0, author_ref=author_ref).to_wire()
+        middle = dumps({k: v for k, v in draft.items() if k not in ("id", "seq")})[1:-1]
+        assert next(iter(draft)) == "id" and list(draft)[-1] == "seq", "Item.to_wire's order changed"
         try:
             row = await self.conn.fetchrow(
-                "WITH s AS (UPDATE sessions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)"
-                " INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
-                " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
+                "WITH s AS (UPDATE sessions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq),"
+                " i AS (INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point,"
+                " data, typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
                 " SELECT $1, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::integer, $9::text,"
-                " $10::text, $11::text, $12::text, $11::text, 0, 1, s.last_seq FROM s RETURNING *",
+                " $10::text, $11::text, $12::text, $11::text, 0, 1, s.last_seq FROM s RETURNING *),"
+                " c AS (INSERT INTO changes (session_id, seq, op, item_id, payload, created_at)"
+                " SELECT $1, i.seq, 'item.created', i.id, '{\"type\":\"change\",\"seq\":' || i.seq"
+                " || ',\"op\":\"item.created\",\"item\":{\"id\":' || i.id || ',' || $13::text || ',\"seq\":'"
+                " || i.seq || '}}', $11::text FROM i)"
+                " SELECT * FROM i",
                 session_id, kind, client_id, author, author_ref, body, html, int(key_point), dumps(data),
-                typed_at, now, sort_at,
+                typed_at, now, sort_at, middle,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"client_id {client_id!r} is already used", code="client_id_conflict") from None
         if row is None:
             raise NotFound(f"no session {session_id!r}", code="unknown_session")
         item = _item(row)
-        change = await self.store_change(session_id, item.seq, "item.created", item.id, {"item": item.to_wire()})
+        change = Change(session_id=session_id, seq=item.seq, op="item.created",
+                        payload={"type": "change", "seq": item.seq, "op": "item.created", "item": item.to_wire()})
+        self.changes.append(change)
         return item, change
 
     async def update_item(self, item_id: int, fields: dict[str, Any], *, op: str = "item.updated") -> tuple[Item, Change]:
@@ -247,6 +261,8 @@ class PgStreamOps(PgUnitBase):
         )
         if claimed is not None:
             return None
+        if self.batch_acks:  # claimed earlier in this transaction, perhaps: its ack may wait unwritten
+            await self.write_acks(self.batch_acks)
         row = await self.conn.fetchrow(
             "SELECT fingerprint, response FROM client_ops WHERE session_id = $1 AND client_id = $2",
             session_id, client_id,
@@ -255,7 +271,10 @@ class PgStreamOps(PgUnitBase):
         return row[0], json.loads(row[1])
 
     async def complete_client_op(self, session_id: str, client_id: str, response: dict[str, Any]) -> None:
-        await self.conn.execute(
-            "UPDATE client_ops SET response = $1 WHERE session_id = $2 AND client_id = $3",
-            dumps(response), session_id, client_id,
-        )
+        """In a write batch the store writes every op's response in one statement before COMMIT
+        (PgUnitBase.acks); a later claim in the same batch writes them first."""
+        ack = (session_id, client_id, dumps(response))
+        if self.batch_acks is None:
+            await self.write_acks([ack])
+        else:
+            self.acks.append(ack)

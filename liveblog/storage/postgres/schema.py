@@ -495,4 +495,28 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER search_event_language AFTER UPDATE OF language ON events
         FOR EACH ROW WHEN (OLD.language IS DISTINCT FROM NEW.language) EXECUTE FUNCTION search_event_language();
     """,
+    # 8: knowledge-page cards (as SQLite's 8).
+    """
+    CREATE TABLE item_cards (
+        item_id BIGINT PRIMARY KEY REFERENCES items(id),
+        card_key TEXT NOT NULL,
+        item_version INTEGER NOT NULL,
+        html TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        rendered_at TEXT NOT NULL
+    );
+    CREATE TABLE card_sections (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        card_key TEXT NOT NULL,
+        stream_epoch TEXT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        notes_html TEXT NOT NULL,
+        posts_html TEXT NOT NULL,
+        notes INTEGER NOT NULL,
+        posts INTEGER NOT NULL,
+        words INTEGER NOT NULL
+    );
+    CREATE INDEX items_shown ON items(session_id, sort_at, id)
+        WHERE kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1);
+    """,
 ]

@@ -1,8 +1,10 @@
 """The PostgreSQL store (interface.Store): the same contract as the SQLite one, on asyncpg.
 
 Writes keep SQLite's shape on purpose: one writer connection per process takes every queued op
-into one transaction (group commit), each op in its own SAVEPOINT, and publishes the changes of
-each op after COMMIT, in order. Ops are awaited for real here. Several processes each have
+into one transaction (group commit) and publishes the changes of each op after COMMIT, in order.
+An op that fails rolls back alone, as in its own SAVEPOINT: a batch is first run without
+savepoints (they cost two round trips per op) and, only if one of its ops fails, rolled back and
+rerun with each op in a savepoint. Ops are awaited for real here. Several processes each have
 their own writer: sequence numbers stay contiguous because `next_seq` is an UPDATE ... RETURNING
 that keeps the session's row locked until commit, and a client id claimed by two processes at
 once is decided by the primary key (the second INSERT waits, then does nothing). Two batches
@@ -16,27 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
 
 from liveblog.errors import BadRequest, Unavailable
-from liveblog.metrics import COMMIT_SECONDS
-from liveblog.models import Change
 from liveblog.storage.interface import Op
+from liveblog.storage.postgres.base import write_acks
 from liveblog.storage.postgres.schema import MIGRATIONS
 from liveblog.storage.postgres.unit import PgUnit
+from liveblog.storage.writer import GroupCommitWriter, Job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Same bounds as the SQLite writer (storage/db.py says why).
-MAX_QUEUED = 20_000
-MAX_BATCH = 64
 # A batch chosen as a deadlock victim is rerun at most this often (each rerun waits a little
 # longer, with jitter, so two processes do not collide in step again).
 BATCH_RETRIES = 8
@@ -51,6 +48,14 @@ CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.Interface
 
 class _RetryBatch(Exception):
     pass
+
+
+class _Isolate(Exception):
+    """An op failed in a batch run without savepoints: roll back, rerun with them."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def domain_error(exc: Exception) -> Exception:
@@ -97,14 +102,7 @@ def redact(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
 
 
-@dataclass
-class _Job:
-    op: Op[Any]
-    future: asyncio.Future[Any]
-    queued: float = field(default_factory=time.monotonic)
-
-
-class PostgresStore:
+class PostgresStore(GroupCommitWriter):
     """interface.Store on PostgreSQL. `url` is a libpq URL: postgresql://user:pass@host/db."""
 
     def __init__(
@@ -116,22 +114,15 @@ class PostgresStore:
         read_timeout: float = 10.0,
         write_timeout: float = 30.0,
     ) -> None:
+        super().__init__(write_timeout)
         self.url = url
         self.pool_sizes = {"live": readers, "pages": page_readers}
         self.read_timeout = read_timeout
-        self.write_timeout = write_timeout
-        self.on_commit: Callable[[list[Change]], None] = lambda changes: None
         self._writer: asyncpg.Connection | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._room = asyncio.Semaphore(MAX_QUEUED)
-        self._closing = False
-        self._writer_task: asyncio.Task[None] | None = None
-        self.commits = 0
-        self.writer_failures = 0
-        self.last_writer_error: str | None = None
         self.reconnects = 0
         self.retried_batches = 0
+        self.isolated_batches = 0  # batches rerun op by op in savepoints because one op failed
 
     @property
     def where(self) -> str:
@@ -145,18 +136,10 @@ class PostgresStore:
         await migrate(self._writer, self.where)
         for pool, size in self.pool_sizes.items():
             self._pools[pool] = await asyncpg.create_pool(self.url, min_size=1, max_size=max(1, size))
-        self._writer_task = asyncio.create_task(self._supervised_writer(), name="liveblog-pg-writer")
-
-    @property
-    def healthy(self) -> bool:
-        return self._writer_task is not None and not self._writer_task.done()
+        self._start_writer("liveblog-pg-writer")
 
     async def close(self) -> None:
-        self._closing = True
-        if self._writer_task is not None:
-            self._jobs.put_nowait(None)
-            await self._writer_task
-            self._writer_task = None
+        await self._stop_writer()
         for pool in self._pools.values():
             await pool.close()
         self._pools.clear()
@@ -164,11 +147,6 @@ class PostgresStore:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._writer.close()
             self._writer = None
-
-    @property
-    def queue_depth(self) -> int:
-        """Writes waiting for the writer (not yet in a transaction)."""
-        return self._jobs.qsize()
 
     @property
     def schema_version(self) -> int:
@@ -206,59 +184,7 @@ class PostgresStore:
         except asyncpg.DataError as exc:
             raise domain_error(exc) from None
 
-    # -- writes --------------------------------------------------------------------------------
-
-    async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
-        """Run op in a write transaction; returns once it is committed (and its changes published)."""
-        if self._writer_task is None or self._writer_task.done():
-            raise Unavailable("the database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
-                await self._room.acquire()
-                if self._closing:
-                    self._room.release()
-                    raise Unavailable("the database is closing")
-                self._jobs.put_nowait(_Job(op, future))
-                return await asyncio.shield(future)
-        except TimeoutError:
-            raise Unavailable("the database did not commit in time; try again shortly") from None
-
-    async def _supervised_writer(self) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                await self._write_loop()
-                return
-            except Exception as exc:
-                self.writer_failures += 1
-                self.last_writer_error = f"{type(exc).__name__}: {exc}"
-                log.exception("database writer failed; restarting in %.2fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            job = await self._jobs.get()
-            if job is None:
-                break
-            batch = [job]
-            while len(batch) < MAX_BATCH and not self._jobs.empty():
-                nxt = self._jobs.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
-            for _ in batch:
-                self._room.release()
-            try:
-                await self._run_batch(batch)
-            except Exception:
-                for j in batch:
-                    if not j.future.done():
-                        j.future.set_exception(Unavailable("the database writer failed; try again"))
-                raise
+    # -- writes: GroupCommitWriter (storage/writer.py) runs the queue; a batch runs here --------
 
     async def _connection(self) -> asyncpg.Connection:
         """The writer connection, reconnecting once if the server dropped it."""
@@ -267,35 +193,73 @@ class PostgresStore:
             self._writer = await asyncpg.connect(self.url)
         return self._writer
 
-    async def _attempt(self, conn: asyncpg.Connection, ops: list[Op[Any]]) -> list[tuple[bool, Any, PgUnit]]:
+    async def _attempt(
+        self, conn: asyncpg.Connection, ops: list[Op[Any]], isolate: bool
+    ) -> list[tuple[bool, Any, PgUnit]]:
+        """Run the ops in one transaction. `isolate`: each in a SAVEPOINT, so that a failing op
+        rolls back alone. Without it (the first try of a batch) an op that fails raises
+        `_Isolate` and the transaction rolls back whole: SAVEPOINT and RELEASE are two round
+        trips per op that a batch where every op succeeds, nearly all of them, does not need."""
         done: list[tuple[bool, Any, PgUnit]] = []
-        async with conn.transaction():
+        acks: list[tuple[str, str, str]] = []  # client ops' responses, written together at the end
+        await conn.execute("BEGIN")
+        try:
             for op in ops:
-                unit = PgUnit(conn)
+                unit = PgUnit(conn, acks)
                 try:
-                    async with conn.transaction():  # a SAVEPOINT: a failing op rolls back alone
-                        result = await op(unit)
+                    if isolate:
+                        await conn.execute("SAVEPOINT op")
+                    result = await op(unit)
+                    if isolate:  # in a transaction an op's swallowed error aborted, this raises
+                        await conn.execute("RELEASE SAVEPOINT op")
                 except RETRYABLE as exc:
                     raise _RetryBatch() from exc
                 except CONNECTION_ERRORS:
                     raise
                 except Exception as exc:
+                    if not isolate:
+                        raise _Isolate(domain_error(exc)) from exc
+                    await conn.execute("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")
                     done.append((False, domain_error(exc), unit))
                     continue
                 done.append((True, result, unit))
+                acks.extend(unit.acks)
+            await write_acks(conn, acks)
+            status = await conn.execute("COMMIT")
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await conn.execute("ROLLBACK")
+            raise
+        if status != "COMMIT":
+            # PostgreSQL answers COMMIT with ROLLBACK when a statement failed and nothing raised
+            # (an op caught a database error and returned): rerun with savepoints, where that
+            # op's RELEASE fails and it alone is rolled back.
+            if isolate:
+                raise RuntimeError(f"COMMIT answered {status!r} in a batch run op by op")
+            raise _Isolate(Unavailable("the write was rolled back; try again"))
         return done
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    async def _run_batch(self, batch: list[Job]) -> None:
         ops = [job.op for job in batch]
         done: list[tuple[bool, Any, PgUnit]] | None = None
-        for attempt in range(BATCH_RETRIES):
+        isolate = False
+        attempt = 0
+        while attempt < BATCH_RETRIES:
             try:
                 conn = await self._connection()
-                done = await self._attempt(conn, ops)
+                done = await self._attempt(conn, ops, isolate)
                 break
+            except _Isolate as failed:  # rolled back whole; nothing was committed
+                if len(ops) == 1:  # the op failed alone: that is its outcome
+                    done = [(False, failed.error, PgUnit(conn))]
+                    break
+                isolate = True  # rerun at once, each op in its savepoint, to commit the others
+                self.isolated_batches += 1
             except (_RetryBatch, *RETRYABLE):  # a deadlock victim (or a failed COMMIT serialisation): rerun whole
                 self.retried_batches += 1
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                attempt += 1
             except CONNECTION_ERRORS as exc:
                 # The outcome of an interrupted COMMIT is unknown: the callers are told to retry, and
                 # capture's client ids make a retry of something that did commit a duplicate, not a copy.
@@ -303,31 +267,9 @@ class PostgresStore:
                 if self._writer is not None:
                     self._writer.terminate()
                     self._writer = None
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(Unavailable(f"the database could not commit: {exc}"))
+                self._fail(batch, Unavailable(f"the database could not commit: {exc}"))
                 return
         if done is None:
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(Unavailable("the database stayed too busy to commit; try again"))
+            self._fail(batch, Unavailable("the database stayed too busy to commit; try again"))
             return
-        self.commits += 1
-        for job, (ok, result, unit) in zip(batch, done, strict=True):
-            if not ok:
-                if not job.future.done():
-                    job.future.set_exception(result)
-                continue
-            if unit.changes:
-                try:
-                    self.on_commit(unit.changes)
-                except Exception:
-                    log.exception("publishing committed changes failed")
-            for callback in unit.after_commit:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("after-commit callback failed")
-            if not job.future.done():
-                job.future.set_result(result)
-            COMMIT_SECONDS.observe(time.monotonic() - job.queued)
+        self._settle(batch, done)

@@ -3,6 +3,7 @@ connection. One mixin per domain, like storage/unit.py on SQLite."""
 
 from __future__ import annotations
 
+from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
 from liveblog.storage.feeds import FeedOps
@@ -15,8 +16,9 @@ from liveblog.storage.postgres.votes import PgVoteOps
 # Portable SQL (storage/feeds.py keeps to it) runs here unchanged.
 PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
 PgCommentOps: type = portable(CommentOps, own=PgUnitBase)
+PgCardOps: type = portable(CardOps, own=PgUnitBase)
 PgExportOps: type = portable(ExportOps, own=PgUnitBase)
 
 
-class PgUnit(PgVoteOps, PgAccessOps, PgFeedOps, PgCommentOps, PgExportOps, PgArchiveOps):
+class PgUnit(PgVoteOps, PgAccessOps, PgFeedOps, PgCommentOps, PgExportOps, PgArchiveOps, PgCardOps):
     """One read snapshot or one write op's share of a group-commit transaction."""
