@@ -104,7 +104,7 @@ def feeds_server(workdir: Path, fakes: FakeNetworks, session_id: str, token: str
         f'[feeds_x]\napi_base = "{base}"\npoll_seconds = 1\nmax_results = 100\n'
         "event_read_cap = 1000000\nsession_read_cap = 1000000\n"
         f'[feeds_mastodon]\ninstances = ["{base}"]\npoll_seconds = 1\nlimit = 40\n'
-        f'[feeds_bluesky]\njetstream_url = "{base.replace("http", "ws")}/subscribe"\n'
+        f'[feeds_bluesky]\njetstream_url = "{base.replace("http", "ws")}/subscribe"\nappview_url = ""\n'
     )
     log_path = workdir / "liveblog.log"
     cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]

@@ -63,7 +63,7 @@ def demo_feed_settings(settings: Settings, port: int) -> Settings:
         feeds={"enabled": True},
         feeds_x={"enabled": True, "api_base": base, "poll_seconds": 4.0},
         feeds_mastodon={"instances": (base,), "poll_seconds": 4.0},
-        feeds_bluesky={"jetstream_url": f"ws://127.0.0.1:{port}/subscribe", "cdn_base": base},
+        feeds_bluesky={"jetstream_url": f"ws://127.0.0.1:{port}/subscribe", "cdn_base": base, "appview_url": base},
     )
     return dataclasses.replace(changed, x_bearer_token=FAKE_TOKEN)
 
@@ -80,6 +80,8 @@ def post(fakes: FakeNetworks, entry: tuple[str, str, str, str, str | None], hash
     elif network == "mastodon":
         fakes.add_status(handle, name, text, [tag], image_alt=alt)
     else:
+        if handle not in fakes.profiles:  # the AppView knows the account: its posts show a handle
+            fakes.add_profile(handle, f"{handle.split(':')[-1]}.bsky.social", name or None)
         fakes.add_skeet(handle, text, [tag], image_alt=alt)
 
 

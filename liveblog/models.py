@@ -12,6 +12,15 @@ from typing import Any, Literal, NamedTuple
 
 SessionState = Literal["scheduled", "live", "ended"]
 SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
+# A session row is a programme session, or an event's own feed ("Around the event", docs/feeds.md):
+# a hidden stream per event for social posts that belong to no session. It is never listed,
+# never captured into and never archived as a knowledge page; it only carries the stream.
+SESSION_KINDS: tuple[str, ...] = ("session", "event_feed")
+
+
+def event_feed_id(event_id: str) -> str:
+    """The id of an event's own feed stream ('.' never occurs in generated session ids)."""
+    return f"{event_id}.around"
 ITEM_KINDS: tuple[str, ...] = ("note", "poll", "question", "social")
 # Who may take part in a poll or a session's Q&A (docs/protocol-votes.md): anyone with the page;
 # people who have the room code shown in the room; or logged-in accounts only.
@@ -70,10 +79,15 @@ class Session:
     ended_at: str | None = None
     created_at: str = ""
     updated_at: str = ""
+    kind: str = "session"  # one of SESSION_KINDS
 
     @property
     def is_live(self) -> bool:
         return self.state == "live"
+
+    @property
+    def is_event_feed(self) -> bool:
+        return self.kind == "event_feed"
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -174,7 +188,9 @@ class Invite:
         return self.revoked_at is None
 
     def allows(self, session: Session) -> bool:
-        if not self.active or session.event_id != self.event_id:
+        """Whether this invite may write to (and moderate) `session`. Never an event's own feed:
+        nobody writes notes there; its posts are moderated by event-wide moderators."""
+        if not self.active or session.event_id != self.event_id or session.is_event_feed:
             return False
         return self.session_id is None or self.session_id == session.id
 
@@ -335,6 +351,7 @@ class SearchHit:
     snippet: str  # plain text with MARK_START/MARK_END around matched words
     session_title: str
     event_title: str
+    in_event_feed: bool = False  # an item of the event's own feed (no session page: link the event's)
 
 
 @dataclass(frozen=True)

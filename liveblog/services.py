@@ -201,6 +201,10 @@ class Services:
 
             fanout.on_revoke = revoked_elsewhere
             fanout.on_subscribed = accounts.recheck_sockets  # catches revocations Redis missed
+            # "Poll now" asked on any process reaches the one holding the feed lease.
+            fanout.signals["feeds.poll"] = feeds.poll_now
+            signal_poll = fanout.send_signal
+            feeds.poll_elsewhere = lambda: signal_poll("feeds.poll")
         components.append(AudienceComponent(audience))
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)

@@ -185,6 +185,9 @@ class BlueskyFeedSettings:
     jetstream_url: str = ""
     rewind_seconds: float = 5.0
     cdn_base: str = "https://cdn.bsky.app"
+    # Where authors' DIDs are resolved to handles and display names (app.bsky.actor.getProfiles,
+    # no login needed); empty: posts name their authors by DID (or a handle Jetstream announced).
+    appview_url: str = "https://public.api.bsky.app"
 
 
 @dataclass(frozen=True)

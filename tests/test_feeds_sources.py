@@ -52,7 +52,7 @@ def mastodon(fake: FakeNetworks) -> dict[str, Any]:
 
 def jetstream(fake: FakeNetworks) -> dict[str, Any]:
     return {"feeds_bluesky": {"jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
-                              "rewind_seconds": 2.0, "cdn_base": fake.base_url}}
+                              "rewind_seconds": 2.0, "cdn_base": fake.base_url, "appview_url": fake.base_url}}
 
 
 def everything(fake: FakeNetworks) -> dict[str, Any]:

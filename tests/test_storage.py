@@ -360,6 +360,67 @@ async def test_an_unknown_session_is_not_found(store: Store) -> None:
     assert await store.read(lambda r: r.get_session("no-such-session")) is None
 
 
+async def test_an_events_own_feed_is_a_stream_but_no_programme_session(store: Store) -> None:
+    session_id = await seed(store)
+    event_id = (await store.read(lambda r: r.get_session(session_id))).event_id
+    assert await store.read(lambda r: r.get_event_feed(event_id)) is None
+
+    async def ensure(tx: Unit) -> Any:
+        return await tx.ensure_event_feed(event_id)
+
+    feed = await store.write(ensure)
+    again = await store.write(ensure)  # idempotent: one feed per event
+    assert feed.id == again.id and feed.is_event_feed and feed.event_id == event_id and feed.stream_epoch
+    item_id, seq = await store.write(note_op(feed.id, "c1"))  # it carries a stream like a session's
+    await store.write(note_op(feed.id, "c2", "another note"))
+    newest = await store.read(lambda r: r.list_items(feed.id, newest=1))
+    assert [i.body for i in newest] == ["another note"] and len(await store.read(lambda r: r.list_items(feed.id))) == 2
+    assert seq == 1 and (await store.read(lambda r: r.stream_head(feed.id))) == (feed.stream_epoch, 2)
+    # Programme reads never see it; stream reads do.
+    assert await store.read(lambda r: r.get_session(feed.id)) is None
+    assert [s.id for s in await store.read(lambda r: r.list_sessions(event_id))] == [session_id]
+    assert feed.id not in [s.id for s in await store.read(lambda r: r.list_live_sessions())]
+    found = await store.read(lambda r: r.get_stream_session(feed.id))
+    assert found is not None and found.is_event_feed and found.last_seq == 2
+    assert (await store.read(lambda r: r.get_event_feed(event_id))).id == feed.id
+    with pytest.raises(NotFound):
+        await store.write(lambda tx: tx.ensure_event_feed("no-such-event"))
+    # Its items are found by search, marked as the event's feed's.
+    result = await store.read(lambda r: r.search(SearchQuery(terms=("note",))))
+    assert [h.in_event_feed for h in result.hits if h.ref == str(item_id)] == [True]
+
+
+async def test_renaming_a_social_author_renames_their_stored_posts(store: Store) -> None:
+    from liveblog.models import SocialPost
+
+    session_id = await seed(store)
+    event_id = (await store.read(lambda r: r.get_session(session_id))).event_id
+    did = "did:plc:ana4xq2tsuk7mlvp"
+
+    def post(n: int, handle: str) -> SocialPost:
+        return SocialPost(network="bluesky", post_id=f"at://{did}/app.bsky.feed.post/3k{n}", author_handle=handle,
+                          author_name=handle, text=f"post {n} #test", url="", posted_at="2026-11-30T09:00:00.000Z")
+
+    async def store_posts(tx: Unit) -> None:
+        for n, handle in enumerate((did, did, "ana.old.example", "someone.else")):
+            row = await tx.insert_social_post(post(n, handle))
+            assert row is not None
+            await tx.insert_social_route(row, event_id, session_id, "pending")
+
+    await store.write(store_posts)
+
+    async def rename(tx: Unit) -> Any:
+        return await tx.rename_social_author("bluesky", [did, "ana.old.example"], "ana.bsky.social", "Ana Lima")
+
+    routes = await store.write(rename)
+    assert len(routes) == 3 and {(r.post.author_handle, r.post.author_name) for r in routes} == {
+        ("ana.bsky.social", "Ana Lima")}
+    stored = await store.read(lambda r: r.list_social_routes(session_id=session_id))
+    assert sorted(r.post.author_handle for r in stored) == ["ana.bsky.social"] * 3 + ["someone.else"]
+    assert await store.write(rename) == []  # nothing left under the old names
+    assert await store.write(lambda tx: tx.rename_social_author("bluesky", [], "x", "y")) == []
+
+
 async def test_a_failing_after_commit_callback_does_not_stop_the_writer(store: Store, caplog: Any) -> None:
     sid = await seed(store)
 

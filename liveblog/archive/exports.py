@@ -47,6 +47,8 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
             if bundle is None or bundle["session"]["event_id"] != event_id:
                 raise NotFound("There is no such session.", code="unknown_session")
             sessions.append(_encode_media(bundle))
+        feed = await r.get_event_feed(event_id) if session_ids is None else None
+        feed_bundle = await r.export_session_rows(feed.id) if feed is not None else None
         return {
             "format": FORMAT,
             "version": EXPORT_VERSION,
@@ -54,6 +56,8 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
             "event": event,
             "comment_premoderation": await r.event_premoderation(event_id),
             "sessions": sessions,
+            # The event's own feed ("Around the event"), in a session's shape; absent when it has none.
+            **({"event_feed": _encode_media(feed_bundle)} if feed_bundle is not None else {}),
         }
 
     return await db.read(read, pool="pages")
@@ -78,8 +82,15 @@ async def import_json(db: Store, doc: Any) -> tuple[str, int]:
     """Restore an export into this (fresh) instance, in one transaction: all of it or nothing."""
     check_export(doc)
     bundles = []
+    feed = doc.get("event_feed")
+    if feed is not None and (not isinstance(feed, dict) or not isinstance(feed.get("session"), dict)
+                             or feed["session"].get("kind") != "event_feed"):
+        raise BadRequest("event_feed must be a session bundle of kind event_feed", code="invalid_export")
+    if any(isinstance(b, dict) and isinstance(b.get("session"), dict) and "kind" in b["session"]
+           for b in doc["sessions"]):
+        raise BadRequest("sessions may not carry a kind (the event's feed is event_feed)", code="invalid_export")
     try:
-        for b in doc["sessions"]:
+        for b in [*doc["sessions"], *([feed] if feed is not None else [])]:
             media = [
                 {k: v for k, v in m.items() if k != "data_base64"} | {"bytes": base64.b64decode(m["data_base64"])}
                 for m in b["media"]
@@ -100,7 +111,7 @@ async def import_json(db: Store, doc: Any) -> tuple[str, int]:
         await db.write(op)
     except KeyError as exc:
         raise BadRequest(f"the export is missing a field: {exc}", code="invalid_export") from None
-    return doc["event"]["id"], len(bundles)
+    return doc["event"]["id"], len(doc["sessions"])
 
 
 def comparable(doc: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +202,12 @@ def event_markdown(archive: EventArchive, base_url: str = "") -> str:
             out += [f"{base_url}/archive/sessions/{s.id}", ""]
         else:
             out += ["_Not archived yet._", ""]
+    if archive.event_posts:
+        out += ["## Around the event", "", "Posts under the event's hashtags while no session was live.", ""]
+        for i in archive.event_posts:
+            out += [f"- {i.typed_at[:16].replace('T', ' ')} **{i.author}**: {' '.join(i.body.split())}"
+                    + (f" ({i.data['url']})" if i.data.get("url") else "")]
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -191,6 +191,8 @@ class EventArchive:
     activity: list[tuple[str, int]]
     turnout: list[tuple[int, str, str, int]]
     tags: dict[str, list[str]] = field(default_factory=dict)
+    # The event's own feed ("Around the event"): its public posts, oldest first.
+    event_posts: list[Item] = field(default_factory=list)
 
 
 def poll_result(item: Item) -> PollResult:
@@ -465,7 +467,13 @@ class Archive:
             counts = await r.session_counts(event_id)
             for sid, n in (await r.comment_counts(event_id)).items():
                 counts.setdefault(sid, {})["comments"] = n
+            feed = await r.get_event_feed(event_id)
+            event_posts = [
+                i for i in (await r.list_items(feed.id, kind="social") if feed is not None else [])
+                if not i.deleted and i.data.get("state") not in HIDDEN_SOCIAL_STATES
+            ]
             return EventArchive(
+                event_posts=event_posts,
                 event=event,
                 sessions=sessions,
                 records=records,
@@ -513,6 +521,8 @@ class Archive:
             for e in await r.list_events():
                 out.append((f"/events/{e.id}", e.updated_at))
                 out.append((f"/events/{e.id}/archive", e.updated_at))
+                if (feed := await r.get_event_feed(e.id)) is not None:
+                    out.append((f"/events/{e.id}/around", feed.updated_at))
                 for s in await r.list_sessions(e.id):
                     record = await r.get_archive(s.id)
                     if record is not None:

@@ -194,6 +194,17 @@ class Programme:
             raise NotFound(f"no session {session_id!r}")
         return session
 
+    async def stream_session(self, session_id: str) -> Session:
+        """Any stream: a programme session or an event's own feed (read-only stream endpoints)."""
+        session = await self.db.read(lambda r: r.get_stream_session(session_id))
+        if session is None:
+            raise NotFound(f"no session {session_id!r}")
+        return session
+
+    async def event_feed(self, event_id: str) -> Session | None:
+        """The event's own feed stream ("Around the event"), once its first post created it."""
+        return await self.db.read(lambda r: r.get_event_feed(event_id), pool="pages")
+
     # -- reads for pages and the API (the web layer reads only through services) -------------
 
     async def events(self) -> list[Event]:
@@ -205,12 +216,15 @@ class Programme:
     async def live_sessions(self) -> list[Session]:
         return await self.db.read(lambda r: r.list_live_sessions(), pool="pages")
 
-    async def items(self, session_id: str, *, kind: str | None = None) -> list[Item]:
-        return await self.db.read(lambda r: r.list_items(session_id, kind=kind), pool="pages")
+    async def items(self, session_id: str, *, kind: str | None = None, newest: int | None = None) -> list[Item]:
+        return await self.db.read(lambda r: r.list_items(session_id, kind=kind, newest=newest), pool="pages")
+
+    async def count_items(self, session_id: str) -> int:
+        return await self.db.read(lambda r: r.count_items(session_id), pool="pages")
 
     async def session_state(self, session_id: str) -> str:
         """A session's state, read for a page load (which page to show)."""
-        session = await self.db.read(lambda r: r.get_session(session_id), pool="pages")
+        session = await self.db.read(lambda r: r.get_stream_session(session_id), pool="pages")
         if session is None:
             raise NotFound("There is no such session.", code="unknown_session")
         return session.state
@@ -219,7 +233,7 @@ class Programme:
         """The session (with epoch and seq), its event and its items as of that seq, in one snapshot."""
 
         async def read(r: Unit) -> tuple[Session, Event, list[Item]]:
-            session = await r.get_session(session_id)
+            session = await r.get_stream_session(session_id)
             if session is None:
                 raise NotFound("There is no such session.", code="unknown_session")
             event = await r.get_event(session.event_id)

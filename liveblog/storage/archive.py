@@ -88,7 +88,7 @@ class ArchiveOps(StreamOps):
     async def overdue_sessions(self, local_now: str) -> list[str]:
         """Sessions not ended whose scheduled end (venue wall-clock, YYYY-MM-DDTHH:MM) is before local_now."""
         async with self.conn.execute(
-            "SELECT id FROM sessions WHERE state <> 'ended' AND ends_at < ? ORDER BY ends_at", (local_now,)
+            "SELECT id FROM sessions WHERE state <> 'ended' AND kind = 'session' AND ends_at < ? ORDER BY ends_at", (local_now,)
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
@@ -328,12 +328,13 @@ class ArchiveOps(StreamOps):
         by_id: dict[int, SearchHit] = {}
         for r in await self.conn.execute_fetchall(
             "SELECT d.id, d.kind, d.ref, d.session_id, d.event_id, d.at, d.title, d.body, d.tags, e.language,"
-            " s.title, e.title FROM search_index d JOIN sessions s ON s.id = d.session_id"
+            " s.title, e.title, s.kind FROM search_index d JOIN sessions s ON s.id = d.session_id"
             f" JOIN events e ON e.id = d.event_id WHERE d.id IN ({marks})",
             page_ids,
         ):
             by_id[r[0]] = SearchHit(
                 kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5],
                 snippet=snippet((r[7], r[8], r[6]), r[9], terms), title=r[6], session_title=r[10], event_title=r[11],
+                in_event_feed=r[12] == "event_feed",
             )
         return tuple(by_id[i] for i in page_ids if i in by_id)

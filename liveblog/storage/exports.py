@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from liveblog.errors import Conflict
+from liveblog.errors import BadRequest, Conflict
+from liveblog.models import SESSION_KINDS
 from liveblog.storage.repo import StreamOps, dumps
 
 PUBLIC_QUESTION_STATES = ("visible", "answered")
@@ -83,6 +84,8 @@ class ExportOps(StreamOps):
         if not rows:
             return None
         session = _row(rows[0], _SESSION_COLS, ("speakers", "hashtags"), ("question_moderation",))
+        if rows[0]["kind"] != "session":
+            session["kind"] = rows[0]["kind"]  # the event's own feed; absent means a programme session
         items = []
         for r in await self.conn.execute_fetchall("SELECT * FROM items WHERE session_id = ? ORDER BY id", (session_id,)):
             item = _row(r, _ITEM_COLS, ("data",), ("key_point", "deleted"))
@@ -166,9 +169,13 @@ class ExportOps(StreamOps):
             dumps(s[c]) if c in ("speakers", "hashtags") else int(s[c]) if c == "question_moderation" else s[c]
             for c in _SESSION_COLS
         ]
+        kind = s.get("kind", "session")
+        if kind not in SESSION_KINDS:
+            raise BadRequest(f"unknown session kind {kind!r}", code="invalid_export")
         await self.conn.execute(
-            f"INSERT INTO sessions ({', '.join(_SESSION_COLS)}) VALUES ({', '.join('?' for _ in _SESSION_COLS)})",
-            values,
+            f"INSERT INTO sessions ({', '.join(_SESSION_COLS)}, kind)"
+            f" VALUES ({', '.join('?' for _ in _SESSION_COLS)}, ?)",
+            [*values, kind],
         )
         for m in bundle["media"]:
             await self.conn.execute(

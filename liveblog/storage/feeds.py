@@ -58,6 +58,36 @@ class FeedOps(StreamOps):
                 found.update(r[0] for r in await cur.fetchall())
         return found
 
+    async def rename_social_author(self, network: str, old_handles: list[str], handle: str, name: str
+                                   ) -> list[SocialRoute]:
+        """Give the posts of a network whose author is named by one of `old_handles` (a Bluesky
+        DID, or a handle seen before) the author's handle and display name; returns the routes
+        of the renamed posts."""
+        if not old_handles:
+            return []
+        marks = ", ".join("?" for _ in old_handles)
+        async with self.conn.execute(
+            f"SELECT id, data FROM social_posts WHERE network = ? AND author_handle IN ({marks})",
+            (network, *old_handles),
+        ) as cur:
+            rows = [(int(r[0]), r[1]) for r in await cur.fetchall()]
+        for row_id, data in rows:
+            post = json.loads(data) | {"author_handle": handle, "author_name": name}
+            await self.conn.execute(
+                "UPDATE social_posts SET author_handle = ?, author_name = ?, data = ? WHERE id = ?",
+                (handle, name, dumps(post), row_id),
+            )
+        routes: list[SocialRoute] = []
+        for start in range(0, len(rows), 500):  # stay under any backend's parameter limit
+            chunk = [r[0] for r in rows[start : start + 500]]
+            async with self.conn.execute(
+                f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
+                f" WHERE r.post_row IN ({', '.join('?' for _ in chunk)}) ORDER BY r.post_row",
+                tuple(chunk),
+            ) as cur:
+                routes += [_route(r) for r in await cur.fetchall()]
+        return routes
+
     async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
         """Note that the network deleted a post; returns its routes (to remove if so configured)."""
         await self.conn.execute(

@@ -67,6 +67,19 @@ class Unit(Protocol):
         ...
 
     async def get_session(self, session_id: str) -> Session | None:
+        """A programme session (kind 'session'); an event's own feed is not found here."""
+        ...
+
+    async def get_stream_session(self, session_id: str) -> Session | None:
+        """Any stream's row: a programme session or an event's own feed."""
+        ...
+
+    async def get_event_feed(self, event_id: str) -> Session | None:
+        """The event's own feed stream (kind 'event_feed'), if its first post created it."""
+        ...
+
+    async def ensure_event_feed(self, event_id: str) -> Session:
+        """The event's own feed stream, created on first use (idempotent); NotFound without the event."""
         ...
 
     async def list_sessions(self, event_id: str) -> list[Session]:
@@ -103,7 +116,9 @@ class Unit(Protocol):
     async def find_item_by_client_id(self, session_id: str, client_id: str) -> Item | None:
         ...
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None ) -> list[Item]:
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
+                         newest: int | None = None) -> list[Item]:
+        """A stream's items, oldest first; `newest`: only that many of the newest."""
         ...
 
     async def count_items(self, session_id: str) -> int:
@@ -399,6 +414,12 @@ class Unit(Protocol):
         ...
 
     async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
+        ...
+
+    async def rename_social_author(self, network: str, old_handles: list[str], handle: str, name: str
+                                   ) -> list[SocialRoute]:
+        """Rename the author of a network's posts stored under any of `old_handles` (a Bluesky
+        DID resolved later); the renamed posts' routes."""
         ...
 
     async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:

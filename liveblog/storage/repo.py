@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from liveblog.errors import Conflict, NotFound
-from liveblog.models import Change, Event, Item, Session, utcnow
+from liveblog.models import Change, Event, Item, Session, event_feed_id, utcnow
 from liveblog.storage.base import UnitBase
 
 
@@ -71,6 +71,7 @@ def _session(row: aiosqlite.Row) -> Session:
         ended_at=row["ended_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        kind=row["kind"],
     )
 
 
@@ -219,18 +220,53 @@ class StreamOps(UnitBase):
         return after
 
     async def get_session(self, session_id: str) -> Session | None:
+        """A programme session; an event's own feed is not one (get_stream_session finds both)."""
+        async with self.conn.execute(
+            "SELECT * FROM sessions WHERE id = ? AND kind = 'session'", (session_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _session(row) if row else None
+
+    async def get_stream_session(self, session_id: str) -> Session | None:
+        """Any stream's row: a programme session or an event's own feed (for read-only stream
+        endpoints: the items snapshot, SSE, presence)."""
         async with self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)) as cur:
             row = await cur.fetchone()
         return _session(row) if row else None
 
+    async def get_event_feed(self, event_id: str) -> Session | None:
+        """The event's own feed stream, if it has been created (by its first post)."""
+        async with self.conn.execute(
+            "SELECT * FROM sessions WHERE event_id = ? AND kind = 'event_feed'", (event_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _session(row) if row else None
+
+    async def ensure_event_feed(self, event_id: str) -> Session:
+        """The event's own feed stream, created on first use (idempotent under concurrent writers)."""
+        now = utcnow()
+        await self.conn.execute(
+            "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch, last_seq,"
+            " created_at, updated_at, kind) SELECT ?, id, '', starts_on, ends_on, 'live', ?, 0, ?, ?, 'event_feed'"
+            " FROM events WHERE id = ? ON CONFLICT DO NOTHING",
+            (event_feed_id(event_id), new_epoch(), now, now, event_id),
+        )
+        feed = await self.get_event_feed(event_id)
+        if feed is None:
+            raise NotFound(f"no event {event_id!r}")
+        return feed
+
     async def list_sessions(self, event_id: str) -> list[Session]:
         async with self.conn.execute(
-            "SELECT * FROM sessions WHERE event_id = ? ORDER BY starts_at, room, title", (event_id,)
+            "SELECT * FROM sessions WHERE event_id = ? AND kind = 'session' ORDER BY starts_at, room, title",
+            (event_id,),
         ) as cur:
             return [_session(r) for r in await cur.fetchall()]
 
     async def list_live_sessions(self) -> list[Session]:
-        async with self.conn.execute("SELECT * FROM sessions WHERE state = 'live' ORDER BY starts_at") as cur:
+        async with self.conn.execute(
+            "SELECT * FROM sessions WHERE state = 'live' AND kind = 'session' ORDER BY starts_at"
+        ) as cur:
             return [_session(r) for r in await cur.fetchall()]
 
     async def next_seq(self, session_id: str) -> int:
@@ -295,8 +331,8 @@ class StreamOps(UnitBase):
             row = await cur.fetchone()
         return _item(row) if row else None
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None
-    ) -> list[Item]:
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
+                         newest: int | None = None) -> list[Item]:
         sql = "SELECT * FROM items WHERE session_id = ?"
         args: list[Any] = [session_id]
         if not include_deleted:
@@ -304,6 +340,11 @@ class StreamOps(UnitBase):
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
+        if newest is not None:  # only the newest few (still returned oldest first)
+            sql += " ORDER BY sort_at DESC, id DESC LIMIT ?"
+            args.append(newest)
+            async with self.conn.execute(sql, args) as cur:
+                return [_item(r) for r in reversed(await cur.fetchall())]
         sql += " ORDER BY sort_at, id"
         async with self.conn.execute(sql, args) as cur:
             return [_item(r) for r in await cur.fetchall()]

@@ -480,4 +480,17 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_shown ON items(session_id, sort_at, id)
         WHERE kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1);
     """,
+    # 9: an event's own feed ("Around the event", docs/feeds.md): social posts that match the
+    # event but no live session go to a hidden stream per event, a sessions row of kind
+    # 'event_feed', so they get sequence numbers, resume, media, search and exports like any
+    # stream. Every programme query asks for kind 'session'.
+    """
+    ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'session'
+        CHECK (kind IN ('session', 'event_feed'));
+    CREATE UNIQUE INDEX sessions_one_event_feed ON sessions(event_id) WHERE kind = 'event_feed';
+    """,
+    # 10: renaming a Bluesky author once their DID is resolved finds their posts by handle.
+    """
+    CREATE INDEX social_posts_by_author ON social_posts(network, author_handle);
+    """,
 ]

@@ -94,6 +94,9 @@ class RedisFanout:
         # this re-checks the credentials of the sockets open here against storage.
         self.on_subscribed: Callable[[], Awaitable[Any]] | None = None
         self._recheck = False
+        # Named signals for whichever process runs a piece of work (e.g. "feeds.poll": the lease
+        # holder's pollers should poll now). Fire-and-forget like everything on this channel.
+        self.signals: dict[str, Callable[[], None]] = {}
         self.last_error: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -164,6 +167,10 @@ class RedisFanout:
         message = {"o": self.origin, "r": key}
         self._outbox.put_nowait(json.dumps(message, separators=(",", ":")).encode())
 
+    def send_signal(self, name: str) -> None:
+        """Ask the other processes to run `signals[name]` (this one calls its own directly)."""
+        self._put({"o": self.origin, "sig": name})
+
     async def run_publisher(self) -> None:
         backoff = FIRST_BACKOFF
         while True:
@@ -197,6 +204,11 @@ class RedisFanout:
         if "r" in message:
             if self.on_revoke is not None:
                 self.on_revoke(str(message["r"]))
+            return
+        if "sig" in message:
+            handler = self.signals.get(str(message["sig"]))
+            if handler is not None:
+                handler()
             return
         payload = message["p"]
         self.received += 1

@@ -129,7 +129,10 @@ async def session_detail(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     if request.method == "PATCH":
         await require_organiser(request)
+        was_live = (await svc.programme.session(session_id)).is_live
         session = await svc.programme.update_session(session_id, await json_body(request))
+        if session.is_live and not was_live:
+            svc.feeds.request_poll()  # its hashtags are wanted now, not at the next scheduled poll
     else:
         session = await svc.programme.session(session_id)
     return ok(session.to_wire())
@@ -176,14 +179,14 @@ async def upload_media(request: Request) -> Response:
 async def stream(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
-    await svc.programme.session(session_id)
+    await svc.programme.stream_session(session_id)
     return sse_response(request, svc, session_id)
 
 
 async def presence(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
-    await svc.programme.session(session_id)
+    await svc.programme.stream_session(session_id)
     return ok(svc.hub.stats(session_id))
 
 

@@ -92,6 +92,8 @@ def highlight(snippet: str) -> Markup:
 
 
 def hit_url(hit: SearchHit) -> str:
+    if hit.in_event_feed:  # the event's own feed has no knowledge page: its page is the record
+        return f"/events/{hit.event_id}/around#item-{hit.ref}"
     base = f"/archive/sessions/{hit.session_id}"
     if hit.kind in ("note", "social", "poll", "question"):
         return f"{base}#item-{hit.ref}"

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from liveblog.capture.feeds.render import quote_markdown
+from liveblog.capture.feeds.service import route_session
 from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_body, ok
@@ -24,7 +25,11 @@ STATUS_HEARTBEAT = 15.0  # seconds between status frames when nothing changes (k
 
 
 async def _moderator(request: Request, session: Session) -> str:
-    """Who moderates: an organiser (login or bearer) or a note-taker whose invite covers the session."""
+    """Who moderates: an organiser (login or bearer) or a note-taker whose invite covers the session.
+    The event's own feed belongs to no session: its moderators are organisers and note-takers
+    invited to the whole event."""
+    if session.is_event_feed:
+        return await _event_moderator(request, session.event_id, whole_event=True)
     account = await current_organiser(request)
     if account is not None:
         return f"account:{account.id}"
@@ -36,28 +41,30 @@ async def _moderator(request: Request, session: Session) -> str:
     return invite.id
 
 
-async def _event_moderator(request: Request, event_id: str) -> str:
+async def _event_moderator(request: Request, event_id: str, *, whole_event: bool = False, token: str | None = None
+                           ) -> str:
     account = await current_organiser(request)
     if account is not None:
         return f"account:{account.id}"
-    invite = await services(request).accounts.invite_for_token(bearer(request))
+    invite = await services(request).accounts.invite_for_token(token if token is not None else bearer(request))
     if invite is None:
         raise Unauthorized("moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)")
-    if not invite.active or invite.event_id != event_id:
-        raise Forbidden("your invite does not cover this event")
+    if not invite.active or invite.event_id != event_id or (whole_event and invite.session_id is not None):
+        raise Forbidden("your invite does not cover this event" + (" as a whole" if whole_event else ""))
     return invite.id
 
 
 async def queue(request: Request) -> Response:
     svc = services(request)
-    session = await svc.programme.session(request.path_params["session_id"])
+    session = await svc.programme.stream_session(request.path_params["session_id"])
     await _moderator(request, session)
-    pending = await svc.feeds.queue(session.id)
-    recent = await svc.feeds.recent(session.id, limit=50)
+    pending = await svc.feeds.queue(session)
+    recent = await svc.feeds.recent(session, limit=50)
     response = ok({
         "session_id": session.id,
         "event_id": session.event_id,
-        "moderate": await svc.feeds.moderates(session.event_id, session.id),
+        "event_feed": session.is_event_feed,
+        "moderate": await svc.feeds.moderates(session.event_id, route_session(session)),
         "pending": [r.to_wire() for r in pending],
         "recent": [r.to_wire() for r in reversed(recent)],
     })
@@ -67,7 +74,7 @@ async def queue(request: Request) -> Response:
 
 async def moderate_post(request: Request) -> Response:
     svc = services(request)
-    session = await svc.programme.session(request.path_params["session_id"])
+    session = await svc.programme.stream_session(request.path_params["session_id"])
     by = await _moderator(request, session)
     body = await json_body(request, MAX_BODY)
     if not isinstance(body, dict):
@@ -81,23 +88,24 @@ async def moderate_post(request: Request) -> Response:
 
 async def quote(request: Request) -> Response:
     svc = services(request)
-    session = await svc.programme.session(request.path_params["session_id"])
+    session = await svc.programme.stream_session(request.path_params["session_id"])
     await _moderator(request, session)
     row = request.path_params["post_row"]
-    route = await svc.feeds.routed_post(row, session.event_id, session.id)
+    route = await svc.feeds.routed_post(row, session.event_id, route_session(session))
     if route is None:
         raise NotFound("no such post in this session", code="unknown_post")
     return ok({"markdown": quote_markdown(route.post)})
 
 
 async def policy(request: Request) -> Response:
+    """A session's policy; for the event's own feed, the event's default (which it follows)."""
     await require_organiser(request)
     svc = services(request)
-    session = await svc.programme.session(request.path_params["session_id"])
+    session = await svc.programme.stream_session(request.path_params["session_id"])
     body = await json_body(request, MAX_BODY)
     if not isinstance(body, dict) or not isinstance(body.get("moderate"), bool):
         raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
-    await svc.feeds.set_policy(session.event_id, session.id, body["moderate"])
+    await svc.feeds.set_policy(session.event_id, route_session(session), body["moderate"])
     return ok({"moderate": body["moderate"]})
 
 
@@ -128,6 +136,15 @@ async def rules(request: Request) -> Response:
         return ok({"removed": True})
     decided = await svc.feeds.add_rule(event_id, body["kind"], body["value"], by)
     return ok({"kind": body["kind"], "value": body["value"].strip().lower(), "decided": decided}, 201)
+
+
+async def poll(request: Request) -> Response:
+    """Poll now: every source of every process that runs them (with Redis, the lease holder)."""
+    await require_organiser(request)
+    svc = services(request)
+    await svc.programme.event(request.path_params["event_id"])
+    svc.feeds.request_poll()
+    return ok({"asked": True}, 202)
 
 
 async def status(request: Request) -> Response:
@@ -162,9 +179,13 @@ async def status_stream(request: Request) -> Response:
 
 async def _page_context(request: Request, session_id: str, token: str) -> dict[str, Any]:
     svc = services(request)
-    session = await svc.programme.session(session_id)
+    session = await svc.programme.stream_session(session_id)
     event = await svc.programme.event(session.event_id)
-    return {"session": session, "event": event, "token": token}
+    if session.is_event_feed:
+        return {"session": session, "event": event, "token": token, "title": "Around the event",
+                "stream_url": f"/events/{event.id}/around"}
+    return {"session": session, "event": event, "token": token, "title": session.title,
+            "stream_url": f"/sessions/{session.id}"}
 
 
 async def organiser_social_page(request: Request) -> Response:
@@ -179,9 +200,34 @@ async def notetaker_social_page(request: Request) -> Response:
     if invite is None:
         raise Unauthorized("This invite link is not valid: it may have been revoked.")
     context = await _page_context(request, request.path_params["session_id"], token)
-    if not invite.allows(context["session"]):
+    session = context["session"]
+    if session.is_event_feed:
+        await _event_moderator(request, session.event_id, whole_event=True, token=token)
+    elif not invite.allows(session):
         raise NotFound("Your invite does not cover this session.")
     return render(request, "organise/social.html", context)
+
+
+async def organiser_event_social_page(request: Request) -> Response:
+    """The moderation queue of the event's own feed ("Around the event")."""
+    await require_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    feed = await svc.feeds.event_feed(event.id)
+    return render(request, "organise/social.html", await _page_context(request, feed.id, ""))
+
+
+async def notetaker_event_social_page(request: Request) -> Response:
+    svc = services(request)
+    token = request.path_params["token"]
+    invite = await svc.accounts.invite_for_token(token)
+    if invite is None:
+        raise Unauthorized("This invite link is not valid: it may have been revoked.")
+    event = await svc.programme.event(request.path_params["event_id"])
+    if invite.event_id != event.id or invite.session_id is not None:
+        raise NotFound("Your invite does not cover this event as a whole.")
+    feed = await svc.feeds.event_feed(event.id)
+    return render(request, "organise/social.html", await _page_context(request, feed.id, token))
 
 
 async def feeds_panel_page(request: Request) -> Response:
@@ -205,8 +251,11 @@ routes = [
     Route("/api/v1/events/{event_id}/feeds/policy", event_policy, methods=["POST"]),
     Route("/api/v1/events/{event_id}/feeds/rules", rules, methods=["GET", "POST", "DELETE"]),
     Route("/api/v1/events/{event_id}/feeds/status", status, methods=["GET"]),
+    Route("/api/v1/events/{event_id}/feeds/poll", poll, methods=["POST"]),
     Route("/api/v1/events/{event_id}/feeds/status/stream", status_stream, methods=["GET"]),
     Route("/organise/sessions/{session_id}/social", organiser_social_page),
     Route("/n/{token}/sessions/{session_id}/social", notetaker_social_page),
     Route("/organise/events/{event_id}/feeds", feeds_panel_page),
+    Route("/organise/events/{event_id}/social", organiser_event_social_page),
+    Route("/n/{token}/events/{event_id}/social", notetaker_event_social_page),
 ]

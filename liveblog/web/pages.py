@@ -221,16 +221,37 @@ async def home(request: Request) -> Response:
     return render(request, "home.html", {"events": events, "live": live})
 
 
+AROUND_PREVIEW = 3  # newest posts of the event's own feed shown on the event page (the rest: its page)
+
+
 async def event_page(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
     sessions = await svc.programme.sessions(event.id)
+    feed = await svc.programme.event_feed(event.id)
+    # Only the newest few are read: a busy event's feed holds thousands of posts.
+    around = await svc.programme.items(feed.id, kind="social", newest=AROUND_PREVIEW) if feed else []
     return render(
         request,
         "event.html",
-        {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions},
+        {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions,
+         "around": around[::-1], "around_count": await svc.programme.count_items(feed.id) if feed else 0},
     )
+
+
+async def around_page(request: Request) -> Response:
+    """The event's own feed ("Around the event"): social posts under the event's hashtags while no
+    session is live, as a live stream like a session's (same socket, seqs, resume)."""
+    await current_organiser(request)
+    svc = services(request)
+    event = await svc.programme.event(request.path_params["event_id"])
+    feed = await svc.feeds.event_feed(event.id)
+    view = await stream_view(request, feed.id)
+    return render(request, "around.html", {
+        "event": event, "session": view.session, "items": view.items, "cards_html": view.cards_html,
+        "embed_url": f"{base_url(request)}/embed/sessions/{feed.id}",
+    })
 
 
 def _shared_view(request: Request, session_id: str) -> StreamView | None:
@@ -273,6 +294,8 @@ async def _live_page(request: Request, view: StreamView) -> Response:
 
     svc = services(request)
     session = view.session
+    if session.is_event_feed:
+        return RedirectResponse(f"/events/{quote(session.event_id)}/around", status_code=308)
     thread = await thread_context(request, session.id)
     url = f"{base_url(request)}/sessions/{session.id}"
     # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
@@ -530,7 +553,10 @@ async def organise_session(request: Request) -> Response:
         form_name = str(form.get("form", ""))
         try:
             if form_name == "state":
+                was_live = session.is_live
                 session = await svc.programme.set_state(session.id, str(form.get("state", "")))
+                if session.is_live and not was_live:
+                    svc.feeds.request_poll()  # its hashtags are wanted now, not at the next scheduled poll
             elif form_name == "session":
                 values = _session_values(form)
                 session = await svc.programme.update_session(session.id, values)
@@ -584,6 +610,7 @@ routes = [
     Route("/favicon.ico", favicon),
     Route("/sw.js", service_worker),
     Route("/events/{event_id}", event_page),
+    Route("/events/{event_id}/around", around_page),
     Route("/sessions/{session_id}", session_page),
     Route("/embed/sessions/{session_id}", embed_page),
     Route("/media/{media_id}", media),

@@ -30,6 +30,12 @@ _LINK_TAG = re.compile(r'<link\b[^>]*\bhref="(?P<url>/[^"]*)"[^>]*>')
 _IMG = re.compile(r'<img\b[^>]*\bsrc="(?P<url>/[^"]*)"[^>]*>')
 _ALT = re.compile(r'\balt="([^"]*)"')
 _TAGS = re.compile(r"<[^>]+>")
+_MEDIA_SRC = re.compile(r'\bsrc="/media/([A-Za-z0-9_-]+)"')
+
+
+def _media_of(item: Any) -> set[str]:
+    """Photos an item shows: a note's uploads, and the images and avatar a post was fetched with."""
+    return set(item.data.get("media", [])) | set(_MEDIA_SRC.findall(item.html))
 
 
 class SiteMap:
@@ -120,13 +126,9 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
     index: list[dict[str, str]] = []
     media_ids: set[str] = set()
     written_media: set[str] = set()
-    for s in sessions:
-        kp = await archive.knowledge(s.id)
-        thread = await services.comments.thread(s.id)
-        for item in kp.notes + kp.posts:
-            media_ids.update(item.data.get("media", []))
-        canonical = f"{base_url}/archive/sessions/{s.id}"
-        # Photos first, so the page's <img> links resolve.
+
+    async def write_media() -> None:
+        # Photos before the page that shows them, so its <img> links resolve.
         for media_id in sorted(media_ids - written_media):
             written_media.add(media_id)
             found = await services.programme.media(media_id)
@@ -137,6 +139,14 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
             write(file, data)
             site.add(f"/media/{media_id}", file)
             counts["photos"] += 1
+
+    for s in sessions:
+        kp = await archive.knowledge(s.id)
+        thread = await services.comments.thread(s.id)
+        for item in kp.notes + kp.posts:
+            media_ids.update(_media_of(item))
+        canonical = f"{base_url}/archive/sessions/{s.id}"
+        await write_media()
         view = await archive.knowledge_view(s.id, cards.key)
         notes_html, posts_html, fresh, section = cards.render(view)
         await archive.keep_cards(s.id, view.card_key, fresh, section)
@@ -172,6 +182,12 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
         tag_page.sessions = [s for s in tag_page.sessions if s.event_id == event.id]
         page("archive/tag.html", f"tags/{t}.html", {"page": tag_page})
         counts["pages"] += 1
+    # The event's own feed ("Around the event") is part of the archive's index page.
+    for item in event_archive.event_posts:
+        media_ids.update(_media_of(item))
+        index.append({"u": f"index.html#item-{item.id}", "s": "Around the event", "k": "social",
+                      "x": _plain(item.html)[:INDEX_TEXT_CHARS]})
+    await write_media()
     titles = {s.id: s.title for s in event_archive.sessions}
     event_archive.sessions = sessions + [s for s in event_archive.sessions if s.id not in event_archive.records]
     page("archive/event.html", "index.html", {

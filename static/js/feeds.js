@@ -45,6 +45,16 @@ function show(data) {
 const source = new EventSource(`/api/v1/events/${encodeURIComponent(event)}/feeds/status/stream`);
 source.addEventListener("status", (msg) => { try { show(JSON.parse(msg.data)); } catch { /* a bad frame: wait for the next */ } });
 
+// Ask every source to poll now (on whichever process runs them), e.g. after a session went live.
+document.getElementById("poll-now").addEventListener("click", async () => {
+  const status = document.getElementById("poll-status");
+  const response = await fetch(`/api/v1/events/${encodeURIComponent(event)}/feeds/poll`, {
+    method: "POST", credentials: "same-origin",
+    headers: { "x-csrf-token": document.querySelector('meta[name="csrf-token"]').content },
+  }).catch(() => null);
+  status.textContent = response && response.ok ? "Asked: the panel updates as the sources answer." : "Could not ask: try again.";
+});
+
 document.getElementById("event-moderate").addEventListener("change", async (ev) => {
   await fetch(`/api/v1/events/${encodeURIComponent(event)}/feeds/policy`, {
     method: "POST", credentials: "same-origin",

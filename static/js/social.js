@@ -10,6 +10,7 @@ const root = document.getElementById("social");
 const session = root.dataset.session;
 const eventId = root.dataset.event;
 const token = root.dataset.token;
+const quotable = token && !root.dataset.feed;  // nobody writes notes into the event's own feed
 const status = document.getElementById("social-status");
 const list = document.getElementById("social-queue");
 let pending = [];
@@ -78,7 +79,7 @@ function renderQueue() {
         button("Reject (r)", () => actions.reject(r), "button danger"),
         button("Approve author (u)", () => actions.author(r)),
         button("Block account (b)", () => actions.block(r), "button danger"),
-        token ? button("Quote into a note", () => actions.quote(r)) : null));
+        quotable ? button("Quote into a note", () => actions.quote(r)) : null));
     return row;
   }));
 }
@@ -94,7 +95,7 @@ async function refresh() {
   document.getElementById("social-recent").replaceChildren(...data.recent.map((r) => el("li", { "data-post": r.post_row },
     el("span", { class: "mod-state", text: r.state + (r.deleted_upstream ? " · deleted upstream" : "") }), postView(r),
     r.state === "approved" ? el("div", { class: "mod-actions" }, button("Remove from the stream", () => act("Removed", () => api("POST", `${base}/posts/${r.post_row}`, { action: "remove" })), "button danger"),
-      token ? button("Quote into a note", () => actions.quote(r)) : null) : null)));
+      quotable ? button("Quote into a note", () => actions.quote(r)) : null) : null)));
 }
 
 document.addEventListener("keydown", (ev) => {

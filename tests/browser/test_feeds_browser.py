@@ -213,3 +213,133 @@ def test_a_note_taker_quotes_a_post_into_a_note(moderated: ThreadServer, browser
         assert notes[0].author == "Ada"  # the note-taker's own note
     finally:
         ctx.close()
+
+
+def event_posts(server: ThreadServer, texts: list[str]) -> str:
+    """Posts that match only the event's hashtag while no session is live: the event's own feed.
+    Returns the feed's stream id."""
+
+    async def run(svc: Services) -> str:
+        from datetime import datetime, timedelta
+
+        ids = server.seed
+        assert ids is not None
+        if (await svc.programme.session(ids.session_id)).state != "ended":
+            await svc.programme.set_state(ids.session_id, "ended")
+            soon = datetime.now() + timedelta(minutes=5)
+            await svc.programme.create_session(ids.event_id, {
+                "title": "After the break", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
+                "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "room": "Hall"})
+
+            async def op(tx: Tx) -> str:
+                return await tx.insert_media(ids.session_id, "image/png", _png(), "test")
+
+            media_id = await svc.db.write(op)
+        else:
+            media_id = ""
+        svc.feeds.poll_now()  # forget the cached list of collecting sessions
+        posts = []
+        for n, text in enumerate(texts):
+            post = plain(n, f"guest{len(text)}")
+            posts.append(SocialPost(**{**post.to_dict(), "text": f"{text} #test", "post_id": f"{post.post_id}{len(text)}",
+                                       "links": (), "hashtags": ("test",), "mentions": (),
+                                       "media": ({"type": "image", "url": "https://cdn.example/p.png",
+                                                  "alt": "The hall filling up", "width": 40, "height": 30,
+                                                  "local": f"/media/{media_id}"},) if media_id and n == 0 else (),
+                                       "relation": {}}))
+        result = await svc.feeds.ingest("x", posts)
+        assert all(r == [""] for r in result.routed.values()), result.routed
+        feed = await svc.programme.event_feed(ids.event_id)
+        assert feed is not None
+        return feed.id
+
+    return server.call(run)
+
+
+def test_the_event_page_and_around_the_event_live_screenshots_and_axe(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Path
+) -> None:
+    from tests.browser.conftest import DESKTOP, PHONE
+    from tests.browser.test_ui import serious_axe_violations, sideways
+
+    ids = server.seed
+    assert ids is not None
+    event_posts(server, ["Doors are open, coffee in the foyer", "Great turnout this morning",
+                         "Slides from yesterday are online at https://example.org/slides"])
+    problems: dict[str, list[str]] = {}
+    asked: list[str] = []
+    for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE,
+                              bypass_csp=True)  # axe is injected as an inline script
+        page = ctx.new_page()
+        page.on("request", lambda r: asked.append(r.url))
+        page.goto(f"{server.url}/events/{ids.event_id}")
+        section = page.locator("#around")
+        expect(section.locator("article.item-social")).to_have_count(3)
+        expect(section).to_contain_text("Slides from yesterday")
+        page.screenshot(path=str(screenshot_dir / f"event-around-section-{label}.png"), full_page=True)
+        for name in ("event", "archive", "around"):
+            if name == "archive":
+                page.goto(f"{server.url}/events/{ids.event_id}/archive")
+                expect(page.locator(".around-archive article.item-social")).to_have_count(3)
+                page.screenshot(path=str(screenshot_dir / f"event-around-archive-{label}.png"), full_page=True)
+            if name == "around":
+                page.goto(f"{server.url}/events/{ids.event_id}")
+                section.get_by_role("link", name="All 3 posts around the event, live").click()
+                expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+                expect(page.locator("#items article.item-social")).to_have_count(3)
+                page.wait_for_function("() => [...document.images].every(i => i.complete)")
+                page.screenshot(path=str(screenshot_dir / f"event-around-page-{label}.png"), full_page=True)
+            if bad := sideways(page, viewport["width"]):
+                problems[f"{name}-{label} sideways"] = bad
+            if bad := serious_axe_violations(page):
+                problems[f"{name}-{label}"] = bad
+        if label == "desktop":
+            # A post arriving while the page is open appears without a reload.
+            event_posts(server, ["The afternoon starts in ten minutes, grab a seat"])
+            expect(page.locator("#items article.item-social")).to_have_count(4)
+            expect(page.locator("#items")).to_contain_text("grab a seat")
+            page.screenshot(path=str(screenshot_dir / "event-around-live-desktop.png"), full_page=True)
+    assert problems == {}
+    foreign = [u for u in asked if not u.startswith((server.url, "data:", "blob:"))]
+    assert foreign == [], foreign
+
+
+def test_moderating_the_events_own_feed_with_one_key_each(
+    moderated: ThreadServer, browser: Any, screenshot_dir: Path
+) -> None:
+    from tests.browser.test_ui import serious_axe_violations
+
+    server = moderated
+    ids = server.seed
+    assert ids is not None
+    event_posts(server, ["Doors are open, coffee in the foyer", "Buy cheap followers now"])
+    ctx = browser.new_context(base_url=server.url, bypass_csp=True)  # axe is injected as an inline script
+    ctx.set_default_timeout(15_000)
+    try:
+        ctx.add_cookies([{"name": "lb_login", "value": ids.login_token, "url": server.url}])
+        page = ctx.new_page()
+        viewer = ctx.new_page()
+        viewer.goto(f"{server.url}/events/{ids.event_id}/around")
+        expect(viewer.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(viewer.locator("#no-items")).to_be_visible()  # nothing approved yet: nothing shown
+        page.goto(f"{server.url}/organise/events/{ids.event_id}/social")
+        expect(page.locator("h1")).to_have_text("Social posts: Around the event")
+        queue = page.locator("#social-queue > li")
+        expect(queue).to_have_count(2)
+        page.screenshot(path=str(screenshot_dir / "event-around-moderation-desktop.png"), full_page=True)
+        assert serious_axe_violations(page) == []
+        assert page.get_by_role("button", name="Quote into a note").count() == 0  # no notes in the event's feed
+        first = queue.first.inner_text()
+        page.keyboard.press("a" if "Doors are open" in first else "j")
+        if "Doors are open" not in first:
+            page.keyboard.press("a")
+        expect(queue).to_have_count(1)
+        expect(viewer.locator("#items article.item-social")).to_have_count(1)  # live, without a reload
+        expect(viewer.locator("#items")).to_contain_text("Doors are open")
+        page.keyboard.press("b")  # block the other account: its waiting post goes
+        expect(queue).to_have_count(0)
+        expect(page.locator("#queue-empty")).to_be_visible()
+        expect(viewer.locator("#items")).not_to_contain_text("cheap followers")
+    finally:
+        ctx.close()

@@ -257,6 +257,9 @@ def pages_to_check(server: ThreadServer, extra: dict[str, str]) -> dict[str, str
         "organise-event": f"/organise/events/{extra['event']}",
         "organise-session": f"/organise/sessions/{extra['live_session']}",
         "notetaker": f"/n/{s.token}/sessions/{s.session_id}",
+        "around": f"/events/{extra['event']}/around",
+        "organise-feeds": f"/organise/events/{extra['event']}/feeds",
+        "organise-event-social": f"/organise/events/{extra['event']}/social",
     }
 
 

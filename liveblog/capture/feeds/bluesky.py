@@ -7,13 +7,17 @@ the last one handled, save it every few seconds, and on reconnect ask to resume 
 once (a post's id is its at:// uri). A delete commit marks the post deleted upstream.
 
 Jetstream gives no handle or display name (only the author's DID, and identity events when a
-handle changes), so a post names its author by handle when one has been seen, else by DID.
+handle changes). A post is stored at once with what is known: the handle and display name if
+the author was resolved before, else a handle an identity event announced, else the DID. Unknown
+DIDs are resolved in the background by `profiles.ProfileResolver` (the AppView's getProfiles,
+batched and cached), which then renames the stored posts: ingest never waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -35,6 +39,7 @@ from liveblog.capture.feeds.base import (
     text_value,
     utc_iso,
 )
+from liveblog.capture.feeds.profiles import ProfileResolver
 from liveblog.models import SocialPost
 from liveblog.settings import Settings
 
@@ -162,14 +167,34 @@ class BlueskySource:
         self._buffer_since = 0.0
         self.bad_frames = 0
         self.connections = 0
+        self.profiles = (ProfileResolver(bs.appview_url, self.timeout, settings.feeds.backoff_max_seconds)
+                         if bs.appview_url else None)
 
     async def close(self) -> None:
-        return None
+        if self.profiles is not None:
+            await self.profiles.close()
 
     async def run(self, feed: Feed) -> None:
         saved = await feed.get_cursor(CURSOR_KEY)
         if saved and saved.isdigit():
             self.cursor = self.stored_cursor = int(saved)
+        # Names are resolved beside the stream, never in its way; it lives as long as this run.
+        resolver = (asyncio.create_task(self.profiles.run(lambda did, handle, name: self._rename(feed, did, handle, name)),
+                                        name="bluesky profiles")
+                    if self.profiles is not None else None)
+        try:
+            await self._run(feed)
+        finally:
+            if resolver is not None:
+                resolver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await resolver
+
+    async def _rename(self, feed: Feed, did: str, handle: str, name: str) -> None:
+        old = [did] + ([self.handles[did]] if did in self.handles and self.handles[did] != handle else [])
+        await feed.update_author("bluesky", old, handle, name)
+
+    async def _run(self, feed: Feed) -> None:
         while True:
             generation = feed.wake_generation
             targets = await feed.targets()
@@ -245,6 +270,13 @@ class BlueskySource:
         cursor = self.cursor
         result = await feed.ingest("bluesky", posts, cursor=(CURSOR_KEY, str(cursor)) if cursor else None)
         self.stored_cursor = cursor
+        if self.profiles is not None:
+            # An author resolved while these posts were on their way in: the resolver's rename
+            # may have run before they were stored, so rename them now (it is idempotent).
+            late = {did_of(p): found for p in posts
+                    if (found := self.profiles.known(did_of(p))) and (p.author_handle, p.author_name) != found}
+            for did, (handle, name) in late.items():
+                await self._rename(feed, did, handle, name)
         for post in posts:
             if len(self.known) >= KNOWN_KEPT:
                 self.known.clear()
@@ -264,6 +296,13 @@ class BlueskySource:
             return
         kind, value = post_from_event(event, wanted, self.cdn_base, self.handles, self.max_chars)
         if kind == "post" and isinstance(value, SocialPost):
+            if self.profiles is not None:
+                did = did_of(value)
+                found = self.profiles.known(did)
+                if found is not None:
+                    value = dataclasses.replace(value, author_handle=found[0], author_name=found[1])
+                else:
+                    self.profiles.want(did)  # stored with what we have; renamed when it resolves
             if not self.buffer:
                 self._buffer_since = time.monotonic()
             self.buffer.append(value)
@@ -272,6 +311,11 @@ class BlueskySource:
             await feed.deleted("bluesky", value)
         # Handled (or buffered): a resume starts after this, less the rewind.
         self.cursor = max(self.cursor or 0, event["time_us"])
+
+
+def did_of(post: SocialPost) -> str:
+    """The author's DID, from the post's at:// uri."""
+    return post.post_id.split("/")[2]
 
 
 def build(settings: Settings) -> list[BlueskySource]:

@@ -8,7 +8,10 @@ One small ASGI app speaks three real wire formats:
   `max_id`/`since_id`/`min_id`, `Link` header with rel="next"/"prev", `X-RateLimit-*` with an
   ISO reset time);
 - Bluesky Jetstream, websocket `/subscribe?wantedCollections=...&cursor=<time_us>` (commit events
-  `{did, time_us, kind, commit{rev, operation, collection, rkey, record, cid}}`).
+  `{did, time_us, kind, commit{rev, operation, collection, rkey, record, cid}}`);
+- the Bluesky AppView's `GET /xrpc/app.bsky.actor.getProfiles?actors=...` (at most 25 actors;
+  `{"profiles": [profileViewDetailed]}`, unknown actors left out; XRPC errors as
+  `{"error", "message"}` with status 400).
 It also serves images under /img/ for the media fetcher. Tests script failures (`fail_next`) and
 read what was asked (`x_requests`, `mastodon_requests`, `jetstream_connections`).
 """
@@ -68,7 +71,10 @@ class FakeNetworks:
     x_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     mastodon_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     jetstream_connections: list[dict[str, str]] = field(default_factory=list)
-    fail_next: dict[str, deque[Failure]] = field(default_factory=lambda: {"x": deque(), "mastodon": deque(), "rss": deque()})
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # DID -> profileViewDetailed
+    profile_requests: list[list[str]] = field(default_factory=list)  # the actors of each getProfiles call
+    fail_next: dict[str, deque[Failure]] = field(default_factory=lambda: {
+        "x": deque(), "mastodon": deque(), "rss": deque(), "appview": deque()})
     jetstream_drop_after: int | None = None  # close the socket after sending this many frames
     jetstream_junk: list[str] = field(default_factory=list)  # raw frames sent first on the next connection
     x_window: int = 450
@@ -186,6 +192,20 @@ class FakeNetworks:
         self._jet_new.set()
         self._jet_new = asyncio.Event()
         return event
+
+    def add_profile(self, did: str, handle: str, display_name: str | None = None) -> dict[str, Any]:
+        """An account the AppView knows (profileViewDetailed, as app.bsky.actor.defs has it)."""
+        profile: dict[str, Any] = {
+            "did": did, "handle": handle, "avatar": f"{self.base_url}/img/avatar-{handle.split('.')[0]}.png",
+            "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False},
+            "labels": [], "createdAt": "2024-03-01T10:00:00.000Z", "indexedAt": "2024-03-01T10:00:00.000Z",
+            "description": "", "followersCount": 12, "followsCount": 34, "postsCount": 56,
+            "viewer": {"muted": False, "blockedBy": False},
+        }
+        if display_name is not None:
+            profile["displayName"] = display_name
+        self.profiles[did] = profile
+        return profile
 
     def _stamped(self, text: str) -> str:
         if not self.stamp or STAMP not in text:
@@ -367,6 +387,21 @@ class FakeNetworks:
                                "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")})
         return guid
 
+    async def get_profiles(self, request: Request) -> Response:
+        scripted = await self._scripted("appview")
+        if scripted is not None:
+            return scripted
+        actors = request.query_params.getlist("actors")
+        self.profile_requests.append(actors)
+        if not actors:
+            return self._json({"error": "InvalidRequest", "message": 'Error: Params must have the property "actors"'}, 400)
+        if len(actors) > 25:
+            return self._json({"error": "InvalidRequest", "message": "Error: actors must not have more than 25 elements"},
+                              400)
+        by_handle = {p["handle"]: p for p in self.profiles.values()}
+        found = [self.profiles.get(a) or by_handle.get(a) for a in actors]
+        return self._json({"profiles": [p for p in found if p is not None]})
+
     async def rss(self, request: Request) -> Response:
         scripted = await self._scripted("rss")
         if scripted is not None:
@@ -401,6 +436,7 @@ class FakeNetworks:
             WebSocketRoute("/subscribe", self.jetstream),
             Route("/img/{name}", self.image),
             Route("/feed.rss", self.rss),
+            Route("/xrpc/app.bsky.actor.getProfiles", self.get_profiles),
         ])
 
 

@@ -4,7 +4,10 @@ approve, reject, remove and block.
 
 Routing rule (docs/feeds.md): a post carrying a session's own hashtag goes to that session; a
 post that matches only the event's hashtags or search terms goes to every live session of the
-event at that moment, or, when none is live, to the event's own feed (session id '').
+event at that moment, or, when none is live, to the event's own feed. A route to the event's
+feed has session id '' in `social_routes`; its approved posts go into the event's feed stream
+(a hidden sessions row of kind 'event_feed', `models.event_feed_id`), moderated, sequenced and
+served exactly like a session's.
 
 Approved posts enter the session's stream as ordinary items of kind "social" (sequenced, so a
 resuming viewer gets them); a post removed later is an `item.deleted` change. Moderators learn
@@ -36,7 +39,7 @@ from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.feeds.render import render_post
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.lifecycle import Supervisor
-from liveblog.models import Item, SocialPost, SocialRoute
+from liveblog.models import Item, Session, SocialPost, SocialRoute, event_feed_id
 from liveblog.settings import Settings
 from liveblog.storage import Op, Store, Tx
 from liveblog.streams.hub import StreamHub
@@ -60,19 +63,39 @@ def _aware(value: str) -> datetime | None:
 Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
 
 
+def stream_of(event_id: str, session_id: str) -> str:
+    """The stream a route's approved post goes to: the session's, or the event's own feed."""
+    return session_id or event_feed_id(event_id)
+
+
+def route_session(stream: Session) -> str:
+    """The inverse: a stream's session id as routes store it ('' for the event's own feed)."""
+    return "" if stream.is_event_feed else stream.id
+
+
 def author_key(post: SocialPost) -> str:
     return f"{post.network}:{post.author_handle.lower()}"
 
 
+def author_keys(post: SocialPost) -> set[str]:
+    """Every name an author rule may give this post's author: network:handle, and for Bluesky
+    also network:DID (a post shows the DID until its author is resolved, and a moderator may
+    have blocked or allowed that)."""
+    keys = {author_key(post)}
+    if post.network == "bluesky" and post.post_id.startswith("at://did:"):
+        keys.add(f"bluesky:{post.post_id.split('/')[2].lower()}")
+    return keys
+
+
 def decide(post: SocialPost, rules: list[tuple[str, str]], moderate: bool) -> str:
     """The state a newly routed post starts in, from the event's rules and the session's policy."""
-    key = author_key(post)
+    keys = author_keys(post)
     text = post.text.lower()
-    if ("block_author", key) in rules:
+    if any(kind == "block_author" and value in keys for kind, value in rules):
         return "rejected"
     if any(kind == "block_word" and value in text for kind, value in rules):
         return "rejected"
-    if ("allow_author", key) in rules:
+    if any(kind == "allow_author" and value in keys for kind, value in rules):
         return "approved"
     return "pending" if moderate else "approved"
 
@@ -102,6 +125,9 @@ class FeedService:
         self.status_version = 0
         self.ingested = 0
         self.on_ingest: list[Callable[[SocialPost], None]] = []  # benchmark hook: called after commit
+        # Set when several processes share the work (services.py): asks the process that holds
+        # the feed lease, wherever it is, to poll now (through Redis).
+        self.poll_elsewhere: Callable[[], None] | None = None
 
     # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
 
@@ -189,6 +215,13 @@ class FeedService:
         self.wake_generation += 1
         event, self._wake = self._wake, asyncio.Event()
         event.set()
+
+    def request_poll(self) -> None:
+        """An organiser asked to poll now: wake the pollers here, and, with several processes,
+        those of the process that runs them (the feed lease may be held by another one)."""
+        self.poll_now()
+        if self.poll_elsewhere is not None:
+            self.poll_elsewhere()
 
     async def sleep(self, seconds: float, since: int | None = None) -> None:
         if since is not None and since != self.wake_generation:
@@ -291,7 +324,7 @@ class FeedService:
                 continue
             images: list[tuple[int, str, bytes]] = []
             avatar = None
-            if self.fetcher is not None and any(s for _, s in routes):
+            if self.fetcher is not None:
                 fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("url") or "")) for m in post.media))
                 images = [(i, f[0], f[1]) for i, f in enumerate(fetched) if f is not None]
                 if post.avatar_url:
@@ -342,9 +375,11 @@ class FeedService:
             rules: dict[str, list[tuple[str, str]]] = {}
             policies: dict[str, dict[str, bool]] = {}
             for post, routes, images, avatar in chunk:
-                media_session = next((s for _, s in routes if s), "")
-                if media_session:
-                    post = await _store_media(tx, post, media_session, images, avatar)
+                for e, s in routes:
+                    if not s:
+                        await tx.ensure_event_feed(e)  # its stream row, before media or items name it
+                e0, s0 = routes[0]
+                post = await _store_media(tx, post, stream_of(e0, s0), images, avatar)
                 row = await tx.insert_social_post(post)
                 if row is None:
                     continue  # another poll or source stored it first
@@ -357,11 +392,11 @@ class FeedService:
                     moderate = policies[e].get(s, policies[e].get("", default))
                     state = decide(post, rules[e], moderate)
                     await tx.insert_social_route(row, e, s, state)
-                    if state == "approved" and s:
-                        item = await _publish(tx, row, post, s)
+                    if state == "approved":
+                        item = await _publish(tx, row, post, stream_of(e, s))
                         await tx.set_social_route(row, e, s, state="approved", item_id=item.id, decided_by="auto")
-                    elif state == "pending" and s:
-                        waiting.add(s)
+                    elif state == "pending":
+                        waiting.add(stream_of(e, s))
             if billing is not None:
                 event_id, billed, per_session = billing
                 await tx.add_feed_reads(event_id, "", network, billed)
@@ -386,39 +421,79 @@ class FeedService:
                     await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
                 await tx.set_social_route(route.post_row, route.event_id, route.session_id, state="removed",
                                           item_id=route.item_id, decided_by="deleted upstream")
-                touched.append(route.session_id)
+                touched.append(stream_of(route.event_id, route.session_id))
             return touched
 
-        for session_id in await self.db.write(op):
-            if session_id:
-                self._queue_changed(session_id)
+        for stream_id in await self.db.write(op):
+            self._queue_changed(stream_id)
 
-    def _queue_changed(self, session_id: str) -> None:
-        self.hub.send_unsequenced(session_id, {"type": "feed.queue", "session_id": session_id})
+    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
+        """Rename an author's stored posts (their DID becomes a handle and display name): the
+        stored copy, and each approved item in its stream as an `item.updated` change, so open
+        pages show the name without a reload. Waiting posts are renamed for their moderators."""
+
+        async def op(tx: Tx) -> tuple[int, set[str]]:
+            routes = await tx.rename_social_author(network, old_handles, handle, name)
+            touched: set[str] = set()
+            for route in routes:
+                if route.state == "approved" and route.item_id is not None:
+                    item = await tx.get_item(route.item_id)
+                    if item is not None and not item.deleted:
+                        await tx.update_item(route.item_id, {
+                            "author": route.post.author_name or route.post.author_handle,
+                            "html": render_post(route.post),
+                            "data": item.data | _item_data(route.post, route.post_row),
+                        })
+                elif route.state == "pending":
+                    touched.add(stream_of(route.event_id, route.session_id))
+            return len({r.post_row for r in routes}), touched
+
+        renamed, touched = await self.db.write(op)
+        for stream_id in touched:
+            self._queue_changed(stream_id)
+        return renamed
+
+    def _queue_changed(self, stream_id: str) -> None:
+        self.hub.send_unsequenced(stream_id, {"type": "feed.queue", "session_id": stream_id})
 
     # -- moderation ----------------------------------------------------------------------------
+
+    async def event_feed(self, event_id: str) -> Session:
+        """The event's own feed stream, created if no post has yet (a page that shows it needs a
+        stream to follow from the start)."""
+
+        async def op(tx: Tx) -> Session:
+            return await tx.ensure_event_feed(event_id)
+
+        found = await self.db.read(lambda r: r.get_event_feed(event_id), pool="pages")
+        return found if found is not None else await self.db.write(op)
 
     async def routed_post(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
         """One collected post as routed to a session (for quoting it into a note)."""
         return await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
 
-    async def queue(self, session_id: str) -> list[SocialRoute]:
-        return await self.db.read(lambda r: r.list_social_routes(session_id=session_id, state="pending"), pool="pages")
+    async def queue(self, stream: Session) -> list[SocialRoute]:
+        """Posts waiting in a session's (or the event's own feed's) queue."""
+        return await self.db.read(lambda r: r.list_social_routes(
+            event_id=stream.event_id, session_id=route_session(stream), state="pending"), pool="pages")
 
-    async def recent(self, session_id: str, limit: int = 100) -> list[SocialRoute]:
-        routes = await self.db.read(lambda r: r.list_social_routes(session_id=session_id), pool="pages")
+    async def recent(self, stream: Session, limit: int = 100) -> list[SocialRoute]:
+        routes = await self.db.read(lambda r: r.list_social_routes(
+            event_id=stream.event_id, session_id=route_session(stream), limit=100_000), pool="pages")
         return [r for r in routes if r.state != "pending"][-limit:]
 
     async def moderate(self, session_id: str, post_row: int, action: str, by: str) -> SocialRoute:
-        """approve | reject | remove one post in one session."""
+        """approve | reject | remove one post in one stream: a session's, or the event's own feed
+        (its stream id, models.event_feed_id)."""
         if action not in ("approve", "reject", "remove"):
             raise BadRequest("action must be approve, reject or remove", code="invalid_field", field="action")
 
         async def op(tx: Tx) -> SocialRoute:
-            session = await tx.get_session(session_id)
-            if session is None:
+            stream = await tx.get_stream_session(session_id)
+            if stream is None:
                 raise NotFound(f"no session {session_id!r}", code="unknown_session")
-            route = await tx.get_social_route(post_row, session.event_id, session_id)
+            routed = route_session(stream)
+            route = await tx.get_social_route(post_row, stream.event_id, routed)
             if route is None:
                 raise NotFound("no such post in this session", code="unknown_post", field="post_row")
             if action == "approve":
@@ -426,17 +501,17 @@ class FeedService:
                     return route
                 if route.state == "removed" or route.item_id is not None:
                     raise Conflict("that post was removed; it cannot come back", code="post_removed")
-                item = await _publish(tx, post_row, route.post, session_id)
-                await tx.set_social_route(post_row, route.event_id, session_id, state="approved", item_id=item.id,
+                item = await _publish(tx, post_row, route.post, stream.id)
+                await tx.set_social_route(post_row, route.event_id, routed, state="approved", item_id=item.id,
                                           decided_by=by)
             elif route.item_id is not None and route.state == "approved":
                 await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
-                await tx.set_social_route(post_row, route.event_id, session_id, state="removed", item_id=route.item_id,
+                await tx.set_social_route(post_row, route.event_id, routed, state="removed", item_id=route.item_id,
                                           decided_by=by)
             elif route.state == "pending":
-                await tx.set_social_route(post_row, route.event_id, session_id, state="rejected", item_id=None,
+                await tx.set_social_route(post_row, route.event_id, routed, state="rejected", item_id=None,
                                           decided_by=by)
-            found = await tx.get_social_route(post_row, route.event_id, session_id)
+            found = await tx.get_social_route(post_row, route.event_id, routed)
             assert found is not None
             return found
 
@@ -448,7 +523,7 @@ class FeedService:
         route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
         if route is None:
             raise NotFound("that item is not a collected post", code="unknown_post", field="item_id")
-        return await self.moderate(route.session_id, route.post_row, "remove", by)
+        return await self.moderate(stream_of(route.event_id, route.session_id), route.post_row, "remove", by)
 
     async def add_rule(self, event_id: str, kind: str, value: str, by: str) -> int:
         """Add an event rule and apply it to what waits: allow_author approves the author's
@@ -470,25 +545,25 @@ class FeedService:
             touched = []
             for route in await tx.list_social_routes(event_id=event_id, state="pending", limit=100_000):
                 post = route.post
-                hit = author_key(post) == value if kind != "block_word" else value in post.text.lower()
+                hit = value in author_keys(post) if kind != "block_word" else value in post.text.lower()
                 if not hit:
                     continue
-                if kind == "allow_author" and route.session_id:
-                    item = await _publish(tx, route.post_row, post, route.session_id)
+                stream_id = stream_of(event_id, route.session_id)
+                if kind == "allow_author":
+                    if not route.session_id:
+                        await tx.ensure_event_feed(event_id)
+                    item = await _publish(tx, route.post_row, post, stream_id)
                     await tx.set_social_route(route.post_row, event_id, route.session_id, state="approved",
                                               item_id=item.id, decided_by=by)
-                elif kind == "allow_author":
-                    await tx.set_social_route(route.post_row, event_id, "", state="approved", item_id=None, decided_by=by)
                 else:
                     await tx.set_social_route(route.post_row, event_id, route.session_id, state="rejected",
                                               item_id=None, decided_by=by)
-                touched.append(route.session_id)
+                touched.append(stream_id)
             return touched
 
         touched = await self.db.write(op)
-        for session_id in set(touched):
-            if session_id:
-                self._queue_changed(session_id)
+        for stream_id in set(touched):
+            self._queue_changed(stream_id)
         return len(touched)
 
     async def remove_rule(self, event_id: str, kind: str, value: str) -> None:
@@ -565,14 +640,18 @@ async def _publish(tx: Tx, post_row: int, post: SocialPost, session_id: str) -> 
         body=post.text,
         html=render_post(post),
         key_point=False,
-        data={
-            "network": post.network,
-            "post_id": post.post_id,
-            "post_row": post_row,
-            "handle": post.author_handle,
-            "url": post.url,
-            "posted_at": post.posted_at,
-        },
+        data=_item_data(post, post_row),
         typed_at=post.posted_at,
     )
     return item
+
+
+def _item_data(post: SocialPost, post_row: int) -> dict[str, Any]:
+    return {
+        "network": post.network,
+        "post_id": post.post_id,
+        "post_row": post_row,
+        "handle": post.author_handle,
+        "url": post.url,
+        "posted_at": post.posted_at,
+    }

@@ -111,14 +111,14 @@ class PgArchiveOps(_PortableArchive):
             for r in await self.conn.fetch(
                 "SELECT f.doc, f.kind, f.ref, f.session_id, f.event_id, f.at,"
                 f" ts_headline(f.config, {_SNIPPET_TEXT},"
-                " plainto_tsquery(f.config, $1), $3), f.title, s.title, e.title"
+                " plainto_tsquery(f.config, $1), $3), f.title, s.title, e.title, s.kind"
                 " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
                 " WHERE f.doc = ANY($2::text[])",
                 args[0], page_ids, _HEADLINE,
             ):
                 hits_by_doc[r[0]] = SearchHit(
                     kind=r[1], ref=r[2], session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
-                    session_title=r[8], event_title=r[9],
+                    session_title=r[8], event_title=r[9], in_event_feed=r[10] == "event_feed",
                 )
         hits = tuple(hits_by_doc[d] for d in page_ids if d in hits_by_doc)
         return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)

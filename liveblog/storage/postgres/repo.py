@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from liveblog.errors import Conflict, NotFound
-from liveblog.models import Change, Event, Item, Session, utcnow
+from liveblog.models import Change, Event, Item, Session, event_feed_id, utcnow
 from liveblog.storage.postgres.base import PgUnitBase
 from liveblog.storage.repo import _SESSION_JSON, _comparable, _event, _session_value, _item, _session, _session_wire, dumps, new_epoch, new_id
 
@@ -99,17 +99,39 @@ class PgStreamOps(PgUnitBase):
         return after
 
     async def get_session(self, session_id: str) -> Session | None:
+        row = await self.conn.fetchrow("SELECT * FROM sessions WHERE id = $1 AND kind = 'session'", session_id)
+        return _session(row) if row else None
+
+    async def get_stream_session(self, session_id: str) -> Session | None:
         row = await self.conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
         return _session(row) if row else None
 
+    async def get_event_feed(self, event_id: str) -> Session | None:
+        row = await self.conn.fetchrow("SELECT * FROM sessions WHERE event_id = $1 AND kind = 'event_feed'", event_id)
+        return _session(row) if row else None
+
+    async def ensure_event_feed(self, event_id: str) -> Session:
+        now = utcnow()
+        await self.conn.execute(
+            "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch, last_seq,"
+            " created_at, updated_at, kind) SELECT $1, id, '', starts_on, ends_on, 'live', $2, 0, $3, $3, 'event_feed'"
+            " FROM events WHERE id = $4 ON CONFLICT DO NOTHING",
+            event_feed_id(event_id), new_epoch(), now, event_id,
+        )
+        feed = await self.get_event_feed(event_id)
+        if feed is None:
+            raise NotFound(f"no event {event_id!r}")
+        return feed
+
     async def list_sessions(self, event_id: str) -> list[Session]:
         rows = await self.conn.fetch(
-            "SELECT * FROM sessions WHERE event_id = $1 ORDER BY starts_at, room, title", event_id
+            "SELECT * FROM sessions WHERE event_id = $1 AND kind = 'session' ORDER BY starts_at, room, title", event_id
         )
         return [_session(r) for r in rows]
 
     async def list_live_sessions(self) -> list[Session]:
-        return [_session(r) for r in await self.conn.fetch("SELECT * FROM sessions WHERE state = 'live' ORDER BY starts_at")]
+        return [_session(r) for r in await self.conn.fetch(
+            "SELECT * FROM sessions WHERE state = 'live' AND kind = 'session' ORDER BY starts_at")]
 
     async def next_seq(self, session_id: str) -> int:
         """The session row stays locked until this transaction commits: a writer in another
@@ -162,15 +184,19 @@ class PgStreamOps(PgUnitBase):
         )
         return _item(row) if row else None
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None
-    ) -> list[Item]:
+    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
+                         newest: int | None = None) -> list[Item]:
         sql = "SELECT * FROM items WHERE session_id = $1"
         args: list[Any] = [session_id]
         if not include_deleted:
             sql += " AND deleted = 0"
         if kind:
-            sql += " AND kind = $2"
             args.append(kind)
+            sql += f" AND kind = ${len(args)}"
+        if newest is not None:  # only the newest few (still returned oldest first)
+            args.append(newest)
+            sql += f" ORDER BY sort_at DESC, id DESC LIMIT ${len(args)}"
+            return [_item(r) for r in reversed(await self.conn.fetch(sql, *args))]
         sql += " ORDER BY sort_at, id"
         return [_item(r) for r in await self.conn.fetch(sql, *args)]
 

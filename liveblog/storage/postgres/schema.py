@@ -519,4 +519,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_shown ON items(session_id, sort_at, id)
         WHERE kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1);
     """,
+    # 9: an event's own feed: a sessions row of kind 'event_feed' (as SQLite's 9).
+    """
+    ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'session'
+        CHECK (kind IN ('session', 'event_feed'));
+    CREATE UNIQUE INDEX sessions_one_event_feed ON sessions (event_id) WHERE kind = 'event_feed';
+    """,
+    # 10: renaming a Bluesky author finds their posts by handle (as SQLite's 10).
+    """
+    CREATE INDEX social_posts_by_author ON social_posts (network, author_handle);
+    """,
 ]

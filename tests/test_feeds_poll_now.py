@@ -1,0 +1,73 @@
+"""'Poll now' from any process: feed pollers run in the one process holding the feed lease
+(Redis), and an organiser's request to poll now, made on another process, reaches it through
+the Redis channel. Two in-process app instances over one PostgreSQL and one Redis of their own,
+the fake X on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.services import Services
+from tests.conftest import eventually, make_settings, run_server, seed
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeNetworks]:
+    async with serve_fakes() as fakes:
+        yield fakes
+
+
+async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
+    tmp_path: Path, pg_url: str, fake: FakeNetworks
+) -> None:
+    redis = RedisServer().start()
+    settings = make_settings(
+        tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1},
+        feeds={"moderate_by_default": False, "fetch_media": False},
+        feeds_x={"api_base": fake.base_url, "poll_seconds": 3600.0, "max_results": 10},
+    )
+    settings = dataclasses.replace(settings, x_bearer_token="fake-token", secret_key="poll-now-secret",
+                                   secret_key_from_env=True)
+    leader, other = Services.build(settings), Services.build(settings)
+    await leader.open()  # first to start: it holds the lease and runs the pollers
+    try:
+        await other.open()
+        try:
+            ids = await seed(leader)
+            assert leader.health()["components"]["feeds"]["runs_here"]
+            assert not other.health()["components"]["feeds"]["runs_here"]
+            leader.feeds.poll_now()  # the session is live: a first poll, then nothing for an hour
+            await eventually(lambda: fake.x_requests, what="the first poll")
+            polls = len(fake.x_requests)
+            fake.add_tweet("ana", "Ana", "Posted between polls #test")
+            async with run_server(settings, other) as live, live.client() as http:
+                r = await http.post(f"/api/v1/events/{ids.event_id}/feeds/poll",
+                                    headers={"authorization": f"Bearer {ids.login_token}"})
+                assert r.status_code == 202 and r.json() == {"asked": True}
+
+                async def stored() -> bool:
+                    items = await other.programme.items(ids.session_id, kind="social")
+                    return any("Posted between polls" in i.body for i in items)
+
+                await eventually(stored, timeout=15, what="the post, polled at once by the lease holder")
+                # A session set live on this process wakes the pollers there too.
+                polls = len(fake.x_requests)
+                r = await http.patch(f"/api/v1/sessions/{ids.other_session_id}", json={"state": "live"},
+                                     headers={"authorization": f"Bearer {ids.login_token}"})
+                assert r.status_code == 200
+                await eventually(lambda: len(fake.x_requests) > polls, timeout=15, what="a poll as the session went live")
+            assert len(fake.x_requests) > polls
+            assert not other.feeds.sources  # the other process polled nothing itself
+        finally:
+            await other.close()
+    finally:
+        await leader.close()
+        redis.remove()
