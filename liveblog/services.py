@@ -26,6 +26,7 @@ from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
 from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
+from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Store, make_store
 from liveblog.streams.fanout import RedisFanout, SingleProcess
 from liveblog.streams.hub import StreamHub
@@ -205,6 +206,9 @@ class Services:
             fanout.signals["feeds.poll"] = feeds.poll_now
             signal_poll = fanout.send_signal
             feeds.poll_elsewhere = lambda: signal_poll("feeds.poll")
+            # The organisers' feed panel on every process shows the sources' status.
+            feeds.shared = SharedCounters()
+            feeds.shared.client = fanout.client
         components.append(AudienceComponent(audience))
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)

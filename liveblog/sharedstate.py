@@ -1,5 +1,6 @@
-"""State that several app processes share through Redis: the flood and log-in throttles, and
-the claims that make one process at a time write a poll's tally.
+"""State that several app processes share through Redis: the flood and log-in throttles, the
+claims that make one process at a time write a poll's tally, and the feed sources' status that
+the process running them keeps for the organisers' panel on every other process.
 
 A throttle kept in each process's memory lets a client that spreads its requests over N
 processes do N times as much. With `redis.url` set, the throttles count in Redis instead (one
@@ -67,6 +68,26 @@ class SharedCounters:
                 await pipe.execute()
         except Exception as exc:
             self._failed(exc)
+
+    async def put_text(self, key: str, value: str, seconds: float) -> None:
+        """Keep a small value under key for `seconds` (one process writes what others read)."""
+        if self.client is None:
+            return
+        try:
+            await self.client.set(PREFIX + key, value, px=max(1, int(seconds * 1000)))
+        except Exception as exc:
+            self._failed(exc)
+
+    async def get_text(self, key: str) -> str | None:
+        """The value kept under key, or None (none kept, expired, or Redis unreachable)."""
+        if self.client is None:
+            return None
+        try:
+            value = await self.client.get(PREFIX + key)
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        return value.decode() if isinstance(value, bytes) else value
 
     async def recent(self, key: str, now: float, window: float) -> list[float] | None:
         """key's moments within window before now, oldest first; None when Redis is unreachable."""

@@ -64,6 +64,15 @@ async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
                                      headers={"authorization": f"Bearer {ids.login_token}"})
                 assert r.status_code == 200
                 await eventually(lambda: len(fake.x_requests) > polls, timeout=15, what="a poll as the session went live")
+                # The organisers' panel on this process shows the sources running on the other.
+                async def panel_shows_x() -> bool:
+                    r = await http.get(f"/api/v1/events/{ids.event_id}/feeds/status",
+                                       headers={"authorization": f"Bearer {ids.login_token}"})
+                    data = r.json()
+                    return data["runs_elsewhere"] and any(
+                        s["network"] == "x" and s["posts"] >= 1 for s in data["sources"])
+
+                await eventually(panel_shows_x, timeout=15, what="the lease holder's source status on the other process")
             assert len(fake.x_requests) > polls
             assert not other.feeds.sources  # the other process polled nothing itself
         finally:

@@ -421,6 +421,28 @@ async def test_renaming_a_social_author_renames_their_stored_posts(store: Store)
     assert await store.write(lambda tx: tx.rename_social_author("bluesky", [], "x", "y")) == []
 
 
+async def test_authors_still_named_by_did_are_found_after_a_restart(store: Store) -> None:
+    from liveblog.models import SocialPost
+
+    session_id = await seed(store)
+    event_id = (await store.read(lambda r: r.get_session(session_id))).event_id
+
+    async def store_posts(tx: Unit) -> None:
+        for n, (network, handle) in enumerate([("bluesky", "did:plc:b"), ("bluesky", "did:plc:a"),
+                                               ("bluesky", "did:plc:a"), ("bluesky", "dida.example"),
+                                               ("bluesky", "ana.bsky.social"), ("mastodon", "did:plc:z")]):
+            row = await tx.insert_social_post(SocialPost(
+                network=network, post_id=f"p{n}", author_handle=handle, author_name=handle, text="#test", url="",
+                posted_at="2026-11-30T09:00:00.000Z"))
+            assert row is not None
+            await tx.insert_social_route(row, event_id, session_id, "approved")
+
+    await store.write(store_posts)
+    found = await store.read(lambda r: r.social_authors_with_prefix("bluesky", "did:", 10))
+    assert found == ["did:plc:a", "did:plc:b"]
+    assert await store.read(lambda r: r.social_authors_with_prefix("bluesky", "did:", 1)) == ["did:plc:a"]
+
+
 async def test_a_failing_after_commit_callback_does_not_stop_the_writer(store: Store, caplog: Any) -> None:
     sid = await seed(store)
 

@@ -58,6 +58,15 @@ class FeedOps(StreamOps):
                 found.update(r[0] for r in await cur.fetchall())
         return found
 
+    async def social_authors_with_prefix(self, network: str, prefix: str, limit: int) -> list[str]:
+        # A range, not LIKE: it uses the (network, author_handle) index on both backends.
+        async with self.conn.execute(
+            "SELECT DISTINCT author_handle FROM social_posts WHERE network = ? AND author_handle >= ?"
+            " AND author_handle < ? ORDER BY author_handle LIMIT ?",
+            (network, prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1), limit),
+        ) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
+
     async def rename_social_author(self, network: str, old_handles: list[str], handle: str, name: str
                                    ) -> list[SocialRoute]:
         """Give the posts of a network whose author is named by one of `old_handles` (a Bluesky

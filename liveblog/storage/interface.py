@@ -416,6 +416,11 @@ class Unit(Protocol):
     async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
         ...
 
+    async def social_authors_with_prefix(self, network: str, prefix: str, limit: int) -> list[str]:
+        """Distinct author handles of a network's stored posts that start with `prefix` (Bluesky
+        authors still named by DID: "did:"), at most `limit`."""
+        ...
+
     async def rename_social_author(self, network: str, old_handles: list[str], handle: str, name: str
                                    ) -> list[SocialRoute]:
         """Rename the author of a network's posts stored under any of `old_handles` (a Bluesky

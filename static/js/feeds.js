@@ -32,7 +32,10 @@ function show(data) {
   });
   if (!rows.length) {
     const tr = document.createElement("tr");
-    tr.append(cell(data.enabled ? "No source is configured (docs/feeds.md)." : "Feeds are switched off (feeds.enabled)."));
+    const why = !data.enabled ? "Feeds are switched off (feeds.enabled)."
+      : data.runs_elsewhere ? "The sources run in another app process, which has not reported their status yet."
+      : "No source is configured (docs/feeds.md).";
+    tr.append(cell(why));
     tr.firstChild.colSpan = 7;
     rows.push(tr);
   }

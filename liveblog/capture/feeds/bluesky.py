@@ -182,6 +182,11 @@ class BlueskySource:
         resolver = (asyncio.create_task(self.profiles.run(lambda did, handle, name: self._rename(feed, did, handle, name)),
                                         name="bluesky profiles")
                     if self.profiles is not None else None)
+        if self.profiles is not None:
+            # Posts stored under a DID before a restart (the AppView was down, or did not know
+            # the author yet): ask again; Jetstream resumes past them and will not resend them.
+            for did in await feed.authors_by_did("bluesky"):
+                self.profiles.want(did)
         try:
             await self._run(feed)
         finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Item, Session, SocialPost, SocialRoute, event_feed_id
 from liveblog.settings import Settings
+from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Op, Store, Tx
 from liveblog.streams.hub import StreamHub
 
@@ -100,6 +102,14 @@ def decide(post: SocialPost, rules: list[tuple[str, str]], moderate: bool) -> st
     return "pending" if moderate else "approved"
 
 
+# Where the process running the sources keeps their status for the others, and how often at
+# least it refreshes it (the key expires after three times that: a dead holder's status goes).
+SHARED_STATUS_KEY = "feeds:status"
+# Authors still named by DID that a Bluesky source asks about when it starts, at most.
+UNRESOLVED_AUTHORS = 1000
+SHARED_STATUS_SECONDS = 2.0
+
+
 class FeedService:
     def __init__(
         self,
@@ -128,6 +138,9 @@ class FeedService:
         # Set when several processes share the work (services.py): asks the process that holds
         # the feed lease, wherever it is, to poll now (through Redis).
         self.poll_elsewhere: Callable[[], None] | None = None
+        # Set when several processes share the work: the process running the sources keeps
+        # their status here, and the organisers' panel on any other process reads it.
+        self.shared: SharedCounters | None = None
 
     # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
 
@@ -155,6 +168,20 @@ class FeedService:
             name = f"feeds.{source.network}.{index}"
             self._task_names.append(name)
             supervisor.spawn(name, self._runner(source))
+        if self.shared is not None:
+            self._task_names.append("feeds.status")
+            supervisor.spawn("feeds.status", self._share_status)
+
+    async def _share_status(self) -> None:
+        """Keep the sources' status in Redis for the other processes' panels: at each change and
+        every SHARED_STATUS_SECONDS, expiring if this process stops (another takes the lease)."""
+        assert self.shared is not None
+        version = -1
+        while True:
+            version = await self.wait_for_status(version, SHARED_STATUS_SECONDS)
+            sources = [s.status.to_wire() for s in self.sources]
+            await self.shared.put_text(SHARED_STATUS_KEY, json.dumps(sources), SHARED_STATUS_SECONDS * 3)
+            await asyncio.sleep(0.25)  # a burst of changes is one write
 
     def _runner(self, source: Source) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -202,7 +229,11 @@ class FeedService:
         event.set()
 
     async def wait_for_status(self, version: int, timeout: float) -> int:
-        """Wait until the status changes past `version` (or the timeout); returns the version."""
+        """Wait until the status changes past `version` (or the timeout); returns the version.
+        A process whose sources run elsewhere learns of changes only by reading them again, so
+        it waits at most SHARED_STATUS_SECONDS."""
+        if self.shared is not None and not self._task_names:
+            timeout = min(timeout, SHARED_STATUS_SECONDS)
         if self.status_version == version:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -427,6 +458,10 @@ class FeedService:
         for stream_id in await self.db.write(op):
             self._queue_changed(stream_id)
 
+    async def authors_by_did(self, network: str) -> list[str]:
+        return await self.db.read(
+            lambda r: r.social_authors_with_prefix(network, "did:", UNRESOLVED_AUTHORS), pool="pages")
+
     async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
         """Rename an author's stored posts (their DID becomes a handle and display name): the
         stored copy, and each approved item in its stream as an `item.updated` change, so open
@@ -600,10 +635,17 @@ class FeedService:
         counts, reads, pending, event_feed = await self.db.read(load, pool="pages")
         x_reads = reads.get((event_id, ""), 0)
         xs = self.settings.feeds_x
+        sources: list[dict[str, Any]] = [s.status.to_wire() for s in self.sources]
+        elsewhere = self.shared is not None and not self._task_names
+        if elsewhere and self.shared is not None:
+            # The sources run in the process holding the feed lease: show what it keeps.
+            kept = await self.shared.get_text(SHARED_STATUS_KEY)
+            sources = json.loads(kept) if kept else []
         return {
             "enabled": self.settings.feeds.enabled,
             "version": self.status_version,
-            "sources": [s.status.to_wire() for s in self.sources],
+            "runs_elsewhere": elsewhere,
+            "sources": sources,
             "event": {
                 "collected": counts,
                 "pending": pending,
