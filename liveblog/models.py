@@ -332,7 +332,7 @@ class SearchQuery:
     limit: int = 20
     # Past this many matches only the newest `window` are ranked (and paged): ranking every match
     # of a common word in millions costs far more than the page (archive.search_window).
-    window: int = 1000
+    window: int = 500
 
 
 # Snippet highlight markers: control characters that cannot occur in stored text, so a page can

@@ -88,7 +88,7 @@ class ArchiveSettings:
     check_seconds: float = 60.0  # how often ended and overdue sessions are looked for
     related_sessions: int = 5
     search_page_size: int = 20
-    search_window: int = 1000  # past this many matches, rank (and page through) only the newest this many
+    search_window: int = 500  # past this many matches, rank (and page through) only the newest this many
     language: str = "en"  # new events' language (search stemming); organisers change it per event
 
     def __post_init__(self) -> None:

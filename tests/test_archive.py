@@ -306,6 +306,9 @@ async def test_a_search_past_its_window_says_so(live: LiveServer, seeded: Seed) 
     async with live.client() as c:
         r = await c.get("/search", params={"q": "wombat"})
         assert "More than 20 results: showing the best of the newest 20 matches; narrow your search" in r.text
+        svc.archive.settings = dataclasses.replace(svc.archive.settings, search_page_size=5)
+        r = await c.get("/search", params={"q": "wombat", "page": "2"})
+        assert '<ol class="search-results" start="6">' in r.text  # numbered on from page 1's five
         r = await c.get("/search", params={"q": "wombat number 7"})
         assert "1 result" in r.text and "narrow" not in r.text
 

@@ -175,7 +175,10 @@ def rank_bm25(rows: list[Any], wanted: set[str], doc_counts: tuple[int, dict[str
     idf = {w: max(1e-6, math.log((total - counts.get(w, 0) + 0.5) / (counts.get(w, 0) + 0.5))) for w in wanted}
     # Counted with str.count, not by splitting: a word is "xx_stem" and a stem has no "_", so
     # "en_data " can only match where the word en_data starts (no language code but "en" ends in "en").
-    probes = [(idf[w], w + " ") for w in wanted]
+    # A row's words are all in its event's language: only that language's words are looked for.
+    probes: dict[str, list[tuple[float, str]]] = {}
+    for w in wanted:
+        probes.setdefault(w[: w.index("_") + 1], []).append((idf[w], w + " "))
     wt, wb, wg = WEIGHTS
     padded = []
     length_sum = 0
@@ -190,7 +193,8 @@ def rank_bm25(rows: list[Any], wanted: set[str], doc_counts: tuple[int, dict[str
     for rowid, title, body, tags, length in padded:
         norm = k1 + k1b * length
         score = 0.0
-        for weight, probe in probes:
+        first = body or title or tags
+        for weight, probe in probes.get(first[: first.find("_") + 1], ()):
             f = body.count(probe) * wb
             if title:
                 f += title.count(probe) * wt

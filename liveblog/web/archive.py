@@ -302,6 +302,7 @@ async def search_page(request: Request) -> Response:
             "filters": filters,
             "result": result,
             "page_no": page_no,
+            "first_rank": query.offset + 1,
             "events": events,
             "kinds": ("note", "social", "poll", "question", "session", "summary", "comment"),
             "highlight": highlight,
