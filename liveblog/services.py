@@ -186,8 +186,12 @@ class Services:
             )
 
             def publish(changes: list[Change]) -> None:
-                hub.publish(changes)
+                # To Redis first: queueing wakes the publisher task, and the local fan-out (a
+                # write to each of this process's viewers, ~10 us each) is the next callback, so
+                # the other processes' viewers do not wait for this one's. The hub takes changes
+                # in any order and twice (a storage read may load a channel in between).
                 fanout.forward(changes)
+                asyncio.get_running_loop().call_soon(hub.publish, changes)
 
             db.on_commit = publish
             components.append(fanout)
