@@ -48,6 +48,12 @@ PAGE_CACHE_SIZE = 256
 # own commits invalidate at once (Services wires the store's on_commit to invalidate()); the
 # delay only bounds how stale a page can be after a write by *another* process (scale-out).
 CACHE_TRUST_SECONDS = 1.0
+# A page's related sessions (every session sharing one of its tags, counted and sorted: ~8 ms
+# over 10,000 archived sessions, most of an uncached page's read) are kept this long per page;
+# this process's tag changes and newly archived sessions forget them all at once. What another
+# process changes shows here within it: "related" may be a minute late, the page never is.
+RELATED_SECONDS = 60.0
+RELATED_KEPT = 4096
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 SEARCH_KINDS = ("note", "social", "poll", "question", "session", "summary", "comment")
@@ -213,6 +219,7 @@ class Archive:
         self.db = db
         self.settings = settings
         self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
+        self._related: dict[str, tuple[float, list[tuple[Session, int]]]] = {}
         self._keeping: set[str] = set()  # sessions whose page cards are being written
         self._keep_tasks: set[asyncio.Task[None]] = set()
         # Renders and keeps a session's page cards (set by the web layer, which has the
@@ -292,7 +299,10 @@ class Archive:
             await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
             return created
 
-        return await self.db.write(op)
+        created = await self.db.write(op)
+        if created:
+            self._related.clear()  # a new page may be related to any other
+        return created
 
     async def _sync_hashtags(self, session_id: str) -> None:
         async def op(tx: Tx) -> None:
@@ -301,6 +311,7 @@ class Archive:
                 await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
 
         await self.db.write(op)
+        self._related.clear()
         self.invalidate({session_id})
 
     # -- reading -----------------------------------------------------------------------------
@@ -326,9 +337,16 @@ class Archive:
         """What the knowledge page's HTML needs, in one snapshot (archiving the session first if
         due): its notes and posts as the cards kept under `card_key(session)`, where current,
         and as items to render where not."""
-        return await self._page(
-            session_id, lambda r: _read_view(r, session_id, self.settings.related_sessions, card_key)
+        kept = self._related.get(session_id)
+        related = kept[1] if kept is not None and time.monotonic() - kept[0] < RELATED_SECONDS else None
+        view = await self._page(
+            session_id, lambda r: _read_view(r, session_id, self.settings.related_sessions, card_key, related)
         )
+        if related is None:
+            if len(self._related) >= RELATED_KEPT:
+                self._related.clear()
+            self._related[session_id] = (time.monotonic(), view.related)
+        return view
 
     async def _page(self, session_id: str, read: Callable[[Unit], Awaitable[P | None]]) -> P:
         page = await self.db.read(read, pool="pages")
@@ -413,6 +431,7 @@ class Archive:
             await tx.set_session_tags(session_id, "organiser", tags)
 
         await self.db.write(op)
+        self._related.clear()  # tags decide which pages are related
         self.invalidate({session_id})
         return tags
 
@@ -656,7 +675,8 @@ async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> Knowl
 
 
 async def _read_view(
-    r: Unit, session_id: str, related_limit: int, card_key: Callable[[Session], str]
+    r: Unit, session_id: str, related_limit: int, card_key: Callable[[Session], str],
+    related: list[tuple[Session, int]] | None = None,
 ) -> KnowledgeView | None:
     session = await r.get_session(session_id)
     if session is None:
@@ -746,7 +766,7 @@ async def _read_view(
         questions=questions,
         tags=sorted({t for t, _ in pairs}),
         organiser_tags=[t for t, source in pairs if source == "organiser"],
-        related=await r.related_sessions(session_id, related_limit),
+        related=related if related is not None else await r.related_sessions(session_id, related_limit),
         history=history,
         version=_version(session, record),
     )
