@@ -641,6 +641,8 @@ class FeedService:
             # The sources run in the process holding the feed lease: show what it keeps.
             kept = await self.shared.get_text(SHARED_STATUS_KEY)
             sources = json.loads(kept) if kept else []
+            if kept is not None and not sources:
+                elsewhere = False  # it reported: it runs no source (none configured)
         return {
             "enabled": self.settings.feeds.enabled,
             "version": self.status_version,
