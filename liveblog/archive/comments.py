@@ -104,6 +104,10 @@ class Comments:
 
         return await self.db.read(read, pool="pages")
 
+    async def pending_count(self, limit: int = QUEUE_LIMIT) -> int:
+        """How many comments await approval (up to `limit`), for a badge: no sessions read."""
+        return len(await self.db.read(lambda r: r.comments_in_state("pending", limit), pool="pages"))
+
     async def moderation_queue(self, limit: int = QUEUE_LIMIT) -> ModerationQueue:
         async def read(r: Unit) -> ModerationQueue:
             pending = await r.comments_in_state("pending", limit)

@@ -440,7 +440,7 @@ async def organise_home(request: Request) -> Response:
     if (redirect := await _organiser_or_login(request)) is not None:
         return redirect
     events = await services(request).programme.events()
-    pending = len((await services(request).comments.moderation_queue()).pending)
+    pending = await services(request).comments.pending_count()
     return render(request, "organise/home.html", {"events": events, "pending_comments": pending})
 
 
