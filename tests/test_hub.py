@@ -11,7 +11,7 @@ import pytest
 from liveblog.errors import NotFound
 from liveblog.models import Change
 from liveblog.streams.hub import ReloadRequired, StreamHub
-from liveblog.streams.protocol import CloseCode, Frame
+from liveblog.streams.protocol import CloseCode, Frame, FrameBatch
 
 
 class FakeOutlet:
@@ -20,11 +20,21 @@ class FakeOutlet:
         self.limit = limit
         self.closed = False
         self.close_code: int | None = None
+        self.batches = 0  # write_batch calls
 
     def write(self, frame: Frame) -> bool:
         if self.closed or len(self.frames) >= self.limit:
             return False
         self.frames.append(json.loads(frame.text))
+        return True
+
+    def write_batch(self, batch: FrameBatch) -> bool:
+        """All or none, like the real outlets: refused if the first frame would be."""
+        self.batches += 1
+        if not self.write(batch.frames[0]):
+            return False
+        for frame in batch.frames[1:]:
+            self.frames.append(json.loads(frame.text))
         return True
 
     async def drain(self) -> None:
@@ -148,11 +158,53 @@ async def test_a_full_subscriber_is_closed_and_others_keep_receiving() -> None:
     hub = make_hub(store)
     slow, fast = FakeOutlet(limit=4), FakeOutlet()
     async with hub.subscribe("s", slow), hub.subscribe("s", fast):
-        store.commit(hub, 20)
+        for _ in range(20):  # commits one after another: the slow one's backlog grows
+            store.commit(hub)
         assert slow.closed and slow.close_code == CloseCode.TOO_SLOW
         assert fast.seqs() == list(range(1, 21))
         assert slow not in hub.channels["s"].live
     assert hub.dropped_slow == 1
+
+
+async def test_the_changes_of_one_publish_reach_each_subscriber_as_one_write_per_stream() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    first, second = FakeOutlet(), FakeOutlet()
+    async with hub.subscribe("s", first), hub.subscribe("s", second):
+        store.commit(hub, 20)  # one commit of 20 changes (a page of social posts)
+        store.commit(hub)  # then one on its own: a plain write
+        for outlet in (first, second):
+            assert outlet.batches == 1
+            assert outlet.seqs() == list(range(1, 22))
+    assert hub.delivered == 2 * 21
+
+
+async def test_a_batch_refused_closes_that_subscriber_and_the_others_get_all_of_it() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    full, fine = RefusingOutlet(), FakeOutlet()
+    async with hub.subscribe("s", full), hub.subscribe("s", fine):
+        store.commit(hub, 2)
+        full.refuse = True
+        store.commit(hub, 5)
+        assert full.closed and full.close_code == CloseCode.TOO_SLOW
+        assert full.seqs() == [1, 2]  # all of the batch or none of it: never a hole
+        assert fine.seqs() == [1, 2, 3, 4, 5, 6, 7]
+        assert full not in hub.channels["s"].live
+
+
+async def test_a_gap_closed_in_one_publish_is_delivered_as_one_ordered_batch() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    outlet = FakeOutlet()
+    async with hub.subscribe("s", outlet):
+        c = committed(store, 5)
+        hub.publish([c[0], c[3], c[4], c[2]])  # 2 is late; 3, 4 and 5 wait for it
+        assert outlet.seqs() == [1]
+        hub.publish([c[1]])  # 2 arrives and releases 3, 4 and 5 with it
+        assert outlet.seqs() == [1, 2, 3, 4, 5]
+        assert outlet.batches == 1
+    await hub.stop()
 
 
 async def test_duplicate_publish_from_a_racing_head_load_is_ignored() -> None:

@@ -314,6 +314,50 @@ async def test_the_fast_delivery_path_is_used_under_uvicorn(live: LiveServer, se
         assert isinstance(outlet, TransportOutlet)
 
 
+async def test_one_commit_of_many_items_reaches_websocket_and_sse_viewers_as_separate_messages(
+    live: LiveServer, seeded: Seed
+) -> None:
+    """A commit's changes go to each viewer in one write (hub.FrameBatch): a websocket viewer on
+    the fast path and an SSE viewer each still get every change as its own message, in order."""
+    count = 30
+
+    async def many(tx: Any) -> int:
+        last = 0
+        for i in range(count):
+            item, change = await tx.insert_item(
+                session_id=seeded.session_id, kind="social", client_id=f"burst-{i}", author="Room",
+                author_ref=None, body=f"burst {i} " + "x" * 200, html="", key_point=False, data={},
+                typed_at="2026-05-14T09:30:00+00:00",
+            )
+            last = change.seq
+        return last
+
+    sse_seen: list[dict[str, Any]] = []
+    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws, live.client() as http:
+        hello = await recv_type(ws, "hello")
+        await recv_type(ws, "synced")
+        async with http.stream("GET", f"/api/v1/sessions/{seeded.session_id}/stream") as response:
+            async with asyncio.timeout(10):
+                lines = response.aiter_lines()
+                async for line in lines:
+                    if line.startswith("data: ") and json.loads(line[6:])["type"] == "synced":
+                        break
+                last = await live.services.db.write(many)
+                ws_seen = [await recv_type(ws, "change") for _ in range(count)]
+                async for line in lines:
+                    if line.startswith("data: "):
+                        message = json.loads(line[6:])
+                        if message["type"] == "change":
+                            sse_seen.append(message)
+                        if len(sse_seen) == count:
+                            break
+    expected = list(range(hello["seq"] + 1, last + 1))
+    assert len(expected) == count
+    assert [m["seq"] for m in ws_seen] == expected
+    assert [m["item"]["body"][:9] for m in ws_seen[:2]] == ["burst 0 x", "burst 1 x"]
+    assert [m["seq"] for m in sse_seen] == expected
+
+
 async def test_sse_resumes_from_last_event_id(live: LiveServer, seeded: Seed) -> None:
     from liveblog.capture.notes import Author
 

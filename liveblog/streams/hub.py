@@ -5,7 +5,8 @@ with a position replays what was missed, from the ring or from storage, then goe
 gap and no duplicate: the switch-over happens with no `await` between the last replayed frame
 and joining the live set, or through a bounded pending buffer while replaying from storage.
 Delivery is a synchronous `outlet.write()` per subscriber: no task per viewer, one encoding per
-message. No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its
+message, and one write per subscriber for all the changes one `publish` brings to a stream (a
+commit of 20 social posts is one write to each viewer, not 20). No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its
 buffer is full) is closed (TOO_SLOW) and resumes from its last seq, instead of slowing others
 or going on with a hole.
 
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from liveblog.errors import NotFound
 from liveblog.models import Change
-from liveblog.streams.protocol import PROTOCOL_VERSION, CloseCode, Frame
+from liveblog.streams.protocol import PROTOCOL_VERSION, CloseCode, Frame, FrameBatch
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class Outlet(Protocol):
 
     def write(self, frame: Frame) -> bool:
         """Queue a frame without waiting. False when closed or over its buffer limit."""
+        ...
+
+    def write_batch(self, batch: FrameBatch) -> bool:
+        """Queue several frames at once, in order, all or none; same rules as `write`."""
         ...
 
     async def drain(self) -> None:
@@ -227,7 +232,11 @@ class StreamHub:
     def publish(self, changes: Iterable[Change]) -> None:
         """Called after commit, in sequence order, and with changes other processes committed
         (in any order, possibly twice). Never awaits: a change that arrives ahead of a missing
-        one waits in `early` and a task fills the gap from storage (see `_fill`)."""
+        one waits in `early` and a task fills the gap from storage (see `_fill`).
+
+        Each stream's new frames are fanned out together once every change is in place: one
+        write per subscriber per stream, whatever the number of changes."""
+        outgoing: dict[Channel, list[Frame]] = {}
         for change in changes:
             channel = self.channels.get(change.session_id)
             if channel is None:
@@ -244,14 +253,22 @@ class StreamHub:
                 channel.early[change.seq] = change
                 self._schedule_fill(channel)
                 continue
-            self._deliver(channel, change)
+            frames = outgoing.get(channel)
+            if frames is None:
+                frames = outgoing[channel] = []
+            frames.append(self._deliver(channel, change))
             while channel.early:
                 nxt = channel.early.pop(channel.head + 1, None)
                 if nxt is None:
                     break
-                self._deliver(channel, nxt)
+                frames.append(self._deliver(channel, nxt))
             if channel.early and min(channel.early) <= channel.head:
                 channel.early = {seq: c for seq, c in channel.early.items() if seq > channel.head}
+        for channel, frames in outgoing.items():
+            if len(frames) == 1:
+                self._fanout(channel, frames[0])
+            else:
+                self._fanout_batch(channel, FrameBatch(frames))
 
     def _schedule_fill(self, channel: Channel) -> None:
         if channel.filling is None or channel.filling.done():
@@ -326,7 +343,9 @@ class StreamHub:
             channel.live.pop(outlet, None)
             outlet.close(code, reason)
 
-    def _deliver(self, channel: Channel, change: Change) -> None:
+    def _deliver(self, channel: Channel, change: Change) -> Frame:
+        """The change becomes the channel's head, in its ring and in every catching-up
+        subscriber's pending list; returns its frame for the caller to fan out to the live ones."""
         channel.head = change.seq
         frame = Frame.of(change.payload)
         channel.ring.append(frame)
@@ -334,12 +353,12 @@ class StreamHub:
             session = change.payload["session"]
             channel.epoch = session.get("epoch", channel.epoch)
             channel.ended = session.get("state") == "ended"
-        self._fanout(channel, frame)
         for catching in channel.catching:
             if len(catching.pending) >= self.ring_size:
                 catching.overflowed = True
             else:
                 catching.pending.append(frame)
+        return frame
 
     def _fanout(self, channel: Channel, frame: Frame) -> None:
         failed: list[Outlet] | None = None
@@ -350,11 +369,25 @@ class StreamHub:
                 failed.append(outlet)
         self.delivered += len(channel.live)
         if failed:
-            for outlet in failed:
-                channel.live.pop(outlet, None)
-                self._too_slow(outlet)
-            if not channel.live:
-                self._became_idle(channel)
+            self._drop_failed(channel, failed)
+
+    def _fanout_batch(self, channel: Channel, batch: FrameBatch) -> None:
+        failed: list[Outlet] | None = None
+        for outlet in channel.live:
+            if not outlet.write_batch(batch):
+                if failed is None:
+                    failed = []
+                failed.append(outlet)
+        self.delivered += len(channel.live) * len(batch)
+        if failed:
+            self._drop_failed(channel, failed)
+
+    def _drop_failed(self, channel: Channel, failed: list[Outlet]) -> None:
+        for outlet in failed:
+            channel.live.pop(outlet, None)
+            self._too_slow(outlet)
+        if not channel.live:
+            self._became_idle(channel)
 
     def _too_slow(self, outlet: Outlet) -> None:
         """An outlet refused a frame: close it so that it resumes, never go on with a hole."""

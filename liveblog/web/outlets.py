@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from liveblog.streams.protocol import Frame
+from liveblog.streams.protocol import Frame, FrameBatch
 from liveblog.web.wsproto import FAST_SEND, FastSend
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,14 @@ class TransportOutlet:
         if fast.buffered > self.limit:
             return False
         fast.write_frame(frame.ws_bytes)
+        return True
+
+    def write_batch(self, batch: FrameBatch) -> bool:
+        """All the frames in one transport write (one syscall per viewer for a burst)."""
+        fast = self.fast
+        if fast.closed or fast.buffered > self.limit:
+            return False
+        fast.write_frame(batch.ws_bytes)
         return True
 
     async def drain(self) -> None:
@@ -85,6 +93,15 @@ class QueueOutlet:
             return False
         self.queue.append(frame)
         self.queued_bytes += len(frame.text)
+        self._empty.clear()
+        self._wakeup.set()
+        return True
+
+    def write_batch(self, batch: FrameBatch) -> bool:
+        if self._closed or self.queued_bytes > self.limit:
+            return False
+        self.queue.extend(batch.frames)
+        self.queued_bytes += batch.size
         self._empty.clear()
         self._wakeup.set()
         return True

@@ -68,7 +68,8 @@ class FastSend(Protocol):
         ...
 
     def write_frame(self, data: bytes) -> None:
-        """Write one complete, unmasked server frame (`streams.protocol.ws_text_frame`)."""
+        """Write complete, unmasked server frames (`streams.protocol.ws_text_frame`), one or several
+        joined (`streams.protocol.FrameBatch`)."""
         ...
 
     async def drain(self) -> None:
