@@ -131,7 +131,10 @@ async def test_200_participants_voting_concurrently_make_exactly_200_votes(live:
         # 200 actions from one IP went over the burst limit of 50: flagged, yet nobody was blocked.
         # (The ids were minted a moment before voting, so they are flagged as fresh ids too.)
         moderation = (await client.get(f"/api/v1/sessions/{seeded.session_id}/moderation", headers=bearer(seeded.token))).json()
-        assert sorted(f["kind"] for f in moderation["flags"]) == ["fresh_ids", "ip_burst"]
+        flags = moderation["flags"]
+        # Once per IP per minute: a run that straddles a minute boundary is flagged in both.
+        assert {f["kind"] for f in flags} == {"fresh_ids", "ip_burst"}
+        assert len({(f["kind"], f["minute"]) for f in flags}) == len(flags) <= 4
         assert {f["ip"] for f in moderation["flags"]} == {"127.0.0.1"}
 
 
