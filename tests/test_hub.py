@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -205,6 +206,81 @@ async def test_a_gap_closed_in_one_publish_is_delivered_as_one_ordered_batch() -
         assert outlet.seqs() == [1, 2, 3, 4, 5]
         assert outlet.batches == 1
     await hub.stop()
+
+
+async def loop_turns(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_joins_the_same_write() -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=2)
+    outlets = [FakeOutlet() for _ in range(6)]
+    async with contextlib.AsyncExitStack() as stack:
+        for outlet in outlets:
+            await stack.enter_async_context(hub.subscribe("s", outlet))
+        store.commit(hub, 20)  # a page of posts
+        assert [o.seqs() for o in outlets[:2]] == [list(range(1, 21))] * 2  # the first slice at once
+        assert [o.seqs() for o in outlets[2:]] == [[]] * 4  # the rest after other work
+        await asyncio.sleep(0)  # one slice later...
+        assert outlets[2].seqs() == list(range(1, 21)) and outlets[4].seqs() == []
+        store.commit(hub)  # ...a note commits: those not reached get posts and note in one write
+        await loop_turns()
+        for outlet in outlets:
+            assert outlet.seqs() == list(range(1, 22))
+        assert [o.batches for o in outlets] == [1, 1, 1, 1, 1, 1]
+        # reached before the note: one more write of it; reached after: posts and note together
+        assert [len(o.frames) for o in outlets] == [1 + 1 + 20 + 1] * 6  # hello, synced, changes
+        assert not hub.channels["s"].passing
+    assert hub.delivered == 6 * 21
+
+
+async def test_an_unsequenced_frame_waits_for_the_changes_before_it_to_reach_everyone() -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=1)
+    outlets = [FakeOutlet() for _ in range(3)]
+    async with contextlib.AsyncExitStack() as stack:
+        for outlet in outlets:
+            await stack.enter_async_context(hub.subscribe("s", outlet))
+        store.commit(hub, 3)
+        hub.heartbeat()  # the pass is still under way: it is finished first
+        for outlet in outlets:
+            kinds = [(f["type"], f.get("seq")) for f in outlet.frames[2:]]
+            assert kinds == [("change", 1), ("change", 2), ("change", 3), ("heartbeat", 3)]
+
+
+async def test_subscribers_joining_and_leaving_during_a_pass_get_each_change_once() -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=1)
+    stays, leaves, joins = FakeOutlet(), FakeOutlet(), FakeOutlet()
+    first = FakeOutlet()
+    channel = await hub.join("s", first)
+    await hub.join("s", stays)
+    await hub.join("s", leaves)
+    store.commit(hub, 2)  # first is written now, stays and leaves later
+    hub.leave(channel, leaves)
+    await hub.join("s", joins, since=0, epoch="e1")  # replayed 1..2 from the ring
+    store.commit(hub)
+    await loop_turns()
+    assert first.seqs() == stays.seqs() == joins.seqs() == [1, 2, 3]
+    assert leaves.seqs() == []
+    assert not channel.passing
+
+
+async def test_a_subscriber_behind_by_more_than_the_ring_is_closed_to_resume_not_given_a_hole() -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=1, ring_size=4)
+    outlets = [FakeOutlet(), FakeOutlet()]
+    for outlet in outlets:
+        await hub.join("s", outlet)
+    store.commit(hub, 2)  # the second outlet waits for the next slice...
+    store.commit(hub, 4)  # ...while 4 more arrive: it is owed 6, the ring holds 4
+    await loop_turns()
+    assert outlets[1].closed and outlets[1].close_code == CloseCode.TOO_SLOW
+    assert outlets[1].seqs() == []
+    assert outlets[0].seqs() == list(range(1, 7))  # owed 4: all in the ring
+    assert hub.dropped_slow == 1
 
 
 async def test_duplicate_publish_from_a_racing_head_load_is_ignored() -> None:

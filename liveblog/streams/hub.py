@@ -5,8 +5,12 @@ with a position replays what was missed, from the ring or from storage, then goe
 gap and no duplicate: the switch-over happens with no `await` between the last replayed frame
 and joining the live set, or through a bounded pending buffer while replaying from storage.
 Delivery is a synchronous `outlet.write()` per subscriber: no task per viewer, one encoding per
-message, and one write per subscriber for all the changes one `publish` brings to a stream (a
-commit of 20 social posts is one write to each viewer, not 20). No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its
+message, and one write per subscriber for all the changes it is behind by (a commit of 20 social
+posts is one write to each viewer, not 20). Each live subscriber has a position (the last seq
+written to it); a fan-out pass writes to `fanout_slice` subscribers at a time and lets the loop
+run other work between slices, so a note committed while 20 posts are still going out to 1,000
+viewers joins the same write for every viewer the pass has not reached yet, instead of waiting
+for the whole pass to finish and starting another (docs/architecture.md, "Fan-out passes"). No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its
 buffer is full) is closed (TOO_SLOW) and resumes from its last seq, instead of slowing others
 or going on with a hole.
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -78,6 +83,9 @@ class ReloadRequired(Exception):
 GAP_GRACE_SECONDS = 0.02
 GAP_FILL_ATTEMPTS = 5
 
+# Subscribers a fan-out pass writes to before letting the loop run other work (~1 ms of writes).
+FANOUT_SLICE = 128
+
 
 def _change_from_text(session_id: str, text: str) -> Change:
     payload = json.loads(text)
@@ -101,7 +109,16 @@ class Channel:
         self.epoch = ""
         self.head: int | None = None  # None until loaded from storage or learnt from a publish
         self.ring: deque[Frame] = deque(maxlen=ring_size)
-        self.live: dict[Outlet, None] = {}
+        self.live: dict[Outlet, int] = {}  # live subscriber -> the last seq written to it
+        # The fan-out pass under way (see StreamHub._pass): who it still has to visit, how far it
+        # got, and a token so that a superseded pass's scheduled slice does nothing.
+        self.pass_queue: list[Outlet] = []
+        self.pass_index = 0
+        self.pass_token = 0
+        self.passing = False
+        # What a subscriber at a given position is owed, built once per head for all of them.
+        self.owed: dict[int, Frame | FrameBatch] = {}
+        self.owed_head = -1
         self.catching: list[_Catching] = []
         self.note_takers: Counter[str] = Counter()
         self.loading: asyncio.Future[None] | None = None
@@ -146,7 +163,9 @@ class StreamHub:
         replay_window: int = 5000,
         heartbeat_seconds: float = 15.0,
         idle_seconds: float = IDLE_CHANNEL_SECONDS,
+        fanout_slice: int = FANOUT_SLICE,
     ) -> None:
+        self.fanout_slice = fanout_slice
         self._load_head = load_head
         self._load_changes = load_changes
         self.ring_size = ring_size
@@ -234,9 +253,9 @@ class StreamHub:
         (in any order, possibly twice). Never awaits: a change that arrives ahead of a missing
         one waits in `early` and a task fills the gap from storage (see `_fill`).
 
-        Each stream's new frames are fanned out together once every change is in place: one
-        write per subscriber per stream, whatever the number of changes."""
-        outgoing: dict[Channel, list[Frame]] = {}
+        Each stream's new frames go out together once every change is in place: one write per
+        subscriber per stream, whatever the number of changes (see `_pass`)."""
+        touched: dict[Channel, None] = {}
         for change in changes:
             channel = self.channels.get(change.session_id)
             if channel is None:
@@ -253,22 +272,17 @@ class StreamHub:
                 channel.early[change.seq] = change
                 self._schedule_fill(channel)
                 continue
-            frames = outgoing.get(channel)
-            if frames is None:
-                frames = outgoing[channel] = []
-            frames.append(self._deliver(channel, change))
+            touched[channel] = None
+            self._deliver(channel, change)
             while channel.early:
                 nxt = channel.early.pop(channel.head + 1, None)
                 if nxt is None:
                     break
-                frames.append(self._deliver(channel, nxt))
+                self._deliver(channel, nxt)
             if channel.early and min(channel.early) <= channel.head:
                 channel.early = {seq: c for seq, c in channel.early.items() if seq > channel.head}
-        for channel, frames in outgoing.items():
-            if len(frames) == 1:
-                self._fanout(channel, frames[0])
-            else:
-                self._fanout_batch(channel, FrameBatch(frames))
+        for channel in touched:
+            self._start_pass(channel)
 
     def _schedule_fill(self, channel: Channel) -> None:
         if channel.filling is None or channel.filling.done():
@@ -339,13 +353,14 @@ class StreamHub:
                 self._announce_presence(channel)
 
     def _drop_all(self, channel: Channel, code: int, reason: str) -> None:
+        channel.passing = False
         for outlet in list(channel.live):
             channel.live.pop(outlet, None)
             outlet.close(code, reason)
 
-    def _deliver(self, channel: Channel, change: Change) -> Frame:
+    def _deliver(self, channel: Channel, change: Change) -> None:
         """The change becomes the channel's head, in its ring and in every catching-up
-        subscriber's pending list; returns its frame for the caller to fan out to the live ones."""
+        subscriber's pending list; a fan-out pass (`_start_pass`) then writes it to the live."""
         channel.head = change.seq
         frame = Frame.of(change.payload)
         channel.ring.append(frame)
@@ -358,9 +373,109 @@ class StreamHub:
                 catching.overflowed = True
             else:
                 catching.pending.append(frame)
-        return frame
+
+    # -- fan-out passes ------------------------------------------------------------------------
+    #
+    # A pass visits the live subscribers `fanout_slice` at a time and writes each one what it is
+    # behind by (its position up to the head), in one write. Between slices the loop runs other
+    # callbacks: a change committed meanwhile is written, in the same write, to every subscriber
+    # the pass has not reached; when the pass ends, those it had already reached and who are
+    # behind again get a second round. A subscriber never gets a change twice or out of order:
+    # its position only moves forward, by exactly what was written to it.
+
+    def _start_pass(self, channel: Channel) -> None:
+        if channel.passing:
+            return  # the pass under way writes the new frames too
+        channel.pass_queue = list(channel.live)
+        channel.pass_index = 0
+        channel.pass_token += 1
+        channel.passing = True
+        self._pass(channel, channel.pass_token)
+
+    def _pass(self, channel: Channel, token: int, *, to_the_end: bool = False) -> None:
+        """One slice of the pass (all of it if `to_the_end`), then schedule the next."""
+        if not channel.passing or token != channel.pass_token:
+            return  # finished or abandoned meanwhile
+        while True:
+            queue = channel.pass_queue
+            start = channel.pass_index
+            end = len(queue) if to_the_end else min(len(queue), start + self.fanout_slice)
+            self._write_owed(channel, queue[start:end])
+            channel.pass_index = end
+            if end < len(queue):
+                if to_the_end:
+                    continue
+                asyncio.get_running_loop().call_soon(self._pass, channel, token)
+                return
+            head = channel.head
+            behind = [o for o, pos in channel.live.items() if pos != head]
+            if not behind:
+                channel.passing = False
+                channel.pass_queue = []
+                return
+            channel.pass_queue = behind
+            channel.pass_index = 0
+            if not to_the_end:
+                asyncio.get_running_loop().call_soon(self._pass, channel, token)
+                return
+
+    def _finish_pass(self, channel: Channel) -> None:
+        """Bring every live subscriber up to the head now (before an unsequenced frame)."""
+        if channel.passing:
+            self._pass(channel, channel.pass_token, to_the_end=True)
+
+    def _write_owed(self, channel: Channel, outlets: list[Outlet]) -> None:
+        head = channel.head
+        assert head is not None
+        failed: list[Outlet] | None = None
+        live = channel.live
+        for outlet in outlets:
+            pos = live.get(outlet)
+            if pos is None or pos == head:
+                continue  # left, or up to date
+            owed = self._owed(channel, pos)
+            if owed is None:
+                ok = False  # behind by more than the ring holds: it resumes from storage
+            elif isinstance(owed, Frame):
+                ok = outlet.write(owed)
+            else:
+                ok = outlet.write_batch(owed)
+            if ok:
+                live[outlet] = head
+                self.delivered += head - pos
+            else:
+                if failed is None:
+                    failed = []
+                failed.append(outlet)
+        if failed:
+            self._drop_failed(channel, failed)
+
+    def _owed(self, channel: Channel, pos: int) -> Frame | FrameBatch | None:
+        """The frames after `pos` up to the head: one frame, or a batch shared by everyone at pos."""
+        head = channel.head
+        assert head is not None
+        if channel.owed_head != head:
+            channel.owed.clear()
+            channel.owed_head = head
+        owed = channel.owed.get(pos)
+        if owed is None:
+            count = head - pos
+            ring = channel.ring
+            if count <= 0 or count > len(ring):
+                return None
+            if count == 1:
+                owed = ring[-1]
+            else:
+                frames = list(itertools.islice(reversed(ring), count))
+                frames.reverse()
+                owed = FrameBatch(frames)
+            channel.owed[pos] = owed
+        return owed
 
     def _fanout(self, channel: Channel, frame: Frame) -> None:
+        """An unsequenced frame (heartbeat, presence) to every live subscriber, after every
+        change before it: the pass under way is finished first."""
+        self._finish_pass(channel)
         failed: list[Outlet] | None = None
         for outlet in channel.live:
             if not outlet.write(frame):
@@ -368,17 +483,6 @@ class StreamHub:
                     failed = []
                 failed.append(outlet)
         self.delivered += len(channel.live)
-        if failed:
-            self._drop_failed(channel, failed)
-
-    def _fanout_batch(self, channel: Channel, batch: FrameBatch) -> None:
-        failed: list[Outlet] | None = None
-        for outlet in channel.live:
-            if not outlet.write_batch(batch):
-                if failed is None:
-                    failed = []
-                failed.append(outlet)
-        self.delivered += len(channel.live) * len(batch)
         if failed:
             self._drop_failed(channel, failed)
 
@@ -538,17 +642,19 @@ class StreamHub:
                 self._send(outlet, frame) for frame in channel.ring if frame.seq is not None and frame.seq > start
             )
             # If the backlog passed its limit, the outlet is closed: it resumes later, with no hole.
-            if written and self._send(outlet, Frame.of({"type": "synced", "seq": channel.head})):
-                channel.live[outlet] = None
+            if written and self._send(outlet, Frame.of({"type": "synced", "seq": head})):
+                channel.live[outlet] = head
         else:
             catching = _Catching(outlet)
             channel.catching.append(catching)
             try:
-                await self._replay_from_storage(channel, catching, start, head)
+                last = await self._replay_from_storage(channel, catching, start, head)
             finally:
                 channel.catching.remove(catching)
-            if not outlet.closed:
-                channel.live[outlet] = None
+            if not outlet.closed and last is not None:
+                channel.live[outlet] = last
+                if last != channel.head:
+                    self._start_pass(channel)
         if note_taker is not None:
             channel.note_takers[note_taker] += 1
             self._announce_presence(channel)
@@ -564,7 +670,9 @@ class StreamHub:
         if channel.subscriber_count == 0:
             self._became_idle(channel)
 
-    async def _replay_from_storage(self, channel: Channel, catching: _Catching, start: int, upto: int) -> None:
+    async def _replay_from_storage(self, channel: Channel, catching: _Catching, start: int, upto: int) -> int | None:
+        """Replay (start, upto] from storage, then what arrived meanwhile; returns the last seq
+        written (None if the outlet was closed on the way)."""
         outlet = catching.outlet
         last = start
         # Chunks keep memory bounded for a long replay; drain() paces to the viewer's speed.
@@ -580,25 +688,25 @@ class StreamHub:
                     # Paced by the viewer: wait for its buffer to empty, then try once more.
                     await outlet.drain()
                     if not self._send(outlet, frame):
-                        return
+                        return None
             last += want
             await outlet.drain()
         if last != upto and not outlet.closed:
             # Storage lacks changes the head says exist: never hand out a stream with a hole.
             outlet.close(CloseCode.RELOAD, "history unavailable: reload")
-            return
+            return None
         # Live changes that arrived while replaying, skipping those storage already gave.
         # The switch-over: no await from here until the caller adds the outlet to the live set.
         if catching.overflowed:
             self._too_slow(outlet)
-            return
+            return None
         while catching.pending and not outlet.closed:
             frame = catching.pending.popleft()
             if frame.seq is not None and frame.seq > last:
                 if not self._send(outlet, frame):
-                    return
+                    return None
                 last = frame.seq
-        self._send(outlet, Frame.of({"type": "synced", "seq": last}))
+        return last if self._send(outlet, Frame.of({"type": "synced", "seq": last})) else None
 
     def _announce_presence(self, channel: Channel) -> None:
         self._fanout(
