@@ -48,7 +48,7 @@ from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
-INGEST_CHUNK = 20  # posts per write transaction: ~ms of writer time, so notes never queue long
+INGEST_CHUNK = 5  # posts per write transaction: ~2 ms of writer time, so notes never queue long
 TARGETS_TTL = 1.0  # seconds a computed list of collecting sessions is reused by every source
 RULE_KINDS = ("allow_author", "block_author", "block_word")
 DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
