@@ -206,7 +206,7 @@ class Services:
                 sockets.revoke(key, local_only=True)
 
             fanout.on_revoke = revoked_elsewhere
-            fanout.on_subscribed = accounts.recheck_sockets  # catches revocations Redis missed
+            fanout.on_resync = accounts.recheck_sockets  # catches revocations Redis missed
             # "Poll now" asked on any process reaches the one holding the feed lease.
             fanout.signals["feeds.poll"] = feeds.poll_now
             signal_poll = fanout.send_signal

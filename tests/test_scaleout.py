@@ -468,3 +468,45 @@ async def test_a_revocation_made_while_redis_is_down_closes_the_socket_elsewhere
         await b.close()
         await a.close()
         redis.remove()
+
+
+async def test_a_revocation_whose_message_is_lost_closes_the_socket_elsewhere_at_the_next_resync(
+    tmp_path: Path, pg_url: str
+) -> None:
+    # As above, but Redis stays up and B stays subscribed: A's message about the revocation is
+    # lost on the way (what a failed publish does). B's resync re-checks its sockets' invites.
+    from liveblog.access.sockets import invite_key
+    from liveblog.streams.fanout import RedisFanout
+    from liveblog.streams.protocol import CloseCode
+    from tests.conftest import run_server
+
+    redis = RedisServer().start()
+    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1})
+    a, b = Services.build(settings), Services.build(settings)
+    try:
+        await a.open()
+        await b.open()
+        s = await seed(a)
+        b_fanout = next(c for c in b.components if isinstance(c, RedisFanout))
+        async with run_server(settings, b) as live, await connect(
+            f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
+        ) as ws:
+            await recv_type(ws, "synced")
+            await eventually(lambda: b_fanout.connected, what="B's subscriber")
+            lost: list[str] = []
+            a.accounts.sockets.broadcast = lost.append  # the publish never reaches Redis
+            await a.accounts.revoke_invite(s.invite_id)
+            assert lost == [invite_key(s.invite_id)]
+            reconnects = b_fanout.reconnects
+            assert (await recv_type(ws, "error", timeout=30))["code"] == "revoked"
+            async with asyncio.timeout(20):
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await ws.recv()
+            assert ws.close_code == CloseCode.REVOKED
+            assert b_fanout.connected and b_fanout.reconnects == reconnects  # no reconnect needed
+    finally:
+        await b.close()
+        await a.close()
+        redis.remove()
+

@@ -5,10 +5,10 @@ invite, a login session, a participant) with a callback that closes it; the acce
 `revoke` after the revocation has committed. Keys are plain strings made by the helpers below,
 never a raw token. This is per process: a deployment with several processes must pass the
 revocation on to each: `broadcast` is set to the Redis fan-out's publisher, and revocations
-received from the others come back through `revoke(..., local_only=True)`. A revocation made
-while Redis was down reaches no other process that way: when a process's Redis subscriber
-subscribes again it re-checks its open sockets' credentials against storage
-(`Accounts.recheck_sockets`).
+received from the others come back through `revoke(..., local_only=True)`. A revocation whose
+message was lost (Redis down, a failed publish) reaches no other process that way: each process
+re-checks its open sockets' credentials against storage when its Redis subscriber subscribes
+and at every resync (`Accounts.recheck_sockets`).
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ Redis pub/sub is fire-and-forget, so nothing here is trusted to be complete or o
 - the subscriber reconnects and resubscribes by itself with a capped back-off (redis-py's async
   pub/sub does not), and after every (re)subscription catches every watched session up from
   storage, so what was published while it was down is not missed;
-- revocations travel on the same channel; after every (re)subscription `on_subscribed` lets
-  the access layer re-check the credentials of the sockets open here against storage, so one
-  revoked elsewhere while Redis was down is closed too;
+- revocations travel on the same channel; after every (re)subscription and at every resync
+  `on_resync` lets the access layer re-check the credentials of the sockets open here against
+  storage, so one revoked elsewhere whose message was lost is closed too;
 - every `redis.resync_seconds` it catches up anyway, which covers a publish lost while the
   subscriber stayed connected (the publisher's own connection failed).
 
@@ -90,10 +90,10 @@ class RedisFanout:
         # Revoked credentials (access/sockets.py) travel on the same channel: each process closes
         # the sockets that credential opened there.
         self.on_revoke: Callable[[str], None] | None = None
-        # Revocations published while we were not subscribed are lost: after each subscription
-        # this re-checks the credentials of the sockets open here against storage.
-        self.on_subscribed: Callable[[], Awaitable[Any]] | None = None
-        self._recheck = False
+        # Revocations published while we were not subscribed, or whose publish failed, are lost:
+        # after each subscription and at each resync this re-checks the credentials of the
+        # sockets open here against storage.
+        self.on_resync: Callable[[], Awaitable[Any]] | None = None
         # Named signals for whichever process runs a piece of work (e.g. "feeds.poll": the lease
         # holder's pollers should poll now). Fire-and-forget like everything on this channel.
         self.signals: dict[str, Callable[[], None]] = {}
@@ -218,15 +218,13 @@ class RedisFanout:
         self.filled += await self.hub.catch_up_all()
 
     async def _recheck_credentials(self) -> None:
-        """Run `on_subscribed` once per subscription; if storage fails it, again at the next resync."""
-        if not self._recheck or self.on_subscribed is None:
+        """Run `on_resync` (after each subscription and at each resync)."""
+        if self.on_resync is None:
             return
         try:
-            await self.on_subscribed()
+            await self.on_resync()
         except Exception as exc:  # storage down: the sockets stay open until it answers
-            log.warning("re-checking open sockets' credentials after subscribing failed: %s", exc)
-            return
-        self._recheck = False
+            log.warning("re-checking open sockets' credentials failed: %s", exc)
 
     async def share_presence(self) -> None:
         """Tell the others who watches each session here, and learn who watches there: one hash
@@ -276,7 +274,6 @@ class RedisFanout:
                 backoff = FIRST_BACKOFF
                 # Whatever was published while we were not subscribed is in storage.
                 await self._catch_up()
-                self._recheck = True
                 await self._recheck_credentials()
                 loop = asyncio.get_running_loop()
                 next_resync = loop.time() + self.resync_seconds
@@ -286,7 +283,7 @@ class RedisFanout:
                         self._receive(message["data"])
                     if loop.time() >= next_resync:
                         await self._catch_up()
-                        await self._recheck_credentials()  # only if the last one failed
+                        await self._recheck_credentials()
                         await self.share_presence()
                         next_resync = loop.time() + self.resync_seconds
             except (RedisError, OSError) as exc:
