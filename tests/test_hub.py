@@ -23,19 +23,25 @@ class FakeOutlet:
         self.close_code: int | None = None
         self.batches = 0  # write_batch calls
 
-    def write(self, frame: Frame) -> bool:
-        if self.closed or len(self.frames) >= self.limit:
-            return False
+    def full(self) -> bool:
+        return len(self.frames) >= self.limit
+
+    def accept(self, frame: Frame) -> None:
         self.frames.append(json.loads(frame.text))
+
+    def write(self, frame: Frame) -> bool:
+        if self.closed or self.full():
+            return False
+        self.accept(frame)
         return True
 
     def write_batch(self, batch: FrameBatch) -> bool:
-        """All or none, like the real outlets: refused if the first frame would be."""
+        """All or none, like the real outlets: refused when the backlog before it is full."""
         self.batches += 1
         if not self.write(batch.frames[0]):
             return False
         for frame in batch.frames[1:]:
-            self.frames.append(json.loads(frame.text))
+            self.accept(frame)
         return True
 
     async def drain(self) -> None:
@@ -236,6 +242,17 @@ async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_
     assert hub.delivered == 6 * 21
 
 
+async def test_a_pass_of_single_changes_reaches_everyone_at_once() -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=1)
+    outlets = [FakeOutlet() for _ in range(3)]
+    for outlet in outlets:
+        await hub.join("s", outlet)
+    store.commit(hub)  # a note: nothing to merge it with, so no reason to make the last wait
+    assert [o.seqs() for o in outlets] == [[1], [1], [1]]
+    assert not hub.channels["s"].passing
+
+
 async def test_an_unsequenced_frame_waits_for_the_changes_before_it_to_reach_everyone() -> None:
     store = FakeStore()
     hub = make_hub(store, fanout_slice=1)
@@ -283,6 +300,30 @@ async def test_a_subscriber_behind_by_more_than_the_ring_is_closed_to_resume_not
     assert hub.dropped_slow == 1
 
 
+class BrokenOutlet(FakeOutlet):
+    def write_batch(self, batch: FrameBatch) -> bool:
+        raise RuntimeError("a bug in an outlet")
+
+
+async def test_a_fan_out_pass_that_raises_is_logged_and_its_viewers_resume_instead_of_the_stream_sticking(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=1)
+    broken, other = BrokenOutlet(), FakeOutlet()
+    channel = await hub.join("s", other)
+    await hub.join("s", broken)
+    store.commit(hub, 2)  # other is written at once; broken raises in the next slice
+    await loop_turns()
+    assert hub.pass_failures == 1 and "fan-out pass of stream s failed" in caplog.text
+    assert broken.closed and other.closed and other.close_code == CloseCode.TOO_SLOW
+    assert not channel.live and not channel.passing
+    again = FakeOutlet()
+    await hub.join("s", again, since=2, epoch="e1")
+    store.commit(hub)
+    assert again.seqs() == [3]  # the stream goes on
+
+
 async def test_duplicate_publish_from_a_racing_head_load_is_ignored() -> None:
     store = FakeStore()
     hub = make_hub(store)
@@ -324,11 +365,11 @@ class PacedOutlet(FakeOutlet):
         self.capacity = capacity
         self.unsent: list[dict[str, Any]] = []
 
-    def write(self, frame: Frame) -> bool:
-        if self.closed or len(self.unsent) >= self.capacity:
-            return False
+    def full(self) -> bool:
+        return len(self.unsent) >= self.capacity
+
+    def accept(self, frame: Frame) -> None:
         self.unsent.append(json.loads(frame.text))
-        return True
 
     async def drain(self) -> None:
         await asyncio.sleep(0)

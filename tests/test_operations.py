@@ -48,6 +48,7 @@ async def test_prometheus_metrics_count_connections_deliveries_and_latencies(liv
     assert metric(text, "liveblog_commit_seconds_count") > metric(before, "liveblog_commit_seconds_count")
     assert metric(text, 'liveblog_capture_seconds_bucket{le="+Inf"}') == metric(text, "liveblog_capture_seconds_count")
     assert metric(text, "liveblog_writer_queue_depth") == 0
+    assert metric(text, "liveblog_fanout_failures_total") == 0
     assert metric(text, "liveblog_database_up") == 1 and metric(text, "liveblog_up") == 1
     assert 'liveblog_task_state{task="votes.tallies",state="running"} 1' in text
     for v in viewers:

@@ -7,12 +7,15 @@ and joining the live set, or through a bounded pending buffer while replaying fr
 Delivery is a synchronous `outlet.write()` per subscriber: no task per viewer, one encoding per
 message, and one write per subscriber for all the changes it is behind by (a commit of 20 social
 posts is one write to each viewer, not 20). Each live subscriber has a position (the last seq
-written to it); a fan-out pass writes to `fanout_slice` subscribers at a time and lets the loop
-run other work between slices, so a note committed while 20 posts are still going out to 1,000
-viewers joins the same write for every viewer the pass has not reached yet, instead of waiting
-for the whole pass to finish and starting another (docs/architecture.md, "Fan-out passes"). No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its
-buffer is full) is closed (TOO_SLOW) and resumes from its last seq, instead of slowing others
-or going on with a hole.
+written to it); a fan-out pass of a burst writes to `fanout_slice` subscribers at a time and lets
+the loop run other work between slices, so a note committed while 20 posts are still going out
+to 1,000 viewers joins the same write for every viewer the pass has not reached yet, instead of
+waiting for the whole pass to finish and starting another (docs/architecture.md, "Fan-out
+passes"). A pass of single changes runs to the end at once.
+
+No frame is ever dropped on an open subscriber: one whose outlet refuses a frame (its buffer is
+full) is closed (TOO_SLOW) and resumes from its last seq, instead of slowing others or going on
+with a hole.
 
 A channel lives while it has subscribers. Once it has none, it is freed after `idle_seconds`
 (at once if its session has ended), with its ring: memory follows the sessions being watched,
@@ -83,7 +86,9 @@ class ReloadRequired(Exception):
 GAP_GRACE_SECONDS = 0.02
 GAP_FILL_ATTEMPTS = 5
 
-# Subscribers a fan-out pass writes to before letting the loop run other work (~1 ms of writes).
+# Subscribers a fan-out pass of a burst (several changes owed) writes to before letting the loop
+# run other work (~1 ms of writes). A pass of single changes (notes) runs to the end at once:
+# interleaving other work there only makes the last viewer wait longer.
 FANOUT_SLICE = 128
 
 
@@ -177,6 +182,7 @@ class StreamHub:
         self.delivered = 0  # frames handed to outlets, for the benchmark
         self.dropped_slow = 0  # subscribers closed as too slow
         self.freed = 0  # channels freed (idle or ended), for tests
+        self.pass_failures = 0  # fan-out passes that raised (a bug: logged, their viewers resume)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -357,6 +363,7 @@ class StreamHub:
         for outlet in list(channel.live):
             channel.live.pop(outlet, None)
             outlet.close(code, reason)
+        self._became_idle(channel)
 
     def _deliver(self, channel: Channel, change: Change) -> None:
         """The change becomes the channel's head, in its ring and in every catching-up
@@ -376,12 +383,13 @@ class StreamHub:
 
     # -- fan-out passes ------------------------------------------------------------------------
     #
-    # A pass visits the live subscribers `fanout_slice` at a time and writes each one what it is
-    # behind by (its position up to the head), in one write. Between slices the loop runs other
-    # callbacks: a change committed meanwhile is written, in the same write, to every subscriber
-    # the pass has not reached; when the pass ends, those it had already reached and who are
-    # behind again get a second round. A subscriber never gets a change twice or out of order:
-    # its position only moves forward, by exactly what was written to it.
+    # A pass writes each live subscriber what it is behind by (its position up to the head), in
+    # one write. A pass of a burst goes `fanout_slice` subscribers at a time, and between slices
+    # the loop runs other callbacks: a change committed meanwhile is written, in the same write,
+    # to every subscriber the pass has not reached; when the pass ends, those it had already
+    # reached and who are behind again get a second round. A pass of single changes runs to the
+    # end at once. A subscriber never gets a change twice or out of order: its position only
+    # moves forward, by exactly what was written to it.
 
     def _start_pass(self, channel: Channel) -> None:
         if channel.passing:
@@ -396,14 +404,24 @@ class StreamHub:
         """One slice of the pass (all of it if `to_the_end`), then schedule the next."""
         if not channel.passing or token != channel.pass_token:
             return  # finished or abandoned meanwhile
+        try:
+            self._pass_steps(channel, token, to_the_end)
+        except Exception:
+            # A bug, not a viewer's trouble. Never leave the stream stuck or go on with a hole:
+            # its viewers are closed and resume from their last seq.
+            self.pass_failures += 1
+            log.exception("fan-out pass of stream %s failed: its viewers resume", channel.session_id)
+            self._drop_all(channel, CloseCode.TOO_SLOW, "stream error: resume from your last seq")
+
+    def _pass_steps(self, channel: Channel, token: int, to_the_end: bool) -> None:
         while True:
             queue = channel.pass_queue
             start = channel.pass_index
             end = len(queue) if to_the_end else min(len(queue), start + self.fanout_slice)
-            self._write_owed(channel, queue[start:end])
+            burst = self._write_owed(channel, queue[start:end])
             channel.pass_index = end
             if end < len(queue):
-                if to_the_end:
+                if to_the_end or not burst:
                     continue
                 asyncio.get_running_loop().call_soon(self._pass, channel, token)
                 return
@@ -424,31 +442,44 @@ class StreamHub:
         if channel.passing:
             self._pass(channel, channel.pass_token, to_the_end=True)
 
-    def _write_owed(self, channel: Channel, outlets: list[Outlet]) -> None:
+    def _write_owed(self, channel: Channel, outlets: list[Outlet]) -> bool:
+        """Write each outlet what it is owed; True if that was several changes for any of them."""
         head = channel.head
         assert head is not None
         failed: list[Outlet] | None = None
         live = channel.live
+        delivered = 0
+        # Nearly everyone is at the same position: look what they are owed up once per run of it.
+        last_pos = -1
+        owed: Frame | FrameBatch | None = None
+        single = True
+        burst = False
         for outlet in outlets:
             pos = live.get(outlet)
             if pos is None or pos == head:
                 continue  # left, or up to date
-            owed = self._owed(channel, pos)
+            if pos != last_pos:
+                last_pos = pos
+                owed = self._owed(channel, pos)
+                single = isinstance(owed, Frame)
+                burst = burst or not single
             if owed is None:
                 ok = False  # behind by more than the ring holds: it resumes from storage
-            elif isinstance(owed, Frame):
-                ok = outlet.write(owed)
+            elif single:
+                ok = outlet.write(owed)  # type: ignore[arg-type]
             else:
-                ok = outlet.write_batch(owed)
+                ok = outlet.write_batch(owed)  # type: ignore[arg-type]
             if ok:
                 live[outlet] = head
-                self.delivered += head - pos
+                delivered += head - pos
             else:
                 if failed is None:
                     failed = []
                 failed.append(outlet)
+        self.delivered += delivered
         if failed:
             self._drop_failed(channel, failed)
+        return burst
 
     def _owed(self, channel: Channel, pos: int) -> Frame | FrameBatch | None:
         """The frames after `pos` up to the head: one frame, or a batch shared by everyone at pos."""

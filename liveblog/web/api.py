@@ -63,6 +63,9 @@ async def prometheus(request: Request) -> Response:
     lines += sample("liveblog_deliveries_total", "Frames handed to viewers' sockets.", "counter", hub.delivered)
     lines += sample("liveblog_slow_viewers_dropped_total", "Viewers closed as too slow (4408).", "counter",
                     hub.dropped_slow)
+    lines += sample("liveblog_fanout_failures_total",
+                    "Fan-out passes that raised (a bug, logged): their stream's viewers were closed to resume.",
+                    "counter", hub.pass_failures)
     lines += sample("liveblog_stalled_websockets_total",
                     "Websockets closed because they stopped reading: a ping unanswered (4408, then reset).",
                     "counter", FastWebSocketProtocol.stalled_total)

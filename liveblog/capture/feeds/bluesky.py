@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "app.bsky.feed.post"
 CURSOR_KEY = "bluesky:jetstream"
-FLUSH_POSTS = 50  # matching posts stored per transaction at most...
+FLUSH_POSTS = 50  # matching posts handed to the feed service together at most (it writes them 5 to a transaction)
 FLUSH_AFTER = 0.2  # ...and none waits longer than this (seconds) before it is stored
 SAVE_CURSOR_EVERY = 5.0  # seconds between cursor saves (a rewind on reconnect covers the gap)
 MAX_FRAME = 2 * 1024 * 1024  # a post is at most a few KB; a bigger frame is junk and drops the socket
