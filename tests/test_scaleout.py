@@ -5,12 +5,14 @@ that moves to another process resumes exactly; kill -9 of a process loses no ack
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -412,101 +414,92 @@ async def test_serve_workers_runs_n_processes_on_one_port_sharing_the_stream(
 async def test_revoking_an_invite_on_one_process_closes_its_socket_on_another(
     cluster: tuple[list[AppProcess], RedisServer, Seed, str],
 ) -> None:
-    from liveblog.streams.protocol import CloseCode
-
     apps, _redis, s, _pg = cluster
     async with await connect(f"{apps[1].ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as ws:
         await recv_type(ws, "synced")
         async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
             revoked = await http.delete(f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"})
             assert revoked.status_code == 200
-        assert (await recv_type(ws, "error", timeout=20))["code"] == "revoked"
-        async with asyncio.timeout(20):
-            with pytest.raises(ConnectionClosed):
-                while True:
-                    await ws.recv()
-        assert ws.close_code == CloseCode.REVOKED
+        await assert_revoked_and_closed(ws)
+
+
+@dataclass
+class CaptureOnB:
+    """Two processes' services in this one (each its own writer, hub and Redis subscriber, as
+    separate processes have), and a note-taker's capture socket open on B."""
+
+    a: Services
+    b: Services
+    b_fanout: Any
+    seed: Seed
+    ws: Any
+    redis: RedisServer
+
+
+@contextlib.asynccontextmanager
+async def capture_socket_on_b(tmp_path: Path, pg_url: str) -> AsyncIterator[CaptureOnB]:
+    from liveblog.streams.fanout import RedisFanout
+    from tests.conftest import run_server
+
+    redis = RedisServer().start()
+    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1})
+    a, b = Services.build(settings), Services.build(settings)
+    try:
+        await a.open()
+        await b.open()
+        s = await seed(a)
+        b_fanout = next(c for c in b.components if isinstance(c, RedisFanout))
+        async with run_server(settings, b) as live, await connect(
+            f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
+        ) as ws:
+            await recv_type(ws, "synced")
+            await eventually(lambda: b_fanout.connected, what="B's subscriber")
+            yield CaptureOnB(a, b, b_fanout, s, ws, redis)
+    finally:
+        await b.close()
+        await a.close()
+        redis.remove()
+
+
+async def assert_revoked_and_closed(ws: Any) -> None:
+    from liveblog.streams.protocol import CloseCode
+
+    assert (await recv_type(ws, "error", timeout=30))["code"] == "revoked"
+    async with asyncio.timeout(20):
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await ws.recv()
+    assert ws.close_code == CloseCode.REVOKED
 
 
 async def test_a_revocation_made_while_redis_is_down_closes_the_socket_elsewhere_once_redis_is_back(
     tmp_path: Path, pg_url: str
 ) -> None:
-    # Two processes' services in this one (each its own writer, hub and Redis subscriber, as
-    # separate processes have); the note-taker's socket is on B, the organiser revokes on A while
-    # Redis is down, so the revocation's message to B is lost. When B subscribes again it
-    # re-checks its sockets' invites against storage and closes this one.
+    # The organiser revokes on A while Redis is down, so the revocation's message to B is lost.
+    # When B subscribes again it re-checks its sockets' invites against storage and closes this one.
     from liveblog.access.sockets import invite_key
-    from liveblog.streams.fanout import RedisFanout
-    from liveblog.streams.protocol import CloseCode
-    from tests.conftest import run_server
 
-    redis = RedisServer().start()
-    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1})
-    a, b = Services.build(settings), Services.build(settings)
-    try:
-        await a.open()
-        await b.open()
-        s = await seed(a)
-        b_fanout = next(c for c in b.components if isinstance(c, RedisFanout))
-        async with run_server(settings, b) as live, await connect(
-            f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
-        ) as ws:
-            await recv_type(ws, "synced")
-            await eventually(lambda: b_fanout.connected, what="B's subscriber")
-            redis.stop()
-            await eventually(lambda: not b_fanout.connected, what="B to notice Redis is gone")
-            await a.accounts.revoke_invite(s.invite_id)
-            assert b.accounts.sockets.count(invite_key(s.invite_id)) == 1  # B has not heard
-            redis.start()
-            assert (await recv_type(ws, "error", timeout=30))["code"] == "revoked"
-            async with asyncio.timeout(20):
-                with pytest.raises(ConnectionClosed):
-                    while True:
-                        await ws.recv()
-            assert ws.close_code == CloseCode.REVOKED
-    finally:
-        await b.close()
-        await a.close()
-        redis.remove()
+    async with capture_socket_on_b(tmp_path, pg_url) as c:
+        c.redis.stop()
+        await eventually(lambda: not c.b_fanout.connected, what="B to notice Redis is gone")
+        await c.a.accounts.revoke_invite(c.seed.invite_id)
+        assert c.b.accounts.sockets.count(invite_key(c.seed.invite_id)) == 1  # B has not heard
+        c.redis.start()
+        await assert_revoked_and_closed(c.ws)
 
 
 async def test_a_revocation_whose_message_is_lost_closes_the_socket_elsewhere_at_the_next_resync(
     tmp_path: Path, pg_url: str
 ) -> None:
-    # As above, but Redis stays up and B stays subscribed: A's message about the revocation is
-    # lost on the way (what a failed publish does). B's resync re-checks its sockets' invites.
+    # Redis stays up and B stays subscribed, but A's message about the revocation is lost on the
+    # way (what a failed publish does). B's resync re-checks its sockets' invites.
     from liveblog.access.sockets import invite_key
-    from liveblog.streams.fanout import RedisFanout
-    from liveblog.streams.protocol import CloseCode
-    from tests.conftest import run_server
 
-    redis = RedisServer().start()
-    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1})
-    a, b = Services.build(settings), Services.build(settings)
-    try:
-        await a.open()
-        await b.open()
-        s = await seed(a)
-        b_fanout = next(c for c in b.components if isinstance(c, RedisFanout))
-        async with run_server(settings, b) as live, await connect(
-            f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
-        ) as ws:
-            await recv_type(ws, "synced")
-            await eventually(lambda: b_fanout.connected, what="B's subscriber")
-            lost: list[str] = []
-            a.accounts.sockets.broadcast = lost.append  # the publish never reaches Redis
-            await a.accounts.revoke_invite(s.invite_id)
-            assert lost == [invite_key(s.invite_id)]
-            reconnects = b_fanout.reconnects
-            assert (await recv_type(ws, "error", timeout=30))["code"] == "revoked"
-            async with asyncio.timeout(20):
-                with pytest.raises(ConnectionClosed):
-                    while True:
-                        await ws.recv()
-            assert ws.close_code == CloseCode.REVOKED
-            assert b_fanout.connected and b_fanout.reconnects == reconnects  # no reconnect needed
-    finally:
-        await b.close()
-        await a.close()
-        redis.remove()
-
+    async with capture_socket_on_b(tmp_path, pg_url) as c:
+        lost: list[str] = []
+        c.a.accounts.sockets.broadcast = lost.append  # the publish never reaches Redis
+        await c.a.accounts.revoke_invite(c.seed.invite_id)
+        assert lost == [invite_key(c.seed.invite_id)]
+        reconnects = c.b_fanout.reconnects
+        await assert_revoked_and_closed(c.ws)
+        assert c.b_fanout.connected and c.b_fanout.reconnects == reconnects  # no reconnect needed
