@@ -95,6 +95,12 @@ def test_a_hostile_post_is_inert_and_the_viewer_asks_only_our_origin(
         expect(card.locator("img.social-image")).to_have_attribute("alt", "A slide")
         expect(card.locator("a.social-media-link")).to_contain_text("Not fetched")
         expect(card.locator(".social-network")).to_have_text("Mastodon")
+        # The post shows its author's name and handle: the card's header keeps the name for
+        # screen readers (it labels the card) but does not show it a second time.
+        author = card.locator(".item-meta .author")
+        assert author.inner_text().strip() and author.inner_text() in card.locator(".social-name").inner_text()
+        box = author.bounding_box()
+        assert box is not None and box["width"] <= 1 and box["height"] <= 1, box
         page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert page.evaluate("() => window.pwned") is None
     assert dialogs == []
