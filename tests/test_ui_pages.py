@@ -153,6 +153,36 @@ async def test_viewers_see_which_notes_were_edited(live: LiveServer, seeded: See
     assert 'class="edited"' not in untouched
 
 
+def cards_in(html: str) -> dict[str, str]:
+    return {m.group(1): m.group(0) for m in re.finditer(r'<article [^>]*id="item-(\d+)".*?</article>', html, re.S)}
+
+
+async def test_a_social_post_renamed_by_us_is_not_marked_edited_live_or_archived(live: LiveServer, seeded: Seed) -> None:
+    # A Bluesky post first shows its author's DID; once the AppView answers, the item is updated
+    # with the handle and name (feeds/service.py). That is our doing, not an edit of the post.
+    async def post_then_rename(tx: Any) -> int:
+        item, _ = await tx.insert_item(
+            session_id=seeded.session_id, kind="social", client_id="social:bluesky:at://did:plc:x/1",
+            author="did:plc:x", author_ref=None, body="Hello #test", html="<p>did:plc:x: Hello</p>",
+            key_point=False, data={"network": "bluesky"}, typed_at="2026-05-14T09:30:00.000Z",
+        )
+        await tx.update_item(item.id, {"author": "Ana Lima", "html": "<p>Ana Lima: Hello</p>"})
+        return int(item.id)
+
+    post = await live.services.db.write(post_then_rename)
+    note = await capture(live, seeded.token, seeded.session_id, {"body": "Budget is 2m"})
+    await capture(live, seeded.token, seeded.session_id, {"type": "note.update", "item_id": note["item_id"], "body": "Budget is 3m"})
+    async with live.client() as c:
+        cards = cards_in((await c.get(f"/sessions/{seeded.session_id}")).text)
+        assert "Ana Lima" in cards[str(post)] and 'class="edited"' not in cards[str(post)]
+        assert 'class="edited"' in cards[str(note["item_id"])]  # a note-taker's edit still is
+        await live.services.programme.set_state(seeded.session_id, "ended")
+        cards = cards_in((await c.get(f"/sessions/{seeded.session_id}")).text)  # the knowledge page
+        assert "Ana Lima" in cards[str(post)]
+        assert "badge-edited" not in cards[str(post)] and "Earlier versions" not in cards[str(post)]
+        assert "badge-edited" in cards[str(note["item_id"])]
+
+
 async def test_photos_get_real_alt_text(live: LiveServer, seeded: Seed) -> None:
     out = io.BytesIO()
     Image.new("RGB", (20, 10), (10, 120, 200)).save(out, "PNG")

@@ -69,7 +69,8 @@ export function renderItem(item) {
   }
   if (!item.key_point) meta.querySelector(".badge-key").remove();
   meta.querySelector(".author").textContent = item.author || "";
-  if (!(item.version > 1)) meta.querySelector(".edited").remove();
+  // A social post's later versions are ours (its author resolved to a handle), not edits.
+  if (!(item.version > 1) || item.kind === "social") meta.querySelector(".edited").remove();
   const link = meta.querySelector(".permalink");
   const time = link.querySelector("time");
   time.dateTime = item.typed_at;
