@@ -246,12 +246,13 @@ async def _store_photo(services: Services, session_id: str, invite: Invite, png:
 # -- loading -------------------------------------------------------------------------------------
 
 
-async def _post(services: Services, session_id: str, author: Author, body: str, key_point: bool) -> None:
-    await services.notes.handle(
-        session_id,
-        author,
-        {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key_point},
-    )
+async def _post(
+    services: Services, session_id: str, author: Author, body: str, key_point: bool, typed_at: datetime | None = None
+) -> None:
+    message: dict[str, Any] = {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key_point}
+    if typed_at is not None:  # as an offline note-taker's notes carry the time they were typed
+        message["typed_at"] = typed_at.astimezone().isoformat()
+    await services.notes.handle(session_id, author, message)
 
 
 async def _audience(
@@ -315,8 +316,10 @@ async def load_demo(services: Services) -> dict[str, str]:
         }
     )
     ids: dict[str, str] = {"event": event.id}
+    spans: dict[str, tuple[datetime, int]] = {}
     for key, start, length, title, room, speakers, state in _SESSIONS:
         begins = now + timedelta(minutes=start)
+        spans[key] = (begins, length)
         session = await services.programme.create_session(
             event.id,
             {
@@ -348,9 +351,14 @@ async def load_demo(services: Services) -> dict[str, str]:
             [("Planning", 33), ("Social care", 27), ("Highways", 24), ("Libraries", 21), ("Finance", 14)],
         ),
     )
-    for body, key_point in ENDED_NOTES:
+    # The finished session's notes carry the times they were typed, spread over its slot, so its
+    # knowledge page reads like a session that happened (not one noted after it ended).
+    begins, length = spans["ended"]
+    step = timedelta(minutes=length) / (len(ENDED_NOTES) + 1)
+    for n, (body, key_point) in enumerate(ENDED_NOTES, start=1):
         await _post(
-            services, ended, author, body.replace("{photo}", f"![{ENDED_PHOTO_ALT}](/media/{photo})"), key_point
+            services, ended, author, body.replace("{photo}", f"![{ENDED_PHOTO_ALT}](/media/{photo})"), key_point,
+            typed_at=begins + step * n,
         )
     await _audience(services, ended, ENDED_POLL, ENDED_VOTES, ENDED_QUESTIONS, close=True)
     await services.programme.set_state(ended, "ended")

@@ -5,6 +5,7 @@ and a demo note-taker that posts varied notes and never repeats itself."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 from PIL import Image
 
@@ -49,6 +50,13 @@ async def test_the_demo_shows_polls_questions_a_photo_and_a_finished_session_wit
 
     recap = [i for i in await items(services, ended.id) if i.body.startswith("**Recap:**")]
     assert len(recap) == 1 and recap[0].key_point
+
+    # The finished session's notes were typed during its slot, in order, not after it ended.
+    notes = [i for i in await items(services, ended.id) if i.kind == "note"]
+    starts = datetime.fromisoformat(ended.starts_at).astimezone(UTC)
+    ends = datetime.fromisoformat(ended.ends_at).astimezone(UTC)
+    typed = [datetime.fromisoformat(n.typed_at.replace("Z", "+00:00")) for n in notes]
+    assert typed == sorted(typed) and all(starts < t < ends for t in typed), (starts, typed, ends)
 
 
 async def test_the_demo_note_taker_posts_each_note_once_and_then_stops(services: Services) -> None:
