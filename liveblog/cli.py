@@ -385,7 +385,7 @@ def cmd_export_site(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, int]:
         async with _open(settings) as services:
-            return await export_site(services, make_templates().env, args.event, Path(args.dir),
+            return await export_site(services, make_templates(settings.archive.timezone).env, args.event, Path(args.dir),
                                      settings.server.public_url.rstrip("/"), progress)
 
     try:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 from PIL import Image
 
-from tests.conftest import organiser_csrf, LiveServer, Seed
+from liveblog.services import Services
+from tests.conftest import organiser_csrf, LiveServer, Seed, make_settings, run_server, seed
 
 
 async def capture(live: LiveServer, token: str, session_id: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +183,26 @@ async def test_a_social_post_renamed_by_us_is_not_marked_edited_live_or_archived
         assert "Ana Lima" in cards[str(post)]
         assert "badge-edited" not in cards[str(post)] and "Earlier versions" not in cards[str(post)]
         assert "badge-edited" in cards[str(note["item_id"])]
+
+
+async def test_item_times_are_shown_in_the_venues_time_zone_like_the_programme(tmp_path: Path) -> None:
+    # The programme is in the venue's wall-clock time (archive.timezone); a note's time is stored
+    # in UTC. Pages show both in the venue's time, so a note from a 09:00 session reads 09:30.
+    settings = make_settings(tmp_path, archive={"timezone": "Europe/Paris"})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)  # Keynote, 2026-05-14 09:00-10:00 at the venue
+        async with run_server(settings, services) as live:
+            note = await capture(live, s.token, s.session_id, {"body": "Half way", "typed_at": "2026-05-14T07:30:00Z"})
+            async with live.client() as c:
+                for page in ("live", "knowledge"):
+                    if page == "knowledge":
+                        await services.programme.set_state(s.session_id, "ended")
+                    card = cards_in((await c.get(f"/sessions/{s.session_id}")).text)[str(note["item_id"])]
+                    assert '<time datetime="2026-05-14T07:30:00.000Z">09:30</time>' in card, (page, card)
+    finally:
+        await services.close()
 
 
 async def test_photos_get_real_alt_text(live: LiveServer, seeded: Seed) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,10 +34,27 @@ from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 log = logging.getLogger(__name__)
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(venue_timezone: str = "UTC") -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(resource_dir("templates")))  # autoescape on for .html
     templates.env.globals["search_languages"] = SEARCH_LANGUAGES  # the event form's language choice
+    # Stored times are UTC; the programme is in the venue's wall-clock time (archive.timezone),
+    # so the times items and comments were written are shown in that zone too.
+    zone = ZoneInfo(venue_timezone)
+    templates.env.globals["venue_timezone"] = venue_timezone
+    templates.env.filters["venue_time"] = lambda iso: venue_clock(iso, zone, "%H:%M")
+    templates.env.filters["venue_datetime"] = lambda iso: venue_clock(iso, zone, "%Y-%m-%d %H:%M")
     return templates
+
+
+def venue_clock(iso: str, zone: ZoneInfo, fmt: str) -> str:
+    """A stored UTC time ('...Z') as wall-clock time in the venue's zone."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return str(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime(fmt)
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -143,7 +162,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     )
     app.state.services = svc
     app.state.settings = settings
-    app.state.templates = make_templates()
+    app.state.templates = make_templates(settings.archive.timezone)
     from liveblog.web.archive import Cards, card_warmer
 
     app.state.cards = Cards(app.state.templates.env)

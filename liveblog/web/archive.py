@@ -36,8 +36,9 @@ class Cards:
     """Knowledge-page cards (templates/archive/_card.html), rendered once per item version and
     kept in storage, so that an uncached page is a read of its cards plus a small frame.
 
-    Cards are kept under a key: the card template's version (a hash of its source and of
-    Jinja's version, so a changed template renders every card again, lazily) and the session's
+    Cards are kept under a key: the card template's version (a hash of its source, of Jinja's
+    version and of the venue's time zone the card shows times in, so a change of any renders
+    every card again, lazily) and the session's
     end time (a card says "Edited after the event"). The stored HTML is this renderer's own
     autoescaped output, so a page made of kept cards is byte for byte a freshly rendered one."""
 
@@ -46,7 +47,8 @@ class Cards:
     def __init__(self, env: jinja2.Environment) -> None:
         assert env.loader is not None
         source = env.loader.get_source(env, self.TEMPLATE)[0]
-        self.version = hashlib.sha256(f"{jinja2.__version__}\0{source}".encode()).hexdigest()[:16]
+        zone = env.globals.get("venue_timezone", "UTC")
+        self.version = hashlib.sha256(f"{jinja2.__version__}\0{zone}\0{source}".encode()).hexdigest()[:16]
         self._card = env.get_template(self.TEMPLATE).module.card  # type: ignore[attr-defined]
 
     def key(self, session: Session) -> str:

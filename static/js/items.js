@@ -83,7 +83,7 @@ export function renderItem(item) {
   return article;
 }
 
-// Server-rendered times are UTC (HH:MM of the stored ISO string): show them in local time.
+// Server-rendered times are the venue's (archive.timezone): show them in the viewer's local time.
 export function localiseTimes(root) {
   for (const time of root.querySelectorAll(".item-meta time[datetime]")) {
     const label = timeLabel(time.dateTime);
