@@ -11,6 +11,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -251,7 +252,7 @@ async def _post(
 ) -> None:
     message: dict[str, Any] = {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key_point}
     if typed_at is not None:  # as an offline note-taker's notes carry the time they were typed
-        message["typed_at"] = typed_at.astimezone().isoformat()
+        message["typed_at"] = typed_at.isoformat()
     await services.notes.handle(session_id, author, message)
 
 
@@ -302,7 +303,9 @@ async def load_demo(services: Services) -> dict[str, str]:
         }
 
     # A programme reads naturally on the quarter hour; the live session still spans "now".
-    now = datetime.now().replace(second=0, microsecond=0)
+    # Programme times are the venue's wall-clock times (archive.timezone), whatever the server's zone.
+    venue = ZoneInfo(services.settings.archive.timezone)
+    now = datetime.now(venue).replace(tzinfo=None, second=0, microsecond=0)
     now -= timedelta(minutes=now.minute % 15)
     event = await services.programme.create_event(
         {
@@ -358,7 +361,7 @@ async def load_demo(services: Services) -> dict[str, str]:
     for n, (body, key_point) in enumerate(ENDED_NOTES, start=1):
         await _post(
             services, ended, author, body.replace("{photo}", f"![{ENDED_PHOTO_ALT}](/media/{photo})"), key_point,
-            typed_at=begins + step * n,
+            typed_at=(begins + step * n).replace(tzinfo=venue),
         )
     await _audience(services, ended, ENDED_POLL, ENDED_VOTES, ENDED_QUESTIONS, close=True)
     await services.programme.set_state(ended, "ended")

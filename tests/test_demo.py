@@ -5,13 +5,16 @@ and a demo note-taker that posts varied notes and never repeats itself."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from pathlib import Path
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 
 from liveblog.demo import LIVE_NOTES, demo_note_taker, load_demo
 from liveblog.models import Item
 from liveblog.services import Services
+from tests.conftest import make_settings
 
 
 async def items(services: Services, session_id: str) -> list[Item]:
@@ -53,8 +56,9 @@ async def test_the_demo_shows_polls_questions_a_photo_and_a_finished_session_wit
 
     # The finished session's notes were typed during its slot, in order, not after it ended.
     notes = [i for i in await items(services, ended.id) if i.kind == "note"]
-    starts = datetime.fromisoformat(ended.starts_at).astimezone(UTC)
-    ends = datetime.fromisoformat(ended.ends_at).astimezone(UTC)
+    venue = ZoneInfo(services.settings.archive.timezone)  # programme times are the venue's
+    starts = datetime.fromisoformat(ended.starts_at).replace(tzinfo=venue)
+    ends = datetime.fromisoformat(ended.ends_at).replace(tzinfo=venue)
     typed = [datetime.fromisoformat(n.typed_at.replace("Z", "+00:00")) for n in notes]
     assert typed == sorted(typed) and all(starts < t < ends for t in typed), (starts, typed, ends)
 
@@ -70,3 +74,17 @@ async def test_the_demo_note_taker_posts_each_note_once_and_then_stops(services:
     await load_demo(services)
     await demo_note_taker(services, ids["live_session"], invite, every=0)
     assert [i.body for i in await items(services, ids["live_session"]) if i.kind == "note"] == bodies
+
+
+async def test_the_demo_programme_is_in_the_venues_time_zone(tmp_path: Path) -> None:
+    # The server runs in UTC; the venue is 14 hours ahead: the live session spans the venue's now.
+    venue = ZoneInfo("Pacific/Kiritimati")
+    svc = Services.build(make_settings(tmp_path, archive={"timezone": venue.key}))
+    await svc.open()
+    try:
+        ids = await load_demo(svc)
+        live = await svc.programme.session(ids["live_session"])
+        now = datetime.now(venue).replace(tzinfo=None).isoformat(timespec="minutes")
+        assert live.starts_at <= now <= live.ends_at, (live.starts_at, now, live.ends_at)
+    finally:
+        await svc.close()

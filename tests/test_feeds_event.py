@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.models import event_feed_id
 from liveblog.services import Services
-from tests.conftest import FAST_HASHER, ORGANISER, LiveServer, eventually, run_server
+from tests.conftest import FAST_HASHER, ORGANISER, LiveServer, eventually, make_settings, run_server
 from tests.test_feeds_x import feed_settings
 from tests.wsclient import connect, recv_type, recv_until
 
@@ -201,3 +202,24 @@ async def test_event_posts_survive_export_import_and_the_static_site(world: Worl
     assert 'class="social-image" src="media/' in index  # its photo, exported beside the page
     assert crawl(out) == []
     assert "Lunch queue is long" in (out / "search-index.js").read_text()
+
+
+async def test_programme_times_are_read_in_the_venues_zone_when_choosing_what_to_collect(tmp_path: Path) -> None:
+    # The server runs in UTC (as containers do); the venue is 14 hours ahead. A session starting
+    # in five minutes at the venue is within the lead time: its posts are collected.
+    venue = ZoneInfo("Pacific/Kiritimati")
+    settings = make_settings(tmp_path, archive={"timezone": venue.key})
+    svc = Services.build(settings)
+    await svc.open()
+    try:
+        soon = datetime.now(venue).replace(tzinfo=None) + timedelta(minutes=5)
+        event = await svc.programme.create_event({"title": "Far Summit", "starts_on": soon.date().isoformat(),
+                                                  "ends_on": soon.date().isoformat(), "hashtags": ["#far"]})
+        session = await svc.programme.create_session(event.id, {
+            "title": "Opening", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")})
+        [target] = await svc.feeds.targets()
+        assert [s.session_id for s in target.sessions] == [session.id]
+        assert not target.sessions[0].live
+    finally:
+        await svc.close()

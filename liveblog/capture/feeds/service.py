@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from liveblog.capture.feeds.base import (
     EventTarget,
@@ -54,12 +55,14 @@ RULE_KINDS = ("allow_author", "block_author", "block_word")
 DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
 
 
-def _aware(value: str) -> datetime | None:
+def _aware(value: str, venue: ZoneInfo) -> datetime | None:
+    """A programme time as an aware datetime: naive ones are the venue's wall-clock time
+    (archive.timezone), whatever zone the server runs in."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.astimezone()  # naive programme times are local
+    return moment if moment.tzinfo else moment.replace(tzinfo=venue)
 
 
 Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
@@ -278,6 +281,7 @@ class FeedService:
         if cached is not None and time.monotonic() - cached[0] < TARGETS_TTL:
             return cached[1]
         lead = timedelta(minutes=self.settings.feeds.lead_minutes)
+        venue = ZoneInfo(self.settings.archive.timezone)
 
         async def load(r: Tx) -> list[EventTarget]:
             now = datetime.now().astimezone()
@@ -287,7 +291,7 @@ class FeedService:
                 sessions = []
                 starts = []
                 for s in await r.list_sessions(event.id):
-                    begins, ends = _aware(s.starts_at), _aware(s.ends_at)
+                    begins, ends = _aware(s.starts_at, venue), _aware(s.ends_at, venue)
                     if begins is None or ends is None or s.state == "ended":
                         continue
                     if s.state == "live" or begins - lead <= now <= ends:
