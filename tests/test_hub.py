@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -200,32 +201,25 @@ async def test_a_batch_refused_closes_that_subscriber_and_the_others_get_all_of_
         assert full not in hub.channels["s"].live
 
 
-async def test_a_gap_closed_in_one_publish_is_delivered_as_one_ordered_batch() -> None:
-    store = FakeStore()
-    hub = make_hub(store)
-    outlet = FakeOutlet()
-    async with hub.subscribe("s", outlet):
-        c = committed(store, 5)
-        hub.publish([c[0], c[3], c[4], c[2]])  # 2 is late; 3, 4 and 5 wait for it
-        assert outlet.seqs() == [1]
-        hub.publish([c[1]])  # 2 arrives and releases 3, 4 and 5 with it
-        assert outlet.seqs() == [1, 2, 3, 4, 5]
-        assert outlet.batches == 1
-    await hub.stop()
-
-
 async def loop_turns(n: int = 20) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
 
 
-async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_joins_the_same_write() -> None:
-    store = FakeStore()
-    hub = make_hub(store, fanout_slice=2)
-    outlets = [FakeOutlet() for _ in range(6)]
+@contextlib.asynccontextmanager
+async def watching(hub: StreamHub, count: int) -> AsyncIterator[list[FakeOutlet]]:
+    """`count` live subscribers of stream "s", in the order they joined."""
+    outlets = [FakeOutlet() for _ in range(count)]
     async with contextlib.AsyncExitStack() as stack:
         for outlet in outlets:
             await stack.enter_async_context(hub.subscribe("s", outlet))
+        yield outlets
+
+
+async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_joins_the_same_write() -> None:
+    store = FakeStore()
+    hub = make_hub(store, fanout_slice=2)
+    async with watching(hub, 6) as outlets:
         store.commit(hub, 20)  # a page of posts
         assert [o.seqs() for o in outlets[:2]] == [list(range(1, 21))] * 2  # the first slice at once
         assert [o.seqs() for o in outlets[2:]] == [[]] * 4  # the rest after other work
@@ -245,21 +239,16 @@ async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_
 async def test_a_pass_of_single_changes_reaches_everyone_at_once() -> None:
     store = FakeStore()
     hub = make_hub(store, fanout_slice=1)
-    outlets = [FakeOutlet() for _ in range(3)]
-    for outlet in outlets:
-        await hub.join("s", outlet)
-    store.commit(hub)  # a note: nothing to merge it with, so no reason to make the last wait
-    assert [o.seqs() for o in outlets] == [[1], [1], [1]]
-    assert not hub.channels["s"].passing
+    async with watching(hub, 3) as outlets:
+        store.commit(hub)  # a note: nothing to merge it with, so no reason to make the last wait
+        assert [o.seqs() for o in outlets] == [[1], [1], [1]]
+        assert not hub.channels["s"].passing
 
 
 async def test_an_unsequenced_frame_waits_for_the_changes_before_it_to_reach_everyone() -> None:
     store = FakeStore()
     hub = make_hub(store, fanout_slice=1)
-    outlets = [FakeOutlet() for _ in range(3)]
-    async with contextlib.AsyncExitStack() as stack:
-        for outlet in outlets:
-            await stack.enter_async_context(hub.subscribe("s", outlet))
+    async with watching(hub, 3) as outlets:
         store.commit(hub, 3)
         hub.heartbeat()  # the pass is still under way: it is finished first
         for outlet in outlets:
@@ -524,6 +513,7 @@ async def test_changes_arriving_out_of_order_are_reordered_without_dropping_anyo
         assert outlet.seqs() == [1]  # 3 and 4 wait: never delivered ahead of 2
         hub.publish([c[1], c[2]])  # 2 arrives, and 3 again (every process sees its own echo)
         assert outlet.seqs() == [1, 2, 3, 4]
+        assert outlet.batches == 1  # 2, 3 and 4 released together go in one write
         assert not outlet.closed
     await hub.stop()
 
