@@ -201,9 +201,11 @@ async def test_a_batch_refused_closes_that_subscriber_and_the_others_get_all_of_
         assert full not in hub.channels["s"].live
 
 
-async def loop_turns(n: int = 20) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
+async def passes_done(hub: StreamHub) -> None:
+    """Until no fan-out pass is under way (each slice is a loop callback), within 5 s."""
+    async with asyncio.timeout(5):
+        while any(channel.passing for channel in hub.channels.values()):
+            await asyncio.sleep(0)  # let the next slice's callback run
 
 
 @contextlib.asynccontextmanager
@@ -223,10 +225,10 @@ async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_
         store.commit(hub, 20)  # a page of posts
         assert [o.seqs() for o in outlets[:2]] == [list(range(1, 21))] * 2  # the first slice at once
         assert [o.seqs() for o in outlets[2:]] == [[]] * 4  # the rest after other work
-        await asyncio.sleep(0)  # one slice later...
+        await asyncio.sleep(0)  # exactly one loop turn: the next slice's callback...
         assert outlets[2].seqs() == list(range(1, 21)) and outlets[4].seqs() == []
         store.commit(hub)  # ...a note commits: those not reached get posts and note in one write
-        await loop_turns()
+        await passes_done(hub)
         for outlet in outlets:
             assert outlet.seqs() == list(range(1, 22))
         assert [o.batches for o in outlets] == [1, 1, 1, 1, 1, 1]
@@ -268,7 +270,7 @@ async def test_subscribers_joining_and_leaving_during_a_pass_get_each_change_onc
     hub.leave(channel, leaves)
     await hub.join("s", joins, since=0, epoch="e1")  # replayed 1..2 from the ring
     store.commit(hub)
-    await loop_turns()
+    await passes_done(hub)
     assert first.seqs() == stays.seqs() == joins.seqs() == [1, 2, 3]
     assert leaves.seqs() == []
     assert not channel.passing
@@ -282,7 +284,7 @@ async def test_a_subscriber_behind_by_more_than_the_ring_is_closed_to_resume_not
         await hub.join("s", outlet)
     store.commit(hub, 2)  # the second outlet waits for the next slice...
     store.commit(hub, 4)  # ...while 4 more arrive: it is owed 6, the ring holds 4
-    await loop_turns()
+    await passes_done(hub)
     assert outlets[1].closed and outlets[1].close_code == CloseCode.TOO_SLOW
     assert outlets[1].seqs() == []
     assert outlets[0].seqs() == list(range(1, 7))  # owed 4: all in the ring
@@ -303,7 +305,7 @@ async def test_a_fan_out_pass_that_raises_is_logged_and_its_viewers_resume_inste
     channel = await hub.join("s", other)
     await hub.join("s", broken)
     store.commit(hub, 2)  # other is written at once; broken raises in the next slice
-    await loop_turns()
+    await passes_done(hub)
     assert hub.pass_failures == 1 and "fan-out pass of stream s failed" in caplog.text
     assert broken.closed and other.closed and other.close_code == CloseCode.TOO_SLOW
     assert not channel.live and not channel.passing
