@@ -18,7 +18,7 @@ from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
-from liveblog.web.pages import render
+from liveblog.web.pages import path_invite, render
 
 MAX_BODY = 4096
 STATUS_HEARTBEAT = 15.0  # seconds between status frames when nothing changes (keeps proxies open)
@@ -194,11 +194,8 @@ async def organiser_social_page(request: Request) -> Response:
 
 
 async def notetaker_social_page(request: Request) -> Response:
-    svc = services(request)
     token = request.path_params["token"]
-    invite = await svc.accounts.invite_for_token(token)
-    if invite is None:
-        raise Unauthorized("This invite link is not valid: it may have been revoked.")
+    invite = await path_invite(request)
     context = await _page_context(request, request.path_params["session_id"], token)
     session = context["session"]
     if session.is_event_feed:
@@ -220,9 +217,7 @@ async def organiser_event_social_page(request: Request) -> Response:
 async def notetaker_event_social_page(request: Request) -> Response:
     svc = services(request)
     token = request.path_params["token"]
-    invite = await svc.accounts.invite_for_token(token)
-    if invite is None:
-        raise Unauthorized("This invite link is not valid: it may have been revoked.")
+    invite = await path_invite(request)
     event = await svc.programme.event(request.path_params["event_id"])
     if invite.event_id != event.id or invite.session_id is not None:
         raise NotFound("Your invite does not cover this event as a whole.")

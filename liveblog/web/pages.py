@@ -356,7 +356,8 @@ async def healthz(request: Request) -> Response:
 
 # -- note-takers -------------------------------------------------------------------------------
 
-async def _invite(request: Request) -> Invite:
+async def path_invite(request: Request) -> Invite:
+    """The active invite named by the path's {token}; Unauthorized if it is unknown or revoked."""
     invite = await services(request).accounts.invite_for_token(request.path_params["token"])
     if invite is None:
         raise Unauthorized("This invite link is not valid: it may have been revoked. Ask the organiser for a new one.")
@@ -364,7 +365,7 @@ async def _invite(request: Request) -> Invite:
 
 
 async def notetaker_landing(request: Request) -> Response:
-    invite = await _invite(request)
+    invite = await path_invite(request)
     svc = services(request)
     token = request.path_params["token"]
     if invite.session_id is not None:
