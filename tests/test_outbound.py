@@ -13,6 +13,7 @@ works), so a seam that let nothing through could not make them pass.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import ipaddress
 import logging
@@ -31,6 +32,7 @@ from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.mastodon import MastodonSource
 from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.feeds.rss import RssSource
+from liveblog.capture.feeds.x import XSource
 from liveblog.capture.outbound import Network, OutboundClient, OutboundError, Refused, refusal
 from liveblog.metrics import OUTBOUND_REFUSED
 from liveblog.models import SocialPost
@@ -360,6 +362,28 @@ def add_status(fake: FakeNetworks, user: str, text: str, *, image: str, avatar: 
     status = fake.statuses[-1]
     status["media_attachments"][0]["url"] = image
     status["account"]["avatar"] = status["account"]["avatar_static"] = avatar
+
+
+async def test_x_requests_through_tweepy_follow_the_same_rule(tmp_path: Path) -> None:
+    """tweepy's requests session is checked by our adapter: with the rule on, an API base on
+    loopback is refused before anything is sent; with allow_private_addresses it is reached."""
+    async with serve_fakes() as fake:
+        for allow, reached in ((False, 0), (True, 1)):
+            settings = dataclasses.replace(
+                make_settings(tmp_path, feeds={"allow_private_addresses": allow},
+                              feeds_x={"api_base": fake.base_url, "max_results": 10}),
+                x_bearer_token="fake-token")
+            source = XSource(settings)
+            try:
+                params = {"query": "#test", "max_results": 10}
+                if allow:
+                    assert "meta" in await source._request(params)
+                else:
+                    with pytest.raises(SourceError, match="refused.*127.0.0.1 is a loopback address"):
+                        await source._request(params)
+            finally:
+                await source.close()
+            assert len(fake.x_requests) == reached
 
 
 async def test_with_a_mock_transport_literal_addresses_are_still_refused() -> None:
