@@ -100,7 +100,7 @@ def feeds_server(workdir: Path, fakes: FakeNetworks, session_id: str, token: str
     config.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
         f'[database]\npath = "{db_path}"\nsynchronous = "FULL"\n'
-        "[feeds]\nmoderate_by_default = false\nfetch_media = false\n"
+        "[feeds]\nmoderate_by_default = false\nfetch_media = false\nallow_private_addresses = true\n"
         f'[feeds_x]\napi_base = "{base}"\npoll_seconds = 1\nmax_results = 100\n'
         "event_read_cap = 1000000\nsession_read_cap = 1000000\n"
         f'[feeds_mastodon]\ninstances = ["{base}"]\npoll_seconds = 1\nlimit = 40\n'

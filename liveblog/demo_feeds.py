@@ -55,12 +55,13 @@ def free_port() -> int:
 
 
 def demo_feed_settings(settings: Settings, port: int) -> Settings:
-    """Point every source at the fakes on 127.0.0.1:port, polling often enough to feel live."""
+    """Point every source at the fakes on 127.0.0.1:port, polling often enough to feel live, and
+    allow fetching from loopback (the fakes' address; refused by default, docs/feeds.md)."""
     import dataclasses
 
     base = f"http://127.0.0.1:{port}"
     changed = settings.replace(
-        feeds={"enabled": True},
+        feeds={"enabled": True, "allow_private_addresses": True},
         feeds_x={"enabled": True, "api_base": base, "poll_seconds": 4.0},
         feeds_mastodon={"instances": (base,), "poll_seconds": 4.0},
         feeds_bluesky={"jetstream_url": f"ws://127.0.0.1:{port}/subscribe", "cdn_base": base, "appview_url": base},

@@ -61,3 +61,30 @@ def sample(name: str, help: str, kind: str, values: dict[str, float] | float) ->
     else:
         lines.append(f"{name} {values:g}")
     return lines
+
+
+class Counter:
+    """A counter by one label's value (a reason, a kind), rendered with `sample`."""
+
+    def __init__(self, name: str, help: str, label: str) -> None:
+        self.name = name
+        self.help = help
+        self.label = label
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()  # synchronous clients count from worker threads
+
+    def add(self, value: str) -> None:
+        with self._lock:
+            self.counts[value] = self.counts.get(value, 0) + 1
+
+    def render(self) -> list[str]:
+        values: dict[str, float] = {f'{self.label}="{k}"': v for k, v in sorted(self.counts.items())}
+        return sample(self.name, self.help, "counter", values)
+
+
+OUTBOUND_REFUSED = Counter(
+    "liveblog_outbound_refused_total",
+    "Fetches of feeds, media and avatars refused (a private or loopback address, a scheme, too many redirects).",
+    "reason",
+)
+COUNTERS = (OUTBOUND_REFUSED,)

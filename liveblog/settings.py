@@ -136,6 +136,10 @@ class FeedSettings:
     request_timeout_seconds: float = 15.0
     max_post_chars: int = 5000
     backoff_max_seconds: float = 300.0
+    # Fetch feeds, media and avatars from private, loopback and link-local addresses too. Off:
+    # a post naming an internal URL must not make the server fetch it (docs/feeds.md). On only
+    # for tests and the demo, whose fake networks run on loopback.
+    allow_private_addresses: bool = False
 
     def __post_init__(self) -> None:
         if self.request_timeout_seconds <= 0 or self.media_timeout_seconds <= 0:

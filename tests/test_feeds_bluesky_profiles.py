@@ -158,7 +158,7 @@ async def test_the_resolver_batches_by_25_and_ignores_junk(fake: FakeNetworks) -
     for i, did in enumerate(dids):
         fake.add_profile(did, f"user{i}.bsky.social", f"User {i}")
     fake.add_profile("did:plc:gone000000000000000", "handle.invalid", "Gone")
-    resolver = ProfileResolver(fake.base_url, timeout=2.0, backoff_max=0.1)
+    resolver = ProfileResolver(fake.base_url, timeout=2.0, backoff_max=0.1, allow_private=True)
     renamed: dict[str, tuple[str, str]] = {}
     done = asyncio.Event()
 
@@ -182,7 +182,7 @@ async def test_the_resolver_batches_by_25_and_ignores_junk(fake: FakeNetworks) -
     assert resolver.known(dids[0]) == ("user0.bsky.social", "User 0")
     # Junk from the AppView is a failure (retried later) or nothing found, never a crash or a wrong name.
     fake.fail_next["appview"].extend([Failure("malformed"), Failure("wrong_shape")])
-    again = ProfileResolver(fake.base_url, timeout=2.0, backoff_max=0.1)
+    again = ProfileResolver(fake.base_url, timeout=2.0, backoff_max=0.1, allow_private=True)
     try:
         with pytest.raises(ValueError):
             await again.fetch([dids[0]])

@@ -31,7 +31,7 @@ async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
     redis = RedisServer().start()
     settings = make_settings(
         tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1},
-        feeds={"moderate_by_default": False, "fetch_media": False},
+        feeds={"moderate_by_default": False, "fetch_media": False, "allow_private_addresses": True},
         feeds_x={"api_base": fake.base_url, "poll_seconds": 3600.0, "max_results": 10},
     )
     settings = dataclasses.replace(settings, x_bearer_token="fake-token", secret_key="poll-now-secret",

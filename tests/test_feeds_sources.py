@@ -26,7 +26,7 @@ async def fake() -> AsyncIterator[FakeNetworks]:
 def settings_for(tmp_path: Path, fake: FakeNetworks, **sections: dict[str, Any]) -> Any:
     base: dict[str, dict[str, Any]] = {
         "feeds": {"moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
-                  "request_timeout_seconds": 2.0},
+                  "request_timeout_seconds": 2.0, "allow_private_addresses": True},  # the fakes are on loopback
         "feeds_x": {"enabled": False},
     }
     for name, values in sections.items():

@@ -23,7 +23,8 @@ async def fake() -> AsyncIterator[FakeNetworks]:
 
 def feed_settings(tmp_path: Path, fake: FakeNetworks, **sections: dict[str, Any]) -> Settings:
     base: dict[str, dict[str, Any]] = {
-        "feeds": {"moderate_by_default": False, "fetch_media": False},
+        # The fakes run on loopback, which the address rule refuses unless this is set (test_outbound.py).
+        "feeds": {"moderate_by_default": False, "fetch_media": False, "allow_private_addresses": True},
         "feeds_x": {"api_base": fake.base_url, "poll_seconds": 3600.0, "max_results": 10},
     }
     for name, values in sections.items():

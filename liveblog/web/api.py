@@ -12,7 +12,7 @@ from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
-from liveblog.metrics import HISTOGRAMS, sample
+from liveblog.metrics import COUNTERS, HISTOGRAMS, sample
 from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
@@ -90,6 +90,8 @@ async def prometheus(request: Request) -> Response:
     lines += sample("liveblog_up", "1 while /healthz is green.", "gauge", 1 if health["ok"] else 0)
     for histogram in HISTOGRAMS:
         lines += histogram.render()
+    for counter in COUNTERS:
+        lines += counter.render()
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 

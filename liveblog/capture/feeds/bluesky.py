@@ -167,7 +167,8 @@ class BlueskySource:
         self._buffer_since = 0.0
         self.bad_frames = 0
         self.connections = 0
-        self.profiles = (ProfileResolver(bs.appview_url, self.timeout, settings.feeds.backoff_max_seconds)
+        self.profiles = (ProfileResolver(bs.appview_url, self.timeout, settings.feeds.backoff_max_seconds,
+                                         allow_private=settings.feeds.allow_private_addresses)
                          if bs.appview_url else None)
 
     async def close(self) -> None:

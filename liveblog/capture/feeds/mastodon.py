@@ -28,6 +28,7 @@ from liveblog.capture.feeds.base import (
     text_value,
     utc_iso,
 )
+from liveblog.capture.outbound import Network, OutboundClient, OutboundError
 from liveblog.models import SocialPost
 from liveblog.settings import Settings
 
@@ -103,14 +104,16 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
 class MastodonSource(PollingSource):
     network = "mastodon"
 
-    def __init__(self, settings: Settings, instance: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings, instance: str, transport: httpx.AsyncBaseTransport | None = None,
+                 network: Network | None = None) -> None:
         self.instance = instance.rstrip("/")
         super().__init__(urlsplit(self.instance).netloc or self.instance, settings.feeds_mastodon.poll_seconds,
                          settings.feeds.backoff_max_seconds)
         self.limit = settings.feeds_mastodon.limit
         self.max_chars = settings.feeds.max_post_chars
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(settings.feeds.request_timeout_seconds),
-                                        transport=transport, headers={"accept": "application/json"})
+        self.client = OutboundClient("mastodon", allow_private=settings.feeds.allow_private_addresses,
+                                     timeout=settings.feeds.request_timeout_seconds, network=network,
+                                     transport=transport, headers={"accept": "application/json"})
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -119,8 +122,8 @@ class MastodonSource(PollingSource):
         self.status.requests += 1
         try:
             response = await self.client.get(url, params=params)
-        except httpx.HTTPError as exc:
-            raise SourceError(f"{self.status.name}: {type(exc).__name__}") from None
+        except OutboundError as exc:
+            raise SourceError(f"{self.status.name}: {exc}") from None
         if response.status_code == 429:
             reset = response.headers.get("x-ratelimit-reset", "")
             try:

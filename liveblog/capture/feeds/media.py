@@ -1,9 +1,10 @@
 """Fetching a post's images and its author's avatar into our own store.
 
 Viewers' browsers never contact a network (privacy, and `img-src 'self'`): we fetch each image
-once with httpx, under a size limit (counted while streaming, not trusted from headers), a type
-check (by content, through Pillow) and a timeout, re-encode it without metadata
-(capture/media.py's clean_image) and serve it from /media/. Anything that fails is left as a link.
+once through capture/outbound.py (no private or loopback address, redirects checked, a size
+limit counted while streaming, a timeout), check its type by content (through Pillow),
+re-encode it without metadata (capture/media.py's clean_image) and serve it from /media/.
+Anything that fails or is refused is left as a link.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import httpx
 
 from liveblog.capture.media import clean_image
+from liveblog.capture.outbound import Network, OutboundClient, OutboundError
 from liveblog.errors import LiveblogError
 
 log = logging.getLogger(__name__)
@@ -22,12 +24,12 @@ MAX_PARALLEL = 4  # images fetched at once: enough for a burst, polite to each C
 
 
 class MediaFetcher:
-    def __init__(self, max_bytes: int, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, max_bytes: int, timeout: float, transport: httpx.AsyncBaseTransport | None = None, *,
+                 allow_private: bool = False, network: Network | None = None) -> None:
         self.max_bytes = max_bytes
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=True, max_redirects=3, transport=transport,
-            headers={"user-agent": "Liveblog media fetcher"},
-        )
+        self.client = OutboundClient("media", allow_private=allow_private, timeout=timeout, max_bytes=max_bytes,
+                                     headers={"user-agent": "Liveblog media fetcher"}, network=network,
+                                     transport=transport)
         self.timeout = timeout
         self._room = asyncio.Semaphore(MAX_PARALLEL)
         self.fetched = 0
@@ -42,11 +44,10 @@ class MediaFetcher:
             return None
         async with self._room:
             try:
-                async with asyncio.timeout(self.timeout * 2):  # the whole exchange, not just each read
-                    data = await self._download(url)
-            except (httpx.HTTPError, TimeoutError, ValueError) as exc:
+                data = await self._download(url)
+            except OutboundError as exc:  # a refusal is logged (and counted) where it is made
                 self.failed += 1
-                log.info("media %s not fetched: %s", url[:200], type(exc).__name__)
+                log.info("media %s not fetched: %s", url[:200], exc)
                 return None
         if data is None:
             self.failed += 1
@@ -60,17 +61,9 @@ class MediaFetcher:
         return cleaned
 
     async def _download(self, url: str) -> bytes | None:
-        async with self.client.stream("GET", url) as response:
-            if response.status_code != 200:
-                return None
-            if not response.headers.get("content-type", "").lower().startswith("image/"):
-                return None
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                return None
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_bytes:
-                    return None
-            return bytes(body)
+        response = await self.client.get(url)
+        if response.status_code != 200:
+            return None
+        if not response.headers.get("content-type", "").lower().startswith("image/"):
+            return None
+        return response.content

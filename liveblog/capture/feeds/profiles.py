@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from liveblog.capture.feeds.base import Backoff, describe, obj, text_value
+from liveblog.capture.outbound import Network, OutboundClient
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,12 @@ INVALID_HANDLE = "handle.invalid"  # what the AppView says when a handle no long
 
 class ProfileResolver:
     def __init__(self, base_url: str, timeout: float, backoff_max: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, *, allow_private: bool = False,
+                 network: Network | None = None) -> None:
         self.url = base_url.rstrip("/") + METHOD
         self.timeout = timeout
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport,
-                                        headers={"user-agent": "Liveblog", "accept": "application/json"})
+        self.client = OutboundClient("bluesky profiles", allow_private=allow_private, timeout=timeout,
+                                     network=network, transport=transport, headers={"accept": "application/json"})
         self.cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.unknown: dict[str, float] = {}  # DID -> monotonic time after which it may be asked again
         self.pending: dict[str, None] = {}  # DIDs waiting for the next call, in arrival order
@@ -114,8 +116,7 @@ class ProfileResolver:
     async def fetch(self, dids: list[str]) -> dict[str, tuple[str, str]]:
         """One getProfiles call: {did: (handle, display name)} for the DIDs the AppView knows."""
         self.requests += 1
-        async with asyncio.timeout(self.timeout * 2):  # the whole exchange, not just each read
-            response = await self.client.get(self.url, params=[("actors", d) for d in dids])
+        response = await self.client.get(self.url, params=[("actors", d) for d in dids])  # OutboundError if not
         if response.status_code != 200:
             raise ValueError(f"getProfiles answered {response.status_code}")
         body: Any = response.json()

@@ -25,6 +25,7 @@ from liveblog.capture.feeds.base import (
     plain_text,
     utc_iso,
 )
+from liveblog.capture.outbound import Network, OutboundClient, OutboundError
 from liveblog.models import SocialPost
 from liveblog.settings import Settings
 
@@ -110,12 +111,14 @@ def parse_feed(data: bytes, feed_url: str, max_chars: int) -> list[SocialPost]:
 class RssSource(PollingSource):
     network = "rss"
 
-    def __init__(self, settings: Settings, url: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings, url: str, transport: httpx.AsyncBaseTransport | None = None,
+                 network: Network | None = None) -> None:
         self.url = url
         super().__init__(urlsplit(url).netloc or url, settings.feeds_rss.poll_seconds, settings.feeds.backoff_max_seconds)
         self.max_chars = settings.feeds.max_post_chars
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(settings.feeds.request_timeout_seconds),
-                                        transport=transport, follow_redirects=True, max_redirects=3)
+        self.client = OutboundClient("rss", allow_private=settings.feeds.allow_private_addresses,
+                                     timeout=settings.feeds.request_timeout_seconds, max_bytes=MAX_FEED_BYTES,
+                                     network=network, transport=transport)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -123,17 +126,12 @@ class RssSource(PollingSource):
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
         self.status.requests += 1
         try:
-            async with self.client.stream("GET", self.url) as response:
-                if response.status_code != 200:
-                    raise SourceError(f"{self.status.name} answered {response.status_code}")
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_FEED_BYTES:
-                        raise SourceError(f"{self.status.name}: the feed is larger than {MAX_FEED_BYTES} bytes")
-        except httpx.HTTPError as exc:
-            raise SourceError(f"{self.status.name}: {type(exc).__name__}") from None
-        posts = parse_feed(bytes(data), self.url, self.max_chars)
+            response = await self.client.get(self.url)
+        except OutboundError as exc:
+            raise SourceError(f"{self.status.name}: {exc}") from None
+        if response.status_code != 200:
+            raise SourceError(f"{self.status.name} answered {response.status_code}")
+        posts = parse_feed(response.content, self.url, self.max_chars)
         wanted = frozenset().union(*(t.all_tags for t in targets))
         terms = [term.lower() for t in targets for term in t.terms]
         matching = [p for p in posts if wanted & set(p.hashtags) or any(term in p.text.lower() for term in terms)]

@@ -166,7 +166,8 @@ class FeedService:
 
             self.sources = build_sources(self.settings)
         if self.fetcher is None and self.settings.feeds.fetch_media:
-            self.fetcher = MediaFetcher(self.settings.feeds.media_bytes, self.settings.feeds.media_timeout_seconds)
+            self.fetcher = MediaFetcher(self.settings.feeds.media_bytes, self.settings.feeds.media_timeout_seconds,
+                                        allow_private=self.settings.feeds.allow_private_addresses)
         for index, source in enumerate(self.sources):
             name = f"feeds.{source.network}.{index}"
             self._task_names.append(name)

@@ -2,8 +2,10 @@
 
 tweepy is synchronous (requests), so each request runs in a worker thread. Its session gets our
 transport adapter, which puts a timeout on every request (tweepy sets none: a stalled
-connection would hold the thread for ever) and, when `feeds_x.api_base` is not the real API,
-sends the requests there instead (the loopback fake in tests and the demo).
+connection would hold the thread for ever), checks every request's host as capture/outbound.py
+does (redirects included; the API host is the operator's, so no connect-time pinning), and, when
+`feeds_x.api_base` is not the real API, sends the requests there instead (the loopback fake in
+tests and the demo). Images and avatars in X's answers are fetched by media.py, like any post's.
 
 Reads are billed per post (about $0.005 each since February 2026), so every post read is
 counted against a cap per event and per session before and after each request, and the first
@@ -17,11 +19,13 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from liveblog.capture.outbound import MAX_REDIRECTS, OutboundError, Refused, record_refusal, vetted_now
 from liveblog.capture.feeds.base import (
     CannotRun,
     EventTarget,
@@ -48,24 +52,38 @@ MAX_PAGES = 10  # per poll of one event: the rest waits for the next poll (the c
 
 
 class RoutingAdapter(HTTPAdapter):
-    """A requests transport adapter: a timeout on every request, and an optional new base URL."""
+    """A requests transport adapter: a timeout on every request, the address rule, and an
+    optional new base URL."""
 
-    def __init__(self, timeout: float, api_base: str = REAL_API) -> None:
+    def __init__(self, timeout: float, api_base: str = REAL_API, allow_private: bool = False) -> None:
         super().__init__(max_retries=0)
         self.timeout = timeout
         self.api_base = api_base.rstrip("/")
+        self.allow_private = allow_private
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if self.api_base != REAL_API and request.url and request.url.startswith(REAL_API):
             request.url = self.api_base + request.url[len(REAL_API) :]
+        url = urlsplit(request.url or "")
+        try:
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise Refused("scheme", f"{url.scheme or 'no'} scheme: only http and https are fetched")
+            vetted_now(url.hostname, url.port or (443 if url.scheme == "https" else 80), self.allow_private)
+        except Refused as exc:
+            exc.url = request.url or ""
+            record_refusal("x", exc)
+            raise
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().send(request, **kwargs)
 
 
-def make_client(token: str, api_base: str, timeout: float) -> tweepy.Client:
+def make_client(token: str, api_base: str, timeout: float, allow_private: bool = False) -> tweepy.Client:
     client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
-    client.session.mount(REAL_API + "/", RoutingAdapter(timeout, api_base))
+    adapter = RoutingAdapter(timeout, api_base, allow_private)
+    for prefix in (REAL_API + "/", "https://", "http://"):  # every request and redirect of the session
+        client.session.mount(prefix, adapter)
+    client.session.max_redirects = MAX_REDIRECTS
     return client
 
 
@@ -160,7 +178,8 @@ class XSource(PollingSource):
         self.settings = xs
         self.max_chars = settings.feeds.max_post_chars
         self.token = settings.x_bearer_token
-        self.client = make_client(self.token, xs.api_base, settings.feeds.request_timeout_seconds) if self.token else None
+        self.client = (make_client(self.token, xs.api_base, settings.feeds.request_timeout_seconds,
+                                   settings.feeds.allow_private_addresses) if self.token else None)
         self.status.read_cap = xs.event_read_cap
         self.status.cost_usd = 0.0
         # Pagination under way per event: (since_id asked with, next_token, newest id seen).
@@ -193,6 +212,8 @@ class XSource(PollingSource):
             raise SourceError(f"X error: {exc}") from None
         except requests.RequestException as exc:
             raise SourceError(f"X request failed: {type(exc).__name__}") from None
+        except OutboundError as exc:
+            raise SourceError(f"X request {exc}") from None
         remaining = response.headers.get("x-rate-limit-remaining")
         reset_header = response.headers.get("x-rate-limit-reset") or ""
         if remaining == "0" and reset_header.isdigit():
