@@ -3,7 +3,7 @@
 // talks to the JSON API of docs/protocol-votes.md. The participant id is an httponly cookie the
 // server sets on the first request.
 
-import { AudienceModel, cloudWeights, el, shares, voterText } from "./audience-model.js";
+import { AudienceModel, cloudWeights, el, plural, shares, voterText } from "./audience-model.js";
 
 const root = document.getElementById("audience");
 let model = null;
@@ -226,7 +226,7 @@ function start() {
     const mine = model.you.upvotes.includes(q.id);
     const button = el("button", {
       type: "button", class: "upvote", "aria-pressed": String(mine), disabled: mine || d.state === "answered",
-      "aria-label": mine ? `You upvoted this (${d.votes} votes)` : `Upvote (${d.votes} votes)`,
+      "aria-label": mine ? `You upvoted this (${plural(d.votes, "vote")})` : `Upvote (${plural(d.votes, "vote")})`,
     }, el("span", { "aria-hidden": "true", text: "▲" }), el("span", { class: "votes", text: String(d.votes) }));
     button.addEventListener("click", () => upvote(q));
     const meta = el("p", { class: "question-meta muted" }, d.name ? d.name : "Anonymous");
