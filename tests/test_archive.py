@@ -546,3 +546,4 @@ async def test_counts_are_in_the_right_number(live: LiveServer, seeded: Seed) ->
         assert "4 notes · 1 post · 5 votes · 1 question · 0 comments" in text
         assert not re.search(r"\b1 (notes|posts|votes|questions|comments|sessions|voters)\b", text)
     assert "1 of 2 sessions archived" in page
+    assert "Favourite pigment?</text>" in page and "Keynote: Favourite" not in page  # turnout by question

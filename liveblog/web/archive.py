@@ -325,7 +325,7 @@ async def event_archive_page(request: Request) -> Response:
         (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
         for s in archive.sessions
     ]
-    turnout = [(f"{titles.get(sid, '')}: {question}", voters) for _, sid, question, voters in archive.turnout]
+    turnout = [(question, voters, titles.get(sid, "")) for _, sid, question, voters in archive.turnout]
     return _render(
         request,
         "archive/event.html",

@@ -196,7 +196,7 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
         "contrib_svg": bar_chart([(titles[s.id], sum(event_archive.counts.get(s.id, {}).get(k, 0)
                                                      for k in ("note", "social", "question"))) for s in sessions],
                                  title="Notes, posts and questions per session"),
-        "turnout_svg": bar_chart([(f"{titles.get(sid, '')}: {q}", v) for _, sid, q, v in event_archive.turnout],
+        "turnout_svg": bar_chart([(q, v, titles.get(sid, "")) for _, sid, q, v in event_archive.turnout],
                                  title="Voters per poll"),
     })
     write("archive.md", event_markdown(event_archive, base_url))
