@@ -101,7 +101,7 @@ async function refresh() {
 }
 
 document.addEventListener("keydown", (ev) => {
-  if (ev.target.closest("input, textarea, select, dialog") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.target.closest("input, textarea, select") || document.querySelector("dialog[open]") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const current = pending[focus];
   const key = ev.key.toLowerCase();
   if (key === "j") { focus = Math.min(focus + 1, pending.length - 1); renderQueue(); return; }
