@@ -21,8 +21,8 @@ def test_a_two_day_events_activity_has_evenly_spaced_labels_that_can_be_read() -
     assert labels[0][1] == "09:00"
     assert "15 May" in [t for _, t in labels]  # the second day is named where it starts
     xs = [x for x, _ in labels]
-    assert all(b - a >= 40 for a, b in zip(xs, xs[1:])), xs  # no two labels run into each other
-    gaps = {round(b - a) for a, b in zip(xs[1:], xs[2:])}
+    assert all(b - a >= 40 for a, b in zip(xs, xs[1:], strict=False)), xs  # no two labels run into each other
+    gaps = {round(b - a) for a, b in zip(xs[1:], xs[2:], strict=False)}
     assert len(gaps) == 1, xs  # evenly spaced after the first
 
 
@@ -36,8 +36,8 @@ def test_a_short_session_still_has_labels_and_a_middle_value_on_the_axis() -> No
 
 def test_bars_are_labelled_by_their_own_text_with_the_detail_in_the_tooltip() -> None:
     session = "Keeping talent: what stay interviews taught three councils"
-    rows = [("Would you run stay interviews?", 31, session), ("How long is the notice period in your council?", 18, session)]
-    svg = str(bar_chart(rows, title="Voters per poll"))
+    rows = [("Would you run stay interviews?", 31), ("How long is the notice period in your council?", 18)]
+    svg = str(bar_chart(rows, title="Voters per poll", details=[session, session]))
     shown = re.findall(r"</title>([^<]+)</text>", svg)
     assert shown == ["Would you run stay interviews?", "How long is the notice period in…"]
     assert session not in shown[0] and svg.count(f"({session})") == 4  # in each tooltip and the description

@@ -22,21 +22,21 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> Mar
     )
 
 
-def bar_chart(rows: list[tuple[str, int]] | list[tuple[str, int, str]], *, title: str, width: int = 640) -> Markup:
-    """Horizontal bars, one row per (label, value) or (label, value, detail), the value written at
-    the bar's end. A detail (a poll's session, say) goes in the tooltip and the description, so the
-    label itself says what the bar is."""
+def bar_chart(rows: list[tuple[str, int]], *, title: str, width: int = 640, details: list[str] | None = None) -> Markup:
+    """Horizontal bars, one row per (label, value), the value written at the bar's end. A row's
+    detail (a poll's session, say) goes in its tooltip and the description, so the label itself
+    says what the bar is."""
     if not rows:
         return Markup(f'<p class="muted">{escape(title)}: nothing to show yet.</p>')
     row_h, label_w, pad = 26, 230, 8
     height = row_h * len(rows) + pad * 2
-    top = max(row[1] for row in rows) or 1
+    top = max(v for _, v in rows) or 1
     span = width - label_w - 60
     body = []
     described = []
-    for n, row in enumerate(rows):
-        label, value = row[0], row[1]
-        full = f"{label} ({row[2]})" if len(row) > 2 and row[2] else label  # type: ignore[misc]
+    for n, (label, value) in enumerate(rows):
+        detail = details[n] if details else ""
+        full = f"{label} ({detail})" if detail else label
         y = pad + n * row_h
         short = label if len(label) <= 34 else label[:33].rstrip() + "…"
         w = max(2, round(span * value / top)) if value else 0
