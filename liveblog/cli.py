@@ -20,6 +20,7 @@ from liveblog.logs import configure as configure_logs
 from liveblog.paths import default_config
 from liveblog.services import Services
 from liveblog.settings import Settings, load_settings
+from liveblog.text import plural
 
 # On SIGTERM uvicorn closes every websocket (1012), then waits this long for handlers to finish
 # before the lifespan closes the database: well inside the few seconds orchestrators allow.
@@ -277,7 +278,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(text + "\n")
     else:
         Path(args.file).write_text(text + "\n", encoding="utf-8")
-        print(f"event {args.event} ({len(doc['sessions'])} sessions) exported to {args.file}", file=sys.stderr)
+        print(f"event {args.event} ({plural(len(doc['sessions']), 'session')}) exported to {args.file}", file=sys.stderr)
     return 0
 
 
@@ -297,7 +298,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             return await import_json(services.db, doc)
 
     event_id, count = asyncio.run(run())
-    print(f"event {event_id} ({count} sessions) imported into {_where(settings)}", file=sys.stderr)
+    print(f"event {event_id} ({plural(count, 'session')}) imported into {_where(settings)}", file=sys.stderr)
     return 0
 
 

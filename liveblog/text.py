@@ -141,3 +141,9 @@ def find_embeds(text: str) -> list[dict[str, str]]:
 
 def find_media(text: str) -> list[str]:
     return _MEDIA.findall(text)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 note', '2 notes', '0 notes': a count with its noun in the right number (English, like the
+    rest of the interface). `many` is for nouns that do not just take an s ('reply', 'replies')."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"

@@ -531,3 +531,19 @@ async def test_a_cached_public_page_carries_nobodys_csrf_token(live: LiveServer,
         a = (await first.get(url)).text
         b = (await second.get(url)).text
     assert a == b and '<meta name="csrf-token" content="">' in a
+
+
+async def test_counts_are_in_the_right_number(live: LiveServer, seeded: Seed) -> None:
+    """'1 post', never '1 posts': the event's archive page and its Markdown say each count with its
+    noun in the right number (the filled session has 1 post, 1 question, 4 notes and no comment)."""
+    await fill_session(live.services, seeded)
+    await end(live.services, seeded.session_id)
+    await live.services.archive.knowledge(seeded.session_id)  # archived now, not by the background check
+    async with live.client() as c:
+        page = (await c.get(f"/events/{seeded.event_id}/archive")).text
+        md = (await c.get(f"/events/{seeded.event_id}/archive.md")).text
+    for text in (page, md):
+        assert "4 notes · 1 post · 5 votes · 1 question · 0 comments" in text
+        assert not re.search(r"\b1 (notes|posts|votes|questions|comments|sessions|voters)\b", text)
+    assert "1 of 2 sessions archived" in page
+    assert "Favourite pigment?</text>" in page and "Keynote: Favourite" not in page  # turnout by question

@@ -222,7 +222,18 @@ async def test_spam_guard(live: LiveServer, seeded: Seed) -> None:
         assert r.status_code == 400 and "automated" in r.text
         r = await comment(c, seeded.session_id, "see https://a.example and https://b.example")
         assert r.status_code == 400 and "link" in r.text
-        assert (await comment(c, seeded.session_id, "one link https://a.example is fine")).status_code == 303
+        # The refused text is back in the form, the reason beside it: the page, not a bare error.
+        form = r.text[r.text.index('id="comment-form"'):]
+        assert re.search(r'<p class="form-error" role="alert" id="comment-error">[^<]*link', form)
+        assert ">see https://a.example and https://b.example</textarea>" in form
+        assert 'id="comments-heading"' in r.text and "That did not work" not in r.text
+        first = comment_id(await comment(c, seeded.session_id, "one link https://a.example is fine"))
+        r = await comment(c, seeded.session_id, "a reply with https://a.example and https://b.example", parent_id=str(first))
+        assert r.status_code == 400
+        assert '<details class="reply" open>' in r.text
+        reply_form = r.text[r.text.index(f'id="reply-{first}-error"'):]
+        assert ">a reply with https://a.example and https://b.example</textarea>" in reply_form
+        assert "</textarea></textarea>" not in r.text and r.text.count("https://b.example</textarea>") == 1
         codes = [(await comment(c, seeded.session_id, f"message {n}")).status_code for n in range(6)]
         assert 429 in codes
 

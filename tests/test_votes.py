@@ -397,3 +397,19 @@ async def test_the_big_screen_page_renders(live: LiveServer, seeded: Seed) -> No
         assert (await client.get(f"/organise/sessions/{seeded.session_id}/moderate")).status_code == 401
         client.cookies.set("lb_login", seeded.login_token)
         assert (await client.get(f"/organise/sessions/{seeded.session_id}/moderate")).status_code == 200
+
+
+async def test_the_big_screen_shows_a_way_in_for_the_room(live: LiveServer, seeded: Seed) -> None:
+    """The big screen carries a QR code and a short address; the short address takes a phone to the
+    session's page with the room code already filled in, so nobody types it."""
+    async with live.client() as client:
+        page = await client.get(f"/sessions/{seeded.session_id}/screen")
+        code = live.services.audience.rooms.code_for(seeded.session_id)
+        short = f"{live.url}/j/{code}"
+        assert "<svg" in page.text and 'aria-label="QR code to join' in page.text
+        assert short.split("://", 1)[1] in page.text
+        joined = await client.get(f"/j/{code.lower()}")
+        assert joined.status_code in (302, 303, 307)
+        assert joined.headers["location"] == f"/sessions/{seeded.session_id}?code={code}"
+        wrong = await client.get("/j/ZZZZZZ")
+        assert wrong.status_code == 404 and "room code" in wrong.text.lower()

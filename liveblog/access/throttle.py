@@ -31,6 +31,7 @@ from itsdangerous import BadSignature, Signer
 
 from liveblog.errors import RateLimited
 from liveblog.sharedstate import SharedCounters
+from liveblog.text import plural
 
 WINDOW_SECONDS = 15 * 60
 # Free failures per account before the back-off starts: room for a person who mistypes.
@@ -90,7 +91,7 @@ class LoginThrottle:
         wait = max(waits, default=0.0)
         if wait > 0:
             raise RateLimited(
-                f"too many failed log-ins: try again in {int(wait) + 1} seconds"
+                f"too many failed log-ins: try again in {plural(int(wait) + 1, 'second')}"
                 " (a browser you logged in with before is not held up)",
                 code="rate_limited",
             )
@@ -146,7 +147,7 @@ class LoginThrottle:
         if wait > 0:
             seconds = int(wait) + 1
             raise RateLimited(
-                f"too many failed log-ins: try again in {seconds} seconds"
+                f"too many failed log-ins: try again in {plural(seconds, 'second')}"
                 " (a browser you logged in with before is not held up)",
                 code="rate_limited",
             )

@@ -22,8 +22,10 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> Mar
     )
 
 
-def bar_chart(rows: list[tuple[str, int]], *, title: str, width: int = 640) -> Markup:
-    """Horizontal bars, one row per (label, value), the value written at the bar's end."""
+def bar_chart(rows: list[tuple[str, int]], *, title: str, width: int = 640, details: list[str] | None = None) -> Markup:
+    """Horizontal bars, one row per (label, value), the value written at the bar's end. A row's
+    detail (a poll's session, say) goes in its tooltip and the description, so the label itself
+    says what the bar is."""
     if not rows:
         return Markup(f'<p class="muted">{escape(title)}: nothing to show yet.</p>')
     row_h, label_w, pad = 26, 230, 8
@@ -31,18 +33,21 @@ def bar_chart(rows: list[tuple[str, int]], *, title: str, width: int = 640) -> M
     top = max(v for _, v in rows) or 1
     span = width - label_w - 60
     body = []
+    described = []
     for n, (label, value) in enumerate(rows):
+        detail = details[n] if details else ""
+        full = f"{label} ({detail})" if detail else label
         y = pad + n * row_h
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 34 else label[:33].rstrip() + "…"
         w = max(2, round(span * value / top)) if value else 0
         body.append(
-            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" fill="{INK}"><title>{escape(label)}</title>'
+            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" fill="{INK}"><title>{escape(full)}</title>'
             f"{escape(short)}</text>"
             f'<rect x="{label_w}" y="{y + 4}" width="{w}" height="{row_h - 8}" fill="{BAR}" rx="2"/>'
             f'<text x="{label_w + w + 6}" y="{y + 17}" fill="{INK}">{value}</text>'
         )
-    desc = "; ".join(f"{label}: {value}" for label, value in rows)
-    return _svg(width, height, title, desc, body)
+        described.append(f"{full}: {value}")
+    return _svg(width, height, title, "; ".join(described), body)
 
 
 def fill_quarters(slots: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -65,8 +70,15 @@ def fill_quarters(slots: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return out
 
 
+# Hours between labels on the time axis: the fewest that leave room to read each label.
+LABEL_STEPS = (1, 2, 3, 4, 6, 12, 24)
+LABEL_ROOM = 44  # px a label such as "09:00" or "15 May" needs, with a gap
+
+
 def activity_chart(slots: list[tuple[str, int]], *, title: str, width: int = 640, height: int = 200) -> Markup:
-    """Columns over time: (slot 'YYYY-MM-DDTHH:MM', count), hour labels along the bottom."""
+    """Columns over time: (slot 'YYYY-MM-DDTHH:MM', count). Along the bottom an hour label every
+    few hours (as many as fit), with the date where a new day starts; up the side 0, half and the
+    top."""
     if not slots:
         return Markup(f'<p class="muted">{escape(title)}: nothing to show yet.</p>')
     slots = fill_quarters(slots)
@@ -74,12 +86,16 @@ def activity_chart(slots: list[tuple[str, int]], *, title: str, width: int = 640
     plot_w, plot_h = width - left - 8, height - bottom - top_pad
     top = max(n for _, n in slots) or 1
     col = plot_w / len(slots)
-    body = [
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" stroke="{GRID}"/>',
-        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" fill="{MUTED}">{top}</text>',
-        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" fill="{MUTED}">0</text>',
-    ]
-    last_label = ""
+    step = next((h for h in LABEL_STEPS if col * 4 * h >= LABEL_ROOM), LABEL_STEPS[-1])
+    body = [f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" stroke="{GRID}"/>']
+    for value in sorted({top, top // 2, 0}, reverse=True):
+        y = top_pad + plot_h - plot_h * value / top
+        body.append(f'<text x="{left - 6}" y="{y + (10 if value == top else 4 if value else 0):.1f}"'
+                    f' text-anchor="end" fill="{MUTED}">{value}</text>')
+        if 0 < value < top:
+            body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="{GRID}"'
+                        ' stroke-dasharray="2 4"/>')
+    last_x: float | None = None
     for n, (slot, count) in enumerate(slots):
         h = plot_h * count / top
         x = left + n * col
@@ -87,10 +103,14 @@ def activity_chart(slots: list[tuple[str, int]], *, title: str, width: int = 640
             f'<rect x="{x + 1:.1f}" y="{top_pad + plot_h - h:.1f}" width="{max(col - 2, 1):.1f}" height="{h:.1f}"'
             f' fill="{BAR}"><title>{escape(slot.replace("T", " "))}: {count}</title></rect>'
         )
-        hour = slot[11:13] + ":00"
-        # An hour label where the hour starts, if there is room since the last one (about 40px).
-        if hour != last_label and (n == 0 or slot[14:16] == "00") and col * 4 >= 40:
-            body.append(f'<text x="{x + 1:.1f}" y="{height - 8}" fill="{MUTED}">{escape(hour)}</text>')
-            last_label = hour
+        hour, minute = int(slot[11:13]), slot[14:16]
+        on_tick = minute == "00" and hour % step == 0
+        if (n == 0 or on_tick) and (last_x is None or x - last_x >= LABEL_ROOM):
+            label = f"{int(slot[8:10])} {MONTHS[int(slot[5:7]) - 1]}" if on_tick and hour == 0 and n else f"{hour:02d}:00"
+            body.append(f'<text x="{x + 1:.1f}" y="{height - 8}" fill="{MUTED}">{escape(label)}</text>')
+            last_x = x
     desc = "; ".join(f"{slot.replace('T', ' ')}: {n}" for slot, n in slots)
     return _svg(width, height, title, desc, body)
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -16,6 +16,7 @@ from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import SEARCH_LANGUAGES, Comment, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
+from liveblog.text import plural
 
 FORMAT = "liveblog-archive"
 # The JSON export's schema version (docs/archive.md). Bump it on any incompatible change;
@@ -152,14 +153,14 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
     if page.polls:
         out += ["## Polls", ""]
         for p in page.polls:
-            out += [f"### {p.item.body}", "", f"{p.voters} voters" + (f", average {p.average}" if p.average else ""),
+            out += [f"### {p.item.body}", "", plural(p.voters, "voter") + (f", average {p.average}" if p.average else ""),
                     "", "| Answer | Votes | Share |", "| --- | ---: | ---: |"]
             out += [f"| {label} | {votes} | {round(share * 100)}% |" for label, votes, share in p.rows]
             out.append("")
     if page.questions:
         out += ["## Questions", ""]
         for q in page.questions:
-            out.append(f"- **{q.votes} votes** {' '.join(q.item.body.split())}" + (" *(answered)*" if q.answered else ""))
+            out.append(f"- **{plural(q.votes, 'vote')}** {' '.join(q.item.body.split())}" + (" *(answered)*" if q.answered else ""))
             if q.answer is not None:
                 out.append(_md_lines(q.answer.body, "  > "))
         out.append("")
@@ -192,9 +193,9 @@ def event_markdown(archive: EventArchive, base_url: str = "") -> str:
         out += [f"## {s.title}", "",
                 f"{s.starts_at[:10]} {s.starts_at[11:16]}–{s.ends_at[11:16]}" + (f" · {s.room}" if s.room else "")
                 + (f" · {', '.join(s.speakers)}" if s.speakers else ""), "",
-                f"{counts.get('note', 0)} notes · {counts.get('social', 0)} posts · "
-                f"{counts.get('votes', 0) + counts.get('upvotes', 0)} votes · {counts.get('question', 0)} questions · "
-                f"{counts.get('comments', 0)} comments", ""]
+                f"{plural(counts.get('note', 0), 'note')} · {plural(counts.get('social', 0), 'post')} · "
+                f"{plural(counts.get('votes', 0) + counts.get('upvotes', 0), 'vote')} · "
+                f"{plural(counts.get('question', 0), 'question')} · {plural(counts.get('comments', 0), 'comment')}", ""]
         record = archive.records.get(s.id)
         if record is not None:
             if record.summary:

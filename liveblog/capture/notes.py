@@ -21,7 +21,7 @@ from liveblog.metrics import CAPTURE_SECONDS
 from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
 from liveblog.storage import Store, Tx
-from liveblog.text import find_embeds, find_media, render_markdown
+from liveblog.text import find_embeds, find_media, plural, render_markdown
 
 @dataclass(frozen=True)
 class Author:
@@ -201,7 +201,7 @@ async def _writable_session(tx: Tx, session_id: str, typed_at: str | None, grace
         ended = datetime.fromisoformat(session.ended_at.replace("Z", "+00:00"))
         if datetime.now(UTC) - ended > timedelta(minutes=grace_minutes):
             raise Conflict(
-                f"this session ended more than {grace_minutes} minutes ago; notes typed before the end are "
+                f"this session ended more than {plural(grace_minutes, 'minute')} ago; notes typed before the end are "
                 "no longer accepted", code="session_ended",
             )
     return session

@@ -325,7 +325,8 @@ async def event_archive_page(request: Request) -> Response:
         (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
         for s in archive.sessions
     ]
-    turnout = [(f"{titles.get(sid, '')}: {question}", voters) for _, sid, question, voters in archive.turnout]
+    turnout = [(question, voters) for _, _, question, voters in archive.turnout]
+    turnout_sessions = [titles.get(sid, "") for _, sid, _, _ in archive.turnout]
     return _render(
         request,
         "archive/event.html",
@@ -334,7 +335,7 @@ async def event_archive_page(request: Request) -> Response:
             "event": archive.event,
             "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
             "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
-            "turnout_svg": bar_chart(turnout, title="Voters per poll"),
+            "turnout_svg": bar_chart(turnout, title="Voters per poll", details=turnout_sessions),
         },
     )
 

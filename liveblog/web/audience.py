@@ -3,21 +3,22 @@ the big-screen page for the room's projector. docs/protocol-votes.md documents t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from liveblog.access import csrf
 from liveblog.access.participants import FRESH_SECONDS, Participants
 from liveblog.capture.votes import Moderator, Voter
-from liveblog.errors import Unauthorized
+from liveblog.errors import NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
-from liveblog.web.pages import render
+from liveblog.web.pages import qr_svg, render
 from liveblog.web.security import csrf_token, session_secret
 
 PARTICIPANT_COOKIE = "lb_participant"
@@ -204,7 +205,33 @@ async def big_screen(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     event = await svc.programme.event(session.event_id)
     room_code = svc.audience.rooms.code_for(session.id)
-    return render(request, "bigscreen.html", {"session": session, "event": event, "room_code": room_code})
+    # The way in for the room: a short address that carries the code, and its QR code.
+    join_url = f"{str(request.base_url).rstrip('/')}/j/{room_code}"
+    return render(request, "bigscreen.html", {
+        "session": session, "event": event, "room_code": room_code, "join_url": join_url,
+        "join_short": join_url.split("://", 1)[-1],
+        "join_qr": qr_svg(join_url, label=f"QR code to join {session.title}"),
+    })
+
+
+async def join_by_room_code(request: Request) -> Response:
+    """/j/CODE, the big screen's short address: the session whose room code this is, with the code
+    filled in (?code=, which the audience panel keeps). Live sessions are looked at first."""
+    svc = services(request)
+    rooms = svc.audience.rooms
+    typed = "".join(request.path_params["code"].split()).upper()
+    async def candidates() -> AsyncIterator[Session]:
+        for session in await svc.programme.live_sessions():
+            yield session
+        for event in await svc.programme.events():
+            for session in await svc.programme.sessions(event.id):
+                if session.state != "ended":
+                    yield session
+
+    async for session in candidates():
+        if rooms.valid(session.id, typed):
+            return RedirectResponse(f"/sessions/{session.id}?code={rooms.code_for(session.id)}", status_code=303)
+    raise NotFound("No session in progress has that room code: check the code on the screen in the room.")
 
 
 async def organiser_moderation_page(request: Request) -> Response:
@@ -237,6 +264,7 @@ routes = [
     Route("/api/v1/questions/{question_id:id}/upvotes", upvote, methods=["POST"]),
     Route("/api/v1/questions/{question_id:id}/moderation", moderate_question, methods=["POST"]),
     Route("/sessions/{session_id}/screen", big_screen),
+    Route("/j/{code}", join_by_room_code),
     Route("/organise/sessions/{session_id}/moderate", organiser_moderation_page),
     Route("/n/{token}/sessions/{session_id}/moderate", notetaker_moderation_page),
 ]

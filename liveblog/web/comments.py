@@ -5,6 +5,7 @@ back to the page, or JSON when asked for it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -12,8 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from liveblog.errors import BadRequest, LiveblogError
+from liveblog.errors import BadRequest, LiveblogError, NotFound, Unauthorized
 from liveblog.web.auth import READER_COOKIE, current_reader, require_organiser, require_reader, services
+
+
+@dataclass(frozen=True)
+class RefusedComment:
+    """A comment the server refused, shown again in its form with the reason."""
+
+    body: str
+    reason: str
+    parent_id: int | None
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -164,10 +174,23 @@ async def post_comment(request: Request) -> Response:
     parent = str(form.get("parent_id", "") or "")
     if parent and not parent.isdigit():
         raise BadRequest("parent_id must be a comment id", code="invalid_field", field="parent_id")
-    comment = await services(request).comments.post(
-        session_id, account, str(form.get("body", "")), parent_id=int(parent) if parent else None,
-        address=_address(request), honeypot=str(form.get("website", "")),
-    )
+    body = str(form.get("body", ""))
+    try:
+        comment = await services(request).comments.post(
+            session_id, account, body, parent_id=int(parent) if parent else None,
+            address=_address(request), honeypot=str(form.get("website", "")),
+        )
+    except LiveblogError as exc:
+        if _wants_json(request) or isinstance(exc, (NotFound, Unauthorized)):
+            raise
+        # Refused (the spam guard, a locked thread, too long, too fast): the reader gets the page
+        # back with their text in the form and the reason beside it, never a bare error page.
+        from liveblog.web.pages import session_page
+
+        request.state.refused_comment = RefusedComment(body, exc.message, int(parent) if parent else None)
+        response = await session_page(request)
+        response.status_code = exc.status
+        return response
     if _wants_json(request):
         return JSONResponse({"comment": comment.to_wire()}, status_code=201)
     return RedirectResponse(_comment_url(session_id, comment.id), status_code=303)
@@ -226,7 +249,8 @@ async def thread_context(request: Request, session_id: str) -> dict[str, Any]:
     organiser = await current_organiser(request)
     me = await current_reader(request)
     thread = await services(request).comments.thread(session_id, moderator=organiser is not None, viewer=me)
-    return {"thread": thread, "me": me, "moderator": organiser is not None}
+    refused = getattr(request.state, "refused_comment", None)
+    return {"thread": thread, "me": me, "moderator": organiser is not None, "refused": refused}
 
 
 async def comments_json(request: Request) -> Response:

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from datetime import date
+from html import escape
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -168,11 +169,11 @@ def day_label(day: str) -> str:
     return f"{d:%A} {d.day} {d:%B %Y}"
 
 
-def qr_svg(text: str) -> str:
+def qr_svg(text: str, *, label: str = "QR code of the invite link") -> str:
     """An inline SVG QR code, made on the server: no script, no third-party request."""
     qr = segno.make(text, error="m")
-    svg = qr.svg_inline(scale=4, border=2, dark="#111827", light="#ffffff", title="QR code of the invite link")
-    return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code of the invite link" ', 1)
+    svg = qr.svg_inline(scale=4, border=2, dark="#111827", light="#ffffff", title=label)
+    return str(svg).replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
 
 
 def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:

@@ -196,8 +196,8 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
         "contrib_svg": bar_chart([(titles[s.id], sum(event_archive.counts.get(s.id, {}).get(k, 0)
                                                      for k in ("note", "social", "question"))) for s in sessions],
                                  title="Notes, posts and questions per session"),
-        "turnout_svg": bar_chart([(f"{titles.get(sid, '')}: {q}", v) for _, sid, q, v in event_archive.turnout],
-                                 title="Voters per poll"),
+        "turnout_svg": bar_chart([(q, v) for _, _, q, v in event_archive.turnout], title="Voters per poll",
+                                 details=[titles.get(sid, "") for _, sid, _, _ in event_archive.turnout]),
     })
     write("archive.md", event_markdown(event_archive, base_url))
     write("archive.json", json.dumps(await archive.export(event.id), ensure_ascii=False))

@@ -115,7 +115,9 @@ export function shares(poll) {
   });
 }
 
-export function voterText(n) { return n === 1 ? "1 voter" : `${n} voters`; }
+// A count with its noun in the right number: plural(1, "vote") is "1 vote", plural(2, "vote") "2 votes".
+export function plural(n, one, many = `${one}s`) { return `${n} ${n === 1 ? one : many}`; }
+export function voterText(n) { return plural(n, "voter"); }
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

@@ -3,7 +3,7 @@
 // talks to the JSON API of docs/protocol-votes.md. The participant id is an httponly cookie the
 // server sets on the first request.
 
-import { AudienceModel, cloudWeights, el, shares, voterText } from "./audience-model.js";
+import { AudienceModel, cloudWeights, el, plural, shares, voterText } from "./audience-model.js";
 
 const root = document.getElementById("audience");
 let model = null;
@@ -23,6 +23,34 @@ function roomCode() { try { return sessionStorage.getItem(ROOM_KEY) || ""; } cat
 const codeInUrl = new URLSearchParams(location.search).get("code");
 if (codeInUrl) remember(codeInUrl.trim());
 
+// Asks for the room code in the panel's own form (no browser prompt): resolves with what was typed,
+// or "" when the person cancels (the button or Escape). `wrong` says the last code was refused.
+function askRoomCode(wrong) {
+  const form = document.getElementById("room-form");
+  const input = document.getElementById("room-code-input");
+  const status = document.getElementById("room-status");
+  if (!form) return Promise.resolve("");
+  form.hidden = false;
+  status.textContent = wrong ? "That is not the code on the screen in this room: check it and try again." : "";
+  input.select();
+  input.focus();
+  return new Promise((resolve) => {
+    const done = (code) => {
+      form.removeEventListener("submit", onSubmit);
+      form.removeEventListener("keydown", onKey);
+      document.getElementById("room-cancel").removeEventListener("click", onCancel);
+      form.hidden = true;
+      resolve(code);
+    };
+    const onSubmit = (e) => { e.preventDefault(); if (input.value.trim()) done(input.value.trim()); };
+    const onCancel = () => done("");
+    const onKey = (e) => { if (e.key === "Escape") done(""); };
+    form.addEventListener("submit", onSubmit);
+    form.addEventListener("keydown", onKey);
+    document.getElementById("room-cancel").addEventListener("click", onCancel);
+  });
+}
+
 async function post(url, body, retried = false) {
   const response = await fetch(url, {
     method: "POST",
@@ -38,9 +66,10 @@ async function post(url, body, retried = false) {
   try { data = await response.json(); } catch { /* an empty or non-JSON answer */ }
   if (!response.ok) {
     const error = (data && data.error) || { code: `http_${response.status}`, message: "That did not work; try again." };
-    if (error.code === "room_code_required" && !retried) {
-      const typed = window.prompt("Type the room code shown on the screen in the room:", "");
-      if (typed && typed.trim()) { remember(typed.trim()); return post(url, body, true); }
+    if (error.code === "room_code_required") {
+      // Asked again (saying so) while the person keeps typing a code the server refuses.
+      const typed = await askRoomCode(retried);
+      if (typed) { remember(typed); return post(url, body, true); }
     }
     throw Object.assign(new Error(error.message), { code: error.code });
   }
@@ -197,7 +226,7 @@ function start() {
     const mine = model.you.upvotes.includes(q.id);
     const button = el("button", {
       type: "button", class: "upvote", "aria-pressed": String(mine), disabled: mine || d.state === "answered",
-      "aria-label": mine ? `You upvoted this (${d.votes} votes)` : `Upvote (${d.votes} votes)`,
+      "aria-label": mine ? `You upvoted this (${plural(d.votes, "vote")})` : `Upvote (${plural(d.votes, "vote")})`,
     }, el("span", { "aria-hidden": "true", text: "▲" }), el("span", { class: "votes", text: String(d.votes) }));
     button.addEventListener("click", () => upvote(q));
     const meta = el("p", { class: "question-meta muted" }, d.name ? d.name : "Anonymous");

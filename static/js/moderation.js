@@ -3,7 +3,7 @@
 // Refreshes from GET /api/v1/sessions/{id}/moderation whenever the stream says something changed.
 
 import { LiveStream } from "./stream.js";
-import { el, voterText } from "./audience-model.js";
+import { el, plural, voterText } from "./audience-model.js";
 
 const root = document.getElementById("moderation");
 const session = root.dataset.session;
@@ -51,7 +51,7 @@ function renderQuestion(q) {
   if (d.state !== "answered") actions.append(action("Mark answered", post({ action: "answer" })));
   actions.append(d.pinned ? action("Unpin", post({ action: "unpin" })) : action("Pin: answering now", post({ action: "pin" })));
   return el("li", { "data-question": q.id },
-    el("span", { class: "mod-state", text: `${d.state}${d.pinned ? " · pinned" : ""} · ${d.votes} votes` }),
+    el("span", { class: "mod-state", text: `${d.state}${d.pinned ? " · pinned" : ""} · ${plural(d.votes, "vote")}` }),
     el("p", { text: q.body }), el("p", { class: "muted", text: q.name || "Anonymous" }), actions);
 }
 

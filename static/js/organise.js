@@ -25,11 +25,4 @@ if (presence) {
   setInterval(poll, 15000);
 }
 
-// Destructive forms (removing a note, revoking an invite) ask first: the change reaches every
-// viewer at once. Without JavaScript the form still works, unconfirmed.
-document.addEventListener("submit", (event) => {
-  const form = event.target;
-  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
-    event.preventDefault();
-  }
-});
+// Destructive forms (removing a note, revoking an invite) ask first through static/js/confirm.js.

@@ -1,6 +1,8 @@
 // Replay: plays a session's stored stream back at 1x, 4x or 16x, with a scrubber. The steps come
 // from /archive/sessions/ID/replay.json (liveblog/archive/replay.py builds them); state at any
 // moment is the steps up to it applied in order, exactly as replay.py's state_at does.
+import { plural } from "./audience-model.js";
+
 const root = document.getElementById("replay");
 if (root) start(root);
 
@@ -97,7 +99,7 @@ async function start(root) {
       const tally = poll.data.tally || {};
       const labels = Object.fromEntries((poll.data.options || []).map((o) => [o.id, o.label]));
       dl.textContent = Object.entries(tally).map(([k, v]) => `${labels[k] || k}: ${v}`).join(" · ")
-        + ` (${poll.data.voters || 0} voters, ${poll.data.state})`;
+        + ` (${plural(poll.data.voters || 0, "voter")}, ${poll.data.state})`;
       li.append(q, dl);
       return li;
     }));
@@ -105,7 +107,7 @@ async function start(root) {
       .sort((a, b) => (b.data.votes || 0) - (a.data.votes || 0))
       .map((q) => {
         const li = document.createElement("li");
-        li.textContent = `${q.data.votes || 0} votes · ${q.body}${q.data.state === "answered" ? " (answered)" : ""}`;
+        li.textContent = `${plural(q.data.votes || 0, "vote")} · ${q.body}${q.data.state === "answered" ? " (answered)" : ""}`;
         return li;
       }));
     scrubber.value = String(position);

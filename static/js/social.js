@@ -5,6 +5,7 @@
 
 import { LiveStream } from "./stream.js";
 import { el } from "./audience-model.js";
+import { confirmAction } from "./confirm.js";
 
 const root = document.getElementById("social");
 const session = root.dataset.session;
@@ -44,7 +45,8 @@ const actions = {
   approve: (r) => act("Approved", () => api("POST", `${base}/posts/${r.post_row}`, { action: "approve" })),
   reject: (r) => act("Rejected", () => api("POST", `${base}/posts/${r.post_row}`, { action: "reject" })),
   author: (r) => act(`Approved ${r.post.author_handle} for the event`, () => api("POST", `/api/v1/events/${encodeURIComponent(eventId)}/feeds/rules`, { kind: "allow_author", value: account(r.post) })),
-  block: (r) => act(`Blocked ${r.post.author_handle}`, () => api("POST", `/api/v1/events/${encodeURIComponent(eventId)}/feeds/rules`, { kind: "block_author", value: account(r.post) })),
+  block: async (r) => await confirmAction(`Block ${r.post.author_handle} for the whole event?`, "Block",
+    "Their posts no longer reach any session of this event.") && act(`Blocked ${r.post.author_handle}`, () => api("POST", `/api/v1/events/${encodeURIComponent(eventId)}/feeds/rules`, { kind: "block_author", value: account(r.post) })),
   quote: async (r) => {
     try {
       const { markdown } = await api("GET", `${base}/posts/${r.post_row}/quote`);
@@ -99,7 +101,7 @@ async function refresh() {
 }
 
 document.addEventListener("keydown", (ev) => {
-  if (ev.target.closest("input, textarea, select") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.target.closest("input, textarea, select") || document.querySelector("dialog[open]") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const current = pending[focus];
   const key = ev.key.toLowerCase();
   if (key === "j") { focus = Math.min(focus + 1, pending.length - 1); renderQueue(); return; }

@@ -159,6 +159,7 @@ def test_moderators_see_the_queue_live_and_decide_with_one_key(
         expect(viewer.locator("article.item-social")).to_contain_text("Post 1 from ana")
         expect(queue).to_have_count(2)
         mod.keyboard.press("b")  # block the next post's account: both of its posts leave the queue
+        mod.get_by_role("dialog").get_by_role("button", name="Block").click()  # it asks first
         expect(queue).to_have_count(0)
         expect(viewer.locator("article.item-social")).to_have_count(1)
     finally:
@@ -343,7 +344,12 @@ def test_moderating_the_events_own_feed_with_one_key_each(
         expect(queue).to_have_count(1)
         expect(viewer.locator("#items article.item-social")).to_have_count(1)  # live, without a reload
         expect(viewer.locator("#items")).to_contain_text("Doors are open")
-        page.keyboard.press("b")  # block the other account: its waiting post goes
+        page.keyboard.press("b")  # block the other account: it asks first (Cancel keeps it), then its waiting post goes
+        page.keyboard.press("Enter")
+        expect(queue).to_have_count(1)
+        page.keyboard.press("b")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
         expect(queue).to_have_count(0)
         expect(page.locator("#queue-empty")).to_be_visible()
         expect(viewer.locator("#items")).not_to_contain_text("cheap followers")

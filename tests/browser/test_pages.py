@@ -363,12 +363,14 @@ def test_an_organiser_removes_a_note_after_confirming_and_viewers_lose_it_live(
     page = ctx.new_page()
     page.goto(f"/organise/sessions/{server.session_id}")
     remove = page.locator(".moderation-note").filter(has_text="embarrassing typo").get_by_role("button", name=re.compile("Remove"))
-    page.once("dialog", lambda dialog: dialog.dismiss())  # changed their mind: nothing happens
     remove.click()
+    dialog = page.get_by_role("dialog", name="Remove this note from the stream for everyone?")
+    dialog.get_by_role("button", name="Cancel").click()  # changed their mind: nothing happens
+    expect(dialog).to_be_hidden()
     expect(viewer.locator(f"#item-{note_id}")).to_have_count(1)
     assert [i.id for i in server.items()] == [note_id]
-    page.once("dialog", lambda dialog: dialog.accept())
     remove.click()
+    dialog.get_by_role("button", name="Remove").click()
     expect(page.locator(".moderation-note").filter(has_text="embarrassing typo")).to_have_count(0)
     expect(viewer.locator(f"#item-{note_id}")).to_have_count(0)  # gone live, no reload
     assert server.items() == []

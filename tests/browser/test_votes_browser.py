@@ -101,17 +101,23 @@ def test_a_poll_for_people_in_the_room_asks_for_the_room_code_once(
 
     poll_id, code = server.call(create)
     page = browser_context().new_page()
-    asked: list[str] = []
-
-    def answer(dialog: Any) -> None:
-        asked.append(dialog.message)
-        dialog.accept(code)
-
-    page.on("dialog", answer)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(server.viewer_url())
     expect(page.locator("#audience[data-ready=true]")).to_have_count(1)
     page.locator(f'[data-poll="{poll_id}"] [data-option="a"]').click()
+    # The code is asked for in the page (no browser prompt), and the field has the focus.
+    field = page.get_by_label("Room code")
+    expect(field).to_be_focused()
+    field.fill("WRONG1")
+    page.keyboard.press("Enter")
+    expect(page.locator("#room-status")).to_contain_text("not the code")
+    expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("0 voters")
+    field.fill(code.lower())
+    page.get_by_role("button", name="Join").click()
     expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
-    page.locator(f'[data-poll="{poll_id}"] [data-option="b"]').click()  # the code is remembered: no second question
+    expect(page.locator("#room-form")).to_be_hidden()
+    page.locator(f'[data-poll="{poll_id}"] [data-option="b"]').click()  # the code is remembered: not asked again
     expect(page.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "true")
-    assert len(asked) == 1 and "room code" in asked[0]
+    expect(page.locator("#room-form")).to_be_hidden()
+    assert dialogs == []
