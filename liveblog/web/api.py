@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, TooLarge
@@ -16,6 +15,7 @@ from liveblog.metrics import HISTOGRAMS, sample
 from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
+from liveblog.web.security import LOGIN_COOKIE, csrf_token_for_cookies
 from liveblog.web.wsproto import FastWebSocketProtocol
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -220,8 +220,11 @@ async def login(request: Request) -> Response:
         raise BadRequest("expected a JSON object", code="invalid_json")
     username = str(data.get("username", ""))
     token = await log_in(request, username, str(data.get("password", "")))
-    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token.
-    response = ok({"token": token, "csrf_token": csrf.token_for(token)})
+    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token
+    # (bound to the cookies it will hold: this login's and any reader login it had already).
+    cookies = {**request.cookies, LOGIN_COOKIE: token}
+    csrf_token = csrf_token_for_cookies(services(request).settings.secret_key, cookies)
+    response = ok({"token": token, "csrf_token": csrf_token})
     set_login_cookie(response, request, token, username)
     return response
 

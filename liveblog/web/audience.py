@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
-from liveblog.access import csrf
 from liveblog.access.participants import FRESH_SECONDS, Participants
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import Unauthorized
@@ -18,7 +17,7 @@ from liveblog.models import Session
 from liveblog.web.api import json_body, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import render
-from liveblog.web.security import csrf_token, session_secret
+from liveblog.web.security import csrf_token, csrf_token_for_cookies, session_ids
 
 PARTICIPANT_COOKIE = "lb_participant"
 # For scripts and bots, which keep no cookies: the same signed token in a header.
@@ -72,10 +71,15 @@ async def _voter(request: Request, *, issue: bool = True) -> tuple[Voter | None,
     return Voter(participant, _ip(request), room_code, fresh=True), token
 
 
+def _participant_csrf(request: Request, token: str) -> str:
+    """The CSRF token of a request that carries only this new participant cookie."""
+    return csrf_token_for_cookies(services(request).settings.secret_key, {PARTICIPANT_COOKIE: token})
+
+
 def _respond(request: Request, data: Any, status: int, new_token: str | None) -> Response:
-    if new_token is not None and isinstance(data, dict) and session_secret(dict(request.cookies)) is None:
+    if new_token is not None and isinstance(data, dict) and not session_ids(request.cookies):
         # A script that keeps the new cookie (and loads no page) signs its later requests with this.
-        data = {**data, "csrf_token": csrf.token_for(new_token)}
+        data = {**data, "csrf_token": _participant_csrf(request, new_token)}
     response = JSONResponse(data, status_code=status)
     if new_token is not None:
         response.set_cookie(
@@ -129,7 +133,7 @@ async def audience_state(request: Request) -> Response:
     data = await svc.audience.snapshot(request.path_params["session_id"], voter.participant)
     # This browser's CSRF token for its votes and questions: the page it came from may be an
     # copy cached for many visitors (the archive's public knowledge pages), which carries nobody's token.
-    data["csrf_token"] = csrf_token(request.scope) or (csrf.token_for(token) if token else "")
+    data["csrf_token"] = csrf_token(request.scope) or (_participant_csrf(request, token) if token else "")
     response = _respond(request, data, 200, token)
     response.headers["cache-control"] = "no-store"
     return response
