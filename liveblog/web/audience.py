@@ -14,7 +14,7 @@ from liveblog.access.participants import FRESH_SECONDS, Participants
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import Unauthorized
 from liveblog.models import Session
-from liveblog.web.api import json_body, ok
+from liveblog.web.api import json_object, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import render
 from liveblog.web.security import csrf_token, csrf_token_for_cookies, session_ids
@@ -27,6 +27,12 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 ROOM_CODE_HEADER = "liveblog-room-code"
 # Votes and questions are small; a large body is a mistake or an attack.
 MAX_BODY = 16 * 1024
+# The fields each write takes (docs/protocol-votes.md); any other is refused by name.
+VOTE_FIELDS = ("choice",)
+QUESTION_FIELDS = ("body", "name", "client_id")
+POLL_FIELDS = ("question", "kind", "options", "audience", "open", "duration_seconds", "client_id")
+POLL_STATE_FIELDS = ("state", "duration_seconds")
+QUESTION_ACTION_FIELDS = ("action", "answer_item_id")
 
 
 class IdConvertor(Convertor[int]):
@@ -143,7 +149,7 @@ async def vote(request: Request) -> Response:
     svc = services(request)
     voter, token = await _voter(request)
     assert voter is not None
-    result = await svc.audience.vote(request.path_params["poll_id"], voter, await json_body(request, MAX_BODY))
+    result = await svc.audience.vote(request.path_params["poll_id"], voter, await json_object(request, VOTE_FIELDS, "a vote", MAX_BODY))
     return _respond(request, result, 201 if result["status"] == "created" else 200, token)
 
 
@@ -151,7 +157,9 @@ async def ask(request: Request) -> Response:
     svc = services(request)
     voter, token = await _voter(request)
     assert voter is not None
-    item, duplicate = await svc.audience.ask(request.path_params["session_id"], voter, await json_body(request, MAX_BODY))
+    item, duplicate = await svc.audience.ask(
+        request.path_params["session_id"], voter, await json_object(request, QUESTION_FIELDS, "a question", MAX_BODY)
+    )
     data = {"question": item.to_wire(), "state": item.data["state"], "duplicate": duplicate}
     return _respond(request, data, 200 if duplicate else 201, token)
 
@@ -171,7 +179,7 @@ async def create_poll(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     moderator = await _moderator(request, session)
-    item = await svc.audience.create_poll(session.id, moderator, await json_body(request, MAX_BODY))
+    item = await svc.audience.create_poll(session.id, moderator, await json_object(request, POLL_FIELDS, "a poll", MAX_BODY))
     return ok(item.to_wire(), 201)
 
 
@@ -179,7 +187,9 @@ async def poll_state(request: Request) -> Response:
     svc = services(request)
     poll_id = request.path_params["poll_id"]
     moderator = await _item_moderator(request, poll_id, "poll")
-    item = await svc.audience.set_poll_state(poll_id, moderator, await json_body(request, MAX_BODY))
+    item = await svc.audience.set_poll_state(
+        poll_id, moderator, await json_object(request, POLL_STATE_FIELDS, "a poll's state", MAX_BODY)
+    )
     return ok(item.to_wire())
 
 
@@ -187,7 +197,9 @@ async def moderate_question(request: Request) -> Response:
     svc = services(request)
     question_id = request.path_params["question_id"]
     moderator = await _item_moderator(request, question_id, "question")
-    item = await svc.audience.moderate_question(question_id, moderator, await json_body(request, MAX_BODY))
+    item = await svc.audience.moderate_question(
+        question_id, moderator, await json_object(request, QUESTION_ACTION_FIELDS, "a question's moderation", MAX_BODY)
+    )
     return ok(item.to_wire())
 
 
