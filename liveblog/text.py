@@ -8,6 +8,7 @@ and slide links are noted in `embeds` so pages can offer a click-to-load preview
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -89,6 +90,26 @@ def render_markdown(text: str) -> str:
     tokens = _md.parse(text)
     env = {"fallback_alt": _plain_text(tokens)}
     return sanitise(_md.renderer.render(tokens, _md.options, env))
+
+
+class _LinkCounter(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a" and any(name == "href" and value for name, value in attrs):
+            self.links += 1
+
+
+def count_links(html: str) -> int:
+    """How many links rendered HTML holds: what render_markdown made links of (bare domains,
+    e-mail addresses, `mailto:`, outside images included), so a limit on links counts exactly
+    what readers would see as links."""
+    counter = _LinkCounter()
+    counter.feed(html)
+    counter.close()
+    return counter.links
 
 
 _YOUTUBE = re.compile(r"^(?:www\.|m\.)?(?:youtube\.com|youtube-nocookie\.com)$")

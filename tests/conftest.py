@@ -36,11 +36,20 @@ def page_csrf(html: str) -> str:
     return found.group(1)
 
 
-def organiser_csrf(login_token: str) -> dict[str, str]:
-    """The CSRF header for requests carrying this login's cookie (docs/protocol.md)."""
-    from liveblog.access.csrf import token_for
+# The server's secret key in every app make_settings builds: CSRF tokens are keyed with it.
+TEST_SECRET_KEY = "test-secret"
 
-    return {"X-CSRF-Token": token_for(login_token)}
+
+def csrf_header(cookies: dict[str, str]) -> dict[str, str]:
+    """The CSRF header for requests carrying these cookies, to an app of make_settings (docs/protocol.md)."""
+    from liveblog.web.security import csrf_token_for_cookies
+
+    return {"X-CSRF-Token": csrf_token_for_cookies(TEST_SECRET_KEY, cookies)}
+
+
+def organiser_csrf(login_token: str) -> dict[str, str]:
+    """The CSRF header for requests carrying only this login's cookie (an organiser's or a reader's)."""
+    return csrf_header({"lb_login": login_token})
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
@@ -54,7 +63,7 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
         base["database"]["url"] = _env_pg_server().new_database_sync()
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
-    return settings_from_dict(base, env={"LIVEBLOG_SECRET_KEY": "test-secret"})
+    return settings_from_dict(base, env={"LIVEBLOG_SECRET_KEY": TEST_SECRET_KEY})
 
 
 _ENV_PG: list[PostgresServer] = []

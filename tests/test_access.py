@@ -163,15 +163,15 @@ async def test_an_https_origin_is_not_the_http_origin_of_the_same_host_and_port(
 
 async def test_a_cookie_request_with_neither_origin_nor_token_is_refused(live: LiveServer, seeded: Seed) -> None:
     """Before: a request with no Origin and no Referer, carrying the login cookie, was accepted."""
-    from liveblog.access.csrf import token_for
+    from tests.conftest import organiser_csrf
 
     async with live.client(cookies={"lb_login": seeded.login_token}) as http:
         url = f"/api/v1/sessions/{seeded.session_id}"
         refused = await http.patch(url, json={"title": "Hijacked"})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "bad_csrf"
-        wrong = await http.patch(url, json={"title": "Hijacked"}, headers={"X-CSRF-Token": token_for("another")})
+        wrong = await http.patch(url, json={"title": "Hijacked"}, headers=organiser_csrf("another"))
         assert wrong.status_code == 403
-        allowed = await http.patch(url, json={"title": "Renamed"}, headers={"X-CSRF-Token": token_for(seeded.login_token)})
+        allowed = await http.patch(url, json={"title": "Renamed"}, headers=organiser_csrf(seeded.login_token))
         assert allowed.status_code == 200
     # A bearer-authenticated script needs no token: no page can add that header.
     async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
@@ -248,6 +248,39 @@ async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
         output = proc.communicate(timeout=10)[0].decode()
     assert f"/n/[invite]/sessions/{seeded.session_id}" in output  # the request is logged...
     assert seeded.token not in output  # ...without its token
+
+
+async def test_a_planted_login_cookie_lends_no_csrf_token_to_the_readers_login(live: LiveServer, seeded: Seed) -> None:
+    """Before: the CSRF token was an HMAC keyed by the cookie's own value, and a planted
+    `lb_login` cookie took precedence over `lb_reader`: a page that planted one (a sibling
+    subdomain can) knew the token, offline, and posted as the logged-in reader."""
+    import hashlib
+    import hmac
+
+    from tests.conftest import page_csrf
+
+    session_page = f"/sessions/{seeded.session_id}"
+    account = {"password": "a long password"}
+    async with live.client(follow_redirects=False) as victim:
+        assert (await victim.post("/account/register", data={"username": "victim", **account})).status_code == 303
+        victims_login = str(victim.cookies["lb_reader"])
+    async with live.client(follow_redirects=False) as attacker:
+        assert (await attacker.post("/account/register", data={"username": "mallory", **account})).status_code == 303
+        attackers_login = str(attacker.cookies["lb_reader"])
+        attackers_token = page_csrf((await attacker.get(session_page)).text)  # a token the server gave out
+    offline = hmac.new(b"planted", b"liveblog.csrf.v1", hashlib.sha256).hexdigest()[:40]
+    for planted, token in ((attackers_login, attackers_token), ("planted", offline)):
+        async with live.client(cookies={"lb_reader": victims_login, "lb_login": planted}, follow_redirects=False) as c:
+            r = await c.post(f"/sessions/{seeded.session_id}/comments",
+                             data={"body": "posted as the victim", "csrf_token": token})
+            assert r.status_code == 403 and "out of date" in r.text, (planted, r.status_code)
+    async with live.client(cookies={"lb_reader": victims_login}, follow_redirects=False) as c:
+        token = page_csrf((await c.get(session_page)).text)
+        r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "my own comment", "csrf_token": token})
+        assert r.status_code == 303
+    async with live.client() as anon:
+        page = (await anon.get(session_page)).text
+        assert "my own comment" in page and "posted as the victim" not in page
 
 
 # -- the login throttle ------------------------------------------------------------------------

@@ -176,3 +176,48 @@ async def test_an_invite_for_a_session_id_that_is_not_a_string_is_a_field_error(
             made = await http.post(f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": bad})
             assert made.status_code == 400, bad
             assert made.json()["error"]["field"] == "session_id"
+
+
+async def test_unknown_fields_in_any_json_write_are_refused_by_name(live: LiveServer, seeded: Seed) -> None:
+    """Before: `PATCH /api/v1/events/ID` with a misspelt field answered 200 and ignored it, so a
+    script believed a change was made that was not; every JSON write did the same."""
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        poll = await http.post(f"/api/v1/sessions/{seeded.session_id}/polls",
+                               json={"question": "Tabs?", "kind": "single", "options": ["a", "b"], "open": True})
+        question = await http.post(f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "Why?"})
+        assert poll.status_code == 201 and question.status_code == 201, (poll.text, question.text)
+        poll_id, question_id = poll.json()["id"], question.json()["question"]["id"]
+        event, session = f"/api/v1/events/{seeded.event_id}", f"/api/v1/sessions/{seeded.session_id}"
+        day = {"starts_on": "2026-06-01", "ends_on": "2026-06-01"}
+        slot = {"starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T10:00"}
+        writes = [
+            ("POST", "/api/v1/events", {"title": "New", **day, "colour": "red"}, ["colour"]),
+            ("PATCH", event, {"title": "Renamed", "venu": "Hall", "zone": "x"}, ["venu", "zone"]),
+            ("POST", f"{event}/sessions", {"title": "New", **slot, "speaker": "Ann"}, ["speaker"]),
+            ("PATCH", session, {"title": "Renamed", "titel": "typo"}, ["titel"]),
+            ("POST", f"{event}/invites", {"name": "Ada", "sesion_id": seeded.session_id}, ["sesion_id"]),
+            ("POST", "/api/v1/login", {"username": "org", "password": "x", "remember": True}, ["remember"]),
+            ("POST", f"{session}/capture", {"client_id": "u-1", "body": "Hi", "keypoint": True}, ["keypoint"]),
+            ("POST", f"{session}/capture", {"type": "note.delete", "client_id": "u-2", "item_id": 1, "body": "x"},
+             ["body"]),
+            ("POST", f"{session}/polls", {"question": "Q", "kind": "rating", "colour": "red"}, ["colour"]),
+            ("POST", f"/api/v1/polls/{poll_id}/state", {"state": "closed", "durration": 5}, ["durration"]),
+            ("POST", f"/api/v1/polls/{poll_id}/votes", {"choice": "a", "weight": 100}, ["weight"]),
+            ("POST", f"{session}/questions", {"body": "How?", "anonymous": True}, ["anonymous"]),
+            ("POST", f"/api/v1/questions/{question_id}/moderation", {"action": "hide", "reason": "x"}, ["reason"]),
+            ("POST", f"{session}/feeds/posts/1", {"action": "approve", "note": "x"}, ["note"]),
+            ("POST", f"{session}/feeds/policy", {"moderate": True, "all": True}, ["all"]),
+            ("POST", f"{event}/feeds/policy", {"moderate": True, "all": True}, ["all"]),
+            ("POST", f"{event}/feeds/rules", {"kind": "block_word", "value": "spam", "until": "never"}, ["until"]),
+            ("DELETE", f"{event}/feeds/rules", {"kind": "block_word", "value": "spam", "until": "never"}, ["until"]),
+        ]
+        for method, url, body, unknown in writes:
+            r = await http.request(method, url, json=body)
+            assert r.status_code == 400, (method, url, r.status_code, r.text)
+            error = r.json()["error"]
+            assert error["code"] == "unknown_field" and error["field"] == unknown[0], (url, error)
+            assert all(repr(name) in error["message"] for name in unknown), (url, error)
+    # Nothing was written by any of them.
+    assert (await live.services.programme.event(seeded.event_id)).title != "Renamed"
+    assert (await live.services.programme.session(seeded.session_id)).title != "Renamed"
+    assert all(e.title != "New" for e in await live.services.programme.events())

@@ -250,6 +250,7 @@ def test_limiter_windows() -> None:
 async def test_organiser_reset_link_works_once(live: LiveServer, seeded: Seed) -> None:
     async with reader_client(live) as c:
         old = await register(c, "forgetful")
+        assert (await comment(c, seeded.session_id, "I took part")).status_code == 303
     async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
                          follow_redirects=False) as org:
         r = await org.post("/organise/readers", data={"username": "forgetful"})
@@ -271,6 +272,68 @@ async def test_organiser_reset_link_works_once(live: LiveServer, seeded: Seed) -
         replay.cookies.set("lb_reader", old)
         as_reader(replay, old)
         assert (await comment(replay, seeded.session_id, "old cookie")).status_code == 401
+
+
+async def reset_link_page(live: LiveServer, seeded: Seed, username: str) -> httpx.Response:
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org:
+        return await org.post("/organise/readers", data={"username": username})
+
+
+async def test_an_organiser_cannot_take_over_another_organisers_account(live: LiveServer, seeded: Seed) -> None:
+    """Before: a reset link for another organiser's username was made, and it worked."""
+    await live.services.accounts.create_organiser("victim", "the victim's long password")
+    r = await reset_link_page(live, seeded, "victim")
+    assert r.status_code == 403 and "/account/reset/" not in r.text
+    assert "only for reader accounts" in r.text
+    assert (await reset_link_page(live, seeded, "org")).status_code == 403  # nor one's own: change it instead
+    # A link that exists for an organiser all the same (made before this rule) sets nothing.
+    victim = (await live.services.db.read(lambda r: r.account_for_login("victim")))
+    assert victim is not None
+    token = await live.services.db.write(lambda tx: tx.insert_password_reset(victim[0].id, 48))
+    async with reader_client(live) as c:
+        form = await c.get(f"/account/reset/{token}")
+        assert form.status_code == 401 and "victim" not in form.text
+        r = await c.post(f"/account/reset/{token}", data={"password": "taken over!!", "csrf_token": page_csrf(form.text)})
+        assert r.status_code == 401
+    async with live.client() as http:
+        assert (await http.post("/api/v1/login", json={"username": "victim", "password": "taken over!!"})).status_code == 401
+        good = await http.post("/api/v1/login", json={"username": "victim", "password": "the victim's long password"})
+        assert good.status_code == 200
+
+
+async def test_a_reset_link_is_only_for_a_reader_who_took_part_in_an_event(live: LiveServer, seeded: Seed) -> None:
+    async with reader_client(live) as c:
+        await register(c, "stranger")
+    r = await reset_link_page(live, seeded, "stranger")
+    assert r.status_code == 403 and "/account/reset/" not in r.text and "taken part" in r.text
+    async with reader_client(live) as c:
+        await login(c, "stranger")
+        assert (await comment(c, seeded.session_id, "now I took part")).status_code == 303
+    r = await reset_link_page(live, seeded, "stranger")
+    assert r.status_code == 200 and "/account/reset/" in r.text
+
+
+async def test_a_new_account_cannot_slip_links_past_the_limit(live: LiveServer, seeded: Seed) -> None:
+    """Before: bare domains and e-mail addresses became links but were not counted, and an edit
+    was not checked at all."""
+    async with reader_client(live) as c:
+        await register(c, "spammer")
+        for body in ("visit spam-one.example.com and spam-two.example.com",
+                     "write to sales@spam-one.com or mailto:more@spam-two.com",
+                     "[cheap](https://a.example) and www.b.com",
+                     "spam-one.example.com and https://b.example"):
+            r = await comment(c, seeded.session_id, body)
+            assert r.status_code == 400 and "link" in r.text, body
+        assert (await comment(c, seeded.session_id, "just spam-one.example.com")).status_code == 303
+        r = await comment(c, seeded.session_id, "nothing here yet")
+        assert r.status_code == 303
+        r = await c.post(f"/comments/{comment_id(r)}/edit",
+                         data={"body": "now spam-one.example.com and spam-two.example.com"})
+        assert r.status_code == 400 and "link" in r.text
+    async with reader_client(live) as anon:
+        page = (await anon.get(f"/sessions/{seeded.session_id}")).text
+        assert "spam-two" not in page and "nothing here yet" in page
 
 
 async def test_a_reader_login_is_never_an_organiser(live: LiveServer, seeded: Seed) -> None:

@@ -49,3 +49,18 @@ def test_the_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
     for doc in ("configuration", "protocol", "architecture", "deployment", "performance"):
         assert f"docs/{doc}.md" in readme
         assert (ROOT / "docs" / f"{doc}.md").exists()
+
+
+def test_the_login_throttle_docs_state_the_rule_the_code_applies() -> None:
+    """Before: docs/archive.md said 10 failures lock a reader out, while readers share the
+    organisers' throttle: 5 free failures, then a back-off of at most 60 s, never a lock."""
+    from liveblog.access.throttle import ACCOUNT_FREE, ADDRESS_FREE, MAX_BACKOFF
+
+    rows = [line for line in (ROOT / "docs" / "archive.md").read_text().splitlines() if "`/account/login`" in line]
+    assert len(rows) == 1
+    row = rows[0]
+    logging_in = (ROOT / "docs" / "configuration.md").read_text().split("## Logging in", 1)[1].split("\n## ", 1)[0]
+    for text in (row, logging_in):
+        assert f"first {ACCOUNT_FREE} failures" in text and f"{MAX_BACKOFF:g} s" in text, text
+    assert f"after {ADDRESS_FREE} failures" in logging_in
+    assert "lock further tries" not in row, row

@@ -10,11 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from liveblog.access.csrf import token_for
 from liveblog.capture.votes import canonical_choice, compute_tally, poll_fields
 from liveblog.errors import BadRequest
 from liveblog.settings import Settings
-from tests.conftest import BACKENDS, LiveServer, Seed, eventually, query, settings_for
+from tests.conftest import BACKENDS, LiveServer, Seed, csrf_header, eventually, query, settings_for
 from tests.wsclient import connect, recv_type, recv_until
 
 HEADER = "Liveblog-Participant"
@@ -199,7 +198,7 @@ async def test_forged_or_unsigned_participant_ids_are_refused(live: LiveServer, 
         by_header = await vote(client, poll["id"], forged, "a")
         client.cookies.set("lb_participant", forged)
         by_cookie = await client.post(
-            f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers={"X-CSRF-Token": token_for(forged)}
+            f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers=csrf_header({"lb_participant": forged})
         )
         client.cookies.clear()
         # A real id with its signature moved onto another id is forged too.

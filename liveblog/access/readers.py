@@ -1,7 +1,7 @@
 """Reader accounts: people who register to comment. Username and password (argon2, through the
 same hasher and log-in throttle as organisers), server-side login sessions that logout and a
-password change revoke, one-time reset links made by an organiser, and bans that end every
-session of the account."""
+password change revoke, one-time reset links made by an organiser (for readers who took part in an
+event, never for an organiser's account), and bans that end every session of the account."""
 
 from __future__ import annotations
 
@@ -101,35 +101,57 @@ class Readers:
         return await self.db.write(op)
 
     async def reset_link(self, username: str) -> tuple[Account, str]:
-        """For an organiser: a one-time token that lets the account's owner set a new password."""
+        """For an organiser: a one-time token that lets a reader set a new password.
+
+        Only for a reader account: an organiser's password is changed only by that organiser
+        (logged in) or from the command line (`liveblog set-password`), so no organiser can take
+        over another's account. And only for a reader who took part in an event (wrote a comment
+        in one of its threads): the organiser vouches for someone from their event. Organisers
+        organise every event of the instance, so any organiser may make it."""
 
         async def op(tx: Tx) -> tuple[Account, str]:
             found = await tx.account_for_login(username.strip())
             if found is None:
                 raise NotFound("There is no account with that name.", code="unknown_account", field="username")
-            return found[0], await tx.insert_password_reset(found[0].id, RESET_HOURS)
+            account = found[0]
+            if account.role != "reader":
+                raise Forbidden(
+                    "Reset links are only for reader accounts. An organiser changes their own password,"
+                    " or the server's operator runs `liveblog set-password`.",
+                    code="not_a_reader", field="username",
+                )
+            if not await tx.account_events(account.id):
+                raise Forbidden(
+                    f"{account.username} has not taken part in any event here (no comments), so no organiser"
+                    " can vouch for them with a reset link.",
+                    code="not_a_participant", field="username",
+                )
+            return account, await tx.insert_password_reset(account.id, RESET_HOURS)
 
         return await self.db.write(op)
 
     async def reset_target(self, token: str) -> Account | None:
+        """The reader account a reset link is for, while it is unused and unexpired."""
+
         async def read(r: Tx) -> Account | None:
             account_id = await r.peek_password_reset(token)
-            return await r.get_account(account_id) if account_id is not None else None
+            account = await r.get_account(account_id) if account_id is not None else None
+            return account if account is not None and account.role == "reader" else None
 
         return await self.db.read(read)
 
     async def reset_password(self, token: str, new: str) -> Account:
-        """Use a reset link (once): set the password and end every login of the account."""
+        """Use a reset link (once): set the password and end every login of the account. A link
+        for an account that is not a reader's (made before the rule above) sets nothing."""
         self._check_password(new)
         hashed = await asyncio.to_thread(self.accounts.hasher.hash, new)
 
         async def op(tx: Tx) -> Account:
             account_id = await tx.use_password_reset(token)
-            if account_id is None:
+            account = await tx.get_account(account_id) if account_id is not None else None
+            if account is None or account.role != "reader":
                 raise Unauthorized("this reset link is not valid: it was used already or has expired", code="bad_reset")
-            await tx.set_password_of(account_id, hashed)
-            account = await tx.get_account(account_id)
-            assert account is not None
+            await tx.set_password_of(account.id, hashed)
             self._end_logins(tx, await tx.revoke_account_logins(account.username))
             return account
 

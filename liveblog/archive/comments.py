@@ -8,7 +8,6 @@ accounts younger than a day."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from liveblog.models import Account, Comment, Event, Session
 from liveblog.storage import Store, Tx, Unit
-from liveblog.text import render_markdown
+from liveblog.text import count_links, render_markdown
 
 COMMENT_CHARS = 5000
 # Comments per account: 5 a minute is fast typing in a heated thread; 30 an hour is a lot of
@@ -27,7 +26,6 @@ ADDRESS_LIMITS = ((30, 60.0),)
 # Accounts younger than this may post at most NEW_ACCOUNT_LINKS links per comment.
 NEW_ACCOUNT_AGE = timedelta(days=1)
 NEW_ACCOUNT_LINKS = 1
-_LINK = re.compile(r"(https?://|www\.)", re.IGNORECASE)
 MODERATION_ACTIONS = ("hide", "show", "approve", "delete")
 # Comments of each state listed in the organisers' queue at most (newest first).
 QUEUE_LIMIT = 200
@@ -71,8 +69,22 @@ class Thread:
     pending: list[Comment]  # for moderators
 
 
-def links_in(text: str) -> int:
-    return len(_LINK.findall(text))
+def _limit_links(account: Account, html: str) -> str:
+    """The spam guard's link limit for accounts younger than NEW_ACCOUNT_AGE, on a comment's
+    rendered HTML: counted from what the renderer made links of, so text that becomes a link
+    (a bare domain, an e-mail address) cannot slip past a count of the source text."""
+    if account.role == "organiser" or not account.created_at:
+        return html
+    created = datetime.fromisoformat(account.created_at.replace("Z", "+00:00"))
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    if datetime.now(UTC) - created < NEW_ACCOUNT_AGE and count_links(html) > NEW_ACCOUNT_LINKS:
+        raise BadRequest(
+            f"new accounts may post at most {NEW_ACCOUNT_LINKS} link per comment for their first day"
+            " (web addresses and e-mail addresses become links)",
+            code="too_many_links", field="body",
+        )
+    return html
 
 
 @dataclass
@@ -140,19 +152,10 @@ class Comments:
             # Only a bot fills a field that people never see.
             raise BadRequest("this comment looks automated and was not posted", code="spam_suspected")
         body = self._body(text)
-        created = datetime.fromisoformat(account.created_at.replace("Z", "+00:00")) if account.created_at else None
-        if created and created.tzinfo is None:
-            created = created.replace(tzinfo=UTC)
-        if account.role != "organiser" and created and datetime.now(UTC) - created < NEW_ACCOUNT_AGE:
-            if links_in(body) > NEW_ACCOUNT_LINKS:
-                raise BadRequest(
-                    f"new accounts may post at most {NEW_ACCOUNT_LINKS} link per comment for their first day",
-                    code="too_many_links", field="body",
-                )
+        html = _limit_links(account, render_markdown(body))
         self.by_account.check(f"a:{account.id}")
         if address:
             self.by_address.check(f"ip:{address}")
-        html = render_markdown(body)
 
         async def op(tx: Tx) -> Comment:
             if await tx.account_banned(account.id):
@@ -187,7 +190,7 @@ class Comments:
 
     async def edit(self, comment_id: int, account: Account, text: str) -> Comment:
         body = self._body(text)
-        html = render_markdown(body)
+        html = _limit_links(account, render_markdown(body))
 
         async def op(tx: Tx) -> Comment:
             comment = await self._own(tx, comment_id, account)

@@ -10,6 +10,13 @@ from liveblog.capture import validate
 from liveblog.errors import BadRequest
 
 NOTE_TYPES = ("note.create", "note.update", "note.delete")
+# The fields each message type takes; any other is refused by name (docs/protocol.md).
+_TARGET = ("item_id", "target_client_id")
+MESSAGE_FIELDS = {
+    "note.create": ("type", "client_id", "body", "key_point", "typed_at"),
+    "note.update": ("type", "client_id", *_TARGET, "body", "key_point"),
+    "note.delete": ("type", "client_id", *_TARGET),
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ def capture_message(message: Any, *, note_bytes: int) -> CaptureMessage:
             code="unknown_type",
             field="type",
         )
+    validate.known_fields(message, MESSAGE_FIELDS[kind], f"a {kind} message")
     cid = validate.client_id(message)
     if kind == "note.create":
         body = validate.text(message, "body", max_bytes=note_bytes)

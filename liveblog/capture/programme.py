@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from liveblog.capture.validate import known_fields
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
@@ -75,9 +76,18 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
     return tuple(out)
 
 
+# The fields an event and a session take (the API refuses any other by name).
+EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language")
+SESSION_KEYS = (
+    "title", "starts_at", "ends_at", "room", "description", "speakers", "hashtags",
+    "question_moderation", "questions_audience", "state",
+)
+
+
 def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
+    known_fields(data, EVENT_KEYS, "an event")
     req = not partial
     fields: dict[str, Any] = {
         "title": _text(data, "title", required=req),
@@ -99,6 +109,7 @@ def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
 def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
+    known_fields(data, SESSION_KEYS, "a session")
     req = not partial
     fields: dict[str, Any] = {
         "title": _text(data, "title", required=req),

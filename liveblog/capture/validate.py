@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from collections.abc import Collection
 from typing import Any
 
 from liveblog.errors import BadRequest, TooLarge
 from liveblog.streams.protocol import MAX_INT
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+def known_fields(message: dict[str, Any], allowed: Collection[str], what: str) -> None:
+    """Refuse fields the receiver does not take, naming them (400 `unknown_field`): a misspelt or
+    unsupported field that was silently dropped would let the sender believe it was applied."""
+    unknown = [name for name in message if name not in allowed]
+    if unknown:
+        names = ", ".join(repr(name[:60]) for name in unknown[:10])
+        raise BadRequest(
+            f"unknown field{'s' if len(unknown) > 1 else ''} {names} in {what}, which takes"
+            f" {', '.join(sorted(allowed))}",
+            code="unknown_field",
+            field=unknown[0][:100],
+        )
 
 
 def require(message: dict[str, Any], name: str) -> Any:

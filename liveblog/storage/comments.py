@@ -138,6 +138,15 @@ class CommentOps(StreamOps):
         if cur.rowcount == 0:
             raise NotFound("There is no such account.", code="unknown_account")
 
+    async def account_events(self, account_id: int) -> list[str]:
+        """The events an account took part in: those with a comment of it in a session's thread."""
+        rows = await self.conn.execute_fetchall(
+            "SELECT DISTINCT s.event_id FROM comments c JOIN sessions s ON s.id = c.session_id"
+            " WHERE c.account_id = ? ORDER BY s.event_id",
+            (account_id,),
+        )
+        return [str(r[0]) for r in rows]
+
     async def password_hash_of(self, account_id: int) -> str | None:
         rows = await self.conn.execute_fetchall("SELECT password_hash FROM accounts WHERE id = ?", (account_id,))
         return str(rows[0][0]) if rows else None

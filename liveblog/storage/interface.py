@@ -369,6 +369,10 @@ class Unit(Protocol):
         """Mark an account banned (end its logins with revoke_account_logins)."""
         ...
 
+    async def account_events(self, account_id: int) -> list[str]:
+        """The ids of the events the account took part in (commented in)."""
+        ...
+
     async def password_hash_of(self, account_id: int) -> str | None:
         ...
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from liveblog.access import csrf
 from liveblog.capture.media import store_upload
 from liveblog.capture.notes import Author
+from liveblog.capture.validate import known_fields
 from liveblog.errors import BadRequest, TooLarge
 from liveblog.metrics import COUNTERS, HISTOGRAMS, sample
 from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
 from liveblog.web.sse import sse_response
+from liveblog.web.security import LOGIN_COOKIE, csrf_token_for_cookies
 from liveblog.web.wsproto import FastWebSocketProtocol
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -31,6 +33,16 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
         if len(raw) > limit:
             raise TooLarge(f"request body over {limit} bytes")
     return decode_json(bytes(raw))
+
+
+async def json_object(request: Request, fields: Collection[str], what: str, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
+    """A JSON object body that holds only the fields the endpoint takes (400 `unknown_field`
+    names any other: a misspelt field is never silently ignored)."""
+    data = await json_body(request, limit)
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object", code="invalid_json")
+    known_fields(data, fields, what)
+    return data
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -200,9 +212,7 @@ async def invites(request: Request) -> Response:
     svc = services(request)
     event_id = request.path_params["event_id"]
     if request.method == "POST":
-        data = await json_body(request)
-        if not isinstance(data, dict):
-            raise BadRequest("expected a JSON object", code="invalid_json")
+        data = await json_object(request, ("name", "session_id"), "an invite")
         session_id = data.get("session_id") or None
         invite, token = await svc.accounts.invite(event_id, session_id, str(data.get("name") or ""))
         return ok({**invite.to_wire(), "token": token, "url": f"/n/{token}"}, 201)
@@ -217,13 +227,14 @@ async def revoke_invite(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    data = await json_body(request)
-    if not isinstance(data, dict):
-        raise BadRequest("expected a JSON object", code="invalid_json")
+    data = await json_object(request, ("username", "password"), "a log-in")
     username = str(data.get("username", ""))
     token = await log_in(request, username, str(data.get("password", "")))
-    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token.
-    response = ok({"token": token, "csrf_token": csrf.token_for(token)})
+    # A client that keeps the cookie instead of using the bearer token sends this as X-CSRF-Token
+    # (bound to the cookies it will hold: this login's and any reader login it had already).
+    cookies = {**request.cookies, LOGIN_COOKIE: token}
+    csrf_token = csrf_token_for_cookies(services(request).settings.secret_key, cookies)
+    response = ok({"token": token, "csrf_token": csrf_token})
     set_login_cookie(response, request, token, username)
     return response
 

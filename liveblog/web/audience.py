@@ -11,15 +11,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
-from liveblog.access import csrf
 from liveblog.access.participants import FRESH_SECONDS, Participants
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import NotFound, Unauthorized
 from liveblog.models import Session
-from liveblog.web.api import json_body, ok
+from liveblog.web.api import json_object, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import qr_svg, render
-from liveblog.web.security import csrf_token, session_secret
+from liveblog.web.security import csrf_token, csrf_token_for_cookies, session_ids
 
 PARTICIPANT_COOKIE = "lb_participant"
 # For scripts and bots, which keep no cookies: the same signed token in a header.
@@ -29,6 +28,12 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 ROOM_CODE_HEADER = "liveblog-room-code"
 # Votes and questions are small; a large body is a mistake or an attack.
 MAX_BODY = 16 * 1024
+# The fields each write takes (docs/protocol-votes.md); any other is refused by name.
+VOTE_FIELDS = ("choice",)
+QUESTION_FIELDS = ("body", "name", "client_id")
+POLL_FIELDS = ("question", "kind", "options", "audience", "open", "duration_seconds", "client_id")
+POLL_STATE_FIELDS = ("state", "duration_seconds")
+QUESTION_ACTION_FIELDS = ("action", "answer_item_id")
 
 
 class IdConvertor(Convertor[int]):
@@ -73,10 +78,15 @@ async def _voter(request: Request, *, issue: bool = True) -> tuple[Voter | None,
     return Voter(participant, _ip(request), room_code, fresh=True), token
 
 
+def _participant_csrf(request: Request, token: str) -> str:
+    """The CSRF token of a request that carries only this new participant cookie."""
+    return csrf_token_for_cookies(services(request).settings.secret_key, {PARTICIPANT_COOKIE: token})
+
+
 def _respond(request: Request, data: Any, status: int, new_token: str | None) -> Response:
-    if new_token is not None and isinstance(data, dict) and session_secret(dict(request.cookies)) is None:
+    if new_token is not None and isinstance(data, dict) and not session_ids(request.cookies):
         # A script that keeps the new cookie (and loads no page) signs its later requests with this.
-        data = {**data, "csrf_token": csrf.token_for(new_token)}
+        data = {**data, "csrf_token": _participant_csrf(request, new_token)}
     response = JSONResponse(data, status_code=status)
     if new_token is not None:
         response.set_cookie(
@@ -130,7 +140,7 @@ async def audience_state(request: Request) -> Response:
     data = await svc.audience.snapshot(request.path_params["session_id"], voter.participant)
     # This browser's CSRF token for its votes and questions: the page it came from may be an
     # copy cached for many visitors (the archive's public knowledge pages), which carries nobody's token.
-    data["csrf_token"] = csrf_token(request.scope) or (csrf.token_for(token) if token else "")
+    data["csrf_token"] = csrf_token(request.scope) or (_participant_csrf(request, token) if token else "")
     response = _respond(request, data, 200, token)
     response.headers["cache-control"] = "no-store"
     return response
@@ -140,7 +150,7 @@ async def vote(request: Request) -> Response:
     svc = services(request)
     voter, token = await _voter(request)
     assert voter is not None
-    result = await svc.audience.vote(request.path_params["poll_id"], voter, await json_body(request, MAX_BODY))
+    result = await svc.audience.vote(request.path_params["poll_id"], voter, await json_object(request, VOTE_FIELDS, "a vote", MAX_BODY))
     return _respond(request, result, 201 if result["status"] == "created" else 200, token)
 
 
@@ -148,7 +158,9 @@ async def ask(request: Request) -> Response:
     svc = services(request)
     voter, token = await _voter(request)
     assert voter is not None
-    item, duplicate = await svc.audience.ask(request.path_params["session_id"], voter, await json_body(request, MAX_BODY))
+    item, duplicate = await svc.audience.ask(
+        request.path_params["session_id"], voter, await json_object(request, QUESTION_FIELDS, "a question", MAX_BODY)
+    )
     data = {"question": item.to_wire(), "state": item.data["state"], "duplicate": duplicate}
     return _respond(request, data, 200 if duplicate else 201, token)
 
@@ -168,7 +180,7 @@ async def create_poll(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     moderator = await _moderator(request, session)
-    item = await svc.audience.create_poll(session.id, moderator, await json_body(request, MAX_BODY))
+    item = await svc.audience.create_poll(session.id, moderator, await json_object(request, POLL_FIELDS, "a poll", MAX_BODY))
     return ok(item.to_wire(), 201)
 
 
@@ -176,7 +188,9 @@ async def poll_state(request: Request) -> Response:
     svc = services(request)
     poll_id = request.path_params["poll_id"]
     moderator = await _item_moderator(request, poll_id, "poll")
-    item = await svc.audience.set_poll_state(poll_id, moderator, await json_body(request, MAX_BODY))
+    item = await svc.audience.set_poll_state(
+        poll_id, moderator, await json_object(request, POLL_STATE_FIELDS, "a poll's state", MAX_BODY)
+    )
     return ok(item.to_wire())
 
 
@@ -184,7 +198,9 @@ async def moderate_question(request: Request) -> Response:
     svc = services(request)
     question_id = request.path_params["question_id"]
     moderator = await _item_moderator(request, question_id, "question")
-    item = await svc.audience.moderate_question(question_id, moderator, await json_body(request, MAX_BODY))
+    item = await svc.audience.moderate_question(
+        question_id, moderator, await json_object(request, QUESTION_ACTION_FIELDS, "a question's moderation", MAX_BODY)
+    )
     return ok(item.to_wire())
 
 

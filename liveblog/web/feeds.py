@@ -16,7 +16,7 @@ from liveblog.capture.feeds.render import quote_markdown
 from liveblog.capture.feeds.service import route_session
 from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Session
-from liveblog.web.api import json_body, ok
+from liveblog.web.api import json_object, ok
 from liveblog.web.auth import bearer, current_organiser, require_organiser, services
 from liveblog.web.pages import path_invite, render
 
@@ -76,9 +76,7 @@ async def moderate_post(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.stream_session(request.path_params["session_id"])
     by = await _moderator(request, session)
-    body = await json_body(request, MAX_BODY)
-    if not isinstance(body, dict):
-        raise BadRequest("expected a JSON object", code="invalid_json")
+    body = await json_object(request, ("action",), "a post's moderation", MAX_BODY)
     action = body.get("action")
     if not isinstance(action, str):
         raise BadRequest("field 'action' is required", code="missing_field", field="action")
@@ -102,8 +100,8 @@ async def policy(request: Request) -> Response:
     await require_organiser(request)
     svc = services(request)
     session = await svc.programme.stream_session(request.path_params["session_id"])
-    body = await json_body(request, MAX_BODY)
-    if not isinstance(body, dict) or not isinstance(body.get("moderate"), bool):
+    body = await json_object(request, ("moderate",), "a feed policy", MAX_BODY)
+    if not isinstance(body.get("moderate"), bool):
         raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
     await svc.feeds.set_policy(session.event_id, route_session(session), body["moderate"])
     return ok({"moderate": body["moderate"]})
@@ -113,8 +111,8 @@ async def event_policy(request: Request) -> Response:
     await require_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    body = await json_body(request, MAX_BODY)
-    if not isinstance(body, dict) or not isinstance(body.get("moderate"), bool):
+    body = await json_object(request, ("moderate",), "a feed policy", MAX_BODY)
+    if not isinstance(body.get("moderate"), bool):
         raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
     await svc.feeds.set_policy(event.id, "", body["moderate"])
     return ok({"moderate": body["moderate"]})
@@ -127,8 +125,8 @@ async def rules(request: Request) -> Response:
         await _event_moderator(request, event_id)
         return ok({"rules": [{"kind": k, "value": v} for k, v in await svc.feeds.rules(event_id)]})
     by = await _event_moderator(request, event_id)
-    body = await json_body(request, MAX_BODY)
-    if not isinstance(body, dict) or not isinstance(body.get("kind"), str) or not isinstance(body.get("value"), str):
+    body = await json_object(request, ("kind", "value"), "a feed rule", MAX_BODY)
+    if not isinstance(body.get("kind"), str) or not isinstance(body.get("value"), str):
         raise BadRequest("send {\"kind\": ..., \"value\": ...}", code="invalid_field", field="kind")
     if request.method == "DELETE":
         await require_organiser(request)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, MutableMapping
+import secrets
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,6 +35,7 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # our own page (the CSRF token). lb_csrf itself counts: a browser that loaded one of our pages.
 AMBIENT_COOKIES = ("lb_login", "lb_reader", "lb_participant", csrf.COOKIE)
 LOGIN_COOKIE = "lb_login"
+PARTICIPANT_COOKIE = "lb_participant"
 PARTICIPANT_HEADER = "liveblog-participant"
 READER_COOKIE = "lb_reader"  # a reader account's login (liveblog/web/comments.py)
 # Our forms are small; a form body is read whole to find its token.
@@ -49,14 +51,25 @@ def trusted_origins(settings: Settings) -> tuple[str, ...]:
     return (*settings.server.allowed_origins, *extra)
 
 
-def session_secret(cookies: dict[str, str]) -> str | None:
-    """What a request's CSRF token is derived from: its login (an organiser's, else a reader's),
-    else its browser session, else (a script that keeps cookies but loads no page) its
-    participant cookie."""
-    return (
-        cookies.get(LOGIN_COOKIE) or cookies.get(READER_COOKIE) or cookies.get(csrf.COOKIE)
-        or cookies.get("lb_participant")
-    )
+def session_ids(cookies: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials a request's CSRF token is bound to (liveblog/access/csrf.py): every login
+    it carries (an organiser's and a reader's, in that order: a planted one beside the real one
+    yields a token its planter cannot know), else its browser session, else (a script that keeps
+    cookies but loads no page) its participant cookie."""
+    logins = tuple(csrf.login_id(cookies[name]) for name in (LOGIN_COOKIE, READER_COOKIE) if cookies.get(name))
+    if logins:
+        return logins
+    if cookies.get(csrf.COOKIE):
+        return (csrf.browser_id(cookies[csrf.COOKIE]),)
+    if cookies.get(PARTICIPANT_COOKIE):
+        return (csrf.participant_id(cookies[PARTICIPANT_COOKIE]),)
+    return ()
+
+
+def csrf_token_for_cookies(secret_key: str, cookies: Mapping[str, str]) -> str:
+    """The CSRF token of a request carrying these cookies ("" when it carries none of ours)."""
+    ids = session_ids(cookies)
+    return csrf.token_for(secret_key, ids) if ids else ""
 
 
 def _is_page_load(scope: dict[str, Any]) -> bool:
@@ -81,8 +94,11 @@ def _refuse(scope: dict[str, Any], code: str, message: str) -> Response:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: Any, allowed_origins: Iterable[str] = (), hsts_seconds: int = 0) -> None:
+    def __init__(self, app: Any, allowed_origins: Iterable[str] = (), hsts_seconds: int = 0, secret_key: str = "") -> None:
         self.app = app
+        # Tokens are keyed with the server's secret; without one (a bare test app), a random key
+        # for this process, never an empty one anybody could compute tokens with.
+        self.secret_key = secret_key or secrets.token_urlsafe(32)
         self.allowed_origins = tuple(allowed_origins)
         self.hsts_seconds = hsts_seconds
 
@@ -92,13 +108,14 @@ class SecurityMiddleware:
             return
         headers = Headers(scope=scope)
         cookies = cookie_parser(headers.get("cookie", ""))
-        secret = session_secret(cookies)
+        ids = session_ids(cookies)
         new_cookie = None
         logged_in = LOGIN_COOKIE in cookies or READER_COOKIE in cookies
         if not logged_in and csrf.COOKIE not in cookies and _is_page_load(scope):
             # A browser's first page: it gets its own CSRF session, which its later requests carry.
-            secret = new_cookie = csrf.new_browser_session()
-        scope[SCOPE_TOKEN] = csrf.token_for(secret) if secret else ""
+            new_cookie = csrf.new_browser_session()
+            ids = (csrf.browser_id(new_cookie),)
+        scope[SCOPE_TOKEN] = csrf.token_for(self.secret_key, ids) if ids else ""
 
         if scope["method"] in UNSAFE_METHODS:
             if not origin_allowed(headers, self.allowed_origins, scope.get("scheme", "http")):
@@ -116,7 +133,7 @@ class SecurityMiddleware:
                         return
                     found = parse_qs(body.decode("latin-1")).get(csrf.FIELD)
                     token = found[0] if found else None
-                if not csrf.token_valid(secret, token):
+                if not csrf.token_valid(self.secret_key, ids, token):
                     await _refuse(
                         scope, "bad_csrf", "this page is out of date or came from another site: reload it and try again"
                     )(scope, receive, send)
