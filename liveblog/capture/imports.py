@@ -21,6 +21,7 @@ import copy
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -295,8 +296,8 @@ def _check_bundle(b: dict[str, Any], path: str, event_id: str, is_feed: bool, se
             _fail(f"{path}.tags[{n}]", "must be [tag, source]")
         tag, source = pair
         text(60, TAG)(tag, f"{path}.tags[{n}][0]")
-        if tag != tag.casefold():
-            _fail(f"{path}.tags[{n}][0]", "must be a tag in its normal form (case folded)")
+        if tag != unicodedata.normalize("NFC", tag.casefold()):
+            _fail(f"{path}.tags[{n}][0]", "must be a tag in its normal form (case folded, NFC)")
         choice(*TAG_SOURCES)(source, f"{path}.tags[{n}][1]")
     items: dict[int, dict[str, Any]] = {}
     for n, item in enumerate(b["items"]):
