@@ -249,8 +249,8 @@ def parse_export(raw: str | bytes) -> Any:
 
 
 def check_export(doc: Any) -> dict[str, Any]:
-    """The export, every field checked (BadRequest `invalid_export` naming the first bad one),
-    its photos decoded and every HTML field rendered again from its source text."""
+    """A checked copy of the export (BadRequest `invalid_export` naming the first bad field),
+    its photos decoded; `rerender` then replaces its HTML. The caller's document is unchanged."""
     if not isinstance(doc, dict):
         _fail("(top)", "an export is a JSON object")
     if doc.get("format") != EXPORT_FORMAT:
