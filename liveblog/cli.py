@@ -283,15 +283,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import json
-
-    from liveblog.archive.exports import import_json
+    from liveblog.capture.imports import check_export, import_json, parse_export
 
     settings = _settings(args)
     try:
-        doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
         raise LiveblogError(f"cannot read {args.file}: {exc}") from None
+    # Checked before the database is opened too: a refused file leaves no trace, not even a new file.
+    doc = parse_export(raw)
+    check_export(doc)
 
     async def run() -> tuple[str, int]:
         async with _open(settings) as services:

@@ -18,6 +18,12 @@ SESSION_STATES: tuple[str, ...] = ("scheduled", "live", "ended")
 SESSION_KINDS: tuple[str, ...] = ("session", "event_feed")
 
 
+# The JSON export (docs/archive.md): its format name and schema version. Bump the version on any
+# incompatible change; `import` refuses versions it does not know.
+EXPORT_FORMAT = "liveblog-archive"
+EXPORT_VERSION = 1
+
+
 def event_feed_id(event_id: str) -> str:
     """The id of an event's own feed stream ('.' never occurs in generated session ids)."""
     return f"{event_id}.around"

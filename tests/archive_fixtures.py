@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from liveblog.capture.feeds.render import render_post
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
-from liveblog.models import Account
+from liveblog.models import Account, SocialPost
 from liveblog.services import Services
 from liveblog.storage import Store, Tx
 from tests.conftest import Seed
@@ -35,12 +36,17 @@ async def note(services: Services, session_id: str, author: Author, body: str, *
 async def social_post(services: Services, session_id: str, text: str) -> int:
     """A stored copy of an approved social post (the feeds capture writes these the same way)."""
 
+    post = SocialPost(network="mastodon", post_id="1", author_handle="rosa@example.social",
+                      author_name="@rosa@example.social", text=text, url="https://example.social/@rosa/1",
+                      posted_at="2026-05-14T09:20:00.000Z")
+
     async def op(tx: Tx) -> int:
         item, _ = await tx.insert_item(
-            session_id=session_id, kind="social", client_id=f"social:{uuid.uuid4()}", author="@rosa@example.social",
-            author_ref=None, body=text, html=f"<p>{text}</p>", key_point=False,
-            data={"network": "Mastodon", "url": "https://example.social/@rosa/1", "state": "approved"},
-            typed_at="2026-05-14T09:20:00.000Z",
+            session_id=session_id, kind="social", client_id=f"social:{uuid.uuid4()}", author=post.author_name,
+            author_ref=None, body=text, html=render_post(post), key_point=False,
+            data={"network": post.network, "post_id": post.post_id, "handle": post.author_handle, "url": post.url,
+                  "posted_at": post.posted_at, "state": "approved"},
+            typed_at=post.posted_at,
         )
         return item.id
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.archive.exports import comparable, export_json, import_json
+from liveblog.archive.exports import comparable, export_json
+from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, Conflict
 from liveblog.services import Services

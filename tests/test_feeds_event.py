@@ -166,7 +166,8 @@ async def _login(http: Any) -> str:
 async def test_event_posts_survive_export_import_and_the_static_site(world: World, tmp_path: Path) -> None:
     import json
 
-    from liveblog.archive.exports import comparable, import_json
+    from liveblog.archive.exports import comparable
+    from liveblog.capture.imports import import_json
     from liveblog.web.app import make_templates
     from liveblog.web.static_site import export_site
     from tests.conftest import make_settings

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.archive.exports import export_json, import_json
+from liveblog.archive.exports import export_json
+from liveblog.capture.imports import import_json
 from liveblog.archive.replay import duration, schedule, state_at
 from liveblog.capture.notes import Author
 from liveblog.services import Services

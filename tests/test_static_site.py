@@ -4,6 +4,7 @@ items as the live page, search has its offline index, and the command shows prog
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 import uuid
@@ -13,6 +14,10 @@ from urllib.parse import unquote
 import pytest
 
 from liveblog.capture.notes import Author
+from liveblog.errors import BadRequest
+from liveblog.paths import UnsafePath, safe_join
+from liveblog.services import Services
+from liveblog.storage import Tx
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
 from tests.conftest import BACKENDS, LiveServer, Seed, db_arg
@@ -94,3 +99,54 @@ async def test_the_export_site_command_shows_progress(live: LiveServer, seeded: 
     assert proc.returncode == 0, err.decode()
     assert "pages" in err.decode() and (out / "index.html").is_file()
     assert crawl(out) == []
+
+
+async def _plant(services: Services, sql: str, *params: object) -> None:
+    """Rows no operation writes (ids that climb out of a folder), straight into SQLite: what a
+    hostile import could once leave behind (imports now refuse them: tests/test_imports.py)."""
+
+    async def op(tx: Tx) -> None:
+        await tx.conn.execute(sql, params)  # type: ignore[attr-defined]
+
+    await services.db.write(op)
+
+
+@pytest.mark.parametrize("kind", ["session", "tag", "media"])
+async def test_export_site_writes_nothing_outside_its_folder(services: Services, seeded: Seed, tmp_path: Path,
+                                                             kind: str) -> None:
+    sid, hostile = seeded.session_id, "../../escaped-" + kind
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    await services.notes.handle(sid, Author.from_invite(invite), {
+        "type": "note.create", "client_id": str(uuid.uuid4()), "body": "A photo"})
+    await services.programme.set_state(sid, "ended")
+    await services.archive.knowledge(sid)
+    if kind == "session":
+        await _plant(services, "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch,"
+                     " created_at, updated_at, ended_at) SELECT ?, event_id, 'Escape', starts_at, ends_at, 'ended',"
+                     " stream_epoch, created_at, updated_at, updated_at FROM sessions WHERE id = ?", hostile, sid)
+        await services.archive.knowledge(hostile)
+    elif kind == "tag":
+        await _plant(services, "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, 'organiser')",
+                     sid, hostile)
+    else:
+        await _plant(services, "INSERT INTO media (id, session_id, content_type, bytes, size, sha256, created_at)"
+                     " VALUES (?, ?, 'image/png', ?, ?, '', '2026-05-14T09:00:00.000Z')", hostile, sid, PNG, len(PNG))
+        await _plant(services, "UPDATE items SET data = ? WHERE session_id = ?", json.dumps({"media": [hostile]}), sid)
+    before = {p for p in tmp_path.rglob("*")}
+    out = tmp_path / "a" / "b" / "site"
+    with pytest.raises(BadRequest) as refused:
+        await export_site(services, make_templates().env, seeded.event_id, out)
+    assert refused.value.code == "unsafe_path" and "escaped-" + kind in refused.value.message
+    outside = {p for p in tmp_path.rglob("*") if not p.is_relative_to(out)} - before
+    assert outside <= {tmp_path / "a", tmp_path / "a" / "b"}  # only the folders leading to the site
+
+
+def test_safe_join_keeps_every_name_inside(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "tags").mkdir(parents=True)
+    (root / "tags" / "link").symlink_to(tmp_path)  # a link planted inside that points out
+    assert safe_join(root, "tags/ai.html") == (root / "tags" / "ai.html").resolve()
+    for name in ("../x.html", "tags/../../x", "/etc/passwd", "tags\\..\\x", "a\x00b", "", "tags//x", "tags/link/x"):
+        with pytest.raises(UnsafePath):
+            safe_join(root, name)

@@ -5,7 +5,6 @@ storage reads alone."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -13,15 +12,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 from liveblog.archive.comments import Thread, ThreadNode
 from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
-from liveblog.errors import BadRequest, NotFound
-from liveblog.models import SEARCH_LANGUAGES, Comment, Event, Item, Session, utcnow
-from liveblog.storage import Store, Tx, Unit
+from liveblog.errors import NotFound
+from liveblog.models import EXPORT_FORMAT, EXPORT_VERSION, Comment, Event, Item, Session, utcnow
+from liveblog.storage import Store, Unit
 from liveblog.text import plural
 
-FORMAT = "liveblog-archive"
-# The JSON export's schema version (docs/archive.md). Bump it on any incompatible change;
-# `import` refuses versions it does not know.
-EXPORT_VERSION = 1
+FORMAT = EXPORT_FORMAT  # the format name and schema version live in models: imports check them
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -62,57 +58,6 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
         }
 
     return await db.read(read, pool="pages")
-
-
-def check_export(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BadRequest(f"not a Liveblog archive export (format must be {FORMAT!r})", code="invalid_export")
-    if doc.get("version") != EXPORT_VERSION:
-        raise BadRequest(
-            f"export version {doc.get('version')!r} is not supported (this Liveblog reads {EXPORT_VERSION})",
-            code="invalid_export",
-        )
-    if not isinstance(doc.get("event"), dict) or not isinstance(doc.get("sessions"), list):
-        raise BadRequest("an export needs an event and a list of sessions", code="invalid_export")
-    if doc["event"].get("language", "en") not in SEARCH_LANGUAGES:
-        raise BadRequest(f"the event's language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_export")
-    return doc
-
-
-async def import_json(db: Store, doc: Any) -> tuple[str, int]:
-    """Restore an export into this (fresh) instance, in one transaction: all of it or nothing."""
-    check_export(doc)
-    bundles = []
-    feed = doc.get("event_feed")
-    if feed is not None and (not isinstance(feed, dict) or not isinstance(feed.get("session"), dict)
-                             or feed["session"].get("kind") != "event_feed"):
-        raise BadRequest("event_feed must be a session bundle of kind event_feed", code="invalid_export")
-    if any(isinstance(b, dict) and isinstance(b.get("session"), dict) and "kind" in b["session"]
-           for b in doc["sessions"]):
-        raise BadRequest("sessions may not carry a kind (the event's feed is event_feed)", code="invalid_export")
-    try:
-        for b in [*doc["sessions"], *([feed] if feed is not None else [])]:
-            media = [
-                {k: v for k, v in m.items() if k != "data_base64"} | {"bytes": base64.b64decode(m["data_base64"])}
-                for m in b["media"]
-            ]
-            for m in media:
-                if hashlib.sha256(m["bytes"]).hexdigest() != m["sha256"]:
-                    raise BadRequest(f"photo {m['id']} does not match its sha256", code="invalid_export")
-            bundles.append(b | {"media": media})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(f"the export is malformed: {exc!r}", code="invalid_export") from None
-
-    async def op(tx: Tx) -> None:
-        await tx.import_event_row(doc["event"], bool(doc.get("comment_premoderation")))
-        for b in bundles:
-            await tx.import_session_rows(b)
-
-    try:
-        await db.write(op)
-    except KeyError as exc:
-        raise BadRequest(f"the export is missing a field: {exc}", code="invalid_export") from None
-    return doc["event"]["id"], len(doc["sessions"])
 
 
 def comparable(doc: dict[str, Any]) -> dict[str, Any]:

@@ -207,24 +207,30 @@ def _check(value: Any, field: str | None, depth: int) -> None:
             _check(item, field, depth + 1)
 
 
+def parse_json(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """The value of a UTF-8 JSON text nested at most `max_depth` deep, without NaN or Infinity;
+    BadRequest (invalid_json) otherwise, never RecursionError. Its values are not checked."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("JSON must be UTF-8 text", code="invalid_json") from None
+    # Counting brackets first is cheap; only a text that could be too deep is scanned.
+    if raw.count("[") + raw.count("{") > max_depth and _depth(raw) > max_depth:
+        raise BadRequest(f"JSON nested deeper than {max_depth} levels", code="invalid_json")
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except ValueError as exc:  # also an integer of more than 4,300 digits
+        raise BadRequest(f"that is not JSON ({exc})", code="invalid_json") from None
+
+
 def decode_json(raw: str | bytes, *, max_bytes: int | None = None) -> Any:
     """The value of a JSON text, bounded in size, depth, text and numbers; BadRequest (400, code
     invalid_json or invalid_field) or TooLarge (413) otherwise."""
     try:
         if max_bytes is not None and len(raw) > max_bytes:
             raise TooLarge(f"over {max_bytes} bytes")
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise BadRequest("JSON must be UTF-8 text", code="invalid_json") from None
-        # Counting brackets first is cheap; only a text that could be too deep is scanned.
-        if raw.count("[") + raw.count("{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
-            raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels", code="invalid_json")
-        try:
-            value = json.loads(raw, parse_constant=_refuse_constant)
-        except ValueError:  # also an integer of more than 4,300 digits
-            raise BadRequest("that is not JSON", code="invalid_json") from None
+        value = parse_json(raw)
         _check(value, None, 0)
         return value
     except BadRequest as exc:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.exports import event_markdown, jsonld_article, jsonld_script, session_markdown
-from liveblog.paths import resource_dir
+from liveblog.errors import BadRequest
+from liveblog.paths import UnsafePath, resource_dir, safe_join
 from liveblog.services import Services
 from liveblog.web.archive import Cards
 
@@ -109,7 +109,13 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
     total_pages = len(sessions) + len(tags) + 2
 
     def write(file: str, text: str | bytes) -> None:
-        path = out / file
+        # Every file of the site goes through here: names made from ids (sessions, tags, photos)
+        # are checked at the moment of writing to stay inside the folder.
+        try:
+            path = safe_join(out, file)
+        except UnsafePath as exc:
+            raise BadRequest(f"export-site refused to write {exc} (an id in the database is not a safe file name)",
+                             code="unsafe_path") from None
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(text, bytes):
             path.write_bytes(text)
@@ -208,6 +214,5 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
     counts["index_entries"] = len(index)
     static = resource_dir("static")
     for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js"):
-        (out / "static" / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(static / name, out / "static" / name)
+        write(f"static/{name}", (static / name).read_bytes())
     return counts
