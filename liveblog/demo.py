@@ -19,7 +19,7 @@ from liveblog.capture.media import clean_image
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import LiveblogError
-from liveblog.models import Invite
+from liveblog.models import Event, Invite
 from liveblog.services import Services
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ DEMO_ORGANISER = ("organiser", "liveblog-demo")
 DEMO_NOTE_TAKER = "Demo note-taker"
 HASHTAG = "#pswf26"
 
+_LIVE_TITLE = "Growing our own: apprenticeships, secondments and career changers"
 _SESSIONS = [
     # (key, minutes from now to start, length, title, room, speakers, state)
     (
@@ -44,7 +45,7 @@ _SESSIONS = [
         "live",
         -25,
         60,
-        "Growing our own: apprenticeships, secondments and career changers",
+        _LIVE_TITLE,
         "Main hall",
         ["Sunita Rao", "Declan Murphy"],
         "live",
@@ -283,11 +284,15 @@ async def _audience(
 
 async def load_demo(services: Services) -> dict[str, str]:
     """Create the demo event if it is not there yet. Returns ids and the demo invite link path."""
+    venue = ZoneInfo(services.settings.archive.timezone)
     existing = [e for e in await services.programme.events() if e.title == DEMO_EVENT_TITLE]
+    if existing and not await _carries_on(services, existing[0], venue):
+        await _retire(services, existing[0])
+        existing = []
     if existing:
         event = existing[0]
         sessions = await services.programme.sessions(event.id)
-        live_now = next((s for s in sessions if s.state == "live"), sessions[0])
+        live_now = next(s for s in sessions if s.state == "live" and s.title == _LIVE_TITLE)
         finished = next((s for s in sessions if s.state == "ended"), sessions[0])
         # Tokens are stored hashed, so each start makes a fresh link; the old ones go.
         for old in await services.accounts.invites(event.id):
@@ -304,7 +309,6 @@ async def load_demo(services: Services) -> dict[str, str]:
 
     # A programme reads naturally on the quarter hour; the live session still spans "now".
     # Programme times are the venue's wall-clock times (archive.timezone), whatever the server's zone.
-    venue = ZoneInfo(services.settings.archive.timezone)
     now = datetime.now(venue).replace(tzinfo=None, second=0, microsecond=0)
     now -= timedelta(minutes=now.minute % 15)
     event = await services.programme.create_event(
@@ -385,6 +389,31 @@ async def load_demo(services: Services) -> dict[str, str]:
         pass  # already there
     await services.audience.coalescer.flush_now()  # the demo's tallies show at once, not a tick later
     return ids
+
+
+async def _carries_on(services: Services, event: Event, venue: ZoneInfo) -> bool:
+    """Whether a restarted demo can carry on with the demo event it finds: it is today's, its live
+    session is still live, and the demo note-taker has notes left to post there."""
+    if event.starts_on != datetime.now(venue).date().isoformat():
+        return False
+    live = [s for s in await services.programme.sessions(event.id) if s.state == "live" and s.title == _LIVE_TITLE]
+    if not live:
+        return False
+    posted = {i.body for i in await services.programme.items(live[0].id, kind="note")}
+    return any(text not in posted for text, _ in LIVE_NOTES[LIVE_STARTS_WITH:])
+
+
+async def _retire(services: Services, event: Event) -> None:
+    """A spent demo event (another day's, ended, or with every note posted) steps aside so that the
+    demo starts afresh: it keeps its pages as an earlier run, without the hashtag (the new run's
+    posts are not routed to it), and its live sessions end."""
+    await services.programme.update_event(
+        event.id, {"title": f"{DEMO_EVENT_TITLE} (earlier run, {event.starts_on})", "hashtags": []}
+    )
+    for session in await services.programme.sessions(event.id):
+        if session.state == "live":
+            await services.programme.set_state(session.id, "ended")
+    log.info("demo: the earlier run's event %s is spent; starting afresh", event.id)
 
 
 def _live_body(body: str, photo: str) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import html
 import logging
+import re
 import socket
 from typing import Any
 
@@ -86,21 +87,55 @@ def post(fakes: FakeNetworks, entry: tuple[str, str, str, str, str | None], hash
         fakes.add_skeet(handle, text, [tag], image_alt=alt)
 
 
-async def replay(services: Services, fakes: FakeNetworks, event_id: str, hashtag: str, every: float) -> None:
-    """Set the event's moderation up, then keep the conversation going on the fake networks."""
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html.unescape(text)).split())
+
+
+def gaps(count: int, first: float, spread: float) -> list[float]:
+    """Waits before each of `count` posts: the first after `first` seconds, then growing by a
+    constant factor so that they all fit in `spread` seconds (a conversation that starts busy and
+    calms down, as the room's does), never shorter than `first`."""
+    if count <= 0:
+        return []
+    if count == 1 or spread <= first * count:
+        return [first] * count
+    low, high = 1.0, 4.0
+    for _ in range(60):  # the factor whose geometric series fills the spread
+        mid = (low + high) / 2
+        total = sum(first * mid**n for n in range(count))
+        low, high = (mid, high) if total < spread else (low, mid)
+    return [first * low**n for n in range(count)]
+
+
+async def _already_collected(services: Services, event_id: str) -> set[str]:
+    """The plain texts of the posts collected for the event so far, whatever their state: after a
+    restart the replay skips them, since the fake networks would give the same words new ids."""
+    routes = await services.db.read(lambda r: r.list_social_routes(event_id=event_id, limit=10_000))
+    return {_plain(route.post.text) for route in routes}
+
+
+async def replay(
+    services: Services, fakes: FakeNetworks, event_id: str, hashtag: str, every: float, spread: float = 1200.0
+) -> None:
+    """Set the event's moderation up, then post the conversation on the fake networks, each text
+    once: the first within seconds, the rest spread over `spread` seconds. After a restart it
+    carries on with the texts not collected yet; when all are in, it stops."""
     talk = conversation(hashtag)
     await services.feeds.set_policy(event_id, "", True)
     for network, handle, *_ in talk:
         await services.feeds.add_rule(event_id, "allow_author", _author_key(network, handle), "demo")
+    seen = await _already_collected(services, event_id)
+    left = [entry for entry in talk if _plain(entry[3]) not in seen]
     services.feeds.poll_now()
     await asyncio.sleep(1.0)  # let the sources connect before the first posts
-    post(fakes, talk[0], hashtag)
-    post(fakes, waiting(hashtag), hashtag)  # one post waits for a moderator from the start
-    services.feeds.poll_now()
-    for entry in itertools.cycle(talk[1:]):
-        await asyncio.sleep(every)
+    newcomer = waiting(hashtag)
+    if _plain(newcomer[3]) not in seen:
+        post(fakes, newcomer, hashtag)  # one post waits for a moderator from the start
+    for entry, wait in zip(left, [0.0, *gaps(len(left) - 1, every, spread)], strict=False):
+        await asyncio.sleep(wait)
         post(fakes, entry, hashtag)
         services.feeds.poll_now()
+    log.info("demo feeds: the conversation is over (%d posts)", len(talk))
 
 
 class DemoFeedsComponent:

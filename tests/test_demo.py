@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from liveblog.demo import LIVE_NOTES, demo_note_taker, load_demo
+from liveblog.demo import DEMO_EVENT_TITLE, LIVE_NOTES, demo_note_taker, load_demo
 from liveblog.models import Item
 from liveblog.services import Services
 from tests.conftest import make_settings
@@ -70,10 +70,25 @@ async def test_the_demo_note_taker_posts_each_note_once_and_then_stops(services:
     bodies = [i.body for i in await items(services, ids["live_session"]) if i.kind == "note"]
     assert len(bodies) == len(LIVE_NOTES) >= 20
     assert len(set(bodies)) == len(bodies)
-    # Started again (a restart of the server): it carries on, with nothing left to post.
-    await load_demo(services)
-    await demo_note_taker(services, ids["live_session"], invite, every=0)
-    assert [i.body for i in await items(services, ids["live_session"]) if i.kind == "note"] == bodies
+    # Started again (a restart of the server) with nothing left to post: the demo starts afresh.
+    # Before, it found its spent event and the note-taker posted nothing. The spent event stays, as
+    # an earlier run without the hashtag (so new posts are not routed to it).
+    again = await load_demo(services)
+    assert again["event"] != ids["event"] and again["live_session"] != ids["live_session"]
+    old = await services.programme.event(ids["event"])
+    assert old.title.startswith(f"{DEMO_EVENT_TITLE} (earlier run") and not old.hashtags
+    assert (await services.programme.session(ids["live_session"])).state == "ended"
+    invite = next(i for i in await services.accounts.invites(again["event"]) if i.id == again["invite_id"])
+    await demo_note_taker(services, again["live_session"], invite, every=0)
+    fresh = [i.body for i in await items(services, again["live_session"]) if i.kind == "note"]
+    assert len(fresh) == len(LIVE_NOTES)
+    assert [e.id for e in await services.programme.events() if e.title == DEMO_EVENT_TITLE] == [again["event"]]
+
+
+async def test_a_restart_mid_session_carries_on_where_the_demo_was(services: Services) -> None:
+    ids = await load_demo(services)
+    again = await load_demo(services)
+    assert (again["event"], again["live_session"]) == (ids["event"], ids["live_session"])
 
 
 async def test_the_demo_programme_is_in_the_venues_time_zone(tmp_path: Path) -> None:
