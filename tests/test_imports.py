@@ -176,7 +176,7 @@ def test_unparseable_files_are_refused_without_a_traceback(tmp_path: Path, case:
 def test_the_valid_export_imports(tmp_path: Path) -> None:
     done = import_file(tmp_path, json.dumps(valid_export()))
     assert done.returncode == 0, done.stderr
-    assert "event summit-abc123 (1 sessions) imported" in done.stderr
+    assert "event summit-abc123 (1 session) imported" in done.stderr
 
 
 class _Live(HTMLParser):
