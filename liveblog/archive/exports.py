@@ -16,6 +16,7 @@ from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import SEARCH_LANGUAGES, Comment, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
+from liveblog.text import xml_chars
 
 FORMAT = "liveblog-archive"
 # The JSON export's schema version (docs/archive.md). Bump it on any incompatible change;
@@ -256,7 +257,7 @@ def atom_feed(*, title: str, feed_id: str, self_url: str, alt_url: str, entries:
             "</entry>",
         ]
     parts.append("</feed>")
-    return "\n".join(parts) + "\n"
+    return xml_chars("\n".join(parts) + "\n")  # also from text stored before input dropped them
 
 
 def session_entry(base: str, session: Session, summary_html: str, event: Event | None = None) -> Entry:
@@ -350,4 +351,4 @@ def sitemap(urls: list[tuple[str, str]]) -> str:
         parts.append(f"<url><loc>{escape(loc)}</loc>" + (f"<lastmod>{escape(lastmod[:10])}</lastmod>" if lastmod else "")
                      + "</url>")
     parts.append("</urlset>")
-    return "\n".join(parts) + "\n"
+    return xml_chars("\n".join(parts) + "\n")
