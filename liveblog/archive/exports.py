@@ -312,11 +312,14 @@ def jsonld_live(session: Session, event: Event, items: list[Item], url: str, lim
 
 
 def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, Any]:
-    """A finished session's knowledge page: an Article."""
+    """A finished session's knowledge page: an Article, published by its event (with the site's
+    logo as the event's logo and the article's image: what structured-data checkers require)."""
     s, e = page.session, page.event
     import re
 
     summary = re.sub(r"<[^>]+>", " ", page.record.summary_html)
+    base = url.rsplit("/archive/sessions/", 1)[0]
+    logo = {"@type": "ImageObject", "url": f"{base}/static/favicon.svg"}
     return {
         "@context": "https://schema.org",
         "@type": "Article",
@@ -333,6 +336,8 @@ def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, A
                   "location": {"@type": "Place", "name": s.room or e.venue or e.title},
                   "superEvent": {"@type": "Event", "name": e.title}},
         "isPartOf": {"@type": "CreativeWorkSeries", "name": e.title},
+        "publisher": {"@type": "Organization", "name": e.title, "url": f"{base}/events/{e.id}", "logo": logo},
+        "image": logo["url"],
         "wordCount": page.word_count,
     }
 
