@@ -62,8 +62,8 @@ ALLOWED_ATTRIBUTES = {
 # tab, newline and carriage return, the surrogates, and U+FFFE and U+FFFF. Nobody types them to
 # mean something, and one of them makes a whole Atom feed unreadable to every feed reader (and an
 # HTML page invalid). Text drops them where it enters (notes, comments, titles, questions, polls,
-# summaries, social posts), and the Atom and sitemap writers drop them again, for rows
-# stored before.
+# summaries, social posts, note-takers' names), and the Atom and sitemap writers drop them again,
+# for rows stored before.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 

@@ -72,7 +72,7 @@ async def test_characters_xml_cannot_carry_are_dropped_from_notes_titles_and_the
             assert entry.findtext(f"{ATOM}author/{ATOM}name") == "Rosa Lind"
 
 
-async def test_comments_questions_and_polls_drop_them_too(live: LiveServer, seeded: Seed) -> None:
+async def test_comments_questions_polls_and_invite_names_drop_them_too(live: LiveServer, seeded: Seed) -> None:
     svc = live.services
     sid = seeded.session_id
     invite = await svc.accounts.invite_for_token(seeded.token)
@@ -89,6 +89,8 @@ async def test_comments_questions_and_polls_drop_them_too(live: LiveServer, seed
         assert r.status_code == 303
     thread = await svc.comments.thread(sid)
     assert [n.comment.body for n in thread.roots] == ["Great talk"]
+    named, _ = await svc.accounts.invite(seeded.event_id, sid, f"Grace{NOT_XML} Hopper")
+    assert named.name == "Grace Hopper"
 
 
 async def test_rows_stored_before_the_input_rule_still_make_well_formed_atom(live: LiveServer, seeded: Seed) -> None:
