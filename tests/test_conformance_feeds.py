@@ -12,6 +12,7 @@ from pathlib import Path
 
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
+from liveblog.models import SocialPost
 from liveblog.services import Services
 from liveblog.storage import Tx
 from tests.archive_fixtures import note
@@ -91,6 +92,23 @@ async def test_comments_questions_polls_and_invite_names_drop_them_too(live: Liv
     assert [n.comment.body for n in thread.roots] == ["Great talk"]
     named, _ = await svc.accounts.invite(seeded.event_id, sid, f"Grace{NOT_XML} Hopper")
     assert named.name == "Grace Hopper"
+
+
+async def test_social_posts_drop_them_from_every_network(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    sid = seeded.session_id
+    await svc.programme.update_session(sid, {"hashtags": ["#Botany"]})
+    await svc.programme.set_state(sid, "live")
+    post = SocialPost(network="bluesky", post_id="at://did:plc:rosa/app.bsky.feed.post/1", author_handle="rosa.example",
+                      author_name=f"Rosa{NOT_XML} Lind", text=f"Leaves{NOT_XML} #botany", url="https://bsky.app/x",
+                      posted_at="2026-05-14T09:10:00.000Z", hashtags=("botany",),
+                      media=({"type": "image", "url": "https://cdn.example/x.png", "alt": f"A{NOT_XML} leaf"},))
+    result = await svc.feeds.ingest("bluesky", [post])
+    assert result.routed[post.post_id] == [sid]
+    session = await svc.programme.session(sid)
+    routes = await svc.feeds.queue(session) + await svc.feeds.recent(session)
+    assert [(r.post.text, r.post.author_name, r.post.media[0]["alt"]) for r in routes] == [
+        ("Leaves #botany", "Rosa Lind", "A leaf")]
 
 
 async def test_rows_stored_before_the_input_rule_still_make_well_formed_atom(live: LiveServer, seeded: Seed) -> None:

@@ -21,7 +21,6 @@ from html.parser import HTMLParser
 from typing import Any, Protocol
 
 from liveblog.models import SocialPost
-from liveblog.text import xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +341,7 @@ def plain_text(markup: str) -> str:
         parser.close()
     except Exception:  # a broken document still gives what was read so far
         pass
-    text = xml_chars("".join(parser.parts))
+    text = "".join(parser.parts)
     text = re.sub(r"[ \t\r\f\v]+", " ", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
