@@ -17,6 +17,7 @@ from liveblog.services import Services
 from liveblog.storage import Tx
 from tests.archive_fixtures import note
 from tests.conftest import LiveServer, Seed, organiser_csrf
+from tests.test_exports import a_full_event
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SCHEMA = Path(__file__).parent / "data" / "atom.rnc"
@@ -136,26 +137,15 @@ async def test_every_atom_feed_validates_against_rfc_4287(live: LiveServer, seed
     sessions and events), through RFC 4287's RELAX NG schema."""
     svc = live.services
     sid = seeded.session_id
-    ada = await author(svc, seeded)
-    await svc.programme.update_session(sid, {"hashtags": ["#Botany"], "speakers": ["Zoë Ångström", "Jo <Lee>"],
+    await a_full_event(live, seeded)  # an archived session with key points, a summary, comments and a reply
+    await svc.programme.update_session(sid, {"speakers": ["Zoë Ångström", "Jo <Lee>"],
                                              "title": "Photosynthesis & you: “light” in <leaves>"})
-    await note(svc, sid, ada, "Chlorophyll absorbs **red** & blue light — 680 nm", key_point=True)
-    await note(svc, sid, ada, "See https://example.org/leaf?a=1&b=2 ![diagram](/media/0123456789abcdef)",
-               key_point=True)
-    await svc.programme.set_state(sid, "ended")
-    await svc.archive.knowledge(sid)
     await svc.archive.set_organiser_tags(sid, "photosynthesis, Pflanzen")
     await svc.programme.update_session(seeded.other_session_id, {"hashtags": ["#Botany"]})
     await svc.programme.set_state(seeded.other_session_id, "live")
     await svc.programme.set_state(seeded.other_session_id, "ended")
     await svc.archive.knowledge(seeded.other_session_id)  # no key points: the fallback entry
-    async with live.client(follow_redirects=False) as c:
-        r = await c.post("/account/register", data={"username": "commenter", "password": "a long password"})
-        assert r.status_code == 303
-        c.headers.update(organiser_csrf(str(c.cookies["lb_reader"])))
-        r = await c.post(f"/sessions/{sid}/comments", data={"body": "Great *talk* <3 & thanks"})
-        root = int(r.headers["location"].rsplit("-", 1)[1])
-        await c.post(f"/sessions/{sid}/comments", data={"body": "Agreed", "parent_id": str(root)})
+    async with live.client() as c:
         paths = [f"/events/{seeded.event_id}/feed.atom", "/tags/botany/feed.atom", "/tags/pflanzen/feed.atom",
                  "/comments.atom", f"/events/{seeded.event_id}/comments.atom"]
         files = []
