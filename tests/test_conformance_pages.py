@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
@@ -191,6 +192,9 @@ async def test_every_page_type_is_valid_html_with_valid_schema_org_json_ld(
     live: LiveServer, seeded: Seed, tmp_path: Path
 ) -> None:
     root = tmp_path / "pages"
+    for tool in ("java", "node"):
+        assert shutil.which(tool), f"{tool} is missing: scripts/test installs it with apt"
+    assert VNU.is_file(), "vnu.jar is missing: scripts/test installs it (npm ci in tests/tools)"
     pages = await render_every_page(live, seeded, root)
     assert len(pages) > 40
     canary_html = root / "canary.html"
