@@ -69,6 +69,7 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
         "tags": "/tags",
         "tag": "/tags/botany",
         "search": "/search?q=" + quote("light green"),
+        "search-in-tag": "/search?tag=botany&q=" + quote("chlorophyll"),
         "search-empty": "/search",
         "login": "/login",
         "reader-login": "/account/login",
@@ -100,6 +101,7 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
             "organise-comments": "/organise/comments",
             "organise-readers": "/organise/readers",
             "replay": f"/archive/sessions/{ended_id}/replay",
+            "event-archive-as-organiser": f"/events/{ev}/archive",  # with its charts (inline SVG)
             "knowledge-as-organiser": f"/archive/sessions/{ended_id}",
             "live-session-as-organiser": f"/sessions/{live_id}",
         }
