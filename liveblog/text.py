@@ -59,6 +59,20 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+# XML 1.0's Char production (https://www.w3.org/TR/xml/#charsets) leaves out the C0 controls but
+# tab, newline and carriage return, the surrogates, and U+FFFE and U+FFFF. Nobody types them to
+# mean something, and one of them makes a whole Atom feed unreadable to every feed reader (and an
+# HTML page invalid). Text drops them where it enters (notes, comments, titles, questions, polls,
+# summaries, social posts, note-takers' names), and the Atom and sitemap writers drop them again,
+# for rows stored before.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_chars(text: str) -> str:
+    """The text without the characters XML 1.0 cannot carry."""
+    return _NOT_XML.sub("", text)
+
+
 def sanitise(html: str) -> str:
     return nh3.clean(
         html,

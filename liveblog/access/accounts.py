@@ -14,6 +14,7 @@ from liveblog.models import Account, Invite, Session
 from liveblog.access.sockets import CredentialSockets, invite_key, login_key
 from liveblog.access.throttle import KnownDevices, LoginThrottle
 from liveblog.storage import LOGIN_DAYS, hash_token, Store, Tx
+from liveblog.text import xml_chars
 
 MIN_PASSWORD = 8
 # The login cookie lives exactly as long as its server-side session.
@@ -117,7 +118,7 @@ class Accounts:
     async def invite(self, event_id: str, session_id: Any, name: str) -> tuple[Invite, str]:
         if session_id is not None and not isinstance(session_id, str):
             raise BadRequest("session_id is a session's id (a string) or null", code="invalid_field", field="session_id")
-        name = name.strip()
+        name = xml_chars(name).strip()
         if not name or len(name) > 80:
             raise BadRequest("give the note-taker a name of 1-80 characters", code="invalid_field", field="name")
 

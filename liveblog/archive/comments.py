@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from liveblog.models import Account, Comment, Event, Session
 from liveblog.storage import Store, Tx, Unit
-from liveblog.text import count_links, render_markdown
+from liveblog.text import count_links, render_markdown, xml_chars
 
 COMMENT_CHARS = 5000
 # Comments per account: 5 a minute is fast typing in a heated thread; 30 an hour is a lot of
@@ -139,7 +139,7 @@ class Comments:
 
     @staticmethod
     def _body(text: str) -> str:
-        body = text.replace("\r\n", "\n").strip()
+        body = xml_chars(text).replace("\r\n", "\n").strip()
         if not body:
             raise BadRequest("a comment must not be empty", code="empty", field="body")
         if len(body) > COMMENT_CHARS:

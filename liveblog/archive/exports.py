@@ -15,7 +15,7 @@ from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
 from liveblog.errors import NotFound
 from liveblog.models import EXPORT_FORMAT, EXPORT_VERSION, Comment, Event, Item, Session, utcnow
 from liveblog.storage import Store, Unit
-from liveblog.text import plural
+from liveblog.text import plural, xml_chars
 
 FORMAT = EXPORT_FORMAT  # the format name and schema version live in models: imports check them
 
@@ -202,7 +202,7 @@ def atom_feed(*, title: str, feed_id: str, self_url: str, alt_url: str, entries:
             "</entry>",
         ]
     parts.append("</feed>")
-    return "\n".join(parts) + "\n"
+    return xml_chars("\n".join(parts) + "\n")  # also from text stored before input dropped them
 
 
 def session_entry(base: str, session: Session, summary_html: str, event: Event | None = None) -> Entry:
@@ -257,11 +257,14 @@ def jsonld_live(session: Session, event: Event, items: list[Item], url: str, lim
 
 
 def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, Any]:
-    """A finished session's knowledge page: an Article."""
+    """A finished session's knowledge page: an Article, published by its event (with the site's
+    logo as the event's logo and the article's image: what structured-data checkers require)."""
     s, e = page.session, page.event
     import re
 
     summary = re.sub(r"<[^>]+>", " ", page.record.summary_html)
+    base = url.rsplit("/archive/sessions/", 1)[0]
+    logo = {"@type": "ImageObject", "url": f"{base}/static/favicon.svg"}
     return {
         "@context": "https://schema.org",
         "@type": "Article",
@@ -278,6 +281,8 @@ def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, A
                   "location": {"@type": "Place", "name": s.room or e.venue or e.title},
                   "superEvent": {"@type": "Event", "name": e.title}},
         "isPartOf": {"@type": "CreativeWorkSeries", "name": e.title},
+        "publisher": {"@type": "Organization", "name": e.title, "url": f"{base}/events/{e.id}", "logo": logo},
+        "image": logo["url"],
         "wordCount": page.word_count,
     }
 
@@ -296,4 +301,4 @@ def sitemap(urls: list[tuple[str, str]]) -> str:
         parts.append(f"<url><loc>{escape(loc)}</loc>" + (f"<lastmod>{escape(lastmod[:10])}</lastmod>" if lastmod else "")
                      + "</url>")
     parts.append("</urlset>")
-    return "\n".join(parts) + "\n"
+    return xml_chars("\n".join(parts) + "\n")

@@ -36,7 +36,7 @@ from liveblog.models import (
 )
 from liveblog.settings import ArchiveSettings
 from liveblog.storage import Store, Tx, Unit
-from liveblog.text import render_markdown
+from liveblog.text import render_markdown, xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -408,7 +408,7 @@ class Archive:
     # -- editing -----------------------------------------------------------------------------
 
     async def set_summary(self, session_id: str, text: str, by: str) -> None:
-        text = text.replace("\r\n", "\n").strip()
+        text = xml_chars(text).replace("\r\n", "\n").strip()
         if len(text) > SUMMARY_CHARS:
             raise BadRequest(f"a summary is at most {SUMMARY_CHARS} characters", code="too_long", field="summary")
 

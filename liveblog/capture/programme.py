@@ -10,6 +10,7 @@ from liveblog.capture.validate import known_fields
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
+from liveblog.text import xml_chars
 
 HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
 
@@ -22,7 +23,7 @@ def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) 
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a string", code="invalid_field", field=name)
-    value = value.strip()
+    value = xml_chars(value).strip()
     if required and not value:
         raise BadRequest(f"{name} must not be empty", code="empty", field=name)
     if len(value) > limit:
@@ -61,7 +62,7 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
         raise BadRequest(f"{name} must be a list of strings", code="invalid_field", field=name)
     out = []
     for v in value:
-        v = v.strip()
+        v = xml_chars(v).strip()
         if not v:
             continue
         if hashtags:

@@ -9,6 +9,7 @@ from typing import Any
 
 from liveblog.errors import BadRequest, TooLarge
 from liveblog.streams.protocol import MAX_INT
+from liveblog.text import xml_chars
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
@@ -50,6 +51,7 @@ def text(message: dict[str, Any], name: str, *, max_bytes: int, required: bool =
     value = require(message, name)
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a string", code="invalid_field", field=name)
+    value = xml_chars(value)
     size = len(value.encode())
     if size > max_bytes:
         raise TooLarge(f"{name} is {size} bytes; the limit is {max_bytes}", field=name)

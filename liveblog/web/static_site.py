@@ -97,7 +97,7 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
     site.add(f"/events/{event.id}/archive.md", "archive.md")
     site.add(f"/events/{event.id}/archive.json", "archive.json")
     site.add("/search", "search.html")
-    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js"):
+    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js", "favicon.svg"):
         site.add(f"/static/{name}", f"static/{name}")
     for s in sessions:
         site.add(f"/archive/sessions/{s.id}", f"sessions/{s.id}.html")
@@ -213,6 +213,6 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
     write("search-index.js", "window.LIVEBLOG_INDEX = " + json.dumps(index, ensure_ascii=False) + ";\n")
     counts["index_entries"] = len(index)
     static = resource_dir("static")
-    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js"):
+    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js", "favicon.svg"):
         write(f"static/{name}", (static / name).read_bytes())
     return counts

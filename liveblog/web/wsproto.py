@@ -164,7 +164,10 @@ class FastWebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.conn.receive_data(data)
         if self.conn.parser_exc is not None or self.conn.handshake_exc is not None:
-            self._fail_parsing()
+            if self.conn.close_rcvd is not None:
+                self._closed_mid_message()
+            else:
+                self._fail_parsing()
             return
         for event in self.conn.events_received():
             if isinstance(event, Request):
@@ -414,6 +417,20 @@ class FastWebSocketProtocol(asyncio.Protocol):
         data = self.conn.data_to_send()
         if data:
             self.transport.write(b"".join(data))
+
+    def _closed_mid_message(self) -> None:
+        """The peer's close came between the fragments of a message, which RFC 6455 (5.4) allows:
+        websockets fails that with 1002 ("incomplete fragmented message"); answer it as any close,
+        echoing its code (Autobahn case 7.1.5). Its queued 1002 is dropped."""
+        rcvd = self.conn.close_rcvd
+        assert rcvd is not None
+        self.conn.data_to_send()
+        if not self.close_sent:
+            self._deliver({"type": "websocket.disconnect", "code": rcvd.code, "reason": rcvd.reason})
+            self.close_sent = True
+            self.transport.write(b"\x88\x00" if rcvd.code == 1005 else ws_close_frame(rcvd.code))
+        self._stop_timers()
+        self.transport.close()
 
     def _fail_parsing(self) -> None:
         """A protocol error (or a bad handshake): websockets queued the answer; send it and close."""

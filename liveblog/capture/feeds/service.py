@@ -46,6 +46,7 @@ from liveblog.settings import Settings
 from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Op, Store, Tx
 from liveblog.streams.hub import StreamHub
+from liveblog.text import xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,7 @@ class FeedService:
         targets = await self.targets()
         unique: dict[str, SocialPost] = {}
         for post in posts:
-            unique.setdefault(post.post_id, post)
+            unique.setdefault(post.post_id, _people_text(post))
         known = (await self.db.read(lambda r: r.known_social_posts(network, list(unique)), pool="pages")
                  if unique else set())
         prepared: list[Prepared] = []
@@ -664,6 +665,13 @@ class FeedService:
                 "x_session_reads": {s: n for (e, s), n in reads.items() if e == event_id and s},
             },
         }
+
+
+def _people_text(post: SocialPost) -> SocialPost:
+    """What a post shows people (its text, author's name, image descriptions) without the
+    characters XML cannot carry (liveblog.text.xml_chars), whichever network it came from."""
+    media = tuple({**m, "alt": xml_chars(m["alt"])} if isinstance(m.get("alt"), str) else m for m in post.media)
+    return dataclasses.replace(post, text=xml_chars(post.text), author_name=xml_chars(post.author_name), media=media)
 
 
 async def _store_media(

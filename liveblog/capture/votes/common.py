@@ -17,6 +17,7 @@ from liveblog.models import Item, Session
 from liveblog.settings import Settings
 from liveblog.storage import Store, Tx
 from liveblog.streams.hub import StreamHub
+from liveblog.text import xml_chars
 
 if TYPE_CHECKING:
     from liveblog.capture.votes.limits import FloodGuard, IpBursts
@@ -119,7 +120,7 @@ def _short_text(message: dict[str, Any], name: str, limit: int, *, required: boo
         return ""
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a string", code="invalid_field", field=name)
-    value = value.strip()
+    value = xml_chars(value).strip()
     if required and not value:
         raise BadRequest(f"{name} must not be empty", code="empty", field=name)
     if len(value) > limit:

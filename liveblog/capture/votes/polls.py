@@ -36,6 +36,7 @@ from liveblog.capture.votes.common import (
 from liveblog.errors import BadRequest, Conflict, TooLarge
 from liveblog.models import PARTICIPATION, Item, utcnow
 from liveblog.storage import Tx
+from liveblog.text import xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def poll_fields(message: Any) -> dict[str, Any]:
         raw = message.get("options")
         if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
             raise BadRequest("options must be a list of strings", code="invalid_field", field="options")
-        labels = [o.strip() for o in raw if o.strip()]
+        labels = [xml_chars(o).strip() for o in raw if xml_chars(o).strip()]
         if not 2 <= len(labels) <= MAX_OPTIONS:
             raise BadRequest(f"a poll has 2 to {MAX_OPTIONS} options", code="invalid_field", field="options")
         if len(set(labels)) != len(labels):
