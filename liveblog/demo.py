@@ -265,19 +265,20 @@ async def _audience(
     questions: list[tuple[str, str, int, bool]],
     close: bool,
 ) -> None:
-    """A poll with its votes and some questions with their upvotes, from invented participants."""
+    """A poll with its votes and some questions with their upvotes, from invented participants (each
+    session its own, as a restart that starts afresh within a second stays under the flood limit)."""
     host = Moderator("Demo organiser", "demo")
     item = await services.audience.create_poll(session_id, host, {**poll, "open": True})
     for n, choice in enumerate(votes):
-        await services.audience.vote(item.id, Voter(f"demo-voter-{n}"), {"choice": choice})
+        await services.audience.vote(item.id, Voter(f"demo-voter-{session_id}-{n}"), {"choice": choice})
     if close:
         await services.audience.set_poll_state(item.id, host, {"state": "closed"})
     for n, (name, body, upvotes, answered) in enumerate(questions):
         question, _ = await services.audience.ask(
-            session_id, Voter(f"demo-asker-{n}"), {"body": body, "name": name or None}
+            session_id, Voter(f"demo-asker-{session_id}-{n}"), {"body": body, "name": name or None}
         )
         for v in range(upvotes):
-            await services.audience.upvote(question.id, Voter(f"demo-voter-{v}"))
+            await services.audience.upvote(question.id, Voter(f"demo-voter-{session_id}-{v}"))
         if answered:
             await services.audience.moderate_question(question.id, host, {"action": "answer"})
 
