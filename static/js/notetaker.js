@@ -70,6 +70,45 @@ function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+// What this page has seen since it was drawn: the stream's changes, with their seq, kept on the
+// device. The service worker's offline copy of the page is from the last online load, so a reload
+// while offline draws that copy and then replays these on top: a note deleted (or edited) since
+// that copy was made stays deleted (or edited), never brought back. Changes the page already
+// holds (seq up to its data-seq) are dropped at every load. Each change carries its item whole,
+// so replaying the latest ones is right even when older ones were dropped for room.
+const SEEN_KEY = `liveblog.seen.${root.dataset.session}`;
+const SEEN_MAX = 2000;
+function seenLog() {
+  try {
+    const log = JSON.parse(localStorage.getItem(SEEN_KEY) || "null");
+    if (log && log.epoch === root.dataset.epoch && Array.isArray(log.changes)) return log;
+  } catch { /* unreadable: start again */ }
+  return { epoch: root.dataset.epoch, changes: [] };
+}
+function keepSeen(log) {
+  for (let tries = 0; tries < 3; tries += 1) {
+    try { localStorage.setItem(SEEN_KEY, JSON.stringify(log)); return; } catch {
+      log.changes.splice(0, Math.ceil(log.changes.length / 2));  // the device is full: keep the newest half
+    }
+  }
+}
+function rememberChange(msg) {
+  // Only what this page shows (notes and posts; polls and questions live on the moderation page).
+  if (!msg.item || typeof msg.seq !== "number" || !["note", "social", undefined].includes(msg.item.kind)) return;
+  const log = seenLog();
+  log.changes.push({ seq: msg.seq, item: msg.item });
+  if (log.changes.length > SEEN_MAX) log.changes.splice(0, log.changes.length - SEEN_MAX);
+  keepSeen(log);
+}
+// On load: forget what the page holds already, and replay what it missed since it was drawn.
+// The stream still resumes from the page's own seq: showing an item again changes nothing.
+function replaySeen(pageSeq) {
+  const log = seenLog();
+  log.changes = log.changes.filter((c) => c.seq > pageSeq).sort((a, b) => a.seq - b.seq);
+  keepSeen(log);
+  for (const change of log.changes) showItem(change.item);
+}
+
 function remember(clientId) {
   mine.add(clientId);
   try { localStorage.setItem(MINE_KEY, JSON.stringify(Array.from(mine).slice(-2000))); } catch { /* full */ }
@@ -887,6 +926,7 @@ async function start() {
   try {
     for (const record of await outbox.all()) queue.push(record);
   } catch (err) { /* empty outbox then */ }
+  if (root.dataset.seq !== "") replaySeen(Number(root.dataset.seq));
   for (const record of queue) if (record.message.type === "media.upload") rememberPhoto(record);
   for (const record of queue) showRecord(record);
   updateCount();
@@ -908,7 +948,7 @@ async function start() {
   });
   stream.addEventListener("change", (event) => {
     const msg = event.detail;
-    if (msg.item) showItem(msg.item);
+    if (msg.item) { showItem(msg.item); rememberChange(msg); }
     if (msg.op === "session.updated" && msg.session) showSessionState(msg.session.state);
   });
   stream.addEventListener("synced", () => {
@@ -919,7 +959,9 @@ async function start() {
   stream.addEventListener("error", (event) => { onError(event.detail); });
   stream.addEventListener("presence", (event) => showPresence(event.detail));
   stream.addEventListener("reload", (event) => {
-    // Too far behind to replay: draw the whole stream again from the snapshot.
+    // Too far behind to replay: draw the whole stream again from the snapshot. What was kept of
+    // the changes seen no longer joins up with the page: an offline reload shows the last online copy.
+    keepSeen({ epoch: root.dataset.epoch, changes: [] });
     for (const el of articles()) if (!el.classList.contains("pending")) el.remove();
     notes.clear();
     for (const item of event.detail.items) showItem(item);

@@ -361,3 +361,39 @@ def test_a_revoked_invite_shows_on_the_open_note_taker_page(server: ThreadServer
     server.call(revoke)
     expect(page.locator("#capture")).to_have_attribute("data-connection", "failed")
     expect(page.locator("#connection")).to_contain_text("revoked your invite")
+
+
+def test_a_reload_while_offline_never_brings_back_a_deleted_note(server: ThreadServer, browser_context: Any) -> None:
+    """One note deleted while online (acked), one deleted while offline (the delete waits in the
+    outbox): a reload while still offline shows neither, and the waiting delete goes out once."""
+    ctx = browser_context()
+    page = open_notetaker(ctx, server)
+    expect(page.locator("#capture")).to_have_attribute("data-offline-ready", "1")
+    for text in ("Keep this one", "Deleted while online", "Deleted while offline"):
+        post(page, text)
+        expect(saved(page, text)).to_have_count(1)
+    by_body = {i.body: i.id for i in server.items()}
+
+    def delete(text: str) -> None:
+        page.locator(f"#item-{by_body[text]}").locator("button[data-action=delete]").click()
+        page.locator("#confirm-delete").get_by_role("button", name="Delete").click()
+
+    delete("Deleted while online")
+    expect(page.locator(f"#item-{by_body['Deleted while online']}")).to_have_count(0)
+    server.wait_for(lambda: len(server.items()) == 2, message="the online delete")
+    ctx.set_offline(True)
+    expect(page.locator("#capture")).to_have_attribute("data-connection", "offline")
+    delete("Deleted while offline")
+    waiting = page.locator(f"#item-{by_body['Deleted while offline']}")
+    expect(waiting).to_have_class(re.compile(r"\bdeleting\b"))  # struck through, "Delete waiting"
+    page.reload()  # still offline: the service worker's copy of the page, the outbox from IndexedDB
+    expect(page.locator("h1")).to_have_text("Keynote")
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "1")
+    expect(saved(page, "Keep this one")).to_have_count(1)
+    expect(page.locator("#items")).not_to_contain_text("Deleted while online")
+    expect(waiting).to_have_class(re.compile(r"\bdeleting\b"))  # still waiting, never a plain note again
+    expect(waiting.locator(".nt-badge")).to_have_text("Delete waiting")
+    ctx.set_offline(False)
+    expect(page.locator("#outbox-status")).to_have_attribute("data-count", "0", timeout=30_000)
+    server.wait_for(lambda: [i.body for i in server.items()] == ["Keep this one"], message="the offline delete")
+    expect(page.locator("#items")).not_to_contain_text("Deleted while")
