@@ -174,6 +174,25 @@ class Change:
     payload: dict[str, Any]
 
 
+# Moderated-out text never leaves (docs/archive.md, "What is redacted"). When an item or comment
+# is removed, every earlier change of it is rewritten, in the same transaction, to one of these
+# (its place in the stream and nothing else), and the change that removes it lists their seqs
+# in `redacts`, so that every process's hub rewrites the frames it keeps in memory too.
+REDACTED_OPS = ("item.redacted", "comment.redacted")
+
+
+def redacted_change(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a change of a removed item (`item`, or a compact change's `item_id`) or comment
+    becomes: its seq and whose it was, no content. Already redacted: unchanged."""
+    if payload["op"] in REDACTED_OPS:
+        return payload
+    head = {"type": "change", "seq": payload["seq"]}
+    if "comment" in payload:
+        return head | {"op": "comment.redacted", "comment_id": payload["comment"]["id"]}
+    item_id = payload["item"]["id"] if "item" in payload else payload["item_id"]
+    return head | {"op": "item.redacted", "item_id": item_id}
+
+
 @dataclass(frozen=True)
 class Invite:
     id: str
