@@ -57,6 +57,8 @@ class Scene:
     event_id: str
     epoch: str
     head: int
+    kept_photo: str
+    removed_photo: str
 
 
 @contextlib.asynccontextmanager
@@ -103,8 +105,12 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
     assert invite is not None
     ada = Author.from_invite(invite)
     await svc.programme.update_session(sid, {"hashtags": ["#Redaction"]})
-    await note(svc, sid, ada, f"A public note: {KEPT['note']}")
-    secret_note = await note(svc, sid, ada, f"Said by mistake: {SECRETS['note deleted']}")
+    kept_photo, removed_photo = [
+        await svc.db.write(lambda tx, data=data: tx.insert_media(sid, "image/png", data, invite.id))
+        for data in (b"a photo that stays", b"a photo posted by mistake")
+    ]
+    await note(svc, sid, ada, f"A public note: {KEPT['note']} ![](/media/{kept_photo})")
+    secret_note = await note(svc, sid, ada, f"Said by mistake: {SECRETS['note deleted']} ![](/media/{removed_photo})")
     await svc.notes.handle(sid, ada, {"type": "note.update",
                                       "client_id": str(uuid.uuid4()), "item_id": secret_note,
                                       "body": f"Edited, still {SECRETS['note deleted']}"})
@@ -139,11 +145,17 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
     await svc.archive.knowledge(sid)
     head = await svc.db.read(lambda r: r.stream_head(sid))
     assert head is not None
-    return Scene(sid, seeded.event_id, head[0], head[1])
+    return Scene(sid, seeded.event_id, head[0], head[1], kept_photo, removed_photo)
 
 
 def leaks(text: str) -> list[str]:
     return [kind for kind, word in SECRETS.items() if word in text]
+
+
+def photo_leaks(scene: Scene, name: str, text: str, found: dict[str, list[str]]) -> None:
+    """The deleted note's photo goes with it (no other item shows it); the kept one stays."""
+    if scene.removed_photo in text:
+        found.setdefault(name, []).append("the deleted note's photo")
 
 
 def missing(text: str, kept: tuple[str, ...] = tuple(KEPT)) -> list[str]:
@@ -181,6 +193,7 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
     def check(name: str, text: str, kept: tuple[str, ...] = tuple(KEPT)) -> None:
         if leaks(text):
             found[name] = leaks(text)
+        photo_leaks(scene, name, text, found)
         if missing(text, kept):
             absent[name] = missing(text, kept)
 
@@ -225,6 +238,9 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
             r = await c.get(path)
             assert r.status_code == 200, (path, r.status_code)
             check(path, r.text, ())
+        for photo, status in ((scene.removed_photo, 404), (scene.kept_photo, 200)):
+            if (await c.get(f"/media/{photo}")).status_code != status:
+                (found if status == 404 else absent).setdefault("/media/", []).append(photo)
         for kind, word in {**SECRETS, **KEPT}.items():
             r = await c.get("/search", params={"q": word})
             hit = f"<mark>{word}</mark>" in r.text
@@ -238,6 +254,9 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
     everything = "\n".join(p.read_text(encoding="utf-8") for p in sorted(site.rglob("*"))
                            if p.is_file() and p.suffix in (".html", ".md", ".json", ".js"))
     check("the static site", everything)
+    check("the static site's photos", " ".join(p.name for p in (site / "media").iterdir()), ())
+    if scene.kept_photo not in everything:
+        absent.setdefault("the static site", []).append("the kept photo")
 
     assert not found, f"removed text left through: {found}"
     assert not absent, f"outputs lack text that is still public (the check would prove nothing): {absent}"

@@ -10,6 +10,7 @@ through `postgres.portable.AiosqliteShim`, so both backends run this one text.""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from liveblog.models import Comment, Item, redacted_change
@@ -17,6 +18,8 @@ from liveblog.models import Comment, Item, redacted_change
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 _COMMENT_OPS = ("comment.created", "comment.updated", "comment.deleted")
+# A photo in a note's stored change (its HTML shows every photo the note has).
+_PHOTO = re.compile(r"/media/([A-Za-z0-9_-]+)")
 
 
 def item_is_public(kind: str, deleted: bool, data: dict[str, Any]) -> bool:
@@ -65,14 +68,39 @@ async def redact_comment_changes(conn: Any, comment: Comment) -> list[int]:
     return await _rewrite(conn, comment.session_id, mine)
 
 
+async def drop_unshown_photos(conn: Any, session_id: str, media_ids: set[str]) -> None:
+    """Delete the session's photos among `media_ids` that nothing public of the session shows
+    any more (a note, an earlier version of one, the summary): a deleted note's photos go with it."""
+    for media_id in sorted(media_ids):
+        pattern = f"%/media/{media_id}%"
+        shown = await conn.execute_fetchall(
+            "SELECT 1 FROM items WHERE session_id = ? AND deleted = 0 AND html LIKE ?"
+            " UNION ALL SELECT 1 FROM item_history h JOIN items i ON i.id = h.item_id"
+            " WHERE i.session_id = ? AND i.deleted = 0 AND h.html LIKE ?"
+            " UNION ALL SELECT 1 FROM archives WHERE session_id = ? AND summary_html LIKE ?",
+            (session_id, pattern, session_id, pattern, session_id, pattern),
+        )
+        if not shown:
+            await conn.execute("DELETE FROM media WHERE id = ? AND session_id = ?", (media_id, session_id))
+
+
 async def item_change_fields(conn: Any, item: Item) -> dict[str, Any]:
     """The fields of an item's new change (stamped with its seq). An item no longer public has
     its earlier changes redacted first, and the change names them (`redacts`) for the hubs."""
     fields: dict[str, Any] = {"item": item.to_wire()}
     if not item_is_public(item.kind, item.deleted, item.data):
-        # Its earlier versions and rendered cards go too: nothing of it is left to show.
+        # Its earlier versions and rendered cards go too: nothing of it is left to show. So do
+        # a deleted note's photos (collected posts' images may be shared by other streams).
+        photos: set[str] = set()
+        if item.kind == "note":
+            for r in await conn.execute_fetchall(
+                "SELECT payload FROM changes WHERE session_id = ? AND item_id = ?", (item.session_id, item.id)
+            ):
+                photos.update(_PHOTO.findall(r[0]))
         await conn.execute("DELETE FROM item_history WHERE item_id = ?", (item.id,))
         await conn.execute("DELETE FROM item_cards WHERE item_id = ?", (item.id,))
+        if photos:
+            await drop_unshown_photos(conn, item.session_id, photos)
         redacts = await redact_item_changes(conn, item.session_id, item.id)
         if redacts:
             fields["redacts"] = redacts
