@@ -31,7 +31,8 @@ from liveblog.storage.schema import MIGRATIONS as SQLITE_MIGRATIONS
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
 from tests.archive_fixtures import note
-from tests.conftest import FAST_HASHER, LiveServer, Seed, organiser_csrf
+from tests.conftest import FAST_HASHER, LiveServer, Seed, eventually, make_settings, organiser_csrf, seed
+from tests.servers import RedisServer
 from tests.wsclient import connect, recv_until
 
 # One made-up word per removed item: each is findable by search while it is public.
@@ -326,3 +327,40 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
     assert after == before
     assert SECRETS["note deleted"] not in repr(await services.db.read(lambda r: r.item_history(sid)))
     assert not leaks("\n".join(after)) and not missing("\n".join(after), ("note", "comment"))
+
+
+async def test_a_hub_on_another_process_redacts_the_frames_it_keeps(
+    tmp_path: Path, pg_url: str, redis_server: RedisServer
+) -> None:
+    """Two processes sharing PostgreSQL and Redis: the other process's hub got the note through
+    Redis and keeps it in its ring; the deletion's `redacts` reaches it the same way."""
+    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis_server.url})
+    here, there = Services.build(settings), Services.build(settings)
+    await here.open()
+    await there.open()
+    try:
+        seeded = await seed(here)
+        sid = seeded.session_id
+        invite = await here.accounts.invite_for_token(seeded.token)
+        assert invite is not None
+        ada = Author.from_invite(invite)
+
+        async def ring_reaches(seq: int) -> str | None:
+            channel = there.hub.channels.get(sid)
+            if channel is None or channel.head is None or channel.head < seq:
+                return None
+            return "\n".join(frame.text for frame in channel.ring)
+
+        await note(here, sid, ada, f"A public note: {KEPT['note']}")
+        gone = await note(here, sid, ada, f"Said by mistake: {SECRETS['note deleted']}")
+        head = await here.db.read(lambda r: r.stream_head(sid))
+        assert head is not None
+        before = await eventually(lambda: ring_reaches(head[1]), what="the other hub to have the note")
+        assert SECRETS["note deleted"] in before  # it is there to be redacted
+        ack = await here.notes.handle(sid, ada, {"type": "note.delete", "client_id": str(uuid.uuid4()),
+                                                 "item_id": gone})
+        after = await eventually(lambda: ring_reaches(ack.seq), what="the other hub to have the deletion")
+        assert not leaks(after) and not missing(after, ("note",))
+    finally:
+        await there.close()
+        await here.close()
