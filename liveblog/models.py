@@ -181,16 +181,21 @@ class Change:
 REDACTED_OPS = ("item.redacted", "comment.redacted")
 
 
+def redaction(seq: int, *, item_id: int | None = None, comment_id: int | None = None) -> dict[str, Any]:
+    """What the seq-th change becomes once its item or comment is removed: its place, no content."""
+    if comment_id is not None:
+        return {"type": "change", "seq": seq, "op": "comment.redacted", "comment_id": comment_id}
+    return {"type": "change", "seq": seq, "op": "item.redacted", "item_id": item_id}
+
+
 def redacted_change(payload: dict[str, Any]) -> dict[str, Any]:
-    """What a change of a removed item (`item`, or a compact change's `item_id`) or comment
-    becomes: its seq and whose it was, no content. Already redacted: unchanged."""
+    """`redaction` of a change's payload: an item's (`item`, or a compact change's `item_id`) or
+    a comment's. Already redacted: unchanged."""
     if payload["op"] in REDACTED_OPS:
         return payload
-    head = {"type": "change", "seq": payload["seq"]}
     if "comment" in payload:
-        return head | {"op": "comment.redacted", "comment_id": payload["comment"]["id"]}
-    item_id = payload["item"]["id"] if "item" in payload else payload["item_id"]
-    return head | {"op": "item.redacted", "item_id": item_id}
+        return redaction(payload["seq"], comment_id=payload["comment"]["id"])
+    return redaction(payload["seq"], item_id=payload["item"]["id"] if "item" in payload else payload["item_id"])
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from liveblog.errors import BadRequest, Conflict
-from liveblog.models import SESSION_KINDS, redacted_change
-from liveblog.storage.redaction import item_is_public
+from liveblog.models import SESSION_KINDS, redaction
+from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.repo import StreamOps, dumps
 
 # A password hash no password matches (argon2 refuses it as malformed): imported comment authors
@@ -63,7 +63,7 @@ class ExportOps(StreamOps):
             if r[2] is not None and r[2] in hidden:
                 # Removed items' changes are redacted where they are stored (storage/redaction.py);
                 # this also covers the last change of an item that is not public (a draft poll).
-                payload = redacted_change(payload)
+                payload = redaction(r[0], item_id=r[2])
             out.append({"seq": r[0], "op": payload["op"], "item_id": r[2], "payload": payload, "created_at": r[4]})
         return out
 
@@ -226,3 +226,4 @@ class ExportOps(StreamOps):
             )
         if bundle["thread_locked"]:
             await self.conn.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
+        await redact_imported(self.conn, s["id"], bundle["items"], bundle["comments"])

@@ -1,6 +1,6 @@
 """Redaction at the source: when an item or a comment stops being public (deleted, hidden, a
 post removed), every earlier change of it in the session's change log is rewritten, in the same
-transaction, to its redacted form (`models.redacted_change`), and an item's earlier versions
+transaction, to its redacted form (`models.redaction`), and an item's earlier versions
 and kept cards are deleted. Every output reads these (websocket and SSE resume, replay, exports,
 pages), so none of them can hand the text out again.
 
@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from liveblog.models import Comment, Item, redacted_change
+from liveblog.models import Comment, Item, redaction
 
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
@@ -34,38 +34,55 @@ def item_is_public(kind: str, deleted: bool, data: dict[str, Any]) -> bool:
     return True
 
 
-async def _rewrite(conn: Any, session_id: str, rows: list[Any]) -> list[int]:
-    seqs = []
-    for seq, payload in rows:
-        new = redacted_change(json.loads(payload))
+async def _rewrite(conn: Any, session_id: str, seqs: list[int], **whose: int) -> list[int]:
+    """Rewrite these changes to their redaction (`whose`: item_id= or comment_id=)."""
+    for seq in seqs:
+        new = redaction(seq, **whose)
         await conn.execute(
             "UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?",
             (new["op"], json.dumps(new, separators=(",", ":")), session_id, seq),
         )
-        seqs.append(int(seq))
     return seqs
 
 
 async def redact_item_changes(conn: Any, session_id: str, item_id: int) -> list[int]:
     """Redact every stored change of an item no longer public; the seqs rewritten."""
     rows = await conn.execute_fetchall(
-        "SELECT seq, payload FROM changes WHERE session_id = ? AND item_id = ? AND op <> 'item.redacted'"
-        " ORDER BY seq",
+        "SELECT seq FROM changes WHERE session_id = ? AND item_id = ? AND op <> 'item.redacted' ORDER BY seq",
         (session_id, item_id),
     )
-    return await _rewrite(conn, session_id, [(r[0], r[1]) for r in rows])
+    return await _rewrite(conn, session_id, [int(r[0]) for r in rows], item_id=item_id)
 
 
-async def redact_comment_changes(conn: Any, comment: Comment) -> list[int]:
-    """Redact every stored change of a comment no longer public; the seqs rewritten. Comment
-    changes carry no item id: their payloads name the comment first (`"comment":{"id":N,`)."""
+async def redact_comment_changes(conn: Any, session_id: str, comment_id: int, *, text_only: bool = False
+                                 ) -> list[int]:
+    """Redact every stored change of a comment no longer public (`text_only`: those that show its
+    text); the seqs rewritten. Comment changes carry no item id: their payloads name it."""
     rows = await conn.execute_fetchall(
         "SELECT seq, payload FROM changes WHERE session_id = ? AND op IN (?, ?, ?) AND payload LIKE ?"
         " ORDER BY seq",
-        (comment.session_id, *_COMMENT_OPS, f'%"comment":{{"id":{comment.id},%'),
+        (session_id, *_COMMENT_OPS, f'%"id":{comment_id}%'),
     )
-    mine = [(r[0], r[1]) for r in rows if json.loads(r[1])["comment"]["id"] == comment.id]
-    return await _rewrite(conn, comment.session_id, mine)
+    mine = []
+    for seq, text in ((int(r[0]), r[1]) for r in rows):
+        payload = json.loads(text)
+        shown = payload.get("comment") if isinstance(payload, dict) else None
+        if isinstance(shown, dict) and shown.get("id") == comment_id and (not text_only or "html" in shown):
+            mine.append(seq)
+    return await _rewrite(conn, session_id, mine, comment_id=comment_id)
+
+
+async def redact_imported(conn: Any, session_id: str, items: list[dict[str, Any]], comments: list[dict[str, Any]]
+                          ) -> None:
+    """After an import wrote a session's rows: an export holds no removed text, but one from an
+    older version or written by hand may. Redact the changes of what its rows say is removed (a
+    comment's, only those showing its text: an export's own keep their place and round-trip)."""
+    for item in items:
+        if not item_is_public(item["kind"], bool(item["deleted"]), item["data"]):
+            await redact_item_changes(conn, session_id, item["id"])
+    for c in comments:
+        if c["deleted"] or c["state"] != "visible":
+            await redact_comment_changes(conn, session_id, c["id"], text_only=True)
 
 
 async def drop_unshown_photos(conn: Any, session_id: str, media_ids: set[str]) -> None:
@@ -111,7 +128,7 @@ async def comment_change_fields(conn: Any, comment: Comment) -> dict[str, Any]:
     """The same for a comment's new change."""
     fields: dict[str, Any] = {"comment": comment.to_wire()}
     if not comment.public:
-        redacts = await redact_comment_changes(conn, comment)
+        redacts = await redact_comment_changes(conn, comment.session_id, comment.id)
         if redacts:
             fields["redacts"] = redacts
     return fields

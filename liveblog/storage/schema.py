@@ -495,7 +495,7 @@ MIGRATIONS: list[str] = [
     """,
     # 11: moderated-out text leaves the change log (storage/redaction.py does it at every removal
     # from now on): for items and comments already removed, every change but their latest becomes
-    # `item.redacted` / `comment.redacted`, the form models.redacted_change gives, and removed
+    # `item.redacted` / `comment.redacted`, the form models.redaction gives, and removed
     # items' earlier versions and kept cards are deleted.
     """
     CREATE TEMP TABLE removed_items AS SELECT id, seq FROM items WHERE deleted = 1

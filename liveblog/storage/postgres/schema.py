@@ -530,7 +530,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX social_posts_by_author ON social_posts (network, author_handle);
     """,
     # 11: moderated-out text leaves the change log (as SQLite's 11; the payloads are the compact
-    # JSON text models.redacted_change gives).
+    # JSON text models.redaction gives).
     """
     CREATE TEMP TABLE removed_items ON COMMIT DROP AS SELECT id, seq FROM items WHERE deleted = 1
         OR (kind = 'question' AND data::jsonb ->> 'state' NOT IN ('visible', 'answered'))
