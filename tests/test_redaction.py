@@ -31,8 +31,17 @@ from liveblog.storage.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from liveblog.storage.schema import MIGRATIONS as SQLITE_MIGRATIONS
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
-from tests.archive_fixtures import note
-from tests.conftest import FAST_HASHER, LiveServer, Seed, eventually, make_settings, organiser_csrf, seed
+from tests.archive_fixtures import note, organiser_account
+from tests.conftest import (
+    FAST_HASHER,
+    LiveServer,
+    Seed,
+    eventually,
+    make_settings,
+    organiser_csrf,
+    query,
+    seed,
+)
 from tests.servers import RedisServer
 from tests.wsclient import connect, recv_until
 
@@ -414,3 +423,36 @@ async def test_an_import_holding_removed_text_is_redacted_as_it_goes_in(
             assert comparable(await export_json(fresh.db, seeded.event_id)) == comparable(clean)
         finally:
             await fresh.close()
+
+
+async def test_a_removal_after_the_event_leaves_no_kept_card(live: LiveServer, seeded: Seed) -> None:
+    """Organisers still remove notes from knowledge pages: the cards kept for the page (each
+    note's, and the page's assembled run) lose the note with the removal, not at the next view."""
+    svc = live.services
+    sid = seeded.session_id
+    invite = await svc.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    ada = Author.from_invite(invite)
+    await note(svc, sid, ada, f"Kept: {KEPT['note']}")
+    gone = await note(svc, sid, ada, f"Gone: {SECRETS['note deleted']}")
+    await svc.programme.set_state(sid, "ended")
+    async with live.client() as c:
+        page = await c.get(f"/archive/sessions/{sid}")
+        assert SECRETS["note deleted"] in page.text
+
+        async def kept() -> str:
+            rows = await query(svc.db, "SELECT html FROM item_cards")
+            rows += await query(svc.db, "SELECT notes_html FROM card_sections")
+            return "\n".join(str(r[0]) for r in rows)
+
+        await eventually(lambda: kept_has(kept, SECRETS["note deleted"]), what="the page's cards to be kept")
+        organiser = Author.organiser(await organiser_account(svc))
+        await svc.notes.handle(sid, organiser, {"type": "note.delete", "client_id": str(uuid.uuid4()),
+                                                "item_id": gone})
+        assert not leaks(await kept())
+        page = await c.get(f"/archive/sessions/{sid}")
+        assert not leaks(page.text) and not missing(page.text, ("note",))
+
+
+async def kept_has(kept: Any, word: str) -> bool:
+    return word in await kept()

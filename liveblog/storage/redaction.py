@@ -1,8 +1,8 @@
 """Redaction at the source: when an item or a comment stops being public (deleted, hidden, a
 post removed), every earlier change of it in the session's change log is rewritten, in the same
-transaction, to its redacted form (`models.redaction`), and an item's earlier versions
-and kept cards are deleted. Every output reads these (websocket and SSE resume, replay, exports,
-pages), so none of them can hand the text out again.
+transaction, to its redacted form (`models.redaction`), and an item's earlier versions and kept
+cards (its own, and its page's assembled run) are deleted. Every output reads these (websocket
+and SSE resume, replay, exports, pages), so none of them can hand the text out again.
 
 Portable SQL (`?` placeholders) on an aiosqlite-shaped connection: SQLite's own, or PostgreSQL's
 through `postgres.portable.AiosqliteShim`, so both backends run this one text."""
@@ -116,6 +116,7 @@ async def item_change_fields(conn: Any, item: Item) -> dict[str, Any]:
                 photos.update(_PHOTO.findall(r[0]))
         await conn.execute("DELETE FROM item_history WHERE item_id = ?", (item.id,))
         await conn.execute("DELETE FROM item_cards WHERE item_id = ?", (item.id,))
+        await conn.execute("DELETE FROM card_sections WHERE session_id = ?", (item.session_id,))
         if photos:
             await drop_unshown_photos(conn, item.session_id, photos)
         redacts = await redact_item_changes(conn, item.session_id, item.id)

@@ -496,7 +496,8 @@ MIGRATIONS: list[str] = [
     # 11: moderated-out text leaves the change log (storage/redaction.py does it at every removal
     # from now on): for items and comments already removed, every change but their latest becomes
     # `item.redacted` / `comment.redacted`, the form models.redaction gives, and removed
-    # items' earlier versions and kept cards are deleted.
+    # items' earlier versions and kept cards are deleted (pages' assembled cards are all
+    # reassembled from the kept ones at their next view).
     """
     CREATE TEMP TABLE removed_items AS SELECT id, seq FROM items WHERE deleted = 1
         OR (kind = 'question' AND json_extract(data, '$.state') NOT IN ('visible', 'answered'))
@@ -508,6 +509,7 @@ MIGRATIONS: list[str] = [
       AND seq < (SELECT r.seq FROM removed_items r WHERE r.id = changes.item_id);
     DELETE FROM item_history WHERE item_id IN (SELECT id FROM removed_items);
     DELETE FROM item_cards WHERE item_id IN (SELECT id FROM removed_items);
+    DELETE FROM card_sections;
     DROP TABLE removed_items;
     UPDATE changes SET op = 'comment.redacted',
         payload = json_object('type', 'change', 'seq', seq, 'op', 'comment.redacted',

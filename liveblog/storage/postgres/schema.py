@@ -542,6 +542,7 @@ MIGRATIONS: list[str] = [
     WHERE r.id = c.item_id AND c.op <> 'item.redacted' AND c.seq < r.seq;
     DELETE FROM item_history WHERE item_id IN (SELECT id FROM removed_items);
     DELETE FROM item_cards WHERE item_id IN (SELECT id FROM removed_items);
+    DELETE FROM card_sections;
     UPDATE changes c SET op = 'comment.redacted',
         payload = '{"type":"change","seq":' || c.seq || ',"op":"comment.redacted","comment_id":'
             || (c.payload::jsonb #>> '{comment,id}') || '}'
