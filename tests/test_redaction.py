@@ -24,7 +24,7 @@ from liveblog.archive.exports import comparable, export_json, import_json
 from liveblog.capture.feeds.service import _publish
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
-from liveblog.models import REDACTED_OPS, SocialPost
+from liveblog.models import REDACTED_OPS, Account, Ack, SocialPost
 from liveblog.services import Services
 from liveblog.storage import Tx
 from liveblog.storage.postgres.schema import MIGRATIONS as PG_MIGRATIONS
@@ -80,6 +80,32 @@ async def reader(live: LiveServer, name: str) -> AsyncIterator[httpx.AsyncClient
         assert r.status_code == 303, r.text
         c.headers.update(organiser_csrf(str(c.cookies["lb_reader"])))
         yield c
+
+
+async def note_taker(services: Services, seeded: Seed) -> Author:
+    invite = await services.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    return Author.from_invite(invite)
+
+
+async def delete_note(services: Services, session_id: str, author: Author, item_id: int) -> Ack:
+    return await services.notes.handle(
+        session_id, author, {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": item_id}
+    )
+
+
+async def a_kept_and_a_deleted_note(services: Services, session_id: str, author: Author) -> int:
+    """A note that stays, and one deleted (its id)."""
+    await note(services, session_id, author, f"Kept: {KEPT['note']}")
+    gone = await note(services, session_id, author, f"Gone: {SECRETS['note deleted']}")
+    await delete_note(services, session_id, author, gone)
+    return gone
+
+
+async def a_reader(services: Services, name: str) -> Account:
+    services.accounts.hasher = FAST_HASHER
+    account, _ = await services.readers.register(name, "a long password")
+    return account
 
 
 async def post_comment(c: httpx.AsyncClient, session_id: str, body: str) -> int:
@@ -142,8 +168,7 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
                 found = await c.get("/search", params={"q": word})
                 assert f"<mark>{word}</mark>" in found.text, f"{word} should be findable while public"
         # Now remove them.
-        await svc.notes.handle(sid, ada, {"type": "note.delete", "client_id": str(uuid.uuid4()),
-                                          "item_id": secret_note})
+        await delete_note(svc, sid, ada, secret_note)
         await svc.audience.moderate_question(question.id, Moderator("Ada", invite.id), {"action": "hide"})
         await svc.feeds.remove_item(post_item, "org")
         await svc.comments.moderate(hidden, "hide")
@@ -278,14 +303,9 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
     and earlier versions: migration 11 redacts them as a removal does now, keeping each item's
     and comment's latest change (the one that says it is gone)."""
     sid = seeded.session_id
-    invite = await services.accounts.invite_for_token(seeded.token)
-    assert invite is not None
-    ada = Author.from_invite(invite)
-    await note(services, sid, ada, f"Kept: {KEPT['note']}")
-    gone = await note(services, sid, ada, f"Gone: {SECRETS['note deleted']}")
-    await services.notes.handle(sid, ada, {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": gone})
-    services.accounts.hasher = FAST_HASHER
-    account, _ = await services.readers.register("olden", "a long password")
+    ada = await note_taker(services, seeded)
+    gone = await a_kept_and_a_deleted_note(services, sid, ada)
+    account = await a_reader(services, "olden")
 
     async def comments(tx: Tx) -> None:
         ids = []
@@ -351,9 +371,7 @@ async def test_a_hub_on_another_process_redacts_the_frames_it_keeps(
     try:
         seeded = await seed(here)
         sid = seeded.session_id
-        invite = await here.accounts.invite_for_token(seeded.token)
-        assert invite is not None
-        ada = Author.from_invite(invite)
+        ada = await note_taker(here, seeded)
 
         async def ring_reaches(seq: int) -> str | None:
             channel = there.hub.channels.get(sid)
@@ -367,8 +385,7 @@ async def test_a_hub_on_another_process_redacts_the_frames_it_keeps(
         assert head is not None
         before = await eventually(lambda: ring_reaches(head[1]), what="the other hub to have the note")
         assert SECRETS["note deleted"] in before  # it is there to be redacted
-        ack = await here.notes.handle(sid, ada, {"type": "note.delete", "client_id": str(uuid.uuid4()),
-                                                 "item_id": gone})
+        ack = await delete_note(here, sid, ada, gone)
         after = await eventually(lambda: ring_reaches(ack.seq), what="the other hub to have the deletion")
         assert not leaks(after) and not missing(after, ("note",))
     finally:
@@ -383,14 +400,9 @@ async def test_an_import_holding_removed_text_is_redacted_as_it_goes_in(
     (its `changes` showing a comment or note that its `comments` and `items` say is removed):
     the import redacts them as a removal would, and a clean export still round-trips."""
     sid = seeded.session_id
-    invite = await services.accounts.invite_for_token(seeded.token)
-    assert invite is not None
-    ada = Author.from_invite(invite)
-    await note(services, sid, ada, f"Kept: {KEPT['note']}")
-    gone = await note(services, sid, ada, f"Gone: {SECRETS['note deleted']}")
-    await services.notes.handle(sid, ada, {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": gone})
-    services.accounts.hasher = FAST_HASHER
-    account, _ = await services.readers.register("olden", "a long password")
+    ada = await note_taker(services, seeded)
+    gone = await a_kept_and_a_deleted_note(services, sid, ada)
+    account = await a_reader(services, "olden")
     hidden = await services.comments.post(sid, account, f"Insult {SECRETS['comment hidden']}")
     await services.comments.post(sid, account, f"Thanks {KEPT['comment']}")
     await services.comments.moderate(hidden.id, "hide")
@@ -430,9 +442,7 @@ async def test_a_removal_after_the_event_leaves_no_kept_card(live: LiveServer, s
     note's, and the page's assembled run) lose the note with the removal, not at the next view."""
     svc = live.services
     sid = seeded.session_id
-    invite = await svc.accounts.invite_for_token(seeded.token)
-    assert invite is not None
-    ada = Author.from_invite(invite)
+    ada = await note_taker(svc, seeded)
     await note(svc, sid, ada, f"Kept: {KEPT['note']}")
     gone = await note(svc, sid, ada, f"Gone: {SECRETS['note deleted']}")
     await svc.programme.set_state(sid, "ended")
@@ -446,9 +456,7 @@ async def test_a_removal_after_the_event_leaves_no_kept_card(live: LiveServer, s
             return "\n".join(str(r[0]) for r in rows)
 
         await eventually(lambda: kept_has(kept, SECRETS["note deleted"]), what="the page's cards to be kept")
-        organiser = Author.organiser(await organiser_account(svc))
-        await svc.notes.handle(sid, organiser, {"type": "note.delete", "client_id": str(uuid.uuid4()),
-                                                "item_id": gone})
+        await delete_note(svc, sid, Author.organiser(await organiser_account(svc)), gone)
         assert not leaks(await kept())
         page = await c.get(f"/archive/sessions/{sid}")
         assert not leaks(page.text) and not missing(page.text, ("note",))
