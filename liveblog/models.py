@@ -180,6 +180,30 @@ class Change:
     payload: dict[str, Any]
 
 
+# Moderated-out text never leaves (docs/archive.md, "What is redacted"). When an item or comment
+# is removed, every earlier change of it is rewritten, in the same transaction, to one of these
+# (its place in the stream and nothing else), and the change that removes it lists their seqs
+# in `redacts`, so that every process's hub rewrites the frames it keeps in memory too.
+REDACTED_OPS = ("item.redacted", "comment.redacted")
+
+
+def redaction(seq: int, *, item_id: int | None = None, comment_id: int | None = None) -> dict[str, Any]:
+    """What the seq-th change becomes once its item or comment is removed: its place, no content."""
+    if comment_id is not None:
+        return {"type": "change", "seq": seq, "op": "comment.redacted", "comment_id": comment_id}
+    return {"type": "change", "seq": seq, "op": "item.redacted", "item_id": item_id}
+
+
+def redacted_change(payload: dict[str, Any]) -> dict[str, Any]:
+    """`redaction` of a change's payload: an item's (`item`, or a compact change's `item_id`) or
+    a comment's. Already redacted: unchanged."""
+    if payload["op"] in REDACTED_OPS:
+        return payload
+    if "comment" in payload:
+        return redaction(payload["seq"], comment_id=payload["comment"]["id"])
+    return redaction(payload["seq"], item_id=payload["item"]["id"] if "item" in payload else payload["item_id"])
+
+
 @dataclass(frozen=True)
 class Invite:
     id: str

@@ -9,6 +9,7 @@ from typing import Any
 from liveblog.errors import NotFound
 from liveblog.models import Account, Change, Comment, utcnow
 from liveblog.storage.access import hash_token, new_token
+from liveblog.storage.redaction import comment_change_fields
 from liveblog.storage.repo import StreamOps
 
 
@@ -49,7 +50,8 @@ class CommentOps(StreamOps):
 
     async def update_comment(self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
                              ) -> tuple[Comment, Change]:
-        """Change a comment (body/html/edited, state, deleted) and append its change to the stream."""
+        """Change a comment (body/html/edited, state, deleted) and append its change to the stream;
+        a comment hidden or deleted has its earlier changes redacted (storage/redaction.py)."""
         sets = ", ".join(f"{k} = ?" for k in fields)
         values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
         async with self.conn.execute(
@@ -59,7 +61,8 @@ class CommentOps(StreamOps):
         if row is None:
             raise NotFound("There is no such comment.", code="unknown_comment")
         comment = _comment(row)
-        change = await self.append_change(comment.session_id, op, None, lambda seq: {"comment": comment.to_wire()})
+        fields = await comment_change_fields(self.conn, comment)  # hidden or deleted: redacts its past
+        change = await self.append_change(comment.session_id, op, None, lambda seq: fields)
         return comment, change
 
     async def get_comment(self, comment_id: int) -> Comment | None:

@@ -10,11 +10,10 @@ import json
 from typing import Any
 
 from liveblog.errors import BadRequest, Conflict
-from liveblog.models import SESSION_KINDS
+from liveblog.models import SESSION_KINDS, redaction
+from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.repo import StreamOps, dumps
 
-PUBLIC_QUESTION_STATES = ("visible", "answered")
-HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 # A password hash no password matches (argon2 refuses it as malformed): imported comment authors
 # exist as names, and the people behind them get in with an organiser's reset link.
 NO_PASSWORD = "!imported"
@@ -41,18 +40,6 @@ def _row(row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_
     return out
 
 
-def item_is_public(kind: str, deleted: bool, data: dict[str, Any]) -> bool:
-    if deleted:
-        return False
-    if kind == "question":
-        return data.get("state") in PUBLIC_QUESTION_STATES
-    if kind == "social":
-        return data.get("state") not in HIDDEN_SOCIAL_STATES
-    if kind == "poll":
-        return data.get("state") != "draft"
-    return True
-
-
 class ExportOps(StreamOps):
     async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
         rows = await self.conn.execute_fetchall("SELECT * FROM events WHERE id = ?", (event_id,))
@@ -74,7 +61,9 @@ class ExportOps(StreamOps):
         ):
             payload = json.loads(r[3])
             if r[2] is not None and r[2] in hidden:
-                payload = {"type": "change", "seq": r[0], "op": "item.redacted", "item_id": r[2]}
+                # Removed items' changes are redacted where they are stored (storage/redaction.py);
+                # this also covers the last change of an item that is not public (a draft poll).
+                payload = redaction(r[0], item_id=r[2])
             out.append({"seq": r[0], "op": payload["op"], "item_id": r[2], "payload": payload, "created_at": r[4]})
         return out
 
@@ -237,3 +226,4 @@ class ExportOps(StreamOps):
             )
         if bundle["thread_locked"]:
             await self.conn.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
+        await redact_imported(self.conn, s["id"], bundle["items"], bundle["comments"])

@@ -17,6 +17,7 @@ import aiosqlite
 from liveblog.errors import Conflict, NotFound
 from liveblog.models import Change, Event, Item, Session, event_feed_id, utcnow
 from liveblog.storage.base import UnitBase
+from liveblog.storage.redaction import item_change_fields
 
 
 def dumps(value: Any) -> str:
@@ -410,8 +411,7 @@ class StreamOps(UnitBase):
         if row is None:
             raise NotFound(f"no item {item_id}")
         item = _item(row)
-        change = await self.store_change(session_id, seq, op, item_id, {"item": item.to_wire() | {"seq": seq}})
-        return item, change
+        return item, await self.store_change(session_id, seq, op, item_id, await item_change_fields(self.conn, item))
 
     # -- idempotency keys --------------------------------------------------------------------------
 

@@ -493,4 +493,31 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX social_posts_by_author ON social_posts(network, author_handle);
     """,
+    # 11: moderated-out text leaves the change log (storage/redaction.py does it at every removal
+    # from now on): for items and comments already removed, every change but their latest becomes
+    # `item.redacted` / `comment.redacted`, the form models.redaction gives, and removed
+    # items' earlier versions and kept cards are deleted (pages' assembled cards are all
+    # reassembled from the kept ones at their next view).
+    """
+    CREATE TEMP TABLE removed_items AS SELECT id, seq FROM items WHERE deleted = 1
+        OR (kind = 'question' AND json_extract(data, '$.state') NOT IN ('visible', 'answered'))
+        OR (kind = 'social' AND json_extract(data, '$.state') IN ('pending', 'rejected', 'hidden'))
+        OR (kind = 'poll' AND json_extract(data, '$.state') = 'draft');
+    UPDATE changes SET op = 'item.redacted',
+        payload = json_object('type', 'change', 'seq', seq, 'op', 'item.redacted', 'item_id', item_id)
+    WHERE op <> 'item.redacted' AND item_id IN (SELECT id FROM removed_items)
+      AND seq < (SELECT r.seq FROM removed_items r WHERE r.id = changes.item_id);
+    DELETE FROM item_history WHERE item_id IN (SELECT id FROM removed_items);
+    DELETE FROM item_cards WHERE item_id IN (SELECT id FROM removed_items);
+    DELETE FROM card_sections;
+    DROP TABLE removed_items;
+    UPDATE changes SET op = 'comment.redacted',
+        payload = json_object('type', 'change', 'seq', seq, 'op', 'comment.redacted',
+                              'comment_id', json_extract(payload, '$.comment.id'))
+    WHERE op IN ('comment.created', 'comment.updated', 'comment.deleted')
+      AND json_extract(payload, '$.comment.id') IN (SELECT id FROM comments WHERE state <> 'visible' OR deleted = 1)
+      AND seq < (SELECT max(l.seq) FROM changes l WHERE l.session_id = changes.session_id
+          AND l.op IN ('comment.created', 'comment.updated', 'comment.deleted')
+          AND json_extract(l.payload, '$.comment.id') = json_extract(changes.payload, '$.comment.id'));
+    """,
 ]

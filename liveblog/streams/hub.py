@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from liveblog.errors import NotFound
-from liveblog.models import Change
+from liveblog.models import Change, redacted_change
 from liveblog.streams.protocol import PROTOCOL_VERSION, CloseCode, Frame, FrameBatch
 
 log = logging.getLogger(__name__)
@@ -369,6 +369,9 @@ class StreamHub:
         """The change becomes the channel's head, in its ring and in every catching-up
         subscriber's pending list; a fan-out pass (`_start_pass`) then writes it to the live."""
         channel.head = change.seq
+        redacts = change.payload.get("redacts")
+        if redacts:
+            self._redact(channel, redacts)
         frame = Frame.of(change.payload)
         channel.ring.append(frame)
         if change.op == "session.updated":
@@ -380,6 +383,17 @@ class StreamHub:
                 catching.overflowed = True
             else:
                 catching.pending.append(frame)
+
+    @staticmethod
+    def _redact(channel: Channel, seqs: list[int]) -> None:
+        """A change removed an item or comment, and storage redacted its earlier changes (seqs):
+        so do the frames kept here, so a viewer resuming from the ring never gets its text."""
+        wanted = set(seqs)
+        for frames in (channel.ring, *(c.pending for c in channel.catching)):
+            for n, frame in enumerate(frames):
+                if frame.seq in wanted:
+                    frames[n] = Frame.of(redacted_change(json.loads(frame.text)))
+        channel.owed.clear()
 
     # -- fan-out passes ------------------------------------------------------------------------
     #

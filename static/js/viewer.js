@@ -199,6 +199,7 @@ function applyChange(msg) {
       upsert(msg.item, { live: msg.op === "item.created" });
       break;
     case "item.deleted":
+    case "item.redacted":  // a change of an item removed since (docs/protocol.md, "Redaction")
       removeItem(msg.item ? msg.item.id : msg.item_id);
       break;
     case "session.updated":

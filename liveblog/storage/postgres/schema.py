@@ -529,4 +529,28 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX social_posts_by_author ON social_posts (network, author_handle);
     """,
+    # 11: moderated-out text leaves the change log (as SQLite's 11; the payloads are the compact
+    # JSON text models.redaction gives).
+    """
+    CREATE TEMP TABLE removed_items ON COMMIT DROP AS SELECT id, seq FROM items WHERE deleted = 1
+        OR (kind = 'question' AND data::jsonb ->> 'state' NOT IN ('visible', 'answered'))
+        OR (kind = 'social' AND data::jsonb ->> 'state' IN ('pending', 'rejected', 'hidden'))
+        OR (kind = 'poll' AND data::jsonb ->> 'state' = 'draft');
+    UPDATE changes c SET op = 'item.redacted',
+        payload = '{"type":"change","seq":' || c.seq || ',"op":"item.redacted","item_id":' || c.item_id || '}'
+    FROM removed_items r
+    WHERE r.id = c.item_id AND c.op <> 'item.redacted' AND c.seq < r.seq;
+    DELETE FROM item_history WHERE item_id IN (SELECT id FROM removed_items);
+    DELETE FROM item_cards WHERE item_id IN (SELECT id FROM removed_items);
+    DELETE FROM card_sections;
+    UPDATE changes c SET op = 'comment.redacted',
+        payload = '{"type":"change","seq":' || c.seq || ',"op":"comment.redacted","comment_id":'
+            || (c.payload::jsonb #>> '{comment,id}') || '}'
+    FROM comments m
+    WHERE c.op IN ('comment.created', 'comment.updated', 'comment.deleted')
+      AND m.id = (c.payload::jsonb #>> '{comment,id}')::bigint AND (m.state <> 'visible' OR m.deleted = 1)
+      AND c.seq < (SELECT max(l.seq) FROM changes l WHERE l.session_id = c.session_id
+          AND l.op IN ('comment.created', 'comment.updated', 'comment.deleted')
+          AND l.payload::jsonb #>> '{comment,id}' = c.payload::jsonb #>> '{comment,id}');
+    """,
 ]

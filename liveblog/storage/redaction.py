@@ -1,0 +1,135 @@
+"""Redaction at the source: when an item or a comment stops being public (deleted, hidden, a
+post removed), every earlier change of it in the session's change log is rewritten, in the same
+transaction, to its redacted form (`models.redaction`), and an item's earlier versions and kept
+cards (its own, and its page's assembled run) are deleted. Every output reads these (websocket
+and SSE resume, replay, exports, pages), so none of them can hand the text out again.
+
+Portable SQL (`?` placeholders) on an aiosqlite-shaped connection: SQLite's own, or PostgreSQL's
+through `postgres.portable.AiosqliteShim`, so both backends run this one text."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from liveblog.models import Comment, Item, redaction
+
+PUBLIC_QUESTION_STATES = ("visible", "answered")
+HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
+_COMMENT_OPS = ("comment.created", "comment.updated", "comment.deleted")
+# A photo in a note's stored change (its HTML shows every photo the note has).
+_PHOTO = re.compile(r"/media/([A-Za-z0-9_-]+)")
+
+
+def item_is_public(kind: str, deleted: bool, data: dict[str, Any]) -> bool:
+    if deleted:
+        return False
+    if kind == "question":
+        return data.get("state") in PUBLIC_QUESTION_STATES
+    if kind == "social":
+        return data.get("state") not in HIDDEN_SOCIAL_STATES
+    if kind == "poll":
+        return data.get("state") != "draft"
+    return True
+
+
+async def _rewrite(conn: Any, session_id: str, seqs: list[int], **whose: int) -> list[int]:
+    """Rewrite these changes to their redaction (`whose`: item_id= or comment_id=)."""
+    for seq in seqs:
+        new = redaction(seq, **whose)
+        await conn.execute(
+            "UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?",
+            (new["op"], json.dumps(new, separators=(",", ":")), session_id, seq),
+        )
+    return seqs
+
+
+async def redact_item_changes(conn: Any, session_id: str, item_id: int) -> list[int]:
+    """Redact every stored change of an item no longer public; the seqs rewritten."""
+    rows = await conn.execute_fetchall(
+        "SELECT seq FROM changes WHERE session_id = ? AND item_id = ? AND op <> 'item.redacted' ORDER BY seq",
+        (session_id, item_id),
+    )
+    return await _rewrite(conn, session_id, [int(r[0]) for r in rows], item_id=item_id)
+
+
+async def redact_comment_changes(conn: Any, session_id: str, comment_id: int, *, text_only: bool = False
+                                 ) -> list[int]:
+    """Redact every stored change of a comment no longer public (`text_only`: those that show its
+    text); the seqs rewritten. Comment changes carry no item id: their payloads name it."""
+    rows = await conn.execute_fetchall(
+        "SELECT seq, payload FROM changes WHERE session_id = ? AND op IN (?, ?, ?) AND payload LIKE ?"
+        " ORDER BY seq",
+        (session_id, *_COMMENT_OPS, f'%"id":{comment_id}%'),
+    )
+    mine = []
+    for seq, text in ((int(r[0]), r[1]) for r in rows):
+        payload = json.loads(text)
+        shown = payload.get("comment") if isinstance(payload, dict) else None
+        if isinstance(shown, dict) and shown.get("id") == comment_id and (not text_only or "html" in shown):
+            mine.append(seq)
+    return await _rewrite(conn, session_id, mine, comment_id=comment_id)
+
+
+async def redact_imported(conn: Any, session_id: str, items: list[dict[str, Any]], comments: list[dict[str, Any]]
+                          ) -> None:
+    """After an import wrote a session's rows: an export holds no removed text, but one from an
+    older version or written by hand may. Redact the changes of what its rows say is removed (a
+    comment's, only those showing its text: an export's own keep their place and round-trip)."""
+    for item in items:
+        if not item_is_public(item["kind"], bool(item["deleted"]), item["data"]):
+            await redact_item_changes(conn, session_id, item["id"])
+    for c in comments:
+        if c["deleted"] or c["state"] != "visible":
+            await redact_comment_changes(conn, session_id, c["id"], text_only=True)
+
+
+async def drop_unshown_photos(conn: Any, session_id: str, media_ids: set[str]) -> None:
+    """Delete the session's photos among `media_ids` that nothing public of the session shows
+    any more (a note, an earlier version of one, the summary): a deleted note's photos go with it."""
+    for media_id in sorted(media_ids):
+        pattern = f"%/media/{media_id}%"
+        shown = await conn.execute_fetchall(
+            "SELECT 1 FROM items WHERE session_id = ? AND deleted = 0 AND html LIKE ?"
+            " UNION ALL SELECT 1 FROM item_history h JOIN items i ON i.id = h.item_id"
+            " WHERE i.session_id = ? AND i.deleted = 0 AND h.html LIKE ?"
+            " UNION ALL SELECT 1 FROM archives WHERE session_id = ? AND summary_html LIKE ?",
+            (session_id, pattern, session_id, pattern, session_id, pattern),
+        )
+        if not shown:
+            await conn.execute("DELETE FROM media WHERE id = ? AND session_id = ?", (media_id, session_id))
+
+
+async def item_change_fields(conn: Any, item: Item) -> dict[str, Any]:
+    """The fields of an item's new change (stamped with its seq). An item no longer public has
+    its earlier changes redacted first, and the change names them (`redacts`) for the hubs."""
+    fields: dict[str, Any] = {"item": item.to_wire()}
+    if not item_is_public(item.kind, item.deleted, item.data):
+        # Its earlier versions and rendered cards go too: nothing of it is left to show. So do
+        # a deleted note's photos (collected posts' images may be shared by other streams).
+        photos: set[str] = set()
+        if item.kind == "note":
+            for r in await conn.execute_fetchall(
+                "SELECT payload FROM changes WHERE session_id = ? AND item_id = ?", (item.session_id, item.id)
+            ):
+                photos.update(_PHOTO.findall(r[0]))
+        await conn.execute("DELETE FROM item_history WHERE item_id = ?", (item.id,))
+        await conn.execute("DELETE FROM item_cards WHERE item_id = ?", (item.id,))
+        await conn.execute("DELETE FROM card_sections WHERE session_id = ?", (item.session_id,))
+        if photos:
+            await drop_unshown_photos(conn, item.session_id, photos)
+        redacts = await redact_item_changes(conn, item.session_id, item.id)
+        if redacts:
+            fields["redacts"] = redacts
+    return fields
+
+
+async def comment_change_fields(conn: Any, comment: Comment) -> dict[str, Any]:
+    """The same for a comment's new change."""
+    fields: dict[str, Any] = {"comment": comment.to_wire()}
+    if not comment.public:
+        redacts = await redact_comment_changes(conn, comment.session_id, comment.id)
+        if redacts:
+            fields["redacts"] = redacts
+    return fields
