@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from liveblog.archive.exports import comparable, export_json, import_json
+from liveblog.archive.exports import comparable, export_json
+from liveblog.capture.imports import import_json
 from liveblog.capture.feeds.service import _publish
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
