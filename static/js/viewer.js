@@ -140,6 +140,21 @@ function setFilter(value) {
 let heard = [];
 let announceTimer = null;
 
+// While the tab is hidden, its title counts what arrived: "(3) Keynote · Liveblog". Seeing the
+// tab again clears it.
+const baseTitle = document.title;
+let unseen = 0;
+function countUnseen() {
+  if (!document.hidden) return;
+  unseen += 1;
+  document.title = `(${unseen}) ${baseTitle}`;
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  unseen = 0;
+  document.title = baseTitle;
+});
+
 function announce(item) {
   heard.push(item);
   clearTimeout(announceTimer);
@@ -186,6 +201,7 @@ function upsert(item, { live }) {
   if (live) {
     el.classList.add("just-arrived");
     announce(item);
+    countUnseen();
     if (following && order === "oldest") el.scrollIntoView({ block: "end" });
   }
 }
