@@ -353,6 +353,9 @@ class SearchQuery:
     stemming) and optional filters. Each backend turns `terms` into its own query syntax."""
 
     terms: tuple[str, ...]
+    # Quoted phrases: each one's words must also stand together, in order. Their words are in
+    # `terms` too (so ranking and highlighting see them).
+    phrases: tuple[tuple[str, ...], ...] = ()
     event_id: str | None = None
     tag: str | None = None
     kinds: tuple[str, ...] = ()

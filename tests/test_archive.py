@@ -264,6 +264,13 @@ async def test_search_finds_notes_posts_comments_and_summaries_with_highlights(l
         assert (await c.get("/search", params={"q": "x", "page": "-1"})).status_code == 400
         # FTS syntax typed into the box is just words.
         assert (await c.get("/search", params={"q": 'NEAR( "AND OR * ^'})).status_code == 200
+        # A quoted phrase must stand together: "red and blue" is in one note; "red blue" is not a phrase in any.
+        r = await c.get("/search", params={"q": '"red and blue"'})
+        assert "1 result" in r.text and "Chlorophyll" in r.text
+        r = await c.get("/search", params={"q": '"blue red"'})
+        assert "0 results" in r.text
+        r = await c.get("/search", params={"q": "blue red"})
+        assert "1 result" in r.text
 
 
 @both_backends

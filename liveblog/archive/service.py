@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
+from liveblog.archive.tags import normalise_tag, parse_tags, search_phrases, search_terms
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
@@ -487,6 +487,7 @@ class Archive:
         size = self.settings.search_page_size
         return SearchQuery(
             terms=search_terms(text),
+            phrases=search_phrases(text),
             event_id=event_id or None,
             tag=normalise_tag(tag) if tag else None,
             kinds=(kind,) if kind else (),

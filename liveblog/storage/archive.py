@@ -285,7 +285,7 @@ class ArchiveOps(StreamOps):
             if query.date_to:
                 where.append("d.at < ?")
                 args.append(query.date_to + "~")  # after every time of that day
-        match = match_expression(query.terms, languages, facets)
+        match = match_expression(query.terms, languages, facets, query.phrases)
         if not match:
             return SearchResult((), 0, False)
         args.insert(0, match)
