@@ -340,7 +340,8 @@ function showState({ state, delay, code }) {
 
 function showViewers(count) {
   if (!viewersEl || typeof count !== "number") return;
-  viewersEl.textContent = count === 1 ? " · 1 watching" : ` · ${count} watching`;
+  // Counts from 20 up come rounded (docs/protocol.md, heartbeat): "about".
+  viewersEl.textContent = count < 20 ? ` · ${count} watching` : ` · about ${count.toLocaleString("en")} watching`;
 }
 
 // -- permalinks and keyboard -------------------------------------------------------------------
