@@ -68,6 +68,7 @@ class FakeNetworks:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     jet_events: list[dict[str, Any]] = field(default_factory=list)
     rss_items: list[dict[str, Any]] = field(default_factory=list)
+    documents: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)  # /doc/{name}: body, headers
     x_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     mastodon_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     jetstream_connections: list[dict[str, str]] = field(default_factory=list)
@@ -381,11 +382,22 @@ class FakeNetworks:
 
     # -- RSS ------------------------------------------------------------------------------------
 
-    def add_rss_item(self, title: str, description: str, categories: list[str]) -> str:
+    def add_rss_item(self, title: str, description: str, categories: list[str], *, author: str = "Blog Author",
+                     image: str | None = None) -> str:
+        """An entry of the fake blog's feed, by its own author (dc:creator, as WordPress writes it),
+        with an optional image enclosure (a name served under /img/)."""
         guid = f"https://blog.example/posts/{len(self.rss_items) + 1}"
         self.rss_items.append({"guid": guid, "title": title, "description": description, "categories": categories,
-                               "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")})
+                               "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"), "author": author,
+                               "image": f"{self.base_url}/img/{image}" if image else None})
         return guid
+
+    async def document(self, request: Request) -> Response:
+        """A recorded document served as it is, with its recorded headers (feedparser's corpus)."""
+        found = self.documents.get(request.path_params["name"])
+        if found is None:
+            return Response("not found", status_code=404)
+        return Response(found[0], headers=found[1])
 
     async def get_profiles(self, request: Request) -> Response:
         scripted = await self._scripted("appview")
@@ -409,7 +421,8 @@ class FakeNetworks:
         items = "".join(
             f"<item><title>{escape(i['title'])}</title><link>{escape(i['guid'])}</link>"
             f"<guid isPermaLink=\"true\">{escape(i['guid'])}</guid><description>{escape(i['description'])}</description>"
-            f"<pubDate>{i['date']}</pubDate><dc:creator>Blog Author</dc:creator>"
+            f"<pubDate>{i['date']}</pubDate><dc:creator>{escape(i['author'])}</dc:creator>"
+            + (f'<enclosure url="{escape(i["image"], {chr(34): "&quot;"})}" length="0" type="image/jpeg"/>' if i["image"] else "")
             + "".join(f"<category>{escape(c)}</category>" for c in i["categories"]) + "</item>"
             for i in self.rss_items
         )
@@ -436,6 +449,7 @@ class FakeNetworks:
             WebSocketRoute("/subscribe", self.jetstream),
             Route("/img/{name}", self.image),
             Route("/feed.rss", self.rss),
+            Route("/doc/{name:path}", self.document),
             Route("/xrpc/app.bsky.actor.getProfiles", self.get_profiles),
         ])
 

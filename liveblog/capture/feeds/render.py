@@ -112,7 +112,8 @@ def render_post(post: SocialPost) -> str:
         who.append(f'<img class="social-avatar" src="{post.avatar_local}" alt="" width="32" height="32" loading="lazy">')
     who.append(f'<span class="social-name">{escape(post.author_name or post.author_handle)}</span>')
     if post.author_handle:
-        handle = post.author_handle if post.network == "rss" else "@" + post.author_handle.lstrip("@")
+        # An RSS author's handle is "feed host/author name": the host is what it adds to the name.
+        handle = post.author_handle.split("/", 1)[0] if post.network == "rss" else "@" + post.author_handle.lstrip("@")
         who.append(f'<span class="social-handle">{escape(handle)}</span>')
     parts.append('<p class="social-who">' + " ".join(who) + "</p>")
     relation = post.relation or {}
