@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, Protocol
 
+from liveblog.capture import hashtags
 from liveblog.models import SocialPost
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,29 @@ def split_terms(values: tuple[str, ...] | list[str]) -> tuple[frozenset[str], tu
 
 
 def normalise_tag(tag: str) -> str:
-    return tag.lstrip("#").strip().lower()
+    return hashtags.normalise(tag)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the collecting events ask of a source that filters the network's posts itself
+    (Jetstream, RSS): their hashtags, and their search terms matched as words in the text."""
+
+    tags: frozenset[str]
+    terms: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.terms)
+
+    def matches(self, network: str, tags: list[str] | tuple[str, ...], text: str) -> bool:
+        keys = {hashtags.key_for(network, t) for t in self.tags}
+        return (bool(keys & {hashtags.key_for(network, t) for t in tags})
+                or any(hashtags.term_in(term, text) for term in self.terms))
+
+
+def wanted_of(targets: list[EventTarget]) -> Wanted:
+    return Wanted(frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset(),
+                  tuple(dict.fromkeys(term for t in targets for term in t.terms)))
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -351,7 +374,7 @@ def clip(text: str, limit: int) -> str:
 
 
 def hashtags_in(text: str) -> list[str]:
-    return [normalise_tag(t) for t in re.findall(r"(?<![\w&])#(\w{1,100})", text)]
+    return hashtags.hashtags_in(text)
 
 
 def obj(value: Any) -> dict[str, Any]:

@@ -36,8 +36,10 @@ from liveblog.capture.feeds.base import (
     hashtags_in,
     normalise_tag,
     obj,
+    Wanted,
     text_value,
     utc_iso,
+    wanted_of,
 )
 from liveblog.capture.feeds.profiles import ProfileResolver
 from liveblog.models import SocialPost
@@ -55,7 +57,7 @@ HANDLES_KEPT = 50_000  # DID -> handle, from identity events
 KNOWN_KEPT = 100_000  # uris of posts we collected, to act on their deletion (a few MB at most)
 
 
-def post_from_event(event: Any, wanted: frozenset[str], cdn_base: str, handles: dict[str, str], max_chars: int
+def post_from_event(event: Any, wanted: Wanted, cdn_base: str, handles: dict[str, str], max_chars: int
                     ) -> tuple[str, SocialPost | str | None]:
     """Read one Jetstream frame: ("post", SocialPost) for a wanted new post, ("delete", uri) for a
     deleted post, ("identity", None) after learning a handle, ("skip", None) for anything else
@@ -100,7 +102,7 @@ def post_from_event(event: Any, wanted: frozenset[str], cdn_base: str, handles: 
                 links.append(text_value(feature.get("uri")))
     tags += [normalise_tag(t) for t in record.get("tags") or [] if isinstance(t, str)]
     tags += hashtags_in(text)
-    if not wanted & set(tags):
+    if not wanted.matches("bluesky", tags, text):
         return "skip", None
     relation: dict[str, str] = {}
     reply = obj(record.get("reply"))
@@ -203,7 +205,7 @@ class BlueskySource:
         while True:
             generation = feed.wake_generation
             targets = await feed.targets()
-            wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+            wanted = wanted_of(targets)
             if not wanted:
                 self.status.set("idle", "no session is collecting now")
                 feed.changed()
@@ -227,7 +229,7 @@ class BlueskySource:
             params.append(("cursor", str(max(0, self.stored_cursor - self.rewind_us))))
         return f"{self.url}?{urlencode(params)}"
 
-    async def _stream(self, feed: Feed, wanted: frozenset[str]) -> None:
+    async def _stream(self, feed: Feed, wanted: Wanted) -> None:
         last_save = time.monotonic()
         refreshed = time.monotonic()
         silence = max(self.timeout * 4, 30.0)  # Jetstream carries the whole network: silence means a stall
@@ -251,7 +253,7 @@ class BlueskySource:
                         return
                     if time.monotonic() - refreshed > 5.0:  # sessions start and end: follow their tags
                         targets = await feed.targets()
-                        wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+                        wanted = wanted_of(targets)
                         refreshed = time.monotonic()
                         if not wanted:
                             return
@@ -290,7 +292,7 @@ class BlueskySource:
             self.status.posts += result.new
             feed.changed()
 
-    async def _handle(self, feed: Feed, raw: str | bytes, wanted: frozenset[str]) -> None:
+    async def _handle(self, feed: Feed, raw: str | bytes, wanted: Wanted) -> None:
         try:
             event = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

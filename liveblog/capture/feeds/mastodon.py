@@ -23,6 +23,7 @@ from liveblog.capture.feeds.base import (
     RateLimited,
     SourceError,
     clip,
+    normalise_tag,
     obj,
     plain_text,
     text_value,
@@ -77,7 +78,7 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
             "width": original.get("width") if isinstance(original.get("width"), int) else None,
             "height": original.get("height") if isinstance(original.get("height"), int) else None,
         })
-    tags = [text_value(t.get("name")).lower() for t in body.get("tags", []) or [] if isinstance(t, dict)]
+    tags = [normalise_tag(text_value(t.get("name"))) for t in body.get("tags", []) or [] if isinstance(t, dict)]
     mentions = [text_value(m.get("acct")) for m in body.get("mentions", []) or [] if isinstance(m, dict)]
     card = obj(body.get("card"))
     links = [text_value(card.get("url"))] if card and text_value(card.get("url")) else []

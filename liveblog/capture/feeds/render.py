@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import nh3
 
+from liveblog.capture.hashtags import TAG_CHAR
 from liveblog.models import SocialPost
 
 NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "rss": "RSS"}
@@ -21,7 +22,7 @@ NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "rss": 
 _TOKEN = re.compile(
     r"(?P<url>https?://[^\s<>\"'`]+)"
     r"|(?P<mention>(?<![\w@/])@[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:@[A-Za-z0-9.\-]+)?)"
-    r"|(?P<tag>(?<![\w&#/])#\w{1,100})"
+    rf"|(?P<tag>(?<![\w&#/])#{TAG_CHAR}{{1,100}})"
 )
 
 _TAGS = {"div", "p", "span", "a", "img", "br"}

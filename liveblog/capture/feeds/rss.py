@@ -33,6 +33,7 @@ from liveblog.capture.feeds.base import (
     normalise_tag,
     plain_text,
     utc_iso,
+    wanted_of,
 )
 from liveblog.models import SocialPost
 from liveblog.settings import Settings
@@ -170,9 +171,8 @@ class RssSource(PollingSource):
 
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
         posts = await self.read()
-        wanted = frozenset().union(*(t.all_tags for t in targets))
-        terms = [term.lower() for t in targets for term in t.terms]
-        matching = [p for p in posts if wanted & set(p.hashtags) or any(term in p.text.lower() for term in terms)]
+        wanted = wanted_of(targets)
+        matching = [p for p in posts if wanted.matches("rss", p.hashtags, p.text)]
         if matching:
             result = await feed.ingest("rss", matching)
             self.status.posts += result.new

@@ -23,11 +23,12 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from liveblog.capture import hashtags
 from liveblog.capture.feeds.base import (
     EventTarget,
     IngestResult,
@@ -309,20 +310,23 @@ class FeedService:
     # -- routing and storing ---------------------------------------------------------------------
 
     def route(self, post: SocialPost, targets: list[EventTarget], event_id: str | None) -> list[tuple[str, str]]:
-        tags = set(post.hashtags) | set(hashtags_in(post.text))
-        text = post.text.lower()
+        # Tags compare as the post's network compares them (Mastodon folds accents too).
+        def keys(tags: Iterable[str]) -> set[str]:
+            return {hashtags.key_for(post.network, t) for t in tags}
+
+        tags = keys(post.hashtags) | keys(hashtags_in(post.text))
         routes: list[tuple[str, str]] = []
         for target in targets:
             if event_id is not None and target.event_id != event_id:
                 continue
-            own = [s.session_id for s in target.sessions if s.own_tags & tags]
+            own = [s.session_id for s in target.sessions if keys(s.own_tags) & tags]
             if own:
                 routes += [(target.event_id, s) for s in own]
                 continue
             matches = (
                 event_id is not None  # the network searched for this event's query: it matched
-                or bool(target.tags & tags)
-                or any(term.lower() in text for term in target.terms)
+                or bool(keys(target.tags) & tags)
+                or any(hashtags.term_in(term, post.text) for term in target.terms)
             )
             if matches:
                 live = [s.session_id for s in target.sessions if s.live]

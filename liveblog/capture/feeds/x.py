@@ -30,6 +30,7 @@ from liveblog.capture.feeds.base import (
     RateLimited,
     SourceError,
     clip,
+    normalise_tag,
     obj,
     text_value,
     utc_iso,
@@ -107,7 +108,7 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
         entities = obj(tweet.get("entities"))
         links = [text_value(u.get("expanded_url")) or text_value(u.get("url")) for u in entities.get("urls", []) or []
                  if isinstance(u, dict)]
-        hashtags = [text_value(h.get("tag")).lower() for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
+        hashtags = [normalise_tag(text_value(h.get("tag"))) for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
         mentions = [text_value(m.get("username")) for m in entities.get("mentions", []) or [] if isinstance(m, dict)]
         relation: dict[str, str] = {}
         for ref in tweet.get("referenced_tweets", []) or []:
