@@ -122,8 +122,12 @@ class FakeNetworks:
         self.tweets.append(tweet)
         return tweet_id
 
-    def add_status(self, acct: str, display_name: str, html: str, tags: list[str], *, image_alt: str | None = None
+    def add_status(self, acct: str, display_name: str, html: str, tags: list[str], *, image_alt: str | None = None,
+                   media_type: str = "image", poll: list[tuple[str, int]] | None = None, quote_of: str | None = None
                    ) -> str:
+        """A Status as Mastodon 4.4+ sends it (Mastodon.py's recorded entities): a gifv, video or
+        audio attachment has its file at `url` and an image at `preview_url`; a quote is
+        {"state": "accepted", "quoted_status": Status}; a poll has per-option counts."""
         self._next_status += 65_536
         sid = str(self._next_status)
         username = acct.split("@")[0]
@@ -153,10 +157,20 @@ class FakeNetworks:
             "emojis": [],
             "card": None,
             "poll": None,
+            "quotes_count": 0,
+            "quote": None,
         }
+        if quote_of is not None:
+            quoted = next(s for s in self.statuses if s["id"] == quote_of)
+            status["quote"] = {"state": "accepted", "quoted_status": quoted}
+        if poll is not None:
+            status["poll"] = {"id": sid, "expires_at": _iso(time.time() + 3600), "expired": False, "multiple": False,
+                              "votes_count": sum(n for _, n in poll), "voters_count": sum(n for _, n in poll),
+                              "options": [{"title": t, "votes_count": n} for t, n in poll], "emojis": []}
         if image_alt is not None:
+            files = {"image": "png", "gifv": "mp4", "video": "mp4", "audio": "mp3"}
             status["media_attachments"].append({
-                "id": sid + "1", "type": "image", "url": f"{self.base_url}/img/m{sid}.png",
+                "id": sid + "1", "type": media_type, "url": f"{self.base_url}/img/{media_type[0]}{sid}.{files[media_type]}",
                 "preview_url": f"{self.base_url}/img/m{sid}-small.png", "remote_url": None,
                 "description": image_alt, "blurhash": "UeKUpFxuo~R%0nW;WCnhF6RjaJt757oJodS$",
                 "meta": {"original": {"width": 64, "height": 48, "size": "64x48", "aspect": 1.33}},
@@ -393,8 +407,10 @@ class FakeNetworks:
         return guid
 
     async def document(self, request: Request) -> Response:
-        """A recorded document served as it is, with its recorded headers (feedparser's corpus)."""
-        found = self.documents.get(request.path_params["name"])
+        """A recorded document served as it is, with its recorded headers (feedparser's corpus,
+        recorded API answers): found by path, and by path and query string when it has one."""
+        name = request.path_params["name"]
+        found = self.documents.get(f"{name}?{request.url.query}" if request.url.query else name)
         if found is None:
             return Response("not found", status_code=404)
         return Response(found[0], headers=found[1])
@@ -435,6 +451,8 @@ class FakeNetworks:
     async def image(self, request: Request) -> Response:
         out = io.BytesIO()
         name = request.path_params["name"]
+        if name.endswith((".mp4", ".mp3")):  # a video's or a sound's file: not an image
+            return Response(b"\x00\x00\x00\x18ftypmp42" + bytes(64), media_type="video/mp4" if name.endswith("4") else "audio/mpeg")
         colour = (abs(hash(name)) % 200, 120, 180)
         img = Image.new("RGB", (64, 48), colour)
         exif = Image.Exif()

@@ -364,7 +364,9 @@ class FeedService:
             images: list[tuple[int, str, bytes]] = []
             avatar = None
             if self.fetcher is not None:
-                fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("url") or "")) for m in post.media))
+                # A video's or a sound's preview image is fetched in its place (the original stays a link).
+                fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("preview") or m.get("url") or ""))
+                                                 for m in post.media))
                 images = [(i, f[0], f[1]) for i, f in enumerate(fetched) if f is not None]
                 if post.avatar_url:
                     avatar = await self.fetcher.fetch(post.avatar_url)
