@@ -3,6 +3,7 @@ tests/data/, see its README), replayed over loopback by the fake networks' /doc/
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,12 @@ def load(name: str) -> list[Exchange]:
     out = []
     for i in recorded["interactions"]:
         body = i["response"]["body"]["string"]
+        body = body.encode() if isinstance(body, str) else body
         headers = {k.lower(): " ".join(v) if k.lower() == "link" else v[0] for k, v in i["response"]["headers"].items()}
+        if headers.pop("content-encoding", "") == "gzip" and body[:2] == b"\x1f\x8b":  # recorded as sent
+            body = gzip.decompress(body)
         out.append(Exchange(i["request"]["method"], i["request"]["uri"], int(i["response"]["status"]["code"]), headers,
-                            body.encode() if isinstance(body, str) else body))
+                            body))
     return out
 
 

@@ -69,6 +69,9 @@ class FakeNetworks:
     jet_events: list[dict[str, Any]] = field(default_factory=list)
     rss_items: list[dict[str, Any]] = field(default_factory=list)
     documents: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)  # /doc/{name}: body, headers
+    # /doc/{name} answers in turn (the last repeats), for recorded pages asked with any query.
+    document_pages: dict[str, list[tuple[bytes, dict[str, str]]]] = field(default_factory=dict)
+    document_requests: list[str] = field(default_factory=list)  # each /doc/ URL asked, path and query
     x_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     mastodon_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     jetstream_connections: list[dict[str, str]] = field(default_factory=list)
@@ -203,10 +206,14 @@ class FakeNetworks:
             commit["record"] = record
             commit["cid"] = f"bafyrei{rkey}"
         event = {"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": commit}
+        self.push_jet_event(event)
+        return event
+
+    def push_jet_event(self, event: dict[str, Any]) -> None:
+        """Send an event (any kind, e.g. a recorded one) to the connected Jetstream readers."""
         self.jet_events.append(event)
         self._jet_new.set()
         self._jet_new = asyncio.Event()
-        return event
 
     def add_profile(self, did: str, handle: str, display_name: str | None = None) -> dict[str, Any]:
         """An account the AppView knows (profileViewDetailed, as app.bsky.actor.defs has it)."""
@@ -372,15 +379,18 @@ class FakeNetworks:
                     sent_index += 1
                     if event["time_us"] < cursor:
                         continue
-                    if wanted and event.get("commit", {}).get("collection") not in wanted:
+                    # Like the real service: wantedCollections filters commits; identity and account
+                    # events always come.
+                    if wanted and event.get("kind") == "commit" and event["commit"].get("collection") not in wanted:
                         continue
                     if self.jetstream_drop_after is not None and frames >= self.jetstream_drop_after:
                         self.jetstream_drop_after = None
                         await websocket.close(1011)
                         return
                     await websocket.send_text(self._stamped(json.dumps(event, ensure_ascii=False)))
-                    self.responded.append(("bluesky", f"at://{event['did']}/app.bsky.feed.post/"
-                                           f"{event['commit']['rkey']}", time.time()))
+                    if event.get("kind") == "commit":
+                        self.responded.append(("bluesky", f"at://{event['did']}/app.bsky.feed.post/"
+                                               f"{event['commit']['rkey']}", time.time()))
                     frames += 1
                 waiter = self._jet_new
                 with_timeout = asyncio.create_task(waiter.wait())
@@ -410,7 +420,10 @@ class FakeNetworks:
         """A recorded document served as it is, with its recorded headers (feedparser's corpus,
         recorded API answers): found by path, and by path and query string when it has one."""
         name = request.path_params["name"]
+        self.document_requests.append(f"{request.url.path}?{request.url.query}")
         found = self.documents.get(f"{name}?{request.url.query}" if request.url.query else name)
+        if found is None and (pages := self.document_pages.get(name)):
+            found = pages.pop(0) if len(pages) > 1 else pages[0]
         if found is None:
             return Response("not found", status_code=404)
         return Response(found[0], headers=found[1])

@@ -30,6 +30,7 @@ from liveblog.capture.feeds.base import (
     RateLimited,
     SourceError,
     clip,
+    hashtags_in,
     normalise_tag,
     obj,
     text_value,
@@ -45,6 +46,7 @@ TWEET_FIELDS = ["created_at", "author_id", "entities", "referenced_tweets", "att
 EXPANSIONS = ["author_id", "attachments.media_keys", "referenced_tweets.id"]
 USER_FIELDS = ["name", "username", "profile_image_url"]
 MEDIA_FIELDS = ["type", "url", "preview_image_url", "alt_text", "width", "height"]
+UNKNOWN_AUTHOR = "Unknown author on X"
 MAX_PAGES = 10  # per poll of one event: the rest waits for the next poll (the cap is the real bound)
 
 
@@ -104,11 +106,14 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
         if not tweet_id.isdigit():
             continue
         user = users.get(tweet.get("author_id"), {})
-        username = text_value(user.get("username")) or text_value(tweet.get("author_id"), "unknown")
+        # Without `includes` (as tweepy's recordings show: no expansions asked, or X leaving them
+        # out) the author is the author_id or unknown: nothing made up, and the link is by id.
+        username = text_value(user.get("username")) or text_value(tweet.get("author_id"))
         entities = obj(tweet.get("entities"))
         links = [text_value(u.get("expanded_url")) or text_value(u.get("url")) for u in entities.get("urls", []) or []
                  if isinstance(u, dict)]
-        hashtags = [normalise_tag(text_value(h.get("tag"))) for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
+        hashtags = ([normalise_tag(text_value(h.get("tag"))) for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
+                    if "entities" in tweet else hashtags_in(text_value(tweet.get("text"))))
         mentions = [text_value(m.get("username")) for m in entities.get("mentions", []) or [] if isinstance(m, dict)]
         relation: dict[str, str] = {}
         for ref in tweet.get("referenced_tweets", []) or []:
@@ -135,9 +140,9 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
                 network="x",
                 post_id=tweet_id,
                 author_handle=username[:100],
-                author_name=(text_value(user.get("name")) or username)[:200],
+                author_name=(text_value(user.get("name")) or username or UNKNOWN_AUTHOR)[:200],
                 text=clip(text, max_chars),
-                url=f"https://x.com/{username}/status/{tweet_id}",
+                url=f"https://x.com/{username if user.get('username') else 'i/web'}/status/{tweet_id}",
                 posted_at=utc_iso(tweet.get("created_at")),
                 links=tuple(link for link in links if link.startswith(("https://", "http://")))[:20],
                 hashtags=tuple(h for h in hashtags if h)[:50],
