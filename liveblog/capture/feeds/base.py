@@ -35,11 +35,14 @@ class SessionTarget:
     own_tags: frozenset[str]  # hashtags of this session beyond the event's (lower case, no '#')
     live: bool
     starts_at: datetime  # aware
+    live_since: datetime | None = None  # aware: when it was seen going live (live sessions only)
 
 
 @dataclass(frozen=True)
 class EventTarget:
-    """An event with at least one session collecting now (live, or within the lead time)."""
+    """An event collecting now: from feeds.lead_minutes before its first session until
+    feeds.trail_minutes after its last. `sessions` are those collecting their own tags now (live,
+    or within the lead time before their start); in a break there are none."""
 
     event_id: str
     tags: frozenset[str]  # the event's hashtags (lower case, no '#')

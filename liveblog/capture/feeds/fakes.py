@@ -98,7 +98,8 @@ class FakeNetworks:
     # -- content -----------------------------------------------------------------------------------
 
     def add_tweet(self, username: str, name: str, text: str, *, hashtags: list[str] | None = None,
-                  image_alt: str | None = None, reply_to: str | None = None) -> str:
+                  image_alt: str | None = None, reply_to: str | None = None, created_at: datetime | None = None
+                  ) -> str:
         self._next_tweet += 1_000_003
         tweet_id = str(self._next_tweet)
         user_id = str(abs(hash(username)) % 10**12)
@@ -109,7 +110,7 @@ class FakeNetworks:
             "id": tweet_id,
             "text": text,
             "author_id": user_id,
-            "created_at": _iso(time.time()),
+            "created_at": _iso(created_at.timestamp() if created_at else time.time()),
             "edit_history_tweet_ids": [tweet_id],
             "lang": "en",
             "entities": {"hashtags": [{"start": text.find("#" + t), "end": text.find("#" + t) + len(t) + 1, "tag": t}

@@ -51,6 +51,9 @@ from liveblog.streams.hub import StreamHub
 log = logging.getLogger(__name__)
 
 INGEST_CHUNK = 5  # posts per write transaction: ~2 ms of writer time, so notes never queue long
+# A post made this long before its session was seen going live still belongs to it: networks'
+# clocks differ from ours, RSS dates have whole seconds, and people post as the talk begins.
+LIVE_GRACE = timedelta(seconds=60)
 TARGETS_TTL = 1.0  # seconds a computed list of collecting sessions is reused by every source
 RULE_KINDS = ("allow_author", "block_author", "block_word")
 DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
@@ -67,6 +70,14 @@ def _aware(value: str, venue: ZoneInfo) -> datetime | None:
 
 
 Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
+
+
+def _posted(post: SocialPost) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(post.posted_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
 
 
 def stream_of(event_id: str, session_id: str) -> str:
@@ -133,6 +144,9 @@ class FeedService:
         self._supervisor: Supervisor | None = None
         self._task_names: list[str] = []
         self._targets: tuple[float, list[EventTarget]] | None = None
+        # Live sessions -> when they were first seen live (routing posts made before that elsewhere).
+        self._seen_live: dict[str, datetime] = {}
+        self._watching = False  # targets computed once: a session seen live later went live then
         self._wake = asyncio.Event()
         self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
         self._status_event = asyncio.Event()
@@ -282,30 +296,57 @@ class FeedService:
         if cached is not None and time.monotonic() - cached[0] < TARGETS_TTL:
             return cached[1]
         lead = timedelta(minutes=self.settings.feeds.lead_minutes)
+        trail = timedelta(minutes=self.settings.feeds.trail_minutes)
         venue = ZoneInfo(self.settings.archive.timezone)
+        now = datetime.now().astimezone()
 
         async def load(r: Tx) -> list[EventTarget]:
-            now = datetime.now().astimezone()
             out = []
             for event in await r.list_events():
                 tags, terms = split_terms(event.hashtags)
                 sessions = []
                 starts = []
+                span: list[tuple[datetime, datetime]] = []  # every session's (start, end): the event's days
+                ended: list[datetime] = []
                 for s in await r.list_sessions(event.id):
                     begins, ends = _aware(s.starts_at, venue), _aware(s.ends_at, venue)
-                    if begins is None or ends is None or s.state == "ended":
+                    if begins is None or ends is None:
+                        continue
+                    span.append((begins, ends))
+                    if s.state == "ended":
+                        ended.append(min(ends, now))
                         continue
                     if s.state == "live" or begins - lead <= now <= ends:
                         own, _ = split_terms(s.hashtags)
-                        sessions.append(SessionTarget(s.id, own - tags, s.state == "live", begins))
+                        live_since = self._live_since(s, begins, now) if s.state == "live" else None
+                        sessions.append(SessionTarget(s.id, own - tags, s.state == "live", begins, live_since))
                         starts.append(begins)
-                if sessions and (tags or terms or any(s.own_tags for s in sessions)):
-                    out.append(EventTarget(event.id, tags, terms, tuple(sessions), min(starts) - lead))
+                # The event collects its own tags and terms over its whole span, breaks included.
+                spanning = bool(span) and min(b for b, _ in span) - lead <= now <= max(e for _, e in span) + trail
+                if not (sessions or spanning) or not (tags or terms or any(s.own_tags for s in sessions)):
+                    continue
+                if starts:
+                    window = min(starts) - lead
+                else:  # a break (or the trail after the last session): since the last one ended
+                    window = max([e for e in ended if e <= now], default=min(b for b, _ in span) - lead)
+                out.append(EventTarget(event.id, tags, terms, tuple(sessions), window))
             return out
 
         targets = await self.db.read(load, pool="pages")
+        live_now = {s.session_id for t in targets for s in t.sessions if s.live}
+        self._seen_live = {k: v for k, v in self._seen_live.items() if k in live_now}
+        self._watching = True
         self._targets = (time.monotonic(), targets)
         return targets
+
+    def _live_since(self, session: Session, begins: datetime, now: datetime) -> datetime:
+        """When a live session went live. Seen going live while we watch (targets are recomputed
+        every second): the row's last change, its state's. Already live when we started: its
+        scheduled start, or that change if earlier (it went live early)."""
+        if session.id not in self._seen_live:
+            changed = _aware(session.updated_at, ZoneInfo("UTC")) or now
+            self._seen_live[session.id] = min(changed, now) if self._watching else min(begins, changed, now)
+        return self._seen_live[session.id]
 
     # -- routing and storing ---------------------------------------------------------------------
 
@@ -329,7 +370,11 @@ class FeedService:
                 or any(hashtags.term_in(term, post.text) for term in target.terms)
             )
             if matches:
-                live = [s.session_id for s in target.sessions if s.live]
+                # The sessions live when the post was made: one made in a break (or before a
+                # session went live) goes to the event's own feed, even if collected later.
+                made = _posted(post)
+                live = [s.session_id for s in target.sessions
+                        if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)]
                 routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
         return routes
 

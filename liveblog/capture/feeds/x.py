@@ -222,14 +222,20 @@ class XSource(PollingSource):
         self._show_reads(reads)
         for target in targets:
             left, capped = self._room(target, reads)
-            if left > 0 and len(capped) < len(target.sessions):
+            if not self._stopped(target, left, capped):
                 await self._poll_event(feed, target, left, capped)
                 reads = await feed.reads_used("x")
                 self._show_reads(reads)
-        if all(left <= 0 or len(capped) == len(t.sessions) for t in targets for left, capped in [self._room(t, reads)]):
+        if all(self._stopped(t, *self._room(t, reads)) for t in targets):
             self.status.set("capped", "the read cap is reached for every collecting event or session")
         elif self.status.state != "running":
             self.status.set("running")
+
+    @staticmethod
+    def _stopped(target: EventTarget, left: int, capped: set[str]) -> bool:
+        """Past the event's cap, or every collecting session past its own (in a break, when no
+        session is collecting, only the event's cap counts)."""
+        return left <= 0 or bool(target.sessions) and len(capped) == len(target.sessions)
 
     def _room(self, target: EventTarget, reads: dict[tuple[str, str], int]) -> tuple[int, set[str]]:
         """(reads left for the event, sessions at their own cap)."""
