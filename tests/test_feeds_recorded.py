@@ -19,7 +19,7 @@ import pytest
 from liveblog.capture.feeds.base import EventTarget, IngestResult, SessionTarget
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.x import XSource
-from liveblog.models import SocialPost, event_feed_id
+from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.cassettes import DATA, load
 from tests.conftest import eventually, make_settings, seed
@@ -118,16 +118,13 @@ async def test_a_production_jetstream_capture(fake: FakeNetworks, tmp_path: Path
         for event in events:
             fake.push_jet_event(event)
 
-        # Made in July, before the keynote went live: they go to the event's own feed.
-        around = event_feed_id(ids.event_id)
-
         async def three() -> bool:
-            return len(await svc.programme.items(around, kind="social")) >= 3
+            return len(await svc.db.read(lambda r: r.list_social_routes(event_id=ids.event_id))) >= 3
 
         await eventually(three, what="the three matching posts")
         routes = await svc.db.read(lambda r: r.list_social_routes(event_id=ids.event_id))
         assert {r.post.post_id.rsplit("/", 1)[1] for r in routes} == {"3mptbypfywk2v", "3mptbyo7tas2u", "3mptbypjm6224"}
-        assert {r.session_id for r in routes} == {""}
+        assert {r.session_id for r in routes} == {ids.session_id}  # made after the keynote's scheduled start
         tagged = next(r.post for r in routes if r.post.post_id.endswith("/3mptbyo7tas2u"))
         assert tagged.author_handle == tagged.post_id.split("/")[2]  # the DID (resolving is off here)
         assert "balanwonderworldoc" in tagged.hashtags and tagged.lang == "es"

@@ -144,9 +144,8 @@ class FeedService:
         self._supervisor: Supervisor | None = None
         self._task_names: list[str] = []
         self._targets: tuple[float, list[EventTarget]] | None = None
-        # Live sessions -> when they were first seen live (routing posts made before that elsewhere).
+        # Live sessions -> from when they take the event's posts (those made before go elsewhere).
         self._seen_live: dict[str, datetime] = {}
-        self._watching = False  # targets computed once: a session seen live later went live then
         self._wake = asyncio.Event()
         self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
         self._status_event = asyncio.Event()
@@ -335,17 +334,16 @@ class FeedService:
         targets = await self.db.read(load, pool="pages")
         live_now = {s.session_id for t in targets for s in t.sessions if s.live}
         self._seen_live = {k: v for k, v in self._seen_live.items() if k in live_now}
-        self._watching = True
         self._targets = (time.monotonic(), targets)
         return targets
 
     def _live_since(self, session: Session, begins: datetime, now: datetime) -> datetime:
-        """When a live session went live. Seen going live while we watch (targets are recomputed
-        every second): the row's last change, its state's. Already live when we started: its
-        scheduled start, or that change if earlier (it went live early)."""
+        """From when a live session takes the event's posts: its scheduled start, or, if it went
+        live earlier, the change that made it live (its row's last change when first seen live;
+        targets are recomputed every second, so that is the state's change, not a later edit)."""
         if session.id not in self._seen_live:
             changed = _aware(session.updated_at, ZoneInfo("UTC")) or now
-            self._seen_live[session.id] = min(changed, now) if self._watching else min(begins, changed, now)
+            self._seen_live[session.id] = min(begins, changed, now)
         return self._seen_live[session.id]
 
     # -- routing and storing ---------------------------------------------------------------------
