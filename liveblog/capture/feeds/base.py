@@ -157,6 +157,9 @@ def wanted_of(targets: list[EventTarget]) -> Wanted:
 # -- status --------------------------------------------------------------------------------------
 
 
+RECENT_ERRORS = 5  # errors kept per source for the panel: enough to see a pattern, short to read
+
+
 @dataclass
 class SourceStatus:
     """One source's state for the organiser's feed panel."""
@@ -175,6 +178,8 @@ class SourceStatus:
     cost_usd: float | None = None
     requests: int = 0
     restarts: int = 0
+    # The last few errors, newest last: a source that recovered shows healthy and keeps them here.
+    recent_errors: list[dict[str, str]] = field(default_factory=list)
 
     def set(self, state: str, detail: str = "", *, until: float | None = None) -> None:
         if state != self.state or detail != self.detail:
@@ -190,6 +195,7 @@ class SourceStatus:
         self.detail = error
         self.last_error = error
         self.last_error_at = iso_now()
+        self.recent_errors = [*self.recent_errors, {"at": self.last_error_at, "error": error}][-RECENT_ERRORS:]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -207,6 +213,7 @@ class SourceStatus:
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 4),
             "requests": self.requests,
             "restarts": self.restarts,
+            "recent_errors": list(self.recent_errors),
         }
 
 

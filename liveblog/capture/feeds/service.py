@@ -696,6 +696,13 @@ class FeedService:
             sources = json.loads(kept) if kept else []
             if kept is not None and not sources:
                 elsewhere = False  # it reported: it runs no source (none configured)
+        # A source's own counters run over every event since the process started; beside them,
+        # what it brought to this event (stored posts of its network, and X's billed reads).
+        for row in sources:
+            x = row.get("network") == "x"
+            row["event"] = {"posts": counts.get(str(row.get("network")), 0),
+                            "reads": x_reads if x else None, "read_cap": xs.event_read_cap if x else None,
+                            "cost_usd": round(x_reads * xs.cost_per_read_usd, 4) if x else None}
         return {
             "enabled": self.settings.feeds.enabled,
             "version": self.status_version,
