@@ -114,8 +114,11 @@ def render_post(post: SocialPost) -> str:
     who = []
     if _local(post.avatar_local):
         who.append(f'<img class="social-avatar" src="{post.avatar_local}" alt="" width="32" height="32" loading="lazy">')
-    who.append(f'<span class="social-name">{escape(post.author_name or post.author_handle)}</span>')
-    if post.author_handle:
+    name = post.author_name or post.author_handle
+    who.append(f'<span class="social-name">{escape(name)}</span>')
+    # No display name (a Bluesky author not resolved yet, an X author without includes): the
+    # handle is the name, shown once.
+    if post.author_handle and post.author_handle.lstrip("@").lower() != name.lstrip("@").lower():
         # An RSS author's handle is "feed host/author name": the host is what it adds to the name.
         handle = post.author_handle.split("/", 1)[0] if post.network == "rss" else "@" + post.author_handle.lstrip("@")
         who.append(f'<span class="social-handle">{escape(handle)}</span>')
