@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.base import EventTarget, IngestResult
+from liveblog.capture.feeds.base import EventTarget
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.mastodon import MastodonSource, parse_status
-from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.cassettes import load, replay
+from tests.feed_stub import Collected
 from tests.conftest import eventually, make_settings, seed
 
 RECORDED_TAG = "fgiztsshwiaqqiztpmmjbtvmescsculuvmgjgopwoeidbcrixp"  # Mastodon.py's test_pagination_iterator
@@ -31,27 +31,6 @@ LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 async def fake() -> AsyncIterator[FakeNetworks]:
     async with serve_fakes() as fakes:
         yield fakes
-
-
-class Collected:
-    """The feed service as a Mastodon source sees it: cursors and what is ingested."""
-
-    def __init__(self) -> None:
-        self.posts: list[SocialPost] = []
-        self.cursors: dict[str, str] = {}
-
-    async def ingest(self, network: str, posts: list[SocialPost], *, cursor: tuple[str, str] | None = None,
-                     **_: Any) -> IngestResult:
-        self.posts.extend(posts)
-        if cursor:
-            self.cursors[cursor[0]] = cursor[1]
-        return IngestResult(new=len(posts))
-
-    async def get_cursor(self, key: str) -> str | None:
-        return self.cursors.get(key)
-
-    async def set_cursor(self, key: str, value: str) -> None:
-        self.cursors[key] = value
 
 
 def target(tag: str) -> EventTarget:

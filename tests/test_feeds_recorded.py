@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from liveblog.capture.feeds.base import EventTarget, IngestResult, SessionTarget
+from liveblog.capture.feeds.base import EventTarget, SessionTarget
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.x import XSource
-from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.cassettes import DATA, load
+from tests.feed_stub import Collected
 from tests.conftest import eventually, make_settings, seed
 
 
@@ -29,32 +29,6 @@ from tests.conftest import eventually, make_settings, seed
 async def fake() -> AsyncIterator[FakeNetworks]:
     async with serve_fakes() as fakes:
         yield fakes
-
-
-class Collected:
-    """The feed service as the X source sees it."""
-
-    def __init__(self) -> None:
-        self.posts: list[SocialPost] = []
-        self.cursors: dict[str, str] = {}
-        self.billed = 0
-
-    async def reads_used(self, network: str) -> dict[tuple[str, str], int]:
-        return {("e", ""): self.billed}
-
-    async def get_cursor(self, key: str) -> str | None:
-        return self.cursors.get(key)
-
-    async def set_cursor(self, key: str, value: str) -> None:
-        self.cursors[key] = value
-
-    async def ingest(self, network: str, posts: list[SocialPost], *, billed: int = 0,
-                     cursor: tuple[str, str] | None = None, **_: Any) -> IngestResult:
-        self.posts.extend(posts)
-        self.billed += billed
-        if cursor:
-            self.cursors[cursor[0]] = cursor[1]
-        return IngestResult(new=len(posts))
 
 
 async def test_tweepy_recorded_search_answers_without_includes(fake: FakeNetworks, tmp_path: Path) -> None:

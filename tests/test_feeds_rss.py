@@ -13,12 +13,13 @@ from urllib.parse import urljoin
 
 import pytest
 
-from liveblog.capture.feeds.base import EventTarget, IngestResult, plain_text
+from liveblog.capture.feeds.base import EventTarget, plain_text
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.rss import RssSource
 from liveblog.capture.feeds.service import author_key
 from liveblog.models import SocialPost
 from liveblog.services import Services
+from tests.feed_stub import Collected
 from tests.conftest import eventually, make_settings, run_server, seed
 from tests.feedparser_corpus import CorpusFile, Expectation, corpus
 
@@ -27,17 +28,6 @@ from tests.feedparser_corpus import CorpusFile, Expectation, corpus
 async def fake() -> AsyncIterator[FakeNetworks]:
     async with serve_fakes() as fakes:
         yield fakes
-
-
-class Collected:
-    """The feed service as the source sees it: keeps what is ingested."""
-
-    def __init__(self) -> None:
-        self.posts: list[SocialPost] = []
-
-    async def ingest(self, network: str, posts: list[SocialPost], **_: Any) -> IngestResult:
-        self.posts.extend(posts)
-        return IngestResult(new=len(posts))
 
 
 TARGET = EventTarget("e", frozenset({"test"}), (), (), datetime(2026, 1, 1, tzinfo=UTC))
