@@ -86,9 +86,10 @@ class Feed(Protocol):
         """The network deleted a post (kept or removed per feeds.keep_deleted)."""
         ...
 
-    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
-        """An author's handle and name became known (Bluesky DIDs): rename their stored posts
-        and the items in streams; returns how many posts were renamed."""
+    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str,
+                            avatar_url: str = "") -> int:
+        """An author's handle and name (and picture) became known (Bluesky DIDs): rename their
+        stored posts and the items in streams; returns how many posts were renamed."""
         ...
 
     async def authors_by_did(self, network: str) -> list[str]:

@@ -210,6 +210,17 @@ class FakeNetworks:
         self.push_jet_event(event)
         return event
 
+    def update_profile(self, did: str, display_name: str) -> None:
+        """An author changes their display name: the AppView answers with it, and Jetstream sends
+        the account's app.bsky.actor.profile record (rkey "self"), as the production capture has it."""
+        self.profiles[did]["displayName"] = display_name
+        self._next_time_us = max(self._next_time_us + 1, int(time.time() * 1_000_000))
+        self.push_jet_event({"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": {
+            "rev": f"3l{self._next_time_us:x}"[:13], "operation": "update", "collection": "app.bsky.actor.profile",
+            "rkey": "self", "cid": f"bafyreiprofile{self._next_time_us}",
+            "record": {"$type": "app.bsky.actor.profile", "displayName": display_name,
+                       "createdAt": _iso(time.time())}}})
+
     def push_jet_event(self, event: dict[str, Any]) -> None:
         """Send an event (any kind, e.g. a recorded one) to the connected Jetstream readers."""
         self.jet_events.append(event)
@@ -362,6 +373,7 @@ class FakeNetworks:
 
     async def jetstream(self, websocket: WebSocket) -> None:
         params = dict(websocket.query_params)
+        params["wantedCollections"] = ",".join(websocket.query_params.getlist("wantedCollections"))  # all of them
         self.jetstream_connections.append(params)
         await websocket.accept()
         wanted = websocket.query_params.getlist("wantedCollections")

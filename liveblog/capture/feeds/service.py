@@ -515,13 +515,18 @@ class FeedService:
         return await self.db.read(
             lambda r: r.social_authors_with_prefix(network, "did:", UNRESOLVED_AUTHORS), pool="pages")
 
-    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
-        """Rename an author's stored posts (their DID becomes a handle and display name): the
-        stored copy, and each approved item in its stream as an `item.updated` change, so open
-        pages show the name without a reload. Waiting posts are renamed for their moderators."""
+    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str,
+                            avatar_url: str = "") -> int:
+        """Rename an author's stored posts (their DID becomes a handle and display name, and
+        their picture, fetched once, our copy): the stored copy, and each approved item in its
+        stream as an `item.updated` change, so open pages show the name without a reload.
+        Waiting posts are renamed for their moderators."""
+        avatar = await self.fetcher.fetch(avatar_url) if self.fetcher is not None and avatar_url else None
 
         async def op(tx: Tx) -> tuple[int, set[str]]:
             routes = await tx.rename_social_author(network, old_handles, handle, name)
+            if avatar is not None:
+                routes = await _store_avatar(tx, routes, avatar_url, avatar)
             touched: set[str] = set()
             for route in routes:
                 if route.state == "approved" and route.item_id is not None:
@@ -719,6 +724,25 @@ class FeedService:
                 "x_session_reads": {s: n for (e, s), n in reads.items() if e == event_id and s},
             },
         }
+
+
+async def _store_avatar(tx: Tx, routes: list[SocialRoute], avatar_url: str, avatar: tuple[str, bytes]
+                        ) -> list[SocialRoute]:
+    """An author's picture, learnt after their posts were stored, copied once into the stream of
+    each post's first route (as ingest does) and set on those posts; the routes with it."""
+    copies: dict[str, str] = {}
+    locals_by_row: dict[int, str] = {}
+    for route in routes:
+        if route.post_row in locals_by_row or route.post.avatar_url == avatar_url and route.post.avatar_local:
+            continue
+        stream = stream_of(route.event_id, route.session_id)
+        if stream not in copies:
+            copies[stream] = "/media/" + await tx.insert_media(stream, avatar[0], avatar[1], f"feed:{route.post.network}")
+        locals_by_row[route.post_row] = copies[stream]
+        await tx.set_social_avatar(route.post_row, avatar_url, copies[stream])
+    return [dataclasses.replace(r, post=dataclasses.replace(r.post, avatar_url=avatar_url,
+                                                            avatar_local=locals_by_row[r.post_row]))
+            if r.post_row in locals_by_row else r for r in routes]
 
 
 async def _store_media(
