@@ -436,7 +436,10 @@ class SocialPost:
     """A post collected from a social network, normalised: our own copy of it.
 
     `media` entries are {"type", "url", "alt", "width", "height"} plus "local" (a /media/ path)
-    once fetched; `relation` is {"reply_to"?, "quote_of"?, "repost_of"?} (network post ids).
+    once fetched, and "preview" (an image standing for a video or sound at "url"); `relation` is
+    {"reply_to"?, "quote_of"?, "repost_of"?} (network post ids); `quote` the quoted post as
+    collected {"author_handle", "author_name", "text", "url"}; `poll` its options and counts at
+    collection time {"options": [{"title", "votes"}], "voters", "votes", "expires_at", "multiple"}.
     Text is plain text: any markup a network sent has been reduced to text before this point.
     """
 
@@ -455,6 +458,8 @@ class SocialPost:
     avatar_local: str = ""
     relation: dict[str, str] = field(default_factory=dict)
     lang: str = ""
+    quote: dict[str, str] = field(default_factory=dict)
+    poll: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -477,6 +482,8 @@ class SocialPost:
             "avatar_local": self.avatar_local,
             "relation": dict(self.relation),
             "lang": self.lang,
+            "quote": dict(self.quote),
+            "poll": dict(self.poll),
         }
 
     @classmethod
@@ -497,6 +504,8 @@ class SocialPost:
             avatar_local=str(d.get("avatar_local", "")),
             relation=dict(d.get("relation", {})),
             lang=str(d.get("lang", "")),
+            quote=dict(d.get("quote") or {}),
+            poll=dict(d.get("poll") or {}),
         )
 
 

@@ -128,6 +128,7 @@ class FeedSettings:
 
     enabled: bool = True
     lead_minutes: int = 15
+    trail_minutes: int = 30
     moderate_by_default: bool = True
     keep_deleted: bool = True
     fetch_media: bool = True
@@ -146,6 +147,8 @@ class FeedSettings:
             raise ConfigError("feeds.request_timeout_seconds and feeds.media_timeout_seconds must be > 0")
         if self.max_post_chars < 280:
             raise ConfigError("feeds.max_post_chars must be at least 280")
+        if self.lead_minutes < 0 or self.trail_minutes < 0:
+            raise ConfigError("feeds.lead_minutes and feeds.trail_minutes must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
 from liveblog.capture.validate import known_fields
+
+from liveblog.capture import hashtags as tagrules
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import xml_chars
 
-HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None:
@@ -57,7 +59,7 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
     if value is None:
         return None
     if isinstance(value, str):
-        value = [v for v in re.split(r"[,\s]+" if hashtags else r"\s*,\s*", value) if v]
+        value = tagrules.split_field(value) if hashtags else [v for v in re.split(r"\s*,\s*", value) if v]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(f"{name} must be a list of strings", code="invalid_field", field=name)
     out = []
@@ -66,9 +68,12 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
         if not v:
             continue
         if hashtags:
-            if not HASHTAG.match(v):
-                raise BadRequest(f"{v!r} is not a hashtag", code="invalid_field", field=name)
-            v = "#" + v.lstrip("#")
+            # '#' and a tag, or else a search term (a word or phrase): tagrules.RULE says which.
+            if v.startswith("#") and not tagrules.is_hashtag(v):
+                raise BadRequest(f"{v!r} is not a hashtag: {tagrules.RULE}", code="invalid_field", field=name)
+            if any(ord(ch) < 32 for ch in v):
+                raise BadRequest(f"an entry of {name} has a control character", code="invalid_field", field=name)
+            v = unicodedata.normalize("NFC", v)
         if len(v) > 100:
             raise BadRequest(f"an entry of {name} is too long", code="too_long", field=name)
         out.append(v)

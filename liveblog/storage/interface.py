@@ -431,6 +431,10 @@ class Unit(Protocol):
         DID resolved later); the renamed posts' routes."""
         ...
 
+    async def set_social_avatar(self, post_row: int, avatar_url: str, avatar_local: str) -> None:
+        """A stored post's author picture: where it was, and our copy (a /media/ path)."""
+        ...
+
     async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:
         ...
 
