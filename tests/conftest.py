@@ -100,12 +100,26 @@ async def pg_url(pg_server: PostgresServer) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def _redis_process() -> Iterator[RedisServer]:
     server = RedisServer().start()
     try:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def redis_server(_redis_process: RedisServer) -> RedisServer:
+    """The test run's Redis, emptied for each test: what one test leaves (the secret key's
+    fingerprint, sequence keys) must not decide another's outcome."""
+    import redis
+
+    client = redis.Redis.from_url(_redis_process.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return _redis_process
 
 
 @pytest.fixture

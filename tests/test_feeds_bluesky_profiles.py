@@ -197,7 +197,7 @@ async def test_a_resolved_authors_avatar_is_copied_to_our_media(
     request: pytest.FixtureRequest, tmp_path: Path, backend: str, fake: FakeNetworks
 ) -> None:
     settings = backend_settings(request, tmp_path, backend, **jetstream(fake), feeds_x={"enabled": False},
-                                feeds={"fetch_media": True, "moderate_by_default": False})
+                                feeds={"allow_private_addresses": True, "fetch_media": True, "moderate_by_default": False})
     svc = Services.build(settings)
     await svc.open()
     try:

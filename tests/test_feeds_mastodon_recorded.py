@@ -41,7 +41,7 @@ async def test_a_recorded_tag_timeline_is_read_through_its_link_headers(fake: Fa
     exchanges = load("mastodon/test_pagination_iterator.yaml")
     instance = replay(fake, exchanges, "mastodon")
     recorded = {s["id"] for ex in exchanges if ex.method == "GET" and "timelines/tag" in ex.url for s in ex.json()}
-    source = MastodonSource(make_settings(tmp_path, feeds_mastodon={"limit": 10}), instance)
+    source = MastodonSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 10}), instance)
     feed = Collected()
     try:
         await source.poll_once(feed, [target(RECORDED_TAG)])  # type: ignore[arg-type]
@@ -74,7 +74,7 @@ async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(f
     statuses = _statuses()
     fake.documents["recorded/api/v1/timelines/tag/test?limit=40"] = (
         json.dumps(list(statuses.values())).encode(), {"content-type": "application/json; charset=utf-8"})
-    source = MastodonSource(make_settings(tmp_path, feeds_mastodon={"limit": 40}), f"{fake.base_url}/doc/recorded")
+    source = MastodonSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 40}), f"{fake.base_url}/doc/recorded")
     feed = Collected()
     try:
         await source.poll_once(feed, [target("test")])  # type: ignore[arg-type]
@@ -119,7 +119,7 @@ def test_the_older_quote_shape_is_read_too() -> None:
 async def test_video_previews_polls_and_quotes_are_shown(fake: FakeNetworks, tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,
-        feeds={"moderate_by_default": False, "fetch_media": True, "backoff_max_seconds": 0.2,
+        feeds={"allow_private_addresses": True, "moderate_by_default": False, "fetch_media": True, "backoff_max_seconds": 0.2,
                "request_timeout_seconds": 2.0},
         feeds_x={"enabled": False},
         feeds_mastodon={"instances": [fake.base_url], "poll_seconds": 3600.0, "limit": 5},

@@ -38,7 +38,7 @@ async def test_tweepy_recorded_search_answers_without_includes(fake: FakeNetwork
     recorded = [(p.body, {k: v for k, v in p.headers.items() if k == "content-type" or k.startswith("x-rate-limit")})
                 for p in pages]
     fake.document_pages["x/2/tweets/search/recent"] = recorded
-    settings = make_settings(tmp_path, feeds_x={"api_base": f"{fake.base_url}/doc/x", "max_results": 10,
+    settings = make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_x={"api_base": f"{fake.base_url}/doc/x", "max_results": 10,
                                                 "event_read_cap": 20})
     source = XSource(dataclasses.replace(settings, x_bearer_token="recorded"))
     feed = Collected()
@@ -73,7 +73,7 @@ def recorded_events() -> list[dict[str, Any]]:
 async def test_a_production_jetstream_capture(fake: FakeNetworks, tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,
-        feeds={"moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
+        feeds={"allow_private_addresses": True, "moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
                "request_timeout_seconds": 2.0},
         feeds_x={"enabled": False},
         feeds_bluesky={"jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe", "rewind_seconds": 2.0,

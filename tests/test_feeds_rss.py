@@ -38,7 +38,7 @@ async def poll(fake: FakeNetworks, tmp_path: Path, body: bytes, content_type: st
     (those carrying #test)."""
     name = f"feed{len(fake.documents)}.xml"
     fake.documents[name] = (body, {"content-type": content_type})
-    source = RssSource(make_settings(tmp_path), f"{fake.base_url}/doc/{name}")
+    source = RssSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}), f"{fake.base_url}/doc/{name}")
     collected = Collected()
     try:
         await source.poll_once(collected, [TARGET])  # type: ignore[arg-type]
@@ -140,7 +140,7 @@ async def test_image_enclosures_and_media_content_are_kept_as_media(fake: FakeNe
 def rss_settings(tmp_path: Path, fake: FakeNetworks, **feeds: Any) -> Any:
     return make_settings(
         tmp_path,
-        feeds={"moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
+        feeds={"allow_private_addresses": True, "moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
                "request_timeout_seconds": 2.0, **feeds},
         feeds_x={"enabled": False},
         feeds_rss={"urls": [fake.base_url + "/feed.rss"], "poll_seconds": 3600.0},
@@ -252,7 +252,7 @@ def applies(check: Expectation, case: CorpusFile) -> bool:
 
 async def test_feedparser_corpus_through_our_rss_source(fake: FakeNetworks, tmp_path: Path) -> None:
     assert len(CORPUS) > 300
-    source = RssSource(make_settings(tmp_path), fake.base_url)
+    source = RssSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}), fake.base_url)
     checked = 0
     failures: list[str] = []
     try:
