@@ -16,6 +16,7 @@ from typing import Any
 
 from liveblog.access.accounts import Accounts
 from liveblog.access.readers import Readers
+from liveblog.access.secret import kept_secret
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
 from liveblog.capture.feeds.service import FeedService
@@ -147,6 +148,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        settings = kept_secret(settings)  # without LIVEBLOG_SECRET_KEY: the key kept in the data directory
         db = make_store(settings.database)
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
