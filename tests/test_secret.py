@@ -29,7 +29,9 @@ class ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "LIVEBLOG_SECRET_KEY"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "liveblog", "--config", str(config), "serve", "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         self.url = f"http://127.0.0.1:{port}"
 
@@ -44,7 +46,9 @@ class ServeProcess:
         return out.decode()
 
 
-async def test_the_room_code_and_participant_ids_survive_a_restart_without_configuration(tmp_path: Path) -> None:
+async def test_the_room_code_and_participant_ids_survive_a_restart_without_configuration(
+    tmp_path: Path,
+) -> None:
     """Before: each start made a random key, so the room code changed (B5ECK3 became HE8USP) and
     a voter's signed id was refused (403 bad_participant) after a restart."""
     database = tmp_path / "data" / "liveblog.sqlite3"
@@ -66,7 +70,9 @@ async def test_the_room_code_and_participant_ids_survive_a_restart_without_confi
         try:
             await listening(server.proc, server.url, timeout=60)
             async with httpx.AsyncClient(base_url=server.url) as http:
-                moderation = await http.get(f"/api/v1/sessions/{seeded.session_id}/moderation", headers=invite)
+                moderation = await http.get(
+                    f"/api/v1/sessions/{seeded.session_id}/moderation", headers=invite
+                )
                 assert moderation.status_code == 200, moderation.text
                 if token is None:
                     minted = await http.post("/api/v1/participants")
@@ -92,6 +98,8 @@ def test_a_key_that_cannot_be_kept_is_said_loudly(tmp_path: Path, caplog: pytest
 
 
 def test_the_environment_key_wins_and_nothing_is_written(tmp_path: Path) -> None:
-    settings = settings_from_dict({"database": {"path": str(tmp_path / "x.sqlite3")}}, env={"LIVEBLOG_SECRET_KEY": "k"})
+    settings = settings_from_dict(
+        {"database": {"path": str(tmp_path / "x.sqlite3")}}, env={"LIVEBLOG_SECRET_KEY": "k"}
+    )
     assert kept_secret(settings).secret_key == "k"
     assert not (tmp_path / KEY_FILE).exists()

@@ -35,7 +35,8 @@ def kept_secret(settings: Settings) -> Settings:
         log.error(
             "cannot keep the signing key in %s (%s): participant ids and the room codes will change at "
             "every restart, so people could vote again. Make the directory writable, or set LIVEBLOG_SECRET_KEY.",
-            path, exc,
+            path,
+            exc,
         )
         return settings
     return dataclasses.replace(settings, secret_key=key)
@@ -74,7 +75,9 @@ def _read_or_make(path: Path) -> str:
 def _read(path: Path) -> str:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        log.warning("the signing key %s was readable by others (mode %o): made it the owner's only", path, mode)
+        log.warning(
+            "the signing key %s was readable by others (mode %o): made it the owner's only", path, mode
+        )
         path.chmod(0o600)
     key = path.read_text().strip()
     if len(key) < 32:
