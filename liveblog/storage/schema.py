@@ -493,4 +493,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX social_posts_by_author ON social_posts(network, author_handle);
     """,
+    # 11: the programme (issue 17, docs/programme.md): a cancelled session stays in the programme
+    # marked as cancelled; `tags` are the programme's own (an imported schedule's track);
+    # `source_uid` is the guid or UID of the imported schedule entry a session was made from, so
+    # re-importing a changed schedule updates, moves and cancels it instead of adding another.
+    """
+    ALTER TABLE sessions ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN source_uid TEXT;
+    CREATE UNIQUE INDEX sessions_by_source ON sessions(event_id, source_uid) WHERE source_uid IS NOT NULL;
+    """,
 ]

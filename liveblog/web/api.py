@@ -130,6 +130,10 @@ async def event_sessions(request: Request) -> Response:
 async def session_detail(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
+    if request.method == "DELETE":
+        await require_organiser(request)
+        await svc.programme.delete_session(session_id)
+        return Response(status_code=204)
     if request.method == "PATCH":
         await require_organiser(request)
         was_live = (await svc.programme.session(session_id)).is_live
@@ -237,7 +241,7 @@ routes = [
     Route("/api/v1/events/{event_id}/sessions", event_sessions, methods=["GET", "POST"]),
     Route("/api/v1/events/{event_id}/invites", invites, methods=["GET", "POST"]),
     Route("/api/v1/invites/{invite_id}", revoke_invite, methods=["DELETE"]),
-    Route("/api/v1/sessions/{session_id}", session_detail, methods=["GET", "PATCH"]),
+    Route("/api/v1/sessions/{session_id}", session_detail, methods=["GET", "PATCH", "DELETE"]),
     Route("/api/v1/sessions/{session_id}/items", session_items),
     Route("/api/v1/sessions/{session_id}/capture", capture, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/media", upload_media, methods=["POST"]),

@@ -561,6 +561,13 @@ async def organise_session(request: Request) -> Response:
             elif form_name == "session":
                 values = _session_values(form)
                 session = await svc.programme.update_session(session.id, values)
+            elif form_name == "cancel":
+                session = await svc.programme.update_session(session.id, {"cancelled": form.get("cancelled") == "yes"})
+            elif form_name == "delete":
+                if form.get("confirm") != "yes":
+                    raise BadRequest("tick the box to confirm the delete", code="missing_field", field="confirm")
+                await svc.programme.delete_session(session.id)
+                return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)

@@ -1,0 +1,88 @@
+"""The programme an organiser runs (issue 17): session times inside the event's days, and
+sessions edited, moved, cancelled (still shown, as cancelled) and deleted (confirmed; refused
+while the session holds captured items)."""
+
+from __future__ import annotations
+
+import httpx
+
+from liveblog.capture.notes import Author
+
+from tests.conftest import LiveServer, Seed, organiser_csrf
+
+
+def organiser(live: LiveServer, seed: Seed) -> httpx.AsyncClient:
+    return live.client(headers={"Authorization": f"Bearer {seed.login_token}"})
+
+
+async def test_session_times_outside_the_events_days_are_refused_naming_the_field(live: LiveServer, seeded: Seed) -> None:
+    """Before: a session dated 2027-03-01 in a May 2026 event was accepted and shown publicly."""
+    async with organiser(live, seeded) as http:
+        url = f"/api/v1/events/{seeded.event_id}/sessions"
+        cases = [
+            ({"starts_at": "2027-03-01T09:00", "ends_at": "2027-03-01T10:00"}, "starts_at"),
+            ({"starts_at": "2026-05-13T23:00", "ends_at": "2026-05-14T01:00"}, "starts_at"),
+            ({"starts_at": "2026-05-15T22:00", "ends_at": "2026-05-17T01:00"}, "ends_at"),
+            ({"starts_at": "2026-05-14T10:00", "ends_at": "2026-05-14T09:00"}, "ends_at"),
+        ]
+        for times, field in cases:
+            refused = await http.post(url, json={"title": "Out of bounds", **times})
+            assert refused.status_code == 400, (times, refused.text)
+            error = refused.json()["error"]
+            assert error["field"] == field, (times, error)
+        assert "2026-05-14 to 2026-05-15" in (await http.post(url, json={"title": "x", **cases[0][0]})).json()["error"]["message"]
+        # A late session on the last day may run past midnight (a conference day ends at 06:00).
+        late = await http.post(url, json={"title": "Party", "starts_at": "2026-05-15T22:00", "ends_at": "2026-05-16T01:00"})
+        assert late.status_code == 201, late.text
+        moved = await http.patch(f"/api/v1/sessions/{seeded.session_id}", json={"starts_at": "2027-03-01T09:00"})
+        assert moved.status_code == 400 and moved.json()["error"]["field"] == "starts_at"
+        listing = (await http.get(url)).json()["sessions"]
+    assert [s["title"] for s in listing] == ["Keynote", "Workshop", "Party"]
+
+
+async def test_an_organiser_moves_and_cancels_a_session_which_stays_visible_as_cancelled(
+    live: LiveServer, seeded: Seed
+) -> None:
+    async with organiser(live, seeded) as http:
+        url = f"/api/v1/sessions/{seeded.other_session_id}"
+        moved = await http.patch(url, json={"starts_at": "2026-05-15T14:00", "ends_at": "2026-05-15T15:00", "room": "Hall"})
+        assert moved.status_code == 200, moved.text
+        assert (moved.json()["starts_at"], moved.json()["room"]) == ("2026-05-15T14:00", "Hall")
+        half = await http.patch(url, json={"ends_at": "2026-05-15T13:00"})  # before the stored start
+        assert half.status_code == 400 and half.json()["error"]["field"] == "ends_at"
+        cancelled = await http.patch(url, json={"cancelled": True})
+        assert cancelled.json()["cancelled"] is True
+        live_now = await http.patch(url, json={"state": "live"})
+        assert live_now.status_code == 409 and live_now.json()["error"]["code"] == "session_cancelled"
+        running = await http.patch(f"/api/v1/sessions/{seeded.session_id}", json={"cancelled": True})
+        assert running.status_code == 409  # a session that has started is ended, not cancelled
+        page = await http.get(f"/events/{seeded.event_id}")
+    assert "Workshop" in page.text and "Cancelled" in page.text
+    async with live.client() as anyone:
+        session_page = await anyone.get(f"/sessions/{seeded.other_session_id}")
+    assert "Cancelled" in session_page.text
+
+
+async def test_deleting_a_session_asks_for_confirmation_and_refuses_while_it_holds_items(
+    live: LiveServer, seeded: Seed
+) -> None:
+    headers = organiser_csrf(seeded.login_token)
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False) as org:
+        empty = f"/organise/sessions/{seeded.other_session_id}"
+        unconfirmed = await org.post(empty, data={"form": "delete"})
+        assert unconfirmed.status_code == 400 and "confirm" in unconfirmed.text
+        await live.services.notes.handle(
+            seeded.session_id, Author("Ada", seeded.invite_id), {"type": "note.create", "client_id": "n1", "body": "A note"}
+        )
+        busy = await org.post(f"/organise/sessions/{seeded.session_id}", data={"form": "delete", "confirm": "yes"})
+        assert busy.status_code == 409
+        assert "1 captured item" in busy.text
+        deleted = await org.post(empty, data={"form": "delete", "confirm": "yes"})
+        assert deleted.status_code == 303 and deleted.headers["location"] == f"/organise/events/{seeded.event_id}"
+    titles = [s.title for s in await live.services.programme.sessions(seeded.event_id)]
+    assert titles == ["Keynote"]
+    async with organiser(live, seeded) as http:
+        assert (await http.get(f"/api/v1/sessions/{seeded.other_session_id}")).status_code == 404
+        api_busy = await http.delete(f"/api/v1/sessions/{seeded.session_id}")
+        assert api_busy.status_code == 409 and api_busy.json()["error"]["code"] == "session_has_items"
+
