@@ -20,6 +20,7 @@ from liveblog.access.secret import kept_secret
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
 from liveblog.capture.feeds.service import FeedService
+from liveblog.capture.importing import ProgrammeImport
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError
@@ -141,6 +142,7 @@ class Services:
     archive: Archive
     comments: Comments
     readers: Readers
+    imports: ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -240,6 +242,7 @@ class Services:
             archive=archive,
             comments=Comments(db),
             readers=Readers(db, accounts),
+            imports=ProgrammeImport(db, settings.archive.timezone),
             components=components,
         )
 

@@ -420,7 +420,8 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def _organiser_or_login(request: Request) -> Response | None:
+async def organiser_or_login(request: Request) -> Response | None:
+    """A redirect to the login page for anyone not logged in as an organiser."""
     if await current_organiser(request) is None:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     return None
@@ -438,7 +439,7 @@ SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags
 
 
 async def organise_home(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     events = await services(request).programme.events()
     pending = await services(request).comments.pending_count()
@@ -446,7 +447,7 @@ async def organise_home(request: Request) -> Response:
 
 
 async def organise_new_event(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     values: dict[str, Any] = {"language": services(request).programme.default_language}
     error = None
@@ -487,7 +488,7 @@ def _session_values(form: FormData) -> dict[str, Any]:
 
 
 async def organise_event(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
@@ -539,7 +540,7 @@ async def organise_event(request: Request) -> Response:
 
 
 async def organise_session(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
