@@ -86,3 +86,17 @@ async def test_deleting_a_session_asks_for_confirmation_and_refuses_while_it_hol
         api_busy = await http.delete(f"/api/v1/sessions/{seeded.session_id}")
         assert api_busy.status_code == 409 and api_busy.json()["error"]["code"] == "session_has_items"
 
+
+
+async def test_the_events_days_cannot_shrink_past_its_sessions(live: LiveServer, seeded: Seed) -> None:
+    async with organiser(live, seeded) as http:
+        url = f"/api/v1/events/{seeded.event_id}"
+        later = await http.patch(url, json={"starts_on": "2026-05-15"})
+        assert later.status_code == 400 and later.json()["error"]["field"] == "starts_on"
+        assert "Keynote" in later.json()["error"]["message"]
+        inverted = await http.patch(url, json={"ends_on": "2026-05-13"})
+        assert inverted.status_code == 400 and inverted.json()["error"]["field"] == "ends_on"
+        longer = await http.patch(url, json={"ends_on": "2026-05-16"})
+        assert longer.status_code == 200
+    event = await live.services.programme.event(seeded.event_id)
+    assert (event.starts_on, event.ends_on) == ("2026-05-14", "2026-05-16")

@@ -311,3 +311,14 @@ async def test_organisers_preview_then_import_a_programme_on_the_event_page(live
     assert len(sessions) == 38
     event = await live.services.programme.event(seeded.event_id)
     assert (event.starts_on, event.ends_on) == ("2020-12-14", "2026-05-15")
+
+
+async def test_an_imported_track_is_a_tag_of_the_sessions_knowledge_page(berlin: Services) -> None:
+    event_id = await new_event(berlin, "2020-12-14", "2020-12-16")
+    await berlin.imports.apply(event_id, (DATA / "pretalx-democon.json").read_bytes())
+    session = next(s for s in await berlin.programme.sessions(event_id) if s.title == "Focused 5thgeneration hardware")
+    await berlin.programme.set_state(session.id, "live")
+    await berlin.programme.set_state(session.id, "ended")
+    page = await berlin.archive.knowledge(session.id)
+    assert "phased" in page.tags  # the track "Phased", normalised like every tag
+    assert [s.id for s in (await berlin.archive.tag_page("phased")).sessions] == [session.id]

@@ -187,7 +187,22 @@ class Programme:
         fields = event_fields(data, partial=True)
 
         async def op(tx: Tx) -> Event:
-            return await tx.update_event(event_id, fields)
+            event = await tx.update_event(event_id, fields)
+            if event.ends_on < event.starts_on:
+                raise BadRequest("the event cannot end before it starts", code="invalid_field", field="ends_on")
+            if "starts_on" in fields or "ends_on" in fields:
+                # New days must still hold every session (the write is undone if not).
+                for session in await tx.list_sessions(event_id):
+                    try:
+                        check_within_event(event, session.starts_at, session.ends_at)
+                    except BadRequest:
+                        early = session.starts_at[:10] < event.starts_on
+                        raise BadRequest(
+                            f"the session {session.title!r} ({session.starts_at.replace('T', ' ')}) would fall "
+                            "outside the event's days: move or delete it first",
+                            code="outside_event", field="starts_on" if early else "ends_on",
+                        ) from None
+            return event
 
         return await self.db.write(op)
 
