@@ -307,6 +307,13 @@ async def test_organisers_preview_then_import_a_programme_on_the_event_page(live
         bad = await org.post(url, files={"file": ("schedule.xml", b"<schedule><conference>", "text/xml")},
                              data={"csrf_token": page_csrf(form.text)})
         assert bad.status_code == 400 and "not well-formed" in bad.text
+    # A browser without JavaScript sends the upload's CSRF token in the form's action (no header).
+    async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as browser:
+        upload = {"file": ("schedule.json", data, "application/json")}
+        refused = await browser.post(url, files=upload)
+        assert refused.status_code == 403
+        token = organiser_csrf(seeded.login_token)["X-CSRF-Token"]
+        assert (await browser.post(f"{url}?csrf_token={token}", files=upload)).status_code == 200
     sessions = await live.services.programme.sessions(seeded.event_id)
     assert len(sessions) == 38
     event = await live.services.programme.event(seeded.event_id)
