@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -15,9 +14,8 @@ import httpx
 import pytest
 
 from liveblog.access.secret import KEY_FILE, kept_secret
-from liveblog.services import Services
 from liveblog.settings import settings_from_dict
-from tests.conftest import free_port, listening, make_settings, seed
+from tests.conftest import free_port, listening, seed_database, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +33,6 @@ class ServeProcess:
         )
         self.url = f"http://127.0.0.1:{port}"
 
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        out, _ = self.proc.communicate(timeout=10)
-        return out.decode()
-
 
 async def test_the_room_code_and_participant_ids_survive_a_restart_without_configuration(
     tmp_path: Path,
@@ -53,12 +41,7 @@ async def test_the_room_code_and_participant_ids_survive_a_restart_without_confi
     a voter's signed id was refused (403 bad_participant) after a restart."""
     database = tmp_path / "data" / "liveblog.sqlite3"
     database.parent.mkdir()
-    services = Services.build(make_settings(tmp_path, database={"path": str(database)}))
-    await services.open()
-    try:
-        seeded = await seed(services)
-    finally:
-        await services.close()
+    seeded = await seed_database(tmp_path, path=str(database))
     port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(f'[server]\nport = {port}\n[database]\npath = "{database}"\n')
@@ -82,7 +65,7 @@ async def test_the_room_code_and_participant_ids_survive_a_restart_without_confi
                 assert again.status_code == 200, again.text  # the id signed before the restart is still ours
                 seen.append((moderation.json()["room_code"], again.json()["participant"]))
         finally:
-            server.stop()
+            stop_process(server.proc)
     assert seen[0] == seen[1]
     key = database.parent / KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
