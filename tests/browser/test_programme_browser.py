@@ -57,11 +57,16 @@ def test_a_cancelled_session_stays_in_the_programme_and_a_delete_asks_first(
     assert server.seed is not None
     workshop = f"/organise/sessions/{server.seed.other_session_id}"
     problems: dict[str, list[str]] = {}
+    viewer = browser_context().new_page()  # someone reading the session's page meanwhile
+    viewer.goto(f"/sessions/{server.seed.other_session_id}")
+    expect(viewer.locator("#session-state")).to_have_text("Scheduled")
+    expect(viewer.locator("#connection")).to_have_attribute("data-state", "live")
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page = organiser_page(browser_context, server, viewport)
         page.goto(workshop)
         if label == "phone":
             page.get_by_role("button", name="Cancel the session").click()
+            expect(viewer.locator("#session-state")).to_have_text("Cancelled")  # live, without a reload
         expect(page.locator(".page-head .state-cancelled")).to_have_text("Cancelled")
         expect(page.get_by_role("button", name="Restore the session")).to_be_visible()
         page.locator("#cancel-heading").scroll_into_view_if_needed()
