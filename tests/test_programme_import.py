@@ -252,6 +252,8 @@ BOMB = """<?xml version="1.0"?>
          b' "date": "2020-12-14T09:00:00+01:00", "duration": "00:30"}]}}]}}}', "event[1].guid", "no guid"),
         (ICS.replace("UID:floating@example.org", "UID:zoned@example.org").encode(), "UID", "share the id"),
         (ICS.replace("DTSTART:20260514T140000", "DTSTART:2026-05-14 14:00").encode(), "VEVENT[2].DTSTART", ""),
+        (ICS.replace("TZID=Europe/Berlin:20260514T093000", "TZID=Nowhere/Zone:20260514T093000").encode(),
+         "VEVENT[1].DTSTART", "'Nowhere/Zone', which is neither a known time zone"),
     ],
 )
 def test_untrusted_files_are_refused_naming_the_field(data: bytes, field: str, words: str) -> None:

@@ -99,6 +99,12 @@ def _when(event: Component, name: str, n: int) -> datetime:
     except (ValueError, KeyError) as exc:
         raise ScheduleError(f"VEVENT[{n}].{name} cannot be read: {exc}", field=f"VEVENT[{n}].{name}") from None
     if isinstance(value, datetime):
+        tzid = getattr(event.get(name), "params", {}).get("TZID")
+        if tzid and value.tzinfo is None:  # icalendar leaves a time naive when it cannot place its zone
+            raise ScheduleError(
+                f"VEVENT[{n}].{name} is in the zone {tzid!r}, which is neither a known time zone nor defined "
+                "in the file (VTIMEZONE)", field=f"VEVENT[{n}].{name}",
+            )
         return value  # aware (TZID or UTC) or floating (naive: the venue's wall clock)
     if isinstance(value, date):
         return datetime.combine(value, datetime.min.time())
