@@ -331,3 +331,24 @@ async def test_an_imported_track_is_a_tag_of_the_sessions_knowledge_page(berlin:
     page = await berlin.archive.knowledge(session.id)
     assert "phased" in page.tags  # the track "Phased", normalised like every tag
     assert [s.id for s in (await berlin.archive.tag_page("phased")).sessions] == [session.id]
+
+
+async def test_scripts_import_through_the_api_with_a_dry_run_first(live: LiveServer, seeded: Seed) -> None:
+    data = (DATA / "pretalx-democon.json").read_bytes()
+    url = f"/api/v1/events/{seeded.event_id}/programme"
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
+        dry = await http.post(f"{url}?dry_run=1", content=data)
+        assert dry.status_code == 200, dry.text
+        plan = dry.json()
+        assert plan["dry_run"] and len(plan["create"]) == 36 and plan["days"] == ["2020-12-14", "2026-05-15"]
+        assert len(await live.services.programme.sessions(seeded.event_id)) == 2
+        done = await http.post(url, content=data)
+        assert done.json()["dry_run"] is False and len(done.json()["create"]) == 36
+        again = (await http.post(f"{url}?dry_run=1", content=data)).json()
+        assert again["create"] == [] and again["unchanged"] == 36
+        bad = await http.post(url, content=b"<schedule><conference>")
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_schedule"
+        assert bad.json()["error"]["field"] == "file"
+    async with live.client() as anonymous:
+        assert (await anonymous.post(url, content=data)).status_code == 401
+    assert len(await live.services.programme.sessions(seeded.event_id)) == 38

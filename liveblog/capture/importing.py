@@ -50,6 +50,20 @@ class ImportPlan:
     def empty(self) -> bool:
         return not (self.creates or self.updates or self.cancels or self.days)
 
+    def to_wire(self) -> dict[str, Any]:
+        """The plan for the JSON API (docs/programme.md)."""
+        return {
+            "summary": self.summary(),
+            "create": [{"uid": e.uid, "title": e.title, "starts_at": e.starts_at, "room": e.room} for e in self.creates],
+            "change": [{"uid": u.entry.uid, "session_id": u.session.id, "title": u.entry.title, "changed": u.changed}
+                       for u in self.updates],
+            "cancel": [{"uid": s.source_uid, "session_id": s.id, "title": s.title} for s in self.cancels],
+            "kept": [{"uid": s.source_uid, "session_id": s.id, "title": s.title, "state": s.state} for s in self.kept],
+            "unchanged": self.unchanged,
+            "days": list(self.days) if self.days else None,
+            "notes": list(self.schedule.notes),
+        }
+
     def summary(self) -> str:
         parts = [
             f"{len(self.creates)} to create",

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from liveblog.capture.importing import ImportPlan
 from liveblog.capture.schedule import MAX_FILE_BYTES, ScheduleError
 from liveblog.errors import LiveblogError
+from liveblog.web.api import ok
 from liveblog.web.auth import require_organiser, services
 from liveblog.web.pages import organiser_or_login, render
 
@@ -75,4 +76,25 @@ async def import_programme(request: Request) -> Response:
     )
 
 
-routes = [Route("/organise/events/{event_id}/import", import_programme, methods=["GET", "POST"])]
+async def programme_api(request: Request) -> Response:
+    """POST /api/v1/events/{id}/programme: the file as the body; ?dry_run=1 for the plan only."""
+    await require_organiser(request)
+    svc = services(request)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_FILE_BYTES:
+            raise ScheduleError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", field="file")
+    event_id = request.path_params["event_id"]
+    dry_run = request.query_params.get("dry_run", "") in ("1", "true", "yes")
+    if dry_run:
+        plan = await svc.imports.preview(event_id, bytes(data))
+    else:
+        plan = await svc.imports.apply(event_id, bytes(data))
+    return ok({**plan.to_wire(), "dry_run": dry_run})
+
+
+routes = [
+    Route("/organise/events/{event_id}/import", import_programme, methods=["GET", "POST"]),
+    Route("/api/v1/events/{event_id}/programme", programme_api, methods=["POST"]),
+]
