@@ -100,3 +100,17 @@ async def test_the_events_days_cannot_shrink_past_its_sessions(live: LiveServer,
         assert longer.status_code == 200
     event = await live.services.programme.event(seeded.event_id)
     assert (event.starts_on, event.ends_on) == ("2026-05-14", "2026-05-16")
+
+
+async def test_a_cancelled_slot_given_to_another_talk_is_no_clash_and_the_list_marks_it(
+    live: LiveServer, seeded: Seed
+) -> None:
+    async with organiser(live, seeded) as http:
+        await http.patch(f"/api/v1/sessions/{seeded.other_session_id}", json={"cancelled": True})
+        other = {"title": "Replacement", "starts_at": "2026-05-14T11:00", "ends_at": "2026-05-14T12:00", "room": "Room 2"}
+        assert (await http.post(f"/api/v1/events/{seeded.event_id}/sessions", json=other)).status_code == 201
+    async with live.client(cookies={"lb_login": seeded.login_token}) as org:
+        page = await org.get(f"/organise/events/{seeded.event_id}")
+    assert 'id="overlaps"' not in page.text
+    row = page.text.split('>Workshop</a>')[1].split("</tr>")[0]
+    assert "Cancelled" in row

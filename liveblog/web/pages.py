@@ -179,11 +179,12 @@ def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Sessio
     """Sessions that share a room at the same time, as (room, [sessions that clash]) per room.
 
     Back to back (one ends at 10:00, the next starts at 10:00) is not a clash; sessions with no
-    room are never compared (they may well be in different places).
+    room are never compared (they may well be in different places), nor cancelled ones (their
+    slot is free for another talk).
     """
     by_room: dict[str, list[Session]] = defaultdict(list)
     for s in sessions:
-        if s.room.strip():
+        if s.room.strip() and not s.cancelled:
             by_room[s.room.strip().casefold()].append(s)
     out = []
     for same_room in by_room.values():
