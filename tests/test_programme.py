@@ -4,9 +4,12 @@ while the session holds captured items)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 
 from liveblog.capture.notes import Author
+from liveblog.services import Services
 
 from tests.conftest import LiveServer, Seed, organiser_csrf
 
@@ -114,3 +117,23 @@ async def test_a_cancelled_slot_given_to_another_talk_is_no_clash_and_the_list_m
     assert 'id="overlaps"' not in page.text
     row = page.text.split('>Workshop</a>')[1].split("</tr>")[0]
     assert "Cancelled" in row
+
+
+async def test_a_cancelled_session_is_neither_ended_by_the_clock_nor_collected_for(services: Services, seeded: Seed) -> None:
+    """A cancelled talk never happened: the scheduled end rule leaves it alone (no empty
+    knowledge page), and social feeds collect nothing for it."""
+    await services.programme.update_session(seeded.other_session_id, {"cancelled": True})
+    archive = services.archive
+    archive.settings = type(archive.settings)(end_rule="scheduled", grace_minutes=30)
+    assert await archive.archive_due("2026-05-14T12:31") == [seeded.session_id]
+    assert (await services.programme.session(seeded.other_session_id)).state == "scheduled"
+
+    soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)
+    event = await services.programme.create_event({
+        "title": "Soon", "starts_on": soon.date().isoformat(), "ends_on": soon.date().isoformat(), "hashtags": ["#soon"]})
+    times = {"starts_at": soon.strftime("%Y-%m-%dT%H:%M"), "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
+    kept = await services.programme.create_session(event.id, {"title": "Kept", **times})
+    dropped = await services.programme.create_session(event.id, {"title": "Dropped", **times})
+    await services.programme.update_session(dropped.id, {"cancelled": True})
+    targets = {t.event_id: t for t in await services.feeds.targets()}
+    assert [s.session_id for s in targets[event.id].sessions] == [kept.id]

@@ -292,7 +292,7 @@ class FeedService:
                 starts = []
                 for s in await r.list_sessions(event.id):
                     begins, ends = _aware(s.starts_at, venue), _aware(s.ends_at, venue)
-                    if begins is None or ends is None or s.state == "ended":
+                    if begins is None or ends is None or s.state == "ended" or s.cancelled:
                         continue
                     if s.state == "live" or begins - lead <= now <= ends:
                         own, _ = split_terms(s.hashtags)
