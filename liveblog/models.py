@@ -83,6 +83,7 @@ class Session:
     cancelled: bool = False  # stays in the programme, marked as cancelled
     tags: tuple[str, ...] = ()  # the programme's own tags (an imported schedule's track)
     source_uid: str | None = None  # the imported schedule entry's guid/UID (programme import)
+    exported_seq: int | None = None  # last_seq when an organiser last downloaded its export
 
     @property
     def is_live(self) -> bool:

@@ -137,3 +137,56 @@ async def test_a_cancelled_session_is_neither_ended_by_the_clock_nor_collected_f
     await services.programme.update_session(dropped.id, {"cancelled": True})
     targets = {t.event_id: t for t in await services.feeds.targets()}
     assert [s.session_id for s in targets[event.id].sessions] == [kept.id]
+
+
+async def test_a_session_holding_items_is_deleted_once_ended_and_exported_and_not_after_a_change(
+    live: LiveServer, seeded: Seed
+) -> None:
+    notes = live.services.notes
+    await notes.handle(seeded.session_id, Author("Ada", seeded.invite_id), {"type": "note.create", "client_id": "a", "body": "Kept"})
+    headers = organiser_csrf(seeded.login_token)
+    page_url = f"/organise/sessions/{seeded.session_id}"
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False) as org:
+        live_refused = await org.post(page_url, data={"form": "delete", "confirm": "yes"})
+        assert live_refused.status_code == 409 and "is live" in live_refused.text
+        await live.services.programme.set_state(seeded.session_id, "ended")
+        unexported = await org.post(page_url, data={"form": "delete", "confirm": "yes"})
+        assert unexported.status_code == 409 and "download its export first" in unexported.text
+        assert "/export.json" in (await org.get(page_url)).text  # the page offers the export
+        export = await org.get(f"{page_url}/export.json")
+        assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+        assert [i["body"] for i in export.json()["sessions"][0]["items"]] == ["Kept"]
+        # A change after the export (a late note): the export no longer holds everything.
+        await notes.handle(seeded.session_id, Author("Ada", seeded.invite_id),
+                           {"type": "note.create", "client_id": "b", "body": "Late", "typed_at": "2026-05-14T09:59:00Z"})
+        stale = await org.post(page_url, data={"form": "delete", "confirm": "yes"})
+        assert stale.status_code == 409 and "changed since its export" in stale.text
+        assert (await org.get(f"{page_url}/export.json")).status_code == 200
+        deleted = await org.post(page_url, data={"form": "delete", "confirm": "yes"})
+        assert deleted.status_code == 303, deleted.text
+        assert (await org.get(f"/archive/sessions/{seeded.session_id}")).status_code == 404
+    db = live.services.db
+    assert await db.read(lambda r: r.get_session(seeded.session_id)) is None
+    assert await db.read(lambda r: r.count_session_holdings(seeded.session_id)) == 0
+    assert [s.title for s in await live.services.programme.sessions(seeded.event_id)] == ["Workshop"]
+
+
+async def test_deleting_an_exported_session_removes_all_it_held_and_nothing_else(services: Services, seeded: Seed) -> None:
+    """Notes with history, a social post, a poll with votes, an upvoted answered question, a
+    comment and a knowledge page: all go with the session, on both backends; the other
+    session of the event keeps its own."""
+    from tests.archive_fixtures import fill_session
+
+    await fill_session(services, seeded)
+    other = await fill_session(services, seeded, seeded.other_session_id)
+    await services.programme.set_state(seeded.session_id, "ended")
+    await services.archive.archive_session(seeded.session_id)
+    reader, _ = await services.readers.register("rosa", "a long reader password")
+    await services.comments.post(seeded.session_id, reader, "Thanks!")
+    await services.programme.mark_exported(seeded.session_id)
+    await services.programme.delete_session(seeded.session_id)
+    db = services.db
+    assert await db.read(lambda r: r.get_session(seeded.session_id)) is None
+    assert await db.read(lambda r: r.count_session_holdings(seeded.session_id)) == 0
+    assert await db.read(lambda r: r.count_votes(other.poll_id)) == 3
+    assert await db.read(lambda r: r.count_session_holdings(seeded.other_session_id)) > 0

@@ -249,9 +249,10 @@ class Programme:
         return await self.update_session(session_id, {"state": state})
 
     async def delete_session(self, session_id: str) -> Session:
-        """Delete a session that holds nothing captured (a programme mistake). One that holds
-        notes, posts, polls, questions, comments or photos is refused with the reason: cancel it
-        (it stays in the programme, marked so), or keep it."""
+        """Delete a session. One that holds nothing (a programme mistake) goes at once. One that
+        holds notes, posts, polls, questions, comments or photos goes only when it is not live
+        and an organiser took its export since its last change, so nothing is lost that the
+        export does not keep; otherwise the refusal says what to do (docs/programme.md)."""
 
         async def op(tx: Tx) -> Session:
             session = await tx.get_session(session_id)
@@ -259,16 +260,27 @@ class Programme:
                 raise NotFound(f"no session {session_id!r}", code="unknown_session")
             held = await tx.count_session_holdings(session_id)
             if held:
-                what = "captured item" if held == 1 else "captured items"
-                raise SessionHasItems(
-                    f"this session holds {held} {what} (notes, posts, polls, questions, comments or photos), "
-                    "so it cannot be deleted: they would be lost. Cancel it instead, or keep it and "
-                    "download its export from the knowledge page once it has ended."
-                )
+                what = f"{held} captured item" if held == 1 else f"{held} captured items"
+                if session.is_live:
+                    raise SessionHasItems(f"this session is live and holds {what}: end it, download its export, then delete it")
+                if session.exported_seq != session.last_seq:
+                    since = "changed since its export" if session.exported_seq is not None else "not been exported"
+                    raise SessionHasItems(
+                        f"this session holds {what} (notes, posts, polls, questions, comments or photos) and has "
+                        f"{since}: download its export first, so nothing is lost, or cancel it instead"
+                    )
             await tx.delete_session(session_id)
             return session
 
         return await self.db.write(op)
+
+    async def mark_exported(self, session_id: str) -> None:
+        """An organiser is taking the session's export (read after this, so it holds all until now)."""
+        if await self.db.write(lambda tx: tx.mark_exported(session_id)) is None:
+            raise NotFound(f"no session {session_id!r}", code="unknown_session")
+
+    async def holdings(self, session_id: str) -> int:
+        return await self.db.read(lambda r: r.count_session_holdings(session_id), pool="pages")
 
     async def event(self, event_id: str) -> Event:
         event = await self.db.read(lambda r: r.get_event(event_id))

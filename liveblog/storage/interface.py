@@ -129,7 +129,11 @@ class Unit(Protocol):
         ...
 
     async def delete_session(self, session_id: str) -> None:
-        """Delete a programme session and what refers to it; the caller checked it holds nothing."""
+        """Delete a programme session with everything it holds; the caller checked it may."""
+        ...
+
+    async def mark_exported(self, session_id: str) -> int | None:
+        """Note that an organiser took the session's export now: its stream position, or None."""
         ...
 
     async def sessions_by_source(self, event_id: str) -> dict[str, Session]:

@@ -75,6 +75,7 @@ def _session(row: aiosqlite.Row) -> Session:
         cancelled=bool(row["cancelled"]),
         tags=tuple(json.loads(row["tags"])),
         source_uid=row["source_uid"],
+        exported_seq=row["exported_seq"],
     )
 
 

@@ -497,10 +497,13 @@ MIGRATIONS: list[str] = [
     # marked as cancelled; `tags` are the programme's own (an imported schedule's track);
     # `source_uid` is the guid or UID of the imported schedule entry a session was made from, so
     # re-importing a changed schedule updates, moves and cancels it instead of adding another.
+    # `exported_seq`: the stream position an organiser last downloaded the session's export at; a
+    # session holding items may be deleted only when nothing changed since (docs/programme.md).
     """
     ALTER TABLE sessions ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE sessions ADD COLUMN source_uid TEXT;
+    ALTER TABLE sessions ADD COLUMN exported_seq INTEGER;
     CREATE UNIQUE INDEX sessions_by_source ON sessions(event_id, source_uid) WHERE source_uid IS NOT NULL;
     """,
 ]

@@ -133,6 +133,7 @@ async def session_detail(request: Request) -> Response:
     if request.method == "DELETE":
         await require_organiser(request)
         await svc.programme.delete_session(session_id)
+        svc.archive.invalidate({session_id})
         return Response(status_code=204)
     if request.method == "PATCH":
         await require_organiser(request)

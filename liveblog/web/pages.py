@@ -569,6 +569,7 @@ async def organise_session(request: Request) -> Response:
                 if form.get("confirm") != "yes":
                     raise BadRequest("tick the box to confirm the delete", code="missing_field", field="confirm")
                 await svc.programme.delete_session(session.id)
+                svc.archive.invalidate({session.id})  # its knowledge page, if it had one, is gone too
                 return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
@@ -609,6 +610,7 @@ async def organise_session(request: Request) -> Response:
             "stats": svc.hub.stats(session.id),
             "viewer_url": f"{base_url(request)}/sessions/{session.id}",
             "room_code": svc.audience.rooms.code_for(session.id),
+            "holdings": await svc.programme.holdings(session.id),
         },
         error.status if error else 200,
     )

@@ -11,7 +11,7 @@ import zlib
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.capture.importing import ImportPlan
@@ -94,7 +94,20 @@ async def programme_api(request: Request) -> Response:
     return ok({**plan.to_wire(), "dry_run": dry_run})
 
 
+async def organiser_export(request: Request) -> Response:
+    """The session's JSON export, for an organiser about to delete it: noted as taken, so the
+    delete that follows is allowed while nothing changes (docs/programme.md)."""
+    if (redirect := await organiser_or_login(request)) is not None:
+        return redirect
+    svc = services(request)
+    session = await svc.programme.session(request.path_params["session_id"])
+    await svc.programme.mark_exported(session.id)  # first: the export read after holds all until now
+    doc = await svc.archive.export(session.event_id, [session.id])
+    return JSONResponse(doc, headers={"content-disposition": f'attachment; filename="{session.id}.json"'})
+
+
 routes = [
     Route("/organise/events/{event_id}/import", import_programme, methods=["GET", "POST"]),
+    Route("/organise/sessions/{session_id}/export.json", organiser_export),
     Route("/api/v1/events/{event_id}/programme", programme_api, methods=["POST"]),
 ]

@@ -530,11 +530,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX social_posts_by_author ON social_posts (network, author_handle);
     """,
     # 11: the programme: cancelled sessions, the programme's own tags, imported sessions' source
-    # guid/UID (as SQLite's 11).
+    # guid/UID, the position of the last organiser export (as SQLite's 11).
     """
     ALTER TABLE sessions ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE sessions ADD COLUMN source_uid TEXT;
+    ALTER TABLE sessions ADD COLUMN exported_seq INTEGER;
     CREATE UNIQUE INDEX sessions_by_source ON sessions (event_id, source_uid) WHERE source_uid IS NOT NULL;
     """,
 ]
