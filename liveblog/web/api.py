@@ -21,7 +21,8 @@ from liveblog.web.wsproto import FastWebSocketProtocol
 MAX_JSON_BODY = 2 * 1024 * 1024
 
 
-async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+async def raw_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413 too_large) as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body over {limit} bytes")
@@ -30,7 +31,11 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
         raw += chunk
         if len(raw) > limit:
             raise TooLarge(f"request body over {limit} bytes")
-    return decode_json(bytes(raw))
+    return bytes(raw)
+
+
+async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+    return decode_json(await raw_body(request, limit))
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:

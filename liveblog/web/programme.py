@@ -17,7 +17,7 @@ from starlette.routing import Route
 from liveblog.capture.importing import ImportPlan
 from liveblog.capture.schedule import MAX_FILE_BYTES, ScheduleError
 from liveblog.errors import LiveblogError
-from liveblog.web.api import ok
+from liveblog.web.api import ok, raw_body
 from liveblog.web.auth import require_organiser, services
 from liveblog.web.pages import organiser_or_login, render
 
@@ -80,17 +80,13 @@ async def programme_api(request: Request) -> Response:
     """POST /api/v1/events/{id}/programme: the file as the body; ?dry_run=1 for the plan only."""
     await require_organiser(request)
     svc = services(request)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_FILE_BYTES:
-            raise ScheduleError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", field="file")
+    data = await raw_body(request, MAX_FILE_BYTES)
     event_id = request.path_params["event_id"]
     dry_run = request.query_params.get("dry_run", "") in ("1", "true", "yes")
     if dry_run:
-        plan = await svc.imports.preview(event_id, bytes(data))
+        plan = await svc.imports.preview(event_id, data)
     else:
-        plan = await svc.imports.apply(event_id, bytes(data))
+        plan = await svc.imports.apply(event_id, data)
     return ok({**plan.to_wire(), "dry_run": dry_run})
 
 
