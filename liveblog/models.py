@@ -86,6 +86,10 @@ class Session:
     created_at: str = ""
     updated_at: str = ""
     kind: str = "session"  # one of SESSION_KINDS
+    cancelled: bool = False  # stays in the programme, marked as cancelled
+    tags: tuple[str, ...] = ()  # the programme's own tags (an imported schedule's track)
+    source_uid: str | None = None  # the imported schedule entry's guid/UID (programme import)
+    exported_seq: int | None = None  # last_seq when an organiser last downloaded its export
 
     @property
     def is_live(self) -> bool:
@@ -109,6 +113,8 @@ class Session:
             "state": self.state,
             "question_moderation": self.question_moderation,
             "questions_audience": self.questions_audience,
+            "cancelled": self.cancelled,
+            "tags": list(self.tags),
             "epoch": self.stream_epoch,
             "seq": self.last_seq,
             "ended_at": self.ended_at,

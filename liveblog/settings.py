@@ -224,7 +224,8 @@ class Settings:
     feeds_bluesky: BlueskyFeedSettings = field(default_factory=BlueskyFeedSettings)
     feeds_rss: RssFeedSettings = field(default_factory=RssFeedSettings)
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
-    # random key is made per process (fine for a demo; set it in production so ids survive restarts).
+    # random one here, which Services.build replaces by the key kept in the data directory
+    # (access/secret.py), so ids and room codes survive restarts with no configuration.
     secret_key: str = field(default="", repr=False)
     # True when the key came from LIVEBLOG_SECRET_KEY: several processes must share one.
     secret_key_from_env: bool = False

@@ -124,6 +124,22 @@ class Unit(Protocol):
     async def count_items(self, session_id: str) -> int:
         ...
 
+    async def count_session_holdings(self, session_id: str) -> int:
+        """Items (deleted ones too), photos, comments and routed social posts of the session."""
+        ...
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a programme session with everything it holds; the caller checked it may."""
+        ...
+
+    async def mark_exported(self, session_id: str) -> int | None:
+        """Note that an organiser took the session's export now: its stream position, or None."""
+        ...
+
+    async def sessions_by_source(self, event_id: str) -> dict[str, Session]:
+        """The event's sessions made by a programme import, by their entry's guid/UID."""
+        ...
+
     async def insert_item(self, *, session_id: str, kind: str, client_id: str, author: str, author_ref: str | None, body: str, html: str, key_point: bool, data: dict[str, Any], typed_at: str) -> tuple[Item, Change]:
         ...
 

@@ -73,10 +73,14 @@ def _session(row: aiosqlite.Row) -> Session:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         kind=row["kind"],
+        cancelled=bool(row["cancelled"]),
+        tags=tuple(json.loads(row["tags"])),
+        source_uid=row["source_uid"],
+        exported_seq=row["exported_seq"],
     )
 
 
-_SESSION_JSON = {"speakers", "hashtags"}
+_SESSION_JSON = {"speakers", "hashtags", "tags"}
 
 
 def _comparable(value: Any) -> Any:
@@ -171,8 +175,8 @@ class StreamOps(UnitBase):
         sid = session_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description,"
-            " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at, updated_at,"
+            " cancelled, tags, source_uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
             (
                 sid,
                 event_id,
@@ -190,6 +194,9 @@ class StreamOps(UnitBase):
                 fields.get("ended_at"),
                 now,
                 now,
+                int(bool(fields.get("cancelled", False))),
+                dumps(list(fields.get("tags", []))),
+                fields.get("source_uid"),
             ),
         )
         session = await self.get_session(sid)

@@ -236,8 +236,9 @@ function updateSession(session) {
   }
   const badge = document.getElementById("session-state");
   if (badge) {
-    badge.className = `state-badge state-${session.state}`;
-    badge.textContent = { live: "Live", ended: "Ended" }[session.state] || "Scheduled";
+    // A cancelled session (docs/programme.md) says so until it is restored.
+    badge.className = `state-badge state-${session.cancelled ? "cancelled" : session.state}`;
+    badge.textContent = session.cancelled ? "Cancelled" : { live: "Live", ended: "Ended" }[session.state] || "Scheduled";
   }
   const title = document.getElementById("session-title");
   if (title && session.title) title.textContent = session.title;

@@ -311,7 +311,7 @@ class FeedService:
                 ended: list[datetime] = []
                 for s in await r.list_sessions(event.id):
                     begins, ends = _aware(s.starts_at, venue), _aware(s.ends_at, venue)
-                    if begins is None or ends is None:
+                    if begins is None or ends is None or s.cancelled:  # a cancelled session never happens
                         continue
                     span.append((begins, ends))
                     if s.state == "ended":

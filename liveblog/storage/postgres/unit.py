@@ -7,6 +7,7 @@ from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
 from liveblog.storage.feeds import FeedOps
+from liveblog.storage.programme import ProgrammeOps
 from liveblog.storage.postgres.access import PgAccessOps
 from liveblog.storage.postgres.archive import PgArchiveOps
 from liveblog.storage.postgres.base import PgUnitBase
@@ -18,7 +19,8 @@ PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
 PgCommentOps: type = portable(CommentOps, own=PgUnitBase)
 PgCardOps: type = portable(CardOps, own=PgUnitBase)
 PgExportOps: type = portable(ExportOps, own=PgUnitBase)
+PgProgrammeOps: type = portable(ProgrammeOps, own=PgUnitBase)
 
 
-class PgUnit(PgVoteOps, PgAccessOps, PgFeedOps, PgCommentOps, PgExportOps, PgArchiveOps, PgCardOps):
+class PgUnit(PgVoteOps, PgAccessOps, PgFeedOps, PgCommentOps, PgExportOps, PgArchiveOps, PgCardOps, PgProgrammeOps):
     """One read snapshot or one write op's share of a group-commit transaction."""
