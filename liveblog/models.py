@@ -50,6 +50,7 @@ class Event:
     created_at: str = ""
     updated_at: str = ""
     language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
+    show_viewers: bool = True  # viewers' pages say how many watch (organisers always see it)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Event:
             "description": self.description,
             "hashtags": list(self.hashtags),
             "language": self.language,
+            "show_viewers": self.show_viewers,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

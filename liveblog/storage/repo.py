@@ -48,6 +48,7 @@ def _event(row: aiosqlite.Row) -> Event:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         language=row["language"],
+        show_viewers=bool(row["show_viewers"]),
     )
 
 
@@ -131,7 +132,7 @@ class StreamOps(UnitBase):
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, show_viewers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 eid,
                 fields["title"],
@@ -143,6 +144,7 @@ class StreamOps(UnitBase):
                 fields.get("language", "en"),
                 now,
                 now,
+                int(fields.get("show_viewers", True)),
             ),
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
@@ -150,7 +152,8 @@ class StreamOps(UnitBase):
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
-            values = [dumps(list(v)) if k == "hashtags" else v for k, v in fields.items()]
+            values = [dumps(list(v)) if k == "hashtags" else int(v) if k == "show_viewers" else v
+                      for k, v in fields.items()]
             cur = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = ? WHERE id = ?", (*values, utcnow(), event_id)
             )

@@ -533,4 +533,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN exported_seq INTEGER;
     CREATE UNIQUE INDEX sessions_by_source ON sessions(event_id, source_uid) WHERE source_uid IS NOT NULL;
     """,
+    # 13: an event may keep how many people watch from its viewers (issue 17; docs/protocol.md).
+    """
+    ALTER TABLE events ADD COLUMN show_viewers INTEGER NOT NULL DEFAULT 1;
+    """,
 ]

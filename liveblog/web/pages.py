@@ -299,15 +299,18 @@ async def _live_page(request: Request, view: StreamView) -> Response:
     if session.is_event_feed:
         return RedirectResponse(f"/events/{quote(session.event_id)}/around", status_code=308)
     thread = await thread_context(request, session.id)
+    # The event as it is now: its edits are no change to the session's stream, so the shared view
+    # (kept per stream position) may hold it as it was.
+    event = await svc.programme.event(session.event_id)
     url = f"{base_url(request)}/sessions/{session.id}"
     # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
-    jsonld = jsonld_script(jsonld_live(session, view.event, view.items, url)) if session.is_live else None
+    jsonld = jsonld_script(jsonld_live(session, event, view.items, url)) if session.is_live else None
     return render(
         request,
         "session.html",
         {
             "session": session,
-            "event": view.event,
+            "event": event,
             "items": view.items,
             "cards_html": view.cards_html,
             "key_points": [i for i in view.items if i.key_point],
@@ -322,8 +325,9 @@ async def _live_page(request: Request, view: StreamView) -> Response:
 
 async def embed_page(request: Request) -> Response:
     view = await stream_view(request, request.path_params["session_id"])
+    event = await services(request).programme.event(view.session.event_id)  # as now (see _live_page)
     return render(
-        request, "embed.html", {"session": view.session, "event": view.event, "items": view.items, "cards_html": view.cards_html}
+        request, "embed.html", {"session": view.session, "event": event, "items": view.items, "cards_html": view.cards_html}
     )
 
 
@@ -503,7 +507,7 @@ async def organise_event(request: Request) -> Response:
         form_name = str(form.get("form", ""))
         try:
             if form_name == "event":
-                values = _form_dict(form, EVENT_FIELDS)
+                values = {**_form_dict(form, EVENT_FIELDS), "show_viewers": form.get("show_viewers") == "on"}
                 event = await svc.programme.update_event(event.id, values)
             elif form_name == "session":
                 values = _session_values(form)

@@ -32,15 +32,17 @@ class PgStreamOps(PgUnitBase):
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
-            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " updated_at, show_viewers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             eid, fields["title"], fields["starts_on"], fields["ends_on"], fields.get("venue", ""),
             fields.get("description", ""), dumps(list(fields.get("hashtags", []))), fields.get("language", "en"), now, now,
+            int(fields.get("show_viewers", True)),
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
 
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
-            sets, values = _sets(fields, 3, lambda k, v: dumps(list(v)) if k == "hashtags" else v)
+            sets, values = _sets(fields, 3, lambda k, v: dumps(list(v)) if k == "hashtags"
+                                 else int(v) if k == "show_viewers" else v)
             status = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = $2 WHERE id = $1", event_id, utcnow(), *values
             )
