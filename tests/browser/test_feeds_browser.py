@@ -234,6 +234,8 @@ def event_posts(server: ThreadServer, texts: list[str]) -> str:
         if (await svc.programme.session(ids.session_id)).state != "ended":
             await svc.programme.set_state(ids.session_id, "ended")
             soon = datetime.now() + timedelta(minutes=5)
+            # The event runs on to today, so that the next session may fall within its days.
+            await svc.programme.update_event(ids.event_id, {"ends_on": soon.strftime("%Y-%m-%d")})
             await svc.programme.create_session(ids.event_id, {
                 "title": "After the break", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
                 "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "room": "Hall"})

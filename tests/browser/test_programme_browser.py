@@ -80,18 +80,18 @@ def test_a_cancelled_session_stays_in_the_programme_and_a_delete_asks_first(
         if bad := serious_axe_violations(page):
             problems[f"event-{label}"] = bad
 
-    # Delete: the box must be ticked, then the browser asks; saying no keeps the session.
+    # Delete: the box must be ticked, then the page asks (static/js/confirm.js); Cancel keeps it.
     page = organiser_page(browser_context, server, DESKTOP)
     page.goto(workshop)
-    asked: list[str] = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.get_by_label("Yes, delete this session for good").check()
     page.get_by_role("button", name="Delete the session").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("for good")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
     expect(page).to_have_url(f"{server.url}{workshop}")
-    assert asked and "for good" in asked[0]
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_label("Yes, delete this session for good").check()
     page.get_by_role("button", name="Delete the session").click()
+    dialog.get_by_role("button", name="Delete the session").click()
     expect(page).to_have_url(f"{server.url}/organise/events/{server.seed.event_id}")
     expect(page.get_by_role("link", name="Workshop", exact=True)).to_have_count(0)
     assert problems == {}, problems
