@@ -78,6 +78,8 @@ def _session(row: aiosqlite.Row) -> Session:
         tags=tuple(json.loads(row["tags"])),
         source_uid=row["source_uid"],
         exported_seq=row["exported_seq"],
+        recording_url=row["recording_url"],
+        recording_offset=row["recording_offset"],
     )
 
 
