@@ -7,10 +7,12 @@ import re
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from liveblog.archive.chapters import Chapter, chapters, chapters_text, chapters_vtt, recording_of
 from liveblog.models import Item, Session
 from tests.archive_fixtures import fill_session
-from tests.conftest import LiveServer, Seed
+from tests.conftest import BACKENDS, LiveServer, Seed
 
 UTC = ZoneInfo("UTC")
 SESSION = Session(id="s", event_id="e", title="Keynote", starts_at="2026-05-14T09:00", ends_at="2026-05-14T10:00",
@@ -91,8 +93,6 @@ async def test_the_knowledge_page_shows_the_recording_click_to_load_with_its_cha
 
 
 def test_an_imported_recording_link_follows_the_live_rule() -> None:
-    import pytest
-
     from liveblog.capture.imports import recording_link
     from liveblog.errors import BadRequest
 
@@ -101,3 +101,13 @@ def test_an_imported_recording_link_follows_the_live_rule() -> None:
     for bad in ("javascript:alert(1)", "data:text/html,x", 'https://x.example/"onmouseover=', 7):
         with pytest.raises(BadRequest, match=r"s\.recording_url: must be an http"):
             recording_link(bad, "s.recording_url")
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_a_session_is_made_with_its_recording_on_both_backends(live: LiveServer, seeded: Seed) -> None:
+    async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as c:
+        r = await c.post(f"/api/v1/events/{seeded.event_id}/sessions", json={
+            "title": "Panel", "starts_at": "2026-05-14T14:00", "ends_at": "2026-05-14T15:00",
+            "recording_url": "https://media.example.org/panel.webm", "recording_offset": "0:00:45"})
+        assert r.status_code == 201, r.text
+        assert (r.json()["recording_url"], r.json()["recording_offset"]) == ("https://media.example.org/panel.webm", 45)
