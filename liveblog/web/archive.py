@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -19,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.archive.chapters import Chapter, chapters_text, chapters_vtt, page_chapters, recording_of
 from liveblog.archive.service import CardSlot, KnowledgeView
-from liveblog.errors import BadRequest
+from liveblog.errors import BadRequest, NotFound
 from liveblog.services import Services
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
@@ -190,6 +192,8 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
         "canonical": canonical,
         "can_edit": organiser is not None,
         "jsonld": jsonld_script(jsonld_article(page, canonical)),
+        "recording": recording_of(page.session),
+        "chapters": page_chapters(page, ZoneInfo(svc.settings.archive.timezone)),
         **thread,
         # The public page is cached and served to everyone: it must carry nobody's token
         # (it has no form that posts; a reader or organiser gets a page of their own).
@@ -462,12 +466,35 @@ async def replay_page(request: Request) -> Response:
     return _render(request, "archive/replay.html", {"session": session, "event": event})
 
 
+async def _chapters(request: Request) -> tuple[Session, list[Chapter], ZoneInfo]:
+    svc = services(request)
+    zone = ZoneInfo(svc.settings.archive.timezone)
+    page = await svc.archive.knowledge(request.path_params["session_id"])
+    if recording_of(page.session) is None:
+        raise NotFound("this session has no recording", code="no_recording")
+    return page.session, page_chapters(page, zone), zone
+
+
+async def chapters_vtt_file(request: Request) -> Response:
+    """The recording's chapters as WebVTT: the page's <track kind="chapters">, and to download."""
+    session, found, zone = await _chapters(request)
+    return Response(chapters_vtt(found, session, zone), media_type="text/vtt; charset=utf-8")
+
+
+async def chapters_txt_file(request: Request) -> Response:
+    """The chapters as "00:12:34 Title" lines, for a YouTube or PeerTube description."""
+    _, found, _ = await _chapters(request)
+    return Response(chapters_text(found), media_type="text/plain; charset=utf-8")
+
+
 async def replay_json(request: Request) -> Response:
     return JSONResponse(await services(request).archive.replay(request.path_params["session_id"]))
 
 
 routes = [
     Route("/archive/sessions/{session_id}/replay.json", replay_json),
+    Route("/archive/sessions/{session_id}/chapters.vtt", chapters_vtt_file),
+    Route("/archive/sessions/{session_id}/chapters.txt", chapters_txt_file),
     Route("/archive/sessions/{session_id}/replay", replay_page),
     Route("/archive/sessions/{session_id}.json", session_json),
     Route("/archive/sessions/{session_id}.md", session_md),
