@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from liveblog.access.accounts import Accounts
 from liveblog.access.readers import Readers
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
+from liveblog.archive.proceedings import ProceedingsKeeper
 from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
@@ -140,6 +142,7 @@ class Services:
     archive: Archive
     comments: Comments
     readers: Readers
+    proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -218,6 +221,10 @@ class Services:
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
         components.append(ArchiveComponent(archive))
+        # Kept beside the SQLite file (database.path's folder, also on PostgreSQL): docs/archive.md.
+        proceedings = ProceedingsKeeper(archive, Path(settings.database.path).resolve().parent / "proceedings",
+                                        base_url=settings.server.public_url)
+        components.append(proceedings)
         publish_changes = db.on_commit
 
         def on_commit(changes: list[Change]) -> None:
@@ -238,6 +245,7 @@ class Services:
             archive=archive,
             comments=Comments(db),
             readers=Readers(db, accounts),
+            proceedings=proceedings,
             components=components,
         )
 

@@ -27,7 +27,7 @@ from liveblog.archive.proceedings import epub_bytes, gather, pdf_bytes
 from liveblog.capture.notes import Author
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session
-from tests.conftest import LiveServer, Seed, db_arg
+from tests.conftest import LiveServer, Seed, db_arg, eventually
 
 BUILT = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
 EPUBCHECK_JAR = Path("/usr/share/java/epubcheck.jar")
@@ -47,6 +47,7 @@ def photo_bytes() -> bytes:
 async def archived_event(svc: Services, seeded: Seed) -> None:
     """Two archived sessions: notes, a photo, a poll, an answered question, tags, a summary."""
     await fill_session(svc, seeded)
+    await svc.audience.coalescer.flush_now()  # the poll's last tallies: a change to the archive too
     media_id = await svc.db.write(lambda tx: tx.insert_media(seeded.session_id, "image/jpeg", photo_bytes(), None))
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
@@ -170,3 +171,35 @@ async def test_the_command_writes_each_format_with_progress_on_a_terminal(
     assert code == 1 and "no event 'no-such-event'" in err and not (tmp_path / "b.epub").exists()
     code, err = await run_command(services, seeded.event_id, "--format", "mobi", str(tmp_path / "b.mobi"))
     assert code == 2 and "invalid choice: 'mobi'" in err
+
+
+async def test_the_archive_page_offers_the_books_once_built_in_the_background(live: LiveServer, seeded: Seed) -> None:
+    svc = live.services
+    keeper = svc.proceedings
+    assert keeper is not None
+    await archived_event(svc, seeded)
+    async with live.client() as http:
+        page = await http.get(f"/events/{seeded.event_id}/archive")
+        assert "being prepared" in page.text and "proceedings.epub" not in page.text
+        early = await http.get(f"/events/{seeded.event_id}/proceedings.epub")
+        assert early.status_code == 503 and "being prepared" in early.text
+        await eventually(lambda: keeper.built >= 1, 90, "the background build")
+        page = await http.get(f"/events/{seeded.event_id}/archive")
+        assert f'href="/events/{seeded.event_id}/proceedings.epub"' in page.text and "being prepared" not in page.text
+        epub = await http.get(f"/events/{seeded.event_id}/proceedings.epub")
+        pdf = await http.get(f"/events/{seeded.event_id}/proceedings.pdf")
+        assert epub.status_code == 200 and epub.headers["content-type"] == "application/epub+zip"
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+        assert (await http.get(f"/events/{seeded.event_id}/proceedings.mobi")).status_code == 404
+        kept = sorted(p.name for p in keeper.directory.iterdir())
+        assert len(kept) == 2
+        # The archive changes: the books are built again, and the old ones go.
+        await svc.archive.set_summary(seeded.session_id, "Plants **drink light**", "org")
+        page = await http.get(f"/events/{seeded.event_id}/archive")
+        assert "being prepared" in page.text
+        await eventually(lambda: keeper.built >= 2, 90, "the rebuild")
+        epub = await http.get(f"/events/{seeded.event_id}/proceedings.epub")
+        with zipfile.ZipFile(io.BytesIO(epub.content)) as z:
+            assert "drink light" in z.read("OEBPS/s001.xhtml").decode()
+        now = sorted(p.name for p in keeper.directory.iterdir())
+        assert len(now) == 2 and not set(now) & set(kept)

@@ -19,7 +19,7 @@ import logging
 import re
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -35,6 +35,7 @@ from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.service import Archive, EventArchive, KnowledgePage
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Event
+from liveblog.storage import Unit
 from liveblog.text import plural
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ async def gather(archive: Archive, event_id: str, *, base_url: str = "",
     media_ids = sorted({m for p in pages for n in p.notes if not n.deleted for m in _MEDIA_SRC.findall(n.html)})
     photos = {}
     for media_id in media_ids:
-        found = await archive.db.read(lambda r, m=media_id: r.get_media(m), pool="pages")
+        found = await archive.db.read(_media_reader(media_id), pool="pages")
         if found is None:
             continue
         try:
@@ -160,6 +161,13 @@ async def gather(archive: Archive, event_id: str, *, base_url: str = "",
         version=proceedings_version(ea), base_url=base_url.rstrip("/"), timezone=archive.settings.timezone,
         licence=DEFAULT_LICENCE.format(event=ea.event.title),
     )
+
+
+def _media_reader(media_id: str) -> Callable[[Unit], Awaitable[tuple[str, bytes] | None]]:
+    async def read(r: Unit) -> tuple[str, bytes] | None:
+        return await r.get_media(media_id)
+
+    return read
 
 
 # -- HTML ---------------------------------------------------------------------------------------
