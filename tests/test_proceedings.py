@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from liveblog.archive.proceedings import epub_bytes, gather, pdf_bytes
+from liveblog.archive.charts import bar_chart
+from liveblog.archive.proceedings import CHART_FONT, epub_bytes, gather, pdf_bytes, pdf_html
 from liveblog.capture.notes import Author
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session
@@ -110,6 +111,8 @@ async def test_the_pdf_has_its_text_pages_and_bookmarks(services: Services, seed
     book = await gather(services.archive, seeded.event_id)
     pdf = await asyncio.to_thread(pdf_bytes, book, BUILT)
     assert pdf == await asyncio.to_thread(pdf_bytes, book, BUILT)
+    # The charts' font is swapped for the PDF's own (charts.py must still name the one replaced).
+    assert CHART_FONT in str(bar_chart([("a", 1)], title="t")) and CHART_FONT not in pdf_html(book, BUILT)
     path = tmp_path / "book.pdf"
     path.write_bytes(pdf)
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, timeout=60,
