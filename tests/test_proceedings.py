@@ -69,7 +69,9 @@ def epubcheck(path: Path) -> subprocess.CompletedProcess[str]:
     # Debian's /usr/bin/epubcheck is the jar itself (run through binfmt, absent in containers).
     if not EPUBCHECK_JAR.is_file() or shutil.which("java") is None:
         pytest.fail("epubcheck is missing: scripts/test installs Debian's epubcheck")
-    return subprocess.run(["java", "-jar", str(EPUBCHECK_JAR), str(path)], capture_output=True, text=True, timeout=120)
+    # The quick JIT tier and the serial collector: a third of the default's time for one short run.
+    command = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", str(EPUBCHECK_JAR), str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 async def test_the_epub_passes_epubcheck_and_is_reproducible(services: Services, seeded: Seed, tmp_path: Path) -> None:
