@@ -26,6 +26,7 @@ from PIL import Image
 from liveblog.archive.charts import bar_chart
 from liveblog.archive.proceedings import CHART_FONT, epub_bytes, gather, pdf_bytes, pdf_html
 from liveblog.capture.notes import Author
+from liveblog.errors import NotFound
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session
 from tests.conftest import LiveServer, Seed, db_arg, eventually
@@ -176,6 +177,37 @@ async def test_the_command_writes_each_format_with_progress_on_a_terminal(
     assert code == 1 and "no event 'no-such-event'" in err and not (tmp_path / "b.epub").exists()
     code, err = await run_command(services, seeded.event_id, "--format", "mobi", str(tmp_path / "b.mobi"))
     assert code == 2 and "invalid choice: 'mobi'" in err
+    empty = await services.programme.create_event({"title": "Not yet", "starts_on": "2026-06-01", "ends_on": "2026-06-01"})
+    with pytest.raises(NotFound, match="has no archived session yet"):
+        await gather(services.archive, empty.id)
+
+
+async def test_a_failed_build_is_reported_and_tried_again_when_the_archive_changes(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liveblog.archive import proceedings
+
+    svc = live.services
+    keeper = svc.proceedings
+    assert keeper is not None
+    await archived_event(svc, seeded)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(proceedings, "gather", broken)
+    async with live.client() as http:
+        assert "being prepared" in (await http.get(f"/events/{seeded.event_id}/archive")).text
+        await eventually(lambda: seeded.event_id in keeper.failed, 30, "the failed build")
+        assert "could not be built" in (await http.get(f"/events/{seeded.event_id}/archive")).text
+        health = (await http.get("/healthz")).json()
+        assert health["components"]["proceedings"]["last_error"] == "OSError: disk full"
+        assert not keeper.pending  # the same version is not tried again on every view
+        monkeypatch.undo()
+        await svc.archive.set_organiser_tags(seeded.session_id, "photosynthesis, light")
+        assert "being prepared" in (await http.get(f"/events/{seeded.event_id}/archive")).text
+        await eventually(lambda: keeper.built >= 1, 90, "the build after the change")
+        assert "proceedings.pdf" in (await http.get(f"/events/{seeded.event_id}/archive")).text
 
 
 async def test_the_archive_page_offers_the_books_once_built_in_the_background(live: LiveServer, seeded: Seed) -> None:

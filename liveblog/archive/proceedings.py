@@ -16,23 +16,24 @@ import hashlib
 import io
 import json
 import logging
+import pickle
 import re
+import sys
 import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from html import escape
 from html.parser import HTMLParser
 from itertools import groupby
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.service import Archive, EventArchive, KnowledgePage
+from liveblog.errors import NotFound
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Event
 from liveblog.storage import Unit
@@ -57,6 +58,9 @@ DEFAULT_LICENCE = (
 )
 # Zip entries carry this time (the zip format's earliest), whatever the day of the build.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# A background build (both formats) taking longer than this is stopped and reported as failed:
+# 40 sessions take well under a minute (docs/performance.md); ten times that means something is wrong.
+BUILD_SECONDS = 600
 
 CHART_FONT = 'font-family="system-ui, sans-serif"'  # as charts.py draws them
 PDF_CHART_FONT = 'font-family="DejaVu Sans, sans-serif"'
@@ -139,6 +143,9 @@ async def gather(archive: Archive, event_id: str, *, base_url: str = "",
     """Read everything a book shows from the archive (`progress(step, total)` once per session)."""
     ea = await archive.event_archive(event_id)
     sessions = sorted((s for s in ea.sessions if s.id in ea.records), key=lambda s: (s.starts_at, s.room, s.id))
+    if not sessions:
+        raise NotFound(f"event {event_id!r} has no archived session yet: its proceedings would be empty",
+                       code="not_archived")
     pages = []
     for s in sessions:
         pages.append(await archive.knowledge(s.id))
@@ -642,25 +649,24 @@ class ProceedingsKeeper:
                 await self.build(event_id)
 
     async def build(self, event_id: str) -> None:
-        """Build every format of the event's current version not yet kept (the layout in a
-        process of its own, so the server's event loop keeps its core), then drop older ones."""
-        ea = await self.archive.event_archive(event_id)
-        version = proceedings_version(ea)
-        missing = [fmt for fmt in FORMATS if not self.path(event_id, version, fmt).is_file()]
-        if not missing:
-            return
+        """Build every format of the event's current version not yet kept, then drop older ones.
+        The layout runs in a process of its own (so the server's event loop keeps its core),
+        killed if this task is cancelled (shutdown) or the build takes over BUILD_SECONDS."""
+        version = ""
         try:
+            ea = await self.archive.event_archive(event_id)
+            version = proceedings_version(ea)
+            if all(self.path(event_id, version, fmt).is_file() for fmt in FORMATS):
+                return
             book = await gather(self.archive, event_id, base_url=self.base_url)
-            built_at = datetime.now(timezone.utc)
             self.directory.mkdir(parents=True, exist_ok=True)
-            loop = asyncio.get_running_loop()
-            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                for fmt in missing:
-                    data = await loop.run_in_executor(pool, render, book, fmt, built_at)
-                    target = self.path(event_id, book.version, fmt)
-                    temp = target.with_suffix(f".{fmt}.part")
-                    temp.write_bytes(data)
-                    temp.replace(target)  # whole or not at all: a reader never gets half a book
+            targets = {fmt: self.path(event_id, book.version, fmt) for fmt in FORMATS}
+            temps = {fmt: target.with_name(target.name + ".part") for fmt, target in targets.items()}
+            payload = pickle.dumps((book, datetime.now(timezone.utc), {f: str(t) for f, t in temps.items()}))
+            async with asyncio.timeout(BUILD_SECONDS):
+                await _run_worker(payload)
+            for fmt, temp in temps.items():
+                temp.replace(targets[fmt])  # whole or not at all: a reader never gets half a book
         except Exception as exc:  # noqa: BLE001 - one event's failure must not stop the others' builds
             log.exception("the proceedings of %s could not be built", event_id)
             self.failed[event_id] = version
@@ -672,3 +678,28 @@ class ProceedingsKeeper:
         for old in self.directory.glob(f"{stem}-*"):
             if f"-{book.version}." not in old.name:
                 old.unlink(missing_ok=True)
+
+
+# The layout process: reads (book, built_at, {format: path}) pickled on its standard input.
+WORKER = "from liveblog.archive.proceedings import worker_main; worker_main()"
+
+
+async def _run_worker(payload: bytes) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await proc.communicate(payload)
+    except BaseException:  # cancelled or timed out: the process goes too
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"the layout process exited with {proc.returncode}: {err.decode(errors='replace')[-400:]}")
+
+
+def worker_main() -> None:
+    book, built_at, paths = pickle.load(sys.stdin.buffer)
+    for fmt, path in paths.items():
+        Path(path).write_bytes(render(book, fmt, built_at))
