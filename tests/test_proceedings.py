@@ -113,7 +113,7 @@ async def test_the_pdf_has_its_text_pages_and_bookmarks(services: Services, seed
     await archived_event(services, seeded)
     book = await gather(services.archive, seeded.event_id)
     pdf = await asyncio.to_thread(pdf_bytes, book, BUILT)
-    assert pdf == await asyncio.to_thread(pdf_bytes, book, BUILT)
+    assert pdf == await asyncio.to_thread(pdf_bytes, await gather(services.archive, seeded.event_id), BUILT)
     # The charts' font is swapped for the PDF's own (charts.py must still name the one replaced).
     assert CHART_FONT in str(bar_chart([("a", 1)], title="t")) and CHART_FONT not in pdf_html(book, BUILT)
     path = tmp_path / "book.pdf"
