@@ -240,3 +240,14 @@ async def test_the_archive_page_offers_the_books_once_built_in_the_background(li
             assert "drink light" in z.read("OEBPS/s001.xhtml").decode()
         now = sorted(p.name for p in keeper.directory.iterdir())
         assert len(now) == 2 and not set(now) & set(kept)
+
+
+async def test_the_book_carries_the_version_after_its_pages_synced_their_tags(services: Services, seeded: Seed) -> None:
+    from liveblog.archive.proceedings import proceedings_version
+
+    await archived_event(services, seeded)
+    # Hashtags changed after archiving: reading the knowledge page syncs the tags (a write).
+    await services.programme.update_session(seeded.session_id, {"hashtags": ["#Botany", "#Leaves"]})
+    book = await gather(services.archive, seeded.event_id)
+    assert "leaves" in book.tags
+    assert book.version == proceedings_version(await services.archive.event_archive(seeded.event_id))

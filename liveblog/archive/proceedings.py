@@ -46,9 +46,9 @@ MEDIA_TYPES = {"epub": "application/epub+zip", "pdf": "application/pdf"}
 # Part of every kept book's version: bump it when the books' layout changes, so that every
 # book kept from before is built again.
 LAYOUT = "1"
-# Photos are downscaled to this longest side and re-encoded as JPEG: sharp on a reader or A4
-# page (about 170 mm wide at 150 dpi), ~100 KB each, so 40 sessions with photos stay far
-# below the 20 MB an e-reader handles comfortably (bench/proceedings.py).
+# Photos are downscaled to this longest side and re-encoded as JPEG: sharp on a reader's screen
+# and on the page (at most 110 mm wide in the PDF: 230 dpi), at most ~160 KB each even for busy
+# photos, so ~120 photos fit in the 20 MB an e-reader handles comfortably (bench/proceedings.py).
 PHOTO_EDGE = 1000
 PHOTO_QUALITY = 80
 # Events carry no licence field: this line says what holds unless the organisers say otherwise.
@@ -162,6 +162,9 @@ async def gather(archive: Archive, event_id: str, *, base_url: str = "",
             log.warning("photo %s could not be read for the proceedings; its alt text stands in", media_id)
             continue
         photos[media_id] = Photo(media_id, f"images/{media_id}.jpg", data)
+    seen = {s.id: (s.last_seq, s.updated_at, ea.records[s.id].updated_at) for s in sessions}
+    if any(seen[p.session.id] != (p.session.last_seq, p.session.updated_at, p.record.updated_at) for p in pages):
+        ea = await archive.event_archive(event_id)  # reading a page synced its tags: the version moved on
     tags: dict[str, list[str]] = {}
     for p in pages:
         for t in p.tags:
