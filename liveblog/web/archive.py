@@ -4,6 +4,7 @@ Last-Modified from the page's version, 304 when unchanged, and rendered bytes ke
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import re
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from liveblog.archive.chapters import Chapter, chapters_text, chapters_vtt, page_chapters, recording_of
 from liveblog.archive.service import CardSlot, KnowledgeView
-from liveblog.errors import BadRequest, NotFound
+from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.services import Services
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
@@ -323,7 +324,8 @@ async def event_archive_page(request: Request) -> Response:
     await current_organiser(request)
     from liveblog.archive.charts import activity_chart, bar_chart
 
-    archive = await services(request).archive.event_archive(request.path_params["event_id"])
+    svc = services(request)
+    archive = await svc.archive.event_archive(request.path_params["event_id"])
     titles = {s.id: s.title for s in archive.sessions}
     contributions = [
         (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
@@ -340,8 +342,29 @@ async def event_archive_page(request: Request) -> Response:
             "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
             "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
             "turnout_svg": bar_chart(turnout, title="Voters per poll", details=turnout_sessions),
+            # Asks for a build when the kept books are not of this version; never builds here.
+            "proceedings": svc.proceedings.status(archive) if svc.proceedings and archive.records else None,
         },
     )
+
+
+async def proceedings_download(request: Request) -> Response:
+    """The event's kept book, or 503 "being prepared" (the build runs in the background)."""
+    from liveblog.archive.proceedings import MEDIA_TYPES
+
+    svc = services(request)
+    fmt = request.path_params["fmt"]
+    if fmt not in MEDIA_TYPES or svc.proceedings is None:
+        raise NotFound("There is no such download.")
+    archive = await svc.archive.event_archive(request.path_params["event_id"])
+    if not archive.records:
+        raise NotFound("This event has no archived session yet.", code="not_archived")
+    kept = svc.proceedings.kept(archive, fmt)
+    if kept is None:
+        svc.proceedings.status(archive)  # asks for the build if it is not under way
+        raise Unavailable("The proceedings are being prepared: try again in a minute.", code="being_prepared")
+    data = await asyncio.to_thread(kept.read_bytes)
+    return _download(data, MEDIA_TYPES[fmt], f"{archive.event.id}-proceedings.{fmt}")
 
 
 routes = [
@@ -353,6 +376,7 @@ routes = [
     Route("/tags/{tag}", tag_page),
     Route("/search", search_page),
     Route("/events/{event_id}/archive", event_archive_page),
+    Route("/events/{event_id}/proceedings.{fmt}", proceedings_download),
 ]
 
 
