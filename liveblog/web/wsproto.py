@@ -32,6 +32,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
+from liveblog.web.memory import RELEASER
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("uvicorn.error")  # where uvicorn's own websocket protocols log
@@ -487,7 +488,9 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:  # pragma: no cover - already closed
                 pass
+        dropped = self.buffered
         self.transport.abort()
+        RELEASER.dropped(dropped, self.loop.call_later)  # a wave of these: give the memory back
 
     def _stop_timers(self) -> None:
         if self.ping_timer is not None:
