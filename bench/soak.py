@@ -119,6 +119,12 @@ class NoteTaker:
         self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
 
+def close_all(takers: list[NoteTaker]) -> None:
+    for t in takers:
+        if t.ws is not None:
+            t.ws.close()
+
+
 @contextlib.asynccontextmanager
 async def in_process_server(workdir: Path, note_takers: int) -> AsyncIterator[Target]:
     import uvicorn
@@ -199,6 +205,12 @@ def rss_parts(pid: int) -> dict[str, int]:
     return parts
 
 
+def rss_split(pid: int) -> str:
+    """`rss_parts` as "heap / other anon / files" in MiB."""
+    parts = rss_parts(pid)
+    return " / ".join(f"{parts[k] / 2**20:.1f}" for k in ("heap", "anon", "file"))
+
+
 def _server_side(stats: list[tracemalloc.StatisticDiff]) -> list[tracemalloc.StatisticDiff]:
     return [s for s in stats if any(f"/{name}/" in s.traceback[0].filename for name in SERVER_FILES)
             and "/bench/" not in s.traceback[0].filename]
@@ -273,9 +285,8 @@ async def soak(args: argparse.Namespace) -> int:
                 await asyncio.sleep(max(0.0, next_sample - loop.time()))
                 next_sample += args.sample_seconds
                 rss = rss_bytes(target.pid)
-                parts = rss_parts(target.pid)
                 samples.append((loop.time() - start, rss))
-                split = " / ".join(f"{parts[k] / 2**20:.1f}" for k in ("heap", "anon", "file"))
+                split = rss_split(target.pid)
                 log(f"{(loop.time() - start) / 60:6.1f}  {rss / 2**20:16.1f}  {split:>27}  {sum(t.acks for t in takers):11d}  "
                     f"{reconnects:7d}  {sum(v.reloads for v in viewers):7d}")
                 if args.tracemalloc and first_snapshot is None and loop.time() - start >= args.warmup * 60:
@@ -304,9 +315,7 @@ async def soak(args: argparse.Namespace) -> int:
                             log(f"        {line.strip()}")
             for v in viewers:
                 v.drop()
-            for t in takers:
-                if t.ws is not None:
-                    t.ws.close()
+            close_all(takers)
     half = [rss for t, rss in samples if t >= samples[-1][0] / 2]
     if len(half) >= 2:
         slope = (half[-1] - half[0]) / max(1e-9, (samples[-1][0] - samples[-len(half)][0]) / 60)
@@ -377,9 +386,7 @@ async def evictions(args: argparse.Namespace) -> int:
                     rss = rss_bytes(target.pid)
                     peak = max(peak, rss)
                     viewers = await viewers_connected(target.port)
-                    parts = rss_parts(target.pid)
-                    split = " / ".join(f"{parts[k] / 2**20:.1f}" for k in ("heap", "anon", "file"))
-                    log(f"  {loop.time() - start:7.1f}  {rss / 2**20:16.1f}  {split:>27}  {viewers:17d}")
+                    log(f"  {loop.time() - start:7.1f}  {rss / 2**20:16.1f}  {rss_split(target.pid):>27}  {viewers:17d}")
             evicted_at = loop.time()
             # Settle with notes still flowing at the soak's pace (2 notes/s), as on a live day.
             while loop.time() - evicted_at < args.settle:
@@ -387,14 +394,10 @@ async def evictions(args: argparse.Namespace) -> int:
                     taker.post()
                 await asyncio.sleep(1.0)
             after = rss_bytes(target.pid)
-            parts = rss_parts(target.pid)
-            split = " / ".join(f"{parts[k] / 2**20:.1f}" for k in ("heap", "anon", "file"))
-            log(f"  {args.settle:g} s after the last eviction: {after / 2**20:.1f} MiB [{split}]")
+            log(f"  {args.settle:g} s after the last eviction: {after / 2**20:.1f} MiB [{rss_split(target.pid)}]")
             for ws in stalled:
                 ws.abort()
-            for t in takers:
-                if t.ws is not None:
-                    t.ws.close()
+            close_all(takers)
     held = peak - before
     kept = after - before
     log(f"\nRSS before {before / 2**20:.1f} MiB, with {args.evict} stalled viewers connected "

@@ -7,7 +7,6 @@ client saw 1006, no close frame)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -21,6 +20,7 @@ from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.streams.protocol import CloseCode
 from tests.conftest import eventually, make_settings, run_server, seed
+from tests.wsclient import raw_handshake
 
 FRAGMENT = 64 * 1024
 PING = {"type": "ping"}
@@ -66,22 +66,7 @@ def close_code_in(data: bytes) -> int:
 
 def raw_capture(port: int, path: str, token: str) -> socket.socket:
     """A plain socket through the capture socket's handshake (nothing after it is read)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: liveblog.v1, liveblog.token.{token}\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)
-        assert chunk, "closed during the handshake"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
+    return raw_handshake(port, path, f"liveblog.v1, liveblog.token.{token}")
 
 
 def raw_oversized_message(port: int, path: str, token: str, total: int) -> tuple[bool, int]:
