@@ -1,6 +1,7 @@
 """Soak: does the server's memory level off under steady use? (issue 8, "memory is flat")
 
-    .venv/bin/python -m bench.soak --minutes 5          # prints the server's RSS over time
+    .venv/bin/python -m bench.soak --minutes 30         # prints the server's RSS over time
+    .venv/bin/python -m bench.soak --quick              # the same for 3 minutes
     .venv/bin/python -m bench.soak --minutes 3 --in-process --tracemalloc
                                                         # + the top allocation growth by line
     .venv/bin/python -m bench.soak --evict 500          # RSS before, at the peak and after 500
@@ -322,6 +323,10 @@ async def soak(args: argparse.Namespace) -> int:
         log(f"\nsecond half: RSS {half[0] / 2**20:.1f} -> {half[-1] / 2**20:.1f} MiB ({slope / 2**20:+.2f} MiB/min); "
             f"{reconnects} resumes ({failures} failed), {sum(t.acks for t in takers)} notes acked, "
             f"gaps seen by viewers: {sum(v.gaps for v in viewers)}")
+    if len(samples) >= 2:
+        first, last = samples[0][1], max(rss for _, rss in samples)
+        log(f"growth: {first / 2**20:.1f} MiB at the first sample -> {last / 2**20:.1f} at the highest "
+            f"({100 * (last - first) / first:+.1f}%; the goal over 30 minutes: < 10%)")
     return 0
 
 
@@ -414,6 +419,7 @@ EVICT_BODY = "A pasted abstract, long enough to fill buffers: " + "words of a ta
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=5.0, help="how long to run (the issue's soak: 10, or 30)")
+    p.add_argument("--quick", action="store_true", help="a quick look: 3 minutes, a sample every 20 s")
     p.add_argument("--viewers", type=int, default=300)
     p.add_argument("--note-takers", type=int, default=3)
     p.add_argument("--rate", type=float, default=2.0, help="notes per second per note-taker")
@@ -430,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of the soak: N viewers stop reading and are evicted; is their memory given back?")
     p.add_argument("--settle", type=float, default=10.0, help="seconds after the last eviction before measuring (--evict)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.minutes, args.sample_seconds = 3.0, 20.0
     if args.tracemalloc and not args.in_process:
         p.error("--tracemalloc needs --in-process (or use --probe)")
     raise_fd_limit()
