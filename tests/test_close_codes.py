@@ -19,7 +19,7 @@ from pathlib import Path
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.streams.protocol import CloseCode
-from tests.conftest import eventually, make_settings, run_server, seed
+from tests.conftest import eventually, make_settings, run_server, seed, seeded_server
 from tests.wsclient import raw_handshake
 
 FRAGMENT = 64 * 1024
@@ -97,21 +97,14 @@ def raw_oversized_message(port: int, path: str, token: str, total: int) -> tuple
 
 
 async def test_an_oversized_fragmented_message_is_closed_with_1009_without_a_reset(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s = await seed(services)
-        async with run_server(settings, services) as live:
-            port = int(live.url.rsplit(":", 1)[1])
-            path = f"/ws/v1/sessions/{s.session_id}/capture"
-            # Far more than the kernel buffers hold: still being sent when the server has had enough.
-            total = 16 * settings.limits.frame_bytes
-            for _ in range(6):
-                reset, code = await asyncio.to_thread(raw_oversized_message, port, path, s.token, total)
-                assert (reset, code) == (False, CloseCode.MESSAGE_TOO_BIG)
-    finally:
-        await services.close()
+    async with seeded_server(tmp_path) as (live, s):
+        port = int(live.url.rsplit(":", 1)[1])
+        path = f"/ws/v1/sessions/{s.session_id}/capture"
+        # Far more than the kernel buffers hold: still being sent when the server has had enough.
+        total = 16 * live.services.settings.limits.frame_bytes
+        for _ in range(6):
+            reset, code = await asyncio.to_thread(raw_oversized_message, port, path, s.token, total)
+            assert (reset, code) == (False, CloseCode.MESSAGE_TOO_BIG)
 
 
 class NoteTyper:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.services import Services
 from liveblog.web.memory import RELEASER
-from tests.conftest import eventually, make_settings, run_server, seed
+from tests.conftest import eventually, seeded_server
 from tests.test_fastpath import raw_viewer
 from tests.wsclient import connect, recv_type, send
 
@@ -31,13 +30,10 @@ def rss() -> int:
 
 @pytest.mark.skipif(not RELEASER.available, reason="malloc_trim is glibc's")
 async def test_the_buffers_of_evicted_viewers_are_given_back_to_the_system(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, streams={"stall_seconds": 2})
-    services = Services.build(settings)
-    await services.open()
     stalled: list[socket.socket] = []
     try:
-        s = await seed(services)
-        async with run_server(settings, services) as live:
+        async with seeded_server(tmp_path, streams={"stall_seconds": 2}) as (live, s):
+            services = live.services
             port = int(live.url.rsplit(":", 1)[1])
             path = f"/ws/v1/sessions/{s.session_id}"
             async with await connect(f"{live.ws_url}{path}/capture", token=s.token, max_size=None) as note_taker:
@@ -89,4 +85,3 @@ async def test_the_buffers_of_evicted_viewers_are_given_back_to_the_system(tmp_p
     finally:
         for sock in stalled:
             sock.close()
-        await services.close()

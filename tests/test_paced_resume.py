@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from liveblog.capture.notes import Author
 from liveblog.services import Services
 from liveblog.web.wsproto import FastWebSocketProtocol
-from tests.conftest import eventually, make_settings, run_server, seed
+from tests.conftest import eventually, seeded_server
 from tests.test_fastpath import raw_viewer
 from tests.wsclient import connect, recv_type
 
@@ -61,51 +61,39 @@ async def fill(services: Services, session_id: str) -> int:
 
 async def test_a_fast_reader_resumes_far_behind_in_one_connection_from_the_ring_and_from_storage(tmp_path: Path) -> None:
     # The ring holds every change since the first viewer joined; replay_window the default 5000.
-    settings = make_settings(tmp_path, streams={"ring_size": 2048})
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s = await seed(services)
-        async with run_server(settings, services) as live:
-            url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
-            async with await connect(url, max_size=None) as watcher:  # keeps the channel and its ring
-                joined = (await recv_type(watcher, "synced"))["seq"]
-                head = await fill(services, s.session_id)
-                assert head >= joined + NOTES
-                assert services.hub.channels[s.session_id].ring_covers(joined)  # served from the ring
-                for since in (joined, joined + 100, 0):  # ring, ring, storage (older than the ring)
-                    for attempt in range(3):
-                        seqs, closed = await read_replay(f"{url}?since={since}")
-                        assert closed is None, (
-                            f"resume from {since} (try {attempt + 1}) closed with {closed} after {len(seqs)} changes"
-                        )
-                        assert seqs == list(range(since + 1, head + 1))
-    finally:
-        await services.close()
+    async with seeded_server(tmp_path, streams={"ring_size": 2048}) as (live, s):
+        services = live.services
+        url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
+        async with await connect(url, max_size=None) as watcher:  # keeps the channel and its ring
+            joined = (await recv_type(watcher, "synced"))["seq"]
+            head = await fill(services, s.session_id)
+            assert head >= joined + NOTES
+            assert services.hub.channels[s.session_id].ring_covers(joined)  # served from the ring
+            for since in (joined, joined + 100, 0):  # ring, ring, storage (older than the ring)
+                for attempt in range(3):
+                    seqs, closed = await read_replay(f"{url}?since={since}")
+                    assert closed is None, (
+                        f"resume from {since} (try {attempt + 1}) closed with {closed} after {len(seqs)} changes"
+                    )
+                    assert seqs == list(range(since + 1, head + 1))
 
 
 async def test_a_viewer_that_stops_reading_during_a_ring_resume_is_still_evicted(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, streams={"ring_size": 2048, "stall_seconds": 2})
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s = await seed(services)
-        async with run_server(settings, services) as live:
-            port = int(live.url.rsplit(":", 1)[1])
-            path = f"/ws/v1/sessions/{s.session_id}"
-            async with await connect(f"{live.ws_url}{path}", max_size=None) as watcher:
-                joined = (await recv_type(watcher, "synced"))["seq"]
-                await fill(services, s.session_id)
-                channel = services.hub.channels[s.session_id]
-                before = FastWebSocketProtocol.stalled_total
-                stalled = await asyncio.to_thread(raw_viewer, port, f"{path}?since={joined}")
-                try:
-                    await eventually(lambda: len(channel.catching) == 1, what="the paced resume to start")
-                    # Evicted by its unanswered ping, within stall_seconds (+ slack), and its
-                    # replay ends with it: nothing is left waiting on it.
-                    await eventually(lambda: not channel.catching, timeout=6, what="the stalled viewer to be evicted")
-                    assert FastWebSocketProtocol.stalled_total == before + 1
-                finally:
-                    stalled.close()
-    finally:
-        await services.close()
+    async with seeded_server(tmp_path, streams={"ring_size": 2048, "stall_seconds": 2}) as (live, s):
+        services = live.services
+        port = int(live.url.rsplit(":", 1)[1])
+        path = f"/ws/v1/sessions/{s.session_id}"
+        async with await connect(f"{live.ws_url}{path}", max_size=None) as watcher:
+            joined = (await recv_type(watcher, "synced"))["seq"]
+            await fill(services, s.session_id)
+            channel = services.hub.channels[s.session_id]
+            before = FastWebSocketProtocol.stalled_total
+            stalled = await asyncio.to_thread(raw_viewer, port, f"{path}?since={joined}")
+            try:
+                await eventually(lambda: len(channel.catching) == 1, what="the paced resume to start")
+                # Evicted by its unanswered ping, within stall_seconds (+ slack), and its replay
+                # ends with it: nothing is left waiting on it.
+                await eventually(lambda: not channel.catching, timeout=6, what="the stalled viewer to be evicted")
+                assert FastWebSocketProtocol.stalled_total == before + 1
+            finally:
+                stalled.close()
