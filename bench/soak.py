@@ -1,8 +1,11 @@
 """Soak: does the server's memory level off under steady use? (issue 8, "memory is flat")
 
-    .venv/bin/python -m bench.soak --minutes 5          # prints the server's RSS over time
+    .venv/bin/python -m bench.soak --minutes 30         # prints the server's RSS over time
+    .venv/bin/python -m bench.soak --quick              # the same for 3 minutes
     .venv/bin/python -m bench.soak --minutes 3 --in-process --tracemalloc
                                                         # + the top allocation growth by line
+    .venv/bin/python -m bench.soak --evict 500          # RSS before, at the peak and after 500
+                                                        # stalled viewers are evicted
 
 Note-takers post notes at a steady pace while viewers drop and resume from their last seq
 (`?since=&epoch=`), the mix that once grew RSS by about 1 MiB a minute. By default the server
@@ -109,12 +112,18 @@ class NoteTaker:
             HOST, self.target.port, self.target.capture_path(), self._on_message, ["liveblog.v1", "liveblog.token." + self.token]
         )
 
-    def post(self) -> None:
+    def post(self, text: str | None = None) -> None:
         assert self.ws is not None
         self.sent += 1
-        body = f"Soak note {self.sent} from {self.name}. " + "Steady words for a steady test. " * 8
+        body = f"Soak note {self.sent} from {self.name}. " + (text or "Steady words for a steady test. " * 8)
         message = {"type": "note.create", "client_id": f"{self.name}-{self.sent}", "body": body}
         self.ws.send_text(json.dumps(message, separators=(",", ":")))
+
+
+def close_all(takers: list[NoteTaker]) -> None:
+    for t in takers:
+        if t.ws is not None:
+            t.ws.close()
 
 
 @contextlib.asynccontextmanager
@@ -197,6 +206,12 @@ def rss_parts(pid: int) -> dict[str, int]:
     return parts
 
 
+def rss_split(pid: int) -> str:
+    """`rss_parts` as "heap / other anon / files" in MiB."""
+    parts = rss_parts(pid)
+    return " / ".join(f"{parts[k] / 2**20:.1f}" for k in ("heap", "anon", "file"))
+
+
 def _server_side(stats: list[tracemalloc.StatisticDiff]) -> list[tracemalloc.StatisticDiff]:
     return [s for s in stats if any(f"/{name}/" in s.traceback[0].filename for name in SERVER_FILES)
             and "/bench/" not in s.traceback[0].filename]
@@ -271,9 +286,8 @@ async def soak(args: argparse.Namespace) -> int:
                 await asyncio.sleep(max(0.0, next_sample - loop.time()))
                 next_sample += args.sample_seconds
                 rss = rss_bytes(target.pid)
-                parts = rss_parts(target.pid)
                 samples.append((loop.time() - start, rss))
-                split = " / ".join(f"{parts[k] / 2**20:.1f}" for k in ("heap", "anon", "file"))
+                split = rss_split(target.pid)
                 log(f"{(loop.time() - start) / 60:6.1f}  {rss / 2**20:16.1f}  {split:>27}  {sum(t.acks for t in takers):11d}  "
                     f"{reconnects:7d}  {sum(v.reloads for v in viewers):7d}")
                 if args.tracemalloc and first_snapshot is None and loop.time() - start >= args.warmup * 60:
@@ -302,21 +316,110 @@ async def soak(args: argparse.Namespace) -> int:
                             log(f"        {line.strip()}")
             for v in viewers:
                 v.drop()
-            for t in takers:
-                if t.ws is not None:
-                    t.ws.close()
+            close_all(takers)
     half = [rss for t, rss in samples if t >= samples[-1][0] / 2]
     if len(half) >= 2:
         slope = (half[-1] - half[0]) / max(1e-9, (samples[-1][0] - samples[-len(half)][0]) / 60)
         log(f"\nsecond half: RSS {half[0] / 2**20:.1f} -> {half[-1] / 2**20:.1f} MiB ({slope / 2**20:+.2f} MiB/min); "
             f"{reconnects} resumes ({failures} failed), {sum(t.acks for t in takers)} notes acked, "
             f"gaps seen by viewers: {sum(v.gaps for v in viewers)}")
+    if len(samples) >= 2:
+        first, last = samples[0][1], max(rss for _, rss in samples)
+        log(f"growth: {first / 2**20:.1f} MiB at the first sample -> {last / 2**20:.1f} at the highest "
+            f"({100 * (last - first) / first:+.1f}%; the goal over 30 minutes: < 10%)")
     return 0
+
+
+async def viewers_connected(port: int) -> int:
+    """The server's open viewer sockets (`liveblog_connections{role="viewer"}` in /metrics)."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(f"GET /metrics HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode())
+        text = (await asyncio.wait_for(reader.read(), 10)).decode()
+    finally:
+        writer.close()
+    for line in text.splitlines():
+        if line.startswith('liveblog_connections{role="viewer"}'):
+            return int(float(line.split()[1]))
+    raise RuntimeError("no liveblog_connections in /metrics")
+
+
+async def evictions(args: argparse.Namespace) -> int:
+    """`--evict N`: N viewers connect and stop reading while notes flow, so the server holds up
+    to `streams.viewer_buffer_bytes` for each until it evicts them (4408, within
+    `streams.stall_seconds`); then is that memory given back? Prints the server's RSS before,
+    at the peak and after the evictions."""
+    log = print
+    with tempfile.TemporaryDirectory(prefix="liveblog-evict-", dir=REPO / "bench" / "results") as tmp:
+        async with server_process(Path(tmp), args.note_takers) as target:
+            takers = [NoteTaker(target, i) for i in range(args.note_takers)]
+            await asyncio.gather(*(t.connect() for t in takers))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for taker in takers:  # warm up: the ring, the caches, the write path
+                for _ in range(50):
+                    taker.post()
+            while sum(t.acks for t in takers) < 50 * len(takers) and loop.time() - started < 60:
+                await asyncio.sleep(0.2)
+            before = rss_bytes(target.pid)
+            stalled: list[wsraw.RawWebSocket] = []
+            for chunk in range(0, args.evict, 50):
+                batch = await asyncio.gather(
+                    *(wsraw.connect(HOST, target.port, target.viewer_path(), lambda ws, data, now: None, ["liveblog.v1"])
+                      for _ in range(min(50, args.evict - chunk)))
+                )
+                for ws in batch:  # a frozen tab: nothing read from here on
+                    assert ws.transport is not None
+                    ws.transport.pause_reading()
+                stalled += batch
+            connected = rss_bytes(target.pid)
+            log(f"evict: {args.evict} viewers stop reading while {args.note_takers} note-takers post "
+                f"{args.rate:g} notes/s each ({len(EVICT_BODY)}-character notes)")
+            log("  seconds  server RSS (MiB)  [heap / other anon / files]  viewers connected")
+            peak = connected
+            start = loop.time()
+            n = 0
+            viewers = args.evict
+            next_sample = start
+            while viewers > 0 and loop.time() - start < 120:
+                n += 1
+                for taker in takers:
+                    taker.post(EVICT_BODY)
+                await asyncio.sleep(max(0.0, start + n / args.rate - loop.time()))
+                if loop.time() >= next_sample:
+                    next_sample += 1.0
+                    rss = rss_bytes(target.pid)
+                    peak = max(peak, rss)
+                    viewers = await viewers_connected(target.port)
+                    log(f"  {loop.time() - start:7.1f}  {rss / 2**20:16.1f}  {rss_split(target.pid):>27}  {viewers:17d}")
+            evicted_at = loop.time()
+            # Settle with notes still flowing at the soak's pace (2 notes/s), as on a live day.
+            while loop.time() - evicted_at < args.settle:
+                for taker in takers:
+                    taker.post()
+                await asyncio.sleep(1.0)
+            after = rss_bytes(target.pid)
+            log(f"  {args.settle:g} s after the last eviction: {after / 2**20:.1f} MiB [{rss_split(target.pid)}]")
+            for ws in stalled:
+                ws.abort()
+            close_all(takers)
+    held = peak - before
+    kept = after - before
+    log(f"\nRSS before {before / 2**20:.1f} MiB, with {args.evict} stalled viewers connected "
+        f"{connected / 2**20:.1f}, peak {peak / 2**20:.1f} (+{held / 2**20:.1f}), after the evictions "
+        f"{after / 2**20:.1f} (+{kept / 2**20:.1f}): {100 * (1 - kept / held) if held > 0 else 0:.0f}% of the peak's "
+        "growth given back")
+    return 0
+
+
+# A long note (a pasted abstract): a few of them fill a stalled viewer's buffer quickly.
+EVICT_BODY = "A pasted abstract, long enough to fill buffers: " + "words of a talk, " * 180
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=5.0, help="how long to run (the issue's soak: 10, or 30)")
+    p.add_argument("--quick", action="store_true", help="a quick look: 3 minutes, a sample every 20 s")
     p.add_argument("--viewers", type=int, default=300)
     p.add_argument("--note-takers", type=int, default=3)
     p.add_argument("--rate", type=float, default=2.0, help="notes per second per note-taker")
@@ -329,12 +432,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="trace the server process's allocations (PYTHONTRACEMALLOC) and compare snapshots taken "
                    "through SIGUSR1 after --warmup minutes and at the end")
     p.add_argument("--warmup", type=float, default=1.0, help="minutes before the first tracemalloc snapshot")
+    p.add_argument("--evict", type=int, default=0, metavar="N",
+                   help="instead of the soak: N viewers stop reading and are evicted; is their memory given back?")
+    p.add_argument("--settle", type=float, default=10.0, help="seconds after the last eviction before measuring (--evict)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.minutes, args.sample_seconds = 3.0, 20.0
     if args.tracemalloc and not args.in_process:
         p.error("--tracemalloc needs --in-process (or use --probe)")
     raise_fd_limit()
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
     random.seed(1)
+    if args.evict:
+        if args.rate == p.get_default("rate"):
+            args.rate = 10.0  # notes/s per note-taker: buffers fill within stall_seconds
+        return asyncio.run(evictions(args))
     return asyncio.run(soak(args))
 
 

@@ -329,3 +329,17 @@ def stop_process(proc: Any) -> str:
 @pytest.fixture
 async def seeded(services: Services) -> Seed:
     return await seed(services)
+
+
+@contextlib.asynccontextmanager
+async def seeded_server(tmp_path: Path, **sections: dict[str, Any]) -> AsyncIterator[tuple[LiveServer, Seed]]:
+    """A seeded database (settings changed by `sections`) served by `run_server`; closed after."""
+    settings = make_settings(tmp_path, **sections)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services) as live:
+            yield live, s
+    finally:
+        await services.close()

@@ -5,7 +5,6 @@ that stops reading (kernel send buffer, eviction within streams.stall_seconds)."
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import socket
@@ -19,7 +18,7 @@ from liveblog.streams.protocol import CloseCode, ws_close_frame
 from liveblog.web.outlets import TransportOutlet
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
 from tests.conftest import LiveServer, Seed, eventually, free_port, listening, make_settings, query, run_server, seed
-from tests.wsclient import connect, recv_type, send
+from tests.wsclient import connect, raw_handshake, recv_type, send
 
 
 def send_wrapping_middleware(app: Any) -> Any:
@@ -79,22 +78,7 @@ def test_serve_names_the_fast_viewer_path_at_start_up(tmp_path: Path) -> None:
 
 def raw_viewer(port: int, path: str) -> socket.socket:
     """A real client socket that completes the handshake and then never reads again."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window fills fast
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)  # byte by byte: nothing after the response is read
-        assert chunk, "closed during the handshake"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101")
-    return sock
+    return raw_handshake(port, path, rcvbuf=4096)  # a small window fills fast
 
 
 async def stalled_metric(live: LiveServer) -> int:
@@ -194,23 +178,7 @@ async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path:
             path = f"/ws/v1/sessions/{s.session_id}/capture"
 
             def open_note_taker() -> socket.socket:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                key = base64.b64encode(os.urandom(16)).decode()
-                sock.sendall(
-                    (
-                        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                        f"Sec-WebSocket-Protocol: liveblog.v1, liveblog.token.{s.token}\r\n\r\n"
-                    ).encode()
-                )
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = sock.recv(1)
-                    assert chunk, "closed during the handshake"
-                    head += chunk
-                assert head.startswith(b"HTTP/1.1 101"), head
-                return sock
+                return raw_handshake(port, path, f"liveblog.v1, liveblog.token.{s.token}", rcvbuf=4096)
 
             sock = await asyncio.to_thread(open_note_taker)
             channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")

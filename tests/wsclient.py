@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
 from typing import Any
 
 import websockets
@@ -46,3 +49,26 @@ async def recv_type(ws: ClientConnection, kind: str, timeout: float = RECEIVE_TI
 
 async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
     await ws.send(json.dumps(message))
+
+
+def raw_handshake(port: int, path: str, subprotocols: str = "", rcvbuf: int | None = None) -> socket.socket:
+    """A plain socket through a websocket handshake on 127.0.0.1, reading nothing after the
+    101 response (read byte by byte): a client whose reading the test controls."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    key = base64.b64encode(os.urandom(16)).decode()
+    protocols = f"Sec-WebSocket-Protocol: {subprotocols}\r\n" if subprotocols else ""
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{protocols}\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        assert chunk, "closed during the handshake"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock

@@ -3,7 +3,8 @@
 A channel keeps the session's head (last seq), its epoch and a ring of recent frames. Joining
 with a position replays what was missed, from the ring or from storage, then goes live with no
 gap and no duplicate: the switch-over happens with no `await` between the last replayed frame
-and joining the live set, or through a bounded pending buffer while replaying from storage.
+and joining the live set, or, for a replay paced by the viewer (from storage, or a ring backlog
+longer than its buffer holds), through a bounded pending buffer.
 Delivery is a synchronous `outlet.write()` per subscriber: no task per viewer, one encoding per
 message, and one write per subscriber for all the changes it is behind by (a commit of 20 social
 posts is one write to each viewer, not 20). Each live subscriber has a position (the last seq
@@ -694,27 +695,35 @@ class StreamHub:
                 }
             ),
         )
-        if not written:
-            pass
-        elif channel.ring_covers(start):
-            # Everything missed is in memory: replay and go live with no await in between.
-            written = all(
-                self._send(outlet, frame) for frame in channel.ring if frame.seq is not None and frame.seq > start
-            )
-            # If the backlog passed its limit, the outlet is closed: it resumes later, with no hole.
-            if written and self._send(outlet, Frame.of({"type": "synced", "seq": head})):
-                channel.live[outlet] = head
-        else:
-            catching = _Catching(outlet)
-            channel.catching.append(catching)
-            try:
-                last = await self._replay_from_storage(channel, catching, start, head)
-            finally:
-                channel.catching.remove(catching)
-            if not outlet.closed and last is not None:
-                channel.live[outlet] = last
-                if last != channel.head:
-                    self._start_pass(channel)
+        if written:
+            paced = True
+            backlog: list[Frame] | None = None  # None: replayed from storage
+            if channel.ring_covers(start):
+                # Everything missed is in memory: written at once while the viewer's buffer takes
+                # it, then live with no await in between (the usual short resume).
+                backlog = [frame for frame in channel.ring if frame.seq is not None and frame.seq > start]
+                taken = 0
+                while taken < len(backlog) and outlet.write(backlog[taken]):
+                    taken += 1
+                if taken == len(backlog):
+                    paced = False
+                    if self._send(outlet, Frame.of({"type": "synced", "seq": head})):
+                        channel.live[outlet] = head
+                else:
+                    # More than its buffer holds: the rest is paced by the viewer, like storage.
+                    start = head - (len(backlog) - taken)
+                    del backlog[:taken]
+            if paced:
+                catching = _Catching(outlet)
+                channel.catching.append(catching)
+                try:
+                    last = await self._replay(channel, catching, start, head, backlog)
+                finally:
+                    channel.catching.remove(catching)
+                if not outlet.closed and last is not None:
+                    channel.live[outlet] = last
+                    if last != channel.head:
+                        self._start_pass(channel)
         if note_taker is not None:
             channel.note_takers[note_taker] += 1
             self._announce_presence(channel)
@@ -730,26 +739,34 @@ class StreamHub:
         if channel.subscriber_count == 0:
             self._became_idle(channel)
 
-    async def _replay_from_storage(self, channel: Channel, catching: _Catching, start: int, upto: int) -> int | None:
-        """Replay (start, upto] from storage, then what arrived meanwhile; returns the last seq
-        written (None if the outlet was closed on the way)."""
+    async def _replay(
+        self, channel: Channel, catching: _Catching, start: int, upto: int, backlog: list[Frame] | None
+    ) -> int | None:
+        """Replay (start, upto] from `backlog` (the ring's frames) or else from storage, paced by
+        the viewer, then what arrived meanwhile; returns the last seq written (None if the outlet
+        was closed on the way)."""
         outlet = catching.outlet
         last = start
         # Chunks keep memory bounded for a long replay; drain() paces to the viewer's speed.
         chunk = 256
         while last < upto and not outlet.closed:
-            want = min(upto, last + chunk) - last
-            texts = await self._load_changes(channel.session_id, last, last + want)
-            if len(texts) != want:
-                break  # a hole in storage: handled below
-            for text in texts:
-                frame = Frame(text)
+            if backlog is not None:
+                frames, backlog = backlog, []  # ring frames are shared: nothing to load or copy
+                if not frames:
+                    break  # cannot happen (the ring covered it): handled below, as a hole
+            else:
+                want = min(upto, last + chunk) - last
+                texts = await self._load_changes(channel.session_id, last, last + want)
+                if len(texts) != want:
+                    break  # a hole in storage: handled below
+                frames = [Frame(text) for text in texts]
+            for frame in frames:
                 if not outlet.write(frame):
                     # Paced by the viewer: wait for its buffer to empty, then try once more.
                     await outlet.drain()
                     if not self._send(outlet, frame):
                         return None
-            last += want
+            last += len(frames)
             await outlet.drain()
         if last != upto and not outlet.closed:
             # Storage lacks changes the head says exist: never hand out a stream with a hole.

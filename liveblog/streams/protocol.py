@@ -27,8 +27,8 @@ class CloseCode:
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down: reconnect after a short pause
     INVALID_DATA = 1007  # a text frame that is not UTF-8 (sent by the server library)
-    MESSAGE_TOO_BIG = 1009  # a frame over limits.frame_bytes (sent by the server library)
-    SERVICE_RESTART = 1012  # sent by uvicorn on shutdown: reconnect
+    MESSAGE_TOO_BIG = 1009  # a message over limits.frame_bytes (liveblog.web.wsproto)
+    SERVICE_RESTART = 1012  # sent on shutdown (liveblog.web.wsproto): reconnect
     BAD_REQUEST = 4400  # malformed connection parameters (since, epoch)
     UNAUTHORIZED = 4401  # missing, unknown or revoked note-taker token
     FORBIDDEN = 4403  # the token does not cover this session

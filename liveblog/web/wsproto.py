@@ -32,6 +32,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
+from liveblog.web.memory import RELEASER
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("uvicorn.error")  # where uvicorn's own websocket protocols log
@@ -46,10 +47,12 @@ SEND_BUFFER_BYTES = 32 * 1024
 # An idle connection (nothing sent since its last pong) is still pinged this often, to find
 # peers that vanished without a FIN. Busy connections are pinged every stall_seconds / 2.
 IDLE_PING_SECONDS = 30.0
-# How long a connection closing on a close frame we sent waits for the peer's reply.
+# How long a connection closing on a close frame we sent waits for the peer's reply (or, after a
+# protocol error, for the peer to close) while reading on. Closing a socket with the peer's data
+# unread makes the kernel send a reset, and a client still sending then loses the close frame.
 CLOSE_TIMEOUT_SECONDS = 5.0
-# On shutdown, a peer gets this long to take what is buffered for it (under uvicorn's
-# timeout_graceful_shutdown, liveblog.cli.GRACEFUL_SECONDS).
+# On shutdown, a peer gets this long to take what is buffered for it and answer the 1012 (under
+# uvicorn's timeout_graceful_shutdown, liveblog.cli.GRACEFUL_SECONDS).
 SHUTDOWN_GRACE_SECONDS = 1.0
 _PING = b"\x89\x04"  # a ping frame with a 4-byte payload follows
 
@@ -87,6 +90,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
         "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
         "ping_timer", "pong_payload", "sent_since_pong", "stall_seconds", "fragments", "fragment_text",
+        "discarding",
     )  # fmt: skip
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
@@ -122,6 +126,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.stall_seconds: float | None = float(interval) * 2 if interval else None
         self.fragments: list[bytes] | None = None
         self.fragment_text = False
+        self.discarding = False  # failed (1002, 1007, 1009): the peer's data is read and dropped
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -162,6 +167,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self.discarding:
+            return  # read, so that closing never finds it unread (see _fail_parsing)
         self.conn.receive_data(data)
         if self.conn.parser_exc is not None or self.conn.handshake_exc is not None:
             if self.conn.close_rcvd is not None:
@@ -179,16 +186,16 @@ class FastWebSocketProtocol(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """uvicorn is stopping: close with 1012 (service restart) so clients come back."""
-        self._stop_timers()
-        if self.handshake_complete and not self.close_sent and not self.disconnected:
-            self._deliver({"type": "websocket.disconnect", "code": CloseCode.SERVICE_RESTART})
-            self.close_sent = True
-            self.transport.write(ws_close_frame(CloseCode.SERVICE_RESTART))
-        elif not self.handshake_complete:
+        if not self.handshake_complete:
             self._reject(HTTPStatus.SERVICE_UNAVAILABLE)
-        self.transport.close()
-        # A peer that has stopped reading would hold the shutdown until uvicorn's deadline.
-        self.close_timer = self.loop.call_later(SHUTDOWN_GRACE_SECONDS, self._reset)
+        else:
+            # The close frame goes first, and the socket stays open, read, until the peer answers:
+            # closed with its messages unread, the kernel would reset it and the 1012 be lost.
+            self.close(CloseCode.SERVICE_RESTART)
+        if not self.disconnected:
+            # A peer that has stopped reading would hold the shutdown until uvicorn's deadline.
+            self._stop_timers()
+            self.close_timer = self.loop.call_later(SHUTDOWN_GRACE_SECONDS, self._reset)
 
     # -- handshake -----------------------------------------------------------------------------
 
@@ -447,8 +454,17 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self._deliver({"type": "websocket.disconnect", "code": sent.code if sent else 1002, "reason": ""})
         self.close_sent = True
         self._stop_timers()
-        self._flush_conn()
-        self.transport.close()
+        self._flush_conn()  # the close frame
+        # Then our end of the stream, but read on, dropping what comes, until the peer ends its
+        # own (eof_received) or the timeout: a peer still sending (the rest of an oversized
+        # message) would otherwise get a reset, and lose the close frame with it.
+        self.discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(CLOSE_TIMEOUT_SECONDS, self._reset)
 
     # -- pings: keepalive and stall detection ----------------------------------------------------
 
@@ -489,7 +505,9 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:  # pragma: no cover - already closed
                 pass
+        dropped = self.buffered
         self.transport.abort()
+        RELEASER.dropped(dropped, self.loop.call_later)  # a wave of these: give the memory back
 
     def _stop_timers(self) -> None:
         if self.ping_timer is not None:
