@@ -86,7 +86,7 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
 EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language")
 SESSION_KEYS = (
     "title", "starts_at", "ends_at", "room", "description", "speakers", "hashtags",
-    "question_moderation", "questions_audience", "state",
+    "question_moderation", "questions_audience", "state", "cancelled", "tags",
 )
 
 
