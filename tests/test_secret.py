@@ -15,7 +15,7 @@ import pytest
 
 from liveblog.access.secret import KEY_FILE, kept_secret
 from liveblog.settings import settings_from_dict
-from tests.conftest import free_port, listening, seed_database, stop_process
+from tests.conftest import free_port, listening, page_csrf, seed_database, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +86,32 @@ def test_the_environment_key_wins_and_nothing_is_written(tmp_path: Path) -> None
     )
     assert kept_secret(settings).secret_key == "k"
     assert not (tmp_path / KEY_FILE).exists()
+
+
+async def test_a_page_loaded_before_a_restart_still_posts_its_form_after_it(tmp_path: Path) -> None:
+    """Found by the rehearsal (tests/test_rehearsal.py): the CSRF wall signed with the random key of
+    each start, not the kept one, so after a restart every open page's form was refused ("this page
+    is out of date"), and the token `POST /api/v1/login` answers never matched at all."""
+    database = tmp_path / "data" / "liveblog.sqlite3"
+    database.parent.mkdir()
+    seeded = await seed_database(tmp_path, path=str(database))
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\nport = {port}\n[database]\npath = "{database}"\n')
+    reader = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", follow_redirects=False, timeout=20)
+    try:
+        for n in range(2):
+            server = ServeProcess(config, port)
+            try:
+                await listening(server.proc, server.url, timeout=60)
+                if n == 0:
+                    r = await reader.post("/account/register", data={"username": "sam", "password": "a long password"})
+                    assert r.status_code == 303, r.text
+                    page = await reader.get(f"/sessions/{seeded.session_id}")
+                    reader.headers["X-CSRF-Token"] = page_csrf(page.text)
+                r = await reader.post(f"/sessions/{seeded.session_id}/comments", data={"body": f"comment {n}"})
+                assert r.status_code == 303, (n, r.text)
+            finally:
+                stop_process(server.proc)
+    finally:
+        await reader.aclose()
