@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.capture.feeds.base import EventTarget, SessionTarget
+from liveblog.capture.feeds.base import EndedSession, EventTarget, SessionTarget
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.service import FeedService
 from liveblog.models import SocialPost, event_feed_id, utcnow
@@ -172,3 +172,18 @@ async def test_a_post_made_just_after_an_organiser_ended_the_talk_goes_around_th
             assert [i.author for i in await svc.programme.items(event_feed_id(event.id), kind="social")] == ["Bo"]
         finally:
             await svc.close()
+
+
+def test_a_post_dated_in_whole_seconds_from_the_second_a_talk_ended_is_not_the_talks() -> None:
+    """Found by the rehearsal: an RSS entry of the lunch break (dated in whole seconds, like X's
+    created_at) from the second in which the morning talk ended was taken as the talk's."""
+    went_live = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+    ended = datetime(2026, 5, 14, 12, 30, 0, 400_000, tzinfo=UTC)
+    target = EventTarget("e", frozenset({"test"}), (), (), went_live, (EndedSession("s1", went_live, ended),))
+
+    def post(when: str) -> SocialPost:
+        return SocialPost("rss", when, "ana", "Ana", "#test", "", when)
+
+    assert FeedService.route(None, post("2026-05-14T12:30:00.000Z"), [target], None) == [("e", "")]  # type: ignore[arg-type]
+    assert FeedService.route(None, post("2026-05-14T12:29:59.000Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]
+    assert FeedService.route(None, post("2026-05-14T12:30:00.350Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]

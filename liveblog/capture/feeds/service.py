@@ -82,6 +82,13 @@ def _posted(post: SocialPost) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
+def _made_by(made: datetime, moment: datetime) -> bool:
+    """Made at or before `moment` for certain. A time in whole seconds (RSS dates, X's created_at)
+    may stand for any instant of its second, so it counts as the end of that second: a post from
+    the second in which a session ended is not taken as the session's."""
+    return (made + timedelta(seconds=1) if made.microsecond == 0 else made) <= moment
+
+
 def stream_of(event_id: str, session_id: str) -> str:
     """The stream a route's approved post goes to: the session's, or the event's own feed."""
     return session_id or event_feed_id(event_id)
@@ -397,7 +404,7 @@ class FeedService:
                         if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)]
                 # Made while a session now ended was live, collected after its end: still its post.
                 live += [e.session_id for e in target.ended
-                         if made is not None and e.live_since - LIVE_GRACE <= made <= e.ended_at]
+                         if made is not None and e.live_since - LIVE_GRACE <= made and _made_by(made, e.ended_at)]
                 routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
         return routes
 
