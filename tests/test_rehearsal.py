@@ -633,8 +633,11 @@ async def check_exports(day: Day, export: dict[str, Any], site: Path) -> None:
         assert sorted(c["body"] for c in exported[s["id"]]["comments"]) == sorted(comments)
         for body in comments:
             assert html.escape(body) in r.text and html.escape(body) in static_html, (s["title"], body)
-    around = refs(" ".join(i["body"] for i in export["event_feed"]["items"]))
-    assert around == {m for m, where in day.posts.items() if where == {AROUND}}
+    # Around the event: its posts, in the export, on the event's archive page and the site's index.
+    around = {m for m, where in day.posts.items() if where == {AROUND}}
+    assert refs(" ".join(i["body"] for i in export["event_feed"]["items"])) == around
+    event_page = (await day.organiser.get(f"/events/{day.event_id}/archive")).text
+    assert refs(event_page) == refs((site / "index.html").read_text()) == around
 
 
 async def check_questions(day: Day, export: dict[str, Any], session_id: str, asked: dict[str, int]) -> None:
