@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.models import event_feed_id, utcnow
@@ -322,6 +322,7 @@ poll_seconds = 3600
             await rehearse(server, fakes, tmp_path)
         finally:
             server.stop()
+            print("\n".join(server.output))  # the server's log, shown when the rehearsal fails
     logs = "\n".join(server.output)
     assert "Traceback" not in logs and "ERROR" not in logs, logs
 
@@ -370,6 +371,7 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
     viewers = [await viewer(server) for _ in range(4)]
     await day.jetstream_connected(1)
 
+    tasks: list[asyncio.Task[Any]] = []
     try:
         # == slot 1: both rooms live; Tan's second note-taker loses the wifi ===================
         gray, tan = (s["id"] for s in slots[0])
@@ -437,6 +439,9 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         gray2, tan2 = (s["id"] for s in slots[1])
         for s in (gray2, tan2):
             await day.set_state(s, "live")
+        # A viewer follows the Gray talk from its start to its end, across the restart.
+        follower = Follower(server, gray2)
+        tasks.append(asyncio.create_task(follower.run()))
         for s in (gray2, tan2):
             for name in ("ada", "grace"):
                 await takers[s, name].connect(server.ws_url)
@@ -543,6 +548,7 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
 
         # == after the day: what the server kept =================================================
         await check_notes(day)
+        await check_followed(day, follower)
         await check_routing(day)
         export = (await organiser.get(f"/events/{event_id}/archive.json")).json()
         await check_votes(day, export, {tan_poll: cast_tan_poll, room_poll: cast_room_poll, accounts_poll: ["a"]},
@@ -553,10 +559,63 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         await check_questions(day, export, gray3, asked)
         await check_in_browser(day, site)
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for t in day.note_takers:
             await t.close()
         for c in (sam, *viewers):
             await c.aclose()
+
+
+@dataclass
+class Follower:
+    """A viewer's socket from the stream's start, resuming from the last seq it had whenever the
+    connection drops (the restart): every change it received, and how often it connected."""
+
+    server: Server
+    session_id: str
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    connections: int = 0
+
+    async def run(self) -> None:
+        epoch = ""
+
+        async def reconnect() -> ClientConnection | None:
+            since = self.changes[-1]["seq"] if self.changes else 0
+            query = f"since={since}" + (f"&epoch={epoch}" if epoch else "")
+            try:
+                return await connect(f"{self.server.ws_url}/ws/v1/sessions/{self.session_id}?{query}")
+            except (OSError, InvalidHandshake):
+                return None  # the server is restarting: try again
+
+        while True:
+            ws = await eventually(reconnect, 60, "the viewer's socket to connect")
+            self.connections += 1
+            try:
+                while True:
+                    message = await recv(ws, 120)
+                    if message["type"] == "hello":
+                        epoch = message["epoch"]
+                    elif message["type"] == "change":
+                        self.changes.append(message)
+            except ConnectionClosed:
+                continue
+            finally:
+                await ws.close()
+
+
+async def check_followed(day: Day, follower: Follower) -> None:
+    """What the viewer got: every change once, in order, none missing; every note of the session."""
+    r = await day.organiser.get(f"/api/v1/sessions/{follower.session_id}/items")
+    final = r.json()["seq"]
+    await eventually(lambda: follower.changes and follower.changes[-1]["seq"] >= final, 10, "the viewer to catch up")
+    assert follower.connections == 2  # it resumed once, after the restart
+    seqs = [c["seq"] for c in follower.changes]
+    assert seqs == list(range(1, final + 1)), f"a gap or a duplicate: {seqs}"
+    seen = {c["item"]["client_id"] for c in follower.changes
+            if c["op"] == "item.created" and c["item"]["kind"] == "note"}
+    assert seen == {cid for t in day.note_takers if t.session_id == follower.session_id for cid in t.written}
 
 
 async def check_notes(day: Day) -> None:
