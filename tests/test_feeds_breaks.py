@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.capture.feeds.base import EventTarget, SessionTarget
+from liveblog.capture.feeds.base import EndedSession, EventTarget, SessionTarget
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.service import FeedService
-from liveblog.models import SocialPost, event_feed_id
+from liveblog.models import SocialPost, event_feed_id, utcnow
 from liveblog.services import Services
-from tests.conftest import eventually
+from tests.conftest import FAST_HASHER, ORGANISER, eventually, run_server
 from tests.test_feeds_x import feed_settings
 
 
@@ -108,3 +108,79 @@ def test_a_live_session_takes_event_posts_made_since_it_went_live() -> None:
     assert FeedService.route(None, post(55), [target], None) == [("e", "")]  # type: ignore[arg-type]
     later = SocialPost("x", "late", "ana", "Ana", "#test", "", "2026-05-14T14:01:00.000Z")
     assert FeedService.route(None, later, [target], None) == [("e", "s2")]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def closing(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks, str, str]]:
+    """An event whose closing talk is live (scheduled until ten minutes from now)."""
+    async with serve_fakes() as fake:
+        svc = Services.build(feed_settings(tmp_path, fake))
+        await svc.open()
+        try:
+            now = datetime.now()
+            event = await svc.programme.create_event({"title": "Close", "starts_on": now.date().isoformat(),
+                                                      "ends_on": now.date().isoformat(), "hashtags": ["#test"]})
+            talk = await svc.programme.create_session(event.id, {
+                "title": "Closing talk", "starts_at": at(now - timedelta(minutes=50)), "ends_at": at(now + timedelta(minutes=10))})
+            await svc.programme.set_state(talk.id, "live")
+            yield svc, fake, event.id, talk.id
+        finally:
+            await svc.close()
+
+
+async def test_a_post_made_in_the_last_seconds_of_a_talk_and_collected_after_its_end_goes_to_that_talk(
+    closing: tuple[Services, FakeNetworks, str, str],
+) -> None:
+    """Found by the rehearsal (tests/test_rehearsal.py): a post made while a session was live but
+    collected after an organiser ended it (X polls every minute) went to Around the event, though
+    it belongs to the session live when it was made; one made after the end still goes around."""
+    svc, fake, event_id, talk = closing
+    svc.feeds.poll_now()
+    assert [s.live for t in await svc.feeds.targets() for s in t.sessions] == [True]  # seen live
+    fake.add_tweet("ana", "Ana", "Standing ovation #test", created_at=datetime.now(UTC) - timedelta(seconds=5))
+    await svc.programme.set_state(talk, "ended")
+    fake.add_tweet("bo", "Bo", "Off to the bar #test", created_at=datetime.now(UTC) + timedelta(seconds=1))
+    svc.feeds.poll_now()
+
+    async def both() -> bool:
+        return len(await svc.programme.items(talk, kind="social")) + len(
+            await svc.programme.items(event_feed_id(event_id), kind="social")) >= 2
+
+    await eventually(both, what="both posts collected")
+    assert [i.author for i in await svc.programme.items(talk, kind="social")] == ["Ana"]
+    assert [i.author for i in await svc.programme.items(event_feed_id(event_id), kind="social")] == ["Bo"]
+
+
+async def test_a_post_made_just_after_an_organiser_ended_the_talk_goes_around_the_event(
+    closing: tuple[Services, FakeNetworks, str, str],
+) -> None:
+    """Found by the rehearsal: the collecting sessions are computed at most once a second and
+    ending a session did not forget them, so a post made (and pushed, as Jetstream does) just after
+    the end could still go to the ended session."""
+    svc, _, event_id, talk = closing
+    svc.accounts.hasher = FAST_HASHER
+    await svc.accounts.create_organiser(*ORGANISER)
+    login = await svc.accounts.login(*ORGANISER)
+    async with run_server(svc.settings, svc) as live, live.client(headers={"Authorization": f"Bearer {login}"}) as c:
+        svc.feeds.poll_now()
+        assert [s.live for t in await svc.feeds.targets() for s in t.sessions] == [True]  # kept a second
+        r = await c.patch(f"/api/v1/sessions/{talk}", json={"state": "ended"})
+        assert r.status_code == 200, r.text
+    await svc.feeds.ingest("x", [SocialPost("x", "1", "bo", "Bo", "Off to the bar #test", "", utcnow())])
+    assert await svc.programme.items(talk, kind="social") == []
+    assert [i.author for i in await svc.programme.items(event_feed_id(event_id), kind="social")] == ["Bo"]
+
+
+def test_a_post_dated_in_whole_seconds_from_the_second_a_talk_ended_is_not_the_talks() -> None:
+    """Found by the rehearsal: an RSS entry of the lunch break (dated in whole seconds, like X's
+    created_at) from the second in which the morning talk ended was taken as the talk's."""
+    went_live = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+    ended = datetime(2026, 5, 14, 12, 30, 0, 400_000, tzinfo=UTC)
+    target = EventTarget("e", frozenset({"test"}), (), (), went_live, (EndedSession("s1", went_live, ended),))
+
+    def post(when: str) -> SocialPost:
+        return SocialPost("rss", when, "ana", "Ana", "#test", "", when)
+
+    assert FeedService.route(None, post("2026-05-14T12:30:00.000Z"), [target], None) == [("e", "")]  # type: ignore[arg-type]
+    assert FeedService.route(None, post("2026-05-14T12:29:59.000Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]
+    assert FeedService.route(None, post("2026-05-14T12:30:00.350Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import pytest
 
 from liveblog.access.secret import KEY_FILE, kept_secret
 from liveblog.settings import settings_from_dict
-from tests.conftest import free_port, listening, seed_database, stop_process
+from tests.conftest import Seed, free_port, listening, page_csrf, seed_database, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +34,23 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{port}"
 
 
-async def test_the_room_code_and_participant_ids_survive_a_restart_without_configuration(
-    tmp_path: Path,
-) -> None:
-    """Before: each start made a random key, so the room code changed (B5ECK3 became HE8USP) and
-    a voter's signed id was refused (403 bad_participant) after a restart."""
+async def seeded_data_directory(tmp_path: Path) -> tuple[Seed, Path, int]:
+    """A seeded SQLite file in its own data directory, and a configuration serving it on a free port."""
     database = tmp_path / "data" / "liveblog.sqlite3"
     database.parent.mkdir()
     seeded = await seed_database(tmp_path, path=str(database))
     port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(f'[server]\nport = {port}\n[database]\npath = "{database}"\n')
+    return seeded, config, port
+
+
+async def test_the_room_code_and_participant_ids_survive_a_restart_without_configuration(
+    tmp_path: Path,
+) -> None:
+    """Before: each start made a random key, so the room code changed (B5ECK3 became HE8USP) and
+    a voter's signed id was refused (403 bad_participant) after a restart."""
+    seeded, config, port = await seeded_data_directory(tmp_path)
     invite = {"Authorization": f"Bearer {seeded.token}"}
     seen: list[tuple[str, str]] = []
     token = None
@@ -67,7 +73,7 @@ async def test_the_room_code_and_participant_ids_survive_a_restart_without_confi
         finally:
             stop_process(server.proc)
     assert seen[0] == seen[1]
-    key = database.parent / KEY_FILE
+    key = tmp_path / "data" / KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
@@ -86,3 +92,27 @@ def test_the_environment_key_wins_and_nothing_is_written(tmp_path: Path) -> None
     )
     assert kept_secret(settings).secret_key == "k"
     assert not (tmp_path / KEY_FILE).exists()
+
+
+async def test_a_page_loaded_before_a_restart_still_posts_its_form_after_it(tmp_path: Path) -> None:
+    """Found by the rehearsal (tests/test_rehearsal.py): the CSRF wall signed with the random key of
+    each start, not the kept one, so after a restart every open page's form was refused ("this page
+    is out of date"), and the token `POST /api/v1/login` answers never matched at all."""
+    seeded, config, port = await seeded_data_directory(tmp_path)
+    reader = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", follow_redirects=False, timeout=20)
+    try:
+        for n in range(2):
+            server = ServeProcess(config, port)
+            try:
+                await listening(server.proc, server.url, timeout=60)
+                if n == 0:
+                    r = await reader.post("/account/register", data={"username": "sam", "password": "a long password"})
+                    assert r.status_code == 303, r.text
+                    page = await reader.get(f"/sessions/{seeded.session_id}")
+                    reader.headers["X-CSRF-Token"] = page_csrf(page.text)
+                r = await reader.post(f"/sessions/{seeded.session_id}/comments", data={"body": f"comment {n}"})
+                assert r.status_code == 303, (n, r.text)
+            finally:
+                stop_process(server.proc)
+    finally:
+        await reader.aclose()

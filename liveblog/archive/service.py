@@ -508,6 +508,17 @@ class Archive:
         return await self.db.read(lambda r: r.search(query), pool="pages")
 
     async def event_archive(self, event_id: str) -> EventArchive:
+        """The event's archive, with a page for every session that has ended: one that ended a
+        moment ago is archived now, as its own page would be when opened, not left out until the
+        background check comes by (the event's archive page, the static site)."""
+
+        async def unarchived(r: Unit) -> list[str]:
+            return [s.id for s in await r.list_sessions(event_id)
+                    if s.state == "ended" and await r.get_archive(s.id) is None]
+
+        for sid in await self.db.read(unarchived, pool="pages"):
+            await self.archive_session(sid)
+
         async def read(r: Unit) -> EventArchive:
             event = await r.get_event(event_id)
             if event is None:

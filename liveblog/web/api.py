@@ -156,10 +156,9 @@ async def session_detail(request: Request) -> Response:
         return Response(status_code=204)
     if request.method == "PATCH":
         await require_organiser(request)
-        was_live = (await svc.programme.session(session_id)).is_live
+        was = await svc.programme.session(session_id)
         session = await svc.programme.update_session(session_id, await json_body(request))
-        if session.is_live and not was_live:
-            svc.feeds.request_poll()  # its hashtags are wanted now, not at the next scheduled poll
+        svc.feeds.state_changed(was, session)
     else:
         session = await svc.programme.session(session_id)
     return ok(session.to_wire())

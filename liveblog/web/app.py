@@ -154,8 +154,10 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
         middleware=[
+            # The services' key: without LIVEBLOG_SECRET_KEY, the one kept in the data directory
+            # (Services.build), so CSRF tokens survive a restart and match those the API answers.
             Middleware(SecurityMiddleware, allowed_origins=trusted_origins(settings), hsts_seconds=settings.server.hsts_seconds,
-                       secret_key=settings.secret_key),
+                       secret_key=svc.settings.secret_key),
             # The largest body any route takes: a photo with its form wrapping, or a capture message.
             Middleware(BodyLimitMiddleware, limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes)),
         ],

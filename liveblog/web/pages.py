@@ -565,10 +565,9 @@ async def organise_session(request: Request) -> Response:
         form_name = str(form.get("form", ""))
         try:
             if form_name == "state":
-                was_live = session.is_live
+                was = session
                 session = await svc.programme.set_state(session.id, str(form.get("state", "")))
-                if session.is_live and not was_live:
-                    svc.feeds.request_poll()  # its hashtags are wanted now, not at the next scheduled poll
+                svc.feeds.state_changed(was, session)
             elif form_name == "session":
                 values = _session_values(form)
                 session = await svc.programme.update_session(session.id, values)

@@ -39,6 +39,16 @@ class SessionTarget:
 
 
 @dataclass(frozen=True)
+class EndedSession:
+    """A session of a collecting event that this process saw live and that has ended since: a post
+    made between those moments and collected late (a slow poll) still goes to it."""
+
+    session_id: str
+    live_since: datetime  # aware, as SessionTarget.live_since
+    ended_at: datetime  # aware
+
+
+@dataclass(frozen=True)
 class EventTarget:
     """An event collecting now: from feeds.lead_minutes before its first session until
     feeds.trail_minutes after its last. `sessions` are those collecting their own tags now (live,
@@ -49,6 +59,7 @@ class EventTarget:
     terms: tuple[str, ...]  # the event's search terms (words or phrases that are not hashtags)
     sessions: tuple[SessionTarget, ...]
     window_start: datetime  # aware: the earliest collecting session's start minus the lead time
+    ended: tuple[EndedSession, ...] = ()  # for routing only: sources collect nothing for them
 
     @property
     def all_tags(self) -> frozenset[str]:

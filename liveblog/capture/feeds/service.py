@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from liveblog.capture import hashtags
 from liveblog.capture.feeds.base import (
+    EndedSession,
     EventTarget,
     IngestResult,
     SessionTarget,
@@ -79,6 +80,13 @@ def _posted(post: SocialPost) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else None
+
+
+def _made_by(made: datetime, moment: datetime) -> bool:
+    """Made at or before `moment` for certain. A time in whole seconds (RSS dates, X's created_at)
+    may stand for any instant of its second, so it counts as the end of that second: a post from
+    the second in which a session ended is not taken as the session's."""
+    return (made + timedelta(seconds=1) if made.microsecond == 0 else made) <= moment
 
 
 def stream_of(event_id: str, session_id: str) -> str:
@@ -259,9 +267,22 @@ class FeedService:
                     await self._status_event.wait()
         return self.status_version
 
+    def forget_targets(self) -> None:
+        """A session went live or ended here: route the next post by its new state, not by the
+        collecting sessions computed up to TARGETS_TTL ago."""
+        self._targets = None
+
+    def state_changed(self, before: Session, after: Session) -> None:
+        """An organiser changed a session's state: a session gone live has its hashtags wanted now,
+        not at the next scheduled poll; one ended takes no post made from now on."""
+        if after.is_live and not before.is_live:
+            self.request_poll()
+        elif after.state != before.state:
+            self.forget_targets()
+
     def poll_now(self) -> None:
         """Wake every sleeping poller (a session went live, a test wants the next poll)."""
-        self._targets = None
+        self.forget_targets()
         self.wake_generation += 1
         event, self._wake = self._wake, asyncio.Event()
         event.set()
@@ -309,6 +330,7 @@ class FeedService:
                 starts = []
                 span: list[tuple[datetime, datetime]] = []  # every session's (start, end): the event's days
                 ended: list[datetime] = []
+                past: list[EndedSession] = []  # ended sessions seen live: for posts collected late
                 for s in await r.list_sessions(event.id):
                     begins, ends = _aware(s.starts_at, venue), _aware(s.ends_at, venue)
                     if begins is None or ends is None or s.cancelled:  # a cancelled session never happens
@@ -316,6 +338,9 @@ class FeedService:
                     span.append((begins, ends))
                     if s.state == "ended":
                         ended.append(min(ends, now))
+                        since, finished = self._seen_live.get(s.id), _aware(s.ended_at or "", ZoneInfo("UTC"))
+                        if since is not None and finished is not None:
+                            past.append(EndedSession(s.id, since, finished))
                         continue
                     if s.state == "live" or begins - lead <= now <= ends:
                         own, _ = split_terms(s.hashtags)
@@ -330,12 +355,14 @@ class FeedService:
                     window = min(starts) - lead
                 else:  # a break (or the trail after the last session): since the last one ended
                     window = max([e for e in ended if e <= now], default=min(b for b, _ in span) - lead)
-                out.append(EventTarget(event.id, tags, terms, tuple(sessions), window))
+                out.append(EventTarget(event.id, tags, terms, tuple(sessions), window, tuple(past)))
             return out
 
         targets = await self.db.read(load, pool="pages")
-        live_now = {s.session_id for t in targets for s in t.sessions if s.live}
-        self._seen_live = {k: v for k, v in self._seen_live.items() if k in live_now}
+        # Remembered while live, and after the end while the event collects (late posts).
+        kept = {s.session_id for t in targets for s in t.sessions if s.live} | {
+            e.session_id for t in targets for e in t.ended}
+        self._seen_live = {k: v for k, v in self._seen_live.items() if k in kept}
         self._targets = (time.monotonic(), targets)
         return targets
 
@@ -375,6 +402,9 @@ class FeedService:
                 made = _posted(post)
                 live = [s.session_id for s in target.sessions
                         if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)]
+                # Made while a session now ended was live, collected after its end: still its post.
+                live += [e.session_id for e in target.ended
+                         if made is not None and e.live_since - LIVE_GRACE <= made and _made_by(made, e.ended_at)]
                 routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
         return routes
 
