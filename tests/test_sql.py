@@ -1,0 +1,108 @@
+"""The query layer (liveblog/storage/sql.py): placeholders, statements built per dialect, and the
+seam's answers (rows changed, constraint errors) the same on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from liveblog.storage import Store
+from liveblog.storage.sql import (
+    POSTGRES,
+    SQLITE,
+    ForeignKeyViolation,
+    Query,
+    UniqueViolation,
+    dollar_placeholders,
+)
+from tests.test_storage import seed, store  # noqa: F401 (the fixture over both backends)
+
+
+def test_placeholders_are_numbered_outside_quoted_text_only() -> None:
+    sql = "SELECT '?', \"a?b\", 'it''s ?' FROM t WHERE a = ? AND b = ?::text[] AND c = '?'"
+    assert (
+        dollar_placeholders(sql)
+        == "SELECT '?', \"a?b\", 'it''s ?' FROM t WHERE a = $1 AND b = $2::text[] AND c = '?'"
+    )
+    assert SQLITE.render(sql) == sql
+
+
+def test_an_unterminated_quote_is_refused_naming_the_statement() -> None:
+    with pytest.raises(ValueError, match="unterminated quote in SQL: .*WHERE a = 'x"):
+        dollar_placeholders("SELECT 1 FROM t WHERE a = 'x")
+
+
+def test_a_query_is_built_once_per_dialect() -> None:
+    built: list[str] = []
+
+    def build(d: Any) -> str:
+        built.append(d.name)
+        return f"SELECT id FROM items WHERE {d.json_is_true('data', 'pinned')} AND session_id = ?"
+
+    query = Query(build)
+    for _ in range(3):
+        assert (
+            query.text(SQLITE)
+            == "SELECT id FROM items WHERE json_extract(data, '$.pinned') = 1 AND session_id = ?"
+        )
+        assert (
+            query.text(POSTGRES)
+            == "SELECT id FROM items WHERE data::jsonb -> 'pinned' = 'true'::jsonb AND session_id = $1"
+        )
+    assert built == ["sqlite", "postgres"]
+
+
+async def test_the_seam_answers_alike_on_both_backends(store: Store) -> None:  # noqa: F811
+    await seed(store)
+
+    async def accounts(tx: Any) -> int:
+        for name in ("ada", "bo"):
+            await tx.db.execute(
+                "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, ?, 'reader', '2026')",
+                name,
+                "x",
+            )
+        return int(await tx.db.execute("UPDATE accounts SET role = ? WHERE role = 'reader'", "organiser"))
+
+    assert await store.write(accounts) == 2  # rows changed
+
+    async def duplicate(tx: Any) -> None:
+        await tx.db.execute(
+            "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, 'x', 'reader', '2026')",
+            "ada",
+        )
+
+    with pytest.raises(UniqueViolation):
+        await store.write(duplicate)
+
+    async def dangling(tx: Any) -> None:
+        await tx.db.execute(
+            "INSERT INTO login_sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, '2026', '2027')",
+            "t",
+            999_999,
+        )
+
+    with pytest.raises(ForeignKeyViolation):
+        await store.write(dangling)
+    assert await store.read(lambda r: r.db.fetch_value("SELECT count(*) FROM accounts")) == 2
+    assert (
+        await store.read(lambda r: r.db.fetch_one("SELECT id FROM accounts WHERE username = ?", "nobody"))
+        is None
+    )
+
+
+async def test_inactive_invites_are_found_among_more_ids_than_one_statement_takes(store: Store) -> None:  # noqa: F811
+    sid = await seed(store)
+    session = await store.read(lambda r: r.get_session(sid))
+    assert session is not None
+
+    async def invites(tx: Any) -> list[str]:
+        ids = [(await tx.insert_invite(session.event_id, sid, f"taker {n}"))[0].id for n in range(3)]
+        await tx.revoke_invite(ids[1])
+        return ids
+
+    ids = await store.write(invites)
+    unknown = [f"inv-none-{n}" for n in range(1_200)]  # past SQLite's 500 a statement
+    asked = unknown[:700] + ids + unknown[700:]
+    assert await store.read(lambda r: r.inactive_invites(asked)) == unknown[:700] + [ids[1]] + unknown[700:]
