@@ -33,6 +33,10 @@ class OpsBase:
             self, session_id: str, seq: int, op: str, item_id: int | None, fields: dict[str, Any]
         ) -> Change: ...
 
+        async def append_change(
+            self, session_id: str, op: str, item_id: int | None, build: Callable[[int], dict[str, Any]]
+        ) -> Change: ...
+
 
 class UnitBase(OpsBase):
     __slots__ = ("conn", "db", "changes", "after_commit")

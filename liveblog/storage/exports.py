@@ -226,4 +226,4 @@ class ExportOps(StreamOps):
             )
         if bundle["thread_locked"]:
             await self.conn.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
-        await redact_imported(self.conn, s["id"], bundle["items"], bundle["comments"])
+        await redact_imported(self.db, s["id"], bundle["items"], bundle["comments"])

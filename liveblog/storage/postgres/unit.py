@@ -14,13 +14,12 @@ from liveblog.storage.postgres.portable import portable
 from liveblog.storage.postgres.repo import PgStreamOps
 from liveblog.storage.votes import VoteOps
 
-# Written once against the query layer (sql.py): VoteOps, AccessOps. Still through the shim:
-# portable SQL (storage/feeds.py keeps to it) runs here unchanged.
+# VoteOps, AccessOps and CommentOps are written once, against the query layer (sql.py). The
+# other portable SQL (storage/feeds.py keeps to it) still runs here through the shim.
 PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
-PgCommentOps: type = portable(CommentOps, own=PgUnitBase)
 PgCardOps: type = portable(CardOps, own=PgUnitBase)
 PgExportOps: type = portable(ExportOps, own=PgUnitBase)
 
 
-class PgUnit(PgStreamOps, VoteOps, AccessOps, PgFeedOps, PgCommentOps, PgExportOps, PgArchiveOps, PgCardOps):
+class PgUnit(PgStreamOps, VoteOps, AccessOps, CommentOps, PgFeedOps, PgExportOps, PgArchiveOps, PgCardOps):
     """One read snapshot or one write op's share of a group-commit transaction."""
