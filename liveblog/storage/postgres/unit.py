@@ -14,12 +14,10 @@ from liveblog.storage.postgres.portable import portable
 from liveblog.storage.postgres.repo import PgStreamOps
 from liveblog.storage.votes import VoteOps
 
-# VoteOps, AccessOps and CommentOps are written once, against the query layer (sql.py). The
-# other portable SQL (storage/feeds.py keeps to it) still runs here through the shim.
+# Written once, against the query layer (sql.py): votes, access, comments, cards, exports. The
+# feeds' portable SQL and most of the archive's still run through the shim (postgres/portable.py).
 PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
-PgCardOps: type = portable(CardOps, own=PgUnitBase)
-PgExportOps: type = portable(ExportOps, own=PgUnitBase)
 
 
-class PgUnit(PgStreamOps, VoteOps, AccessOps, CommentOps, PgFeedOps, PgExportOps, PgArchiveOps, PgCardOps):
+class PgUnit(PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, PgFeedOps, PgArchiveOps):
     """One read snapshot or one write op's share of a group-commit transaction."""
