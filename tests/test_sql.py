@@ -61,17 +61,16 @@ async def test_the_seam_answers_alike_on_both_backends(store: Store) -> None:  #
         for name in ("ada", "bo"):
             await tx.db.execute(
                 "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, ?, 'reader', '2026')",
-                name,
-                "x",
+                (name, "x"),
             )
-        return int(await tx.db.execute("UPDATE accounts SET role = ? WHERE role = 'reader'", "organiser"))
+        return int(await tx.db.execute("UPDATE accounts SET role = ? WHERE role = 'reader'", ("organiser",)))
 
     assert await store.write(accounts) == 2  # rows changed
 
     async def duplicate(tx: Any) -> None:
         await tx.db.execute(
             "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, 'x', 'reader', '2026')",
-            "ada",
+            ("ada",),
         )
 
     with pytest.raises(UniqueViolation):
@@ -80,15 +79,14 @@ async def test_the_seam_answers_alike_on_both_backends(store: Store) -> None:  #
     async def dangling(tx: Any) -> None:
         await tx.db.execute(
             "INSERT INTO login_sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, '2026', '2027')",
-            "t",
-            999_999,
+            ("t", 999_999),
         )
 
     with pytest.raises(ForeignKeyViolation):
         await store.write(dangling)
     assert await store.read(lambda r: r.db.fetch_value("SELECT count(*) FROM accounts")) == 2
     assert (
-        await store.read(lambda r: r.db.fetch_one("SELECT id FROM accounts WHERE username = ?", "nobody"))
+        await store.read(lambda r: r.db.fetch_one("SELECT id FROM accounts WHERE username = ?", ("nobody",)))
         is None
     )
 

@@ -106,7 +106,7 @@ async def _plant(services: Services, sql: str, *params: object) -> None:
     a hostile import could once leave behind (imports now refuse them: tests/test_imports.py)."""
 
     async def op(tx: Tx) -> None:
-        await tx.db.execute(sql, *params)  # type: ignore[attr-defined]
+        await tx.db.execute(sql, params)  # type: ignore[attr-defined]
 
     await services.db.write(op)
 

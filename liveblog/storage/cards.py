@@ -31,8 +31,7 @@ class CardOps(OpsBase):
             "SELECT i.id, i.kind, i.key_point, c.html, c.words FROM items i"
             " LEFT JOIN item_cards c ON c.item_id = i.id AND c.card_key = ? AND c.item_version = i.version"
             " WHERE i.session_id = ? AND i.deleted = 0 ORDER BY i.sort_at, i.id",
-            card_key,
-            session_id,
+            (card_key, session_id),
         )
         make = ItemCard._make
         return [make(r) for r in rows]
@@ -43,32 +42,23 @@ class CardOps(OpsBase):
         rows = await self.db.fetch_all(
             "SELECT * FROM items WHERE session_id = ? AND deleted = 0"
             " AND (kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1)) ORDER BY sort_at, id",
-            session_id,
+            (session_id,),
         )
         return [_item(r) for r in rows]
 
     async def get_card_section(self, session_id: str, card_key: str) -> CardSection | None:
         """The session's assembled cards under `card_key`, if made at its current stream position."""
-        r = await self.db.fetch_one(
+        rows = await self.db.fetch_all(
             "SELECT c.* FROM card_sections c JOIN sessions s ON s.id = c.session_id"
             " AND s.stream_epoch = c.stream_epoch AND s.last_seq = c.last_seq"
             " WHERE c.session_id = ? AND c.card_key = ?",
-            session_id,
-            card_key,
+            (session_id, card_key),
         )
-        if r is None:
+        if not rows:
             return None
-        return CardSection(
-            r["session_id"],
-            r["card_key"],
-            r["stream_epoch"],
-            r["last_seq"],
-            r["notes_html"],
-            r["posts_html"],
-            r["notes"],
-            r["posts"],
-            r["words"],
-        )
+        r = rows[0]
+        return CardSection(r["session_id"], r["card_key"], r["stream_epoch"], r["last_seq"], r["notes_html"],
+                           r["posts_html"], r["notes"], r["posts"], r["words"])
 
     async def put_card_section(self, section: CardSection) -> None:
         """Keep a session's assembled cards (one row per session; one made at an earlier stream
@@ -81,23 +71,20 @@ class CardOps(OpsBase):
             " notes_html = excluded.notes_html, posts_html = excluded.posts_html, notes = excluded.notes,"
             " posts = excluded.posts, words = excluded.words"
             " WHERE excluded.stream_epoch <> card_sections.stream_epoch OR excluded.last_seq >= card_sections.last_seq",
-            section.session_id,
-            section.card_key,
-            section.stream_epoch,
-            section.last_seq,
-            section.notes_html,
-            section.posts_html,
-            section.notes,
-            section.posts,
-            section.words,
+            (section.session_id, section.card_key, section.stream_epoch, section.last_seq, section.notes_html,
+             section.posts_html, section.notes, section.posts, section.words),
         )
 
     async def get_items(self, item_ids: list[int]) -> dict[int, Item]:
         """These items (deleted ones too), by id; ids that do not exist are left out."""
         out: dict[int, Item] = {}
-        for chunk in self.db.dialect.chunks(sorted(set(item_ids))):
-            test, args = self.db.dialect.one_of("id", chunk, "bigint")
-            for r in await self.db.fetch_all(f"SELECT * FROM items WHERE {test}", *args):
+        ids = sorted(set(item_ids))
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = await self.db.fetch_all(
+                f"SELECT * FROM items WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk)
+            )
+            for r in rows:
                 out[r["id"]] = _item(r)
         return out
 
@@ -122,16 +109,14 @@ class CardOps(OpsBase):
                 " rendered_at = excluded.rendered_at"
                 # A card rendered from an older version, written late, never replaces a newer one.
                 " WHERE excluded.item_version >= item_cards.item_version",
-                *args,
+                tuple(args),
             )
 
     async def count_item_cards(self, session_id: str, card_key: str) -> int:
         """Cards kept under `card_key` for the session's items (current or not)."""
-        return int(
-            await self.db.fetch_value(
-                "SELECT count(*) FROM item_cards c JOIN items i ON i.id = c.item_id"
-                " WHERE i.session_id = ? AND c.card_key = ?",
-                session_id,
-                card_key,
-            )
+        rows = await self.db.fetch_all(
+            "SELECT count(*) FROM item_cards c JOIN items i ON i.id = c.item_id WHERE i.session_id = ? AND c.card_key = ?",
+            (session_id, card_key),
         )
+        return int(rows[0][0])
+

@@ -12,10 +12,9 @@ from liveblog.models import Account, Change, Comment, utcnow
 from liveblog.storage.access import account_of, hash_token, new_token
 from liveblog.storage.base import OpsBase
 from liveblog.storage.redaction import comment_change_fields
-from liveblog.storage.sql import Row
 
 
-def comment_of(row: Row) -> Comment:
+def comment_of(row: Any) -> Comment:
     return Comment(
         id=row["id"],
         session_id=row["session_id"],
@@ -35,32 +34,13 @@ def comment_of(row: Row) -> Comment:
 class CommentOps(OpsBase):
     # -- comments --------------------------------------------------------------------------------
 
-    async def insert_comment(
-        self,
-        *,
-        session_id: str,
-        parent_id: int | None,
-        account_id: int,
-        author: str,
-        body: str,
-        html: str,
-        state: str,
-        ip: str,
-    ) -> tuple[Comment, Change]:
+    async def insert_comment(self, *, session_id: str, parent_id: int | None, account_id: int, author: str,
+                             body: str, html: str, state: str, ip: str) -> tuple[Comment, Change]:
         now = utcnow()
         row = await self.db.fetch_one(
             "INSERT INTO comments (session_id, parent_id, account_id, author, body, html, state, ip, created_at,"
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-            session_id,
-            parent_id,
-            account_id,
-            author,
-            body,
-            html,
-            state,
-            ip,
-            now,
-            now,
+            (session_id, parent_id, account_id, author, body, html, state, ip, now, now),
         )
         comment = comment_of(row)
         change = await self.append_change(
@@ -68,18 +48,14 @@ class CommentOps(OpsBase):
         )
         return comment, change
 
-    async def update_comment(
-        self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
-    ) -> tuple[Comment, Change]:
+    async def update_comment(self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
+                             ) -> tuple[Comment, Change]:
         """Change a comment (body/html/edited, state, deleted) and append its change to the stream;
         a comment hidden or deleted has its earlier changes redacted (storage/redaction.py)."""
-        sets = ", ".join(f"{k} = ?" for k in fields)  # names come from code, never from input
+        sets = ", ".join(f"{k} = ?" for k in fields)
         values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
         row = await self.db.fetch_one(
-            f"UPDATE comments SET {sets}, updated_at = ? WHERE id = ? RETURNING *",
-            *values,
-            utcnow(),
-            comment_id,
+            f"UPDATE comments SET {sets}, updated_at = ? WHERE id = ? RETURNING *", (*values, utcnow(), comment_id)
         )
         if row is None:
             raise NotFound("There is no such comment.", code="unknown_comment")
@@ -89,12 +65,12 @@ class CommentOps(OpsBase):
         return comment, change
 
     async def get_comment(self, comment_id: int) -> Comment | None:
-        row = await self.db.fetch_one("SELECT * FROM comments WHERE id = ?", comment_id)
-        return comment_of(row) if row is not None else None
+        row = await self.db.fetch_one("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        return comment_of(row) if row else None
 
     async def list_comments(self, session_id: str) -> list[Comment]:
         """Every comment of the thread (also pending, hidden and deleted ones), oldest first."""
-        rows = await self.db.fetch_all("SELECT * FROM comments WHERE session_id = ? ORDER BY id", session_id)
+        rows = await self.db.fetch_all("SELECT * FROM comments WHERE session_id = ? ORDER BY id", (session_id,))
         return [comment_of(r) for r in rows]
 
     async def recent_comments(self, event_id: str | None, limit: int) -> list[Comment]:
@@ -107,11 +83,11 @@ class CommentOps(OpsBase):
         else:
             sql += " WHERE"
         sql += " c.state = 'visible' AND c.deleted = 0 ORDER BY c.id DESC LIMIT ?"
-        return [comment_of(r) for r in await self.db.fetch_all(sql, *args, limit)]
+        return [comment_of(r) for r in await self.db.fetch_all(sql, (*args, limit))]
 
     async def comments_in_state(self, state: str, limit: int) -> list[Comment]:
         rows = await self.db.fetch_all(
-            "SELECT * FROM comments WHERE state = ? AND deleted = 0 ORDER BY id DESC LIMIT ?", state, limit
+            "SELECT * FROM comments WHERE state = ? AND deleted = 0 ORDER BY id DESC LIMIT ?", (state, limit)
         )
         return [comment_of(r) for r in rows]
 
@@ -119,48 +95,45 @@ class CommentOps(OpsBase):
         rows = await self.db.fetch_all(
             "SELECT c.session_id, count(*) FROM comments c JOIN sessions s ON s.id = c.session_id"
             " WHERE s.event_id = ? AND c.state = 'visible' AND c.deleted = 0 GROUP BY c.session_id",
-            event_id,
+            (event_id,),
         )
         return {r[0]: int(r[1]) for r in rows}
 
     async def thread_locked(self, session_id: str) -> bool:
-        return bool(
-            await self.db.fetch_value("SELECT locked FROM comment_threads WHERE session_id = ?", session_id)
-        )
+        rows = await self.db.fetch_all("SELECT locked FROM comment_threads WHERE session_id = ?", (session_id,))
+        return bool(rows and rows[0][0])
 
     async def set_thread_locked(self, session_id: str, locked: bool) -> Change:
         await self.db.execute(
             "INSERT INTO comment_threads (session_id, locked) VALUES (?, ?)"
             " ON CONFLICT (session_id) DO UPDATE SET locked = excluded.locked",
-            session_id,
-            int(locked),
+            (session_id, int(locked)),
         )
         return await self.append_change(session_id, "comments.locked", None, lambda seq: {"locked": locked})
 
     async def event_premoderation(self, event_id: str) -> bool:
-        return bool(
-            await self.db.fetch_value(
-                "SELECT premoderate FROM event_comment_settings WHERE event_id = ?", event_id
-            )
+        rows = await self.db.fetch_all(
+            "SELECT premoderate FROM event_comment_settings WHERE event_id = ?", (event_id,)
         )
+        return bool(rows and rows[0][0])
 
     async def set_event_premoderation(self, event_id: str, on: bool) -> None:
         await self.db.execute(
             "INSERT INTO event_comment_settings (event_id, premoderate) VALUES (?, ?)"
             " ON CONFLICT (event_id) DO UPDATE SET premoderate = excluded.premoderate",
-            event_id,
-            int(on),
+            (event_id, int(on)),
         )
 
     # -- reader accounts -------------------------------------------------------------------------
 
     async def account_banned(self, account_id: int) -> bool:
-        return bool(await self.db.fetch_value("SELECT banned_at FROM accounts WHERE id = ?", account_id))
+        rows = await self.db.fetch_all("SELECT banned_at FROM accounts WHERE id = ?", (account_id,))
+        return bool(rows and rows[0][0])
 
     async def ban_account(self, account_id: int) -> None:
         """Mark an account banned (its logins are ended with revoke_account_logins)."""
         changed = await self.db.execute(
-            "UPDATE accounts SET banned_at = coalesce(banned_at, ?) WHERE id = ?", utcnow(), account_id
+            "UPDATE accounts SET banned_at = coalesce(banned_at, ?) WHERE id = ?", (utcnow(), account_id)
         )
         if changed == 0:
             raise NotFound("There is no such account.", code="unknown_account")
@@ -170,49 +143,43 @@ class CommentOps(OpsBase):
         rows = await self.db.fetch_all(
             "SELECT DISTINCT s.event_id FROM comments c JOIN sessions s ON s.id = c.session_id"
             " WHERE c.account_id = ? ORDER BY s.event_id",
-            account_id,
+            (account_id,),
         )
         return [str(r[0]) for r in rows]
 
     async def password_hash_of(self, account_id: int) -> str | None:
-        value = await self.db.fetch_value("SELECT password_hash FROM accounts WHERE id = ?", account_id)
-        return str(value) if value is not None else None
+        rows = await self.db.fetch_all("SELECT password_hash FROM accounts WHERE id = ?", (account_id,))
+        return str(rows[0][0]) if rows else None
 
     async def set_password_of(self, account_id: int, password_hash: str) -> None:
-        await self.db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", password_hash, account_id)
+        await self.db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id))
 
     async def insert_password_reset(self, account_id: int, valid_hours: int) -> str:
         token = new_token()
         now = datetime.now(UTC)
         await self.db.execute(
             "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            hash_token(token),
-            account_id,
-            now.isoformat(),
-            (now + timedelta(hours=valid_hours)).isoformat(),
+            (hash_token(token), account_id, now.isoformat(), (now + timedelta(hours=valid_hours)).isoformat()),
         )
         return token
 
     async def peek_password_reset(self, token: str) -> int | None:
         """The account a reset link is for, if it is unused and unexpired (without using it)."""
-        value = await self.db.fetch_value(
+        rows = await self.db.fetch_all(
             "SELECT account_id FROM password_resets WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
-            hash_token(token),
-            datetime.now(UTC).isoformat(),
+            (hash_token(token), datetime.now(UTC).isoformat()),
         )
-        return int(value) if value is not None else None
+        return int(rows[0][0]) if rows else None
 
     async def use_password_reset(self, token: str) -> int | None:
         """Use a reset link, once (one statement: two concurrent uses cannot both succeed)."""
-        value = await self.db.fetch_value(
+        account_id = await self.db.fetch_value(
             "UPDATE password_resets SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?"
             " RETURNING account_id",
-            utcnow(),
-            hash_token(token),
-            datetime.now(UTC).isoformat(),
+            (utcnow(), hash_token(token), datetime.now(UTC).isoformat()),
         )
-        return int(value) if value is not None else None
+        return int(account_id) if account_id is not None else None
 
     async def get_account(self, account_id: int) -> Account | None:
-        row = await self.db.fetch_one("SELECT * FROM accounts WHERE id = ?", account_id)
+        row = await self.db.fetch_one("SELECT * FROM accounts WHERE id = ?", (account_id,))
         return account_of(row) if row is not None else None

@@ -20,71 +20,17 @@ from liveblog.storage.repo import dumps
 # exist as names, and the people behind them get in with an organiser's reset link.
 NO_PASSWORD = "!imported"
 
-_EVENT_COLS = (
-    "id",
-    "title",
-    "starts_on",
-    "ends_on",
-    "venue",
-    "description",
-    "hashtags",
-    "created_at",
-    "updated_at",
-    "language",
-)
-_SESSION_COLS = (
-    "id",
-    "event_id",
-    "title",
-    "starts_at",
-    "ends_at",
-    "room",
-    "speakers",
-    "hashtags",
-    "description",
-    "state",
-    "question_moderation",
-    "stream_epoch",
-    "last_seq",
-    "ended_at",
-    "created_at",
-    "updated_at",
-)
-_ITEM_COLS = (
-    "id",
-    "session_id",
-    "kind",
-    "client_id",
-    "author",
-    "body",
-    "html",
-    "key_point",
-    "data",
-    "typed_at",
-    "received_at",
-    "sort_at",
-    "updated_at",
-    "deleted",
-    "version",
-    "seq",
-)
-_COMMENT_COLS = (
-    "id",
-    "parent_id",
-    "author",
-    "body",
-    "html",
-    "state",
-    "deleted",
-    "created_at",
-    "updated_at",
-    "edited",
-)
+_EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at",
+               "language")
+_SESSION_COLS = ("id", "event_id", "title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description",
+                 "state", "question_moderation", "stream_epoch", "last_seq", "ended_at", "created_at", "updated_at")
+_ITEM_COLS = ("id", "session_id", "kind", "client_id", "author", "body", "html", "key_point", "data", "typed_at",
+              "received_at", "sort_at", "updated_at", "deleted", "version", "seq")
+_COMMENT_COLS = ("id", "parent_id", "author", "body", "html", "state", "deleted", "created_at", "updated_at", "edited")
 
 
-def _row(
-    row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_cols: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def _row(row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_cols: tuple[str, ...] = ()
+         ) -> dict[str, Any]:
     out = {}
     for c in cols:
         v = row[c]
@@ -98,8 +44,8 @@ def _row(
 
 class ExportOps(OpsBase):
     async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
-        row = await self.db.fetch_one("SELECT * FROM events WHERE id = ?", event_id)
-        return _row(row, _EVENT_COLS, ("hashtags",)) if row is not None else None
+        rows = await self.db.fetch_all("SELECT * FROM events WHERE id = ?", (event_id,))
+        return _row(rows[0], _EVENT_COLS, ("hashtags",)) if rows else None
 
     async def public_changes(self, session_id: str) -> list[dict[str, Any]]:
         """The session's stream as stored, with every change of an item that is no longer public
@@ -107,150 +53,126 @@ class ExportOps(OpsBase):
         hidden = {
             r[0]
             for r in await self.db.fetch_all(
-                "SELECT id, kind, deleted, data FROM items WHERE session_id = ?", session_id
+                "SELECT id, kind, deleted, data FROM items WHERE session_id = ?", (session_id,)
             )
             if not item_is_public(r[1], bool(r[2]), json.loads(r[3]))
         }
         out = []
         for r in await self.db.fetch_all(
-            "SELECT seq, op, item_id, payload, created_at FROM changes WHERE session_id = ? ORDER BY seq",
-            session_id,
+            "SELECT seq, op, item_id, payload, created_at FROM changes WHERE session_id = ? ORDER BY seq", (session_id,)
         ):
             payload = json.loads(r[3])
             if r[2] is not None and r[2] in hidden:
                 # Removed items' changes are redacted where they are stored (storage/redaction.py);
                 # this also covers the last change of an item that is not public (a draft poll).
                 payload = redaction(r[0], item_id=r[2])
-            out.append(
-                {"seq": r[0], "op": payload["op"], "item_id": r[2], "payload": payload, "created_at": r[4]}
-            )
+            out.append({"seq": r[0], "op": payload["op"], "item_id": r[2], "payload": payload, "created_at": r[4]})
         return out
 
     async def export_session_rows(self, session_id: str) -> dict[str, Any] | None:
         """Everything public about a session, as rows (see docs/archive.md, the JSON export)."""
-        row = await self.db.fetch_one("SELECT * FROM sessions WHERE id = ?", session_id)
-        if row is None:
+        rows = await self.db.fetch_all("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        if not rows:
             return None
-        session = _row(row, _SESSION_COLS, ("speakers", "hashtags"), ("question_moderation",))
-        if row["kind"] != "session":
-            session["kind"] = row["kind"]  # the event's own feed; absent means a programme session
+        session = _row(rows[0], _SESSION_COLS, ("speakers", "hashtags"), ("question_moderation",))
+        if rows[0]["kind"] != "session":
+            session["kind"] = rows[0]["kind"]  # the event's own feed; absent means a programme session
         items = []
-        for r in await self.db.fetch_all("SELECT * FROM items WHERE session_id = ? ORDER BY id", session_id):
+        for r in await self.db.fetch_all("SELECT * FROM items WHERE session_id = ? ORDER BY id", (session_id,)):
             item = _row(r, _ITEM_COLS, ("data",), ("key_point", "deleted"))
             if not item_is_public(item["kind"], item["deleted"], item["data"]):
                 # Its place is kept (ids and seqs stay true), its content is not.
-                item.update(
-                    body="", html="", author="", data={"state": item["data"].get("state")}, deleted=True
-                )
+                item.update(body="", html="", author="", data={"state": item["data"].get("state")}, deleted=True)
             items.append(item)
         public_ids = {i["id"] for i in items if not i["deleted"]}
-        archive_row = await self.db.fetch_one("SELECT * FROM archives WHERE session_id = ?", session_id)
+        archive_rows = await self.db.fetch_all("SELECT * FROM archives WHERE session_id = ?", (session_id,))
         archive = (
-            _row(
-                archive_row,
-                ("summary", "summary_html", "summary_by", "archived_at", "updated_at", "tags_synced_at"),
-            )
-            if archive_row is not None
-            else None
+            _row(archive_rows[0], ("summary", "summary_html", "summary_by", "archived_at", "updated_at",
+                                   "tags_synced_at"))
+            if archive_rows else None
         )
         history = [
             _row(r, ("item_id", "version", "body", "html", "written_at", "replaced_at"))
             for r in await self.db.fetch_all(
                 "SELECT h.* FROM item_history h JOIN items i ON i.id = h.item_id WHERE i.session_id = ?"
                 " ORDER BY h.item_id, h.version",
-                session_id,
+                (session_id,),
             )
             if r["item_id"] in public_ids
         ]
         comments = [
             _row(r, _COMMENT_COLS, (), ("deleted", "edited"))
             for r in await self.db.fetch_all(
-                "SELECT * FROM comments WHERE session_id = ? ORDER BY id", session_id
+                "SELECT * FROM comments WHERE session_id = ? ORDER BY id", (session_id,)
             )
         ]
         for c in comments:
             if c["state"] != "visible" or c["deleted"]:
                 c.update(body="", html="", deleted=True, state="visible")
-        locked = await self.db.fetch_value(
-            "SELECT locked FROM comment_threads WHERE session_id = ?", session_id
+        locked = await self.db.fetch_all(
+            "SELECT locked FROM comment_threads WHERE session_id = ?", (session_id,)
         )
         media = [
             {"id": r[0], "content_type": r[1], "sha256": r[2], "created_at": r[3], "bytes": bytes(r[4])}
             for r in await self.db.fetch_all(
                 "SELECT id, content_type, sha256, created_at, bytes FROM media WHERE session_id = ? ORDER BY id",
-                session_id,
+                (session_id,),
             )
         ]
         return {
             "session": session,
             "archive": archive,
-            "tags": [
-                [r[0], r[1]]
-                for r in await self.db.fetch_all(
-                    "SELECT tag, source FROM session_tags WHERE session_id = ? ORDER BY tag, source",
-                    session_id,
-                )
-            ],
+            "tags": [[r[0], r[1]] for r in await self.db.fetch_all(
+                "SELECT tag, source FROM session_tags WHERE session_id = ? ORDER BY tag, source", (session_id,)
+            )],
             "items": items,
             "item_history": history,
             "changes": await self.public_changes(session_id),
             "comments": comments,
-            "thread_locked": bool(locked),
+            "thread_locked": bool(locked and locked[0][0]),
             "media": media,
         }
 
     async def import_event_row(self, event: dict[str, Any], premoderate: bool) -> None:
-        if await self.db.fetch_one("SELECT 1 FROM events WHERE id = ?", event["id"]) is not None:
-            raise Conflict(
-                f"an event {event['id']!r} exists already: import into a fresh instance",
-                code="already_exists",
-            )
+        exists = await self.db.fetch_all("SELECT 1 FROM events WHERE id = ?", (event["id"],))
+        if exists:
+            raise Conflict(f"an event {event['id']!r} exists already: import into a fresh instance",
+                           code="already_exists")
         # Exports made before events had a language were English (as search stemmed them).
         event = {"language": "en", **event}
         values = [dumps(event[c]) if c == "hashtags" else event[c] for c in _EVENT_COLS]
         await self.db.execute(
-            f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})",
-            *values,
+            f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})", values
         )
         if premoderate:
             await self.db.execute(
-                "INSERT INTO event_comment_settings (event_id, premoderate) VALUES (?, 1)", event["id"]
+                "INSERT INTO event_comment_settings (event_id, premoderate) VALUES (?, 1)", (event["id"],)
             )
 
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore one exported session with its ids (a fresh instance: an id in use is a 409)."""
         s = bundle["session"]
-        if await self.db.fetch_one("SELECT 1 FROM sessions WHERE id = ?", s["id"]) is not None:
-            raise Conflict(
-                f"a session {s['id']!r} exists already: import into a fresh instance", code="already_exists"
-            )
+        exists = await self.db.fetch_all("SELECT 1 FROM sessions WHERE id = ?", (s["id"],))
+        if exists:
+            raise Conflict(f"a session {s['id']!r} exists already: import into a fresh instance",
+                           code="already_exists")
         values = [
-            dumps(s[c])
-            if c in ("speakers", "hashtags")
-            else int(s[c])
-            if c == "question_moderation"
-            else s[c]
+            dumps(s[c]) if c in ("speakers", "hashtags") else int(s[c]) if c == "question_moderation" else s[c]
             for c in _SESSION_COLS
         ]
         kind = s.get("kind", "session")
         if kind not in SESSION_KINDS:
             raise BadRequest(f"unknown session kind {kind!r}", code="invalid_export")
         await self.db.execute(
-            f"INSERT INTO sessions ({', '.join(_SESSION_COLS)}, kind) VALUES ({', '.join('?' for _ in _SESSION_COLS)}, ?)",
-            *values,
-            kind,
+            f"INSERT INTO sessions ({', '.join(_SESSION_COLS)}, kind)"
+            f" VALUES ({', '.join('?' for _ in _SESSION_COLS)}, ?)",
+            [*values, kind],
         )
         for m in bundle["media"]:
             await self.db.execute(
                 "INSERT INTO media (id, session_id, content_type, bytes, size, sha256, uploaded_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                m["id"],
-                s["id"],
-                m["content_type"],
-                m["bytes"],
-                len(m["bytes"]),
-                m["sha256"],
-                m["created_at"],
+                (m["id"], s["id"], m["content_type"], m["bytes"], len(m["bytes"]), m["sha256"], m["created_at"]),
             )
         for item in bundle["items"]:
             values = [
@@ -259,50 +181,33 @@ class ExportOps(OpsBase):
             ]
             try:
                 await self.db.execute(
-                    f"INSERT INTO items ({', '.join(_ITEM_COLS)}) VALUES ({', '.join('?' for _ in _ITEM_COLS)})",
-                    *values,
+                    f"INSERT INTO items ({', '.join(_ITEM_COLS)}) VALUES ({', '.join('?' for _ in _ITEM_COLS)})", values
                 )
             except Exception as exc:  # an item id in use: not a fresh instance
-                raise Conflict(
-                    f"item {item['id']} exists already: import into a fresh instance", code="already_exists"
-                ) from exc
+                raise Conflict(f"item {item['id']} exists already: import into a fresh instance",
+                               code="already_exists") from exc
         for h in bundle["item_history"]:
             await self.db.execute(
                 "INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                h["item_id"],
-                h["version"],
-                h["body"],
-                h["html"],
-                h["written_at"],
-                h["replaced_at"],
+                (h["item_id"], h["version"], h["body"], h["html"], h["written_at"], h["replaced_at"]),
             )
         for ch in bundle["changes"]:
             await self.db.execute(
                 "INSERT INTO changes (session_id, seq, op, item_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                s["id"],
-                ch["seq"],
-                ch["op"],
-                ch["item_id"],
-                dumps(ch["payload"]),
-                ch["created_at"],
+                (s["id"], ch["seq"], ch["op"], ch["item_id"], dumps(ch["payload"]), ch["created_at"]),
             )
         a = bundle["archive"]
         if a is not None:
             await self.db.execute(
                 "INSERT INTO archives (session_id, summary, summary_html, summary_by, archived_at, updated_at,"
                 " tags_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                s["id"],
-                a["summary"],
-                a["summary_html"],
-                a["summary_by"],
-                a["archived_at"],
-                a["updated_at"],
-                a["tags_synced_at"],
+                (s["id"], a["summary"], a["summary_html"], a["summary_by"], a["archived_at"], a["updated_at"],
+                 a["tags_synced_at"]),
             )
         for tag, source in bundle["tags"]:
             await self.db.execute(
-                "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)", s["id"], tag, source
+                "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)", (s["id"], tag, source)
             )
         authors: dict[str, int] = {}
         for c in bundle["comments"]:
@@ -311,27 +216,15 @@ class ExportOps(OpsBase):
                 account_id = await self.db.fetch_value(
                     "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, ?, 'reader', ?)"
                     " ON CONFLICT (username) DO UPDATE SET username = excluded.username RETURNING id",
-                    name,
-                    NO_PASSWORD,
-                    c["created_at"],
+                    (name, NO_PASSWORD, c["created_at"]),
                 )
                 authors[name] = int(account_id)
             await self.db.execute(
                 "INSERT INTO comments (id, session_id, parent_id, account_id, author, body, html, state, deleted,"
                 " created_at, updated_at, edited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                c["id"],
-                s["id"],
-                c["parent_id"],
-                authors[name],
-                name,
-                c["body"],
-                c["html"],
-                c["state"],
-                int(c["deleted"]),
-                c["created_at"],
-                c["updated_at"],
-                int(c["edited"]),
+                (c["id"], s["id"], c["parent_id"], authors[name], name, c["body"], c["html"], c["state"],
+                 int(c["deleted"]), c["created_at"], c["updated_at"], int(c["edited"])),
             )
         if bundle["thread_locked"]:
-            await self.db.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", s["id"])
+            await self.db.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
         await redact_imported(self.db, s["id"], bundle["items"], bundle["comments"])

@@ -40,10 +40,7 @@ async def _rewrite(db: Sql, session_id: str, seqs: list[int], **whose: int) -> l
         new = redaction(seq, **whose)
         await db.execute(
             "UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?",
-            new["op"],
-            json.dumps(new, separators=(",", ":")),
-            session_id,
-            seq,
+            (new["op"], json.dumps(new, separators=(",", ":")), session_id, seq),
         )
     return seqs
 
@@ -52,23 +49,19 @@ async def redact_item_changes(db: Sql, session_id: str, item_id: int) -> list[in
     """Redact every stored change of an item no longer public; the seqs rewritten."""
     rows = await db.fetch_all(
         "SELECT seq FROM changes WHERE session_id = ? AND item_id = ? AND op <> 'item.redacted' ORDER BY seq",
-        session_id,
-        item_id,
+        (session_id, item_id),
     )
     return await _rewrite(db, session_id, [int(r[0]) for r in rows], item_id=item_id)
 
 
-async def redact_comment_changes(
-    db: Sql, session_id: str, comment_id: int, *, text_only: bool = False
-) -> list[int]:
+async def redact_comment_changes(db: Sql, session_id: str, comment_id: int, *, text_only: bool = False
+                                 ) -> list[int]:
     """Redact every stored change of a comment no longer public (`text_only`: those that show its
     text); the seqs rewritten. Comment changes carry no item id: their payloads name it."""
     rows = await db.fetch_all(
         "SELECT seq, payload FROM changes WHERE session_id = ? AND op IN (?, ?, ?) AND payload LIKE ?"
         " ORDER BY seq",
-        session_id,
-        *_COMMENT_OPS,
-        f'%"id":{comment_id}%',
+        (session_id, *_COMMENT_OPS, f'%"id":{comment_id}%'),
     )
     mine = []
     for seq, text in ((int(r[0]), r[1]) for r in rows):
@@ -79,9 +72,8 @@ async def redact_comment_changes(
     return await _rewrite(db, session_id, mine, comment_id=comment_id)
 
 
-async def redact_imported(
-    db: Sql, session_id: str, items: list[dict[str, Any]], comments: list[dict[str, Any]]
-) -> None:
+async def redact_imported(db: Sql, session_id: str, items: list[dict[str, Any]], comments: list[dict[str, Any]]
+                          ) -> None:
     """After an import wrote a session's rows: an export holds no removed text, but one from an
     older version or written by hand may. Redact the changes of what its rows say is removed (a
     comment's, only those showing its text: an export's own keep their place and round-trip)."""
@@ -103,15 +95,10 @@ async def drop_unshown_photos(db: Sql, session_id: str, media_ids: set[str]) -> 
             " UNION ALL SELECT 1 FROM item_history h JOIN items i ON i.id = h.item_id"
             " WHERE i.session_id = ? AND i.deleted = 0 AND h.html LIKE ?"
             " UNION ALL SELECT 1 FROM archives WHERE session_id = ? AND summary_html LIKE ?",
-            session_id,
-            pattern,
-            session_id,
-            pattern,
-            session_id,
-            pattern,
+            (session_id, pattern, session_id, pattern, session_id, pattern),
         )
         if not shown:
-            await db.execute("DELETE FROM media WHERE id = ? AND session_id = ?", media_id, session_id)
+            await db.execute("DELETE FROM media WHERE id = ? AND session_id = ?", (media_id, session_id))
 
 
 async def item_change_fields(db: Sql, item: Item) -> dict[str, Any]:
@@ -124,12 +111,12 @@ async def item_change_fields(db: Sql, item: Item) -> dict[str, Any]:
         photos: set[str] = set()
         if item.kind == "note":
             for r in await db.fetch_all(
-                "SELECT payload FROM changes WHERE session_id = ? AND item_id = ?", item.session_id, item.id
+                "SELECT payload FROM changes WHERE session_id = ? AND item_id = ?", (item.session_id, item.id)
             ):
                 photos.update(_PHOTO.findall(r[0]))
-        await db.execute("DELETE FROM item_history WHERE item_id = ?", item.id)
-        await db.execute("DELETE FROM item_cards WHERE item_id = ?", item.id)
-        await db.execute("DELETE FROM card_sections WHERE session_id = ?", item.session_id)
+        await db.execute("DELETE FROM item_history WHERE item_id = ?", (item.id,))
+        await db.execute("DELETE FROM item_cards WHERE item_id = ?", (item.id,))
+        await db.execute("DELETE FROM card_sections WHERE session_id = ?", (item.session_id,))
         if photos:
             await drop_unshown_photos(db, item.session_id, photos)
         redacts = await redact_item_changes(db, item.session_id, item.id)

@@ -40,7 +40,7 @@ class VoteOps(OpsBase):
     async def vote_context(self, poll_id: int, participant: str) -> tuple[Any, ...] | None:
         """In one round trip (a vote's hot path): (kind, deleted, state, closes_at, session_id,
         session state, this participant's current choice or None), or None for no such item."""
-        row = await self.db.fetch_one(_VOTE_CONTEXT, participant, poll_id)
+        row = await self.db.fetch_one(_VOTE_CONTEXT, (participant, poll_id))
         return tuple(row) if row is not None else None
 
     async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str) -> None:
@@ -50,31 +50,25 @@ class VoteOps(OpsBase):
             "INSERT INTO votes (poll_id, participant, choice, ip, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (poll_id, participant) DO UPDATE SET choice = excluded.choice, ip = excluded.ip,"
             " updated_at = excluded.updated_at",
-            poll_id,
-            participant,
-            choice,
-            ip,
-            now,
-            now,
+            (poll_id, participant, choice, ip, now, now),
         )
 
     async def vote_groups(self, poll_id: int) -> list[tuple[str, int]]:
         """(choice JSON, how many participants chose exactly that) for a poll."""
         rows = await self.db.fetch_all(
-            "SELECT choice, count(*) FROM votes WHERE poll_id = ? GROUP BY choice", poll_id
+            "SELECT choice, count(*) FROM votes WHERE poll_id = ? GROUP BY choice", (poll_id,)
         )
         return [(r[0], int(r[1])) for r in rows]
 
     async def count_votes(self, poll_id: int) -> int:
-        return int(await self.db.fetch_value("SELECT count(*) FROM votes WHERE poll_id = ?", poll_id) or 0)
+        return int(await self.db.fetch_value("SELECT count(*) FROM votes WHERE poll_id = ?", (poll_id,)) or 0)
 
     async def votes_of(self, session_id: str, participant: str) -> dict[int, Any]:
         """A participant's current choices in a session's polls: {poll_id: choice}."""
         rows = await self.db.fetch_all(
             "SELECT v.poll_id, v.choice FROM votes v JOIN items i ON i.id = v.poll_id"
             " WHERE i.session_id = ? AND v.participant = ?",
-            session_id,
-            participant,
+            (session_id, participant),
         )
         return {int(r[0]): json.loads(r[1]) for r in rows}
 
@@ -83,23 +77,21 @@ class VoteOps(OpsBase):
         inserted = await self.db.fetch_value(
             "INSERT INTO upvotes (question_id, participant, created_at) VALUES (?, ?, ?)"
             " ON CONFLICT (question_id, participant) DO NOTHING RETURNING 1",
-            question_id,
-            participant,
-            utcnow(),
+            (question_id, participant, utcnow()),
         )
         return inserted is not None
 
     async def count_upvotes(self, question_id: int) -> int:
         return int(
-            await self.db.fetch_value("SELECT count(*) FROM upvotes WHERE question_id = ?", question_id) or 0
+            await self.db.fetch_value("SELECT count(*) FROM upvotes WHERE question_id = ?", (question_id,))
+            or 0
         )
 
     async def upvotes_of(self, session_id: str, participant: str) -> list[int]:
         rows = await self.db.fetch_all(
             "SELECT u.question_id FROM upvotes u JOIN items i ON i.id = u.question_id"
             " WHERE i.session_id = ? AND u.participant = ? ORDER BY u.question_id",
-            session_id,
-            participant,
+            (session_id, participant),
         )
         return [int(r[0]) for r in rows]
 
@@ -109,26 +101,20 @@ class VoteOps(OpsBase):
         await self.db.execute(
             "INSERT INTO questions (item_id, session_id, participant, name, body, ip, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            item_id,
-            session_id,
-            participant,
-            name,
-            body,
-            ip,
-            utcnow(),
+            (item_id, session_id, participant, name, body, ip, utcnow()),
         )
 
     async def get_question(self, item_id: int) -> dict[str, Any] | None:
         row = await self.db.fetch_one(
             "SELECT item_id, session_id, participant, name, body, created_at FROM questions WHERE item_id = ?",
-            item_id,
+            (item_id,),
         )
         return dict(row) if row is not None else None
 
     async def list_questions(self, session_id: str) -> dict[int, dict[str, Any]]:
         rows = await self.db.fetch_all(
             "SELECT item_id, participant, name, body, ip, created_at FROM questions WHERE session_id = ?",
-            session_id,
+            (session_id,),
         )
         return {int(r["item_id"]): dict(r) for r in rows}
 
@@ -137,7 +123,7 @@ class VoteOps(OpsBase):
         return [(int(r[0]), str(r[1])) for r in await self.db.fetch_all(_OPEN_POLLS_WITH_DEADLINE)]
 
     async def pinned_questions(self, session_id: str) -> list[int]:
-        return [int(r[0]) for r in await self.db.fetch_all(_PINNED_QUESTIONS, session_id)]
+        return [int(r[0]) for r in await self.db.fetch_all(_PINNED_QUESTIONS, (session_id,))]
 
     async def set_item_data(
         self, item: Item, data: dict[str, Any], op: str, fields: dict[str, Any]
@@ -150,10 +136,7 @@ class VoteOps(OpsBase):
         seq = await self.next_seq(item.session_id)
         version = await self.db.fetch_value(
             "UPDATE items SET data = ?, version = version + 1, updated_at = ?, seq = ? WHERE id = ? RETURNING version",
-            dumps(data),
-            utcnow(),
-            seq,
-            item.id,
+            (dumps(data), utcnow(), seq, item.id),
         )
         if version is None:
             raise NotFound(f"no item {item.id}")

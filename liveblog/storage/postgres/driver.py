@@ -3,6 +3,7 @@ become `$n` (rendered once per statement), asyncpg's constraint errors the layer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -41,25 +42,25 @@ class PgSql(Sql):
     def __init__(self, conn: Any) -> None:
         self._conn = conn  # an asyncpg.Connection (or a pool's proxy of one)
 
-    async def execute(self, statement: Statement, *args: Any) -> int:
+    async def execute(self, statement: Statement, args: Sequence[Any] = ()) -> int:
         try:
             return rows_changed(await self._conn.execute(self.sql(statement), *args))
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise pg_error(exc) from exc
 
-    async def fetch_all(self, statement: Statement, *args: Any) -> list[Row]:
+    async def fetch_all(self, statement: Statement, args: Sequence[Any] = ()) -> list[Row]:
         try:
             return list(await self._conn.fetch(self.sql(statement), *args))
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise pg_error(exc) from exc
 
-    async def fetch_one(self, statement: Statement, *args: Any) -> Row | None:
+    async def fetch_one(self, statement: Statement, args: Sequence[Any] = ()) -> Row | None:
         try:
             return await self._conn.fetchrow(self.sql(statement), *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise pg_error(exc) from exc
 
-    async def fetch_value(self, statement: Statement, *args: Any) -> Any:
+    async def fetch_value(self, statement: Statement, args: Sequence[Any] = ()) -> Any:
         try:
             return await self._conn.fetchval(self.sql(statement), *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
