@@ -5,22 +5,19 @@ SQLite-only functions: storage/feeds.py says so). Rather than keep a second copy
 mixin, `portable(Mixin)` makes a class whose methods run the mixin's own methods against this
 shim: `?` becomes `$1, $2, …`, and `execute` returns an awaitable async context manager whose
 cursor has fetchone/fetchall/rowcount, as aiosqlite's does. A domain whose SQL is not portable
-gets its own module here instead (repo.py, votes.py, access.py).
+gets its own module here instead (repo.py, archive.py).
+
+On its way out: a mixin written against the query layer (storage/sql.py: votes, access,
+comments, cards, exports) runs on PostgreSQL as it is, and says itself whether rows come back.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Generator, Iterable
 from typing import Any
 
-_PLACEHOLDER = re.compile(r"\?")
-
-
-def to_dollar(sql: str) -> str:
-    counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+from liveblog.storage.sql import dollar_placeholders as to_dollar
 
 
 class _Cursor:
