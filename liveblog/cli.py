@@ -303,6 +303,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_programme(args: argparse.Namespace) -> int:
+    """A programme file (frab/pretalx schedule.xml or .json, iCalendar .ics) into an event:
+    prints the plan; writes it unless --dry-run (docs/programme.md)."""
+    from liveblog.capture.importing import plan_lines
+
+    settings = _existing(_settings(args))
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise LiveblogError(f"cannot read {args.file}: {exc.strerror}") from None
+
+    async def run() -> list[str]:
+        async with _open(settings) as services:
+            if args.dry_run:
+                plan = await services.imports.preview(args.event, data, args.file)
+                return [*plan_lines(plan), f"{plan.summary()}", "dry run: nothing was written"]
+            plan = await services.imports.apply(args.event, data, args.file)
+            return [*plan_lines(plan), f"imported: {plan.summary()}"]
+
+    for line in asyncio.run(run()):
+        print(line)
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from liveblog.storage.backup import backup
 
@@ -440,6 +464,12 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)
+    prog = sub.add_parser("import-programme",
+                          help="import a programme (frab/pretalx schedule.xml or .json, iCalendar .ics) into an event")
+    prog.add_argument("event", help="the event's id")
+    prog.add_argument("file", help="schedule.xml, schedule.json or a .ics file")
+    prog.add_argument("--dry-run", action="store_true", help="show what would be created, changed and cancelled; write nothing")
+    prog.set_defaults(func=cmd_import_programme)
     b = sub.add_parser("backup", help="copy the database to a new file while the server runs (SQLite backup API)")
     b.add_argument("dest")
     b.set_defaults(func=cmd_backup)

@@ -312,11 +312,14 @@ async def load_demo(services: Services) -> dict[str, str]:
     # Programme times are the venue's wall-clock times (archive.timezone), whatever the server's zone.
     now = datetime.now(venue).replace(tzinfo=None, second=0, microsecond=0)
     now -= timedelta(minutes=now.minute % 15)
+    # The event's days hold every session (near midnight the programme spans two days).
+    first = min(now + timedelta(minutes=start) for _, start, *_ in _SESSIONS)
+    last = max(now + timedelta(minutes=start + length) for _, start, length, *_ in _SESSIONS)
     event = await services.programme.create_event(
         {
             "title": DEMO_EVENT_TITLE,
-            "starts_on": now.date().isoformat(),
-            "ends_on": now.date().isoformat(),
+            "starts_on": first.date().isoformat(),
+            "ends_on": last.date().isoformat(),
             "venue": "Northgate Civic Centre",
             "description": "A day for people who lead, train and recruit the public-sector workforce: "
             "what is working, what is not, and what to try next.",

@@ -50,6 +50,7 @@ class Event:
     created_at: str = ""
     updated_at: str = ""
     language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
+    show_viewers: bool = True  # viewers' pages say how many watch (organisers always see it)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Event:
             "description": self.description,
             "hashtags": list(self.hashtags),
             "language": self.language,
+            "show_viewers": self.show_viewers,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -86,6 +88,10 @@ class Session:
     created_at: str = ""
     updated_at: str = ""
     kind: str = "session"  # one of SESSION_KINDS
+    cancelled: bool = False  # stays in the programme, marked as cancelled
+    tags: tuple[str, ...] = ()  # the programme's own tags (an imported schedule's track)
+    source_uid: str | None = None  # the imported schedule entry's guid/UID (programme import)
+    exported_seq: int | None = None  # last_seq when an organiser last downloaded its export
 
     @property
     def is_live(self) -> bool:
@@ -109,6 +115,8 @@ class Session:
             "state": self.state,
             "question_moderation": self.question_moderation,
             "questions_audience": self.questions_audience,
+            "cancelled": self.cancelled,
+            "tags": list(self.tags),
             "epoch": self.stream_epoch,
             "seq": self.last_seq,
             "ended_at": self.ended_at,
@@ -353,6 +361,9 @@ class SearchQuery:
     stemming) and optional filters. Each backend turns `terms` into its own query syntax."""
 
     terms: tuple[str, ...]
+    # Quoted phrases: each one's words must also stand together, in order. Their words are in
+    # `terms` too (so ranking and highlighting see them).
+    phrases: tuple[tuple[str, ...], ...] = ()
     event_id: str | None = None
     tag: str | None = None
     kinds: tuple[str, ...] = ()
@@ -433,7 +444,10 @@ class SocialPost:
     """A post collected from a social network, normalised: our own copy of it.
 
     `media` entries are {"type", "url", "alt", "width", "height"} plus "local" (a /media/ path)
-    once fetched; `relation` is {"reply_to"?, "quote_of"?, "repost_of"?} (network post ids).
+    once fetched, and "preview" (an image standing for a video or sound at "url"); `relation` is
+    {"reply_to"?, "quote_of"?, "repost_of"?} (network post ids); `quote` the quoted post as
+    collected {"author_handle", "author_name", "text", "url"}; `poll` its options and counts at
+    collection time {"options": [{"title", "votes"}], "voters", "votes", "expires_at", "multiple"}.
     Text is plain text: any markup a network sent has been reduced to text before this point.
     """
 
@@ -452,6 +466,8 @@ class SocialPost:
     avatar_local: str = ""
     relation: dict[str, str] = field(default_factory=dict)
     lang: str = ""
+    quote: dict[str, str] = field(default_factory=dict)
+    poll: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -474,6 +490,8 @@ class SocialPost:
             "avatar_local": self.avatar_local,
             "relation": dict(self.relation),
             "lang": self.lang,
+            "quote": dict(self.quote),
+            "poll": dict(self.poll),
         }
 
     @classmethod
@@ -494,6 +512,8 @@ class SocialPost:
             avatar_local=str(d.get("avatar_local", "")),
             relation=dict(d.get("relation", {})),
             lang=str(d.get("lang", "")),
+            quote=dict(d.get("quote") or {}),
+            poll=dict(d.get("poll") or {}),
         )
 
 

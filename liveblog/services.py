@@ -16,9 +16,11 @@ from typing import Any
 
 from liveblog.access.accounts import Accounts
 from liveblog.access.readers import Readers
+from liveblog.access.secret import kept_secret
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
 from liveblog.capture.feeds.service import FeedService
+from liveblog.capture.importing import ProgrammeImport
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError
@@ -140,6 +142,7 @@ class Services:
     archive: Archive
     comments: Comments
     readers: Readers
+    imports: ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -147,6 +150,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        settings = kept_secret(settings)  # without LIVEBLOG_SECRET_KEY: the key kept in the data directory
         db = make_store(settings.database)
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
@@ -238,6 +242,7 @@ class Services:
             archive=archive,
             comments=Comments(db),
             readers=Readers(db, accounts),
+            imports=ProgrammeImport(db, settings.archive.timezone),
             components=components,
         )
 

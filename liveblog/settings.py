@@ -128,6 +128,7 @@ class FeedSettings:
 
     enabled: bool = True
     lead_minutes: int = 15
+    trail_minutes: int = 30
     moderate_by_default: bool = True
     keep_deleted: bool = True
     fetch_media: bool = True
@@ -146,6 +147,8 @@ class FeedSettings:
             raise ConfigError("feeds.request_timeout_seconds and feeds.media_timeout_seconds must be > 0")
         if self.max_post_chars < 280:
             raise ConfigError("feeds.max_post_chars must be at least 280")
+        if self.lead_minutes < 0 or self.trail_minutes < 0:
+            raise ConfigError("feeds.lead_minutes and feeds.trail_minutes must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,8 @@ class Settings:
     feeds_bluesky: BlueskyFeedSettings = field(default_factory=BlueskyFeedSettings)
     feeds_rss: RssFeedSettings = field(default_factory=RssFeedSettings)
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
-    # random key is made per process (fine for a demo; set it in production so ids survive restarts).
+    # random one here, which Services.build replaces by the key kept in the data directory
+    # (access/secret.py), so ids and room codes survive restarts with no configuration.
     secret_key: str = field(default="", repr=False)
     # True when the key came from LIVEBLOG_SECRET_KEY: several processes must share one.
     secret_key_from_env: bool = False

@@ -7,7 +7,9 @@ import asyncio
 import atexit
 import contextlib
 import os
+import signal
 import socket
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,12 +102,26 @@ async def pg_url(pg_server: PostgresServer) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def _redis_process() -> Iterator[RedisServer]:
     server = RedisServer().start()
     try:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def redis_server(_redis_process: RedisServer) -> RedisServer:
+    """The test run's Redis, emptied for each test: what one test leaves (the secret key's
+    fingerprint, sequence keys) must not decide another's outcome."""
+    import redis
+
+    client = redis.Redis.from_url(_redis_process.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return _redis_process
 
 
 @pytest.fixture
@@ -286,6 +302,28 @@ async def seed(services: Services) -> Seed:
     await services.accounts.create_organiser(*ORGANISER)
     login = await services.accounts.login(*ORGANISER)
     return Seed(event.id, session.id, other.id, token, token2, invite.id, login)
+
+
+async def seed_database(tmp_path: Path, **database: Any) -> Seed:
+    """Seed the database a server process will open (`path=` or `url=`), and close it again."""
+    services = Services.build(make_settings(tmp_path, database=database))
+    await services.open()
+    try:
+        return await seed(services)
+    finally:
+        await services.close()
+
+
+def stop_process(proc: Any) -> str:
+    """Stop a server process as systemd does (SIGTERM, then SIGKILL after 15 s); its output."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    output = proc.communicate(timeout=10)[0]
+    return output.decode() if output else ""
 
 
 @pytest.fixture

@@ -219,15 +219,10 @@ async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.conftest import free_port, listening, make_settings, seed
+    from tests.conftest import free_port, listening, seed_database
 
     db = tmp_path / "log.sqlite3"
-    services = Services.build(make_settings(tmp_path, database={"path": str(db)}))
-    await services.open()
-    try:
-        seeded = await seed(services)
-    finally:
-        await services.close()
+    seeded = await seed_database(tmp_path, path=str(db))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "liveblog", "--db", str(db), "serve", "--port", str(port), "--log-level", "info"],

@@ -14,7 +14,8 @@ import pytest
 from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.capture.feeds.profiles import ProfileResolver
 from liveblog.services import Services
-from tests.conftest import Seed, eventually, seed
+from tests.conftest import BACKENDS, Seed, eventually, seed
+from tests.conftest import settings_for as backend_settings
 from tests.test_feeds_sources import items_of, jetstream, settings_for, source
 
 ANA, BO, GHOST = "did:plc:ana4xq2tsuk7mlvp", "did:plc:bo2nd9cz0l1ktqzs", "did:plc:ghost00000000000"
@@ -189,3 +190,46 @@ async def test_the_resolver_batches_by_25_and_ignores_junk(fake: FakeNetworks) -
         assert await again.fetch([dids[0]]) == {}
     finally:
         await again.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_a_resolved_authors_avatar_is_copied_to_our_media(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, fake: FakeNetworks
+) -> None:
+    settings = backend_settings(request, tmp_path, backend, **jetstream(fake), feeds_x={"enabled": False},
+                                feeds={"allow_private_addresses": True, "fetch_media": True, "moderate_by_default": False})
+    svc = Services.build(settings)
+    await svc.open()
+    try:
+        ids = await seed(svc)
+        fake.add_profile(ANA, "ana.bsky.social", "Ana Lima")
+        svc.feeds.poll_now()
+        await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+        fake.add_skeet(ANA, "First from Ana #test", ["test"])
+
+        async def pictured(n: int) -> bool:
+            items = await items_of(svc, ids.session_id, "bluesky")
+            return len(items) >= n and all('class="social-avatar" src="/media/' in i.html for i in items)
+
+        # Stored with the DID, then renamed: the avatar the AppView names comes with the name.
+        await eventually(lambda: pictured(1), what="Ana's avatar, our copy, on her first post")
+        fake.add_skeet(ANA, "Second from Ana #test", ["test"])  # known by now: stored with it at once
+        await eventually(lambda: pictured(2), what="Ana's avatar on her second post")
+        routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
+        assert all(r.post.avatar_local.startswith("/media/") and r.post.avatar_url.startswith(fake.base_url)
+                   for r in routes)
+    finally:
+        await svc.close()
+
+
+async def test_a_profile_change_renames_the_authors_posts(running: tuple[Services, Seed], fake: FakeNetworks) -> None:
+    svc, ids = running
+    fake.add_profile(ANA, "ana.bsky.social", "Ana Lima")
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    fake.add_skeet(ANA, "First from Ana #test", ["test"])
+    await eventually(lambda: _named(svc, ids.session_id, "Ana Lima"), what="Ana named")
+    # Ana changes her display name: Jetstream carries her app.bsky.actor.profile record.
+    fake.update_profile(ANA, "Ana L. Silva")
+    await eventually(lambda: _named(svc, ids.session_id, "Ana L. Silva"), what="Ana's new name on her post")
+    assert fake.jetstream_connections[-1]["wantedCollections"] == "app.bsky.feed.post,app.bsky.actor.profile"

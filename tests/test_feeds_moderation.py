@@ -3,6 +3,7 @@ post renders as inert text with only its links, mentions and hashtags live."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -190,3 +191,15 @@ class _Elements(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.seen.append((tag, attrs))
+
+
+def test_an_author_without_a_display_name_is_named_once() -> None:
+    # A Bluesky author not resolved yet (or without a display name) has only a handle: it is
+    # shown once, not as both name and handle.
+    post = SocialPost(network="bluesky", post_id="at://did:plc:ana/app.bsky.feed.post/1", author_handle="ana.bsky.social",
+                      author_name="ana.bsky.social", text="Hello #test", url="https://bsky.app/profile/ana.bsky.social/post/1",
+                      posted_at="2026-05-14T09:10:00.000Z")
+    assert render_post(post).count("ana.bsky.social</span>") == 1
+    named = dataclasses.replace(post, author_name="Ana Lima")
+    html = render_post(named)
+    assert '<span class="social-name">Ana Lima</span>' in html and '<span class="social-handle">@ana.bsky.social</span>' in html

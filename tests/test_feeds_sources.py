@@ -133,7 +133,8 @@ async def test_jetstream_resumes_after_a_drop_with_nothing_lost_or_repeated(
     svc, ids = running
     svc.feeds.poll_now()
     await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
-    assert fake.jetstream_connections[0]["wantedCollections"] == "app.bsky.feed.post"
+    # Posts, and (with resolving on) profile records to follow the authors' names.
+    assert fake.jetstream_connections[0]["wantedCollections"] == "app.bsky.feed.post,app.bsky.actor.profile"
     fake.jetstream_drop_after = 3  # the socket drops after three frames
     sent = [fake.add_skeet(f"did:plc:user{i % 3}", f"Skeet {i} #test", ["test"]) for i in range(3)]
     fake.add_skeet("did:plc:other", "Not ours #elsewhere", ["elsewhere"])

@@ -562,3 +562,10 @@ async def test_a_viewer_ahead_of_this_process_is_caught_up_from_storage_not_told
             assert moved.frames[-1]["seq"] == 4
         assert early.seqs() == [1, 2, 3, 4]  # and the viewers here got them too
     await hub.stop()
+
+
+def test_viewers_are_told_a_rounded_count() -> None:
+    from liveblog.streams.hub import rounded_count
+
+    assert [rounded_count(n) for n in (0, 1, 19, 20, 24, 25, 231, 999, 1000, 1049, 1050, 5321)] == [
+        0, 1, 19, 20, 20, 30, 230, 1000, 1000, 1000, 1100, 5300]

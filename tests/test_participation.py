@@ -138,3 +138,33 @@ async def test_questions_for_people_in_the_room_set_on_the_organiser_page(live: 
         assert (await http.post(upvote, headers={PARTICIPANT: other, ROOM: code})).status_code == 201
         state = await http.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={PARTICIPANT: other})
         assert state.json()["questions_audience"] == "room_code"
+
+
+async def test_logged_in_readers_vote_in_account_polls_and_questions_once_each(live: LiveServer, seeded: Seed) -> None:
+    """Before: a reader logged in (lb_reader) got 403 account_required; only organisers could
+    vote in a poll or ask in a Q&A for logged-in accounts (issue 17)."""
+    from tests.test_comments import register
+
+    async with live.client() as http:
+        poll = await make_poll(http, seeded, audience="accounts")
+    form = {"form": "session", "title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00",
+            "questions_audience": "accounts"}
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token)) as org:
+        assert (await org.post(f"/organise/sessions/{seeded.session_id}", data=form)).status_code == 303
+    async with live.client(follow_redirects=False) as sam, live.client(follow_redirects=False) as ada:
+        await register(sam, "sam.reader")
+        await register(ada, "ada.reader")
+        url = f"/api/v1/polls/{poll['id']}/votes"
+        voted = await sam.post(url, json={"choice": "a"})
+        assert voted.status_code == 201, voted.text
+        again = await sam.post(url, json={"choice": "b"})  # changes the vote, never a second one
+        assert again.status_code == 200 and again.json()["status"] == "changed", again.text
+        assert (await ada.post(url, json={"choice": "b"})).status_code == 201
+        asked = await sam.post(f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "Why accounts?"})
+        assert asked.status_code == 201, asked.text
+        question = asked.json()["question"]["id"]
+        upvote = f"/api/v1/questions/{question}/upvotes"
+        assert (await ada.post(upvote)).status_code == 201
+        twice = await ada.post(upvote)
+        assert twice.status_code == 200 and twice.json()["status"] == "unchanged"
+    assert await live.services.db.read(lambda r: r.count_votes(poll["id"])) == 2

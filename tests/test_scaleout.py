@@ -21,7 +21,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from liveblog.services import Services
-from tests.conftest import ORGANISER, Seed, eventually, free_port, listening, make_settings, query, seed
+from tests.conftest import ORGANISER, Seed, eventually, free_port, listening, make_settings, query, seed, stop_process
 from tests.servers import RedisServer
 from tests.wsclient import connect, recv, recv_type, send
 
@@ -48,13 +48,7 @@ class AppProcess:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc.communicate(timeout=10)
+        stop_process(self.proc)
 
 
 class Viewer:

@@ -230,6 +230,33 @@ async def found(store: Store, text: str, **filters: Any) -> list[str]:
     return sorted(h.ref for h in result.hits)
 
 
+async def test_a_quoted_phrase_matches_its_words_in_order(store: Store) -> None:
+    """'"stay interviews"' finds the phrase, not a text that has both words apart; the phrase's
+    words are stemmed like the rest ('stay interview' finds 'stay interviews')."""
+
+    async def programme(tx: Unit) -> str:
+        event = await tx.insert_event({"title": "Retention", "starts_on": "2026-11-30", "ends_on": "2026-11-30"})
+        session = await tx.insert_session(event.id, {"title": "Keynote", "starts_at": "2026-11-30T09:00",
+                                                     "ends_at": "2026-11-30T10:00"})
+        return session.id
+
+    sid = await store.write(programme)
+    phrase, _ = await store.write(note_op(sid, "p1", "We ran stay interviews with every new starter"))
+    apart, _ = await store.write(note_op(sid, "p2", "Interviews showed people stay for their manager"))
+
+    async def phrase_search(phrases: tuple[tuple[str, ...], ...], *words: str) -> list[str]:
+        terms = tuple(dict.fromkeys([*words, *(w for p in phrases for w in p)]))
+        result = await store.read(lambda r: r.search(SearchQuery(terms=terms, phrases=phrases)))
+        return sorted(h.ref for h in result.hits)
+
+    assert await found(store, "stay interviews") == sorted([str(phrase), str(apart)])
+    assert await phrase_search((("stay", "interviews"),)) == [str(phrase)]
+    assert await phrase_search((("stay", "interview"),)) == [str(phrase)]  # stemmed
+    assert await phrase_search((("interviews", "stay"),)) == []
+    assert await phrase_search((("stay", "interviews"),), "starter") == [str(phrase)]
+    assert await phrase_search((("stay", "interviews"),), "manager") == []
+
+
 async def test_search_stems_each_event_in_its_own_language(store: Store) -> None:
     async def programme(tx: Unit) -> tuple[str, str, str, str]:
         day = {"starts_on": "2026-11-30", "ends_on": "2026-11-30"}

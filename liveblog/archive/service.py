@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
+from liveblog.archive.tags import normalise_tag, parse_tags, search_phrases, search_terms
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
@@ -177,6 +177,12 @@ class KnowledgeView:
         return sum(1 for slot in self.notes + self.posts if slot.html is None)
 
 
+def programme_tags(session: Session) -> list[str]:
+    """The tags a session brings from the programme: its hashtags and its own tags (an imported
+    schedule's track), normalised. Kept under the source 'hashtag': derived, not typed by an organiser."""
+    return [t for t in map(normalise_tag, (*session.hashtags, *session.tags)) if t]
+
+
 @dataclass
 class TagPage:
     tag: str
@@ -296,7 +302,7 @@ class Archive:
             items = await tx.list_items(session_id, kind="note")
             summary = first_summary([i for i in items if i.key_point])
             created = await tx.insert_archive(session_id, summary, render_markdown(summary) if summary else "")
-            await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
+            await tx.set_session_tags(session_id, "hashtag", programme_tags(session))
             return created
 
         created = await self.db.write(op)
@@ -308,7 +314,7 @@ class Archive:
         async def op(tx: Tx) -> None:
             session = await tx.get_session(session_id)
             if session is not None:
-                await tx.set_session_tags(session_id, "hashtag", [t for t in map(normalise_tag, session.hashtags) if t])
+                await tx.set_session_tags(session_id, "hashtag", programme_tags(session))
 
         await self.db.write(op)
         self._related.clear()
@@ -487,6 +493,7 @@ class Archive:
         size = self.settings.search_page_size
         return SearchQuery(
             terms=search_terms(text),
+            phrases=search_phrases(text),
             event_id=event_id or None,
             tag=normalise_tag(tag) if tag else None,
             kinds=(kind,) if kind else (),

@@ -32,3 +32,12 @@ def search_terms(text: str) -> tuple[str, ...]:
     """The words of a search box query (punctuation and FTS operators dropped), NFC, at most 12."""
     words = _WORD.findall(unicodedata.normalize("NFC", text))
     return tuple(dict.fromkeys(w for w in words))[:12]
+
+
+def search_phrases(text: str) -> tuple[tuple[str, ...], ...]:
+    """The quoted phrases of a search box query ('"stay interviews"'), each as its words (at most
+    12, like the terms), that must stand together in order; a quote of one word is just a word,
+    and an unclosed quote is not a phrase."""
+    quoted = re.findall(r'["“”„]([^"“”„]+)["“”„]', unicodedata.normalize("NFC", text))
+    phrases = (tuple(_WORD.findall(q))[:12] for q in quoted)
+    return tuple(dict.fromkeys(p for p in phrases if len(p) > 1))[:4]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+import unicodedata
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from liveblog.capture.validate import known_fields
+
+from liveblog.capture import hashtags as tagrules
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import xml_chars
 
-HASHTAG = re.compile(r"^#?[A-Za-z0-9_]{1,60}$")
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None:
@@ -57,7 +59,7 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
     if value is None:
         return None
     if isinstance(value, str):
-        value = [v for v in re.split(r"[,\s]+" if hashtags else r"\s*,\s*", value) if v]
+        value = tagrules.split_field(value) if hashtags else [v for v in re.split(r"\s*,\s*", value) if v]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadRequest(f"{name} must be a list of strings", code="invalid_field", field=name)
     out = []
@@ -66,9 +68,12 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
         if not v:
             continue
         if hashtags:
-            if not HASHTAG.match(v):
-                raise BadRequest(f"{v!r} is not a hashtag", code="invalid_field", field=name)
-            v = "#" + v.lstrip("#")
+            # '#' and a tag, or else a search term (a word or phrase): tagrules.RULE says which.
+            if v.startswith("#") and not tagrules.is_hashtag(v):
+                raise BadRequest(f"{v!r} is not a hashtag: {tagrules.RULE}", code="invalid_field", field=name)
+            if any(ord(ch) < 32 for ch in v):
+                raise BadRequest(f"an entry of {name} has a control character", code="invalid_field", field=name)
+            v = unicodedata.normalize("NFC", v)
         if len(v) > 100:
             raise BadRequest(f"an entry of {name} is too long", code="too_long", field=name)
         out.append(v)
@@ -78,10 +83,10 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
 
 
 # The fields an event and a session take (the API refuses any other by name).
-EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language")
+EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language", "show_viewers")
 SESSION_KEYS = (
     "title", "starts_at", "ends_at", "room", "description", "speakers", "hashtags",
-    "question_moderation", "questions_audience", "state",
+    "question_moderation", "questions_audience", "state", "cancelled", "tags",
 )
 
 
@@ -99,6 +104,10 @@ def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
         "hashtags": _list(data, "hashtags", hashtags=True),
         "language": _text(data, "language", required=False, limit=10),
     }
+    if "show_viewers" in data:
+        if not isinstance(data["show_viewers"], bool):
+            raise BadRequest("show_viewers must be true or false", code="invalid_field", field="show_viewers")
+        fields["show_viewers"] = data["show_viewers"]
     if fields["language"] is not None and fields["language"] not in SEARCH_LANGUAGES:
         raise BadRequest(f"language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_field", field="language")
     fields = {k: v for k, v in fields.items() if v is not None}
@@ -131,6 +140,12 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
                 f"questions_audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="questions_audience"
             )
         fields["questions_audience"] = data["questions_audience"]
+    if "cancelled" in data:
+        if not isinstance(data["cancelled"], bool):
+            raise BadRequest("cancelled must be true or false", code="invalid_field", field="cancelled")
+        fields["cancelled"] = data["cancelled"]
+    if "tags" in data:
+        fields["tags"] = _list(data, "tags")
     if "state" in data:
         if data["state"] not in SESSION_STATES:
             raise BadRequest(f"state must be one of {', '.join(SESSION_STATES)}", code="invalid_field", field="state")
@@ -139,6 +154,40 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
     if fields.get("starts_at") and fields.get("ends_at") and fields["ends_at"] < fields["starts_at"]:
         raise BadRequest("the session cannot end before it starts", code="invalid_field", field="ends_at")
     return fields
+
+
+# A conference day runs until this hour of the next morning (as frab's day change): a party on
+# the last evening may end after midnight and still be in the event.
+DAY_ENDS_NEXT_MORNING = timedelta(hours=6)
+
+
+def check_within_event(event: Event, starts_at: str, ends_at: str) -> None:
+    """A session's times (venue wall-clock, "2026-05-14T09:30") fall within the event's days and
+    it ends no earlier than it starts; the error names the field at fault."""
+    days = f"{event.starts_on} to {event.ends_on}"
+    first = datetime.fromisoformat(event.starts_on)
+    last = datetime.fromisoformat(event.ends_on) + timedelta(days=1) + DAY_ENDS_NEXT_MORNING
+    start, end = datetime.fromisoformat(starts_at), datetime.fromisoformat(ends_at)
+    if not first <= start < last:
+        raise BadRequest(
+            f"the session starts at {starts_at.replace('T', ' ')}, outside the event's days ({days})",
+            code="outside_event", field="starts_at",
+        )
+    if end > last:
+        raise BadRequest(
+            f"the session ends at {ends_at.replace('T', ' ')}, after the event's last day ({days})",
+            code="outside_event", field="ends_at",
+        )
+    if end < start:
+        raise BadRequest("the session cannot end before it starts", code="invalid_field", field="ends_at")
+
+
+class SessionCancelled(Conflict):
+    code = "session_cancelled"
+
+
+class SessionHasItems(Conflict):
+    code = "session_has_items"
 
 
 class Programme:
@@ -159,7 +208,22 @@ class Programme:
         fields = event_fields(data, partial=True)
 
         async def op(tx: Tx) -> Event:
-            return await tx.update_event(event_id, fields)
+            event = await tx.update_event(event_id, fields)
+            if event.ends_on < event.starts_on:
+                raise BadRequest("the event cannot end before it starts", code="invalid_field", field="ends_on")
+            if "starts_on" in fields or "ends_on" in fields:
+                # New days must still hold every session (the write is undone if not).
+                for session in await tx.list_sessions(event_id):
+                    try:
+                        check_within_event(event, session.starts_at, session.ends_at)
+                    except BadRequest:
+                        early = session.starts_at[:10] < event.starts_on
+                        raise BadRequest(
+                            f"the session {session.title!r} ({session.starts_at.replace('T', ' ')}) would fall "
+                            "outside the event's days: move or delete it first",
+                            code="outside_event", field="starts_on" if early else "ends_on",
+                        ) from None
+            return event
 
         return await self.db.write(op)
 
@@ -167,8 +231,10 @@ class Programme:
         fields = session_fields(data, partial=False)
 
         async def op(tx: Tx) -> Session:
-            if await tx.get_event(event_id) is None:
+            event = await tx.get_event(event_id)
+            if event is None:
                 raise NotFound(f"no event {event_id!r}")
+            check_within_event(event, fields["starts_at"], fields["ends_at"])
             if "state" in fields and fields["state"] == "ended":
                 fields["ended_at"] = utcnow()
             return await tx.insert_session(event_id, fields)
@@ -182,10 +248,19 @@ class Programme:
             current = await tx.get_session(session_id)
             if current is None:
                 raise NotFound(f"no session {session_id!r}")
+            if "starts_at" in fields or "ends_at" in fields:
+                event = await tx.get_event(current.event_id)
+                assert event is not None
+                check_within_event(event, fields.get("starts_at", current.starts_at), fields.get("ends_at", current.ends_at))
             state = fields.get("state")
+            cancelled = fields.get("cancelled", current.cancelled)
+            if cancelled and not current.cancelled and (state or current.state) != "scheduled":
+                raise Conflict("a session that has started cannot be cancelled: end it instead", code="invalid_transition")
             if state and state != current.state:
                 if state == "scheduled" and current.state != "scheduled":
                     raise Conflict("a session that has started cannot go back to scheduled", code="invalid_transition")
+                if cancelled:
+                    raise SessionCancelled("this session is cancelled: restore it before it goes live")
                 fields["ended_at"] = utcnow() if state == "ended" else None
             return await tx.update_session(session_id, fields)
 
@@ -193,6 +268,40 @@ class Programme:
 
     async def set_state(self, session_id: str, state: str) -> Session:
         return await self.update_session(session_id, {"state": state})
+
+    async def delete_session(self, session_id: str) -> Session:
+        """Delete a session. One that holds nothing (a programme mistake) goes at once. One that
+        holds notes, posts, polls, questions, comments or photos goes only when it is not live
+        and an organiser took its export since its last change, so nothing is lost that the
+        export does not keep; otherwise the refusal says what to do (docs/programme.md)."""
+
+        async def op(tx: Tx) -> Session:
+            session = await tx.get_session(session_id)
+            if session is None:
+                raise NotFound(f"no session {session_id!r}", code="unknown_session")
+            held = await tx.count_session_holdings(session_id)
+            if held:
+                what = f"{held} captured item" if held == 1 else f"{held} captured items"
+                if session.is_live:
+                    raise SessionHasItems(f"this session is live and holds {what}: end it, download its export, then delete it")
+                if session.exported_seq != session.last_seq:
+                    since = "changed since its export" if session.exported_seq is not None else "not been exported"
+                    raise SessionHasItems(
+                        f"this session holds {what} (notes, posts, polls, questions, comments or photos) and has "
+                        f"{since}: download its export first, so nothing is lost, or cancel it instead"
+                    )
+            await tx.delete_session(session_id)
+            return session
+
+        return await self.db.write(op)
+
+    async def mark_exported(self, session_id: str) -> None:
+        """An organiser is taking the session's export (read after this, so it holds all until now)."""
+        if await self.db.write(lambda tx: tx.mark_exported(session_id)) is None:
+            raise NotFound(f"no session {session_id!r}", code="unknown_session")
+
+    async def holdings(self, session_id: str) -> int:
+        return await self.db.read(lambda r: r.count_session_holdings(session_id), pool="pages")
 
     async def event(self, event_id: str) -> Event:
         event = await self.db.read(lambda r: r.get_event(event_id))

@@ -86,9 +86,11 @@ class ArchiveOps(StreamOps):
             return [r[0] for r in await cur.fetchall()]
 
     async def overdue_sessions(self, local_now: str) -> list[str]:
-        """Sessions not ended whose scheduled end (venue wall-clock, YYYY-MM-DDTHH:MM) is before local_now."""
+        """Sessions not ended whose scheduled end (venue wall-clock, YYYY-MM-DDTHH:MM) is before
+        local_now; cancelled ones never took place, so they are not ended (docs/programme.md)."""
         async with self.conn.execute(
-            "SELECT id FROM sessions WHERE state <> 'ended' AND kind = 'session' AND ends_at < ? ORDER BY ends_at", (local_now,)
+            "SELECT id FROM sessions WHERE state <> 'ended' AND kind = 'session' AND cancelled = 0 AND ends_at < ?"
+            " ORDER BY ends_at", (local_now,)
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
@@ -285,7 +287,7 @@ class ArchiveOps(StreamOps):
             if query.date_to:
                 where.append("d.at < ?")
                 args.append(query.date_to + "~")  # after every time of that day
-        match = match_expression(query.terms, languages, facets)
+        match = match_expression(query.terms, languages, facets, query.phrases)
         if not match:
             return SearchResult((), 0, False)
         args.insert(0, match)

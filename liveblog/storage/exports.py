@@ -21,7 +21,7 @@ from liveblog.storage.repo import dumps
 NO_PASSWORD = "!imported"
 
 _EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at",
-               "language")
+               "language", "show_viewers")
 _SESSION_COLS = ("id", "event_id", "title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description",
                  "state", "question_moderation", "stream_epoch", "last_seq", "ended_at", "created_at", "updated_at")
 _ITEM_COLS = ("id", "session_id", "kind", "client_id", "author", "body", "html", "key_point", "data", "typed_at",
@@ -45,7 +45,7 @@ def _row(row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_
 class ExportOps(OpsBase):
     async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
         rows = await self.db.fetch_all("SELECT * FROM events WHERE id = ?", (event_id,))
-        return _row(rows[0], _EVENT_COLS, ("hashtags",)) if rows else None
+        return _row(rows[0], _EVENT_COLS, ("hashtags",), ("show_viewers",)) if rows else None
 
     async def public_changes(self, session_id: str) -> list[dict[str, Any]]:
         """The session's stream as stored, with every change of an item that is no longer public
@@ -139,8 +139,10 @@ class ExportOps(OpsBase):
             raise Conflict(f"an event {event['id']!r} exists already: import into a fresh instance",
                            code="already_exists")
         # Exports made before events had a language were English (as search stemmed them).
-        event = {"language": "en", **event}
-        values = [dumps(event[c]) if c == "hashtags" else event[c] for c in _EVENT_COLS]
+        # And before an event could keep its watching count from viewers, it showed it.
+        event = {"language": "en", "show_viewers": True, **event}
+        values = [dumps(event[c]) if c == "hashtags" else int(event[c]) if c == "show_viewers" else event[c]
+                  for c in _EVENT_COLS]
         await self.db.execute(
             f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})", values
         )

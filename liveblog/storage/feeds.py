@@ -97,6 +97,14 @@ class FeedOps(StreamOps):
                 routes += [_route(r) for r in await cur.fetchall()]
         return routes
 
+    async def set_social_avatar(self, post_row: int, avatar_url: str, avatar_local: str) -> None:
+        async with self.conn.execute("SELECT data FROM social_posts WHERE id = ?", (post_row,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return
+        post = json.loads(row[0]) | {"avatar_url": avatar_url, "avatar_local": avatar_local}
+        await self.conn.execute("UPDATE social_posts SET data = ? WHERE id = ?", (dumps(post), post_row))
+
     async def mark_social_deleted(self, network: str, post_id: str) -> list[SocialRoute]:
         """Note that the network deleted a post; returns its routes (to remove if so configured)."""
         await self.conn.execute(

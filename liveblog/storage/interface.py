@@ -124,6 +124,22 @@ class Unit(Protocol):
     async def count_items(self, session_id: str) -> int:
         ...
 
+    async def count_session_holdings(self, session_id: str) -> int:
+        """Items (deleted ones too), photos, comments and routed social posts of the session."""
+        ...
+
+    async def delete_session(self, session_id: str) -> None:
+        """Delete a programme session with everything it holds; the caller checked it may."""
+        ...
+
+    async def mark_exported(self, session_id: str) -> int | None:
+        """Note that an organiser took the session's export now: its stream position, or None."""
+        ...
+
+    async def sessions_by_source(self, event_id: str) -> dict[str, Session]:
+        """The event's sessions made by a programme import, by their entry's guid/UID."""
+        ...
+
     async def insert_item(self, *, session_id: str, kind: str, client_id: str, author: str, author_ref: str | None, body: str, html: str, key_point: bool, data: dict[str, Any], typed_at: str) -> tuple[Item, Change]:
         ...
 
@@ -429,6 +445,10 @@ class Unit(Protocol):
                                    ) -> list[SocialRoute]:
         """Rename the author of a network's posts stored under any of `old_handles` (a Bluesky
         DID resolved later); the renamed posts' routes."""
+        ...
+
+    async def set_social_avatar(self, post_row: int, avatar_url: str, avatar_local: str) -> None:
+        """A stored post's author picture: where it was, and our copy (a /media/ path)."""
         ...
 
     async def insert_social_route(self, post_row: int, event_id: str, session_id: str, state: str) -> bool:

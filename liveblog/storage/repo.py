@@ -48,6 +48,7 @@ def _event(row: aiosqlite.Row) -> Event:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         language=row["language"],
+        show_viewers=bool(row["show_viewers"]),
     )
 
 
@@ -73,10 +74,14 @@ def _session(row: aiosqlite.Row) -> Session:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         kind=row["kind"],
+        cancelled=bool(row["cancelled"]),
+        tags=tuple(json.loads(row["tags"])),
+        source_uid=row["source_uid"],
+        exported_seq=row["exported_seq"],
     )
 
 
-_SESSION_JSON = {"speakers", "hashtags"}
+_SESSION_JSON = {"speakers", "hashtags", "tags"}
 
 
 def _comparable(value: Any) -> Any:
@@ -127,7 +132,7 @@ class StreamOps(UnitBase):
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, show_viewers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 eid,
                 fields["title"],
@@ -139,6 +144,7 @@ class StreamOps(UnitBase):
                 fields.get("language", "en"),
                 now,
                 now,
+                int(fields.get("show_viewers", True)),
             ),
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
@@ -146,7 +152,8 @@ class StreamOps(UnitBase):
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
-            values = [dumps(list(v)) if k == "hashtags" else v for k, v in fields.items()]
+            values = [dumps(list(v)) if k == "hashtags" else int(v) if k == "show_viewers" else v
+                      for k, v in fields.items()]
             cur = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = ? WHERE id = ?", (*values, utcnow(), event_id)
             )
@@ -171,8 +178,8 @@ class StreamOps(UnitBase):
         sid = session_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description,"
-            " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at, updated_at,"
+            " cancelled, tags, source_uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
             (
                 sid,
                 event_id,
@@ -190,6 +197,9 @@ class StreamOps(UnitBase):
                 fields.get("ended_at"),
                 now,
                 now,
+                int(bool(fields.get("cancelled", False))),
+                dumps(list(fields.get("tags", []))),
+                fields.get("source_uid"),
             ),
         )
         session = await self.get_session(sid)

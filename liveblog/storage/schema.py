@@ -520,4 +520,21 @@ MIGRATIONS: list[str] = [
           AND l.op IN ('comment.created', 'comment.updated', 'comment.deleted')
           AND json_extract(l.payload, '$.comment.id') = json_extract(changes.payload, '$.comment.id'));
     """,
+    # 12: the programme (issue 17, docs/programme.md): a cancelled session stays in the programme
+    # marked as cancelled; `tags` are the programme's own (an imported schedule's track);
+    # `source_uid` is the guid or UID of the imported schedule entry a session was made from, so
+    # re-importing a changed schedule updates, moves and cancels it instead of adding another.
+    # `exported_seq`: the stream position an organiser last downloaded the session's export at; a
+    # session holding items may be deleted only when nothing changed since (docs/programme.md).
+    """
+    ALTER TABLE sessions ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN source_uid TEXT;
+    ALTER TABLE sessions ADD COLUMN exported_seq INTEGER;
+    CREATE UNIQUE INDEX sessions_by_source ON sessions(event_id, source_uid) WHERE source_uid IS NOT NULL;
+    """,
+    # 13: an event may keep how many people watch from its viewers (issue 17; docs/protocol.md).
+    """
+    ALTER TABLE events ADD COLUMN show_viewers INTEGER NOT NULL DEFAULT 1;
+    """,
 ]

@@ -96,15 +96,26 @@ def facet(kind: str, value: str) -> str:
     return f"{kind}_{value.encode().hex()}"
 
 
-def match_expression(terms: Iterable[str], languages: Iterable[str], facets: Iterable[Iterable[str]] = ()) -> str:
-    """An FTS5 query: every word, stemmed in some one language, and one word of each facet group.
-    Words are quoted, so nothing typed is read as an operator."""
+def match_expression(
+    terms: Iterable[str], languages: Iterable[str], facets: Iterable[Iterable[str]] = (),
+    phrases: Iterable[Iterable[str]] = (),
+) -> str:
+    """An FTS5 query: every word, stemmed in some one language, each phrase's words side by side
+    in order (an FTS5 phrase: index words are one per word typed, stop words included), and one
+    word of each facet group. Words are quoted, so nothing typed is read as an operator."""
     terms = tuple(terms)
+    phrases = [tuple(p) for p in phrases]
     branches = []
     for lang in dict.fromkeys(languages):
         words = query_words(lang, terms)
         if words:
-            branches.append("(" + " AND ".join(f'"{w}"' for w in words) + ")")
+            parts = [f'"{w}"' for w in words]
+            for phrase in phrases:
+                lang_ = language_of(lang)
+                stems = [f"{lang_}_{stem(lang_, w)}" for t in phrase for w in WORD.findall(t)]
+                if len(stems) > 1:
+                    parts.append('"' + " ".join(stems) + '"')
+            branches.append("(" + " AND ".join(parts) + ")")
     if not branches:
         return ""
     expr = "(" + " OR ".join(dict.fromkeys(branches)) + ")"

@@ -108,6 +108,16 @@ class _Catching:
     overflowed: bool = False
 
 
+def rounded_count(n: int) -> int:
+    """A watching count as viewers are told it: exact below 20 (a small room counts itself), then
+    to the nearest 10, and from 1,000 to the nearest 100. Enough to feel the room; the exact
+    number, second by second, is the organisers' (their session page)."""
+    if n < 20:
+        return n
+    step = 10 if n < 1000 else 100
+    return (n + step // 2) // step * step
+
+
 class Channel:
     def __init__(self, session_id: str, ring_size: int) -> None:
         self.session_id = session_id
@@ -140,8 +150,13 @@ class Channel:
 
     @property
     def audience(self) -> int:
-        """Everyone watching this session, on every process (what viewers are told)."""
+        """Everyone watching this session, on every process (organisers see this number)."""
         return self.subscriber_count + self.remote_viewers
+
+    @property
+    def told_audience(self) -> int:
+        """The audience as viewers are told it: rounded (rounded_count)."""
+        return rounded_count(self.audience)
 
     def all_note_takers(self) -> list[str]:
         return sorted(set(self.note_takers) | set(self.remote_note_takers))
@@ -249,7 +264,7 @@ class StreamHub:
         for channel in list(self.channels.values()):
             if channel.head is None or not channel.live:
                 continue
-            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.audience})
+            frame = Frame.of({"type": "heartbeat", "seq": channel.head, "viewers": channel.told_audience})
             self._fanout(channel, frame)
 
     # -- publishing ----------------------------------------------------------------------------
@@ -760,7 +775,7 @@ class StreamHub:
                 {
                     "type": "presence",
                     "note_takers": channel.all_note_takers(),
-                    "viewers": channel.audience,
+                    "viewers": channel.told_audience,
                 }
             ),
         )

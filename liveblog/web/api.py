@@ -23,7 +23,8 @@ from liveblog.web.wsproto import FastWebSocketProtocol
 MAX_JSON_BODY = 2 * 1024 * 1024
 
 
-async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+async def raw_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413 too_large) as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body over {limit} bytes")
@@ -32,7 +33,11 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
         raw += chunk
         if len(raw) > limit:
             raise TooLarge(f"request body over {limit} bytes")
-    return decode_json(bytes(raw))
+    return bytes(raw)
+
+
+async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+    return decode_json(await raw_body(request, limit))
 
 
 async def json_object(request: Request, fields: Collection[str], what: str, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
@@ -144,6 +149,11 @@ async def event_sessions(request: Request) -> Response:
 async def session_detail(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
+    if request.method == "DELETE":
+        await require_organiser(request)
+        await svc.programme.delete_session(session_id)
+        svc.archive.invalidate({session_id})
+        return Response(status_code=204)
     if request.method == "PATCH":
         await require_organiser(request)
         was_live = (await svc.programme.session(session_id)).is_live
@@ -250,7 +260,7 @@ routes = [
     Route("/api/v1/events/{event_id}/sessions", event_sessions, methods=["GET", "POST"]),
     Route("/api/v1/events/{event_id}/invites", invites, methods=["GET", "POST"]),
     Route("/api/v1/invites/{invite_id}", revoke_invite, methods=["DELETE"]),
-    Route("/api/v1/sessions/{session_id}", session_detail, methods=["GET", "PATCH"]),
+    Route("/api/v1/sessions/{session_id}", session_detail, methods=["GET", "PATCH", "DELETE"]),
     Route("/api/v1/sessions/{session_id}/items", session_items),
     Route("/api/v1/sessions/{session_id}/capture", capture, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/media", upload_media, methods=["POST"]),

@@ -25,7 +25,7 @@ from liveblog.models import SEARCH_LANGUAGES
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
-from liveblog.web import api, archive, audience, comments, feeds, pages, sockets
+from liveblog.web import api, archive, audience, comments, feeds, pages, programme, sockets
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
@@ -142,6 +142,7 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
     app = Starlette(
         routes=[
             *pages.routes,
+            *programme.routes,
             *archive.routes,
             *comments.routes,
             *api.routes,

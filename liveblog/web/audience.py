@@ -16,7 +16,7 @@ from liveblog.capture.votes import Moderator, Voter
 from liveblog.errors import NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_object, ok
-from liveblog.web.auth import bearer, current_organiser, require_organiser, services
+from liveblog.web.auth import bearer, current_organiser, current_reader, require_organiser, services
 from liveblog.web.pages import qr_svg, render
 from liveblog.web.security import csrf_token, csrf_token_for_cookies, session_ids
 
@@ -59,12 +59,13 @@ def _ip(request: Request) -> str:
 async def _voter(request: Request, *, issue: bool = True) -> tuple[Voter | None, str | None]:
     """Who is voting, and a new signed token to set as a cookie when they had none.
 
-    A logged-in organiser votes as themselves; anyone else as their signed participant id. A
-    token that is present but not signed by us is refused (403 bad_participant), never replaced.
+    A logged-in account (a reader or an organiser) votes as itself, once per account; anyone
+    else as their signed participant id. A token that is present but not signed by us is refused
+    (403 bad_participant), never replaced.
     """
     audience = services(request).audience
     room_code = request.headers.get(ROOM_CODE_HEADER, "")[:32]
-    account = await current_organiser(request)
+    account = await current_reader(request)
     if account is not None:
         return Voter(Participants.for_account(account.id), _ip(request), room_code), None
     token = request.headers.get(PARTICIPANT_HEADER) or request.cookies.get(PARTICIPANT_COOKIE)

@@ -180,11 +180,12 @@ def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Sessio
     """Sessions that share a room at the same time, as (room, [sessions that clash]) per room.
 
     Back to back (one ends at 10:00, the next starts at 10:00) is not a clash; sessions with no
-    room are never compared (they may well be in different places).
+    room are never compared (they may well be in different places), nor cancelled ones (their
+    slot is free for another talk).
     """
     by_room: dict[str, list[Session]] = defaultdict(list)
     for s in sessions:
-        if s.room.strip():
+        if s.room.strip() and not s.cancelled:
             by_room[s.room.strip().casefold()].append(s)
     out = []
     for same_room in by_room.values():
@@ -298,15 +299,18 @@ async def _live_page(request: Request, view: StreamView) -> Response:
     if session.is_event_feed:
         return RedirectResponse(f"/events/{quote(session.event_id)}/around", status_code=308)
     thread = await thread_context(request, session.id)
+    # The event as it is now: its edits are no change to the session's stream, so the shared view
+    # (kept per stream position) may hold it as it was.
+    event = await svc.programme.event(session.event_id)
     url = f"{base_url(request)}/sessions/{session.id}"
     # Only a live session is a LiveBlogPosting; a scheduled one has nothing to say yet.
-    jsonld = jsonld_script(jsonld_live(session, view.event, view.items, url)) if session.is_live else None
+    jsonld = jsonld_script(jsonld_live(session, event, view.items, url)) if session.is_live else None
     return render(
         request,
         "session.html",
         {
             "session": session,
-            "event": view.event,
+            "event": event,
             "items": view.items,
             "cards_html": view.cards_html,
             "key_points": [i for i in view.items if i.key_point],
@@ -321,8 +325,9 @@ async def _live_page(request: Request, view: StreamView) -> Response:
 
 async def embed_page(request: Request) -> Response:
     view = await stream_view(request, request.path_params["session_id"])
+    event = await services(request).programme.event(view.session.event_id)  # as now (see _live_page)
     return render(
-        request, "embed.html", {"session": view.session, "event": view.event, "items": view.items, "cards_html": view.cards_html}
+        request, "embed.html", {"session": view.session, "event": event, "items": view.items, "cards_html": view.cards_html}
     )
 
 
@@ -421,7 +426,8 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def _organiser_or_login(request: Request) -> Response | None:
+async def organiser_or_login(request: Request) -> Response | None:
+    """A redirect to the login page for anyone not logged in as an organiser."""
     if await current_organiser(request) is None:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     return None
@@ -439,7 +445,7 @@ SESSION_FIELDS = ["title", "starts_at", "ends_at", "room", "speakers", "hashtags
 
 
 async def organise_home(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     events = await services(request).programme.events()
     pending = await services(request).comments.pending_count()
@@ -447,7 +453,7 @@ async def organise_home(request: Request) -> Response:
 
 
 async def organise_new_event(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     values: dict[str, Any] = {"language": services(request).programme.default_language}
     error = None
@@ -488,7 +494,7 @@ def _session_values(form: FormData) -> dict[str, Any]:
 
 
 async def organise_event(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
@@ -501,7 +507,7 @@ async def organise_event(request: Request) -> Response:
         form_name = str(form.get("form", ""))
         try:
             if form_name == "event":
-                values = _form_dict(form, EVENT_FIELDS)
+                values = {**_form_dict(form, EVENT_FIELDS), "show_viewers": form.get("show_viewers") == "on"}
                 event = await svc.programme.update_event(event.id, values)
             elif form_name == "session":
                 values = _session_values(form)
@@ -540,7 +546,7 @@ async def organise_event(request: Request) -> Response:
 
 
 async def organise_session(request: Request) -> Response:
-    if (redirect := await _organiser_or_login(request)) is not None:
+    if (redirect := await organiser_or_login(request)) is not None:
         return redirect
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
@@ -562,6 +568,14 @@ async def organise_session(request: Request) -> Response:
             elif form_name == "session":
                 values = _session_values(form)
                 session = await svc.programme.update_session(session.id, values)
+            elif form_name == "cancel":
+                session = await svc.programme.update_session(session.id, {"cancelled": form.get("cancelled") == "yes"})
+            elif form_name == "delete":
+                if form.get("confirm") != "yes":
+                    raise BadRequest("tick the box to confirm the delete", code="missing_field", field="confirm")
+                await svc.programme.delete_session(session.id)
+                svc.archive.invalidate({session.id})  # its knowledge page, if it had one, is gone too
+                return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
             elif form_name in ("invite", "revoke"):
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)
@@ -601,6 +615,7 @@ async def organise_session(request: Request) -> Response:
             "stats": svc.hub.stats(session.id),
             "viewer_url": f"{base_url(request)}/sessions/{session.id}",
             "room_code": svc.audience.rooms.code_for(session.id),
+            "holdings": await svc.programme.holdings(session.id),
         },
         error.status if error else 200,
     )

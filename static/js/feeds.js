@@ -6,7 +6,15 @@ const event = root.dataset.event;
 const body = document.getElementById("feed-sources");
 const summary = document.getElementById("feed-summary");
 
-function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+// Each cell carries its column's name: on a phone the table is a list of cards, one per source.
+const LABELS = [...document.querySelectorAll(".feed-status thead th")].map((th) => th.textContent);
+function cell(text, column) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (column !== undefined && LABELS[column]) td.dataset.label = LABELS[column];
+  return td;
+}
+const money = (usd) => `$${usd.toFixed(2)}`;
 
 function when(iso) {
   if (!iso) return "";
@@ -24,10 +32,21 @@ function show(data) {
     let state = STATES[s.state] || s.state;
     if (s.state === "waiting" && s.until) state += ` until ${when(s.until)}`;
     if (s.detail && s.state !== "running" && s.state !== "idle") state += `: ${s.detail}`;
-    const reads = s.read_cap === null ? "—" : `${s.reads} / ${s.read_cap}`;
-    const cost = s.cost_usd === null ? "—" : `$${s.cost_usd.toFixed(2)}`;
-    const error = s.last_error ? `${s.last_error} (${when(s.last_error_at)})` : "";
-    tr.append(cell(`${s.network} · ${s.name}`), cell(state), cell(when(s.since)), cell(String(s.posts)), cell(reads), cell(cost), cell(error));
+    // This event's numbers first; the source's own counters run over every event since start.
+    const e = s.event || { posts: 0, reads: null, read_cap: null, cost_usd: null };
+    const posts = `${e.posts} for this event (all events since start: ${s.posts})`;
+    const reads = e.read_cap === null ? "—" : `${e.reads} of ${e.read_cap} for this event (all events: ${s.reads})`;
+    const cost = e.cost_usd === null ? "—" : `${money(e.cost_usd)} for this event (all events: ${money(s.cost_usd || 0)})`;
+    // A failing source shows its error; one that recovered shows healthy, its recent errors kept.
+    const recent = s.recent_errors || [];
+    let error = "";
+    if (s.state === "failing" && s.last_error) error = `${s.last_error} (${when(s.last_error_at)})`;
+    else if (recent.length) {
+      const last = recent[recent.length - 1];
+      error = `Recovered. ${recent.length} recent error${recent.length === 1 ? "" : "s"}, the last: ${last.error} (${when(last.at)})`;
+    }
+    tr.append(cell(`${s.network} · ${s.name}`, 0), cell(state, 1), cell(when(s.since), 2), cell(posts, 3), cell(reads, 4),
+      cell(cost, 5), cell(error, 6));
     return tr;
   });
   if (!rows.length) {

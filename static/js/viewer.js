@@ -140,6 +140,21 @@ function setFilter(value) {
 let heard = [];
 let announceTimer = null;
 
+// While the tab is hidden, its title counts what arrived: "(3) Keynote · Liveblog". Seeing the
+// tab again clears it.
+const baseTitle = document.title;
+let unseen = 0;
+function countUnseen() {
+  if (!document.hidden) return;
+  unseen += 1;
+  document.title = `(${unseen}) ${baseTitle}`;
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  unseen = 0;
+  document.title = baseTitle;
+});
+
 function announce(item) {
   heard.push(item);
   clearTimeout(announceTimer);
@@ -186,6 +201,7 @@ function upsert(item, { live }) {
   if (live) {
     el.classList.add("just-arrived");
     announce(item);
+    countUnseen();
     if (following && order === "oldest") el.scrollIntoView({ block: "end" });
   }
 }
@@ -220,8 +236,9 @@ function updateSession(session) {
   }
   const badge = document.getElementById("session-state");
   if (badge) {
-    badge.className = `state-badge state-${session.state}`;
-    badge.textContent = { live: "Live", ended: "Ended" }[session.state] || "Scheduled";
+    // A cancelled session (docs/programme.md) says so until it is restored.
+    badge.className = `state-badge state-${session.cancelled ? "cancelled" : session.state}`;
+    badge.textContent = session.cancelled ? "Cancelled" : { live: "Live", ended: "Ended" }[session.state] || "Scheduled";
   }
   const title = document.getElementById("session-title");
   if (title && session.title) title.textContent = session.title;
@@ -324,7 +341,8 @@ function showState({ state, delay, code }) {
 
 function showViewers(count) {
   if (!viewersEl || typeof count !== "number") return;
-  viewersEl.textContent = count === 1 ? " · 1 watching" : ` · ${count} watching`;
+  // Counts from 20 up come rounded (docs/protocol.md, heartbeat): "about".
+  viewersEl.textContent = count < 20 ? ` · ${count} watching` : ` · about ${count.toLocaleString("en")} watching`;
 }
 
 // -- permalinks and keyboard -------------------------------------------------------------------

@@ -234,6 +234,8 @@ def event_posts(server: ThreadServer, texts: list[str]) -> str:
         if (await svc.programme.session(ids.session_id)).state != "ended":
             await svc.programme.set_state(ids.session_id, "ended")
             soon = datetime.now() + timedelta(minutes=5)
+            # The event runs on to today, so that the next session may fall within its days.
+            await svc.programme.update_event(ids.event_id, {"ends_on": soon.strftime("%Y-%m-%d")})
             await svc.programme.create_session(ids.event_id, {
                 "title": "After the break", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
                 "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "room": "Hall"})
@@ -355,3 +357,27 @@ def test_moderating_the_events_own_feed_with_one_key_each(
         expect(viewer.locator("#items")).not_to_contain_text("cheap followers")
     finally:
         ctx.close()
+
+
+def test_the_feed_panel_fits_a_phone_and_says_what_each_number_counts(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Path
+) -> None:
+    from tests.browser.conftest import PHONE
+    from tests.browser.test_ui import sideways
+
+    assert server.seed is not None
+
+    async def arrive(svc: Services) -> None:
+        await svc.feeds.ingest("x", [plain(4, "ana")])
+
+    server.call(arrive)
+    ctx = browser_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+    page = ctx.new_page()
+    page.goto(f"{server.url}/organise/events/{server.seed.event_id}/feeds")
+    row = page.locator('#feed-sources tr[data-network="x"]')
+    expect(row).to_contain_text("LIVEBLOG_X_BEARER_TOKEN")
+    expect(row).to_contain_text("1 for this event")  # its posts here, beside its totals over every event
+    expect(row).to_contain_text("all events")
+    page.screenshot(path=str(screenshot_dir / "feed-panel-phone.png"), full_page=True)
+    assert sideways(page, PHONE["width"]) == []

@@ -126,6 +126,19 @@ def test_new_items_button_when_scrolled_away(browser_context: Any, server: Threa
     for item_id in fresh:
         expect(page.locator(f"#item-{item_id}")).to_be_visible()
 
+    # In a hidden tab the title counts what arrived; seeing the tab again clears it.
+    title = page.title()
+    set_hidden = """(hidden) => {
+        Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+        Object.defineProperty(document, "visibilityState", { value: hidden ? "hidden" : "visible", configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+    }"""
+    page.evaluate(set_hidden, True)
+    post_notes(server, ["while away one", "while away two", "while away three"])
+    expect(page).to_have_title(f"(3) {title}")
+    page.evaluate(set_hidden, False)
+    expect(page).to_have_title(title)
+
 
 def test_viewer_controls_filters_order_keys_key_points_and_video(
     browser_context: Any, server: ThreadServer

@@ -121,3 +121,32 @@ def test_a_poll_for_people_in_the_room_asks_for_the_room_code_once(
     expect(page.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#room-form")).to_be_hidden()
     assert dialogs == []
+
+
+def test_a_logged_in_reader_votes_in_a_poll_for_accounts(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext]
+) -> None:
+    """Before: "sam.reader", logged in, clicked an option and got 403 "only logged-in accounts
+    take part here: log in first"; only organisers could vote (issue 17)."""
+
+    async def create(svc: Services) -> tuple[int, str]:
+        from liveblog.capture.votes import Moderator
+
+        item = await svc.audience.create_poll(
+            server.session_id, Moderator("Ada", "test"),
+            {"question": "Accounts only?", "options": ["Yes", "No"], "open": True, "audience": "accounts"},
+        )
+        _, token = await svc.readers.register("sam.reader", "a long reader password")
+        return item.id, token
+
+    poll_id, token = server.call(create)
+    context = browser_context()
+    context.add_cookies([{"name": "lb_reader", "value": token, "url": server.url}])
+    page = context.new_page()
+    page.goto(server.viewer_url())
+    expect(page.locator("#audience[data-ready=true]")).to_have_count(1)
+    page.locator(f'[data-poll="{poll_id}"] [data-option="a"]').click()
+    expect(page.locator("#poll-status")).to_have_text("Your vote is in.")
+    expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
+    page.reload()  # the vote is the account's: the page still marks it
+    expect(page.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")

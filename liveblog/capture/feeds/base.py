@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, Protocol
 
+from liveblog.capture import hashtags
 from liveblog.models import SocialPost
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,14 @@ class SessionTarget:
     own_tags: frozenset[str]  # hashtags of this session beyond the event's (lower case, no '#')
     live: bool
     starts_at: datetime  # aware
+    live_since: datetime | None = None  # aware: when it was seen going live (live sessions only)
 
 
 @dataclass(frozen=True)
 class EventTarget:
-    """An event with at least one session collecting now (live, or within the lead time)."""
+    """An event collecting now: from feeds.lead_minutes before its first session until
+    feeds.trail_minutes after its last. `sessions` are those collecting their own tags now (live,
+    or within the lead time before their start); in a break there are none."""
 
     event_id: str
     tags: frozenset[str]  # the event's hashtags (lower case, no '#')
@@ -82,9 +86,10 @@ class Feed(Protocol):
         """The network deleted a post (kept or removed per feeds.keep_deleted)."""
         ...
 
-    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
-        """An author's handle and name became known (Bluesky DIDs): rename their stored posts
-        and the items in streams; returns how many posts were renamed."""
+    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str,
+                            avatar_url: str = "") -> int:
+        """An author's handle and name (and picture) became known (Bluesky DIDs): rename their
+        stored posts and the items in streams; returns how many posts were renamed."""
         ...
 
     async def authors_by_did(self, network: str) -> list[str]:
@@ -125,10 +130,35 @@ def split_terms(values: tuple[str, ...] | list[str]) -> tuple[frozenset[str], tu
 
 
 def normalise_tag(tag: str) -> str:
-    return tag.lstrip("#").strip().lower()
+    return hashtags.normalise(tag)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the collecting events ask of a source that filters the network's posts itself
+    (Jetstream, RSS): their hashtags, and their search terms matched as words in the text."""
+
+    tags: frozenset[str]
+    terms: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.terms)
+
+    def matches(self, network: str, tags: list[str] | tuple[str, ...], text: str) -> bool:
+        keys = {hashtags.key_for(network, t) for t in self.tags}
+        return (bool(keys & {hashtags.key_for(network, t) for t in tags})
+                or any(hashtags.term_in(term, text) for term in self.terms))
+
+
+def wanted_of(targets: list[EventTarget]) -> Wanted:
+    return Wanted(frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset(),
+                  tuple(dict.fromkeys(term for t in targets for term in t.terms)))
 
 
 # -- status --------------------------------------------------------------------------------------
+
+
+RECENT_ERRORS = 5  # errors kept per source for the panel: enough to see a pattern, short to read
 
 
 @dataclass
@@ -149,6 +179,8 @@ class SourceStatus:
     cost_usd: float | None = None
     requests: int = 0
     restarts: int = 0
+    # The last few errors, newest last: a source that recovered shows healthy and keeps them here.
+    recent_errors: list[dict[str, str]] = field(default_factory=list)
 
     def set(self, state: str, detail: str = "", *, until: float | None = None) -> None:
         if state != self.state or detail != self.detail:
@@ -164,6 +196,7 @@ class SourceStatus:
         self.detail = error
         self.last_error = error
         self.last_error_at = iso_now()
+        self.recent_errors = [*self.recent_errors, {"at": self.last_error_at, "error": error}][-RECENT_ERRORS:]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -181,6 +214,7 @@ class SourceStatus:
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 4),
             "requests": self.requests,
             "restarts": self.restarts,
+            "recent_errors": list(self.recent_errors),
         }
 
 
@@ -351,7 +385,7 @@ def clip(text: str, limit: int) -> str:
 
 
 def hashtags_in(text: str) -> list[str]:
-    return [normalise_tag(t) for t in re.findall(r"(?<![\w&])#(\w{1,100})", text)]
+    return hashtags.hashtags_in(text)
 
 
 def obj(value: Any) -> dict[str, Any]:

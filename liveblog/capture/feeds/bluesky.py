@@ -36,8 +36,10 @@ from liveblog.capture.feeds.base import (
     hashtags_in,
     normalise_tag,
     obj,
+    Wanted,
     text_value,
     utc_iso,
+    wanted_of,
 )
 from liveblog.capture.feeds.profiles import ProfileResolver
 from liveblog.models import SocialPost
@@ -46,6 +48,8 @@ from liveblog.settings import Settings
 log = logging.getLogger(__name__)
 
 COLLECTION = "app.bsky.feed.post"
+# An account's profile record (display name, picture): read to follow the authors we show.
+PROFILE_COLLECTION = "app.bsky.actor.profile"
 CURSOR_KEY = "bluesky:jetstream"
 FLUSH_POSTS = 50  # matching posts handed to the feed service together at most (it writes them 5 to a transaction)
 FLUSH_AFTER = 0.2  # ...and none waits longer than this (seconds) before it is stored
@@ -55,7 +59,7 @@ HANDLES_KEPT = 50_000  # DID -> handle, from identity events
 KNOWN_KEPT = 100_000  # uris of posts we collected, to act on their deletion (a few MB at most)
 
 
-def post_from_event(event: Any, wanted: frozenset[str], cdn_base: str, handles: dict[str, str], max_chars: int
+def post_from_event(event: Any, wanted: Wanted, cdn_base: str, handles: dict[str, str], max_chars: int
                     ) -> tuple[str, SocialPost | str | None]:
     """Read one Jetstream frame: ("post", SocialPost) for a wanted new post, ("delete", uri) for a
     deleted post, ("identity", None) after learning a handle, ("skip", None) for anything else
@@ -73,6 +77,8 @@ def post_from_event(event: Any, wanted: frozenset[str], cdn_base: str, handles: 
             handles[did] = handle
         return "identity", None
     commit = obj(event.get("commit"))
+    if kind == "commit" and commit.get("collection") == PROFILE_COLLECTION and did.startswith("did:"):
+        return "profile", did
     if kind != "commit" or commit.get("collection") != COLLECTION or not did.startswith("did:"):
         return "skip", None
     rkey = text_value(commit.get("rkey"))
@@ -100,7 +106,7 @@ def post_from_event(event: Any, wanted: frozenset[str], cdn_base: str, handles: 
                 links.append(text_value(feature.get("uri")))
     tags += [normalise_tag(t) for t in record.get("tags") or [] if isinstance(t, str)]
     tags += hashtags_in(text)
-    if not wanted & set(tags):
+    if not wanted.matches("bluesky", tags, text):
         return "skip", None
     relation: dict[str, str] = {}
     reply = obj(record.get("reply"))
@@ -160,6 +166,7 @@ class BlueskySource:
         self.status = SourceStatus(network="bluesky", name=self.url.split("//")[-1].split("/")[0] or "jetstream")
         self.backoff = Backoff(base=1.0, cap=settings.feeds.backoff_max_seconds)
         self.handles: dict[str, str] = {}
+        self.renamed_from: dict[str, str] = {}  # DID -> handle its posts are stored under, while re-resolving
         self.known: set[str] = set()  # uris collected since start, to notice their deletion
         self.cursor: int | None = None  # time_us of the last event handled (posts maybe still buffered)
         self.stored_cursor: int | None = None  # the cursor as committed with the posts before it
@@ -198,13 +205,15 @@ class BlueskySource:
 
     async def _rename(self, feed: Feed, did: str, handle: str, name: str) -> None:
         old = [did] + ([self.handles[did]] if did in self.handles and self.handles[did] != handle else [])
-        await feed.update_author("bluesky", old, handle, name)
+        old += [h for h in [self.renamed_from.pop(did, "")] if h and h not in old]
+        avatar = self.profiles.avatar_of(did) if self.profiles is not None else ""
+        await feed.update_author("bluesky", old, handle, name, avatar_url=avatar)
 
     async def _run(self, feed: Feed) -> None:
         while True:
             generation = feed.wake_generation
             targets = await feed.targets()
-            wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+            wanted = wanted_of(targets)
             if not wanted:
                 self.status.set("idle", "no session is collecting now")
                 feed.changed()
@@ -224,11 +233,13 @@ class BlueskySource:
 
     def _subscribe_url(self) -> str:
         params: list[tuple[str, str]] = [("wantedCollections", COLLECTION)]
+        if self.profiles is not None:
+            params.append(("wantedCollections", PROFILE_COLLECTION))
         if self.stored_cursor is not None:
             params.append(("cursor", str(max(0, self.stored_cursor - self.rewind_us))))
         return f"{self.url}?{urlencode(params)}"
 
-    async def _stream(self, feed: Feed, wanted: frozenset[str]) -> None:
+    async def _stream(self, feed: Feed, wanted: Wanted) -> None:
         last_save = time.monotonic()
         refreshed = time.monotonic()
         silence = max(self.timeout * 4, 30.0)  # Jetstream carries the whole network: silence means a stall
@@ -252,7 +263,7 @@ class BlueskySource:
                         return
                     if time.monotonic() - refreshed > 5.0:  # sessions start and end: follow their tags
                         targets = await feed.targets()
-                        wanted = frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset()
+                        wanted = wanted_of(targets)
                         refreshed = time.monotonic()
                         if not wanted:
                             return
@@ -291,7 +302,7 @@ class BlueskySource:
             self.status.posts += result.new
             feed.changed()
 
-    async def _handle(self, feed: Feed, raw: str | bytes, wanted: frozenset[str]) -> None:
+    async def _handle(self, feed: Feed, raw: str | bytes, wanted: Wanted) -> None:
         try:
             event = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -306,12 +317,19 @@ class BlueskySource:
                 did = did_of(value)
                 found = self.profiles.known(did)
                 if found is not None:
-                    value = dataclasses.replace(value, author_handle=found[0], author_name=found[1])
+                    value = dataclasses.replace(value, author_handle=found[0], author_name=found[1],
+                                                avatar_url=value.avatar_url or self.profiles.avatar_of(did))
                 else:
                     self.profiles.want(did)  # stored with what we have; renamed when it resolves
             if not self.buffer:
                 self._buffer_since = time.monotonic()
             self.buffer.append(value)
+        elif kind == "profile" and isinstance(value, str) and self.profiles is not None:
+            # An author we show changed their profile: ask the AppView again, and rename their
+            # posts from the handle they are stored under now.
+            if (found := self.profiles.forget(value)) is not None:
+                self.renamed_from[value] = found[0]
+                self.profiles.want(value)
         elif kind == "delete" and isinstance(value, str) and value in self.known:
             # Only posts we collected since start: the network deletes far more than we keep.
             await feed.deleted("bluesky", value)

@@ -68,6 +68,10 @@ class FakeNetworks:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     jet_events: list[dict[str, Any]] = field(default_factory=list)
     rss_items: list[dict[str, Any]] = field(default_factory=list)
+    documents: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)  # /doc/{name}: body, headers
+    # /doc/{name} answers in turn (the last repeats), for recorded pages asked with any query.
+    document_pages: dict[str, list[tuple[bytes, dict[str, str]]]] = field(default_factory=dict)
+    document_requests: list[str] = field(default_factory=list)  # each /doc/ URL asked, path and query
     x_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     mastodon_requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     jetstream_connections: list[dict[str, str]] = field(default_factory=list)
@@ -94,7 +98,8 @@ class FakeNetworks:
     # -- content -----------------------------------------------------------------------------------
 
     def add_tweet(self, username: str, name: str, text: str, *, hashtags: list[str] | None = None,
-                  image_alt: str | None = None, reply_to: str | None = None) -> str:
+                  image_alt: str | None = None, reply_to: str | None = None, created_at: datetime | None = None
+                  ) -> str:
         self._next_tweet += 1_000_003
         tweet_id = str(self._next_tweet)
         user_id = str(abs(hash(username)) % 10**12)
@@ -105,7 +110,7 @@ class FakeNetworks:
             "id": tweet_id,
             "text": text,
             "author_id": user_id,
-            "created_at": _iso(time.time()),
+            "created_at": _iso(created_at.timestamp() if created_at else time.time()),
             "edit_history_tweet_ids": [tweet_id],
             "lang": "en",
             "entities": {"hashtags": [{"start": text.find("#" + t), "end": text.find("#" + t) + len(t) + 1, "tag": t}
@@ -121,8 +126,12 @@ class FakeNetworks:
         self.tweets.append(tweet)
         return tweet_id
 
-    def add_status(self, acct: str, display_name: str, html: str, tags: list[str], *, image_alt: str | None = None
+    def add_status(self, acct: str, display_name: str, html: str, tags: list[str], *, image_alt: str | None = None,
+                   media_type: str = "image", poll: list[tuple[str, int]] | None = None, quote_of: str | None = None
                    ) -> str:
+        """A Status as Mastodon 4.4+ sends it (Mastodon.py's recorded entities): a gifv, video or
+        audio attachment has its file at `url` and an image at `preview_url`; a quote is
+        {"state": "accepted", "quoted_status": Status}; a poll has per-option counts."""
         self._next_status += 65_536
         sid = str(self._next_status)
         username = acct.split("@")[0]
@@ -152,10 +161,20 @@ class FakeNetworks:
             "emojis": [],
             "card": None,
             "poll": None,
+            "quotes_count": 0,
+            "quote": None,
         }
+        if quote_of is not None:
+            quoted = next(s for s in self.statuses if s["id"] == quote_of)
+            status["quote"] = {"state": "accepted", "quoted_status": quoted}
+        if poll is not None:
+            status["poll"] = {"id": sid, "expires_at": _iso(time.time() + 3600), "expired": False, "multiple": False,
+                              "votes_count": sum(n for _, n in poll), "voters_count": sum(n for _, n in poll),
+                              "options": [{"title": t, "votes_count": n} for t, n in poll], "emojis": []}
         if image_alt is not None:
+            files = {"image": "png", "gifv": "mp4", "video": "mp4", "audio": "mp3"}
             status["media_attachments"].append({
-                "id": sid + "1", "type": "image", "url": f"{self.base_url}/img/m{sid}.png",
+                "id": sid + "1", "type": media_type, "url": f"{self.base_url}/img/{media_type[0]}{sid}.{files[media_type]}",
                 "preview_url": f"{self.base_url}/img/m{sid}-small.png", "remote_url": None,
                 "description": image_alt, "blurhash": "UeKUpFxuo~R%0nW;WCnhF6RjaJt757oJodS$",
                 "meta": {"original": {"width": 64, "height": 48, "size": "64x48", "aspect": 1.33}},
@@ -188,10 +207,25 @@ class FakeNetworks:
             commit["record"] = record
             commit["cid"] = f"bafyrei{rkey}"
         event = {"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": commit}
+        self.push_jet_event(event)
+        return event
+
+    def update_profile(self, did: str, display_name: str) -> None:
+        """An author changes their display name: the AppView answers with it, and Jetstream sends
+        the account's app.bsky.actor.profile record (rkey "self"), as the production capture has it."""
+        self.profiles[did]["displayName"] = display_name
+        self._next_time_us = max(self._next_time_us + 1, int(time.time() * 1_000_000))
+        self.push_jet_event({"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": {
+            "rev": f"3l{self._next_time_us:x}"[:13], "operation": "update", "collection": "app.bsky.actor.profile",
+            "rkey": "self", "cid": f"bafyreiprofile{self._next_time_us}",
+            "record": {"$type": "app.bsky.actor.profile", "displayName": display_name,
+                       "createdAt": _iso(time.time())}}})
+
+    def push_jet_event(self, event: dict[str, Any]) -> None:
+        """Send an event (any kind, e.g. a recorded one) to the connected Jetstream readers."""
         self.jet_events.append(event)
         self._jet_new.set()
         self._jet_new = asyncio.Event()
-        return event
 
     def add_profile(self, did: str, handle: str, display_name: str | None = None) -> dict[str, Any]:
         """An account the AppView knows (profileViewDetailed, as app.bsky.actor.defs has it)."""
@@ -339,6 +373,7 @@ class FakeNetworks:
 
     async def jetstream(self, websocket: WebSocket) -> None:
         params = dict(websocket.query_params)
+        params["wantedCollections"] = ",".join(websocket.query_params.getlist("wantedCollections"))  # all of them
         self.jetstream_connections.append(params)
         await websocket.accept()
         wanted = websocket.query_params.getlist("wantedCollections")
@@ -357,15 +392,18 @@ class FakeNetworks:
                     sent_index += 1
                     if event["time_us"] < cursor:
                         continue
-                    if wanted and event.get("commit", {}).get("collection") not in wanted:
+                    # Like the real service: wantedCollections filters commits; identity and account
+                    # events always come.
+                    if wanted and event.get("kind") == "commit" and event["commit"].get("collection") not in wanted:
                         continue
                     if self.jetstream_drop_after is not None and frames >= self.jetstream_drop_after:
                         self.jetstream_drop_after = None
                         await websocket.close(1011)
                         return
                     await websocket.send_text(self._stamped(json.dumps(event, ensure_ascii=False)))
-                    self.responded.append(("bluesky", f"at://{event['did']}/app.bsky.feed.post/"
-                                           f"{event['commit']['rkey']}", time.time()))
+                    if event.get("kind") == "commit":
+                        self.responded.append(("bluesky", f"at://{event['did']}/app.bsky.feed.post/"
+                                               f"{event['commit']['rkey']}", time.time()))
                     frames += 1
                 waiter = self._jet_new
                 with_timeout = asyncio.create_task(waiter.wait())
@@ -381,11 +419,27 @@ class FakeNetworks:
 
     # -- RSS ------------------------------------------------------------------------------------
 
-    def add_rss_item(self, title: str, description: str, categories: list[str]) -> str:
+    def add_rss_item(self, title: str, description: str, categories: list[str], *, author: str = "Blog Author",
+                     image: str | None = None) -> str:
+        """An entry of the fake blog's feed, by its own author (dc:creator, as WordPress writes it),
+        with an optional image enclosure (a name served under /img/)."""
         guid = f"https://blog.example/posts/{len(self.rss_items) + 1}"
         self.rss_items.append({"guid": guid, "title": title, "description": description, "categories": categories,
-                               "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")})
+                               "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"), "author": author,
+                               "image": f"{self.base_url}/img/{image}" if image else None})
         return guid
+
+    async def document(self, request: Request) -> Response:
+        """A recorded document served as it is, with its recorded headers (feedparser's corpus,
+        recorded API answers): found by path, and by path and query string when it has one."""
+        name = request.path_params["name"]
+        self.document_requests.append(f"{request.url.path}?{request.url.query}")
+        found = self.documents.get(f"{name}?{request.url.query}" if request.url.query else name)
+        if found is None and (pages := self.document_pages.get(name)):
+            found = pages.pop(0) if len(pages) > 1 else pages[0]
+        if found is None:
+            return Response("not found", status_code=404)
+        return Response(found[0], headers=found[1])
 
     async def get_profiles(self, request: Request) -> Response:
         scripted = await self._scripted("appview")
@@ -409,7 +463,8 @@ class FakeNetworks:
         items = "".join(
             f"<item><title>{escape(i['title'])}</title><link>{escape(i['guid'])}</link>"
             f"<guid isPermaLink=\"true\">{escape(i['guid'])}</guid><description>{escape(i['description'])}</description>"
-            f"<pubDate>{i['date']}</pubDate><dc:creator>Blog Author</dc:creator>"
+            f"<pubDate>{i['date']}</pubDate><dc:creator>{escape(i['author'])}</dc:creator>"
+            + (f'<enclosure url="{escape(i["image"], {chr(34): "&quot;"})}" length="0" type="image/jpeg"/>' if i["image"] else "")
             + "".join(f"<category>{escape(c)}</category>" for c in i["categories"]) + "</item>"
             for i in self.rss_items
         )
@@ -422,6 +477,8 @@ class FakeNetworks:
     async def image(self, request: Request) -> Response:
         out = io.BytesIO()
         name = request.path_params["name"]
+        if name.endswith((".mp4", ".mp3")):  # a video's or a sound's file: not an image
+            return Response(b"\x00\x00\x00\x18ftypmp42" + bytes(64), media_type="video/mp4" if name.endswith("4") else "audio/mpeg")
         colour = (abs(hash(name)) % 200, 120, 180)
         img = Image.new("RGB", (64, 48), colour)
         exif = Image.Exif()
@@ -436,6 +493,7 @@ class FakeNetworks:
             WebSocketRoute("/subscribe", self.jetstream),
             Route("/img/{name}", self.image),
             Route("/feed.rss", self.rss),
+            Route("/doc/{name:path}", self.document),
             Route("/xrpc/app.bsky.actor.getProfiles", self.get_profiles),
         ])
 

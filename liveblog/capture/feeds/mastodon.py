@@ -23,6 +23,7 @@ from liveblog.capture.feeds.base import (
     RateLimited,
     SourceError,
     clip,
+    normalise_tag,
     obj,
     plain_text,
     text_value,
@@ -38,6 +39,64 @@ _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
 
 def link_header(value: str) -> dict[str, str]:
     return {rel: url for url, rel in _LINK.findall(value or "")}
+
+
+def _acct(account: dict[str, Any], instance: str) -> str:
+    acct = text_value(account.get("acct"), "unknown")
+    return acct if "@" in acct else f"{acct}@{urlsplit(instance).netloc}"  # local: named with its instance
+
+
+def _text_of(status: dict[str, Any]) -> str:
+    text = plain_text(text_value(status.get("content")))
+    spoiler = text_value(status.get("spoiler_text"))
+    return f"CW: {spoiler}\n\n{text}" if spoiler else text
+
+
+def _quote(body: dict[str, Any], instance: str, max_chars: int) -> tuple[str, dict[str, str]]:
+    """The quoted post's id and what we show of it, from either shape: Mastodon 4.4+'s
+    {"state", "quoted_status": Status} (or {"state", "quoted_status_id"} when nested too deep),
+    where only an accepted quote names its post; or the older quote = Status of forks and
+    earlier previews."""
+    quote = obj(body.get("quote"))
+    if not quote:
+        return "", {}
+    if "state" in quote:
+        if quote.get("state") != "accepted":
+            return "", {}
+        quoted = obj(quote.get("quoted_status"))
+        if not quoted:
+            return text_value(quote.get("quoted_status_id")), {}
+    else:
+        quoted = quote
+    qid = text_value(quoted.get("id"))
+    account = obj(quoted.get("account"))
+    if not qid or not account:
+        return qid, {}
+    url = text_value(quoted.get("url")) or text_value(quoted.get("uri"))
+    handle = _acct(account, instance)
+    return qid, {
+        "author_handle": handle[:200],
+        "author_name": (text_value(account.get("display_name")) or handle)[:200],
+        "text": clip(_text_of(quoted), max_chars),
+        "url": url if url.startswith(("https://", "http://")) else "",
+    }
+
+
+def _poll(body: dict[str, Any]) -> dict[str, Any]:
+    """A poll's options and counts as they stood when we collected the post (shown read-only)."""
+    poll = obj(body.get("poll"))
+    options = [{"title": text_value(o.get("title"))[:200],
+                "votes": o.get("votes_count") if isinstance(o.get("votes_count"), int) else None}
+               for o in poll.get("options") or [] if isinstance(o, dict)]
+    if not options:
+        return {}
+
+    def count(name: str) -> int | None:
+        return poll[name] if isinstance(poll.get(name), int) else None
+
+    return {"options": options[:20], "votes": count("votes_count"), "voters": count("voters_count"),
+            "expires_at": text_value(poll.get("expires_at")), "expired": poll.get("expired") is True,
+            "multiple": poll.get("multiple") is True}
 
 
 def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | None:
@@ -56,29 +115,34 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
         body = status
     if isinstance(status.get("in_reply_to_id"), str):
         relation["reply_to"] = status["in_reply_to_id"]
-    if isinstance(body.get("quote"), dict) and isinstance(body["quote"].get("id"), str):
-        relation["quote_of"] = body["quote"]["id"]
-    acct = text_value(account.get("acct"), "unknown")
-    if "@" not in acct:  # a local account: name it with its instance, as other servers do
-        acct = f"{acct}@{urlsplit(instance).netloc}"
-    text = plain_text(text_value(body.get("content")))
-    spoiler = text_value(body.get("spoiler_text"))
-    if spoiler:
-        text = f"CW: {spoiler}\n\n{text}"
+    quote_id, quoted = _quote(body, instance, max_chars)
+    if quote_id:
+        relation["quote_of"] = quote_id
+    acct = _acct(account, instance)
+    text = _text_of(body)
     media = []
     for m in body.get("media_attachments", []) or []:
         if not isinstance(m, dict):
             continue
         meta = obj(m.get("meta"))
         original = obj(meta.get("original"))
-        media.append({
-            "type": text_value(m.get("type"), "image"),
+        kind = text_value(m.get("type"), "image")
+        entry = {
+            "type": kind,
             "url": text_value(m.get("url")) or text_value(m.get("remote_url")),
             "alt": text_value(m.get("description")),
             "width": original.get("width") if isinstance(original.get("width"), int) else None,
             "height": original.get("height") if isinstance(original.get("height"), int) else None,
-        })
-    tags = [text_value(t.get("name")).lower() for t in body.get("tags", []) or [] if isinstance(t, dict)]
+        }
+        # A gifv, video or sound is not an image: its preview image is what we copy and show,
+        # with a link to the original.
+        if kind != "image" and (preview := text_value(m.get("preview_url")) or text_value(m.get("preview_remote_url"))):
+            small = obj(meta.get("small"))
+            entry.update(preview=preview,
+                         width=small.get("width") if isinstance(small.get("width"), int) else None,
+                         height=small.get("height") if isinstance(small.get("height"), int) else None)
+        media.append(entry)
+    tags = [normalise_tag(text_value(t.get("name"))) for t in body.get("tags", []) or [] if isinstance(t, dict)]
     mentions = [text_value(m.get("acct")) for m in body.get("mentions", []) or [] if isinstance(m, dict)]
     card = obj(body.get("card"))
     links = [text_value(card.get("url"))] if card and text_value(card.get("url")) else []
@@ -98,6 +162,8 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
         avatar_url=text_value(account.get("avatar_static")) or text_value(account.get("avatar")),
         relation=relation,
         lang=text_value(status.get("language")),
+        quote=quoted,
+        poll=_poll(body),
     )
 
 

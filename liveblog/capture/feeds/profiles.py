@@ -43,6 +43,7 @@ class ProfileResolver:
         self.client = OutboundClient("bluesky profiles", allow_private=allow_private, timeout=timeout,
                                      network=network, transport=transport, headers={"accept": "application/json"})
         self.cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.avatars: dict[str, str] = {}  # DID -> the picture's URL, for the DIDs in `cache`
         self.unknown: dict[str, float] = {}  # DID -> monotonic time after which it may be asked again
         self.pending: dict[str, None] = {}  # DIDs waiting for the next call, in arrival order
         self._wake = asyncio.Event()
@@ -70,11 +71,21 @@ class ProfileResolver:
         self.pending[did] = None
         self._wake.set()
 
+    def forget(self, did: str) -> tuple[str, str] | None:
+        """Drop what is known of an author (their profile changed); what was known, if anything."""
+        self.avatars.pop(did, None)
+        return self.cache.pop(did, None)
+
+    def avatar_of(self, did: str) -> str:
+        """The resolved author's picture URL ('' if none or not resolved)."""
+        return self.avatars.get(did, "")
+
     def remember(self, did: str, handle: str, name: str) -> None:
         self.cache[did] = (handle, name)
         self.cache.move_to_end(did)
         while len(self.cache) > PROFILES_KEPT:
-            self.cache.popitem(last=False)
+            gone, _ = self.cache.popitem(last=False)
+            self.avatars.pop(gone, None)
 
     async def run(self, rename: Callable[[str, str, str], Awaitable[None]]) -> None:
         """Resolve what is wanted, batch by batch, for as long as the source runs, calling
@@ -129,6 +140,8 @@ class ProfileResolver:
             name = " ".join(text_value(profile.get("displayName")).split())[:200]
             if handle == INVALID_HANDLE:  # the account's handle no longer verifies: keep its DID
                 handle = did
+            if (avatar := text_value(profile.get("avatar"))).startswith("https://") or avatar.startswith("http://"):
+                self.avatars[did] = avatar
             out[did] = (handle[:200], name or handle[:200])
         return out
 

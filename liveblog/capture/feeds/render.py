@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import nh3
 
+from liveblog.capture.hashtags import TAG_CHAR
 from liveblog.models import SocialPost
 
 NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "rss": "RSS"}
@@ -21,12 +22,15 @@ NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "rss": 
 _TOKEN = re.compile(
     r"(?P<url>https?://[^\s<>\"'`]+)"
     r"|(?P<mention>(?<![\w@/])@[A-Za-z0-9_][A-Za-z0-9_.\-]*(?:@[A-Za-z0-9.\-]+)?)"
-    r"|(?P<tag>(?<![\w&#/])#\w{1,100})"
+    rf"|(?P<tag>(?<![\w&#/])#{TAG_CHAR}{{1,100}})"
 )
 
-_TAGS = {"div", "p", "span", "a", "img", "br"}
+_TAGS = {"div", "p", "span", "a", "img", "br", "ul", "li", "blockquote"}
 _ATTRIBUTES = {
     "div": {"class"},
+    "ul": {"class"},
+    "li": {"class"},
+    "blockquote": {"class"},
     "p": {"class"},
     "span": {"class"},
     "a": {"href", "class"},
@@ -110,9 +114,13 @@ def render_post(post: SocialPost) -> str:
     who = []
     if _local(post.avatar_local):
         who.append(f'<img class="social-avatar" src="{post.avatar_local}" alt="" width="32" height="32" loading="lazy">')
-    who.append(f'<span class="social-name">{escape(post.author_name or post.author_handle)}</span>')
-    if post.author_handle:
-        handle = post.author_handle if post.network == "rss" else "@" + post.author_handle.lstrip("@")
+    name = post.author_name or post.author_handle
+    who.append(f'<span class="social-name">{escape(name)}</span>')
+    # No display name (a Bluesky author not resolved yet, an X author without includes): the
+    # handle is the name, shown once.
+    if post.author_handle and post.author_handle.lstrip("@").lower() != name.lstrip("@").lower():
+        # An RSS author's handle is "feed host/author name": the host is what it adds to the name.
+        handle = post.author_handle.split("/", 1)[0] if post.network == "rss" else "@" + post.author_handle.lstrip("@")
         who.append(f'<span class="social-handle">{escape(handle)}</span>')
     parts.append('<p class="social-who">' + " ".join(who) + "</p>")
     relation = post.relation or {}
@@ -126,16 +134,31 @@ def render_post(post: SocialPost) -> str:
     for m in post.media:
         alt = str(m.get("alt") or "")
         local = str(m.get("local") or "")
+        kind = str(m.get("type") or "media").capitalize()
         if _local(local):
             w, h = _dimension(m.get("width")), _dimension(m.get("height"))
             size = (f' width="{w}"' if w else "") + (f' height="{h}"' if h else "")
             media.append(f'<img class="social-image" src="{local}" alt="{escape(alt, quote=True)}"{size} loading="lazy">')
+            if m.get("preview"):  # our copy is a video's or a sound's preview: the original is a link
+                media.append(_link(str(m.get("url") or ""), f"{kind} (original)", "social-media-link"))
         else:
             label = f"{str(m.get('type') or 'media').capitalize()}: {alt}" if alt else str(m.get("type") or "media").capitalize()
             media.append(_link(str(m.get("url") or ""), label, "social-media-link"))
     if media:
         parts.append('<p class="social-media">' + " ".join(media) + "</p>")
-    if "quote_of" in relation:
+    if post.poll:
+        parts.append(_poll(post.poll))
+    if post.quote:
+        quoted = post.quote
+        who_q = escape(quoted.get("author_name") or quoted.get("author_handle") or "")
+        parts.append(
+            '<blockquote class="social-quote"><p class="social-who"><span class="social-name">'
+            + who_q + "</span></p>"
+            + (f'<p class="social-text">{linkify(post, str(quoted.get("text") or ""))}</p>' if quoted.get("text") else "")
+            + '<p class="social-source">' + _link(str(quoted.get("url") or ""), "Quoted post", "social-original")
+            + "</p></blockquote>"
+        )
+    elif "quote_of" in relation:
         parts.append('<p class="social-relation">Quotes another post</p>')
     parts.append(
         f'<p class="social-source"><span class="social-network">{escape(network)}</span> · '
@@ -150,6 +173,19 @@ def render_post(post: SocialPost) -> str:
         url_schemes={"http", "https"},
         link_rel="nofollow noopener noreferrer ugc",
     )
+
+
+def _poll(poll: dict[str, object]) -> str:
+    """A poll as it stood when collected: read-only, each option with its votes."""
+    rows = []
+    for option in poll.get("options") or []:  # type: ignore[attr-defined]
+        votes = option.get("votes")
+        count = "" if not isinstance(votes, int) else f" — {votes} vote{'' if votes == 1 else 's'}"
+        rows.append(f'<li class="social-poll-option">{escape(str(option.get("title") or ""))}{count}</li>')
+    voters = poll.get("voters")
+    note = f"Poll, {voters} {'person' if voters == 1 else 'people'} voted" if isinstance(voters, int) else "Poll"
+    note += " (as collected)"
+    return f'<p class="social-relation">{note}</p><ul class="social-poll">' + "".join(rows) + "</ul>"
 
 
 def quote_markdown(post: SocialPost) -> str:

@@ -23,11 +23,12 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from liveblog.capture import hashtags
 from liveblog.capture.feeds.base import (
     EventTarget,
     IngestResult,
@@ -51,6 +52,9 @@ from liveblog.text import xml_chars
 log = logging.getLogger(__name__)
 
 INGEST_CHUNK = 5  # posts per write transaction: ~2 ms of writer time, so notes never queue long
+# A post made this long before its session was seen going live still belongs to it: networks'
+# clocks differ from ours, RSS dates have whole seconds, and people post as the talk begins.
+LIVE_GRACE = timedelta(seconds=60)
 TARGETS_TTL = 1.0  # seconds a computed list of collecting sessions is reused by every source
 RULE_KINDS = ("allow_author", "block_author", "block_word")
 DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
@@ -67,6 +71,14 @@ def _aware(value: str, venue: ZoneInfo) -> datetime | None:
 
 
 Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
+
+
+def _posted(post: SocialPost) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(post.posted_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
 
 
 def stream_of(event_id: str, session_id: str) -> str:
@@ -133,6 +145,8 @@ class FeedService:
         self._supervisor: Supervisor | None = None
         self._task_names: list[str] = []
         self._targets: tuple[float, list[EventTarget]] | None = None
+        # Live sessions -> from when they take the event's posts (those made before go elsewhere).
+        self._seen_live: dict[str, datetime] = {}
         self._wake = asyncio.Event()
         self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
         self._status_event = asyncio.Event()
@@ -283,51 +297,84 @@ class FeedService:
         if cached is not None and time.monotonic() - cached[0] < TARGETS_TTL:
             return cached[1]
         lead = timedelta(minutes=self.settings.feeds.lead_minutes)
+        trail = timedelta(minutes=self.settings.feeds.trail_minutes)
         venue = ZoneInfo(self.settings.archive.timezone)
+        now = datetime.now().astimezone()
 
         async def load(r: Tx) -> list[EventTarget]:
-            now = datetime.now().astimezone()
             out = []
             for event in await r.list_events():
                 tags, terms = split_terms(event.hashtags)
                 sessions = []
                 starts = []
+                span: list[tuple[datetime, datetime]] = []  # every session's (start, end): the event's days
+                ended: list[datetime] = []
                 for s in await r.list_sessions(event.id):
                     begins, ends = _aware(s.starts_at, venue), _aware(s.ends_at, venue)
-                    if begins is None or ends is None or s.state == "ended":
+                    if begins is None or ends is None or s.cancelled:  # a cancelled session never happens
+                        continue
+                    span.append((begins, ends))
+                    if s.state == "ended":
+                        ended.append(min(ends, now))
                         continue
                     if s.state == "live" or begins - lead <= now <= ends:
                         own, _ = split_terms(s.hashtags)
-                        sessions.append(SessionTarget(s.id, own - tags, s.state == "live", begins))
+                        live_since = self._live_since(s, begins, now) if s.state == "live" else None
+                        sessions.append(SessionTarget(s.id, own - tags, s.state == "live", begins, live_since))
                         starts.append(begins)
-                if sessions and (tags or terms or any(s.own_tags for s in sessions)):
-                    out.append(EventTarget(event.id, tags, terms, tuple(sessions), min(starts) - lead))
+                # The event collects its own tags and terms over its whole span, breaks included.
+                spanning = bool(span) and min(b for b, _ in span) - lead <= now <= max(e for _, e in span) + trail
+                if not (sessions or spanning) or not (tags or terms or any(s.own_tags for s in sessions)):
+                    continue
+                if starts:
+                    window = min(starts) - lead
+                else:  # a break (or the trail after the last session): since the last one ended
+                    window = max([e for e in ended if e <= now], default=min(b for b, _ in span) - lead)
+                out.append(EventTarget(event.id, tags, terms, tuple(sessions), window))
             return out
 
         targets = await self.db.read(load, pool="pages")
+        live_now = {s.session_id for t in targets for s in t.sessions if s.live}
+        self._seen_live = {k: v for k, v in self._seen_live.items() if k in live_now}
         self._targets = (time.monotonic(), targets)
         return targets
+
+    def _live_since(self, session: Session, begins: datetime, now: datetime) -> datetime:
+        """From when a live session takes the event's posts: its scheduled start, or, if it went
+        live earlier, the change that made it live (its row's last change when first seen live;
+        targets are recomputed every second, so that is the state's change, not a later edit)."""
+        if session.id not in self._seen_live:
+            changed = _aware(session.updated_at, ZoneInfo("UTC")) or now
+            self._seen_live[session.id] = min(begins, changed, now)
+        return self._seen_live[session.id]
 
     # -- routing and storing ---------------------------------------------------------------------
 
     def route(self, post: SocialPost, targets: list[EventTarget], event_id: str | None) -> list[tuple[str, str]]:
-        tags = set(post.hashtags) | set(hashtags_in(post.text))
-        text = post.text.lower()
+        # Tags compare as the post's network compares them (Mastodon folds accents too).
+        def keys(tags: Iterable[str]) -> set[str]:
+            return {hashtags.key_for(post.network, t) for t in tags}
+
+        tags = keys(post.hashtags) | keys(hashtags_in(post.text))
         routes: list[tuple[str, str]] = []
         for target in targets:
             if event_id is not None and target.event_id != event_id:
                 continue
-            own = [s.session_id for s in target.sessions if s.own_tags & tags]
+            own = [s.session_id for s in target.sessions if keys(s.own_tags) & tags]
             if own:
                 routes += [(target.event_id, s) for s in own]
                 continue
             matches = (
                 event_id is not None  # the network searched for this event's query: it matched
-                or bool(target.tags & tags)
-                or any(term.lower() in text for term in target.terms)
+                or bool(keys(target.tags) & tags)
+                or any(hashtags.term_in(term, post.text) for term in target.terms)
             )
             if matches:
-                live = [s.session_id for s in target.sessions if s.live]
+                # The sessions live when the post was made: one made in a break (or before a
+                # session went live) goes to the event's own feed, even if collected later.
+                made = _posted(post)
+                live = [s.session_id for s in target.sessions
+                        if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)]
                 routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
         return routes
 
@@ -362,7 +409,9 @@ class FeedService:
             images: list[tuple[int, str, bytes]] = []
             avatar = None
             if self.fetcher is not None:
-                fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("url") or "")) for m in post.media))
+                # A video's or a sound's preview image is fetched in its place (the original stays a link).
+                fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("preview") or m.get("url") or ""))
+                                                 for m in post.media))
                 images = [(i, f[0], f[1]) for i, f in enumerate(fetched) if f is not None]
                 if post.avatar_url:
                     avatar = await self.fetcher.fetch(post.avatar_url)
@@ -468,13 +517,18 @@ class FeedService:
         return await self.db.read(
             lambda r: r.social_authors_with_prefix(network, "did:", UNRESOLVED_AUTHORS), pool="pages")
 
-    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str) -> int:
-        """Rename an author's stored posts (their DID becomes a handle and display name): the
-        stored copy, and each approved item in its stream as an `item.updated` change, so open
-        pages show the name without a reload. Waiting posts are renamed for their moderators."""
+    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str,
+                            avatar_url: str = "") -> int:
+        """Rename an author's stored posts (their DID becomes a handle and display name, and
+        their picture, fetched once, our copy): the stored copy, and each approved item in its
+        stream as an `item.updated` change, so open pages show the name without a reload.
+        Waiting posts are renamed for their moderators."""
+        avatar = await self.fetcher.fetch(avatar_url) if self.fetcher is not None and avatar_url else None
 
         async def op(tx: Tx) -> tuple[int, set[str]]:
             routes = await tx.rename_social_author(network, old_handles, handle, name)
+            if avatar is not None:
+                routes = await _store_avatar(tx, routes, avatar_url, avatar)
             touched: set[str] = set()
             for route in routes:
                 if route.state == "approved" and route.item_id is not None:
@@ -649,6 +703,13 @@ class FeedService:
             sources = json.loads(kept) if kept else []
             if kept is not None and not sources:
                 elsewhere = False  # it reported: it runs no source (none configured)
+        # A source's own counters run over every event since the process started; beside them,
+        # what it brought to this event (stored posts of its network, and X's billed reads).
+        for row in sources:
+            x = row.get("network") == "x"
+            row["event"] = {"posts": counts.get(str(row.get("network")), 0),
+                            "reads": x_reads if x else None, "read_cap": xs.event_read_cap if x else None,
+                            "cost_usd": round(x_reads * xs.cost_per_read_usd, 4) if x else None}
         return {
             "enabled": self.settings.feeds.enabled,
             "version": self.status_version,
@@ -672,6 +733,24 @@ def _people_text(post: SocialPost) -> SocialPost:
     characters XML cannot carry (liveblog.text.xml_chars), whichever network it came from."""
     media = tuple({**m, "alt": xml_chars(m["alt"])} if isinstance(m.get("alt"), str) else m for m in post.media)
     return dataclasses.replace(post, text=xml_chars(post.text), author_name=xml_chars(post.author_name), media=media)
+
+async def _store_avatar(tx: Tx, routes: list[SocialRoute], avatar_url: str, avatar: tuple[str, bytes]
+                        ) -> list[SocialRoute]:
+    """An author's picture, learnt after their posts were stored, copied once into the stream of
+    each post's first route (as ingest does) and set on those posts; the routes with it."""
+    copies: dict[str, str] = {}
+    locals_by_row: dict[int, str] = {}
+    for route in routes:
+        if route.post_row in locals_by_row or route.post.avatar_url == avatar_url and route.post.avatar_local:
+            continue
+        stream = stream_of(route.event_id, route.session_id)
+        if stream not in copies:
+            copies[stream] = "/media/" + await tx.insert_media(stream, avatar[0], avatar[1], f"feed:{route.post.network}")
+        locals_by_row[route.post_row] = copies[stream]
+        await tx.set_social_avatar(route.post_row, avatar_url, copies[stream])
+    return [dataclasses.replace(r, post=dataclasses.replace(r.post, avatar_url=avatar_url,
+                                                            avatar_local=locals_by_row[r.post_row]))
+            if r.post_row in locals_by_row else r for r in routes]
 
 
 async def _store_media(

@@ -34,6 +34,8 @@ from liveblog.capture.feeds.base import (
     RateLimited,
     SourceError,
     clip,
+    hashtags_in,
+    normalise_tag,
     obj,
     text_value,
     utc_iso,
@@ -48,6 +50,7 @@ TWEET_FIELDS = ["created_at", "author_id", "entities", "referenced_tweets", "att
 EXPANSIONS = ["author_id", "attachments.media_keys", "referenced_tweets.id"]
 USER_FIELDS = ["name", "username", "profile_image_url"]
 MEDIA_FIELDS = ["type", "url", "preview_image_url", "alt_text", "width", "height"]
+UNKNOWN_AUTHOR = "Unknown author on X"
 MAX_PAGES = 10  # per poll of one event: the rest waits for the next poll (the cap is the real bound)
 
 
@@ -121,11 +124,14 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
         if not tweet_id.isdigit():
             continue
         user = users.get(tweet.get("author_id"), {})
-        username = text_value(user.get("username")) or text_value(tweet.get("author_id"), "unknown")
+        # Without `includes` (as tweepy's recordings show: no expansions asked, or X leaving them
+        # out) the author is the author_id or unknown: nothing made up, and the link is by id.
+        username = text_value(user.get("username")) or text_value(tweet.get("author_id"))
         entities = obj(tweet.get("entities"))
         links = [text_value(u.get("expanded_url")) or text_value(u.get("url")) for u in entities.get("urls", []) or []
                  if isinstance(u, dict)]
-        hashtags = [text_value(h.get("tag")).lower() for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
+        hashtags = ([normalise_tag(text_value(h.get("tag"))) for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
+                    if "entities" in tweet else hashtags_in(text_value(tweet.get("text"))))
         mentions = [text_value(m.get("username")) for m in entities.get("mentions", []) or [] if isinstance(m, dict)]
         relation: dict[str, str] = {}
         for ref in tweet.get("referenced_tweets", []) or []:
@@ -152,9 +158,9 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
                 network="x",
                 post_id=tweet_id,
                 author_handle=username[:100],
-                author_name=(text_value(user.get("name")) or username)[:200],
+                author_name=(text_value(user.get("name")) or username or UNKNOWN_AUTHOR)[:200],
                 text=clip(text, max_chars),
-                url=f"https://x.com/{username}/status/{tweet_id}",
+                url=f"https://x.com/{username if user.get('username') else 'i/web'}/status/{tweet_id}",
                 posted_at=utc_iso(tweet.get("created_at")),
                 links=tuple(link for link in links if link.startswith(("https://", "http://")))[:20],
                 hashtags=tuple(h for h in hashtags if h)[:50],
@@ -237,14 +243,20 @@ class XSource(PollingSource):
         self._show_reads(reads)
         for target in targets:
             left, capped = self._room(target, reads)
-            if left > 0 and len(capped) < len(target.sessions):
+            if not self._stopped(target, left, capped):
                 await self._poll_event(feed, target, left, capped)
                 reads = await feed.reads_used("x")
                 self._show_reads(reads)
-        if all(left <= 0 or len(capped) == len(t.sessions) for t in targets for left, capped in [self._room(t, reads)]):
+        if all(self._stopped(t, *self._room(t, reads)) for t in targets):
             self.status.set("capped", "the read cap is reached for every collecting event or session")
         elif self.status.state != "running":
             self.status.set("running")
+
+    @staticmethod
+    def _stopped(target: EventTarget, left: int, capped: set[str]) -> bool:
+        """Past the event's cap, or every collecting session past its own (in a break, when no
+        session is collecting, only the event's cap counts)."""
+        return left <= 0 or bool(target.sessions) and len(capped) == len(target.sessions)
 
     def _room(self, target: EventTarget, reads: dict[tuple[str, str], int]) -> tuple[int, set[str]]:
         """(reads left for the event, sessions at their own cap)."""

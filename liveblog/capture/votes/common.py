@@ -84,7 +84,7 @@ class Voter:
 
     @property
     def is_account(self) -> bool:
-        """Logged in (an organiser today; reader accounts later), not an anonymous id."""
+        """Logged in (a reader or an organiser account), not an anonymous id."""
         return self.participant.startswith("account:")
 
 

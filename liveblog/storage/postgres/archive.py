@@ -69,13 +69,18 @@ class PgArchiveOps(_PortableArchive):
         configs = sorted({config_of(lang) for lang in await self._search_languages(query.event_id)})
         if not configs:
             return SearchResult((), 0, False)
-        # plainto_tsquery reads its text as words only (no operators) and requires every one;
-        # each row is matched in its own event's configuration (one GIN lookup per language).
-        match = " OR ".join(
-            f"(f.config = '{c}'::regconfig AND f.document @@ plainto_tsquery('{c}', $1))" for c in configs
-        )
+        # plainto_tsquery reads its text as words only (no operators) and requires every one, and
+        # phraseto_tsquery each quoted phrase's words side by side, in order; each row is matched
+        # in its own event's configuration (one GIN lookup per language).
+        phrases = [" ".join(p) for p in query.phrases if len(p) > 1]
+        args: list[Any] = [" ".join(query.terms), *phrases]
+
+        def tsquery(c: str) -> str:
+            return " && ".join([f"plainto_tsquery('{c}', $1)",
+                                *(f"phraseto_tsquery('{c}', ${n})" for n in range(2, len(phrases) + 2))])
+
+        match = " OR ".join(f"(f.config = '{c}'::regconfig AND f.document @@ ({tsquery(c)}))" for c in configs)
         where = [f"({match})"]
-        args: list[Any] = [" ".join(query.terms)]
 
         def arg(value: Any) -> str:
             args.append(value)

@@ -31,15 +31,17 @@ class PgStreamOps(PgUnitBase):
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
-            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " updated_at, show_viewers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             eid, fields["title"], fields["starts_on"], fields["ends_on"], fields.get("venue", ""),
             fields.get("description", ""), dumps(list(fields.get("hashtags", []))), fields.get("language", "en"), now, now,
+            int(fields.get("show_viewers", True)),
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
 
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
-            sets, values = _sets(fields, 3, lambda k, v: dumps(list(v)) if k == "hashtags" else v)
+            sets, values = _sets(fields, 3, lambda k, v: dumps(list(v)) if k == "hashtags"
+                                 else int(v) if k == "show_viewers" else v)
             status = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = $2 WHERE id = $1", event_id, utcnow(), *values
             )
@@ -64,13 +66,14 @@ class PgStreamOps(PgUnitBase):
             row = await self.conn.fetchrow(
                 "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description,"
                 " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at,"
-                " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16)"
-                " RETURNING *",
+                " updated_at, cancelled, tags, source_uid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+                " $13, 0, $14, $15, $16, $17, $18, $19) RETURNING *",
                 sid, event_id, fields["title"], fields["starts_at"], fields["ends_at"], fields.get("room", ""),
                 dumps(list(fields.get("speakers", []))), dumps(list(fields.get("hashtags", []))),
                 fields.get("description", ""), fields.get("state", "scheduled"),
                 int(bool(fields.get("question_moderation", False))), fields.get("questions_audience", "anyone"),
                 new_epoch(), fields.get("ended_at"), now, now,
+                int(bool(fields.get("cancelled", False))), dumps(list(fields.get("tags", []))), fields.get("source_uid"),
             )
         except asyncpg.ForeignKeyViolationError:
             raise NotFound(f"no event {event_id!r}") from None

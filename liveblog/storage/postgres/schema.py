@@ -553,4 +553,17 @@ MIGRATIONS: list[str] = [
           AND l.op IN ('comment.created', 'comment.updated', 'comment.deleted')
           AND l.payload::jsonb #>> '{comment,id}' = c.payload::jsonb #>> '{comment,id}');
     """,
+    # 12: the programme: cancelled sessions, the programme's own tags, imported sessions' source
+    # guid/UID, the position of the last organiser export (as SQLite's 12).
+    """
+    ALTER TABLE sessions ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN source_uid TEXT;
+    ALTER TABLE sessions ADD COLUMN exported_seq INTEGER;
+    CREATE UNIQUE INDEX sessions_by_source ON sessions (event_id, source_uid) WHERE source_uid IS NOT NULL;
+    """,
+    # 13: whether an event's viewers are told how many watch (as SQLite's 13).
+    """
+    ALTER TABLE events ADD COLUMN show_viewers INTEGER NOT NULL DEFAULT 1;
+    """,
 ]

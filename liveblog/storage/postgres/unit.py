@@ -12,12 +12,17 @@ from liveblog.storage.postgres.archive import PgArchiveOps
 from liveblog.storage.postgres.base import PgUnitBase
 from liveblog.storage.postgres.portable import portable
 from liveblog.storage.postgres.repo import PgStreamOps
+from liveblog.storage.programme import ProgrammeOps
 from liveblog.storage.votes import VoteOps
 
 # Written once, against the query layer (sql.py): votes, access, comments, cards, exports. The
-# feeds' portable SQL and most of the archive's still run through the shim (postgres/portable.py).
+# portable SQL of the feeds, the programme and most of the archive still runs through the shim
+# (postgres/portable.py).
 PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
+PgProgrammeOps: type = portable(ProgrammeOps, own=PgUnitBase)
 
 
-class PgUnit(PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, PgFeedOps, PgArchiveOps):
+class PgUnit(
+    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, PgFeedOps, PgArchiveOps, PgProgrammeOps
+):
     """One read snapshot or one write op's share of a group-commit transaction."""

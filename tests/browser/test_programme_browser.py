@@ -1,0 +1,97 @@
+"""What an organiser sees running the programme (issue 17): importing a pretalx schedule.json
+through its preview, cancelling a session (still in the programme, marked), and a delete that
+asks first. Screenshots at 390 px and desktop, no sideways scrolling, no serious axe findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, ThreadServer
+from tests.browser.test_ui import serious_axe_violations, sideways
+
+pytestmark = pytest.mark.browser
+
+DEMOCON = Path(__file__).resolve().parents[1] / "data" / "programme" / "pretalx-democon.json"
+
+
+def organiser_page(browser_context: Any, server: ThreadServer, viewport: dict[str, int]) -> Any:
+    assert server.seed is not None
+    ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE, bypass_csp=True)
+    ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+    return ctx.new_page()
+
+
+def test_an_organiser_previews_then_imports_a_programme(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
+    assert server.seed is not None
+    problems: dict[str, list[str]] = {}
+    for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page = organiser_page(browser_context, server, viewport)
+        page.goto(f"/organise/events/{server.seed.event_id}")
+        page.get_by_role("link", name="Import a programme").click()
+        page.get_by_label("Programme file").set_input_files(str(DEMOCON))
+        page.get_by_role("button", name="Preview the import").click()
+        preview = page.locator("#import-preview")
+        expect(preview).to_contain_text("36 to create")
+        expect(preview).to_contain_text("the event's days become 2020-12-14 to 2026-05-15")
+        expect(page.locator("#import-rows tbody tr")).to_have_count(36)
+        page.screenshot(path=str(screenshot_dir / f"programme-import-preview-{label}.png"), full_page=True)
+        if bad := sideways(page, viewport["width"]):
+            problems[f"preview-{label} sideways"] = bad
+        if bad := serious_axe_violations(page):
+            problems[f"preview-{label}"] = bad
+    page.get_by_role("button", name="Import these sessions").click()
+    expect(page).to_have_url(f"{server.url}/organise/events/{server.seed.event_id}")
+    expect(page.get_by_role("link", name="Focused 5thgeneration hardware", exact=True)).to_be_visible()
+    assert problems == {}, problems
+
+
+def test_a_cancelled_session_stays_in_the_programme_and_a_delete_asks_first(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
+    assert server.seed is not None
+    workshop = f"/organise/sessions/{server.seed.other_session_id}"
+    problems: dict[str, list[str]] = {}
+    viewer = browser_context().new_page()  # someone reading the session's page meanwhile
+    viewer.goto(f"/sessions/{server.seed.other_session_id}")
+    expect(viewer.locator("#session-state")).to_have_text("Scheduled")
+    expect(viewer.locator("#connection")).to_have_attribute("data-state", "live")
+    for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page = organiser_page(browser_context, server, viewport)
+        page.goto(workshop)
+        if label == "phone":
+            page.get_by_role("button", name="Cancel the session").click()
+            expect(viewer.locator("#session-state")).to_have_text("Cancelled")  # live, without a reload
+        expect(page.locator(".page-head .state-cancelled")).to_have_text("Cancelled")
+        expect(page.get_by_role("button", name="Restore the session")).to_be_visible()
+        page.locator("#cancel-heading").scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot_dir / f"programme-session-cancelled-{label}.png"), full_page=True)
+        page.goto(f"/events/{server.seed.event_id}")
+        card = page.locator(".session-card", has_text="Workshop")
+        expect(card.locator(".state-cancelled")).to_have_text("Cancelled")
+        page.screenshot(path=str(screenshot_dir / f"programme-event-cancelled-{label}.png"), full_page=True)
+        if bad := sideways(page, viewport["width"]):
+            problems[f"event-{label} sideways"] = bad
+        if bad := serious_axe_violations(page):
+            problems[f"event-{label}"] = bad
+
+    # Delete: the box must be ticked, then the page asks (static/js/confirm.js); Cancel keeps it.
+    page = organiser_page(browser_context, server, DESKTOP)
+    page.goto(workshop)
+    page.get_by_label("Yes, delete this session for good").check()
+    page.get_by_role("button", name="Delete the session").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("for good")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(f"{server.url}{workshop}")
+    page.get_by_role("button", name="Delete the session").click()
+    dialog.get_by_role("button", name="Delete the session").click()
+    expect(page).to_have_url(f"{server.url}/organise/events/{server.seed.event_id}")
+    expect(page.get_by_role("link", name="Workshop", exact=True)).to_have_count(0)
+    assert problems == {}, problems

@@ -1,0 +1,110 @@
+"""Breaks and whole days: an event collects from feeds.lead_minutes before its first session until
+feeds.trail_minutes after its last, so a post made in a break is collected then, goes to "Around
+the event", and never to the next session once that one goes live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from liveblog.capture.feeds.base import EventTarget, SessionTarget
+from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.capture.feeds.service import FeedService
+from liveblog.models import SocialPost, event_feed_id
+from liveblog.services import Services
+from tests.conftest import eventually
+from tests.test_feeds_x import feed_settings
+
+
+def at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture
+async def between(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks, str, str, str]]:
+    """An event in a break: its morning session ended ten minutes ago, the next starts in 50
+    minutes (beyond the 15 minutes' lead)."""
+    async with serve_fakes() as fake:
+        svc = Services.build(feed_settings(tmp_path, fake, feeds={"moderate_by_default": False, "fetch_media": False}))
+        await svc.open()
+        try:
+            now = datetime.now()
+            event = await svc.programme.create_event({"title": "Break Summit", "starts_on": now.date().isoformat(),
+                                                      "ends_on": now.date().isoformat(), "hashtags": ["#test"]})
+            morning = await svc.programme.create_session(event.id, {
+                "title": "Morning", "starts_at": at(now - timedelta(minutes=70)), "ends_at": at(now - timedelta(minutes=10))})
+            afternoon = await svc.programme.create_session(event.id, {
+                "title": "Afternoon", "starts_at": at(now + timedelta(minutes=50)),
+                "ends_at": at(now + timedelta(minutes=110))})
+            await svc.programme.set_state(morning.id, "live")
+            await svc.programme.set_state(morning.id, "ended")
+            yield svc, fake, event.id, morning.id, afternoon.id
+        finally:
+            await svc.close()
+
+
+async def test_a_post_made_in_a_break_goes_around_the_event_never_to_the_next_session(
+    between: tuple[Services, FakeNetworks, str, str, str],
+) -> None:
+    svc, fake, event_id, morning, afternoon = between
+    svc.feeds.poll_now()  # and forget the targets computed before the programme was made
+    targets = await svc.feeds.targets()
+    assert [t.event_id for t in targets] == [event_id]  # the break is inside the event's span: collecting
+    fake.add_tweet("ana", "Ana", "Coffee in the break #test")
+    svc.feeds.poll_now()
+
+    async def around(n: int) -> bool:
+        return len(await svc.programme.items(event_feed_id(event_id), kind="social")) >= n
+
+    await eventually(lambda: around(1), what="the break's post in Around the event")
+    # Another post from the break reaches us only after the next session went live (the network
+    # was slow, or we were down): it was made in the break, so it goes around the event too.
+    await svc.programme.set_state(afternoon, "live")
+    fake.add_tweet("bo", "Bo", "Still queueing for coffee #test", created_at=datetime.now(UTC) - timedelta(minutes=3))
+    fake.add_tweet("cy", "Cy", "The afternoon starts #test")
+    svc.feeds.poll_now()
+
+    async def afternoon_one() -> bool:
+        return len(await svc.programme.items(afternoon, kind="social")) >= 1
+
+    await eventually(afternoon_one, what="the afternoon's own post")
+    await eventually(lambda: around(2), what="the late break post in Around the event")
+    assert [i.author for i in await svc.programme.items(afternoon, kind="social")] == ["Cy"]
+    assert sorted(i.author for i in await svc.programme.items(event_feed_id(event_id), kind="social")) == ["Ana", "Bo"]
+    assert await svc.programme.items(morning, kind="social") == []
+
+
+async def test_collection_ends_trail_minutes_after_the_last_session(tmp_path: Path) -> None:
+    async with serve_fakes() as fake:
+        svc = Services.build(feed_settings(tmp_path, fake, feeds={"trail_minutes": 30}))
+        await svc.open()
+        try:
+            now = datetime.now()
+            event = await svc.programme.create_event({"title": "Late", "starts_on": now.date().isoformat(),
+                                                      "ends_on": now.date().isoformat(), "hashtags": ["#test"]})
+            last = await svc.programme.create_session(event.id, {
+                "title": "Closing", "starts_at": at(now - timedelta(minutes=80)), "ends_at": at(now - timedelta(minutes=20))})
+            await svc.programme.set_state(last.id, "ended")
+            svc.feeds.poll_now()
+            assert [t.event_id for t in await svc.feeds.targets()] == [event.id]  # 20 < 30 minutes after
+            await svc.programme.update_session(last.id, {"ends_at": at(now - timedelta(minutes=40))})
+            svc.feeds.poll_now()
+            assert await svc.feeds.targets() == []  # 40 > 30: done
+        finally:
+            await svc.close()
+
+
+def test_a_live_session_takes_event_posts_made_since_it_went_live() -> None:
+    went_live = datetime(2026, 5, 14, 14, 0, tzinfo=UTC)
+    target = EventTarget("e", frozenset({"test"}), (), (SessionTarget("s2", frozenset(), True, went_live, went_live),),
+                         went_live)
+
+    def post(minute: int) -> SocialPost:
+        return SocialPost("x", str(minute), "ana", "Ana", "#test", "", f"2026-05-14T13:{minute:02d}:00.000Z")
+
+    assert FeedService.route(None, post(55), [target], None) == [("e", "")]  # type: ignore[arg-type]
+    later = SocialPost("x", "late", "ana", "Ana", "#test", "", "2026-05-14T14:01:00.000Z")
+    assert FeedService.route(None, later, [target], None) == [("e", "s2")]  # type: ignore[arg-type]
