@@ -1,14 +1,15 @@
 """Run a portable SQLite mixin on PostgreSQL unchanged: an aiosqlite-shaped face on asyncpg.
 
 Some domains write their SQL once, portably (`?` placeholders, ON CONFLICT … RETURNING, no
-SQLite-only functions: storage/feeds.py says so). Rather than keep a second copy of such a
+SQLite-only functions, as most of storage/archive.py). Rather than keep a second copy of such a
 mixin, `portable(Mixin)` makes a class whose methods run the mixin's own methods against this
 shim: `?` becomes `$1, $2, …`, and `execute` returns an awaitable async context manager whose
 cursor has fetchone/fetchall/rowcount, as aiosqlite's does. A domain whose SQL is not portable
 gets its own module here instead (repo.py, archive.py).
 
-On its way out: a mixin written against the query layer (storage/sql.py: votes, access,
-comments, cards, exports) runs on PostgreSQL as it is, and says itself whether rows come back.
+On its way out: only the archive (postgres/archive.py) still runs through it. A mixin written
+against the query layer (storage/sql.py) runs on PostgreSQL as it is, and says itself whether
+rows come back.
 """
 
 from __future__ import annotations

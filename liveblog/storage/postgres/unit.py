@@ -9,20 +9,15 @@ from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.postgres.archive import PgArchiveOps
-from liveblog.storage.postgres.base import PgUnitBase
-from liveblog.storage.postgres.portable import portable
 from liveblog.storage.postgres.repo import PgStreamOps
 from liveblog.storage.programme import ProgrammeOps
 from liveblog.storage.votes import VoteOps
 
-# Written once, against the query layer (sql.py): votes, access, comments, cards, exports. The
-# portable SQL of the feeds, the programme and most of the archive still runs through the shim
-# (postgres/portable.py).
-PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
-PgProgrammeOps: type = portable(ProgrammeOps, own=PgUnitBase)
+# Every domain but the stream (postgres/repo.py) and the archive is written once, against the
+# query layer (sql.py). Most of the archive still runs through the shim (postgres/archive.py).
 
 
 class PgUnit(
-    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, PgFeedOps, PgArchiveOps, PgProgrammeOps
+    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, FeedOps, ProgrammeOps, PgArchiveOps
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
