@@ -122,5 +122,42 @@ def test_a_module_written_once_speaks_only_through_the_query_layer() -> None:
         "exports.py",
         "feeds.py",
         "programme.py",
+        "archive.py",
     }
     assert sorted(name for name in written_once if "conn." in texts[name] or "conn," in texts[name]) == []
+
+
+async def test_the_dialects_time_and_json_functions_answer_alike(store: Store) -> None:  # noqa: F811
+    sid = await seed(store)
+    session = await store.read(lambda r: r.get_session(sid))
+    assert session is not None
+
+    async def items(tx: Any) -> None:
+        for n, (kind, at, data) in enumerate(
+            [
+                ("note", "2026-11-30T09:07:59.123Z", {}),
+                ("note", "2026-11-30T09:14:00Z", {}),
+                ("note", "2026-11-30T09:45:00Z", {}),
+                ("poll", "2026-11-30T09:50:00Z", {"state": "closed", "voters": 12}),
+                ("poll", "2026-11-30T09:55:00Z", {"state": "open"}),
+                ("poll", "2026-11-30T09:56:00Z", {"state": "draft", "voters": 3}),
+            ]
+        ):
+            await tx.insert_item(
+                session_id=sid,
+                kind=kind,
+                client_id=f"c{n}",
+                author="a",
+                author_ref=None,
+                body=f"b{n}",
+                html="",
+                key_point=False,
+                data=data,
+                typed_at=at,
+            )
+
+    await store.write(items)
+    activity = await store.read(lambda r: r.activity(session.event_id))
+    assert activity == [("2026-11-30T09:00", 2), ("2026-11-30T09:45", 4)]
+    turnout = await store.read(lambda r: r.poll_turnout(session.event_id))
+    assert [(body, voters) for _, _, body, voters in turnout] == [("b3", 12), ("b4", 0)]

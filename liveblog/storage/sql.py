@@ -42,7 +42,8 @@ class Dialect:
     What is the same on both is written out in queries and not asked of the dialect:
     `INSERT … ON CONFLICT (…) DO UPDATE SET x = excluded.x | DO NOTHING`, `RETURNING` (SQLite
     3.35 and later), booleans (0/1 integers in both schemas) and timestamps (ISO 8601 text in
-    both, made in Python, so times compare as text and no SQL time function is needed)."""
+    both, made in Python, so times compare as text; `quarter_hour` cuts one for a chart).
+    Full-text search is each backend's own (archive.py, postgres/archive.py)."""
 
     name = ""
     # Values one `one_of` test takes at most (SQLite limits a statement's parameters).
@@ -58,6 +59,14 @@ class Dialect:
 
     def json_is_true(self, document: str, key: str) -> str:
         """A condition: the JSON text column's top-level field is true."""
+        raise NotImplementedError
+
+    def json_int(self, document: str, key: str) -> str:
+        """A top-level integer field of a JSON text column, as an integer (NULL when absent)."""
+        raise NotImplementedError
+
+    def quarter_hour(self, timestamp: str) -> str:
+        """The quarter hour an ISO 8601 text timestamp falls in, as 'YYYY-MM-DDTHH:MM'."""
         raise NotImplementedError
 
     def equals_nocase(self, column: str) -> str:
@@ -90,6 +99,14 @@ class SqliteDialect(Dialect):
     def json_is_true(self, document: str, key: str) -> str:
         return f"json_extract({document}, '$.{key}') = 1"  # JSON true reads as 1
 
+    def json_int(self, document: str, key: str) -> str:
+        return f"json_extract({document}, '$.{key}')"  # a JSON number reads as one
+
+    def quarter_hour(self, timestamp: str) -> str:
+        return (
+            f"substr({timestamp}, 1, 14) || printf('%02d', CAST(substr({timestamp}, 15, 2) AS INTEGER) / 15 * 15)"
+        )
+
     def equals_nocase(self, column: str) -> str:
         return f"{column} = ?"  # the column is declared COLLATE NOCASE (schema.py), and indexed so
 
@@ -110,6 +127,12 @@ class PostgresDialect(Dialect):
 
     def json_is_true(self, document: str, key: str) -> str:
         return f"{document}::jsonb -> '{key}' = 'true'::jsonb"
+
+    def json_int(self, document: str, key: str) -> str:
+        return f"({document}::jsonb ->> '{key}')::integer"
+
+    def quarter_hour(self, timestamp: str) -> str:
+        return f"substr({timestamp}, 1, 14) || lpad((substr({timestamp}, 15, 2)::integer / 15 * 15)::text, 2, '0')"
 
     def equals_nocase(self, column: str) -> str:
         return f"lower({column}) = lower(?)"  # the unique index is on lower(username) (postgres/schema.py)

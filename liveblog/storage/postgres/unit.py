@@ -13,8 +13,8 @@ from liveblog.storage.postgres.repo import PgStreamOps
 from liveblog.storage.programme import ProgrammeOps
 from liveblog.storage.votes import VoteOps
 
-# Every domain but the stream (postgres/repo.py) and the archive is written once, against the
-# query layer (sql.py). Most of the archive still runs through the shim (postgres/archive.py).
+# Every domain but the stream (postgres/repo.py) is written once, against the query layer
+# (sql.py); the archive adds PostgreSQL's own search (postgres/archive.py).
 
 
 class PgUnit(
