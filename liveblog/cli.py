@@ -1,5 +1,5 @@
 """The `liveblog` command: serve, create-organiser, set-password, demo, backup, restore,
-migrate-to-postgres, export, import, export-site."""
+migrate-to-postgres, export, import, export-site, proceedings."""
 
 from __future__ import annotations
 
@@ -423,6 +423,42 @@ def cmd_export_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_proceedings(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from tqdm import tqdm
+
+    from liveblog.archive.proceedings import gather, render
+
+    settings = _existing(_settings(args))
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise LiveblogError(f"cannot write {out}: there is no folder {out.parent}")
+    bar = tqdm(unit="session", desc=f"proceedings of {args.event}", disable=None, file=sys.stderr)
+
+    def progress(step: str, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(step[:40], refresh=False)
+        bar.update(1)
+
+    async def read() -> Any:
+        async with _open(settings) as services:
+            return await gather(services.archive, args.event, base_url=settings.server.public_url, progress=progress)
+
+    try:
+        book = asyncio.run(read())
+        bar.set_postfix_str(f"laying out the {args.format.upper()}", refresh=True)
+        data = render(book, args.format, datetime.now(timezone.utc))
+    finally:
+        bar.close()
+    temp = out.with_name(out.name + ".part")
+    temp.write_bytes(data)
+    temp.replace(out)
+    print(f"{plural(len(book.pages), 'session')} and {plural(len(book.photos), 'photo')} written to {out}"
+          f" ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
@@ -461,6 +497,11 @@ def parser() -> argparse.ArgumentParser:
     site.add_argument("event", help="the event id")
     site.add_argument("dir", help="the folder to write (created if missing)")
     site.set_defaults(func=cmd_export_site)
+    book = sub.add_parser("proceedings", help="write an event's archive as a book: EPUB 3 or PDF (docs/archive.md)")
+    book.add_argument("event", help="the event id")
+    book.add_argument("--format", choices=["epub", "pdf"], required=True, help="EPUB 3 or (tagged) PDF")
+    book.add_argument("out", help="the file to write")
+    book.set_defaults(func=cmd_proceedings)
     imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)

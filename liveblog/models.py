@@ -92,6 +92,8 @@ class Session:
     tags: tuple[str, ...] = ()  # the programme's own tags (an imported schedule's track)
     source_uid: str | None = None  # the imported schedule entry's guid/UID (programme import)
     exported_seq: int | None = None  # last_seq when an organiser last downloaded its export
+    recording_url: str = ""  # its recording (YouTube, Vimeo, PeerTube or a video file), if any
+    recording_offset: int = 0  # seconds into the recording where the session's scheduled start is
 
     @property
     def is_live(self) -> bool:
@@ -117,6 +119,8 @@ class Session:
             "questions_audience": self.questions_audience,
             "cancelled": self.cancelled,
             "tags": list(self.tags),
+            "recording_url": self.recording_url,
+            "recording_offset": self.recording_offset,
             "epoch": self.stream_epoch,
             "seq": self.last_seq,
             "ended_at": self.ended_at,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from liveblog.access.accounts import Accounts
@@ -19,6 +20,7 @@ from liveblog.access.readers import Readers
 from liveblog.access.secret import kept_secret
 from liveblog.archive import Archive
 from liveblog.archive.comments import Comments
+from liveblog.archive.proceedings import ProceedingsKeeper
 from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.importing import ProgrammeImport
 from liveblog.capture.notes import NoteCapture
@@ -143,6 +145,7 @@ class Services:
     comments: Comments
     readers: Readers
     imports: ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md
+    proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -222,6 +225,10 @@ class Services:
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
         components.append(ArchiveComponent(archive))
+        # Kept beside the SQLite file (database.path's folder, also on PostgreSQL): docs/archive.md.
+        proceedings = ProceedingsKeeper(archive, Path(settings.database.path).resolve().parent / "proceedings",
+                                        base_url=settings.server.public_url)
+        components.append(proceedings)
         publish_changes = db.on_commit
 
         def on_commit(changes: list[Change]) -> None:
@@ -243,6 +250,7 @@ class Services:
             comments=Comments(db),
             readers=Readers(db, accounts),
             imports=ProgrammeImport(db, settings.archive.timezone),
+            proceedings=proceedings,
             components=components,
         )
 

@@ -38,6 +38,9 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
     assert invite is not None
     ada = Author.from_invite(invite)
     await note(svc, ended_id, ada, f"The board: ![whiteboard](/media/{media_id}) and https://youtu.be/dQw4w9WgXcQ")
+    # A recording (a video file: <video> with its chapters' <track>) on the knowledge page.
+    await svc.programme.update_session(ended_id, {"recording_url": "https://media.example.org/keynote.mp4",
+                                                  "recording_offset": 30})
     await a_full_event(live, seeded)  # archives the ended session; comments from a reader
     await svc.programme.set_state(live_id, "live")
     await fill_session(svc, seeded, live_id)

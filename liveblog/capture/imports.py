@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 from liveblog.capture.feeds.render import render_post
 from liveblog.capture.notes import note_data
+from liveblog.capture.programme import recording_url
 from liveblog.capture.votes.common import text_html
 from liveblog.errors import BadRequest
 from liveblog.models import (
@@ -193,6 +194,14 @@ def obj(value: Any, path: str) -> dict[str, Any]:
     return copy.deepcopy(json_value(value, path))  # HTML in it is rendered again: the caller's stays
 
 
+def recording_link(value: Any, path: str) -> str:
+    """A session's recording: the same rule as live input (programme.recording_url)."""
+    try:
+        return recording_url(value)
+    except BadRequest:
+        _fail(path, "must be an http:// or https:// link, or empty")
+
+
 NAME = text(NAME_CHARS)
 EVENT = record(
     {"id": text(64, ID), "title": NAME, "starts_on": moment, "ends_on": moment, "venue": NAME,
@@ -205,7 +214,7 @@ SESSION = record(
      "speakers": array(NAME, 100), "hashtags": array(NAME, 100), "description": text(DESCRIPTION_CHARS),
      "state": choice(*SESSION_STATES), "question_moderation": boolean, "stream_epoch": text(64, EPOCH),
      "last_seq": integer(), "ended_at": nullable(moment), "created_at": moment, "updated_at": moment},
-    {"kind": choice("event_feed")},
+    {"kind": choice("event_feed"), "recording_url": recording_link, "recording_offset": integer(0, 86400)},
 )
 ARCHIVE = nullable(record(
     {"summary": text(BODY_CHARS), "summary_by": NAME, "archived_at": moment, "updated_at": moment,

@@ -86,7 +86,7 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
 EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language", "show_viewers")
 SESSION_KEYS = (
     "title", "starts_at", "ends_at", "room", "description", "speakers", "hashtags",
-    "question_moderation", "questions_audience", "state", "cancelled", "tags",
+    "question_moderation", "questions_audience", "state", "cancelled", "tags", "recording_url", "recording_offset",
 )
 
 
@@ -116,6 +116,38 @@ def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
     return fields
 
 
+
+def parse_offset(value: object) -> int:
+    """Seconds from an int, or 'H:MM:SS' / 'MM:SS' / 'SS' text; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("not a time")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and re.fullmatch(r"\d{1,2}(:\d{1,2}){0,2}", value.strip()):
+        seconds = 0
+        for part in value.strip().split(":"):
+            seconds = seconds * 60 + int(part)
+    else:
+        raise ValueError("not a time")
+    if not 0 <= seconds <= 24 * 3600:
+        raise ValueError("out of range")
+    return seconds
+
+
+RECORDING_URL_CHARS = 2000
+
+
+def recording_url(value: Any) -> str:
+    """A recording's link: empty (none), or an http(s) URL (YouTube, Vimeo, PeerTube, a file)."""
+    if not isinstance(value, str):
+        raise BadRequest("recording_url must be text", code="invalid_field", field="recording_url")
+    url = value.strip()
+    if url and (len(url) > RECORDING_URL_CHARS or not re.fullmatch(r"https?://[^\s<>\"']+", url)):
+        raise BadRequest("recording_url must be an http:// or https:// link to the recording, or empty",
+                         code="invalid_field", field="recording_url")
+    return url
+
+
 def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object", code="invalid_json")
@@ -140,6 +172,14 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
                 f"questions_audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="questions_audience"
             )
         fields["questions_audience"] = data["questions_audience"]
+    if "recording_url" in data:
+        fields["recording_url"] = recording_url(data["recording_url"])
+    if "recording_offset" in data:
+        try:
+            fields["recording_offset"] = parse_offset(data["recording_offset"])
+        except ValueError:
+            raise BadRequest("recording_offset must be seconds (0 to 86400) or a time like 0:12:30",
+                             code="invalid_field", field="recording_offset") from None
     if "cancelled" in data:
         if not isinstance(data["cancelled"], bool):
             raise BadRequest("cancelled must be true or false", code="invalid_field", field="cancelled")

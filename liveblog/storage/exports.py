@@ -23,6 +23,7 @@ NO_PASSWORD = "!imported"
 _EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at",
                "language", "show_viewers")
 _SESSION_COLS = ("id", "event_id", "title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description",
+                 "recording_url", "recording_offset",
                  "state", "question_moderation", "stream_epoch", "last_seq", "ended_at", "created_at", "updated_at")
 _ITEM_COLS = ("id", "session_id", "kind", "client_id", "author", "body", "html", "key_point", "data", "typed_at",
               "received_at", "sort_at", "updated_at", "deleted", "version", "seq")
@@ -153,7 +154,7 @@ class ExportOps(OpsBase):
 
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore one exported session with its ids (a fresh instance: an id in use is a 409)."""
-        s = bundle["session"]
+        s = {"recording_url": "", "recording_offset": 0, **bundle["session"]}  # exports from before recordings
         exists = await self.db.fetch_all("SELECT 1 FROM sessions WHERE id = ?", (s["id"],))
         if exists:
             raise Conflict(f"a session {s['id']!r} exists already: import into a fresh instance",

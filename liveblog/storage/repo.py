@@ -78,6 +78,8 @@ def _session(row: aiosqlite.Row) -> Session:
         tags=tuple(json.loads(row["tags"])),
         source_uid=row["source_uid"],
         exported_seq=row["exported_seq"],
+        recording_url=row["recording_url"],
+        recording_offset=row["recording_offset"],
     )
 
 
@@ -179,7 +181,8 @@ class StreamOps(UnitBase):
         await self.conn.execute(
             "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description,"
             " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at, updated_at,"
-            " cancelled, tags, source_uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            " cancelled, tags, source_uid, recording_url, recording_offset)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sid,
                 event_id,
@@ -200,6 +203,8 @@ class StreamOps(UnitBase):
                 int(bool(fields.get("cancelled", False))),
                 dumps(list(fields.get("tags", []))),
                 fields.get("source_uid"),
+                fields.get("recording_url", ""),
+                fields.get("recording_offset", 0),
             ),
         )
         session = await self.get_session(sid)

@@ -29,6 +29,7 @@ from liveblog.web import api, archive, audience, comments, feeds, pages, program
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
+from liveblog.archive.chapters import clock
 from liveblog.text import plural
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
@@ -43,6 +44,7 @@ def make_templates(venue_timezone: str = "UTC") -> Jinja2Templates:
     zone = ZoneInfo(venue_timezone)
     templates.env.globals["venue_timezone"] = venue_timezone
     templates.env.filters["plural"] = plural
+    templates.env.globals["chapter_clock"] = clock
     templates.env.filters["venue_time"] = lambda iso: venue_clock(iso, zone, "%H:%M")
     templates.env.filters["venue_datetime"] = lambda iso: venue_clock(iso, zone, "%Y-%m-%d %H:%M")
     return templates

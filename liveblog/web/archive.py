@@ -4,6 +4,7 @@ Last-Modified from the page's version, 304 when unchanged, and rendered bytes ke
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import re
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -19,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.archive.chapters import Chapter, chapters_text, chapters_vtt, page_chapters, recording_of
 from liveblog.archive.service import CardSlot, KnowledgeView
-from liveblog.errors import BadRequest
+from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.services import Services
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
@@ -190,6 +193,8 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
         "canonical": canonical,
         "can_edit": organiser is not None,
         "jsonld": jsonld_script(jsonld_article(page, canonical)),
+        "recording": recording_of(page.session),
+        "chapters": page_chapters(page, ZoneInfo(svc.settings.archive.timezone)),
         **thread,
         # The public page is cached and served to everyone: it must carry nobody's token
         # (it has no form that posts; a reader or organiser gets a page of their own).
@@ -319,7 +324,8 @@ async def event_archive_page(request: Request) -> Response:
     await current_organiser(request)
     from liveblog.archive.charts import activity_chart, bar_chart
 
-    archive = await services(request).archive.event_archive(request.path_params["event_id"])
+    svc = services(request)
+    archive = await svc.archive.event_archive(request.path_params["event_id"])
     titles = {s.id: s.title for s in archive.sessions}
     contributions = [
         (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
@@ -336,8 +342,29 @@ async def event_archive_page(request: Request) -> Response:
             "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
             "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
             "turnout_svg": bar_chart(turnout, title="Voters per poll", details=turnout_sessions),
+            # Asks for a build when the kept books are not of this version; never builds here.
+            "proceedings": svc.proceedings.status(archive) if svc.proceedings and archive.records else None,
         },
     )
+
+
+async def proceedings_download(request: Request) -> Response:
+    """The event's kept book, or 503 "being prepared" (the build runs in the background)."""
+    from liveblog.archive.proceedings import MEDIA_TYPES
+
+    svc = services(request)
+    fmt = request.path_params["fmt"]
+    if fmt not in MEDIA_TYPES or svc.proceedings is None:
+        raise NotFound("There is no such download.")
+    archive = await svc.archive.event_archive(request.path_params["event_id"])
+    if not archive.records:
+        raise NotFound("This event has no archived session yet.", code="not_archived")
+    kept = svc.proceedings.kept(archive, fmt)
+    if kept is None:
+        svc.proceedings.status(archive)  # asks for the build if it is not under way
+        raise Unavailable("The proceedings are being prepared: try again in a minute.", code="being_prepared")
+    data = await asyncio.to_thread(kept.read_bytes)
+    return _download(data, MEDIA_TYPES[fmt], f"{archive.event.id}-proceedings.{fmt}")
 
 
 routes = [
@@ -349,6 +376,7 @@ routes = [
     Route("/tags/{tag}", tag_page),
     Route("/search", search_page),
     Route("/events/{event_id}/archive", event_archive_page),
+    Route("/events/{event_id}/proceedings.{fmt}", proceedings_download),
 ]
 
 
@@ -462,12 +490,35 @@ async def replay_page(request: Request) -> Response:
     return _render(request, "archive/replay.html", {"session": session, "event": event})
 
 
+async def _chapters(request: Request) -> tuple[Session, list[Chapter], ZoneInfo]:
+    svc = services(request)
+    zone = ZoneInfo(svc.settings.archive.timezone)
+    page = await svc.archive.knowledge(request.path_params["session_id"])
+    if recording_of(page.session) is None:
+        raise NotFound("this session has no recording", code="no_recording")
+    return page.session, page_chapters(page, zone), zone
+
+
+async def chapters_vtt_file(request: Request) -> Response:
+    """The recording's chapters as WebVTT: the page's <track kind="chapters">, and to download."""
+    session, found, zone = await _chapters(request)
+    return Response(chapters_vtt(found, session, zone), media_type="text/vtt; charset=utf-8")
+
+
+async def chapters_txt_file(request: Request) -> Response:
+    """The chapters as "00:12:34 Title" lines, for a YouTube or PeerTube description."""
+    _, found, _ = await _chapters(request)
+    return Response(chapters_text(found), media_type="text/plain; charset=utf-8")
+
+
 async def replay_json(request: Request) -> Response:
     return JSONResponse(await services(request).archive.replay(request.path_params["session_id"]))
 
 
 routes = [
     Route("/archive/sessions/{session_id}/replay.json", replay_json),
+    Route("/archive/sessions/{session_id}/chapters.vtt", chapters_vtt_file),
+    Route("/archive/sessions/{session_id}/chapters.txt", chapters_txt_file),
     Route("/archive/sessions/{session_id}/replay", replay_page),
     Route("/archive/sessions/{session_id}.json", session_json),
     Route("/archive/sessions/{session_id}.md", session_md),

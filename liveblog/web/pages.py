@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.archive.chapters import clock
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Item, Session
@@ -487,6 +488,9 @@ async def _invite_action(request: Request, form: FormData, event: Event, session
 
 def _session_values(form: FormData) -> dict[str, Any]:
     values = _form_dict(form, SESSION_FIELDS)
+    if "recording_url" in form:  # kept when emptied: that takes the recording away
+        values["recording_url"] = str(form.get("recording_url", "")).strip()
+        values["recording_offset"] = str(form.get("recording_offset", "")).strip() or "0"
     values["question_moderation"] = form.get("question_moderation") == "on"
     if form.get("questions_audience"):
         values["questions_audience"] = str(form.get("questions_audience"))
@@ -616,6 +620,7 @@ async def organise_session(request: Request) -> Response:
             "viewer_url": f"{base_url(request)}/sessions/{session.id}",
             "room_code": svc.audience.rooms.code_for(session.id),
             "holdings": await svc.programme.holdings(session.id),
+            "recording_clock": clock(session.recording_offset) if session.recording_url else "",
         },
         error.status if error else 200,
     )

@@ -27,7 +27,7 @@ from liveblog.settings import Settings
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-src https://www.youtube-nocookie.com https://player.vimeo.com; "
+    "frame-src https://www.youtube-nocookie.com https://player.vimeo.com; media-src 'self' https:; "
     "manifest-src 'self'; worker-src 'self'"
 )
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from liveblog.archive.chapters import page_chapters, recording_of
 from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.exports import event_markdown, jsonld_article, jsonld_script, session_markdown
 from liveblog.errors import BadRequest
@@ -160,6 +162,7 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
             "page": view, "session": view.session, "event": event, "canonical": canonical, "can_edit": False,
             "jsonld": jsonld_script(jsonld_article(view, canonical)), "thread": thread, "moderator": False,
             "notes_html": notes_html, "posts_html": posts_html,
+            "recording": recording_of(view.session), "chapters": page_chapters(view, ZoneInfo(archive.settings.timezone)),
         })
         write(f"sessions/{s.id}.md", session_markdown(kp, thread, base_url))
         write(f"sessions/{s.id}.json", json.dumps(await archive.export(event.id, [s.id]), ensure_ascii=False))

@@ -66,14 +66,15 @@ class PgStreamOps(PgUnitBase):
             row = await self.conn.fetchrow(
                 "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description,"
                 " state, question_moderation, questions_audience, stream_epoch, last_seq, ended_at, created_at,"
-                " updated_at, cancelled, tags, source_uid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-                " $13, 0, $14, $15, $16, $17, $18, $19) RETURNING *",
+                " updated_at, cancelled, tags, source_uid, recording_url, recording_offset) VALUES ($1, $2, $3, $4, $5,"
+                " $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING *",
                 sid, event_id, fields["title"], fields["starts_at"], fields["ends_at"], fields.get("room", ""),
                 dumps(list(fields.get("speakers", []))), dumps(list(fields.get("hashtags", []))),
                 fields.get("description", ""), fields.get("state", "scheduled"),
                 int(bool(fields.get("question_moderation", False))), fields.get("questions_audience", "anyone"),
                 new_epoch(), fields.get("ended_at"), now, now,
                 int(bool(fields.get("cancelled", False))), dumps(list(fields.get("tags", []))), fields.get("source_uid"),
+                fields.get("recording_url", ""), fields.get("recording_offset", 0),
             )
         except asyncpg.ForeignKeyViolationError:
             raise NotFound(f"no event {event_id!r}") from None

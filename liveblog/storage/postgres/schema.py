@@ -566,4 +566,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE events ADD COLUMN show_viewers INTEGER NOT NULL DEFAULT 1;
     """,
+    # 14: a session's recording and where the session starts in it: its key moments become the
+    # recording's chapters (archive/chapters.py).
+    """
+    ALTER TABLE sessions ADD COLUMN recording_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN recording_offset INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
