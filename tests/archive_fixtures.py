@@ -85,13 +85,10 @@ async def spread_change_times(db: Store, session_id: str, seqs: list[int]) -> No
     backend (tests/test_replay.py gets such times the typed way, through an import)."""
 
     async def op(tx: Tx) -> None:
-        conn: Any = tx.conn  # type: ignore[attr-defined]
+        db: Any = tx.db  # type: ignore[attr-defined]
         for n, seq in enumerate(seqs):
             values = (f"2026-05-14T09:{n:02d}:00.000Z", session_id, seq)
-            if hasattr(conn, "execute_fetchall"):  # SQLite
-                await conn.execute("UPDATE changes SET created_at = ? WHERE session_id = ? AND seq = ?", values)
-            else:  # asyncpg
-                await conn.execute("UPDATE changes SET created_at = $1 WHERE session_id = $2 AND seq = $3", *values)
+            await db.execute("UPDATE changes SET created_at = ? WHERE session_id = ? AND seq = ?", values)
 
     await db.write(op)
 

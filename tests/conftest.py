@@ -262,9 +262,7 @@ async def query(db: Any, sql: str) -> list[tuple[Any, ...]]:
     """Raw SQL for a test's own checks (rows no operation returns), on either backend."""
 
     async def fn(unit: Any) -> list[tuple[Any, ...]]:
-        if hasattr(unit.conn, "execute_fetchall"):  # aiosqlite
-            return [tuple(r) for r in await unit.conn.execute_fetchall(sql)]
-        return [tuple(r) for r in await unit.conn.fetch(sql)]  # asyncpg
+        return [tuple(r) for r in await unit.db.fetch_all(sql)]  # the query layer (storage/sql.py)
 
     return list(await db.read(fn))
 

@@ -102,11 +102,11 @@ async def test_the_export_site_command_shows_progress(live: LiveServer, seeded: 
 
 
 async def _plant(services: Services, sql: str, *params: object) -> None:
-    """Rows no operation writes (ids that climb out of a folder), straight into SQLite: what a
-    hostile import could once leave behind (imports now refuse them: tests/test_imports.py)."""
+    """Rows no operation writes (ids that climb out of a folder), straight into the database: what
+    a hostile import could once leave behind (imports now refuse them: tests/test_imports.py)."""
 
     async def op(tx: Tx) -> None:
-        await tx.conn.execute(sql, params)  # type: ignore[attr-defined]
+        await tx.db.execute(sql, params)  # type: ignore[attr-defined]
 
     await services.db.write(op)
 

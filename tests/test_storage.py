@@ -748,8 +748,8 @@ async def test_the_moderation_queue_lists_comments_by_state_newest_first(store: 
 
 
 def test_postgres_has_every_operation_of_the_interface() -> None:
-    # mypy cannot see through the portable mixins (postgres/portable.py), so this says it: an
-    # operation added to interface.Unit without a PostgreSQL version fails here, not in production.
+    # An operation added to interface.Unit without a PostgreSQL version (one of the stream's, which
+    # postgres/repo.py has apart, or a new mixin left out of PgUnit) fails here, not in production.
     from liveblog.storage.postgres.unit import PgUnit
 
     operations = [n for n in dir(Unit) if not n.startswith("_") and callable(getattr(Unit, n))]

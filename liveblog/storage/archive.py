@@ -1,5 +1,7 @@
 """SQL for the archive: knowledge-page records and summaries, tags, edit history, the event
-archive's counts and charts, and full-text search (SQLite FTS5, kept by triggers: schema.py)."""
+archive's counts and charts, and full-text search (SQLite FTS5, kept by triggers: schema.py).
+Written once for both backends, against the query layer (sql.py), but for search: PostgreSQL
+has its own (postgres/archive.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from liveblog.models import (
     Session,
     utcnow,
 )
-from liveblog.storage.repo import StreamOps, _session
+from liveblog.storage.base import OpsBase
+from liveblog.storage.repo import _session
 from liveblog.storage.searchtext import facet, match_expression, query_words, rank_bm25, snippet
+from liveblog.storage.sql import Query
 
 # Rows counted at most per word for BM25's word weights: past this a word is common, and how
 # common matters little (counting every match of a common word in millions costs more than the page).
@@ -41,6 +45,18 @@ def _days(date_from: str | None, date_to: str | None) -> list[str] | None:
     return [(first + timedelta(days=n)).isoformat() for n in range(max(0, (last - first).days + 1))]
 
 
+_ACTIVITY = Query(
+    lambda d: f"SELECT {d.quarter_hour('i.typed_at')} AS slot, count(*) FROM items i JOIN sessions s"
+    " ON s.id = i.session_id WHERE s.event_id = ? AND i.deleted = 0 GROUP BY slot ORDER BY slot"
+)
+_POLL_TURNOUT = Query(
+    lambda d: f"SELECT i.id, i.session_id, i.body, coalesce({d.json_int('i.data', 'voters')}, 0)"
+    " FROM items i JOIN sessions s ON s.id = i.session_id"
+    " WHERE s.event_id = ? AND i.kind = 'poll' AND i.deleted = 0"
+    f" AND {d.json_text('i.data', 'state')} <> 'draft' ORDER BY i.sort_at, i.id"
+)
+
+
 def _record(row: Any) -> ArchiveRecord:
     return ArchiveRecord(
         session_id=row["session_id"],
@@ -53,105 +69,104 @@ def _record(row: Any) -> ArchiveRecord:
     )
 
 
-class ArchiveOps(StreamOps):
+class ArchiveOps(OpsBase):
     # -- records and summaries -------------------------------------------------------------------
 
     async def get_archive(self, session_id: str) -> ArchiveRecord | None:
-        async with self.conn.execute("SELECT * FROM archives WHERE session_id = ?", (session_id,)) as cur:
-            row = await cur.fetchone()
+        row = await self.db.fetch_one("SELECT * FROM archives WHERE session_id = ?", (session_id,))
         return _record(row) if row else None
 
     async def insert_archive(self, session_id: str, summary: str, summary_html: str, *, archived_at: str | None = None
     ) -> bool:
         """Mark a session archived, with its first summary; False when it already was (one statement)."""
         now = utcnow()
-        async with self.conn.execute(
+        row = await self.db.fetch_one(
             "INSERT INTO archives (session_id, summary, summary_html, summary_by, archived_at, updated_at, tags_synced_at)"
             " VALUES (?, ?, ?, '', ?, ?, '') ON CONFLICT (session_id) DO NOTHING RETURNING 1",
             (session_id, summary, summary_html, archived_at or now, now),
-        ) as cur:
-            return await cur.fetchone() is not None
+        )
+        return row is not None
 
     async def set_summary(self, session_id: str, summary: str, summary_html: str, by: str) -> None:
-        await self.conn.execute(
+        await self.db.execute(
             "UPDATE archives SET summary = ?, summary_html = ?, summary_by = ?, updated_at = ? WHERE session_id = ?",
             (summary, summary_html, by, utcnow(), session_id),
         )
 
     async def unarchived_ended_sessions(self) -> list[str]:
-        async with self.conn.execute(
+        rows = await self.db.fetch_all(
             "SELECT s.id FROM sessions s LEFT JOIN archives a ON a.session_id = s.id"
             " WHERE s.state = 'ended' AND a.session_id IS NULL ORDER BY s.ended_at"
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        )
+        return [r[0] for r in rows]
 
     async def overdue_sessions(self, local_now: str) -> list[str]:
         """Sessions not ended whose scheduled end (venue wall-clock, YYYY-MM-DDTHH:MM) is before
         local_now; cancelled ones never took place, so they are not ended (docs/programme.md)."""
-        async with self.conn.execute(
+        rows = await self.db.fetch_all(
             "SELECT id FROM sessions WHERE state <> 'ended' AND kind = 'session' AND cancelled = 0 AND ends_at < ?"
             " ORDER BY ends_at", (local_now,)
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        )
+        return [r[0] for r in rows]
 
     async def stale_tag_sessions(self) -> list[str]:
         """Archived sessions edited since their tags were last derived from their hashtags."""
-        async with self.conn.execute(
+        rows = await self.db.fetch_all(
             "SELECT a.session_id FROM archives a JOIN sessions s ON s.id = a.session_id"
             " WHERE s.updated_at > a.tags_synced_at"
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        )
+        return [r[0] for r in rows]
 
     # -- tags ------------------------------------------------------------------------------------
 
     async def set_session_tags(self, session_id: str, source: str, tags: list[str]) -> None:
         """Make the session's tags from `source` exactly `tags` (already normalised)."""
-        current = {t for (t,) in await self.conn.execute_fetchall(
+        current = {t for (t,) in await self.db.fetch_all(
             "SELECT tag FROM session_tags WHERE session_id = ? AND source = ?", (session_id, source)
         )}
         for tag in current - set(tags):
-            await self.conn.execute(
+            await self.db.execute(
                 "DELETE FROM session_tags WHERE session_id = ? AND tag = ? AND source = ?", (session_id, tag, source)
             )
         for tag in [t for t in dict.fromkeys(tags) if t not in current]:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)", (session_id, tag, source)
             )
         now = utcnow()
         if source == "hashtag":
-            await self.conn.execute(
+            await self.db.execute(
                 "UPDATE archives SET tags_synced_at = ?, updated_at = ? WHERE session_id = ?", (now, now, session_id)
             )
         else:
-            await self.conn.execute("UPDATE archives SET updated_at = ? WHERE session_id = ?", (now, session_id))
+            await self.db.execute("UPDATE archives SET updated_at = ? WHERE session_id = ?", (now, session_id))
 
     async def session_tags(self, session_id: str) -> list[tuple[str, str]]:
         """(tag, source) pairs, sorted by tag."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT tag, source FROM session_tags WHERE session_id = ? ORDER BY tag, source", (session_id,)
         )
         return [(r[0], r[1]) for r in rows]
 
     async def sessions_with_tag(self, tag: str) -> list[Session]:
         """Archived sessions with the tag, across events, newest first."""
-        async with self.conn.execute(
+        rows = await self.db.fetch_all(
             "SELECT s.* FROM sessions s JOIN archives a ON a.session_id = s.id"
             " WHERE s.id IN (SELECT session_id FROM session_tags WHERE tag = ?) ORDER BY s.starts_at DESC",
             (tag,),
-        ) as cur:
-            return [_session(r) for r in await cur.fetchall()]
+        )
+        return [_session(r) for r in rows]
 
     async def related_sessions(self, session_id: str, limit: int) -> list[tuple[Session, int]]:
         """Other archived sessions sharing tags with this one, most shared tags first."""
-        async with self.conn.execute(
+        rows = await self.db.fetch_all(
             "SELECT s.*, r.shared FROM (SELECT o.session_id AS id, count(DISTINCT o.tag) AS shared"
             "  FROM session_tags t JOIN session_tags o ON o.tag = t.tag AND o.session_id <> t.session_id"
             "  WHERE t.session_id = ? GROUP BY o.session_id) r"
             " JOIN sessions s ON s.id = r.id JOIN archives a ON a.session_id = s.id"
             " ORDER BY r.shared DESC, s.starts_at DESC LIMIT ?",
             (session_id, limit),
-        ) as cur:
-            return [(_session(r), int(r["shared"])) for r in await cur.fetchall()]
+        )
+        return [(_session(r), int(r["shared"])) for r in rows]
 
     async def top_tags(self, event_id: str | None, limit: int) -> list[tuple[str, int]]:
         """(tag, sessions with it) over archived sessions, of one event or of all."""
@@ -164,13 +179,13 @@ class ArchiveOps(StreamOps):
             sql += " WHERE s.event_id = ?"
             args.append(event_id)
         sql += " GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
-        rows = await self.conn.execute_fetchall(sql, (*args, limit))
+        rows = await self.db.fetch_all(sql, (*args, limit))
         return [(r[0], int(r[1])) for r in rows]
 
     async def upvote_counts(self, session_id: str) -> dict[int, int]:
         """Upvotes per question of a session, counted from the votes themselves (exact, unlike the
         coalesced count a live question carries)."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT u.question_id, count(*) FROM upvotes u JOIN items i ON i.id = u.question_id"
             " WHERE i.session_id = ? GROUP BY u.question_id",
             (session_id,),
@@ -181,7 +196,7 @@ class ArchiveOps(StreamOps):
 
     async def item_history(self, session_id: str) -> dict[int, list[ItemVersion]]:
         """Earlier versions of the session's edited items, oldest first, by item id."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT h.* FROM item_history h JOIN items i ON i.id = h.item_id WHERE i.session_id = ?"
             " ORDER BY h.item_id, h.version",
             (session_id,),
@@ -198,7 +213,7 @@ class ArchiveOps(StreamOps):
     async def session_counts(self, event_id: str) -> dict[str, dict[str, int]]:
         """Per session of the event: items per kind (not deleted), poll votes and question upvotes."""
         out: dict[str, dict[str, int]] = {}
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT i.session_id, i.kind, count(*) FROM items i JOIN sessions s ON s.id = i.session_id"
             " WHERE s.event_id = ? AND i.deleted = 0 GROUP BY i.session_id, i.kind",
             (event_id,),
@@ -206,7 +221,7 @@ class ArchiveOps(StreamOps):
         for sid, kind, n in rows:
             out.setdefault(sid, {})[kind] = int(n)
         for table, key, column in (("votes", "votes", "poll_id"), ("upvotes", "upvotes", "question_id")):
-            rows = await self.conn.execute_fetchall(
+            rows = await self.db.fetch_all(
                 f"SELECT i.session_id, count(*) FROM {table} v JOIN items i ON i.id = v.{column}"
                 " JOIN sessions s ON s.id = i.session_id WHERE s.event_id = ? GROUP BY i.session_id",
                 (event_id,),
@@ -217,23 +232,11 @@ class ArchiveOps(StreamOps):
 
     async def activity(self, event_id: str) -> list[tuple[str, int]]:
         """Items typed per quarter hour over the event ('YYYY-MM-DDTHH:MM' in UTC, count)."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT substr(i.typed_at, 1, 14) || printf('%02d', CAST(substr(i.typed_at, 15, 2) AS INTEGER) / 15 * 15)"
-            " AS slot, count(*) FROM items i JOIN sessions s ON s.id = i.session_id"
-            " WHERE s.event_id = ? AND i.deleted = 0 GROUP BY slot ORDER BY slot",
-            (event_id,),
-        )
-        return [(r[0], int(r[1])) for r in rows]
+        return [(r[0], int(r[1])) for r in await self.db.fetch_all(_ACTIVITY, (event_id,))]
 
     async def poll_turnout(self, event_id: str) -> list[tuple[int, str, str, int]]:
         """(poll id, session id, question, voters) for every poll that opened, in time order."""
-        rows = await self.conn.execute_fetchall(
-            "SELECT i.id, i.session_id, i.body, coalesce(json_extract(i.data, '$.voters'), 0)"
-            " FROM items i JOIN sessions s ON s.id = i.session_id"
-            " WHERE s.event_id = ? AND i.kind = 'poll' AND i.deleted = 0"
-            " AND json_extract(i.data, '$.state') <> 'draft' ORDER BY i.sort_at, i.id",
-            (event_id,),
-        )
+        rows = await self.db.fetch_all(_POLL_TURNOUT, (event_id,))
         return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
 
     # -- search ----------------------------------------------------------------------------------
@@ -241,9 +244,9 @@ class ArchiveOps(StreamOps):
     async def _search_languages(self, event_id: str | None) -> list[str]:
         """The languages a search must stem its words in: the event's, or every event's."""
         if event_id:
-            rows = await self.conn.execute_fetchall("SELECT language FROM events WHERE id = ?", (event_id,))
+            rows = await self.db.fetch_all("SELECT language FROM events WHERE id = ?", (event_id,))
         else:
-            rows = await self.conn.execute_fetchall("SELECT DISTINCT language FROM events")
+            rows = await self.db.fetch_all("SELECT DISTINCT language FROM events")
         return sorted(r[0] for r in rows)
 
     async def search(self, query: SearchQuery) -> SearchResult:
@@ -265,7 +268,7 @@ class ArchiveOps(StreamOps):
         if query.kinds:
             facets.append([facet("k", k) for k in query.kinds])
         if query.tag:
-            sessions = [r[0] for r in await self.conn.execute_fetchall(
+            sessions = [r[0] for r in await self.db.fetch_all(
                 "SELECT DISTINCT session_id FROM session_tags WHERE tag = ? LIMIT ?", (query.tag, FACET_SESSIONS + 1)
             )]
             if not sessions:
@@ -293,7 +296,7 @@ class ArchiveOps(StreamOps):
         args.insert(0, match)
         # Filters that are not words in the index read the row.
         join = " JOIN search_index d ON d.id = t.rowid" if len(where) > 1 else ""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             f"SELECT t.rowid, t.title, t.body, t.tags FROM search_terms t{join} WHERE {' AND '.join(where)}"
             " ORDER BY t.rowid DESC LIMIT ?",
             (*args, query.window + 1),
@@ -315,7 +318,7 @@ class ArchiveOps(StreamOps):
         )
         # Items are most rows and their rowids are id * 8: the largest rowid / 8 is near the count
         # (a count(*) would read the whole table).
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             f"SELECT (SELECT max(id) FROM search_index){counts}",
             [v for w in order for v in (f'"{w}"', SEARCH_COUNT_CAP)],
         )
@@ -328,7 +331,7 @@ class ArchiveOps(StreamOps):
             return ()
         marks = ", ".join("?" for _ in page_ids)
         by_id: dict[int, SearchHit] = {}
-        for r in await self.conn.execute_fetchall(
+        for r in await self.db.fetch_all(
             "SELECT d.id, d.kind, d.ref, d.session_id, d.event_id, d.at, d.title, d.body, d.tags, e.language,"
             " s.title, e.title, s.kind FROM search_index d JOIN sessions s ON s.id = d.session_id"
             f" JOIN events e ON e.id = d.event_id WHERE d.id IN ({marks})",

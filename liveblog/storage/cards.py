@@ -9,13 +9,13 @@ rendered from an older version can never show a stale card: it is rendered again
 An assembled section is kept with the session's stream position (epoch and last seq) and is
 used only at that position: every change to a session's items takes a new seq, so any edit,
 moderation or vote (and any comment, which costs only a reassembly from the kept cards) moves
-the page past its section. Portable SQL: PostgreSQL runs this module unchanged (postgres/unit.py).
+the page past its section. Written once for both backends, against the query layer (sql.py).
 """
 
 from __future__ import annotations
 
 from liveblog.models import CardSection, Item, ItemCard, RenderedCard, utcnow
-from liveblog.storage.base import UnitBase
+from liveblog.storage.base import OpsBase
 from liveblog.storage.repo import _item
 
 # Rows per statement: 6 parameters a row stays far below both databases' limits (SQLite 32,766,
@@ -23,11 +23,11 @@ from liveblog.storage.repo import _item
 _CHUNK = 500
 
 
-class CardOps(UnitBase):
+class CardOps(OpsBase):
     async def list_item_cards(self, session_id: str, card_key: str) -> list[ItemCard]:
         """Every item of the session not deleted, in page order (sort time, then id), with its
         stored card when one made under `card_key` from the item's current version is kept."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT i.id, i.kind, i.key_point, c.html, c.words FROM items i"
             " LEFT JOIN item_cards c ON c.item_id = i.id AND c.card_key = ? AND c.item_version = i.version"
             " WHERE i.session_id = ? AND i.deleted = 0 ORDER BY i.sort_at, i.id",
@@ -39,7 +39,7 @@ class CardOps(UnitBase):
     async def list_page_items(self, session_id: str) -> list[Item]:
         """What a knowledge page shows in full besides its cards: key points, polls and
         questions (not deleted), in page order (by the partial index `items_shown`)."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT * FROM items WHERE session_id = ? AND deleted = 0"
             " AND (kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1)) ORDER BY sort_at, id",
             (session_id,),
@@ -48,7 +48,7 @@ class CardOps(UnitBase):
 
     async def get_card_section(self, session_id: str, card_key: str) -> CardSection | None:
         """The session's assembled cards under `card_key`, if made at its current stream position."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT c.* FROM card_sections c JOIN sessions s ON s.id = c.session_id"
             " AND s.stream_epoch = c.stream_epoch AND s.last_seq = c.last_seq"
             " WHERE c.session_id = ? AND c.card_key = ?",
@@ -63,7 +63,7 @@ class CardOps(UnitBase):
     async def put_card_section(self, section: CardSection) -> None:
         """Keep a session's assembled cards (one row per session; one made at an earlier stream
         position, written late, never replaces a later one)."""
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO card_sections (session_id, card_key, stream_epoch, last_seq, notes_html, posts_html,"
             " notes, posts, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (session_id) DO UPDATE SET card_key = excluded.card_key,"
@@ -81,7 +81,7 @@ class CardOps(UnitBase):
         ids = sorted(set(item_ids))
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            rows = await self.conn.execute_fetchall(
+            rows = await self.db.fetch_all(
                 f"SELECT * FROM items WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk)
             )
             for r in rows:
@@ -101,7 +101,7 @@ class CardOps(UnitBase):
             args: list[object] = []
             for c in chunk:
                 args += [c.item_id, card_key, c.item_version, c.html, c.words, now]
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO item_cards (item_id, card_key, item_version, html, words, rendered_at) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
                 + " ON CONFLICT (item_id) DO UPDATE SET card_key = excluded.card_key,"
@@ -114,7 +114,7 @@ class CardOps(UnitBase):
 
     async def count_item_cards(self, session_id: str, card_key: str) -> int:
         """Cards kept under `card_key` for the session's items (current or not)."""
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch_all(
             "SELECT count(*) FROM item_cards c JOIN items i ON i.id = c.item_id WHERE i.session_id = ? AND c.card_key = ?",
             (session_id, card_key),
         )

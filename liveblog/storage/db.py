@@ -23,6 +23,7 @@ from liveblog.errors import Unavailable
 from liveblog.storage.interface import Op
 from liveblog.storage.schema import MIGRATIONS
 from liveblog.storage.searchtext import register as register_search_words
+from liveblog.storage.sql import AiosqliteSql, SqliteSql
 from liveblog.storage.syncconn import SyncConnection, run_now
 from liveblog.storage.unit import SqliteUnit
 from liveblog.storage.writer import GroupCommitWriter, Job
@@ -175,7 +176,7 @@ class Database(GroupCommitWriter):
                 async with self.reader(pool) as conn:
                     await conn.execute("BEGIN")
                     try:
-                        return await fn(SqliteUnit(conn))
+                        return await fn(SqliteUnit(conn, AiosqliteSql(conn)))
                     finally:
                         await conn.rollback()
         except TimeoutError:
@@ -191,11 +192,12 @@ class Database(GroupCommitWriter):
         conn = self._writer
         assert conn is not None
         adapter = SyncConnection(conn)
+        db = SqliteSql(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             done: list[tuple[bool, Any, SqliteUnit]] = []
             for op in ops:
-                unit = SqliteUnit(adapter)
+                unit = SqliteUnit(adapter, db)
                 conn.execute("SAVEPOINT op")
                 try:
                     result = run_now(op(unit))

@@ -2,7 +2,8 @@
 and the inverse, restoring those rows with their ids into another database.
 
 What is never exported: votes and upvotes (who voted), the private part of questions (who
-asked), invites, logins, accounts and addresses, and the text of anything moderated out."""
+asked), invites, logins, accounts and addresses, and the text of anything moderated out.
+Written once for both backends, against the query layer (sql.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 from liveblog.errors import BadRequest, Conflict
 from liveblog.models import SESSION_KINDS, redaction
 from liveblog.storage.redaction import item_is_public, redact_imported
-from liveblog.storage.repo import StreamOps, dumps
+from liveblog.storage.base import OpsBase
+from liveblog.storage.repo import dumps
 
 # A password hash no password matches (argon2 refuses it as malformed): imported comment authors
 # exist as names, and the people behind them get in with an organiser's reset link.
@@ -41,9 +43,9 @@ def _row(row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_
     return out
 
 
-class ExportOps(StreamOps):
+class ExportOps(OpsBase):
     async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
-        rows = await self.conn.execute_fetchall("SELECT * FROM events WHERE id = ?", (event_id,))
+        rows = await self.db.fetch_all("SELECT * FROM events WHERE id = ?", (event_id,))
         return _row(rows[0], _EVENT_COLS, ("hashtags",), ("show_viewers",)) if rows else None
 
     async def public_changes(self, session_id: str) -> list[dict[str, Any]]:
@@ -51,13 +53,13 @@ class ExportOps(StreamOps):
         (deleted, hidden, a draft poll) reduced to `item.redacted`: its text never leaves."""
         hidden = {
             r[0]
-            for r in await self.conn.execute_fetchall(
+            for r in await self.db.fetch_all(
                 "SELECT id, kind, deleted, data FROM items WHERE session_id = ?", (session_id,)
             )
             if not item_is_public(r[1], bool(r[2]), json.loads(r[3]))
         }
         out = []
-        for r in await self.conn.execute_fetchall(
+        for r in await self.db.fetch_all(
             "SELECT seq, op, item_id, payload, created_at FROM changes WHERE session_id = ? ORDER BY seq", (session_id,)
         ):
             payload = json.loads(r[3])
@@ -70,21 +72,21 @@ class ExportOps(StreamOps):
 
     async def export_session_rows(self, session_id: str) -> dict[str, Any] | None:
         """Everything public about a session, as rows (see docs/archive.md, the JSON export)."""
-        rows = await self.conn.execute_fetchall("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        rows = await self.db.fetch_all("SELECT * FROM sessions WHERE id = ?", (session_id,))
         if not rows:
             return None
         session = _row(rows[0], _SESSION_COLS, ("speakers", "hashtags"), ("question_moderation",))
         if rows[0]["kind"] != "session":
             session["kind"] = rows[0]["kind"]  # the event's own feed; absent means a programme session
         items = []
-        for r in await self.conn.execute_fetchall("SELECT * FROM items WHERE session_id = ? ORDER BY id", (session_id,)):
+        for r in await self.db.fetch_all("SELECT * FROM items WHERE session_id = ? ORDER BY id", (session_id,)):
             item = _row(r, _ITEM_COLS, ("data",), ("key_point", "deleted"))
             if not item_is_public(item["kind"], item["deleted"], item["data"]):
                 # Its place is kept (ids and seqs stay true), its content is not.
                 item.update(body="", html="", author="", data={"state": item["data"].get("state")}, deleted=True)
             items.append(item)
         public_ids = {i["id"] for i in items if not i["deleted"]}
-        archive_rows = await self.conn.execute_fetchall("SELECT * FROM archives WHERE session_id = ?", (session_id,))
+        archive_rows = await self.db.fetch_all("SELECT * FROM archives WHERE session_id = ?", (session_id,))
         archive = (
             _row(archive_rows[0], ("summary", "summary_html", "summary_by", "archived_at", "updated_at",
                                    "tags_synced_at"))
@@ -92,7 +94,7 @@ class ExportOps(StreamOps):
         )
         history = [
             _row(r, ("item_id", "version", "body", "html", "written_at", "replaced_at"))
-            for r in await self.conn.execute_fetchall(
+            for r in await self.db.fetch_all(
                 "SELECT h.* FROM item_history h JOIN items i ON i.id = h.item_id WHERE i.session_id = ?"
                 " ORDER BY h.item_id, h.version",
                 (session_id,),
@@ -101,19 +103,19 @@ class ExportOps(StreamOps):
         ]
         comments = [
             _row(r, _COMMENT_COLS, (), ("deleted", "edited"))
-            for r in await self.conn.execute_fetchall(
+            for r in await self.db.fetch_all(
                 "SELECT * FROM comments WHERE session_id = ? ORDER BY id", (session_id,)
             )
         ]
         for c in comments:
             if c["state"] != "visible" or c["deleted"]:
                 c.update(body="", html="", deleted=True, state="visible")
-        locked = await self.conn.execute_fetchall(
+        locked = await self.db.fetch_all(
             "SELECT locked FROM comment_threads WHERE session_id = ?", (session_id,)
         )
         media = [
             {"id": r[0], "content_type": r[1], "sha256": r[2], "created_at": r[3], "bytes": bytes(r[4])}
-            for r in await self.conn.execute_fetchall(
+            for r in await self.db.fetch_all(
                 "SELECT id, content_type, sha256, created_at, bytes FROM media WHERE session_id = ? ORDER BY id",
                 (session_id,),
             )
@@ -121,7 +123,7 @@ class ExportOps(StreamOps):
         return {
             "session": session,
             "archive": archive,
-            "tags": [[r[0], r[1]] for r in await self.conn.execute_fetchall(
+            "tags": [[r[0], r[1]] for r in await self.db.fetch_all(
                 "SELECT tag, source FROM session_tags WHERE session_id = ? ORDER BY tag, source", (session_id,)
             )],
             "items": items,
@@ -133,7 +135,7 @@ class ExportOps(StreamOps):
         }
 
     async def import_event_row(self, event: dict[str, Any], premoderate: bool) -> None:
-        exists = await self.conn.execute_fetchall("SELECT 1 FROM events WHERE id = ?", (event["id"],))
+        exists = await self.db.fetch_all("SELECT 1 FROM events WHERE id = ?", (event["id"],))
         if exists:
             raise Conflict(f"an event {event['id']!r} exists already: import into a fresh instance",
                            code="already_exists")
@@ -142,18 +144,18 @@ class ExportOps(StreamOps):
         event = {"language": "en", "show_viewers": True, **event}
         values = [dumps(event[c]) if c == "hashtags" else int(event[c]) if c == "show_viewers" else event[c]
                   for c in _EVENT_COLS]
-        await self.conn.execute(
+        await self.db.execute(
             f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})", values
         )
         if premoderate:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO event_comment_settings (event_id, premoderate) VALUES (?, 1)", (event["id"],)
             )
 
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore one exported session with its ids (a fresh instance: an id in use is a 409)."""
         s = {"recording_url": "", "recording_offset": 0, **bundle["session"]}  # exports from before recordings
-        exists = await self.conn.execute_fetchall("SELECT 1 FROM sessions WHERE id = ?", (s["id"],))
+        exists = await self.db.fetch_all("SELECT 1 FROM sessions WHERE id = ?", (s["id"],))
         if exists:
             raise Conflict(f"a session {s['id']!r} exists already: import into a fresh instance",
                            code="already_exists")
@@ -164,13 +166,13 @@ class ExportOps(StreamOps):
         kind = s.get("kind", "session")
         if kind not in SESSION_KINDS:
             raise BadRequest(f"unknown session kind {kind!r}", code="invalid_export")
-        await self.conn.execute(
+        await self.db.execute(
             f"INSERT INTO sessions ({', '.join(_SESSION_COLS)}, kind)"
             f" VALUES ({', '.join('?' for _ in _SESSION_COLS)}, ?)",
             [*values, kind],
         )
         for m in bundle["media"]:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO media (id, session_id, content_type, bytes, size, sha256, uploaded_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 (m["id"], s["id"], m["content_type"], m["bytes"], len(m["bytes"]), m["sha256"], m["created_at"]),
@@ -181,52 +183,51 @@ class ExportOps(StreamOps):
                 for c in _ITEM_COLS
             ]
             try:
-                await self.conn.execute(
+                await self.db.execute(
                     f"INSERT INTO items ({', '.join(_ITEM_COLS)}) VALUES ({', '.join('?' for _ in _ITEM_COLS)})", values
                 )
             except Exception as exc:  # an item id in use: not a fresh instance
                 raise Conflict(f"item {item['id']} exists already: import into a fresh instance",
                                code="already_exists") from exc
         for h in bundle["item_history"]:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (h["item_id"], h["version"], h["body"], h["html"], h["written_at"], h["replaced_at"]),
             )
         for ch in bundle["changes"]:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO changes (session_id, seq, op, item_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (s["id"], ch["seq"], ch["op"], ch["item_id"], dumps(ch["payload"]), ch["created_at"]),
             )
         a = bundle["archive"]
         if a is not None:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO archives (session_id, summary, summary_html, summary_by, archived_at, updated_at,"
                 " tags_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (s["id"], a["summary"], a["summary_html"], a["summary_by"], a["archived_at"], a["updated_at"],
                  a["tags_synced_at"]),
             )
         for tag, source in bundle["tags"]:
-            await self.conn.execute(
+            await self.db.execute(
                 "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)", (s["id"], tag, source)
             )
         authors: dict[str, int] = {}
         for c in bundle["comments"]:
             name = c["author"]
             if name not in authors:
-                async with self.conn.execute(
+                account_id = await self.db.fetch_value(
                     "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, ?, 'reader', ?)"
                     " ON CONFLICT (username) DO UPDATE SET username = excluded.username RETURNING id",
                     (name, NO_PASSWORD, c["created_at"]),
-                ) as cur:
-                    row = await cur.fetchone()
-                authors[name] = int(row[0])
-            await self.conn.execute(
+                )
+                authors[name] = int(account_id)
+            await self.db.execute(
                 "INSERT INTO comments (id, session_id, parent_id, account_id, author, body, html, state, deleted,"
                 " created_at, updated_at, edited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (c["id"], s["id"], c["parent_id"], authors[name], name, c["body"], c["html"], c["state"],
                  int(c["deleted"]), c["created_at"], c["updated_at"], int(c["edited"])),
             )
         if bundle["thread_locked"]:
-            await self.conn.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
-        await redact_imported(self.conn, s["id"], bundle["items"], bundle["comments"])
+            await self.db.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
+        await redact_imported(self.db, s["id"], bundle["items"], bundle["comments"])

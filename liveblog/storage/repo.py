@@ -426,7 +426,7 @@ class StreamOps(UnitBase):
         if row is None:
             raise NotFound(f"no item {item_id}")
         item = _item(row)
-        return item, await self.store_change(session_id, seq, op, item_id, await item_change_fields(self.conn, item))
+        return item, await self.store_change(session_id, seq, op, item_id, await item_change_fields(self.db, item))
 
     # -- idempotency keys --------------------------------------------------------------------------
 

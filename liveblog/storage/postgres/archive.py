@@ -1,6 +1,6 @@
-"""The archive on PostgreSQL: storage/archive.py's portable SQL runs unchanged (portable.py);
-the two statements that use SQLite functions have their own SQL here, and so does search, over
-PostgreSQL's own full-text index (`search_index`, kept by triggers: postgres/schema.py step 5).
+"""The archive on PostgreSQL: storage/archive.py, written once against the query layer, runs as
+it is; search has its own SQL here, over PostgreSQL's own full-text index (`search_index`,
+kept by triggers: postgres/schema.py step 5).
 It finds what SQLite's FTS5 finds (every word required, stemmed in the event's language,
 diacritics folded);
 ranking (ts_rank, not bm25) and snippets (ts_headline) may differ."""
@@ -12,9 +12,6 @@ from typing import Any
 from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES, SearchHit, SearchQuery, SearchResult
 from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.postgres.base import PgUnitBase
-from liveblog.storage.postgres.portable import portable
-
-_PortableArchive: Any = portable(ArchiveOps, own=PgUnitBase)
 
 # The text search configuration of each event language (postgres/schema.py steps 5 and 7).
 _CONFIGS = {lang: f"liveblog_search_{lang}" for lang in SEARCH_LANGUAGES if lang != "en"}
@@ -32,36 +29,7 @@ _SNIPPET_TEXT = "coalesce(nullif(concat_ws(' ', nullif(btrim(f.body), ''), nulli
 _HEADLINE = f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2, MaxFragments=1'
 
 
-class PgArchiveOps(_PortableArchive):
-    async def activity(self, event_id: str) -> list[tuple[str, int]]:
-        """Items typed per quarter hour over the event ('YYYY-MM-DDTHH:MM' in UTC, count)."""
-        rows = await self.conn.fetch(
-            "SELECT substr(i.typed_at, 1, 14) || lpad((substr(i.typed_at, 15, 2)::integer / 15 * 15)::text, 2, '0')"
-            " AS slot, count(*) FROM items i JOIN sessions s ON s.id = i.session_id"
-            " WHERE s.event_id = $1 AND i.deleted = 0 GROUP BY slot ORDER BY slot",
-            event_id,
-        )
-        return [(r[0], int(r[1])) for r in rows]
-
-    async def poll_turnout(self, event_id: str) -> list[tuple[int, str, str, int]]:
-        """(poll id, session id, question, voters) for every poll that opened, in time order."""
-        rows = await self.conn.fetch(
-            "SELECT i.id, i.session_id, i.body, coalesce((i.data::jsonb ->> 'voters')::integer, 0)"
-            " FROM items i JOIN sessions s ON s.id = i.session_id"
-            " WHERE s.event_id = $1 AND i.kind = 'poll' AND i.deleted = 0"
-            " AND i.data::jsonb ->> 'state' <> 'draft' ORDER BY i.sort_at, i.id",
-            event_id,
-        )
-        return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
-
-    async def _search_languages(self, event_id: str | None) -> list[str]:
-        """The languages a search must stem its words in: the event's, or every event's."""
-        if event_id:
-            rows = await self.conn.fetch("SELECT language FROM events WHERE id = $1", event_id)
-        else:
-            rows = await self.conn.fetch("SELECT DISTINCT language FROM events")
-        return sorted(r[0] for r in rows)
-
+class PgArchiveOps(ArchiveOps, PgUnitBase):
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
         if not query.terms:

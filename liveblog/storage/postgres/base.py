@@ -7,13 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from liveblog.models import Change
+from liveblog.storage.base import OpsBase
+from liveblog.storage.postgres.driver import PgSql
 
 
-class PgUnitBase:
-    __slots__ = ("conn", "changes", "after_commit", "acks", "batch_acks")
+class PgUnitBase(OpsBase):
+    __slots__ = ("conn", "db", "changes", "after_commit", "acks", "batch_acks")
 
     def __init__(self, conn: Any, batch_acks: list[tuple[str, str, str]] | None = None) -> None:
         self.conn = conn  # an asyncpg.Connection (or pool proxy) with a transaction open
+        self.db = PgSql(conn)
         self.changes: list[Change] = []
         self.after_commit: list[Callable[[], None]] = []
         # complete_client_op's responses (session_id, client_id, JSON), written by the store for

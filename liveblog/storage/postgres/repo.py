@@ -11,7 +11,6 @@ import asyncpg
 from liveblog.errors import Conflict, NotFound
 from liveblog.models import Change, Event, Item, Session, event_feed_id, utcnow
 from liveblog.storage.postgres.base import PgUnitBase
-from liveblog.storage.postgres.portable import AiosqliteShim
 from liveblog.storage.redaction import item_change_fields
 from liveblog.storage.repo import _SESSION_JSON, _comparable, _event, _session_value, _item, _session, _session_wire, dumps, new_epoch, new_id
 
@@ -278,7 +277,7 @@ class PgStreamOps(PgUnitBase):
         if row is None:
             raise NotFound(f"no item {item_id}")
         item = _item(row)
-        return item, await self.store_change(session_id, seq, op, item_id, await item_change_fields(AiosqliteShim(self.conn), item))
+        return item, await self.store_change(session_id, seq, op, item_id, await item_change_fields(self.db, item))
 
     # -- idempotency keys ------------------------------------------------------------------------
 

@@ -3,24 +3,21 @@ connection. One mixin per domain, like storage/unit.py on SQLite."""
 
 from __future__ import annotations
 
+from liveblog.storage.access import AccessOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
 from liveblog.storage.feeds import FeedOps
-from liveblog.storage.programme import ProgrammeOps
-from liveblog.storage.postgres.access import PgAccessOps
 from liveblog.storage.postgres.archive import PgArchiveOps
-from liveblog.storage.postgres.base import PgUnitBase
-from liveblog.storage.postgres.portable import portable
-from liveblog.storage.postgres.votes import PgVoteOps
+from liveblog.storage.postgres.repo import PgStreamOps
+from liveblog.storage.programme import ProgrammeOps
+from liveblog.storage.votes import VoteOps
 
-# Portable SQL (storage/feeds.py keeps to it) runs here unchanged.
-PgFeedOps: type = portable(FeedOps, own=PgUnitBase)
-PgCommentOps: type = portable(CommentOps, own=PgUnitBase)
-PgCardOps: type = portable(CardOps, own=PgUnitBase)
-PgExportOps: type = portable(ExportOps, own=PgUnitBase)
-PgProgrammeOps: type = portable(ProgrammeOps, own=PgUnitBase)
+# Every domain but the stream (postgres/repo.py) is written once, against the query layer
+# (sql.py); the archive adds PostgreSQL's own search (postgres/archive.py).
 
 
-class PgUnit(PgVoteOps, PgAccessOps, PgFeedOps, PgCommentOps, PgExportOps, PgArchiveOps, PgCardOps, PgProgrammeOps):
+class PgUnit(
+    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, FeedOps, ProgrammeOps, PgArchiveOps
+):
     """One read snapshot or one write op's share of a group-commit transaction."""
