@@ -184,3 +184,34 @@ def test_a_post_dated_in_whole_seconds_from_the_second_a_talk_ended_is_not_the_t
     assert FeedService.route(None, post("2026-05-14T12:30:00.000Z"), [target], None) == [("e", "")]  # type: ignore[arg-type]
     assert FeedService.route(None, post("2026-05-14T12:29:59.000Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]
     assert FeedService.route(None, post("2026-05-14T12:30:00.350Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]
+
+
+async def test_a_session_ended_while_the_collecting_sessions_are_read_is_not_routed_to(
+    closing: tuple[Services, FakeNetworks, str, str],
+) -> None:
+    """The one failure of the closing-talk test above, seen once on PostgreSQL under load: the list
+    of collecting sessions was being read when the talk ended, and that list (the talk still
+    live) was kept and used for the next second. Here the talk ends during that very read."""
+    svc, _, _, talk = closing
+    feeds = svc.feeds
+    read = feeds.db.read
+    ended_during_read = False
+
+    async def read_then_end(fn, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal ended_during_read
+        result = await read(fn, **kwargs)
+        if not ended_during_read:
+            ended_during_read = True
+            await svc.programme.set_state(talk, "ended")
+            feeds.forget_targets()  # as the organiser's end does (feeds.state_changed)
+        return result
+
+    feeds.forget_targets()
+    feeds.db.read = read_then_end  # type: ignore[method-assign]
+    try:
+        targets = await feeds.targets()
+    finally:
+        feeds.db.read = read  # type: ignore[method-assign]
+    assert ended_during_read
+    assert [s.session_id for t in targets for s in t.sessions if s.live] == []
+    assert [s.session_id for t in (await feeds.targets()) for s in t.sessions if s.live] == []

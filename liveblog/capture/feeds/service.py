@@ -153,6 +153,7 @@ class FeedService:
         self._supervisor: Supervisor | None = None
         self._task_names: list[str] = []
         self._targets: tuple[float, list[EventTarget]] | None = None
+        self._targets_generation = 0  # forget_targets counts up: a read begun before it is stale
         # Live sessions -> from when they take the event's posts (those made before go elsewhere).
         self._seen_live: dict[str, datetime] = {}
         self._wake = asyncio.Event()
@@ -269,8 +270,9 @@ class FeedService:
 
     def forget_targets(self) -> None:
         """A session went live or ended here: route the next post by its new state, not by the
-        collecting sessions computed up to TARGETS_TTL ago."""
+        collecting sessions computed up to TARGETS_TTL ago, nor by a list being read right now."""
         self._targets = None
+        self._targets_generation += 1
 
     def state_changed(self, before: Session, after: Session) -> None:
         """An organiser changed a session's state: a session gone live has its hashtags wanted now,
@@ -358,7 +360,13 @@ class FeedService:
                 out.append(EventTarget(event.id, tags, terms, tuple(sessions), window, tuple(past)))
             return out
 
-        targets = await self.db.read(load, pool="pages")
+        # A session that goes live or ends while the list is read (on PostgreSQL a read takes long
+        # enough for it) makes the list stale before it is used: read it again (a few times at most).
+        for _ in range(3):
+            generation = self._targets_generation
+            targets = await self.db.read(load, pool="pages")
+            if generation == self._targets_generation:
+                break
         # Remembered while live, and after the end while the event collects (late posts).
         kept = {s.session_id for t in targets for s in t.sessions if s.live} | {
             e.session_id for t in targets for e in t.ended}
