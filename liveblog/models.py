@@ -545,3 +545,25 @@ class SocialRoute:
             "deleted_upstream": self.deleted_upstream,
             "post": self.post.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class ModerationEntry:
+    """One moderation action in the public ledger (storage/moderation.py, docs/archive.md)."""
+
+    id: int
+    event_id: str
+    session_id: str | None
+    at: str
+    actor: str  # who acted: an organiser's or note-taker's name
+    action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete
+    target_kind: str  # comment | question | post | note | account
+    target_id: str
+    reason: str = ""
+
+    def to_export(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id, "session_id": self.session_id, "at": self.at, "actor": self.actor,
+            "action": self.action, "target_kind": self.target_kind, "target_id": self.target_id,
+            "reason": self.reason,
+        }

@@ -67,7 +67,7 @@ async def test_approve_and_remove_reach_viewers_live(world: tuple[LiveServer, Se
             assert created["seq"] > hello["seq"] and created["item"]["kind"] == "social"
             assert "Waiting for a moderator" in created["item"]["html"]
             r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
-                                json={"action": "reject"}, headers=auth(ids))
+                                json={"action": "reject", "reason": "advertising"}, headers=auth(ids))
             assert r.json()["state"] == "rejected"
             r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
                                 json={"action": "remove"}, headers=auth(ids))
@@ -81,6 +81,13 @@ async def test_approve_and_remove_reach_viewers_live(world: tuple[LiveServer, Se
             r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
                                 json={"action": "approve"})
             assert r.status_code == 401
+    # Each decision is in the moderation ledger, with who took it (docs/archive.md).
+    log = await live.services.db.read(lambda r: r.moderation_log(ids.event_id, ids.session_id))
+    assert [(e.action, e.target_kind, e.target_id, e.actor, e.reason) for e in reversed(log)] == [
+        ("approve", "post", str(ana["post_row"]), "Ada", ""),
+        ("reject", "post", str(bo["post_row"]), "Ada", "advertising"),
+        ("remove", "post", str(ana["post_row"]), "Ada", ""),
+    ]
     # A viewer resuming from before gets the same sequenced changes, the removed post's text
     # redacted (docs/archive.md, "What is redacted").
     async with await connect(f"{url}?since={hello['seq']}&epoch={hello['epoch']}") as again:

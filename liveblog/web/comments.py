@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.capture.validate import moderation_reason
 from liveblog.errors import BadRequest, LiveblogError, NotFound, Unauthorized
 from liveblog.web.auth import READER_COOKIE, current_reader, require_organiser, require_reader, services
 
@@ -155,9 +156,10 @@ async def organise_readers(request: Request) -> Response:
 
 
 async def ban_account(request: Request) -> Response:
-    await require_organiser(request)
+    organiser = await require_organiser(request)
     account_id = request.path_params["account_id"]
-    await services(request).readers.ban(account_id)
+    form = await request.form()
+    await services(request).readers.ban(account_id, organiser.username, moderation_reason(form.get("reason")))
     return RedirectResponse(_next(request), status_code=303)
 
 
@@ -211,10 +213,12 @@ async def delete_comment(request: Request) -> Response:
 
 
 async def moderate_comment(request: Request) -> Response:
-    await require_organiser(request)
+    organiser = await require_organiser(request)
     form = await request.form()
-    comment = await services(request).comments.moderate(request.path_params["comment_id"],
-                                                        str(form.get("action", "")))
+    comment = await services(request).comments.moderate(
+        request.path_params["comment_id"], str(form.get("action", "")), organiser.username,
+        moderation_reason(form.get("reason")),
+    )
     return RedirectResponse(_next(request, _comment_url(comment.session_id, comment.id)), status_code=303)
 
 

@@ -572,4 +572,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN recording_url TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN recording_offset INTEGER NOT NULL DEFAULT 0;
     """,
+    # 15: the public moderation ledger (as SQLite's 15).
+    """
+    CREATE TABLE moderation_log (
+        id BIGSERIAL PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        session_id TEXT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX moderation_log_by_event ON moderation_log(event_id, id);
+    CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
+    """,
 ]
