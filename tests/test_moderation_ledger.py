@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from liveblog.archive.ledger import public_summary
 from liveblog.capture.notes import Author
 from liveblog.capture.votes.common import Moderator, Voter
 from liveblog.errors import BadRequest
 from liveblog.services import Services
-from tests.conftest import Seed
+from tests.conftest import ORGANISER, LiveServer, Seed, organiser_csrf
 
 
 def entries(log: list, **match: object) -> list:
@@ -76,3 +77,44 @@ async def test_a_refused_action_logs_nothing_and_a_bad_reason_is_refused(service
     with pytest.raises(BadRequest):
         await svc.comments.moderate(1, "shout", "orga")
     assert await svc.db.read(lambda r: r.moderation_log(seeded.event_id)) == []
+
+
+async def test_organisers_read_the_log_and_readers_see_the_counts(live: LiveServer, seeded: Seed) -> None:
+    svc, sid = live.services, seeded.session_id
+    page = f"/organise/events/{seeded.event_id}/moderation"
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org, live.client(follow_redirects=False) as anon:
+        assert (await anon.get(page)).status_code in (303, 401)  # organisers only
+        empty = (await org.get(page)).text
+        assert "Nothing has been moderated in this event yet." in empty and "<table" not in empty
+        ada = Moderator("Ada", seeded.invite_id)
+        for n, body in enumerate(["Why?", "Buy watches", "Buy more watches"]):
+            question, _ = await svc.audience.ask(sid, Voter(f"asker{n}"), {"body": body})
+            if n:
+                await svc.audience.moderate_question(question.id, ada, {"action": "hide", "reason": "advertising"})
+        reader, _ = await svc.readers.register("loud", "a long password")
+        comment = await svc.comments.post(sid, reader, "Rude words")
+        r = await org.post(f"/comments/{comment.id}/moderate", data={"action": "hide", "reason": "rude <b>"})
+        assert r.status_code == 303
+        log = (await org.get(page)).text
+        rows = log.split('<tbody>')[1].split('</tbody>')[0].count("<tr>")
+        assert rows == 3
+        assert "<td>rude &lt;b&gt;</td>" in log and "<td>advertising</td>" in log
+        assert f"<td>{ORGANISER[0]}</td>" in log and "<td>Ada</td>" in log
+        assert f"<td>comment #{comment.id}</td>" in log and f'href="?session={sid}">Keynote</a>' in log
+        assert '<th scope="col">Reason</th>' in log
+        other = (await org.get(page, params={"session": seeded.other_session_id})).text
+        assert "Nothing has been moderated in Workshop yet." in other
+        assert (await org.get(page, params={"session": "nope"})).status_code == 404
+        await svc.programme.set_state(sid, "ended")
+        knowledge = (await anon.get(f"/archive/sessions/{sid}")).text
+        assert "Moderation: 2 questions hidden · 1 comment hidden." in knowledge
+        assert "advertising" not in knowledge and "rude" not in knowledge.lower()
+
+
+def test_public_counts_read_well() -> None:
+    assert public_summary({}) == ""
+    assert public_summary({("question", "hide"): 3, ("question", "merge"): 1, ("post", "reject"): 10,
+                           ("post", "remove"): 2}) == "3 questions hidden, 1 merged · 12 posts not shown"
+    assert public_summary({("comment", "delete"): 1, ("note", "delete"): 2, ("comment", "approve"): 4}) == (
+        "1 comment removed · 2 notes removed by the organisers")
