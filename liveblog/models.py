@@ -547,6 +547,12 @@ class SocialRoute:
         }
 
 
+# What the moderation ledger logs (storage/moderation.py): the actions, and what they act on.
+MODERATION_ACTIONS = ("hide", "show", "approve", "reject", "remove", "ban", "answer", "merge", "pin", "unpin",
+                      "delete")
+MODERATION_TARGETS = ("comment", "question", "post", "note", "account")
+
+
 @dataclass(frozen=True)
 class ModerationEntry:
     """One moderation action in the public ledger (storage/moderation.py, docs/archive.md)."""
@@ -562,8 +568,9 @@ class ModerationEntry:
     reason: str = ""
 
     def to_export(self) -> dict[str, Any]:
+        """Its row in the JSON export (the event is the export's own)."""
         return {
-            "event_id": self.event_id, "session_id": self.session_id, "at": self.at, "actor": self.actor,
+            "session_id": self.session_id, "at": self.at, "actor": self.actor,
             "action": self.action, "target_kind": self.target_kind, "target_id": self.target_id,
             "reason": self.reason,
         }

@@ -6,14 +6,19 @@ Runs on either backend (LIVEBLOG_TEST_BACKEND=postgres for PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from liveblog.archive.exports import export_json
 from liveblog.archive.ledger import public_summary
+from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
 from liveblog.capture.votes.common import Moderator, Voter
 from liveblog.errors import BadRequest
 from liveblog.services import Services
-from tests.conftest import ORGANISER, LiveServer, Seed, organiser_csrf
+from tests.conftest import ORGANISER, LiveServer, Seed, make_settings, organiser_csrf
 
 
 def entries(log: list, **match: object) -> list:
@@ -118,3 +123,47 @@ def test_public_counts_read_well() -> None:
                            ("post", "remove"): 2}) == "3 questions hidden, 1 merged · 12 posts not shown"
     assert public_summary({("comment", "delete"): 1, ("note", "delete"): 2, ("comment", "approve"): 4}) == (
         "1 comment removed · 2 notes removed by the organisers")
+
+
+async def test_the_export_carries_the_ledger_and_import_restores_it(services: Services, seeded: Seed,
+                                                                    tmp_path: Path) -> None:
+    svc, sid = services, seeded.session_id
+    reader, _ = await svc.readers.register("loud", "a long password")
+    comment = await svc.comments.post(sid, reader, "Rude words")
+    await svc.comments.moderate(comment.id, "hide", "orga", "rude")
+    await svc.readers.ban(reader.id, "orga")
+    question, _ = await svc.audience.ask(seeded.other_session_id, Voter("asker"), {"body": "Why?"})
+    await svc.audience.moderate_question(question.id, Moderator("Ada", seeded.invite_id), {"action": "hide"})
+    doc = await export_json(svc.db, seeded.event_id)
+    assert [(e["action"], e["session_id"], e["reason"]) for e in doc["moderation"]] == [
+        ("hide", sid, "rude"), ("ban", None, ""), ("hide", seeded.other_session_id, "")]
+    one = await export_json(svc.db, seeded.event_id, [seeded.other_session_id])
+    assert [e["target_kind"] for e in one["moderation"]] == ["question"]  # only the exported session's
+
+    def broken(n: int, **change: object) -> dict:
+        copy = json.loads(json.dumps(doc))
+        copy["moderation"][n].update(change)
+        return copy
+
+    for bad, field in ((broken(0, action="smite"), "moderation[0].action"),
+                       (broken(1, target_kind="event"), "moderation[1].target_kind"),
+                       (broken(0, session_id="elsewhere"), "moderation[0].session_id"),
+                       (broken(2, reason="x" * 501), "moderation[2].reason"),
+                       (broken(0, at="yesterday"), "moderation[0].at"),
+                       (broken(0, target_id=""), "moderation[0].target_id"),
+                       (broken(1, actor=None), "moderation[1].actor")):
+        with pytest.raises(BadRequest) as refused:
+            await import_json(svc.db, bad)
+        assert refused.value.code == "invalid_export" and field in refused.value.message, (field, refused.value)
+
+    (tmp_path / "fresh").mkdir()
+    fresh = Services.build(make_settings(tmp_path / "fresh"))
+    await fresh.open()
+    try:
+        await import_json(fresh.db, json.loads(json.dumps(doc)))
+        again = await export_json(fresh.db, seeded.event_id)
+        assert again["moderation"] == doc["moderation"]
+        counts = await fresh.db.read(lambda r: r.moderation_counts(sid))
+        assert counts == {("comment", "hide"): 1}
+    finally:
+        await fresh.close()
