@@ -167,3 +167,23 @@ async def test_the_export_carries_the_ledger_and_import_restores_it(services: Se
         assert counts == {("comment", "hide"): 1}
     finally:
         await fresh.close()
+
+
+async def test_a_deleted_sessions_entries_go_with_it(services: Services, seeded: Seed, tmp_path: Path) -> None:
+    """The export names only sessions that exist: a deleted session's entries must not stay
+    behind, or the event's export would no longer import."""
+    svc = services
+    question, _ = await svc.audience.ask(seeded.session_id, Voter("asker"), {"body": "Why?"})
+    await svc.audience.moderate_question(question.id, Moderator("Ada", seeded.invite_id), {"action": "hide"})
+    await svc.programme.set_state(seeded.session_id, "ended")
+    await svc.programme.mark_exported(seeded.session_id)
+    await svc.programme.delete_session(seeded.session_id)
+    assert await svc.db.read(lambda r: r.moderation_log(seeded.event_id)) == []
+    doc = await export_json(svc.db, seeded.event_id)
+    (tmp_path / "fresh").mkdir()
+    fresh = Services.build(make_settings(tmp_path / "fresh"))
+    await fresh.open()
+    try:
+        assert await import_json(fresh.db, doc) == (seeded.event_id, 1)
+    finally:
+        await fresh.close()
