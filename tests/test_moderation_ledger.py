@@ -101,6 +101,9 @@ async def test_organisers_read_the_log_and_readers_see_the_counts(live: LiveServ
         comment = await svc.comments.post(sid, reader, "Rude words")
         r = await org.post(f"/comments/{comment.id}/moderate", data={"action": "hide", "reason": "rude <b>"})
         assert r.status_code == 303
+        queue = (await org.get("/organise/comments")).text  # the queue's form asks for a reason
+        assert f'<label class="visually-hidden" for="reason-{comment.id}">' in queue
+        assert f'id="reason-{comment.id}" name="reason"' in queue
         log = (await org.get(page)).text
         rows = log.split('<tbody>')[1].split('</tbody>')[0].count("<tr>")
         assert rows == 3
