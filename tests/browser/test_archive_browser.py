@@ -52,7 +52,7 @@ def build_archive(server: ThreadServer) -> dict[str, Any]:
         await svc.comments.post(seed.session_id, sam, "Yes: algae have chlorophyll as well.", parent_id=first.id)
         await svc.comments.post(seed.other_session_id, sam, "Will the workshop cover *C4* plants?")
         off_topic = await svc.comments.post(seed.other_session_id, sam, "Cheap *sunglasses* for sale")
-        await svc.comments.moderate(off_topic.id, "hide")  # listed in the organisers' queue
+        await svc.comments.moderate(off_topic.id, "hide", "org", "advertising")  # in the organisers' queue and log
         # The upvote count is written by the tally coalescer a moment later: wait for it, so
         # every change exists before the commit times are spread out.
         async def upvotes_written() -> bool:
@@ -118,6 +118,18 @@ def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: 
             problems[f"organise-comments-{label} sideways"] = bad
         if bad := serious_axe_violations(page):
             problems[f"organise-comments-{label}"] = bad
+        # The moderation log, and what readers see of it on the knowledge page.
+        page.goto(f"/organise/events/{server.seed.event_id}/moderation")
+        row = page.locator("#moderation-log tbody tr").first
+        expect(row).to_contain_text("advertising")
+        expect(row).to_contain_text("Workshop")
+        page.screenshot(path=str(screenshot_dir / f"archive-organise-moderation-{label}.png"), full_page=True)
+        if bad := sideways(page, viewport["width"]):
+            problems[f"organise-moderation-{label} sideways"] = bad
+        if bad := serious_axe_violations(page):
+            problems[f"organise-moderation-{label}"] = bad
+        page.goto(f"/archive/sessions/{server.seed.other_session_id}")
+        expect(page.locator("#moderation")).to_have_text("Moderation: 1 comment hidden.")
     assert problems == {}
 
 
