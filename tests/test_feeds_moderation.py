@@ -113,6 +113,11 @@ async def test_blocking_an_account_removes_its_waiting_posts(world: tuple[LiveSe
         assert r.json()["decided"] == 1
         r = await http.post(rules, json={"kind": "allow_author", "value": "x:dee"}, headers=auth(ids))
         assert r.json()["decided"] == 1
+        # Each post a new rule decided is in the moderation ledger, the rule as its reason.
+        log = await live.services.db.read(lambda r: r.moderation_log(ids.event_id, ids.session_id))
+        assert sorted((e.action, e.actor, e.reason) for e in log) == [
+            ("approve", "Ada", "rule: allow_author x:dee"), ("reject", "Ada", "rule: block_author x:spam"),
+            ("reject", "Ada", "rule: block_author x:spam"), ("reject", "Ada", "rule: block_word cheap tickets")]
         data = (await http.get(f"/api/v1/sessions/{ids.session_id}/feeds/queue", headers=auth(ids))).json()
         assert data["pending"] == []
         # Later posts by the blocked account never wait; the allowed author goes straight in.

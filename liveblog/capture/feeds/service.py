@@ -670,6 +670,7 @@ class FeedService:
             if await tx.get_event(event_id) is None:
                 raise NotFound(f"no event {event_id!r}", code="unknown_event")
             await tx.add_feed_rule(event_id, kind, value, by)
+            actor = await _actor_name(tx, event_id, by)
             touched = []
             for route in await tx.list_social_routes(event_id=event_id, state="pending", limit=100_000):
                 post = route.post
@@ -686,6 +687,15 @@ class FeedService:
                 else:
                     await tx.set_social_route(route.post_row, event_id, route.session_id, state="rejected",
                                               item_id=None, decided_by=by)
+                # In the moderation ledger as the rule's author's decision, the rule as its reason.
+                action = "approve" if kind == "allow_author" else "reject"
+                reason = f"rule: {kind} {value}"
+                if route.session_id or kind == "allow_author":  # the stream's session exists
+                    await tx.record_moderation(session_id=stream_id, actor=actor, action=action,
+                                               target_kind="post", target_id=route.post_row, reason=reason)
+                else:  # the event's feed, not made yet: the event's own entry
+                    await tx.record_event_moderation(event_id=event_id, actor=actor, action=action,
+                                                     target_kind="post", target_id=route.post_row, reason=reason)
                 touched.append(stream_id)
             return touched
 
