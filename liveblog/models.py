@@ -51,6 +51,7 @@ class Event:
     updated_at: str = ""
     language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
     show_viewers: bool = True  # viewers' pages say how many watch (organisers always see it)
+    public_reasons: bool = False  # knowledge pages show the moderation ledger's reasons too
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class Event:
             "hashtags": list(self.hashtags),
             "language": self.language,
             "show_viewers": self.show_viewers,
+            "public_reasons": self.public_reasons,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -546,6 +548,9 @@ class SocialRoute:
             "post": self.post.to_dict(),
         }
 
+
+# An event's on/off settings, stored as 0/1 integers.
+EVENT_FLAGS = ("show_viewers", "public_reasons")
 
 # What the moderation ledger logs (storage/moderation.py): the actions, and what they act on.
 MODERATION_ACTIONS = ("hide", "show", "approve", "reject", "remove", "ban", "answer", "merge", "pin", "unpin",

@@ -190,3 +190,28 @@ async def test_a_deleted_sessions_entries_go_with_it(services: Services, seeded:
         assert await import_json(fresh.db, doc) == (seeded.event_id, 1)
     finally:
         await fresh.close()
+
+
+async def test_an_event_may_show_its_reasons_on_knowledge_pages(live: LiveServer, seeded: Seed) -> None:
+    svc, sid = live.services, seeded.session_id
+    ada = Moderator("Ada", seeded.invite_id)
+    for n in range(3):
+        question, _ = await svc.audience.ask(sid, Voter(f"asker{n}"), {"body": f"Buy watches {n}"})
+        await svc.audience.moderate_question(question.id, ada, {"action": "hide",
+                                                                 "reason": "off topic" if n else "advertising"})
+    await svc.programme.set_state(sid, "ended")
+    page = f"/archive/sessions/{sid}"
+    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
+                           follow_redirects=False) as org, live.client() as anon:
+        assert "off topic" not in (await anon.get(page)).text  # not unless the organiser chooses
+        form = (await org.get(f"/organise/events/{seeded.event_id}")).text
+        assert 'id="public_reasons" name="public_reasons">' in form  # off by default
+        r = await org.post(f"/organise/events/{seeded.event_id}", data={
+            "form": "event", "title": "Test Summit", "starts_on": "2026-05-14", "ends_on": "2026-05-15",
+            "hashtags": "#test", "language": "en", "show_viewers": "on", "public_reasons": "on"})
+        assert r.status_code in (200, 303), r.text
+        assert (await svc.programme.event(seeded.event_id)).public_reasons
+        shown = (await anon.get(page)).text
+        assert "Moderation: 3 questions hidden. Reasons given: off topic (2), advertising." in shown
+    doc = await export_json(svc.db, seeded.event_id)
+    assert doc["event"]["public_reasons"] is True

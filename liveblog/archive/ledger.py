@@ -21,6 +21,10 @@ PUBLIC_COUNTS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+# The actions the public counts count, of any target.
+COUNTED = tuple(sorted({action for *_, actions in PUBLIC_COUNTS for action, _ in actions}))
+
+
 def public_summary(counts: dict[tuple[str, str], int]) -> str:
     """'3 questions hidden, 1 merged · 12 posts not shown': each kind of target with what was
     done to how many (its noun once, on the first count), "" when nothing was moderated."""
@@ -35,6 +39,11 @@ def public_summary(counts: dict[tuple[str, str], int]) -> str:
         if phrases:
             parts.append(", ".join(phrases))
     return " · ".join(parts)
+
+
+def public_reasons(reasons: list[tuple[str, int]]) -> str:
+    """'advertising (2), off topic': the reasons given, for an event that shows them."""
+    return ", ".join(f"{reason} ({n})" if n > 1 else reason for reason, n in reasons)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.tags import normalise_tag, parse_tags, search_phrases, search_terms
-from liveblog.archive.ledger import public_summary
+from liveblog.archive.ledger import COUNTED, public_reasons, public_summary
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
@@ -160,6 +160,7 @@ class KnowledgeView:
     history: dict[int, list[ItemVersion]]
     version: str
     moderation: str = ""  # the ledger's public counts (archive/ledger.py), "" for none
+    moderation_reasons: str = ""  # and the reasons given, when the event shows them
 
     @property
     def note_count(self) -> int:
@@ -790,6 +791,8 @@ async def _read_view(
         history=history,
         version=_version(session, record),
         moderation=public_summary(await r.moderation_counts(session_id)),
+        moderation_reasons=public_reasons(await r.moderation_reasons(session_id, COUNTED))
+        if event.public_reasons else "",
     )
 
 

@@ -210,7 +210,7 @@ EVENT = record(
     {"id": text(64, ID), "title": NAME, "starts_on": moment, "ends_on": moment, "venue": NAME,
      "description": text(DESCRIPTION_CHARS), "hashtags": array(NAME, 100), "created_at": moment,
      "updated_at": moment},
-    {"language": choice(*SEARCH_LANGUAGES), "show_viewers": boolean},
+    {"language": choice(*SEARCH_LANGUAGES), "show_viewers": boolean, "public_reasons": boolean},
 )
 SESSION = record(
     {"id": text(80), "event_id": text(64, ID), "title": NAME, "starts_at": moment, "ends_at": moment, "room": NAME,

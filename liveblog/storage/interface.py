@@ -356,6 +356,9 @@ class Unit(Protocol):
     async def moderation_counts(self, session_id: str) -> dict[tuple[str, str], int]:
         ...
 
+    async def moderation_reasons(self, session_id: str, actions: tuple[str, ...]) -> list[tuple[str, int]]:
+        ...
+
     async def import_moderation_rows(self, entries: list[dict[str, Any]]) -> None:
         ...
 

@@ -10,6 +10,14 @@ from liveblog.models import ModerationEntry, utcnow
 from liveblog.storage.base import OpsBase
 
 COLUMNS = "id, event_id, session_id, at, actor, action, target_kind, target_id, reason"
+# A session's entries that say where each target stands: the last action taken on it (a question
+# hidden then shown again stands shown), pins, unpins and answers aside (they remove nothing).
+STANDING = (
+    "FROM moderation_log m WHERE session_id = ?"
+    " AND id = (SELECT max(l.id) FROM moderation_log l WHERE l.session_id = m.session_id"
+    " AND l.target_kind = m.target_kind AND l.target_id = m.target_id"
+    " AND l.action NOT IN ('pin', 'unpin', 'answer'))"
+)
 
 
 def entry_of(row: Any) -> ModerationEntry:
@@ -55,15 +63,20 @@ class ModerationOps(OpsBase):
     async def moderation_counts(self, session_id: str) -> dict[tuple[str, str], int]:
         """How many of a session's targets each action was last taken on, by (target_kind,
         action): a question hidden then shown again counts as shown, not hidden."""
-        rows = await self.db.fetch_all(
-            "SELECT target_kind, action, count(*) FROM moderation_log m WHERE session_id = ?"
-            " AND id = (SELECT max(l.id) FROM moderation_log l WHERE l.session_id = m.session_id"
-            " AND l.target_kind = m.target_kind AND l.target_id = m.target_id"
-            " AND l.action NOT IN ('pin', 'unpin', 'answer'))"
-            " GROUP BY target_kind, action",
-            (session_id,),
-        )
+        rows = await self.db.fetch_all(f"SELECT target_kind, action, count(*) {STANDING} GROUP BY target_kind, action",
+                                       (session_id,))
         return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    async def moderation_reasons(self, session_id: str, actions: tuple[str, ...]) -> list[tuple[str, int]]:
+        """The reasons given for the session's targets that stand with one of `actions`, each
+        with how many, most frequent first."""
+        test, args = self.db.dialect.one_of("action", actions)
+        rows = await self.db.fetch_all(
+            f"SELECT reason, count(*) {STANDING} AND reason <> '' AND {test} GROUP BY reason ORDER BY count(*) DESC,"
+            " reason",
+            (session_id, *args),
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def import_moderation_rows(self, entries: list[dict[str, Any]]) -> None:
         """Restore ledger rows from an export (already validated, capture/imports.py)."""

@@ -545,6 +545,7 @@ MIGRATIONS: list[str] = [
     """,
     # 15: the public moderation ledger (issue 17, docs/archive.md): one row per moderation action,
     # written in the same transaction as the action; kept when the target is removed.
+    # `public_reasons`: the event's knowledge pages also show the reasons given.
     """
     CREATE TABLE moderation_log (
         id INTEGER PRIMARY KEY,
@@ -559,5 +560,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX moderation_log_by_event ON moderation_log(event_id, id);
     CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
+    ALTER TABLE events ADD COLUMN public_reasons INTEGER NOT NULL DEFAULT 0;
     """,
 ]

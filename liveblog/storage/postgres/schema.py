@@ -587,5 +587,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX moderation_log_by_event ON moderation_log(event_id, id);
     CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
+    ALTER TABLE events ADD COLUMN public_reasons INTEGER NOT NULL DEFAULT 0;
     """,
 ]
