@@ -51,6 +51,7 @@ class Event:
     updated_at: str = ""
     language: str = "en"  # a SEARCH_LANGUAGES code: how the event's archive is stemmed for search
     show_viewers: bool = True  # viewers' pages say how many watch (organisers always see it)
+    public_reasons: bool = False  # knowledge pages show the moderation ledger's reasons too
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class Event:
             "hashtags": list(self.hashtags),
             "language": self.language,
             "show_viewers": self.show_viewers,
+            "public_reasons": self.public_reasons,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -544,4 +546,36 @@ class SocialRoute:
             "routed_at": self.routed_at,
             "deleted_upstream": self.deleted_upstream,
             "post": self.post.to_dict(),
+        }
+
+
+# An event's on/off settings, stored as 0/1 integers.
+EVENT_FLAGS = ("show_viewers", "public_reasons")
+
+# What the moderation ledger logs (storage/moderation.py): the actions, and what they act on.
+MODERATION_ACTIONS = ("hide", "show", "approve", "reject", "remove", "ban", "answer", "merge", "pin", "unpin",
+                      "delete")
+MODERATION_TARGETS = ("comment", "question", "post", "note", "account")
+
+
+@dataclass(frozen=True)
+class ModerationEntry:
+    """One moderation action in the public ledger (storage/moderation.py, docs/archive.md)."""
+
+    id: int
+    event_id: str
+    session_id: str | None
+    at: str
+    actor: str  # who acted: an organiser's or note-taker's name
+    action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete
+    target_kind: str  # comment | question | post | note | account
+    target_id: str
+    reason: str = ""
+
+    def to_export(self) -> dict[str, Any]:
+        """Its row in the JSON export (the event is the export's own)."""
+        return {
+            "session_id": self.session_id, "at": self.at, "actor": self.actor,
+            "action": self.action, "target_kind": self.target_kind, "target_id": self.target_id,
+            "reason": self.reason,
         }

@@ -227,7 +227,7 @@ async def test_unknown_fields_in_any_json_write_are_refused_by_name(live: LiveSe
             ("POST", f"/api/v1/polls/{poll_id}/state", {"state": "closed", "durration": 5}, ["durration"]),
             ("POST", f"/api/v1/polls/{poll_id}/votes", {"choice": "a", "weight": 100}, ["weight"]),
             ("POST", f"{session}/questions", {"body": "How?", "anonymous": True}, ["anonymous"]),
-            ("POST", f"/api/v1/questions/{question_id}/moderation", {"action": "hide", "reason": "x"}, ["reason"]),
+            ("POST", f"/api/v1/questions/{question_id}/moderation", {"action": "hide", "why": "x"}, ["why"]),
             ("POST", f"{session}/feeds/posts/1", {"action": "approve", "note": "x"}, ["note"]),
             ("POST", f"{session}/feeds/policy", {"moderate": True, "all": True}, ["all"]),
             ("POST", f"{event}/feeds/policy", {"moderate": True, "all": True}, ["all"]),

@@ -67,7 +67,7 @@ async def test_approve_and_remove_reach_viewers_live(world: tuple[LiveServer, Se
             assert created["seq"] > hello["seq"] and created["item"]["kind"] == "social"
             assert "Waiting for a moderator" in created["item"]["html"]
             r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
-                                json={"action": "reject"}, headers=auth(ids))
+                                json={"action": "reject", "reason": "advertising"}, headers=auth(ids))
             assert r.json()["state"] == "rejected"
             r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
                                 json={"action": "remove"}, headers=auth(ids))
@@ -81,6 +81,13 @@ async def test_approve_and_remove_reach_viewers_live(world: tuple[LiveServer, Se
             r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
                                 json={"action": "approve"})
             assert r.status_code == 401
+    # Each decision is in the moderation ledger, with who took it (docs/archive.md).
+    log = await live.services.db.read(lambda r: r.moderation_log(ids.event_id, ids.session_id))
+    assert [(e.action, e.target_kind, e.target_id, e.actor, e.reason) for e in reversed(log)] == [
+        ("approve", "post", str(ana["post_row"]), "Ada", ""),
+        ("reject", "post", str(bo["post_row"]), "Ada", "advertising"),
+        ("remove", "post", str(ana["post_row"]), "Ada", ""),
+    ]
     # A viewer resuming from before gets the same sequenced changes, the removed post's text
     # redacted (docs/archive.md, "What is redacted").
     async with await connect(f"{url}?since={hello['seq']}&epoch={hello['epoch']}") as again:
@@ -106,6 +113,11 @@ async def test_blocking_an_account_removes_its_waiting_posts(world: tuple[LiveSe
         assert r.json()["decided"] == 1
         r = await http.post(rules, json={"kind": "allow_author", "value": "x:dee"}, headers=auth(ids))
         assert r.json()["decided"] == 1
+        # Each post a new rule decided is in the moderation ledger, the rule as its reason.
+        log = await live.services.db.read(lambda r: r.moderation_log(ids.event_id, ids.session_id))
+        assert sorted((e.action, e.actor, e.reason) for e in log) == [
+            ("approve", "Ada", "rule: allow_author x:dee"), ("reject", "Ada", "rule: block_author x:spam"),
+            ("reject", "Ada", "rule: block_author x:spam"), ("reject", "Ada", "rule: block_word cheap tickets")]
         data = (await http.get(f"/api/v1/sessions/{ids.session_id}/feeds/queue", headers=auth(ids))).json()
         assert data["pending"] == []
         # Later posts by the blocked account never wait; the allowed author goes straight in.

@@ -36,6 +36,10 @@ async def test_migrate_to_postgres_copies_everything_and_checks_counts(
         for p in range(5):
             await old.audience.vote(poll.id, Voter(f"p{p}"), {"choice": "a"})
         media_id = await old.db.write(lambda tx: tx.insert_media(seeded.session_id, "image/png", b"\x89PNG-bytes", "Ada"))
+        asked, _ = await old.audience.ask(seeded.session_id, Voter("asker"), {"body": "Off topic?"})
+        await old.audience.moderate_question(asked.id, Moderator("Ada", seeded.invite_id),
+                                             {"action": "hide", "reason": "off topic"})
+        before_ledger = await old.db.read(lambda r: r.moderation_log(seeded.event_id))
         await old.audience.stop()  # the last tallies into the stream before the copy
         before_items = await old.db.read(lambda r: r.list_items(seeded.session_id, include_deleted=True))
         before_head = await old.db.read(lambda r: r.stream_head(seeded.session_id))
@@ -58,6 +62,7 @@ async def test_migrate_to_postgres_copies_everything_and_checks_counts(
         assert await new.db.read(lambda r: r.stream_head(seeded.session_id)) == before_head
         assert await new.db.read(lambda r: r.changes_between(seeded.session_id, 0, before_head[1])) == before_changes
         assert await new.db.read(lambda r: r.count_votes(poll.id)) == 5
+        assert await new.db.read(lambda r: r.moderation_log(seeded.event_id)) == before_ledger  # the ledger came along
         assert await new.db.read(lambda r: r.get_media(media_id)) == ("image/png", b"\x89PNG-bytes")
         assert await new.accounts.login(*ORGANISER)  # the password hash came along
         assert (await new.accounts.invite_for_token(seeded.token)) is not None  # and the invite tokens
@@ -71,6 +76,8 @@ async def test_migrate_to_postgres_copies_everything_and_checks_counts(
                                      {"type": "note.create", "client_id": "after", "body": "on PostgreSQL"})
         assert ack.seq == before_head[1] + 1
         assert ack.item_id > max(i.id for i in before_items)
+        await new.audience.moderate_question(asked.id, Moderator("Ada", seeded.invite_id), {"action": "approve"})
+        assert (await new.db.read(lambda r: r.moderation_log(seeded.event_id)))[0].id == before_ledger[0].id + 1
 
         async def second_account(tx: Unit) -> int:
             return (await tx.insert_account("second", "x")).id

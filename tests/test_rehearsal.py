@@ -6,9 +6,8 @@ two rooms, moved to start now; three slots of two parallel sessions, a break aft
 lunch after the second. Every note-taker and every network post is accounted for: nothing lost or
 doubled, nothing in the wrong session. A restart (SIGTERM) falls in the middle of the day.
 
-Not asserted: the moderation ledger of issue 17 item 4 (every hide, approve, answer... recorded
-and matched against what was done), because no ledger exists yet; when it does, this rehearsal
-should compare it with the moderation it performs (the question it hides and the one it answers).
+The moderation ledger (issue 17 item 4) matches the moderation the day performs: the question it
+hides and the one it answers, by the organiser, in the export and in the knowledge page's count.
 """
 
 from __future__ import annotations
@@ -708,6 +707,13 @@ async def check_questions(day: Day, export: dict[str, Any], session_id: str, ask
     assert "crypto" not in json.dumps(export)  # hidden text never leaves
     r = await day.organiser.get(f"/archive/sessions/{session_id}")
     assert "What about rural councils?" in r.text and "crypto" not in r.text
+    # The moderation ledger says what was done, by whom, and the page counts it.
+    ledger = [(e["action"], e["target_kind"], e["target_id"]) for e in export["moderation"]
+              if e["session_id"] == session_id and e["target_kind"] == "question"]
+    assert ledger == [("hide", "question", str(asked["Buy me crypto"])),
+                      ("answer", "question", str(asked["Any data on retention?"]))]
+    assert all(e["actor"] for e in export["moderation"])
+    assert "Moderation: 1 question hidden" in r.text
 
 
 async def check_in_browser(day: Day, site: Path) -> None:

@@ -157,8 +157,9 @@ class Readers:
 
         return await self.db.write(op)
 
-    async def ban(self, account_id: int) -> None:
-        """Ban an account: it can no longer log in or comment, and every login it has ends."""
+    async def ban(self, account_id: int, by: str = "", reason: str = "") -> None:
+        """Ban an account: it can no longer log in or comment, and every login it has ends. The
+        ban goes in the moderation ledger of every event the account commented in."""
 
         async def op(tx: Tx) -> None:
             account = await tx.get_account(account_id)
@@ -167,6 +168,9 @@ class Readers:
             if account.role == "organiser":
                 raise Forbidden("organiser accounts cannot be banned here", code="forbidden")
             await tx.ban_account(account_id)
+            for event_id in await tx.account_events(account_id):
+                await tx.record_event_moderation(event_id=event_id, actor=by, action="ban", target_kind="account",
+                                                 target_id=account_id, reason=reason)
             self._end_logins(tx, await tx.revoke_account_logins(account.username))
 
         await self.db.write(op)

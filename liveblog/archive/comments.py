@@ -211,7 +211,8 @@ class Comments:
 
         return await self.db.write(op)
 
-    async def moderate(self, comment_id: int, action: str) -> Comment:
+    async def moderate(self, comment_id: int, action: str, by: str = "", reason: str = "") -> Comment:
+        """hide | show | approve | delete a comment, logged in the moderation ledger by `by`."""
         if action not in MODERATION_ACTIONS:
             raise BadRequest(f"action must be one of {', '.join(MODERATION_ACTIONS)}", code="invalid_field",
                              field="action")
@@ -227,6 +228,8 @@ class Comments:
                 fields = {"state": "hidden" if action == "hide" else "visible"}
                 name = "comment.updated"
             updated, _ = await tx.update_comment(comment_id, fields, op=name)
+            await tx.record_moderation(session_id=comment.session_id, actor=by, action=action,
+                                       target_kind="comment", target_id=comment_id, reason=reason)
             return updated
 
         return await self.db.write(op)

@@ -46,6 +46,9 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
             sessions.append(_encode_media(bundle))
         feed = await r.get_event_feed(event_id) if session_ids is None else None
         feed_bundle = await r.export_session_rows(feed.id) if feed is not None else None
+        # The moderation ledger of what is exported: the whole event's, or those sessions'.
+        ledger = [e.to_export() for e in reversed(await r.moderation_log(event_id))
+                  if session_ids is None or e.session_id in ids]
         return {
             "format": FORMAT,
             "version": EXPORT_VERSION,
@@ -55,6 +58,7 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
             "sessions": sessions,
             # The event's own feed ("Around the event"), in a session's shape; absent when it has none.
             **({"event_feed": _encode_media(feed_bundle)} if feed_bundle is not None else {}),
+            "moderation": ledger,
         }
 
     return await db.read(read, pool="pages")

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.tags import normalise_tag, parse_tags, search_phrases, search_terms
+from liveblog.archive.ledger import COUNTED, public_reasons, public_summary
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
@@ -158,6 +159,8 @@ class KnowledgeView:
     related: list[tuple[Session, int]]
     history: dict[int, list[ItemVersion]]
     version: str
+    moderation: str = ""  # the ledger's public counts (archive/ledger.py), "" for none
+    moderation_reasons: str = ""  # and the reasons given, when the event shows them
 
     @property
     def note_count(self) -> int:
@@ -787,6 +790,9 @@ async def _read_view(
         related=related if related is not None else await r.related_sessions(session_id, related_limit),
         history=history,
         version=_version(session, record),
+        moderation=public_summary(await r.moderation_counts(session_id)),
+        moderation_reasons=public_reasons(await r.moderation_reasons(session_id, COUNTED))
+        if event.public_reasons else "",
     )
 
 

@@ -30,12 +30,15 @@ from typing import Any, NoReturn
 from liveblog.capture.feeds.render import render_post
 from liveblog.capture.notes import note_data
 from liveblog.capture.programme import recording_url
+from liveblog.capture.validate import MAX_REASON_BYTES
 from liveblog.capture.votes.common import text_html
 from liveblog.errors import BadRequest
 from liveblog.models import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
     ITEM_KINDS,
+    MODERATION_ACTIONS,
+    MODERATION_TARGETS,
     SEARCH_LANGUAGES,
     SESSION_STATES,
     SocialPost,
@@ -207,7 +210,7 @@ EVENT = record(
     {"id": text(64, ID), "title": NAME, "starts_on": moment, "ends_on": moment, "venue": NAME,
      "description": text(DESCRIPTION_CHARS), "hashtags": array(NAME, 100), "created_at": moment,
      "updated_at": moment},
-    {"language": choice(*SEARCH_LANGUAGES), "show_viewers": boolean},
+    {"language": choice(*SEARCH_LANGUAGES), "show_viewers": boolean, "public_reasons": boolean},
 )
 SESSION = record(
     {"id": text(80), "event_id": text(64, ID), "title": NAME, "starts_at": moment, "ends_at": moment, "room": NAME,
@@ -248,6 +251,12 @@ BUNDLE = record(
      "thread_locked": boolean, "media": array(MEDIA)},
 )
 
+MODERATION = record(
+    {"session_id": nullable(text(80)), "at": moment, "actor": NAME, "action": choice(*MODERATION_ACTIONS),
+     "target_kind": choice(*MODERATION_TARGETS), "target_id": text(80, empty=False),
+     "reason": text(MAX_REASON_BYTES)},
+)
+
 
 def parse_export(raw: str | bytes) -> Any:
     """The JSON value of an export file: nesting bounded, no NaN or Infinity, no huge numbers."""
@@ -269,7 +278,8 @@ def check_export(doc: Any) -> dict[str, Any]:
         _fail("version", f"{version!r} is not supported (this Liveblog reads version {EXPORT_VERSION})")
     doc = record(
         {"exported_at": moment, "event": EVENT, "sessions": array(BUNDLE)},
-        {"comment_premoderation": boolean, "event_feed": BUNDLE},
+        # "moderation": the ledger (exports from before it have none).
+        {"comment_premoderation": boolean, "event_feed": BUNDLE, "moderation": array(MODERATION)},
     )(doc, "")
     event_id = doc["event"]["id"]
     seen: dict[str, set[Any]] = {"session": set(), "item": set(), "comment": set(), "media": set()}
@@ -278,6 +288,9 @@ def check_export(doc: Any) -> dict[str, Any]:
         bundles.append(("event_feed", doc["event_feed"]))
     for path, bundle in bundles:
         _check_bundle(bundle, path, event_id, path == "event_feed", seen)
+    for n, entry in enumerate(doc.get("moderation", [])):
+        if entry["session_id"] is not None and entry["session_id"] not in seen["session"]:
+            _fail(f"moderation[{n}].session_id", "must be a session of this export, or null for the whole event")
     return doc
 
 
@@ -506,6 +519,7 @@ async def import_json(db: Store, doc: Any) -> tuple[str, int]:
         await tx.import_event_row(doc["event"], bool(doc.get("comment_premoderation")))
         for b in _bundles(doc):
             await tx.import_session_rows(b)
+        await tx.import_moderation_rows([{**e, "event_id": doc["event"]["id"]} for e in doc.get("moderation", [])])
 
     await db.write(op)
     return doc["event"]["id"], len(doc["sessions"])

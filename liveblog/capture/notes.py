@@ -161,7 +161,12 @@ class NoteCapture:
             if not author.is_moderator:  # organisers may still correct or remove after the end
                 await _writable_session(tx, session_id, None, self.limits.late_note_grace_minutes)
             item_id = await self._target(tx, session_id, author, target)
+            before = await tx.get_item_ref(item_id)
             item, change = await tx.update_item(item_id, fields, op=op_name)
+            if op_name == "item.deleted" and before is not None and before[1] != author.ref:
+                # an organiser removed someone else's note: a moderation action, in the ledger
+                await tx.record_moderation(session_id=session_id, actor=author.name, action="delete",
+                                           target_kind="note", target_id=item_id)
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
         return await self.db.write(op)

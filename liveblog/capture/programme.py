@@ -83,7 +83,8 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
 
 
 # The fields an event and a session take (the API refuses any other by name).
-EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language", "show_viewers")
+EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language", "show_viewers",
+              "public_reasons")
 SESSION_KEYS = (
     "title", "starts_at", "ends_at", "room", "description", "speakers", "hashtags",
     "question_moderation", "questions_audience", "state", "cancelled", "tags", "recording_url", "recording_offset",
@@ -104,10 +105,11 @@ def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
         "hashtags": _list(data, "hashtags", hashtags=True),
         "language": _text(data, "language", required=False, limit=10),
     }
-    if "show_viewers" in data:
-        if not isinstance(data["show_viewers"], bool):
-            raise BadRequest("show_viewers must be true or false", code="invalid_field", field="show_viewers")
-        fields["show_viewers"] = data["show_viewers"]
+    for flag in ("show_viewers", "public_reasons"):
+        if flag in data:
+            if not isinstance(data[flag], bool):
+                raise BadRequest(f"{flag} must be true or false", code="invalid_field", field=flag)
+            fields[flag] = data[flag]
     if fields["language"] is not None and fields["language"] not in SEARCH_LANGUAGES:
         raise BadRequest(f"language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_field", field="language")
     fields = {k: v for k, v in fields.items() if v is not None}

@@ -94,3 +94,12 @@ def timestamp(message: dict[str, Any], name: str) -> str | None:
     if not 2000 <= parsed.year <= 2999:
         raise BadRequest(f"{name} is out of range", code="invalid_field", field=name)
     return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+MAX_REASON_BYTES = 500  # a sentence or two: the ledger shows it in a table row
+
+
+def moderation_reason(value: Any) -> str:
+    """The optional reason given for a moderation action (the ledger's `reason`), "" for none."""
+    return (text({"reason": value}, "reason", max_bytes=MAX_REASON_BYTES, required=False, allow_empty=True)
+            or "").strip()

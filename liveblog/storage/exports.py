@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from liveblog.errors import BadRequest, Conflict
-from liveblog.models import SESSION_KINDS, redaction
+from liveblog.models import EVENT_FLAGS, SESSION_KINDS, redaction
 from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.base import OpsBase
 from liveblog.storage.repo import dumps
@@ -21,7 +21,7 @@ from liveblog.storage.repo import dumps
 NO_PASSWORD = "!imported"
 
 _EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at",
-               "language", "show_viewers")
+               "language", "show_viewers", "public_reasons")
 _SESSION_COLS = ("id", "event_id", "title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description",
                  "recording_url", "recording_offset",
                  "state", "question_moderation", "stream_epoch", "last_seq", "ended_at", "created_at", "updated_at")
@@ -46,7 +46,7 @@ def _row(row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_
 class ExportOps(OpsBase):
     async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
         rows = await self.db.fetch_all("SELECT * FROM events WHERE id = ?", (event_id,))
-        return _row(rows[0], _EVENT_COLS, ("hashtags",), ("show_viewers",)) if rows else None
+        return _row(rows[0], _EVENT_COLS, ("hashtags",), EVENT_FLAGS) if rows else None
 
     async def public_changes(self, session_id: str) -> list[dict[str, Any]]:
         """The session's stream as stored, with every change of an item that is no longer public
@@ -141,8 +141,8 @@ class ExportOps(OpsBase):
                            code="already_exists")
         # Exports made before events had a language were English (as search stemmed them).
         # And before an event could keep its watching count from viewers, it showed it.
-        event = {"language": "en", "show_viewers": True, **event}
-        values = [dumps(event[c]) if c == "hashtags" else int(event[c]) if c == "show_viewers" else event[c]
+        event = {"language": "en", "show_viewers": True, "public_reasons": False, **event}
+        values = [dumps(event[c]) if c == "hashtags" else int(event[c]) if c in EVENT_FLAGS else event[c]
                   for c in _EVENT_COLS]
         await self.db.execute(
             f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})", values

@@ -29,6 +29,7 @@ from liveblog.models import (
     Item,
     ItemCard,
     ItemVersion,
+    ModerationEntry,
     RenderedCard,
     SearchQuery,
     SearchResult,
@@ -337,6 +338,28 @@ class Unit(Protocol):
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches (every term, folded and stemmed) with highlighted snippets.
         The index is kept in the same transaction as every write that changes what it indexes."""
+        ...
+
+    # -- The moderation ledger (moderation.py) ---------------------------------------------------
+    async def record_moderation(self, *, session_id: str, actor: str, action: str, target_kind: str,
+                                target_id: int | str, reason: str = "") -> None:
+        """Log a moderation action on a session's item or comment, in the action's transaction."""
+        ...
+
+    async def record_event_moderation(self, *, event_id: str, actor: str, action: str, target_kind: str,
+                                      target_id: int | str, reason: str = "") -> None:
+        ...
+
+    async def moderation_log(self, event_id: str, session_id: str | None = None) -> list[ModerationEntry]:
+        ...
+
+    async def moderation_counts(self, session_id: str) -> dict[tuple[str, str], int]:
+        ...
+
+    async def moderation_reasons(self, session_id: str, actions: tuple[str, ...]) -> list[tuple[str, int]]:
+        ...
+
+    async def import_moderation_rows(self, entries: list[dict[str, Any]]) -> None:
         ...
 
     # -- Comment threads and reader accounts -------------------------------------------------------

@@ -18,7 +18,7 @@ _ITEM_ROWS = (("votes", "poll_id"), ("upvotes", "question_id"), ("item_history",
 _SESSION_ROWS = (
     "questions", "items", "media", "comments", "social_routes",
     "search_index", "card_sections", "comment_threads", "session_tags", "archives",
-    "feed_reads", "feed_policies", "invites", "client_ops", "changes",
+    "feed_reads", "feed_policies", "invites", "client_ops", "changes", "moderation_log",
 )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 
 from liveblog.errors import Conflict, NotFound
-from liveblog.models import Change, Event, Item, Session, event_feed_id, utcnow
+from liveblog.models import EVENT_FLAGS, Change, Event, Item, Session, event_feed_id, utcnow
 from liveblog.storage.base import UnitBase
 from liveblog.storage.redaction import item_change_fields
 
@@ -49,6 +49,7 @@ def _event(row: aiosqlite.Row) -> Event:
         updated_at=row["updated_at"],
         language=row["language"],
         show_viewers=bool(row["show_viewers"]),
+        public_reasons=bool(row["public_reasons"]),
     )
 
 
@@ -134,7 +135,7 @@ class StreamOps(UnitBase):
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
-            " updated_at, show_viewers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, show_viewers, public_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 eid,
                 fields["title"],
@@ -147,6 +148,7 @@ class StreamOps(UnitBase):
                 now,
                 now,
                 int(fields.get("show_viewers", True)),
+                int(fields.get("public_reasons", False)),
             ),
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
@@ -154,7 +156,7 @@ class StreamOps(UnitBase):
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
-            values = [dumps(list(v)) if k == "hashtags" else int(v) if k == "show_viewers" else v
+            values = [dumps(list(v)) if k == "hashtags" else int(v) if k in EVENT_FLAGS else v
                       for k, v in fields.items()]
             cur = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = ? WHERE id = ?", (*values, utcnow(), event_id)

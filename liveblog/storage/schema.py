@@ -543,4 +543,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN recording_url TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN recording_offset INTEGER NOT NULL DEFAULT 0;
     """,
+    # 15: the public moderation ledger (issue 17, docs/archive.md): one row per moderation action,
+    # written in the same transaction as the action; kept when the target is removed.
+    # `public_reasons`: the event's knowledge pages also show the reasons given.
+    """
+    CREATE TABLE moderation_log (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        session_id TEXT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX moderation_log_by_event ON moderation_log(event_id, id);
+    CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
+    ALTER TABLE events ADD COLUMN public_reasons INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

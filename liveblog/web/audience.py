@@ -33,7 +33,7 @@ VOTE_FIELDS = ("choice",)
 QUESTION_FIELDS = ("body", "name", "client_id")
 POLL_FIELDS = ("question", "kind", "options", "audience", "open", "duration_seconds", "client_id")
 POLL_STATE_FIELDS = ("state", "duration_seconds")
-QUESTION_ACTION_FIELDS = ("action", "answer_item_id")
+QUESTION_ACTION_FIELDS = ("action", "answer_item_id", "reason")
 
 
 class IdConvertor(Convertor[int]):

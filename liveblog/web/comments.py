@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from liveblog.archive.ledger import read_ledger
+from liveblog.capture.validate import moderation_reason
 from liveblog.errors import BadRequest, LiveblogError, NotFound, Unauthorized
 from liveblog.web.auth import READER_COOKIE, current_reader, require_organiser, require_reader, services
 
@@ -155,9 +157,10 @@ async def organise_readers(request: Request) -> Response:
 
 
 async def ban_account(request: Request) -> Response:
-    await require_organiser(request)
+    organiser = await require_organiser(request)
     account_id = request.path_params["account_id"]
-    await services(request).readers.ban(account_id)
+    form = await request.form()
+    await services(request).readers.ban(account_id, organiser.username, moderation_reason(form.get("reason")))
     return RedirectResponse(_next(request), status_code=303)
 
 
@@ -211,10 +214,12 @@ async def delete_comment(request: Request) -> Response:
 
 
 async def moderate_comment(request: Request) -> Response:
-    await require_organiser(request)
+    organiser = await require_organiser(request)
     form = await request.form()
-    comment = await services(request).comments.moderate(request.path_params["comment_id"],
-                                                        str(form.get("action", "")))
+    comment = await services(request).comments.moderate(
+        request.path_params["comment_id"], str(form.get("action", "")), organiser.username,
+        moderation_reason(form.get("reason")),
+    )
     return RedirectResponse(_next(request, _comment_url(comment.session_id, comment.id)), status_code=303)
 
 
@@ -224,6 +229,14 @@ async def organise_comments(request: Request) -> Response:
     await require_organiser(request)
     queue = await services(request).comments.moderation_queue()
     return _render(request, "organise/comments.html", {"queue": queue})
+
+
+async def moderation_log(request: Request) -> Response:
+    """An event's moderation ledger (docs/archive.md), or one session's (?session=)."""
+    await require_organiser(request)
+    session_id = request.query_params.get("session") or None
+    ledger = await read_ledger(services(request).db, request.path_params["event_id"], session_id)
+    return _render(request, "organise/ledger.html", {"ledger": ledger})
 
 
 async def lock_thread(request: Request) -> Response:
@@ -274,6 +287,7 @@ routes = [
     Route("/organise/readers", organise_readers, methods=["GET", "POST"]),
     Route("/organise/readers/{account_id:int}/ban", ban_account, methods=["POST"]),
     Route("/organise/comments", organise_comments),
+    Route("/organise/events/{event_id}/moderation", moderation_log),
     Route("/sessions/{session_id}/comments", post_comment, methods=["POST"]),
     Route("/api/v1/sessions/{session_id}/comments", comments_json),
     Route("/comments/{comment_id:int}/edit", edit_comment, methods=["POST"]),

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from liveblog.capture import validate
 from liveblog.capture.feeds.render import quote_markdown
 from liveblog.capture.feeds.service import route_session
 from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -76,11 +77,12 @@ async def moderate_post(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.stream_session(request.path_params["session_id"])
     by = await _moderator(request, session)
-    body = await json_object(request, ("action",), "a post's moderation", MAX_BODY)
+    body = await json_object(request, ("action", "reason"), "a post's moderation", MAX_BODY)
     action = body.get("action")
     if not isinstance(action, str):
         raise BadRequest("field 'action' is required", code="missing_field", field="action")
-    route = await svc.feeds.moderate(session.id, request.path_params["post_row"], action, by)
+    route = await svc.feeds.moderate(session.id, request.path_params["post_row"], action, by,
+                                     validate.moderation_reason(body.get("reason")))
     return ok(route.to_wire())
 
 

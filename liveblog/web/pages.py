@@ -511,8 +511,11 @@ async def organise_event(request: Request) -> Response:
         form_name = str(form.get("form", ""))
         try:
             if form_name == "event":
-                values = {**_form_dict(form, EVENT_FIELDS), "show_viewers": form.get("show_viewers") == "on"}
+                values = {**_form_dict(form, EVENT_FIELDS), "show_viewers": form.get("show_viewers") == "on",
+                          "public_reasons": form.get("public_reasons") == "on"}
                 event = await svc.programme.update_event(event.id, values)
+                # Its knowledge pages show the event (and, if chosen, the moderation reasons).
+                svc.archive.invalidate({s.id for s in await svc.programme.sessions(event.id)})
             elif form_name == "session":
                 values = _session_values(form)
                 await svc.programme.create_session(event.id, values)

@@ -52,7 +52,7 @@ def build_archive(server: ThreadServer) -> dict[str, Any]:
         await svc.comments.post(seed.session_id, sam, "Yes: algae have chlorophyll as well.", parent_id=first.id)
         await svc.comments.post(seed.other_session_id, sam, "Will the workshop cover *C4* plants?")
         off_topic = await svc.comments.post(seed.other_session_id, sam, "Cheap *sunglasses* for sale")
-        await svc.comments.moderate(off_topic.id, "hide")  # listed in the organisers' queue
+        await svc.comments.moderate(off_topic.id, "hide", "org", "advertising")  # in the organisers' queue and log
         # The upvote count is written by the tally coalescer a moment later: wait for it, so
         # every change exists before the commit times are spread out.
         async def upvotes_written() -> bool:
@@ -86,6 +86,15 @@ def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: 
                                                   ) -> None:
     data = build_archive(server)
     problems: dict[str, list[str]] = {}
+
+    def look_at(page: Any, name: str, label: str) -> None:
+        """Screenshot a whole page; note if it scrolls sideways or has serious axe violations."""
+        page.screenshot(path=str(screenshot_dir / f"archive-{name}-{label}.png"), full_page=True)
+        if bad := sideways(page, (PHONE if label == "phone" else DESKTOP)["width"]):
+            problems[f"{name}-{label} sideways"] = bad
+        if bad := serious_axe_violations(page):
+            problems[f"{name}-{label}"] = bad
+
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE,
                               bypass_csp=True)  # axe is injected as an inline script
@@ -113,11 +122,15 @@ def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: 
         page.goto("/organise/comments")
         expect(page.locator("#hidden-heading")).to_contain_text("(1)")
         expect(page.get_by_role("button", name="Show again")).to_be_visible()
-        page.screenshot(path=str(screenshot_dir / f"archive-organise-comments-{label}.png"), full_page=True)
-        if bad := sideways(page, viewport["width"]):
-            problems[f"organise-comments-{label} sideways"] = bad
-        if bad := serious_axe_violations(page):
-            problems[f"organise-comments-{label}"] = bad
+        look_at(page, "organise-comments", label)
+        # The moderation log, and what readers see of it on the knowledge page.
+        page.goto(f"/organise/events/{server.seed.event_id}/moderation")
+        row = page.locator("#moderation-log tbody tr").first
+        expect(row).to_contain_text("advertising")
+        expect(row).to_contain_text("Workshop")
+        look_at(page, "organise-moderation", label)
+        page.goto(f"/archive/sessions/{server.seed.other_session_id}")
+        expect(page.locator("#moderation")).to_have_text("Moderation: 1 comment hidden.")
     assert problems == {}
 
 

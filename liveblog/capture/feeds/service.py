@@ -615,7 +615,7 @@ class FeedService:
             event_id=stream.event_id, session_id=route_session(stream), limit=100_000), pool="pages")
         return [r for r in routes if r.state != "pending"][-limit:]
 
-    async def moderate(self, session_id: str, post_row: int, action: str, by: str) -> SocialRoute:
+    async def moderate(self, session_id: str, post_row: int, action: str, by: str, reason: str = "") -> SocialRoute:
         """approve | reject | remove one post in one stream: a session's, or the event's own feed
         (its stream id, models.event_feed_id)."""
         if action not in ("approve", "reject", "remove"):
@@ -646,6 +646,9 @@ class FeedService:
                                           decided_by=by)
             found = await tx.get_social_route(post_row, route.event_id, routed)
             assert found is not None
+            if found.state != route.state:  # the ledger logs what changed, not a repeated click
+                await tx.record_moderation(session_id=stream.id, actor=await _actor_name(tx, stream.event_id, by),
+                                           action=action, target_kind="post", target_id=post_row, reason=reason)
             return found
 
         route = await self.db.write(op)
@@ -675,6 +678,7 @@ class FeedService:
             if await tx.get_event(event_id) is None:
                 raise NotFound(f"no event {event_id!r}", code="unknown_event")
             await tx.add_feed_rule(event_id, kind, value, by)
+            actor = await _actor_name(tx, event_id, by)
             touched = []
             for route in await tx.list_social_routes(event_id=event_id, state="pending", limit=100_000):
                 post = route.post
@@ -691,6 +695,15 @@ class FeedService:
                 else:
                     await tx.set_social_route(route.post_row, event_id, route.session_id, state="rejected",
                                               item_id=None, decided_by=by)
+                # In the moderation ledger as the rule's author's decision, the rule as its reason.
+                action = "approve" if kind == "allow_author" else "reject"
+                reason = f"rule: {kind} {value}"
+                if route.session_id or kind == "allow_author":  # the stream's session exists
+                    await tx.record_moderation(session_id=stream_id, actor=actor, action=action,
+                                               target_kind="post", target_id=route.post_row, reason=reason)
+                else:  # the event's feed, not made yet: the event's own entry
+                    await tx.record_event_moderation(event_id=event_id, actor=actor, action=action,
+                                                     target_kind="post", target_id=route.post_row, reason=reason)
                 touched.append(stream_id)
             return touched
 
@@ -829,3 +842,11 @@ def _item_data(post: SocialPost, post_row: int) -> dict[str, Any]:
         "url": post.url,
         "posted_at": post.posted_at,
     }
+
+
+async def _actor_name(tx: Tx, event_id: str, ref: str) -> str:
+    """The name the moderation ledger shows for a moderator's ref ("account:<id>" or an invite id)."""
+    if ref.startswith("account:") and ref[8:].isdigit():
+        account = await tx.get_account(int(ref[8:]))
+        return account.username if account is not None else ref
+    return next((i.name for i in await tx.list_invites(event_id) if i.id == ref), ref)

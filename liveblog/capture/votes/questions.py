@@ -113,7 +113,8 @@ class QuestionActions(AudienceBase):
         await tx.set_item_data(item, {**item.data, "votes": votes}, "question.votes", {"votes": votes})
 
     async def moderate_question(self, question_id: int, moderator: Moderator, message: Any) -> Item:
-        """approve | hide | answer (answer_item_id?) | pin | unpin. Pinning unpins the others."""
+        """approve | hide | answer (answer_item_id?) | pin | unpin, with an optional reason (the
+        moderation ledger). Pinning unpins the others."""
         message = _object(message)
         action = message.get("action")
         if action not in QUESTION_ACTIONS:
@@ -121,6 +122,7 @@ class QuestionActions(AudienceBase):
                 f"action must be one of {', '.join(QUESTION_ACTIONS)}", code="invalid_field", field="action"
             )
         answer_item_id = validate.integer(message, "answer_item_id", required=False)
+        reason = validate.moderation_reason(message.get("reason"))
 
         async def op(tx: Tx) -> Item:
             item = await self._item(tx, question_id, "question")
@@ -168,6 +170,8 @@ class QuestionActions(AudienceBase):
                 "author": private["name"] if public else "",
             }
             updated, _ = await tx.update_item(question_id, fields)
+            await tx.record_moderation(session_id=item.session_id, actor=moderator.name, action=action,
+                                       target_kind="question", target_id=question_id, reason=reason)
             return updated
 
         return await self.db.write(op)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from liveblog.errors import Conflict, NotFound
-from liveblog.models import Change, Event, Item, Session, event_feed_id, utcnow
+from liveblog.models import EVENT_FLAGS, Change, Event, Item, Session, event_feed_id, utcnow
 from liveblog.storage.postgres.base import PgUnitBase
 from liveblog.storage.redaction import item_change_fields
 from liveblog.storage.repo import _SESSION_JSON, _comparable, _event, _session_value, _item, _session, _session_wire, dumps, new_epoch, new_id
@@ -31,17 +31,17 @@ class PgStreamOps(PgUnitBase):
         eid = event_id or new_id(fields["title"])
         await self.conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
-            " updated_at, show_viewers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            " updated_at, show_viewers, public_reasons) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             eid, fields["title"], fields["starts_on"], fields["ends_on"], fields.get("venue", ""),
             fields.get("description", ""), dumps(list(fields.get("hashtags", []))), fields.get("language", "en"), now, now,
-            int(fields.get("show_viewers", True)),
+            int(fields.get("show_viewers", True)), int(fields.get("public_reasons", False)),
         )
         return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
 
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
             sets, values = _sets(fields, 3, lambda k, v: dumps(list(v)) if k == "hashtags"
-                                 else int(v) if k == "show_viewers" else v)
+                                 else int(v) if k in EVENT_FLAGS else v)
             status = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = $2 WHERE id = $1", event_id, utcnow(), *values
             )

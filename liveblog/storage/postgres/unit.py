@@ -8,6 +8,7 @@ from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
 from liveblog.storage.feeds import FeedOps
+from liveblog.storage.moderation import ModerationOps
 from liveblog.storage.postgres.archive import PgArchiveOps
 from liveblog.storage.postgres.repo import PgStreamOps
 from liveblog.storage.programme import ProgrammeOps
@@ -18,6 +19,7 @@ from liveblog.storage.votes import VoteOps
 
 
 class PgUnit(
-    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, FeedOps, ProgrammeOps, PgArchiveOps
+    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, FeedOps, ProgrammeOps, PgArchiveOps,
+    ModerationOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
