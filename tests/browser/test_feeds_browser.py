@@ -347,10 +347,15 @@ def test_moderating_the_events_own_feed_with_one_key_each(
         expect(viewer.locator("#items article.item-social")).to_have_count(1)  # live, without a reload
         expect(viewer.locator("#items")).to_contain_text("Doors are open")
         page.keyboard.press("b")  # block the other account: it asks first (Cancel keeps it), then its waiting post goes
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()  # the keys go to the dialog now
         page.keyboard.press("Enter")
+        expect(dialog).to_be_hidden()
         expect(queue).to_have_count(1)
         page.keyboard.press("b")
+        expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
         page.keyboard.press("Tab")
+        expect(dialog.get_by_role("button", name="Block")).to_be_focused()
         page.keyboard.press("Enter")
         expect(queue).to_have_count(0)
         expect(page.locator("#queue-empty")).to_be_visible()
