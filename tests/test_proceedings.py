@@ -17,6 +17,7 @@ import sys
 import termios
 import uuid
 import zipfile
+import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from liveblog.archive.proceedings import CHART_FONT, epub_bytes, gather, pdf_byt
 from liveblog.capture.notes import Author
 from liveblog.errors import NotFound
 from liveblog.services import Services
+from liveblog.storage import Tx
 from tests.archive_fixtures import fill_session
 from tests.conftest import LiveServer, Seed, db_arg, eventually
 
@@ -251,3 +253,23 @@ async def test_the_book_carries_the_version_after_its_pages_synced_their_tags(se
     book = await gather(services.archive, seeded.event_id)
     assert "leaves" in book.tags
     assert book.version == proceedings_version(await services.archive.event_archive(seeded.event_id))
+
+
+async def test_rows_stored_before_the_input_rule_still_make_a_well_formed_epub(services: Services, seeded: Seed) -> None:
+    """As for the Atom feeds (test_conformance_feeds): a summary stored with characters XML cannot
+    carry, by an older version or below every input rule, leaves every XML file of the EPUB parseable."""
+    await archived_event(services, seeded)
+
+    async def op(tx: Tx) -> None:  # the storage layer below every input rule
+        await tx.set_summary(seeded.session_id, "Old\x01\x0b\ufffe summary", "<p>Old\x01\x0b\ufffe summary</p>", "org")
+
+    await services.db.write(op)
+    book = await gather(services.archive, seeded.event_id)
+    with zipfile.ZipFile(io.BytesIO(await asyncio.to_thread(epub_bytes, book, BUILT))) as z:
+        documents = {n: z.read(n) for n in z.namelist() if n.endswith((".xhtml", ".opf", ".xml"))}
+    for name, data in documents.items():
+        try:
+            ET.fromstring(data)  # raises on a character XML 1.0 forbids
+        except ET.ParseError as exc:
+            raise AssertionError(f"{name} is not well-formed XML: {exc}") from None
+    assert any(b"Old summary" in data for data in documents.values())

@@ -37,7 +37,7 @@ from liveblog.errors import NotFound
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Event
 from liveblog.storage import Unit
-from liveblog.text import plural
+from liveblog.text import plural, xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +480,9 @@ def book_language(event: Event) -> str:
 
 
 def _xhtml_document(title: str, body: str, lang: str) -> str:
-    return (
+    # Stored text from before characters XML forbids were dropped at input is cleaned here, as the
+    # Atom feeds clean it as they are written (liveblog.text.xml_chars).
+    return xml_chars(
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
         f'<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="{lang}"'
         f' xml:lang="{lang}">\n<head><meta charset="utf-8"/><title>{escape(title)}</title>'
@@ -524,7 +526,7 @@ def epub_bytes(book: Book, built_at: datetime) -> bytes:
         "</metadata>\n<manifest>\n" + "\n".join(manifest) + "\n</manifest>\n"
         "<spine>\n" + "\n".join(spine) + "\n</spine>\n</package>\n"
     )
-    files["OEBPS/content.opf"] = opf.encode()
+    files["OEBPS/content.opf"] = xml_chars(opf).encode()
     files["META-INF/container.xml"] = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">\n'
