@@ -412,3 +412,18 @@ async def test_the_big_screen_shows_a_way_in_for_the_room(live: LiveServer, seed
         assert joined.headers["location"] == f"/sessions/{seeded.session_id}?code={code}"
         wrong = await client.get("/j/ZZZZZZ")
         assert wrong.status_code == 404 and "room code" in wrong.text.lower()
+    # Before it starts, a session of today's event is found too; one of an event months away is not
+    # (its programme is never read for a public short address).
+    from datetime import date, timedelta
+
+    svc = live.services
+    today, later = date.today(), date.today() + timedelta(days=120)
+    found = []
+    for day in (today, later):
+        event = await svc.programme.create_event({"title": f"Day {day}", "starts_on": day.isoformat(),
+                                                  "ends_on": day.isoformat()})
+        session = await svc.programme.create_session(event.id, {
+            "title": "Opening", "starts_at": f"{day.isoformat()}T23:00", "ends_at": f"{day.isoformat()}T23:30"})
+        async with live.client() as client:
+            found.append((await client.get(f"/j/{svc.audience.rooms.code_for(session.id)}")).status_code)
+    assert found == [303, 404]

@@ -4,7 +4,9 @@ the big-screen page for the room's projector. docs/protocol-votes.md documents t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -237,10 +239,17 @@ async def join_by_room_code(request: Request) -> Response:
     svc = services(request)
     rooms = svc.audience.rooms
     typed = "".join(request.path_params["code"].split()).upper()
+    # Only events on today (a day either side, for time zones) have their sessions read: a public
+    # address must not cost a read of every event's programme.
+    today = datetime.now(ZoneInfo(svc.settings.archive.timezone)).date()
+    near = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=1)).isoformat()
+
     async def candidates() -> AsyncIterator[Session]:
         for session in await svc.programme.live_sessions():
             yield session
         for event in await svc.programme.events():
+            if event.starts_on > near[1] or event.ends_on < near[0]:
+                continue
             for session in await svc.programme.sessions(event.id):
                 if session.state != "ended":
                     yield session
