@@ -78,20 +78,34 @@ function uuid() {
 // so replaying the latest ones is right even when older ones were dropped for room.
 const SEEN_KEY = `liveblog.seen.${root.dataset.session}`;
 const SEEN_MAX = 2000;
+const SEEN_WRITE_MS = 1000;  // the log is written to the device at most this often (and as the page goes)
+let seen = null;             // the log in memory: read from the device once
+let seenTimer = null;
 function seenLog() {
+  if (seen) return seen;
   try {
     const log = JSON.parse(localStorage.getItem(SEEN_KEY) || "null");
-    if (log && log.epoch === root.dataset.epoch && Array.isArray(log.changes)) return log;
+    if (log && log.epoch === root.dataset.epoch && Array.isArray(log.changes)) seen = log;
   } catch { /* unreadable: start again */ }
-  return { epoch: root.dataset.epoch, changes: [] };
+  if (!seen) seen = { epoch: root.dataset.epoch, changes: [] };
+  return seen;
 }
-function keepSeen(log) {
+function writeSeen() {
+  clearTimeout(seenTimer);
+  seenTimer = null;
+  if (!seen) return;
   for (let tries = 0; tries < 3; tries += 1) {
-    try { localStorage.setItem(SEEN_KEY, JSON.stringify(log)); return; } catch {
-      log.changes.splice(0, Math.ceil(log.changes.length / 2));  // the device is full: keep the newest half
+    try { localStorage.setItem(SEEN_KEY, JSON.stringify(seen)); return; } catch {
+      seen.changes.splice(0, Math.ceil(seen.changes.length / 2));  // the device is full: keep the newest half
     }
   }
 }
+// A busy stream (posts arriving several a second) costs one write a second, not one per change.
+function keepSeen(log) {
+  seen = log;
+  if (seenTimer === null) seenTimer = setTimeout(writeSeen, SEEN_WRITE_MS);
+}
+window.addEventListener("pagehide", writeSeen);
 function rememberChange(msg) {
   // Only what this page shows (notes and posts; polls and questions live on the moderation page).
   if (!msg.item || typeof msg.seq !== "number" || !["note", "social", undefined].includes(msg.item.kind)) return;
@@ -105,7 +119,7 @@ function rememberChange(msg) {
 function replaySeen(pageSeq) {
   const log = seenLog();
   log.changes = log.changes.filter((c) => c.seq > pageSeq).sort((a, b) => a.seq - b.seq);
-  keepSeen(log);
+  writeSeen();
   for (const change of log.changes) showItem(change.item);
 }
 
