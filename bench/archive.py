@@ -73,18 +73,43 @@ def generate(db_path: str, scale: float) -> dict[str, Any]:
         conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, venue, description, hashtags, language, created_at,"
             " updated_at) VALUES (?, ?, '2026-05-14', '2026-05-14', 'Hall', '', '[]', ?, ?, ?)",
-            (eid, f"Summit {e // SESSIONS_PER_EVENT}", "fr" if e // SESSIONS_PER_EVENT % 5 == 4 else "en", now, now),
+            (
+                eid,
+                f"Summit {e // SESSIONS_PER_EVENT}",
+                "fr" if e // SESSIONS_PER_EVENT % 5 == 4 else "en",
+                now,
+                now,
+            ),
         )
     session_rows, archive_rows, tag_rows = [], [], []
     for s in range(sessions):
         sid = f"s-{s:05d}"
         hour = 9 + (s % SESSIONS_PER_EVENT) // 5
-        tags = rng.sample(["policy", "digital", "skills", "climate", "data", "housing", "ethics", "security"], 2)
-        session_rows.append((
-            sid, events[s // SESSIONS_PER_EVENT], f"Session {s}: {' '.join(rng.sample(WORDS, 3))}",
-            f"2026-05-14T{hour:02d}:00", f"2026-05-14T{hour:02d}:45", f"Room {s % 5}", '["Speaker"]',
-            "[" + ",".join(f'"#{t}"' for t in tags) + "]", "", "ended", "e" * 16, 0, now, now, now))
-        archive_rows.append((sid, "- " + " ".join(rng.sample(WORDS, 12)), "<ul><li>summary</li></ul>", now, now, now))
+        tags = rng.sample(
+            ["policy", "digital", "skills", "climate", "data", "housing", "ethics", "security"], 2
+        )
+        session_rows.append(
+            (
+                sid,
+                events[s // SESSIONS_PER_EVENT],
+                f"Session {s}: {' '.join(rng.sample(WORDS, 3))}",
+                f"2026-05-14T{hour:02d}:00",
+                f"2026-05-14T{hour:02d}:45",
+                f"Room {s % 5}",
+                '["Speaker"]',
+                "[" + ",".join(f'"#{t}"' for t in tags) + "]",
+                "",
+                "ended",
+                "e" * 16,
+                0,
+                now,
+                now,
+                now,
+            )
+        )
+        archive_rows.append(
+            (sid, "- " + " ".join(rng.sample(WORDS, 12)), "<ul><li>summary</li></ul>", now, now, now)
+        )
         tag_rows.extend((sid, t, "hashtag") for t in tags)
     conn.executemany(
         "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description, state,"
@@ -93,7 +118,9 @@ def generate(db_path: str, scale: float) -> dict[str, Any]:
     )
     conn.executemany(
         "INSERT INTO archives (session_id, summary, summary_html, archived_at, updated_at, tags_synced_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)", archive_rows)
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        archive_rows,
+    )
     conn.executemany("INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)", tag_rows)
     conn.execute("COMMIT")
     item_id = 0
@@ -110,13 +137,32 @@ def generate(db_path: str, scale: float) -> dict[str, Any]:
             kind = "note" if n % 50 else "social"
             minute = n * 45 // max(count, 1)
             at = f"2026-05-14T10:{minute % 60:02d}:{n % 60:02d}.000Z"
-            rows.append((item_id, sid, kind, f"c{item_id}", "Note-taker", body, f"<p>{body}</p>",
-                         int(n % 97 == 0), '{"state":"approved"}' if kind == "social" else "{}",
-                         at, at, at, at, 0, 1, n + 1))
+            rows.append(
+                (
+                    item_id,
+                    sid,
+                    kind,
+                    f"c{item_id}",
+                    "Note-taker",
+                    body,
+                    f"<p>{body}</p>",
+                    int(n % 97 == 0),
+                    '{"state":"approved"}' if kind == "social" else "{}",
+                    at,
+                    at,
+                    at,
+                    at,
+                    0,
+                    1,
+                    n + 1,
+                )
+            )
         return rows
 
-    sql = ("INSERT INTO items (id, session_id, kind, client_id, author, body, html, key_point, data, typed_at,"
-           " received_at, sort_at, updated_at, deleted, version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    sql = (
+        "INSERT INTO items (id, session_id, kind, client_id, author, body, html, key_point, data, typed_at,"
+        " received_at, sort_at, updated_at, deleted, version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     started = time.perf_counter()
     conn.execute("BEGIN")
     conn.executemany(sql, items_for("s-00000", BIG_PAGE_ITEMS))
@@ -129,8 +175,14 @@ def generate(db_path: str, scale: float) -> dict[str, Any]:
     conn.execute("UPDATE sessions SET last_seq = (SELECT count(*) FROM items WHERE session_id = sessions.id)")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    return {"sessions": sessions, "items": item_id, "events": len(events), "seconds": time.perf_counter() - started,
-            "big": "s-00000", "event": events[0]}
+    return {
+        "sessions": sessions,
+        "items": item_id,
+        "events": len(events),
+        "seconds": time.perf_counter() - started,
+        "big": "s-00000",
+        "event": events[0],
+    }
 
 
 def med_ms(values: list[float]) -> float:
@@ -187,8 +239,10 @@ async def measure(db_path: str, info: dict[str, Any], rounds: int) -> list[str]:
                 revalidate.append(time.perf_counter() - t)
                 assert r304.status_code == 304
                 t = time.perf_counter()
-                raw.execute("SELECT * FROM items WHERE session_id = ? AND deleted = 0 ORDER BY sort_at, id",
-                            (info["big"],)).fetchall()
+                raw.execute(
+                    "SELECT * FROM items WHERE session_id = ? AND deleted = 0 ORDER BY sort_at, id",
+                    (info["big"],),
+                ).fetchall()
                 base_page.append(time.perf_counter() - t)
             size = len(r.content)
             lines += [
@@ -220,7 +274,9 @@ async def measure(db_path: str, info: dict[str, Any], rounds: int) -> list[str]:
                 t = time.perf_counter()
                 raw.execute(
                     "SELECT rowid, snippet(search_terms, -1, '<b>', '</b>', '…', 16) FROM search_terms"
-                    " WHERE search_terms MATCH ? ORDER BY rank LIMIT 20", (match,)).fetchall()
+                    " WHERE search_terms MATCH ? ORDER BY rank LIMIT 20",
+                    (match,),
+                ).fetchall()
                 plain.append(time.perf_counter() - t)
             lines += [
                 f"| search p95 ({len(queries)} queries: common words, pairs, rare words) | {percentile(ours, 95) * 1000:.1f} ms"
@@ -233,13 +289,16 @@ async def measure(db_path: str, info: dict[str, Any], rounds: int) -> list[str]:
             counts = await export_site(svc, make_templates().env, info["event"], Path(tmp) / "site")
             export_s = time.perf_counter() - t
             t = time.perf_counter()
-            for (sid,) in raw.execute("SELECT id FROM sessions WHERE event_id = ?", (info["event"],)).fetchall():
+            for (sid,) in raw.execute(
+                "SELECT id FROM sessions WHERE event_id = ?", (info["event"],)
+            ).fetchall():
                 raw.execute("SELECT * FROM items WHERE session_id = ? ORDER BY sort_at", (sid,)).fetchall()
             base_export = time.perf_counter() - t
         lines.append(
             f"| static export of a {SESSIONS_PER_EVENT}-session event ({counts['pages']} pages, "
             f"{counts['index_entries']:,} index entries) | {export_s:.1f} s | {base_export * 1000:.0f} ms"
-            " (SELECT every item of the event) | < 30 s |")
+            " (SELECT every item of the event) | < 30 s |"
+        )
     finally:
         raw.close()
         await svc.close()
@@ -267,15 +326,22 @@ def archive_loader(base: str, path: str, seconds: float, out: Any) -> None:
     out.send((count, percentile(times, 50)))
 
 
-async def live_under_archive_load(db_path: str, info: dict[str, Any], seconds: float, workdir: Path) -> list[str]:
+async def live_under_archive_load(
+    db_path: str, info: dict[str, Any], seconds: float, workdir: Path
+) -> list[str]:
     seeded = seed(db_path)  # a live session and a note-taker, in the generated archive
     port = free_port()
     config = workdir / "config.toml"
     config.write_text(f'[server]\nhost = "127.0.0.1"\nport = {port}\n[database]\npath = "{db_path}"\n')
     log = open(workdir / "liveblog.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve",
-                             "--log-level", "warning"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}, preexec_fn=raise_fd_limit)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LIVEBLOG_SECRET_KEY": "bench"},
+        preexec_fn=raise_fd_limit,
+    )
     base, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base) as http:
@@ -290,8 +356,9 @@ async def live_under_archive_load(db_path: str, info: dict[str, Any], seconds: f
         token = seeded.tokens[0]
         quiet = await phase(ws_base, base, seeded.session_id, token, seconds, "quiet")
         parent, child = multiprocessing.Pipe()
-        loader = multiprocessing.Process(target=archive_loader,
-                                         args=(base, f"/archive/sessions/{info['big']}", seconds + 2, child))
+        loader = multiprocessing.Process(
+            target=archive_loader, args=(base, f"/archive/sessions/{info['big']}", seconds + 2, child)
+        )
         loader.start()
         await asyncio.sleep(1.0)
         busy = await phase(ws_base, base, seeded.session_id, token, seconds, "busy")
@@ -336,8 +403,14 @@ def main(argv: list[str] | None = None) -> int:
             n_items = conn.execute("SELECT max(id) FROM items").fetchone()[0]
             n_events = conn.execute("SELECT count(*) FROM events WHERE id LIKE 'event-%'").fetchone()[0]
             conn.close()
-            info = {"sessions": n_sessions, "items": n_items, "events": n_events, "seconds": 0.0,
-                    "big": "s-00000", "event": "event-00000"}
+            info = {
+                "sessions": n_sessions,
+                "items": n_items,
+                "events": n_events,
+                "seconds": 0.0,
+                "big": "s-00000",
+                "event": "event-00000",
+            }
         lines = asyncio.run(measure(db_path, info, args.rounds))
         lines += asyncio.run(live_under_archive_load(db_path, info, args.seconds, workdir))
     print("\n".join(lines))

@@ -54,7 +54,13 @@ def change_frame(message: dict[str, object], author: str) -> tuple[str, dict[str
         "seq": SEQ,
     }
     change = {"type": "change", "seq": SEQ, "op": "item.created", "item": item}
-    ack = {"type": "ack", "client_id": message.get("client_id"), "item_id": ITEM_ID, "seq": SEQ, "duplicate": False}
+    ack = {
+        "type": "ack",
+        "client_id": message.get("client_id"),
+        "item_id": ITEM_ID,
+        "seq": SEQ,
+        "duplicate": False,
+    }
     return json.dumps(change, separators=(",", ":"), ensure_ascii=False), ack
 
 

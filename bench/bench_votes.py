@@ -55,18 +55,22 @@ def cpu_seconds(pid: int) -> float:
 
 async def seed(db_path: str, interval_ms: int) -> tuple[str, int]:
     settings = settings_from_dict(
-        {"database": {"path": db_path}, "votes": {"tally_interval_ms": interval_ms}}, env={"LIVEBLOG_SECRET_KEY": SECRET}
+        {"database": {"path": db_path}, "votes": {"tally_interval_ms": interval_ms}},
+        env={"LIVEBLOG_SECRET_KEY": SECRET},
     )
     services = Services.build(settings)
     await services.open()
     try:
-        event = await services.programme.create_event({"title": "Bench", "starts_on": "2026-05-14", "ends_on": "2026-05-14"})
+        event = await services.programme.create_event(
+            {"title": "Bench", "starts_on": "2026-05-14", "ends_on": "2026-05-14"}
+        )
         session = await services.programme.create_session(
             event.id, {"title": "Votes", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
         )
         await services.programme.set_state(session.id, "live")
         poll = await services.audience.create_poll(
-            session.id, Moderator("bench", "bench"),
+            session.id,
+            Moderator("bench", "bench"),
             {"question": "Which option?", "options": ["A", "B", "C", "D"], "open": True},
         )
         return session.id, poll.id
@@ -85,8 +89,16 @@ class ViewerProtocol(asyncio.Protocol):
     them cost the client little and the numbers are the server's. Server frames are unmasked
     text frames (no compression is negotiated)."""
 
-    def __init__(self, path: str, port: int, viewer: Viewer, poll_id: int, voters: int,
-                 synced: asyncio.Event, done: asyncio.Event) -> None:
+    def __init__(
+        self,
+        path: str,
+        port: int,
+        viewer: Viewer,
+        poll_id: int,
+        voters: int,
+        synced: asyncio.Event,
+        done: asyncio.Event,
+    ) -> None:
         self.request = (
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -111,7 +123,7 @@ class ViewerProtocol(asyncio.Protocol):
             if b" 101 " not in self.buffer[:20]:
                 raise RuntimeError(f"handshake refused: {self.buffer[:60]!r}")
             self.upgraded = True
-            self.buffer = self.buffer[end + 4:]
+            self.buffer = self.buffer[end + 4 :]
         buf = self.buffer
         pos = 0
         while len(buf) - pos >= 2:
@@ -127,7 +139,7 @@ class ViewerProtocol(asyncio.Protocol):
                 n, head = struct.unpack_from("!Q", buf, pos + 2)[0], 10
             if len(buf) - pos < head + n:
                 break
-            payload = buf[pos + head:pos + head + n]
+            payload = buf[pos + head : pos + head + n]
             pos += head + n
             if opcode == 1:
                 self.on_text(payload)
@@ -165,7 +177,8 @@ async def vote_on(
             writer.write(
                 f"POST /api/v1/polls/{poll_id}/votes HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                 f"Content-Type: application/json\r\nLiveblog-Participant: {token}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
             )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
@@ -206,9 +219,26 @@ async def run(args: argparse.Namespace) -> int:
     port = free_port()
     env = {**os.environ, "LIVEBLOG_SECRET_KEY": SECRET}
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measuring
-        [sys.executable, "-m", "liveblog", "--config", str(config), "--db", db_path, "serve",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "liveblog",
+            "--config",
+            str(config),
+            "--db",
+            db_path,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
@@ -233,8 +263,11 @@ async def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         for i, v in enumerate(viewers):
             transport, _ = await loop.create_connection(
-                lambda v=v, i=i: ViewerProtocol(path, port, v, poll_id, args.voters, synced_events[i], done_events[i]),
-                "127.0.0.1", port,
+                lambda v=v, i=i: ViewerProtocol(
+                    path, port, v, poll_id, args.voters, synced_events[i], done_events[i]
+                ),
+                "127.0.0.1",
+                port,
             )
             transports.append(transport)
         async with asyncio.timeout(60):
@@ -251,7 +284,9 @@ async def run(args: argparse.Namespace) -> int:
             per_conn[i % len(per_conn)].append((t0 + args.spread * i / args.voters, token, "abcd"[i % 4]))
         latencies: list[float] = []
         failures: list[str] = []
-        lasts = await asyncio.gather(*(vote_on(port, poll_id, jobs, latencies, failures) for jobs in per_conn))
+        lasts = await asyncio.gather(
+            *(vote_on(port, poll_id, jobs, latencies, failures) for jobs in per_conn)
+        )
         last_vote = max(lasts)
         first_vote = t0
 
@@ -277,7 +312,9 @@ async def run(args: argparse.Namespace) -> int:
     counts = [len(v.tallies) for v in viewers]
     per_second_window = [max_in_window(v.tallies) for v in viewers]
     spans = [(v.tallies[-1] - first_vote) for v in viewers if v.tallies]
-    avg_rate = [len(v.tallies) / s for v, s in zip([v for v in viewers if v.tallies], spans, strict=True) if s > 0]
+    avg_rate = [
+        len(v.tallies) / s for v, s in zip([v for v in viewers if v.tallies], spans, strict=True) if s > 0
+    ]
 
     rows = [
         ("voters / viewers / voter connections", f"{args.voters} / {args.viewers} / {len(per_conn)}", ""),
@@ -285,7 +322,11 @@ async def run(args: argparse.Namespace) -> int:
         ("viewers joined and synced in", f"{joined:.2f} s", ""),
         ("votes sent over", f"{last_vote - first_vote:.2f} s (scheduled {args.spread:.2f} s)", "~1 s"),
         ("votes accepted (201)", f"{len(latencies) - len(failures)} of {args.voters}", f"{args.voters}"),
-        ("vote response p50 / p99", f"{pct(latencies, 0.5) * 1000:.1f} / {pct(latencies, 0.99) * 1000:.1f} ms", ""),
+        (
+            "vote response p50 / p99",
+            f"{pct(latencies, 0.5) * 1000:.1f} / {pct(latencies, 0.99) * 1000:.1f} ms",
+            "",
+        ),
         ("viewers showing the final tally", f"{len(finals)} of {args.viewers}", f"{args.viewers}"),
         (
             "final tally after last vote: p50 / max",
@@ -294,7 +335,11 @@ async def run(args: argparse.Namespace) -> int:
         ),
         ("tally messages per viewer (total)", f"min {min(counts)} / max {max(counts)}", ""),
         ("tally messages per viewer in any 1 s", f"max {max(per_second_window)}", "<= 5"),
-        ("tally messages per viewer per second (mean)", f"{statistics.mean(avg_rate):.2f}" if avg_rate else "n/a", "<= 5"),
+        (
+            "tally messages per viewer per second (mean)",
+            f"{statistics.mean(avg_rate):.2f}" if avg_rate else "n/a",
+            "<= 5",
+        ),
         ("server CPU during votes and fan-out", f"{cpu_used:.2f} s", ""),
     ]
     width = max(len(r[0]) for r in rows)
@@ -316,7 +361,9 @@ def main() -> None:
     parser.add_argument("--voters", type=int, default=1000)
     parser.add_argument("--viewers", type=int, default=1000)
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which the votes are sent")
-    parser.add_argument("--connections", type=int, default=100, help="keep-alive HTTP connections the voters share")
+    parser.add_argument(
+        "--connections", type=int, default=100, help="keep-alive HTTP connections the voters share"
+    )
     parser.add_argument("--interval-ms", type=int, default=250, help="votes.tally_interval_ms for the server")
     args = parser.parse_args()
     raise SystemExit(asyncio.run(run(args)))

@@ -73,13 +73,19 @@ async def _seed(db_path: str) -> tuple[str, str]:
     from liveblog.services import Services
     from liveblog.settings import settings_from_dict
 
-    settings = settings_from_dict({"database": {"path": db_path}, "feeds": {"enabled": False}},
-                                  env={"LIVEBLOG_SECRET_KEY": "bench"})
+    settings = settings_from_dict(
+        {"database": {"path": db_path}, "feeds": {"enabled": False}}, env={"LIVEBLOG_SECRET_KEY": "bench"}
+    )
     services = Services.build(settings)
     await services.open()
     try:
         event = await services.programme.create_event(
-            {"title": "Bench Summit", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": [f"#{TAG}"]}
+            {
+                "title": "Bench Summit",
+                "starts_on": "2026-05-14",
+                "ends_on": "2026-05-15",
+                "hashtags": [f"#{TAG}"],
+            }
         )
         session = await services.programme.create_session(
             event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
@@ -93,7 +99,9 @@ async def _seed(db_path: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def feeds_server(workdir: Path, fakes: FakeNetworks, session_id: str, token: str, db_path: str) -> Iterator[Server]:
+def feeds_server(
+    workdir: Path, fakes: FakeNetworks, session_id: str, token: str, db_path: str
+) -> Iterator[Server]:
     port = free_port()
     base = fakes.base_url
     config = workdir / "config.toml"
@@ -110,7 +118,9 @@ def feeds_server(workdir: Path, fakes: FakeNetworks, session_id: str, token: str
     cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
     env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench", "LIVEBLOG_X_BEARER_TOKEN": "fake-token"}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit)
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit
+        )
     server = Server("liveblog", proc, port, session_id, [token], log_path)
     try:
         _wait_listening(server)
@@ -152,7 +162,9 @@ async def produce(fakes: FakeNetworks, first: int, posts: int, rate: float) -> f
     return loop.time()
 
 
-def latencies(collected: list[dict[str, Any]], stamps: list[int], expected: int) -> tuple[list[float], int, int]:
+def latencies(
+    collected: list[dict[str, Any]], stamps: list[int], expected: int
+) -> tuple[list[float], int, int]:
     """(ms until the last viewer, for stamps every viewer got; how many complete; last arrival ns)."""
     out = []
     complete = 0
@@ -198,7 +210,9 @@ async def main_async(profile: Profile) -> str:
                     for _ in range(5):
                         taker.send_note()
                     await taker.wait_acks(5)
-                    replies = await asyncio.to_thread(pool.connect, HOST, server.port, server.viewer_path(), profile.viewers)
+                    replies = await asyncio.to_thread(
+                        pool.connect, HOST, server.port, server.viewer_path(), profile.viewers
+                    )
                     viewers = sum(r["connected"] for r in replies)
                     log(f"{viewers} viewers connected")
                     await asyncio.sleep(2.0)  # sources connect, first polls find nothing
@@ -240,20 +254,29 @@ async def main_async(profile: Profile) -> str:
                     others = max(0.0, (machine1 - machine0) - (cpu1 - cpu0) - workers - (me1 - me0)) / wall
                     base_ms, base_ok, _ = latencies(collected, base_sent, viewers)
                     note_ms, note_ok, _ = latencies(collected, note_sent, viewers)
-                    log(f"notes without ingest: {base_ok}/{len(base_sent)} complete, p50 {percentile(base_ms, 50):.1f} ms, "
-                        f"p99 {percentile(base_ms, 99):.1f} ms")
+                    log(
+                        f"notes without ingest: {base_ok}/{len(base_sent)} complete, p50 {percentile(base_ms, 50):.1f} ms, "
+                        f"p99 {percentile(base_ms, 99):.1f} ms"
+                    )
                     post_ms, post_ok, last_ns = latencies(collected, fakes.stamps, viewers)
                     first_stamp = min(fakes.stamps) if fakes.stamps else 0
                     span = (last_ns - first_stamp) / 1e9 if last_ns else float("nan")
                     stored = stamped_posts
-                    log(f"notes during ingest: {note_ok}/{len(note_sent)} complete, p50 {percentile(note_ms, 50):.1f} ms, "
-                        f"p99 {percentile(note_ms, 99):.1f} ms")
-                    log(f"posts: {stored}/{profile.posts} reached viewers ({post_ok} reached all {viewers}); "
+                    log(
+                        f"notes during ingest: {note_ok}/{len(note_sent)} complete, p50 {percentile(note_ms, 50):.1f} ms, "
+                        f"p99 {percentile(note_ms, 99):.1f} ms"
+                    )
+                    log(
+                        f"posts: {stored}/{profile.posts} reached viewers ({post_ok} reached all {viewers}); "
                         f"{stored / span:,.0f} posts stored/s over {span:.1f} s (offered {profile.post_rate:.0f}/s); "
-                        f"fake response -> every viewer p50 {percentile(post_ms, 50):.1f} ms, p99 {percentile(post_ms, 99):.1f} ms")
-                    log(f"CPU over the run, in cores: server {(cpu1 - cpu0) / wall:.2f}, viewer load generator "
+                        f"fake response -> every viewer p50 {percentile(post_ms, 50):.1f} ms, "
+                        f"p99 {percentile(post_ms, 99):.1f} ms"
+                    )
+                    log(
+                        f"CPU over the run, in cores: server {(cpu1 - cpu0) / wall:.2f}, viewer load generator "
                         f"{workers / wall:.2f}, fakes and note-taker {(me1 - me0) / wall:.2f}, "
-                        f"other processes on the machine {others:.2f} (of {os.cpu_count()})")
+                        f"other processes on the machine {others:.2f} (of {os.cpu_count()})"
+                    )
                     taker.close()
                     b99, n99 = percentile(base_ms, 99), percentile(note_ms, 99)
                     added = 100 * (n99 - b99) / b99 if b99 else float("nan")

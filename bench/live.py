@@ -117,7 +117,11 @@ class NoteTaker:
 
     async def connect(self) -> NoteTaker:
         self.ws = await wsraw.connect(
-            HOST, self.server.port, self.server.capture_path(), self._on_message, ["liveblog.v1", "liveblog.token." + self.token]
+            HOST,
+            self.server.port,
+            self.server.capture_path(),
+            self._on_message,
+            ["liveblog.v1", "liveblog.token." + self.token],
         )
         await asyncio.wait_for(self.hello, 10)
         return self
@@ -126,7 +130,11 @@ class NoteTaker:
         assert self.ws is not None
         sent_ns = time.monotonic_ns()
         self.sent += 1
-        message = {"type": "note.create", "client_id": f"{self.name}-{self.sent}", "body": body or note_body(sent_ns)}
+        message = {
+            "type": "note.create",
+            "client_id": f"{self.name}-{self.sent}",
+            "body": body or note_body(sent_ns),
+        }
         self.ws.send_text(json.dumps(message, separators=(",", ":")))
         return sent_ns
 
@@ -169,10 +177,14 @@ class Fanout:
     close_codes: dict[Any, int] = field(default_factory=dict)
     acks: int = 0
     other_cores: float = 0.0  # CPU used by processes outside the benchmark during the window
-    series: list[float] = field(default_factory=list)  # per note: latency of the fastest worker's last viewer, ms
+    series: list[float] = field(
+        default_factory=list
+    )  # per note: latency of the fastest worker's last viewer, ms
 
 
-async def run_fanout(server: Server, pool: Pool, viewers: int, profile: Profile, log: Callable[[str], None]) -> Fanout:
+async def run_fanout(
+    server: Server, pool: Pool, viewers: int, profile: Profile, log: Callable[[str], None]
+) -> Fanout:
     result = Fanout(server.kind, viewers)
     taker = await NoteTaker(server).connect()
     # Warm the note path (rendering, storage, encoding) before any measurement.
@@ -276,7 +288,9 @@ async def wait_quiet(max_wait: float, log: Callable[[str], None], threshold: flo
         load = (machine_busy_seconds() - m0) / (time.monotonic() - t0)
         if load < threshold or time.monotonic() >= deadline:
             if warned or load >= threshold:
-                log(f"    other processes use {load:.2f} cores{'' if load < threshold else ' (going ahead anyway)'}")
+                log(
+                    f"    other processes use {load:.2f} cores{'' if load < threshold else ' (going ahead anyway)'}"
+                )
             return load
         if not warned:
             log(f"    machine busy: other processes use {load:.2f} cores; waiting up to {max_wait:.0f}s")
@@ -302,6 +316,7 @@ async def capture_rate(server: Server, sockets: int, profile: Profile) -> Captur
     body = "A pipelined note from the capture benchmark. " * 7  # ~300 bytes
 
     for taker in takers:
+
         def refill(t: NoteTaker = taker) -> None:
             if running:
                 t.send_note(body)
@@ -320,7 +335,12 @@ async def capture_rate(server: Server, sockets: int, profile: Profile) -> Captur
     for t in takers:
         t.close()
     server.check_alive()
-    return Capture((acks1 - acks0) / (t1 - t0), errors, (cpu1 - cpu0) / (t1 - t0), (cpu1 - cpu0) * 1e6 / max(1, acks1 - acks0))
+    return Capture(
+        (acks1 - acks0) / (t1 - t0),
+        errors,
+        (cpu1 - cpu0) / (t1 - t0),
+        (cpu1 - cpu0) * 1e6 / max(1, acks1 - acks0),
+    )
 
 
 def sqlite_rate(path: Path, seconds: float) -> float:
@@ -331,13 +351,18 @@ def sqlite_rate(path: Path, seconds: float) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, session_id TEXT, client_id TEXT UNIQUE, body TEXT, html TEXT)")
+    conn.execute(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, session_id TEXT, client_id TEXT UNIQUE, body TEXT, html TEXT)"
+    )
     body = "A pipelined note from the capture benchmark. " * 7
     n = 0
     start = time.monotonic()
     while time.monotonic() - start < seconds:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO items (session_id, client_id, body, html) VALUES (?, ?, ?, ?)", ("s", f"c{n}", body, body))
+        conn.execute(
+            "INSERT INTO items (session_id, client_id, body, html) VALUES (?, ?, ?, ?)",
+            ("s", f"c{n}", body, body),
+        )
         conn.execute("COMMIT")
         n += 1
     elapsed = time.monotonic() - start
@@ -356,8 +381,16 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "–"
 
 
-def render(fanouts: dict[tuple[str, int], Fanout], capture: dict[tuple[str, int], Capture], sqlite_nps: float,
-           capture_errors: int, profile: Profile, quick: bool, started: float, loop: str) -> str:
+def render(
+    fanouts: dict[tuple[str, int], Fanout],
+    capture: dict[tuple[str, int], Capture],
+    sqlite_nps: float,
+    capture_errors: int,
+    profile: Profile,
+    quick: bool,
+    started: float,
+    loop: str,
+) -> str:
     lines: list[str] = []
     add = lines.append
     add(f"# Liveblog benchmark ({'quick' if quick else 'full'} run)")
@@ -370,7 +403,9 @@ def render(fanouts: dict[tuple[str, int], Fanout], capture: dict[tuple[str, int]
         f"run took {time.monotonic() - started:.0f} s"
     )
     add("")
-    add("| Measure | Liveblog | websockets | Node ws | Liveblog / websockets | Liveblog / Node ws | Target | Result |")
+    add(
+        "| Measure | Liveblog | websockets | Node ws | Liveblog / websockets | Liveblog / Node ws | Target | Result |"
+    )
     add("|---|---:|---:|---:|---:|---:|---|:--:|")
     nan = Fanout("none", 0)
     for n in profile.viewers:
@@ -508,7 +543,16 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
                 log(f"capture: raw sqlite3 FULL: {sqlite_nps:,.0f} commits/s")
     finally:
         pool.close()
-    return render(fanouts, capture, sqlite_nps, capture_errors, profile, quick, started, os.environ["LIVEBLOG_BENCH_LOOP"])
+    return render(
+        fanouts,
+        capture,
+        sqlite_nps,
+        capture_errors,
+        profile,
+        quick,
+        started,
+        os.environ["LIVEBLOG_BENCH_LOOP"],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,10 +563,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, help="load-generator processes (default 2)")
     p.add_argument("--window", type=float, help="measured seconds of notes per fan-out scenario")
     p.add_argument(
-        "--liveblog-src", help="directory holding another copy of the liveblog package to serve (a prototype fix)"
+        "--liveblog-src",
+        help="directory holding another copy of the liveblog package to serve (a prototype fix)",
     )
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="Liveblog's event loop")
-    p.add_argument("--quiet-wait", type=float, help="seconds to wait for a quiet machine before each scenario")
+    p.add_argument(
+        "--quiet-wait", type=float, help="seconds to wait for a quiet machine before each scenario"
+    )
     args = p.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.viewers:

@@ -400,7 +400,9 @@ class Pool:
         return [w.reply(timeout) for w in self.workers]
 
     def connect(self, host: str, port: int, path: str, n: int, concurrency: int = 64) -> list[dict[str, Any]]:
-        shares = [n // len(self.workers) + (1 if i < n % len(self.workers) else 0) for i in range(len(self.workers))]
+        shares = [
+            n // len(self.workers) + (1 if i < n % len(self.workers) else 0) for i in range(len(self.workers))
+        ]
         for w, share in zip(self.workers, shares, strict=True):
             w.send("connect", host, port, path, share, concurrency)
         return [w.reply(180) for w in self.workers]

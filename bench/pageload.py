@@ -40,13 +40,19 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def fill(base: str, session_id: str, token: str, items: int) -> None:
-    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         sem = asyncio.Semaphore(16)
 
         async def one(i: int) -> None:
             async with sem:
-                body = f"Earlier note {i}: **bold** point about workforce planning, see https://example.org/{i}"
-                r = await http.post(f"/api/v1/sessions/{session_id}/capture", json={"client_id": f"fill-{i}", "body": body})
+                body = (
+                    f"Earlier note {i}: **bold** point about workforce planning, see https://example.org/{i}"
+                )
+                r = await http.post(
+                    f"/api/v1/sessions/{session_id}/capture", json={"client_id": f"fill-{i}", "body": body}
+                )
                 r.raise_for_status()
 
         await asyncio.gather(*(one(i) for i in range(items)))
@@ -76,9 +82,13 @@ def page_loader(base: str, session_id: str, seconds: float, out: Any) -> None:
     out.send((count, percentile(times, 50), refused))
 
 
-async def phase(ws_base: str, base: str, session_id: str, token: str, seconds: float, tag: str) -> list[float]:
+async def phase(
+    ws_base: str, base: str, session_id: str, token: str, seconds: float, tag: str
+) -> list[float]:
     viewers = [
-        await websockets.connect(f"{ws_base}/ws/v1/sessions/{session_id}", subprotocols=["liveblog.v1"], compression=None)  # type: ignore[list-item]
+        await websockets.connect(
+            f"{ws_base}/ws/v1/sessions/{session_id}", subprotocols=["liveblog.v1"], compression=None
+        )  # type: ignore[list-item]
         for _ in range(VIEWERS)
     ]
     got: dict[str, list[float]] = {}
@@ -93,12 +103,16 @@ async def phase(ws_base: str, base: str, session_id: str, token: str, seconds: f
 
     tasks = [asyncio.create_task(follow(ws)) for ws in viewers]
     sent: dict[str, float] = {}
-    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         n = int(seconds * RATE)
         for i in range(n):
             body = f"{tag} live note {i}"
             sent[body] = time.perf_counter()
-            await http.post(f"/api/v1/sessions/{session_id}/capture", json={"client_id": f"{tag}-{i}", "body": body})
+            await http.post(
+                f"/api/v1/sessions/{session_id}/capture", json={"client_id": f"{tag}-{i}", "body": body}
+            )
             await asyncio.sleep(1 / RATE)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(len(got.get(b, [])) < VIEWERS for b in sent):
@@ -118,7 +132,9 @@ async def main_async(items: int, seconds: float) -> str:
         await fill(base, server.session_id, token, items)
         quiet = await phase(ws_base, base, server.session_id, token, seconds, "quiet")
         parent, child = multiprocessing.Pipe()
-        loader = multiprocessing.Process(target=page_loader, args=(base, server.session_id, seconds + 2, child))
+        loader = multiprocessing.Process(
+            target=page_loader, args=(base, server.session_id, seconds + 2, child)
+        )
         loader.start()
         await asyncio.sleep(1.0)  # the page loaders are up to speed before notes are measured
         busy = await phase(ws_base, base, server.session_id, token, seconds, "busy")

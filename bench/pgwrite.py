@@ -34,7 +34,9 @@ async def run(url: str, notes: int, in_flight: int) -> dict[str, float]:
     services = Services.build(settings)
     await services.open()
     try:
-        event = await services.programme.create_event({"title": "Bench", "starts_on": "2026-05-14", "ends_on": "2026-05-15"})
+        event = await services.programme.create_event(
+            {"title": "Bench", "starts_on": "2026-05-14", "ends_on": "2026-05-15"}
+        )
         session = await services.programme.create_session(
             event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
         )

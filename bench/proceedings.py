@@ -73,41 +73,75 @@ async def _fill(svc: Any, photos_per_session: int) -> tuple[Any, str, dict[str, 
 
     rng = random.Random(21)
     started = time.perf_counter()
-    event = await svc.programme.create_event({"title": "Public Service Summit", "starts_on": "2026-05-14",
-                                              "ends_on": "2026-05-15", "venue": "Congress Centre, Leeds"})
+    event = await svc.programme.create_event(
+        {
+            "title": "Public Service Summit",
+            "starts_on": "2026-05-14",
+            "ends_on": "2026-05-15",
+            "venue": "Congress Centre, Leeds",
+        }
+    )
     photos = [clean_image(camera_photo(rng))[1] for _ in range(4)]
     photo_bytes = sum(len(p) for p in photos) / len(photos)
     for n in range(SESSIONS):
         day = "2026-05-14" if n < SESSIONS // 2 else "2026-05-15"
         hour = 9 + (n % (SESSIONS // 2)) // len(ROOMS)
-        session = await svc.programme.create_session(event.id, {
-            "title": f"Session {n + 1}: {' '.join(rng.sample(WORDS, 3))}", "starts_at": f"{day}T{hour:02d}:00",
-            "ends_at": f"{day}T{hour:02d}:45", "room": ROOMS[n % len(ROOMS)], "speakers": [f"Speaker {n + 1}"],
-            "hashtags": [f"#{t}" for t in rng.sample(["policy", "digital", "skills", "climate", "data"], 2)]})
+        session = await svc.programme.create_session(
+            event.id,
+            {
+                "title": f"Session {n + 1}: {' '.join(rng.sample(WORDS, 3))}",
+                "starts_at": f"{day}T{hour:02d}:00",
+                "ends_at": f"{day}T{hour:02d}:45",
+                "room": ROOMS[n % len(ROOMS)],
+                "speakers": [f"Speaker {n + 1}"],
+                "hashtags": [
+                    f"#{t}" for t in rng.sample(["policy", "digital", "skills", "climate", "data"], 2)
+                ],
+            },
+        )
         await svc.programme.set_state(session.id, "live")
         invite, _ = await svc.accounts.invite(event.id, session.id, f"Note-taker {n % 7 + 1}")
         author = Author.from_invite(invite)
         mod = Moderator("Organiser", invite.id)
 
-        async def note(body: str, key_point: bool = False, sid: str = session.id, who: Author = author) -> int:
-            ack = await svc.notes.handle(sid, who, {"type": "note.create", "client_id": str(uuid.uuid4()),
-                                                    "body": body, "key_point": key_point})
+        async def note(
+            body: str, key_point: bool = False, sid: str = session.id, who: Author = author
+        ) -> int:
+            ack = await svc.notes.handle(
+                sid,
+                who,
+                {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key_point},
+            )
             return ack.item_id
 
         for k in range(NOTES_PER_SESSION):
-            await note(" ".join(rng.choices(WORDS, k=rng.randint(15, 60))) + (" **bold** point" if k % 5 == 0 else ""),
-                       key_point=k % 10 == 0)
+            await note(
+                " ".join(rng.choices(WORDS, k=rng.randint(15, 60)))
+                + (" **bold** point" if k % 5 == 0 else ""),
+                key_point=k % 10 == 0,
+            )
         for k in range(photos_per_session):
             data = photos[(n + k) % len(photos)]
-            media_id = await svc.db.write(lambda tx, d=data, s=session.id: tx.insert_media(s, "image/jpeg", d, None))
+            media_id = await svc.db.write(
+                lambda tx, d=data, s=session.id: tx.insert_media(s, "image/jpeg", d, None)
+            )
             await note(f"On the screen:\n\n![Slide {k + 1} of session {n + 1}](/media/{media_id})")
-        poll = await svc.audience.create_poll(session.id, mod, {
-            "question": f"How useful was session {n + 1}?", "kind": "single",
-            "options": ["Very", "Somewhat", "Not really"], "open": True})
+        poll = await svc.audience.create_poll(
+            session.id,
+            mod,
+            {
+                "question": f"How useful was session {n + 1}?",
+                "kind": "single",
+                "options": ["Very", "Somewhat", "Not really"],
+                "open": True,
+            },
+        )
         for v in range(30):
             await svc.audience.vote(poll.id, Voter(f"s{n}-v{v}"), {"choice": rng.choice("abc")})
         await svc.audience.set_poll_state(poll.id, mod, {"state": "closed"})
-        question, _ = await svc.audience.ask(session.id, Voter(f"asker-{n}"), {"body": "What happens next year?"})
+        question, _ = await svc.audience.ask(
+            session.id, Voter(f"asker-{n}"), {"body": "What happens next year?"}
+        )
         answer = await note("Answer: " + " ".join(rng.choices(WORDS, k=20)))
         await svc.audience.moderate_question(question.id, mod, {"action": "answer", "answer_item_id": answer})
         await svc.programme.set_state(session.id, "ended")
@@ -144,7 +178,10 @@ async def run(photos_per_session: int) -> None:
             ("read the archive + downscale photos (gather)", f"{t_gather:.1f} s"),
             ("EPUB: written", f"{t_epub:.1f} s (gather + EPUB {t_gather + t_epub:.1f} s, target < 60 s)"),
             ("EPUB: size", f"{len(epub) / 1e6:.1f} MB (target < 20 MB)"),
-            ("PDF: laid out (WeasyPrint)", f"{t_pdf:.1f} s (gather + PDF {t_gather + t_pdf:.1f} s, target < 60 s)"),
+            (
+                "PDF: laid out (WeasyPrint)",
+                f"{t_pdf:.1f} s (gather + PDF {t_gather + t_pdf:.1f} s, target < 60 s)",
+            ),
             ("PDF: size", f"{len(pdf) / 1e6:.1f} MB"),
         ]
         print("| measure | value |\n| --- | --- |")

@@ -84,19 +84,25 @@ async def _seed_postgres(url: str, note_takers: int) -> tuple[str, list[str]]:
     services = Services.build(settings)
     await services.open()
     try:
-        event = await services.programme.create_event({"title": "Bench", "starts_on": "2026-05-14", "ends_on": "2026-05-15"})
+        event = await services.programme.create_event(
+            {"title": "Bench", "starts_on": "2026-05-14", "ends_on": "2026-05-15"}
+        )
         session = await services.programme.create_session(
             event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
         )
         await services.programme.set_state(session.id, "live")
-        tokens = [(await services.accounts.invite(event.id, session.id, f"n{i}"))[1] for i in range(note_takers)]
+        tokens = [
+            (await services.accounts.invite(event.id, session.id, f"n{i}"))[1] for i in range(note_takers)
+        ]
         return session.id, tokens
     finally:
         await services.close()
 
 
 @contextlib.contextmanager
-def postgres_cluster(workdir: Path, pg: PostgresServer, redis_url: str, n: int, note_takers: int = 1) -> Iterator[list[Server]]:
+def postgres_cluster(
+    workdir: Path, pg: PostgresServer, redis_url: str, n: int, note_takers: int = 1
+) -> Iterator[list[Server]]:
     """n `liveblog serve` processes on a fresh PostgreSQL database, sharing Redis."""
     workdir.mkdir(parents=True, exist_ok=True)
     url = pg.new_database_sync()
@@ -115,8 +121,20 @@ def postgres_cluster(workdir: Path, pg: PostgresServer, redis_url: str, n: int, 
             log_path = workdir / f"app{i}.log"
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"],
-                    cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
+                    [
+                        sys.executable,
+                        "-m",
+                        "liveblog.cli",
+                        "--config",
+                        str(config),
+                        "serve",
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=workdir,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=raise_fd_limit,
                     env={**os.environ, "LIVEBLOG_SECRET_KEY": "bench"},
                 )
             servers.append(Server("liveblog", proc, port, session_id, tokens, log_path))
@@ -148,7 +166,9 @@ async def fanout(name: str, servers: list[Server], pool: Pool, profile: Profile,
     probes: list[tuple[Any, dict[int, int], asyncio.Task[None]]] = []
     if len(servers) > 1:
         for server in (servers[0], servers[1]):
-            ws = await websockets.connect(f"ws://{HOST}:{server.port}{server.viewer_path()}", subprotocols=["liveblog.v1"])  # type: ignore[list-item]
+            ws = await websockets.connect(
+                f"ws://{HOST}:{server.port}{server.viewer_path()}", subprotocols=["liveblog.v1"]
+            )  # type: ignore[list-item]
             arrivals: dict[int, int] = {}
 
             async def read(ws: Any = ws, arrivals: dict[int, int] = arrivals) -> None:
@@ -210,15 +230,28 @@ async def fanout(name: str, servers: list[Server], pool: Pool, profile: Profile,
     return result
 
 
-def render(results: list[Result], capture: dict[str, Capture], profile: Profile, quick: bool, started: float) -> str:
+def render(
+    results: list[Result], capture: dict[str, Capture], profile: Profile, quick: bool, started: float
+) -> str:
     if not results:  # --capture-only
-        return "\n".join([
-            f"# Durable notes per second ({'quick' if quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')})",
-            "", f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; "
-            f"{profile.capture_sockets} note-taker sockets, {profile.capture_pipeline} notes in flight each, "
-            f"{profile.capture_window:g} s.", "", "| durable notes/s | acks/s | server CPU µs per note |", "| --- | --- | --- |",
-            *(f"| {name} | {c.rate:,.0f} | {c.us_per_note:.0f} |" for name, c in capture.items()),
-            "", f"({time.monotonic() - started:.0f} s in all)"]) + "\n"
+        return (
+            "\n".join(
+                [
+                    f"# Durable notes per second ({'quick' if quick else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')})",
+                    "",
+                    f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; "
+                    f"{profile.capture_sockets} note-taker sockets, {profile.capture_pipeline} notes in flight each, "
+                    f"{profile.capture_window:g} s.",
+                    "",
+                    "| durable notes/s | acks/s | server CPU µs per note |",
+                    "| --- | --- | --- |",
+                    *(f"| {name} | {c.rate:,.0f} | {c.us_per_note:.0f} |" for name, c in capture.items()),
+                    "",
+                    f"({time.monotonic() - started:.0f} s in all)",
+                ]
+            )
+            + "\n"
+        )
     by = {r.name: r for r in results}
     hop = by["postgres x3"].hop_p99_ms if "postgres x3" in by else float("nan")
     hop50 = by["postgres x3"].hop_p50_ms if "postgres x3" in by else float("nan")
@@ -229,7 +262,8 @@ def render(results: list[Result], capture: dict[str, Capture], profile: Profile,
         f"one note-taker at {profile.rate:g} notes/s, {profile.window:g} s measured after {profile.warmup:g} s warm-up; "
         "latency = until the last viewer of all has the note.",
         "",
-        "| scenario | processes | viewers | notes complete | p50 ms | p99 ms | max ms | CPU µs per delivery (all processes) | closed |",
+        "| scenario | processes | viewers | notes complete | p50 ms | p99 ms | max ms "
+        "| CPU µs per delivery (all processes) | closed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -267,21 +301,31 @@ async def main_async(profile: Profile, quick: bool, capture_only: bool = False) 
     try:
         with tempfile.TemporaryDirectory(prefix="liveblog-scaleout-", dir=RESULTS) as tmp:
             work = Path(tmp)
-            capture_profile = argparse.Namespace(capture_pipeline=profile.capture_pipeline, capture_window=profile.capture_window)
+            capture_profile = argparse.Namespace(
+                capture_pipeline=profile.capture_pipeline, capture_window=profile.capture_window
+            )
             log("sqlite x1")
             with liveblog_server(work / "sqlite", note_takers=profile.capture_sockets) as server:
                 if not capture_only:
                     results.append(await fanout("sqlite x1", [server], pool, profile, log))
-                capture["SQLite, 1 process"] = await capture_rate(server, profile.capture_sockets, capture_profile)  # type: ignore[arg-type]
+                capture["SQLite, 1 process"] = await capture_rate(
+                    server, profile.capture_sockets, capture_profile
+                )  # type: ignore[arg-type]
             for n in (1,) if capture_only else (1, 3):
                 log(f"postgres x{n}")
-                with postgres_cluster(work / f"pg{n}", pg, redis.url, n, note_takers=profile.capture_sockets) as servers:
+                with postgres_cluster(
+                    work / f"pg{n}", pg, redis.url, n, note_takers=profile.capture_sockets
+                ) as servers:
                     if not capture_only:
                         results.append(await fanout(f"postgres x{n}", servers, pool, profile, log))
                     if n == 1:
-                        capture["PostgreSQL, 1 process"] = await capture_rate(servers[0], profile.capture_sockets, capture_profile)  # type: ignore[arg-type]
+                        capture["PostgreSQL, 1 process"] = await capture_rate(
+                            servers[0], profile.capture_sockets, capture_profile
+                        )  # type: ignore[arg-type]
             for r in results:
-                log(f"  {r.name}: p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms, {r.us_per_delivery:.2f} µs/delivery")
+                log(
+                    f"  {r.name}: p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms, {r.us_per_delivery:.2f} µs/delivery"
+                )
             for name, c in capture.items():
                 log(f"  {name}: {c.rate:,.0f} durable notes/s")
     finally:
@@ -295,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.scaleout", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--viewers", type=int)
-    p.add_argument("--capture-only", action="store_true", help="only durable notes/s, SQLite beside PostgreSQL")
+    p.add_argument(
+        "--capture-only", action="store_true", help="only durable notes/s, SQLite beside PostgreSQL"
+    )
     args = p.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.viewers:

@@ -168,7 +168,9 @@ def liveblog_server(workdir: Path, note_takers: int = 1, synchronous: str = "FUL
     with open(log_path, "wb") as log:
         # cwd is the scratch directory: `-m` puts cwd first on sys.path, which must not shadow
         # LIVEBLOG_BENCH_SRC; otherwise the installed (editable) package is found.
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit)
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit
+        )
     server = Server("liveblog", proc, port, seeded.session_id, seeded.tokens, log_path)
     try:
         _wait_listening(server)
@@ -185,7 +187,9 @@ def baseline_server(workdir: Path) -> Iterator[Server]:
     log_path = workdir / "baseline.log"
     cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit
+        )
     server = Server("baseline", proc, port, "bench", ["bench-token"], log_path)
     try:
         _wait_listening(server)
@@ -202,12 +206,16 @@ def node_server(workdir: Path) -> Iterator[Server]:
     """The bare Node.js `ws` broadcast server (bench/node/server.js), installed from its lockfile."""
     workdir.mkdir(parents=True, exist_ok=True)
     if not (NODE_DIR / "node_modules" / "ws").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True
+        )
     port = free_port()
     log_path = workdir / "node.log"
     cmd = ["node", str(NODE_DIR / "server.js"), "--port", str(port)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=NODE_DIR, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit)
+        proc = subprocess.Popen(
+            cmd, cwd=NODE_DIR, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit
+        )
     server = Server("node", proc, port, "bench", ["bench-token"], log_path)
     try:
         _wait_listening(server)
@@ -219,7 +227,9 @@ def node_server(workdir: Path) -> Iterator[Server]:
 def node_version() -> str:
     try:
         ws = json.loads((NODE_DIR / "node_modules" / "ws" / "package.json").read_text())["version"]
-        node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        node = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         return f"Node.js {node}, ws {ws}"
     except (OSError, ValueError, subprocess.CalledProcessError):
         return "Node.js ws"

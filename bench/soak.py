@@ -109,7 +109,11 @@ class NoteTaker:
 
     async def connect(self) -> None:
         self.ws = await wsraw.connect(
-            HOST, self.target.port, self.target.capture_path(), self._on_message, ["liveblog.v1", "liveblog.token." + self.token]
+            HOST,
+            self.target.port,
+            self.target.capture_path(),
+            self._on_message,
+            ["liveblog.v1", "liveblog.token." + self.token],
         )
 
     def post(self, text: str | None = None) -> None:
@@ -140,8 +144,15 @@ async def in_process_server(workdir: Path, note_takers: int) -> AsyncIterator[Ta
     from bench.servers import free_port
 
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host=HOST, port=port, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2, **uvicorn_options(settings))
+    config = uvicorn.Config(
+        create_app(settings),
+        host=HOST,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        **uvicorn_options(settings),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(30):
@@ -213,8 +224,12 @@ def rss_split(pid: int) -> str:
 
 
 def _server_side(stats: list[tracemalloc.StatisticDiff]) -> list[tracemalloc.StatisticDiff]:
-    return [s for s in stats if any(f"/{name}/" in s.traceback[0].filename for name in SERVER_FILES)
-            and "/bench/" not in s.traceback[0].filename]
+    return [
+        s
+        for s in stats
+        if any(f"/{name}/" in s.traceback[0].filename for name in SERVER_FILES)
+        and "/bench/" not in s.traceback[0].filename
+    ]
 
 
 async def soak(args: argparse.Namespace) -> int:
@@ -277,9 +292,11 @@ async def soak(args: argparse.Namespace) -> int:
             tasks = [asyncio.create_task(post(t)) for t in takers] + [asyncio.create_task(churn())]
             samples: list[tuple[float, int]] = []
             first_snapshot: tracemalloc.Snapshot | None = None
-            log(f"soak: {args.note_takers} note-takers at {args.rate:g} notes/s each, {args.viewers} viewers, "
+            log(
+                f"soak: {args.note_takers} note-takers at {args.rate:g} notes/s each, {args.viewers} viewers, "
                 f"~{args.reconnects_per_minute:g} drops and resumes a minute, {args.minutes:g} min"
-                f"{' (server in this process)' if args.in_process else ''}")
+                f"{' (server in this process)' if args.in_process else ''}"
+            )
             log("minute  server RSS (MiB)  [heap / other anon / files]  notes acked  resumes  reloads")
             next_sample = start
             while loop.time() < end:
@@ -288,8 +305,10 @@ async def soak(args: argparse.Namespace) -> int:
                 rss = rss_bytes(target.pid)
                 samples.append((loop.time() - start, rss))
                 split = rss_split(target.pid)
-                log(f"{(loop.time() - start) / 60:6.1f}  {rss / 2**20:16.1f}  {split:>27}  {sum(t.acks for t in takers):11d}  "
-                    f"{reconnects:7d}  {sum(v.reloads for v in viewers):7d}")
+                log(
+                    f"{(loop.time() - start) / 60:6.1f}  {rss / 2**20:16.1f}  {split:>27}  {sum(t.acks for t in takers):11d}  "
+                    f"{reconnects:7d}  {sum(v.reloads for v in viewers):7d}"
+                )
                 if args.tracemalloc and first_snapshot is None and loop.time() - start >= args.warmup * 60:
                     gc.collect()  # compare live objects, not garbage waiting for the collector
                     first_snapshot = tracemalloc.take_snapshot()
@@ -306,11 +325,15 @@ async def soak(args: argparse.Namespace) -> int:
                 else:
                     gc.collect()
                     last = tracemalloc.take_snapshot()
-                diff = last.compare_to(first_snapshot, "traceback" if args.tracemalloc_frames > 1 else "lineno")
+                diff = last.compare_to(
+                    first_snapshot, "traceback" if args.tracemalloc_frames > 1 else "lineno"
+                )
                 stats = diff if args.probe else _server_side(diff)
                 log(f"\ntracemalloc: growth after the first {args.warmup:g} min, server-side files, top 15:")
                 for stat in stats[:15]:
-                    log(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {stat.traceback.format()[-1].strip()}")
+                    log(
+                        f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {stat.traceback.format()[-1].strip()}"
+                    )
                     if args.tracemalloc_frames > 1:
                         for line in stat.traceback.format()[:-1][-6:]:
                             log(f"        {line.strip()}")
@@ -320,13 +343,17 @@ async def soak(args: argparse.Namespace) -> int:
     half = [rss for t, rss in samples if t >= samples[-1][0] / 2]
     if len(half) >= 2:
         slope = (half[-1] - half[0]) / max(1e-9, (samples[-1][0] - samples[-len(half)][0]) / 60)
-        log(f"\nsecond half: RSS {half[0] / 2**20:.1f} -> {half[-1] / 2**20:.1f} MiB ({slope / 2**20:+.2f} MiB/min); "
+        log(
+            f"\nsecond half: RSS {half[0] / 2**20:.1f} -> {half[-1] / 2**20:.1f} MiB ({slope / 2**20:+.2f} MiB/min); "
             f"{reconnects} resumes ({failures} failed), {sum(t.acks for t in takers)} notes acked, "
-            f"gaps seen by viewers: {sum(v.gaps for v in viewers)}")
+            f"gaps seen by viewers: {sum(v.gaps for v in viewers)}"
+        )
     if len(samples) >= 2:
         first, last = samples[0][1], max(rss for _, rss in samples)
-        log(f"growth: {first / 2**20:.1f} MiB at the first sample -> {last / 2**20:.1f} at the highest "
-            f"({100 * (last - first) / first:+.1f}%; the goal over 30 minutes: < 10%)")
+        log(
+            f"growth: {first / 2**20:.1f} MiB at the first sample -> {last / 2**20:.1f} at the highest "
+            f"({100 * (last - first) / first:+.1f}%; the goal over 30 minutes: < 10%)"
+        )
     return 0
 
 
@@ -365,16 +392,26 @@ async def evictions(args: argparse.Namespace) -> int:
             stalled: list[wsraw.RawWebSocket] = []
             for chunk in range(0, args.evict, 50):
                 batch = await asyncio.gather(
-                    *(wsraw.connect(HOST, target.port, target.viewer_path(), lambda ws, data, now: None, ["liveblog.v1"])
-                      for _ in range(min(50, args.evict - chunk)))
+                    *(
+                        wsraw.connect(
+                            HOST,
+                            target.port,
+                            target.viewer_path(),
+                            lambda ws, data, now: None,
+                            ["liveblog.v1"],
+                        )
+                        for _ in range(min(50, args.evict - chunk))
+                    )
                 )
                 for ws in batch:  # a frozen tab: nothing read from here on
                     assert ws.transport is not None
                     ws.transport.pause_reading()
                 stalled += batch
             connected = rss_bytes(target.pid)
-            log(f"evict: {args.evict} viewers stop reading while {args.note_takers} note-takers post "
-                f"{args.rate:g} notes/s each ({len(EVICT_BODY)}-character notes)")
+            log(
+                f"evict: {args.evict} viewers stop reading while {args.note_takers} note-takers post "
+                f"{args.rate:g} notes/s each ({len(EVICT_BODY)}-character notes)"
+            )
             log("  seconds  server RSS (MiB)  [heap / other anon / files]  viewers connected")
             peak = connected
             start = loop.time()
@@ -391,7 +428,9 @@ async def evictions(args: argparse.Namespace) -> int:
                     rss = rss_bytes(target.pid)
                     peak = max(peak, rss)
                     viewers = await viewers_connected(target.port)
-                    log(f"  {loop.time() - start:7.1f}  {rss / 2**20:16.1f}  {rss_split(target.pid):>27}  {viewers:17d}")
+                    log(
+                        f"  {loop.time() - start:7.1f}  {rss / 2**20:16.1f}  {rss_split(target.pid):>27}  {viewers:17d}"
+                    )
             evicted_at = loop.time()
             # Settle with notes still flowing at the soak's pace (2 notes/s), as on a live day.
             while loop.time() - evicted_at < args.settle:
@@ -399,16 +438,20 @@ async def evictions(args: argparse.Namespace) -> int:
                     taker.post()
                 await asyncio.sleep(1.0)
             after = rss_bytes(target.pid)
-            log(f"  {args.settle:g} s after the last eviction: {after / 2**20:.1f} MiB [{rss_split(target.pid)}]")
+            log(
+                f"  {args.settle:g} s after the last eviction: {after / 2**20:.1f} MiB [{rss_split(target.pid)}]"
+            )
             for ws in stalled:
                 ws.abort()
             close_all(takers)
     held = peak - before
     kept = after - before
-    log(f"\nRSS before {before / 2**20:.1f} MiB, with {args.evict} stalled viewers connected "
+    log(
+        f"\nRSS before {before / 2**20:.1f} MiB, with {args.evict} stalled viewers connected "
         f"{connected / 2**20:.1f}, peak {peak / 2**20:.1f} (+{held / 2**20:.1f}), after the evictions "
         f"{after / 2**20:.1f} (+{kept / 2**20:.1f}): {100 * (1 - kept / held) if held > 0 else 0:.0f}% of the peak's "
-        "growth given back")
+        "growth given back"
+    )
     return 0
 
 
@@ -423,18 +466,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--viewers", type=int, default=300)
     p.add_argument("--note-takers", type=int, default=3)
     p.add_argument("--rate", type=float, default=2.0, help="notes per second per note-taker")
-    p.add_argument("--reconnects-per-minute", type=float, default=230.0, help="viewer drops and resumes a minute")
+    p.add_argument(
+        "--reconnects-per-minute", type=float, default=230.0, help="viewer drops and resumes a minute"
+    )
     p.add_argument("--sample-seconds", type=float, default=30.0)
-    p.add_argument("--in-process", action="store_true", help="run the server in this process (for --tracemalloc)")
-    p.add_argument("--tracemalloc", action="store_true", help="compare allocation snapshots (needs --in-process)")
+    p.add_argument(
+        "--in-process", action="store_true", help="run the server in this process (for --tracemalloc)"
+    )
+    p.add_argument(
+        "--tracemalloc", action="store_true", help="compare allocation snapshots (needs --in-process)"
+    )
     p.add_argument("--tracemalloc-frames", type=int, default=1)
-    p.add_argument("--probe", action="store_true",
-                   help="trace the server process's allocations (PYTHONTRACEMALLOC) and compare snapshots taken "
-                   "through SIGUSR1 after --warmup minutes and at the end")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="trace the server process's allocations (PYTHONTRACEMALLOC) and compare snapshots taken "
+        "through SIGUSR1 after --warmup minutes and at the end",
+    )
     p.add_argument("--warmup", type=float, default=1.0, help="minutes before the first tracemalloc snapshot")
-    p.add_argument("--evict", type=int, default=0, metavar="N",
-                   help="instead of the soak: N viewers stop reading and are evicted; is their memory given back?")
-    p.add_argument("--settle", type=float, default=10.0, help="seconds after the last eviction before measuring (--evict)")
+    p.add_argument(
+        "--evict",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the soak: N viewers stop reading and are evicted; is their memory given back?",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="seconds after the last eviction before measuring (--evict)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.minutes, args.sample_seconds = 3.0, 20.0

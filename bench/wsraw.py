@@ -46,7 +46,9 @@ class HandshakeError(Exception):
 class RawWebSocket(asyncio.Protocol):
     """One client connection. `opened` resolves after the 101 response; `closed` on disconnect."""
 
-    def __init__(self, host: str, path: str, on_message: OnMessage, subprotocols: list[str] | None = None) -> None:
+    def __init__(
+        self, host: str, path: str, on_message: OnMessage, subprotocols: list[str] | None = None
+    ) -> None:
         self.host = host
         self.path = path
         self.on_message = on_message
@@ -168,11 +170,18 @@ class RawWebSocket(asyncio.Protocol):
 
 
 async def connect(
-    host: str, port: int, path: str, on_message: OnMessage, subprotocols: list[str] | None = None, timeout: float = 30
+    host: str,
+    port: int,
+    path: str,
+    on_message: OnMessage,
+    subprotocols: list[str] | None = None,
+    timeout: float = 30,
 ) -> RawWebSocket:
     loop = asyncio.get_running_loop()
     _, proto = await asyncio.wait_for(
-        loop.create_connection(lambda: RawWebSocket(f"{host}:{port}", path, on_message, subprotocols), host, port),
+        loop.create_connection(
+            lambda: RawWebSocket(f"{host}:{port}", path, on_message, subprotocols), host, port
+        ),
         timeout,
     )
     await asyncio.wait_for(proto.opened, timeout)

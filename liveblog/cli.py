@@ -57,15 +57,19 @@ def _existing(settings: Settings) -> Settings:
     """For commands that read what is there (export, backup): a missing SQLite file is an error
     naming it, not a fresh empty database that then has "no event"."""
     if not settings.database.url and not Path(settings.database.path).exists():
-        raise LiveblogError(f"there is no SQLite database at {settings.database.path}"
-                            " (for PostgreSQL, set database.url or pass --db postgresql://...)")
+        raise LiveblogError(
+            f"there is no SQLite database at {settings.database.path}"
+            " (for PostgreSQL, set database.url or pass --db postgresql://...)"
+        )
     return settings
 
 
 def _sqlite_only(settings: Settings, what: str) -> None:
     if settings.database.url:
-        raise ConfigError(f"{what} works on an SQLite file; database.url is set: on PostgreSQL use"
-                          " pg_dump and pg_restore (docs/deployment.md, \"PostgreSQL\")")
+        raise ConfigError(
+            f"{what} works on an SQLite file; database.url is set: on PostgreSQL use"
+            ' pg_dump and pg_restore (docs/deployment.md, "PostgreSQL")'
+        )
 
 
 @contextlib.asynccontextmanager
@@ -201,7 +205,9 @@ class DemoComponent:
         )
         invites = await services.accounts.invites(ids["event"])
         invite = next(i for i in invites if i.id == ids["invite_id"])
-        supervisor.spawn("demo.note_taker", lambda: demo_note_taker(services, ids["live_session"], invite, self.every))
+        supervisor.spawn(
+            "demo.note_taker", lambda: demo_note_taker(services, ids["live_session"], invite, self.every)
+        )
 
     async def close(self) -> None:
         pass  # its task belongs to the supervisor, which stops it
@@ -278,7 +284,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.write(text + "\n")
     else:
         Path(args.file).write_text(text + "\n", encoding="utf-8")
-        print(f"event {args.event} ({plural(len(doc['sessions']), 'session')}) exported to {args.file}", file=sys.stderr)
+        print(
+            f"event {args.event} ({plural(len(doc['sessions']), 'session')}) exported to {args.file}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -381,8 +390,12 @@ def _bar(what: str, width: int = 30) -> Callable[[int, int], None]:
         pct = 100 * done // total if total else 100
         end = "\n" if done >= total and not sys.stderr.isatty() else ""
         if sys.stderr.isatty() or done >= total:
-            print(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {pct}% {done}/{total} rows", end=end,
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {pct}% {done}/{total} rows",
+                end=end,
+                file=sys.stderr,
+                flush=True,
+            )
 
     return show
 
@@ -411,15 +424,24 @@ def cmd_export_site(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, int]:
         async with _open(settings) as services:
-            return await export_site(services, make_templates(settings.archive.timezone).env, args.event, Path(args.dir),
-                                     settings.server.public_url.rstrip("/"), progress)
+            return await export_site(
+                services,
+                make_templates(settings.archive.timezone).env,
+                args.event,
+                Path(args.dir),
+                settings.server.public_url.rstrip("/"),
+                progress,
+            )
 
     try:
         counts = asyncio.run(run())
     finally:
         bar.close()
-    print(f"{counts['pages']} pages, {counts['photos']} photos and a search index of {counts['index_entries']}"
-          f" entries written to {args.dir} (open {Path(args.dir) / 'index.html'})", file=sys.stderr)
+    print(
+        f"{counts['pages']} pages, {counts['photos']} photos and a search index of {counts['index_entries']}"
+        f" entries written to {args.dir} (open {Path(args.dir) / 'index.html'})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -443,7 +465,9 @@ def cmd_proceedings(args: argparse.Namespace) -> int:
 
     async def read() -> Any:
         async with _open(settings) as services:
-            return await gather(services.archive, args.event, base_url=settings.server.public_url, progress=progress)
+            return await gather(
+                services.archive, args.event, base_url=settings.server.public_url, progress=progress
+            )
 
     try:
         book = asyncio.run(read())
@@ -454,29 +478,45 @@ def cmd_proceedings(args: argparse.Namespace) -> int:
     temp = out.with_name(out.name + ".part")
     temp.write_bytes(data)
     temp.replace(out)
-    print(f"{plural(len(book.pages), 'session')} and {plural(len(book.photos), 'photo')} written to {out}"
-          f" ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
+    print(
+        f"{plural(len(book.pages), 'session')} and {plural(len(book.photos), 'photo')} written to {out}"
+        f" ({len(data) / 1e6:.1f} MB)",
+        file=sys.stderr,
+    )
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveblog", description="Live social reporting of events.")
     p.add_argument("--config", type=Path, help="configuration file (default: ./config.toml if present)")
-    p.add_argument("--db", metavar="FILE|URL",
-                   help="SQLite database file, or a postgresql:// URL (overrides database.path or database.url)")
+    p.add_argument(
+        "--db",
+        metavar="FILE|URL",
+        help="SQLite database file, or a postgresql:// URL (overrides database.path or database.url)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--demo", action="store_true", help="load the demo event and keep a demo note-taker posting")
-    serve.add_argument("--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace")
+    serve.add_argument(
+        "--demo", action="store_true", help="load the demo event and keep a demo note-taker posting"
+    )
+    serve.add_argument(
+        "--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace"
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
-        "--workers", type=int, default=1, metavar="N",
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
         help="worker processes sharing the port (needs database.url, redis.url and LIVEBLOG_SECRET_KEY)",
     )
     serve.add_argument(
-        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="event loop (auto: uvloop if installed)"
+        "--loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop (auto: uvloop if installed)",
     )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (
@@ -497,7 +537,9 @@ def parser() -> argparse.ArgumentParser:
     site.add_argument("event", help="the event id")
     site.add_argument("dir", help="the folder to write (created if missing)")
     site.set_defaults(func=cmd_export_site)
-    book = sub.add_parser("proceedings", help="write an event's archive as a book: EPUB 3 or PDF (docs/archive.md)")
+    book = sub.add_parser(
+        "proceedings", help="write an event's archive as a book: EPUB 3 or PDF (docs/archive.md)"
+    )
     book.add_argument("event", help="the event id")
     book.add_argument("--format", choices=["epub", "pdf"], required=True, help="EPUB 3 or (tagged) PDF")
     book.add_argument("out", help="the file to write")
@@ -505,20 +547,32 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="restore an event from its JSON export (into a fresh instance)")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_import)
-    prog = sub.add_parser("import-programme",
-                          help="import a programme (frab/pretalx schedule.xml or .json, iCalendar .ics) into an event")
+    prog = sub.add_parser(
+        "import-programme",
+        help="import a programme (frab/pretalx schedule.xml or .json, iCalendar .ics) into an event",
+    )
     prog.add_argument("event", help="the event's id")
     prog.add_argument("file", help="schedule.xml, schedule.json or a .ics file")
-    prog.add_argument("--dry-run", action="store_true", help="show what would be created, changed and cancelled; write nothing")
+    prog.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be created, changed and cancelled; write nothing",
+    )
     prog.set_defaults(func=cmd_import_programme)
-    b = sub.add_parser("backup", help="copy the database to a new file while the server runs (SQLite backup API)")
+    b = sub.add_parser(
+        "backup", help="copy the database to a new file while the server runs (SQLite backup API)"
+    )
     b.add_argument("dest")
     b.set_defaults(func=cmd_backup)
-    r = sub.add_parser("restore", help="replace the database with a backup (server stopped); streams get new epochs")
+    r = sub.add_parser(
+        "restore", help="replace the database with a backup (server stopped); streams get new epochs"
+    )
     r.add_argument("source")
     r.add_argument("--yes", action="store_true", help="really replace the database")
     r.set_defaults(func=cmd_restore)
-    m = sub.add_parser("migrate-to-postgres", help="copy the SQLite database into an empty PostgreSQL database")
+    m = sub.add_parser(
+        "migrate-to-postgres", help="copy the SQLite database into an empty PostgreSQL database"
+    )
     m.add_argument("--to", metavar="URL", help="postgresql://user@host/dbname (default: database.url)")
     m.set_defaults(func=cmd_migrate_to_postgres)
     return p

@@ -249,9 +249,19 @@ async def _store_photo(services: Services, session_id: str, invite: Invite, png:
 
 
 async def _post(
-    services: Services, session_id: str, author: Author, body: str, key_point: bool, typed_at: datetime | None = None
+    services: Services,
+    session_id: str,
+    author: Author,
+    body: str,
+    key_point: bool,
+    typed_at: datetime | None = None,
 ) -> None:
-    message: dict[str, Any] = {"type": "note.create", "client_id": str(uuid.uuid4()), "body": body, "key_point": key_point}
+    message: dict[str, Any] = {
+        "type": "note.create",
+        "client_id": str(uuid.uuid4()),
+        "body": body,
+        "key_point": key_point,
+    }
     if typed_at is not None:  # as an offline note-taker's notes carry the time they were typed
         message["typed_at"] = typed_at.isoformat()
     await services.notes.handle(session_id, author, message)
@@ -368,7 +378,11 @@ async def load_demo(services: Services) -> dict[str, str]:
     step = timedelta(minutes=length) / (len(ENDED_NOTES) + 1)
     for n, (body, key_point) in enumerate(ENDED_NOTES, start=1):
         await _post(
-            services, ended, author, body.replace("{photo}", f"![{ENDED_PHOTO_ALT}](/media/{photo})"), key_point,
+            services,
+            ended,
+            author,
+            body.replace("{photo}", f"![{ENDED_PHOTO_ALT}](/media/{photo})"),
+            key_point,
             typed_at=(begins + step * n).replace(tzinfo=venue),
         )
     await _audience(services, ended, ENDED_POLL, ENDED_VOTES, ENDED_QUESTIONS, close=True)
@@ -400,7 +414,9 @@ async def _carries_on(services: Services, event: Event, venue: ZoneInfo) -> bool
     session is still live, and the demo note-taker has notes left to post there."""
     if event.starts_on != datetime.now(venue).date().isoformat():
         return False
-    live = [s for s in await services.programme.sessions(event.id) if s.state == "live" and s.title == _LIVE_TITLE]
+    live = [
+        s for s in await services.programme.sessions(event.id) if s.state == "live" and s.title == _LIVE_TITLE
+    ]
     if not live:
         return False
     posted = {i.body for i in await services.programme.items(live[0].id, kind="note")}

@@ -26,27 +26,73 @@ log = logging.getLogger(__name__)
 
 FAKE_TOKEN = "fake-token"
 
+
 def conversation(T: str) -> list[tuple[str, str, str, str, str | None]]:  # noqa: N803 (T reads as the tag in text)
     """(network, handle, display name, text, image alt or None); every author is approved."""
     tag = T.lstrip("#").lower()
     return [
         ("x", "mo_hrlead", "Mo Adeyemi", f"Standing room only for the apprenticeships session at {T}", None),
-        ("mastodon", "ruth@civic.example", "Ruth Lindqvist",
-         f"<p>Sunita: career changers stay longer than graduate hires in their first three years. Want the data. {T}</p>", None),
-        ("bluesky", "did:plc:kwamecodes", "", f"Secondments both ways between councils and the NHS: why is this still rare? {T}", None),
-        ("x", "parkbench_pete", "Pete Okoro", f"We did a 6-month secondment swap with the county. Best training money we never spent. {T}", None),
-        ("mastodon", "lib_jo@books.example", "Jo (library service)",
-         f"<p>The slide everyone is photographing: three routes in. <a href=\"https://books.example/tags/{tag}\">{T}</a></p>",
-         "A slide with three routes into public service: apprenticeships, secondments, returners"),
-        ("bluesky", "did:plc:openmarek", "", f"Declan on apprentice pay: the levy covers training, not the salary gap {T}", None),
-        ("x", "mo_hrlead", "Mo Adeyemi", f"'Hire for values, train for skills' gets a round of applause {T}", None),
-        ("mastodon", "ruth@civic.example", "Ruth Lindqvist", f"<p>Notes from the room are going up live on the liveblog. {T}</p>", None),
+        (
+            "mastodon",
+            "ruth@civic.example",
+            "Ruth Lindqvist",
+            f"<p>Sunita: career changers stay longer than graduate hires in their first three years. Want the data. {T}</p>",
+            None,
+        ),
+        (
+            "bluesky",
+            "did:plc:kwamecodes",
+            "",
+            f"Secondments both ways between councils and the NHS: why is this still rare? {T}",
+            None,
+        ),
+        (
+            "x",
+            "parkbench_pete",
+            "Pete Okoro",
+            f"We did a 6-month secondment swap with the county. Best training money we never spent. {T}",
+            None,
+        ),
+        (
+            "mastodon",
+            "lib_jo@books.example",
+            "Jo (library service)",
+            f'<p>The slide everyone is photographing: three routes in. <a href="https://books.example/tags/{tag}">{T}</a></p>',
+            "A slide with three routes into public service: apprenticeships, secondments, returners",
+        ),
+        (
+            "bluesky",
+            "did:plc:openmarek",
+            "",
+            f"Declan on apprentice pay: the levy covers training, not the salary gap {T}",
+            None,
+        ),
+        (
+            "x",
+            "mo_hrlead",
+            "Mo Adeyemi",
+            f"'Hire for values, train for skills' gets a round of applause {T}",
+            None,
+        ),
+        (
+            "mastodon",
+            "ruth@civic.example",
+            "Ruth Lindqvist",
+            f"<p>Notes from the room are going up live on the liveblog. {T}</p>",
+            None,
+        ),
     ]
 
 
 def waiting(T: str) -> tuple[str, str, str, str, str | None]:  # noqa: N803
     """The newcomer's post that waits for a moderator."""
-    return ("x", "first_timer_fi", "Fi Murray", f"Does anyone have the apprenticeship numbers by region? {T}", None)
+    return (
+        "x",
+        "first_timer_fi",
+        "Fi Murray",
+        f"Does anyone have the apprenticeship numbers by region? {T}",
+        None,
+    )
 
 
 def free_port() -> int:
@@ -65,7 +111,11 @@ def demo_feed_settings(settings: Settings, port: int) -> Settings:
         feeds={"enabled": True, "allow_private_addresses": True},
         feeds_x={"enabled": True, "api_base": base, "poll_seconds": 4.0},
         feeds_mastodon={"instances": (base,), "poll_seconds": 4.0},
-        feeds_bluesky={"jetstream_url": f"ws://127.0.0.1:{port}/subscribe", "cdn_base": base, "appview_url": base},
+        feeds_bluesky={
+            "jetstream_url": f"ws://127.0.0.1:{port}/subscribe",
+            "cdn_base": base,
+            "appview_url": base,
+        },
     )
     return dataclasses.replace(changed, x_bearer_token=FAKE_TOKEN)
 

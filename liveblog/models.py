@@ -27,6 +27,8 @@ EXPORT_VERSION = 1
 def event_feed_id(event_id: str) -> str:
     """The id of an event's own feed stream ('.' never occurs in generated session ids)."""
     return f"{event_id}.around"
+
+
 ITEM_KINDS: tuple[str, ...] = ("note", "poll", "question", "social")
 # Who may take part in a poll or a session's Q&A (docs/protocol-votes.md): anyone with the page;
 # people who have the room code shown in the room; or logged-in accounts only.
@@ -215,7 +217,9 @@ def redacted_change(payload: dict[str, Any]) -> dict[str, Any]:
         return payload
     if "comment" in payload:
         return redaction(payload["seq"], comment_id=payload["comment"]["id"])
-    return redaction(payload["seq"], item_id=payload["item"]["id"] if "item" in payload else payload["item_id"])
+    return redaction(
+        payload["seq"], item_id=payload["item"]["id"] if "item" in payload else payload["item_id"]
+    )
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,8 @@ SEARCH_LANGUAGES: dict[str, str] = {
     "pt": "Portuguese",
     "none": "None (no stemming)",
 }
+
+
 class ItemCard(NamedTuple):
     """An item of a session in page order, as a knowledge page reads it to assemble its cards:
     without its content, and with its stored card (`html`, `words`) when one rendered under the
@@ -442,9 +448,16 @@ class Comment:
             "state": self.state,
         }
         if self.public:
-            out.update(author=self.author, author_id=self.account_id, html=self.html, edited=self.edited,
-                       updated_at=self.updated_at)
+            out.update(
+                author=self.author,
+                author_id=self.account_id,
+                html=self.html,
+                edited=self.edited,
+                updated_at=self.updated_at,
+            )
         return out
+
+
 @dataclass(frozen=True)
 class SocialPost:
     """A post collected from a social network, normalised: our own copy of it.
@@ -553,8 +566,19 @@ class SocialRoute:
 EVENT_FLAGS = ("show_viewers", "public_reasons")
 
 # What the moderation ledger logs (storage/moderation.py): the actions, and what they act on.
-MODERATION_ACTIONS = ("hide", "show", "approve", "reject", "remove", "ban", "answer", "merge", "pin", "unpin",
-                      "delete")
+MODERATION_ACTIONS = (
+    "hide",
+    "show",
+    "approve",
+    "reject",
+    "remove",
+    "ban",
+    "answer",
+    "merge",
+    "pin",
+    "unpin",
+    "delete",
+)
 MODERATION_TARGETS = ("comment", "question", "post", "note", "account")
 
 
@@ -575,7 +599,11 @@ class ModerationEntry:
     def to_export(self) -> dict[str, Any]:
         """Its row in the JSON export (the event is the export's own)."""
         return {
-            "session_id": self.session_id, "at": self.at, "actor": self.actor,
-            "action": self.action, "target_kind": self.target_kind, "target_id": self.target_id,
+            "session_id": self.session_id,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "target_kind": self.target_kind,
+            "target_id": self.target_id,
             "reason": self.reason,
         }

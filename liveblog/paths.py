@@ -30,8 +30,13 @@ def safe_join(root: Path, relative: str) -> Path:
     no absolute path, no `..` segment, no backslash or NUL, and, once resolved (symbolic links
     followed), still under the resolved root. Every file written from data goes through this."""
     parts = relative.split("/")
-    if (not relative or relative.startswith("/") or "\\" in relative or "\x00" in relative
-            or any(p in ("", ".", "..") for p in parts)):
+    if (
+        not relative
+        or relative.startswith("/")
+        or "\\" in relative
+        or "\x00" in relative
+        or any(p in ("", ".", "..") for p in parts)
+    ):
         raise UnsafePath(f"{relative!r}: not a plain relative path")
     base = root.resolve()
     path = (base / relative).resolve()

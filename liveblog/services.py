@@ -24,11 +24,11 @@ from liveblog.archive.proceedings import ProceedingsKeeper
 from liveblog.capture.feeds.service import FeedService
 from liveblog.capture.importing import ProgrammeImport
 from liveblog.capture.notes import NoteCapture
+from liveblog.capture.programme import Programme
 from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError
 from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
-from liveblog.capture.programme import Programme
 from liveblog.settings import Settings
 from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Store, make_store
@@ -189,7 +189,10 @@ class Services:
                 )
             # Several processes: each one's commits reach the others' hubs through Redis.
             fanout = RedisFanout(
-                settings.redis.url, hub, secret_key=settings.secret_key, resync_seconds=settings.redis.resync_seconds
+                settings.redis.url,
+                hub,
+                secret_key=settings.secret_key,
+                resync_seconds=settings.redis.resync_seconds,
             )
 
             def publish(changes: list[Change]) -> None:
@@ -226,8 +229,11 @@ class Services:
         components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
         components.append(ArchiveComponent(archive))
         # Kept beside the SQLite file (database.path's folder, also on PostgreSQL): docs/archive.md.
-        proceedings = ProceedingsKeeper(archive, Path(settings.database.path).resolve().parent / "proceedings",
-                                        base_url=settings.server.public_url)
+        proceedings = ProceedingsKeeper(
+            archive,
+            Path(settings.database.path).resolve().parent / "proceedings",
+            base_url=settings.server.public_url,
+        )
         components.append(proceedings)
         publish_changes = db.on_commit
 

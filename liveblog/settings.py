@@ -30,7 +30,7 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         if self.log_format not in ("text", "json"):
-            raise ConfigError(f"server.log_format must be \"text\" or \"json\", not {self.log_format!r}")
+            raise ConfigError(f'server.log_format must be "text" or "json", not {self.log_format!r}')
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,9 @@ class DatabaseSettings:
         if not 1 <= self.page_readers <= 32:
             raise ConfigError("database.page_readers must be 1 to 32")
         if self.url and not self.url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError(f"database.url must be a postgresql:// URL (or empty for SQLite), not {self.url!r}")
+            raise ConfigError(
+                f"database.url must be a postgresql:// URL (or empty for SQLite), not {self.url!r}"
+            )
         if self.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigError(f"database.synchronous must be FULL, NORMAL or EXTRA, not {self.synchronous!r}")
 
@@ -99,7 +101,9 @@ class ArchiveSettings:
 
             ZoneInfo(self.timezone)
         except Exception:
-            raise ConfigError(f"archive.timezone {self.timezone!r} is not a known time zone (e.g. Europe/Paris)") from None
+            raise ConfigError(
+                f"archive.timezone {self.timezone!r} is not a known time zone (e.g. Europe/Paris)"
+            ) from None
         if self.check_seconds <= 0:
             raise ConfigError("archive.check_seconds must be > 0")
         if not 1 <= self.search_page_size <= 100:
@@ -107,7 +111,9 @@ class ArchiveSettings:
         if not 20 <= self.search_window <= 1_000_000:
             raise ConfigError("archive.search_window must be 20 to 1000000")
         if self.language not in SEARCH_LANGUAGES:
-            raise ConfigError(f"archive.language must be one of {', '.join(SEARCH_LANGUAGES)}, not {self.language!r}")
+            raise ConfigError(
+                f"archive.language must be one of {', '.join(SEARCH_LANGUAGES)}, not {self.language!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,9 @@ class RedisSettings:
 
     def __post_init__(self) -> None:
         if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"redis.url must be a redis:// URL (or empty for one process), not {self.url!r}")
+            raise ConfigError(
+                f"redis.url must be a redis:// URL (or empty for one process), not {self.url!r}"
+            )
         if self.resync_seconds <= 0:
             raise ConfigError("redis.resync_seconds must be > 0")
 
@@ -241,7 +249,11 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-SECRETS = ("secret_key", "x_bearer_token", "secret_key_from_env")  # from the environment only, never from the file
+SECRETS = (
+    "secret_key",
+    "x_bearer_token",
+    "secret_key_from_env",
+)  # from the environment only, never from the file
 
 
 def _coerce(section: str, key: str, annotation: str, value: Any) -> Any:
@@ -309,7 +321,9 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
         db = sections.get("database", DatabaseSettings())
         sections["database"] = dataclasses.replace(db, url=env["LIVEBLOG_DATABASE_URL"])
     if env.get("LIVEBLOG_REDIS_URL"):  # a URL with a password belongs in the environment
-        sections["redis"] = dataclasses.replace(sections.get("redis", RedisSettings()), url=env["LIVEBLOG_REDIS_URL"])
+        sections["redis"] = dataclasses.replace(
+            sections.get("redis", RedisSettings()), url=env["LIVEBLOG_REDIS_URL"]
+        )
     return Settings(
         **sections,
         secret_key=secret,

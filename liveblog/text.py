@@ -17,9 +17,13 @@ from markdown_it import MarkdownIt
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False, "breaks": True})
 _md.enable(["linkify", "strikethrough", "table"])
-_md.validateLink = lambda url: url.strip().lower().startswith(  # type: ignore[method-assign]
-    ("http://", "https://", "mailto:", "/media/")
-)
+
+
+def _validate_link(url: str) -> bool:
+    return url.strip().lower().startswith(("http://", "https://", "mailto:", "/media/"))
+
+
+_md.validateLink = _validate_link  # type: ignore[method-assign]
 
 
 # What an upload inserts is `![](/media/...)`; older clients inserted `![photo](...)`. Neither
@@ -46,10 +50,9 @@ def _escape(text: str) -> str:
 
 _md.add_render_rule("image", _render_image)
 
-ALLOWED_TAGS = {
-    "a", "p", "br", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img", "table", "thead", "tbody", "tr", "th", "td",
-}
+ALLOWED_TAGS = set(
+    "a p br strong em del s code pre blockquote ul ol li h1 h2 h3 h4 h5 h6 hr img table thead tbody tr th td".split()
+)
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "loading"},
@@ -158,16 +161,20 @@ def find_embeds(text: str) -> list[dict[str, str]]:
         elif host == "youtu.be":
             video_id = parts.path.lstrip("/").split("/")[0]
         if video_id and re.fullmatch(r"[A-Za-z0-9_-]{6,20}", video_id):
-            found.append({
-                "provider": "YouTube",
-                "url": url,
-                "player": f"https://www.youtube-nocookie.com/embed/{video_id}",
-            })
+            found.append(
+                {
+                    "provider": "YouTube",
+                    "url": url,
+                    "player": f"https://www.youtube-nocookie.com/embed/{video_id}",
+                }
+            )
             continue
         if host in ("vimeo.com", "www.vimeo.com"):
             vid = parts.path.strip("/").split("/")[0]
             if vid.isdigit():
-                found.append({"provider": "Vimeo", "url": url, "player": f"https://player.vimeo.com/video/{vid}"})
+                found.append(
+                    {"provider": "Vimeo", "url": url, "player": f"https://player.vimeo.com/video/{vid}"}
+                )
                 continue
         if host in _SLIDE_HOSTS:
             found.append({"provider": _SLIDE_HOSTS[host], "url": url, "player": ""})

@@ -36,16 +36,34 @@ async def note(services: Services, session_id: str, author: Author, body: str, *
 async def social_post(services: Services, session_id: str, text: str) -> int:
     """A stored copy of an approved social post (the feeds capture writes these the same way)."""
 
-    post = SocialPost(network="mastodon", post_id="1", author_handle="rosa@example.social",
-                      author_name="@rosa@example.social", text=text, url="https://example.social/@rosa/1",
-                      posted_at="2026-05-14T09:20:00.000Z")
+    post = SocialPost(
+        network="mastodon",
+        post_id="1",
+        author_handle="rosa@example.social",
+        author_name="@rosa@example.social",
+        text=text,
+        url="https://example.social/@rosa/1",
+        posted_at="2026-05-14T09:20:00.000Z",
+    )
 
     async def op(tx: Tx) -> int:
         item, _ = await tx.insert_item(
-            session_id=session_id, kind="social", client_id=f"social:{uuid.uuid4()}", author=post.author_name,
-            author_ref=None, body=text, html=render_post(post), key_point=False,
-            data={"network": post.network, "post_id": post.post_id, "handle": post.author_handle, "url": post.url,
-                  "posted_at": post.posted_at, "state": "approved"},
+            session_id=session_id,
+            kind="social",
+            client_id=f"social:{uuid.uuid4()}",
+            author=post.author_name,
+            author_ref=None,
+            body=text,
+            html=render_post(post),
+            key_point=False,
+            data={
+                "network": post.network,
+                "post_id": post.post_id,
+                "handle": post.author_handle,
+                "url": post.url,
+                "posted_at": post.posted_at,
+                "state": "approved",
+            },
             typed_at=post.posted_at,
         )
         return item.id
@@ -61,21 +79,34 @@ async def fill_session(services: Services, seeded: Seed, session_id: str | None 
     assert invite is not None
     ada = Author.from_invite(invite)
     mod = Moderator("Ada", invite.id)
-    note_id = await note(services, sid, ada, "Photosynthesis is how plants **make sugar** https://example.org/leaf")
+    note_id = await note(
+        services, sid, ada, "Photosynthesis is how plants **make sugar** https://example.org/leaf"
+    )
     photo_id = await note(services, sid, ada, "The slide: ![diagram](/media/0123456789abcdef)")
     key_id = await note(services, sid, ada, "Chlorophyll absorbs red and blue light", key_point=True)
     post_id = await social_post(services, sid, "Loving the talk about zeaxanthin pigments")
     poll = await services.audience.create_poll(
-        sid, mod, {"question": "Favourite pigment?", "kind": "single", "options": ["Chlorophyll", "Carotene"], "open": True}
+        sid,
+        mod,
+        {
+            "question": "Favourite pigment?",
+            "kind": "single",
+            "options": ["Chlorophyll", "Carotene"],
+            "open": True,
+        },
     )
     for n, choice in enumerate(["a", "a", "b"]):
         await services.audience.vote(poll.id, Voter(f"p{n}"), {"choice": choice})
     await services.audience.set_poll_state(poll.id, mod, {"state": "closed"})
-    question, _ = await services.audience.ask(sid, Voter("asker"), {"body": "Why are leaves green, not black?"})
+    question, _ = await services.audience.ask(
+        sid, Voter("asker"), {"body": "Why are leaves green, not black?"}
+    )
     await services.audience.upvote(question.id, Voter("p1"))
     await services.audience.upvote(question.id, Voter("p2"))
     answer_id = await note(services, sid, ada, "Answer: green light is reflected by the xanthophyll cycle")
-    await services.audience.moderate_question(question.id, mod, {"action": "answer", "answer_item_id": answer_id})
+    await services.audience.moderate_question(
+        question.id, mod, {"action": "answer", "answer_item_id": answer_id}
+    )
     return Filled(note_id, photo_id, key_id, post_id, poll.id, question.id, answer_id)
 
 

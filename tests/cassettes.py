@@ -36,11 +36,21 @@ def load(name: str) -> list[Exchange]:
     for i in recorded["interactions"]:
         body = i["response"]["body"]["string"]
         body = body.encode() if isinstance(body, str) else body
-        headers = {k.lower(): " ".join(v) if k.lower() == "link" else v[0] for k, v in i["response"]["headers"].items()}
+        headers = {
+            k.lower(): " ".join(v) if k.lower() == "link" else v[0]
+            for k, v in i["response"]["headers"].items()
+        }
         if headers.pop("content-encoding", "") == "gzip" and body[:2] == b"\x1f\x8b":  # recorded as sent
             body = gzip.decompress(body)
-        out.append(Exchange(i["request"]["method"], i["request"]["uri"], int(i["response"]["status"]["code"]), headers,
-                            body))
+        out.append(
+            Exchange(
+                i["request"]["method"],
+                i["request"]["uri"],
+                int(i["response"]["status"]["code"]),
+                headers,
+                body,
+            )
+        )
     return out
 
 
@@ -53,9 +63,21 @@ def replay(fake: FakeNetworks, exchanges: list[Exchange], prefix: str) -> str:
             continue
         parts = urlsplit(ex.url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        headers = {k: v.replace(origin, base) if k == "link" else v for k, v in ex.headers.items()
-                   if k in ("content-type", "link", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
-                            "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")}
+        headers = {
+            k: v.replace(origin, base) if k == "link" else v
+            for k, v in ex.headers.items()
+            if k
+            in (
+                "content-type",
+                "link",
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-reset",
+                "x-rate-limit-limit",
+                "x-rate-limit-remaining",
+                "x-rate-limit-reset",
+            )
+        }
         key = prefix + parts.path + (f"?{parts.query}" if parts.query else "")
         fake.documents[key] = (ex.body, headers)
     return base

@@ -135,7 +135,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 BACKENDS = ["sqlite", "postgres"]
 
 
-def settings_for(request: pytest.FixtureRequest, tmp_path: Path, backend: str, **sections: dict[str, Any]) -> Settings:
+def settings_for(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, **sections: dict[str, Any]
+) -> Settings:
     """make_settings on the given backend: on postgres, a fresh database dropped after the test."""
     if backend == "postgres":
         server: PostgresServer = request.getfixturevalue("pg_server")
@@ -143,7 +145,10 @@ def settings_for(request: pytest.FixtureRequest, tmp_path: Path, backend: str, *
         request.addfinalizer(lambda: server.drop_database_sync(url))
         sections = {**sections, "database": {**sections.get("database", {}), "url": url}}
     else:  # pinned: on SQLite even when LIVEBLOG_TEST_BACKEND=postgres
-        sections = {**sections, "database": {"path": str(tmp_path / "test.sqlite3"), **sections.get("database", {})}}
+        sections = {
+            **sections,
+            "database": {"path": str(tmp_path / "test.sqlite3"), **sections.get("database", {})},
+        }
     return make_settings(tmp_path, **sections)
 
 
@@ -289,10 +294,17 @@ async def seed(services: Services) -> Seed:
         {"title": "Test Summit", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": ["#test"]}
     )
     session = await services.programme.create_session(
-        event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00", "room": "Hall"}
+        event.id,
+        {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00", "room": "Hall"},
     )
     other = await services.programme.create_session(
-        event.id, {"title": "Workshop", "starts_at": "2026-05-14T11:00", "ends_at": "2026-05-14T12:00", "room": "Room 2"}
+        event.id,
+        {
+            "title": "Workshop",
+            "starts_at": "2026-05-14T11:00",
+            "ends_at": "2026-05-14T12:00",
+            "room": "Room 2",
+        },
     )
     await services.programme.set_state(session.id, "live")
     invite, token = await services.accounts.invite(event.id, session.id, "Ada")

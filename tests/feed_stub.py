@@ -16,8 +16,15 @@ class Collected:
         self.cursors: dict[str, str] = {}
         self.billed = 0
 
-    async def ingest(self, network: str, posts: list[SocialPost], *, billed: int = 0,
-                     cursor: tuple[str, str] | None = None, **_: Any) -> IngestResult:
+    async def ingest(
+        self,
+        network: str,
+        posts: list[SocialPost],
+        *,
+        billed: int = 0,
+        cursor: tuple[str, str] | None = None,
+        **_: Any,
+    ) -> IngestResult:
         self.posts.extend(posts)
         self.billed += billed
         if cursor:

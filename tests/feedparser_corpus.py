@@ -17,11 +17,17 @@ _HEADER = re.compile(r"^Header:\s+([^:]+):(.*)$", re.M)
 
 # feedparser's name for a part of an entry -> what we keep of it.
 FIELDS = {
-    ("title",): "title", ("title_detail", "value"): "title",
-    ("description",): "body", ("summary",): "body", ("summary_detail", "value"): "body",
+    ("title",): "title",
+    ("title_detail", "value"): "title",
+    ("description",): "body",
+    ("summary",): "body",
+    ("summary_detail", "value"): "body",
     ("content", 0, "value"): "content",  # we keep the summary when there is one, else the content
-    ("link",): "link", ("id",): "id", ("guid",): "id",
-    ("author",): "author", ("author_detail", "name"): "author",
+    ("link",): "link",
+    ("id",): "id",
+    ("guid",): "id",
+    ("author",): "author",
+    ("author_detail", "name"): "author",
     ("tags", 0, "term"): "tag",
 }
 
@@ -43,8 +49,12 @@ class CorpusFile:
 
 
 def _text(data: bytes) -> str:
-    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"),
-                       (b"\x00<\x00?", "utf-16-be")):
+    for bom, codec in (
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+        (b"<\x00?\x00", "utf-16-le"),
+        (b"\x00<\x00?", "utf-16-be"),
+    ):
         if data.startswith(bom):
             return data.decode(codec, "ignore")
     return data.decode("utf-8", "ignore")

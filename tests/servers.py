@@ -35,7 +35,9 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"{what} exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
@@ -91,31 +93,64 @@ class PostgresServer:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
     def _run(self, args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(args, user=self._uid, group=self._gid, extra_groups=[] if self._uid is not None else None,
-                                cwd=self.root, **kwargs)  # type: ignore[call-overload, no-any-return]
+        return subprocess.Popen(
+            args,
+            user=self._uid,
+            group=self._gid,
+            extra_groups=[] if self._uid is not None else None,
+            cwd=self.root,
+            **kwargs,
+        )  # type: ignore[call-overload, no-any-return]
 
     def start(self) -> PostgresServer:
         bindir = postgres_bindir()
         if not self.data.exists():
             with open(self.root / "initdb.log", "wb") as out:
                 init = self._run(
-                    [str(bindir / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
-                     "--locale=C.UTF-8", "--no-sync"],
-                    stdout=out, stderr=subprocess.STDOUT,
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        self.user,
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                        "--no-sync",
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
                 if init.wait(START_TIMEOUT) != 0:
                     raise RuntimeError(f"initdb failed: {(self.root / 'initdb.log').read_text()[-2000:]}")
         with open(self.log, "ab") as out:
             self.proc = self._run(
                 [
-                    str(bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                    "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}",
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.root}",
                     # Tests want speed, not crash safety of the test server itself: an app killed
                     # with -9 is still tested for real, PostgreSQL itself is never killed.
-                    "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
-                    "-c", "max_connections=300", "-c", "shared_buffers=32MB",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "max_connections=300",
+                    "-c",
+                    "shared_buffers=32MB",
                 ],
-                stdout=out, stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         _wait_port(self.port, self.proc, "postgres", self.log)
         self._wait_ready()
@@ -125,7 +160,10 @@ class PostgresServer:
         """Listening is not accepting: wait for pg_isready to say so."""
         deadline = time.monotonic() + START_TIMEOUT
         isready = str(postgres_bindir() / "pg_isready")
-        while subprocess.run([isready, "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False).returncode != 0:
+        while (
+            subprocess.run([isready, "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False).returncode
+            != 0
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("postgres did not accept connections in time")
             time.sleep(POLL)
@@ -164,9 +202,20 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = subprocess.run(
-            [str(postgres_bindir() / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", self.url(database),
-             "-c", sql],
-            check=True, capture_output=True, text=True,
+            [
+                str(postgres_bindir() / "psql"),
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                self.url(database),
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return out.stdout
 
@@ -195,12 +244,29 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (scripts/test does it)")
+            raise RuntimeError(
+                "redis-server is not installed: `apt-get install redis-server` (scripts/test does it)"
+            )
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.root), "--daemonize", "no"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
+                [
+                    binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.root),
+                    "--daemonize",
+                    "no",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
             )
         _wait_port(self.port, self.proc, "redis-server", self.log)
         return self

@@ -43,7 +43,9 @@ async def test_authorize_capture_is_the_one_door(services: Services, seeded: See
         await services.accounts.authorize_capture(seeded.token, session)
 
 
-async def test_revoking_an_invite_closes_its_open_capture_socket_at_once(live: LiveServer, seeded: Seed) -> None:
+async def test_revoking_an_invite_closes_its_open_capture_socket_at_once(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: a note-taker connected when their invite was revoked kept posting."""
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
     async with await connect(url, token=seeded.token) as ws, await connect(url, token=seeded.token2) as other:
@@ -69,7 +71,9 @@ async def test_revoking_an_invite_closes_its_open_capture_socket_at_once(live: L
         assert await close_code(again) == CloseCode.UNAUTHORIZED
 
 
-async def test_logout_and_password_change_close_the_sockets_of_the_login(services: Services, seeded: Seed) -> None:
+async def test_logout_and_password_change_close_the_sockets_of_the_login(
+    services: Services, seeded: Seed
+) -> None:
     accounts = services.accounts
     closed: list[str] = []
     second = await accounts.login(*ORGANISER)
@@ -120,7 +124,9 @@ def test_set_password_ends_every_login_session(tmp_path: Path, monkeypatch: pyte
     assert asyncio.run(run("check", token)) == ""
 
 
-async def test_the_login_cookie_lives_as_long_as_the_server_side_session(live: LiveServer, seeded: Seed) -> None:
+async def test_the_login_cookie_lives_as_long_as_the_server_side_session(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as http:
         response = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
     cookie = response.headers["set-cookie"].lower()
@@ -130,7 +136,9 @@ async def test_the_login_cookie_lives_as_long_as_the_server_side_session(live: L
 # -- CSRF in depth ---------------------------------------------------------------------------
 
 
-async def test_a_cross_site_request_without_origin_is_refused_by_its_referer(live: LiveServer, seeded: Seed) -> None:
+async def test_a_cross_site_request_without_origin_is_refused_by_its_referer(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: no Origin (or only a foreign Referer) was accepted."""
     cookies = {"lb_login": seeded.login_token}
     async with live.client(cookies=cookies) as http:
@@ -143,7 +151,9 @@ async def test_a_cross_site_request_without_origin_is_refused_by_its_referer(liv
     assert sorted(i.name for i in await live.services.accounts.invites(seeded.event_id)) == ["Ada", "Grace"]
 
 
-async def test_an_https_origin_is_not_the_http_origin_of_the_same_host_and_port(live: LiveServer, seeded: Seed) -> None:
+async def test_an_https_origin_is_not_the_http_origin_of_the_same_host_and_port(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: only host:port were compared."""
     https_origin = live.url.replace("http://", "https://")
     async with live.client(headers={"Authorization": f"Bearer {seeded.token}"}) as http:
@@ -161,7 +171,9 @@ async def test_an_https_origin_is_not_the_http_origin_of_the_same_host_and_port(
         assert same.status_code == 201
 
 
-async def test_a_cookie_request_with_neither_origin_nor_token_is_refused(live: LiveServer, seeded: Seed) -> None:
+async def test_a_cookie_request_with_neither_origin_nor_token_is_refused(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: a request with no Origin and no Referer, carrying the login cookie, was accepted."""
     from tests.conftest import organiser_csrf
 
@@ -187,7 +199,11 @@ async def test_every_organiser_form_carries_the_csrf_token_and_a_form_without_it
     from tests.conftest import page_csrf
 
     async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as http:
-        for path in (f"/organise/events/{seeded.event_id}", f"/organise/sessions/{seeded.session_id}", "/organise/events/new"):
+        for path in (
+            f"/organise/events/{seeded.event_id}",
+            f"/organise/sessions/{seeded.session_id}",
+            "/organise/events/new",
+        ):
             page = await http.get(path)
             token = page_csrf(page.text)
             forms = re.findall(r'<form method="post".*?</form>', page.text, re.S)
@@ -225,7 +241,18 @@ async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
     seeded = await seed_database(tmp_path, path=str(db))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveblog", "--db", str(db), "serve", "--port", str(port), "--log-level", "info"],
+        [
+            sys.executable,
+            "-m",
+            "liveblog",
+            "--db",
+            str(db),
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "info",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -245,7 +272,9 @@ async def test_invite_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
     assert seeded.token not in output  # ...without its token
 
 
-async def test_a_planted_login_cookie_lends_no_csrf_token_to_the_readers_login(live: LiveServer, seeded: Seed) -> None:
+async def test_a_planted_login_cookie_lends_no_csrf_token_to_the_readers_login(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: the CSRF token was an HMAC keyed by the cookie's own value, and a planted
     `lb_login` cookie took precedence over `lb_reader`: a page that planted one (a sibling
     subdomain can) knew the token, offline, and posted as the logged-in reader."""
@@ -257,21 +286,31 @@ async def test_a_planted_login_cookie_lends_no_csrf_token_to_the_readers_login(l
     session_page = f"/sessions/{seeded.session_id}"
     account = {"password": "a long password"}
     async with live.client(follow_redirects=False) as victim:
-        assert (await victim.post("/account/register", data={"username": "victim", **account})).status_code == 303
+        assert (
+            await victim.post("/account/register", data={"username": "victim", **account})
+        ).status_code == 303
         victims_login = str(victim.cookies["lb_reader"])
     async with live.client(follow_redirects=False) as attacker:
-        assert (await attacker.post("/account/register", data={"username": "mallory", **account})).status_code == 303
+        assert (
+            await attacker.post("/account/register", data={"username": "mallory", **account})
+        ).status_code == 303
         attackers_login = str(attacker.cookies["lb_reader"])
         attackers_token = page_csrf((await attacker.get(session_page)).text)  # a token the server gave out
     offline = hmac.new(b"planted", b"liveblog.csrf.v1", hashlib.sha256).hexdigest()[:40]
     for planted, token in ((attackers_login, attackers_token), ("planted", offline)):
-        async with live.client(cookies={"lb_reader": victims_login, "lb_login": planted}, follow_redirects=False) as c:
-            r = await c.post(f"/sessions/{seeded.session_id}/comments",
-                             data={"body": "posted as the victim", "csrf_token": token})
+        async with live.client(
+            cookies={"lb_reader": victims_login, "lb_login": planted}, follow_redirects=False
+        ) as c:
+            r = await c.post(
+                f"/sessions/{seeded.session_id}/comments",
+                data={"body": "posted as the victim", "csrf_token": token},
+            )
             assert r.status_code == 403 and "out of date" in r.text, (planted, r.status_code)
     async with live.client(cookies={"lb_reader": victims_login}, follow_redirects=False) as c:
         token = page_csrf((await c.get(session_page)).text)
-        r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "my own comment", "csrf_token": token})
+        r = await c.post(
+            f"/sessions/{seeded.session_id}/comments", data={"body": "my own comment", "csrf_token": token}
+        )
         assert r.status_code == 303
     async with live.client() as anon:
         page = (await anon.get(session_page)).text
@@ -281,26 +320,43 @@ async def test_a_planted_login_cookie_lends_no_csrf_token_to_the_readers_login(l
 # -- the login throttle ------------------------------------------------------------------------
 
 
-async def test_a_guesser_at_the_same_address_cannot_lock_the_organiser_out(live: LiveServer, seeded: Seed) -> None:
+async def test_a_guesser_at_the_same_address_cannot_lock_the_organiser_out(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: ten bad tries per username and address blocked the right password for 15 minutes,
     so anyone in the same conference hall could keep the organiser out."""
     async with live.client() as organiser:  # the organiser's browser, which logged in before
-        first = await organiser.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        first = await organiser.post(
+            "/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]}
+        )
         assert first.status_code == 200 and "lb_device" in organiser.cookies
     async with live.client() as attacker:  # same address (127.0.0.1), no device cookie
         codes = [
-            (await attacker.post("/api/v1/login", json={"username": ORGANISER[0], "password": f"guess {i}"})).status_code
+            (
+                await attacker.post(
+                    "/api/v1/login", json={"username": ORGANISER[0], "password": f"guess {i}"}
+                )
+            ).status_code
             for i in range(20)
         ]
         assert codes[:5] == [401] * 5 and set(codes[5:]) <= {401, 429} and 429 in codes
     organiser.cookies.delete("lb_login")
     async with live.client(cookies={"lb_device": first.cookies["lb_device"]}) as organiser:
-        again = await organiser.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+        again = await organiser.post(
+            "/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]}
+        )
         assert again.status_code == 200, again.text
 
 
 def test_the_throttle_backs_off_and_never_locks_for_long() -> None:
-    from liveblog.access.throttle import ACCOUNT_FREE, ADDRESS_FREE, MAX_BACKOFF, DEVICE_FAILURES, KnownDevices, LoginThrottle
+    from liveblog.access.throttle import (
+        ACCOUNT_FREE,
+        ADDRESS_FREE,
+        DEVICE_FAILURES,
+        MAX_BACKOFF,
+        KnownDevices,
+        LoginThrottle,
+    )
     from liveblog.errors import RateLimited
 
     now = [1000.0]

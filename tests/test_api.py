@@ -7,21 +7,31 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import BACKENDS, page_csrf, ORGANISER, LiveServer, Seed
+from tests.conftest import BACKENDS, ORGANISER, LiveServer, Seed, page_csrf
 
 
 async def test_organisers_create_and_update_events_and_sessions(live: LiveServer, seeded: Seed) -> None:
     async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
         created = await http.post(
             "/api/v1/events",
-            json={"title": "Data Day", "starts_on": "2026-06-01", "ends_on": "2026-06-01", "hashtags": ["datad", "#open"]},
+            json={
+                "title": "Data Day",
+                "starts_on": "2026-06-01",
+                "ends_on": "2026-06-01",
+                "hashtags": ["datad", "#open"],
+            },
         )
         assert created.status_code == 201
         event = created.json()
         assert event["hashtags"] == ["datad", "#open"]  # an entry without '#' is a search term, kept as one
         session = await http.post(
             f"/api/v1/events/{event['id']}/sessions",
-            json={"title": "Opening", "starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T09:30", "speakers": ["Ann"]},
+            json={
+                "title": "Opening",
+                "starts_at": "2026-06-01T09:00",
+                "ends_at": "2026-06-01T09:30",
+                "speakers": ["Ann"],
+            },
         )
         assert session.status_code == 201
         sid = session.json()["id"]
@@ -55,8 +65,11 @@ async def test_an_event_can_keep_the_watching_count_from_its_viewers(live: LiveS
         assert bad.status_code == 400 and bad.json()["error"]["field"] == "show_viewers"
         off = await http.patch(f"/api/v1/events/{seeded.event_id}", json={"show_viewers": False})
         assert off.status_code == 200 and off.json()["show_viewers"] is False
-        for path in (f"/sessions/{seeded.session_id}", f"/embed/sessions/{seeded.session_id}",
-                     f"/events/{seeded.event_id}/around"):
+        for path in (
+            f"/sessions/{seeded.session_id}",
+            f"/embed/sessions/{seeded.session_id}",
+            f"/events/{seeded.event_id}/around",
+        ):
             shown = await http.get(path, follow_redirects=True)
             assert shown.status_code == 200 and 'id="viewers"' not in shown.text, path
         http.cookies.set("lb_login", seeded.login_token)
@@ -72,7 +85,16 @@ async def test_validation_errors_name_the_field(live: LiveServer, seeded: Seed) 
             ({"starts_on": "2026-06-01", "ends_on": "2026-06-01"}, "title", "missing_field"),
             ({"title": "x", "starts_on": "June", "ends_on": "2026-06-01"}, "starts_on", "invalid_field"),
             ({"title": "x", "starts_on": "2026-06-02", "ends_on": "2026-06-01"}, "ends_on", "invalid_field"),
-            ({"title": "x", "starts_on": "2026-06-01", "ends_on": "2026-06-01", "hashtags": ["#no-dashes"]}, "hashtags", "invalid_field"),
+            (
+                {
+                    "title": "x",
+                    "starts_on": "2026-06-01",
+                    "ends_on": "2026-06-01",
+                    "hashtags": ["#no-dashes"],
+                },
+                "hashtags",
+                "invalid_field",
+            ),
         ]
         for body, field, code in cases:
             response = await http.post("/api/v1/events", json=body)
@@ -86,11 +108,15 @@ async def test_validation_errors_name_the_field(live: LiveServer, seeded: Seed) 
 
 async def test_writes_need_an_organiser(live: LiveServer, seeded: Seed) -> None:
     async with live.client() as http:
-        denied = await http.post("/api/v1/events", json={"title": "x", "starts_on": "2026-01-01", "ends_on": "2026-01-01"})
+        denied = await http.post(
+            "/api/v1/events", json={"title": "x", "starts_on": "2026-01-01", "ends_on": "2026-01-01"}
+        )
         assert denied.status_code == 401 and denied.json()["error"]["code"] == "login_required"
         # A note-taker token is not an organiser login.
         denied = await http.patch(
-            f"/api/v1/sessions/{seeded.session_id}", json={"state": "ended"}, headers={"Authorization": f"Bearer {seeded.token}"}
+            f"/api/v1/sessions/{seeded.session_id}",
+            json={"state": "ended"},
+            headers={"Authorization": f"Bearer {seeded.token}"},
         )
         assert denied.status_code == 401
         assert (await http.get(f"/api/v1/sessions/{seeded.session_id}")).json()["state"] == "live"
@@ -112,17 +138,25 @@ async def test_login_and_logout_revokes_the_session(live: LiveServer, seeded: Se
 
 async def test_invites_are_created_and_revoked(live: LiveServer, seeded: Seed) -> None:
     async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
-        made = await http.post(f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": None})
+        made = await http.post(
+            f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": None}
+        )
         assert made.status_code == 201
         token = made.json()["token"]
         assert made.json()["url"] == f"/n/{token}"
         note = {"client_id": "lin-1", "body": "event-wide invite works"}
-        posted = await http.post(f"/api/v1/sessions/{seeded.other_session_id}/capture", json=note, headers={"Authorization": f"Bearer {token}"})
+        posted = await http.post(
+            f"/api/v1/sessions/{seeded.other_session_id}/capture",
+            json=note,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert posted.status_code == 201
         revoked = await http.delete(f"/api/v1/invites/{made.json()['id']}")
         assert revoked.json()["revoked_at"]
         again = await http.post(
-            f"/api/v1/sessions/{seeded.other_session_id}/capture", json={**note, "client_id": "lin-2"}, headers={"Authorization": f"Bearer {token}"}
+            f"/api/v1/sessions/{seeded.other_session_id}/capture",
+            json={**note, "client_id": "lin-2"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert again.status_code == 401
         listing = (await http.get(f"/api/v1/events/{seeded.event_id}/invites")).json()["invites"]
@@ -133,7 +167,11 @@ async def test_snapshot_is_consistent_with_its_seq(live: LiveServer, seeded: See
     async with live.client() as http:
         auth = {"Authorization": f"Bearer {seeded.token}"}
         for i in range(3):
-            await http.post(f"/api/v1/sessions/{seeded.session_id}/capture", json={"client_id": f"c{i}", "body": f"n{i}"}, headers=auth)
+            await http.post(
+                f"/api/v1/sessions/{seeded.session_id}/capture",
+                json={"client_id": f"c{i}", "body": f"n{i}"},
+                headers=auth,
+            )
         snapshot = (await http.get(f"/api/v1/sessions/{seeded.session_id}/items")).json()
         assert snapshot["seq"] == max(i["seq"] for i in snapshot["items"])
         assert [i["body"] for i in snapshot["items"]] == ["n0", "n1", "n2"]
@@ -166,13 +204,17 @@ async def test_photos_are_checked_stripped_of_metadata_and_downscaled(live: Live
         assert max(cleaned.size) == 2560
         form = await http.post(url, files={"file": ("p.png", photo("PNG"), "image/png")}, headers=auth)
         assert form.status_code == 201
-        fake = await http.post(url, content=b"<svg onload=alert(1)>", headers={**auth, "Content-Type": "image/png"})
+        fake = await http.post(
+            url, content=b"<svg onload=alert(1)>", headers={**auth, "Content-Type": "image/png"}
+        )
         assert fake.status_code == 400 and fake.json()["error"]["code"] == "unsupported_media"
         anon = await http.post(url, content=original)
         assert anon.status_code == 401
 
 
-async def test_password_guessing_is_throttled_per_username_and_address(live: LiveServer, seeded: Seed) -> None:
+async def test_password_guessing_is_throttled_per_username_and_address(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as http:
         for _ in range(5):  # free tries for a person who mistypes
             wrong = await http.post("/api/v1/login", json={"username": ORGANISER[0], "password": "guess"})
@@ -183,20 +225,27 @@ async def test_password_guessing_is_throttled_per_username_and_address(live: Liv
         assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "rate_limited"
         form = await http.get("/login")
         page = await http.post(
-            "/login", data={"username": ORGANISER[0], "password": ORGANISER[1], "csrf_token": page_csrf(form.text)}
+            "/login",
+            data={"username": ORGANISER[0], "password": ORGANISER[1], "csrf_token": page_csrf(form.text)},
         )
         assert page.status_code == 429 and "too many failed log-ins" in page.text
     # Another organiser (another username) is not locked out by someone guessing this one.
     await live.services.accounts.create_organiser("second", "another long password")
     async with live.client() as http:
-        ok = await http.post("/api/v1/login", json={"username": "second", "password": "another long password"})
+        ok = await http.post(
+            "/api/v1/login", json={"username": "second", "password": "another long password"}
+        )
         assert ok.status_code == 200
 
 
-async def test_an_invite_for_a_session_id_that_is_not_a_string_is_a_field_error(live: LiveServer, seeded: Seed) -> None:
+async def test_an_invite_for_a_session_id_that_is_not_a_string_is_a_field_error(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
         for bad in (1.5, 7, ["x"], {"id": "x"}):
-            made = await http.post(f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": bad})
+            made = await http.post(
+                f"/api/v1/events/{seeded.event_id}/invites", json={"name": "Lin", "session_id": bad}
+            )
             assert made.status_code == 400, bad
             assert made.json()["error"]["field"] == "session_id"
 
@@ -205,8 +254,10 @@ async def test_unknown_fields_in_any_json_write_are_refused_by_name(live: LiveSe
     """Before: `PATCH /api/v1/events/ID` with a misspelt field answered 200 and ignored it, so a
     script believed a change was made that was not; every JSON write did the same."""
     async with live.client(headers={"Authorization": f"Bearer {seeded.login_token}"}) as http:
-        poll = await http.post(f"/api/v1/sessions/{seeded.session_id}/polls",
-                               json={"question": "Tabs?", "kind": "single", "options": ["a", "b"], "open": True})
+        poll = await http.post(
+            f"/api/v1/sessions/{seeded.session_id}/polls",
+            json={"question": "Tabs?", "kind": "single", "options": ["a", "b"], "open": True},
+        )
         question = await http.post(f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "Why?"})
         assert poll.status_code == 201 and question.status_code == 201, (poll.text, question.text)
         poll_id, question_id = poll.json()["id"], question.json()["question"]["id"]
@@ -220,9 +271,18 @@ async def test_unknown_fields_in_any_json_write_are_refused_by_name(live: LiveSe
             ("PATCH", session, {"title": "Renamed", "titel": "typo"}, ["titel"]),
             ("POST", f"{event}/invites", {"name": "Ada", "sesion_id": seeded.session_id}, ["sesion_id"]),
             ("POST", "/api/v1/login", {"username": "org", "password": "x", "remember": True}, ["remember"]),
-            ("POST", f"{session}/capture", {"client_id": "u-1", "body": "Hi", "keypoint": True}, ["keypoint"]),
-            ("POST", f"{session}/capture", {"type": "note.delete", "client_id": "u-2", "item_id": 1, "body": "x"},
-             ["body"]),
+            (
+                "POST",
+                f"{session}/capture",
+                {"client_id": "u-1", "body": "Hi", "keypoint": True},
+                ["keypoint"],
+            ),
+            (
+                "POST",
+                f"{session}/capture",
+                {"type": "note.delete", "client_id": "u-2", "item_id": 1, "body": "x"},
+                ["body"],
+            ),
             ("POST", f"{session}/polls", {"question": "Q", "kind": "rating", "colour": "red"}, ["colour"]),
             ("POST", f"/api/v1/polls/{poll_id}/state", {"state": "closed", "durration": 5}, ["durration"]),
             ("POST", f"/api/v1/polls/{poll_id}/votes", {"choice": "a", "weight": 100}, ["weight"]),
@@ -231,8 +291,18 @@ async def test_unknown_fields_in_any_json_write_are_refused_by_name(live: LiveSe
             ("POST", f"{session}/feeds/posts/1", {"action": "approve", "note": "x"}, ["note"]),
             ("POST", f"{session}/feeds/policy", {"moderate": True, "all": True}, ["all"]),
             ("POST", f"{event}/feeds/policy", {"moderate": True, "all": True}, ["all"]),
-            ("POST", f"{event}/feeds/rules", {"kind": "block_word", "value": "spam", "until": "never"}, ["until"]),
-            ("DELETE", f"{event}/feeds/rules", {"kind": "block_word", "value": "spam", "until": "never"}, ["until"]),
+            (
+                "POST",
+                f"{event}/feeds/rules",
+                {"kind": "block_word", "value": "spam", "until": "never"},
+                ["until"],
+            ),
+            (
+                "DELETE",
+                f"{event}/feeds/rules",
+                {"kind": "block_word", "value": "spam", "until": "never"},
+                ["until"],
+            ),
         ]
         for method, url, body, unknown in writes:
             r = await http.request(method, url, json=body)

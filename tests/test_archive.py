@@ -18,9 +18,9 @@ import pytest
 from liveblog.archive.tags import normalise_tag, parse_tags, search_terms
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest
+from liveblog.models import MARK_END, MARK_START, utcnow
 from liveblog.services import Services
 from tests.archive_fixtures import Filled, fill_session, note, organiser_account
-from liveblog.models import MARK_END, MARK_START, utcnow
 from tests.conftest import BACKENDS, LiveServer, Seed, eventually, organiser_csrf, page_csrf, settings_for
 
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
@@ -56,14 +56,31 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
         live_url = await c.get(f"/sessions/{seeded.session_id}")
         assert live_url.status_code == 200 and live_url.text == html
     # In order: head, summary (from the key points), key points, notes, posts, polls, questions.
-    order = [html.index(s) for s in ('id="session-title"', 'id="summary"', 'id="kp-heading"', 'id="notes-heading"',
-                                     'id="posts-heading"', 'id="polls-heading"', 'id="questions-heading"')]
+    order = [
+        html.index(s)
+        for s in (
+            'id="session-title"',
+            'id="summary"',
+            'id="kp-heading"',
+            'id="notes-heading"',
+            'id="posts-heading"',
+            'id="polls-heading"',
+            'id="questions-heading"',
+        )
+    ]
     assert order == sorted(order)
     summary = html[html.index('id="summary"') : html.index('id="kp-heading"')]
     assert "Chlorophyll absorbs red and blue light" in summary
     assert "Keynote" in html and "Hall" in html and "09:00" in html
-    for item_id in (filled.note_id, filled.photo_note_id, filled.key_note_id, filled.post_id, filled.poll_id,
-                    filled.question_id, filled.answer_id):
+    for item_id in (
+        filled.note_id,
+        filled.photo_note_id,
+        filled.key_note_id,
+        filled.post_id,
+        filled.poll_id,
+        filled.question_id,
+        filled.answer_id,
+    ):
         assert f'id="item-{item_id}"' in html  # every item keeps its permalink
     assert "<strong>make sugar</strong>" in html and 'href="https://example.org/leaf"' in html
     assert '<img src="/media/0123456789abcdef"' in html
@@ -76,11 +93,15 @@ async def test_ending_a_session_makes_a_page_with_every_kind_of_item(live: LiveS
     assert "Answered" in questions and "xanthophyll" in questions
     # Notes in typed order.
     notes = html[html.index('id="notes-heading"') : html.index('id="posts-heading"')]
-    positions = [notes.index(f'id="item-{i}"') for i in (filled.note_id, filled.photo_note_id, filled.key_note_id)]
+    positions = [
+        notes.index(f'id="item-{i}"') for i in (filled.note_id, filled.photo_note_id, filled.key_note_id)
+    ]
     assert positions == sorted(positions)
 
 
-async def test_the_live_url_of_an_ended_session_shows_its_knowledge_page(live: LiveServer, seeded: Seed) -> None:
+async def test_the_live_url_of_an_ended_session_shows_its_knowledge_page(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     sid = seeded.session_id
     filled = await settled(svc, await fill_session(svc, seeded))
@@ -105,29 +126,41 @@ async def test_the_live_url_of_an_ended_session_shows_its_knowledge_page(live: L
         assert (await c.get(at_live, headers={"if-none-match": etag})).status_code == 304
     # Organisers get the page with its forms, and a way to the session's organiser tools
     # (remove notes, polls and questions, invites, reopen), which stay usable after the end.
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                           follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
+    ) as org:
         mine = await org.get(at_live)
         assert mine.status_code == 200 and "Edit the summary" in mine.text
         links = set(re.findall(r'href="([^"]+)"', mine.text))
         assert {f"/organise/sessions/{sid}", f"/organise/sessions/{sid}/moderate"} <= links
         tools = await org.get(f"/organise/sessions/{sid}")
         assert stable in set(re.findall(r'href="([^"]+)"', tools.text))
-        removed = await org.post(f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(filled.note_id)})
+        removed = await org.post(
+            f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(filled.note_id)}
+        )
         assert removed.status_code == 303
     async with live.client() as c:
         assert f'id="item-{filled.note_id}"' not in (await c.get(at_live)).text
 
 
-async def test_edits_after_the_event_are_marked_and_keep_their_history(live: LiveServer, seeded: Seed) -> None:
+async def test_edits_after_the_event_are_marked_and_keep_their_history(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     filled = await fill_session(svc, seeded)
     await end(svc, seeded.session_id)
     account = await organiser_account(svc)
     await svc.notes.handle(
-        seeded.session_id, Author.organiser(account),
-        {"type": "note.update", "client_id": str(uuid.uuid4()), "item_id": filled.note_id,
-         "body": "Photosynthesis makes glucose"},
+        seeded.session_id,
+        Author.organiser(account),
+        {
+            "type": "note.update",
+            "client_id": str(uuid.uuid4()),
+            "item_id": filled.note_id,
+            "body": "Photosynthesis makes glucose",
+        },
     )
     async with live.client() as c:
         html = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
@@ -164,18 +197,25 @@ async def kept_and_fresh(live: LiveServer, c: httpx.AsyncClient, url: str) -> tu
 
 
 @both_backends
-async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(live: LiveServer, seeded: Seed) -> None:
+async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     sid = seeded.session_id
     filled = await settled(svc, await fill_session(svc, seeded))
     invite, _ = await svc.accounts.invite(seeded.event_id, sid, '<img src=x onerror="alert(1)">')
-    hostile = await note(svc, sid, Author.from_invite(invite), "A note <script>alert(2)</script> by a **hostile** name")
+    hostile = await note(
+        svc, sid, Author.from_invite(invite), "A note <script>alert(2)</script> by a **hostile** name"
+    )
     account = await organiser_account(svc)
     organiser = Author.organiser(account)
 
     async def edit(item_id: int, body: str) -> None:
-        await svc.notes.handle(sid, organiser, {"type": "note.update", "client_id": str(uuid.uuid4()),
-                                                "item_id": item_id, "body": body})
+        await svc.notes.handle(
+            sid,
+            organiser,
+            {"type": "note.update", "client_id": str(uuid.uuid4()), "item_id": item_id, "body": body},
+        )
 
     await edit(filled.note_id, "Edited during the event")  # a history, and an "Edited" badge
     await end(svc, sid)
@@ -193,7 +233,7 @@ async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(live: L
         assert await to_render() == []
         kept, fresh = await kept_and_fresh(live, c, url)
         assert kept == fresh == first
-        assert '&lt;img src=x onerror=&#34;alert(1)&#34;&gt;' in kept and '<img src=x' not in kept
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in kept and "<img src=x" not in kept
         assert "<script>alert(2)" not in kept and "&lt;script&gt;alert(2)" in kept
         # An edit after the event: only that card is rendered again, the rest are read.
         await edit(filled.note_id, "Edited **after** the event")
@@ -201,9 +241,14 @@ async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(live: L
         kept, fresh = await kept_and_fresh(live, c, url)
         assert kept == fresh and "Edited after the event" in kept and "<strong>after</strong>" in kept
         # A note removed by an organiser (the moderation form): gone, the same either way.
-        async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                               follow_redirects=False) as org:
-            removed = await org.post(f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(hostile)})
+        async with live.client(
+            cookies={"lb_login": seeded.login_token},
+            headers=organiser_csrf(seeded.login_token),
+            follow_redirects=False,
+        ) as org:
+            removed = await org.post(
+                f"/organise/sessions/{sid}", data={"form": "remove_note", "item_id": str(hostile)}
+            )
             assert removed.status_code == 303
         kept, fresh = await kept_and_fresh(live, c, url)
         assert kept == fresh and f'id="item-{hostile}"' not in kept and f'id="item-{filled.note_id}"' in kept
@@ -214,7 +259,9 @@ async def test_a_page_made_of_kept_cards_is_byte_for_byte_a_fresh_render(live: L
         assert kept == fresh and "Thanks for the notes" in kept
 
 
-async def test_the_background_check_keeps_a_new_pages_cards_before_its_first_view(live: LiveServer, seeded: Seed) -> None:
+async def test_the_background_check_keeps_a_new_pages_cards_before_its_first_view(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     sid = seeded.session_id
     await settled(svc, await fill_session(svc, seeded))
@@ -232,7 +279,9 @@ async def test_the_background_check_keeps_a_new_pages_cards_before_its_first_vie
 
 
 @both_backends
-async def test_search_finds_notes_posts_comments_and_summaries_with_highlights(live: LiveServer, seeded: Seed) -> None:
+async def test_search_finds_notes_posts_comments_and_summaries_with_highlights(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     await fill_session(svc, seeded)
     await end(svc, seeded.session_id)
@@ -241,8 +290,12 @@ async def test_search_finds_notes_posts_comments_and_summaries_with_highlights(l
     reader, _ = await svc.readers.register("searchreader", "a long password")
     await svc.comments.post(seeded.session_id, reader, "Does anthocyanin count as a pigment?")
     async with live.client() as c:
-        for word, kind in (("xanthophyll", "note"), ("zeaxanthin", "social"), ("photosynthetic", "summary"),
-                           ("anthocyanin", "comment")):
+        for word, kind in (
+            ("xanthophyll", "note"),
+            ("zeaxanthin", "social"),
+            ("photosynthetic", "summary"),
+            ("anthocyanin", "comment"),
+        ):
             r = await c.get("/search", params={"q": word})
             assert r.status_code == 200
             assert f"<mark>{word}</mark>" in r.text.lower() or "<mark>" in r.text, word
@@ -282,7 +335,8 @@ async def test_a_new_note_is_findable_right_after_its_ack(services: Services, se
     assert [h.ref for h in result.hits] == [str(item_id)] and result.total == 1
     # Deleted: gone from the index in the same transaction.
     await services.notes.handle(
-        seeded.session_id, Author.from_invite(invite),
+        seeded.session_id,
+        Author.from_invite(invite),
         {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": item_id},
     )
     assert (await services.archive.search(services.archive.query("quokka"))).total == 0
@@ -371,10 +425,14 @@ async def test_new_events_are_searched_in_the_configured_language(
     svc = Services.build(settings_for(request, tmp_path, backend, archive={"language": "de"}))
     await svc.open()
     try:
-        event = await svc.programme.create_event({"title": "Tagung", "starts_on": "2026-06-01", "ends_on": "2026-06-01"})
+        event = await svc.programme.create_event(
+            {"title": "Tagung", "starts_on": "2026-06-01", "ends_on": "2026-06-01"}
+        )
         assert event.language == "de"
         session = await svc.programme.create_session(
-            event.id, {"title": "Häuser der Zukunft", "starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T10:00"})
+            event.id,
+            {"title": "Häuser der Zukunft", "starts_at": "2026-06-01T09:00", "ends_at": "2026-06-01T10:00"},
+        )
         found = await svc.archive.search(svc.archive.query("Haus"))  # German stems: Häuser, Haus
         assert [(h.kind, h.ref) for h in found.hits] == [("session", session.id)]
     finally:
@@ -411,7 +469,10 @@ async def test_tag_pages_and_related_sessions(live: LiveServer, seeded: Seed) ->
     async with live.client() as c:
         tag = await c.get("/tags/botany")
         assert tag.status_code == 200
-        assert f"/archive/sessions/{seeded.session_id}" in tag.text and f"/archive/sessions/{seeded.other_session_id}" in tag.text
+        assert (
+            f"/archive/sessions/{seeded.session_id}" in tag.text
+            and f"/archive/sessions/{seeded.other_session_id}" in tag.text
+        )
         assert "Test Summit" in tag.text
         # "#BOTANY", "Botany" and "botany" are one tag.
         assert (await c.get("/tags/%23BOTANY")).text.count("/archive/sessions/") == 2
@@ -421,7 +482,10 @@ async def test_tag_pages_and_related_sessions(live: LiveServer, seeded: Seed) ->
         related = page.text[page.text.index('id="related-heading"') :]
         assert f'href="/archive/sessions/{seeded.other_session_id}"' in related and "2 shared tags" in related
         other = await c.get(f"/archive/sessions/{seeded.other_session_id}")
-        assert f'href="/archive/sessions/{seeded.session_id}"' in other.text[other.text.index('id="related-heading"') :]
+        assert (
+            f'href="/archive/sessions/{seeded.session_id}"'
+            in other.text[other.text.index('id="related-heading"') :]
+        )
         assert 'href="/tags/plantscience"' in other.text
         # Tags are searchable too.
         found = await c.get("/search", params={"q": "plantscience"})
@@ -442,7 +506,11 @@ async def test_knowledge_pages_answer_304_when_unchanged(live: LiveServer, seede
         assert again.text == first.text and again.headers["etag"] == etag
         await live.services.archive.set_summary(seeded.session_id, "Now with a summary", "org")
         changed = await c.get(url, headers={"if-none-match": etag})
-        assert changed.status_code == 200 and changed.headers["etag"] != etag and "Now with a summary" in changed.text
+        assert (
+            changed.status_code == 200
+            and changed.headers["etag"] != etag
+            and "Now with a summary" in changed.text
+        )
         # Any commit to the session's stream (here a comment) shows at once, cache or not.
         reader, _ = await live.services.readers.register("cachereader", "a long password")
         await live.services.comments.post(seeded.session_id, reader, "fresh comment")
@@ -455,15 +523,20 @@ async def test_organisers_edit_the_summary_and_tags_from_the_page(live: LiveServ
     async with live.client(follow_redirects=False) as anon:
         assert (await anon.post(f"{url}/summary", data={"summary": "x"})).status_code == 401
         assert "Edit the summary" not in (await anon.get(url)).text
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                           follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
+    ) as org:
         assert "Edit the summary" in (await org.get(url)).text
         r = await org.post(f"{url}/summary", data={"summary": "**Plants** <script>alert(1)</script>"})
         assert r.status_code == 303
         r = await org.post(f"{url}/tags", data={"tags": "Botany, Light"})
         assert r.status_code == 303
         # A cross-site form post is refused.
-        r = await org.post(f"{url}/summary", data={"summary": "pwned"}, headers={"origin": "https://evil.example"})
+        r = await org.post(
+            f"{url}/summary", data={"summary": "pwned"}, headers={"origin": "https://evil.example"}
+        )
         assert r.status_code == 403
     async with live.client() as c:
         html = (await c.get(url)).text
@@ -471,7 +544,9 @@ async def test_organisers_edit_the_summary_and_tags_from_the_page(live: LiveServ
     assert 'href="/tags/botany"' in html
 
 
-async def test_scheduled_end_rule_ends_and_archives_overdue_sessions(services: Services, seeded: Seed) -> None:
+async def test_scheduled_end_rule_ends_and_archives_overdue_sessions(
+    services: Services, seeded: Seed
+) -> None:
     archive = services.archive
     # The default rule waits for an organiser.
     assert await archive.archive_due("2026-05-14T23:00") == []
@@ -505,7 +580,10 @@ async def test_a_draft_poll_is_findable_only_once_it_opens(services: Services, s
     assert invite is not None
     mod = Moderator("Ada", invite.id)
     poll = await services.audience.create_poll(
-        seeded.session_id, mod, {"question": "Secret capybara question?", "kind": "single", "options": ["a", "b"]})
+        seeded.session_id,
+        mod,
+        {"question": "Secret capybara question?", "kind": "single", "options": ["a", "b"]},
+    )
     assert (await services.archive.search(services.archive.query("capybara"))).total == 0
     await services.audience.set_poll_state(poll.id, mod, {"state": "open"})
     result = await services.archive.search(services.archive.query("capybara"))
@@ -523,8 +601,12 @@ async def test_note_takers_write_the_summary_through_their_invite(live: LiveServ
         assert form.status_code == 200
         r = await c.post(url, data={"summary": "Written by *Ada*", "csrf_token": page_csrf(form.text)})
         assert r.status_code == 303
-        assert (await c.post(f"/n/not-a-token/sessions/{seeded.session_id}/summary",
-                             data={"summary": "x", "csrf_token": page_csrf(form.text)})).status_code == 401
+        assert (
+            await c.post(
+                f"/n/not-a-token/sessions/{seeded.session_id}/summary",
+                data={"summary": "x", "csrf_token": page_csrf(form.text)},
+            )
+        ).status_code == 401
         page = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
     assert "Written by <em>Ada</em>" in page
     record = await live.services.db.read(lambda r: r.get_archive(seeded.session_id))

@@ -29,7 +29,8 @@ async def test_memory_does_not_grow_with_sessions_ever_served(tmp_path: Path) ->
 
             async def serve(i: int) -> None:
                 session = await services.programme.create_session(
-                    s.event_id, {"title": f"Talk {i}", "starts_at": "2026-05-14T13:00", "ends_at": "2026-05-14T14:00"}
+                    s.event_id,
+                    {"title": f"Talk {i}", "starts_at": "2026-05-14T13:00", "ends_at": "2026-05-14T14:00"},
                 )
                 await services.programme.set_state(session.id, "live")
                 async with await connect(f"{live.ws_url}/ws/v1/sessions/{session.id}") as viewer:

@@ -9,12 +9,18 @@ from liveblog.archive.charts import activity_chart, bar_chart
 
 def _labels(svg: str) -> list[tuple[float, str]]:
     """(x, text) of the text labels along the bottom axis (y near the chart's foot)."""
-    return [(float(x), t) for x, t in re.findall(r'<text x="([\d.]+)" y="192" fill="[^"]+">([^<]+)</text>', svg)]
+    return [
+        (float(x), t) for x, t in re.findall(r'<text x="([\d.]+)" y="192" fill="[^"]+">([^<]+)</text>', svg)
+    ]
 
 
 def test_a_two_day_events_activity_has_evenly_spaced_labels_that_can_be_read() -> None:
-    slots = [(f"2026-05-{d}T{h:02d}:{m:02d}", (h * 7 + m) % 5) for d, hours in (("14", range(9, 24)), ("15", range(0, 18)))
-             for h in hours for m in (0, 15, 30, 45)]
+    slots = [
+        (f"2026-05-{d}T{h:02d}:{m:02d}", (h * 7 + m) % 5)
+        for d, hours in (("14", range(9, 24)), ("15", range(0, 18)))
+        for h in hours
+        for m in (0, 15, 30, 45)
+    ]
     svg = str(activity_chart(slots, title="Items per quarter hour"))
     labels = _labels(svg)
     assert len(labels) >= 5, labels
@@ -27,7 +33,12 @@ def test_a_two_day_events_activity_has_evenly_spaced_labels_that_can_be_read() -
 
 
 def test_a_short_session_still_has_labels_and_a_middle_value_on_the_axis() -> None:
-    slots = [("2026-05-14T09:00", 4), ("2026-05-14T09:15", 10), ("2026-05-14T09:30", 2), ("2026-05-14T10:00", 1)]
+    slots = [
+        ("2026-05-14T09:00", 4),
+        ("2026-05-14T09:15", 10),
+        ("2026-05-14T09:30", 2),
+        ("2026-05-14T10:00", 1),
+    ]
     svg = str(activity_chart(slots, title="t"))
     assert [t for _, t in _labels(svg)] == ["09:00", "10:00"]
     values = re.findall(r'text-anchor="end" fill="[^"]+">(\d+)</text>', svg)

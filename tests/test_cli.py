@@ -19,7 +19,9 @@ from tests.wsclient import connect, recv_type, recv_until
 pytestmark = pytest.mark.slow
 
 
-def test_create_organiser_then_log_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_create_organiser_then_log_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "cli.sqlite3"
     monkeypatch.setenv("LIVEBLOG_ORGANISER_PASSWORD", "a long password")
     assert main(["--db", str(db), "create-organiser", "alice"]) == 0
@@ -47,7 +49,9 @@ def test_a_config_error_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "unknown key streams.heartbeat" in capsys.readouterr().err
 
 
-def test_backup_refuses_postgresql_and_export_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_backup_refuses_postgresql_and_export_names_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Refused before any connection: the URL need not answer.
     url = "postgresql://liveblog@127.0.0.1:9/liveblog"
     assert main(["--db", url, "backup", str(tmp_path / "b.sqlite3")]) == 2
@@ -67,8 +71,21 @@ def test_backup_refuses_postgresql_and_export_names_a_missing_file(tmp_path: Pat
 async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveblog", "--db", str(tmp_path / "demo.sqlite3"), "serve", "--demo",
-         "--port", str(port), "--demo-every", "0.5", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "liveblog",
+            "--db",
+            str(tmp_path / "demo.sqlite3"),
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--demo-every",
+            "0.5",
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -88,8 +105,11 @@ async def test_serve_demo_shows_a_live_session_with_a_note_taker_posting(tmp_pat
         async with await connect(f"ws://127.0.0.1:{port}/ws/v1/sessions/{live['id']}") as ws:
             await recv_type(ws, "synced")
             # The first note-taker note (social posts from the demo's fake networks arrive too).
-            seen = await recv_until(ws, lambda m: m.get("type") == "change" and m.get("item", {}).get("kind") == "note",
-                                    timeout=20)
+            seen = await recv_until(
+                ws,
+                lambda m: m.get("type") == "change" and m.get("item", {}).get("kind") == "note",
+                timeout=20,
+            )
             assert seen[-1]["item"]["author"].startswith("Demo note-taker")
     finally:
         proc.terminate()
@@ -126,11 +146,21 @@ async def test_backup_while_serving_then_restore_changes_the_epoch_so_viewers_re
         seeded = await seed(services)
         async with run_server(settings, services) as live:
             for i in range(3):
-                await services.notes.handle(seeded.session_id, _author(), {"type": "note.create", "client_id": f"b{i}", "body": f"before {i}"})
+                await services.notes.handle(
+                    seeded.session_id,
+                    _author(),
+                    {"type": "note.create", "client_id": f"b{i}", "body": f"before {i}"},
+                )
             # Online: the server keeps running and writing while the backup is taken.
-            code = await asyncio.to_thread(main, ["--db", str(db), "backup", str(tmp_path / "backup.sqlite3")])
+            code = await asyncio.to_thread(
+                main, ["--db", str(db), "backup", str(tmp_path / "backup.sqlite3")]
+            )
             assert code == 0
-            await services.notes.handle(seeded.session_id, _author(), {"type": "note.create", "client_id": "after", "body": "after the backup"})
+            await services.notes.handle(
+                seeded.session_id,
+                _author(),
+                {"type": "note.create", "client_id": "after", "body": "after the backup"},
+            )
             old = await services.programme.session(seeded.session_id)
     finally:
         await services.close()

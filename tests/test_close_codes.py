@@ -136,7 +136,11 @@ class NoteTyper:
                     n += 1
                     # A note every fifth turn (each is a durable commit: 20 typers at 4 notes/s),
                     # a ping between them: always something in flight, cheap to answer.
-                    message = {"type": "note.create", "client_id": f"t{id(self)}-{n}", "body": "in flight " * 20}
+                    message = {
+                        "type": "note.create",
+                        "client_id": f"t{id(self)}-{n}",
+                        "body": "in flight " * 20,
+                    }
                     sock.sendall(masked_frame(0x81, json.dumps(message if n % 5 == 1 else PING).encode()))
                 try:
                     chunk = sock.recv(65536)
@@ -162,7 +166,9 @@ class NoteTyper:
             sock.close()
 
 
-async def shut_down_while_typing(settings: Settings, services: Services, session_id: str, token: str) -> list[tuple[bool, int]]:
+async def shut_down_while_typing(
+    settings: Settings, services: Services, session_id: str, token: str
+) -> list[tuple[bool, int]]:
     """20 note-takers typing; the server shuts down; what each saw (reset, close code)."""
     async with run_server(settings, services) as live:
         port = int(live.url.rsplit(":", 1)[1])
@@ -171,9 +177,13 @@ async def shut_down_while_typing(settings: Settings, services: Services, session
         threads = [threading.Thread(target=t.run, daemon=True) for t in typers]
         for thread in threads:
             thread.start()
-        await eventually(lambda: all(t.acked.is_set() for t in typers), what="notes acknowledged on every socket")
+        await eventually(
+            lambda: all(t.acked.is_set() for t in typers), what="notes acknowledged on every socket"
+        )
     # The server has shut down with notes arriving on every socket.
-    await eventually(lambda: not any(t.is_alive() for t in threads), timeout=35, what="every note-taker to finish")
+    await eventually(
+        lambda: not any(t.is_alive() for t in threads), timeout=35, what="every note-taker to finish"
+    )
     return [(t.reset, t.code) for t in typers]
 
 

@@ -39,8 +39,9 @@ async def register(c: httpx.AsyncClient, name: str) -> str:
 async def login(c: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
     c.headers.pop("X-CSRF-Token", None)  # a previous login's token
     form = await c.get("/account/login")  # as a browser does: the form carries its CSRF token
-    r = await c.post("/account/login", data={"username": name, "password": password,
-                                             "csrf_token": page_csrf(form.text)})
+    r = await c.post(
+        "/account/login", data={"username": name, "password": password, "csrf_token": page_csrf(form.text)}
+    )
     if r.status_code == 303:
         as_reader(c, str(c.cookies["lb_reader"]))
     return r
@@ -69,16 +70,25 @@ async def test_commenting_requires_login_and_a_same_origin_form(live: LiveServer
         assert "Log in</a> or <a" in page.text and 'id="comment-body"' not in page.text
     async with reader_client(live) as c:
         await register(c, "rosa")
-        r = await comment(c, seeded.session_id, "from elsewhere", )
+        r = await comment(
+            c,
+            seeded.session_id,
+            "from elsewhere",
+        )
         assert r.status_code == 303
-        r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "posted from evil"},
-                         headers={"origin": "https://evil.example"})
+        r = await c.post(
+            f"/sessions/{seeded.session_id}/comments",
+            data={"body": "posted from evil"},
+            headers={"origin": "https://evil.example"},
+        )
         assert r.status_code == 403 and "cross-site requests are not allowed" in r.text
         page = await c.get(f"/sessions/{seeded.session_id}")
         assert "from elsewhere" in page.text and "posted from evil" not in page.text
 
 
-async def test_a_session_cookie_replayed_after_logout_or_password_change_is_refused(live: LiveServer, seeded: Seed) -> None:
+async def test_a_session_cookie_replayed_after_logout_or_password_change_is_refused(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with reader_client(live) as c:
         old = await register(c, "ada")
         r = await c.post("/account/logout")
@@ -113,8 +123,11 @@ async def test_a_banned_account_cannot_comment_and_loses_its_sessions(live: Live
         cid = comment_id(await comment(troll, seeded.session_id, "first!"))
         account = await live.services.readers.account(troll.cookies["lb_reader"])
         assert account is not None
-        async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                         follow_redirects=False) as org:
+        async with live.client(
+            cookies={"lb_login": seeded.login_token},
+            headers=organiser_csrf(seeded.login_token),
+            follow_redirects=False,
+        ) as org:
             page = await org.get(f"/sessions/{seeded.session_id}")
             assert f"/organise/readers/{account.id}/ban" in page.text
             r = await org.post(f"/organise/readers/{account.id}/ban")
@@ -150,7 +163,9 @@ async def test_threads_edits_deletes_and_replies(live: LiveServer, seeded: Seed)
         reply = comment_id(await comment(b, seeded.session_id, "Roots come later", parent_id=str(root)))
         # Only the author edits or deletes.
         assert (await b.post(f"/comments/{root}/edit", data={"body": "hijack"})).status_code == 403
-        assert (await a.post(f"/comments/{root}/edit", data={"body": "What about root hairs?"})).status_code == 303
+        assert (
+            await a.post(f"/comments/{root}/edit", data={"body": "What about root hairs?"})
+        ).status_code == 303
         html = (await a.get(f"/sessions/{seeded.session_id}")).text
         root_li = html[html.index(f'id="comment-{root}"') :]
         assert "root hairs" in root_li and "Edited" in root_li
@@ -166,11 +181,19 @@ async def test_threads_edits_deletes_and_replies(live: LiveServer, seeded: Seed)
 
 
 async def test_premoderation_and_locked_threads(live: LiveServer, seeded: Seed) -> None:
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                         follow_redirects=False) as org, \
-            reader_client(live) as r1, reader_client(live) as anon:
+    async with (
+        live.client(
+            cookies={"lb_login": seeded.login_token},
+            headers=organiser_csrf(seeded.login_token),
+            follow_redirects=False,
+        ) as org,
+        reader_client(live) as r1,
+        reader_client(live) as anon,
+    ):
         await register(r1, "reader1")
-        assert (await org.post(f"/events/{seeded.event_id}/comments/premoderation", data={"on": "1"})).status_code == 303
+        assert (
+            await org.post(f"/events/{seeded.event_id}/comments/premoderation", data={"on": "1"})
+        ).status_code == 303
         cid = comment_id(await comment(r1, seeded.session_id, "needs a look"))
         assert "needs a look" not in (await anon.get(f"/sessions/{seeded.session_id}")).text
         own = (await r1.get(f"/sessions/{seeded.session_id}")).text
@@ -179,21 +202,33 @@ async def test_premoderation_and_locked_threads(live: LiveServer, seeded: Seed) 
         assert "1 comment awaiting moderation" in mod
         assert (await org.post(f"/comments/{cid}/moderate", data={"action": "approve"})).status_code == 303
         assert "needs a look" in (await anon.get(f"/sessions/{seeded.session_id}")).text
-        assert (await org.post(f"/sessions/{seeded.session_id}/comments/lock", data={"locked": "1"})).status_code == 303
+        assert (
+            await org.post(f"/sessions/{seeded.session_id}/comments/lock", data={"locked": "1"})
+        ).status_code == 303
         r = await comment(r1, seeded.session_id, "too late")
         assert r.status_code == 409
         assert "This thread is locked" in (await r1.get(f"/sessions/{seeded.session_id}")).text
 
 
-async def test_the_organisers_queue_lists_waiting_comments_of_every_session(live: LiveServer, seeded: Seed) -> None:
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                         follow_redirects=False) as org, \
-            reader_client(live) as r1, reader_client(live) as anon:
+async def test_the_organisers_queue_lists_waiting_comments_of_every_session(
+    live: LiveServer, seeded: Seed
+) -> None:
+    async with (
+        live.client(
+            cookies={"lb_login": seeded.login_token},
+            headers=organiser_csrf(seeded.login_token),
+            follow_redirects=False,
+        ) as org,
+        reader_client(live) as r1,
+        reader_client(live) as anon,
+    ):
         assert (await anon.get("/organise/comments")).status_code in (303, 401)  # organisers only
         empty = (await org.get("/organise/comments")).text
         assert "Nothing waits for approval" in empty
         await register(r1, "queued")
-        assert (await org.post(f"/events/{seeded.event_id}/comments/premoderation", data={"on": "1"})).status_code == 303
+        assert (
+            await org.post(f"/events/{seeded.event_id}/comments/premoderation", data={"on": "1"})
+        ).status_code == 303
         first = comment_id(await comment(r1, seeded.session_id, "first <script>alert(1)</script> thought"))
         second = comment_id(await comment(r1, seeded.other_session_id, "second thought"))
         home = (await org.get("/organise")).text
@@ -223,15 +258,17 @@ async def test_spam_guard(live: LiveServer, seeded: Seed) -> None:
         r = await comment(c, seeded.session_id, "see https://a.example and https://b.example")
         assert r.status_code == 400 and "link" in r.text
         # The refused text is back in the form, the reason beside it: the page, not a bare error.
-        form = r.text[r.text.index('id="comment-form"'):]
+        form = r.text[r.text.index('id="comment-form"') :]
         assert re.search(r'<p class="form-error" role="alert" id="comment-error">[^<]*link', form)
         assert ">see https://a.example and https://b.example</textarea>" in form
         assert 'id="comments-heading"' in r.text and "That did not work" not in r.text
         first = comment_id(await comment(c, seeded.session_id, "one link https://a.example is fine"))
-        r = await comment(c, seeded.session_id, "a reply with https://a.example and https://b.example", parent_id=str(first))
+        r = await comment(
+            c, seeded.session_id, "a reply with https://a.example and https://b.example", parent_id=str(first)
+        )
         assert r.status_code == 400
         assert '<details class="reply" open>' in r.text
-        reply_form = r.text[r.text.index(f'id="reply-{first}-error"'):]
+        reply_form = r.text[r.text.index(f'id="reply-{first}-error"') :]
         assert ">a reply with https://a.example and https://b.example</textarea>" in reply_form
         assert "</textarea></textarea>" not in r.text and r.text.count("https://b.example</textarea>") == 1
         codes = [(await comment(c, seeded.session_id, f"message {n}")).status_code for n in range(6)]
@@ -251,8 +288,11 @@ async def test_organiser_reset_link_works_once(live: LiveServer, seeded: Seed) -
     async with reader_client(live) as c:
         old = await register(c, "forgetful")
         assert (await comment(c, seeded.session_id, "I took part")).status_code == 303
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                         follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
+    ) as org:
         r = await org.post("/organise/readers", data={"username": "forgetful"})
         assert r.status_code == 200
         link = re.search(r"(/account/reset/[^<\s]+)", r.text)
@@ -275,12 +315,17 @@ async def test_organiser_reset_link_works_once(live: LiveServer, seeded: Seed) -
 
 
 async def reset_link_page(live: LiveServer, seeded: Seed, username: str) -> httpx.Response:
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token),
-                           follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
+    ) as org:
         return await org.post("/organise/readers", data={"username": username})
 
 
-async def test_an_organiser_cannot_take_over_another_organisers_account(live: LiveServer, seeded: Seed) -> None:
+async def test_an_organiser_cannot_take_over_another_organisers_account(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: a reset link for another organiser's username was made, and it worked."""
     await live.services.accounts.create_organiser("victim", "the victim's long password")
     r = await reset_link_page(live, seeded, "victim")
@@ -288,21 +333,29 @@ async def test_an_organiser_cannot_take_over_another_organisers_account(live: Li
     assert "only for reader accounts" in r.text
     assert (await reset_link_page(live, seeded, "org")).status_code == 403  # nor one's own: change it instead
     # A link that exists for an organiser all the same (made before this rule) sets nothing.
-    victim = (await live.services.db.read(lambda r: r.account_for_login("victim")))
+    victim = await live.services.db.read(lambda r: r.account_for_login("victim"))
     assert victim is not None
     token = await live.services.db.write(lambda tx: tx.insert_password_reset(victim[0].id, 48))
     async with reader_client(live) as c:
         form = await c.get(f"/account/reset/{token}")
         assert form.status_code == 401 and "victim" not in form.text
-        r = await c.post(f"/account/reset/{token}", data={"password": "taken over!!", "csrf_token": page_csrf(form.text)})
+        r = await c.post(
+            f"/account/reset/{token}", data={"password": "taken over!!", "csrf_token": page_csrf(form.text)}
+        )
         assert r.status_code == 401
     async with live.client() as http:
-        assert (await http.post("/api/v1/login", json={"username": "victim", "password": "taken over!!"})).status_code == 401
-        good = await http.post("/api/v1/login", json={"username": "victim", "password": "the victim's long password"})
+        assert (
+            await http.post("/api/v1/login", json={"username": "victim", "password": "taken over!!"})
+        ).status_code == 401
+        good = await http.post(
+            "/api/v1/login", json={"username": "victim", "password": "the victim's long password"}
+        )
         assert good.status_code == 200
 
 
-async def test_a_reset_link_is_only_for_a_reader_who_took_part_in_an_event(live: LiveServer, seeded: Seed) -> None:
+async def test_a_reset_link_is_only_for_a_reader_who_took_part_in_an_event(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with reader_client(live) as c:
         await register(c, "stranger")
     r = await reset_link_page(live, seeded, "stranger")
@@ -319,17 +372,21 @@ async def test_a_new_account_cannot_slip_links_past_the_limit(live: LiveServer, 
     was not checked at all."""
     async with reader_client(live) as c:
         await register(c, "spammer")
-        for body in ("visit spam-one.example.com and spam-two.example.com",
-                     "write to sales@spam-one.com or mailto:more@spam-two.com",
-                     "[cheap](https://a.example) and www.b.com",
-                     "spam-one.example.com and https://b.example"):
+        for body in (
+            "visit spam-one.example.com and spam-two.example.com",
+            "write to sales@spam-one.com or mailto:more@spam-two.com",
+            "[cheap](https://a.example) and www.b.com",
+            "spam-one.example.com and https://b.example",
+        ):
             r = await comment(c, seeded.session_id, body)
             assert r.status_code == 400 and "link" in r.text, body
         assert (await comment(c, seeded.session_id, "just spam-one.example.com")).status_code == 303
         r = await comment(c, seeded.session_id, "nothing here yet")
         assert r.status_code == 303
-        r = await c.post(f"/comments/{comment_id(r)}/edit",
-                         data={"body": "now spam-one.example.com and spam-two.example.com"})
+        r = await c.post(
+            f"/comments/{comment_id(r)}/edit",
+            data={"body": "now spam-one.example.com and spam-two.example.com"},
+        )
         assert r.status_code == 400 and "link" in r.text
     async with reader_client(live) as anon:
         page = (await anon.get(f"/sessions/{seeded.session_id}")).text
@@ -339,7 +396,9 @@ async def test_a_new_account_cannot_slip_links_past_the_limit(live: LiveServer, 
 async def test_a_reader_login_is_never_an_organiser(live: LiveServer, seeded: Seed) -> None:
     async with reader_client(live) as c:
         token = await register(c, "sneaky")
-    async with live.client(cookies={"lb_login": token}, headers=organiser_csrf(token), follow_redirects=False) as c:
+    async with live.client(
+        cookies={"lb_login": token}, headers=organiser_csrf(token), follow_redirects=False
+    ) as c:
         assert (await c.get("/organise")).status_code == 303  # to the log-in page
         assert (await c.post("/organise/readers", data={"username": "org"})).status_code == 401
 
@@ -349,7 +408,9 @@ async def test_new_comments_arrive_live_on_the_stream(live: LiveServer, seeded: 
     head = await live.services.db.read(lambda r: r.stream_head(seeded.session_id))
     assert head is not None
     epoch, seq = head
-    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}?since={seq}&epoch={epoch}") as ws:
+    async with await connect(
+        f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}?since={seq}&epoch={epoch}"
+    ) as ws:
         async with reader_client(live) as c:
             await register(c, "livewire")
             r = await comment(c, seeded.session_id, "after the talk")

@@ -32,7 +32,9 @@ NOT_XML = "\x01\x0b\x1f\ufffe\uffff\x08"
 def jing(paths: list[Path]) -> None:
     """Validate every file in one jing run (one JVM start); the failure names file, line and rule."""
     assert shutil.which("jing"), "jing is missing: scripts/test installs it (Debian package jing)"
-    run = subprocess.run(["jing", "-c", str(SCHEMA), *map(str, paths)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["jing", "-c", str(SCHEMA), *map(str, paths)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -58,8 +60,9 @@ async def test_characters_xml_cannot_carry_are_dropped_from_notes_titles_and_the
 ) -> None:
     svc = live.services
     sid = seeded.session_id
-    await svc.programme.update_session(sid, {"hashtags": ["#Botany"], "title": f"Key{NOT_XML}note",
-                                             "speakers": [f"Rosa{NOT_XML} Lind"]})
+    await svc.programme.update_session(
+        sid, {"hashtags": ["#Botany"], "title": f"Key{NOT_XML}note", "speakers": [f"Rosa{NOT_XML} Lind"]}
+    )
     await note(svc, sid, await author(svc, seeded), f"Leaves{NOT_XML} are green", key_point=True)
     await svc.programme.set_state(sid, "ended")
     await svc.archive.knowledge(sid)
@@ -78,14 +81,23 @@ async def test_characters_xml_cannot_carry_are_dropped_from_notes_titles_and_the
             assert entry.findtext(f"{ATOM}author/{ATOM}name") == "Rosa Lind"
 
 
-async def test_comments_questions_polls_and_invite_names_drop_them_too(live: LiveServer, seeded: Seed) -> None:
+async def test_comments_questions_polls_and_invite_names_drop_them_too(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     sid = seeded.session_id
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
     question, _ = await svc.audience.ask(sid, Voter("asker"), {"body": f"Why{NOT_XML} green?"})
-    poll = await svc.audience.create_poll(sid, Moderator("Ada", invite.id), {
-        "question": f"Best{NOT_XML} pigment?", "kind": "single", "options": [f"Chloro{NOT_XML}phyll", "Carotene"]})
+    poll = await svc.audience.create_poll(
+        sid,
+        Moderator("Ada", invite.id),
+        {
+            "question": f"Best{NOT_XML} pigment?",
+            "kind": "single",
+            "options": [f"Chloro{NOT_XML}phyll", "Carotene"],
+        },
+    )
     assert question.body == "Why green?" and poll.body == "Best pigment?"
     assert [o["label"] for o in poll.data["options"]] == ["Chlorophyll", "Carotene"]
     async with live.client(follow_redirects=False) as c:
@@ -104,19 +116,29 @@ async def test_social_posts_drop_them_from_every_network(live: LiveServer, seede
     sid = seeded.session_id
     await svc.programme.update_session(sid, {"hashtags": ["#Botany"]})
     await svc.programme.set_state(sid, "live")
-    post = SocialPost(network="bluesky", post_id="at://did:plc:rosa/app.bsky.feed.post/1", author_handle="rosa.example",
-                      author_name=f"Rosa{NOT_XML} Lind", text=f"Leaves{NOT_XML} #botany", url="https://bsky.app/x",
-                      posted_at="2026-05-14T09:10:00.000Z", hashtags=("botany",),
-                      media=({"type": "image", "url": "https://cdn.example/x.png", "alt": f"A{NOT_XML} leaf"},))
+    post = SocialPost(
+        network="bluesky",
+        post_id="at://did:plc:rosa/app.bsky.feed.post/1",
+        author_handle="rosa.example",
+        author_name=f"Rosa{NOT_XML} Lind",
+        text=f"Leaves{NOT_XML} #botany",
+        url="https://bsky.app/x",
+        posted_at="2026-05-14T09:10:00.000Z",
+        hashtags=("botany",),
+        media=({"type": "image", "url": "https://cdn.example/x.png", "alt": f"A{NOT_XML} leaf"},),
+    )
     result = await svc.feeds.ingest("bluesky", [post])
     assert result.routed[post.post_id] == [sid]
     session = await svc.programme.session(sid)
     routes = await svc.feeds.queue(session) + await svc.feeds.recent(session)
     assert [(r.post.text, r.post.author_name, r.post.media[0]["alt"]) for r in routes] == [
-        ("Leaves #botany", "Rosa Lind", "A leaf")]
+        ("Leaves #botany", "Rosa Lind", "A leaf")
+    ]
 
 
-async def test_rows_stored_before_the_input_rule_still_make_well_formed_atom(live: LiveServer, seeded: Seed) -> None:
+async def test_rows_stored_before_the_input_rule_still_make_well_formed_atom(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Text stored before characters were dropped at input (or by an older version) is cleaned as
     the feed is written."""
     svc = live.services
@@ -136,26 +158,36 @@ async def test_rows_stored_before_the_input_rule_still_make_well_formed_atom(liv
             assert entry.findtext(f"{ATOM}content") == "<p>Old summary</p>"
 
 
-async def test_every_atom_feed_validates_against_rfc_4287(live: LiveServer, seeded: Seed, tmp_path: Path) -> None:
+async def test_every_atom_feed_validates_against_rfc_4287(
+    live: LiveServer, seeded: Seed, tmp_path: Path
+) -> None:
     """Every feed the app serves, with realistic content (Unicode, markup, a reply, several
     sessions and events), through RFC 4287's RELAX NG schema."""
     svc = live.services
     sid = seeded.session_id
     await a_full_event(live, seeded)  # an archived session with key points, a summary, comments and a reply
-    await svc.programme.update_session(sid, {"speakers": ["Zoë Ångström", "Jo <Lee>"],
-                                             "title": "Photosynthesis & you: “light” in <leaves>"})
+    await svc.programme.update_session(
+        sid, {"speakers": ["Zoë Ångström", "Jo <Lee>"], "title": "Photosynthesis & you: “light” in <leaves>"}
+    )
     await svc.archive.set_organiser_tags(sid, "photosynthesis, Pflanzen")
     await svc.programme.update_session(seeded.other_session_id, {"hashtags": ["#Botany"]})
     await svc.programme.set_state(seeded.other_session_id, "live")
     await svc.programme.set_state(seeded.other_session_id, "ended")
     await svc.archive.knowledge(seeded.other_session_id)  # no key points: the fallback entry
     async with live.client() as c:
-        paths = [f"/events/{seeded.event_id}/feed.atom", "/tags/botany/feed.atom", "/tags/pflanzen/feed.atom",
-                 "/comments.atom", f"/events/{seeded.event_id}/comments.atom"]
+        paths = [
+            f"/events/{seeded.event_id}/feed.atom",
+            "/tags/botany/feed.atom",
+            "/tags/pflanzen/feed.atom",
+            "/comments.atom",
+            f"/events/{seeded.event_id}/comments.atom",
+        ]
         files = []
         for n, path in enumerate(paths):
             response = await c.get(path)
-            assert response.status_code == 200 and response.headers["content-type"].startswith("application/atom+xml")
+            assert response.status_code == 200 and response.headers["content-type"].startswith(
+                "application/atom+xml"
+            )
             assert len(list(ET.fromstring(response.content).iter(f"{ATOM}entry"))) >= 1, path
             schematron_rules(response.content)
             files.append(tmp_path / f"feed-{n}.xml")
@@ -166,7 +198,9 @@ async def test_every_atom_feed_validates_against_rfc_4287(live: LiveServer, seed
 def test_jing_refuses_what_rfc_4287_does_not_allow(tmp_path: Path) -> None:
     """The check can fail: an entry without its required id or with a date that is not one."""
     bad = tmp_path / "bad.xml"
-    bad.write_text('<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>'
-                   f"<updated>yesterday</updated><entry><title>e</title><updated>{uuid.uuid4()}</updated></entry></feed>")
+    bad.write_text(
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>'
+        f"<updated>yesterday</updated><entry><title>e</title><updated>{uuid.uuid4()}</updated></entry></feed>"
+    )
     with pytest.raises(AssertionError, match="updated"):
         jing([bad])

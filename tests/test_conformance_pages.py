@@ -37,14 +37,23 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
     ada = Author.from_invite(invite)
-    await note(svc, ended_id, ada, f"The board: ![whiteboard](/media/{media_id}) and https://youtu.be/dQw4w9WgXcQ")
+    await note(
+        svc, ended_id, ada, f"The board: ![whiteboard](/media/{media_id}) and https://youtu.be/dQw4w9WgXcQ"
+    )
     # A recording (a video file: <video> with its chapters' <track>) on the knowledge page.
-    await svc.programme.update_session(ended_id, {"recording_url": "https://media.example.org/keynote.mp4",
-                                                  "recording_offset": 30})
+    await svc.programme.update_session(
+        ended_id, {"recording_url": "https://media.example.org/keynote.mp4", "recording_offset": 30}
+    )
     await a_full_event(live, seeded)  # archives the ended session; comments from a reader
     await svc.programme.set_state(live_id, "live")
     await fill_session(svc, seeded, live_id)
-    await note(svc, live_id, ada, "Zoë’s table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted & `code`", key_point=True)
+    await note(
+        svc,
+        live_id,
+        ada,
+        "Zoë’s table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted & `code`",
+        key_point=True,
+    )
     _, reset_token = await svc.readers.reset_link("commenter")
     _, event_token = await svc.accounts.invite(seeded.event_id, None, "Grace Hopper")  # the whole event
 
@@ -132,8 +141,12 @@ _LD = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
 
 def start_vnu(files: list[Path]) -> subprocess.Popen[str]:
     """The Nu Html Checker on every file in one JVM; its JSON report goes to standard error."""
-    return subprocess.Popen(["java", "-jar", str(VNU), "--errors-only", "--format", "json", *map(str, files)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        ["java", "-jar", str(VNU), "--errors-only", "--format", "json", *map(str, files)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def vnu_errors(run: subprocess.Popen[str], root: Path) -> dict[str, list[str]]:
@@ -144,11 +157,14 @@ def vnu_errors(run: subprocess.Popen[str], root: Path) -> dict[str, list[str]]:
         if m["type"] in ("error", "non-document-error"):
             where = m.get("url", "").rsplit(str(root) + "/", 1)[-1]
             errors.setdefault(where, []).append(
-                f"line {m.get('lastLine', '?')}: {m['message']} [{m.get('extract', '').strip()[:120]}]")
+                f"line {m.get('lastLine', '?')}: {m['message']} [{m.get('extract', '').strip()[:120]}]"
+            )
     return errors
 
 
-def start_schema_check(blocks: list[tuple[str, object]], work: Path) -> tuple[subprocess.Popen[str], list[str]]:
+def start_schema_check(
+    blocks: list[tuple[str, object]], work: Path
+) -> tuple[subprocess.Popen[str], list[str]]:
     """Every JSON-LD block as a TypeScript constant typed with schema-dts (schema.org's vocabulary as
     types: an unknown type or property, or a value of the wrong kind, is a type error), checked by
     tsc in one run. Returns the run and, for each line of the file, the page it came from."""
@@ -159,14 +175,29 @@ def start_schema_check(blocks: list[tuple[str, object]], work: Path) -> tuple[su
         lines += text.splitlines()
         owner += [page] * len(text.splitlines())
     (work / "jsonld.ts").write_text("\n".join(lines) + "\n")
-    (work / "tsconfig.json").write_text(json.dumps({
-        "compilerOptions": {"strict": True, "noEmit": True, "target": "es2022", "module": "nodenext",
-                            "moduleResolution": "nodenext", "types": []},
-        "files": ["jsonld.ts"],
-    }))
+    (work / "tsconfig.json").write_text(
+        json.dumps(
+            {
+                "compilerOptions": {
+                    "strict": True,
+                    "noEmit": True,
+                    "target": "es2022",
+                    "module": "nodenext",
+                    "moduleResolution": "nodenext",
+                    "types": [],
+                },
+                "files": ["jsonld.ts"],
+            }
+        )
+    )
     (work / "node_modules").symlink_to(TOOLS / "node_modules")
-    run = subprocess.Popen([str(TOOLS / "node_modules" / ".bin" / "tsc"), "-p", str(work / "tsconfig.json")],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
+    run = subprocess.Popen(
+        [str(TOOLS / "node_modules" / ".bin" / "tsc"), "-p", str(work / "tsconfig.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=work,
+    )
     return run, ["-", *owner]  # tsc counts lines from 1
 
 
@@ -186,8 +217,12 @@ def structured_data_failures(files: list[Path], root: Path) -> dict[str, list[st
     """structured-data-testing-tool (offline: it is given the HTML, never a URL) with its Google
     preset, which also requires what Google's rich results need (an article's headline, author,
     dates, image, publisher and logo)."""
-    run = subprocess.run(["node", str(TOOLS / "structured-data.js"), "Google", *map(str, files)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["node", str(TOOLS / "structured-data.js"), "Google", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode in (0, 1), run.stderr  # 1: some test failed, as listed in the report
     report = json.loads(run.stdout)
     return {str(Path(f).relative_to(root)): r["failed"] for f, r in report.items() if r["failed"]}
@@ -220,7 +255,9 @@ async def test_every_page_type_is_valid_html_with_valid_schema_org_json_ld(
     work.mkdir()
     schema_run, owner = start_schema_check([*blocks, ("canary", BAD_LD)], work)
     canary_ld = root / "canary-ld.html"
-    canary_ld.write_text(f'<script type="application/ld+json">{json.dumps(BAD_LD | {"headline": None})}</script>')
+    canary_ld.write_text(
+        f'<script type="application/ld+json">{json.dumps(BAD_LD | {"headline": None})}</script>'
+    )
 
     sdtt = structured_data_failures([*with_ld, canary_ld], root)
     assert set(sdtt) == {"canary-ld.html"}, sdtt
@@ -228,4 +265,5 @@ async def test_every_page_type_is_valid_html_with_valid_schema_org_json_ld(
     assert set(schema) == {"canary"} and "nam" in schema["canary"][0], schema
     html = vnu_errors(html_run, root)
     assert set(html) == {"canary.html"} and "Duplicate ID" in html["canary.html"][0], "\n".join(
-        f"{page}: {e}" for page, errors in html.items() for e in errors)
+        f"{page}: {e}" for page, errors in html.items() for e in errors
+    )

@@ -49,9 +49,14 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @asynccontextmanager
 async def echo_server(tmp_path: Path) -> AsyncIterator[str]:
     port = free_port()
-    options = {**uvicorn_options(make_settings(tmp_path)), "ws_max_size": ECHO_MAX_BYTES,
-               "ws_ping_interval": ECHO_STALL_SECONDS / 2}
-    config = uvicorn.Config(echo, host="127.0.0.1", port=port, **options, log_level="critical", lifespan="off")
+    options = {
+        **uvicorn_options(make_settings(tmp_path)),
+        "ws_max_size": ECHO_MAX_BYTES,
+        "ws_ping_interval": ECHO_STALL_SECONDS / 2,
+    }
+    config = uvicorn.Config(
+        echo, host="127.0.0.1", port=port, **options, log_level="critical", lifespan="off"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 

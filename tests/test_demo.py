@@ -5,8 +5,8 @@ and a demo note-taker that posts varied notes and never repeats itself."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from PIL import Image
@@ -48,7 +48,9 @@ async def test_the_demo_shows_polls_questions_a_photo_and_a_finished_session_wit
         photos = [i for i in stream if i.kind == "note" and i.data.get("media")]
         assert len(photos) == 1
         image = await photo_of(services, photos[0])
-        assert image.size == (960, 540) and len(image.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20  # drawn, not a blank square
+        assert (
+            image.size == (960, 540) and len(image.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20
+        )  # drawn, not a blank square
         assert 'alt="Bar chart: ' in photos[0].html
 
     recap = [i for i in await items(services, ended.id) if i.body.startswith("**Recap:**")]
@@ -82,7 +84,9 @@ async def test_the_demo_note_taker_posts_each_note_once_and_then_stops(services:
     await demo_note_taker(services, again["live_session"], invite, every=0)
     fresh = [i.body for i in await items(services, again["live_session"]) if i.kind == "note"]
     assert len(fresh) == len(LIVE_NOTES)
-    assert [e.id for e in await services.programme.events() if e.title == DEMO_EVENT_TITLE] == [again["event"]]
+    assert [e.id for e in await services.programme.events() if e.title == DEMO_EVENT_TITLE] == [
+        again["event"]
+    ]
 
 
 async def test_a_restart_mid_session_carries_on_where_the_demo_was(services: Services) -> None:

@@ -38,13 +38,19 @@ def test_every_close_code_is_documented() -> None:
     docs = protocol_docs()
     for name, value in vars(CloseCode).items():
         if name.isupper():
-            assert re.search(rf"^\| {value} \|", docs, re.M), f"close code {value} ({name}) is not in the table"
+            assert re.search(rf"^\| {value} \|", docs, re.M), (
+                f"close code {value} ({name}) is not in the table"
+            )
 
 
 def test_the_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "./scripts/demo" in readme and "./scripts/test" in readme
-    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    ci = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert ci[-1].strip() == "./scripts/test"
     for doc in ("configuration", "protocol", "architecture", "deployment", "performance"):
         assert f"docs/{doc}.md" in readme
@@ -56,10 +62,14 @@ def test_the_login_throttle_docs_state_the_rule_the_code_applies() -> None:
     organisers' throttle: 5 free failures, then a back-off of at most 60 s, never a lock."""
     from liveblog.access.throttle import ACCOUNT_FREE, ADDRESS_FREE, MAX_BACKOFF
 
-    rows = [line for line in (ROOT / "docs" / "archive.md").read_text().splitlines() if "`/account/login`" in line]
+    rows = [
+        line for line in (ROOT / "docs" / "archive.md").read_text().splitlines() if "`/account/login`" in line
+    ]
     assert len(rows) == 1
     row = rows[0]
-    logging_in = (ROOT / "docs" / "configuration.md").read_text().split("## Logging in", 1)[1].split("\n## ", 1)[0]
+    logging_in = (
+        (ROOT / "docs" / "configuration.md").read_text().split("## Logging in", 1)[1].split("\n## ", 1)[0]
+    )
     for text in (row, logging_in):
         assert f"first {ACCOUNT_FREE} failures" in text and f"{MAX_BACKOFF:g} s" in text, text
     assert f"after {ADDRESS_FREE} failures" in logging_in

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 async def prepare(tmp_path: Path) -> tuple[Path, Seed]:
-    settings = make_settings(tmp_path, database={"path": str(tmp_path / "test.sqlite3")})  # read as a file below
+    settings = make_settings(
+        tmp_path, database={"path": str(tmp_path / "test.sqlite3")}
+    )  # read as a file below
     services = Services.build(settings)
     await services.open()
     try:
@@ -65,12 +67,19 @@ async def server_factory(tmp_path: Path) -> AsyncIterator[list[ServerProcess]]:
 def stored_client_ids(db: Path, session_id: str) -> list[str]:
     conn = sqlite3.connect(db)
     try:
-        return [r[0] for r in conn.execute("SELECT client_id FROM items WHERE session_id = ? ORDER BY id", (session_id,))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT client_id FROM items WHERE session_id = ? ORDER BY id", (session_id,)
+            )
+        ]
     finally:
         conn.close()
 
 
-async def test_kill_9_during_a_stream_of_notes_loses_no_acknowledged_note(tmp_path: Path, server_factory: list[ServerProcess]) -> None:
+async def test_kill_9_during_a_stream_of_notes_loses_no_acknowledged_note(
+    tmp_path: Path, server_factory: list[ServerProcess]
+) -> None:
     db, s = await prepare(tmp_path)
     server = ServerProcess(db, tmp_path)
     server_factory.append(server)
@@ -135,7 +144,9 @@ async def test_kill_9_during_a_stream_of_notes_loses_no_acknowledged_note(tmp_pa
     assert sorted(final) == sorted(sent)
 
 
-async def test_sigterm_closes_connections_and_the_database_within_seconds(tmp_path: Path, server_factory: list[ServerProcess]) -> None:
+async def test_sigterm_closes_connections_and_the_database_within_seconds(
+    tmp_path: Path, server_factory: list[ServerProcess]
+) -> None:
     db, s = await prepare(tmp_path)
     server = ServerProcess(db, tmp_path)
     server_factory.append(server)

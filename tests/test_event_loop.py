@@ -29,9 +29,13 @@ async def test_a_long_note_is_rendered_in_a_worker_thread_a_short_one_inline(
     monkeypatch.setattr(notes, "render_markdown", recording)
     author = notes.Author(name="Ada", ref="inv-ada")
     loop_thread = threading.get_ident()
-    await services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "short", "body": "hi"})
+    await services.notes.handle(
+        seeded.session_id, author, {"type": "note.create", "client_id": "short", "body": "hi"}
+    )
     long_body = "A paragraph with **bold** words and a link https://example.org.\n\n" * 900
-    await services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "long", "body": long_body})
+    await services.notes.handle(
+        seeded.session_id, author, {"type": "note.create", "client_id": "long", "body": long_body}
+    )
     assert threads[0] == loop_thread
     assert threads[1] != loop_thread
     stored = await services.programme.items(seeded.session_id)
@@ -47,7 +51,9 @@ async def test_a_big_session_page_is_rendered_off_the_event_loop(
 
     author = notes.Author(name="Ada", ref="inv-ada")
     for i in range(pages.THREAD_RENDER_ITEMS + 5):
-        await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": f"n{i}", "body": f"note {i}"})
+        await live.services.notes.handle(
+            seeded.session_id, author, {"type": "note.create", "client_id": f"n{i}", "body": f"note {i}"}
+        )
     threads: list[int] = []
 
     class Recording(ThreadPoolExecutor):
@@ -79,7 +85,10 @@ def test_an_sse_frame_is_encoded_once_for_every_client(monkeypatch: pytest.Monke
 
     monkeypatch.setattr("liveblog.streams.protocol.json.loads", no_parsing)
     assert frame.sse_bytes("ep1") is first  # the same bytes object for the next client
-    assert Frame.of({"type": "heartbeat", "seq": 3}).sse_bytes("e") == b'event: heartbeat\ndata: {"type":"heartbeat","seq":3}\n\n'
+    assert (
+        Frame.of({"type": "heartbeat", "seq": 3}).sse_bytes("e")
+        == b'event: heartbeat\ndata: {"type":"heartbeat","seq":3}\n\n'
+    )
 
 
 async def test_concurrent_loads_of_one_page_render_its_cards_once_and_a_new_note_renders_again(
@@ -91,7 +100,9 @@ async def test_concurrent_loads_of_one_page_render_its_cards_once_and_a_new_note
     from tests.wsclient import connect, recv_type
 
     author = notes.Author(name="Ada", ref="inv-ada")
-    await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "a", "body": "first"})
+    await live.services.notes.handle(
+        seeded.session_id, author, {"type": "note.create", "client_id": "a", "body": "first"}
+    )
     builds: list[str] = []
     real = pages._build_view
 
@@ -100,20 +111,27 @@ async def test_concurrent_loads_of_one_page_render_its_cards_once_and_a_new_note
         return await real(request, session_id)
 
     monkeypatch.setattr(pages, "_build_view", counting)
-    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as viewer:  # the channel is live
+    async with await connect(
+        f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
+    ) as viewer:  # the channel is live
         await recv_type(viewer, "synced")
         async with live.client() as http:
             seen = await asyncio.gather(*(http.get(f"/sessions/{seeded.session_id}") for _ in range(20)))
             assert {r.status_code for r in seen} == {200}
             assert all("first" in r.text for r in seen)
             assert len(builds) == 1
-            await live.services.notes.handle(seeded.session_id, author, {"type": "note.create", "client_id": "b", "body": "second note"})
+            await live.services.notes.handle(
+                seeded.session_id, author, {"type": "note.create", "client_id": "b", "body": "second note"}
+            )
             await recv_type(viewer, "change")
             fresh = await http.get(f"/sessions/{seeded.session_id}")
             assert "second note" in fresh.text and len(builds) == 2
         # Each visitor still gets a page of their own: its CSRF token is theirs, not the first's.
         async with live.client() as one, live.client() as two:
-            first, second = await one.get(f"/sessions/{seeded.session_id}"), await two.get(f"/sessions/{seeded.session_id}")
+            first, second = (
+                await one.get(f"/sessions/{seeded.session_id}"),
+                await two.get(f"/sessions/{seeded.session_id}"),
+            )
             assert len(builds) == 2
             assert first.cookies.get("lb_csrf") != second.cookies.get("lb_csrf")
             assert token_in(first.text) != token_in(second.text)
@@ -122,6 +140,8 @@ async def test_concurrent_loads_of_one_page_render_its_cards_once_and_a_new_note
 def token_in(html: str) -> str:
     import re
 
-    found = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    found = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
     assert found is not None, "no CSRF token in the page"
     return found.group(1)

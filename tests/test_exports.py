@@ -18,7 +18,16 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, Conflict
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session, organiser_account
-from tests.conftest import BACKENDS, FAST_HASHER, LiveServer, db_arg, Seed, make_settings, organiser_csrf, run_server
+from tests.conftest import (
+    BACKENDS,
+    FAST_HASHER,
+    LiveServer,
+    Seed,
+    db_arg,
+    make_settings,
+    organiser_csrf,
+    run_server,
+)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -33,17 +42,30 @@ async def a_full_event(live: LiveServer, seeded: Seed) -> None:
     await svc.archive.set_summary(seeded.session_id, "Plants **eat light**", "org")
     await svc.archive.set_organiser_tags(seeded.session_id, "photosynthesis")
     account = await organiser_account(svc)
-    await svc.notes.handle(seeded.session_id, Author.organiser(account), {
-        "type": "note.update", "client_id": str(uuid.uuid4()), "item_id": filled.note_id, "body": "Edited after"})
-    await svc.notes.handle(seeded.session_id, Author.organiser(account), {
-        "type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": filled.photo_note_id})
+    await svc.notes.handle(
+        seeded.session_id,
+        Author.organiser(account),
+        {
+            "type": "note.update",
+            "client_id": str(uuid.uuid4()),
+            "item_id": filled.note_id,
+            "body": "Edited after",
+        },
+    )
+    await svc.notes.handle(
+        seeded.session_id,
+        Author.organiser(account),
+        {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": filled.photo_note_id},
+    )
     async with live.client(follow_redirects=False) as c:
         r = await c.post("/account/register", data={"username": "commenter", "password": "a long password"})
         assert r.status_code == 303
         c.headers.update(organiser_csrf(str(c.cookies["lb_reader"])))
         r = await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "Great *talk*"})
         root = int(r.headers["location"].rsplit("-", 1)[1])
-        await c.post(f"/sessions/{seeded.session_id}/comments", data={"body": "Agreed", "parent_id": str(root)})
+        await c.post(
+            f"/sessions/{seeded.session_id}/comments", data={"body": "Agreed", "parent_id": str(root)}
+        )
         await c.post(f"/sessions/{seeded.other_session_id}/comments", data={"body": "What will you cover?"})
 
 
@@ -74,7 +96,9 @@ async def test_export_import_round_trip_loses_nothing(live: LiveServer, seeded: 
         async with run_server(fresh_settings, fresh) as other, other.client() as c, live.client() as orig:
             a = (await orig.get(f"/archive/sessions/{seeded.session_id}")).text
             b = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
-            assert re.findall(r'id="(item-\d+|comment-\d+)"', a) == re.findall(r'id="(item-\d+|comment-\d+)"', b)
+            assert re.findall(r'id="(item-\d+|comment-\d+)"', a) == re.findall(
+                r'id="(item-\d+|comment-\d+)"', b
+            )
             assert "Edited after the event" in b and "Plants <strong>eat light</strong>" in b
             found = await c.get("/search", params={"q": "xanthophyll"})
             assert f"/archive/sessions/{seeded.session_id}" in found.text
@@ -100,11 +124,19 @@ async def test_feeds_jsonld_markdown_and_sitemap(live: LiveServer, seeded: Seed)
         await live.services.programme.set_state(seeded.other_session_id, "live")
         invite = await live.services.accounts.invite_for_token(seeded.token)
         assert invite is not None
-        await live.services.notes.handle(seeded.other_session_id, Author.from_invite(invite), {
-            "type": "note.create", "client_id": str(uuid.uuid4()), "body": "Live </script><b>note</b>"})
+        await live.services.notes.handle(
+            seeded.other_session_id,
+            Author.from_invite(invite),
+            {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "Live </script><b>note</b>"},
+        )
         live_page = await c.get(f"/sessions/{seeded.other_session_id}")
-        ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', live_page.text, re.S)[1])
-        assert ld["@type"] == "LiveBlogPosting" and ld["liveBlogUpdate"][0]["articleBody"] == "Live </script><b>note</b>"
+        ld = json.loads(
+            re.search(r'<script type="application/ld\+json">(.*?)</script>', live_page.text, re.S)[1]
+        )
+        assert (
+            ld["@type"] == "LiveBlogPosting"
+            and ld["liveBlogUpdate"][0]["articleBody"] == "Live </script><b>note</b>"
+        )
         page = await c.get(f"/archive/sessions/{seeded.session_id}")
         ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', page.text, re.S)[1])
         assert ld["@type"] == "Article" and ld["headline"] == "Keynote" and "botany" in ld["keywords"]
@@ -134,7 +166,9 @@ async def test_feeds_jsonld_markdown_and_sitemap(live: LiveServer, seeded: Seed)
 
         sitemap = ET.fromstring((await c.get("/sitemap.xml")).content)
         locs = [e.text for e in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
-        assert f"{live.url}/archive/sessions/{seeded.session_id}" in locs and f"{live.url}/tags/botany" in locs
+        assert (
+            f"{live.url}/archive/sessions/{seeded.session_id}" in locs and f"{live.url}/tags/botany" in locs
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the CLI on the configured store
@@ -148,14 +182,31 @@ async def test_cli_export_and_import(live: LiveServer, seeded: Seed, tmp_path: P
     db = db_arg(live.services.settings)
     # The running server holds the database open; the CLI reads it as a second process (WAL on SQLite).
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveblog.cli", "--db", db, "export", seeded.event_id, str(out),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "liveblog.cli",
+        "--db",
+        db,
+        "export",
+        seeded.event_id,
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     other = tmp_path / "other.sqlite3"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveblog.cli", "--db", str(other), "import", str(out),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "liveblog.cli",
+        "--db",
+        str(other),
+        "import",
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert "2 sessions" in err.decode()

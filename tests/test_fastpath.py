@@ -17,7 +17,17 @@ from liveblog.services import Services
 from liveblog.streams.protocol import CloseCode, ws_close_frame
 from liveblog.web.outlets import TransportOutlet
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
-from tests.conftest import LiveServer, Seed, eventually, free_port, listening, make_settings, query, run_server, seed
+from tests.conftest import (
+    LiveServer,
+    Seed,
+    eventually,
+    free_port,
+    listening,
+    make_settings,
+    query,
+    run_server,
+    seed,
+)
 from tests.wsclient import connect, raw_handshake, recv_type, send
 
 
@@ -44,12 +54,17 @@ async def test_the_fast_path_survives_middleware_that_wraps_send(tmp_path: Path)
         s = await seed(services)
         async with run_server(settings, services, wrap=send_wrapping_middleware) as live:
             url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
-            async with await connect(url) as viewer, await connect(url + "/capture", token=s.token) as note_taker:
+            async with (
+                await connect(url) as viewer,
+                await connect(url + "/capture", token=s.token) as note_taker,
+            ):
                 await recv_type(viewer, "synced")
                 await recv_type(note_taker, "synced")
                 outlets = list(services.hub.channels[s.session_id].live)
                 assert len(outlets) == 2 and all(isinstance(o, TransportOutlet) for o in outlets)
-                await send(note_taker, {"type": "note.create", "client_id": "m1", "body": "through middleware"})
+                await send(
+                    note_taker, {"type": "note.create", "client_id": "m1", "body": "through middleware"}
+                )
                 assert (await recv_type(note_taker, "ack"))["client_id"] == "m1"
                 change = await recv_type(viewer, "change")
                 assert change["item"]["body"] == "through middleware"
@@ -60,8 +75,18 @@ async def test_the_fast_path_survives_middleware_that_wraps_send(tmp_path: Path)
 def test_serve_names_the_fast_viewer_path_at_start_up(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveblog", "--db", str(tmp_path / "s.sqlite3"), "serve", "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "liveblog",
+            "--db",
+            str(tmp_path / "s.sqlite3"),
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "LIVEBLOG_SECRET_KEY": "test"},
@@ -84,7 +109,9 @@ def raw_viewer(port: int, path: str) -> socket.socket:
 async def stalled_metric(live: LiveServer) -> int:
     async with live.client() as http:
         text = (await http.get("/metrics")).text
-    (value,) = [line.split()[1] for line in text.splitlines() if line.startswith("liveblog_stalled_websockets_total ")]
+    (value,) = [
+        line.split()[1] for line in text.splitlines() if line.startswith("liveblog_stalled_websockets_total ")
+    ]
     return int(value)
 
 
@@ -109,9 +136,10 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
             assert server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER_BYTES
             before = FastWebSocketProtocol.stalled_total
             scraped_before = await stalled_metric(live)
-            async with await connect(f"{live.ws_url}{path}") as healthy, await connect(
-                f"{live.ws_url}{path}/capture", token=s.token
-            ) as note_taker:
+            async with (
+                await connect(f"{live.ws_url}{path}") as healthy,
+                await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker,
+            ):
                 await recv_type(healthy, "synced")
                 await recv_type(note_taker, "synced")
                 healthy_seen: list[str] = []
@@ -126,7 +154,9 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
                 async def post_until_evicted() -> bool:
                     nonlocal sent
                     sent += 1
-                    await send(note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": "a note " * 40})
+                    await send(
+                        note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": "a note " * 40}
+                    )
                     await recv_type(note_taker, "ack")
                     return stalled_outlet not in channel.live
 
@@ -138,7 +168,9 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
                 assert stalled_outlet.fast.buffered < settings.streams.viewer_buffer_bytes  # type: ignore[attr-defined]
                 # The others never noticed.
                 assert len(channel.live) == 2
-                await eventually(lambda: sum('"type":"change"' in m for m in healthy_seen) >= sent, what="every note")
+                await eventually(
+                    lambda: sum('"type":"change"' in m for m in healthy_seen) >= sent, what="every note"
+                )
                 reader.cancel()
             # The peer had stopped reading, so it cannot see the 4408 frame: its socket is reset.
             stalled.settimeout(10)
@@ -149,7 +181,9 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
                 reset = False
             except ConnectionResetError:
                 reset = True
-            assert reset or data.endswith(ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq"))
+            assert reset or data.endswith(
+                ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+            )
             stalled.close()
     finally:
         await services.close()

@@ -55,7 +55,10 @@ async def test_dids_become_handles_and_names_in_storage_and_stream(
 
     async def renamed() -> bool:
         found = await authors(svc, ids.session_id)
-        return found.get(ANA) == ("ana.bsky.social", "Ana Lima") and found.get(BO) == ("bo.example.org", "bo.example.org")
+        return found.get(ANA) == ("ana.bsky.social", "Ana Lima") and found.get(BO) == (
+            "bo.example.org",
+            "bo.example.org",
+        )
 
     await eventually(renamed, what="Ana and Bo named by handle and name")
     found = await authors(svc, ids.session_id)
@@ -67,7 +70,9 @@ async def test_dids_become_handles_and_names_in_storage_and_stream(
     assert stored[ANA] == ("ana.bsky.social", "Ana Lima")
     items = await items_of(svc, ids.session_id, "bluesky")
     ana = next(i for i in items if i.data["post_id"].startswith(f"at://{ANA}/"))
-    assert "Ana Lima" in ana.html and "ana.bsky.social" in ana.html and ana.version == 2  # an item.updated change
+    assert (
+        "Ana Lima" in ana.html and "ana.bsky.social" in ana.html and ana.version == 2
+    )  # an item.updated change
     # Ana's next post carries her name from the cache: no new request for her.
     fake.add_skeet(ANA, "Second from Ana #test", ["test"])
 
@@ -179,7 +184,10 @@ async def test_the_resolver_batches_by_25_and_ignores_junk(fake: FakeNetworks) -
         await resolver.close()
     assert [len(r) for r in fake.profile_requests] == [25, 6]
     assert renamed[dids[7]] == ("user7.bsky.social", "User 7")
-    assert renamed["did:plc:gone000000000000000"] == ("did:plc:gone000000000000000", "Gone")  # no valid handle
+    assert renamed["did:plc:gone000000000000000"] == (
+        "did:plc:gone000000000000000",
+        "Gone",
+    )  # no valid handle
     assert resolver.known(dids[0]) == ("user0.bsky.social", "User 0")
     # Junk from the AppView is a failure (retried later) or nothing found, never a crash or a wrong name.
     fake.fail_next["appview"].extend([Failure("malformed"), Failure("wrong_shape")])
@@ -196,8 +204,14 @@ async def test_the_resolver_batches_by_25_and_ignores_junk(fake: FakeNetworks) -
 async def test_a_resolved_authors_avatar_is_copied_to_our_media(
     request: pytest.FixtureRequest, tmp_path: Path, backend: str, fake: FakeNetworks
 ) -> None:
-    settings = backend_settings(request, tmp_path, backend, **jetstream(fake), feeds_x={"enabled": False},
-                                feeds={"allow_private_addresses": True, "fetch_media": True, "moderate_by_default": False})
+    settings = backend_settings(
+        request,
+        tmp_path,
+        backend,
+        **jetstream(fake),
+        feeds_x={"enabled": False},
+        feeds={"allow_private_addresses": True, "fetch_media": True, "moderate_by_default": False},
+    )
     svc = Services.build(settings)
     await svc.open()
     try:
@@ -216,13 +230,17 @@ async def test_a_resolved_authors_avatar_is_copied_to_our_media(
         fake.add_skeet(ANA, "Second from Ana #test", ["test"])  # known by now: stored with it at once
         await eventually(lambda: pictured(2), what="Ana's avatar on her second post")
         routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
-        assert all(r.post.avatar_local.startswith("/media/") and r.post.avatar_url.startswith(fake.base_url)
-                   for r in routes)
+        assert all(
+            r.post.avatar_local.startswith("/media/") and r.post.avatar_url.startswith(fake.base_url)
+            for r in routes
+        )
     finally:
         await svc.close()
 
 
-async def test_a_profile_change_renames_the_authors_posts(running: tuple[Services, Seed], fake: FakeNetworks) -> None:
+async def test_a_profile_change_renames_the_authors_posts(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
     svc, ids = running
     fake.add_profile(ANA, "ana.bsky.social", "Ana Lima")
     svc.feeds.poll_now()

@@ -28,17 +28,36 @@ async def between(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks,
     """An event in a break: its morning session ended ten minutes ago, the next starts in 50
     minutes (beyond the 15 minutes' lead)."""
     async with serve_fakes() as fake:
-        svc = Services.build(feed_settings(tmp_path, fake, feeds={"moderate_by_default": False, "fetch_media": False}))
+        svc = Services.build(
+            feed_settings(tmp_path, fake, feeds={"moderate_by_default": False, "fetch_media": False})
+        )
         await svc.open()
         try:
             now = datetime.now()
-            event = await svc.programme.create_event({"title": "Break Summit", "starts_on": now.date().isoformat(),
-                                                      "ends_on": now.date().isoformat(), "hashtags": ["#test"]})
-            morning = await svc.programme.create_session(event.id, {
-                "title": "Morning", "starts_at": at(now - timedelta(minutes=70)), "ends_at": at(now - timedelta(minutes=10))})
-            afternoon = await svc.programme.create_session(event.id, {
-                "title": "Afternoon", "starts_at": at(now + timedelta(minutes=50)),
-                "ends_at": at(now + timedelta(minutes=110))})
+            event = await svc.programme.create_event(
+                {
+                    "title": "Break Summit",
+                    "starts_on": now.date().isoformat(),
+                    "ends_on": now.date().isoformat(),
+                    "hashtags": ["#test"],
+                }
+            )
+            morning = await svc.programme.create_session(
+                event.id,
+                {
+                    "title": "Morning",
+                    "starts_at": at(now - timedelta(minutes=70)),
+                    "ends_at": at(now - timedelta(minutes=10)),
+                },
+            )
+            afternoon = await svc.programme.create_session(
+                event.id,
+                {
+                    "title": "Afternoon",
+                    "starts_at": at(now + timedelta(minutes=50)),
+                    "ends_at": at(now + timedelta(minutes=110)),
+                },
+            )
             await svc.programme.set_state(morning.id, "live")
             await svc.programme.set_state(morning.id, "ended")
             yield svc, fake, event.id, morning.id, afternoon.id
@@ -63,7 +82,9 @@ async def test_a_post_made_in_a_break_goes_around_the_event_never_to_the_next_se
     # Another post from the break reaches us only after the next session went live (the network
     # was slow, or we were down): it was made in the break, so it goes around the event too.
     await svc.programme.set_state(afternoon, "live")
-    fake.add_tweet("bo", "Bo", "Still queueing for coffee #test", created_at=datetime.now(UTC) - timedelta(minutes=3))
+    fake.add_tweet(
+        "bo", "Bo", "Still queueing for coffee #test", created_at=datetime.now(UTC) - timedelta(minutes=3)
+    )
     fake.add_tweet("cy", "Cy", "The afternoon starts #test")
     svc.feeds.poll_now()
 
@@ -73,7 +94,10 @@ async def test_a_post_made_in_a_break_goes_around_the_event_never_to_the_next_se
     await eventually(afternoon_one, what="the afternoon's own post")
     await eventually(lambda: around(2), what="the late break post in Around the event")
     assert [i.author for i in await svc.programme.items(afternoon, kind="social")] == ["Cy"]
-    assert sorted(i.author for i in await svc.programme.items(event_feed_id(event_id), kind="social")) == ["Ana", "Bo"]
+    assert sorted(i.author for i in await svc.programme.items(event_feed_id(event_id), kind="social")) == [
+        "Ana",
+        "Bo",
+    ]
     assert await svc.programme.items(morning, kind="social") == []
 
 
@@ -83,10 +107,22 @@ async def test_collection_ends_trail_minutes_after_the_last_session(tmp_path: Pa
         await svc.open()
         try:
             now = datetime.now()
-            event = await svc.programme.create_event({"title": "Late", "starts_on": now.date().isoformat(),
-                                                      "ends_on": now.date().isoformat(), "hashtags": ["#test"]})
-            last = await svc.programme.create_session(event.id, {
-                "title": "Closing", "starts_at": at(now - timedelta(minutes=80)), "ends_at": at(now - timedelta(minutes=20))})
+            event = await svc.programme.create_event(
+                {
+                    "title": "Late",
+                    "starts_on": now.date().isoformat(),
+                    "ends_on": now.date().isoformat(),
+                    "hashtags": ["#test"],
+                }
+            )
+            last = await svc.programme.create_session(
+                event.id,
+                {
+                    "title": "Closing",
+                    "starts_at": at(now - timedelta(minutes=80)),
+                    "ends_at": at(now - timedelta(minutes=20)),
+                },
+            )
             await svc.programme.set_state(last.id, "ended")
             svc.feeds.poll_now()
             assert [t.event_id for t in await svc.feeds.targets()] == [event.id]  # 20 < 30 minutes after
@@ -99,8 +135,13 @@ async def test_collection_ends_trail_minutes_after_the_last_session(tmp_path: Pa
 
 def test_a_live_session_takes_event_posts_made_since_it_went_live() -> None:
     went_live = datetime(2026, 5, 14, 14, 0, tzinfo=UTC)
-    target = EventTarget("e", frozenset({"test"}), (), (SessionTarget("s2", frozenset(), True, went_live, went_live),),
-                         went_live)
+    target = EventTarget(
+        "e",
+        frozenset({"test"}),
+        (),
+        (SessionTarget("s2", frozenset(), True, went_live, went_live),),
+        went_live,
+    )
 
     def post(minute: int) -> SocialPost:
         return SocialPost("x", str(minute), "ana", "Ana", "#test", "", f"2026-05-14T13:{minute:02d}:00.000Z")
@@ -118,10 +159,22 @@ async def closing(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks,
         await svc.open()
         try:
             now = datetime.now()
-            event = await svc.programme.create_event({"title": "Close", "starts_on": now.date().isoformat(),
-                                                      "ends_on": now.date().isoformat(), "hashtags": ["#test"]})
-            talk = await svc.programme.create_session(event.id, {
-                "title": "Closing talk", "starts_at": at(now - timedelta(minutes=50)), "ends_at": at(now + timedelta(minutes=10))})
+            event = await svc.programme.create_event(
+                {
+                    "title": "Close",
+                    "starts_on": now.date().isoformat(),
+                    "ends_on": now.date().isoformat(),
+                    "hashtags": ["#test"],
+                }
+            )
+            talk = await svc.programme.create_session(
+                event.id,
+                {
+                    "title": "Closing talk",
+                    "starts_at": at(now - timedelta(minutes=50)),
+                    "ends_at": at(now + timedelta(minutes=10)),
+                },
+            )
             await svc.programme.set_state(talk.id, "live")
             yield svc, fake, event.id, talk.id
         finally:
@@ -137,14 +190,19 @@ async def test_a_post_made_in_the_last_seconds_of_a_talk_and_collected_after_its
     svc, fake, event_id, talk = closing
     svc.feeds.poll_now()
     assert [s.live for t in await svc.feeds.targets() for s in t.sessions] == [True]  # seen live
-    fake.add_tweet("ana", "Ana", "Standing ovation #test", created_at=datetime.now(UTC) - timedelta(seconds=5))
+    fake.add_tweet(
+        "ana", "Ana", "Standing ovation #test", created_at=datetime.now(UTC) - timedelta(seconds=5)
+    )
     await svc.programme.set_state(talk, "ended")
     fake.add_tweet("bo", "Bo", "Off to the bar #test", created_at=datetime.now(UTC) + timedelta(seconds=1))
     svc.feeds.poll_now()
 
     async def both() -> bool:
-        return len(await svc.programme.items(talk, kind="social")) + len(
-            await svc.programme.items(event_feed_id(event_id), kind="social")) >= 2
+        return (
+            len(await svc.programme.items(talk, kind="social"))
+            + len(await svc.programme.items(event_feed_id(event_id), kind="social"))
+            >= 2
+        )
 
     await eventually(both, what="both posts collected")
     assert [i.author for i in await svc.programme.items(talk, kind="social")] == ["Ana"]
@@ -161,7 +219,10 @@ async def test_a_post_made_just_after_an_organiser_ended_the_talk_goes_around_th
     svc.accounts.hasher = FAST_HASHER
     await svc.accounts.create_organiser(*ORGANISER)
     login = await svc.accounts.login(*ORGANISER)
-    async with run_server(svc.settings, svc) as live, live.client(headers={"Authorization": f"Bearer {login}"}) as c:
+    async with (
+        run_server(svc.settings, svc) as live,
+        live.client(headers={"Authorization": f"Bearer {login}"}) as c,
+    ):
         svc.feeds.poll_now()
         assert [s.live for t in await svc.feeds.targets() for s in t.sessions] == [True]  # kept a second
         r = await c.patch(f"/api/v1/sessions/{talk}", json={"state": "ended"})

@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from liveblog.demo import HASHTAG, load_demo
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo import HASHTAG, load_demo
 from liveblog.demo_feeds import DemoFeedsComponent, conversation, demo_feed_settings, free_port, gaps, replay
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings
 
 
-async def test_the_demo_replays_a_conversation_on_three_networks_with_one_post_waiting(tmp_path: Path) -> None:
+async def test_the_demo_replays_a_conversation_on_three_networks_with_one_post_waiting(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     settings = demo_feed_settings(make_settings(tmp_path), port)
     svc = Services.build(settings)
@@ -68,7 +70,11 @@ async def test_the_demo_conversation_posts_each_text_once_then_stops_and_a_resta
 
                 await eventually(all_in, timeout=30, what="every text of the conversation collected")
                 if _run == 1:
-                    assert (fakes.tweets, fakes.statuses, fakes.jet_events) == ([], [], [])  # nothing re-posted
+                    assert (fakes.tweets, fakes.statuses, fakes.jet_events) == (
+                        [],
+                        [],
+                        [],
+                    )  # nothing re-posted
         texts = await collected()
         assert len(texts) == len(set(texts)) == len(talk) + 1  # each text once, and the one waiting
     finally:

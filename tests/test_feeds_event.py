@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,8 +22,15 @@ from tests.wsclient import connect, recv_type, recv_until
 
 
 class World:
-    def __init__(self, live: LiveServer, fake: FakeNetworks, event_id: str, session_id: str, event_token: str,
-                 session_token: str) -> None:
+    def __init__(
+        self,
+        live: LiveServer,
+        fake: FakeNetworks,
+        event_id: str,
+        session_id: str,
+        event_token: str,
+        session_token: str,
+    ) -> None:
         self.live, self.fake, self.event_id, self.session_id = live, fake, event_id, session_id
         self.event_token, self.session_token = event_token, session_token
         self.feed_id = event_feed_id(event_id)
@@ -43,11 +50,23 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             # A session starting in five minutes: collecting (lead time), not live, so posts that
             # match only the event's hashtag go to the event's own feed.
             soon = datetime.now() + timedelta(minutes=5)
-            event = await svc.programme.create_event({"title": "Around Summit", "starts_on": soon.date().isoformat(),
-                                                      "ends_on": soon.date().isoformat(), "hashtags": ["#test"]})
-            session = await svc.programme.create_session(event.id, {
-                "title": "Opening", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
-                "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "hashtags": ["#opening"]})
+            event = await svc.programme.create_event(
+                {
+                    "title": "Around Summit",
+                    "starts_on": soon.date().isoformat(),
+                    "ends_on": soon.date().isoformat(),
+                    "hashtags": ["#test"],
+                }
+            )
+            session = await svc.programme.create_session(
+                event.id,
+                {
+                    "title": "Opening",
+                    "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
+                    "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+                    "hashtags": ["#opening"],
+                },
+            )
             _, event_token = await svc.accounts.invite(event.id, None, "Whole event")
             _, session_token = await svc.accounts.invite(event.id, session.id, "One session")
             await svc.accounts.create_organiser(*ORGANISER)
@@ -89,11 +108,17 @@ async def test_event_posts_are_moderated_streamed_and_resumed(world: World) -> N
             # A note-taker invited to one session may not moderate the event's feed.
             r = await http.get(f"/api/v1/sessions/{w.feed_id}/feeds/queue", headers=w.auth(w.session_token))
             assert r.status_code == 403
-            r = await http.post(f"/api/v1/events/{w.event_id}/feeds/rules", json={"kind": "block_author",
-                                                                                    "value": "x:spam"}, headers=w.auth())
+            r = await http.post(
+                f"/api/v1/events/{w.event_id}/feeds/rules",
+                json={"kind": "block_author", "value": "x:spam"},
+                headers=w.auth(),
+            )
             assert r.status_code == 201 and r.json()["decided"] == 1
-            r = await http.post(f"/api/v1/sessions/{w.feed_id}/feeds/posts/{ana['post_row']}",
-                                json={"action": "approve"}, headers=w.auth())
+            r = await http.post(
+                f"/api/v1/sessions/{w.feed_id}/feeds/posts/{ana['post_row']}",
+                json={"action": "approve"},
+                headers=w.auth(),
+            )
             assert r.status_code == 200 and r.json()["state"] == "approved"
             created = (await recv_until(viewer, lambda m: m.get("op") == "item.created"))[-1]
             assert created["seq"] > hello["seq"] and created["item"]["kind"] == "social"
@@ -103,8 +128,11 @@ async def test_event_posts_are_moderated_streamed_and_resumed(world: World) -> N
             image = await http.get(f"/media/{media_id}")
             assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
             # Nobody writes notes into the event's feed, not even a note-taker invited to the whole event.
-            r = await http.post(f"/api/v1/sessions/{w.feed_id}/capture", json={"client_id": "n1", "body": "hi"},
-                                headers=w.auth())
+            r = await http.post(
+                f"/api/v1/sessions/{w.feed_id}/capture",
+                json={"client_id": "n1", "body": "hi"},
+                headers=w.auth(),
+            )
             assert r.status_code in (403, 404)
             # It is no programme session: not listed, and its session URL leads to its page.
             sessions = (await http.get(f"/api/v1/events/{w.event_id}/sessions")).json()["sessions"]
@@ -114,8 +142,11 @@ async def test_event_posts_are_moderated_streamed_and_resumed(world: World) -> N
             ola = await w.live.services.programme.items(w.feed_id, kind="social")
             assert [i.data["handle"] for i in ola] == ["ana"]
             # Removing it later is a deletion change, like in a session.
-            r = await http.post(f"/api/v1/sessions/{w.feed_id}/feeds/posts/{ana['post_row']}",
-                                json={"action": "remove"}, headers=w.auth())
+            r = await http.post(
+                f"/api/v1/sessions/{w.feed_id}/feeds/posts/{ana['post_row']}",
+                json={"action": "remove"},
+                headers=w.auth(),
+            )
             assert r.json()["state"] == "removed"
             deleted = (await recv_until(viewer, lambda m: m.get("op") == "item.deleted"))[-1]
             assert deleted["seq"] == created["seq"] + 1
@@ -128,8 +159,11 @@ async def test_event_posts_are_moderated_streamed_and_resumed(world: World) -> N
 async def test_event_posts_show_on_pages_archive_exports_and_search(world: World) -> None:
     w = world
     async with w.live.client() as http:
-        r = await http.post(f"/api/v1/events/{w.event_id}/feeds/policy", json={"moderate": False},
-                            headers={"authorization": f"Bearer {await _login(http)}"})
+        r = await http.post(
+            f"/api/v1/events/{w.event_id}/feeds/policy",
+            json={"moderate": False},
+            headers={"authorization": f"Bearer {await _login(http)}"},
+        )
         assert r.status_code == 200
     w.fake.add_tweet("bea", "Bea", "Coffee before the keynote #test")
     w.live.services.feeds.poll_now()
@@ -192,7 +226,11 @@ async def test_event_posts_survive_export_import_and_the_static_site(world: Worl
     try:
         await import_json(fresh.db, json.loads(json.dumps(doc)))
         feed = await fresh.programme.event_feed(w.event_id)
-        assert feed is not None and feed.is_event_feed and feed.last_seq == (await svc.programme.event_feed(w.event_id)).last_seq
+        assert (
+            feed is not None
+            and feed.is_event_feed
+            and feed.last_seq == (await svc.programme.event_feed(w.event_id)).last_seq
+        )
         assert comparable(await fresh.archive.export(w.event_id)) == comparable(doc)
         assert [s.id for s in await fresh.programme.sessions(w.event_id)] == [w.session_id]
     finally:
@@ -206,7 +244,9 @@ async def test_event_posts_survive_export_import_and_the_static_site(world: Worl
     assert "Lunch queue is long" in (out / "search-index.js").read_text()
 
 
-async def test_programme_times_are_read_in_the_venues_zone_when_choosing_what_to_collect(tmp_path: Path) -> None:
+async def test_programme_times_are_read_in_the_venues_zone_when_choosing_what_to_collect(
+    tmp_path: Path,
+) -> None:
     # The server runs in UTC (as containers do); the venue is 14 hours ahead. A session starting
     # in five minutes at the venue is within the lead time: its posts are collected.
     venue = ZoneInfo("Pacific/Kiritimati")
@@ -215,11 +255,22 @@ async def test_programme_times_are_read_in_the_venues_zone_when_choosing_what_to
     await svc.open()
     try:
         soon = datetime.now(venue).replace(tzinfo=None) + timedelta(minutes=5)
-        event = await svc.programme.create_event({"title": "Far Summit", "starts_on": soon.date().isoformat(),
-                                                  "ends_on": soon.date().isoformat(), "hashtags": ["#far"]})
-        session = await svc.programme.create_session(event.id, {
-            "title": "Opening", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")})
+        event = await svc.programme.create_event(
+            {
+                "title": "Far Summit",
+                "starts_on": soon.date().isoformat(),
+                "ends_on": soon.date().isoformat(),
+                "hashtags": ["#far"],
+            }
+        )
+        session = await svc.programme.create_session(
+            event.id,
+            {
+                "title": "Opening",
+                "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
+                "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            },
+        )
         [target] = await svc.feeds.targets()
         assert [s.session_id for s in target.sessions] == [session.id]
         assert not target.sessions[0].live

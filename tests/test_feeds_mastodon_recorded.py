@@ -20,8 +20,8 @@ from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.mastodon import MastodonSource, parse_status
 from liveblog.services import Services
 from tests.cassettes import load, replay
-from tests.feed_stub import Collected
 from tests.conftest import eventually, make_settings, seed
+from tests.feed_stub import Collected
 
 RECORDED_TAG = "fgiztsshwiaqqiztpmmjbtvmescsculuvmgjgopwoeidbcrixp"  # Mastodon.py's test_pagination_iterator
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -37,11 +37,18 @@ def target(tag: str) -> EventTarget:
     return EventTarget("e", frozenset({tag}), (), (), LONG_AGO)
 
 
-async def test_a_recorded_tag_timeline_is_read_through_its_link_headers(fake: FakeNetworks, tmp_path: Path) -> None:
+async def test_a_recorded_tag_timeline_is_read_through_its_link_headers(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
     exchanges = load("mastodon/test_pagination_iterator.yaml")
     instance = replay(fake, exchanges, "mastodon")
-    recorded = {s["id"] for ex in exchanges if ex.method == "GET" and "timelines/tag" in ex.url for s in ex.json()}
-    source = MastodonSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 10}), instance)
+    recorded = {
+        s["id"] for ex in exchanges if ex.method == "GET" and "timelines/tag" in ex.url for s in ex.json()
+    }
+    source = MastodonSource(
+        make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 10}),
+        instance,
+    )
     feed = Collected()
     try:
         await source.poll_once(feed, [target(RECORDED_TAG)])  # type: ignore[arg-type]
@@ -56,25 +63,39 @@ async def test_a_recorded_tag_timeline_is_read_through_its_link_headers(fake: Fa
     finally:
         await source.close()
     post = feed.posts[0]
-    assert post.author_handle.endswith("@127.0.0.1:" + instance.split(":")[2].split("/")[0])  # a local account
+    assert post.author_handle.endswith(
+        "@127.0.0.1:" + instance.split(":")[2].split("/")[0]
+    )  # a local account
     assert post.url.startswith("http://localhost:3000/@") and post.text
 
 
 def _statuses() -> dict[str, dict[str, Any]]:
     """The recorded statuses by what they show."""
+
     def one(name: str, index: int = 0) -> dict[str, Any]:
         return [ex.json() for ex in load(f"mastodon/{name}.yaml") if ex.method == "GET"][index]  # type: ignore[no-any-return]
 
-    return {"quote": one("test_entity_quote"), "gifv": one("test_entity_status"),
-            "video": one("test_entity_mediaattachmentvideometadata", 1),
-            "audio": one("test_entity_mediaattachment"), "poll": one("test_entity_poll")}
+    return {
+        "quote": one("test_entity_quote"),
+        "gifv": one("test_entity_status"),
+        "video": one("test_entity_mediaattachmentvideometadata", 1),
+        "audio": one("test_entity_mediaattachment"),
+        "poll": one("test_entity_poll"),
+    }
 
 
-async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(fake: FakeNetworks, tmp_path: Path) -> None:
+async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
     statuses = _statuses()
     fake.documents["recorded/api/v1/timelines/tag/test?limit=40"] = (
-        json.dumps(list(statuses.values())).encode(), {"content-type": "application/json; charset=utf-8"})
-    source = MastodonSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 40}), f"{fake.base_url}/doc/recorded")
+        json.dumps(list(statuses.values())).encode(),
+        {"content-type": "application/json; charset=utf-8"},
+    )
+    source = MastodonSource(
+        make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 40}),
+        f"{fake.base_url}/doc/recorded",
+    )
     feed = Collected()
     try:
         await source.poll_once(feed, [target("test")])  # type: ignore[arg-type]
@@ -92,24 +113,38 @@ async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(f
     assert gifv["type"] == "gifv" and gifv["url"].endswith(".mp4") and gifv["preview"].endswith(".png")
     assert posts["gifv"].text.startswith("CW: test post for mastodon.py stuff")
     (video,) = posts["video"].media
-    assert video["type"] == "video" and video["preview"].endswith("/small") and video["alt"].startswith("three cat synths")
+    assert (
+        video["type"] == "video"
+        and video["preview"].endswith("/small")
+        and video["alt"].startswith("three cat synths")
+    )
     audio = next(m for m in posts["audio"].media if m["type"] == "audio")
     assert audio["preview"] and audio["url"] != audio["preview"]
 
     poll = posts["poll"].poll
-    assert [(o["title"], o["votes"]) for o in poll["options"]] == [("real", 8), ("fr fr", 17), ("so true", 14),
-                                                                   (":hecker:", 25)]
+    assert [(o["title"], o["votes"]) for o in poll["options"]] == [
+        ("real", 8),
+        ("fr fr", 17),
+        ("so true", 14),
+        (":hecker:", 25),
+    ]
     assert poll["voters"] == 47 and poll["votes"] == 64 and poll["multiple"] is True
 
 
 def test_the_older_quote_shape_is_read_too() -> None:
     status = _statuses()["gifv"]
-    old = parse_status({**status, "quote": {**_statuses()["quote"]["quote"]["quoted_status"]}}, "https://m.example", 500)
+    old = parse_status(
+        {**status, "quote": {**_statuses()["quote"]["quote"]["quoted_status"]}}, "https://m.example", 500
+    )
     assert old is not None and old.relation["quote_of"] == "115044070560414080"
     assert old.quote["text"].startswith("actual reply that quotes a bsky post")
-    shallow = parse_status({**status, "quote": {"state": "accepted", "quoted_status_id": "42"}}, "https://m.example", 500)
+    shallow = parse_status(
+        {**status, "quote": {"state": "accepted", "quoted_status_id": "42"}}, "https://m.example", 500
+    )
     assert shallow is not None and shallow.relation["quote_of"] == "42" and not shallow.quote
-    pending = parse_status({**status, "quote": {"state": "pending", "quoted_status": None}}, "https://m.example", 500)
+    pending = parse_status(
+        {**status, "quote": {"state": "pending", "quoted_status": None}}, "https://m.example", 500
+    )
     assert pending is not None and "quote_of" not in pending.relation
 
 
@@ -119,8 +154,13 @@ def test_the_older_quote_shape_is_read_too() -> None:
 async def test_video_previews_polls_and_quotes_are_shown(fake: FakeNetworks, tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,
-        feeds={"allow_private_addresses": True, "moderate_by_default": False, "fetch_media": True, "backoff_max_seconds": 0.2,
-               "request_timeout_seconds": 2.0},
+        feeds={
+            "allow_private_addresses": True,
+            "moderate_by_default": False,
+            "fetch_media": True,
+            "backoff_max_seconds": 0.2,
+            "request_timeout_seconds": 2.0,
+        },
         feeds_x={"enabled": False},
         feeds_mastodon={"instances": [fake.base_url], "poll_seconds": 3600.0, "limit": 5},
     )
@@ -131,10 +171,21 @@ async def test_video_previews_polls_and_quotes_are_shown(fake: FakeNetworks, tmp
         svc.feeds.poll_now()
         await eventually(lambda: fake.mastodon_requests, what="a first look at the tag")
         quoted = fake.add_status("ivo@social.example", "Ivo", "<p>The original point</p>", [])
-        fake.add_status("ana@social.example", "Ana", "<p>Clip from the keynote #test</p>", ["test"],
-                        media_type="video", image_alt="The speaker on stage")
-        fake.add_status("bo@social.example", "Bo", "<p>Which track next? #test</p>", ["test"],
-                        poll=[("Security", 3), ("Data", 5)])
+        fake.add_status(
+            "ana@social.example",
+            "Ana",
+            "<p>Clip from the keynote #test</p>",
+            ["test"],
+            media_type="video",
+            image_alt="The speaker on stage",
+        )
+        fake.add_status(
+            "bo@social.example",
+            "Bo",
+            "<p>Which track next? #test</p>",
+            ["test"],
+            poll=[("Security", 3), ("Data", 5)],
+        )
         fake.add_status("cy@social.example", "Cy", "<p>So true #test</p>", ["test"], quote_of=quoted)
         svc.feeds.poll_now()
 
@@ -144,8 +195,12 @@ async def test_video_previews_polls_and_quotes_are_shown(fake: FakeNetworks, tmp
         await eventually(three, what="three statuses")
         items = {i.author: i for i in await svc.programme.items(ids.session_id, kind="social")}
         clip = items["Ana"].html
-        assert re.search(r'<img class="social-image" src="/media/[A-Za-z0-9_-]+" alt="The speaker on stage"', clip)
-        assert re.search(r'<a class="social-media-link" href="http://127\.0\.0\.1:\d+/img/v\d+\.mp4"[^>]*>Video', clip)
+        assert re.search(
+            r'<img class="social-image" src="/media/[A-Za-z0-9_-]+" alt="The speaker on stage"', clip
+        )
+        assert re.search(
+            r'<a class="social-media-link" href="http://127\.0\.0\.1:\d+/img/v\d+\.mp4"[^>]*>Video', clip
+        )
         poll = items["Bo"].html
         assert "Security" in poll and "3 votes" in poll and "Data" in poll and "5 votes" in poll
         quote = items["Cy"].html

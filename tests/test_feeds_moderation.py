@@ -60,26 +60,39 @@ async def test_approve_and_remove_reach_viewers_live(world: tuple[LiveServer, Se
         ana = next(r for r in queue if r["post"]["author_handle"] == "ana")
         bo = next(r for r in queue if r["post"]["author_handle"] == "bo")
         async with live.client() as http:
-            r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
-                                json={"action": "approve"}, headers=auth(ids))
+            r = await http.post(
+                f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
+                json={"action": "approve"},
+                headers=auth(ids),
+            )
             assert r.status_code == 200 and r.json()["state"] == "approved"
             created = (await recv_until(viewer, lambda m: m.get("op") == "item.created"))[-1]
             assert created["seq"] > hello["seq"] and created["item"]["kind"] == "social"
             assert "Waiting for a moderator" in created["item"]["html"]
-            r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
-                                json={"action": "reject", "reason": "advertising"}, headers=auth(ids))
+            r = await http.post(
+                f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
+                json={"action": "reject", "reason": "advertising"},
+                headers=auth(ids),
+            )
             assert r.json()["state"] == "rejected"
-            r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
-                                json={"action": "remove"}, headers=auth(ids))
+            r = await http.post(
+                f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
+                json={"action": "remove"},
+                headers=auth(ids),
+            )
             assert r.json()["state"] == "removed"
             deleted = (await recv_until(viewer, lambda m: m.get("op") == "item.deleted"))[-1]
             assert deleted["item"]["id"] == created["item"]["id"] and deleted["seq"] == created["seq"] + 1
             # A removed post cannot come back; nobody without a login or invite may moderate.
-            r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
-                                json={"action": "approve"}, headers=auth(ids))
+            r = await http.post(
+                f"/api/v1/sessions/{ids.session_id}/feeds/posts/{ana['post_row']}",
+                json={"action": "approve"},
+                headers=auth(ids),
+            )
             assert r.status_code == 409 and r.json()["error"]["code"] == "post_removed"
-            r = await http.post(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}",
-                                json={"action": "approve"})
+            r = await http.post(
+                f"/api/v1/sessions/{ids.session_id}/feeds/posts/{bo['post_row']}", json={"action": "approve"}
+            )
             assert r.status_code == 401
     # Each decision is in the moderation ledger, with who took it (docs/archive.md).
     log = await live.services.db.read(lambda r: r.moderation_log(ids.event_id, ids.session_id))
@@ -97,7 +110,9 @@ async def test_approve_and_remove_reach_viewers_live(world: tuple[LiveServer, Se
         assert "Waiting for a moderator" not in str(replay)
 
 
-async def test_blocking_an_account_removes_its_waiting_posts(world: tuple[LiveServer, Seed, FakeNetworks]) -> None:
+async def test_blocking_an_account_removes_its_waiting_posts(
+    world: tuple[LiveServer, Seed, FakeNetworks],
+) -> None:
     live, ids, fake = world
     fake.add_tweet("spam", "Spammer", "Buy now #test")
     fake.add_tweet("spam", "Spammer", "Buy again #test")
@@ -116,8 +131,11 @@ async def test_blocking_an_account_removes_its_waiting_posts(world: tuple[LiveSe
         # Each post a new rule decided is in the moderation ledger, the rule as its reason.
         log = await live.services.db.read(lambda r: r.moderation_log(ids.event_id, ids.session_id))
         assert sorted((e.action, e.actor, e.reason) for e in log) == [
-            ("approve", "Ada", "rule: allow_author x:dee"), ("reject", "Ada", "rule: block_author x:spam"),
-            ("reject", "Ada", "rule: block_author x:spam"), ("reject", "Ada", "rule: block_word cheap tickets")]
+            ("approve", "Ada", "rule: allow_author x:dee"),
+            ("reject", "Ada", "rule: block_author x:spam"),
+            ("reject", "Ada", "rule: block_author x:spam"),
+            ("reject", "Ada", "rule: block_word cheap tickets"),
+        ]
         data = (await http.get(f"/api/v1/sessions/{ids.session_id}/feeds/queue", headers=auth(ids))).json()
         assert data["pending"] == []
         # Later posts by the blocked account never wait; the allowed author goes straight in.
@@ -151,14 +169,23 @@ async def test_the_status_panel_and_quotes(world: tuple[LiveServer, Seed, FakeNe
         assert data["event"]["pending"] == 1 and data["event"]["collected"] == {"x": 1}
         assert data["sources"][0]["network"] == "x" and data["sources"][0]["state"] == "running"
         assert data["event"]["x_reads"] == 1
-        async with http.stream("GET", f"/api/v1/events/{ids.event_id}/feeds/status/stream", headers=headers) as s:
+        async with http.stream(
+            "GET", f"/api/v1/events/{ids.event_id}/feeds/status/stream", headers=headers
+        ) as s:
             async for line in s.aiter_lines():
                 if line.startswith("data: "):
                     assert '"network":"x"' in line
                     break
-        q = (await http.get(f"/api/v1/sessions/{ids.session_id}/feeds/posts/{queue[0]['post_row']}/quote",
-                            headers=auth(ids))).json()
-        assert q["markdown"].startswith("> Quote me #test") and "— Ana on [X](https://x.com/ana/status/" in q["markdown"]
+        q = (
+            await http.get(
+                f"/api/v1/sessions/{ids.session_id}/feeds/posts/{queue[0]['post_row']}/quote",
+                headers=auth(ids),
+            )
+        ).json()
+        assert (
+            q["markdown"].startswith("> Quote me #test")
+            and "— Ana on [X](https://x.com/ana/status/" in q["markdown"]
+        )
         for path in (f"/organise/events/{ids.event_id}/feeds", f"/organise/sessions/{ids.session_id}/social"):
             page = await http.get(path, headers=headers)
             assert page.status_code == 200, path
@@ -172,10 +199,17 @@ HOSTILE = SocialPost(
     author_handle="eve@social.example",
     author_name='<img src=x onerror="alert(1)">Eve',
     text='<script>alert("x")</script> <b>bold</b> javascript:alert(1) see https://example.org/a?b=1&c=2. '
-         "@ana@other.example #Test",
+    "@ana@other.example #Test",
     url="javascript:alert(2)",
     posted_at="2026-05-14T09:10:00.000Z",
-    media=({"type": "image", "url": "https://cdn.example/x.png", "alt": '"><script>', "local": "/media/../../etc"},),
+    media=(
+        {
+            "type": "image",
+            "url": "https://cdn.example/x.png",
+            "alt": '"><script>',
+            "local": "/media/../../etc",
+        },
+    ),
 )
 
 
@@ -208,10 +242,19 @@ class _Elements(HTMLParser):
 def test_an_author_without_a_display_name_is_named_once() -> None:
     # A Bluesky author not resolved yet (or without a display name) has only a handle: it is
     # shown once, not as both name and handle.
-    post = SocialPost(network="bluesky", post_id="at://did:plc:ana/app.bsky.feed.post/1", author_handle="ana.bsky.social",
-                      author_name="ana.bsky.social", text="Hello #test", url="https://bsky.app/profile/ana.bsky.social/post/1",
-                      posted_at="2026-05-14T09:10:00.000Z")
+    post = SocialPost(
+        network="bluesky",
+        post_id="at://did:plc:ana/app.bsky.feed.post/1",
+        author_handle="ana.bsky.social",
+        author_name="ana.bsky.social",
+        text="Hello #test",
+        url="https://bsky.app/profile/ana.bsky.social/post/1",
+        posted_at="2026-05-14T09:10:00.000Z",
+    )
     assert render_post(post).count("ana.bsky.social</span>") == 1
     named = dataclasses.replace(post, author_name="Ana Lima")
     html = render_post(named)
-    assert '<span class="social-name">Ana Lima</span>' in html and '<span class="social-handle">@ana.bsky.social</span>' in html
+    assert (
+        '<span class="social-name">Ana Lima</span>' in html
+        and '<span class="social-handle">@ana.bsky.social</span>' in html
+    )

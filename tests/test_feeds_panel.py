@@ -31,14 +31,27 @@ async def xsvc(tmp_path: Path, fake: FakeNetworks) -> AsyncIterator[tuple[Servic
         await svc.close()
 
 
-async def test_each_source_row_says_what_it_counts_for_this_event(xsvc: tuple[Services, Seed], fake: FakeNetworks) -> None:
+async def test_each_source_row_says_what_it_counts_for_this_event(
+    xsvc: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
     svc, ids = xsvc
     now = datetime.now()
-    other = await svc.programme.create_event({"title": "Other", "starts_on": now.date().isoformat(),
-                                              "ends_on": now.date().isoformat(), "hashtags": ["#other"]})
-    session = await svc.programme.create_session(other.id, {
-        "title": "Talk", "starts_at": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
-        "ends_at": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")})
+    other = await svc.programme.create_event(
+        {
+            "title": "Other",
+            "starts_on": now.date().isoformat(),
+            "ends_on": now.date().isoformat(),
+            "hashtags": ["#other"],
+        }
+    )
+    session = await svc.programme.create_session(
+        other.id,
+        {
+            "title": "Talk",
+            "starts_at": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
     await svc.programme.set_state(session.id, "live")
     fake.fail_next["x"].append(Failure("500"))  # a start-up error, then the source runs fine
     for n in range(3):

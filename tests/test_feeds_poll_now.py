@@ -30,12 +30,15 @@ async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
 ) -> None:
     redis = RedisServer().start()
     settings = make_settings(
-        tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1},
+        tmp_path,
+        database={"url": pg_url},
+        redis={"url": redis.url, "resync_seconds": 1},
         feeds={"moderate_by_default": False, "fetch_media": False, "allow_private_addresses": True},
         feeds_x={"api_base": fake.base_url, "poll_seconds": 3600.0, "max_results": 10},
     )
-    settings = dataclasses.replace(settings, x_bearer_token="fake-token", secret_key="poll-now-secret",
-                                   secret_key_from_env=True)
+    settings = dataclasses.replace(
+        settings, x_bearer_token="fake-token", secret_key="poll-now-secret", secret_key_from_env=True
+    )
     leader, other = Services.build(settings), Services.build(settings)
     await leader.open()  # first to start: it holds the lease and runs the pollers
     try:
@@ -49,8 +52,10 @@ async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
             polls = len(fake.x_requests)
             fake.add_tweet("ana", "Ana", "Posted between polls #test")
             async with run_server(settings, other) as live, live.client() as http:
-                r = await http.post(f"/api/v1/events/{ids.event_id}/feeds/poll",
-                                    headers={"authorization": f"Bearer {ids.login_token}"})
+                r = await http.post(
+                    f"/api/v1/events/{ids.event_id}/feeds/poll",
+                    headers={"authorization": f"Bearer {ids.login_token}"},
+                )
                 assert r.status_code == 202 and r.json() == {"asked": True}
 
                 async def stored() -> bool:
@@ -60,19 +65,30 @@ async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
                 await eventually(stored, timeout=15, what="the post, polled at once by the lease holder")
                 # A session set live on this process wakes the pollers there too.
                 polls = len(fake.x_requests)
-                r = await http.patch(f"/api/v1/sessions/{ids.other_session_id}", json={"state": "live"},
-                                     headers={"authorization": f"Bearer {ids.login_token}"})
+                r = await http.patch(
+                    f"/api/v1/sessions/{ids.other_session_id}",
+                    json={"state": "live"},
+                    headers={"authorization": f"Bearer {ids.login_token}"},
+                )
                 assert r.status_code == 200
-                await eventually(lambda: len(fake.x_requests) > polls, timeout=15, what="a poll as the session went live")
+                await eventually(
+                    lambda: len(fake.x_requests) > polls, timeout=15, what="a poll as the session went live"
+                )
+
                 # The organisers' panel on this process shows the sources running on the other.
                 async def panel_shows_x() -> bool:
-                    r = await http.get(f"/api/v1/events/{ids.event_id}/feeds/status",
-                                       headers={"authorization": f"Bearer {ids.login_token}"})
+                    r = await http.get(
+                        f"/api/v1/events/{ids.event_id}/feeds/status",
+                        headers={"authorization": f"Bearer {ids.login_token}"},
+                    )
                     data = r.json()
                     return data["runs_elsewhere"] and any(
-                        s["network"] == "x" and s["posts"] >= 1 for s in data["sources"])
+                        s["network"] == "x" and s["posts"] >= 1 for s in data["sources"]
+                    )
 
-                await eventually(panel_shows_x, timeout=15, what="the lease holder's source status on the other process")
+                await eventually(
+                    panel_shows_x, timeout=15, what="the lease holder's source status on the other process"
+                )
             assert len(fake.x_requests) > polls
             assert not other.feeds.sources  # the other process polled nothing itself
         finally:

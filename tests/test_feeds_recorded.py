@@ -21,8 +21,8 @@ from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.x import XSource
 from liveblog.services import Services
 from tests.cassettes import DATA, load
-from tests.feed_stub import Collected
 from tests.conftest import eventually, make_settings, seed
+from tests.feed_stub import Collected
 
 
 @pytest.fixture
@@ -32,24 +32,36 @@ async def fake() -> AsyncIterator[FakeNetworks]:
 
 
 async def test_tweepy_recorded_search_answers_without_includes(fake: FakeNetworks, tmp_path: Path) -> None:
-    pages = [ex for name in ("test_client_search_recent_tweets", "test_asyncclient_search_recent_tweets")
-             for ex in load(f"tweepy/{name}.yaml")]
+    pages = [
+        ex
+        for name in ("test_client_search_recent_tweets", "test_asyncclient_search_recent_tweets")
+        for ex in load(f"tweepy/{name}.yaml")
+    ]
     # The recorded bodies and headers, served in turn to tweepy whatever its query string.
-    recorded = [(p.body, {k: v for k, v in p.headers.items() if k == "content-type" or k.startswith("x-rate-limit")})
-                for p in pages]
+    recorded = [
+        (p.body, {k: v for k, v in p.headers.items() if k == "content-type" or k.startswith("x-rate-limit")})
+        for p in pages
+    ]
     fake.document_pages["x/2/tweets/search/recent"] = recorded
-    settings = make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_x={"api_base": f"{fake.base_url}/doc/x", "max_results": 10,
-                                                "event_read_cap": 20})
+    settings = make_settings(
+        tmp_path,
+        feeds={"allow_private_addresses": True},
+        feeds_x={"api_base": f"{fake.base_url}/doc/x", "max_results": 10, "event_read_cap": 20},
+    )
     source = XSource(dataclasses.replace(settings, x_bearer_token="recorded"))
     feed = Collected()
     session = SessionTarget("s1", frozenset(), True, datetime(2022, 10, 7, tzinfo=UTC))
     try:
-        await source.poll_once(feed, [EventTarget("e", frozenset(), ("Tweepy",), (session,), datetime(2022, 10, 7, tzinfo=UTC))])  # type: ignore[arg-type]
+        await source.poll_once(
+            feed, [EventTarget("e", frozenset(), ("Tweepy",), (session,), datetime(2022, 10, 7, tzinfo=UTC))]
+        )  # type: ignore[arg-type]
     finally:
         await source.close()
     # tweepy sent the search as the cassette has it, with our fields; then the next page by next_token.
     first, second = (parse_qs(urlsplit(u).query) for u in fake.document_requests)
-    assert first["query"] == ["Tweepy"] and "author_id" in first["expansions"][0] and "next_token" not in first
+    assert (
+        first["query"] == ["Tweepy"] and "author_id" in first["expansions"][0] and "next_token" not in first
+    )
     assert second["next_token"] == ["b26v89c19zqg8o3fpzbn1e0ffhxjiofzw6po136rvbnul"]
     expected = [t["id"] for p in pages for t in json.loads(p.body)["data"]]
     assert [p.post_id for p in feed.posts] == expected and feed.billed == 20  # stopped at the read cap
@@ -73,19 +85,30 @@ def recorded_events() -> list[dict[str, Any]]:
 async def test_a_production_jetstream_capture(fake: FakeNetworks, tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,
-        feeds={"allow_private_addresses": True, "moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
-               "request_timeout_seconds": 2.0},
+        feeds={
+            "allow_private_addresses": True,
+            "moderate_by_default": False,
+            "fetch_media": False,
+            "backoff_max_seconds": 0.2,
+            "request_timeout_seconds": 2.0,
+        },
         feeds_x={"enabled": False},
-        feeds_bluesky={"jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe", "rewind_seconds": 2.0,
-                       "cdn_base": fake.base_url, "appview_url": ""},
+        feeds_bluesky={
+            "jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
+            "rewind_seconds": 2.0,
+            "cdn_base": fake.base_url,
+            "appview_url": "",
+        },
     )
     svc = Services.build(settings)
     await svc.open()
     try:
         ids = await seed(svc)
         # Two hashtags carried by facets (written in another case) and a search term in plain text.
-        await svc.programme.update_event(ids.event_id, {"hashtags": ["#test", "#howtotellaitoshutup",
-                                                                     "#TalesAtWonderworld", "Mount Rushmore"]})
+        await svc.programme.update_event(
+            ids.event_id,
+            {"hashtags": ["#test", "#howtotellaitoshutup", "#TalesAtWonderworld", "Mount Rushmore"]},
+        )
         svc.feeds.poll_now()
         await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
         events = recorded_events()
@@ -97,7 +120,11 @@ async def test_a_production_jetstream_capture(fake: FakeNetworks, tmp_path: Path
 
         await eventually(three, what="the three matching posts")
         routes = await svc.db.read(lambda r: r.list_social_routes(event_id=ids.event_id))
-        assert {r.post.post_id.rsplit("/", 1)[1] for r in routes} == {"3mptbypfywk2v", "3mptbyo7tas2u", "3mptbypjm6224"}
+        assert {r.post.post_id.rsplit("/", 1)[1] for r in routes} == {
+            "3mptbypfywk2v",
+            "3mptbyo7tas2u",
+            "3mptbypjm6224",
+        }
         assert {r.session_id for r in routes} == {ids.session_id}  # made after the keynote's scheduled start
         tagged = next(r.post for r in routes if r.post.post_id.endswith("/3mptbyo7tas2u"))
         assert tagged.author_handle == tagged.post_id.split("/")[2]  # the DID (resolving is off here)

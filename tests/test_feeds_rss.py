@@ -19,8 +19,8 @@ from liveblog.capture.feeds.rss import RssSource
 from liveblog.capture.feeds.service import author_key
 from liveblog.models import SocialPost
 from liveblog.services import Services
-from tests.feed_stub import Collected
 from tests.conftest import eventually, make_settings, run_server, seed
+from tests.feed_stub import Collected
 from tests.feedparser_corpus import CorpusFile, Expectation, corpus
 
 
@@ -33,12 +33,16 @@ async def fake() -> AsyncIterator[FakeNetworks]:
 TARGET = EventTarget("e", frozenset({"test"}), (), (), datetime(2026, 1, 1, tzinfo=UTC))
 
 
-async def poll(fake: FakeNetworks, tmp_path: Path, body: bytes, content_type: str = "application/xml") -> list[SocialPost]:
+async def poll(
+    fake: FakeNetworks, tmp_path: Path, body: bytes, content_type: str = "application/xml"
+) -> list[SocialPost]:
     """One poll of our RSS source over a document served on loopback; the entries it keeps
     (those carrying #test)."""
     name = f"feed{len(fake.documents)}.xml"
     fake.documents[name] = (body, {"content-type": content_type})
-    source = RssSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}), f"{fake.base_url}/doc/{name}")
+    source = RssSource(
+        make_settings(tmp_path, feeds={"allow_private_addresses": True}), f"{fake.base_url}/doc/{name}"
+    )
     collected = Collected()
     try:
         await source.poll_once(collected, [TARGET])  # type: ignore[arg-type]
@@ -66,71 +70,105 @@ ATOM03 = b"""<?xml version="1.0"?>
 
 async def test_rss_1_0_and_atom_0_3_are_read(fake: FakeNetworks, tmp_path: Path) -> None:
     (rdf,) = await poll(fake, tmp_path, RDF)
-    assert rdf.text.startswith("RDF entry") and rdf.url == "https://blog.example/1" and rdf.author_name == "Rosa"
+    assert (
+        rdf.text.startswith("RDF entry") and rdf.url == "https://blog.example/1" and rdf.author_name == "Rosa"
+    )
     assert rdf.posted_at == "2026-05-14T09:30:00.000Z"
     (atom,) = await poll(fake, tmp_path, ATOM03)
-    assert atom.text.startswith("Atom 0.3 entry") and atom.url == "https://old.example/e1" and atom.author_name == "Ivo"
+    assert (
+        atom.text.startswith("Atom 0.3 entry")
+        and atom.url == "https://old.example/e1"
+        and atom.author_name == "Ivo"
+    )
     assert atom.post_id == "tag:old.example,2004:e1"
 
 
-@pytest.mark.parametrize(("encoding", "title"), [
-    ("utf16", "Grüße aus Köln"),  # declared by a Python alias, as feedparser's corpus has it (encoding/utf16.xml)
-    ("big5", "我希望你們喜歡這個會議"),
-    ("gb2312", "我们在会议上见"),
-    ("euc-kr", "회의에서 만나요"),
-])
-async def test_multi_byte_encodings_are_read(fake: FakeNetworks, tmp_path: Path, encoding: str, title: str) -> None:
-    document = (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>{title}</title>'
-                f"<item><title>{title}</title><link>https://blog.example/1</link><category>test</category></item>"
-                "</channel></rss>")
+@pytest.mark.parametrize(
+    ("encoding", "title"),
+    [
+        (
+            "utf16",
+            "Grüße aus Köln",
+        ),  # declared by a Python alias, as feedparser's corpus has it (encoding/utf16.xml)
+        ("big5", "我希望你們喜歡這個會議"),
+        ("gb2312", "我们在会议上见"),
+        ("euc-kr", "회의에서 만나요"),
+    ],
+)
+async def test_multi_byte_encodings_are_read(
+    fake: FakeNetworks, tmp_path: Path, encoding: str, title: str
+) -> None:
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<item><title>{title}</title><link>https://blog.example/1</link><category>test</category></item>"
+        "</channel></rss>"
+    )
     (post,) = await poll(fake, tmp_path, document.encode(encoding))
     assert post.text == title
 
 
 async def test_the_http_charset_is_used(fake: FakeNetworks, tmp_path: Path) -> None:
     # No encoding in the document: the charset sent over HTTP says how to read the bytes.
-    document = (b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>Quoted</title>'
-                b"<description>She said \x93test.\x94 #test</description><link>https://blog.example/1</link></item>"
-                b"</channel></rss>")
+    document = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>Quoted</title>'
+        b"<description>She said \x93test.\x94 #test</description><link>https://blog.example/1</link></item>"
+        b"</channel></rss>"
+    )
     (post,) = await poll(fake, tmp_path, document, "application/rss+xml; charset=windows-1252")
     assert "She said \u201ctest.\u201d" in post.text
 
 
-async def test_links_come_from_permalink_guids_xml_base_and_the_feed_url(fake: FakeNetworks, tmp_path: Path) -> None:
-    rss = (b'<rss version="2.0"><channel>'
-           b'<item><title>Guid only</title><guid isPermaLink="true">https://blog.example/guid</guid><category>test</category></item>'
-           b'<item><title>Relative</title><link>/posts/2</link><guid isPermaLink="false">id-2</guid><category>test</category></item>'
-           b"</channel></rss>")
+async def test_links_come_from_permalink_guids_xml_base_and_the_feed_url(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    rss = (
+        b'<rss version="2.0"><channel>'
+        b'<item><title>Guid only</title><guid isPermaLink="true">https://blog.example/guid</guid><category>test</category></item>'
+        b'<item><title>Relative</title><link>/posts/2</link><guid isPermaLink="false">id-2</guid><category>test</category></item>'
+        b"</channel></rss>"
+    )
     guid_only, relative = await poll(fake, tmp_path, rss)
     assert guid_only.url == "https://blog.example/guid" and guid_only.links == ("https://blog.example/guid",)
     assert relative.url == f"{fake.base_url}/posts/2" and relative.post_id == "id-2"
-    atom = (b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://news.example/blog/">'
-            b'<entry><title>Based</title><id>urn:x:1</id><link href="2026/talk"/><category term="test"/></entry></feed>')
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://news.example/blog/">'
+        b'<entry><title>Based</title><id>urn:x:1</id><link href="2026/talk"/><category term="test"/></entry></feed>'
+    )
     (based,) = await poll(fake, tmp_path, atom)
     assert based.url == "https://news.example/blog/2026/talk"
 
 
-async def test_entries_without_id_or_link_are_kept_under_a_stable_key(fake: FakeNetworks, tmp_path: Path) -> None:
-    rss = (b'<rss version="2.0"><channel>'
-           b"<item><title>First thought</title><description>At #test</description></item>"
-           b"<item><title>Second thought</title><description>At #test</description></item>"
-           b"</channel></rss>")
+async def test_entries_without_id_or_link_are_kept_under_a_stable_key(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    rss = (
+        b'<rss version="2.0"><channel>'
+        b"<item><title>First thought</title><description>At #test</description></item>"
+        b"<item><title>Second thought</title><description>At #test</description></item>"
+        b"</channel></rss>"
+    )
     first, second = await poll(fake, tmp_path, rss)
     again = await poll(fake, tmp_path, rss)
     assert first.post_id != second.post_id and first.post_id.startswith("sha256:")
     assert [p.post_id for p in again] == [first.post_id, second.post_id]  # the next poll stores nothing new
 
 
-async def test_image_enclosures_and_media_content_are_kept_as_media(fake: FakeNetworks, tmp_path: Path) -> None:
-    rss = (b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
-           b"<item><title>Pictures</title><link>https://blog.example/p</link><category>test</category>"
-           b'<enclosure url="https://blog.example/a.jpg" length="100" type="image/jpeg"/>'
-           b'<enclosure url="https://blog.example/talk.mp3" length="100" type="audio/mpeg"/>'
-           b'<media:content url="https://blog.example/b.png" type="image/png" width="640" height="480"/>'
-           b"</item></channel></rss>")
+async def test_image_enclosures_and_media_content_are_kept_as_media(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    rss = (
+        b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+        b"<item><title>Pictures</title><link>https://blog.example/p</link><category>test</category>"
+        b'<enclosure url="https://blog.example/a.jpg" length="100" type="image/jpeg"/>'
+        b'<enclosure url="https://blog.example/talk.mp3" length="100" type="audio/mpeg"/>'
+        b'<media:content url="https://blog.example/b.png" type="image/png" width="640" height="480"/>'
+        b"</item></channel></rss>"
+    )
     (post,) = await poll(fake, tmp_path, rss)
-    assert [(m["type"], m["url"]) for m in post.media] == [("image", "https://blog.example/a.jpg"),
-                                                           ("image", "https://blog.example/b.png")]
+    assert [(m["type"], m["url"]) for m in post.media] == [
+        ("image", "https://blog.example/a.jpg"),
+        ("image", "https://blog.example/b.png"),
+    ]
     assert post.media[1]["width"] == 640 and post.media[1]["height"] == 480
 
 
@@ -140,8 +178,14 @@ async def test_image_enclosures_and_media_content_are_kept_as_media(fake: FakeNe
 def rss_settings(tmp_path: Path, fake: FakeNetworks, **feeds: Any) -> Any:
     return make_settings(
         tmp_path,
-        feeds={"allow_private_addresses": True, "moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
-               "request_timeout_seconds": 2.0, **feeds},
+        feeds={
+            "allow_private_addresses": True,
+            "moderate_by_default": False,
+            "fetch_media": False,
+            "backoff_max_seconds": 0.2,
+            "request_timeout_seconds": 2.0,
+            **feeds,
+        },
         feeds_x={"enabled": False},
         feeds_rss={"urls": [fake.base_url + "/feed.rss"], "poll_seconds": 3600.0},
     )
@@ -151,20 +195,26 @@ async def social(svc: Services, session_id: str) -> list[Any]:
     return list(await svc.programme.items(session_id, kind="social"))
 
 
-async def test_each_entry_has_its_own_author_so_one_can_be_blocked(fake: FakeNetworks, tmp_path: Path) -> None:
+async def test_each_entry_has_its_own_author_so_one_can_be_blocked(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
     svc = Services.build(rss_settings(tmp_path, fake, fetch_media=True))
     await svc.open()
     try:
         ids = await seed(svc)
         fake.add_rss_item("Spam", "Buy now #test", ["test"], author="Spammer")
-        fake.add_rss_item("Write-up", "What we learnt at #test", ["test"], author="Ana Lima", image="photo.jpg")
+        fake.add_rss_item(
+            "Write-up", "What we learnt at #test", ["test"], author="Ana Lima", image="photo.jpg"
+        )
         svc.feeds.poll_now()
         await eventually(lambda: _count(svc, ids.session_id, 2), what="both entries")
         items = {i.author: i for i in await social(svc, ids.session_id)}
         assert set(items) == {"Spammer", "Ana Lima"}
         ana = items["Ana Lima"]
         assert ana.data["handle"] != items["Spammer"].data["handle"]  # not the feed's host for both
-        assert re.search(r'<img class="social-image" src="/media/[A-Za-z0-9_-]+"', ana.html)  # the enclosure, our copy
+        assert re.search(
+            r'<img class="social-image" src="/media/[A-Za-z0-9_-]+"', ana.html
+        )  # the enclosure, our copy
         routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
         spammer = next(r.post for r in routes if r.post.author_name == "Spammer")
         await svc.feeds.add_rule(ids.event_id, "block_author", author_key(spammer), by="test")
@@ -195,7 +245,7 @@ async def test_the_knowledge_page_credits_an_rss_post_once(fake: FakeNetworks, t
         await svc.programme.set_state(ids.session_id, "ended")
         async with run_server(settings, svc) as live, live.client() as http:
             page = (await http.get(f"/archive/sessions/{ids.session_id}")).text
-        card = page[page.index(f'id="item-{item.id}"'):]
+        card = page[page.index(f'id="item-{item.id}"') :]
         card = card[: card.index("</article>")]
         assert len(re.findall(r"original post", card, re.I)) == 1, card
     finally:
@@ -272,5 +322,7 @@ async def _replay(fake: FakeNetworks, source: RssSource, case: CorpusFile, failu
     for check in checks:
         if not holds(check, posts, source.url):
             got = posts[check.entry] if check.entry < len(posts) else None
-            failures.append(f"{case.name}: {check} but got {got and (got.text[:80], got.url, got.author_name, got.post_id)}")
+            failures.append(
+                f"{case.name}: {check} but got {got and (got.text[:80], got.url, got.author_name, got.post_id)}"
+            )
     return len(checks)

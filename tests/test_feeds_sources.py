@@ -25,8 +25,13 @@ async def fake() -> AsyncIterator[FakeNetworks]:
 
 def settings_for(tmp_path: Path, fake: FakeNetworks, **sections: dict[str, Any]) -> Any:
     base: dict[str, dict[str, Any]] = {
-        "feeds": {"moderate_by_default": False, "fetch_media": False, "backoff_max_seconds": 0.2,
-                  "request_timeout_seconds": 2.0, "allow_private_addresses": True},  # the fakes are on loopback
+        "feeds": {
+            "moderate_by_default": False,
+            "fetch_media": False,
+            "backoff_max_seconds": 0.2,
+            "request_timeout_seconds": 2.0,
+            "allow_private_addresses": True,
+        },  # the fakes are on loopback
         "feeds_x": {"enabled": False},
     }
     for name, values in sections.items():
@@ -35,8 +40,9 @@ def settings_for(tmp_path: Path, fake: FakeNetworks, **sections: dict[str, Any])
 
 
 @pytest.fixture
-async def running(request: pytest.FixtureRequest, tmp_path: Path, fake: FakeNetworks
-                  ) -> AsyncIterator[tuple[Services, Seed]]:
+async def running(
+    request: pytest.FixtureRequest, tmp_path: Path, fake: FakeNetworks
+) -> AsyncIterator[tuple[Services, Seed]]:
     sections = request.param(fake) if callable(request.param) else {}
     svc = Services.build(settings_for(tmp_path, fake, **sections))
     await svc.open()
@@ -51,13 +57,22 @@ def mastodon(fake: FakeNetworks) -> dict[str, Any]:
 
 
 def jetstream(fake: FakeNetworks) -> dict[str, Any]:
-    return {"feeds_bluesky": {"jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
-                              "rewind_seconds": 2.0, "cdn_base": fake.base_url, "appview_url": fake.base_url}}
+    return {
+        "feeds_bluesky": {
+            "jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
+            "rewind_seconds": 2.0,
+            "cdn_base": fake.base_url,
+            "appview_url": fake.base_url,
+        }
+    }
 
 
 def everything(fake: FakeNetworks) -> dict[str, Any]:
-    return {**mastodon(fake), **jetstream(fake), "feeds_rss": {"urls": [fake.base_url + "/feed.rss"],
-                                                               "poll_seconds": 3600.0}}
+    return {
+        **mastodon(fake),
+        **jetstream(fake),
+        "feeds_rss": {"urls": [fake.base_url + "/feed.rss"], "poll_seconds": 3600.0},
+    }
 
 
 async def items_of(svc: Services, session_id: str, network: str | None = None) -> list[Any]:
@@ -73,12 +88,21 @@ def source(svc: Services, network: str) -> Any:
 
 
 @pytest.mark.parametrize("running", [mastodon], indirect=True)
-async def test_mastodon_pages_forward_with_min_id_and_link(running: tuple[Services, Seed], fake: FakeNetworks) -> None:
+async def test_mastodon_pages_forward_with_min_id_and_link(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
     svc, ids = running
     svc.feeds.poll_now()
     await eventually(lambda: fake.mastodon_requests, what="a first look at the tag")
-    first = [fake.add_status(f"u{i}@social.example", f"U {i}", f"<p>Point {i} <a href=\"https://social.example/tags/test\">#<span>test</span></a></p>",
-                             ["test"]) for i in range(12)]
+    first = [
+        fake.add_status(
+            f"u{i}@social.example",
+            f"U {i}",
+            f'<p>Point {i} <a href="https://social.example/tags/test">#<span>test</span></a></p>',
+            ["test"],
+        )
+        for i in range(12)
+    ]
     svc.feeds.poll_now()
     await eventually(lambda: _n(svc, ids.session_id, 12), what="12 statuses")
     asked = [p for _, p in fake.mastodon_requests]
@@ -89,7 +113,10 @@ async def test_mastodon_pages_forward_with_min_id_and_link(running: tuple[Servic
     items = await items_of(svc, ids.session_id)
     assert {i.data["post_id"].rsplit("/", 1)[1] for i in items} == set(first)
     assert all("<span>" not in i.html and "#test" in i.body for i in items)
-    later = [fake.add_status(f"late{i}@other.example", "Late", f"<p>More {i} #test</p>", ["test"]) for i in range(7)]
+    later = [
+        fake.add_status(f"late{i}@other.example", "Late", f"<p>More {i} #test</p>", ["test"])
+        for i in range(7)
+    ]
     before = len(fake.mastodon_requests)
     svc.feeds.poll_now()
     await eventually(lambda: _n(svc, ids.session_id, 19), what="seven more")
@@ -105,7 +132,9 @@ async def _n(svc: Services, session_id: str, n: int, network: str | None = None)
 
 
 @pytest.mark.parametrize("running", [mastodon], indirect=True)
-async def test_mastodon_429_and_bad_answers_lose_nothing(running: tuple[Services, Seed], fake: FakeNetworks) -> None:
+async def test_mastodon_429_and_bad_answers_lose_nothing(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
     svc, ids = running
     fake.add_status("a@social.example", "A", "<p>first #test</p>", ["test"])
     fake.fail_next["mastodon"].extend([Failure("html"), Failure("malformed"), Failure("500")])
@@ -155,20 +184,50 @@ async def test_jetstream_survives_frames_of_the_wrong_shape_and_huge_posts(
 ) -> None:
     svc, ids = running
     fake.jetstream_junk = [
-        "not json", "[1,2,3]", json.dumps({"kind": "commit"}), json.dumps({"did": 5, "time_us": "x"}),
-        json.dumps({"did": "did:plc:x", "time_us": 1, "kind": "commit", "commit": {"collection": "app.bsky.feed.post",
-                    "operation": "create", "rkey": "a/b", "record": "nope"}}),
-        json.dumps({"did": "did:plc:x", "time_us": 2, "kind": "commit", "commit": {
-            "collection": "app.bsky.feed.post", "operation": "create", "rkey": "3k",
-            "record": {"text": ["list"], "facets": "x", "embed": {"$type": "app.bsky.embed.images", "images": [7]}}}}),
+        "not json",
+        "[1,2,3]",
+        json.dumps({"kind": "commit"}),
+        json.dumps({"did": 5, "time_us": "x"}),
+        json.dumps(
+            {
+                "did": "did:plc:x",
+                "time_us": 1,
+                "kind": "commit",
+                "commit": {
+                    "collection": "app.bsky.feed.post",
+                    "operation": "create",
+                    "rkey": "a/b",
+                    "record": "nope",
+                },
+            }
+        ),
+        json.dumps(
+            {
+                "did": "did:plc:x",
+                "time_us": 2,
+                "kind": "commit",
+                "commit": {
+                    "collection": "app.bsky.feed.post",
+                    "operation": "create",
+                    "rkey": "3k",
+                    "record": {
+                        "text": ["list"],
+                        "facets": "x",
+                        "embed": {"$type": "app.bsky.embed.images", "images": [7]},
+                    },
+                },
+            }
+        ),
     ]
     svc.feeds.poll_now()
     await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
     big = fake.add_skeet("did:plc:big", "#test " + "x" * 1_000_000, ["test"])
     fake.add_skeet("did:plc:fine", "Still fine #test", ["test"], image_alt="A chart")
     await eventually(lambda: _n(svc, ids.session_id, 1), what="the post after the junk")
-    await eventually(lambda: len(fake.jetstream_connections) >= 1 and source(svc, "bluesky").bad_frames >= 4,
-                     what="junk counted")
+    await eventually(
+        lambda: len(fake.jetstream_connections) >= 1 and source(svc, "bluesky").bad_frames >= 4,
+        what="junk counted",
+    )
     items = await items_of(svc, ids.session_id)
     fine = next(i for i in items if i.data["handle"] == "did:plc:fine")
     assert "A chart" in fine.html  # fetching is off here: the image is a link with its alt text
@@ -197,11 +256,18 @@ async def test_a_failing_source_leaves_notes_and_other_sources_alone(
     await eventually(lambda: _n(svc, ids.session_id, 1, "rss"), what="the RSS entry once its feed recovers")
     await eventually(lambda: len(fake.mastodon_requests) >= 3, what="Mastodon retrying with back-off")
     assert source(svc, "mastodon").status.state == "failing"
-    ack = await svc.notes.handle(ids.session_id, Author(name="Ada", ref=ids.invite_id),
-                                 {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "Notes carry on"})
+    ack = await svc.notes.handle(
+        ids.session_id,
+        Author(name="Ada", ref=ids.invite_id),
+        {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "Notes carry on"},
+    )
     assert ack.seq > 0
     rss = (await items_of(svc, ids.session_id, "rss"))[0]
-    assert rss.author == "Blog Author" and "What we learnt" in rss.body and rss.data["url"].startswith("https://blog.example/")
+    assert (
+        rss.author == "Blog Author"
+        and "What we learnt" in rss.body
+        and rss.data["url"].startswith("https://blog.example/")
+    )
     health = svc.health()
     assert health["ok"] and health["components"]["feeds"]["sources"]
     status = await svc.feeds.status(ids.event_id)

@@ -51,7 +51,9 @@ def x_source(svc: Services) -> Any:
     return next(s for s in svc.feeds.sources if s.network == "x")
 
 
-async def test_pagination_then_since_id_carried_to_the_next_poll(xsvc: tuple[Services, Seed], fake: FakeNetworks) -> None:
+async def test_pagination_then_since_id_carried_to_the_next_poll(
+    xsvc: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
     svc, ids = xsvc
     first = [fake.add_tweet(f"user{i}", f"User {i}", f"Point {i} from the keynote #test") for i in range(25)]
     fake.add_tweet("elsewhere", "Someone", "nothing to do with it #other")
@@ -98,7 +100,9 @@ async def test_a_429_reset_is_respected(xsvc: tuple[Services, Seed], fake: FakeN
     assert retried_at >= fake.last_429_reset > limited_at
 
 
-async def test_the_same_post_from_two_polls_is_stored_once(xsvc: tuple[Services, Seed], fake: FakeNetworks) -> None:
+async def test_the_same_post_from_two_polls_is_stored_once(
+    xsvc: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
     svc, ids = xsvc
     tweet = fake.add_tweet("ana", "Ana", "Once only #test")
     svc.feeds.poll_now()
@@ -107,14 +111,18 @@ async def test_the_same_post_from_two_polls_is_stored_once(xsvc: tuple[Services,
     await svc.feeds.set_cursor(f"x:{ids.event_id}", "1")
     svc.feeds.poll_now()
     await eventually(lambda: len(fake.x_requests) >= 2, what="a second poll")
-    await eventually(lambda: x_source(svc).status.requests >= 2 and svc.feeds.status_version > 2, what="it done")
+    await eventually(
+        lambda: x_source(svc).status.requests >= 2 and svc.feeds.status_version > 2, what="it done"
+    )
     items = await social_items(svc, ids.session_id)
     assert [i.data["post_id"] for i in items] == [tweet]
     routes = await svc.db.read(lambda r: r.list_social_routes(event_id=ids.event_id))
     assert len(routes) == 1
 
 
-async def test_the_read_cap_stops_collection_and_the_panel_says_so(tmp_path: Path, fake: FakeNetworks) -> None:
+async def test_the_read_cap_stops_collection_and_the_panel_says_so(
+    tmp_path: Path, fake: FakeNetworks
+) -> None:
     svc = Services.build(feed_settings(tmp_path, fake, feeds_x={"event_read_cap": 15}))
     await svc.open()
     try:
@@ -158,15 +166,22 @@ async def test_bad_answers_are_backed_off_and_lose_nothing(
 
 
 async def test_a_stalled_connection_times_out(tmp_path: Path, fake: FakeNetworks) -> None:
-    svc = Services.build(feed_settings(tmp_path, fake, feeds={"request_timeout_seconds": 0.5, "backoff_max_seconds": 0.2}))
+    svc = Services.build(
+        feed_settings(tmp_path, fake, feeds={"request_timeout_seconds": 0.5, "backoff_max_seconds": 0.2})
+    )
     await svc.open()
     try:
         ids = await seed(svc)
         fake.fail_next["x"].append(Failure("stall", seconds=5))
         fake.add_tweet("ana", "Ana", "Patience #test")
         svc.feeds.poll_now()
-        await eventually(lambda: "Timeout" in x_source(svc).status.last_error or "timed out" in
-                         x_source(svc).status.last_error.lower(), what="a timeout on the panel")
+        await eventually(
+            lambda: (
+                "Timeout" in x_source(svc).status.last_error
+                or "timed out" in x_source(svc).status.last_error.lower()
+            ),
+            what="a timeout on the panel",
+        )
         await eventually(lambda: _count(svc, ids.session_id, 1), what="the post on retry")
     finally:
         await svc.close()

@@ -24,8 +24,8 @@ import websockets
 from liveblog.services import Services
 from tests import wsclient
 from tests.conftest import ORGANISER, LiveServer, Seed
-from tests.test_media import png_of_size
 from tests.test_docs import protocol_docs
+from tests.test_media import png_of_size
 
 # Status codes the API documents for refusals (protocol.md, protocol-votes.md).
 DOCUMENTED_STATUS = {400, 401, 403, 404, 405, 409, 413, 429}
@@ -37,7 +37,11 @@ WRONG_TYPES: list[Any] = [[], {}, 1.5, True, -1, "", "x", [SURROGATE], {SURROGAT
 
 def documented_codes() -> set[str]:
     """Every code in a documentation table row: | `code` | ..."""
-    return {code for row in re.findall(r"^\|.*$", protocol_docs(), re.M) for code in re.findall(r"`([a-z_]+)`", row)}
+    return {
+        code
+        for row in re.findall(r"^\|.*$", protocol_docs(), re.M)
+        for code in re.findall(r"`([a-z_]+)`", row)
+    }
 
 
 def documented_close_codes() -> set[int]:
@@ -85,7 +89,10 @@ def variants(good: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
     """The corpus for one JSON body: whole-body attacks, then each field made hostile in turn."""
     yield "deep array", b"[" * DEEP + b"]" * DEEP
     yield "deep object", b'{"a":' * 5000 + b"1" + b"}" * 5000
-    yield "deep in a field", json_text({**good, "x": 1}).replace('"x": 1', '"x": ' + "[" * 5000 + "]" * 5000).encode()
+    yield (
+        "deep in a field",
+        json_text({**good, "x": 1}).replace('"x": 1', '"x": ' + "[" * 5000 + "]" * 5000).encode(),
+    )
     yield "not an object", b"[1, 2]"
     yield "null", b"null"
     yield "a lone surrogate", b'"\\ud800"'
@@ -96,8 +103,12 @@ def variants(good: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
     yield "huge float", json_text(good)[:-1].encode() + b', "n": 1e999}'
     yield "huge int digits", b'{"n": ' + b"9" * 5000 + b"}"
     for key in good:
-        for name, value in [("surrogate", SURROGATE), ("surrogate inside", "ok" + SURROGATE + "ok"),
-                            ("huge int", HUGE), ("huge negative", -HUGE)]:
+        for name, value in [
+            ("surrogate", SURROGATE),
+            ("surrogate inside", "ok" + SURROGATE + "ok"),
+            ("huge int", HUGE),
+            ("huge negative", -HUGE),
+        ]:
             yield f"{key}: {name}", json_text({**good, key: value}).encode()
         for value in WRONG_TYPES:
             yield f"{key}: {value!r}", json_text({**good, key: value}).encode()
@@ -106,7 +117,9 @@ def variants(good: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
 def check_response(response: httpx.Response, what: str, codes: set[str]) -> None:
     assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400:
-        assert response.status_code in DOCUMENTED_STATUS, f"{what}: undocumented status {response.status_code}"
+        assert response.status_code in DOCUMENTED_STATUS, (
+            f"{what}: undocumented status {response.status_code}"
+        )
         if response.headers.get("content-type", "").startswith("application/json"):
             code = response.json()["error"]["code"]
             assert code in codes, f"{what}: undocumented error code {code!r}"
@@ -128,41 +141,102 @@ async def make_question(http: httpx.AsyncClient, session_id: str) -> int:
     return int(response.json()["question"]["id"])
 
 
-async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(live: LiveServer, seeded: Seed) -> None:
+async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(
+    live: LiveServer, seeded: Seed
+) -> None:
     codes = documented_codes()
     organiser = {"authorization": f"Bearer {seeded.login_token}"}
     invite = {"authorization": f"Bearer {seeded.token}"}
     s, e = seeded.session_id, seeded.event_id
     async with live.client() as http:
         poll = await make_poll(http, s, seeded.login_token)
-        others = {kind: await make_poll(http, s, seeded.login_token, kind) for kind in ("multiple", "rating", "text")}
+        others = {
+            kind: await make_poll(http, s, seeded.login_token, kind)
+            for kind in ("multiple", "rating", "text")
+        }
         question = await make_question(http, s)
         routes: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
             ("POST", "/api/v1/login", {}, {"username": "org", "password": "wrong"}),
-            ("POST", "/api/v1/events", organiser, {"title": "T", "starts_on": "2026-05-14", "ends_on": "2026-05-15",
-                                                   "hashtags": ["#t"]}),
+            (
+                "POST",
+                "/api/v1/events",
+                organiser,
+                {"title": "T", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": ["#t"]},
+            ),
             ("PATCH", f"/api/v1/events/{e}", organiser, {"title": "T", "venue": "V"}),
-            ("POST", f"/api/v1/events/{e}/sessions", organiser,
-             {"title": "S", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00", "speakers": ["A"]}),
+            (
+                "POST",
+                f"/api/v1/events/{e}/sessions",
+                organiser,
+                {
+                    "title": "S",
+                    "starts_at": "2026-05-14T09:00",
+                    "ends_at": "2026-05-14T10:00",
+                    "speakers": ["A"],
+                },
+            ),
             ("PATCH", f"/api/v1/sessions/{s}", organiser, {"title": "S", "question_moderation": False}),
             ("POST", f"/api/v1/events/{e}/invites", organiser, {"name": "N", "session_id": s}),
-            ("POST", f"/api/v1/sessions/{s}/capture", invite,
-             {"type": "note.create", "client_id": "c-1", "body": "b", "key_point": False,
-              "typed_at": "2026-05-14T09:00:00Z"}),
-            ("POST", f"/api/v1/sessions/{s}/capture", invite,
-             {"type": "note.update", "client_id": "u-1", "item_id": 1, "target_client_id": "c-1", "body": "b"}),
-            ("POST", f"/api/v1/sessions/{s}/capture", organiser,
-             {"type": "note.delete", "client_id": "d-1", "item_id": 1}),
-            ("POST", f"/api/v1/sessions/{s}/polls", organiser,
-             {"question": "Q", "kind": "single", "options": ["a", "b"], "open": True, "duration_seconds": 60,
-              "client_id": "p-1"}),
+            (
+                "POST",
+                f"/api/v1/sessions/{s}/capture",
+                invite,
+                {
+                    "type": "note.create",
+                    "client_id": "c-1",
+                    "body": "b",
+                    "key_point": False,
+                    "typed_at": "2026-05-14T09:00:00Z",
+                },
+            ),
+            (
+                "POST",
+                f"/api/v1/sessions/{s}/capture",
+                invite,
+                {
+                    "type": "note.update",
+                    "client_id": "u-1",
+                    "item_id": 1,
+                    "target_client_id": "c-1",
+                    "body": "b",
+                },
+            ),
+            (
+                "POST",
+                f"/api/v1/sessions/{s}/capture",
+                organiser,
+                {"type": "note.delete", "client_id": "d-1", "item_id": 1},
+            ),
+            (
+                "POST",
+                f"/api/v1/sessions/{s}/polls",
+                organiser,
+                {
+                    "question": "Q",
+                    "kind": "single",
+                    "options": ["a", "b"],
+                    "open": True,
+                    "duration_seconds": 60,
+                    "client_id": "p-1",
+                },
+            ),
             ("POST", f"/api/v1/polls/{poll}/state", organiser, {"state": "open", "duration_seconds": 60}),
-            ("POST", f"/api/v1/questions/{question}/moderation", organiser, {"action": "answer", "answer_item_id": 1}),
+            (
+                "POST",
+                f"/api/v1/questions/{question}/moderation",
+                organiser,
+                {"action": "answer", "answer_item_id": 1},
+            ),
             ("POST", f"/api/v1/polls/{poll}/votes", {}, {"choice": "a"}),
             ("POST", f"/api/v1/polls/{others['multiple']}/votes", {}, {"choice": ["a", "b"]}),
             ("POST", f"/api/v1/polls/{others['rating']}/votes", {}, {"choice": "4"}),
             ("POST", f"/api/v1/polls/{others['text']}/votes", {}, {"choice": "tabs"}),
-            ("POST", f"/api/v1/sessions/{s}/questions", {}, {"body": "Why?", "name": "N", "client_id": "q-1"}),
+            (
+                "POST",
+                f"/api/v1/sessions/{s}/questions",
+                {},
+                {"body": "Why?", "name": "N", "client_id": "q-1"},
+            ),
         ]
         with server_log() as log:
             for method, path, headers, good in routes:
@@ -175,7 +249,9 @@ async def test_the_json_api_answers_every_hostile_body_with_a_documented_4xx(liv
                 # A body over the route's limit, with and without a declared length.
                 huge = b'{"body": "' + b"x" * (3 * 1024 * 1024) + b'"}'
                 response = await http.request(method, path, content=huge, headers=headers)
-                assert response.status_code in (401, 403, 413), f"{method} {path} [huge]: {response.status_code}"
+                assert response.status_code in (401, 403, 413), (
+                    f"{method} {path} [huge]: {response.status_code}"
+                )
 
                 async def chunks() -> Any:
                     for _ in range(48):
@@ -236,11 +312,15 @@ async def test_hostile_credentials_in_headers_and_cookies_are_refused(live: Live
                         ("POST", "/api/v1/events", {"title": "T"}),
                     ]:
                         response = await http.request(method, path, json=body, headers=headers)
-                        check_response(response, f"{method} {path} {str(headers)[:40]} {str(cookies)[:40]}", codes)
+                        check_response(
+                            response, f"{method} {path} {str(headers)[:40]} {str(cookies)[:40]}", codes
+                        )
                 # The capture socket with a junk token (as a subprotocol, where only token characters fit).
                 token = "".join(c for c in value if c.isascii() and c.isalnum())[:4000] or "x"
                 with pytest.raises(websockets.ConnectionClosed) as closed:
-                    async with await wsclient.connect(f"{live.ws_url}/ws/v1/sessions/{s}/capture", token=token) as ws:
+                    async with await wsclient.connect(
+                        f"{live.ws_url}/ws/v1/sessions/{s}/capture", token=token
+                    ) as ws:
                         await wsclient.recv_until(ws, lambda m: False)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
             assert log.problems() == []
@@ -253,12 +333,25 @@ async def test_forms_answer_hostile_fields_without_a_500(live: LiveServer, seede
         assert login.status_code == 303
         forms = [
             ("/login", {"username": "org", "password": "x"}),
-            ("/organise/events/new", {"title": "T", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": "#a"}),
-            (f"/organise/events/{e}", {"form": "event", "title": "T", "starts_on": "2026-05-14", "ends_on": "2026-05-15"}),
+            (
+                "/organise/events/new",
+                {"title": "T", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": "#a"},
+            ),
+            (
+                f"/organise/events/{e}",
+                {"form": "event", "title": "T", "starts_on": "2026-05-14", "ends_on": "2026-05-15"},
+            ),
             (f"/organise/events/{e}", {"form": "invite", "name": "N", "session_id": s}),
             (f"/organise/events/{e}", {"form": "revoke", "invite_id": "x"}),
-            (f"/organise/sessions/{s}", {"form": "session", "title": "S", "starts_at": "2026-05-14T09:00",
-                                         "ends_at": "2026-05-14T10:00"}),
+            (
+                f"/organise/sessions/{s}",
+                {
+                    "form": "session",
+                    "title": "S",
+                    "starts_at": "2026-05-14T09:00",
+                    "ends_at": "2026-05-14T10:00",
+                },
+            ),
             (f"/organise/sessions/{s}", {"form": "state", "state": "live"}),
             (f"/organise/sessions/{s}", {"form": "remove_note", "item_id": "1"}),
         ]
@@ -269,9 +362,13 @@ async def test_forms_answer_hostile_fields_without_a_500(live: LiveServer, seede
                         # urlencoded, percent-escapes as sent (the value is already escaped or plain)
                         encoded = "&".join(f"{k}={value if k == key else v}" for k, v in good.items())
                         response = await http.post(
-                            path, content=encoded, headers={"content-type": "application/x-www-form-urlencoded"}
+                            path,
+                            content=encoded,
+                            headers={"content-type": "application/x-www-form-urlencoded"},
                         )
-                        assert response.status_code < 500, f"{path} {key}={value[:20]}: {response.status_code}"
+                        assert response.status_code < 500, (
+                            f"{path} {key}={value[:20]}: {response.status_code}"
+                        )
                     # multipart with a field that is not UTF-8
                     boundary = "xyz"
                     parts = b"".join(
@@ -281,12 +378,15 @@ async def test_forms_answer_hostile_fields_without_a_500(live: LiveServer, seede
                         for k, v in good.items()
                     )
                     response = await http.post(
-                        path, content=parts + f"--{boundary}--\r\n".encode(),
+                        path,
+                        content=parts + f"--{boundary}--\r\n".encode(),
                         headers={"content-type": f"multipart/form-data; boundary={boundary}"},
                     )
                     assert response.status_code < 500, f"{path} multipart {key}: {response.status_code}"
                 response = await http.post(
-                    path, content=b"--b\r\nbroken", headers={"content-type": "multipart/form-data; boundary=b"}
+                    path,
+                    content=b"--b\r\nbroken",
+                    headers={"content-type": "multipart/form-data; boundary=b"},
                 )
                 assert response.status_code < 500, f"{path} broken multipart: {response.status_code}"
             assert log.problems() == []
@@ -348,7 +448,10 @@ async def test_uploads_answer_hostile_files_with_a_documented_4xx(live: LiveServ
         ("bomb", bomb, {"content-type": "image/png"}),
         ("bomb in a form", *multipart(bomb)),
         ("wrong form field", *multipart(b"x", name="photo")),
-        ("surrogate field name", *multipart(b"x", name="\udcff".encode("utf-8", "surrogatepass").decode("latin-1"))),
+        (
+            "surrogate field name",
+            *multipart(b"x", name="\udcff".encode("utf-8", "surrogatepass").decode("latin-1")),
+        ),
         ("broken form", b"--b0und\r\nbroken", {"content-type": "multipart/form-data; boundary=b0und"}),
         ("form without boundary", b"x", {"content-type": "multipart/form-data"}),
         ("huge declared", b"x" * (11 * 1024 * 1024), {"content-type": "image/png"}),
@@ -370,7 +473,9 @@ async def send_invalid_utf8(ws: Any) -> None:
     await ws.send(b'{"type": "\xff\xfe"}', text=True)
 
 
-async def expect_reply(ws: Any, what: str, codes: set[str], kinds: tuple[str, ...] = ("error", "pong")) -> dict[str, Any]:
+async def expect_reply(
+    ws: Any, what: str, codes: set[str], kinds: tuple[str, ...] = ("error", "pong")
+) -> dict[str, Any]:
     try:
         reply = await wsclient.recv_until(ws, lambda m: m.get("type") in (*kinds, "ack"))
     except websockets.ConnectionClosed as closed:
@@ -381,7 +486,9 @@ async def expect_reply(ws: Any, what: str, codes: set[str], kinds: tuple[str, ..
     return last
 
 
-async def test_the_viewer_socket_answers_hostile_frames_and_stays_open(live: LiveServer, seeded: Seed) -> None:
+async def test_the_viewer_socket_answers_hostile_frames_and_stays_open(
+    live: LiveServer, seeded: Seed
+) -> None:
     codes = documented_codes()
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     with server_log() as log:
@@ -418,7 +525,9 @@ async def test_the_viewer_socket_answers_hostile_frames_and_stays_open(live: Liv
             async with await wsclient.connect(f"{url}?{query}") as ws:
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await wsclient.recv_until(ws, lambda m: False)
-                assert closed.value.rcvd is not None and closed.value.rcvd.code in documented_close_codes(), query
+                assert closed.value.rcvd is not None and closed.value.rcvd.code in documented_close_codes(), (
+                    query
+                )
         assert log.problems() == []
 
 
@@ -428,7 +537,13 @@ async def test_the_capture_socket_answers_hostile_frames_and_still_acks_a_good_n
     codes = documented_codes()
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
     goods = [
-        {"type": "note.create", "client_id": "c-1", "body": "b", "key_point": False, "typed_at": "2026-05-14T09:00:00Z"},
+        {
+            "type": "note.create",
+            "client_id": "c-1",
+            "body": "b",
+            "key_point": False,
+            "typed_at": "2026-05-14T09:00:00Z",
+        },
         {"type": "note.update", "client_id": "u-1", "item_id": 1, "target_client_id": "c-1", "body": "b"},
         {"type": "note.delete", "client_id": "d-1", "target_client_id": "c-1"},
     ]
@@ -440,8 +555,11 @@ async def test_the_capture_socket_answers_hostile_frames_and_still_acks_a_good_n
                 for name, body in variants(good):
                     n += 1
                     # A unique client id each time, unless the client id is the field under attack.
-                    text = body.decode("utf-8", "surrogateescape").replace('"c-1"', f'"c-{n}"', 1) if \
-                        good["type"] == "note.create" else body.decode("utf-8", "surrogateescape")
+                    text = (
+                        body.decode("utf-8", "surrogateescape").replace('"c-1"', f'"c-{n}"', 1)
+                        if good["type"] == "note.create"
+                        else body.decode("utf-8", "surrogateescape")
+                    )
                     try:
                         text.encode()
                     except UnicodeEncodeError:
@@ -465,7 +583,9 @@ async def test_the_capture_socket_answers_hostile_frames_and_still_acks_a_good_n
 # -- the defects one by one ------------------------------------------------------------------------
 
 
-async def test_a_lone_surrogate_in_a_client_id_is_refused_and_the_socket_keeps_acking(live: LiveServer, seeded: Seed) -> None:
+async def test_a_lone_surrogate_in_a_client_id_is_refused_and_the_socket_keeps_acking(
+    live: LiveServer, seeded: Seed
+) -> None:
     # Before: no reply, and the acker died encoding the error frame, so nothing was acked again.
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
     async with await wsclient.connect(url, token=seeded.token) as ws:
@@ -477,7 +597,9 @@ async def test_a_lone_surrogate_in_a_client_id_is_refused_and_the_socket_keeps_a
         assert (await wsclient.recv_type(ws, "ack"))["client_id"] == "after"
 
 
-async def test_a_lone_surrogate_in_a_note_body_is_a_field_error_not_internal(live: LiveServer, seeded: Seed) -> None:
+async def test_a_lone_surrogate_in_a_note_body_is_a_field_error_not_internal(
+    live: LiveServer, seeded: Seed
+) -> None:
     # Before: "internal", which tells the client to resend something that can never succeed.
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
     async with await wsclient.connect(url, token=seeded.token) as ws:
@@ -552,7 +674,9 @@ async def test_a_huge_form_is_refused_with_413_before_it_fills_memory(live: Live
             assert log.problems() == []
 
 
-async def test_every_route_answers_hostile_path_and_query_values_without_a_500(live: LiveServer, seeded: Seed) -> None:
+async def test_every_route_answers_hostile_path_and_query_values_without_a_500(
+    live: LiveServer, seeded: Seed
+) -> None:
     from starlette.routing import Route
 
     from liveblog.web import api, audience, pages
@@ -560,7 +684,11 @@ async def test_every_route_answers_hostile_path_and_query_values_without_a_500(l
     codes = documented_codes()
     values = ["%00", "%ED%A0%80", "%FF%FE", "9" * 25, "x" * 3000, "..%2F..%2Fetc", "%C2%B2", "-1", "a%20b"]
     query = "?since=%ED%A0%80&epoch=%00&next=%ED%A0%80&day=2026-99-99&page=" + "9" * 30
-    auths = [{}, {"authorization": f"Bearer {seeded.login_token}"}, {"authorization": f"Bearer {seeded.token}"}]
+    auths = [
+        {},
+        {"authorization": f"Bearer {seeded.login_token}"},
+        {"authorization": f"Bearer {seeded.token}"},
+    ]
     routes = [r for r in (*pages.routes, *api.routes, *audience.routes) if isinstance(r, Route)]
     assert len(routes) > 30
     async with live.client() as http:
@@ -568,8 +696,12 @@ async def test_every_route_answers_hostile_path_and_query_values_without_a_500(l
             for route in routes:
                 if not route.param_convertors:
                     continue
-                real = {"session_id": seeded.session_id, "event_id": seeded.event_id, "token": seeded.token,
-                        "invite_id": seeded.invite_id}
+                real = {
+                    "session_id": seeded.session_id,
+                    "event_id": seeded.event_id,
+                    "token": seeded.token,
+                    "invite_id": seeded.invite_id,
+                }
                 for value in [*values, None]:  # None: real ids, with the hostile query alone
                     path = route.path
                     for name in route.param_convertors:

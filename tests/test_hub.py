@@ -218,7 +218,9 @@ async def watching(hub: StreamHub, count: int) -> AsyncIterator[list[FakeOutlet]
         yield outlets
 
 
-async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_joins_the_same_write() -> None:
+async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_joins_the_same_write() -> (
+    None
+):
     store = FakeStore()
     hub = make_hub(store, fanout_slice=2)
     async with watching(hub, 6) as outlets:
@@ -426,7 +428,12 @@ async def test_a_channel_is_freed_when_its_session_has_ended_and_the_last_subscr
     outlet = FakeOutlet()
     async with hub.subscribe("s", outlet):
         store.commit(hub, 1)
-        ended = {"type": "change", "seq": 2, "op": "session.updated", "session": {"state": "ended", "epoch": "e1"}}
+        ended = {
+            "type": "change",
+            "seq": 2,
+            "op": "session.updated",
+            "session": {"state": "ended", "epoch": "e1"},
+        }
         store.changes.append(ended)
         hub.publish([Change("s", 2, "session.updated", ended)])
         assert "s" in hub.channels  # still watched: it still gets changes (an organiser's edits)
@@ -568,4 +575,16 @@ def test_viewers_are_told_a_rounded_count() -> None:
     from liveblog.streams.hub import rounded_count
 
     assert [rounded_count(n) for n in (0, 1, 19, 20, 24, 25, 231, 999, 1000, 1049, 1050, 5321)] == [
-        0, 1, 19, 20, 20, 30, 230, 1000, 1000, 1000, 1100, 5300]
+        0,
+        1,
+        19,
+        20,
+        20,
+        30,
+        230,
+        1000,
+        1000,
+        1000,
+        1100,
+        5300,
+    ]

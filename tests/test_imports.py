@@ -30,60 +30,191 @@ EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
 
 def _item(id: int, kind: str, body: str, data: dict[str, Any], seq: int) -> dict[str, Any]:
-    return {"id": id, "session_id": "keynote-abc123", "kind": kind, "client_id": f"c-{id}", "author": "Ada",
-            "body": body, "html": f"<p>{body}</p>", "key_point": False, "data": data, "typed_at": T,
-            "received_at": T, "sort_at": T, "updated_at": T, "deleted": False, "version": 1, "seq": seq}
+    return {
+        "id": id,
+        "session_id": "keynote-abc123",
+        "kind": kind,
+        "client_id": f"c-{id}",
+        "author": "Ada",
+        "body": body,
+        "html": f"<p>{body}</p>",
+        "key_point": False,
+        "data": data,
+        "typed_at": T,
+        "received_at": T,
+        "sort_at": T,
+        "updated_at": T,
+        "deleted": False,
+        "version": 1,
+        "seq": seq,
+    }
 
 
 def valid_export() -> dict[str, Any]:
     """One session with a note (edited once), a social post, a poll, a question, a comment, a
     summary, a tag and a photo: every field an export has."""
     items = [
-        _item(1, "note", "Plants **eat light** ![](/media/0123456789abcdef)", {"media": ["0123456789abcdef"]}, 1),
-        _item(2, "social", "Loving this talk", {"network": "mastodon", "post_id": "9", "handle": "rosa@example.social",
-                                                "url": "https://example.social/@rosa/9", "state": "approved"}, 2),
-        _item(3, "poll", "Favourite pigment?", {"question": "Favourite pigment?", "state": "closed",
-                                                "options": [{"id": "a", "label": "Green"}], "tally": {"a": 2}}, 3),
+        _item(
+            1, "note", "Plants **eat light** ![](/media/0123456789abcdef)", {"media": ["0123456789abcdef"]}, 1
+        ),
+        _item(
+            2,
+            "social",
+            "Loving this talk",
+            {
+                "network": "mastodon",
+                "post_id": "9",
+                "handle": "rosa@example.social",
+                "url": "https://example.social/@rosa/9",
+                "state": "approved",
+            },
+            2,
+        ),
+        _item(
+            3,
+            "poll",
+            "Favourite pigment?",
+            {
+                "question": "Favourite pigment?",
+                "state": "closed",
+                "options": [{"id": "a", "label": "Green"}],
+                "tally": {"a": 2},
+            },
+            3,
+        ),
         _item(4, "question", "Why green?", {"state": "visible", "votes": 1}, 4),
     ]
-    changes = [{"seq": i["seq"], "op": "item.created", "item_id": i["id"], "created_at": T,
-                "payload": {"type": "change", "seq": i["seq"], "op": "item.created", "item": copy.deepcopy(i)}}
-               for i in items]
-    comment = {"id": 1, "parent_id": None, "created_at": T, "deleted": False, "state": "visible",
-               "author": "reader1", "author_id": 7, "html": "<p>Great</p>", "edited": False, "updated_at": T}
-    changes.append({"seq": 5, "op": "comment.created", "item_id": None, "created_at": T,
-                    "payload": {"type": "change", "seq": 5, "op": "comment.created", "comment": comment}})
+    changes = [
+        {
+            "seq": i["seq"],
+            "op": "item.created",
+            "item_id": i["id"],
+            "created_at": T,
+            "payload": {"type": "change", "seq": i["seq"], "op": "item.created", "item": copy.deepcopy(i)},
+        }
+        for i in items
+    ]
+    comment = {
+        "id": 1,
+        "parent_id": None,
+        "created_at": T,
+        "deleted": False,
+        "state": "visible",
+        "author": "reader1",
+        "author_id": 7,
+        "html": "<p>Great</p>",
+        "edited": False,
+        "updated_at": T,
+    }
+    changes.append(
+        {
+            "seq": 5,
+            "op": "comment.created",
+            "item_id": None,
+            "created_at": T,
+            "payload": {"type": "change", "seq": 5, "op": "comment.created", "comment": comment},
+        }
+    )
     return {
-        "format": "liveblog-archive", "version": 1, "exported_at": T,
-        "event": {"id": "summit-abc123", "title": "Summit", "starts_on": "2026-05-14", "ends_on": "2026-05-14",
-                  "venue": "", "description": "", "hashtags": ["#summit"], "created_at": T, "updated_at": T,
-                  "language": "en"},
+        "format": "liveblog-archive",
+        "version": 1,
+        "exported_at": T,
+        "event": {
+            "id": "summit-abc123",
+            "title": "Summit",
+            "starts_on": "2026-05-14",
+            "ends_on": "2026-05-14",
+            "venue": "",
+            "description": "",
+            "hashtags": ["#summit"],
+            "created_at": T,
+            "updated_at": T,
+            "language": "en",
+        },
         "comment_premoderation": False,
-        "sessions": [{
-            "session": {"id": "keynote-abc123", "event_id": "summit-abc123", "title": "Keynote",
-                        "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00", "room": "Hall",
-                        "speakers": ["Ada"], "hashtags": ["#botany"], "description": "", "state": "ended",
-                        "question_moderation": False, "stream_epoch": "9cf205adc49162bb", "last_seq": 5,
-                        "ended_at": T, "created_at": T, "updated_at": T},
-            "archive": {"summary": "Plants *eat* light", "summary_html": "<p>Plants <em>eat</em> light</p>",
-                        "summary_by": "org", "archived_at": T, "updated_at": T, "tags_synced_at": T},
-            "tags": [["botany", "hashtag"], ["café", "organiser"], ["c++", "organiser"], ["node.js", "organiser"]],
-            "items": items,
-            "item_history": [{"item_id": 1, "version": 1, "body": "Plants eat", "html": "<p>Plants eat</p>",
-                              "written_at": T, "replaced_at": T}],
-            "changes": changes,
-            "comments": [{"id": 1, "parent_id": None, "author": "reader1", "body": "Great", "html": "<p>Great</p>",
-                          "state": "visible", "deleted": False, "created_at": T, "updated_at": T, "edited": False}],
-            "thread_locked": False,
-            "media": [{"id": "0123456789abcdef", "content_type": "image/png", "sha256": hashlib.sha256(PNG).hexdigest(),
-                       "created_at": T, "data_base64": base64.b64encode(PNG).decode()}],
-        }],
+        "sessions": [
+            {
+                "session": {
+                    "id": "keynote-abc123",
+                    "event_id": "summit-abc123",
+                    "title": "Keynote",
+                    "starts_at": "2026-05-14T09:00",
+                    "ends_at": "2026-05-14T10:00",
+                    "room": "Hall",
+                    "speakers": ["Ada"],
+                    "hashtags": ["#botany"],
+                    "description": "",
+                    "state": "ended",
+                    "question_moderation": False,
+                    "stream_epoch": "9cf205adc49162bb",
+                    "last_seq": 5,
+                    "ended_at": T,
+                    "created_at": T,
+                    "updated_at": T,
+                },
+                "archive": {
+                    "summary": "Plants *eat* light",
+                    "summary_html": "<p>Plants <em>eat</em> light</p>",
+                    "summary_by": "org",
+                    "archived_at": T,
+                    "updated_at": T,
+                    "tags_synced_at": T,
+                },
+                "tags": [
+                    ["botany", "hashtag"],
+                    ["café", "organiser"],
+                    ["c++", "organiser"],
+                    ["node.js", "organiser"],
+                ],
+                "items": items,
+                "item_history": [
+                    {
+                        "item_id": 1,
+                        "version": 1,
+                        "body": "Plants eat",
+                        "html": "<p>Plants eat</p>",
+                        "written_at": T,
+                        "replaced_at": T,
+                    }
+                ],
+                "changes": changes,
+                "comments": [
+                    {
+                        "id": 1,
+                        "parent_id": None,
+                        "author": "reader1",
+                        "body": "Great",
+                        "html": "<p>Great</p>",
+                        "state": "visible",
+                        "deleted": False,
+                        "created_at": T,
+                        "updated_at": T,
+                        "edited": False,
+                    }
+                ],
+                "thread_locked": False,
+                "media": [
+                    {
+                        "id": "0123456789abcdef",
+                        "content_type": "image/png",
+                        "sha256": hashlib.sha256(PNG).hexdigest(),
+                        "created_at": T,
+                        "data_base64": base64.b64encode(PNG).decode(),
+                    }
+                ],
+            }
+        ],
     }
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "liveblog.cli", "--db", str(tmp_path / "data" / "live.sqlite3"),
-                           *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "liveblog.cli", "--db", str(tmp_path / "data" / "live.sqlite3"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
 
 
 def import_file(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
@@ -115,10 +246,18 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("tag ../", _set(f"{S}.tags.0.0", "../../escaped"), "sessions[0].tags[0][0]: must match"),
     ("tag /", _set(f"{S}.tags.0.0", "a/b"), "sessions[0].tags[0][0]: must match"),
     ("tag ..", _set(f"{S}.tags.0.0", ".."), "sessions[0].tags[0][0]: must match"),
-    ("tag upper case", _set(f"{S}.tags.0.0", "Botany"), "sessions[0].tags[0][0]: must be a tag in its normal form"),
+    (
+        "tag upper case",
+        _set(f"{S}.tags.0.0", "Botany"),
+        "sessions[0].tags[0][0]: must be a tag in its normal form",
+    ),
     ("item in another session", _set(f"{S}.items.0.session_id", "../x"), "sessions[0].items[0].session_id"),
     ("seq 2**70", _set(f"{S}.changes.0.seq", 2**70), "sessions[0].changes[0].seq: must be from 1 to"),
-    ("last_seq 2**70", _set(f"{S}.session.last_seq", 2**70), "sessions[0].session.last_seq: must be from 0 to"),
+    (
+        "last_seq 2**70",
+        _set(f"{S}.session.last_seq", 2**70),
+        "sessions[0].session.last_seq: must be from 0 to",
+    ),
     ("item id -1", _set(f"{S}.items.0.id", -1), "sessions[0].items[0].id: must be from 1 to"),
     ("huge int in data", _set(f"{S}.items.2.data.tally.a", 2**64), "sessions[0].items[2].data.tally.a"),
     ("version true", _set("version", True), "version: True is not supported"),
@@ -126,21 +265,49 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("version '1'", _set("version", "1"), "version: '1' is not supported"),
     ("version 2", _set("version", 2), "version: 2 is not supported"),
     ("title not a string", _set(f"{S}.session.title", 5), "sessions[0].session.title: must be a string"),
-    ("deleted not a bool", _set(f"{S}.items.0.deleted", 1), "sessions[0].items[0].deleted: must be true or false"),
+    (
+        "deleted not a bool",
+        _set(f"{S}.items.0.deleted", 1),
+        "sessions[0].items[0].deleted: must be true or false",
+    ),
     ("sessions not a list", _set("sessions", {}), "sessions: must be a list"),
     ("items missing", lambda d: d["sessions"][0].pop("items"), "sessions[0].items: is missing"),
-    ("over-long title", _set(f"{S}.session.title", "x" * 201), "sessions[0].session.title: must be at most 200"),
-    ("over-long body", _set(f"{S}.items.0.body", "x" * 1_000_001), "sessions[0].items[0].body: must be at most"),
-    ("NUL in text", _set(f"{S}.comments.0.body", "a\x00b"), "sessions[0].comments[0].body: must be text without NUL"),
+    (
+        "over-long title",
+        _set(f"{S}.session.title", "x" * 201),
+        "sessions[0].session.title: must be at most 200",
+    ),
+    (
+        "over-long body",
+        _set(f"{S}.items.0.body", "x" * 1_000_001),
+        "sessions[0].items[0].body: must be at most",
+    ),
+    (
+        "NUL in text",
+        _set(f"{S}.comments.0.body", "a\x00b"),
+        "sessions[0].comments[0].body: must be text without NUL",
+    ),
     ("bad state", _set(f"{S}.session.state", "exploded"), "sessions[0].session.state: must be one of"),
-    ("bad time", _set(f"{S}.items.0.typed_at", "yesterday"), "sessions[0].items[0].typed_at: must be an ISO 8601"),
+    (
+        "bad time",
+        _set(f"{S}.items.0.typed_at", "yesterday"),
+        "sessions[0].items[0].typed_at: must be an ISO 8601",
+    ),
     ("duplicate item id", _set(f"{S}.items.1.id", 1), "sessions[0].items[1].id: 1 appears twice"),
     ("dangling parent", _set(f"{S}.comments.0.parent_id", 99), "sessions[0].comments[0].parent_id"),
     ("gap in changes", _set(f"{S}.changes.1.seq", 7), "sessions[0].changes[1].seq: must be 2"),
     ("payload disagrees", _set(f"{S}.changes.0.payload.seq", 3), "sessions[0].changes[0].payload"),
-    ("photo not base64", _set(f"{S}.media.0.data_base64", "%%%"), "sessions[0].media[0].data_base64: must be base64"),
+    (
+        "photo not base64",
+        _set(f"{S}.media.0.data_base64", "%%%"),
+        "sessions[0].media[0].data_base64: must be base64",
+    ),
     ("photo sha256", _set(f"{S}.media.0.sha256", "0" * 64), "sessions[0].media[0].sha256: does not match"),
-    ("other html in payload", _set(f"{S}.changes.0.payload.summary_html", EVIL), "changes[0].payload.summary_html"),
+    (
+        "other html in payload",
+        _set(f"{S}.changes.0.payload.summary_html", EVIL),
+        "changes[0].payload.summary_html",
+    ),
 ]
 
 
@@ -156,17 +323,41 @@ def test_a_bad_field_is_refused_by_name_and_nothing_is_written(
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["data", "export.json"]  # not even a database
 
 
-@pytest.mark.parametrize("case,text,message", [
-    ("nested 200,000 deep", '{"format": "liveblog-archive", "x": ' + "[" * 200_000 + "]" * 200_000 + "}",
-     "nested deeper than 32 levels"),
-    ("NaN", json.dumps(valid_export()).replace('"votes": 1', '"votes": NaN'), "NaN is not a JSON number"),
-    ("Infinity", json.dumps(valid_export()).replace('"votes": 1', '"votes": -Infinity'), "-Infinity is not a JSON"),
-    ("1e999", json.dumps(valid_export()).replace('"votes": 1', '"votes": 1e999'), "votes: must be a finite number"),
-    ("a 5,000-digit number", json.dumps(valid_export()).replace('"votes": 1', '"votes": ' + "9" * 5000), "not JSON"),
-    ("lone surrogate", json.dumps(valid_export()).replace("Why green?", "Why \\ud800?"), "lone surrogates"),
-    ("not an object", "[1, 2]", "an export is a JSON object"),
-])
-def test_unparseable_files_are_refused_without_a_traceback(tmp_path: Path, case: str, text: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "case,text,message",
+    [
+        (
+            "nested 200,000 deep",
+            '{"format": "liveblog-archive", "x": ' + "[" * 200_000 + "]" * 200_000 + "}",
+            "nested deeper than 32 levels",
+        ),
+        ("NaN", json.dumps(valid_export()).replace('"votes": 1', '"votes": NaN'), "NaN is not a JSON number"),
+        (
+            "Infinity",
+            json.dumps(valid_export()).replace('"votes": 1', '"votes": -Infinity'),
+            "-Infinity is not a JSON",
+        ),
+        (
+            "1e999",
+            json.dumps(valid_export()).replace('"votes": 1', '"votes": 1e999'),
+            "votes: must be a finite number",
+        ),
+        (
+            "a 5,000-digit number",
+            json.dumps(valid_export()).replace('"votes": 1', '"votes": ' + "9" * 5000),
+            "not JSON",
+        ),
+        (
+            "lone surrogate",
+            json.dumps(valid_export()).replace("Why green?", "Why \\ud800?"),
+            "lone surrogates",
+        ),
+        ("not an object", "[1, 2]", "an export is a JSON object"),
+    ],
+)
+def test_unparseable_files_are_refused_without_a_traceback(
+    tmp_path: Path, case: str, text: str, message: str
+) -> None:
     done = import_file(tmp_path, text)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     assert message in done.stderr
@@ -193,8 +384,11 @@ class _Live(HTMLParser):
         inline = tag == "script" and not a.get("src") and a.get("type") != "application/ld+json"
         if inline or tag in ("iframe", "object", "embed"):
             self.found.append(f"<{tag}>")
-        self.found += [f"{tag} {k}" for k, v in attrs if k.startswith("on")
-                       or (v or "").strip().lower().startswith("javascript:")]
+        self.found += [
+            f"{tag} {k}"
+            for k, v in attrs
+            if k.startswith("on") or (v or "").strip().lower().startswith("javascript:")
+        ]
 
 
 def live_parts(html_text: str) -> list[str]:
@@ -225,8 +419,10 @@ def hostile_html_export() -> dict[str, Any]:
     b["archive"]["summary"] = "Summary " + EVIL
     b["item_history"][0]["body"] = "Before " + EVIL
     # A social post's stored HTML is read for its photos and avatar only: hostile ones stay inert.
-    b["items"][1]["html"] = ('<div class="social-post"><img class="social-image" src="javascript:alert(4)" '
-                             'alt="x" onerror="alert(5)"><img class="social-avatar" src="/media/../../x"></div>')
+    b["items"][1]["html"] = (
+        '<div class="social-post"><img class="social-image" src="javascript:alert(4)" '
+        'alt="x" onerror="alert(5)"><img class="social-avatar" src="/media/../../x"></div>'
+    )
     return doc
 
 
@@ -256,7 +452,9 @@ def test_every_html_field_is_rendered_again_from_its_text(tmp_path: Path) -> Non
     assert "&lt;script&gt;" in b["items"][0]["html"] and "&lt;script&gt;" in b["comments"][0]["html"]
     assert b["archive"]["summary_html"] == render_markdown("Summary " + EVIL)
     assert b["item_history"][0]["html"] == render_markdown("Before " + EVIL)
-    assert b["items"][2]["html"] == "<p>Favourite pigment?</p>" and b["items"][3]["html"] == "<p>Why green?</p>"
+    assert (
+        b["items"][2]["html"] == "<p>Favourite pigment?</p>" and b["items"][3]["html"] == "<p>Why green?</p>"
+    )
     assert "Loving this talk" in b["items"][1]["html"] and "/media/../" not in b["items"][1]["html"]
     assert b["changes"][0]["payload"]["item"]["html"] == b["items"][0]["html"]
     assert b["changes"][4]["payload"]["comment"]["html"] == b["comments"][0]["html"]
@@ -265,7 +463,10 @@ def test_every_html_field_is_rendered_again_from_its_text(tmp_path: Path) -> Non
     done = run_cli(tmp_path, "export-site", "summit-abc123", str(site))
     assert done.returncode == 0, done.stderr
     pages = list(site.rglob("*.html"))
-    assert len(pages) >= 3 and [(p.name, live_parts(p.read_text())) for p in pages if live_parts(p.read_text())] == []
+    assert (
+        len(pages) >= 3
+        and [(p.name, live_parts(p.read_text())) for p in pages if live_parts(p.read_text())] == []
+    )
     assert {p.name for p in tmp_path.iterdir()} == {"data", "export.json", "again.json", "site"}
 
 
@@ -277,11 +478,27 @@ def test_a_round_trip_keeps_a_social_posts_photos(tmp_path: Path) -> None:
 
     doc = valid_export()
     item = doc["sessions"][0]["items"][1]
-    post = SocialPost(network="mastodon", post_id="9", author_handle="rosa@example.social", author_name="Ada",
-                      text=item["body"], url=item["data"]["url"], posted_at=T,
-                      media=({"type": "image", "local": "/media/0123456789abcdef", "alt": "A leaf", "width": 640,
-                              "height": 480}, {"type": "video", "url": "https://example.social/v.mp4", "alt": "Clip"}),
-                      avatar_local="/media/0123456789abcdef", relation={"reply_to": "8"})
+    post = SocialPost(
+        network="mastodon",
+        post_id="9",
+        author_handle="rosa@example.social",
+        author_name="Ada",
+        text=item["body"],
+        url=item["data"]["url"],
+        posted_at=T,
+        media=(
+            {
+                "type": "image",
+                "local": "/media/0123456789abcdef",
+                "alt": "A leaf",
+                "width": 640,
+                "height": 480,
+            },
+            {"type": "video", "url": "https://example.social/v.mp4", "alt": "Clip"},
+        ),
+        avatar_local="/media/0123456789abcdef",
+        relation={"reply_to": "8"},
+    )
     item["html"] = doc["sessions"][0]["changes"][1]["payload"]["item"]["html"] = render_post(post)
     assert import_file(tmp_path, json.dumps(doc)).returncode == 0
     done = run_cli(tmp_path, "export", "summit-abc123", "-")
@@ -294,8 +511,13 @@ def test_an_earlier_comment_version_in_the_stream_keeps_only_its_words(tmp_path:
     the comment's body; an earlier one (an edit came later) becomes its words, as escaped text."""
     doc = valid_export()
     old = doc["sessions"][0]["changes"][4]["payload"]["comment"]
-    old.update(updated_at="2026-05-14T09:00:00.000Z", html='<p>Old <em>words</em> <img src=x onerror="alert(1)"></p>')
+    old.update(
+        updated_at="2026-05-14T09:00:00.000Z", html='<p>Old <em>words</em> <img src=x onerror="alert(1)"></p>'
+    )
     assert import_file(tmp_path, json.dumps(doc)).returncode == 0
     done = run_cli(tmp_path, "export", "summit-abc123", "-")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["sessions"][0]["changes"][4]["payload"]["comment"]["html"] == "<p>Old words</p>"
+    assert (
+        json.loads(done.stdout)["sessions"][0]["changes"][4]["payload"]["comment"]["html"]
+        == "<p>Old words</p>"
+    )

@@ -9,12 +9,26 @@ PACKAGE = Path(__file__).resolve().parent.parent / "liveblog"
 
 # What each layer must never import (directly).
 FORBIDDEN = {
-    "storage": ("liveblog.streams", "liveblog.capture", "liveblog.archive", "liveblog.web", "starlette", "uvicorn"),
+    "storage": (
+        "liveblog.streams",
+        "liveblog.capture",
+        "liveblog.archive",
+        "liveblog.web",
+        "starlette",
+        "uvicorn",
+    ),
     "streams": ("liveblog.capture", "liveblog.archive", "liveblog.web", "starlette", "uvicorn"),
     "capture": ("liveblog.web", "liveblog.archive"),
     "archive": ("liveblog.web", "liveblog.capture"),
     # The access layer serves every transport, so it knows none of them.
-    "access": ("liveblog.web", "liveblog.capture", "liveblog.archive", "liveblog.streams", "starlette", "uvicorn"),
+    "access": (
+        "liveblog.web",
+        "liveblog.capture",
+        "liveblog.archive",
+        "liveblog.streams",
+        "starlette",
+        "uvicorn",
+    ),
 }
 
 
@@ -54,15 +68,27 @@ def test_sql_lives_in_storage_only() -> None:
 # its own, or from its own unit. Same-rank units (capture, archive, programme) never import each
 # other. Units not listed are an error, so a new top-level module must be placed here.
 RANKS = {
-    "errors": 0, "models": 0, "paths": 0, "text": 0, "logs": 0, "metrics": 0,
-    "settings": 1, "lifecycle": 1, "sharedstate": 1,
+    "errors": 0,
+    "models": 0,
+    "paths": 0,
+    "text": 0,
+    "logs": 0,
+    "metrics": 0,
+    "settings": 1,
+    "lifecycle": 1,
+    "sharedstate": 1,
     "storage": 2,
     "streams": 3,
     "access": 4,
-    "capture": 5, "archive": 5,
+    "capture": 5,
+    "archive": 5,
     "services": 6,
     "web": 7,
-    "demo": 8, "demo_feeds": 9, "cli": 10, "__main__": 11, "__init__": 11,
+    "demo": 8,
+    "demo_feeds": 9,
+    "cli": 10,
+    "__main__": 11,
+    "__init__": 11,
 }
 # Above storage, only the package's interface (liveblog.storage) is imported, never a backend's
 # modules; the CLI's backup commands are the SQLite backend's own tools.

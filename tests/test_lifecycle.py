@@ -68,7 +68,9 @@ async def test_a_task_that_cannot_restart_turns_health_red(live: LiveServer, cap
         red = await http.get("/healthz")
         assert red.status_code == 503
         assert red.json()["tasks"]["search.indexer"] == {
-            "state": "failed", "failures": 1, "last_error": "ValueError: index corrupt",
+            "state": "failed",
+            "failures": 1,
+            "last_error": "ValueError: index corrupt",
             "failed_at": red.json()["tasks"]["search.indexer"]["failed_at"],
         }
         assert "background task search.indexer failed" in caplog.text

@@ -91,7 +91,9 @@ async def test_ack_comes_after_commit_and_resend_creates_nothing(live: LiveServe
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-async def test_a_viewer_resumes_with_exactly_the_missed_items_then_live(live: LiveServer, seeded: Seed) -> None:
+async def test_a_viewer_resumes_with_exactly_the_missed_items_then_live(
+    live: LiveServer, seeded: Seed
+) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     note_taker = await connect(url + "/capture", token=seeded.token)
     await recv_type(note_taker, "synced")
@@ -100,7 +102,9 @@ async def test_a_viewer_resumes_with_exactly_the_missed_items_then_live(live: Li
     await recv_type(viewer, "synced")
     for i in range(5):
         await send(note_taker, {"type": "note.create", "client_id": f"a{i}", "body": f"note {i}"})
-    seen = changes(await recv_until(viewer, lambda m: m.get("seq") == hello["seq"] + 3 and m["type"] == "change"))
+    seen = changes(
+        await recv_until(viewer, lambda m: m.get("seq") == hello["seq"] + 3 and m["type"] == "change")
+    )
     last = seen[-1]["seq"]
     await viewer.close()  # drops mid-stream
     for i in range(5, 10):
@@ -139,7 +143,9 @@ async def test_too_far_behind_must_reload(tmp_path: Any) -> None:
         from liveblog.capture.notes import Author
 
         for i in range(6):
-            await services.notes.handle(s.session_id, Author("Ada", "x"), {"type": "note.create", "client_id": f"n{i}", "body": "x"})
+            await services.notes.handle(
+                s.session_id, Author("Ada", "x"), {"type": "note.create", "client_id": f"n{i}", "body": "x"}
+            )
         async with run_server(settings, services) as live:
             async with await connect(f"{live.ws_url}/ws/v1/sessions/{s.session_id}?since=1") as ws:
                 assert (await recv_type(ws, "reload"))["reason"] == "too_far_behind"
@@ -184,7 +190,9 @@ async def test_a_viewer_that_never_reads_is_disconnected_without_holding_others_
                         assert buffered <= 65536 + 125000  # one change holds the body and its HTML
             assert len(channel.live) == 2  # the healthy viewer and the note-taker remain
             head = channel.head
-            got = await recv_until(healthy, lambda m: m.get("type") == "change" and m["seq"] == head, timeout=30)
+            got = await recv_until(
+                healthy, lambda m: m.get("type") == "change" and m["seq"] == head, timeout=30
+            )
             assert len(changes(got)) == sent
             assert await close_code(stalled, timeout=60) == CloseCode.TOO_SLOW
             for ws in (healthy, note_taker):
@@ -227,7 +235,9 @@ async def test_note_taker_tokens_are_checked(live: LiveServer, seeded: Seed) -> 
         assert await close_code(ws) == CloseCode.UNAUTHORIZED
 
 
-async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(live: LiveServer, seeded: Seed) -> None:
+async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(
+    live: LiveServer, seeded: Seed
+) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     bystander = await connect(url)
     await recv_type(bystander, "synced")
@@ -240,7 +250,10 @@ async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(live: Li
             (json.dumps({"type": "note.shout", "client_id": "a"}), "unknown_type"),
             (json.dumps({"type": "note.create", "client_id": "a"}), "missing_field"),
             (json.dumps({"type": "note.create", "client_id": "a", "body": "x" * 70000}), "too_large"),
-            (json.dumps({"type": "note.update", "client_id": "b", "item_id": 424242, "body": "x"}), "unknown_item"),
+            (
+                json.dumps({"type": "note.update", "client_id": "b", "item_id": 424242, "body": "x"}),
+                "unknown_item",
+            ),
         ]
         for frame, code in cases:
             await ws.send(frame)
@@ -259,7 +272,14 @@ async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(live: Li
     await bystander.close()
 
 
-@pytest.mark.parametrize(("query", "code"), [("since=-1", CloseCode.BAD_REQUEST), ("since=abc", CloseCode.BAD_REQUEST), ("epoch=%3Cx%3E", CloseCode.BAD_REQUEST)])
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("since=-1", CloseCode.BAD_REQUEST),
+        ("since=abc", CloseCode.BAD_REQUEST),
+        ("epoch=%3Cx%3E", CloseCode.BAD_REQUEST),
+    ],
+)
 async def test_bad_positions_are_refused(live: LiveServer, seeded: Seed, query: str, code: int) -> None:
     async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}?{query}") as ws:
         assert (await recv(ws))["code"] == "bad_position"
@@ -273,7 +293,9 @@ async def test_unknown_session_and_ended_session(live: LiveServer, seeded: Seed)
     async with await connect(f"{live.ws_url}/ws/v1/sessions/nope/capture", token=seeded.token) as ws:
         assert await close_code(ws) == CloseCode.NOT_FOUND
     await live.services.programme.set_state(seeded.session_id, "ended")
-    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture", token=seeded.token) as ws:
+    async with await connect(
+        f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture", token=seeded.token
+    ) as ws:
         await recv_type(ws, "synced")
         await send(ws, {"type": "note.create", "client_id": "late", "body": "too late"})
         assert (await recv_type(ws, "error"))["code"] == "session_ended"
@@ -325,15 +347,25 @@ async def test_one_commit_of_many_items_reaches_websocket_and_sse_viewers_as_sep
         last = 0
         for i in range(count):
             item, change = await tx.insert_item(
-                session_id=seeded.session_id, kind="social", client_id=f"burst-{i}", author="Room",
-                author_ref=None, body=f"burst {i} " + "x" * 200, html="", key_point=False, data={},
+                session_id=seeded.session_id,
+                kind="social",
+                client_id=f"burst-{i}",
+                author="Room",
+                author_ref=None,
+                body=f"burst {i} " + "x" * 200,
+                html="",
+                key_point=False,
+                data={},
                 typed_at="2026-05-14T09:30:00+00:00",
             )
             last = change.seq
         return last
 
     sse_seen: list[dict[str, Any]] = []
-    async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws, live.client() as http:
+    async with (
+        await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws,
+        live.client() as http,
+    ):
         hello = await recv_type(ws, "hello")
         await recv_type(ws, "synced")
         async with http.stream("GET", f"/api/v1/sessions/{seeded.session_id}/stream") as response:
@@ -362,12 +394,18 @@ async def test_sse_resumes_from_last_event_id(live: LiveServer, seeded: Seed) ->
     from liveblog.capture.notes import Author
 
     for i in range(3):
-        await live.services.notes.handle(seeded.session_id, Author("Ada", "x"), {"type": "note.create", "client_id": f"s{i}", "body": f"n{i}"})
+        await live.services.notes.handle(
+            seeded.session_id,
+            Author("Ada", "x"),
+            {"type": "note.create", "client_id": f"s{i}", "body": f"n{i}"},
+        )
     session = await live.services.programme.session(seeded.session_id)
     events: list[tuple[str, str]] = []
     async with live.client() as http:
         headers = {"Last-Event-ID": f"{session.stream_epoch}:{session.last_seq - 2}"}
-        async with http.stream("GET", f"/api/v1/sessions/{seeded.session_id}/stream", headers=headers) as response:
+        async with http.stream(
+            "GET", f"/api/v1/sessions/{seeded.session_id}/stream", headers=headers
+        ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             event_id = ""
             async with asyncio.timeout(10):

@@ -92,7 +92,10 @@ def png_of_size(width: int, height: int, rows: int | None = None) -> bytes:
     With `rows`, only that many rows of data follow: Pillow reads the size from the header."""
     compressor = zlib.compressobj(9)
     row = b"\x00" + b"\x00" * width
-    idat = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows)) + compressor.flush()
+    idat = (
+        b"".join(compressor.compress(row) for _ in range(height if rows is None else rows))
+        + compressor.flush()
+    )
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack("!I", len(body)) + kind + body + struct.pack("!I", zlib.crc32(kind + body))
@@ -114,7 +117,9 @@ async def test_decompression_bombs_and_huge_images_are_413(live: LiveServer, see
             response = await http.post(url, content=data, headers={**auth, "Content-Type": "image/png"})
             assert response.status_code == 413, (what, response.text)
             assert response.json()["error"]["code"] == "too_large"
-        ok = await http.post(url, content=png_of_size(640, 480), headers={**auth, "Content-Type": "image/png"})
+        ok = await http.post(
+            url, content=png_of_size(640, 480), headers={**auth, "Content-Type": "image/png"}
+        )
         assert ok.status_code == 201
 
 

@@ -37,7 +37,9 @@ async def test_the_buffers_of_evicted_viewers_are_given_back_to_the_system(tmp_p
             services = live.services
             port = int(live.url.rsplit(":", 1)[1])
             path = f"/ws/v1/sessions/{s.session_id}"
-            async with await connect(f"{live.ws_url}{path}/capture", token=s.token, max_size=None) as note_taker:
+            async with await connect(
+                f"{live.ws_url}{path}/capture", token=s.token, max_size=None
+            ) as note_taker:
                 await recv_type(note_taker, "synced")
                 acks = 0
 
@@ -52,7 +54,9 @@ async def test_the_buffers_of_evicted_viewers_are_given_back_to_the_system(tmp_p
                 async def post() -> None:
                     nonlocal sent
                     sent += 1
-                    await send(note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": f"{sent} {NOTE}"})
+                    await send(
+                        note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": f"{sent} {NOTE}"}
+                    )
 
                 for _ in range(30):  # warm: the ring, the caches, the write path
                     await post()

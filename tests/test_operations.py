@@ -24,7 +24,9 @@ def metric(text: str, name: str) -> float:
     return float(found.group(1))
 
 
-async def test_prometheus_metrics_count_connections_deliveries_and_latencies(live: LiveServer, seeded: Seed) -> None:
+async def test_prometheus_metrics_count_connections_deliveries_and_latencies(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as http:
         before = (await http.get("/metrics")).text
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
@@ -44,9 +46,13 @@ async def test_prometheus_metrics_count_connections_deliveries_and_latencies(liv
     assert metric(text, 'liveblog_connections{role="viewer"}') == 3
     assert metric(text, 'liveblog_connections{role="note_taker"}') == 1
     assert metric(text, "liveblog_deliveries_total") >= 4  # 3 viewers + the note-taker's own socket
-    assert metric(text, "liveblog_capture_seconds_count") == metric(before, "liveblog_capture_seconds_count") + 1
+    assert (
+        metric(text, "liveblog_capture_seconds_count") == metric(before, "liveblog_capture_seconds_count") + 1
+    )
     assert metric(text, "liveblog_commit_seconds_count") > metric(before, "liveblog_commit_seconds_count")
-    assert metric(text, 'liveblog_capture_seconds_bucket{le="+Inf"}') == metric(text, "liveblog_capture_seconds_count")
+    assert metric(text, 'liveblog_capture_seconds_bucket{le="+Inf"}') == metric(
+        text, "liveblog_capture_seconds_count"
+    )
     assert metric(text, "liveblog_writer_queue_depth") == 0
     assert metric(text, "liveblog_fanout_failures_total") == 0
     assert metric(text, "liveblog_database_up") == 1 and metric(text, "liveblog_up") == 1
@@ -69,16 +75,16 @@ async def test_healthz_fails_while_postgresql_is_down_and_writes_resume_after(tm
             async with run_server(settings, services) as live, live.client() as http:
                 assert (await http.get("/healthz")).status_code == 200
                 server.stop()
-                report = await eventually(
-                    lambda: _red(http), 15, "/healthz to report the database down"
-                )
+                report = await eventually(lambda: _red(http), 15, "/healthz to report the database down")
                 assert report["components"]["store"]["reachable"] is False
                 async with live.client() as h2:
                     assert (await h2.get("/metrics")).status_code == 200  # metrics still answer
                 server.start()
                 await eventually(lambda: _green(http), 20, "/healthz to recover")
                 # The writer reconnected by itself: notes are acknowledged again.
-                ack = await services.notes.handle(s.session_id, author, {"type": "note.create", "client_id": "back", "body": "back"})
+                ack = await services.notes.handle(
+                    s.session_id, author, {"type": "note.create", "client_id": "back", "body": "back"}
+                )
                 assert ack.seq > 0
         finally:
             await services.close()
@@ -101,7 +107,13 @@ def test_json_log_lines_carry_the_fields_and_the_traceback() -> None:
         raise ValueError("boom")
     except ValueError:
         record = logging.getLogger("liveblog.test").makeRecord(
-            "liveblog.test", logging.ERROR, __file__, 1, "writer failed after %d tries", (3,), exc_info=True,
+            "liveblog.test",
+            logging.ERROR,
+            __file__,
+            1,
+            "writer failed after %d tries",
+            (3,),
+            exc_info=True,
             extra={"session_id": "s1"},
         )
         import sys

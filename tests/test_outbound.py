@@ -109,8 +109,14 @@ class FakeInternet(Network):
             return await super().resolve(host, port)
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
-    async def connect(self, ip: str, port: int, timeout: float | None, local_address: str | None,
-                      socket_options: Iterable[typing.Any] | None) -> httpcore.AsyncNetworkStream:
+    async def connect(
+        self,
+        ip: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[typing.Any] | None,
+    ) -> httpcore.AsyncNetworkStream:
         self.connects.append((ip, port))
         if ip in self.routes:
             ip, port = "127.0.0.1", self.routes[ip]
@@ -122,8 +128,11 @@ async def internal() -> AsyncIterator[Service]:
     """The service beside the app that no post may reach."""
     async with Service() as service:
         service.routes["/secret.png"] = (200, {"content-type": "image/jpeg"}, jpeg())
-        service.routes["/feed.rss"] = (200, {"content-type": "application/rss+xml"},
-                                       b'<rss version="2.0"><channel><title>inside</title></channel></rss>')
+        service.routes["/feed.rss"] = (
+            200,
+            {"content-type": "application/rss+xml"},
+            b'<rss version="2.0"><channel><title>inside</title></channel></rss>',
+        )
         yield service
 
 
@@ -147,23 +156,63 @@ def client(network: Network | None = None, **kw: Any) -> OutboundClient:
 # -- which addresses are refused ------------------------------------------------------------------
 
 REFUSED = {
-    "127.0.0.1": "loopback", "127.255.255.254": "loopback", "::1": "loopback",
-    "10.1.2.3": "private", "172.16.0.1": "private", "172.31.255.255": "private", "192.168.1.1": "private",
-    "fd12:3456::1": "private", "fc00::1": "private", "fec0::1": "private", "64:ff9b:1::a00:1": "private",
-    "169.254.169.254": "link-local", "fe80::1": "link-local", "fe80::1%eth0": "link-local",
-    "100.64.0.1": "shared (carrier-grade NAT)", "100.127.255.254": "shared (carrier-grade NAT)",
-    "0.0.0.0": "unspecified", "0.1.2.3": "unspecified", "::": "unspecified",
-    "224.0.0.1": "multicast", "239.255.255.250": "multicast", "ff02::1": "multicast", "ff0e::1": "multicast",
-    "240.0.0.1": "reserved", "255.255.255.255": "reserved", "192.0.0.8": "reserved", "192.0.2.1": "reserved",
-    "198.18.0.1": "reserved", "198.51.100.1": "reserved", "203.0.113.9": "reserved", "192.88.99.1": "reserved",
-    "2001:db8::1": "reserved", "2001::1": "reserved", "100::1": "reserved", "::7f00:1": "reserved",
-    "2002:7f00:1::": "reserved", "2002:5db8:d70e::1": "reserved",  # 6to4, whatever it wraps
-    "::ffff:127.0.0.1": "IPv4-mapped loopback", "::ffff:10.0.0.1": "IPv4-mapped private",
-    "::ffff:169.254.169.254": "IPv4-mapped link-local", "::ffff:0.0.0.0": "IPv4-mapped unspecified",
-    "64:ff9b::7f00:1": "IPv4-mapped loopback", "64:ff9b::a9fe:a9fe": "IPv4-mapped link-local",  # NAT64
+    "127.0.0.1": "loopback",
+    "127.255.255.254": "loopback",
+    "::1": "loopback",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "172.31.255.255": "private",
+    "192.168.1.1": "private",
+    "fd12:3456::1": "private",
+    "fc00::1": "private",
+    "fec0::1": "private",
+    "64:ff9b:1::a00:1": "private",
+    "169.254.169.254": "link-local",
+    "fe80::1": "link-local",
+    "fe80::1%eth0": "link-local",
+    "100.64.0.1": "shared (carrier-grade NAT)",
+    "100.127.255.254": "shared (carrier-grade NAT)",
+    "0.0.0.0": "unspecified",
+    "0.1.2.3": "unspecified",
+    "::": "unspecified",
+    "224.0.0.1": "multicast",
+    "239.255.255.250": "multicast",
+    "ff02::1": "multicast",
+    "ff0e::1": "multicast",
+    "240.0.0.1": "reserved",
+    "255.255.255.255": "reserved",
+    "192.0.0.8": "reserved",
+    "192.0.2.1": "reserved",
+    "198.18.0.1": "reserved",
+    "198.51.100.1": "reserved",
+    "203.0.113.9": "reserved",
+    "192.88.99.1": "reserved",
+    "2001:db8::1": "reserved",
+    "2001::1": "reserved",
+    "100::1": "reserved",
+    "::7f00:1": "reserved",
+    "2002:7f00:1::": "reserved",
+    "2002:5db8:d70e::1": "reserved",  # 6to4, whatever it wraps
+    "::ffff:127.0.0.1": "IPv4-mapped loopback",
+    "::ffff:10.0.0.1": "IPv4-mapped private",
+    "::ffff:169.254.169.254": "IPv4-mapped link-local",
+    "::ffff:0.0.0.0": "IPv4-mapped unspecified",
+    "64:ff9b::7f00:1": "IPv4-mapped loopback",
+    "64:ff9b::a9fe:a9fe": "IPv4-mapped link-local",  # NAT64
 }
-ALLOWED = ["93.184.215.14", "1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.0", "172.32.0.1", "192.167.255.255",
-           "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "::ffff:1.1.1.1", "64:ff9b::101:101"]
+ALLOWED = [
+    "93.184.215.14",
+    "1.1.1.1",
+    "8.8.8.8",
+    "100.63.255.255",
+    "100.128.0.0",
+    "172.32.0.1",
+    "192.167.255.255",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:80b::200e",
+    "::ffff:1.1.1.1",
+    "64:ff9b::101:101",
+]
 
 
 @pytest.mark.parametrize("address", sorted(REFUSED))
@@ -183,9 +232,16 @@ async def test_every_spelling_of_loopback_is_refused_with_the_real_resolver(inte
     """The real resolver: names and numeric forms that reach 127.0.0.1 are refused by address,
     not by spelling; the internal service sees nothing, and each refusal is logged and counted."""
     p = internal.port
-    urls = [internal.url("/secret.png"), f"http://localhost:{p}/secret.png", f"http://2130706433:{p}/secret.png",
-            f"http://127.1:{p}/secret.png", f"http://0x7f.0.0.1:{p}/secret.png", f"http://[::1]:{p}/secret.png",
-            f"http://[::ffff:127.0.0.1]:{p}/secret.png", f"http://0.0.0.0:{p}/secret.png"]
+    urls = [
+        internal.url("/secret.png"),
+        f"http://localhost:{p}/secret.png",
+        f"http://2130706433:{p}/secret.png",
+        f"http://127.1:{p}/secret.png",
+        f"http://0x7f.0.0.1:{p}/secret.png",
+        f"http://[::1]:{p}/secret.png",
+        f"http://[::ffff:127.0.0.1]:{p}/secret.png",
+        f"http://0.0.0.0:{p}/secret.png",
+    ]
     before = OUTBOUND_REFUSED.counts.get("loopback", 0) + OUTBOUND_REFUSED.counts.get("unspecified", 0)
     c = client()
     try:
@@ -211,7 +267,11 @@ async def test_a_redirect_from_a_public_url_to_an_internal_one_is_refused(
     """http://cdn.test/ is public (FakeInternet); it redirects to the internal service, which must
     get nothing. Its control: the same redirect to another public URL is followed."""
     public.routes["/to-inside"] = (302, {"location": internal.url("/secret.png")}, b"")
-    public.routes["/to-inside-by-name"] = (301, {"location": f"http://localhost:{internal.port}/secret.png"}, b"")
+    public.routes["/to-inside-by-name"] = (
+        301,
+        {"location": f"http://localhost:{internal.port}/secret.png"},
+        b"",
+    )
     public.routes["/to-photo"] = (302, {"location": "http://cdn.test/photo.jpg"}, b"")
     for n in range(7):
         public.routes[f"/loop{n}"] = (307, {"location": f"/loop{n + 1}"}, b"")
@@ -280,20 +340,30 @@ def media_in(doc: Any) -> list[Any]:
     return []
 
 
-async def test_a_post_naming_an_internal_image_and_avatar_fetches_nothing(tmp_path: Path, internal: Service) -> None:
+async def test_a_post_naming_an_internal_image_and_avatar_fetches_nothing(
+    tmp_path: Path, internal: Service
+) -> None:
     """A collected post whose image and avatar are on the internal service is stored as a link:
     no request reaches the service and nothing is stored to be served under /media/."""
-    settings = make_settings(tmp_path, feeds={"moderate_by_default": False, "fetch_media": True},
-                             feeds_x={"enabled": False})
+    settings = make_settings(
+        tmp_path, feeds={"moderate_by_default": False, "fetch_media": True}, feeds_x={"enabled": False}
+    )
     svc = Services.build(settings)
     await svc.open()
     try:
         ids = await seed(svc)
-        post = SocialPost(network="mastodon", post_id="https://social.example/1", author_handle="eve@social.example",
-                          author_name="Eve", text="Look #test", url="https://social.example/@eve/1",
-                          posted_at="2026-05-14T09:10:00Z", hashtags=("test",),
-                          media=({"type": "image", "url": internal.url("/secret.png"), "alt": "a"},),
-                          avatar_url=internal.url("/secret.png"))
+        post = SocialPost(
+            network="mastodon",
+            post_id="https://social.example/1",
+            author_handle="eve@social.example",
+            author_name="Eve",
+            text="Look #test",
+            url="https://social.example/@eve/1",
+            posted_at="2026-05-14T09:10:00Z",
+            hashtags=("test",),
+            media=({"type": "image", "url": internal.url("/secret.png"), "alt": "a"},),
+            avatar_url=internal.url("/secret.png"),
+        )
         result = await svc.feeds.ingest("mastodon", [post])
         assert result.new == 1
         [item] = await svc.programme.items(ids.session_id, kind="social")
@@ -312,13 +382,17 @@ async def test_mastodon_media_avatars_and_rss_redirects_never_reach_an_internal_
     service for an image, for an avatar, and through a public CDN that redirects inside; an RSS
     feed at blog.test redirects inside. The public image (the control) is fetched and served."""
     async with serve_fakes() as fake:
-        net = FakeInternet({"mastodon.test": [[PUBLIC]], "cdn.test": [["93.184.215.15"]],
-                            "blog.test": [["93.184.215.15"]]},
-                           {PUBLIC: int(fake.base_url.rsplit(":", 1)[1]), "93.184.215.15": public.port})
+        net = FakeInternet(
+            {"mastodon.test": [[PUBLIC]], "cdn.test": [["93.184.215.15"]], "blog.test": [["93.184.215.15"]]},
+            {PUBLIC: int(fake.base_url.rsplit(":", 1)[1]), "93.184.215.15": public.port},
+        )
         public.routes["/to-inside.png"] = (302, {"location": internal.url("/secret.png")}, b"")
         public.routes["/feed.rss"] = (301, {"location": internal.url("/feed.rss")}, b"")
-        settings = make_settings(tmp_path, feeds={"moderate_by_default": False, "fetch_media": True,
-                                                  "request_timeout_seconds": 5.0}, feeds_x={"enabled": False})
+        settings = make_settings(
+            tmp_path,
+            feeds={"moderate_by_default": False, "fetch_media": True, "request_timeout_seconds": 5.0},
+            feeds_x={"enabled": False},
+        )
         assert settings.feeds.allow_private_addresses is False  # the default
         svc = Services.build(settings)
         instance = f"http://mastodon.test:{fake.base_url.rsplit(':', 1)[1]}"
@@ -328,12 +402,27 @@ async def test_mastodon_media_avatars_and_rss_redirects_never_reach_an_internal_
         await svc.open()
         try:
             ids = await seed(svc)
-            add_status(fake, "eve", "Inside #test", image=internal.url("/secret.png"),
-                       avatar=internal.url("/secret.png"))
-            add_status(fake, "mal", "Through a CDN #test", image="http://cdn.test/to-inside.png",
-                       avatar="http://cdn.test/to-inside.png")
-            add_status(fake, "ana", "A real photo #test", image="http://cdn.test/photo.jpg",
-                       avatar="http://cdn.test/avatar.jpg")
+            add_status(
+                fake,
+                "eve",
+                "Inside #test",
+                image=internal.url("/secret.png"),
+                avatar=internal.url("/secret.png"),
+            )
+            add_status(
+                fake,
+                "mal",
+                "Through a CDN #test",
+                image="http://cdn.test/to-inside.png",
+                avatar="http://cdn.test/to-inside.png",
+            )
+            add_status(
+                fake,
+                "ana",
+                "A real photo #test",
+                image="http://cdn.test/photo.jpg",
+                avatar="http://cdn.test/avatar.jpg",
+            )
             svc.feeds.poll_now()
 
             async def three() -> list[Any] | None:
@@ -370,9 +459,13 @@ async def test_x_requests_through_tweepy_follow_the_same_rule(tmp_path: Path) ->
     async with serve_fakes() as fake:
         for allow, reached in ((False, 0), (True, 1)):
             settings = dataclasses.replace(
-                make_settings(tmp_path, feeds={"allow_private_addresses": allow},
-                              feeds_x={"api_base": fake.base_url, "max_results": 10}),
-                x_bearer_token="fake-token")
+                make_settings(
+                    tmp_path,
+                    feeds={"allow_private_addresses": allow},
+                    feeds_x={"api_base": fake.base_url, "max_results": 10},
+                ),
+                x_bearer_token="fake-token",
+            )
             source = XSource(settings)
             try:
                 params = {"query": "#test", "max_results": 10}

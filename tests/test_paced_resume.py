@@ -59,7 +59,9 @@ async def fill(services: Services, session_id: str) -> int:
     return head
 
 
-async def test_a_fast_reader_resumes_far_behind_in_one_connection_from_the_ring_and_from_storage(tmp_path: Path) -> None:
+async def test_a_fast_reader_resumes_far_behind_in_one_connection_from_the_ring_and_from_storage(
+    tmp_path: Path,
+) -> None:
     # The ring holds every change since the first viewer joined; replay_window the default 5000.
     async with seeded_server(tmp_path, streams={"ring_size": 2048}) as (live, s):
         services = live.services
@@ -93,7 +95,9 @@ async def test_a_viewer_that_stops_reading_during_a_ring_resume_is_still_evicted
                 await eventually(lambda: len(channel.catching) == 1, what="the paced resume to start")
                 # Evicted by its unanswered ping, within stall_seconds (+ slack), and its replay
                 # ends with it: nothing is left waiting on it.
-                await eventually(lambda: not channel.catching, timeout=6, what="the stalled viewer to be evicted")
+                await eventually(
+                    lambda: not channel.catching, timeout=6, what="the stalled viewer to be evicted"
+                )
                 assert FastWebSocketProtocol.stalled_total == before + 1
             finally:
                 stalled.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import page_csrf, organiser_csrf, ORGANISER, LiveServer, Seed
+from tests.conftest import ORGANISER, LiveServer, Seed, organiser_csrf, page_csrf
 
 
 async def post_note(live: LiveServer, seeded: Seed, body: str, **extra: Any) -> dict[str, Any]:
@@ -22,7 +22,9 @@ async def post_note(live: LiveServer, seeded: Seed, body: str, **extra: Any) -> 
 
 def organiser_client(live: LiveServer, seeded: Seed) -> httpx.AsyncClient:
     return live.client(
-        cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token), follow_redirects=False
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
     )
 
 
@@ -83,7 +85,9 @@ async def test_notes_with_scripts_render_inert_on_the_viewer_page(live: LiveServ
     # (Besides schema.org JSON-LD: a data block no browser runs, with every '<' escaped inside.)
     scripts = [t for t in re.findall(r"<script[^>]*>", html) if t != '<script type="application/ld+json">']
     assert '<script type="module" src="/static/js/viewer.js">' in scripts
-    assert all(re.fullmatch(r'<script type="module" src="/static/js/[a-z_]+\.js">', tag) for tag in scripts), scripts
+    assert all(
+        re.fullmatch(r'<script type="module" src="/static/js/[a-z_]+\.js">', tag) for tag in scripts
+    ), scripts
     for data in re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S):
         assert "<" not in data
 
@@ -202,7 +206,9 @@ async def test_organiser_creates_an_event_and_sees_field_errors(live: LiveServer
         assert r.status_code == 303
         page = await c.get(event_path)
         assert "Data Day 2026" in page.text
-        assert '<option value="fr" selected>French</option>' in page.text  # search stems in French from now on
+        assert (
+            '<option value="fr" selected>French</option>' in page.text
+        )  # search stems in French from now on
 
 
 async def test_organiser_adds_sessions_invites_and_revokes(live: LiveServer, seeded: Seed) -> None:
@@ -314,9 +320,13 @@ async def test_polls_and_questions_stay_out_of_the_stream_of_notes(live: LiveSer
 
     audience = live.services.audience
     await audience.create_poll(
-        seeded.session_id, Moderator("Ada", seeded.invite_id), {"question": "Lunch?", "options": ["Yes", "No"], "open": True}
+        seeded.session_id,
+        Moderator("Ada", seeded.invite_id),
+        {"question": "Lunch?", "options": ["Yes", "No"], "open": True},
     )
-    await audience.ask(seeded.session_id, Voter("p-1"), {"client_id": "q1", "body": "Will the slides be shared?"})
+    await audience.ask(
+        seeded.session_id, Voter("p-1"), {"client_id": "q1", "body": "Will the slides be shared?"}
+    )
     await post_note(live, seeded, "Just a note")
     async with live.client() as c:
         for path in (f"/sessions/{seeded.session_id}", f"/embed/sessions/{seeded.session_id}"):
@@ -335,7 +345,8 @@ async def test_organisers_remove_any_note_and_viewers_see_it_go(live: LiveServer
             page = await c.get(f"/organise/sessions/{seeded.session_id}")
             assert "A note that should not be here" in page.text and 'value="remove_note"' in page.text
             removed = await c.post(
-                f"/organise/sessions/{seeded.session_id}", data={"form": "remove_note", "item_id": str(ada["item_id"])}
+                f"/organise/sessions/{seeded.session_id}",
+                data={"form": "remove_note", "item_id": str(ada["item_id"])},
             )
             assert removed.status_code == 303
         change = await recv_type(viewer, "change")

@@ -40,13 +40,17 @@ async def moderation(http: httpx.AsyncClient, seed: Seed) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-async def test_eighty_upvotes_from_freshly_minted_ids_are_flagged_but_not_blocked(live: LiveServer, seeded: Seed) -> None:
+async def test_eighty_upvotes_from_freshly_minted_ids_are_flagged_but_not_blocked(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: 80 upvotes with fresh ids from one address in seconds were all accepted and nothing
     was flagged (the only flag started at 600 a minute)."""
     async with live.client() as http:
         asker = await mint(http)
         asked = await http.post(
-            f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "Why?"}, headers={PARTICIPANT: asker}
+            f"/api/v1/sessions/{seeded.session_id}/questions",
+            json={"body": "Why?"},
+            headers={PARTICIPANT: asker},
         )
         question = asked.json()["question"]["id"]
         statuses = []
@@ -60,7 +64,9 @@ async def test_eighty_upvotes_from_freshly_minted_ids_are_flagged_but_not_blocke
     assert flags[0]["limit"] == 20
 
 
-async def test_a_room_of_300_on_one_address_all_vote_when_a_poll_opens(live: LiveServer, seeded: Seed) -> None:
+async def test_a_room_of_300_on_one_address_all_vote_when_a_poll_opens(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as http:
         tokens = [await mint(http) for _ in range(300)]  # everyone opened the page earlier
         poll = await make_poll(http, seeded)
@@ -93,7 +99,9 @@ async def test_a_poll_for_people_in_the_room_needs_the_room_code(live: LiveServe
         typed = code.lower()[:3] + " " + code.lower()[3:]  # as typed on a phone
         ok = await http.post(url, json={"choice": "a"}, headers={PARTICIPANT: token, ROOM: typed})
         assert ok.status_code == 201, ok.text
-        organiser = await http.post(url, json={"choice": "b"}, headers={"Authorization": f"Bearer {seeded.login_token}"})
+        organiser = await http.post(
+            url, json={"choice": "b"}, headers={"Authorization": f"Bearer {seeded.login_token}"}
+        )
         assert organiser.status_code == 201  # a logged-in account needs no code
     assert await live.services.db.read(lambda r: r.count_votes(poll["id"])) == 2
 
@@ -104,7 +112,9 @@ async def test_a_poll_for_accounts_refuses_anonymous_participants(live: LiveServ
         url = f"/api/v1/polls/{poll['id']}/votes"
         anonymous = await http.post(url, json={"choice": "a"}, headers={PARTICIPANT: await mint(http)})
         assert anonymous.status_code == 403 and anonymous.json()["error"]["code"] == "account_required"
-        account = await http.post(url, json={"choice": "a"}, headers={"Authorization": f"Bearer {seeded.login_token}"})
+        account = await http.post(
+            url, json={"choice": "a"}, headers={"Authorization": f"Bearer {seeded.login_token}"}
+        )
         assert account.status_code == 201
         bad = await http.post(
             f"/api/v1/sessions/{seeded.session_id}/polls",
@@ -114,13 +124,22 @@ async def test_a_poll_for_accounts_refuses_anonymous_participants(live: LiveServ
         assert bad.status_code == 400 and bad.json()["error"]["field"] == "audience"
 
 
-async def test_questions_for_people_in_the_room_set_on_the_organiser_page(live: LiveServer, seeded: Seed) -> None:
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token)) as org:
+async def test_questions_for_people_in_the_room_set_on_the_organiser_page(
+    live: LiveServer, seeded: Seed
+) -> None:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token)
+    ) as org:
         page = await org.get(f"/organise/sessions/{seeded.session_id}")
         code = live.services.audience.rooms.code_for(seeded.session_id)
         assert code in page.text
-        form = {"form": "session", "title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00",
-                "questions_audience": "room_code"}
+        form = {
+            "form": "session",
+            "title": "Keynote",
+            "starts_at": "2026-05-14T09:00",
+            "ends_at": "2026-05-14T10:00",
+            "questions_audience": "room_code",
+        }
         saved = await org.post(f"/organise/sessions/{seeded.session_id}", data=form)
         assert saved.status_code == 303, saved.text
     assert (await live.services.programme.session(seeded.session_id)).questions_audience == "room_code"
@@ -140,16 +159,25 @@ async def test_questions_for_people_in_the_room_set_on_the_organiser_page(live: 
         assert state.json()["questions_audience"] == "room_code"
 
 
-async def test_logged_in_readers_vote_in_account_polls_and_questions_once_each(live: LiveServer, seeded: Seed) -> None:
+async def test_logged_in_readers_vote_in_account_polls_and_questions_once_each(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: a reader logged in (lb_reader) got 403 account_required; only organisers could
     vote in a poll or ask in a Q&A for logged-in accounts (issue 17)."""
     from tests.test_comments import register
 
     async with live.client() as http:
         poll = await make_poll(http, seeded, audience="accounts")
-    form = {"form": "session", "title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00",
-            "questions_audience": "accounts"}
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token)) as org:
+    form = {
+        "form": "session",
+        "title": "Keynote",
+        "starts_at": "2026-05-14T09:00",
+        "ends_at": "2026-05-14T10:00",
+        "questions_audience": "accounts",
+    }
+    async with live.client(
+        cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token)
+    ) as org:
         assert (await org.post(f"/organise/sessions/{seeded.session_id}", data=form)).status_code == 303
     async with live.client(follow_redirects=False) as sam, live.client(follow_redirects=False) as ada:
         await register(sam, "sam.reader")
@@ -160,7 +188,9 @@ async def test_logged_in_readers_vote_in_account_polls_and_questions_once_each(l
         again = await sam.post(url, json={"choice": "b"})  # changes the vote, never a second one
         assert again.status_code == 200 and again.json()["status"] == "changed", again.text
         assert (await ada.post(url, json={"choice": "b"})).status_code == 201
-        asked = await sam.post(f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "Why accounts?"})
+        asked = await sam.post(
+            f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "Why accounts?"}
+        )
         assert asked.status_code == 201, asked.text
         question = asked.json()["question"]["id"]
         upvote = f"/api/v1/questions/{question}/upvotes"

@@ -15,7 +15,9 @@ from liveblog.web.outlets import QueueOutlet
 from tests.conftest import make_settings, seed
 
 
-def test_queue_outlet_serves_viewers_and_note_takers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_queue_outlet_serves_viewers_and_note_takers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = make_settings(tmp_path)
     services = Services.build(settings)
 
@@ -31,14 +33,17 @@ def test_queue_outlet_serves_viewers_and_note_takers(tmp_path: Path, caplog: pyt
     caplog.set_level(logging.WARNING, logger="liveblog.web.app")
     with TestClient(create_app(settings)) as client:
         app_services = client.app.state.services  # type: ignore[attr-defined]
-        with client.websocket_connect(f"/ws/v1/sessions/{session_id}?since=0", subprotocols=["liveblog.v1"]) as viewer:
+        with client.websocket_connect(
+            f"/ws/v1/sessions/{session_id}?since=0", subprotocols=["liveblog.v1"]
+        ) as viewer:
             assert viewer.receive_json()["type"] == "hello"
             replay = [viewer.receive_json() for _ in range(2)]
             assert [m["type"] for m in replay] == ["change", "synced"]  # the session going live
             (outlet,) = app_services.hub.channels[session_id].live
             assert isinstance(outlet, QueueOutlet)
             with client.websocket_connect(
-                f"/ws/v1/sessions/{session_id}/capture", subprotocols=["liveblog.v1", "liveblog.token." + token]
+                f"/ws/v1/sessions/{session_id}/capture",
+                subprotocols=["liveblog.v1", "liveblog.token." + token],
             ) as note_taker:
                 assert note_taker.receive_json()["type"] == "hello"
                 note_taker.send_json({"type": "note.create", "client_id": "p1", "body": "portable"})

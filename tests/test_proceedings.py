@@ -16,8 +16,8 @@ import subprocess
 import sys
 import termios
 import uuid
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,13 +52,23 @@ async def archived_event(svc: Services, seeded: Seed) -> None:
     """Two archived sessions: notes, a photo, a poll, an answered question, tags, a summary."""
     await fill_session(svc, seeded)
     await svc.audience.coalescer.flush_now()  # the poll's last tallies: a change to the archive too
-    media_id = await svc.db.write(lambda tx: tx.insert_media(seeded.session_id, "image/jpeg", photo_bytes(), None))
+    media_id = await svc.db.write(
+        lambda tx: tx.insert_media(seeded.session_id, "image/jpeg", photo_bytes(), None)
+    )
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
-    await svc.notes.handle(seeded.session_id, Author.from_invite(invite), {
-        "type": "note.create", "client_id": str(uuid.uuid4()),
-        "body": f"The greenhouse <b>&amp;</b> its leaves:\n\n![A leaf in the greenhouse](/media/{media_id})"})
-    await svc.programme.update_session(seeded.session_id, {"hashtags": ["#Botany"], "speakers": ["Dr Rosa Fern"]})
+    await svc.notes.handle(
+        seeded.session_id,
+        Author.from_invite(invite),
+        {
+            "type": "note.create",
+            "client_id": str(uuid.uuid4()),
+            "body": f"The greenhouse <b>&amp;</b> its leaves:\n\n![A leaf in the greenhouse](/media/{media_id})",
+        },
+    )
+    await svc.programme.update_session(
+        seeded.session_id, {"hashtags": ["#Botany"], "speakers": ["Dr Rosa Fern"]}
+    )
     await svc.programme.set_state(seeded.session_id, "ended")
     await svc.archive.knowledge(seeded.session_id)
     await svc.archive.set_summary(seeded.session_id, "Plants **eat light**", "org")
@@ -77,7 +87,9 @@ def epubcheck(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-async def test_the_epub_passes_epubcheck_and_is_reproducible(services: Services, seeded: Seed, tmp_path: Path) -> None:
+async def test_the_epub_passes_epubcheck_and_is_reproducible(
+    services: Services, seeded: Seed, tmp_path: Path
+) -> None:
     await archived_event(services, seeded)
     book = await gather(services.archive, seeded.event_id)
     first = await asyncio.to_thread(epub_bytes, book, BUILT)
@@ -107,11 +119,15 @@ async def test_the_epub_passes_epubcheck_and_is_reproducible(services: Services,
     # Another build date changes the date only.
     later = epub_bytes(book, datetime(2027, 1, 1, tzinfo=timezone.utc))
     with zipfile.ZipFile(io.BytesIO(later)) as z:
-        changed = [n for n in z.namelist() if n.endswith((".xhtml", ".opf")) and z.read(n).decode() != texts[n]]
+        changed = [
+            n for n in z.namelist() if n.endswith((".xhtml", ".opf")) and z.read(n).decode() != texts[n]
+        ]
     assert changed == ["OEBPS/content.opf"]
 
 
-async def test_the_pdf_has_its_text_pages_and_bookmarks(services: Services, seeded: Seed, tmp_path: Path) -> None:
+async def test_the_pdf_has_its_text_pages_and_bookmarks(
+    services: Services, seeded: Seed, tmp_path: Path
+) -> None:
     await archived_event(services, seeded)
     book = await gather(services.archive, seeded.event_id)
     pdf = await asyncio.to_thread(pdf_bytes, book, BUILT)
@@ -120,30 +136,55 @@ async def test_the_pdf_has_its_text_pages_and_bookmarks(services: Services, seed
     assert CHART_FONT in str(bar_chart([("a", 1)], title="t")) and CHART_FONT not in pdf_html(book, BUILT)
     path = tmp_path / "book.pdf"
     path.write_bytes(pdf)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, timeout=60,
-                          check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     flat = " ".join(text.split())
-    for expected in ("Test Summit", "Keynote", "Workshop", "Chlorophyll absorbs red and blue light",
-                     "Favourite pigment?", "Why are leaves green, not black?",
-                     "green light is reflected by the xanthophyll cycle", "Tag index", "Credits"):
+    for expected in (
+        "Test Summit",
+        "Keynote",
+        "Workshop",
+        "Chlorophyll absorbs red and blue light",
+        "Favourite pigment?",
+        "Why are leaves green, not black?",
+        "green light is reflected by the xanthophyll cycle",
+        "Tag index",
+        "Credits",
+    ):
         assert expected in flat, expected
-    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, timeout=60, check=True).stdout
+    info = subprocess.run(
+        ["pdfinfo", str(path)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
     assert int(fields["Pages"]) > 1
     assert fields["Tagged"].strip() == "yes"
     # Bookmarks: the parts (h1) with the sessions (h2) under their day.
-    xml = subprocess.run(["pdftohtml", "-xml", "-i", "-stdout", str(path)], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    outline = re.sub(r'<item page="\d+">', "", xml[xml.index("<outline>"):]).split()
+    xml = subprocess.run(
+        ["pdftohtml", "-xml", "-i", "-stdout", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    outline = re.sub(r'<item page="\d+">', "", xml[xml.index("<outline>") :]).split()
     assert " ".join(outline).startswith(
         "<outline> Test Summit</item> At a glance</item> Thursday 14 May 2026</item> <outline> Keynote</item>"
-        " Workshop</item> </outline> Tag index</item> Credits</item> </outline>"), outline
+        " Workshop</item> </outline> Tag index</item> Credits</item> </outline>"
+    ), outline
 
 
 async def run_command(svc: Services, *args: str, stderr: int | None = None) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveblog.cli", "--db", db_arg(svc.settings), "proceedings", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=stderr if stderr is not None else asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "liveblog.cli",
+        "--db",
+        db_arg(svc.settings),
+        "proceedings",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr if stderr is not None else asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode is not None
     return proc.returncode, (err or b"").decode()
@@ -160,10 +201,13 @@ async def test_the_command_writes_each_format_with_progress_on_a_terminal(
     assert zipfile.ZipFile(tmp_path / "a.epub").read("mimetype") == b"application/epub+zip"
     # On a terminal: tqdm's bar, redrawn in place.
     leader, follower = os.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a pty starts 0 columns wide
+    fcntl.ioctl(
+        follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0)
+    )  # a pty starts 0 columns wide
     try:
-        code, _ = await run_command(services, seeded.event_id, "--format", "pdf", str(tmp_path / "a.pdf"),
-                                    stderr=follower)
+        code, _ = await run_command(
+            services, seeded.event_id, "--format", "pdf", str(tmp_path / "a.pdf"), stderr=follower
+        )
         os.close(follower)
         shown = b""
         with contextlib.suppress(OSError):  # EIO once everything written was read
@@ -179,7 +223,9 @@ async def test_the_command_writes_each_format_with_progress_on_a_terminal(
     assert code == 1 and "no event 'no-such-event'" in err and not (tmp_path / "b.epub").exists()
     code, err = await run_command(services, seeded.event_id, "--format", "mobi", str(tmp_path / "b.mobi"))
     assert code == 2 and "invalid choice: 'mobi'" in err
-    empty = await services.programme.create_event({"title": "Not yet", "starts_on": "2026-06-01", "ends_on": "2026-06-01"})
+    empty = await services.programme.create_event(
+        {"title": "Not yet", "starts_on": "2026-06-01", "ends_on": "2026-06-01"}
+    )
     with pytest.raises(NotFound, match="has no archived session yet"):
         await gather(services.archive, empty.id)
 
@@ -212,7 +258,9 @@ async def test_a_failed_build_is_reported_and_tried_again_when_the_archive_chang
         assert "proceedings.pdf" in (await http.get(f"/events/{seeded.event_id}/archive")).text
 
 
-async def test_the_archive_page_offers_the_books_once_built_in_the_background(live: LiveServer, seeded: Seed) -> None:
+async def test_the_archive_page_offers_the_books_once_built_in_the_background(
+    live: LiveServer, seeded: Seed
+) -> None:
     svc = live.services
     keeper = svc.proceedings
     assert keeper is not None
@@ -224,7 +272,10 @@ async def test_the_archive_page_offers_the_books_once_built_in_the_background(li
         assert early.status_code == 503 and "being prepared" in early.text
         await eventually(lambda: keeper.built >= 1, 90, "the background build")
         page = await http.get(f"/events/{seeded.event_id}/archive")
-        assert f'href="/events/{seeded.event_id}/proceedings.epub"' in page.text and "being prepared" not in page.text
+        assert (
+            f'href="/events/{seeded.event_id}/proceedings.epub"' in page.text
+            and "being prepared" not in page.text
+        )
         epub = await http.get(f"/events/{seeded.event_id}/proceedings.epub")
         pdf = await http.get(f"/events/{seeded.event_id}/proceedings.pdf")
         assert epub.status_code == 200 and epub.headers["content-type"] == "application/epub+zip"
@@ -244,7 +295,9 @@ async def test_the_archive_page_offers_the_books_once_built_in_the_background(li
         assert len(now) == 2 and not set(now) & set(kept)
 
 
-async def test_the_book_carries_the_version_after_its_pages_synced_their_tags(services: Services, seeded: Seed) -> None:
+async def test_the_book_carries_the_version_after_its_pages_synced_their_tags(
+    services: Services, seeded: Seed
+) -> None:
     from liveblog.archive.proceedings import proceedings_version
 
     await archived_event(services, seeded)
@@ -255,13 +308,17 @@ async def test_the_book_carries_the_version_after_its_pages_synced_their_tags(se
     assert book.version == proceedings_version(await services.archive.event_archive(seeded.event_id))
 
 
-async def test_rows_stored_before_the_input_rule_still_make_a_well_formed_epub(services: Services, seeded: Seed) -> None:
+async def test_rows_stored_before_the_input_rule_still_make_a_well_formed_epub(
+    services: Services, seeded: Seed
+) -> None:
     """As for the Atom feeds (test_conformance_feeds): a summary stored with characters XML cannot
     carry, by an older version or below every input rule, leaves every XML file of the EPUB parseable."""
     await archived_event(services, seeded)
 
     async def op(tx: Tx) -> None:  # the storage layer below every input rule
-        await tx.set_summary(seeded.session_id, "Old\x01\x0b\ufffe summary", "<p>Old\x01\x0b\ufffe summary</p>", "org")
+        await tx.set_summary(
+            seeded.session_id, "Old\x01\x0b\ufffe summary", "<p>Old\x01\x0b\ufffe summary</p>", "org"
+        )
 
     await services.db.write(op)
     book = await gather(services.archive, seeded.event_id)

@@ -10,7 +10,6 @@ import httpx
 
 from liveblog.capture.notes import Author
 from liveblog.services import Services
-
 from tests.conftest import LiveServer, Seed, organiser_csrf
 
 
@@ -18,7 +17,9 @@ def organiser(live: LiveServer, seed: Seed) -> httpx.AsyncClient:
     return live.client(headers={"Authorization": f"Bearer {seed.login_token}"})
 
 
-async def test_session_times_outside_the_events_days_are_refused_naming_the_field(live: LiveServer, seeded: Seed) -> None:
+async def test_session_times_outside_the_events_days_are_refused_naming_the_field(
+    live: LiveServer, seeded: Seed
+) -> None:
     """Before: a session dated 2027-03-01 in a May 2026 event was accepted and shown publicly."""
     async with organiser(live, seeded) as http:
         url = f"/api/v1/events/{seeded.event_id}/sessions"
@@ -33,11 +34,18 @@ async def test_session_times_outside_the_events_days_are_refused_naming_the_fiel
             assert refused.status_code == 400, (times, refused.text)
             error = refused.json()["error"]
             assert error["field"] == field, (times, error)
-        assert "2026-05-14 to 2026-05-15" in (await http.post(url, json={"title": "x", **cases[0][0]})).json()["error"]["message"]
+        assert (
+            "2026-05-14 to 2026-05-15"
+            in (await http.post(url, json={"title": "x", **cases[0][0]})).json()["error"]["message"]
+        )
         # A late session on the last day may run past midnight (a conference day ends at 06:00).
-        late = await http.post(url, json={"title": "Party", "starts_at": "2026-05-15T22:00", "ends_at": "2026-05-16T01:00"})
+        late = await http.post(
+            url, json={"title": "Party", "starts_at": "2026-05-15T22:00", "ends_at": "2026-05-16T01:00"}
+        )
         assert late.status_code == 201, late.text
-        moved = await http.patch(f"/api/v1/sessions/{seeded.session_id}", json={"starts_at": "2027-03-01T09:00"})
+        moved = await http.patch(
+            f"/api/v1/sessions/{seeded.session_id}", json={"starts_at": "2027-03-01T09:00"}
+        )
         assert moved.status_code == 400 and moved.json()["error"]["field"] == "starts_at"
         listing = (await http.get(url)).json()["sessions"]
     assert [s["title"] for s in listing] == ["Keynote", "Workshop", "Party"]
@@ -48,7 +56,9 @@ async def test_an_organiser_moves_and_cancels_a_session_which_stays_visible_as_c
 ) -> None:
     async with organiser(live, seeded) as http:
         url = f"/api/v1/sessions/{seeded.other_session_id}"
-        moved = await http.patch(url, json={"starts_at": "2026-05-15T14:00", "ends_at": "2026-05-15T15:00", "room": "Hall"})
+        moved = await http.patch(
+            url, json={"starts_at": "2026-05-15T14:00", "ends_at": "2026-05-15T15:00", "room": "Hall"}
+        )
         assert moved.status_code == 200, moved.text
         assert (moved.json()["starts_at"], moved.json()["room"]) == ("2026-05-15T14:00", "Hall")
         half = await http.patch(url, json={"ends_at": "2026-05-15T13:00"})  # before the stored start
@@ -70,25 +80,33 @@ async def test_deleting_a_session_asks_for_confirmation_and_refuses_while_it_hol
     live: LiveServer, seeded: Seed
 ) -> None:
     headers = organiser_csrf(seeded.login_token)
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False
+    ) as org:
         empty = f"/organise/sessions/{seeded.other_session_id}"
         unconfirmed = await org.post(empty, data={"form": "delete"})
         assert unconfirmed.status_code == 400 and "confirm" in unconfirmed.text
         await live.services.notes.handle(
-            seeded.session_id, Author("Ada", seeded.invite_id), {"type": "note.create", "client_id": "n1", "body": "A note"}
+            seeded.session_id,
+            Author("Ada", seeded.invite_id),
+            {"type": "note.create", "client_id": "n1", "body": "A note"},
         )
-        busy = await org.post(f"/organise/sessions/{seeded.session_id}", data={"form": "delete", "confirm": "yes"})
+        busy = await org.post(
+            f"/organise/sessions/{seeded.session_id}", data={"form": "delete", "confirm": "yes"}
+        )
         assert busy.status_code == 409
         assert "1 captured item" in busy.text
         deleted = await org.post(empty, data={"form": "delete", "confirm": "yes"})
-        assert deleted.status_code == 303 and deleted.headers["location"] == f"/organise/events/{seeded.event_id}"
+        assert (
+            deleted.status_code == 303
+            and deleted.headers["location"] == f"/organise/events/{seeded.event_id}"
+        )
     titles = [s.title for s in await live.services.programme.sessions(seeded.event_id)]
     assert titles == ["Keynote"]
     async with organiser(live, seeded) as http:
         assert (await http.get(f"/api/v1/sessions/{seeded.other_session_id}")).status_code == 404
         api_busy = await http.delete(f"/api/v1/sessions/{seeded.session_id}")
         assert api_busy.status_code == 409 and api_busy.json()["error"]["code"] == "session_has_items"
-
 
 
 async def test_the_events_days_cannot_shrink_past_its_sessions(live: LiveServer, seeded: Seed) -> None:
@@ -110,16 +128,23 @@ async def test_a_cancelled_slot_given_to_another_talk_is_no_clash_and_the_list_m
 ) -> None:
     async with organiser(live, seeded) as http:
         await http.patch(f"/api/v1/sessions/{seeded.other_session_id}", json={"cancelled": True})
-        other = {"title": "Replacement", "starts_at": "2026-05-14T11:00", "ends_at": "2026-05-14T12:00", "room": "Room 2"}
+        other = {
+            "title": "Replacement",
+            "starts_at": "2026-05-14T11:00",
+            "ends_at": "2026-05-14T12:00",
+            "room": "Room 2",
+        }
         assert (await http.post(f"/api/v1/events/{seeded.event_id}/sessions", json=other)).status_code == 201
     async with live.client(cookies={"lb_login": seeded.login_token}) as org:
         page = await org.get(f"/organise/events/{seeded.event_id}")
     assert 'id="overlaps"' not in page.text
-    row = page.text.split('>Workshop</a>')[1].split("</tr>")[0]
+    row = page.text.split(">Workshop</a>")[1].split("</tr>")[0]
     assert "Cancelled" in row
 
 
-async def test_a_cancelled_session_is_neither_ended_by_the_clock_nor_collected_for(services: Services, seeded: Seed) -> None:
+async def test_a_cancelled_session_is_neither_ended_by_the_clock_nor_collected_for(
+    services: Services, seeded: Seed
+) -> None:
     """A cancelled talk never happened: the scheduled end rule leaves it alone (no empty
     knowledge page), and social feeds collect nothing for it."""
     await services.programme.update_session(seeded.other_session_id, {"cancelled": True})
@@ -129,9 +154,18 @@ async def test_a_cancelled_session_is_neither_ended_by_the_clock_nor_collected_f
     assert (await services.programme.session(seeded.other_session_id)).state == "scheduled"
 
     soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)
-    event = await services.programme.create_event({
-        "title": "Soon", "starts_on": soon.date().isoformat(), "ends_on": soon.date().isoformat(), "hashtags": ["#soon"]})
-    times = {"starts_at": soon.strftime("%Y-%m-%dT%H:%M"), "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")}
+    event = await services.programme.create_event(
+        {
+            "title": "Soon",
+            "starts_on": soon.date().isoformat(),
+            "ends_on": soon.date().isoformat(),
+            "hashtags": ["#soon"],
+        }
+    )
+    times = {
+        "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
     kept = await services.programme.create_session(event.id, {"title": "Kept", **times})
     dropped = await services.programme.create_session(event.id, {"title": "Dropped", **times})
     await services.programme.update_session(dropped.id, {"cancelled": True})
@@ -143,10 +177,16 @@ async def test_a_session_holding_items_is_deleted_once_ended_and_exported_and_no
     live: LiveServer, seeded: Seed
 ) -> None:
     notes = live.services.notes
-    await notes.handle(seeded.session_id, Author("Ada", seeded.invite_id), {"type": "note.create", "client_id": "a", "body": "Kept"})
+    await notes.handle(
+        seeded.session_id,
+        Author("Ada", seeded.invite_id),
+        {"type": "note.create", "client_id": "a", "body": "Kept"},
+    )
     headers = organiser_csrf(seeded.login_token)
     page_url = f"/organise/sessions/{seeded.session_id}"
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False
+    ) as org:
         live_refused = await org.post(page_url, data={"form": "delete", "confirm": "yes"})
         assert live_refused.status_code == 409 and "is live" in live_refused.text
         await live.services.programme.set_state(seeded.session_id, "ended")
@@ -157,8 +197,11 @@ async def test_a_session_holding_items_is_deleted_once_ended_and_exported_and_no
         assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
         assert [i["body"] for i in export.json()["sessions"][0]["items"]] == ["Kept"]
         # A change after the export (a late note): the export no longer holds everything.
-        await notes.handle(seeded.session_id, Author("Ada", seeded.invite_id),
-                           {"type": "note.create", "client_id": "b", "body": "Late", "typed_at": "2026-05-14T09:59:00Z"})
+        await notes.handle(
+            seeded.session_id,
+            Author("Ada", seeded.invite_id),
+            {"type": "note.create", "client_id": "b", "body": "Late", "typed_at": "2026-05-14T09:59:00Z"},
+        )
         stale = await org.post(page_url, data={"form": "delete", "confirm": "yes"})
         assert stale.status_code == 409 and "changed since its export" in stale.text
         assert (await org.get(f"{page_url}/export.json")).status_code == 200
@@ -171,7 +214,9 @@ async def test_a_session_holding_items_is_deleted_once_ended_and_exported_and_no
     assert [s.title for s in await live.services.programme.sessions(seeded.event_id)] == ["Workshop"]
 
 
-async def test_deleting_an_exported_session_removes_all_it_held_and_nothing_else(services: Services, seeded: Seed) -> None:
+async def test_deleting_an_exported_session_removes_all_it_held_and_nothing_else(
+    services: Services, seeded: Seed
+) -> None:
     """Notes with history, a social post, a poll with votes, an upvoted answered question, a
     comment and a knowledge page: all go with the session, on both backends; the other
     session of the event keeps its own."""

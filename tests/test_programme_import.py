@@ -71,7 +71,11 @@ async def test_a_38c3_schedule_xml_becomes_the_events_sessions_in_the_venues_zon
     assert len(sessions) == 1007
     opening = next(s for s in sessions if s.title == "38C3: Opening Ceremony")
     # <date>2024-12-27T10:30:00+01:00</date>, <duration>00:30</duration>, in Berlin.
-    assert (opening.starts_at, opening.ends_at, opening.room) == ("2024-12-27T10:30", "2024-12-27T11:00", "Saal 1")
+    assert (opening.starts_at, opening.ends_at, opening.room) == (
+        "2024-12-27T10:30",
+        "2024-12-27T11:00",
+        "Saal 1",
+    )
     assert opening.speakers == ("Gabriela Bogk", "Senficon", "Aline Blankertz")
     assert opening.tags == ("CCC",)  # the track
     assert opening.description.startswith("Glad you could make it!")
@@ -84,11 +88,17 @@ async def test_times_are_read_in_the_venues_zone(tmp_path: Path) -> None:
     schedule = parse_schedule((DATA / "pretalx-democon.json").read_bytes(), "America/New_York")
     first = schedule.entries[0]
     # "date": "2020-12-14T09:00:00+01:00" is 03:00 in New York.
-    assert (first.title, first.starts_at, first.ends_at) == ("Focused 5thgeneration hardware", "2020-12-14T03:00", "2020-12-14T03:30")
+    assert (first.title, first.starts_at, first.ends_at) == (
+        "Focused 5thgeneration hardware",
+        "2020-12-14T03:00",
+        "2020-12-14T03:30",
+    )
     assert svc.imports.venue_zone == "America/New_York"
 
 
-async def test_a_changed_schedule_re_imported_updates_moves_and_cancels_without_duplicating(berlin: Services) -> None:
+async def test_a_changed_schedule_re_imported_updates_moves_and_cancels_without_duplicating(
+    berlin: Services,
+) -> None:
     event_id = await new_event(berlin, "2020-12-14", "2020-12-16")
     original = democon()
     await berlin.imports.apply(event_id, json.dumps(original).encode())
@@ -109,7 +119,8 @@ async def test_a_changed_schedule_re_imported_updates_moves_and_cancels_without_
     preview = await berlin.imports.preview(event_id, json.dumps(changed).encode())
     assert [e.title for e in preview.creates] == ["Added late"]
     assert {u.session.source_uid: u.changed for u in preview.updates} == {
-        moved["guid"]: ["starts_at", "ends_at", "room"], retitled["guid"]: ["title"],
+        moved["guid"]: ["starts_at", "ends_at", "room"],
+        retitled["guid"]: ["title"],
     }
     assert [s.source_uid for s in preview.cancels] == [dropped["guid"]]
     await berlin.imports.apply(event_id, json.dumps(changed).encode())
@@ -141,11 +152,19 @@ def test_a_published_ics_programme_is_read_with_its_quirks() -> None:
     schedule = parse_schedule((DATA / "pyconuk2015.ics").read_bytes(), "Europe/London")
     assert len(schedule.entries) == 158  # 162 VEVENTs, 4 with an empty SUMMARY left out
     assert sum("has no title" in n for n in schedule.notes) == 4
-    keynote = next(e for e in schedule.entries if e.title == "Keynote: Van Lindberg, PSF Chair")  # "\," unescaped
+    keynote = next(
+        e for e in schedule.entries if e.title == "Keynote: Van Lindberg, PSF Chair"
+    )  # "\," unescaped
     # DTSTART:20150918T093000Z is 10:30 in the UK's summer time.
-    assert (keynote.starts_at, keynote.ends_at, keynote.room) == ("2015-09-18T10:30", "2015-09-18T11:30", "PythonAnywhere Room (CC1.3)")
+    assert (keynote.starts_at, keynote.ends_at, keynote.room) == (
+        "2015-09-18T10:30",
+        "2015-09-18T11:30",
+        "PythonAnywhere Room (CC1.3)",
+    )
     sprints = next(e for e in schedule.entries if e.title.startswith("Sprints are collaborative"))
-    assert len(sprints.title) == 200 and sprints.description.startswith("Sprints are collaborative programming groups")
+    assert len(sprints.title) == 200 and sprints.description.startswith(
+        "Sprints are collaborative programming groups"
+    )
 
 
 ICS = """BEGIN:VCALENDAR\r
@@ -216,10 +235,16 @@ def test_ics_zones_floating_times_and_recurrences() -> None:
     schedule = parse_schedule(ICS.encode(), "Europe/London")
     by_uid = {e.uid: e for e in schedule.entries}
     # TZID Europe/Berlin 09:30 is 08:30 in London; floating 14:00 stays 14:00 (the venue's clock).
-    assert (by_uid["zoned@example.org"].starts_at, by_uid["zoned@example.org"].ends_at) == ("2026-05-14T08:30", "2026-05-14T09:30")
+    assert (by_uid["zoned@example.org"].starts_at, by_uid["zoned@example.org"].ends_at) == (
+        "2026-05-14T08:30",
+        "2026-05-14T09:30",
+    )
     assert by_uid["zoned@example.org"].speakers == ("Ada Lovelace",)
     assert by_uid["zoned@example.org"].tags == ("Security", "Keynotes")
-    assert (by_uid["floating@example.org"].starts_at, by_uid["floating@example.org"].ends_at) == ("2026-05-14T14:00", "2026-05-14T14:45")
+    assert (by_uid["floating@example.org"].starts_at, by_uid["floating@example.org"].ends_at) == (
+        "2026-05-14T14:00",
+        "2026-05-14T14:45",
+    )
     # RRULE: three days, the second excluded, the third moved by its RECURRENCE-ID override.
     lunches = sorted((e.uid, e.title, e.starts_at) for e in schedule.entries if e.uid.startswith("lunch@"))
     assert lunches == [
@@ -244,16 +269,35 @@ BOMB = """<?xml version="1.0"?>
         (b"\xff\xfe\x00garbage", "file", "not UTF-8"),
         (b"name,start\nTalk,09:00\n", "file", "not a programme file"),
         (b'{"schedule": {"conference": {"days": "monday"}}}', "schedule.conference.days", "must be a list"),
-        (b'{"schedule": {"conference": {"days": [{"date": "2020-12-14", "rooms": {"A": [{"guid": "g1", "title": "T",'
-         b' "date": "yesterday", "duration": "00:30"}]}}]}}}', "event[1].date", "yesterday"),
-        (b'{"schedule": {"conference": {"days": [{"date": "2020-12-14", "rooms": {"A": [{"guid": "g1", "title": "T",'
-         b' "date": "2020-12-14T09:00:00+01:00", "duration": "half an hour"}]}}]}}}', "event[1].duration", "00:45"),
-        (b'{"schedule": {"conference": {"days": [{"date": "2020-12-14", "rooms": {"A": [{"title": "T",'
-         b' "date": "2020-12-14T09:00:00+01:00", "duration": "00:30"}]}}]}}}', "event[1].guid", "no guid"),
+        (
+            b'{"schedule": {"conference": {"days": [{"date": "2020-12-14", "rooms": {"A": [{"guid": "g1", "title": "T",'
+            b' "date": "yesterday", "duration": "00:30"}]}}]}}}',
+            "event[1].date",
+            "yesterday",
+        ),
+        (
+            b'{"schedule": {"conference": {"days": [{"date": "2020-12-14", "rooms": {"A": [{"guid": "g1", "title": "T",'
+            b' "date": "2020-12-14T09:00:00+01:00", "duration": "half an hour"}]}}]}}}',
+            "event[1].duration",
+            "00:45",
+        ),
+        (
+            b'{"schedule": {"conference": {"days": [{"date": "2020-12-14", "rooms": {"A": [{"title": "T",'
+            b' "date": "2020-12-14T09:00:00+01:00", "duration": "00:30"}]}}]}}}',
+            "event[1].guid",
+            "no guid",
+        ),
         (ICS.replace("UID:floating@example.org", "UID:zoned@example.org").encode(), "UID", "share the id"),
-        (ICS.replace("DTSTART:20260514T140000", "DTSTART:2026-05-14 14:00").encode(), "VEVENT[2].DTSTART", ""),
-        (ICS.replace("TZID=Europe/Berlin:20260514T093000", "TZID=Nowhere/Zone:20260514T093000").encode(),
-         "VEVENT[1].DTSTART", "'Nowhere/Zone', which is neither a known time zone"),
+        (
+            ICS.replace("DTSTART:20260514T140000", "DTSTART:2026-05-14 14:00").encode(),
+            "VEVENT[2].DTSTART",
+            "",
+        ),
+        (
+            ICS.replace("TZID=Europe/Berlin:20260514T093000", "TZID=Nowhere/Zone:20260514T093000").encode(),
+            "VEVENT[1].DTSTART",
+            "'Nowhere/Zone', which is neither a known time zone",
+        ),
     ],
 )
 def test_untrusted_files_are_refused_naming_the_field(data: bytes, field: str, words: str) -> None:
@@ -265,7 +309,9 @@ def test_untrusted_files_are_refused_naming_the_field(data: bytes, field: str, w
 
 async def test_the_cli_previews_with_dry_run_and_imports_without(tmp_path: Path) -> None:
     database = tmp_path / "cli.sqlite3"
-    svc = Services.build(make_settings(tmp_path, database={"path": str(database)}, archive={"timezone": "Europe/Berlin"}))
+    svc = Services.build(
+        make_settings(tmp_path, database={"path": str(database)}, archive={"timezone": "Europe/Berlin"})
+    )
     await svc.open()
     try:
         event_id = await new_event(svc, "2020-12-14", "2020-12-16")
@@ -273,8 +319,16 @@ async def test_the_cli_previews_with_dry_run_and_imports_without(tmp_path: Path)
         await svc.close()
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\npath = "{database}"\n[archive]\ntimezone = "Europe/Berlin"\n')
-    command = [sys.executable, "-m", "liveblog", "--config", str(config), "import-programme", event_id,
-               str(DATA / "pretalx-democon.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "liveblog",
+        "--config",
+        str(config),
+        "import-programme",
+        event_id,
+        str(DATA / "pretalx-democon.json"),
+    ]
     env = {"LIVEBLOG_SECRET_KEY": "cli-test", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     dry = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, timeout=60, env=env)
     assert dry.returncode == 0, dry.stderr
@@ -285,29 +339,43 @@ async def test_the_cli_previews_with_dry_run_and_imports_without(tmp_path: Path)
     assert "imported: 36 to create" in done.stdout
     again = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, timeout=60, env=env)
     assert "0 to create" in again.stdout and "36 unchanged" in again.stdout
-    bad = subprocess.run([*command[:-1], str(DATA / "schedule.xml.xsd")], capture_output=True, text=True, timeout=60, env=env)
+    bad = subprocess.run(
+        [*command[:-1], str(DATA / "schedule.xml.xsd")], capture_output=True, text=True, timeout=60, env=env
+    )
     assert bad.returncode == 1 and "not <schedule>" in bad.stderr, bad.stderr
 
 
-async def test_organisers_preview_then_import_a_programme_on_the_event_page(live: LiveServer, seeded: Seed) -> None:
+async def test_organisers_preview_then_import_a_programme_on_the_event_page(
+    live: LiveServer, seeded: Seed
+) -> None:
     data = (DATA / "pretalx-democon.json").read_bytes()
     headers = organiser_csrf(seeded.login_token)
-    async with live.client(cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False) as org:
+    async with live.client(
+        cookies={"lb_login": seeded.login_token}, headers=headers, follow_redirects=False
+    ) as org:
         url = f"/organise/events/{seeded.event_id}/import"
         form = await org.get(url)
         assert form.status_code == 200 and 'type="file"' in form.text
-        preview = await org.post(url, files={"file": ("schedule.json", data, "application/json")},
-                                 data={"csrf_token": page_csrf(form.text)})
+        preview = await org.post(
+            url,
+            files={"file": ("schedule.json", data, "application/json")},
+            data={"csrf_token": page_csrf(form.text)},
+        )
         assert preview.status_code == 200, preview.text
         assert "36 to create" in preview.text and "Focused 5thgeneration hardware" in preview.text
         assert len(await live.services.programme.sessions(seeded.event_id)) == 2  # nothing written yet
         confirm = page_csrf(preview.text)
         hidden = preview.text.split('name="schedule" value="')[1].split('"')[0]
-        done = await org.post(url, data={"csrf_token": confirm, "schedule": hidden, "filename": "schedule.json",
-                                         "confirm": "yes"})
+        done = await org.post(
+            url,
+            data={"csrf_token": confirm, "schedule": hidden, "filename": "schedule.json", "confirm": "yes"},
+        )
         assert done.status_code == 303 and done.headers["location"] == f"/organise/events/{seeded.event_id}"
-        bad = await org.post(url, files={"file": ("schedule.xml", b"<schedule><conference>", "text/xml")},
-                             data={"csrf_token": page_csrf(form.text)})
+        bad = await org.post(
+            url,
+            files={"file": ("schedule.xml", b"<schedule><conference>", "text/xml")},
+            data={"csrf_token": page_csrf(form.text)},
+        )
         assert bad.status_code == 400 and "not well-formed" in bad.text
     # A browser without JavaScript sends the upload's CSRF token in the form's action (no header).
     async with live.client(cookies={"lb_login": seeded.login_token}, follow_redirects=False) as browser:
@@ -325,7 +393,9 @@ async def test_organisers_preview_then_import_a_programme_on_the_event_page(live
 async def test_an_imported_track_is_a_tag_of_the_sessions_knowledge_page(berlin: Services) -> None:
     event_id = await new_event(berlin, "2020-12-14", "2020-12-16")
     await berlin.imports.apply(event_id, (DATA / "pretalx-democon.json").read_bytes())
-    session = next(s for s in await berlin.programme.sessions(event_id) if s.title == "Focused 5thgeneration hardware")
+    session = next(
+        s for s in await berlin.programme.sessions(event_id) if s.title == "Focused 5thgeneration hardware"
+    )
     await berlin.programme.set_state(session.id, "live")
     await berlin.programme.set_state(session.id, "ended")
     page = await berlin.archive.knowledge(session.id)

@@ -17,11 +17,15 @@ from tests.wsclient import connect, recv_type, recv_until
 
 @pytest.fixture
 def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
-    return settings_for(request, tmp_path, backend, votes={"tally_interval_ms": 100}, limits={"question_chars": 140})
+    return settings_for(
+        request, tmp_path, backend, votes={"tally_interval_ms": 100}, limits={"question_chars": 140}
+    )
 
 
 async def ask(client: httpx.AsyncClient, seed: Seed, token: str, **body: Any) -> httpx.Response:
-    return await client.post(f"/api/v1/sessions/{seed.session_id}/questions", json=body, headers={HEADER: token})
+    return await client.post(
+        f"/api/v1/sessions/{seed.session_id}/questions", json=body, headers={HEADER: token}
+    )
 
 
 async def upvote(client: httpx.AsyncClient, question_id: int, token: str) -> httpx.Response:
@@ -29,7 +33,9 @@ async def upvote(client: httpx.AsyncClient, question_id: int, token: str) -> htt
 
 
 async def moderate(client: httpx.AsyncClient, seed: Seed, question_id: int, **body: Any) -> httpx.Response:
-    return await client.post(f"/api/v1/questions/{question_id}/moderation", json=body, headers=bearer(seed.token))
+    return await client.post(
+        f"/api/v1/questions/{question_id}/moderation", json=body, headers=bearer(seed.token)
+    )
 
 
 async def test_upvotes_are_counted_once_per_participant(live: LiveServer, seeded: Seed) -> None:
@@ -51,7 +57,9 @@ async def test_upvotes_are_counted_once_per_participant(live: LiveServer, seeded
             seen = await recv_until(ws, lambda m: m.get("op") == "question.votes" and m["votes"] == 3)
             assert seen[-1]["item_id"] == question["id"]
         assert await live.services.db.read(lambda r: r.count_upvotes(question["id"])) == 3
-        state = (await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: voters[0]})).json()
+        state = (
+            await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: voters[0]})
+        ).json()
         assert state["you"]["upvotes"] == [question["id"]]
         assert state["questions"][0]["data"]["votes"] == 3
 
@@ -71,10 +79,14 @@ async def test_asking_again_with_the_same_client_id_creates_nothing(live: LiveSe
         assert other.status_code == 201
 
 
-async def test_held_questions_wait_for_approval_then_moderators_answer_and_pin(live: LiveServer, seeded: Seed) -> None:
+async def test_held_questions_wait_for_approval_then_moderators_answer_and_pin(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as client:
         patched = await client.patch(
-            f"/api/v1/sessions/{seeded.session_id}", json={"question_moderation": True}, headers=bearer(seeded.login_token)
+            f"/api/v1/sessions/{seeded.session_id}",
+            json={"question_moderation": True},
+            headers=bearer(seeded.login_token),
         )
         assert patched.status_code == 200
         token = await new_participant(client)
@@ -86,13 +98,21 @@ async def test_held_questions_wait_for_approval_then_moderators_answer_and_pin(l
             # The stream carries the item (its seq counts) but not its text until approved.
             created = (await recv_until(ws, lambda m: m.get("op") == "item.created"))[-1]["item"]
             assert created["body"] == "" and created["author"] == "" and created["data"]["state"] == "pending"
-            public = (await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: token})).json()
+            public = (
+                await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: token})
+            ).json()
             assert public["questions"] == []
             assert public["you"]["questions"] == [{"id": qid, "state": "pending"}]
             refused = await upvote(client, qid, await new_participant(client))
             assert (refused.status_code, error_of(refused)["code"]) == (409, "question_not_visible")
-            mod = (await client.get(f"/api/v1/sessions/{seeded.session_id}/moderation", headers=bearer(seeded.token))).json()
-            assert [(q["id"], q["body"], q["name"]) for q in mod["questions"]] == [(qid, "Is this recorded?", "Sam")]
+            mod = (
+                await client.get(
+                    f"/api/v1/sessions/{seeded.session_id}/moderation", headers=bearer(seeded.token)
+                )
+            ).json()
+            assert [(q["id"], q["body"], q["name"]) for q in mod["questions"]] == [
+                (qid, "Is this recorded?", "Sam")
+            ]
 
             approved = await moderate(client, seeded, qid, action="approve")
             assert approved.json()["body"] == "Is this recorded?" and approved.json()["author"] == "Sam"
@@ -112,17 +132,25 @@ async def test_held_questions_wait_for_approval_then_moderators_answer_and_pin(l
                 json={"client_id": "answer-1", "body": "Yes, the video goes online tomorrow."},
                 headers=bearer(seeded.token),
             )
-            answered = await moderate(client, seeded, qid, action="answer", answer_item_id=note.json()["item_id"])
+            answered = await moderate(
+                client, seeded, qid, action="answer", answer_item_id=note.json()["item_id"]
+            )
             assert answered.json()["data"]["state"] == "answered"
             assert answered.json()["data"]["answer_item_id"] == note.json()["item_id"]
 
             hidden = await moderate(client, seeded, other, action="hide")
-            assert hidden.json()["body"] == "" and hidden.json()["data"] == {"state": "hidden", "pinned": False, "votes": 0}
+            assert hidden.json()["body"] == "" and hidden.json()["data"] == {
+                "state": "hidden",
+                "pinned": False,
+                "votes": 0,
+            }
             state = (await client.get(f"/api/v1/sessions/{seeded.session_id}/audience")).json()
             assert [q["id"] for q in state["questions"]] == [qid]
 
 
-async def test_bad_questions_get_their_documented_error_and_change_nothing(live: LiveServer, seeded: Seed) -> None:
+async def test_bad_questions_get_their_documented_error_and_change_nothing(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as client:
         token = await new_participant(client)
         qid = (await ask(client, seeded, token, body="Fine question")).json()["question"]["id"]
@@ -137,12 +165,18 @@ async def test_bad_questions_get_their_documented_error_and_change_nothing(live:
             (await ask(client, seeded, token, body="ok", client_id="bad id!"), 400, "invalid_field"),
             (await ask(client, seeded, "p_forged.nope", body="ok"), 403, "bad_participant"),
             (
-                await client.post("/api/v1/sessions/no-such/questions", json={"body": "ok"}, headers={HEADER: token}),
+                await client.post(
+                    "/api/v1/sessions/no-such/questions", json={"body": "ok"}, headers={HEADER: token}
+                ),
                 404,
                 "unknown_session",
             ),
             (await upvote(client, 987654, token), 404, "unknown_question"),
-            (await client.post(f"/api/v1/questions/{qid}/moderation", json={"action": "hide"}), 401, "unauthorized"),
+            (
+                await client.post(f"/api/v1/questions/{qid}/moderation", json={"action": "hide"}),
+                401,
+                "unauthorized",
+            ),
             (await moderate(client, seeded, qid, action="delete"), 400, "invalid_field"),
             (await moderate(client, seeded, qid, action="answer", answer_item_id=qid), 404, "unknown_item"),
             (await moderate(client, seeded, 987654, action="hide"), 404, "unknown_question"),

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from liveblog.archive.exports import comparable, export_json
-from liveblog.capture.imports import import_json
 from liveblog.capture.feeds.service import _publish
+from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.models import REDACTED_OPS, Account, Ack, SocialPost
@@ -117,17 +117,24 @@ async def post_comment(c: httpx.AsyncClient, session_id: str, body: str) -> int:
 
 async def collected_post(live: LiveServer, seeded: Seed, text: str) -> int:
     """A post collected and approved the way the feeds capture does it; its stream item id."""
-    post = SocialPost(network="mastodon", post_id=uuid.uuid4().hex, author_handle="rosa@example.social",
-                      author_name="Rosa", text=text, url="https://example.social/@rosa/1",
-                      posted_at="2026-05-14T09:20:00.000Z")
+    post = SocialPost(
+        network="mastodon",
+        post_id=uuid.uuid4().hex,
+        author_handle="rosa@example.social",
+        author_name="Rosa",
+        text=text,
+        url="https://example.social/@rosa/1",
+        posted_at="2026-05-14T09:20:00.000Z",
+    )
 
     async def op(tx: Tx) -> int:
         row = await tx.insert_social_post(post)
         assert row is not None
         await tx.insert_social_route(row, seeded.event_id, seeded.session_id, "approved")
         item = await _publish(tx, row, post, seeded.session_id)
-        await tx.set_social_route(row, seeded.event_id, seeded.session_id, state="approved", item_id=item.id,
-                                  decided_by="test")
+        await tx.set_social_route(
+            row, seeded.event_id, seeded.session_id, state="approved", item_id=item.id, decided_by="test"
+        )
         return item.id
 
     return await live.services.db.write(op)
@@ -148,11 +155,22 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
         for data in (b"a photo that stays", b"a photo posted by mistake")
     ]
     await note(svc, sid, ada, f"A public note: {KEPT['note']} ![](/media/{kept_photo})")
-    secret_note = await note(svc, sid, ada, f"Said by mistake: {SECRETS['note deleted']} ![](/media/{removed_photo})")
-    await svc.notes.handle(sid, ada, {"type": "note.update",
-                                      "client_id": str(uuid.uuid4()), "item_id": secret_note,
-                                      "body": f"Edited, still {SECRETS['note deleted']}"})
-    question, _ = await svc.audience.ask(sid, Voter("asker"), {"body": f"Rude: {SECRETS['question hidden']}?"})
+    secret_note = await note(
+        svc, sid, ada, f"Said by mistake: {SECRETS['note deleted']} ![](/media/{removed_photo})"
+    )
+    await svc.notes.handle(
+        sid,
+        ada,
+        {
+            "type": "note.update",
+            "client_id": str(uuid.uuid4()),
+            "item_id": secret_note,
+            "body": f"Edited, still {SECRETS['note deleted']}",
+        },
+    )
+    question, _ = await svc.audience.ask(
+        sid, Voter("asker"), {"body": f"Rude: {SECRETS['question hidden']}?"}
+    )
     await svc.audience.upvote(question.id, Voter("p1"))
     post_item = await collected_post(live, seeded, f"Spam {SECRETS['collected post removed']}")
     async with reader(live, "kept") as kept, reader(live, "selfish") as selfish:
@@ -161,7 +179,9 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
         moderated = await post_comment(kept, sid, f"Libel {SECRETS['comment deleted by a moderator']}")
         reshown = await post_comment(kept, sid, f"Borderline {KEPT['comment hidden and shown again']}")
         own = await post_comment(selfish, sid, f"Regret {SECRETS['comment deleted by its author']}")
-        r = await kept.post(f"/comments/{hidden}/edit", data={"body": f"Edited insult {SECRETS['comment hidden']}"})
+        r = await kept.post(
+            f"/comments/{hidden}/edit", data={"body": f"Edited insult {SECRETS['comment hidden']}"}
+        )
         assert r.status_code == 303, r.text
         # While public, each secret is findable and in the stream: the removal has something to remove.
         async with live.client() as c:
@@ -212,7 +232,9 @@ async def sse_resume(live: LiveServer, scene: Scene) -> str:
     lines: list[str] = []
     async with live.client() as http:
         headers = {"Last-Event-ID": f"{scene.epoch}:0"}
-        async with http.stream("GET", f"/api/v1/sessions/{scene.session_id}/stream", headers=headers) as response:
+        async with http.stream(
+            "GET", f"/api/v1/sessions/{scene.session_id}/stream", headers=headers
+        ) as response:
             async with asyncio.timeout(10):
                 async for line in response.aiter_lines():
                     lines.append(line)
@@ -237,7 +259,9 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
     # The stream, resumed from the start: from the hub's ring (it saw every change; a viewer
     # watching keeps the ended session's channel), then from storage (the ring freed, as after
     # a restart or on another process).
-    async with await connect(f"{live.ws_url}/ws/v1/sessions/{sid}?since={scene.head}&epoch={scene.epoch}") as ws:
+    async with await connect(
+        f"{live.ws_url}/ws/v1/sessions/{sid}?since={scene.head}&epoch={scene.epoch}"
+    ) as ws:
         await recv_until(ws, lambda m: m.get("type") == "synced")
         assert live.services.hub.channels[sid].ring_covers(0)
         check("websocket resume from the ring", await ws_resume(live, scene))
@@ -270,8 +294,13 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
             kept = ("comment", "comment hidden and shown again") if "comment" in path else tuple(KEPT)
             check(path, r.text, kept)
         # Outputs with summaries and counts, not items: they must not leak either.
-        for path in (f"/events/{eid}/archive", f"/events/{eid}/archive.md", f"/events/{eid}/feed.atom",
-                     "/tags/redaction/feed.atom", f"/api/v1/sessions/{sid}/items"):
+        for path in (
+            f"/events/{eid}/archive",
+            f"/events/{eid}/archive.md",
+            f"/events/{eid}/feed.atom",
+            "/tags/redaction/feed.atom",
+            f"/api/v1/sessions/{sid}/items",
+        ):
             r = await c.get(path)
             assert r.status_code == 200, (path, r.status_code)
             check(path, r.text, ())
@@ -288,8 +317,11 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
 
     site = tmp_path / "site"
     await export_site(live.services, make_templates(live.services.settings.archive.timezone).env, eid, site)
-    everything = "\n".join(p.read_text(encoding="utf-8") for p in sorted(site.rglob("*"))
-                           if p.is_file() and p.suffix in (".html", ".md", ".json", ".js"))
+    everything = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in sorted(site.rglob("*"))
+        if p.is_file() and p.suffix in (".html", ".md", ".json", ".js")
+    )
     check("the static site", everything)
     check("the static site's photos", " ".join(p.name for p in (site / "media").iterdir()), ())
     if scene.kept_photo not in everything:
@@ -311,8 +343,16 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
     async def comments(tx: Tx) -> None:
         ids = []
         for body in (SECRETS["comment hidden"], KEPT["comment"]):
-            c, _ = await tx.insert_comment(session_id=sid, parent_id=None, account_id=account.id, author="olden",
-                                           body=body, html=f"<p>{body}</p>", state="visible", ip="")
+            c, _ = await tx.insert_comment(
+                session_id=sid,
+                parent_id=None,
+                account_id=account.id,
+                author="olden",
+                body=body,
+                html=f"<p>{body}</p>",
+                state="visible",
+                ip="",
+            )
             ids.append(c.id)
         await tx.update_comment(ids[0], {"state": "hidden"})
 
@@ -322,10 +362,14 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
     redacted = [json.loads(t) for t in await services.db.read(lambda r: r.changes_between(sid, 0, head[1]))]
     # Put back what the log held before: the removed text in every change the removal redacted.
     olden = {
-        m["seq"]: (m | {"op": "item.created", "item": {"id": m["item_id"], "body": SECRETS["note deleted"]}}
-                   if m["op"] == "item.redacted" else
-                   m | {"op": "comment.created", "comment": {"id": m["comment_id"], "html": SECRETS["comment hidden"]}})
-        for m in redacted if m["op"] in REDACTED_OPS
+        m["seq"]: (
+            m | {"op": "item.created", "item": {"id": m["item_id"], "body": SECRETS["note deleted"]}}
+            if m["op"] == "item.redacted"
+            else m
+            | {"op": "comment.created", "comment": {"id": m["comment_id"], "html": SECRETS["comment hidden"]}}
+        )
+        for m in redacted
+        if m["op"] in REDACTED_OPS
     }
     assert len(olden) == 2
 
@@ -337,12 +381,21 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
             payload.pop("comment_id", None)
             values = (payload["op"], json.dumps(payload, separators=(",", ":")), sid, seq)
             if sqlite:
-                await conn.execute("UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?", values)
+                await conn.execute(
+                    "UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?", values
+                )
             else:
-                await conn.execute("UPDATE changes SET op = $1, payload = $2 WHERE session_id = $3 AND seq = $4",
-                                   *values)
-        history = (gone, 1, SECRETS["note deleted"], SECRETS["note deleted"], "2026-05-14T09:00:00Z",
-                   "2026-05-14T09:01:00Z")
+                await conn.execute(
+                    "UPDATE changes SET op = $1, payload = $2 WHERE session_id = $3 AND seq = $4", *values
+                )
+        history = (
+            gone,
+            1,
+            SECRETS["note deleted"],
+            SECRETS["note deleted"],
+            "2026-05-14T09:00:00Z",
+            "2026-05-14T09:01:00Z",
+        )
         sql = "INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at) VALUES"
         if sqlite:
             await conn.execute(f"{sql} (?, ?, ?, ?, ?, ?)", history)
@@ -414,12 +467,20 @@ async def test_an_import_holding_removed_text_is_redacted_as_it_goes_in(
     for ch in changes:
         if ch["op"] == "item.redacted" and ch["item_id"] == gone:
             ch["op"] = "item.created"
-            ch["payload"] = {"type": "change", "seq": ch["seq"], "op": "item.created",
-                             "item": {"id": gone, "body": SECRETS["note deleted"], "html": SECRETS["note deleted"]}}
+            ch["payload"] = {
+                "type": "change",
+                "seq": ch["seq"],
+                "op": "item.created",
+                "item": {"id": gone, "body": SECRETS["note deleted"], "html": SECRETS["note deleted"]},
+            }
         elif ch["op"] == "comment.redacted" and ch["payload"]["comment_id"] == hidden.id:
             ch["op"] = "comment.created"
-            ch["payload"] = {"type": "change", "seq": ch["seq"], "op": "comment.created",
-                             "comment": {"id": hidden.id, "state": "visible", "html": SECRETS["comment hidden"]}}
+            ch["payload"] = {
+                "type": "change",
+                "seq": ch["seq"],
+                "op": "comment.created",
+                "comment": {"id": hidden.id, "state": "visible", "html": SECRETS["comment hidden"]},
+            }
     assert set(leaks(json.dumps(tampered))) == {"note deleted", "comment hidden"}
     for n, doc in enumerate((clean, tampered)):
         fresh_settings = make_settings(tmp_path / f"fresh{n}")

@@ -34,7 +34,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.models import event_feed_id, utcnow
 from liveblog.services import Services
-from tests.conftest import FAST_HASHER, ORGANISER, eventually, free_port, listening, make_settings, page_csrf, stop_process
+from tests.conftest import (
+    FAST_HASHER,
+    ORGANISER,
+    eventually,
+    free_port,
+    listening,
+    make_settings,
+    page_csrf,
+    stop_process,
+)
 from tests.wsclient import connect, recv, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -90,8 +99,19 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBLOG_")}
         env["LIVEBLOG_X_BEARER_TOKEN"] = "fake-token"  # what the fake X answers to
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "liveblog", "--config", str(self.config), "serve", "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "liveblog",
+                "--config",
+                str(self.config),
+                "serve",
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         await listening(self.proc, self.url, timeout=60)
 
@@ -120,8 +140,12 @@ class NoteTaker:
 
     def write(self, text: str) -> str:
         cid = f"{self.session_id[:12]}-{self.name}-{len(self.written):02d}"
-        self.outbox[cid] = {"type": "note.create", "client_id": cid, "body": f"- {text} (ref {cid})",
-                            "typed_at": utcnow()}
+        self.outbox[cid] = {
+            "type": "note.create",
+            "client_id": cid,
+            "body": f"- {text} (ref {cid})",
+            "typed_at": utcnow(),
+        }
         self.written.append(cid)
         return cid
 
@@ -207,7 +231,9 @@ class Day:
         elif network == "bluesky":
             self.fakes.add_skeet("did:plc:kwamecodes", text, [tag])
         else:
-            self.fakes.add_rss_item(f"{words} ({marker})", f"Live from the rooms {HASHTAG}", [tag], author="Ana Lima")
+            self.fakes.add_rss_item(
+                f"{words} ({marker})", f"Live from the rooms {HASHTAG}", [tag], author="Ana Lima"
+            )
         self.posts[marker] = set(self.live) or {AROUND}
 
     async def stream_items(self, stream: str) -> list[dict[str, Any]]:
@@ -248,7 +274,9 @@ class Day:
         return found
 
     async def jetstream_connected(self, connections: int) -> None:
-        await eventually(lambda: len(self.fakes.jetstream_connections) >= connections, 30, "the Jetstream reader")
+        await eventually(
+            lambda: len(self.fakes.jetstream_connections) >= connections, 30, "the Jetstream reader"
+        )
 
 
 async def make_organiser(database: Path, tmp_path: Path) -> None:
@@ -331,7 +359,9 @@ async def rehearse(server: Server, fakes: FakeNetworks, tmp_path: Path) -> None:
         r = await anonymous.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
         assert r.status_code == 200, r.text
         login = r.json()["token"]
-    organiser = httpx.AsyncClient(base_url=server.url, timeout=20, headers={"Authorization": f"Bearer {login}"})
+    organiser = httpx.AsyncClient(
+        base_url=server.url, timeout=20, headers={"Authorization": f"Bearer {login}"}
+    )
     try:
         await run_day(server, fakes, organiser, tmp_path)
     finally:
@@ -341,8 +371,10 @@ async def rehearse(server: Server, fakes: FakeNetworks, tmp_path: Path) -> None:
 async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncClient, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     today = now.date().isoformat()
-    r = await organiser.post("/api/v1/events", json={
-        "title": "DemoCon", "starts_on": today, "ends_on": today, "hashtags": [HASHTAG]})
+    r = await organiser.post(
+        "/api/v1/events",
+        json={"title": "DemoCon", "starts_on": today, "ends_on": today, "hashtags": [HASHTAG]},
+    )
     assert r.status_code == 201, r.text
     event_id = r.json()["id"]
 
@@ -361,7 +393,9 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
     # -- two note-takers per session, invited through the API ----------------------------------
     for s in by_start:
         for name in ("ada", "grace"):
-            r = await organiser.post(f"/api/v1/events/{event_id}/invites", json={"name": name, "session_id": s["id"]})
+            r = await organiser.post(
+                f"/api/v1/events/{event_id}/invites", json={"name": name, "session_id": s["id"]}
+            )
             assert r.status_code == 201, r.text
             day.note_takers.append(NoteTaker(name, s["id"], r.json()["token"]))
     takers = {(t.session_id, t.name): t for t in day.note_takers}
@@ -402,24 +436,38 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         await day.collected(["mastodon-slot1-tan-only"])
 
         # Polls and Q&A: an open poll for anyone, questions asked and upvoted.
-        r = await organiser.post(f"/api/v1/sessions/{tan}/polls", json={
-            "question": "Which route in?", "options": ["Apprenticeships", "Secondments", "Returners"], "open": True})
+        r = await organiser.post(
+            f"/api/v1/sessions/{tan}/polls",
+            json={
+                "question": "Which route in?",
+                "options": ["Apprenticeships", "Secondments", "Returners"],
+                "open": True,
+            },
+        )
         assert r.status_code == 201, r.text
         tan_poll = r.json()["id"]
         cast_tan_poll = ["a", "b", "b", "c"]
         for v, choice in zip(viewers, cast_tan_poll, strict=True):
-            assert (await v.post(f"/api/v1/polls/{tan_poll}/votes", json={"choice": choice})).status_code == 201
+            assert (
+                await v.post(f"/api/v1/polls/{tan_poll}/votes", json={"choice": choice})
+            ).status_code == 201
         assert (await sam.post(f"/api/v1/polls/{tan_poll}/votes", json={"choice": "b"})).status_code == 201
-        assert (await viewers[0].post(f"/api/v1/polls/{tan_poll}/votes", json={"choice": "b"})).status_code == 200
+        assert (
+            await viewers[0].post(f"/api/v1/polls/{tan_poll}/votes", json={"choice": "b"})
+        ).status_code == 200
         cast_tan_poll = ["b", "b", "b", "c", "b"]  # the first viewer changed their mind
-        r = await viewers[1].post(f"/api/v1/sessions/{tan}/questions", json={"body": "How long do returners stay?"})
+        r = await viewers[1].post(
+            f"/api/v1/sessions/{tan}/questions", json={"body": "How long do returners stay?"}
+        )
         assert r.status_code == 201, r.text
         question = r.json()["question"]["id"]
         r = await sam.post(f"/api/v1/sessions/{tan}/questions", json={"body": "Is the levy enough?"})
         assert r.status_code == 201, r.text
         for v in (viewers[0], viewers[2], viewers[3], sam):
             assert (await v.post(f"/api/v1/questions/{question}/upvotes")).status_code == 201
-        assert (await viewers[2].post(f"/api/v1/questions/{question}/upvotes")).status_code == 200  # once each
+        assert (
+            await viewers[2].post(f"/api/v1/questions/{question}/upvotes")
+        ).status_code == 200  # once each
         await day.comment(sam, tan, "Great session, thanks!")
 
         await day.set_state(tan, "ended")
@@ -451,19 +499,39 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         await day.collected([f"{n}-slot2" for n in ("x", "mastodon", "bluesky", "rss")])
         r = await organiser.get(f"/api/v1/sessions/{gray2}/moderation")
         room_code = r.json()["room_code"]
-        r = await organiser.post(f"/api/v1/sessions/{gray2}/polls", json={
-            "question": "Who is in the room?", "options": ["Here", "Remote"], "audience": "room_code", "open": True})
+        r = await organiser.post(
+            f"/api/v1/sessions/{gray2}/polls",
+            json={
+                "question": "Who is in the room?",
+                "options": ["Here", "Remote"],
+                "audience": "room_code",
+                "open": True,
+            },
+        )
         room_poll = r.json()["id"]
         code = {"Liveblog-Room-Code": room_code}
-        assert (await viewers[0].post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "a"})).status_code == 403
+        assert (
+            await viewers[0].post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "a"})
+        ).status_code == 403
         for v in viewers[:2]:
-            assert (await v.post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "a"}, headers=code)).status_code == 201
-        r = await organiser.post(f"/api/v1/sessions/{tan2}/polls", json={
-            "question": "Would you hire a returner?", "options": ["Yes", "No"], "audience": "accounts", "open": True})
+            assert (
+                await v.post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "a"}, headers=code)
+            ).status_code == 201
+        r = await organiser.post(
+            f"/api/v1/sessions/{tan2}/polls",
+            json={
+                "question": "Would you hire a returner?",
+                "options": ["Yes", "No"],
+                "audience": "accounts",
+                "open": True,
+            },
+        )
         accounts_poll = r.json()["id"]
         r = await viewers[0].post(f"/api/v1/polls/{accounts_poll}/votes", json={"choice": "a"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "account_required"
-        assert (await sam.post(f"/api/v1/polls/{accounts_poll}/votes", json={"choice": "a"})).status_code == 201
+        assert (
+            await sam.post(f"/api/v1/polls/{accounts_poll}/votes", json={"choice": "a"})
+        ).status_code == 201
 
         # Notes in flight as the server is told to stop: acked ones are kept, the rest resent.
         busy = takers[gray2, "ada"]
@@ -487,7 +555,9 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         r = await viewers[1].post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "b"}, headers=code)
         assert r.status_code == 200, r.text
         for v in viewers[2:]:
-            assert (await v.post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "a"}, headers=code)).status_code == 201
+            assert (
+                await v.post(f"/api/v1/polls/{room_poll}/votes", json={"choice": "a"}, headers=code)
+            ).status_code == 201
         cast_room_poll = ["a", "b", "a", "a"]
         for s in (gray2, tan2):
             for name in ("ada", "grace"):
@@ -521,24 +591,34 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
             day.post(network, f"{network}-slot3", "Last talks of the day")
         await day.collected([f"{n}-slot3" for n in ("x", "mastodon", "bluesky", "rss")])
         asked = {}
-        for v, text in zip(viewers, ["What about rural councils?", "Buy me crypto", "Any data on retention?", ""],
-                           strict=True):
+        for v, text in zip(
+            viewers,
+            ["What about rural councils?", "Buy me crypto", "Any data on retention?", ""],
+            strict=True,
+        ):
             if text:
                 r = await v.post(f"/api/v1/sessions/{gray3}/questions", json={"body": text})
                 assert r.status_code == 201, r.text
                 asked[text] = r.json()["question"]["id"]
-        hidden = await organiser.post(f"/api/v1/questions/{asked['Buy me crypto']}/moderation", json={"action": "hide"})
+        hidden = await organiser.post(
+            f"/api/v1/questions/{asked['Buy me crypto']}/moderation", json={"action": "hide"}
+        )
         assert hidden.status_code == 200, hidden.text
-        answered = await organiser.post(f"/api/v1/questions/{asked['Any data on retention?']}/moderation",
-                                        json={"action": "answer"})
+        answered = await organiser.post(
+            f"/api/v1/questions/{asked['Any data on retention?']}/moderation", json={"action": "answer"}
+        )
         assert answered.status_code == 200, answered.text
         await day.comment(sam, gray3, "Thanks to both speakers.")
         # Tweeted in the last seconds of the talks, collected only after both ended (X is polled
         # when told, as every minute in production): it still belongs to the talks live then.
         # (Dated now to the millisecond, never .000: a whole second may be any moment of it.)
         made = datetime.now(UTC)
-        day.post("x", "x-slot3-last-seconds", "Standing ovation as the day closes",
-                 made=made.replace(microsecond=max(made.microsecond, 1000)))
+        day.post(
+            "x",
+            "x-slot3-last-seconds",
+            "Standing ovation as the day closes",
+            made=made.replace(microsecond=max(made.microsecond, 1000)),
+        )
         for s in (gray3, tan3):
             await day.set_state(s, "ended")
             for name in ("ada", "grace"):
@@ -550,8 +630,9 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         await check_followed(day, follower)
         await check_routing(day)
         export = (await organiser.get(f"/events/{event_id}/archive.json")).json()
-        await check_votes(day, export, {tan_poll: cast_tan_poll, room_poll: cast_room_poll, accounts_poll: ["a"]},
-                          question)
+        await check_votes(
+            day, export, {tan_poll: cast_tan_poll, room_poll: cast_room_poll, accounts_poll: ["a"]}, question
+        )
         site = tmp_path / "site"
         await export_site(server, event_id, site)
         await check_exports(day, export, site)
@@ -608,12 +689,17 @@ async def check_followed(day: Day, follower: Follower) -> None:
     """What the viewer got: every change once, in order, none missing; every note of the session."""
     r = await day.organiser.get(f"/api/v1/sessions/{follower.session_id}/items")
     final = r.json()["seq"]
-    await eventually(lambda: follower.changes and follower.changes[-1]["seq"] >= final, 10, "the viewer to catch up")
+    await eventually(
+        lambda: follower.changes and follower.changes[-1]["seq"] >= final, 10, "the viewer to catch up"
+    )
     assert follower.connections == 2  # it resumed once, after the restart
     seqs = [c["seq"] for c in follower.changes]
     assert seqs == list(range(1, final + 1)), f"a gap or a duplicate: {seqs}"
-    seen = {c["item"]["client_id"] for c in follower.changes
-            if c["op"] == "item.created" and c["item"]["kind"] == "note"}
+    seen = {
+        c["item"]["client_id"]
+        for c in follower.changes
+        if c["op"] == "item.created" and c["item"]["kind"] == "note"
+    }
     assert seen == {cid for t in day.note_takers if t.session_id == follower.session_id for cid in t.written}
 
 
@@ -637,9 +723,14 @@ async def check_routing(day: Day) -> None:
     """Each post in the sessions live when it was made, once each; break posts in Around the event."""
     found = await day.whereabouts()
     for marker, expected in day.posts.items():
-        assert sorted(found[marker]) == sorted(expected), f"{marker}: in {found[marker]}, belongs in {sorted(expected)}"
-    assert all(day.posts[f"{n}-{when}"] == {AROUND} for n in ("x", "mastodon", "bluesky", "rss")
-               for when in ("break", "lunch"))
+        assert sorted(found[marker]) == sorted(expected), (
+            f"{marker}: in {found[marker]}, belongs in {sorted(expected)}"
+        )
+    assert all(
+        day.posts[f"{n}-{when}"] == {AROUND}
+        for n in ("x", "mastodon", "bluesky", "rss")
+        for when in ("break", "lunch")
+    )
 
 
 async def check_votes(day: Day, export: dict[str, Any], cast: dict[int, list[str]], question: int) -> None:
@@ -649,7 +740,12 @@ async def check_votes(day: Day, export: dict[str, Any], cast: dict[int, list[str
         r = await day.organiser.get(f"/api/v1/sessions/{s['id']}/audience")
         live |= {p["id"]: p["data"] for p in r.json()["polls"]}
         live |= {q["id"]: q["data"] for q in r.json()["questions"]}
-    exported = {i["id"]: i["data"] for s in export["sessions"] for i in s["items"] if i["kind"] in ("poll", "question")}
+    exported = {
+        i["id"]: i["data"]
+        for s in export["sessions"]
+        for i in s["items"]
+        if i["kind"] in ("poll", "question")
+    }
     for poll_id, choices in cast.items():
         options = live[poll_id]["tally"].keys()
         expected = ({o: choices.count(o) for o in options}, len(choices))
@@ -660,8 +756,16 @@ async def check_votes(day: Day, export: dict[str, Any], cast: dict[int, list[str
 
 async def export_site(server: Server, event_id: str, site: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveblog", "--config", str(server.config), "export-site", event_id, str(site),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "liveblog",
+        "--config",
+        str(server.config),
+        "export-site",
+        event_id,
+        str(site),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     async with asyncio.timeout(60):
         output, _ = await proc.communicate()
@@ -669,7 +773,9 @@ async def export_site(server: Server, event_id: str, site: Path) -> None:
 
 
 def refs(text: str) -> set[str]:
-    return set(re.findall(r"\(ref ([\w.-]+)\)", text)) | set(re.findall(r"\(([a-z]+-(?:slot|break|lunch)[\w-]*)\)", text))
+    return set(re.findall(r"\(ref ([\w.-]+)\)", text)) | set(
+        re.findall(r"\(([a-z]+-(?:slot|break|lunch)[\w-]*)\)", text)
+    )
 
 
 async def check_exports(day: Day, export: dict[str, Any], site: Path) -> None:
@@ -708,10 +814,15 @@ async def check_questions(day: Day, export: dict[str, Any], session_id: str, ask
     r = await day.organiser.get(f"/archive/sessions/{session_id}")
     assert "What about rural councils?" in r.text and "crypto" not in r.text
     # The moderation ledger says what was done, by whom, and the page counts it.
-    ledger = [(e["action"], e["target_kind"], e["target_id"]) for e in export["moderation"]
-              if e["session_id"] == session_id and e["target_kind"] == "question"]
-    assert ledger == [("hide", "question", str(asked["Buy me crypto"])),
-                      ("answer", "question", str(asked["Any data on retention?"]))]
+    ledger = [
+        (e["action"], e["target_kind"], e["target_id"])
+        for e in export["moderation"]
+        if e["session_id"] == session_id and e["target_kind"] == "question"
+    ]
+    assert ledger == [
+        ("hide", "question", str(asked["Buy me crypto"])),
+        ("answer", "question", str(asked["Any data on retention?"])),
+    ]
     assert all(e["actor"] for e in export["moderation"])
     assert "Moderation: 1 question hidden" in r.text
 
@@ -723,17 +834,25 @@ async def check_in_browser(day: Day, site: Path) -> None:
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
     url = day.server.url
-    pages = [f"{url}/", f"{url}/events/{day.event_id}", f"{url}/events/{day.event_id}/around",
-             f"{url}/events/{day.event_id}/archive"]
+    pages = [
+        f"{url}/",
+        f"{url}/events/{day.event_id}",
+        f"{url}/events/{day.event_id}/around",
+        f"{url}/events/{day.event_id}/archive",
+    ]
     pages += [f"{url}/archive/sessions/{s['id']}" for s in day.sessions]
-    pages += [(site / "index.html").as_uri()] + [(site / "sessions" / f"{s['id']}.html").as_uri() for s in day.sessions]
+    pages += [(site / "index.html").as_uri()] + [
+        (site / "sessions" / f"{s['id']}.html").as_uri() for s in day.sessions
+    ]
     problems: list[str] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context()
             page = await context.new_page()
-            page.on("console", lambda m: problems.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+            page.on(
+                "console", lambda m: problems.append(f"{page.url}: {m.text}") if m.type == "error" else None
+            )
             page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
             for address in pages:
                 response = await page.goto(address, wait_until="load")

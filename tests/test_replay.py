@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import uuid
-
 from pathlib import Path
 
 import pytest
 
 from liveblog.archive.exports import export_json
-from liveblog.capture.imports import import_json
 from liveblog.archive.replay import duration, schedule, state_at
+from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session
@@ -19,12 +18,24 @@ from tests.conftest import BACKENDS, LiveServer, Seed, seed, settings_for
 
 
 def change(seq: int, at: str, op: str, **payload: object) -> dict[str, object]:
-    return {"seq": seq, "op": op, "created_at": at, "item_id": None,
-            "payload": {"type": "change", "seq": seq, "op": op, **payload}}
+    return {
+        "seq": seq,
+        "op": op,
+        "created_at": at,
+        "item_id": None,
+        "payload": {"type": "change", "seq": seq, "op": op, **payload},
+    }
 
 
 def note(item_id: int, body: str) -> dict[str, object]:
-    return {"id": item_id, "kind": "note", "body": body, "html": f"<p>{body}</p>", "deleted": False, "data": {}}
+    return {
+        "id": item_id,
+        "kind": "note",
+        "body": body,
+        "html": f"<p>{body}</p>",
+        "deleted": False,
+        "data": {},
+    }
 
 
 def test_the_schedule_keeps_order_and_relative_times() -> None:
@@ -37,7 +48,13 @@ def test_the_schedule_keeps_order_and_relative_times() -> None:
     ]
     steps = schedule(changes)
     assert [s.seq for s in steps] == [1, 2, 3, 4, 5]
-    assert [s.at_ms for s in steps] == [0, 2500, 630_000, 630_000, 630_000]  # never earlier than the one before
+    assert [s.at_ms for s in steps] == [
+        0,
+        2500,
+        630_000,
+        630_000,
+        630_000,
+    ]  # never earlier than the one before
     assert duration(steps) == 630_000
     assert state_at(steps, 0) == [note(1, "first")]
     assert [i["body"] for i in state_at(steps, 2499)] == ["first"]
@@ -48,12 +65,22 @@ def test_the_schedule_keeps_order_and_relative_times() -> None:
 
 
 def test_compact_changes_update_the_item() -> None:
-    poll = {"id": 9, "kind": "poll", "body": "Q?", "html": "", "deleted": False,
-            "data": {"state": "open", "tally": {"a": 0}, "voters": 0}}
-    steps = schedule([
-        change(1, "2026-05-14T09:00:00.000Z", "item.created", item=poll),
-        change(2, "2026-05-14T09:00:05.000Z", "poll.tally", item_id=9, version=2, tally={"a": 3}, voters=3),
-    ])
+    poll = {
+        "id": 9,
+        "kind": "poll",
+        "body": "Q?",
+        "html": "",
+        "deleted": False,
+        "data": {"state": "open", "tally": {"a": 0}, "voters": 0},
+    }
+    steps = schedule(
+        [
+            change(1, "2026-05-14T09:00:00.000Z", "item.created", item=poll),
+            change(
+                2, "2026-05-14T09:00:05.000Z", "poll.tally", item_id=9, version=2, tally={"a": 3}, voters=3
+            ),
+        ]
+    )
     assert state_at(steps, 4999)[0]["data"]["voters"] == 0
     assert state_at(steps, 5000)[0]["data"] == {"state": "open", "tally": {"a": 3}, "voters": 3}
 
@@ -67,7 +94,9 @@ async def test_a_sessions_replay_is_its_stored_stream_in_order(
     # The session is recorded on another instance and travels to the served one in an export
     # whose change times are spread out, as a real session's would be (the typed way stored
     # changes get times of our choosing): the offsets must follow them.
-    source = Services.build(settings_for(request, tmp_path, backend, database={"path": str(tmp_path / "source.sqlite3")}))
+    source = Services.build(
+        settings_for(request, tmp_path, backend, database={"path": str(tmp_path / "source.sqlite3")})
+    )
     await source.open()
     try:
         seeded = await seed(source)
@@ -102,10 +131,16 @@ async def test_a_deleted_note_never_appears_in_the_replay(services: Services, se
     invite = await services.accounts.invite_for_token(seeded.token)
     assert invite is not None
     author = Author.from_invite(invite)
-    ack = await services.notes.handle(seeded.session_id, author, {
-        "type": "note.create", "client_id": str(uuid.uuid4()), "body": "a libellous remark"})
-    await services.notes.handle(seeded.session_id, author, {
-        "type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": ack.item_id})
+    ack = await services.notes.handle(
+        seeded.session_id,
+        author,
+        {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "a libellous remark"},
+    )
+    await services.notes.handle(
+        seeded.session_id,
+        author,
+        {"type": "note.delete", "client_id": str(uuid.uuid4()), "item_id": ack.item_id},
+    )
     changes = await services.db.read(lambda r: r.public_changes(seeded.session_id))
     assert "libellous" not in repr(changes)
     assert [c["op"] for c in changes if c["item_id"] == ack.item_id] == ["item.redacted", "item.redacted"]

@@ -21,7 +21,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from liveblog.services import Services
-from tests.conftest import ORGANISER, Seed, eventually, free_port, listening, make_settings, query, seed, stop_process
+from tests.conftest import (
+    ORGANISER,
+    Seed,
+    eventually,
+    free_port,
+    listening,
+    make_settings,
+    query,
+    seed,
+    stop_process,
+)
 from tests.servers import RedisServer
 from tests.wsclient import connect, recv, recv_type, send
 
@@ -88,7 +98,9 @@ class Viewer:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[list[AppProcess], RedisServer, Seed, str]]:
+async def cluster(
+    tmp_path: Path, pg_url: str
+) -> AsyncIterator[tuple[list[AppProcess], RedisServer, Seed, str]]:
     """Seeded PostgreSQL, a Redis of this test's own (it gets restarted), three app processes."""
     services = Services.build(make_settings(tmp_path, database={"url": pg_url}))
     await services.open()
@@ -107,7 +119,9 @@ async def cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[list[AppPr
         redis.remove()
 
 
-async def write_notes(app: AppProcess, session_id: str, token: str, prefix: str, n: int) -> list[dict[str, Any]]:
+async def write_notes(
+    app: AppProcess, session_id: str, token: str, prefix: str, n: int
+) -> list[dict[str, Any]]:
     """Send n notes on one capture socket; return their acks (each one means: committed)."""
     async with await connect(f"{app.ws_url}/ws/v1/sessions/{session_id}/capture", token=token) as ws:
         await recv_type(ws, "synced")
@@ -135,7 +149,8 @@ async def test_three_processes_share_one_ordered_stream_through_redis_restarts_a
 
     # Two note-takers on two processes at once: seqs interleave across processes.
     acks = await asyncio.gather(
-        write_notes(apps[0], s.session_id, s.token, "a", 15), write_notes(apps[1], s.session_id, s.token2, "b", 15)
+        write_notes(apps[0], s.session_id, s.token, "a", 15),
+        write_notes(apps[1], s.session_id, s.token2, "b", 15),
     )
     head = max(a["seq"] for batch in acks for a in batch)
     for v in viewers:
@@ -182,7 +197,7 @@ async def test_three_processes_share_one_ordered_stream_through_redis_restarts_a
     assert [c["seq"] for c in replay] == list(range(last + 1, head + 1))  # exactly what it missed
     for v in viewers[:2]:
         await v.until(head)
-        assert replay == v.changes[-len(replay):]
+        assert replay == v.changes[-len(replay) :]
     for v in viewers:
         if v is not mover:
             await v.close()
@@ -239,7 +254,9 @@ async def test_kill_9_of_one_process_loses_no_acknowledged_note_for_anyone(
 
     # The outbox resends what was not acknowledged to another process: nothing lost or doubled.
     survivor = apps[2]
-    async with await connect(f"{survivor.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as again:
+    async with await connect(
+        f"{survivor.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
+    ) as again:
         await recv_type(again, "synced")
         for cid in sent:
             if cid not in acked:
@@ -260,7 +277,8 @@ async def test_kill_9_of_one_process_loses_no_acknowledged_note_for_anyone(
 
 
 async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
-    cluster: tuple[list[AppProcess], RedisServer, Seed, str], tmp_path: Path,
+    cluster: tuple[list[AppProcess], RedisServer, Seed, str],
+    tmp_path: Path,
 ) -> None:
     apps, redis, s, pg_url = cluster
     # Password guessing spread over three processes is counted once: after ACCOUNT_FREE + 3
@@ -284,7 +302,10 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
             await eventually(counted_failure, 30, "a counted failed log-in")
         # Within that back-off: the right password is refused on all three at once.
         tries = await asyncio.gather(
-            *(c.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]}) for c in clients)
+            *(
+                c.post("/api/v1/login", json={"username": ORGANISER[0], "password": ORGANISER[1]})
+                for c in clients
+            )
         )
         assert [t.status_code for t in tries] == [429, 429, 429], [t.text for t in tries]
     finally:
@@ -294,7 +315,8 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     # A poll created and opened on one process takes votes on the others at once.
     async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
         created = await http.post(
-            f"/api/v1/sessions/{s.session_id}/polls", json={"question": "Tea?", "options": ["yes", "no"], "open": False},
+            f"/api/v1/sessions/{s.session_id}/polls",
+            json={"question": "Tea?", "options": ["yes", "no"], "open": False},
             headers={"Authorization": f"Bearer {s.token}"},
         )
         assert created.status_code == 201, created.text
@@ -302,15 +324,21 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     async with httpx.AsyncClient(base_url=apps[1].url, timeout=30) as http:
         token = (await http.post("/api/v1/participants")).json()["token"]
         http.cookies.clear()  # the header alone (a cookie would need the CSRF token too)
-        early = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token})
+        early = await http.post(
+            f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token}
+        )
         assert early.status_code == 409  # not open yet: process 1 has now cached it as a draft
     async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
         opened = await http.post(
-            f"/api/v1/polls/{poll_id}/state", json={"state": "open"}, headers={"Authorization": f"Bearer {s.token}"}
+            f"/api/v1/polls/{poll_id}/state",
+            json={"state": "open"},
+            headers={"Authorization": f"Bearer {s.token}"},
         )
         assert opened.status_code == 200, opened.text
     async with httpx.AsyncClient(base_url=apps[1].url, timeout=30) as http:
-        voted = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token})
+        voted = await http.post(
+            f"/api/v1/polls/{poll_id}/votes", json={"choice": "a"}, headers={"Liveblog-Participant": token}
+        )
         assert voted.status_code in (200, 201), voted.text
 
     # Votes spread over three processes: one tally writer per poll per interval in all (claims in
@@ -321,13 +349,17 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
         async with httpx.AsyncClient(base_url=apps[i % 3].url, timeout=30) as http:
             who = (await http.post("/api/v1/participants")).json()["token"]
             http.cookies.clear()
-            r = await http.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": "b"}, headers={"Liveblog-Participant": who})
+            r = await http.post(
+                f"/api/v1/polls/{poll_id}/votes", json={"choice": "b"}, headers={"Liveblog-Participant": who}
+            )
             assert r.status_code in (200, 201), r.text
 
     def tallies() -> list[dict[str, Any]]:
         return [c for c in watcher.changes if c["op"] == "poll.tally" and c["item_id"] == poll_id]
 
-    await eventually(lambda: tallies() and tallies()[-1]["tally"] == {"a": 1, "b": 30}, 15, "the exact final tally")
+    await eventually(
+        lambda: tallies() and tallies()[-1]["tally"] == {"a": 1, "b": 30}, 15, "the exact final tally"
+    )
     elapsed = asyncio.get_running_loop().time() - started
     interval = 0.25  # votes.tally_interval_ms
     # Three writers would make up to three tallies per interval; one writer at most one (+ the edges).
@@ -346,7 +378,9 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     async with await connect(f"{apps[2].ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as ws:
         await recv_type(ws, "synced")
         async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
-            revoked = await http.delete(f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"})
+            revoked = await http.delete(
+                f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"}
+            )
         assert revoked.status_code == 200, revoked.text
         assert (await recv_type(ws, "error"))["code"] == "revoked"
 
@@ -381,10 +415,25 @@ async def test_serve_workers_runs_n_processes_on_one_port_sharing_the_stream(
         await services.close()
     port = free_port()
     config = tmp_path / "workers.toml"
-    config.write_text(f'[server]\nport = {port}\n[database]\nurl = "{pg_url}"\n[redis]\nurl = "{redis_server.url}"\n')
+    config.write_text(
+        f'[server]\nport = {port}\n[database]\nurl = "{pg_url}"\n[redis]\nurl = "{redis_server.url}"\n'
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveblog", "--config", str(config), "serve", "--workers", "2", "--log-level", "info"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "LIVEBLOG_SECRET_KEY": SECRET},
+        [
+            sys.executable,
+            "-m",
+            "liveblog",
+            "--config",
+            str(config),
+            "serve",
+            "--workers",
+            "2",
+            "--log-level",
+            "info",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LIVEBLOG_SECRET_KEY": SECRET},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -412,7 +461,9 @@ async def test_revoking_an_invite_on_one_process_closes_its_socket_on_another(
     async with await connect(f"{apps[1].ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as ws:
         await recv_type(ws, "synced")
         async with httpx.AsyncClient(base_url=apps[0].url, timeout=30) as http:
-            revoked = await http.delete(f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"})
+            revoked = await http.delete(
+                f"/api/v1/invites/{s.invite_id}", headers={"Authorization": f"Bearer {s.login_token}"}
+            )
             assert revoked.status_code == 200
         await assert_revoked_and_closed(ws)
 
@@ -436,16 +487,19 @@ async def capture_socket_on_b(tmp_path: Path, pg_url: str) -> AsyncIterator[Capt
     from tests.conftest import run_server
 
     redis = RedisServer().start()
-    settings = make_settings(tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1})
+    settings = make_settings(
+        tmp_path, database={"url": pg_url}, redis={"url": redis.url, "resync_seconds": 1}
+    )
     a, b = Services.build(settings), Services.build(settings)
     try:
         await a.open()
         await b.open()
         s = await seed(a)
         b_fanout = next(c for c in b.components if isinstance(c, RedisFanout))
-        async with run_server(settings, b) as live, await connect(
-            f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token
-        ) as ws:
+        async with (
+            run_server(settings, b) as live,
+            await connect(f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture", token=s.token) as ws,
+        ):
             await recv_type(ws, "synced")
             await eventually(lambda: b_fanout.connected, what="B's subscriber")
             yield CaptureOnB(a, b, b_fanout, s, ws, redis)

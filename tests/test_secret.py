@@ -106,11 +106,15 @@ async def test_a_page_loaded_before_a_restart_still_posts_its_form_after_it(tmp_
             try:
                 await listening(server.proc, server.url, timeout=60)
                 if n == 0:
-                    r = await reader.post("/account/register", data={"username": "sam", "password": "a long password"})
+                    r = await reader.post(
+                        "/account/register", data={"username": "sam", "password": "a long password"}
+                    )
                     assert r.status_code == 303, r.text
                     page = await reader.get(f"/sessions/{seeded.session_id}")
                     reader.headers["X-CSRF-Token"] = page_csrf(page.text)
-                r = await reader.post(f"/sessions/{seeded.session_id}/comments", data={"body": f"comment {n}"})
+                r = await reader.post(
+                    f"/sessions/{seeded.session_id}/comments", data={"body": f"comment {n}"}
+                )
                 assert r.status_code == 303, (n, r.text)
             finally:
                 stop_process(server.proc)

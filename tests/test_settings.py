@@ -60,4 +60,6 @@ def test_every_setting_is_documented_and_shipped() -> None:
     for key in all_keys():
         section, name = key.split(".")
         assert f"`{key}`" in doc, f"{key} is not documented in docs/configuration.md"
-        assert re.search(rf"^\[{section}\][\s\S]*?^{name}\s*=", shipped, re.M), f"{key} missing from config.toml"
+        assert re.search(rf"^\[{section}\][\s\S]*?^{name}\s*=", shipped, re.M), (
+            f"{key} missing from config.toml"
+        )

@@ -60,20 +60,34 @@ async def test_the_static_site_works_from_disk(live: LiveServer, seeded: Seed, t
     media_id = await svc.db.write(lambda tx: tx.insert_media(seeded.session_id, "image/png", PNG, None))
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
-    await svc.notes.handle(seeded.session_id, Author.from_invite(invite), {
-        "type": "note.create", "client_id": str(uuid.uuid4()), "body": f"The board: ![whiteboard](/media/{media_id})"})
+    await svc.notes.handle(
+        seeded.session_id,
+        Author.from_invite(invite),
+        {
+            "type": "note.create",
+            "client_id": str(uuid.uuid4()),
+            "body": f"The board: ![whiteboard](/media/{media_id})",
+        },
+    )
     await a_full_event(live, seeded)
     out = tmp_path / "site"
     steps: list[tuple[str, int]] = []
-    counts = await export_site(svc, make_templates().env, seeded.event_id, out, live.url,
-                               lambda step, total: steps.append((step, total)))
+    counts = await export_site(
+        svc,
+        make_templates().env,
+        seeded.event_id,
+        out,
+        live.url,
+        lambda step, total: steps.append((step, total)),
+    )
     assert counts["photos"] == 1 and (out / "media" / f"{media_id}.png").read_bytes() == PNG
     assert len(steps) == steps[0][1] == counts["pages"]  # one progress step per page
     assert crawl(out) == []
     page = (out / "sessions" / f"{seeded.session_id}.html").read_text()
     assert f'src="../media/{media_id}.png"' in page
     assert 'href="../static/css/liveblog.css"' in page and "<script" not in page.replace(
-        '<script type="application/ld+json">', "")
+        '<script type="application/ld+json">', ""
+    )
     # The same items as the live knowledge page.
     async with live.client() as c:
         online = (await c.get(f"/archive/sessions/{seeded.session_id}")).text
@@ -93,8 +107,17 @@ async def test_the_export_site_command_shows_progress(live: LiveServer, seeded: 
     await live.services.archive.archive_due()
     out = tmp_path / "site"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveblog.cli", "--db", db_arg(live.services.settings), "export-site",
-        seeded.event_id, str(out), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "liveblog.cli",
+        "--db",
+        db_arg(live.services.settings),
+        "export-site",
+        seeded.event_id,
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert "pages" in err.decode() and (out / "index.html").is_file()
@@ -112,27 +135,49 @@ async def _plant(services: Services, sql: str, *params: object) -> None:
 
 
 @pytest.mark.parametrize("kind", ["session", "tag", "media"])
-async def test_export_site_writes_nothing_outside_its_folder(services: Services, seeded: Seed, tmp_path: Path,
-                                                             kind: str) -> None:
+async def test_export_site_writes_nothing_outside_its_folder(
+    services: Services, seeded: Seed, tmp_path: Path, kind: str
+) -> None:
     sid, hostile = seeded.session_id, "../../escaped-" + kind
     invite = await services.accounts.invite_for_token(seeded.token)
     assert invite is not None
-    await services.notes.handle(sid, Author.from_invite(invite), {
-        "type": "note.create", "client_id": str(uuid.uuid4()), "body": "A photo"})
+    await services.notes.handle(
+        sid,
+        Author.from_invite(invite),
+        {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "A photo"},
+    )
     await services.programme.set_state(sid, "ended")
     await services.archive.knowledge(sid)
     if kind == "session":
-        await _plant(services, "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch,"
-                     " created_at, updated_at, ended_at) SELECT ?, event_id, 'Escape', starts_at, ends_at, 'ended',"
-                     " stream_epoch, created_at, updated_at, updated_at FROM sessions WHERE id = ?", hostile, sid)
+        await _plant(
+            services,
+            "INSERT INTO sessions (id, event_id, title, starts_at, ends_at, state, stream_epoch,"
+            " created_at, updated_at, ended_at) SELECT ?, event_id, 'Escape', starts_at, ends_at, 'ended',"
+            " stream_epoch, created_at, updated_at, updated_at FROM sessions WHERE id = ?",
+            hostile,
+            sid,
+        )
         await services.archive.knowledge(hostile)
     elif kind == "tag":
-        await _plant(services, "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, 'organiser')",
-                     sid, hostile)
+        await _plant(
+            services,
+            "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, 'organiser')",
+            sid,
+            hostile,
+        )
     else:
-        await _plant(services, "INSERT INTO media (id, session_id, content_type, bytes, size, sha256, created_at)"
-                     " VALUES (?, ?, 'image/png', ?, ?, '', '2026-05-14T09:00:00.000Z')", hostile, sid, PNG, len(PNG))
-        await _plant(services, "UPDATE items SET data = ? WHERE session_id = ?", json.dumps({"media": [hostile]}), sid)
+        await _plant(
+            services,
+            "INSERT INTO media (id, session_id, content_type, bytes, size, sha256, created_at)"
+            " VALUES (?, ?, 'image/png', ?, ?, '', '2026-05-14T09:00:00.000Z')",
+            hostile,
+            sid,
+            PNG,
+            len(PNG),
+        )
+        await _plant(
+            services, "UPDATE items SET data = ? WHERE session_id = ?", json.dumps({"media": [hostile]}), sid
+        )
     before = {p for p in tmp_path.rglob("*")}
     out = tmp_path / "a" / "b" / "site"
     with pytest.raises(BadRequest) as refused:
@@ -147,19 +192,33 @@ def test_safe_join_keeps_every_name_inside(tmp_path: Path) -> None:
     (root / "tags").mkdir(parents=True)
     (root / "tags" / "link").symlink_to(tmp_path)  # a link planted inside that points out
     assert safe_join(root, "tags/ai.html") == (root / "tags" / "ai.html").resolve()
-    for name in ("../x.html", "tags/../../x", "/etc/passwd", "tags\\..\\x", "a\x00b", "", "tags//x", "tags/link/x"):
+    for name in (
+        "../x.html",
+        "tags/../../x",
+        "/etc/passwd",
+        "tags\\..\\x",
+        "a\x00b",
+        "",
+        "tags//x",
+        "tags/link/x",
+    ):
         with pytest.raises(UnsafePath):
             safe_join(root, name)
 
 
-async def test_a_session_ended_a_moment_ago_is_in_the_static_site(services: Services, seeded: Seed, tmp_path: Path) -> None:
+async def test_a_session_ended_a_moment_ago_is_in_the_static_site(
+    services: Services, seeded: Seed, tmp_path: Path
+) -> None:
     """Found by the rehearsal (tests/test_rehearsal.py): `export-site` right after the last talk ended
     left out every session the background check (archive.check_seconds) had not archived yet,
     without a word, though its knowledge page is made at once when someone opens it."""
     invite = await services.accounts.invite_for_token(seeded.token)
     assert invite is not None
-    await services.notes.handle(seeded.session_id, Author.from_invite(invite), {
-        "type": "note.create", "client_id": "last-words", "body": "The last words of the day"})
+    await services.notes.handle(
+        seeded.session_id,
+        Author.from_invite(invite),
+        {"type": "note.create", "client_id": "last-words", "body": "The last words of the day"},
+    )
     await services.programme.set_state(seeded.session_id, "ended")
     out = tmp_path / "site"
     await export_site(services, make_templates().env, seeded.event_id, out)

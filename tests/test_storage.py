@@ -57,9 +57,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 async def seed(store: Store) -> str:
     async def op(tx: Unit) -> str:
-        event = await tx.insert_event({"title": "Storage Day", "starts_on": "2026-11-30", "ends_on": "2026-11-30"})
+        event = await tx.insert_event(
+            {"title": "Storage Day", "starts_on": "2026-11-30", "ends_on": "2026-11-30"}
+        )
         session = await tx.insert_session(
-            event.id, {"title": "Keynote", "starts_at": "2026-11-30T09:00:00Z", "ends_at": "2026-11-30T10:00:00Z"}
+            event.id,
+            {"title": "Keynote", "starts_at": "2026-11-30T09:00:00Z", "ends_at": "2026-11-30T10:00:00Z"},
         )
         return session.id
 
@@ -73,8 +76,16 @@ def note_op(session_id: str, client_id: str, body: str = "a note") -> Any:
             assert item is not None
             return item.id, -1
         item, change = await tx.insert_item(
-            session_id=session_id, kind="note", client_id=client_id, author="Ana", author_ref="inv-1",
-            body=body, html=f"<p>{body}</p>", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+            session_id=session_id,
+            kind="note",
+            client_id=client_id,
+            author="Ana",
+            author_ref="inv-1",
+            body=body,
+            html=f"<p>{body}</p>",
+            key_point=False,
+            data={},
+            typed_at="2026-11-30T09:05:00Z",
         )
         await tx.complete_client_op(session_id, client_id, {"item_id": item.id, "seq": change.seq})
         return item.id, change.seq
@@ -122,14 +133,25 @@ async def test_one_failing_op_rolls_back_only_itself_and_the_batch_commits_once(
 
     async def bad(tx: Unit) -> None:
         await tx.insert_item(
-            session_id=sid, kind="note", client_id="bad", author="x", author_ref=None, body="half",
-            html="", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+            session_id=sid,
+            kind="note",
+            client_id="bad",
+            author="x",
+            author_ref=None,
+            body="half",
+            html="",
+            key_point=False,
+            data={},
+            typed_at="2026-11-30T09:05:00Z",
         )
         raise Conflict("refused after writing", code="test_refusal")
 
     before = store.commits
     outcomes = await asyncio.gather(
-        store.write(note_op(sid, "a")), store.write(bad), store.write(note_op(sid, "b")), return_exceptions=True
+        store.write(note_op(sid, "a")),
+        store.write(bad),
+        store.write(note_op(sid, "b")),
+        return_exceptions=True,
     )
     assert isinstance(outcomes[1], Conflict)
     assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
@@ -148,16 +170,25 @@ async def test_a_changes_stored_text_is_exactly_its_published_payload(store: Sto
 
     async def op(tx: Unit) -> Change:
         _, change = await tx.insert_item(
-            session_id=sid, kind="note", client_id="t1", author='Zoë "Z" O\'Neil', author_ref="inv-1",
-            body="ünïcode \\ \"quotes\" </script> \u2028", html="<p>x &amp; y</p>", key_point=True,
-            data={"photo": {"w": 3, "ratio": 1.5}, "tags": ["a", "é"], "empty": None}, typed_at="2026-11-30T09:05:00Z",
+            session_id=sid,
+            kind="note",
+            client_id="t1",
+            author='Zoë "Z" O\'Neil',
+            author_ref="inv-1",
+            body='ünïcode \\ "quotes" </script> \u2028',
+            html="<p>x &amp; y</p>",
+            key_point=True,
+            data={"photo": {"w": 3, "ratio": 1.5}, "tags": ["a", "é"], "empty": None},
+            typed_at="2026-11-30T09:05:00Z",
         )
         return change
 
     change = await store.write(op)
     (text,) = await store.read(lambda r: r.changes_between(sid, 0, 10**9))
     assert text == json.dumps(change.payload, separators=(",", ":"), ensure_ascii=False)
-    assert json.loads(text)["item"]["id"] > 0 and json.loads(text)["item"]["seq"] == json.loads(text)["seq"] == 1
+    assert (
+        json.loads(text)["item"]["id"] > 0 and json.loads(text)["item"]["seq"] == json.loads(text)["seq"] == 1
+    )
 
 
 async def test_a_resend_in_the_same_batch_gets_the_stored_ack(store: Store) -> None:
@@ -171,8 +202,16 @@ async def test_a_resend_in_the_same_batch_gets_the_stored_ack(store: Store) -> N
             if found is not None:
                 return found[1] | {"resend": True}
             item, change = await tx.insert_item(
-                session_id=sid, kind="note", client_id=client_id, author="Ana", author_ref=None, body="b",
-                html="<p>b</p>", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+                session_id=sid,
+                kind="note",
+                client_id=client_id,
+                author="Ana",
+                author_ref=None,
+                body="b",
+                html="<p>b</p>",
+                key_point=False,
+                data={},
+                typed_at="2026-11-30T09:05:00Z",
             )
             response = {"item_id": item.id, "seq": change.seq}
             await tx.complete_client_op(sid, client_id, response)
@@ -210,8 +249,16 @@ async def test_upvotes_and_votes_count_once(store: Store) -> None:
 
     async def question(tx: Unit) -> int:
         item, _ = await tx.insert_item(
-            session_id=sid, kind="question", client_id="q1", author="", author_ref=None, body="Why?",
-            html="", key_point=False, data={"state": "visible"}, typed_at="2026-11-30T09:05:00Z",
+            session_id=sid,
+            kind="question",
+            client_id="q1",
+            author="",
+            author_ref=None,
+            body="Why?",
+            html="",
+            key_point=False,
+            data={"state": "visible"},
+            typed_at="2026-11-30T09:05:00Z",
         )
         return item.id
 
@@ -235,9 +282,12 @@ async def test_a_quoted_phrase_matches_its_words_in_order(store: Store) -> None:
     words are stemmed like the rest ('stay interview' finds 'stay interviews')."""
 
     async def programme(tx: Unit) -> str:
-        event = await tx.insert_event({"title": "Retention", "starts_on": "2026-11-30", "ends_on": "2026-11-30"})
-        session = await tx.insert_session(event.id, {"title": "Keynote", "starts_at": "2026-11-30T09:00",
-                                                     "ends_at": "2026-11-30T10:00"})
+        event = await tx.insert_event(
+            {"title": "Retention", "starts_on": "2026-11-30", "ends_on": "2026-11-30"}
+        )
+        session = await tx.insert_session(
+            event.id, {"title": "Keynote", "starts_at": "2026-11-30T09:00", "ends_at": "2026-11-30T10:00"}
+        )
         return session.id
 
     sid = await store.write(programme)
@@ -309,8 +359,15 @@ async def test_search_past_its_window_ranks_and_pages_only_the_newest_matches(st
     def typed(n: int) -> Any:
         async def op(tx: Unit) -> int:
             item, _ = await tx.insert_item(
-                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref="inv-1",
-                body="wombat " * (1 + n % 3) + f"note {n}", html="", key_point=False, data={},
+                session_id=sid,
+                kind="note",
+                client_id=f"c{n}",
+                author="Ana",
+                author_ref="inv-1",
+                body="wombat " * (1 + n % 3) + f"note {n}",
+                html="",
+                key_point=False,
+                data={},
                 typed_at=f"2026-11-30T09:{n:02d}:00Z",
             )
             return item.id
@@ -319,22 +376,34 @@ async def test_search_past_its_window_ranks_and_pages_only_the_newest_matches(st
 
     ids = [await store.write(typed(n)) for n in range(8)]
     window = SearchQuery(terms=("wombat",), window=5, limit=2)
-    pages = [await store.read(lambda r, o=offset: r.search(replace(window, offset=o))) for offset in (0, 2, 4, 6)]
-    assert [(p.limited, p.total, p.more) for p in pages] == [(True, 5, True), (True, 5, True), (True, 5, False),
-                                                             (True, 5, False)]
+    pages = [
+        await store.read(lambda r, o=offset: r.search(replace(window, offset=o))) for offset in (0, 2, 4, 6)
+    ]
+    assert [(p.limited, p.total, p.more) for p in pages] == [
+        (True, 5, True),
+        (True, 5, True),
+        (True, 5, False),
+        (True, 5, False),
+    ]
     seen = [h.ref for p in pages for h in p.hits]
     assert sorted(seen) == sorted(str(i) for i in ids[3:])  # the newest five, each once
     assert seen[0] == str(ids[5])  # ranked among themselves: the most wombats first
     # Under the window every match is ranked and counted; filters apply before it.
     everything = await store.read(lambda r: r.search(replace(window, window=100, limit=20)))
-    assert not everything.limited and everything.total == 8 and everything.hits[0].ref in (str(ids[2]), str(ids[5]))
+    assert (
+        not everything.limited
+        and everything.total == 8
+        and everything.hits[0].ref in (str(ids[2]), str(ids[5]))
+    )
     questions = await store.read(lambda r: r.search(replace(window, kinds=("question",))))
     assert (questions.limited, questions.total, questions.hits) == (False, 0, ())
     early = await store.read(lambda r: r.search(replace(window, date_to="2026-11-30", limit=20)))
     assert early.limited and early.total == 5
 
 
-@pytest.mark.parametrize("tag_sessions_as_words", [64, 1])  # SQLite: the tag filter as index words, or by rows
+@pytest.mark.parametrize(
+    "tag_sessions_as_words", [64, 1]
+)  # SQLite: the tag filter as index words, or by rows
 async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
     store: Store, tag_sessions_as_words: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -347,7 +416,9 @@ async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
         ids = []
         for n in range(3):
             session = await tx.insert_session(
-                event.id, {"title": f"Room {n}", "starts_at": "2026-03-01T09:00", "ends_at": "2026-03-01T10:00"})
+                event.id,
+                {"title": f"Room {n}", "starts_at": "2026-03-01T09:00", "ends_at": "2026-03-01T10:00"},
+            )
             ids.append(session.id)
         await tx.set_session_tags(ids[0], "organiser", ["otters"])
         await tx.set_session_tags(ids[1], "organiser", ["otters"])
@@ -358,8 +429,16 @@ async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
     def typed(sid: str, n: int, day: str) -> Any:
         async def op(tx: Unit) -> int:
             item, _ = await tx.insert_item(
-                session_id=sid, kind="note", client_id=f"c{n}", author="Ana", author_ref=None, body=f"otter {n}",
-                html="", key_point=False, data={}, typed_at=f"{day}T23:59:00Z",
+                session_id=sid,
+                kind="note",
+                client_id=f"c{n}",
+                author="Ana",
+                author_ref=None,
+                body=f"otter {n}",
+                html="",
+                key_point=False,
+                data={},
+                typed_at=f"{day}T23:59:00Z",
             )
             return item.id
 
@@ -374,11 +453,14 @@ async def test_search_filters_by_tag_and_dates_find_the_same_however_they_run(
     assert await found(store, "otter", date_from="2026-03-02", date_to="2026-03-02") == [str(march)]
     assert await found(store, "otter", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
     assert await found(store, "otter", date_from="2026-03-02", date_to="2026-06-20") == sorted(
-        [str(march), str(april), str(june)])  # a wide range (more days than are words)
+        [str(march), str(april), str(june)]
+    )  # a wide range (more days than are words)
     assert await found(store, "otter", date_from="2026-04-11", **notes) == [str(june)]
     assert await found(store, "otter", date_to="2026-04-09", **notes) == [str(march)]
     assert await found(store, "otter", date_from="2026-04-11", date_to="2026-04-09") == []
-    assert await found(store, "otter", tag="otters", date_from="2026-04-01", date_to="2026-04-30") == [str(april)]
+    assert await found(store, "otter", tag="otters", date_from="2026-04-01", date_to="2026-04-30") == [
+        str(april)
+    ]
 
 
 async def test_an_unknown_session_is_not_found(store: Store) -> None:
@@ -401,7 +483,9 @@ async def test_an_events_own_feed_is_a_stream_but_no_programme_session(store: St
     item_id, seq = await store.write(note_op(feed.id, "c1"))  # it carries a stream like a session's
     await store.write(note_op(feed.id, "c2", "another note"))
     newest = await store.read(lambda r: r.list_items(feed.id, newest=1))
-    assert [i.body for i in newest] == ["another note"] and len(await store.read(lambda r: r.list_items(feed.id))) == 2
+    assert [i.body for i in newest] == ["another note"] and len(
+        await store.read(lambda r: r.list_items(feed.id))
+    ) == 2
     assert seq == 1 and (await store.read(lambda r: r.stream_head(feed.id))) == (feed.stream_epoch, 2)
     # Programme reads never see it; stream reads do.
     assert await store.read(lambda r: r.get_session(feed.id)) is None
@@ -425,8 +509,15 @@ async def test_renaming_a_social_author_renames_their_stored_posts(store: Store)
     did = "did:plc:ana4xq2tsuk7mlvp"
 
     def post(n: int, handle: str) -> SocialPost:
-        return SocialPost(network="bluesky", post_id=f"at://{did}/app.bsky.feed.post/3k{n}", author_handle=handle,
-                          author_name=handle, text=f"post {n} #test", url="", posted_at="2026-11-30T09:00:00.000Z")
+        return SocialPost(
+            network="bluesky",
+            post_id=f"at://{did}/app.bsky.feed.post/3k{n}",
+            author_handle=handle,
+            author_name=handle,
+            text=f"post {n} #test",
+            url="",
+            posted_at="2026-11-30T09:00:00.000Z",
+        )
 
     async def store_posts(tx: Unit) -> None:
         for n, handle in enumerate((did, did, "ana.old.example", "someone.else")):
@@ -437,11 +528,14 @@ async def test_renaming_a_social_author_renames_their_stored_posts(store: Store)
     await store.write(store_posts)
 
     async def rename(tx: Unit) -> Any:
-        return await tx.rename_social_author("bluesky", [did, "ana.old.example"], "ana.bsky.social", "Ana Lima")
+        return await tx.rename_social_author(
+            "bluesky", [did, "ana.old.example"], "ana.bsky.social", "Ana Lima"
+        )
 
     routes = await store.write(rename)
     assert len(routes) == 3 and {(r.post.author_handle, r.post.author_name) for r in routes} == {
-        ("ana.bsky.social", "Ana Lima")}
+        ("ana.bsky.social", "Ana Lima")
+    }
     stored = await store.read(lambda r: r.list_social_routes(session_id=session_id))
     assert sorted(r.post.author_handle for r in stored) == ["ana.bsky.social"] * 3 + ["someone.else"]
     assert await store.write(rename) == []  # nothing left under the old names
@@ -455,12 +549,27 @@ async def test_authors_still_named_by_did_are_found_after_a_restart(store: Store
     event_id = (await store.read(lambda r: r.get_session(session_id))).event_id
 
     async def store_posts(tx: Unit) -> None:
-        for n, (network, handle) in enumerate([("bluesky", "did:plc:b"), ("bluesky", "did:plc:a"),
-                                               ("bluesky", "did:plc:a"), ("bluesky", "dida.example"),
-                                               ("bluesky", "ana.bsky.social"), ("mastodon", "did:plc:z")]):
-            row = await tx.insert_social_post(SocialPost(
-                network=network, post_id=f"p{n}", author_handle=handle, author_name=handle, text="#test", url="",
-                posted_at="2026-11-30T09:00:00.000Z"))
+        for n, (network, handle) in enumerate(
+            [
+                ("bluesky", "did:plc:b"),
+                ("bluesky", "did:plc:a"),
+                ("bluesky", "did:plc:a"),
+                ("bluesky", "dida.example"),
+                ("bluesky", "ana.bsky.social"),
+                ("mastodon", "did:plc:z"),
+            ]
+        ):
+            row = await tx.insert_social_post(
+                SocialPost(
+                    network=network,
+                    post_id=f"p{n}",
+                    author_handle=handle,
+                    author_name=handle,
+                    text="#test",
+                    url="",
+                    posted_at="2026-11-30T09:00:00.000Z",
+                )
+            )
             assert row is not None
             await tx.insert_social_route(row, event_id, session_id, "approved")
 
@@ -577,7 +686,9 @@ async def test_postgres_upgrade_of_a_version_4_database_indexes_what_it_holds(pg
     try:
         for step in PG_MIGRATIONS[:4]:
             await conn.execute(step)
-        await conn.execute("CREATE TABLE liveblog_schema (version INTEGER NOT NULL); INSERT INTO liveblog_schema VALUES (4)")
+        await conn.execute(
+            "CREATE TABLE liveblog_schema (version INTEGER NOT NULL); INSERT INTO liveblog_schema VALUES (4)"
+        )
         await conn.execute(
             "INSERT INTO events (id, title, starts_on, ends_on, created_at, updated_at)"
             " VALUES ('ev', 'Old Event', '2025-05-01', '2025-05-01', 't', 't');"
@@ -631,7 +742,9 @@ async def test_postgres_writers_in_two_processes_share_contiguous_seqs_and_claim
         await asyncio.gather(a.close(), b.close())
 
 
-async def test_postgres_an_op_that_swallows_a_database_error_fails_alone_and_nothing_is_lost(pg_url: str) -> None:
+async def test_postgres_an_op_that_swallows_a_database_error_fails_alone_and_nothing_is_lost(
+    pg_url: str,
+) -> None:
     # A batch first runs without savepoints. An op that catches a database error and returns
     # leaves PostgreSQL's transaction aborted, and COMMIT then silently rolls back everything:
     # the writer must notice, and rerun the batch op by op so the others still commit.
@@ -644,15 +757,25 @@ async def test_postgres_an_op_that_swallows_a_database_error_fails_alone_and_not
         async def swallows(tx: Unit) -> str:
             try:
                 await tx.insert_item(
-                    session_id=sid, kind="note", client_id="taken", author="x", author_ref=None, body="again",
-                    html="", key_point=False, data={}, typed_at="2026-11-30T09:05:00Z",
+                    session_id=sid,
+                    kind="note",
+                    client_id="taken",
+                    author="x",
+                    author_ref=None,
+                    body="again",
+                    html="",
+                    key_point=False,
+                    data={},
+                    typed_at="2026-11-30T09:05:00Z",
                 )
             except Conflict:
                 return "carried on"
             return "inserted"
 
         outcomes = await asyncio.gather(
-            store.write(note_op(sid, "a")), store.write(swallows), store.write(note_op(sid, "b")),
+            store.write(note_op(sid, "a")),
+            store.write(swallows),
+            store.write(note_op(sid, "b")),
             return_exceptions=True,
         )
         assert isinstance(outcomes[1], Exception)  # never "carried on" as if it had committed
@@ -734,8 +857,16 @@ async def test_the_moderation_queue_lists_comments_by_state_newest_first(store: 
         reader = await tx.insert_account("rosa", "x", role="reader")
         ids = []
         for n, state in enumerate(["pending", "visible", "pending", "hidden", "pending"]):
-            comment, _ = await tx.insert_comment(session_id=sid, parent_id=None, account_id=reader.id, author="rosa",
-                                                 body=f"c{n}", html=f"<p>c{n}</p>", state=state, ip="127.0.0.1")
+            comment, _ = await tx.insert_comment(
+                session_id=sid,
+                parent_id=None,
+                account_id=reader.id,
+                author="rosa",
+                body=f"c{n}",
+                html=f"<p>c{n}</p>",
+                state=state,
+                ip="127.0.0.1",
+            )
             ids.append(comment.id)
         await tx.update_comment(ids[4], {"deleted": True, "body": "", "html": ""}, op="comment.deleted")
         return ids
@@ -773,15 +904,25 @@ async def test_knowledge_page_cards_are_used_only_for_the_item_version_and_key_t
         return await store.read(lambda r: r.list_item_cards(sid, key))
 
     # Nothing kept yet: every item (in page order, deleted ones left out) is to be rendered.
-    assert [(c.item_id, c.kind, c.html) for c in await cards()] == [(first, "note", None), (second, "note", None)]
+    assert [(c.item_id, c.kind, c.html) for c in await cards()] == [
+        (first, "note", None),
+        (second, "note", None),
+    ]
     items = await store.read(lambda r: r.get_items([first, deleted, 10**9]))
     assert sorted(items) == [first, deleted] and items[first].body == "first" and items[deleted].deleted
 
     async def put(key: str, *rendered: RenderedCard) -> None:
         await store.write(lambda tx: tx.put_item_cards(key, list(rendered)))
 
-    await put("k1", RenderedCard(first, 1, "<article>first</article>", 1), RenderedCard(second, 1, "<article>2</article>", 1))
-    assert [(c.html, c.words) for c in await cards()] == [("<article>first</article>", 1), ("<article>2</article>", 1)]
+    await put(
+        "k1",
+        RenderedCard(first, 1, "<article>first</article>", 1),
+        RenderedCard(second, 1, "<article>2</article>", 1),
+    )
+    assert [(c.html, c.words) for c in await cards()] == [
+        ("<article>first</article>", 1),
+        ("<article>2</article>", 1),
+    ]
     # Another key (a changed template): none of them.
     assert [c.html for c in await cards("k2")] == [None, None]
     # An edit bumps the item's version: its card is no longer used; the other one still is.
@@ -798,7 +939,9 @@ async def test_knowledge_page_cards_are_used_only_for_the_item_version_and_key_t
     assert [c.html for c in await cards()] == ["<article>edited</article>", "<article>2</article>"]
     # Many at once (more than one statement's worth), and replaced under a new key.
     many = [(await store.write(note_op(sid, f"m{n}", f"note {n}")))[0] for n in range(3)]
-    await put("k2", *[RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many * 1], RenderedCard(second, 1, "<b/>", 0))
+    await put(
+        "k2", *[RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many * 1], RenderedCard(second, 1, "<b/>", 0)
+    )
     assert await store.read(lambda r: r.count_item_cards(sid, "k2")) == 4
     assert await store.read(lambda r: r.count_item_cards(sid, "k1")) == 1
     big = [RenderedCard(i, 1, f"<a>{i}</a>", 0) for i in many] * 400  # 1,200 rows, repeats included

@@ -15,7 +15,7 @@ import httpx
 from PIL import Image
 
 from liveblog.services import Services
-from tests.conftest import organiser_csrf, LiveServer, Seed, make_settings, run_server, seed
+from tests.conftest import LiveServer, Seed, make_settings, organiser_csrf, run_server, seed
 
 
 async def capture(live: LiveServer, token: str, session_id: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +29,9 @@ async def capture(live: LiveServer, token: str, session_id: str, message: dict[s
 
 def organiser_client(live: LiveServer, seeded: Seed) -> httpx.AsyncClient:
     return live.client(
-        cookies={"lb_login": seeded.login_token}, headers=organiser_csrf(seeded.login_token), follow_redirects=False
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
     )
 
 
@@ -156,24 +158,40 @@ async def test_viewers_see_which_notes_were_edited(live: LiveServer, seeded: See
 
 
 def cards_in(html: str) -> dict[str, str]:
-    return {m.group(1): m.group(0) for m in re.finditer(r'<article [^>]*id="item-(\d+)".*?</article>', html, re.S)}
+    return {
+        m.group(1): m.group(0) for m in re.finditer(r'<article [^>]*id="item-(\d+)".*?</article>', html, re.S)
+    }
 
 
-async def test_a_social_post_renamed_by_us_is_not_marked_edited_live_or_archived(live: LiveServer, seeded: Seed) -> None:
+async def test_a_social_post_renamed_by_us_is_not_marked_edited_live_or_archived(
+    live: LiveServer, seeded: Seed
+) -> None:
     # A Bluesky post first shows its author's DID; once the AppView answers, the item is updated
     # with the handle and name (feeds/service.py). That is our doing, not an edit of the post.
     async def post_then_rename(tx: Any) -> int:
         item, _ = await tx.insert_item(
-            session_id=seeded.session_id, kind="social", client_id="social:bluesky:at://did:plc:x/1",
-            author="did:plc:x", author_ref=None, body="Hello #test", html="<p>did:plc:x: Hello</p>",
-            key_point=False, data={"network": "bluesky"}, typed_at="2026-05-14T09:30:00.000Z",
+            session_id=seeded.session_id,
+            kind="social",
+            client_id="social:bluesky:at://did:plc:x/1",
+            author="did:plc:x",
+            author_ref=None,
+            body="Hello #test",
+            html="<p>did:plc:x: Hello</p>",
+            key_point=False,
+            data={"network": "bluesky"},
+            typed_at="2026-05-14T09:30:00.000Z",
         )
         await tx.update_item(item.id, {"author": "Ana Lima", "html": "<p>Ana Lima: Hello</p>"})
         return int(item.id)
 
     post = await live.services.db.write(post_then_rename)
     note = await capture(live, seeded.token, seeded.session_id, {"body": "Budget is 2m"})
-    await capture(live, seeded.token, seeded.session_id, {"type": "note.update", "item_id": note["item_id"], "body": "Budget is 3m"})
+    await capture(
+        live,
+        seeded.token,
+        seeded.session_id,
+        {"type": "note.update", "item_id": note["item_id"], "body": "Budget is 3m"},
+    )
     async with live.client() as c:
         cards = cards_in((await c.get(f"/sessions/{seeded.session_id}")).text)
         assert "Ana Lima" in cards[str(post)] and 'class="edited"' not in cards[str(post)]
@@ -194,7 +212,9 @@ async def test_item_times_are_shown_in_the_venues_time_zone_like_the_programme(t
     try:
         s = await seed(services)  # Keynote, 2026-05-14 09:00-10:00 at the venue
         async with run_server(settings, services) as live:
-            note = await capture(live, s.token, s.session_id, {"body": "Half way", "typed_at": "2026-05-14T07:30:00Z"})
+            note = await capture(
+                live, s.token, s.session_id, {"body": "Half way", "typed_at": "2026-05-14T07:30:00Z"}
+            )
             async with live.client() as c:
                 for page in ("live", "knowledge"):
                     if page == "knowledge":
@@ -230,9 +250,7 @@ async def test_photos_get_real_alt_text(live: LiveServer, seeded: Seed) -> None:
     legacy = await capture(
         live, seeded.token, seeded.session_id, {"body": f"Slide two ![photo]({upload['url']})"}
     )
-    items = {
-        i.id: i for i in await live.services.db.read(lambda r: r.list_items(seeded.session_id))
-    }
+    items = {i.id: i for i in await live.services.db.read(lambda r: r.list_items(seeded.session_id))}
     assert 'alt="Queue at the registration desk"' in items[described["item_id"]].html
     assert 'alt="The new rota on the wall"' in items[bare["item_id"]].html
     assert 'alt="Slide two"' in items[legacy["item_id"]].html

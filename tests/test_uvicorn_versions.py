@@ -35,8 +35,18 @@ def test_pyproject_admits_the_tested_range() -> None:
 def install_lower_bound() -> Path:
     if not (CACHE / "uvicorn" / "__init__.py").exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-             "--target", str(CACHE), f"uvicorn=={LOWER}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+                str(CACHE),
+                f"uvicorn=={LOWER}",
+            ],
             check=True,
             timeout=120,
         )
@@ -45,7 +55,9 @@ def install_lower_bound() -> Path:
 
 async def test_the_lowest_admitted_uvicorn_serves_the_fast_path(tmp_path: Path) -> None:
     target = await asyncio.to_thread(install_lower_bound)
-    settings = make_settings(tmp_path, database={"path": str(tmp_path / "test.sqlite3")})  # served with --db below
+    settings = make_settings(
+        tmp_path, database={"path": str(tmp_path / "test.sqlite3")}
+    )  # served with --db below
     services = Services.build(settings)
     await services.open()
     try:
@@ -53,9 +65,24 @@ async def test_the_lowest_admitted_uvicorn_serves_the_fast_path(tmp_path: Path) 
     finally:
         await services.close()
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "LIVEBLOG_SECRET_KEY": "test-secret"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{target}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "LIVEBLOG_SECRET_KEY": "test-secret",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveblog", "--db", settings.database.path, "serve", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "liveblog",
+            "--db",
+            settings.database.path,
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -66,7 +93,9 @@ async def test_the_lowest_admitted_uvicorn_serves_the_fast_path(tmp_path: Path) 
         async with await connect(url) as viewer, await connect(url + "/capture", token=s.token) as note_taker:
             await recv_type(viewer, "synced")
             await recv_type(note_taker, "synced")
-            await send(note_taker, {"type": "note.create", "client_id": "old-1", "body": "on the oldest uvicorn"})
+            await send(
+                note_taker, {"type": "note.create", "client_id": "old-1", "body": "on the oldest uvicorn"}
+            )
             await recv_type(note_taker, "ack")
             assert (await recv_type(viewer, "change"))["item"]["body"] == "on the oldest uvicorn"
             proc.send_signal(signal.SIGTERM)

@@ -22,7 +22,9 @@ HEADER = "Liveblog-Participant"
 @pytest.fixture
 def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     # A short interval keeps the tests quick; a low burst limit shows flagging never blocks.
-    return settings_for(request, tmp_path, backend, votes={"tally_interval_ms": 100, "ip_burst_per_minute": 50})
+    return settings_for(
+        request, tmp_path, backend, votes={"tally_interval_ms": 100, "ip_burst_per_minute": 50}
+    )
 
 
 # -- helpers (also used by test_questions.py) --------------------------------------------------
@@ -40,19 +42,28 @@ async def new_participant(client: httpx.AsyncClient) -> str:
 
 
 async def make_poll(
-    client: httpx.AsyncClient, seed: Seed, *, kind: str = "single", options: list[str] | None = None,
-    open: bool = True, **extra: Any,
+    client: httpx.AsyncClient,
+    seed: Seed,
+    *,
+    kind: str = "single",
+    options: list[str] | None = None,
+    open: bool = True,
+    **extra: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"question": "Tabs or spaces?", "kind": kind, "open": open, **extra}
     if kind in ("single", "multiple"):
         body["options"] = options or ["Tabs", "Spaces", "Both"]
-    response = await client.post(f"/api/v1/sessions/{seed.session_id}/polls", json=body, headers=bearer(seed.token))
+    response = await client.post(
+        f"/api/v1/sessions/{seed.session_id}/polls", json=body, headers=bearer(seed.token)
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 async def vote(client: httpx.AsyncClient, poll_id: int, token: str, choice: Any) -> httpx.Response:
-    return await client.post(f"/api/v1/polls/{poll_id}/votes", json={"choice": choice}, headers={HEADER: token})
+    return await client.post(
+        f"/api/v1/polls/{poll_id}/votes", json={"choice": choice}, headers={HEADER: token}
+    )
 
 
 async def stored_votes(live: LiveServer, poll_id: int) -> int:
@@ -72,7 +83,12 @@ async def wait_for_tally(ws: Any, poll_id: int, predicate: Any, timeout: float =
     """Stream messages up to the first tally of this poll that satisfies predicate."""
     return await recv_until(
         ws,
-        lambda m: m.get("type") == "change" and m.get("op") == "poll.tally" and m["item_id"] == poll_id and predicate(m),
+        lambda m: (
+            m.get("type") == "change"
+            and m.get("op") == "poll.tally"
+            and m["item_id"] == poll_id
+            and predicate(m)
+        ),
         timeout,
     )
 
@@ -96,7 +112,10 @@ def test_choices_are_checked_against_the_poll() -> None:
 
 def test_tallies() -> None:
     multiple = poll_fields({"question": "Q", "kind": "multiple", "options": ["x", "y", "z"]})
-    assert compute_tally(multiple, [('["a", "c"]', 2), ('["b"]', 1)]) == {"tally": {"a": 2, "b": 1, "c": 2}, "voters": 3}
+    assert compute_tally(multiple, [('["a", "c"]', 2), ('["b"]', 1)]) == {
+        "tally": {"a": 2, "b": 1, "c": 2},
+        "voters": 3,
+    }
     rating = poll_fields({"question": "Q", "kind": "rating"})
     assert compute_tally(rating, [('"5"', 1), ('"2"', 1)])["average"] == 3.5
     text = poll_fields({"question": "Q", "kind": "text"})
@@ -108,7 +127,9 @@ def test_tallies() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-async def test_200_participants_voting_concurrently_make_exactly_200_votes(live: LiveServer, seeded: Seed) -> None:
+async def test_200_participants_voting_concurrently_make_exactly_200_votes(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as client:
         poll = await make_poll(client, seeded)
         tokens = [await new_participant(client) for _ in range(200)]
@@ -129,7 +150,9 @@ async def test_200_participants_voting_concurrently_make_exactly_200_votes(live:
         assert 1 <= len(tallies) < 40
         # 200 actions from one IP went over the burst limit of 50: flagged, yet nobody was blocked.
         # (The ids were minted a moment before voting, so they are flagged as fresh ids too.)
-        moderation = (await client.get(f"/api/v1/sessions/{seeded.session_id}/moderation", headers=bearer(seeded.token))).json()
+        moderation = (
+            await client.get(f"/api/v1/sessions/{seeded.session_id}/moderation", headers=bearer(seeded.token))
+        ).json()
         flags = moderation["flags"]
         # Once per IP per minute: a run that straddles a minute boundary is flagged in both.
         assert {f["kind"] for f in flags} == {"fresh_ids", "ip_burst"}
@@ -147,13 +170,19 @@ async def test_voting_again_changes_the_vote_rather_than_adding_one(live: LiveSe
             assert first.status_code == 201 and first.json()["status"] == "created"
             await wait_for_tally(ws, poll["id"], lambda m: m["tally"]["a"] == 1)
             second = await vote(client, poll["id"], token, "b")
-            assert second.status_code == 200 and second.json() == {"poll_id": poll["id"], "choice": "b", "status": "changed"}
+            assert second.status_code == 200 and second.json() == {
+                "poll_id": poll["id"],
+                "choice": "b",
+                "status": "changed",
+            }
             seen = await wait_for_tally(ws, poll["id"], lambda m: m["tally"]["b"] == 1)
             assert seen[-1]["tally"] == {"a": 0, "b": 1, "c": 0} and seen[-1]["voters"] == 1
             same = await vote(client, poll["id"], token, "b")
             assert same.status_code == 200 and same.json()["status"] == "unchanged"
         assert await stored_votes(live, poll["id"]) == 1
-        state = (await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: token})).json()
+        state = (
+            await client.get(f"/api/v1/sessions/{seeded.session_id}/audience", headers={HEADER: token})
+        ).json()
         assert state["you"]["votes"] == {str(poll["id"]): "b"}
 
 
@@ -190,7 +219,9 @@ async def test_organisers_vote_as_themselves(live: LiveServer, seeded: Seed) -> 
         "x",
     ],
 )
-async def test_forged_or_unsigned_participant_ids_are_refused(live: LiveServer, seeded: Seed, forged: str) -> None:
+async def test_forged_or_unsigned_participant_ids_are_refused(
+    live: LiveServer, seeded: Seed, forged: str
+) -> None:
     async with live.client() as client:
         poll = await make_poll(client, seeded)
         genuine = await new_participant(client)
@@ -198,7 +229,9 @@ async def test_forged_or_unsigned_participant_ids_are_refused(live: LiveServer, 
         by_header = await vote(client, poll["id"], forged, "a")
         client.cookies.set("lb_participant", forged)
         by_cookie = await client.post(
-            f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"}, headers=csrf_header({"lb_participant": forged})
+            f"/api/v1/polls/{poll['id']}/votes",
+            json={"choice": "a"},
+            headers=csrf_header({"lb_participant": forged}),
         )
         client.cookies.clear()
         # A real id with its signature moved onto another id is forged too.
@@ -216,7 +249,9 @@ async def test_a_closed_poll_refuses_votes_with_a_clear_error(live: LiveServer, 
         poll = await make_poll(client, seeded)
         token = await new_participant(client)
         assert (await vote(client, poll["id"], token, "a")).status_code == 201
-        closed = await client.post(f"/api/v1/polls/{poll['id']}/state", json={"state": "closed"}, headers=bearer(seeded.token))
+        closed = await client.post(
+            f"/api/v1/polls/{poll['id']}/state", json={"state": "closed"}, headers=bearer(seeded.token)
+        )
         assert closed.status_code == 200
         assert closed.json()["data"]["state"] == "closed"
         assert closed.json()["data"]["tally"]["a"] == 1  # the final tally is in the closing change
@@ -242,8 +277,11 @@ async def test_a_poll_closes_itself_after_its_duration(live: LiveServer, seeded:
             assert (await vote(client, poll["id"], token, "c")).status_code == 201
             seen = await recv_until(
                 ws,
-                lambda m: m.get("op") == "item.updated" and m["item"]["id"] == poll["id"]
-                and m["item"]["data"]["state"] == "closed",
+                lambda m: (
+                    m.get("op") == "item.updated"
+                    and m["item"]["id"] == poll["id"]
+                    and m["item"]["data"]["state"] == "closed"
+                ),
                 timeout=5,
             )
             assert seen[-1]["item"]["data"]["tally"]["c"] == 1
@@ -251,7 +289,9 @@ async def test_a_poll_closes_itself_after_its_duration(live: LiveServer, seeded:
         assert error_of(response)["code"] == "poll_closed"
 
 
-async def test_a_flood_from_one_participant_is_refused_and_changes_nothing(live: LiveServer, seeded: Seed) -> None:
+async def test_a_flood_from_one_participant_is_refused_and_changes_nothing(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as client:
         poll = await make_poll(client, seeded)
         token = await new_participant(client)
@@ -272,7 +312,9 @@ async def test_a_flood_from_one_participant_is_refused_and_changes_nothing(live:
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-async def test_a_reconnecting_viewer_catches_up_on_polls_tallies_and_questions(live: LiveServer, seeded: Seed) -> None:
+async def test_a_reconnecting_viewer_catches_up_on_polls_tallies_and_questions(
+    live: LiveServer, seeded: Seed
+) -> None:
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
     async with live.client() as client:
         async with await connect(url) as ws:
@@ -284,11 +326,15 @@ async def test_a_reconnecting_viewer_catches_up_on_polls_tallies_and_questions(l
         for t in tokens:
             assert (await vote(client, poll["id"], t, "b")).status_code == 201
         asked = await client.post(
-            f"/api/v1/sessions/{seeded.session_id}/questions", json={"body": "What about mobile?"}, headers={HEADER: tokens[0]}
+            f"/api/v1/sessions/{seeded.session_id}/questions",
+            json={"body": "What about mobile?"},
+            headers={HEADER: tokens[0]},
         )
         question_id = asked.json()["question"]["id"]
         for t in tokens[:3]:
-            assert (await client.post(f"/api/v1/questions/{question_id}/upvotes", headers={HEADER: t})).status_code == 201
+            assert (
+                await client.post(f"/api/v1/questions/{question_id}/upvotes", headers={HEADER: t})
+            ).status_code == 201
 
         async def settled() -> bool:
             state = await live.services.audience.snapshot(seeded.session_id, None)
@@ -308,7 +354,9 @@ async def test_a_reconnecting_viewer_catches_up_on_polls_tallies_and_questions(l
     assert [m for m in changes if m["op"] == "question.votes"][-1]["votes"] == 3
 
 
-async def test_bad_votes_get_their_documented_error_and_change_nothing(live: LiveServer, seeded: Seed) -> None:
+async def test_bad_votes_get_their_documented_error_and_change_nothing(
+    live: LiveServer, seeded: Seed
+) -> None:
     async with live.client() as client:
         poll = await make_poll(client, seeded)
         multi = await make_poll(client, seeded, kind="multiple", options=["x", "y"])
@@ -325,7 +373,9 @@ async def test_bad_votes_get_their_documented_error_and_change_nothing(live: Liv
             (await vote(client, text["id"], token, "   "), 400, "empty"),
             (await vote(client, text["id"], token, "x" * 101), 413, "too_large"),
             (
-                await client.post(f"/api/v1/polls/{poll['id']}/votes", content=b"{nope", headers={HEADER: token}),
+                await client.post(
+                    f"/api/v1/polls/{poll['id']}/votes", content=b"{nope", headers={HEADER: token}
+                ),
                 400,
                 "invalid_json",
             ),
@@ -336,7 +386,8 @@ async def test_bad_votes_get_their_documented_error_and_change_nothing(live: Liv
             ),
             (
                 await client.post(
-                    f"/api/v1/polls/{poll['id']}/votes", json={"choice": "a"},
+                    f"/api/v1/polls/{poll['id']}/votes",
+                    json={"choice": "a"},
                     headers={HEADER: token, "Origin": "https://evil.example"},
                 ),
                 403,
@@ -356,21 +407,48 @@ async def test_bad_poll_management_gets_its_documented_error(live: LiveServer, s
         before = await head(live, seeded)
         cases = [
             (await client.post(url, json={"question": "Q", "options": ["a", "b"]}), 401, "unauthorized"),
-            (await client.post(url, json={"question": "", "options": ["a", "b"]}, headers=bearer(seeded.token)), 400, "empty"),
-            (await client.post(url, json={"question": "Q", "options": ["a"]}, headers=bearer(seeded.token)), 400, "invalid_field"),
-            (await client.post(url, json={"question": "Q", "kind": "poll"}, headers=bearer(seeded.token)), 400, "invalid_field"),
             (
-                await client.post(f"/api/v1/sessions/{seeded.other_session_id}/polls",
-                                  json={"question": "Q", "kind": "rating"}, headers=bearer(seeded.token)),
+                await client.post(
+                    url, json={"question": "", "options": ["a", "b"]}, headers=bearer(seeded.token)
+                ),
+                400,
+                "empty",
+            ),
+            (
+                await client.post(
+                    url, json={"question": "Q", "options": ["a"]}, headers=bearer(seeded.token)
+                ),
+                400,
+                "invalid_field",
+            ),
+            (
+                await client.post(url, json={"question": "Q", "kind": "poll"}, headers=bearer(seeded.token)),
+                400,
+                "invalid_field",
+            ),
+            (
+                await client.post(
+                    f"/api/v1/sessions/{seeded.other_session_id}/polls",
+                    json={"question": "Q", "kind": "rating"},
+                    headers=bearer(seeded.token),
+                ),
                 403,
                 "forbidden",
             ),
-            (await client.post("/api/v1/polls/424242/state", json={"state": "open"}, headers=bearer(seeded.token)), 404, "unknown_poll"),
+            (
+                await client.post(
+                    "/api/v1/polls/424242/state", json={"state": "open"}, headers=bearer(seeded.token)
+                ),
+                404,
+                "unknown_poll",
+            ),
         ]
         for response, status, code in cases:
             assert (response.status_code, error_of(response)["code"]) == (status, code), response.text
         poll = await make_poll(client, seeded, open=False)
-        bad_state = await client.post(f"/api/v1/polls/{poll['id']}/state", json={"state": "maybe"}, headers=bearer(seeded.token))
+        bad_state = await client.post(
+            f"/api/v1/polls/{poll['id']}/state", json={"state": "maybe"}, headers=bearer(seeded.token)
+        )
         assert (bad_state.status_code, error_of(bad_state)["code"]) == (400, "invalid_field")
         viewer = await client.post(f"/api/v1/polls/{poll['id']}/state", json={"state": "open"})
         assert viewer.status_code == 401
@@ -420,10 +498,17 @@ async def test_the_big_screen_shows_a_way_in_for_the_room(live: LiveServer, seed
     today, later = date.today(), date.today() + timedelta(days=120)
     found = []
     for day in (today, later):
-        event = await svc.programme.create_event({"title": f"Day {day}", "starts_on": day.isoformat(),
-                                                  "ends_on": day.isoformat()})
-        session = await svc.programme.create_session(event.id, {
-            "title": "Opening", "starts_at": f"{day.isoformat()}T23:00", "ends_at": f"{day.isoformat()}T23:30"})
+        event = await svc.programme.create_event(
+            {"title": f"Day {day}", "starts_on": day.isoformat(), "ends_on": day.isoformat()}
+        )
+        session = await svc.programme.create_session(
+            event.id,
+            {
+                "title": "Opening",
+                "starts_at": f"{day.isoformat()}T23:00",
+                "ends_at": f"{day.isoformat()}T23:30",
+            },
+        )
         async with live.client() as client:
             found.append((await client.get(f"/j/{svc.audience.rooms.code_for(session.id)}")).status_code)
     assert found == [303, 404]

@@ -23,7 +23,12 @@ async def connect(
         subprotocols.append("liveblog.token." + token)
     headers = {"Origin": origin} if origin else None
     return await websockets.connect(
-        url, subprotocols=subprotocols, additional_headers=headers, compression=None, open_timeout=10, **kwargs  # type: ignore[arg-type]
+        url,
+        subprotocols=subprotocols,
+        additional_headers=headers,
+        compression=None,
+        open_timeout=10,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -32,7 +37,9 @@ async def recv(ws: ClientConnection, timeout: float = RECEIVE_TIMEOUT) -> dict[s
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
-async def recv_until(ws: ClientConnection, predicate: Any, timeout: float = RECEIVE_TIMEOUT) -> list[dict[str, Any]]:
+async def recv_until(
+    ws: ClientConnection, predicate: Any, timeout: float = RECEIVE_TIMEOUT
+) -> list[dict[str, Any]]:
     """Messages received up to and including the first one matching predicate."""
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):

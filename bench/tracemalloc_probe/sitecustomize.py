@@ -13,7 +13,9 @@ def _dump(signum, frame):  # type: ignore[no-untyped-def]
     if not tracemalloc.is_tracing():
         return
     gc.collect()
-    path = os.path.join(os.environ.get("LIVEBLOG_TRACEMALLOC_DIR", "."), f"snapshot-{time.monotonic():.0f}.pickle")
+    path = os.path.join(
+        os.environ.get("LIVEBLOG_TRACEMALLOC_DIR", "."), f"snapshot-{time.monotonic():.0f}.pickle"
+    )
     tracemalloc.take_snapshot().dump(path)
 
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from liveblog.models import Account, Invite, Session
 from liveblog.access.sockets import CredentialSockets, invite_key, login_key
 from liveblog.access.throttle import KnownDevices, LoginThrottle
-from liveblog.storage import LOGIN_DAYS, hash_token, Store, Tx
+from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from liveblog.models import Account, Invite, Session
+from liveblog.storage import LOGIN_DAYS, Store, Tx, hash_token
 from liveblog.text import xml_chars
 
 MIN_PASSWORD = 8
 # The login cookie lives exactly as long as its server-side session.
 LOGIN_SECONDS = LOGIN_DAYS * 24 * 3600
+
 
 class Accounts:
     def __init__(self, db: Store, hasher: PasswordHasher | None = None, secret_key: str = "") -> None:
@@ -41,7 +41,9 @@ class Accounts:
         if not username or len(username) > 64:
             raise BadRequest("a username is 1-64 characters", code="invalid_field", field="username")
         if len(password) < MIN_PASSWORD:
-            raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
+            raise BadRequest(
+                f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password"
+            )
         hashed = await asyncio.to_thread(self.hasher.hash, password)
 
         async def op(tx: Tx) -> Account:
@@ -54,7 +56,9 @@ class Accounts:
         the command line; all but `keep_token`'s when the organiser changes it while logged in),
         closing their sockets. Returns how many sessions ended."""
         if len(password) < MIN_PASSWORD:
-            raise BadRequest(f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password")
+            raise BadRequest(
+                f"a password is at least {MIN_PASSWORD} characters", code="invalid_field", field="password"
+            )
         hashed = await asyncio.to_thread(self.hasher.hash, password)
 
         async def op(tx: Tx) -> int:
@@ -72,7 +76,9 @@ class Accounts:
         for key in keys:
             self.sockets.revoke(key)
 
-    async def login(self, username: str, password: str, address: str = "", device_token: str | None = None) -> str:
+    async def login(
+        self, username: str, password: str, address: str = "", device_token: str | None = None
+    ) -> str:
         """Check a password; returns a new login token (stored hashed, revocable). `device_token`
         is the browser's known-device cookie, if any (throttle.py explains the rule)."""
         username = username.strip()
@@ -117,10 +123,14 @@ class Accounts:
 
     async def invite(self, event_id: str, session_id: Any, name: str) -> tuple[Invite, str]:
         if session_id is not None and not isinstance(session_id, str):
-            raise BadRequest("session_id is a session's id (a string) or null", code="invalid_field", field="session_id")
+            raise BadRequest(
+                "session_id is a session's id (a string) or null", code="invalid_field", field="session_id"
+            )
         name = xml_chars(name).strip()
         if not name or len(name) > 80:
-            raise BadRequest("give the note-taker a name of 1-80 characters", code="invalid_field", field="name")
+            raise BadRequest(
+                "give the note-taker a name of 1-80 characters", code="invalid_field", field="name"
+            )
 
         async def op(tx: Tx) -> tuple[Invite, str]:
             if await tx.get_event(event_id) is None:

@@ -49,7 +49,9 @@ class Participants:
     def verify_with_age(self, token: str) -> tuple[str, float | None]:
         """(participant id, seconds since it was issued, None for an older token without a time)."""
         if not token or len(token) > 200:
-            raise BadParticipant("the participant id is missing or malformed: reload the page to get a new one")
+            raise BadParticipant(
+                "the participant id is missing or malformed: reload the page to get a new one"
+            )
         age: float | None = None
         try:
             raw, issued = self._timed.unsign(token, return_timestamp=True)

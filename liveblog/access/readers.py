@@ -35,7 +35,9 @@ class Readers:
     def _check_password(self, password: str) -> None:
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
             raise BadRequest(
-                f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="invalid_field", field="password"
+                f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                code="invalid_field",
+                field="password",
             )
 
     def _registration_allowed(self, address: str) -> None:
@@ -112,19 +114,23 @@ class Readers:
         async def op(tx: Tx) -> tuple[Account, str]:
             found = await tx.account_for_login(username.strip())
             if found is None:
-                raise NotFound("There is no account with that name.", code="unknown_account", field="username")
+                raise NotFound(
+                    "There is no account with that name.", code="unknown_account", field="username"
+                )
             account = found[0]
             if account.role != "reader":
                 raise Forbidden(
                     "Reset links are only for reader accounts. An organiser changes their own password,"
                     " or the server's operator runs `liveblog set-password`.",
-                    code="not_a_reader", field="username",
+                    code="not_a_reader",
+                    field="username",
                 )
             if not await tx.account_events(account.id):
                 raise Forbidden(
                     f"{account.username} has not taken part in any event here (no comments), so no organiser"
                     " can vouch for them with a reset link.",
-                    code="not_a_participant", field="username",
+                    code="not_a_participant",
+                    field="username",
                 )
             return account, await tx.insert_password_reset(account.id, RESET_HOURS)
 
@@ -150,7 +156,9 @@ class Readers:
             account_id = await tx.use_password_reset(token)
             account = await tx.get_account(account_id) if account_id is not None else None
             if account is None or account.role != "reader":
-                raise Unauthorized("this reset link is not valid: it was used already or has expired", code="bad_reset")
+                raise Unauthorized(
+                    "this reset link is not valid: it was used already or has expired", code="bad_reset"
+                )
             await tx.set_password_of(account.id, hashed)
             self._end_logins(tx, await tx.revoke_account_logins(account.username))
             return account
@@ -169,8 +177,14 @@ class Readers:
                 raise Forbidden("organiser accounts cannot be banned here", code="forbidden")
             await tx.ban_account(account_id)
             for event_id in await tx.account_events(account_id):
-                await tx.record_event_moderation(event_id=event_id, actor=by, action="ban", target_kind="account",
-                                                 target_id=account_id, reason=reason)
+                await tx.record_event_moderation(
+                    event_id=event_id,
+                    actor=by,
+                    action="ban",
+                    target_kind="account",
+                    target_id=account_id,
+                    reason=reason,
+                )
             self._end_logins(tx, await tx.revoke_account_logins(account.username))
 
         await self.db.write(op)

@@ -84,7 +84,10 @@ class LoginThrottle:
             return
         now = time.time()  # wall clock: comparable between processes
         waits = []
-        for key, free in ((f"login:account:{username.lower()}", ACCOUNT_FREE), (f"login:address:{address}", ADDRESS_FREE)):
+        for key, free in (
+            (f"login:account:{username.lower()}", ACCOUNT_FREE),
+            (f"login:address:{address}", ADDRESS_FREE),
+        ):
             times = await self.shared.recent(key, now, WINDOW_SECONDS)
             if times:
                 waits.append(self._wait(deque(times), free, now))

@@ -88,8 +88,13 @@ def _title(prefix: str, text: str) -> str:
     return title if len(title) <= CHAPTER_TITLE_CHARS else title[: CHAPTER_TITLE_CHARS - 1].rstrip() + "…"
 
 
-def chapters(session: Session, key_points: list[Item], polls: list[Item],
-             answered: list[tuple[Item, Item | None]], zone: ZoneInfo) -> list[Chapter]:
+def chapters(
+    session: Session,
+    key_points: list[Item],
+    polls: list[Item],
+    answered: list[tuple[Item, Item | None]],
+    zone: ZoneInfo,
+) -> list[Chapter]:
     """The key moments, in the recording's time: key points when typed, polls when opened,
     questions when answered (by their answer note's time, or when marked answered). The list
     starts at 0:00 (as YouTube requires), and moments before the recording are left out."""
@@ -137,8 +142,12 @@ def chapters_vtt(found: list[Chapter], session: Session, zone: ZoneInfo) -> str:
     lines = ["WEBVTT", ""]
     for n, chapter in enumerate(found, start=1):
         until = found[n].start if n < len(found) else max(last, chapter.start + 1)
-        lines += [str(n), f"{clock(chapter.start, millis=True)} --> {clock(until, millis=True)}",
-                  chapter.title.replace("-->", "->"), ""]
+        lines += [
+            str(n),
+            f"{clock(chapter.start, millis=True)} --> {clock(until, millis=True)}",
+            chapter.title.replace("-->", "->"),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -147,8 +156,12 @@ def chapters_text(found: list[Chapter]) -> str:
     return "".join(f"{clock(c.start)} {c.title}\n" for c in found)
 
 
-
 def page_chapters(view: KnowledgeView | KnowledgePage, zone: ZoneInfo) -> list[Chapter]:
     """The chapters of a knowledge page's session (its view for the server, its page for exports)."""
-    return chapters(view.session, list(view.key_points), [p.item for p in view.polls],
-                    [(q.item, q.answer) for q in view.questions if q.answered], zone)
+    return chapters(
+        view.session,
+        list(view.key_points),
+        [p.item for p in view.polls],
+        [(q.item, q.answer) for q in view.questions if q.answered],
+        zone,
+    )

@@ -22,7 +22,9 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> Mar
     )
 
 
-def bar_chart(rows: list[tuple[str, int]], *, title: str, width: int = 640, details: list[str] | None = None) -> Markup:
+def bar_chart(
+    rows: list[tuple[str, int]], *, title: str, width: int = 640, details: list[str] | None = None
+) -> Markup:
     """Horizontal bars, one row per (label, value), the value written at the bar's end. A row's
     detail (a poll's session, say) goes in its tooltip and the description, so the label itself
     says what the bar is."""
@@ -75,7 +77,9 @@ LABEL_STEPS = (1, 2, 3, 4, 6, 12, 24)
 LABEL_ROOM = 44  # px a label such as "09:00" or "15 May" needs, with a gap
 
 
-def activity_chart(slots: list[tuple[str, int]], *, title: str, width: int = 640, height: int = 200) -> Markup:
+def activity_chart(
+    slots: list[tuple[str, int]], *, title: str, width: int = 640, height: int = 200
+) -> Markup:
     """Columns over time: (slot 'YYYY-MM-DDTHH:MM', count). Along the bottom an hour label every
     few hours (as many as fit), with the date where a new day starts; up the side 0, half and the
     top."""
@@ -87,14 +91,20 @@ def activity_chart(slots: list[tuple[str, int]], *, title: str, width: int = 640
     top = max(n for _, n in slots) or 1
     col = plot_w / len(slots)
     step = next((h for h in LABEL_STEPS if col * 4 * h >= LABEL_ROOM), LABEL_STEPS[-1])
-    body = [f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" stroke="{GRID}"/>']
+    body = [
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}" stroke="{GRID}"/>'
+    ]
     for value in sorted({top, top // 2, 0}, reverse=True):
         y = top_pad + plot_h - plot_h * value / top
-        body.append(f'<text x="{left - 6}" y="{y + (10 if value == top else 4 if value else 0):.1f}"'
-                    f' text-anchor="end" fill="{MUTED}">{value}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + (10 if value == top else 4 if value else 0):.1f}"'
+            f' text-anchor="end" fill="{MUTED}">{value}</text>'
+        )
         if 0 < value < top:
-            body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="{GRID}"'
-                        ' stroke-dasharray="2 4"/>')
+            body.append(
+                f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="{GRID}"'
+                ' stroke-dasharray="2 4"/>'
+            )
     last_x: float | None = None
     for n, (slot, count) in enumerate(slots):
         h = plot_h * count / top
@@ -106,7 +116,11 @@ def activity_chart(slots: list[tuple[str, int]], *, title: str, width: int = 640
         hour, minute = int(slot[11:13]), slot[14:16]
         on_tick = minute == "00" and hour % step == 0
         if (n == 0 or on_tick) and (last_x is None or x - last_x >= LABEL_ROOM):
-            label = f"{int(slot[8:10])} {MONTHS[int(slot[5:7]) - 1]}" if on_tick and hour == 0 and n else f"{hour:02d}:00"
+            label = (
+                f"{int(slot[8:10])} {MONTHS[int(slot[5:7]) - 1]}"
+                if on_tick and hour == 0 and n
+                else f"{hour:02d}:00"
+            )
             body.append(f'<text x="{x + 1:.1f}" y="{height - 8}" fill="{MUTED}">{escape(label)}</text>')
             last_x = x
     desc = "; ".join(f"{slot.replace('T', ' ')}: {n}" for slot, n in slots)

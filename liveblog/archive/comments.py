@@ -82,7 +82,8 @@ def _limit_links(account: Account, html: str) -> str:
         raise BadRequest(
             f"new accounts may post at most {NEW_ACCOUNT_LINKS} link per comment for their first day"
             " (web addresses and e-mail addresses become links)",
-            code="too_many_links", field="body",
+            code="too_many_links",
+            field="body",
         )
     return html
 
@@ -104,7 +105,9 @@ class Comments:
         self.by_account = Limiter(ACCOUNT_LIMITS)
         self.by_address = Limiter(ADDRESS_LIMITS)
 
-    async def thread(self, session_id: str, *, moderator: bool = False, viewer: Account | None = None) -> Thread:
+    async def thread(
+        self, session_id: str, *, moderator: bool = False, viewer: Account | None = None
+    ) -> Thread:
         async def read(r: Unit) -> Thread:
             session = await r.get_session(session_id)
             if session is None:
@@ -112,7 +115,9 @@ class Comments:
             comments = await r.list_comments(session_id)
             locked = await r.thread_locked(session_id)
             premoderated = await r.event_premoderation(session.event_id)
-            return build_thread(session_id, comments, locked, premoderated, moderator=moderator, viewer=viewer)
+            return build_thread(
+                session_id, comments, locked, premoderated, moderator=moderator, viewer=viewer
+            )
 
         return await self.db.read(read, pool="pages")
 
@@ -131,7 +136,10 @@ class Comments:
                 if session is None:
                     continue
                 sessions[session_id] = session
-                if session.event_id not in events and (event := await r.get_event(session.event_id)) is not None:
+                if (
+                    session.event_id not in events
+                    and (event := await r.get_event(session.event_id)) is not None
+                ):
                     events[session.event_id] = event
             return ModerationQueue(pending, hidden, sessions, events)
 
@@ -143,11 +151,21 @@ class Comments:
         if not body:
             raise BadRequest("a comment must not be empty", code="empty", field="body")
         if len(body) > COMMENT_CHARS:
-            raise BadRequest(f"a comment is at most {COMMENT_CHARS} characters", code="too_long", field="body")
+            raise BadRequest(
+                f"a comment is at most {COMMENT_CHARS} characters", code="too_long", field="body"
+            )
         return body
 
-    async def post(self, session_id: str, account: Account, text: str, *, parent_id: int | None = None,
-                   address: str = "", honeypot: str = "") -> Comment:
+    async def post(
+        self,
+        session_id: str,
+        account: Account,
+        text: str,
+        *,
+        parent_id: int | None = None,
+        address: str = "",
+        honeypot: str = "",
+    ) -> Comment:
         if honeypot.strip():
             # Only a bot fills a field that people never see.
             raise BadRequest("this comment looks automated and was not posted", code="spam_suspected")
@@ -168,11 +186,19 @@ class Comments:
             if parent_id is not None:
                 parent = await tx.get_comment(parent_id)
                 if parent is None or parent.session_id != session_id or not parent.public:
-                    raise NotFound("There is no such comment to reply to.", code="unknown_comment", field="parent_id")
+                    raise NotFound(
+                        "There is no such comment to reply to.", code="unknown_comment", field="parent_id"
+                    )
             premoderated = account.role != "organiser" and await tx.event_premoderation(session.event_id)
             comment, _ = await tx.insert_comment(
-                session_id=session_id, parent_id=parent_id, account_id=account.id, author=account.username,
-                body=body, html=html, state="pending" if premoderated else "visible", ip=address,
+                session_id=session_id,
+                parent_id=parent_id,
+                account_id=account.id,
+                author=account.username,
+                body=body,
+                html=html,
+                state="pending" if premoderated else "visible",
+                ip=address,
             )
             return comment
 
@@ -214,8 +240,9 @@ class Comments:
     async def moderate(self, comment_id: int, action: str, by: str = "", reason: str = "") -> Comment:
         """hide | show | approve | delete a comment, logged in the moderation ledger by `by`."""
         if action not in MODERATION_ACTIONS:
-            raise BadRequest(f"action must be one of {', '.join(MODERATION_ACTIONS)}", code="invalid_field",
-                             field="action")
+            raise BadRequest(
+                f"action must be one of {', '.join(MODERATION_ACTIONS)}", code="invalid_field", field="action"
+            )
 
         async def op(tx: Tx) -> Comment:
             comment = await tx.get_comment(comment_id)
@@ -228,8 +255,14 @@ class Comments:
                 fields = {"state": "hidden" if action == "hide" else "visible"}
                 name = "comment.updated"
             updated, _ = await tx.update_comment(comment_id, fields, op=name)
-            await tx.record_moderation(session_id=comment.session_id, actor=by, action=action,
-                                       target_kind="comment", target_id=comment_id, reason=reason)
+            await tx.record_moderation(
+                session_id=comment.session_id,
+                actor=by,
+                action=action,
+                target_kind="comment",
+                target_id=comment_id,
+                reason=reason,
+            )
             return updated
 
         return await self.db.write(op)
@@ -260,8 +293,15 @@ class Comments:
         return await self.db.read(lambda r: r.event_premoderation(event_id), pool="pages")
 
 
-def build_thread(session_id: str, comments: list[Comment], locked: bool, premoderated: bool, *,
-                 moderator: bool = False, viewer: Account | None = None) -> Thread:
+def build_thread(
+    session_id: str,
+    comments: list[Comment],
+    locked: bool,
+    premoderated: bool,
+    *,
+    moderator: bool = False,
+    viewer: Account | None = None,
+) -> Thread:
     """Replies under their parents. Readers see public comments (and their own pending ones);
     a removed comment with public replies stays as a placeholder so the replies keep their place."""
 

@@ -22,6 +22,7 @@ FORMAT = EXPORT_FORMAT  # the format name and schema version live in models: imp
 
 # -- JSON --------------------------------------------------------------------------------------
 
+
 def _encode_media(bundle: dict[str, Any]) -> dict[str, Any]:
     media = [
         {k: v for k, v in m.items() if k != "bytes"} | {"data_base64": base64.b64encode(m["bytes"]).decode()}
@@ -47,8 +48,11 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
         feed = await r.get_event_feed(event_id) if session_ids is None else None
         feed_bundle = await r.export_session_rows(feed.id) if feed is not None else None
         # The moderation ledger of what is exported: the whole event's, or those sessions'.
-        ledger = [e.to_export() for e in reversed(await r.moderation_log(event_id))
-                  if session_ids is None or e.session_id in ids]
+        ledger = [
+            e.to_export()
+            for e in reversed(await r.moderation_log(event_id))
+            if session_ids is None or e.session_id in ids
+        ]
         return {
             "format": FORMAT,
             "version": EXPORT_VERSION,
@@ -70,6 +74,7 @@ def comparable(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- Markdown ----------------------------------------------------------------------------------
+
 
 def _md_lines(text: str, prefix: str = "") -> str:
     return "\n".join(prefix + line if line else prefix.rstrip() for line in text.strip().splitlines())
@@ -97,19 +102,31 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
     if page.posts:
         out += ["## Social posts", ""]
         for i in page.posts:
-            out += [f"- **{i.author}**: {' '.join(i.body.split())}" + (f" ({i.data['url']})" if i.data.get("url") else "")]
+            out += [
+                f"- **{i.author}**: {' '.join(i.body.split())}"
+                + (f" ({i.data['url']})" if i.data.get("url") else "")
+            ]
         out.append("")
     if page.polls:
         out += ["## Polls", ""]
         for p in page.polls:
-            out += [f"### {p.item.body}", "", plural(p.voters, "voter") + (f", average {p.average}" if p.average else ""),
-                    "", "| Answer | Votes | Share |", "| --- | ---: | ---: |"]
+            out += [
+                f"### {p.item.body}",
+                "",
+                plural(p.voters, "voter") + (f", average {p.average}" if p.average else ""),
+                "",
+                "| Answer | Votes | Share |",
+                "| --- | ---: | ---: |",
+            ]
             out += [f"| {label} | {votes} | {round(share * 100)}% |" for label, votes, share in p.rows]
             out.append("")
     if page.questions:
         out += ["## Questions", ""]
         for q in page.questions:
-            out.append(f"- **{plural(q.votes, 'vote')}** {' '.join(q.item.body.split())}" + (" *(answered)*" if q.answered else ""))
+            out.append(
+                f"- **{plural(q.votes, 'vote')}** {' '.join(q.item.body.split())}"
+                + (" *(answered)*" if q.answered else "")
+            )
             if q.answer is not None:
                 out.append(_md_lines(q.answer.body, "  > "))
         out.append("")
@@ -131,20 +148,32 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
 
 def event_markdown(archive: EventArchive, base_url: str = "") -> str:
     e = archive.event
-    out = [f"# {e.title}", "", f"{e.starts_on}" + (f" to {e.ends_on}" if e.ends_on != e.starts_on else "")
-           + (f" · {e.venue}" if e.venue else ""), ""]
+    out = [
+        f"# {e.title}",
+        "",
+        f"{e.starts_on}"
+        + (f" to {e.ends_on}" if e.ends_on != e.starts_on else "")
+        + (f" · {e.venue}" if e.venue else ""),
+        "",
+    ]
     if e.description:
         out += [e.description, ""]
     if archive.top_tags:
         out += ["Top tags: " + " ".join(f"#{t} ({n})" for t, n in archive.top_tags), ""]
     for s in archive.sessions:
         counts = archive.counts.get(s.id, {})
-        out += [f"## {s.title}", "",
-                f"{s.starts_at[:10]} {s.starts_at[11:16]}–{s.ends_at[11:16]}" + (f" · {s.room}" if s.room else "")
-                + (f" · {', '.join(s.speakers)}" if s.speakers else ""), "",
-                f"{plural(counts.get('note', 0), 'note')} · {plural(counts.get('social', 0), 'post')} · "
-                f"{plural(counts.get('votes', 0) + counts.get('upvotes', 0), 'vote')} · "
-                f"{plural(counts.get('question', 0), 'question')} · {plural(counts.get('comments', 0), 'comment')}", ""]
+        out += [
+            f"## {s.title}",
+            "",
+            f"{s.starts_at[:10]} {s.starts_at[11:16]}–{s.ends_at[11:16]}"
+            + (f" · {s.room}" if s.room else "")
+            + (f" · {', '.join(s.speakers)}" if s.speakers else ""),
+            "",
+            f"{plural(counts.get('note', 0), 'note')} · {plural(counts.get('social', 0), 'post')} · "
+            f"{plural(counts.get('votes', 0) + counts.get('upvotes', 0), 'vote')} · "
+            f"{plural(counts.get('question', 0), 'question')} · {plural(counts.get('comments', 0), 'comment')}",
+            "",
+        ]
         record = archive.records.get(s.id)
         if record is not None:
             if record.summary:
@@ -155,13 +184,16 @@ def event_markdown(archive: EventArchive, base_url: str = "") -> str:
     if archive.event_posts:
         out += ["## Around the event", "", "Posts under the event's hashtags while no session was live.", ""]
         for i in archive.event_posts:
-            out += [f"- {i.typed_at[:16].replace('T', ' ')} **{i.author}**: {' '.join(i.body.split())}"
-                    + (f" ({i.data['url']})" if i.data.get("url") else "")]
+            out += [
+                f"- {i.typed_at[:16].replace('T', ' ')} **{i.author}**: {' '.join(i.body.split())}"
+                + (f" ({i.data['url']})" if i.data.get("url") else "")
+            ]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
 # -- Atom --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Entry:
@@ -190,8 +222,8 @@ def atom_feed(*, title: str, feed_id: str, self_url: str, alt_url: str, entries:
         f"<title>{escape(title)}</title>",
         f"<id>{escape(feed_id)}</id>",
         f"<updated>{updated}</updated>",
-        f"<link rel=\"self\" href={quoteattr(self_url)}/>",
-        f"<link rel=\"alternate\" href={quoteattr(alt_url)}/>",
+        f'<link rel="self" href={quoteattr(self_url)}/>',
+        f'<link rel="alternate" href={quoteattr(alt_url)}/>',
         "<generator>Liveblog</generator>",
     ]
     for e in entries:
@@ -200,7 +232,7 @@ def atom_feed(*, title: str, feed_id: str, self_url: str, alt_url: str, entries:
             f"<title>{escape(e.title)}</title>",
             f"<id>{escape(e.id)}</id>",
             f"<updated>{atom_time(e.updated)}</updated>",
-            f"<link rel=\"alternate\" href={quoteattr(e.url)}/>",
+            f'<link rel="alternate" href={quoteattr(e.url)}/>',
             f"<author><name>{escape(e.author or 'Liveblog')}</name></author>",
             f'<content type="html">{escape(e.html)}</content>',
             "</entry>",
@@ -213,23 +245,38 @@ def session_entry(base: str, session: Session, summary_html: str, event: Event |
     url = f"{base}/archive/sessions/{session.id}"
     title = session.title + (f" ({event.title})" if event else "")
     html = summary_html or f"<p>{escape(session.description or session.title)}</p>"
-    return Entry(id=url, title=title, url=url, updated=session.ended_at or session.updated_at, html=html,
-                 author=", ".join(session.speakers))
+    return Entry(
+        id=url,
+        title=title,
+        url=url,
+        updated=session.ended_at or session.updated_at,
+        html=html,
+        author=", ".join(session.speakers),
+    )
 
 
 def comment_entry(base: str, comment: Comment, session_title: str) -> Entry:
     url = f"{base}/sessions/{comment.session_id}#comment-{comment.id}"
-    return Entry(id=f"{base}/comments/{comment.id}", title=f"{comment.author} on {session_title}", url=url,
-                 updated=comment.updated_at, html=comment.html, author=comment.author)
+    return Entry(
+        id=f"{base}/comments/{comment.id}",
+        title=f"{comment.author} on {session_title}",
+        url=url,
+        updated=comment.updated_at,
+        html=comment.html,
+        author=comment.author,
+    )
 
 
 # -- schema.org JSON-LD ------------------------------------------------------------------------
+
 
 def _iso(moment: str) -> str:
     return atom_time(moment)
 
 
-def jsonld_live(session: Session, event: Event, items: list[Item], url: str, limit: int = 50) -> dict[str, Any]:
+def jsonld_live(
+    session: Session, event: Event, items: list[Item], url: str, limit: int = 50
+) -> dict[str, Any]:
     """A live session: LiveBlogPosting with its latest updates."""
     updates = [i for i in items if i.kind in ("note", "social")][-limit:]
     return {
@@ -241,9 +288,14 @@ def jsonld_live(session: Session, event: Event, items: list[Item], url: str, lim
         "description": session.description or f"Live notes from {session.title} at {event.title}",
         "coverageStartTime": _iso(session.starts_at),
         "coverageEndTime": _iso(session.ends_at),
-        "about": {"@type": "Event", "name": session.title, "startDate": session.starts_at, "endDate": session.ends_at,
-                  "location": {"@type": "Place", "name": session.room or event.venue or event.title},
-                  "superEvent": {"@type": "Event", "name": event.title}},
+        "about": {
+            "@type": "Event",
+            "name": session.title,
+            "startDate": session.starts_at,
+            "endDate": session.ends_at,
+            "location": {"@type": "Place", "name": session.room or event.venue or event.title},
+            "superEvent": {"@type": "Event", "name": event.title},
+        },
         "liveBlogUpdate": [
             {
                 "@type": "BlogPosting",
@@ -280,10 +332,16 @@ def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, A
         "datePublished": _iso(s.ended_at or s.ends_at),
         "dateModified": _iso(max(page.record.updated_at, s.updated_at)),
         "keywords": page.tags,
-        "author": [{"@type": "Person", "name": n} for n in s.speakers] or {"@type": "Organization", "name": e.title},
-        "about": {"@type": "Event", "name": s.title, "startDate": s.starts_at, "endDate": s.ends_at,
-                  "location": {"@type": "Place", "name": s.room or e.venue or e.title},
-                  "superEvent": {"@type": "Event", "name": e.title}},
+        "author": [{"@type": "Person", "name": n} for n in s.speakers]
+        or {"@type": "Organization", "name": e.title},
+        "about": {
+            "@type": "Event",
+            "name": s.title,
+            "startDate": s.starts_at,
+            "endDate": s.ends_at,
+            "location": {"@type": "Place", "name": s.room or e.venue or e.title},
+            "superEvent": {"@type": "Event", "name": e.title},
+        },
         "isPartOf": {"@type": "CreativeWorkSeries", "name": e.title},
         "publisher": {"@type": "Organization", "name": e.title, "url": f"{base}/events/{e.id}", "logo": logo},
         "image": logo["url"],
@@ -293,16 +351,28 @@ def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, A
 
 def jsonld_script(data: dict[str, Any]) -> str:
     """JSON for a <script type="application/ld+json">: '<' escaped so no text can end the element."""
-    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (
+        json.dumps(data, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
 
 
 # -- sitemap -----------------------------------------------------------------------------------
 
+
 def sitemap(urls: list[tuple[str, str]]) -> str:
     """(loc, lastmod) pairs as a sitemaps.org urlset."""
-    parts = ['<?xml version="1.0" encoding="utf-8"?>', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
     for loc, lastmod in urls:
-        parts.append(f"<url><loc>{escape(loc)}</loc>" + (f"<lastmod>{escape(lastmod[:10])}</lastmod>" if lastmod else "")
-                     + "</url>")
+        parts.append(
+            f"<url><loc>{escape(loc)}</loc>"
+            + (f"<lastmod>{escape(lastmod[:10])}</lastmod>" if lastmod else "")
+            + "</url>"
+        )
     parts.append("</urlset>")
     return xml_chars("\n".join(parts) + "\n")

@@ -34,8 +34,10 @@ def public_summary(counts: dict[tuple[str, str], int]) -> str:
         for action, words in actions:
             if counts.get((kind, action)):
                 by_words[words] = by_words.get(words, 0) + counts[(kind, action)]
-        phrases = [f"{plural(n, one, many)} {words}" if i == 0 else f"{n} {words}"
-                   for i, (words, n) in enumerate(by_words.items())]
+        phrases = [
+            f"{plural(n, one, many)} {words}" if i == 0 else f"{n} {words}"
+            for i, (words, n) in enumerate(by_words.items())
+        ]
         if phrases:
             parts.append(", ".join(phrases))
     return " · ".join(parts)

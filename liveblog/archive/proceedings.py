@@ -98,7 +98,9 @@ def proceedings_version(ea: EventArchive) -> str:
     for s in ea.sessions:
         record = ea.records.get(s.id)
         if record is not None:
-            parts.append([s.id, s.stream_epoch, s.last_seq, s.updated_at, record.updated_at, ea.tags.get(s.id, [])])
+            parts.append(
+                [s.id, s.stream_epoch, s.last_seq, s.updated_at, record.updated_at, ea.tags.get(s.id, [])]
+            )
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -107,13 +109,28 @@ def event_charts(ea: EventArchive) -> list[tuple[str, str]]:
     titles = {s.id: s.title for s in ea.sessions}
     contributions = [
         (titles[s.id], sum(ea.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
-        for s in ea.sessions if s.id in ea.records
+        for s in ea.sessions
+        if s.id in ea.records
     ]
     return [
-        ("Activity over the day", str(activity_chart(ea.activity, title="Items posted per quarter hour (UTC)"))),
-        ("Contributions per session", str(bar_chart(contributions, title="Notes, posts and questions per session"))),
-        ("Poll turnout", str(bar_chart([(q, v) for _, _, q, v in ea.turnout], title="Voters per poll",
-                                        details=[titles.get(sid, "") for _, sid, _, _ in ea.turnout]))),
+        (
+            "Activity over the day",
+            str(activity_chart(ea.activity, title="Items posted per quarter hour (UTC)")),
+        ),
+        (
+            "Contributions per session",
+            str(bar_chart(contributions, title="Notes, posts and questions per session")),
+        ),
+        (
+            "Poll turnout",
+            str(
+                bar_chart(
+                    [(q, v) for _, _, q, v in ea.turnout],
+                    title="Voters per poll",
+                    details=[titles.get(sid, "") for _, sid, _, _ in ea.turnout],
+                )
+            ),
+        ),
     ]
 
 
@@ -138,19 +155,30 @@ def downscale(data: bytes) -> bytes:
         return out.getvalue()
 
 
-async def gather(archive: Archive, event_id: str, *, base_url: str = "",
-                 progress: Callable[[str, int], None] = lambda step, total: None) -> Book:
+async def gather(
+    archive: Archive,
+    event_id: str,
+    *,
+    base_url: str = "",
+    progress: Callable[[str, int], None] = lambda step, total: None,
+) -> Book:
     """Read everything a book shows from the archive (`progress(step, total)` once per session)."""
     ea = await archive.event_archive(event_id)
-    sessions = sorted((s for s in ea.sessions if s.id in ea.records), key=lambda s: (s.starts_at, s.room, s.id))
+    sessions = sorted(
+        (s for s in ea.sessions if s.id in ea.records), key=lambda s: (s.starts_at, s.room, s.id)
+    )
     if not sessions:
-        raise NotFound(f"event {event_id!r} has no archived session yet: its proceedings would be empty",
-                       code="not_archived")
+        raise NotFound(
+            f"event {event_id!r} has no archived session yet: its proceedings would be empty",
+            code="not_archived",
+        )
     pages = []
     for s in sessions:
         pages.append(await archive.knowledge(s.id))
         progress(s.title, len(sessions))
-    media_ids = sorted({m for p in pages for n in p.notes if not n.deleted for m in _MEDIA_SRC.findall(n.html)})
+    media_ids = sorted(
+        {m for p in pages for n in p.notes if not n.deleted for m in _MEDIA_SRC.findall(n.html)}
+    )
     photos = {}
     for media_id in media_ids:
         found = await archive.db.read(_media_reader(media_id), pool="pages")
@@ -163,15 +191,23 @@ async def gather(archive: Archive, event_id: str, *, base_url: str = "",
             continue
         photos[media_id] = Photo(media_id, f"images/{media_id}.jpg", data)
     seen = {s.id: (s.last_seq, s.updated_at, ea.records[s.id].updated_at) for s in sessions}
-    if any(seen[p.session.id] != (p.session.last_seq, p.session.updated_at, p.record.updated_at) for p in pages):
+    if any(
+        seen[p.session.id] != (p.session.last_seq, p.session.updated_at, p.record.updated_at) for p in pages
+    ):
         ea = await archive.event_archive(event_id)  # reading a page synced its tags: the version moved on
     tags: dict[str, list[str]] = {}
     for p in pages:
         for t in p.tags:
             tags.setdefault(t, []).append(p.session.id)
     return Book(
-        event=ea.event, pages=pages, tags=dict(sorted(tags.items())), photos=photos, charts=event_charts(ea),
-        version=proceedings_version(ea), base_url=base_url.rstrip("/"), timezone=archive.settings.timezone,
+        event=ea.event,
+        pages=pages,
+        tags=dict(sorted(tags.items())),
+        photos=photos,
+        charts=event_charts(ea),
+        version=proceedings_version(ea),
+        base_url=base_url.rstrip("/"),
+        timezone=archive.settings.timezone,
         licence=DEFAULT_LICENCE.format(event=ea.event.title),
     )
 
@@ -250,7 +286,9 @@ class _Writer:
         self.zone = ZoneInfo(book.timezone)
         self.session_part = {p.session.id: f"s{n:03d}" for n, p in enumerate(book.pages, 1)}
         self.tag_anchor = {t: f"tag-{n}" for n, t in enumerate(book.tags, 1)}
-        self.day_part = {d: f"day{n}" for n, d in enumerate(sorted({p.session.starts_at[:10] for p in book.pages}), 1)}
+        self.day_part = {
+            d: f"day{n}" for n, d in enumerate(sorted({p.session.starts_at[:10] for p in book.pages}), 1)
+        }
 
     def href(self, part: str, anchor: str = "") -> str:
         if self.fmt == "pdf":
@@ -298,8 +336,10 @@ class _Writer:
 
     def parts(self) -> list[tuple[str, str, str]]:
         book = self.book
-        out = [("contents", f"{book.event.title}: proceedings", self.cover()),
-               ("glance", "At a glance", self.glance())]
+        out = [
+            ("contents", f"{book.event.title}: proceedings", self.cover()),
+            ("glance", "At a glance", self.glance()),
+        ]
         for day, pages in groupby(book.pages, key=lambda p: p.session.starts_at[:10]):
             pages_of_day = list(pages)
             out.append((self.day_part[day], day_label(day), self.day(day, pages_of_day)))
@@ -311,7 +351,9 @@ class _Writer:
 
     def cover(self) -> str:
         e = self.book.event
-        dates = day_label(e.starts_on) + (f" to {day_label(e.ends_on)}" if e.ends_on and e.ends_on != e.starts_on else "")
+        dates = day_label(e.starts_on) + (
+            f" to {day_label(e.ends_on)}" if e.ends_on and e.ends_on != e.starts_on else ""
+        )
         nav_type = ' epub:type="toc"' if self.fmt == "epub" else ""
         lines = [
             '<section class="cover" id="contents">',
@@ -330,8 +372,10 @@ class _Writer:
                 lines.append(f"<li><span>{escape(room or 'No room given')}</span><ol>")
                 for p in in_room:
                     s = p.session
-                    lines.append(f'<li><a href="{self.href(self.session_part[s.id])}">{escape(s.starts_at[11:16])} '
-                                 f"{escape(s.title)}</a></li>")
+                    lines.append(
+                        f'<li><a href="{self.href(self.session_part[s.id])}">{escape(s.starts_at[11:16])} '
+                        f"{escape(s.title)}</a></li>"
+                    )
                 lines.append("</ol></li>")
             lines.append("</ol></li>")
         lines.append(f'<li><a href="{self.href("tags")}">Tag index</a></li>')
@@ -339,8 +383,10 @@ class _Writer:
         return "".join(lines)
 
     def glance(self) -> str:
-        figures = "".join(f'<figure class="chart-fig"><figcaption>{escape(caption)}</figcaption>{self.chart(svg)}</figure>'
-                          for caption, svg in self.book.charts)
+        figures = "".join(
+            f'<figure class="chart-fig"><figcaption>{escape(caption)}</figcaption>{self.chart(svg)}</figure>'
+            for caption, svg in self.book.charts
+        )
         return f'<section class="part" id="glance"><h1>At a glance</h1>{figures}</section>'
 
     def day(self, day: str, pages: list[KnowledgePage]) -> str:
@@ -349,53 +395,74 @@ class _Writer:
             f"{' · ' + escape(p.session.room) if p.session.room else ''} · {escape(p.session.title)}</a></li>"
             for p in pages
         )
-        return (f'<section class="part day" id="{self.day_part[day]}"><h1>{escape(day_label(day))}</h1>'
-                f'<ul class="day-list">{items}</ul></section>')
+        return (
+            f'<section class="part day" id="{self.day_part[day]}"><h1>{escape(day_label(day))}</h1>'
+            f'<ul class="day-list">{items}</ul></section>'
+        )
 
     def session(self, page: KnowledgePage) -> str:
         s = page.session
         part = self.session_part[s.id]
         when = f"{day_label(s.starts_at[:10])}, {s.starts_at[11:16]}–{s.ends_at[11:16]}"
-        out = [f'<section class="session" id="{part}">', f"<h2>{escape(s.title)}</h2>",
-               f'<p class="meta">{escape(when)}{" · " + escape(s.room) if s.room else ""}</p>']
+        out = [
+            f'<section class="session" id="{part}">',
+            f"<h2>{escape(s.title)}</h2>",
+            f'<p class="meta">{escape(when)}{" · " + escape(s.room) if s.room else ""}</p>',
+        ]
         if s.speakers:
             out.append(f'<p class="speakers">Speakers: {escape(", ".join(s.speakers))}</p>')
         if page.record.summary_html:
             out.append(f'<h3>Summary</h3><div class="summary">{self.html(page.record.summary_html)}</div>')
         key_points = [i for i in page.key_points if not i.deleted]
         if key_points:
-            out.append("<h3>Key points</h3><ul class=\"key-points\">")
+            out.append('<h3>Key points</h3><ul class="key-points">')
             out.extend(f"<li>{self.html(i.html)}</li>" for i in key_points)
             out.append("</ul>")
         notes = [i for i in page.notes if not i.deleted]
         if notes:
             out.append("<h3>Notes</h3>")
             for i in notes:
-                out.append(f'<div class="note"><p class="note-meta">{self.time(i.typed_at)} · {escape(i.author)}</p>'
-                           f"{self.html(i.html)}</div>")
+                out.append(
+                    f'<div class="note"><p class="note-meta">{self.time(i.typed_at)} · {escape(i.author)}</p>'
+                    f"{self.html(i.html)}</div>"
+                )
         polls = [p for p in page.polls if not p.item.deleted]
         if polls:
             out.append("<h3>Polls</h3>")
             for poll in polls:
                 average = f" · average {poll.average}" if poll.average is not None else ""
-                rows = "".join(f"<tr><td>{escape(label)}</td><td class=\"num\">{votes}</td>"
-                               f"<td class=\"num\">{round(share * 100)}%</td></tr>" for label, votes, share in poll.rows)
-                chart = self.chart(str(bar_chart([(label, votes) for label, votes, _ in poll.rows], title=poll.item.body)))
-                out.append(f'<div class="poll"><p class="poll-question"><strong>{escape(poll.item.body)}</strong> '
-                           f"· {plural(poll.voters, 'voter')}{average}</p>"
-                           f'<table><thead><tr><th scope="col">Answer</th><th scope="col">Votes</th>'
-                           f'<th scope="col">Share</th></tr></thead><tbody>{rows}</tbody></table>{chart}</div>')
+                rows = "".join(
+                    f'<tr><td>{escape(label)}</td><td class="num">{votes}</td>'
+                    f'<td class="num">{round(share * 100)}%</td></tr>'
+                    for label, votes, share in poll.rows
+                )
+                chart = self.chart(
+                    str(bar_chart([(label, votes) for label, votes, _ in poll.rows], title=poll.item.body))
+                )
+                out.append(
+                    f'<div class="poll"><p class="poll-question"><strong>{escape(poll.item.body)}</strong> '
+                    f"· {plural(poll.voters, 'voter')}{average}</p>"
+                    f'<table><thead><tr><th scope="col">Answer</th><th scope="col">Votes</th>'
+                    f'<th scope="col">Share</th></tr></thead><tbody>{rows}</tbody></table>{chart}</div>'
+                )
         answered = [q for q in page.questions if q.answered and not q.item.deleted]
         if answered:
             out.append("<h3>Questions and answers</h3>")
             for q in answered:
-                answer = (self.html(q.answer.html) if q.answer is not None and not q.answer.deleted
-                          else "<p>Answered in the session.</p>")
-                out.append(f'<div class="qa"><p class="question"><strong>Q:</strong> {escape(q.item.body)} '
-                           f'<span class="votes">({plural(q.votes, "vote")})</span></p>'
-                           f'<div class="answer">{answer}</div></div>')
+                answer = (
+                    self.html(q.answer.html)
+                    if q.answer is not None and not q.answer.deleted
+                    else "<p>Answered in the session.</p>"
+                )
+                out.append(
+                    f'<div class="qa"><p class="question"><strong>Q:</strong> {escape(q.item.body)} '
+                    f'<span class="votes">({plural(q.votes, "vote")})</span></p>'
+                    f'<div class="answer">{answer}</div></div>'
+                )
         if page.tags:
-            links = ", ".join(f'<a href="{self.href("tags", self.tag_anchor[t])}">#{escape(t)}</a>' for t in page.tags)
+            links = ", ".join(
+                f'<a href="{self.href("tags", self.tag_anchor[t])}">#{escape(t)}</a>' for t in page.tags
+            )
             out.append(f'<p class="tags">Tags: {links}</p>')
         out.append("</section>")
         return "".join(out)
@@ -404,7 +471,9 @@ class _Writer:
         titles = {p.session.id: p.session.title for p in self.book.pages}
         entries = "".join(
             f'<li id="{self.tag_anchor[t]}"><strong>#{escape(t)}</strong>: '
-            + ", ".join(f'<a href="{self.href(self.session_part[sid])}">{escape(titles[sid])}</a>' for sid in sids)
+            + ", ".join(
+                f'<a href="{self.href(self.session_part[sid])}">{escape(titles[sid])}</a>' for sid in sids
+            )
             + "</li>"
             for t, sids in self.book.tags.items()
         )
@@ -412,16 +481,22 @@ class _Writer:
         return f'<section class="part" id="tags"><h1>Tag index</h1>{body}</section>'
 
     def credits(self) -> str:
-        takers = sorted({i.author for p in self.book.pages for i in p.notes if not i.deleted and i.author},
-                        key=str.casefold)
-        summaries = sorted({p.record.summary_by for p in self.book.pages if p.record.summary_by} - set(takers),
-                           key=str.casefold)
+        takers = sorted(
+            {i.author for p in self.book.pages for i in p.notes if not i.deleted and i.author},
+            key=str.casefold,
+        )
+        summaries = sorted(
+            {p.record.summary_by for p in self.book.pages if p.record.summary_by} - set(takers),
+            key=str.casefold,
+        )
         people = "".join(f"<li>{escape(name)}</li>" for name in takers) or "<li>No notes were taken.</li>"
         extra = f"<p>Summaries also by {escape(', '.join(summaries))}.</p>" if summaries else ""
-        return (f'<section class="part" id="credits"><h1>Credits</h1><h2 class="plain">Note-takers</h2>'
-                f'<ul class="people">{people}</ul>{extra}<p class="licence">{escape(self.book.licence)}</p>'
-                f'<p class="colophon">Made with Liveblog from the archive of {escape(self.book.event.title)}'
-                f" (archive version {self.book.version}).</p></section>")
+        return (
+            f'<section class="part" id="credits"><h1>Credits</h1><h2 class="plain">Note-takers</h2>'
+            f'<ul class="people">{people}</ul>{extra}<p class="licence">{escape(self.book.licence)}</p>'
+            f'<p class="colophon">Made with Liveblog from the archive of {escape(self.book.event.title)}'
+            f" (archive version {self.book.version}).</p></section>"
+        )
 
 
 def day_label(day: str) -> str:
@@ -434,8 +509,20 @@ def day_label(day: str) -> str:
 
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 STYLE = """
 body { font-family: "DejaVu Serif", Georgia, serif; line-height: 1.45; color: #1f2937; }
@@ -505,8 +592,11 @@ def epub_bytes(book: Book, built_at: datetime) -> bytes:
     for part, title, body in writer.parts():
         files[f"OEBPS/{part}.xhtml"] = _xhtml_document(title, body, lang).encode()
         props = " ".join(p for p, on in (("nav", part == "contents"), ("svg", "<svg" in body)) if on)
-        manifest.append(f'<item id="{part}" href="{part}.xhtml" media-type="application/xhtml+xml"'
-                        + (f' properties="{props}"' if props else "") + "/>")
+        manifest.append(
+            f'<item id="{part}" href="{part}.xhtml" media-type="application/xhtml+xml"'
+            + (f' properties="{props}"' if props else "")
+            + "/>"
+        )
         spine.append(f'<itemref idref="{part}"/>')
     for photo in sorted(book.photos.values(), key=lambda p: p.id):
         files[f"OEBPS/{photo.file}"] = photo.data
@@ -574,7 +664,8 @@ def pdf_bytes(book: Book, built_at: datetime) -> bytes:
     import weasyprint
 
     pdf = weasyprint.HTML(string=pdf_html(book, built_at)).write_pdf(
-        pdf_variant="pdf/ua-1", pdf_tags=True,
+        pdf_variant="pdf/ua-1",
+        pdf_tags=True,
         pdf_identifier=hashlib.sha256(f"{book.event.id}:{book.version}".encode()).hexdigest()[:32].encode(),
     )
     assert pdf is not None
@@ -619,7 +710,7 @@ class ProceedingsKeeper:
         return found if found.is_file() else None
 
     def status(self, ea: EventArchive) -> str:
-        """"ready" (every format kept), "failed" (this version could not be built) or
+        """ "ready" (every format kept), "failed" (this version could not be built) or
         "preparing" (asked for now, if it was not)."""
         version = proceedings_version(ea)
         if all(self.path(ea.event.id, version, fmt).is_file() for fmt in FORMATS):
@@ -691,8 +782,13 @@ WORKER = "from liveblog.archive.proceedings import worker_main; worker_main()"
 
 async def _run_worker(payload: bytes) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-c",
+        WORKER,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         _, err = await proc.communicate(payload)
     except BaseException:  # cancelled or timed out: the process goes too
@@ -701,7 +797,9 @@ async def _run_worker(payload: bytes) -> None:
             await proc.wait()
         raise
     if proc.returncode != 0:
-        raise RuntimeError(f"the layout process exited with {proc.returncode}: {err.decode(errors='replace')[-400:]}")
+        raise RuntimeError(
+            f"the layout process exited with {proc.returncode}: {err.decode(errors='replace')[-400:]}"
+        )
 
 
 def worker_main() -> None:

@@ -12,14 +12,14 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from liveblog.archive.tags import normalise_tag, parse_tags, search_phrases, search_terms
 from liveblog.archive.ledger import COUNTED, public_reasons, public_summary
+from liveblog.archive.tags import normalise_tag, parse_tags, search_phrases, search_terms
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import (
     ArchiveRecord,
@@ -304,7 +304,9 @@ class Archive:
                 return False
             items = await tx.list_items(session_id, kind="note")
             summary = first_summary([i for i in items if i.key_point])
-            created = await tx.insert_archive(session_id, summary, render_markdown(summary) if summary else "")
+            created = await tx.insert_archive(
+                session_id, summary, render_markdown(summary) if summary else ""
+            )
             await tx.set_session_tags(session_id, "hashtag", programme_tags(session))
             return created
 
@@ -340,7 +342,9 @@ class Archive:
     async def knowledge(self, session_id: str) -> KnowledgePage:
         """Everything a knowledge page shows, read in one snapshot; archives the session first
         if it has ended but no page was made yet."""
-        return await self._page(session_id, lambda r: _read_knowledge(r, session_id, self.settings.related_sessions))
+        return await self._page(
+            session_id, lambda r: _read_knowledge(r, session_id, self.settings.related_sessions)
+        )
 
     async def knowledge_view(self, session_id: str, card_key: Callable[[Session], str]) -> KnowledgeView:
         """What the knowledge page's HTML needs, in one snapshot (archiving the session first if
@@ -363,7 +367,9 @@ class Archive:
             await self.archive_session(session_id)
             page = await self.db.read(read, pool="pages")
             if page is None:
-                raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+                raise NotFound(
+                    "This session has no knowledge page yet: it has not ended.", code="not_archived"
+                )
         if page.record.tags_synced_at < page.session.updated_at:
             await self._sync_hashtags(session_id)
             fresh = await self.db.read(read, pool="pages")
@@ -402,7 +408,9 @@ class Archive:
         its fsync). `cards_kept()` waits for every such write; closing the archive does."""
         if (not cards and section is None) or session_id in self._keeping:
             return
-        task = asyncio.create_task(self.keep_cards(session_id, card_key, cards, section), name="archive.keep_cards")
+        task = asyncio.create_task(
+            self.keep_cards(session_id, card_key, cards, section), name="archive.keep_cards"
+        )
         self._keep_tasks.add(task)
         task.add_done_callback(self._keep_tasks.discard)
 
@@ -419,11 +427,15 @@ class Archive:
     async def set_summary(self, session_id: str, text: str, by: str) -> None:
         text = xml_chars(text).replace("\r\n", "\n").strip()
         if len(text) > SUMMARY_CHARS:
-            raise BadRequest(f"a summary is at most {SUMMARY_CHARS} characters", code="too_long", field="summary")
+            raise BadRequest(
+                f"a summary is at most {SUMMARY_CHARS} characters", code="too_long", field="summary"
+            )
 
         async def op(tx: Tx) -> None:
             if await tx.get_archive(session_id) is None:
-                raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+                raise NotFound(
+                    "This session has no knowledge page yet: it has not ended.", code="not_archived"
+                )
             await tx.set_summary(session_id, text, render_markdown(text) if text else "", by)
 
         await self.db.write(op)
@@ -436,7 +448,9 @@ class Archive:
 
         async def op(tx: Tx) -> None:
             if await tx.get_archive(session_id) is None:
-                raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+                raise NotFound(
+                    "This session has no knowledge page yet: it has not ended.", code="not_archived"
+                )
             await tx.set_session_tags(session_id, "organiser", tags)
 
         await self.db.write(op)
@@ -488,9 +502,13 @@ class Archive:
                 try:
                     datetime.strptime(value, "%Y-%m-%d")
                 except ValueError:
-                    raise BadRequest(f"{name} must be a date like 2026-05-14", code="invalid_field", field=name) from None
+                    raise BadRequest(
+                        f"{name} must be a date like 2026-05-14", code="invalid_field", field=name
+                    ) from None
         if kind and kind not in SEARCH_KINDS:
-            raise BadRequest(f"kind must be one of {', '.join(SEARCH_KINDS)}", code="invalid_field", field="kind")
+            raise BadRequest(
+                f"kind must be one of {', '.join(SEARCH_KINDS)}", code="invalid_field", field="kind"
+            )
         if page < 1 or page > 1000:
             raise BadRequest("page must be 1 to 1000", code="invalid_field", field="page")
         size = self.settings.search_page_size
@@ -516,8 +534,11 @@ class Archive:
         background check comes by (the event's archive page, the static site)."""
 
         async def unarchived(r: Unit) -> list[str]:
-            return [s.id for s in await r.list_sessions(event_id)
-                    if s.state == "ended" and await r.get_archive(s.id) is None]
+            return [
+                s.id
+                for s in await r.list_sessions(event_id)
+                if s.state == "ended" and await r.get_archive(s.id) is None
+            ]
 
         for sid in await self.db.read(unarchived, pool="pages"):
             await self.archive_session(sid)
@@ -539,7 +560,8 @@ class Archive:
                 counts.setdefault(sid, {})["comments"] = n
             feed = await r.get_event_feed(event_id)
             event_posts = [
-                i for i in (await r.list_items(feed.id, kind="social") if feed is not None else [])
+                i
+                for i in (await r.list_items(feed.id, kind="social") if feed is not None else [])
                 if not i.deleted and i.data.get("state") not in HIDDEN_SOCIAL_STATES
             ]
             return EventArchive(
@@ -696,7 +718,10 @@ async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> Knowl
 
 
 async def _read_view(
-    r: Unit, session_id: str, related_limit: int, card_key: Callable[[Session], str],
+    r: Unit,
+    session_id: str,
+    related_limit: int,
+    card_key: Callable[[Session], str],
     related: list[tuple[Session, int]] | None = None,
 ) -> KnowledgeView | None:
     session = await r.get_session(session_id)
@@ -722,7 +747,9 @@ async def _read_view(
         # points (listed at the top), and the few posts, polls and questions (state decides).
         wanted = [c.item_id for c in listed if c.html is None or c.kind != "note" or c.key_point]
         full = await r.get_items(wanted) if wanted else {}
-    answers = {i.data.get("answer_item_id") for i in full.values() if i.kind == "question"} - {None} - set(full)
+    answers = (
+        {i.data.get("answer_item_id") for i in full.values() if i.kind == "question"} - {None} - set(full)
+    )
     if answers:
         full.update(await r.get_items([int(a) for a in answers if isinstance(a, int)]))
     notes: list[CardSlot] = []
@@ -767,12 +794,16 @@ async def _read_view(
         return found if found is not None and found.session_id == session_id and not found.deleted else None
 
     questions = [
-        QuestionEntry(item=i, votes=upvotes.get(i.id, 0), answered=i.data.get("state") == "answered", answer=answer(i))
+        QuestionEntry(
+            item=i, votes=upvotes.get(i.id, 0), answered=i.data.get("state") == "answered", answer=answer(i)
+        )
         for i in asked
     ]
     questions.sort(key=lambda q: (-q.votes, q.item.id))
     rendering = {slot.item_id for slot in notes + posts if slot.html is None}
-    history = {k: v for k, v in (await r.item_history(session_id)).items() if k in rendering} if rendering else {}
+    history = (
+        {k: v for k, v in (await r.item_history(session_id)).items() if k in rendering} if rendering else {}
+    )
     pairs = await r.session_tags(session_id)
     return KnowledgeView(
         session=session,
@@ -792,7 +823,8 @@ async def _read_view(
         version=_version(session, record),
         moderation=public_summary(await r.moderation_counts(session_id)),
         moderation_reasons=public_reasons(await r.moderation_reasons(session_id, COUNTED))
-        if event.public_reasons else "",
+        if event.public_reasons
+        else "",
     )
 
 

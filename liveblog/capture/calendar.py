@@ -65,7 +65,9 @@ def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
         start = _when(event, "DTSTART", n)
         length = _length(event, start, n)
         if not title:  # real calendars have empty slots ("SUMMARY:" alone): not a session
-            notes.append(f"{where} ({venue_time(start, zone).replace('T', ' ')}) has no title (SUMMARY), left out")
+            notes.append(
+                f"{where} ({venue_time(start, zone).replace('T', ' ')}) has no title (SUMMARY), left out"
+            )
             continue
         if str(event.get("STATUS", "")).upper() == "CANCELLED":
             notes.append(f"{title!r}: cancelled in the calendar, left out")
@@ -81,13 +83,20 @@ def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
                 occurrence = _when(source, "DTSTART", n)
                 length = _length(source, occurrence, n)
             entries.append(_entry(source, key, occurrence, length, zone, where, notes))
-    return Schedule("ics", clean_text(str(calendar.get("X-WR-CALNAME", "")), "X-WR-CALNAME", limit=TITLE_CHARS), entries, notes)
+    return Schedule(
+        "ics",
+        clean_text(str(calendar.get("X-WR-CALNAME", "")), "X-WR-CALNAME", limit=TITLE_CHARS),
+        entries,
+        notes,
+    )
 
 
 def _uid(event: Component, n: int) -> str:
     uid = str(event.get("UID", "")).strip()
     if not uid:
-        raise ScheduleError(f"VEVENT[{n}] has no UID: a re-import could not find it again", field=f"VEVENT[{n}].UID")
+        raise ScheduleError(
+            f"VEVENT[{n}] has no UID: a re-import could not find it again", field=f"VEVENT[{n}].UID"
+        )
     if len(uid) > 200:
         raise ScheduleError(f"VEVENT[{n}].UID is longer than 200 characters", field=f"VEVENT[{n}].UID")
     return uid
@@ -97,13 +106,16 @@ def _when(event: Component, name: str, n: int) -> datetime:
     try:
         value = event.decoded(name)
     except (ValueError, KeyError) as exc:
-        raise ScheduleError(f"VEVENT[{n}].{name} cannot be read: {exc}", field=f"VEVENT[{n}].{name}") from None
+        raise ScheduleError(
+            f"VEVENT[{n}].{name} cannot be read: {exc}", field=f"VEVENT[{n}].{name}"
+        ) from None
     if isinstance(value, datetime):
         tzid = getattr(event.get(name), "params", {}).get("TZID")
         if tzid and value.tzinfo is None:  # icalendar leaves a time naive when it cannot place its zone
             raise ScheduleError(
                 f"VEVENT[{n}].{name} is in the zone {tzid!r}, which is neither a known time zone nor defined "
-                "in the file (VTIMEZONE)", field=f"VEVENT[{n}].{name}",
+                "in the file (VTIMEZONE)",
+                field=f"VEVENT[{n}].{name}",
             )
         return value  # aware (TZID or UTC) or floating (naive: the venue's wall clock)
     if isinstance(value, date):
@@ -115,15 +127,19 @@ def _length(event: Component, start: datetime, n: int) -> timedelta:
     if event.get("DTEND") is not None:
         end = _when(event, "DTEND", n)
         if (end.tzinfo is None) != (start.tzinfo is None):
-            raise ScheduleError(f"VEVENT[{n}]: DTSTART and DTEND must both have a zone or both float",
-                                field=f"VEVENT[{n}].DTEND")
+            raise ScheduleError(
+                f"VEVENT[{n}]: DTSTART and DTEND must both have a zone or both float",
+                field=f"VEVENT[{n}].DTEND",
+            )
         length = end - start
     elif event.get("DURATION") is not None:
         length = event.decoded("DURATION")
     else:
         length = timedelta(0)
     if not isinstance(length, timedelta) or length < timedelta(0) or length > timedelta(days=14):
-        raise ScheduleError(f"VEVENT[{n}] must end after it starts, within 14 days", field=f"VEVENT[{n}].DTEND")
+        raise ScheduleError(
+            f"VEVENT[{n}] must end after it starts, within 14 days", field=f"VEVENT[{n}].DTEND"
+        )
     return length
 
 
@@ -138,19 +154,32 @@ def _occurrences(event: Component, start: datetime, n: int, notes: list[str], ti
     exdates: Any = event.get("EXDATE") or []
     for group in exdates if isinstance(exdates, list) else [exdates]:
         for item in group.dts:
-            excluded.add(item.dt if isinstance(item.dt, datetime) else datetime.combine(item.dt, start.time(), start.tzinfo))
+            excluded.add(
+                item.dt
+                if isinstance(item.dt, datetime)
+                else datetime.combine(item.dt, start.time(), start.tzinfo)
+            )
     starts: list[datetime] = []
     for occurrence in rule:
         if len(starts) == MAX_OCCURRENCES:
-            notes.append(f"{title!r}: repeats more than {MAX_OCCURRENCES} times; only the first {MAX_OCCURRENCES} are imported")
+            notes.append(
+                f"{title!r}: repeats more than {MAX_OCCURRENCES} times; only the first {MAX_OCCURRENCES} are imported"
+            )
             break
         if occurrence not in excluded:
             starts.append(occurrence)
     return starts
 
 
-def _entry(event: Component, uid: str, start: datetime, length: timedelta, zone: ZoneInfo, where: str,
-           notes: list[str]) -> Entry:
+def _entry(
+    event: Component,
+    uid: str,
+    start: datetime,
+    length: timedelta,
+    zone: ZoneInfo,
+    where: str,
+    notes: list[str],
+) -> Entry:
     title = clean_text(str(event.get("SUMMARY", "")), f"{where}.SUMMARY")
     people = [event.get("ORGANIZER"), *_as_list(event.get("ATTENDEE"))]
     speakers = []
@@ -160,11 +189,18 @@ def _entry(event: Component, uid: str, start: datetime, length: timedelta, zone:
             speakers.append(clean_text(str(name), f"{where}.ORGANIZER", limit=100))
     tags: list[str] = []
     for group in _as_list(event.get("CATEGORIES")):
-        tags.extend(clean_text(str(c), f"{where}.CATEGORIES", limit=100) for c in getattr(group, "cats", [group]))
-    description = describe("", clean_text(str(event.get("DESCRIPTION", "")), f"{where}.DESCRIPTION"), title, notes)
+        tags.extend(
+            clean_text(str(c), f"{where}.CATEGORIES", limit=100) for c in getattr(group, "cats", [group])
+        )
+    description = describe(
+        "", clean_text(str(event.get("DESCRIPTION", "")), f"{where}.DESCRIPTION"), title, notes
+    )
     title, description = fit_title(title, description, notes)
     return Entry(
-        uid=uid, title=title, starts_at=venue_time(start, zone), ends_at=venue_time(start + length, zone),
+        uid=uid,
+        title=title,
+        starts_at=venue_time(start, zone),
+        ends_at=venue_time(start + length, zone),
         room=clean_text(str(event.get("LOCATION", "")), f"{where}.LOCATION", limit=200),
         speakers=tuple(dict.fromkeys(s for s in speakers if s))[:20],
         description=description,

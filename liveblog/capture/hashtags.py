@@ -17,8 +17,10 @@ import re
 import unicodedata
 
 MAX_TAG = 60
-RULE = ("a hashtag is # followed by 1 to 60 letters, digits, marks or _ (with at least one letter), "
-        "for example #café or #日本語; any entry without # is a search term")
+RULE = (
+    "a hashtag is # followed by 1 to 60 letters, digits, marks or _ (with at least one letter), "
+    "for example #café or #日本語; any entry without # is a search term"
+)
 
 
 def _marks() -> str:
@@ -45,7 +47,10 @@ def is_hashtag(value: str) -> bool:
     name = unicodedata.normalize("NFC", value)[1:] if value.startswith("#") else ""
     return (
         0 < len(name) <= MAX_TAG
-        and all(ch == "_" or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) == "Nd" for ch in name)
+        and all(
+            ch == "_" or unicodedata.category(ch)[0] in "LM" or unicodedata.category(ch) == "Nd"
+            for ch in name
+        )
         and any(unicodedata.category(ch)[0] == "L" for ch in name)
     )
 
@@ -61,15 +66,33 @@ def hashtags_in(text: str) -> list[str]:
 
 
 # Latin letters whose ASCII form is not their decomposition (as Mastodon's folding has them).
-_FOLD_SPECIAL = {"æ": "ae", "ð": "d", "þ": "th", "ß": "ss", "ø": "o", "đ": "d", "ħ": "h", "ı": "i", "ĳ": "ij",
-                 "ĸ": "k", "ŀ": "l", "ł": "l", "ŋ": "ng", "œ": "oe", "ŧ": "t", "ſ": "s"}
+_FOLD_SPECIAL = {
+    "æ": "ae",
+    "ð": "d",
+    "þ": "th",
+    "ß": "ss",
+    "ø": "o",
+    "đ": "d",
+    "ħ": "h",
+    "ı": "i",
+    "ĳ": "ij",
+    "ĸ": "k",
+    "ŀ": "l",
+    "ł": "l",
+    "ŋ": "ng",
+    "œ": "oe",
+    "ŧ": "t",
+    "ſ": "s",
+}
 _NOT_MASTODON_TAG = re.compile(rf"[^\w{_MARKS}\u00b7\u30fb\u200c]")
 
 
 def _fold(ch: str) -> str:
     if not "\u00c0" <= ch <= "\u017f":
         return ch
-    return _FOLD_SPECIAL.get(ch) or "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    return _FOLD_SPECIAL.get(ch) or "".join(
+        c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c)
+    )
 
 
 def mastodon_key(tag: str) -> str:
@@ -95,5 +118,8 @@ def term_in(term: str, text: str) -> bool:
 def split_field(value: str) -> list[str]:
     """An event's hashtags field typed in a form: entries separated by spaces or commas, a
     "quoted phrase" kept whole."""
-    return [quoted or bare for quoted, bare in re.findall(r'"([^"]*)"|([^,\s"]+)', value) if (quoted or bare).strip()]
-
+    return [
+        quoted or bare
+        for quoted, bare in re.findall(r'"([^"]*)"|([^,\s"]+)', value)
+        if (quoted or bare).strip()
+    ]

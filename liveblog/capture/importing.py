@@ -54,11 +54,19 @@ class ImportPlan:
         """The plan for the JSON API (docs/programme.md)."""
         return {
             "summary": self.summary(),
-            "create": [{"uid": e.uid, "title": e.title, "starts_at": e.starts_at, "room": e.room} for e in self.creates],
-            "change": [{"uid": u.entry.uid, "session_id": u.session.id, "title": u.entry.title, "changed": u.changed}
-                       for u in self.updates],
+            "create": [
+                {"uid": e.uid, "title": e.title, "starts_at": e.starts_at, "room": e.room}
+                for e in self.creates
+            ],
+            "change": [
+                {"uid": u.entry.uid, "session_id": u.session.id, "title": u.entry.title, "changed": u.changed}
+                for u in self.updates
+            ],
             "cancel": [{"uid": s.source_uid, "session_id": s.id, "title": s.title} for s in self.cancels],
-            "kept": [{"uid": s.source_uid, "session_id": s.id, "title": s.title, "state": s.state} for s in self.kept],
+            "kept": [
+                {"uid": s.source_uid, "session_id": s.id, "title": s.title, "state": s.state}
+                for s in self.kept
+            ],
             "unchanged": self.unchanged,
             "days": list(self.days) if self.days else None,
             "notes": list(self.schedule.notes),
@@ -90,9 +98,14 @@ def plan_lines(plan: ImportPlan) -> list[str]:
         f"~ {_when(u.entry.starts_at, u.entry.ends_at, u.entry.room)}: {u.entry.title} ({', '.join(u.changed)})"
         for u in plan.updates
     ]
-    lines += [f"x {_when(s.starts_at, s.ends_at, s.room)}: {s.title} (gone from the file: cancelled)" for s in plan.cancels]
-    lines += [f"! {_when(s.starts_at, s.ends_at, s.room)}: {s.title} (gone from the file, already {s.state}: kept)"
-              for s in plan.kept]
+    lines += [
+        f"x {_when(s.starts_at, s.ends_at, s.room)}: {s.title} (gone from the file: cancelled)"
+        for s in plan.cancels
+    ]
+    lines += [
+        f"! {_when(s.starts_at, s.ends_at, s.room)}: {s.title} (gone from the file, already {s.state}: kept)"
+        for s in plan.kept
+    ]
     lines += [f"note: {n}" for n in plan.schedule.notes]
     return lines
 
@@ -100,8 +113,13 @@ def plan_lines(plan: ImportPlan) -> list[str]:
 def entry_fields(entry: Entry) -> dict[str, Any]:
     """An entry as session fields, checked by the same rules as a session typed in."""
     data = {
-        "title": entry.title, "starts_at": entry.starts_at, "ends_at": entry.ends_at, "room": entry.room,
-        "speakers": list(entry.speakers), "description": entry.description, "tags": list(entry.tags),
+        "title": entry.title,
+        "starts_at": entry.starts_at,
+        "ends_at": entry.ends_at,
+        "room": entry.room,
+        "speakers": list(entry.speakers),
+        "description": entry.description,
+        "tags": list(entry.tags),
     }
     try:
         fields = session_fields(data, partial=False)
@@ -117,7 +135,10 @@ def entry_fields(entry: Entry) -> dict[str, Any]:
 def _days_needed(event: Event, schedule: Schedule) -> tuple[str, str] | None:
     first = min(event.starts_on, schedule.first_day)
     # A session ending before 06:00 belongs to the day before (docs/programme.md).
-    last_end = max((datetime.fromisoformat(e.ends_at) - DAY_ENDS_NEXT_MORNING).date().isoformat() for e in schedule.entries)
+    last_end = max(
+        (datetime.fromisoformat(e.ends_at) - DAY_ENDS_NEXT_MORNING).date().isoformat()
+        for e in schedule.entries
+    )
     last = max(event.ends_on, schedule.last_day, last_end)
     return None if (first, last) == (event.starts_on, event.ends_on) else (first, last)
 
@@ -200,4 +221,3 @@ async def _event(conn: Tx, event_id: str) -> Event:
     if event is None:
         raise NotFound(f"no event {event_id!r}")
     return event
-

@@ -81,6 +81,7 @@ def _fail(path: str, message: str) -> NoReturn:
 
 # -- the schema, as small checks that name the path ----------------------------------------------
 
+
 def text(limit: int, pattern: re.Pattern[str] | None = None, *, empty: bool = True) -> Check:
     def check(value: Any, path: str) -> str:
         if not isinstance(value, str):
@@ -207,54 +208,134 @@ def recording_link(value: Any, path: str) -> str:
 
 NAME = text(NAME_CHARS)
 EVENT = record(
-    {"id": text(64, ID), "title": NAME, "starts_on": moment, "ends_on": moment, "venue": NAME,
-     "description": text(DESCRIPTION_CHARS), "hashtags": array(NAME, 100), "created_at": moment,
-     "updated_at": moment},
+    {
+        "id": text(64, ID),
+        "title": NAME,
+        "starts_on": moment,
+        "ends_on": moment,
+        "venue": NAME,
+        "description": text(DESCRIPTION_CHARS),
+        "hashtags": array(NAME, 100),
+        "created_at": moment,
+        "updated_at": moment,
+    },
     {"language": choice(*SEARCH_LANGUAGES), "show_viewers": boolean, "public_reasons": boolean},
 )
 SESSION = record(
-    {"id": text(80), "event_id": text(64, ID), "title": NAME, "starts_at": moment, "ends_at": moment, "room": NAME,
-     "speakers": array(NAME, 100), "hashtags": array(NAME, 100), "description": text(DESCRIPTION_CHARS),
-     "state": choice(*SESSION_STATES), "question_moderation": boolean, "stream_epoch": text(64, EPOCH),
-     "last_seq": integer(), "ended_at": nullable(moment), "created_at": moment, "updated_at": moment},
+    {
+        "id": text(80),
+        "event_id": text(64, ID),
+        "title": NAME,
+        "starts_at": moment,
+        "ends_at": moment,
+        "room": NAME,
+        "speakers": array(NAME, 100),
+        "hashtags": array(NAME, 100),
+        "description": text(DESCRIPTION_CHARS),
+        "state": choice(*SESSION_STATES),
+        "question_moderation": boolean,
+        "stream_epoch": text(64, EPOCH),
+        "last_seq": integer(),
+        "ended_at": nullable(moment),
+        "created_at": moment,
+        "updated_at": moment,
+    },
     {"kind": choice("event_feed"), "recording_url": recording_link, "recording_offset": integer(0, 86400)},
 )
-ARCHIVE = nullable(record(
-    {"summary": text(BODY_CHARS), "summary_by": NAME, "archived_at": moment, "updated_at": moment,
-     "tags_synced_at": nullable(moment)},
-))
+ARCHIVE = nullable(
+    record(
+        {
+            "summary": text(BODY_CHARS),
+            "summary_by": NAME,
+            "archived_at": moment,
+            "updated_at": moment,
+            "tags_synced_at": nullable(moment),
+        },
+    )
+)
 ITEM = record(
-    {"id": integer(1), "session_id": text(80), "kind": choice(*ITEM_KINDS), "client_id": text(NAME_CHARS),
-     "author": NAME, "body": text(BODY_CHARS), "key_point": boolean, "data": obj, "typed_at": moment,
-     "received_at": moment, "sort_at": moment, "updated_at": moment, "deleted": boolean, "version": integer(1),
-     "seq": integer()},
+    {
+        "id": integer(1),
+        "session_id": text(80),
+        "kind": choice(*ITEM_KINDS),
+        "client_id": text(NAME_CHARS),
+        "author": NAME,
+        "body": text(BODY_CHARS),
+        "key_point": boolean,
+        "data": obj,
+        "typed_at": moment,
+        "received_at": moment,
+        "sort_at": moment,
+        "updated_at": moment,
+        "deleted": boolean,
+        "version": integer(1),
+        "seq": integer(),
+    },
 )
 HISTORY = record(
-    {"item_id": integer(1), "version": integer(1), "body": text(BODY_CHARS), "written_at": moment,
-     "replaced_at": moment},
+    {
+        "item_id": integer(1),
+        "version": integer(1),
+        "body": text(BODY_CHARS),
+        "written_at": moment,
+        "replaced_at": moment,
+    },
 )
 CHANGE = record(
-    {"seq": integer(1), "op": text(100, OP), "item_id": nullable(integer(1)), "payload": obj, "created_at": moment},
+    {
+        "seq": integer(1),
+        "op": text(100, OP),
+        "item_id": nullable(integer(1)),
+        "payload": obj,
+        "created_at": moment,
+    },
 )
 COMMENT = record(
-    {"id": integer(1), "parent_id": nullable(integer(1)), "author": text(NAME_CHARS, empty=False),
-     "body": text(BODY_CHARS), "state": choice(*COMMENT_STATES), "deleted": boolean, "created_at": moment,
-     "updated_at": moment, "edited": boolean},
+    {
+        "id": integer(1),
+        "parent_id": nullable(integer(1)),
+        "author": text(NAME_CHARS, empty=False),
+        "body": text(BODY_CHARS),
+        "state": choice(*COMMENT_STATES),
+        "deleted": boolean,
+        "created_at": moment,
+        "updated_at": moment,
+        "edited": boolean,
+    },
 )
 MEDIA = record(
-    {"id": text(64, ID), "content_type": choice(*IMAGE_TYPES), "sha256": text(64, SHA256), "created_at": moment,
-     "data_base64": text(PHOTO_BYTES * 4 // 3 + 4)},
+    {
+        "id": text(64, ID),
+        "content_type": choice(*IMAGE_TYPES),
+        "sha256": text(64, SHA256),
+        "created_at": moment,
+        "data_base64": text(PHOTO_BYTES * 4 // 3 + 4),
+    },
 )
 BUNDLE = record(
-    {"session": SESSION, "archive": ARCHIVE, "tags": array(array(text(200), 2)), "items": array(ITEM),
-     "item_history": array(HISTORY), "changes": array(CHANGE), "comments": array(COMMENT),
-     "thread_locked": boolean, "media": array(MEDIA)},
+    {
+        "session": SESSION,
+        "archive": ARCHIVE,
+        "tags": array(array(text(200), 2)),
+        "items": array(ITEM),
+        "item_history": array(HISTORY),
+        "changes": array(CHANGE),
+        "comments": array(COMMENT),
+        "thread_locked": boolean,
+        "media": array(MEDIA),
+    },
 )
 
 MODERATION = record(
-    {"session_id": nullable(text(80)), "at": moment, "actor": NAME, "action": choice(*MODERATION_ACTIONS),
-     "target_kind": choice(*MODERATION_TARGETS), "target_id": text(80, empty=False),
-     "reason": text(MAX_REASON_BYTES)},
+    {
+        "session_id": nullable(text(80)),
+        "at": moment,
+        "actor": NAME,
+        "action": choice(*MODERATION_ACTIONS),
+        "target_kind": choice(*MODERATION_TARGETS),
+        "target_id": text(80, empty=False),
+        "reason": text(MAX_REASON_BYTES),
+    },
 )
 
 
@@ -290,7 +371,9 @@ def check_export(doc: Any) -> dict[str, Any]:
         _check_bundle(bundle, path, event_id, path == "event_feed", seen)
     for n, entry in enumerate(doc.get("moderation", [])):
         if entry["session_id"] is not None and entry["session_id"] not in seen["session"]:
-            _fail(f"moderation[{n}].session_id", "must be a session of this export, or null for the whole event")
+            _fail(
+                f"moderation[{n}].session_id", "must be a session of this export, or null for the whole event"
+            )
     return doc
 
 
@@ -300,15 +383,22 @@ def _unique(seen: set[Any], value: Any, path: str) -> None:
     seen.add(value)
 
 
-def _check_bundle(b: dict[str, Any], path: str, event_id: str, is_feed: bool, seen: dict[str, set[Any]]) -> None:
+def _check_bundle(
+    b: dict[str, Any], path: str, event_id: str, is_feed: bool, seen: dict[str, set[Any]]
+) -> None:
     s = b["session"]
     sid = s["id"]
     if is_feed:
         if s.get("kind") != "event_feed" or sid != event_feed_id(event_id):
-            _fail(f"{path}.session", f"the event's feed has kind 'event_feed' and id {event_feed_id(event_id)!r}")
+            _fail(
+                f"{path}.session",
+                f"the event's feed has kind 'event_feed' and id {event_feed_id(event_id)!r}",
+            )
     else:
         if "kind" in s:
-            _fail(f"{path}.session.kind", "a programme session carries no kind (the event's feed is event_feed)")
+            _fail(
+                f"{path}.session.kind", "a programme session carries no kind (the event's feed is event_feed)"
+            )
         text(64, ID)(sid, f"{path}.session.id")
     if s["event_id"] != event_id:
         _fail(f"{path}.session.event_id", f"must be the event's id {event_id!r}")
@@ -329,7 +419,11 @@ def _check_bundle(b: dict[str, Any], path: str, event_id: str, is_feed: bool, se
             _fail(f"{where}.session_id", f"must be its session's id {sid!r}")
         if item["seq"] > s["last_seq"]:
             _fail(f"{where}.seq", "is after the session's last_seq")
-        if item["kind"] == "poll" and not item["deleted"] and not isinstance(item["data"].get("question"), str):
+        if (
+            item["kind"] == "poll"
+            and not item["deleted"]
+            and not isinstance(item["data"].get("question"), str)
+        ):
             _fail(f"{where}.data.question", "a poll's question must be a string")
         items[item["id"]] = item
     for n, h in enumerate(b["item_history"]):
@@ -338,12 +432,14 @@ def _check_bundle(b: dict[str, Any], path: str, event_id: str, is_feed: bool, se
     for n, ch in enumerate(b["changes"]):
         where = f"{path}.changes[{n}]"
         if ch["seq"] != n + 1:
-            _fail(f"{where}.seq", f"must be {n + 1}: a session's changes are numbered 1, 2, 3... without gaps")
+            _fail(
+                f"{where}.seq", f"must be {n + 1}: a session's changes are numbered 1, 2, 3... without gaps"
+            )
         if ch["item_id"] is not None and ch["item_id"] not in items:
             _fail(f"{where}.item_id", "is not an item of this session")
         p = ch["payload"]
         if p.get("type") != "change" or p.get("seq") != ch["seq"] or p.get("op") != ch["op"]:
-            _fail(f"{where}.payload", "must be {\"type\": \"change\"} with the change's own seq and op")
+            _fail(f"{where}.payload", 'must be {"type": "change"} with the change\'s own seq and op')
         _no_other_html({k: v for k, v in p.items() if k not in ("item", "comment")}, f"{where}.payload")
         for part in ("item", "comment"):
             if isinstance(p.get(part), dict):
@@ -370,6 +466,7 @@ def _check_bundle(b: dict[str, Any], path: str, event_id: str, is_feed: bool, se
 
 
 # -- HTML, rendered again from source text -------------------------------------------------------
+
 
 class _PostFacts(HTMLParser):
     """What a stored social post's HTML says beyond its text (render_post's photos, avatar, media
@@ -404,7 +501,9 @@ class _PostFacts(HTMLParser):
             kind, _, alt = self._text.partition(": ")
             self.media.append({"type": kind.lower(), "url": self._href, "alt": alt})
         elif self._open == "social-relation" and tag == "p":
-            key = {"Reposted": "repost_of", "Reply": "reply_to", "Quotes another post": "quote_of"}.get(self._text)
+            key = {"Reposted": "repost_of", "Reply": "reply_to", "Quotes another post": "quote_of"}.get(
+                self._text
+            )
             if key:
                 self.relation[key] = ""
         if tag in ("a", "p"):
@@ -416,10 +515,16 @@ def _social_html(item: dict[str, Any], body: str, old_html: Any) -> str:
     facts.feed(old_html if isinstance(old_html, str) else "")
     data = item["data"] if isinstance(item.get("data"), dict) else {}
     post = SocialPost(
-        network=str(data.get("network", "")), post_id=str(data.get("post_id", "")),
-        author_handle=str(data.get("handle", "")), author_name=str(item.get("author", "")), text=body,
-        url=str(data.get("url", "")), posted_at=str(data.get("posted_at", "")), media=tuple(facts.media),
-        avatar_local=facts.avatar, relation=facts.relation,
+        network=str(data.get("network", "")),
+        post_id=str(data.get("post_id", "")),
+        author_handle=str(data.get("handle", "")),
+        author_name=str(item.get("author", "")),
+        text=body,
+        url=str(data.get("url", "")),
+        posted_at=str(data.get("posted_at", "")),
+        media=tuple(facts.media),
+        avatar_local=facts.avatar,
+        relation=facts.relation,
     )
     return render_post(post)
 
@@ -468,7 +573,10 @@ def _no_other_html(value: Any, path: str) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(k, str) and k.endswith("html") and isinstance(v, str) and v:
-                _fail(f"{path}.{k}", "HTML is only accepted in an item's or a comment's html, which is rendered again")
+                _fail(
+                    f"{path}.{k}",
+                    "HTML is only accepted in an item's or a comment's html, which is rendered again",
+                )
             _no_other_html(v, f"{path}.{k}")
     elif isinstance(value, list):
         for n, v in enumerate(value):
@@ -519,7 +627,9 @@ async def import_json(db: Store, doc: Any) -> tuple[str, int]:
         await tx.import_event_row(doc["event"], bool(doc.get("comment_premoderation")))
         for b in _bundles(doc):
             await tx.import_session_rows(b)
-        await tx.import_moderation_rows([{**e, "event_id": doc["event"]["id"]} for e in doc.get("moderation", [])])
+        await tx.import_moderation_rows(
+            [{**e, "event_id": doc["event"]["id"]} for e in doc.get("moderation", [])]
+        )
 
     await db.write(op)
     return doc["event"]["id"], len(doc["sessions"])

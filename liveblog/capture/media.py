@@ -36,7 +36,13 @@ MAX_ANIMATION_PIXELS = 16_000_000
 # decoding memory to ~2 x 64 MB. An upload that waits longer than DECODE_WAIT_SECONDS gets 429.
 DECODE_SLOTS = 2
 DECODE_WAIT_SECONDS = 30.0
-FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
 
 # Pillow's own bomb check (a warning past this, an error past twice this) backs ours up.
 Image.MAX_IMAGE_PIXELS = MAX_SOURCE_PIXELS
@@ -104,7 +110,9 @@ def _animation(probe: Image.Image) -> bytes:
     """An animated GIF re-encoded frame by frame: the animation stays, its metadata goes."""
     frames_total = getattr(probe, "n_frames", 1)
     if probe.width * probe.height * frames_total > MAX_ANIMATION_PIXELS:
-        raise TooLarge(f"that animation has too many frames or pixels (at most {MAX_ANIMATION_PIXELS:,} in all)")
+        raise TooLarge(
+            f"that animation has too many frames or pixels (at most {MAX_ANIMATION_PIXELS:,} in all)"
+        )
     frames: list[Image.Image] = []
     durations: list[int] = []
     for frame in ImageSequence.Iterator(probe):
@@ -115,7 +123,9 @@ def _animation(probe: Image.Image) -> bytes:
     out = io.BytesIO()
     loop = probe.info.get("loop")
     extra = {"loop": loop} if isinstance(loop, int) else {}
-    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=durations, disposal=2, **extra)
+    frames[0].save(
+        out, "GIF", save_all=True, append_images=frames[1:], duration=durations, disposal=2, **extra
+    )
     return out.getvalue()
 
 
@@ -135,7 +145,9 @@ def clean_image(data: bytes) -> tuple[str, bytes]:
                 # Decode at the smallest scale (1/2, 1/4, 1/8) still at least the size we keep.
                 ratio = MAX_SIDE / max(probe.size)
                 if ratio < 1:
-                    probe.draft(probe.mode, (max(1, int(probe.width * ratio)), max(1, int(probe.height * ratio))))
+                    probe.draft(
+                        probe.mode, (max(1, int(probe.width * ratio)), max(1, int(probe.height * ratio)))
+                    )
             if probe.width * probe.height > MAX_DECODE_PIXELS:
                 raise TooLarge(f"that image has too many pixels (at most {MAX_DECODE_PIXELS:,})")
             image = ImageOps.exif_transpose(probe)
@@ -157,7 +169,9 @@ async def read_upload(request: Request, limit: int) -> bytes:
         async with request.form(max_files=1, max_part_size=limit) as form:  # closes the temp files
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise BadRequest("send the photo in a form field named 'file'", code="missing_field", field="file")
+                raise BadRequest(
+                    "send the photo in a form field named 'file'", code="missing_field", field="file"
+                )
             data = await upload.read(limit + 1)
     else:
         chunks = bytearray()

@@ -59,7 +59,9 @@ def capture_message(message: Any, *, note_bytes: int) -> CaptureMessage:
     if kind == "note.create":
         body = validate.text(message, "body", max_bytes=note_bytes)
         assert body is not None
-        return NoteCreate(cid, body, bool(validate.boolean(message, "key_point")), validate.timestamp(message, "typed_at"))
+        return NoteCreate(
+            cid, body, bool(validate.boolean(message, "key_point")), validate.timestamp(message, "typed_at")
+        )
     if kind == "note.update":
         body = validate.text(message, "body", max_bytes=note_bytes, required=False)
         key_point = validate.boolean(message, "key_point", default=None)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime, timedelta
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from liveblog.capture.messages import NoteCreate, NoteUpdate, capture_message
@@ -22,6 +22,7 @@ from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
 from liveblog.storage import Store, Tx
 from liveblog.text import find_embeds, find_media, plural, render_markdown
+
 
 @dataclass(frozen=True)
 class Author:
@@ -98,10 +99,14 @@ class NoteCapture:
                 fields.update(body=parsed.body, html=html, data=data)
             if parsed.key_point is not None:
                 fields["key_point"] = parsed.key_point
-            return await self._change(session_id, author, parsed.client_id, parsed.target, fp, fields, "item.updated")
+            return await self._change(
+                session_id, author, parsed.client_id, parsed.target, fp, fields, "item.updated"
+            )
         # A deleted note's text goes: the person who deleted it meant it to.
         fields = {"deleted": True, "body": "", "html": "", "data": {}}
-        return await self._change(session_id, author, parsed.client_id, parsed.target, fp, fields, "item.deleted")
+        return await self._change(
+            session_id, author, parsed.client_id, parsed.target, fp, fields, "item.deleted"
+        )
 
     # Each op first looks for its client id (a resend), then checks, then writes: a check
     # that fails has written nothing.
@@ -150,7 +155,14 @@ class NoteCapture:
         return item.id
 
     async def _change(
-        self, session_id: str, author: Author, cid: str, target: int | str, fp: str, fields: dict[str, Any], op_name: str
+        self,
+        session_id: str,
+        author: Author,
+        cid: str,
+        target: int | str,
+        fp: str,
+        fields: dict[str, Any],
+        op_name: str,
     ) -> Ack:
         """Apply an edit or a deletion to an existing note, once per client id."""
 
@@ -165,8 +177,13 @@ class NoteCapture:
             item, change = await tx.update_item(item_id, fields, op=op_name)
             if op_name == "item.deleted" and before is not None and before[1] != author.ref:
                 # an organiser removed someone else's note: a moderation action, in the ledger
-                await tx.record_moderation(session_id=session_id, actor=author.name, action="delete",
-                                           target_kind="note", target_id=item_id)
+                await tx.record_moderation(
+                    session_id=session_id,
+                    actor=author.name,
+                    action="delete",
+                    target_kind="note",
+                    target_id=item_id,
+                )
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
         return await self.db.write(op)
@@ -183,7 +200,9 @@ async def _already_done(tx: Tx, session_id: str, cid: str, fp: str) -> Ack | Non
     old_fp, response = found
     if old_fp != fp:
         raise Conflict(
-            f"client_id {cid!r} was already used for a different message", code="client_id_conflict", field="client_id"
+            f"client_id {cid!r} was already used for a different message",
+            code="client_id_conflict",
+            field="client_id",
         )
     return Ack(cid, response["item_id"], response["seq"], duplicate=True)
 
@@ -207,6 +226,7 @@ async def _writable_session(tx: Tx, session_id: str, typed_at: str | None, grace
         if datetime.now(UTC) - ended > timedelta(minutes=grace_minutes):
             raise Conflict(
                 f"this session ended more than {plural(grace_minutes, 'minute')} ago; notes typed before the end are "
-                "no longer accepted", code="session_ended",
+                "no longer accepted",
+                code="session_ended",
             )
     return session

@@ -82,9 +82,15 @@ def refusal(ip: IPAddress) -> str | None:
         if ip.version == network.version and ip in network:
             return reason
     # What the table might miss, as the stdlib knows it.
-    for reason, hit in (("loopback", ip.is_loopback), ("private", ip.is_private), ("link-local", ip.is_link_local),
-                        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-                        ("reserved", ip.is_reserved), ("not globally routable", not ip.is_global)):
+    for reason, hit in (
+        ("loopback", ip.is_loopback),
+        ("private", ip.is_private),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved),
+        ("not globally routable", not ip.is_global),
+    ):
         if hit:
             return reason
     return None
@@ -115,10 +121,17 @@ class Network:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    async def connect(self, ip: str, port: int, timeout: float | None, local_address: str | None,
-                      socket_options: Iterable[typing.Any] | None) -> httpcore.AsyncNetworkStream:
-        return await self._tcp.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                           socket_options=socket_options)
+    async def connect(
+        self,
+        ip: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[typing.Any] | None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._tcp.connect_tcp(
+            ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
 
 async def vetted(host: str, port: int, network: Network, allow_private: bool) -> list[str]:
@@ -182,8 +195,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self.network = network
         self.allow_private = allow_private
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         failure: Exception | None = None
         for address in await vetted(host, port, self.network, self.allow_private):
             try:
@@ -193,8 +212,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         assert failure is not None
         raise failure
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[typing.Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise Refused("unix socket", "a unix socket is not a URL we fetch")
 
     async def sleep(self, seconds: float) -> None:
@@ -208,8 +228,12 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, backend: GuardedBackend) -> None:
         super().__init__(trust_env=False, retries=0)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=backend, retries=0,
-            max_connections=20, max_keepalive_connections=10, keepalive_expiry=5.0,
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=backend,
+            retries=0,
+            max_connections=20,
+            max_keepalive_connections=10,
+            keepalive_expiry=5.0,
         )
 
 
@@ -220,9 +244,17 @@ class OutboundClient:
     `transport` (an httpx.MockTransport in tests) replaces the network: names are not resolved
     then, but literal addresses, schemes and redirects are still checked."""
 
-    def __init__(self, purpose: str, *, allow_private: bool, timeout: float, max_bytes: int = DEFAULT_MAX_BYTES,
-                 headers: dict[str, str] | None = None, network: Network | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        purpose: str,
+        *,
+        allow_private: bool,
+        timeout: float,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        headers: dict[str, str] | None = None,
+        network: Network | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.purpose = purpose  # "media", "rss", "mastodon", ...: in logs and nothing else
         self.allow_private = allow_private
         self.timeout = timeout
@@ -231,14 +263,18 @@ class OutboundClient:
         self._resolve_names = transport is None
         self.client = httpx.AsyncClient(
             transport=transport or GuardedTransport(GuardedBackend(self.network, allow_private)),
-            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
             headers={"user-agent": "Liveblog", **(headers or {})},
         )
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def get(self, url: str, params: typing.Any = None, *, max_bytes: int | None = None) -> httpx.Response:
+    async def get(
+        self, url: str, params: typing.Any = None, *, max_bytes: int | None = None
+    ) -> httpx.Response:
         try:
             async with asyncio.timeout(self.timeout * 2):  # the whole exchange, redirects included
                 return await self._follow(url, params, self.max_bytes if max_bytes is None else max_bytes)
@@ -268,7 +304,9 @@ class OutboundClient:
                 body = await self._body(response, max_bytes) if 200 <= response.status_code < 300 else b""
             finally:
                 await response.aclose()
-            return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=body, request=request
+            )
         raise Refused("redirects", f"more than {MAX_REDIRECTS} redirects", url)
 
     async def _check(self, url: httpx.URL) -> None:

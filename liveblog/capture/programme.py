@@ -7,14 +7,12 @@ import unicodedata
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from liveblog.capture.validate import known_fields
-
 from liveblog.capture import hashtags as tagrules
+from liveblog.capture.validate import known_fields
 from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import xml_chars
-
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None:
@@ -51,7 +49,9 @@ def _moment(data: dict[str, Any], name: str, *, required: bool) -> str | None:
         # Local wall-clock time at the venue ("2026-05-14T09:30"); programmes are read that way.
         return datetime.fromisoformat(value).strftime("%Y-%m-%dT%H:%M")
     except ValueError:
-        raise BadRequest(f"{name} must be a date and time like 2026-05-14T09:30", code="invalid_field", field=name) from None
+        raise BadRequest(
+            f"{name} must be a date and time like 2026-05-14T09:30", code="invalid_field", field=name
+        ) from None
 
 
 def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[str, ...] | None:
@@ -72,7 +72,9 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
             if v.startswith("#") and not tagrules.is_hashtag(v):
                 raise BadRequest(f"{v!r} is not a hashtag: {tagrules.RULE}", code="invalid_field", field=name)
             if any(ord(ch) < 32 for ch in v):
-                raise BadRequest(f"an entry of {name} has a control character", code="invalid_field", field=name)
+                raise BadRequest(
+                    f"an entry of {name} has a control character", code="invalid_field", field=name
+                )
             v = unicodedata.normalize("NFC", v)
         if len(v) > 100:
             raise BadRequest(f"an entry of {name} is too long", code="too_long", field=name)
@@ -83,11 +85,32 @@ def _list(data: dict[str, Any], name: str, *, hashtags: bool = False) -> tuple[s
 
 
 # The fields an event and a session take (the API refuses any other by name).
-EVENT_KEYS = ("title", "starts_on", "ends_on", "venue", "description", "hashtags", "language", "show_viewers",
-              "public_reasons")
+EVENT_KEYS = (
+    "title",
+    "starts_on",
+    "ends_on",
+    "venue",
+    "description",
+    "hashtags",
+    "language",
+    "show_viewers",
+    "public_reasons",
+)
 SESSION_KEYS = (
-    "title", "starts_at", "ends_at", "room", "description", "speakers", "hashtags",
-    "question_moderation", "questions_audience", "state", "cancelled", "tags", "recording_url", "recording_offset",
+    "title",
+    "starts_at",
+    "ends_at",
+    "room",
+    "description",
+    "speakers",
+    "hashtags",
+    "question_moderation",
+    "questions_audience",
+    "state",
+    "cancelled",
+    "tags",
+    "recording_url",
+    "recording_offset",
 )
 
 
@@ -111,12 +134,13 @@ def event_fields(data: Any, *, partial: bool) -> dict[str, Any]:
                 raise BadRequest(f"{flag} must be true or false", code="invalid_field", field=flag)
             fields[flag] = data[flag]
     if fields["language"] is not None and fields["language"] not in SEARCH_LANGUAGES:
-        raise BadRequest(f"language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_field", field="language")
+        raise BadRequest(
+            f"language must be one of {', '.join(SEARCH_LANGUAGES)}", code="invalid_field", field="language"
+        )
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields.get("starts_on") and fields.get("ends_on") and fields["ends_on"] < fields["starts_on"]:
         raise BadRequest("the event cannot end before it starts", code="invalid_field", field="ends_on")
     return fields
-
 
 
 def parse_offset(value: object) -> int:
@@ -145,8 +169,11 @@ def recording_url(value: Any) -> str:
         raise BadRequest("recording_url must be text", code="invalid_field", field="recording_url")
     url = value.strip()
     if url and (len(url) > RECORDING_URL_CHARS or not re.fullmatch(r"https?://[^\s<>\"']+", url)):
-        raise BadRequest("recording_url must be an http:// or https:// link to the recording, or empty",
-                         code="invalid_field", field="recording_url")
+        raise BadRequest(
+            "recording_url must be an http:// or https:// link to the recording, or empty",
+            code="invalid_field",
+            field="recording_url",
+        )
     return url
 
 
@@ -166,12 +193,16 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
     }
     if "question_moderation" in data:
         if not isinstance(data["question_moderation"], bool):
-            raise BadRequest("question_moderation must be true or false", code="invalid_field", field="question_moderation")
+            raise BadRequest(
+                "question_moderation must be true or false", code="invalid_field", field="question_moderation"
+            )
         fields["question_moderation"] = data["question_moderation"]
     if "questions_audience" in data:
         if data["questions_audience"] not in PARTICIPATION:
             raise BadRequest(
-                f"questions_audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="questions_audience"
+                f"questions_audience must be one of {', '.join(PARTICIPATION)}",
+                code="invalid_field",
+                field="questions_audience",
             )
         fields["questions_audience"] = data["questions_audience"]
     if "recording_url" in data:
@@ -180,8 +211,11 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
         try:
             fields["recording_offset"] = parse_offset(data["recording_offset"])
         except ValueError:
-            raise BadRequest("recording_offset must be seconds (0 to 86400) or a time like 0:12:30",
-                             code="invalid_field", field="recording_offset") from None
+            raise BadRequest(
+                "recording_offset must be seconds (0 to 86400) or a time like 0:12:30",
+                code="invalid_field",
+                field="recording_offset",
+            ) from None
     if "cancelled" in data:
         if not isinstance(data["cancelled"], bool):
             raise BadRequest("cancelled must be true or false", code="invalid_field", field="cancelled")
@@ -190,7 +224,9 @@ def session_fields(data: Any, *, partial: bool) -> dict[str, Any]:
         fields["tags"] = _list(data, "tags")
     if "state" in data:
         if data["state"] not in SESSION_STATES:
-            raise BadRequest(f"state must be one of {', '.join(SESSION_STATES)}", code="invalid_field", field="state")
+            raise BadRequest(
+                f"state must be one of {', '.join(SESSION_STATES)}", code="invalid_field", field="state"
+            )
         fields["state"] = data["state"]
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields.get("starts_at") and fields.get("ends_at") and fields["ends_at"] < fields["starts_at"]:
@@ -213,12 +249,14 @@ def check_within_event(event: Event, starts_at: str, ends_at: str) -> None:
     if not first <= start < last:
         raise BadRequest(
             f"the session starts at {starts_at.replace('T', ' ')}, outside the event's days ({days})",
-            code="outside_event", field="starts_at",
+            code="outside_event",
+            field="starts_at",
         )
     if end > last:
         raise BadRequest(
             f"the session ends at {ends_at.replace('T', ' ')}, after the event's last day ({days})",
-            code="outside_event", field="ends_at",
+            code="outside_event",
+            field="ends_at",
         )
     if end < start:
         raise BadRequest("the session cannot end before it starts", code="invalid_field", field="ends_at")
@@ -252,7 +290,9 @@ class Programme:
         async def op(tx: Tx) -> Event:
             event = await tx.update_event(event_id, fields)
             if event.ends_on < event.starts_on:
-                raise BadRequest("the event cannot end before it starts", code="invalid_field", field="ends_on")
+                raise BadRequest(
+                    "the event cannot end before it starts", code="invalid_field", field="ends_on"
+                )
             if "starts_on" in fields or "ends_on" in fields:
                 # New days must still hold every session (the write is undone if not).
                 for session in await tx.list_sessions(event_id):
@@ -263,7 +303,8 @@ class Programme:
                         raise BadRequest(
                             f"the session {session.title!r} ({session.starts_at.replace('T', ' ')}) would fall "
                             "outside the event's days: move or delete it first",
-                            code="outside_event", field="starts_on" if early else "ends_on",
+                            code="outside_event",
+                            field="starts_on" if early else "ends_on",
                         ) from None
             return event
 
@@ -293,14 +334,21 @@ class Programme:
             if "starts_at" in fields or "ends_at" in fields:
                 event = await tx.get_event(current.event_id)
                 assert event is not None
-                check_within_event(event, fields.get("starts_at", current.starts_at), fields.get("ends_at", current.ends_at))
+                check_within_event(
+                    event, fields.get("starts_at", current.starts_at), fields.get("ends_at", current.ends_at)
+                )
             state = fields.get("state")
             cancelled = fields.get("cancelled", current.cancelled)
             if cancelled and not current.cancelled and (state or current.state) != "scheduled":
-                raise Conflict("a session that has started cannot be cancelled: end it instead", code="invalid_transition")
+                raise Conflict(
+                    "a session that has started cannot be cancelled: end it instead",
+                    code="invalid_transition",
+                )
             if state and state != current.state:
                 if state == "scheduled" and current.state != "scheduled":
-                    raise Conflict("a session that has started cannot go back to scheduled", code="invalid_transition")
+                    raise Conflict(
+                        "a session that has started cannot go back to scheduled", code="invalid_transition"
+                    )
                 if cancelled:
                     raise SessionCancelled("this session is cancelled: restore it before it goes live")
                 fields["ended_at"] = utcnow() if state == "ended" else None
@@ -325,9 +373,15 @@ class Programme:
             if held:
                 what = f"{held} captured item" if held == 1 else f"{held} captured items"
                 if session.is_live:
-                    raise SessionHasItems(f"this session is live and holds {what}: end it, download its export, then delete it")
+                    raise SessionHasItems(
+                        f"this session is live and holds {what}: end it, download its export, then delete it"
+                    )
                 if session.exported_seq != session.last_seq:
-                    since = "changed since its export" if session.exported_seq is not None else "not been exported"
+                    since = (
+                        "changed since its export"
+                        if session.exported_seq is not None
+                        else "not been exported"
+                    )
                     raise SessionHasItems(
                         f"this session holds {what} (notes, posts, polls, questions, comments or photos) and has "
                         f"{since}: download its export first, so nothing is lost, or cancel it instead"
@@ -379,7 +433,9 @@ class Programme:
     async def live_sessions(self) -> list[Session]:
         return await self.db.read(lambda r: r.list_live_sessions(), pool="pages")
 
-    async def items(self, session_id: str, *, kind: str | None = None, newest: int | None = None) -> list[Item]:
+    async def items(
+        self, session_id: str, *, kind: str | None = None, newest: int | None = None
+    ) -> list[Item]:
         return await self.db.read(lambda r: r.list_items(session_id, kind=kind, newest=newest), pool="pages")
 
     async def count_items(self, session_id: str) -> int:

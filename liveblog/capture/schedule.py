@@ -158,7 +158,11 @@ def describe(abstract: str, description: str, title: str, notes: list[str]) -> s
     else:
         text = description or abstract
     if len(text) > DESCRIPTION_CHARS:
-        text = abstract if abstract and len(abstract) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1] + "…"
+        text = (
+            abstract
+            if abstract and len(abstract) <= DESCRIPTION_CHARS
+            else text[: DESCRIPTION_CHARS - 1] + "…"
+        )
         notes.append(f"{title!r}: the description was shortened to {DESCRIPTION_CHARS} characters")
     return text
 
@@ -168,11 +172,15 @@ def fit_title(title: str, description: str, notes: list[str]) -> tuple[str, str]
     description (real calendars put a paragraph in SUMMARY)."""
     if len(title) <= TITLE_CHARS:
         return title, description
-    notes.append(f"{title[:60]!r}…: the title was shortened to {TITLE_CHARS} characters (kept whole in the description)")
+    notes.append(
+        f"{title[:60]!r}…: the title was shortened to {TITLE_CHARS} characters (kept whole in the description)"
+    )
     return title[: TITLE_CHARS - 1] + "…", f"{title}\n\n{description}".strip()[:DESCRIPTION_CHARS]
 
 
-def _entry(uid: str, title: str, start: datetime, length: timedelta, zone: ZoneInfo, where: str, **rest: Any) -> Entry:
+def _entry(
+    uid: str, title: str, start: datetime, length: timedelta, zone: ZoneInfo, where: str, **rest: Any
+) -> Entry:
     if not uid:
         raise ScheduleError(f"{where} has no guid", field=f"{where}.guid")
     if len(uid) > 255:
@@ -182,7 +190,13 @@ def _entry(uid: str, title: str, start: datetime, length: timedelta, zone: ZoneI
     if length < timedelta(0) or length > timedelta(days=14):
         raise ScheduleError(f"{where}.duration must be between 0 and 14 days", field=f"{where}.duration")
     title, rest["description"] = fit_title(title, rest.get("description", ""), rest.pop("notes"))
-    return Entry(uid=uid, title=title, starts_at=venue_time(start, zone), ends_at=venue_time(start + length, zone), **rest)
+    return Entry(
+        uid=uid,
+        title=title,
+        starts_at=venue_time(start, zone),
+        ends_at=venue_time(start + length, zone),
+        **rest,
+    )
 
 
 def _moment(value: Any, where: str, *, zone: ZoneInfo | None = None) -> datetime:
@@ -204,7 +218,9 @@ def _source_zone(name: Any) -> ZoneInfo | None:
         try:
             return ZoneInfo(name.strip())
         except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"time_zone_name {name!r} is not a time zone", field="conference.time_zone_name") from None
+            raise ScheduleError(
+                f"time_zone_name {name!r} is not a time zone", field="conference.time_zone_name"
+            ) from None
     return None
 
 
@@ -218,7 +234,9 @@ def _start(date_value: Any, day: Any, start: Any, where: str, zone: ZoneInfo | N
     try:
         moment = datetime.combine(date.fromisoformat(day), time.fromisoformat(start.strip()))
     except ValueError:
-        raise ScheduleError(f"{where}.start must be a time like 09:30, not {start!r}", field=f"{where}.start") from None
+        raise ScheduleError(
+            f"{where}.start must be a time like 09:30, not {start!r}", field=f"{where}.start"
+        ) from None
     return moment.replace(tzinfo=zone) if zone else moment
 
 
@@ -235,7 +253,9 @@ def _parse_frab_xml(text: str, zone: ZoneInfo) -> Schedule:
         # defusedxml: no entity expansion (billion laughs), no external entities or DTDs.
         root = fromstring(text.encode(), forbid_dtd=True)
     except DefusedXmlException as exc:
-        raise ScheduleError(f"the XML uses a forbidden construct ({type(exc).__name__})", field="file") from None
+        raise ScheduleError(
+            f"the XML uses a forbidden construct ({type(exc).__name__})", field="file"
+        ) from None
     except ParseError as exc:
         raise ScheduleError(f"the file is not well-formed XML: {exc}", field="file") from None
     if root.tag != "schedule":
@@ -253,21 +273,36 @@ def _parse_frab_xml(text: str, zone: ZoneInfo) -> Schedule:
                 n += 1
                 where = f"event[{n}]"
                 title = clean_text(_child_text(event, "title"), f"{where}.title")
-                start = _start(_child_text(event, "date"), day.get("date"), _child_text(event, "start"), where, source_zone)
+                start = _start(
+                    _child_text(event, "date"),
+                    day.get("date"),
+                    _child_text(event, "start"),
+                    where,
+                    source_zone,
+                )
                 persons = event.find("persons")
                 speakers = tuple(
-                    clean_text(p.text, f"{where}.persons", limit=100) for p in (persons if persons is not None else [])
+                    clean_text(p.text, f"{where}.persons", limit=100)
+                    for p in (persons if persons is not None else [])
                 )
                 track = clean_text(_child_text(event, "track"), f"{where}.track", limit=100)
                 entries.append(
                     _entry(
-                        (event.get("guid") or "").strip(), title, start,
-                        duration_of(_child_text(event, "duration"), f"{where}.duration"), zone, where,
-                        room=clean_text(_child_text(event, "room") or room.get("name"), f"{where}.room", limit=200),
+                        (event.get("guid") or "").strip(),
+                        title,
+                        start,
+                        duration_of(_child_text(event, "duration"), f"{where}.duration"),
+                        zone,
+                        where,
+                        room=clean_text(
+                            _child_text(event, "room") or room.get("name"), f"{where}.room", limit=200
+                        ),
                         speakers=tuple(s for s in speakers if s)[:20],
                         description=describe(
                             clean_text(_child_text(event, "abstract"), f"{where}.abstract"),
-                            clean_text(_child_text(event, "description"), f"{where}.description"), title, notes,
+                            clean_text(_child_text(event, "description"), f"{where}.description"),
+                            title,
+                            notes,
                         ),
                         tags=(track,) if track else (),
                         notes=notes,
@@ -288,7 +323,10 @@ def _parse_frab_json(text: str, zone: ZoneInfo) -> Schedule:
     schedule = data.get("schedule") if isinstance(data, dict) else None
     conference = schedule.get("conference") if isinstance(schedule, dict) else None
     if not isinstance(conference, dict):
-        raise ScheduleError("expected {\"schedule\": {\"conference\": ...}} (a frab/pretalx schedule.json)", field="schedule.conference")
+        raise ScheduleError(
+            'expected {"schedule": {"conference": ...}} (a frab/pretalx schedule.json)',
+            field="schedule.conference",
+        )
     days = conference.get("days")
     if not isinstance(days, list):
         raise ScheduleError("schedule.conference.days must be a list", field="schedule.conference.days")
@@ -302,7 +340,9 @@ def _parse_frab_json(text: str, zone: ZoneInfo) -> Schedule:
             raise ScheduleError(f"days[{d}].rooms must be an object of rooms", field=f"days[{d}].rooms")
         for room_name, events in rooms.items():
             if not isinstance(events, list):
-                raise ScheduleError(f"days[{d}].rooms[{room_name!r}] must be a list", field=f"days[{d}].rooms")
+                raise ScheduleError(
+                    f"days[{d}].rooms[{room_name!r}] must be a list", field=f"days[{d}].rooms"
+                )
             for event in events:
                 n += 1
                 where = f"event[{n}]"
@@ -315,7 +355,11 @@ def _parse_frab_json(text: str, zone: ZoneInfo) -> Schedule:
                     raise ScheduleError(f"{where}.persons must be a list", field=f"{where}.persons")
                 speakers = []
                 for p in persons:
-                    name = p.get("public_name") or p.get("full_public_name") or p.get("name") if isinstance(p, dict) else p
+                    name = (
+                        p.get("public_name") or p.get("full_public_name") or p.get("name")
+                        if isinstance(p, dict)
+                        else p
+                    )
                     speakers.append(clean_text(name, f"{where}.persons", limit=100))
                 track = event.get("track")
                 if isinstance(track, dict):  # pretalx's newer form: {"name": ..., "color": ...}
@@ -324,13 +368,19 @@ def _parse_frab_json(text: str, zone: ZoneInfo) -> Schedule:
                 guid = event.get("guid")
                 entries.append(
                     _entry(
-                        guid.strip() if isinstance(guid, str) else "", title, start,
-                        duration_of(event.get("duration"), f"{where}.duration"), zone, where,
+                        guid.strip() if isinstance(guid, str) else "",
+                        title,
+                        start,
+                        duration_of(event.get("duration"), f"{where}.duration"),
+                        zone,
+                        where,
                         room=clean_text(event.get("room") or room_name, f"{where}.room", limit=200),
                         speakers=tuple(s for s in speakers if s)[:20],
                         description=describe(
                             clean_text(event.get("abstract"), f"{where}.abstract"),
-                            clean_text(event.get("description"), f"{where}.description"), title, notes,
+                            clean_text(event.get("description"), f"{where}.description"),
+                            title,
+                            notes,
                         ),
                         tags=(track,) if track else (),
                         notes=notes,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from liveblog.errors import BadRequest, TooLarge
@@ -45,7 +45,9 @@ def client_id(message: dict[str, Any], name: str = "client_id") -> str:
     return value
 
 
-def text(message: dict[str, Any], name: str, *, max_bytes: int, required: bool = True, allow_empty: bool = False) -> str | None:
+def text(
+    message: dict[str, Any], name: str, *, max_bytes: int, required: bool = True, allow_empty: bool = False
+) -> str | None:
     if not required and message.get(name) is None:
         return None
     value = require(message, name)
@@ -88,7 +90,9 @@ def timestamp(message: dict[str, Any], name: str) -> str | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 time, not {value!r}", code="invalid_field", field=name) from None
+        raise BadRequest(
+            f"{name} must be an ISO 8601 time, not {value!r}", code="invalid_field", field=name
+        ) from None
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} must include a time zone (e.g. Z)", code="invalid_field", field=name)
     if not 2000 <= parsed.year <= 2999:
@@ -101,5 +105,6 @@ MAX_REASON_BYTES = 500  # a sentence or two: the ledger shows it in a table row
 
 def moderation_reason(value: Any) -> str:
     """The optional reason given for a moderation action (the ledger's `reason`), "" for none."""
-    return (text({"reason": value}, "reason", max_bytes=MAX_REASON_BYTES, required=False, allow_empty=True)
-            or "").strip()
+    return (
+        text({"reason": value}, "reason", max_bytes=MAX_REASON_BYTES, required=False, allow_empty=True) or ""
+    ).strip()

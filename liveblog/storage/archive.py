@@ -46,14 +46,18 @@ def _days(date_from: str | None, date_to: str | None) -> list[str] | None:
 
 
 _ACTIVITY = Query(
-    lambda d: f"SELECT {d.quarter_hour('i.typed_at')} AS slot, count(*) FROM items i JOIN sessions s"
-    " ON s.id = i.session_id WHERE s.event_id = ? AND i.deleted = 0 GROUP BY slot ORDER BY slot"
+    lambda d: (
+        f"SELECT {d.quarter_hour('i.typed_at')} AS slot, count(*) FROM items i JOIN sessions s"
+        " ON s.id = i.session_id WHERE s.event_id = ? AND i.deleted = 0 GROUP BY slot ORDER BY slot"
+    )
 )
 _POLL_TURNOUT = Query(
-    lambda d: f"SELECT i.id, i.session_id, i.body, coalesce({d.json_int('i.data', 'voters')}, 0)"
-    " FROM items i JOIN sessions s ON s.id = i.session_id"
-    " WHERE s.event_id = ? AND i.kind = 'poll' AND i.deleted = 0"
-    f" AND {d.json_text('i.data', 'state')} <> 'draft' ORDER BY i.sort_at, i.id"
+    lambda d: (
+        f"SELECT i.id, i.session_id, i.body, coalesce({d.json_int('i.data', 'voters')}, 0)"
+        " FROM items i JOIN sessions s ON s.id = i.session_id"
+        " WHERE s.event_id = ? AND i.kind = 'poll' AND i.deleted = 0"
+        f" AND {d.json_text('i.data', 'state')} <> 'draft' ORDER BY i.sort_at, i.id"
+    )
 )
 
 
@@ -76,7 +80,8 @@ class ArchiveOps(OpsBase):
         row = await self.db.fetch_one("SELECT * FROM archives WHERE session_id = ?", (session_id,))
         return _record(row) if row else None
 
-    async def insert_archive(self, session_id: str, summary: str, summary_html: str, *, archived_at: str | None = None
+    async def insert_archive(
+        self, session_id: str, summary: str, summary_html: str, *, archived_at: str | None = None
     ) -> bool:
         """Mark a session archived, with its first summary; False when it already was (one statement)."""
         now = utcnow()
@@ -105,7 +110,8 @@ class ArchiveOps(OpsBase):
         local_now; cancelled ones never took place, so they are not ended (docs/programme.md)."""
         rows = await self.db.fetch_all(
             "SELECT id FROM sessions WHERE state <> 'ended' AND kind = 'session' AND cancelled = 0 AND ends_at < ?"
-            " ORDER BY ends_at", (local_now,)
+            " ORDER BY ends_at",
+            (local_now,),
         )
         return [r[0] for r in rows]
 
@@ -121,24 +127,32 @@ class ArchiveOps(OpsBase):
 
     async def set_session_tags(self, session_id: str, source: str, tags: list[str]) -> None:
         """Make the session's tags from `source` exactly `tags` (already normalised)."""
-        current = {t for (t,) in await self.db.fetch_all(
-            "SELECT tag FROM session_tags WHERE session_id = ? AND source = ?", (session_id, source)
-        )}
+        current = {
+            t
+            for (t,) in await self.db.fetch_all(
+                "SELECT tag FROM session_tags WHERE session_id = ? AND source = ?", (session_id, source)
+            )
+        }
         for tag in current - set(tags):
             await self.db.execute(
-                "DELETE FROM session_tags WHERE session_id = ? AND tag = ? AND source = ?", (session_id, tag, source)
+                "DELETE FROM session_tags WHERE session_id = ? AND tag = ? AND source = ?",
+                (session_id, tag, source),
             )
         for tag in [t for t in dict.fromkeys(tags) if t not in current]:
             await self.db.execute(
-                "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)", (session_id, tag, source)
+                "INSERT INTO session_tags (session_id, tag, source) VALUES (?, ?, ?)",
+                (session_id, tag, source),
             )
         now = utcnow()
         if source == "hashtag":
             await self.db.execute(
-                "UPDATE archives SET tags_synced_at = ?, updated_at = ? WHERE session_id = ?", (now, now, session_id)
+                "UPDATE archives SET tags_synced_at = ?, updated_at = ? WHERE session_id = ?",
+                (now, now, session_id),
             )
         else:
-            await self.db.execute("UPDATE archives SET updated_at = ? WHERE session_id = ?", (now, session_id))
+            await self.db.execute(
+                "UPDATE archives SET updated_at = ? WHERE session_id = ?", (now, session_id)
+            )
 
     async def session_tags(self, session_id: str) -> list[tuple[str, str]]:
         """(tag, source) pairs, sorted by tag."""
@@ -204,7 +218,9 @@ class ArchiveOps(OpsBase):
         out: dict[int, list[ItemVersion]] = {}
         for r in rows:
             out.setdefault(r["item_id"], []).append(
-                ItemVersion(r["item_id"], r["version"], r["body"], r["html"], r["written_at"], r["replaced_at"])
+                ItemVersion(
+                    r["item_id"], r["version"], r["body"], r["html"], r["written_at"], r["replaced_at"]
+                )
             )
         return out
 
@@ -268,9 +284,13 @@ class ArchiveOps(OpsBase):
         if query.kinds:
             facets.append([facet("k", k) for k in query.kinds])
         if query.tag:
-            sessions = [r[0] for r in await self.db.fetch_all(
-                "SELECT DISTINCT session_id FROM session_tags WHERE tag = ? LIMIT ?", (query.tag, FACET_SESSIONS + 1)
-            )]
+            sessions = [
+                r[0]
+                for r in await self.db.fetch_all(
+                    "SELECT DISTINCT session_id FROM session_tags WHERE tag = ? LIMIT ?",
+                    (query.tag, FACET_SESSIONS + 1),
+                )
+            ]
             if not sessions:
                 return SearchResult((), 0, False)
             if len(sessions) <= FACET_SESSIONS:  # a few sessions: words in the index
@@ -305,7 +325,7 @@ class ArchiveOps(OpsBase):
         rows = rows[: query.window]
         wanted = {w for lang in languages for w in query_words(lang, query.terms)}
         ranked = rank_bm25(rows, wanted, await self._doc_counts(wanted))
-        page_ids = ranked[query.offset: query.offset + query.limit]
+        page_ids = ranked[query.offset : query.offset + query.limit]
         hits = await self._hits(page_ids, query.terms)
         return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)
 
@@ -314,7 +334,8 @@ class ArchiveOps(OpsBase):
         for BM25's word weights: a rare word counts more than a common one. One statement."""
         order = sorted(words)
         counts = "".join(
-            ", (SELECT count(*) FROM (SELECT 1 FROM search_terms WHERE search_terms MATCH ? LIMIT ?))" for _ in order
+            ", (SELECT count(*) FROM (SELECT 1 FROM search_terms WHERE search_terms MATCH ? LIMIT ?))"
+            for _ in order
         )
         # Items are most rows and their rowids are id * 8: the largest rowid / 8 is near the count
         # (a count(*) would read the whole table).
@@ -338,8 +359,15 @@ class ArchiveOps(OpsBase):
             page_ids,
         ):
             by_id[r[0]] = SearchHit(
-                kind=r[1], ref=str(r[2]), session_id=r[3], event_id=r[4], at=r[5],
-                snippet=snippet((r[7], r[8], r[6]), r[9], terms), title=r[6], session_title=r[10], event_title=r[11],
+                kind=r[1],
+                ref=str(r[2]),
+                session_id=r[3],
+                event_id=r[4],
+                at=r[5],
+                snippet=snippet((r[7], r[8], r[6]), r[9], terms),
+                title=r[6],
+                session_title=r[10],
+                event_title=r[11],
                 in_event_feed=r[12] == "event_feed",
             )
         return tuple(by_id[i] for i in page_ids if i in by_id)

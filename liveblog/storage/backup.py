@@ -59,7 +59,9 @@ def restore(backup_path: str, db_path: str, progress: Progress | None = None) ->
             dest.execute("BEGIN IMMEDIATE")
             ids = [row[0] for row in dest.execute("SELECT id FROM sessions")]
             for session_id in ids:
-                dest.execute("UPDATE sessions SET stream_epoch = ? WHERE id = ?", (secrets.token_hex(8), session_id))
+                dest.execute(
+                    "UPDATE sessions SET stream_epoch = ? WHERE id = ?", (secrets.token_hex(8), session_id)
+                )
             dest.execute("COMMIT")
             return len(ids)
         finally:

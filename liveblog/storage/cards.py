@@ -57,8 +57,17 @@ class CardOps(OpsBase):
         if not rows:
             return None
         r = rows[0]
-        return CardSection(r["session_id"], r["card_key"], r["stream_epoch"], r["last_seq"], r["notes_html"],
-                           r["posts_html"], r["notes"], r["posts"], r["words"])
+        return CardSection(
+            r["session_id"],
+            r["card_key"],
+            r["stream_epoch"],
+            r["last_seq"],
+            r["notes_html"],
+            r["posts_html"],
+            r["notes"],
+            r["posts"],
+            r["words"],
+        )
 
     async def put_card_section(self, section: CardSection) -> None:
         """Keep a session's assembled cards (one row per session; one made at an earlier stream
@@ -71,8 +80,17 @@ class CardOps(OpsBase):
             " notes_html = excluded.notes_html, posts_html = excluded.posts_html, notes = excluded.notes,"
             " posts = excluded.posts, words = excluded.words"
             " WHERE excluded.stream_epoch <> card_sections.stream_epoch OR excluded.last_seq >= card_sections.last_seq",
-            (section.session_id, section.card_key, section.stream_epoch, section.last_seq, section.notes_html,
-             section.posts_html, section.notes, section.posts, section.words),
+            (
+                section.session_id,
+                section.card_key,
+                section.stream_epoch,
+                section.last_seq,
+                section.notes_html,
+                section.posts_html,
+                section.notes,
+                section.posts,
+                section.words,
+            ),
         )
 
     async def get_items(self, item_ids: list[int]) -> dict[int, Item]:
@@ -119,4 +137,3 @@ class CardOps(OpsBase):
             (session_id, card_key),
         )
         return int(rows[0][0])
-

@@ -34,8 +34,18 @@ def comment_of(row: Any) -> Comment:
 class CommentOps(OpsBase):
     # -- comments --------------------------------------------------------------------------------
 
-    async def insert_comment(self, *, session_id: str, parent_id: int | None, account_id: int, author: str,
-                             body: str, html: str, state: str, ip: str) -> tuple[Comment, Change]:
+    async def insert_comment(
+        self,
+        *,
+        session_id: str,
+        parent_id: int | None,
+        account_id: int,
+        author: str,
+        body: str,
+        html: str,
+        state: str,
+        ip: str,
+    ) -> tuple[Comment, Change]:
         now = utcnow()
         row = await self.db.fetch_one(
             "INSERT INTO comments (session_id, parent_id, account_id, author, body, html, state, ip, created_at,"
@@ -48,14 +58,16 @@ class CommentOps(OpsBase):
         )
         return comment, change
 
-    async def update_comment(self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
-                             ) -> tuple[Comment, Change]:
+    async def update_comment(
+        self, comment_id: int, fields: dict[str, Any], op: str = "comment.updated"
+    ) -> tuple[Comment, Change]:
         """Change a comment (body/html/edited, state, deleted) and append its change to the stream;
         a comment hidden or deleted has its earlier changes redacted (storage/redaction.py)."""
         sets = ", ".join(f"{k} = ?" for k in fields)
         values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
         row = await self.db.fetch_one(
-            f"UPDATE comments SET {sets}, updated_at = ? WHERE id = ? RETURNING *", (*values, utcnow(), comment_id)
+            f"UPDATE comments SET {sets}, updated_at = ? WHERE id = ? RETURNING *",
+            (*values, utcnow(), comment_id),
         )
         if row is None:
             raise NotFound("There is no such comment.", code="unknown_comment")
@@ -70,7 +82,9 @@ class CommentOps(OpsBase):
 
     async def list_comments(self, session_id: str) -> list[Comment]:
         """Every comment of the thread (also pending, hidden and deleted ones), oldest first."""
-        rows = await self.db.fetch_all("SELECT * FROM comments WHERE session_id = ? ORDER BY id", (session_id,))
+        rows = await self.db.fetch_all(
+            "SELECT * FROM comments WHERE session_id = ? ORDER BY id", (session_id,)
+        )
         return [comment_of(r) for r in rows]
 
     async def recent_comments(self, event_id: str | None, limit: int) -> list[Comment]:
@@ -100,7 +114,9 @@ class CommentOps(OpsBase):
         return {r[0]: int(r[1]) for r in rows}
 
     async def thread_locked(self, session_id: str) -> bool:
-        rows = await self.db.fetch_all("SELECT locked FROM comment_threads WHERE session_id = ?", (session_id,))
+        rows = await self.db.fetch_all(
+            "SELECT locked FROM comment_threads WHERE session_id = ?", (session_id,)
+        )
         return bool(rows and rows[0][0])
 
     async def set_thread_locked(self, session_id: str, locked: bool) -> Change:
@@ -152,14 +168,21 @@ class CommentOps(OpsBase):
         return str(rows[0][0]) if rows else None
 
     async def set_password_of(self, account_id: int, password_hash: str) -> None:
-        await self.db.execute("UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id))
+        await self.db.execute(
+            "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+        )
 
     async def insert_password_reset(self, account_id: int, valid_hours: int) -> str:
         token = new_token()
         now = datetime.now(UTC)
         await self.db.execute(
             "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            (hash_token(token), account_id, now.isoformat(), (now + timedelta(hours=valid_hours)).isoformat()),
+            (
+                hash_token(token),
+                account_id,
+                now.isoformat(),
+                (now + timedelta(hours=valid_hours)).isoformat(),
+            ),
         )
         return token
 

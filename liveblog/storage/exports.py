@@ -12,26 +12,83 @@ from typing import Any
 
 from liveblog.errors import BadRequest, Conflict
 from liveblog.models import EVENT_FLAGS, SESSION_KINDS, redaction
-from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.base import OpsBase
+from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.repo import dumps
 
 # A password hash no password matches (argon2 refuses it as malformed): imported comment authors
 # exist as names, and the people behind them get in with an organiser's reset link.
 NO_PASSWORD = "!imported"
 
-_EVENT_COLS = ("id", "title", "starts_on", "ends_on", "venue", "description", "hashtags", "created_at", "updated_at",
-               "language", "show_viewers", "public_reasons")
-_SESSION_COLS = ("id", "event_id", "title", "starts_at", "ends_at", "room", "speakers", "hashtags", "description",
-                 "recording_url", "recording_offset",
-                 "state", "question_moderation", "stream_epoch", "last_seq", "ended_at", "created_at", "updated_at")
-_ITEM_COLS = ("id", "session_id", "kind", "client_id", "author", "body", "html", "key_point", "data", "typed_at",
-              "received_at", "sort_at", "updated_at", "deleted", "version", "seq")
-_COMMENT_COLS = ("id", "parent_id", "author", "body", "html", "state", "deleted", "created_at", "updated_at", "edited")
+_EVENT_COLS = (
+    "id",
+    "title",
+    "starts_on",
+    "ends_on",
+    "venue",
+    "description",
+    "hashtags",
+    "created_at",
+    "updated_at",
+    "language",
+    "show_viewers",
+    "public_reasons",
+)
+_SESSION_COLS = (
+    "id",
+    "event_id",
+    "title",
+    "starts_at",
+    "ends_at",
+    "room",
+    "speakers",
+    "hashtags",
+    "description",
+    "recording_url",
+    "recording_offset",
+    "state",
+    "question_moderation",
+    "stream_epoch",
+    "last_seq",
+    "ended_at",
+    "created_at",
+    "updated_at",
+)
+_ITEM_COLS = (
+    "id",
+    "session_id",
+    "kind",
+    "client_id",
+    "author",
+    "body",
+    "html",
+    "key_point",
+    "data",
+    "typed_at",
+    "received_at",
+    "sort_at",
+    "updated_at",
+    "deleted",
+    "version",
+    "seq",
+)
+_COMMENT_COLS = (
+    "id",
+    "parent_id",
+    "author",
+    "body",
+    "html",
+    "state",
+    "deleted",
+    "created_at",
+    "updated_at",
+    "edited",
+)
 
 
-def _row(row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_cols: tuple[str, ...] = ()
-         ) -> dict[str, Any]:
+def _row(
+    row: Any, cols: tuple[str, ...], json_cols: tuple[str, ...] = (), bool_cols: tuple[str, ...] = ()
+) -> dict[str, Any]:
     out = {}
     for c in cols:
         v = row[c]
@@ -60,14 +117,17 @@ class ExportOps(OpsBase):
         }
         out = []
         for r in await self.db.fetch_all(
-            "SELECT seq, op, item_id, payload, created_at FROM changes WHERE session_id = ? ORDER BY seq", (session_id,)
+            "SELECT seq, op, item_id, payload, created_at FROM changes WHERE session_id = ? ORDER BY seq",
+            (session_id,),
         ):
             payload = json.loads(r[3])
             if r[2] is not None and r[2] in hidden:
                 # Removed items' changes are redacted where they are stored (storage/redaction.py);
                 # this also covers the last change of an item that is not public (a draft poll).
                 payload = redaction(r[0], item_id=r[2])
-            out.append({"seq": r[0], "op": payload["op"], "item_id": r[2], "payload": payload, "created_at": r[4]})
+            out.append(
+                {"seq": r[0], "op": payload["op"], "item_id": r[2], "payload": payload, "created_at": r[4]}
+            )
         return out
 
     async def export_session_rows(self, session_id: str) -> dict[str, Any] | None:
@@ -79,18 +139,25 @@ class ExportOps(OpsBase):
         if rows[0]["kind"] != "session":
             session["kind"] = rows[0]["kind"]  # the event's own feed; absent means a programme session
         items = []
-        for r in await self.db.fetch_all("SELECT * FROM items WHERE session_id = ? ORDER BY id", (session_id,)):
+        for r in await self.db.fetch_all(
+            "SELECT * FROM items WHERE session_id = ? ORDER BY id", (session_id,)
+        ):
             item = _row(r, _ITEM_COLS, ("data",), ("key_point", "deleted"))
             if not item_is_public(item["kind"], item["deleted"], item["data"]):
                 # Its place is kept (ids and seqs stay true), its content is not.
-                item.update(body="", html="", author="", data={"state": item["data"].get("state")}, deleted=True)
+                item.update(
+                    body="", html="", author="", data={"state": item["data"].get("state")}, deleted=True
+                )
             items.append(item)
         public_ids = {i["id"] for i in items if not i["deleted"]}
         archive_rows = await self.db.fetch_all("SELECT * FROM archives WHERE session_id = ?", (session_id,))
         archive = (
-            _row(archive_rows[0], ("summary", "summary_html", "summary_by", "archived_at", "updated_at",
-                                   "tags_synced_at"))
-            if archive_rows else None
+            _row(
+                archive_rows[0],
+                ("summary", "summary_html", "summary_by", "archived_at", "updated_at", "tags_synced_at"),
+            )
+            if archive_rows
+            else None
         )
         history = [
             _row(r, ("item_id", "version", "body", "html", "written_at", "replaced_at"))
@@ -123,9 +190,13 @@ class ExportOps(OpsBase):
         return {
             "session": session,
             "archive": archive,
-            "tags": [[r[0], r[1]] for r in await self.db.fetch_all(
-                "SELECT tag, source FROM session_tags WHERE session_id = ? ORDER BY tag, source", (session_id,)
-            )],
+            "tags": [
+                [r[0], r[1]]
+                for r in await self.db.fetch_all(
+                    "SELECT tag, source FROM session_tags WHERE session_id = ? ORDER BY tag, source",
+                    (session_id,),
+                )
+            ],
             "items": items,
             "item_history": history,
             "changes": await self.public_changes(session_id),
@@ -137,15 +208,20 @@ class ExportOps(OpsBase):
     async def import_event_row(self, event: dict[str, Any], premoderate: bool) -> None:
         exists = await self.db.fetch_all("SELECT 1 FROM events WHERE id = ?", (event["id"],))
         if exists:
-            raise Conflict(f"an event {event['id']!r} exists already: import into a fresh instance",
-                           code="already_exists")
+            raise Conflict(
+                f"an event {event['id']!r} exists already: import into a fresh instance",
+                code="already_exists",
+            )
         # Exports made before events had a language were English (as search stemmed them).
         # And before an event could keep its watching count from viewers, it showed it.
         event = {"language": "en", "show_viewers": True, "public_reasons": False, **event}
-        values = [dumps(event[c]) if c == "hashtags" else int(event[c]) if c in EVENT_FLAGS else event[c]
-                  for c in _EVENT_COLS]
+        values = [
+            dumps(event[c]) if c == "hashtags" else int(event[c]) if c in EVENT_FLAGS else event[c]
+            for c in _EVENT_COLS
+        ]
         await self.db.execute(
-            f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})", values
+            f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' for _ in _EVENT_COLS)})",
+            values,
         )
         if premoderate:
             await self.db.execute(
@@ -154,13 +230,22 @@ class ExportOps(OpsBase):
 
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore one exported session with its ids (a fresh instance: an id in use is a 409)."""
-        s = {"recording_url": "", "recording_offset": 0, **bundle["session"]}  # exports from before recordings
+        s = {
+            "recording_url": "",
+            "recording_offset": 0,
+            **bundle["session"],
+        }  # exports from before recordings
         exists = await self.db.fetch_all("SELECT 1 FROM sessions WHERE id = ?", (s["id"],))
         if exists:
-            raise Conflict(f"a session {s['id']!r} exists already: import into a fresh instance",
-                           code="already_exists")
+            raise Conflict(
+                f"a session {s['id']!r} exists already: import into a fresh instance", code="already_exists"
+            )
         values = [
-            dumps(s[c]) if c in ("speakers", "hashtags") else int(s[c]) if c == "question_moderation" else s[c]
+            dumps(s[c])
+            if c in ("speakers", "hashtags")
+            else int(s[c])
+            if c == "question_moderation"
+            else s[c]
             for c in _SESSION_COLS
         ]
         kind = s.get("kind", "session")
@@ -175,7 +260,15 @@ class ExportOps(OpsBase):
             await self.db.execute(
                 "INSERT INTO media (id, session_id, content_type, bytes, size, sha256, uploaded_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                (m["id"], s["id"], m["content_type"], m["bytes"], len(m["bytes"]), m["sha256"], m["created_at"]),
+                (
+                    m["id"],
+                    s["id"],
+                    m["content_type"],
+                    m["bytes"],
+                    len(m["bytes"]),
+                    m["sha256"],
+                    m["created_at"],
+                ),
             )
         for item in bundle["items"]:
             values = [
@@ -184,11 +277,13 @@ class ExportOps(OpsBase):
             ]
             try:
                 await self.db.execute(
-                    f"INSERT INTO items ({', '.join(_ITEM_COLS)}) VALUES ({', '.join('?' for _ in _ITEM_COLS)})", values
+                    f"INSERT INTO items ({', '.join(_ITEM_COLS)}) VALUES ({', '.join('?' for _ in _ITEM_COLS)})",
+                    values,
                 )
             except Exception as exc:  # an item id in use: not a fresh instance
-                raise Conflict(f"item {item['id']} exists already: import into a fresh instance",
-                               code="already_exists") from exc
+                raise Conflict(
+                    f"item {item['id']} exists already: import into a fresh instance", code="already_exists"
+                ) from exc
         for h in bundle["item_history"]:
             await self.db.execute(
                 "INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at)"
@@ -205,8 +300,15 @@ class ExportOps(OpsBase):
             await self.db.execute(
                 "INSERT INTO archives (session_id, summary, summary_html, summary_by, archived_at, updated_at,"
                 " tags_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (s["id"], a["summary"], a["summary_html"], a["summary_by"], a["archived_at"], a["updated_at"],
-                 a["tags_synced_at"]),
+                (
+                    s["id"],
+                    a["summary"],
+                    a["summary_html"],
+                    a["summary_by"],
+                    a["archived_at"],
+                    a["updated_at"],
+                    a["tags_synced_at"],
+                ),
             )
         for tag, source in bundle["tags"]:
             await self.db.execute(
@@ -225,9 +327,23 @@ class ExportOps(OpsBase):
             await self.db.execute(
                 "INSERT INTO comments (id, session_id, parent_id, account_id, author, body, html, state, deleted,"
                 " created_at, updated_at, edited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (c["id"], s["id"], c["parent_id"], authors[name], name, c["body"], c["html"], c["state"],
-                 int(c["deleted"]), c["created_at"], c["updated_at"], int(c["edited"])),
+                (
+                    c["id"],
+                    s["id"],
+                    c["parent_id"],
+                    authors[name],
+                    name,
+                    c["body"],
+                    c["html"],
+                    c["state"],
+                    int(c["deleted"]),
+                    c["created_at"],
+                    c["updated_at"],
+                    int(c["edited"]),
+                ),
             )
         if bundle["thread_locked"]:
-            await self.db.execute("INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],))
+            await self.db.execute(
+                "INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],)
+            )
         await redact_imported(self.db, s["id"], bundle["items"], bundle["comments"])

@@ -40,8 +40,17 @@ class FeedOps(OpsBase):
             "INSERT INTO social_posts (network, post_id, author_handle, author_name, body, url, posted_at, data,"
             " collected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (network, post_id) DO NOTHING RETURNING id",
-            (post.network, post.post_id, post.author_handle, post.author_name, post.text, post.url,
-             post.posted_at, dumps(post.to_dict()), utcnow()),
+            (
+                post.network,
+                post.post_id,
+                post.author_handle,
+                post.author_name,
+                post.text,
+                post.url,
+                post.posted_at,
+                dumps(post.to_dict()),
+                utcnow(),
+            ),
         )
         return int(row[0]) if row else None
 
@@ -52,7 +61,8 @@ class FeedOps(OpsBase):
             chunk = post_ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
             rows = await self.db.fetch_all(
-                f"SELECT post_id FROM social_posts WHERE network = ? AND post_id IN ({marks})", (network, *chunk)
+                f"SELECT post_id FROM social_posts WHERE network = ? AND post_id IN ({marks})",
+                (network, *chunk),
             )
             found.update(r[0] for r in rows)
         return found
@@ -66,8 +76,9 @@ class FeedOps(OpsBase):
         )
         return [str(r[0]) for r in rows]
 
-    async def rename_social_author(self, network: str, old_handles: list[str], handle: str, name: str
-                                   ) -> list[SocialRoute]:
+    async def rename_social_author(
+        self, network: str, old_handles: list[str], handle: str, name: str
+    ) -> list[SocialRoute]:
         """Give the posts of a network whose author is named by one of `old_handles` (a Bluesky
         DID, or a handle seen before) the author's handle and display name; returns the routes
         of the renamed posts."""
@@ -128,7 +139,14 @@ class FeedOps(OpsBase):
         return row is not None
 
     async def set_social_route(
-        self, post_row: int, event_id: str, session_id: str, *, state: str, item_id: int | None, decided_by: str
+        self,
+        post_row: int,
+        event_id: str,
+        session_id: str,
+        *,
+        state: str,
+        item_id: int | None,
+        decided_by: str,
     ) -> None:
         await self.db.execute(
             "UPDATE social_routes SET state = ?, item_id = ?, decided_at = ?, decided_by = ?"
@@ -153,7 +171,12 @@ class FeedOps(OpsBase):
         return _route(row) if row else None
 
     async def list_social_routes(
-        self, *, event_id: str | None = None, session_id: str | None = None, state: str | None = None, limit: int = 500
+        self,
+        *,
+        event_id: str | None = None,
+        session_id: str | None = None,
+        state: str | None = None,
+        limit: int = 500,
     ) -> list[SocialRoute]:
         """Routes, oldest first, filtered by event, session ('' = the event's own feed) and state."""
         where, args = [], []

@@ -22,15 +22,29 @@ STANDING = (
 
 def entry_of(row: Any) -> ModerationEntry:
     return ModerationEntry(
-        id=int(row["id"]), event_id=row["event_id"], session_id=row["session_id"], at=row["at"],
-        actor=row["actor"], action=row["action"], target_kind=row["target_kind"],
-        target_id=str(row["target_id"]), reason=row["reason"],
+        id=int(row["id"]),
+        event_id=row["event_id"],
+        session_id=row["session_id"],
+        at=row["at"],
+        actor=row["actor"],
+        action=row["action"],
+        target_kind=row["target_kind"],
+        target_id=str(row["target_id"]),
+        reason=row["reason"],
     )
 
 
 class ModerationOps(OpsBase):
-    async def record_moderation(self, *, session_id: str, actor: str, action: str, target_kind: str,
-                                target_id: int | str, reason: str = "") -> None:
+    async def record_moderation(
+        self,
+        *,
+        session_id: str,
+        actor: str,
+        action: str,
+        target_kind: str,
+        target_id: int | str,
+        reason: str = "",
+    ) -> None:
         """Log one action on a session's item or comment; the event is the session's own."""
         await self.db.execute(
             "INSERT INTO moderation_log (event_id, session_id, at, actor, action, target_kind, target_id, reason)"
@@ -38,8 +52,16 @@ class ModerationOps(OpsBase):
             (utcnow(), actor, action, target_kind, str(target_id), reason, session_id),
         )
 
-    async def record_event_moderation(self, *, event_id: str, actor: str, action: str, target_kind: str,
-                                      target_id: int | str, reason: str = "") -> None:
+    async def record_event_moderation(
+        self,
+        *,
+        event_id: str,
+        actor: str,
+        action: str,
+        target_kind: str,
+        target_id: int | str,
+        reason: str = "",
+    ) -> None:
         """Log one action of an event that is no one session's (banning a reader)."""
         await self.db.execute(
             "INSERT INTO moderation_log (event_id, session_id, at, actor, action, target_kind, target_id, reason)"
@@ -63,8 +85,9 @@ class ModerationOps(OpsBase):
     async def moderation_counts(self, session_id: str) -> dict[tuple[str, str], int]:
         """How many of a session's targets each action was last taken on, by (target_kind,
         action): a question hidden then shown again counts as shown, not hidden."""
-        rows = await self.db.fetch_all(f"SELECT target_kind, action, count(*) {STANDING} GROUP BY target_kind, action",
-                                       (session_id,))
+        rows = await self.db.fetch_all(
+            f"SELECT target_kind, action, count(*) {STANDING} GROUP BY target_kind, action", (session_id,)
+        )
         return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
     async def moderation_reasons(self, session_id: str, actions: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -84,6 +107,14 @@ class ModerationOps(OpsBase):
             await self.db.execute(
                 "INSERT INTO moderation_log (event_id, session_id, at, actor, action, target_kind, target_id,"
                 " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (e["event_id"], e["session_id"], e["at"], e["actor"], e["action"], e["target_kind"],
-                 e["target_id"], e["reason"]),
+                (
+                    e["event_id"],
+                    e["session_id"],
+                    e["at"],
+                    e["actor"],
+                    e["action"],
+                    e["target_kind"],
+                    e["target_id"],
+                    e["reason"],
+                ),
             )

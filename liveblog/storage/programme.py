@@ -12,13 +12,31 @@ from liveblog.storage.repo import _session
 # What a session holds that people made: deleting it would lose them.
 _HOLDINGS = ("items", "media", "comments", "social_routes")
 # Rows that hang off the session's items, by the column naming the item (children first).
-_ITEM_ROWS = (("votes", "poll_id"), ("upvotes", "question_id"), ("item_history", "item_id"), ("item_cards", "item_id"))
+_ITEM_ROWS = (
+    ("votes", "poll_id"),
+    ("upvotes", "question_id"),
+    ("item_history", "item_id"),
+    ("item_cards", "item_id"),
+)
 # What else refers to a session, deleted with it (children first). A table missed here fails the
 # delete on its foreign key instead of leaving rows that point nowhere.
 _SESSION_ROWS = (
-    "questions", "items", "media", "comments", "social_routes",
-    "search_index", "card_sections", "comment_threads", "session_tags", "archives",
-    "feed_reads", "feed_policies", "invites", "client_ops", "changes", "moderation_log",
+    "questions",
+    "items",
+    "media",
+    "comments",
+    "social_routes",
+    "search_index",
+    "card_sections",
+    "comment_threads",
+    "session_tags",
+    "archives",
+    "feed_reads",
+    "feed_policies",
+    "invites",
+    "client_ops",
+    "changes",
+    "moderation_log",
 )
 
 
@@ -35,7 +53,8 @@ class ProgrammeOps(OpsBase):
         checked it may: it holds nothing, or its export was taken since its last change)."""
         for table, column in _ITEM_ROWS:
             await self.db.execute(
-                f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM items WHERE session_id = ?)", (session_id,)
+                f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM items WHERE session_id = ?)",
+                (session_id,),
             )
         for table in _SESSION_ROWS:
             await self.db.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
@@ -53,6 +72,7 @@ class ProgrammeOps(OpsBase):
     async def sessions_by_source(self, event_id: str) -> dict[str, Session]:
         """The event's sessions made by a programme import, by their entry's guid/UID."""
         rows = await self.db.fetch_all(
-            "SELECT * FROM sessions WHERE event_id = ? AND kind = 'session' AND source_uid IS NOT NULL", (event_id,)
+            "SELECT * FROM sessions WHERE event_id = ? AND kind = 'session' AND source_uid IS NOT NULL",
+            (event_id,),
         )
         return {row["source_uid"]: _session(row) for row in rows}

@@ -54,8 +54,9 @@ async def redact_item_changes(db: Sql, session_id: str, item_id: int) -> list[in
     return await _rewrite(db, session_id, [int(r[0]) for r in rows], item_id=item_id)
 
 
-async def redact_comment_changes(db: Sql, session_id: str, comment_id: int, *, text_only: bool = False
-                                 ) -> list[int]:
+async def redact_comment_changes(
+    db: Sql, session_id: str, comment_id: int, *, text_only: bool = False
+) -> list[int]:
     """Redact every stored change of a comment no longer public (`text_only`: those that show its
     text); the seqs rewritten. Comment changes carry no item id: their payloads name it."""
     rows = await db.fetch_all(
@@ -72,8 +73,9 @@ async def redact_comment_changes(db: Sql, session_id: str, comment_id: int, *, t
     return await _rewrite(db, session_id, mine, comment_id=comment_id)
 
 
-async def redact_imported(db: Sql, session_id: str, items: list[dict[str, Any]], comments: list[dict[str, Any]]
-                          ) -> None:
+async def redact_imported(
+    db: Sql, session_id: str, items: list[dict[str, Any]], comments: list[dict[str, Any]]
+) -> None:
     """After an import wrote a session's rows: an export holds no removed text, but one from an
     older version or written by hand may. Redact the changes of what its rows say is removed (a
     comment's, only those showing its text: an export's own keep their place and round-trip)."""

@@ -36,6 +36,7 @@ def new_epoch() -> str:
 
 # -- events ------------------------------------------------------------------------------------
 
+
 def _event(row: aiosqlite.Row) -> Event:
     return Event(
         id=row["id"],
@@ -54,6 +55,7 @@ def _event(row: aiosqlite.Row) -> Event:
 
 
 # -- sessions ----------------------------------------------------------------------------------
+
 
 def _session(row: aiosqlite.Row) -> Session:
     return Session(
@@ -105,6 +107,7 @@ def _session_wire(session: Session, seq: int) -> dict[str, Any]:
 
 # -- items -------------------------------------------------------------------------------------
 
+
 def _item(row: aiosqlite.Row) -> Item:
     return Item(
         id=row["id"],
@@ -151,13 +154,20 @@ class StreamOps(UnitBase):
                 int(fields.get("public_reasons", False)),
             ),
         )
-        return Event(id=eid, created_at=now, updated_at=now, **{**fields, "hashtags": tuple(fields.get("hashtags", ()))})
+        return Event(
+            id=eid,
+            created_at=now,
+            updated_at=now,
+            **{**fields, "hashtags": tuple(fields.get("hashtags", ()))},
+        )
 
     async def update_event(self, event_id: str, fields: dict[str, Any]) -> Event:
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
-            values = [dumps(list(v)) if k == "hashtags" else int(v) if k in EVENT_FLAGS else v
-                      for k, v in fields.items()]
+            values = [
+                dumps(list(v)) if k == "hashtags" else int(v) if k in EVENT_FLAGS else v
+                for k, v in fields.items()
+            ]
             cur = await self.conn.execute(
                 f"UPDATE events SET {sets}, updated_at = ? WHERE id = ?", (*values, utcnow(), event_id)
             )
@@ -177,7 +187,9 @@ class StreamOps(UnitBase):
         async with self.conn.execute("SELECT * FROM events ORDER BY starts_on DESC, title") as cur:
             return [_event(r) for r in await cur.fetchall()]
 
-    async def insert_session(self, event_id: str, fields: dict[str, Any], *, session_id: str | None = None) -> Session:
+    async def insert_session(
+        self, event_id: str, fields: dict[str, Any], *, session_id: str | None = None
+    ) -> Session:
         now = utcnow()
         sid = session_id or new_id(fields["title"])
         await self.conn.execute(
@@ -224,7 +236,8 @@ class StreamOps(UnitBase):
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
             values = [
-                dumps(list(v)) if k in _SESSION_JSON else int(v) if isinstance(v, bool) else v for k, v in fields.items()
+                dumps(list(v)) if k in _SESSION_JSON else int(v) if isinstance(v, bool) else v
+                for k, v in fields.items()
             ]
             await self.conn.execute(
                 f"UPDATE sessions SET {sets}, updated_at = ? WHERE id = ?", (*values, utcnow(), session_id)
@@ -232,7 +245,9 @@ class StreamOps(UnitBase):
         after = await self.get_session(session_id)
         assert after is not None
         if after.to_wire() != before.to_wire():
-            await self.append_change(session_id, "session.updated", None, lambda seq: {"session": _session_wire(after, seq)})
+            await self.append_change(
+                session_id, "session.updated", None, lambda seq: {"session": _session_wire(after, seq)}
+            )
             after = await self.get_session(session_id)
             assert after is not None
         return after
@@ -327,7 +342,9 @@ class StreamOps(UnitBase):
             return [r[0] for r in await cur.fetchall()]
 
     async def stream_head(self, session_id: str) -> tuple[str, int] | None:
-        async with self.conn.execute("SELECT stream_epoch, last_seq FROM sessions WHERE id = ?", (session_id,)) as cur:
+        async with self.conn.execute(
+            "SELECT stream_epoch, last_seq FROM sessions WHERE id = ?", (session_id,)
+        ) as cur:
             row = await cur.fetchone()
         return (row[0], int(row[1])) if row else None
 
@@ -349,8 +366,14 @@ class StreamOps(UnitBase):
             row = await cur.fetchone()
         return _item(row) if row else None
 
-    async def list_items(self, session_id: str, *, include_deleted: bool = False, kind: str | None = None,
-                         newest: int | None = None) -> list[Item]:
+    async def list_items(
+        self,
+        session_id: str,
+        *,
+        include_deleted: bool = False,
+        kind: str | None = None,
+        newest: int | None = None,
+    ) -> list[Item]:
         sql = "SELECT * FROM items WHERE session_id = ?"
         args: list[Any] = [session_id]
         if not include_deleted:
@@ -374,7 +397,9 @@ class StreamOps(UnitBase):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def insert_item(self, *,
+    async def insert_item(
+        self,
+        *,
         session_id: str,
         kind: str,
         client_id: str,
@@ -393,8 +418,21 @@ class StreamOps(UnitBase):
                 "INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
                 " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, 0)",
-                (session_id, kind, client_id, author, author_ref, body, html, int(key_point), dumps(data),
-                 typed_at, now, sort_at, now),
+                (
+                    session_id,
+                    kind,
+                    client_id,
+                    author,
+                    author_ref,
+                    body,
+                    html,
+                    int(key_point),
+                    dumps(data),
+                    typed_at,
+                    now,
+                    sort_at,
+                    now,
+                ),
             )
         except sqlite3.IntegrityError as exc:  # the interface speaks domain errors, not a driver's
             if "FOREIGN KEY" in str(exc):
@@ -404,7 +442,9 @@ class StreamOps(UnitBase):
         assert item_id is not None
         return await self._record_item_change(session_id, item_id, "item.created")
 
-    async def update_item(self, item_id: int, fields: dict[str, Any], *, op: str = "item.updated") -> tuple[Item, Change]:
+    async def update_item(
+        self, item_id: int, fields: dict[str, Any], *, op: str = "item.updated"
+    ) -> tuple[Item, Change]:
         sets = []
         values: list[Any] = []
         for key, value in fields.items():
@@ -423,16 +463,22 @@ class StreamOps(UnitBase):
     async def _record_item_change(self, session_id: str, item_id: int, op: str) -> tuple[Item, Change]:
         # The item's seq is the seq of its latest change: take the number, then stamp the item.
         seq = await self.next_seq(session_id)
-        async with self.conn.execute("UPDATE items SET seq = ? WHERE id = ? RETURNING *", (seq, item_id)) as cur:
+        async with self.conn.execute(
+            "UPDATE items SET seq = ? WHERE id = ? RETURNING *", (seq, item_id)
+        ) as cur:
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no item {item_id}")
         item = _item(row)
-        return item, await self.store_change(session_id, seq, op, item_id, await item_change_fields(self.db, item))
+        return item, await self.store_change(
+            session_id, seq, op, item_id, await item_change_fields(self.db, item)
+        )
 
     # -- idempotency keys --------------------------------------------------------------------------
 
-    async def claim_client_op(self, session_id: str, client_id: str, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
+    async def claim_client_op(
+        self, session_id: str, client_id: str, fingerprint: str
+    ) -> tuple[str, dict[str, Any]] | None:
         """Claim a client id for a message, in one statement (no check-then-act).
 
         Returns None when this call claimed it (do the work, then `complete_client_op`), or the

@@ -28,8 +28,14 @@ from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES
 
 # Snowball's name for each language; "none" folds only.
 _ALGORITHMS = {
-    "en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian", "nl": "dutch",
-    "pt": "portuguese", "none": None,
+    "en": "english",
+    "fr": "french",
+    "de": "german",
+    "es": "spanish",
+    "it": "italian",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "none": None,
 }
 assert set(_ALGORITHMS) == set(SEARCH_LANGUAGES)
 
@@ -97,7 +103,9 @@ def facet(kind: str, value: str) -> str:
 
 
 def match_expression(
-    terms: Iterable[str], languages: Iterable[str], facets: Iterable[Iterable[str]] = (),
+    terms: Iterable[str],
+    languages: Iterable[str],
+    facets: Iterable[Iterable[str]] = (),
     phrases: Iterable[Iterable[str]] = (),
 ) -> str:
     """An FTS5 query: every word, stemmed in some one language, each phrase's words side by side
@@ -149,7 +157,7 @@ def snippet(texts: Iterable[str], language: str, terms: Iterable[str], size: int
         if not hits[i]:
             continue
         first = max(0, min(i - 2, len(words) - size))
-        count = sum(hits[first:first + size])
+        count = sum(hits[first : first + size])
         if count > most:
             start, most = first, count
     end = min(len(words), start + size)
@@ -157,7 +165,7 @@ def snippet(texts: Iterable[str], language: str, terms: Iterable[str], size: int
     pos = words[start].start()
     for i in range(start, end):
         m = words[i]
-        out.append(text[pos:m.start()])
+        out.append(text[pos : m.start()])
         out.append(f"{MARK_START}{m.group()}{MARK_END}" if hits[i] else m.group())
         pos = m.end()
     if end < len(words):
@@ -183,7 +191,9 @@ def rank_bm25(rows: list[Any], wanted: set[str], doc_counts: tuple[int, dict[str
         return []
     total, counts = doc_counts
     total = max(total, *counts.values()) if counts else total  # an estimate: never below a word's rows
-    idf = {w: max(1e-6, math.log((total - counts.get(w, 0) + 0.5) / (counts.get(w, 0) + 0.5))) for w in wanted}
+    idf = {
+        w: max(1e-6, math.log((total - counts.get(w, 0) + 0.5) / (counts.get(w, 0) + 0.5))) for w in wanted
+    }
     # Counted with str.count, not by splitting: a word is "xx_stem" and a stem has no "_", so
     # "en_data " can only match where the word en_data starts (no language code but "en" ends in "en").
     # A row's words are all in its event's language: only that language's words are looked for.
@@ -194,7 +204,11 @@ def rank_bm25(rows: list[Any], wanted: set[str], doc_counts: tuple[int, dict[str
     padded = []
     length_sum = 0
     for rowid, title, body, tags in rows:
-        title, body, tags = (title + " " if title else ""), (body + " " if body else ""), (tags + " " if tags else "")
+        title, body, tags = (
+            (title + " " if title else ""),
+            (body + " " if body else ""),
+            (tags + " " if tags else ""),
+        )
         length = title.count(" ") + body.count(" ") + tags.count(" ")
         length_sum += length
         padded.append((rowid, title, body, tags, length))

@@ -103,9 +103,7 @@ class SqliteDialect(Dialect):
         return f"json_extract({document}, '$.{key}')"  # a JSON number reads as one
 
     def quarter_hour(self, timestamp: str) -> str:
-        return (
-            f"substr({timestamp}, 1, 14) || printf('%02d', CAST(substr({timestamp}, 15, 2) AS INTEGER) / 15 * 15)"
-        )
+        return f"substr({timestamp}, 1, 14) || printf('%02d', CAST(substr({timestamp}, 15, 2) AS INTEGER) / 15 * 15)"
 
     def equals_nocase(self, column: str) -> str:
         return f"{column} = ?"  # the column is declared COLLATE NOCASE (schema.py), and indexed so

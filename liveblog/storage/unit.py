@@ -23,6 +23,16 @@ from liveblog.storage.repo import StreamOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(StreamOps, VoteOps, AccessOps, FeedOps, ArchiveOps, CardOps, CommentOps, ExportOps, ProgrammeOps,
-                 ModerationOps):
+class SqliteUnit(
+    StreamOps,
+    VoteOps,
+    AccessOps,
+    FeedOps,
+    ArchiveOps,
+    CardOps,
+    CommentOps,
+    ExportOps,
+    ProgrammeOps,
+    ModerationOps,
+):
     """One read snapshot or one write op's share of a group-commit transaction."""

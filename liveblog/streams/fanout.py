@@ -77,7 +77,9 @@ class RedisFanout:
         self.resync_seconds = resync_seconds
         self.origin = f"{os.getpid()}-{secrets.token_hex(4)}"  # this process, to skip its own echo
         # One client (a connection pool) for publishing, the subscriber and shared counters.
-        self._redis: aioredis.Redis | None = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=None)
+        self._redis: aioredis.Redis | None = aioredis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=None
+        )
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._subscribed = asyncio.Event()
         self.connected = False
@@ -231,7 +233,9 @@ class RedisFanout:
         per session, a field per process, expiring unless refreshed (a killed process drops out)."""
         assert self._redis is not None
         ttl = max(2, int(self.resync_seconds * 3))
-        watched = [(sid, ch) for sid, ch in self.hub.channels.items() if ch.subscriber_count or ch.remote_viewers]
+        watched = [
+            (sid, ch) for sid, ch in self.hub.channels.items() if ch.subscriber_count or ch.remote_viewers
+        ]
         if not watched:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -278,7 +282,9 @@ class RedisFanout:
                 loop = asyncio.get_running_loop()
                 next_resync = loop.time() + self.resync_seconds
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=self.resync_seconds)
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=self.resync_seconds
+                    )
                     if message is not None and message.get("type") == "message":
                         self._receive(message["data"])
                     if loop.time() >= next_resync:
@@ -301,9 +307,7 @@ class RedisFanout:
 
 # A lease renewed every third of its length; a process that dies hands the work over within it.
 LEASE_SECONDS = 15.0
-_RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
-)
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -316,7 +320,9 @@ class SingleProcess:
     two processes poll for a while, and posts are stored once (by network and post id) anyway.
     """
 
-    def __init__(self, inner: Any, fanout: RedisFanout, *, key: str, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self, inner: Any, fanout: RedisFanout, *, key: str, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.fanout = fanout

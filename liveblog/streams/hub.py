@@ -237,7 +237,8 @@ class StreamHub:
         idle = [
             c
             for c in self.channels.values()
-            if self._freeable(c) and (c.ended or (c.idle_since is not None and now - c.idle_since >= self.idle_seconds))
+            if self._freeable(c)
+            and (c.ended or (c.idle_since is not None and now - c.idle_since >= self.idle_seconds))
         ]
         for channel in idle:
             self._free(channel)
@@ -347,7 +348,9 @@ class StreamHub:
             start = channel.head
             texts = await self._load_changes(session_id, start, min(upto, start + 256))
             if not texts:
-                raise RuntimeError(f"storage has no changes after {start} in {session_id} but {upto} was published")
+                raise RuntimeError(
+                    f"storage has no changes after {start} in {session_id} but {upto} was published"
+                )
             if channel.head != start:
                 continue  # delivered meanwhile by another path: read again from the new head
             self.publish([_change_from_text(session_id, text) for text in texts])
@@ -621,7 +624,9 @@ class StreamHub:
         hello: dict[str, Any] | None = None,
     ) -> AsyncIterator[Channel]:
         """`join` and, however the block ends, `leave`."""
-        channel = await self.join(session_id, outlet, since=since, epoch=epoch, note_taker=note_taker, hello=hello)
+        channel = await self.join(
+            session_id, outlet, since=since, epoch=epoch, note_taker=note_taker, hello=hello
+        )
         try:
             yield channel
         finally:
@@ -646,7 +651,9 @@ class StreamHub:
             channel = self.channels[session_id] = Channel(session_id, self.ring_size)
         channel.joining += 1
         try:
-            return await self._join(channel, outlet, since=since, epoch=epoch, note_taker=note_taker, hello=hello)
+            return await self._join(
+                channel, outlet, since=since, epoch=epoch, note_taker=note_taker, hello=hello
+            )
         finally:
             channel.joining -= 1
             if channel.subscriber_count == 0:

@@ -187,13 +187,16 @@ def _check(value: Any, field: str | None, depth: int) -> None:
         if _SURROGATE.search(value):
             raise BadRequest(
                 "text must be Unicode without NUL: a lone surrogate (\\ud800-\\udfff) or \\u0000 is not",
-                code="invalid_field", field=field,
+                code="invalid_field",
+                field=field,
             )
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
         if not MIN_INT <= value <= MAX_INT:
-            raise BadRequest("a number is out of range (64-bit integers only)", code="invalid_field", field=field)
+            raise BadRequest(
+                "a number is out of range (64-bit integers only)", code="invalid_field", field=field
+            )
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise BadRequest("a number is out of range", code="invalid_field", field=field)

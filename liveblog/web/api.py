@@ -14,10 +14,17 @@ from liveblog.capture.notes import Author
 from liveblog.capture.validate import known_fields
 from liveblog.errors import BadRequest, TooLarge
 from liveblog.metrics import COUNTERS, HISTOGRAMS, sample
-from liveblog.web.auth import current_organiser, log_in, set_login_cookie, require_invite, require_organiser, services
 from liveblog.streams.protocol import REJECTED, decode_json
-from liveblog.web.sse import sse_response
+from liveblog.web.auth import (
+    current_organiser,
+    log_in,
+    require_invite,
+    require_organiser,
+    services,
+    set_login_cookie,
+)
 from liveblog.web.security import LOGIN_COOKIE, csrf_token_for_cookies
+from liveblog.web.sse import sse_response
 from liveblog.web.wsproto import FastWebSocketProtocol
 
 MAX_JSON_BODY = 2 * 1024 * 1024
@@ -40,7 +47,9 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> Any:
     return decode_json(await raw_body(request, limit))
 
 
-async def json_object(request: Request, fields: Collection[str], what: str, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
+async def json_object(
+    request: Request, fields: Collection[str], what: str, limit: int = MAX_JSON_BODY
+) -> dict[str, Any]:
     """A JSON object body that holds only the fields the endpoint takes (400 `unknown_field`
     names any other: a misspelt field is never silently ignored)."""
     data = await json_body(request, limit)
@@ -75,34 +84,66 @@ async def prometheus(request: Request) -> Response:
     health = svc.health()
     components = health["components"]
     lines: list[str] = []
-    lines += sample("liveblog_connections", "Open stream connections by role.", "gauge",
-                    {'role="viewer"': viewers, 'role="note_taker"': note_takers})
-    lines += sample("liveblog_deliveries_total", "Frames handed to viewers' sockets.", "counter", hub.delivered)
-    lines += sample("liveblog_slow_viewers_dropped_total", "Viewers closed as too slow (4408).", "counter",
-                    hub.dropped_slow)
-    lines += sample("liveblog_fanout_failures_total",
-                    "Fan-out passes that raised (a bug, logged): their stream's viewers were closed to resume.",
-                    "counter", hub.pass_failures)
-    lines += sample("liveblog_stalled_websockets_total",
-                    "Websockets closed because they stopped reading: a ping unanswered (4408, then reset).",
-                    "counter", FastWebSocketProtocol.stalled_total)
-    lines += sample("liveblog_writer_queue_depth", "Writes waiting for the database writer.", "gauge",
-                    svc.db.queue_depth)
+    lines += sample(
+        "liveblog_connections",
+        "Open stream connections by role.",
+        "gauge",
+        {'role="viewer"': viewers, 'role="note_taker"': note_takers},
+    )
+    lines += sample(
+        "liveblog_deliveries_total", "Frames handed to viewers' sockets.", "counter", hub.delivered
+    )
+    lines += sample(
+        "liveblog_slow_viewers_dropped_total",
+        "Viewers closed as too slow (4408).",
+        "counter",
+        hub.dropped_slow,
+    )
+    lines += sample(
+        "liveblog_fanout_failures_total",
+        "Fan-out passes that raised (a bug, logged): their stream's viewers were closed to resume.",
+        "counter",
+        hub.pass_failures,
+    )
+    lines += sample(
+        "liveblog_stalled_websockets_total",
+        "Websockets closed because they stopped reading: a ping unanswered (4408, then reset).",
+        "counter",
+        FastWebSocketProtocol.stalled_total,
+    )
+    lines += sample(
+        "liveblog_writer_queue_depth", "Writes waiting for the database writer.", "gauge", svc.db.queue_depth
+    )
     lines += sample("liveblog_commits_total", "Write transactions committed.", "counter", svc.db.commits)
-    lines += sample("liveblog_database_up", "1 while the writer runs and the database answers.", "gauge",
-                    1 if components.get("store", {}).get("ok") else 0)
+    lines += sample(
+        "liveblog_database_up",
+        "1 while the writer runs and the database answers.",
+        "gauge",
+        1 if components.get("store", {}).get("ok") else 0,
+    )
     if "redis" in components:
-        lines += sample("liveblog_redis_up", "1 while the Redis subscriber is connected.", "gauge",
-                        1 if components["redis"]["ok"] else 0)
-        lines += sample("liveblog_redis_filled_from_storage_total",
-                        "Changes Redis did not deliver, read from the database instead.", "counter",
-                        components["redis"].get("filled_from_storage", 0))
+        lines += sample(
+            "liveblog_redis_up",
+            "1 while the Redis subscriber is connected.",
+            "gauge",
+            1 if components["redis"]["ok"] else 0,
+        )
+        lines += sample(
+            "liveblog_redis_filled_from_storage_total",
+            "Changes Redis did not deliver, read from the database instead.",
+            "counter",
+            components["redis"].get("filled_from_storage", 0),
+        )
     states = ("running", "restarting", "failed", "stopped", "starting")
     lines += sample(
-        "liveblog_task_state", "Background tasks (feed pollers, tallies, heartbeats...) by state: 1 for the current one.",
+        "liveblog_task_state",
+        "Background tasks (feed pollers, tallies, heartbeats...) by state: 1 for the current one.",
         "gauge",
-        {f'task="{name}",state="{state}"': 1 if task["state"] == state else 0
-         for name, task in health["tasks"].items() for state in states},
+        {
+            f'task="{name}",state="{state}"': 1 if task["state"] == state else 0
+            for name, task in health["tasks"].items()
+            for state in states
+        },
     )
     lines += sample("liveblog_up", "1 while /healthz is green.", "gauge", 1 if health["ok"] else 0)
     for histogram in HISTOGRAMS:
@@ -186,7 +227,9 @@ async def capture(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     # An organiser's login moderates (edit or delete any note); otherwise an invite is needed.
     account = await current_organiser(request)
-    author = Author.organiser(account) if account else Author.from_invite(await require_invite(request, session))
+    author = (
+        Author.organiser(account) if account else Author.from_invite(await require_invite(request, session))
+    )
     message = await json_body(request, limit=svc.settings.limits.frame_bytes)
     if isinstance(message, dict) and "type" not in message:
         message = {"type": "note.create", **message}

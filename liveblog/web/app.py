@@ -10,8 +10,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,17 +21,17 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from liveblog.archive.chapters import clock
 from liveblog.errors import LiveblogError
 from liveblog.models import SEARCH_LANGUAGES
 from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
+from liveblog.text import plural
 from liveblog.web import api, archive, audience, comments, feeds, pages, programme, sockets
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
-from liveblog.archive.chapters import clock
-from liveblog.text import plural
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,9 @@ class LiveblogApp:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, services: Services | None = None, *, open_services: bool | None = None) -> LiveblogApp:
+def create_app(
+    settings: Settings, services: Services | None = None, *, open_services: bool | None = None
+) -> LiveblogApp:
     """The ASGI app. Its lifespan opens the services' components in order and closes them in
     reverse: services it built itself always, services passed in only with open_services=True
     (tests that manage their own services pass them without)."""
@@ -156,10 +159,17 @@ def create_app(settings: Settings, services: Services | None = None, *, open_ser
         middleware=[
             # The services' key: without LIVEBLOG_SECRET_KEY, the one kept in the data directory
             # (Services.build), so CSRF tokens survive a restart and match those the API answers.
-            Middleware(SecurityMiddleware, allowed_origins=trusted_origins(settings), hsts_seconds=settings.server.hsts_seconds,
-                       secret_key=svc.settings.secret_key),
+            Middleware(
+                SecurityMiddleware,
+                allowed_origins=trusted_origins(settings),
+                hsts_seconds=settings.server.hsts_seconds,
+                secret_key=svc.settings.secret_key,
+            ),
             # The largest body any route takes: a photo with its form wrapping, or a capture message.
-            Middleware(BodyLimitMiddleware, limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes)),
+            Middleware(
+                BodyLimitMiddleware,
+                limit=max(settings.limits.upload_bytes + 64 * 1024, settings.limits.frame_bytes),
+            ),
         ],
         exception_handlers={
             LiveblogError: handle_error,

@@ -8,9 +8,9 @@ import asyncio
 import hashlib
 import html
 import re
-from email.utils import format_datetime, parsedate_to_datetime
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -24,8 +24,8 @@ from starlette.routing import Route
 from liveblog.archive.chapters import Chapter, chapters_text, chapters_vtt, page_chapters, recording_of
 from liveblog.archive.service import CardSlot, KnowledgeView
 from liveblog.errors import BadRequest, NotFound, Unavailable
-from liveblog.services import Services
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
+from liveblog.services import Services
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
 
 
@@ -78,8 +78,17 @@ class Cards:
         notes = "\n".join([html(slot) for slot in view.notes])
         posts = "\n".join([html(slot) for slot in view.posts])
         s = view.session
-        section = CardSection(s.id, view.card_key, s.stream_epoch, s.last_seq, notes, posts, len(view.notes),
-                              len(view.posts), view.word_count)
+        section = CardSection(
+            s.id,
+            view.card_key,
+            s.stream_epoch,
+            s.last_seq,
+            notes,
+            posts,
+            len(view.notes),
+            len(view.posts),
+            view.word_count,
+        )
         return Markup(notes), Markup(posts), fresh, section
 
 
@@ -182,7 +191,9 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
     from liveblog.web.pages import off_loop, render
 
     thread = await thread_context(request, sid)
-    last_modified = _http_date(max(page.session.updated_at, page.record.updated_at, page.session.ended_at or ""))
+    last_modified = _http_date(
+        max(page.session.updated_at, page.record.updated_at, page.session.ended_at or "")
+    )
     canonical = f"{_base_url(request)}/archive/sessions/{sid}"
     from liveblog.archive.exports import jsonld_article, jsonld_script
 
@@ -203,8 +214,9 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
 
     def build() -> tuple[Response, list[RenderedCard], CardSection | None]:
         notes_html, posts_html, fresh, section = cards.render(page)
-        response = render(request, "archive/knowledge.html", {**context, "notes_html": notes_html,
-                                                              "posts_html": posts_html})
+        response = render(
+            request, "archive/knowledge.html", {**context, "notes_html": notes_html, "posts_html": posts_html}
+        )
         return response, fresh, section
 
     # Kept cards make the page a small frame; cards to render (the first view, or after a
@@ -257,8 +269,11 @@ async def notetaker_summary(request: Request) -> Response:
         form = await request.form()
         await svc.archive.set_summary(session.id, str(form.get("summary", "")), invite.name)
         return RedirectResponse(f"/archive/sessions/{session.id}#summary", status_code=303)
-    return _render(request, "archive/summary_form.html", {"page": page, "session": session, "event": page.event,
-                                                          "token": token})
+    return _render(
+        request,
+        "archive/summary_form.html",
+        {"page": page, "session": session, "event": page.event, "token": token},
+    )
 
 
 async def tag_page(request: Request) -> Response:
@@ -298,9 +313,18 @@ async def search_page(request: Request) -> Response:
     query = svc.archive.query(text, page=page_no, **{k: v or None for k, v in filters.items()})
     result = await svc.archive.search(query) if query.terms else None
     events = await svc.programme.events()
-    keep = {k: v for k, v in {"q": text, "event": filters["event_id"], "tag": filters["tag"],
-                              "kind": filters["kind"], "from": filters["date_from"],
-                              "to": filters["date_to"]}.items() if v}
+    keep = {
+        k: v
+        for k, v in {
+            "q": text,
+            "event": filters["event_id"],
+            "tag": filters["tag"],
+            "kind": filters["kind"],
+            "from": filters["date_from"],
+            "to": filters["date_to"],
+        }.items()
+        if v
+    }
     return _render(
         request,
         "archive/search.html",
@@ -315,7 +339,9 @@ async def search_page(request: Request) -> Response:
             "highlight": highlight,
             "hit_url": hit_url,
             "prev_url": "/search?" + urlencode({**keep, "page": page_no - 1}) if page_no > 1 else None,
-            "next_url": "/search?" + urlencode({**keep, "page": page_no + 1}) if result and result.more else None,
+            "next_url": "/search?" + urlencode({**keep, "page": page_no + 1})
+            if result and result.more
+            else None,
         },
     )
 
@@ -382,6 +408,7 @@ routes = [
 
 # -- exports -----------------------------------------------------------------------------------
 
+
 def _download(body: str | bytes, media_type: str, filename: str | None = None) -> Response:
     headers = {"cache-control": "no-cache"}
     if filename:
@@ -409,7 +436,9 @@ async def session_md(request: Request) -> Response:
     sid = request.path_params["session_id"]
     page = await svc.archive.knowledge(sid)
     thread = await svc.comments.thread(sid)
-    return _download(session_markdown(page, thread, _base_url(request)), "text/markdown; charset=utf-8", f"{sid}.md")
+    return _download(
+        session_markdown(page, thread, _base_url(request)), "text/markdown; charset=utf-8", f"{sid}.md"
+    )
 
 
 async def event_md(request: Request) -> Response:
@@ -417,7 +446,9 @@ async def event_md(request: Request) -> Response:
 
     event_id = request.path_params["event_id"]
     archive = await services(request).archive.event_archive(event_id)
-    return _download(event_markdown(archive, _base_url(request)), "text/markdown; charset=utf-8", f"{event_id}.md")
+    return _download(
+        event_markdown(archive, _base_url(request)), "text/markdown; charset=utf-8", f"{event_id}.md"
+    )
 
 
 ATOM = "application/atom+xml; charset=utf-8"
@@ -432,8 +463,13 @@ async def event_feed(request: Request) -> Response:
     archived.sort(key=lambda s: s.ended_at or s.updated_at, reverse=True)
     entries = [session_entry(base, s, archive.records[s.id].summary_html) for s in archived]
     return _download(
-        atom_feed(title=f"{archive.event.title}: knowledge pages", feed_id=f"{base}/events/{archive.event.id}",
-                  self_url=str(request.url), alt_url=f"{base}/events/{archive.event.id}/archive", entries=entries),
+        atom_feed(
+            title=f"{archive.event.title}: knowledge pages",
+            feed_id=f"{base}/events/{archive.event.id}",
+            self_url=str(request.url),
+            alt_url=f"{base}/events/{archive.event.id}/archive",
+            entries=entries,
+        ),
         ATOM,
     )
 
@@ -445,10 +481,17 @@ async def tag_feed(request: Request) -> Response:
     svc = services(request)
     page = await svc.archive.tag_page(request.path_params["tag"])
     summaries = await svc.archive.summaries([s.id for s in page.sessions])
-    entries = [session_entry(base, s, summaries.get(s.id, ""), page.events[s.event_id]) for s in page.sessions]
+    entries = [
+        session_entry(base, s, summaries.get(s.id, ""), page.events[s.event_id]) for s in page.sessions
+    ]
     return _download(
-        atom_feed(title=f"#{page.tag}", feed_id=f"{base}/tags/{page.tag}", self_url=str(request.url),
-                  alt_url=f"{base}/tags/{page.tag}", entries=entries),
+        atom_feed(
+            title=f"#{page.tag}",
+            feed_id=f"{base}/tags/{page.tag}",
+            self_url=str(request.url),
+            alt_url=f"{base}/tags/{page.tag}",
+            entries=entries,
+        ),
         ATOM,
     )
 
@@ -465,8 +508,13 @@ async def comments_feed(request: Request) -> Response:
     entries = [comment_entry(base, c, s.title) for c, s in found]
     where = f"/events/{event_id}" if event_id else ""
     return _download(
-        atom_feed(title="New comments", feed_id=f"{base}{where}/comments", self_url=str(request.url),
-                  alt_url=f"{base}{where or '/'}", entries=entries),
+        atom_feed(
+            title="New comments",
+            feed_id=f"{base}{where}/comments",
+            self_url=str(request.url),
+            alt_url=f"{base}{where or '/'}",
+            entries=entries,
+        ),
         ATOM,
     )
 
@@ -478,8 +526,10 @@ async def sitemap_xml(request: Request) -> Response:
 
     base = _base_url(request)
     entries = await services(request).archive.sitemap_entries()
-    return Response(sitemap([(base + q(path), lastmod) for path, lastmod in entries]),
-                    media_type="application/xml; charset=utf-8")
+    return Response(
+        sitemap([(base + q(path), lastmod) for path, lastmod in entries]),
+        media_type="application/xml; charset=utf-8",
+    )
 
 
 async def replay_page(request: Request) -> Response:

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from liveblog.access.participants import FRESH_SECONDS, Participants
@@ -153,7 +153,9 @@ async def vote(request: Request) -> Response:
     svc = services(request)
     voter, token = await _voter(request)
     assert voter is not None
-    result = await svc.audience.vote(request.path_params["poll_id"], voter, await json_object(request, VOTE_FIELDS, "a vote", MAX_BODY))
+    result = await svc.audience.vote(
+        request.path_params["poll_id"], voter, await json_object(request, VOTE_FIELDS, "a vote", MAX_BODY)
+    )
     return _respond(request, result, 201 if result["status"] == "created" else 200, token)
 
 
@@ -162,7 +164,9 @@ async def ask(request: Request) -> Response:
     voter, token = await _voter(request)
     assert voter is not None
     item, duplicate = await svc.audience.ask(
-        request.path_params["session_id"], voter, await json_object(request, QUESTION_FIELDS, "a question", MAX_BODY)
+        request.path_params["session_id"],
+        voter,
+        await json_object(request, QUESTION_FIELDS, "a question", MAX_BODY),
     )
     data = {"question": item.to_wire(), "state": item.data["state"], "duplicate": duplicate}
     return _respond(request, data, 200 if duplicate else 201, token)
@@ -183,7 +187,9 @@ async def create_poll(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     moderator = await _moderator(request, session)
-    item = await svc.audience.create_poll(session.id, moderator, await json_object(request, POLL_FIELDS, "a poll", MAX_BODY))
+    item = await svc.audience.create_poll(
+        session.id, moderator, await json_object(request, POLL_FIELDS, "a poll", MAX_BODY)
+    )
     return ok(item.to_wire(), 201)
 
 
@@ -202,7 +208,9 @@ async def moderate_question(request: Request) -> Response:
     question_id = request.path_params["question_id"]
     moderator = await _item_moderator(request, question_id, "question")
     item = await svc.audience.moderate_question(
-        question_id, moderator, await json_object(request, QUESTION_ACTION_FIELDS, "a question's moderation", MAX_BODY)
+        question_id,
+        moderator,
+        await json_object(request, QUESTION_ACTION_FIELDS, "a question's moderation", MAX_BODY),
     )
     return ok(item.to_wire())
 
@@ -226,11 +234,18 @@ async def big_screen(request: Request) -> Response:
     room_code = svc.audience.rooms.code_for(session.id)
     # The way in for the room: a short address that carries the code, and its QR code.
     join_url = f"{str(request.base_url).rstrip('/')}/j/{room_code}"
-    return render(request, "bigscreen.html", {
-        "session": session, "event": event, "room_code": room_code, "join_url": join_url,
-        "join_short": join_url.split("://", 1)[-1],
-        "join_qr": qr_svg(join_url, label=f"QR code to join {session.title}"),
-    })
+    return render(
+        request,
+        "bigscreen.html",
+        {
+            "session": session,
+            "event": event,
+            "room_code": room_code,
+            "join_url": join_url,
+            "join_short": join_url.split("://", 1)[-1],
+            "join_qr": qr_svg(join_url, label=f"QR code to join {session.title}"),
+        },
+    )
 
 
 async def join_by_room_code(request: Request) -> Response:
@@ -256,7 +271,9 @@ async def join_by_room_code(request: Request) -> Response:
 
     async for session in candidates():
         if rooms.valid(session.id, typed):
-            return RedirectResponse(f"/sessions/{session.id}?code={rooms.code_for(session.id)}", status_code=303)
+            return RedirectResponse(
+                f"/sessions/{session.id}?code={rooms.code_for(session.id)}", status_code=303
+            )
     raise NotFound("No session in progress has that room code: check the code on the screen in the room.")
 
 
@@ -266,7 +283,11 @@ async def organiser_moderation_page(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     event = await svc.programme.event(session.event_id)
     room_code = svc.audience.rooms.code_for(session.id)
-    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": "", "room_code": room_code})
+    return render(
+        request,
+        "organise/moderation.html",
+        {"session": session, "event": event, "token": "", "room_code": room_code},
+    )
 
 
 async def notetaker_moderation_page(request: Request) -> Response:
@@ -276,7 +297,11 @@ async def notetaker_moderation_page(request: Request) -> Response:
     await svc.accounts.authorize_capture(token, session)
     event = await svc.programme.event(session.event_id)
     room_code = svc.audience.rooms.code_for(session.id)
-    return render(request, "organise/moderation.html", {"session": session, "event": event, "token": token, "room_code": room_code})
+    return render(
+        request,
+        "organise/moderation.html",
+        {"session": session, "event": event, "token": token, "room_code": room_code},
+    )
 
 
 routes = [

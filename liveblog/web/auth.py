@@ -6,7 +6,6 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from liveblog.access.accounts import LOGIN_SECONDS
-
 from liveblog.errors import Unauthorized
 from liveblog.models import Account, Invite, Session
 from liveblog.services import Services
@@ -29,9 +28,13 @@ def set_login_cookie(response: Response, conn: HTTPConnection, token: str, usern
     """The login cookie, living exactly as long as its server-side session, and the known-device
     cookie that keeps this browser from being throttled by someone else's guessing."""
     secure = conn.url.scheme == "https"
-    response.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=secure)
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=LOGIN_SECONDS, httponly=True, samesite="lax", secure=secure
+    )
     device = services(conn).accounts.known_device(username, conn.cookies.get(DEVICE_COOKIE))
-    response.set_cookie(DEVICE_COOKIE, device, max_age=DEVICE_SECONDS, httponly=True, samesite="strict", secure=secure)
+    response.set_cookie(
+        DEVICE_COOKIE, device, max_age=DEVICE_SECONDS, httponly=True, samesite="strict", secure=secure
+    )
 
 
 def services(conn: HTTPConnection) -> Services:

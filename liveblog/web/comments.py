@@ -45,8 +45,14 @@ def _address(request: Request) -> str:
 
 def _login_response(request: Request, token: str, target: str) -> Response:
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(READER_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
-                        max_age=30 * 24 * 3600)
+    response.set_cookie(
+        READER_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=30 * 24 * 3600,
+    )
     return response
 
 
@@ -56,17 +62,23 @@ def _wants_json(request: Request) -> bool:
 
 # -- accounts ----------------------------------------------------------------------------------
 
+
 async def register(request: Request) -> Response:
     target = _next(request)
     if request.method == "POST":
         form = await request.form()
         username = str(form.get("username", ""))
         try:
-            _, token = await services(request).readers.register(username, str(form.get("password", "")),
-                                                               _address(request))
+            _, token = await services(request).readers.register(
+                username, str(form.get("password", "")), _address(request)
+            )
         except LiveblogError as exc:
-            return _render(request, "account/register.html", {"error": exc.message, "username": username,
-                                                              "next": target}, exc.status)
+            return _render(
+                request,
+                "account/register.html",
+                {"error": exc.message, "username": username, "next": target},
+                exc.status,
+            )
         return _login_response(request, token, target)
     return _render(request, "account/register.html", {"next": target})
 
@@ -77,11 +89,16 @@ async def reader_login(request: Request) -> Response:
         form = await request.form()
         username = str(form.get("username", ""))
         try:
-            _, token = await services(request).readers.login(username, str(form.get("password", "")),
-                                                            _address(request))
+            _, token = await services(request).readers.login(
+                username, str(form.get("password", "")), _address(request)
+            )
         except LiveblogError as exc:
-            return _render(request, "account/login.html", {"error": exc.message, "username": username,
-                                                           "next": target}, exc.status)
+            return _render(
+                request,
+                "account/login.html",
+                {"error": exc.message, "username": username, "next": target},
+                exc.status,
+            )
         return _login_response(request, token, target)
     return _render(request, "account/login.html", {"next": target})
 
@@ -112,11 +129,21 @@ async def account_page(request: Request) -> Response:
         else:
             response = _render(request, "account/account.html", {"account": account, "done": True})
             if request.cookies.get(READER_COOKIE):
-                response.set_cookie(READER_COOKIE, token, httponly=True, samesite="lax",
-                                    secure=request.url.scheme == "https", max_age=30 * 24 * 3600)
+                response.set_cookie(
+                    READER_COOKIE,
+                    token,
+                    httponly=True,
+                    samesite="lax",
+                    secure=request.url.scheme == "https",
+                    max_age=30 * 24 * 3600,
+                )
             return response
-    return _render(request, "account/account.html", {"account": account, "error": error, "done": done},
-                   error.status if error else 200)
+    return _render(
+        request,
+        "account/account.html",
+        {"account": account, "error": error, "done": done},
+        error.status if error else 200,
+    )
 
 
 async def reset_page(request: Request) -> Response:
@@ -128,14 +155,21 @@ async def reset_page(request: Request) -> Response:
             account = await readers.reset_password(token, str(form.get("password", "")))
         except LiveblogError as exc:
             target = await readers.reset_target(token)
-            return _render(request, "account/reset.html", {"error": exc.message, "target": target, "token": token},
-                           exc.status)
+            return _render(
+                request,
+                "account/reset.html",
+                {"error": exc.message, "target": target, "token": token},
+                exc.status,
+            )
         return _render(request, "account/reset.html", {"done": True, "target": account, "token": token})
     target = await readers.reset_target(token)
     if target is None:
-        return _render(request, "account/reset.html",
-                       {"error": "This reset link is not valid: it was used already or has expired.", "token": token},
-                       401)
+        return _render(
+            request,
+            "account/reset.html",
+            {"error": "This reset link is not valid: it was used already or has expired.", "token": token},
+            401,
+        )
     return _render(request, "account/reset.html", {"target": target, "token": token})
 
 
@@ -153,7 +187,9 @@ async def organise_readers(request: Request) -> Response:
             from liveblog.web.pages import base_url
 
             link = {"account": account, "url": f"{base_url(request)}/account/reset/{quote(token)}"}
-    return _render(request, "account/organise.html", {"link": link, "error": error}, error.status if error else 200)
+    return _render(
+        request, "account/organise.html", {"link": link, "error": error}, error.status if error else 200
+    )
 
 
 async def ban_account(request: Request) -> Response:
@@ -165,6 +201,7 @@ async def ban_account(request: Request) -> Response:
 
 
 # -- comments ----------------------------------------------------------------------------------
+
 
 def _comment_url(session_id: str, comment_id: int | None = None) -> str:
     return f"/sessions/{session_id}" + (f"#comment-{comment_id}" if comment_id else "#comments")
@@ -180,8 +217,12 @@ async def post_comment(request: Request) -> Response:
     body = str(form.get("body", ""))
     try:
         comment = await services(request).comments.post(
-            session_id, account, body, parent_id=int(parent) if parent else None,
-            address=_address(request), honeypot=str(form.get("website", "")),
+            session_id,
+            account,
+            body,
+            parent_id=int(parent) if parent else None,
+            address=_address(request),
+            honeypot=str(form.get("website", "")),
         )
     except LiveblogError as exc:
         if _wants_json(request) or isinstance(exc, (NotFound, Unauthorized)):
@@ -202,8 +243,9 @@ async def post_comment(request: Request) -> Response:
 async def edit_comment(request: Request) -> Response:
     account = await require_reader(request)
     form = await request.form()
-    comment = await services(request).comments.edit(request.path_params["comment_id"], account,
-                                                    str(form.get("body", "")))
+    comment = await services(request).comments.edit(
+        request.path_params["comment_id"], account, str(form.get("body", ""))
+    )
     return RedirectResponse(_comment_url(comment.session_id, comment.id), status_code=303)
 
 
@@ -217,7 +259,9 @@ async def moderate_comment(request: Request) -> Response:
     organiser = await require_organiser(request)
     form = await request.form()
     comment = await services(request).comments.moderate(
-        request.path_params["comment_id"], str(form.get("action", "")), organiser.username,
+        request.path_params["comment_id"],
+        str(form.get("action", "")),
+        organiser.username,
         moderation_reason(form.get("reason")),
     )
     return RedirectResponse(_next(request, _comment_url(comment.session_id, comment.id)), status_code=303)
@@ -274,8 +318,14 @@ async def comments_json(request: Request) -> Response:
     def node(n: Any) -> dict[str, Any]:
         return {**n.comment.to_wire(), "replies": [node(r) for r in n.replies]}
 
-    return JSONResponse({"session_id": session_id, "locked": thread.locked, "count": thread.count,
-                         "comments": [node(n) for n in thread.roots]})
+    return JSONResponse(
+        {
+            "session_id": session_id,
+            "locked": thread.locked,
+            "count": thread.count,
+            "comments": [node(n) for n in thread.roots],
+        }
+    )
 
 
 routes = [

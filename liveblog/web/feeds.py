@@ -36,20 +36,27 @@ async def _moderator(request: Request, session: Session) -> str:
         return f"account:{account.id}"
     invite = await services(request).accounts.invite_for_token(bearer(request))
     if invite is None:
-        raise Unauthorized("moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)")
+        raise Unauthorized(
+            "moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)"
+        )
     if not invite.allows(session):
         raise Forbidden("your invite does not cover this session")
     return invite.id
 
 
-async def _event_moderator(request: Request, event_id: str, *, whole_event: bool = False, token: str | None = None
-                           ) -> str:
+async def _event_moderator(
+    request: Request, event_id: str, *, whole_event: bool = False, token: str | None = None
+) -> str:
     account = await current_organiser(request)
     if account is not None:
         return f"account:{account.id}"
-    invite = await services(request).accounts.invite_for_token(token if token is not None else bearer(request))
+    invite = await services(request).accounts.invite_for_token(
+        token if token is not None else bearer(request)
+    )
     if invite is None:
-        raise Unauthorized("moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)")
+        raise Unauthorized(
+            "moderating needs an organiser login or a note-taker invite token (Authorization: Bearer ...)"
+        )
     if not invite.active or invite.event_id != event_id or (whole_event and invite.session_id is not None):
         raise Forbidden("your invite does not cover this event" + (" as a whole" if whole_event else ""))
     return invite.id
@@ -61,14 +68,16 @@ async def queue(request: Request) -> Response:
     await _moderator(request, session)
     pending = await svc.feeds.queue(session)
     recent = await svc.feeds.recent(session, limit=50)
-    response = ok({
-        "session_id": session.id,
-        "event_id": session.event_id,
-        "event_feed": session.is_event_feed,
-        "moderate": await svc.feeds.moderates(session.event_id, route_session(session)),
-        "pending": [r.to_wire() for r in pending],
-        "recent": [r.to_wire() for r in reversed(recent)],
-    })
+    response = ok(
+        {
+            "session_id": session.id,
+            "event_id": session.event_id,
+            "event_feed": session.is_event_feed,
+            "moderate": await svc.feeds.moderates(session.event_id, route_session(session)),
+            "pending": [r.to_wire() for r in pending],
+            "recent": [r.to_wire() for r in reversed(recent)],
+        }
+    )
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -81,8 +90,13 @@ async def moderate_post(request: Request) -> Response:
     action = body.get("action")
     if not isinstance(action, str):
         raise BadRequest("field 'action' is required", code="missing_field", field="action")
-    route = await svc.feeds.moderate(session.id, request.path_params["post_row"], action, by,
-                                     validate.moderation_reason(body.get("reason")))
+    route = await svc.feeds.moderate(
+        session.id,
+        request.path_params["post_row"],
+        action,
+        by,
+        validate.moderation_reason(body.get("reason")),
+    )
     return ok(route.to_wire())
 
 
@@ -104,7 +118,7 @@ async def policy(request: Request) -> Response:
     session = await svc.programme.stream_session(request.path_params["session_id"])
     body = await json_object(request, ("moderate",), "a feed policy", MAX_BODY)
     if not isinstance(body.get("moderate"), bool):
-        raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
+        raise BadRequest('send {"moderate": true|false}', code="invalid_field", field="moderate")
     await svc.feeds.set_policy(session.event_id, route_session(session), body["moderate"])
     return ok({"moderate": body["moderate"]})
 
@@ -115,7 +129,7 @@ async def event_policy(request: Request) -> Response:
     event = await svc.programme.event(request.path_params["event_id"])
     body = await json_object(request, ("moderate",), "a feed policy", MAX_BODY)
     if not isinstance(body.get("moderate"), bool):
-        raise BadRequest("send {\"moderate\": true|false}", code="invalid_field", field="moderate")
+        raise BadRequest('send {"moderate": true|false}', code="invalid_field", field="moderate")
     await svc.feeds.set_policy(event.id, "", body["moderate"])
     return ok({"moderate": body["moderate"]})
 
@@ -129,7 +143,7 @@ async def rules(request: Request) -> Response:
     by = await _event_moderator(request, event_id)
     body = await json_object(request, ("kind", "value"), "a feed rule", MAX_BODY)
     if not isinstance(body.get("kind"), str) or not isinstance(body.get("value"), str):
-        raise BadRequest("send {\"kind\": ..., \"value\": ...}", code="invalid_field", field="kind")
+        raise BadRequest('send {"kind": ..., "value": ...}', code="invalid_field", field="kind")
     if request.method == "DELETE":
         await require_organiser(request)
         await svc.feeds.remove_rule(event_id, body["kind"], body["value"])
@@ -170,8 +184,11 @@ async def status_stream(request: Request) -> Response:
             yield f"event: status\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
             await asyncio.sleep(0.25)  # coalesce bursts: a poll of many pages is one update
 
-    return StreamingResponse(frames(), media_type="text/event-stream",
-                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -182,15 +199,27 @@ async def _page_context(request: Request, session_id: str, token: str) -> dict[s
     session = await svc.programme.stream_session(session_id)
     event = await svc.programme.event(session.event_id)
     if session.is_event_feed:
-        return {"session": session, "event": event, "token": token, "title": "Around the event",
-                "stream_url": f"/events/{event.id}/around"}
-    return {"session": session, "event": event, "token": token, "title": session.title,
-            "stream_url": f"/sessions/{session.id}"}
+        return {
+            "session": session,
+            "event": event,
+            "token": token,
+            "title": "Around the event",
+            "stream_url": f"/events/{event.id}/around",
+        }
+    return {
+        "session": session,
+        "event": event,
+        "token": token,
+        "title": session.title,
+        "stream_url": f"/sessions/{session.id}",
+    }
 
 
 async def organiser_social_page(request: Request) -> Response:
     await require_organiser(request)
-    return render(request, "organise/social.html", await _page_context(request, request.path_params["session_id"], ""))
+    return render(
+        request, "organise/social.html", await _page_context(request, request.path_params["session_id"], "")
+    )
 
 
 async def notetaker_social_page(request: Request) -> Response:
@@ -230,12 +259,16 @@ async def feeds_panel_page(request: Request) -> Response:
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
     sessions = await svc.programme.sessions(event.id)
-    return render(request, "organise/feeds.html", {
-        "event": event,
-        "sessions": sessions,
-        "moderate": await svc.feeds.moderates(event.id, ""),
-        "rules": await svc.feeds.rules(event.id),
-    })
+    return render(
+        request,
+        "organise/feeds.html",
+        {
+            "event": event,
+            "sessions": sessions,
+            "moderate": await svc.feeds.moderates(event.id, ""),
+            "rules": await svc.feeds.rules(event.id),
+        },
+    )
 
 
 routes = [

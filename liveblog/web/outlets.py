@@ -2,8 +2,8 @@
 
 `TransportOutlet` is the fast path, under Liveblog's own websocket protocol for uvicorn
 (liveblog/web/wsproto.py): the frame's bytes, encoded once for all viewers, go straight to the
-connection's transport, whose unsent bytes are the viewer's bounded buffer. `QueueOutlet` is the portable path for any ASGI server (and the
-test client): a bounded queue drained by one task per connection.
+connection's transport, whose unsent bytes are the viewer's bounded buffer. `QueueOutlet` is the
+portable path for any ASGI server (and the test client): a bounded queue drained by one task per connection.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from liveblog.streams.protocol import Frame, FrameBatch
 from liveblog.web.wsproto import FAST_SEND, FastSend
 
 log = logging.getLogger(__name__)
-
 
 
 class TransportOutlet:
@@ -69,7 +68,12 @@ class TransportOutlet:
 class QueueOutlet:
     """A bounded queue of frames (by bytes) sent by one pump task through an async `send`."""
 
-    def __init__(self, send: Callable[[Frame], Awaitable[None]], close: Callable[[int, str], Awaitable[None]], limit: int) -> None:
+    def __init__(
+        self,
+        send: Callable[[Frame], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+        limit: int,
+    ) -> None:
         self._send = send
         self._close = close
         self.limit = limit

@@ -7,20 +7,20 @@ scripts in static/js then resume the live stream from the seq the page was rende
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from html import escape
-from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import segno
-from starlette.datastructures import FormData
 from markupsafe import Markup
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -30,9 +30,15 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
 from liveblog.models import Event, Invite, Item, Session
 from liveblog.paths import resource_dir
+from liveblog.web.auth import (
+    LOGIN_COOKIE,
+    current_organiser,
+    log_in,
+    require_organiser,
+    services,
+    set_login_cookie,
+)
 from liveblog.web.security import csrf_token
-from liveblog.web.auth import LOGIN_COOKIE, log_in, set_login_cookie, current_organiser, require_organiser, services
-
 
 T = TypeVar("T")
 
@@ -131,9 +137,21 @@ async def stream_view(request: Request, session_id: str) -> StreamView:
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    titles = {400: "That did not work", 401: "Please log in", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-              413: "Too large", 429: "Slow down"}
-    return render(request, "error.html", {"status": status, "title": titles.get(status, "Error"), "message": message}, status)
+    titles = {
+        400: "That did not work",
+        401: "Please log in",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        429: "Slow down",
+    }
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": titles.get(status, "Error"), "message": message},
+        status,
+    )
 
 
 def base_url(request: Request) -> str:
@@ -193,7 +211,7 @@ def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Sessio
         same_room.sort(key=lambda s: (s.starts_at, s.ends_at))
         clashing: list[Session] = []
         for i, a in enumerate(same_room):
-            for b in same_room[i + 1:]:
+            for b in same_room[i + 1 :]:
                 if b.starts_at >= a.ends_at:
                     break
                 for s in (a, b):
@@ -215,6 +233,7 @@ async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, l
 
 
 # -- public pages ------------------------------------------------------------------------------
+
 
 async def home(request: Request) -> Response:
     await current_organiser(request)
@@ -238,8 +257,14 @@ async def event_page(request: Request) -> Response:
     return render(
         request,
         "event.html",
-        {"event": event, "days": programme_by_day(sessions), "live": [s for s in sessions if s.is_live], "sessions": sessions,
-         "around": around[::-1], "around_count": await svc.programme.count_items(feed.id) if feed else 0},
+        {
+            "event": event,
+            "days": programme_by_day(sessions),
+            "live": [s for s in sessions if s.is_live],
+            "sessions": sessions,
+            "around": around[::-1],
+            "around_count": await svc.programme.count_items(feed.id) if feed else 0,
+        },
     )
 
 
@@ -251,10 +276,17 @@ async def around_page(request: Request) -> Response:
     event = await svc.programme.event(request.path_params["event_id"])
     feed = await svc.feeds.event_feed(event.id)
     view = await stream_view(request, feed.id)
-    return render(request, "around.html", {
-        "event": event, "session": view.session, "items": view.items, "cards_html": view.cards_html,
-        "embed_url": f"{base_url(request)}/embed/sessions/{feed.id}",
-    })
+    return render(
+        request,
+        "around.html",
+        {
+            "event": event,
+            "session": view.session,
+            "items": view.items,
+            "cards_html": view.cards_html,
+            "embed_url": f"{base_url(request)}/embed/sessions/{feed.id}",
+        },
+    )
 
 
 def _shared_view(request: Request, session_id: str) -> StreamView | None:
@@ -328,7 +360,9 @@ async def embed_page(request: Request) -> Response:
     view = await stream_view(request, request.path_params["session_id"])
     event = await services(request).programme.event(view.session.event_id)  # as now (see _live_page)
     return render(
-        request, "embed.html", {"session": view.session, "event": event, "items": view.items, "cards_html": view.cards_html}
+        request,
+        "embed.html",
+        {"session": view.session, "event": event, "items": view.items, "cards_html": view.cards_html},
     )
 
 
@@ -338,7 +372,9 @@ async def media(request: Request) -> Response:
         raise NotFound("No such photo.")
     content_type, data = found
     # Content-addressed by id and never changed: cache for a year.
-    return Response(data, media_type=content_type, headers={"cache-control": "public, max-age=31536000, immutable"})
+    return Response(
+        data, media_type=content_type, headers={"cache-control": "public, max-age=31536000, immutable"}
+    )
 
 
 async def service_worker(request: Request) -> Response:
@@ -358,16 +394,21 @@ async def favicon(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     """200 while every component and background task is up; 503 (with what is down) otherwise."""
     report = services(request).health()
-    return JSONResponse(report, status_code=200 if report["ok"] else 503, headers={"cache-control": "no-store"})
+    return JSONResponse(
+        report, status_code=200 if report["ok"] else 503, headers={"cache-control": "no-store"}
+    )
 
 
 # -- note-takers -------------------------------------------------------------------------------
+
 
 async def path_invite(request: Request) -> Invite:
     """The active invite named by the path's {token}; Unauthorized if it is unknown or revoked."""
     invite = await services(request).accounts.invite_for_token(request.path_params["token"])
     if invite is None:
-        raise Unauthorized("This invite link is not valid: it may have been revoked. Ask the organiser for a new one.")
+        raise Unauthorized(
+            "This invite link is not valid: it may have been revoked. Ask the organiser for a new one."
+        )
     return invite
 
 
@@ -379,7 +420,11 @@ async def notetaker_landing(request: Request) -> Response:
         return RedirectResponse(f"/n/{quote(token)}/sessions/{invite.session_id}", status_code=303)
     event = await svc.programme.event(invite.event_id)
     sessions = await svc.programme.sessions(event.id)
-    return render(request, "notetaker_event.html", {"invite": invite, "event": event, "sessions": sessions, "token": token})
+    return render(
+        request,
+        "notetaker_event.html",
+        {"invite": invite, "event": event, "sessions": sessions, "token": token},
+    )
 
 
 async def notetaker_page(request: Request) -> Response:
@@ -401,6 +446,7 @@ async def notetaker_page(request: Request) -> Response:
 
 # -- organisers --------------------------------------------------------------------------------
 
+
 async def login_page(request: Request) -> Response:
     next_url = request.query_params.get("next", "/organise")
     if not next_url.startswith("/") or next_url.startswith("//"):
@@ -411,7 +457,12 @@ async def login_page(request: Request) -> Response:
         try:
             token = await log_in(request, username, str(form.get("password", "")))
         except (Unauthorized, RateLimited) as exc:
-            return render(request, "login.html", {"error": exc.message, "username": username, "next": next_url}, exc.status)
+            return render(
+                request,
+                "login.html",
+                {"error": exc.message, "username": username, "next": next_url},
+                exc.status,
+            )
         response = RedirectResponse(next_url, status_code=303)
         set_login_cookie(response, request, token, username)
         return response
@@ -468,11 +519,16 @@ async def organise_new_event(request: Request) -> Response:
         else:
             return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
     return render(
-        request, "organise/event_form.html", {"values": values, "error": error, "form_name": "event"}, 400 if error else 200
+        request,
+        "organise/event_form.html",
+        {"values": values, "error": error, "form_name": "event"},
+        400 if error else 200,
     )
 
 
-async def _invite_action(request: Request, form: FormData, event: Event, session_id: str | None) -> dict[str, Any] | None:
+async def _invite_action(
+    request: Request, form: FormData, event: Event, session_id: str | None
+) -> dict[str, Any] | None:
     """The invite and revoke forms, shared by the event and the session page."""
     svc = services(request)
     if str(form.get("form", "")) == "invite":
@@ -511,8 +567,11 @@ async def organise_event(request: Request) -> Response:
         form_name = str(form.get("form", ""))
         try:
             if form_name == "event":
-                values = {**_form_dict(form, EVENT_FIELDS), "show_viewers": form.get("show_viewers") == "on",
-                          "public_reasons": form.get("public_reasons") == "on"}
+                values = {
+                    **_form_dict(form, EVENT_FIELDS),
+                    "show_viewers": form.get("show_viewers") == "on",
+                    "public_reasons": form.get("public_reasons") == "on",
+                }
                 event = await svc.programme.update_event(event.id, values)
                 # Its knowledge pages show the event (and, if chosen, the moderation reasons).
                 svc.archive.invalidate({s.id for s in await svc.programme.sessions(event.id)})
@@ -575,10 +634,14 @@ async def organise_session(request: Request) -> Response:
                 values = _session_values(form)
                 session = await svc.programme.update_session(session.id, values)
             elif form_name == "cancel":
-                session = await svc.programme.update_session(session.id, {"cancelled": form.get("cancelled") == "yes"})
+                session = await svc.programme.update_session(
+                    session.id, {"cancelled": form.get("cancelled") == "yes"}
+                )
             elif form_name == "delete":
                 if form.get("confirm") != "yes":
-                    raise BadRequest("tick the box to confirm the delete", code="missing_field", field="confirm")
+                    raise BadRequest(
+                        "tick the box to confirm the delete", code="missing_field", field="confirm"
+                    )
                 await svc.programme.delete_session(session.id)
                 svc.archive.invalidate({session.id})  # its knowledge page, if it had one, is gone too
                 return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
@@ -595,7 +658,11 @@ async def organise_session(request: Request) -> Response:
                 await svc.notes.handle(
                     session.id,
                     Author.organiser(account),
-                    {"type": "note.delete", "client_id": f"moderation-{secrets.token_hex(8)}", "item_id": int(item_id)},
+                    {
+                        "type": "note.delete",
+                        "client_id": f"moderation-{secrets.token_hex(8)}",
+                        "item_id": int(item_id),
+                    },
                 )
             else:
                 raise BadRequest("unknown form")

@@ -32,7 +32,9 @@ def _carried(value: str) -> bytes:
         inflate = zlib.decompressobj()
         data = inflate.decompress(base64.b64decode(value, validate=True), MAX_FILE_BYTES + 1)
     except (binascii.Error, zlib.error, ValueError):
-        raise ScheduleError("the file sent back from the preview is damaged: choose the file again", field="file") from None
+        raise ScheduleError(
+            "the file sent back from the preview is damaged: choose the file again", field="file"
+        ) from None
     if len(data) > MAX_FILE_BYTES or inflate.unconsumed_tail:
         raise ScheduleError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", field="file")
     return data
@@ -49,7 +51,9 @@ async def import_programme(request: Request) -> Response:
     if request.method == "POST":
         await require_organiser(request)
         try:
-            async with request.form(max_part_size=2 * MAX_FILE_BYTES) as form:  # closes the upload's temp file
+            async with request.form(
+                max_part_size=2 * MAX_FILE_BYTES
+            ) as form:  # closes the upload's temp file
                 upload = form.get("file")
                 confirm = form.get("confirm") == "yes"
                 if isinstance(upload, UploadFile) and upload.filename:
@@ -59,7 +63,9 @@ async def import_programme(request: Request) -> Response:
                     data = _carried(str(form.get("schedule")))
                     filename = str(form.get("filename", ""))[:200]
                 else:
-                    raise ScheduleError("choose a programme file: schedule.xml, schedule.json or .ics", field="file")
+                    raise ScheduleError(
+                        "choose a programme file: schedule.xml, schedule.json or .ics", field="file"
+                    )
             if confirm:
                 await svc.imports.apply(event.id, data, filename)
                 return RedirectResponse(f"/organise/events/{event.id}", status_code=303)
@@ -70,8 +76,14 @@ async def import_programme(request: Request) -> Response:
     return render(
         request,
         "organise/import.html",
-        {"event": event, "plan": plan, "error": error, "carried": carried, "filename": filename,
-         "venue_zone": svc.settings.archive.timezone},
+        {
+            "event": event,
+            "plan": plan,
+            "error": error,
+            "carried": carried,
+            "filename": filename,
+            "venue_zone": svc.settings.archive.timezone,
+        },
         error.status if error else 200,
     )
 

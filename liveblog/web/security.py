@@ -56,7 +56,9 @@ def session_ids(cookies: Mapping[str, str]) -> tuple[str, ...]:
     it carries (an organiser's and a reader's, in that order: a planted one beside the real one
     yields a token its planter cannot know), else its browser session, else (a script that keeps
     cookies but loads no page) its participant cookie."""
-    logins = tuple(csrf.login_id(cookies[name]) for name in (LOGIN_COOKIE, READER_COOKIE) if cookies.get(name))
+    logins = tuple(
+        csrf.login_id(cookies[name]) for name in (LOGIN_COOKIE, READER_COOKIE) if cookies.get(name)
+    )
     if logins:
         return logins
     if cookies.get(csrf.COOKIE):
@@ -83,7 +85,9 @@ def csrf_token(scope: MutableMapping[str, Any]) -> str:
 
 
 def _refuse(scope: dict[str, Any], code: str, message: str) -> Response:
-    wants_json = scope["path"].startswith("/api/") or "application/json" in Headers(scope=scope).get("accept", "")
+    wants_json = scope["path"].startswith("/api/") or "application/json" in Headers(scope=scope).get(
+        "accept", ""
+    )
     if wants_json:
         return JSONResponse({"error": {"code": code, "message": message}}, status_code=403)
     return HTMLResponse(
@@ -94,7 +98,9 @@ def _refuse(scope: dict[str, Any], code: str, message: str) -> Response:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: Any, allowed_origins: Iterable[str] = (), hsts_seconds: int = 0, secret_key: str = "") -> None:
+    def __init__(
+        self, app: Any, allowed_origins: Iterable[str] = (), hsts_seconds: int = 0, secret_key: str = ""
+    ) -> None:
         self.app = app
         # Tokens are keyed with the server's secret; without one (a bare test app), a random key
         # for this process, never an empty one anybody could compute tokens with.
@@ -119,14 +125,21 @@ class SecurityMiddleware:
 
         if scope["method"] in UNSAFE_METHODS:
             if not origin_allowed(headers, self.allowed_origins, scope.get("scheme", "http")):
-                await _refuse(scope, "bad_origin", "cross-site requests are not allowed")(scope, receive, send)
+                await _refuse(scope, "bad_origin", "cross-site requests are not allowed")(
+                    scope, receive, send
+                )
                 return
             # A credential in a header (a bearer token, a participant token) is not ambient: a
             # foreign page cannot add such a header without a CORS preflight, which we never allow.
-            scripted = headers.get("authorization", "").lower().startswith("bearer ") or PARTICIPANT_HEADER in headers
+            scripted = (
+                headers.get("authorization", "").lower().startswith("bearer ")
+                or PARTICIPANT_HEADER in headers
+            )
             if not scripted and any(name in cookies for name in AMBIENT_COOKIES):
                 token = headers.get(csrf.HEADER)
-                if token is None and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                if token is None and headers.get("content-type", "").startswith(
+                    "application/x-www-form-urlencoded"
+                ):
                     body, receive = await _buffer(receive)
                     if body is None:
                         await _refuse(scope, "too_large", "that form is too large")(scope, receive, send)
@@ -140,7 +153,9 @@ class SecurityMiddleware:
                     token = found[0] if found else None
                 if not csrf.token_valid(self.secret_key, ids, token):
                     await _refuse(
-                        scope, "bad_csrf", "this page is out of date or came from another site: reload it and try again"
+                        scope,
+                        "bad_csrf",
+                        "this page is out of date or came from another site: reload it and try again",
                     )(scope, receive, send)
                     return
 
@@ -157,7 +172,9 @@ class SecurityMiddleware:
                 names = {k.lower() for k, _ in headers}
                 ancestors = "*" if embeddable else "'none'"
                 if b"content-security-policy" not in names:
-                    headers.append((b"content-security-policy", f"{CSP}; frame-ancestors {ancestors}".encode()))
+                    headers.append(
+                        (b"content-security-policy", f"{CSP}; frame-ancestors {ancestors}".encode())
+                    )
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"same-origin"))
                 if not embeddable:
@@ -211,7 +228,9 @@ class _RedactInviteTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(INVITE_IN_PATH.sub(REDACTED, a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(
+                INVITE_IN_PATH.sub(REDACTED, a) if isinstance(a, str) else a for a in record.args
+            )
         if isinstance(record.msg, str) and "/n/" in record.msg:
             record.msg = INVITE_IN_PATH.sub(REDACTED, record.msg)
         return True

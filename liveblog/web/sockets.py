@@ -1,7 +1,8 @@
 """The note-takers' capture socket, and the protocol helpers both websocket endpoints share.
 
-(The viewers' socket is served by viewers.py, ahead of Starlette.) Both speak docs/protocol.md. Frames to the client all go through one Outlet, so replies (acks,
-errors) and stream changes never interleave mid-frame and stay in the order they were produced.
+(The viewers' socket is served by viewers.py, ahead of Starlette.) Both speak docs/protocol.md.
+Frames to the client all go through one Outlet, so replies (acks, errors) and stream changes never
+interleave mid-frame and stay in the order they were produced.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
 from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
-from liveblog.streams.protocol import REJECTED, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, CloseCode, Frame, decode_json, parse_seq
+from liveblog.streams.protocol import (
+    REJECTED,
+    SUBPROTOCOL,
+    TOKEN_SUBPROTOCOL_PREFIX,
+    CloseCode,
+    Frame,
+    decode_json,
+    parse_seq,
+)
 from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
 from liveblog.web.security import origin_allowed, trusted_origins
 
@@ -38,7 +47,12 @@ def _services(ws: WebSocket) -> Services:
 
 
 def error_message(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
+    return {
+        "type": "error",
+        "code": code,
+        "message": message,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
 
 
 def parse_position(params: Mapping[str, str]) -> tuple[int | None, str | None]:
@@ -100,7 +114,9 @@ async def _accept(ws: WebSocket) -> bool:
     return True
 
 
-async def _finish(ws: WebSocket, outlet: Outlet | None, code: int, message: dict[str, Any] | None = None) -> None:
+async def _finish(
+    ws: WebSocket, outlet: Outlet | None, code: int, message: dict[str, Any] | None = None
+) -> None:
     """Say why (if there is something to say) and close, unless the outlet closed already."""
     if outlet is not None:
         if message is not None:
@@ -159,7 +175,9 @@ async def capture_socket(ws: WebSocket) -> None:
     try:
         session = await services.programme.session(ws.path_params["session_id"])
     except NotFound:
-        await _finish(ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
+        await _finish(
+            ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session")
+        )
         return
     try:
         invite = await services.accounts.authorize_capture(_token_from(ws), session)
@@ -173,7 +191,7 @@ async def capture_socket(ws: WebSocket) -> None:
 def _token_from(ws: WebSocket) -> str | None:
     for proto in ws.scope.get("subprotocols") or []:
         if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-            return str(proto[len(TOKEN_SUBPROTOCOL_PREFIX):])
+            return str(proto[len(TOKEN_SUBPROTOCOL_PREFIX) :])
     auth = ws.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
@@ -199,18 +217,28 @@ async def _serve(ws: WebSocket, invite: Invite) -> None:
 
     forget = services.accounts.sockets.register(invite_key(invite.id), revoked)
     try:
-        async with services.hub.subscribe(session_id, outlet, since=since, epoch=epoch, note_taker=invite.name, hello=hello):
+        async with services.hub.subscribe(
+            session_id, outlet, since=since, epoch=epoch, note_taker=invite.name, hello=hello
+        ):
             await _capture_loop(ws, outlet, services, session_id, Author.from_invite(invite))
     except ReloadRequired as reload:
         await _finish(
             ws,
             outlet,
             CloseCode.RELOAD,
-            {"type": "reload", "code": "reload", "reason": reload.reason, "epoch": reload.epoch, "seq": reload.head},
+            {
+                "type": "reload",
+                "code": "reload",
+                "reason": reload.reason,
+                "epoch": reload.epoch,
+                "seq": reload.head,
+            },
         )
         return
     except NotFound:
-        await _finish(ws, outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
+        await _finish(
+            ws, outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session")
+        )
         return
     finally:
         forget()
@@ -237,7 +265,9 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
     return None
 
 
-async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, session_id: str, author: Author) -> None:
+async def _capture_loop(
+    ws: WebSocket, outlet: Outlet, services: Services, session_id: str, author: Author
+) -> None:
     in_flight: deque[tuple[str | None, asyncio.Task[Ack]]] = deque()
     wakeup = asyncio.Event()
 
@@ -255,7 +285,12 @@ async def _capture_loop(ws: WebSocket, outlet: Outlet, services: Services, sessi
                 reply(outlet, error_message(exc.code, exc.message, client_id=client_id, field=exc.field))
             except Exception:
                 log.exception("capture failed")
-                reply(outlet, error_message("internal", "the server failed to save this; send it again", client_id=client_id))
+                reply(
+                    outlet,
+                    error_message(
+                        "internal", "the server failed to save this; send it again", client_id=client_id
+                    ),
+                )
             in_flight.popleft()
             wakeup.set()
 

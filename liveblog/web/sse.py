@@ -67,7 +67,9 @@ class SSEStream:
             ended.set()
 
         outlet = QueueOutlet(emit, close, self.services.settings.streams.viewer_buffer_bytes)
-        await send({"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode(), "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": f"retry: {RETRY_MS}\n\n".encode(), "more_body": True}
+        )
 
         async def wait_disconnect() -> None:
             while True:
@@ -78,10 +80,22 @@ class SSEStream:
 
         watcher = asyncio.create_task(wait_disconnect())
         try:
-            async with hub.subscribe(self.session_id, outlet, since=self.since, epoch=self.epoch, hello={"role": "viewer"}):
+            async with hub.subscribe(
+                self.session_id, outlet, since=self.since, epoch=self.epoch, hello={"role": "viewer"}
+            ):
                 await ended.wait()
         except ReloadRequired as reload:
-            outlet.write(Frame.of({"type": "reload", "code": "reload", "reason": reload.reason, "epoch": reload.epoch, "seq": reload.head}))
+            outlet.write(
+                Frame.of(
+                    {
+                        "type": "reload",
+                        "code": "reload",
+                        "reason": reload.reason,
+                        "epoch": reload.epoch,
+                        "seq": reload.head,
+                    }
+                )
+            )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(outlet.drain(), 5)
         finally:

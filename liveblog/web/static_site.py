@@ -84,8 +84,14 @@ def _plain(html: str) -> str:
     return " ".join(_TAGS.sub(" ", html).split())
 
 
-async def export_site(services: Services, templates: Any, event_id: str, out: Path, base_url: str = "",
-                      progress: Callable[[str, int], None] = lambda step, total: None) -> dict[str, int]:
+async def export_site(
+    services: Services,
+    templates: Any,
+    event_id: str,
+    out: Path,
+    base_url: str = "",
+    progress: Callable[[str, int], None] = lambda step, total: None,
+) -> dict[str, int]:
     """Write the event's static site to `out`; `progress(file, total)` is called once per page
     written (`total` pages in all). Returns counts of what was written."""
     archive = services.archive
@@ -116,8 +122,10 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
         try:
             path = safe_join(out, file)
         except UnsafePath as exc:
-            raise BadRequest(f"export-site refused to write {exc} (an id in the database is not a safe file name)",
-                             code="unsafe_path") from None
+            raise BadRequest(
+                f"export-site refused to write {exc} (an id in the database is not a safe file name)",
+                code="unsafe_path",
+            ) from None
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(text, bytes):
             path.write_bytes(text)
@@ -158,34 +166,78 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
         view = await archive.knowledge_view(s.id, cards.key)
         notes_html, posts_html, fresh, section = cards.render(view)
         await archive.keep_cards(s.id, view.card_key, fresh, section)
-        page("archive/knowledge.html", f"sessions/{s.id}.html", {
-            "page": view, "session": view.session, "event": event, "canonical": canonical, "can_edit": False,
-            "jsonld": jsonld_script(jsonld_article(view, canonical)), "thread": thread, "moderator": False,
-            "notes_html": notes_html, "posts_html": posts_html,
-            "recording": recording_of(view.session), "chapters": page_chapters(view, ZoneInfo(archive.settings.timezone)),
-        })
+        page(
+            "archive/knowledge.html",
+            f"sessions/{s.id}.html",
+            {
+                "page": view,
+                "session": view.session,
+                "event": event,
+                "canonical": canonical,
+                "can_edit": False,
+                "jsonld": jsonld_script(jsonld_article(view, canonical)),
+                "thread": thread,
+                "moderator": False,
+                "notes_html": notes_html,
+                "posts_html": posts_html,
+                "recording": recording_of(view.session),
+                "chapters": page_chapters(view, ZoneInfo(archive.settings.timezone)),
+            },
+        )
         write(f"sessions/{s.id}.md", session_markdown(kp, thread, base_url))
         write(f"sessions/{s.id}.json", json.dumps(await archive.export(event.id, [s.id]), ensure_ascii=False))
         counts["pages"] += 1
         url = f"sessions/{s.id}.html"
-        index.append({"u": url, "s": s.title, "k": "session",
-                      "x": f"{s.title} {' '.join(s.speakers)} {s.description} {' '.join(kp.tags)}"[:INDEX_TEXT_CHARS]})
+        index.append(
+            {
+                "u": url,
+                "s": s.title,
+                "k": "session",
+                "x": f"{s.title} {' '.join(s.speakers)} {s.description} {' '.join(kp.tags)}"[
+                    :INDEX_TEXT_CHARS
+                ],
+            }
+        )
         if kp.record.summary:
-            index.append({"u": f"{url}#summary", "s": s.title, "k": "summary",
-                          "x": _plain(kp.record.summary_html)[:INDEX_TEXT_CHARS]})
+            index.append(
+                {
+                    "u": f"{url}#summary",
+                    "s": s.title,
+                    "k": "summary",
+                    "x": _plain(kp.record.summary_html)[:INDEX_TEXT_CHARS],
+                }
+            )
         for item in kp.notes + kp.posts:
-            index.append({"u": f"{url}#item-{item.id}", "s": s.title, "k": item.kind,
-                          "x": _plain(item.html)[:INDEX_TEXT_CHARS]})
+            index.append(
+                {
+                    "u": f"{url}#item-{item.id}",
+                    "s": s.title,
+                    "k": item.kind,
+                    "x": _plain(item.html)[:INDEX_TEXT_CHARS],
+                }
+            )
         for q in kp.questions:
-            index.append({"u": f"{url}#item-{q.item.id}", "s": s.title, "k": "question",
-                          "x": _plain(q.item.html)[:INDEX_TEXT_CHARS]})
+            index.append(
+                {
+                    "u": f"{url}#item-{q.item.id}",
+                    "s": s.title,
+                    "k": "question",
+                    "x": _plain(q.item.html)[:INDEX_TEXT_CHARS],
+                }
+            )
         stack = list(thread.roots)
         while stack:
             node = stack.pop()
             stack.extend(node.replies)
             if node.comment.public:
-                index.append({"u": f"{url}#comment-{node.comment.id}", "s": s.title, "k": "comment",
-                              "x": _plain(node.comment.html)[:INDEX_TEXT_CHARS]})
+                index.append(
+                    {
+                        "u": f"{url}#comment-{node.comment.id}",
+                        "s": s.title,
+                        "k": "comment",
+                        "x": _plain(node.comment.html)[:INDEX_TEXT_CHARS],
+                    }
+                )
     for t in tags:
         tag_page = await archive.tag_page(t)
         tag_page.sessions = [s for s in tag_page.sessions if s.event_id == event.id]
@@ -194,20 +246,48 @@ async def export_site(services: Services, templates: Any, event_id: str, out: Pa
     # The event's own feed ("Around the event") is part of the archive's index page.
     for item in event_archive.event_posts:
         media_ids.update(_media_of(item))
-        index.append({"u": f"index.html#item-{item.id}", "s": "Around the event", "k": "social",
-                      "x": _plain(item.html)[:INDEX_TEXT_CHARS]})
+        index.append(
+            {
+                "u": f"index.html#item-{item.id}",
+                "s": "Around the event",
+                "k": "social",
+                "x": _plain(item.html)[:INDEX_TEXT_CHARS],
+            }
+        )
     await write_media()
     titles = {s.id: s.title for s in event_archive.sessions}
-    event_archive.sessions = sessions + [s for s in event_archive.sessions if s.id not in event_archive.records]
-    page("archive/event.html", "index.html", {
-        "archive": event_archive, "event": event,
-        "activity_svg": activity_chart(event_archive.activity, title="Items posted per quarter hour (UTC)"),
-        "contrib_svg": bar_chart([(titles[s.id], sum(event_archive.counts.get(s.id, {}).get(k, 0)
-                                                     for k in ("note", "social", "question"))) for s in sessions],
-                                 title="Notes, posts and questions per session"),
-        "turnout_svg": bar_chart([(q, v) for _, _, q, v in event_archive.turnout], title="Voters per poll",
-                                 details=[titles.get(sid, "") for _, sid, _, _ in event_archive.turnout]),
-    })
+    event_archive.sessions = sessions + [
+        s for s in event_archive.sessions if s.id not in event_archive.records
+    ]
+    page(
+        "archive/event.html",
+        "index.html",
+        {
+            "archive": event_archive,
+            "event": event,
+            "activity_svg": activity_chart(
+                event_archive.activity, title="Items posted per quarter hour (UTC)"
+            ),
+            "contrib_svg": bar_chart(
+                [
+                    (
+                        titles[s.id],
+                        sum(
+                            event_archive.counts.get(s.id, {}).get(k, 0)
+                            for k in ("note", "social", "question")
+                        ),
+                    )
+                    for s in sessions
+                ],
+                title="Notes, posts and questions per session",
+            ),
+            "turnout_svg": bar_chart(
+                [(q, v) for _, _, q, v in event_archive.turnout],
+                title="Voters per poll",
+                details=[titles.get(sid, "") for _, sid, _, _ in event_archive.turnout],
+            ),
+        },
+    )
     write("archive.md", event_markdown(event_archive, base_url))
     write("archive.json", json.dumps(await archive.export(event.id), ensure_ascii=False))
     page("archive/static_search.html", "search.html", {"event": event})

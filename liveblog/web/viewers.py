@@ -21,9 +21,9 @@ from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
 from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps
 from liveblog.web.outlets import QueueOutlet, TransportOutlet
-from liveblog.web.wsproto import FastSend
 from liveblog.web.security import origin_allowed, trusted_origins
 from liveblog.web.sockets import decode, error_message, parse_position, reply
+from liveblog.web.wsproto import FastSend
 
 VIEWER_PATH = re.compile(r"^/ws/v1/sessions/([^/]+)$")
 _HELLO = {"role": "viewer"}
@@ -38,7 +38,9 @@ async def serve_viewer(
 ) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
-    if not origin_allowed(Headers(scope=scope), trusted_origins(services.settings), scope.get("scheme", "ws")):
+    if not origin_allowed(
+        Headers(scope=scope), trusted_origins(services.settings), scope.get("scheme", "ws")
+    ):
         await send({"type": "websocket.close", "code": CloseCode.FORBIDDEN})  # HTTP 403 to the handshake
         return
     offered = scope.get("subprotocols") or []
@@ -63,11 +65,19 @@ async def serve_viewer(
         try:
             channel = await hub.join(session_id, outlet, since=since, epoch=epoch, hello=_HELLO)
         except ReloadRequired as reload:
-            message = {"type": "reload", "code": "reload", "reason": reload.reason, "epoch": reload.epoch, "seq": reload.head}
+            message = {
+                "type": "reload",
+                "code": "reload",
+                "reason": reload.reason,
+                "epoch": reload.epoch,
+                "seq": reload.head,
+            }
             await _finish(outlet, CloseCode.RELOAD, message)
             return
         except NotFound:
-            await _finish(outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session"))
+            await _finish(
+                outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session")
+            )
             return
         try:
             while not outlet.closed:

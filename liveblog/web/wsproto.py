@@ -95,7 +95,9 @@ class FastWebSocketProtocol(asyncio.Protocol):
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
 
-    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any] | None = None, _loop: Any = None) -> None:
+    def __init__(
+        self, config: Any, server_state: Any, app_state: dict[str, Any] | None = None, _loop: Any = None
+    ) -> None:
         if not config.loaded:
             config.load()  # pragma: no cover
         self.config = config
@@ -210,7 +212,9 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.response = response
         raw_path, _, query = request.path.partition("?")
         subprotocols = [
-            token.strip() for header in request.headers.get_all("Sec-WebSocket-Protocol") for token in header.split(",")
+            token.strip()
+            for header in request.headers.get_all("Sec-WebSocket-Protocol")
+            for token in header.split(",")
         ]
         root = self.config.root_path
         self.path = root + unquote(raw_path)
@@ -225,7 +229,9 @@ class FastWebSocketProtocol(asyncio.Protocol):
             "path": self.path,
             "raw_path": (root + raw_path).encode("ascii"),
             "query_string": query.encode("ascii"),
-            "headers": [(k.lower().encode("ascii"), v.encode("latin-1")) for k, v in request.headers.raw_items()],
+            "headers": [
+                (k.lower().encode("ascii"), v.encode("latin-1")) for k, v in request.headers.raw_items()
+            ],
             "subprotocols": subprotocols,
             "state": self.app_state.copy(),
             "extensions": {FAST_SEND: self},
@@ -387,14 +393,22 @@ class FastWebSocketProtocol(asyncio.Protocol):
         elif opcode is Opcode.PONG:
             if self.pong_payload is not None and bytes(frame.data) == self.pong_payload:
                 self.pong_payload = None
-                self._schedule_ping(self.stall_seconds / 2 if self.sent_since_pong and self.stall_seconds else IDLE_PING_SECONDS)
+                self._schedule_ping(
+                    self.stall_seconds / 2
+                    if self.sent_since_pong and self.stall_seconds
+                    else IDLE_PING_SECONDS
+                )
         elif opcode is Opcode.CLOSE:
             if self.close_sent:  # the peer answered our close: done
                 self.transport.close()
                 return
             rcvd = self.conn.close_rcvd
             self._deliver(
-                {"type": "websocket.disconnect", "code": rcvd.code if rcvd else 1005, "reason": rcvd.reason if rcvd else ""}
+                {
+                    "type": "websocket.disconnect",
+                    "code": rcvd.code if rcvd else 1005,
+                    "reason": rcvd.reason if rcvd else "",
+                }
             )
             self.close_sent = True
             self._stop_timers()

@@ -158,7 +158,9 @@ class ThreadServer:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {message}; last value {value!r}")
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {message}; last value {value!r}"
+                )
             time.sleep(POLL_INTERVAL)  # the interval of a deadline-bounded wait
 
     def notetaker_url(self, token: str | None = None) -> str:

@@ -28,31 +28,56 @@ def build_archive(server: ThreadServer) -> dict[str, Any]:
     async def build(svc: Services) -> dict[str, Any]:
         svc.accounts.hasher = FAST_HASHER
         filled = await fill_session(svc, seed)
-        await svc.programme.update_session(seed.session_id, {
-            "hashtags": ["#Botany", "#Light"], "speakers": ["Dr Ada Green"],
-            "description": "How leaves turn light into sugar."})
+        await svc.programme.update_session(
+            seed.session_id,
+            {
+                "hashtags": ["#Botany", "#Light"],
+                "speakers": ["Dr Ada Green"],
+                "description": "How leaves turn light into sugar.",
+            },
+        )
         await svc.programme.update_session(seed.other_session_id, {"hashtags": ["#botany"]})
         await svc.programme.set_state(seed.other_session_id, "live")
         for sid in (seed.session_id, seed.other_session_id):
             await svc.programme.set_state(sid, "ended")
         await svc.archive.archive_due()
-        await svc.archive.set_summary(seed.session_id, (
-            "Photosynthesis, from **chlorophyll** to sugar:\n\n- red and blue light are absorbed\n"
-            "- green is reflected, which is why leaves look green"), "org")
+        await svc.archive.set_summary(
+            seed.session_id,
+            (
+                "Photosynthesis, from **chlorophyll** to sugar:\n\n- red and blue light are absorbed\n"
+                "- green is reflected, which is why leaves look green"
+            ),
+            "org",
+        )
         await svc.archive.set_organiser_tags(seed.session_id, "plant science, photosynthesis")
         account = await organiser_account(svc)
         from liveblog.capture.notes import Author
-        await svc.notes.handle(seed.session_id, Author.organiser(account), {
-            "type": "note.update", "client_id": "fix-1", "item_id": filled.note_id,
-            "body": "Photosynthesis is how plants **make glucose** from light https://example.org/leaf"})
+
+        await svc.notes.handle(
+            seed.session_id,
+            Author.organiser(account),
+            {
+                "type": "note.update",
+                "client_id": "fix-1",
+                "item_id": filled.note_id,
+                "body": "Photosynthesis is how plants **make glucose** from light https://example.org/leaf",
+            },
+        )
         readers: Readers = svc.readers
         rosa, rosa_token = await readers.register("rosa", "a long password")
         sam, _ = await readers.register("sam", "a long password")
-        first = await svc.comments.post(seed.session_id, rosa, "Great talk. Does this work for **algae** too?")
-        await svc.comments.post(seed.session_id, sam, "Yes: algae have chlorophyll as well.", parent_id=first.id)
+        first = await svc.comments.post(
+            seed.session_id, rosa, "Great talk. Does this work for **algae** too?"
+        )
+        await svc.comments.post(
+            seed.session_id, sam, "Yes: algae have chlorophyll as well.", parent_id=first.id
+        )
         await svc.comments.post(seed.other_session_id, sam, "Will the workshop cover *C4* plants?")
         off_topic = await svc.comments.post(seed.other_session_id, sam, "Cheap *sunglasses* for sale")
-        await svc.comments.moderate(off_topic.id, "hide", "org", "advertising")  # in the organisers' queue and log
+        await svc.comments.moderate(
+            off_topic.id, "hide", "org", "advertising"
+        )  # in the organisers' queue and log
+
         # The upvote count is written by the tally coalescer a moment later: wait for it, so
         # every change exists before the commit times are spread out.
         async def upvotes_written() -> bool:
@@ -82,8 +107,9 @@ def pages(server: ThreadServer) -> dict[str, str]:
     }
 
 
-def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: ThreadServer, screenshot_dir: Path
-                                                  ) -> None:
+def test_archive_pages_screenshots_axe_and_layout(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
     data = build_archive(server)
     problems: dict[str, list[str]] = {}
 
@@ -96,8 +122,9 @@ def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: 
             problems[f"{name}-{label}"] = bad
 
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-        ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE,
-                              bypass_csp=True)  # axe is injected as an inline script
+        ctx = browser_context(
+            viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE, bypass_csp=True
+        )  # axe is injected as an inline script
         ctx.add_cookies([{"name": "lb_reader", "value": data["rosa_token"], "url": server.url}])
         page = ctx.new_page()
         for name, path in pages(server).items():
@@ -106,10 +133,13 @@ def test_archive_pages_screenshots_axe_and_layout(browser_context: Any, server: 
             if name == "replay":
                 expect(page.locator("#replay")).to_have_attribute("data-ready", "true")
                 page.locator("#replay-scrubber").evaluate(
-                    "(el) => { el.value = el.max; el.dispatchEvent(new Event('input')); }")
+                    "(el) => { el.value = el.max; el.dispatchEvent(new Event('input')); }"
+                )
             if name == "comments":
                 page.locator("#comments").scroll_into_view_if_needed()
-                page.locator("#comments").screenshot(path=str(screenshot_dir / f"archive-comments-{label}.png"))
+                page.locator("#comments").screenshot(
+                    path=str(screenshot_dir / f"archive-comments-{label}.png")
+                )
             else:
                 page.screenshot(path=str(screenshot_dir / f"archive-{name}-{label}.png"), full_page=True)
             if bad := sideways(page, viewport["width"]):
@@ -150,7 +180,9 @@ def test_replay_plays_and_scrubs(browser_context: Any, server: ThreadServer) -> 
     page.get_by_role("button", name="Pause").click()
     scrub = page.locator("#replay-scrubber")
     scrub.evaluate("(el) => { el.value = el.max; el.dispatchEvent(new Event('input')); }")
-    expect(page.locator("#replay-clock")).to_contain_text(f"{data['changes'] - 1}:00 / {data['changes'] - 1}:00")
+    expect(page.locator("#replay-clock")).to_contain_text(
+        f"{data['changes'] - 1}:00 / {data['changes'] - 1}:00"
+    )
     expect(page.locator("#replay-polls")).to_contain_text("Chlorophyll: 2")
     expect(page.locator("#replay-questions")).to_contain_text("Why are leaves green")
     notes_at_end = page.locator("#replay-items > li").count()
@@ -177,8 +209,9 @@ def test_a_new_comment_arrives_live_on_the_knowledge_page(browser_context: Any, 
     expect(page.locator("#comment-count")).to_have_text("(3)")
 
 
-def test_the_static_export_works_opened_from_disk(browser_context: Any, server: ThreadServer, tmp_path: Path,
-                                                 screenshot_dir: Path) -> None:
+def test_the_static_export_works_opened_from_disk(
+    browser_context: Any, server: ThreadServer, tmp_path: Path, screenshot_dir: Path
+) -> None:
     """file:// pages: the event index links to a session, and offline search finds a note."""
     from liveblog.web.app import make_templates
     from liveblog.web.static_site import export_site

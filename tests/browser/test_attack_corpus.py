@@ -32,14 +32,14 @@ pytestmark = pytest.mark.browser
 # Each payload tries to run `window.__pwned = …` (or to leave the page) a different way.
 PAYLOADS = [
     '<script>window.__pwned="script"</script>',
-    '<img src=x onerror="window.__pwned=\'img\'">',
+    "<img src=x onerror=\"window.__pwned='img'\">",
     '"><svg onload="window.__pwned=\'svg\'">',
     "'><iframe srcdoc=\"<script>parent.__pwned='iframe'</script>\"></iframe>",
     '[click me](javascript:window.__pwned="md-link")',
-    '<a href="jav&#x09;ascript:window.__pwned=\'entity\'">tab</a>',
-    '<details open ontoggle="window.__pwned=\'toggle\'">d</details>',
+    "<a href=\"jav&#x09;ascript:window.__pwned='entity'\">tab</a>",
+    "<details open ontoggle=\"window.__pwned='toggle'\">d</details>",
     '</textarea></title></script><script>window.__pwned="breakout"</script>',
-    '<math><mtext><table><mglyph><style><img src=x onerror="window.__pwned=\'mxss\'">',
+    "<math><mtext><table><mglyph><style><img src=x onerror=\"window.__pwned='mxss'\">",
     '<a href="data:text/html,<script>parent.__pwned=1</script>">data</a>',
     '<form action="https://evil.example/steal"><button>go</button></form>',
     '<base href="https://evil.example/"><meta http-equiv="refresh" content="0;url=https://evil.example">',
@@ -71,28 +71,54 @@ def plant(server: ThreadServer) -> dict[str, Any]:
 
     async def run(svc: Services) -> dict[str, Any]:
         svc.accounts.hasher = FAST_HASHER
-        await svc.programme.update_event(seed.event_id, {
-            "title": "Summit " + payload(2), "description": CORPUS, "venue": payload(1)})
+        await svc.programme.update_event(
+            seed.event_id, {"title": "Summit " + payload(2), "description": CORPUS, "venue": payload(1)}
+        )
         for n, sid in enumerate((seed.session_id, seed.other_session_id)):
-            await svc.programme.update_session(sid, {
-                "title": f"Talk {n} " + payload(n), "room": payload(n + 3), "speakers": [payload(n + 5), "Dr Ada"],
-                "description": CORPUS, "hashtags": ["#botany"]})
+            await svc.programme.update_session(
+                sid,
+                {
+                    "title": f"Talk {n} " + payload(n),
+                    "room": payload(n + 3),
+                    "speakers": [payload(n + 5), "Dr Ada"],
+                    "description": CORPUS,
+                    "hashtags": ["#botany"],
+                },
+            )
         invite, token = await svc.accounts.invite(seed.event_id, None, "Sam " + payload(1)[:40])
         sam = Author.from_invite(invite)
         mod = Moderator("Sam", invite.id)
         for sid in (seed.session_id, seed.other_session_id):
             for n, text in enumerate([CORPUS, *PAYLOADS]):
                 await note(svc, sid, sam, text, key_point=n == 1)
-            poll = await svc.audience.create_poll(sid, mod, {
-                "question": "Which? " + payload(0), "kind": "single", "options": [payload(1), payload(2)],
-                "open": True})
+            poll = await svc.audience.create_poll(
+                sid,
+                mod,
+                {
+                    "question": "Which? " + payload(0),
+                    "kind": "single",
+                    "options": [payload(1), payload(2)],
+                    "open": True,
+                },
+            )
             await svc.audience.vote(poll.id, Voter("p1"), {"choice": "a"})
             for n in range(3):
                 await svc.audience.ask(sid, Voter(f"q{n}"), {"body": payload(n + 7)})
-            await svc.feeds.ingest("mastodon", [SocialPost(
-                network="mastodon", post_id=f"https://social.example/users/eve/statuses/{sid}",
-                author_handle="eve@social.example", author_name="Eve " + payload(1), text=CORPUS + " #botany",
-                url="https://social.example/@eve/1", posted_at="2026-05-14T09:30:00.000Z", hashtags=("botany",))])
+            await svc.feeds.ingest(
+                "mastodon",
+                [
+                    SocialPost(
+                        network="mastodon",
+                        post_id=f"https://social.example/users/eve/statuses/{sid}",
+                        author_handle="eve@social.example",
+                        author_name="Eve " + payload(1),
+                        text=CORPUS + " #botany",
+                        url="https://social.example/@eve/1",
+                        posted_at="2026-05-14T09:30:00.000Z",
+                        hashtags=("botany",),
+                    )
+                ],
+            )
         reader, reader_token = await svc.readers.register("rosa", "a long password")
         for sid in (seed.session_id, seed.other_session_id):
             await svc.comments.post(sid, reader, COMMENT_CORPUS)
@@ -115,7 +141,8 @@ AUDIT = """(own) => {
   const bad = [];
   for (const s of document.scripts) {
     const src = s.getAttribute("src");
-    if (src ? !new RegExp(own).test(src) : !["application/ld+json", "application/json"].includes(s.type)) bad.push("script " + (src || s.textContent.slice(0, 60)));
+    const inline = !["application/ld+json", "application/json"].includes(s.type);
+    if (src ? !new RegExp(own).test(src) : inline) bad.push("script " + (src || s.textContent.slice(0, 60)));
   }
   for (const el of document.querySelectorAll("*")) {
     for (const a of el.attributes) {
@@ -126,7 +153,8 @@ AUDIT = """(own) => {
     const href = el.getAttribute("href").replace(/[\\u0000-\\u0020]/g, "").toLowerCase();
     if (/^(javascript|data|vbscript|blob):/.test(href)) bad.push("link " + href.slice(0, 60));
   }
-  for (const el of document.querySelectorAll("iframe, object, embed, base, frame, frameset, applet")) bad.push("element " + el.tagName);
+  const embeds = "iframe, object, embed, base, frame, frameset, applet";
+  for (const el of document.querySelectorAll(embeds)) bad.push("element " + el.tagName);
   for (const el of document.querySelectorAll("meta[http-equiv]")) bad.push("meta " + el.getAttribute("http-equiv"));
   for (const f of document.querySelectorAll("form")) {
     const action = f.getAttribute("action") || "";
@@ -148,8 +176,14 @@ def watch(page: Page, origin: str, events: list[str]) -> None:
     """Dialogs, script errors, and the page leaving our origin (a refresh or a base href)."""
     page.on("dialog", lambda d: (events.append(f"dialog: {d.message}"), d.dismiss()))
     page.on("pageerror", lambda e: events.append(f"page error: {e}"))
-    page.on("framenavigated", lambda f: events.append(f"navigated to {f.url}")
-            if f.parent_frame is None and not f.url.startswith(origin) else None)
+    page.on(
+        "framenavigated",
+        lambda f: (
+            events.append(f"navigated to {f.url}")
+            if f.parent_frame is None and not f.url.startswith(origin)
+            else None
+        ),
+    )
 
 
 def test_the_corpus_in_every_field_runs_nowhere(server: ThreadServer, browser_context: Any) -> None:
@@ -187,7 +221,8 @@ def test_the_corpus_in_every_field_runs_nowhere(server: ThreadServer, browser_co
         if name == "replay":
             expect(page.locator("#replay")).to_have_attribute("data-ready", "true")
             page.locator("#replay-scrubber").evaluate(
-                "(el) => { el.value = el.max; el.dispatchEvent(new Event('input')); }")
+                "(el) => { el.value = el.max; el.dispatchEvent(new Event('input')); }"
+            )
         audit(page, name, problems)
 
     # Items arriving live are rendered by the page's script: plant more while a viewer watches.
@@ -199,7 +234,7 @@ def test_the_corpus_in_every_field_runs_nowhere(server: ThreadServer, browser_co
         author = Author.from_invite(planted["invite"])
         for text in PAYLOADS[:4]:
             await note(svc, live, author, text)
-        reader = (await svc.db.read(lambda r: r.account_for_login("rosa")))
+        reader = await svc.db.read(lambda r: r.account_for_login("rosa"))
         assert reader is not None
         await svc.comments.post(live, reader[0], "live " + COMMENT_CORPUS)
 
@@ -210,8 +245,12 @@ def test_the_corpus_in_every_field_runs_nowhere(server: ThreadServer, browser_co
 
     # The same pages for the people who wrote into them.
     org = browser_context(bypass_csp=True)
-    org.add_cookies([{"name": "lb_login", "value": seed.login_token, "url": server.url},
-                     {"name": "lb_reader", "value": planted["reader_token"], "url": server.url}])
+    org.add_cookies(
+        [
+            {"name": "lb_login", "value": seed.login_token, "url": server.url},
+            {"name": "lb_reader", "value": planted["reader_token"], "url": server.url},
+        ]
+    )
     page = org.new_page()
     watch(page, server.url, events)
     private = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -41,14 +41,24 @@ def hostile(media_id: str) -> SocialPost:
         post_id="https://social.example/users/eve/statuses/666",
         author_handle="eve@social.example",
         author_name='Eve <img src="https://tracker.example/eve.png">',
-        text=('<script>window.pwned = 1</script><b>not bold</b> <img src=x onerror="window.pwned=2"> '
-              'click javascript:window.pwned=3 or https://example.org/ok #test @ana@social.example'),
+        text=(
+            '<script>window.pwned = 1</script><b>not bold</b> <img src=x onerror="window.pwned=2"> '
+            "click javascript:window.pwned=3 or https://example.org/ok #test @ana@social.example"
+        ),
         url="https://social.example/@eve/666",
         posted_at="2026-05-14T09:30:00.000Z",
         hashtags=("test",),
-        media=({"type": "image", "url": "https://files.social.example/a.png", "alt": "A slide", "width": 40,
-                "height": 30, "local": f"/media/{media_id}"},
-               {"type": "image", "url": "https://files.social.example/b.png", "alt": "Not fetched"}),
+        media=(
+            {
+                "type": "image",
+                "url": "https://files.social.example/a.png",
+                "alt": "A slide",
+                "width": 40,
+                "height": 30,
+                "local": f"/media/{media_id}",
+            },
+            {"type": "image", "url": "https://files.social.example/b.png", "alt": "Not fetched"},
+        ),
         avatar_url="https://files.social.example/avatar.png",
         avatar_local=f"/media/{media_id}",
     )
@@ -98,7 +108,9 @@ def test_a_hostile_post_is_inert_and_the_viewer_asks_only_our_origin(
         # The post shows its author's name and handle: the card's header keeps the name for
         # screen readers (it labels the card) but does not show it a second time.
         author = card.locator(".item-meta .author")
-        assert author.inner_text().strip() and author.inner_text() in card.locator(".social-name").inner_text()
+        assert (
+            author.inner_text().strip() and author.inner_text() in card.locator(".social-name").inner_text()
+        )
         box = author.bounding_box()
         assert box is not None and box["width"] <= 1 and box["height"] <= 1, box
         page.wait_for_function("() => [...document.images].every(i => i.complete)")
@@ -120,14 +132,19 @@ def moderated(tmp_path: Path) -> Iterator[ThreadServer]:
 
 
 def plain(n: int, who: str) -> SocialPost:
-    return SocialPost(network="x", post_id=str(1_900_000_000_000_000_000 + n), author_handle=who, author_name=who.title(),
-                      text=f"Post {n} from {who} #test", url=f"https://x.com/{who}/status/{n}",
-                      posted_at=f"2026-05-14T09:3{n}:00.000Z", hashtags=("test",))
+    return SocialPost(
+        network="x",
+        post_id=str(1_900_000_000_000_000_000 + n),
+        author_handle=who,
+        author_name=who.title(),
+        text=f"Post {n} from {who} #test",
+        url=f"https://x.com/{who}/status/{n}",
+        posted_at=f"2026-05-14T09:3{n}:00.000Z",
+        hashtags=("test",),
+    )
 
 
-def test_moderators_see_the_queue_live_and_decide_with_one_key(
-    moderated: ThreadServer, browser: Any
-) -> None:
+def test_moderators_see_the_queue_live_and_decide_with_one_key(moderated: ThreadServer, browser: Any) -> None:
     server = moderated
     assert server.seed is not None
     mod_ctx = browser.new_context(base_url=server.url)
@@ -215,8 +232,13 @@ def test_a_note_taker_quotes_a_post_into_a_note(moderated: ThreadServer, browser
         server.call(arrive)
         page.get_by_role("button", name="Quote into a note").click()
         expect(page.locator("#social-status")).to_have_text("Quoted into a note.")
-        notes = server.wait_for(lambda: [i for i in server.items() if i.kind == "note"], message="the quoting note")
-        assert notes[0].body.startswith("> Post 5 from ana #test") and "— Ana on [X](https://x.com/ana/status/5)" in notes[0].body
+        notes = server.wait_for(
+            lambda: [i for i in server.items() if i.kind == "note"], message="the quoting note"
+        )
+        assert (
+            notes[0].body.startswith("> Post 5 from ana #test")
+            and "— Ana on [X](https://x.com/ana/status/5)" in notes[0].body
+        )
         assert notes[0].author == "Ada"  # the note-taker's own note
     finally:
         ctx.close()
@@ -236,9 +258,15 @@ def event_posts(server: ThreadServer, texts: list[str]) -> str:
             soon = datetime.now() + timedelta(minutes=5)
             # The event runs on to today, so that the next session may fall within its days.
             await svc.programme.update_event(ids.event_id, {"ends_on": soon.strftime("%Y-%m-%d")})
-            await svc.programme.create_session(ids.event_id, {
-                "title": "After the break", "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
-                "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"), "room": "Hall"})
+            await svc.programme.create_session(
+                ids.event_id,
+                {
+                    "title": "After the break",
+                    "starts_at": soon.strftime("%Y-%m-%dT%H:%M"),
+                    "ends_at": (soon + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+                    "room": "Hall",
+                },
+            )
 
             async def op(tx: Tx) -> str:
                 return await tx.insert_media(ids.session_id, "image/png", _png(), "test")
@@ -250,12 +278,31 @@ def event_posts(server: ThreadServer, texts: list[str]) -> str:
         posts = []
         for n, text in enumerate(texts):
             post = plain(n, f"guest{len(text)}")
-            posts.append(SocialPost(**{**post.to_dict(), "text": f"{text} #test", "post_id": f"{post.post_id}{len(text)}",
-                                       "links": (), "hashtags": ("test",), "mentions": (),
-                                       "media": ({"type": "image", "url": "https://cdn.example/p.png",
-                                                  "alt": "The hall filling up", "width": 40, "height": 30,
-                                                  "local": f"/media/{media_id}"},) if media_id and n == 0 else (),
-                                       "relation": {}}))
+            posts.append(
+                SocialPost(
+                    **{
+                        **post.to_dict(),
+                        "text": f"{text} #test",
+                        "post_id": f"{post.post_id}{len(text)}",
+                        "links": (),
+                        "hashtags": ("test",),
+                        "mentions": (),
+                        "media": (
+                            {
+                                "type": "image",
+                                "url": "https://cdn.example/p.png",
+                                "alt": "The hall filling up",
+                                "width": 40,
+                                "height": 30,
+                                "local": f"/media/{media_id}",
+                            },
+                        )
+                        if media_id and n == 0
+                        else (),
+                        "relation": {},
+                    }
+                )
+            )
         result = await svc.feeds.ingest("x", posts)
         assert all(r == [""] for r in result.routed.values()), result.routed
         feed = await svc.programme.event_feed(ids.event_id)
@@ -273,13 +320,20 @@ def test_the_event_page_and_around_the_event_live_screenshots_and_axe(
 
     ids = server.seed
     assert ids is not None
-    event_posts(server, ["Doors are open, coffee in the foyer", "Great turnout this morning",
-                         "Slides from yesterday are online at https://example.org/slides"])
+    event_posts(
+        server,
+        [
+            "Doors are open, coffee in the foyer",
+            "Great turnout this morning",
+            "Slides from yesterday are online at https://example.org/slides",
+        ],
+    )
     problems: dict[str, list[str]] = {}
     asked: list[str] = []
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-        ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE,
-                              bypass_csp=True)  # axe is injected as an inline script
+        ctx = browser_context(
+            viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE, bypass_csp=True
+        )  # axe is injected as an inline script
         page = ctx.new_page()
         page.on("request", lambda r: asked.append(r.url))
         page.goto(f"{server.url}/events/{ids.event_id}")
@@ -291,7 +345,9 @@ def test_the_event_page_and_around_the_event_live_screenshots_and_axe(
             if name == "archive":
                 page.goto(f"{server.url}/events/{ids.event_id}/archive")
                 expect(page.locator(".around-archive article.item-social")).to_have_count(3)
-                page.screenshot(path=str(screenshot_dir / f"event-around-archive-{label}.png"), full_page=True)
+                page.screenshot(
+                    path=str(screenshot_dir / f"event-around-archive-{label}.png"), full_page=True
+                )
             if name == "around":
                 page.goto(f"{server.url}/events/{ids.event_id}")
                 section.get_by_role("link", name="All 3 posts around the event, live").click()
@@ -338,7 +394,9 @@ def test_moderating_the_events_own_feed_with_one_key_each(
         expect(queue).to_have_count(2)
         page.screenshot(path=str(screenshot_dir / "event-around-moderation-desktop.png"), full_page=True)
         assert serious_axe_violations(page) == []
-        assert page.get_by_role("button", name="Quote into a note").count() == 0  # no notes in the event's feed
+        assert (
+            page.get_by_role("button", name="Quote into a note").count() == 0
+        )  # no notes in the event's feed
         first = queue.first.inner_text()
         page.keyboard.press("a" if "Doors are open" in first else "j")
         if "Doors are open" not in first:
@@ -346,7 +404,9 @@ def test_moderating_the_events_own_feed_with_one_key_each(
         expect(queue).to_have_count(1)
         expect(viewer.locator("#items article.item-social")).to_have_count(1)  # live, without a reload
         expect(viewer.locator("#items")).to_contain_text("Doors are open")
-        page.keyboard.press("b")  # block the other account: it asks first (Cancel keeps it), then its waiting post goes
+        page.keyboard.press(
+            "b"
+        )  # block the other account: it asks first (Cancel keeps it), then its waiting post goes
         dialog = page.get_by_role("dialog")
         expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()  # the keys go to the dialog now
         page.keyboard.press("Enter")

@@ -40,7 +40,9 @@ def post(page: Page, text: str) -> None:
 
 def saved(page: Page, text: str) -> Any:
     """Articles (not waiting ones) whose body is exactly `text`."""
-    return page.locator("#items > article.item:not(.pending) .item-body").filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$"))
+    return page.locator("#items > article.item:not(.pending) .item-body").filter(
+        has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")
+    )
 
 
 def bodies_in_typed_order(page: Page, pattern: str) -> list[str]:
@@ -50,7 +52,9 @@ def bodies_in_typed_order(page: Page, pattern: str) -> list[str]:
     return list(reversed(texts)) if order == "newest" else texts
 
 
-def test_two_note_takers_and_a_viewer_see_each_others_notes(server: ThreadServer, browser_context: Any) -> None:
+def test_two_note_takers_and_a_viewer_see_each_others_notes(
+    server: ThreadServer, browser_context: Any
+) -> None:
     assert server.seed is not None
     ada = open_notetaker(browser_context(), server)
     grace = open_notetaker(browser_context(), server, server.seed.token2)
@@ -70,7 +74,10 @@ def test_two_note_takers_and_a_viewer_see_each_others_notes(server: ThreadServer
     expect(grace.locator("#items strong")).to_have_text("bold")
 
     items = server.items()
-    assert [(i.author, i.body) for i in items] == [("Ada", "Opening remarks from Ada"), ("Grace", "Grace adds a **bold** claim")]
+    assert [(i.author, i.body) for i in items] == [
+        ("Ada", "Opening remarks from Ada"),
+        ("Grace", "Grace adds a **bold** claim"),
+    ]
     # Only your own notes offer Edit and Delete.
     ada_card = ada.locator("#items > article.item").filter(has_text="Opening remarks")
     grace_card_on_ada = ada.locator("#items > article.item").filter(has_text="Grace adds")
@@ -78,7 +85,9 @@ def test_two_note_takers_and_a_viewer_see_each_others_notes(server: ThreadServer
     expect(grace_card_on_ada.locator("button[data-action=edit]")).to_have_count(0)
 
 
-def test_offline_notes_survive_a_reload_and_arrive_once_in_typed_order(server: ThreadServer, browser_context: Any) -> None:
+def test_offline_notes_survive_a_reload_and_arrive_once_in_typed_order(
+    server: ThreadServer, browser_context: Any
+) -> None:
     viewer = open_viewer(browser_context(), server)
     ctx = browser_context()
     page = open_notetaker(ctx, server)
@@ -111,7 +120,9 @@ def test_offline_notes_survive_a_reload_and_arrive_once_in_typed_order(server: T
     assert [i.body for i in items] == texts
     assert len(items) == 20
     typed = [i.typed_at for i in items]
-    assert typed == sorted(typed) and all(t < went_online for t in typed), "notes keep the time they were typed"
+    assert typed == sorted(typed) and all(t < went_online for t in typed), (
+        "notes keep the time they were typed"
+    )
 
     expect(viewer.locator("#items > article.item")).to_have_count(20)
     assert bodies_in_typed_order(viewer, r"Offline note \d\d") == texts
@@ -159,7 +170,9 @@ def test_a_lost_ack_is_resent_without_a_duplicate(server: ThreadServer, browser_
     expect(saved(page, "A note whose ack gets lost")).to_have_count(1)
 
 
-def test_keyboard_posting_indenting_key_points_editing_and_deleting(server: ThreadServer, browser_context: Any) -> None:
+def test_keyboard_posting_indenting_key_points_editing_and_deleting(
+    server: ThreadServer, browser_context: Any
+) -> None:
     page = open_notetaker(browser_context(), server)
     note = page.locator("#note")
 
@@ -271,9 +284,14 @@ def test_video_links_load_no_player_until_asked(server: ThreadServer, browser_co
     button = card.get_by_role("button", name="Play video")
     expect(button).to_be_visible()
     expect(page.locator("iframe")).to_have_count(0)
-    page.route("https://www.youtube-nocookie.com/**", lambda route: route.fulfill(body="<p>player</p>", content_type="text/html"))
+    page.route(
+        "https://www.youtube-nocookie.com/**",
+        lambda route: route.fulfill(body="<p>player</p>", content_type="text/html"),
+    )
     button.click()
-    expect(card.locator("iframe")).to_have_attribute("src", re.compile(r"^https://www\.youtube-nocookie\.com/embed/dQw4w9WgXcQ"))
+    expect(card.locator("iframe")).to_have_attribute(
+        "src", re.compile(r"^https://www\.youtube-nocookie\.com/embed/dQw4w9WgXcQ")
+    )
 
 
 def test_screenshots(server: ThreadServer, browser_context: Any, screenshot_dir: Any) -> None:
@@ -284,7 +302,10 @@ def test_screenshots(server: ThreadServer, browser_context: Any, screenshot_dir:
         ctx = browser_context(viewport=size, is_mobile=size is PHONE, has_touch=size is PHONE)
         page = open_notetaker(ctx, server)
         if name == "desktop":
-            post(page, "- Conference wifi fails\n  - so the outbox keeps notes on the laptop\n- Nothing is lost")
+            post(
+                page,
+                "- Conference wifi fails\n  - so the outbox keeps notes on the laptop\n- Nothing is lost",
+            )
             page.keyboard.press("Control+k")
             post(page, "Key point: resend with the same client ids")
         expect(page.locator("#presence-list")).to_contain_text("Grace")
@@ -349,7 +370,9 @@ def test_a_half_typed_note_survives_a_reload_and_an_edit(server: ThreadServer, b
     assert [i.key_point for i in server.items() if i.body.startswith("Half")] == [True]
 
 
-def test_a_revoked_invite_shows_on_the_open_note_taker_page(server: ThreadServer, browser_context: Any) -> None:
+def test_a_revoked_invite_shows_on_the_open_note_taker_page(
+    server: ThreadServer, browser_context: Any
+) -> None:
     """Before: the page kept saying "Connected" after the organiser revoked the invite."""
     assert server.seed is not None
     seed = server.seed
@@ -363,7 +386,9 @@ def test_a_revoked_invite_shows_on_the_open_note_taker_page(server: ThreadServer
     expect(page.locator("#connection")).to_contain_text("revoked your invite")
 
 
-def test_a_reload_while_offline_never_brings_back_a_deleted_note(server: ThreadServer, browser_context: Any) -> None:
+def test_a_reload_while_offline_never_brings_back_a_deleted_note(
+    server: ThreadServer, browser_context: Any
+) -> None:
     """One note deleted while online (acked), one deleted while offline (the delete waits in the
     outbox): a reload while still offline shows neither, and the waiting delete goes out once."""
     ctx = browser_context()
@@ -395,5 +420,7 @@ def test_a_reload_while_offline_never_brings_back_a_deleted_note(server: ThreadS
     expect(waiting.locator(".nt-badge")).to_have_text("Delete waiting")
     ctx.set_offline(False)
     expect(page.locator("#outbox-status")).to_have_attribute("data-count", "0", timeout=30_000)
-    server.wait_for(lambda: [i.body for i in server.items()] == ["Keep this one"], message="the offline delete")
+    server.wait_for(
+        lambda: [i.body for i in server.items()] == ["Keep this one"], message="the offline delete"
+    )
     expect(page.locator("#items")).not_to_contain_text("Deleted while")

@@ -375,7 +375,11 @@ def test_an_organiser_removes_a_note_after_confirming_and_viewers_lose_it_live(
     login(ctx, server)
     page = ctx.new_page()
     page.goto(f"/organise/sessions/{server.session_id}")
-    remove = page.locator(".moderation-note").filter(has_text="embarrassing typo").get_by_role("button", name=re.compile("Remove"))
+    remove = (
+        page.locator(".moderation-note")
+        .filter(has_text="embarrassing typo")
+        .get_by_role("button", name=re.compile("Remove"))
+    )
     remove.click()
     dialog = page.get_by_role("dialog", name="Remove this note from the stream for everyone?")
     dialog.get_by_role("button", name="Cancel").click()  # changed their mind: nothing happens

@@ -20,7 +20,9 @@ DEMOCON = Path(__file__).resolve().parents[1] / "data" / "programme" / "pretalx-
 
 def organiser_page(browser_context: Any, server: ThreadServer, viewport: dict[str, int]) -> Any:
     assert server.seed is not None
-    ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE, bypass_csp=True)
+    ctx = browser_context(
+        viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE, bypass_csp=True
+    )
     ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
     return ctx.new_page()
 

@@ -71,7 +71,8 @@ def sideways(page: Page, width: int) -> list[str]:
           for (const el of document.querySelectorAll("body *")) {
             const r = el.getBoundingClientRect();
             if (r.right > width + 0.5 && r.width > 0) {
-              out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")} right=${Math.round(r.right)}`);
+              const name = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}`;
+              out.push(`${name}.${[...el.classList].join(".")} right=${Math.round(r.right)}`);
             }
           }
           return out.slice(0, 8);
@@ -177,14 +178,17 @@ def test_the_end_of_a_session_reaches_note_taker_and_viewer_pages_live(
     expect(viewer.locator("#audience")).to_have_attribute("data-ready", "true")
     expect(viewer.locator("#ask-form")).to_be_hidden()
     expect(viewer.locator("#archive-banner")).to_be_visible()
-    expect(viewer.locator("#archive-banner a")).to_have_attribute("href", f"/archive/sessions/{server.session_id}")
+    expect(viewer.locator("#archive-banner a")).to_have_attribute(
+        "href", f"/archive/sessions/{server.session_id}"
+    )
     viewer.screenshot(path=str(screenshot_dir / "ui-viewer-just-ended-desktop.png"))
     # Loaded again, the live URL shows the knowledge page itself: the record, nothing live.
     again = browser_context().new_page()
     again.goto(server.viewer_url())
     expect(again.locator("#notes-heading")).to_be_visible()
     expect(again.locator("link[rel=canonical]")).to_have_attribute(
-        "href", f"{server.url}/archive/sessions/{server.session_id}")
+        "href", f"{server.url}/archive/sessions/{server.session_id}"
+    )
     expect(again.locator("#ask-form")).to_have_count(0)
     expect(again.locator("#connection")).to_have_count(0)
     # Reopened: both live pages offer it all again.

@@ -20,7 +20,8 @@ def open_poll(server: ThreadServer) -> int:
         from liveblog.capture.votes import Moderator
 
         item = await svc.audience.create_poll(
-            server.session_id, Moderator("Ada", "test"),
+            server.session_id,
+            Moderator("Ada", "test"),
             {"question": "Which talk next?", "options": ["Databases", "Browsers"], "open": True},
         )
         return item.id
@@ -43,7 +44,9 @@ def test_a_vote_on_one_page_updates_the_bars_on_another(
 
     alice.get_by_role("button", name="Browsers").click()
     # Alice sees her choice marked; Bob's bars move without a reload.
-    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "true")
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute(
+        "aria-pressed", "true"
+    )
     expect(bob.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
     expect(bob.locator(f'[data-poll="{poll_id}"] [data-option="b"] .option-count')).to_have_text("100% (1)")
 
@@ -55,8 +58,12 @@ def test_a_vote_on_one_page_updates_the_bars_on_another(
     alice.get_by_role("button", name="Databases").click()
     expect(bob.locator(f'[data-poll="{poll_id}"] [data-option="a"] .option-count')).to_have_text("100% (2)")
     expect(bob.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("2 voters")
-    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")
-    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "false")
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(alice.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute(
+        "aria-pressed", "false"
+    )
 
     # A question asked on Bob's page appears on Alice's; her upvote counts once.
     bob.get_by_label("Your question").fill("Will there be slides?")
@@ -94,7 +101,8 @@ def test_a_poll_for_people_in_the_room_asks_for_the_room_code_once(
         from liveblog.capture.votes import Moderator
 
         item = await svc.audience.create_poll(
-            server.session_id, Moderator("Ada", "test"),
+            server.session_id,
+            Moderator("Ada", "test"),
             {"question": "In the room?", "options": ["Yes", "No"], "open": True, "audience": "room_code"},
         )
         return item.id, svc.audience.rooms.code_for(server.session_id)
@@ -117,8 +125,12 @@ def test_a_poll_for_people_in_the_room_asks_for_the_room_code_once(
     page.get_by_role("button", name="Join").click()
     expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
     expect(page.locator("#room-form")).to_be_hidden()
-    page.locator(f'[data-poll="{poll_id}"] [data-option="b"]').click()  # the code is remembered: not asked again
-    expect(page.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute("aria-pressed", "true")
+    page.locator(
+        f'[data-poll="{poll_id}"] [data-option="b"]'
+    ).click()  # the code is remembered: not asked again
+    expect(page.locator(f'[data-poll="{poll_id}"] [data-option="b"]')).to_have_attribute(
+        "aria-pressed", "true"
+    )
     expect(page.locator("#room-form")).to_be_hidden()
     assert dialogs == []
 
@@ -133,7 +145,8 @@ def test_a_logged_in_reader_votes_in_a_poll_for_accounts(
         from liveblog.capture.votes import Moderator
 
         item = await svc.audience.create_poll(
-            server.session_id, Moderator("Ada", "test"),
+            server.session_id,
+            Moderator("Ada", "test"),
             {"question": "Accounts only?", "options": ["Yes", "No"], "open": True, "audience": "accounts"},
         )
         _, token = await svc.readers.register("sam.reader", "a long reader password")
@@ -149,4 +162,6 @@ def test_a_logged_in_reader_votes_in_a_poll_for_accounts(
     expect(page.locator("#poll-status")).to_have_text("Your vote is in.")
     expect(page.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("1 voter")
     page.reload()  # the vote is the account's: the page still marks it
-    expect(page.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute(
+        "aria-pressed", "true"
+    )

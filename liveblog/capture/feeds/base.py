@@ -97,8 +97,9 @@ class Feed(Protocol):
         """The network deleted a post (kept or removed per feeds.keep_deleted)."""
         ...
 
-    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str,
-                            avatar_url: str = "") -> int:
+    async def update_author(
+        self, network: str, old_handles: list[str], handle: str, name: str, avatar_url: str = ""
+    ) -> int:
         """An author's handle and name (and picture) became known (Bluesky DIDs): rename their
         stored posts and the items in streams; returns how many posts were renamed."""
         ...
@@ -157,13 +158,16 @@ class Wanted:
 
     def matches(self, network: str, tags: list[str] | tuple[str, ...], text: str) -> bool:
         keys = {hashtags.key_for(network, t) for t in self.tags}
-        return (bool(keys & {hashtags.key_for(network, t) for t in tags})
-                or any(hashtags.term_in(term, text) for term in self.terms))
+        return bool(keys & {hashtags.key_for(network, t) for t in tags}) or any(
+            hashtags.term_in(term, text) for term in self.terms
+        )
 
 
 def wanted_of(targets: list[EventTarget]) -> Wanted:
-    return Wanted(frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset(),
-                  tuple(dict.fromkeys(term for t in targets for term in t.terms)))
+    return Wanted(
+        frozenset().union(*(t.all_tags for t in targets)) if targets else frozenset(),
+        tuple(dict.fromkeys(term for t in targets for term in t.terms)),
+    )
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -207,7 +211,9 @@ class SourceStatus:
         self.detail = error
         self.last_error = error
         self.last_error_at = iso_now()
-        self.recent_errors = [*self.recent_errors, {"at": self.last_error_at, "error": error}][-RECENT_ERRORS:]
+        self.recent_errors = [*self.recent_errors, {"at": self.last_error_at, "error": error}][
+            -RECENT_ERRORS:
+        ]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -334,7 +340,9 @@ class PollingSource:
                 message = describe(exc)
                 self.status.fail(message)
                 delay = self.backoff.next_delay()
-                log.warning("%s %s failed (%s); retrying in %.1fs", self.network, self.status.name, message, delay)
+                log.warning(
+                    "%s %s failed (%s); retrying in %.1fs", self.network, self.status.name, message, delay
+                )
             feed.changed()
             if self.status.state == "waiting":
                 # Never ask before the reset, even if woken: a woken sleep returns early.

@@ -31,12 +31,12 @@ from liveblog.capture.feeds.base import (
     Backoff,
     Feed,
     SourceStatus,
+    Wanted,
     clip,
     describe,
     hashtags_in,
     normalise_tag,
     obj,
-    Wanted,
     text_value,
     utc_iso,
     wanted_of,
@@ -51,7 +51,9 @@ COLLECTION = "app.bsky.feed.post"
 # An account's profile record (display name, picture): read to follow the authors we show.
 PROFILE_COLLECTION = "app.bsky.actor.profile"
 CURSOR_KEY = "bluesky:jetstream"
-FLUSH_POSTS = 50  # matching posts handed to the feed service together at most (it writes them 5 to a transaction)
+FLUSH_POSTS = (
+    50  # matching posts handed to the feed service together at most (it writes them 5 to a transaction)
+)
 FLUSH_AFTER = 0.2  # ...and none waits longer than this (seconds) before it is stored
 SAVE_CURSOR_EVERY = 5.0  # seconds between cursor saves (a rewind on reconnect covers the gap)
 MAX_FRAME = 2 * 1024 * 1024  # a post is at most a few KB; a bigger frame is junk and drops the socket
@@ -59,8 +61,9 @@ HANDLES_KEPT = 50_000  # DID -> handle, from identity events
 KNOWN_KEPT = 100_000  # uris of posts we collected, to act on their deletion (a few MB at most)
 
 
-def post_from_event(event: Any, wanted: Wanted, cdn_base: str, handles: dict[str, str], max_chars: int
-                    ) -> tuple[str, SocialPost | str | None]:
+def post_from_event(
+    event: Any, wanted: Wanted, cdn_base: str, handles: dict[str, str], max_chars: int
+) -> tuple[str, SocialPost | str | None]:
     """Read one Jetstream frame: ("post", SocialPost) for a wanted new post, ("delete", uri) for a
     deleted post, ("identity", None) after learning a handle, ("skip", None) for anything else
     (other collections, wrong shapes, posts without our tags)."""
@@ -125,13 +128,15 @@ def post_from_event(event: Any, wanted: Wanted, cdn_base: str, handles: dict[str
             cid = text_value(obj(obj(image.get("image")).get("ref")).get("$link"))
             ratio = obj(image.get("aspectRatio"))
             if cid and cid.isalnum():
-                media.append({
-                    "type": "image",
-                    "url": f"{cdn_base.rstrip('/')}/img/feed_fullsize/plain/{quote(did)}/{cid}@jpeg",
-                    "alt": text_value(image.get("alt")),
-                    "width": ratio.get("width") if isinstance(ratio.get("width"), int) else None,
-                    "height": ratio.get("height") if isinstance(ratio.get("height"), int) else None,
-                })
+                media.append(
+                    {
+                        "type": "image",
+                        "url": f"{cdn_base.rstrip('/')}/img/feed_fullsize/plain/{quote(did)}/{cid}@jpeg",
+                        "alt": text_value(image.get("alt")),
+                        "width": ratio.get("width") if isinstance(ratio.get("width"), int) else None,
+                        "height": ratio.get("height") if isinstance(ratio.get("height"), int) else None,
+                    }
+                )
     elif embed.get("$type") == "app.bsky.embed.external":
         if uri_ := text_value(obj(embed.get("external")).get("uri")):
             links.append(uri_)
@@ -163,7 +168,9 @@ class BlueskySource:
         self.cdn_base = bs.cdn_base
         self.max_chars = settings.feeds.max_post_chars
         self.timeout = settings.feeds.request_timeout_seconds
-        self.status = SourceStatus(network="bluesky", name=self.url.split("//")[-1].split("/")[0] or "jetstream")
+        self.status = SourceStatus(
+            network="bluesky", name=self.url.split("//")[-1].split("/")[0] or "jetstream"
+        )
         self.backoff = Backoff(base=1.0, cap=settings.feeds.backoff_max_seconds)
         self.handles: dict[str, str] = {}
         self.renamed_from: dict[str, str] = {}  # DID -> handle its posts are stored under, while re-resolving
@@ -174,9 +181,16 @@ class BlueskySource:
         self._buffer_since = 0.0
         self.bad_frames = 0
         self.connections = 0
-        self.profiles = (ProfileResolver(bs.appview_url, self.timeout, settings.feeds.backoff_max_seconds,
-                                         allow_private=settings.feeds.allow_private_addresses)
-                         if bs.appview_url else None)
+        self.profiles = (
+            ProfileResolver(
+                bs.appview_url,
+                self.timeout,
+                settings.feeds.backoff_max_seconds,
+                allow_private=settings.feeds.allow_private_addresses,
+            )
+            if bs.appview_url
+            else None
+        )
 
     async def close(self) -> None:
         if self.profiles is not None:
@@ -187,9 +201,14 @@ class BlueskySource:
         if saved and saved.isdigit():
             self.cursor = self.stored_cursor = int(saved)
         # Names are resolved beside the stream, never in its way; it lives as long as this run.
-        resolver = (asyncio.create_task(self.profiles.run(lambda did, handle, name: self._rename(feed, did, handle, name)),
-                                        name="bluesky profiles")
-                    if self.profiles is not None else None)
+        resolver = (
+            asyncio.create_task(
+                self.profiles.run(lambda did, handle, name: self._rename(feed, did, handle, name)),
+                name="bluesky profiles",
+            )
+            if self.profiles is not None
+            else None
+        )
         if self.profiles is not None:
             # Posts stored under a DID before a restart (the AppView was down, or did not know
             # the author yet): ask again; Jetstream resumes past them and will not resend them.
@@ -243,15 +262,25 @@ class BlueskySource:
         last_save = time.monotonic()
         refreshed = time.monotonic()
         silence = max(self.timeout * 4, 30.0)  # Jetstream carries the whole network: silence means a stall
-        async with connect(self._subscribe_url(), open_timeout=self.timeout, close_timeout=2.0,
-                           ping_interval=20.0, ping_timeout=self.timeout, max_size=MAX_FRAME,
-                           compression=None) as ws:
+        async with connect(
+            self._subscribe_url(),
+            open_timeout=self.timeout,
+            close_timeout=2.0,
+            ping_interval=20.0,
+            ping_timeout=self.timeout,
+            max_size=MAX_FRAME,
+            compression=None,
+        ) as ws:
             self.connections += 1
             self.status.set("running", "")
             feed.changed()
             try:
                 while True:
-                    wait = max(0.0, self._buffer_since + FLUSH_AFTER - time.monotonic()) if self.buffer else silence
+                    wait = (
+                        max(0.0, self._buffer_since + FLUSH_AFTER - time.monotonic())
+                        if self.buffer
+                        else silence
+                    )
                     try:
                         raw = await asyncio.wait_for(ws.recv(), timeout=wait)
                     except TimeoutError:
@@ -268,8 +297,10 @@ class BlueskySource:
                         if not wanted:
                             return
                     await self._handle(feed, raw, wanted)
-                    if self.buffer and (len(self.buffer) >= FLUSH_POSTS
-                                        or time.monotonic() - self._buffer_since >= FLUSH_AFTER):
+                    if self.buffer and (
+                        len(self.buffer) >= FLUSH_POSTS
+                        or time.monotonic() - self._buffer_since >= FLUSH_AFTER
+                    ):
                         await self._flush(feed)
                     elif not self.buffer and time.monotonic() - last_save > SAVE_CURSOR_EVERY and self.cursor:
                         await feed.set_cursor(CURSOR_KEY, str(self.cursor))
@@ -290,8 +321,11 @@ class BlueskySource:
         if self.profiles is not None:
             # An author resolved while these posts were on their way in: the resolver's rename
             # may have run before they were stored, so rename them now (it is idempotent).
-            late = {did_of(p): found for p in posts
-                    if (found := self.profiles.known(did_of(p))) and (p.author_handle, p.author_name) != found}
+            late = {
+                did_of(p): found
+                for p in posts
+                if (found := self.profiles.known(did_of(p))) and (p.author_handle, p.author_name) != found
+            }
             for did, (handle, name) in late.items():
                 await self._rename(feed, did, handle, name)
         for post in posts:
@@ -317,8 +351,12 @@ class BlueskySource:
                 did = did_of(value)
                 found = self.profiles.known(did)
                 if found is not None:
-                    value = dataclasses.replace(value, author_handle=found[0], author_name=found[1],
-                                                avatar_url=value.avatar_url or self.profiles.avatar_of(did))
+                    value = dataclasses.replace(
+                        value,
+                        author_handle=found[0],
+                        author_name=found[1],
+                        avatar_url=value.avatar_url or self.profiles.avatar_of(did),
+                    )
                 else:
                     self.profiles.want(did)  # stored with what we have; renamed when it resolves
             if not self.buffer:
@@ -344,4 +382,3 @@ def did_of(post: SocialPost) -> str:
 
 def build(settings: Settings) -> list[BlueskySource]:
     return [BlueskySource(settings)] if settings.feeds_bluesky.jetstream_url else []
-

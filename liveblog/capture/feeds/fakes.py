@@ -32,8 +32,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
 from urllib.parse import urlencode
+from xml.sax.saxutils import escape
 
 from PIL import Image
 from starlette.applications import Starlette
@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
-
 
 STAMP = "bench t=0 "
 
@@ -68,7 +67,9 @@ class FakeNetworks:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     jet_events: list[dict[str, Any]] = field(default_factory=list)
     rss_items: list[dict[str, Any]] = field(default_factory=list)
-    documents: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)  # /doc/{name}: body, headers
+    documents: dict[str, tuple[bytes, dict[str, str]]] = field(
+        default_factory=dict
+    )  # /doc/{name}: body, headers
     # /doc/{name} answers in turn (the last repeats), for recorded pages asked with any query.
     document_pages: dict[str, list[tuple[bytes, dict[str, str]]]] = field(default_factory=dict)
     document_requests: list[str] = field(default_factory=list)  # each /doc/ URL asked, path and query
@@ -77,8 +78,9 @@ class FakeNetworks:
     jetstream_connections: list[dict[str, str]] = field(default_factory=list)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # DID -> profileViewDetailed
     profile_requests: list[list[str]] = field(default_factory=list)  # the actors of each getProfiles call
-    fail_next: dict[str, deque[Failure]] = field(default_factory=lambda: {
-        "x": deque(), "mastodon": deque(), "rss": deque(), "appview": deque()})
+    fail_next: dict[str, deque[Failure]] = field(
+        default_factory=lambda: {"x": deque(), "mastodon": deque(), "rss": deque(), "appview": deque()}
+    )
     jetstream_drop_after: int | None = None  # close the socket after sending this many frames
     jetstream_junk: list[str] = field(default_factory=list)  # raw frames sent first on the next connection
     x_window: int = 450
@@ -97,14 +99,26 @@ class FakeNetworks:
 
     # -- content -----------------------------------------------------------------------------------
 
-    def add_tweet(self, username: str, name: str, text: str, *, hashtags: list[str] | None = None,
-                  image_alt: str | None = None, reply_to: str | None = None, created_at: datetime | None = None
-                  ) -> str:
+    def add_tweet(
+        self,
+        username: str,
+        name: str,
+        text: str,
+        *,
+        hashtags: list[str] | None = None,
+        image_alt: str | None = None,
+        reply_to: str | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
         self._next_tweet += 1_000_003
         tweet_id = str(self._next_tweet)
         user_id = str(abs(hash(username)) % 10**12)
-        self.users[user_id] = {"id": user_id, "name": name, "username": username,
-                               "profile_image_url": f"{self.base_url}/img/avatar-{username}.png"}
+        self.users[user_id] = {
+            "id": user_id,
+            "name": name,
+            "username": username,
+            "profile_image_url": f"{self.base_url}/img/avatar-{username}.png",
+        }
         tags = hashtags if hashtags is not None else [w[1:] for w in text.split() if w.startswith("#")]
         tweet: dict[str, Any] = {
             "id": tweet_id,
@@ -113,22 +127,41 @@ class FakeNetworks:
             "created_at": _iso(created_at.timestamp() if created_at else time.time()),
             "edit_history_tweet_ids": [tweet_id],
             "lang": "en",
-            "entities": {"hashtags": [{"start": text.find("#" + t), "end": text.find("#" + t) + len(t) + 1, "tag": t}
-                                      for t in tags]},
+            "entities": {
+                "hashtags": [
+                    {"start": text.find("#" + t), "end": text.find("#" + t) + len(t) + 1, "tag": t}
+                    for t in tags
+                ]
+            },
         }
         if image_alt is not None:
             key = f"3_{tweet_id}"
-            self.media[key] = {"media_key": key, "type": "photo", "url": f"{self.base_url}/img/{key}.png",
-                               "alt_text": image_alt, "width": 64, "height": 48}
+            self.media[key] = {
+                "media_key": key,
+                "type": "photo",
+                "url": f"{self.base_url}/img/{key}.png",
+                "alt_text": image_alt,
+                "width": 64,
+                "height": 48,
+            }
             tweet["attachments"] = {"media_keys": [key]}
         if reply_to:
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": reply_to}]
         self.tweets.append(tweet)
         return tweet_id
 
-    def add_status(self, acct: str, display_name: str, html: str, tags: list[str], *, image_alt: str | None = None,
-                   media_type: str = "image", poll: list[tuple[str, int]] | None = None, quote_of: str | None = None
-                   ) -> str:
+    def add_status(
+        self,
+        acct: str,
+        display_name: str,
+        html: str,
+        tags: list[str],
+        *,
+        image_alt: str | None = None,
+        media_type: str = "image",
+        poll: list[tuple[str, int]] | None = None,
+        quote_of: str | None = None,
+    ) -> str:
         """A Status as Mastodon 4.4+ sends it (Mastodon.py's recorded entities): a gifv, video or
         audio attachment has its file at `url` and an image at `preview_url`; a quote is
         {"state": "accepted", "quoted_status": Status}; a poll has per-option counts."""
@@ -151,10 +184,15 @@ class FakeNetworks:
             "favourites_count": 0,
             "content": html,
             "reblog": None,
-            "account": {"id": str(abs(hash(acct)) % 10**9), "username": username, "acct": acct,
-                        "display_name": display_name, "url": f"https://social.example/@{username}",
-                        "avatar": f"{self.base_url}/img/avatar-{username}.png",
-                        "avatar_static": f"{self.base_url}/img/avatar-{username}.png"},
+            "account": {
+                "id": str(abs(hash(acct)) % 10**9),
+                "username": username,
+                "acct": acct,
+                "display_name": display_name,
+                "url": f"https://social.example/@{username}",
+                "avatar": f"{self.base_url}/img/avatar-{username}.png",
+                "avatar_static": f"{self.base_url}/img/avatar-{username}.png",
+            },
             "media_attachments": [],
             "mentions": [],
             "tags": [{"name": t.lower(), "url": f"https://social.example/tags/{t.lower()}"} for t in tags],
@@ -168,42 +206,89 @@ class FakeNetworks:
             quoted = next(s for s in self.statuses if s["id"] == quote_of)
             status["quote"] = {"state": "accepted", "quoted_status": quoted}
         if poll is not None:
-            status["poll"] = {"id": sid, "expires_at": _iso(time.time() + 3600), "expired": False, "multiple": False,
-                              "votes_count": sum(n for _, n in poll), "voters_count": sum(n for _, n in poll),
-                              "options": [{"title": t, "votes_count": n} for t, n in poll], "emojis": []}
+            status["poll"] = {
+                "id": sid,
+                "expires_at": _iso(time.time() + 3600),
+                "expired": False,
+                "multiple": False,
+                "votes_count": sum(n for _, n in poll),
+                "voters_count": sum(n for _, n in poll),
+                "options": [{"title": t, "votes_count": n} for t, n in poll],
+                "emojis": [],
+            }
         if image_alt is not None:
             files = {"image": "png", "gifv": "mp4", "video": "mp4", "audio": "mp3"}
-            status["media_attachments"].append({
-                "id": sid + "1", "type": media_type, "url": f"{self.base_url}/img/{media_type[0]}{sid}.{files[media_type]}",
-                "preview_url": f"{self.base_url}/img/m{sid}-small.png", "remote_url": None,
-                "description": image_alt, "blurhash": "UeKUpFxuo~R%0nW;WCnhF6RjaJt757oJodS$",
-                "meta": {"original": {"width": 64, "height": 48, "size": "64x48", "aspect": 1.33}},
-            })
+            status["media_attachments"].append(
+                {
+                    "id": sid + "1",
+                    "type": media_type,
+                    "url": f"{self.base_url}/img/{media_type[0]}{sid}.{files[media_type]}",
+                    "preview_url": f"{self.base_url}/img/m{sid}-small.png",
+                    "remote_url": None,
+                    "description": image_alt,
+                    "blurhash": "UeKUpFxuo~R%0nW;WCnhF6RjaJt757oJodS$",
+                    "meta": {"original": {"width": 64, "height": 48, "size": "64x48", "aspect": 1.33}},
+                }
+            )
         self.statuses.append(status)
         return sid
 
-    def add_skeet(self, did: str, text: str, tags: list[str], *, operation: str = "create", rkey: str | None = None,
-                  image_alt: str | None = None) -> dict[str, Any]:
+    def add_skeet(
+        self,
+        did: str,
+        text: str,
+        tags: list[str],
+        *,
+        operation: str = "create",
+        rkey: str | None = None,
+        image_alt: str | None = None,
+    ) -> dict[str, Any]:
         now_us = int(time.time() * 1_000_000)
         self._next_time_us = max(self._next_time_us + 1, now_us)
-        rkey = rkey or base64.b32encode(self._next_time_us.to_bytes(8, "big")).decode().lower().rstrip("=")[:13]
+        rkey = (
+            rkey or base64.b32encode(self._next_time_us.to_bytes(8, "big")).decode().lower().rstrip("=")[:13]
+        )
         facets = []
         encoded = text.encode()
         for t in tags:
             start = encoded.find(("#" + t).encode())
             if start >= 0:
-                facets.append({"index": {"byteStart": start, "byteEnd": start + len(t.encode()) + 1},
-                               "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": t}]})
-        commit: dict[str, Any] = {"rev": f"3l{self._next_time_us:x}"[:13], "operation": operation,
-                                  "collection": "app.bsky.feed.post", "rkey": rkey}
+                facets.append(
+                    {
+                        "index": {"byteStart": start, "byteEnd": start + len(t.encode()) + 1},
+                        "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": t}],
+                    }
+                )
+        commit: dict[str, Any] = {
+            "rev": f"3l{self._next_time_us:x}"[:13],
+            "operation": operation,
+            "collection": "app.bsky.feed.post",
+            "rkey": rkey,
+        }
         if operation != "delete":
-            record: dict[str, Any] = {"$type": "app.bsky.feed.post", "createdAt": _iso(time.time()), "langs": ["en"],
-                                      "text": text, "facets": facets}
+            record: dict[str, Any] = {
+                "$type": "app.bsky.feed.post",
+                "createdAt": _iso(time.time()),
+                "langs": ["en"],
+                "text": text,
+                "facets": facets,
+            }
             if image_alt is not None:
-                record["embed"] = {"$type": "app.bsky.embed.images", "images": [{
-                    "alt": image_alt, "aspectRatio": {"width": 64, "height": 48},
-                    "image": {"$type": "blob", "ref": {"$link": f"bafkrei{rkey}"}, "mimeType": "image/png", "size": 200},
-                }]}
+                record["embed"] = {
+                    "$type": "app.bsky.embed.images",
+                    "images": [
+                        {
+                            "alt": image_alt,
+                            "aspectRatio": {"width": 64, "height": 48},
+                            "image": {
+                                "$type": "blob",
+                                "ref": {"$link": f"bafkrei{rkey}"},
+                                "mimeType": "image/png",
+                                "size": 200,
+                            },
+                        }
+                    ],
+                }
             commit["record"] = record
             commit["cid"] = f"bafyrei{rkey}"
         event = {"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": commit}
@@ -215,11 +300,25 @@ class FakeNetworks:
         the account's app.bsky.actor.profile record (rkey "self"), as the production capture has it."""
         self.profiles[did]["displayName"] = display_name
         self._next_time_us = max(self._next_time_us + 1, int(time.time() * 1_000_000))
-        self.push_jet_event({"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": {
-            "rev": f"3l{self._next_time_us:x}"[:13], "operation": "update", "collection": "app.bsky.actor.profile",
-            "rkey": "self", "cid": f"bafyreiprofile{self._next_time_us}",
-            "record": {"$type": "app.bsky.actor.profile", "displayName": display_name,
-                       "createdAt": _iso(time.time())}}})
+        self.push_jet_event(
+            {
+                "did": did,
+                "time_us": self._next_time_us,
+                "kind": "commit",
+                "commit": {
+                    "rev": f"3l{self._next_time_us:x}"[:13],
+                    "operation": "update",
+                    "collection": "app.bsky.actor.profile",
+                    "rkey": "self",
+                    "cid": f"bafyreiprofile{self._next_time_us}",
+                    "record": {
+                        "$type": "app.bsky.actor.profile",
+                        "displayName": display_name,
+                        "createdAt": _iso(time.time()),
+                    },
+                },
+            }
+        )
 
     def push_jet_event(self, event: dict[str, Any]) -> None:
         """Send an event (any kind, e.g. a recorded one) to the connected Jetstream readers."""
@@ -230,10 +329,17 @@ class FakeNetworks:
     def add_profile(self, did: str, handle: str, display_name: str | None = None) -> dict[str, Any]:
         """An account the AppView knows (profileViewDetailed, as app.bsky.actor.defs has it)."""
         profile: dict[str, Any] = {
-            "did": did, "handle": handle, "avatar": f"{self.base_url}/img/avatar-{handle.split('.')[0]}.png",
+            "did": did,
+            "handle": handle,
+            "avatar": f"{self.base_url}/img/avatar-{handle.split('.')[0]}.png",
             "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False},
-            "labels": [], "createdAt": "2024-03-01T10:00:00.000Z", "indexedAt": "2024-03-01T10:00:00.000Z",
-            "description": "", "followersCount": 12, "followsCount": 34, "postsCount": 56,
+            "labels": [],
+            "createdAt": "2024-03-01T10:00:00.000Z",
+            "indexedAt": "2024-03-01T10:00:00.000Z",
+            "description": "",
+            "followersCount": 12,
+            "followsCount": 34,
+            "postsCount": 56,
             "viewer": {"muted": False, "blockedBy": False},
         }
         if display_name is not None:
@@ -274,16 +380,36 @@ class FakeNetworks:
         if failure.kind == "429":
             reset = int(time.time() + failure.reset_in) + 1
             self.last_429_reset = float(reset)
-            headers = ({"x-rate-limit-limit": str(self.x_window), "x-rate-limit-remaining": "0",
-                        "x-rate-limit-reset": str(reset)} if network == "x" else
-                       {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": _iso(reset)})
-            body = ({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}
-                    if network == "x" else {"error": "Too many requests"})
+            headers = (
+                {
+                    "x-rate-limit-limit": str(self.x_window),
+                    "x-rate-limit-remaining": "0",
+                    "x-rate-limit-reset": str(reset),
+                }
+                if network == "x"
+                else {
+                    "X-RateLimit-Limit": "300",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": _iso(reset),
+                }
+            )
+            body = (
+                {
+                    "title": "Too Many Requests",
+                    "detail": "Too Many Requests",
+                    "type": "about:blank",
+                    "status": 429,
+                }
+                if network == "x"
+                else {"error": "Too many requests"}
+            )
             return JSONResponse(body, status_code=429, headers=headers)
         if failure.kind == "500":
             return Response("Internal Server Error", status_code=500)
         if failure.kind == "html":
-            return Response("<html><body><h1>Over capacity</h1></body></html>", status_code=200, media_type="text/html")
+            return Response(
+                "<html><body><h1>Over capacity</h1></body></html>", status_code=200, media_type="text/html"
+            )
         if failure.kind == "malformed":
             return Response('{"data": [{"id": "1", "text": "unterminated', media_type="application/json")
         if failure.kind == "wrong_shape":
@@ -294,8 +420,10 @@ class FakeNetworks:
         params = dict(request.query_params)
         self.x_requests.append((time.time(), params))
         if request.headers.get("authorization", "") != "Bearer fake-token":
-            return JSONResponse({"title": "Unauthorized", "type": "about:blank", "status": 401,
-                                 "detail": "Unauthorized"}, status_code=401)
+            return JSONResponse(
+                {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+                status_code=401,
+            )
         scripted = await self._scripted("x")
         if scripted is not None:
             return scripted
@@ -303,17 +431,25 @@ class FakeNetworks:
         if now >= self._x_reset:
             self._x_reset, self._x_used = now + 900, 0
         self._x_used += 1
-        headers = {"x-rate-limit-limit": str(self.x_window),
-                   "x-rate-limit-remaining": str(max(0, self.x_window - self._x_used)),
-                   "x-rate-limit-reset": str(int(self._x_reset))}
+        headers = {
+            "x-rate-limit-limit": str(self.x_window),
+            "x-rate-limit-remaining": str(max(0, self.x_window - self._x_used)),
+            "x-rate-limit-reset": str(int(self._x_reset)),
+        }
         if self._x_used > self.x_window:
-            return JSONResponse({"title": "Too Many Requests", "status": 429}, status_code=429, headers=headers)
+            return JSONResponse(
+                {"title": "Too Many Requests", "status": 429}, status_code=429, headers=headers
+            )
         words = [w.strip().strip('"').lower() for w in params.get("query", "").split(" OR ") if w.strip()]
         since = int(params.get("since_id") or 0)
         limit = max(10, min(100, int(params.get("max_results") or 10)))
         token = params.get("next_token", "")
-        upper, offset = (int(x) for x in base64.urlsafe_b64decode(token).decode().split(":")) if token else (0, 0)
-        matching = [t for t in self.tweets if int(t["id"]) > since and any(w in t["text"].lower() for w in words)]
+        upper, offset = (
+            (int(x) for x in base64.urlsafe_b64decode(token).decode().split(":")) if token else (0, 0)
+        )
+        matching = [
+            t for t in self.tweets if int(t["id"]) > since and any(w in t["text"].lower() for w in words)
+        ]
         matching.sort(key=lambda t: int(t["id"]), reverse=True)
         if token:
             matching = [t for t in matching if int(t["id"]) <= upper]
@@ -359,12 +495,17 @@ class FakeNetworks:
         else:
             page = rows[-limit:]  # ...otherwise the newest
         page = list(reversed(page))  # always answered newest first
-        headers = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "299",
-                   "X-RateLimit-Reset": _iso(time.time() + 300)}
+        headers = {
+            "X-RateLimit-Limit": "300",
+            "X-RateLimit-Remaining": "299",
+            "X-RateLimit-Reset": _iso(time.time() + 300),
+        }
         if page:
             base = f"{self.base_url}/api/v1/timelines/tag/{tag}"
-            headers["Link"] = (f'<{base}?{urlencode({"max_id": page[-1]["id"]})}>; rel="next", '
-                               f'<{base}?{urlencode({"min_id": page[0]["id"]})}>; rel="prev"')
+            headers["Link"] = (
+                f'<{base}?{urlencode({"max_id": page[-1]["id"]})}>; rel="next", '
+                f'<{base}?{urlencode({"min_id": page[0]["id"]})}>; rel="prev"'
+            )
         for s in page:
             self.responded.append(("mastodon", s["id"], time.time()))
         return self._json(page, headers=headers)
@@ -373,7 +514,9 @@ class FakeNetworks:
 
     async def jetstream(self, websocket: WebSocket) -> None:
         params = dict(websocket.query_params)
-        params["wantedCollections"] = ",".join(websocket.query_params.getlist("wantedCollections"))  # all of them
+        params["wantedCollections"] = ",".join(
+            websocket.query_params.getlist("wantedCollections")
+        )  # all of them
         self.jetstream_connections.append(params)
         await websocket.accept()
         wanted = websocket.query_params.getlist("wantedCollections")
@@ -394,7 +537,11 @@ class FakeNetworks:
                         continue
                     # Like the real service: wantedCollections filters commits; identity and account
                     # events always come.
-                    if wanted and event.get("kind") == "commit" and event["commit"].get("collection") not in wanted:
+                    if (
+                        wanted
+                        and event.get("kind") == "commit"
+                        and event["commit"].get("collection") not in wanted
+                    ):
                         continue
                     if self.jetstream_drop_after is not None and frames >= self.jetstream_drop_after:
                         self.jetstream_drop_after = None
@@ -402,8 +549,13 @@ class FakeNetworks:
                         return
                     await websocket.send_text(self._stamped(json.dumps(event, ensure_ascii=False)))
                     if event.get("kind") == "commit":
-                        self.responded.append(("bluesky", f"at://{event['did']}/app.bsky.feed.post/"
-                                               f"{event['commit']['rkey']}", time.time()))
+                        self.responded.append(
+                            (
+                                "bluesky",
+                                f"at://{event['did']}/app.bsky.feed.post/{event['commit']['rkey']}",
+                                time.time(),
+                            )
+                        )
                     frames += 1
                 waiter = self._jet_new
                 with_timeout = asyncio.create_task(waiter.wait())
@@ -419,14 +571,29 @@ class FakeNetworks:
 
     # -- RSS ------------------------------------------------------------------------------------
 
-    def add_rss_item(self, title: str, description: str, categories: list[str], *, author: str = "Blog Author",
-                     image: str | None = None) -> str:
+    def add_rss_item(
+        self,
+        title: str,
+        description: str,
+        categories: list[str],
+        *,
+        author: str = "Blog Author",
+        image: str | None = None,
+    ) -> str:
         """An entry of the fake blog's feed, by its own author (dc:creator, as WordPress writes it),
         with an optional image enclosure (a name served under /img/)."""
         guid = f"https://blog.example/posts/{len(self.rss_items) + 1}"
-        self.rss_items.append({"guid": guid, "title": title, "description": description, "categories": categories,
-                               "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"), "author": author,
-                               "image": f"{self.base_url}/img/{image}" if image else None})
+        self.rss_items.append(
+            {
+                "guid": guid,
+                "title": title,
+                "description": description,
+                "categories": categories,
+                "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                "author": author,
+                "image": f"{self.base_url}/img/{image}" if image else None,
+            }
+        )
         return guid
 
     async def document(self, request: Request) -> Response:
@@ -448,10 +615,14 @@ class FakeNetworks:
         actors = request.query_params.getlist("actors")
         self.profile_requests.append(actors)
         if not actors:
-            return self._json({"error": "InvalidRequest", "message": 'Error: Params must have the property "actors"'}, 400)
+            return self._json(
+                {"error": "InvalidRequest", "message": 'Error: Params must have the property "actors"'}, 400
+            )
         if len(actors) > 25:
-            return self._json({"error": "InvalidRequest", "message": "Error: actors must not have more than 25 elements"},
-                              400)
+            return self._json(
+                {"error": "InvalidRequest", "message": "Error: actors must not have more than 25 elements"},
+                400,
+            )
         by_handle = {p["handle"]: p for p in self.profiles.values()}
         found = [self.profiles.get(a) or by_handle.get(a) for a in actors]
         return self._json({"profiles": [p for p in found if p is not None]})
@@ -462,14 +633,21 @@ class FakeNetworks:
             return scripted
         items = "".join(
             f"<item><title>{escape(i['title'])}</title><link>{escape(i['guid'])}</link>"
-            f"<guid isPermaLink=\"true\">{escape(i['guid'])}</guid><description>{escape(i['description'])}</description>"
+            f'<guid isPermaLink="true">{escape(i["guid"])}</guid><description>{escape(i["description"])}</description>'
             f"<pubDate>{i['date']}</pubDate><dc:creator>{escape(i['author'])}</dc:creator>"
-            + (f'<enclosure url="{escape(i["image"], {chr(34): "&quot;"})}" length="0" type="image/jpeg"/>' if i["image"] else "")
-            + "".join(f"<category>{escape(c)}</category>" for c in i["categories"]) + "</item>"
+            + (
+                f'<enclosure url="{escape(i["image"], {chr(34): "&quot;"})}" length="0" type="image/jpeg"/>'
+                if i["image"]
+                else ""
+            )
+            + "".join(f"<category>{escape(c)}</category>" for c in i["categories"])
+            + "</item>"
             for i in self.rss_items
         )
-        body = ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-                f"<channel><title>A conference blog</title><link>https://blog.example/</link>{items}</channel></rss>")
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<channel><title>A conference blog</title><link>https://blog.example/</link>{items}</channel></rss>"
+        )
         return Response(body, media_type="application/rss+xml")
 
     # -- images -----------------------------------------------------------------------------------
@@ -478,7 +656,10 @@ class FakeNetworks:
         out = io.BytesIO()
         name = request.path_params["name"]
         if name.endswith((".mp4", ".mp3")):  # a video's or a sound's file: not an image
-            return Response(b"\x00\x00\x00\x18ftypmp42" + bytes(64), media_type="video/mp4" if name.endswith("4") else "audio/mpeg")
+            return Response(
+                b"\x00\x00\x00\x18ftypmp42" + bytes(64),
+                media_type="video/mp4" if name.endswith("4") else "audio/mpeg",
+            )
         colour = (abs(hash(name)) % 200, 120, 180)
         img = Image.new("RGB", (64, 48), colour)
         exif = Image.Exif()
@@ -487,15 +668,17 @@ class FakeNetworks:
         return Response(out.getvalue(), media_type="image/jpeg")
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/2/tweets/search/recent", self.x_search),
-            Route("/api/v1/timelines/tag/{tag}", self.mastodon_tag),
-            WebSocketRoute("/subscribe", self.jetstream),
-            Route("/img/{name}", self.image),
-            Route("/feed.rss", self.rss),
-            Route("/doc/{name:path}", self.document),
-            Route("/xrpc/app.bsky.actor.getProfiles", self.get_profiles),
-        ])
+        return Starlette(
+            routes=[
+                Route("/2/tweets/search/recent", self.x_search),
+                Route("/api/v1/timelines/tag/{tag}", self.mastodon_tag),
+                WebSocketRoute("/subscribe", self.jetstream),
+                Route("/img/{name}", self.image),
+                Route("/feed.rss", self.rss),
+                Route("/doc/{name:path}", self.document),
+                Route("/xrpc/app.bsky.actor.getProfiles", self.get_profiles),
+            ]
+        )
 
 
 @contextlib.asynccontextmanager
@@ -508,13 +691,21 @@ async def serve_fakes(fakes: FakeNetworks | None = None, port: int = 0) -> Async
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
+
     class QuietServer(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:  # the host process owns the signals
             yield
 
-    config = uvicorn.Config(fakes.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            ws="websockets-sansio", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        fakes.app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=1,
+    )
     server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):

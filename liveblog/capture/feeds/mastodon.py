@@ -85,18 +85,28 @@ def _quote(body: dict[str, Any], instance: str, max_chars: int) -> tuple[str, di
 def _poll(body: dict[str, Any]) -> dict[str, Any]:
     """A poll's options and counts as they stood when we collected the post (shown read-only)."""
     poll = obj(body.get("poll"))
-    options = [{"title": text_value(o.get("title"))[:200],
-                "votes": o.get("votes_count") if isinstance(o.get("votes_count"), int) else None}
-               for o in poll.get("options") or [] if isinstance(o, dict)]
+    options = [
+        {
+            "title": text_value(o.get("title"))[:200],
+            "votes": o.get("votes_count") if isinstance(o.get("votes_count"), int) else None,
+        }
+        for o in poll.get("options") or []
+        if isinstance(o, dict)
+    ]
     if not options:
         return {}
 
     def count(name: str) -> int | None:
         return poll[name] if isinstance(poll.get(name), int) else None
 
-    return {"options": options[:20], "votes": count("votes_count"), "voters": count("voters_count"),
-            "expires_at": text_value(poll.get("expires_at")), "expired": poll.get("expired") is True,
-            "multiple": poll.get("multiple") is True}
+    return {
+        "options": options[:20],
+        "votes": count("votes_count"),
+        "voters": count("voters_count"),
+        "expires_at": text_value(poll.get("expires_at")),
+        "expired": poll.get("expired") is True,
+        "multiple": poll.get("multiple") is True,
+    }
 
 
 def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | None:
@@ -136,20 +146,27 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
         }
         # A gifv, video or sound is not an image: its preview image is what we copy and show,
         # with a link to the original.
-        if kind != "image" and (preview := text_value(m.get("preview_url")) or text_value(m.get("preview_remote_url"))):
+        if kind != "image" and (
+            preview := text_value(m.get("preview_url")) or text_value(m.get("preview_remote_url"))
+        ):
             small = obj(meta.get("small"))
-            entry.update(preview=preview,
-                         width=small.get("width") if isinstance(small.get("width"), int) else None,
-                         height=small.get("height") if isinstance(small.get("height"), int) else None)
+            entry.update(
+                preview=preview,
+                width=small.get("width") if isinstance(small.get("width"), int) else None,
+                height=small.get("height") if isinstance(small.get("height"), int) else None,
+            )
         media.append(entry)
-    tags = [normalise_tag(text_value(t.get("name"))) for t in body.get("tags", []) or [] if isinstance(t, dict)]
+    tags = [
+        normalise_tag(text_value(t.get("name"))) for t in body.get("tags", []) or [] if isinstance(t, dict)
+    ]
     mentions = [text_value(m.get("acct")) for m in body.get("mentions", []) or [] if isinstance(m, dict)]
     card = obj(body.get("card"))
     links = [text_value(card.get("url"))] if card and text_value(card.get("url")) else []
     url = text_value(status.get("url")) or text_value(status.get("uri"))
     return SocialPost(
         network="mastodon",
-        post_id=text_value(status.get("uri")) or f"{instance}/{sid}",  # the same post seen from two instances is one
+        post_id=text_value(status.get("uri"))
+        or f"{instance}/{sid}",  # the same post seen from two instances is one
         author_handle=acct[:200],
         author_name=(text_value(account.get("display_name")) or acct)[:200],
         text=clip(text, max_chars),
@@ -170,16 +187,29 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
 class MastodonSource(PollingSource):
     network = "mastodon"
 
-    def __init__(self, settings: Settings, instance: str, transport: httpx.AsyncBaseTransport | None = None,
-                 network: Network | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        instance: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        network: Network | None = None,
+    ) -> None:
         self.instance = instance.rstrip("/")
-        super().__init__(urlsplit(self.instance).netloc or self.instance, settings.feeds_mastodon.poll_seconds,
-                         settings.feeds.backoff_max_seconds)
+        super().__init__(
+            urlsplit(self.instance).netloc or self.instance,
+            settings.feeds_mastodon.poll_seconds,
+            settings.feeds.backoff_max_seconds,
+        )
         self.limit = settings.feeds_mastodon.limit
         self.max_chars = settings.feeds.max_post_chars
-        self.client = OutboundClient("mastodon", allow_private=settings.feeds.allow_private_addresses,
-                                     timeout=settings.feeds.request_timeout_seconds, network=network,
-                                     transport=transport, headers={"accept": "application/json"})
+        self.client = OutboundClient(
+            "mastodon",
+            allow_private=settings.feeds.allow_private_addresses,
+            timeout=settings.feeds.request_timeout_seconds,
+            network=network,
+            transport=transport,
+            headers={"accept": "application/json"},
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -200,7 +230,9 @@ class MastodonSource(PollingSource):
         if response.status_code != 200:
             raise SourceError(f"{self.status.name} answered {response.status_code}")
         if "json" not in response.headers.get("content-type", ""):
-            raise SourceError(f"{self.status.name} answered 200 with {response.headers.get('content-type')}, not JSON")
+            raise SourceError(
+                f"{self.status.name} answered 200 with {response.headers.get('content-type')}, not JSON"
+            )
         try:
             body = response.json()
         except ValueError:
@@ -259,13 +291,20 @@ class MastodonSource(PollingSource):
         if newest is not None:
             await feed.set_cursor(key, newest)
 
-    async def _ingest(self, feed: Feed, statuses: list[Any], window_start: datetime | None,
-                      cursor: tuple[str, str] | None = None) -> bool:
+    async def _ingest(
+        self,
+        feed: Feed,
+        statuses: list[Any],
+        window_start: datetime | None,
+        cursor: tuple[str, str] | None = None,
+    ) -> bool:
         """Store a page's posts (those inside the window, if given); True if any were older."""
         posts = [p for s in statuses if (p := parse_status(s, self.instance, self.max_chars)) is not None]
         older = False
         if window_start is not None:
-            kept = [p for p in posts if datetime.fromisoformat(p.posted_at.replace("Z", "+00:00")) >= window_start]
+            kept = [
+                p for p in posts if datetime.fromisoformat(p.posted_at.replace("Z", "+00:00")) >= window_start
+            ]
             older = len(kept) < len(posts)
             posts = kept
         if posts:

@@ -24,12 +24,25 @@ MAX_PARALLEL = 4  # images fetched at once: enough for a burst, polite to each C
 
 
 class MediaFetcher:
-    def __init__(self, max_bytes: int, timeout: float, transport: httpx.AsyncBaseTransport | None = None, *,
-                 allow_private: bool = False, network: Network | None = None) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        allow_private: bool = False,
+        network: Network | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
-        self.client = OutboundClient("media", allow_private=allow_private, timeout=timeout, max_bytes=max_bytes,
-                                     headers={"user-agent": "Liveblog media fetcher"}, network=network,
-                                     transport=transport)
+        self.client = OutboundClient(
+            "media",
+            allow_private=allow_private,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            headers={"user-agent": "Liveblog media fetcher"},
+            network=network,
+            transport=transport,
+        )
         self.timeout = timeout
         self._room = asyncio.Semaphore(MAX_PARALLEL)
         self.fetched = 0

@@ -35,13 +35,26 @@ INVALID_HANDLE = "handle.invalid"  # what the AppView says when a handle no long
 
 
 class ProfileResolver:
-    def __init__(self, base_url: str, timeout: float, backoff_max: float,
-                 transport: httpx.AsyncBaseTransport | None = None, *, allow_private: bool = False,
-                 network: Network | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        backoff_max: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        allow_private: bool = False,
+        network: Network | None = None,
+    ) -> None:
         self.url = base_url.rstrip("/") + METHOD
         self.timeout = timeout
-        self.client = OutboundClient("bluesky profiles", allow_private=allow_private, timeout=timeout,
-                                     network=network, transport=transport, headers={"accept": "application/json"})
+        self.client = OutboundClient(
+            "bluesky profiles",
+            allow_private=allow_private,
+            timeout=timeout,
+            network=network,
+            transport=transport,
+            headers={"accept": "application/json"},
+        )
         self.cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.avatars: dict[str, str] = {}  # DID -> the picture's URL, for the DIDs in `cache`
         self.unknown: dict[str, float] = {}  # DID -> monotonic time after which it may be asked again
@@ -127,7 +140,9 @@ class ProfileResolver:
     async def fetch(self, dids: list[str]) -> dict[str, tuple[str, str]]:
         """One getProfiles call: {did: (handle, display name)} for the DIDs the AppView knows."""
         self.requests += 1
-        response = await self.client.get(self.url, params=[("actors", d) for d in dids])  # OutboundError if not
+        response = await self.client.get(
+            self.url, params=[("actors", d) for d in dids]
+        )  # OutboundError if not
         if response.status_code != 200:
             raise ValueError(f"getProfiles answered {response.status_code}")
         body: Any = response.json()
@@ -140,8 +155,9 @@ class ProfileResolver:
             name = " ".join(text_value(profile.get("displayName")).split())[:200]
             if handle == INVALID_HANDLE:  # the account's handle no longer verifies: keep its DID
                 handle = did
-            if (avatar := text_value(profile.get("avatar"))).startswith("https://") or avatar.startswith("http://"):
+            if (avatar := text_value(profile.get("avatar"))).startswith("https://") or avatar.startswith(
+                "http://"
+            ):
                 self.avatars[did] = avatar
             out[did] = (handle[:200], name or handle[:200])
         return out
-

@@ -113,14 +113,20 @@ def render_post(post: SocialPost) -> str:
     parts = [f'<div class="social-post social-{escape(post.network)}">']
     who = []
     if _local(post.avatar_local):
-        who.append(f'<img class="social-avatar" src="{post.avatar_local}" alt="" width="32" height="32" loading="lazy">')
+        who.append(
+            f'<img class="social-avatar" src="{post.avatar_local}" alt="" width="32" height="32" loading="lazy">'
+        )
     name = post.author_name or post.author_handle
     who.append(f'<span class="social-name">{escape(name)}</span>')
     # No display name (a Bluesky author not resolved yet, an X author without includes): the
     # handle is the name, shown once.
     if post.author_handle and post.author_handle.lstrip("@").lower() != name.lstrip("@").lower():
         # An RSS author's handle is "feed host/author name": the host is what it adds to the name.
-        handle = post.author_handle.split("/", 1)[0] if post.network == "rss" else "@" + post.author_handle.lstrip("@")
+        handle = (
+            post.author_handle.split("/", 1)[0]
+            if post.network == "rss"
+            else "@" + post.author_handle.lstrip("@")
+        )
         who.append(f'<span class="social-handle">{escape(handle)}</span>')
     parts.append('<p class="social-who">' + " ".join(who) + "</p>")
     relation = post.relation or {}
@@ -138,11 +144,17 @@ def render_post(post: SocialPost) -> str:
         if _local(local):
             w, h = _dimension(m.get("width")), _dimension(m.get("height"))
             size = (f' width="{w}"' if w else "") + (f' height="{h}"' if h else "")
-            media.append(f'<img class="social-image" src="{local}" alt="{escape(alt, quote=True)}"{size} loading="lazy">')
+            media.append(
+                f'<img class="social-image" src="{local}" alt="{escape(alt, quote=True)}"{size} loading="lazy">'
+            )
             if m.get("preview"):  # our copy is a video's or a sound's preview: the original is a link
                 media.append(_link(str(m.get("url") or ""), f"{kind} (original)", "social-media-link"))
         else:
-            label = f"{str(m.get('type') or 'media').capitalize()}: {alt}" if alt else str(m.get("type") or "media").capitalize()
+            label = (
+                f"{str(m.get('type') or 'media').capitalize()}: {alt}"
+                if alt
+                else str(m.get("type") or "media").capitalize()
+            )
             media.append(_link(str(m.get("url") or ""), label, "social-media-link"))
     if media:
         parts.append('<p class="social-media">' + " ".join(media) + "</p>")
@@ -153,9 +165,15 @@ def render_post(post: SocialPost) -> str:
         who_q = escape(quoted.get("author_name") or quoted.get("author_handle") or "")
         parts.append(
             '<blockquote class="social-quote"><p class="social-who"><span class="social-name">'
-            + who_q + "</span></p>"
-            + (f'<p class="social-text">{linkify(post, str(quoted.get("text") or ""))}</p>' if quoted.get("text") else "")
-            + '<p class="social-source">' + _link(str(quoted.get("url") or ""), "Quoted post", "social-original")
+            + who_q
+            + "</span></p>"
+            + (
+                f'<p class="social-text">{linkify(post, str(quoted.get("text") or ""))}</p>'
+                if quoted.get("text")
+                else ""
+            )
+            + '<p class="social-source">'
+            + _link(str(quoted.get("url") or ""), "Quoted post", "social-original")
             + "</p></blockquote>"
         )
     elif "quote_of" in relation:
@@ -183,7 +201,9 @@ def _poll(poll: dict[str, object]) -> str:
         count = "" if not isinstance(votes, int) else f" — {votes} vote{'' if votes == 1 else 's'}"
         rows.append(f'<li class="social-poll-option">{escape(str(option.get("title") or ""))}{count}</li>')
     voters = poll.get("voters")
-    note = f"Poll, {voters} {'person' if voters == 1 else 'people'} voted" if isinstance(voters, int) else "Poll"
+    note = (
+        f"Poll, {voters} {'person' if voters == 1 else 'people'} voted" if isinstance(voters, int) else "Poll"
+    )
     note += " (as collected)"
     return f'<p class="social-relation">{note}</p><ul class="social-poll">' + "".join(rows) + "</ul>"
 

@@ -71,7 +71,13 @@ def _images(entry: Any, base: str) -> list[dict[str, Any]]:
             found.append({"url": enclosure.get("href", ""), "width": None, "height": None})
     for content in entry.get("media_content", []) or []:
         if content.get("medium") == "image" or str(content.get("type", "")).lower().startswith("image/"):
-            found.append({"url": content.get("url", ""), "width": content.get("width"), "height": content.get("height")})
+            found.append(
+                {
+                    "url": content.get("url", ""),
+                    "width": content.get("width"),
+                    "height": content.get("height"),
+                }
+            )
     media: list[dict[str, Any]] = []
     seen: set[str] = set()
     for image in found:
@@ -79,7 +85,10 @@ def _images(entry: Any, base: str) -> list[dict[str, Any]]:
         if not url or url in seen:
             continue
         seen.add(url)
-        size = {k: int(v) if str(v or "").isdigit() else None for k, v in (("width", image["width"]), ("height", image["height"]))}
+        size = {
+            k: int(v) if str(v or "").isdigit() else None
+            for k, v in (("width", image["width"]), ("height", image["height"]))
+        }
         media.append({"type": "image", "url": url, "alt": "", **size})
     return media[:MAX_MEDIA]
 
@@ -87,7 +96,9 @@ def _images(entry: Any, base: str) -> list[dict[str, Any]]:
 def _content_key(title: str, link: str, body: str, when: Any) -> str:
     """An entry with neither id nor link is known by its content: the same entry at the next poll
     has the same key, so it is stored once."""
-    digest = hashlib.sha256(json.dumps([title, link, body, str(when)], ensure_ascii=False).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps([title, link, body, str(when)], ensure_ascii=False).encode()
+    ).hexdigest()
     return f"sha256:{digest[:40]}"
 
 
@@ -104,7 +115,9 @@ def parse_feed(data: bytes, feed_url: str, max_chars: int, content_type: str = "
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
-        raise SourceError(f"not a readable feed: {str(problem)[:200]}" if problem else "not an RSS or Atom feed")
+        raise SourceError(
+            f"not a readable feed: {str(problem)[:200]}" if problem else "not an RSS or Atom feed"
+        )
     site = urlsplit(feed_url).netloc
     channel = parsed.feed
     feed_author = str(channel.get("author_detail", {}).get("name") or channel.get("author") or "")
@@ -117,37 +130,55 @@ def parse_feed(data: bytes, feed_url: str, max_chars: int, content_type: str = "
         body = _text(entry.get("summary_detail") or (content[0] if content else None), raw_body)
         text = f"{title}\n\n{body}".strip() if title and not body.startswith(title) else body or title
         link = _http(str(entry.get("link") or ""))  # feedparser sets it from a permalink <guid> too
-        post_id = str(entry.get("id") or "") or link or _content_key(title, link, body, entry.get("published"))
+        post_id = (
+            str(entry.get("id") or "") or link or _content_key(title, link, body, entry.get("published"))
+        )
         # The entry's own author (<author>, dc:creator, atom:author) is the post's author, so blocking
         # one author of a shared feed leaves the others; an entry without one is the feed's.
         author = str(entry.get("author_detail", {}).get("name") or entry.get("author") or "").strip()
-        tags = [normalise_tag(str(t.get("term") or "")) for t in entry.get("tags", []) or []] + hashtags_in(text)
-        posts.append(SocialPost(
-            network="rss",
-            post_id=post_id[:500],
-            author_handle=(f"{site}/{author}" if author else site)[:200],
-            author_name=(author or feed_author or feed_name)[:200],
-            text=clip(text, max_chars),
-            url=link,
-            posted_at=_date(entry),
-            links=(link,) if link else (),
-            hashtags=tuple(dict.fromkeys(t for t in tags if t))[:50],
-            media=tuple(_images(entry, link or feed_url)),
-        ))
+        tags = [normalise_tag(str(t.get("term") or "")) for t in entry.get("tags", []) or []] + hashtags_in(
+            text
+        )
+        posts.append(
+            SocialPost(
+                network="rss",
+                post_id=post_id[:500],
+                author_handle=(f"{site}/{author}" if author else site)[:200],
+                author_name=(author or feed_author or feed_name)[:200],
+                text=clip(text, max_chars),
+                url=link,
+                posted_at=_date(entry),
+                links=(link,) if link else (),
+                hashtags=tuple(dict.fromkeys(t for t in tags if t))[:50],
+                media=tuple(_images(entry, link or feed_url)),
+            )
+        )
     return posts
 
 
 class RssSource(PollingSource):
     network = "rss"
 
-    def __init__(self, settings: Settings, url: str, transport: httpx.AsyncBaseTransport | None = None,
-                 network: Network | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        network: Network | None = None,
+    ) -> None:
         self.url = url
-        super().__init__(urlsplit(url).netloc or url, settings.feeds_rss.poll_seconds, settings.feeds.backoff_max_seconds)
+        super().__init__(
+            urlsplit(url).netloc or url, settings.feeds_rss.poll_seconds, settings.feeds.backoff_max_seconds
+        )
         self.max_chars = settings.feeds.max_post_chars
-        self.client = OutboundClient("rss", allow_private=settings.feeds.allow_private_addresses,
-                                     timeout=settings.feeds.request_timeout_seconds, max_bytes=MAX_FEED_BYTES,
-                                     network=network, transport=transport)
+        self.client = OutboundClient(
+            "rss",
+            allow_private=settings.feeds.allow_private_addresses,
+            timeout=settings.feeds.request_timeout_seconds,
+            max_bytes=MAX_FEED_BYTES,
+            network=network,
+            transport=transport,
+        )
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -190,8 +190,11 @@ class FeedService:
 
             self.sources = build_sources(self.settings)
         if self.fetcher is None and self.settings.feeds.fetch_media:
-            self.fetcher = MediaFetcher(self.settings.feeds.media_bytes, self.settings.feeds.media_timeout_seconds,
-                                        allow_private=self.settings.feeds.allow_private_addresses)
+            self.fetcher = MediaFetcher(
+                self.settings.feeds.media_bytes,
+                self.settings.feeds.media_timeout_seconds,
+                allow_private=self.settings.feeds.allow_private_addresses,
+            )
         for index, source in enumerate(self.sources):
             name = f"feeds.{source.network}.{index}"
             self._task_names.append(name)
@@ -244,9 +247,14 @@ class FeedService:
         true, and each source's state is listed."""
         return {
             "ok": True,
-            "sources": {f"{s.network}:{s.status.name}": {"state": s.status.state, "restarts": s.status.restarts,
-                                                          "last_error": s.status.last_error or None}
-                        for s in self.sources},
+            "sources": {
+                f"{s.network}:{s.status.name}": {
+                    "state": s.status.state,
+                    "restarts": s.status.restarts,
+                    "last_error": s.status.last_error or None,
+                }
+                for s in self.sources
+            },
         }
 
     # -- what sources call (base.Feed) -------------------------------------------------------------
@@ -347,10 +355,14 @@ class FeedService:
                     if s.state == "live" or begins - lead <= now <= ends:
                         own, _ = split_terms(s.hashtags)
                         live_since = self._live_since(s, begins, now) if s.state == "live" else None
-                        sessions.append(SessionTarget(s.id, own - tags, s.state == "live", begins, live_since))
+                        sessions.append(
+                            SessionTarget(s.id, own - tags, s.state == "live", begins, live_since)
+                        )
                         starts.append(begins)
                 # The event collects its own tags and terms over its whole span, breaks included.
-                spanning = bool(span) and min(b for b, _ in span) - lead <= now <= max(e for _, e in span) + trail
+                spanning = (
+                    bool(span) and min(b for b, _ in span) - lead <= now <= max(e for _, e in span) + trail
+                )
                 if not (sessions or spanning) or not (tags or terms or any(s.own_tags for s in sessions)):
                     continue
                 if starts:
@@ -369,7 +381,8 @@ class FeedService:
                 break
         # Remembered while live, and after the end while the event collects (late posts).
         kept = {s.session_id for t in targets for s in t.sessions if s.live} | {
-            e.session_id for t in targets for e in t.ended}
+            e.session_id for t in targets for e in t.ended
+        }
         self._seen_live = {k: v for k, v in self._seen_live.items() if k in kept}
         self._targets = (time.monotonic(), targets)
         return targets
@@ -385,7 +398,9 @@ class FeedService:
 
     # -- routing and storing ---------------------------------------------------------------------
 
-    def route(self, post: SocialPost, targets: list[EventTarget], event_id: str | None) -> list[tuple[str, str]]:
+    def route(
+        self, post: SocialPost, targets: list[EventTarget], event_id: str | None
+    ) -> list[tuple[str, str]]:
         # Tags compare as the post's network compares them (Mastodon folds accents too).
         def keys(tags: Iterable[str]) -> set[str]:
             return {hashtags.key_for(post.network, t) for t in tags}
@@ -408,11 +423,17 @@ class FeedService:
                 # The sessions live when the post was made: one made in a break (or before a
                 # session went live) goes to the event's own feed, even if collected later.
                 made = _posted(post)
-                live = [s.session_id for s in target.sessions
-                        if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)]
+                live = [
+                    s.session_id
+                    for s in target.sessions
+                    if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)
+                ]
                 # Made while a session now ended was live, collected after its end: still its post.
-                live += [e.session_id for e in target.ended
-                         if made is not None and e.live_since - LIVE_GRACE <= made and _made_by(made, e.ended_at)]
+                live += [
+                    e.session_id
+                    for e in target.ended
+                    if made is not None and e.live_since - LIVE_GRACE <= made and _made_by(made, e.ended_at)
+                ]
                 routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
         return routes
 
@@ -436,8 +457,11 @@ class FeedService:
         unique: dict[str, SocialPost] = {}
         for post in posts:
             unique.setdefault(post.post_id, _people_text(post))
-        known = (await self.db.read(lambda r: r.known_social_posts(network, list(unique)), pool="pages")
-                 if unique else set())
+        known = (
+            await self.db.read(lambda r: r.known_social_posts(network, list(unique)), pool="pages")
+            if unique
+            else set()
+        )
         prepared: list[Prepared] = []
         for post in unique.values():
             routes = self.route(post, targets, event_id)
@@ -448,8 +472,9 @@ class FeedService:
             avatar = None
             if self.fetcher is not None:
                 # A video's or a sound's preview image is fetched in its place (the original stays a link).
-                fetched = await asyncio.gather(*(self.fetcher.fetch(str(m.get("preview") or m.get("url") or ""))
-                                                 for m in post.media))
+                fetched = await asyncio.gather(
+                    *(self.fetcher.fetch(str(m.get("preview") or m.get("url") or "")) for m in post.media)
+                )
                 images = [(i, f[0], f[1]) for i, f in enumerate(fetched) if f is not None]
                 if post.avatar_url:
                     avatar = await self.fetcher.fetch(post.avatar_url)
@@ -467,11 +492,18 @@ class FeedService:
             last = index == len(chunks) - 1
             if not chunk and not (last and (billed or cursor)):
                 continue
-            result.new += await self.db.write(self._ingest_op(
-                network, chunk, waiting, stored,
-                billing=(event_id, billed, sessions_billed) if last and billed and event_id is not None else None,
-                cursor=cursor if last else None,
-            ))
+            result.new += await self.db.write(
+                self._ingest_op(
+                    network,
+                    chunk,
+                    waiting,
+                    stored,
+                    billing=(event_id, billed, sessions_billed)
+                    if last and billed and event_id is not None
+                    else None,
+                    cursor=cursor if last else None,
+                )
+            )
         self.ingested += result.new
         for session_id in waiting:
             self._queue_changed(session_id)
@@ -518,7 +550,9 @@ class FeedService:
                     await tx.insert_social_route(row, e, s, state)
                     if state == "approved":
                         item = await _publish(tx, row, post, stream_of(e, s))
-                        await tx.set_social_route(row, e, s, state="approved", item_id=item.id, decided_by="auto")
+                        await tx.set_social_route(
+                            row, e, s, state="approved", item_id=item.id, decided_by="auto"
+                        )
                     elif state == "pending":
                         waiting.add(stream_of(e, s))
             if billing is not None:
@@ -543,8 +577,14 @@ class FeedService:
                     continue
                 if route.item_id is not None:
                     await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
-                await tx.set_social_route(route.post_row, route.event_id, route.session_id, state="removed",
-                                          item_id=route.item_id, decided_by="deleted upstream")
+                await tx.set_social_route(
+                    route.post_row,
+                    route.event_id,
+                    route.session_id,
+                    state="removed",
+                    item_id=route.item_id,
+                    decided_by="deleted upstream",
+                )
                 touched.append(stream_of(route.event_id, route.session_id))
             return touched
 
@@ -553,10 +593,12 @@ class FeedService:
 
     async def authors_by_did(self, network: str) -> list[str]:
         return await self.db.read(
-            lambda r: r.social_authors_with_prefix(network, "did:", UNRESOLVED_AUTHORS), pool="pages")
+            lambda r: r.social_authors_with_prefix(network, "did:", UNRESOLVED_AUTHORS), pool="pages"
+        )
 
-    async def update_author(self, network: str, old_handles: list[str], handle: str, name: str,
-                            avatar_url: str = "") -> int:
+    async def update_author(
+        self, network: str, old_handles: list[str], handle: str, name: str, avatar_url: str = ""
+    ) -> int:
         """Rename an author's stored posts (their DID becomes a handle and display name, and
         their picture, fetched once, our copy): the stored copy, and each approved item in its
         stream as an `item.updated` change, so open pages show the name without a reload.
@@ -572,11 +614,14 @@ class FeedService:
                 if route.state == "approved" and route.item_id is not None:
                     item = await tx.get_item(route.item_id)
                     if item is not None and not item.deleted:
-                        await tx.update_item(route.item_id, {
-                            "author": route.post.author_name or route.post.author_handle,
-                            "html": render_post(route.post),
-                            "data": item.data | _item_data(route.post, route.post_row),
-                        })
+                        await tx.update_item(
+                            route.item_id,
+                            {
+                                "author": route.post.author_name or route.post.author_handle,
+                                "html": render_post(route.post),
+                                "data": item.data | _item_data(route.post, route.post_row),
+                            },
+                        )
                 elif route.state == "pending":
                     touched.add(stream_of(route.event_id, route.session_id))
             return len({r.post_row for r in routes}), touched
@@ -607,15 +652,25 @@ class FeedService:
 
     async def queue(self, stream: Session) -> list[SocialRoute]:
         """Posts waiting in a session's (or the event's own feed's) queue."""
-        return await self.db.read(lambda r: r.list_social_routes(
-            event_id=stream.event_id, session_id=route_session(stream), state="pending"), pool="pages")
+        return await self.db.read(
+            lambda r: r.list_social_routes(
+                event_id=stream.event_id, session_id=route_session(stream), state="pending"
+            ),
+            pool="pages",
+        )
 
     async def recent(self, stream: Session, limit: int = 100) -> list[SocialRoute]:
-        routes = await self.db.read(lambda r: r.list_social_routes(
-            event_id=stream.event_id, session_id=route_session(stream), limit=100_000), pool="pages")
+        routes = await self.db.read(
+            lambda r: r.list_social_routes(
+                event_id=stream.event_id, session_id=route_session(stream), limit=100_000
+            ),
+            pool="pages",
+        )
         return [r for r in routes if r.state != "pending"][-limit:]
 
-    async def moderate(self, session_id: str, post_row: int, action: str, by: str, reason: str = "") -> SocialRoute:
+    async def moderate(
+        self, session_id: str, post_row: int, action: str, by: str, reason: str = ""
+    ) -> SocialRoute:
         """approve | reject | remove one post in one stream: a session's, or the event's own feed
         (its stream id, models.event_feed_id)."""
         if action not in ("approve", "reject", "remove"):
@@ -635,20 +690,29 @@ class FeedService:
                 if route.state == "removed" or route.item_id is not None:
                     raise Conflict("that post was removed; it cannot come back", code="post_removed")
                 item = await _publish(tx, post_row, route.post, stream.id)
-                await tx.set_social_route(post_row, route.event_id, routed, state="approved", item_id=item.id,
-                                          decided_by=by)
+                await tx.set_social_route(
+                    post_row, route.event_id, routed, state="approved", item_id=item.id, decided_by=by
+                )
             elif route.item_id is not None and route.state == "approved":
                 await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
-                await tx.set_social_route(post_row, route.event_id, routed, state="removed", item_id=route.item_id,
-                                          decided_by=by)
+                await tx.set_social_route(
+                    post_row, route.event_id, routed, state="removed", item_id=route.item_id, decided_by=by
+                )
             elif route.state == "pending":
-                await tx.set_social_route(post_row, route.event_id, routed, state="rejected", item_id=None,
-                                          decided_by=by)
+                await tx.set_social_route(
+                    post_row, route.event_id, routed, state="rejected", item_id=None, decided_by=by
+                )
             found = await tx.get_social_route(post_row, route.event_id, routed)
             assert found is not None
             if found.state != route.state:  # the ledger logs what changed, not a repeated click
-                await tx.record_moderation(session_id=stream.id, actor=await _actor_name(tx, stream.event_id, by),
-                                           action=action, target_kind="post", target_id=post_row, reason=reason)
+                await tx.record_moderation(
+                    session_id=stream.id,
+                    actor=await _actor_name(tx, stream.event_id, by),
+                    action=action,
+                    target_kind="post",
+                    target_id=post_row,
+                    reason=reason,
+                )
             return found
 
         route = await self.db.write(op)
@@ -666,13 +730,18 @@ class FeedService:
         waiting posts, block_author and block_word reject matching waiting posts. Returns how
         many waiting posts it decided."""
         if kind not in RULE_KINDS:
-            raise BadRequest(f"kind must be one of {', '.join(RULE_KINDS)}", code="invalid_field", field="kind")
+            raise BadRequest(
+                f"kind must be one of {', '.join(RULE_KINDS)}", code="invalid_field", field="kind"
+            )
         value = value.strip().lower()
         if not value or len(value) > 200:
             raise BadRequest("value must be 1 to 200 characters", code="invalid_field", field="value")
         if kind != "block_word" and ":" not in value:
-            raise BadRequest("an account is network:handle, e.g. mastodon:ana@example.social",
-                             code="invalid_field", field="value")
+            raise BadRequest(
+                "an account is network:handle, e.g. mastodon:ana@example.social",
+                code="invalid_field",
+                field="value",
+            )
 
         async def op(tx: Tx) -> list[str]:
             if await tx.get_event(event_id) is None:
@@ -690,20 +759,44 @@ class FeedService:
                     if not route.session_id:
                         await tx.ensure_event_feed(event_id)
                     item = await _publish(tx, route.post_row, post, stream_id)
-                    await tx.set_social_route(route.post_row, event_id, route.session_id, state="approved",
-                                              item_id=item.id, decided_by=by)
+                    await tx.set_social_route(
+                        route.post_row,
+                        event_id,
+                        route.session_id,
+                        state="approved",
+                        item_id=item.id,
+                        decided_by=by,
+                    )
                 else:
-                    await tx.set_social_route(route.post_row, event_id, route.session_id, state="rejected",
-                                              item_id=None, decided_by=by)
+                    await tx.set_social_route(
+                        route.post_row,
+                        event_id,
+                        route.session_id,
+                        state="rejected",
+                        item_id=None,
+                        decided_by=by,
+                    )
                 # In the moderation ledger as the rule's author's decision, the rule as its reason.
                 action = "approve" if kind == "allow_author" else "reject"
                 reason = f"rule: {kind} {value}"
                 if route.session_id or kind == "allow_author":  # the stream's session exists
-                    await tx.record_moderation(session_id=stream_id, actor=actor, action=action,
-                                               target_kind="post", target_id=route.post_row, reason=reason)
+                    await tx.record_moderation(
+                        session_id=stream_id,
+                        actor=actor,
+                        action=action,
+                        target_kind="post",
+                        target_id=route.post_row,
+                        reason=reason,
+                    )
                 else:  # the event's feed, not made yet: the event's own entry
-                    await tx.record_event_moderation(event_id=event_id, actor=actor, action=action,
-                                                     target_kind="post", target_id=route.post_row, reason=reason)
+                    await tx.record_event_moderation(
+                        event_id=event_id,
+                        actor=actor,
+                        action=action,
+                        target_kind="post",
+                        target_id=route.post_row,
+                        reason=reason,
+                    )
                 touched.append(stream_id)
             return touched
 
@@ -758,9 +851,12 @@ class FeedService:
         # what it brought to this event (stored posts of its network, and X's billed reads).
         for row in sources:
             x = row.get("network") == "x"
-            row["event"] = {"posts": counts.get(str(row.get("network")), 0),
-                            "reads": x_reads if x else None, "read_cap": xs.event_read_cap if x else None,
-                            "cost_usd": round(x_reads * xs.cost_per_read_usd, 4) if x else None}
+            row["event"] = {
+                "posts": counts.get(str(row.get("network")), 0),
+                "reads": x_reads if x else None,
+                "read_cap": xs.event_read_cap if x else None,
+                "cost_usd": round(x_reads * xs.cost_per_read_usd, 4) if x else None,
+            }
         return {
             "enabled": self.settings.feeds.enabled,
             "version": self.status_version,
@@ -782,11 +878,17 @@ class FeedService:
 def _people_text(post: SocialPost) -> SocialPost:
     """What a post shows people (its text, author's name, image descriptions) without the
     characters XML cannot carry (liveblog.text.xml_chars), whichever network it came from."""
-    media = tuple({**m, "alt": xml_chars(m["alt"])} if isinstance(m.get("alt"), str) else m for m in post.media)
-    return dataclasses.replace(post, text=xml_chars(post.text), author_name=xml_chars(post.author_name), media=media)
+    media = tuple(
+        {**m, "alt": xml_chars(m["alt"])} if isinstance(m.get("alt"), str) else m for m in post.media
+    )
+    return dataclasses.replace(
+        post, text=xml_chars(post.text), author_name=xml_chars(post.author_name), media=media
+    )
 
-async def _store_avatar(tx: Tx, routes: list[SocialRoute], avatar_url: str, avatar: tuple[str, bytes]
-                        ) -> list[SocialRoute]:
+
+async def _store_avatar(
+    tx: Tx, routes: list[SocialRoute], avatar_url: str, avatar: tuple[str, bytes]
+) -> list[SocialRoute]:
     """An author's picture, learnt after their posts were stored, copied once into the stream of
     each post's first route (as ingest does) and set on those posts; the routes with it."""
     copies: dict[str, str] = {}
@@ -796,16 +898,27 @@ async def _store_avatar(tx: Tx, routes: list[SocialRoute], avatar_url: str, avat
             continue
         stream = stream_of(route.event_id, route.session_id)
         if stream not in copies:
-            copies[stream] = "/media/" + await tx.insert_media(stream, avatar[0], avatar[1], f"feed:{route.post.network}")
+            copies[stream] = "/media/" + await tx.insert_media(
+                stream, avatar[0], avatar[1], f"feed:{route.post.network}"
+            )
         locals_by_row[route.post_row] = copies[stream]
         await tx.set_social_avatar(route.post_row, avatar_url, copies[stream])
-    return [dataclasses.replace(r, post=dataclasses.replace(r.post, avatar_url=avatar_url,
-                                                            avatar_local=locals_by_row[r.post_row]))
-            if r.post_row in locals_by_row else r for r in routes]
+    return [
+        dataclasses.replace(
+            r, post=dataclasses.replace(r.post, avatar_url=avatar_url, avatar_local=locals_by_row[r.post_row])
+        )
+        if r.post_row in locals_by_row
+        else r
+        for r in routes
+    ]
 
 
 async def _store_media(
-    tx: Tx, post: SocialPost, session_id: str, images: list[tuple[int, str, bytes]], avatar: tuple[str, bytes] | None
+    tx: Tx,
+    post: SocialPost,
+    session_id: str,
+    images: list[tuple[int, str, bytes]],
+    avatar: tuple[str, bytes] | None,
 ) -> SocialPost:
     media = [dict(m) for m in post.media]
     by = f"feed:{post.network}"

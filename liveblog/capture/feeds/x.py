@@ -25,7 +25,6 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
-from liveblog.capture.outbound import MAX_REDIRECTS, OutboundError, Refused, record_refusal, vetted_now
 from liveblog.capture.feeds.base import (
     CannotRun,
     EventTarget,
@@ -40,13 +39,22 @@ from liveblog.capture.feeds.base import (
     text_value,
     utc_iso,
 )
+from liveblog.capture.outbound import MAX_REDIRECTS, OutboundError, Refused, record_refusal, vetted_now
 from liveblog.models import SocialPost
 from liveblog.settings import Settings
 
 log = logging.getLogger(__name__)
 
 REAL_API = "https://api.twitter.com"
-TWEET_FIELDS = ["created_at", "author_id", "entities", "referenced_tweets", "attachments", "lang", "conversation_id"]
+TWEET_FIELDS = [
+    "created_at",
+    "author_id",
+    "entities",
+    "referenced_tweets",
+    "attachments",
+    "lang",
+    "conversation_id",
+]
 EXPANSIONS = ["author_id", "attachments.media_keys", "referenced_tweets.id"]
 USER_FIELDS = ["name", "username", "profile_image_url"]
 MEDIA_FIELDS = ["type", "url", "preview_image_url", "alt_text", "width", "height"]
@@ -128,15 +136,29 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
         # out) the author is the author_id or unknown: nothing made up, and the link is by id.
         username = text_value(user.get("username")) or text_value(tweet.get("author_id"))
         entities = obj(tweet.get("entities"))
-        links = [text_value(u.get("expanded_url")) or text_value(u.get("url")) for u in entities.get("urls", []) or []
-                 if isinstance(u, dict)]
-        hashtags = ([normalise_tag(text_value(h.get("tag"))) for h in entities.get("hashtags", []) or [] if isinstance(h, dict)]
-                    if "entities" in tweet else hashtags_in(text_value(tweet.get("text"))))
-        mentions = [text_value(m.get("username")) for m in entities.get("mentions", []) or [] if isinstance(m, dict)]
+        links = [
+            text_value(u.get("expanded_url")) or text_value(u.get("url"))
+            for u in entities.get("urls", []) or []
+            if isinstance(u, dict)
+        ]
+        hashtags = (
+            [
+                normalise_tag(text_value(h.get("tag")))
+                for h in entities.get("hashtags", []) or []
+                if isinstance(h, dict)
+            ]
+            if "entities" in tweet
+            else hashtags_in(text_value(tweet.get("text")))
+        )
+        mentions = [
+            text_value(m.get("username")) for m in entities.get("mentions", []) or [] if isinstance(m, dict)
+        ]
         relation: dict[str, str] = {}
         for ref in tweet.get("referenced_tweets", []) or []:
             if isinstance(ref, dict) and isinstance(ref.get("id"), str):
-                kind = {"replied_to": "reply_to", "quoted": "quote_of", "retweeted": "repost_of"}.get(text_value(ref.get("type")))
+                kind = {"replied_to": "reply_to", "quoted": "quote_of", "retweeted": "repost_of"}.get(
+                    text_value(ref.get("type"))
+                )
                 if kind:
                     relation[kind] = ref["id"]
         attachments = obj(tweet.get("attachments"))
@@ -145,13 +167,15 @@ def parse_page(body: Any, max_chars: int) -> tuple[list[SocialPost], dict[str, A
             m = media.get(key)
             if not isinstance(m, dict):
                 continue
-            items.append({
-                "type": text_value(m.get("type"), "photo"),
-                "url": text_value(m.get("url")) or text_value(m.get("preview_image_url")),
-                "alt": text_value(m.get("alt_text")),
-                "width": m.get("width") if isinstance(m.get("width"), int) else None,
-                "height": m.get("height") if isinstance(m.get("height"), int) else None,
-            })
+            items.append(
+                {
+                    "type": text_value(m.get("type"), "photo"),
+                    "url": text_value(m.get("url")) or text_value(m.get("preview_image_url")),
+                    "alt": text_value(m.get("alt_text")),
+                    "width": m.get("width") if isinstance(m.get("width"), int) else None,
+                    "height": m.get("height") if isinstance(m.get("height"), int) else None,
+                }
+            )
         text = text_value(tweet.get("text"))
         posts.append(
             SocialPost(
@@ -179,13 +203,24 @@ class XSource(PollingSource):
 
     def __init__(self, settings: Settings) -> None:
         xs = settings.feeds_x
-        super().__init__("api.x.com" if xs.api_base == REAL_API else xs.api_base, xs.poll_seconds,
-                         settings.feeds.backoff_max_seconds)
+        super().__init__(
+            "api.x.com" if xs.api_base == REAL_API else xs.api_base,
+            xs.poll_seconds,
+            settings.feeds.backoff_max_seconds,
+        )
         self.settings = xs
         self.max_chars = settings.feeds.max_post_chars
         self.token = settings.x_bearer_token
-        self.client = (make_client(self.token, xs.api_base, settings.feeds.request_timeout_seconds,
-                                   settings.feeds.allow_private_addresses) if self.token else None)
+        self.client = (
+            make_client(
+                self.token,
+                xs.api_base,
+                settings.feeds.request_timeout_seconds,
+                settings.feeds.allow_private_addresses,
+            )
+            if self.token
+            else None
+        )
         self.status.read_cap = xs.event_read_cap
         self.status.cost_usd = 0.0
         # Pagination under way per event: (since_id asked with, next_token, newest id seen).
@@ -226,7 +261,9 @@ class XSource(PollingSource):
             self._not_before = float(reset_header)  # this answer counts; the next must wait
         content_type = response.headers.get("content-type", "")
         if "json" not in content_type:
-            raise SourceError(f"X answered {response.status_code} with {content_type or 'no content type'}, not JSON")
+            raise SourceError(
+                f"X answered {response.status_code} with {content_type or 'no content type'}, not JSON"
+            )
         try:
             body = response.json()
         except ValueError:
@@ -236,7 +273,11 @@ class XSource(PollingSource):
         return body
 
     def unavailable(self) -> str | None:
-        return None if self.client is not None else "no bearer token: set LIVEBLOG_X_BEARER_TOKEN to collect from X"
+        return (
+            None
+            if self.client is not None
+            else "no bearer token: set LIVEBLOG_X_BEARER_TOKEN to collect from X"
+        )
 
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
         reads = await feed.reads_used("x")
@@ -261,8 +302,11 @@ class XSource(PollingSource):
     def _room(self, target: EventTarget, reads: dict[tuple[str, str], int]) -> tuple[int, set[str]]:
         """(reads left for the event, sessions at their own cap)."""
         left = self.settings.event_read_cap - reads.get((target.event_id, ""), 0)
-        capped = {s.session_id for s in target.sessions
-                  if reads.get((target.event_id, s.session_id), 0) >= self.settings.session_read_cap}
+        capped = {
+            s.session_id
+            for s in target.sessions
+            if reads.get((target.event_id, s.session_id), 0) >= self.settings.session_read_cap
+        }
         return left, capped
 
     def _show_reads(self, reads: dict[tuple[str, str], int]) -> None:

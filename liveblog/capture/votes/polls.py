@@ -122,7 +122,9 @@ def poll_fields(message: Any) -> dict[str, Any]:
         options = [{"id": chr(ord("a") + i), "label": label} for i, label in enumerate(labels)]
     audience = message.get("audience", "anyone")
     if audience not in PARTICIPATION:
-        raise BadRequest(f"audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="audience")
+        raise BadRequest(
+            f"audience must be one of {', '.join(PARTICIPATION)}", code="invalid_field", field="audience"
+        )
     data: dict[str, Any] = {
         "question": question,
         "options": options,

@@ -170,8 +170,14 @@ class QuestionActions(AudienceBase):
                 "author": private["name"] if public else "",
             }
             updated, _ = await tx.update_item(question_id, fields)
-            await tx.record_moderation(session_id=item.session_id, actor=moderator.name, action=action,
-                                       target_kind="question", target_id=question_id, reason=reason)
+            await tx.record_moderation(
+                session_id=item.session_id,
+                actor=moderator.name,
+                action=action,
+                target_kind="question",
+                target_id=question_id,
+                reason=reason,
+            )
             return updated
 
         return await self.db.write(op)

@@ -103,7 +103,9 @@ class TallyCoalescer:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
-    async def _claimed(self, due: list[tuple[str, int]], closing: list[int]) -> tuple[list[tuple[str, int]], list[int]]:
+    async def _claimed(
+        self, due: list[tuple[str, int]], closing: list[int]
+    ) -> tuple[list[tuple[str, int]], list[int]]:
         """With several processes: only the tallies this process may write in this interval (one
         writer per poll per interval across processes; a poll claimed elsewhere stays dirty here
         and is written in a later interval if still needed, so the last tally is always exact)."""

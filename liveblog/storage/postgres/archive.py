@@ -21,12 +21,17 @@ def config_of(language: str) -> str:
     """The text search configuration for an event's language (English for anything unknown)."""
     return _CONFIGS.get(language, "liveblog_search")
 
+
 # ts_rank weights for D, C, B, A: body (C) 0.25, tags (B) 0.75, title (A) 1, as bm25's 1, 3, 4.
 _WEIGHTS = "{0.1, 0.25, 0.75, 1.0}"
 # What a snippet is cut from: the text and tags (a session's title shows apart), else the title.
-_SNIPPET_TEXT = "coalesce(nullif(concat_ws(' ', nullif(btrim(f.body), ''), nullif(btrim(f.tags), '')), ''), f.title)"
+_SNIPPET_TEXT = (
+    "coalesce(nullif(concat_ws(' ', nullif(btrim(f.body), ''), nullif(btrim(f.tags), '')), ''), f.title)"
+)
 # One fragment of about SQLite's snippet length (16 tokens), marked as SQLite's snippet marks.
-_HEADLINE = f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2, MaxFragments=1'
+_HEADLINE = (
+    f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2, MaxFragments=1'
+)
 
 
 class PgArchiveOps(ArchiveOps, PgUnitBase):
@@ -44,10 +49,16 @@ class PgArchiveOps(ArchiveOps, PgUnitBase):
         args: list[Any] = [" ".join(query.terms), *phrases]
 
         def tsquery(c: str) -> str:
-            return " && ".join([f"plainto_tsquery('{c}', $1)",
-                                *(f"phraseto_tsquery('{c}', ${n})" for n in range(2, len(phrases) + 2))])
+            return " && ".join(
+                [
+                    f"plainto_tsquery('{c}', $1)",
+                    *(f"phraseto_tsquery('{c}', ${n})" for n in range(2, len(phrases) + 2)),
+                ]
+            )
 
-        match = " OR ".join(f"(f.config = '{c}'::regconfig AND f.document @@ ({tsquery(c)}))" for c in configs)
+        match = " OR ".join(
+            f"(f.config = '{c}'::regconfig AND f.document @@ ({tsquery(c)}))" for c in configs
+        )
         where = [f"({match})"]
 
         def arg(value: Any) -> str:
@@ -64,7 +75,9 @@ class PgArchiveOps(ArchiveOps, PgUnitBase):
         if query.date_to:
             where.append(f'f.at COLLATE "C" < {arg(query.date_to + "~")}')  # after every time of that day
         if query.tag:
-            where.append(f"f.session_id IN (SELECT session_id FROM session_tags WHERE tag = {arg(query.tag)})")
+            where.append(
+                f"f.session_id IN (SELECT session_id FROM session_tags WHERE tag = {arg(query.tag)})"
+            )
         cond = " AND ".join(where)
         n = len(args)
         # As on SQLite: the newest matches up to the query's window (newest by time here), ranked
@@ -73,12 +86,13 @@ class PgArchiveOps(ArchiveOps, PgUnitBase):
         rows = await self.conn.fetch(
             f"SELECT m.doc, ts_rank('{_WEIGHTS}', m.document, plainto_tsquery(m.config, $1)) AS rank"
             f" FROM (SELECT f.doc, f.document, f.config FROM search_index f WHERE {cond}"
-            f" ORDER BY f.at COLLATE \"C\" DESC, f.doc DESC LIMIT ${n + 1}) m",
-            *args, query.window + 1,
+            f' ORDER BY f.at COLLATE "C" DESC, f.doc DESC LIMIT ${n + 1}) m',
+            *args,
+            query.window + 1,
         )
         limited = len(rows) > query.window
         ranked = [r[0] for r in sorted(rows[: query.window], key=lambda r: (-r[1], r[0]))]
-        page_ids = ranked[query.offset: query.offset + query.limit]
+        page_ids = ranked[query.offset : query.offset + query.limit]
         hits_by_doc: dict[str, SearchHit] = {}
         if page_ids:
             for r in await self.conn.fetch(
@@ -87,11 +101,21 @@ class PgArchiveOps(ArchiveOps, PgUnitBase):
                 " plainto_tsquery(f.config, $1), $3), f.title, s.title, e.title, s.kind"
                 " FROM search_index f JOIN sessions s ON s.id = f.session_id JOIN events e ON e.id = f.event_id"
                 " WHERE f.doc = ANY($2::text[])",
-                args[0], page_ids, _HEADLINE,
+                args[0],
+                page_ids,
+                _HEADLINE,
             ):
                 hits_by_doc[r[0]] = SearchHit(
-                    kind=r[1], ref=r[2], session_id=r[3], event_id=r[4], at=r[5], snippet=r[6], title=r[7],
-                    session_title=r[8], event_title=r[9], in_event_feed=r[10] == "event_feed",
+                    kind=r[1],
+                    ref=r[2],
+                    session_id=r[3],
+                    event_id=r[4],
+                    at=r[5],
+                    snippet=r[6],
+                    title=r[7],
+                    session_title=r[8],
+                    event_title=r[9],
+                    in_event_feed=r[10] == "event_feed",
                 )
         hits = tuple(hits_by_doc[d] for d in page_ids if d in hits_by_doc)
         return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)

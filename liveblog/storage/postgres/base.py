@@ -36,5 +36,7 @@ async def write_acks(conn: Any, acks: list[tuple[str, str, str]]) -> None:
             "UPDATE client_ops AS c SET response = v.response"
             " FROM unnest($1::text[], $2::text[], $3::text[]) AS v(session_id, client_id, response)"
             " WHERE c.session_id = v.session_id AND c.client_id = v.client_id",
-            [a[0] for a in acks], [a[1] for a in acks], [a[2] for a in acks],
+            [a[0] for a in acks],
+            [a[1] for a in acks],
+            [a[2] for a in acks],
         )

@@ -23,8 +23,22 @@ from liveblog.storage.postgres.store import redact
 
 # Parents before children; tables not listed (added later) follow, alphabetically.
 ORDER = [
-    "events", "sessions", "items", "changes", "client_ops", "accounts", "login_sessions", "invites", "media",
-    "votes", "upvotes", "questions", "social_posts", "social_routes", "feed_rules", "feed_policies",
+    "events",
+    "sessions",
+    "items",
+    "changes",
+    "client_ops",
+    "accounts",
+    "login_sessions",
+    "invites",
+    "media",
+    "votes",
+    "upvotes",
+    "questions",
+    "social_posts",
+    "social_routes",
+    "feed_rules",
+    "feed_policies",
 ]
 # Tables PostgreSQL's own triggers fill as the rows above are copied.
 DERIVED = {"search_index"}
@@ -54,7 +68,9 @@ def _sqlite_tables(src: sqlite3.Connection) -> list[str]:
     return [name for name, _ in rows if name not in virtual and name not in shadow and name not in DERIVED]
 
 
-async def copy_sqlite_to_postgres(sqlite_path: str, url: str, progress: Progress | None = None) -> list[Copied]:
+async def copy_sqlite_to_postgres(
+    sqlite_path: str, url: str, progress: Progress | None = None
+) -> list[Copied]:
     src = sqlite3.connect(sqlite_path, isolation_level=None)
     try:
         migrate_sqlite(src, sqlite_path)  # an older file is brought up to this version first
@@ -77,12 +93,17 @@ async def _copy(
     src: sqlite3.Connection, dest: asyncpg.Connection, tables: list[str], progress: Progress | None
 ) -> list[Copied]:
     pg_tables = {
-        r[0] for r in await dest.fetch("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        r[0]
+        for r in await dest.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
     }
     wanted = [t for t in ORDER if t in tables] + sorted(t for t in tables if t not in ORDER)
     missing = [t for t in wanted if t not in pg_tables]
     if missing:
-        raise CopyFailed(f"PostgreSQL has no table for {', '.join(missing)}: is this Liveblog older than the file?")
+        raise CopyFailed(
+            f"PostgreSQL has no table for {', '.join(missing)}: is this Liveblog older than the file?"
+        )
     for table in wanted:
         if await dest.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
             raise BadRequest(
@@ -97,9 +118,11 @@ async def _copy(
     async with dest.transaction():
         for table in wanted:
             pg_columns = [
-                r[0] for r in await dest.fetch(
+                r[0]
+                for r in await dest.fetch(
                     "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
-                    " AND table_name = $1 ORDER BY ordinal_position", table,
+                    " AND table_name = $1 ORDER BY ordinal_position",
+                    table,
                 )
             ]
             src_columns = [r[1] for r in src.execute(f'PRAGMA table_info("{table}")')]
@@ -114,7 +137,8 @@ async def _copy(
             # Identity columns continue after the copied ids.
             for (column,) in await dest.fetch(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public'"
-                " AND table_name = $1 AND is_identity = 'YES'", table,
+                " AND table_name = $1 AND is_identity = 'YES'",
+                table,
             ):
                 await dest.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
@@ -125,5 +149,7 @@ async def _copy(
         for table in wanted:
             got = int(await dest.fetchval(f'SELECT count(*) FROM "{table}"'))
             if got != counts[table]:
-                raise CopyFailed(f"table {table}: {counts[table]} rows in SQLite but {got} in PostgreSQL; nothing copied")
+                raise CopyFailed(
+                    f"table {table}: {counts[table]} rows in SQLite but {got} in PostgreSQL; nothing copied"
+                )
     return copied

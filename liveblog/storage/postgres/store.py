@@ -43,7 +43,12 @@ MIGRATION_LOCK = 0x6C6976_65626C6F
 # Errors after which rerunning the whole transaction is correct and will likely succeed.
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Errors that mean the server or the connection is gone (not an op's fault).
-CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 class _RetryBatch(Exception):
@@ -256,7 +261,10 @@ class PostgresStore(GroupCommitWriter):
                     break
                 isolate = True  # rerun at once, each op in its savepoint, to commit the others
                 self.isolated_batches += 1
-            except (_RetryBatch, *RETRYABLE):  # a deadlock victim (or a failed COMMIT serialisation): rerun whole
+            except (
+                _RetryBatch,
+                *RETRYABLE,
+            ):  # a deadlock victim (or a failed COMMIT serialisation): rerun whole
                 self.retried_batches += 1
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
                 attempt += 1

@@ -19,7 +19,15 @@ from liveblog.storage.votes import VoteOps
 
 
 class PgUnit(
-    PgStreamOps, VoteOps, AccessOps, CommentOps, CardOps, ExportOps, FeedOps, ProgrammeOps, PgArchiveOps,
+    PgStreamOps,
+    VoteOps,
+    AccessOps,
+    CommentOps,
+    CardOps,
+    ExportOps,
+    FeedOps,
+    ProgrammeOps,
+    PgArchiveOps,
     ModerationOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
