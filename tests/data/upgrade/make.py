@@ -58,7 +58,12 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         created_at=T,
         updated_at=T,
     )
-    extra = {"cancelled": 0, "tags": j(["track-a"]), "source_uid": "uid-1", "recording_url": "https://v.example/1"}
+    extra = {
+        "cancelled": 0,
+        "tags": j(["track-a"]),
+        "source_uid": "uid-1",
+        "recording_url": "https://v.example/1",
+    }
     add(
         "sessions",
         id="s1",
@@ -68,7 +73,7 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         ends_at="2026-05-14T10:00:00Z",
         state="ended",
         ended_at="2026-05-14T10:00:00Z",
-        last_seq=9,
+        last_seq=11,
         question_moderation=1,
         questions_audience="anyone",
         **session,
@@ -96,7 +101,9 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         **session,
     )
 
-    def item(n: int, seq: int, kind: str, body: str, *, sid: str = "s1", deleted: int = 0, **more: Any) -> None:
+    def item(
+        n: int, seq: int, kind: str, body: str, *, sid: str = "s1", deleted: int = 0, **more: Any
+    ) -> None:
         at = f"2026-05-14T09:{n:02d}:00Z"
         add(
             "items",
@@ -115,8 +122,9 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
             **more,
         )
 
-    item(1, 1, "note", "Wombats dig burrows", key_point=1)
-    item(2, 2, "note", "A secret that was deleted")
+    # An item's seq is the seq of its latest change (the edit of note 1, the deletion of note 2).
+    item(1, 7, "note", "Wombats dig burrows", key_point=1)
+    item(2, 8, "note", "A secret that was deleted")
     item(3, 3, "poll", "Best burrow?", data=j({"state": "open", "options": ["deep", "wide"]}))
     item(4, 4, "question", "Do wombats migrate?", data=j({"state": "visible"}), author_ref="p-ask")
     item(5, 5, "question", "A question never shown", data=j({"state": "pending"}), author_ref="p-ask")
@@ -139,7 +147,9 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
             created_at=T,
         )
 
-    redacted = version >= 11  # that release redacts at the source; before, the log kept the text
+    # That release redacts removed text at the source (migration 11 redacted what came before):
+    # at 10 the log still holds the deleted note's and the hidden comment's earlier changes.
+    redacted = version >= 11
     change("s1", 1, "item.created", 1, {"item": {"id": 1, "body": "Wombats dig burrows"}})
     if redacted:
         change("s1", 2, "item.redacted", 2, {"item_id": 2})
@@ -147,17 +157,26 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         change("s1", 2, "item.created", 2, {"item": {"id": 2, "body": "A secret that was deleted"}})
     change("s1", 3, "item.created", 3, {"item": {"id": 3, "body": "Best burrow?"}})
     change("s1", 4, "item.created", 4, {"item": {"id": 4, "body": "Do wombats migrate?"}})
-    change("s1", 5, "item.created", 6, {"item": {"id": 6, "body": "A toot about wombats"}})
-    change("s1", 6, "item.updated", 1, {"item": {"id": 1, "body": "Wombats dig long burrows"}})
-    change("s1", 7, "item.deleted", 2, {"item": {"id": 2, "deleted": True}})
+    change("s1", 5, "item.created", 5, {"item": {"id": 5, "state": "pending"}})
+    change("s1", 6, "item.created", 6, {"item": {"id": 6, "body": "A toot about wombats"}})
+    change("s1", 7, "item.updated", 1, {"item": {"id": 1, "body": "Wombats dig long burrows"}})
+    change("s1", 8, "item.deleted", 2, {"item": {"id": 2, "deleted": True}})
     if redacted:
-        change("s1", 8, "comment.redacted", None, {"comment_id": 2})
+        change("s1", 9, "comment.redacted", None, {"comment_id": 2})
     else:
-        change("s1", 8, "comment.created", None, {"comment": {"id": 2, "html": "<p>A rude comment</p>"}})
-    change("s1", 9, "comment.created", None, {"comment": {"id": 1, "html": "<p>Lovely talk</p>"}})
+        change("s1", 9, "comment.created", None, {"comment": {"id": 2, "html": "<p>A rude comment</p>"}})
+    change("s1", 10, "comment.created", None, {"comment": {"id": 1, "html": "<p>Lovely talk</p>"}})
+    change("s1", 11, "comment.updated", None, {"comment": {"id": 2, "state": "hidden"}})
     change("s2", 1, "item.created", 7, {"item": {"id": 7, "body": "Séance notes"}})
     change("s2", 2, "session.updated", None, {"session": {"id": "s2"}})
-    add("client_ops", session_id="s1", client_id="c1", fingerprint="f1", response=j({"ok": True}), created_at=T)
+    add(
+        "client_ops",
+        session_id="s1",
+        client_id="c1",
+        fingerprint="f1",
+        response=j({"ok": True}),
+        created_at=T,
+    )
 
     add("accounts", username="Organiser", password_hash="$argon2id$v=19$m=65536,t=3,p=4$x$y", created_at=T)
     add("accounts", username="reader", password_hash="$argon2id$x", role="reader", created_at=T)
@@ -180,8 +199,23 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         add("votes", poll_id=3, participant=who, choice=choice, ip="127.0.0.1", created_at=T, updated_at=T)
     for who in ("p1", "p2"):
         add("upvotes", question_id=4, participant=who, created_at=T)
-    add("questions", item_id=4, session_id="s1", participant="p-ask", name="Bea", body="Do wombats migrate?", created_at=T)
-    add("questions", item_id=5, session_id="s1", participant="p-ask", body="A question never shown", created_at=T)
+    add(
+        "questions",
+        item_id=4,
+        session_id="s1",
+        participant="p-ask",
+        name="Bea",
+        body="Do wombats migrate?",
+        created_at=T,
+    )
+    add(
+        "questions",
+        item_id=5,
+        session_id="s1",
+        participant="p-ask",
+        body="A question never shown",
+        created_at=T,
+    )
 
     add(
         "social_posts",
@@ -195,9 +229,26 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
         data=j({"media": []}),
         collected_at=T,
     )
-    add("social_posts", network="bluesky", post_id="at://x/1", author_handle="spam.bsky", posted_at=T, collected_at=T)
-    add("social_routes", post_row=1, event_id="ev1", session_id="s1", state="approved", item_id=6, routed_at=T)
-    add("social_routes", post_row=2, event_id="ev1", session_id="", state="rejected", routed_at=T, decided_by="org")
+    add(
+        "social_posts",
+        network="bluesky",
+        post_id="at://x/1",
+        author_handle="spam.bsky",
+        posted_at=T,
+        collected_at=T,
+    )
+    add(
+        "social_routes", post_row=1, event_id="ev1", session_id="s1", state="approved", item_id=6, routed_at=T
+    )
+    add(
+        "social_routes",
+        post_row=2,
+        event_id="ev1",
+        session_id="",
+        state="rejected",
+        routed_at=T,
+        decided_by="org",
+    )
     add("feed_rules", event_id="ev1", kind="block_word", value="spam", created_at=T)
     add("feed_policies", event_id="ev1", session_id="", moderate=1, updated_at=T)
     add("feed_cursors", source="mastodon:upconf", value="109", updated_at=T)
@@ -209,14 +260,24 @@ def rows(version: int) -> list[tuple[str, dict[str, Any]]]:
     add("session_tags", session_id="s1", tag="zoology", source="organiser")
     comment = dict(session_id="s1", author="reader", ip="127.0.0.1", created_at=T, updated_at=T)
     add("comments", account_id=2, body="Lovely talk", html="<p>Lovely talk</p>", **comment)
-    add("comments", account_id=3, body="A rude comment", html="<p>A rude comment</p>", state="hidden", **comment)
+    add(
+        "comments",
+        account_id=3,
+        body="A rude comment",
+        html="<p>A rude comment</p>",
+        state="hidden",
+        **comment,
+    )
     add("comment_threads", session_id="s1", locked=1)
     add("event_comment_settings", event_id="ev1", premoderate=1)
     add("item_cards", item_id=1, card_key="k1", item_version=2, html="<li>card</li>", words=4, rendered_at=T)
-    add("card_sections", session_id="s1", card_key="k1", stream_epoch="epoch1", last_seq=9, notes_html="<ol></ol>",
+    add("card_sections", session_id="s1", card_key="k1", stream_epoch="epoch1", last_seq=11, notes_html="<ol></ol>",
         posts_html="<ol></ol>", notes=1, posts=1, words=4)  # fmt: skip
     if version >= 15:
-        for action, kind, target, reason in (("delete", "item", "2", "off topic"), ("hide", "comment", "2", "rude")):
+        for action, kind, target, reason in (
+            ("delete", "item", "2", "off topic"),
+            ("hide", "comment", "2", "rude"),
+        ):
             add("moderation_log", event_id="ev1", session_id="s1", at=T, actor="Organiser", action=action,
                 target_kind=kind, target_id=target, reason=reason)  # fmt: skip
     return out
@@ -229,7 +290,10 @@ def statements(version: int) -> list[tuple[str, tuple[Any, ...]]]:
             out.append((row["sql"], ()))
         else:
             out.append(
-                (f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+                (
+                    f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                    tuple(row.values()),
+                )
             )
     return out
 

@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict Zzpt0F1thcn3qghETJOGAjppHj9TEu4VPLXEEdMYFhHHBVkGcwovCk25Zo5Qghj
+\restrict PAFsb1NrRjUadjRCTC1Y1Thjj1H7LR1FWYa6TrUJoal7GcGLFvEvx1a0PkPoCki
 
 -- Dumped from database version 15.18 (Debian 15.18-0+deb12u1)
 -- Dumped by pg_dump version 15.18 (Debian 15.18-0+deb12u1)
@@ -1325,7 +1325,7 @@ s1	Wombats summarised	<p>Wombats summarised</p>		2026-05-14T09:00:00Z	2026-05-14
 --
 
 COPY public.card_sections (session_id, card_key, stream_epoch, last_seq, notes_html, posts_html, notes, posts, words) FROM stdin;
-s1	k1	epoch1	9	<ol></ol>	<ol></ol>	1	1	4
+s1	k1	epoch1	11	<ol></ol>	<ol></ol>	1	1	4
 \.
 
 
@@ -1338,11 +1338,13 @@ s1	1	item.created	1	{"type":"change","seq":1,"op":"item.created","item":{"id":1,
 s1	2	item.redacted	2	{"type":"change","seq":2,"op":"item.redacted","item_id":2}	2026-05-14T09:00:00Z
 s1	3	item.created	3	{"type":"change","seq":3,"op":"item.created","item":{"id":3,"body":"Best burrow?"}}	2026-05-14T09:00:00Z
 s1	4	item.created	4	{"type":"change","seq":4,"op":"item.created","item":{"id":4,"body":"Do wombats migrate?"}}	2026-05-14T09:00:00Z
-s1	5	item.created	6	{"type":"change","seq":5,"op":"item.created","item":{"id":6,"body":"A toot about wombats"}}	2026-05-14T09:00:00Z
-s1	6	item.updated	1	{"type":"change","seq":6,"op":"item.updated","item":{"id":1,"body":"Wombats dig long burrows"}}	2026-05-14T09:00:00Z
-s1	7	item.deleted	2	{"type":"change","seq":7,"op":"item.deleted","item":{"id":2,"deleted":true}}	2026-05-14T09:00:00Z
-s1	8	comment.redacted	\N	{"type":"change","seq":8,"op":"comment.redacted","comment_id":2}	2026-05-14T09:00:00Z
-s1	9	comment.created	\N	{"type":"change","seq":9,"op":"comment.created","comment":{"id":1,"html":"<p>Lovely talk</p>"}}	2026-05-14T09:00:00Z
+s1	5	item.created	5	{"type":"change","seq":5,"op":"item.created","item":{"id":5,"state":"pending"}}	2026-05-14T09:00:00Z
+s1	6	item.created	6	{"type":"change","seq":6,"op":"item.created","item":{"id":6,"body":"A toot about wombats"}}	2026-05-14T09:00:00Z
+s1	7	item.updated	1	{"type":"change","seq":7,"op":"item.updated","item":{"id":1,"body":"Wombats dig long burrows"}}	2026-05-14T09:00:00Z
+s1	8	item.deleted	2	{"type":"change","seq":8,"op":"item.deleted","item":{"id":2,"deleted":true}}	2026-05-14T09:00:00Z
+s1	9	comment.redacted	\N	{"type":"change","seq":9,"op":"comment.redacted","comment_id":2}	2026-05-14T09:00:00Z
+s1	10	comment.created	\N	{"type":"change","seq":10,"op":"comment.created","comment":{"id":1,"html":"<p>Lovely talk</p>"}}	2026-05-14T09:00:00Z
+s1	11	comment.updated	\N	{"type":"change","seq":11,"op":"comment.updated","comment":{"id":2,"state":"hidden"}}	2026-05-14T09:00:00Z
 s2	1	item.created	7	{"type":"change","seq":1,"op":"item.created","item":{"id":7,"body":"S\\u00e9ance notes"}}	2026-05-14T09:00:00Z
 s2	2	session.updated	\N	{"type":"change","seq":2,"op":"session.updated","session":{"id":"s2"}}	2026-05-14T09:00:00Z
 \.
@@ -1467,8 +1469,8 @@ COPY public.items (id, session_id, kind, client_id, author, author_ref, body, ht
 5	s1	question	c5	Ada	p-ask	A question never shown	<p>A question never shown</p>	0	{"state":"pending"}	2026-05-14T09:05:00Z	2026-05-14T09:05:00Z	2026-05-14T09:05:00Z	2026-05-14T09:05:00Z	0	1	5
 6	s1	social	c6	Ada	\N	A toot about wombats	<p>A toot about wombats</p>	0	{"state":"approved","network":"mastodon"}	2026-05-14T09:06:00Z	2026-05-14T09:06:00Z	2026-05-14T09:06:00Z	2026-05-14T09:06:00Z	0	1	6
 7	s2	note	c7	Ada	\N	Séance notes	<p>Séance notes</p>	0	{}	2026-05-14T09:07:00Z	2026-05-14T09:07:00Z	2026-05-14T09:07:00Z	2026-05-14T09:07:00Z	0	1	1
-1	s1	note	c1	Ada	\N	Wombats dig long burrows	<p>Wombats dig burrows</p>	1	{}	2026-05-14T09:01:00Z	2026-05-14T09:01:00Z	2026-05-14T09:01:00Z	2026-05-14T09:30:00Z	0	2	1
-2	s1	note	c2	Ada	\N	A secret that was deleted	<p>A secret that was deleted</p>	0	{}	2026-05-14T09:02:00Z	2026-05-14T09:02:00Z	2026-05-14T09:02:00Z	2026-05-14T09:31:00Z	1	2	2
+1	s1	note	c1	Ada	\N	Wombats dig long burrows	<p>Wombats dig burrows</p>	1	{}	2026-05-14T09:01:00Z	2026-05-14T09:01:00Z	2026-05-14T09:01:00Z	2026-05-14T09:30:00Z	0	2	7
+2	s1	note	c2	Ada	\N	A secret that was deleted	<p>A secret that was deleted</p>	0	{}	2026-05-14T09:02:00Z	2026-05-14T09:02:00Z	2026-05-14T09:02:00Z	2026-05-14T09:31:00Z	1	2	8
 \.
 
 
@@ -1562,7 +1564,7 @@ s1	zoology	organiser
 --
 
 COPY public.sessions (id, event_id, title, starts_at, ends_at, room, speakers, hashtags, description, state, question_moderation, stream_epoch, last_seq, ended_at, created_at, updated_at, questions_audience, kind, cancelled, tags, source_uid, exported_seq, recording_url, recording_offset) FROM stdin;
-s1	ev1	Migrating Wombats	2026-05-14T09:00:00Z	2026-05-14T10:00:00Z	Room 1	["Ada Lovelace","Grace Hopper"]	["wombats"]	How wombats move house	ended	1	epoch1	9	2026-05-14T10:00:00Z	2026-05-14T09:00:00Z	2026-05-14T09:00:00Z	anyone	session	0	["track-a"]	uid-1	\N	https://v.example/1	30
+s1	ev1	Migrating Wombats	2026-05-14T09:00:00Z	2026-05-14T10:00:00Z	Room 1	["Ada Lovelace","Grace Hopper"]	["wombats"]	How wombats move house	ended	1	epoch1	11	2026-05-14T10:00:00Z	2026-05-14T09:00:00Z	2026-05-14T09:00:00Z	anyone	session	0	["track-a"]	uid-1	\N	https://v.example/1	30
 s2	ev1	Live Séance	2026-05-14T11:00:00Z	2026-05-14T12:00:00Z	Room 1	["Ada Lovelace","Grace Hopper"]	["wombats"]	Diacritics still findable	live	0	epoch1	2	\N	2026-05-14T09:00:00Z	2026-05-14T09:00:00Z	anyone	session	0	[]	\N	\N		0
 ev1-feed	ev1	Around the event	2026-05-14T00:00:00Z	2026-05-15T23:59:59Z	Room 1	["Ada Lovelace","Grace Hopper"]	["wombats"]		scheduled	0	epoch1	0	\N	2026-05-14T09:00:00Z	2026-05-14T09:00:00Z	anyone	event_feed	0	[]	\N	\N		0
 \.
@@ -2322,5 +2324,5 @@ ALTER TABLE ONLY public.votes
 -- PostgreSQL database dump complete
 --
 
-\unrestrict Zzpt0F1thcn3qghETJOGAjppHj9TEu4VPLXEEdMYFhHHBVkGcwovCk25Zo5Qghj
+\unrestrict PAFsb1NrRjUadjRCTC1Y1Thjj1H7LR1FWYa6TrUJoal7GcGLFvEvx1a0PkPoCki
 
