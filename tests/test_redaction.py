@@ -28,8 +28,7 @@ from liveblog.capture.votes import Moderator, Voter
 from liveblog.models import REDACTED_OPS, Account, Ack, SocialPost
 from liveblog.services import Services
 from liveblog.storage import Tx
-from liveblog.storage.postgres.schema import MIGRATIONS as PG_MIGRATIONS
-from liveblog.storage.schema import MIGRATIONS as SQLITE_MIGRATIONS
+from liveblog.storage.schema import POSTGRES_SCRIPTS, SQLITE_SCRIPTS
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
 from tests.archive_fixtures import note, organiser_account
@@ -399,11 +398,11 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
         sql = "INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at) VALUES"
         if sqlite:
             await conn.execute(f"{sql} (?, ?, ?, ?, ?, ?)", history)
-            for statement in SQLITE_MIGRATIONS[10].split(";"):
+            for statement in SQLITE_SCRIPTS[10].split(";"):
                 await conn.execute(statement)
         else:
             await conn.execute(f"{sql} ($1, $2, $3, $4, $5, $6)", *history)
-            await conn.execute(PG_MIGRATIONS[10])
+            await conn.execute(POSTGRES_SCRIPTS[10])
 
     before = await services.db.read(lambda r: r.changes_between(sid, 0, head[1]))
     await services.db.write(undo_and_migrate)

@@ -23,7 +23,7 @@ from liveblog.errors import BadRequest, Conflict, NotFound, Unavailable
 from liveblog.models import CardSection, Change, ItemCard, RenderedCard, SearchQuery
 from liveblog.storage import Database, Store, Unit
 from liveblog.storage.postgres import PostgresStore
-from liveblog.storage.schema import MIGRATIONS
+from liveblog.storage.schema import POSTGRES_SCRIPTS, SQLITE_SCRIPTS
 
 STORE_BACKENDS = ["sqlite", "postgres"]
 
@@ -640,7 +640,7 @@ async def test_sqlite_read_past_its_timeout_is_unavailable(tmp_path: Path) -> No
 async def test_sqlite_upgrade_of_a_version_1_database_that_holds_data(tmp_path: Path) -> None:
     path = tmp_path / "v1.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
+    conn.executescript(f"BEGIN;\n{SQLITE_SCRIPTS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
     conn.execute(
         "INSERT INTO events (id, title, starts_on, ends_on, hashtags, created_at, updated_at)"
         " VALUES ('ev', 'Old Event', '2025-05-01', '2025-05-01', '[\"old\"]', 't', 't')"
@@ -664,7 +664,7 @@ async def test_sqlite_upgrade_of_a_version_1_database_that_holds_data(tmp_path: 
     db = Database(str(path))
     await db.open()
     try:
-        assert await db.pragma("user_version") == len(MIGRATIONS)
+        assert await db.pragma("user_version") == len(SQLITE_SCRIPTS)
         event = await db.read(lambda r: r.get_event("ev"))
         assert event is not None and event.hashtags == ("old",)
         items = await db.read(lambda r: r.list_items("s1"))
@@ -680,11 +680,9 @@ async def test_sqlite_upgrade_of_a_version_1_database_that_holds_data(tmp_path: 
 async def test_postgres_upgrade_of_a_version_4_database_indexes_what_it_holds(pg_url: str) -> None:
     import asyncpg
 
-    from liveblog.storage.postgres.schema import MIGRATIONS as PG_MIGRATIONS
-
     conn = await asyncpg.connect(pg_url)
     try:
-        for step in PG_MIGRATIONS[:4]:
+        for step in POSTGRES_SCRIPTS[:4]:
             await conn.execute(step)
         await conn.execute(
             "CREATE TABLE liveblog_schema (version INTEGER NOT NULL); INSERT INTO liveblog_schema VALUES (4)"

@@ -21,7 +21,7 @@ import aiosqlite
 
 from liveblog.errors import Unavailable
 from liveblog.storage.interface import Op
-from liveblog.storage.schema import MIGRATIONS
+from liveblog.storage.schema import SQLITE_SCRIPTS as MIGRATIONS
 from liveblog.storage.searchtext import register as register_search_words
 from liveblog.storage.sql import AiosqliteSql, SqliteSql
 from liveblog.storage.syncconn import SyncConnection, run_now

@@ -133,7 +133,7 @@ class PostgresDialect(Dialect):
         return f"substr({timestamp}, 1, 14) || lpad((substr({timestamp}, 15, 2)::integer / 15 * 15)::text, 2, '0')"
 
     def equals_nocase(self, column: str) -> str:
-        return f"lower({column}) = lower(?)"  # the unique index is on lower(username) (postgres/schema.py)
+        return f"lower({column}) = lower(?)"  # the unique index is on lower(username) (schema.py step 1)
 
     def one_of(
         self, column: str, values: Sequence[Any], sql_type: str = "text"

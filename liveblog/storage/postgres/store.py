@@ -27,8 +27,8 @@ import asyncpg
 from liveblog.errors import BadRequest, Unavailable
 from liveblog.storage.interface import Op
 from liveblog.storage.postgres.base import write_acks
-from liveblog.storage.postgres.schema import MIGRATIONS
 from liveblog.storage.postgres.unit import PgUnit
+from liveblog.storage.schema import POSTGRES_SCRIPTS as MIGRATIONS
 from liveblog.storage.writer import GroupCommitWriter, Job
 
 log = logging.getLogger(__name__)
