@@ -22,6 +22,7 @@ from liveblog.storage.postgres import PostgresStore
 from liveblog.storage.schema import Step, script
 from liveblog.storage.sql import POSTGRES, SQLITE
 from tests.servers import PostgresServer, postgres_bindir
+from tests.test_storage import note_op
 
 FIXTURES = Path(__file__).parent / "data" / "upgrade"
 VERSIONS = [10, 15]
@@ -158,22 +159,8 @@ async def check_reads(store: Store, version: int) -> None:
     ledger = await store.read(lambda r: r.moderation_log("ev1"))
     assert [e.reason for e in ledger] == (["rude", "off topic"] if version >= 15 else [])
 
-    async def note(tx: Any) -> tuple[int, int]:
-        item, change = await tx.insert_item(
-            session_id="s1",
-            kind="note",
-            client_id="after-upgrade",
-            author="Ana",
-            author_ref=None,
-            body="written after the upgrade",
-            html="<p>written after the upgrade</p>",
-            key_point=False,
-            data={},
-            typed_at="2026-05-14T09:40:00Z",
-        )
-        return item.id, change.seq
-
-    assert await store.write(note) == (8, 12)  # ids and seqs carry on from the old rows
+    # Ids and seqs carry on from the old rows.
+    assert await store.write(note_op("s1", "after-upgrade")) == (8, 12)
 
 
 # -- the tests --------------------------------------------------------------------------------

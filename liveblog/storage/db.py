@@ -21,7 +21,7 @@ import aiosqlite
 
 from liveblog.errors import Unavailable
 from liveblog.storage.interface import Op
-from liveblog.storage.schema import SQLITE_SCRIPTS as MIGRATIONS
+from liveblog.storage.schema import SQLITE_SCRIPTS
 from liveblog.storage.searchtext import register as register_search_words
 from liveblog.storage.sql import AiosqliteSql, SqliteSql
 from liveblog.storage.syncconn import SyncConnection, run_now
@@ -43,12 +43,12 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     The connection can write to the search index from then on (its stemming function)."""
     register_search_words(conn)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
+    if version > len(SQLITE_SCRIPTS):
         raise RuntimeError(
             f"database {path} is at schema version {version}, newer than this Liveblog "
-            f"({len(MIGRATIONS)}): upgrade Liveblog"
+            f"({len(SQLITE_SCRIPTS)}): upgrade Liveblog"
         )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for number, script in enumerate(SQLITE_SCRIPTS[version:], start=version + 1):
         log.info("applying migration %d to %s", number, path)
         # The version bump is inside the same transaction as the step: a crash mid-migration
         # leaves the old version number and a re-runnable step.
@@ -149,7 +149,7 @@ class Database(GroupCommitWriter):
 
     @property
     def schema_version(self) -> int:
-        return len(MIGRATIONS)
+        return len(SQLITE_SCRIPTS)
 
     # -- reads ---------------------------------------------------------------------------------
 

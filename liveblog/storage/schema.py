@@ -692,6 +692,7 @@ MIGRATIONS: list[str | Step] = [
         SELECT id, title, body, tags, kind, ref, session_id, event_id, at FROM search_rows ORDER BY id;
     DROP TABLE search_rows;
     """,
+        # The languages written out, not taken from searchtext: a released step never changes.
         postgres=pg_search_configs(
             {
                 "fr": "french",
