@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +162,11 @@ class Database(GroupCommitWriter):
     @property
     def schema_version(self) -> int:
         return len(MIGRATIONS)
+
+    async def ping(self) -> bool:
+        """True while the file is open and still at its path: there is no server to lose, but a
+        file deleted or moved under a running process takes every later write with it."""
+        return self._writer is not None and os.path.exists(self.path)
 
     # -- reads ---------------------------------------------------------------------------------
 
