@@ -122,7 +122,8 @@ class PgUnit(PgArchiveOps, Operations):
             self.acks.append(ack)
 
     async def claimed_client_op(self, session_id: str, client_id: str) -> tuple[str, dict[str, Any]]:
-        # Claimed earlier in this batch, perhaps: its ack may wait unwritten (complete_client_op).
+        # The batched acks' other half (complete_client_op, bench.pgwrite): claimed earlier in
+        # this batch, perhaps, its ack may wait unwritten.
         if self.batch_acks:
             await write_acks(self.conn, self.batch_acks)
         return await super().claimed_client_op(session_id, client_id)
