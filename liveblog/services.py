@@ -38,7 +38,7 @@ from liveblog.streams.hub import StreamHub
 log = logging.getLogger(__name__)
 
 
-# How often a database server (PostgreSQL) is pinged for /healthz. SQLite is a file: nothing to ping.
+# How often the store is pinged for /healthz (a trivial query on PostgreSQL, a stat on SQLite).
 PING_SECONDS = 2.0
 
 
@@ -51,12 +51,11 @@ class StoreComponent:
 
     async def open(self, supervisor: Supervisor) -> None:
         await self.db.open()
-        if hasattr(self.db, "ping"):
-            supervisor.spawn("store.ping", self._ping_loop)
+        supervisor.spawn("store.ping", self._ping_loop)
 
     async def _ping_loop(self) -> None:
         while True:
-            self.reachable = await self.db.ping()  # type: ignore[attr-defined]
+            self.reachable = await self.db.ping()
             await asyncio.sleep(PING_SECONDS)
 
     async def close(self) -> None:

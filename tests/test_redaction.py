@@ -373,20 +373,14 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
     assert len(olden) == 2
 
     async def undo_and_migrate(tx: Tx) -> None:
-        conn: Any = tx.conn  # type: ignore[attr-defined]
-        sqlite = hasattr(conn, "execute_fetchall")
+        db: Any = tx.db  # type: ignore[attr-defined]
         for seq, payload in olden.items():
             payload.pop("item_id", None)
             payload.pop("comment_id", None)
             values = (payload["op"], json.dumps(payload, separators=(",", ":")), sid, seq)
-            if sqlite:
-                await conn.execute(
-                    "UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?", values
-                )
-            else:
-                await conn.execute(
-                    "UPDATE changes SET op = $1, payload = $2 WHERE session_id = $3 AND seq = $4", *values
-                )
+            await db.execute(
+                "UPDATE changes SET op = ?, payload = ? WHERE session_id = ? AND seq = ?", values
+            )
         history = (
             gone,
             1,
@@ -396,13 +390,13 @@ async def test_the_migration_redacts_what_was_removed_before(services: Services,
             "2026-05-14T09:01:00Z",
         )
         sql = "INSERT INTO item_history (item_id, version, body, html, written_at, replaced_at) VALUES"
-        if sqlite:
-            await conn.execute(f"{sql} (?, ?, ?, ?, ?, ?)", history)
+        await db.execute(f"{sql} (?, ?, ?, ?, ?, ?)", history)
+        if db.dialect.name == "sqlite":
             for statement in SQLITE_SCRIPTS[10].split(";"):
-                await conn.execute(statement)
+                await db.execute(statement)
         else:
-            await conn.execute(f"{sql} ($1, $2, $3, $4, $5, $6)", *history)
-            await conn.execute(POSTGRES_SCRIPTS[10])
+            pg_unit: Any = tx  # several statements: asyncpg's simple protocol, on the unit's connection
+            await pg_unit.conn.execute(POSTGRES_SCRIPTS[10])
 
     before = await services.db.read(lambda r: r.changes_between(sid, 0, head[1]))
     await services.db.write(undo_and_migrate)

@@ -3,6 +3,8 @@ seam's answers (rows changed, constraint errors) the same on both backends."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,7 @@ def test_a_module_written_once_speaks_only_through_the_query_layer() -> None:
     texts = {p.name: p.read_text() for p in storage.glob("*.py") if p.name != "base.py"}
     written_once = {name for name, text in texts.items() if "import OpsBase" in text} | {"redaction.py"}
     assert written_once >= {
+        "repo.py",
         "votes.py",
         "access.py",
         "comments.py",
@@ -161,3 +164,47 @@ async def test_the_dialects_time_and_json_functions_answer_alike(store: Store) -
     assert activity == [("2026-11-30T09:00", 2), ("2026-11-30T09:45", 4)]
     turnout = await store.read(lambda r: r.poll_turnout(session.event_id))
     assert [(body, voters) for _, _, body, voters in turnout] == [("b3", 12), ("b4", 0)]
+
+
+# What PostgreSQL's unit may define itself: hot paths a benchmark shows are worth it (each names
+# `bench.` and its figure where it stands), and its own full-text search (the dialect leaves
+# search to each backend). Anything else it defines is a second copy of a query, or an operation
+# SQLite lacks: write it once in the domain's mixin instead (docs/architecture.md).
+PG_OWN = {
+    "insert_item": "bench.",
+    "complete_client_op": "bench.",
+    "claimed_client_op": "bench.",
+    "search": "",
+}
+
+
+def test_postgresql_defines_only_its_benchmarked_hot_paths_and_its_search() -> None:
+    from liveblog.storage.postgres.unit import PgUnit
+    from liveblog.storage.unit import Operations, SqliteUnit
+
+    assert [n for n, v in vars(SqliteUnit).items() if callable(v)] == []  # SQLite runs Operations as written
+    own = {
+        name: value
+        for cls in PgUnit.__mro__
+        if cls.__module__.startswith("liveblog.storage.postgres.")
+        for name, value in vars(cls).items()
+        if callable(value) and name != "__init__"
+    }
+    assert sorted(own) == sorted(PG_OWN), "PostgreSQL's unit defines operations of its own (see PG_OWN)"
+    assert {name for name in own if hasattr(Operations, name)} >= {"insert_item", "complete_client_op"}
+    for name, marker in PG_OWN.items():
+        assert marker in inspect.getsource(own[name]), f"PgUnit.{name} does not name the benchmark it wins"
+
+
+def test_no_postgresql_module_imports_a_private_helper_of_another_module() -> None:
+    postgres = Path(__file__).resolve().parent.parent / "liveblog" / "storage" / "postgres"
+    private = []
+    for path in postgres.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and not (node.module or "").startswith(
+                "liveblog.storage.postgres"
+            ):
+                private += [
+                    f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")
+                ]
+    assert private == []

@@ -119,6 +119,20 @@ async def test_an_items_seq_is_the_seq_of_its_latest_change(store: Store) -> Non
     assert item.version == 2
 
 
+async def test_an_item_updated_with_no_fields_gets_a_new_version_and_change(store: Store) -> None:
+    sid = await seed(store)
+    item_id, seq = await store.write(note_op(sid, "n1"))
+    item, change = await store.write(lambda tx: tx.update_item(item_id, {}, op="item.updated"))
+    assert (item.version, item.seq, change.seq) == (2, seq + 1, seq + 1)
+
+
+async def test_ping_answers_while_the_database_is_there(store: Store, tmp_path: Path) -> None:
+    assert await store.ping() is True
+    if isinstance(store, Database):  # moved away under the running process: later writes would be lost
+        Path(store.path).rename(tmp_path / "moved.sqlite3")
+        assert await store.ping() is False
+
+
 async def test_a_client_id_is_claimed_once_even_when_racing(store: Store) -> None:
     sid = await seed(store)
     results = await asyncio.gather(*(store.write(note_op(sid, "same")) for _ in range(20)))

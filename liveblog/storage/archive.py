@@ -18,7 +18,7 @@ from liveblog.models import (
     utcnow,
 )
 from liveblog.storage.base import OpsBase
-from liveblog.storage.repo import _session
+from liveblog.storage.repo import session_of
 from liveblog.storage.searchtext import facet, match_expression, query_words, rank_bm25, snippet
 from liveblog.storage.sql import Query
 
@@ -168,7 +168,7 @@ class ArchiveOps(OpsBase):
             " WHERE s.id IN (SELECT session_id FROM session_tags WHERE tag = ?) ORDER BY s.starts_at DESC",
             (tag,),
         )
-        return [_session(r) for r in rows]
+        return [session_of(r) for r in rows]
 
     async def related_sessions(self, session_id: str, limit: int) -> list[tuple[Session, int]]:
         """Other archived sessions sharing tags with this one, most shared tags first."""
@@ -180,7 +180,7 @@ class ArchiveOps(OpsBase):
             " ORDER BY r.shared DESC, s.starts_at DESC LIMIT ?",
             (session_id, limit),
         )
-        return [(_session(r), int(r["shared"])) for r in rows]
+        return [(session_of(r), int(r["shared"])) for r in rows]
 
     async def top_tags(self, event_id: str | None, limit: int) -> list[tuple[str, int]]:
         """(tag, sessions with it) over archived sessions, of one event or of all."""

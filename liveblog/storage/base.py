@@ -1,10 +1,10 @@
-"""What every SQLite query mixin works on: a connection, and (in a write) the changes it made.
+"""What every query mixin works on: the unit's `db` (the query layer's seam, sql.py) and, in a
+write, the changes it made and the callbacks to run once the batch is on disk.
 
-A unit of work is one object with every typed storage operation as a method (the mixins in
-repo.py, access.py, votes.py, ...). Reads get one on a read-only connection inside a snapshot;
-writes get one inside the writer's transaction, where `changes` collects the stream changes to
-publish and `after_commit` the callbacks to run once the batch is on disk. Mixins written once
-for both backends (OpsBase) use only `db`, the query layer's seam (sql.py).
+A unit of work is one object with every typed storage operation as a method: the mixins of each
+domain (repo.py, access.py, votes.py, ...), each written once for both backends and combined in
+unit.py. Reads get a unit inside a snapshot; writes get one inside the writer's transaction,
+where `changes` collects the stream changes to publish and `after_commit` the callbacks.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from liveblog.storage.sql import Sql
 
 
 class OpsBase:
-    """What a query mixin written once for both backends sees of its unit (SQLite's UnitBase,
-    PostgreSQL's PgUnitBase): `db`, and in a write the changes to publish and the callbacks."""
+    """What a query mixin sees of its unit: `db`, and in a write the changes to publish and the
+    callbacks."""
 
-    __slots__ = ()
-    db: Sql
-    changes: list[Change]
-    after_commit: list[Callable[[], None]]
+    def __init__(self, db: Sql) -> None:
+        self.db = db
+        self.changes: list[Change] = []
+        self.after_commit: list[Callable[[], None]] = []
 
-    if TYPE_CHECKING:  # the stream's operations, which each backend's unit has (repo.py)
+    if TYPE_CHECKING:  # the stream's operations, which every unit has (repo.py)
 
         async def next_seq(self, session_id: str) -> int: ...
 
@@ -36,14 +36,3 @@ class OpsBase:
         async def append_change(
             self, session_id: str, op: str, item_id: int | None, build: Callable[[int], dict[str, Any]]
         ) -> Change: ...
-
-
-class UnitBase(OpsBase):
-    __slots__ = ("conn", "db", "changes", "after_commit")
-
-    def __init__(self, conn: Any, db: Sql) -> None:
-        # aiosqlite's API: an aiosqlite.Connection for reads, a SyncConnection in the writer thread.
-        self.conn = conn
-        self.db = db
-        self.changes: list[Change] = []
-        self.after_commit: list[Callable[[], None]] = []

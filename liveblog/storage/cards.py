@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from liveblog.models import CardSection, Item, ItemCard, RenderedCard, utcnow
 from liveblog.storage.base import OpsBase
-from liveblog.storage.repo import _item
+from liveblog.storage.repo import item_of
 
 # Rows per statement: 6 parameters a row stays far below both databases' limits (SQLite 32,766,
 # PostgreSQL 32,767), and a 2,000-card page still takes only a few statements.
@@ -44,7 +44,7 @@ class CardOps(OpsBase):
             " AND (kind IN ('poll', 'question') OR (kind = 'note' AND key_point = 1)) ORDER BY sort_at, id",
             (session_id,),
         )
-        return [_item(r) for r in rows]
+        return [item_of(r) for r in rows]
 
     async def get_card_section(self, session_id: str, card_key: str) -> CardSection | None:
         """The session's assembled cards under `card_key`, if made at its current stream position."""
@@ -103,7 +103,7 @@ class CardOps(OpsBase):
                 f"SELECT * FROM items WHERE id IN ({', '.join('?' * len(chunk))})", tuple(chunk)
             )
             for r in rows:
-                out[r["id"]] = _item(r)
+                out[r["id"]] = item_of(r)
         return out
 
     async def put_item_cards(self, card_key: str, cards: list[RenderedCard]) -> None:

@@ -547,6 +547,11 @@ class Store(Protocol):
     @property
     def schema_version(self) -> int: ...
 
+    async def ping(self) -> bool:
+        """True when the database is there to serve (for /healthz): PostgreSQL answers a trivial
+        query within 2 s; SQLite's file is open and still at its path."""
+        ...
+
     async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
         """Run op in a write transaction; returns once it is durable and its changes published."""
         ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from liveblog.models import Session
 from liveblog.storage.base import OpsBase
-from liveblog.storage.repo import _session
+from liveblog.storage.repo import session_of
 
 # What a session holds that people made: deleting it would lose them.
 _HOLDINGS = ("items", "media", "comments", "social_routes")
@@ -75,4 +75,4 @@ class ProgrammeOps(OpsBase):
             "SELECT * FROM sessions WHERE event_id = ? AND kind = 'session' AND source_uid IS NOT NULL",
             (event_id,),
         )
-        return {row["source_uid"]: _session(row) for row in rows}
+        return {row["source_uid"]: session_of(row) for row in rows}

@@ -233,7 +233,7 @@ def sqlite_error(exc: sqlite3.IntegrityError) -> IntegrityError:
 
 class SqliteSql(Sql):
     """The writer thread's driver: plain sqlite3 calls. Its methods never suspend, so a write op
-    still runs to its end in one `send(None)` (syncconn.run_now)."""
+    still runs to its end in one `send(None)` (db.run_now)."""
 
     __slots__ = ("_conn",)
 

@@ -1,11 +1,12 @@
-"""The SQLite unit of work: every typed storage operation, on one connection.
+"""The unit of work: every typed storage operation (interface.Unit), written once.
 
 Each domain's SQL is a mixin (repo.py: programme and the stream; votes.py: audience votes;
-access.py: accounts, invites, media; archive.py: knowledge pages, tags,
-search; cards.py: knowledge-page cards; comments.py: comment threads and reader accounts;
-exports.py: export and import rows; programme.py: deleting sessions, imported sessions; moderation.py: the moderation ledger). All
-but repo.py are written once for both backends (sql.py), and PostgreSQL's unit lists them too
-(postgres/unit.py): a new domain adds its mixin to both and its operations to the interface in
+access.py: accounts, invites, media; archive.py: knowledge pages, tags, search; cards.py:
+knowledge-page cards; comments.py: comment threads and reader accounts; exports.py: export and
+import rows; programme.py: deleting sessions, imported sessions; moderation.py: the moderation
+ledger; feeds.py: social posts and routes), all against the query layer (sql.py). `Operations`
+combines them; SQLite's unit is it as it is, PostgreSQL's (postgres/unit.py) adds its own
+search and its benchmarked hot paths. A new domain adds its mixin here and its operations to
 interface.py.
 """
 
@@ -23,7 +24,7 @@ from liveblog.storage.repo import StreamOps
 from liveblog.storage.votes import VoteOps
 
 
-class SqliteUnit(
+class Operations(
     StreamOps,
     VoteOps,
     AccessOps,
@@ -36,3 +37,7 @@ class SqliteUnit(
     ModerationOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
+
+
+class SqliteUnit(Operations):
+    """The SQLite unit: a reader's snapshot (AiosqliteSql) or the writer thread's (SqliteSql)."""

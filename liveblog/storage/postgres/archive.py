@@ -11,7 +11,6 @@ from typing import Any
 
 from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES, SearchHit, SearchQuery, SearchResult
 from liveblog.storage.archive import ArchiveOps
-from liveblog.storage.postgres.base import PgUnitBase
 
 # The text search configuration of each event language (postgres/schema.py steps 5 and 7).
 _CONFIGS = {lang: f"liveblog_search_{lang}" for lang in SEARCH_LANGUAGES if lang != "en"}
@@ -34,7 +33,9 @@ _HEADLINE = (
 )
 
 
-class PgArchiveOps(ArchiveOps, PgUnitBase):
+class PgArchiveOps(ArchiveOps):
+    conn: Any  # the unit's asyncpg connection (postgres/unit.py)
+
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches with highlighted snippets, filtered, one page at a time."""
         if not query.terms:
