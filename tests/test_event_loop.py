@@ -47,10 +47,10 @@ async def test_a_big_session_page_is_rendered_off_the_event_loop(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from liveblog.web import pages
+    from liveblog.web import render
 
     author = notes.Author(name="Ada", ref="inv-ada")
-    for i in range(pages.THREAD_RENDER_ITEMS + 5):
+    for i in range(render.THREAD_RENDER_ITEMS + 5):
         await live.services.notes.handle(
             seeded.session_id, author, {"type": "note.create", "client_id": f"n{i}", "body": f"note {i}"}
         )
@@ -65,7 +65,7 @@ async def test_a_big_session_page_is_rendered_off_the_event_loop(
             return super().submit(run)
 
     recording = Recording(max_workers=1)
-    monkeypatch.setattr(pages, "_RENDERER", recording)
+    monkeypatch.setattr(render, "_RENDERER", recording)
     try:
         async with live.client() as http:
             response = await http.get(f"/sessions/{seeded.session_id}")

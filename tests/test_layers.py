@@ -126,3 +126,100 @@ def test_the_web_layer_reads_only_through_services() -> None:
         if ".db.read(" in text or ".db.write(" in text or "liveblog.storage" in text:
             offenders.append(str(path.relative_to(PACKAGE.parent)))
     assert offenders == []
+
+
+# The database drivers, and the storage modules of one backend only: above storage, code works
+# through liveblog.storage's interface, so it runs on either backend unchanged.
+DRIVER_PACKAGES = ("asyncpg", "aiosqlite", "sqlite3")
+BACKEND_MODULES = ("liveblog.storage.postgres", "liveblog.storage.db", "liveblog.storage.syncconn")
+
+
+def test_nothing_above_storage_imports_a_backend_package() -> None:
+    problems = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "storage":
+            continue
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            if top in DRIVER_PACKAGES:
+                problems.append(f"{rel} imports the database driver {name}")
+            elif (
+                name.startswith(BACKEND_MODULES)
+                and rel.parts[0].removesuffix(".py") not in BACKEND_MODULES_ALLOWED_IN
+            ):
+                problems.append(f"{rel} imports {name}, one backend's own module")
+    assert problems == []
+
+
+def function_level_imports(path: Path) -> list[str]:
+    """`import` statements inside a function (or method) body, as "file:line name"."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import):
+                    found += [f"{path.name}:{inner.lineno} {a.name}" for a in inner.names]
+                elif isinstance(inner, ast.ImportFrom):
+                    found.append(f"{path.name}:{inner.lineno} {inner.module}")
+    return sorted(set(found))
+
+
+def test_the_web_layer_imports_at_module_level_only() -> None:
+    """An import inside a function in web/ is how a cycle between page modules hides: shared
+    helpers live in web/render.py, web/auth.py and web/threads.py instead, imported at the top."""
+    found = [hit for path in sorted((PACKAGE / "web").rglob("*.py")) for hit in function_level_imports(path)]
+    assert found == []
+
+
+def test_archive_and_feeds_never_import_the_web_layer() -> None:
+    """Knowledge pages and social feeds work without HTTP (export-site, the CLI, the pollers):
+    neither package imports liveblog.web, not even by name at run time (importlib)."""
+    problems = []
+    for package in (PACKAGE / "archive", PACKAGE / "capture" / "feeds"):
+        for path in package.rglob("*.py"):
+            rel = path.relative_to(PACKAGE.parent)
+            problems += [
+                f"{rel} imports {name}" for name in imports_of(path) if name.startswith("liveblog.web")
+            ]
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    if node.value == "liveblog.web" or node.value.startswith("liveblog.web."):
+                        problems.append(f"{rel}:{node.lineno} names the module {node.value}")
+    assert problems == []
+
+
+def test_each_web_module_assigns_its_routes_once() -> None:
+    """A module's routes are one list, in matching order, not a list patched further down."""
+    problems = []
+    for path in (PACKAGE / "web").rglob("*.py"):
+        assigned = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                targets = [node.func.value]  # routes.append(...), routes.extend(...)
+            else:
+                continue
+            assigned += [node.lineno for t in targets if isinstance(t, ast.Name) and t.id == "routes"]
+        if len(assigned) > 1:
+            problems.append(f"{path.name} sets its routes on lines {assigned}")
+    assert problems == []
+
+
+# Who is asking is looked up where its answer is used: a bare `await current_organiser(request)`
+# only primed the request's cache for a later render, a dependency nobody could see.
+LOOKUPS = ("current_organiser", "current_reader")
+
+
+def test_no_call_only_primes_the_request() -> None:
+    problems = []
+    for path in (PACKAGE / "web").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Await):
+                call = node.value.value
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in LOOKUPS:
+                    problems.append(f"{path.name}:{node.lineno} awaits {call.func.id}() and drops the answer")
+    assert problems == []

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,8 +30,10 @@ from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.text import plural
 from liveblog.web import api, archive, audience, comments, feeds, pages, programme, sockets
+from liveblog.web.archive import Cards, card_warmer
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
+from liveblog.web.render import error_page
 from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
 from liveblog.web.viewers import VIEWER_PATH, serve_viewer
 
@@ -66,7 +69,7 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LiveblogError)
     if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"error": exc.as_dict()}, status_code=exc.status)
-    return pages.error_page(request, exc.status, exc.message)
+    return error_page(request, exc.status, exc.message)
 
 
 # Starlette's own refusals (no route, wrong method, a malformed form) in the documented codes.
@@ -79,14 +82,14 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         code = HTTP_ERROR_CODES.get(status, "bad_request" if 400 <= status < 500 else "internal")
         return JSONResponse({"error": {"code": code, "message": str(detail)}}, status_code=status)
-    return pages.error_page(request, status, str(detail))
+    return error_page(request, status, str(detail))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": {"code": "internal", "message": "internal error"}}, status_code=500)
-    return pages.error_page(request, 500, "Something went wrong on our side.")
+    return error_page(request, 500, "Something went wrong on our side.")
 
 
 class LiveblogApp:
@@ -142,8 +145,6 @@ def create_app(
             if own_services:
                 await svc.close()
 
-    from starlette.exceptions import HTTPException
-
     app = Starlette(
         routes=[
             *pages.routes,
@@ -181,8 +182,6 @@ def create_app(
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates(settings.archive.timezone)
-    from liveblog.web.archive import Cards, card_warmer
-
     app.state.cards = Cards(app.state.templates.env)
     svc.archive.warm_cards = card_warmer(svc, app.state.cards)
     return LiveblogApp(app, svc)

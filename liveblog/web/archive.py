@@ -11,8 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -22,17 +21,25 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.archive.chapters import Chapter, chapters_text, chapters_vtt, page_chapters, recording_of
+from liveblog.archive.charts import activity_chart, bar_chart
+from liveblog.archive.exports import (
+    atom_feed,
+    comment_entry,
+    event_markdown,
+    jsonld_article,
+    jsonld_script,
+    session_entry,
+    session_markdown,
+    sitemap,
+)
+from liveblog.archive.proceedings import MEDIA_TYPES
 from liveblog.archive.service import CardSlot, KnowledgeView
 from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.services import Services
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    from liveblog.web.pages import render
-
-    return render(request, name, context, status)
+from liveblog.web.render import base_url, off_loop, render
+from liveblog.web.threads import RefusedComment, thread_context
 
 
 class Cards:
@@ -97,8 +104,6 @@ def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]
     cards rendered (in the render thread) and kept, before anyone asks for the page."""
 
     async def warm(session_id: str) -> None:
-        from liveblog.web.pages import off_loop
-
         view = await svc.archive.knowledge_view(session_id, cards.key)
         if view.section is None:
             _, _, fresh, section = await off_loop(lambda: cards.render(view), view.to_render)
@@ -159,7 +164,11 @@ def not_modified(request: Request, etag: str, last_modified: str) -> bool:
     return False
 
 
-async def knowledge_page(request: Request, session_id: str | None = None) -> Response:
+async def knowledge_page(
+    request: Request, session_id: str | None = None, refused: RefusedComment | None = None
+) -> Response:
+    """The knowledge page of an ended session; with `refused`, showing that comment again in its
+    form (web/comments.py)."""
     svc = services(request)
     sid = session_id or request.path_params["session_id"]
     organiser = await current_organiser(request)
@@ -187,17 +196,13 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
             return Response(body, media_type="text/html", headers=headers)
     cards = cards_of(request)
     page = await svc.archive.knowledge_view(sid, cards.key)
-    from liveblog.web.comments import thread_context
-    from liveblog.web.pages import off_loop, render
-
-    thread = await thread_context(request, sid)
+    thread = await thread_context(request, sid, refused)
     last_modified = _http_date(
         max(page.session.updated_at, page.record.updated_at, page.session.ended_at or "")
     )
-    canonical = f"{_base_url(request)}/archive/sessions/{sid}"
-    from liveblog.archive.exports import jsonld_article, jsonld_script
-
+    canonical = f"{base_url(request)}/archive/sessions/{sid}"
     context = {
+        "organiser": organiser,
         "page": page,
         "session": page.session,
         "event": page.event,
@@ -220,7 +225,7 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
         return response, fresh, section
 
     # Kept cards make the page a small frame; cards to render (the first view, or after a
-    # template change) go to the pages' one render thread (pages.off_loop), off the event loop.
+    # template change) go to the pages' one render thread (render.off_loop), off the event loop.
     # What was rendered or assembled is kept after the page is sent, not before.
     response, fresh, section = await off_loop(build, page.to_render)
     svc.archive.keep_cards_later(sid, page.card_key, fresh, section)
@@ -233,12 +238,6 @@ async def knowledge_page(request: Request, session_id: str | None = None) -> Res
         if not_modified(request, etag, last_modified):
             return Response(status_code=304, headers={"etag": etag, "last-modified": last_modified})
     return response
-
-
-def _base_url(request: Request) -> str:
-    from liveblog.web.pages import base_url
-
-    return base_url(request)
 
 
 async def edit_summary(request: Request) -> Response:
@@ -269,7 +268,7 @@ async def notetaker_summary(request: Request) -> Response:
         form = await request.form()
         await svc.archive.set_summary(session.id, str(form.get("summary", "")), invite.name)
         return RedirectResponse(f"/archive/sessions/{session.id}#summary", status_code=303)
-    return _render(
+    return render(
         request,
         "archive/summary_form.html",
         {"page": page, "session": session, "event": page.event, "token": token},
@@ -277,15 +276,15 @@ async def notetaker_summary(request: Request) -> Response:
 
 
 async def tag_page(request: Request) -> Response:
-    await current_organiser(request)
+    organiser = await current_organiser(request)
     page = await services(request).archive.tag_page(request.path_params["tag"])
-    return _render(request, "archive/tag.html", {"page": page})
+    return render(request, "archive/tag.html", {"organiser": organiser, "page": page})
 
 
 async def tags_page(request: Request) -> Response:
-    await current_organiser(request)
+    organiser = await current_organiser(request)
     tags = await services(request).archive.top_tags(200)
-    return _render(request, "archive/tags.html", {"tags": tags})
+    return render(request, "archive/tags.html", {"organiser": organiser, "tags": tags})
 
 
 def _int(value: str | None, name: str, default: int) -> int:
@@ -298,7 +297,7 @@ def _int(value: str | None, name: str, default: int) -> int:
 
 
 async def search_page(request: Request) -> Response:
-    await current_organiser(request)
+    organiser = await current_organiser(request)
     svc = services(request)
     params = request.query_params
     text = params.get("q", "")[:500]
@@ -325,10 +324,11 @@ async def search_page(request: Request) -> Response:
         }.items()
         if v
     }
-    return _render(
+    return render(
         request,
         "archive/search.html",
         {
+            "organiser": organiser,
             "q": text,
             "filters": filters,
             "result": result,
@@ -347,9 +347,7 @@ async def search_page(request: Request) -> Response:
 
 
 async def event_archive_page(request: Request) -> Response:
-    await current_organiser(request)
-    from liveblog.archive.charts import activity_chart, bar_chart
-
+    organiser = await current_organiser(request)
     svc = services(request)
     archive = await svc.archive.event_archive(request.path_params["event_id"])
     titles = {s.id: s.title for s in archive.sessions}
@@ -359,10 +357,11 @@ async def event_archive_page(request: Request) -> Response:
     ]
     turnout = [(question, voters) for _, _, question, voters in archive.turnout]
     turnout_sessions = [titles.get(sid, "") for _, sid, _, _ in archive.turnout]
-    return _render(
+    return render(
         request,
         "archive/event.html",
         {
+            "organiser": organiser,
             "archive": archive,
             "event": archive.event,
             "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
@@ -376,8 +375,6 @@ async def event_archive_page(request: Request) -> Response:
 
 async def proceedings_download(request: Request) -> Response:
     """The event's kept book, or 503 "being prepared" (the build runs in the background)."""
-    from liveblog.archive.proceedings import MEDIA_TYPES
-
     svc = services(request)
     fmt = request.path_params["fmt"]
     if fmt not in MEDIA_TYPES or svc.proceedings is None:
@@ -391,19 +388,6 @@ async def proceedings_download(request: Request) -> Response:
         raise Unavailable("The proceedings are being prepared: try again in a minute.", code="being_prepared")
     data = await asyncio.to_thread(kept.read_bytes)
     return _download(data, MEDIA_TYPES[fmt], f"{archive.event.id}-proceedings.{fmt}")
-
-
-routes = [
-    Route("/archive/sessions/{session_id}", knowledge_page),
-    Route("/archive/sessions/{session_id}/summary", edit_summary, methods=["POST"]),
-    Route("/archive/sessions/{session_id}/tags", edit_tags, methods=["POST"]),
-    Route("/n/{token}/sessions/{session_id}/summary", notetaker_summary, methods=["GET", "POST"]),
-    Route("/tags", tags_page),
-    Route("/tags/{tag}", tag_page),
-    Route("/search", search_page),
-    Route("/events/{event_id}/archive", event_archive_page),
-    Route("/events/{event_id}/proceedings.{fmt}", proceedings_download),
-]
 
 
 # -- exports -----------------------------------------------------------------------------------
@@ -430,24 +414,20 @@ async def event_json(request: Request) -> Response:
 
 
 async def session_md(request: Request) -> Response:
-    from liveblog.archive.exports import session_markdown
-
     svc = services(request)
     sid = request.path_params["session_id"]
     page = await svc.archive.knowledge(sid)
     thread = await svc.comments.thread(sid)
     return _download(
-        session_markdown(page, thread, _base_url(request)), "text/markdown; charset=utf-8", f"{sid}.md"
+        session_markdown(page, thread, base_url(request)), "text/markdown; charset=utf-8", f"{sid}.md"
     )
 
 
 async def event_md(request: Request) -> Response:
-    from liveblog.archive.exports import event_markdown
-
     event_id = request.path_params["event_id"]
     archive = await services(request).archive.event_archive(event_id)
     return _download(
-        event_markdown(archive, _base_url(request)), "text/markdown; charset=utf-8", f"{event_id}.md"
+        event_markdown(archive, base_url(request)), "text/markdown; charset=utf-8", f"{event_id}.md"
     )
 
 
@@ -455,9 +435,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 
 
 async def event_feed(request: Request) -> Response:
-    from liveblog.archive.exports import atom_feed, session_entry
-
-    base = _base_url(request)
+    base = base_url(request)
     archive = await services(request).archive.event_archive(request.path_params["event_id"])
     archived = [s for s in archive.sessions if s.id in archive.records]
     archived.sort(key=lambda s: s.ended_at or s.updated_at, reverse=True)
@@ -475,9 +453,7 @@ async def event_feed(request: Request) -> Response:
 
 
 async def tag_feed(request: Request) -> Response:
-    from liveblog.archive.exports import atom_feed, session_entry
-
-    base = _base_url(request)
+    base = base_url(request)
     svc = services(request)
     page = await svc.archive.tag_page(request.path_params["tag"])
     summaries = await svc.archive.summaries([s.id for s in page.sessions])
@@ -497,9 +473,7 @@ async def tag_feed(request: Request) -> Response:
 
 
 async def comments_feed(request: Request) -> Response:
-    from liveblog.archive.exports import atom_feed, comment_entry
-
-    base = _base_url(request)
+    base = base_url(request)
     event_id = request.path_params.get("event_id")
     svc = services(request)
     if event_id:
@@ -520,24 +494,22 @@ async def comments_feed(request: Request) -> Response:
 
 
 async def sitemap_xml(request: Request) -> Response:
-    from urllib.parse import quote as q
-
-    from liveblog.archive.exports import sitemap
-
-    base = _base_url(request)
+    base = base_url(request)
     entries = await services(request).archive.sitemap_entries()
     return Response(
-        sitemap([(base + q(path), lastmod) for path, lastmod in entries]),
+        sitemap([(base + quote(path), lastmod) for path, lastmod in entries]),
         media_type="application/xml; charset=utf-8",
     )
 
 
 async def replay_page(request: Request) -> Response:
-    await current_organiser(request)
+    organiser = await current_organiser(request)
     svc = services(request)
     session = await svc.programme.session(request.path_params["session_id"])
     event = await svc.programme.event(session.event_id)
-    return _render(request, "archive/replay.html", {"session": session, "event": event})
+    return render(
+        request, "archive/replay.html", {"organiser": organiser, "session": session, "event": event}
+    )
 
 
 async def _chapters(request: Request) -> tuple[Session, list[Chapter], ZoneInfo]:
@@ -579,5 +551,14 @@ routes = [
     Route("/tags/{tag}/feed.atom", tag_feed),
     Route("/comments.atom", comments_feed),
     Route("/sitemap.xml", sitemap_xml),
-    *routes,
+    # After the exports: "/archive/sessions/{session_id}" would also match "ID.json".
+    Route("/archive/sessions/{session_id}", knowledge_page),
+    Route("/archive/sessions/{session_id}/summary", edit_summary, methods=["POST"]),
+    Route("/archive/sessions/{session_id}/tags", edit_tags, methods=["POST"]),
+    Route("/n/{token}/sessions/{session_id}/summary", notetaker_summary, methods=["GET", "POST"]),
+    Route("/tags", tags_page),
+    Route("/tags/{tag}", tag_page),
+    Route("/search", search_page),
+    Route("/events/{event_id}/archive", event_archive_page),
+    Route("/events/{event_id}/proceedings.{fmt}", proceedings_download),
 ]

@@ -19,7 +19,7 @@ from liveblog.errors import NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_object, ok
 from liveblog.web.auth import bearer, current_organiser, current_reader, require_organiser, services
-from liveblog.web.pages import qr_svg, render
+from liveblog.web.render import qr_svg, render
 from liveblog.web.security import csrf_token, csrf_token_for_cookies, session_ids
 
 PARTICIPANT_COOKIE = "lb_participant"

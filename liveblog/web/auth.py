@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import RedirectResponse, Response
 
 from liveblog.access.accounts import LOGIN_SECONDS
 from liveblog.errors import Unauthorized
@@ -67,6 +69,13 @@ async def require_organiser(conn: HTTPConnection) -> Account:
     return account
 
 
+async def organiser_or_login(request: Request) -> Response | None:
+    """A redirect to the login page for anyone not logged in as an organiser."""
+    if await current_organiser(request) is None:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    return None
+
+
 async def require_invite(conn: HTTPConnection, session: Session) -> Invite:
     """The note-taker invite in the Authorization header, if it covers the session."""
     return await services(conn).accounts.authorize_capture(bearer(conn), session)
@@ -89,3 +98,13 @@ async def require_reader(conn: HTTPConnection) -> Account:
     if account is None:
         raise Unauthorized("log in to comment", code="login_required")
     return account
+
+
+async def path_invite(request: Request) -> Invite:
+    """The active invite named by the path's {token}; Unauthorized if it is unknown or revoked."""
+    invite = await services(request).accounts.invite_for_token(request.path_params["token"])
+    if invite is None:
+        raise Unauthorized(
+            "This invite link is not valid: it may have been revoked. Ask the organiser for a new one."
+        )
+    return invite

@@ -5,7 +5,6 @@ back to the page, or JSON when asked for it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -17,21 +16,9 @@ from liveblog.archive.ledger import read_ledger
 from liveblog.capture.validate import moderation_reason
 from liveblog.errors import BadRequest, LiveblogError, NotFound, Unauthorized
 from liveblog.web.auth import READER_COOKIE, current_reader, require_organiser, require_reader, services
-
-
-@dataclass(frozen=True)
-class RefusedComment:
-    """A comment the server refused, shown again in its form with the reason."""
-
-    body: str
-    reason: str
-    parent_id: int | None
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    from liveblog.web.pages import render
-
-    return render(request, name, context, status)
+from liveblog.web.pages import session_page
+from liveblog.web.render import base_url, render
+from liveblog.web.threads import RefusedComment
 
 
 def _next(request: Request, default: str = "/") -> str:
@@ -73,14 +60,14 @@ async def register(request: Request) -> Response:
                 username, str(form.get("password", "")), _address(request)
             )
         except LiveblogError as exc:
-            return _render(
+            return render(
                 request,
                 "account/register.html",
                 {"error": exc.message, "username": username, "next": target},
                 exc.status,
             )
         return _login_response(request, token, target)
-    return _render(request, "account/register.html", {"next": target})
+    return render(request, "account/register.html", {"next": target})
 
 
 async def reader_login(request: Request) -> Response:
@@ -93,14 +80,14 @@ async def reader_login(request: Request) -> Response:
                 username, str(form.get("password", "")), _address(request)
             )
         except LiveblogError as exc:
-            return _render(
+            return render(
                 request,
                 "account/login.html",
                 {"error": exc.message, "username": username, "next": target},
                 exc.status,
             )
         return _login_response(request, token, target)
-    return _render(request, "account/login.html", {"next": target})
+    return render(request, "account/login.html", {"next": target})
 
 
 async def reader_logout(request: Request) -> Response:
@@ -127,7 +114,7 @@ async def account_page(request: Request) -> Response:
         except LiveblogError as exc:
             error = exc
         else:
-            response = _render(request, "account/account.html", {"account": account, "done": True})
+            response = render(request, "account/account.html", {"account": account, "done": True})
             if request.cookies.get(READER_COOKIE):
                 response.set_cookie(
                     READER_COOKIE,
@@ -138,7 +125,7 @@ async def account_page(request: Request) -> Response:
                     max_age=30 * 24 * 3600,
                 )
             return response
-    return _render(
+    return render(
         request,
         "account/account.html",
         {"account": account, "error": error, "done": done},
@@ -155,22 +142,22 @@ async def reset_page(request: Request) -> Response:
             account = await readers.reset_password(token, str(form.get("password", "")))
         except LiveblogError as exc:
             target = await readers.reset_target(token)
-            return _render(
+            return render(
                 request,
                 "account/reset.html",
                 {"error": exc.message, "target": target, "token": token},
                 exc.status,
             )
-        return _render(request, "account/reset.html", {"done": True, "target": account, "token": token})
+        return render(request, "account/reset.html", {"done": True, "target": account, "token": token})
     target = await readers.reset_target(token)
     if target is None:
-        return _render(
+        return render(
             request,
             "account/reset.html",
             {"error": "This reset link is not valid: it was used already or has expired.", "token": token},
             401,
         )
-    return _render(request, "account/reset.html", {"target": target, "token": token})
+    return render(request, "account/reset.html", {"target": target, "token": token})
 
 
 async def organise_readers(request: Request) -> Response:
@@ -184,10 +171,8 @@ async def organise_readers(request: Request) -> Response:
         except LiveblogError as exc:
             error = exc
         else:
-            from liveblog.web.pages import base_url
-
             link = {"account": account, "url": f"{base_url(request)}/account/reset/{quote(token)}"}
-    return _render(
+    return render(
         request, "account/organise.html", {"link": link, "error": error}, error.status if error else 200
     )
 
@@ -229,10 +214,8 @@ async def post_comment(request: Request) -> Response:
             raise
         # Refused (the spam guard, a locked thread, too long, too fast): the reader gets the page
         # back with their text in the form and the reason beside it, never a bare error page.
-        from liveblog.web.pages import session_page
-
-        request.state.refused_comment = RefusedComment(body, exc.message, int(parent) if parent else None)
-        response = await session_page(request)
+        refused = RefusedComment(body, exc.message, int(parent) if parent else None)
+        response = await session_page(request, refused)
         response.status_code = exc.status
         return response
     if _wants_json(request):
@@ -272,7 +255,7 @@ async def organise_comments(request: Request) -> Response:
     event, newest first, each with its session and the same actions as on the thread."""
     await require_organiser(request)
     queue = await services(request).comments.moderation_queue()
-    return _render(request, "organise/comments.html", {"queue": queue})
+    return render(request, "organise/comments.html", {"queue": queue})
 
 
 async def moderation_log(request: Request) -> Response:
@@ -280,7 +263,7 @@ async def moderation_log(request: Request) -> Response:
     await require_organiser(request)
     session_id = request.query_params.get("session") or None
     ledger = await read_ledger(services(request).db, request.path_params["event_id"], session_id)
-    return _render(request, "organise/ledger.html", {"ledger": ledger})
+    return render(request, "organise/ledger.html", {"ledger": ledger})
 
 
 async def lock_thread(request: Request) -> Response:
@@ -297,17 +280,6 @@ async def premoderation(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     await services(request).comments.set_premoderation(event_id, form.get("on") == "1")
     return RedirectResponse(_next(request, f"/events/{event_id}/archive"), status_code=303)
-
-
-async def thread_context(request: Request, session_id: str) -> dict[str, Any]:
-    """What templates/archive/_comments.html needs, for the viewer asking."""
-    from liveblog.web.auth import current_organiser
-
-    organiser = await current_organiser(request)
-    me = await current_reader(request)
-    thread = await services(request).comments.thread(session_id, moderator=organiser is not None, viewer=me)
-    refused = getattr(request.state, "refused_comment", None)
-    return {"thread": thread, "me": me, "moderator": organiser is not None, "refused": refused}
 
 
 async def comments_json(request: Request) -> Response:

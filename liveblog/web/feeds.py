@@ -18,8 +18,8 @@ from liveblog.capture.feeds.service import route_session
 from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_object, ok
-from liveblog.web.auth import bearer, current_organiser, require_organiser, services
-from liveblog.web.pages import path_invite, render
+from liveblog.web.auth import bearer, current_organiser, path_invite, require_organiser, services
+from liveblog.web.render import render
 
 MAX_BODY = 4096
 STATUS_HEARTBEAT = 15.0  # seconds between status frames when nothing changes (keeps proxies open)

@@ -10,15 +10,11 @@ import asyncio
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from html import escape
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
-import segno
 from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -26,52 +22,24 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from liveblog.archive.chapters import clock
+from liveblog.archive.exports import jsonld_live, jsonld_script
 from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest, LiveblogError, NotFound, RateLimited, Unauthorized
-from liveblog.models import Event, Invite, Item, Session
+from liveblog.models import Event, Item, Session
 from liveblog.paths import resource_dir
+from liveblog.web.archive import knowledge_page
 from liveblog.web.auth import (
     LOGIN_COOKIE,
     current_organiser,
     log_in,
+    organiser_or_login,
+    path_invite,
     require_organiser,
     services,
     set_login_cookie,
 )
-from liveblog.web.security import csrf_token
-
-T = TypeVar("T")
-
-
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    templates = request.app.state.templates
-    context.setdefault("organiser", request.scope.get("liveblog.organiser"))
-    context.setdefault("csrf_token", csrf_token(request.scope))
-    return templates.TemplateResponse(request, name, context, status_code=status)
-
-
-# Pages with more items than this are rendered in a worker thread: a 2,000-note session page
-# takes tens of ms of Jinja, which would hold every live viewer's delivery for that long.
-THREAD_RENDER_ITEMS = 100
-
-
-# Big pages render in ONE worker thread, not the default pool: rendering is pure Python, so each
-# extra rendering thread is one more contender for the GIL with the event loop. With one, the loop
-# gets at least every other switch interval, whatever the number of page loads.
-_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-render")
-
-
-async def render_off_loop(request: Request, name: str, context: dict[str, Any], items: int) -> Response:
-    """render(), in the render thread when the page has more than THREAD_RENDER_ITEMS items."""
-    return await off_loop(lambda: render(request, name, context), items)
-
-
-async def off_loop(work: Callable[[], T], items: int) -> T:
-    """work() (rendering), in the render thread when it covers more than THREAD_RENDER_ITEMS items."""
-    if items <= THREAD_RENDER_ITEMS:
-        return work()
-    return await asyncio.get_running_loop().run_in_executor(_RENDERER, work)
-
+from liveblog.web.render import base_url, off_loop, qr_svg, render
+from liveblog.web.threads import RefusedComment, thread_context
 
 # The expensive part of a session page, its item cards (~200 ms and 1.3 MB for 2,000 notes), is
 # the same for every visitor at one stream position: it is rendered once per (session, epoch,
@@ -95,10 +63,7 @@ _rendering: dict[str, asyncio.Future[StreamView]] = {}
 async def _build_view(request: Request, session_id: str) -> StreamView:
     session, event, items = await snapshot(request, session_id)
     cards = request.app.state.templates.env.get_template("_cards.html")
-    if len(items) <= THREAD_RENDER_ITEMS:
-        html = cards.render(items=items)
-    else:
-        html = await asyncio.get_running_loop().run_in_executor(_RENDERER, lambda: cards.render(items=items))
+    html = await off_loop(lambda: cards.render(items=items), len(items))
     return StreamView(session, event, items, Markup(html))
 
 
@@ -136,29 +101,6 @@ async def stream_view(request: Request, session_id: str) -> StreamView:
     return view
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
-    titles = {
-        400: "That did not work",
-        401: "Please log in",
-        403: "Not allowed",
-        404: "Not found",
-        409: "Conflict",
-        413: "Too large",
-        429: "Slow down",
-    }
-    return render(
-        request,
-        "error.html",
-        {"status": status, "title": titles.get(status, "Error"), "message": message},
-        status,
-    )
-
-
-def base_url(request: Request) -> str:
-    configured = services(request).settings.server.public_url
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
-
-
 def programme_by_day(sessions: list[Session]) -> list[dict[str, Any]]:
     """The programme as one grid per day: rooms are columns, start times are rows.
 
@@ -186,13 +128,6 @@ def day_label(day: str) -> str:
     except ValueError:
         return day
     return f"{d:%A} {d.day} {d:%B %Y}"
-
-
-def qr_svg(text: str, *, label: str = "QR code of the invite link") -> str:
-    """An inline SVG QR code, made on the server: no script, no third-party request."""
-    qr = segno.make(text, error="m")
-    svg = qr.svg_inline(scale=4, border=2, dark="#111827", light="#ffffff", title=label)
-    return str(svg).replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
 
 
 def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:
@@ -236,19 +171,18 @@ async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, l
 
 
 async def home(request: Request) -> Response:
-    await current_organiser(request)
     svc = services(request)
-
+    organiser = await current_organiser(request)
     events, live = await svc.programme.events(), await svc.programme.live_sessions()
-    return render(request, "home.html", {"events": events, "live": live})
+    return render(request, "home.html", {"organiser": organiser, "events": events, "live": live})
 
 
 AROUND_PREVIEW = 3  # newest posts of the event's own feed shown on the event page (the rest: its page)
 
 
 async def event_page(request: Request) -> Response:
-    await current_organiser(request)
     svc = services(request)
+    organiser = await current_organiser(request)
     event = await svc.programme.event(request.path_params["event_id"])
     sessions = await svc.programme.sessions(event.id)
     feed = await svc.programme.event_feed(event.id)
@@ -258,6 +192,7 @@ async def event_page(request: Request) -> Response:
         request,
         "event.html",
         {
+            "organiser": organiser,
             "event": event,
             "days": programme_by_day(sessions),
             "live": [s for s in sessions if s.is_live],
@@ -271,8 +206,8 @@ async def event_page(request: Request) -> Response:
 async def around_page(request: Request) -> Response:
     """The event's own feed ("Around the event"): social posts under the event's hashtags while no
     session is live, as a live stream like a session's (same socket, seqs, resume)."""
-    await current_organiser(request)
     svc = services(request)
+    organiser = await current_organiser(request)
     event = await svc.programme.event(request.path_params["event_id"])
     feed = await svc.feeds.event_feed(event.id)
     view = await stream_view(request, feed.id)
@@ -280,6 +215,7 @@ async def around_page(request: Request) -> Response:
         request,
         "around.html",
         {
+            "organiser": organiser,
             "event": event,
             "session": view.session,
             "items": view.items,
@@ -301,37 +237,33 @@ def _shared_view(request: Request, session_id: str) -> StreamView | None:
     return hit[1]
 
 
-async def session_page(request: Request) -> Response:
+async def session_page(request: Request, refused: RefusedComment | None = None) -> Response:
     """The live page of a scheduled or live session; once it has ended, its knowledge page
-    (the same page as at /archive/sessions/ID, canonical link, validators and 304s included)."""
-    from liveblog.web.archive import knowledge_page
-
-    await current_organiser(request)
+    (the same page as at /archive/sessions/ID, canonical link, validators and 304s included).
+    With `refused`, the page shows that comment again in its form (web/comments.py)."""
     svc = services(request)
     session_id = request.path_params["session_id"]
     # Which page: a knowledge page checked moments ago, or a shared live view at the stream's
     # head, tells without a read; otherwise one small read of the session does.
     if svc.archive.fresh(f"k:{session_id}") is not None:
-        return await knowledge_page(request, session_id)
+        return await knowledge_page(request, session_id, refused)
     view = _shared_view(request, session_id)
     if view is None:
         if await svc.programme.session_state(session_id) == "ended":
-            return await knowledge_page(request, session_id)
+            return await knowledge_page(request, session_id, refused)
         view = await stream_view(request, session_id)
     if view.session.state == "ended":  # it ended in the meantime
-        return await knowledge_page(request, session_id)
-    return await _live_page(request, view)
+        return await knowledge_page(request, session_id, refused)
+    return await _live_page(request, view, refused)
 
 
-async def _live_page(request: Request, view: StreamView) -> Response:
-    from liveblog.archive.exports import jsonld_live, jsonld_script
-    from liveblog.web.comments import thread_context
-
+async def _live_page(request: Request, view: StreamView, refused: RefusedComment | None) -> Response:
     svc = services(request)
     session = view.session
     if session.is_event_feed:
         return RedirectResponse(f"/events/{quote(session.event_id)}/around", status_code=308)
-    thread = await thread_context(request, session.id)
+    organiser = await current_organiser(request)
+    thread = await thread_context(request, session.id, refused)
     # The event as it is now: its edits are no change to the session's stream, so the shared view
     # (kept per stream position) may hold it as it was.
     event = await svc.programme.event(session.event_id)
@@ -342,6 +274,7 @@ async def _live_page(request: Request, view: StreamView) -> Response:
         request,
         "session.html",
         {
+            "organiser": organiser,
             "session": session,
             "event": event,
             "items": view.items,
@@ -400,16 +333,6 @@ async def healthz(request: Request) -> Response:
 
 
 # -- note-takers -------------------------------------------------------------------------------
-
-
-async def path_invite(request: Request) -> Invite:
-    """The active invite named by the path's {token}; Unauthorized if it is unknown or revoked."""
-    invite = await services(request).accounts.invite_for_token(request.path_params["token"])
-    if invite is None:
-        raise Unauthorized(
-            "This invite link is not valid: it may have been revoked. Ask the organiser for a new one."
-        )
-    return invite
 
 
 async def notetaker_landing(request: Request) -> Response:
@@ -476,13 +399,6 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(LOGIN_COOKIE)
     return response
-
-
-async def organiser_or_login(request: Request) -> Response | None:
-    """A redirect to the login page for anyone not logged in as an organiser."""
-    if await current_organiser(request) is None:
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-    return None
 
 
 def _form_dict(form: FormData, names: list[str]) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from liveblog.capture.importing import ImportPlan
 from liveblog.capture.schedule import MAX_FILE_BYTES, ScheduleError
 from liveblog.errors import LiveblogError
 from liveblog.web.api import ok, raw_body
-from liveblog.web.auth import require_organiser, services
-from liveblog.web.pages import organiser_or_login, render
+from liveblog.web.auth import organiser_or_login, require_organiser, services
+from liveblog.web.render import render
 
 
 def _carry(data: bytes) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import uvicorn
+
 from liveblog.settings import Settings
 from liveblog.web.wsproto import FastWebSocketProtocol
 
@@ -32,8 +34,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 def viewer_path_line(ws: Any) -> str:
     """The start-up line naming the path that serves viewers under this `ws=` choice."""
-    import uvicorn
-
     if ws is FastWebSocketProtocol:
         return (
             "viewer websockets: FAST path (liveblog.web.wsproto.FastWebSocketProtocol offers liveblog.fast_send: "
