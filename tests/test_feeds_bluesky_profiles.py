@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.capture.feeds.profiles import ProfileResolver
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import BACKENDS, Seed, eventually, seed
 from tests.conftest import settings_for as backend_settings

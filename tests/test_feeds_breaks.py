@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from liveblog.capture.feeds.base import EndedSession, EventTarget, SessionTarget
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.service import FeedService
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import SocialPost, event_feed_id, utcnow
 from liveblog.services import Services
 from tests.conftest import FAST_HASHER, ORGANISER, eventually, run_server

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.demo import HASHTAG, load_demo
-from liveblog.demo_feeds import DemoFeedsComponent, conversation, demo_feed_settings, free_port, gaps, replay
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.feeds import DemoFeedsComponent, conversation, demo_feed_settings, free_port, gaps, replay
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings
 

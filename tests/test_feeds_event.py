@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import event_feed_id
 from liveblog.services import Services
 from tests.conftest import FAST_HASHER, ORGANISER, LiveServer, eventually, make_settings, run_server

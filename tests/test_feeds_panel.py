@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, seed
 from tests.test_feeds_x import feed_settings

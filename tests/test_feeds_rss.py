@@ -14,9 +14,9 @@ from urllib.parse import urljoin
 import pytest
 
 from liveblog.capture.feeds.base import EventTarget, plain_text
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.rss import RssSource
 from liveblog.capture.feeds.service import author_key
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings, run_server, seed

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.capture.notes import Author
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, make_settings, seed
 

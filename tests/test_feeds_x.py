@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from liveblog.settings import Settings
 from tests.conftest import Seed, eventually, make_settings, seed

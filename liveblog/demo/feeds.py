@@ -1,5 +1,5 @@
 """The demo's social feeds: a conversation under the demo event's hashtag on X, Mastodon and Bluesky, replayed
-through the loopback fake networks (capture/feeds/fakes.py), so a newcomer sees posts arrive
+through the loopback fake networks (demo/fakes.py), so a newcomer sees posts arrive
 within seconds with no credentials and no network. All content is invented.
 
 The demo event moderates its posts, and the conversation's regular voices are approved authors:
@@ -16,7 +16,7 @@ import re
 import socket
 from typing import Any
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.errors import LiveblogError
 from liveblog.lifecycle import Supervisor
 from liveblog.services import Services
