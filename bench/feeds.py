@@ -91,7 +91,7 @@ async def _seed(db_path: str) -> tuple[str, str]:
             event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
         )
         await services.programme.set_state(session.id, "live")
-        await services.feeds.set_policy(event.id, "", False)  # straight into the stream
+        await services.feeds.moderation.set_policy(event.id, "", False)  # straight into the stream
         _, token = await services.accounts.invite(event.id, session.id, "Bench note-taker")
         return session.id, token
     finally:

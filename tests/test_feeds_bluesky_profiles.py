@@ -134,7 +134,9 @@ async def test_an_author_rule_made_on_a_did_still_holds_once_the_handle_is_known
     running: tuple[Services, Seed], fake: FakeNetworks
 ) -> None:
     svc, ids = running
-    await svc.feeds.add_rule(ids.event_id, "block_author", f"bluesky:{ANA}", "test")  # as first seen
+    await svc.feeds.moderation.add_rule(
+        ids.event_id, "block_author", f"bluesky:{ANA}", "test"
+    )  # as first seen
     fake.add_profile(ANA, "ana.bsky.social", "Ana Lima")
     svc.feeds.poll_now()
     await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")

@@ -270,7 +270,7 @@ async def test_a_failing_source_leaves_notes_and_other_sources_alone(
     )
     health = svc.health()
     assert health["ok"] and health["components"]["feeds"]["sources"]
-    status = await svc.feeds.status(ids.event_id)
+    status = await svc.feeds.panel.status(ids.event_id)
     assert {s["network"]: s["state"] for s in status["sources"]}["mastodon"] == "failing"
 
 

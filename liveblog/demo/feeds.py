@@ -171,9 +171,11 @@ async def replay(
     once: the first within seconds, the rest spread over `spread` seconds. After a restart it
     carries on with the texts not collected yet; when all are in, it stops."""
     talk = conversation(hashtag)
-    await services.feeds.set_policy(event_id, "", True)
+    await services.feeds.moderation.set_policy(event_id, "", True)
     for network, handle, *_ in talk:
-        await services.feeds.add_rule(event_id, "allow_author", _author_key(network, handle), "demo")
+        await services.feeds.moderation.add_rule(
+            event_id, "allow_author", _author_key(network, handle), "demo"
+        )
     seen = await _already_collected(services, event_id)
     left = [entry for entry in talk if _plain(entry[3]) not in seen]
     services.feeds.poll_now()

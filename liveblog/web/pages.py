@@ -274,7 +274,7 @@ async def around_page(request: Request) -> Response:
     await current_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    feed = await svc.feeds.event_feed(event.id)
+    feed = await svc.feeds.moderation.event_feed(event.id)
     view = await stream_view(request, feed.id)
     return render(
         request,
