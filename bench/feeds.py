@@ -6,7 +6,7 @@ without the ingest in the same run.
     .venv/bin/python -m bench.feeds --quick    # 1,500 posts, 300 viewers: under a minute
 
 Setup: `liveblog serve` in its own process on a fresh SQLite file (synchronous=FULL), feeds
-pointed at the loopback fakes (capture/feeds/fakes.py) served by this process: X recent search
+pointed at the loopback fakes (demo/fakes.py) served by this process: X recent search
 (polled every second, pages of 100), a Mastodon tag timeline (every second, pages of 40) and
 Jetstream (pushed). Posts go straight into the stream (no moderation), media fetching is off.
 Viewers are bench/loadgen.py's raw websocket workers; the note-taker is bench/live.py's.
@@ -49,7 +49,7 @@ from bench.servers import (
     machine_busy_seconds,
     raise_fd_limit,
 )
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 
 TAG = "benchtag"
 SHARES = (("x", 0.4), ("mastodon", 0.3), ("bluesky", 0.3))
@@ -91,7 +91,7 @@ async def _seed(db_path: str) -> tuple[str, str]:
             event.id, {"title": "Keynote", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
         )
         await services.programme.set_state(session.id, "live")
-        await services.feeds.set_policy(event.id, "", False)  # straight into the stream
+        await services.feeds.moderation.set_policy(event.id, "", False)  # straight into the stream
         _, token = await services.accounts.invite(event.id, session.id, "Bench note-taker")
         return session.id, token
     finally:

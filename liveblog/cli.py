@@ -94,8 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_options: dict[str, Any] = {"log_config": None} if settings.server.log_format == "json" else {}
     if args.workers > 1:
         return _serve_workers(args, settings, log_options)
-    if args.demo:  # the demo's social feeds come from fake networks on loopback (demo_feeds.py)
-        from liveblog.demo_feeds import DemoFeedsComponent, demo_feed_settings, free_port
+    if args.demo:  # the demo's social feeds come from fake networks on loopback (demo/feeds.py)
+        from liveblog.demo.feeds import DemoFeedsComponent, demo_feed_settings, free_port
 
         feeds_port = free_port()
         settings = demo_feed_settings(settings, feeds_port)

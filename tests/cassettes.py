@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from liveblog.capture.feeds.fakes import FakeNetworks
+from liveblog.demo.fakes import FakeNetworks
 
 DATA = Path(__file__).parent / "data"
 

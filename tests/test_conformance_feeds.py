@@ -130,7 +130,7 @@ async def test_social_posts_drop_them_from_every_network(live: LiveServer, seede
     result = await svc.feeds.ingest("bluesky", [post])
     assert result.routed[post.post_id] == [sid]
     session = await svc.programme.session(sid)
-    routes = await svc.feeds.queue(session) + await svc.feeds.recent(session)
+    routes = await svc.feeds.moderation.queue(session) + await svc.feeds.moderation.recent(session)
     assert [(r.post.text, r.post.author_name, r.post.media[0]["alt"]) for r in routes] == [
         ("Leaves #botany", "Rosa Lind", "A leaf")
     ]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.capture.feeds.profiles import ProfileResolver
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import BACKENDS, Seed, eventually, seed
 from tests.conftest import settings_for as backend_settings
@@ -134,7 +134,9 @@ async def test_an_author_rule_made_on_a_did_still_holds_once_the_handle_is_known
     running: tuple[Services, Seed], fake: FakeNetworks
 ) -> None:
     svc, ids = running
-    await svc.feeds.add_rule(ids.event_id, "block_author", f"bluesky:{ANA}", "test")  # as first seen
+    await svc.feeds.moderation.add_rule(
+        ids.event_id, "block_author", f"bluesky:{ANA}", "test"
+    )  # as first seen
     fake.add_profile(ANA, "ana.bsky.social", "Ana Lima")
     svc.feeds.poll_now()
     await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")

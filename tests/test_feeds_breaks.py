@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from liveblog.capture.feeds.base import EndedSession, EventTarget, SessionTarget
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
-from liveblog.capture.feeds.service import FeedService
+from liveblog.capture.feeds.routing import route_post
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import SocialPost, event_feed_id, utcnow
 from liveblog.services import Services
 from tests.conftest import FAST_HASHER, ORGANISER, eventually, run_server
@@ -146,9 +146,9 @@ def test_a_live_session_takes_event_posts_made_since_it_went_live() -> None:
     def post(minute: int) -> SocialPost:
         return SocialPost("x", str(minute), "ana", "Ana", "#test", "", f"2026-05-14T13:{minute:02d}:00.000Z")
 
-    assert FeedService.route(None, post(55), [target], None) == [("e", "")]  # type: ignore[arg-type]
+    assert route_post(post(55), [target], None) == [("e", "")]
     later = SocialPost("x", "late", "ana", "Ana", "#test", "", "2026-05-14T14:01:00.000Z")
-    assert FeedService.route(None, later, [target], None) == [("e", "s2")]  # type: ignore[arg-type]
+    assert route_post(later, [target], None) == [("e", "s2")]
 
 
 @pytest.fixture
@@ -242,9 +242,9 @@ def test_a_post_dated_in_whole_seconds_from_the_second_a_talk_ended_is_not_the_t
     def post(when: str) -> SocialPost:
         return SocialPost("rss", when, "ana", "Ana", "#test", "", when)
 
-    assert FeedService.route(None, post("2026-05-14T12:30:00.000Z"), [target], None) == [("e", "")]  # type: ignore[arg-type]
-    assert FeedService.route(None, post("2026-05-14T12:29:59.000Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]
-    assert FeedService.route(None, post("2026-05-14T12:30:00.350Z"), [target], None) == [("e", "s1")]  # type: ignore[arg-type]
+    assert route_post(post("2026-05-14T12:30:00.000Z"), [target], None) == [("e", "")]
+    assert route_post(post("2026-05-14T12:29:59.000Z"), [target], None) == [("e", "s1")]
+    assert route_post(post("2026-05-14T12:30:00.350Z"), [target], None) == [("e", "s1")]
 
 
 async def test_a_session_ended_while_the_collecting_sessions_are_read_is_not_routed_to(

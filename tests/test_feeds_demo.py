@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.demo import HASHTAG, load_demo
-from liveblog.demo_feeds import DemoFeedsComponent, conversation, demo_feed_settings, free_port, gaps, replay
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.feeds import DemoFeedsComponent, conversation, demo_feed_settings, free_port, gaps, replay
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings
 
@@ -32,7 +32,7 @@ async def test_the_demo_replays_a_conversation_on_three_networks_with_one_post_w
             return slide and {i.data["network"] for i in items} >= {"x", "mastodon", "bluesky"}
 
         await eventually(networks, timeout=30, what="posts from X, Mastodon and Bluesky, and the slide")
-        waiting = await svc.feeds.queue(await svc.programme.session(session))
+        waiting = await svc.feeds.moderation.queue(await svc.programme.session(session))
         assert [r.post.author_handle for r in waiting] == ["first_timer_fi"]
         items = await svc.programme.items(session, kind="social")
         assert all(i.data["handle"] != "first_timer_fi" for i in items)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import event_feed_id
 from liveblog.services import Services
 from tests.conftest import FAST_HASHER, ORGANISER, LiveServer, eventually, make_settings, run_server
@@ -210,7 +210,7 @@ async def test_event_posts_survive_export_import_and_the_static_site(world: Worl
 
     w = world
     svc = w.live.services
-    await svc.feeds.set_policy(w.event_id, "", False)
+    await svc.feeds.moderation.set_policy(w.event_id, "", False)
     w.fake.add_tweet("cai", "Cai", "Lunch queue is long #test", image_alt="The lunch queue")
     svc.feeds.poll_now()
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from liveblog.capture.feeds.base import EventTarget
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.mastodon import MastodonSource, parse_status
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.cassettes import load, replay
 from tests.conftest import eventually, make_settings, seed

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.render import quote_markdown, render_post
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.conftest import LiveServer, Seed, eventually, run_server, seed

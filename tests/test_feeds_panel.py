@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, seed
 from tests.test_feeds_x import feed_settings
@@ -59,11 +59,11 @@ async def test_each_source_row_says_what_it_counts_for_this_event(
     svc.feeds.poll_now()
 
     async def collected() -> bool:
-        return (await svc.feeds.status(ids.event_id))["event"]["x_reads"] >= 3
+        return (await svc.feeds.panel.status(ids.event_id))["event"]["x_reads"] >= 3
 
     await eventually(collected, what="three posts read for the test event")
-    mine = (await svc.feeds.status(ids.event_id))["sources"][0]
-    theirs = (await svc.feeds.status(other.id))["sources"][0]
+    mine = (await svc.feeds.panel.status(ids.event_id))["sources"][0]
+    theirs = (await svc.feeds.panel.status(other.id))["sources"][0]
     # The row's own numbers are the event's; the totals over every event are kept apart.
     assert mine["event"] == {"posts": 3, "reads": 3, "read_cap": 10_000, "cost_usd": 0.015}
     assert theirs["event"] == {"posts": 0, "reads": 0, "read_cap": 10_000, "cost_usd": 0.0}

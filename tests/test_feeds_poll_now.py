@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings, run_server, seed
 from tests.servers import RedisServer

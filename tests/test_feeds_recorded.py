@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from liveblog.capture.feeds.base import EventTarget, SessionTarget
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.x import XSource
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.cassettes import DATA, load
 from tests.conftest import eventually, make_settings, seed

@@ -14,9 +14,9 @@ from urllib.parse import urljoin
 import pytest
 
 from liveblog.capture.feeds.base import EventTarget, plain_text
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.capture.feeds.routing import author_key
 from liveblog.capture.feeds.rss import RssSource
-from liveblog.capture.feeds.service import author_key
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings, run_server, seed
@@ -217,7 +217,7 @@ async def test_each_entry_has_its_own_author_so_one_can_be_blocked(
         )  # the enclosure, our copy
         routes = await svc.db.read(lambda r: r.list_social_routes(session_id=ids.session_id))
         spammer = next(r.post for r in routes if r.post.author_name == "Spammer")
-        await svc.feeds.add_rule(ids.event_id, "block_author", author_key(spammer), by="test")
+        await svc.feeds.moderation.add_rule(ids.event_id, "block_author", author_key(spammer), by="test")
         fake.add_rss_item("More spam", "Buy again #test", ["test"], author="Spammer")
         fake.add_rss_item("Second write-up", "More from #test", ["test"], author="Ana Lima")
         svc.feeds.poll_now()

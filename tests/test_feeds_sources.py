@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.capture.notes import Author
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, make_settings, seed
 
@@ -270,7 +270,7 @@ async def test_a_failing_source_leaves_notes_and_other_sources_alone(
     )
     health = svc.health()
     assert health["ok"] and health["components"]["feeds"]["sources"]
-    status = await svc.feeds.status(ids.event_id)
+    status = await svc.feeds.panel.status(ids.event_id)
     assert {s["network"]: s["state"] for s in status["sources"]}["mastodon"] == "failing"
 
 

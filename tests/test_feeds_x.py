@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from liveblog.capture.feeds.fakes import Failure, FakeNetworks, serve_fakes
+from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from liveblog.settings import Settings
 from tests.conftest import Seed, eventually, make_settings, seed
@@ -90,7 +90,7 @@ async def test_a_429_reset_is_respected(xsvc: tuple[Services, Seed], fake: FakeN
     svc.feeds.poll_now()
     await eventually(lambda: x_source(svc).status.state == "waiting", what="the panel to say waiting")
     limited_at, _ = fake.x_requests[0]
-    status = (await svc.feeds.status(ids.event_id))["sources"][0]
+    status = (await svc.feeds.panel.status(ids.event_id))["sources"][0]
     assert status["state"] == "waiting" and status["until"]
     # Even asked to poll now, the source must not ask before the reset.
     svc.feeds.poll_now()
@@ -132,7 +132,7 @@ async def test_the_read_cap_stops_collection_and_the_panel_says_so(
         svc.feeds.poll_now()
         await eventually(lambda: x_source(svc).status.state == "capped", what="the source to stop at its cap")
         asked = len(fake.x_requests)
-        status = await svc.feeds.status(ids.event_id)
+        status = await svc.feeds.panel.status(ids.event_id)
         assert status["event"]["x_reads"] == 20  # two pages of the minimum 10: never more than one page over
         assert status["event"]["x_cost_usd"] == pytest.approx(0.1)
         assert status["sources"][0]["state"] == "capped" and status["sources"][0]["reads"] == 20

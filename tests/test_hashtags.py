@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from liveblog.capture.feeds.base import EventTarget, SessionTarget, hashtags_in, split_terms
 from liveblog.capture.feeds.render import render_post
-from liveblog.capture.feeds.service import FeedService
+from liveblog.capture.feeds.routing import route_post
 from liveblog.capture.feeds.x import build_query
 from liveblog.models import SocialPost
 from tests.conftest import LiveServer, Seed, organiser_csrf
@@ -122,17 +122,16 @@ def _post(network: str, text: str, hashtags: tuple[str, ...] = ()) -> SocialPost
 
 
 def test_posts_match_case_insensitively_and_on_mastodon_accent_insensitively() -> None:
-    route = FeedService.route
     event = [_target(["#Ärztetag", "#café"], ("tweepy",))]
-    assert route(None, _post("x", "Live from #ÄRZTETAG"), event, None) == [("e", "s1")]  # type: ignore[arg-type]
-    assert route(None, _post("bluesky", "x", ("CAFÉ",)), event, None) == [("e", "s1")]  # type: ignore[arg-type]
+    assert route_post(_post("x", "Live from #ÄRZTETAG"), event, None) == [("e", "s1")]
+    assert route_post(_post("bluesky", "x", ("CAFÉ",)), event, None) == [("e", "s1")]
     # Mastodon's tag timeline for #café answers #cafe too (its HashtagNormalizer folds accents): so do we.
-    assert route(None, _post("mastodon", "x", ("cafe",)), event, None) == [("e", "s1")]  # type: ignore[arg-type]
-    assert route(None, _post("mastodon", "x", ("arztetag",)), event, None) == [("e", "s1")]  # type: ignore[arg-type]
-    assert route(None, _post("bluesky", "x", ("cafe",)), event, None) == []  # type: ignore[arg-type]
+    assert route_post(_post("mastodon", "x", ("cafe",)), event, None) == [("e", "s1")]
+    assert route_post(_post("mastodon", "x", ("arztetag",)), event, None) == [("e", "s1")]
+    assert route_post(_post("bluesky", "x", ("cafe",)), event, None) == []
     # A plain term matches words in the text, whatever their case, not parts of words.
-    assert route(None, _post("rss", "Using Tweepy today"), event, None) == [("e", "s1")]  # type: ignore[arg-type]
-    assert route(None, _post("rss", "tweepyish"), event, None) == []  # type: ignore[arg-type]
+    assert route_post(_post("rss", "Using Tweepy today"), event, None) == [("e", "s1")]
+    assert route_post(_post("rss", "tweepyish"), event, None) == []
 
 
 def test_a_term_is_matched_in_bluesky_text() -> None:

@@ -18,7 +18,8 @@ FORBIDDEN = {
         "uvicorn",
     ),
     "streams": ("liveblog.capture", "liveblog.archive", "liveblog.web", "starlette", "uvicorn"),
-    "capture": ("liveblog.web", "liveblog.archive"),
+    # The demo's fake networks live in liveblog/demo/, out of the production capture path.
+    "capture": ("liveblog.web", "liveblog.archive", "liveblog.demo"),
     "archive": ("liveblog.web", "liveblog.capture"),
     # The access layer serves every transport, so it knows none of them.
     "access": (
@@ -85,7 +86,6 @@ RANKS = {
     "services": 6,
     "web": 7,
     "demo": 8,
-    "demo_feeds": 9,
     "cli": 10,
     "__main__": 11,
     "__init__": 11,

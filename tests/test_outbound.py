@@ -28,12 +28,12 @@ import pytest
 from PIL import Image
 
 from liveblog.capture.feeds.base import SourceError
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
 from liveblog.capture.feeds.mastodon import MastodonSource
 from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.feeds.rss import RssSource
 from liveblog.capture.feeds.x import XSource
 from liveblog.capture.outbound import Network, OutboundClient, OutboundError, Refused, refusal
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.metrics import OUTBOUND_REFUSED
 from liveblog.models import SocialPost
 from liveblog.services import Services

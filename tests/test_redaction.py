@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from liveblog.archive.exports import comparable, export_json
-from liveblog.capture.feeds.service import _publish
+from liveblog.capture.feeds.routing import publish
 from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
@@ -130,7 +130,7 @@ async def collected_post(live: LiveServer, seeded: Seed, text: str) -> int:
         row = await tx.insert_social_post(post)
         assert row is not None
         await tx.insert_social_route(row, seeded.event_id, seeded.session_id, "approved")
-        item = await _publish(tx, row, post, seeded.session_id)
+        item = await publish(tx, row, post, seeded.session_id)
         await tx.set_social_route(
             row, seeded.event_id, seeded.session_id, state="approved", item_id=item.id, decided_by="test"
         )
@@ -190,7 +190,7 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
         # Now remove them.
         await delete_note(svc, sid, ada, secret_note)
         await svc.audience.moderate_question(question.id, Moderator("Ada", invite.id), {"action": "hide"})
-        await svc.feeds.remove_item(post_item, "org")
+        await svc.feeds.moderation.remove_item(post_item, "org")
         await svc.comments.moderate(hidden, "hide")
         await svc.comments.moderate(moderated, "delete")
         await svc.comments.moderate(reshown, "hide")

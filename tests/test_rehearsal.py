@@ -31,7 +31,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.models import event_feed_id, utcnow
 from liveblog.services import Services
 from tests.conftest import (

@@ -31,6 +31,16 @@ def _route(row: Any) -> SocialRoute:
     )
 
 
+def _route_filter(event_id: str | None, session_id: str | None, state: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its leading space, or "") and arguments of a filter on routes `r`."""
+    where, args = [], []
+    for column, value in (("r.event_id", event_id), ("r.session_id", session_id), ("r.state", state)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
 class FeedOps(OpsBase):
     # -- posts ---------------------------------------------------------------------------------
 
@@ -176,25 +186,35 @@ class FeedOps(OpsBase):
         event_id: str | None = None,
         session_id: str | None = None,
         state: str | None = None,
-        limit: int = 500,
+        limit: int | None = 500,
     ) -> list[SocialRoute]:
-        """Routes, oldest first, filtered by event, session ('' = the event's own feed) and state."""
-        where, args = [], []
-        if event_id is not None:
-            where.append("r.event_id = ?")
-            args.append(event_id)
-        if session_id is not None:
-            where.append("r.session_id = ?")
-            args.append(session_id)
-        if state is not None:
-            where.append("r.state = ?")
-            args.append(state)
-        sql = f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY p.posted_at, r.post_row LIMIT ?"
-        rows = await self.db.fetch_all(sql, (*args, limit))
-        return [_route(r) for r in rows]
+        """Routes, oldest first, filtered by event, session ('' = the event's own feed) and state;
+        `limit` None for all of them."""
+        where, args = _route_filter(event_id, session_id, state)
+        sql = f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row{where}"
+        sql += " ORDER BY p.posted_at, r.post_row"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_route(r) for r in await self.db.fetch_all(sql, args)]
+
+    async def recent_social_routes(self, event_id: str, session_id: str, limit: int) -> list[SocialRoute]:
+        """The newest `limit` routes of a stream that a moderator or a rule decided (not waiting),
+        oldest first."""
+        rows = await self.db.fetch_all(
+            f"SELECT {_ROUTE_COLUMNS} FROM social_routes r JOIN social_posts p ON p.id = r.post_row"
+            " WHERE r.event_id = ? AND r.session_id = ? AND r.state <> 'pending'"
+            " ORDER BY p.posted_at DESC, r.post_row DESC LIMIT ?",
+            (event_id, session_id, limit),
+        )
+        return [_route(r) for r in reversed(rows)]
+
+    async def count_social_routes(
+        self, event_id: str, *, session_id: str | None = None, state: str | None = None
+    ) -> int:
+        """How many routes of an event, by session ('' = the event's own feed) and state."""
+        where, args = _route_filter(event_id, session_id, state)
+        return int(await self.db.fetch_value(f"SELECT count(*) FROM social_routes r{where}", args))
 
     async def count_social_posts(self, event_id: str) -> dict[str, int]:
         """Posts collected for an event, per network."""

@@ -495,8 +495,14 @@ class Unit(Protocol):
         event_id: str | None = None,
         session_id: str | None = None,
         state: str | None = None,
-        limit: int = 500,
+        limit: int | None = 500,
     ) -> list[SocialRoute]: ...
+
+    async def recent_social_routes(self, event_id: str, session_id: str, limit: int) -> list[SocialRoute]: ...
+
+    async def count_social_routes(
+        self, event_id: str, *, session_id: str | None = None, state: str | None = None
+    ) -> int: ...
 
     async def count_social_posts(self, event_id: str) -> dict[str, int]: ...
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from liveblog.capture import validate
 from liveblog.capture.feeds.render import quote_markdown
-from liveblog.capture.feeds.service import route_session
+from liveblog.capture.feeds.routing import route_session
 from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Session
 from liveblog.web.api import json_object, ok
@@ -66,14 +66,14 @@ async def queue(request: Request) -> Response:
     svc = services(request)
     session = await svc.programme.stream_session(request.path_params["session_id"])
     await _moderator(request, session)
-    pending = await svc.feeds.queue(session)
-    recent = await svc.feeds.recent(session, limit=50)
+    pending = await svc.feeds.moderation.queue(session)
+    recent = await svc.feeds.moderation.recent(session, limit=50)
     response = ok(
         {
             "session_id": session.id,
             "event_id": session.event_id,
             "event_feed": session.is_event_feed,
-            "moderate": await svc.feeds.moderates(session.event_id, route_session(session)),
+            "moderate": await svc.feeds.moderation.moderates(session.event_id, route_session(session)),
             "pending": [r.to_wire() for r in pending],
             "recent": [r.to_wire() for r in reversed(recent)],
         }
@@ -90,7 +90,7 @@ async def moderate_post(request: Request) -> Response:
     action = body.get("action")
     if not isinstance(action, str):
         raise BadRequest("field 'action' is required", code="missing_field", field="action")
-    route = await svc.feeds.moderate(
+    route = await svc.feeds.moderation.moderate(
         session.id,
         request.path_params["post_row"],
         action,
@@ -105,7 +105,7 @@ async def quote(request: Request) -> Response:
     session = await svc.programme.stream_session(request.path_params["session_id"])
     await _moderator(request, session)
     row = request.path_params["post_row"]
-    route = await svc.feeds.routed_post(row, session.event_id, route_session(session))
+    route = await svc.feeds.moderation.routed_post(row, session.event_id, route_session(session))
     if route is None:
         raise NotFound("no such post in this session", code="unknown_post")
     return ok({"markdown": quote_markdown(route.post)})
@@ -119,7 +119,7 @@ async def policy(request: Request) -> Response:
     body = await json_object(request, ("moderate",), "a feed policy", MAX_BODY)
     if not isinstance(body.get("moderate"), bool):
         raise BadRequest('send {"moderate": true|false}', code="invalid_field", field="moderate")
-    await svc.feeds.set_policy(session.event_id, route_session(session), body["moderate"])
+    await svc.feeds.moderation.set_policy(session.event_id, route_session(session), body["moderate"])
     return ok({"moderate": body["moderate"]})
 
 
@@ -130,7 +130,7 @@ async def event_policy(request: Request) -> Response:
     body = await json_object(request, ("moderate",), "a feed policy", MAX_BODY)
     if not isinstance(body.get("moderate"), bool):
         raise BadRequest('send {"moderate": true|false}', code="invalid_field", field="moderate")
-    await svc.feeds.set_policy(event.id, "", body["moderate"])
+    await svc.feeds.moderation.set_policy(event.id, "", body["moderate"])
     return ok({"moderate": body["moderate"]})
 
 
@@ -139,16 +139,16 @@ async def rules(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     if request.method == "GET":
         await _event_moderator(request, event_id)
-        return ok({"rules": [{"kind": k, "value": v} for k, v in await svc.feeds.rules(event_id)]})
+        return ok({"rules": [{"kind": k, "value": v} for k, v in await svc.feeds.moderation.rules(event_id)]})
     by = await _event_moderator(request, event_id)
     body = await json_object(request, ("kind", "value"), "a feed rule", MAX_BODY)
     if not isinstance(body.get("kind"), str) or not isinstance(body.get("value"), str):
         raise BadRequest('send {"kind": ..., "value": ...}', code="invalid_field", field="kind")
     if request.method == "DELETE":
         await require_organiser(request)
-        await svc.feeds.remove_rule(event_id, body["kind"], body["value"])
+        await svc.feeds.moderation.remove_rule(event_id, body["kind"], body["value"])
         return ok({"removed": True})
-    decided = await svc.feeds.add_rule(event_id, body["kind"], body["value"], by)
+    decided = await svc.feeds.moderation.add_rule(event_id, body["kind"], body["value"], by)
     return ok({"kind": body["kind"], "value": body["value"].strip().lower(), "decided": decided}, 201)
 
 
@@ -165,7 +165,7 @@ async def status(request: Request) -> Response:
     await require_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    response = ok(await svc.feeds.status(event.id))
+    response = ok(await svc.feeds.panel.status(event.id))
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -180,7 +180,7 @@ async def status_stream(request: Request) -> Response:
         version = -1
         while True:
             version = await svc.feeds.wait_for_status(version, STATUS_HEARTBEAT)
-            data = await svc.feeds.status(event.id)
+            data = await svc.feeds.panel.status(event.id)
             yield f"event: status\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
             await asyncio.sleep(0.25)  # coalesce bursts: a poll of many pages is one update
 
@@ -239,7 +239,7 @@ async def organiser_event_social_page(request: Request) -> Response:
     await require_organiser(request)
     svc = services(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    feed = await svc.feeds.event_feed(event.id)
+    feed = await svc.feeds.moderation.event_feed(event.id)
     return render(request, "organise/social.html", await _page_context(request, feed.id, ""))
 
 
@@ -250,7 +250,7 @@ async def notetaker_event_social_page(request: Request) -> Response:
     event = await svc.programme.event(request.path_params["event_id"])
     if invite.event_id != event.id or invite.session_id is not None:
         raise NotFound("Your invite does not cover this event as a whole.")
-    feed = await svc.feeds.event_feed(event.id)
+    feed = await svc.feeds.moderation.event_feed(event.id)
     return render(request, "organise/social.html", await _page_context(request, feed.id, token))
 
 
@@ -265,8 +265,8 @@ async def feeds_panel_page(request: Request) -> Response:
         {
             "event": event,
             "sessions": sessions,
-            "moderate": await svc.feeds.moderates(event.id, ""),
-            "rules": await svc.feeds.rules(event.id),
+            "moderate": await svc.feeds.moderation.moderates(event.id, ""),
+            "rules": await svc.feeds.moderation.rules(event.id),
         },
     )
 

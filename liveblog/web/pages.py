@@ -209,7 +209,7 @@ async def around_page(request: Request) -> Response:
     svc = services(request)
     organiser = await current_organiser(request)
     event = await svc.programme.event(request.path_params["event_id"])
-    feed = await svc.feeds.event_feed(event.id)
+    feed = await svc.feeds.moderation.event_feed(event.id)
     view = await stream_view(request, feed.id)
     return render(
         request,

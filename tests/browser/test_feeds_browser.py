@@ -208,7 +208,7 @@ def test_the_feed_panel_shows_each_source_live_and_sets_the_events_moderation(
 
         def policy() -> bool:
             async def read(svc: Services) -> bool:
-                return await svc.feeds.moderates(server.seed.event_id, "")  # type: ignore[union-attr]
+                return await svc.feeds.moderation.moderates(server.seed.event_id, "")  # type: ignore[union-attr]
 
             return not server.call(read)
 

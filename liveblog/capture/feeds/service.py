@@ -1,13 +1,8 @@
-"""The feed service: runs every configured source under supervision, routes what they collect to
-sessions, stores each post once, applies the event's moderation rules, and lets moderators
-approve, reject, remove and block.
-
-Routing rule (docs/feeds.md): a post carrying a session's own hashtag goes to that session; a
-post that matches only the event's hashtags or search terms goes to every live session of the
-event at that moment, or, when none is live, to the event's own feed. A route to the event's
-feed has session id '' in `social_routes`; its approved posts go into the event's feed stream
-(a hidden sessions row of kind 'event_feed', `models.event_feed_id`), moderated, sequenced and
-served exactly like a session's.
+"""The feed service: runs every configured source under supervision, and ingests what they
+collect: each post stored once, routed to sessions by the routing rule (routing.py), decided by
+the event's rules and policies, and approved ones put into their streams in the same write.
+Moderation (moderation.py) and the organisers' status panel (panel.py) are its two other jobs,
+reached as `feeds.moderation` and `feeds.panel`.
 
 Approved posts enter the session's stream as ordinary items of kind "social" (sequenced, so a
 resuming viewer gets them); a post removed later is an `item.deleted` change. Moderators learn
@@ -20,15 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from liveblog.capture import hashtags
 from liveblog.capture.feeds.base import (
     EndedSession,
     EventTarget,
@@ -36,14 +29,23 @@ from liveblog.capture.feeds.base import (
     SessionTarget,
     Source,
     describe,
-    hashtags_in,
     split_terms,
 )
 from liveblog.capture.feeds.media import MediaFetcher
+from liveblog.capture.feeds.moderation import FeedModeration
+from liveblog.capture.feeds.panel import SHARED_STATUS_SECONDS, FeedPanel
 from liveblog.capture.feeds.render import render_post
-from liveblog.errors import BadRequest, Conflict, NotFound
+from liveblog.capture.feeds.routing import (
+    DELETED_FIELDS,
+    decide,
+    item_data,
+    publish,
+    queue_changed,
+    route_post,
+    stream_of,
+)
 from liveblog.lifecycle import Supervisor
-from liveblog.models import Item, Session, SocialPost, SocialRoute, event_feed_id
+from liveblog.models import Session, SocialPost, SocialRoute
 from liveblog.settings import Settings
 from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Op, Store, Tx
@@ -53,12 +55,7 @@ from liveblog.text import xml_chars
 log = logging.getLogger(__name__)
 
 INGEST_CHUNK = 5  # posts per write transaction: ~2 ms of writer time, so notes never queue long
-# A post made this long before its session was seen going live still belongs to it: networks'
-# clocks differ from ours, RSS dates have whole seconds, and people post as the talk begins.
-LIVE_GRACE = timedelta(seconds=60)
 TARGETS_TTL = 1.0  # seconds a computed list of collecting sessions is reused by every source
-RULE_KINDS = ("allow_author", "block_author", "block_word")
-DELETED_FIELDS = {"deleted": True, "body": "", "html": "", "data": {}}
 
 
 def _aware(value: str, venue: ZoneInfo) -> datetime | None:
@@ -74,64 +71,8 @@ def _aware(value: str, venue: ZoneInfo) -> datetime | None:
 Prepared = tuple[SocialPost, list[tuple[str, str]], list[tuple[int, str, bytes]], tuple[str, bytes] | None]
 
 
-def _posted(post: SocialPost) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(post.posted_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
-def _made_by(made: datetime, moment: datetime) -> bool:
-    """Made at or before `moment` for certain. A time in whole seconds (RSS dates, X's created_at)
-    may stand for any instant of its second, so it counts as the end of that second: a post from
-    the second in which a session ended is not taken as the session's."""
-    return (made + timedelta(seconds=1) if made.microsecond == 0 else made) <= moment
-
-
-def stream_of(event_id: str, session_id: str) -> str:
-    """The stream a route's approved post goes to: the session's, or the event's own feed."""
-    return session_id or event_feed_id(event_id)
-
-
-def route_session(stream: Session) -> str:
-    """The inverse: a stream's session id as routes store it ('' for the event's own feed)."""
-    return "" if stream.is_event_feed else stream.id
-
-
-def author_key(post: SocialPost) -> str:
-    return f"{post.network}:{post.author_handle.lower()}"
-
-
-def author_keys(post: SocialPost) -> set[str]:
-    """Every name an author rule may give this post's author: network:handle, and for Bluesky
-    also network:DID (a post shows the DID until its author is resolved, and a moderator may
-    have blocked or allowed that)."""
-    keys = {author_key(post)}
-    if post.network == "bluesky" and post.post_id.startswith("at://did:"):
-        keys.add(f"bluesky:{post.post_id.split('/')[2].lower()}")
-    return keys
-
-
-def decide(post: SocialPost, rules: list[tuple[str, str]], moderate: bool) -> str:
-    """The state a newly routed post starts in, from the event's rules and the session's policy."""
-    keys = author_keys(post)
-    text = post.text.lower()
-    if any(kind == "block_author" and value in keys for kind, value in rules):
-        return "rejected"
-    if any(kind == "block_word" and value in text for kind, value in rules):
-        return "rejected"
-    if any(kind == "allow_author" and value in keys for kind, value in rules):
-        return "approved"
-    return "pending" if moderate else "approved"
-
-
-# Where the process running the sources keeps their status for the others, and how often at
-# least it refreshes it (the key expires after three times that: a dead holder's status goes).
-SHARED_STATUS_KEY = "feeds:status"
 # Authors still named by DID that a Bluesky source asks about when it starts, at most.
 UNRESOLVED_AUTHORS = 1000
-SHARED_STATUS_SECONDS = 2.0
 
 
 class FeedService:
@@ -168,6 +109,8 @@ class FeedService:
         # Set when several processes share the work: the process running the sources keeps
         # their status here, and the organisers' panel on any other process reads it.
         self.shared: SharedCounters | None = None
+        self.moderation = FeedModeration(db, hub, settings)
+        self.panel = FeedPanel(self)
 
     # -- lifecycle (a lifecycle.Component) ------------------------------------------------------
 
@@ -201,18 +144,7 @@ class FeedService:
             supervisor.spawn(name, self._runner(source))
         if self.shared is not None:
             self._task_names.append("feeds.status")
-            supervisor.spawn("feeds.status", self._share_status)
-
-    async def _share_status(self) -> None:
-        """Keep the sources' status in Redis for the other processes' panels: at each change and
-        every SHARED_STATUS_SECONDS, expiring if this process stops (another takes the lease)."""
-        assert self.shared is not None
-        version = -1
-        while True:
-            version = await self.wait_for_status(version, SHARED_STATUS_SECONDS)
-            sources = [s.status.to_wire() for s in self.sources]
-            await self.shared.put_text(SHARED_STATUS_KEY, json.dumps(sources), SHARED_STATUS_SECONDS * 3)
-            await asyncio.sleep(0.25)  # a burst of changes is one write
+            supervisor.spawn("feeds.status", self.panel.share)
 
     def _runner(self, source: Source) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -258,6 +190,11 @@ class FeedService:
         }
 
     # -- what sources call (base.Feed) -------------------------------------------------------------
+
+    @property
+    def runs_sources(self) -> bool:
+        """Whether this process runs the sources (several processes: the feed lease's holder)."""
+        return bool(self._task_names)
 
     def changed(self) -> None:
         self.status_version += 1
@@ -398,45 +335,6 @@ class FeedService:
 
     # -- routing and storing ---------------------------------------------------------------------
 
-    def route(
-        self, post: SocialPost, targets: list[EventTarget], event_id: str | None
-    ) -> list[tuple[str, str]]:
-        # Tags compare as the post's network compares them (Mastodon folds accents too).
-        def keys(tags: Iterable[str]) -> set[str]:
-            return {hashtags.key_for(post.network, t) for t in tags}
-
-        tags = keys(post.hashtags) | keys(hashtags_in(post.text))
-        routes: list[tuple[str, str]] = []
-        for target in targets:
-            if event_id is not None and target.event_id != event_id:
-                continue
-            own = [s.session_id for s in target.sessions if keys(s.own_tags) & tags]
-            if own:
-                routes += [(target.event_id, s) for s in own]
-                continue
-            matches = (
-                event_id is not None  # the network searched for this event's query: it matched
-                or bool(keys(target.tags) & tags)
-                or any(hashtags.term_in(term, post.text) for term in target.terms)
-            )
-            if matches:
-                # The sessions live when the post was made: one made in a break (or before a
-                # session went live) goes to the event's own feed, even if collected later.
-                made = _posted(post)
-                live = [
-                    s.session_id
-                    for s in target.sessions
-                    if s.live and (made is None or s.live_since is None or made >= s.live_since - LIVE_GRACE)
-                ]
-                # Made while a session now ended was live, collected after its end: still its post.
-                live += [
-                    e.session_id
-                    for e in target.ended
-                    if made is not None and e.live_since - LIVE_GRACE <= made and _made_by(made, e.ended_at)
-                ]
-                routes += [(target.event_id, s) for s in live] or [(target.event_id, "")]
-        return routes
-
     async def ingest(
         self,
         network: str,
@@ -464,7 +362,7 @@ class FeedService:
         )
         prepared: list[Prepared] = []
         for post in unique.values():
-            routes = self.route(post, targets, event_id)
+            routes = route_post(post, targets, event_id)
             result.routed[post.post_id] = [s for _, s in routes]
             if post.post_id in known or not routes:
                 continue
@@ -506,7 +404,7 @@ class FeedService:
             )
         self.ingested += result.new
         for session_id in waiting:
-            self._queue_changed(session_id)
+            queue_changed(self.hub, session_id)
         for post in stored:
             for hook in self.on_ingest:
                 hook(post)
@@ -549,7 +447,7 @@ class FeedService:
                     state = decide(post, rules[e], moderate)
                     await tx.insert_social_route(row, e, s, state)
                     if state == "approved":
-                        item = await _publish(tx, row, post, stream_of(e, s))
+                        item = await publish(tx, row, post, stream_of(e, s))
                         await tx.set_social_route(
                             row, e, s, state="approved", item_id=item.id, decided_by="auto"
                         )
@@ -589,7 +487,7 @@ class FeedService:
             return touched
 
         for stream_id in await self.db.write(op):
-            self._queue_changed(stream_id)
+            queue_changed(self.hub, stream_id)
 
     async def authors_by_did(self, network: str) -> list[str]:
         return await self.db.read(
@@ -619,7 +517,7 @@ class FeedService:
                             {
                                 "author": route.post.author_name or route.post.author_handle,
                                 "html": render_post(route.post),
-                                "data": item.data | _item_data(route.post, route.post_row),
+                                "data": item.data | item_data(route.post, route.post_row),
                             },
                         )
                 elif route.state == "pending":
@@ -628,251 +526,8 @@ class FeedService:
 
         renamed, touched = await self.db.write(op)
         for stream_id in touched:
-            self._queue_changed(stream_id)
+            queue_changed(self.hub, stream_id)
         return renamed
-
-    def _queue_changed(self, stream_id: str) -> None:
-        self.hub.send_unsequenced(stream_id, {"type": "feed.queue", "session_id": stream_id})
-
-    # -- moderation ----------------------------------------------------------------------------
-
-    async def event_feed(self, event_id: str) -> Session:
-        """The event's own feed stream, created if no post has yet (a page that shows it needs a
-        stream to follow from the start)."""
-
-        async def op(tx: Tx) -> Session:
-            return await tx.ensure_event_feed(event_id)
-
-        found = await self.db.read(lambda r: r.get_event_feed(event_id), pool="pages")
-        return found if found is not None else await self.db.write(op)
-
-    async def routed_post(self, post_row: int, event_id: str, session_id: str) -> SocialRoute | None:
-        """One collected post as routed to a session (for quoting it into a note)."""
-        return await self.db.read(lambda r: r.get_social_route(post_row, event_id, session_id), pool="pages")
-
-    async def queue(self, stream: Session) -> list[SocialRoute]:
-        """Posts waiting in a session's (or the event's own feed's) queue."""
-        return await self.db.read(
-            lambda r: r.list_social_routes(
-                event_id=stream.event_id, session_id=route_session(stream), state="pending"
-            ),
-            pool="pages",
-        )
-
-    async def recent(self, stream: Session, limit: int = 100) -> list[SocialRoute]:
-        routes = await self.db.read(
-            lambda r: r.list_social_routes(
-                event_id=stream.event_id, session_id=route_session(stream), limit=100_000
-            ),
-            pool="pages",
-        )
-        return [r for r in routes if r.state != "pending"][-limit:]
-
-    async def moderate(
-        self, session_id: str, post_row: int, action: str, by: str, reason: str = ""
-    ) -> SocialRoute:
-        """approve | reject | remove one post in one stream: a session's, or the event's own feed
-        (its stream id, models.event_feed_id)."""
-        if action not in ("approve", "reject", "remove"):
-            raise BadRequest("action must be approve, reject or remove", code="invalid_field", field="action")
-
-        async def op(tx: Tx) -> SocialRoute:
-            stream = await tx.get_stream_session(session_id)
-            if stream is None:
-                raise NotFound(f"no session {session_id!r}", code="unknown_session")
-            routed = route_session(stream)
-            route = await tx.get_social_route(post_row, stream.event_id, routed)
-            if route is None:
-                raise NotFound("no such post in this session", code="unknown_post", field="post_row")
-            if action == "approve":
-                if route.state == "approved":
-                    return route
-                if route.state == "removed" or route.item_id is not None:
-                    raise Conflict("that post was removed; it cannot come back", code="post_removed")
-                item = await _publish(tx, post_row, route.post, stream.id)
-                await tx.set_social_route(
-                    post_row, route.event_id, routed, state="approved", item_id=item.id, decided_by=by
-                )
-            elif route.item_id is not None and route.state == "approved":
-                await tx.update_item(route.item_id, DELETED_FIELDS, op="item.deleted")
-                await tx.set_social_route(
-                    post_row, route.event_id, routed, state="removed", item_id=route.item_id, decided_by=by
-                )
-            elif route.state == "pending":
-                await tx.set_social_route(
-                    post_row, route.event_id, routed, state="rejected", item_id=None, decided_by=by
-                )
-            found = await tx.get_social_route(post_row, route.event_id, routed)
-            assert found is not None
-            if found.state != route.state:  # the ledger logs what changed, not a repeated click
-                await tx.record_moderation(
-                    session_id=stream.id,
-                    actor=await _actor_name(tx, stream.event_id, by),
-                    action=action,
-                    target_kind="post",
-                    target_id=post_row,
-                    reason=reason,
-                )
-            return found
-
-        route = await self.db.write(op)
-        self._queue_changed(session_id)
-        return route
-
-    async def remove_item(self, item_id: int, by: str) -> SocialRoute:
-        route = await self.db.read(lambda r: r.social_route_for_item(item_id), pool="pages")
-        if route is None:
-            raise NotFound("that item is not a collected post", code="unknown_post", field="item_id")
-        return await self.moderate(stream_of(route.event_id, route.session_id), route.post_row, "remove", by)
-
-    async def add_rule(self, event_id: str, kind: str, value: str, by: str) -> int:
-        """Add an event rule and apply it to what waits: allow_author approves the author's
-        waiting posts, block_author and block_word reject matching waiting posts. Returns how
-        many waiting posts it decided."""
-        if kind not in RULE_KINDS:
-            raise BadRequest(
-                f"kind must be one of {', '.join(RULE_KINDS)}", code="invalid_field", field="kind"
-            )
-        value = value.strip().lower()
-        if not value or len(value) > 200:
-            raise BadRequest("value must be 1 to 200 characters", code="invalid_field", field="value")
-        if kind != "block_word" and ":" not in value:
-            raise BadRequest(
-                "an account is network:handle, e.g. mastodon:ana@example.social",
-                code="invalid_field",
-                field="value",
-            )
-
-        async def op(tx: Tx) -> list[str]:
-            if await tx.get_event(event_id) is None:
-                raise NotFound(f"no event {event_id!r}", code="unknown_event")
-            await tx.add_feed_rule(event_id, kind, value, by)
-            actor = await _actor_name(tx, event_id, by)
-            touched = []
-            for route in await tx.list_social_routes(event_id=event_id, state="pending", limit=100_000):
-                post = route.post
-                hit = value in author_keys(post) if kind != "block_word" else value in post.text.lower()
-                if not hit:
-                    continue
-                stream_id = stream_of(event_id, route.session_id)
-                if kind == "allow_author":
-                    if not route.session_id:
-                        await tx.ensure_event_feed(event_id)
-                    item = await _publish(tx, route.post_row, post, stream_id)
-                    await tx.set_social_route(
-                        route.post_row,
-                        event_id,
-                        route.session_id,
-                        state="approved",
-                        item_id=item.id,
-                        decided_by=by,
-                    )
-                else:
-                    await tx.set_social_route(
-                        route.post_row,
-                        event_id,
-                        route.session_id,
-                        state="rejected",
-                        item_id=None,
-                        decided_by=by,
-                    )
-                # In the moderation ledger as the rule's author's decision, the rule as its reason.
-                action = "approve" if kind == "allow_author" else "reject"
-                reason = f"rule: {kind} {value}"
-                if route.session_id or kind == "allow_author":  # the stream's session exists
-                    await tx.record_moderation(
-                        session_id=stream_id,
-                        actor=actor,
-                        action=action,
-                        target_kind="post",
-                        target_id=route.post_row,
-                        reason=reason,
-                    )
-                else:  # the event's feed, not made yet: the event's own entry
-                    await tx.record_event_moderation(
-                        event_id=event_id,
-                        actor=actor,
-                        action=action,
-                        target_kind="post",
-                        target_id=route.post_row,
-                        reason=reason,
-                    )
-                touched.append(stream_id)
-            return touched
-
-        touched = await self.db.write(op)
-        for stream_id in set(touched):
-            self._queue_changed(stream_id)
-        return len(touched)
-
-    async def remove_rule(self, event_id: str, kind: str, value: str) -> None:
-        async def op(tx: Tx) -> None:
-            await tx.remove_feed_rule(event_id, kind, value.strip().lower())
-
-        await self.db.write(op)
-
-    async def rules(self, event_id: str) -> list[tuple[str, str]]:
-        return await self.db.read(lambda r: r.feed_rules(event_id), pool="pages")
-
-    async def set_policy(self, event_id: str, session_id: str, moderate: bool) -> None:
-        async def op(tx: Tx) -> None:
-            if await tx.get_event(event_id) is None:
-                raise NotFound(f"no event {event_id!r}", code="unknown_event")
-            await tx.set_feed_policy(event_id, session_id, moderate)
-
-        await self.db.write(op)
-
-    async def moderates(self, event_id: str, session_id: str) -> bool:
-        policies = await self.db.read(lambda r: r.feed_policies(event_id), pool="pages")
-        return policies.get(session_id, policies.get("", self.settings.feeds.moderate_by_default))
-
-    # -- the organiser's panel -------------------------------------------------------------------
-
-    async def status(self, event_id: str) -> dict[str, Any]:
-        async def load(r: Tx) -> tuple[dict[str, int], dict[tuple[str, str], int], int, int]:
-            counts = await r.count_social_posts(event_id)
-            reads = await r.feed_reads("x")
-            pending = len(await r.list_social_routes(event_id=event_id, state="pending", limit=100_000))
-            event_feed = len(await r.list_social_routes(event_id=event_id, session_id="", limit=100_000))
-            return counts, reads, pending, event_feed
-
-        counts, reads, pending, event_feed = await self.db.read(load, pool="pages")
-        x_reads = reads.get((event_id, ""), 0)
-        xs = self.settings.feeds_x
-        sources: list[dict[str, Any]] = [s.status.to_wire() for s in self.sources]
-        elsewhere = self.shared is not None and not self._task_names
-        if elsewhere and self.shared is not None:
-            # The sources run in the process holding the feed lease: show what it keeps.
-            kept = await self.shared.get_text(SHARED_STATUS_KEY)
-            sources = json.loads(kept) if kept else []
-            if kept is not None and not sources:
-                elsewhere = False  # it reported: it runs no source (none configured)
-        # A source's own counters run over every event since the process started; beside them,
-        # what it brought to this event (stored posts of its network, and X's billed reads).
-        for row in sources:
-            x = row.get("network") == "x"
-            row["event"] = {
-                "posts": counts.get(str(row.get("network")), 0),
-                "reads": x_reads if x else None,
-                "read_cap": xs.event_read_cap if x else None,
-                "cost_usd": round(x_reads * xs.cost_per_read_usd, 4) if x else None,
-            }
-        return {
-            "enabled": self.settings.feeds.enabled,
-            "version": self.status_version,
-            "runs_elsewhere": elsewhere,
-            "sources": sources,
-            "event": {
-                "collected": counts,
-                "pending": pending,
-                "event_feed": event_feed,
-                "x_reads": x_reads,
-                "x_read_cap": xs.event_read_cap,
-                "x_session_read_cap": xs.session_read_cap,
-                "x_cost_usd": round(x_reads * xs.cost_per_read_usd, 4),
-                "x_session_reads": {s: n for (e, s), n in reads.items() if e == event_id and s},
-            },
-        }
 
 
 def _people_text(post: SocialPost) -> SocialPost:
@@ -928,38 +583,3 @@ async def _store_media(
     if avatar is not None:
         avatar_local = "/media/" + await tx.insert_media(session_id, avatar[0], avatar[1], by)
     return dataclasses.replace(post, media=tuple(media), avatar_local=avatar_local)
-
-
-async def _publish(tx: Tx, post_row: int, post: SocialPost, session_id: str) -> Item:
-    item, _ = await tx.insert_item(
-        session_id=session_id,
-        kind="social",
-        client_id=f"social:{post.network}:{post.post_id}"[:200],
-        author=post.author_name or post.author_handle,
-        author_ref=None,
-        body=post.text,
-        html=render_post(post),
-        key_point=False,
-        data=_item_data(post, post_row),
-        typed_at=post.posted_at,
-    )
-    return item
-
-
-def _item_data(post: SocialPost, post_row: int) -> dict[str, Any]:
-    return {
-        "network": post.network,
-        "post_id": post.post_id,
-        "post_row": post_row,
-        "handle": post.author_handle,
-        "url": post.url,
-        "posted_at": post.posted_at,
-    }
-
-
-async def _actor_name(tx: Tx, event_id: str, ref: str) -> str:
-    """The name the moderation ledger shows for a moderator's ref ("account:<id>" or an invite id)."""
-    if ref.startswith("account:") and ref[8:].isdigit():
-        account = await tx.get_account(int(ref[8:]))
-        return account.username if account is not None else ref
-    return next((i.name for i in await tx.list_invites(event_id) if i.id == ref), ref)

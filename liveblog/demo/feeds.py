@@ -1,5 +1,5 @@
 """The demo's social feeds: a conversation under the demo event's hashtag on X, Mastodon and Bluesky, replayed
-through the loopback fake networks (capture/feeds/fakes.py), so a newcomer sees posts arrive
+through the loopback fake networks (demo/fakes.py), so a newcomer sees posts arrive
 within seconds with no credentials and no network. All content is invented.
 
 The demo event moderates its posts, and the conversation's regular voices are approved authors:
@@ -16,7 +16,7 @@ import re
 import socket
 from typing import Any
 
-from liveblog.capture.feeds.fakes import FakeNetworks, serve_fakes
+from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.errors import LiveblogError
 from liveblog.lifecycle import Supervisor
 from liveblog.services import Services
@@ -171,9 +171,11 @@ async def replay(
     once: the first within seconds, the rest spread over `spread` seconds. After a restart it
     carries on with the texts not collected yet; when all are in, it stops."""
     talk = conversation(hashtag)
-    await services.feeds.set_policy(event_id, "", True)
+    await services.feeds.moderation.set_policy(event_id, "", True)
     for network, handle, *_ in talk:
-        await services.feeds.add_rule(event_id, "allow_author", _author_key(network, handle), "demo")
+        await services.feeds.moderation.add_rule(
+            event_id, "allow_author", _author_key(network, handle), "demo"
+        )
     seen = await _already_collected(services, event_id)
     left = [entry for entry in talk if _plain(entry[3]) not in seen]
     services.feeds.poll_now()
