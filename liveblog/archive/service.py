@@ -30,6 +30,7 @@ from liveblog.models import (
     ItemCard,
     ItemVersion,
     RenderedCard,
+    SearchDocument,
     SearchQuery,
     SearchResult,
     Session,
@@ -527,6 +528,10 @@ class Archive:
 
     async def search(self, query: SearchQuery) -> SearchResult:
         return await self.db.read(lambda r: r.search(query), pool="pages")
+
+    async def search_documents(self, event_id: str) -> list[SearchDocument]:
+        """What the search index holds for an event (storage: `search_documents`)."""
+        return await self.db.read(lambda r: r.search_documents(event_id))
 
     async def event_archive(self, event_id: str) -> EventArchive:
         """The event's archive, with a page for every session that has ended: one that ended a

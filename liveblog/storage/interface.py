@@ -31,6 +31,7 @@ from liveblog.models import (
     ItemVersion,
     ModerationEntry,
     RenderedCard,
+    SearchDocument,
     SearchQuery,
     SearchResult,
     Session,
@@ -327,6 +328,10 @@ class Unit(Protocol):
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches (every term, folded and stemmed) with highlighted snippets.
         The index is kept in the same transaction as every write that changes what it indexes."""
+        ...
+
+    async def search_documents(self, event_id: str) -> list[SearchDocument]:
+        """The index's rows of an event as written: (kind, ref, session_id, title, body, tags)."""
         ...
 
     # -- The moderation ledger (moderation.py) ---------------------------------------------------
