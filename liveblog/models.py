@@ -604,8 +604,10 @@ MODERATION_ACTIONS = (
     "pin",
     "unpin",
     "delete",
+    "discount",
+    "count",
 )
-MODERATION_TARGETS = ("comment", "question", "post", "note", "account")
+MODERATION_TARGETS = ("comment", "question", "post", "note", "account", "poll")
 
 
 @dataclass(frozen=True)
@@ -617,8 +619,9 @@ class ModerationEntry:
     session_id: str | None
     at: str
     actor: str  # who acted: an organiser's or note-taker's name
-    action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete
-    target_kind: str  # comment | question | post | note | account
+    action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete |
+    # discount (a poll's flagged votes taken out of its result) | count (counted again)
+    target_kind: str  # comment | question | post | note | account | poll
     target_id: str
     reason: str = ""
 

@@ -38,7 +38,7 @@ from liveblog.models import (
 )
 from liveblog.settings import ArchiveSettings
 from liveblog.storage import Store, Tx, Unit
-from liveblog.text import render_markdown, xml_chars
+from liveblog.text import plural, render_markdown, xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,12 @@ class PollResult:
     rows: list[tuple[str, int, float]]  # (label, votes, share 0..1)
     voters: int
     average: float | None
+    discounted: int = 0  # flagged votes left out of the result by the organisers
+
+    @property
+    def voter_text(self) -> str:
+        """ "312 voters · 14 discounted": who counted, and the flagged votes left out."""
+        return plural(self.voters, "voter") + (f" · {self.discounted} discounted" if self.discounted else "")
 
 
 @dataclass
@@ -221,7 +227,7 @@ def poll_result(item: Item) -> PollResult:
             (o["label"], int(tally.get(o["id"], 0)), (int(tally.get(o["id"], 0)) / voters if voters else 0.0))
             for o in data.get("options", [])
         ]
-    return PollResult(item, rows, voters, data.get("average"))
+    return PollResult(item, rows, voters, data.get("average"), int(data.get("discounted") or 0))
 
 
 class Archive:

@@ -172,13 +172,17 @@ class Unit(Protocol):
         """In one round trip (a vote's hot path): (kind, deleted, state, closes_at, session_id,"""
         ...
 
-    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str) -> None:
-        """Insert or replace a participant's vote (one statement: the hot path of a vote)."""
+    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str, flagged: str = "") -> None:
+        """Insert or replace a participant's vote (one statement: the hot path of a vote); a
+        vote once flagged (a burst limit's kind) stays flagged."""
         ...
 
-    async def vote_groups(self, poll_id: int) -> list[tuple[str, int]]:
-        """(choice JSON, how many participants chose exactly that) for a poll."""
+    async def vote_groups(self, poll_id: int, *, discount_flagged: bool = False) -> list[tuple[str, int]]:
+        """(choice JSON, how many participants chose exactly that) for a poll, without the
+        flagged votes when `discount_flagged`."""
         ...
+
+    async def count_flagged_votes(self, poll_id: int) -> int: ...
 
     async def count_votes(self, poll_id: int) -> int: ...
 

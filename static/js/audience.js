@@ -188,7 +188,7 @@ function start() {
       el("h4", { id: `poll-${poll.id}-q`, text: d.question }),
       el("p", { class: "poll-meta" },
         el("span", { class: "poll-state", text: pollStateText(poll) }), " · ",
-        el("span", { class: "voters", text: voterText(d.voters || 0) }),
+        el("span", { class: "voters", text: voterText(d.voters || 0, d.discounted) }),
         d.poll_kind === "rating" && d.average !== null && d.average !== undefined
           ? el("span", { class: "average", text: ` · average ${d.average}` }) : null));
     article.append(...(d.poll_kind === "text" ? textPoll(poll) : optionRows(poll)));

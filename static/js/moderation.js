@@ -37,9 +37,23 @@ function renderPoll(poll) {
   const actions = el("div", { class: "mod-actions" });
   if (d.state !== "open") actions.append(action("Open", () => api("POST", `/api/v1/polls/${poll.id}/state`, { state: "open" })));
   if (d.state === "open") actions.append(action("Close", () => api("POST", `/api/v1/polls/${poll.id}/state`, { state: "closed" })));
+  // Votes cast while their address was over a burst limit are flagged (docs/protocol-votes.md):
+  // the result can leave them out, or count them again; the ledger logs either.
+  const discount = (on) => () => api("POST", `/api/v1/polls/${poll.id}/discount`,
+    { discount: on, reason: (root.querySelector(`[data-poll="${poll.id}"] .discount-reason`) || {}).value || "" });
+  let flagged = null;
+  if (d.flagged) {
+    const reason = el("input", { type: "text", class: "discount-reason", maxLength: 500, "aria-label": "Reason (optional, shown in the moderation log)", placeholder: "Reason (optional)" });
+    actions.append(reason, d.discount_flagged
+      ? action("Count flagged votes again", discount(false))
+      : action(`Discount ${plural(d.flagged, "flagged vote")}`, discount(true), "button danger"));
+    flagged = el("p", { class: "muted flagged", text: d.discount_flagged
+      ? `${plural(d.flagged, "flagged vote")} discounted from the result`
+      : `${plural(d.flagged, "vote")} flagged (cast in a burst from one address): counted` });
+  }
   return el("li", { "data-poll": poll.id },
     el("span", { class: "mod-state", text: d.state }), " ", el("strong", { text: d.question }),
-    el("p", { class: "muted", text: `${voterText(d.voters || 0)} · ${summary}` }), actions);
+    el("p", { class: "muted", text: `${voterText(d.voters || 0, d.discounted)} · ${summary}` }), flagged, actions);
 }
 
 function renderQuestion(q) {
@@ -57,7 +71,15 @@ function renderQuestion(q) {
 
 async function refresh() {
   const data = await api("GET", `/api/v1/sessions/${encodeURIComponent(session)}/moderation`);
+  // A reason being typed survives the refresh that every vote brings.
+  const typed = [...root.querySelectorAll("[data-poll] .discount-reason")].map((input) => [input.closest("[data-poll]").dataset.poll, input.value, input === document.activeElement]);
   document.getElementById("mod-polls").replaceChildren(...data.polls.slice().reverse().map(renderPoll));
+  for (const [poll, value, focused] of typed) {
+    const input = root.querySelector(`[data-poll="${poll}"] .discount-reason`);
+    if (!input) continue;
+    input.value = value;
+    if (focused) input.focus();
+  }
   const order = { pending: 0, visible: 1, answered: 2, hidden: 3 };
   const questions = data.questions.slice().sort((a, b) => (order[a.data.state] - order[b.data.state]) || (b.data.votes - a.data.votes));
   document.getElementById("mod-questions").replaceChildren(...questions.map(renderQuestion));

@@ -589,4 +589,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
     ALTER TABLE events ADD COLUMN public_reasons INTEGER NOT NULL DEFAULT 0;
     """,
+    # 16: flagged votes (as SQLite's 16).
+    """
+    ALTER TABLE votes ADD COLUMN flagged TEXT NOT NULL DEFAULT '';
+    """,
 ]
