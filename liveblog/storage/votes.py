@@ -96,6 +96,15 @@ class VoteOps(OpsBase):
         )
         return inserted is not None
 
+    async def merge_upvotes(self, from_id: int, into_id: int) -> None:
+        """Give a question the upvotes of its duplicate; a participant who upvoted both keeps one."""
+        await self.db.execute(
+            "INSERT INTO upvotes (question_id, participant, created_at)"
+            " SELECT ?, participant, created_at FROM upvotes WHERE question_id = ?"
+            " ON CONFLICT (question_id, participant) DO NOTHING",
+            (into_id, from_id),
+        )
+
     async def count_upvotes(self, question_id: int) -> int:
         return int(
             await self.db.fetch_value("SELECT count(*) FROM upvotes WHERE question_id = ?", (question_id,))

@@ -36,7 +36,7 @@ QUESTION_FIELDS = ("body", "name", "client_id")
 POLL_FIELDS = ("question", "kind", "options", "audience", "open", "duration_seconds", "client_id")
 POLL_STATE_FIELDS = ("state", "duration_seconds")
 POLL_DISCOUNT_FIELDS = ("discount", "reason")
-QUESTION_ACTION_FIELDS = ("action", "answer_item_id", "reason")
+QUESTION_ACTION_FIELDS = ("action", "answer_item_id", "into", "reason")
 
 
 class IdConvertor(Convertor[int]):

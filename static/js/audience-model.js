@@ -118,6 +118,8 @@ export function shares(poll) {
 
 // A count with its noun in the right number: plural(1, "vote") is "1 vote", plural(2, "vote") "2 votes".
 export function plural(n, one, many = `${one}s`) { return `${n} ${n === 1 ? one : many}`; }
+// A question that absorbed duplicates (merged into it by a moderator; their upvotes count here).
+export function mergedText(n) { return n === 1 ? "Merged with a duplicate" : `Merged with ${n} duplicates`; }
 // "312 voters · 14 discounted": the counted voters, and the flagged votes the organisers left out.
 export function voterText(n, discounted = 0) { return plural(n, "voter") + (discounted ? ` · ${discounted} discounted` : ""); }
 

@@ -3,7 +3,7 @@
 // talks to the JSON API of docs/protocol-votes.md. The participant id is an httponly cookie the
 // server sets on the first request.
 
-import { AudienceModel, cloudWeights, el, plural, shares, voterText } from "./audience-model.js";
+import { AudienceModel, cloudWeights, el, mergedText, plural, shares, voterText } from "./audience-model.js";
 
 const root = document.getElementById("audience");
 let model = null;
@@ -233,6 +233,7 @@ function start() {
     if (d.pinned) meta.append(" · ", el("span", { class: "badge badge-pinned", text: "Being answered now" }));
     if (d.state === "answered") meta.append(" · ", el("span", { class: "badge badge-answered", text: "Answered" }));
     if (d.answer_item_id) meta.append(" · ", el("a", { href: `#item-${d.answer_item_id}`, text: "See the answer" }));
+    if (d.merged && d.merged.length) meta.append(" · ", el("span", { class: "merged-note", text: mergedText(d.merged.length) }));
     return el("li", { class: `question${d.pinned ? " pinned" : ""} question-${d.state}`, "data-question": q.id },
       button, el("div", { class: "question-body" }, el("p", { text: q.body }), meta));
   }

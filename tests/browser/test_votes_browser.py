@@ -218,3 +218,40 @@ def test_organisers_discount_flagged_votes_and_every_page_says_so(
     expect(page.locator(f"#item-{poll_id} figcaption")).to_contain_text(counted)
     expect(page.locator("body")).to_contain_text("1 poll with flagged votes discounted")
     page.screenshot(path=str(screenshot_dir / "votes-discount-knowledge.png"), full_page=True)
+
+
+def test_a_moderator_merges_a_duplicate_question_and_viewers_see_it_go(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Any
+) -> None:
+    from liveblog.capture.votes import Voter
+
+    seed = server.seed
+    assert seed is not None
+
+    async def questions(svc: Services) -> tuple[int, int]:
+        kept, _ = await svc.audience.ask(
+            server.session_id, Voter("p1"), {"body": "Will the slides be online?"}
+        )
+        dup, _ = await svc.audience.ask(server.session_id, Voter("p2"), {"body": "Where are the slides?"})
+        for n in (1, 2, 3):
+            await svc.audience.upvote(kept.id, Voter(f"p{n}"))
+        for n in (2, 4):
+            await svc.audience.upvote(dup.id, Voter(f"p{n}"))
+        await svc.audience.coalescer.flush_now()
+        return kept.id, dup.id
+
+    kept, dup = server.call(questions)
+    viewer = browser_context().new_page()
+    viewer.goto(server.viewer_url())
+    expect(viewer.locator(f'[data-question="{dup}"]')).to_contain_text("Where are the slides?")
+    mod = browser_context().new_page()
+    mod.goto(f"/n/{seed.token}/sessions/{server.session_id}/moderate")
+    row = mod.locator(f'[data-question="{dup}"]')
+    row.get_by_role("combobox", name="Merge this question into").select_option(str(kept))
+    row.get_by_role("button", name="Merge as duplicate").click()
+    expect(viewer.locator(f'[data-question="{dup}"]')).to_have_count(0)
+    kept_row = viewer.locator(f'[data-question="{kept}"]')
+    expect(kept_row.locator(".merged-note")).to_have_text("Merged with a duplicate")
+    expect(kept_row.locator(".votes")).to_have_text("4")  # p2 upvoted both: counted once
+    expect(mod.locator(f'[data-question="{dup}"] .mod-state')).to_have_text(f"merged into #{kept}")
+    viewer.screenshot(path=str(screenshot_dir / "questions-merged-viewer.png"), full_page=True)

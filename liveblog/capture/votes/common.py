@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 POLL_KINDS = ("single", "multiple", "rating", "text")
 POLL_STATES = ("draft", "open", "closed")
-QUESTION_STATES = ("visible", "pending", "hidden", "answered")
+QUESTION_STATES = ("visible", "pending", "hidden", "answered", "merged")
 PUBLIC_QUESTION_STATES = ("visible", "answered")
-QUESTION_ACTIONS = ("approve", "hide", "answer", "pin", "unpin")
+QUESTION_ACTIONS = ("approve", "hide", "answer", "pin", "unpin", "merge")
 
 MAX_OPTIONS = 20
 OPTION_CHARS = 200
