@@ -323,6 +323,18 @@ SEARCH_LANGUAGES: dict[str, str] = {
     "pt": "Portuguese",
     "none": "None (no stemming)",
 }
+# Snowball's name for each language's stemmer (the `snowballstemmer` package on the server, the
+# same algorithms generated as JavaScript in static/js/snowball/ for the static site); None folds only.
+SNOWBALL_ALGORITHMS: dict[str, str | None] = {
+    "en": "english",
+    "fr": "french",
+    "de": "german",
+    "es": "spanish",
+    "it": "italian",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "none": None,
+}
 
 
 class ItemCard(NamedTuple):
@@ -406,6 +418,20 @@ class SearchHit:
     session_title: str
     event_title: str
     in_event_feed: bool = False  # an item of the event's own feed (no session page: link the event's)
+
+
+@dataclass(frozen=True)
+class SearchDocument:
+    """A row of the search index as written, with its words as the index stems them (the static
+    site's offline index is made from these, so that it finds what the server's search finds)."""
+
+    kind: str  # as SearchHit's
+    ref: str
+    session_id: str
+    title: str
+    body: str
+    tags: str
+    words: tuple[str, str, str]  # the stems of title, body and tags, each space-separated, in order
 
 
 @dataclass(frozen=True)
@@ -578,8 +604,10 @@ MODERATION_ACTIONS = (
     "pin",
     "unpin",
     "delete",
+    "discount",
+    "count",
 )
-MODERATION_TARGETS = ("comment", "question", "post", "note", "account")
+MODERATION_TARGETS = ("comment", "question", "post", "note", "account", "poll")
 
 
 @dataclass(frozen=True)
@@ -591,8 +619,9 @@ class ModerationEntry:
     session_id: str | None
     at: str
     actor: str  # who acted: an organiser's or note-taker's name
-    action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete
-    target_kind: str  # comment | question | post | note | account
+    action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete |
+    # discount (a poll's flagged votes taken out of its result) | count (counted again)
+    target_kind: str  # comment | question | post | note | account | poll
     target_id: str
     reason: str = ""
 

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from liveblog.archive.exports import export_json
+from liveblog.capture.imports import import_json
+from liveblog.services import Services
 from liveblog.settings import Settings
-from tests.conftest import LiveServer, Seed, query, settings_for
+from tests.conftest import LiveServer, Seed, make_settings, query, settings_for
 from tests.test_votes import HEADER, bearer, error_of, head, new_participant
 from tests.wsclient import connect, recv_type, recv_until
 
@@ -189,3 +193,81 @@ async def test_bad_questions_get_their_documented_error_and_change_nothing(
         assert (ended.status_code, error_of(ended)["code"]) == (409, "session_ended")
         rows = await query(live.services.db, "SELECT count(*) FROM questions")
         assert rows[0][0] == 1
+
+
+async def test_a_duplicate_question_merges_into_another(
+    live: LiveServer, seeded: Seed, tmp_path: Path
+) -> None:
+    """The upvotes combine (one who upvoted both counts once), the duplicate leaves the public
+    lists and the kept one says it absorbed it; one transaction, contiguous seqs, a ledger entry,
+    "1 merged" in the public counts; the export carries it and import restores it."""
+    svc = live.services
+    async with live.client() as client:
+        tokens = [await new_participant(client) for _ in range(4)]
+        kept = (await ask(client, seeded, tokens[0], body="Will the slides be online?")).json()["question"][
+            "id"
+        ]
+        dup = (await ask(client, seeded, tokens[1], body="Where can I find the slides?")).json()["question"][
+            "id"
+        ]
+        other = (await ask(client, seeded, tokens[2], body="What about mobile?")).json()["question"]["id"]
+        for t in tokens[:3]:
+            assert (await upvote(client, kept, t)).status_code == 201
+        for t in tokens[1:]:
+            assert (await upvote(client, dup, t)).status_code == 201  # tokens 1 and 2 upvoted both
+        await svc.audience.coalescer.flush_now()  # the counts' changes are in before the stream opens
+        async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws:
+            synced = await recv_type(ws, "synced")
+            for body, field in (
+                ({"action": "merge"}, "into"),
+                ({"action": "merge", "into": dup}, "into"),
+                ({"action": "merge", "into": 99999}, "into"),
+            ):
+                refused = await moderate(client, seeded, dup, **body)
+                assert refused.status_code in (400, 404) and error_of(refused)["field"] == field, refused.text
+            assert await head(live, seeded) == synced["seq"]  # refusals change nothing
+            merged = await moderate(client, seeded, dup, action="merge", into=kept, reason="same question")
+            assert merged.status_code == 200, merged.text
+            assert merged.json()["id"] == kept and merged.json()["data"]["merged"] == [dup]
+            assert merged.json()["data"]["votes"] == 4  # tokens 0-3: 1 and 2 counted once
+            again = await moderate(client, seeded, dup, action="merge", into=other)
+            assert again.status_code == 409 and error_of(again)["code"] == "already_merged"
+            now = await head(live, seeded)
+            changes = await recv_until(ws, lambda m: m.get("seq") == now, 10)
+        changes = [m for m in changes if m.get("type") == "change"]
+        assert [m["seq"] for m in changes] == list(range(synced["seq"] + 1, now + 1))
+        by_id = {m["item"]["id"]: m["item"] for m in changes if m["op"] == "item.updated"}
+        assert (
+            by_id[dup]["data"]["state"] == "merged"
+            and by_id[dup]["body"] == ""
+            and by_id[dup]["author"] == ""
+        )
+        assert by_id[kept]["data"]["merged"] == [dup]
+        refused_upvote = await upvote(client, dup, tokens[0])
+        assert refused_upvote.status_code == 409  # the duplicate takes no more upvotes
+        snapshot = (await client.get(f"/api/v1/sessions/{seeded.session_id}/audience")).json()
+        assert sorted(q["id"] for q in snapshot["questions"]) == sorted([kept, other])
+    log = await svc.db.read(lambda r: r.moderation_log(seeded.event_id, seeded.session_id))
+    assert [(e.action, e.target_kind, e.target_id, e.reason, e.actor) for e in log] == [
+        ("merge", "question", str(dup), "same question", "Ada")
+    ]
+    await svc.programme.set_state(seeded.session_id, "ended")
+    await svc.archive.archive_due()
+    kp = await svc.archive.knowledge(seeded.session_id)
+    assert [(q.item.id, q.votes) for q in kp.questions] == [(kept, 4), (other, 0)]
+    async with live.client() as client:
+        page = (await client.get(f"/archive/sessions/{seeded.session_id}")).text
+    assert "Merged with a duplicate" in page and "Where can I find the slides?" not in page
+    assert "1 question merged" in page
+    doc = await export_json(svc.db, seeded.event_id)
+    (tmp_path / "fresh").mkdir()
+    fresh = Services.build(make_settings(tmp_path / "fresh"))
+    await fresh.open()
+    try:
+        await import_json(fresh.db, json.loads(json.dumps(doc)))
+        item = await fresh.db.read(lambda r: r.get_item(kept))
+        assert item is not None and item.data["merged"] == [dup]
+        counts = await fresh.db.read(lambda r: r.moderation_counts(seeded.session_id))
+        assert counts == {("question", "merge"): 1}
+    finally:
+        await fresh.close()

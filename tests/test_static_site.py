@@ -97,8 +97,10 @@ async def test_the_static_site_works_from_disk(live: LiveServer, seeded: Seed, t
     assert f'href="sessions/{seeded.session_id}.html"' in index_html and "<svg" in index_html
     assert (out / "tags" / "botany.html").is_file() and (out / "archive.json").is_file()
     search_index = (out / "search-index.js").read_text()
-    assert search_index.startswith("window.LIVEBLOG_INDEX = ") and "xanthophyll" in search_index
-    assert "Great" in search_index  # comments are searchable offline too
+    assert search_index.startswith('window.LIVEBLOG_STEMMER = "english";\nwindow.LIVEBLOG_INDEX = [')
+    assert "xanthophyll" in search_index and "Great" in search_index  # comments are searchable offline too
+    assert (out / "static" / "js" / "snowball" / "english-stemmer.js").is_file()
+    assert 'src="static/js/snowball/english-stemmer.js"' in (out / "search.html").read_text()
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the CLI on the configured store
@@ -225,3 +227,24 @@ async def test_a_session_ended_a_moment_ago_is_in_the_static_site(
     page = out / "sessions" / f"{seeded.session_id}.html"
     assert page.is_file() and "The last words of the day" in page.read_text()
     assert f'href="sessions/{seeded.session_id}.html"' in (out / "index.html").read_text()
+
+
+def test_the_vendored_snowball_stemmers_are_the_servers_release() -> None:
+    """The static site stems queries with Snowball's JavaScript (static/js/snowball/), the server
+    with the `snowballstemmer` package: both must come from one Snowball release, or a word may
+    stem apart (3.1 changed English, German and Italian). Upgrading the package means running
+    scripts/vendor-snowball-js again at the matching tag."""
+    import snowballstemmer
+
+    from liveblog.models import SNOWBALL_ALGORITHMS
+    from liveblog.paths import resource_dir
+
+    header = re.compile(r"Generated from (\w+)\.sbl by Snowball ([\d.]+)")
+    package = Path(snowballstemmer.__file__).parent
+    snowball = resource_dir("static") / "js" / "snowball"
+    assert (snowball / "COPYING").read_text().startswith("Copyright")
+    for name in filter(None, SNOWBALL_ALGORITHMS.values()):
+        python = header.search((package / f"{name}_stemmer.py").read_text())
+        javascript = header.search((snowball / f"{name}-stemmer.js").read_text())
+        assert python and javascript, name
+        assert javascript.groups() == python.groups(), f"{name}: vendored {javascript[2]}, server {python[2]}"

@@ -4,16 +4,29 @@ signed participant ids, closed polls, coalesced tallies, resume, and every bad i
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from liveblog.capture.votes import canonical_choice, compute_tally, poll_fields
-from liveblog.errors import BadRequest
+from liveblog.archive.exports import export_json
+from liveblog.capture.imports import import_json
+from liveblog.capture.votes import Moderator, canonical_choice, compute_tally, poll_fields
+from liveblog.errors import BadRequest, Conflict
+from liveblog.services import Services
 from liveblog.settings import Settings
-from tests.conftest import BACKENDS, LiveServer, Seed, csrf_header, eventually, query, settings_for
+from tests.conftest import (
+    BACKENDS,
+    LiveServer,
+    Seed,
+    csrf_header,
+    eventually,
+    make_settings,
+    query,
+    settings_for,
+)
 from tests.wsclient import connect, recv_type, recv_until
 
 HEADER = "Liveblog-Participant"
@@ -512,3 +525,83 @@ async def test_the_big_screen_shows_a_way_in_for_the_room(live: LiveServer, seed
         async with live.client() as client:
             found.append((await client.get(f"/j/{svc.audience.rooms.code_for(session.id)}")).status_code)
     assert found == [303, 404]
+
+
+async def test_flagged_votes_can_be_discounted_from_the_result(
+    live: LiveServer, seeded: Seed, tmp_path: Path
+) -> None:
+    """Votes cast while their address is over a burst limit are flagged; a moderator leaves them
+    out of the result (and counts them again), each a ledger entry, each one change on the stream
+    (seqs contiguous); the export carries the counted result and the ledger, import restores them."""
+    svc = live.services
+    async with live.client() as client:
+        poll = await make_poll(client, seeded)
+        # Fresh ids: over votes.fresh_ids_per_minute (20) from one address, later votes are flagged.
+        tokens = [await new_participant(client) for _ in range(30)]
+        async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws:
+            synced = await recv_type(ws, "synced")
+            for i, t in enumerate(tokens):
+                assert (await vote(client, poll["id"], t, "a" if i < 20 else "b")).status_code == 201
+            flagged = await svc.db.read(lambda r: r.count_flagged_votes(poll["id"]))
+            assert 0 < flagged <= 10  # (a minute boundary mid-run restarts the count)
+            seen = await wait_for_tally(
+                ws, poll["id"], lambda m: m["voters"] == 30 and m["flagged"] == flagged
+            )
+            assert seen[-1]["discounted"] == 0
+            url = f"/api/v1/polls/{poll['id']}/discount"
+            refused = await client.post(url, json={"discount": "yes"}, headers=bearer(seeded.token))
+            assert refused.status_code == 400 and error_of(refused)["field"] == "discount"
+            assert (await client.post(url, json={"discount": True})).status_code == 401
+            done = await client.post(
+                url, json={"discount": True, "reason": "a script"}, headers=bearer(seeded.token)
+            )
+            assert done.status_code == 200, done.text
+            data = done.json()["data"]
+            assert (
+                data["voters"] == 30 - flagged and data["discounted"] == flagged and data["discount_flagged"]
+            )
+            assert data["tally"] == {"a": 20 - max(0, flagged - 10), "b": 10 - min(10, flagged), "c": 0}
+            again = await client.post(url, json={"discount": True}, headers=bearer(seeded.token))
+            assert again.json()["version"] == done.json()["version"]  # already discounted: no change
+            restored = await client.post(url, json={"discount": False}, headers=bearer(seeded.token))
+            assert restored.json()["data"]["voters"] == 30 and restored.json()["data"]["discounted"] == 0
+            await client.post(url, json={"discount": True}, headers=bearer(seeded.token))
+            now = await head(live, seeded)
+            changes = await recv_until(ws, lambda m: m.get("seq") == now, 10)
+        changes = [m for m in seen + changes if m.get("type") == "change"]
+        assert [m["seq"] for m in changes] == list(range(synced["seq"] + 1, now + 1))
+        updates = [
+            m["item"]["data"] for m in changes if m["op"] == "item.updated" and m["item"]["id"] == poll["id"]
+        ]
+        assert [(d["voters"], d["discounted"]) for d in updates[-3:]] == [
+            (30 - flagged, flagged),
+            (30, 0),
+            (30 - flagged, flagged),
+        ]
+    log = await svc.db.read(lambda r: r.moderation_log(seeded.event_id, seeded.session_id))
+    assert [(e.action, e.target_kind, e.target_id, e.reason) for e in reversed(log)] == [
+        ("discount", "poll", str(poll["id"]), "a script"),
+        ("count", "poll", str(poll["id"]), ""),
+        ("discount", "poll", str(poll["id"]), ""),
+    ]
+    assert log[0].actor == "Ada"
+    # The export carries the counted result and the ledger; an import restores both.
+    doc = await export_json(svc.db, seeded.event_id)
+    (tmp_path / "fresh").mkdir()
+    fresh = Services.build(make_settings(tmp_path / "fresh"))
+    await fresh.open()
+    try:
+        await import_json(fresh.db, json.loads(json.dumps(doc)))
+        item = await fresh.db.read(lambda r: r.get_item(poll["id"]))
+        assert item is not None and item.data["discounted"] == flagged and item.data["voters"] == 30 - flagged
+        assert [e.action for e in await fresh.db.read(lambda r: r.moderation_log(seeded.event_id))][:3] == [
+            "discount",
+            "count",
+            "discount",
+        ]
+        # Its votes are not exported (who voted): its result cannot be counted again there.
+        with pytest.raises(Conflict) as refused_there:
+            await fresh.audience.discount_flagged(poll["id"], Moderator("Ada", "x"), {"discount": False})
+        assert refused_there.value.code == "votes_not_here"
+    finally:
+        await fresh.close()

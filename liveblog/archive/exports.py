@@ -113,7 +113,7 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
             out += [
                 f"### {p.item.body}",
                 "",
-                plural(p.voters, "voter") + (f", average {p.average}" if p.average else ""),
+                p.voter_text + (f", average {p.average}" if p.average else ""),
                 "",
                 "| Answer | Votes | Share |",
                 "| --- | ---: | ---: |",

@@ -18,6 +18,7 @@ PUBLIC_COUNTS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
     ("comment", "comment", "comments", (("hide", "hidden"), ("delete", "removed"))),
     ("post", "post", "posts", (("reject", "not shown"), ("remove", "not shown"))),
     ("note", "note", "notes", (("delete", "removed by the organisers"),)),
+    ("poll", "poll", "polls", (("discount", "with flagged votes discounted"),)),
 )
 
 

@@ -441,7 +441,7 @@ class _Writer:
                 )
                 out.append(
                     f'<div class="poll"><p class="poll-question"><strong>{escape(poll.item.body)}</strong> '
-                    f"· {plural(poll.voters, 'voter')}{average}</p>"
+                    f"· {poll.voter_text}{average}</p>"
                     f'<table><thead><tr><th scope="col">Answer</th><th scope="col">Votes</th>'
                     f'<th scope="col">Share</th></tr></thead><tbody>{rows}</tbody></table>{chart}</div>'
                 )

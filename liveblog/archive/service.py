@@ -30,6 +30,7 @@ from liveblog.models import (
     ItemCard,
     ItemVersion,
     RenderedCard,
+    SearchDocument,
     SearchQuery,
     SearchResult,
     Session,
@@ -37,7 +38,7 @@ from liveblog.models import (
 )
 from liveblog.settings import ArchiveSettings
 from liveblog.storage import Store, Tx, Unit
-from liveblog.text import render_markdown, xml_chars
+from liveblog.text import plural, render_markdown, xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,12 @@ class PollResult:
     rows: list[tuple[str, int, float]]  # (label, votes, share 0..1)
     voters: int
     average: float | None
+    discounted: int = 0  # flagged votes left out of the result by the organisers
+
+    @property
+    def voter_text(self) -> str:
+        """ "312 voters · 14 discounted": who counted, and the flagged votes left out."""
+        return plural(self.voters, "voter") + (f" · {self.discounted} discounted" if self.discounted else "")
 
 
 @dataclass
@@ -220,7 +227,7 @@ def poll_result(item: Item) -> PollResult:
             (o["label"], int(tally.get(o["id"], 0)), (int(tally.get(o["id"], 0)) / voters if voters else 0.0))
             for o in data.get("options", [])
         ]
-    return PollResult(item, rows, voters, data.get("average"))
+    return PollResult(item, rows, voters, data.get("average"), int(data.get("discounted") or 0))
 
 
 class Archive:
@@ -527,6 +534,10 @@ class Archive:
 
     async def search(self, query: SearchQuery) -> SearchResult:
         return await self.db.read(lambda r: r.search(query), pool="pages")
+
+    async def search_documents(self, event_id: str) -> list[SearchDocument]:
+        """What the search index holds for an event (storage: `search_documents`)."""
+        return await self.db.read(lambda r: r.search_documents(event_id))
 
     async def event_archive(self, event_id: str) -> EventArchive:
         """The event's archive, with a page for every session that has ended: one that ended a

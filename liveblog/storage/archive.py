@@ -11,6 +11,7 @@ from typing import Any
 from liveblog.models import (
     ArchiveRecord,
     ItemVersion,
+    SearchDocument,
     SearchHit,
     SearchQuery,
     SearchResult,
@@ -19,7 +20,7 @@ from liveblog.models import (
 )
 from liveblog.storage.base import OpsBase
 from liveblog.storage.repo import session_of
-from liveblog.storage.searchtext import facet, match_expression, query_words, rank_bm25, snippet
+from liveblog.storage.searchtext import facet, match_expression, query_words, rank_bm25, snippet, stems
 from liveblog.storage.sql import Query
 
 # Rows counted at most per word for BM25's word weights: past this a word is common, and how
@@ -328,6 +329,28 @@ class ArchiveOps(OpsBase):
         page_ids = ranked[query.offset : query.offset + query.limit]
         hits = await self._hits(page_ids, query.terms)
         return SearchResult(hits, len(ranked), query.offset + query.limit < len(ranked), limited)
+
+    async def search_documents(self, event_id: str) -> list[SearchDocument]:
+        """Every row the search index holds for an event, oldest first, with its words stemmed
+        as the index stems them in the event's language. The static site's offline index is made
+        from them, so it finds what the server's search finds."""
+        rows = await self.db.fetch_all(
+            "SELECT d.kind, d.ref, d.session_id, d.title, d.body, d.tags, e.language FROM search_index d"
+            " JOIN events e ON e.id = d.event_id WHERE d.event_id = ? ORDER BY d.at, d.ref",
+            (event_id,),
+        )
+        return [
+            SearchDocument(
+                kind=r[0],
+                ref=str(r[1]),
+                session_id=r[2],
+                title=r[3],
+                body=r[4],
+                tags=r[5],
+                words=(" ".join(stems(r[6], r[3])), " ".join(stems(r[6], r[4])), " ".join(stems(r[6], r[5]))),
+            )
+            for r in rows
+        ]
 
     async def _doc_counts(self, words: set[str]) -> tuple[int, dict[str, int]]:
         """(rows in the index, about; rows holding each word, counted up to SEARCH_COUNT_CAP),

@@ -31,6 +31,7 @@ from liveblog.models import (
     ItemVersion,
     ModerationEntry,
     RenderedCard,
+    SearchDocument,
     SearchQuery,
     SearchResult,
     Session,
@@ -171,13 +172,17 @@ class Unit(Protocol):
         """In one round trip (a vote's hot path): (kind, deleted, state, closes_at, session_id,"""
         ...
 
-    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str) -> None:
-        """Insert or replace a participant's vote (one statement: the hot path of a vote)."""
+    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str, flagged: str = "") -> None:
+        """Insert or replace a participant's vote (one statement: the hot path of a vote); a
+        vote once flagged (a burst limit's kind) stays flagged."""
         ...
 
-    async def vote_groups(self, poll_id: int) -> list[tuple[str, int]]:
-        """(choice JSON, how many participants chose exactly that) for a poll."""
+    async def vote_groups(self, poll_id: int, *, discount_flagged: bool = False) -> list[tuple[str, int]]:
+        """(choice JSON, how many participants chose exactly that) for a poll, without the
+        flagged votes when `discount_flagged`."""
         ...
+
+    async def count_flagged_votes(self, poll_id: int) -> int: ...
 
     async def count_votes(self, poll_id: int) -> int: ...
 
@@ -187,6 +192,10 @@ class Unit(Protocol):
 
     async def insert_upvote(self, question_id: int, participant: str) -> bool:
         """True when this participant had not upvoted this question before."""
+        ...
+
+    async def merge_upvotes(self, from_id: int, into_id: int) -> None:
+        """Give a question the upvotes of its duplicate (one per participant)."""
         ...
 
     async def count_upvotes(self, question_id: int) -> int: ...
@@ -327,6 +336,10 @@ class Unit(Protocol):
     async def search(self, query: SearchQuery) -> SearchResult:
         """Ranked full-text matches (every term, folded and stemmed) with highlighted snippets.
         The index is kept in the same transaction as every write that changes what it indexes."""
+        ...
+
+    async def search_documents(self, event_id: str) -> list[SearchDocument]:
+        """The index's rows of an event as written: (kind, ref, session_id, title, body, tags)."""
         ...
 
     # -- The moderation ledger (moderation.py) ---------------------------------------------------

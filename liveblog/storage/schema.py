@@ -881,6 +881,12 @@ MIGRATIONS: list[str | Step] = [
     CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
     ALTER TABLE events ADD COLUMN public_reasons INTEGER NOT NULL DEFAULT 0;
     """,
+    # 16: a vote cast while its address was over a burst limit is flagged with that limit's kind
+    # ('ip_burst' or 'fresh_ids'; capture/votes/limits.py), so that organisers can discount the
+    # flagged votes from a poll's result (issue 17; docs/protocol-votes.md).
+    """
+    ALTER TABLE votes ADD COLUMN flagged TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 

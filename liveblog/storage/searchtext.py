@@ -24,19 +24,10 @@ from typing import Any
 
 import snowballstemmer
 
-from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES
+from liveblog.models import MARK_END, MARK_START, SEARCH_LANGUAGES, SNOWBALL_ALGORITHMS
 
 # Snowball's name for each language; "none" folds only.
-_ALGORITHMS = {
-    "en": "english",
-    "fr": "french",
-    "de": "german",
-    "es": "spanish",
-    "it": "italian",
-    "nl": "dutch",
-    "pt": "portuguese",
-    "none": None,
-}
+_ALGORITHMS = SNOWBALL_ALGORITHMS
 assert set(_ALGORITHMS) == set(SEARCH_LANGUAGES)
 
 # A word: letters and digits (FTS5's unicode61 splits on everything else, underscores too).
@@ -72,6 +63,13 @@ def stem(language: str, word: str) -> str:
     return str(_stemmer(language).stemWord(folded))
 
 
+def stems(language: str | None, text: str) -> list[str]:
+    """A text's words as the index stems them, in order, without the language mark: the static
+    site's offline index (web/static_site.py), matched by a browser stemming with Snowball too."""
+    lang = language_of(language)
+    return [stem(lang, w) for w in WORD.findall(text)]
+
+
 def language_of(language: str | None) -> str:
     """A stored language code, or English for anything unknown (events made before languages)."""
     return language if language in _ALGORITHMS else "en"
@@ -82,7 +80,7 @@ def index_words(language: str | None, text: str | None) -> str:
     if not text:
         return ""
     lang = language_of(language)
-    return " ".join(f"{lang}_{stem(lang, w)}" for w in WORD.findall(text))
+    return " ".join(f"{lang}_{w}" for w in stems(lang, text))
 
 
 def register(conn: sqlite3.Connection) -> None:

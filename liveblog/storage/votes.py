@@ -43,22 +43,37 @@ class VoteOps(OpsBase):
         row = await self.db.fetch_one(_VOTE_CONTEXT, (participant, poll_id))
         return tuple(row) if row is not None else None
 
-    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str) -> None:
-        """Insert or replace a participant's vote (one statement: the hot path of a vote)."""
+    async def put_vote(self, poll_id: int, participant: str, choice: str, ip: str, flagged: str = "") -> None:
+        """Insert or replace a participant's vote (one statement: the hot path of a vote). A vote
+        once flagged stays flagged when changed (`flagged`: the burst limit its address was over)."""
         now = utcnow()
         await self.db.execute(
-            "INSERT INTO votes (poll_id, participant, choice, ip, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO votes (poll_id, participant, choice, ip, created_at, updated_at, flagged)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (poll_id, participant) DO UPDATE SET choice = excluded.choice, ip = excluded.ip,"
-            " updated_at = excluded.updated_at",
-            (poll_id, participant, choice, ip, now, now),
+            " updated_at = excluded.updated_at,"
+            " flagged = CASE WHEN excluded.flagged <> '' THEN excluded.flagged ELSE votes.flagged END",
+            (poll_id, participant, choice, ip, now, now, flagged),
         )
 
-    async def vote_groups(self, poll_id: int) -> list[tuple[str, int]]:
-        """(choice JSON, how many participants chose exactly that) for a poll."""
+    async def vote_groups(self, poll_id: int, *, discount_flagged: bool = False) -> list[tuple[str, int]]:
+        """(choice JSON, how many participants chose exactly that) for a poll; without the
+        flagged votes when they are discounted."""
         rows = await self.db.fetch_all(
-            "SELECT choice, count(*) FROM votes WHERE poll_id = ? GROUP BY choice", (poll_id,)
+            "SELECT choice, count(*) FROM votes WHERE poll_id = ?"
+            + (" AND flagged = ''" if discount_flagged else "")
+            + " GROUP BY choice",
+            (poll_id,),
         )
         return [(r[0], int(r[1])) for r in rows]
+
+    async def count_flagged_votes(self, poll_id: int) -> int:
+        return int(
+            await self.db.fetch_value(
+                "SELECT count(*) FROM votes WHERE poll_id = ? AND flagged <> ''", (poll_id,)
+            )
+            or 0
+        )
 
     async def count_votes(self, poll_id: int) -> int:
         return int(await self.db.fetch_value("SELECT count(*) FROM votes WHERE poll_id = ?", (poll_id,)) or 0)
@@ -80,6 +95,15 @@ class VoteOps(OpsBase):
             (question_id, participant, utcnow()),
         )
         return inserted is not None
+
+    async def merge_upvotes(self, from_id: int, into_id: int) -> None:
+        """Give a question the upvotes of its duplicate; a participant who upvoted both keeps one."""
+        await self.db.execute(
+            "INSERT INTO upvotes (question_id, participant, created_at)"
+            " SELECT ?, participant, created_at FROM upvotes WHERE question_id = ?"
+            " ON CONFLICT (question_id, participant) DO NOTHING",
+            (into_id, from_id),
+        )
 
     async def count_upvotes(self, question_id: int) -> int:
         return int(

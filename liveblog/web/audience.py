@@ -35,7 +35,8 @@ VOTE_FIELDS = ("choice",)
 QUESTION_FIELDS = ("body", "name", "client_id")
 POLL_FIELDS = ("question", "kind", "options", "audience", "open", "duration_seconds", "client_id")
 POLL_STATE_FIELDS = ("state", "duration_seconds")
-QUESTION_ACTION_FIELDS = ("action", "answer_item_id", "reason")
+POLL_DISCOUNT_FIELDS = ("discount", "reason")
+QUESTION_ACTION_FIELDS = ("action", "answer_item_id", "into", "reason")
 
 
 class IdConvertor(Convertor[int]):
@@ -203,6 +204,16 @@ async def poll_state(request: Request) -> Response:
     return ok(item.to_wire())
 
 
+async def poll_discount(request: Request) -> Response:
+    svc = services(request)
+    poll_id = request.path_params["poll_id"]
+    moderator = await _item_moderator(request, poll_id, "poll")
+    item = await svc.audience.discount_flagged(
+        poll_id, moderator, await json_object(request, POLL_DISCOUNT_FIELDS, "a poll's discount", MAX_BODY)
+    )
+    return ok(item.to_wire())
+
+
 async def moderate_question(request: Request) -> Response:
     svc = services(request)
     question_id = request.path_params["question_id"]
@@ -312,6 +323,7 @@ routes = [
     Route("/api/v1/sessions/{session_id}/moderation", moderation_state, methods=["GET"]),
     Route("/api/v1/polls/{poll_id:id}/votes", vote, methods=["POST"]),
     Route("/api/v1/polls/{poll_id:id}/state", poll_state, methods=["POST"]),
+    Route("/api/v1/polls/{poll_id:id}/discount", poll_discount, methods=["POST"]),
     Route("/api/v1/questions/{question_id:id}/upvotes", upvote, methods=["POST"]),
     Route("/api/v1/questions/{question_id:id}/moderation", moderate_question, methods=["POST"]),
     Route("/sessions/{session_id}/screen", big_screen),

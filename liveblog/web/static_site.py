@@ -18,9 +18,10 @@ from liveblog.archive.chapters import page_chapters, recording_of
 from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.exports import event_markdown, jsonld_article, jsonld_script, session_markdown
 from liveblog.errors import BadRequest
+from liveblog.models import SNOWBALL_ALGORITHMS
 from liveblog.paths import UnsafePath, resource_dir, safe_join
 from liveblog.services import Services
-from liveblog.web.archive import Cards
+from liveblog.web.archive import _MARKDOWN_NOISE, Cards
 
 # Characters of each item kept in the offline index: enough to find it and show a snippet,
 # small enough that a 40-session event's index stays a few MB.
@@ -31,7 +32,6 @@ _ANCHOR = re.compile(r'<a\b[^>]*\bhref="(?P<url>/[^"]*)"[^>]*>(?P<inner>.*?)</a>
 _LINK_TAG = re.compile(r'<link\b[^>]*\bhref="(?P<url>/[^"]*)"[^>]*>')
 _IMG = re.compile(r'<img\b[^>]*\bsrc="(?P<url>/[^"]*)"[^>]*>')
 _ALT = re.compile(r'\balt="([^"]*)"')
-_TAGS = re.compile(r"<[^>]+>")
 _MEDIA_SRC = re.compile(r'\bsrc="/media/([A-Za-z0-9_-]+)"')
 
 
@@ -80,8 +80,49 @@ class SiteMap:
         return _ATTR.sub(attr, html)
 
 
-def _plain(html: str) -> str:
-    return " ".join(_TAGS.sub(" ", html).split())
+_STATIC_FILES = ("css/liveblog.css", "css/archive.css", "js/offline-search.js", "favicon.svg")
+
+
+def _stemmer_files(algorithm: str | None) -> tuple[str, ...]:
+    """The vendored Snowball scripts a search in this language needs (none for "none")."""
+    if algorithm is None:
+        return ()
+    return ("js/snowball/base-stemmer.js", f"js/snowball/{algorithm}-stemmer.js", "js/snowball/COPYING")
+
+
+async def offline_index(
+    services: Services, event_id: str, sessions: dict[str, str], event_posts: list[Any]
+) -> list[dict[str, str]]:
+    """The offline search's entries: every row the server's search index holds for the event
+    whose page is in the site (the same documents, so the same matches), each with its words
+    stemmed as the server stems them (`w`: title, body and tags, " | " between them), its link
+    (`u`), its session (`s`), kind (`k`) and the start of its text for the result (`x`)."""
+    feed = {str(item.id) for item in event_posts}
+    entries = []
+    for doc in await services.archive.search_documents(event_id):
+        if doc.kind != "session" and doc.ref in feed:
+            url, label = f"index.html#item-{doc.ref}", "Around the event"
+        elif doc.session_id in sessions:
+            url, label = f"sessions/{doc.session_id}.html", sessions[doc.session_id]
+            if doc.kind in ("note", "social", "poll", "question"):
+                url += f"#item-{doc.ref}"
+            elif doc.kind == "summary":
+                url += "#summary"
+            elif doc.kind == "comment":
+                url += f"#comment-{doc.ref}"
+        else:
+            continue  # a session not (yet) in the archive: no page here to link
+        text = " ".join(t for t in (doc.title if doc.kind == "session" else "", doc.body, doc.tags) if t)
+        entries.append(
+            {
+                "u": url,
+                "s": label,
+                "k": doc.kind,
+                "x": " ".join(_MARKDOWN_NOISE.sub("", text).split())[:INDEX_TEXT_CHARS],
+                "w": " | ".join(doc.words),
+            }
+        )
+    return entries
 
 
 async def export_site(
@@ -105,7 +146,8 @@ async def export_site(
     site.add(f"/events/{event.id}/archive.md", "archive.md")
     site.add(f"/events/{event.id}/archive.json", "archive.json")
     site.add("/search", "search.html")
-    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js", "favicon.svg"):
+    algorithm = SNOWBALL_ALGORITHMS.get(event.language)
+    for name in _STATIC_FILES + _stemmer_files(algorithm):
         site.add(f"/static/{name}", f"static/{name}")
     for s in sessions:
         site.add(f"/archive/sessions/{s.id}", f"sessions/{s.id}.html")
@@ -139,7 +181,6 @@ async def export_site(
 
     cards = Cards(templates)  # the server's cards, kept ones included
     counts = {"pages": 0, "photos": 0, "index_entries": 0}
-    index: list[dict[str, str]] = []
     media_ids: set[str] = set()
     written_media: set[str] = set()
 
@@ -187,57 +228,6 @@ async def export_site(
         write(f"sessions/{s.id}.md", session_markdown(kp, thread, base_url))
         write(f"sessions/{s.id}.json", json.dumps(await archive.export(event.id, [s.id]), ensure_ascii=False))
         counts["pages"] += 1
-        url = f"sessions/{s.id}.html"
-        index.append(
-            {
-                "u": url,
-                "s": s.title,
-                "k": "session",
-                "x": f"{s.title} {' '.join(s.speakers)} {s.description} {' '.join(kp.tags)}"[
-                    :INDEX_TEXT_CHARS
-                ],
-            }
-        )
-        if kp.record.summary:
-            index.append(
-                {
-                    "u": f"{url}#summary",
-                    "s": s.title,
-                    "k": "summary",
-                    "x": _plain(kp.record.summary_html)[:INDEX_TEXT_CHARS],
-                }
-            )
-        for item in kp.notes + kp.posts:
-            index.append(
-                {
-                    "u": f"{url}#item-{item.id}",
-                    "s": s.title,
-                    "k": item.kind,
-                    "x": _plain(item.html)[:INDEX_TEXT_CHARS],
-                }
-            )
-        for q in kp.questions:
-            index.append(
-                {
-                    "u": f"{url}#item-{q.item.id}",
-                    "s": s.title,
-                    "k": "question",
-                    "x": _plain(q.item.html)[:INDEX_TEXT_CHARS],
-                }
-            )
-        stack = list(thread.roots)
-        while stack:
-            node = stack.pop()
-            stack.extend(node.replies)
-            if node.comment.public:
-                index.append(
-                    {
-                        "u": f"{url}#comment-{node.comment.id}",
-                        "s": s.title,
-                        "k": "comment",
-                        "x": _plain(node.comment.html)[:INDEX_TEXT_CHARS],
-                    }
-                )
     for t in tags:
         tag_page = await archive.tag_page(t)
         tag_page.sessions = [s for s in tag_page.sessions if s.event_id == event.id]
@@ -246,14 +236,6 @@ async def export_site(
     # The event's own feed ("Around the event") is part of the archive's index page.
     for item in event_archive.event_posts:
         media_ids.update(_media_of(item))
-        index.append(
-            {
-                "u": f"index.html#item-{item.id}",
-                "s": "Around the event",
-                "k": "social",
-                "x": _plain(item.html)[:INDEX_TEXT_CHARS],
-            }
-        )
     await write_media()
     titles = {s.id: s.title for s in event_archive.sessions}
     event_archive.sessions = sessions + [
@@ -290,12 +272,28 @@ async def export_site(
     )
     write("archive.md", event_markdown(event_archive, base_url))
     write("archive.json", json.dumps(await archive.export(event.id), ensure_ascii=False))
-    page("archive/static_search.html", "search.html", {"event": event})
+    page(
+        "archive/static_search.html",
+        "search.html",
+        {
+            "event": event,
+            "stemmer_scripts": [
+                f"/static/{name}" for name in _stemmer_files(algorithm) if name.endswith(".js")
+            ],
+        },
+    )
     counts["pages"] += 2
+    index = await offline_index(
+        services, event.id, {s.id: s.title for s in sessions}, event_archive.event_posts
+    )
     # A script, not JSON: a page opened from disk may not fetch() files next to it, but may load scripts.
-    write("search-index.js", "window.LIVEBLOG_INDEX = " + json.dumps(index, ensure_ascii=False) + ";\n")
+    write(
+        "search-index.js",
+        f"window.LIVEBLOG_STEMMER = {json.dumps(algorithm or '')};\n"
+        f"window.LIVEBLOG_INDEX = {json.dumps(index, ensure_ascii=False)};\n",
+    )
     counts["index_entries"] = len(index)
     static = resource_dir("static")
-    for name in ("css/liveblog.css", "css/archive.css", "js/offline-search.js", "favicon.svg"):
+    for name in _STATIC_FILES + _stemmer_files(algorithm):
         write(f"static/{name}", (static / name).read_bytes())
     return counts

@@ -67,6 +67,7 @@ export class AudienceModel extends EventTarget {
       case "poll.tally": {
         const fields = { tally: msg.tally, voters: msg.voters };
         if ("average" in msg) fields.average = msg.average;
+        if ("flagged" in msg) Object.assign(fields, { flagged: msg.flagged, discounted: msg.discounted });
         changed = this._patch(msg, fields);
         break;
       }
@@ -117,7 +118,10 @@ export function shares(poll) {
 
 // A count with its noun in the right number: plural(1, "vote") is "1 vote", plural(2, "vote") "2 votes".
 export function plural(n, one, many = `${one}s`) { return `${n} ${n === 1 ? one : many}`; }
-export function voterText(n) { return plural(n, "voter"); }
+// A question that absorbed duplicates (merged into it by a moderator; their upvotes count here).
+export function mergedText(n) { return n === 1 ? "Merged with a duplicate" : `Merged with ${n} duplicates`; }
+// "312 voters · 14 discounted": the counted voters, and the flagged votes the organisers left out.
+export function voterText(n, discounted = 0) { return plural(n, "voter") + (discounted ? ` · ${discounted} discounted` : ""); }
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

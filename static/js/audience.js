@@ -3,7 +3,7 @@
 // talks to the JSON API of docs/protocol-votes.md. The participant id is an httponly cookie the
 // server sets on the first request.
 
-import { AudienceModel, cloudWeights, el, plural, shares, voterText } from "./audience-model.js";
+import { AudienceModel, cloudWeights, el, mergedText, plural, shares, voterText } from "./audience-model.js";
 
 const root = document.getElementById("audience");
 let model = null;
@@ -188,7 +188,7 @@ function start() {
       el("h4", { id: `poll-${poll.id}-q`, text: d.question }),
       el("p", { class: "poll-meta" },
         el("span", { class: "poll-state", text: pollStateText(poll) }), " · ",
-        el("span", { class: "voters", text: voterText(d.voters || 0) }),
+        el("span", { class: "voters", text: voterText(d.voters || 0, d.discounted) }),
         d.poll_kind === "rating" && d.average !== null && d.average !== undefined
           ? el("span", { class: "average", text: ` · average ${d.average}` }) : null));
     article.append(...(d.poll_kind === "text" ? textPoll(poll) : optionRows(poll)));
@@ -233,6 +233,7 @@ function start() {
     if (d.pinned) meta.append(" · ", el("span", { class: "badge badge-pinned", text: "Being answered now" }));
     if (d.state === "answered") meta.append(" · ", el("span", { class: "badge badge-answered", text: "Answered" }));
     if (d.answer_item_id) meta.append(" · ", el("a", { href: `#item-${d.answer_item_id}`, text: "See the answer" }));
+    if (d.merged && d.merged.length) meta.append(" · ", el("span", { class: "merged-note", text: mergedText(d.merged.length) }));
     return el("li", { class: `question${d.pinned ? " pinned" : ""} question-${d.state}`, "data-question": q.id },
       button, el("div", { class: "question-body" }, el("p", { text: q.body }), meta));
   }

@@ -16,7 +16,7 @@ function pollView(poll) {
   const parts = [
     el("h2", { class: "screen-title", text: d.question }),
     el("p", { class: "screen-voters", "data-voters": d.voters || 0 },
-      `${voterText(d.voters || 0)}${d.state === "closed" ? " · final results" : ""}`,
+      `${voterText(d.voters || 0, d.discounted)}${d.state === "closed" ? " · final results" : ""}`,
       d.poll_kind === "rating" && d.average != null ? ` · average ${d.average} / 5` : ""),
   ];
   if (d.poll_kind === "text") {

@@ -165,3 +165,93 @@ def test_a_logged_in_reader_votes_in_a_poll_for_accounts(
     expect(page.locator(f'[data-poll="{poll_id}"] [data-option="a"]')).to_have_attribute(
         "aria-pressed", "true"
     )
+
+
+def test_organisers_discount_flagged_votes_and_every_page_says_so(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Any
+) -> None:
+    """Votes from brand-new ids in a burst from one address are flagged; the moderation page
+    discounts them, and the viewer's page and the big screen show the counted result live with
+    how many were discounted; so does the knowledge page, with the ledger's public count."""
+    from liveblog.capture.votes import Voter
+
+    poll_id = open_poll(server)
+    seed = server.seed
+    assert seed is not None
+
+    async def burst(svc: Services) -> int:
+        for n in range(26):  # over votes.fresh_ids_per_minute (20): the later ones are flagged
+            await svc.audience.vote(poll_id, Voter(f"p{n}", ip="203.0.113.9", fresh=True), {"choice": "b"})
+        await svc.audience.coalescer.flush_now()
+        return await svc.db.read(lambda r: r.count_flagged_votes(poll_id))
+
+    flagged = server.call(burst)
+    assert 0 < flagged <= 6
+    viewer = browser_context().new_page()
+    viewer.goto(server.viewer_url())
+    expect(viewer.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text("26 voters")
+    screen = browser_context().new_page()
+    screen.goto(f"/sessions/{server.session_id}/screen")
+    expect(screen.locator(".screen-voters")).to_have_text("26 voters")
+    mod = browser_context().new_page()
+    mod.goto(f"/n/{seed.token}/sessions/{server.session_id}/moderate")
+    row = mod.locator(f'[data-poll="{poll_id}"]')
+    expect(row.locator(".flagged")).to_contain_text("flagged (cast in a burst from one address)")
+    row.get_by_role("textbox", name="Reason (optional, shown in the moderation log)").fill(
+        "one address, new ids"
+    )
+    row.get_by_role("button", name=f"Discount {flagged} flagged vote{'s' if flagged > 1 else ''}").click()
+    counted = f"{26 - flagged} voters · {flagged} discounted"
+    expect(viewer.locator(f'[data-poll="{poll_id}"] .voters')).to_have_text(counted)
+    expect(screen.locator(".screen-voters")).to_have_text(counted)
+    expect(row.locator(".flagged")).to_contain_text("discounted from the result")
+    mod.screenshot(path=str(screenshot_dir / "votes-discount-moderation.png"), full_page=True)
+    screen.screenshot(path=str(screenshot_dir / "votes-discount-bigscreen.png"))
+
+    async def finish(svc: Services) -> None:
+        await svc.programme.set_state(server.session_id, "ended")
+        await svc.archive.archive_due()
+
+    server.call(finish)
+    page = browser_context().new_page()
+    page.goto(f"/archive/sessions/{server.session_id}")
+    expect(page.locator(f"#item-{poll_id} figcaption")).to_contain_text(counted)
+    expect(page.locator("body")).to_contain_text("1 poll with flagged votes discounted")
+    page.screenshot(path=str(screenshot_dir / "votes-discount-knowledge.png"), full_page=True)
+
+
+def test_a_moderator_merges_a_duplicate_question_and_viewers_see_it_go(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Any
+) -> None:
+    from liveblog.capture.votes import Voter
+
+    seed = server.seed
+    assert seed is not None
+
+    async def questions(svc: Services) -> tuple[int, int]:
+        kept, _ = await svc.audience.ask(
+            server.session_id, Voter("p1"), {"body": "Will the slides be online?"}
+        )
+        dup, _ = await svc.audience.ask(server.session_id, Voter("p2"), {"body": "Where are the slides?"})
+        for n in (1, 2, 3):
+            await svc.audience.upvote(kept.id, Voter(f"p{n}"))
+        for n in (2, 4):
+            await svc.audience.upvote(dup.id, Voter(f"p{n}"))
+        await svc.audience.coalescer.flush_now()
+        return kept.id, dup.id
+
+    kept, dup = server.call(questions)
+    viewer = browser_context().new_page()
+    viewer.goto(server.viewer_url())
+    expect(viewer.locator(f'[data-question="{dup}"]')).to_contain_text("Where are the slides?")
+    mod = browser_context().new_page()
+    mod.goto(f"/n/{seed.token}/sessions/{server.session_id}/moderate")
+    row = mod.locator(f'[data-question="{dup}"]')
+    row.get_by_role("combobox", name="Merge this question into").select_option(str(kept))
+    row.get_by_role("button", name="Merge as duplicate").click()
+    expect(viewer.locator(f'[data-question="{dup}"]')).to_have_count(0)
+    kept_row = viewer.locator(f'[data-question="{kept}"]')
+    expect(kept_row.locator(".merged-note")).to_have_text("Merged with a duplicate")
+    expect(kept_row.locator(".votes")).to_have_text("4")  # p2 upvoted both: counted once
+    expect(mod.locator(f'[data-question="{dup}"] .mod-state')).to_have_text(f"merged into #{kept}")
+    viewer.screenshot(path=str(screenshot_dir / "questions-merged-viewer.png"), full_page=True)

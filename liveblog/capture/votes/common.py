@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 POLL_KINDS = ("single", "multiple", "rating", "text")
 POLL_STATES = ("draft", "open", "closed")
-QUESTION_STATES = ("visible", "pending", "hidden", "answered")
+QUESTION_STATES = ("visible", "pending", "hidden", "answered", "merged")
 PUBLIC_QUESTION_STATES = ("visible", "answered")
-QUESTION_ACTIONS = ("approve", "hide", "answer", "pin", "unpin")
+QUESTION_ACTIONS = ("approve", "hide", "answer", "pin", "unpin", "merge")
 
 MAX_OPTIONS = 20
 OPTION_CHARS = 200
@@ -182,7 +182,10 @@ class AudienceBase:
 
     # -- shared checks ---------------------------------------------------------------------------
 
-    async def _limit(self, session_id: str, voter: Voter) -> None:
+    async def _limit(self, session_id: str, voter: Voter) -> str:
+        """The flood guard (429), and the burst counters of the voter's address: returns the kind
+        of burst the address is over this minute ("ip_burst", "fresh_ids"), or "" when none. A
+        vote cast over a limit is stored flagged with it (docs/protocol-votes.md, *Flagged votes*)."""
         await self.flood.check_shared(voter.participant)
         flags = [self.ip_bursts.count(session_id, voter.ip)]
         if voter.fresh:
@@ -196,6 +199,11 @@ class AudienceBase:
                 session_id,
                 {"type": "flag", "kind": flag["kind"], "source": flag["source"], "limit": flag["limit"]},
             )
+        if self.ip_bursts.over(voter.ip):
+            return "ip_burst"
+        if voter.fresh and self.fresh_ids.over(voter.ip):
+            return "fresh_ids"
+        return ""
 
     def _admit(self, session_id: str, rule: str, voter: Voter) -> None:
         """Who may take part (models.PARTICIPATION; docs/protocol-votes.md)."""

@@ -93,6 +93,13 @@ class IpBursts:
         self.flags.setdefault(session_id, deque(maxlen=50)).append(flag)
         return flag
 
+    def over(self, ip: str) -> bool:
+        """Whether this address is over the limit in the current minute (after `count`): the
+        rule that flags a vote (votes.flagged; organisers may discount flagged votes)."""
+        if not ip or self.per_minute <= 0:
+            return False
+        return self._counts[(ip, int(time.time() // 60))] > self.per_minute
+
     def prune(self) -> None:
         minute = int(time.time() // 60)
         for key in [k for k in self._counts if k[1] < minute]:

@@ -203,6 +203,19 @@ def compute_tally(data: dict[str, Any], groups: list[tuple[str, int]]) -> dict[s
     return out
 
 
+async def counted_tally(tx: Tx, poll_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """`compute_tally` over the votes that count: all of them, or without the flagged ones when
+    the poll's flagged votes are discounted (`discount_flagged`). Once any vote is flagged it
+    also says how many are (`flagged`) and how many of them are left out (`discounted`)."""
+    discount = bool(data.get("discount_flagged"))
+    result = compute_tally(data, await tx.vote_groups(poll_id, discount_flagged=discount))
+    flagged = await tx.count_flagged_votes(poll_id)
+    if flagged or discount or "flagged" in data:
+        result["flagged"] = flagged
+        result["discounted"] = flagged if discount else 0
+    return result
+
+
 class PollActions(AudienceBase):
     # -- polls -----------------------------------------------------------------------------------
 
@@ -278,8 +291,44 @@ class PollActions(AudienceBase):
                     data["closes_at"] = _iso(time.time() + duration)
             else:
                 data["closed_at"] = utcnow()
-                data.update(compute_tally(data, await tx.vote_groups(poll_id)))
+                data.update(await counted_tally(tx, poll_id, data))
             updated, _ = await tx.update_item(poll_id, {"data": data})
+            tx.after_commit.append(lambda: self._poll_changed(updated))
+            return updated
+
+        return await self.db.write(op)
+
+    async def discount_flagged(self, poll_id: int, moderator: Moderator, message: Any) -> Item:
+        """{discount: true|false, reason?}: leave the poll's flagged votes out of its result, or
+        count them again (a moderation action: the ledger logs "discount" or "count"). Allowed
+        after the session ended too: the knowledge page shows the result as counted."""
+        message = _object(message)
+        discount = validate.boolean(message, "discount", default=None)
+        if discount is None:
+            raise BadRequest("field 'discount' is required", code="missing_field", field="discount")
+        reason = validate.moderation_reason(message.get("reason"))
+
+        async def op(tx: Tx) -> Item:
+            item = await self._item(tx, poll_id, "poll")
+            if bool(item.data.get("discount_flagged")) == discount:
+                return item
+            if item.data.get("voters") and not await tx.count_votes(poll_id):
+                raise Conflict(
+                    "this poll's votes are not in this database (it was imported with its result only):"
+                    " its result cannot be counted again",
+                    code="votes_not_here",
+                )
+            data = {**item.data, "discount_flagged": discount}
+            data.update(await counted_tally(tx, poll_id, data))
+            updated, _ = await tx.update_item(poll_id, {"data": data})
+            await tx.record_moderation(
+                session_id=item.session_id,
+                actor=moderator.name,
+                action="discount" if discount else "count",
+                target_kind="poll",
+                target_id=poll_id,
+                reason=reason,
+            )
             tx.after_commit.append(lambda: self._poll_changed(updated))
             return updated
 
@@ -308,7 +357,7 @@ class PollActions(AudienceBase):
         """Record (or change) a vote. Returns {poll_id, choice, status: created|changed|unchanged}."""
         message = _object(message)
         meta = await self._poll_meta(poll_id)
-        await self._limit(meta.session_id, voter)
+        flagged = await self._limit(meta.session_id, voter)
         self._admit(meta.session_id, meta.data.get("audience", "anyone"), voter)
         # Checked here against the cached poll so a bad vote never reaches (and spoils) a batch
         # in the writer; the writer checks the state again, authoritatively.
@@ -327,7 +376,7 @@ class PollActions(AudienceBase):
             self._check_open({"state": state, "closes_at": closes_at})
             if current == choice:
                 return "unchanged"
-            await tx.put_vote(poll_id, voter.participant, choice, voter.ip)
+            await tx.put_vote(poll_id, voter.participant, choice, voter.ip, flagged)
             tx.after_commit.append(lambda: self.coalescer.mark("poll", poll_id))
             return "created" if current is None else "changed"
 
@@ -338,7 +387,7 @@ class PollActions(AudienceBase):
         item = await tx.get_item(poll_id)
         if item is None or item.deleted:
             return
-        result = compute_tally(item.data, await tx.vote_groups(poll_id))
+        result = await counted_tally(tx, poll_id, item.data)
         if all(item.data.get(k) == v for k, v in result.items()):
             return  # e.g. a vote changed and changed back within one interval
         data = {**item.data, **result}
@@ -353,6 +402,6 @@ class PollActions(AudienceBase):
             tx.after_commit.append(lambda: self.coalescer.set_deadline(poll_id, item.data["closes_at"]))
             return
         data = {**item.data, "state": "closed", "closed_at": utcnow()}
-        data.update(compute_tally(data, await tx.vote_groups(poll_id)))
+        data.update(await counted_tally(tx, poll_id, data))
         updated, _ = await tx.update_item(poll_id, {"data": data})
         tx.after_commit.append(lambda: self._poll_changed(updated))

@@ -21,7 +21,7 @@ from liveblog.capture.votes.common import (
     _short_text,
     text_html,
 )
-from liveblog.errors import BadRequest, NotFound
+from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import Item, utcnow
 from liveblog.storage import Tx
 
@@ -113,8 +113,8 @@ class QuestionActions(AudienceBase):
         await tx.set_item_data(item, {**item.data, "votes": votes}, "question.votes", {"votes": votes})
 
     async def moderate_question(self, question_id: int, moderator: Moderator, message: Any) -> Item:
-        """approve | hide | answer (answer_item_id?) | pin | unpin, with an optional reason (the
-        moderation ledger). Pinning unpins the others."""
+        """approve | hide | answer (answer_item_id?) | pin | unpin | merge (into), with an
+        optional reason (the moderation ledger). Pinning unpins the others."""
         message = _object(message)
         action = message.get("action")
         if action not in QUESTION_ACTIONS:
@@ -123,6 +123,10 @@ class QuestionActions(AudienceBase):
             )
         answer_item_id = validate.integer(message, "answer_item_id", required=False)
         reason = validate.moderation_reason(message.get("reason"))
+        if action == "merge":
+            into = validate.integer(message, "into")
+            assert into is not None
+            return await self._merge_question(question_id, into, moderator, reason)
 
         async def op(tx: Tx) -> Item:
             item = await self._item(tx, question_id, "question")
@@ -176,6 +180,49 @@ class QuestionActions(AudienceBase):
                 action=action,
                 target_kind="question",
                 target_id=question_id,
+                reason=reason,
+            )
+            return updated
+
+        return await self.db.write(op)
+
+    async def _merge_question(self, question_id: int, into: int, moderator: Moderator, reason: str) -> Item:
+        """Merge a duplicate question into another of its session: the upvotes combine (someone
+        who upvoted both counts once), the duplicate leaves every public list (state "merged",
+        its text redacted at the source like a hidden one's) and the kept question lists what it
+        absorbed (`merged`). One transaction: two item changes and the ledger's "merge" entry.
+        Returns the kept question."""
+
+        async def op(tx: Tx) -> Item:
+            item = await self._item(tx, question_id, "question")
+            kept = await tx.get_item(into)
+            if kept is None or kept.kind != "question" or kept.deleted or kept.session_id != item.session_id:
+                raise NotFound("no such question in this session", code="unknown_question", field="into")
+            if kept.id == item.id:
+                raise BadRequest(
+                    "a question cannot be merged into itself", code="invalid_field", field="into"
+                )
+            if item.data.get("state") == "merged":
+                raise Conflict("this question is already merged into another", code="already_merged")
+            if kept.data.get("state") not in PUBLIC_QUESTION_STATES:
+                raise QuestionNotVisible(
+                    "merge into a question the audience sees (approve it first)", field="into"
+                )
+            await tx.merge_upvotes(item.id, kept.id)
+            absorbed = sorted({*kept.data.get("merged", []), item.id, *item.data.get("merged", [])})
+            votes = await tx.count_upvotes(kept.id)
+            updated, _ = await tx.update_item(
+                kept.id, {"data": {**kept.data, "merged": absorbed, "votes": votes}}
+            )
+            data = {k: v for k, v in item.data.items() if k != "name"}
+            data.update(state="merged", merged_into=kept.id, pinned=False)
+            await tx.update_item(item.id, {"data": data, "body": "", "html": "", "author": ""})
+            await tx.record_moderation(
+                session_id=item.session_id,
+                actor=moderator.name,
+                action="merge",
+                target_kind="question",
+                target_id=item.id,
                 reason=reason,
             )
             return updated
