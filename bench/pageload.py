@@ -201,7 +201,7 @@ def _post_row(i: int, session_id: str, at: str, seq: int) -> tuple[Any, ...]:
             0, 1, seq)  # fmt: skip
 
 
-def _fill_file(db_path: str, session_ids: list[str], notes: int, posts: int) -> None:
+def fill_sessions(db_path: str, session_ids: list[str], notes: int, posts: int) -> None:
     """Both sessions' notes and posts, interleaved over an hour, written straight into the file."""
     import sqlite3
 
@@ -260,7 +260,7 @@ def big_sessions(notes: int, posts: int, ended: list[str]) -> Any:
 
     def prepare(seeded: Seeded) -> None:
         other = asyncio.run(second(seeded.db_path, seeded.session_id, "live"))
-        _fill_file(seeded.db_path, [seeded.session_id, other], notes, posts)
+        fill_sessions(seeded.db_path, [seeded.session_id, other], notes, posts)
         asyncio.run(second(seeded.db_path, other, "ended"))
         ended.append(other)
 
