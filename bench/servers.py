@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,14 +139,22 @@ def _wait_listening(server: Server, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def liveblog_server(workdir: Path, note_takers: int = 1, synchronous: str = "FULL") -> Iterator[Server]:
-    """`liveblog serve` on a fresh, seeded SQLite file."""
+def liveblog_server(
+    workdir: Path,
+    note_takers: int = 1,
+    synchronous: str = "FULL",
+    prepare: Callable[[Seeded], None] | None = None,
+) -> Iterator[Server]:
+    """`liveblog serve` on a fresh, seeded SQLite file (`prepare(seeded)`, if given, adds to the
+    file before the server starts)."""
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = str(workdir / "bench.sqlite3")
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(db_path + suffix)
     seeded = seed(db_path, note_takers)
+    if prepare is not None:
+        prepare(seeded)
     port = free_port()
     config = workdir / "config.toml"
     config.write_text(

@@ -76,6 +76,7 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
         "live-session": f"/sessions/{live_id}",
         "big-screen": f"/sessions/{live_id}/screen",
         "embed": f"/embed/sessions/{live_id}",
+        "stream-page": f"/sessions/{live_id}/page/1",  # a numbered page of the stream (no JavaScript)
         "ended-session": f"/sessions/{ended_id}",
         "knowledge": f"/archive/sessions/{ended_id}",
         "tags": "/tags",

@@ -5,6 +5,7 @@ End to end with the fake networks on loopback and a real server."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -189,7 +190,12 @@ async def test_event_posts_show_on_pages_archive_exports_and_search(world: World
         assert feed["session"]["kind"] == "event_feed"
         assert any("Coffee before the keynote" in i["body"] for i in feed["items"])
         found = (await http.get("/search", params={"q": "coffee keynote"})).text
-        assert f"/events/{w.event_id}/around#item-" in found
+        # A hit's permalink, which leads to the around page (or the numbered page holding an old post).
+        permalink = re.search(rf'href="(/sessions/{w.feed_id}/items/\d+)"', found)
+        assert permalink is not None, found
+        landing = await http.get(permalink.group(1))
+        assert landing.status_code == 303
+        assert landing.headers["location"].startswith(f"/events/{w.event_id}/around#item-")
         assert f"/events/{w.event_id}/around</loc>" in (await http.get("/sitemap.xml")).text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from liveblog.capture import hashtags as tagrules
 from liveblog.capture.validate import known_fields
@@ -13,6 +13,16 @@ from liveblog.errors import BadRequest, Conflict, NotFound
 from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Event, Item, Session, utcnow
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import xml_chars
+
+
+class StreamHead(NamedTuple):
+    """The first page of a session's stream (Programme.stream_head)."""
+
+    session: Session
+    event: Event
+    items: list[Item]  # the newest notes and posts, oldest first
+    key_points: list[Item]
+    total: int  # notes and posts in the whole stream
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None:
@@ -458,6 +468,80 @@ class Programme:
             event = await r.get_event(session.event_id)
             assert event is not None
             return session, event, await r.list_items(session_id)
+
+        return await self.db.read(read, pool="pages")
+
+    async def stream_head(self, session_id: str, size: int) -> StreamHead:
+        """The session (with epoch and seq), its event, its newest `size` notes and posts
+        (oldest first), all its key points and how many notes and posts it holds, in one
+        snapshot: the first page of a long stream (web/paging.py)."""
+
+        async def read(r: Unit) -> StreamHead:
+            session = await r.get_stream_session(session_id)
+            if session is None:
+                raise NotFound("There is no such session.", code="unknown_session")
+            event = await r.get_event(session.event_id)
+            assert event is not None
+            newest = await r.list_stream_page(session_id, None, size)
+            return StreamHead(
+                session,
+                event,
+                newest[::-1],
+                await r.list_key_points(session_id),
+                await r.count_stream_upto(session_id, None),
+            )
+
+        return await self.db.read(read, pool="pages")
+
+    async def stream_page(self, session_id: str, before: int, size: int) -> tuple[Session, list[Item]]:
+        """The session and up to `size` notes and posts placed before item `before`, oldest
+        first, in one snapshot (the session's seq says what the page reflects)."""
+
+        async def read(r: Unit) -> tuple[Session, list[Item]]:
+            session = await r.get_stream_session(session_id)
+            if session is None:
+                raise NotFound("There is no such session.", code="unknown_session")
+            cursor = await r.get_item(before)
+            if cursor is None or cursor.session_id != session_id:
+                raise BadRequest(
+                    f"before={before} is not an item of this session", code="invalid_field", field="before"
+                )
+            return session, (await r.list_stream_page(session_id, before, size))[::-1]
+
+        return await self.db.read(read, pool="pages")
+
+    async def stream_numbered(
+        self, session_id: str, first: int, size: int
+    ) -> tuple[Session, Event, list[Item], int]:
+        """A numbered page: the session, its event, `size` notes and posts from the `first`-th
+        from the oldest (oldest first) and how many there are in all, in one snapshot."""
+
+        async def read(r: Unit) -> tuple[Session, Event, list[Item], int]:
+            session = await r.get_stream_session(session_id)
+            if session is None:
+                raise NotFound("There is no such session.", code="unknown_session")
+            event = await r.get_event(session.event_id)
+            assert event is not None
+            items = await r.list_stream_numbered(session_id, first, size)
+            return session, event, items, await r.count_stream_upto(session_id, None)
+
+        return await self.db.read(read, pool="pages")
+
+    async def stream_place(self, session_id: str, item_id: int) -> tuple[Session, Item, int, int]:
+        """Where an item stands: the session, the item (deleted ones too), how many notes and
+        posts are placed at or before it, and how many there are in all."""
+
+        async def read(r: Unit) -> tuple[Session, Item, int, int]:
+            session = await r.get_stream_session(session_id)
+            item = await r.get_item(item_id)
+            if session is None or item is None or item.session_id != session_id:
+                raise NotFound("There is no such item in this session.", code="unknown_item")
+            return (
+                session,
+                item,
+                await r.count_stream_upto(session_id, item_id),
+                await r.count_stream_upto(session_id, None),
+            )
 
         return await self.db.read(read, pool="pages")
 

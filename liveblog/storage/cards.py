@@ -137,3 +137,48 @@ class CardOps(OpsBase):
             (session_id, card_key),
         )
         return int(rows[0][0])
+
+    # -- a long stream in pages (issue 17 item 7) ------------------------------------------------
+    # A live page shows only its newest cards; older ones are read a page at a time, keyed by
+    # position (the items_by_time order: sort time, then id), never by an offset from the newest
+    # end, which moves as items arrive. Polls and questions are not cards (the audience panel).
+
+    async def list_stream_page(self, session_id: str, before: int | None, limit: int) -> list[Item]:
+        """Up to `limit` notes and posts (not deleted) placed before item `before` (all, for
+        None), newest first. The cursor item may itself be deleted since: its place still counts."""
+        sql = "SELECT * FROM items WHERE session_id = ? AND deleted = 0 AND kind IN ('note', 'social')"
+        args: list[object] = [session_id]
+        if before is not None:
+            sql += " AND (sort_at, id) < (SELECT sort_at, id FROM items WHERE id = ? AND session_id = ?)"
+            args += [before, session_id]
+        rows = await self.db.fetch_all(sql + " ORDER BY sort_at DESC, id DESC LIMIT ?", (*args, limit))
+        return [item_of(r) for r in rows]
+
+    async def count_stream_upto(self, session_id: str, item_id: int | None) -> int:
+        """Notes and posts (not deleted) placed at or before item `item_id` (all, for None):
+        an item's place counted from the oldest, which numbers the stream's pages."""
+        sql = "SELECT count(*) FROM items WHERE session_id = ? AND deleted = 0 AND kind IN ('note', 'social')"
+        args: list[object] = [session_id]
+        if item_id is not None:
+            sql += " AND (sort_at, id) <= (SELECT sort_at, id FROM items WHERE id = ? AND session_id = ?)"
+            args += [item_id, session_id]
+        return int(await self.db.fetch_value(sql, tuple(args)))
+
+    async def list_stream_numbered(self, session_id: str, first: int, limit: int) -> list[Item]:
+        """Notes and posts (not deleted) from the `first`-th from the oldest (0-based), oldest
+        first: a numbered page. Counted from the oldest end, so new items never move a page."""
+        rows = await self.db.fetch_all(
+            "SELECT * FROM items WHERE session_id = ? AND deleted = 0 AND kind IN ('note', 'social')"
+            " ORDER BY sort_at, id LIMIT ? OFFSET ?",
+            (session_id, limit, first),
+        )
+        return [item_of(r) for r in rows]
+
+    async def list_key_points(self, session_id: str) -> list[Item]:
+        """The session's key points (not deleted), oldest first."""
+        rows = await self.db.fetch_all(
+            "SELECT * FROM items WHERE session_id = ? AND deleted = 0 AND key_point = 1"
+            " AND kind IN ('note', 'social') ORDER BY sort_at, id",
+            (session_id,),
+        )
+        return [item_of(r) for r in rows]

@@ -302,6 +302,22 @@ class Unit(Protocol):
         stored card if one made under `card_key` from the item's current version is kept."""
         ...
 
+    async def list_stream_page(self, session_id: str, before: int | None, limit: int) -> list[Item]:
+        """Up to `limit` notes and posts placed before item `before` (all, for None), newest first."""
+        ...
+
+    async def count_stream_upto(self, session_id: str, item_id: int | None) -> int:
+        """Notes and posts placed at or before item `item_id` (all, for None)."""
+        ...
+
+    async def list_stream_numbered(self, session_id: str, first: int, limit: int) -> list[Item]:
+        """Notes and posts from the `first`-th from the oldest, oldest first (a numbered page)."""
+        ...
+
+    async def list_key_points(self, session_id: str) -> list[Item]:
+        """The session's key points (not deleted), oldest first."""
+        ...
+
     async def get_items(self, item_ids: list[int]) -> dict[int, Item]:
         """These items by id (deleted ones too; unknown ids left out)."""
         ...

@@ -29,7 +29,7 @@ from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.text import plural
-from liveblog.web import api, archive, audience, comments, feeds, pages, programme, sockets
+from liveblog.web import api, archive, audience, comments, feeds, long_pages, pages, programme, sockets
 from liveblog.web.archive import Cards, card_warmer
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
@@ -154,6 +154,7 @@ def create_app(
             *api.routes,
             *audience.routes,
             *feeds.routes,
+            *long_pages.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],

@@ -38,6 +38,7 @@ from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.services import Services
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
+from liveblog.web.paging import knowledge_pager, split_cards
 from liveblog.web.render import base_url, off_loop, render
 from liveblog.web.threads import RefusedComment, thread_context
 
@@ -129,9 +130,12 @@ def highlight(snippet: str) -> Markup:
 
 def hit_url(hit: SearchHit) -> str:
     if hit.in_event_feed:  # the event's own feed has no knowledge page: its page is the record
-        return f"/events/{hit.event_id}/around#item-{hit.ref}"
+        # (its permalink: the around page, or the numbered page that holds an older post)
+        return f"/sessions/{hit.session_id}/items/{hit.ref}"
     base = f"/archive/sessions/{hit.session_id}"
-    if hit.kind in ("note", "social", "poll", "question"):
+    if hit.kind in ("note", "social"):  # a long page's later notes are on its numbered pages
+        return f"{base}/items/{hit.ref}"
+    if hit.kind in ("poll", "question"):
         return f"{base}#item-{hit.ref}"
     if hit.kind == "summary":
         return f"{base}#summary"
@@ -165,17 +169,23 @@ def not_modified(request: Request, etag: str, last_modified: str) -> bool:
 
 
 async def knowledge_page(
-    request: Request, session_id: str | None = None, refused: RefusedComment | None = None
+    request: Request,
+    session_id: str | None = None,
+    refused: RefusedComment | None = None,
+    page_no: int = 1,
 ) -> Response:
-    """The knowledge page of an ended session; with `refused`, showing that comment again in its
-    form (web/comments.py)."""
+    """A knowledge page of an ended session: its first page (page_no 1) or a numbered page of its
+    notes and posts (web/paging.py), each cached under its own key; with `refused`, showing that
+    comment again in its form (web/comments.py)."""
     svc = services(request)
     sid = session_id or request.path_params["session_id"]
     organiser = await current_organiser(request)
     reader = await current_reader(request)
     # Organisers and logged-in readers see forms, so only the public page is shared and cached.
     public = organiser is None and reader is None
-    recent = svc.archive.fresh(f"k:{sid}") if public else None
+    cache_key = f"k:{sid}" if page_no == 1 else f"k:{sid}:{page_no}"
+    # invalidate() drops only a first page at once: a numbered page is always checked.
+    recent = svc.archive.fresh(cache_key) if public and page_no == 1 else None
     if recent is not None:  # checked moments ago and nothing committed since: no database read
         fresh_version, (body, last_modified) = recent
         headers = {"etag": f'"{fresh_version}"', "last-modified": last_modified, "cache-control": "no-cache"}
@@ -184,10 +194,10 @@ async def knowledge_page(
         return Response(body, media_type="text/html", headers=headers)
     # A page in the cache is checked against the database's version (one small read); with
     # none, there is nothing to check and the read of the page itself gives its version.
-    version = await svc.archive.version(sid) if public and svc.archive.holds(f"k:{sid}") else None
+    version = await svc.archive.version(sid) if public and svc.archive.holds(cache_key) else None
     if version is not None:
         etag = f'"{version}"'
-        cached = svc.archive.cached(f"k:{sid}", version)
+        cached = svc.archive.cached(cache_key, version)
         if cached is not None:
             body, last_modified = cached
             headers = {"etag": etag, "last-modified": last_modified, "cache-control": "no-cache"}
@@ -201,6 +211,8 @@ async def knowledge_page(
         max(page.session.updated_at, page.record.updated_at, page.session.ended_at or "")
     )
     canonical = f"{base_url(request)}/archive/sessions/{sid}"
+    if page_no > 1:  # each numbered page is its own page (and says which are next to it)
+        canonical += f"/page/{page_no}"
     context = {
         "organiser": organiser,
         "page": page,
@@ -208,7 +220,7 @@ async def knowledge_page(
         "event": page.event,
         "canonical": canonical,
         "can_edit": organiser is not None,
-        "jsonld": jsonld_script(jsonld_article(page, canonical)),
+        "jsonld": jsonld_script(jsonld_article(page, canonical)) if page_no == 1 else None,
         "recording": recording_of(page.session),
         "chapters": page_chapters(page, ZoneInfo(svc.settings.archive.timezone)),
         **thread,
@@ -219,9 +231,8 @@ async def knowledge_page(
 
     def build() -> tuple[Response, list[RenderedCard], CardSection | None]:
         notes_html, posts_html, fresh, section = cards.render(page)
-        response = render(
-            request, "archive/knowledge.html", {**context, "notes_html": notes_html, "posts_html": posts_html}
-        )
+        shown = knowledge_pager(sid, page_no, split_cards(notes_html), split_cards(posts_html))
+        response = render(request, "archive/knowledge.html", {**context, **shown})
         return response, fresh, section
 
     # Kept cards make the page a small frame; cards to render (the first view, or after a
@@ -234,7 +245,7 @@ async def knowledge_page(
         response.headers["etag"] = etag
         response.headers["last-modified"] = last_modified
         response.headers["cache-control"] = "no-cache"
-        svc.archive.remember(f"k:{sid}", page.version, (response.body, last_modified))
+        svc.archive.remember(cache_key, page.version, (response.body, last_modified))
         if not_modified(request, etag, last_modified):
             return Response(status_code=304, headers={"etag": etag, "last-modified": last_modified})
     return response

@@ -10,7 +10,7 @@ import asyncio
 import secrets
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +38,7 @@ from liveblog.web.auth import (
     services,
     set_login_cookie,
 )
+from liveblog.web.paging import STREAM_PAGE, Older, older_link
 from liveblog.web.render import base_url, off_loop, qr_svg, render
 from liveblog.web.threads import RefusedComment, thread_context
 
@@ -52,8 +53,10 @@ SHARED_VIEW_SECONDS = 30.0
 class StreamView:
     session: Session
     event: Event
-    items: list[Item]
+    items: list[Item]  # the newest notes and posts (web/paging.py STREAM_PAGE), oldest first
     cards_html: Markup
+    key_points: list[Item] = field(default_factory=list)  # all of them, loaded or not
+    older: Older | None = None  # the way to older items, when the stream holds more
 
 
 _views: dict[str, tuple[float, StreamView]] = {}
@@ -61,10 +64,13 @@ _rendering: dict[str, asyncio.Future[StreamView]] = {}
 
 
 async def _build_view(request: Request, session_id: str) -> StreamView:
-    session, event, items = await snapshot(request, session_id)
+    # Only the newest page of cards: a keynote's thousands come a page at a time (web/paging.py).
+    head = await services(request).programme.stream_head(session_id, STREAM_PAGE)
+    items = head.items
     cards = request.app.state.templates.env.get_template("_cards.html")
     html = await off_loop(lambda: cards.render(items=items), len(items))
-    return StreamView(session, event, items, Markup(html))
+    older = older_link(session_id, [i.id for i in items], head.total)
+    return StreamView(head.session, head.event, items, Markup(html), head.key_points, older)
 
 
 async def stream_view(request: Request, session_id: str) -> StreamView:
@@ -220,6 +226,7 @@ async def around_page(request: Request) -> Response:
             "session": view.session,
             "items": view.items,
             "cards_html": view.cards_html,
+            "older": view.older,
             "embed_url": f"{base_url(request)}/embed/sessions/{feed.id}",
         },
     )
@@ -279,7 +286,9 @@ async def _live_page(request: Request, view: StreamView, refused: RefusedComment
             "event": event,
             "items": view.items,
             "cards_html": view.cards_html,
-            "key_points": [i for i in view.items if i.key_point],
+            "key_points": view.key_points,
+            "shown": {i.id for i in view.items},
+            "older": view.older,
             "embed_url": f"{base_url(request)}/embed/sessions/{session.id}",
             "stats": svc.hub.stats(session.id),
             "jsonld": jsonld,
@@ -295,7 +304,13 @@ async def embed_page(request: Request) -> Response:
     return render(
         request,
         "embed.html",
-        {"session": view.session, "event": event, "items": view.items, "cards_html": view.cards_html},
+        {
+            "session": view.session,
+            "event": event,
+            "items": view.items,
+            "cards_html": view.cards_html,
+            "older": view.older,
+        },
     )
 
 

@@ -2,10 +2,14 @@
 // The page arrives with the items rendered on the server as of data-seq; LiveStream resumes from
 // there, so nothing is shown twice. Items are kept in typed order (data-sort, then id); a reader
 // who has scrolled away from the newest end gets an "N new items" button instead of a jump.
+// A long stream arrives with its newest page only: older pages load as the reader scrolls
+// (older.js), read from the server when they load; live changes to items on pages not loaded yet
+// wait, with their seq, and apply on top of the page if it was read before them.
 
 import { LiveStream } from "./stream.js";
 import { renderItem, summary, localiseTimes, enableEmbeds } from "./items.js";
 import { enableCopyButtons } from "./copy.js";
+import { followMore, parseCards } from "./older.js";
 
 const ORDER_KEY = "liveblog.viewer.order";
 const root = document.getElementById("stream");
@@ -22,6 +26,8 @@ const noMatch = document.getElementById("no-match");
 const orderToggle = document.getElementById("order-toggle");
 const pauseToggle = document.getElementById("pause-toggle");
 const pausedCount = document.getElementById("paused-count");
+const olderLink = document.getElementById("older-link");
+const olderMore = document.getElementById("older-more");
 
 let order = "newest";
 let filter = "all";
@@ -59,6 +65,90 @@ function applyOrder() {
   const sorted = articles().sort((a, b) => (order === "newest" ? chrono(b, a) : chrono(a, b)));
   itemsEl.append(...sorted);
   if (orderToggle) orderToggle.textContent = order === "newest" ? "Newest first" : "Oldest first";
+  // Older items load at the older end: below when newest first, above when oldest first.
+  if (olderMore && olderMore.isConnected) {
+    if (order === "newest") itemsEl.after(olderMore); else itemsEl.before(olderMore);
+  }
+}
+
+// -- older pages -------------------------------------------------------------------------------
+// `boundary`: the oldest card the server has sent (its place: data-sort, data-id). Items placed
+// before it are on pages not loaded yet: their live changes wait in `deferred` (id -> {seq,
+// item}; item null for a deletion) until the page that holds them is in.
+
+let older = null;
+let olderDone = false;
+let boundary = null;
+const deferred = new Map();
+
+function olderLeft() { return older !== null && !olderDone; }
+
+function placeOf(item) { return { dataset: { sort: item.typed_at || "", id: String(item.id) } }; }
+
+function beyondLoaded(item) { return olderLeft() && boundary !== null && chrono(placeOf(item), boundary) < 0; }
+
+// A change to an item on a page not loaded yet waits (true); any other applies now (false).
+function holdForOlderPage(seq, item) {
+  if (!olderLeft() || !CARD_KINDS.has(item.kind) || document.getElementById(`item-${item.id}`)) return false;
+  if (item.deleted) { deferred.set(item.id, { seq, item: null }); return false; }
+  if (!beyondLoaded(item)) return false;
+  deferred.set(item.id, { seq, item });
+  noteKeyPoint(item);
+  return true;
+}
+
+function noteDeletion(seq, id) {
+  if (olderLeft() && !document.getElementById(`item-${id}`)) deferred.set(id, { seq, item: null });
+}
+
+// A page read at `seq` already has every change up to it; later ones apply on top.
+function applyDeferred(seq) {
+  for (const [id, entry] of Array.from(deferred)) {
+    if (entry.seq <= seq) { deferred.delete(id); continue; }
+    if (entry.item === null) {
+      removeItem(id);
+      if (!olderLeft()) deferred.delete(id);
+    } else if (!beyondLoaded(entry.item)) {
+      deferred.delete(id);
+      upsert(entry.item, { live: false });
+    }
+  }
+}
+
+async function loadOlder() {
+  const url = `${olderLink.dataset.url}?before=${encodeURIComponent(olderLink.dataset.before)}`;
+  const response = await fetch(url, { cache: "no-store" });
+  if (!response.ok) throw new Error(`older items: ${response.status}`);
+  const page = await response.json();
+  const cards = parseCards(page.html, "article.item");
+  for (const el of cards) {
+    if (document.getElementById(el.id)) continue;  // arrived live meanwhile: that copy is as new
+    localiseTimes(el);
+    for (const button of el.querySelectorAll("button.play-embed[hidden]")) button.hidden = false;
+    place(el);
+  }
+  if (cards.length) boundary = cards[cards.length - 1];  // newest first: the last is the oldest
+  const more = page.before !== null;
+  if (more) olderLink.dataset.before = String(page.before);
+  else olderDone = true;  // every item is here: what still waits applies now
+  applyDeferred(page.seq);
+  if (!more) deferred.clear();
+  updateNewButton();
+  refresh();
+  return more;
+}
+
+function finishOlder() {
+  if (older) older.stop();
+  olderDone = true;
+  deferred.clear();
+}
+
+function startOlder() {
+  if (!olderLink) return;
+  const shown = articles();
+  boundary = shown.length ? shown.sort(chrono)[0] : null;
+  older = followMore(olderLink, { load: loadOlder, auto: () => order === "newest" });
 }
 
 // -- where the reader is -----------------------------------------------------------------------
@@ -113,18 +203,37 @@ function refresh() {
   if (noItems) noItems.hidden = all.length > 0;
   if (noMatch) noMatch.hidden = all.length === 0 || shown > 0 || filter === "all";
   if (keyPointsEl) {
-    const keys = all.filter((el) => el.classList.contains("key-point")).sort(chrono);
-    keyPointsEl.replaceChildren(...keys.map((el) => {
+    for (const el of all) {
+      if (!el.classList.contains("key-point")) { keyPoints.delete(Number(el.dataset.id)); continue; }
+      const text = (el.querySelector(".item-body")?.textContent || "").replace(/\s+/g, " ").trim();
+      keyPoints.set(Number(el.dataset.id), { sort: el.dataset.sort, text: text.length > 120 ? `${text.slice(0, 119)}…` : text });
+    }
+    const keys = Array.from(keyPoints, ([id, kp]) => ({ id, ...kp, dataset: { sort: kp.sort, id: String(id) } })).sort(chrono);
+    keyPointsEl.replaceChildren(...keys.map((kp) => {
       const li = document.createElement("li");
       const a = document.createElement("a");
-      a.href = `#${el.id}`;
-      const text = (el.querySelector(".item-body")?.textContent || "").replace(/\s+/g, " ").trim();
-      a.textContent = text.length > 120 ? `${text.slice(0, 119)}…` : text;
+      // One not loaded yet: its permalink, which the server sends to the page that holds it.
+      a.href = document.getElementById(`item-${kp.id}`) ? `#item-${kp.id}` : `/sessions/${encodeURIComponent(root.dataset.session)}/items/${kp.id}`;
+      a.textContent = kp.text;
+      li.dataset.id = String(kp.id);
+      li.dataset.sort = kp.sort;
       li.append(a);
       return li;
     }));
     if (noKeyPoints) noKeyPoints.hidden = keys.length > 0;
   }
+}
+
+// Key points of the whole session, loaded or not: as the page came (every one), then as changed.
+const keyPoints = new Map();
+for (const li of keyPointsEl ? keyPointsEl.querySelectorAll("li[data-id]") : []) {
+  keyPoints.set(Number(li.dataset.id), { sort: li.dataset.sort || "", text: li.textContent.trim() });
+}
+
+function noteKeyPoint(item) {
+  if (!keyPointsEl || !CARD_KINDS.has(item.kind)) return;
+  if (item.deleted || !item.key_point) keyPoints.delete(item.id);
+  else keyPoints.set(item.id, { sort: item.typed_at || "", text: summary(item, 120) });
 }
 
 function setFilter(value) {
@@ -174,6 +283,7 @@ function announce(item) {
 // -- applying the stream -----------------------------------------------------------------------
 
 function removeItem(id) {
+  keyPoints.delete(Number(id));
   const el = document.getElementById(`item-${id}`);
   if (el && el.parentElement === itemsEl) el.remove();
 }
@@ -184,6 +294,7 @@ const CARD_KINDS = new Set(["note", "social"]);
 function upsert(item, { live }) {
   if (!CARD_KINDS.has(item.kind)) return;
   if (item.deleted) { removeItem(item.id); return; }
+  noteKeyPoint(item);
   const existing = document.getElementById(`item-${item.id}`);
   const el = renderItem(item);
   if (existing && existing.parentElement === itemsEl) {
@@ -212,10 +323,11 @@ function applyChange(msg) {
   switch (msg.op) {
     case "item.created":
     case "item.updated":
-      upsert(msg.item, { live: msg.op === "item.created" });
+      if (!holdForOlderPage(msg.seq, msg.item)) upsert(msg.item, { live: msg.op === "item.created" });
       break;
     case "item.deleted":
     case "item.redacted":  // a change of an item removed since (docs/protocol.md, "Redaction")
+      noteDeletion(msg.seq, msg.item ? msg.item.id : msg.item_id);
       removeItem(msg.item ? msg.item.id : msg.item_id);
       break;
     case "session.updated":
@@ -247,6 +359,8 @@ function updateSession(session) {
 }
 
 function replaceAll(snapshot) {
+  finishOlder();  // a snapshot holds every item
+  keyPoints.clear();
   for (const el of articles()) el.remove();
   for (const item of snapshot.items || []) upsert(item, { live: false });
   if (snapshot.session) updateSession(snapshot.session);
@@ -351,6 +465,10 @@ function showTarget() {
   const id = decodeURIComponent(location.hash.slice(1));
   if (!id.startsWith("item-")) return;
   const el = document.getElementById(id);
+  if (!el && olderLeft() && /^item-\d+$/.test(id)) {  // on a page not loaded: the page that holds it
+    location.replace(`/sessions/${encodeURIComponent(root.dataset.session)}/items/${id.slice(5)}`);
+    return;
+  }
   if (!el || el.parentElement !== itemsEl) return;
   if (el.classList.contains("is-pending")) showPending();
   if (el.classList.contains("is-filtered")) setFilter("all");
@@ -397,6 +515,7 @@ function start() {
   for (const hidden of document.querySelectorAll("#stream-toolbar, #keys-help")) hidden.hidden = false;
 
   order = readOrder();
+  startOlder();
   applyOrder();
   refresh();
 

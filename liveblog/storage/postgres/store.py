@@ -26,14 +26,8 @@ import asyncpg
 
 from liveblog.errors import BadRequest, Unavailable
 from liveblog.storage.interface import Op
-<<<<<<< HEAD
-from liveblog.storage.postgres.base import write_acks
-from liveblog.storage.postgres.unit import PgUnit
-from liveblog.storage.schema import POSTGRES_SCRIPTS as MIGRATIONS
-=======
-from liveblog.storage.postgres.schema import MIGRATIONS
 from liveblog.storage.postgres.unit import PgUnit, write_acks
->>>>>>> repo16
+from liveblog.storage.schema import POSTGRES_SCRIPTS as MIGRATIONS
 from liveblog.storage.writer import GroupCommitWriter, Job
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,195 @@
+"""The pages of a long session (issue 17 item 7; sizes and cursors in web/paging.py).
+
+- /sessions/ID/older?before=ITEM: the live stream's next older cards, for static/js/older.js;
+- /sessions/ID/page/N: a numbered page of the stream, counted from the oldest, for readers and
+  crawlers without JavaScript (linked to its neighbours, rel="prev"/"next");
+- /archive/sessions/ID/page/N and /archive/sessions/ID/cards?section=notes|posts&after=ITEM:
+  the same for a knowledge page (static/js/more.js);
+- /sessions/ID/items/ITEM and /archive/sessions/ID/items/ITEM: an item's permalink, sent to the
+  page that holds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from liveblog.archive.service import KnowledgeView
+from liveblog.errors import BadRequest, NotFound
+from liveblog.web.archive import cards_of, knowledge_page
+from liveblog.web.auth import current_organiser, services
+from liveblog.web.pages import CARD_KINDS
+from liveblog.web.paging import (
+    KNOWLEDGE_PAGE,
+    STREAM_PAGE,
+    card_id,
+    cards_after,
+    page_of,
+    pages_for,
+    split_cards,
+)
+from liveblog.web.render import base_url, render
+
+
+def _whole(value: str | None, name: str) -> int:
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise BadRequest(f"{name} must be an item id (a whole number)", code="invalid_field", field=name)
+    return int(value)
+
+
+def _cards(request: Request, items: list[Any]) -> str:
+    """Live stream cards (templates/_items.html), newest first, as the first page has them."""
+    return str(request.app.state.templates.env.get_template("_cards.html").render(items=items))
+
+
+async def older_cards(request: Request) -> Response:
+    """The next older page of a live stream's cards, read now (so edits and deletions made since
+    the page loaded are in it), with the stream position it reflects: the script applies live
+    changes after that seq on top."""
+    session_id = request.path_params["session_id"]
+    before = _whole(request.query_params.get("before"), "before")
+    session, items = await services(request).programme.stream_page(session_id, before, STREAM_PAGE + 1)
+    more = len(items) > STREAM_PAGE
+    items = items[-STREAM_PAGE:] if more else items
+    return JSONResponse(
+        {
+            "html": _cards(request, items),
+            "before": items[0].id if more and items else None,
+            "epoch": session.stream_epoch,
+            "seq": session.last_seq,
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def stream_page(request: Request) -> Response:
+    """Numbered page N of a session's stream: its notes and posts N*50-49 to N*50 from the
+    oldest, newest first; an ended session's are on its knowledge pages."""
+    await current_organiser(request)
+    session_id = request.path_params["session_id"]
+    number = request.path_params["number"]
+    if number < 1:
+        raise NotFound("Pages are numbered from 1.")
+    svc = services(request)
+    session, event, items, total = await svc.programme.stream_numbered(
+        session_id, (number - 1) * STREAM_PAGE, STREAM_PAGE
+    )
+    if session.state == "ended" and not session.is_event_feed:
+        return RedirectResponse(f"/archive/sessions/{session_id}", status_code=303)
+    pages = pages_for(total, STREAM_PAGE)
+    if number > pages:
+        raise NotFound(f"This stream has {pages} page{'' if pages == 1 else 's'}: there is no page {number}.")
+    home = f"/events/{event.id}/around" if session.is_event_feed else f"/sessions/{session_id}"
+    return render(
+        request,
+        "stream_page.html",
+        {
+            "session": session,
+            "event": event,
+            "cards_html": Markup(_cards(request, items)),
+            "number": number,
+            "pages": pages,
+            "first": (number - 1) * STREAM_PAGE + 1,
+            "last": (number - 1) * STREAM_PAGE + len(items),
+            "total": total,
+            "home": home,
+            # Newer is towards the live page, older towards page 1.
+            "newer": f"/sessions/{session_id}/page/{number + 1}" if number < pages else home,
+            "older": f"/sessions/{session_id}/page/{number - 1}" if number > 1 else None,
+            "canonical": f"{base_url(request)}/sessions/{session_id}/page/{number}",
+        },
+    )
+
+
+async def stream_item(request: Request) -> Response:
+    """An item's permalink: to the live page when it is among the newest, else to the numbered
+    page that holds it; to the knowledge page's once the session has ended."""
+    session_id = request.path_params["session_id"]
+    item_id = request.path_params["item_id"]
+    session, item, place, total = await services(request).programme.stream_place(session_id, item_id)
+    if session.state == "ended" and not session.is_event_feed:
+        return RedirectResponse(f"/archive/sessions/{session_id}/items/{item_id}", status_code=303)
+    if item.deleted:
+        raise NotFound("This item was deleted.", code="unknown_item")
+    home = f"/events/{session.event_id}/around" if session.is_event_feed else f"/sessions/{session_id}"
+    if item.kind not in CARD_KINDS or place > total - STREAM_PAGE:
+        return RedirectResponse(f"{home}#item-{item_id}", status_code=303)
+    return RedirectResponse(
+        f"/sessions/{session_id}/page/{page_of(place, STREAM_PAGE)}#item-{item_id}", status_code=303
+    )
+
+
+async def knowledge_numbered(request: Request) -> Response:
+    number = request.path_params["number"]
+    if number == 1:
+        return RedirectResponse(f"/archive/sessions/{request.path_params['session_id']}", status_code=308)
+    if number < 1:
+        raise NotFound("Pages are numbered from 1.")
+    return await knowledge_page(request, request.path_params["session_id"], page_no=number)
+
+
+async def _knowledge_cards(
+    request: Request, session_id: str, view: KnowledgeView | None = None
+) -> tuple[list[str], list[str]]:
+    """Every note's and post's knowledge card of the session, in page order (kept cards; what
+    is not kept yet is rendered and kept, as a knowledge page does)."""
+    svc = services(request)
+    cards = cards_of(request)
+    if view is None:
+        view = await svc.archive.knowledge_view(session_id, cards.key)
+    notes_html, posts_html, fresh, section = cards.render(view)
+    svc.archive.keep_cards_later(session_id, view.card_key, fresh, section)
+    return split_cards(notes_html), split_cards(posts_html)
+
+
+async def knowledge_cards(request: Request) -> Response:
+    """The knowledge page's next cards of one section after item `after`, for more.js."""
+    session_id = request.path_params["session_id"]
+    section = request.query_params.get("section")
+    if section not in ("notes", "posts"):
+        raise BadRequest("section must be notes or posts", code="invalid_field", field="section")
+    after = _whole(request.query_params.get("after"), "after")
+    notes, posts = await _knowledge_cards(request, session_id)
+    try:
+        some, last = cards_after(notes if section == "notes" else posts, after, KNOWLEDGE_PAGE)
+    except LookupError:
+        raise NotFound(
+            f"after={after} is not a {section[:-1]} of this page (any more): reload the page",
+            code="unknown_item",
+        ) from None
+    return JSONResponse({"html": "\n".join(some), "after": last}, headers={"cache-control": "no-cache"})
+
+
+async def knowledge_item(request: Request) -> Response:
+    """An item's permalink on a knowledge page: the numbered page that holds it."""
+    session_id = request.path_params["session_id"]
+    item_id = request.path_params["item_id"]
+    svc = services(request)
+    view = await svc.archive.knowledge_view(session_id, cards_of(request).key)
+    notes, posts = await _knowledge_cards(request, session_id, view)
+    base = f"/archive/sessions/{session_id}"
+    for cards in (notes, posts):
+        for index, card in enumerate(cards):
+            if card_id(card) == item_id:
+                page = index // KNOWLEDGE_PAGE + 1
+                return RedirectResponse(
+                    f"{base}{'' if page == 1 else f'/page/{page}'}#item-{item_id}", status_code=303
+                )
+    # Polls and questions are on the first page.
+    if item_id in {p.item.id for p in view.polls} | {q.item.id for q in view.questions}:
+        return RedirectResponse(f"{base}#item-{item_id}", status_code=303)
+    raise NotFound("There is no such item on this knowledge page.", code="unknown_item")
+
+
+routes = [
+    Route("/sessions/{session_id}/older", older_cards),
+    Route("/sessions/{session_id}/page/{number:int}", stream_page),
+    Route("/sessions/{session_id}/items/{item_id:int}", stream_item),
+    Route("/archive/sessions/{session_id}/page/{number:int}", knowledge_numbered),
+    Route("/archive/sessions/{session_id}/cards", knowledge_cards),
+    Route("/archive/sessions/{session_id}/items/{item_id:int}", knowledge_item),
+]
