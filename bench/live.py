@@ -54,7 +54,7 @@ from bench.servers import (
 HOST = "127.0.0.1"
 NOTE_BYTES = 300  # the note body typed by the note-taker
 RESULTS = REPO / "bench" / "results"
-KINDS = ("baseline", "node", "liveblog")  # every scenario runs all three, one after another
+KINDS = ["baseline", "node", "liveblog"]  # every scenario runs all three, one after another
 
 
 @dataclass
@@ -799,7 +799,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quiet-wait", type=float, help="seconds to wait for a quiet machine before each scenario"
     )
+    p.add_argument(
+        "--servers",
+        help="servers to run, e.g. liveblog (for profiling: not a comparison)",
+        default=",".join(KINDS),
+    )
     args = p.parse_args(argv)
+    KINDS[:] = args.servers.split(",")
     profile = QUICK if args.quick else FULL
     if args.viewers:
         profile.viewers = args.viewers
