@@ -209,6 +209,10 @@ class StreamHub:
         self.dropped_slow = 0  # subscribers closed as too slow
         self.freed = 0  # channels freed (idle or ended), for tests
         self.pass_failures = 0  # fan-out passes that raised (a bug: logged, their viewers resume)
+        # Viewer sockets open on this process, and those shed (1013) because there were
+        # streams.max_viewers already: counted by the web layer, which accepts them.
+        self.viewer_sockets = 0
+        self.shed = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
