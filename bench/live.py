@@ -8,7 +8,11 @@ Measures (details in docs/performance.md):
 1. fan-out: delivery latency p50/p99 until the last viewer has the note, and server CPU per
    delivery, for 1,000 and 5,000 viewers of one session at 10 notes/s;
 2. server memory per idle viewer;
-3. acknowledged notes per second over the capture websocket (1, 4, 16 pipelining sockets).
+3. acknowledged notes per second over the capture websocket (1, 4, 16 pipelining sockets);
+4. a reconnect storm (issue 22): every viewer is cut at once while notes go on at 10/s and
+   reconnects within about a second, each with its `since`; the time until the last viewer is
+   back and caught up, the notes' latency meanwhile, CPU and memory peak, and a check that no
+   viewer was refused, missed a change or got one twice.
 Two baselines that store nothing, driven by the same load generator in the same run: a bare
 `websockets` broadcast server (bench/baseline_server.py) and a bare Node.js `ws` server
 (bench/node/server.js); for capture also raw sqlite3 INSERT+COMMIT (synchronous=FULL).
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -49,7 +54,7 @@ from bench.servers import (
 HOST = "127.0.0.1"
 NOTE_BYTES = 300  # the note body typed by the note-taker
 RESULTS = REPO / "bench" / "results"
-KINDS = ("baseline", "node", "liveblog")  # every scenario runs all three, one after another
+KINDS = ["baseline", "node", "liveblog"]  # every scenario runs all three, one after another
 
 
 @dataclass
@@ -63,10 +68,12 @@ class Profile:
     capture_pipeline: int  # notes in flight per capture socket
     workers: int
     quiet_wait: float  # seconds to wait, before each scenario, for other processes to calm down
+    storm_viewers: int = 5000  # viewers cut and reconnecting in the storm
+    storm_spread: float = 1.0  # seconds over which they reconnect
 
 
 FULL = Profile((1000, 5000), 10.0, 2.0, 15.0, (1, 4, 16), 4.0, 64, 2, 15.0)
-QUICK = Profile((1000, 5000), 10.0, 1.0, 3.0, (1, 16), 1.0, 64, 2, 0.0)
+QUICK = Profile((1000, 5000), 10.0, 1.0, 3.0, (1, 16), 1.0, 64, 2, 0.0, storm_viewers=2000)
 
 
 def note_body(sent_ns: int) -> str:
@@ -370,6 +377,140 @@ def sqlite_rate(path: Path, seconds: float) -> float:
     return n / elapsed
 
 
+# -- 4: the reconnect storm --------------------------------------------------------------------
+
+
+@dataclass
+class Storm:
+    kind: str
+    viewers: int
+    connected: int = 0
+    dropped: int = 0
+    caught: int = 0  # viewers back and caught up
+    refused: int = 0  # reconnects that failed (refused, reset, or not a 101)
+    refusals: list[str] = field(default_factory=list)
+    last_open_s: float = float("nan")  # from the cut to the last viewer's completed handshake
+    last_caught_s: float = float("nan")  # ... to the last viewer caught up (synced, or hello)
+    notes: int = 0  # notes sent during the storm (from the cut until everyone was back, + 1 s)
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    took_p50_ms: float = float("nan")  # one viewer's time from its reconnect to caught up
+    took_p99_ms: float = float("nan")
+    replayed: int = 0  # notes viewers received while catching up
+    gaps: int = 0  # changes viewers never received
+    dups: int = 0  # changes viewers received twice
+    behind: int = 0  # viewers whose last seq is not the stream's last, at the end
+    cpu_seconds: float = 0.0  # server CPU from the cut to the last viewer caught up
+    peak_cores: float = 0.0  # server CPU, the busiest 0.25 s, in cores
+    rss_before: int = 0
+    rss_peak: int = 0
+    other_cores: float = 0.0
+
+
+async def run_storm(server: Server, pool: Pool, profile: Profile, log: Callable[[str], None]) -> Storm:
+    result = Storm(server.kind, profile.storm_viewers)
+    resume = server.kind == "liveblog"  # the baselines simply reconnect: they cannot resume
+    taker = await NoteTaker(server).connect()
+    for _ in range(5):
+        taker.send_note()
+    await taker.wait_acks(5)
+    replies = await asyncio.to_thread(pool.connect, HOST, server.port, server.viewer_path(), result.viewers)
+    result.connected = sum(r["connected"] for r in replies)
+    log(f"    {result.connected} viewers connected in {max(r['seconds'] for r in replies):.1f}s")
+
+    loop = asyncio.get_running_loop()
+    sent: list[int] = []
+    sending = True
+
+    async def notes() -> None:
+        start, i = loop.time(), 0
+        while sending:
+            delay = start + i / profile.rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent.append(taker.send_note())
+            i += 1
+
+    sender = asyncio.create_task(notes())
+    await asyncio.sleep(2.0)  # everyone live and caught up, notes flowing
+    await asyncio.to_thread(pool.all, "reset")
+    result.rss_before = result.rss_peak = server.rss()
+    samples: list[tuple[float, float]] = []
+    sampling = True
+
+    async def sample() -> None:
+        while sampling:
+            samples.append((time.monotonic(), server.cpu()))
+            result.rss_peak = max(result.rss_peak, server.rss())
+            await asyncio.sleep(0.25)
+
+    sampler = asyncio.create_task(sample())
+    cpu0, machine0, me0 = server.cpu(), machine_busy_seconds(), cpu_seconds(os.getpid())
+    client0 = sum(r["cpu"] for r in await asyncio.to_thread(pool.all, "cpu"))
+    wall0 = time.monotonic()
+    cut = await asyncio.to_thread(pool.storm, server.viewer_path(), profile.storm_spread, resume)
+    cut_ns = min(r["at"] for r in cut)
+    result.dropped = sum(r["dropped"] for r in cut)
+    deadline = time.monotonic() + 90
+    while True:
+        await asyncio.sleep(0.1)
+        status = await asyncio.to_thread(pool.all, "storm_status")
+        caught = sum(s["caught"] for s in status)
+        failed = sum(s["failed"] for s in status)
+        waiting = sum(s["waiting"] for s in status)
+        if (not waiting and caught + failed >= result.dropped) or time.monotonic() > deadline:
+            break
+    cpu1, wall1 = server.cpu(), time.monotonic()
+    machine1, me1 = machine_busy_seconds(), cpu_seconds(os.getpid())
+    client1 = sum(r["cpu"] for r in await asyncio.to_thread(pool.all, "cpu"))
+    ours = (cpu1 - cpu0) + (client1 - client0) + (me1 - me0)
+    result.other_cores = max(0.0, (machine1 - machine0) - ours) / (wall1 - wall0)
+    result.cpu_seconds = cpu1 - cpu0
+    result.caught = caught
+    result.refused = failed
+    result.refusals = [f for s in status for f in s["failures"]][:5]
+    if caught:
+        result.last_caught_s = (max(s["last_caught"] for s in status) - cut_ns) / 1e9
+        result.last_open_s = (max(s["last_opened"] for s in status) - cut_ns) / 1e9
+    storm_end_ns = cut_ns + int((max(result.last_caught_s, 0.0) + 1.0) * 1e9)
+    await asyncio.sleep(max(0.0, (storm_end_ns - time.monotonic_ns()) / 1e9))
+    sending = False
+    await sender
+    sampling = False
+    await sampler
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        result.peak_cores = max(result.peak_cores, (c1 - c0) / (t1 - t0))
+    await taker.wait_acks(taker.sent)
+    # Every viewer has the last note (or a few seconds pass).
+    deadline = time.monotonic() + 10
+    while True:
+        collected = await asyncio.to_thread(pool.all, "collect")
+        got = sum(c["notes"].get(sent[-1], (0, 0))[1] for c in collected)
+        if got >= result.caught or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    status = await asyncio.to_thread(pool.all, "storm_status")
+    result.gaps = sum(s["gaps"] for s in status)
+    result.dups = sum(s["dups"] for s in status)
+    result.replayed = sum(s["replayed"] for s in status)
+    took = [ms for s in status for ms in s["took_ms"]]
+    result.took_p50_ms, result.took_p99_ms = percentile(took, 50), percentile(took, 99)
+    last_seq = max(seq for s in status for seq in s["seqs"])
+    result.behind = sum(n for s in status for seq, n in s["seqs"].items() if seq != last_seq)
+    storm_notes = [t for t in sent if cut_ns <= t <= storm_end_ns]
+    latencies = []
+    for t in storm_notes:
+        arrivals = [c["notes"][t] for c in collected if t in c["notes"]]
+        if arrivals:
+            latencies.append((max(a[0] for a in arrivals) - t) / 1e6)
+    result.notes = len(storm_notes)
+    result.p50_ms = percentile(latencies, 50)
+    result.p99_ms = percentile(latencies, 99)
+    taker.close()
+    await asyncio.to_thread(pool.all, "drop")
+    return result
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 
@@ -381,6 +522,68 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "–"
 
 
+def render_storm(storms: dict[str, Storm], profile: Profile) -> list[str]:
+    lb, nd = storms.get("liveblog"), storms.get("node")
+    if lb is None:
+        return []
+    bl = storms.get("baseline") or Storm("none", 0)
+    nd = nd or Storm("none", 0)
+    lines = [
+        "",
+        f"Reconnect storm: {lb.viewers:,} viewers cut at once (TCP reset) while notes go on at {profile.rate:g}/s; "
+        f"each reconnects at a random moment within {profile.storm_spread:g} s, Liveblog's with `?since=` its last "
+        "seq (the baselines cannot resume: they simply reconnect and miss what was sent meanwhile).",
+        "",
+        "| Measure | Liveblog | websockets | Node ws | Target | Result |",
+        "|---|---:|---:|---:|---|:--:|",
+    ]
+    add = lines.append
+    add(
+        f"| From the cut to the last viewer connected (s) | {lb.last_open_s:.2f} | {bl.last_open_s:.2f} | "
+        f"{nd.last_open_s:.2f} | | |"
+    )
+    add(
+        f"| From the cut to the last viewer caught up (s) | {lb.last_caught_s:.2f} | {bl.last_caught_s:.2f} | "
+        f"{nd.last_caught_s:.2f} | Liveblog caught up ≤ Node connected | {mark(lb.last_caught_s <= nd.last_open_s)} |"
+    )
+    add(
+        f"| One viewer, from its reconnect to caught up, p50 / p99 (ms) | {lb.took_p50_ms:.0f} / {lb.took_p99_ms:.0f} | "
+        f"{bl.took_p50_ms:.0f} / {bl.took_p99_ms:.0f} | {nd.took_p50_ms:.0f} / {nd.took_p99_ms:.0f} | | |"
+    )
+    add(
+        f"| Notes during the storm, p50 / p99 to the last live viewer (ms) | {lb.p50_ms:.0f} / {lb.p99_ms:.0f} | "
+        f"{bl.p50_ms:.0f} / {bl.p99_ms:.0f} | {nd.p50_ms:.0f} / {nd.p99_ms:.0f} | | |"
+    )
+    add(
+        f"| Server CPU from the cut to the last caught up (s); busiest 0.25 s (cores) | "
+        f"{lb.cpu_seconds:.2f}; {lb.peak_cores:.2f} | {bl.cpu_seconds:.2f}; {bl.peak_cores:.2f} | "
+        f"{nd.cpu_seconds:.2f}; {nd.peak_cores:.2f} | | |"
+    )
+    mib = 1 << 20
+    add(
+        f"| Server RSS before → peak (MiB) | {lb.rss_before / mib:.0f} → {lb.rss_peak / mib:.0f} | "
+        f"{bl.rss_before / mib:.0f} → {bl.rss_peak / mib:.0f} | {nd.rss_before / mib:.0f} → {nd.rss_peak / mib:.0f} | | |"
+    )
+    ok = lb.refused == 0 and lb.caught == lb.dropped
+    add(
+        f"| Viewers back / cut (refused) | {lb.caught:,} / {lb.dropped:,} ({lb.refused}) | "
+        f"{bl.caught:,} / {bl.dropped:,} ({bl.refused}) | {nd.caught:,} / {nd.dropped:,} ({nd.refused}) | "
+        f"none refused | {mark(ok)} |"
+    )
+    ok = lb.gaps == 0 and lb.dups == 0 and lb.behind == 0
+    add(
+        f"| Changes missed / received twice / viewers not at the last seq | {lb.gaps} / {lb.dups} / {lb.behind} | "
+        f"{bl.gaps} / {bl.dups} / {bl.behind} | {nd.gaps} / {nd.dups} / {nd.behind} | 0 / 0 / 0 (Liveblog) | {mark(ok)} |"
+    )
+    add(f"| Notes replayed to reconnecting viewers | {lb.replayed:,} | – | – | | |")
+    others = ", ".join(f"{s.kind} {100 * s.other_cores:.0f}%" for s in storms.values())
+    add("")
+    add(f"CPU used by other processes on the machine during each storm (of one core): {others}.")
+    if lb.refusals or bl.refusals or nd.refusals:
+        add(f"Refusals seen: {[*lb.refusals, *bl.refusals, *nd.refusals][:5]}")
+    return lines
+
+
 def render(
     fanouts: dict[tuple[str, int], Fanout],
     capture: dict[tuple[str, int], Capture],
@@ -390,6 +593,7 @@ def render(
     quick: bool,
     started: float,
     loop: str,
+    storms: dict[str, Storm] | None = None,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -402,6 +606,9 @@ def render(
         f"{profile.rate:g} notes/s, {profile.window:g} s measured after {profile.warmup:g} s warm-up · "
         f"run took {time.monotonic() - started:.0f} s"
     )
+    if not fanouts and not capture:
+        lines.extend(render_storm(storms or {}, profile))
+        return "\n".join(lines) + "\n"
     add("")
     add(
         "| Measure | Liveblog | websockets | Node ws | Liveblog / websockets | Liveblog / Node ws | Target | Result |"
@@ -482,6 +689,7 @@ def render(
         "client (bench/node/server.js). Capture baselines ack without storing. "
         f"Capture errors received: {capture_errors}."
     )
+    lines.extend(render_storm(storms or {}, profile))
     return "\n".join(lines) + "\n"
 
 
@@ -509,6 +717,7 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
 
     fanouts: dict[tuple[str, int], Fanout] = {}
     capture: dict[tuple[str, int], Capture] = {}
+    storms: dict[str, Storm] = {}
     capture_errors = 0
     sqlite_nps = float("nan")
     pool = Pool(profile.workers)
@@ -541,6 +750,22 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
                             )
                 sqlite_nps = sqlite_rate(workdir / "raw.sqlite3", profile.capture_window)
                 log(f"capture: raw sqlite3 FULL: {sqlite_nps:,.0f} commits/s")
+            if only in (None, "storm"):
+                for kind in KINDS:
+                    log(f"storm: {kind}, {profile.storm_viewers:,} viewers")
+                    await wait_quiet(profile.quiet_wait, log)
+                    with server_for(kind, workdir) as server:
+                        st = await run_storm(server, pool, profile, log)
+                        server.check_alive()
+                    storms[kind] = st
+                    log(
+                        f"    last connected {st.last_open_s:.2f} s, last caught up {st.last_caught_s:.2f} s, "
+                        f"each {st.took_p50_ms:.0f}/{st.took_p99_ms:.0f} ms, "
+                        f"p99 {st.p99_ms:.0f} ms, {st.caught}/{st.dropped} back ({st.refused} refused), "
+                        f"{st.gaps} missed, {st.dups} twice, {st.behind} behind, {st.replayed} replayed, "
+                        f"CPU {st.cpu_seconds:.2f} s (peak {st.peak_cores:.2f}), "
+                        f"RSS {st.rss_before >> 20} -> {st.rss_peak >> 20} MiB"
+                    )
     finally:
         pool.close()
     return render(
@@ -552,13 +777,17 @@ async def main_async(profile: Profile, quick: bool, only: str | None) -> str:
         quick,
         started,
         os.environ["LIVEBLOG_BENCH_LOOP"],
+        storms,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="short windows: a smoke run in under a minute")
-    p.add_argument("--only", choices=["fanout", "capture"], help="run one part only")
+    p.add_argument("--only", choices=["fanout", "capture", "storm"], help="run one part only")
+    p.add_argument(
+        "--storm-viewers", type=int, help="viewers in the reconnect storm (default 5000; 2000 quick)"
+    )
     p.add_argument("--viewers", type=lambda s: tuple(int(x) for x in s.split(",")), help="e.g. 1000,5000")
     p.add_argument("--workers", type=int, help="load-generator processes (default 2)")
     p.add_argument("--window", type=float, help="measured seconds of notes per fan-out scenario")
@@ -570,7 +799,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quiet-wait", type=float, help="seconds to wait for a quiet machine before each scenario"
     )
+    p.add_argument(
+        "--servers",
+        help="servers to run, e.g. liveblog (for profiling: not a comparison)",
+        default=",".join(KINDS),
+    )
     args = p.parse_args(argv)
+    KINDS[:] = args.servers.split(",")
     profile = QUICK if args.quick else FULL
     if args.viewers:
         profile.viewers = args.viewers
@@ -578,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
         profile.workers = args.workers
     if args.window:
         profile.window = args.window
+    if args.storm_viewers:
+        profile.storm_viewers = args.storm_viewers
     if args.quiet_wait is not None:
         profile.quiet_wait = args.quiet_wait
     if args.liveblog_src:

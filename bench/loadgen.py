@@ -14,6 +14,13 @@ the note". Notes are recognised without parsing JSON: the note body starts with 
 the sender's CLOCK_MONOTONIC (time.monotonic_ns, comparable across processes on one Linux host).
 The arrival time of a message is taken when epoll reports its socket readable, once per batch
 of ready sockets, so the worker's own time to walk a batch is not counted against the server.
+
+A reconnect storm (`storm`): every open viewer is cut at once (a TCP reset, as when the venue's
+wifi blinks) and reconnects at a time spread over the next second, with `?since=` its last seq
+when the server resumes. Each viewer keeps its last change seq across connections and counts
+gaps and duplicates; it is caught up when the server says `synced` (or, for a server that does
+not resume, at its `hello`). Only notes received live (after that point) count in the latency:
+those replayed while catching up are counted apart.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import base64
 import errno
 import multiprocessing as mp
 import os
+import random
 import select
 import socket
 import struct
 import time
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -52,16 +61,32 @@ BROWSER_HEADERS = (
 )
 
 
-class Viewer:
-    __slots__ = ("sock", "state", "buf", "hello", "close_code", "closed")
+CHANGE = b'{"type":"change","seq":'
+SYNCED = b'{"type":"synced"'
+SEQ_KEY = b'"seq":'
 
-    def __init__(self, sock: socket.socket) -> None:
+
+class Viewer:
+    __slots__ = (
+        "sock", "state", "buf", "hello", "close_code", "closed", "seq", "gaps", "dups", "live",
+        "path", "caught_ns", "opened_ns", "started_ns",
+    )  # fmt: skip
+
+    def __init__(self, sock: socket.socket, path: str | None = None) -> None:
         self.sock = sock
         self.state = CONNECTING
         self.buf = b""
         self.hello = False
         self.close_code: int | None = None
         self.closed = False
+        self.seq = -1  # the last change seq received (over every connection), -1 before the hello
+        self.gaps = 0  # changes skipped (seq jumped ahead)
+        self.dups = 0  # changes received again (seq did not move forward)
+        self.live = True  # False while catching up after a reconnect: notes are replays
+        self.path = path  # the path to connect to, if not the connect command's
+        self.caught_ns = 0  # when this connection was caught up (storm)
+        self.opened_ns = 0  # when this connection's handshake completed (storm)
+        self.started_ns = 0  # when this connection was started (storm)
 
 
 class Worker:
@@ -76,6 +101,13 @@ class Worker:
         self.running = True
         # A connect command in progress: (addr, path, remaining to start, in flight, target, ...).
         self.pending: dict[str, Any] | None = None
+        self.addr: tuple[str, int] = ("", 0)
+        self.host = ""
+        # A storm in progress: reconnects not started yet, (due ns, viewer), earliest first.
+        self.storm_due: list[tuple[int, Viewer]] = []
+        self.storm_resume = False
+        self.storm_failures: list[str] = []
+        self.replayed = 0  # notes received while catching up (storm)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -101,6 +133,7 @@ class Worker:
                 self.failed(fd, v, data[: data.find(b"\r\n")].decode(errors="replace"))
                 return
             v.state = OPEN
+            v.opened_ns = now
             self.handshake_done()
             data = data[end + 4 :]
         pos = 0
@@ -126,19 +159,42 @@ class Worker:
             if opcode == 1:  # text, unfragmented: all this server sends
                 self.frames += 1
                 self.bytes += n
-                i = data.find(MARK, pos + head, end)
+                start = pos + head
+                if data.startswith(CHANGE, start):
+                    k = start + len(CHANGE)
+                    seq = int(data[k : data.find(b",", k, end)])
+                    if v.seq >= 0:
+                        if seq <= v.seq:
+                            v.dups += 1
+                        elif seq > v.seq + 1:
+                            v.gaps += seq - v.seq - 1
+                    if seq > v.seq:
+                        v.seq = seq
+                i = data.find(MARK, start, end)
                 if i >= 0:
-                    t = int(data[i + 8 : data.find(b" ", i + 8, end)])
-                    rec = self.notes.get(t)
-                    if rec is None:
-                        self.notes[t] = [now, 1]
+                    if not v.live:
+                        self.replayed += 1
                     else:
-                        rec[1] += 1
-                        if now > rec[0]:
-                            rec[0] = now
+                        t = int(data[i + 8 : data.find(b" ", i + 8, end)])
+                        rec = self.notes.get(t)
+                        if rec is None:
+                            self.notes[t] = [now, 1]
+                        else:
+                            rec[1] += 1
+                            if now > rec[0]:
+                                rec[0] = now
                 elif not v.hello:
                     v.hello = True  # the hello: this viewer is subscribed
                     self.ready += 1
+                    if v.seq < 0:
+                        k = data.find(SEQ_KEY, start, end)
+                        if k >= 0:
+                            k += len(SEQ_KEY)
+                            v.seq = int(data[k : data.find(b",", k, end)])
+                    if not v.live and not self.storm_resume:
+                        self.caught_up(v, now)
+                elif not v.live and data.startswith(SYNCED, start):
+                    self.caught_up(v, now)
             elif opcode == OP_PING:
                 self.send(v, OP_PONG, data[pos + head : end])
             elif opcode == OP_CLOSE:
@@ -152,6 +208,10 @@ class Worker:
             pos = end
         if pos < size:
             v.buf = data[pos:]
+
+    def caught_up(self, v: Viewer, now: int) -> None:
+        v.live = True
+        v.caught_ns = now
 
     def send(self, v: Viewer, opcode: int, payload: bytes) -> None:
         try:
@@ -175,6 +235,8 @@ class Worker:
     # -- connecting ------------------------------------------------------------------------
 
     def start_connect(self, host: str, port: int, path: str, n: int, concurrency: int) -> None:
+        self.addr = (host, port)
+        self.host = f"{host}:{port}"
         self.pending = {
             "addr": (host, port),
             "host": f"{host}:{port}",
@@ -196,30 +258,37 @@ class Worker:
         while p["to_start"] > 0 and p["in_flight"] < p["concurrency"]:
             p["to_start"] -= 1
             p["in_flight"] += 1
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            err = sock.connect_ex(p["addr"])
-            if err not in (0, errno.EINPROGRESS):
-                sock.close()
+            sock, err = self.open_socket()
+            if sock is None:
                 p["in_flight"] -= 1
-                p["failures"].append(os.strerror(err))
+                p["failures"].append(err)
                 continue
             v = Viewer(sock)
             self.viewers[sock.fileno()] = v
             self.ep.register(sock.fileno(), select.EPOLLOUT)
 
+    def open_socket(self) -> tuple[socket.socket | None, str]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = sock.connect_ex(self.addr)
+        if err not in (0, errno.EINPROGRESS):
+            sock.close()
+            return None, os.strerror(err)
+        return sock, ""
+
     def on_connected(self, fd: int, v: Viewer) -> None:
         p = self.pending
-        assert p is not None
+        assert p is not None or v.path is not None
         err = v.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self.failed(fd, v, os.strerror(err))
             return
         key = base64.b64encode(os.urandom(16)).decode()
+        path = v.path if v.path is not None else (p["path"] if p is not None else "/")
         request = (
-            f"GET {p['path']} HTTP/1.1\r\nHost: {p['host']}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Origin: http://{p['host']}\r\nSec-WebSocket-Key: {key}\r\n{BROWSER_HEADERS}\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Origin: http://{self.host}\r\nSec-WebSocket-Key: {key}\r\n{BROWSER_HEADERS}\r\n"
         )
         v.sock.send(request.encode())
         v.state = HANDSHAKE
@@ -238,6 +307,8 @@ class Worker:
             pass
         v.sock.close()
         self.viewers.pop(fd, None)
+        if v.path is not None:
+            self.storm_failures.append(why)
         if self.pending is not None:
             self.pending["in_flight"] -= 1
             self.pending["failures"].append(why)
@@ -266,6 +337,79 @@ class Worker:
                 "seconds": time.monotonic() - p["start"],
             }
         )
+
+    # -- the reconnect storm -----------------------------------------------------------------
+
+    def storm(self, path: str, spread: float, resume: bool) -> dict[str, Any]:
+        """Cut every open viewer at once (TCP reset) and schedule each one's reconnect at a
+        random moment within `spread` seconds, from its last seq if the server resumes."""
+        self.storm_resume = resume
+        self.storm_failures = []
+        self.replayed = 0
+        now = time.monotonic_ns()
+        due: list[tuple[int, Viewer]] = []
+        viewers, self.viewers = self.viewers, {}
+        for fd, v in viewers.items():
+            if v.closed:
+                continue
+            try:
+                self.ep.unregister(fd)
+            except OSError:
+                pass
+            v.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            v.sock.close()
+            v.closed = True
+            v.live = False
+            v.hello = False
+            v.buf = b""
+            v.caught_ns = v.opened_ns = 0
+            v.path = f"{path}?since={v.seq}" if resume and v.seq >= 0 else path
+            due.append((now + int(random.random() * spread * 1e9), v))
+        self.ready = 0
+        due.sort(key=lambda item: item[0])
+        self.storm_due = due
+        return {"dropped": len(due), "at": now}
+
+    def reconnect_due(self) -> None:
+        now = time.monotonic_ns()
+        due = self.storm_due
+        started = 0
+        while started < len(due) and due[started][0] <= now:
+            v = due[started][1]
+            started += 1
+            sock, err = self.open_socket()
+            if sock is None:
+                self.storm_failures.append(err)
+                continue
+            v.sock = sock
+            v.started_ns = now
+            v.state = CONNECTING
+            v.closed = False
+            self.viewers[sock.fileno()] = v
+            self.ep.register(sock.fileno(), select.EPOLLOUT)
+        if started:
+            del due[:started]
+
+    def storm_status(self) -> dict[str, Any]:
+        viewers = list(self.viewers.values())
+        caught = [v.caught_ns for v in viewers if v.caught_ns]
+        opened = [v.opened_ns for v in viewers if v.opened_ns]
+        return {
+            "waiting": len(self.storm_due),
+            "caught": len(caught),
+            "last_caught": max(caught, default=0),
+            "last_opened": max(opened, default=0),
+            # each viewer's own time from its reconnect to caught up, ms
+            "took_ms": [(v.caught_ns - v.started_ns) / 1e6 for v in viewers if v.caught_ns and v.started_ns],
+            "failed": len(self.storm_failures),
+            "failures": self.storm_failures[:5],
+            "gaps": sum(v.gaps for v in viewers),
+            "dups": sum(v.dups for v in viewers),
+            "with_gaps": sum(1 for v in viewers if v.gaps),
+            "seqs": dict(Counter(v.seq for v in viewers)),  # last seq -> viewers there
+            "replayed": self.replayed,
+            "closed": sum(1 for v in viewers if v.closed),
+        }
 
     # -- commands --------------------------------------------------------------------------
 
@@ -322,6 +466,10 @@ class Worker:
                 result = self.collect()
             elif name == "drop":
                 result = self.drop_all()
+            elif name == "storm":
+                result = self.storm(*args)
+            elif name == "storm_status":
+                result = self.storm_status()
             elif name == "cpu":
                 result = {"cpu": cpu_seconds(os.getpid())}
             elif name == "exit":
@@ -341,7 +489,11 @@ class Worker:
         self.ep.register(pipe_fd, select.EPOLLIN)
         viewers = self.viewers
         while self.running:
-            events = self.ep.poll(0.05 if self.pending is not None else 1.0)
+            if self.storm_due:
+                timeout = max(0.0, min(0.005, (self.storm_due[0][0] - time.monotonic_ns()) / 1e9))
+            else:
+                timeout = 0.05 if self.pending is not None else 1.0
+            events = self.ep.poll(timeout)
             now = time.monotonic_ns()
             viewers = self.viewers
             for fd, mask in events:
@@ -357,6 +509,8 @@ class Worker:
                     self.on_readable(fd, v, now)
             if self.pending is not None:
                 self.check_pending()
+            if self.storm_due:
+                self.reconnect_due()
 
 
 def _worker_main(pipe: Connection) -> None:
@@ -398,6 +552,9 @@ class Pool:
         for w in self.workers:
             w.send(*command)
         return [w.reply(timeout) for w in self.workers]
+
+    def storm(self, path: str, spread: float, resume: bool) -> list[dict[str, Any]]:
+        return self.all("storm", path, spread, resume)
 
     def connect(self, host: str, port: int, path: str, n: int, concurrency: int = 64) -> list[dict[str, Any]]:
         shares = [

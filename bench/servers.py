@@ -167,6 +167,9 @@ def liveblog_server(
     )
     log_path = workdir / "liveblog.log"
     cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
+    if os.environ.get("LIVEBLOG_BENCH_CPROFILE"):
+        # Profile the server (bench only): the stats are written when it stops.
+        cmd[1:3] = ["-m", "bench.profiled", os.environ["LIVEBLOG_BENCH_CPROFILE"]]
     if os.environ.get("LIVEBLOG_BENCH_LOOP"):
         cmd += ["--loop", os.environ["LIVEBLOG_BENCH_LOOP"]]
     env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}

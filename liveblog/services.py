@@ -167,6 +167,7 @@ class Services:
             ring_size=settings.streams.ring_size,
             replay_window=settings.streams.replay_window,
             heartbeat_seconds=settings.streams.heartbeat_seconds,
+            resume_batch_bytes=settings.streams.viewer_buffer_bytes,
         )
         db.on_commit = hub.publish
         archive = Archive(db, settings.archive)

@@ -71,6 +71,16 @@ class StreamSettings:
     ring_size: int = 1024
     viewer_buffer_bytes: int = 262144
     stall_seconds: float = 8.0
+    # Viewer websockets one process holds before it sheds new ones (1013 with a retry hint): past
+    # its memory or its file descriptors, a process would swap or fail every accept. 0: no limit.
+    max_viewers: int = 20000
+    retry_after_seconds: float = 10.0  # the hint a shed viewer gets: wait at least this, jittered
+
+    def __post_init__(self) -> None:
+        if self.max_viewers < 0:
+            raise ConfigError(f"streams.max_viewers must be 0 (no limit) or more, not {self.max_viewers}")
+        if not self.retry_after_seconds > 0:
+            raise ConfigError(f"streams.retry_after_seconds must be above 0, not {self.retry_after_seconds}")
 
 
 @dataclass(frozen=True)

@@ -236,3 +236,60 @@ async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path:
             sock.close()
     finally:
         await services.close()
+
+
+def http_answer(port: int, request: str) -> bytes:
+    """Send a raw request and read the response's head (and a short body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(request.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+async def test_handshakes_are_answered_as_the_rfc_says_on_the_plain_path_and_the_general_one(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.ws_url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}"
+
+            def request(*headers: str) -> bytes:
+                lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *headers, "", ""]
+                return http_answer(port, "\r\n".join(lines))
+
+            key = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example: its accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+            plain = ["Upgrade: websocket", "Connection: keep-alive, Upgrade", f"Sec-WebSocket-Key: {key}"]
+            ok = await asyncio.to_thread(
+                request, *plain, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: x, liveblog.v1"
+            )
+            head = ok.split(b"\r\n\r\n")[0].decode()
+            assert head.startswith("HTTP/1.1 101 "), head
+            assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head.split("\r\n")
+            assert "Sec-WebSocket-Protocol: liveblog.v1" in head.split("\r\n")
+            old = await asyncio.to_thread(request, *plain, "Sec-WebSocket-Version: 8")
+            assert old.startswith(b"HTTP/1.1 400 "), old  # websockets' answer, naming the header
+            assert b"invalid Sec-WebSocket-Version header: 8" in old
+            short_key = await asyncio.to_thread(
+                request,
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                "Sec-WebSocket-Key: c2hvcnQ=",
+                "Sec-WebSocket-Version: 13",
+            )
+            assert short_key.startswith(b"HTTP/1.1 400 "), short_key
+            foreign = await asyncio.to_thread(
+                request, *plain, "Sec-WebSocket-Version: 13", "Origin: https://elsewhere.example"
+            )
+            assert foreign.startswith(b"HTTP/1.1 403 "), foreign  # refused by the app before accepting
+    finally:
+        await services.close()

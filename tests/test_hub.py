@@ -179,6 +179,7 @@ async def test_the_changes_of_one_publish_reach_each_subscriber_as_one_write_per
     hub = make_hub(store)
     first, second = FakeOutlet(), FakeOutlet()
     async with hub.subscribe("s", first), hub.subscribe("s", second):
+        first.batches = second.batches = 0  # joining was one (hello and synced)
         store.commit(hub, 20)  # one commit of 20 changes (a page of social posts)
         store.commit(hub)  # then one on its own: a plain write
         for outlet in (first, second):
@@ -233,7 +234,7 @@ async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_
         await passes_done(hub)
         for outlet in outlets:
             assert outlet.seqs() == list(range(1, 22))
-        assert [o.batches for o in outlets] == [1, 1, 1, 1, 1, 1]
+        assert [o.batches for o in outlets] == [2, 2, 2, 2, 2, 2]  # joining (hello, synced), then one
         # reached before the note: one more write of it; reached after: posts and note together
         assert [len(o.frames) for o in outlets] == [1 + 1 + 20 + 1] * 6  # hello, synced, changes
         assert not hub.channels["s"].passing
@@ -295,7 +296,9 @@ async def test_a_subscriber_behind_by_more_than_the_ring_is_closed_to_resume_not
 
 class BrokenOutlet(FakeOutlet):
     def write_batch(self, batch: FrameBatch) -> bool:
-        raise RuntimeError("a bug in an outlet")
+        if any(frame.seq is not None for frame in batch.frames):  # joins; changes then raise
+            raise RuntimeError("a bug in an outlet")
+        return super().write_batch(batch)
 
 
 async def test_a_fan_out_pass_that_raises_is_logged_and_its_viewers_resume_instead_of_the_stream_sticking(
@@ -384,13 +387,48 @@ async def test_a_long_replay_from_storage_is_paced_by_the_viewer_without_holes()
 
 async def test_a_replay_from_the_ring_that_overflows_closes_instead_of_leaving_a_hole() -> None:
     store = FakeStore()
-    hub = make_hub(store)
+    hub = make_hub(store, resume_batch_bytes=0)  # the ring's replay is paced (as one too big for a batch)
     store.commit(hub, 30)
     outlet = FakeOutlet(limit=10)
     async with hub.subscribe("s", outlet, since=0):
         pass
     assert outlet.closed and outlet.close_code == CloseCode.TOO_SLOW
     assert outlet.seqs() == list(range(1, 10))  # a prefix: the client resumes from 9
+
+
+class SharingOutlet(FakeOutlet):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[FrameBatch] = []
+
+    def write_batch(self, batch: FrameBatch) -> bool:
+        self.written.append(batch)
+        return super().write_batch(batch)
+
+
+async def test_viewers_resuming_from_the_same_seq_share_one_encoded_resume_and_get_each_change_once() -> None:
+    store = FakeStore()
+    hub = make_hub(store)
+    store.commit(hub, 5)
+    crowd = [SharingOutlet() for _ in range(3)]
+    later = SharingOutlet()
+    for outlet in crowd:
+        await hub.join("s", outlet, since=2)
+    await hub.join("s", later, since=4)
+    assert crowd[0].written[0] is crowd[1].written[0] is crowd[2].written[0]  # encoded once
+    assert later.written[0] is not crowd[0].written[0]  # another position: its own
+    store.commit(hub)
+    for outlet in [*crowd, later]:
+        kinds = [f["type"] for f in outlet.frames]
+        assert kinds[0] == "hello" and kinds.count("synced") == 1
+        assert outlet.frames[0]["since"] == (2 if outlet in crowd else 4)
+    assert [o.seqs() for o in crowd] == [[3, 4, 5, 6]] * 3
+    assert later.seqs() == [5, 6]
+    store.commit(hub)  # a new head: the next one resuming from 2 gets the new change too
+    newcomer = SharingOutlet()
+    await hub.join("s", newcomer, since=2)
+    assert newcomer.written[0] is not crowd[0].written[0]
+    assert newcomer.seqs() == [3, 4, 5, 6, 7]
 
 
 async def test_a_hole_in_storage_is_never_handed_out() -> None:
@@ -522,7 +560,7 @@ async def test_changes_arriving_out_of_order_are_reordered_without_dropping_anyo
         assert outlet.seqs() == [1]  # 3 and 4 wait: never delivered ahead of 2
         hub.publish([c[1], c[2]])  # 2 arrives, and 3 again (every process sees its own echo)
         assert outlet.seqs() == [1, 2, 3, 4]
-        assert outlet.batches == 1  # 2, 3 and 4 released together go in one write
+        assert outlet.batches == 2  # joining; then 2, 3 and 4 released together go in one write
         assert not outlet.closed
     await hub.stop()
 

@@ -91,6 +91,10 @@ GAP_FILL_ATTEMPTS = 5
 # run other work (~1 ms of writes). A pass of single changes (notes) runs to the end at once:
 # interleaving other work there only makes the last viewer wait longer.
 FANOUT_SLICE = 128
+# A resume from the ring up to this size (hello and synced included) is written at once, as one
+# batch shared by everyone resuming from the same seq; a longer one is paced by the viewer. The
+# services pass `streams.viewer_buffer_bytes`: what a viewer's buffer would take anyway.
+RESUME_BATCH_BYTES = 256 * 1024
 
 
 def _change_from_text(session_id: str, text: str) -> Change:
@@ -135,6 +139,10 @@ class Channel:
         # What a subscriber at a given position is owed, built once per head for all of them.
         self.owed: dict[int, Frame | FrameBatch] = {}
         self.owed_head = -1
+        # What a subscriber joining at a given head from a given seq is sent (StreamHub._resume_batch).
+        self.resumes: dict[Any, FrameBatch] = {}
+        self.resumes_head = -1
+        self.resumes_bytes = 0
         self.catching: list[_Catching] = []
         self.note_takers: Counter[str] = Counter()
         self.loading: asyncio.Future[None] | None = None
@@ -185,8 +193,10 @@ class StreamHub:
         heartbeat_seconds: float = 15.0,
         idle_seconds: float = IDLE_CHANNEL_SECONDS,
         fanout_slice: int = FANOUT_SLICE,
+        resume_batch_bytes: int = RESUME_BATCH_BYTES,
     ) -> None:
         self.fanout_slice = fanout_slice
+        self.resume_batch_bytes = resume_batch_bytes
         self._load_head = load_head
         self._load_changes = load_changes
         self.ring_size = ring_size
@@ -199,6 +209,10 @@ class StreamHub:
         self.dropped_slow = 0  # subscribers closed as too slow
         self.freed = 0  # channels freed (idle or ended), for tests
         self.pass_failures = 0  # fan-out passes that raised (a bug: logged, their viewers resume)
+        # Viewer sockets open on this process, and those shed (1013) because there were
+        # streams.max_viewers already: counted by the web layer, which accepts them.
+        self.viewer_sockets = 0
+        self.shed = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -413,6 +427,8 @@ class StreamHub:
                 if frame.seq in wanted:
                     frames[n] = Frame.of(redacted_change(json.loads(frame.text)))
         channel.owed.clear()
+        channel.resumes.clear()
+        channel.resumes_bytes = 0
 
     # -- fan-out passes ------------------------------------------------------------------------
     #
@@ -687,28 +703,24 @@ class StreamHub:
             raise ReloadRequired("too_far_behind", channel.epoch, head)
         start = head if since is None else since
         channel.idle_since = None
-        written = self._send(
-            outlet,
-            Frame.of(
-                {
-                    "type": "hello",
-                    "protocol": PROTOCOL_VERSION,
-                    "session": session_id,
-                    "epoch": channel.epoch,
-                    "seq": head,
-                    "since": start,
-                    "heartbeat": self.heartbeat_seconds,
-                    **(hello or {}),
-                }
-            ),
-        )
+        resume = self._resume_batch(channel, head, start, hello) if channel.ring_covers(start) else None
+        if resume is not None:
+            # The usual short resume (or a fresh viewer): hello, what it missed and synced, encoded
+            # once for everyone resuming from the same seq, in one write; live with no await.
+            if outlet.write_batch(resume):
+                channel.live[outlet] = head
+            else:
+                self._too_slow(outlet)
+            written = False
+        else:
+            written = self._send(outlet, self._hello(channel, head, start, hello))
         if written:
             paced = True
             backlog: list[Frame] | None = None  # None: replayed from storage
             if channel.ring_covers(start):
-                # Everything missed is in memory: written at once while the viewer's buffer takes
-                # it, then live with no await in between (the usual short resume).
-                backlog = [frame for frame in channel.ring if frame.seq is not None and frame.seq > start]
+                # More than its buffer holds (else `resume` above): written while the viewer's
+                # buffer takes it, the rest paced by the viewer, like storage.
+                backlog = list(itertools.islice(channel.ring, len(channel.ring) - (head - start), None))
                 taken = 0
                 while taken < len(backlog) and outlet.write(backlog[taken]):
                     taken += 1
@@ -717,7 +729,6 @@ class StreamHub:
                     if self._send(outlet, Frame.of({"type": "synced", "seq": head})):
                         channel.live[outlet] = head
                 else:
-                    # More than its buffer holds: the rest is paced by the viewer, like storage.
                     start = head - (len(backlog) - taken)
                     del backlog[:taken]
             if paced:
@@ -735,6 +746,54 @@ class StreamHub:
             channel.note_takers[note_taker] += 1
             self._announce_presence(channel)
         return channel
+
+    def _hello(self, channel: Channel, head: int, start: int, hello: dict[str, Any] | None) -> Frame:
+        return Frame.of(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "session": channel.session_id,
+                "epoch": channel.epoch,
+                "seq": head,
+                "since": start,
+                "heartbeat": self.heartbeat_seconds,
+                **(hello or {}),
+            }
+        )
+
+    def _resume_batch(
+        self, channel: Channel, head: int, start: int, hello: dict[str, Any] | None
+    ) -> FrameBatch | None:
+        """Hello, the ring's frames after `start` and synced, as one batch shared by every
+        subscriber joining at this head from `start` with the same hello (a reconnecting crowd:
+        one encoding and one write each). None when it is more than `resume_batch_bytes`: that
+        replay is paced by the viewer instead."""
+        count = head - start
+        if count > len(channel.ring):
+            return None
+        try:
+            key: tuple[Any, ...] | None = (start, *(hello or {}).items())
+            hash(key)
+        except TypeError:  # a hello with nested values (a note-taker's): built for this one only
+            key = None
+        if channel.resumes_head != head:
+            channel.resumes.clear()
+            channel.resumes_bytes = 0
+            channel.resumes_head = head
+        batch = channel.resumes.get(key) if key is not None else None
+        if batch is None:
+            ring = channel.ring
+            frames = [self._hello(channel, head, start, hello)]
+            frames.extend(itertools.islice(ring, len(ring) - count, None))
+            frames.append(Frame.of({"type": "synced", "seq": head}))
+            batch = FrameBatch(frames)
+            if batch.size > self.resume_batch_bytes:
+                return None
+            # Bounded: positions far apart each cost up to resume_batch_bytes until the next change.
+            if key is not None and channel.resumes_bytes + batch.size <= 4 * self.resume_batch_bytes:
+                channel.resumes[key] = batch
+                channel.resumes_bytes += batch.size
+        return batch
 
     def leave(self, channel: Channel, outlet: Outlet, *, note_taker: str | None = None) -> None:
         channel.live.pop(outlet, None)

@@ -29,6 +29,7 @@ class CloseCode:
     INVALID_DATA = 1007  # a text frame that is not UTF-8 (sent by the server library)
     MESSAGE_TOO_BIG = 1009  # a message over limits.frame_bytes (liveblog.web.wsproto)
     SERVICE_RESTART = 1012  # sent on shutdown (liveblog.web.wsproto): reconnect
+    TRY_AGAIN_LATER = 1013  # overloaded: the reason says "retry after N s" (retry_after_reason)
     BAD_REQUEST = 4400  # malformed connection parameters (since, epoch)
     UNAUTHORIZED = 4401  # missing, unknown or revoked note-taker token
     FORBIDDEN = 4403  # the token does not cover this session
@@ -36,6 +37,11 @@ class CloseCode:
     TOO_SLOW = 4408  # the viewer did not keep up: resume from your last seq
     RELOAD = 4409  # your position cannot be resumed: reload the snapshot
     REVOKED = 4410  # the credential that opened this socket was revoked: do not reconnect with it
+
+
+def retry_after_reason(seconds: float) -> str:
+    """The close reason of a 1013: clients read the number and wait at least that long, jittered."""
+    return f"overloaded: retry after {seconds:g} s"
 
 
 def dumps(message: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from starlette.datastructures import Headers, QueryParams
 from liveblog.errors import NotFound
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
-from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps
+from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps, retry_after_reason
 from liveblog.web.outlets import QueueOutlet, TransportOutlet
 from liveblog.web.security import origin_allowed, trusted_origins
 from liveblog.web.sockets import decode, error_message, parse_position, reply
@@ -45,6 +45,25 @@ async def serve_viewer(
         return
     offered = scope.get("subprotocols") or []
     await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL if SUBPROTOCOL in offered else None})
+    hub = services.hub
+    streams = services.settings.streams
+    if streams.max_viewers and hub.viewer_sockets >= streams.max_viewers:
+        # Full: shed it, with a hint the page's client honours (jittered), rather than swap or run
+        # out of file descriptors (docs/protocol.md, "Load shedding").
+        hub.shed += 1
+        reason = retry_after_reason(streams.retry_after_seconds)
+        await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN_LATER, "reason": reason})
+        return
+    hub.viewer_sockets += 1
+    try:
+        await _serve(services, scope, receive, send, session_id, fast)
+    finally:
+        hub.viewer_sockets -= 1
+
+
+async def _serve(
+    services: Services, scope: Scope, receive: Any, send: Any, session_id: str, fast: FastSend | None
+) -> None:
     try:
         since, epoch = parse_position(QueryParams(scope.get("query_string", b"").decode("latin-1")))
     except ValueError as exc:

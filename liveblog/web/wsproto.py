@@ -7,7 +7,11 @@ websocket frame, encoded once for all viewers, straight to the connection's tran
 it. Because the extension travels in the scope, middleware that wraps `send` (tracing, error
 reporting) leaves the fast path on. The only uvicorn contract used is the one for `ws=` classes:
 the constructor's `config`, `server_state` and `app_state`, `shutdown()`, and the connection set.
-Frames are parsed by websockets' documented sans-I/O `ServerProtocol`.
+Frames are parsed by websockets' documented sans-I/O `Protocol`. The handshake uvicorn hands over
+(a request its HTTP parser has already read) is checked and answered here when it is the plain
+kind every browser sends; anything else goes to websockets' `ServerProtocol`, which answers it
+(405, 426, 400...). A crowd reconnecting at once is mostly handshakes (docs/architecture.md,
+"The accept and resume path").
 
 It also owns two per-connection bounds (docs/protocol.md, "Slow and stalled connections"): the
 socket's kernel send buffer is fixed (SO_SNDBUF), and a connection that has been sent data but
@@ -17,6 +21,9 @@ has not answered a ping within `streams.stall_seconds` is closed with 4408.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import email.utils
 import logging
 import os
 import socket
@@ -29,7 +36,10 @@ from urllib.parse import unquote
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 from websockets.http11 import Request
+from websockets.protocol import Protocol as WsProtocol
+from websockets.protocol import Side, State
 from websockets.server import ServerProtocol
+from websockets.utils import accept_key
 
 from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
 from liveblog.web.memory import RELEASER
@@ -108,7 +118,10 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.tasks: set[asyncio.Task[None]] = server_state.tasks
         self.default_headers: list[tuple[bytes, bytes]] = server_state.default_headers
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.conn = ServerProtocol(max_size=config.ws_max_size, logger=log)
+        # websockets' frame parser, made when the handshake comes (_fast_handshake or ServerProtocol).
+        self.conn: WsProtocol = None  # type: ignore[assignment]
+        # The handshake's answer until the app accepts: Sec-WebSocket-Accept (a plain handshake
+        # checked here) or websockets' Response.
         self.response: Any = None
         self.client: tuple[str, int] | None = None
         self.path = ""
@@ -171,6 +184,11 @@ class FastWebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.discarding:
             return  # read, so that closing never finds it unread (see _fail_parsing)
+        if self.conn is None:
+            if self._fast_handshake(data):
+                return
+            # Not the plain handshake: websockets checks it, and answers what is wrong.
+            self.conn = ServerProtocol(max_size=self.config.ws_max_size, logger=log)
         self.conn.receive_data(data)
         if self.conn.parser_exc is not None or self.conn.handshake_exc is not None:
             if self.conn.close_rcvd is not None:
@@ -201,7 +219,60 @@ class FastWebSocketProtocol(asyncio.Protocol):
 
     # -- handshake -----------------------------------------------------------------------------
 
+    def _fast_handshake(self, data: bytes) -> bool:
+        """The handshake a browser sends (one complete GET with Upgrade: websocket, Connection:
+        Upgrade, version 13 and a 16-byte key), checked and opened without websockets' HTTP
+        parser: uvicorn's own has already read it. False for anything else, untouched."""
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep or rest:
+            return False
+        try:
+            lines = head.decode("ascii").split("\r\n")
+        except UnicodeDecodeError:
+            return False
+        request_line = lines[0].split(" ")
+        if len(request_line) != 3 or request_line[0] != "GET" or request_line[2] != "HTTP/1.1":
+            return False
+        key = version = None
+        upgrade: list[str] = []
+        connection: list[str] = []
+        subprotocols: list[str] = []
+        headers: list[tuple[bytes, bytes]] = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                return False
+            name = name.strip().lower()
+            value = value.strip()
+            if name == "sec-websocket-key":
+                if key is not None:
+                    return False
+                key = value
+            elif name == "sec-websocket-version":
+                if version is not None:
+                    return False
+                version = value
+            elif name == "upgrade":
+                upgrade.extend(t.strip().lower() for t in value.split(","))
+            elif name == "connection":
+                connection.extend(t.strip().lower() for t in value.split(","))
+            elif name == "sec-websocket-protocol":
+                subprotocols.extend(t.strip() for t in value.split(","))
+            headers.append((name.encode(), value.encode()))
+        if upgrade != ["websocket"] or "upgrade" not in connection or version != "13" or key is None:
+            return False
+        try:
+            if len(base64.b64decode(key.encode(), validate=True)) != 16:
+                return False
+        except binascii.Error:
+            return False
+        self.conn = WsProtocol(Side.SERVER, state=State.OPEN, max_size=self.config.ws_max_size, logger=log)
+        self.response = accept_key(key)
+        self._open(request_line[1], headers, subprotocols)
+        return True
+
     def _handshake(self, request: Request) -> None:
+        assert isinstance(self.conn, ServerProtocol)
         response = self.conn.accept(request)
         if response.status_code != 101:
             self.close_sent = self.handshake_complete = True
@@ -210,12 +281,17 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self.transport.close()
             return
         self.response = response
-        raw_path, _, query = request.path.partition("?")
         subprotocols = [
             token.strip()
             for header in request.headers.get_all("Sec-WebSocket-Protocol")
             for token in header.split(",")
         ]
+        headers = [(k.lower().encode("ascii"), v.encode("latin-1")) for k, v in request.headers.raw_items()]
+        self._open(request.path, headers, subprotocols)
+
+    def _open(self, target: str, headers: list[tuple[bytes, bytes]], subprotocols: list[str]) -> None:
+        """The handshake is valid: the app gets its scope and decides (accept or close)."""
+        raw_path, _, query = target.partition("?")
         root = self.config.root_path
         self.path = root + unquote(raw_path)
         scope = {
@@ -229,9 +305,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             "path": self.path,
             "raw_path": (root + raw_path).encode("ascii"),
             "query_string": query.encode("ascii"),
-            "headers": [
-                (k.lower().encode("ascii"), v.encode("latin-1")) for k, v in request.headers.raw_items()
-            ],
+            "headers": headers,
             "subprotocols": subprotocols,
             "state": self.app_state.copy(),
             "extensions": {FAST_SEND: self},
@@ -264,8 +338,14 @@ class FastWebSocketProtocol(asyncio.Protocol):
         if self.handshake_complete:
             return
         self.handshake_complete = self.close_sent = True
-        self.conn.send_response(self.conn.reject(status, ""))
-        self._flush_conn()
+        if isinstance(self.conn, ServerProtocol):
+            self.conn.send_response(self.conn.reject(status, ""))
+            self._flush_conn()
+        else:  # the plain handshake (or none yet): the same answer, written here
+            self.transport.write(
+                f"HTTP/1.1 {status.value} {status.phrase}\r\nDate: {email.utils.formatdate(usegmt=True)}\r\n"
+                "Connection: close\r\nContent-Length: 0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".encode()
+            )
         self.transport.close()
 
     # -- ASGI ----------------------------------------------------------------------------------
@@ -328,13 +408,24 @@ class FastWebSocketProtocol(asyncio.Protocol):
         ]
         if message.get("subprotocol"):
             headers.append(("Sec-WebSocket-Protocol", message["subprotocol"]))
-        del response.headers["Date"]
-        response.headers.update(headers)
         if self.transport.is_closing():
             return
         self.handshake_complete = True
-        self.conn.send_response(response)
-        self._flush_conn()
+        if isinstance(response, str):  # the plain handshake: its 101, written here
+            lines = [
+                "HTTP/1.1 101 Switching Protocols",
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                f"Sec-WebSocket-Accept: {response}",
+                *(f"{name}: {value}" for name, value in headers),
+            ]
+            self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        else:
+            assert isinstance(self.conn, ServerProtocol)
+            del response.headers["Date"]
+            response.headers.update(headers)
+            self.conn.send_response(response)
+            self._flush_conn()
         self._schedule_ping(IDLE_PING_SECONDS)
 
     # -- liveblog.fast_send (FastSend) ---------------------------------------------------------

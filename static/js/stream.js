@@ -4,6 +4,13 @@
 // reload (detail = snapshot from /api/v1/sessions/{id}/items), state (detail = {state, attempt, delay}).
 
 const FATAL = new Set([4400, 4401, 4403, 4404, 4410]);
+const TRY_AGAIN_LATER = 1013;  // the server is full: its reason says "retry after N s"
+
+// The wait a 1013's reason asks for, in ms (0 if it names none).
+export function retryAfterMs(reason) {
+  const match = /retry after (\d+(?:\.\d+)?) s/.exec(reason || "");
+  return match ? Number(match[1]) * 1000 : 0;
+}
 
 export class LiveStream extends EventTarget {
   constructor({ session, path, epoch = "", seq = null, protocols = () => ["liveblog.v1"] }) {
@@ -154,16 +161,20 @@ export class LiveStream extends EventTarget {
       this._setState("failed", { code: event.code, reason: event.reason });
       return;
     }
-    this._scheduleReconnect();
+    // A full server names how long to stay away: at least that, and up to twice it, so the
+    // room it shed does not come back in one wave.
+    const hint = event.code === TRY_AGAIN_LATER ? retryAfterMs(event.reason) || 5000 : 0;
+    this._scheduleReconnect(hint);
   }
 
-  _scheduleReconnect() {
+  _scheduleReconnect(atLeast = 0) {
     if (this.stopped) return;
     this.attempt += 1;
     // Exponential back-off capped at 30 s, with full jitter so a room of clients does not
     // reconnect in lockstep after the wifi comes back.
     const base = Math.min(30000, 500 * 2 ** Math.min(this.attempt - 1, 6));
-    const delay = Math.round(base / 2 + Math.random() * base / 2);
+    const backoff = Math.round(base / 2 + Math.random() * base / 2);
+    const delay = atLeast ? Math.max(backoff, Math.round(atLeast * (1 + Math.random()))) : backoff;
     this._setState(navigator.onLine === false ? "offline" : "reconnecting", { delay });
     clearTimeout(this._timer);
     this._timer = setTimeout(() => this._connect(), delay);

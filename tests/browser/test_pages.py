@@ -12,12 +12,13 @@ from typing import Any
 import axe_playwright_python
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from liveblog.demo import load_demo
 from liveblog.services import Services
 from liveblog.streams.protocol import CloseCode
 from tests.browser.conftest import DESKTOP, PHONE, ThreadServer
+from tests.wsclient import raw_handshake
 
 pytestmark = pytest.mark.browser
 
@@ -99,6 +100,49 @@ def test_viewer_reconnects_when_the_server_closes_the_socket(
     assert_each_once(page, first + more)
     expect(page.locator("#items > article")).to_have_count(5)
     assert page.evaluate("window.__sameDocument") is True
+
+
+# Every countdown the viewer shows when it starts waiting to reconnect, in order.
+RECORD_WAITS = """
+window.__waits = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const connection = document.getElementById("connection");
+  new MutationObserver(() => {
+    const tick = connection.querySelector(".countdown");
+    if (connection.dataset.state === "reconnecting" && tick) window.__waits.push(tick.textContent);
+  }).observe(connection, { attributes: true, attributeFilter: ["data-state"] });
+});
+"""
+
+
+def test_a_viewer_shed_by_a_full_server_waits_as_told_then_reconnects(
+    browser: Browser, tmp_path: Path
+) -> None:
+    server = ThreadServer(tmp_path, streams={"max_viewers": 1, "retry_after_seconds": 3}).start()
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        holder = raw_handshake(port, f"/ws/v1/sessions/{server.session_id}")  # the only slot
+        ctx = browser.new_context(base_url=server.url, viewport=DESKTOP)
+        ctx.set_default_timeout(15_000)
+        page = ctx.new_page()
+        page.add_init_script(RECORD_WAITS)
+        page.goto(server.viewer_url())
+        connection = page.locator("#connection")
+        expect(connection).to_have_attribute("data-state", "reconnecting")
+        page.wait_for_function("window.__waits.length > 0")
+        # The first wait is the hint (3 s) jittered up to twice it, not the first back-off's 1 s.
+        assert re.fullmatch(r" in [3-6] s…", page.evaluate("window.__waits[0]")), page.evaluate(
+            "window.__waits"
+        )
+        assert server.services.hub.shed >= 1
+        holder.close()  # the slot is free: the page comes back by itself and catches up
+        server.wait_for(lambda: server.services.hub.viewer_sockets == 0, message="the slot freed")
+        expect(connection).to_have_attribute("data-state", "live")
+        [shown] = post_notes(server, ["after the crowd thinned"])
+        assert_each_once(page, [shown])
+        ctx.close()
+    finally:
+        server.stop()
 
 
 def test_new_items_button_when_scrolled_away(browser_context: Any, server: ThreadServer) -> None:
