@@ -27,6 +27,7 @@ from liveblog.capture.notes import NoteCapture
 from liveblog.capture.programme import Programme
 from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError
+from liveblog.federation.service import Federation
 from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
 from liveblog.settings import Settings
@@ -146,6 +147,7 @@ class Services:
     readers: Readers
     imports: ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md
     proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
+    federation: Federation | None = None  # events and sessions as fediverse accounts (None: off)
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -235,6 +237,9 @@ class Services:
             base_url=settings.server.public_url,
         )
         components.append(proceedings)
+        federation = Federation(db, settings) if settings.federation.enabled else None
+        if federation is not None:
+            components.append(federation)
         publish_changes = db.on_commit
 
         def on_commit(changes: list[Change]) -> None:
@@ -257,6 +262,7 @@ class Services:
             readers=Readers(db, accounts),
             imports=ProgrammeImport(db, settings.archive.timezone),
             proceedings=proceedings,
+            federation=federation,
             components=components,
         )
 

@@ -3,7 +3,8 @@
 Each domain's SQL is a mixin (repo.py: programme and the stream; votes.py: audience votes;
 access.py: accounts, invites, media; archive.py: knowledge pages, tags,
 search; cards.py: knowledge-page cards; comments.py: comment threads and reader accounts;
-exports.py: export and import rows; programme.py: deleting sessions, imported sessions; moderation.py: the moderation ledger). All
+exports.py: export and import rows; programme.py: deleting sessions, imported sessions; moderation.py: the moderation ledger;
+federation.py: the fediverse's keys, handles and followers). All
 but repo.py are written once for both backends (sql.py), and PostgreSQL's unit lists them too
 (postgres/unit.py): a new domain adds its mixin to both and its operations to the interface in
 interface.py.
@@ -16,6 +17,7 @@ from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
+from liveblog.storage.federation import FederationOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.moderation import ModerationOps
 from liveblog.storage.programme import ProgrammeOps
@@ -34,5 +36,6 @@ class SqliteUnit(
     ExportOps,
     ProgrammeOps,
     ModerationOps,
+    FederationOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""

@@ -28,7 +28,7 @@ from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.text import plural
-from liveblog.web import api, archive, audience, comments, feeds, pages, programme, sockets
+from liveblog.web import api, archive, audience, comments, federation, feeds, pages, programme, sockets
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
 from liveblog.web.security import SecurityMiddleware, redact_invite_tokens_in_logs, trusted_origins
@@ -153,6 +153,7 @@ def create_app(
             *api.routes,
             *audience.routes,
             *feeds.routes,
+            *federation.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
@@ -181,6 +182,9 @@ def create_app(
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates(settings.archive.timezone)
+    # Pages link to their fediverse actors (rel="alternate", docs/federation.md).
+    app.state.templates.env.globals["federated"] = svc.federation is not None
+    app.state.templates.env.globals["public_url"] = settings.server.public_url
     from liveblog.web.archive import Cards, card_warmer
 
     app.state.cards = Cards(app.state.templates.env)

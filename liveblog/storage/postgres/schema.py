@@ -589,4 +589,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX moderation_log_by_session ON moderation_log(session_id, id);
     ALTER TABLE events ADD COLUMN public_reasons INTEGER NOT NULL DEFAULT 0;
     """,
+    # 17: the fediverse (as SQLite's 17).
+    """
+    CREATE TABLE federation_keys (
+        id TEXT PRIMARY KEY,
+        public_pem TEXT NOT NULL,
+        private_pem TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE federation_handles (
+        handle TEXT PRIMARY KEY,
+        actor_kind TEXT NOT NULL CHECK (actor_kind IN ('event', 'session')),
+        actor_id TEXT NOT NULL,
+        UNIQUE (actor_kind, actor_id)
+    );
+    CREATE TABLE federation_off (
+        event_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE federation_followers (
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        follower TEXT NOT NULL,
+        handle TEXT NOT NULL,
+        inbox TEXT NOT NULL,
+        shared_inbox TEXT NOT NULL,
+        follow_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (actor_kind, actor_id, follower)
+    );
+    CREATE INDEX federation_followers_by_follower ON federation_followers(follower);
+    CREATE TABLE federation_remote_keys (
+        key_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        public_pem TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    """,
 ]

@@ -7,6 +7,7 @@ from liveblog.storage.access import AccessOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
+from liveblog.storage.federation import FederationOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.moderation import ModerationOps
 from liveblog.storage.postgres.archive import PgArchiveOps
@@ -29,5 +30,6 @@ class PgUnit(
     ProgrammeOps,
     PgArchiveOps,
     ModerationOps,
+    FederationOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
