@@ -39,6 +39,11 @@ class Peer:
     received: list[Delivery] = field(default_factory=list)
     fetches: list[str] = field(default_factory=list)  # paths GET by anyone
     gone: set[str] = field(default_factory=set)  # accounts answering 410
+    down: bool = False  # inboxes answer 503 and keep nothing (a server being restarted)
+    refused: int = 0  # deliveries answered 503 while down
+    hold: bool = False  # inboxes never answer (until released), keeping nothing
+    held: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -89,6 +94,13 @@ def peer_app(peer: Peer) -> Starlette:
 
     async def inbox(request: Request) -> Response:
         body = await request.body()
+        if peer.down:
+            peer.refused += 1
+            return Response(status_code=503)
+        if peer.hold:
+            peer.held += 1
+            await asyncio.wait_for(peer.release.wait(), 30)
+            return Response(status_code=503)
         headers = {k.lower(): v for k, v in request.headers.items()}
         activity = json.loads(body)
         try:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from html import unescape
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from liveblog.models import Event, Session
-from liveblog.text import render_markdown
+from liveblog.text import render_markdown, sanitise
 
 AS = "https://www.w3.org/ns/activitystreams"
 SECURITY = "https://w3id.org/security/v1"
@@ -236,3 +237,149 @@ def id_of(value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("id"), str):
         return str(value["id"])
     return ""
+
+
+# -- notes -------------------------------------------------------------------------------------
+
+HASHTAG = re.compile(r"(?<![\w#&/])#(\w{1,100})")
+IMAGE = re.compile(r"<img\b[^>]*>", re.I)
+ATTRIBUTE = re.compile(r"""\b(src|alt)\s*=\s*"([^"]*)\"""", re.I)
+NOTE_CONTEXT = [AS, {"Hashtag": "as:Hashtag", "sensitive": "as:sensitive"}]
+
+
+def note_url(base: str, item_id: int) -> str:
+    return f"{base}/ap/notes/{item_id}"
+
+
+def images_of(html: str) -> list[tuple[str, str]]:
+    """(src, alt) of each image in a note's HTML, in order."""
+    found = []
+    for tag in IMAGE.findall(html):
+        attrs = {k.lower(): unescape(v) for k, v in ATTRIBUTE.findall(tag)}
+        if attrs.get("src"):
+            found.append((attrs["src"], attrs.get("alt", "")))
+    return found
+
+
+def note(
+    base: str,
+    *,
+    item_id: int,
+    session_id: str,
+    body: str,
+    html: str,
+    key_point: bool,
+    published: str,
+    updated: str | None,
+    media_types: dict[str, str],
+) -> dict[str, Any]:
+    """A note, key point or photo as an ActivityPub Note: its sanitised HTML without the images,
+    which are attachments (our /media/ URLs, with their alt text), its hashtags as tags."""
+    actor = actor_url(base, "session", session_id)
+    content = sanitise(IMAGE.sub("", html)).strip()
+    if key_point:
+        content = "<p><strong>Key point</strong></p>" + content
+    attachments = []
+    for src, alt in images_of(html):
+        url = src if src.startswith(("http://", "https://")) else f"{base}{src}"
+        media_id = src.rsplit("/", 1)[-1]
+        attachments.append(
+            {
+                "type": "Document",
+                "mediaType": media_types.get(media_id, "image/jpeg"),
+                "url": url,
+                "name": alt,
+            }
+        )
+    tags = [
+        {"type": "Hashtag", "href": f"{base}/tags/{quote(tag.lower())}", "name": f"#{tag}"}
+        for tag in dict.fromkeys(HASHTAG.findall(body))
+    ]
+    doc: dict[str, Any] = {
+        "id": note_url(base, item_id),
+        "type": "Note",
+        "attributedTo": actor,
+        "content": content,
+        "published": _iso(published),
+        "url": f"{page_url(base, 'session', session_id)}#item-{item_id}",
+        "to": [PUBLIC],
+        "cc": [f"{actor}/followers"],
+        "tag": tags,
+        "attachment": attachments,
+        "sensitive": False,
+    }
+    if updated is not None:
+        doc["updated"] = _iso(updated)
+    return doc
+
+
+def wrap(activity_type: str, activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A Create or Update of an object, addressed as the object is."""
+    return {
+        "@context": NOTE_CONTEXT,
+        "id": activity_id,
+        "type": activity_type,
+        "actor": actor,
+        "published": obj.get("updated", obj.get("published")),
+        "to": obj["to"],
+        "cc": obj["cc"],
+        "object": obj,
+    }
+
+
+def delete(base: str, item_id: int, session_id: str) -> dict[str, Any]:
+    actor = actor_url(base, "session", session_id)
+    url = note_url(base, item_id)
+    return {
+        "@context": AS,
+        "id": f"{url}/delete",
+        "type": "Delete",
+        "actor": actor,
+        "to": [PUBLIC],
+        "cc": [f"{actor}/followers"],
+        "object": {"id": url, "type": "Tombstone"},
+    }
+
+
+def announcement(base: str, event_id: str, session: Session, state: str, published: str) -> dict[str, Any]:
+    """The event's note that a session starts ("live") or has ended ("ended"), which points
+    to its knowledge page."""
+    actor = actor_url(base, "event", event_id)
+    page = page_url(base, "session", session.id)
+    title = _escape(session.title)
+    room = f" ({_escape(session.room)})" if session.room else ""
+    if state == "live":
+        content = f'<p>Starting now{room}: <a href="{page}">{title}</a>. Follow it for live notes.</p>'
+    else:
+        archive = f"{base}/archive/sessions/{quote(session.id, safe='')}"
+        content = f'<p>Ended: {title}{room}. Its notes and key points: <a href="{archive}">{archive}</a></p>'
+    return {
+        "id": f"{actor}/sessions/{quote(session.id, safe='')}/{state}",
+        "type": "Note",
+        "attributedTo": actor,
+        "content": content,
+        "published": _iso(published),
+        "url": page,
+        "to": [PUBLIC],
+        "cc": [f"{actor}/followers"],
+        "tag": [],
+        "attachment": [],
+        "sensitive": False,
+    }
+
+
+def tombstone(base: str, item_id: int) -> dict[str, Any]:
+    return {"@context": AS, "id": note_url(base, item_id), "type": "Tombstone"}
+
+
+def outbox_page(url: str, items: list[dict[str, Any]], next_url: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "@context": AS,
+        "id": url,
+        "type": "OrderedCollectionPage",
+        "partOf": url.split("?", 1)[0],
+        "orderedItems": items,
+    }
+    if next_url:
+        doc["next"] = next_url
+    return doc

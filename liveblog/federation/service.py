@@ -18,6 +18,7 @@ import asyncio
 import collections
 import json
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +36,7 @@ from liveblog.storage import Store, Unit
 log = logging.getLogger(__name__)
 
 FETCHES_PER_HOST = 2  # a remote server sees at most this many of our fetches at once
-# Deliveries of Accept and Reject, tried again after these pauses (seconds) before being dropped.
-RETRY_PAUSES = (1.0, 5.0, 30.0)
+OUTBOX_PAGE = 20  # activities per outbox page, as Mastodon's
 ACCEPT_HEADER = (
     'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 )
@@ -54,10 +54,10 @@ class Federation:
         self._per_host: dict[str, asyncio.Semaphore] = collections.defaultdict(
             lambda: asyncio.Semaphore(FETCHES_PER_HOST)
         )
-        self._outbox: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
-        self._sending: set[asyncio.Task[None]] = set()
-        self.delivered = 0
-        self.failed = 0
+        # Our address as remote servers know it: server.public_url, else the first request's
+        # (publishing runs in the background, where there is no request to ask).
+        self.known_base = self.public_url
+        self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -77,26 +77,20 @@ class Federation:
             max_bytes=self.settings.max_document_bytes,
             headers={"accept": ACCEPT_HEADER, "user-agent": f"Liveblog/{__version__}"},
         )
-        supervisor.spawn("federation.deliver", self._deliver_loop)
 
     async def close(self) -> None:
-        for task in list(self._sending):
-            task.cancel()
-        await asyncio.gather(*self._sending, return_exceptions=True)
         if self.client is not None:
             await self.client.aclose()
 
     def health(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "waiting": self._outbox.qsize(),
-            "delivered": self.delivered,
-            "failed": self.failed,
-        }
+        return {"ok": True, "base": self.known_base}
 
     def base(self, request_base: str) -> str:
         """Our address as remote servers know it: server.public_url, else the request's."""
-        return self.public_url or request_base.rstrip("/")
+        base = self.public_url or request_base.rstrip("/")
+        if not self.known_base:
+            self.known_base = base
+        return base
 
     @property
     def public_pem(self) -> str:
@@ -160,6 +154,55 @@ class Federation:
         total = await self.db.read(lambda r: r.count_followers(kind, actor_id), pool="pages")
         # Who follows is not published, as Mastodon lets its users choose: only how many.
         return ap.collection(f"{ap.actor_url(base, kind, actor_id)}/followers", total)
+
+    async def outbox(
+        self, base: str, kind: str, actor_id: str, page: bool, before: int | None
+    ) -> dict[str, Any]:
+        """The outbox: an OrderedCollection of what the actor published (Creates), newest
+        first, in pages of OUTBOX_PAGE."""
+        await self.actor(base, kind, actor_id)  # NotFound as the actor
+        url = f"{ap.actor_url(base, kind, actor_id)}/outbox"
+        if not page:
+            total = await self.db.read(lambda r: r.count_outbox(kind, actor_id), pool="pages")
+            doc = ap.collection(url, total)
+            doc["first"] = f"{url}?page=true"
+            return doc
+        rows = await self.db.read(lambda r: r.outbox(kind, actor_id, before, OUTBOX_PAGE), pool="pages")
+        items = [json.loads(body) for _, body in rows]
+        for item in items:
+            item.pop("@context", None)
+        after = f"{url}?page=true&before={rows[-1][0]}" if len(rows) == OUTBOX_PAGE else None
+        here = f"{url}?page=true" + (f"&before={before}" if before is not None else "")
+        return ap.outbox_page(here, items, after)
+
+    async def note(self, base: str, item_id: int) -> dict[str, Any] | None:
+        """A published note as it is now (None: gone, a Tombstone's place); NotFound if never published."""
+
+        async def fn(r: Unit) -> dict[str, Any] | None:
+            state = await r.published_note(item_id)
+            if state is None:
+                raise NotFound("no such note")
+            item = await r.get_item(item_id)
+            if state[1] or item is None or item.deleted:
+                return None
+            session = await r.get_session(item.session_id)
+            if session is None or not await r.federation_on(session.event_id):
+                return None
+            media = [src.rsplit("/", 1)[-1] for src, _ in ap.images_of(item.html)]
+            doc = ap.note(
+                base,
+                item_id=item.id,
+                session_id=item.session_id,
+                body=item.body,
+                html=item.html,
+                key_point=item.key_point,
+                published=item.typed_at,
+                updated=item.updated_at if item.version > 1 else None,
+                media_types=await r.media_types(media),
+            )
+            return {"@context": ap.NOTE_CONTEXT, **doc}
+
+        return await self.db.read(fn, pool="pages")
 
     # -- fetching --------------------------------------------------------------------------------
 
@@ -303,11 +346,18 @@ class Federation:
             "follow_id": follow_id,
         }
 
+        accept = ap.accept(base, followed, follow)
+
         async def store(tx: Unit) -> None:
+            await tx.start_cursors(local[0], local[1])  # before the first follower: from now on
             await tx.add_follower(local[0], local[1], row)
+            await tx.host_alive(urlsplit(inbox).netloc.lower())  # a server given up on is back
+            await tx.publish_activity(
+                accept["id"], local[0], local[1], "Accept", None, _json(accept), [inbox]
+            )
 
         await self.db.write(store)
-        self.send(base, followed, inbox, ap.accept(base, followed, follow))
+        self.queued()
         return f"{follower} follows {followed}"
 
     async def _undo(self, base: str, undo: dict[str, Any]) -> str:
@@ -382,52 +432,36 @@ class Federation:
         """An organiser removes a follower: the follow ends here, and a Reject of it tells their
         server to drop it too."""
         await self._owned(event_id, kind, actor_id)
-        row = await self.db.write(lambda tx: tx.remove_follower(kind, actor_id, follower))
-        if row is None:
-            raise NotFound("that account does not follow")
         actor = ap.actor_url(base, kind, actor_id)
-        self.send(base, actor, row["inbox"], ap.reject(base, actor, follower, row["follow_id"]))
+
+        async def remove(tx: Unit) -> bool:
+            row = await tx.remove_follower(kind, actor_id, follower)
+            if row is None:
+                return False
+            reject = ap.reject(base, actor, follower, row["follow_id"])
+            await tx.publish_activity(
+                reject["id"], kind, actor_id, "Reject", None, _json(reject), [row["inbox"]]
+            )
+            return True
+
+        if not await self.db.write(remove):
+            raise NotFound("that account does not follow")
+        self.queued()
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def send(self, base: str, actor: str, inbox: str, activity: dict[str, Any]) -> None:
-        """Queue one activity for one inbox, signed as `actor`; delivered off the request path."""
-        self._outbox.put_nowait((inbox, ap.key_id(actor), activity))
-
-    async def post(self, inbox: str, signer: str, activity: dict[str, Any]) -> int:
-        """Deliver one activity now: the remote server's status code (OutboundError when none)."""
+    async def post_body(self, inbox: str, signer: str, body: bytes) -> int:
+        """POST one activity, signed with key id `signer`: the remote server's status code
+        (OutboundError when there is none). Queued deliveries call this (delivery.py)."""
         assert self.client is not None and self.keys is not None
-        body = json.dumps(activity, separators=(",", ":")).encode()
         headers = sign("POST", inbox, self.keys[1], signer, body)
         headers["content-type"] = ap.ACTIVITY_JSON
-        async with self._per_host[urlsplit(inbox).netloc.lower()]:
-            response = await self.client.post(inbox, body, headers)
+        response = await self.client.post(inbox, body, headers)
         return response.status_code
 
-    async def _deliver_loop(self) -> None:
-        while True:
-            inbox, signer, activity = await self._outbox.get()
-            task = asyncio.create_task(self._deliver(inbox, signer, activity))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
 
-    async def _deliver(self, inbox: str, signer: str, activity: dict[str, Any]) -> None:
-        for pause in (*RETRY_PAUSES, None):
-            try:
-                status = await self.post(inbox, signer, activity)
-                if 200 <= status < 300:
-                    self.delivered += 1
-                    return
-                problem = f"answered {status}"
-                if 400 <= status < 500 and status != 429:
-                    break  # refused for good: trying again changes nothing
-            except OutboundError as exc:
-                problem = str(exc)
-            if pause is None:
-                break
-            await asyncio.sleep(pause)
-        self.failed += 1
-        log.warning("delivery of %s to %s failed: %s", activity.get("type"), inbox[:200], problem)
+def _json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 def _key_in(doc: dict[str, Any], key_id: str) -> dict[str, Any] | None:

@@ -219,3 +219,186 @@ class FederationOps(OpsBase):
             " fetched_at = excluded.fetched_at",
             (key_id, owner, public_pem, utcnow()),
         )
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def start_cursors(self, kind: str, actor_id: str) -> None:
+        """A first follower: publishing starts from where the followed sessions' streams are now
+        (nothing said before is sent). An event's follow starts its sessions' too."""
+        where = "id = ?" if kind == "session" else "event_id = ?"
+        await self.db.execute(
+            f"INSERT INTO federation_cursors (session_id, seq) SELECT id, last_seq FROM sessions WHERE {where}"
+            " AND kind = 'session' ON CONFLICT (session_id) DO NOTHING",
+            (actor_id,),
+        )
+
+    async def sessions_to_publish(self, limit: int = 100) -> list[tuple[str, str, int, int]]:
+        """(session id, event id, published up to, stream head) of sessions with changes not yet
+        published: followed sessions, and sessions of followed events (an event followed after
+        the session was made publishes from its start), in events with federation on."""
+        rows = await self.db.fetch_all(
+            "SELECT s.id, s.event_id, coalesce(c.seq, 0), s.last_seq FROM sessions s"
+            " LEFT JOIN federation_cursors c ON c.session_id = s.id"
+            " WHERE s.kind = 'session' AND s.last_seq > coalesce(c.seq, 0)"
+            " AND s.event_id NOT IN (SELECT event_id FROM federation_off)"
+            " AND (c.session_id IS NOT NULL OR s.event_id IN"
+            " (SELECT actor_id FROM federation_followers WHERE actor_kind = 'event'))"
+            " ORDER BY s.id LIMIT ?",
+            (limit,),
+        )
+        return [(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def change_refs(self, session_id: str, after: int, limit: int) -> list[tuple[int, str, int | None]]:
+        """(seq, op, item id) of a session's changes after `after`, oldest first."""
+        rows = await self.db.fetch_all(
+            "SELECT seq, op, item_id FROM changes WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (session_id, after, limit),
+        )
+        return [(int(r[0]), str(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+
+    async def set_cursor(self, session_id: str, seq: int) -> None:
+        await self.db.execute(
+            "INSERT INTO federation_cursors (session_id, seq) VALUES (?, ?)"
+            " ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq",
+            (session_id, seq),
+        )
+
+    async def published_note(self, item_id: int) -> tuple[int, bool] | None:
+        """(version, deleted) of what was published of a note; None if nothing was."""
+        row = await self.db.fetch_one(
+            "SELECT version, deleted FROM federation_notes WHERE item_id = ?", (item_id,)
+        )
+        return None if row is None else (int(row[0]), bool(row[1]))
+
+    async def set_published_note(self, item_id: int, session_id: str, version: int, deleted: bool) -> None:
+        await self.db.execute(
+            "INSERT INTO federation_notes (item_id, session_id, version, deleted) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (item_id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted",
+            (item_id, session_id, version, int(deleted)),
+        )
+
+    async def withdraw_note(self, item_id: int) -> None:
+        """A note no longer public: its earlier activities lose their text and are not delivered."""
+        await self.db.execute(
+            "DELETE FROM federation_deliveries WHERE activity IN"
+            " (SELECT id FROM federation_activities WHERE item_id = ? AND withdrawn = 0)",
+            (item_id,),
+        )
+        await self.db.execute(
+            "UPDATE federation_activities SET withdrawn = 1, body = '{}' WHERE item_id = ? AND withdrawn = 0",
+            (item_id,),
+        )
+
+    async def publish_activity(
+        self,
+        activity_id: str,
+        actor_kind: str,
+        actor_id: str,
+        activity_type: str,
+        item_id: int | None,
+        body: str,
+        inboxes: list[str],
+    ) -> int:
+        """Keep an activity and queue one delivery per inbox (dead hosts skipped); how many were
+        queued. An activity id kept already is not queued again (a repeat is harmless)."""
+        now = utcnow()
+        row_id = await self.db.fetch_value(
+            "INSERT INTO federation_activities (activity_id, actor_kind, actor_id, type, item_id, body, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING RETURNING id",
+            (activity_id, actor_kind, actor_id, activity_type, item_id, body, now),
+        )
+        if row_id is None:
+            return 0
+        return await self.queue_deliveries(int(row_id), inboxes, now)
+
+    async def queue_deliveries(self, activity: int, inboxes: list[str], now: str) -> int:
+        dead = {str(r[0]) for r in await self.db.fetch_all("SELECT host FROM federation_dead_hosts")}
+        queued = 0
+        for inbox in dict.fromkeys(inboxes):
+            host = _host(inbox)
+            if host in dead:
+                continue
+            queued += await self.db.execute(
+                "INSERT INTO federation_deliveries (activity, inbox, host, first_at, next_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (activity, inbox) DO NOTHING",
+                (activity, inbox, host, now, now),
+            )
+        return queued
+
+    async def shared_inboxes(self, kind: str, actor_id: str) -> list[str]:
+        """Where an actor's followers are reached: one inbox per server that shares one."""
+        rows = await self.db.fetch_all(
+            "SELECT DISTINCT shared_inbox FROM federation_followers WHERE actor_kind = ? AND actor_id = ?"
+            " ORDER BY shared_inbox",
+            (kind, actor_id),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def due_deliveries(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Deliveries whose time has come, oldest first, with their activity and signer."""
+        rows = await self.db.fetch_all(
+            "SELECT d.id, d.inbox, d.host, d.attempts, d.first_at, a.actor_kind, a.actor_id, a.body"
+            " FROM federation_deliveries d JOIN federation_activities a ON a.id = d.activity"
+            " WHERE d.next_at <= ? AND a.withdrawn = 0 ORDER BY d.next_at, d.id LIMIT ?",
+            (now, limit),
+        )
+        names = ("id", "inbox", "host", "attempts", "first_at", "actor_kind", "actor_id", "body")
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def next_delivery_at(self) -> str | None:
+        value = await self.db.fetch_value("SELECT min(next_at) FROM federation_deliveries")
+        return None if value is None else str(value)
+
+    async def delivered(self, job_id: int) -> None:
+        await self.db.execute("DELETE FROM federation_deliveries WHERE id = ?", (job_id,))
+
+    async def retry_delivery(self, job_id: int, next_at: str, error: str) -> None:
+        await self.db.execute(
+            "UPDATE federation_deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
+            (next_at, error[:500], job_id),
+        )
+
+    async def mark_host_dead(self, host: str) -> int:
+        """Give up on a server: no more deliveries to it (its queued ones are dropped) until it
+        is heard from again; how many were dropped."""
+        await self.db.execute(
+            "INSERT INTO federation_dead_hosts (host, since) VALUES (?, ?) ON CONFLICT (host) DO NOTHING",
+            (host, utcnow()),
+        )
+        return await self.db.execute("DELETE FROM federation_deliveries WHERE host = ?", (host,))
+
+    async def host_alive(self, host: str) -> None:
+        await self.db.execute("DELETE FROM federation_dead_hosts WHERE host = ?", (host,))
+
+    async def count_deliveries(self) -> int:
+        return int(await self.db.fetch_value("SELECT count(*) FROM federation_deliveries"))
+
+    async def outbox(self, kind: str, actor_id: str, before: int | None, limit: int) -> list[tuple[int, str]]:
+        """(row id, body) of an actor's published activities, newest first, before row `before`."""
+        rows = await self.db.fetch_all(
+            "SELECT id, body FROM federation_activities WHERE actor_kind = ? AND actor_id = ? AND withdrawn = 0"
+            " AND type IN ('Create', 'Announce') AND id < ? ORDER BY id DESC LIMIT ?",
+            (kind, actor_id, before if before is not None else 2**62, limit),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def count_outbox(self, kind: str, actor_id: str) -> int:
+        return int(
+            await self.db.fetch_value(
+                "SELECT count(*) FROM federation_activities WHERE actor_kind = ? AND actor_id = ? AND withdrawn = 0"
+                " AND type IN ('Create', 'Announce')",
+                (kind, actor_id),
+            )
+        )
+
+    async def media_types(self, media_ids: list[str]) -> dict[str, str]:
+        if not media_ids:
+            return {}
+        test, args = self.db.dialect.one_of("id", media_ids)
+        rows = await self.db.fetch_all(f"SELECT id, content_type FROM media WHERE {test}", args)
+        return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _host(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0].lower()

@@ -569,6 +569,11 @@ MIGRATIONS: list[str] = [
     # `federation_off`: events whose organisers switched federation off (on by default).
     # `federation_followers`: remote accounts following an event or session, with their inboxes.
     # `federation_remote_keys`: remote actors' public keys, cached by key id.
+    # `federation_cursors`: how far each followed session's change log has been published.
+    # `federation_notes`: what was published of each note (its version, whether deleted).
+    # `federation_activities`: every activity published (the outboxes); `withdrawn` when the
+    # note stopped being public (its text blanked). `federation_deliveries`: the durable queue,
+    # one job per activity and shared inbox. `federation_dead_hosts`: servers given up on.
     """
     CREATE TABLE federation_keys (
         id TEXT PRIMARY KEY,
@@ -603,6 +608,45 @@ MIGRATIONS: list[str] = [
         owner TEXT NOT NULL,
         public_pem TEXT NOT NULL,
         fetched_at TEXT NOT NULL
+    );
+    CREATE TABLE federation_cursors (
+        session_id TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL
+    );
+    CREATE TABLE federation_notes (
+        item_id BIGINT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE federation_activities (
+        id INTEGER PRIMARY KEY,
+        activity_id TEXT NOT NULL UNIQUE,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        item_id BIGINT,
+        body TEXT NOT NULL,
+        withdrawn INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX federation_activities_by_actor ON federation_activities(actor_kind, actor_id, id);
+    CREATE INDEX federation_activities_by_item ON federation_activities(item_id) WHERE item_id IS NOT NULL;
+    CREATE TABLE federation_deliveries (
+        id INTEGER PRIMARY KEY,
+        activity BIGINT NOT NULL,
+        inbox TEXT NOT NULL,
+        host TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_at TEXT NOT NULL,
+        next_at TEXT NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        UNIQUE (activity, inbox)
+    );
+    CREATE INDEX federation_deliveries_due ON federation_deliveries(next_at);
+    CREATE TABLE federation_dead_hosts (
+        host TEXT PRIMARY KEY,
+        since TEXT NOT NULL
     );
     """,
 ]

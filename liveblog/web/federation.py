@@ -106,8 +106,40 @@ async def followers(request: Request) -> Response:
         return json_error(exc)
 
 
+async def outbox(request: Request) -> Response:
+    fed = federation(request)
+    kind, actor_id = actor_of(request)
+    page = request.query_params.get("page") == "true"
+    before = request.query_params.get("before", "")
+    try:
+        if before and not before.isdigit():
+            raise BadRequest("before must be a number", field="before")
+        doc = await fed.outbox(
+            fed.base(base_url(request)), kind, actor_id, page, int(before) if before else None
+        )
+    except LiveblogError as exc:
+        return json_error(exc)
+    return activity_json(doc)
+
+
+async def note(request: Request) -> Response:
+    """A published note: the Note as it is now, or a Tombstone (410) once it is gone."""
+    fed = federation(request)
+    base = fed.base(base_url(request))
+    item = request.path_params["item_id"]
+    try:
+        doc = await fed.note(base, item)
+    except LiveblogError as exc:
+        return json_error(exc)
+    if doc is None:
+        return activity_json(ap.tombstone(base, item), status=410)
+    if not ap.wants_activity(request.headers.get("accept", "")):
+        return RedirectResponse(doc["url"], status_code=303, headers={"vary": "Accept"})
+    return activity_json(doc)
+
+
 async def empty_collection(request: Request) -> Response:
-    """The outbox (until publishing) and the accounts followed (none, ever)."""
+    """The accounts followed (none, ever)."""
     fed = federation(request)
     kind, actor_id = actor_of(request)
     base = fed.base(base_url(request))
@@ -201,10 +233,11 @@ routes = [
     Route("/nodeinfo/2.1", nodeinfo),
     Route("/ap/actor", instance_actor),
     Route("/ap/inbox", inbox, methods=["POST"]),
+    Route("/ap/notes/{item_id:int}", note),
     Route(f"/ap/{KINDS}", actor),
     Route(f"/ap/{KINDS}/inbox", inbox, methods=["POST"]),
     Route(f"/ap/{KINDS}/followers", followers),
-    Route(f"/ap/{KINDS}/outbox", empty_collection),
+    Route(f"/ap/{KINDS}/outbox", outbox),
     Route(f"/ap/{KINDS}/following", empty_collection),
     Route("/organise/events/{event_id}/fediverse", organise, methods=["GET", "POST"]),
 ]
