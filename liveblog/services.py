@@ -27,6 +27,8 @@ from liveblog.capture.notes import NoteCapture
 from liveblog.capture.programme import Programme
 from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError
+from liveblog.federation.delivery import Delivery
+from liveblog.federation.service import Federation
 from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
 from liveblog.settings import Settings
@@ -145,6 +147,8 @@ class Services:
     readers: Readers
     imports: ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md
     proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
+    federation: Federation | None = None  # events and sessions as fediverse accounts (None: off)
+    delivery: Delivery | None = None  # the fediverse's publishing and delivery queue
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -235,12 +239,23 @@ class Services:
             base_url=settings.server.public_url,
         )
         components.append(proceedings)
+        federation = Federation(db, settings) if settings.federation.enabled else None
+        delivery = None
+        if federation is not None:
+            components.append(federation)
+            # Publishing and delivery in one process of several, as the feed pollers.
+            delivery = Delivery(federation)
+            components.append(
+                SingleProcess(delivery, fanout, key="federation") if settings.redis.url else delivery
+            )
         publish_changes = db.on_commit
 
         def on_commit(changes: list[Change]) -> None:
             publish_changes(changes)
             # Any change to a session's stream (a note edit, a comment, ...) changes its page.
             archive.invalidate({c.session_id for c in changes})
+            if delivery is not None and changes:
+                delivery.wake()  # sets an event: the publishing itself runs in its own task
 
         db.on_commit = on_commit
         return cls(
@@ -257,6 +272,8 @@ class Services:
             readers=Readers(db, accounts),
             imports=ProgrammeImport(db, settings.archive.timezone),
             proceedings=proceedings,
+            federation=federation,
+            delivery=delivery,
             components=components,
         )
 

@@ -228,6 +228,26 @@ class RssFeedSettings:
 
 
 @dataclass(frozen=True)
+class FederationSettings:
+    """[federation]: every public event and session as a fediverse account (docs/federation.md)."""
+
+    enabled: bool = True
+    request_timeout_seconds: float = 10.0
+    # The largest remote document read (an actor, a key, an incoming activity): Mastodon's are a
+    # few KiB; a megabyte leaves room and caps what a hostile server can make us hold.
+    max_document_bytes: int = 1048576
+    # Fetch actors and keys from, and deliver to, private and loopback addresses too: only for
+    # tests and the demo, whose fediverse peers run on loopback (as feeds.allow_private_addresses).
+    allow_private_addresses: bool = False
+
+    def __post_init__(self) -> None:
+        if self.request_timeout_seconds <= 0:
+            raise ConfigError("federation.request_timeout_seconds must be > 0")
+        if self.max_document_bytes < 4096:
+            raise ConfigError("federation.max_document_bytes must be at least 4096")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -241,6 +261,7 @@ class Settings:
     feeds_mastodon: MastodonFeedSettings = field(default_factory=MastodonFeedSettings)
     feeds_bluesky: BlueskyFeedSettings = field(default_factory=BlueskyFeedSettings)
     feeds_rss: RssFeedSettings = field(default_factory=RssFeedSettings)
+    federation: FederationSettings = field(default_factory=FederationSettings)
     # Secret used to sign participant ids and cookies. From LIVEBLOG_SECRET_KEY; when unset a
     # random one here, which Services.build replaces by the key kept in the data directory
     # (access/secret.py), so ids and room codes survive restarts with no configuration.
@@ -315,6 +336,7 @@ def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) 
             "feeds_mastodon": MastodonFeedSettings,
             "feeds_bluesky": BlueskyFeedSettings,
             "feeds_rss": RssFeedSettings,
+            "federation": FederationSettings,
         }[name]
         hints = {f.name: str(f.type) for f in dataclasses.fields(cls)}
         kwargs = {}

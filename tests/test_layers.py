@@ -83,6 +83,8 @@ RANKS = {
     "access": 4,
     "capture": 5,
     "archive": 5,
+    # The fediverse uses capture's outbound fetches and is wired in by services.
+    "federation": 5.5,
     "services": 6,
     "web": 7,
     "demo": 8,

@@ -273,11 +273,19 @@ class OutboundClient:
         await self.client.aclose()
 
     async def get(
-        self, url: str, params: typing.Any = None, *, max_bytes: int | None = None
+        self,
+        url: str,
+        params: typing.Any = None,
+        *,
+        max_bytes: int | None = None,
+        headers: typing.Callable[[str], dict[str, str]] | None = None,
     ) -> httpx.Response:
+        """`headers(url)`, when given, adds headers to each request, redirects included (a
+        signature names the URL it was made for)."""
         try:
             async with asyncio.timeout(self.timeout * 2):  # the whole exchange, redirects included
-                return await self._follow(url, params, self.max_bytes if max_bytes is None else max_bytes)
+                limit = self.max_bytes if max_bytes is None else max_bytes
+                return await self._follow(url, params, limit, headers)
         except Refused as exc:
             exc.url = exc.url or url
             record_refusal(self.purpose, exc)
@@ -287,9 +295,39 @@ class OutboundClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: 0177.0.0.1, a bad Location...
             raise OutboundError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
-    async def _follow(self, url: str, params: typing.Any, max_bytes: int) -> httpx.Response:
+    async def post(self, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST a body (a fediverse delivery): the same address rules, no redirect followed, the
+        answer's body read up to 64 KiB (only its status matters)."""
+        request = self.client.build_request("POST", url, content=content, headers=headers)
+        try:
+            async with asyncio.timeout(self.timeout * 2):
+                await self._check(request.url)
+                response = await self.client.send(request, stream=True)
+                try:
+                    body = await self._body(response, 65536) if response.status_code < 300 else b""
+                finally:
+                    await response.aclose()
+        except Refused as exc:
+            exc.url = exc.url or url
+            record_refusal(self.purpose, exc)
+            raise
+        except TimeoutError:
+            raise OutboundError(f"no complete answer within {self.timeout * 2:g}s") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise OutboundError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
+
+    async def _follow(
+        self,
+        url: str,
+        params: typing.Any,
+        max_bytes: int,
+        headers: typing.Callable[[str], dict[str, str]] | None = None,
+    ) -> httpx.Response:
         for _ in range(MAX_REDIRECTS + 1):
             request = self.client.build_request("GET", url, params=params)
+            if headers is not None:
+                request.headers.update(headers(str(request.url)))
             try:
                 await self._check(request.url)
                 response = await self.client.send(request, stream=True)

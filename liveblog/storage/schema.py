@@ -887,6 +887,93 @@ MIGRATIONS: list[str | Step] = [
     """
     ALTER TABLE votes ADD COLUMN flagged TEXT NOT NULL DEFAULT '';
     """,
+    # 17 (issue 20, docs/federation.md): the fediverse. `federation_keys`: the instance's RSA key
+    # pair (one key for every actor, each actor naming it with its own key id; the private half
+    # never leaves this table).
+    # `federation_handles`: handles organisers chose (the others are derived from ids).
+    # `federation_off`: events whose organisers switched federation off (on by default).
+    # `federation_followers`: remote accounts following an event or session, with their inboxes.
+    # `federation_remote_keys`: remote actors' public keys, cached by key id.
+    # `federation_cursors`: how far each followed session's change log has been published.
+    # `federation_notes`: what was published of each note (its version, whether deleted).
+    # `federation_activities`: every activity published (the outboxes); `withdrawn` when the
+    # note stopped being public (its text blanked). `federation_deliveries`: the durable queue,
+    # one job per activity and shared inbox. `federation_dead_hosts`: servers given up on.
+    """
+    CREATE TABLE federation_keys (
+        id TEXT PRIMARY KEY,
+        public_pem TEXT NOT NULL,
+        private_pem TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE federation_handles (
+        handle TEXT PRIMARY KEY,
+        actor_kind TEXT NOT NULL CHECK (actor_kind IN ('event', 'session')),
+        actor_id TEXT NOT NULL,
+        UNIQUE (actor_kind, actor_id)
+    );
+    CREATE TABLE federation_off (
+        event_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE federation_followers (
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        follower TEXT NOT NULL,
+        handle TEXT NOT NULL,
+        inbox TEXT NOT NULL,
+        shared_inbox TEXT NOT NULL,
+        follow_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (actor_kind, actor_id, follower)
+    );
+    CREATE INDEX federation_followers_by_follower ON federation_followers(follower);
+    CREATE TABLE federation_remote_keys (
+        key_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        public_pem TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    CREATE TABLE federation_cursors (
+        session_id TEXT PRIMARY KEY,
+        seq {bigint} NOT NULL
+    );
+    CREATE TABLE federation_notes (
+        item_id {bigint} PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE federation_activities (
+        id {id},
+        activity_id TEXT NOT NULL UNIQUE,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        item_id {bigint},
+        body TEXT NOT NULL,
+        withdrawn INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX federation_activities_by_actor ON federation_activities(actor_kind, actor_id, id);
+    CREATE INDEX federation_activities_by_item ON federation_activities(item_id) WHERE item_id IS NOT NULL;
+    CREATE TABLE federation_deliveries (
+        id {id},
+        activity {bigint} NOT NULL,
+        inbox TEXT NOT NULL,
+        host TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        first_at TEXT NOT NULL,
+        next_at TEXT NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        UNIQUE (activity, inbox)
+    );
+    CREATE INDEX federation_deliveries_due ON federation_deliveries(next_at);
+    CREATE TABLE federation_dead_hosts (
+        host TEXT PRIMARY KEY,
+        since TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -4,7 +4,8 @@ Each domain's SQL is a mixin (repo.py: programme and the stream; votes.py: audie
 access.py: accounts, invites, media; archive.py: knowledge pages, tags, search; cards.py:
 knowledge-page cards; comments.py: comment threads and reader accounts; exports.py: export and
 import rows; programme.py: deleting sessions, imported sessions; moderation.py: the moderation
-ledger; feeds.py: social posts and routes), all against the query layer (sql.py). `Operations`
+ledger; feeds.py: social posts and routes; federation.py: the fediverse's keys, handles, followers
+and deliveries), all against the query layer (sql.py). `Operations`
 combines them; SQLite's unit is it as it is, PostgreSQL's (postgres/unit.py) adds its own
 search and its benchmarked hot paths. A new domain adds its mixin here and its operations to
 interface.py.
@@ -17,6 +18,7 @@ from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
+from liveblog.storage.federation import FederationOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.moderation import ModerationOps
 from liveblog.storage.programme import ProgrammeOps
@@ -35,6 +37,7 @@ class Operations(
     ExportOps,
     ProgrammeOps,
     ModerationOps,
+    FederationOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
 

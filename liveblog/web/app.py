@@ -29,7 +29,18 @@ from liveblog.paths import resource_dir
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.text import plural
-from liveblog.web import api, archive, audience, comments, feeds, long_pages, pages, programme, sockets
+from liveblog.web import (
+    api,
+    archive,
+    audience,
+    comments,
+    federation,
+    feeds,
+    long_pages,
+    pages,
+    programme,
+    sockets,
+)
 from liveblog.web.archive import Cards, card_warmer
 from liveblog.web.limits import BodyLimitMiddleware
 from liveblog.web.outlets import fast_send
@@ -155,6 +166,7 @@ def create_app(
             *audience.routes,
             *feeds.routes,
             *long_pages.routes,
+            *federation.routes,
             WebSocketRoute("/ws/v1/sessions/{session_id}/capture", sockets.capture_socket),
             Mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static"),
         ],
@@ -183,6 +195,9 @@ def create_app(
     app.state.services = svc
     app.state.settings = settings
     app.state.templates = make_templates(settings.archive.timezone)
+    # Pages link to their fediverse actors (rel="alternate", docs/federation.md).
+    app.state.templates.env.globals["federated"] = svc.federation is not None
+    app.state.templates.env.globals["public_url"] = settings.server.public_url
     app.state.cards = Cards(app.state.templates.env)
     svc.archive.warm_cards = card_warmer(svc, app.state.cards)
     return LiveblogApp(app, svc)

@@ -1,0 +1,272 @@
+"""Publishing and delivery (docs/federation.md), in one process of several (the lease the feed
+pollers use, streams/fanout.py's SingleProcess), off the commit path.
+
+The publisher reads followed sessions' change logs from a stored cursor and turns each note's
+current state into activities: Create when it first appears, Update when its version moved on,
+Delete (with a Tombstone) when it stopped being public, in which case its earlier activities
+lose their text and their pending deliveries go (moderated text is never sent). Session start
+and end become the event's announcements. Activities and their deliveries (one per shared
+inbox) are written in one transaction, and the cursor after them: a crash in between publishes
+again, under the same activity ids, which the table and the receivers take once.
+
+The deliverer sends what is due, at most DELIVERIES_PER_HOST at once per server and
+MAX_IN_FLIGHT in all; a failure is tried again after 30 s, 1 min, 2 min, ... (at most 6 hours
+apart) for two days, after which the server is marked dead: nothing more is queued for it until
+it follows again. A job is removed only once delivered, so a kill -9 delivers it again (at
+least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from liveblog.capture.outbound import OutboundError
+from liveblog.federation import documents as ap
+from liveblog.federation.service import Federation
+from liveblog.lifecycle import Supervisor
+from liveblog.models import utcnow
+from liveblog.storage import Unit
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # jobs read per look, changes read per session per pass
+MAX_IN_FLIGHT = 64  # deliveries at once, all servers together
+DELIVERIES_PER_HOST = 4  # a remote server sees at most this many of our POSTs at once
+# Statuses after which trying again changes nothing (the inbox refuses this activity for good).
+PERMANENT = frozenset({400, 403, 404, 405, 410, 413, 422})
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+class Delivery:
+    name = "federation.delivery"
+
+    def __init__(self, federation: Federation) -> None:
+        self.federation = federation
+        self.db = federation.db
+        # Tuning, changed by tests: the first retry's pause (doubled each time, capped), how
+        # long a server may fail before it is given up, how often to look without a wake-up.
+        self.retry_base_seconds = 30.0
+        self.retry_max_seconds = 6 * 3600.0
+        self.give_up_seconds = 2 * 86400.0
+        self.idle_seconds = 2.0  # commits in other processes wake no one here: look this often
+        self._publish_wanted = asyncio.Event()
+        self._deliver_wanted = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._per_host: dict[str, asyncio.Semaphore] = collections.defaultdict(
+            lambda: asyncio.Semaphore(DELIVERIES_PER_HOST)
+        )
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.delivered = 0
+        self.failed = 0
+        self.published = 0
+        self.running = False
+        self._supervisor: Supervisor | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self, supervisor: Supervisor) -> None:
+        self.running = True
+        self._supervisor = supervisor
+        self.federation.queued = self.wake_delivery
+        supervisor.spawn("federation.publish", self._publish_loop)
+        supervisor.spawn("federation.deliver", self._deliver_loop)
+
+    async def close(self) -> None:
+        self.running = False
+        if self._supervisor is not None:
+            await self._supervisor.stop("federation.publish")
+            await self._supervisor.stop("federation.deliver")
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "in_flight": len(self._in_flight),
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "published": self.published,
+        }
+
+    def wake(self) -> None:
+        """Something committed: there may be something to publish (called on every commit:
+        setting an event, nothing more)."""
+        self._publish_wanted.set()
+
+    def wake_delivery(self) -> None:
+        self._deliver_wanted.set()
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    async def _publish_loop(self) -> None:
+        while True:
+            self._publish_wanted.clear()
+            base = self.federation.known_base
+            if base and await self.publish_pass(base):
+                continue  # more may wait: look again at once
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._publish_wanted.wait(), self.idle_seconds)
+
+    async def publish_pass(self, base: str) -> bool:
+        """Publish what followed sessions said since their cursors; whether a batch was full."""
+        full = False
+        for session_id, event_id, cursor, _head in await self.db.read(lambda r: r.sessions_to_publish()):
+            refs = await self._changes(session_id, cursor)
+            if not refs:
+                continue
+            full = full or len(refs) == BATCH
+            items = list(
+                dict.fromkeys(item for _, op, item in refs if item is not None and op.startswith("item."))
+            )
+            announce = any(op == "session.updated" for _, op, _ in refs)
+            last = refs[-1][0]
+
+            async def op(
+                tx: Unit,
+                s: str = session_id,
+                e: str = event_id,
+                i: list[int] = items,
+                a: bool = announce,
+                q: int = last,
+            ) -> int:
+                queued = 0
+                for item_id in i:
+                    queued += await self._publish_item(tx, base, s, item_id)
+                if a:
+                    queued += await self._announce(tx, base, e, s)
+                await tx.set_cursor(s, q)
+                return queued
+
+            if await self.db.write(op):
+                self.wake_delivery()
+        return full
+
+    async def _changes(self, session_id: str, cursor: int) -> list[tuple[int, str, int | None]]:
+        return await self.db.read(lambda r: r.change_refs(session_id, cursor, BATCH))
+
+    async def _publish_item(self, tx: Unit, base: str, session_id: str, item_id: int) -> int:
+        item = await tx.get_item(item_id)
+        if item is None or item.kind != "note":  # social posts are other people's words: not ours to post
+            return 0
+        state = await tx.published_note(item_id)
+        inboxes = await tx.shared_inboxes("session", session_id)
+        actor = ap.actor_url(base, "session", session_id)
+        url = ap.note_url(base, item_id)
+        if item.deleted:
+            if state is None or state[1]:
+                return 0
+            await tx.withdraw_note(item_id)
+            await tx.set_published_note(item_id, session_id, item.version, True)
+            self.published += 1
+            body = json.dumps(ap.delete(base, item_id, session_id), separators=(",", ":"))
+            return await tx.publish_activity(
+                f"{url}/delete", "session", session_id, "Delete", item_id, body, inboxes
+            )
+        if state is None:
+            if not inboxes:
+                return 0  # nobody follows yet: nothing is published
+            kind, activity_id = "Create", f"{url}/activity"
+        elif state[1] or item.version <= state[0]:
+            return 0
+        else:
+            kind, activity_id = "Update", f"{url}/update/{item.version}"
+        media = [src.rsplit("/", 1)[-1] for src, _ in ap.images_of(item.html)]
+        note = ap.note(
+            base,
+            item_id=item_id,
+            session_id=session_id,
+            body=item.body,
+            html=item.html,
+            key_point=item.key_point,
+            published=item.typed_at,
+            updated=item.updated_at if kind == "Update" else None,
+            media_types=await tx.media_types(media),
+        )
+        await tx.set_published_note(item_id, session_id, item.version, False)
+        self.published += 1
+        body = json.dumps(ap.wrap(kind, activity_id, actor, note), separators=(",", ":"), ensure_ascii=False)
+        return await tx.publish_activity(activity_id, "session", session_id, kind, item_id, body, inboxes)
+
+    async def _announce(self, tx: Unit, base: str, event_id: str, session_id: str) -> int:
+        session = await tx.get_session(session_id)
+        if session is None or session.state not in ("live", "ended"):
+            return 0
+        inboxes = await tx.shared_inboxes("event", event_id)
+        if not inboxes:
+            return 0
+        note = ap.announcement(base, event_id, session, session.state, utcnow())
+        actor = ap.actor_url(base, "event", event_id)
+        activity_id = f"{note['id']}/activity"
+        body = json.dumps(
+            ap.wrap("Create", activity_id, actor, note), separators=(",", ":"), ensure_ascii=False
+        )
+        return await tx.publish_activity(activity_id, "event", event_id, "Create", None, body, inboxes)
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            self._deliver_wanted.clear()
+            room = MAX_IN_FLIGHT - len(self._in_flight)
+            if room > 0:
+                jobs = await self.db.read(lambda r: r.due_deliveries(utcnow(), BATCH + len(self._in_flight)))
+                for job in jobs:
+                    if room <= 0:
+                        break
+                    if job["id"] in self._in_flight:
+                        continue
+                    self._in_flight[job["id"]] = asyncio.create_task(self._run(job))
+                    room -= 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deliver_wanted.wait(), self.idle_seconds)
+
+    async def _run(self, job: dict[str, Any]) -> None:
+        try:
+            await self._attempt(job)
+        finally:
+            self._in_flight.pop(job["id"], None)
+            self._deliver_wanted.set()  # a slot is free
+
+    async def _attempt(self, job: dict[str, Any]) -> None:
+        signer = ap.key_id(ap.actor_url(self.federation.known_base, job["actor_kind"], job["actor_id"]))
+        problem = ""
+        status = 0
+        async with self._slots, self._per_host[job["host"]]:
+            try:
+                status = await self.federation.post_body(job["inbox"], signer, job["body"].encode())
+            except OutboundError as exc:
+                problem = str(exc)
+        if 200 <= status < 300:
+            self.delivered += 1
+            await self.db.write(lambda tx: tx.delivered(job["id"]))
+            return
+        problem = problem or f"answered {status}"
+        if status in PERMANENT:
+            self.failed += 1
+            log.warning("delivery to %s refused for good: %s", job["inbox"][:200], problem)
+            await self.db.write(lambda tx: tx.delivered(job["id"]))  # nothing more to try
+            return
+        now = datetime.now(UTC)
+        if (now - _parse(job["first_at"])).total_seconds() >= self.give_up_seconds:
+            self.failed += 1
+            log.warning("server %s failed for two days (%s): marked dead", job["host"], problem)
+            await self.db.write(lambda tx: tx.mark_host_dead(job["host"]))
+            return
+        pause = min(self.retry_base_seconds * 2 ** job["attempts"], self.retry_max_seconds)
+        next_at = _stamp(now + timedelta(seconds=pause))
+        await self.db.write(lambda tx: tx.retry_delivery(job["id"], next_at, problem))

@@ -1,0 +1,472 @@
+"""The fediverse side of Liveblog (docs/federation.md): actors and discovery answered from
+storage, incoming activities verified and acted on, our activities signed and delivered.
+
+Keys: one RSA key pair for the instance, kept in the database (storage/federation.py), and one
+key id per actor (`<actor>#main-key`), each actor document carrying the same public key. A
+remote server checks that the key id is the actor's and belongs to it, which holds; one key
+means one key generation (not one per session created) and one private key to keep.
+
+Remote documents (actors, keys) are fetched through capture/outbound.py's client: private and
+loopback addresses refused unless `federation.allow_private_addresses`, time and size capped,
+at most FETCHES_PER_HOST at once per remote host. Fetches are signed with the instance actor's
+key, for servers in authorized-fetch mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from liveblog import __version__
+from liveblog.capture.outbound import OutboundClient, OutboundError
+from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized
+from liveblog.federation import documents as ap
+from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
+from liveblog.lifecycle import Supervisor
+from liveblog.models import Event, Session
+from liveblog.settings import Settings
+from liveblog.storage import Store, Unit
+
+log = logging.getLogger(__name__)
+
+FETCHES_PER_HOST = 2  # a remote server sees at most this many of our fetches at once
+OUTBOX_PAGE = 20  # activities per outbox page, as Mastodon's
+ACCEPT_HEADER = (
+    'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+)
+
+
+class Federation:
+    name = "federation"
+
+    def __init__(self, db: Store, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings.federation
+        self.public_url = settings.server.public_url.rstrip("/")
+        self.keys: tuple[str, str] | None = None  # (public PEM, private PEM)
+        self.client: OutboundClient | None = None
+        self._per_host: dict[str, asyncio.Semaphore] = collections.defaultdict(
+            lambda: asyncio.Semaphore(FETCHES_PER_HOST)
+        )
+        # Our address as remote servers know it: server.public_url, else the first request's
+        # (publishing runs in the background, where there is no request to ask).
+        self.known_base = self.public_url
+        self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self, supervisor: Supervisor) -> None:
+        self.keys = await self.db.read(lambda r: r.instance_key())
+        if self.keys is None:
+            public, private = await asyncio.to_thread(new_key_pair)  # ~50 ms of CPU: off the loop
+
+            async def keep(tx: Unit) -> tuple[str, str]:
+                return await tx.put_instance_key(public, private)
+
+            self.keys = await self.db.write(keep)  # another process may have made one first: its
+        self.client = OutboundClient(
+            "federation",
+            allow_private=self.settings.allow_private_addresses,
+            timeout=self.settings.request_timeout_seconds,
+            max_bytes=self.settings.max_document_bytes,
+            headers={"accept": ACCEPT_HEADER, "user-agent": f"Liveblog/{__version__}"},
+        )
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "base": self.known_base}
+
+    def base(self, request_base: str) -> str:
+        """Our address as remote servers know it: server.public_url, else the request's."""
+        base = self.public_url or request_base.rstrip("/")
+        if not self.known_base:
+            self.known_base = base
+        return base
+
+    @property
+    def public_pem(self) -> str:
+        assert self.keys is not None, "the federation component is not open"
+        return self.keys[0]
+
+    # -- documents -------------------------------------------------------------------------------
+
+    async def actor(self, base: str, kind: str, actor_id: str) -> dict[str, Any]:
+        """An event's or session's actor document; NotFound when there is none or its event
+        switched federation off."""
+
+        async def fn(r: Unit) -> dict[str, Any]:
+            if kind == "event":
+                event = await r.get_event(actor_id)
+                if event is None or not await r.federation_on(event.id):
+                    raise NotFound(f"no account {actor_id!r}")
+                return ap.event_actor(base, event, await r.handle_of("event", event.id), self.public_pem)
+            session = await r.get_session(actor_id)
+            if session is None or session.is_event_feed or session.cancelled:
+                raise NotFound(f"no account {actor_id!r}")
+            event = await r.get_event(session.event_id)
+            if event is None or not await r.federation_on(event.id):
+                raise NotFound(f"no account {actor_id!r}")
+            handle = await r.handle_of("session", session.id)
+            return ap.session_actor(base, session, event, handle, self.public_pem)
+
+        return await self.db.read(fn, pool="pages")
+
+    async def webfinger(self, base: str, resource: str) -> dict[str, Any]:
+        """The WebFinger answer for `acct:NAME@HOST` (or an actor's URL)."""
+        host = ap.host_of(base)
+        target: tuple[str, str] | None
+        if resource.startswith("acct:"):
+            name, _, asked_host = resource[5:].lstrip("@").rpartition("@")
+            name = name.lower()
+            if asked_host.lower() != host:
+                raise NotFound(f"{asked_host[:100]!r} is not this server ({host})")
+            if not ap.NAME.match(name):
+                raise NotFound("no such account")
+            if name == ap.INSTANCE_HANDLE:
+                url = ap.instance_url(base)
+                return ap.webfinger(name, host, url, f"{base}/")
+            target = await self.db.read(lambda r: r.actor_by_handle(name), pool="pages")
+        elif resource.startswith(("http://", "https://")):
+            target = ap.local_actor(base, resource)
+        else:
+            raise BadRequest("resource must be acct:NAME@HOST or an actor's URL", field="resource")
+        if target is None:
+            raise NotFound("no such account")
+        kind, actor_id = target
+        doc = await self.actor(base, kind, actor_id)  # NotFound when switched off
+        return ap.webfinger(doc["preferredUsername"], host, doc["id"], doc["url"])
+
+    async def nodeinfo(self) -> dict[str, Any]:
+        actors = await self.db.read(lambda r: r.count_actors(), pool="pages")
+        return ap.nodeinfo(__version__, actors)
+
+    async def followers_collection(self, base: str, kind: str, actor_id: str) -> dict[str, Any]:
+        await self.actor(base, kind, actor_id)  # NotFound as the actor
+        total = await self.db.read(lambda r: r.count_followers(kind, actor_id), pool="pages")
+        # Who follows is not published, as Mastodon lets its users choose: only how many.
+        return ap.collection(f"{ap.actor_url(base, kind, actor_id)}/followers", total)
+
+    async def outbox(
+        self, base: str, kind: str, actor_id: str, page: bool, before: int | None
+    ) -> dict[str, Any]:
+        """The outbox: an OrderedCollection of what the actor published (Creates), newest
+        first, in pages of OUTBOX_PAGE."""
+        await self.actor(base, kind, actor_id)  # NotFound as the actor
+        url = f"{ap.actor_url(base, kind, actor_id)}/outbox"
+        if not page:
+            total = await self.db.read(lambda r: r.count_outbox(kind, actor_id), pool="pages")
+            doc = ap.collection(url, total)
+            doc["first"] = f"{url}?page=true"
+            return doc
+        rows = await self.db.read(lambda r: r.outbox(kind, actor_id, before, OUTBOX_PAGE), pool="pages")
+        items = [json.loads(body) for _, body in rows]
+        for item in items:
+            item.pop("@context", None)
+        after = f"{url}?page=true&before={rows[-1][0]}" if len(rows) == OUTBOX_PAGE else None
+        here = f"{url}?page=true" + (f"&before={before}" if before is not None else "")
+        return ap.outbox_page(here, items, after)
+
+    async def note(self, base: str, item_id: int) -> dict[str, Any] | None:
+        """A published note as it is now (None: gone, a Tombstone's place); NotFound if never published."""
+
+        async def fn(r: Unit) -> dict[str, Any] | None:
+            state = await r.published_note(item_id)
+            if state is None:
+                raise NotFound("no such note")
+            item = await r.get_item(item_id)
+            if state[1] or item is None or item.deleted:
+                return None
+            session = await r.get_session(item.session_id)
+            if session is None or not await r.federation_on(session.event_id):
+                return None
+            media = [src.rsplit("/", 1)[-1] for src, _ in ap.images_of(item.html)]
+            doc = ap.note(
+                base,
+                item_id=item.id,
+                session_id=item.session_id,
+                body=item.body,
+                html=item.html,
+                key_point=item.key_point,
+                published=item.typed_at,
+                updated=item.updated_at if item.version > 1 else None,
+                media_types=await r.media_types(media),
+            )
+            return {"@context": ap.NOTE_CONTEXT, **doc}
+
+        return await self.db.read(fn, pool="pages")
+
+    # -- fetching --------------------------------------------------------------------------------
+
+    async def fetch(self, base: str, url: str) -> dict[str, Any]:
+        """A remote ActivityPub document, fetched with a signed GET; OutboundError if it cannot
+        be had or is not a JSON object."""
+        assert self.client is not None and self.keys is not None
+        private, signer = self.keys[1], ap.key_id(ap.instance_url(base))
+        host = urlsplit(url).netloc.lower()
+        async with self._per_host[host]:
+            response = await self.client.get(url, headers=lambda u: sign("GET", u, private, signer))
+        if response.status_code != 200:
+            raise OutboundError(f"{url[:200]} answered {response.status_code}")
+        try:
+            doc = json.loads(response.content)
+        except ValueError:
+            raise OutboundError(f"{url[:200]} did not answer JSON") from None
+        if not isinstance(doc, dict):
+            raise OutboundError(f"{url[:200]} did not answer a JSON object")
+        return doc
+
+    async def remote_key(self, base: str, key_id: str) -> tuple[str, str]:
+        """(owner, public PEM) of a remote key, fetched from its id and kept: the document there
+        is the key's actor (Mastodon), or the key itself naming its owner, whose actor must name
+        it back. The key and its owner must be on one host."""
+        doc = await self.fetch(base, key_id)
+        key = _key_in(doc, key_id)
+        if key is not None:
+            owner = ap.id_of(doc)
+        elif doc.get("id") == key_id and isinstance(doc.get("owner"), str):
+            owner = str(doc["owner"])
+            key = _key_in(await self.fetch(base, owner), key_id)
+        if key is None or not isinstance(key.get("publicKeyPem"), str):
+            raise OutboundError(f"no public key {key_id[:200]} there")
+        if ap.id_of(key.get("owner")) not in ("", owner):
+            raise OutboundError("the key names another owner")
+        if urlsplit(owner).netloc.lower() != urlsplit(key_id).netloc.lower():
+            raise OutboundError("the key and its owner are on different hosts")
+        pem = str(key["publicKeyPem"])
+
+        async def keep(tx: Unit) -> None:
+            await tx.put_remote_key(key_id, owner, pem)
+
+        await self.db.write(keep)
+        return owner, pem
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    async def verified_sender(
+        self, base: str, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> str:
+        """The actor whose key signed this request (Unauthorized when none did). A cached key
+        that fails is fetched again once: the actor may have a new one."""
+        header = headers.get("signature")
+        if not header:
+            raise Unauthorized("a signed request is required (HTTP Signatures)", code="unsigned")
+        try:
+            params = parse(header)
+            cached = await self.db.read(lambda r: r.remote_key(params["keyId"]))
+            if cached is not None:
+                try:
+                    check(method, target, headers, body, params, cached[1])
+                    return cached[0]
+                except SignatureError:
+                    pass  # perhaps a new key: fetch it again
+            owner, pem = await self.remote_key(base, params["keyId"])
+            check(method, target, headers, body, params, pem)
+            return owner
+        except SignatureError as exc:
+            raise Unauthorized(f"bad signature: {exc}", code="bad_signature") from None
+        except OutboundError as exc:
+            raise Unauthorized(f"the signing key cannot be had: {exc}", code="bad_signature") from None
+
+    async def receive(
+        self,
+        base: str,
+        inbox_of: tuple[str, str] | None,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> str:
+        """Verify and act on one incoming activity; what was done, for the log. `inbox_of` is
+        the actor whose own inbox it came to (None: the shared inbox)."""
+        if len(body) > self.settings.max_document_bytes:
+            raise TooLarge("that activity is too large")
+        try:
+            activity = json.loads(body)
+        except ValueError:
+            raise BadRequest("the body is not JSON") from None
+        if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
+            raise BadRequest("the body is not an activity")
+        actor = ap.id_of(activity.get("actor"))
+        kind = activity["type"]
+        if kind == "Delete" and ap.id_of(activity.get("object")) == actor:
+            # An account deleted elsewhere, announced to every server it knew. Its key went with
+            # it: unless we kept the key, it cannot be checked, and is ignored (as Mastodon does).
+            try:
+                sender = await self.verified_sender(base, method, target, headers, body)
+            except Unauthorized:
+                return "Delete of an account we cannot check ignored"
+            if sender != actor:
+                raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
+            gone = await self.db.write(lambda tx: tx.forget_remote_actor(actor))
+            return f"account {actor} deleted: {gone} follows ended"
+        sender = await self.verified_sender(base, method, target, headers, body)
+        if sender != actor:
+            raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
+        if kind == "Follow":
+            return await self._follow(base, inbox_of, activity)
+        if kind == "Undo":
+            return await self._undo(base, activity)
+        return f"{kind} ignored"
+
+    async def _follow(self, base: str, inbox_of: tuple[str, str] | None, follow: dict[str, Any]) -> str:
+        followed = ap.id_of(follow.get("object"))
+        local = ap.local_actor(base, followed)
+        if local is None or (inbox_of is not None and local != inbox_of):
+            raise NotFound("that Follow is for no account of ours")
+        await self.actor(base, *local)  # NotFound when it does not exist or is switched off
+        follower = ap.id_of(follow.get("actor"))
+        follow_id = ap.id_of(follow)
+        if not follow_id:
+            raise BadRequest("the Follow has no id")
+        try:
+            remote = await self.fetch(base, follower)
+        except OutboundError as exc:
+            raise BadRequest(f"the follower's account cannot be read: {exc}") from None
+        inbox = remote.get("inbox")
+        if not isinstance(inbox, str) or not inbox.startswith(("https://", "http://")):
+            raise BadRequest("the follower's account has no inbox")
+        endpoints = remote.get("endpoints")
+        shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+        name = remote.get("preferredUsername")
+        handle = f"@{name}@{urlsplit(follower).netloc}" if isinstance(name, str) and name else follower
+        row = {
+            "follower": follower,
+            "handle": handle[:300],
+            "inbox": inbox,
+            "shared_inbox": shared if isinstance(shared, str) and shared.startswith("http") else inbox,
+            "follow_id": follow_id,
+        }
+
+        accept = ap.accept(base, followed, follow)
+
+        async def store(tx: Unit) -> None:
+            await tx.start_cursors(local[0], local[1])  # before the first follower: from now on
+            await tx.add_follower(local[0], local[1], row)
+            await tx.host_alive(urlsplit(inbox).netloc.lower())  # a server given up on is back
+            await tx.publish_activity(
+                accept["id"], local[0], local[1], "Accept", None, _json(accept), [inbox]
+            )
+
+        await self.db.write(store)
+        self.queued()
+        return f"{follower} follows {followed}"
+
+    async def _undo(self, base: str, undo: dict[str, Any]) -> str:
+        inner = undo.get("object")
+        actor = ap.id_of(undo.get("actor"))
+        if isinstance(inner, dict) and inner.get("type") == "Follow":
+            if ap.id_of(inner.get("actor")) != actor:
+                raise Forbidden("an Undo may only undo its actor's own Follow", code="wrong_actor")
+            local = ap.local_actor(base, ap.id_of(inner.get("object")))
+            if local is None:
+                return "Undo of a Follow of no account of ours ignored"
+            removed = await self.db.write(lambda tx: tx.remove_follower(local[0], local[1], actor))
+            return f"{actor} unfollowed" if removed else "Undo of an unknown Follow ignored"
+        follow_id = ap.id_of(inner)
+        ended = await self.db.write(lambda tx: tx.unfollow(actor, follow_id))
+        return f"{actor} unfollowed" if ended else "Undo ignored"
+
+    # -- organisers ------------------------------------------------------------------------------
+
+    async def organiser_view(self, event: Event, sessions: list[Session]) -> dict[str, Any]:
+        """An event's switch, and its accounts with their handles and followers."""
+
+        async def fn(r: Unit) -> dict[str, Any]:
+            accounts = [("event", event.id, event.title)] + [("session", s.id, s.title) for s in sessions]
+            return {
+                "on": await r.federation_on(event.id),
+                "accounts": [
+                    {
+                        "kind": kind,
+                        "id": actor_id,
+                        "title": title,
+                        "handle": await r.handle_of(kind, actor_id),
+                        "followers": await r.list_followers(kind, actor_id),
+                    }
+                    for kind, actor_id, title in accounts
+                ],
+            }
+
+        return await self.db.read(fn, pool="pages")
+
+    async def switch(self, event_id: str, on: bool) -> None:
+        await self.db.write(lambda tx: tx.set_federation(event_id, on))
+
+    async def rename(self, event: Event, kind: str, actor_id: str, handle: str) -> str:
+        """Give one of the event's accounts a handle of the organiser's choice (before the event
+        starts: once people follow, it stays put); the handle."""
+        await self._owned(event.id, kind, actor_id)
+        if date.today().isoformat() >= event.starts_on:
+            raise Conflict("handles can be changed only before the event starts", field="handle")
+        handle = handle.strip().lower().lstrip("@")
+        if not ap.HANDLE.match(handle):
+            raise BadRequest(
+                "a handle is 1 to 64 lower-case letters, digits, hyphens or underscores", field="handle"
+            )
+        if not await self.db.write(lambda tx: tx.set_handle(kind, actor_id, handle)):
+            raise Conflict(f"@{handle} is taken already", field="handle")
+        return handle
+
+    async def _owned(self, event_id: str, kind: str, actor_id: str) -> None:
+        async def owned(r: Unit) -> bool:
+            if kind == "event":
+                return actor_id == event_id
+            session = await r.get_session(actor_id)
+            return session is not None and session.event_id == event_id
+
+        if kind not in ("event", "session") or not await self.db.read(owned):
+            raise NotFound("no such account in this event")
+
+    async def remove_follower(
+        self, base: str, event_id: str, kind: str, actor_id: str, follower: str
+    ) -> None:
+        """An organiser removes a follower: the follow ends here, and a Reject of it tells their
+        server to drop it too."""
+        await self._owned(event_id, kind, actor_id)
+        actor = ap.actor_url(base, kind, actor_id)
+
+        async def remove(tx: Unit) -> bool:
+            row = await tx.remove_follower(kind, actor_id, follower)
+            if row is None:
+                return False
+            reject = ap.reject(base, actor, follower, row["follow_id"])
+            await tx.publish_activity(
+                reject["id"], kind, actor_id, "Reject", None, _json(reject), [row["inbox"]]
+            )
+            return True
+
+        if not await self.db.write(remove):
+            raise NotFound("that account does not follow")
+        self.queued()
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    async def post_body(self, inbox: str, signer: str, body: bytes) -> int:
+        """POST one activity, signed with key id `signer`: the remote server's status code
+        (OutboundError when there is none). Queued deliveries call this (delivery.py)."""
+        assert self.client is not None and self.keys is not None
+        headers = sign("POST", inbox, self.keys[1], signer, body)
+        headers["content-type"] = ap.ACTIVITY_JSON
+        response = await self.client.post(inbox, body, headers)
+        return response.status_code
+
+
+def _json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def _key_in(doc: dict[str, Any], key_id: str) -> dict[str, Any] | None:
+    keys = doc.get("publicKey")
+    for key in keys if isinstance(keys, list) else [keys]:
+        if isinstance(key, dict) and key.get("id") == key_id:
+            return key
+    return None

@@ -1,0 +1,141 @@
+"""A small fediverse server for tests, on loopback: accounts with their own RSA keys, actor
+documents, inboxes that record what arrives (and check its signature against the sender's key,
+fetched from our server as a remote would), and signed sending as a Mastodon would do."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
+from tests.conftest import eventually, free_port
+
+AP_JSON = "application/activity+json"
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    activity: dict[str, Any]
+    verified: str  # "ok", or why the signature did not check
+
+
+@dataclass
+class Peer:
+    url: str = ""
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (public, private)
+    received: list[Delivery] = field(default_factory=list)
+    fetches: list[str] = field(default_factory=list)  # paths GET by anyone
+    gone: set[str] = field(default_factory=set)  # accounts answering 410
+    down: bool = False  # inboxes answer 503 and keep nothing (a server being restarted)
+    refused: int = 0  # deliveries answered 503 while down
+    hold: bool = False  # inboxes never answer (until released), keeping nothing
+    held: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def actor(self, name: str) -> str:
+        return f"{self.url}/users/{name}"
+
+    def add(self, name: str) -> str:
+        self.keys[name] = new_key_pair()
+        return self.actor(name)
+
+    def document(self, name: str) -> dict[str, Any]:
+        url = self.actor(name)
+        return {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": url,
+            "type": "Person",
+            "preferredUsername": name,
+            "inbox": f"{url}/inbox",
+            "outbox": f"{url}/outbox",
+            "endpoints": {"sharedInbox": f"{self.url}/inbox"},
+            "publicKey": {"id": f"{url}#main-key", "owner": url, "publicKeyPem": self.keys[name][0]},
+        }
+
+    async def post(
+        self, inbox: str, activity: dict[str, Any], *, as_: str, body: bytes | None = None
+    ) -> httpx.Response:
+        """POST an activity signed with the key of account `as_` (a tampered `body` if given)."""
+        payload = json.dumps(activity).encode()
+        headers = sign("POST", inbox, self.keys[as_][1], f"{self.actor(as_)}#main-key", payload)
+        headers["content-type"] = AP_JSON
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(inbox, content=body or payload, headers=headers)
+
+    async def wait_for(self, kind: str, timeout: float = 10) -> Delivery:
+        def found() -> Delivery | None:
+            return next((d for d in self.received if d.activity.get("type") == kind), None)
+
+        return await eventually(found, timeout, f"a {kind} at the peer")  # type: ignore[no-any-return]
+
+
+def peer_app(peer: Peer) -> Starlette:
+    async def actor(request: Request) -> Response:
+        name = request.path_params["name"]
+        peer.fetches.append(request.url.path)
+        if name in peer.gone:
+            return Response(status_code=410)
+        if name not in peer.keys:
+            return Response(status_code=404)
+        return JSONResponse(peer.document(name), media_type=AP_JSON)
+
+    async def inbox(request: Request) -> Response:
+        body = await request.body()
+        if peer.down:
+            peer.refused += 1
+            return Response(status_code=503)
+        if peer.hold:
+            peer.held += 1
+            await asyncio.wait_for(peer.release.wait(), 30)
+            return Response(status_code=503)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        activity = json.loads(body)
+        try:
+            params = parse(headers.get("signature", ""))
+            async with httpx.AsyncClient(timeout=10) as client:
+                key_doc = (await client.get(params["keyId"], headers={"accept": AP_JSON})).json()
+            if key_doc["publicKey"]["id"] != params["keyId"] or key_doc["id"] != activity["actor"]:
+                raise SignatureError("the key is not the actor's")
+            check("POST", request.url.path, headers, body, params, key_doc["publicKey"]["publicKeyPem"])
+            verified = "ok"
+        except (SignatureError, KeyError, ValueError) as exc:
+            verified = str(exc)
+        peer.received.append(Delivery(request.url.path, headers, activity, verified))
+        return Response(status_code=202)
+
+    return Starlette(
+        routes=[
+            Route("/users/{name}", actor),
+            Route("/users/{name}/inbox", inbox, methods=["POST"]),
+            Route("/inbox", inbox, methods=["POST"]),
+        ]
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_peer() -> AsyncIterator[Peer]:
+    peer = Peer()
+    port = free_port()
+    peer.url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(peer_app(peer), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started, 10, "the peer to start")
+    try:
+        yield peer
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(10):
+            await task
