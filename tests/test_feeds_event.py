@@ -5,6 +5,7 @@ End to end with the fake networks on loopback and a real server."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -205,7 +206,6 @@ async def _login(http: Any) -> str:
 
 
 async def test_event_posts_survive_export_import_and_the_static_site(world: World, tmp_path: Path) -> None:
-    import json
 
     from liveblog.archive.exports import comparable
     from liveblog.capture.imports import import_json
@@ -247,7 +247,10 @@ async def test_event_posts_survive_export_import_and_the_static_site(world: Worl
     assert "Around the event" in index and "Lunch queue is long" in index
     assert 'class="social-image" src="media/' in index  # its photo, exported beside the page
     assert crawl(out) == []
-    assert "Lunch queue is long" in (out / "search-index.js").read_text()
+    script = (out / "search-index.js").read_text()
+    entries = json.loads(script.split("window.LIVEBLOG_INDEX = ", 1)[1].rstrip().rstrip(";"))
+    lunch = [e for e in entries if "Lunch queue is long" in e["x"]]
+    assert [(e["u"].split("#")[0], e["s"]) for e in lunch] == [("index.html", "Around the event")]
 
 
 async def test_programme_times_are_read_in_the_venues_zone_when_choosing_what_to_collect(

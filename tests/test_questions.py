@@ -3,19 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from liveblog.archive.exports import export_json
-from liveblog.capture.imports import import_json
-from liveblog.services import Services
 from liveblog.settings import Settings
-from tests.conftest import LiveServer, Seed, make_settings, query, settings_for
-from tests.test_votes import HEADER, bearer, error_of, head, new_participant
+from tests.conftest import LiveServer, Seed, query, settings_for
+from tests.test_votes import HEADER, bearer, error_of, head, imported, new_participant
 from tests.wsclient import connect, recv_type, recv_until
 
 
@@ -259,15 +255,8 @@ async def test_a_duplicate_question_merges_into_another(
         page = (await client.get(f"/archive/sessions/{seeded.session_id}")).text
     assert "Merged with a duplicate" in page and "Where can I find the slides?" not in page
     assert "1 question merged" in page
-    doc = await export_json(svc.db, seeded.event_id)
-    (tmp_path / "fresh").mkdir()
-    fresh = Services.build(make_settings(tmp_path / "fresh"))
-    await fresh.open()
-    try:
-        await import_json(fresh.db, json.loads(json.dumps(doc)))
+    async with imported(live, seeded.event_id, tmp_path) as fresh:
         item = await fresh.db.read(lambda r: r.get_item(kept))
         assert item is not None and item.data["merged"] == [dup]
         counts = await fresh.db.read(lambda r: r.moderation_counts(seeded.session_id))
         assert counts == {("question", "merge"): 1}
-    finally:
-        await fresh.close()

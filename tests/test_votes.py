@@ -4,7 +4,9 @@ signed participant ids, closed polls, coalesced tallies, resume, and every bad i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,20 @@ async def stored_votes(live: LiveServer, poll_id: int) -> int:
 async def head(live: LiveServer, seed: Seed) -> int:
     session = await live.services.programme.session(seed.session_id)
     return session.last_seq
+
+
+@contextlib.asynccontextmanager
+async def imported(live: LiveServer, event_id: str, tmp_path: Path) -> AsyncIterator[Services]:
+    """Services on a fresh database holding the event imported from its JSON export."""
+    doc = await export_json(live.services.db, event_id)
+    (tmp_path / "fresh").mkdir()
+    fresh = Services.build(make_settings(tmp_path / "fresh"))
+    await fresh.open()
+    try:
+        await import_json(fresh.db, json.loads(json.dumps(doc)))
+        yield fresh
+    finally:
+        await fresh.close()
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -586,12 +602,7 @@ async def test_flagged_votes_can_be_discounted_from_the_result(
     ]
     assert log[0].actor == "Ada"
     # The export carries the counted result and the ledger; an import restores both.
-    doc = await export_json(svc.db, seeded.event_id)
-    (tmp_path / "fresh").mkdir()
-    fresh = Services.build(make_settings(tmp_path / "fresh"))
-    await fresh.open()
-    try:
-        await import_json(fresh.db, json.loads(json.dumps(doc)))
+    async with imported(live, seeded.event_id, tmp_path) as fresh:
         item = await fresh.db.read(lambda r: r.get_item(poll["id"]))
         assert item is not None and item.data["discounted"] == flagged and item.data["voters"] == 30 - flagged
         assert [e.action for e in await fresh.db.read(lambda r: r.moderation_log(seeded.event_id))][:3] == [
@@ -603,5 +614,3 @@ async def test_flagged_votes_can_be_discounted_from_the_result(
         with pytest.raises(Conflict) as refused_there:
             await fresh.audience.discount_flagged(poll["id"], Moderator("Ada", "x"), {"discount": False})
         assert refused_there.value.code == "votes_not_here"
-    finally:
-        await fresh.close()

@@ -22,7 +22,7 @@ from liveblog.services import Services
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
 from tests.archive_fixtures import note, organiser_account, social_post
-from tests.browser.conftest import ThreadServer
+from tests.browser.conftest import PHONE, ThreadServer
 
 pytestmark = pytest.mark.browser
 
@@ -141,6 +141,10 @@ def test_the_exported_search_finds_what_the_server_finds(
     page.goto(f"{(tmp_path / 'en' / 'search.html').as_uri()}?q=buddies")
     expect(page.locator("#offline-results mark").first).to_have_text("buddies", ignore_case=True)
     page.screenshot(path=str(screenshot_dir / "static-search-stemmed-desktop.png"), full_page=True)
+    phone = browser_context(viewport=PHONE).new_page()
+    phone.goto(f"{(tmp_path / 'fr' / 'search.html').as_uri()}?q=mangeaient")
+    expect(phone.locator("#offline-results mark").first).to_have_text("mangeaient")
+    phone.screenshot(path=str(screenshot_dir / "static-search-stemmed-phone.png"), full_page=True)
     assert errors == []
 
 
