@@ -69,7 +69,7 @@ async def older_cards(request: Request) -> Response:
 async def stream_page(request: Request) -> Response:
     """Numbered page N of a session's stream: its notes and posts N*50-49 to N*50 from the
     oldest, newest first; an ended session's are on its knowledge pages."""
-    await current_organiser(request)
+    organiser = await current_organiser(request)
     session_id = request.path_params["session_id"]
     number = request.path_params["number"]
     if number < 1:
@@ -88,6 +88,7 @@ async def stream_page(request: Request) -> Response:
         request,
         "stream_page.html",
         {
+            "organiser": organiser,
             "session": session,
             "event": event,
             "cards_html": Markup(_cards(request, items)),
