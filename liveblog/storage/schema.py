@@ -55,7 +55,10 @@ class Step:
 
 def script(step: str | Step, dialect: Dialect) -> str:
     """A step's whole SQL on one backend, its type words replaced."""
-    text = step if isinstance(step, str) else step.both + getattr(step, dialect.name)
+    if isinstance(step, str):
+        text = step
+    else:
+        text = step.both + {SQLITE.name: step.sqlite, POSTGRES.name: step.postgres}[dialect.name]
     types = TYPES[dialect.name]
 
     def word(match: re.Match[str]) -> str:
