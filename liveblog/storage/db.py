@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -87,11 +87,9 @@ class Database(GroupCommitWriter):
         read_timeout: float = 10.0,
         write_timeout: float = 30.0,
     ) -> None:
-        super().__init__(write_timeout)
+        super().__init__(write_timeout, read_timeout, {"live": readers, "pages": page_readers})
         self.path = path
         self.synchronous = synchronous.upper()
-        self.pool_sizes = {"live": readers, "pages": page_readers}
-        self.read_timeout = read_timeout
         self._writer: sqlite3.Connection | None = None
         # The writer thread: owns the one write connection, runs whole batches.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveblog-writer")
@@ -184,20 +182,11 @@ class Database(GroupCommitWriter):
                 await conn.rollback()
             queue.put_nowait(conn)
 
-    async def read(
-        self, fn: Callable[[Any], Awaitable[T]], *, timeout: float | None = None, pool: str = "live"
-    ) -> T:
-        """Run fn(unit) in one consistent read snapshot, within the read timeout."""
-        try:
-            async with asyncio.timeout(timeout if timeout is not None else self.read_timeout):
-                async with self.reader(pool) as conn:
-                    await conn.execute("BEGIN")
-                    try:
-                        return await fn(SqliteUnit(AiosqliteSql(conn)))
-                    finally:
-                        await conn.rollback()
-        except TimeoutError:
-            raise Unavailable("the database did not answer in time; try again shortly") from None
+    @contextlib.asynccontextmanager
+    async def _snapshot(self, pool: str) -> AsyncIterator[SqliteUnit]:
+        async with self.reader(pool) as conn:  # rolled back as it goes back to the pool
+            await conn.execute("BEGIN")
+            yield SqliteUnit(AiosqliteSql(conn))
 
     # -- writes: GroupCommitWriter (storage/writer.py) runs the queue; a batch runs here --------
 

@@ -86,7 +86,8 @@ class Unit(Protocol):
     async def list_live_sessions(self) -> list[Session]: ...
 
     async def next_seq(self, session_id: str) -> int:
-        """Take the session's next sequence number from the database (a row lock on PostgreSQL,"""
+        """Take the session's next sequence number from the database (never predicted): a row lock
+        on PostgreSQL, the write lock on SQLite, keep concurrent writers contiguous."""
         ...
 
     async def append_change(self, session_id: str, op: str, item_id: int | None, build: Any) -> Change:

@@ -1,8 +1,9 @@
-"""The group-commit writer both stores share: the queue of write ops with backpressure, the
-supervised loop that takes them in batches, and what follows a commit (changes published in
-order, after-commit callbacks, callers answered). A store subclasses `GroupCommitWriter` and
-supplies `_run_batch`: how one batch runs in one transaction on its database (the SQLite
-writer thread, or awaited statements on PostgreSQL), ending in `_settle`.
+"""What both stores share: the queue of write ops with backpressure, the supervised loop that
+takes them in batches, what follows a commit (changes published in order, after-commit
+callbacks, callers answered), and reads' timeout. A store subclasses `GroupCommitWriter` and
+supplies `_run_batch`, how one batch runs in one transaction on its database (the SQLite writer
+thread, or awaited statements on PostgreSQL), ending in `_settle`; and `_snapshot`, a unit in one
+read-only snapshot.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -48,8 +50,10 @@ Outcome = tuple[bool, Any, Any]
 class GroupCommitWriter:
     """One writer task per process: `write(op)` queues, the task commits batches of ops."""
 
-    def __init__(self, write_timeout: float) -> None:
+    def __init__(self, write_timeout: float, read_timeout: float, pool_sizes: dict[str, int]) -> None:
         self.write_timeout = write_timeout
+        self.read_timeout = read_timeout
+        self.pool_sizes = pool_sizes  # readers per pool: "live" (streams, capture), "pages"
         self.on_commit: Callable[[list[Change]], None] = lambda changes: None
         self._jobs: asyncio.Queue[Job | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(MAX_QUEUED)
@@ -68,6 +72,21 @@ class GroupCommitWriter:
             self._jobs.put_nowait(None)  # finish queued work first, then stop
             await self._writer_task
             self._writer_task = None
+
+    async def read(
+        self, fn: Callable[[Any], Awaitable[T]], *, timeout: float | None = None, pool: str = "live"
+    ) -> T:
+        """Run fn(unit) in one consistent read snapshot, within the read timeout."""
+        try:
+            async with asyncio.timeout(timeout if timeout is not None else self.read_timeout):
+                async with self._snapshot(pool) as unit:
+                    return await fn(unit)
+        except TimeoutError:
+            raise Unavailable("the database did not answer in time; try again shortly") from None
+
+    def _snapshot(self, pool: str) -> AbstractAsyncContextManager[Any]:
+        """A unit in one read-only snapshot, on a connection of `pool` ("live" or "pages")."""
+        raise NotImplementedError
 
     @property
     def healthy(self) -> bool:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import asyncpg
@@ -118,10 +118,8 @@ class PostgresStore(GroupCommitWriter):
         read_timeout: float = 10.0,
         write_timeout: float = 30.0,
     ) -> None:
-        super().__init__(write_timeout)
+        super().__init__(write_timeout, read_timeout, {"live": readers, "pages": page_readers})
         self.url = url
-        self.pool_sizes = {"live": readers, "pages": page_readers}
-        self.read_timeout = read_timeout
         self._writer: asyncpg.Connection | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
         self.reconnects = 0
@@ -170,19 +168,14 @@ class PostgresStore(GroupCommitWriter):
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def read(
-        self, fn: Callable[[Any], Awaitable[T]], *, timeout: float | None = None, pool: str = "live"
-    ) -> T:
+    @contextlib.asynccontextmanager
+    async def _snapshot(self, pool: str) -> AsyncIterator[PgUnit]:
         chosen = self._pools.get(pool)
         if chosen is None:
             raise Unavailable("the database is not open")
         try:
-            async with asyncio.timeout(timeout if timeout is not None else self.read_timeout):
-                async with chosen.acquire() as conn:
-                    async with conn.transaction(isolation="repeatable_read", readonly=True):
-                        return await fn(PgUnit(conn))
-        except TimeoutError:
-            raise Unavailable("the database did not answer in time; try again shortly") from None
+            async with chosen.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                yield PgUnit(conn)
         except CONNECTION_ERRORS as exc:
             raise Unavailable(f"the database is unreachable: {exc}") from None
         except asyncpg.DataError as exc:
