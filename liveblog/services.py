@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,36 @@ class ArchiveComponent:
         return {"ok": True}
 
 
+def committed(
+    hub: StreamHub, fanout: RedisFanout | None, archive: Archive, delivery: Delivery | None = None
+) -> Callable[[list[Change]], None]:
+    """What the store calls after each commit, in commit order: the changes go to this
+    process's viewers (and first, with several processes, to Redis for the others'), any
+    change to a session's stream (a note edit, a comment, ...) makes its page stale, and the
+    fediverse's publisher is woken (it publishes in its own task, never on this path)."""
+    publish: Callable[[list[Change]], None] = hub.publish
+    if fanout is not None:
+        forward = fanout.forward
+
+        def forward_first(changes: list[Change]) -> None:
+            # To Redis first: queueing wakes the publisher task, and the local fan-out (a
+            # write to each of this process's viewers, ~10 us each) is the next callback, so
+            # the other processes' viewers do not wait for this one's. The hub takes changes
+            # in any order and twice (a storage read may load a channel in between).
+            forward(changes)
+            asyncio.get_running_loop().call_soon(hub.publish, changes)
+
+        publish = forward_first
+
+    def on_commit(changes: list[Change]) -> None:
+        publish(changes)
+        archive.invalidate({c.session_id for c in changes})
+        if delivery is not None and changes:
+            delivery.wake()  # sets an event
+
+    return on_commit
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -156,7 +188,24 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        """Every component built complete, from constructor arguments, in the order they open.
+        Two links point back and are registered once, at the end, because the objects they
+        call are built after the ones that call them: the store's commits go to the hub (which
+        reads from the store) and to the archive's caches, and the Redis fan-out's messages from
+        other processes go to the accounts' sockets and the feed pollers (which publish
+        through it)."""
         settings = kept_secret(settings)  # without LIVEBLOG_SECRET_KEY: the key kept in the data directory
+        if settings.redis.url:
+            if not settings.database.url:
+                raise ConfigError(
+                    "redis.url is set, so several processes serve together: they need one shared database. "
+                    "Set database.url (PostgreSQL); SQLite serves one process."
+                )
+            if not settings.secret_key_from_env:
+                raise ConfigError(
+                    "redis.url is set, so several processes serve together: they must all sign with the same "
+                    "key. Set LIVEBLOG_SECRET_KEY (the same long random value) for every process."
+                )
         db = make_store(settings.database)
 
         async def load_head(session_id: str) -> tuple[str, int] | None:
@@ -173,72 +222,50 @@ class Services:
             heartbeat_seconds=settings.streams.heartbeat_seconds,
             resume_batch_bytes=settings.streams.viewer_buffer_bytes,
         )
-        db.on_commit = hub.publish
-        archive = Archive(db, settings.archive)
-
-        audience = Audience(db, hub, settings)
-        accounts = Accounts(db, secret_key=settings.secret_key)
-        feeds = FeedService(db, hub, settings)
-        components: list[Component] = [StoreComponent(db), HubComponent(hub)]
-        if settings.redis.url:
-            if not settings.database.url:
-                raise ConfigError(
-                    "redis.url is set, so several processes serve together: they need one shared database. "
-                    "Set database.url (PostgreSQL); SQLite serves one process."
-                )
-            if not settings.secret_key_from_env:
-                raise ConfigError(
-                    "redis.url is set, so several processes serve together: they must all sign with the same "
-                    "key. Set LIVEBLOG_SECRET_KEY (the same long random value) for every process."
-                )
-            # Several processes: each one's commits reach the others' hubs through Redis.
-            fanout = RedisFanout(
+        # Several processes: each one's commits reach the others' hubs through Redis, the
+        # throttles count across every process (sharedstate.py), a revocation closes the
+        # credential's sockets on every process (access/sockets.py), "poll now" asked on any
+        # process reaches the one holding the feed lease, and the organisers' feed panel on every
+        # process shows the sources' status.
+        fanout = (
+            RedisFanout(
                 settings.redis.url,
                 hub,
                 secret_key=settings.secret_key,
                 resync_seconds=settings.redis.resync_seconds,
             )
-
-            def publish(changes: list[Change]) -> None:
-                # To Redis first: queueing wakes the publisher task, and the local fan-out (a
-                # write to each of this process's viewers, ~10 us each) is the next callback, so
-                # the other processes' viewers do not wait for this one's. The hub takes changes
-                # in any order and twice (a storage read may load a channel in between).
-                fanout.forward(changes)
-                asyncio.get_running_loop().call_soon(hub.publish, changes)
-
-            db.on_commit = publish
-            components.append(fanout)
-            # Throttles count across every process (sharedstate.py).
-            audience.flood.shared.client = fanout.client
-            accounts.throttle.shared.client = fanout.client
-            # A revocation closes the credential's sockets on every process (access/sockets.py).
-            accounts.sockets.broadcast = fanout.forward_revocation
-            sockets = accounts.sockets
-
-            def revoked_elsewhere(key: str) -> None:
-                sockets.revoke(key, local_only=True)
-
-            fanout.on_revoke = revoked_elsewhere
-            fanout.on_resync = accounts.recheck_sockets  # catches revocations Redis missed
-            # "Poll now" asked on any process reaches the one holding the feed lease.
-            fanout.signals["feeds.poll"] = feeds.poll_now
-            signal_poll = fanout.send_signal
-            feeds.poll_elsewhere = lambda: signal_poll("feeds.poll")
-            # The organisers' feed panel on every process shows the sources' status.
-            feeds.shared = SharedCounters()
-            feeds.shared.client = fanout.client
-        components.append(AudienceComponent(audience))
-        # Feed pollers run in one process of several (a paid API bills every read).
-        components.append(SingleProcess(feeds, fanout, key="feeds") if settings.redis.url else feeds)
-        components.append(ArchiveComponent(archive))
+            if settings.redis.url
+            else None
+        )
+        client = fanout.client if fanout is not None else None
+        audience = Audience(db, hub, settings, shared=SharedCounters(client))
+        accounts = Accounts(
+            db,
+            secret_key=settings.secret_key,
+            shared=SharedCounters(client),
+            broadcast=fanout.forward_revocation if fanout is not None else None,
+        )
+        feeds = FeedService(
+            db,
+            hub,
+            settings,
+            shared=SharedCounters(client) if fanout is not None else None,
+            poll_elsewhere=partial(fanout.send_signal, "feeds.poll") if fanout is not None else None,
+        )
+        archive = Archive(db, settings.archive)
         # Kept beside the SQLite file (database.path's folder, also on PostgreSQL): docs/archive.md.
         proceedings = ProceedingsKeeper(
             archive,
             Path(settings.database.path).resolve().parent / "proceedings",
             base_url=settings.server.public_url,
         )
-        components.append(proceedings)
+        components: list[Component] = [StoreComponent(db), HubComponent(hub)]
+        if fanout is not None:
+            components.append(fanout)
+        components.append(AudienceComponent(audience))
+        # Feed pollers run in one process of several (a paid API bills every read).
+        components.append(SingleProcess(feeds, fanout, key="feeds") if fanout is not None else feeds)
+        components += [ArchiveComponent(archive), proceedings]
         federation = Federation(db, settings) if settings.federation.enabled else None
         delivery = None
         if federation is not None:
@@ -246,18 +273,22 @@ class Services:
             # Publishing and delivery in one process of several, as the feed pollers.
             delivery = Delivery(federation)
             components.append(
-                SingleProcess(delivery, fanout, key="federation") if settings.redis.url else delivery
+                SingleProcess(delivery, fanout, key="federation") if fanout is not None else delivery
             )
-        publish_changes = db.on_commit
 
-        def on_commit(changes: list[Change]) -> None:
-            publish_changes(changes)
-            # Any change to a session's stream (a note edit, a comment, ...) changes its page.
-            archive.invalidate({c.session_id for c in changes})
-            if delivery is not None and changes:
-                delivery.wake()  # sets an event: the publishing itself runs in its own task
+        # The links back, each registered once.
+        db.on_commit = committed(hub, fanout, archive, delivery)
+        if fanout is not None:
+            sockets = accounts.sockets
 
-        db.on_commit = on_commit
+            def revoked_elsewhere(key: str) -> None:
+                sockets.revoke(key, local_only=True)
+
+            fanout.listen(
+                on_revoke=revoked_elsewhere,
+                on_resync=accounts.recheck_sockets,  # catches revocations Redis missed
+                signals={"feeds.poll": feeds.poll_now},
+            )
         return cls(
             settings=settings,
             db=db,

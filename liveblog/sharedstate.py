@@ -20,10 +20,11 @@ PREFIX = "liveblog:limit:"
 
 
 class SharedCounters:
-    """Fixed-window counters in Redis. `client` is a redis.asyncio.Redis (set once connected)."""
+    """Fixed-window counters in Redis. `client` is a redis.asyncio.Redis (the fan-out's, with
+    several processes), or None: one process, nothing shared, every caller counts locally."""
 
-    def __init__(self) -> None:
-        self.client: Any = None
+    def __init__(self, client: Any = None) -> None:
+        self.client: Any = client
         self.failures = 0
 
     @property

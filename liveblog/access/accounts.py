@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -12,6 +13,7 @@ from liveblog.access.sockets import CredentialSockets, invite_key, login_key
 from liveblog.access.throttle import KnownDevices, LoginThrottle
 from liveblog.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from liveblog.models import Account, Invite, Session
+from liveblog.sharedstate import SharedCounters
 from liveblog.storage import LOGIN_DAYS, Store, Tx, hash_token
 from liveblog.text import xml_chars
 
@@ -21,14 +23,24 @@ LOGIN_SECONDS = LOGIN_DAYS * 24 * 3600
 
 
 class Accounts:
-    def __init__(self, db: Store, hasher: PasswordHasher | None = None, secret_key: str = "") -> None:
+    def __init__(
+        self,
+        db: Store,
+        hasher: PasswordHasher | None = None,
+        secret_key: str = "",
+        *,
+        shared: SharedCounters | None = None,
+        broadcast: Callable[[str], None] | None = None,
+    ) -> None:
+        """With several processes, `shared` counts log-in failures across them (Redis) and
+        `broadcast` tells them of a revoked credential, so they close its sockets too."""
         self.db = db
         # argon2id with the library's defaults (RFC 9106 low-memory profile).
         self.hasher = hasher or PasswordHasher()
         self._dummy: tuple[PasswordHasher, str] | None = None
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(shared=shared)
         self.devices = KnownDevices(secret_key)
-        self.sockets = CredentialSockets()
+        self.sockets = CredentialSockets(broadcast)
 
     def _dummy_hash(self) -> str:
         """Verified against when the user does not exist, so timing does not reveal usernames."""

@@ -4,7 +4,7 @@ The web layer registers each socket it accepts under the credential that authori
 invite, a login session, a participant) with a callback that closes it; the access layer calls
 `revoke` after the revocation has committed. Keys are plain strings made by the helpers below,
 never a raw token. This is per process: a deployment with several processes must pass the
-revocation on to each: `broadcast` is set to the Redis fan-out's publisher, and revocations
+revocation on to each: `broadcast` is the Redis fan-out's publisher (given when built), and revocations
 received from the others come back through `revoke(..., local_only=True)`. A revocation whose
 message was lost (Redis down, a failed publish) reaches no other process that way: each process
 re-checks its open sockets' credentials against storage when its Redis subscriber subscribes
@@ -41,12 +41,12 @@ def participant_key(participant: str) -> str:
 class CredentialSockets:
     """credential key -> the close callbacks of the sockets it opened."""
 
-    def __init__(self) -> None:
+    def __init__(self, broadcast: Callable[[str], None] | None = None) -> None:
         self._open: dict[str, dict[int, Closer]] = {}
         self._revoked: set[str] = set()
         self._next = 0
         # Several processes: tells the others (streams/fanout.py). Fire-and-forget, like changes.
-        self.broadcast: Callable[[str], None] | None = None
+        self.broadcast = broadcast
 
     def register(self, key: str, close: Closer) -> Callable[[], None]:
         """Remember a socket; returns the function that forgets it (call it when the socket ends)."""

@@ -70,12 +70,14 @@ class KnownDevices:
 
 
 class LoginThrottle:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, shared: SharedCounters | None = None
+    ) -> None:
         self.clock = clock
         self._accounts: dict[str, deque[float]] = {}
         self._addresses: dict[str, deque[float]] = {}
         self._devices: dict[str, deque[float]] = {}
-        self.shared = SharedCounters()
+        self.shared = shared or SharedCounters()
 
     async def check_shared(self, username: str, address: str, device: str | None = None) -> None:
         """`check`, then the same back-off over the failures every process recorded."""

@@ -89,17 +89,31 @@ class RedisFanout:
         self.publish_failures = 0
         self.dropped = 0
         self.filled = 0  # changes caught up from storage after a (re)subscription or a resync
-        # Revoked credentials (access/sockets.py) travel on the same channel: each process closes
-        # the sockets that credential opened there.
+        # What this process does with what the others send: given once by `listen`.
         self.on_revoke: Callable[[str], None] | None = None
-        # Revocations published while we were not subscribed, or whose publish failed, are lost:
-        # after each subscription and at each resync this re-checks the credentials of the
-        # sockets open here against storage.
         self.on_resync: Callable[[], Awaitable[Any]] | None = None
-        # Named signals for whichever process runs a piece of work (e.g. "feeds.poll": the lease
-        # holder's pollers should poll now). Fire-and-forget like everything on this channel.
         self.signals: dict[str, Callable[[], None]] = {}
         self.last_error: str | None = None
+
+    def listen(
+        self,
+        *,
+        on_revoke: Callable[[str], None],
+        on_resync: Callable[[], Awaitable[Any]],
+        signals: dict[str, Callable[[], None]],
+    ) -> None:
+        """The receiving side, registered once before open (the components it calls are built
+        after this one, since they publish through it):
+        - on_revoke(key): a credential revoked on another process; close the sockets it opened
+          here (access/sockets.py).
+        - on_resync(): revocations published while we were not subscribed, or whose publish
+          failed, are lost: after each subscription and at each resync this re-checks the
+          credentials of the sockets open here against storage.
+        - signals: named work for whichever process runs it (e.g. "feeds.poll": the lease
+          holder's pollers should poll now). Fire-and-forget like everything on this channel."""
+        self.on_revoke = on_revoke
+        self.on_resync = on_resync
+        self.signals = dict(signals)
 
     # -- lifecycle -------------------------------------------------------------------------------
 

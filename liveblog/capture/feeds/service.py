@@ -84,6 +84,8 @@ class FeedService:
         *,
         sources: list[Source] | None = None,
         fetcher: MediaFetcher | None = None,
+        shared: SharedCounters | None = None,
+        poll_elsewhere: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -103,12 +105,12 @@ class FeedService:
         self.status_version = 0
         self.ingested = 0
         self.on_ingest: list[Callable[[SocialPost], None]] = []  # benchmark hook: called after commit
-        # Set when several processes share the work (services.py): asks the process that holds
-        # the feed lease, wherever it is, to poll now (through Redis).
-        self.poll_elsewhere: Callable[[], None] | None = None
-        # Set when several processes share the work: the process running the sources keeps
+        # Given when several processes share the work (services.py): asks the process that
+        # holds the feed lease, wherever it is, to poll now (through Redis).
+        self.poll_elsewhere = poll_elsewhere
+        # Given when several processes share the work: the process running the sources keeps
         # their status here, and the organisers' panel on any other process reads it.
-        self.shared: SharedCounters | None = None
+        self.shared = shared
         self.moderation = FeedModeration(db, hub, settings)
         self.panel = FeedPanel(self)
 

@@ -26,12 +26,18 @@ FLOOD_WINDOW = 1.0
 class FloodGuard:
     """At most FLOOD_ACTIONS per participant per FLOOD_WINDOW seconds."""
 
-    def __init__(self, actions: int = FLOOD_ACTIONS, window: float = FLOOD_WINDOW) -> None:
+    def __init__(
+        self,
+        actions: int = FLOOD_ACTIONS,
+        window: float = FLOOD_WINDOW,
+        *,
+        shared: SharedCounters | None = None,
+    ) -> None:
         self.actions = actions
         self.window = window
         self.clock = time.monotonic  # replaceable, so a test does not depend on machine speed
         self._seen: dict[str, deque[float]] = {}
-        self.shared = SharedCounters()  # connected to Redis when several processes serve
+        self.shared = shared or SharedCounters()  # in Redis when several processes serve
 
     async def check_shared(self, participant: str) -> None:
         """`check`, and with several processes the same limit across all of them."""

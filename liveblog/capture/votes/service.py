@@ -14,6 +14,7 @@ from liveblog.capture.votes.questions import QuestionActions
 from liveblog.capture.votes.tallies import TallyCoalescer
 from liveblog.errors import NotFound
 from liveblog.settings import Settings
+from liveblog.sharedstate import SharedCounters
 from liveblog.storage import Store
 from liveblog.streams.hub import StreamHub
 
@@ -23,13 +24,16 @@ log = logging.getLogger(__name__)
 class Audience(PollActions, QuestionActions):
     """Polls, votes, questions and upvotes of every session (see the package docstring)."""
 
-    def __init__(self, db: Store, hub: StreamHub, settings: Settings) -> None:
+    def __init__(
+        self, db: Store, hub: StreamHub, settings: Settings, *, shared: SharedCounters | None = None
+    ) -> None:
+        """`shared`: the flood limit's counters across processes (Redis), when several serve."""
         self.db = db
         self.hub = hub
         self.settings = settings
         self.question_chars = settings.limits.question_chars
         self.participants = Participants(settings.secret_key)
-        self.flood = FloodGuard()
+        self.flood = FloodGuard(shared=shared)
         self.ip_bursts = IpBursts(settings.votes.ip_burst_per_minute)
         self.fresh_ids = IpBursts(settings.votes.fresh_ids_per_minute, kind="fresh_ids")
         self.rooms = RoomCodes(settings.secret_key)
