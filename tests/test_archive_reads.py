@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from liveblog.archive.service import programme_tags
 from liveblog.services import Services
 from tests.archive_fixtures import fill_session
@@ -19,6 +21,7 @@ def data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's data_version is the witness
 async def test_reading_archive_pages_writes_nothing_and_the_job_does_what_they_asked(
     live: LiveServer, seeded: Seed
 ) -> None:

@@ -257,9 +257,15 @@ class Archive:
                     await self.keep_cards(sid, card_key, cards, section)
 
     async def _bring_up_to_date(self, session_id: str) -> None:
-        """Archive a page read before it was (and render its cards ahead), or store its tags."""
-        if await self.archive_session(session_id):
-            await self._warm(session_id)
+        """Archive a page read before it was (and render its cards ahead, unless its reader's
+        are waiting to be kept), or store its tags."""
+        try:
+            archived = await self.archive_session(session_id)
+        except NotFound:  # deleted since it was read: nothing to archive
+            return
+        if archived:
+            if session_id not in self._to_keep:
+                await self._warm(session_id)
         elif await self.db.read(lambda r: _tags_stale(r, session_id), pool="pages"):
             await self._sync_hashtags(session_id)
 
