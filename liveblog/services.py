@@ -113,7 +113,8 @@ class AudienceComponent:
 
 
 class ArchiveComponent:
-    """Archives ended sessions (and, with end_rule "scheduled", ends overdue ones) in the background."""
+    """The archive's background job (docs/archive.md): archives ended sessions (and, with end_rule
+    "scheduled", ends overdue ones), and does the writes that reading pages asked for."""
 
     name = "archive"
 
@@ -131,7 +132,7 @@ class ArchiveComponent:
         await self.archive.cards_kept()  # before the store closes under them
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True}
+        return {"ok": True, **self.archive.health()}
 
 
 def committed(

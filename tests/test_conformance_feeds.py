@@ -65,7 +65,7 @@ async def test_characters_xml_cannot_carry_are_dropped_from_notes_titles_and_the
     )
     await note(svc, sid, await author(svc, seeded), f"Leaves{NOT_XML} are green", key_point=True)
     await svc.programme.set_state(sid, "ended")
-    await svc.archive.knowledge(sid)
+    await svc.archive.archive_session(sid)
 
     stored = await svc.db.read(lambda r: r.list_items(sid, kind="note"))
     assert [i.body for i in stored] == ["Leaves are green"]  # dropped where it entered
@@ -145,7 +145,7 @@ async def test_rows_stored_before_the_input_rule_still_make_well_formed_atom(
     sid = seeded.session_id
     await svc.programme.update_session(sid, {"hashtags": ["#Botany"]})
     await svc.programme.set_state(sid, "ended")
-    await svc.archive.knowledge(sid)
+    await svc.archive.archive_session(sid)
 
     async def op(tx: Tx) -> None:  # the storage layer below every input rule
         await tx.set_summary(sid, f"Old{NOT_XML} summary", f"<p>Old{NOT_XML} summary</p>", "org")
@@ -173,7 +173,7 @@ async def test_every_atom_feed_validates_against_rfc_4287(
     await svc.programme.update_session(seeded.other_session_id, {"hashtags": ["#Botany"]})
     await svc.programme.set_state(seeded.other_session_id, "live")
     await svc.programme.set_state(seeded.other_session_id, "ended")
-    await svc.archive.knowledge(seeded.other_session_id)  # no key points: the fallback entry
+    await svc.archive.archive_session(seeded.other_session_id)  # no key points: the fallback entry
     async with live.client() as c:
         paths = [
             f"/events/{seeded.event_id}/feed.atom",

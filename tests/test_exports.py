@@ -38,7 +38,7 @@ async def a_full_event(live: LiveServer, seeded: Seed) -> None:
     filled = await fill_session(svc, seeded)
     await svc.programme.update_session(seeded.session_id, {"hashtags": ["#Botany"]})
     await svc.programme.set_state(seeded.session_id, "ended")
-    await svc.archive.knowledge(seeded.session_id)
+    await svc.archive.archive_session(seeded.session_id)
     await svc.archive.set_summary(seeded.session_id, "Plants **eat light**", "org")
     await svc.archive.set_organiser_tags(seeded.session_id, "photosynthesis")
     account = await organiser_account(svc)

@@ -198,7 +198,7 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
         r = await selfish.post(f"/comments/{own}/delete")
         assert r.status_code == 303, r.text
     await svc.programme.set_state(sid, "ended")
-    await svc.archive.knowledge(sid)
+    await svc.archive.archive_session(sid)
     head = await svc.db.read(lambda r: r.stream_head(sid))
     assert head is not None
     return Scene(sid, seeded.event_id, head[0], head[1], kept_photo, removed_photo)

@@ -149,7 +149,7 @@ async def test_export_site_writes_nothing_outside_its_folder(
         {"type": "note.create", "client_id": str(uuid.uuid4()), "body": "A photo"},
     )
     await services.programme.set_state(sid, "ended")
-    await services.archive.knowledge(sid)
+    await services.archive.archive_session(sid)
     if kind == "session":
         await _plant(
             services,
@@ -159,7 +159,7 @@ async def test_export_site_writes_nothing_outside_its_folder(
             hostile,
             sid,
         )
-        await services.archive.knowledge(hostile)
+        await services.archive.archive_session(hostile)
     elif kind == "tag":
         await _plant(
             services,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from liveblog.archive.service import KnowledgePage, KnowledgeView
+from liveblog.archive.service import KnowledgePage
 from liveblog.models import Item, Session
 from liveblog.text import find_embeds
 
@@ -76,7 +76,7 @@ def _utc(moment: str, zone: ZoneInfo) -> datetime | None:
     the venue's wall-clock time."""
     try:
         parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
+    except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
@@ -156,7 +156,7 @@ def chapters_text(found: list[Chapter]) -> str:
     return "".join(f"{clock(c.start)} {c.title}\n" for c in found)
 
 
-def page_chapters(view: KnowledgeView | KnowledgePage, zone: ZoneInfo) -> list[Chapter]:
+def page_chapters(view: KnowledgePage, zone: ZoneInfo) -> list[Chapter]:
     """The chapters of a knowledge page's session (its view for the server, its page for exports)."""
     return chapters(
         view.session,

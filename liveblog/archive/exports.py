@@ -11,7 +11,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from liveblog.archive.comments import Thread, ThreadNode
-from liveblog.archive.service import EventArchive, KnowledgePage, KnowledgeView
+from liveblog.archive.service import EventArchive, KnowledgePage
 from liveblog.errors import NotFound
 from liveblog.models import EXPORT_FORMAT, EXPORT_VERSION, Comment, Event, Item, Session, utcnow
 from liveblog.storage import Store, Unit
@@ -96,12 +96,12 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
     out += ["## Key points", ""]
     out += [f"- {' '.join(i.body.split())}" for i in page.key_points] or ["_None._"]
     out += ["", "## Notes", ""]
-    for i in page.notes:
+    for i in page.note_items:
         star = " ★" if i.key_point else ""
         out += [f"### {i.typed_at[11:16]} · {i.author}{star} {{#item-{i.id}}}", "", i.body.strip(), ""]
-    if page.posts:
+    if page.post_items:
         out += ["## Social posts", ""]
-        for i in page.posts:
+        for i in page.post_items:
             out += [
                 f"- **{i.author}**: {' '.join(i.body.split())}"
                 + (f" ({i.data['url']})" if i.data.get("url") else "")
@@ -312,7 +312,7 @@ def jsonld_live(
     }
 
 
-def jsonld_article(page: KnowledgePage | KnowledgeView, url: str) -> dict[str, Any]:
+def jsonld_article(page: KnowledgePage, url: str) -> dict[str, Any]:
     """A finished session's knowledge page: an Article, published by its event (with the site's
     logo as the event's logo and the article's image: what structured-data checkers require)."""
     s, e = page.session, page.event

@@ -177,7 +177,7 @@ async def gather(
         pages.append(await archive.knowledge(s.id))
         progress(s.title, len(sessions))
     media_ids = sorted(
-        {m for p in pages for n in p.notes if not n.deleted for m in _MEDIA_SRC.findall(n.html)}
+        {m for p in pages for n in p.note_items if not n.deleted for m in _MEDIA_SRC.findall(n.html)}
     )
     photos = {}
     for media_id in media_ids:
@@ -194,7 +194,9 @@ async def gather(
     if any(
         seen[p.session.id] != (p.session.last_seq, p.session.updated_at, p.record.updated_at) for p in pages
     ):
-        ea = await archive.event_archive(event_id)  # reading a page synced its tags: the version moved on
+        ea = await archive.event_archive(
+            event_id
+        )  # the archive's job synced tags meanwhile: the version moved on
     tags: dict[str, list[str]] = {}
     for p in pages:
         for t in p.tags:
@@ -418,7 +420,7 @@ class _Writer:
             out.append('<h3>Key points</h3><ul class="key-points">')
             out.extend(f"<li>{self.html(i.html)}</li>" for i in key_points)
             out.append("</ul>")
-        notes = [i for i in page.notes if not i.deleted]
+        notes = [i for i in page.note_items if not i.deleted]
         if notes:
             out.append("<h3>Notes</h3>")
             for i in notes:
@@ -482,7 +484,7 @@ class _Writer:
 
     def credits(self) -> str:
         takers = sorted(
-            {i.author for p in self.book.pages for i in p.notes if not i.deleted and i.author},
+            {i.author for p in self.book.pages for i in p.note_items if not i.deleted and i.author},
             key=str.casefold,
         )
         summaries = sorted(

@@ -1,13 +1,17 @@
 """The archive service: turning ended sessions into knowledge pages, and reading them back.
 
 A session is archived once (an `archives` row, with a summary seeded from its key points and
-its hashtags as tags): when someone opens its page after it ended, or when the background check
-finds it ended (or, with `archive.end_rule = "scheduled"`, overdue: then it ends it first).
+its hashtags as tags) by the background job (`run`, supervised): when it finds the session
+ended (or, with `archive.end_rule = "scheduled"`, overdue: then it ends it first), or at once
+when a reader asks for a page that is due. Reading never writes (docs/archive.md): a page that
+has ended but is not archived yet is read as archiving will make it, and the job is asked to
+make it so; cards a reader's request rendered are handed to the job to keep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -15,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from liveblog.archive.ledger import COUNTED, public_reasons, public_summary
@@ -56,20 +60,13 @@ CACHE_TRUST_SECONDS = 1.0
 # process changes shows here within it: "related" may be a minute late, the page never is.
 RELATED_SECONDS = 60.0
 RELATED_KEPT = 4096
+# Pages whose archiving or cards readers handed to the background job, at most (each entry holds
+# one page's rendered cards until written, a few MB for the biggest): past it, what a reader
+# rendered is not kept, and the next view renders it again.
+KEEP_QUEUED = 256
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 SEARCH_KINDS = ("note", "social", "poll", "question", "session", "summary", "comment")
-
-
-class _PageRead(Protocol):
-    @property
-    def session(self) -> Session: ...
-
-    @property
-    def record(self) -> ArchiveRecord: ...
-
-
-P = TypeVar("P", bound=_PageRead)
 
 
 def first_summary(key_points: list[Item]) -> str:
@@ -104,36 +101,6 @@ class QuestionEntry:
     answer: Item | None
 
 
-@dataclass
-class KnowledgePage:
-    session: Session
-    event: Event
-    record: ArchiveRecord
-    notes: list[Item]
-    key_points: list[Item]
-    posts: list[Item]
-    polls: list[PollResult]
-    questions: list[QuestionEntry]
-    tags: list[str]
-    organiser_tags: list[str]
-    related: list[tuple[Session, int]]
-    history: dict[int, list[ItemVersion]]
-    version: str
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "notes": len(self.notes),
-            "posts": len(self.posts),
-            "polls": len(self.polls),
-            "questions": len(self.questions),
-        }
-
-    @property
-    def word_count(self) -> int:
-        return sum(len(i.body.split()) for i in self.notes)
-
-
 class CardSlot(NamedTuple):
     """A note or post on a knowledge page: its stored card (`html`), or the item to render
     the card from (`item`, when no current card is kept). `words`: words in its text."""
@@ -145,11 +112,13 @@ class CardSlot(NamedTuple):
 
 
 @dataclass
-class KnowledgeView:
-    """What a knowledge page's HTML is made from (Archive.knowledge_view): like KnowledgePage,
-    but its notes and posts are cards. When the page's assembled cards are current (`section`)
-    they are all there is; otherwise `notes` and `posts` are card slots, read without their
-    content where a card is kept, and `history` holds only the items whose card is to render."""
+class KnowledgePage:
+    """A knowledge page, the one read model of every output (the server's page, the static site,
+    the Markdown and JSON exports, the proceedings). Its notes and posts are card slots: read in
+    full (`Archive.knowledge`: every slot carries its item, `history` every edited one), or as
+    the cards kept under a key (`Archive.knowledge_view`: a slot carries its kept card where
+    current and its item only where the card is to render, and `history` only those; when the
+    page's assembled cards are current, `section` is all there is)."""
 
     session: Session
     event: Event
@@ -185,6 +154,16 @@ class KnowledgeView:
     def to_render(self) -> int:
         """Cards not kept, to be rendered for this page."""
         return sum(1 for slot in self.notes + self.posts if slot.html is None)
+
+    @property
+    def note_items(self) -> list[Item]:
+        """The notes as items (a page read in full, `Archive.knowledge`)."""
+        return [slot.item for slot in self.notes if slot.item is not None]
+
+    @property
+    def post_items(self) -> list[Item]:
+        """The posts as items (a page read in full, `Archive.knowledge`)."""
+        return [slot.item for slot in self.posts if slot.item is not None]
 
 
 def programme_tags(session: Session) -> list[str]:
@@ -236,27 +215,66 @@ class Archive:
         self.settings = settings
         self.page_cache: OrderedDict[str, tuple[str, Any, float]] = OrderedDict()
         self._related: dict[str, tuple[float, list[tuple[Session, int]]]] = {}
-        self._keeping: set[str] = set()  # sessions whose page cards are being written
-        self._keep_tasks: set[asyncio.Task[None]] = set()
+        # The background job's work that readers asked for (reading never writes): pages read
+        # before they were archived or with their programme tags changed, and cards a request
+        # rendered, to keep. In memory only, bounded (KEEP_QUEUED): what is dropped is done again
+        # by a later view or by the job's own rounds.
+        self._due: set[str] = set()
+        self._to_keep: dict[str, tuple[str, list[RenderedCard], CardSection | None]] = {}
+        self._wake = asyncio.Event()
+        self._settling = asyncio.Lock()
         # Renders and keeps a session's page cards (set by the web layer, which has the
-        # templates): the background check calls it for each session it archives, so the first
-        # reader of a new knowledge page reads kept cards instead of rendering them.
+        # templates): the job calls it for each session it archives, so the first reader of a
+        # new knowledge page reads kept cards instead of rendering them.
         self.warm_cards: Callable[[str], Awaitable[None]] | None = None
 
-    # -- the background check (run under the services' supervisor) ---------------------------
+    # -- the background job (run under the services' supervisor) -----------------------------
 
     async def run(self) -> None:
-        """Archive what is due now and every `check_seconds` (a failure propagates to the
-        supervisor, which logs it and restarts this loop with back-off)."""
+        """Archive what is due every `check_seconds`, and at once what readers asked for; keep
+        the cards their pages rendered. A failure propagates to the supervisor, which logs it
+        and restarts this loop with back-off (its state is on /healthz)."""
+        next_check = 0.0
         while True:
-            try:
+            self._wake.clear()
+            if time.monotonic() >= next_check:
                 await self.archive_due()
-            except AttributeError as exc:
-                # The PostgreSQL backend does not implement the archive's operations yet
-                # (docs/archive.md): say so once instead of restarting forever.
-                log.error("the archive's background check is off: this store lacks %s", exc.name)
-                return
-            await asyncio.sleep(self.settings.check_seconds)
+                next_check = time.monotonic() + self.settings.check_seconds
+            await self.settle()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_check - time.monotonic())):
+                    await self._wake.wait()
+
+    def _ask(self, session_id: str) -> None:
+        """A reader found this page behind its session (not archived yet, or its programme tags
+        changed): the job makes it so now. Never waits, never writes."""
+        if len(self._due) < KEEP_QUEUED:
+            self._due.add(session_id)
+        self._wake.set()
+
+    async def settle(self) -> None:
+        """Do what readers asked for: archive the pages due, sync their tags, keep the cards
+        handed over. The job calls it; so do `cards_kept()` and closing."""
+        async with self._settling:
+            while self._due or self._to_keep:
+                if self._due:
+                    await self._bring_up_to_date(self._due.pop())
+                else:
+                    sid, (card_key, cards, section) = self._to_keep.popitem()
+                    await self.keep_cards(sid, card_key, cards, section)
+
+    async def _bring_up_to_date(self, session_id: str) -> None:
+        """Archive a page read before it was (and render its cards ahead, unless its reader's
+        are waiting to be kept), or store its tags."""
+        try:
+            archived = await self.archive_session(session_id)
+        except NotFound:  # deleted since it was read: nothing to archive
+            return
+        if archived:
+            if session_id not in self._to_keep:
+                await self._warm(session_id)
+        elif await self.db.read(lambda r: _tags_stale(r, session_id), pool="pages"):
+            await self._sync_hashtags(session_id)
 
     def local_now(self) -> str:
         """The venue's wall-clock time now, in the programme's format (YYYY-MM-DDTHH:MM)."""
@@ -309,17 +327,15 @@ class Archive:
                 return False
             if await tx.get_archive(session_id) is not None:
                 return False
-            items = await tx.list_items(session_id, kind="note")
-            summary = first_summary([i for i in items if i.key_point])
-            created = await tx.insert_archive(
-                session_id, summary, render_markdown(summary) if summary else ""
-            )
+            first = await _first_record(tx, session)
+            created = await tx.insert_archive(session_id, first.summary, first.summary_html)
             await tx.set_session_tags(session_id, "hashtag", programme_tags(session))
             return created
 
         created = await self.db.write(op)
         if created:
             self._related.clear()  # a new page may be related to any other
+            self.invalidate({session_id})  # its page was read as it would be: now it is
         return created
 
     async def _sync_hashtags(self, session_id: str) -> None:
@@ -332,35 +348,34 @@ class Archive:
         self._related.clear()
         self.invalidate({session_id})
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading (never writes) --------------------------------------------------------------
 
     async def version(self, session_id: str) -> str | None:
-        """What a knowledge page's ETag is made of; None when the session is not archived (yet)."""
+        """What a knowledge page's ETag is made of; None when the session has not ended."""
 
         async def read(r: Unit) -> str | None:
             session = await r.get_session(session_id)
-            record = await r.get_archive(session_id)
-            if session is None or record is None:
+            if session is None or session.state != "ended":
                 return None
-            return _version(session, record)
+            record = await r.get_archive(session_id)
+            return _version(session, record.updated_at if record is not None else "")
 
         return await self.db.read(read, pool="pages")
 
     async def knowledge(self, session_id: str) -> KnowledgePage:
-        """Everything a knowledge page shows, read in one snapshot; archives the session first
-        if it has ended but no page was made yet."""
+        """Everything a knowledge page shows, read in full in one snapshot (every note and post
+        as its item): for the exports, the static site and the proceedings."""
         return await self._page(
-            session_id, lambda r: _read_knowledge(r, session_id, self.settings.related_sessions)
+            session_id, lambda r: _read_page(r, session_id, self.settings.related_sessions, None, None)
         )
 
-    async def knowledge_view(self, session_id: str, card_key: Callable[[Session], str]) -> KnowledgeView:
-        """What the knowledge page's HTML needs, in one snapshot (archiving the session first if
-        due): its notes and posts as the cards kept under `card_key(session)`, where current,
-        and as items to render where not."""
+    async def knowledge_view(self, session_id: str, card_key: Callable[[Session], str]) -> KnowledgePage:
+        """What the knowledge page's HTML needs, in one snapshot: its notes and posts as the
+        cards kept under `card_key(session)`, where current, and as items to render where not."""
         kept = self._related.get(session_id)
         related = kept[1] if kept is not None and time.monotonic() - kept[0] < RELATED_SECONDS else None
         view = await self._page(
-            session_id, lambda r: _read_view(r, session_id, self.settings.related_sessions, card_key, related)
+            session_id, lambda r: _read_page(r, session_id, self.settings.related_sessions, card_key, related)
         )
         if related is None:
             if len(self._related) >= RELATED_KEPT:
@@ -368,30 +383,22 @@ class Archive:
             self._related[session_id] = (time.monotonic(), view.related)
         return view
 
-    async def _page(self, session_id: str, read: Callable[[Unit], Awaitable[P | None]]) -> P:
+    async def _page(
+        self, session_id: str, read: Callable[[Unit], Awaitable[KnowledgePage | None]]
+    ) -> KnowledgePage:
         page = await self.db.read(read, pool="pages")
         if page is None:
-            await self.archive_session(session_id)
-            page = await self.db.read(read, pool="pages")
-            if page is None:
-                raise NotFound(
-                    "This session has no knowledge page yet: it has not ended.", code="not_archived"
-                )
-        if page.record.tags_synced_at < page.session.updated_at:
-            await self._sync_hashtags(session_id)
-            fresh = await self.db.read(read, pool="pages")
-            assert fresh is not None
-            page = fresh
+            raise NotFound("This session has no knowledge page yet: it has not ended.", code="not_archived")
+        if page.record.tags_synced_at < page.session.updated_at:  # not archived yet, or tags behind
+            self._ask(session_id)
         return page
 
     async def keep_cards(
         self, session_id: str, card_key: str, cards: list[RenderedCard], section: CardSection | None
     ) -> None:
-        """Keep cards just rendered and assembled for a page, so the next render reads them.
-        Best effort: a page is right without them (made again), so a failure is only logged.
-        While one page's cards are being written, other loads of it that rendered the same cards
-        at the same moment skip theirs: the writer, which also takes the notes, writes them once."""
-        if (not cards and section is None) or session_id in self._keeping:
+        """Keep cards rendered and assembled for a page, so the next render reads them. Best
+        effort: a page is right without them (made again), so a failure is only logged."""
+        if not cards and section is None:
             return
 
         async def op(tx: Tx) -> None:
@@ -400,31 +407,29 @@ class Archive:
             if section is not None:
                 await tx.put_card_section(section)
 
-        self._keeping.add(session_id)
         try:
             await self.db.write(op)
         except Exception:  # noqa: BLE001 - a cache write: logged, never the page's failure
             log.exception("could not keep %d knowledge-page cards of %s", len(cards), session_id)
-        finally:
-            self._keeping.discard(session_id)
 
     def keep_cards_later(
         self, session_id: str, card_key: str, cards: list[RenderedCard], section: CardSection | None
     ) -> None:
-        """keep_cards() in a task of its own: the page is sent without waiting for the write (and
-        its fsync). `cards_kept()` waits for every such write; closing the archive does."""
-        if (not cards and section is None) or session_id in self._keeping:
+        """Hand cards a request rendered to the background job, which keeps them (a GET never
+        writes). The last handed over for a page wins: they are the same cards, or newer."""
+        if not cards and section is None:
             return
-        task = asyncio.create_task(
-            self.keep_cards(session_id, card_key, cards, section), name="archive.keep_cards"
-        )
-        self._keep_tasks.add(task)
-        task.add_done_callback(self._keep_tasks.discard)
+        if session_id in self._to_keep or len(self._to_keep) < KEEP_QUEUED:
+            self._to_keep[session_id] = (card_key, cards, section)
+        self._wake.set()
 
     async def cards_kept(self) -> None:
-        """Wait until every card write under way is done (closing; tests; the benchmark)."""
-        while self._keep_tasks:
-            await asyncio.gather(*self._keep_tasks)
+        """Do now what was handed to the job (tests; the benchmark; closing)."""
+        await self.settle()
+
+    def health(self) -> dict[str, Any]:
+        """For /healthz: the work readers handed to the job, not done yet."""
+        return {"due": len(self._due), "cards_to_keep": len(self._to_keep)}
 
     async def is_archived(self, session_id: str) -> bool:
         return await self.db.read(lambda r: r.get_archive(session_id), pool="pages") is not None
@@ -445,6 +450,7 @@ class Archive:
                 )
             await tx.set_summary(session_id, text, render_markdown(text) if text else "", by)
 
+        await self.archive_session(session_id)  # a page read before the job made it: made now
         await self.db.write(op)
         self.invalidate({session_id})
 
@@ -460,6 +466,7 @@ class Archive:
                 )
             await tx.set_session_tags(session_id, "organiser", tags)
 
+        await self.archive_session(session_id)  # a page read before the job made it: made now
         await self.db.write(op)
         self._related.clear()  # tags decide which pages are related
         self.invalidate({session_id})
@@ -541,18 +548,8 @@ class Archive:
 
     async def event_archive(self, event_id: str) -> EventArchive:
         """The event's archive, with a page for every session that has ended: one that ended a
-        moment ago is archived now, as its own page would be when opened, not left out until the
-        background check comes by (the event's archive page, the static site)."""
-
-        async def unarchived(r: Unit) -> list[str]:
-            return [
-                s.id
-                for s in await r.list_sessions(event_id)
-                if s.state == "ended" and await r.get_archive(s.id) is None
-            ]
-
-        for sid in await self.db.read(unarchived, pool="pages"):
-            await self.archive_session(sid)
+        moment ago is read as archiving will make it (and the job asked to), not left out until
+        the background check comes by (the event's archive page, the static site)."""
 
         async def read(r: Unit) -> EventArchive:
             event = await r.get_event(event_id)
@@ -562,10 +559,10 @@ class Archive:
             records = {}
             tags = {}
             for s in sessions:
-                record = await r.get_archive(s.id)
+                record = await _record_of(r, s)
                 if record is not None:
                     records[s.id] = record
-                    tags[s.id] = sorted({t for t, _ in await r.session_tags(s.id)})
+                    tags[s.id] = sorted({t for t, _ in await _page_tags(r, s, record)})
             counts = await r.session_counts(event_id)
             for sid, n in (await r.comment_counts(event_id)).items():
                 counts.setdefault(sid, {})["comments"] = n
@@ -587,7 +584,11 @@ class Archive:
                 tags=tags,
             )
 
-        return await self.db.read(read, pool="pages")
+        found = await self.db.read(read, pool="pages")
+        for record in found.records.values():
+            if not record.archived_at:  # read as it will be: the job makes it so
+                self._ask(record.session_id)
+        return found
 
     async def summaries(self, session_ids: list[str]) -> dict[str, str]:
         """Summary HTML of those sessions that are archived."""
@@ -679,74 +680,68 @@ class Archive:
             self.page_cache.popitem(last=False)
 
 
-def _version(session: Session, record: ArchiveRecord) -> str:
-    raw = f"{session.id}:{session.stream_epoch}:{session.last_seq}:{session.updated_at}:{record.updated_at}"
+def _version(session: Session, record_updated_at: str) -> str:
+    raw = f"{session.id}:{session.stream_epoch}:{session.last_seq}:{session.updated_at}:{record_updated_at}"
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 
-async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> KnowledgePage | None:
+async def _first_record(r: Unit, session: Session) -> ArchiveRecord:
+    """The record archiving makes for an ended session: its summary seeded from its key points.
+    Not stored: `archived_at` and `updated_at` are empty."""
+    notes = await r.list_items(session.id, kind="note")
+    summary = first_summary([i for i in notes if i.key_point])
+    return ArchiveRecord(session.id, summary, render_markdown(summary) if summary else "", "", "", "", "")
+
+
+async def _record_of(r: Unit, session: Session) -> ArchiveRecord | None:
+    """A session's archive record; for one that has ended but is not archived yet (the job
+    archives it within moments), the record archiving will write, without writing it."""
+    record = await r.get_archive(session.id)
+    if record is not None or session.state != "ended":
+        return record
+    return await _first_record(r, session)
+
+
+async def _page_tags(r: Unit, session: Session, record: ArchiveRecord) -> list[tuple[str, str]]:
+    """A page's (tag, source) pairs; when the programme changed since they were derived (or the
+    page is not archived yet), its programme tags as they are now, as the job will store them."""
+    pairs = await r.session_tags(session.id)
+    if record.tags_synced_at < session.updated_at:
+        pairs = [p for p in pairs if p[1] != "hashtag"] + [(t, "hashtag") for t in programme_tags(session)]
+    return pairs
+
+
+async def _tags_stale(r: Unit, session_id: str) -> bool:
     session = await r.get_session(session_id)
-    if session is None:
-        raise NotFound("There is no such session.", code="unknown_session")
     record = await r.get_archive(session_id)
-    if record is None:
-        return None
-    event = await r.get_event(session.event_id)
-    assert event is not None
-    items = await r.list_items(session_id)
-    notes = [i for i in items if i.kind == "note"]
-    by_id = {i.id: i for i in items}
-    posts = [i for i in items if i.kind == "social" and i.data.get("state") not in HIDDEN_SOCIAL_STATES]
-    polls = [poll_result(i) for i in items if i.kind == "poll" and i.data.get("state") != "draft"]
-    upvotes = await r.upvote_counts(session_id)
-    questions = [
-        QuestionEntry(
-            item=i,
-            votes=upvotes.get(i.id, 0),
-            answered=i.data.get("state") == "answered",
-            answer=by_id.get(i.data.get("answer_item_id") or -1),
-        )
-        for i in items
-        if i.kind == "question" and i.data.get("state") in PUBLIC_QUESTION_STATES
-    ]
-    questions.sort(key=lambda q: (-q.votes, q.item.id))
-    pairs = await r.session_tags(session_id)
-    return KnowledgePage(
-        session=session,
-        event=event,
-        record=record,
-        notes=notes,
-        key_points=[i for i in notes if i.key_point],
-        posts=posts,
-        polls=polls,
-        questions=questions,
-        tags=sorted({t for t, _ in pairs}),
-        organiser_tags=[t for t, source in pairs if source == "organiser"],
-        related=await r.related_sessions(session_id, related_limit),
-        history=await r.item_history(session_id),
-        version=_version(session, record),
-    )
+    return session is not None and record is not None and record.tags_synced_at < session.updated_at
 
 
-async def _read_view(
+async def _read_page(
     r: Unit,
     session_id: str,
     related_limit: int,
-    card_key: Callable[[Session], str],
-    related: list[tuple[Session, int]] | None = None,
-) -> KnowledgeView | None:
+    card_key: Callable[[Session], str] | None,
+    related: list[tuple[Session, int]] | None,
+) -> KnowledgePage | None:
+    """The one read of a knowledge page: in full (`card_key` None) or with the cards kept under
+    `card_key(session)`; None when the session has not ended."""
     session = await r.get_session(session_id)
     if session is None:
         raise NotFound("There is no such session.", code="unknown_session")
-    record = await r.get_archive(session_id)
+    record = await _record_of(r, session)
     if record is None:
         return None
     event = await r.get_event(session.event_id)
     assert event is not None
-    key = card_key(session)
-    section = await r.get_card_section(session_id, key)
+    key = card_key(session) if card_key is not None else ""
+    section = await r.get_card_section(session_id, key) if card_key is not None else None
     full: dict[int, Item]
-    if section is not None:
+    if card_key is None:  # every item in full, no card
+        items = await r.list_items(session_id)
+        listed = [ItemCard(i.id, i.kind, int(i.key_point), None, None) for i in items]
+        full = {i.id: i for i in items}
+    elif section is not None:
         # The cards, assembled at this very stream position: only key points, polls and
         # questions are read, and no card.
         shown = await r.list_page_items(session_id)
@@ -815,8 +810,8 @@ async def _read_view(
     history = (
         {k: v for k, v in (await r.item_history(session_id)).items() if k in rendering} if rendering else {}
     )
-    pairs = await r.session_tags(session_id)
-    return KnowledgeView(
+    pairs = await _page_tags(r, session, record)
+    return KnowledgePage(
         session=session,
         event=event,
         record=record,
@@ -831,7 +826,7 @@ async def _read_view(
         organiser_tags=[t for t, source in pairs if source == "organiser"],
         related=related if related is not None else await r.related_sessions(session_id, related_limit),
         history=history,
-        version=_version(session, record),
+        version=_version(session, record.updated_at),
         moderation=public_summary(await r.moderation_counts(session_id)),
         moderation_reasons=public_reasons(await r.moderation_reasons(session_id, COUNTED))
         if event.public_reasons

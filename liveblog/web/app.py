@@ -65,12 +65,15 @@ def make_templates(venue_timezone: str = "UTC") -> Jinja2Templates:
     return templates
 
 
-def venue_clock(iso: str, zone: ZoneInfo, fmt: str) -> str:
-    """A stored UTC time ('...Z') as wall-clock time in the venue's zone."""
+def venue_clock(iso: str | None, zone: ZoneInfo, fmt: str) -> str:
+    """A stored UTC time ('...Z') as wall-clock time in the venue's zone; anything else (no time,
+    or not one) as it is."""
+    if not isinstance(iso, str):  # a template may pass a missing time (None)
+        return str(iso)
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return str(iso)
+    except ValueError:
+        return iso
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone).strftime(fmt)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ from liveblog.archive.exports import (
     sitemap,
 )
 from liveblog.archive.proceedings import MEDIA_TYPES
-from liveblog.archive.service import CardSlot, KnowledgeView
+from liveblog.archive.service import CardSlot, EventArchive, KnowledgePage
 from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.services import Services
@@ -65,7 +66,7 @@ class Cards:
     def key(self, session: Session) -> str:
         return f"{self.version}:{session.ended_at or ''}"
 
-    def render(self, view: KnowledgeView) -> tuple[Markup, Markup, list[RenderedCard], CardSection | None]:
+    def render(self, view: KnowledgePage) -> tuple[Markup, Markup, list[RenderedCard], CardSection | None]:
         """The page's notes and posts as HTML: its assembled section when current, else from
         kept cards where current, rendering the rest. Also what to keep: the cards just
         rendered, and the section just assembled."""
@@ -168,6 +169,44 @@ def not_modified(request: Request, etag: str, last_modified: str) -> bool:
     return False
 
 
+def knowledge_context(
+    page: KnowledgePage, canonical: str, zone: ZoneInfo, *, can_edit: bool
+) -> dict[str, Any]:
+    """The context of templates/archive/knowledge.html that the server's page and the static
+    site share (each adds its comment thread, and the cards' HTML from Cards.render)."""
+    return {
+        "page": page,
+        "session": page.session,
+        "event": page.event,
+        "canonical": canonical,
+        "can_edit": can_edit,
+        "jsonld": jsonld_script(jsonld_article(page, canonical)),
+        "recording": recording_of(page.session),
+        "chapters": page_chapters(page, zone),
+    }
+
+
+def event_archive_context(archive: EventArchive) -> dict[str, Any]:
+    """The context of templates/archive/event.html that the server's page and the static site
+    share: the archive and its charts."""
+    titles = {s.id: s.title for s in archive.sessions}
+    contributions = [
+        (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
+        for s in archive.sessions
+    ]
+    return {
+        "archive": archive,
+        "event": archive.event,
+        "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
+        "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
+        "turnout_svg": bar_chart(
+            [(question, voters) for _, _, question, voters in archive.turnout],
+            title="Voters per poll",
+            details=[titles.get(sid, "") for _, sid, _, _ in archive.turnout],
+        ),
+    }
+
+
 async def knowledge_page(
     request: Request,
     session_id: str | None = None,
@@ -214,15 +253,11 @@ async def knowledge_page(
     if page_no > 1:  # each numbered page is its own page (and says which are next to it)
         canonical += f"/page/{page_no}"
     context = {
+        **knowledge_context(
+            page, canonical, ZoneInfo(svc.settings.archive.timezone), can_edit=organiser is not None
+        ),
         "organiser": organiser,
-        "page": page,
-        "session": page.session,
-        "event": page.event,
-        "canonical": canonical,
-        "can_edit": organiser is not None,
-        "jsonld": jsonld_script(jsonld_article(page, canonical)) if page_no == 1 else None,
-        "recording": recording_of(page.session),
-        "chapters": page_chapters(page, ZoneInfo(svc.settings.archive.timezone)),
+        **({"jsonld": None} if page_no > 1 else {}),  # the article is its first page
         **thread,
         # The public page is cached and served to everyone: it must carry nobody's token
         # (it has no form that posts; a reader or organiser gets a page of their own).
@@ -237,7 +272,8 @@ async def knowledge_page(
 
     # Kept cards make the page a small frame; cards to render (the first view, or after a
     # template change) go to the pages' one render thread (render.off_loop), off the event loop.
-    # What was rendered or assembled is kept after the page is sent, not before.
+    # What was rendered or assembled is handed to the archive's background job to keep: a GET
+    # never writes.
     response, fresh, section = await off_loop(build, page.to_render)
     svc.archive.keep_cards_later(sid, page.card_key, fresh, section)
     if public:
@@ -361,23 +397,12 @@ async def event_archive_page(request: Request) -> Response:
     organiser = await current_organiser(request)
     svc = services(request)
     archive = await svc.archive.event_archive(request.path_params["event_id"])
-    titles = {s.id: s.title for s in archive.sessions}
-    contributions = [
-        (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
-        for s in archive.sessions
-    ]
-    turnout = [(question, voters) for _, _, question, voters in archive.turnout]
-    turnout_sessions = [titles.get(sid, "") for _, sid, _, _ in archive.turnout]
     return render(
         request,
         "archive/event.html",
         {
             "organiser": organiser,
-            "archive": archive,
-            "event": archive.event,
-            "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
-            "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
-            "turnout_svg": bar_chart(turnout, title="Voters per poll", details=turnout_sessions),
+            **event_archive_context(archive),
             # Asks for a build when the kept books are not of this version; never builds here.
             "proceedings": svc.proceedings.status(archive) if svc.proceedings and archive.records else None,
         },

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from liveblog.archive.service import KnowledgeView
+from liveblog.archive.service import KnowledgePage
 from liveblog.errors import BadRequest, NotFound
 from liveblog.web.archive import cards_of, knowledge_page
 from liveblog.web.auth import current_organiser, services
@@ -134,7 +134,7 @@ async def knowledge_numbered(request: Request) -> Response:
 
 
 async def _knowledge_cards(
-    request: Request, session_id: str, view: KnowledgeView | None = None
+    request: Request, session_id: str, view: KnowledgePage | None = None
 ) -> tuple[list[str], list[str]]:
     """Every note's and post's knowledge card of the session, in page order (kept cards; what
     is not kept yet is rendered and kept, as a knowledge page does)."""

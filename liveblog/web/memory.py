@@ -33,9 +33,15 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim: Any = libc.malloc_trim
-    except (OSError, AttributeError):  # pragma: no cover - a glibc without it
+    except OSError as exc:  # pragma: no cover - a glibc that cannot be loaded
+        log.warning(
+            "freed send buffers are not given back to the system: the C library did not load (%s)", exc
+        )
         return None
+    if not hasattr(libc, "malloc_trim"):  # pragma: no cover - a glibc without it
+        log.warning("freed send buffers are not given back to the system: this glibc has no malloc_trim")
+        return None
+    trim: Any = libc.malloc_trim
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from liveblog.archive.chapters import page_chapters, recording_of
-from liveblog.archive.charts import activity_chart, bar_chart
-from liveblog.archive.exports import event_markdown, jsonld_article, jsonld_script, session_markdown
+from liveblog.archive.exports import event_markdown, session_markdown
 from liveblog.errors import BadRequest
 from liveblog.models import SNOWBALL_ALGORITHMS
 from liveblog.paths import UnsafePath, resource_dir, safe_join
 from liveblog.services import Services
-from liveblog.web.archive import _MARKDOWN_NOISE, Cards
+from liveblog.web.archive import _MARKDOWN_NOISE, Cards, event_archive_context, knowledge_context
 
 # Characters of each item kept in the offline index: enough to find it and show a snippet,
 # small enough that a 40-session event's index stays a few MB.
@@ -179,7 +177,8 @@ async def export_site(
         write(file, site.relink(html, file))
         progress(file, total_pages)
 
-    cards = Cards(templates)  # the server's cards, kept ones included
+    cards = Cards(templates)  # the server's cards
+    zone = ZoneInfo(archive.settings.timezone)
     counts = {"pages": 0, "photos": 0, "index_entries": 0}
     media_ids: set[str] = set()
     written_media: set[str] = set()
@@ -198,31 +197,22 @@ async def export_site(
             counts["photos"] += 1
 
     for s in sessions:
-        kp = await archive.knowledge(s.id)
+        kp = await archive.knowledge(s.id)  # the page read in full: its HTML, Markdown and index
         thread = await services.comments.thread(s.id)
-        for item in kp.notes + kp.posts:
+        for item in kp.note_items + kp.post_items:
             media_ids.update(_media_of(item))
-        canonical = f"{base_url}/archive/sessions/{s.id}"
         await write_media()
-        view = await archive.knowledge_view(s.id, cards.key)
-        notes_html, posts_html, fresh, section = cards.render(view)
-        await archive.keep_cards(s.id, view.card_key, fresh, section)
+        # Every card rendered from its item (the export writes nothing to the database).
+        notes_html, posts_html, _, _ = cards.render(kp)
         page(
             "archive/knowledge.html",
             f"sessions/{s.id}.html",
             {
-                "page": view,
-                "session": view.session,
-                "event": event,
-                "canonical": canonical,
-                "can_edit": False,
-                "jsonld": jsonld_script(jsonld_article(view, canonical)),
+                **knowledge_context(kp, f"{base_url}/archive/sessions/{s.id}", zone, can_edit=False),
                 "thread": thread,
                 "moderator": False,
                 "notes_html": notes_html,
                 "posts_html": posts_html,
-                "recording": recording_of(view.session),
-                "chapters": page_chapters(view, ZoneInfo(archive.settings.timezone)),
             },
         )
         write(f"sessions/{s.id}.md", session_markdown(kp, thread, base_url))
@@ -237,39 +227,10 @@ async def export_site(
     for item in event_archive.event_posts:
         media_ids.update(_media_of(item))
     await write_media()
-    titles = {s.id: s.title for s in event_archive.sessions}
     event_archive.sessions = sessions + [
         s for s in event_archive.sessions if s.id not in event_archive.records
     ]
-    page(
-        "archive/event.html",
-        "index.html",
-        {
-            "archive": event_archive,
-            "event": event,
-            "activity_svg": activity_chart(
-                event_archive.activity, title="Items posted per quarter hour (UTC)"
-            ),
-            "contrib_svg": bar_chart(
-                [
-                    (
-                        titles[s.id],
-                        sum(
-                            event_archive.counts.get(s.id, {}).get(k, 0)
-                            for k in ("note", "social", "question")
-                        ),
-                    )
-                    for s in sessions
-                ],
-                title="Notes, posts and questions per session",
-            ),
-            "turnout_svg": bar_chart(
-                [(q, v) for _, _, q, v in event_archive.turnout],
-                title="Voters per poll",
-                details=[titles.get(sid, "") for _, sid, _, _ in event_archive.turnout],
-            ),
-        },
-    )
+    page("archive/event.html", "index.html", event_archive_context(event_archive))
     write("archive.md", event_markdown(event_archive, base_url))
     write("archive.json", json.dumps(await archive.export(event.id), ensure_ascii=False))
     page(

@@ -4,6 +4,8 @@ decision is in the moderation ledger, in the same transaction."""
 
 from __future__ import annotations
 
+import functools
+
 from liveblog.capture.feeds.routing import (
     DELETED_FIELDS,
     author_keys,
@@ -165,26 +167,20 @@ class FeedModeration:
                         decided_by=by,
                     )
                 # In the moderation ledger as the rule's author's decision, the rule as its reason.
-                action = "approve" if kind == "allow_author" else "reject"
-                reason = f"rule: {kind} {value}"
-                if route.session_id or kind == "allow_author":  # the stream's session exists
-                    await tx.record_moderation(
-                        session_id=stream_id,
-                        actor=actor,
-                        action=action,
-                        target_kind="post",
-                        target_id=route.post_row,
-                        reason=reason,
-                    )
-                else:  # the event's feed, not made yet: the event's own entry
-                    await tx.record_event_moderation(
-                        event_id=event_id,
-                        actor=actor,
-                        action=action,
-                        target_kind="post",
-                        target_id=route.post_row,
-                        reason=reason,
-                    )
+                # The stream's session exists, or else (the event's feed, not made yet) the
+                # event's own entry.
+                record = (
+                    functools.partial(tx.record_moderation, session_id=stream_id)
+                    if route.session_id or kind == "allow_author"
+                    else functools.partial(tx.record_event_moderation, event_id=event_id)
+                )
+                await record(
+                    actor=actor,
+                    action="approve" if kind == "allow_author" else "reject",
+                    target_kind="post",
+                    target_id=route.post_row,
+                    reason=f"rule: {kind} {value}",
+                )
                 touched.append(stream_id)
             return touched
 
