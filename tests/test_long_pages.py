@@ -51,5 +51,25 @@ async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path
                 f"knowledge page: {len(knowledge.content):,} bytes"
             )
             assert len(re.findall(r'<article class="arch-item ', knowledge.text)) == 100  # 50 notes, 50 posts
+
+            # The rest of the notes, a page at a time after the last one shown, each once.
+            more = re.search(r'data-url="([^"]+section=notes)" data-after="(\d+)"', knowledge.text)
+            assert more is not None
+            url, after = more.group(1).replace("&amp;", "&"), more.group(2)
+            seen = re.findall(r'<article class="arch-item arch-note[^"]*" id="item-(\d+)"', knowledge.text)
+            while after is not None:
+                page = (await http.get(f"{url}&after={after}")).json()
+                seen += re.findall(r'id="item-(\d+)"', page["html"])
+                after = page["after"]
+            assert len(seen) == len(set(seen)) == 2000
+            assert [int(i) for i in seen] == sorted(int(i) for i in seen)  # written in order: ids rise
+            # The permalink of the last note: the numbered page that holds it.
+            found = await http.get(f"/archive/sessions/{s.other_session_id}/items/{seen[-1]}")
+            assert found.status_code == 303
+            assert (
+                found.headers["location"] == f"/archive/sessions/{s.other_session_id}/page/40#item-{seen[-1]}"
+            )
+            bad = await http.get(f"{url}&after=first")
+            assert bad.status_code == 400 and "after must be an item id" in bad.text
     finally:
         await services.close()

@@ -12,6 +12,7 @@ A knowledge page shows its first KNOWLEDGE_PAGE notes and posts, the rest on /pa
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -70,7 +71,7 @@ def split_cards(html: str) -> list[str]:
 
 
 def card_id(card: str) -> int:
-    m = _CARD_ID.match(card)
+    m = _CARD_ID.match(card.lstrip())
     if m is None:  # a card template that no longer starts as _CARD_START says
         raise ValueError("not a knowledge card")
     return int(m.group(1))
@@ -103,7 +104,9 @@ class KnowledgePager:
         return self.href(self.page + 1) if self.page < self.pages else None
 
 
-def knowledge_pager(session_id: str, page: int, notes: list[str], posts: list[str]) -> dict[str, object]:
+def knowledge_pager(
+    session_id: str, page: int, notes: Sequence[str], posts: Sequence[str]
+) -> dict[str, object]:
     """The template context of knowledge page `page` cut from all its cards: the notes and
     posts it shows (as HTML) and its pager. NotFound past the last page."""
     pages = max(pages_for(len(notes), KNOWLEDGE_PAGE), pages_for(len(posts), KNOWLEDGE_PAGE))
@@ -129,14 +132,3 @@ def knowledge_pager(session_id: str, page: int, notes: list[str], posts: list[st
         "posts_html": Markup("\n".join(some_posts)),
         "pager": pager,
     }
-
-
-def cards_after(cards: list[str], after: int, size: int) -> tuple[list[str], int | None]:
-    """Up to `size` cards following the card of item `after`, and the last one's item id when
-    more follow. LookupError when no card is that item's (deleted since)."""
-    for index, card in enumerate(cards):
-        if card_id(card) == after:
-            some = cards[index + 1 : index + 1 + size]
-            more = index + 1 + size < len(cards)
-            return some, card_id(some[-1]) if some and more else None
-    raise LookupError(after)
