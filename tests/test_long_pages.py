@@ -7,13 +7,16 @@ pages without JavaScript, live notes meanwhile) is in tests/browser/test_long_se
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.pageload import fill_sessions
+from liveblog.capture.notes import Author
 from liveblog.services import Services
-from tests.conftest import make_settings, run_server, seed
+from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, run_server, seed
 
 FIRST_HTML_BUDGET = 150_000  # bytes (issue 17 item 7)
 
@@ -73,3 +76,59 @@ async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path
             assert bad.status_code == 400 and "after must be an item id" in bad.text
     finally:
         await services.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_older_pages_are_read_by_position_and_numbered_pages_from_the_oldest(
+    live: LiveServer, seeded: Seed
+) -> None:
+    """The older-cards cursor is an item's place, which still counts once that item is deleted;
+    numbered pages count from the oldest item; permalinks go to the page that holds them."""
+    svc = live.services
+    invite = await svc.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    author = Author.from_invite(invite)
+    sid = seeded.session_id
+
+    async def capture(message: dict[str, object]) -> int:
+        return (await svc.notes.handle(sid, author, {"client_id": str(uuid.uuid4()), **message})).item_id
+
+    ids = [await capture({"type": "note.create", "body": f"Note {n}"}) for n in range(130)]
+    card_ids = re.compile(r'<article class="item [^"]*" id="item-([1-9]\d*)"')  # not the template's
+    async with live.client() as http:
+        page = (await http.get(f"/sessions/{sid}")).text
+        assert [int(i) for i in card_ids.findall(page)] == ids[::-1][:50]
+        link = re.search(r'id="older-link" href="([^"]+)" rel="next" data-before="(\d+)"', page)
+        assert link is not None and link.groups() == (f"/sessions/{sid}/page/2", str(ids[80]))
+
+        await capture({"type": "note.delete", "item_id": ids[80]})  # the cursor itself goes
+        older = (await http.get(f"/sessions/{sid}/older", params={"before": ids[80]})).json()
+        assert [int(i) for i in card_ids.findall(older["html"])] == ids[79:29:-1]
+        assert older["before"] == ids[30]
+        assert older["seq"] == (await svc.programme.session(sid)).last_seq
+        oldest = (await http.get(f"/sessions/{sid}/older", params={"before": ids[30]})).json()
+        assert [int(i) for i in card_ids.findall(oldest["html"])] == ids[29::-1] and oldest["before"] is None
+
+        first = (await http.get(f"/sessions/{sid}/page/1")).text
+        assert [int(i) for i in card_ids.findall(first)] == ids[49::-1]
+        last = (await http.get(f"/sessions/{sid}/page/3")).text  # 129 items: 101-129
+        assert [int(i) for i in card_ids.findall(last)] == ids[:100:-1]
+        assert f'<link rel="prev" href="/sessions/{sid}">' in last.replace("\n", "")
+        assert (await http.get(f"/sessions/{sid}/page/4")).status_code == 404
+        assert (await http.get(f"/sessions/{sid}/page/0")).status_code == 404
+
+        for bad in ("abc", "-1", str(10**9)):
+            refused = await http.get(f"/sessions/{sid}/older", params={"before": bad})
+            assert refused.status_code == 400, bad
+            assert (
+                "before must be an item id" in refused.text
+                or "is not an item of this session" in refused.text
+            )
+
+        found = await http.get(f"/sessions/{sid}/items/{ids[0]}")
+        assert (
+            found.status_code == 303 and found.headers["location"] == f"/sessions/{sid}/page/1#item-{ids[0]}"
+        )
+        newest = await http.get(f"/sessions/{sid}/items/{ids[-1]}")
+        assert newest.headers["location"] == f"/sessions/{sid}#item-{ids[-1]}"
+        assert (await http.get(f"/sessions/{sid}/items/{ids[80]}")).status_code == 404  # deleted

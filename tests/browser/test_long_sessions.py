@@ -237,3 +237,21 @@ def test_live_notes_and_changes_arrive_while_older_pages_load(
     shown = shown_ids(page)
     assert shown[2:] == expected[::-1]  # the two live notes on top, then every note once, in order
     assert len(set(shown)) == len(shown)
+
+
+def test_oldest_first_readers_load_older_items_above_with_a_click(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    ids = add_notes(server, 70)
+    ctx = browser_context()
+    ctx.add_init_script("localStorage.setItem('liveblog.viewer.order', 'oldest')")
+    page = ctx.new_page()
+    open_live(page, server.viewer_url())
+    expect(page.locator("#order-toggle")).to_have_text("Oldest first")
+    assert shown_ids(page) == ids[20:]
+    # The link sits at the older end (above), and loads only when asked: no scrolling jumps.
+    assert page.evaluate("document.getElementById('older-more').nextElementSibling.id") == "items"
+    page.locator("#older-link").click()
+    expect(page.locator(ITEMS)).to_have_count(70)
+    assert shown_ids(page) == ids
+    expect(page.locator("#older-link")).to_have_count(0)
