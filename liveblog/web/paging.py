@@ -90,10 +90,17 @@ class KnowledgePager:
     posts_to: int
     notes_after: int | None  # the last note shown, when more notes follow (for the script)
     posts_after: int | None
+    shown: frozenset[int] = frozenset()  # the notes and posts on this page
 
     def href(self, page: int) -> str:
         base = f"/archive/sessions/{self.session_id}"
         return base if page == 1 else f"{base}/page/{page}"
+
+    def item_href(self, item_id: int) -> str:
+        """A link to a note or post: on this page, or its permalink (the page that holds it)."""
+        if item_id in self.shown:
+            return f"#item-{item_id}"
+        return f"/archive/sessions/{self.session_id}/items/{item_id}"
 
     @property
     def prev_href(self) -> str | None:
@@ -126,6 +133,7 @@ def knowledge_pager(
         start + len(some_posts),
         card_id(some_notes[-1]) if some_notes and end < len(notes) else None,
         card_id(some_posts[-1]) if some_posts and end < len(posts) else None,
+        frozenset(card_id(card) for card in [*some_notes, *some_posts]),
     )
     return {
         "notes_html": Markup("\n".join(some_notes)),
