@@ -132,3 +132,34 @@ async def test_older_pages_are_read_by_position_and_numbered_pages_from_the_olde
         newest = await http.get(f"/sessions/{sid}/items/{ids[-1]}")
         assert newest.headers["location"] == f"/sessions/{sid}#item-{ids[-1]}"
         assert (await http.get(f"/sessions/{sid}/items/{ids[80]}")).status_code == 404  # deleted
+
+
+async def test_a_knowledge_page_cut_from_cards_rendered_on_demand_is_the_page_cut_from_kept_ones(
+    tmp_path: Path,
+) -> None:
+    """A long page viewed before its cards are kept renders only its own (SlotCards); once the
+    archive has kept and assembled them, the same page is the same bytes."""
+    settings = make_settings(tmp_path, database={"path": str(tmp_path / "long.sqlite3")})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        await services.programme.set_state(s.other_session_id, "live")
+    finally:
+        await services.close()
+    fill_sessions(settings.database.path, [s.other_session_id], 300, 300)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        sid = s.other_session_id
+        await services.programme.set_state(sid, "ended")
+        async with run_server(settings, services) as live, live.client() as http:
+            on_demand = await http.get(f"/archive/sessions/{sid}/page/2")
+            assert on_demand.status_code == 200
+            await services.archive.cards_kept()
+            await services.archive.warm_cards(sid)  # every card kept, and assembled
+            services.archive.page_cache.clear()
+            kept = await http.get(f"/archive/sessions/{sid}/page/2")
+            assert kept.text == on_demand.text
+    finally:
+        await services.close()
