@@ -113,7 +113,9 @@ class SlotCards(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | list[str]:
         # Stripped, as split_cards() gives assembled cards: a page is the same bytes either way.
         if isinstance(index, slice):
-            return [self._cards.slot_html(self._view, slot, self._fresh).strip() for slot in self._slots[index]]
+            return [
+                self._cards.slot_html(self._view, slot, self._fresh).strip() for slot in self._slots[index]
+            ]
         return self._cards.slot_html(self._view, self._slots[index], self._fresh).strip()
 
 
