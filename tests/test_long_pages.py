@@ -7,13 +7,16 @@ pages without JavaScript, live notes meanwhile) is in tests/browser/test_long_se
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.pageload import fill_sessions
+from liveblog.capture.notes import Author
 from liveblog.services import Services
-from tests.conftest import make_settings, run_server, seed
+from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, run_server, seed
 
 FIRST_HTML_BUDGET = 150_000  # bytes (issue 17 item 7)
 
@@ -51,5 +54,112 @@ async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path
                 f"knowledge page: {len(knowledge.content):,} bytes"
             )
             assert len(re.findall(r'<article class="arch-item ', knowledge.text)) == 100  # 50 notes, 50 posts
+
+            # The rest of the notes, a page at a time after the last one shown, each once.
+            more = re.search(r'data-url="([^"]+section=notes)" data-after="(\d+)"', knowledge.text)
+            assert more is not None
+            url, after = more.group(1).replace("&amp;", "&"), more.group(2)
+            seen = re.findall(r'<article class="arch-item arch-note[^"]*" id="item-(\d+)"', knowledge.text)
+            while after is not None:
+                page = (await http.get(f"{url}&after={after}")).json()
+                seen += re.findall(r'id="item-(\d+)"', page["html"])
+                after = page["after"]
+            assert len(seen) == len(set(seen)) == 2000
+            assert [int(i) for i in seen] == sorted(int(i) for i in seen)  # written in order: ids rise
+            # The permalink of the last note: the numbered page that holds it.
+            found = await http.get(f"/archive/sessions/{s.other_session_id}/items/{seen[-1]}")
+            assert found.status_code == 303
+            assert (
+                found.headers["location"] == f"/archive/sessions/{s.other_session_id}/page/40#item-{seen[-1]}"
+            )
+            bad = await http.get(f"{url}&after=first")
+            assert bad.status_code == 400 and "after must be an item id" in bad.text
+    finally:
+        await services.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_older_pages_are_read_by_position_and_numbered_pages_from_the_oldest(
+    live: LiveServer, seeded: Seed
+) -> None:
+    """The older-cards cursor is an item's place, which still counts once that item is deleted;
+    numbered pages count from the oldest item; permalinks go to the page that holds them."""
+    svc = live.services
+    invite = await svc.accounts.invite_for_token(seeded.token)
+    assert invite is not None
+    author = Author.from_invite(invite)
+    sid = seeded.session_id
+
+    async def capture(message: dict[str, object]) -> int:
+        return (await svc.notes.handle(sid, author, {"client_id": str(uuid.uuid4()), **message})).item_id
+
+    ids = [await capture({"type": "note.create", "body": f"Note {n}"}) for n in range(130)]
+    card_ids = re.compile(r'<article class="item [^"]*" id="item-([1-9]\d*)"')  # not the template's
+    async with live.client() as http:
+        page = (await http.get(f"/sessions/{sid}")).text
+        assert [int(i) for i in card_ids.findall(page)] == ids[::-1][:50]
+        link = re.search(r'id="older-link" href="([^"]+)" rel="next" data-before="(\d+)"', page)
+        assert link is not None and link.groups() == (f"/sessions/{sid}/page/2", str(ids[80]))
+
+        await capture({"type": "note.delete", "item_id": ids[80]})  # the cursor itself goes
+        older = (await http.get(f"/sessions/{sid}/older", params={"before": ids[80]})).json()
+        assert [int(i) for i in card_ids.findall(older["html"])] == ids[79:29:-1]
+        assert older["before"] == ids[30]
+        assert older["seq"] == (await svc.programme.session(sid)).last_seq
+        oldest = (await http.get(f"/sessions/{sid}/older", params={"before": ids[30]})).json()
+        assert [int(i) for i in card_ids.findall(oldest["html"])] == ids[29::-1] and oldest["before"] is None
+
+        first = (await http.get(f"/sessions/{sid}/page/1")).text
+        assert [int(i) for i in card_ids.findall(first)] == ids[49::-1]
+        last = (await http.get(f"/sessions/{sid}/page/3")).text  # 129 items: 101-129
+        assert [int(i) for i in card_ids.findall(last)] == ids[:100:-1]
+        assert f'<link rel="prev" href="/sessions/{sid}">' in last.replace("\n", "")
+        assert (await http.get(f"/sessions/{sid}/page/4")).status_code == 404
+        assert (await http.get(f"/sessions/{sid}/page/0")).status_code == 404
+
+        for bad in ("abc", "-1", str(10**9)):
+            refused = await http.get(f"/sessions/{sid}/older", params={"before": bad})
+            assert refused.status_code == 400, bad
+            assert (
+                "before must be an item id" in refused.text
+                or "is not an item of this session" in refused.text
+            )
+
+        found = await http.get(f"/sessions/{sid}/items/{ids[0]}")
+        assert (
+            found.status_code == 303 and found.headers["location"] == f"/sessions/{sid}/page/1#item-{ids[0]}"
+        )
+        newest = await http.get(f"/sessions/{sid}/items/{ids[-1]}")
+        assert newest.headers["location"] == f"/sessions/{sid}#item-{ids[-1]}"
+        assert (await http.get(f"/sessions/{sid}/items/{ids[80]}")).status_code == 404  # deleted
+
+
+async def test_a_knowledge_page_cut_from_cards_rendered_on_demand_is_the_page_cut_from_kept_ones(
+    tmp_path: Path,
+) -> None:
+    """A long page viewed before its cards are kept renders only its own (SlotCards); once the
+    archive has kept and assembled them, the same page is the same bytes."""
+    settings = make_settings(tmp_path, database={"path": str(tmp_path / "long.sqlite3")})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        await services.programme.set_state(s.other_session_id, "live")
+    finally:
+        await services.close()
+    fill_sessions(settings.database.path, [s.other_session_id], 300, 300)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        sid = s.other_session_id
+        await services.programme.set_state(sid, "ended")
+        async with run_server(settings, services) as live, live.client() as http:
+            on_demand = await http.get(f"/archive/sessions/{sid}/page/2")
+            assert on_demand.status_code == 200
+            await services.archive.cards_kept()
+            await services.archive.warm_cards(sid)  # every card kept, and assembled
+            services.archive.page_cache.clear()
+            kept = await http.get(f"/archive/sessions/{sid}/page/2")
+            assert kept.text == on_demand.text
     finally:
         await services.close()

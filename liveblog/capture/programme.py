@@ -25,6 +25,16 @@ class StreamHead(NamedTuple):
     total: int  # notes and posts in the whole stream
 
 
+async def _stream_session(r: Unit, session_id: str) -> tuple[Session, Event]:
+    """The session (with its stream position) and its event; NotFound if there is none."""
+    session = await r.get_stream_session(session_id)
+    if session is None:
+        raise NotFound("There is no such session.", code="unknown_session")
+    event = await r.get_event(session.event_id)
+    assert event is not None
+    return session, event
+
+
 def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None:
     value = data.get(name)
     if value is None:
@@ -477,11 +487,7 @@ class Programme:
         snapshot: the first page of a long stream (web/paging.py)."""
 
         async def read(r: Unit) -> StreamHead:
-            session = await r.get_stream_session(session_id)
-            if session is None:
-                raise NotFound("There is no such session.", code="unknown_session")
-            event = await r.get_event(session.event_id)
-            assert event is not None
+            session, event = await _stream_session(r, session_id)
             newest = await r.list_stream_page(session_id, None, size)
             return StreamHead(
                 session,
@@ -517,11 +523,7 @@ class Programme:
         from the oldest (oldest first) and how many there are in all, in one snapshot."""
 
         async def read(r: Unit) -> tuple[Session, Event, list[Item], int]:
-            session = await r.get_stream_session(session_id)
-            if session is None:
-                raise NotFound("There is no such session.", code="unknown_session")
-            event = await r.get_event(session.event_id)
-            assert event is not None
+            session, event = await _stream_session(r, session_id)
             items = await r.list_stream_numbered(session_id, first, size)
             return session, event, items, await r.count_stream_upto(session_id, None)
 

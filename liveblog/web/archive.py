@@ -8,10 +8,10 @@ import asyncio
 import hashlib
 import html
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,7 @@ from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.services import Services
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
-from liveblog.web.paging import knowledge_pager, split_cards
+from liveblog.web.paging import KNOWLEDGE_PAGE, knowledge_pager, split_cards
 from liveblog.web.render import base_url, off_loop, render
 from liveblog.web.threads import RefusedComment, thread_context
 
@@ -73,19 +73,8 @@ class Cards:
         if view.section is not None:
             return Markup(view.section.notes_html), Markup(view.section.posts_html), [], None
         fresh: list[RenderedCard] = []
-        ended_at = view.session.ended_at
-
-        def html(slot: CardSlot) -> str:
-            if slot.html is not None:
-                return slot.html
-            item = slot.item
-            assert item is not None
-            text = str(self._card(item, view.history.get(item.id), ended_at))
-            fresh.append(RenderedCard(item.id, item.version, text, slot.words))
-            return text
-
-        notes = "\n".join([html(slot) for slot in view.notes])
-        posts = "\n".join([html(slot) for slot in view.posts])
+        notes = "\n".join([self.slot_html(view, slot, fresh) for slot in view.notes])
+        posts = "\n".join([self.slot_html(view, slot, fresh) for slot in view.posts])
         s = view.session
         section = CardSection(
             s.id,
@@ -100,6 +89,43 @@ class Cards:
         )
         return Markup(notes), Markup(posts), fresh, section
 
+    def slot_html(self, view: KnowledgePage, slot: CardSlot, fresh: list[RenderedCard]) -> str:
+        """One slot's card: the kept one, or rendered now (and added to `fresh`, to keep)."""
+        if slot.html is not None:
+            return slot.html
+        item = slot.item
+        assert item is not None
+        text = str(self._card(item, view.history.get(item.id), view.session.ended_at))
+        fresh.append(RenderedCard(item.id, item.version, text, slot.words))
+        return text
+
+
+class SlotCards(Sequence[str]):
+    """A knowledge page's slots as card HTML, each card rendered only when read: a long page's
+    first view, before its cards are kept, renders the cards of the page asked for, not all."""
+
+    def __init__(
+        self, cards: Cards, view: KnowledgePage, slots: list[CardSlot], fresh: list[RenderedCard]
+    ) -> None:
+        self._cards, self._view, self._slots, self._fresh = cards, view, slots, fresh
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        # Stripped, as split_cards() gives assembled cards: a page is the same bytes either way.
+        if isinstance(index, slice):
+            return [
+                self._cards.slot_html(self._view, slot, self._fresh).strip() for slot in self._slots[index]
+            ]
+        return self._cards.slot_html(self._view, self._slots[index], self._fresh).strip()
+
 
 def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]:
     """What the archive's background check calls for a session it has just archived: its page's
@@ -112,6 +138,11 @@ def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]
             await svc.archive.keep_cards(session_id, view.card_key, fresh, section)
 
     return warm
+
+
+# Up to this many cards to render, a knowledge page renders them all and keeps its assembled
+# cards (one read next time); beyond, only the page's own (SlotCards).
+RENDER_ALL_CARDS = 4 * KNOWLEDGE_PAGE
 
 
 def cards_of(request: Request) -> Cards:
@@ -265,8 +296,16 @@ async def knowledge_page(
     }
 
     def build() -> tuple[Response, list[RenderedCard], CardSection | None]:
-        notes_html, posts_html, fresh, section = cards.render(page)
-        shown = knowledge_pager(sid, page_no, split_cards(notes_html), split_cards(posts_html))
+        if page.section is None and page.to_render > RENDER_ALL_CARDS:
+            # Many cards to render (a long session's first view, a new card template): this
+            # page's now, kept; the rest when asked for, or by the archive's warmer.
+            fresh: list[RenderedCard] = []
+            section = None
+            notes_cards = SlotCards(cards, page, page.notes, fresh)
+            shown = knowledge_pager(sid, page_no, notes_cards, SlotCards(cards, page, page.posts, fresh))
+        else:
+            notes_html, posts_html, fresh, section = cards.render(page)
+            shown = knowledge_pager(sid, page_no, split_cards(notes_html), split_cards(posts_html))
         response = render(request, "archive/knowledge.html", {**context, **shown})
         return response, fresh, section
 

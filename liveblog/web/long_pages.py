@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from markupsafe import Markup
 from starlette.requests import Request
@@ -20,14 +21,14 @@ from starlette.routing import Route
 
 from liveblog.archive.service import KnowledgePage
 from liveblog.errors import BadRequest, NotFound
-from liveblog.web.archive import cards_of, knowledge_page
+from liveblog.models import RenderedCard
+from liveblog.web.archive import SlotCards, cards_of, knowledge_page
 from liveblog.web.auth import current_organiser, services
 from liveblog.web.pages import CARD_KINDS
 from liveblog.web.paging import (
     KNOWLEDGE_PAGE,
     STREAM_PAGE,
     card_id,
-    cards_after,
     page_of,
     pages_for,
     split_cards,
@@ -133,18 +134,28 @@ async def knowledge_numbered(request: Request) -> Response:
     return await knowledge_page(request, request.path_params["session_id"], page_no=number)
 
 
-async def _knowledge_cards(
-    request: Request, session_id: str, view: KnowledgePage | None = None
-) -> tuple[list[str], list[str]]:
-    """Every note's and post's knowledge card of the session, in page order (kept cards; what
-    is not kept yet is rendered and kept, as a knowledge page does)."""
-    svc = services(request)
+class SectionCards(NamedTuple):
+    """One section (notes or posts) of a knowledge page: its items' ids and cards, in page order."""
+
+    ids: list[int]
+    cards: Sequence[str]
+
+
+def _knowledge_sections(
+    request: Request, view: KnowledgePage, fresh: list[RenderedCard]
+) -> tuple[SectionCards, SectionCards]:
+    """A knowledge page's notes and posts: from its assembled cards when current, else from its
+    card slots, each card rendered only when read (and added to `fresh`, to keep)."""
+    if view.section is not None:
+        notes, posts = split_cards(view.section.notes_html), split_cards(view.section.posts_html)
+        return SectionCards([card_id(c) for c in notes], notes), SectionCards(
+            [card_id(c) for c in posts], posts
+        )
     cards = cards_of(request)
-    if view is None:
-        view = await svc.archive.knowledge_view(session_id, cards.key)
-    notes_html, posts_html, fresh, section = cards.render(view)
-    svc.archive.keep_cards_later(session_id, view.card_key, fresh, section)
-    return split_cards(notes_html), split_cards(posts_html)
+    return (
+        SectionCards([slot.item_id for slot in view.notes], SlotCards(cards, view, view.notes, fresh)),
+        SectionCards([slot.item_id for slot in view.posts], SlotCards(cards, view, view.posts, fresh)),
+    )
 
 
 async def knowledge_cards(request: Request) -> Response:
@@ -154,32 +165,38 @@ async def knowledge_cards(request: Request) -> Response:
     if section not in ("notes", "posts"):
         raise BadRequest("section must be notes or posts", code="invalid_field", field="section")
     after = _whole(request.query_params.get("after"), "after")
-    notes, posts = await _knowledge_cards(request, session_id)
-    try:
-        some, last = cards_after(notes if section == "notes" else posts, after, KNOWLEDGE_PAGE)
-    except LookupError:
+    svc = services(request)
+    view = await svc.archive.knowledge_view(session_id, cards_of(request).key)
+    fresh: list[RenderedCard] = []
+    notes, posts = _knowledge_sections(request, view, fresh)
+    wanted = notes if section == "notes" else posts
+    if after not in wanted.ids:
         raise NotFound(
             f"after={after} is not a {section[:-1]} of this page (any more): reload the page",
             code="unknown_item",
-        ) from None
-    return JSONResponse({"html": "\n".join(some), "after": last}, headers={"cache-control": "no-cache"})
+        )
+    start = wanted.ids.index(after) + 1
+    some = list(wanted.cards[start : start + KNOWLEDGE_PAGE])
+    more = start + KNOWLEDGE_PAGE < len(wanted.ids)
+    svc.archive.keep_cards_later(session_id, view.card_key, fresh, None)
+    return JSONResponse(
+        {"html": "\n".join(some), "after": wanted.ids[start + len(some) - 1] if more and some else None},
+        headers={"cache-control": "no-cache"},
+    )
 
 
 async def knowledge_item(request: Request) -> Response:
     """An item's permalink on a knowledge page: the numbered page that holds it."""
     session_id = request.path_params["session_id"]
     item_id = request.path_params["item_id"]
-    svc = services(request)
-    view = await svc.archive.knowledge_view(session_id, cards_of(request).key)
-    notes, posts = await _knowledge_cards(request, session_id, view)
+    view = await services(request).archive.knowledge_view(session_id, cards_of(request).key)
     base = f"/archive/sessions/{session_id}"
-    for cards in (notes, posts):
-        for index, card in enumerate(cards):
-            if card_id(card) == item_id:
-                page = index // KNOWLEDGE_PAGE + 1
-                return RedirectResponse(
-                    f"{base}{'' if page == 1 else f'/page/{page}'}#item-{item_id}", status_code=303
-                )
+    for section in _knowledge_sections(request, view, []):
+        if item_id in section.ids:
+            page = section.ids.index(item_id) // KNOWLEDGE_PAGE + 1
+            return RedirectResponse(
+                f"{base}{'' if page == 1 else f'/page/{page}'}#item-{item_id}", status_code=303
+            )
     # Polls and questions are on the first page.
     if item_id in {p.item.id for p in view.polls} | {q.item.id for q in view.questions}:
         return RedirectResponse(f"{base}#item-{item_id}", status_code=303)

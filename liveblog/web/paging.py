@@ -12,6 +12,7 @@ A knowledge page shows its first KNOWLEDGE_PAGE notes and posts, the rest on /pa
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -70,7 +71,7 @@ def split_cards(html: str) -> list[str]:
 
 
 def card_id(card: str) -> int:
-    m = _CARD_ID.match(card)
+    m = _CARD_ID.match(card.lstrip())
     if m is None:  # a card template that no longer starts as _CARD_START says
         raise ValueError("not a knowledge card")
     return int(m.group(1))
@@ -89,10 +90,17 @@ class KnowledgePager:
     posts_to: int
     notes_after: int | None  # the last note shown, when more notes follow (for the script)
     posts_after: int | None
+    shown: frozenset[int] = frozenset()  # the notes and posts on this page
 
     def href(self, page: int) -> str:
         base = f"/archive/sessions/{self.session_id}"
         return base if page == 1 else f"{base}/page/{page}"
+
+    def item_href(self, item_id: int) -> str:
+        """A link to a note or post: on this page, or its permalink (the page that holds it)."""
+        if item_id in self.shown:
+            return f"#item-{item_id}"
+        return f"/archive/sessions/{self.session_id}/items/{item_id}"
 
     @property
     def prev_href(self) -> str | None:
@@ -103,7 +111,9 @@ class KnowledgePager:
         return self.href(self.page + 1) if self.page < self.pages else None
 
 
-def knowledge_pager(session_id: str, page: int, notes: list[str], posts: list[str]) -> dict[str, object]:
+def knowledge_pager(
+    session_id: str, page: int, notes: Sequence[str], posts: Sequence[str]
+) -> dict[str, object]:
     """The template context of knowledge page `page` cut from all its cards: the notes and
     posts it shows (as HTML) and its pager. NotFound past the last page."""
     pages = max(pages_for(len(notes), KNOWLEDGE_PAGE), pages_for(len(posts), KNOWLEDGE_PAGE))
@@ -123,20 +133,10 @@ def knowledge_pager(session_id: str, page: int, notes: list[str], posts: list[st
         start + len(some_posts),
         card_id(some_notes[-1]) if some_notes and end < len(notes) else None,
         card_id(some_posts[-1]) if some_posts and end < len(posts) else None,
+        frozenset(card_id(card) for card in [*some_notes, *some_posts]),
     )
     return {
         "notes_html": Markup("\n".join(some_notes)),
         "posts_html": Markup("\n".join(some_posts)),
         "pager": pager,
     }
-
-
-def cards_after(cards: list[str], after: int, size: int) -> tuple[list[str], int | None]:
-    """Up to `size` cards following the card of item `after`, and the last one's item id when
-    more follow. LookupError when no card is that item's (deleted since)."""
-    for index, card in enumerate(cards):
-        if card_id(card) == after:
-            some = cards[index + 1 : index + 1 + size]
-            more = index + 1 + size < len(cards)
-            return some, card_id(some[-1]) if some and more else None
-    raise LookupError(after)

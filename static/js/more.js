@@ -22,9 +22,15 @@ for (const link of document.querySelectorAll("a.more-link[data-url][data-after]"
   });
 }
 
-const wanted = decodeURIComponent(location.hash.slice(1));
 const canonical = document.querySelector('link[rel="canonical"]');
 const base = canonical ? (canonical.href.match(/\/archive\/sessions\/[^/?#]+/) || [""])[0] : "";
-if (base && /^item-\d+$/.test(wanted) && !document.getElementById(wanted)) {
-  location.replace(`${base}/items/${wanted.slice(5)}`);
+
+function findTarget() {
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  if (base && /^item-\d+$/.test(wanted) && !document.getElementById(wanted)) {
+    location.replace(`${base}/items/${wanted.slice(5)}`);
+  }
 }
+
+findTarget();
+window.addEventListener("hashchange", findTarget);

@@ -110,7 +110,7 @@ def test_a_long_stream_shows_its_newest_page_and_loads_older_ones_in_order_as_th
 def test_without_javascript_the_numbered_pages_reach_every_item(
     browser_context: Any, server: ThreadServer
 ) -> None:
-    ids = add_notes(server, 120)
+    ids = add_notes(server, 120, key_every=50)
     page = browser_context(java_script_enabled=False).new_page()
     page.goto(server.viewer_url())
     seen = shown_ids(page)
@@ -137,6 +137,10 @@ def test_without_javascript_the_numbered_pages_reach_every_item(
     expect(page.locator("body.knowledge")).to_have_count(1)
     notes = page.eval_on_selector_all("article.arch-note", "els => els.map((el) => Number(el.id.slice(5)))")
     assert notes == ids[:50]  # in reading order
+    # A key point on a later page links to its permalink, which leads there.
+    page.locator(f'.key-points a[href="/archive/sessions/{sid}/items/{ids[100]}"]').click()
+    expect(page).to_have_url(re.compile(rf"/archive/sessions/{sid}/page/3#item-{ids[100]}$"))
+    page.goto(server.viewer_url())
     while page.locator('nav.pager a[rel="next"]').count():
         page.locator('nav.pager a[rel="next"]').click()
         notes += page.eval_on_selector_all(
@@ -237,3 +241,21 @@ def test_live_notes_and_changes_arrive_while_older_pages_load(
     shown = shown_ids(page)
     assert shown[2:] == expected[::-1]  # the two live notes on top, then every note once, in order
     assert len(set(shown)) == len(shown)
+
+
+def test_oldest_first_readers_load_older_items_above_with_a_click(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    ids = add_notes(server, 70)
+    ctx = browser_context()
+    ctx.add_init_script("localStorage.setItem('liveblog.viewer.order', 'oldest')")
+    page = ctx.new_page()
+    open_live(page, server.viewer_url())
+    expect(page.locator("#order-toggle")).to_have_text("Oldest first")
+    assert shown_ids(page) == ids[20:]
+    # The link sits at the older end (above), and loads only when asked: no scrolling jumps.
+    assert page.evaluate("document.getElementById('older-more').nextElementSibling.id") == "items"
+    page.locator("#older-link").click()
+    expect(page.locator(ITEMS)).to_have_count(70)
+    assert shown_ids(page) == ids
+    expect(page.locator("#older-link")).to_have_count(0)
