@@ -574,6 +574,10 @@ MIGRATIONS: list[str] = [
     # `federation_activities`: every activity published (the outboxes); `withdrawn` when the
     # note stopped being public (its text blanked). `federation_deliveries`: the durable queue,
     # one job per activity and shared inbox. `federation_dead_hosts`: servers given up on.
+    # `federation_authors`: remote repliers, each with an account (role 'fediverse', which never
+    # logs in) so their replies are comments like any. `federation_replies`: which comment each
+    # remote Note became. `federation_reactions`: likes and boosts of our notes.
+    # `federation_blocks`: accounts (actor URL) and domains whose activities are ignored.
     """
     CREATE TABLE federation_keys (
         id TEXT PRIMARY KEY,
@@ -647,6 +651,28 @@ MIGRATIONS: list[str] = [
     CREATE TABLE federation_dead_hosts (
         host TEXT PRIMARY KEY,
         since TEXT NOT NULL
+    );
+    CREATE TABLE federation_authors (
+        actor TEXT PRIMARY KEY,
+        account_id BIGINT NOT NULL,
+        avatar TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE federation_replies (
+        object_id TEXT PRIMARY KEY,
+        comment_id BIGINT NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE TABLE federation_reactions (
+        activity_id TEXT PRIMARY KEY,
+        actor TEXT NOT NULL,
+        type TEXT NOT NULL,
+        item_id BIGINT NOT NULL
+    );
+    CREATE INDEX federation_reactions_by_item ON federation_reactions(item_id);
+    CREATE TABLE federation_blocks (
+        target TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('account', 'domain')),
+        created_at TEXT NOT NULL
     );
     """,
 ]

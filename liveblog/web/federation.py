@@ -202,6 +202,10 @@ async def organise(request: Request) -> Response:
                 await fed.switch(event.id, action == "on")
             elif action == "handle":
                 await fed.rename(event, kind, actor_id, form.get("handle", ""))
+            elif action == "block":
+                await fed.block(form.get("target", ""))
+            elif action == "unblock":
+                await fed.unblock(form.get("target", ""))
             elif action == "remove":
                 base = fed.base(base_url(request))
                 await fed.remove_follower(base, event.id, kind, actor_id, form.get("follower", ""))
@@ -220,6 +224,7 @@ async def organise(request: Request) -> Response:
             "host": ap.host_of(fed.base(base_url(request))),
             "editable": date.today().isoformat() < event.starts_on,
             "error": error,
+            "blocks": await fed.blocks(),
             **state,
         },
         status=error.status if error else 200,

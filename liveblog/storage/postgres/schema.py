@@ -664,5 +664,27 @@ MIGRATIONS: list[str] = [
         host TEXT PRIMARY KEY,
         since TEXT NOT NULL
     );
+    CREATE TABLE federation_authors (
+        actor TEXT PRIMARY KEY,
+        account_id BIGINT NOT NULL,
+        avatar TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE federation_replies (
+        object_id TEXT PRIMARY KEY,
+        comment_id BIGINT NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE TABLE federation_reactions (
+        activity_id TEXT PRIMARY KEY,
+        actor TEXT NOT NULL,
+        type TEXT NOT NULL,
+        item_id BIGINT NOT NULL
+    );
+    CREATE INDEX federation_reactions_by_item ON federation_reactions(item_id);
+    CREATE TABLE federation_blocks (
+        target TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('account', 'domain')),
+        created_at TEXT NOT NULL
+    );
     """,
 ]

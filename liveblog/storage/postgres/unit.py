@@ -7,7 +7,7 @@ from liveblog.storage.access import AccessOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
-from liveblog.storage.federation import FederationOps
+from liveblog.storage.federation import FederationOps, ReplyOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.moderation import ModerationOps
 from liveblog.storage.postgres.archive import PgArchiveOps
@@ -31,5 +31,6 @@ class PgUnit(
     PgArchiveOps,
     ModerationOps,
     FederationOps,
+    ReplyOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
