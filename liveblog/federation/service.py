@@ -29,6 +29,7 @@ from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.outbound import OutboundClient, OutboundError
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized
 from liveblog.federation import documents as ap
+from liveblog.federation.sideloop import SideLoop
 from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Event, Session
@@ -65,6 +66,8 @@ class Federation:
         self.known_base = self.public_url
         self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
         self.media: MediaFetcher | None = None  # repliers' avatars
+        self._side: SideLoop | None = None  # deliveries' HTTP, beside the server's loop
+        self._poster: OutboundClient | None = None  # lives on the side loop
         # Activities accepted per remote server: a burst of replies is fine, a flood is not.
         self.per_host = Limiter(((INBOX_PER_MINUTE, 60.0),))
 
@@ -79,20 +82,28 @@ class Federation:
                 return await tx.put_instance_key(public, private)
 
             self.keys = await self.db.write(keep)  # another process may have made one first: its
-        self.client = OutboundClient(
-            "federation",
-            allow_private=self.settings.allow_private_addresses,
-            timeout=self.settings.request_timeout_seconds,
-            max_bytes=self.settings.max_document_bytes,
-            headers={"accept": ACCEPT_HEADER, "user-agent": f"Liveblog/{__version__}"},
-        )
+        self.client = self._outbound()
         self.media = MediaFetcher(
             max_bytes=self.settings.max_document_bytes * 5,
             timeout=self.settings.request_timeout_seconds,
             allow_private=self.settings.allow_private_addresses,
         )
 
+    def _outbound(self) -> OutboundClient:
+        return OutboundClient(
+            "federation",
+            allow_private=self.settings.allow_private_addresses,
+            timeout=self.settings.request_timeout_seconds,
+            max_bytes=self.settings.max_document_bytes,
+            headers={"accept": ACCEPT_HEADER, "user-agent": f"Liveblog/{__version__}"},
+        )
+
     async def close(self) -> None:
+        if self._side is not None:
+            if self._poster is not None:
+                await self._side.run(self._poster.aclose())
+            self._side.stop()
+            self._side = None
         if self.media is not None:
             await self.media.close()
         if self.client is not None:
@@ -661,10 +672,19 @@ class Federation:
     async def post_body(self, inbox: str, signer: str, body: bytes) -> int:
         """POST one activity, signed with key id `signer`: the remote server's status code
         (OutboundError when there is none). Queued deliveries call this (delivery.py)."""
-        assert self.client is not None and self.keys is not None
+        assert self.keys is not None
+        if self._side is None:
+            self._side = SideLoop("liveblog-federation")
+        return await self._side.run(self._post(inbox, signer, body))
+
+    async def _post(self, inbox: str, signer: str, body: bytes) -> int:
+        """On the side loop (sideloop.py): sign and POST."""
+        assert self.keys is not None
+        if self._poster is None:
+            self._poster = self._outbound()
         headers = sign("POST", inbox, self.keys[1], signer, body)
         headers["content-type"] = ap.ACTIVITY_JSON
-        response = await self.client.post(inbox, body, headers)
+        response = await self._poster.post(inbox, body, headers)
         return response.status_code
 
 

@@ -573,7 +573,8 @@ MIGRATIONS: list[str] = [
     # `federation_notes`: what was published of each note (its version, whether deleted).
     # `federation_activities`: every activity published (the outboxes); `withdrawn` when the
     # note stopped being public (its text blanked). `federation_deliveries`: the durable queue,
-    # one job per activity and shared inbox. `federation_dead_hosts`: servers given up on.
+    # one job per activity and shared inbox (AUTOINCREMENT: a job id is never reused, as the
+    # deliverer knows jobs in flight by id). `federation_dead_hosts`: servers given up on.
     # `federation_authors`: remote repliers, each with an account (role 'fediverse', which never
     # logs in) so their replies are comments like any. `federation_replies`: which comment each
     # remote Note became. `federation_reactions`: likes and boosts of our notes.
@@ -637,7 +638,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX federation_activities_by_actor ON federation_activities(actor_kind, actor_id, id);
     CREATE INDEX federation_activities_by_item ON federation_activities(item_id) WHERE item_id IS NOT NULL;
     CREATE TABLE federation_deliveries (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         activity BIGINT NOT NULL,
         inbox TEXT NOT NULL,
         host TEXT NOT NULL,
