@@ -46,6 +46,7 @@ class Peer:
     hold: bool = False  # inboxes never answer (until released), keeping nothing
     held: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    pages: dict[str, str] = field(default_factory=dict)  # path -> HTML (blog posts, for Webmention)
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -125,8 +126,13 @@ def peer_app(peer: Peer) -> Starlette:
         Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "PNG")
         return Response(out.getvalue(), media_type="image/png")
 
+    async def page(request: Request) -> Response:
+        html = peer.pages.get(request.url.path)
+        return Response(html, media_type="text/html") if html is not None else Response(status_code=404)
+
     return Starlette(
         routes=[
+            Route("/posts/{name}", page),
             Route("/avatars/{name}.png", avatar),
             Route("/users/{name}", actor),
             Route("/users/{name}/inbox", inbox, methods=["POST"]),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import query
+from tests.conftest import eventually, query
 from tests.fediverse_peer import AP_JSON
 from tests.test_federation_follow import World, make_world
 from tests.test_federation_publish import arrivals, followed, write
@@ -159,3 +159,47 @@ async def test_blocked_accounts_and_servers_are_ignored(world: World) -> None:
     await fed.unblock(host)
     await world.peer.post(f"{world.live.url}/ap/inbox", reply(world, "bob", 6, note_id, "welcome"), as_="bob")
     assert [c[1] for c in await comments(world)] == ["welcome"]
+
+
+async def test_a_webmention_of_a_knowledge_page_waits_for_moderation(world: World) -> None:
+    s = world.seed
+    target = f"{world.live.url}/archive/sessions/{s.session_id}"
+    async with world.live.client() as browser:
+        page = (await browser.get(f"/sessions/{s.session_id}")).text
+    assert f'<link rel="webmention" href="{world.live.url}/webmention">' in page
+    async with world.live.client() as client:  # a sender: no cookies of ours
+
+        async def mention(source: str, to: str = target) -> int:
+            answer = await client.post("/webmention", data={"source": source, "target": to})
+            return answer.status_code
+
+        source = f"{world.peer.url}/posts/notes"
+        world.peer.pages["/posts/notes"] = (
+            f'<title>My conference notes</title><p>See <a href="{target}">this</a>.</p>'
+        )
+        assert await mention(source) == 202
+
+        async def pending() -> list[Any]:
+            return [
+                (c.author, c.body) for c in (await world.live.services.comments.moderation_queue()).pending
+            ]
+
+        host = world.peer.url.removeprefix("http://")
+        await eventually(pending, 10, "the mention in the moderation queue")
+        assert await pending() == [(host, "Mentioned in My conference notes")]
+
+        # The source no longer links to us: the comment goes (W3C Webmention, "deleting").
+        world.peer.pages["/posts/notes"] = "<title>My conference notes</title><p>Nothing here.</p>"
+        assert await mention(source) == 202
+
+        async def deleted() -> bool:
+            return [c[4] for c in await comments(world)] == [1]
+
+        await eventually(deleted, 10, "the mention to be withdrawn")
+
+        # Not ours, or not a URL: refused at once, naming the field.
+        bad = await client.post(
+            "/webmention", data={"source": source, "target": "https://elsewhere.example/x"}
+        )
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == "target"
+        assert await mention("ftp://x") == 400

@@ -9,7 +9,7 @@ import secrets
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from liveblog.models import Event, Session
 from liveblog.text import render_markdown, sanitise
@@ -81,6 +81,48 @@ def plain_text(html: str) -> str:
     parser.close()
     lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
     return "\n".join(line for line in lines if line)
+
+
+class _Links(HTMLParser):
+    def __init__(self, base: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base = base
+        self.links: set[str] = set()
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.links.add(urljoin(self.base, href.strip()).split("#", 1)[0])
+        elif tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def page_links(html: str, url: str) -> tuple[str, set[str]]:
+    """(title, the absolute URLs it links to) of a web page."""
+    parser = _Links(url)
+    parser.feed(html)
+    parser.close()
+    return " ".join(parser.title.split())[:200], parser.links
+
+
+def local_page(base: str, url: str) -> str | None:
+    """The session id when `url` is one of our session or knowledge pages."""
+    for prefix in (f"{base}/archive/sessions/", f"{base}/sessions/"):
+        if url.startswith(prefix):
+            tail = unquote(url[len(prefix) :].split("?", 1)[0])
+            return tail if tail and "/" not in tail else None
+    return None
 
 
 def local_note(base: str, url: str) -> int | None:

@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date
+from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,6 +67,8 @@ class Federation:
         self.known_base = self.public_url
         self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
         self.media: MediaFetcher | None = None  # repliers' avatars
+        self.pages: OutboundClient | None = None  # Webmentions' sources
+        self._mentions: set[asyncio.Task[None]] = set()
         self._side: SideLoop | None = None  # deliveries' HTTP, beside the server's loop
         self._poster: OutboundClient | None = None  # lives on the side loop
         # Activities accepted per remote server: a burst of replies is fine, a flood is not.
@@ -83,6 +86,13 @@ class Federation:
 
             self.keys = await self.db.write(keep)  # another process may have made one first: its
         self.client = self._outbound()
+        self.pages = OutboundClient(
+            "webmention",
+            allow_private=self.settings.allow_private_addresses,
+            timeout=self.settings.request_timeout_seconds,
+            max_bytes=self.settings.max_document_bytes,
+            headers={"accept": "text/html", "user-agent": f"Liveblog/{__version__} (webmention)"},
+        )
         self.media = MediaFetcher(
             max_bytes=self.settings.max_document_bytes * 5,
             timeout=self.settings.request_timeout_seconds,
@@ -104,6 +114,11 @@ class Federation:
                 await self._side.run(self._poster.aclose())
             self._side.stop()
             self._side = None
+        for task in list(self._mentions):
+            task.cancel()
+        await asyncio.gather(*self._mentions, return_exceptions=True)
+        if self.pages is not None:
+            await self.pages.aclose()
         if self.media is not None:
             await self.media.close()
         if self.client is not None:
@@ -569,6 +584,76 @@ class Federation:
             return await tx.add_reaction(ap.id_of(activity), actor, kind, item_id)
 
         return f"{kind} counted" if await self.db.write(op) else f"{kind} ignored"
+
+    # -- Webmention (W3C) --------------------------------------------------------------------------
+
+    def webmention(self, base: str, source: str, target: str) -> None:
+        """Accept a Webmention of one of our session or knowledge pages: checked now (400 when
+        it cannot be one), its source fetched and read in the background."""
+        source, target = source.strip(), target.strip().split("#", 1)[0]
+        if not source.startswith(("https://", "http://")) or len(source) > 2000:
+            raise BadRequest("source must be an http(s) URL", field="source")
+        session_id = ap.local_page(base, target)
+        if session_id is None:
+            raise BadRequest("target is not a session or knowledge page of this site", field="target")
+        if source.split("#", 1)[0] == target:
+            raise BadRequest("source and target are the same page", field="source")
+        task = asyncio.create_task(self._take_mention(source, target, session_id))
+        self._mentions.add(task)
+        task.add_done_callback(self._mentions.discard)
+
+    async def _take_mention(self, source: str, target: str, session_id: str) -> None:
+        """A Webmention's source, fetched (capture/outbound.py's rules): while it links to the
+        target, a pending comment on the session (moderated, always); once it no longer does,
+        that comment is deleted, as the W3C recommendation says."""
+        assert self.pages is not None
+        host = urlsplit(source).netloc.lower()
+        try:
+            page = await self.pages.get(source)
+            html = page.content.decode(page.encoding or "utf-8", "replace") if page.status_code == 200 else ""
+        except OutboundError as exc:
+            log.info("webmention source %s not read: %s", source[:200], exc)
+            return
+        title, links = ap.page_links(html, source)
+        mentions = target in links or target.replace("/archive/sessions/", "/sessions/") in links
+        text = f"Mentioned in {title or source}"
+        comment_html = sanitise(
+            f'<p>Mentioned in <a href="{escape(source)}">{escape(title or source)}</a></p>'
+        )
+
+        async def op(tx: Unit) -> str:
+            known = await tx.reply_of(source)
+            if known is not None:
+                comment = await tx.get_comment(known[0])
+                if comment is None or comment.deleted:
+                    return "known"
+                if not mentions:
+                    await tx.update_comment(
+                        comment.id, {"deleted": True, "body": "", "html": ""}, op="comment.deleted"
+                    )
+                    return "withdrawn"
+                await tx.update_comment(comment.id, {"body": text, "html": comment_html, "edited": True})
+                return "updated"
+            session = await tx.get_session(session_id)
+            if not mentions or session is None or await tx.blocked(source, host):
+                return "ignored"
+            account_id = await tx.remote_author(f"webmention:{host}", host)
+            if await tx.account_banned(account_id) or await tx.thread_locked(session_id):
+                return "ignored"
+            comment, _ = await tx.insert_comment(
+                session_id=session_id,
+                parent_id=None,
+                account_id=account_id,
+                author=host,
+                body=text,
+                html=comment_html,
+                state="pending",
+                ip="",
+            )
+            await tx.add_reply(source, comment.id, f"webmention:{host}")
+            return "kept"
+
+        log.info("webmention from %s: %s", source[:200], await self.db.write(op))
 
     # -- blocks --------------------------------------------------------------------------------
 

@@ -183,6 +183,17 @@ async def _body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+async def webmention(request: Request) -> Response:
+    """W3C Webmention: 202 once accepted for processing (docs/federation.md)."""
+    fed = federation(request)
+    form = await request.form()
+    try:
+        fed.webmention(fed.base(base_url(request)), str(form.get("source", "")), str(form.get("target", "")))
+    except LiveblogError as exc:
+        return json_error(exc)
+    return Response("accepted: the source is read shortly", status_code=202, media_type="text/plain")
+
+
 # -- organisers --------------------------------------------------------------------------------
 
 
@@ -244,5 +255,6 @@ routes = [
     Route(f"/ap/{KINDS}/followers", followers),
     Route(f"/ap/{KINDS}/outbox", outbox),
     Route(f"/ap/{KINDS}/following", empty_collection),
+    Route("/webmention", webmention, methods=["POST"]),
     Route("/organise/events/{event_id}/fediverse", organise, methods=["GET", "POST"]),
 ]
