@@ -129,6 +129,10 @@ async def test_likes_and_boosts_are_counted_once_and_undone(world: World) -> Non
         return doc["likes"]["totalItems"], doc["shares"]["totalItems"]
 
     assert await counts() == (1, 1)
+    s = world.seed
+    async with world.live.client(cookies={"lb_login": s.login_token}) as client:
+        page = (await client.get(f"/organise/events/{s.event_id}/fediverse")).text
+    assert "1 like · 1 boost" in page  # shown to organisers, discreetly
     undo = {"id": f"{alice}/undo/9", "type": "Undo", "actor": alice, "object": like}
     await world.peer.post(f"{world.live.url}/ap/inbox", undo, as_="alice")
     assert await counts() == (0, 1)

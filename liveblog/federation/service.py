@@ -695,6 +695,7 @@ class Federation:
                         "title": title,
                         "handle": await r.handle_of(kind, actor_id),
                         "followers": await r.list_followers(kind, actor_id),
+                        "reactions": await _totals(r, kind, actor_id),
                     }
                     for kind, actor_id, title in accounts
                 ],
@@ -771,6 +772,16 @@ class Federation:
         headers["content-type"] = ap.ACTIVITY_JSON
         response = await self._poster.post(inbox, body, headers)
         return response.status_code
+
+
+async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:
+    """A session's likes and boosts, all its notes together (an event has none of its own)."""
+    totals = {"Like": 0, "Announce": 0}
+    if kind == "session":
+        for counts in (await r.reaction_counts(actor_id)).values():
+            for name, n in counts.items():
+                totals[name] = totals.get(name, 0) + n
+    return totals
 
 
 def _json(doc: dict[str, Any]) -> str:
