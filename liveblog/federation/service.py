@@ -33,7 +33,7 @@ from liveblog.federation import documents as ap
 from liveblog.federation.sideloop import SideLoop
 from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
 from liveblog.lifecycle import Supervisor
-from liveblog.models import Event, Session
+from liveblog.models import Comment, Event, Session
 from liveblog.settings import Settings
 from liveblog.storage import Store, Unit
 from liveblog.text import sanitise
@@ -541,12 +541,9 @@ class Federation:
         object_id = ap.id_of(note)
 
         async def op(tx: Unit) -> str:
-            known = await tx.reply_of(object_id)
-            if known is None or known[1] != actor:
+            comment = await _authors_reply(tx, object_id, actor)
+            if comment is None:
                 return "Update of no reply of its author's ignored"
-            comment = await tx.get_comment(known[0])
-            if comment is None or comment.deleted:
-                return "Update of a deleted reply ignored"
             await tx.update_comment(comment.id, {"body": text, "html": html, "edited": True})
             return f"reply {comment.id} edited"
 
@@ -557,12 +554,9 @@ class Federation:
         object_id = ap.id_of(delete.get("object"))
 
         async def op(tx: Unit) -> str:
-            known = await tx.reply_of(object_id)
-            if known is None or known[1] != actor:
+            comment = await _authors_reply(tx, object_id, actor)
+            if comment is None:
                 return "Delete of no reply of its author's ignored"
-            comment = await tx.get_comment(known[0])
-            if comment is None or comment.deleted:
-                return "Delete of a deleted reply ignored"
             await tx.update_comment(
                 comment.id, {"deleted": True, "body": "", "html": ""}, op="comment.deleted"
             )
@@ -772,6 +766,15 @@ class Federation:
         headers["content-type"] = ap.ACTIVITY_JSON
         response = await self._poster.post(inbox, body, headers)
         return response.status_code
+
+
+async def _authors_reply(tx: Unit, object_id: str, actor: str) -> Comment | None:
+    """The comment a remote Note became, if `actor` wrote it and it is not deleted."""
+    known = await tx.reply_of(object_id)
+    if known is None or known[1] != actor:
+        return None
+    comment = await tx.get_comment(known[0])
+    return None if comment is None or comment.deleted else comment
 
 
 async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:
