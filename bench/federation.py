@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,12 +40,11 @@ from bench.live import HOST, RESULTS, NoteTaker, percentile
 from bench.loadgen import Pool
 from bench.servers import (
     Server,
-    _stop,
-    _wait_listening,
     cpu_seconds,
     free_port,
     machine_busy_seconds,
     raise_fd_limit,
+    serve_config,
 )
 
 ACTIVITY = re.compile(rb'"id":"([^"]+/activity)"')
@@ -92,8 +90,8 @@ class Inboxes:
                     self.arrivals[match.group(1).decode()].append(now)
                 writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the sender closed, or the benchmark is over
         finally:
             writer.close()
 
@@ -160,26 +158,14 @@ async def _seed(db_path: str, ports: list[int], followers: int) -> tuple[str, st
 @contextlib.contextmanager
 def federation_server(workdir: Path, db_path: str, session_id: str, token: str) -> Iterator[Server]:
     port = free_port()
-    config = workdir / "config.toml"
-    config.write_text(
+    config = (
         f'[server]\nhost = "127.0.0.1"\nport = {port}\npublic_url = "http://{HOST}:{port}"\n'
         f'[database]\npath = "{db_path}"\nsynchronous = "FULL"\n'
         "[feeds]\nenabled = false\n"
         "[federation]\nallow_private_addresses = true\n"
     )
-    log_path = workdir / "liveblog.log"
-    cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
-    env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit
-        )
-    server = Server("liveblog", proc, port, session_id, [token], log_path)
-    try:
-        _wait_listening(server)
+    with serve_config(workdir, port, config, session_id, [token]) as server:
         yield server
-    finally:
-        _stop(proc)
 
 
 async def wave(
