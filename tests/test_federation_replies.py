@@ -43,6 +43,10 @@ def reply(world: World, who: str, number: int, to: str, content: str) -> dict[st
     return {"id": f"{note['id']}/activity", "type": "Create", "actor": actor, "object": note}
 
 
+async def comments_of(world: World) -> list[int]:
+    return [r[0] for r in await query(world.live.services.db, "SELECT account_id FROM comments ORDER BY id")]
+
+
 async def comments(world: World) -> list[tuple[Any, ...]]:
     return await query(
         world.live.services.db,
@@ -74,9 +78,16 @@ async def test_a_reply_becomes_a_comment_and_its_author_edits_and_deletes_it(wor
     # Shown live: the comment is a change of the session's stream.
     thread = await world.live.services.comments.thread(world.seed.session_id)
     assert [n.comment.author for n in thread.roots] == [f"@alice@{host}"]
-    # Its avatar was copied to our media.
+    # Its avatar was copied to our media, and is shown beside the comment.
     avatar = await query(world.live.services.db, "SELECT avatar FROM federation_authors")
     assert avatar[0][0] and (await world.live.services.programme.media(avatar[0][0])) is not None
+    async with world.live.client() as client:
+        page = (await client.get(f"/sessions/{world.seed.session_id}")).text
+        account_id = (await comments_of(world))[0]
+        assert f'<img class="comment-avatar" src="/ap/avatars/{account_id}"' in page
+        shown = await client.get(f"/ap/avatars/{account_id}", follow_redirects=True)
+    assert shown.status_code == 200 and shown.headers["content-type"].startswith("image/")
+    assert shown.url.path == f"/media/{avatar[0][0]}"
 
     # Another account cannot edit or delete it; its author can.
     world.peer.add("mallory")

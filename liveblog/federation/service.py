@@ -510,6 +510,10 @@ class Federation:
             await self._copy_avatar(actor, author, session_id)
         return done
 
+    async def avatar_of(self, account_id: int) -> str:
+        """The media id of the avatar of a replier's account ('' when none)."""
+        return await self.db.read(lambda r: r.avatar_of_account(account_id), pool="pages")
+
     async def _copy_avatar(self, actor: str, author: dict[str, Any], session_id: str) -> None:
         """The author's avatar, copied to our media once (capture/outbound.py's rules)."""
         icon = author.get("icon")

@@ -437,6 +437,12 @@ class ReplyOps(OpsBase):
         value = await self.db.fetch_value("SELECT avatar FROM federation_authors WHERE actor = ?", (actor,))
         return "" if value is None else str(value)
 
+    async def avatar_of_account(self, account_id: int) -> str:
+        value = await self.db.fetch_value(
+            "SELECT avatar FROM federation_authors WHERE account_id = ? AND avatar <> ''", (account_id,)
+        )
+        return "" if value is None else str(value)
+
     async def reply_of(self, object_id: str) -> tuple[int, str] | None:
         """(comment id, author actor) of a remote Note kept as a comment."""
         row = await self.db.fetch_one(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import date
 from typing import Any
 
@@ -194,6 +195,22 @@ async def webmention(request: Request) -> Response:
     return Response("accepted: the source is read shortly", status_code=202, media_type="text/plain")
 
 
+HANDLE_AUTHOR = re.compile(r"^@[^@\s]+@[^@\s]+$")
+
+
+def is_handle(author: object) -> bool:
+    """Whether a comment's author is a fediverse account (@user@instance)."""
+    return isinstance(author, str) and HANDLE_AUTHOR.match(author) is not None
+
+
+async def avatar(request: Request) -> Response:
+    """A fediverse replier's avatar, copied to our media; our icon when there is none."""
+    fed = federation(request)
+    media_id = await fed.avatar_of(request.path_params["account_id"])
+    target = f"/media/{media_id}" if media_id else "/static/fediverse-icon.png"
+    return RedirectResponse(target, status_code=302, headers={"cache-control": "public, max-age=3600"})
+
+
 # -- organisers --------------------------------------------------------------------------------
 
 
@@ -250,6 +267,7 @@ routes = [
     Route("/ap/actor", instance_actor),
     Route("/ap/inbox", inbox, methods=["POST"]),
     Route("/ap/notes/{item_id:int}", note),
+    Route("/ap/avatars/{account_id:int}", avatar),
     Route(f"/ap/{KINDS}", actor),
     Route(f"/ap/{KINDS}/inbox", inbox, methods=["POST"]),
     Route(f"/ap/{KINDS}/followers", followers),
