@@ -286,7 +286,9 @@ class Delivery:
 
     async def _attempt(self, job: dict[str, Any]) -> tuple[str, int, str, str]:
         """Deliver one job: what to keep of it (done, retry at a time, or its server dead)."""
-        signer = ap.key_id(ap.actor_url(self.federation.known_base, job["actor_kind"], job["actor_id"]))
+        # Signed as the activity's actor, by the address it was published under (in this process
+        # or another one).
+        signer = ap.key_id(str(json.loads(job["body"])["actor"]))
         problem = ""
         status = 0
         async with self._slots, self._per_host[job["host"]]:
