@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,12 +41,11 @@ from bench.live import HOST, RESULTS, NoteTaker, percentile
 from bench.loadgen import Pool
 from bench.servers import (
     Server,
-    _stop,
-    _wait_listening,
     cpu_seconds,
     free_port,
     machine_busy_seconds,
     raise_fd_limit,
+    serve_config,
 )
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
 
@@ -104,8 +102,7 @@ def feeds_server(
 ) -> Iterator[Server]:
     port = free_port()
     base = fakes.base_url
-    config = workdir / "config.toml"
-    config.write_text(
+    config = (
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
         f'[database]\npath = "{db_path}"\nsynchronous = "FULL"\n'
         "[feeds]\nmoderate_by_default = false\nfetch_media = false\nallow_private_addresses = true\n"
@@ -114,19 +111,9 @@ def feeds_server(
         f'[feeds_mastodon]\ninstances = ["{base}"]\npoll_seconds = 1\nlimit = 40\n'
         f'[feeds_bluesky]\njetstream_url = "{base.replace("http", "ws")}/subscribe"\nappview_url = ""\n'
     )
-    log_path = workdir / "liveblog.log"
-    cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(config), "serve", "--log-level", "warning"]
-    env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench", "LIVEBLOG_X_BEARER_TOKEN": "fake-token"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=raise_fd_limit
-        )
-    server = Server("liveblog", proc, port, session_id, [token], log_path)
-    try:
-        _wait_listening(server)
+    env = {"LIVEBLOG_X_BEARER_TOKEN": "fake-token"}
+    with serve_config(workdir, port, config, session_id, [token], env) as server:
         yield server
-    finally:
-        _stop(proc)
 
 
 async def notes_for(taker: NoteTaker, seconds: float, rate: float) -> list[int]:

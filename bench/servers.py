@@ -262,3 +262,35 @@ def machine_busy_seconds() -> float:
         fields = fh.readline().split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+@contextlib.contextmanager
+def serve_config(
+    workdir: Path,
+    port: int,
+    config: str,
+    session_id: str,
+    tokens: list[str],
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """`liveblog serve` with this config.toml text (which names `port`), in its own process,
+    logging to workdir/liveblog.log; stopped on exit."""
+    path = workdir / "config.toml"
+    path.write_text(config)
+    log_path = workdir / "liveblog.log"
+    cmd = [sys.executable, "-m", "liveblog.cli", "--config", str(path), "serve", "--log-level", "warning"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LIVEBLOG_SECRET_KEY": "bench", **(env or {})},
+            preexec_fn=raise_fd_limit,
+        )
+    server = Server("liveblog", proc, port, session_id, tokens, log_path)
+    try:
+        _wait_listening(server)
+        yield server
+    finally:
+        _stop(proc)

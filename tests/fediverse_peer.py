@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,6 +46,7 @@ class Peer:
     hold: bool = False  # inboxes never answer (until released), keeping nothing
     held: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    pages: dict[str, str] = field(default_factory=dict)  # path -> HTML (blog posts, for Webmention)
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -63,6 +66,7 @@ class Peer:
             "outbox": f"{url}/outbox",
             "endpoints": {"sharedInbox": f"{self.url}/inbox"},
             "publicKey": {"id": f"{url}#main-key", "owner": url, "publicKeyPem": self.keys[name][0]},
+            "icon": {"type": "Image", "mediaType": "image/png", "url": f"{self.url}/avatars/{name}.png"},
         }
 
     async def post(
@@ -116,8 +120,20 @@ def peer_app(peer: Peer) -> Starlette:
         peer.received.append(Delivery(request.url.path, headers, activity, verified))
         return Response(status_code=202)
 
+    async def avatar(request: Request) -> Response:
+        peer.fetches.append(request.url.path)
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "PNG")
+        return Response(out.getvalue(), media_type="image/png")
+
+    async def page(request: Request) -> Response:
+        html = peer.pages.get(request.url.path)
+        return Response(html, media_type="text/html") if html is not None else Response(status_code=404)
+
     return Starlette(
         routes=[
+            Route("/posts/{name}", page),
+            Route("/avatars/{name}.png", avatar),
             Route("/users/{name}", actor),
             Route("/users/{name}/inbox", inbox, methods=["POST"]),
             Route("/inbox", inbox, methods=["POST"]),

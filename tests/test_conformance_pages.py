@@ -111,6 +111,7 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
             "organise-social": f"/organise/sessions/{live_id}/social",
             "organise-event-social": f"/organise/events/{ev}/social",
             "organise-feeds": f"/organise/events/{ev}/feeds",
+            "organise-fediverse": f"/organise/events/{ev}/fediverse",
             "organise-comments": "/organise/comments",
             "organise-readers": "/organise/readers",
             "replay": f"/archive/sessions/{ended_id}/replay",

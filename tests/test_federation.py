@@ -202,6 +202,8 @@ async def test_organisers_switch_federation_off_per_event(seeded_live: tuple[Liv
     live, s = seeded_live
     answer, state = await organise(live, s, s.event_id, {"action": "off"})
     assert answer.status_code == 303 and "cannot be found" in state["page"]
+    assert re.findall(r"<title>(.*?)</title>", state["page"], re.S) == ["Fediverse: Test Summit"]
+    assert state["page"].count('id="blocks-heading"') == 1
     async with live.client() as client:
         assert (await finger(client, f"acct:keynote@{host(live)}")).status_code == 404
         assert (await client.get(f"/ap/sessions/{s.session_id}", headers=AP)).status_code == 404

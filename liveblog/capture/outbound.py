@@ -15,6 +15,7 @@ turns the address rule off for tests and the demo, whose fake networks run on lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -282,10 +283,30 @@ class OutboundClient:
     ) -> httpx.Response:
         """`headers(url)`, when given, adds headers to each request, redirects included (a
         signature names the URL it was made for)."""
+        async with self._exchange(url):  # the whole exchange, redirects included
+            limit = self.max_bytes if max_bytes is None else max_bytes
+            return await self._follow(url, params, limit, headers)
+
+    async def post(self, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST a body (a fediverse delivery): the same address rules, no redirect followed, the
+        answer's body read up to 64 KiB (only its status matters)."""
+        request = self.client.build_request("POST", url, content=content, headers=headers)
+        async with self._exchange(url):
+            await self._check(request.url)
+            response = await self.client.send(request, stream=True)
+            try:
+                body = await self._body(response, 65536) if response.status_code < 300 else b""
+            finally:
+                await response.aclose()
+        return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
+
+    @contextlib.asynccontextmanager
+    async def _exchange(self, url: str) -> typing.AsyncIterator[None]:
+        """One exchange's time cap (twice the timeout), and its failures as OutboundError
+        (refusals logged and counted)."""
         try:
-            async with asyncio.timeout(self.timeout * 2):  # the whole exchange, redirects included
-                limit = self.max_bytes if max_bytes is None else max_bytes
-                return await self._follow(url, params, limit, headers)
+            async with asyncio.timeout(self.timeout * 2):
+                yield
         except Refused as exc:
             exc.url = exc.url or url
             record_refusal(self.purpose, exc)
@@ -294,28 +315,6 @@ class OutboundClient:
             raise OutboundError(f"no complete answer within {self.timeout * 2:g}s") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: 0177.0.0.1, a bad Location...
             raise OutboundError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
-
-    async def post(self, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
-        """POST a body (a fediverse delivery): the same address rules, no redirect followed, the
-        answer's body read up to 64 KiB (only its status matters)."""
-        request = self.client.build_request("POST", url, content=content, headers=headers)
-        try:
-            async with asyncio.timeout(self.timeout * 2):
-                await self._check(request.url)
-                response = await self.client.send(request, stream=True)
-                try:
-                    body = await self._body(response, 65536) if response.status_code < 300 else b""
-                finally:
-                    await response.aclose()
-        except Refused as exc:
-            exc.url = exc.url or url
-            record_refusal(self.purpose, exc)
-            raise
-        except TimeoutError:
-            raise OutboundError(f"no complete answer within {self.timeout * 2:g}s") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise OutboundError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
-        return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
 
     async def _follow(
         self,

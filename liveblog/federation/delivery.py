@@ -10,10 +10,10 @@ inbox) are written in one transaction, and the cursor after them: a crash in bet
 again, under the same activity ids, which the table and the receivers take once.
 
 The deliverer sends what is due, at most DELIVERIES_PER_HOST at once per server and
-MAX_IN_FLIGHT in all; a failure is tried again after 30 s, 1 min, 2 min, ... (at most 6 hours
-apart) for two days, after which the server is marked dead: nothing more is queued for it until
-it follows again. A job is removed only once delivered, so a kill -9 delivers it again (at
-least once).
+MAX_IN_FLIGHT in all, its HTTP on a loop of its own (sideloop.py). A failure is tried again
+after 30 s, 1 min, 2 min, ... (at most 6 hours apart) for two days, after which the server is
+marked dead: nothing more is queued for it until it follows again. A job is removed only once
+delivered, so a kill -9 delivers it again (at least once).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import collections
 import contextlib
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,10 +37,13 @@ from liveblog.storage import Unit
 log = logging.getLogger(__name__)
 
 BATCH = 200  # jobs read per look, changes read per session per pass
-MAX_IN_FLIGHT = 64  # deliveries at once, all servers together
+# Deliveries at once, all servers together: fewer than the HTTP pool's 20 connections, so none
+# waits in httpcore's queue (whose assignment of requests to connections is quadratic).
+MAX_IN_FLIGHT = 16
 DELIVERIES_PER_HOST = 4  # a remote server sees at most this many of our POSTs at once
 # Statuses after which trying again changes nothing (the inbox refuses this activity for good).
 PERMANENT = frozenset({400, 403, 404, 405, 410, 413, 422})
+FLUSH_SECONDS = 0.05  # deliveries' outcomes are kept together, at most this much later
 
 
 def _stamp(moment: datetime) -> str:
@@ -69,6 +73,9 @@ class Delivery:
             lambda: asyncio.Semaphore(DELIVERIES_PER_HOST)
         )
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._outcomes: list[tuple[str, int, str, str]] = []
+        self._done: dict[int, float] = {}  # jobs delivered lately, by id: when
+        self._flush: asyncio.Future[None] | None = None
         self.delivered = 0
         self.failed = 0
         self.published = 0
@@ -125,7 +132,9 @@ class Delivery:
     async def publish_pass(self, base: str) -> bool:
         """Publish what followed sessions said since their cursors; whether a batch was full."""
         full = False
-        for session_id, event_id, cursor, _head in await self.db.read(lambda r: r.sessions_to_publish()):
+        for session_id, event_id, cursor, _head in await self.db.read(
+            lambda r: r.sessions_to_publish(), pool="pages"
+        ):
             refs = await self._changes(session_id, cursor)
             if not refs:
                 continue
@@ -157,7 +166,7 @@ class Delivery:
         return full
 
     async def _changes(self, session_id: str, cursor: int) -> list[tuple[int, str, int | None]]:
-        return await self.db.read(lambda r: r.change_refs(session_id, cursor, BATCH))
+        return await self.db.read(lambda r: r.change_refs(session_id, cursor, BATCH), pool="pages")
 
     async def _publish_item(self, tx: Unit, base: str, session_id: str, item_id: int) -> int:
         item = await tx.get_item(item_id)
@@ -220,30 +229,66 @@ class Delivery:
     # -- delivering ------------------------------------------------------------------------------
 
     async def _deliver_loop(self) -> None:
+        ready: collections.deque[dict[str, Any]] = collections.deque()
         while True:
             self._deliver_wanted.clear()
-            room = MAX_IN_FLIGHT - len(self._in_flight)
-            if room > 0:
-                jobs = await self.db.read(lambda r: r.due_deliveries(utcnow(), BATCH + len(self._in_flight)))
-                for job in jobs:
-                    if room <= 0:
-                        break
-                    if job["id"] in self._in_flight:
-                        continue
+            if not ready:
+                # Read again only once what was read is started: one read per wave of 200, not
+                # one per delivery that ends (which read the whole wave again each time).
+                jobs = await self.db.read(
+                    lambda r: r.due_deliveries(utcnow(), BATCH + len(self._in_flight)), pool="pages"
+                )
+                now = time.monotonic()
+                for job_id, at in list(self._done.items()):
+                    if now - at > 60:  # a read started since cannot return it
+                        del self._done[job_id]
+                ready.extend(
+                    job for job in jobs if job["id"] not in self._in_flight and job["id"] not in self._done
+                )
+            while ready and len(self._in_flight) < MAX_IN_FLIGHT:
+                job = ready.popleft()
+                if job["id"] not in self._in_flight:
                     self._in_flight[job["id"]] = asyncio.create_task(self._run(job))
-                    room -= 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deliver_wanted.wait(), self.idle_seconds)
 
     async def _run(self, job: dict[str, Any]) -> None:
         try:
-            await self._attempt(job)
+            outcome = await self._attempt(job)
+            self._outcomes.append(outcome)
+            if self._flush is None:
+                self._flush = asyncio.ensure_future(self._write_outcomes())
+            await asyncio.shield(self._flush)  # the job stays in flight until its outcome is kept
         finally:
             self._in_flight.pop(job["id"], None)
             self._deliver_wanted.set()  # a slot is free
 
-    async def _attempt(self, job: dict[str, Any]) -> None:
-        signer = ap.key_id(ap.actor_url(self.federation.known_base, job["actor_kind"], job["actor_id"]))
+    async def _write_outcomes(self) -> None:
+        """Keep the outcomes of the deliveries that ended in the last FLUSH_SECONDS, in one
+        transaction: one commit per delivery would queue 200 commits (and fsyncs) in front of
+        the live stream's notes for every federated note."""
+        await asyncio.sleep(FLUSH_SECONDS)
+        outcomes, self._outcomes, self._flush = self._outcomes, [], None
+
+        async def keep(tx: Unit) -> None:
+            for kind, job_id, value, error in outcomes:
+                if kind == "done":
+                    await tx.delivered(job_id)
+                elif kind == "retry":
+                    await tx.retry_delivery(job_id, value, error)
+                else:
+                    await tx.mark_host_dead(value)
+
+        await self.db.write(keep)
+        now = time.monotonic()
+        # A read that began before this write may still return these jobs: they are not sent again.
+        self._done.update((job_id, now) for kind, job_id, _, _ in outcomes if kind == "done")
+
+    async def _attempt(self, job: dict[str, Any]) -> tuple[str, int, str, str]:
+        """Deliver one job: what to keep of it (done, retry at a time, or its server dead)."""
+        # Signed as the activity's actor, by the address it was published under (in this process
+        # or another one).
+        signer = ap.key_id(str(json.loads(job["body"])["actor"]))
         problem = ""
         status = 0
         async with self._slots, self._per_host[job["host"]]:
@@ -253,20 +298,16 @@ class Delivery:
                 problem = str(exc)
         if 200 <= status < 300:
             self.delivered += 1
-            await self.db.write(lambda tx: tx.delivered(job["id"]))
-            return
+            return "done", job["id"], "", ""
         problem = problem or f"answered {status}"
         if status in PERMANENT:
             self.failed += 1
             log.warning("delivery to %s refused for good: %s", job["inbox"][:200], problem)
-            await self.db.write(lambda tx: tx.delivered(job["id"]))  # nothing more to try
-            return
+            return "done", job["id"], "", problem  # nothing more to try
         now = datetime.now(UTC)
         if (now - _parse(job["first_at"])).total_seconds() >= self.give_up_seconds:
             self.failed += 1
             log.warning("server %s failed for two days (%s): marked dead", job["host"], problem)
-            await self.db.write(lambda tx: tx.mark_host_dead(job["host"]))
-            return
+            return "dead", job["id"], job["host"], problem
         pause = min(self.retry_base_seconds * 2 ** job["attempts"], self.retry_max_seconds)
-        next_at = _stamp(now + timedelta(seconds=pause))
-        await self.db.write(lambda tx: tx.retry_delivery(job["id"], next_at, problem))
+        return "retry", job["id"], _stamp(now + timedelta(seconds=pause)), problem

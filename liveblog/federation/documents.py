@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import secrets
 from html import unescape
+from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from liveblog.models import Event, Session
 from liveblog.text import render_markdown, sanitise
@@ -29,6 +30,7 @@ HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 # Any name a WebFinger query may ask about (a chosen or derived handle, an id, the instance's).
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 KINDS = {"events": "event", "sessions": "session"}
+DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$")
 
 
 def actor_url(base: str, kind: str, actor_id: str) -> str:
@@ -55,6 +57,79 @@ def local_actor(base: str, url: str) -> tuple[str, str] | None:
     if len(parts) != 2 or parts[0] not in KINDS or not parts[1]:
         return None
     return KINDS[parts[0]], unquote(parts[1])
+
+
+class _Text(HTMLParser):
+    BREAKS = frozenset({"p", "br", "div", "li", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    """The words of remote HTML (a reply's), paragraphs on lines of their own."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+class _Links(HTMLParser):
+    def __init__(self, base: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base = base
+        self.links: set[str] = set()
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.links.add(urljoin(self.base, href.strip()).split("#", 1)[0])
+        elif tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def page_links(html: str, url: str) -> tuple[str, set[str]]:
+    """(title, the absolute URLs it links to) of a web page."""
+    parser = _Links(url)
+    parser.feed(html)
+    parser.close()
+    return " ".join(parser.title.split())[:200], parser.links
+
+
+def local_page(base: str, url: str) -> str | None:
+    """The session id when `url` is one of our session or knowledge pages."""
+    for prefix in (f"{base}/archive/sessions/", f"{base}/sessions/"):
+        if url.startswith(prefix):
+            tail = unquote(url[len(prefix) :].split("?", 1)[0])
+            return tail if tail and "/" not in tail else None
+    return None
+
+
+def local_note(base: str, url: str) -> int | None:
+    """The item id when `url` is one of our notes (/ap/notes/N), else None."""
+    prefix = f"{base}/ap/notes/"
+    tail = url[len(prefix) :] if url.startswith(prefix) else ""
+    return int(tail) if tail.isdigit() else None
 
 
 def host_of(base: str) -> str:

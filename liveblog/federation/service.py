@@ -20,23 +20,31 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date
+from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
 from liveblog import __version__
+from liveblog.archive.comments import COMMENT_CHARS, Limiter
+from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.outbound import OutboundClient, OutboundError
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized
 from liveblog.federation import documents as ap
+from liveblog.federation.sideloop import SideLoop
 from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
 from liveblog.lifecycle import Supervisor
-from liveblog.models import Event, Session
+from liveblog.models import Comment, Event, Session
 from liveblog.settings import Settings
 from liveblog.storage import Store, Unit
+from liveblog.text import sanitise
 
 log = logging.getLogger(__name__)
 
 FETCHES_PER_HOST = 2  # a remote server sees at most this many of our fetches at once
 OUTBOX_PAGE = 20  # activities per outbox page, as Mastodon's
+# Incoming activities per remote server and minute: a busy instance with many followers replying
+# to a keynote stays well under it; past it, 429 (senders retry later).
+INBOX_PER_MINUTE = 600
 ACCEPT_HEADER = (
     'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 )
@@ -58,6 +66,13 @@ class Federation:
         # (publishing runs in the background, where there is no request to ask).
         self.known_base = self.public_url
         self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
+        self.media: MediaFetcher | None = None  # repliers' avatars
+        self.pages: OutboundClient | None = None  # Webmentions' sources
+        self._mentions: set[asyncio.Task[None]] = set()
+        self._side: SideLoop | None = None  # deliveries' HTTP, beside the server's loop
+        self._poster: OutboundClient | None = None  # lives on the side loop
+        # Activities accepted per remote server: a burst of replies is fine, a flood is not.
+        self.per_host = Limiter(((INBOX_PER_MINUTE, 60.0),))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -70,7 +85,22 @@ class Federation:
                 return await tx.put_instance_key(public, private)
 
             self.keys = await self.db.write(keep)  # another process may have made one first: its
-        self.client = OutboundClient(
+        self.client = self._outbound()
+        self.pages = OutboundClient(
+            "webmention",
+            allow_private=self.settings.allow_private_addresses,
+            timeout=self.settings.request_timeout_seconds,
+            max_bytes=self.settings.max_document_bytes,
+            headers={"accept": "text/html", "user-agent": f"Liveblog/{__version__} (webmention)"},
+        )
+        self.media = MediaFetcher(
+            max_bytes=self.settings.max_document_bytes * 5,
+            timeout=self.settings.request_timeout_seconds,
+            allow_private=self.settings.allow_private_addresses,
+        )
+
+    def _outbound(self) -> OutboundClient:
+        return OutboundClient(
             "federation",
             allow_private=self.settings.allow_private_addresses,
             timeout=self.settings.request_timeout_seconds,
@@ -79,6 +109,18 @@ class Federation:
         )
 
     async def close(self) -> None:
+        if self._side is not None:
+            if self._poster is not None:
+                await self._side.run(self._poster.aclose())
+            self._side.stop()
+            self._side = None
+        for task in list(self._mentions):
+            task.cancel()
+        await asyncio.gather(*self._mentions, return_exceptions=True)
+        if self.pages is not None:
+            await self.pages.aclose()
+        if self.media is not None:
+            await self.media.close()
         if self.client is not None:
             await self.client.aclose()
 
@@ -200,6 +242,9 @@ class Federation:
                 updated=item.updated_at if item.version > 1 else None,
                 media_types=await r.media_types(media),
             )
+            counts = (await r.reaction_counts(item.session_id)).get(item.id, {})
+            doc["likes"] = {"type": "Collection", "totalItems": counts.get("Like", 0)}
+            doc["shares"] = {"type": "Collection", "totalItems": counts.get("Announce", 0)}
             return {"@context": ap.NOTE_CONTEXT, **doc}
 
         return await self.db.read(fn, pool="pages")
@@ -297,6 +342,7 @@ class Federation:
             raise BadRequest("the body is not an activity")
         actor = ap.id_of(activity.get("actor"))
         kind = activity["type"]
+        self.per_host.check(urlsplit(actor).netloc.lower() or "?")  # RateLimited: 429
         if kind == "Delete" and ap.id_of(activity.get("object")) == actor:
             # An account deleted elsewhere, announced to every server it knew. Its key went with
             # it: unless we kept the key, it cannot be checked, and is ignored (as Mastodon does).
@@ -311,10 +357,22 @@ class Federation:
         sender = await self.verified_sender(base, method, target, headers, body)
         if sender != actor:
             raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
+        if kind not in ("Undo", "Delete") and await self.db.read(
+            lambda r: r.blocked(actor, urlsplit(actor).netloc.lower())
+        ):
+            return f"{kind} from a blocked account ignored"
         if kind == "Follow":
             return await self._follow(base, inbox_of, activity)
         if kind == "Undo":
             return await self._undo(base, activity)
+        if kind == "Create":
+            return await self._reply(base, activity)
+        if kind == "Update":
+            return await self._edit_reply(activity)
+        if kind == "Delete":
+            return await self._delete_reply(activity)
+        if kind in ("Like", "Announce"):
+            return await self._react(base, activity)
         return f"{kind} ignored"
 
     async def _follow(self, base: str, inbox_of: tuple[str, str] | None, follow: dict[str, Any]) -> str:
@@ -371,9 +429,253 @@ class Federation:
                 return "Undo of a Follow of no account of ours ignored"
             removed = await self.db.write(lambda tx: tx.remove_follower(local[0], local[1], actor))
             return f"{actor} unfollowed" if removed else "Undo of an unknown Follow ignored"
-        follow_id = ap.id_of(inner)
-        ended = await self.db.write(lambda tx: tx.unfollow(actor, follow_id))
-        return f"{actor} unfollowed" if ended else "Undo ignored"
+        inner_id = ap.id_of(inner)
+        if isinstance(inner, dict) and inner.get("type") in ("Like", "Announce"):
+            gone = await self.db.write(lambda tx: tx.remove_reaction(inner_id, actor))
+            return f"{inner['type']} undone" if gone else "Undo of an unknown reaction ignored"
+        ended = await self.db.write(lambda tx: tx.unfollow(actor, inner_id))
+        if not ended:  # an Undo naming a like or boost by its id only
+            ended = await self.db.write(lambda tx: tx.remove_reaction(inner_id, actor))
+        return f"{actor} undid {inner_id}" if ended else "Undo ignored"
+
+    # -- replies, reactions ------------------------------------------------------------------------
+
+    async def _reply(self, base: str, create: dict[str, Any]) -> str:
+        """A Note in reply to one of our notes (or to a reply kept as a comment) becomes a comment
+        on that session, under the event's comment policy, written as @user@instance."""
+        actor = ap.id_of(create.get("actor"))
+        note = create.get("object")
+        if not isinstance(note, dict) or note.get("type") != "Note":
+            return "Create of something other than a Note ignored"
+        object_id = ap.id_of(note)
+        in_reply_to = ap.id_of(note.get("inReplyTo"))
+        item_id = ap.local_note(base, in_reply_to)
+        if item_id is None and not in_reply_to:
+            return "a Note that replies to nothing of ours ignored"
+        if urlsplit(object_id).netloc.lower() != urlsplit(actor).netloc.lower():
+            raise Forbidden("a Note must be on its author's server", code="wrong_actor")
+        if ap.id_of(note.get("attributedTo")) not in ("", actor):
+            raise Forbidden("the Note is attributed to someone else", code="wrong_actor")
+        html = sanitise(str(note.get("content") or ""))
+        text = ap.plain_text(html)
+        if not text:
+            return "an empty reply ignored"
+        if len(text) > COMMENT_CHARS:
+            raise BadRequest(f"a reply is at most {COMMENT_CHARS} characters", code="too_long")
+        try:
+            author = await self.fetch(base, actor)
+        except OutboundError as exc:
+            raise BadRequest(f"the author's account cannot be read: {exc}") from None
+        name = author.get("preferredUsername")
+        handle = f"@{name}@{urlsplit(actor).netloc}" if isinstance(name, str) and name else actor
+
+        async def op(tx: Unit) -> tuple[str, str | None]:
+            if await tx.reply_of(object_id) is not None:
+                return "a reply already kept ignored", None
+            parent_id = None
+            if item_id is not None:
+                state = await tx.published_note(item_id)
+                item = await tx.get_item(item_id)
+                if state is None or state[1] or item is None:
+                    return "a reply to a note we did not publish ignored", None
+                session_id = item.session_id
+            else:
+                known = await tx.reply_of(in_reply_to)
+                parent = None if known is None else await tx.get_comment(known[0])
+                if parent is None or not parent.public:
+                    return "a Note that replies to nothing of ours ignored", None
+                session_id, parent_id = parent.session_id, parent.id
+            session = await tx.get_session(session_id)
+            if session is None or not await tx.federation_on(session.event_id):
+                return "a reply to a session not federated ignored", None
+            account_id = await tx.remote_author(actor, handle)
+            if await tx.account_banned(account_id) or await tx.thread_locked(session_id):
+                return "a reply from a banned author or to a locked thread ignored", None
+            premoderated = await tx.event_premoderation(session.event_id)
+            comment, _ = await tx.insert_comment(
+                session_id=session_id,
+                parent_id=parent_id,
+                account_id=account_id,
+                author=handle,
+                body=text,
+                html=html,
+                state="pending" if premoderated else "visible",
+                ip="",
+            )
+            await tx.add_reply(object_id, comment.id, actor)
+            return f"reply from {handle} kept as comment {comment.id}", session_id
+
+        done, session_id = await self.db.write(op)
+        if session_id is not None:
+            await self._copy_avatar(actor, author, session_id)
+        return done
+
+    async def avatar_of(self, account_id: int) -> str:
+        """The media id of the avatar of a replier's account ('' when none)."""
+        return await self.db.read(lambda r: r.avatar_of_account(account_id), pool="pages")
+
+    async def _copy_avatar(self, actor: str, author: dict[str, Any], session_id: str) -> None:
+        """The author's avatar, copied to our media once (capture/outbound.py's rules)."""
+        icon = author.get("icon")
+        url = ap.id_of(icon.get("url")) if isinstance(icon, dict) else ""
+        if not url or self.media is None:
+            return
+        if await self.db.read(lambda r: r.author_avatar(actor)):
+            return
+        fetched = await self.media.fetch(url)
+        if fetched is None:
+            return
+        content_type, data = fetched
+
+        async def keep(tx: Unit) -> None:
+            media_id = await tx.insert_media(session_id, content_type, data, None)
+            await tx.set_author_avatar(actor, media_id)
+
+        await self.db.write(keep)
+
+    async def _edit_reply(self, update: dict[str, Any]) -> str:
+        actor = ap.id_of(update.get("actor"))
+        note = update.get("object")
+        if not isinstance(note, dict) or note.get("type") != "Note":
+            return "Update of something other than a Note ignored"
+        html = sanitise(str(note.get("content") or ""))
+        text = ap.plain_text(html)
+        if not text or len(text) > COMMENT_CHARS:
+            raise BadRequest(f"a reply is 1 to {COMMENT_CHARS} characters", code="too_long")
+        object_id = ap.id_of(note)
+
+        async def op(tx: Unit) -> str:
+            comment = await _authors_reply(tx, object_id, actor)
+            if comment is None:
+                return "Update of no reply of its author's ignored"
+            await tx.update_comment(comment.id, {"body": text, "html": html, "edited": True})
+            return f"reply {comment.id} edited"
+
+        return await self.db.write(op)
+
+    async def _delete_reply(self, delete: dict[str, Any]) -> str:
+        actor = ap.id_of(delete.get("actor"))
+        object_id = ap.id_of(delete.get("object"))
+
+        async def op(tx: Unit) -> str:
+            comment = await _authors_reply(tx, object_id, actor)
+            if comment is None:
+                return "Delete of no reply of its author's ignored"
+            await tx.update_comment(
+                comment.id, {"deleted": True, "body": "", "html": ""}, op="comment.deleted"
+            )
+            return f"reply {comment.id} deleted by its author"
+
+        return await self.db.write(op)
+
+    async def _react(self, base: str, activity: dict[str, Any]) -> str:
+        item_id = ap.local_note(base, ap.id_of(activity.get("object")))
+        if item_id is None:
+            return f"{activity['type']} of something not ours ignored"
+        actor = ap.id_of(activity.get("actor"))
+        kind = str(activity["type"])
+
+        async def op(tx: Unit) -> bool:
+            state = await tx.published_note(item_id)
+            if state is None or state[1]:
+                return False
+            return await tx.add_reaction(ap.id_of(activity), actor, kind, item_id)
+
+        return f"{kind} counted" if await self.db.write(op) else f"{kind} ignored"
+
+    # -- Webmention (W3C) --------------------------------------------------------------------------
+
+    def webmention(self, base: str, source: str, target: str) -> None:
+        """Accept a Webmention of one of our session or knowledge pages: checked now (400 when
+        it cannot be one), its source fetched and read in the background."""
+        source, target = source.strip(), target.strip().split("#", 1)[0]
+        if not source.startswith(("https://", "http://")) or len(source) > 2000:
+            raise BadRequest("source must be an http(s) URL", field="source")
+        session_id = ap.local_page(base, target)
+        if session_id is None:
+            raise BadRequest("target is not a session or knowledge page of this site", field="target")
+        if source.split("#", 1)[0] == target:
+            raise BadRequest("source and target are the same page", field="source")
+        task = asyncio.create_task(self._take_mention(source, target, session_id))
+        self._mentions.add(task)
+        task.add_done_callback(self._mentions.discard)
+
+    async def _take_mention(self, source: str, target: str, session_id: str) -> None:
+        """A Webmention's source, fetched (capture/outbound.py's rules): while it links to the
+        target, a pending comment on the session (moderated, always); once it no longer does,
+        that comment is deleted, as the W3C recommendation says."""
+        assert self.pages is not None
+        host = urlsplit(source).netloc.lower()
+        try:
+            page = await self.pages.get(source)
+            html = page.content.decode(page.encoding or "utf-8", "replace") if page.status_code == 200 else ""
+        except OutboundError as exc:
+            log.info("webmention source %s not read: %s", source[:200], exc)
+            return
+        title, links = ap.page_links(html, source)
+        mentions = target in links or target.replace("/archive/sessions/", "/sessions/") in links
+        text = f"Mentioned in {title or source}"
+        comment_html = sanitise(
+            f'<p>Mentioned in <a href="{escape(source)}">{escape(title or source)}</a></p>'
+        )
+
+        async def op(tx: Unit) -> str:
+            known = await tx.reply_of(source)
+            if known is not None:
+                comment = await tx.get_comment(known[0])
+                if comment is None or comment.deleted:
+                    return "known"
+                if not mentions:
+                    await tx.update_comment(
+                        comment.id, {"deleted": True, "body": "", "html": ""}, op="comment.deleted"
+                    )
+                    return "withdrawn"
+                await tx.update_comment(comment.id, {"body": text, "html": comment_html, "edited": True})
+                return "updated"
+            session = await tx.get_session(session_id)
+            if not mentions or session is None or await tx.blocked(source, host):
+                return "ignored"
+            account_id = await tx.remote_author(f"webmention:{host}", host)
+            if await tx.account_banned(account_id) or await tx.thread_locked(session_id):
+                return "ignored"
+            comment, _ = await tx.insert_comment(
+                session_id=session_id,
+                parent_id=None,
+                account_id=account_id,
+                author=host,
+                body=text,
+                html=comment_html,
+                state="pending",
+                ip="",
+            )
+            await tx.add_reply(source, comment.id, f"webmention:{host}")
+            return "kept"
+
+        log.info("webmention from %s: %s", source[:200], await self.db.write(op))
+
+    # -- blocks --------------------------------------------------------------------------------
+
+    async def block(self, target: str) -> tuple[str, str]:
+        """Block an account (its URL) or a whole domain; (kind, target)."""
+        target = target.strip()
+        if target.startswith(("https://", "http://")):
+            kind = "account"
+            if not urlsplit(target).netloc:
+                raise BadRequest("that is not an account's address", field="target")
+        else:
+            kind, target = "domain", target.lower().removeprefix("@").strip("/")
+            if not ap.DOMAIN.match(target):
+                raise BadRequest(
+                    "give an account's URL (https://…) or a domain (example.social)", field="target"
+                )
+        await self.db.write(lambda tx: tx.block(target, kind))
+        return kind, target
+
+    async def unblock(self, target: str) -> None:
+        await self.db.write(lambda tx: tx.unblock(target))
+
+    async def blocks(self) -> list[tuple[str, str]]:
+        return await self.db.read(lambda r: r.list_blocks(), pool="pages")
 
     # -- organisers ------------------------------------------------------------------------------
 
@@ -391,6 +693,7 @@ class Federation:
                         "title": title,
                         "handle": await r.handle_of(kind, actor_id),
                         "followers": await r.list_followers(kind, actor_id),
+                        "reactions": await _totals(r, kind, actor_id),
                     }
                     for kind, actor_id, title in accounts
                 ],
@@ -453,11 +756,39 @@ class Federation:
     async def post_body(self, inbox: str, signer: str, body: bytes) -> int:
         """POST one activity, signed with key id `signer`: the remote server's status code
         (OutboundError when there is none). Queued deliveries call this (delivery.py)."""
-        assert self.client is not None and self.keys is not None
+        assert self.keys is not None
+        if self._side is None:
+            self._side = SideLoop("liveblog-federation")
+        return await self._side.run(self._post(inbox, signer, body))
+
+    async def _post(self, inbox: str, signer: str, body: bytes) -> int:
+        """On the side loop (sideloop.py): sign and POST."""
+        assert self.keys is not None
+        if self._poster is None:
+            self._poster = self._outbound()
         headers = sign("POST", inbox, self.keys[1], signer, body)
         headers["content-type"] = ap.ACTIVITY_JSON
-        response = await self.client.post(inbox, body, headers)
+        response = await self._poster.post(inbox, body, headers)
         return response.status_code
+
+
+async def _authors_reply(tx: Unit, object_id: str, actor: str) -> Comment | None:
+    """The comment a remote Note became, if `actor` wrote it and it is not deleted."""
+    known = await tx.reply_of(object_id)
+    if known is None or known[1] != actor:
+        return None
+    comment = await tx.get_comment(known[0])
+    return None if comment is None or comment.deleted else comment
+
+
+async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:
+    """A session's likes and boosts, all its notes together (an event has none of its own)."""
+    totals = {"Like": 0, "Announce": 0}
+    if kind == "session":
+        for counts in (await r.reaction_counts(actor_id)).values():
+            for name, n in counts.items():
+                totals[name] = totals.get(name, 0) + n
+    return totals
 
 
 def _json(doc: dict[str, Any]) -> str:

@@ -402,3 +402,125 @@ class FederationOps(OpsBase):
 def _host(url: str) -> str:
     rest = url.split("://", 1)[-1]
     return rest.split("/", 1)[0].lower()
+
+
+class ReplyOps(OpsBase):
+    """Replies, reactions and blocks (docs/federation.md, "What is accepted")."""
+
+    async def remote_author(self, actor: str, handle: str) -> int:
+        """The account a remote author's replies are written under, made on their first reply:
+        role 'fediverse' and no usable password, so it never logs in."""
+        found = await self.db.fetch_value(
+            "SELECT account_id FROM federation_authors WHERE actor = ?", (actor,)
+        )
+        if found is not None:
+            return int(found)
+        name = handle[:200]
+        taken = await self.db.fetch_value("SELECT count(*) FROM accounts WHERE username = ?", (name,))
+        if taken:
+            name = f"{name[:190]}~{int(taken) + 1}"  # the same handle at another URL (a moved server)
+        account_id = await self.db.fetch_value(
+            "INSERT INTO accounts (username, password_hash, role, created_at) VALUES (?, '!', 'fediverse', ?)"
+            " RETURNING id",
+            (name, utcnow()),
+        )
+        await self.db.execute(
+            "INSERT INTO federation_authors (actor, account_id) VALUES (?, ?)", (actor, int(account_id))
+        )
+        return int(account_id)
+
+    async def set_author_avatar(self, actor: str, media_id: str) -> None:
+        await self.db.execute("UPDATE federation_authors SET avatar = ? WHERE actor = ?", (media_id, actor))
+
+    async def author_avatar(self, actor: str) -> str:
+        """The media id of a remote author's copied avatar ('' when none)."""
+        value = await self.db.fetch_value("SELECT avatar FROM federation_authors WHERE actor = ?", (actor,))
+        return "" if value is None else str(value)
+
+    async def avatar_of_account(self, account_id: int) -> str:
+        value = await self.db.fetch_value(
+            "SELECT avatar FROM federation_authors WHERE account_id = ? AND avatar <> ''", (account_id,)
+        )
+        return "" if value is None else str(value)
+
+    async def reply_of(self, object_id: str) -> tuple[int, str] | None:
+        """(comment id, author actor) of a remote Note kept as a comment."""
+        row = await self.db.fetch_one(
+            "SELECT comment_id, actor FROM federation_replies WHERE object_id = ?", (object_id,)
+        )
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    async def add_reply(self, object_id: str, comment_id: int, actor: str) -> None:
+        await self.db.execute(
+            "INSERT INTO federation_replies (object_id, comment_id, actor) VALUES (?, ?, ?)",
+            (object_id, comment_id, actor),
+        )
+
+    async def add_reaction(self, activity_id: str, actor: str, kind: str, item_id: int) -> bool:
+        """A like or boost; False when the same one (or the actor's same kind on the item) is known."""
+        known = await self.db.fetch_value(
+            "SELECT 1 FROM federation_reactions WHERE actor = ? AND type = ? AND item_id = ?",
+            (actor, kind, item_id),
+        )
+        if known:
+            return False
+        return bool(
+            await self.db.execute(
+                "INSERT INTO federation_reactions (activity_id, actor, type, item_id) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (activity_id) DO NOTHING",
+                (activity_id, actor, kind, item_id),
+            )
+        )
+
+    async def remove_reaction(self, activity_id: str, actor: str) -> int:
+        return await self.db.execute(
+            "DELETE FROM federation_reactions WHERE activity_id = ? AND actor = ?", (activity_id, actor)
+        )
+
+    async def reaction_counts(self, session_id: str) -> dict[int, dict[str, int]]:
+        """{item id: {"Like": n, "Announce": m}} for a session's notes."""
+        rows = await self.db.fetch_all(
+            "SELECT r.item_id, r.type, count(*) FROM federation_reactions r JOIN items i ON i.id = r.item_id"
+            " WHERE i.session_id = ? GROUP BY r.item_id, r.type",
+            (session_id,),
+        )
+        counts: dict[int, dict[str, int]] = {}
+        for item_id, kind, n in rows:
+            counts.setdefault(int(item_id), {})[str(kind)] = int(n)
+        return counts
+
+    async def block(self, target: str, kind: str) -> None:
+        """Block an account (its actor URL) or a domain: its follows end, its activities are ignored."""
+        await self.db.execute(
+            "INSERT INTO federation_blocks (target, kind, created_at) VALUES (?, ?, ?) ON CONFLICT (target) DO NOTHING",
+            (target, kind, utcnow()),
+        )
+        if kind == "account":
+            await self.db.execute("DELETE FROM federation_followers WHERE follower = ?", (target,))
+        else:
+            pattern = _like_domain(target)
+            await self.db.execute(
+                "DELETE FROM federation_followers WHERE follower LIKE ? ESCAPE '\\' OR follower LIKE ? ESCAPE '\\'",
+                pattern,
+            )
+
+    async def unblock(self, target: str) -> None:
+        await self.db.execute("DELETE FROM federation_blocks WHERE target = ?", (target,))
+
+    async def blocked(self, actor: str, host: str) -> bool:
+        return bool(
+            await self.db.fetch_value(
+                "SELECT 1 FROM federation_blocks WHERE (kind = 'account' AND target = ?) OR (kind = 'domain' AND target = ?)",
+                (actor, host),
+            )
+        )
+
+    async def list_blocks(self) -> list[tuple[str, str]]:
+        rows = await self.db.fetch_all("SELECT target, kind FROM federation_blocks ORDER BY kind, target")
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def _like_domain(host: str) -> tuple[str, str]:
+    """LIKE patterns for URLs on a host, by http and https."""
+    escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"https://{escaped}/%", f"http://{escaped}/%"

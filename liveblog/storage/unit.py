@@ -18,7 +18,7 @@ from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
 from liveblog.storage.exports import ExportOps
-from liveblog.storage.federation import FederationOps
+from liveblog.storage.federation import FederationOps, ReplyOps
 from liveblog.storage.feeds import FeedOps
 from liveblog.storage.moderation import ModerationOps
 from liveblog.storage.programme import ProgrammeOps
@@ -38,6 +38,7 @@ class Operations(
     ProgrammeOps,
     ModerationOps,
     FederationOps,
+    ReplyOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
 

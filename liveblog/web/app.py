@@ -60,6 +60,7 @@ def make_templates(venue_timezone: str = "UTC") -> Jinja2Templates:
     templates.env.globals["venue_timezone"] = venue_timezone
     templates.env.filters["plural"] = plural
     templates.env.globals["chapter_clock"] = clock
+    templates.env.tests["fediverse_handle"] = federation.is_handle  # a reply's author: its avatar beside it
     templates.env.filters["venue_time"] = lambda iso: venue_clock(iso, zone, "%H:%M")
     templates.env.filters["venue_datetime"] = lambda iso: venue_clock(iso, zone, "%Y-%m-%d %H:%M")
     return templates

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import date
 from typing import Any
 
@@ -183,6 +184,33 @@ async def _body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+async def webmention(request: Request) -> Response:
+    """W3C Webmention: 202 once accepted for processing (docs/federation.md)."""
+    fed = federation(request)
+    form = await request.form()
+    try:
+        fed.webmention(fed.base(base_url(request)), str(form.get("source", "")), str(form.get("target", "")))
+    except LiveblogError as exc:
+        return json_error(exc)
+    return Response("accepted: the source is read shortly", status_code=202, media_type="text/plain")
+
+
+HANDLE_AUTHOR = re.compile(r"^@[^@\s]+@[^@\s]+$")
+
+
+def is_handle(author: object) -> bool:
+    """Whether a comment's author is a fediverse account (@user@instance)."""
+    return isinstance(author, str) and HANDLE_AUTHOR.match(author) is not None
+
+
+async def avatar(request: Request) -> Response:
+    """A fediverse replier's avatar, copied to our media; our icon when there is none."""
+    fed = federation(request)
+    media_id = await fed.avatar_of(request.path_params["account_id"])
+    target = f"/media/{media_id}" if media_id else "/static/fediverse-icon.png"
+    return RedirectResponse(target, status_code=302, headers={"cache-control": "public, max-age=3600"})
+
+
 # -- organisers --------------------------------------------------------------------------------
 
 
@@ -202,6 +230,10 @@ async def organise(request: Request) -> Response:
                 await fed.switch(event.id, action == "on")
             elif action == "handle":
                 await fed.rename(event, kind, actor_id, form.get("handle", ""))
+            elif action == "block":
+                await fed.block(form.get("target", ""))
+            elif action == "unblock":
+                await fed.unblock(form.get("target", ""))
             elif action == "remove":
                 base = fed.base(base_url(request))
                 await fed.remove_follower(base, event.id, kind, actor_id, form.get("follower", ""))
@@ -220,6 +252,7 @@ async def organise(request: Request) -> Response:
             "host": ap.host_of(fed.base(base_url(request))),
             "editable": date.today().isoformat() < event.starts_on,
             "error": error,
+            "blocks": await fed.blocks(),
             **state,
         },
         status=error.status if error else 200,
@@ -234,10 +267,12 @@ routes = [
     Route("/ap/actor", instance_actor),
     Route("/ap/inbox", inbox, methods=["POST"]),
     Route("/ap/notes/{item_id:int}", note),
+    Route("/ap/avatars/{account_id:int}", avatar),
     Route(f"/ap/{KINDS}", actor),
     Route(f"/ap/{KINDS}/inbox", inbox, methods=["POST"]),
     Route(f"/ap/{KINDS}/followers", followers),
     Route(f"/ap/{KINDS}/outbox", outbox),
     Route(f"/ap/{KINDS}/following", empty_collection),
+    Route("/webmention", webmention, methods=["POST"]),
     Route("/organise/events/{event_id}/fediverse", organise, methods=["GET", "POST"]),
 ]

@@ -30,6 +30,15 @@ function start(box) {
     time.dateTime = c.created_at;
     time.textContent = c.created_at.slice(0, 16).replace("T", " ");
     link.append(time);
+    if (/^@[^@\s]+@[^@\s]+$/.test(c.author)) {
+      // A reply from the fediverse: its author's avatar, copied to our media (docs/federation.md).
+      const avatar = document.createElement("img");
+      avatar.className = "comment-avatar";
+      avatar.src = `/ap/avatars/${c.author_id}`;
+      avatar.alt = "";
+      avatar.width = avatar.height = 20;
+      div.append(avatar, " ");
+    }
     div.append(who, " ", link);
     if (c.edited) {
       const badge = document.createElement("span");
