@@ -293,3 +293,41 @@ async def test_handshakes_are_answered_as_the_rfc_says_on_the_plain_path_and_the
             assert foreign.startswith(b"HTTP/1.1 403 "), foreign  # refused by the app before accepting
     finally:
         await services.close()
+
+
+async def test_a_joined_viewer_holds_no_task_and_is_still_answered_and_counted_out(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services) as live:
+            url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
+            viewers = [await connect(url) for _ in range(3)]
+            for viewer in viewers:
+                await recv_type(viewer, "synced")
+
+            def serving_tasks() -> list[asyncio.Task[Any]]:
+                return [t for t in asyncio.all_tasks() if "_run_asgi" in repr(t.get_coro())]
+
+            # Handed over to the protocol (FastSend.hand_over): no task, no coroutine frames each.
+            await eventually(lambda: not serving_tasks(), what="the viewers' tasks to end")
+            assert services.hub.viewer_sockets == 3
+            await send(viewers[0], {"type": "ping"})
+            assert (await recv_type(viewers[0], "pong"))["type"] == "pong"
+            await send(viewers[0], {"type": "note.create", "body": "no"})
+            assert (await recv_type(viewers[0], "error"))["code"] == "unknown_type"
+            async with live.client() as http:
+                r = await http.post(
+                    f"/api/v1/sessions/{s.session_id}/capture",
+                    json={"client_id": "c1", "body": "still live"},
+                    headers={"authorization": f"Bearer {s.token}"},
+                )
+                assert r.status_code == 201, r.text
+            for viewer in viewers:
+                assert (await recv_type(viewer, "change"))["item"]["body"] == "still live"
+                await viewer.close()
+            await eventually(lambda: services.hub.viewer_sockets == 0, what="every viewer counted out")
+            assert not services.hub.channels[s.session_id].live
+    finally:
+        await services.close()
