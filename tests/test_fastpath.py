@@ -27,6 +27,7 @@ from tests.conftest import (
     query,
     run_server,
     seed,
+    seeded_server,
 )
 from tests.wsclient import connect, raw_handshake, recv_type, send
 
@@ -254,42 +255,67 @@ def http_answer(port: int, request: str) -> bytes:
 async def test_handshakes_are_answered_as_the_rfc_says_on_the_plain_path_and_the_general_one(
     tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path)
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s = await seed(services)
-        async with run_server(settings, services) as live:
-            port = int(live.ws_url.rsplit(":", 1)[1])
-            path = f"/ws/v1/sessions/{s.session_id}"
+    async with seeded_server(tmp_path) as (live, s):
+        port = int(live.ws_url.rsplit(":", 1)[1])
+        path = f"/ws/v1/sessions/{s.session_id}"
 
-            def request(*headers: str) -> bytes:
-                lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *headers, "", ""]
-                return http_answer(port, "\r\n".join(lines))
+        def request(*headers: str) -> bytes:
+            lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *headers, "", ""]
+            return http_answer(port, "\r\n".join(lines))
 
-            key = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example: its accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
-            plain = ["Upgrade: websocket", "Connection: keep-alive, Upgrade", f"Sec-WebSocket-Key: {key}"]
-            ok = await asyncio.to_thread(
-                request, *plain, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: x, liveblog.v1"
+        key = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example: its accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+        plain = ["Upgrade: websocket", "Connection: keep-alive, Upgrade", f"Sec-WebSocket-Key: {key}"]
+        ok = await asyncio.to_thread(
+            request, *plain, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: x, liveblog.v1"
+        )
+        head = ok.split(b"\r\n\r\n")[0].decode()
+        assert head.startswith("HTTP/1.1 101 "), head
+        assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head.split("\r\n")
+        assert "Sec-WebSocket-Protocol: liveblog.v1" in head.split("\r\n")
+        old = await asyncio.to_thread(request, *plain, "Sec-WebSocket-Version: 8")
+        assert old.startswith(b"HTTP/1.1 400 "), old  # websockets' answer, naming the header
+        assert b"invalid Sec-WebSocket-Version header: 8" in old
+        short_key = await asyncio.to_thread(
+            request,
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: c2hvcnQ=",
+            "Sec-WebSocket-Version: 13",
+        )
+        assert short_key.startswith(b"HTTP/1.1 400 "), short_key
+        foreign = await asyncio.to_thread(
+            request, *plain, "Sec-WebSocket-Version: 13", "Origin: https://elsewhere.example"
+        )
+        assert foreign.startswith(b"HTTP/1.1 403 "), foreign  # refused by the app before accepting
+
+
+async def test_a_joined_viewer_holds_no_task_and_is_still_answered_and_counted_out(tmp_path: Path) -> None:
+    async with seeded_server(tmp_path) as (live, s):
+        services = live.services
+        url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
+        viewers = [await connect(url) for _ in range(3)]
+        for viewer in viewers:
+            await recv_type(viewer, "synced")
+
+        def serving_tasks() -> list[asyncio.Task[Any]]:
+            return [t for t in asyncio.all_tasks() if "_run_asgi" in repr(t.get_coro())]
+
+        # Handed over to the protocol (FastSend.hand_over): no task, no coroutine frames each.
+        await eventually(lambda: not serving_tasks(), what="the viewers' tasks to end")
+        assert services.hub.viewer_sockets == 3
+        await send(viewers[0], {"type": "ping"})
+        assert (await recv_type(viewers[0], "pong"))["type"] == "pong"
+        await send(viewers[0], {"type": "note.create", "body": "no"})
+        assert (await recv_type(viewers[0], "error"))["code"] == "unknown_type"
+        async with live.client() as http:
+            r = await http.post(
+                f"/api/v1/sessions/{s.session_id}/capture",
+                json={"client_id": "c1", "body": "still live"},
+                headers={"authorization": f"Bearer {s.token}"},
             )
-            head = ok.split(b"\r\n\r\n")[0].decode()
-            assert head.startswith("HTTP/1.1 101 "), head
-            assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head.split("\r\n")
-            assert "Sec-WebSocket-Protocol: liveblog.v1" in head.split("\r\n")
-            old = await asyncio.to_thread(request, *plain, "Sec-WebSocket-Version: 8")
-            assert old.startswith(b"HTTP/1.1 400 "), old  # websockets' answer, naming the header
-            assert b"invalid Sec-WebSocket-Version header: 8" in old
-            short_key = await asyncio.to_thread(
-                request,
-                "Upgrade: websocket",
-                "Connection: Upgrade",
-                "Sec-WebSocket-Key: c2hvcnQ=",
-                "Sec-WebSocket-Version: 13",
-            )
-            assert short_key.startswith(b"HTTP/1.1 400 "), short_key
-            foreign = await asyncio.to_thread(
-                request, *plain, "Sec-WebSocket-Version: 13", "Origin: https://elsewhere.example"
-            )
-            assert foreign.startswith(b"HTTP/1.1 403 "), foreign  # refused by the app before accepting
-    finally:
-        await services.close()
+            assert r.status_code == 201, r.text
+        for viewer in viewers:
+            assert (await recv_type(viewer, "change"))["item"]["body"] == "still live"
+            await viewer.close()
+        await eventually(lambda: services.hub.viewer_sockets == 0, what="every viewer counted out")
+        assert not services.hub.channels[s.session_id].live

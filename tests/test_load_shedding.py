@@ -11,43 +11,36 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from liveblog.errors import ConfigError
-from liveblog.services import Services
 from liveblog.settings import settings_from_dict
 from liveblog.streams.protocol import CloseCode
-from tests.conftest import eventually, make_settings, run_server, seed
+from tests.conftest import eventually, seeded_server
 from tests.wsclient import connect, recv, recv_type
 
 
 async def test_a_full_process_sheds_the_next_viewer_with_1013_and_a_retry_hint(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, streams={"max_viewers": 2, "retry_after_seconds": 7})
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s = await seed(services)
-        async with run_server(settings, services) as live:
-            url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
-            first, second = await connect(url), await connect(url)
-            for viewer in (first, second):
-                await recv_type(viewer, "synced")
-            shed = await connect(url)
-            with pytest.raises(ConnectionClosed):
-                await recv(shed)
-            assert shed.close_code == CloseCode.TRY_AGAIN_LATER == 1013
-            assert shed.close_reason == "overloaded: retry after 7 s"
-            assert services.hub.shed == 1
-            # The two it kept are served as before.
-            await first.send('{"type":"ping"}')
-            assert (await recv(first))["type"] == "pong"
-            # A viewer leaves: its slot is free for the next one.
-            await first.close()
-            await eventually(lambda: services.hub.viewer_sockets == 1)
-            third = await connect(url)
-            assert (await recv_type(third, "synced"))["type"] == "synced"
-            await second.close()
-            await third.close()
-            await eventually(lambda: services.hub.viewer_sockets == 0)
-    finally:
-        await services.close()
+    async with seeded_server(tmp_path, streams={"max_viewers": 2, "retry_after_seconds": 7}) as (live, s):
+        hub = live.services.hub
+        url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}"
+        first, second = await connect(url), await connect(url)
+        for viewer in (first, second):
+            await recv_type(viewer, "synced")
+        shed = await connect(url)
+        with pytest.raises(ConnectionClosed):
+            await recv(shed)
+        assert shed.close_code == CloseCode.TRY_AGAIN_LATER == 1013
+        assert shed.close_reason == "overloaded: retry after 7 s"
+        assert hub.shed == 1
+        # The two it kept are served as before.
+        await first.send('{"type":"ping"}')
+        assert (await recv(first))["type"] == "pong"
+        # A viewer leaves: its slot is free for the next one.
+        await first.close()
+        await eventually(lambda: hub.viewer_sockets == 1)
+        third = await connect(url)
+        assert (await recv_type(third, "synced"))["type"] == "synced"
+        await second.close()
+        await third.close()
+        await eventually(lambda: hub.viewer_sockets == 0)
 
 
 def test_shedding_settings_are_checked() -> None:

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
 
 from liveblog.errors import NotFound
 from liveblog.services import Services
-from liveblog.streams.hub import Outlet, ReloadRequired
+from liveblog.streams.hub import Channel, Outlet, ReloadRequired, StreamHub
 from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps, retry_after_reason
 from liveblog.web.outlets import QueueOutlet, TransportOutlet
 from liveblog.web.security import origin_allowed, trusted_origins
@@ -55,21 +56,24 @@ async def serve_viewer(
         await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN_LATER, "reason": reason})
         return
     hub.viewer_sockets += 1
+    handed_over = False
     try:
-        await _serve(services, scope, receive, send, session_id, fast)
+        handed_over = await _serve(services, scope, receive, send, session_id, fast)
     finally:
-        hub.viewer_sockets -= 1
+        if not handed_over:
+            hub.viewer_sockets -= 1
 
 
 async def _serve(
     services: Services, scope: Scope, receive: Any, send: Any, session_id: str, fast: FastSend | None
-) -> None:
+) -> bool:
+    """Serve one viewer; True if the connection was handed over (it is counted until it ends)."""
     try:
         since, epoch = parse_position(QueryParams(scope.get("query_string", b"").decode("latin-1")))
     except ValueError as exc:
         await send({"type": "websocket.send", "text": dumps(error_message("bad_position", str(exc)))})
         await send({"type": "websocket.close", "code": CloseCode.BAD_REQUEST})
-        return
+        return False
     limit = services.settings.streams.viewer_buffer_bytes
     outlet: Outlet
     if fast is not None:
@@ -92,25 +96,45 @@ async def _serve(
                 "seq": reload.head,
             }
             await _finish(outlet, CloseCode.RELOAD, message)
-            return
+            return False
         except NotFound:
             await _finish(
                 outlet, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session")
             )
-            return
+            return False
+        if fast is not None:
+            # Joined: all a viewer may still send is a ping, answered at once. The connection
+            # is handed to the protocol with that answer, and this task (its frames, the scope)
+            # ends: an idle viewer costs a few objects, not a coroutine chain.
+            fast.hand_over(_on_message(hub, channel, outlet))
+            return True
         try:
             while not outlet.closed:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
-                    return
+                    return False
                 reply(outlet, _answer(message))
         finally:
             hub.leave(channel, outlet)
         if not outlet.closed:
             outlet.close(CloseCode.NORMAL)
+        return False
     finally:
         if isinstance(outlet, QueueOutlet):
             await outlet.aclose()
+
+
+def _on_message(hub: StreamHub, channel: Channel, outlet: Outlet) -> Callable[[dict[str, Any]], None]:
+    """What a handed-over viewer's connection does with each message (FastSend.hand_over)."""
+
+    def on_message(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.disconnect":
+            hub.leave(channel, outlet)
+            hub.viewer_sockets -= 1
+        elif not outlet.closed:
+            reply(outlet, _answer(message))
+
+    return on_message
 
 
 def _answer(message: dict[str, Any]) -> Frame:

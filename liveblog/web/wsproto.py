@@ -2,7 +2,9 @@
 
 It speaks plain ASGI websockets to any app, and offers one extension in the scope,
 `scope["extensions"]["liveblog.fast_send"]`: an object with a documented `write_frame`,
-`closed`, `buffered`, `drain` and `close` (`FastSend` below). The hub writes each change's
+`closed`, `buffered`, `drain`, `close` and `hand_over` (`FastSend` below). With `hand_over` an
+app that only answers what comes in (the viewers' socket) ends its task and keeps the connection:
+an idle viewer then costs no task and no coroutine frames (docs/performance.md, memory). The hub writes each change's
 websocket frame, encoded once for all viewers, straight to the connection's transport through
 it. Because the extension travels in the scope, middleware that wraps `send` (tracing, error
 reporting) leaves the fast path on. The only uvicorn contract used is the one for `ws=` classes:
@@ -28,7 +30,7 @@ import logging
 import os
 import socket
 import struct
-from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -93,6 +95,13 @@ class FastSend(Protocol):
         """Send a close frame and close; the app's `receive()` then returns `websocket.disconnect`."""
         ...
 
+    def hand_over(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+        """From now on every ASGI message for the app (`websocket.receive`, then one
+        `websocket.disconnect`) is passed to `on_message` as it comes, those already waiting first,
+        instead of to `receive()`; and the app returning no longer closes the connection. The
+        callback must not block: it runs in the protocol's `data_received`."""
+        ...
+
 
 class FastWebSocketProtocol(asyncio.Protocol):
     __slots__ = (
@@ -100,7 +109,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
         "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
         "ping_timer", "pong_payload", "sent_since_pong", "stall_seconds", "fragments", "fragment_text",
-        "discarding",
+        "discarding", "on_message",
     )  # fmt: skip
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
@@ -125,7 +134,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.response: Any = None
         self.client: tuple[str, int] | None = None
         self.path = ""
-        self.inbox: deque[dict[str, Any]] = deque()
+        self.inbox: list[dict[str, Any]] = []  # rarely more than one: a list is ~600 bytes less than a deque
+        self.on_message: Callable[[dict[str, Any]], None] | None = None  # see hand_over
         self.waiter: asyncio.Future[None] | None = None
         self.read_paused = False
         self.write_waiter: asyncio.Future[None] | None = None
@@ -331,6 +341,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 self._reject(HTTPStatus.INTERNAL_SERVER_ERROR)
             elif result is not None:  # pragma: no cover
                 access_log.error("ASGI callable should return None, but returned '%s'.", result)
+            elif self.on_message is not None:
+                return  # handed over (hand_over): the connection lives on without the app's task
         if self.close_timer is None:
             self.transport.close()
 
@@ -357,13 +369,19 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 await self.waiter
             finally:
                 self.waiter = None
-        message = self.inbox.popleft()
+        message = self.inbox.pop(0)
         if self.read_paused and not self.inbox and not self.disconnected:
             self.read_paused = False
             self.transport.resume_reading()
         return message
 
     def _deliver(self, message: dict[str, Any]) -> None:
+        handler = self.on_message
+        if handler is not None:
+            if message["type"] == "websocket.disconnect":
+                self.on_message = None  # the last message it gets: exactly one disconnect
+            handler(message)
+            return
         self.inbox.append(message)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
@@ -449,6 +467,15 @@ class FastWebSocketProtocol(asyncio.Protocol):
         if self.write_waiter is not None:
             await asyncio.shield(self.write_waiter)
 
+    def hand_over(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+        waiting, self.inbox = self.inbox, []
+        self.on_message = on_message
+        for message in waiting:
+            on_message(message)
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
+
     def close(self, code: int, reason: str = "") -> None:
         if self.close_sent or self.disconnected:
             return
@@ -521,7 +548,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         else:
             self._deliver({"type": "websocket.receive", "bytes": data})
         # One message at a time: stop reading until the app has taken it (as uvicorn does).
-        if not self.read_paused:
+        if not self.read_paused and self.on_message is None:
             self.read_paused = True
             self.transport.pause_reading()
 
