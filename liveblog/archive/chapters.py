@@ -9,6 +9,7 @@ turn into chapters."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -94,10 +95,12 @@ def chapters(
     polls: list[Item],
     answered: list[tuple[Item, Item | None]],
     zone: ZoneInfo,
+    answered_later: Sequence[Item] = (),
 ) -> list[Chapter]:
     """The key moments, in the recording's time: key points when typed, polls when opened,
-    questions when answered (by their answer note's time, or when marked answered). The list
-    starts at 0:00 (as YouTube requires), and moments before the recording are left out."""
+    questions when answered (by their answer note's time, or when marked answered), and questions
+    answered after the talk when asked. The list starts at 0:00 (as YouTube requires), and
+    moments before the recording are left out."""
     start = _utc(session.starts_at, zone)
     recording = recording_of(session)
     if start is None or recording is None:
@@ -110,6 +113,8 @@ def chapters(
     for question, answer in answered:
         when = answer.typed_at if answer is not None else question.updated_at
         moments.append((when, _title("Q: ", question.body)))
+    for question in answered_later:
+        moments.append((question.typed_at, _title("Q: ", question.body)))
     out: dict[int, str] = {}
     for moment, title in sorted(moments):
         at = _utc(moment, zone)
@@ -164,4 +169,5 @@ def page_chapters(view: KnowledgeView | KnowledgePage, zone: ZoneInfo) -> list[C
         [p.item for p in view.polls],
         [(q.item, q.answer) for q in view.questions if q.answered],
         zone,
+        [q.item for q in view.questions if q.later is not None and not q.answered],
     )

@@ -29,6 +29,7 @@ from liveblog.models import (
     Item,
     ItemCard,
     ItemVersion,
+    LaterAnswer,
     RenderedCard,
     SearchDocument,
     SearchQuery,
@@ -102,6 +103,7 @@ class QuestionEntry:
     votes: int
     answered: bool
     answer: Item | None
+    later: LaterAnswer | None = None  # answered after the talk by a speaker (archive/answers.py)
 
 
 @dataclass
@@ -699,12 +701,14 @@ async def _read_knowledge(r: Unit, session_id: str, related_limit: int) -> Knowl
     posts = [i for i in items if i.kind == "social" and i.data.get("state") not in HIDDEN_SOCIAL_STATES]
     polls = [poll_result(i) for i in items if i.kind == "poll" and i.data.get("state") != "draft"]
     upvotes = await r.upvote_counts(session_id)
+    later = await r.session_answers(session_id)
     questions = [
         QuestionEntry(
             item=i,
             votes=upvotes.get(i.id, 0),
             answered=i.data.get("state") == "answered",
             answer=by_id.get(i.data.get("answer_item_id") or -1),
+            later=later.get(i.id),
         )
         for i in items
         if i.kind == "question" and i.data.get("state") in PUBLIC_QUESTION_STATES
@@ -799,6 +803,7 @@ async def _read_view(
             if item.data.get("state") in PUBLIC_QUESTION_STATES:
                 asked.append(item)
     upvotes = await r.upvote_counts(session_id) if asked else {}
+    later = await r.session_answers(session_id) if asked else {}
 
     def answer(question: Item) -> Item | None:
         found = full.get(question.data.get("answer_item_id") or -1)
@@ -806,7 +811,11 @@ async def _read_view(
 
     questions = [
         QuestionEntry(
-            item=i, votes=upvotes.get(i.id, 0), answered=i.data.get("state") == "answered", answer=answer(i)
+            item=i,
+            votes=upvotes.get(i.id, 0),
+            answered=i.data.get("state") == "answered",
+            answer=answer(i),
+            later=later.get(i.id),
         )
         for i in asked
     ]
