@@ -82,6 +82,13 @@ def _utc(moment: str, zone: ZoneInfo) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
+def start_utc(session: Session, zone: ZoneInfo) -> str:
+    """The session's scheduled start as UTC ISO 8601 ("" if unreadable): the replay page maps
+    its stream's times to the recording's with it and the recording's offset."""
+    start = _utc(session.starts_at, zone)
+    return start.isoformat() if start is not None else ""
+
+
 def _title(prefix: str, text: str) -> str:
     line = " ".join(text.split())
     line = re.sub(r"[*_`#>\[\]]", "", line).strip()  # Markdown marks mean nothing in a chapter list
