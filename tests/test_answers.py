@@ -7,8 +7,10 @@ Storage is exercised on both backends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -45,6 +47,20 @@ async def ended_with_questions(svc: Services, seeded: Seed) -> dict[str, int]:
     await svc.audience.moderate_question(asked["Buy cheap watches"], ada, {"action": "hide"})
     await svc.programme.set_state(sid, "ended")
     return {"reader": reader.id, **asked}
+
+
+@contextlib.asynccontextmanager
+async def fresh_instance(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Services]:
+    """Another, empty instance on the same backend, to import into."""
+    (tmp_path / "other").mkdir()
+    other = Services.build(settings_for(request, tmp_path / "other", backend))
+    await other.open()
+    try:
+        yield other
+    finally:
+        await other.close()
 
 
 async def test_a_speaker_link_shows_the_unanswered_questions_most_voted_first(
@@ -154,10 +170,7 @@ async def test_exports_carry_the_answers_and_import_restores_them(
     )
     assert by_id[asked["Will the slides be online?"]]["state"] == "hidden"
 
-    (tmp_path / "other").mkdir()
-    other = Services.build(settings_for(request, tmp_path / "other", backend))
-    await other.open()
-    try:
+    async with fresh_instance(tmp_path, backend, request) as other:
         await import_json(other.db, json.loads(json.dumps(exported)))
         restored = await other.archive.knowledge(sid)
         later = {q.item.body: q.later for q in restored.questions}
@@ -165,8 +178,6 @@ async def test_exports_carry_the_answers_and_import_restores_them(
             later["How does it scale?"] is not None and later["How does it scale?"].body == "By *sharding*."
         )
         assert later["Will the slides be online?"] is None
-    finally:
-        await other.close()
 
 
 async def test_an_import_with_a_bad_answer_is_refused_naming_the_field(
@@ -177,10 +188,7 @@ async def test_an_import_with_a_bad_answer_is_refused_naming_the_field(
     link, _ = await svc.answers.make_link(sid, "Grace")
     await svc.answers.answer(link, asked["How does it scale?"], "By sharding.")
     exported = await export_json(svc.db, seeded.event_id)
-    (tmp_path / "other").mkdir()
-    other = Services.build(settings_for(request, tmp_path / "other", backend))
-    await other.open()
-    try:
+    async with fresh_instance(tmp_path, backend, request) as other:
         for breakage, field in (
             ({"state": "gone"}, "state"),
             ({"question_id": 123456789}, "question_id"),
@@ -196,8 +204,6 @@ async def test_an_import_with_a_bad_answer_is_refused_naming_the_field(
                 rf"answers\[0\]\.{field}\b", str(refused.value.message) + str(refused.value.field)
             )
             assert await other.db.read(lambda r: r.get_session(sid)) is None  # nothing half-imported
-    finally:
-        await other.close()
 
 
 async def test_the_pages_over_http(live: LiveServer, seeded: Seed) -> None:

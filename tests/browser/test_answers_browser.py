@@ -61,6 +61,31 @@ def ended_with_questions(server: ThreadServer) -> dict[str, Any]:
     return server.call(build)
 
 
+def ended_with_notes(server: ThreadServer, notes: int, recording_url: str, offset: int, every: int) -> None:
+    """The seeded session with `notes` notes, ended, with its recording; its stream's changes
+    `every` seconds apart from its scheduled start (09:00 UTC)."""
+    seed = server.seed
+    assert seed is not None
+
+    async def build(svc: Services) -> None:
+        invite = await svc.accounts.invite_for_token(seed.token)
+        assert invite is not None
+        for n in range(notes):
+            await svc.notes.handle(
+                seed.session_id,
+                Author.from_invite(invite),
+                {"type": "note.create", "client_id": str(uuid.uuid4()), "body": f"Moment number {n}"},
+            )
+        await svc.programme.set_state(seed.session_id, "ended")
+        await svc.programme.update_session(
+            seed.session_id, {"recording_url": recording_url, "recording_offset": offset}
+        )
+        session = await svc.programme.session(seed.session_id)
+        await spread_change_times(svc.db, seed.session_id, list(range(1, session.last_seq + 1)), every=every)
+
+    server.call(build)
+
+
 def look(page: Page, screenshot_dir: Path, name: str, width: int) -> None:
     """A whole-page screenshot; the page neither scrolls sideways nor has serious axe violations."""
     page.screenshot(path=str(screenshot_dir / f"{name}-{width}.png"), full_page=True)
@@ -134,24 +159,7 @@ def test_the_replay_and_the_video_move_together(
     seed = server.seed
     assert seed is not None
 
-    async def build(svc: Services) -> None:
-        invite = await svc.accounts.invite_for_token(seed.token)
-        assert invite is not None
-        for n in range(5):
-            await svc.notes.handle(
-                seed.session_id,
-                Author.from_invite(invite),
-                {"type": "note.create", "client_id": str(uuid.uuid4()), "body": f"Moment number {n}"},
-            )
-        await svc.programme.set_state(seed.session_id, "ended")
-        await svc.programme.update_session(
-            seed.session_id, {"recording_url": server.url + VIDEO_PATH, "recording_offset": OFFSET}
-        )
-        session = await svc.programme.session(seed.session_id)
-        # The stream's changes 5 s apart from the scheduled start (09:00 UTC): moment n at 5n s.
-        await spread_change_times(svc.db, seed.session_id, list(range(1, session.last_seq + 1)), every=5)
-
-    server.call(build)
+    ended_with_notes(server, 5, server.url + VIDEO_PATH, OFFSET, every=5)
     context = browser.new_context(base_url=server.url, viewport=DESKTOP)
     try:
         page = context.new_page()
@@ -219,24 +227,7 @@ def test_the_replay_and_a_click_to_load_youtube_player_move_together(
     seed = server.seed
     assert seed is not None
 
-    async def build(svc: Services) -> None:
-        invite = await svc.accounts.invite_for_token(seed.token)
-        assert invite is not None
-        for n in range(3):
-            await svc.notes.handle(
-                seed.session_id,
-                Author.from_invite(invite),
-                {"type": "note.create", "client_id": str(uuid.uuid4()), "body": f"Moment number {n}"},
-            )
-        await svc.programme.set_state(seed.session_id, "ended")
-        await svc.programme.update_session(
-            seed.session_id,
-            {"recording_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "recording_offset": 60},
-        )
-        session = await svc.programme.session(seed.session_id)
-        await spread_change_times(svc.db, seed.session_id, list(range(1, session.last_seq + 1)), every=10)
-
-    server.call(build)
+    ended_with_notes(server, 3, "https://www.youtube.com/watch?v=dQw4w9WgXcQ", 60, every=10)
     context = browser.new_context(base_url=server.url, viewport=DESKTOP)
     third_party: list[str] = []
 
