@@ -248,6 +248,19 @@ async def test_the_pages_over_http(live: LiveServer, seeded: Seed) -> None:
         assert (
             await speaker.post(f"/answers/{question}/moderate", data={"action": "show"}, headers=browser)
         ).status_code == 401
+        # The reader who asked while logged in finds the answer on their account page.
+        async with live.client() as reader:
+            login = await reader.post(
+                "/account/login", data={"username": "curious", "password": "a long password"}
+            )
+            assert login.status_code in (200, 303)
+            mine = await reader.get("/account")
+            assert "None yet" in mine.text
+            slides = str(asked["Will the slides be online?"])
+            await speaker.post(path, data={"question_id": slides, "body": "Yes, *tonight*."}, headers=browser)
+            mine = await reader.get("/account")
+            assert "Will the slides be online?" in mine.text and "<em>tonight</em>" in mine.text
+            assert "How does it scale?" not in mine.text  # asked by someone else
         # A revoked link shows a clear refusal.
         links = await svc.answers.links(sid)
         await orga.post(
