@@ -244,6 +244,9 @@ async def test_the_pages_over_http(live: LiveServer, seeded: Seed) -> None:
         )
         assert hidden.status_code == 303
         assert "sharding" not in (await speaker.get(f"/archive/sessions/{sid}")).text
+        # Not even on the speaker's page: a hidden answer's text is the organisers' alone.
+        again = await speaker.get(path)
+        assert "hidden by the organisers" in again.text and "sharding" not in again.text
         # Nobody else moderates.
         assert (
             await speaker.post(f"/answers/{question}/moderate", data={"action": "show"}, headers=browser)
