@@ -53,7 +53,7 @@ def answer_text(text: str) -> str:
 
 async def unanswered(r: Unit, session_id: str) -> list[SpeakerQuestion]:
     """The session's public questions not answered during the talk, most voted first, with
-    their written answers (shown or hidden: the speaker sees what they wrote)."""
+    their written answers (a hidden one too: its page says so, without its text)."""
     items = await r.list_items(session_id)
     votes = await r.upvote_counts(session_id)
     answers = await r.session_answers(session_id, public_only=False)
