@@ -13,6 +13,7 @@ from liveblog.models import LaterAnswer, SpeakerLink, utcnow
 from liveblog.storage.access import hash_token, new_token
 from liveblog.storage.base import OpsBase
 from liveblog.storage.redaction import PUBLIC_ANSWER_STATE
+from liveblog.storage.sql import Sql
 
 ANSWER_COLS = "question_id, session_id, author, link_id, body, html, state, answered_at, updated_at"
 
@@ -39,6 +40,34 @@ def answer_of(row: Any) -> LaterAnswer:
         updated_at=row["updated_at"],
         link_id=row["link_id"],
     )
+
+
+async def session_answer_rows(db: Sql, session_id: str, public_only: bool) -> dict[int, LaterAnswer]:
+    """A session's answers by question id (AnswerOps.session_answers; exports.py reads them too)."""
+    sql = f"SELECT {ANSWER_COLS} FROM question_answers WHERE session_id = ?"
+    args: tuple[Any, ...] = (session_id,)
+    if public_only:
+        sql += " AND state = ?"
+        args = (session_id, PUBLIC_ANSWER_STATE)
+    return {a.question_id: a for a in map(answer_of, await db.fetch_all(sql + " ORDER BY question_id", args))}
+
+
+async def insert_answer_rows(db: Sql, session_id: str, answers: list[dict[str, Any]]) -> None:
+    """Restore a session's answers from an export (already validated, capture/imports.py)."""
+    for a in answers:
+        await db.execute(
+            f"INSERT INTO question_answers ({ANSWER_COLS}) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)",
+            (
+                a["question_id"],
+                session_id,
+                a["author"],
+                a["body"],
+                a["html"],
+                a["state"],
+                a["answered_at"],
+                a["updated_at"],
+            ),
+        )
 
 
 class AnswerOps(OpsBase):
@@ -109,15 +138,7 @@ class AnswerOps(OpsBase):
     async def session_answers(self, session_id: str, *, public_only: bool = True) -> dict[int, LaterAnswer]:
         """A session's answers by question id: only the shown ones unless `public_only` is False
         (the speaker's and the organisers' pages)."""
-        sql = f"SELECT {ANSWER_COLS} FROM question_answers WHERE session_id = ?"
-        args: tuple[Any, ...] = (session_id,)
-        if public_only:
-            sql += " AND state = ?"
-            args = (session_id, PUBLIC_ANSWER_STATE)
-        return {
-            a.question_id: a
-            for a in map(answer_of, await self.db.fetch_all(sql + " ORDER BY question_id", args))
-        }
+        return await session_answer_rows(self.db, session_id, public_only)
 
     async def answers_to_asker(self, author_ref: str) -> list[tuple[LaterAnswer, str, str]]:
         """The shown answers to the questions someone asked (their participant ref, e.g.
@@ -132,21 +153,7 @@ class AnswerOps(OpsBase):
         return [(answer_of(r), r["question"], r["session_title"]) for r in rows]
 
     async def import_answer_rows(self, session_id: str, answers: list[dict[str, Any]]) -> None:
-        """Restore a session's answers from an export (already validated, capture/imports.py)."""
-        for a in answers:
-            await self.db.execute(
-                f"INSERT INTO question_answers ({ANSWER_COLS}) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)",
-                (
-                    a["question_id"],
-                    session_id,
-                    a["author"],
-                    a["body"],
-                    a["html"],
-                    a["state"],
-                    a["answered_at"],
-                    a["updated_at"],
-                ),
-            )
+        await insert_answer_rows(self.db, session_id, answers)
 
     async def _touch_page(self, session_id: str) -> None:
         # The knowledge page's version includes its archive record's time (archive/service.py).

@@ -12,7 +12,8 @@ from typing import Any
 
 from liveblog.errors import BadRequest, Conflict
 from liveblog.models import EVENT_FLAGS, SESSION_KINDS, redaction
-from liveblog.storage.answers import AnswerOps
+from liveblog.storage.answers import insert_answer_rows, session_answer_rows
+from liveblog.storage.base import OpsBase
 from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.repo import dumps
 
@@ -100,7 +101,7 @@ def _row(
     return out
 
 
-class ExportOps(AnswerOps):
+class ExportOps(OpsBase):
     async def export_event_row(self, event_id: str) -> dict[str, Any] | None:
         rows = await self.db.fetch_all("SELECT * FROM events WHERE id = ?", (event_id,))
         return _row(rows[0], _EVENT_COLS, ("hashtags",), EVENT_FLAGS) if rows else None
@@ -205,7 +206,7 @@ class ExportOps(AnswerOps):
             "media": media,
             # Answers written after the talk; a hidden one's text never leaves (to_export).
             "answers": [
-                a.to_export() for a in (await self.session_answers(session_id, public_only=False)).values()
+                a.to_export() for a in (await session_answer_rows(self.db, session_id, False)).values()
             ],
         }
 
@@ -350,5 +351,5 @@ class ExportOps(AnswerOps):
             await self.db.execute(
                 "INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],)
             )
-        await self.import_answer_rows(s["id"], bundle.get("answers", []))  # exports before answers: none
+        await insert_answer_rows(self.db, s["id"], bundle.get("answers", []))  # exports before answers: none
         await redact_imported(self.db, s["id"], bundle["items"], bundle["comments"])
