@@ -54,10 +54,10 @@ def answer_text(text: str) -> str:
 async def unanswered(r: Unit, session_id: str) -> list[SpeakerQuestion]:
     """The session's public questions not answered during the talk, most voted first, with
     their written answers (a hidden one too: its page says so, without its text)."""
-    items = await r.list_items(session_id)
+    items = await r.list_items(session_id, kind="question")  # not a long session's notes
     votes = await r.upvote_counts(session_id)
     answers = await r.session_answers(session_id, public_only=False)
-    asked = [i for i in items if i.kind == "question" and not i.deleted and i.data.get("state") == "visible"]
+    asked = [i for i in items if not i.deleted and i.data.get("state") == "visible"]
     asked.sort(key=lambda i: (-votes.get(i.id, 0), i.id))
     return [SpeakerQuestion(i, votes.get(i.id, 0), answers.get(i.id)) for i in asked]
 
