@@ -223,6 +223,58 @@ def redacted_change(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class SpeakerLink:
+    """A session's link for its speakers to answer, after the talk, the questions it had no time
+    for (archive/answers.py). Made and revoked like an invite; it grants nothing else."""
+
+    id: str
+    session_id: str
+    name: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+ANSWER_CHARS = 10_000  # a few pages: more belongs in a blog post the answer links to
+ANSWER_STATES = ("visible", "hidden")
+
+
+@dataclass(frozen=True)
+class LaterAnswer:
+    """A question's answer written by a speaker after the talk; `state` visible or hidden."""
+
+    question_id: int
+    session_id: str
+    author: str
+    body: str
+    html: str
+    state: str
+    answered_at: str
+    updated_at: str
+    link_id: str = ""
+
+    @property
+    def public(self) -> bool:
+        return self.state == "visible"
+
+    def to_export(self) -> dict[str, Any]:
+        """Its row in the JSON export: a hidden answer's text never leaves."""
+        shown = self.public
+        return {
+            "question_id": self.question_id,
+            "author": self.author,
+            "body": self.body if shown else "",
+            "html": self.html if shown else "",
+            "state": self.state,
+            "answered_at": self.answered_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
 class Invite:
     id: str
     event_id: str
@@ -607,7 +659,7 @@ MODERATION_ACTIONS = (
     "discount",
     "count",
 )
-MODERATION_TARGETS = ("comment", "question", "post", "note", "account", "poll")
+MODERATION_TARGETS = ("comment", "question", "post", "note", "account", "poll", "answer")
 
 
 @dataclass(frozen=True)
@@ -621,7 +673,7 @@ class ModerationEntry:
     actor: str  # who acted: an organiser's or note-taker's name
     action: str  # hide | show | approve | reject | remove | ban | answer | merge | pin | unpin | delete |
     # discount (a poll's flagged votes taken out of its result) | count (counted again)
-    target_kind: str  # comment | question | post | note | account | poll
+    target_kind: str  # comment | question | post | note | account | poll | answer (its question's id)
     target_id: str
     reason: str = ""
 

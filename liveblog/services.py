@@ -21,6 +21,7 @@ from liveblog.access.accounts import Accounts
 from liveblog.access.readers import Readers
 from liveblog.access.secret import kept_secret
 from liveblog.archive import Archive
+from liveblog.archive.answers import SpeakerAnswers
 from liveblog.archive.comments import Comments
 from liveblog.archive.proceedings import ProceedingsKeeper
 from liveblog.capture.feeds.service import FeedService
@@ -179,6 +180,7 @@ class Services:
     comments: Comments
     readers: Readers
     imports: ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md
+    answers: SpeakerAnswers  # questions answered after the talk: docs/archive.md
     proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
     federation: Federation | None = None  # events and sessions as fediverse accounts (None: off)
     delivery: Delivery | None = None  # the fediverse's publishing and delivery queue
@@ -303,6 +305,7 @@ class Services:
             comments=Comments(db),
             readers=Readers(db, accounts),
             imports=ProgrammeImport(db, settings.archive.timezone),
+            answers=SpeakerAnswers(db, archive.invalidate),
             proceedings=proceedings,
             federation=federation,
             delivery=delivery,

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from liveblog.capture.notes import Author
+from liveblog.capture.votes.common import Voter
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
 from tests.archive_fixtures import fill_session, note
@@ -44,7 +45,13 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
     await svc.programme.update_session(
         ended_id, {"recording_url": "https://media.example.org/keynote.mp4", "recording_offset": 30}
     )
+    cactus, _ = await svc.audience.ask(
+        ended_id, Voter("p_cactusasker0000001"), {"body": "Do cacti photosynthesise at night?"}
+    )
     await a_full_event(live, seeded)  # archives the ended session; comments from a reader
+    # A question answered after the talk, through a speaker link (docs/archive.md).
+    link, speaker_token = await svc.answers.make_link(ended_id, "Dr Rosa Fern")
+    await svc.answers.answer(link, cactus.id, "Yes: *CAM plants* open their stomata at night.")
     await svc.programme.set_state(live_id, "live")
     await fill_session(svc, seeded, live_id)
     await note(
@@ -95,6 +102,7 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
         "notetaker-moderate": f"/n/{event_token}/sessions/{live_id}/moderate",
         "notetaker-social": f"/n/{event_token}/sessions/{live_id}/social",
         "notetaker-event-social": f"/n/{event_token}/events/{ev}/social",
+        "speaker": f"/a/{speaker_token}",
     }
     async with live.client() as c:
         for name, path in public.items():
@@ -107,6 +115,7 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
             "organise-new-event": "/organise/events/new",
             "organise-event": f"/organise/events/{ev}",
             "organise-session": f"/organise/sessions/{live_id}",
+            "organise-session-ended": f"/organise/sessions/{ended_id}",  # speaker links and answers
             "organise-moderate": f"/organise/sessions/{live_id}/moderate",
             "organise-social": f"/organise/sessions/{live_id}/social",
             "organise-event-social": f"/organise/events/{ev}/social",

@@ -27,6 +27,7 @@ from PIL import Image
 from liveblog.archive.charts import bar_chart
 from liveblog.archive.proceedings import CHART_FONT, epub_bytes, gather, pdf_bytes, pdf_html
 from liveblog.capture.notes import Author
+from liveblog.capture.votes.common import Voter
 from liveblog.errors import NotFound
 from liveblog.services import Services
 from liveblog.storage import Tx
@@ -69,7 +70,12 @@ async def archived_event(svc: Services, seeded: Seed) -> None:
     await svc.programme.update_session(
         seeded.session_id, {"hashtags": ["#Botany"], "speakers": ["Dr Rosa Fern"]}
     )
+    cactus, _ = await svc.audience.ask(
+        seeded.session_id, Voter("p_cactusasker0000001"), {"body": "Do cacti photosynthesise at night?"}
+    )
     await svc.programme.set_state(seeded.session_id, "ended")
+    link, _ = await svc.answers.make_link(seeded.session_id, "Dr Rosa Fern")
+    await svc.answers.answer(link, cactus.id, "Yes: *CAM plants* open their stomata at night.")
     await svc.archive.archive_session(seeded.session_id)
     await svc.archive.set_summary(seeded.session_id, "Plants **eat light**", "org")
     await svc.archive.set_organiser_tags(seeded.session_id, "photosynthesis")
@@ -113,6 +119,7 @@ async def test_the_epub_passes_epubcheck_and_is_reproducible(
     assert "Keynote" in everything and "Workshop" in everything
     assert "Favourite pigment?" in everything and "<svg" in everything
     assert "Why are leaves green, not black?" in everything and "xanthophyll cycle" in everything
+    assert "Answered after the talk by Dr Rosa Fern" in everything and "<em>CAM plants</em>" in everything
     assert "#photosynthesis" in texts["OEBPS/tags.xhtml"] and "Ada" in texts["OEBPS/credits.xhtml"]
     assert "All rights reserved unless the organisers state otherwise" in texts["OEBPS/credits.xhtml"]
     assert "[photo: diagram]" in everything  # the fixture's photo that is not in the database
@@ -148,6 +155,8 @@ async def test_the_pdf_has_its_text_pages_and_bookmarks(
         "Favourite pigment?",
         "Why are leaves green, not black?",
         "green light is reflected by the xanthophyll cycle",
+        "Do cacti photosynthesise at night?",
+        "CAM plants open their stomata at night",
         "Tag index",
         "Credits",
     ):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from liveblog.capture.notes import Author
+from liveblog.capture.votes.common import Voter
 from liveblog.services import Services
 from tests.conftest import LiveServer, Seed, organiser_csrf
 
@@ -224,8 +225,13 @@ async def test_deleting_an_exported_session_removes_all_it_held_and_nothing_else
 
     await fill_session(services, seeded)
     other = await fill_session(services, seeded, seeded.other_session_id)
+    open_question, _ = await services.audience.ask(
+        seeded.session_id, Voter("p_lateasker00000001"), {"body": "Later?"}
+    )
     await services.programme.set_state(seeded.session_id, "ended")
     await services.archive.archive_session(seeded.session_id)
+    link, _ = await services.answers.make_link(seeded.session_id, "Rosa")  # an answer after the talk
+    await services.answers.answer(link, open_question.id, "Yes, later.")
     reader, _ = await services.readers.register("rosa", "a long reader password")
     await services.comments.post(seeded.session_id, reader, "Thanks!")
     await services.programme.mark_exported(seeded.session_id)
@@ -233,5 +239,7 @@ async def test_deleting_an_exported_session_removes_all_it_held_and_nothing_else
     db = services.db
     assert await db.read(lambda r: r.get_session(seeded.session_id)) is None
     assert await db.read(lambda r: r.count_session_holdings(seeded.session_id)) == 0
+    assert await services.answers.session_answers(seeded.session_id) == {}
+    assert await services.answers.links(seeded.session_id) == []
     assert await db.read(lambda r: r.count_votes(other.poll_id)) == 3
     assert await db.read(lambda r: r.count_session_holdings(seeded.other_session_id)) > 0

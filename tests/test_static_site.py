@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import pytest
 
 from liveblog.capture.notes import Author
+from liveblog.capture.votes.common import Voter
 from liveblog.errors import BadRequest
 from liveblog.paths import UnsafePath, safe_join
 from liveblog.services import Services
@@ -69,7 +70,12 @@ async def test_the_static_site_works_from_disk(live: LiveServer, seeded: Seed, t
             "body": f"The board: ![whiteboard](/media/{media_id})",
         },
     )
+    cactus, _ = await svc.audience.ask(
+        seeded.session_id, Voter("p_cactusasker0000001"), {"body": "Do cacti photosynthesise at night?"}
+    )
     await a_full_event(live, seeded)
+    link, _ = await svc.answers.make_link(seeded.session_id, "Dr Rosa Fern")
+    await svc.answers.answer(link, cactus.id, "Yes: *CAM plants* do.")
     out = tmp_path / "site"
     steps: list[tuple[str, int]] = []
     counts = await export_site(
@@ -85,6 +91,7 @@ async def test_the_static_site_works_from_disk(live: LiveServer, seeded: Seed, t
     assert crawl(out) == []
     page = (out / "sessions" / f"{seeded.session_id}.html").read_text()
     assert f'src="../media/{media_id}.png"' in page
+    assert "Answered after the talk" in page and "<em>CAM plants</em> do." in page
     assert 'href="../static/css/liveblog.css"' in page and "<script" not in page.replace(
         '<script type="application/ld+json">', ""
     )

@@ -9,6 +9,7 @@ turn into chapters."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -81,6 +82,13 @@ def _utc(moment: str, zone: ZoneInfo) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
+def start_utc(session: Session, zone: ZoneInfo) -> str:
+    """The session's scheduled start as UTC ISO 8601 ("" if unreadable): the replay page maps
+    its stream's times to the recording's with it and the recording's offset."""
+    start = _utc(session.starts_at, zone)
+    return start.isoformat() if start is not None else ""
+
+
 def _title(prefix: str, text: str) -> str:
     line = " ".join(text.split())
     line = re.sub(r"[*_`#>\[\]]", "", line).strip()  # Markdown marks mean nothing in a chapter list
@@ -94,10 +102,12 @@ def chapters(
     polls: list[Item],
     answered: list[tuple[Item, Item | None]],
     zone: ZoneInfo,
+    answered_later: Sequence[Item] = (),
 ) -> list[Chapter]:
     """The key moments, in the recording's time: key points when typed, polls when opened,
-    questions when answered (by their answer note's time, or when marked answered). The list
-    starts at 0:00 (as YouTube requires), and moments before the recording are left out."""
+    questions when answered (by their answer note's time, or when marked answered), and questions
+    answered after the talk when asked. The list starts at 0:00 (as YouTube requires), and
+    moments before the recording are left out."""
     start = _utc(session.starts_at, zone)
     recording = recording_of(session)
     if start is None or recording is None:
@@ -110,6 +120,8 @@ def chapters(
     for question, answer in answered:
         when = answer.typed_at if answer is not None else question.updated_at
         moments.append((when, _title("Q: ", question.body)))
+    for question in answered_later:
+        moments.append((question.typed_at, _title("Q: ", question.body)))
     out: dict[int, str] = {}
     for moment, title in sorted(moments):
         at = _utc(moment, zone)
@@ -164,4 +176,5 @@ def page_chapters(view: KnowledgePage, zone: ZoneInfo) -> list[Chapter]:
         [p.item for p in view.polls],
         [(q.item, q.answer) for q in view.questions if q.answered],
         zone,
+        [q.item for q in view.questions if q.later is not None and not q.answered],
     )

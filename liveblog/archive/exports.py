@@ -125,10 +125,13 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
         for q in page.questions:
             out.append(
                 f"- **{plural(q.votes, 'vote')}** {' '.join(q.item.body.split())}"
-                + (" *(answered)*" if q.answered else "")
+                + (" *(answered)*" if q.answered else " *(answered after the talk)*" if q.later else "")
             )
             if q.answer is not None:
                 out.append(_md_lines(q.answer.body, "  > "))
+            if q.later is not None:
+                out.append(f"  > *Answered after the talk by {q.later.author}, {q.later.answered_at[:10]}:*")
+                out.append(_md_lines(q.later.body, "  > "))
         out.append("")
     if thread is not None and thread.roots:
         out += ["## Comments", ""]

@@ -447,15 +447,19 @@ class _Writer:
                     f'<table><thead><tr><th scope="col">Answer</th><th scope="col">Votes</th>'
                     f'<th scope="col">Share</th></tr></thead><tbody>{rows}</tbody></table>{chart}</div>'
                 )
-        answered = [q for q in page.questions if q.answered and not q.item.deleted]
+        answered = [q for q in page.questions if (q.answered or q.later is not None) and not q.item.deleted]
         if answered:
             out.append("<h3>Questions and answers</h3>")
             for q in answered:
-                answer = (
-                    self.html(q.answer.html)
-                    if q.answer is not None and not q.answer.deleted
-                    else "<p>Answered in the session.</p>"
-                )
+                if q.later is not None and not q.answered:
+                    answer = (
+                        f'<p class="later"><em>Answered after the talk by {escape(q.later.author)}, '
+                        f"{escape(q.later.answered_at[:10])}:</em></p>{self.html(q.later.html)}"
+                    )
+                elif q.answer is not None and not q.answer.deleted:
+                    answer = self.html(q.answer.html)
+                else:
+                    answer = "<p>Answered in the session.</p>"
                 out.append(
                     f'<div class="qa"><p class="question"><strong>Q:</strong> {escape(q.item.body)} '
                     f'<span class="votes">({plural(q.votes, "vote")})</span></p>'

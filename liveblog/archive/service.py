@@ -33,6 +33,7 @@ from liveblog.models import (
     Item,
     ItemCard,
     ItemVersion,
+    LaterAnswer,
     RenderedCard,
     SearchDocument,
     SearchQuery,
@@ -99,6 +100,7 @@ class QuestionEntry:
     votes: int
     answered: bool
     answer: Item | None
+    later: LaterAnswer | None = None  # answered after the talk by a speaker (archive/answers.py)
 
 
 class CardSlot(NamedTuple):
@@ -794,6 +796,7 @@ async def _read_page(
             if item.data.get("state") in PUBLIC_QUESTION_STATES:
                 asked.append(item)
     upvotes = await r.upvote_counts(session_id) if asked else {}
+    later = await r.session_answers(session_id) if asked else {}
 
     def answer(question: Item) -> Item | None:
         found = full.get(question.data.get("answer_item_id") or -1)
@@ -801,7 +804,11 @@ async def _read_page(
 
     questions = [
         QuestionEntry(
-            item=i, votes=upvotes.get(i.id, 0), answered=i.data.get("state") == "answered", answer=answer(i)
+            item=i,
+            votes=upvotes.get(i.id, 0),
+            answered=i.data.get("state") == "answered",
+            answer=answer(i),
+            later=later.get(i.id),
         )
         for i in asked
     ]

@@ -34,6 +34,8 @@ from liveblog.capture.validate import MAX_REASON_BYTES
 from liveblog.capture.votes.common import text_html
 from liveblog.errors import BadRequest
 from liveblog.models import (
+    ANSWER_CHARS,
+    ANSWER_STATES,
     EXPORT_FORMAT,
     EXPORT_VERSION,
     ITEM_KINDS,
@@ -312,6 +314,16 @@ MEDIA = record(
         "data_base64": text(PHOTO_BYTES * 4 // 3 + 4),
     },
 )
+ANSWER = record(
+    {
+        "question_id": integer(1),
+        "author": text(NAME_CHARS, empty=False),
+        "body": text(ANSWER_CHARS),
+        "state": choice(*ANSWER_STATES),
+        "answered_at": moment,
+        "updated_at": moment,
+    },
+)
 BUNDLE = record(
     {
         "session": SESSION,
@@ -324,6 +336,7 @@ BUNDLE = record(
         "thread_locked": boolean,
         "media": array(MEDIA),
     },
+    {"answers": array(ANSWER)},  # answers after the talk (exports from before them have none)
 )
 
 MODERATION = record(
@@ -452,6 +465,17 @@ def _check_bundle(
         if c["parent_id"] is not None and c["parent_id"] not in comments:
             _fail(f"{path}.comments[{n}].parent_id", "must be an earlier comment of this session")
         comments.add(c["id"])
+    answered: set[int] = set()
+    for n, a in enumerate(b.get("answers", [])):
+        where = f"{path}.answers[{n}]"
+        question = items.get(a["question_id"])
+        if question is None or question["kind"] != "question":
+            _fail(f"{where}.question_id", "is not a question of this session")
+        if a["question_id"] in answered:
+            _fail(f"{where}.question_id", "is answered twice: a question has one answer")
+        answered.add(a["question_id"])
+        if a["state"] == "visible" and not a["body"].strip():
+            _fail(f"{where}.body", "a shown answer has text")
     for n, m in enumerate(b["media"]):
         where = f"{path}.media[{n}]"
         _unique(seen["media"], m["id"], f"{where}.id")
@@ -603,6 +627,8 @@ def rerender(doc: dict[str, Any]) -> None:
         comments = {c["id"]: c for c in b["comments"]}
         for c in b["comments"]:
             c["html"] = render_markdown(c["body"]) if c["body"] and not c["deleted"] else ""
+        for a in b.get("answers", []):
+            a["html"] = render_markdown(a["body"]) if a["body"] else ""
         for ch in b["changes"]:
             payload = ch["payload"]
             if isinstance(payload.get("item"), dict) and "html" in payload["item"]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from liveblog.errors import BadRequest, Conflict
 from liveblog.models import EVENT_FLAGS, SESSION_KINDS, redaction
+from liveblog.storage.answers import insert_answer_rows, session_answer_rows
 from liveblog.storage.base import OpsBase
 from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.repo import dumps
@@ -203,6 +204,10 @@ class ExportOps(OpsBase):
             "comments": comments,
             "thread_locked": bool(locked and locked[0][0]),
             "media": media,
+            # Answers written after the talk; a hidden one's text never leaves (to_export).
+            "answers": [
+                a.to_export() for a in (await session_answer_rows(self.db, session_id, False)).values()
+            ],
         }
 
     async def import_event_row(self, event: dict[str, Any], premoderate: bool) -> None:
@@ -346,4 +351,5 @@ class ExportOps(OpsBase):
             await self.db.execute(
                 "INSERT INTO comment_threads (session_id, locked) VALUES (?, 1)", (s["id"],)
             )
+        await insert_answer_rows(self.db, s["id"], bundle.get("answers", []))  # exports before answers: none
         await redact_imported(self.db, s["id"], bundle["items"], bundle["comments"])

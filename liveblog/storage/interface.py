@@ -29,6 +29,7 @@ from liveblog.models import (
     Item,
     ItemCard,
     ItemVersion,
+    LaterAnswer,
     ModerationEntry,
     RenderedCard,
     SearchDocument,
@@ -37,6 +38,7 @@ from liveblog.models import (
     Session,
     SocialPost,
     SocialRoute,
+    SpeakerLink,
 )
 
 T = TypeVar("T")
@@ -393,6 +395,31 @@ class Unit(Protocol):
     ) -> list[tuple[str, int]]: ...
 
     async def import_moderation_rows(self, entries: list[dict[str, Any]]) -> None: ...
+
+    # -- Answers after the talk and speaker links (answers.py) -------------------------------------
+    async def insert_speaker_link(self, session_id: str, name: str) -> tuple[SpeakerLink, str]: ...
+
+    async def revoke_speaker_link(self, link_id: str) -> SpeakerLink: ...
+
+    async def speaker_link_for_token(self, token: str) -> SpeakerLink | None: ...
+
+    async def speaker_links(self, session_id: str) -> list[SpeakerLink]: ...
+
+    async def put_answer(
+        self, *, question_id: int, session_id: str, author: str, link_id: str, body: str, html: str
+    ) -> LaterAnswer: ...
+
+    async def set_answer_state(self, question_id: int, state: str) -> LaterAnswer: ...
+
+    async def get_answer(self, question_id: int) -> LaterAnswer | None: ...
+
+    async def session_answers(
+        self, session_id: str, *, public_only: bool = True
+    ) -> dict[int, LaterAnswer]: ...
+
+    async def answers_to_asker(self, author_ref: str) -> list[tuple[LaterAnswer, str, str]]: ...
+
+    async def import_answer_rows(self, session_id: str, answers: list[dict[str, Any]]) -> None: ...
 
     # -- Comment threads and reader accounts -------------------------------------------------------
     async def insert_comment(

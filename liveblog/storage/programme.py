@@ -37,6 +37,8 @@ _SESSION_ROWS = (
     "client_ops",
     "changes",
     "moderation_log",
+    "question_answers",
+    "speaker_links",
 )
 
 

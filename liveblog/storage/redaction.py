@@ -16,6 +16,10 @@ from liveblog.models import Comment, Item, redaction
 from liveblog.storage.sql import Sql
 
 PUBLIC_QUESTION_STATES = ("visible", "answered")
+# An answer written after the talk (storage/answers.py) is public only in this state. Answers are
+# not in the change log: every read of them for readers (pages, exports, the asker's account
+# page) takes only this state, and an export blanks a hidden one's text (LaterAnswer.to_export).
+PUBLIC_ANSWER_STATE = "visible"
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
 _COMMENT_OPS = ("comment.created", "comment.updated", "comment.deleted")
 # A photo in a note's stored change (its HTML shows every photo the note has).

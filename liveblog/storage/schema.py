@@ -1008,6 +1008,33 @@ MIGRATIONS: list[str | Step] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 18 (issue 21, docs/archive.md "Answered after the talk"): `speaker_links`, a session's
+    # links for its speakers, made and revoked like invites (only the token's SHA-256 is kept);
+    # `question_answers`, one written answer per question, by a speaker after the talk, hidden
+    # or shown by the organisers like a comment (`state`).
+    """
+    CREATE TABLE speaker_links (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        session_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX speaker_links_by_session ON speaker_links(session_id);
+    CREATE TABLE question_answers (
+        question_id {bigint} PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        link_id TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL,
+        html TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'visible' CHECK (state IN ('visible', 'hidden')),
+        answered_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX question_answers_by_session ON question_answers(session_id);
+    """,
 ]
 
 

@@ -5,8 +5,8 @@ access.py: accounts, invites, media; archive.py: knowledge pages, tags, search; 
 knowledge-page cards; comments.py: comment threads and reader accounts; exports.py: export and
 import rows; programme.py: deleting sessions, imported sessions; moderation.py: the moderation
 ledger; feeds.py: social posts and routes; federation.py: the fediverse's keys, handles, followers
-and deliveries), all against the query layer (sql.py). `Operations`
-combines them; SQLite's unit is it as it is, PostgreSQL's (postgres/unit.py) adds its own
+and deliveries; answers.py: speaker links and answers after the talk), all against the query
+layer (sql.py). `Operations` combines them; SQLite's unit is it as it is, PostgreSQL's (postgres/unit.py) adds its own
 search and its benchmarked hot paths. A new domain adds its mixin here and its operations to
 interface.py.
 """
@@ -14,6 +14,7 @@ interface.py.
 from __future__ import annotations
 
 from liveblog.storage.access import AccessOps
+from liveblog.storage.answers import AnswerOps
 from liveblog.storage.archive import ArchiveOps
 from liveblog.storage.cards import CardOps
 from liveblog.storage.comments import CommentOps
@@ -39,6 +40,7 @@ class Operations(
     ModerationOps,
     FederationOps,
     ReplyOps,
+    AnswerOps,
 ):
     """One read snapshot or one write op's share of a group-commit transaction."""
 

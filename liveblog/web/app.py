@@ -30,6 +30,7 @@ from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.text import plural
 from liveblog.web import (
+    answers,
     api,
     archive,
     audience,
@@ -166,6 +167,7 @@ def create_app(
             *programme.routes,
             *archive.routes,
             *comments.routes,
+            *answers.routes,
             *api.routes,
             *audience.routes,
             *feeds.routes,

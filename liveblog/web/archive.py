@@ -21,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from liveblog.archive.chapters import Chapter, chapters_text, chapters_vtt, page_chapters, recording_of
+from liveblog.archive.chapters import (
+    Chapter,
+    chapters_text,
+    chapters_vtt,
+    page_chapters,
+    recording_of,
+    start_utc,
+)
 from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.exports import (
     atom_feed,
@@ -583,7 +590,15 @@ async def replay_page(request: Request) -> Response:
     session = await svc.programme.session(request.path_params["session_id"])
     event = await svc.programme.event(session.event_id)
     return render(
-        request, "archive/replay.html", {"organiser": organiser, "session": session, "event": event}
+        request,
+        "archive/replay.html",
+        {
+            "organiser": organiser,
+            "session": session,
+            "event": event,
+            "recording": recording_of(session),
+            "session_start": start_utc(session, ZoneInfo(svc.settings.archive.timezone)),
+        },
     )
 
 

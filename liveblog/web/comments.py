@@ -105,6 +105,7 @@ async def account_page(request: Request) -> Response:
         return RedirectResponse("/account/login?next=/account", status_code=303)
     error = None
     done = False
+    answers = await services(request).answers.for_asker(account.id)
     if request.method == "POST":
         form = await request.form()
         try:
@@ -114,7 +115,9 @@ async def account_page(request: Request) -> Response:
         except LiveblogError as exc:
             error = exc
         else:
-            response = render(request, "account/account.html", {"account": account, "done": True})
+            response = render(
+                request, "account/account.html", {"account": account, "done": True, "answers": answers}
+            )
             if request.cookies.get(READER_COOKIE):
                 response.set_cookie(
                     READER_COOKIE,
@@ -128,7 +131,7 @@ async def account_page(request: Request) -> Response:
     return render(
         request,
         "account/account.html",
-        {"account": account, "error": error, "done": done},
+        {"account": account, "error": error, "done": done, "answers": answers},
         error.status if error else 200,
     )
 

@@ -551,6 +551,7 @@ async def organise_session(request: Request) -> Response:
     error = None
     form_name = None
     new_invite = None
+    new_speaker_link = None
     values: dict[str, Any] = {}
     if request.method == "POST":
         await require_organiser(request)
@@ -580,6 +581,18 @@ async def organise_session(request: Request) -> Response:
                 values = _form_dict(form, ["name"])
                 new_invite = await _invite_action(request, form, event, session.id)
                 values = {}  # made: the form is empty again for the next note-taker
+            elif form_name == "speaker_link":
+                values = _form_dict(form, ["name"])
+                link, token = await svc.answers.make_link(session.id, str(form.get("name", "")))
+                url = f"{base_url(request)}/a/{token}"
+                new_speaker_link = {
+                    "link": link,
+                    "url": url,
+                    "qr": qr_svg(url, label="QR code of the speaker link"),
+                }
+                values = {}
+            elif form_name == "speaker_revoke":
+                await svc.answers.revoke_link(session.id, str(form.get("link_id", "")))
             elif form_name == "remove_note":
                 account = await require_organiser(request)
                 item_id = str(form.get("item_id", ""))
@@ -600,10 +613,12 @@ async def organise_session(request: Request) -> Response:
         except LiveblogError as exc:
             error = exc
         else:
-            if new_invite is None:
+            if new_invite is None and new_speaker_link is None:
                 return RedirectResponse(request.url.path, status_code=303)
     invites = [i for i in await svc.accounts.invites(event.id) if i.session_id in (None, session.id)]
     notes = await svc.programme.items(session.id, kind="note")
+    answers = await svc.answers.session_answers(session.id)
+    questions = {q.id: q for q in await svc.programme.items(session.id, kind="question")} if answers else {}
     return render(
         request,
         "organise/session.html",
@@ -616,6 +631,9 @@ async def organise_session(request: Request) -> Response:
             "form_name": form_name,
             "values": values,
             "new_invite": new_invite,
+            "new_speaker_link": new_speaker_link,
+            "speaker_links": await svc.answers.links(session.id),
+            "answers": [(a, questions.get(a.question_id)) for a in answers.values()],
             "stats": svc.hub.stats(session.id),
             "viewer_url": f"{base_url(request)}/sessions/{session.id}",
             "room_code": svc.audience.rooms.code_for(session.id),

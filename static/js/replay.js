@@ -1,6 +1,14 @@
 // Replay: plays a session's stored stream back at 1x, 4x or 16x, with a scrubber. The steps come
 // from /archive/sessions/ID/replay.json (liveblog/archive/replay.py builds them); state at any
 // moment is the steps up to it applied in order, exactly as replay.py's state_at does.
+//
+// With a recording (templates/archive/replay.html), the two move together: seeking the video moves
+// the replay to that moment, and moving the replay (its slider, its step buttons) seeks the video.
+// The map: replay time 0 is the stream's first change (`started_at`); the recording holds the
+// session's scheduled start at `offset` seconds. Players: a <video> file; the click-to-load YouTube
+// and Vimeo embeds through their postMessage APIs, once the reader has pressed play (nothing is
+// loaded before); any other link (PeerTube, a page) is kept pointing at the replay's moment.
+import { enableEmbeds } from "./items.js";
 import { plural } from "./audience-model.js";
 
 const root = document.getElementById("replay");
@@ -47,6 +55,7 @@ async function start(root) {
   const questions = document.getElementById("replay-questions");
   const empty = document.getElementById("replay-empty");
   const count = document.getElementById("replay-count");
+  const recording = linkRecording(data, total, (ms) => { seek(ms); });
   scrubber.max = String(total);
   scrubber.step = String(Math.max(1, Math.round(total / 1000)));
 
@@ -112,6 +121,13 @@ async function start(root) {
       }));
     scrubber.value = String(position);
     clock.textContent = `${fmt(position)} / ${fmt(total)}`;
+    recording.shown(position);
+  }
+
+  // Moved by the reader (not by playing, nor by the video): the recording follows.
+  function moved(ms) {
+    seek(ms);
+    recording.seek(position);
   }
 
   function frame(now) {
@@ -135,7 +151,15 @@ async function start(root) {
   }
 
   play.addEventListener("click", () => setPlaying(!playing));
-  scrubber.addEventListener("input", () => seek(Number(scrubber.value)));
+  scrubber.addEventListener("input", () => moved(Number(scrubber.value)));
+  document.getElementById("replay-previous").addEventListener("click", () => {
+    const earlier = steps.filter((s) => s.t < position - 500);
+    moved(earlier.length ? earlier[earlier.length - 1].t : 0);
+  });
+  document.getElementById("replay-next").addEventListener("click", () => {
+    const later = steps.find((s) => s.t > position);
+    moved(later ? later.t : total);
+  });
   for (const button of root.querySelectorAll("[data-speed]")) {
     button.addEventListener("click", () => {
       speed = Number(button.dataset.speed);
@@ -144,4 +168,70 @@ async function start(root) {
   }
   seek(0);
   root.dataset.ready = "true";
+}
+
+// The recording beside the replay: `seek(ms)` moves it to the replay's moment, `shown(ms)` keeps
+// a plain link at it; the player's own seeks call `follow(ms)`. Without a recording, both are no-ops.
+function linkRecording(data, total, follow) {
+  const box = document.getElementById("replay-recording");
+  const none = { seek() {}, shown() {} };
+  const start = box ? Date.parse(box.dataset.sessionStart) : NaN;
+  const first = data.started_at ? Date.parse(data.started_at) : NaN;
+  if (!box || Number.isNaN(start) || Number.isNaN(first)) return none;
+  // Seconds into the recording at replay time 0.
+  const zero = Number(box.dataset.offset) + (first - start) / 1000;
+  const toVideo = (ms) => Math.max(0, zero + ms / 1000);
+  const toReplay = (seconds) => Math.min(total, Math.max(0, Math.round((seconds - zero) * 1000)));
+  let player = null;
+
+  const video = box.querySelector("video");
+  if (video) {
+    player = { seek: (seconds) => { video.currentTime = seconds; } };
+    // "seeked": the reader moved the video; "timeupdate": it plays, and the replay plays along.
+    for (const name of ["seeked", "timeupdate"]) video.addEventListener(name, () => follow(toReplay(video.currentTime)));
+  }
+  const button = box.querySelector("button.play-embed");
+  if (button) {
+    enableEmbeds(box);
+    // The frame exists only once the reader pressed play (items.js enableEmbeds makes it).
+    new MutationObserver(() => {
+      const frame = box.querySelector("iframe");
+      if (frame && !player) player = embedPlayer(frame, box.dataset.provider, (seconds) => follow(toReplay(seconds)));
+    }).observe(box, { childList: true, subtree: true });
+  }
+  const link = document.getElementById("replay-recording-link");
+  return {
+    seek(ms) { if (player) player.seek(toVideo(ms)); },
+    shown(ms) { if (link) link.href = box.dataset.at.replace("987654321", String(Math.floor(toVideo(ms)))); },
+  };
+}
+
+// A YouTube or Vimeo player in its iframe, through the provider's postMessage protocol (the one
+// their own iframe API scripts speak, so no script of theirs is loaded into this page).
+function embedPlayer(frame, provider, follow) {
+  const origin = new URL(frame.src).origin;
+  const post = (message) => frame.contentWindow && frame.contentWindow.postMessage(JSON.stringify(message), origin);
+  const youtube = provider === "YouTube";
+  const hello = () => {
+    if (youtube) post({ event: "listening", id: "replay", channel: "widget" });
+    else for (const name of ["timeupdate", "seeked"]) post({ method: "addEventListener", value: name });
+  };
+  frame.addEventListener("load", hello);
+  window.addEventListener("message", (event) => {
+    if (event.origin !== origin || event.source !== frame.contentWindow) return;
+    let message;
+    try { message = typeof event.data === "string" ? JSON.parse(event.data) : event.data; } catch { return; }
+    if (!message || typeof message !== "object") return;
+    if (message.event === "ready" || message.event === "onReady") hello();
+    const seconds = youtube
+      ? message.info && message.info.currentTime
+      : (message.event === "timeupdate" || message.event === "seeked") && message.data && message.data.seconds;
+    if (typeof seconds === "number" && Number.isFinite(seconds)) follow(seconds);
+  });
+  return {
+    seek(seconds) {
+      if (youtube) post({ event: "command", func: "seekTo", args: [seconds, true], id: "replay", channel: "widget" });
+      else post({ method: "setCurrentTime", value: seconds });
+    },
+  };
 }

@@ -71,8 +71,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class ThreadServer:
     """A seeded liveblog server on 127.0.0.1, running in its own thread and event loop."""
 
-    def __init__(self, tmp_path: Path, **sections: dict[str, Any]) -> None:
+    def __init__(self, tmp_path: Path, wrap: Any = None, **sections: dict[str, Any]) -> None:
         self.settings = make_settings(tmp_path, **sections)
+        self.wrap = wrap  # run_server's: middleware around the app (a test's own files beside it)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.live: LiveServer | None = None
         self.seed: Seed | None = None
@@ -112,7 +113,7 @@ class ThreadServer:
         await services.open()
         try:
             self.seed = await seed(services)
-            async with run_server(self.settings, services) as live:
+            async with run_server(self.settings, services, self.wrap) as live:
                 self.live = live
                 self._ready.set()
                 await self._stop.wait()
