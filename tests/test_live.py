@@ -235,6 +235,37 @@ async def test_note_taker_tokens_are_checked(live: LiveServer, seeded: Seed) -> 
         assert await close_code(ws) == CloseCode.UNAUTHORIZED
 
 
+async def test_twenty_note_takers_joining_at_once_each_get_hello_for_one_read_each(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room's note-takers reconnect together: each join costs one read of the live pool (the
+    session and the invite in one snapshot), not one per check, so a burst queues half as long
+    behind the two live readers. Timings are in bench.joins (docs/performance.md)."""
+    db = live.services.db
+    tokens = [
+        (await live.services.accounts.invite(seeded.event_id, seeded.session_id, f"Taker {i}"))[1]
+        for i in range(20)
+    ]
+    reads: list[str] = []
+    plain_read = db.read
+
+    async def counted(fn: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs.get("pool", "live"))
+        return await plain_read(fn, **kwargs)
+
+    monkeypatch.setattr(db, "read", counted)
+    url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
+    sockets = await asyncio.gather(*(connect(url, token=t) for t in tokens))
+    try:
+        hellos = await asyncio.gather(*(recv_type(ws, "hello") for ws in sockets))
+        assert sorted(h["you"]["name"] for h in hellos) == sorted(f"Taker {i}" for i in range(20))
+        assert all(h["session"] == seeded.session_id for h in hellos)
+        # One read per join, and one more to load the stream's head the first time.
+        assert reads.count("live") <= 21, reads
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
+
+
 async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(
     live: LiveServer, seeded: Seed
 ) -> None:
