@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from liveblog.capture.notes import Author
+from liveblog.storage.repo import StreamOps
 from liveblog.streams.protocol import CloseCode
-from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, query, run_server, seed
+from tests.conftest import BACKENDS, LiveServer, Seed, eventually, make_settings, query, run_server, seed
 from tests.wsclient import connect, recv, recv_type, recv_until, send
 
 
@@ -264,6 +267,46 @@ async def test_twenty_note_takers_joining_at_once_each_get_hello_for_one_read_ea
         assert reads.count("live") <= 21, reads
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+async def test_a_note_taker_joins_while_viewers_replay_from_storage_hold_the_readers(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Viewers resuming from before the ring (here: a fresh channel, as after a restart) replay
+    from storage. However many there are, they leave one live reader for a join's checks: the
+    note-taker gets its hello while their reads are held, and they resume without a gap after."""
+    for i in range(3):
+        note = {"type": "note.create", "client_id": f"r{i}", "body": "x"}
+        await live.services.notes.handle(seeded.session_id, Author("Ada", "x"), note)
+    head = (await live.services.programme.session(seeded.session_id)).last_seq
+    hub = live.services.hub
+    hub.sweep(now=time.monotonic() + hub.idle_seconds)  # freed, as after a restart: an empty ring
+    assert seeded.session_id not in hub.channels
+    gate = asyncio.Event()
+    held: list[int] = []
+    changes_between = StreamOps.changes_between
+
+    async def held_back(self: StreamOps, session_id: str, after: int, upto: int) -> list[str]:
+        held.append(after)
+        await gate.wait()  # holds this reader connection, as a long replay read does
+        return await changes_between(self, session_id, after, upto)
+
+    monkeypatch.setattr(StreamOps, "changes_between", held_back)
+    url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
+    viewers = [await connect(f"{url}?since=0") for _ in range(3)]
+    try:
+        for ws in viewers:
+            assert (await recv_type(ws, "hello"))["seq"] == head
+        await eventually(lambda: len(held) >= 2, what="two replays reading")
+        async with await connect(f"{url}/capture", token=seeded.token) as taker:
+            assert (await recv_type(taker, "hello"))["role"] == "note-taker"
+        gate.set()
+        for ws in viewers:
+            replayed = await recv_until(ws, lambda m: m["type"] == "synced")
+            assert [m["seq"] for m in replayed if m["type"] == "change"] == list(range(1, head + 1))
+    finally:
+        gate.set()
+        await asyncio.gather(*(ws.close() for ws in viewers))
 
 
 async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(
