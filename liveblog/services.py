@@ -29,18 +29,22 @@ from liveblog.capture.importing import ProgrammeImport
 from liveblog.capture.notes import NoteCapture
 from liveblog.capture.programme import Programme
 from liveblog.capture.votes import Audience
-from liveblog.errors import ConfigError
+from liveblog.errors import ConfigError, Unavailable
 from liveblog.federation.delivery import Delivery
 from liveblog.federation.service import Federation
 from liveblog.lifecycle import Component, Supervisor
 from liveblog.models import Change
 from liveblog.settings import Settings
 from liveblog.sharedstate import SharedCounters
-from liveblog.storage import Store, make_store
+from liveblog.storage import LIVE_READERS, Store, make_store
 from liveblog.streams.fanout import RedisFanout, SingleProcess
 from liveblog.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
+
+# Replays from storage read at most this many of the live pool's readers at a time, so that one
+# is always left for a join's checks and a stream's head (storage.LIVE_READERS says why).
+REPLAY_READERS = LIVE_READERS - 1
 
 
 # How often the store is pinged for /healthz (a trivial query on PostgreSQL, a stat on SQLite).
@@ -214,8 +218,19 @@ class Services:
         async def load_head(session_id: str) -> tuple[str, int] | None:
             return await db.read(lambda r: r.stream_head(session_id))
 
+        replaying = asyncio.Semaphore(REPLAY_READERS)
+
         async def load_changes(session_id: str, after: int, upto: int) -> list[str]:
-            return await db.read(lambda r: r.changes_between(session_id, after, upto))
+            # Within the same time limit as the read itself (storage's read timeout).
+            try:
+                async with asyncio.timeout(settings.database.read_timeout_seconds):
+                    await replaying.acquire()
+            except TimeoutError:
+                raise Unavailable("the database did not answer in time; try again shortly") from None
+            try:
+                return await db.read(lambda r: r.changes_between(session_id, after, upto))
+            finally:
+                replaying.release()
 
         hub = StreamHub(
             load_head=load_head,

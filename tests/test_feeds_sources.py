@@ -178,47 +178,58 @@ async def test_jetstream_resumes_after_a_drop_with_nothing_lost_or_repeated(
     assert set(uris) == {f"at://{e['did']}/app.bsky.feed.post/{e['commit']['rkey']}" for e in sent}
 
 
-@pytest.mark.parametrize("running", [jetstream], indirect=True)
+# Frames of the wrong shape: each is counted and skipped, and the stream carries on after them.
+JETSTREAM_JUNK = [
+    "not json",
+    "[1,2,3]",
+    json.dumps({"kind": "commit"}),
+    json.dumps({"did": 5, "time_us": "x"}),
+    json.dumps(
+        {
+            "did": "did:plc:x",
+            "time_us": 1,
+            "kind": "commit",
+            "commit": {
+                "collection": "app.bsky.feed.post",
+                "operation": "create",
+                "rkey": "a/b",
+                "record": "nope",
+            },
+        }
+    ),
+    json.dumps(
+        {
+            "did": "did:plc:x",
+            "time_us": 2,
+            "kind": "commit",
+            "commit": {
+                "collection": "app.bsky.feed.post",
+                "operation": "create",
+                "rkey": "3k",
+                "record": {
+                    "text": ["list"],
+                    "facets": "x",
+                    "embed": {"$type": "app.bsky.embed.images", "images": [7]},
+                },
+            },
+        }
+    ),
+]
+
+
+def jetstream_with_junk(fake: FakeNetworks) -> dict[str, Any]:
+    """Jetstream, with the junk queued on the fake before the services (and so the source) start:
+    the fake sends it first on the next connection, and the source may connect as soon as the
+    services open (sooner than the test body runs, on a slow seed such as PostgreSQL's)."""
+    fake.jetstream_junk = list(JETSTREAM_JUNK)
+    return jetstream(fake)
+
+
+@pytest.mark.parametrize("running", [jetstream_with_junk], indirect=True)
 async def test_jetstream_survives_frames_of_the_wrong_shape_and_huge_posts(
     running: tuple[Services, Seed], fake: FakeNetworks
 ) -> None:
     svc, ids = running
-    fake.jetstream_junk = [
-        "not json",
-        "[1,2,3]",
-        json.dumps({"kind": "commit"}),
-        json.dumps({"did": 5, "time_us": "x"}),
-        json.dumps(
-            {
-                "did": "did:plc:x",
-                "time_us": 1,
-                "kind": "commit",
-                "commit": {
-                    "collection": "app.bsky.feed.post",
-                    "operation": "create",
-                    "rkey": "a/b",
-                    "record": "nope",
-                },
-            }
-        ),
-        json.dumps(
-            {
-                "did": "did:plc:x",
-                "time_us": 2,
-                "kind": "commit",
-                "commit": {
-                    "collection": "app.bsky.feed.post",
-                    "operation": "create",
-                    "rkey": "3k",
-                    "record": {
-                        "text": ["list"],
-                        "facets": "x",
-                        "embed": {"$type": "app.bsky.embed.images", "images": [7]},
-                    },
-                },
-            }
-        ),
-    ]
     svc.feeds.poll_now()
     await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
     big = fake.add_skeet("did:plc:big", "#test " + "x" * 1_000_000, ["test"])

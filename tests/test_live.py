@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from liveblog.capture.notes import Author
+from liveblog.storage.repo import StreamOps
 from liveblog.streams.protocol import CloseCode
-from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, query, run_server, seed
+from tests.conftest import BACKENDS, LiveServer, Seed, eventually, make_settings, query, run_server, seed
 from tests.wsclient import connect, recv, recv_type, recv_until, send
 
 
@@ -233,6 +236,77 @@ async def test_note_taker_tokens_are_checked(live: LiveServer, seeded: Seed) -> 
     await live.services.accounts.revoke_invite(seeded.invite_id)
     async with await connect(url, token=seeded.token) as ws:
         assert await close_code(ws) == CloseCode.UNAUTHORIZED
+
+
+async def test_twenty_note_takers_joining_at_once_each_get_hello_for_one_read_each(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room's note-takers reconnect together: each join costs one read of the live pool (the
+    session and the invite in one snapshot), not one per check, so a burst queues half as long
+    behind the two live readers. Timings are in bench.joins (docs/performance.md)."""
+    db = live.services.db
+    tokens = [
+        (await live.services.accounts.invite(seeded.event_id, seeded.session_id, f"Taker {i}"))[1]
+        for i in range(20)
+    ]
+    reads: list[str] = []
+    plain_read = db.read
+
+    async def counted(fn: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs.get("pool", "live"))
+        return await plain_read(fn, **kwargs)
+
+    monkeypatch.setattr(db, "read", counted)
+    url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
+    sockets = await asyncio.gather(*(connect(url, token=t) for t in tokens))
+    try:
+        hellos = await asyncio.gather(*(recv_type(ws, "hello") for ws in sockets))
+        assert sorted(h["you"]["name"] for h in hellos) == sorted(f"Taker {i}" for i in range(20))
+        assert all(h["session"] == seeded.session_id for h in hellos)
+        # One read per join, and one more to load the stream's head the first time.
+        assert reads.count("live") <= 21, reads
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+async def test_a_note_taker_joins_while_viewers_replay_from_storage_hold_the_readers(
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Viewers resuming from before the ring (here: a fresh channel, as after a restart) replay
+    from storage. However many there are, they leave one live reader for a join's checks: the
+    note-taker gets its hello while their reads are held, and they resume without a gap after."""
+    for i in range(3):
+        note = {"type": "note.create", "client_id": f"r{i}", "body": "x"}
+        await live.services.notes.handle(seeded.session_id, Author("Ada", "x"), note)
+    head = (await live.services.programme.session(seeded.session_id)).last_seq
+    hub = live.services.hub
+    hub.sweep(now=time.monotonic() + hub.idle_seconds)  # freed, as after a restart: an empty ring
+    assert seeded.session_id not in hub.channels
+    gate = asyncio.Event()
+    held: list[int] = []
+    changes_between = StreamOps.changes_between
+
+    async def held_back(self: StreamOps, session_id: str, after: int, upto: int) -> list[str]:
+        held.append(after)
+        await gate.wait()  # holds this reader connection, as a long replay read does
+        return await changes_between(self, session_id, after, upto)
+
+    monkeypatch.setattr(StreamOps, "changes_between", held_back)
+    url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}"
+    viewers = [await connect(f"{url}?since=0") for _ in range(3)]
+    try:
+        for ws in viewers:
+            assert (await recv_type(ws, "hello"))["seq"] == head
+        await eventually(lambda: len(held) >= 2, what="two replays reading")
+        async with await connect(f"{url}/capture", token=seeded.token) as taker:
+            assert (await recv_type(taker, "hello"))["role"] == "note-taker"
+        gate.set()
+        for ws in viewers:
+            replayed = await recv_until(ws, lambda m: m["type"] == "synced")
+            assert [m["seq"] for m in replayed if m["type"] == "change"] == list(range(1, head + 1))
+    finally:
+        gate.set()
+        await asyncio.gather(*(ws.close() for ws in viewers))
 
 
 async def test_bad_frames_get_error_frames_and_the_server_keeps_serving(

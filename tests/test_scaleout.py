@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -391,8 +392,21 @@ async def test_state_is_shared_throttles_poll_state_and_the_secret_key(
     assert b"LIVEBLOG_SECRET_KEY" in out
 
 
+@pytest.fixture
+def process_logging() -> Iterator[None]:
+    """`serve` configures logging for the whole process (root handler to the stderr of the
+    moment, INFO): put it back, or every later test in the session logs INFO through a handler
+    on this test's closed capture stream ("--- Logging error ---" and a traceback per record)."""
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    handlers, levels = list(root.handlers), (root.level, httpx_log.level)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(levels[0])
+    httpx_log.setLevel(levels[1])
+
+
 def test_serve_workers_refuses_without_shared_storage_fanout_and_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, process_logging: None
 ) -> None:
     from liveblog.cli import main
 

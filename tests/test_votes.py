@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -157,26 +158,46 @@ def test_tallies() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_200_participants_voting_concurrently_make_exactly_200_votes(
-    live: LiveServer, seeded: Seed
+    live: LiveServer, seeded: Seed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # "Fresh" is 10 s after minting; minting 200 ids one after another on a loaded machine can
+    # take longer than that, and then too few votes count as fresh to flag. Here every id is fresh.
+    monkeypatch.setattr("liveblog.web.audience.FRESH_SECONDS", 3600.0)
     async with live.client() as client:
         poll = await make_poll(client, seeded)
         tokens = [await new_participant(client) for _ in range(200)]
         async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws:
             await recv_type(ws, "synced")
-            options = ["a", "b", "c"]
-            responses = await asyncio.gather(
-                *(vote(client, poll["id"], t, options[i % 3]) for i, t in enumerate(tokens))
+            # The viewer reads all along, as a browser does: a socket left unread while the votes
+            # go (tally changes arrive meanwhile) stops answering pings, and the server rightly
+            # closes it as stalled (4408) when voting takes longer than streams.stall_seconds.
+            watching = asyncio.create_task(
+                wait_for_tally(ws, poll["id"], lambda m: m["voters"] == 200, timeout=90)
             )
-            assert [r.status_code for r in responses] == [201] * 200
-            seen = await wait_for_tally(ws, poll["id"], lambda m: m["voters"] == 200)
+            options = ["a", "b", "c"]
+            started = time.monotonic()
+            try:
+                # One connection per voter, as 200 phones have: a kept-alive connection handed to
+                # a queued request can meet the server's keep-alive timeout closing it (the test's
+                # client and server share one event loop, so a loaded loop stretches that gap).
+                limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+                async with live.client(limits=limits) as voters:
+                    responses = await asyncio.gather(
+                        *(vote(voters, poll["id"], t, options[i % 3]) for i, t in enumerate(tokens))
+                    )
+                assert [r.status_code for r in responses] == [201] * 200
+                seen = await watching
+            finally:
+                watching.cancel()
+            elapsed = time.monotonic() - started
         final = seen[-1]
         assert final["tally"] == {"a": 67, "b": 67, "c": 66}
         assert sum(final["tally"].values()) == 200
         assert await stored_votes(live, poll["id"]) == 200
-        # Coalesced: far fewer tally changes than votes.
+        # Coalesced: at most one tally change per poll per interval (100 ms here), however long
+        # the votes took; far fewer than the votes when they come together.
         tallies = [m for m in seen if m.get("op") == "poll.tally"]
-        assert 1 <= len(tallies) < 40
+        assert 1 <= len(tallies) <= elapsed / 0.1 + 2, (len(tallies), elapsed)
         # 200 actions from one IP went over the burst limit of 50: flagged, yet nobody was blocked.
         # (The ids were minted a moment before voting, so they are flagged as fresh ids too.)
         moderation = (

@@ -183,14 +183,31 @@ class Accounts:
     async def authorize_capture(self, token: str | None, session: Session) -> Invite:
         """The one door for note-takers: the invite that lets `token` write to and moderate
         `session`. Unauthorized when the token is missing, unknown or revoked; Forbidden when the
-        invite is for another session or event. Every transport (HTTP capture, the capture socket,
-        uploads, moderation, the note-taker pages) asks here."""
-        invite = await self.invite_for_token(token)
-        if invite is None:
-            raise Unauthorized("this invite is missing, unknown or revoked: ask the organiser for a new link")
-        if not invite.allows(session):
-            raise Forbidden("your invite does not cover this session")
-        return invite
+        invite is for another session or event. Every transport (HTTP capture, the capture socket via
+        capture_door, uploads, moderation, the note-taker pages) asks here."""
+        return _allowed(await self.invite_for_token(token), session)
+
+    async def capture_door(self, token: str | None, session_id: str) -> tuple[Session, Invite]:
+        """`authorize_capture` for a transport that names the session (the capture socket): the
+        session and the invite in one read, so a room's note-takers joining at once queue once
+        each behind the live readers, not twice. NotFound first, then authorize_capture's errors."""
+
+        async def both(r: Any) -> tuple[Session | None, Invite | None]:
+            return await r.get_session(session_id), (await r.invite_for_token(token) if token else None)
+
+        session, invite = await self.db.read(both)
+        if session is None:
+            raise NotFound(f"no session {session_id!r}")
+        return session, _allowed(invite, session)
 
     async def invites(self, event_id: str) -> list[Invite]:
         return await self.db.read(lambda r: r.list_invites(event_id))
+
+
+def _allowed(invite: Invite | None, session: Session) -> Invite:
+    """The invite, if it is active and covers the session (the checks of authorize_capture)."""
+    if invite is None or not invite.active:
+        raise Unauthorized("this invite is missing, unknown or revoked: ask the organiser for a new link")
+    if not invite.allows(session):
+        raise Forbidden("your invite does not cover this session")
+    return invite

@@ -9,6 +9,12 @@ from liveblog.storage.interface import Op, Store, Unit
 
 Tx = Unit  # an op's unit of work, as code above storage sees it
 
+# Read connections of the "live" pool (resumes, stream heads, capture checks). Replays from
+# storage may take all but one (services.REPLAY_READERS): a crowd of viewers resuming from
+# before the ring (after a restart) used to fill both readers' queue, and a room of note-takers
+# joining then waited seconds for their hello (bench.joins --viewers).
+LIVE_READERS = 3
+
 
 def make_store(settings: DatabaseSettings) -> Store:
     """The configured backend, not yet opened."""
@@ -17,6 +23,7 @@ def make_store(settings: DatabaseSettings) -> Store:
 
         return PostgresStore(
             settings.url,
+            readers=LIVE_READERS,
             page_readers=settings.page_readers,
             read_timeout=settings.read_timeout_seconds,
             write_timeout=settings.write_timeout_seconds,
@@ -24,10 +31,11 @@ def make_store(settings: DatabaseSettings) -> Store:
     return Database(
         settings.path,
         synchronous=settings.synchronous,
+        readers=LIVE_READERS,
         page_readers=settings.page_readers,
         read_timeout=settings.read_timeout_seconds,
         write_timeout=settings.write_timeout_seconds,
     )
 
 
-__all__ = ["LOGIN_DAYS", "Database", "Op", "Store", "Tx", "Unit", "hash_token", "make_store"]
+__all__ = ["LIVE_READERS", "LOGIN_DAYS", "Database", "Op", "Store", "Tx", "Unit", "hash_token", "make_store"]

@@ -173,14 +173,13 @@ async def capture_socket(ws: WebSocket) -> None:
     if not await _accept(ws):
         return
     try:
-        session = await services.programme.session(ws.path_params["session_id"])
+        # One read for the session and the invite: joins come in bursts (a room reconnecting).
+        _, invite = await services.accounts.capture_door(_token_from(ws), ws.path_params["session_id"])
     except NotFound:
         await _finish(
             ws, None, CloseCode.NOT_FOUND, error_message("unknown_session", "there is no such session")
         )
         return
-    try:
-        invite = await services.accounts.authorize_capture(_token_from(ws), session)
     except (Unauthorized, Forbidden) as exc:
         code = CloseCode.UNAUTHORIZED if isinstance(exc, Unauthorized) else CloseCode.FORBIDDEN
         await _finish(ws, None, code, error_message(exc.code, exc.message))
