@@ -126,8 +126,11 @@ class Delivery:
             base = self.federation.known_base
             if base and await self.publish_pass(base):
                 continue  # more may wait: look again at once
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it is
+            # cancelled just as the event is set, and this loop would then outlive close().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._publish_wanted.wait(), self.idle_seconds)
+                async with asyncio.timeout(self.idle_seconds):
+                    await self._publish_wanted.wait()
 
     async def publish_pass(self, base: str) -> bool:
         """Publish what followed sessions said since their cursors; whether a batch was full."""
@@ -249,8 +252,11 @@ class Delivery:
                 job = ready.popleft()
                 if job["id"] not in self._in_flight:
                     self._in_flight[job["id"]] = asyncio.create_task(self._run(job))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it is
+            # cancelled just as the event is set, and this loop would then outlive close().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._deliver_wanted.wait(), self.idle_seconds)
+                async with asyncio.timeout(self.idle_seconds):
+                    await self._deliver_wanted.wait()
 
     async def _run(self, job: dict[str, Any]) -> None:
         try:
