@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from liveblog.capture.notes import Author
+from liveblog.capture.votes import Voter
 from liveblog.demo import load_demo
 from liveblog.services import Services
 from tests.browser.conftest import DESKTOP, PHONE, ThreadServer
@@ -91,6 +92,21 @@ WIDE_NOTES = [
 ]
 
 
+# Questions as long as the moderators' "merge into" list shows them (60 characters of each).
+LONG_QUESTIONS = [
+    "Could the retention toolkit be shared with the smaller district councils as well, please?",
+    "How did you measure whether the stay interviews changed anything for the frontline teams?",
+]
+
+
+def ask_as_audience(server: ThreadServer, session_id: str, bodies: list[str]) -> None:
+    async def ask(svc: Services) -> None:
+        for n, body in enumerate(bodies):
+            await svc.audience.ask(session_id, Voter(f"p_longquestion{n:06d}"), {"body": body})
+
+    server.call(ask)
+
+
 def post_as_demo_note_taker(server: ThreadServer, session_id: str, bodies: list[str]) -> None:
     async def post(svc: Services) -> None:
         invite, _ = await svc.accounts.invite(
@@ -113,6 +129,7 @@ def test_no_page_scrolls_sideways(
     demo = server.call(load_demo)
     for session_id in (demo["live_session"], server.session_id):
         post_as_demo_note_taker(server, session_id, WIDE_NOTES)
+        ask_as_audience(server, session_id, LONG_QUESTIONS)
     ctx = browser_context(viewport=viewport, is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
     login(ctx, server)
     page = ctx.new_page()
@@ -122,6 +139,8 @@ def test_no_page_scrolls_sideways(
         page.wait_for_load_state("load")
         if name.startswith("notetaker") and "moderate" not in name and "landing" not in name:
             expect(page.locator("#capture")).to_have_attribute("data-connection", "live")
+        if name.endswith("moderate"):  # its lists are drawn by its script, after "load"
+            expect(page.locator("select.merge-into").first).to_be_attached()
         if bad := sideways(page, viewport["width"]):
             problems[name] = bad
     assert problems == {}
