@@ -10,10 +10,11 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from liveblog.access.accounts import Accounts
 from liveblog.errors import ConfigError, LiveblogError
 from liveblog.lifecycle import Supervisor
 from liveblog.logs import configure as configure_logs
@@ -83,10 +84,7 @@ async def _open(settings: Settings) -> AsyncIterator[Services]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from liveblog.web.app import create_app
-    from liveblog.web.serving import uvicorn_options, viewer_path_line
 
     settings = _settings(args)
     configure_logs(settings.server.log_format)
@@ -105,18 +103,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from liveblog.demo import HASHTAG
 
         services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
-    app = create_app(settings, services, open_services=True)
-    options = uvicorn_options(settings)
-    logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
+    return _run_uvicorn(args, settings, create_app(settings, services, open_services=True), log_options)
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings, app: Any, options: dict[str, Any]) -> int:
+    """Serve `app` (an app, or with options' factory=True the name of a factory) until stopped,
+    with the settings' server options and the command line's loop and log level."""
+    import uvicorn
+
+    from liveblog.web.serving import uvicorn_options, viewer_path_line
+
+    server_options = uvicorn_options(settings)
+    logging.getLogger("liveblog").warning(viewer_path_line(server_options["ws"]))
     uvicorn.run(
         app,
         host=settings.server.host,
         port=settings.server.port,
-        **options,
+        **server_options,
         loop=args.loop,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         log_level=args.log_level,
-        **log_options,
+        **options,
     )
     return 0
 
@@ -137,10 +144,6 @@ def check_multiprocess(settings: Settings, what: str) -> None:
 def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: dict[str, Any]) -> int:
     """N worker processes accepting on one socket, under uvicorn's process manager (a worker
     that dies is replaced). Each builds its own app from the same configuration."""
-    import uvicorn
-
-    from liveblog.web.serving import uvicorn_options, viewer_path_line
-
     if args.demo:
         raise ConfigError("--demo runs in one process: leave out --workers")
     check_multiprocess(settings, f"--workers {args.workers}")
@@ -149,21 +152,12 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: di
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     if getattr(args, "db", None):
         os.environ["LIVEBLOG_DATABASE_URL" if _is_url(args.db) else "LIVEBLOG_DATABASE"] = args.db
-    options = uvicorn_options(settings)
-    logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
-    uvicorn.run(
+    return _run_uvicorn(
+        args,
+        settings,
         "liveblog.cli:app_from_environment",
-        factory=True,
-        workers=args.workers,
-        host=settings.server.host,
-        port=settings.server.port,
-        **options,
-        loop=args.loop,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        log_level=args.log_level,
-        **log_options,
+        {"factory": True, "workers": args.workers, **log_options},
     )
-    return 0
 
 
 # Where `serve --workers` tells its worker processes the configuration file is.
@@ -227,28 +221,28 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-def cmd_create_organiser(args: argparse.Namespace) -> int:
+def _on_account(args: argparse.Namespace, act: Callable[[Accounts, str, str], Awaitable[object]]) -> Settings:
+    """create-organiser and set-password: read the password (before the database is opened, so a
+    mistyped one opens nothing), then act on the named account with it."""
     settings = _settings(args)
     password = _read_password(args)
 
     async def run() -> None:
         async with _open(settings) as services:
-            await services.accounts.create_organiser(args.username, password)
+            await act(services.accounts, args.username, password)
 
     asyncio.run(run())
+    return settings
+
+
+def cmd_create_organiser(args: argparse.Namespace) -> int:
+    settings = _on_account(args, Accounts.create_organiser)
     print(f"organiser {args.username!r} created in {_where(settings)}")
     return 0
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    password = _read_password(args)
-
-    async def run() -> None:
-        async with _open(settings) as services:
-            await services.accounts.set_password(args.username, password)
-
-    asyncio.run(run())
+    _on_account(args, Accounts.set_password)
     print(f"password changed for {args.username!r}")
     return 0
 

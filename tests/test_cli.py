@@ -12,6 +12,7 @@ import pytest
 
 from liveblog.capture.notes import Author
 from liveblog.cli import main
+from liveblog.errors import Unauthorized
 from liveblog.services import Services
 from tests.conftest import free_port, listening, make_settings
 from tests.wsclient import connect, recv_type, recv_until
@@ -40,6 +41,13 @@ def test_create_organiser_then_log_in(
             await services.close()
 
     assert asyncio.run(check())
+    monkeypatch.setenv("LIVEBLOG_ORGANISER_PASSWORD", "another long password")
+    assert main(["--db", str(db), "set-password", "alice"]) == 0
+    assert "password changed for 'alice'" in capsys.readouterr().out
+    with pytest.raises(Unauthorized):
+        asyncio.run(check())
+    assert main(["--db", str(db), "set-password", "nobody"]) == 1
+    assert "nobody" in capsys.readouterr().err
 
 
 def test_a_config_error_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
