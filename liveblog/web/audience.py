@@ -3,7 +3,7 @@ the big-screen page for the room's projector. docs/protocol-votes.md documents t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.access.participants import FRESH_SECONDS, Participants
-from liveblog.capture.votes import Moderator, Voter
+from liveblog.capture.votes import Audience, Moderator, Voter
 from liveblog.errors import NotFound, Unauthorized
-from liveblog.models import Session
+from liveblog.models import Item, Session
 from liveblog.web.api import json_object, ok
 from liveblog.web.auth import bearer, current_organiser, current_reader, require_organiser, services
 from liveblog.web.render import qr_svg, render
@@ -194,36 +194,44 @@ async def create_poll(request: Request) -> Response:
     return ok(item.to_wire(), 201)
 
 
-async def poll_state(request: Request) -> Response:
-    svc = services(request)
-    poll_id = request.path_params["poll_id"]
-    moderator = await _item_moderator(request, poll_id, "poll")
-    item = await svc.audience.set_poll_state(
-        poll_id, moderator, await json_object(request, POLL_STATE_FIELDS, "a poll's state", MAX_BODY)
-    )
+async def _item_action(
+    request: Request,
+    param: str,
+    kind: str,
+    act: Callable[[Audience, int, Moderator, Any], Awaitable[Item]],
+    fields: tuple[str, ...],
+    what: str,
+) -> Response:
+    """A moderator's action on one poll or question (the path's `param`): the moderator is checked
+    against the item's session before the body (which may name only `fields`) is read."""
+    item_id = request.path_params[param]
+    moderator = await _item_moderator(request, item_id, kind)
+    body = await json_object(request, fields, what, MAX_BODY)
+    item = await act(services(request).audience, item_id, moderator, body)
     return ok(item.to_wire())
+
+
+async def poll_state(request: Request) -> Response:
+    return await _item_action(
+        request, "poll_id", "poll", Audience.set_poll_state, POLL_STATE_FIELDS, "a poll's state"
+    )
 
 
 async def poll_discount(request: Request) -> Response:
-    svc = services(request)
-    poll_id = request.path_params["poll_id"]
-    moderator = await _item_moderator(request, poll_id, "poll")
-    item = await svc.audience.discount_flagged(
-        poll_id, moderator, await json_object(request, POLL_DISCOUNT_FIELDS, "a poll's discount", MAX_BODY)
+    return await _item_action(
+        request, "poll_id", "poll", Audience.discount_flagged, POLL_DISCOUNT_FIELDS, "a poll's discount"
     )
-    return ok(item.to_wire())
 
 
 async def moderate_question(request: Request) -> Response:
-    svc = services(request)
-    question_id = request.path_params["question_id"]
-    moderator = await _item_moderator(request, question_id, "question")
-    item = await svc.audience.moderate_question(
-        question_id,
-        moderator,
-        await json_object(request, QUESTION_ACTION_FIELDS, "a question's moderation", MAX_BODY),
+    return await _item_action(
+        request,
+        "question_id",
+        "question",
+        Audience.moderate_question,
+        QUESTION_ACTION_FIELDS,
+        "a question's moderation",
     )
-    return ok(item.to_wire())
 
 
 async def moderation_state(request: Request) -> Response:
