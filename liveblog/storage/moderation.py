@@ -19,6 +19,17 @@ STANDING = (
     " AND l.action NOT IN ('pin', 'unpin', 'answer'))"
 )
 
+# Writing an entry: the event and session columns come first, from where each op knows them; the
+# rest (ENTRY's placeholders) in _entry's order.
+INSERT = (
+    "INSERT INTO moderation_log (event_id, session_id, at, actor, action, target_kind, target_id, reason)"
+)
+ENTRY = "?, ?, ?, ?, ?, ?"
+
+
+def _entry(actor: str, action: str, target_kind: str, target_id: int | str, reason: str) -> tuple[str, ...]:
+    return (utcnow(), actor, action, target_kind, str(target_id), reason)
+
 
 def entry_of(row: Any) -> ModerationEntry:
     return ModerationEntry(
@@ -47,9 +58,8 @@ class ModerationOps(OpsBase):
     ) -> None:
         """Log one action on a session's item or comment; the event is the session's own."""
         await self.db.execute(
-            "INSERT INTO moderation_log (event_id, session_id, at, actor, action, target_kind, target_id, reason)"
-            " SELECT event_id, id, ?, ?, ?, ?, ?, ? FROM sessions WHERE id = ?",
-            (utcnow(), actor, action, target_kind, str(target_id), reason, session_id),
+            f"{INSERT} SELECT event_id, id, {ENTRY} FROM sessions WHERE id = ?",
+            (*_entry(actor, action, target_kind, target_id, reason), session_id),
         )
 
     async def record_event_moderation(
@@ -64,9 +74,8 @@ class ModerationOps(OpsBase):
     ) -> None:
         """Log one action of an event that is no one session's (banning a reader)."""
         await self.db.execute(
-            "INSERT INTO moderation_log (event_id, session_id, at, actor, action, target_kind, target_id, reason)"
-            " VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
-            (event_id, utcnow(), actor, action, target_kind, str(target_id), reason),
+            f"{INSERT} VALUES (?, NULL, {ENTRY})",
+            (event_id, *_entry(actor, action, target_kind, target_id, reason)),
         )
 
     async def moderation_log(self, event_id: str, session_id: str | None = None) -> list[ModerationEntry]:
