@@ -31,6 +31,7 @@ from liveblog.archive.chapters import (
 )
 from liveblog.archive.charts import activity_chart, bar_chart
 from liveblog.archive.exports import (
+    Entry,
     atom_feed,
     comment_entry,
     event_markdown,
@@ -516,22 +517,29 @@ async def event_md(request: Request) -> Response:
 ATOM = "application/atom+xml; charset=utf-8"
 
 
+def _atom(request: Request, title: str, feed_path: str, alt_path: str, entries: list[Entry]) -> Response:
+    """An Atom feed whose id and alternate link are paths of this site, served as itself."""
+    base = base_url(request)
+    return _download(
+        atom_feed(
+            title=title,
+            feed_id=f"{base}{feed_path}",
+            self_url=str(request.url),
+            alt_url=f"{base}{alt_path}",
+            entries=entries,
+        ),
+        ATOM,
+    )
+
+
 async def event_feed(request: Request) -> Response:
     base = base_url(request)
     archive = await services(request).archive.event_archive(request.path_params["event_id"])
     archived = [s for s in archive.sessions if s.id in archive.records]
     archived.sort(key=lambda s: s.ended_at or s.updated_at, reverse=True)
     entries = [session_entry(base, s, archive.records[s.id].summary_html) for s in archived]
-    return _download(
-        atom_feed(
-            title=f"{archive.event.title}: knowledge pages",
-            feed_id=f"{base}/events/{archive.event.id}",
-            self_url=str(request.url),
-            alt_url=f"{base}/events/{archive.event.id}/archive",
-            entries=entries,
-        ),
-        ATOM,
-    )
+    where = f"/events/{archive.event.id}"
+    return _atom(request, f"{archive.event.title}: knowledge pages", where, f"{where}/archive", entries)
 
 
 async def tag_feed(request: Request) -> Response:
@@ -542,16 +550,7 @@ async def tag_feed(request: Request) -> Response:
     entries = [
         session_entry(base, s, summaries.get(s.id, ""), page.events[s.event_id]) for s in page.sessions
     ]
-    return _download(
-        atom_feed(
-            title=f"#{page.tag}",
-            feed_id=f"{base}/tags/{page.tag}",
-            self_url=str(request.url),
-            alt_url=f"{base}/tags/{page.tag}",
-            entries=entries,
-        ),
-        ATOM,
-    )
+    return _atom(request, f"#{page.tag}", f"/tags/{page.tag}", f"/tags/{page.tag}", entries)
 
 
 async def comments_feed(request: Request) -> Response:
@@ -563,16 +562,7 @@ async def comments_feed(request: Request) -> Response:
     found = await svc.archive.recent_comments(event_id)
     entries = [comment_entry(base, c, s.title) for c, s in found]
     where = f"/events/{event_id}" if event_id else ""
-    return _download(
-        atom_feed(
-            title="New comments",
-            feed_id=f"{base}{where}/comments",
-            self_url=str(request.url),
-            alt_url=f"{base}{where or '/'}",
-            entries=entries,
-        ),
-        ATOM,
-    )
+    return _atom(request, "New comments", f"{where}/comments", where or "/", entries)
 
 
 async def sitemap_xml(request: Request) -> Response:
