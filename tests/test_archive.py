@@ -20,6 +20,7 @@ from liveblog.capture.notes import Author
 from liveblog.errors import BadRequest
 from liveblog.models import MARK_END, MARK_START, utcnow
 from liveblog.services import Services
+from liveblog.web.app import create_app
 from tests.archive_fixtures import Filled, fill_session, note, organiser_account
 from tests.conftest import BACKENDS, LiveServer, Seed, eventually, organiser_csrf, page_csrf, settings_for
 
@@ -285,6 +286,9 @@ async def test_the_background_check_keeps_a_new_pages_cards_before_its_first_vie
     async with live.client() as c:
         kept, fresh = await kept_and_fresh(live, c, f"/archive/sessions/{sid}")
     assert kept == fresh
+    # The app registered its card warmer once; a second app over the same services is refused.
+    with pytest.raises(RuntimeError, match="card warmer is registered already"):
+        create_app(live.services.settings, live.services)
 
 
 @both_backends

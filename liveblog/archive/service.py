@@ -211,6 +211,10 @@ def poll_result(item: Item) -> PollResult:
     return PollResult(item, rows, voters, data.get("average"), int(data.get("discounted") or 0))
 
 
+# Renders and keeps one session's knowledge-page cards (Archive.warm_cards_with).
+CardWarmer = Callable[[str], Awaitable[None]]
+
+
 class Archive:
     def __init__(self, db: Store, settings: ArchiveSettings) -> None:
         self.db = db
@@ -225,10 +229,7 @@ class Archive:
         self._to_keep: dict[str, tuple[str, list[RenderedCard], CardSection | None]] = {}
         self._wake = asyncio.Event()
         self._settling = asyncio.Lock()
-        # Renders and keeps a session's page cards (set by the web layer, which has the
-        # templates): the job calls it for each session it archives, so the first reader of a
-        # new knowledge page reads kept cards instead of rendering them.
-        self.warm_cards: Callable[[str], Awaitable[None]] | None = None
+        self._card_warmer: CardWarmer | None = None  # warm_cards_with
 
     # -- the background job (run under the services' supervisor) -----------------------------
 
@@ -302,9 +303,23 @@ class Archive:
             await self._sync_hashtags(sid)
         return done
 
+    def warm_cards_with(self, warmer: CardWarmer) -> None:
+        """Register, once, what renders and keeps a session's page cards: the web app's (it has
+        the templates; archive/ never imports web/), registered by create_app. The job calls it
+        for each session it archives, so the first reader of a new knowledge page reads kept
+        cards instead of rendering them. Services with no web app (the CLI's commands) register
+        none: the first view renders the cards. A second registration is a mistake (two apps
+        over one Services) and raises."""
+        if self._card_warmer is not None:
+            raise RuntimeError("the archive's card warmer is registered already (one web app per Services)")
+        self._card_warmer = warmer
+
+    async def warm_cards(self, session_id: str) -> None:
+        """Render and keep a session's page cards now, with the registered warmer (if any)."""
+        if self._card_warmer is not None:
+            await self._card_warmer(session_id)
+
     async def _warm(self, session_id: str) -> None:
-        if self.warm_cards is None:
-            return
         try:
             await self.warm_cards(session_id)
         except Exception:  # noqa: BLE001 - a head start only: the first view renders what is missing

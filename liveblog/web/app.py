@@ -205,5 +205,5 @@ def create_app(
     app.state.templates.env.globals["federated"] = svc.federation is not None
     app.state.templates.env.globals["public_url"] = settings.server.public_url
     app.state.cards = Cards(app.state.templates.env)
-    svc.archive.warm_cards = card_warmer(svc, app.state.cards)
+    svc.archive.warm_cards_with(card_warmer(svc, app.state.cards))
     return LiveblogApp(app, svc)
