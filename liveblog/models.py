@@ -460,8 +460,8 @@ MARK_END = "\x03"
 
 @dataclass(frozen=True)
 class SearchHit:
-    kind: str  # note, social, poll, question, session, summary, comment
-    ref: str  # the item id, session id or comment id
+    kind: str  # note, social, poll, question, answer, session, summary, comment
+    ref: str  # the item id, session id or comment id (an answer's: its question's id)
     session_id: str
     event_id: str
     at: str

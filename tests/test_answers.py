@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 
 from liveblog.archive.chapters import page_chapters
@@ -22,7 +24,10 @@ from liveblog.capture.imports import import_json
 from liveblog.capture.votes.common import Moderator, Voter
 from liveblog.errors import BadRequest, Conflict, NotFound, Unauthorized
 from liveblog.services import Services
-from tests.conftest import BACKENDS, LiveServer, Seed, csrf_header, organiser_csrf, settings_for
+from liveblog.settings import Settings
+from liveblog.web.app import make_templates
+from liveblog.web.static_site import export_site
+from tests.conftest import BACKENDS, LiveServer, Seed, csrf_header, organiser_csrf, seed, settings_for
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
@@ -273,3 +278,118 @@ async def test_the_pages_over_http(live: LiveServer, seeded: Seed) -> None:
         )
         gone = await speaker.get(path)
         assert gone.status_code == 401 and "revoked" in gone.text
+
+
+async def test_search_finds_shown_answers_and_links_to_them_on_their_page(
+    live: LiveServer, seeded: Seed, tmp_path: Path
+) -> None:
+    """A shown answer is found by the archive's search (server and static site) like any item,
+    its result linking to the answer on its knowledge page; a hidden one is not, nor the answer
+    to a question hidden since; a rewritten one is found by its new words only."""
+    svc, sid = live.services, seeded.session_id
+    asked = await ended_with_questions(svc, seeded)
+    question = asked["How does it scale?"]
+    link, _ = await svc.answers.make_link(sid, "Grace")
+    await svc.answers.answer(link, question, "By **zanzibarite** sharding.")
+    anchor = f"/archive/sessions/{sid}#answer-{question}"
+
+    async def found(word: str, kind: str = "") -> bool:
+        """Whether the server's search finds the word in the answer, linked to it (and only it)."""
+        async with live.client() as c:
+            r = await c.get("/search", params={"q": word, **({"kind": kind} if kind else {})})
+        assert r.status_code == 200
+        hit = f"<mark>{word}</mark>" in r.text
+        assert hit == (f'href="{anchor}"' in r.text), r.text
+        stored = await svc.archive.search(svc.archive.query(word, kind=kind or None))
+        assert hit == (
+            [(h.kind, h.ref, h.session_id) for h in stored.hits] == [("answer", str(question), sid)]
+        )
+        return hit
+
+    async def in_static_site(word: str) -> bool:
+        site = tmp_path / f"site-{word}"
+        await export_site(svc, make_templates(svc.settings.archive.timezone).env, seeded.event_id, site)
+        index = (site / "search-index.js").read_text(encoding="utf-8")
+        page = (site / "sessions" / f"{sid}.html").read_text(encoding="utf-8")
+        return (
+            word in index
+            and f"sessions/{sid}.html#answer-{question}" in index
+            and f'id="answer-{question}"' in page
+        )
+
+    assert await found("zanzibarite") and await found("zanzibarite", "answer")
+    assert not await found("zanzibarite", "comment")
+    async with live.client() as c:
+        page = await c.get(f"/archive/sessions/{sid}")
+    assert f'id="answer-{question}"' in page.text  # where the result leads
+    assert await in_static_site("zanzibarite")
+
+    await svc.answers.moderate(question, "hide", "orga")
+    assert not await found("zanzibarite")
+    assert not await in_static_site("zanzibarite")
+    await svc.answers.moderate(question, "show", "orga")
+    assert await found("zanzibarite")
+
+    # The question hidden takes its answer out of search with it; shown again, it comes back.
+    ada = Moderator("Ada", seeded.invite_id)
+    await svc.audience.moderate_question(question, ada, {"action": "hide"})
+    assert not await found("zanzibarite")
+    await svc.audience.moderate_question(question, ada, {"action": "approve"})
+    assert await found("zanzibarite")
+
+    await svc.answers.answer(link, question, "By caching, with quixotrope.")
+    assert not await found("zanzibarite") and await found("quixotrope")
+    # A new answer to a hidden one stays hidden (and unfound) until shown.
+    await svc.answers.moderate(question, "hide", "orga")
+    await svc.answers.answer(link, question, "By vorpalisation.")
+    assert not await found("vorpalisation")
+
+
+async def test_migration_21_indexes_the_answers_written_before_it(settings: Settings, backend: str) -> None:
+    """A database at version 20 holds answers but no index rows for them: the upgrade indexes
+    the shown ones (not the hidden) and from then on its triggers keep them."""
+    svc = Services.build(settings)
+    await svc.open()
+    try:
+        seeded = await seed(svc)
+        asked = await ended_with_questions(svc, seeded)
+        link, _ = await svc.answers.make_link(seeded.session_id, "Grace")
+        await svc.answers.answer(link, asked["How does it scale?"], "By ptarmigan sharding.")
+        await svc.answers.answer(link, asked["Will the slides be online?"], "Secret snarkleberry.")
+        await svc.answers.moderate(asked["Will the slides be online?"], "hide", "orga")
+    finally:
+        await svc.close()
+    # Back to version 20: step 21's triggers and rows gone.
+    undo = [f"DROP TRIGGER search_answer_{t}" for t in ("insert", "update", "question")]
+    if backend == "sqlite":
+        raw = sqlite3.connect(settings.database.path)
+        with raw:
+            for statement in [
+                *undo,
+                "DELETE FROM search_index WHERE kind = 'answer'",
+                "PRAGMA user_version = 20",
+            ]:
+                raw.execute(statement)
+        raw.close()
+    else:
+        conn = await asyncpg.connect(settings.database.url)
+        try:
+            for statement in [
+                *(f"{u} ON {'items' if u.endswith('question') else 'question_answers'}" for u in undo),
+                "DROP FUNCTION search_answer_question(), search_answer(), search_answer_index(BIGINT)",
+                "DELETE FROM search_index WHERE kind = 'answer'",
+                "UPDATE liveblog_schema SET version = 20",
+            ]:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+    svc = Services.build(settings)
+    await svc.open()  # upgrades to 21
+    try:
+        hits = (await svc.archive.search(svc.archive.query("ptarmigan"))).hits
+        assert [(h.kind, h.ref) for h in hits] == [("answer", str(asked["How does it scale?"]))]
+        assert (await svc.archive.search(svc.archive.query("snarkleberry"))).hits == ()
+        await svc.answers.moderate(asked["Will the slides be online?"], "show", "orga")
+        assert len((await svc.archive.search(svc.archive.query("snarkleberry"))).hits) == 1
+    finally:
+        await svc.close()

@@ -67,7 +67,7 @@ RELATED_KEPT = 4096
 KEEP_QUEUED = 256
 PUBLIC_QUESTION_STATES = ("visible", "answered")
 HIDDEN_SOCIAL_STATES = ("pending", "rejected", "hidden")
-SEARCH_KINDS = ("note", "social", "poll", "question", "session", "summary", "comment")
+SEARCH_KINDS = ("note", "social", "poll", "question", "answer", "session", "summary", "comment")
 
 
 def first_summary(key_points: list[Item]) -> str:

@@ -90,6 +90,42 @@ def pg_search_configs(languages: dict[str, str]) -> str:
     )
 
 
+# Step 21's search rows of answers after the talk, as the knowledge page shows them: the answer
+# shown and its question public. Each backend's JSON access to an item's state, with {row}.
+JSON_SQLITE = "json_extract({row}.data, '$.state')"
+JSON_POSTGRES = "({row}.data::jsonb ->> 'state')"
+
+
+def _public_question(row: str, state: str) -> str:
+    """Whether the question in `row` (old/new, an alias) is public: a boolean SQL expression."""
+    return f"({row}.deleted = 0 AND coalesce({state.format(row=row)}, '') IN ('visible', 'answered'))"
+
+
+def _answer_rows(state: str, question: str | None = None) -> str:
+    """The index rows (columns as step 21 inserts them) of shown answers to public questions: all
+    of them, or the one to `question` (an SQL expression). SQLite's id / PostgreSQL's doc first."""
+    key, ref = (
+        ("a.question_id * 8 + 4", "a.question_id")
+        if state == JSON_SQLITE
+        else ("'answer:' || a.question_id", "a.question_id::text")
+    )
+    only = f" AND a.question_id = {question}" if question else ""
+    return (
+        f"SELECT {key}, '', a.body, '', 'answer', {ref}, a.session_id, s.event_id, a.answered_at"
+        " FROM question_answers a JOIN items i ON i.id = a.question_id JOIN sessions s ON s.id = a.session_id"
+        f" WHERE a.state = 'visible' AND {_public_question('i', state)}{only}"
+    )
+
+
+def _sqlite_answer_row(question: str) -> str:
+    """Replace one question's answer row in SQLite's index (inside a trigger's BEGIN ... END)."""
+    return (
+        f"DELETE FROM search_index WHERE id = {question} * 8 + 4;\n"
+        f"        INSERT INTO search_index (id, title, body, tags, kind, ref, session_id, event_id, at)"
+        f" {_answer_rows(JSON_SQLITE, question)};"
+    )
+
+
 MIGRATIONS: list[str | Step] = [
     # 1: events, sessions, the stream (items + changes), idempotency keys, access, media. On
     # PostgreSQL an account name is unique whatever its case through an index on lower(username)
@@ -1035,6 +1071,62 @@ MIGRATIONS: list[str | Step] = [
     );
     CREATE INDEX question_answers_by_session ON question_answers(session_id);
     """,
+    # 19, 20: placeholders on this branch for fedi20's and seams19's steps, which the merge puts
+    # here in their place (each changes nothing; the numbers after them stay as assigned).
+    "SELECT 1;",
+    "SELECT 1;",
+    # 21 (docs/archive.md "Search"): answers written after the talk are searchable like any
+    # item (kind 'answer', ref the question's id; SQLite row id question id * 8 + 4, PostgreSQL
+    # doc 'answer:<question id>') while the knowledge page shows them: the answer shown and its
+    # question public (not deleted; visible or answered). Kept by triggers on the answers, and
+    # on a question whose public state changes (hidden, merged, shown again), in the same
+    # transaction; the answers already written are indexed here.
+    Step(
+        sqlite=f"""
+    CREATE TRIGGER search_answer_insert AFTER INSERT ON question_answers
+    BEGIN
+        {_sqlite_answer_row("new.question_id")}
+    END;
+    CREATE TRIGGER search_answer_update AFTER UPDATE OF body, state ON question_answers
+    BEGIN
+        {_sqlite_answer_row("new.question_id")}
+    END;
+    CREATE TRIGGER search_answer_question AFTER UPDATE OF data, deleted ON items
+    WHEN new.kind = 'question' AND {_public_question("old", JSON_SQLITE)} <> {_public_question("new", JSON_SQLITE)}
+    BEGIN
+        {_sqlite_answer_row("new.id")}
+    END;
+    INSERT INTO search_index (id, title, body, tags, kind, ref, session_id, event_id, at)
+    {_answer_rows(JSON_SQLITE)};
+    """,
+        postgres=f"""
+    CREATE FUNCTION search_answer_index(question BIGINT) RETURNS void LANGUAGE sql AS $$
+        DELETE FROM search_index WHERE doc = 'answer:' || question;
+        INSERT INTO search_index (doc, title, body, tags, kind, ref, session_id, event_id, at)
+        {_answer_rows(JSON_POSTGRES, "question")};
+    $$;
+    CREATE FUNCTION search_answer() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM search_answer_index(NEW.question_id);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_answer_insert AFTER INSERT ON question_answers
+        FOR EACH ROW EXECUTE FUNCTION search_answer();
+    CREATE TRIGGER search_answer_update AFTER UPDATE OF body, state ON question_answers
+        FOR EACH ROW EXECUTE FUNCTION search_answer();
+    CREATE FUNCTION search_answer_question() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM search_answer_index(NEW.id);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_answer_question AFTER UPDATE OF data, deleted ON items
+        FOR EACH ROW WHEN (NEW.kind = 'question'
+            AND {_public_question("OLD", JSON_POSTGRES)} IS DISTINCT FROM {_public_question("NEW", JSON_POSTGRES)})
+        EXECUTE FUNCTION search_answer_question();
+    INSERT INTO search_index (doc, title, body, tags, kind, ref, session_id, event_id, at)
+    {_answer_rows(JSON_POSTGRES)};
+    """,
+    ),
 ]
 
 

@@ -42,7 +42,7 @@ from liveblog.archive.exports import (
     sitemap,
 )
 from liveblog.archive.proceedings import MEDIA_TYPES
-from liveblog.archive.service import CardSlot, EventArchive, KnowledgePage
+from liveblog.archive.service import SEARCH_KINDS, CardSlot, EventArchive, KnowledgePage
 from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.services import Services
@@ -181,6 +181,8 @@ def hit_url(hit: SearchHit) -> str:
         return f"{base}#summary"
     if hit.kind == "comment":
         return f"{base}#comment-{hit.ref}"
+    if hit.kind == "answer":  # answered after the talk: under its question (ref)
+        return f"{base}#answer-{hit.ref}"
     return base
 
 
@@ -429,7 +431,7 @@ async def search_page(request: Request) -> Response:
             "page_no": page_no,
             "first_rank": query.offset + 1,
             "events": events,
-            "kinds": ("note", "social", "poll", "question", "session", "summary", "comment"),
+            "kinds": SEARCH_KINDS,
             "highlight": highlight,
             "hit_url": hit_url,
             "prev_url": "/search?" + urlencode({**keep, "page": page_no - 1}) if page_no > 1 else None,

@@ -108,6 +108,8 @@ async def offline_index(
                 url += "#summary"
             elif doc.kind == "comment":
                 url += f"#comment-{doc.ref}"
+            elif doc.kind == "answer":
+                url += f"#answer-{doc.ref}"
         else:
             continue  # a session not (yet) in the archive: no page here to link
         text = " ".join(t for t in (doc.title if doc.kind == "session" else "", doc.body, doc.tags) if t)
