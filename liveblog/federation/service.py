@@ -430,12 +430,19 @@ class Federation:
             removed = await self.db.write(lambda tx: tx.remove_follower(local[0], local[1], actor))
             return f"{actor} unfollowed" if removed else "Undo of an unknown Follow ignored"
         inner_id = ap.id_of(inner)
+
+        async def unreact(tx: Unit) -> bool:
+            item_id = await tx.remove_reaction(inner_id, actor)
+            if item_id is not None:
+                await _show_reactions(tx, item_id)
+            return item_id is not None
+
         if isinstance(inner, dict) and inner.get("type") in ("Like", "Announce"):
-            gone = await self.db.write(lambda tx: tx.remove_reaction(inner_id, actor))
+            gone = await self.db.write(unreact)
             return f"{inner['type']} undone" if gone else "Undo of an unknown reaction ignored"
         ended = await self.db.write(lambda tx: tx.unfollow(actor, inner_id))
         if not ended:  # an Undo naming a like or boost by its id only
-            ended = await self.db.write(lambda tx: tx.remove_reaction(inner_id, actor))
+            ended = await self.db.write(unreact)
         return f"{actor} undid {inner_id}" if ended else "Undo ignored"
 
     # -- replies, reactions ------------------------------------------------------------------------
@@ -579,7 +586,10 @@ class Federation:
             state = await tx.published_note(item_id)
             if state is None or state[1]:
                 return False
-            return await tx.add_reaction(ap.id_of(activity), actor, kind, item_id)
+            if not await tx.add_reaction(ap.id_of(activity), actor, kind, item_id):
+                return False
+            await _show_reactions(tx, item_id)
+            return True
 
         return f"{kind} counted" if await self.db.write(op) else f"{kind} ignored"
 
@@ -779,6 +789,22 @@ async def _authors_reply(tx: Unit, object_id: str, actor: str) -> Comment | None
         return None
     comment = await tx.get_comment(known[0])
     return None if comment is None or comment.deleted else comment
+
+
+async def _show_reactions(tx: Unit, item_id: int) -> None:
+    """A note's likes and boosts as they now are, a change of its session's stream in the same
+    transaction (docs/protocol.md, `note.reactions`): its pages show them, updated live."""
+    item = await tx.get_item(item_id)
+    if item is None or item.deleted:
+        return
+    counts = await tx.reactions_of(item_id)
+    fields = {
+        "item_id": item_id,
+        "kind": item.kind,
+        "likes": counts.get("Like", 0),
+        "boosts": counts.get("Announce", 0),
+    }
+    await tx.append_change(item.session_id, "note.reactions", item_id, lambda seq: fields)
 
 
 async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:
