@@ -47,6 +47,8 @@ class Peer:
     held: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
     pages: dict[str, str] = field(default_factory=dict)  # path -> HTML (blog posts, for Webmention)
+    avatars_held: bool = False  # avatars are not answered until avatars_release is set
+    avatars_release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -122,6 +124,8 @@ def peer_app(peer: Peer) -> Starlette:
 
     async def avatar(request: Request) -> Response:
         peer.fetches.append(request.url.path)
+        if peer.avatars_held:
+            await asyncio.wait_for(peer.avatars_release.wait(), 30)
         out = io.BytesIO()
         Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "PNG")
         return Response(out.getvalue(), media_type="image/png")

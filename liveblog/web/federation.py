@@ -204,11 +204,17 @@ def is_handle(author: object) -> bool:
 
 
 async def avatar(request: Request) -> Response:
-    """A fediverse replier's avatar, copied to our media; our icon when there is none."""
+    """A fediverse replier's avatar, copied to our media; our icon when there is none (not
+    kept by browsers: a copy made later shows at once)."""
     fed = federation(request)
     media_id = await fed.avatar_of(request.path_params["account_id"])
-    target = f"/media/{media_id}" if media_id else "/static/fediverse-icon.png"
-    return RedirectResponse(target, status_code=302, headers={"cache-control": "public, max-age=3600"})
+    if not media_id:
+        return RedirectResponse(
+            "/static/fediverse-icon.png", status_code=302, headers={"cache-control": "no-cache"}
+        )
+    return RedirectResponse(
+        f"/media/{media_id}", status_code=302, headers={"cache-control": "public, max-age=3600"}
+    )
 
 
 # -- organisers --------------------------------------------------------------------------------
