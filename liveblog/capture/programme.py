@@ -14,7 +14,6 @@ from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Eve
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import xml_chars
 
-
 # A session's notes' likes and boosts on the fediverse: {item id: {"Like": n, "Announce": m}}.
 Reactions = dict[int, dict[str, int]]
 
