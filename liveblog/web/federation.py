@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from liveblog.errors import BadRequest, LiveblogError, NotFound
+from liveblog.errors import BadRequest, LiveblogError, NotFound, TooLarge
 from liveblog.federation import documents as ap
 from liveblog.federation.service import Federation
 from liveblog.web.auth import services
@@ -160,7 +160,7 @@ async def inbox(request: Request) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         if body is None:
-            raise BadRequest("that activity is too large")
+            raise TooLarge(f"that activity is over {fed.settings.max_document_bytes} bytes")
         done = await fed.receive(
             fed.base(base_url(request)), target, "POST", path + (f"?{query}" if query else ""), headers, body
         )
