@@ -126,6 +126,19 @@ async def test_replies_wait_for_moderation_when_the_event_premoderates(world: Wo
     )
     rows = await query(world.live.services.db, "SELECT parent_id, body FROM comments ORDER BY id")
     assert rows[1] == (queue.pending[0].id, "and more")
+    # Both are on the knowledge page once approved, as @user@instance with the avatar, threaded.
+    (second,) = (await world.live.services.comments.moderation_queue()).pending
+    await world.live.services.comments.moderate(second.id, "approve", by="org")
+    s = world.seed
+    await world.live.services.programme.set_state(s.session_id, "ended")
+    account_id = (await comments_of(world))[0]
+    async with world.live.client() as reader:
+        page = (await reader.get(f"/archive/sessions/{s.session_id}")).text
+    host = world.peer.url.removeprefix("http://")
+    thread = page[page.index('id="comment-list"') :]
+    assert thread.count(f'<strong class="comment-author">@alice@{host}</strong>') == 2
+    assert thread.count(f'<img class="comment-avatar" src="/ap/avatars/{account_id}"') == 2
+    assert thread.index("hello") < thread.index('class="replies"') < thread.index("and more")
 
 
 async def test_likes_and_boosts_are_counted_once_and_undone(world: World) -> None:
