@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from liveblog.capture.notes import Author
+from liveblog.web.app import make_templates
+from liveblog.web.static_site import export_site
 from tests.conftest import eventually, query
 from tests.fediverse_peer import AP_JSON
 from tests.test_federation_follow import World, make_world
@@ -221,6 +223,11 @@ async def test_likes_and_boosts_are_shown_on_public_pages_and_change_live(world:
         await world.peer.post(f"{world.live.url}/ap/inbox", boost, as_="alice")
         knowledge = (await reader.get(f"/archive/sessions/{s.session_id}")).text
         assert '♥ 1 · ⟳ 2</span><span class="visually-hidden">1 like and 2 boosts</span>' in knowledge
+        # The static site shows them as the knowledge page does.
+        site = world.live.services.settings.database.path + ".site"
+        await export_site(world.live.services, make_templates().env, s.event_id, Path(site))
+        saved = (Path(site) / "sessions" / f"{s.session_id}.html").read_text()
+        assert '♥ 1 · ⟳ 2</span><span class="visually-hidden">1 like and 2 boosts</span>' in saved
 
         # A deleted note (by an organiser, after the end) takes its counts with it, from the
         # pages and from the stream.
