@@ -10,21 +10,10 @@
 // publishes (new, edited, deleted) until Ctrl-C, which unfollows (Undo) before it exits.
 // Options: --port N (its own port; default: any free one), --until accept|note (exit 0 once
 // that has arrived, for scripts and tests), --timeout SECONDS (for each wait; default 60).
-import { createServer } from "node:http";
-import {
-  Accept,
-  Create,
-  Delete,
-  Endpoints,
-  Follow,
-  MemoryKvStore,
-  Person,
-  Reject,
-  Undo,
-  Update,
-  createFederation,
-  generateCryptoKeyPair,
-} from "@fedify/fedify";
+import * as fedify from "@fedify/fedify";
+import { serveFedify } from "./server.mjs";
+
+const { Accept, Create, Delete, Follow, Reject, Undo, Update } = fedify;
 
 function usage(problem) {
   console.error(`${problem}\nusage: scripts/fediverse-follow @name@host [--port N] [--until accept|note] [--timeout SECONDS]`);
@@ -48,9 +37,11 @@ if (!["", "accept", "note"].includes(options.until)) usage("--until takes accept
 if (!(options.timeout > 0)) usage("--timeout takes a number of seconds");
 
 const ME = "follower";
-const keys = await generateCryptoKeyPair("RSASSA-PKCS1-v1_5");
-const federation = createFederation({ kv: new MemoryKvStore(), allowPrivateAddress: true });
-let origin = "";  // known once listening
+const { federation, ctx, origin, me, server } = await serveFedify(fedify, {
+  identifier: ME,
+  name: "Liveblog demo follower",
+  port: options.port,
+});
 let followed = null;  // the account followed, once looked up
 let follow = null;
 const arrivals = [];  // what arrived, for the waits below
@@ -82,21 +73,6 @@ function plain(html) {
     .replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/\s+/g, " ").trim();
 }
 
-federation
-  .setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
-    if (identifier !== ME) return null;
-    const [pair] = await ctx.getActorKeyPairs(identifier);
-    return new Person({
-      id: ctx.getActorUri(identifier),
-      preferredUsername: identifier,
-      name: "Liveblog demo follower",
-      inbox: ctx.getInboxUri(identifier),
-      endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
-      publicKey: pair.cryptographicKey,
-    });
-  })
-  .setKeyPairsDispatcher(async (_ctx, identifier) => (identifier === ME ? [keys] : []));
-
 async function note(kind, activity) {
   if (kind === "Delete") {
     arrived("note", `Deleted: ${activity.objectId?.href}`);
@@ -114,27 +90,6 @@ federation
   .on(Update, async (_ctx, activity) => note("Update", activity))
   .on(Delete, async (_ctx, activity) => note("Delete", activity));
 
-const server = createServer(async (req, res) => {
-  const chunks = [];
-  for await (const chunk of req) chunks.push(chunk);
-  try {
-    const request = new Request(new URL(req.url, origin), {
-      method: req.method,
-      headers: Object.entries(req.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])),
-      body: ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks),
-    });
-    const response = await federation.fetch(request, { contextData: undefined });
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(Buffer.from(await response.arrayBuffer()));
-  } catch (error) {
-    console.error(error);
-    res.writeHead(500, { "content-type": "text/plain" }).end(String(error));
-  }
-});
-await new Promise((resolve) => server.listen(options.port, "127.0.0.1", resolve));
-origin = `http://127.0.0.1:${server.address().port}`;
-const ctx = federation.createContext(new URL(origin), undefined);
-const me = ctx.getActorUri(ME);
 console.log(`Your account for this run: ${me} (a Fedify server on loopback)`);
 
 async function stop(code) {
