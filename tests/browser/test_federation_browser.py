@@ -129,6 +129,25 @@ def test_likes_and_boosts_appear_on_the_live_page_without_a_reload(
     expect(fresh.locator(f"#item-{item_id} .item-reactions")).to_have_count(1)
     assert fresh.locator(f"#item-{item_id} .item-reactions").evaluate("(el) => el.outerHTML") == live_html
 
+    # An edit of the note, arriving live, keeps its counts under it.
+    seed = server.seed
+    assert seed is not None
+
+    async def edit(svc: Services) -> None:
+        invite = await svc.accounts.invite_for_token(seed.token)
+        assert invite is not None
+        message = {
+            "client_id": str(uuid.uuid4()),
+            "type": "note.update",
+            "item_id": item_id,
+            "body": "Leaves turn light into sugars",
+        }
+        await svc.notes.handle(seed.session_id, Author.from_invite(invite), message)
+
+    server.call(edit)
+    expect(card.locator(".item-body")).to_have_text("Leaves turn light into sugars")
+    expect(card.locator(".item-reactions [aria-hidden=true]")).to_have_text("♥ 1 · ⟳ 1")
+
     # Taken back (Undo): the count goes down, live; with none left, the line goes.
     send(server, peer, {"id": f"{alice}/undo/1", "type": "Undo", "actor": alice, "object": like})
     expect(line.locator("[aria-hidden=true]")).to_have_text("⟳ 1")
