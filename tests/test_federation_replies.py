@@ -223,6 +223,8 @@ async def test_likes_and_boosts_are_shown_on_public_pages_and_change_live(world:
         await world.peer.post(f"{world.live.url}/ap/inbox", boost, as_="alice")
         knowledge = (await reader.get(f"/archive/sessions/{s.session_id}")).text
         assert '♥ 1 · ⟳ 2</span><span class="visually-hidden">1 like and 2 boosts</span>' in knowledge
+        markdown = (await reader.get(f"/archive/sessions/{s.session_id}.md")).text
+        assert "_1 like and 2 boosts on the fediverse_" in markdown
         # The static site shows them as the knowledge page does.
         site = world.live.services.settings.database.path + ".site"
         await export_site(world.live.services, make_templates().env, s.event_id, Path(site))
