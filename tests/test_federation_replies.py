@@ -223,6 +223,10 @@ async def test_likes_and_boosts_are_shown_on_public_pages_and_change_live(world:
         await world.peer.post(f"{world.live.url}/ap/inbox", boost, as_="alice")
         knowledge = (await reader.get(f"/archive/sessions/{s.session_id}")).text
         assert '♥ 1 · ⟳ 2</span><span class="visually-hidden">1 like and 2 boosts</span>' in knowledge
+        # The replay plays what the session said: likes, which come at any time (days later
+        # too), are not steps of it, so they never stretch it.
+        replay = (await reader.get(f"/archive/sessions/{s.session_id}/replay.json")).json()
+        assert [step["op"] for step in replay["steps"] if step["op"] == "note.reactions"] == []
         markdown = (await reader.get(f"/archive/sessions/{s.session_id}.md")).text
         assert "_1 like and 2 boosts on the fediverse_" in markdown
         # The static site shows them as the knowledge page does.
