@@ -219,3 +219,23 @@ def test_a_reply_from_the_fediverse_arrives_live_with_its_authors_avatar(
     )
     # The author's own picture (the peer draws alice's in blue), from our media, not a stand-in.
     assert shown_colour(page, "#comment-list img.comment-avatar") == [10, 120, 200]
+
+
+def test_a_like_arriving_later_shows_on_the_open_knowledge_page(
+    browser_context: Any, server: ThreadServer, peer: Peer
+) -> None:
+    item_id, note = published(server, peer, "Stomata close at noon")
+
+    async def end(svc: Services) -> None:
+        await svc.programme.set_state(server.session_id, "ended")
+
+    server.call(end)
+    page = browser_context().new_page()
+    page.goto(f"/archive/sessions/{server.session_id}")
+    card = page.locator(f"#item-{item_id}")
+    expect(card).to_contain_text("Stomata close at noon")
+    expect(card.locator(".item-reactions")).to_have_count(0)
+    alice = peer.actor("alice")
+    send(server, peer, {"id": f"{alice}/boosts/9", "type": "Announce", "actor": alice, "object": note})
+    expect(card.locator(".item-reactions")).to_match_aria_snapshot("- paragraph: 1 boost on the fediverse")
+    expect(card.locator(".item-reactions [aria-hidden=true]")).to_have_text("⟳ 1")
