@@ -1,5 +1,6 @@
 """What a reader sees of the fediverse, in Debian's chromium (docs/federation.md): a note's likes
-and boosts appearing, changing and going on the live page without a reload; and a reply from
+and boosts appearing, changing and going on the live page without a reload, and on an open
+knowledge page; and a reply from
 the fediverse arriving live as a comment written as @user@instance, with the avatar its author
 has on their server, copied to our media."""
 
