@@ -92,6 +92,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_options: dict[str, Any] = {"log_config": None} if settings.server.log_format == "json" else {}
     if args.workers > 1:
         return _serve_workers(args, settings, log_options)
+    tls: dict[str, Any] = {}
+    ca_file = None
+    if args.https:  # a local CA, for fediverse software on this machine (demo/https.py)
+        from liveblog.access.secret import key_path
+        from liveblog.demo.https import local_https
+
+        # In the data directory, beside the SQLite file and the secret key (configuration.md).
+        settings, files = local_https(settings, key_path(settings).parent)
+        tls = {"ssl_keyfile": str(files.key_file), "ssl_certfile": str(files.cert_file)}
+        ca_file = files.ca_file
     if args.demo:  # the demo's social feeds come from fake networks on loopback (demo/feeds.py)
         from liveblog.demo.feeds import DemoFeedsComponent, demo_feed_settings, free_port
 
@@ -99,11 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = demo_feed_settings(settings, feeds_port)
     services = Services.build(settings)
     if args.demo:
-        services.add(DemoComponent(services, settings, args.demo_every))
+        services.add(DemoComponent(services, settings, args.demo_every, ca_file))
         from liveblog.demo import HASHTAG
 
         services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
-    return _run_uvicorn(args, settings, create_app(settings, services, open_services=True), log_options)
+    app = create_app(settings, services, open_services=True)
+    return _run_uvicorn(args, settings, app, {**tls, **log_options})
 
 
 def _run_uvicorn(args: argparse.Namespace, settings: Settings, app: Any, options: dict[str, Any]) -> int:
@@ -146,6 +157,8 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, log_options: di
     that dies is replaced). Each builds its own app from the same configuration."""
     if args.demo:
         raise ConfigError("--demo runs in one process: leave out --workers")
+    if args.https:
+        raise ConfigError("--https (a local CA, for trying things) runs in one process: leave out --workers")
     check_multiprocess(settings, f"--workers {args.workers}")
     config = args.config or default_config()
     if config:
@@ -179,22 +192,36 @@ class DemoComponent:
 
     name = "demo"
 
-    def __init__(self, services: Services, settings: Settings, every: float) -> None:
+    def __init__(
+        self, services: Services, settings: Settings, every: float, ca_file: Path | None = None
+    ) -> None:
         self.services = services
         self.settings = settings
         self.every = every
+        self.ca_file = ca_file  # served over https with this local CA (demo/https.py)
 
     async def open(self, supervisor: Supervisor) -> None:
         from liveblog.demo import demo_note_taker, load_demo
 
         services = self.services
         ids = await load_demo(services)
-        base = f"http://{self.settings.server.host}:{self.settings.server.port}"
+        base = self.settings.server.public_url.rstrip("/") or (
+            f"http://{self.settings.server.host}:{self.settings.server.port}"
+        )
+        fediverse = ""
+        if self.ca_file is not None and services.federation is not None:
+            live = ids["live_session"]
+            handle = await services.db.read(lambda r: r.handle_of("session", live))
+            account = f"@{handle}@{base.split('://', 1)[1]}"
+            fediverse = (
+                f"  From the fediverse: {account}  (this run's CA: {self.ca_file})\n"
+                f"  Follow it:          NODE_EXTRA_CA_CERTS={self.ca_file} scripts/fediverse-follow {account}\n"
+            )
         print(
             f"\n  Liveblog demo is ready: {base}/\n"
             f"  Live session:       {base}/sessions/{ids['live_session']}\n"
             f"  Note-taker link:    {base}{ids['invite_url']}\n"
-            f"  Organiser log in:   {base}/login  (organiser / liveblog-demo)\n",
+            f"  Organiser log in:   {base}/login  (organiser / liveblog-demo)\n" + fediverse,
             flush=True,
         )
         invites = await services.accounts.invites(ids["event"])
@@ -497,6 +524,12 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--demo-every", type=float, default=8.0, metavar="SECONDS", help="demo note-taker's pace"
+    )
+    serve.add_argument(
+        "--https",
+        action="store_true",
+        help="serve https with a certificate from a CA made for this run, written beside the database"
+        " (for fediverse software on this machine: docs/federation.md, 'Try it with the demo')",
     )
     serve.add_argument("--log-level", default="info")
     serve.add_argument(

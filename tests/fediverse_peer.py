@@ -47,6 +47,10 @@ class Peer:
     held: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
     pages: dict[str, str] = field(default_factory=dict)  # path -> HTML (blog posts, for Webmention)
+    avatars_held: bool = False  # avatars are not answered until avatars_release is set
+    authorized_fetch: bool = False  # accounts answer only signed GETs (Mastodon's authorized fetch)
+    unsigned_gets: list[str] = field(default_factory=list)  # why GETs were refused in that mode
+    avatars_release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -86,10 +90,29 @@ class Peer:
         return await eventually(found, timeout, f"a {kind} at the peer")  # type: ignore[no-any-return]
 
 
+async def signed_by(request: Request, body: bytes | None, actor: str | None = None) -> str:
+    """ "ok" when the request carries a valid HTTP Signature by a key fetched from its keyId (and
+    belonging to `actor`, when given), else why not: what a remote server checks."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        params = parse(headers.get("signature", ""))
+        async with httpx.AsyncClient(timeout=10) as client:
+            key_doc = (await client.get(params["keyId"], headers={"accept": AP_JSON})).json()
+        if key_doc["publicKey"]["id"] != params["keyId"] or (actor is not None and key_doc["id"] != actor):
+            raise SignatureError("the key is not the actor's")
+        check(request.method, request.url.path, headers, body, params, key_doc["publicKey"]["publicKeyPem"])
+    except (SignatureError, KeyError, ValueError) as exc:
+        return str(exc)
+    return "ok"
+
+
 def peer_app(peer: Peer) -> Starlette:
     async def actor(request: Request) -> Response:
         name = request.path_params["name"]
         peer.fetches.append(request.url.path)
+        if peer.authorized_fetch and (why := await signed_by(request, None)) != "ok":
+            peer.unsigned_gets.append(why)
+            return Response(status_code=401)
         if name in peer.gone:
             return Response(status_code=410)
         if name not in peer.keys:
@@ -107,21 +130,14 @@ def peer_app(peer: Peer) -> Starlette:
             return Response(status_code=503)
         headers = {k.lower(): v for k, v in request.headers.items()}
         activity = json.loads(body)
-        try:
-            params = parse(headers.get("signature", ""))
-            async with httpx.AsyncClient(timeout=10) as client:
-                key_doc = (await client.get(params["keyId"], headers={"accept": AP_JSON})).json()
-            if key_doc["publicKey"]["id"] != params["keyId"] or key_doc["id"] != activity["actor"]:
-                raise SignatureError("the key is not the actor's")
-            check("POST", request.url.path, headers, body, params, key_doc["publicKey"]["publicKeyPem"])
-            verified = "ok"
-        except (SignatureError, KeyError, ValueError) as exc:
-            verified = str(exc)
+        verified = await signed_by(request, body, str(activity.get("actor")))
         peer.received.append(Delivery(request.url.path, headers, activity, verified))
         return Response(status_code=202)
 
     async def avatar(request: Request) -> Response:
         peer.fetches.append(request.url.path)
+        if peer.avatars_held:
+            await asyncio.wait_for(peer.avatars_release.wait(), 30)
         out = io.BytesIO()
         Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "PNG")
         return Response(out.getvalue(), media_type="image/png")

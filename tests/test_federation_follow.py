@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from liveblog.archive.comments import Limiter
 from liveblog.federation.signatures import http_date, new_key_pair, sign
 from liveblog.services import Services
 from tests.conftest import LiveServer, Seed, organiser_csrf, query, run_server, seed, settings_for
@@ -235,3 +236,40 @@ async def test_keys_are_not_fetched_from_private_addresses_by_default(
         assert "loopback" in answer.json()["error"]["message"]
         assert w.peer.fetches == []  # nothing was asked of the peer
         assert await w.followers() == []
+
+
+async def test_our_fetches_are_signed_for_servers_in_authorized_fetch_mode(world: World) -> None:
+    # alice's server answers only signed GETs, checking them as Mastodon's authorized fetch
+    # does: a key fetched from its keyId (our instance actor), the signature over the request.
+    world.peer.authorized_fetch = True
+    alice = world.peer.add("alice")
+    async with httpx.AsyncClient(timeout=10) as client:
+        unsigned = await client.get(alice, headers={"accept": AP_JSON})
+    assert unsigned.status_code == 401 and world.peer.unsigned_gets  # the mode is real
+    world.peer.unsigned_gets.clear()
+    answer = await world.peer.post(world.inbox, world.follow("alice"), as_="alice")
+    assert answer.status_code == 202, answer.text  # her key and her account were read, signed
+    assert world.peer.unsigned_gets == []
+    assert (await world.followers())[0][1] == alice
+
+
+async def test_a_remote_server_over_its_rate_gets_429(world: World) -> None:
+    fed = world.live.services.federation
+    assert fed is not None
+    fed.per_host = Limiter(((2, 60.0),))  # the rule as INBOX_PER_MINUTE's, with a small number
+    world.peer.add("alice")
+    codes = [
+        (await world.peer.post(world.inbox, world.follow("alice", n), as_="alice")).status_code
+        for n in range(3)
+    ]
+    assert codes == [202, 202, 429]
+
+
+async def test_an_activity_over_the_size_cap_is_refused_unread(world: World) -> None:
+    world.peer.add("alice")
+    cap = world.live.services.settings.federation.max_document_bytes
+    big = {**world.follow("alice"), "summary": "x" * cap}
+    answer = await world.peer.post(world.inbox, big, as_="alice")
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_large"
+    assert world.peer.fetches == []  # not even its signature's key was asked for
+    assert await world.followers() == []

@@ -5,6 +5,7 @@ removed), the event's announcements, the paged outbox, and the durable delivery 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from liveblog.capture.notes import Author
+from liveblog.federation.delivery import DELIVERIES_PER_HOST
 from tests.archive_fixtures import social_post
 from tests.conftest import eventually, query
 from tests.fediverse_peer import AP_JSON, Delivery
@@ -187,6 +189,37 @@ async def test_failed_deliveries_are_tried_again_with_growing_pauses(world: Worl
     (create,) = await arrivals(world, "Create")
     assert "patience" in create.activity["object"]["content"]
     await queue_empty(world)
+
+
+async def test_a_server_is_sent_at_most_four_deliveries_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await followed(world, "alice")
+    fed, delivery = world.live.services.federation, world.live.services.delivery
+    assert fed is not None and delivery is not None
+    slow = asyncio.Event()  # alice's server takes its time with each POST, until this is set
+    at_once = [0, 0]  # now, most
+    post_body = fed.post_body
+
+    async def slow_server(inbox: str, signer: str, body: bytes) -> int:
+        at_once[0] += 1
+        at_once[1] = max(at_once)
+        try:
+            await slow.wait()
+            return await post_body(inbox, signer, body)
+        finally:
+            at_once[0] -= 1
+
+    monkeypatch.setattr(fed, "post_body", slow_server)
+    for n in range(7):
+        await write(world, {"type": "note.create", "body": f"Note {n}"})
+    # Every delivery started, and only DELIVERIES_PER_HOST of them talking to the server (on
+    # this loop: the others wait for a slot, or they would be at the server by now).
+    await eventually(lambda: len(delivery._in_flight) == 7, 10, "seven deliveries started")
+    assert at_once == [DELIVERIES_PER_HOST, DELIVERIES_PER_HOST]
+    slow.set()
+    await arrivals(world, "Create", 7)
+    assert at_once[1] == DELIVERIES_PER_HOST == 4
 
 
 async def test_a_server_failing_for_two_days_is_given_up_until_it_comes_back(world: World) -> None:

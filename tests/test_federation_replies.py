@@ -4,12 +4,16 @@ and boosts are counted, and blocked accounts and servers are ignored."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from liveblog.capture.notes import Author
+from liveblog.web.app import make_templates
+from liveblog.web.static_site import export_site
 from tests.conftest import eventually, query
 from tests.fediverse_peer import AP_JSON
 from tests.test_federation_follow import World, make_world
@@ -124,6 +128,19 @@ async def test_replies_wait_for_moderation_when_the_event_premoderates(world: Wo
     )
     rows = await query(world.live.services.db, "SELECT parent_id, body FROM comments ORDER BY id")
     assert rows[1] == (queue.pending[0].id, "and more")
+    # Both are on the knowledge page once approved, as @user@instance with the avatar, threaded.
+    (second,) = (await world.live.services.comments.moderation_queue()).pending
+    await world.live.services.comments.moderate(second.id, "approve", by="org")
+    s = world.seed
+    await world.live.services.programme.set_state(s.session_id, "ended")
+    account_id = (await comments_of(world))[0]
+    async with world.live.client() as reader:
+        page = (await reader.get(f"/archive/sessions/{s.session_id}")).text
+    host = world.peer.url.removeprefix("http://")
+    thread = page[page.index('id="comment-list"') :]
+    assert thread.count(f'<strong class="comment-author">@alice@{host}</strong>') == 2
+    assert thread.count(f'<img class="comment-avatar" src="/ap/avatars/{account_id}"') == 2
+    assert thread.index("hello") < thread.index('class="replies"') < thread.index("and more")
 
 
 async def test_likes_and_boosts_are_counted_once_and_undone(world: World) -> None:
@@ -147,6 +164,88 @@ async def test_likes_and_boosts_are_counted_once_and_undone(world: World) -> Non
     undo = {"id": f"{alice}/undo/9", "type": "Undo", "actor": alice, "object": like}
     await world.peer.post(f"{world.live.url}/ap/inbox", undo, as_="alice")
     assert await counts() == (0, 1)
+
+
+async def stream_of(world: World) -> list[tuple[int, str, str]]:
+    rows = await query(
+        world.live.services.db,
+        f"SELECT seq, op, payload FROM changes WHERE session_id = '{world.seed.session_id}' ORDER BY seq",
+    )
+    return [(int(seq), str(op), str(payload)) for seq, op, payload in rows]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+async def test_likes_and_boosts_are_shown_on_public_pages_and_change_live(world: World) -> None:
+    note_id = await published_note(world)
+    item_id = int(note_id.rsplit("/", 1)[-1])
+    s = world.seed
+    alice, bob = world.peer.actor("alice"), world.peer.add("bob")
+    like = {"id": f"{alice}/likes/1", "type": "Like", "actor": alice, "object": note_id}
+    for activity, who in (
+        (like, "alice"),
+        ({**like, "id": f"{alice}/likes/again"}, "alice"),  # counted once: no change
+        ({"id": f"{bob}/likes/1", "type": "Like", "actor": bob, "object": note_id}, "bob"),
+        ({"id": f"{bob}/boosts/1", "type": "Announce", "actor": bob, "object": note_id}, "bob"),
+    ):
+        assert (await world.peer.post(f"{world.live.url}/ap/inbox", activity, as_=who)).status_code == 202
+    undo = {"id": f"{alice}/undo/1", "type": "Undo", "actor": alice, "object": like["id"]}  # by id
+    await world.peer.post(f"{world.live.url}/ap/inbox", undo, as_="alice")
+
+    # Each count that changed is a change of the session's stream, in seq order, without holes.
+    changes = await stream_of(world)
+    assert [seq for seq, _, _ in changes] == list(range(1, len(changes) + 1))
+    shown = [json.loads(p) for _, op, p in changes if op == "note.reactions"]
+    assert [(c["item_id"], c["kind"], c["likes"], c["boosts"]) for c in shown] == [
+        (item_id, "note", 1, 0),
+        (item_id, "note", 2, 0),
+        (item_id, "note", 2, 1),
+        (item_id, "note", 1, 1),
+    ]
+    assert [c["seq"] for c in shown] == [seq for seq, op, _ in changes if op == "note.reactions"]
+
+    line = '<span aria-hidden="true">♥ 1 · ⟳ 1</span><span class="visually-hidden">1 like and 1 boost</span> on the fediverse'
+    async with world.live.client() as reader:  # anyone: no login
+        page = (await reader.get(f"/sessions/{s.session_id}")).text
+        card = page[page.index(f'id="item-{item_id}"') :]
+        assert line in card[: card.index("</article>")]
+        assert 'id="reactions-template"' in page  # what the script fills when they change live
+        snapshot = (await reader.get(f"/api/v1/sessions/{s.session_id}/items")).json()
+        assert snapshot["reactions"] == {str(item_id): {"likes": 1, "boosts": 1}}
+        assert snapshot["seq"] == changes[-1][0]
+
+        # The knowledge page shows them too, and again once they change (its cards are kept).
+        await world.live.services.programme.set_state(s.session_id, "ended")
+        knowledge = (await reader.get(f"/archive/sessions/{s.session_id}")).text
+        card = knowledge[knowledge.index(f'id="item-{item_id}"') :]
+        assert line in card[: card.index("</article>")]
+        await world.live.services.archive.cards_kept()
+        boost = {"id": f"{alice}/boosts/1", "type": "Announce", "actor": alice, "object": note_id}
+        await world.peer.post(f"{world.live.url}/ap/inbox", boost, as_="alice")
+        knowledge = (await reader.get(f"/archive/sessions/{s.session_id}")).text
+        assert '♥ 1 · ⟳ 2</span><span class="visually-hidden">1 like and 2 boosts</span>' in knowledge
+        # The replay plays what the session said: likes, which come at any time (days later
+        # too), are not steps of it, so they never stretch it.
+        replay = (await reader.get(f"/archive/sessions/{s.session_id}/replay.json")).json()
+        assert [step["op"] for step in replay["steps"] if step["op"] == "note.reactions"] == []
+        markdown = (await reader.get(f"/archive/sessions/{s.session_id}.md")).text
+        assert "_1 like and 2 boosts on the fediverse_" in markdown
+        # The static site shows them as the knowledge page does.
+        site = world.live.services.settings.database.path + ".site"
+        await export_site(world.live.services, make_templates().env, s.event_id, Path(site))
+        saved = (Path(site) / "sessions" / f"{s.session_id}.html").read_text()
+        assert '♥ 1 · ⟳ 2</span><span class="visually-hidden">1 like and 2 boosts</span>' in saved
+
+        # A deleted note (by an organiser, after the end) takes its counts with it, from the
+        # pages and from the stream.
+        organiser = Author("org", "account:1", is_moderator=True)
+        await world.live.services.notes.handle(
+            s.session_id, organiser, {"client_id": "gone", "type": "note.delete", "item_id": item_id}
+        )
+        knowledge = (await reader.get(f"/archive/sessions/{s.session_id}")).text
+        assert knowledge.count('class="item-reactions') == 1  # the script's template only
+        snapshot = (await reader.get(f"/api/v1/sessions/{s.session_id}/items")).json()
+    assert snapshot["reactions"] == {}
+    assert [op for _, op, _ in await stream_of(world) if op == "note.reactions"] == []
 
 
 async def test_blocked_accounts_and_servers_are_ignored(world: World) -> None:

@@ -80,6 +80,16 @@ def _md_lines(text: str, prefix: str = "") -> str:
     return "\n".join(prefix + line if line else prefix.rstrip() for line in text.strip().splitlines())
 
 
+def reactions_text(counts: dict[str, int]) -> str:
+    """A note's likes and boosts on the fediverse in words: '3 likes and 1 boost on the fediverse'."""
+    said = [
+        plural(n, word)
+        for kind, word in (("Like", "like"), ("Announce", "boost"))
+        if (n := counts.get(kind, 0))
+    ]
+    return " and ".join(said) + " on the fediverse"
+
+
 def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str = "") -> str:
     s, e = page.session, page.event
     out = [f"# {s.title}", ""]
@@ -99,6 +109,8 @@ def session_markdown(page: KnowledgePage, thread: Thread | None, base_url: str =
     for i in page.note_items:
         star = " ★" if i.key_point else ""
         out += [f"### {i.typed_at[11:16]} · {i.author}{star} {{#item-{i.id}}}", "", i.body.strip(), ""]
+        if counts := page.reactions.get(i.id):  # as the knowledge page shows them
+            out += [f"_{reactions_text(counts)}_", ""]
     if page.post_items:
         out += ["## Social posts", ""]
         for i in page.post_items:

@@ -28,12 +28,17 @@ def _moment(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+# Changes that are no part of what the session said: a note's likes and boosts on the fediverse
+# come at any time, days after the session too, and a replay shows none of them.
+NOT_REPLAYED = frozenset({"note.reactions"})
+
+
 def schedule(changes: list[dict[str, Any]]) -> list[Step]:
     """Steps in sequence order; each at its change's commit time relative to the first. Commit
     times follow sequence numbers (one writer), so offsets never go back; a clock step backwards
     on the server is clamped rather than replayed out of order."""
     steps: list[Step] = []
-    ordered = sorted(changes, key=lambda c: c["seq"])
+    ordered = sorted((c for c in changes if c["op"] not in NOT_REPLAYED), key=lambda c: c["seq"])
     if not ordered:
         return steps
     start = _moment(ordered[0]["created_at"])

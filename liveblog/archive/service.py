@@ -139,6 +139,8 @@ class KnowledgePage:
     version: str
     moderation: str = ""  # the ledger's public counts (archive/ledger.py), "" for none
     moderation_reasons: str = ""  # and the reasons given, when the event shows them
+    # Its notes' likes and boosts on the fediverse: {item id: {"Like": n, "Announce": m}}.
+    reactions: dict[int, dict[str, int]] = field(default_factory=dict)
 
     @property
     def note_count(self) -> int:
@@ -853,6 +855,7 @@ async def _read_page(
         moderation_reasons=public_reasons(await r.moderation_reasons(session_id, COUNTED))
         if event.public_reasons
         else "",
+        reactions=await r.reaction_counts(session_id),
     )
 
 

@@ -14,6 +14,9 @@ from liveblog.models import PARTICIPATION, SEARCH_LANGUAGES, SESSION_STATES, Eve
 from liveblog.storage import Store, Tx, Unit
 from liveblog.text import xml_chars
 
+# A session's notes' likes and boosts on the fediverse: {item id: {"Like": n, "Announce": m}}.
+Reactions = dict[int, dict[str, int]]
+
 
 class StreamHead(NamedTuple):
     """The first page of a session's stream (Programme.stream_head)."""
@@ -23,6 +26,7 @@ class StreamHead(NamedTuple):
     items: list[Item]  # the newest notes and posts, oldest first
     key_points: list[Item]
     total: int  # notes and posts in the whole stream
+    reactions: Reactions  # its notes' likes and boosts on the fediverse
 
 
 async def _stream_session(r: Unit, session_id: str) -> tuple[Session, Event]:
@@ -468,16 +472,17 @@ class Programme:
             raise NotFound("There is no such session.", code="unknown_session")
         return session.state
 
-    async def session_snapshot(self, session_id: str) -> tuple[Session, Event, list[Item]]:
-        """The session (with epoch and seq), its event and its items as of that seq, in one snapshot."""
+    async def session_snapshot(self, session_id: str) -> tuple[Session, Event, list[Item], Reactions]:
+        """The session (with epoch and seq), its event, its items and their likes and boosts as
+        of that seq, in one snapshot."""
 
-        async def read(r: Unit) -> tuple[Session, Event, list[Item]]:
+        async def read(r: Unit) -> tuple[Session, Event, list[Item], Reactions]:
             session = await r.get_stream_session(session_id)
             if session is None:
                 raise NotFound("There is no such session.", code="unknown_session")
             event = await r.get_event(session.event_id)
             assert event is not None
-            return session, event, await r.list_items(session_id)
+            return session, event, await r.list_items(session_id), await r.reaction_counts(session_id)
 
         return await self.db.read(read, pool="pages")
 
@@ -495,15 +500,18 @@ class Programme:
                 newest[::-1],
                 await r.list_key_points(session_id),
                 await r.count_stream_upto(session_id, None),
+                await r.reaction_counts(session_id),
             )
 
         return await self.db.read(read, pool="pages")
 
-    async def stream_page(self, session_id: str, before: int, size: int) -> tuple[Session, list[Item]]:
-        """The session and up to `size` notes and posts placed before item `before`, oldest
-        first, in one snapshot (the session's seq says what the page reflects)."""
+    async def stream_page(
+        self, session_id: str, before: int, size: int
+    ) -> tuple[Session, list[Item], Reactions]:
+        """The session, up to `size` notes and posts placed before item `before` (oldest first)
+        and the likes and boosts, in one snapshot (the session's seq says what it reflects)."""
 
-        async def read(r: Unit) -> tuple[Session, list[Item]]:
+        async def read(r: Unit) -> tuple[Session, list[Item], Reactions]:
             session = await r.get_stream_session(session_id)
             if session is None:
                 raise NotFound("There is no such session.", code="unknown_session")
@@ -512,20 +520,23 @@ class Programme:
                 raise BadRequest(
                     f"before={before} is not an item of this session", code="invalid_field", field="before"
                 )
-            return session, (await r.list_stream_page(session_id, before, size))[::-1]
+            items = (await r.list_stream_page(session_id, before, size))[::-1]
+            return session, items, await r.reaction_counts(session_id)
 
         return await self.db.read(read, pool="pages")
 
     async def stream_numbered(
         self, session_id: str, first: int, size: int
-    ) -> tuple[Session, Event, list[Item], int]:
+    ) -> tuple[Session, Event, list[Item], int, Reactions]:
         """A numbered page: the session, its event, `size` notes and posts from the `first`-th
-        from the oldest (oldest first) and how many there are in all, in one snapshot."""
+        from the oldest (oldest first), how many there are in all and the likes and boosts, in
+        one snapshot."""
 
-        async def read(r: Unit) -> tuple[Session, Event, list[Item], int]:
+        async def read(r: Unit) -> tuple[Session, Event, list[Item], int, Reactions]:
             session, event = await _stream_session(r, session_id)
             items = await r.list_stream_numbered(session_id, first, size)
-            return session, event, items, await r.count_stream_upto(session_id, None)
+            total = await r.count_stream_upto(session_id, None)
+            return session, event, items, total, await r.reaction_counts(session_id)
 
         return await self.db.read(read, pool="pages")
 

@@ -430,12 +430,19 @@ class Federation:
             removed = await self.db.write(lambda tx: tx.remove_follower(local[0], local[1], actor))
             return f"{actor} unfollowed" if removed else "Undo of an unknown Follow ignored"
         inner_id = ap.id_of(inner)
+
+        async def unreact(tx: Unit) -> bool:
+            item_id = await tx.remove_reaction(inner_id, actor)
+            if item_id is not None:
+                await _show_reactions(tx, item_id)
+            return item_id is not None
+
         if isinstance(inner, dict) and inner.get("type") in ("Like", "Announce"):
-            gone = await self.db.write(lambda tx: tx.remove_reaction(inner_id, actor))
+            gone = await self.db.write(unreact)
             return f"{inner['type']} undone" if gone else "Undo of an unknown reaction ignored"
         ended = await self.db.write(lambda tx: tx.unfollow(actor, inner_id))
         if not ended:  # an Undo naming a like or boost by its id only
-            ended = await self.db.write(lambda tx: tx.remove_reaction(inner_id, actor))
+            ended = await self.db.write(unreact)
         return f"{actor} undid {inner_id}" if ended else "Undo ignored"
 
     # -- replies, reactions ------------------------------------------------------------------------
@@ -468,30 +475,35 @@ class Federation:
             raise BadRequest(f"the author's account cannot be read: {exc}") from None
         name = author.get("preferredUsername")
         handle = f"@{name}@{urlsplit(actor).netloc}" if isinstance(name, str) and name else actor
+        # The author's avatar, fetched before the comment is written: a page shows a comment live
+        # as its change arrives, with the avatar as it is then (not our stand-in, kept an hour).
+        avatar = await self._avatar_to_copy(actor, author, item_id, in_reply_to)
 
-        async def op(tx: Unit) -> tuple[str, str | None]:
+        async def op(tx: Unit) -> str:
             if await tx.reply_of(object_id) is not None:
-                return "a reply already kept ignored", None
+                return "a reply already kept ignored"
             parent_id = None
             if item_id is not None:
                 state = await tx.published_note(item_id)
                 item = await tx.get_item(item_id)
                 if state is None or state[1] or item is None:
-                    return "a reply to a note we did not publish ignored", None
+                    return "a reply to a note we did not publish ignored"
                 session_id = item.session_id
             else:
                 known = await tx.reply_of(in_reply_to)
                 parent = None if known is None else await tx.get_comment(known[0])
                 if parent is None or not parent.public:
-                    return "a Note that replies to nothing of ours ignored", None
+                    return "a Note that replies to nothing of ours ignored"
                 session_id, parent_id = parent.session_id, parent.id
             session = await tx.get_session(session_id)
             if session is None or not await tx.federation_on(session.event_id):
-                return "a reply to a session not federated ignored", None
+                return "a reply to a session not federated ignored"
             account_id = await tx.remote_author(actor, handle)
             if await tx.account_banned(account_id) or await tx.thread_locked(session_id):
-                return "a reply from a banned author or to a locked thread ignored", None
+                return "a reply from a banned author or to a locked thread ignored"
             premoderated = await tx.event_premoderation(session.event_id)
+            if avatar is not None and not await tx.author_avatar(actor):
+                await tx.set_author_avatar(actor, await tx.insert_media(session_id, *avatar, None))
             comment, _ = await tx.insert_comment(
                 session_id=session_id,
                 parent_id=parent_id,
@@ -503,35 +515,33 @@ class Federation:
                 ip="",
             )
             await tx.add_reply(object_id, comment.id, actor)
-            return f"reply from {handle} kept as comment {comment.id}", session_id
+            return f"reply from {handle} kept as comment {comment.id}"
 
-        done, session_id = await self.db.write(op)
-        if session_id is not None:
-            await self._copy_avatar(actor, author, session_id)
-        return done
+        return await self.db.write(op)
 
     async def avatar_of(self, account_id: int) -> str:
         """The media id of the avatar of a replier's account ('' when none)."""
         return await self.db.read(lambda r: r.avatar_of_account(account_id), pool="pages")
 
-    async def _copy_avatar(self, actor: str, author: dict[str, Any], session_id: str) -> None:
-        """The author's avatar, copied to our media once (capture/outbound.py's rules)."""
+    async def _avatar_to_copy(
+        self, actor: str, author: dict[str, Any], item_id: int | None, in_reply_to: str
+    ) -> tuple[str, bytes] | None:
+        """The author's avatar (content type, cleaned bytes) to copy to our media with their
+        reply, fetched under capture/outbound.py's rules; None when copied already, when there
+        is none, or when the reply answers nothing of ours (it will be ignored)."""
         icon = author.get("icon")
         url = ap.id_of(icon.get("url")) if isinstance(icon, dict) else ""
         if not url or self.media is None:
-            return
-        if await self.db.read(lambda r: r.author_avatar(actor)):
-            return
-        fetched = await self.media.fetch(url)
-        if fetched is None:
-            return
-        content_type, data = fetched
+            return None
 
-        async def keep(tx: Unit) -> None:
-            media_id = await tx.insert_media(session_id, content_type, data, None)
-            await tx.set_author_avatar(actor, media_id)
+        async def wanted(r: Unit) -> bool:
+            if await r.author_avatar(actor):
+                return False
+            return item_id is not None or await r.reply_of(in_reply_to) is not None
 
-        await self.db.write(keep)
+        if not await self.db.read(wanted):
+            return None
+        return await self.media.fetch(url)
 
     async def _edit_reply(self, update: dict[str, Any]) -> str:
         actor = ap.id_of(update.get("actor"))
@@ -579,7 +589,10 @@ class Federation:
             state = await tx.published_note(item_id)
             if state is None or state[1]:
                 return False
-            return await tx.add_reaction(ap.id_of(activity), actor, kind, item_id)
+            if not await tx.add_reaction(ap.id_of(activity), actor, kind, item_id):
+                return False
+            await _show_reactions(tx, item_id)
+            return True
 
         return f"{kind} counted" if await self.db.write(op) else f"{kind} ignored"
 
@@ -779,6 +792,22 @@ async def _authors_reply(tx: Unit, object_id: str, actor: str) -> Comment | None
         return None
     comment = await tx.get_comment(known[0])
     return None if comment is None or comment.deleted else comment
+
+
+async def _show_reactions(tx: Unit, item_id: int) -> None:
+    """A note's likes and boosts as they now are, a change of its session's stream in the same
+    transaction (docs/protocol.md, `note.reactions`): its pages show them, updated live."""
+    item = await tx.get_item(item_id)
+    if item is None or item.deleted:
+        return
+    counts = await tx.reactions_of(item_id)
+    fields = {
+        "item_id": item_id,
+        "kind": item.kind,
+        "likes": counts.get("Like", 0),
+        "boosts": counts.get("Announce", 0),
+    }
+    await tx.append_change(item.session_id, "note.reactions", item_id, lambda seq: fields)
 
 
 async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:

@@ -472,16 +472,26 @@ class ReplyOps(OpsBase):
             )
         )
 
-    async def remove_reaction(self, activity_id: str, actor: str) -> int:
-        return await self.db.execute(
-            "DELETE FROM federation_reactions WHERE activity_id = ? AND actor = ?", (activity_id, actor)
+    async def remove_reaction(self, activity_id: str, actor: str) -> int | None:
+        """Take a like or boost back; the id of the note it was of (None: no such reaction)."""
+        item_id = await self.db.fetch_value(
+            "DELETE FROM federation_reactions WHERE activity_id = ? AND actor = ? RETURNING item_id",
+            (activity_id, actor),
         )
+        return None if item_id is None else int(item_id)
+
+    async def reactions_of(self, item_id: int) -> dict[str, int]:
+        """{"Like": n, "Announce": m} of one note (kinds with none left out)."""
+        rows = await self.db.fetch_all(
+            "SELECT type, count(*) FROM federation_reactions WHERE item_id = ? GROUP BY type", (item_id,)
+        )
+        return {str(kind): int(n) for kind, n in rows}
 
     async def reaction_counts(self, session_id: str) -> dict[int, dict[str, int]]:
-        """{item id: {"Like": n, "Announce": m}} for a session's notes."""
+        """{item id: {"Like": n, "Announce": m}} for a session's notes (not deleted)."""
         rows = await self.db.fetch_all(
             "SELECT r.item_id, r.type, count(*) FROM federation_reactions r JOIN items i ON i.id = r.item_id"
-            " WHERE i.session_id = ? GROUP BY r.item_id, r.type",
+            " WHERE i.session_id = ? AND i.deleted = 0 GROUP BY r.item_id, r.type",
             (session_id,),
         )
         counts: dict[int, dict[str, int]] = {}

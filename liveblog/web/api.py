@@ -210,13 +210,18 @@ async def session_items(request: Request) -> Response:
     svc = services(request)
     session_id = request.path_params["session_id"]
 
-    session, _event, items = await svc.programme.session_snapshot(session_id)
+    session, _event, items, reactions = await svc.programme.session_snapshot(session_id)
     return ok(
         {
             "session": session.to_wire(),
             "epoch": session.stream_epoch,
             "seq": session.last_seq,
             "items": [i.to_wire() for i in items],
+            # Likes and boosts on the fediverse, of the notes that have any (docs/protocol.md).
+            "reactions": {
+                str(item_id): {"likes": c.get("Like", 0), "boosts": c.get("Announce", 0)}
+                for item_id, c in reactions.items()
+            },
         }
     )
 

@@ -60,16 +60,22 @@ class Cards:
     version and of the venue's time zone the card shows times in, so a change of any renders
     every card again, lazily) and the session's
     end time (a card says "Edited after the event"). The stored HTML is this renderer's own
-    autoescaped output, so a page made of kept cards is byte for byte a freshly rendered one."""
+    autoescaped output, so a page made of kept cards is byte for byte a freshly rendered one.
+
+    A note's likes and boosts (templates/_reactions.html) are not in its kept card, whose key is
+    the item's version: they are added as the page's cards are assembled, and the assembled
+    cards are kept for the stream position, which every change of the counts moves on."""
 
     TEMPLATE = "archive/_card.html"
+    REACTIONS = "_reactions.html"
 
     def __init__(self, env: jinja2.Environment) -> None:
         assert env.loader is not None
-        source = env.loader.get_source(env, self.TEMPLATE)[0]
+        source = "\0".join(env.loader.get_source(env, name)[0] for name in (self.TEMPLATE, self.REACTIONS))
         zone = env.globals.get("venue_timezone", "UTC")
         self.version = hashlib.sha256(f"{jinja2.__version__}\0{zone}\0{source}".encode()).hexdigest()[:16]
         self._card = env.get_template(self.TEMPLATE).module.card  # type: ignore[attr-defined]
+        self._reactions = env.get_template(self.REACTIONS).module.reactions_line  # type: ignore[attr-defined]
 
     def key(self, session: Session) -> str:
         return f"{self.version}:{session.ended_at or ''}"
@@ -81,8 +87,8 @@ class Cards:
         if view.section is not None:
             return Markup(view.section.notes_html), Markup(view.section.posts_html), [], None
         fresh: list[RenderedCard] = []
-        notes = "\n".join([self.slot_html(view, slot, fresh) for slot in view.notes])
-        posts = "\n".join([self.slot_html(view, slot, fresh) for slot in view.posts])
+        notes = "\n".join([self.shown_html(view, slot, fresh) for slot in view.notes])
+        posts = "\n".join([self.shown_html(view, slot, fresh) for slot in view.posts])
         s = view.session
         section = CardSection(
             s.id,
@@ -107,6 +113,16 @@ class Cards:
         fresh.append(RenderedCard(item.id, item.version, text, slot.words))
         return text
 
+    def shown_html(self, view: KnowledgePage, slot: CardSlot, fresh: list[RenderedCard]) -> str:
+        """One slot's card as the page shows it: with its note's likes and boosts, if any."""
+        text = self.slot_html(view, slot, fresh)
+        counts = view.reactions.get(slot.item_id)
+        if not counts:
+            return text
+        card = text.rstrip()
+        assert card.endswith("</article>"), "a knowledge card ends its <article>"
+        return f"{card[: -len('</article>')]}  {self._reactions(counts)}\n</article>{text[len(card) :]}"
+
 
 class SlotCards(Sequence[str]):
     """A knowledge page's slots as card HTML, each card rendered only when read: a long page's
@@ -130,9 +146,9 @@ class SlotCards(Sequence[str]):
         # Stripped, as split_cards() gives assembled cards: a page is the same bytes either way.
         if isinstance(index, slice):
             return [
-                self._cards.slot_html(self._view, slot, self._fresh).strip() for slot in self._slots[index]
+                self._cards.shown_html(self._view, slot, self._fresh).strip() for slot in self._slots[index]
             ]
-        return self._cards.slot_html(self._view, self._slots[index], self._fresh).strip()
+        return self._cards.shown_html(self._view, self._slots[index], self._fresh).strip()
 
 
 def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from liveblog.errors import BadRequest, LiveblogError, NotFound
+from liveblog.errors import BadRequest, LiveblogError, NotFound, TooLarge
 from liveblog.federation import documents as ap
 from liveblog.federation.service import Federation
 from liveblog.web.auth import services
@@ -160,7 +160,7 @@ async def inbox(request: Request) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         if body is None:
-            raise BadRequest("that activity is too large")
+            raise TooLarge(f"that activity is over {fed.settings.max_document_bytes} bytes")
         done = await fed.receive(
             fed.base(base_url(request)), target, "POST", path + (f"?{query}" if query else ""), headers, body
         )
@@ -204,11 +204,17 @@ def is_handle(author: object) -> bool:
 
 
 async def avatar(request: Request) -> Response:
-    """A fediverse replier's avatar, copied to our media; our icon when there is none."""
+    """A fediverse replier's avatar, copied to our media; our icon when there is none (not
+    kept by browsers: a copy made later shows at once)."""
     fed = federation(request)
     media_id = await fed.avatar_of(request.path_params["account_id"])
-    target = f"/media/{media_id}" if media_id else "/static/fediverse-icon.png"
-    return RedirectResponse(target, status_code=302, headers={"cache-control": "public, max-age=3600"})
+    if not media_id:
+        return RedirectResponse(
+            "/static/fediverse-icon.png", status_code=302, headers={"cache-control": "no-cache"}
+        )
+    return RedirectResponse(
+        f"/media/{media_id}", status_code=302, headers={"cache-control": "public, max-age=3600"}
+    )
 
 
 # -- organisers --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.archive.service import KnowledgePage
+from liveblog.capture.programme import Reactions
 from liveblog.errors import BadRequest, NotFound
 from liveblog.models import RenderedCard
 from liveblog.web.archive import SlotCards, cards_of, knowledge_page
@@ -42,9 +43,10 @@ def _whole(value: str | None, name: str) -> int:
     return int(value)
 
 
-def _cards(request: Request, items: list[Any]) -> str:
+def _cards(request: Request, items: list[Any], reactions: Reactions) -> str:
     """Live stream cards (templates/_items.html), newest first, as the first page has them."""
-    return str(request.app.state.templates.env.get_template("_cards.html").render(items=items))
+    cards = request.app.state.templates.env.get_template("_cards.html")
+    return str(cards.render(items=items, reactions=reactions))
 
 
 async def older_cards(request: Request) -> Response:
@@ -53,12 +55,14 @@ async def older_cards(request: Request) -> Response:
     changes after that seq on top."""
     session_id = request.path_params["session_id"]
     before = _whole(request.query_params.get("before"), "before")
-    session, items = await services(request).programme.stream_page(session_id, before, STREAM_PAGE + 1)
+    session, items, reactions = await services(request).programme.stream_page(
+        session_id, before, STREAM_PAGE + 1
+    )
     more = len(items) > STREAM_PAGE
     items = items[-STREAM_PAGE:] if more else items
     return JSONResponse(
         {
-            "html": _cards(request, items),
+            "html": _cards(request, items, reactions),
             "before": items[0].id if more and items else None,
             "epoch": session.stream_epoch,
             "seq": session.last_seq,
@@ -76,7 +80,7 @@ async def stream_page(request: Request) -> Response:
     if number < 1:
         raise NotFound("Pages are numbered from 1.")
     svc = services(request)
-    session, event, items, total = await svc.programme.stream_numbered(
+    session, event, items, total, reactions = await svc.programme.stream_numbered(
         session_id, (number - 1) * STREAM_PAGE, STREAM_PAGE
     )
     if session.state == "ended" and not session.is_event_feed:
@@ -92,7 +96,7 @@ async def stream_page(request: Request) -> Response:
             "organiser": organiser,
             "session": session,
             "event": event,
-            "cards_html": Markup(_cards(request, items)),
+            "cards_html": Markup(_cards(request, items, reactions)),
             "number": number,
             "pages": pages,
             "first": (number - 1) * STREAM_PAGE + 1,

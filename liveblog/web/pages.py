@@ -68,7 +68,7 @@ async def _build_view(request: Request, session_id: str) -> StreamView:
     head = await services(request).programme.stream_head(session_id, STREAM_PAGE)
     items = head.items
     cards = request.app.state.templates.env.get_template("_cards.html")
-    html = await off_loop(lambda: cards.render(items=items), len(items))
+    html = await off_loop(lambda: cards.render(items=items, reactions=head.reactions), len(items))
     older = older_link(session_id, [i.id for i in items], head.total)
     return StreamView(head.session, head.event, items, Markup(html), head.key_points, older)
 
@@ -168,7 +168,7 @@ CARD_KINDS = ("note", "social")
 
 
 async def snapshot(request: Request, session_id: str) -> tuple[Session, Event, list[Any]]:
-    session, event, items = await services(request).programme.session_snapshot(session_id)
+    session, event, items, _ = await services(request).programme.session_snapshot(session_id)
     # Polls and questions live in the audience panel, not among the notes.
     return session, event, [i for i in items if i.kind in CARD_KINDS]
 

@@ -1,8 +1,10 @@
 // Comment threads, live: new, edited and removed comments arrive through the session's stream
 // (the same sequence numbers and resume as notes). On the live page the viewer's stream is
 // shared (viewer.js re-dispatches each change as "liveblog:change"); on a knowledge page this
-// script follows the stream itself. Comment HTML is sanitised on the server; the rest is text.
+// script follows the stream itself, and shows its notes' likes and boosts as they change.
+// Comment HTML is sanitised on the server; the rest is text.
 import { LiveStream } from "./stream.js";
+import { showReactions } from "./items.js";
 
 const box = document.getElementById("comments");
 if (box) start(box);
@@ -118,6 +120,12 @@ function start(box) {
     return;
   }
   const stream = new LiveStream({ session: box.dataset.session, epoch: box.dataset.epoch, seq: box.dataset.seq });
-  stream.addEventListener("change", (e) => apply(e.detail));
+  stream.addEventListener("change", (e) => {
+    apply(e.detail);
+    // The page's notes' likes and boosts on the fediverse follow the same stream.
+    const msg = e.detail;
+    const card = msg && msg.op === "note.reactions" ? document.getElementById(`item-${msg.item_id}`) : null;
+    if (card) showReactions(card, msg.likes, msg.boosts);
+  });
   stream.start();
 }

@@ -83,6 +83,25 @@ export function renderItem(item) {
   return article;
 }
 
+// A note's likes and boosts on the fediverse (a `note.reactions` change, docs/protocol.md): the
+// discreet line at the end of its card, from the markup of templates/_reactions.html, as the
+// server renders it; no line when both are 0.
+export function showReactions(article, likes, boosts) {
+  const old = article.querySelector(":scope > .item-reactions");
+  if (!likes && !boosts) {
+    if (old) old.remove();
+    return;
+  }
+  const line = fromTemplate("reactions-template");
+  const count = (n, one) => `${n} ${n === 1 ? one : `${one}s`}`;
+  const shown = [likes ? `♥ ${likes}` : "", boosts ? `⟳ ${boosts}` : ""].filter(Boolean);
+  const said = [likes ? count(likes, "like") : "", boosts ? count(boosts, "boost") : ""].filter(Boolean);
+  line.querySelector("[aria-hidden]").textContent = shown.join(" · ");
+  line.querySelector(".visually-hidden").textContent = said.join(" and ");
+  if (old) old.replaceWith(line);
+  else article.append(line);
+}
+
 // Server-rendered times are the venue's (archive.timezone): show them in the viewer's local time.
 export function localiseTimes(root) {
   for (const time of root.querySelectorAll(".item-meta time[datetime]")) {

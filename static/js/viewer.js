@@ -7,7 +7,7 @@
 // wait, with their seq, and apply on top of the page if it was read before them.
 
 import { LiveStream } from "./stream.js";
-import { renderItem, summary, localiseTimes, enableEmbeds } from "./items.js";
+import { renderItem, summary, localiseTimes, enableEmbeds, showReactions } from "./items.js";
 import { enableCopyButtons } from "./copy.js";
 import { followMore, parseCards } from "./older.js";
 
@@ -126,6 +126,8 @@ async function loadOlder() {
     localiseTimes(el);
     for (const button of el.querySelectorAll("button.play-embed[hidden]")) button.hidden = false;
     place(el);
+    const counts = reactions.get(Number(el.dataset.id));
+    if (counts && counts.seq > page.seq) showReactions(el, counts.likes, counts.boosts);
   }
   if (cards.length) boundary = cards[cards.length - 1];  // newest first: the last is the oldest
   const more = page.before !== null;
@@ -288,6 +290,16 @@ function removeItem(id) {
   if (el && el.parentElement === itemsEl) el.remove();
 }
 
+// The latest likes and boosts of each note (id -> {seq, likes, boosts}): a note on a page not
+// loaded yet gets them when its page, read before they changed, comes in.
+const reactions = new Map();
+
+function react(msg) {
+  reactions.set(msg.item_id, msg);
+  const el = document.getElementById(`item-${msg.item_id}`);
+  if (el && el.parentElement === itemsEl) showReactions(el, msg.likes, msg.boosts);
+}
+
 // Polls and questions are shown by the audience panel (audience.js), not as cards here.
 const CARD_KINDS = new Set(["note", "social"]);
 
@@ -298,6 +310,8 @@ function upsert(item, { live }) {
   const existing = document.getElementById(`item-${item.id}`);
   const el = renderItem(item);
   if (existing && existing.parentElement === itemsEl) {
+    const counts = existing.querySelector(":scope > .item-reactions");  // an edit keeps them
+    if (counts) el.append(counts);
     if (existing.classList.contains("is-pending")) el.classList.add("is-pending");
     if (existing.classList.contains("is-target")) el.classList.add("is-target");
     const hadFocus = document.activeElement === existing;
@@ -333,6 +347,9 @@ function applyChange(msg) {
     case "session.updated":
       if (msg.session) updateSession(msg.session);
       return;
+    case "note.reactions":  // likes and boosts on the fediverse (docs/protocol.md)
+      react(msg);
+      return;
     default:
       return;
   }
@@ -363,6 +380,10 @@ function replaceAll(snapshot) {
   keyPoints.clear();
   for (const el of articles()) el.remove();
   for (const item of snapshot.items || []) upsert(item, { live: false });
+  reactions.clear();
+  for (const [id, counts] of Object.entries(snapshot.reactions || {})) {
+    react({ item_id: Number(id), seq: snapshot.seq, ...counts });
+  }
   if (snapshot.session) updateSession(snapshot.session);
   root.dataset.epoch = snapshot.epoch;
   root.dataset.seq = String(snapshot.seq);

@@ -8,44 +8,13 @@
 //   POST /control/reply  {"actor": URL, "to": NOTE_URL, "content": HTML} -> {"id": ...}
 //   GET  /control/received                              -> [{"type", "id", "actor", "object", "content"}]
 // Usage: node fedify_peer.mjs PORT
-import { createServer } from "node:http";
-import {
-  Accept,
-  Create,
-  Delete,
-  Endpoints,
-  Follow,
-  MemoryKvStore,
-  Note,
-  Person,
-  PUBLIC_COLLECTION,
-  Reject,
-  Update,
-  createFederation,
-  generateCryptoKeyPair,
-} from "@fedify/fedify";
+// The server itself (the account, the HTTP bridge) is the demo client's: scripts/fediverse/server.mjs.
+import * as fedify from "@fedify/fedify";
+import { serveFedify } from "../../scripts/fediverse/server.mjs";
 
+const { Accept, Create, Delete, Follow, Note, PUBLIC_COLLECTION, Reject, Update } = fedify;
 const port = Number(process.argv[2]);
-const origin = `http://127.0.0.1:${port}`;
-const keys = await generateCryptoKeyPair("RSASSA-PKCS1-v1_5");
 const received = [];
-
-const federation = createFederation({ kv: new MemoryKvStore(), allowPrivateAddress: true });
-
-federation
-  .setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
-    if (identifier !== "peer") return null;
-    const [pair] = await ctx.getActorKeyPairs(identifier);
-    return new Person({
-      id: ctx.getActorUri(identifier),
-      preferredUsername: identifier,
-      name: "Fedify peer",
-      inbox: ctx.getInboxUri(identifier),
-      endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
-      publicKey: pair.cryptographicKey,
-    });
-  })
-  .setKeyPairsDispatcher(async (_ctx, identifier) => (identifier === "peer" ? [keys] : []));
 
 async function record(activity) {
   let object = null;
@@ -66,6 +35,8 @@ async function record(activity) {
   });
 }
 
+const { federation, ctx, origin } = await serveFedify(fedify, { identifier: "peer", name: "Fedify peer", port, control });
+
 federation
   .setInboxListeners("/users/{identifier}/inbox", "/inbox")
   .on(Accept, async (_ctx, activity) => record(activity))
@@ -83,7 +54,9 @@ federation
   });
 
 async function control(path, body) {
-  const ctx = federation.createContext(new URL(origin), undefined);
+  if (!path.startsWith("/control/")) return null;
+  if (path === "/control/received") return [200, received];
+  body = JSON.parse(body.toString() || "{}");
   const me = { identifier: "peer" };
   if (path === "/control/follow") {
     const actor = await ctx.lookupObject(body.handle);
@@ -124,31 +97,4 @@ async function control(path, body) {
   return [404, { error: "no such control" }];
 }
 
-const server = createServer(async (req, res) => {
-  const chunks = [];
-  for await (const chunk of req) chunks.push(chunk);
-  const body = Buffer.concat(chunks);
-  try {
-    if (req.url === "/control/received") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(received));
-      return;
-    }
-    if (req.url.startsWith("/control/")) {
-      const [status, answer] = await control(req.url, JSON.parse(body.toString() || "{}"));
-      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(answer));
-      return;
-    }
-    const request = new Request(new URL(req.url, origin), {
-      method: req.method,
-      headers: Object.entries(req.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])),
-      body: ["GET", "HEAD"].includes(req.method) ? undefined : body,
-    });
-    const response = await federation.fetch(request, { contextData: undefined });
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(Buffer.from(await response.arrayBuffer()));
-  } catch (error) {
-    console.error(error);
-    res.writeHead(500, { "content-type": "text/plain" }).end(String(error));
-  }
-});
-server.listen(port, "127.0.0.1", () => console.log(`listening on ${origin}`));
+console.log(`listening on ${origin}`);
