@@ -345,8 +345,8 @@ async def test_search_finds_shown_answers_and_links_to_them_on_their_page(
     assert not await found("vorpalisation")
 
 
-async def test_migration_21_indexes_the_answers_written_before_it(settings: Settings, backend: str) -> None:
-    """A database at version 20 holds answers but no index rows for them: the upgrade indexes
+async def test_migration_19_indexes_the_answers_written_before_it(settings: Settings, backend: str) -> None:
+    """A database at version 18 holds answers but no index rows for them: the upgrade indexes
     the shown ones (not the hidden) and from then on its triggers keep them."""
     svc = Services.build(settings)
     await svc.open()
@@ -359,7 +359,7 @@ async def test_migration_21_indexes_the_answers_written_before_it(settings: Sett
         await svc.answers.moderate(asked["Will the slides be online?"], "hide", "orga")
     finally:
         await svc.close()
-    # Back to version 20: step 21's triggers and rows gone.
+    # Back to version 18: step 19's triggers and rows gone.
     undo = [f"DROP TRIGGER search_answer_{t}" for t in ("insert", "update", "question")]
     if backend == "sqlite":
         raw = sqlite3.connect(settings.database.path)
@@ -367,7 +367,7 @@ async def test_migration_21_indexes_the_answers_written_before_it(settings: Sett
             for statement in [
                 *undo,
                 "DELETE FROM search_index WHERE kind = 'answer'",
-                "PRAGMA user_version = 20",
+                "PRAGMA user_version = 18",
             ]:
                 raw.execute(statement)
         raw.close()
@@ -378,13 +378,13 @@ async def test_migration_21_indexes_the_answers_written_before_it(settings: Sett
                 *(f"{u} ON {'items' if u.endswith('question') else 'question_answers'}" for u in undo),
                 "DROP FUNCTION search_answer_question(), search_answer(), search_answer_index(BIGINT)",
                 "DELETE FROM search_index WHERE kind = 'answer'",
-                "UPDATE liveblog_schema SET version = 20",
+                "UPDATE liveblog_schema SET version = 18",
             ]:
                 await conn.execute(statement)
         finally:
             await conn.close()
     svc = Services.build(settings)
-    await svc.open()  # upgrades to 21
+    await svc.open()  # upgrades to 19
     try:
         hits = (await svc.archive.search(svc.archive.query("ptarmigan"))).hits
         assert [(h.kind, h.ref) for h in hits] == [("answer", str(asked["How does it scale?"]))]

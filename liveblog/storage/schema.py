@@ -90,7 +90,7 @@ def pg_search_configs(languages: dict[str, str]) -> str:
     )
 
 
-# Step 21's search rows of answers after the talk, as the knowledge page shows them: the answer
+# Step 19's search rows of answers after the talk, as the knowledge page shows them: the answer
 # shown and its question public. Each backend's JSON access to an item's state, with {row}.
 JSON_SQLITE = "json_extract({row}.data, '$.state')"
 JSON_POSTGRES = "({row}.data::jsonb ->> 'state')"
@@ -102,7 +102,7 @@ def _public_question(row: str, state: str) -> str:
 
 
 def _answer_rows(state: str, question: str | None = None) -> str:
-    """The index rows (columns as step 21 inserts them) of shown answers to public questions: all
+    """The index rows (columns as step 19 inserts them) of shown answers to public questions: all
     of them, or the one to `question` (an SQL expression). SQLite's id / PostgreSQL's doc first."""
     key, ref = (
         ("a.question_id * 8 + 4", "a.question_id")
@@ -1071,11 +1071,7 @@ MIGRATIONS: list[str | Step] = [
     );
     CREATE INDEX question_answers_by_session ON question_answers(session_id);
     """,
-    # 19, 20: placeholders on this branch for fedi20's and seams19's steps, which the merge puts
-    # here in their place (each changes nothing; the numbers after them stay as assigned).
-    "SELECT 1;",
-    "SELECT 1;",
-    # 21 (docs/archive.md "Search"): answers written after the talk are searchable like any
+    # 19 (docs/archive.md "Search"): answers written after the talk are searchable like any
     # item (kind 'answer', ref the question's id; SQLite row id question id * 8 + 4, PostgreSQL
     # doc 'answer:<question id>') while the knowledge page shows them: the answer shown and its
     # question public (not deleted; visible or answered). Kept by triggers on the answers, and
