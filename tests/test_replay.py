@@ -85,6 +85,23 @@ def test_compact_changes_update_the_item() -> None:
     assert state_at(steps, 5000)[0]["data"] == {"state": "open", "tally": {"a": 3}, "voters": 3}
 
 
+def test_comments_made_after_the_talk_are_no_steps_of_it() -> None:
+    """The comment thread goes on for days on the knowledge page; the replay shows what the session
+    said, so comments (and their edits and removals) neither appear nor stretch its timeline."""
+    comment = {"id": 4, "session_id": "s", "body": "Thanks!", "html": "<p>Thanks!</p>", "state": "visible"}
+    steps = schedule(
+        [
+            change(1, "2026-05-14T09:00:00.000Z", "item.created", item=note(1, "first")),
+            change(2, "2026-05-14T09:30:00.000Z", "item.created", item=note(2, "last")),
+            change(3, "2026-05-16T18:00:00.000Z", "comment.created", comment=comment),
+            change(4, "2026-05-16T18:05:00.000Z", "comment.updated", comment=comment),
+            change(5, "2026-05-17T08:00:00.000Z", "comment.deleted", comment_id=4),
+        ]
+    )
+    assert [s.seq for s in steps] == [1, 2]
+    assert duration(steps) == 30 * 60_000
+
+
 # This and a few other tests that once failed only on PostgreSQL run on both backends in the
 # default run, so that parity is kept without running the whole suite twice (docs/architecture.md).
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)

@@ -28,9 +28,12 @@ def _moment(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-# Changes that are no part of what the session said: a note's likes and boosts on the fediverse
-# come at any time, days after the session too, and a replay shows none of them.
-NOT_REPLAYED = frozenset({"note.reactions"})
+# Changes that are no part of what the session said: a note's likes and boosts on the fediverse,
+# and the comment thread (kept going on the knowledge page for days), come at any time after
+# the session; a replay shows none of them, and as steps they would stretch its timeline.
+NOT_REPLAYED = frozenset(
+    {"note.reactions", "comment.created", "comment.updated", "comment.deleted", "comment.redacted"}
+)
 
 
 def schedule(changes: list[dict[str, Any]]) -> list[Step]:
