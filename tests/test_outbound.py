@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import io
 import ipaddress
+import json
 import logging
 import typing
 from collections.abc import AsyncIterator, Iterable
@@ -500,3 +501,74 @@ async def test_with_a_mock_transport_literal_addresses_are_still_refused() -> No
     finally:
         await c.aclose()
     assert seen == ["https://mastodon.example/api", "https://mastodon.example/hop"]
+
+
+async def test_every_fediverse_fetch_follows_the_same_rule(tmp_path: Path, internal: Service) -> None:
+    """docs/federation.md, "Safety": the fediverse's fetches and deliveries go through the same
+    guard. With federation.allow_private_addresses off, an actor document, a public key, a
+    replier's avatar, a Webmention's source and a delivery to an inbox, all on the internal
+    service, reach nothing and store nothing; with it on (the positive control), each of them
+    does reach the service."""
+    actor = internal.url("/users/eve")
+    document = {
+        "id": actor,
+        "type": "Person",
+        "inbox": f"{actor}/inbox",
+        "publicKey": {"id": f"{actor}#main-key", "owner": actor, "publicKeyPem": "PEM"},
+    }
+    internal.routes["/users/eve"] = (
+        200,
+        {"content-type": "application/activity+json"},
+        json.dumps(document).encode(),
+    )
+    internal.routes["/users/eve/inbox"] = (202, {}, b"")
+    for allowed in (False, True):
+        internal.requests.clear()
+        settings = make_settings(tmp_path / str(allowed), federation={"allow_private_addresses": allowed})
+        (tmp_path / str(allowed)).mkdir()
+        svc = Services.build(settings)
+        await svc.open()
+        try:
+            fed = svc.federation
+            assert fed is not None
+            ids = await seed(svc)
+            await svc.db.write(lambda tx: tx.remote_author(actor, "@eve@internal"))  # a replier
+            base = "https://liveblog.example"
+            target = f"{base}/sessions/{ids.session_id}"
+            internal.routes["/blog"] = (
+                200,
+                {"content-type": "text/html"},
+                f'<a href="{target}">t</a>'.encode(),
+            )
+            outcomes = []
+            for name, attempt in (
+                ("actor", fed.fetch(base, actor)),
+                ("key", fed.remote_key(base, f"{actor}#main-key")),
+                ("delivery", fed.post_body(f"{actor}/inbox", f"{base}/ap/actor#main-key", b"{}")),
+            ):
+                try:
+                    await attempt
+                    outcomes.append((name, "reached"))
+                except Refused as exc:
+                    outcomes.append((name, exc.reason))
+            await fed._copy_avatar(actor, {"icon": {"url": internal.url("/secret.png")}}, ids.session_id)
+            await fed._take_mention(internal.url("/blog"), target, ids.session_id)
+            stored = (
+                await svc.db.read(lambda r: r.author_avatar(actor)),
+                [c.body for c in (await svc.comments.moderation_queue()).pending],
+            )
+        finally:
+            await svc.close()
+        if allowed:
+            assert outcomes == [("actor", "reached"), ("key", "reached"), ("delivery", "reached")]
+            assert sorted(set(internal.requests)) == [
+                "GET /blog",
+                "GET /secret.png",
+                "GET /users/eve",
+                "POST /users/eve/inbox",
+            ]
+            assert stored[0] and stored[1] == ["Mentioned in http://127.0.0.1:%d/blog" % internal.port]
+        else:
+            assert outcomes == [("actor", "loopback"), ("key", "loopback"), ("delivery", "loopback")]
+            assert internal.requests == []
+            assert stored == ("", [])
