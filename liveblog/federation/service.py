@@ -36,7 +36,7 @@ from liveblog.lifecycle import Supervisor
 from liveblog.models import Comment, Event, Session
 from liveblog.settings import Settings
 from liveblog.storage import Store, Unit
-from liveblog.text import sanitise
+from liveblog.text import sanitise, xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -394,8 +394,7 @@ class Federation:
             raise BadRequest("the follower's account has no inbox")
         endpoints = remote.get("endpoints")
         shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
-        name = remote.get("preferredUsername")
-        handle = f"@{name}@{urlsplit(follower).netloc}" if isinstance(name, str) and name else follower
+        handle = _handle(follower, remote)
         row = {
             "follower": follower,
             "handle": handle[:300],
@@ -456,8 +455,7 @@ class Federation:
             raise Forbidden("a Note must be on its author's server", code="wrong_actor")
         if ap.id_of(note.get("attributedTo")) not in ("", actor):
             raise Forbidden("the Note is attributed to someone else", code="wrong_actor")
-        html = sanitise(str(note.get("content") or ""))
-        text = ap.plain_text(html)
+        html, text = _content(note)
         if not text:
             return "an empty reply ignored"
         if len(text) > COMMENT_CHARS:
@@ -466,8 +464,7 @@ class Federation:
             author = await self.fetch(base, actor)
         except OutboundError as exc:
             raise BadRequest(f"the author's account cannot be read: {exc}") from None
-        name = author.get("preferredUsername")
-        handle = f"@{name}@{urlsplit(actor).netloc}" if isinstance(name, str) and name else actor
+        handle = _handle(actor, author)
 
         async def op(tx: Unit) -> tuple[str, str | None]:
             if await tx.reply_of(object_id) is not None:
@@ -538,8 +535,7 @@ class Federation:
         note = update.get("object")
         if not isinstance(note, dict) or note.get("type") != "Note":
             return "Update of something other than a Note ignored"
-        html = sanitise(str(note.get("content") or ""))
-        text = ap.plain_text(html)
+        html, text = _content(note)
         if not text or len(text) > COMMENT_CHARS:
             raise BadRequest(f"a reply is 1 to {COMMENT_CHARS} characters", code="too_long")
         object_id = ap.id_of(note)
@@ -609,6 +605,7 @@ class Federation:
         try:
             page = await self.pages.get(source)
             html = page.content.decode(page.encoding or "utf-8", "replace") if page.status_code == 200 else ""
+            html = xml_chars(html)  # its title becomes a comment's text
         except OutboundError as exc:
             log.info("webmention source %s not read: %s", source[:200], exc)
             return
@@ -789,6 +786,21 @@ async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:
             for name, n in counts.items():
                 totals[name] = totals.get(name, 0) + n
     return totals
+
+
+def _handle(actor: str, doc: dict[str, Any]) -> str:
+    """@name@host of a remote account (its URL when it has no name), without the characters XML
+    cannot carry: it is shown as a comment's author and in the organisers' list of followers."""
+    name = doc.get("preferredUsername")
+    name = xml_chars(name) if isinstance(name, str) else ""
+    return f"@{name}@{urlsplit(actor).netloc}" if name else actor
+
+
+def _content(note: dict[str, Any]) -> tuple[str, str]:
+    """A remote Note's HTML, sanitised as comments are, and its text; input like any other, it
+    loses the characters XML cannot carry."""
+    html = sanitise(xml_chars(str(note.get("content") or "")))
+    return html, ap.plain_text(html)
 
 
 def _json(doc: dict[str, Any]) -> str:
