@@ -702,3 +702,72 @@ async def test_a_removal_after_the_event_leaves_no_kept_card(live: LiveServer, s
 
 async def kept_has(kept: Any, word: str) -> bool:
     return word in await kept()
+
+
+async def test_a_note_deleted_before_the_publisher_reads_it_leaves_the_outbox_and_is_not_delivered(
+    live: LiveServer, seeded: Seed, peer: Peer
+) -> None:
+    """The fediverse publisher runs off the commit path (docs/federation.md) and may lag behind
+    a deletion (a backlog, a restart, another process's lease). The deletion itself withdraws
+    the note's activities, in its own transaction: the outbox drops the note at once, and a
+    delivery queued before it (here, a Create waiting to be tried again) is never sent."""
+    svc = live.services
+    sid = seeded.session_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    await published(peer, live, await note(svc, sid, ada, f"Kept: {KEPT['note']}"))
+    peer.down = True  # the follower's server is being restarted: the Create waits for a retry
+    gone = await note(svc, sid, ada, f"Gone: {SECRETS['note deleted']}")
+    await eventually(lambda: peer.refused >= 1, what="the note's Create to be tried once")
+    await svc.supervisor.stop("federation.publish")  # lagging: it does not see the deletion
+    await delete_note(svc, sid, ada, gone)
+    async with live.client(headers={"accept": AP_JSON}) as c:
+        outbox = (await c.get(f"/ap/sessions/{sid}/outbox", params={"page": "true"})).text
+    assert not leaks(outbox) and not missing(outbox, ("note",)), outbox
+
+    # The server is back and every retry is due now; another account's follow (its Accept,
+    # queued without the publisher) shows the deliverer has run since.
+    peer.down = False
+
+    async def due_now(tx: Tx) -> None:
+        sql: Any = tx.db  # type: ignore[attr-defined]
+        await sql.execute("UPDATE federation_deliveries SET next_at = ?", ("2000-01-01T00:00:00.000Z",))
+
+    await svc.db.write(due_now)
+    actor, session_actor = peer.add("fan2"), f"{live.url}/ap/sessions/{sid}"
+    follow = {"id": f"{actor}/follows/1", "type": "Follow", "actor": actor, "object": session_actor}
+    assert (await peer.post(f"{session_actor}/inbox", follow, as_="fan2")).status_code == 202
+
+    async def settled() -> bool:
+        accepted = any(
+            d.activity.get("type") == "Accept" and d.path.startswith("/users/fan2") for d in peer.received
+        )
+        return accepted and await query(svc.db, "SELECT count(*) FROM federation_deliveries") == [(0,)]
+
+    await eventually(settled, what="the Accept delivered and the queue empty")
+    sent = json.dumps([d.activity for d in peer.received])
+    assert not leaks(sent), "a deleted note was delivered"
+
+
+async def test_a_delivery_waiting_for_its_server_is_not_sent_once_its_note_is_deleted(
+    live: LiveServer, seeded: Seed, peer: Peer
+) -> None:
+    """A delivery read from the queue waits while its server already has as many of ours as it
+    may (4): if its note is deleted meanwhile, it is dropped, not sent with the note's text."""
+    svc = live.services
+    assert svc.delivery is not None
+    sid = seeded.session_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    peer.hold = True  # a slow server: our POSTs to it hang
+    for n in range(4):
+        await note(svc, sid, ada, f"Note {n}: {KEPT['note']}")
+    await eventually(lambda: peer.held == 4, what="4 deliveries hanging at the server")
+    gone = await note(svc, sid, ada, f"Gone: {SECRETS['note deleted']}")
+    await eventually(lambda: svc.delivery.health()["in_flight"] == 5, what="the fifth waiting its turn")
+    await delete_note(svc, sid, ada, gone)
+    peer.hold = False
+    peer.release.set()  # the hanging ones end (503: they are tried again later); the fifth's turn
+    await eventually(lambda: svc.delivery.health()["in_flight"] == 0, what="no delivery in flight")
+    sent = json.dumps([d.activity for d in peer.received])
+    assert not leaks(sent), "a deleted note was delivered"

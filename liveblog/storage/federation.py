@@ -10,6 +10,7 @@ from typing import Any
 
 from liveblog.models import utcnow
 from liveblog.storage.base import OpsBase
+from liveblog.storage.redaction import withdraw_federated
 
 # An id made by repo.new_id: a slug of the title, then six hex digits. The slug is the handle.
 SLUGGED_ID = re.compile(r"^(?P<slug>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)-[0-9a-f]{6}$")
@@ -278,16 +279,10 @@ class FederationOps(OpsBase):
         )
 
     async def withdraw_note(self, item_id: int) -> None:
-        """A note no longer public: its earlier activities lose their text and are not delivered."""
-        await self.db.execute(
-            "DELETE FROM federation_deliveries WHERE activity IN"
-            " (SELECT id FROM federation_activities WHERE item_id = ? AND withdrawn = 0)",
-            (item_id,),
-        )
-        await self.db.execute(
-            "UPDATE federation_activities SET withdrawn = 1, body = '{}' WHERE item_id = ? AND withdrawn = 0",
-            (item_id,),
-        )
+        """A note no longer public: its earlier activities lose their text and are not delivered
+        (done already by the removal itself, storage/redaction.py; again here for rows written
+        before that)."""
+        await withdraw_federated(self.db, item_id)
 
     async def publish_activity(
         self,
@@ -344,6 +339,15 @@ class FederationOps(OpsBase):
         )
         names = ("id", "inbox", "host", "attempts", "first_at", "actor_kind", "actor_id", "body")
         return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def delivery_pending(self, job_id: int) -> bool:
+        """Whether a delivery is still to be made (not withdrawn with its note, not done)."""
+        found = await self.db.fetch_value(
+            "SELECT 1 FROM federation_deliveries d JOIN federation_activities a ON a.id = d.activity"
+            " WHERE d.id = ? AND a.withdrawn = 0",
+            (job_id,),
+        )
+        return found is not None
 
     async def next_delivery_at(self) -> str | None:
         value = await self.db.fetch_value("SELECT min(next_at) FROM federation_deliveries")
