@@ -260,15 +260,16 @@ class LaterAnswer:
     def public(self) -> bool:
         return self.state == "visible"
 
-    def to_export(self) -> dict[str, Any]:
-        """Its row in the JSON export: a hidden answer's text never leaves."""
-        shown = self.public
+    def to_export(self, question_public: bool = True) -> dict[str, Any]:
+        """Its row in the JSON export: a hidden answer's text never leaves, nor the answer to a
+        question no longer public (hidden, merged, deleted), which leaves as hidden."""
+        shown = self.public and question_public
         return {
             "question_id": self.question_id,
             "author": self.author,
             "body": self.body if shown else "",
             "html": self.html if shown else "",
-            "state": self.state,
+            "state": self.state if shown else "hidden",
             "answered_at": self.answered_at,
             "updated_at": self.updated_at,
         }

@@ -62,10 +62,11 @@ SECRETS = {
     "question hidden": "frobozzquestion",
     "question merged": "jabberwockmerged",
     "later answer hidden": "bandersnatchanswer",
+    "later answer to a question then hidden": "tumtumanswered",
     "collected post removed": "grueblockedpost",
     "note deleted": "xyzzydeletednote",
 }
-SEARCHED = [kind for kind in SECRETS if kind != "later answer hidden"]
+SEARCHED = [kind for kind in SECRETS if not kind.startswith("later answer")]
 # Text that stays public: every output checked must carry each of these.
 KEPT = {
     "comment": "wombatkeptcomment",
@@ -248,13 +249,19 @@ async def live_pages(live: LiveServer, sid: str, last: int) -> dict[str, str]:
     return pages
 
 
-async def answered_after_the_talk(svc: Services, sid: str, kept: int, hidden: int) -> str:
-    """Two questions answered by the speaker after the talk, one answer then hidden; the
-    speaker link's token."""
+async def answered_after_the_talk(
+    svc: Services, sid: str, moderator: Moderator, kept: int, hidden: int, withdrawn: int
+) -> str:
+    """Three questions answered by the speaker after the talk: one answer then hidden, and one
+    whose question is hidden after it was answered; the speaker link's token."""
     link, token = await svc.answers.make_link(sid, "Grace")
     await svc.answers.answer(link, kept, f"Yes: {KEPT['later answer']}")
     await svc.answers.answer(link, hidden, f"Gossip: {SECRETS['later answer hidden']}")
     await svc.answers.moderate(hidden, "hide", "org")
+    await svc.answers.answer(
+        link, withdrawn, f"About that: {SECRETS['later answer to a question then hidden']}"
+    )
+    await svc.audience.moderate_question(withdrawn, moderator, {"action": "hide"})
     return token
 
 
@@ -292,12 +299,17 @@ async def act_out(live: LiveServer, seeded: Seed, peer: Peer) -> Scene:
         sid, Voter("asker"), {"body": f"Rude: {SECRETS['question hidden']}?"}
     )
     await svc.audience.upvote(question.id, Voter("p1"))
-    kept_question, _ = await svc.audience.ask(sid, Voter("asker2"), {"body": "Will churn fall?"})
+    curious = await a_reader(svc, "curious")  # asks logged in: answers reach their account page
+    kept_question, _ = await svc.audience.ask(
+        sid, Voter(f"account:{curious.id}"), {"body": "Will churn fall?"}
+    )
     duplicate, _ = await svc.audience.ask(
         sid, Voter("asker3"), {"body": f"Churn falls? {SECRETS['question merged']}"}
     )
     gossip, _ = await svc.audience.ask(sid, Voter("asker4"), {"body": "Who said what?"})
+    withdrawn, _ = await svc.audience.ask(sid, Voter(f"account:{curious.id}"), {"body": "And the rest?"})
     post_item = await collected_post(live, seeded, f"Spam {SECRETS['collected post removed']}")
+    moderator = Moderator("Ada", invite.id)
     await published(peer, live, secret_note)
     fedi_hidden = await fediverse_replies(live, peer, await published(peer, live, kept_note))
     async with reader(live, "kept") as kept, reader(live, "selfish") as selfish:
@@ -317,7 +329,6 @@ async def act_out(live: LiveServer, seeded: Seed, peer: Peer) -> Scene:
                 assert f"<mark>{word}</mark>" in found.text, f"{word} should be findable while public"
         # Now remove them.
         await delete_note(svc, sid, ada, secret_note)
-        moderator = Moderator("Ada", invite.id)
         await svc.audience.moderate_question(question.id, moderator, {"action": "hide"})
         await svc.audience.moderate_question(
             duplicate.id, moderator, {"action": "merge", "into": kept_question.id}
@@ -333,7 +344,7 @@ async def act_out(live: LiveServer, seeded: Seed, peer: Peer) -> Scene:
         assert r.status_code == 303, r.text
     pages = await live_pages(live, sid, secret_note)
     await svc.programme.set_state(sid, "ended")
-    token = await answered_after_the_talk(svc, sid, kept_question.id, gossip.id)
+    token = await answered_after_the_talk(svc, sid, moderator, kept_question.id, gossip.id, withdrawn.id)
     await svc.archive.archive_session(sid)
     head = await svc.db.read(lambda r: r.stream_head(sid))
     assert head is not None
@@ -487,7 +498,7 @@ async def test_removed_text_is_in_no_output(
             if (await c.get(f"/media/{photo}")).status_code != status:
                 (found if status == 404 else absent).setdefault("/media/", []).append(photo)
         for kind, word in {**SECRETS, **KEPT}.items():
-            if kind in ("later answer", "later answer hidden"):
+            if kind.startswith("later answer"):
                 continue  # search does not index them
             r = await c.get("/search", params={"q": word})
             hit = f"<mark>{word}</mark>" in r.text
@@ -495,6 +506,13 @@ async def test_removed_text_is_in_no_output(
                 found.setdefault("search", []).append(kind)
             if kind in KEPT and not hit:
                 absent.setdefault("search", []).append(kind)
+
+    async with live.client() as c:  # the asker's account page lists the answers to their questions
+        r = await c.post("/account/login", data={"username": "curious", "password": "a long password"})
+        assert r.status_code in (200, 303), r.status_code
+        r = await c.get("/account")
+        assert r.status_code == 200, r.status_code
+        check("the asker's account page", r.text, ("later answer",))
 
     site = tmp_path / "site"
     await export_site(live.services, make_templates(live.services.settings.archive.timezone).env, eid, site)
