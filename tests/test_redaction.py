@@ -4,8 +4,10 @@ its author, a fediverse reply hidden or deleted by its author, a question hidden
 speaker's later answer hidden, a collected post removed, a note deleted), its text is in none
 of the outputs a reader can reach: the websocket resumed from seq 0 (from the hub's ring and
 from storage), SSE resumed the same way, replay.json, the JSON, Markdown and Atom exports,
-search, the knowledge and event pages and their paged fragments, the public APIs, the
-ActivityPub outbox, note objects and deliveries, and the static site (its search index too).
+search, the knowledge, event, tag, replay and embed pages and the knowledge page's paged
+fragments, the chapters, the proceedings (EPUB and the PDF's HTML), the public APIs, the
+asker's account page, the ActivityPub outbox, note objects and deliveries, and the static site
+(its search index too).
 Each output is also checked to carry the text of items that were not removed, so a check cannot
 pass by reading an empty page. Run on either backend (LIVEBLOG_TEST_BACKEND=postgres)."""
 
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ import httpx
 import pytest
 
 from liveblog.archive.exports import comparable, export_json
+from liveblog.archive.proceedings import epub_bytes, gather, pdf_html
 from liveblog.capture.feeds.routing import publish
 from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
@@ -80,6 +86,7 @@ COMMENTS = ("comment", "comment hidden and shown again", "fediverse reply")
 # exports and on the static site.
 STREAMED = (*COMMENTS, "note")
 ARCHIVED = (*STREAMED, "later answer")
+BOOK = ("note", "later answer")  # the proceedings have no comments
 
 
 @pytest.fixture
@@ -275,7 +282,9 @@ async def act_out(live: LiveServer, seeded: Seed, peer: Peer) -> Scene:
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
     ada = Author.from_invite(invite)
-    await svc.programme.update_session(sid, {"hashtags": ["#Redaction"]})
+    await svc.programme.update_session(
+        sid, {"hashtags": ["#Redaction"], "recording_url": "https://media.example.org/talk.mp4"}
+    )  # a recording: the session's chapters are published
     await followed_from_the_fediverse(live, peer, sid)
     kept_photo, removed_photo = [
         await svc.db.write(lambda tx, data=data: tx.insert_media(sid, "image/png", data, invite.id))
@@ -485,6 +494,13 @@ async def test_removed_text_is_in_no_output(
         for path in (
             f"/events/{eid}/archive",
             f"/events/{eid}/archive.md",
+            f"/archive/sessions/{sid}/replay",
+            f"/archive/sessions/{sid}/chapters.vtt",
+            f"/archive/sessions/{sid}/chapters.txt",
+            f"/embed/sessions/{sid}",
+            f"/events/{eid}/around",
+            "/tags/redaction",
+            "/sitemap.xml",
             f"/events/{eid}/feed.atom",
             "/tags/redaction/feed.atom",
             f"/api/v1/sessions/{sid}/items",
@@ -513,6 +529,18 @@ async def test_removed_text_is_in_no_output(
         r = await c.get("/account")
         assert r.status_code == 200, r.status_code
         check("the asker's account page", r.text, ("later answer",))
+
+    # The proceedings (notes and answers, no comments): the EPUB's every file, and the HTML the
+    # PDF is printed from.
+    book = await gather(live.services.archive, eid)
+    built = datetime(2027, 1, 1, tzinfo=UTC)
+    with zipfile.ZipFile(io.BytesIO(epub_bytes(book, built))) as epub:
+        check(
+            "the proceedings (EPUB)",
+            "\n".join(epub.read(n).decode("utf-8", "replace") for n in epub.namelist()),
+            BOOK,
+        )
+    check("the proceedings (PDF's HTML)", pdf_html(book, built), BOOK)
 
     site = tmp_path / "site"
     await export_site(live.services, make_templates(live.services.settings.archive.timezone).env, eid, site)
