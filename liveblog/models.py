@@ -6,6 +6,7 @@ its kind-specific fields live in `data` so new kinds need no new tables.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -238,6 +239,9 @@ class SpeakerLink:
         return self.revoked_at is None
 
 
+# A fediverse handle organisers choose (docs/federation.md): lower-case letters, digits, hyphens
+# and underscores, as a slug; checked on the Fediverse page and in an import.
+FEDIVERSE_HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 ANSWER_CHARS = 10_000  # a few pages: more belongs in a blog post the answer links to
 ANSWER_STATES = ("visible", "hidden")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from liveblog.services import Services
 from liveblog.text import render_markdown
 
 # A 1x1 PNG.
@@ -133,6 +134,11 @@ def valid_export() -> dict[str, Any]:
             "language": "en",
         },
         "comment_premoderation": False,
+        # The fediverse: switched off by the organisers, a handle they chose for the keynote.
+        "federation": {
+            "enabled": False,
+            "handles": [{"kind": "session", "id": "keynote-abc123", "handle": "plants"}],
+        },
         "sessions": [
             {
                 "session": {
@@ -362,6 +368,42 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         _set(f"{S}.comments.1.author", "@ro\x00sa@example.social"),
         "sessions[0].comments[1].author: must be text without NUL",
     ),
+    ("federation on 'yes'", _set("federation.enabled", "yes"), "federation.enabled: must be true or false"),
+    (
+        "handle ../",
+        _set("federation.handles.0.handle", "../x"),
+        "federation.handles[0].handle: must match",
+    ),
+    ("handle upper case", _set("federation.handles.0.handle", "Plants"), "federation.handles[0].handle"),
+    (
+        "handle kind",
+        _set("federation.handles.0.kind", "person"),
+        "federation.handles[0].kind: must be one of",
+    ),
+    (
+        "handle of another event's session",
+        _set("federation.handles.0.id", "elsewhere-abc123"),
+        "federation.handles[0].id: must be the event's id or one of its sessions'",
+    ),
+    (
+        "handle of another event",
+        lambda d: d["federation"]["handles"].append({"kind": "event", "id": "other-abc123", "handle": "x"}),
+        "federation.handles[1].id: must be the event's id or one of its sessions'",
+    ),
+    (
+        "handle twice",
+        lambda d: d["federation"]["handles"].append(
+            {"kind": "event", "id": "summit-abc123", "handle": "plants"}
+        ),
+        "federation.handles[1].handle: 'plants' appears twice",
+    ),
+    (
+        "two handles for one account",
+        lambda d: d["federation"]["handles"].append(
+            {"kind": "session", "id": "keynote-abc123", "handle": "x"}
+        ),
+        "federation.handles[1].id: has a handle already",
+    ),
     (
         "other html in payload",
         _set(f"{S}.changes.0.payload.summary_html", EVIL),
@@ -584,3 +626,28 @@ def test_an_earlier_comment_version_in_the_stream_keeps_only_its_words(tmp_path:
         json.loads(done.stdout)["sessions"][0]["changes"][4]["payload"]["comment"]["html"]
         == "<p>Old words</p>"
     )
+
+
+def test_the_fediverse_switch_and_chosen_handles_round_trip(tmp_path: Path) -> None:
+    """An event its organisers kept off the fediverse stays off once imported, and the handles
+    they chose are kept: its accounts are found by the same names."""
+    done = import_file(tmp_path, json.dumps(valid_export()))
+    assert done.returncode == 0, done.stderr
+    done = run_cli(tmp_path, "export", "summit-abc123", "-")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["federation"] == valid_export()["federation"]
+
+
+async def test_a_handle_taken_on_this_instance_is_refused_and_nothing_is_written(services: Services) -> None:
+    """A chosen handle that already names another account here would take it over: the import
+    is refused naming the field, and nothing of it is written."""
+    from liveblog.capture.imports import import_json
+    from liveblog.errors import BadRequest
+    from tests.conftest import seed
+
+    here = await seed(services)
+    assert await services.db.write(lambda tx: tx.set_handle("session", here.session_id, "plants"))
+    with pytest.raises(BadRequest, match=r"federation\.handles\[0\]\.handle: @plants names another account"):
+        await import_json(services.db, valid_export())
+    assert await services.db.read(lambda r: r.get_event("summit-abc123")) is None
+    assert await services.db.read(lambda r: r.actor_by_handle("plants")) == ("session", here.session_id)

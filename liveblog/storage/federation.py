@@ -108,6 +108,17 @@ class FederationOps(OpsBase):
         )
         return True
 
+    async def chosen_handles(self, event_id: str) -> list[dict[str, str]]:
+        """The handles organisers chose for an event and its sessions (its export's)."""
+        rows = await self.db.fetch_all(
+            "SELECT actor_kind, actor_id, handle FROM federation_handles"
+            " WHERE (actor_kind = 'event' AND actor_id = ?)"
+            " OR (actor_kind = 'session' AND actor_id IN (SELECT id FROM sessions WHERE event_id = ?))"
+            " ORDER BY actor_kind, actor_id",
+            (event_id, event_id),
+        )
+        return [{"kind": str(r[0]), "id": str(r[1]), "handle": str(r[2])} for r in rows]
+
     # -- the per-event switch ------------------------------------------------------------------
 
     async def federation_on(self, event_id: str) -> bool:
