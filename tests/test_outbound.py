@@ -572,3 +572,56 @@ async def test_every_fediverse_fetch_follows_the_same_rule(tmp_path: Path, inter
             assert outcomes == [("actor", "loopback"), ("key", "loopback"), ("delivery", "loopback")]
             assert internal.requests == []
             assert stored == ("", [])
+
+
+async def test_a_flood_of_webmentions_reads_one_server_a_few_pages_at_a_time(tmp_path: Path) -> None:
+    """POST /webmention is open to anyone, and each one makes the server read its source: a flood
+    naming one site must not become a flood of our requests to it (nor of tasks here). At most
+    2 of its pages are read at once (FETCHES_PER_HOST, as for actors and keys), and past
+    MAX_PENDING_MENTIONS waiting, a Webmention is refused with 429 until they are read; nothing
+    is kept of the site once they are."""
+    from liveblog.federation.service import FETCHES_PER_HOST, MAX_PENDING_MENTIONS
+    from tests.conftest import run_server
+
+    open_now, most, release = 0, 0, asyncio.Event()
+
+    async def slow_site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            await asyncio.wait_for(release.wait(), 30)  # a site that answers slowly
+            writer.write(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        finally:
+            open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(slow_site, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = make_settings(tmp_path, federation={"allow_private_addresses": True})
+    svc = Services.build(settings)
+    await svc.open()
+    try:
+        ids = await seed(svc)
+        async with run_server(settings, svc) as live, live.client() as c:
+            target = f"{live.url}/sessions/{ids.session_id}"
+            statuses = []
+            for n in range(MAX_PENDING_MENTIONS + 5):
+                source = f"http://127.0.0.1:{port}/post/{n}"
+                r = await c.post("/webmention", data={"source": source, "target": target})
+                statuses.append(r.status_code)
+            await eventually(lambda: open_now >= FETCHES_PER_HOST, what="the first reads to start")
+            assert statuses == [202] * MAX_PENDING_MENTIONS + [429] * 5
+            assert most == FETCHES_PER_HOST
+            release.set()
+            fed = svc.federation
+            assert fed is not None
+            await eventually(lambda: not fed._mentions, 30, "every waiting Webmention to be read")
+            assert most == FETCHES_PER_HOST
+            # Nothing is kept of a host once its reads are done (anyone may name any number of them).
+            assert fed.host_slots.busy() == []
+    finally:
+        await svc.close()
+        server.close()
+        await server.wait_closed()

@@ -15,10 +15,10 @@ key, for servers in authorized-fetch mode.
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from html import escape
 from typing import Any
@@ -28,7 +28,7 @@ from liveblog import __version__
 from liveblog.archive.comments import COMMENT_CHARS, Limiter
 from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.outbound import OutboundClient, OutboundError
-from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized
+from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLarge, Unauthorized
 from liveblog.federation import documents as ap
 from liveblog.federation.sideloop import SideLoop
 from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
@@ -41,6 +41,9 @@ from liveblog.text import sanitise, xml_chars
 log = logging.getLogger(__name__)
 
 FETCHES_PER_HOST = 2  # a remote server sees at most this many of our fetches at once
+# Webmentions accepted and waiting for their source to be read: past this many, 429 (a sender
+# tries again later). Anyone may send one, and each costs a fetch (capped in size and time).
+MAX_PENDING_MENTIONS = 100
 OUTBOX_PAGE = 20  # activities per outbox page, as Mastodon's
 # Incoming activities per remote server and minute: a busy instance with many followers replying
 # to a keynote stays well under it; past it, 429 (senders retry later).
@@ -48,6 +51,31 @@ INBOX_PER_MINUTE = 600
 ACCEPT_HEADER = (
     'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 )
+
+
+class HostSlots:
+    """At most `size` of our fetches at once per remote host. A host is forgotten once none of
+    its fetches runs or waits: anyone can name hosts (a key id, a Webmention's source)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, host: str) -> AsyncIterator[None]:
+        slot, users = self._hosts.setdefault(host, (asyncio.Semaphore(self.size), [0]))
+        users[0] += 1
+        try:
+            async with slot:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._hosts[host]
+
+    def busy(self) -> list[str]:
+        """The hosts with fetches under way or waiting."""
+        return sorted(self._hosts)
 
 
 class Federation:
@@ -59,9 +87,7 @@ class Federation:
         self.public_url = settings.server.public_url.rstrip("/")
         self.keys: tuple[str, str] | None = None  # (public PEM, private PEM)
         self.client: OutboundClient | None = None
-        self._per_host: dict[str, asyncio.Semaphore] = collections.defaultdict(
-            lambda: asyncio.Semaphore(FETCHES_PER_HOST)
-        )
+        self.host_slots = HostSlots(FETCHES_PER_HOST)  # our fetches under way, per remote host
         # Our address as remote servers know it: server.public_url, else the first request's
         # (publishing runs in the background, where there is no request to ask).
         self.known_base = self.public_url
@@ -257,7 +283,7 @@ class Federation:
         assert self.client is not None and self.keys is not None
         private, signer = self.keys[1], ap.key_id(ap.instance_url(base))
         host = urlsplit(url).netloc.lower()
-        async with self._per_host[host]:
+        async with self.host_slots(host):
             response = await self.client.get(url, headers=lambda u: sign("GET", u, private, signer))
         if response.status_code != 200:
             raise OutboundError(f"{url[:200]} answered {response.status_code}")
@@ -592,6 +618,8 @@ class Federation:
             raise BadRequest("target is not a session or knowledge page of this site", field="target")
         if source.split("#", 1)[0] == target:
             raise BadRequest("source and target are the same page", field="source")
+        if len(self._mentions) >= MAX_PENDING_MENTIONS:
+            raise RateLimited("too many Webmentions are waiting to be read: try again later")
         task = asyncio.create_task(self._take_mention(source, target, session_id))
         self._mentions.add(task)
         task.add_done_callback(self._mentions.discard)
@@ -603,7 +631,8 @@ class Federation:
         assert self.pages is not None
         host = urlsplit(source).netloc.lower()
         try:
-            page = await self.pages.get(source)
+            async with self.host_slots(host):  # a flood naming one site reads it a few pages at a time
+                page = await self.pages.get(source)
             html = page.content.decode(page.encoding or "utf-8", "replace") if page.status_code == 200 else ""
             html = xml_chars(html)  # its title becomes a comment's text
         except OutboundError as exc:
