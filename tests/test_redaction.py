@@ -817,3 +817,40 @@ async def test_a_delivery_waiting_for_its_server_is_not_sent_once_its_note_is_de
     await eventually(lambda: svc.delivery.health()["in_flight"] == 0, what="no delivery in flight")
     sent = json.dumps([d.activity for d in peer.received])
     assert not leaks(sent), "a deleted note was delivered"
+
+
+async def test_a_fediverse_account_deleted_takes_its_replies_and_avatar_along(
+    live: LiveServer, seeded: Seed, peer: Peer
+) -> None:
+    """Someone deletes their account on their server, which tells every server it knew (a
+    Delete of the actor, signed with the key we kept): their replies here go as if they had
+    deleted each (redacted from the stream), and so does the copy of their avatar."""
+    svc = live.services
+    sid = seeded.session_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    note_id = await published(peer, live, await note(svc, sid, ada, f"Kept: {KEPT['note']}"))
+    inbox = f"{live.url}/ap/inbox"
+    for number, text in enumerate((f"First {SECRETS['fediverse reply deleted by its author']}", "Second"), 1):
+        answer = await peer.post(inbox, fedi_reply(peer, number, note_id, text), as_="fan")
+        assert answer.status_code == 202, answer.text
+    [(account_id, avatar)] = await query(svc.db, "SELECT account_id, avatar FROM federation_authors")
+    assert avatar
+    async with live.client() as c:
+        assert (await c.get(f"/media/{avatar}")).status_code == 200
+        assert (
+            SECRETS["fediverse reply deleted by its author"]
+            in (await c.get(f"/api/v1/sessions/{sid}/comments")).text
+        )
+    actor = peer.actor("fan")
+    gone = {"id": f"{actor}#delete", "type": "Delete", "actor": actor, "object": actor}
+    assert (await peer.post(inbox, gone, as_="fan")).status_code == 202
+    assert await query(svc.db, "SELECT body, deleted FROM comments ORDER BY id") == [("", 1), ("", 1)]
+    head = await svc.db.read(lambda r: r.stream_head(sid))
+    assert head is not None
+    stored = "\n".join(await svc.db.read(lambda r: r.changes_between(sid, 0, head[1])))
+    assert not leaks(stored) and "Second" not in stored
+    async with live.client() as c:
+        assert (await c.get(f"/media/{avatar}")).status_code == 404
+        shown = await c.get(f"/ap/avatars/{account_id}")
+        assert shown.headers["location"] == "/static/fediverse-icon.png"

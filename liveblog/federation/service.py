@@ -378,8 +378,8 @@ class Federation:
                 return "Delete of an account we cannot check ignored"
             if sender != actor:
                 raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
-            gone = await self.db.write(lambda tx: tx.forget_remote_actor(actor))
-            return f"account {actor} deleted: {gone} follows ended"
+            gone, replies = await self.db.write(lambda tx: _forget_account(tx, actor))
+            return f"account {actor} deleted: {gone} follows ended, {replies} replies deleted"
         sender = await self.verified_sender(base, method, target, headers, body)
         if sender != actor:
             raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
@@ -796,6 +796,23 @@ class Federation:
         headers["content-type"] = ap.ACTIVITY_JSON
         response = await self._poster.post(inbox, body, headers)
         return response.status_code
+
+
+async def _forget_account(tx: Unit, actor: str) -> tuple[int, int]:
+    """A remote account deleted on its server: its follows end, its replies are deleted as if it
+    had deleted each (their text redacted from the stream), the copy of its avatar goes.
+    (follows ended, replies deleted)."""
+    ended = await tx.forget_remote_actor(actor)
+    deleted = 0
+    for comment_id in await tx.replies_by(actor):
+        comment = await tx.get_comment(comment_id)
+        if comment is not None and not comment.deleted:
+            await tx.update_comment(
+                comment_id, {"deleted": True, "body": "", "html": ""}, op="comment.deleted"
+            )
+            deleted += 1
+    await tx.forget_author_avatar(actor)
+    return ended, deleted
 
 
 async def _authors_reply(tx: Unit, object_id: str, actor: str) -> Comment | None:

@@ -452,6 +452,21 @@ class ReplyOps(OpsBase):
         value = await self.db.fetch_value("SELECT avatar FROM federation_authors WHERE actor = ?", (actor,))
         return "" if value is None else str(value)
 
+    async def replies_by(self, actor: str) -> list[int]:
+        """The comments a remote account's Notes became."""
+        rows = await self.db.fetch_all(
+            "SELECT comment_id FROM federation_replies WHERE actor = ? ORDER BY comment_id", (actor,)
+        )
+        return [int(r[0]) for r in rows]
+
+    async def forget_author_avatar(self, actor: str) -> None:
+        """A remote account deleted: the copy of its avatar goes (its account row stays, so the
+        replies' places keep their author)."""
+        media_id = await self.author_avatar(actor)
+        if media_id:
+            await self.db.execute("DELETE FROM media WHERE id = ?", (media_id,))
+            await self.db.execute("UPDATE federation_authors SET avatar = '' WHERE actor = ?", (actor,))
+
     async def avatar_of_account(self, account_id: int) -> str:
         value = await self.db.fetch_value(
             "SELECT avatar FROM federation_authors WHERE account_id = ? AND avatar <> ''", (account_id,)
