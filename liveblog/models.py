@@ -6,6 +6,7 @@ its kind-specific fields live in `data` so new kinds need no new tables.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -238,6 +239,9 @@ class SpeakerLink:
         return self.revoked_at is None
 
 
+# A fediverse handle organisers choose (docs/federation.md): lower-case letters, digits, hyphens
+# and underscores, as a slug; checked on the Fediverse page and in an import.
+FEDIVERSE_HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 ANSWER_CHARS = 10_000  # a few pages: more belongs in a blog post the answer links to
 ANSWER_STATES = ("visible", "hidden")
 
@@ -260,15 +264,16 @@ class LaterAnswer:
     def public(self) -> bool:
         return self.state == "visible"
 
-    def to_export(self) -> dict[str, Any]:
-        """Its row in the JSON export: a hidden answer's text never leaves."""
-        shown = self.public
+    def to_export(self, question_public: bool = True) -> dict[str, Any]:
+        """Its row in the JSON export: a hidden answer's text never leaves, nor the answer to a
+        question no longer public (hidden, merged, deleted), which leaves as hidden."""
+        shown = self.public and question_public
         return {
             "question_id": self.question_id,
             "author": self.author,
             "body": self.body if shown else "",
             "html": self.html if shown else "",
-            "state": self.state,
+            "state": self.state if shown else "hidden",
             "answered_at": self.answered_at,
             "updated_at": self.updated_at,
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -15,7 +16,7 @@ from liveblog.errors import Forbidden, Unauthorized
 from liveblog.services import Services
 from liveblog.storage.access import hash_token
 from liveblog.streams.protocol import CloseCode
-from tests.conftest import ORGANISER, LiveServer, Seed
+from tests.conftest import FAST_HASHER, ORGANISER, LiveServer, Seed
 from tests.wsclient import connect, recv, recv_type, send
 
 
@@ -402,3 +403,113 @@ def test_the_throttle_backs_off_and_never_locks_for_long() -> None:
         assert attempt(device=device) is True
     assert throttle.trusted(device) is False  # from now on it waits like anyone
     assert attempt(device=device) is False
+
+
+# -- the endpoints added since: speaker links and answers, the fediverse page ---------------------
+
+
+async def test_speaker_links_answer_moderation_and_the_fediverse_page_refuse_all_but_organisers(
+    live: LiveServer, seeded: Seed
+) -> None:
+    """Each state-changing endpoint added since issue 19 (making and revoking speaker links,
+    hiding an answer, and the Fediverse page's switch, handles, blocks and follower removal)
+    refuses a visitor, a reader, a note-taker (their invite as a bearer token) and a speaker
+    (their link's token as one), and an organiser's request without its CSRF token or from
+    another site; nothing changes. The organiser's own request,
+    the positive control, does change each."""
+    from liveblog.capture.votes.common import Voter
+    from tests.conftest import csrf_header, organiser_csrf
+
+    svc = live.services
+    fed = svc.federation
+    assert fed is not None
+    sid, ev = seeded.session_id, seeded.event_id
+    # Before the event's first day (handles can still be changed): its sessions move first.
+    await svc.programme.update_event(ev, {"ends_on": "2099-05-15"})
+    for s in (sid, seeded.other_session_id):
+        await svc.programme.update_session(
+            s, {"starts_at": "2099-05-14T09:00", "ends_at": "2099-05-14T10:00"}
+        )
+    await svc.programme.update_event(ev, {"starts_on": "2099-05-14"})
+    question, _ = await svc.audience.ask(sid, Voter("asker"), {"body": "Why?"})
+    await svc.programme.set_state(sid, "ended")
+    link, speaker_token = await svc.answers.make_link(sid, "Grace")
+    await svc.answers.answer(link, question.id, "Because.")
+    follower = "https://social.example/users/rosa"
+
+    async def follow(tx: Any) -> None:
+        row = {
+            "follower": follower,
+            "handle": "@rosa@social.example",
+            "inbox": f"{follower}/inbox",
+            "shared_inbox": "https://social.example/inbox",
+            "follow_id": f"{follower}/follows/1",
+        }
+        await tx.add_follower("session", sid, row)
+
+    await svc.db.write(follow)
+    svc.accounts.hasher = FAST_HASHER
+    reader, reader_cookie = await svc.readers.register("nosy", "a long password")
+
+    async def state() -> tuple[object, ...]:
+        answer = await svc.db.read(lambda r: r.get_answer(question.id))
+        assert answer is not None
+        return (
+            len(await svc.answers.links(sid)),
+            [x.revoked_at is None for x in await svc.answers.links(sid)],
+            answer.state,
+            await svc.db.read(lambda r: r.federation_on(ev)),
+            await svc.db.read(lambda r: r.handle_of("session", sid)),
+            await fed.blocks(),
+            await svc.db.read(lambda r: r.count_followers("session", sid)),
+        )
+
+    posts = [
+        (f"/organise/sessions/{sid}", {"form": "speaker_link", "name": "Mallory"}),
+        (f"/organise/sessions/{sid}", {"form": "speaker_revoke", "link_id": link.id}),
+        (f"/answers/{question.id}/moderate", {"action": "hide"}),
+        (f"/organise/events/{ev}/fediverse", {"action": "off"}),
+        (
+            f"/organise/events/{ev}/fediverse",
+            {"action": "handle", "kind": "session", "id": sid, "handle": "x"},
+        ),
+        (
+            f"/organise/events/{ev}/fediverse",
+            {"action": "remove", "kind": "session", "id": sid, "follower": follower},
+        ),
+        # (last: a block of the follower's server would end its follow)
+        (f"/organise/events/{ev}/fediverse", {"action": "block", "target": "social.example"}),
+    ]
+    before = await state()
+    callers: list[tuple[str, dict[str, str], dict[str, str]]] = [
+        ("a visitor", {}, {}),
+        ("a reader", {"lb_reader": reader_cookie}, csrf_header({"lb_reader": reader_cookie})),
+        ("a note-taker", {}, {"Authorization": f"Bearer {seeded.token}"}),
+        ("a speaker", {}, {"Authorization": f"Bearer {speaker_token}"}),
+        ("an organiser without the token", {"lb_login": seeded.login_token}, {}),
+        (
+            "an organiser from another site",
+            {"lb_login": seeded.login_token},
+            {**organiser_csrf(seeded.login_token), "Origin": "https://evil.example"},
+        ),
+    ]
+    for who, cookies, headers in callers:
+        async with live.client(cookies=cookies, headers=headers, follow_redirects=False) as c:
+            for path, form in posts:
+                r = await c.post(path, data=form)
+                assert r.status_code in (303, 401, 403), (who, path, r.status_code, r.text[:200])
+                if r.status_code == 303:  # to the login page, not back to the page acted on
+                    assert r.headers["location"].startswith("/login"), (who, path, r.headers["location"])
+        assert await state() == before, f"{who} changed something"
+    assert reader.role == "reader"
+    # The positive control: the organiser, with the token, changes each.
+    async with live.client(
+        cookies={"lb_login": seeded.login_token},
+        headers=organiser_csrf(seeded.login_token),
+        follow_redirects=False,
+    ) as c:
+        for path, form in posts:
+            r = await c.post(path, data=form)
+            assert r.status_code in (200, 303), (path, r.status_code, r.text[:300])
+    after = await state()
+    assert [a != b for a, b in zip(after, before, strict=True)] == [True] * 7, (before, after)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from liveblog.models import SocialPost
 from liveblog.services import Services
 from liveblog.storage import Tx
 from tests.archive_fixtures import note
-from tests.conftest import LiveServer, Seed, organiser_csrf
+from tests.conftest import LiveServer, Seed, eventually, organiser_csrf, query
 from tests.test_exports import a_full_event
+from tests.test_federation_follow import World, make_world
+from tests.test_federation_replies import published_note, reply
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SCHEMA = Path(__file__).parent / "data" / "atom.rnc"
@@ -204,3 +207,42 @@ def test_jing_refuses_what_rfc_4287_does_not_allow(tmp_path: Path) -> None:
     )
     with pytest.raises(AssertionError, match="updated"):
         jing([bad])
+
+
+@pytest.fixture
+async def world(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> AsyncIterator[World]:
+    async for w in make_world(request, tmp_path, backend):
+        yield w
+
+
+async def test_fediverse_replies_names_and_webmention_titles_drop_them_too(world: World) -> None:
+    """What other servers send is input too: a reply's text, its author's and a follower's name,
+    a Webmention source's title lose the characters XML cannot carry as they come in (the
+    comments' Atom feed, the pages and the organisers' follower list then stay well-formed)."""
+    live, peer = world.live, world.peer
+    named = peer.document
+    peer.document = lambda name: {**named(name), "preferredUsername": f"ro{NOT_XML}sa"}  # type: ignore[method-assign]
+    note_id = await published_note(world)
+    [(handle,)] = await query(live.services.db, "SELECT handle FROM federation_followers")
+    assert handle == f"@rosa@{peer.url.removeprefix('http://')}"
+    content = f"<p>Great{NOT_XML} talk</p>"
+    answer = await peer.post(f"{live.url}/ap/inbox", reply(world, "alice", 1, note_id, content), as_="alice")
+    assert answer.status_code == 202, answer.text
+    target = f"{live.url}/sessions/{world.seed.session_id}"
+    peer.pages["/posts/rosa"] = f'<title>Rosa{NOT_XML} writes</title><a href="{target}">the talk</a>'
+    async with live.client() as c:
+        sent = await c.post("/webmention", data={"source": f"{peer.url}/posts/rosa", "target": target})
+        assert sent.status_code == 202, sent.text
+
+        async def both() -> list[tuple[object, ...]]:
+            rows = await query(live.services.db, "SELECT author, body, html FROM comments ORDER BY id")
+            return rows if len(rows) == 2 else []
+
+        reply_row, mention_row = await eventually(both, what="the reply and the Webmention's comment")
+        assert reply_row == (handle, "Great talk", "<p>Great talk</p>")
+        assert mention_row[1] == "Mentioned in Rosa writes" and "Rosa writes</a>" in str(mention_row[2])
+        await live.services.comments.moderate(
+            int((await query(live.services.db, "SELECT max(id) FROM comments"))[0][0]), "approve"
+        )
+        feed = ET.fromstring((await c.get("/comments.atom")).content)
+        assert len(list(feed.iter(f"{ATOM}entry"))) == 2

@@ -14,9 +14,12 @@ from urllib.parse import quote
 
 from liveblog.capture.notes import Author
 from liveblog.capture.votes.common import Voter
+from liveblog.services import Services
+from liveblog.storage import Tx
 from liveblog.web.app import make_templates
+from liveblog.web.paging import KNOWLEDGE_PAGE
 from liveblog.web.static_site import export_site
-from tests.archive_fixtures import fill_session, note
+from tests.archive_fixtures import fill_session, note, organiser_account
 from tests.conftest import LiveServer, Seed
 from tests.test_exports import a_full_event
 
@@ -26,6 +29,61 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002"
     "0000050001e226059b0000000049454e44ae426082"
 )
+
+
+async def fediverse_guests(svc: Services, ended_id: str) -> None:
+    """A reply from the fediverse on the ended session (a comment with its author's avatar), a
+    follower of the session and a blocked server (on the organisers' Fediverse page)."""
+    actor = "https://social.example/users/rosa"
+
+    async def op(tx: Tx) -> None:
+        account_id = await tx.remote_author(actor, "@rosa@social.example")
+        comment, _ = await tx.insert_comment(
+            session_id=ended_id,
+            parent_id=None,
+            account_id=account_id,
+            author="@rosa@social.example",
+            body="Agreed, see the paper",
+            html='<p>Agreed, see <a href="https://x.example" rel="nofollow noopener noreferrer ugc">the paper</a></p>',
+            state="visible",
+            ip="",
+        )
+        await tx.add_reply(f"{actor}/statuses/1", comment.id, actor)
+        follower = {
+            "follower": actor,
+            "handle": "@rosa@social.example",
+            "inbox": f"{actor}/inbox",
+            "shared_inbox": "https://social.example/inbox",
+            "follow_id": f"{actor}/follows/1",
+        }
+        await tx.add_follower("session", ended_id, follower)
+        await tx.block("spam.example", "domain")
+
+    await svc.db.write(op)
+
+
+async def a_long_session(svc: Services, seeded: Seed) -> tuple[str, list[int]]:
+    """An ended session with more notes than a knowledge page shows (its numbered page 2 and
+    its next cards); its id and its notes' ids."""
+    session = await svc.programme.create_session(
+        seeded.event_id, {"title": "Marathon", "starts_at": "2026-05-14T14:00", "ends_at": "2026-05-14T18:00"}
+    )
+    await svc.programme.set_state(session.id, "live")
+    organiser = Author.organiser(await organiser_account(svc))
+    ids = [
+        await note(svc, session.id, organiser, f"Step {n}: *water* moves up")
+        for n in range(KNOWLEDGE_PAGE + 3)
+    ]
+    await svc.programme.set_state(session.id, "ended")
+    await svc.archive.archive_session(session.id)
+    return session.id, ids
+
+
+def fragment_page(fragment: str) -> bytes:
+    """A fragment the page's script inserts (older cards, a knowledge page's next cards) as the
+    document it ends up in, for the checker."""
+    head = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fragment</title></head>'
+    return f"{head}<body><main>{fragment}</main></body></html>".encode()
 
 
 async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[str, Path]:
@@ -61,6 +119,11 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
         "Zoë’s table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted & `code`",
         key_point=True,
     )
+    await fediverse_guests(svc, ended_id)
+    long_id, long_notes = await a_long_session(svc, seeded)
+    future = await svc.programme.create_event(
+        {"title": "Next Summit", "starts_on": "2099-05-14", "ends_on": "2099-05-15"}
+    )  # its Fediverse page still lets handles be changed
     _, reset_token = await svc.readers.reset_link("commenter")
     _, event_token = await svc.accounts.invite(seeded.event_id, None, "Grace Hopper")  # the whole event
 
@@ -108,6 +171,19 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
         for name, path in public.items():
             await fetch(c, name, path)
         await fetch(c, "not-found", "/sessions/no-such-session", 404)
+        await fetch(c, "knowledge-page-2", f"/archive/sessions/{long_id}/page/2")
+        live_items = await svc.programme.items(live_id)
+        for name, path in (
+            ("fragment-older-cards", f"/sessions/{live_id}/older?before={live_items[-1].id}"),
+            (
+                "fragment-knowledge-cards",
+                f"/archive/sessions/{long_id}/cards?section=notes&after={long_notes[KNOWLEDGE_PAGE - 1]}",
+            ),
+        ):
+            r = await c.get(path)
+            assert r.status_code == 200 and r.json()["html"].strip(), (name, r.status_code)
+            pages[name] = out / f"{name}.html"
+            pages[name].write_bytes(fragment_page(r.json()["html"]))
     async with live.client() as c:
         c.cookies.set("lb_login", seeded.login_token)
         organiser = {
@@ -120,7 +196,8 @@ async def render_every_page(live: LiveServer, seeded: Seed, out: Path) -> dict[s
             "organise-social": f"/organise/sessions/{live_id}/social",
             "organise-event-social": f"/organise/events/{ev}/social",
             "organise-feeds": f"/organise/events/{ev}/feeds",
-            "organise-fediverse": f"/organise/events/{ev}/fediverse",
+            "organise-fediverse": f"/organise/events/{ev}/fediverse",  # a follower, a block
+            "organise-fediverse-before": f"/organise/events/{future.id}/fediverse",  # handles' form
             "organise-comments": "/organise/comments",
             "organise-readers": "/organise/readers",
             "replay": f"/archive/sessions/{ended_id}/replay",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from liveblog.services import Services
 from liveblog.text import render_markdown
 
 # A 1x1 PNG.
@@ -51,8 +52,9 @@ def _item(id: int, kind: str, body: str, data: dict[str, Any], seq: int) -> dict
 
 
 def valid_export() -> dict[str, Any]:
-    """One session with a note (edited once), a social post, a poll, a question, a comment, a
-    summary, a tag and a photo: every field an export has."""
+    """One session with a note (edited once), a social post, a poll, a question answered after
+    the talk, a comment and a fediverse reply to it, a summary, a tag and a photo: every field an
+    export has."""
     items = [
         _item(
             1, "note", "Plants **eat light** ![](/media/0123456789abcdef)", {"media": ["0123456789abcdef"]}, 1
@@ -132,6 +134,11 @@ def valid_export() -> dict[str, Any]:
             "language": "en",
         },
         "comment_premoderation": False,
+        # The fediverse: switched off by the organisers, a handle they chose for the keynote.
+        "federation": {
+            "enabled": False,
+            "handles": [{"kind": "session", "id": "keynote-abc123", "handle": "plants"}],
+        },
         "sessions": [
             {
                 "session": {
@@ -190,9 +197,32 @@ def valid_export() -> dict[str, Any]:
                         "created_at": T,
                         "updated_at": T,
                         "edited": False,
-                    }
+                    },
+                    {  # a reply from the fediverse, kept as a comment
+                        "id": 2,
+                        "parent_id": 1,
+                        "author": "@rosa@example.social",
+                        "body": "Agreed! source",
+                        "html": '<p>Agreed! <a href="https://x.example" rel="nofollow noopener noreferrer ugc">source</a></p>',
+                        "state": "visible",
+                        "deleted": False,
+                        "created_at": T,
+                        "updated_at": T,
+                        "edited": False,
+                    },
                 ],
                 "thread_locked": False,
+                "answers": [
+                    {
+                        "question_id": 4,
+                        "author": "Ada",
+                        "body": "Because of **chlorophyll**",
+                        "html": "<p>Because of <strong>chlorophyll</strong></p>",
+                        "state": "visible",
+                        "answered_at": T,
+                        "updated_at": T,
+                    }
+                ],
                 "media": [
                     {
                         "id": "0123456789abcdef",
@@ -303,6 +333,77 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "sessions[0].media[0].data_base64: must be base64",
     ),
     ("photo sha256", _set(f"{S}.media.0.sha256", "0" * 64), "sessions[0].media[0].sha256: does not match"),
+    (
+        "answer to a poll",
+        _set(f"{S}.answers.0.question_id", 3),
+        "sessions[0].answers[0].question_id: is not a question of this session",
+    ),
+    (
+        "answer to another session's question",
+        _set(f"{S}.answers.0.question_id", 99),
+        "sessions[0].answers[0].question_id: is not a question of this session",
+    ),
+    (
+        "question answered twice",
+        lambda d: d["sessions"][0]["answers"].append(copy.deepcopy(d["sessions"][0]["answers"][0])),
+        "sessions[0].answers[1].question_id: is answered twice",
+    ),
+    ("answer state", _set(f"{S}.answers.0.state", "shown"), "sessions[0].answers[0].state: must be one of"),
+    (
+        "over-long answer",
+        _set(f"{S}.answers.0.body", "x" * 10_001),
+        "sessions[0].answers[0].body: must be at most",
+    ),
+    ("answer without author", _set(f"{S}.answers.0.author", ""), "sessions[0].answers[0].author"),
+    ("answer time", _set(f"{S}.answers.0.answered_at", "later"), "sessions[0].answers[0].answered_at"),
+    ("shown answer without text", _set(f"{S}.answers.0.body", " "), "sessions[0].answers[0].body"),
+    ("answer id 2**70", _set(f"{S}.answers.0.question_id", 2**70), "sessions[0].answers[0].question_id"),
+    (
+        "over-long fediverse author",
+        _set(f"{S}.comments.1.author", "@" + "x" * 250 + "@example.social"),
+        "sessions[0].comments[1].author: must be at most",
+    ),
+    (
+        "NUL in a fediverse author",
+        _set(f"{S}.comments.1.author", "@ro\x00sa@example.social"),
+        "sessions[0].comments[1].author: must be text without NUL",
+    ),
+    ("federation on 'yes'", _set("federation.enabled", "yes"), "federation.enabled: must be true or false"),
+    (
+        "handle ../",
+        _set("federation.handles.0.handle", "../x"),
+        "federation.handles[0].handle: must match",
+    ),
+    ("handle upper case", _set("federation.handles.0.handle", "Plants"), "federation.handles[0].handle"),
+    (
+        "handle kind",
+        _set("federation.handles.0.kind", "person"),
+        "federation.handles[0].kind: must be one of",
+    ),
+    (
+        "handle of another event's session",
+        _set("federation.handles.0.id", "elsewhere-abc123"),
+        "federation.handles[0].id: must be the event's id or one of its sessions'",
+    ),
+    (
+        "handle of another event",
+        lambda d: d["federation"]["handles"].append({"kind": "event", "id": "other-abc123", "handle": "x"}),
+        "federation.handles[1].id: must be the event's id or one of its sessions'",
+    ),
+    (
+        "handle twice",
+        lambda d: d["federation"]["handles"].append(
+            {"kind": "event", "id": "summit-abc123", "handle": "plants"}
+        ),
+        "federation.handles[1].handle: 'plants' appears twice",
+    ),
+    (
+        "two handles for one account",
+        lambda d: d["federation"]["handles"].append(
+            {"kind": "session", "id": "keynote-abc123", "handle": "x"}
+        ),
+        "federation.handles[1].id: has a handle already",
+    ),
     (
         "other html in payload",
         _set(f"{S}.changes.0.payload.summary_html", EVIL),
@@ -416,6 +517,7 @@ def hostile_html_export() -> dict[str, Any]:
         holder["html" if "html" in holder else "summary_html"] = EVIL + '<a href="javascript:alert(3)">x</a>'
     b["items"][0]["body"] = b["changes"][0]["payload"]["item"]["body"] = "Note " + EVIL
     b["comments"][0]["body"] = "Comment " + EVIL
+    b["answers"][0]["body"] = "Answer " + EVIL
     b["archive"]["summary"] = "Summary " + EVIL
     b["item_history"][0]["body"] = "Before " + EVIL
     # A social post's stored HTML is read for its photos and avatar only: hostile ones stay inert.
@@ -433,6 +535,8 @@ def _html_holders(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"items[{n}]", i
     yield "item_history[0]", b["item_history"][0]
     yield "comments[0]", b["comments"][0]
+    yield "comments[1]", b["comments"][1]
+    yield "answers[0]", b["answers"][0]
     for n, ch in enumerate(b["changes"]):
         yield f"changes[{n}]", ch["payload"].get("item") or ch["payload"]["comment"]
 
@@ -452,6 +556,7 @@ def test_every_html_field_is_rendered_again_from_its_text(tmp_path: Path) -> Non
     assert "&lt;script&gt;" in b["items"][0]["html"] and "&lt;script&gt;" in b["comments"][0]["html"]
     assert b["archive"]["summary_html"] == render_markdown("Summary " + EVIL)
     assert b["item_history"][0]["html"] == render_markdown("Before " + EVIL)
+    assert b["answers"][0]["html"] == render_markdown("Answer " + EVIL)
     assert (
         b["items"][2]["html"] == "<p>Favourite pigment?</p>" and b["items"][3]["html"] == "<p>Why green?</p>"
     )
@@ -521,3 +626,28 @@ def test_an_earlier_comment_version_in_the_stream_keeps_only_its_words(tmp_path:
         json.loads(done.stdout)["sessions"][0]["changes"][4]["payload"]["comment"]["html"]
         == "<p>Old words</p>"
     )
+
+
+def test_the_fediverse_switch_and_chosen_handles_round_trip(tmp_path: Path) -> None:
+    """An event its organisers kept off the fediverse stays off once imported, and the handles
+    they chose are kept: its accounts are found by the same names."""
+    done = import_file(tmp_path, json.dumps(valid_export()))
+    assert done.returncode == 0, done.stderr
+    done = run_cli(tmp_path, "export", "summit-abc123", "-")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["federation"] == valid_export()["federation"]
+
+
+async def test_a_handle_taken_on_this_instance_is_refused_and_nothing_is_written(services: Services) -> None:
+    """A chosen handle that already names another account here would take it over: the import
+    is refused naming the field, and nothing of it is written."""
+    from liveblog.capture.imports import import_json
+    from liveblog.errors import BadRequest
+    from tests.conftest import seed
+
+    here = await seed(services)
+    assert await services.db.write(lambda tx: tx.set_handle("session", here.session_id, "plants"))
+    with pytest.raises(BadRequest, match=r"federation\.handles\[0\]\.handle: @plants names another account"):
+        await import_json(services.db, valid_export())
+    assert await services.db.read(lambda r: r.get_event("summit-abc123")) is None
+    assert await services.db.read(lambda r: r.actor_by_handle("plants")) == ("session", here.session_id)

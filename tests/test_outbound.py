@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import io
 import ipaddress
+import json
 import logging
 import typing
 from collections.abc import AsyncIterator, Iterable
@@ -500,3 +501,127 @@ async def test_with_a_mock_transport_literal_addresses_are_still_refused() -> No
     finally:
         await c.aclose()
     assert seen == ["https://mastodon.example/api", "https://mastodon.example/hop"]
+
+
+async def test_every_fediverse_fetch_follows_the_same_rule(tmp_path: Path, internal: Service) -> None:
+    """docs/federation.md, "Safety": the fediverse's fetches and deliveries go through the same
+    guard. With federation.allow_private_addresses off, an actor document, a public key, a
+    replier's avatar, a Webmention's source and a delivery to an inbox, all on the internal
+    service, reach nothing and store nothing; with it on (the positive control), each of them
+    does reach the service."""
+    actor = internal.url("/users/eve")
+    document = {
+        "id": actor,
+        "type": "Person",
+        "inbox": f"{actor}/inbox",
+        "publicKey": {"id": f"{actor}#main-key", "owner": actor, "publicKeyPem": "PEM"},
+    }
+    internal.routes["/users/eve"] = (
+        200,
+        {"content-type": "application/activity+json"},
+        json.dumps(document).encode(),
+    )
+    internal.routes["/users/eve/inbox"] = (202, {}, b"")
+    for allowed in (False, True):
+        internal.requests.clear()
+        settings = make_settings(tmp_path / str(allowed), federation={"allow_private_addresses": allowed})
+        (tmp_path / str(allowed)).mkdir()
+        svc = Services.build(settings)
+        await svc.open()
+        try:
+            fed = svc.federation
+            assert fed is not None
+            ids = await seed(svc)
+            await svc.db.write(lambda tx: tx.remote_author(actor, "@eve@internal"))  # a replier
+            base = "https://liveblog.example"
+            target = f"{base}/sessions/{ids.session_id}"
+            internal.routes["/blog"] = (
+                200,
+                {"content-type": "text/html"},
+                f'<a href="{target}">t</a>'.encode(),
+            )
+            outcomes = []
+            for name, attempt in (
+                ("actor", fed.fetch(base, actor)),
+                ("key", fed.remote_key(base, f"{actor}#main-key")),
+                ("delivery", fed.post_body(f"{actor}/inbox", f"{base}/ap/actor#main-key", b"{}")),
+            ):
+                try:
+                    await attempt
+                    outcomes.append((name, "reached"))
+                except Refused as exc:
+                    outcomes.append((name, exc.reason))
+            await fed._copy_avatar(actor, {"icon": {"url": internal.url("/secret.png")}}, ids.session_id)
+            await fed._take_mention(internal.url("/blog"), target, ids.session_id)
+            stored = (
+                await svc.db.read(lambda r: r.author_avatar(actor)),
+                [c.body for c in (await svc.comments.moderation_queue()).pending],
+            )
+        finally:
+            await svc.close()
+        if allowed:
+            assert outcomes == [("actor", "reached"), ("key", "reached"), ("delivery", "reached")]
+            assert sorted(set(internal.requests)) == [
+                "GET /blog",
+                "GET /secret.png",
+                "GET /users/eve",
+                "POST /users/eve/inbox",
+            ]
+            assert stored[0] and stored[1] == ["Mentioned in http://127.0.0.1:%d/blog" % internal.port]
+        else:
+            assert outcomes == [("actor", "loopback"), ("key", "loopback"), ("delivery", "loopback")]
+            assert internal.requests == []
+            assert stored == ("", [])
+
+
+async def test_a_flood_of_webmentions_reads_one_server_a_few_pages_at_a_time(tmp_path: Path) -> None:
+    """POST /webmention is open to anyone, and each one makes the server read its source: a flood
+    naming one site must not become a flood of our requests to it (nor of tasks here). At most
+    2 of its pages are read at once (FETCHES_PER_HOST, as for actors and keys), and past
+    MAX_PENDING_MENTIONS waiting, a Webmention is refused with 429 until they are read; nothing
+    is kept of the site once they are."""
+    from liveblog.federation.service import FETCHES_PER_HOST, MAX_PENDING_MENTIONS
+    from tests.conftest import run_server
+
+    open_now, most, release = 0, 0, asyncio.Event()
+
+    async def slow_site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            await asyncio.wait_for(release.wait(), 30)  # a site that answers slowly
+            writer.write(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        finally:
+            open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(slow_site, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = make_settings(tmp_path, federation={"allow_private_addresses": True})
+    svc = Services.build(settings)
+    await svc.open()
+    try:
+        ids = await seed(svc)
+        async with run_server(settings, svc) as live, live.client() as c:
+            target = f"{live.url}/sessions/{ids.session_id}"
+            statuses = []
+            for n in range(MAX_PENDING_MENTIONS + 5):
+                source = f"http://127.0.0.1:{port}/post/{n}"
+                r = await c.post("/webmention", data={"source": source, "target": target})
+                statuses.append(r.status_code)
+            await eventually(lambda: open_now >= FETCHES_PER_HOST, what="the first reads to start")
+            assert statuses == [202] * MAX_PENDING_MENTIONS + [429] * 5
+            assert most == FETCHES_PER_HOST
+            release.set()
+            fed = svc.federation
+            assert fed is not None
+            await eventually(lambda: not fed._mentions, 30, "every waiting Webmention to be read")
+            assert most == FETCHES_PER_HOST
+            # Nothing is kept of a host once its reads are done (anyone may name any number of them).
+            assert fed.host_slots.busy() == []
+    finally:
+        await svc.close()
+        server.close()
+        await server.wait_closed()

@@ -1,32 +1,42 @@
 """Moderated-out text never leaves (docs/archive.md, "What is redacted"): for every kind of item
 a moderator or its author can remove (a comment hidden, a comment deleted by a moderator or by
-its author, a question hidden, a collected post removed, a note deleted), its text is in none
+its author, a fediverse reply hidden or deleted by its author, a question hidden or merged, a
+speaker's later answer hidden, a collected post removed, a note deleted), its text is in none
 of the outputs a reader can reach: the websocket resumed from seq 0 (from the hub's ring and
 from storage), SSE resumed the same way, replay.json, the JSON, Markdown and Atom exports,
-search, the knowledge and event pages, the public APIs and the static site. Each output is
-also checked to carry the text of items that were not removed, so a check cannot pass by
-reading an empty page. Run on either backend (LIVEBLOG_TEST_BACKEND=postgres)."""
+search, the knowledge, event, tag, replay and embed pages and the knowledge page's paged
+fragments, the chapters, the proceedings (EPUB and the PDF's HTML), the public APIs, the
+asker's account page, the ActivityPub outbox, note objects and deliveries, and the static site
+(its search index too).
+Each output is also checked to carry the text of items that were not removed, so a check cannot
+pass by reading an empty page. Run on either backend (LIVEBLOG_TEST_BACKEND=postgres)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from liveblog.archive.exports import comparable, export_json
+from liveblog.archive.proceedings import epub_bytes, gather, pdf_html
 from liveblog.capture.feeds.routing import publish
 from liveblog.capture.imports import import_json
 from liveblog.capture.notes import Author
 from liveblog.capture.votes import Moderator, Voter
 from liveblog.models import REDACTED_OPS, Account, Ack, SocialPost
 from liveblog.services import Services
+from liveblog.settings import Settings
 from liveblog.storage import Tx
 from liveblog.storage.schema import POSTGRES_SCRIPTS, SQLITE_SCRIPTS
 from liveblog.web.app import make_templates
@@ -41,25 +51,54 @@ from tests.conftest import (
     organiser_csrf,
     query,
     seed,
+    settings_for,
 )
+from tests.fediverse_peer import AP_JSON, Peer, running_peer
 from tests.servers import RedisServer
 from tests.wsclient import connect, recv_until
 
-# One made-up word per removed item: each is findable by search while it is public.
+# One made-up word per removed item: each is findable by search while it is public (but for
+# the later answer, which search does not index).
 SECRETS = {
     "comment hidden": "zorblatthidden",
     "comment deleted by a moderator": "quuxmoddeleted",
     "comment deleted by its author": "plughselfdeleted",
+    "fediverse reply hidden": "snarkfedihidden",
+    "fediverse reply deleted by its author": "boojumfediself",
     "question hidden": "frobozzquestion",
+    "question merged": "jabberwockmerged",
+    "later answer hidden": "bandersnatchanswer",
+    "later answer to a question then hidden": "tumtumanswered",
     "collected post removed": "grueblockedpost",
     "note deleted": "xyzzydeletednote",
 }
+SEARCHED = [kind for kind in SECRETS if not kind.startswith("later answer")]
 # Text that stays public: every output checked must carry each of these.
 KEPT = {
     "comment": "wombatkeptcomment",
     "comment hidden and shown again": "numbatreshown",
+    "fediverse reply": "dingofedireply",
     "note": "quokkakeptnote",
+    "later answer": "wallabylateranswer",
 }
+COMMENTS = ("comment", "comment hidden and shown again", "fediverse reply")
+# What the stream and most outputs carry: a later answer is only on the knowledge page, in the
+# exports and on the static site.
+STREAMED = (*COMMENTS, "note")
+ARCHIVED = (*STREAMED, "later answer")
+BOOK = ("note", "later answer")  # the proceedings have no comments
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    """The fediverse peer runs on loopback: fetches from it are allowed here."""
+    return settings_for(request, tmp_path, backend, federation={"allow_private_addresses": True})
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    async with running_peer() as p:
+        yield p
 
 
 @dataclass
@@ -70,6 +109,10 @@ class Scene:
     head: int
     kept_photo: str
     removed_photo: str
+    kept_note: int
+    deleted_note: int
+    speaker_token: str
+    live_pages: dict[str, str]
 
 
 @contextlib.asynccontextmanager
@@ -139,21 +182,115 @@ async def collected_post(live: LiveServer, seeded: Seed, text: str) -> int:
     return await live.services.db.write(op)
 
 
-async def act_out(live: LiveServer, seeded: Seed) -> Scene:
+def fedi_reply(peer: Peer, number: int, to: str, text: str) -> dict[str, Any]:
+    actor = peer.actor("fan")
+    note = {
+        "id": f"{actor}/statuses/{number}",
+        "type": "Note",
+        "attributedTo": actor,
+        "inReplyTo": to,
+        "content": f"<p>{text}</p>",
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+    }
+    return {"id": f"{note['id']}/activity", "type": "Create", "actor": actor, "object": note}
+
+
+async def followed_from_the_fediverse(live: LiveServer, peer: Peer, sid: str) -> None:
+    """An account on another server follows the session: its notes are published from now on."""
+    actor, session_actor = peer.add("fan"), f"{live.url}/ap/sessions/{sid}"
+    follow = {"id": f"{actor}/follows/1", "type": "Follow", "actor": actor, "object": session_actor}
+    answer = await peer.post(f"{session_actor}/inbox", follow, as_="fan")
+    assert answer.status_code == 202, answer.text
+    await peer.wait_for("Accept")
+
+
+async def published(peer: Peer, live: LiveServer, item_id: int) -> str:
+    """The note's id as followers got it (its Create delivered)."""
+    note_id = f"{live.url}/ap/notes/{item_id}"
+
+    def arrived() -> bool:
+        return any(d.activity.get("object", {}).get("id") == note_id for d in peer.received)
+
+    await eventually(arrived, what=f"note {item_id} to be delivered")
+    return note_id
+
+
+async def fediverse_replies(live: LiveServer, peer: Peer, note_id: str) -> int:
+    """Three replies from the fediverse, become comments: the id of the one to be hidden."""
+    for number, text in enumerate(
+        (
+            f"Agreed {KEPT['fediverse reply']}",
+            f"Troll {SECRETS['fediverse reply hidden']}",
+            f"Oops {SECRETS['fediverse reply deleted by its author']}",
+        ),
+        1,
+    ):
+        answer = await peer.post(f"{live.url}/ap/inbox", fedi_reply(peer, number, note_id, text), as_="fan")
+        assert answer.status_code == 202, answer.text
+    rows = await query(live.services.db, "SELECT body, id FROM comments ORDER BY id")
+    [hidden] = [int(i) for body, i in rows if SECRETS["fediverse reply hidden"] in body]
+    return hidden
+
+
+async def fediverse_reply_deleted(live: LiveServer, peer: Peer) -> None:
+    """The third reply's author deletes it (a Delete from their server)."""
+    actor = peer.actor("fan")
+    delete = {
+        "id": f"{actor}/statuses/3#delete",
+        "type": "Delete",
+        "actor": actor,
+        "object": f"{actor}/statuses/3",
+    }
+    assert (await peer.post(f"{live.url}/ap/inbox", delete, as_="fan")).status_code == 202
+
+
+async def live_pages(live: LiveServer, sid: str, last: int) -> dict[str, str]:
+    """The live session's paged outputs (read before it ends: an ended session's go to its
+    knowledge page): its first numbered page, and the cards older than item `last`."""
+    pages = {}
+    async with live.client() as c:
+        for path in (f"/sessions/{sid}/page/1", f"/sessions/{sid}/older?before={last}"):
+            r = await c.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+            pages[path] = r.text
+    return pages
+
+
+async def answered_after_the_talk(
+    svc: Services, sid: str, moderator: Moderator, kept: int, hidden: int, withdrawn: int
+) -> str:
+    """Three questions answered by the speaker after the talk: one answer then hidden, and one
+    whose question is hidden after it was answered; the speaker link's token."""
+    link, token = await svc.answers.make_link(sid, "Grace")
+    await svc.answers.answer(link, kept, f"Yes: {KEPT['later answer']}")
+    await svc.answers.answer(link, hidden, f"Gossip: {SECRETS['later answer hidden']}")
+    await svc.answers.moderate(hidden, "hide", "org")
+    await svc.answers.answer(
+        link, withdrawn, f"About that: {SECRETS['later answer to a question then hidden']}"
+    )
+    await svc.audience.moderate_question(withdrawn, moderator, {"action": "hide"})
+    return token
+
+
+async def act_out(live: LiveServer, seeded: Seed, peer: Peer) -> Scene:
     """Every removable kind written while public (so search, the stream and the hub's ring saw
-    it), then removed the way moderators and authors remove it; the session then ends."""
+    it), then removed the way moderators and authors remove it; the session then ends, and
+    the speaker answers after the talk."""
     svc = live.services
     svc.accounts.hasher = FAST_HASHER
     sid = seeded.session_id
     invite = await svc.accounts.invite_for_token(seeded.token)
     assert invite is not None
     ada = Author.from_invite(invite)
-    await svc.programme.update_session(sid, {"hashtags": ["#Redaction"]})
+    await svc.programme.update_session(
+        sid, {"hashtags": ["#Redaction"], "recording_url": "https://media.example.org/talk.mp4"}
+    )  # a recording: the session's chapters are published
+    await followed_from_the_fediverse(live, peer, sid)
     kept_photo, removed_photo = [
         await svc.db.write(lambda tx, data=data: tx.insert_media(sid, "image/png", data, invite.id))
         for data in (b"a photo that stays", b"a photo posted by mistake")
     ]
-    await note(svc, sid, ada, f"A public note: {KEPT['note']} ![](/media/{kept_photo})")
+    kept_note = await note(svc, sid, ada, f"A public note: {KEPT['note']} ![](/media/{kept_photo})")
     secret_note = await note(
         svc, sid, ada, f"Said by mistake: {SECRETS['note deleted']} ![](/media/{removed_photo})"
     )
@@ -171,7 +308,19 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
         sid, Voter("asker"), {"body": f"Rude: {SECRETS['question hidden']}?"}
     )
     await svc.audience.upvote(question.id, Voter("p1"))
+    curious = await a_reader(svc, "curious")  # asks logged in: answers reach their account page
+    kept_question, _ = await svc.audience.ask(
+        sid, Voter(f"account:{curious.id}"), {"body": "Will churn fall?"}
+    )
+    duplicate, _ = await svc.audience.ask(
+        sid, Voter("asker3"), {"body": f"Churn falls? {SECRETS['question merged']}"}
+    )
+    gossip, _ = await svc.audience.ask(sid, Voter("asker4"), {"body": "Who said what?"})
+    withdrawn, _ = await svc.audience.ask(sid, Voter(f"account:{curious.id}"), {"body": "And the rest?"})
     post_item = await collected_post(live, seeded, f"Spam {SECRETS['collected post removed']}")
+    moderator = Moderator("Ada", invite.id)
+    await published(peer, live, secret_note)
+    fedi_hidden = await fediverse_replies(live, peer, await published(peer, live, kept_note))
     async with reader(live, "kept") as kept, reader(live, "selfish") as selfish:
         await post_comment(kept, sid, f"Thanks! {KEPT['comment']}")
         hidden = await post_comment(kept, sid, f"Insult {SECRETS['comment hidden']}")
@@ -184,24 +333,42 @@ async def act_out(live: LiveServer, seeded: Seed) -> Scene:
         assert r.status_code == 303, r.text
         # While public, each secret is findable and in the stream: the removal has something to remove.
         async with live.client() as c:
-            for word in SECRETS.values():
+            for word in (SECRETS[kind] for kind in SEARCHED):
                 found = await c.get("/search", params={"q": word})
                 assert f"<mark>{word}</mark>" in found.text, f"{word} should be findable while public"
         # Now remove them.
         await delete_note(svc, sid, ada, secret_note)
-        await svc.audience.moderate_question(question.id, Moderator("Ada", invite.id), {"action": "hide"})
+        await svc.audience.moderate_question(question.id, moderator, {"action": "hide"})
+        await svc.audience.moderate_question(
+            duplicate.id, moderator, {"action": "merge", "into": kept_question.id}
+        )
         await svc.feeds.moderation.remove_item(post_item, "org")
         await svc.comments.moderate(hidden, "hide")
+        await svc.comments.moderate(fedi_hidden, "hide")
+        await fediverse_reply_deleted(live, peer)
         await svc.comments.moderate(moderated, "delete")
         await svc.comments.moderate(reshown, "hide")
         await svc.comments.moderate(reshown, "show")
         r = await selfish.post(f"/comments/{own}/delete")
         assert r.status_code == 303, r.text
+    pages = await live_pages(live, sid, secret_note)
     await svc.programme.set_state(sid, "ended")
+    token = await answered_after_the_talk(svc, sid, moderator, kept_question.id, gossip.id, withdrawn.id)
     await svc.archive.archive_session(sid)
     head = await svc.db.read(lambda r: r.stream_head(sid))
     assert head is not None
-    return Scene(sid, seeded.event_id, head[0], head[1], kept_photo, removed_photo)
+    return Scene(
+        sid,
+        seeded.event_id,
+        head[0],
+        head[1],
+        kept_photo,
+        removed_photo,
+        kept_note,
+        secret_note,
+        token,
+        pages,
+    )
 
 
 def leaks(text: str) -> list[str]:
@@ -242,13 +409,36 @@ async def sse_resume(live: LiveServer, scene: Scene) -> str:
     return json.dumps(lines, ensure_ascii=False)
 
 
-async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_path: Path) -> None:
-    scene = await act_out(live, seeded)
+async def fediverse_outputs(live: LiveServer, scene: Scene, peer: Peer, check: Any) -> None:
+    """What the session's fediverse account serves and sends: its outbox, its notes (a deleted
+    one a Tombstone), and the activities delivered since the note was deleted."""
+    ap = {"accept": AP_JSON}
+    async with live.client(headers=ap) as c:
+        outbox = await c.get(f"/ap/sessions/{scene.session_id}/outbox", params={"page": "true"})
+        assert outbox.status_code == 200, outbox.text
+        check("the fediverse outbox", outbox.text, ("note",))
+        kept = await c.get(f"/ap/notes/{scene.kept_note}")
+        assert kept.status_code == 200, kept.text
+        check("the kept note's object", kept.text, ("note",))
+        gone = await c.get(f"/ap/notes/{scene.deleted_note}")
+        assert gone.status_code == 410 and gone.json()["type"] == "Tombstone", gone.text
+        check("the deleted note's object", gone.text, ())
+    note_id = f"{live.url}/ap/notes/{scene.deleted_note}"
+    delete = await peer.wait_for("Delete")
+    assert delete.activity["object"]["id"] == note_id
+    after = peer.received[peer.received.index(delete) :]
+    check("deliveries since the deletion", json.dumps([d.activity for d in after]), ())
+
+
+async def test_removed_text_is_in_no_output(
+    live: LiveServer, seeded: Seed, peer: Peer, tmp_path: Path
+) -> None:
+    scene = await act_out(live, seeded, peer)
     sid, eid = scene.session_id, scene.event_id
     found: dict[str, list[str]] = {}
     absent: dict[str, list[str]] = {}
 
-    def check(name: str, text: str, kept: tuple[str, ...] = tuple(KEPT)) -> None:
+    def check(name: str, text: str, kept: tuple[str, ...] = STREAMED) -> None:
         if leaks(text):
             found[name] = leaks(text)
         photo_leaks(scene, name, text, found)
@@ -274,6 +464,10 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
     # What pages read about earlier versions (a deleted note's are gone with it).
     history = await live.services.db.read(lambda r: r.item_history(sid))
     check("earlier versions", repr(history), ())
+    # The live session's numbered page and older cards (notes and posts only), read before it ended.
+    for path, text in scene.live_pages.items():
+        check(path, text, ("note",))
+    await fediverse_outputs(live, scene, peer, check)
 
     async with live.client() as c:
         for path in (
@@ -289,16 +483,29 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
         ):
             r = await c.get(path)
             assert r.status_code == 200, (path, r.status_code)
-            # The comments' own outputs hold no notes; the others hold both.
-            kept = ("comment", "comment hidden and shown again") if "comment" in path else tuple(KEPT)
+            # The comments' own outputs hold no notes; the others hold both. Later answers are
+            # on the knowledge page and in the exports (not in replay.json: not in the stream).
+            kept = COMMENTS if "comment" in path else STREAMED
+            if path.startswith("/archive/sessions/") and "replay" not in path or "archive.json" in path:
+                kept = ARCHIVED
             check(path, r.text, kept)
-        # Outputs with summaries and counts, not items: they must not leak either.
+        # Outputs with summaries and counts, not items: they must not leak either. The
+        # knowledge page's next cards (more.js) too, and the speaker's own page.
         for path in (
             f"/events/{eid}/archive",
             f"/events/{eid}/archive.md",
+            f"/archive/sessions/{sid}/replay",
+            f"/archive/sessions/{sid}/chapters.vtt",
+            f"/archive/sessions/{sid}/chapters.txt",
+            f"/embed/sessions/{sid}",
+            f"/events/{eid}/around",
+            "/tags/redaction",
+            "/sitemap.xml",
             f"/events/{eid}/feed.atom",
             "/tags/redaction/feed.atom",
             f"/api/v1/sessions/{sid}/items",
+            f"/archive/sessions/{sid}/cards?section=notes&after={scene.kept_note}",
+            f"/a/{scene.speaker_token}",
         ):
             r = await c.get(path)
             assert r.status_code == 200, (path, r.status_code)
@@ -307,12 +514,33 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
             if (await c.get(f"/media/{photo}")).status_code != status:
                 (found if status == 404 else absent).setdefault("/media/", []).append(photo)
         for kind, word in {**SECRETS, **KEPT}.items():
+            if kind.startswith("later answer"):
+                continue  # search does not index them
             r = await c.get("/search", params={"q": word})
             hit = f"<mark>{word}</mark>" in r.text
             if kind in SECRETS and hit:
                 found.setdefault("search", []).append(kind)
             if kind in KEPT and not hit:
                 absent.setdefault("search", []).append(kind)
+
+    async with live.client() as c:  # the asker's account page lists the answers to their questions
+        r = await c.post("/account/login", data={"username": "curious", "password": "a long password"})
+        assert r.status_code in (200, 303), r.status_code
+        r = await c.get("/account")
+        assert r.status_code == 200, r.status_code
+        check("the asker's account page", r.text, ("later answer",))
+
+    # The proceedings (notes and answers, no comments): the EPUB's every file, and the HTML the
+    # PDF is printed from.
+    book = await gather(live.services.archive, eid)
+    built = datetime(2027, 1, 1, tzinfo=UTC)
+    with zipfile.ZipFile(io.BytesIO(epub_bytes(book, built))) as epub:
+        check(
+            "the proceedings (EPUB)",
+            "\n".join(epub.read(n).decode("utf-8", "replace") for n in epub.namelist()),
+            BOOK,
+        )
+    check("the proceedings (PDF's HTML)", pdf_html(book, built), BOOK)
 
     site = tmp_path / "site"
     await export_site(live.services, make_templates(live.services.settings.archive.timezone).env, eid, site)
@@ -321,7 +549,8 @@ async def test_removed_text_is_in_no_output(live: LiveServer, seeded: Seed, tmp_
         for p in sorted(site.rglob("*"))
         if p.is_file() and p.suffix in (".html", ".md", ".json", ".js")
     )
-    check("the static site", everything)
+    check("the static site", everything, ARCHIVED)
+    check("the static site's search index", (site / "search-index.js").read_text(encoding="utf-8"), STREAMED)
     check("the static site's photos", " ".join(p.name for p in (site / "media").iterdir()), ())
     if scene.kept_photo not in everything:
         absent.setdefault("the static site", []).append("the kept photo")
@@ -519,3 +748,109 @@ async def test_a_removal_after_the_event_leaves_no_kept_card(live: LiveServer, s
 
 async def kept_has(kept: Any, word: str) -> bool:
     return word in await kept()
+
+
+async def test_a_note_deleted_before_the_publisher_reads_it_leaves_the_outbox_and_is_not_delivered(
+    live: LiveServer, seeded: Seed, peer: Peer
+) -> None:
+    """The fediverse publisher runs off the commit path (docs/federation.md) and may lag behind
+    a deletion (a backlog, a restart, another process's lease). The deletion itself withdraws
+    the note's activities, in its own transaction: the outbox drops the note at once, and a
+    delivery queued before it (here, a Create waiting to be tried again) is never sent."""
+    svc = live.services
+    sid = seeded.session_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    await published(peer, live, await note(svc, sid, ada, f"Kept: {KEPT['note']}"))
+    peer.down = True  # the follower's server is being restarted: the Create waits for a retry
+    gone = await note(svc, sid, ada, f"Gone: {SECRETS['note deleted']}")
+    await eventually(lambda: peer.refused >= 1, what="the note's Create to be tried once")
+    await svc.supervisor.stop("federation.publish")  # lagging: it does not see the deletion
+    await delete_note(svc, sid, ada, gone)
+    async with live.client(headers={"accept": AP_JSON}) as c:
+        outbox = (await c.get(f"/ap/sessions/{sid}/outbox", params={"page": "true"})).text
+    assert not leaks(outbox) and not missing(outbox, ("note",)), outbox
+
+    # The server is back and every retry is due now; another account's follow (its Accept,
+    # queued without the publisher) shows the deliverer has run since.
+    peer.down = False
+
+    async def due_now(tx: Tx) -> None:
+        sql: Any = tx.db  # type: ignore[attr-defined]
+        await sql.execute("UPDATE federation_deliveries SET next_at = ?", ("2000-01-01T00:00:00.000Z",))
+
+    await svc.db.write(due_now)
+    actor, session_actor = peer.add("fan2"), f"{live.url}/ap/sessions/{sid}"
+    follow = {"id": f"{actor}/follows/1", "type": "Follow", "actor": actor, "object": session_actor}
+    assert (await peer.post(f"{session_actor}/inbox", follow, as_="fan2")).status_code == 202
+
+    async def settled() -> bool:
+        accepted = any(
+            d.activity.get("type") == "Accept" and d.path.startswith("/users/fan2") for d in peer.received
+        )
+        return accepted and await query(svc.db, "SELECT count(*) FROM federation_deliveries") == [(0,)]
+
+    await eventually(settled, what="the Accept delivered and the queue empty")
+    sent = json.dumps([d.activity for d in peer.received])
+    assert not leaks(sent), "a deleted note was delivered"
+
+
+async def test_a_delivery_waiting_for_its_server_is_not_sent_once_its_note_is_deleted(
+    live: LiveServer, seeded: Seed, peer: Peer
+) -> None:
+    """A delivery read from the queue waits while its server already has as many of ours as it
+    may (4): if its note is deleted meanwhile, it is dropped, not sent with the note's text."""
+    svc = live.services
+    assert svc.delivery is not None
+    sid = seeded.session_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    peer.hold = True  # a slow server: our POSTs to it hang
+    for n in range(4):
+        await note(svc, sid, ada, f"Note {n}: {KEPT['note']}")
+    await eventually(lambda: peer.held == 4, what="4 deliveries hanging at the server")
+    gone = await note(svc, sid, ada, f"Gone: {SECRETS['note deleted']}")
+    await eventually(lambda: svc.delivery.health()["in_flight"] == 5, what="the fifth waiting its turn")
+    await delete_note(svc, sid, ada, gone)
+    peer.hold = False
+    peer.release.set()  # the hanging ones end (503: they are tried again later); the fifth's turn
+    await eventually(lambda: svc.delivery.health()["in_flight"] == 0, what="no delivery in flight")
+    sent = json.dumps([d.activity for d in peer.received])
+    assert not leaks(sent), "a deleted note was delivered"
+
+
+async def test_a_fediverse_account_deleted_takes_its_replies_and_avatar_along(
+    live: LiveServer, seeded: Seed, peer: Peer
+) -> None:
+    """Someone deletes their account on their server, which tells every server it knew (a
+    Delete of the actor, signed with the key we kept): their replies here go as if they had
+    deleted each (redacted from the stream), and so does the copy of their avatar."""
+    svc = live.services
+    sid = seeded.session_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    note_id = await published(peer, live, await note(svc, sid, ada, f"Kept: {KEPT['note']}"))
+    inbox = f"{live.url}/ap/inbox"
+    for number, text in enumerate((f"First {SECRETS['fediverse reply deleted by its author']}", "Second"), 1):
+        answer = await peer.post(inbox, fedi_reply(peer, number, note_id, text), as_="fan")
+        assert answer.status_code == 202, answer.text
+    [(account_id, avatar)] = await query(svc.db, "SELECT account_id, avatar FROM federation_authors")
+    assert avatar
+    async with live.client() as c:
+        assert (await c.get(f"/media/{avatar}")).status_code == 200
+        assert (
+            SECRETS["fediverse reply deleted by its author"]
+            in (await c.get(f"/api/v1/sessions/{sid}/comments")).text
+        )
+    actor = peer.actor("fan")
+    gone = {"id": f"{actor}#delete", "type": "Delete", "actor": actor, "object": actor}
+    assert (await peer.post(inbox, gone, as_="fan")).status_code == 202
+    assert await query(svc.db, "SELECT body, deleted FROM comments ORDER BY id") == [("", 1), ("", 1)]
+    head = await svc.db.read(lambda r: r.stream_head(sid))
+    assert head is not None
+    stored = "\n".join(await svc.db.read(lambda r: r.changes_between(sid, 0, head[1])))
+    assert not leaks(stored) and "Second" not in stored
+    async with live.client() as c:
+        assert (await c.get(f"/media/{avatar}")).status_code == 404
+        shown = await c.get(f"/ap/avatars/{account_id}")
+        assert shown.headers["location"] == "/static/fediverse-icon.png"

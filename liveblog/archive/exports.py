@@ -59,6 +59,15 @@ async def export_json(db: Store, event_id: str, session_ids: list[str] | None = 
             "exported_at": utcnow(),
             "event": event,
             "comment_premoderation": await r.event_premoderation(event_id),
+            # The fediverse: the organisers' switch and the handles they chose (of what is exported).
+            "federation": {
+                "enabled": await r.federation_on(event_id),
+                "handles": [
+                    h
+                    for h in await r.chosen_handles(event_id)
+                    if h["kind"] == "event" or session_ids is None or h["id"] in ids
+                ],
+            },
             "sessions": sessions,
             # The event's own feed ("Around the event"), in a session's shape; absent when it has none.
             **({"event_feed": _encode_media(feed_bundle)} if feed_bundle is not None else {}),

@@ -38,6 +38,7 @@ from liveblog.models import (
     ANSWER_STATES,
     EXPORT_FORMAT,
     EXPORT_VERSION,
+    FEDIVERSE_HANDLE,
     ITEM_KINDS,
     MODERATION_ACTIONS,
     MODERATION_TARGETS,
@@ -360,6 +361,22 @@ def parse_export(raw: str | bytes) -> Any:
         raise BadRequest(f"the file is not a readable export: {exc.message}", code="invalid_export") from None
 
 
+FEDERATION = record(
+    {
+        "enabled": boolean,
+        "handles": array(
+            record(
+                {
+                    "kind": choice("event", "session"),
+                    "id": text(80),
+                    "handle": text(64, FEDIVERSE_HANDLE),
+                }
+            )
+        ),
+    }
+)
+
+
 def check_export(doc: Any) -> dict[str, Any]:
     """A checked copy of the export (BadRequest `invalid_export` naming the first bad field),
     its photos decoded; `rerender` then replaces its HTML. The caller's document is unchanged."""
@@ -373,7 +390,13 @@ def check_export(doc: Any) -> dict[str, Any]:
     doc = record(
         {"exported_at": moment, "event": EVENT, "sessions": array(BUNDLE)},
         # "moderation": the ledger (exports from before it have none).
-        {"comment_premoderation": boolean, "event_feed": BUNDLE, "moderation": array(MODERATION)},
+        # "federation": the fediverse switch and chosen handles (exports from before have none).
+        {
+            "comment_premoderation": boolean,
+            "event_feed": BUNDLE,
+            "moderation": array(MODERATION),
+            "federation": FEDERATION,
+        },
     )(doc, "")
     event_id = doc["event"]["id"]
     seen: dict[str, set[Any]] = {"session": set(), "item": set(), "comment": set(), "media": set()}
@@ -387,7 +410,27 @@ def check_export(doc: Any) -> dict[str, Any]:
             _fail(
                 f"moderation[{n}].session_id", "must be a session of this export, or null for the whole event"
             )
+    _check_handles(doc.get("federation"), event_id, seen["session"])
     return doc
+
+
+def _check_handles(federation: dict[str, Any] | None, event_id: str, sessions: set[Any]) -> None:
+    """Each chosen handle names the event or one of its sessions (not its feed), once each."""
+    handles: set[str] = set()
+    owners: set[tuple[str, str]] = set()
+    for n, h in enumerate(federation["handles"] if federation else []):
+        where = f"federation.handles[{n}]"
+        ours = (
+            h["id"] == event_id
+            if h["kind"] == "event"
+            else h["id"] in sessions and h["id"] != event_feed_id(event_id)
+        )
+        if not ours:
+            _fail(f"{where}.id", "must be the event's id or one of its sessions'")
+        if (h["kind"], h["id"]) in owners:
+            _fail(f"{where}.id", "has a handle already")
+        owners.add((h["kind"], h["id"]))
+        _unique(handles, h["handle"], f"{where}.handle")
 
 
 def _unique(seen: set[Any], value: Any, path: str) -> None:
@@ -656,6 +699,15 @@ async def import_json(db: Store, doc: Any) -> tuple[str, int]:
         await tx.import_moderation_rows(
             [{**e, "event_id": doc["event"]["id"]} for e in doc.get("moderation", [])]
         )
+        federation = doc.get("federation")
+        if federation is not None:
+            await tx.set_federation(doc["event"]["id"], federation["enabled"])
+            for n, h in enumerate(federation["handles"]):
+                if not await tx.set_handle(h["kind"], h["id"], h["handle"]):
+                    _fail(
+                        f"federation.handles[{n}].handle",
+                        f"@{h['handle']} names another account here already",
+                    )
 
     await db.write(op)
     return doc["event"]["id"], len(doc["sessions"])

@@ -44,6 +44,10 @@ DELIVERIES_PER_HOST = 4  # a remote server sees at most this many of our POSTs a
 # Statuses after which trying again changes nothing (the inbox refuses this activity for good).
 PERMANENT = frozenset({400, 403, 404, 405, 410, 413, 422})
 FLUSH_SECONDS = 0.05  # deliveries' outcomes are kept together, at most this much later
+# A job read from the queue this long before its turn, or that waited for its server's slot, is
+# looked up again before it is sent: its note may have been deleted meanwhile (a deletion
+# withdraws its deliveries, storage/redaction.py). Sent at once, a job costs no second read.
+RECHECK_SECONDS = 1.0
 
 
 def _stamp(moment: datetime) -> str:
@@ -242,6 +246,8 @@ class Delivery:
                     lambda r: r.due_deliveries(utcnow(), BATCH + len(self._in_flight)), pool="pages"
                 )
                 now = time.monotonic()
+                for job in jobs:
+                    job["read_at"] = now
                 for job_id, at in list(self._done.items()):
                     if now - at > 60:  # a read started since cannot return it
                         del self._done[job_id]
@@ -297,7 +303,13 @@ class Delivery:
         signer = ap.key_id(str(json.loads(job["body"])["actor"]))
         problem = ""
         status = 0
-        async with self._slots, self._per_host[job["host"]]:
+        host = self._per_host[job["host"]]
+        waited = host.locked()
+        async with self._slots, host:
+            if (waited or time.monotonic() - job["read_at"] > RECHECK_SECONDS) and not await self.db.read(
+                lambda r: r.delivery_pending(job["id"]), pool="pages"
+            ):
+                return "done", job["id"], "", "withdrawn"  # its note was deleted: nothing to send
             try:
                 status = await self.federation.post_body(job["inbox"], signer, job["body"].encode())
             except OutboundError as exc:

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from liveblog.models import Event, Session
+from liveblog.models import FEDIVERSE_HANDLE, Event, Session
 from liveblog.text import render_markdown, sanitise
 
 AS = "https://www.w3.org/ns/activitystreams"
@@ -26,7 +26,7 @@ NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 # dot, which neither a derived handle (a slug) nor a chosen one (HANDLE) can have.
 INSTANCE_HANDLE = "instance.actor"
 # Handles organisers choose: lower-case letters, digits, hyphens and underscores, as a slug.
-HANDLE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+HANDLE = FEDIVERSE_HANDLE
 # Any name a WebFinger query may ask about (a chosen or derived handle, an id, the instance's).
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 KINDS = {"events": "event", "sessions": "session"}

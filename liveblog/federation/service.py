@@ -15,10 +15,10 @@ key, for servers in authorized-fetch mode.
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from html import escape
 from typing import Any
@@ -28,7 +28,7 @@ from liveblog import __version__
 from liveblog.archive.comments import COMMENT_CHARS, Limiter
 from liveblog.capture.feeds.media import MediaFetcher
 from liveblog.capture.outbound import OutboundClient, OutboundError
-from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized
+from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLarge, Unauthorized
 from liveblog.federation import documents as ap
 from liveblog.federation.sideloop import SideLoop
 from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
@@ -36,11 +36,14 @@ from liveblog.lifecycle import Supervisor
 from liveblog.models import Comment, Event, Session
 from liveblog.settings import Settings
 from liveblog.storage import Store, Unit
-from liveblog.text import sanitise
+from liveblog.text import sanitise, xml_chars
 
 log = logging.getLogger(__name__)
 
 FETCHES_PER_HOST = 2  # a remote server sees at most this many of our fetches at once
+# Webmentions accepted and waiting for their source to be read: past this many, 429 (a sender
+# tries again later). Anyone may send one, and each costs a fetch (capped in size and time).
+MAX_PENDING_MENTIONS = 100
 OUTBOX_PAGE = 20  # activities per outbox page, as Mastodon's
 # Incoming activities per remote server and minute: a busy instance with many followers replying
 # to a keynote stays well under it; past it, 429 (senders retry later).
@@ -48,6 +51,31 @@ INBOX_PER_MINUTE = 600
 ACCEPT_HEADER = (
     'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 )
+
+
+class HostSlots:
+    """At most `size` of our fetches at once per remote host. A host is forgotten once none of
+    its fetches runs or waits: anyone can name hosts (a key id, a Webmention's source)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, host: str) -> AsyncIterator[None]:
+        slot, users = self._hosts.setdefault(host, (asyncio.Semaphore(self.size), [0]))
+        users[0] += 1
+        try:
+            async with slot:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._hosts[host]
+
+    def busy(self) -> list[str]:
+        """The hosts with fetches under way or waiting."""
+        return sorted(self._hosts)
 
 
 class Federation:
@@ -59,9 +87,7 @@ class Federation:
         self.public_url = settings.server.public_url.rstrip("/")
         self.keys: tuple[str, str] | None = None  # (public PEM, private PEM)
         self.client: OutboundClient | None = None
-        self._per_host: dict[str, asyncio.Semaphore] = collections.defaultdict(
-            lambda: asyncio.Semaphore(FETCHES_PER_HOST)
-        )
+        self.host_slots = HostSlots(FETCHES_PER_HOST)  # our fetches under way, per remote host
         # Our address as remote servers know it: server.public_url, else the first request's
         # (publishing runs in the background, where there is no request to ask).
         self.known_base = self.public_url
@@ -257,7 +283,7 @@ class Federation:
         assert self.client is not None and self.keys is not None
         private, signer = self.keys[1], ap.key_id(ap.instance_url(base))
         host = urlsplit(url).netloc.lower()
-        async with self._per_host[host]:
+        async with self.host_slots(host):
             response = await self.client.get(url, headers=lambda u: sign("GET", u, private, signer))
         if response.status_code != 200:
             raise OutboundError(f"{url[:200]} answered {response.status_code}")
@@ -352,8 +378,8 @@ class Federation:
                 return "Delete of an account we cannot check ignored"
             if sender != actor:
                 raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
-            gone = await self.db.write(lambda tx: tx.forget_remote_actor(actor))
-            return f"account {actor} deleted: {gone} follows ended"
+            gone, replies = await self.db.write(lambda tx: _forget_account(tx, actor))
+            return f"account {actor} deleted: {gone} follows ended, {replies} replies deleted"
         sender = await self.verified_sender(base, method, target, headers, body)
         if sender != actor:
             raise Forbidden("the signing key does not belong to the activity's actor", code="wrong_actor")
@@ -394,8 +420,7 @@ class Federation:
             raise BadRequest("the follower's account has no inbox")
         endpoints = remote.get("endpoints")
         shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
-        name = remote.get("preferredUsername")
-        handle = f"@{name}@{urlsplit(follower).netloc}" if isinstance(name, str) and name else follower
+        handle = _handle(follower, remote)
         row = {
             "follower": follower,
             "handle": handle[:300],
@@ -463,8 +488,7 @@ class Federation:
             raise Forbidden("a Note must be on its author's server", code="wrong_actor")
         if ap.id_of(note.get("attributedTo")) not in ("", actor):
             raise Forbidden("the Note is attributed to someone else", code="wrong_actor")
-        html = sanitise(str(note.get("content") or ""))
-        text = ap.plain_text(html)
+        html, text = _content(note)
         if not text:
             return "an empty reply ignored"
         if len(text) > COMMENT_CHARS:
@@ -473,8 +497,7 @@ class Federation:
             author = await self.fetch(base, actor)
         except OutboundError as exc:
             raise BadRequest(f"the author's account cannot be read: {exc}") from None
-        name = author.get("preferredUsername")
-        handle = f"@{name}@{urlsplit(actor).netloc}" if isinstance(name, str) and name else actor
+        handle = _handle(actor, author)
         # The author's avatar, fetched before the comment is written: a page shows a comment live
         # as its change arrives, with the avatar as it is then (not our stand-in, kept an hour).
         avatar = await self._avatar_to_copy(actor, author, item_id, in_reply_to)
@@ -548,8 +571,7 @@ class Federation:
         note = update.get("object")
         if not isinstance(note, dict) or note.get("type") != "Note":
             return "Update of something other than a Note ignored"
-        html = sanitise(str(note.get("content") or ""))
-        text = ap.plain_text(html)
+        html, text = _content(note)
         if not text or len(text) > COMMENT_CHARS:
             raise BadRequest(f"a reply is 1 to {COMMENT_CHARS} characters", code="too_long")
         object_id = ap.id_of(note)
@@ -609,6 +631,8 @@ class Federation:
             raise BadRequest("target is not a session or knowledge page of this site", field="target")
         if source.split("#", 1)[0] == target:
             raise BadRequest("source and target are the same page", field="source")
+        if len(self._mentions) >= MAX_PENDING_MENTIONS:
+            raise RateLimited("too many Webmentions are waiting to be read: try again later")
         task = asyncio.create_task(self._take_mention(source, target, session_id))
         self._mentions.add(task)
         task.add_done_callback(self._mentions.discard)
@@ -620,8 +644,10 @@ class Federation:
         assert self.pages is not None
         host = urlsplit(source).netloc.lower()
         try:
-            page = await self.pages.get(source)
+            async with self.host_slots(host):  # a flood naming one site reads it a few pages at a time
+                page = await self.pages.get(source)
             html = page.content.decode(page.encoding or "utf-8", "replace") if page.status_code == 200 else ""
+            html = xml_chars(html)  # its title becomes a comment's text
         except OutboundError as exc:
             log.info("webmention source %s not read: %s", source[:200], exc)
             return
@@ -785,6 +811,23 @@ class Federation:
         return response.status_code
 
 
+async def _forget_account(tx: Unit, actor: str) -> tuple[int, int]:
+    """A remote account deleted on its server: its follows end, its replies are deleted as if it
+    had deleted each (their text redacted from the stream), the copy of its avatar goes.
+    (follows ended, replies deleted)."""
+    ended = await tx.forget_remote_actor(actor)
+    deleted = 0
+    for comment_id in await tx.replies_by(actor):
+        comment = await tx.get_comment(comment_id)
+        if comment is not None and not comment.deleted:
+            await tx.update_comment(
+                comment_id, {"deleted": True, "body": "", "html": ""}, op="comment.deleted"
+            )
+            deleted += 1
+    await tx.forget_author_avatar(actor)
+    return ended, deleted
+
+
 async def _authors_reply(tx: Unit, object_id: str, actor: str) -> Comment | None:
     """The comment a remote Note became, if `actor` wrote it and it is not deleted."""
     known = await tx.reply_of(object_id)
@@ -818,6 +861,21 @@ async def _totals(r: Unit, kind: str, actor_id: str) -> dict[str, int]:
             for name, n in counts.items():
                 totals[name] = totals.get(name, 0) + n
     return totals
+
+
+def _handle(actor: str, doc: dict[str, Any]) -> str:
+    """@name@host of a remote account (its URL when it has no name), without the characters XML
+    cannot carry: it is shown as a comment's author and in the organisers' list of followers."""
+    name = doc.get("preferredUsername")
+    name = xml_chars(name) if isinstance(name, str) else ""
+    return f"@{name}@{urlsplit(actor).netloc}" if name else actor
+
+
+def _content(note: dict[str, Any]) -> tuple[str, str]:
+    """A remote Note's HTML, sanitised as comments are, and its text; input like any other, it
+    loses the characters XML cannot carry."""
+    html = sanitise(xml_chars(str(note.get("content") or "")))
+    return html, ap.plain_text(html)
 
 
 def _json(doc: dict[str, Any]) -> str:

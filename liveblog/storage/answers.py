@@ -5,6 +5,7 @@ changes. Written once for both backends, against the query layer (sql.py)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -12,7 +13,7 @@ from liveblog.errors import NotFound
 from liveblog.models import LaterAnswer, SpeakerLink, utcnow
 from liveblog.storage.access import hash_token, new_token
 from liveblog.storage.base import OpsBase
-from liveblog.storage.redaction import PUBLIC_ANSWER_STATE
+from liveblog.storage.redaction import PUBLIC_ANSWER_STATE, item_is_public
 from liveblog.storage.sql import Sql
 
 ANSWER_COLS = "question_id, session_id, author, link_id, body, html, state, answered_at, updated_at"
@@ -145,12 +146,17 @@ class AnswerOps(OpsBase):
         'account:7'), newest first, each with its question's text and its session's title."""
         rows = await self.db.fetch_all(
             "SELECT a.question_id, a.session_id, a.author, a.link_id, a.body, a.html, a.state, a.answered_at,"
-            " a.updated_at, i.body AS question, s.title AS session_title FROM question_answers a"
-            " JOIN items i ON i.id = a.question_id JOIN sessions s ON s.id = a.session_id"
+            " a.updated_at, i.body AS question, i.data AS question_data, s.title AS session_title"
+            " FROM question_answers a JOIN items i ON i.id = a.question_id JOIN sessions s ON s.id = a.session_id"
             " WHERE i.author_ref = ? AND i.deleted = 0 AND a.state = ? ORDER BY a.answered_at DESC",
             (author_ref, PUBLIC_ANSWER_STATE),
         )
-        return [(answer_of(r), r["question"], r["session_title"]) for r in rows]
+        # Only while the question is public: one hidden or merged since takes its answer along.
+        return [
+            (answer_of(r), r["question"], r["session_title"])
+            for r in rows
+            if item_is_public("question", False, json.loads(r["question_data"]))
+        ]
 
     async def import_answer_rows(self, session_id: str, answers: list[dict[str, Any]]) -> None:
         await insert_answer_rows(self.db, session_id, answers)

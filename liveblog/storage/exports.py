@@ -204,9 +204,11 @@ class ExportOps(OpsBase):
             "comments": comments,
             "thread_locked": bool(locked and locked[0][0]),
             "media": media,
-            # Answers written after the talk; a hidden one's text never leaves (to_export).
+            # Answers written after the talk; a hidden one's text never leaves (to_export), nor
+            # the answer to a question no longer public.
             "answers": [
-                a.to_export() for a in (await session_answer_rows(self.db, session_id, False)).values()
+                a.to_export(a.question_id in public_ids)
+                for a in (await session_answer_rows(self.db, session_id, False)).values()
             ],
         }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from liveblog.models import utcnow
 from liveblog.storage.base import OpsBase
+from liveblog.storage.redaction import withdraw_federated
 
 # An id made by repo.new_id: a slug of the title, then six hex digits. The slug is the handle.
 SLUGGED_ID = re.compile(r"^(?P<slug>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)-[0-9a-f]{6}$")
@@ -106,6 +107,17 @@ class FederationOps(OpsBase):
             (handle, kind, actor_id),
         )
         return True
+
+    async def chosen_handles(self, event_id: str) -> list[dict[str, str]]:
+        """The handles organisers chose for an event and its sessions (its export's)."""
+        rows = await self.db.fetch_all(
+            "SELECT actor_kind, actor_id, handle FROM federation_handles"
+            " WHERE (actor_kind = 'event' AND actor_id = ?)"
+            " OR (actor_kind = 'session' AND actor_id IN (SELECT id FROM sessions WHERE event_id = ?))"
+            " ORDER BY actor_kind, actor_id",
+            (event_id, event_id),
+        )
+        return [{"kind": str(r[0]), "id": str(r[1]), "handle": str(r[2])} for r in rows]
 
     # -- the per-event switch ------------------------------------------------------------------
 
@@ -278,16 +290,10 @@ class FederationOps(OpsBase):
         )
 
     async def withdraw_note(self, item_id: int) -> None:
-        """A note no longer public: its earlier activities lose their text and are not delivered."""
-        await self.db.execute(
-            "DELETE FROM federation_deliveries WHERE activity IN"
-            " (SELECT id FROM federation_activities WHERE item_id = ? AND withdrawn = 0)",
-            (item_id,),
-        )
-        await self.db.execute(
-            "UPDATE federation_activities SET withdrawn = 1, body = '{}' WHERE item_id = ? AND withdrawn = 0",
-            (item_id,),
-        )
+        """A note no longer public: its earlier activities lose their text and are not delivered
+        (done already by the removal itself, storage/redaction.py; again here for rows written
+        before that)."""
+        await withdraw_federated(self.db, item_id)
 
     async def publish_activity(
         self,
@@ -344,6 +350,15 @@ class FederationOps(OpsBase):
         )
         names = ("id", "inbox", "host", "attempts", "first_at", "actor_kind", "actor_id", "body")
         return [dict(zip(names, r, strict=True)) for r in rows]
+
+    async def delivery_pending(self, job_id: int) -> bool:
+        """Whether a delivery is still to be made (not withdrawn with its note, not done)."""
+        found = await self.db.fetch_value(
+            "SELECT 1 FROM federation_deliveries d JOIN federation_activities a ON a.id = d.activity"
+            " WHERE d.id = ? AND a.withdrawn = 0",
+            (job_id,),
+        )
+        return found is not None
 
     async def next_delivery_at(self) -> str | None:
         value = await self.db.fetch_value("SELECT min(next_at) FROM federation_deliveries")
@@ -436,6 +451,21 @@ class ReplyOps(OpsBase):
         """The media id of a remote author's copied avatar ('' when none)."""
         value = await self.db.fetch_value("SELECT avatar FROM federation_authors WHERE actor = ?", (actor,))
         return "" if value is None else str(value)
+
+    async def replies_by(self, actor: str) -> list[int]:
+        """The comments a remote account's Notes became."""
+        rows = await self.db.fetch_all(
+            "SELECT comment_id FROM federation_replies WHERE actor = ? ORDER BY comment_id", (actor,)
+        )
+        return [int(r[0]) for r in rows]
+
+    async def forget_author_avatar(self, actor: str) -> None:
+        """A remote account deleted: the copy of its avatar goes (its account row stays, so the
+        replies' places keep their author)."""
+        media_id = await self.author_avatar(actor)
+        if media_id:
+            await self.db.execute("DELETE FROM media WHERE id = ?", (media_id,))
+            await self.db.execute("UPDATE federation_authors SET avatar = '' WHERE actor = ?", (actor,))
 
     async def avatar_of_account(self, account_id: int) -> str:
         value = await self.db.fetch_value(

@@ -1,7 +1,7 @@
 """Redaction at the source: when an item or a comment stops being public (deleted, hidden, a
 post removed), every earlier change of it in the session's change log is rewritten, in the same
-transaction, to its redacted form (`models.redaction`), and an item's earlier versions and kept
-cards (its own, and its page's assembled run) are deleted. Every output reads these (websocket
+transaction, to its redacted form (`models.redaction`), and an item's earlier versions, kept
+cards (its own, and its page's assembled run) and fediverse activities' text are deleted. Every output reads these (websocket
 and SSE resume, replay, exports, pages), so none of them can hand the text out again.
 
 Written once for both backends, against the query layer (sql.py): each function takes a unit's `db`."""
@@ -107,6 +107,21 @@ async def drop_unshown_photos(db: Sql, session_id: str, media_ids: set[str]) -> 
             await db.execute("DELETE FROM media WHERE id = ? AND session_id = ?", (media_id, session_id))
 
 
+async def withdraw_federated(db: Sql, item_id: int) -> None:
+    """An item no longer public: the fediverse activities published of it (a note's Create and
+    Updates) lose their text and their pending deliveries go, in the removal's own transaction:
+    the publisher, off the commit path, may be seconds behind (docs/federation.md)."""
+    await db.execute(
+        "DELETE FROM federation_deliveries WHERE activity IN"
+        " (SELECT id FROM federation_activities WHERE item_id = ? AND withdrawn = 0)",
+        (item_id,),
+    )
+    await db.execute(
+        "UPDATE federation_activities SET withdrawn = 1, body = '{}' WHERE item_id = ? AND withdrawn = 0",
+        (item_id,),
+    )
+
+
 async def item_change_fields(db: Sql, item: Item) -> dict[str, Any]:
     """The fields of an item's new change (stamped with its seq). An item no longer public has
     its earlier changes redacted first, and the change names them (`redacts`) for the hubs."""
@@ -125,6 +140,7 @@ async def item_change_fields(db: Sql, item: Item) -> dict[str, Any]:
         await db.execute("DELETE FROM card_sections WHERE session_id = ?", (item.session_id,))
         if photos:
             await drop_unshown_photos(db, item.session_id, photos)
+        await withdraw_federated(db, item.id)
         redacts = await redact_item_changes(db, item.session_id, item.id)
         if redacts:
             fields["redacts"] = redacts

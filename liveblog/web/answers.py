@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from liveblog.capture.validate import moderation_reason
-from liveblog.errors import BadRequest, LiveblogError, NotFound
+from liveblog.errors import BadRequest, LiveblogError
 from liveblog.web.auth import require_organiser, services
 from liveblog.web.render import render
 
@@ -50,8 +50,6 @@ async def speaker_page(request: Request) -> Response:
 async def moderate_answer(request: Request) -> Response:
     organiser = await require_organiser(request)
     question_id = request.path_params["question_id"]
-    if question_id >= 2**63:  # no id is this long (SQLite's integers are 64 bits)
-        raise NotFound("This question has no answer.", code="unknown_answer")
     form = await request.form()
     answer = await services(request).answers.moderate(
         question_id,
@@ -64,5 +62,5 @@ async def moderate_answer(request: Request) -> Response:
 
 routes = [
     Route("/a/{token}", speaker_page, methods=["GET", "POST"]),
-    Route("/answers/{question_id:int}/moderate", moderate_answer, methods=["POST"]),
+    Route("/answers/{question_id:id}/moderate", moderate_answer, methods=["POST"]),
 ]

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -37,22 +36,6 @@ POLL_FIELDS = ("question", "kind", "options", "audience", "open", "duration_seco
 POLL_STATE_FIELDS = ("state", "duration_seconds")
 POLL_DISCOUNT_FIELDS = ("discount", "reason")
 QUESTION_ACTION_FIELDS = ("action", "answer_item_id", "into", "reason")
-
-
-class IdConvertor(Convertor[int]):
-    """An item id in a path: at most 18 digits, so it fits SQLite's 64-bit integers; a longer
-    one matches no route (404) instead of overflowing in the database."""
-
-    regex = "[0-9]{1,18}"
-
-    def convert(self, value: str) -> int:
-        return int(value)
-
-    def to_string(self, value: int) -> str:
-        return str(value)
-
-
-register_url_convertor("id", IdConvertor())
 
 
 def _ip(request: Request) -> str:

@@ -209,9 +209,9 @@ async def knowledge_item(request: Request) -> Response:
 
 routes = [
     Route("/sessions/{session_id}/older", older_cards),
-    Route("/sessions/{session_id}/page/{number:int}", stream_page),
-    Route("/sessions/{session_id}/items/{item_id:int}", stream_item),
-    Route("/archive/sessions/{session_id}/page/{number:int}", knowledge_numbered),
+    Route("/sessions/{session_id}/page/{number:id}", stream_page),
+    Route("/sessions/{session_id}/items/{item_id:id}", stream_item),
+    Route("/archive/sessions/{session_id}/page/{number:id}", knowledge_numbered),
     Route("/archive/sessions/{session_id}/cards", knowledge_cards),
-    Route("/archive/sessions/{session_id}/items/{item_id:int}", knowledge_item),
+    Route("/archive/sessions/{session_id}/items/{item_id:id}", knowledge_item),
 ]
