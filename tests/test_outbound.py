@@ -38,6 +38,7 @@ from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.metrics import OUTBOUND_REFUSED
 from liveblog.models import SocialPost
 from liveblog.services import Services
+from liveblog.storage import Unit
 from tests.conftest import eventually, make_settings, seed
 
 # A global unicast address, as a CDN's would be. No packet goes there: FakeInternet routes it to
@@ -551,7 +552,16 @@ async def test_every_fediverse_fetch_follows_the_same_rule(tmp_path: Path, inter
                     outcomes.append((name, "reached"))
                 except Refused as exc:
                     outcomes.append((name, exc.reason))
-            await fed._copy_avatar(actor, {"icon": {"url": internal.url("/secret.png")}}, ids.session_id)
+            # A reply's author's avatar, fetched before the reply is written (any item id will do).
+            avatar = await fed._avatar_to_copy(actor, {"icon": {"url": internal.url("/secret.png")}}, 1, "")
+            if avatar is not None:
+
+                async def keep(
+                    tx: Unit, session_id: str = ids.session_id, got: tuple[str, bytes] = avatar
+                ) -> None:
+                    await tx.set_author_avatar(actor, await tx.insert_media(session_id, *got, None))
+
+                await svc.db.write(keep)
             await fed._take_mention(internal.url("/blog"), target, ids.session_id)
             stored = (
                 await svc.db.read(lambda r: r.author_avatar(actor)),
