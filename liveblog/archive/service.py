@@ -310,10 +310,9 @@ class Archive:
         the templates; archive/ never imports web/), registered by create_app. The job calls it
         for each session it archives, so the first reader of a new knowledge page reads kept
         cards instead of rendering them. Services with no web app (the CLI's commands) register
-        none: the first view renders the cards. A second registration is a mistake (two apps
-        over one Services) and raises."""
-        if self._card_warmer is not None:
-            raise RuntimeError("the archive's card warmer is registered already (one web app per Services)")
+        none: the first view renders the cards. An app built again over the same Services (a
+        server restarted in one process, as the tests do) replaces the registration: the last
+        app built is the one serving."""
         self._card_warmer = warmer
 
     async def warm_cards(self, session_id: str) -> None:

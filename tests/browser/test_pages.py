@@ -129,7 +129,7 @@ def test_a_viewer_shed_by_a_full_server_waits_as_told_then_reconnects(
         page.goto(server.viewer_url())
         connection = page.locator("#connection")
         expect(connection).to_have_attribute("data-state", "reconnecting")
-        page.wait_for_function("window.__waits.length > 0")
+        page.wait_for_function("() => window.__waits.length > 0")
         # The first wait is the hint (3 s) jittered up to twice it, not the first back-off's 1 s.
         assert re.fullmatch(r" in [3-6] s…", page.evaluate("window.__waits[0]")), page.evaluate(
             "window.__waits"
