@@ -29,6 +29,35 @@ from tests.servers import PostgresServer, RedisServer
 ORGANISER = ("org", "correct horse battery")
 
 
+def _share_default_tls_context() -> None:
+    """One verifying TLS context per CA source for the whole test run, where httpx would build
+    a new one for every client and transport, loading the CA bundle each time (~50 ms here): a
+    Services opens four outbound clients (two contexts each) and tests open many clients, which
+    made about a third of the suite's time. The shared context is the one httpx builds for the
+    same arguments and environment (SSL_CERT_FILE or SSL_CERT_DIR when trust_env, else
+    certifi's bundle; hostnames checked); one context is safe to share between connections and
+    threads. Anything else (verify=False, a context, a client certificate) goes to httpx."""
+    from httpx import _config
+    from httpx._transports import default
+
+    build = _config.create_ssl_context
+    shared: dict[tuple[str | None, str | None] | None, Any] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is not True or cert:
+            return build(verify, cert, trust_env)
+        source = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else None
+        if source not in shared:
+            shared[source] = build(verify, cert, trust_env)
+        return shared[source]
+
+    for module in (httpx, _config, default):
+        module.create_ssl_context = create_ssl_context  # type: ignore[attr-defined]
+
+
+_share_default_tls_context()
+
+
 def page_csrf(html: str) -> str:
     """The CSRF token a page carries (its <meta name="csrf-token">), as a browser's script reads it."""
     import re
