@@ -29,6 +29,35 @@ from tests.servers import PostgresServer, RedisServer
 ORGANISER = ("org", "correct horse battery")
 
 
+def _share_default_tls_context() -> None:
+    """One verifying TLS context per CA source for the whole test run, where httpx would build
+    a new one for every client and transport, loading the CA bundle each time (~50 ms here): a
+    Services opens four outbound clients (two contexts each) and tests open many clients, which
+    made about a third of the suite's time. The shared context is the one httpx builds for the
+    same arguments and environment (SSL_CERT_FILE or SSL_CERT_DIR when trust_env, else
+    certifi's bundle; hostnames checked); one context is safe to share between connections and
+    threads. Anything else (verify=False, a context, a client certificate) goes to httpx."""
+    from httpx import _config
+    from httpx._transports import default
+
+    build = _config.create_ssl_context
+    shared: dict[tuple[str | None, str | None] | None, Any] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is not True or cert:
+            return build(verify, cert, trust_env)
+        source = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else None
+        if source not in shared:
+            shared[source] = build(verify, cert, trust_env)
+        return shared[source]
+
+    for module in (httpx, _config, default):
+        module.create_ssl_context = create_ssl_context  # type: ignore[attr-defined]
+
+
+_share_default_tls_context()
+
+
 def page_csrf(html: str) -> str:
     """The CSRF token a page carries (its <meta name="csrf-token">), as a browser's script reads it."""
     import re
@@ -214,10 +243,32 @@ class LiveServer:
     url: str
     ws_url: str
     services: Services
-    server: uvicorn.Server
+    server: PromptServer
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10, **kwargs)
+
+
+class PromptServer(uvicorn.Server):
+    """uvicorn's Server, whose main loop ends as soon as `exit()` is called: uvicorn's own looks
+    at `should_exit` every 0.1 s, which made every test server's stop wait for its next look.
+    It still ticks every second (the Date header stays current, `should_exit` is honoured)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
+
+    def exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter += 10  # each pass is a second: uvicorn refreshes its headers every tenth tick
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._exit.wait()
 
 
 @contextlib.asynccontextmanager
@@ -235,7 +286,7 @@ async def run_server(settings: Settings, services: Services, wrap: Any = None) -
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
+    server = PromptServer(config)
     task = asyncio.create_task(server.serve())
 
     def started() -> bool:
@@ -247,7 +298,7 @@ async def run_server(settings: Settings, services: Services, wrap: Any = None) -
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", services, server)
     finally:
-        server.should_exit = True
+        server.exit()
         async with asyncio.timeout(15):
             await task
 

@@ -10,7 +10,6 @@ import copy
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from liveblog.services import Services
 from liveblog.text import render_markdown
+from tests.cli_process import run_liveblog
 
 # A 1x1 PNG.
 PNG = bytes.fromhex(
@@ -238,13 +238,8 @@ def valid_export() -> dict[str, Any]:
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "liveblog.cli", "--db", str(tmp_path / "data" / "live.sqlite3"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    """`liveblog --db data/live.sqlite3 ARGS` as a process (forked: tests/cli_process.py)."""
+    return run_liveblog(["--db", str(tmp_path / "data" / "live.sqlite3"), *args], tmp_path, timeout=120)
 
 
 def import_file(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:

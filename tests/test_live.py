@@ -258,7 +258,10 @@ async def test_twenty_note_takers_joining_at_once_each_get_hello_for_one_read_ea
 
     monkeypatch.setattr(db, "read", counted)
     url = f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}/capture"
-    sockets = await asyncio.gather(*(connect(url, token=t) for t in tokens))
+    # Each takes in whatever comes (max_queue=None): the others' presence fills a default queue,
+    # a client with a full queue no longer reads, and its close would wait for websockets' 10 s
+    # close timeout instead of the server's close frame.
+    sockets = await asyncio.gather(*(connect(url, token=t, max_queue=None) for t in tokens))
     try:
         hellos = await asyncio.gather(*(recv_type(ws, "hello") for ws in sockets))
         assert sorted(h["you"]["name"] for h in hellos) == sorted(f"Taker {i}" for i in range(20))

@@ -243,10 +243,14 @@ class Day:
         assert r.status_code == 200, r.text
         return list(r.json()["items"])
 
-    async def collected(self, markers: list[str]) -> None:
-        """Poll now, then wait until each post is in one of the streams it belongs in."""
+    async def poll_now(self) -> None:
+        """The organiser's "Poll now": every source of the event looks at once."""
         r = await self.organiser.post(f"/api/v1/events/{self.event_id}/feeds/poll")
         assert r.status_code == 202, r.text
+
+    async def collected(self, markers: list[str]) -> None:
+        """Poll now, then wait until each post is in one of the streams it belongs in."""
+        await self.poll_now()
 
         async def all_in() -> bool:
             for marker in markers:
@@ -402,6 +406,9 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
 
     sam = await reader(server, "sam.reader")
     viewers = [await viewer(server) for _ in range(4)]
+    # The Jetstream reader started idle (no event to listen for) and looks again when told, as
+    # every source does here: otherwise at its next idle check, 30 s later.
+    await day.poll_now()
     await day.jetstream_connected(1)
 
     tasks: list[asyncio.Task[Any]] = []
@@ -541,9 +548,13 @@ async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncCli
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)  # as a service manager restarts it
         assert await busy.acks_until_closed() in (1001, 1012)
+        # Every other note-taker's socket is closed by the server too. Each reads until it sees
+        # that: a socket left unread (its queue full, so no longer read) would only notice at
+        # the client's own close timeout, 10 s later.
         for s in (gray2, tan2):
             for name in ("ada", "grace"):
-                await takers[s, name].close()
+                if takers[s, name] is not busy:
+                    assert await takers[s, name].acks_until_closed() in (1001, 1012), name
         await asyncio.to_thread(server.proc.wait, 15)
         server.stop()
         await server.start()
