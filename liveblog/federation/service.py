@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from html import escape
@@ -92,6 +93,7 @@ class Federation:
         # (publishing runs in the background, where there is no request to ask).
         self.known_base = self.public_url
         self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
+        self.switched_at = -1.0  # when an event's federation was last switched here (monotonic)
         self.media: MediaFetcher | None = None  # repliers' avatars
         self.pages: OutboundClient | None = None  # Webmentions' sources
         self._mentions: set[asyncio.Task[None]] = set()
@@ -742,6 +744,11 @@ class Federation:
 
     async def switch(self, event_id: str, on: bool) -> None:
         await self.db.write(lambda tx: tx.set_federation(event_id, on))
+        # Deliveries this process read before the switch are looked up again before they are
+        # sent (delivery.py): none leaves once the organisers see "off".
+        self.switched_at = time.monotonic()
+        if on:
+            self.queued()  # held deliveries are due now
 
     async def rename(self, event: Event, kind: str, actor_id: str, handle: str) -> str:
         """Give one of the event's accounts a handle of the organiser's choice (before the event
