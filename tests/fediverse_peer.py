@@ -51,6 +51,7 @@ class Peer:
     authorized_fetch: bool = False  # accounts answer only signed GETs (Mastodon's authorized fetch)
     unsigned_gets: list[str] = field(default_factory=list)  # why GETs were refused in that mode
     avatars_release: asyncio.Event = field(default_factory=asyncio.Event)
+    no_avatar: set[str] = field(default_factory=set)  # accounts whose document has no icon
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -70,7 +71,17 @@ class Peer:
             "outbox": f"{url}/outbox",
             "endpoints": {"sharedInbox": f"{self.url}/inbox"},
             "publicKey": {"id": f"{url}#main-key", "owner": url, "publicKeyPem": self.keys[name][0]},
-            "icon": {"type": "Image", "mediaType": "image/png", "url": f"{self.url}/avatars/{name}.png"},
+            **(
+                {}
+                if name in self.no_avatar
+                else {
+                    "icon": {
+                        "type": "Image",
+                        "mediaType": "image/png",
+                        "url": f"{self.url}/avatars/{name}.png",
+                    }
+                }
+            ),
         }
 
     async def post(

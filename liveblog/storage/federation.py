@@ -11,6 +11,7 @@ from typing import Any
 from liveblog.models import utcnow
 from liveblog.storage.base import OpsBase
 from liveblog.storage.redaction import withdraw_federated
+from liveblog.storage.sql import Sql
 
 # An id made by repo.new_id: a slug of the title, then six hex digits. The slug is the handle.
 SLUGGED_ID = re.compile(r"^(?P<slug>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)-[0-9a-f]{6}$")
@@ -439,6 +440,31 @@ _HELD = (
 )
 
 
+def _shown_in(fa: str) -> str:
+    """Whether replier `fa` (a federation_authors row) has a comment shown in session ?
+    (visible, not deleted): their avatar is one of the session's public outputs only then."""
+    return (
+        f"EXISTS (SELECT 1 FROM comments c WHERE c.account_id = {fa}.account_id AND c.session_id = ?"
+        " AND c.state = 'visible' AND c.deleted = 0)"
+    )
+
+
+async def unshown_avatars(db: Sql, session_id: str) -> set[str]:
+    """The avatars among a session's media (each copied with a first reply there) that nothing
+    shown there shows any more: no replier with that avatar (the same picture is kept once per
+    session) has a comment shown in the session, and no item's HTML links it. Left out of the
+    session's exports; kept for the repliers' comments in other sessions."""
+    rows = await db.fetch_all(
+        "SELECT DISTINCT fa.avatar FROM federation_authors fa JOIN media m ON m.id = fa.avatar"
+        " WHERE m.session_id = ? AND NOT EXISTS (SELECT 1 FROM federation_authors other"
+        f" WHERE other.avatar = fa.avatar AND {_shown_in('other')})"
+        " AND NOT EXISTS (SELECT 1 FROM items i WHERE i.session_id = ? AND i.deleted = 0"
+        " AND i.html LIKE '%' || fa.avatar || '%')",
+        (session_id, session_id, session_id),
+    )
+    return {str(r[0]) for r in rows}
+
+
 def _host(url: str) -> str:
     rest = url.split("://", 1)[-1]
     return rest.split("/", 1)[0].lower()
@@ -497,6 +523,15 @@ class ReplyOps(OpsBase):
             "SELECT avatar FROM federation_authors WHERE account_id = ? AND avatar <> ''", (account_id,)
         )
         return "" if value is None else str(value)
+
+    async def shown_avatars(self, session_id: str) -> dict[int, str]:
+        """The avatars beside a session's shown comments: account id -> media id, for each
+        fediverse replier with a copied avatar and a comment shown there."""
+        rows = await self.db.fetch_all(
+            f"SELECT fa.account_id, fa.avatar FROM federation_authors fa WHERE fa.avatar <> '' AND {_shown_in('fa')}",
+            (session_id,),
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
 
     async def reply_of(self, object_id: str) -> tuple[int, str] | None:
         """(comment id, author actor) of a remote Note kept as a comment."""
