@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import io
 import json
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +151,9 @@ def peer_app(peer: Peer) -> Starlette:
         if peer.avatars_held:
             await asyncio.wait_for(peer.avatars_release.wait(), 30)
         out = io.BytesIO()
-        Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "PNG")
+        # Each account's its own colour: our copies are kept once per picture and session.
+        shade = zlib.crc32(request.path_params["name"].encode()) % 256
+        Image.new("RGB", (16, 16), (10, 120, shade)).save(out, "PNG")
         return Response(out.getvalue(), media_type="image/png")
 
     async def page(request: Request) -> Response:
