@@ -490,7 +490,7 @@ class Federation:
             raise Forbidden("a Note must be on its author's server", code="wrong_actor")
         if ap.id_of(note.get("attributedTo")) not in ("", actor):
             raise Forbidden("the Note is attributed to someone else", code="wrong_actor")
-        html, text = _content(note)
+        html, text, body = _content(note)
         if not text:
             return "an empty reply ignored"
         if len(text) > COMMENT_CHARS:
@@ -534,7 +534,7 @@ class Federation:
                 parent_id=parent_id,
                 account_id=account_id,
                 author=handle,
-                body=text,
+                body=body,
                 html=html,
                 state="pending" if premoderated else "visible",
                 ip="",
@@ -573,7 +573,7 @@ class Federation:
         note = update.get("object")
         if not isinstance(note, dict) or note.get("type") != "Note":
             return "Update of something other than a Note ignored"
-        html, text = _content(note)
+        html, text, body = _content(note)
         if not text or len(text) > COMMENT_CHARS:
             raise BadRequest(f"a reply is 1 to {COMMENT_CHARS} characters", code="too_long")
         object_id = ap.id_of(note)
@@ -582,7 +582,7 @@ class Federation:
             comment = await _authors_reply(tx, object_id, actor)
             if comment is None:
                 return "Update of no reply of its author's ignored"
-            await tx.update_comment(comment.id, {"body": text, "html": html, "edited": True})
+            await tx.update_comment(comment.id, {"body": body, "html": html, "edited": True})
             return f"reply {comment.id} edited"
 
         return await self.db.write(op)
@@ -655,10 +655,10 @@ class Federation:
             return
         title, links = ap.page_links(html, source)
         mentions = target in links or target.replace("/archive/sessions/", "/sessions/") in links
-        text = f"Mentioned in {title or source}"
         comment_html = sanitise(
             f'<p>Mentioned in <a href="{escape(source)}">{escape(title or source)}</a></p>'
         )
+        text = ap.markdown_text(comment_html)  # its body: the link kept (docs/federation.md)
 
         async def op(tx: Unit) -> str:
             known = await tx.reply_of(source)
@@ -878,11 +878,12 @@ def _handle(actor: str, doc: dict[str, Any]) -> str:
     return f"@{name}@{urlsplit(actor).netloc}" if name else actor
 
 
-def _content(note: dict[str, Any]) -> tuple[str, str]:
-    """A remote Note's HTML, sanitised as comments are, and its text; input like any other, it
-    loses the characters XML cannot carry."""
+def _content(note: dict[str, Any]) -> tuple[str, str, str]:
+    """A remote Note's HTML, sanitised as comments are, its words (what its length is counted
+    in), and its body: the same as Markdown, links kept (the HTML is rendered again from it on
+    import). Input like any other, it loses the characters XML cannot carry."""
     html = sanitise(xml_chars(str(note.get("content") or "")))
-    return html, ap.plain_text(html)
+    return html, ap.plain_text(html), ap.markdown_text(html)
 
 
 def _json(doc: dict[str, Any]) -> str:
