@@ -232,16 +232,17 @@ async def fediverse_replies(live: LiveServer, peer: Peer, note_id: str) -> int:
     return hidden
 
 
-async def fediverse_reply_deleted(live: LiveServer, peer: Peer) -> None:
-    """The third reply's author deletes it (a Delete from their server)."""
-    actor = peer.actor("fan")
+async def fediverse_reply_deleted(live: LiveServer, peer: Peer, number: int = 3, who: str = "fan") -> None:
+    """A reply's author deletes it (a Delete from their server): by default the third of
+    fediverse_replies."""
+    actor = peer.actor(who)
     delete = {
-        "id": f"{actor}/statuses/3#delete",
+        "id": f"{actor}/statuses/{number}#delete",
         "type": "Delete",
         "actor": actor,
-        "object": f"{actor}/statuses/3",
+        "object": f"{actor}/statuses/{number}",
     }
-    assert (await peer.post(f"{live.url}/ap/inbox", delete, as_="fan")).status_code == 202
+    assert (await peer.post(f"{live.url}/ap/inbox", delete, as_=who)).status_code == 202
 
 
 async def live_pages(live: LiveServer, sid: str, last: int) -> dict[str, str]:
@@ -882,14 +883,7 @@ async def test_a_repliers_avatar_leaves_a_session_once_none_of_their_replies_is_
     [(hidden, hidden_avatar), (_, deleted_avatar), (_, shown_avatar)] = rows
     assert len({hidden_avatar, deleted_avatar, shown_avatar} - {""}) == 3
     await svc.comments.moderate(hidden, "hide")
-    actor = peer.actor("fan2")
-    delete = {
-        "id": f"{actor}/statuses/1#delete",
-        "type": "Delete",
-        "actor": actor,
-        "object": f"{actor}/statuses/1",
-    }
-    assert (await peer.post(inbox, delete, as_="fan2")).status_code == 202
+    await fediverse_reply_deleted(live, peer, 1, "fan2")
     await svc.programme.set_state(sid, "ended")
 
     async def exported() -> dict[str, set[str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from liveblog.archive.comments import Thread
 from liveblog.archive.exports import event_markdown, session_markdown
 from liveblog.errors import BadRequest
 from liveblog.models import SNOWBALL_ALGORITHMS
@@ -86,7 +87,7 @@ _STATIC_FILES = ("css/liveblog.css", "css/archive.css", "js/offline-search.js", 
 _FEDIVERSE_ICON = "fediverse-icon.png"
 
 
-def _shown_repliers(thread: Any) -> set[int]:
+def _shown_repliers(thread: Thread) -> set[int]:
     """The accounts of the fediverse replies a thread shows (with an avatar beside each)."""
     found: set[int] = set()
     nodes = list(thread.roots)
@@ -216,7 +217,7 @@ async def export_site(
             site.add(f"/media/{media_id}", file)
             counts["photos"] += 1
 
-    async def replier_avatars(session_id: str, thread: Any) -> None:
+    async def replier_avatars(session_id: str, thread: Thread) -> None:
         # Each fediverse replier shown: their avatar's copy (with the photos), else our icon.
         avatars = await services.comments.avatars(session_id)
         media_ids.update(avatars.values())
