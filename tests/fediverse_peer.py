@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import io
 import json
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class Peer:
     authorized_fetch: bool = False  # accounts answer only signed GETs (Mastodon's authorized fetch)
     unsigned_gets: list[str] = field(default_factory=list)  # why GETs were refused in that mode
     avatars_release: asyncio.Event = field(default_factory=asyncio.Event)
+    no_avatar: set[str] = field(default_factory=set)  # accounts whose document has no icon
 
     def actor(self, name: str) -> str:
         return f"{self.url}/users/{name}"
@@ -70,7 +72,17 @@ class Peer:
             "outbox": f"{url}/outbox",
             "endpoints": {"sharedInbox": f"{self.url}/inbox"},
             "publicKey": {"id": f"{url}#main-key", "owner": url, "publicKeyPem": self.keys[name][0]},
-            "icon": {"type": "Image", "mediaType": "image/png", "url": f"{self.url}/avatars/{name}.png"},
+            **(
+                {}
+                if name in self.no_avatar
+                else {
+                    "icon": {
+                        "type": "Image",
+                        "mediaType": "image/png",
+                        "url": f"{self.url}/avatars/{name}.png",
+                    }
+                }
+            ),
         }
 
     async def post(
@@ -139,7 +151,9 @@ def peer_app(peer: Peer) -> Starlette:
         if peer.avatars_held:
             await asyncio.wait_for(peer.avatars_release.wait(), 30)
         out = io.BytesIO()
-        Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "PNG")
+        # Each account's its own colour: our copies are kept once per picture and session.
+        shade = zlib.crc32(request.path_params["name"].encode()) % 256
+        Image.new("RGB", (16, 16), (10, 120, shade)).save(out, "PNG")
         return Response(out.getvalue(), media_type="image/png")
 
     async def page(request: Request) -> Response:

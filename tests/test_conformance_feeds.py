@@ -240,7 +240,8 @@ async def test_fediverse_replies_names_and_webmention_titles_drop_them_too(world
 
         reply_row, mention_row = await eventually(both, what="the reply and the Webmention's comment")
         assert reply_row == (handle, "Great talk", "<p>Great talk</p>")
-        assert mention_row[1] == "Mentioned in Rosa writes" and "Rosa writes</a>" in str(mention_row[2])
+        assert mention_row[1] == f"Mentioned in [Rosa writes](<{peer.url}/posts/rosa>)"
+        assert "Rosa writes</a>" in str(mention_row[2])
         await live.services.comments.moderate(
             int((await query(live.services.db, "SELECT max(id) FROM comments"))[0][0]), "approve"
         )

@@ -290,3 +290,73 @@ async def test_the_outbox_is_paged(world: World) -> None:
     assert len(first["orderedItems"]) == 20 and "note 22" in first["orderedItems"][0]["object"]["content"]
     assert [a["object"]["content"] for a in second["orderedItems"]] == [f"<p>note {n}</p>" for n in (2, 1, 0)]
     assert "next" not in second
+
+
+async def deliverer_went_past(world: World, name: str) -> None:
+    """A sign the deliverer has read the queue since every job was made due: `name` follows
+    another event's account, whose Accept (queued after the others, sent after reading them)
+    arrives, and nothing is in flight any more."""
+    programme, delivery = world.live.services.programme, world.live.services.delivery
+    assert delivery is not None
+
+    async def due_now(tx: Any) -> None:
+        await tx.db.execute("UPDATE federation_deliveries SET next_at = ?", ("2000-01-01T00:00:00.000Z",))
+
+    await world.live.services.db.write(due_now)
+    other = await programme.create_event(
+        {"title": "Other Summit", "starts_on": "2026-06-01", "ends_on": "2026-06-02"}
+    )
+    world.peer.add(name)
+    follow = {**world.follow(name), "object": f"{world.live.url}/ap/events/{other.id}"}
+    assert (await world.peer.post(f"{world.live.url}/ap/inbox", follow, as_=name)).status_code == 202
+    await eventually(
+        lambda: any(
+            d.activity["type"] == "Accept" and d.path.startswith(f"/users/{name}/")
+            for d in world.peer.received
+        ),
+        10,
+        f"{name}'s Accept",
+    )
+    await eventually(lambda: not delivery._in_flight, 10, "no delivery in flight")
+
+
+async def test_switching_federation_off_holds_queued_deliveries_until_it_is_on_again(world: World) -> None:
+    """Organisers switch their event's federation off: nothing more leaves, including what
+    was queued before (here a Create waiting to be tried again); switched on again, it goes."""
+    fed = world.live.services.federation
+    assert fed is not None
+    await followed(world, "alice")
+    world.peer.down = True
+    await write(world, {"type": "note.create", "body": "said before the switch"})
+    await eventually(lambda: world.peer.refused >= 1, 10, "a first try")
+    await fed.switch(world.seed.event_id, False)
+    world.peer.down = False
+    await deliverer_went_past(world, "bob")
+    assert [d.activity["type"] for d in world.peer.received] == ["Accept", "Accept"]
+    assert await query(world.live.services.db, "SELECT count(*) FROM federation_deliveries") == [(1,)]
+    await fed.switch(world.seed.event_id, True)
+    (create,) = await arrivals(world, "Create")
+    assert "said before the switch" in create.activity["object"]["content"]
+    await queue_empty(world)
+
+
+async def test_a_delivery_waiting_for_its_turn_is_held_once_federation_is_off(world: World) -> None:
+    """A delivery read from the queue and waiting for its server's slot (4 of ours hang there)
+    when federation is switched off is looked up again, and held, not sent."""
+    fed, delivery = world.live.services.federation, world.live.services.delivery
+    assert fed is not None and delivery is not None
+    await followed(world, "alice")
+    world.peer.hold = True  # a slow server: our POSTs to it hang
+    for n in range(5):
+        await write(world, {"type": "note.create", "body": f"Note {n}"})
+    await eventually(lambda: world.peer.held == 4, 10, "4 deliveries hanging at the server")
+    await eventually(lambda: len(delivery._in_flight) == 5, 10, "the fifth waiting its turn")
+    await fed.switch(world.seed.event_id, False)
+    world.peer.hold = False
+    world.peer.release.set()  # the hanging ones end (503: tried again later); the fifth's turn
+    await deliverer_went_past(world, "bob")
+    assert [d.activity["type"] for d in world.peer.received] == ["Accept", "Accept"]
+    assert await query(world.live.services.db, "SELECT count(*) FROM federation_deliveries") == [(5,)]
+    await fed.switch(world.seed.event_id, True)
+    await arrivals(world, "Create", 5)
+    await queue_empty(world)

@@ -5,12 +5,16 @@ and boosts are counted, and blocked accounts and servers are ignored."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
+from liveblog.archive.exports import export_json
+from liveblog.capture.imports import rerender
 from liveblog.capture.notes import Author
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
@@ -77,7 +81,7 @@ async def test_a_reply_becomes_a_comment_and_its_author_edits_and_deletes_it(wor
     [(author, body, html, state, deleted)] = await comments(world)
     assert author == f"@alice@{host}"
     assert state == "visible" and not deleted
-    assert body == "Agreed! source"
+    assert body == "Agreed! [source](<https://x.example>)"  # Markdown: the link kept (and the HTML)
     assert "<script>" not in html and 'rel="nofollow noopener noreferrer ugc"' in html
     # Shown live: the comment is a change of the session's stream.
     thread = await world.live.services.comments.thread(world.seed.session_id)
@@ -98,7 +102,7 @@ async def test_a_reply_becomes_a_comment_and_its_author_edits_and_deletes_it(wor
     edit = reply(world, "alice", 1, note_id, "<p>Agreed, with a caveat</p>")
     forged = {**edit, "type": "Update", "actor": world.peer.actor("mallory")}
     await world.peer.post(f"{world.live.url}/ap/inbox", forged, as_="mallory")
-    assert (await comments(world))[0][1] == "Agreed! source"
+    assert (await comments(world))[0][1] == "Agreed! [source](<https://x.example>)"
     await world.peer.post(f"{world.live.url}/ap/inbox", {**edit, "type": "Update", "id": "u1"}, as_="alice")
     assert (await comments(world))[0][1] == "Agreed, with a caveat"
     delete = {
@@ -300,7 +304,7 @@ async def test_a_webmention_of_a_knowledge_page_waits_for_moderation(world: Worl
 
         host = world.peer.url.removeprefix("http://")
         await eventually(pending, 10, "the mention in the moderation queue")
-        assert await pending() == [(host, "Mentioned in My conference notes")]
+        assert await pending() == [(host, f"Mentioned in [My conference notes](<{source}>)")]
 
         # The source no longer links to us: the comment goes (W3C Webmention, "deleting").
         world.peer.pages["/posts/notes"] = "<title>My conference notes</title><p>Nothing here.</p>"
@@ -317,3 +321,42 @@ async def test_a_webmention_of_a_knowledge_page_waits_for_moderation(world: Worl
         )
         assert bad.status_code == 400 and bad.json()["error"]["field"] == "target"
         assert await mention("ftp://x") == 400
+
+
+_LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.S)
+
+
+async def test_links_in_a_reply_survive_export_and_import(world: World) -> None:
+    """A reply's HTML is rendered again from its body on import (docs/archive.md): the body
+    keeps its links as Markdown, so the imported comment links where the reply did (a link, a
+    Mastodon mention, a long URL shown shortened), and its other text stays text."""
+    note_id = await published_note(world)
+    host = world.peer.url
+    content = (
+        '<p>See <a href="https://x.example/a_b?c=(d)">the *notes*</a> by <span class="h-card">'
+        f'<a href="{host}/@bob" class="u-url mention">@<span>bob</span></a></span> and '
+        '<a href="https://x.example/long/path"><span class="invisible">https://</span>'
+        '<span class="ellipsis">x.example/long</span><span class="invisible">/path</span></a></p>'
+        "<p># 2*3*4_5 [not a link](javascript:alert(1)) &lt;b&gt;</p>"
+    )
+    answer = await world.peer.post(
+        f"{world.live.url}/ap/inbox", reply(world, "alice", 1, note_id, content), as_="alice"
+    )
+    assert answer.status_code == 202, answer.text
+    doc = await export_json(world.live.services.db, world.seed.event_id)
+    [session] = [b for b in doc["sessions"] if b["session"]["id"] == world.seed.session_id]
+    [comment] = session["comments"]
+    live_html = comment["html"]
+    rerender(doc)
+    imported = comment["html"]
+    assert (
+        _LINK.findall(imported)
+        == _LINK.findall(live_html)
+        == [
+            ("https://x.example/a_b?c=(d)", "the *notes*"),
+            (f"{host}/@bob", "@bob"),
+            ("https://x.example/long/path", ANY),
+        ]
+    )
+    assert 'rel="nofollow noopener noreferrer ugc"' in imported
+    assert "# 2*3*4_5 [not a link](javascript:alert(1)) &lt;b&gt;" in imported

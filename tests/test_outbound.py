@@ -577,7 +577,7 @@ async def test_every_fediverse_fetch_follows_the_same_rule(tmp_path: Path, inter
                 "GET /users/eve",
                 "POST /users/eve/inbox",
             ]
-            assert stored[0] and stored[1] == ["Mentioned in http://127.0.0.1:%d/blog" % internal.port]
+            assert stored[0] and stored[1] == ["Mentioned in <http://127.0.0.1:%d/blog>" % internal.port]
         else:
             assert outcomes == [("actor", "loopback"), ("key", "loopback"), ("delivery", "loopback")]
             assert internal.requests == []

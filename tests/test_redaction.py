@@ -182,8 +182,8 @@ async def collected_post(live: LiveServer, seeded: Seed, text: str) -> int:
     return await live.services.db.write(op)
 
 
-def fedi_reply(peer: Peer, number: int, to: str, text: str) -> dict[str, Any]:
-    actor = peer.actor("fan")
+def fedi_reply(peer: Peer, number: int, to: str, text: str, who: str = "fan") -> dict[str, Any]:
+    actor = peer.actor(who)
     note = {
         "id": f"{actor}/statuses/{number}",
         "type": "Note",
@@ -232,16 +232,17 @@ async def fediverse_replies(live: LiveServer, peer: Peer, note_id: str) -> int:
     return hidden
 
 
-async def fediverse_reply_deleted(live: LiveServer, peer: Peer) -> None:
-    """The third reply's author deletes it (a Delete from their server)."""
-    actor = peer.actor("fan")
+async def fediverse_reply_deleted(live: LiveServer, peer: Peer, number: int = 3, who: str = "fan") -> None:
+    """A reply's author deletes it (a Delete from their server): by default the third of
+    fediverse_replies."""
+    actor = peer.actor(who)
     delete = {
-        "id": f"{actor}/statuses/3#delete",
+        "id": f"{actor}/statuses/{number}#delete",
         "type": "Delete",
         "actor": actor,
-        "object": f"{actor}/statuses/3",
+        "object": f"{actor}/statuses/{number}",
     }
-    assert (await peer.post(f"{live.url}/ap/inbox", delete, as_="fan")).status_code == 202
+    assert (await peer.post(f"{live.url}/ap/inbox", delete, as_=who)).status_code == 202
 
 
 async def live_pages(live: LiveServer, sid: str, last: int) -> dict[str, str]:
@@ -856,3 +857,55 @@ async def test_a_fediverse_account_deleted_takes_its_replies_and_avatar_along(
         assert (await c.get(f"/media/{avatar}")).status_code == 404
         shown = await c.get(f"/ap/avatars/{account_id}")
         assert shown.headers["location"] == "/static/fediverse-icon.png"
+
+
+async def test_a_repliers_avatar_leaves_a_session_once_none_of_their_replies_is_shown_there(
+    live: LiveServer, seeded: Seed, peer: Peer, tmp_path: Path
+) -> None:
+    """A fediverse replier's avatar is copied with their first reply, among the session's media:
+    once none of their comments is shown there (hidden, or deleted by them), it leaves the
+    session's exports and its static site; shown again, it comes back."""
+    svc = live.services
+    sid, eid = seeded.session_id, seeded.event_id
+    await followed_from_the_fediverse(live, peer, sid)
+    ada = await note_taker(svc, seeded)
+    note_id = await published(peer, live, await note(svc, sid, ada, f"Kept: {KEPT['note']}"))
+    inbox = f"{live.url}/ap/inbox"
+    for who in ("fan", "fan2", "fan3"):
+        peer.add(who)
+        answer = await peer.post(inbox, fedi_reply(peer, 1, note_id, f"Reply by {who}", who), as_=who)
+        assert answer.status_code == 202, answer.text
+    rows = await query(
+        svc.db,
+        "SELECT c.id, fa.avatar FROM comments c JOIN federation_authors fa ON fa.account_id = c.account_id"
+        " ORDER BY c.id",
+    )
+    [(hidden, hidden_avatar), (_, deleted_avatar), (_, shown_avatar)] = rows
+    assert len({hidden_avatar, deleted_avatar, shown_avatar} - {""}) == 3
+    await svc.comments.moderate(hidden, "hide")
+    await fediverse_reply_deleted(live, peer, 1, "fan2")
+    await svc.programme.set_state(sid, "ended")
+
+    async def exported() -> dict[str, set[str]]:
+        """The media ids of the session in each of its exports."""
+        out: dict[str, set[str]] = {}
+        async with live.client() as c:
+            for path in (f"/archive/sessions/{sid}.json", f"/events/{eid}/archive.json"):
+                doc = (await c.get(path)).json()
+                [session] = [b for b in doc["sessions"] if b["session"]["id"] == sid]
+                out[path] = {m["id"] for m in session["media"]}
+        site = tmp_path / f"site{len(list(tmp_path.iterdir()))}"
+        await export_site(svc, make_templates(svc.settings.archive.timezone).env, eid, site)
+        out["the static site's photos"] = {p.stem for p in (site / "media").iterdir()}
+        session = json.loads((site / "sessions" / f"{sid}.json").read_text())["sessions"][0]
+        out["the static site's session JSON"] = {m["id"] for m in session["media"]}
+        return out
+
+    for where, media in (await exported()).items():
+        assert shown_avatar in media, where
+        assert hidden_avatar not in media and deleted_avatar not in media, where
+    async with live.client() as c:  # kept for the account (a reply of theirs may be shown again)
+        assert (await c.get(f"/media/{hidden_avatar}")).status_code == 200
+    await svc.comments.moderate(hidden, "show")
+    for where, media in (await exported()).items():
+        assert {hidden_avatar, shown_avatar} <= media and deleted_avatar not in media, where

@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,13 +17,15 @@ import pytest
 from liveblog.capture.notes import Author
 from liveblog.capture.votes.common import Voter
 from liveblog.errors import BadRequest
-from liveblog.paths import UnsafePath, safe_join
+from liveblog.paths import UnsafePath, resource_dir, safe_join
 from liveblog.services import Services
 from liveblog.storage import Tx
 from liveblog.web.app import make_templates
 from liveblog.web.static_site import export_site
-from tests.conftest import BACKENDS, LiveServer, Seed, db_arg
+from tests.conftest import BACKENDS, LiveServer, Seed, db_arg, query
 from tests.test_exports import a_full_event
+from tests.test_federation_follow import World, make_world
+from tests.test_federation_replies import published_note, reply
 
 # A 1x1 PNG.
 PNG = bytes.fromhex(
@@ -255,3 +258,43 @@ def test_the_vendored_snowball_stemmers_are_the_servers_release() -> None:
         javascript = header.search((snowball / f"{name}-stemmer.js").read_text())
         assert python and javascript, name
         assert javascript.groups() == python.groups(), f"{name}: vendored {javascript[2]}, server {python[2]}"
+
+
+@pytest.fixture
+async def world(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> AsyncIterator[World]:
+    async for w in make_world(request, tmp_path, backend):
+        yield w
+
+
+async def test_fediverse_repliers_avatars_are_in_the_static_site(world: World, tmp_path: Path) -> None:
+    """A fediverse reply shows its author's avatar beside it (/ap/avatars/ACCOUNT on the server,
+    which the folder has no copy of): the site carries the avatar's copy with its photos, and
+    our fediverse icon for a replier without one, as the server shows."""
+    note_id = await published_note(world)
+    world.peer.add("bob")
+    world.peer.no_avatar.add("bob")
+    for who, text in (("alice", "<p>Agreed!</p>"), ("bob", "<p>Me too</p>")):
+        answer = await world.peer.post(
+            f"{world.live.url}/ap/inbox", reply(world, who, 1, note_id, text), as_=who
+        )
+        assert answer.status_code == 202, answer.text
+    svc, sid = world.live.services, world.seed.session_id
+    rows = await query(
+        svc.db,
+        "SELECT c.account_id, fa.avatar FROM comments c"
+        " JOIN federation_authors fa ON fa.account_id = c.account_id ORDER BY c.id",
+    )
+    [(_, alice_avatar), (_, bob_avatar)] = rows
+    assert alice_avatar and not bob_avatar
+    await svc.programme.set_state(sid, "ended")
+    out = tmp_path / "site"
+    await export_site(svc, make_templates().env, world.seed.event_id, out)
+    assert crawl(out) == []
+    page = (out / "sessions" / f"{sid}.html").read_text()
+    assert f'<img class="comment-avatar" src="../media/{alice_avatar}.png"' in page
+    assert '<img class="comment-avatar" src="../static/fediverse-icon.png"' in page
+    assert "[photo]" not in page
+    stored = await svc.programme.media(alice_avatar)
+    assert stored is not None and (out / "media" / f"{alice_avatar}.png").read_bytes() == stored[1]
+    icon = resource_dir("static") / "fediverse-icon.png"
+    assert (out / "static" / "fediverse-icon.png").read_bytes() == icon.read_bytes()

@@ -121,6 +121,11 @@ class Comments:
 
         return await self.db.read(read, pool="pages")
 
+    async def avatars(self, session_id: str) -> dict[int, str]:
+        """The copied avatars of the fediverse repliers shown in a session's thread: account id
+        -> media id (one without an avatar is left out: our fediverse icon stands in)."""
+        return await self.db.read(lambda r: r.shown_avatars(session_id), pool="pages")
+
     async def pending_count(self, limit: int = QUEUE_LIMIT) -> int:
         """How many comments await approval (up to `limit`), for a badge: no sessions read."""
         return len(await self.db.read(lambda r: r.comments_in_state("pending", limit), pool="pages"))

@@ -13,7 +13,8 @@ The deliverer sends what is due, at most DELIVERIES_PER_HOST at once per server 
 MAX_IN_FLIGHT in all, its HTTP on a loop of its own (sideloop.py). A failure is tried again
 after 30 s, 1 min, 2 min, ... (at most 6 hours apart) for two days, after which the server is
 marked dead: nothing more is queued for it until it follows again. A job is removed only once
-delivered, so a kill -9 delivers it again (at least once).
+delivered, so a kill -9 delivers it again (at least once). While an event's federation is off,
+its accounts' jobs are held in the queue, and sent once it is on again.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ PERMANENT = frozenset({400, 403, 404, 405, 410, 413, 422})
 FLUSH_SECONDS = 0.05  # deliveries' outcomes are kept together, at most this much later
 # A job read from the queue this long before its turn, or that waited for its server's slot, is
 # looked up again before it is sent: its note may have been deleted meanwhile (a deletion
-# withdraws its deliveries, storage/redaction.py). Sent at once, a job costs no second read.
+# withdraws its deliveries, storage/redaction.py), or its event's federation switched off (its
+# deliveries are held). Sent at once, a job costs no second read, unless this process switched
+# an event's federation since the job was read.
 RECHECK_SECONDS = 1.0
 
 
@@ -288,7 +291,7 @@ class Delivery:
                     await tx.delivered(job_id)
                 elif kind == "retry":
                     await tx.retry_delivery(job_id, value, error)
-                else:
+                elif kind == "dead":
                     await tx.mark_host_dead(value)
 
         await self.db.write(keep)
@@ -306,10 +309,16 @@ class Delivery:
         host = self._per_host[job["host"]]
         waited = host.locked()
         async with self._slots, host:
-            if (waited or time.monotonic() - job["read_at"] > RECHECK_SECONDS) and not await self.db.read(
-                lambda r: r.delivery_pending(job["id"]), pool="pages"
+            if (
+                waited
+                or time.monotonic() - job["read_at"] > RECHECK_SECONDS
+                or job["read_at"] <= self.federation.switched_at
             ):
-                return "done", job["id"], "", "withdrawn"  # its note was deleted: nothing to send
+                state = await self.db.read(lambda r: r.delivery_pending(job["id"]), pool="pages")
+                if state == "gone":
+                    return "done", job["id"], "", "withdrawn"  # its note was deleted: nothing to send
+                if state == "held":
+                    return "held", job["id"], "", ""  # its event's federation is off: it stays queued
             try:
                 status = await self.federation.post_body(job["inbox"], signer, job["body"].encode())
             except OutboundError as exc:

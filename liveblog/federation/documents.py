@@ -60,18 +60,63 @@ def local_actor(base: str, url: str) -> tuple[str, str] | None:
 
 
 class _Text(HTMLParser):
+    """Remote HTML's words (`parts`), and the same as Markdown (`markdown`): its links kept as
+    links, every other character that Markdown would read as markup escaped."""
+
     BREAKS = frozenset({"p", "br", "div", "li", "blockquote"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.markdown: list[str] = []
+        self._link: tuple[str, list[str]] | None = None  # an open <a>: its href, its words
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.BREAKS:
+            self.handle_endtag("a")  # a link does not span paragraphs
             self.parts.append("\n")
+            self.markdown.append("\n")
+        elif tag == "a" and self._link is None:
+            self._link = (dict(attrs).get("href") or "", [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag != "a" or self._link is None:
+            return
+        href, words = self._link
+        self._link = None
+        text = " ".join("".join(words).split())
+        if not _LINKABLE.match(href):
+            self.markdown.append(_md_escape(text))
+        elif text == href:
+            self.markdown.append(f"<{href}>")  # a URL shown as itself (shortened, on Mastodon)
+        elif text:
+            self.markdown.append(f"[{_md_escape(text)}](<{href}>)")
 
     def handle_data(self, data: str) -> None:
         self.parts.append(data)
+        if self._link is not None:
+            self._link[1].append(data)
+        else:
+            self.markdown.append(_md_escape(data))
+
+    def close(self) -> None:
+        super().close()
+        self.handle_endtag("a")
+
+
+# What a link of a reply may point at, written as a Markdown destination in <...>.
+_LINKABLE = re.compile(r"^https?://[^\s<>\\]+$", re.I)
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>~|&])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
+
+
+def _md_escape(text: str) -> str:
+    return _MD_INLINE.sub(r"\\\1", text)
+
+
+def _lines(parts: list[str]) -> str:
+    lines = (" ".join(line.split()) for line in "".join(parts).splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def plain_text(html: str) -> str:
@@ -79,8 +124,23 @@ def plain_text(html: str) -> str:
     parser = _Text()
     parser.feed(html)
     parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return "\n".join(line for line in lines if line)
+    return _lines(parser.parts)
+
+
+def markdown_text(html: str) -> str:
+    """Remote HTML (a reply's, sanitised) as a comment's Markdown body: its words, paragraphs on
+    lines of their own, its http(s) links as links, and nothing else read as markup. The body a
+    comment's HTML is rendered again from (an import), so that it keeps the reply's links."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = _lines(parser.markdown).split("\n")
+    return "\n".join(_MD_LINE_START.sub(lambda m: m[1] + _block_escape(m[2]), line) for line in lines)
+
+
+def _block_escape(marker: str) -> str:
+    """A line's start that Markdown would read as a heading, quote, list or rule, as text."""
+    return marker[:-1] + "\\" + marker[-1] if marker[-1] in ".)" else "\\" + marker
 
 
 class _Links(HTMLParser):

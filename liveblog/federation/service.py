@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import date
 from html import escape
@@ -92,6 +93,7 @@ class Federation:
         # (publishing runs in the background, where there is no request to ask).
         self.known_base = self.public_url
         self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
+        self.switched_at = -1.0  # when an event's federation was last switched here (monotonic)
         self.media: MediaFetcher | None = None  # repliers' avatars
         self.pages: OutboundClient | None = None  # Webmentions' sources
         self._mentions: set[asyncio.Task[None]] = set()
@@ -488,7 +490,7 @@ class Federation:
             raise Forbidden("a Note must be on its author's server", code="wrong_actor")
         if ap.id_of(note.get("attributedTo")) not in ("", actor):
             raise Forbidden("the Note is attributed to someone else", code="wrong_actor")
-        html, text = _content(note)
+        html, text, body = _content(note)
         if not text:
             return "an empty reply ignored"
         if len(text) > COMMENT_CHARS:
@@ -532,7 +534,7 @@ class Federation:
                 parent_id=parent_id,
                 account_id=account_id,
                 author=handle,
-                body=text,
+                body=body,
                 html=html,
                 state="pending" if premoderated else "visible",
                 ip="",
@@ -571,7 +573,7 @@ class Federation:
         note = update.get("object")
         if not isinstance(note, dict) or note.get("type") != "Note":
             return "Update of something other than a Note ignored"
-        html, text = _content(note)
+        html, text, body = _content(note)
         if not text or len(text) > COMMENT_CHARS:
             raise BadRequest(f"a reply is 1 to {COMMENT_CHARS} characters", code="too_long")
         object_id = ap.id_of(note)
@@ -580,7 +582,7 @@ class Federation:
             comment = await _authors_reply(tx, object_id, actor)
             if comment is None:
                 return "Update of no reply of its author's ignored"
-            await tx.update_comment(comment.id, {"body": text, "html": html, "edited": True})
+            await tx.update_comment(comment.id, {"body": body, "html": html, "edited": True})
             return f"reply {comment.id} edited"
 
         return await self.db.write(op)
@@ -653,10 +655,10 @@ class Federation:
             return
         title, links = ap.page_links(html, source)
         mentions = target in links or target.replace("/archive/sessions/", "/sessions/") in links
-        text = f"Mentioned in {title or source}"
         comment_html = sanitise(
             f'<p>Mentioned in <a href="{escape(source)}">{escape(title or source)}</a></p>'
         )
+        text = ap.markdown_text(comment_html)  # its body: the link kept (docs/federation.md)
 
         async def op(tx: Unit) -> str:
             known = await tx.reply_of(source)
@@ -742,6 +744,11 @@ class Federation:
 
     async def switch(self, event_id: str, on: bool) -> None:
         await self.db.write(lambda tx: tx.set_federation(event_id, on))
+        # Deliveries this process read before the switch are looked up again before they are
+        # sent (delivery.py): none leaves once the organisers see "off".
+        self.switched_at = time.monotonic()
+        if on:
+            self.queued()  # held deliveries are due now
 
     async def rename(self, event: Event, kind: str, actor_id: str, handle: str) -> str:
         """Give one of the event's accounts a handle of the organiser's choice (before the event
@@ -871,11 +878,12 @@ def _handle(actor: str, doc: dict[str, Any]) -> str:
     return f"@{name}@{urlsplit(actor).netloc}" if name else actor
 
 
-def _content(note: dict[str, Any]) -> tuple[str, str]:
-    """A remote Note's HTML, sanitised as comments are, and its text; input like any other, it
-    loses the characters XML cannot carry."""
+def _content(note: dict[str, Any]) -> tuple[str, str, str]:
+    """A remote Note's HTML, sanitised as comments are, its words (what its length is counted
+    in), and its body: the same as Markdown, links kept (the HTML is rendered again from it on
+    import). Input like any other, it loses the characters XML cannot carry."""
     html = sanitise(xml_chars(str(note.get("content") or "")))
-    return html, ap.plain_text(html)
+    return html, ap.plain_text(html), ap.markdown_text(html)
 
 
 def _json(doc: dict[str, Any]) -> str:

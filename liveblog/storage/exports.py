@@ -14,6 +14,7 @@ from liveblog.errors import BadRequest, Conflict
 from liveblog.models import EVENT_FLAGS, SESSION_KINDS, redaction
 from liveblog.storage.answers import insert_answer_rows, session_answer_rows
 from liveblog.storage.base import OpsBase
+from liveblog.storage.federation import unshown_avatars
 from liveblog.storage.redaction import item_is_public, redact_imported
 from liveblog.storage.repo import dumps
 
@@ -181,12 +182,15 @@ class ExportOps(OpsBase):
         locked = await self.db.fetch_all(
             "SELECT locked FROM comment_threads WHERE session_id = ?", (session_id,)
         )
+        # A replier's avatar is among the session's media while a comment of theirs is shown.
+        unshown = await unshown_avatars(self.db, session_id)
         media = [
             {"id": r[0], "content_type": r[1], "sha256": r[2], "created_at": r[3], "bytes": bytes(r[4])}
             for r in await self.db.fetch_all(
                 "SELECT id, content_type, sha256, created_at, bytes FROM media WHERE session_id = ? ORDER BY id",
                 (session_id,),
             )
+            if r[0] not in unshown
         ]
         return {
             "session": session,

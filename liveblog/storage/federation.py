@@ -11,6 +11,7 @@ from typing import Any
 from liveblog.models import utcnow
 from liveblog.storage.base import OpsBase
 from liveblog.storage.redaction import withdraw_federated
+from liveblog.storage.sql import Sql
 
 # An id made by repo.new_id: a slug of the title, then six hex digits. The slug is the handle.
 SLUGGED_ID = re.compile(r"^(?P<slug>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)-[0-9a-f]{6}$")
@@ -125,8 +126,16 @@ class FederationOps(OpsBase):
         return not await self.db.fetch_value("SELECT 1 FROM federation_off WHERE event_id = ?", (event_id,))
 
     async def set_federation(self, event_id: str, on: bool) -> None:
+        """Switch an event's federation. Off holds its accounts' queued deliveries (nothing more
+        leaves, due_deliveries); on again sends them, their retries and give-up clock afresh."""
         if on:
-            await self.db.execute("DELETE FROM federation_off WHERE event_id = ?", (event_id,))
+            if await self.db.execute("DELETE FROM federation_off WHERE event_id = ?", (event_id,)):
+                now = utcnow()
+                await self.db.execute(
+                    "UPDATE federation_deliveries SET attempts = 0, first_at = ?, next_at = ?"
+                    f" WHERE activity IN (SELECT a.id FROM federation_activities a WHERE {_EVENTS_ACTIVITY})",
+                    (now, now, event_id, event_id),
+                )
         else:
             await self.db.execute(
                 "INSERT INTO federation_off (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
@@ -341,24 +350,28 @@ class FederationOps(OpsBase):
         return [str(r[0]) for r in rows]
 
     async def due_deliveries(self, now: str, limit: int) -> list[dict[str, Any]]:
-        """Deliveries whose time has come, oldest first, with their activity and signer."""
+        """Deliveries whose time has come, oldest first, with their activity and signer; those
+        of events with federation off are held (left queued)."""
         rows = await self.db.fetch_all(
             "SELECT d.id, d.inbox, d.host, d.attempts, d.first_at, a.actor_kind, a.actor_id, a.body"
             " FROM federation_deliveries d JOIN federation_activities a ON a.id = d.activity"
-            " WHERE d.next_at <= ? AND a.withdrawn = 0 ORDER BY d.next_at, d.id LIMIT ?",
+            f" WHERE d.next_at <= ? AND a.withdrawn = 0 AND NOT {_HELD} ORDER BY d.next_at, d.id LIMIT ?",
             (now, limit),
         )
         names = ("id", "inbox", "host", "attempts", "first_at", "actor_kind", "actor_id", "body")
         return [dict(zip(names, r, strict=True)) for r in rows]
 
-    async def delivery_pending(self, job_id: int) -> bool:
-        """Whether a delivery is still to be made (not withdrawn with its note, not done)."""
-        found = await self.db.fetch_value(
-            "SELECT 1 FROM federation_deliveries d JOIN federation_activities a ON a.id = d.activity"
-            " WHERE d.id = ? AND a.withdrawn = 0",
+    async def delivery_pending(self, job_id: int) -> str:
+        """Whether a delivery is still to be made: "send"; "held" while its event's federation
+        is off; "gone" once withdrawn with its note or done."""
+        row = await self.db.fetch_one(
+            f"SELECT a.withdrawn, {_HELD} FROM federation_deliveries d"
+            " JOIN federation_activities a ON a.id = d.activity WHERE d.id = ?",
             (job_id,),
         )
-        return found is not None
+        if row is None or row[0]:
+            return "gone"
+        return "held" if row[1] else "send"
 
     async def next_delivery_at(self) -> str | None:
         value = await self.db.fetch_value("SELECT min(next_at) FROM federation_deliveries")
@@ -412,6 +425,44 @@ class FederationOps(OpsBase):
         test, args = self.db.dialect.one_of("id", media_ids)
         rows = await self.db.fetch_all(f"SELECT id, content_type FROM media WHERE {test}", args)
         return {str(r[0]): str(r[1]) for r in rows}
+
+
+# An activity `a` of an event's account or of one of its sessions' (the event's id twice).
+_EVENTS_ACTIVITY = (
+    "(a.actor_kind = 'event' AND a.actor_id = ?"
+    " OR a.actor_kind = 'session' AND a.actor_id IN (SELECT id FROM sessions WHERE event_id = ?))"
+)
+# Whether activity `a` belongs to an event whose organisers switched federation off.
+_HELD = (
+    "(a.actor_kind = 'event' AND a.actor_id IN (SELECT event_id FROM federation_off)"
+    " OR a.actor_kind = 'session' AND a.actor_id IN"
+    " (SELECT s.id FROM sessions s JOIN federation_off o ON o.event_id = s.event_id))"
+)
+
+
+def _shown_in(fa: str) -> str:
+    """Whether replier `fa` (a federation_authors row) has a comment shown in session ?
+    (visible, not deleted): their avatar is one of the session's public outputs only then."""
+    return (
+        f"EXISTS (SELECT 1 FROM comments c WHERE c.account_id = {fa}.account_id AND c.session_id = ?"
+        " AND c.state = 'visible' AND c.deleted = 0)"
+    )
+
+
+async def unshown_avatars(db: Sql, session_id: str) -> set[str]:
+    """The avatars among a session's media (each copied with a first reply there) that nothing
+    shown there shows any more: no replier with that avatar (the same picture is kept once per
+    session) has a comment shown in the session, and no item's HTML links it. Left out of the
+    session's exports; kept for the repliers' comments in other sessions."""
+    rows = await db.fetch_all(
+        "SELECT DISTINCT fa.avatar FROM federation_authors fa JOIN media m ON m.id = fa.avatar"
+        " WHERE m.session_id = ? AND NOT EXISTS (SELECT 1 FROM federation_authors other"
+        f" WHERE other.avatar = fa.avatar AND {_shown_in('other')})"
+        " AND NOT EXISTS (SELECT 1 FROM items i WHERE i.session_id = ? AND i.deleted = 0"
+        " AND i.html LIKE '%' || fa.avatar || '%')",
+        (session_id, session_id, session_id),
+    )
+    return {str(r[0]) for r in rows}
 
 
 def _host(url: str) -> str:
@@ -472,6 +523,15 @@ class ReplyOps(OpsBase):
             "SELECT avatar FROM federation_authors WHERE account_id = ? AND avatar <> ''", (account_id,)
         )
         return "" if value is None else str(value)
+
+    async def shown_avatars(self, session_id: str) -> dict[int, str]:
+        """The avatars beside a session's shown comments: account id -> media id, for each
+        fediverse replier with a copied avatar and a comment shown there."""
+        rows = await self.db.fetch_all(
+            f"SELECT fa.account_id, fa.avatar FROM federation_authors fa WHERE fa.avatar <> '' AND {_shown_in('fa')}",
+            (session_id,),
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
 
     async def reply_of(self, object_id: str) -> tuple[int, str] | None:
         """(comment id, author actor) of a remote Note kept as a comment."""

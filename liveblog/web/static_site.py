@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from liveblog.archive.comments import Thread
 from liveblog.archive.exports import event_markdown, session_markdown
 from liveblog.errors import BadRequest
 from liveblog.models import SNOWBALL_ALGORITHMS
 from liveblog.paths import UnsafePath, resource_dir, safe_join
 from liveblog.services import Services
 from liveblog.web.archive import _MARKDOWN_NOISE, Cards, event_archive_context, knowledge_context
+from liveblog.web.federation import is_handle
 
 # Characters of each item kept in the offline index: enough to find it and show a snippet,
 # small enough that a 40-session event's index stays a few MB.
@@ -79,6 +81,22 @@ class SiteMap:
 
 
 _STATIC_FILES = ("css/liveblog.css", "css/archive.css", "js/offline-search.js", "favicon.svg")
+
+
+# What stands in for a fediverse replier with no avatar, as on the server (/ap/avatars/ID).
+_FEDIVERSE_ICON = "fediverse-icon.png"
+
+
+def _shown_repliers(thread: Thread) -> set[int]:
+    """The accounts of the fediverse replies a thread shows (with an avatar beside each)."""
+    found: set[int] = set()
+    nodes = list(thread.roots)
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.replies)
+        if node.comment.public and is_handle(node.comment.author):
+            found.add(node.comment.account_id)
+    return found
 
 
 def _stemmer_files(algorithm: str | None) -> tuple[str, ...]:
@@ -183,27 +201,41 @@ async def export_site(
     zone = ZoneInfo(archive.settings.timezone)
     counts = {"pages": 0, "photos": 0, "index_entries": 0}
     media_ids: set[str] = set()
-    written_media: set[str] = set()
+    written_media: dict[str, str] = {}  # media id -> its file ('' when it is not stored)
+    static_files = list(_STATIC_FILES + _stemmer_files(algorithm))
 
     async def write_media() -> None:
         # Photos before the page that shows them, so its <img> links resolve.
-        for media_id in sorted(media_ids - written_media):
-            written_media.add(media_id)
+        for media_id in sorted(media_ids - written_media.keys()):
+            written_media[media_id] = ""
             found = await services.programme.media(media_id)
             if found is None:
                 continue
             content_type, data = found
-            file = f"media/{media_id}{_EXT.get(content_type, '')}"
+            file = written_media[media_id] = f"media/{media_id}{_EXT.get(content_type, '')}"
             write(file, data)
             site.add(f"/media/{media_id}", file)
             counts["photos"] += 1
+
+    async def replier_avatars(session_id: str, thread: Thread) -> None:
+        # Each fediverse replier shown: their avatar's copy (with the photos), else our icon.
+        avatars = await services.comments.avatars(session_id)
+        media_ids.update(avatars.values())
+        await write_media()
+        for account_id in _shown_repliers(thread):
+            file = written_media.get(avatars.get(account_id, ""), "")
+            if not file:
+                file = f"static/{_FEDIVERSE_ICON}"
+                if _FEDIVERSE_ICON not in static_files:
+                    static_files.append(_FEDIVERSE_ICON)
+            site.add(f"/ap/avatars/{account_id}", file)
 
     for s in sessions:
         kp = await archive.knowledge(s.id)  # the page read in full: its HTML, Markdown and index
         thread = await services.comments.thread(s.id)
         for item in kp.note_items + kp.post_items:
             media_ids.update(_media_of(item))
-        await write_media()
+        await replier_avatars(s.id, thread)
         # Every card rendered from its item (the export writes nothing to the database).
         notes_html, posts_html, _, _ = cards.render(kp)
         page(
@@ -257,6 +289,6 @@ async def export_site(
     )
     counts["index_entries"] = len(index)
     static = resource_dir("static")
-    for name in _STATIC_FILES + _stemmer_files(algorithm):
+    for name in static_files:
         write(f"static/{name}", (static / name).read_bytes())
     return counts
