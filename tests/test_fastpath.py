@@ -190,6 +190,90 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
         await services.close()
 
 
+def server_frames(data: bytes) -> list[bytes]:
+    """The payloads of the complete unmasked server frames in `data`."""
+    out = []
+    while len(data) >= 2:
+        n, at = data[1] & 0x7F, 2
+        if n == 126:
+            n, at = int.from_bytes(data[2:4], "big"), 4
+        elif n == 127:
+            n, at = int.from_bytes(data[2:10], "big"), 10
+        if len(data) < at + n:
+            break
+        out.append(data[at : at + n])
+        data = data[at + n :]
+    return out
+
+
+async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_could_not_take(
+    tmp_path: Path,
+) -> None:
+    """While the transport holds nothing, a viewer's frames are written straight to its socket
+    (FastWebSocketProtocol.offer); once the kernel takes only part of one, the rest and every
+    later frame wait in the transport, in order, until it is empty again."""
+    settings = make_settings(tmp_path, streams={"stall_seconds": 60})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s: Seed = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}"
+            channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")
+            viewer = await asyncio.to_thread(raw_viewer, port, path)
+            await channel_ready
+            channel = services.hub.channels[s.session_id]
+            await eventually(lambda: len(channel.live) == 1, what="the raw viewer to join")
+            (outlet,) = channel.live
+            assert isinstance(outlet, TransportOutlet)
+            proto = outlet.fast
+            assert isinstance(proto, FastWebSocketProtocol)
+            assert proto.direct and proto.buffered == 0  # its hello went straight to the socket
+            async with await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker:
+                await recv_type(note_taker, "synced")
+                sent = 0
+
+                async def post() -> None:
+                    nonlocal sent
+                    sent += 1
+                    body = f"note {sent} " + "x" * 3000
+                    await send(note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": body})
+                    await recv_type(note_taker, "ack")
+
+                async def post_until_the_kernel_is_full() -> bool:
+                    await post()
+                    return proto.buffered > 0
+
+                # The viewer reads nothing: its window and the kernel's send buffer fill, and
+                # then a frame is taken only in part.
+                await eventually(post_until_the_kernel_is_full, what="a partial write")
+                assert not proto.direct
+                for _ in range(5):  # these wait behind it in the transport
+                    await post()
+                assert proto.buffered > 0 and outlet in channel.live
+
+                def read_all() -> list[bytes]:
+                    viewer.settimeout(10)
+                    data, frames = b"", []
+                    while sum(b'"type":"change"' in f for f in frames) < sent:
+                        chunk = viewer.recv(65536)
+                        assert chunk, "closed"
+                        data += chunk
+                        frames = server_frames(data)
+                    return frames
+
+                frames = await asyncio.to_thread(read_all)
+                bodies = [f for f in frames if b'"type":"change"' in f]
+                assert [f"note {i} ".encode() in b for i, b in enumerate(bodies, 1)] == [True] * sent
+                await eventually(lambda: proto.buffered == 0, what="the transport to empty")
+                await post()  # and the next frame goes straight to the socket again
+                assert proto.direct
+            viewer.close()
+    finally:
+        await services.close()
+
+
 def masked_text_frame(text: str) -> bytes:
     payload = text.encode()
     mask = os.urandom(4)

@@ -37,23 +37,13 @@ class TransportOutlet:
         return self.fast.closed
 
     def write(self, frame: Frame) -> bool:
-        fast = self.fast
-        if fast.closed:
-            return False
         # The bound is on the backlog before this frame, so memory stays under limit + one frame
         # and a single large note never trips a healthy viewer on a fresh (small-window) socket.
-        if fast.buffered > self.limit:
-            return False
-        fast.write_frame(frame.ws_bytes)
-        return True
+        return self.fast.offer(frame.ws_bytes, self.limit)
 
     def write_batch(self, batch: FrameBatch) -> bool:
-        """All the frames in one transport write (one syscall per viewer for a burst)."""
-        fast = self.fast
-        if fast.closed or fast.buffered > self.limit:
-            return False
-        fast.write_frame(batch.ws_bytes)
-        return True
+        """All the frames in one write (one syscall per viewer for a burst)."""
+        return self.fast.offer(batch.ws_bytes, self.limit)
 
     async def drain(self) -> None:
         if not self.fast.closed:
