@@ -15,7 +15,6 @@ from typing import Any
 
 from liveblog.services import Services
 from liveblog.streams.protocol import CloseCode, ws_close_frame
-from liveblog.web.outlets import TransportOutlet
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
 from tests.conftest import (
     LiveServer,
@@ -62,7 +61,7 @@ async def test_the_fast_path_survives_middleware_that_wraps_send(tmp_path: Path)
                 await recv_type(viewer, "synced")
                 await recv_type(note_taker, "synced")
                 outlets = list(services.hub.channels[s.session_id].live)
-                assert len(outlets) == 2 and all(isinstance(o, TransportOutlet) for o in outlets)
+                assert len(outlets) == 2 and all(isinstance(o, FastWebSocketProtocol) for o in outlets)
                 await send(
                     note_taker, {"type": "note.create", "client_id": "m1", "body": "through middleware"}
                 )
@@ -131,8 +130,8 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
             channel = services.hub.channels[s.session_id]
             await eventually(lambda: len(channel.live) == 1, what="the raw viewer to join")
             (stalled_outlet,) = channel.live
-            assert isinstance(stalled_outlet, TransportOutlet)
-            server_sock = stalled_outlet.fast.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            assert isinstance(stalled_outlet, FastWebSocketProtocol)
+            server_sock = stalled_outlet.transport.get_extra_info("socket")
             # Linux doubles the value asked for; autotuning would let it grow to megabytes.
             assert server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER_BYTES
             before = FastWebSocketProtocol.stalled_total
@@ -166,7 +165,7 @@ async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
                 await eventually(post_until_evicted, timeout=10, what="the stalled viewer to be evicted")
                 assert FastWebSocketProtocol.stalled_total == before + 1
                 assert await stalled_metric(live) == scraped_before + 1  # operators see it in /metrics
-                assert stalled_outlet.fast.buffered < settings.streams.viewer_buffer_bytes  # type: ignore[attr-defined]
+                assert stalled_outlet.buffered < settings.streams.viewer_buffer_bytes
                 # The others never noticed.
                 assert len(channel.live) == 2
                 await eventually(
@@ -225,9 +224,7 @@ async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_coul
             await channel_ready
             channel = services.hub.channels[s.session_id]
             await eventually(lambda: len(channel.live) == 1, what="the raw viewer to join")
-            (outlet,) = channel.live
-            assert isinstance(outlet, TransportOutlet)
-            proto = outlet.fast
+            (proto,) = channel.live
             assert isinstance(proto, FastWebSocketProtocol)
             assert proto.direct and proto.buffered == 0  # its hello went straight to the socket
             async with await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker:
@@ -251,7 +248,7 @@ async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_coul
                 assert not proto.direct
                 for _ in range(5):  # these wait behind it in the transport
                     await post()
-                assert proto.buffered > 0 and outlet in channel.live
+                assert proto.buffered > 0 and proto in channel.live
 
                 def read_all() -> list[bytes]:
                     viewer.settimeout(10)

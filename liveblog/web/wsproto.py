@@ -43,7 +43,8 @@ from websockets.protocol import Side, State
 from websockets.server import ServerProtocol
 from websockets.utils import accept_key
 
-from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
+from liveblog.streams.hub import Outlet
+from liveblog.streams.protocol import REJECTED, CloseCode, Frame, FrameBatch, ws_close_frame
 from liveblog.web.memory import RELEASER
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,10 @@ class FastSend(Protocol):
         joined (`streams.protocol.FrameBatch`)."""
         ...
 
-    def offer(self, data: bytes, limit: int) -> bool:
-        """`write_frame(data)` if the connection is open and at most `limit` bytes wait unsent
-        before it; otherwise False, and nothing is written. The fan-out's one call per viewer."""
+    def outlet(self, limit: int) -> Outlet:
+        """This connection as the hub's outlet (`streams.hub.Outlet`): `write(frame)` and
+        `write_batch(batch)` write their websocket bytes if the connection is open and at most
+        `limit` bytes wait unsent before them, and return False otherwise (nothing written)."""
         ...
 
     async def drain(self) -> None:
@@ -114,7 +116,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
         "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
         "ping_timer", "pong_payload", "sent_since_pong", "stall_seconds", "fragments", "fragment_text",
-        "discarding", "on_message", "fd", "direct",
+        "discarding", "on_message", "fd", "direct", "limit",
     )  # fmt: skip
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
@@ -162,6 +164,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         # holds no unsent bytes and is not closing: bytes written to the socket then keep order.
         self.fd = -1
         self.direct = False
+        self.limit = 0  # the byte bound on what waits unsent, as an outlet (see outlet)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -475,10 +478,19 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self._busy()
         self._write(data)
 
-    def offer(self, data: bytes, limit: int) -> bool:
+    def outlet(self, limit: int) -> FastWebSocketProtocol:
+        self.limit = limit
+        return self
+
+    def write(self, frame: Frame | FrameBatch) -> bool:
+        """As the hub's outlet: the frame's (or the batch's) websocket bytes, unless the
+        connection is closed or over `limit` bytes wait unsent (the bound is on the backlog
+        before this frame, so memory stays under limit + one frame, and a single large note
+        never trips a healthy viewer on a fresh, small-window socket)."""
         # The fan-out calls this once per viewer per change, so the usual case (the transport
         # holds nothing: `direct`) reads only this object's own slots and makes one system call.
         # Otherwise the transport is asked, as before: closing, or over the limit, is a refusal.
+        data = frame.ws_bytes
         if not self.direct or self.close_sent or self.disconnected:
             if self.close_sent or self.disconnected:
                 return False
@@ -486,7 +498,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             if transport.is_closing():
                 return False
             backlog = transport.get_write_buffer_size()
-            if backlog > limit:
+            if backlog > self.limit:
                 return False
             if not backlog and self.fd >= 0 and self.handshake_complete:
                 self.direct = True
@@ -503,6 +515,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self.direct = False
         self.transport.write(data)
         return True
+
+    write_batch = write  # a FrameBatch's frames joined: one write (one syscall) for a burst
 
     def _write(self, data: bytes) -> None:
         """Bytes to the peer, in order. While the transport holds nothing (`direct`) they go
