@@ -271,6 +271,74 @@ async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_coul
         await services.close()
 
 
+async def test_a_busy_viewer_that_answers_is_pinged_every_half_budget_and_kept(tmp_path: Path) -> None:
+    """One ping timer per connection, never moved by a pong (FastWebSocketProtocol._ping): a
+    viewer that is sent data and answers every ping is pinged again each stall_seconds / 2, and
+    stays."""
+    settings = make_settings(tmp_path, streams={"stall_seconds": 1})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s: Seed = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}"
+            viewer = await asyncio.to_thread(raw_handshake, port, path)
+            pings: list[bytes] = []
+            reading = True
+
+            def answer() -> None:  # reads all the time and answers each ping with its pong
+                viewer.settimeout(0.2)
+                data = b""
+                while reading:
+                    try:
+                        chunk = viewer.recv(65536)
+                    except TimeoutError:
+                        continue
+                    if not chunk:
+                        return
+                    data += chunk
+                    while len(data) >= 2:  # frames of notes and pings: under 64 KiB each
+                        n, at = data[1] & 0x7F, 2
+                        if n == 126:
+                            if len(data) < 4:
+                                break
+                            n, at = int.from_bytes(data[2:4], "big"), 4
+                        if len(data) < at + n:
+                            break
+                        opcode, payload, data = data[0] & 0x0F, data[at : at + n], data[at + n :]
+                        if opcode == 0x9:
+                            pings.append(payload)
+                            mask = os.urandom(4)
+                            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                            viewer.sendall(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+
+            reader = asyncio.create_task(asyncio.to_thread(answer))
+            await eventually(lambda: s.session_id in services.hub.channels, what="the channel")
+            channel = services.hub.channels[s.session_id]
+            await eventually(lambda: len(channel.live) == 1, what="the viewer to join")
+            (proto,) = channel.live
+            async with await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker:
+                await recv_type(note_taker, "synced")
+                sent = 0
+
+                async def post_until_pinged_four_times() -> bool:
+                    nonlocal sent
+                    sent += 1
+                    await send(note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": "a note"})
+                    await recv_type(note_taker, "ack")
+                    return len(pings) >= 4
+
+                await eventually(post_until_pinged_four_times, timeout=15, what="four pings")
+            assert proto in channel.live and not proto.closed
+            assert len(set(pings)) == len(pings)  # a new payload each time
+            reading = False
+            await reader
+            viewer.close()
+    finally:
+        await services.close()
+
+
 def masked_text_frame(text: str) -> bytes:
     payload = text.encode()
     mask = os.urandom(4)
