@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from liveblog.demo import HASHTAG
 
         services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
-    app = create_app(settings, services, open_services=True)
+    app = create_app(settings, services, open_services=True, freeze_gc=True)
     options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(options["ws"]))
     uvicorn.run(

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from liveblog.services import Services
 from liveblog.streams.protocol import CloseCode, ws_close_frame
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
@@ -468,3 +470,38 @@ async def test_a_joined_viewer_holds_no_task_and_is_still_answered_and_counted_o
             await viewer.close()
         await eventually(lambda: services.hub.viewer_sockets == 0, what="every viewer counted out")
         assert not services.hub.channels[s.session_id].live
+
+
+def test_serve_freezes_what_start_up_made_and_other_apps_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`liveblog serve` moves what start-up made out of the cyclic GC's sight (gc.freeze), so a
+    full collection while thousands of viewers join walks only what came after; an app made
+    any other way (tests: many per process) leaves the GC alone."""
+    import gc
+
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from liveblog.cli import main
+    from liveblog.web.app import create_app
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
+    monkeypatch.setenv("LIVEBLOG_SECRET_KEY", "a test key")
+    frozen: list[int] = []
+
+    def run(app: Any, **options: Any) -> None:  # uvicorn.run, as far as the lifespan
+        with TestClient(app):
+            frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    gc.unfreeze()
+    try:
+        (tmp_path / "other").mkdir()
+        with TestClient(create_app(make_settings(tmp_path / "other"))):
+            assert gc.get_freeze_count() == 0
+        assert main(["--config", str(config), "serve"]) == 0
+        assert frozen and frozen[0] > 0
+    finally:
+        gc.unfreeze()
