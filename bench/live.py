@@ -15,7 +15,8 @@ Measures (details in docs/performance.md):
    viewer was refused, missed a change or got one twice.
 Two baselines that store nothing, driven by the same load generator in the same run: a bare
 `websockets` broadcast server (bench/baseline_server.py) and a bare Node.js `ws` server
-(bench/node/server.js); for capture also raw sqlite3 INSERT+COMMIT (synchronous=FULL).
+(bench/node/server.js); for capture also raw sqlite3 INSERT+COMMIT (synchronous=FULL); for
+fan-out also the kernel floor, a raw `send` of the same frame to each viewer (bench/floor_server.py).
 The table is printed and written to bench/results/latest.md.
 """
 
