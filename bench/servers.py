@@ -191,22 +191,32 @@ def liveblog_server(
 
 
 @contextlib.contextmanager
-def baseline_server(workdir: Path) -> Iterator[Server]:
-    """The bare `websockets` broadcast server (bench/baseline_server.py)."""
+def _bench_server(kind: str, module: str, workdir: Path) -> Iterator[Server]:
+    """One of the bench's own Python servers (`python -m <module> --port N`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log_path = workdir / "baseline.log"
-    cmd = [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]
+    log_path = workdir / f"{kind}.log"
+    cmd = [sys.executable, "-m", module, "--port", str(port)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit
         )
-    server = Server("baseline", proc, port, "bench", ["bench-token"], log_path)
+    server = Server(kind, proc, port, "bench", ["bench-token"], log_path)
     try:
         _wait_listening(server)
         yield server
     finally:
         _stop(proc)
+
+
+def baseline_server(workdir: Path) -> contextlib.AbstractContextManager[Server]:
+    """The bare `websockets` broadcast server (bench/baseline_server.py)."""
+    return _bench_server("baseline", "bench.baseline_server", workdir)
+
+
+def floor_server(workdir: Path) -> contextlib.AbstractContextManager[Server]:
+    """The kernel floor (bench/floor_server.py): a raw `send` of each frame to each viewer."""
+    return _bench_server("floor", "bench.floor_server", workdir)
 
 
 NODE_DIR = REPO / "bench" / "node"

@@ -10,12 +10,16 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from liveblog.services import Services
+from liveblog.streams.hub import Channel
 from liveblog.streams.protocol import CloseCode, ws_close_frame
-from liveblog.web.outlets import TransportOutlet
 from liveblog.web.wsproto import SEND_BUFFER_BYTES, FastWebSocketProtocol
 from tests.conftest import (
     LiveServer,
@@ -62,7 +66,7 @@ async def test_the_fast_path_survives_middleware_that_wraps_send(tmp_path: Path)
                 await recv_type(viewer, "synced")
                 await recv_type(note_taker, "synced")
                 outlets = list(services.hub.channels[s.session_id].live)
-                assert len(outlets) == 2 and all(isinstance(o, TransportOutlet) for o in outlets)
+                assert len(outlets) == 2 and all(isinstance(o, FastWebSocketProtocol) for o in outlets)
                 await send(
                     note_taker, {"type": "note.create", "client_id": "m1", "body": "through middleware"}
                 )
@@ -107,6 +111,52 @@ def raw_viewer(port: int, path: str) -> socket.socket:
     return raw_handshake(port, path, rcvbuf=4096)  # a small window fills fast
 
 
+@dataclass
+class RawViewer:
+    """A live server with one raw viewer joined (see joined_raw_viewer)."""
+
+    services: Services
+    live: LiveServer
+    seed: Seed
+    path: str
+    channel: Channel
+    proto: FastWebSocketProtocol  # the viewer's connection on the server, its outlet
+    sock: socket.socket  # the viewer's end, read only as the test says
+
+
+@contextlib.asynccontextmanager
+async def joined_raw_viewer(
+    tmp_path: Path, stall_seconds: float, open_socket: Callable[[int, str], socket.socket] = raw_viewer
+) -> AsyncIterator[RawViewer]:
+    settings = make_settings(tmp_path, streams={"stall_seconds": stall_seconds})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s: Seed = await seed(services)
+        async with run_server(settings, services) as live:
+            port = int(live.url.rsplit(":", 1)[1])
+            path = f"/ws/v1/sessions/{s.session_id}"
+            channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")
+            sock = await asyncio.to_thread(open_socket, port, path)
+            await channel_ready
+            channel = services.hub.channels[s.session_id]
+            await eventually(lambda: len(channel.live) == 1, what="the raw viewer to join")
+            (proto,) = channel.live
+            assert isinstance(proto, FastWebSocketProtocol)
+            try:
+                yield RawViewer(services, live, s, path, channel, proto, sock)
+            finally:
+                sock.close()
+    finally:
+        await services.close()
+
+
+async def post_note(note_taker: Any, n: int, body: str) -> None:
+    """The note-taker posts note n and waits for its ack (so it is committed and fanned out)."""
+    await send(note_taker, {"type": "note.create", "client_id": f"n{n}", "body": body})
+    await recv_type(note_taker, "ack")
+
+
 async def stalled_metric(live: LiveServer) -> int:
     async with live.client() as http:
         text = (await http.get("/metrics")).text
@@ -117,77 +167,176 @@ async def stalled_metric(live: LiveServer) -> int:
 
 
 async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, streams={"stall_seconds": 2})
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s: Seed = await seed(services)
-        async with run_server(settings, services) as live:
-            port = int(live.url.rsplit(":", 1)[1])
-            path = f"/ws/v1/sessions/{s.session_id}"
-            channel_ready = eventually(lambda: s.session_id in services.hub.channels, what="the channel")
-            stalled = await asyncio.to_thread(raw_viewer, port, path)
-            await channel_ready
-            channel = services.hub.channels[s.session_id]
-            await eventually(lambda: len(channel.live) == 1, what="the raw viewer to join")
-            (stalled_outlet,) = channel.live
-            assert isinstance(stalled_outlet, TransportOutlet)
-            server_sock = stalled_outlet.fast.transport.get_extra_info("socket")  # type: ignore[attr-defined]
-            # Linux doubles the value asked for; autotuning would let it grow to megabytes.
-            assert server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER_BYTES
-            before = FastWebSocketProtocol.stalled_total
-            scraped_before = await stalled_metric(live)
-            async with (
-                await connect(f"{live.ws_url}{path}") as healthy,
-                await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker,
-            ):
-                await recv_type(healthy, "synced")
-                await recv_type(note_taker, "synced")
-                healthy_seen: list[str] = []
+    async with joined_raw_viewer(tmp_path, stall_seconds=2) as raw:
+        live, s, path, channel = raw.live, raw.seed, raw.path, raw.channel
+        stalled, stalled_outlet, settings = raw.sock, raw.proto, raw.services.settings
+        server_sock = stalled_outlet.transport.get_extra_info("socket")
+        # Linux doubles the value asked for; autotuning would let it grow to megabytes.
+        assert server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER_BYTES
+        before = FastWebSocketProtocol.stalled_total
+        scraped_before = await stalled_metric(live)
+        async with (
+            await connect(f"{live.ws_url}{path}") as healthy,
+            await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker,
+        ):
+            await recv_type(healthy, "synced")
+            await recv_type(note_taker, "synced")
+            healthy_seen: list[str] = []
 
-                async def read_healthy() -> None:  # a healthy viewer reads all the time
-                    async for message in healthy:
-                        healthy_seen.append(str(message))
+            async def read_healthy() -> None:  # a healthy viewer reads all the time
+                async for message in healthy:
+                    healthy_seen.append(str(message))
 
-                reader = asyncio.create_task(read_healthy())
-                sent = 0
+            reader = asyncio.create_task(read_healthy())
+            sent = 0
 
-                async def post_until_evicted() -> bool:
-                    nonlocal sent
-                    sent += 1
-                    await send(
-                        note_taker, {"type": "note.create", "client_id": f"n{sent}", "body": "a note " * 40}
-                    )
-                    await recv_type(note_taker, "ack")
-                    return stalled_outlet not in channel.live
+            async def post_until_evicted() -> bool:
+                nonlocal sent
+                sent += 1
+                await post_note(note_taker, sent, "a note " * 40)
+                return stalled_outlet not in channel.live
 
-                # Notes keep flowing (as at 10 notes/s) far below the byte limit: the stall is
-                # found by its unanswered ping, within stall_seconds (+ the test's slack).
-                await eventually(post_until_evicted, timeout=10, what="the stalled viewer to be evicted")
-                assert FastWebSocketProtocol.stalled_total == before + 1
-                assert await stalled_metric(live) == scraped_before + 1  # operators see it in /metrics
-                assert stalled_outlet.fast.buffered < settings.streams.viewer_buffer_bytes  # type: ignore[attr-defined]
-                # The others never noticed.
-                assert len(channel.live) == 2
-                await eventually(
-                    lambda: sum('"type":"change"' in m for m in healthy_seen) >= sent, what="every note"
-                )
-                reader.cancel()
-            # The peer had stopped reading, so it cannot see the 4408 frame: its socket is reset.
-            stalled.settimeout(10)
-            data = b""
-            try:
-                while chunk := await asyncio.to_thread(stalled.recv, 65536):
-                    data += chunk
-                reset = False
-            except ConnectionResetError:
-                reset = True
-            assert reset or data.endswith(
-                ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+            # Notes keep flowing (as at 10 notes/s) far below the byte limit: the stall is
+            # found by its unanswered ping, within stall_seconds (+ the test's slack).
+            await eventually(post_until_evicted, timeout=10, what="the stalled viewer to be evicted")
+            assert FastWebSocketProtocol.stalled_total == before + 1
+            assert await stalled_metric(live) == scraped_before + 1  # operators see it in /metrics
+            assert stalled_outlet.buffered < settings.streams.viewer_buffer_bytes
+            # The others never noticed.
+            assert len(channel.live) == 2
+            await eventually(
+                lambda: sum('"type":"change"' in m for m in healthy_seen) >= sent, what="every note"
             )
-            stalled.close()
-    finally:
-        await services.close()
+            reader.cancel()
+        # The peer had stopped reading, so it cannot see the 4408 frame: its socket is reset.
+        stalled.settimeout(10)
+        data = b""
+        try:
+            while chunk := await asyncio.to_thread(stalled.recv, 65536):
+                data += chunk
+            reset = False
+        except ConnectionResetError:
+            reset = True
+        assert reset or data.endswith(
+            ws_close_frame(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+        )
+
+
+def server_frames(data: bytes) -> list[bytes]:
+    """The payloads of the complete unmasked server frames in `data`."""
+    out = []
+    while len(data) >= 2:
+        n, at = data[1] & 0x7F, 2
+        if n == 126:
+            n, at = int.from_bytes(data[2:4], "big"), 4
+        elif n == 127:
+            n, at = int.from_bytes(data[2:10], "big"), 10
+        if len(data) < at + n:
+            break
+        out.append(data[at : at + n])
+        data = data[at + n :]
+    return out
+
+
+async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_could_not_take(
+    tmp_path: Path,
+) -> None:
+    """While the transport holds nothing, a viewer's frames are written straight to its socket
+    (FastWebSocketProtocol.write); once the kernel takes only part of one, the rest and every
+    later frame wait in the transport, in order, until it is empty again."""
+    async with joined_raw_viewer(tmp_path, stall_seconds=60) as raw:
+        live, s, path, channel, proto, viewer = raw.live, raw.seed, raw.path, raw.channel, raw.proto, raw.sock
+        assert proto.direct and proto.buffered == 0  # its hello went straight to the socket
+        async with await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker:
+            await recv_type(note_taker, "synced")
+            sent = 0
+
+            async def post() -> None:
+                nonlocal sent
+                sent += 1
+                await post_note(note_taker, sent, f"note {sent} " + "x" * 3000)
+
+            async def post_until_the_kernel_is_full() -> bool:
+                await post()
+                return proto.buffered > 0
+
+            # The viewer reads nothing: its window and the kernel's send buffer fill, and
+            # then a frame is taken only in part.
+            await eventually(post_until_the_kernel_is_full, what="a partial write")
+            assert not proto.direct
+            for _ in range(5):  # these wait behind it in the transport
+                await post()
+            assert proto.buffered > 0 and proto in channel.live
+
+            def read_all() -> list[bytes]:
+                viewer.settimeout(10)
+                data, frames = b"", []
+                while sum(b'"type":"change"' in f for f in frames) < sent:
+                    chunk = viewer.recv(65536)
+                    assert chunk, "closed"
+                    data += chunk
+                    frames = server_frames(data)
+                return frames
+
+            frames = await asyncio.to_thread(read_all)
+            bodies = [f for f in frames if b'"type":"change"' in f]
+            assert [f"note {i} ".encode() in b for i, b in enumerate(bodies, 1)] == [True] * sent
+            await eventually(lambda: proto.buffered == 0, what="the transport to empty")
+            await post()  # and the next frame goes straight to the socket again
+            assert proto.direct
+
+
+async def test_a_busy_viewer_that_answers_is_pinged_every_half_budget_and_kept(tmp_path: Path) -> None:
+    """One ping timer per connection, never moved by a pong (FastWebSocketProtocol._ping): a
+    viewer that is sent data and answers every ping is pinged again each stall_seconds / 2, and
+    stays."""
+    async with joined_raw_viewer(tmp_path, stall_seconds=1, open_socket=raw_handshake) as raw:
+        live, s, path, channel, proto, viewer = raw.live, raw.seed, raw.path, raw.channel, raw.proto, raw.sock
+        pings: list[bytes] = []
+        reading = True
+
+        def answer() -> None:  # reads all the time and answers each ping with its pong
+            viewer.settimeout(0.2)
+            data = b""
+            while reading:
+                try:
+                    chunk = viewer.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    return
+                data += chunk
+                while len(data) >= 2:  # frames of notes and pings: under 64 KiB each
+                    n, at = data[1] & 0x7F, 2
+                    if n == 126:
+                        if len(data) < 4:
+                            break
+                        n, at = int.from_bytes(data[2:4], "big"), 4
+                    if len(data) < at + n:
+                        break
+                    opcode, payload, data = data[0] & 0x0F, data[at : at + n], data[at + n :]
+                    if opcode == 0x9:
+                        pings.append(payload)
+                        mask = os.urandom(4)
+                        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                        viewer.sendall(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+
+        reader = asyncio.create_task(asyncio.to_thread(answer))
+        async with await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker:
+            await recv_type(note_taker, "synced")
+            sent = 0
+
+            async def post_until_pinged_four_times() -> bool:
+                nonlocal sent
+                sent += 1
+                await post_note(note_taker, sent, "a note")
+                return len(pings) >= 4
+
+            await eventually(post_until_pinged_four_times, timeout=15, what="four pings")
+        assert proto in channel.live and not proto.closed
+        assert len(set(pings)) == len(pings)  # a new payload each time
+        reading = False
+        await reader
 
 
 def masked_text_frame(text: str) -> bytes:
@@ -319,3 +468,38 @@ async def test_a_joined_viewer_holds_no_task_and_is_still_answered_and_counted_o
             await viewer.close()
         await eventually(lambda: services.hub.viewer_sockets == 0, what="every viewer counted out")
         assert not services.hub.channels[s.session_id].live
+
+
+def test_serve_freezes_what_start_up_made_and_other_apps_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`liveblog serve` moves what start-up made out of the cyclic GC's sight (gc.freeze), so a
+    full collection while thousands of viewers join walks only what came after; an app made
+    any other way (tests: many per process) leaves the GC alone."""
+    import gc
+
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from liveblog.cli import main
+    from liveblog.web.app import create_app
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
+    monkeypatch.setenv("LIVEBLOG_SECRET_KEY", "a test key")
+    frozen: list[int] = []
+
+    def run(app: Any, **options: Any) -> None:  # uvicorn.run, as far as the lifespan
+        with TestClient(app):
+            frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    gc.unfreeze()
+    try:
+        (tmp_path / "other").mkdir()
+        with TestClient(create_app(make_settings(tmp_path / "other"))):
+            assert gc.get_freeze_count() == 0
+        assert main(["--config", str(config), "serve"]) == 0
+        assert frozen and frozen[0] > 0
+    finally:
+        gc.unfreeze()

@@ -189,7 +189,7 @@ async def test_a_viewer_that_never_reads_is_disconnected_without_holding_others_
                     sent += 1
                     # Bounded: the server never holds more than the limit (+ one frame) for it.
                     for outlet in channel.live:
-                        buffered = outlet.fast.buffered
+                        buffered = outlet.buffered  # type: ignore[attr-defined]
                         assert buffered <= 65536 + 125000  # one change holds the body and its HTML
             assert len(channel.live) == 2  # the healthy viewer and the note-taker remain
             head = channel.head
@@ -405,12 +405,12 @@ async def test_heartbeats_and_ping(tmp_path: Any) -> None:
 
 
 async def test_the_fast_delivery_path_is_used_under_uvicorn(live: LiveServer, seeded: Seed) -> None:
-    from liveblog.web.outlets import TransportOutlet
+    from liveblog.web.wsproto import FastWebSocketProtocol
 
     async with await connect(f"{live.ws_url}/ws/v1/sessions/{seeded.session_id}") as ws:
         await recv_type(ws, "synced")
         (outlet,) = live.services.hub.channels[seeded.session_id].live
-        assert isinstance(outlet, TransportOutlet)
+        assert isinstance(outlet, FastWebSocketProtocol)  # the connection itself is the outlet
 
 
 async def test_one_commit_of_many_items_reaches_websocket_and_sse_viewers_as_separate_messages(

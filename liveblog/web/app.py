@@ -7,6 +7,7 @@ ready-made services in.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -141,11 +142,17 @@ class LiveblogApp:
 
 
 def create_app(
-    settings: Settings, services: Services | None = None, *, open_services: bool | None = None
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    open_services: bool | None = None,
+    freeze_gc: bool = False,
 ) -> LiveblogApp:
     """The ASGI app. Its lifespan opens the services' components in order and closes them in
     reverse: services it built itself always, services passed in only with open_services=True
-    (tests that manage their own services pass them without)."""
+    (tests that manage their own services pass them without). With freeze_gc (`liveblog serve`:
+    one app per process), what start-up made is moved out of the cyclic GC's sight once the
+    services are open (gc.freeze)."""
     own_services = services is None if open_services is None else open_services
     svc = services or Services.build(settings)
 
@@ -155,6 +162,13 @@ def create_app(
         redact_invite_tokens_in_logs()
         if own_services:
             await svc.open()
+        if freeze_gc:
+            # Modules, templates, settings, the services: live for the whole process, yet every
+            # full collection walked them again, and a full collection comes each time the heap
+            # grows by a quarter, as when thousands of viewers join or reconnect at once. Frozen,
+            # those collections walk only what came after (docs/performance.md, issue 22).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

@@ -1,9 +1,10 @@
 """Outlets: how the hub's frames reach a websocket or an SSE response.
 
-`TransportOutlet` is the fast path, under Liveblog's own websocket protocol for uvicorn
-(liveblog/web/wsproto.py): the frame's bytes, encoded once for all viewers, go straight to the
-connection's transport, whose unsent bytes are the viewer's bounded buffer. `QueueOutlet` is the
-portable path for any ASGI server (and the test client): a bounded queue drained by one task per connection.
+The fast path, under Liveblog's own websocket protocol for uvicorn (liveblog/web/wsproto.py), is
+the connection itself (`fast_send(scope).outlet(limit)`): the frame's bytes, encoded once for
+all viewers, go straight to its socket, and the transport's unsent bytes are the viewer's bounded
+buffer. `QueueOutlet` is the portable path for any ASGI server (and the test client): a bounded
+queue drained by one task per connection.
 """
 
 from __future__ import annotations
@@ -19,50 +20,6 @@ from liveblog.streams.protocol import Frame, FrameBatch
 from liveblog.web.wsproto import FAST_SEND, FastSend
 
 log = logging.getLogger(__name__)
-
-
-class TransportOutlet:
-    """The fast path: frames go straight to the connection through the server's
-    `liveblog.fast_send` extension (liveblog/web/wsproto.py). The transport's unsent bytes are
-    the viewer's bounded buffer."""
-
-    __slots__ = ("fast", "limit")
-
-    def __init__(self, fast: FastSend, limit: int) -> None:
-        self.fast = fast
-        self.limit = limit
-
-    @property
-    def closed(self) -> bool:
-        return self.fast.closed
-
-    def write(self, frame: Frame) -> bool:
-        fast = self.fast
-        if fast.closed:
-            return False
-        # The bound is on the backlog before this frame, so memory stays under limit + one frame
-        # and a single large note never trips a healthy viewer on a fresh (small-window) socket.
-        if fast.buffered > self.limit:
-            return False
-        fast.write_frame(frame.ws_bytes)
-        return True
-
-    def write_batch(self, batch: FrameBatch) -> bool:
-        """All the frames in one transport write (one syscall per viewer for a burst)."""
-        fast = self.fast
-        if fast.closed or fast.buffered > self.limit:
-            return False
-        fast.write_frame(batch.ws_bytes)
-        return True
-
-    async def drain(self) -> None:
-        if not self.fast.closed:
-            await self.fast.drain()
-
-    def close(self, code: int, reason: str = "") -> None:
-        # Written past the limit on purpose: one small frame so the viewer learns why, if it
-        # reads on (docs/protocol.md says what a viewer that has stopped reading sees).
-        self.fast.close(code, reason)
 
 
 class QueueOutlet:
@@ -93,7 +50,7 @@ class QueueOutlet:
     def write(self, frame: Frame) -> bool:
         if self._closed:
             return False
-        if self.queued_bytes > self.limit:  # same rule as TransportOutlet
+        if self.queued_bytes > self.limit:  # same rule as the fast path (FastWebSocketProtocol.write)
             return False
         self.queue.append(frame)
         self.queued_bytes += len(frame.text)

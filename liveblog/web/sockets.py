@@ -32,7 +32,7 @@ from liveblog.streams.protocol import (
     decode_json,
     parse_seq,
 )
-from liveblog.web.outlets import QueueOutlet, TransportOutlet, fast_send
+from liveblog.web.outlets import QueueOutlet, fast_send
 from liveblog.web.security import origin_allowed, trusted_origins
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _outlet(ws: WebSocket, services: Services) -> Outlet:
     limit = services.settings.streams.viewer_buffer_bytes
     fast = fast_send(ws.scope)
     if fast is not None:
-        return TransportOutlet(fast, limit)
+        return fast.outlet(limit)
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):

@@ -21,7 +21,7 @@ from liveblog.errors import NotFound
 from liveblog.services import Services
 from liveblog.streams.hub import Channel, Outlet, ReloadRequired, StreamHub
 from liveblog.streams.protocol import SUBPROTOCOL, CloseCode, Frame, dumps, retry_after_reason
-from liveblog.web.outlets import QueueOutlet, TransportOutlet
+from liveblog.web.outlets import QueueOutlet
 from liveblog.web.security import origin_allowed, trusted_origins
 from liveblog.web.sockets import decode, error_message, parse_position, reply
 from liveblog.web.wsproto import FastSend
@@ -77,7 +77,7 @@ async def _serve(
     limit = services.settings.streams.viewer_buffer_bytes
     outlet: Outlet
     if fast is not None:
-        outlet = TransportOutlet(fast, limit)
+        outlet = fast.outlet(limit)
         # The protocol keeps no copy of the scope: dropping its headers here frees the handshake
         # (~3.5 KiB per idle viewer with a browser's headers).
         scope["headers"] = ()

@@ -43,7 +43,8 @@ from websockets.protocol import Side, State
 from websockets.server import ServerProtocol
 from websockets.utils import accept_key
 
-from liveblog.streams.protocol import REJECTED, CloseCode, ws_close_frame
+from liveblog.streams.hub import Outlet
+from liveblog.streams.protocol import REJECTED, CloseCode, Frame, FrameBatch, ws_close_frame
 from liveblog.web.memory import RELEASER
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ class FastSend(Protocol):
         joined (`streams.protocol.FrameBatch`)."""
         ...
 
+    def outlet(self, limit: int) -> Outlet:
+        """This connection as the hub's outlet (`streams.hub.Outlet`): `write(frame)` and
+        `write_batch(batch)` write their websocket bytes if the connection is open and at most
+        `limit` bytes wait unsent before them, and return False otherwise (nothing written)."""
+        ...
+
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its low-water mark (or the socket is gone)."""
         ...
@@ -108,8 +115,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
         "config", "app", "loop", "app_state", "connections", "tasks", "default_headers",
         "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
         "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
-        "ping_timer", "pong_payload", "sent_since_pong", "stall_seconds", "fragments", "fragment_text",
-        "discarding", "on_message",
+        "ping_timer", "pong_payload", "sent_since_ping", "stall_seconds", "fragments", "fragment_text",
+        "discarding", "on_message", "fd", "direct", "limit",
     )  # fmt: skip
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
@@ -144,14 +151,21 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.disconnected = False
         self.close_timer: asyncio.TimerHandle | None = None
         self.ping_timer: asyncio.TimerHandle | None = None
+        # Our last ping's payload until its pong comes, then b"" (answered); None before any.
         self.pong_payload: bytes | None = None
-        self.sent_since_pong = False
+        self.sent_since_ping = False  # data written since our last ping
         # uvicorn's ping interval is our stall budget: ping when busy every half, wait the other half.
         interval = config.ws_ping_interval
         self.stall_seconds: float | None = float(interval) * 2 if interval else None
         self.fragments: list[bytes] | None = None
         self.fragment_text = False
         self.discarding = False  # failed (1002, 1007, 1009): the peer's data is read and dropped
+        # The socket's descriptor, for writing straight to it (see _write); -1 where that is not
+        # safe (TLS, another event loop's transport). `direct` is True only while the transport
+        # holds no unsent bytes and is not closing: bytes written to the socket then keep order.
+        self.fd = -1
+        self.direct = False
+        self.limit = 0  # the byte bound on what waits unsent, as an outlet (see outlet)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -164,6 +178,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
             except OSError:  # pragma: no cover - not every platform allows it
                 log.debug("could not set SO_SNDBUF", exc_info=True)
+        if sock is not None and _plain_asyncio_transport(transport):
+            self.fd = sock.fileno()
         peer = transport.get_extra_info("peername")
         self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
 
@@ -177,6 +193,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self._wake_writers()
 
     def eof_received(self) -> bool | None:
+        self.direct = False  # the transport closes itself now
         return None  # close our side too
 
     def pause_writing(self) -> None:
@@ -344,6 +361,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             elif self.on_message is not None:
                 return  # handed over (hand_over): the connection lives on without the app's task
         if self.close_timer is None:
+            self.direct = False
             self.transport.close()
 
     def _reject(self, status: HTTPStatus) -> None:
@@ -354,7 +372,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self.conn.send_response(self.conn.reject(status, ""))
             self._flush_conn()
         else:  # the plain handshake (or none yet): the same answer, written here
-            self.transport.write(
+            self._write(
                 f"HTTP/1.1 {status.value} {status.phrase}\r\nDate: {email.utils.formatdate(usegmt=True)}\r\n"
                 "Connection: close\r\nContent-Length: 0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".encode()
             )
@@ -437,7 +455,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 f"Sec-WebSocket-Accept: {response}",
                 *(f"{name}: {value}" for name, value in headers),
             ]
-            self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         else:
             assert isinstance(self.conn, ServerProtocol)
             del response.headers["Date"]
@@ -457,11 +475,80 @@ class FastWebSocketProtocol(asyncio.Protocol):
         return self.transport.get_write_buffer_size()
 
     def write_frame(self, data: bytes) -> None:
-        if not self.sent_since_pong:
-            self.sent_since_pong = True
-            if self.pong_payload is None and self.stall_seconds is not None and self.handshake_complete:
-                self._schedule_ping(self.stall_seconds / 2)  # busy now: probe sooner
+        if not self.sent_since_ping:
+            self._busy()
+        self._write(data)
+
+    def outlet(self, limit: int) -> FastWebSocketProtocol:
+        self.limit = limit
+        return self
+
+    def write(self, frame: Frame | FrameBatch) -> bool:
+        """As the hub's outlet: the frame's (or the batch's) websocket bytes, unless the
+        connection is closed or over `limit` bytes wait unsent (the bound is on the backlog
+        before this frame, so memory stays under limit + one frame, and a single large note
+        never trips a healthy viewer on a fresh, small-window socket)."""
+        # The fan-out calls this once per viewer per change, so the usual case (the transport
+        # holds nothing: `direct`) reads only this object's own slots and makes one system call.
+        # Otherwise the transport is asked, as before: closing, or over the limit, is a refusal.
+        data = frame.ws_bytes
+        if not self.direct or self.close_sent or self.disconnected:
+            if self.close_sent or self.disconnected:
+                return False
+            transport = self.transport
+            if transport.is_closing():
+                return False
+            backlog = transport.get_write_buffer_size()
+            if backlog > self.limit:
+                return False
+            if not backlog and self.fd >= 0 and self.handshake_complete:
+                self.direct = True
+        if not self.sent_since_ping:
+            self._busy()
+        if self.direct:  # _write's usual case, inline: this runs once per viewer per change
+            try:
+                sent = os.write(self.fd, data)
+            except OSError:  # would block, or the peer is gone: as in _write
+                sent = 0
+            if sent == len(data):
+                return True
+            data = data[sent:]
+            self.direct = False
         self.transport.write(data)
+        return True
+
+    write_batch = write  # a FrameBatch's frames joined: one write (one syscall) for a burst
+
+    def _write(self, data: bytes) -> None:
+        """Bytes to the peer, in order. While the transport holds nothing (`direct`) they go
+        straight to the socket: one system call, none of the transport's Python (a fan-out to
+        5,000 viewers is 5,000 of these). What the kernel does not take goes to the transport,
+        which writes it when the socket can take more and pauses the writers (`drain`) past its
+        high-water mark, as before; and until it is empty again, everything goes behind it."""
+        if self.direct and not self.close_sent:
+            try:
+                sent = os.write(self.fd, data)
+            except OSError:
+                # It would block (the kernel's buffer is full), or the peer is gone (reset,
+                # broken pipe): then the transport's own write meets the same error and closes
+                # the connection as asyncio does (connection_lost follows).
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.direct = False
+        self.transport.write(data)
+
+    def _busy(self) -> None:
+        """The first write since our last ping: probe sooner (see _ping)."""
+        self.sent_since_ping = True
+        if self.stall_seconds is None or not self.handshake_complete:
+            return
+        # The timer already fires within half the budget after a ping (see _ping); an idle
+        # connection's probe is further away: bring it forward.
+        timer, soon = self.ping_timer, self.stall_seconds / 2
+        if timer is None or timer.when() > self.loop.time() + soon:
+            self._schedule_ping(soon)
 
     async def drain(self) -> None:
         if self.write_waiter is not None:
@@ -482,7 +569,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.close_sent = True
         self._stop_timers()
         self._deliver({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.transport.write(ws_close_frame(code, reason))
+        self._write(ws_close_frame(code, reason))
         if self.read_paused:  # read on, so that the peer's closing reply is seen
             self.read_paused = False
             self.transport.resume_reading()
@@ -509,13 +596,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
             if not self.close_sent:
                 self._flush_conn()  # websockets queued the pong
         elif opcode is Opcode.PONG:
-            if self.pong_payload is not None and bytes(frame.data) == self.pong_payload:
-                self.pong_payload = None
-                self._schedule_ping(
-                    self.stall_seconds / 2
-                    if self.sent_since_pong and self.stall_seconds
-                    else IDLE_PING_SECONDS
-                )
+            if self.pong_payload and bytes(frame.data) == self.pong_payload:
+                self.pong_payload = b""  # answered; the ping's timer decides what comes next (_ping)
         elif opcode is Opcode.CLOSE:
             if self.close_sent:  # the peer answered our close: done
                 self.transport.close()
@@ -555,7 +637,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
     def _flush_conn(self) -> None:
         data = self.conn.data_to_send()
         if data:
-            self.transport.write(b"".join(data))
+            self._write(b"".join(data))
 
     def _closed_mid_message(self) -> None:
         """The peer's close came between the fragments of a message, which RFC 6455 (5.4) allows:
@@ -567,7 +649,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         if not self.close_sent:
             self._deliver({"type": "websocket.disconnect", "code": rcvd.code, "reason": rcvd.reason})
             self.close_sent = True
-            self.transport.write(b"\x88\x00" if rcvd.code == 1005 else ws_close_frame(rcvd.code))
+            self._write(b"\x88\x00" if rcvd.code == 1005 else ws_close_frame(rcvd.code))
         self._stop_timers()
         self.transport.close()
 
@@ -606,15 +688,27 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.ping_timer = self.loop.call_later(delay, self._ping)
 
     def _ping(self) -> None:
+        """One timer per connection, set once per ping, never moved by a pong: it fires half the
+        stall budget after each ping. Unanswered: the peer has stopped reading. Answered, and
+        data sent since: ping again (so a busy connection is pinged every stall_seconds / 2,
+        and one that stops reading is closed within stall_seconds of the first frame it did
+        not take). Answered and nothing sent: probe again after IDLE_PING_SECONDS. At 5,000
+        busy viewers that is 1,250 timers a second fewer to cancel and set than when each pong
+        moved the timer (docs/performance.md, issue 22)."""
         self.ping_timer = None
         if self.closed:
             return
-        if self.pong_payload is not None:  # no pong within the budget
+        payload = self.pong_payload
+        if payload:  # no pong within the budget
             self._stalled()
             return
+        if payload is not None and not self.sent_since_ping:
+            self.pong_payload = None  # answered, idle since: the idle probe comes later
+            self.ping_timer = self.loop.call_later(IDLE_PING_SECONDS, self._ping)
+            return
         self.pong_payload = os.urandom(4)
-        self.sent_since_pong = False
-        self.transport.write(_PING + self.pong_payload)
+        self.sent_since_ping = False
+        self._write(_PING + self.pong_payload)
         busy = self.stall_seconds / 2 if self.stall_seconds else IDLE_PING_SECONDS
         self.ping_timer = self.loop.call_later(busy, self._ping)
 
@@ -648,6 +742,16 @@ class FastWebSocketProtocol(asyncio.Protocol):
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
+
+
+def _plain_asyncio_transport(transport: asyncio.BaseTransport) -> bool:
+    """True for asyncio's own plain TCP transport, whose buffer is the only place bytes wait
+    before the socket: writing straight to the socket while that buffer is empty keeps the
+    stream in order. Not for TLS (the socket carries ciphertext) nor other loops' transports."""
+    return (
+        type(transport).__module__ == "asyncio.selector_events"
+        and transport.get_extra_info("sslcontext") is None
+    )
 
 
 def _frame(first: int, payload: bytes) -> bytes:
