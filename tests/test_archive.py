@@ -21,6 +21,7 @@ from liveblog.errors import BadRequest
 from liveblog.models import MARK_END, MARK_START, utcnow
 from liveblog.services import Services
 from liveblog.web.app import create_app
+from liveblog.web.archive import highlight, plain_text
 from tests.archive_fixtures import Filled, fill_session, note, organiser_account
 from tests.conftest import BACKENDS, LiveServer, Seed, eventually, organiser_csrf, page_csrf, settings_for
 
@@ -654,3 +655,12 @@ async def test_counts_are_in_the_right_number(live: LiveServer, seeded: Seed) ->
         assert not re.search(r"\b1 (notes|posts|votes|questions|comments|sessions|voters)\b", text)
     assert "1 of 2 sessions archived" in page
     assert "Favourite pigment?</text>" in page and "Keynote: Favourite" not in page  # turnout by question
+
+
+def test_search_snippets_show_markdown_as_the_reader_sees_it() -> None:
+    """Snippets come from what people typed (Markdown). A fediverse reply's body keeps its links
+    as autolinks and escapes its other punctuation; none of that shows in a snippet."""
+    snippet = f"read <https://a.example/x> on \\*{MARK_START}stars{MARK_END}\\* and [the link](https://b.example) \\[1\\]"
+    assert str(highlight(snippet)) == "read https://a.example/x on *<mark>stars</mark>* and the link [1]"
+    # The static site's offline index reads the same text.
+    assert plain_text("**Bold** \\_x\\_ <https://c.example>") == "Bold _x_ https://c.example"

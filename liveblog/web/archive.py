@@ -174,13 +174,26 @@ def cards_of(request: Request) -> Cards:
     return cards
 
 
-_MARKDOWN_NOISE = re.compile(r"\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]", re.M)
+# Markdown as typed, read as plain text: an escaped character stands for itself (a fediverse
+# reply's body escapes its punctuation), an autolink for its URL, the rest of the punctuation
+# goes. Escapes and autolinks come first in the alternation, so `\[` is a bracket kept.
+_MARKDOWN_NOISE = re.compile(
+    r"\\([\\`*_{}\[\]()#+\-.!<>|~])|<(https?://[^>\s]+)>"
+    r"|\*\*|__|`|!\[|\]\([^)]*\)|^[-*#>]+\s|(?<=\s)[-*]\s|\[|\]",
+    re.M,
+)
+
+
+def plain_text(markdown: str) -> str:
+    """What a reader sees of Markdown, without its punctuation: search snippets, the static
+    site's search index."""
+    return _MARKDOWN_NOISE.sub(lambda m: m.group(1) or m.group(2) or "", markdown)
 
 
 def highlight(snippet: str) -> Markup:
     """A search snippet as HTML: Markdown punctuation dropped (the index holds what people
     typed), escaped, then the match markers become <mark>."""
-    escaped = html.escape(_MARKDOWN_NOISE.sub("", snippet), quote=False)
+    escaped = html.escape(plain_text(snippet), quote=False)
     return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
 
 

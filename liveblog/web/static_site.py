@@ -20,7 +20,7 @@ from liveblog.errors import BadRequest
 from liveblog.models import SNOWBALL_ALGORITHMS
 from liveblog.paths import UnsafePath, resource_dir, safe_join
 from liveblog.services import Services
-from liveblog.web.archive import _MARKDOWN_NOISE, Cards, event_archive_context, knowledge_context
+from liveblog.web.archive import Cards, event_archive_context, knowledge_context, plain_text
 from liveblog.web.federation import is_handle
 
 # Characters of each item kept in the offline index: enough to find it and show a snippet,
@@ -136,7 +136,7 @@ async def offline_index(
                 "u": url,
                 "s": label,
                 "k": doc.kind,
-                "x": " ".join(_MARKDOWN_NOISE.sub("", text).split())[:INDEX_TEXT_CHARS],
+                "x": " ".join(plain_text(text).split())[:INDEX_TEXT_CHARS],
                 "w": " | ".join(doc.words),
             }
         )
