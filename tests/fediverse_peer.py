@@ -151,9 +151,7 @@ def peer_app(peer: Peer) -> Starlette:
         if peer.avatars_held:
             await asyncio.wait_for(peer.avatars_release.wait(), 30)
         out = io.BytesIO()
-        # Each account's its own colour: our copies are kept once per picture and session.
-        shade = zlib.crc32(request.path_params["name"].encode()) % 256
-        Image.new("RGB", (16, 16), (10, 120, shade)).save(out, "PNG")
+        Image.new("RGB", (16, 16), avatar_colour(request.path_params["name"])).save(out, "PNG")
         return Response(out.getvalue(), media_type="image/png")
 
     async def page(request: Request) -> Response:
@@ -169,6 +167,12 @@ def peer_app(peer: Peer) -> Starlette:
             Route("/inbox", inbox, methods=["POST"]),
         ]
     )
+
+
+def avatar_colour(name: str) -> tuple[int, int, int]:
+    """The colour of the avatar the peer draws for an account: each account's its own, since
+    our copies are kept once per picture and session."""
+    return (10, 120, zlib.crc32(name.encode()) % 256)
 
 
 @contextlib.asynccontextmanager

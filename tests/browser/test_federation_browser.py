@@ -21,7 +21,7 @@ from liveblog.services import Services
 from tests.browser.conftest import ThreadServer
 from tests.browser.test_ui import serious_axe_violations
 from tests.conftest import eventually, query
-from tests.fediverse_peer import Peer, running_peer
+from tests.fediverse_peer import Peer, avatar_colour, running_peer
 
 pytestmark = pytest.mark.browser
 
@@ -218,8 +218,9 @@ def test_a_reply_from_the_fediverse_arrives_live_with_its_authors_avatar(
     page.wait_for_function(
         "(img) => img.complete && img.naturalWidth > 0", arg=avatar.element_handle(), timeout=15_000
     )
-    # The author's own picture (the peer draws alice's in blue), from our media, not a stand-in.
-    assert shown_colour(page, "#comment-list img.comment-avatar") == [10, 120, 200]
+    # The author's own picture (the peer draws each account's in its own colour), from our media,
+    # not a stand-in.
+    assert shown_colour(page, "#comment-list img.comment-avatar") == list(avatar_colour("alice"))
 
 
 def test_a_like_arriving_later_shows_on_the_open_knowledge_page(
