@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -436,3 +437,59 @@ async def test_jetstream_reads_again_what_it_passed_over_before_a_late_wake(
     items = await items_of(svc, session_id)
     assert [i.data["post_id"].rsplit("/", 1)[1] for i in items] == [early["commit"]["rkey"]]
     assert len(await items_of(svc, ids.session_id)) == 3  # the replay stored nothing twice
+
+
+async def test_an_imported_programme_wakes_the_jetstream_reader(tmp_path: Path, fake: FakeNetworks) -> None:
+    svc = Services.build(settings_for(tmp_path, fake, **jetstream(fake)))
+    await svc.open()
+    try:
+        await eventually(lambda: source(svc, "bluesky").status.state == "idle", what="an idle reader")
+        # The event and its hashtag exist; nothing collects until its programme is imported.
+        event = await Programme(svc.db).create_event(
+            {
+                "title": "Imported",
+                "starts_on": "2026-05-14",
+                "ends_on": "2026-05-14",
+                "hashtags": ["#importtag"],
+            }
+        )
+        now = datetime.now(UTC)
+        ics = "\r\n".join(
+            [
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                "PRODID:-//test//EN",
+                "BEGIN:VEVENT",
+                "UID:opening@test",
+                f"DTSTART:{(now - timedelta(minutes=5)):%Y%m%dT%H%M%SZ}",
+                f"DTEND:{(now + timedelta(minutes=55)):%Y%m%dT%H%M%SZ}",
+                "SUMMARY:Opening",
+                "END:VEVENT",
+                "END:VCALENDAR",
+                "",
+            ]
+        )
+        plan = await svc.imports.apply(event.id, ics.encode(), "programme.ics")
+        assert len(plan.creates) == 1
+        fake.add_skeet("did:plc:early", "Imported and posting #importtag", ["importtag"])
+
+        async def routed() -> bool:
+            return bool(await svc.db.read(lambda r: r.list_social_routes(event_id=event.id)))
+
+        await eventually(routed, timeout=WOKEN_WITHIN, what="the post, without Poll now")
+    finally:
+        await svc.close()
+
+
+@pytest.mark.parametrize("running", [jetstream], indirect=True)
+async def test_a_hashtag_added_to_an_event_is_listened_for_at_once(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    fake.add_skeet("did:plc:first", "Already collecting #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="a post of the running event")
+    await svc.programme.update_event(ids.event_id, {"hashtags": ["#test", "#edited"]})
+    fake.add_skeet("did:plc:second", "Under the new tag #edited", ["edited"])
+    await eventually(lambda: _n(svc, ids.session_id, 2), timeout=WOKEN_WITHIN, what="the edited tag's post")
