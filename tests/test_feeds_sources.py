@@ -3,6 +3,7 @@ source leaving notes and the other sources alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -377,14 +378,30 @@ async def _collecting_event(svc: Services, tag: str, programme: Programme | None
 WOKEN_WITHIN = 4.0
 
 
-async def test_an_idle_jetstream_reader_listens_for_a_new_events_hashtag_at_once(
-    tmp_path: Path, fake: FakeNetworks
-) -> None:
+async def _reading(svc: Services, ids: Seed, fake: FakeNetworks) -> None:
+    """The reader connected and collecting the running event's #test (a first post stored)."""
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    fake.add_skeet("did:plc:first", "Already collecting #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="a post of the running event")
+
+
+@contextlib.asynccontextmanager
+async def idle_reader(tmp_path: Path, fake: FakeNetworks) -> AsyncIterator[Services]:
+    """Services with nothing collecting yet: the reader is idle, without a socket."""
     svc = Services.build(settings_for(tmp_path, fake, **jetstream(fake)))
     await svc.open()
     try:
-        # Nothing collects yet: the reader is idle, without a socket.
         await eventually(lambda: source(svc, "bluesky").status.state == "idle", what="an idle reader")
+        yield svc
+    finally:
+        await svc.close()
+
+
+async def test_an_idle_jetstream_reader_listens_for_a_new_events_hashtag_at_once(
+    tmp_path: Path, fake: FakeNetworks
+) -> None:
+    async with idle_reader(tmp_path, fake) as svc:
         session_id = await _collecting_event(svc, "freshtag")
         # Posted at once, maybe before the reader connects: it resumes from before the hashtag
         # was added, not from the moment it connects.
@@ -394,8 +411,6 @@ async def test_an_idle_jetstream_reader_listens_for_a_new_events_hashtag_at_once
         )
         items = await items_of(svc, session_id)
         assert items[0].data["post_id"].endswith(skeet["commit"]["rkey"])
-    finally:
-        await svc.close()
 
 
 @pytest.mark.parametrize("running", [jetstream], indirect=True)
@@ -403,10 +418,7 @@ async def test_a_streaming_jetstream_reader_takes_a_new_events_hashtag_at_once(
     running: tuple[Services, Seed], fake: FakeNetworks
 ) -> None:
     svc, ids = running
-    svc.feeds.poll_now()
-    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
-    fake.add_skeet("did:plc:first", "Already collecting #test", ["test"])
-    await eventually(lambda: _n(svc, ids.session_id, 1), what="a post of the running event")
+    await _reading(svc, ids, fake)
     session_id = await _collecting_event(svc, "secondtag")
     fake.add_skeet("did:plc:second", "Hello #secondtag", ["secondtag"])
     await eventually(
@@ -422,10 +434,7 @@ async def test_jetstream_reads_again_what_it_passed_over_before_a_late_wake(
     """With several processes the wake comes through Redis, after the hashtag was stored: posts
     read meanwhile were filtered without it, and are read again from before it was added."""
     svc, ids = running
-    svc.feeds.poll_now()
-    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
-    fake.add_skeet("did:plc:first", "Already collecting #test", ["test"])
-    await eventually(lambda: _n(svc, ids.session_id, 1), what="a post of the running event")
+    await _reading(svc, ids, fake)
     other_process = Programme(svc.db)  # stores the event; its wake has not arrived yet
     session_id = await _collecting_event(svc, "latetag", other_process)
     early = fake.add_skeet("did:plc:early", "Passed over #latetag", ["latetag"])
@@ -440,10 +449,7 @@ async def test_jetstream_reads_again_what_it_passed_over_before_a_late_wake(
 
 
 async def test_an_imported_programme_wakes_the_jetstream_reader(tmp_path: Path, fake: FakeNetworks) -> None:
-    svc = Services.build(settings_for(tmp_path, fake, **jetstream(fake)))
-    await svc.open()
-    try:
-        await eventually(lambda: source(svc, "bluesky").status.state == "idle", what="an idle reader")
+    async with idle_reader(tmp_path, fake) as svc:
         # The event and its hashtag exist; nothing collects until its programme is imported.
         event = await Programme(svc.db).create_event(
             {
@@ -477,8 +483,6 @@ async def test_an_imported_programme_wakes_the_jetstream_reader(tmp_path: Path, 
             return bool(await svc.db.read(lambda r: r.list_social_routes(event_id=event.id)))
 
         await eventually(routed, timeout=WOKEN_WITHIN, what="the post, without Poll now")
-    finally:
-        await svc.close()
 
 
 @pytest.mark.parametrize("running", [jetstream], indirect=True)
@@ -486,10 +490,7 @@ async def test_a_hashtag_added_to_an_event_is_listened_for_at_once(
     running: tuple[Services, Seed], fake: FakeNetworks
 ) -> None:
     svc, ids = running
-    svc.feeds.poll_now()
-    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
-    fake.add_skeet("did:plc:first", "Already collecting #test", ["test"])
-    await eventually(lambda: _n(svc, ids.session_id, 1), what="a post of the running event")
+    await _reading(svc, ids, fake)
     await svc.programme.update_event(ids.event_id, {"hashtags": ["#test", "#edited"]})
     fake.add_skeet("did:plc:second", "Under the new tag #edited", ["edited"])
     await eventually(lambda: _n(svc, ids.session_id, 2), timeout=WOKEN_WITHIN, what="the edited tag's post")
