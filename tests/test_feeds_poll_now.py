@@ -9,12 +9,14 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.services import Services
+from liveblog.settings import Settings
 from tests.conftest import FAST_HASHER, ORGANISER, eventually, make_settings, run_server, seed
 from tests.servers import RedisServer
 
@@ -27,20 +29,29 @@ async def fake() -> AsyncIterator[FakeNetworks]:
         yield fakes
 
 
-async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
-    tmp_path: Path, pg_url: str, fake: FakeNetworks
-) -> None:
-    redis = RedisServer().start()
+def two_process_settings(tmp_path: Path, pg_url: str, redis: RedisServer, **sections: Any) -> Settings:
+    """Settings for app instances sharing one PostgreSQL and one Redis (and so the feed lease)."""
     settings = make_settings(
         tmp_path,
         database={"url": pg_url},
         redis={"url": redis.url, "resync_seconds": 1},
         feeds={"moderate_by_default": False, "fetch_media": False, "allow_private_addresses": True},
+        **sections,
+    )
+    return dataclasses.replace(settings, secret_key="poll-now-secret", secret_key_from_env=True)
+
+
+async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
+    tmp_path: Path, pg_url: str, fake: FakeNetworks
+) -> None:
+    redis = RedisServer().start()
+    settings = two_process_settings(
+        tmp_path,
+        pg_url,
+        redis,
         feeds_x={"api_base": fake.base_url, "poll_seconds": 3600.0, "max_results": 10},
     )
-    settings = dataclasses.replace(
-        settings, x_bearer_token="fake-token", secret_key="poll-now-secret", secret_key_from_env=True
-    )
+    settings = dataclasses.replace(settings, x_bearer_token="fake-token")
     leader, other = Services.build(settings), Services.build(settings)
     await leader.open()  # first to start: it holds the lease and runs the pollers
     try:
@@ -107,18 +118,16 @@ async def test_an_event_created_on_any_process_wakes_the_lease_holders_jetstream
     hears of it through Redis and its idle Jetstream reader listens for the new hashtag at once
     (not at its idle check 30 s later). No "Poll now", no session set live."""
     redis = RedisServer().start()
-    settings = make_settings(
+    settings = two_process_settings(
         tmp_path,
-        database={"url": pg_url},
-        redis={"url": redis.url, "resync_seconds": 1},
-        feeds={"moderate_by_default": False, "fetch_media": False, "allow_private_addresses": True},
+        pg_url,
+        redis,
         feeds_x={"enabled": False},
         feeds_bluesky={
             "jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
             "appview_url": "",
         },
     )
-    settings = dataclasses.replace(settings, secret_key="retarget-secret", secret_key_from_env=True)
     leader, other = Services.build(settings), Services.build(settings)
     await leader.open()  # first to start: it holds the lease and runs the reader
     try:
