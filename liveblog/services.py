@@ -269,6 +269,7 @@ class Services:
             settings,
             shared=SharedCounters(client) if fanout is not None else None,
             poll_elsewhere=partial(fanout.send_signal, "feeds.poll") if fanout is not None else None,
+            retarget_elsewhere=partial(fanout.send_signal, "feeds.retarget") if fanout is not None else None,
         )
         archive = Archive(db, settings.archive)
         # Kept beside the SQLite file (database.path's folder, also on PostgreSQL): docs/archive.md.
@@ -305,21 +306,23 @@ class Services:
             fanout.listen(
                 on_revoke=revoked_elsewhere,
                 on_resync=accounts.recheck_sockets,  # catches revocations Redis missed
-                signals={"feeds.poll": feeds.poll_now},
+                signals={"feeds.poll": feeds.poll_now, "feeds.retarget": feeds.retarget},
             )
         return cls(
             settings=settings,
             db=db,
             hub=hub,
             notes=NoteCapture(db, settings.limits),
-            programme=Programme(db, default_language=settings.archive.language),
+            programme=Programme(
+                db, default_language=settings.archive.language, on_change=feeds.programme_changed
+            ),
             accounts=accounts,
             audience=audience,
             feeds=feeds,
             archive=archive,
             comments=Comments(db),
             readers=Readers(db, accounts),
-            imports=ProgrammeImport(db, settings.archive.timezone),
+            imports=ProgrammeImport(db, settings.archive.timezone, on_change=feeds.programme_changed),
             answers=SpeakerAnswers(db, archive.invalidate),
             proceedings=proceedings,
             federation=federation,

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.services import Services
-from tests.conftest import eventually, make_settings, run_server, seed
+from liveblog.settings import Settings
+from tests.conftest import FAST_HASHER, ORGANISER, eventually, make_settings, run_server, seed
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -25,20 +29,29 @@ async def fake() -> AsyncIterator[FakeNetworks]:
         yield fakes
 
 
-async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
-    tmp_path: Path, pg_url: str, fake: FakeNetworks
-) -> None:
-    redis = RedisServer().start()
+def two_process_settings(tmp_path: Path, pg_url: str, redis: RedisServer, **sections: Any) -> Settings:
+    """Settings for app instances sharing one PostgreSQL and one Redis (and so the feed lease)."""
     settings = make_settings(
         tmp_path,
         database={"url": pg_url},
         redis={"url": redis.url, "resync_seconds": 1},
         feeds={"moderate_by_default": False, "fetch_media": False, "allow_private_addresses": True},
+        **sections,
+    )
+    return dataclasses.replace(settings, secret_key="poll-now-secret", secret_key_from_env=True)
+
+
+async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
+    tmp_path: Path, pg_url: str, fake: FakeNetworks
+) -> None:
+    redis = RedisServer().start()
+    settings = two_process_settings(
+        tmp_path,
+        pg_url,
+        redis,
         feeds_x={"api_base": fake.base_url, "poll_seconds": 3600.0, "max_results": 10},
     )
-    settings = dataclasses.replace(
-        settings, x_bearer_token="fake-token", secret_key="poll-now-secret", secret_key_from_env=True
-    )
+    settings = dataclasses.replace(settings, x_bearer_token="fake-token")
     leader, other = Services.build(settings), Services.build(settings)
     await leader.open()  # first to start: it holds the lease and runs the pollers
     try:
@@ -91,6 +104,75 @@ async def test_poll_now_asked_on_any_process_reaches_the_lease_holder(
                 )
             assert len(fake.x_requests) > polls
             assert not other.feeds.sources  # the other process polled nothing itself
+        finally:
+            await other.close()
+    finally:
+        await leader.close()
+        redis.remove()
+
+
+async def test_an_event_created_on_any_process_wakes_the_lease_holders_jetstream_reader(
+    tmp_path: Path, pg_url: str, fake: FakeNetworks
+) -> None:
+    """An event created on one process, its session on now: the process holding the feed lease
+    hears of it through Redis and its idle Jetstream reader listens for the new hashtag at once
+    (not at its idle check 30 s later). No "Poll now", no session set live."""
+    redis = RedisServer().start()
+    settings = two_process_settings(
+        tmp_path,
+        pg_url,
+        redis,
+        feeds_x={"enabled": False},
+        feeds_bluesky={
+            "jetstream_url": fake.base_url.replace("http", "ws") + "/subscribe",
+            "appview_url": "",
+        },
+    )
+    leader, other = Services.build(settings), Services.build(settings)
+    await leader.open()  # first to start: it holds the lease and runs the reader
+    try:
+        await other.open()
+        try:
+            other.accounts.hasher = FAST_HASHER
+            await other.accounts.create_organiser(*ORGANISER)
+            auth = {"authorization": f"Bearer {await other.accounts.login(*ORGANISER)}"}
+            reader = next(s for s in leader.feeds.sources if s.network == "bluesky")
+            # No event yet: nothing collects, the reader idles without a socket.
+            await eventually(lambda: reader.status.state == "idle", what="an idle reader")
+            assert not fake.jetstream_connections
+            now = datetime.now(ZoneInfo(settings.archive.timezone))
+            async with run_server(settings, other) as live, live.client() as http:
+                r = await http.post(
+                    "/api/v1/events",
+                    json={
+                        "title": "Tomorrow's news",
+                        "starts_on": now.date().isoformat(),
+                        "ends_on": (now + timedelta(days=1)).date().isoformat(),
+                        "hashtags": ["#acrossprocesses"],
+                    },
+                    headers=auth,
+                )
+                assert r.status_code == 201, r.text
+                event_id = r.json()["id"]
+                starts = now.replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=5)
+                r = await http.post(
+                    f"/api/v1/events/{event_id}/sessions",
+                    json={
+                        "title": "Opening",
+                        "starts_at": starts.isoformat(timespec="minutes"),
+                        "ends_at": (starts + timedelta(hours=1)).isoformat(timespec="minutes"),
+                    },
+                    headers=auth,
+                )
+                assert r.status_code == 201, r.text
+            fake.add_skeet("did:plc:quick", "Right away #acrossprocesses", ["acrossprocesses"])
+
+            async def routed() -> bool:
+                return bool(await other.db.read(lambda r: r.list_social_routes(event_id=event_id)))
+
+            # Well under the reader's 30 s idle check.
+            await eventually(routed, timeout=8, what="the post, without Poll now")
+            assert fake.jetstream_connections
         finally:
             await other.close()
     finally:

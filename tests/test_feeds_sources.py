@@ -3,15 +3,18 @@ source leaving notes and the other sources alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from liveblog.capture.notes import Author
+from liveblog.capture.programme import Programme
 from liveblog.demo.fakes import Failure, FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, make_settings, seed
@@ -353,3 +356,141 @@ async def test_a_crashed_poller_is_restarted_and_reported(tmp_path: Path, fake: 
         assert health["components"]["feeds"]["sources"]["crashy:test"]["restarts"] == 1
     finally:
         await svc.close()
+
+
+# -- a new hashtag is listened for at once -----------------------------------------------------
+
+
+async def _collecting_event(svc: Services, tag: str, programme: Programme | None = None) -> str:
+    """An organiser creates an event with a new hashtag and sets its session live (no "Poll now")."""
+    programme = programme or svc.programme
+    event = await programme.create_event(
+        {"title": f"Event {tag}", "starts_on": "2026-05-14", "ends_on": "2026-05-15", "hashtags": [f"#{tag}"]}
+    )
+    session = await programme.create_session(
+        event.id, {"title": "Opening", "starts_at": "2026-05-14T09:00", "ends_at": "2026-05-14T10:00"}
+    )
+    await programme.set_state(session.id, "live")
+    return session.id
+
+
+# Well under the reader's 30 s idle check and its 5 s refresh while streaming: only a wake passes.
+WOKEN_WITHIN = 4.0
+
+
+async def _reading(svc: Services, ids: Seed, fake: FakeNetworks) -> None:
+    """The reader connected and collecting the running event's #test (a first post stored)."""
+    svc.feeds.poll_now()
+    await eventually(lambda: fake.jetstream_connections, what="a Jetstream connection")
+    fake.add_skeet("did:plc:first", "Already collecting #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 1), what="a post of the running event")
+
+
+@contextlib.asynccontextmanager
+async def idle_reader(tmp_path: Path, fake: FakeNetworks) -> AsyncIterator[Services]:
+    """Services with nothing collecting yet: the reader is idle, without a socket."""
+    svc = Services.build(settings_for(tmp_path, fake, **jetstream(fake)))
+    await svc.open()
+    try:
+        await eventually(lambda: source(svc, "bluesky").status.state == "idle", what="an idle reader")
+        yield svc
+    finally:
+        await svc.close()
+
+
+async def test_an_idle_jetstream_reader_listens_for_a_new_events_hashtag_at_once(
+    tmp_path: Path, fake: FakeNetworks
+) -> None:
+    async with idle_reader(tmp_path, fake) as svc:
+        session_id = await _collecting_event(svc, "freshtag")
+        # Posted at once, maybe before the reader connects: it resumes from before the hashtag
+        # was added, not from the moment it connects.
+        skeet = fake.add_skeet("did:plc:early", "First post #freshtag", ["freshtag"])
+        await eventually(
+            lambda: _n(svc, session_id, 1), timeout=WOKEN_WITHIN, what="the post, without Poll now"
+        )
+        items = await items_of(svc, session_id)
+        assert items[0].data["post_id"].endswith(skeet["commit"]["rkey"])
+
+
+@pytest.mark.parametrize("running", [jetstream], indirect=True)
+async def test_a_streaming_jetstream_reader_takes_a_new_events_hashtag_at_once(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    await _reading(svc, ids, fake)
+    session_id = await _collecting_event(svc, "secondtag")
+    fake.add_skeet("did:plc:second", "Hello #secondtag", ["secondtag"])
+    await eventually(
+        lambda: _n(svc, session_id, 1), timeout=WOKEN_WITHIN, what="the new event's post, without Poll now"
+    )
+    assert len(await items_of(svc, ids.session_id)) == 1  # and the first event's stays its own
+
+
+@pytest.mark.parametrize("running", [jetstream], indirect=True)
+async def test_jetstream_reads_again_what_it_passed_over_before_a_late_wake(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    """With several processes the wake comes through Redis, after the hashtag was stored: posts
+    read meanwhile were filtered without it, and are read again from before it was added."""
+    svc, ids = running
+    await _reading(svc, ids, fake)
+    other_process = Programme(svc.db)  # stores the event; its wake has not arrived yet
+    session_id = await _collecting_event(svc, "latetag", other_process)
+    early = fake.add_skeet("did:plc:early", "Passed over #latetag", ["latetag"])
+    fake.add_skeet("did:plc:first", "More #test", ["test"])
+    await eventually(lambda: _n(svc, ids.session_id, 2), what="the post after it: the first one was read")
+    svc.feeds.poll_now()  # the wake arrives
+    fake.add_skeet("did:plc:first", "Still more #test", ["test"])
+    await eventually(lambda: _n(svc, session_id, 1), timeout=WOKEN_WITHIN, what="the passed-over post")
+    items = await items_of(svc, session_id)
+    assert [i.data["post_id"].rsplit("/", 1)[1] for i in items] == [early["commit"]["rkey"]]
+    assert len(await items_of(svc, ids.session_id)) == 3  # the replay stored nothing twice
+
+
+async def test_an_imported_programme_wakes_the_jetstream_reader(tmp_path: Path, fake: FakeNetworks) -> None:
+    async with idle_reader(tmp_path, fake) as svc:
+        # The event and its hashtag exist; nothing collects until its programme is imported.
+        event = await Programme(svc.db).create_event(
+            {
+                "title": "Imported",
+                "starts_on": "2026-05-14",
+                "ends_on": "2026-05-14",
+                "hashtags": ["#importtag"],
+            }
+        )
+        now = datetime.now(UTC)
+        ics = "\r\n".join(
+            [
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                "PRODID:-//test//EN",
+                "BEGIN:VEVENT",
+                "UID:opening@test",
+                f"DTSTART:{(now - timedelta(minutes=5)):%Y%m%dT%H%M%SZ}",
+                f"DTEND:{(now + timedelta(minutes=55)):%Y%m%dT%H%M%SZ}",
+                "SUMMARY:Opening",
+                "END:VEVENT",
+                "END:VCALENDAR",
+                "",
+            ]
+        )
+        plan = await svc.imports.apply(event.id, ics.encode(), "programme.ics")
+        assert len(plan.creates) == 1
+        fake.add_skeet("did:plc:early", "Imported and posting #importtag", ["importtag"])
+
+        async def routed() -> bool:
+            return bool(await svc.db.read(lambda r: r.list_social_routes(event_id=event.id)))
+
+        await eventually(routed, timeout=WOKEN_WITHIN, what="the post, without Poll now")
+
+
+@pytest.mark.parametrize("running", [jetstream], indirect=True)
+async def test_a_hashtag_added_to_an_event_is_listened_for_at_once(
+    running: tuple[Services, Seed], fake: FakeNetworks
+) -> None:
+    svc, ids = running
+    await _reading(svc, ids, fake)
+    await svc.programme.update_event(ids.event_id, {"hashtags": ["#test", "#edited"]})
+    fake.add_skeet("did:plc:second", "Under the new tag #edited", ["edited"])
+    await eventually(lambda: _n(svc, ids.session_id, 2), timeout=WOKEN_WITHIN, what="the edited tag's post")

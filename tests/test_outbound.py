@@ -18,6 +18,7 @@ import io
 import ipaddress
 import json
 import logging
+import ssl
 import typing
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import httpcore
 import httpx
 import pytest
+import trustme
 from PIL import Image
 
 from liveblog.capture.feeds.base import SourceError
@@ -55,14 +57,15 @@ def jpeg(red: int = 200) -> bytes:
 class Service:
     """A tiny HTTP/1.1 server on 127.0.0.1 that records every request it gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[str] = []  # "GET /path"
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.port = 0
+        self.tls = tls  # https with this server context
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Service:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -72,7 +75,7 @@ class Service:
         await self._server.wait_closed()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -635,3 +638,34 @@ async def test_a_flood_of_webmentions_reads_one_server_a_few_pages_at_a_time(tmp
         await svc.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_outbound_clients_share_one_tls_context_per_ca_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a CA bundle takes 50 to 200 ms: every client of a process verifies with one
+    context, one per CA source. A CA named by SSL_CERT_FILE (a test's, a private network's) is
+    trusted; without it, certifi's bundle is, and a certificate of that CA is refused."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    plain = [OutboundClient(p, allow_private=True, timeout=5.0) for p in ("rss", "media")]
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    trusting = [OutboundClient(p, allow_private=True, timeout=5.0) for p in ("rss", "media")]
+    try:
+        async with Service(tls=server_side) as site:
+            site.routes["/feed.rss"] = (200, {"content-type": "application/rss+xml"}, b"<rss/>")
+            with pytest.raises(OutboundError, match="CERTIFICATE_VERIFY_FAILED"):
+                await plain[0].get(site.url("/feed.rss"))
+            for client in trusting:
+                assert (await client.get(site.url("/feed.rss"))).content == b"<rss/>"
+        assert plain[0].ssl_context is plain[1].ssl_context is not None
+        assert trusting[0].ssl_context is trusting[1].ssl_context is not plain[0].ssl_context
+        assert trusting[0].ssl_context is not None and trusting[0].ssl_context.check_hostname
+    finally:
+        for client in plain + trusting:
+            await client.aclose()

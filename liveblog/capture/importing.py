@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -177,9 +178,10 @@ def _comparable(value: Any) -> Any:
 
 
 class ProgrammeImport:
-    def __init__(self, db: Store, venue_zone: str) -> None:
+    def __init__(self, db: Store, venue_zone: str, *, on_change: Callable[[], None] | None = None) -> None:
         self.db = db
         self.venue_zone = venue_zone
+        self.on_change = on_change  # after an import that changed something: as Programme.on_change
 
     async def read(self, data: bytes, filename: str = "") -> Schedule:
         # Parsing a 2 MB schedule takes a second of CPU: off the event loop.
@@ -213,7 +215,10 @@ class ProgrammeImport:
                 await tx.update_session(session.id, {"cancelled": True})
             return plan
 
-        return await self.db.write(op)
+        plan = await self.db.write(op)
+        if self.on_change is not None and not plan.empty:
+            self.on_change()
+        return plan
 
 
 async def _event(conn: Tx, event_id: str) -> Event:

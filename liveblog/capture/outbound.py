@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
+import os
 import socket
+import ssl
 import typing
 from collections.abc import Iterable
 
@@ -222,14 +225,31 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context of every outbound client: certifi's CA bundle, or the one named
+    by SSL_CERT_FILE or SSL_CERT_DIR (as httpx reads them; a test's or a private network's CA),
+    host names checked. Built once per CA source and process: loading a bundle takes 50 to
+    200 ms, and httpx built two per client (0.3 to 0.6 s for a server's seven clients). A
+    context is safe to share between connections, clients and threads."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+
+
+@functools.cache
+def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    # Keyed by the variables; httpx reads them itself (trust_env), else takes certifi's bundle.
+    return httpx.create_ssl_context(trust_env=True)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport over a GuardedBackend (httpx takes no network backend argument, so
     the pool it made is replaced by one that has ours; TLS still verifies the URL's host name)."""
 
     def __init__(self, backend: GuardedBackend) -> None:
-        super().__init__(trust_env=False, retries=0)
+        context = tls_context()
+        # Given the shared context, httpx builds none for the pool it makes (replaced below).
+        super().__init__(verify=context, trust_env=False, retries=0)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             network_backend=backend,
             retries=0,
             max_connections=20,
@@ -262,6 +282,8 @@ class OutboundClient:
         self.max_bytes = max_bytes
         self.network = network or Network()
         self._resolve_names = transport is None
+        # The process's verifying context (shared), or None when a mock transport stands in.
+        self.ssl_context = tls_context() if transport is None else None
         self.client = httpx.AsyncClient(
             transport=transport or GuardedTransport(GuardedBackend(self.network, allow_private)),
             timeout=httpx.Timeout(timeout),

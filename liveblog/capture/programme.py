@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -294,10 +295,24 @@ class SessionHasItems(Conflict):
     code = "session_has_items"
 
 
+# What decides which hashtags are collected, and when (capture/feeds/service.py, targets): an
+# edit of one of these wakes the feed sources; a title or a room does not.
+COLLECTING_FIELDS = frozenset({"hashtags", "starts_at", "ends_at", "state", "cancelled"})
+
+
 class Programme:
-    def __init__(self, db: Store, *, default_language: str = "en") -> None:
+    def __init__(
+        self, db: Store, *, default_language: str = "en", on_change: Callable[[], None] | None = None
+    ) -> None:
         self.db = db
         self.default_language = default_language  # archive.language: new events' search language
+        # Called after a commit that may change what the feeds collect (services.py: the feed
+        # service wakes its sources, here and in the process that runs them).
+        self.on_change = on_change
+
+    def _changed(self, fields: dict[str, Any] | None = None) -> None:
+        if self.on_change is not None and (fields is None or COLLECTING_FIELDS & fields.keys()):
+            self.on_change()
 
     async def create_event(self, data: Any) -> Event:
         fields = event_fields(data, partial=False)
@@ -306,7 +321,9 @@ class Programme:
         async def op(tx: Tx) -> Event:
             return await tx.insert_event(fields)
 
-        return await self.db.write(op)
+        event = await self.db.write(op)
+        self._changed()
+        return event
 
     async def update_event(self, event_id: str, data: Any) -> Event:
         fields = event_fields(data, partial=True)
@@ -332,7 +349,9 @@ class Programme:
                         ) from None
             return event
 
-        return await self.db.write(op)
+        event = await self.db.write(op)
+        self._changed(fields)
+        return event
 
     async def create_session(self, event_id: str, data: Any) -> Session:
         fields = session_fields(data, partial=False)
@@ -346,7 +365,9 @@ class Programme:
                 fields["ended_at"] = utcnow()
             return await tx.insert_session(event_id, fields)
 
-        return await self.db.write(op)
+        session = await self.db.write(op)
+        self._changed()
+        return session
 
     async def update_session(self, session_id: str, data: Any) -> Session:
         fields = session_fields(data, partial=True)
@@ -378,7 +399,9 @@ class Programme:
                 fields["ended_at"] = utcnow() if state == "ended" else None
             return await tx.update_session(session_id, fields)
 
-        return await self.db.write(op)
+        session = await self.db.write(op)
+        self._changed(fields)
+        return session
 
     async def set_state(self, session_id: str, state: str) -> Session:
         return await self.update_session(session_id, {"state": state})
@@ -413,7 +436,9 @@ class Programme:
             await tx.delete_session(session_id)
             return session
 
-        return await self.db.write(op)
+        session = await self.db.write(op)
+        self._changed()
+        return session
 
     async def mark_exported(self, session_id: str) -> None:
         """An organiser is taking the session's export (read after this, so it holds all until now)."""

@@ -292,7 +292,7 @@ class FakeNetworks:
             commit["record"] = record
             commit["cid"] = f"bafyrei{rkey}"
         event = {"did": did, "time_us": self._next_time_us, "kind": "commit", "commit": commit}
-        self.push_jet_event(event)
+        self._send_jet_event(event)
         return event
 
     def update_profile(self, did: str, display_name: str) -> None:
@@ -300,7 +300,7 @@ class FakeNetworks:
         the account's app.bsky.actor.profile record (rkey "self"), as the production capture has it."""
         self.profiles[did]["displayName"] = display_name
         self._next_time_us = max(self._next_time_us + 1, int(time.time() * 1_000_000))
-        self.push_jet_event(
+        self._send_jet_event(
             {
                 "did": did,
                 "time_us": self._next_time_us,
@@ -321,7 +321,13 @@ class FakeNetworks:
         )
 
     def push_jet_event(self, event: dict[str, Any]) -> None:
-        """Send an event (any kind, e.g. a recorded one) to the connected Jetstream readers."""
+        """Send an event (any kind, e.g. a recorded one) to the connected Jetstream readers,
+        stamped as received now (Jetstream's time_us is when it received an event: a recorded
+        one keeps its old time in a replay's past, where a cursor would skip it)."""
+        self._next_time_us = max(self._next_time_us + 1, int(time.time() * 1_000_000))
+        self._send_jet_event({**event, "time_us": self._next_time_us})
+
+    def _send_jet_event(self, event: dict[str, Any]) -> None:
         self.jet_events.append(event)
         self._jet_new.set()
         self._jet_new = asyncio.Event()

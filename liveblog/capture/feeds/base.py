@@ -119,10 +119,14 @@ class Feed(Protocol):
         ...
 
     wake_generation: int  # increases at each request to poll now
+    retarget_generation: int  # increases when what is collected may have changed (the programme)
 
-    async def sleep(self, seconds: float, since: int | None = None) -> None:
+    async def sleep(
+        self, seconds: float, since: int | None = None, *, retargeted_since: int | None = None
+    ) -> None:
         """Wait, unless the feed service is asked to poll now (tests, a new session going live),
-        or was asked since `since` (a wake_generation read before the caller's round began)."""
+        or was asked since `since` (a wake_generation read before the caller's round began).
+        With `retargeted_since` (a retarget_generation), a programme change wakes it too."""
         ...
 
 

@@ -177,6 +177,8 @@ class BlueskySource:
         self.known: set[str] = set()  # uris collected since start, to notice their deletion
         self.cursor: int | None = None  # time_us of the last event handled (posts maybe still buffered)
         self.stored_cursor: int | None = None  # the cursor as committed with the posts before it
+        # Where a tag was added to those collected: the next connection reads from there (less the rewind).
+        self.replay_from: int | None = None
         self.buffer: list[SocialPost] = []  # matching posts not yet stored
         self._buffer_since = 0.0
         self.bad_frames = 0
@@ -230,16 +232,16 @@ class BlueskySource:
 
     async def _run(self, feed: Feed) -> None:
         while True:
-            generation = feed.wake_generation
+            generation = woken(feed)
             targets = await feed.targets()
             wanted = wanted_of(targets)
             if not wanted:
                 self.status.set("idle", "no session is collecting now")
                 feed.changed()
-                await feed.sleep(30.0, since=generation)
+                await feed.sleep(30.0, since=generation[0], retargeted_since=generation[1])
                 continue
             try:
-                await self._stream(feed, wanted)
+                await self._stream(feed, wanted, generation)
                 self.backoff.reset()
             except asyncio.CancelledError:
                 raise
@@ -250,20 +252,31 @@ class BlueskySource:
                 log.info("jetstream: %s; reconnecting in %.1fs", describe(exc), delay)
                 await asyncio.sleep(delay)
 
-    def _subscribe_url(self) -> str:
+    def _resume_point(self) -> int:
+        """The time_us to read from (less the rewind): the stored cursor, or where a wanted tag was
+        added (`replay_from`), whichever is earlier; never a cursor yet: now, so the posts made
+        while the reader woke and connected are read too."""
+        points = [p for p in (self.stored_cursor, self.replay_from) if p is not None]
+        return min(points) if points else int(time.time() * 1_000_000)
+
+    def _subscribe_url(self, resume: int) -> str:
         params: list[tuple[str, str]] = [("wantedCollections", COLLECTION)]
         if self.profiles is not None:
             params.append(("wantedCollections", PROFILE_COLLECTION))
-        if self.stored_cursor is not None:
-            params.append(("cursor", str(max(0, self.stored_cursor - self.rewind_us))))
+        params.append(("cursor", str(max(0, resume - self.rewind_us))))
         return f"{self.url}?{urlencode(params)}"
 
-    async def _stream(self, feed: Feed, wanted: Wanted) -> None:
+    async def _stream(self, feed: Feed, wanted: Wanted, generation: tuple[int, int]) -> None:
+        """Read the socket until it closes or nothing is collected. `wanted` was computed after
+        the feed was `woken` at `generation`; a wake since ("Poll now", or a new event, an
+        imported programme, an edited hashtag: FeedService.retarget) computes it again at the
+        next frame, and a tag or term added reconnects from before it was added."""
         last_save = time.monotonic()
         refreshed = time.monotonic()
         silence = max(self.timeout * 4, 30.0)  # Jetstream carries the whole network: silence means a stall
+        resume = self._resume_point()
         async with connect(
-            self._subscribe_url(),
+            self._subscribe_url(resume),
             open_timeout=self.timeout,
             close_timeout=2.0,
             ping_interval=20.0,
@@ -272,6 +285,8 @@ class BlueskySource:
             compression=None,
         ) as ws:
             self.connections += 1
+            self.replay_from = None
+            filtered_from = resume  # frames after this were kept or passed over by `wanted`
             self.status.set("running", "")
             feed.changed()
             try:
@@ -290,12 +305,21 @@ class BlueskySource:
                         continue
                     except websockets.ConnectionClosedOK:
                         return
-                    if time.monotonic() - refreshed > 5.0:  # sessions start and end: follow their tags
-                        targets = await feed.targets()
-                        wanted = wanted_of(targets)
+                    # Sessions start and end: follow their tags; at once after a wake.
+                    if woken(feed) != generation or time.monotonic() - refreshed > 5.0:
+                        generation = woken(feed)
+                        fresh = wanted_of(await feed.targets())
                         refreshed = time.monotonic()
-                        if not wanted:
+                        if not fresh:
                             return
+                        if fresh.tags - wanted.tags or set(fresh.terms) - set(wanted.terms):
+                            # Added since the last look: the frames read since were filtered
+                            # without it (a wake through Redis takes a moment). Read them again;
+                            # this frame included. Posts seen twice are stored once.
+                            self.replay_from = filtered_from
+                            return
+                        wanted = fresh
+                        filtered_from = self.cursor or filtered_from
                     await self._handle(feed, raw, wanted)
                     if self.buffer and (
                         len(self.buffer) >= FLUSH_POSTS
@@ -373,6 +397,11 @@ class BlueskySource:
             await feed.deleted("bluesky", value)
         # Handled (or buffered): a resume starts after this, less the rewind.
         self.cursor = max(self.cursor or 0, event["time_us"])
+
+
+def woken(feed: Feed) -> tuple[int, int]:
+    """How often the feed was asked to poll now, and told the programme changed."""
+    return feed.wake_generation, feed.retarget_generation
 
 
 def did_of(post: SocialPost) -> str:

@@ -86,6 +86,7 @@ class FeedService:
         fetcher: MediaFetcher | None = None,
         shared: SharedCounters | None = None,
         poll_elsewhere: Callable[[], None] | None = None,
+        retarget_elsewhere: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -101,6 +102,8 @@ class FeedService:
         self._seen_live: dict[str, datetime] = {}
         self._wake = asyncio.Event()
         self.wake_generation = 0  # counts poll_now() calls: a poll asked for mid-round is not missed
+        self._retarget = asyncio.Event()
+        self.retarget_generation = 0  # counts retarget() calls, as wake_generation counts polls
         self._status_event = asyncio.Event()
         self.status_version = 0
         self.ingested = 0
@@ -108,6 +111,7 @@ class FeedService:
         # Given when several processes share the work (services.py): asks the process that
         # holds the feed lease, wherever it is, to poll now (through Redis).
         self.poll_elsewhere = poll_elsewhere
+        self.retarget_elsewhere = retarget_elsewhere  # the same, for retarget()
         # Given when several processes share the work: the process running the sources keeps
         # their status here, and the organisers' panel on any other process reads it.
         self.shared = shared
@@ -229,6 +233,24 @@ class FeedService:
         elif after.state != before.state:
             self.forget_targets()
 
+    def programme_changed(self) -> None:
+        """An event or session was created, imported or deleted, or its hashtags, times or state
+        edited: what is collected may have changed. Tell the sources here and, with several
+        processes, where they run (through Redis)."""
+        self.retarget()
+        if self.retarget_elsewhere is not None:
+            self.retarget_elsewhere()
+
+    def retarget(self) -> None:
+        """What is collected may have changed: wake the sources that lose posts while they do not
+        listen for a tag (Jetstream: a new hashtag is listened for now, not at its next idle
+        check 30 s later). Polling sources are not woken: their next poll reads back to the
+        window's start (and an X poll is billed), so they lose nothing by waiting."""
+        self.forget_targets()
+        self.retarget_generation += 1
+        event, self._retarget = self._retarget, asyncio.Event()
+        event.set()
+
     def poll_now(self) -> None:
         """Wake every sleeping poller (a session went live, a test wants the next poll)."""
         self.forget_targets()
@@ -243,12 +265,20 @@ class FeedService:
         if self.poll_elsewhere is not None:
             self.poll_elsewhere()
 
-    async def sleep(self, seconds: float, since: int | None = None) -> None:
+    async def sleep(
+        self, seconds: float, since: int | None = None, *, retargeted_since: int | None = None
+    ) -> None:
         if since is not None and since != self.wake_generation:
             return  # poll_now() was called while the caller was busy: go again at once
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
+        if retargeted_since is not None and retargeted_since != self.retarget_generation:
+            return  # and so was retarget(), for a caller that listens for it
+        wakes = [self._wake] + ([self._retarget] if retargeted_since is not None else [])
+        waits = [asyncio.ensure_future(event.wait()) for event in wakes]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def get_cursor(self, key: str) -> str | None:
         return await self.db.read(lambda r: r.get_feed_cursor(key), pool="pages")
