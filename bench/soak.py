@@ -244,29 +244,28 @@ def parse_mallocstats(text: str) -> Arenas:
     )
 
 
-async def arenas_sample(pid: int, directory: Path) -> Arenas:
-    """Ask the server (SIGUSR2, bench/tracemalloc_probe) for pymalloc's statistics."""
-    before = set(directory.glob("*.txt"))
-    os.kill(pid, signal.SIGUSR2)
-    async with asyncio.timeout(60):
+async def _signal_for_file(pid: int, sig: int, directory: Path, pattern: str, timeout: float) -> Path:
+    """Send the server a probe's signal and wait for the new file it writes in `directory`."""
+    before = set(directory.glob(pattern))
+    os.kill(pid, sig)
+    async with asyncio.timeout(timeout):
         while True:
             await asyncio.sleep(0.1)
-            new = set(directory.glob("*.txt")) - before
+            new = set(directory.glob(pattern)) - before
             if new:
-                return parse_mallocstats(new.pop().read_text())
+                return new.pop()
+
+
+async def arenas_sample(pid: int, directory: Path) -> Arenas:
+    """Ask the server (SIGUSR2, bench/tracemalloc_probe) for pymalloc's statistics."""
+    path = await _signal_for_file(pid, signal.SIGUSR2, directory, "*.txt", 60)
+    return parse_mallocstats(path.read_text())
 
 
 async def probe_snapshot(pid: int, snapshots: Path) -> tracemalloc.Snapshot:
-    before = set(snapshots.glob("*.pickle"))
-    os.kill(pid, signal.SIGUSR1)
-    async with asyncio.timeout(120):
-        while True:
-            await asyncio.sleep(0.5)
-            new = set(snapshots.glob("*.pickle")) - before
-            if new:
-                path = new.pop()
-                await asyncio.sleep(2)  # let the dump finish writing
-                return tracemalloc.Snapshot.load(str(path))
+    path = await _signal_for_file(pid, signal.SIGUSR1, snapshots, "*.pickle", 120)
+    await asyncio.sleep(2)  # let the dump finish writing
+    return tracemalloc.Snapshot.load(str(path))
 
 
 SERVER_FILES = ("liveblog", "uvicorn", "websockets", "asyncio", "aiosqlite", "sqlite3", "starlette")

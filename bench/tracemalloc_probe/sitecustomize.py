@@ -31,13 +31,18 @@ def _dump(signum, frame):  # type: ignore[no-untyped-def]
     tracemalloc.take_snapshot().dump(path)
 
 
-def _mallocstats(signum, frame):  # type: ignore[no-untyped-def]
-    try:
-        _write_mallocstats()
-    except Exception:  # never into the server's code
-        import traceback
+def _printing_failures(write):  # type: ignore[no-untyped-def]
+    """A signal handler that runs `write()` and prints its failure, never raising it into the server."""
 
-        traceback.print_exc()
+    def handler(signum, frame):  # type: ignore[no-untyped-def]
+        try:
+            write()
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+
+    return handler
 
 
 def _write_mallocstats():  # type: ignore[no-untyped-def]
@@ -67,7 +72,7 @@ def _write_mallocstats():  # type: ignore[no-untyped-def]
 if os.environ.get("LIVEBLOG_TRACEMALLOC_DIR"):
     signal.signal(signal.SIGUSR1, _dump)
 if os.environ.get("LIVEBLOG_MALLOCSTATS_DIR"):
-    signal.signal(signal.SIGUSR2, _mallocstats)
+    signal.signal(signal.SIGUSR2, _printing_failures(_write_mallocstats))
 
 
 _last_census: dict = {}
@@ -83,15 +88,6 @@ def _describe(o):  # type: ignore[no-untyped-def]
         keys = [k for k in list(o)[:8] if isinstance(k, str)]
         return "dict(" + ",".join(keys) + ")"
     return _name(o)
-
-
-def _garbage(signum, frame):  # type: ignore[no-untyped-def]
-    try:
-        _garbage_report()
-    except Exception:  # never into the server's code
-        import traceback
-
-        traceback.print_exc()
 
 
 def _garbage_report():  # type: ignore[no-untyped-def]
@@ -212,4 +208,4 @@ def _garbage_report():  # type: ignore[no-untyped-def]
 
 
 if os.environ.get("LIVEBLOG_MALLOCSTATS_DIR"):
-    signal.signal(signal.SIGURG, _garbage)
+    signal.signal(signal.SIGURG, _printing_failures(_garbage_report))
