@@ -175,7 +175,9 @@ def liveblog_server(
     env = {**os.environ, "LIVEBLOG_SECRET_KEY": "bench"}
     if os.environ.get("LIVEBLOG_BENCH_SRC"):
         # Benchmark another copy of the package (e.g. a prototype fix) with the same harness.
-        env["PYTHONPATH"] = os.environ["LIVEBLOG_BENCH_SRC"]
+        # The probes of bench/soak.py (bench/tracemalloc_probe) stay on the path, after it.
+        probes = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p.endswith("_probe")]
+        env["PYTHONPATH"] = os.pathsep.join([os.environ["LIVEBLOG_BENCH_SRC"], *probes])
     with open(log_path, "wb") as log:
         # cwd is the scratch directory: `-m` puts cwd first on sys.path, which must not shadow
         # LIVEBLOG_BENCH_SRC; otherwise the installed (editable) package is found.

@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.soak --quick              # the same for 3 minutes
     .venv/bin/python -m bench.soak --minutes 3 --in-process --tracemalloc
                                                         # + the top allocation growth by line
+    .venv/bin/python -m bench.soak --minutes 12 --arenas  # + pymalloc's arenas and the collector
+                                                        # in the server with each sample
     .venv/bin/python -m bench.soak --evict 500          # RSS before, at the peak and after 500
                                                         # stalled viewers are evicted
 
@@ -28,7 +30,7 @@ import signal
 import sys
 import tempfile
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,27 +176,96 @@ async def server_process(workdir: Path, note_takers: int) -> AsyncIterator[Targe
 PROBE = REPO / "bench" / "tracemalloc_probe"
 
 
+def _load_probe() -> None:
+    """Put the probe's sitecustomize first on the server's PYTHONPATH (inherited by the server
+    process started after this)."""
+    path = os.environ.get("PYTHONPATH")
+    if str(PROBE) not in (path or "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = f"{PROBE}{os.pathsep}{path}" if path else str(PROBE)
+
+
 def probe_environment(snapshots: Path) -> None:
     """Make the server process (started after this) trace allocations and dump a snapshot on
     SIGUSR1 (bench/tracemalloc_probe/sitecustomize.py)."""
     snapshots.mkdir(parents=True, exist_ok=True)
     os.environ["PYTHONTRACEMALLOC"] = "1"
     os.environ["LIVEBLOG_TRACEMALLOC_DIR"] = str(snapshots)
-    path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = f"{PROBE}{os.pathsep}{path}" if path else str(PROBE)
+    _load_probe()
+
+
+def arenas_environment(directory: Path) -> None:
+    """Make the server process (started after this) write pymalloc's statistics on SIGUSR2."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["LIVEBLOG_MALLOCSTATS_DIR"] = str(directory)
+    _load_probe()
+
+
+@dataclass
+class Arenas:
+    """One `sys._debugmallocstats()` of the server: pymalloc's 1 MiB arenas and what is in them."""
+
+    current: int  # arenas held now (each 1 MiB of address space, mostly resident)
+    total: int  # arenas ever allocated (current + reclaimed)
+    used: int  # bytes in allocated blocks (live small objects)
+    free: int  # bytes in available blocks of used pools, and in unused pools
+    by_size: dict[int, tuple[int, int, int]]  # block size -> (pools, blocks in use, avail blocks)
+    full_collections: int  # the cyclic collector's passes over every generation so far
+    tracked: int  # objects the collector tracks (gc.get_objects(), frozen ones not included)
+
+    def line(self) -> str:
+        return (
+            f"{self.current:4d} {self.used / 2**20:6.1f} {self.free / 2**20:5.1f}"
+            f"  {self.full_collections:3d} {self.tracked:7d}"
+        )
+
+
+def parse_mallocstats(text: str) -> Arenas:
+    values: dict[str, int] = {}
+    by_size: dict[int, tuple[int, int, int]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 5 and all(f.isdigit() for f in fields):
+            _, size, pools, in_use, avail = map(int, fields)
+            by_size[size] = (pools, in_use, avail)
+        elif "=" in line:
+            name, _, value = line.partition("=")
+            value = value.strip().replace(",", "")
+            if value.isdigit():
+                values[" ".join(name.split())] = int(value)
+    unused = next((v for k, v in values.items() if k.endswith("unused pools * 16384 bytes")), 0)
+    return Arenas(
+        current=values["# arenas allocated current"],
+        total=values["# arenas allocated total"],
+        used=values["# bytes in allocated blocks"],
+        free=values["# bytes in available blocks"] + unused,
+        by_size=by_size,
+        full_collections=values.get("# gc generation 2 collections", 0),
+        tracked=values.get("# gc objects tracked", 0),
+    )
+
+
+async def _signal_for_file(pid: int, sig: int, directory: Path, pattern: str, timeout: float) -> Path:
+    """Send the server a probe's signal and wait for the new file it writes in `directory`."""
+    before = set(directory.glob(pattern))
+    os.kill(pid, sig)
+    async with asyncio.timeout(timeout):
+        while True:
+            await asyncio.sleep(0.1)
+            new = set(directory.glob(pattern)) - before
+            if new:
+                return new.pop()
+
+
+async def arenas_sample(pid: int, directory: Path) -> Arenas:
+    """Ask the server (SIGUSR2, bench/tracemalloc_probe) for pymalloc's statistics."""
+    path = await _signal_for_file(pid, signal.SIGUSR2, directory, "*.txt", 60)
+    return parse_mallocstats(path.read_text())
 
 
 async def probe_snapshot(pid: int, snapshots: Path) -> tracemalloc.Snapshot:
-    before = set(snapshots.glob("*.pickle"))
-    os.kill(pid, signal.SIGUSR1)
-    async with asyncio.timeout(120):
-        while True:
-            await asyncio.sleep(0.5)
-            new = set(snapshots.glob("*.pickle")) - before
-            if new:
-                path = new.pop()
-                await asyncio.sleep(2)  # let the dump finish writing
-                return tracemalloc.Snapshot.load(str(path))
+    path = await _signal_for_file(pid, signal.SIGUSR1, snapshots, "*.pickle", 120)
+    await asyncio.sleep(2)  # let the dump finish writing
+    return tracemalloc.Snapshot.load(str(path))
 
 
 SERVER_FILES = ("liveblog", "uvicorn", "websockets", "asyncio", "aiosqlite", "sqlite3", "starlette")
@@ -239,6 +310,8 @@ async def soak(args: argparse.Namespace) -> int:
         snapshots = Path(tmp) / "snapshots"
         if args.probe:
             probe_environment(snapshots)
+        if args.arenas:
+            arenas_environment(Path(tmp) / "mallocstats")
         async with serve(Path(tmp), args.note_takers) as target:
             takers = [NoteTaker(target, i) for i in range(args.note_takers)]
             await asyncio.gather(*(t.connect() for t in takers))
@@ -297,7 +370,11 @@ async def soak(args: argparse.Namespace) -> int:
                 f"~{args.reconnects_per_minute:g} drops and resumes a minute, {args.minutes:g} min"
                 f"{' (server in this process)' if args.in_process else ''}"
             )
-            log("minute  server RSS (MiB)  [heap / other anon / files]  notes acked  resumes  reloads")
+            log(
+                "minute  server RSS (MiB)  [heap / other anon / files]  notes acked  resumes  reloads"
+                + ("  arenas used/free MiB  full gcs  gc objects" if args.arenas else "")
+            )
+            arenas: list[Arenas] = []
             next_sample = start
             while loop.time() < end:
                 await asyncio.sleep(max(0.0, next_sample - loop.time()))
@@ -305,9 +382,12 @@ async def soak(args: argparse.Namespace) -> int:
                 rss = rss_bytes(target.pid)
                 samples.append((loop.time() - start, rss))
                 split = rss_split(target.pid)
+                if args.arenas:
+                    arenas.append(await arenas_sample(target.pid, Path(tmp) / "mallocstats"))
                 log(
                     f"{(loop.time() - start) / 60:6.1f}  {rss / 2**20:16.1f}  {split:>27}  {sum(t.acks for t in takers):11d}  "
                     f"{reconnects:7d}  {sum(v.reloads for v in viewers):7d}"
+                    + (f"  {arenas[-1].line()}" if arenas else "")
                 )
                 if args.tracemalloc and first_snapshot is None and loop.time() - start >= args.warmup * 60:
                     gc.collect()  # compare live objects, not garbage waiting for the collector
@@ -337,6 +417,8 @@ async def soak(args: argparse.Namespace) -> int:
                     if args.tracemalloc_frames > 1:
                         for line in stat.traceback.format()[:-1][-6:]:
                             log(f"        {line.strip()}")
+            if len(arenas) >= 2:
+                log_arena_growth(arenas[0], arenas[-1], log)
             for v in viewers:
                 v.drop()
             close_all(takers)
@@ -355,6 +437,24 @@ async def soak(args: argparse.Namespace) -> int:
             f"({100 * (last - first) / first:+.1f}%; the goal over 30 minutes: < 10%)"
         )
     return 0
+
+
+def log_arena_growth(first: Arenas, last: Arenas, log: Callable[[str], None]) -> None:
+    """Which of pymalloc's size classes gained pools from the first sample to the last."""
+    log(
+        f"\npymalloc: {first.current} -> {last.current} arenas ({last.total - last.current} given back "
+        f"over the run); used blocks {first.used / 2**20:.1f} -> {last.used / 2**20:.1f} MiB, "
+        f"free {first.free / 2**20:.1f} -> {last.free / 2**20:.1f} MiB"
+    )
+    log("  block size  pools  blocks in use  avail blocks   (first -> last, the 10 that grew most)")
+    sizes = sorted(
+        set(first.by_size) | set(last.by_size),
+        key=lambda size: last.by_size.get(size, (0, 0, 0))[0] - first.by_size.get(size, (0, 0, 0))[0],
+        reverse=True,
+    )
+    for size in sizes[:10]:
+        a, b = first.by_size.get(size, (0, 0, 0)), last.by_size.get(size, (0, 0, 0))
+        log(f"  {size:10d}  {a[0]:5d} -> {b[0]:5d}  {a[1]:7d} -> {b[1]:7d}  {a[2]:6d} -> {b[2]:6d}")
 
 
 async def viewers_connected(port: int) -> int:
@@ -483,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
         help="trace the server process's allocations (PYTHONTRACEMALLOC) and compare snapshots taken "
         "through SIGUSR1 after --warmup minutes and at the end",
     )
+    p.add_argument(
+        "--arenas",
+        action="store_true",
+        help="with each sample, pymalloc's arenas in the server (sys._debugmallocstats through "
+        "SIGUSR2): arenas held, MiB in used and in free blocks; at the end, the size classes that grew",
+    )
     p.add_argument("--warmup", type=float, default=1.0, help="minutes before the first tracemalloc snapshot")
     p.add_argument(
         "--evict",
@@ -502,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         args.minutes, args.sample_seconds = 3.0, 20.0
     if args.tracemalloc and not args.in_process:
         p.error("--tracemalloc needs --in-process (or use --probe)")
+    if args.arenas and args.in_process:
+        p.error("--arenas samples a server in its own process: leave out --in-process")
     raise_fd_limit()
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
     random.seed(1)

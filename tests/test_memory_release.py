@@ -1,21 +1,26 @@
 """Memory held for stalled viewers is given back once they are evicted (liveblog/web/memory.py):
 a real uvicorn on loopback in this process, viewers that stop reading while notes flow, and the
-process's RSS before, at the peak and after."""
+process's RSS before, at the peak and after. And a closed connection is freed when it closes, not
+when the cyclic collector next gets round to it (liveblog/web/wsproto.py, connection_lost)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import os
 import socket
+import struct
+import weakref
 from pathlib import Path
 
 import pytest
 
 from liveblog.web.memory import RELEASER
+from liveblog.web.outlets import TransportOutlet
 from tests.conftest import eventually, seeded_server
 from tests.test_fastpath import raw_viewer
-from tests.wsclient import connect, recv_type, send
+from tests.wsclient import connect, raw_handshake, recv_type, send
 
 STALLED = 120
 NOTE = "A pasted abstract, long enough to fill buffers: " + "words of a talk, " * 180
@@ -94,3 +99,44 @@ async def test_the_buffers_of_evicted_viewers_are_given_back_to_the_system(tmp_p
     finally:
         for sock in stalled:
             sock.close()
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+async def test_a_closed_connection_is_freed_at_once_not_by_the_cycle_collector(
+    tmp_path: Path, how: str
+) -> None:
+    # The soak (docs/performance.md, "Soak: memory under steady use") grew because every closed
+    # connection's asyncio transport waited in the collector's oldest generation: Python 3.11's
+    # selector transport refers to itself (a bound method kept in `_read_ready_cb`). With the
+    # collector off, a closed viewer's transport must be freed by reference counts.
+    async with seeded_server(tmp_path) as (live, s):
+        port = int(live.url.rsplit(":", 1)[1])
+        path = f"/ws/v1/sessions/{s.session_id}"
+        viewer = await asyncio.to_thread(raw_handshake, port, path, "liveblog.v1")
+        try:
+            channel = await eventually(
+                lambda: live.services.hub.channels.get(s.session_id), what="the channel"
+            )
+            await eventually(lambda: len(channel.live) == 1, what="the viewer to join")
+            (outlet,) = channel.live
+            assert isinstance(outlet, TransportOutlet)
+            # (The protocol holds its transport: a protocol kept alive would keep it too.)
+            transport = weakref.ref(outlet.fast.transport)  # type: ignore[attr-defined]
+            del outlet
+            gc.collect()
+            gc.disable()
+            try:
+                if how == "reset":  # a phone losing its network: RST, no close frame
+                    viewer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                else:  # a page closed: a close frame, then the socket
+                    viewer.sendall(b"\x88\x82" + os.urandom(4) + b"\x03\xe8")
+                viewer.close()
+                await eventually(lambda: not channel.live, what="the viewer to leave")
+                await eventually(
+                    lambda: transport() is None,
+                    what="the closed connection's transport to be freed without the collector",
+                )
+            finally:
+                gc.enable()
+        finally:
+            viewer.close()
