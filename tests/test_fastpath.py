@@ -503,3 +503,32 @@ def test_serve_freezes_what_start_up_made_and_other_apps_do_not(
         assert frozen and frozen[0] > 0
     finally:
         gc.unfreeze()
+
+
+async def test_once_its_connection_is_lost_a_viewer_writes_nothing_to_its_old_descriptor(
+    tmp_path: Path,
+) -> None:
+    """The straight-to-the-socket path writes to a descriptor number. Once the connection is
+    lost, asyncio has closed that socket and the number can be handed to the next connection:
+    a write then (a pong, a close, a frame) must go nowhere, never to whoever got the number."""
+    async with joined_raw_viewer(tmp_path, stall_seconds=60) as raw:
+        proto, viewer = raw.proto, raw.sock
+        assert proto.direct
+        old_fd = proto.fd
+        ours, theirs = socket.socketpair()  # made now, so that neither gets the number
+        try:
+            viewer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            viewer.close()  # a reset: the server loses the connection
+            # asyncio closed the socket, then told the protocol (connection_lost)
+            await eventually(lambda: proto.transport._sock is None, what="the socket closed")
+            os.dup2(ours.fileno(), old_fd)  # the number now names someone else's socket
+            try:
+                proto._write(b"not for you")
+                theirs.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    theirs.recv(100)
+            finally:
+                os.close(old_fd)
+        finally:
+            ours.close()
+            theirs.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from liveblog.web.memory import RELEASER
-from liveblog.web.outlets import TransportOutlet
+from liveblog.web.wsproto import FastWebSocketProtocol
 from tests.conftest import eventually, seeded_server
 from tests.test_fastpath import raw_viewer
 from tests.wsclient import connect, raw_handshake, recv_type, send
@@ -119,9 +119,9 @@ async def test_a_closed_connection_is_freed_at_once_not_by_the_cycle_collector(
             )
             await eventually(lambda: len(channel.live) == 1, what="the viewer to join")
             (outlet,) = channel.live
-            assert isinstance(outlet, TransportOutlet)
+            assert isinstance(outlet, FastWebSocketProtocol)
             # (The protocol holds its transport: a protocol kept alive would keep it too.)
-            transport = weakref.ref(outlet.fast.transport)  # type: ignore[attr-defined]
+            transport = weakref.ref(outlet.transport)
             del outlet
             gc.collect()
             gc.disable()

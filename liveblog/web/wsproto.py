@@ -184,6 +184,10 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # asyncio has closed the socket: its descriptor's number may already name the next
+        # connection's, so nothing more goes straight to it.
+        self.direct = False
+        self.fd = -1
         _break_transport_cycle(self.transport)
         self._stop_timers()
         self.connections.discard(self)
