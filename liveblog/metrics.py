@@ -64,7 +64,11 @@ CAPTURE_SECONDS = Histogram(
 COMMIT_SECONDS = Histogram(
     "liveblog_commit_seconds", "From a write queued to its transaction committed (group commit included)."
 )
-HISTOGRAMS = (CAPTURE_SECONDS, COMMIT_SECONDS)
+GC_FULL_PASS_SECONDS = Histogram(
+    "liveblog_gc_full_pass_seconds",
+    "The periodic full collection of `liveblog serve` (start-up frozen, so it walks only what came after).",
+)
+HISTOGRAMS = (CAPTURE_SECONDS, COMMIT_SECONDS, GC_FULL_PASS_SECONDS)
 
 
 def sample(name: str, help: str, kind: str, values: dict[str, float] | float) -> list[str]:

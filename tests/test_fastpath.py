@@ -543,3 +543,47 @@ async def test_once_its_connection_is_lost_a_viewer_writes_nothing_to_its_old_de
         finally:
             ours.close()
             theirs.close()
+
+
+def test_serve_runs_a_full_collection_every_minute_under_its_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With start-up frozen, the collector's own next full pass waits for ten collections of the
+    middle generation: 25 minutes into the soak, while closed connections' garbage (transports
+    are reference cycles) held pymalloc's arenas. `liveblog serve` runs one every
+    FULL_PASS_SECONDS itself, as a supervised task /healthz shows."""
+    import gc
+    import time
+
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from liveblog.cli import main
+    from liveblog.web import memory
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
+    monkeypatch.setenv("LIVEBLOG_SECRET_KEY", "a test key")
+    monkeypatch.setattr(memory, "FULL_PASS_SECONDS", 0.05)
+    seen: dict[str, Any] = {}
+
+    def run(app: Any, **options: Any) -> None:  # uvicorn.run, as far as the lifespan
+        with TestClient(app) as client:
+            before = gc.get_stats()[2]["collections"]
+            deadline = time.monotonic() + 10
+            # The collector's own passes are off: only the server's own can be counted here.
+            while gc.get_stats()[2]["collections"] - before < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            seen["passes"] = gc.get_stats()[2]["collections"] - before
+            seen["task"] = client.get("/healthz").json()["tasks"].get("gc.full_pass")
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    gc.unfreeze()
+    gc.disable()
+    try:
+        assert main(["--config", str(config), "serve"]) == 0
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert seen["passes"] >= 3
+    assert seen["task"] is not None and seen["task"]["state"] == "running"

@@ -39,6 +39,7 @@ from liveblog.web import (
     federation,
     feeds,
     long_pages,
+    memory,
     pages,
     programme,
     sockets,
@@ -152,7 +153,8 @@ def create_app(
     reverse: services it built itself always, services passed in only with open_services=True
     (tests that manage their own services pass them without). With freeze_gc (`liveblog serve`:
     one app per process), what start-up made is moved out of the cyclic GC's sight once the
-    services are open (gc.freeze)."""
+    services are open (gc.freeze), and a full collection runs every minute (a supervised
+    task, "gc.full_pass", every memory.FULL_PASS_SECONDS)."""
     own_services = services is None if open_services is None else open_services
     svc = services or Services.build(settings)
 
@@ -175,6 +177,10 @@ def create_app(
             # the ~100,000 frozen objects, so closed connections' garbage waited 25 minutes in
             # the soak (docs/performance.md, "Soak: full passes after the freeze").
             gc.collect()
+            every = memory.FULL_PASS_SECONDS
+            # From then on the collector's own full passes come too late to matter (25 minutes
+            # into the soak): one a minute returns closed connections' garbage as it comes.
+            svc.supervisor.spawn("gc.full_pass", lambda: memory.full_passes(every))
         try:
             yield
         finally:
