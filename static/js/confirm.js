@@ -4,6 +4,16 @@
 // or Escape never destroys anything by accident.
 
 let dialog = null;
+let answer = null;  // resolves the question on screen
+
+// The answer is taken as the dialog closes (its form's submit, Escape's cancel), not from its close
+// event: Chromium fires that at the next frame, which can come after a quick person asked the next
+// question (b, Enter, b), whose listener then took the old answer, or a Cancel took a later yes.
+function settle(yes) {
+  const resolve = answer;
+  answer = null;
+  if (resolve) resolve(yes);
+}
 
 function build() {
   dialog = document.createElement("dialog");
@@ -21,6 +31,9 @@ function build() {
   form.append(heading, detail, actions);
   dialog.append(form);
   document.body.append(dialog);
+  form.addEventListener("submit", (event) => settle(Boolean(event.submitter) && event.submitter.value === "yes"));
+  dialog.addEventListener("cancel", () => settle(false));
+  dialog.addEventListener("close", () => { if (!dialog.open) settle(dialog.returnValue === "yes"); });  // closed some other way
 }
 
 export function confirmAction(question, yesLabel = "Yes", detail = "") {
@@ -30,12 +43,12 @@ export function confirmAction(question, yesLabel = "Yes", detail = "") {
   p.textContent = detail;
   p.hidden = !detail;
   dialog.querySelector(".confirm-yes").textContent = yesLabel;
+  settle(false);  // a question still open (not expected: the keys go to the dialog) is a no
   dialog.returnValue = "";
+  const asked = new Promise((resolve) => { answer = resolve; });
   dialog.showModal();
   dialog.querySelector("button[value=cancel]").focus();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
-  });
+  return asked;
 }
 
 const confirmed = new WeakSet();
