@@ -241,3 +241,35 @@ def test_a_like_arriving_later_shows_on_the_open_knowledge_page(
     send(server, peer, {"id": f"{alice}/boosts/9", "type": "Announce", "actor": alice, "object": note})
     expect(card.locator(".item-reactions")).to_match_aria_snapshot("- paragraph: 1 boost on the fediverse")
     expect(card.locator(".item-reactions [aria-hidden=true]")).to_have_text("⟳ 1")
+
+
+def test_a_like_arriving_later_shows_on_an_open_numbered_knowledge_page(
+    browser_context: Any, server: ThreadServer, peer: Peer
+) -> None:
+    from tests.browser.test_long_sessions import add_notes
+
+    earlier = add_notes(server, 50)  # the first knowledge page's notes: the next is on page 2
+    item_id, note = published(server, peer, "Guard cells swell with water")
+    assert item_id > earlier[-1]
+
+    async def end(svc: Services) -> None:
+        await svc.programme.set_state(server.session_id, "ended")
+
+    server.call(end)
+    page = browser_context().new_page()
+    page.goto(f"/archive/sessions/{server.session_id}/page/2")
+    card = page.locator(f"#item-{item_id}")
+    expect(card).to_contain_text("Guard cells swell with water")
+    expect(card.locator(".item-reactions")).to_have_count(0)
+    alice = peer.actor("alice")
+    send(server, peer, {"id": f"{alice}/likes/7", "type": "Like", "actor": alice, "object": note})
+    expect(card.locator(".item-reactions")).to_match_aria_snapshot("- paragraph: 1 like on the fediverse")
+    send(server, peer, {"id": f"{alice}/boosts/7", "type": "Announce", "actor": alice, "object": note})
+    expect(card.locator(".item-reactions [aria-hidden=true]")).to_have_text("♥ 1 · ⟳ 1")
+    # The same line as the server renders for the page loaded now.
+    live_html = card.locator(".item-reactions").evaluate("(el) => el.outerHTML")
+    fresh = browser_context().new_page()
+    fresh.goto(f"/archive/sessions/{server.session_id}/page/2")
+    line = fresh.locator(f"#item-{item_id} .item-reactions")
+    expect(line).to_have_count(1)
+    assert line.evaluate("(el) => el.outerHTML") == live_html
