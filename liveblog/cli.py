@@ -313,7 +313,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from liveblog.capture.imports import check_export, import_json, parse_export
+    from liveblog.capture.imports import check_export, parse_export
 
     settings = _settings(args)
     try:
@@ -326,7 +326,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[str, int]:
         async with _open(settings) as services:
-            return await import_json(services.db, doc)
+            return await services.imports.restore(doc)  # wakes the feeds, on the server too (Redis)
 
     event_id, count = asyncio.run(run())
     print(f"event {event_id} ({plural(count, 'session')}) imported into {_where(settings)}", file=sys.stderr)
