@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from liveblog.demo import HASHTAG
 
         services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
-    app = create_app(settings, services, open_services=True, freeze_gc=True)
+    app = create_app(settings, services, open_services=True, freeze_gc=True, warm_templates=True)
     return _run_uvicorn(args, settings, app, {**tls, **log_options})
 
 
@@ -183,7 +183,9 @@ def app_from_environment() -> object:
 
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
     configure_logs(settings.server.log_format)
-    return create_app(settings, Services.build(settings), open_services=True, freeze_gc=True)
+    return create_app(
+        settings, Services.build(settings), open_services=True, freeze_gc=True, warm_templates=True
+    )
 
 
 class DemoComponent:

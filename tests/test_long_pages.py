@@ -163,3 +163,51 @@ async def test_a_knowledge_page_cut_from_cards_rendered_on_demand_is_the_page_cu
             assert kept.text == on_demand.text
     finally:
         await services.close()
+
+
+def test_serve_compiles_every_template_before_its_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's first view after a start compiled its templates (the knowledge page's first load
+    paid ~100-300 ms for them). `liveblog serve` compiles every template at start-up, so its first
+    requests compile none; an app made any other way (tests: many per process) leaves them to
+    their first use."""
+    import gc
+    from typing import Any
+
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from liveblog.cli import main
+    from liveblog.web.app import create_app
+
+    def compiled_by_first_requests(app: Any) -> list[str]:
+        env = app.state.templates.env
+        names: list[str] = []
+        compile_ = env.compile
+
+        def counting(source: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+            names.append(str(name))
+            return compile_(source, name, *args, **kwargs)
+
+        monkeypatch.setattr(env, "compile", counting)
+        with TestClient(app) as client:
+            names.clear()  # what start-up compiled
+            assert client.get("/").status_code == 200
+            assert client.get("/archive/sessions/no-such-session").status_code == 404  # its page
+        return names
+
+    (tmp_path / "other").mkdir()
+    assert compiled_by_first_requests(create_app(make_settings(tmp_path / "other"))) != []
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
+    monkeypatch.setenv("LIVEBLOG_SECRET_KEY", "a test key")
+    by_serve: list[list[str]] = []
+    monkeypatch.setattr(
+        uvicorn, "run", lambda app, **options: by_serve.append(compiled_by_first_requests(app))
+    )
+    try:
+        assert main(["--config", str(config), "serve"]) == 0
+    finally:
+        gc.unfreeze()  # serve froze what this process had made (one app per process)
+    assert by_serve == [[]]
