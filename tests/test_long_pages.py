@@ -211,3 +211,55 @@ def test_serve_compiles_every_template_before_its_first_request(
     finally:
         gc.unfreeze()  # serve froze what this process had made (one app per process)
     assert by_serve == [[]]
+
+
+async def test_a_page_rendered_while_the_archive_warms_a_long_session_waits_for_one_piece(
+    tmp_path: Path,
+) -> None:
+    """The archive's check renders a just-ended session's cards in the one render thread, where
+    big pages render too. All of a long session's cards were one job, and a page asked for
+    meanwhile (the first view after a start) waited for all of them; now each piece of
+    WARM_PIECE cards is a job, and the page's comes after the piece under way."""
+    import asyncio
+    import threading
+
+    from liveblog.web import render
+    from liveblog.web.app import make_templates
+    from liveblog.web.archive import WARM_PIECE, Cards, card_warmer
+
+    settings = make_settings(tmp_path, database={"path": str(tmp_path / "long.sqlite3")})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+    finally:
+        await services.close()
+    fill_sessions(settings.database.path, [s.other_session_id], WARM_PIECE * 2, 50)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        await services.programme.set_state(s.other_session_id, "ended")
+        cards = Cards(make_templates().env)  # no app: the archive's own check warms nothing here
+        order: list[str] = []
+        rendering, queued = threading.Event(), threading.Event()
+        card = cards._card
+
+        def held_card(*args: object) -> object:
+            order.append("card")
+            if len(order) == 1:  # the warm holds the render thread until the page is queued
+                rendering.set()
+                assert queued.wait(10)
+            return card(*args)
+
+        cards._card = held_card
+        warming = asyncio.ensure_future(card_warmer(services, cards)(s.other_session_id))
+        assert await asyncio.to_thread(rendering.wait, 10)
+        page = asyncio.get_running_loop().run_in_executor(render._RENDERER, order.append, "page")
+        queued.set()
+        await asyncio.wait_for(asyncio.gather(warming, page), 60)
+        assert order.count("card") == WARM_PIECE * 2 + 50
+        assert order.index("page") == WARM_PIECE  # after the first piece, not after every card
+        view = await services.archive.knowledge_view(s.other_session_id, cards.key)
+        assert view.section is not None  # and the warm kept the assembled cards, as before
+    finally:
+        await services.close()
