@@ -4,15 +4,30 @@
 // or Escape never destroys anything by accident.
 
 let dialog = null;
-let answer = null;  // resolves the question on screen
+let ask = null;
 
-// The answer is taken as the dialog closes (its form's submit, Escape's cancel), not from its close
-// event: Chromium fires that at the next frame, which can come after a quick person asked the next
-// question (b, Enter, b), whose listener then took the old answer, or a Cancel took a later yes.
-function settle(yes) {
-  const resolve = answer;
-  answer = null;
-  if (resolve) resolve(yes);
+// A dialog (with a form method="dialog") as a question: ask() shows it and resolves true when it
+// closes through the button whose value is `yes`. The answer is taken as it closes (the form's
+// submit, Escape's cancel), not from its close event: Chromium fires that at the next frame,
+// which can come after a quick person asked the next question (b, Enter, b), whose listener
+// then took the old answer, or a "no" took a later yes. The note-taker's delete asks this way too.
+export function asker(box, yes) {
+  let answer = null;  // resolves the question on screen
+  const settle = (value) => {
+    const resolve = answer;
+    answer = null;
+    if (resolve) resolve(value);
+  };
+  box.querySelector("form").addEventListener("submit", (event) => settle(Boolean(event.submitter) && event.submitter.value === yes));
+  box.addEventListener("cancel", () => settle(false));
+  box.addEventListener("close", () => { if (!box.open) settle(box.returnValue === yes); });  // closed some other way
+  return () => {
+    settle(false);  // a question still open (not expected: the keys go to the dialog) is a no
+    box.returnValue = "";
+    const asked = new Promise((resolve) => { answer = resolve; });
+    box.showModal();
+    return asked;
+  };
 }
 
 function build() {
@@ -31,9 +46,7 @@ function build() {
   form.append(heading, detail, actions);
   dialog.append(form);
   document.body.append(dialog);
-  form.addEventListener("submit", (event) => settle(Boolean(event.submitter) && event.submitter.value === "yes"));
-  dialog.addEventListener("cancel", () => settle(false));
-  dialog.addEventListener("close", () => { if (!dialog.open) settle(dialog.returnValue === "yes"); });  // closed some other way
+  ask = asker(dialog, "yes");
 }
 
 export function confirmAction(question, yesLabel = "Yes", detail = "") {
@@ -43,10 +56,7 @@ export function confirmAction(question, yesLabel = "Yes", detail = "") {
   p.textContent = detail;
   p.hidden = !detail;
   dialog.querySelector(".confirm-yes").textContent = yesLabel;
-  settle(false);  // a question still open (not expected: the keys go to the dialog) is a no
-  dialog.returnValue = "";
-  const asked = new Promise((resolve) => { answer = resolve; });
-  dialog.showModal();
+  const asked = ask();
   dialog.querySelector("button[value=cancel]").focus();
   return asked;
 }
