@@ -443,6 +443,73 @@ def test_moderating_the_events_own_feed_with_one_key_each(
         ctx.close()
 
 
+# Holds the moderation page's next queue response (read by the server before what comes next)
+# until the test releases it; window.__held says where it is: "held", then "applied" once the
+# page has read it.
+HOLD_NEXT_QUEUE = """
+(() => {
+  const real = window.fetch.bind(window);
+  window.__hold = false;
+  window.fetch = async (input, init) => {
+    const response = await real(input, init);
+    if (!window.__hold || !String(input).endsWith("/queue")) return response;
+    window.__hold = false;
+    const body = await response.text();
+    await new Promise((release) => { window.__release = release; window.__held = "held"; });
+    const late = new Response(body, { status: response.status, headers: response.headers });
+    const json = late.json.bind(late);
+    late.json = async () => {
+      const data = await json();
+      queueMicrotask(() => { window.__held = "applied"; });  // before the page's next task
+      return data;
+    };
+    return late;
+  };
+})();
+"""
+
+
+def test_a_queue_read_before_a_block_but_answered_after_it_does_not_bring_the_post_back(
+    moderated: ThreadServer, browser: Any
+) -> None:
+    """The queue refreshes on every hint and after every action, and the answers can arrive out
+    of order (a loaded server, a slow read): one read before a Block but answered after the
+    Block's own refresh showed the blocked post waiting again, and nothing refreshed after it."""
+    from liveblog.capture.feeds.routing import queue_changed
+
+    server = moderated
+    ids = server.seed
+    assert ids is not None
+    feed = event_posts(server, ["Buy cheap followers now"])
+    ctx = browser.new_context(base_url=server.url)
+    ctx.set_default_timeout(15_000)
+    try:
+        ctx.add_cookies([{"name": "lb_login", "value": ids.login_token, "url": server.url}])
+        page = ctx.new_page()
+        page.add_init_script(HOLD_NEXT_QUEUE)
+        page.goto(f"{server.url}/organise/events/{ids.event_id}/social")
+        queue = page.locator("#social-queue > li")
+        expect(queue).to_have_count(1)
+        page.evaluate("window.__hold = true")
+
+        async def hint(svc: Services) -> None:  # as when another post arrives: the page reads again
+            queue_changed(svc.hub, feed)
+
+        server.call(hint)
+        page.wait_for_function("() => window.__held === 'held'")  # read with the post still waiting
+        page.keyboard.press("b")
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(queue).to_have_count(0)
+        page.evaluate("window.__release()")
+        page.wait_for_function("() => window.__held === 'applied'")
+        assert queue.count() == 0, "the older answer brought the blocked post back"
+    finally:
+        ctx.close()
+
+
 def test_the_feed_panel_fits_a_phone_and_says_what_each_number_counts(
     server: ThreadServer, browser_context: Callable[..., BrowserContext], screenshot_dir: Path
 ) -> None:
