@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import html
 import re
@@ -168,8 +169,8 @@ def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]
         todo = [slot for slot in view.notes + view.posts if slot.html is None]
         for start in range(0, len(todo), WARM_PIECE):
             piece = todo[start : start + WARM_PIECE]
-            await off_loop(
-                lambda piece=piece: rendered.update(_rendered(cards, view, piece, fresh)), len(piece)
+            rendered.update(
+                await off_loop(functools.partial(_rendered, cards, view, piece, fresh), len(piece))
             )
         done = dataclasses.replace(
             view,
