@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,13 +17,18 @@ import pytest
 from bench.pageload import fill_sessions
 from liveblog.capture.notes import Author
 from liveblog.services import Services
+from liveblog.settings import Settings
 from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, run_server, seed
 
 FIRST_HTML_BUDGET = 150_000  # bytes (issue 17 item 7)
 
 
-async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path: Path) -> None:
-    # Its own SQLite file (whatever backend the suite runs on): the items are written straight in.
+async def long_sessions(
+    tmp_path: Path, session_ids: Callable[[Seed], list[str]], notes: int, posts: int
+) -> tuple[Settings, Seed]:
+    """A seeded SQLite file of its own (whatever backend the suite runs on), the other session
+    live, the sessions `session_ids` picks holding `notes` notes and `posts` posts each, written
+    straight into the file (bench/pageload.py) while no services hold it open."""
     settings = make_settings(tmp_path, database={"path": str(tmp_path / "long.sqlite3")})
     services = Services.build(settings)
     await services.open()
@@ -31,7 +37,12 @@ async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path
         await services.programme.set_state(s.other_session_id, "live")
     finally:
         await services.close()
-    fill_sessions(settings.database.path, [s.session_id, s.other_session_id], 2000, 5000)
+    fill_sessions(settings.database.path, session_ids(s), notes, posts)
+    return settings, s
+
+
+async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path: Path) -> None:
+    settings, s = await long_sessions(tmp_path, lambda s: [s.session_id, s.other_session_id], 2000, 5000)
     services = Services.build(settings)
     await services.open()
     try:
@@ -227,14 +238,7 @@ async def test_a_page_rendered_while_the_archive_warms_a_long_session_waits_for_
     from liveblog.web.app import make_templates
     from liveblog.web.archive import WARM_PIECE, Cards, card_warmer
 
-    settings = make_settings(tmp_path, database={"path": str(tmp_path / "long.sqlite3")})
-    services = Services.build(settings)
-    await services.open()
-    try:
-        s = await seed(services)
-    finally:
-        await services.close()
-    fill_sessions(settings.database.path, [s.other_session_id], WARM_PIECE * 2, 50)
+    settings, s = await long_sessions(tmp_path, lambda s: [s.other_session_id], WARM_PIECE * 2, 50)
     services = Services.build(settings)
     await services.open()
     try:
