@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from liveblog.demo import HASHTAG
 
         services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
-    app = create_app(settings, services, open_services=True, freeze_gc=True)
+    app = create_app(settings, services, open_services=True, freeze_gc=True, warm_templates=True)
     return _run_uvicorn(args, settings, app, {**tls, **log_options})
 
 
@@ -183,7 +183,9 @@ def app_from_environment() -> object:
 
     settings = load_settings(os.environ.get(CONFIG_ENV) or None)
     configure_logs(settings.server.log_format)
-    return create_app(settings, Services.build(settings), open_services=True, freeze_gc=True)
+    return create_app(
+        settings, Services.build(settings), open_services=True, freeze_gc=True, warm_templates=True
+    )
 
 
 class DemoComponent:
@@ -313,7 +315,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from liveblog.capture.imports import check_export, import_json, parse_export
+    from liveblog.capture.imports import check_export, parse_export
 
     settings = _settings(args)
     try:
@@ -326,7 +328,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[str, int]:
         async with _open(settings) as services:
-            return await import_json(services.db, doc)
+            return await services.imports.restore(doc)  # wakes the feeds, on the server too (Redis)
 
     event_id, count = asyncio.run(run())
     print(f"event {event_id} ({plural(count, 'session')}) imported into {_where(settings)}", file=sys.stderr)

@@ -5,7 +5,9 @@ the fake X on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -175,6 +177,56 @@ async def test_an_event_created_on_any_process_wakes_the_lease_holders_jetstream
             assert fake.jetstream_connections
         finally:
             await other.close()
+    finally:
+        await leader.close()
+        redis.remove()
+
+
+async def test_an_event_restored_by_liveblog_import_wakes_the_lease_holders_jetstream_reader(
+    tmp_path: Path, pg_url: str, fake: FakeNetworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`liveblog import` of an export whose session is live, run as its own process while the
+    server runs: the process holding the feed lease hears of it through Redis, as of an event
+    created there, and its idle Jetstream reader listens for the restored hashtag at once."""
+    from tests.cli_process import run_liveblog
+    from tests.test_imports import valid_export
+
+    redis = RedisServer().start()
+    jetstream_url = fake.base_url.replace("http", "ws") + "/subscribe"
+    settings = two_process_settings(
+        tmp_path,
+        pg_url,
+        redis,
+        feeds_x={"enabled": False},
+        feeds_bluesky={"jetstream_url": jetstream_url, "appview_url": ""},
+    )
+    leader = Services.build(settings)
+    await leader.open()  # it holds the lease and runs the reader
+    try:
+        reader = next(s for s in leader.feeds.sources if s.network == "bluesky")
+        await eventually(lambda: reader.status.state == "idle", what="an idle reader")
+        doc = valid_export()
+        doc["event"]["hashtags"] = ["#restoredtag"]
+        doc["sessions"][0]["session"].update(state="live", ended_at=None)
+        (tmp_path / "export.json").write_text(json.dumps(doc), encoding="utf-8")
+        (tmp_path / "config.toml").write_text(
+            f'[database]\nurl = "{pg_url}"\n[redis]\nurl = "{redis.url}"\n'
+            f'[feeds_x]\nenabled = false\n[feeds_bluesky]\njetstream_url = "{jetstream_url}"\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("LIVEBLOG_SECRET_KEY", settings.secret_key)  # the same key as the server's
+        done = await asyncio.to_thread(
+            run_liveblog, ["--config", "config.toml", "import", "export.json"], tmp_path, 120
+        )
+        assert done.returncode == 0, done.stderr
+        event_id = doc["event"]["id"]
+        fake.add_skeet("did:plc:restored", "Back again #restoredtag", ["restoredtag"])
+
+        async def routed() -> bool:
+            return bool(await leader.db.read(lambda r: r.list_social_routes(event_id=event_id)))
+
+        # Well under the reader's 30 s idle check.
+        await eventually(routed, timeout=8, what="the post, without Poll now")
     finally:
         await leader.close()
         redis.remove()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,13 +17,18 @@ import pytest
 from bench.pageload import fill_sessions
 from liveblog.capture.notes import Author
 from liveblog.services import Services
+from liveblog.settings import Settings
 from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, run_server, seed
 
 FIRST_HTML_BUDGET = 150_000  # bytes (issue 17 item 7)
 
 
-async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path: Path) -> None:
-    # Its own SQLite file (whatever backend the suite runs on): the items are written straight in.
+async def long_sessions(
+    tmp_path: Path, session_ids: Callable[[Seed], list[str]], notes: int, posts: int
+) -> tuple[Settings, Seed]:
+    """A seeded SQLite file of its own (whatever backend the suite runs on), the other session
+    live, the sessions `session_ids` picks holding `notes` notes and `posts` posts each, written
+    straight into the file (bench/pageload.py) while no services hold it open."""
     settings = make_settings(tmp_path, database={"path": str(tmp_path / "long.sqlite3")})
     services = Services.build(settings)
     await services.open()
@@ -31,7 +37,12 @@ async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path
         await services.programme.set_state(s.other_session_id, "live")
     finally:
         await services.close()
-    fill_sessions(settings.database.path, [s.session_id, s.other_session_id], 2000, 5000)
+    fill_sessions(settings.database.path, session_ids(s), notes, posts)
+    return settings, s
+
+
+async def test_the_first_html_of_a_long_session_stays_within_its_budget(tmp_path: Path) -> None:
+    settings, s = await long_sessions(tmp_path, lambda s: [s.session_id, s.other_session_id], 2000, 5000)
     services = Services.build(settings)
     await services.open()
     try:
@@ -161,5 +172,98 @@ async def test_a_knowledge_page_cut_from_cards_rendered_on_demand_is_the_page_cu
             services.archive.page_cache.clear()
             kept = await http.get(f"/archive/sessions/{sid}/page/2")
             assert kept.text == on_demand.text
+    finally:
+        await services.close()
+
+
+def test_serve_compiles_every_template_before_its_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's first view after a start compiled its templates (the knowledge page's first load
+    paid ~100-300 ms for them). `liveblog serve` compiles every template at start-up, so its first
+    requests compile none; an app made any other way (tests: many per process) leaves them to
+    their first use."""
+    import gc
+    from typing import Any
+
+    import uvicorn
+    from starlette.testclient import TestClient
+
+    from liveblog.cli import main
+    from liveblog.web.app import create_app
+
+    def compiled_by_first_requests(app: Any) -> list[str]:
+        env = app.state.templates.env
+        names: list[str] = []
+        compile_ = env.compile
+
+        def counting(source: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+            names.append(str(name))
+            return compile_(source, name, *args, **kwargs)
+
+        monkeypatch.setattr(env, "compile", counting)
+        with TestClient(app) as client:
+            names.clear()  # what start-up compiled
+            assert client.get("/").status_code == 200
+            assert client.get("/archive/sessions/no-such-session").status_code == 404  # its page
+        return names
+
+    (tmp_path / "other").mkdir()
+    assert compiled_by_first_requests(create_app(make_settings(tmp_path / "other"))) != []
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
+    monkeypatch.setenv("LIVEBLOG_SECRET_KEY", "a test key")
+    by_serve: list[list[str]] = []
+    monkeypatch.setattr(
+        uvicorn, "run", lambda app, **options: by_serve.append(compiled_by_first_requests(app))
+    )
+    try:
+        assert main(["--config", str(config), "serve"]) == 0
+    finally:
+        gc.unfreeze()  # serve froze what this process had made (one app per process)
+    assert by_serve == [[]]
+
+
+async def test_a_page_rendered_while_the_archive_warms_a_long_session_waits_for_one_piece(
+    tmp_path: Path,
+) -> None:
+    """The archive's check renders a just-ended session's cards in the one render thread, where
+    big pages render too. All of a long session's cards were one job, and a page asked for
+    meanwhile (the first view after a start) waited for all of them; now each piece of
+    WARM_PIECE cards is a job, and the page's comes after the piece under way."""
+    import asyncio
+    import threading
+
+    from liveblog.web import render
+    from liveblog.web.app import make_templates
+    from liveblog.web.archive import WARM_PIECE, Cards, card_warmer
+
+    settings, s = await long_sessions(tmp_path, lambda s: [s.other_session_id], WARM_PIECE * 2, 50)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        await services.programme.set_state(s.other_session_id, "ended")
+        cards = Cards(make_templates().env)  # no app: the archive's own check warms nothing here
+        order: list[str] = []
+        rendering, queued = threading.Event(), threading.Event()
+        card = cards._card
+
+        def held_card(*args: object) -> object:
+            order.append("card")
+            if len(order) == 1:  # the warm holds the render thread until the page is queued
+                rendering.set()
+                assert queued.wait(10)
+            return card(*args)
+
+        cards._card = held_card
+        warming = asyncio.ensure_future(card_warmer(services, cards)(s.other_session_id))
+        assert await asyncio.to_thread(rendering.wait, 10)
+        page = asyncio.get_running_loop().run_in_executor(render._RENDERER, order.append, "page")
+        queued.set()
+        await asyncio.wait_for(asyncio.gather(warming, page), 60)
+        assert order.count("card") == WARM_PIECE * 2 + 50
+        assert order.index("page") == WARM_PIECE  # after the first piece, not after every card
+        view = await services.archive.knowledge_view(s.other_session_id, cards.key)
+        assert view.section is not None  # and the warm kept the assembled cards, as before
     finally:
         await services.close()

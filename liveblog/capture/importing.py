@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from liveblog.capture.imports import import_json
 from liveblog.capture.programme import DAY_ENDS_NEXT_MORNING, check_within_event, session_fields
 from liveblog.capture.schedule import Entry, Schedule, ScheduleError, parse_schedule
 from liveblog.errors import BadRequest, NotFound
@@ -219,6 +220,15 @@ class ProgrammeImport:
         if self.on_change is not None and not plan.empty:
             self.on_change()
         return plan
+
+    async def restore(self, doc: Any) -> tuple[str, int]:
+        """Restore an event from its JSON export (`liveblog import`, capture/imports.py): its
+        hashtags and sessions are new here, so the feeds hear of it as of a created event. Returns
+        the event's id and how many sessions it has."""
+        restored = await import_json(self.db, doc)
+        if self.on_change is not None:
+            self.on_change()
+        return restored
 
 
 async def _event(conn: Tx, event_id: str) -> Event:

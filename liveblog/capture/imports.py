@@ -708,6 +708,7 @@ async def import_json(db: Store, doc: Any) -> tuple[str, int]:
                         f"federation.handles[{n}].handle",
                         f"@{h['handle']} names another account here already",
                     )
+        await tx.continue_ids()  # the notes, posts and comments written after it follow its ids
 
     await db.write(op)
     return doc["event"]["id"], len(doc["sessions"])

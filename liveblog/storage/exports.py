@@ -239,6 +239,12 @@ class ExportOps(OpsBase):
                 "INSERT INTO event_comment_settings (event_id, premoderate) VALUES (?, 1)", (event["id"],)
             )
 
+    async def continue_ids(self) -> None:
+        """After an import wrote rows with their own ids: ids assigned from now on come after them."""
+        statement = self.db.dialect.ids_after_explicit()
+        if statement is not None:
+            await self.db.execute(statement)
+
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore one exported session with its ids (a fresh instance: an id in use is a 409)."""
         s = {

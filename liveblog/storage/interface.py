@@ -502,6 +502,9 @@ class Unit(Protocol):
     async def import_session_rows(self, bundle: dict[str, Any]) -> None:
         """Restore an exported session with its ids; an id in use is a Conflict."""
 
+    async def continue_ids(self) -> None:
+        """After rows were written with their own ids (an import): assigned ids come after them."""
+
     # -- Social feeds ------------------------------------------------------------------------------
     async def insert_social_post(self, post: SocialPost) -> int | None:
         """Store a post once: its row id, or None when (network, post id) was stored before."""

@@ -79,6 +79,12 @@ class Dialect:
         """A condition `column` is one of `values` (at most `list_limit` of them), and its parameters."""
         raise NotImplementedError
 
+    def ids_after_explicit(self) -> str | None:
+        """A statement that makes every database-assigned id ({id} columns) continue after the
+        largest stored, once rows were written with ids of their own (an import); None when
+        the backend does that by itself."""
+        raise NotImplementedError
+
     def chunks(self, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         """`values` in slices that `one_of` takes (none for no values)."""
         step = self.list_limit or len(values) or 1
@@ -113,6 +119,9 @@ class SqliteDialect(Dialect):
     ) -> tuple[str, tuple[Any, ...]]:
         return f"{column} IN ({', '.join('?' for _ in values)})", tuple(values)
 
+    def ids_after_explicit(self) -> str | None:
+        return None  # a rowid (and AUTOINCREMENT's sqlite_sequence) moves past any id written
+
 
 class PostgresDialect(Dialect):
     name = "postgres"
@@ -139,6 +148,19 @@ class PostgresDialect(Dialect):
         self, column: str, values: Sequence[Any], sql_type: str = "text"
     ) -> tuple[str, tuple[Any, ...]]:
         return f"{column} = ANY(?::{sql_type}[])", (list(values),)
+
+    def ids_after_explicit(self) -> str | None:
+        # An identity's sequence does not move when a row gives its own id: the next row
+        # assigned one would collide. As postgres/copy.py does after copying, for every table.
+        return (
+            "DO $$ DECLARE c record; BEGIN"
+            " FOR c IN SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND is_identity = 'YES' LOOP"
+            " EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L),"
+            " COALESCE((SELECT max(%I) FROM %I), 0) + 1, false)',"
+            " c.table_name, c.column_name, c.column_name, c.table_name);"
+            " END LOOP; END $$"
+        )
 
 
 SQLITE = SqliteDialect()

@@ -6,6 +6,7 @@ ready-made services in.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jinja2 import Environment
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -67,6 +69,12 @@ def make_templates(venue_timezone: str = "UTC") -> Jinja2Templates:
     templates.env.filters["venue_time"] = lambda iso: venue_clock(iso, zone, "%H:%M")
     templates.env.filters["venue_datetime"] = lambda iso: venue_clock(iso, zone, "%Y-%m-%d %H:%M")
     return templates
+
+
+def compile_templates(env: Environment) -> None:
+    """Compile every template now (Jinja compiles each on its first use, and keeps it)."""
+    for name in env.list_templates():
+        env.get_template(name)
 
 
 def venue_clock(iso: str | None, zone: ZoneInfo, fmt: str) -> str:
@@ -148,13 +156,15 @@ def create_app(
     *,
     open_services: bool | None = None,
     freeze_gc: bool = False,
+    warm_templates: bool = False,
 ) -> LiveblogApp:
     """The ASGI app. Its lifespan opens the services' components in order and closes them in
     reverse: services it built itself always, services passed in only with open_services=True
     (tests that manage their own services pass them without). With freeze_gc (`liveblog serve`:
     one app per process), what start-up made is moved out of the cyclic GC's sight once the
     services are open (gc.freeze), and a full collection runs every minute (a supervised
-    task, "gc.full_pass", every memory.FULL_PASS_SECONDS)."""
+    task, "gc.full_pass", every memory.FULL_PASS_SECONDS). With warm_templates (`liveblog
+    serve` too), every template is compiled before the first request, not by it."""
     own_services = services is None if open_services is None else open_services
     svc = services or Services.build(settings)
 
@@ -164,6 +174,11 @@ def create_app(
         redact_invite_tokens_in_logs()
         if own_services:
             await svc.open()
+        if warm_templates:
+            # A page's first view after a start compiled its templates: the knowledge page's
+            # first load paid ~100-300 ms for them. Here, before the first request (and the
+            # freeze), off the loop so that the services' tasks run (docs/performance.md).
+            await asyncio.to_thread(compile_templates, app.state.templates.env)
         if freeze_gc:
             # Modules, templates, settings, the services: live for the whole process, yet every
             # full collection walked them again, and a full collection comes each time the heap

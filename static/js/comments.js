@@ -1,15 +1,31 @@
 // Comment threads, live: new, edited and removed comments arrive through the session's stream
 // (the same sequence numbers and resume as notes). On the live page the viewer's stream is
-// shared (viewer.js re-dispatches each change as "liveblog:change"); on a knowledge page this
-// script follows the stream itself, and shows its notes' likes and boosts as they change.
+// shared (viewer.js re-dispatches each change as "liveblog:change"); on every page of a
+// knowledge page (#knowledge-main: the first, with the thread, and the numbered ones after it)
+// this script follows the stream itself, and shows its notes' likes and boosts as they change.
 // Comment HTML is sanitised on the server; the rest is text.
 import { LiveStream } from "./stream.js";
 import { showReactions } from "./items.js";
 
 const box = document.getElementById("comments");
-if (box) start(box);
+const apply = box ? thread(box) : () => {};
+const own = document.getElementById("knowledge-main") || box;  // where the stream's position is
+if (box && document.getElementById("stream")) document.addEventListener("liveblog:change", (e) => apply(e.detail));
+else if (own) follow(own.dataset);
 
-function start(box) {
+function follow({ session, epoch, seq }) {
+  const stream = new LiveStream({ session, epoch, seq });
+  stream.addEventListener("change", (e) => {
+    apply(e.detail);
+    // The page's notes' likes and boosts on the fediverse follow the same stream.
+    const msg = e.detail;
+    const card = msg && msg.op === "note.reactions" ? document.getElementById(`item-${msg.item_id}`) : null;
+    if (card) showReactions(card, msg.likes, msg.boosts);
+  });
+  stream.start();
+}
+
+function thread(box) {
   const list = document.getElementById("comment-list");
   const count = document.getElementById("comment-count");
   const empty = document.getElementById("no-comments");
@@ -105,7 +121,7 @@ function start(box) {
     if (shown !== wasShown) setCount(shown ? 1 : -1);
   }
 
-  function apply(msg) {
+  return (msg) => {
     if (!msg || typeof msg.op !== "string") return;
     if (msg.op === "comment.created" && msg.comment) created(msg.comment);
     else if ((msg.op === "comment.updated" || msg.op === "comment.deleted") && msg.comment) updated(msg.comment);
@@ -113,19 +129,5 @@ function start(box) {
       const form = document.getElementById("comment-form");
       if (form) form.hidden = Boolean(msg.locked);
     }
-  }
-
-  if (document.getElementById("stream")) {
-    document.addEventListener("liveblog:change", (e) => apply(e.detail));
-    return;
-  }
-  const stream = new LiveStream({ session: box.dataset.session, epoch: box.dataset.epoch, seq: box.dataset.seq });
-  stream.addEventListener("change", (e) => {
-    apply(e.detail);
-    // The page's notes' likes and boosts on the fediverse follow the same stream.
-    const msg = e.detail;
-    const card = msg && msg.op === "note.reactions" ? document.getElementById(`item-${msg.item_id}`) : null;
-    if (card) showReactions(card, msg.likes, msg.boosts);
-  });
-  stream.start();
+  };
 }

@@ -4,6 +4,31 @@
 // or Escape never destroys anything by accident.
 
 let dialog = null;
+let ask = null;
+
+// A dialog (with a form method="dialog") as a question: ask() shows it and resolves true when it
+// closes through the button whose value is `yes`. The answer is taken as it closes (the form's
+// submit, Escape's cancel), not from its close event: Chromium fires that at the next frame,
+// which can come after a quick person asked the next question (b, Enter, b), whose listener
+// then took the old answer, or a "no" took a later yes. The note-taker's delete asks this way too.
+export function asker(box, yes) {
+  let answer = null;  // resolves the question on screen
+  const settle = (value) => {
+    const resolve = answer;
+    answer = null;
+    if (resolve) resolve(value);
+  };
+  box.querySelector("form").addEventListener("submit", (event) => settle(Boolean(event.submitter) && event.submitter.value === yes));
+  box.addEventListener("cancel", () => settle(false));
+  box.addEventListener("close", () => { if (!box.open) settle(box.returnValue === yes); });  // closed some other way
+  return () => {
+    settle(false);  // a question still open (not expected: the keys go to the dialog) is a no
+    box.returnValue = "";
+    const asked = new Promise((resolve) => { answer = resolve; });
+    box.showModal();
+    return asked;
+  };
+}
 
 function build() {
   dialog = document.createElement("dialog");
@@ -21,6 +46,7 @@ function build() {
   form.append(heading, detail, actions);
   dialog.append(form);
   document.body.append(dialog);
+  ask = asker(dialog, "yes");
 }
 
 export function confirmAction(question, yesLabel = "Yes", detail = "") {
@@ -30,12 +56,9 @@ export function confirmAction(question, yesLabel = "Yes", detail = "") {
   p.textContent = detail;
   p.hidden = !detail;
   dialog.querySelector(".confirm-yes").textContent = yesLabel;
-  dialog.returnValue = "";
-  dialog.showModal();
+  const asked = ask();
   dialog.querySelector("button[value=cancel]").focus();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
-  });
+  return asked;
 }
 
 const confirmed = new WeakSet();

@@ -10,6 +10,7 @@
 import { LiveStream } from "./stream.js";
 import { renderItem, localiseTimes, enableEmbeds, timeLabel } from "./items.js";
 import { Outbox } from "./outbox.js";
+import { asker } from "./confirm.js";
 import { renderPreview, setImageSource } from "./mdpreview.js";
 
 const root = document.getElementById("capture");
@@ -733,24 +734,22 @@ function submit() {
   enqueue(msg);
 }
 
-function askDelete(n) {
+const askDeleteDialog = asker(dialog, "delete");  // each question its own answer (confirm.js)
+
+async function askDelete(n) {
   if (!n) return;
   $("confirm-text").textContent = n.body;
   const returnFocus = document.activeElement;
-  dialog.returnValue = "";
-  dialog.showModal();
-  dialog.addEventListener("close", () => {
-    if (dialog.returnValue === "delete") {
-      if (editing) stopEditing(true);
-      enqueue({ type: "note.delete", client_id: uuid(), ...target(n) });
-      say("Note deleted.");
-      note.focus();
-    } else if (returnFocus && document.contains(returnFocus)) {
-      returnFocus.focus();
-    } else {
-      note.focus();
-    }
-  }, { once: true });
+  if (await askDeleteDialog()) {
+    if (editing) stopEditing(true);
+    enqueue({ type: "note.delete", client_id: uuid(), ...target(n) });
+    say("Note deleted.");
+    note.focus();
+  } else if (returnFocus && document.contains(returnFocus)) {
+    returnFocus.focus();
+  } else {
+    note.focus();
+  }
 }
 
 // Tab / Shift+Tab: indent or outdent every line the selection touches, two spaces per level.

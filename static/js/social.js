@@ -86,8 +86,16 @@ function renderQueue() {
   }));
 }
 
+// Reads can be answered out of order (a hint's and an action's, on a loaded server): an answer
+// older than the one shown is dropped, or a post just blocked or approved would wait again.
+let asked = 0;
+let shown = 0;
+
 async function refresh() {
+  const mine = ++asked;
   const data = await api("GET", `${base}/queue`);
+  if (mine < shown) return;
+  shown = mine;
   pending = data.pending;
   document.getElementById("social-mode").textContent = data.moderate
     ? "New posts wait here for a moderator." : "New posts go straight into the stream; remove any that should not be there.";

@@ -14,6 +14,7 @@ const PRECACHE = [
   "/static/js/outbox.js",
   "/static/js/stream.js",
   "/static/js/items.js",
+  "/static/js/confirm.js",
   "/static/css/liveblog.css",
   "/static/css/notetaker.css",
 ];

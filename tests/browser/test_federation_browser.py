@@ -223,17 +223,24 @@ def test_a_reply_from_the_fediverse_arrives_live_with_its_authors_avatar(
     assert shown_colour(page, "#comment-list img.comment-avatar") == list(avatar_colour("alice"))
 
 
+@pytest.mark.parametrize("later", [False, True], ids=["first page", "page 2"])
 def test_a_like_arriving_later_shows_on_the_open_knowledge_page(
-    browser_context: Any, server: ThreadServer, peer: Peer
+    browser_context: Any, server: ThreadServer, peer: Peer, later: bool
 ) -> None:
+    """On its first page and on the numbered pages after it, which follow the stream too."""
+    from tests.browser.test_long_sessions import add_notes
+
+    earlier = add_notes(server, 50) if later else []  # the first page's notes: the next is on page 2
     item_id, note = published(server, peer, "Stomata close at noon")
+    assert item_id > max(earlier, default=0)
 
     async def end(svc: Services) -> None:
         await svc.programme.set_state(server.session_id, "ended")
 
     server.call(end)
+    url = f"/archive/sessions/{server.session_id}" + ("/page/2" if later else "")
     page = browser_context().new_page()
-    page.goto(f"/archive/sessions/{server.session_id}")
+    page.goto(url)
     card = page.locator(f"#item-{item_id}")
     expect(card).to_contain_text("Stomata close at noon")
     expect(card.locator(".item-reactions")).to_have_count(0)
@@ -241,3 +248,12 @@ def test_a_like_arriving_later_shows_on_the_open_knowledge_page(
     send(server, peer, {"id": f"{alice}/boosts/9", "type": "Announce", "actor": alice, "object": note})
     expect(card.locator(".item-reactions")).to_match_aria_snapshot("- paragraph: 1 boost on the fediverse")
     expect(card.locator(".item-reactions [aria-hidden=true]")).to_have_text("⟳ 1")
+    send(server, peer, {"id": f"{alice}/likes/9", "type": "Like", "actor": alice, "object": note})
+    expect(card.locator(".item-reactions [aria-hidden=true]")).to_have_text("♥ 1 · ⟳ 1")
+    # The same line as the server renders for the page loaded now.
+    live_html = card.locator(".item-reactions").evaluate("(el) => el.outerHTML")
+    fresh = browser_context().new_page()
+    fresh.goto(url)
+    line = fresh.locator(f"#item-{item_id} .item-reactions")
+    expect(line).to_have_count(1)
+    assert line.evaluate("(el) => el.outerHTML") == live_html

@@ -424,3 +424,31 @@ def test_a_reload_while_offline_never_brings_back_a_deleted_note(
         lambda: [i.body for i in server.items()] == ["Keep this one"], message="the offline delete"
     )
     expect(page.locator("#items")).not_to_contain_text("Deleted while")
+
+
+def test_keep_it_then_delete_another_at_once_deletes_only_the_other(
+    server: ThreadServer, browser_context: Any
+) -> None:
+    """ "Keep it" for one note, then at once (before the page's next frame, where Chromium fires
+    the dialog's close event) Delete for another: each question gets its own answer. Before, both
+    listeners took the answer the dialog held at that frame: the kept note was deleted too."""
+    page = open_notetaker(browser_context(), server)
+    for text in ("Keep this note", "Delete this note"):
+        post(page, text)
+        expect(saved(page, text)).to_have_count(1)
+    by_body = {i.body: i.id for i in server.items()}
+    page.evaluate(
+        """([kept, deleted]) => {
+          const dialog = document.getElementById("confirm-delete");
+          const answer = (name) => [...dialog.querySelectorAll("button")].find((b) => b.textContent === name).click();
+          document.querySelector(`#item-${kept} button[data-action=delete]`).click();
+          answer("Keep it");
+          document.querySelector(`#item-${deleted} button[data-action=delete]`).click();
+          answer("Delete");
+        }""",
+        [by_body["Keep this note"], by_body["Delete this note"]],
+    )
+    # The deletes go out in the order asked: once the second is stored, a first would be too.
+    server.wait_for(lambda: "Delete this note" not in [i.body for i in server.items()], message="the delete")
+    assert [i.body for i in server.items()] == ["Keep this note"]
+    expect(page.locator(f"#item-{by_body['Keep this note']}")).to_have_count(1)
