@@ -565,3 +565,45 @@ async def test_a_revocation_whose_message_is_lost_closes_the_socket_elsewhere_at
         reconnects = c.b_fanout.reconnects
         await assert_revoked_and_closed(c.ws)
         assert c.b_fanout.connected and c.b_fanout.reconnects == reconnects  # no reconnect needed
+
+
+async def test_what_a_process_queued_for_the_others_is_sent_before_it_closes(
+    redis_server: RedisServer,
+) -> None:
+    """`liveblog import` restores an event and signals the servers (feeds.retarget) just before it
+    exits: the message must reach Redis, not die in the publisher's queue when the process
+    closes its services a moment later."""
+    import redis.asyncio as aioredis
+
+    from liveblog.lifecycle import Supervisor
+    from liveblog.streams.fanout import CHANNEL, RedisFanout
+    from liveblog.streams.hub import StreamHub
+
+    async def nothing(*args: Any) -> Any:
+        raise AssertionError("no session is watched here")
+
+    listener = aioredis.from_url(redis_server.url)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(CHANNEL)
+    assert (await pubsub.get_message(timeout=5) or {}).get("type") == "subscribe"
+    supervisor = Supervisor()
+    fanout = RedisFanout(
+        redis_server.url, StreamHub(load_head=nothing, load_changes=nothing), secret_key="a test key"
+    )
+    try:
+        await fanout.open(supervisor)
+        for _ in range(3):
+            fanout.send_signal("feeds.retarget")
+        await fanout.close()  # at once, as a command's services close after its work
+        await supervisor.close()
+        received = []
+        async with asyncio.timeout(5):
+            while len(received) < 3:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    received.append(json.loads(message["data"])["sig"])
+        assert received == ["feeds.retarget"] * 3
+    finally:
+        await supervisor.close()
+        await pubsub.aclose()
+        await listener.aclose()

@@ -55,6 +55,7 @@ MAX_BACKOFF = 1.0
 MAX_OUTBOX = 50_000
 # How long `open` waits for the first subscription before serving anyway (health stays red).
 OPEN_TIMEOUT = 10.0
+CLOSE_FLUSH_TIMEOUT = 2.0  # how long close waits for the publisher to send what is queued
 
 
 class SecretKeyMismatch(ConfigError):
@@ -130,6 +131,13 @@ class RedisFanout:
                 await self._subscribed.wait()
 
     async def close(self) -> None:
+        # What this process queued for the others just before closing (a command's last signal,
+        # the changes of its last commit) is sent first, if Redis answers within the timeout:
+        # the publisher task runs until the supervisor stops it, after the components close.
+        if self._redis is not None and self.connected:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_FLUSH_TIMEOUT):
+                    await self._outbox.join()
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -167,9 +175,14 @@ class RedisFanout:
 
     # -- publishing ------------------------------------------------------------------------------
 
+    def _done(self, n: int) -> None:
+        for _ in range(n):
+            self._outbox.task_done()
+
     def _put(self, message: dict[str, Any]) -> None:
         if self._outbox.qsize() >= MAX_OUTBOX:
             self._outbox.get_nowait()
+            self._outbox.task_done()
             self.dropped += 1
         self._outbox.put_nowait(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
 
@@ -202,12 +215,14 @@ class RedisFanout:
                     await pipe.execute()
                 self.published += len(batch)
                 backoff = FIRST_BACKOFF
+                self._done(len(batch))
             except (RedisError, OSError) as exc:
                 # Dropped, not retried: the others fill these from storage (gap or resync), and
                 # retrying would reorder them behind newer ones.
                 self.publish_failures += 1
                 self.last_error = f"publish: {type(exc).__name__}: {exc}"
                 log.warning("publishing %d changes to Redis failed: %s", len(batch), exc)
+                self._done(len(batch))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
