@@ -172,13 +172,15 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sockets.quiet_invalid_utf8_frames()  # after the server configured its loggers
         redact_invite_tokens_in_logs()
-        if own_services:
-            await svc.open()
         if warm_templates:
             # A page's first view after a start compiled its templates: the knowledge page's
             # first load paid ~100-300 ms for them. Here, before the first request (and the
-            # freeze), off the loop so that the services' tasks run (docs/performance.md).
+            # freeze), and before the services open: their tasks start work at once (a restarted
+            # server's fediverse deliveries, whose receivers fetch our keys back while we are not
+            # listening yet; test_federation_durability), so start-up must not pause after them.
             await asyncio.to_thread(compile_templates, app.state.templates.env)
+        if own_services:
+            await svc.open()
         if freeze_gc:
             # Modules, templates, settings, the services: live for the whole process, yet every
             # full collection walked them again, and a full collection comes each time the heap
