@@ -135,7 +135,8 @@ def plain_html(text: str) -> str | None:
             return None
         if "0" <= first <= "9" and _LIST_START.match(line):
             return None
-        if _MAY_LINK.search(line) and _md.linkify.pretest(line):  # the link finder's test, per line
+        linkify = _md.linkify
+        if linkify is not None and _MAY_LINK.search(line) and linkify.pretest(line):  # per line, as it runs
             return None
     # As the sanitiser writes what Markdown makes of it; there is nothing to sanitise, as no "<", ">"
     # or "&" got this far (tests/test_text.py compares this with the full path).
