@@ -58,3 +58,97 @@ def test_video_and_slide_links_become_click_to_load_embeds() -> None:
     assert embeds[0]["player"] == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
     assert embeds[2]["player"] == "https://player.vimeo.com/video/76979871"
     assert embeds[3]["player"] == ""
+
+
+# -- plain text's short cut: the same HTML as the full Markdown path ------------------------------
+
+# Letters, punctuation and spaces that mean something somewhere in Markdown or to the link finder,
+# mixed with plain words, so that both the short cut and the full path are exercised.
+_PIECES = [
+    *"abcxyzABC019 ",
+    *" \n\n  ",
+    *",.;:?!'\"()%=/+@$-",
+    *"#>*_`~|[]<>&\\{}^\t\r\x00",
+    *"\u00a0\u2028\u200b\u3000\ufeff\u00e9\u2014\u201c\u2026\U0001f600\u0663",
+    "http://",
+    "https://x.org",
+    "mailto:",
+    "ftp:",
+    "//",
+    "www.",
+    "localhost",
+    "LocalHost:8000",
+    "example.com",
+    ".de",
+    ".io ",
+    "a@b.co",
+    "1. ",
+    "2) ",
+    "- ",
+    "+ ",
+    "==",
+    "--",
+    "    ",
+    "Ada says ",
+    "40% faster",
+]
+
+
+def _full_markdown(text: str) -> str:
+    from liveblog.text import _md, _plain_text, sanitise
+
+    tokens = _md.parse(text)
+    return sanitise(_md.renderer.render(tokens, _md.options, {"fallback_alt": _plain_text(tokens)}))
+
+
+def test_plain_text_takes_the_short_cut_and_renders_as_markdown_would() -> None:
+    import random
+
+    from liveblog.text import plain_html
+
+    plain = [
+        "Ada: the new compiler is 40% faster, since v3.2 (beta). Really?",
+        "bench t=1733600000000 xxxxxxxx",
+        'She said "ship it" and they did!\nSecond line, same paragraph',
+        "Café \u2014 \u201cquoted\u201d \U0001f600",
+        "2026 was the year",
+    ]
+    for text in plain:
+        assert plain_html(text) is not None, text
+        assert render_markdown(text) == _full_markdown(text), text
+    rng = random.Random(22)
+    shortcut = 0
+    for _ in range(30_000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
+        fast = plain_html(text)
+        if fast is not None:
+            shortcut += 1
+            assert render_markdown(text) == _full_markdown(text), repr(text)
+    assert shortcut > 1_000  # the comparison above was made often enough to mean something
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a=b.com",
+        "see example.com",
+        "mail a@b.co",
+        "go to http://x.org",
+        "served from localhost",
+        "x\n==",
+        "1. one",
+        "3) three",
+        "- item",
+        "  indented",
+        "trailing  \nbreak",
+        "a\n\nb",
+        "**bold**",
+        "a\u00a0",
+        "",
+    ],
+)
+def test_text_that_may_mean_more_takes_the_full_markdown_path(text: str) -> None:
+    from liveblog.text import plain_html
+
+    assert plain_html(text) is None
+    assert render_markdown(text) == _full_markdown(text)

@@ -405,11 +405,17 @@ class StreamOps(OpsBase):
     ) -> tuple[Item, Change]:
         now = utcnow()
         sort_at = min(typed_at, now)  # a fast client clock must not push a note above later ones
+        # The session's next seq first, then the item stamped with it as it is inserted: one
+        # statement fewer than inserting and then stamping (as _record_item_change does for edits).
         try:
-            item_id = await self.db.fetch_value(
+            seq = await self.next_seq(session_id)
+        except NotFound:
+            raise NotFound(f"no session {session_id!r}", code="unknown_session") from None
+        try:
+            row = await self.db.fetch_one(
                 "INSERT INTO items (session_id, kind, client_id, author, author_ref, body, html, key_point, data,"
                 " typed_at, received_at, sort_at, updated_at, deleted, version, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, 0) RETURNING id",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, ?) RETURNING *",
                 (
                     session_id,
                     kind,
@@ -424,13 +430,16 @@ class StreamOps(OpsBase):
                     now,
                     sort_at,
                     now,
+                    seq,
                 ),
             )
-        except ForeignKeyViolation:  # the interface speaks domain errors, not a driver's
-            raise NotFound(f"no session {session_id!r}", code="unknown_session") from None
-        except UniqueViolation:
+        except UniqueViolation:  # the interface speaks domain errors, not a driver's
             raise Conflict(f"client_id {client_id!r} is already used", code="client_id_conflict") from None
-        return await self._record_item_change(session_id, int(item_id), "item.created")
+        assert row is not None
+        item = item_of(row)
+        return item, await self.store_change(
+            session_id, seq, "item.created", item.id, await item_change_fields(self.db, item)
+        )
 
     async def update_item(
         self, item_id: int, fields: dict[str, Any], *, op: str = "item.updated"
