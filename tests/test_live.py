@@ -515,3 +515,41 @@ async def test_capture_over_http_for_scripts(live: LiveServer, seeded: Seed) -> 
     assert again.json()["duplicate"] is True and again.json()["item_id"] == first.json()["item_id"]
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
     assert anon.status_code == 401
+
+
+async def test_a_note_not_committed_in_time_is_answered_with_an_error_and_its_resend_as_a_duplicate(
+    tmp_path: Any,
+) -> None:
+    import sqlite3
+
+    from liveblog.services import Services
+
+    path = tmp_path / "slow.sqlite3"
+    settings = make_settings(tmp_path, database={"path": str(path), "write_timeout_seconds": 1})
+    services = Services.build(settings)
+    await services.open()
+    try:
+        s = await seed(services)
+        async with run_server(settings, services) as live:
+            url = f"{live.ws_url}/ws/v1/sessions/{s.session_id}/capture"
+            async with await connect(url, token=s.token) as ws:
+                await recv_type(ws, "synced")
+                # Another process holds the write lock: the writer waits for it (busy_timeout).
+                holder = sqlite3.connect(path, isolation_level=None)
+                holder.execute("BEGIN IMMEDIATE")
+                try:
+                    await send(ws, {"type": "note.create", "client_id": "n1", "body": "hello"})
+                    await send(ws, {"type": "note.create", "client_id": "n2", "body": "again"})
+                    first = await recv_type(ws, "error", timeout=10)
+                    second = await recv_type(ws, "error", timeout=10)
+                finally:
+                    holder.execute("ROLLBACK")
+                    holder.close()
+                assert (first["code"], first["client_id"]) == ("unavailable", "n1")
+                assert (second["code"], second["client_id"]) == ("unavailable", "n2")
+                # The writes were queued and commit once the lock is free: resends are duplicates.
+                await send(ws, {"type": "note.create", "client_id": "n1", "body": "hello"})
+                ack = await recv_type(ws, "ack", timeout=15)
+                assert ack["client_id"] == "n1" and ack["duplicate"] is True
+    finally:
+        await services.close()

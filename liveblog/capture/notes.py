@@ -20,7 +20,7 @@ from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound
 from liveblog.metrics import CAPTURE_SECONDS
 from liveblog.models import Account, Ack, Invite, Session, utcnow
 from liveblog.settings import LimitSettings
-from liveblog.storage import Store, Tx
+from liveblog.storage import Op, Store, Tx
 from liveblog.text import find_embeds, find_media, plural, render_markdown
 
 
@@ -81,11 +81,19 @@ class NoteCapture:
     async def handle(self, session_id: str, author: Author, message: Any) -> Ack:
         """Apply one capture message; returns the acknowledgement once it is on disk."""
         started = time.monotonic()
-        ack = await self._handle(session_id, author, message)
+        ack = await self.db.write(await self._op(session_id, author, message))
         CAPTURE_SECONDS.observe(time.monotonic() - started)
         return ack
 
-    async def _handle(self, session_id: str, author: Author, message: Any) -> Ack:
+    async def submit(self, session_id: str, author: Author, message: Any) -> asyncio.Future[Ack]:
+        """Check one capture message and queue its write; the future is its acknowledgement,
+        answered once it is on disk. Suspends only to render a long body or for room in the
+        writer's queue, so a socket that awaits this for each message in turn queues them in
+        order. A message the checks refuse raises here. The caller bounds its wait for the
+        future (the database's write timeout) and observes CAPTURE_SECONDS."""
+        return await self.db.enqueue(await self._op(session_id, author, message))
+
+    async def _op(self, session_id: str, author: Author, message: Any) -> Op[Ack]:
         parsed = capture_message(message, note_bytes=self.limits.note_bytes)
         # The fingerprint is of the message as sent, as it always was: stored client ids from
         # before must still recognise their resends.
@@ -99,19 +107,17 @@ class NoteCapture:
                 fields.update(body=parsed.body, html=html, data=data)
             if parsed.key_point is not None:
                 fields["key_point"] = parsed.key_point
-            return await self._change(
+            return self._change(
                 session_id, author, parsed.client_id, parsed.target, fp, fields, "item.updated"
             )
         # A deleted note's text goes: the person who deleted it meant it to.
         fields = {"deleted": True, "body": "", "html": "", "data": {}}
-        return await self._change(
-            session_id, author, parsed.client_id, parsed.target, fp, fields, "item.deleted"
-        )
+        return self._change(session_id, author, parsed.client_id, parsed.target, fp, fields, "item.deleted")
 
     # Each op first looks for its client id (a resend), then checks, then writes: a check
     # that fails has written nothing.
 
-    async def _create(self, session_id: str, author: Author, note: NoteCreate, fp: str) -> Ack:
+    async def _create(self, session_id: str, author: Author, note: NoteCreate, fp: str) -> Op[Ack]:
         cid, body, typed_at = note.client_id, note.body, note.typed_at
         html, data = await render_note(body)
 
@@ -134,7 +140,7 @@ class NoteCapture:
             )
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
-        return await self.db.write(op)
+        return op
 
     @staticmethod
     async def _target(tx: Tx, session_id: str, author: Author, target: int | str) -> int:
@@ -154,7 +160,7 @@ class NoteCapture:
             raise Forbidden("you can change only your own notes", code="not_your_note")
         return item.id
 
-    async def _change(
+    def _change(
         self,
         session_id: str,
         author: Author,
@@ -163,8 +169,8 @@ class NoteCapture:
         fp: str,
         fields: dict[str, Any],
         op_name: str,
-    ) -> Ack:
-        """Apply an edit or a deletion to an existing note, once per client id."""
+    ) -> Op[Ack]:
+        """An edit or a deletion of an existing note, applied once per client id."""
 
         async def op(tx: Tx) -> Ack:
             done = await _already_done(tx, session_id, cid, fp)
@@ -186,7 +192,7 @@ class NoteCapture:
                 )
             return await _remember(tx, session_id, cid, fp, Ack(cid, item.id, change.seq))
 
-        return await self.db.write(op)
+        return op
 
 
 async def _already_done(tx: Tx, session_id: str, cid: str, fp: str) -> Ack | None:

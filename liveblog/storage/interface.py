@@ -15,6 +15,7 @@ database (`next_seq`), never predicted, so they stay contiguous under concurrent
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -750,6 +751,11 @@ class Store(Protocol):
 
     async def write(self, op: Op[T], *, timeout: float | None = None) -> T:
         """Run op in a write transaction; returns once it is durable and its changes published."""
+        ...
+
+    async def enqueue(self, op: Op[T], *, timeout: float | None = None) -> asyncio.Future[T]:
+        """Queue op; its future is answered once it is durable and its changes published (or it
+        failed). Suspends only for room in the queue; the caller bounds its wait for the future."""
         ...
 
     async def read(

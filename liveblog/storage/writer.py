@@ -103,20 +103,35 @@ class GroupCommitWriter:
 
         Past the timeout the caller gets Unavailable, but the op stays queued and may still
         commit (it cannot be taken back safely once queued)."""
-        if self._writer_task is None or self._writer_task.done():
-            raise Unavailable("the database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
-                await self._room.acquire()
-                if self._closing:  # queued behind the stop marker, it would never run: refuse instead
-                    self._room.release()
-                    raise Unavailable("the database is closing")
-                self._jobs.put_nowait(Job(op, future))
-                # shield: a caller that goes away (a dropped websocket) must not cancel a write under way.
-                return await asyncio.shield(future)
+                # A caller that goes away (a dropped websocket) cancels only its wait: the op,
+                # once queued, runs and commits; its cancelled future is then left unanswered.
+                return await (await self.enqueue(op))
         except TimeoutError:
             raise Unavailable("the database did not commit in time; try again shortly") from None
+
+    async def enqueue(self, op: Op[T], *, timeout: float | None = None) -> asyncio.Future[T]:
+        """Queue op and return its future, answered once it is committed (and its changes
+        published) or has failed. Suspends only while the queue is full (backpressure), for at
+        most the write timeout; the caller bounds its own wait for the future. Capture uses this
+        to keep no task per note (docs/performance.md, "The note's own cost")."""
+        if self._writer_task is None or self._writer_task.done():
+            raise Unavailable("the database writer is not running")
+        if self._room.locked():
+            try:
+                async with asyncio.timeout(timeout if timeout is not None else self.write_timeout):
+                    await self._room.acquire()
+            except TimeoutError:
+                raise Unavailable("the database did not commit in time; try again shortly") from None
+        else:
+            await self._room.acquire()  # there is room: returns without suspending
+        if self._closing:  # queued behind the stop marker, it would never run: refuse instead
+            self._room.release()
+            raise Unavailable("the database is closing")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait(Job(op, future))
+        return future
 
     async def _supervised_writer(self) -> None:
         """Run the write loop; if it fails (a bug, never an op's own error), log it, fail the

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +20,8 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from liveblog.access.sockets import invite_key
 from liveblog.capture.notes import Author
-from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized
+from liveblog.errors import Forbidden, LiveblogError, NotFound, Unauthorized, Unavailable
+from liveblog.metrics import CAPTURE_SECONDS
 from liveblog.models import Ack, Invite
 from liveblog.services import Services
 from liveblog.streams.hub import Outlet, ReloadRequired
@@ -264,53 +266,129 @@ async def _next_message(ws: WebSocket, outlet: Outlet) -> dict[str, Any] | None:
     return None
 
 
+class _Acks:
+    """A capture socket's messages in flight, answered in the order they came in (the writer
+    commits them in that order too). Each write's future is answered by the writer after its
+    commit; its done callback writes the ack, with no task per note or per socket. One timer per
+    socket, re-armed only when it fires, bounds the wait for the oldest: past the database's
+    write timeout the note-taker is told to resend (the write may still commit: the resend is
+    then answered as a duplicate)."""
+
+    def __init__(self, outlet: Outlet, timeout: float) -> None:
+        self.outlet = outlet
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        # (client id, the write's future or the error that refused the message, started, deadline)
+        self.entries: deque[tuple[str | None, asyncio.Future[Ack] | Exception, float, float]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+        self.waiter: asyncio.Future[None] | None = None  # the reading side, waiting for room or the end
+        self.closed = False
+
+    def add(self, client_id: str | None, outcome: asyncio.Future[Ack] | Exception, started: float) -> None:
+        self.entries.append((client_id, outcome, started, self.loop.time() + self.timeout))
+        if isinstance(outcome, asyncio.Future):
+            outcome.add_done_callback(self._done)
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.entries[0][3], self._expire)
+        self._flush()
+
+    def _done(self, future: asyncio.Future[Ack]) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved: a write answered after its wait timed out logs nothing
+        self._flush()
+
+    def _flush(self) -> None:
+        """Answer the oldest messages whose outcome is known, in order."""
+        entries = self.entries
+        while entries and not self.closed:
+            client_id, outcome, started, _ = entries[0]
+            if isinstance(outcome, asyncio.Future):
+                if not outcome.done():
+                    break
+                if outcome.cancelled():
+                    self._answer(client_id, asyncio.CancelledError(), started)
+                elif outcome.exception() is not None:
+                    self._answer(client_id, outcome.exception(), started)
+                else:
+                    self._answer(client_id, outcome.result(), started)
+            else:
+                self._answer(client_id, outcome, started)
+            entries.popleft()
+            self._wake()
+
+    def _answer(self, client_id: str | None, outcome: Ack | BaseException | None, started: float) -> None:
+        if isinstance(outcome, Ack):
+            CAPTURE_SECONDS.observe(time.monotonic() - started)
+            reply(self.outlet, outcome.to_wire())
+        elif isinstance(outcome, LiveblogError):
+            reply(
+                self.outlet,
+                error_message(outcome.code, outcome.message, client_id=client_id, field=outcome.field),
+            )
+        else:
+            log.error("capture failed", exc_info=outcome)
+            reply(
+                self.outlet,
+                error_message(
+                    "internal", "the server failed to save this; send it again", client_id=client_id
+                ),
+            )
+
+    def _expire(self) -> None:
+        """The timer: the oldest messages past their deadline are answered as not committed in time."""
+        self.timer = None
+        now = self.loop.time()
+        while self.entries and not self.closed and self.entries[0][3] <= now:
+            client_id, _, started, _ = self.entries.popleft()
+            self._answer(
+                client_id, Unavailable("the database did not commit in time; try again shortly"), started
+            )
+            self._wake()
+            self._flush()
+        if self.entries and not self.closed:
+            self.timer = self.loop.call_at(self.entries[0][3], self._expire)
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def until(self, at_most: int) -> None:
+        """Wait until at most `at_most` messages are unanswered (each is, by its deadline)."""
+        async with asyncio.timeout(self.timeout + 5):
+            while len(self.entries) > at_most and not self.closed:
+                self.waiter = self.loop.create_future()
+                await self.waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 async def _capture_loop(
     ws: WebSocket, outlet: Outlet, services: Services, session_id: str, author: Author
 ) -> None:
-    in_flight: deque[tuple[str | None, asyncio.Task[Ack]]] = deque()
-    wakeup = asyncio.Event()
-
-    async def acker() -> None:
-        # Acks go out in the order messages came in; the writer commits them in that order too.
-        while True:
-            while not in_flight:
-                wakeup.clear()
-                await wakeup.wait()
-            client_id, task = in_flight[0]
-            try:
-                ack = await task
-                reply(outlet, ack.to_wire())
-            except LiveblogError as exc:
-                reply(outlet, error_message(exc.code, exc.message, client_id=client_id, field=exc.field))
-            except Exception:
-                log.exception("capture failed")
-                reply(
-                    outlet,
-                    error_message(
-                        "internal", "the server failed to save this; send it again", client_id=client_id
-                    ),
-                )
-            in_flight.popleft()
-            wakeup.set()
-
-    acker_task = asyncio.create_task(acker())
+    acks = _Acks(outlet, services.settings.database.write_timeout_seconds)
     try:
         while True:
-            while len(in_flight) >= MAX_IN_FLIGHT:
-                wakeup.clear()
-                await wakeup.wait()
+            if len(acks.entries) >= MAX_IN_FLIGHT:
+                await acks.until(MAX_IN_FLIGHT - 1)
             message = await _next_message(ws, outlet)
             if message is None:
                 break
             cid = message.get("client_id") if isinstance(message.get("client_id"), str) else None
-            # The task runs synchronously up to queueing its write, so writes keep arrival order.
-            task = asyncio.ensure_future(services.notes.handle(session_id, author, message))
-            in_flight.append((cid, task))
-            wakeup.set()
-        # The peer went away: let what was received be written (the writes are shielded anyway).
-        if in_flight:
-            await asyncio.gather(*(t for _, t in in_flight), return_exceptions=True)
+            started = time.monotonic()
+            outcome: asyncio.Future[Ack] | Exception
+            try:
+                # Awaited in turn, so the writes queue in the order the messages came in; it
+                # suspends only to render a long note or for room in the writer's queue.
+                outcome = await services.notes.submit(session_id, author, message)
+            except Exception as exc:
+                outcome = exc
+            acks.add(cid, outcome, started)
+        # The peer went away: its writes are queued and commit anyway; answer what can be.
+        with contextlib.suppress(TimeoutError):
+            await acks.until(0)
     finally:
-        acker_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await acker_task
+        acks.close()
