@@ -67,6 +67,12 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 # On shutdown, a peer gets this long to take what is buffered for it and answer the 1012 (under
 # uvicorn's timeout_graceful_shutdown, liveblog.cli.GRACEFUL_SECONDS).
 SHUTDOWN_GRACE_SECONDS = 1.0
+# Messages the app has not taken yet at which the connection stops reading (uvicorn stops at one).
+# Two, so that an app waiting in receive() takes each message as it comes while the socket stays
+# readable: pausing and resuming it for every message cost two epoll_ctl calls per note on the
+# capture socket (docs/performance.md, "The note's own cost"). Memory stays bounded: two messages
+# of at most ws_max_size, plus what one read held.
+INBOX_MESSAGES = 2
 _PING = b"\x89\x04"  # a ping frame with a 4-byte payload follows
 
 
@@ -393,7 +399,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
             finally:
                 self.waiter = None
         message = self.inbox.pop(0)
-        if self.read_paused and not self.inbox and not self.disconnected:
+        if self.read_paused and len(self.inbox) < INBOX_MESSAGES and not self.disconnected:
             self.read_paused = False
             self.transport.resume_reading()
         return message
@@ -634,8 +640,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
             self._deliver({"type": "websocket.receive", "text": text})
         else:
             self._deliver({"type": "websocket.receive", "bytes": data})
-        # One message at a time: stop reading until the app has taken it (as uvicorn does).
-        if not self.read_paused and self.on_message is None:
+        # Stop reading while the app has INBOX_MESSAGES messages it has not taken.
+        if not self.read_paused and self.on_message is None and len(self.inbox) >= INBOX_MESSAGES:
             self.read_paused = True
             self.transport.pause_reading()
 
