@@ -177,6 +177,24 @@ async def test_one_failing_op_rolls_back_only_itself_and_the_batch_commits_once(
     assert sorted(seq for _, seq in outcomes[0:3:2]) == [1, 2]  # type: ignore[misc]
 
 
+async def test_a_failing_op_alone_in_its_batch_rolls_back_everything_it_wrote(store: Store) -> None:
+    # A batch of one op runs without a savepoint on SQLite: its transaction is rolled back
+    # instead, which must take back exactly what the savepoint would have (claim, item, seq).
+    sid = await seed(store)
+
+    async def bad(tx: Unit) -> None:
+        await note_op(sid, "bad")(tx)
+        raise Conflict("refused after writing", code="test_refusal")
+
+    with pytest.raises(Conflict):
+        await store.write(bad)
+    assert await store.read(lambda r: r.list_items(sid)) == []
+    # The client id was not claimed, the seq not taken: both are free for the next write.
+    _, seq = await store.write(note_op(sid, "bad"))
+    assert seq == 1  # not -1 (a resend of a claimed id), not 2 (a hole in the stream)
+    assert [i.client_id for i in await store.read(lambda r: r.list_items(sid))] == ["bad"]
+
+
 async def test_a_changes_stored_text_is_exactly_its_published_payload(store: Store) -> None:
     # Resumes send the stored text, live viewers the published payload: they must be the same
     # bytes (the PostgreSQL insert_item builds the text inside its one statement).

@@ -191,7 +191,8 @@ class Database(GroupCommitWriter):
     # -- writes: GroupCommitWriter (storage/writer.py) runs the queue; a batch runs here --------
 
     def _batch_sync(self, ops: list[Op[Any]]) -> list[tuple[bool, Any, SqliteUnit]]:
-        """In the writer thread: BEGIN, each op in its own SAVEPOINT, one COMMIT.
+        """In the writer thread: BEGIN, each op in its own SAVEPOINT (an op alone in its batch: in
+        the transaction itself, `_alone_sync`), one COMMIT.
 
         An op that raises is rolled back to its savepoint alone: the rest of the batch still
         commits, once. Returns (ok, result or exception, unit) per op."""
@@ -199,6 +200,8 @@ class Database(GroupCommitWriter):
         assert conn is not None
         db = SqliteSql(conn)
         conn.execute("BEGIN IMMEDIATE")
+        if len(ops) == 1:
+            return self._alone_sync(conn, db, ops[0])
         try:
             done: list[tuple[bool, Any, SqliteUnit]] = []
             for op in ops:
@@ -219,6 +222,29 @@ class Database(GroupCommitWriter):
                 conn.execute("ROLLBACK")
             raise
         return done
+
+    @staticmethod
+    def _alone_sync(
+        conn: sqlite3.Connection, db: SqliteSql, op: Op[Any]
+    ) -> list[tuple[bool, Any, SqliteUnit]]:
+        """A batch of one op (a note at a time, the common case): its transaction is its
+        savepoint. If it raises, ROLLBACK takes back exactly what ROLLBACK TO would have, and
+        nothing is committed; SAVEPOINT and RELEASE, two statements per note, are saved. (If
+        SQLite had already rolled the transaction back, ROLLBACK fails as ROLLBACK TO would have,
+        and the batch fails the same way.)"""
+        unit = SqliteUnit(db)
+        try:
+            try:
+                result = run_now(op(unit))
+            except Exception as exc:
+                conn.execute("ROLLBACK")
+                return [(False, exc, unit)]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return [(True, result, unit)]
 
     async def _run_batch(self, batch: list[Job]) -> None:
         loop = asyncio.get_running_loop()
