@@ -183,9 +183,8 @@ class Services:
     archive: Archive
     comments: Comments
     readers: Readers
-    imports: (
-        ProgrammeImport  # programme files (frab, pretalx, iCalendar): docs/programme.md; exports restored
-    )
+    # programme files (frab, pretalx, iCalendar: docs/programme.md), and exports restored
+    imports: ProgrammeImport
     answers: SpeakerAnswers  # questions answered after the talk: docs/archive.md
     proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
     federation: Federation | None = None  # events and sessions as fediverse accounts (None: off)
