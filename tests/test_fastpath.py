@@ -553,7 +553,7 @@ def test_serve_runs_a_full_collection_every_minute_under_its_supervisor(
     are reference cycles) held pymalloc's arenas. `liveblog serve` runs one every
     FULL_PASS_SECONDS itself, as a supervised task /healthz shows."""
     import gc
-    import time
+    import threading
 
     import uvicorn
     from starlette.testclient import TestClient
@@ -567,22 +567,31 @@ def test_serve_runs_a_full_collection_every_minute_under_its_supervisor(
     monkeypatch.setattr(memory, "FULL_PASS_SECONDS", 0.05)
     seen: dict[str, Any] = {}
 
+    passes: list[int] = []
+    three = threading.Event()
+
+    def counted(phase: str, info: dict[str, int]) -> None:  # gc.callbacks: each collection
+        if phase == "stop" and info["generation"] == 2 and seen.get("counting"):
+            passes.append(1)
+            if len(passes) >= 3:
+                three.set()
+
     def run(app: Any, **options: Any) -> None:  # uvicorn.run, as far as the lifespan
         with TestClient(app) as client:
-            before = gc.get_stats()[2]["collections"]
-            deadline = time.monotonic() + 10
-            # The collector's own passes are off: only the server's own can be counted here.
-            while gc.get_stats()[2]["collections"] - before < 3 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            seen["passes"] = gc.get_stats()[2]["collections"] - before
+            # The collector's own passes are off: only the server's own are counted here.
+            seen["counting"] = True
+            three.wait(10)
+            seen["passes"] = len(passes)
             seen["task"] = client.get("/healthz").json()["tasks"].get("gc.full_pass")
 
     monkeypatch.setattr(uvicorn, "run", run)
     gc.unfreeze()
     gc.disable()
+    gc.callbacks.append(counted)
     try:
         assert main(["--config", str(config), "serve"]) == 0
     finally:
+        gc.callbacks.remove(counted)
         gc.enable()
         gc.unfreeze()
     assert seen["passes"] >= 3
