@@ -808,6 +808,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, help="load-generator processes (default 2)")
     p.add_argument("--window", type=float, help="measured seconds of notes per fan-out scenario")
     p.add_argument(
+        "--rate", type=float, help="notes per second during fan-out (default 10; more to saturate a core)"
+    )
+    p.add_argument(
         "--liveblog-src",
         help="directory holding another copy of the liveblog package to serve (a prototype fix)",
     )
@@ -833,6 +836,8 @@ def main(argv: list[str] | None = None) -> int:
         profile.workers = args.workers
     if args.window:
         profile.window = args.window
+    if args.rate:
+        profile.rate = args.rate
     if args.storm_viewers:
         profile.storm_viewers = args.storm_viewers
     if args.quiet_wait is not None:
