@@ -177,6 +177,39 @@ async def test_one_failing_op_rolls_back_only_itself_and_the_batch_commits_once(
     assert sorted(seq for _, seq in outcomes[0:3:2]) == [1, 2]  # type: ignore[misc]
 
 
+async def test_a_batch_is_published_in_one_call_in_order_without_its_failed_ops(store: Store) -> None:
+    # Each call is a fan-out pass: notes committed together must go to the viewers as one burst
+    # (one write each), not one pass per note. One pass each let the passes pile up when a core
+    # was saturated: 5,000 viewers, 25 notes/s, p50 0.5 s (docs/performance.md, item 5).
+    # An op's after-commit callbacks still come between its changes and the next op's.
+    sid = await seed(store)
+    calls: list[Any] = []
+    store.on_commit = lambda changes: calls.append([c.seq for c in changes])
+
+    async def bad(tx: Unit) -> None:
+        await note_op(sid, "bad")(tx)
+        raise Conflict("refused after writing", code="test_refusal")
+
+    async def with_callback(tx: Unit) -> tuple[int, int]:
+        tx.after_commit.append(lambda: calls.append("callback"))
+        return await note_op(sid, "b")(tx)
+
+    before = store.commits
+    # Queued without yielding to the loop in between: the writer takes them as one batch.
+    futures = [
+        await store.enqueue(note_op(sid, "a")),
+        await store.enqueue(bad),
+        await store.enqueue(with_callback),
+        await store.enqueue(note_op(sid, "c")),
+        await store.enqueue(note_op(sid, "d")),
+    ]
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    assert store.commits - before == 1
+    assert isinstance(outcomes[1], Conflict)
+    assert [seq for _, seq in outcomes[0:1] + outcomes[2:]] == [1, 2, 3, 4]  # type: ignore[misc]
+    assert calls == [[1, 2], "callback", [3, 4]]
+
+
 async def test_a_failing_op_alone_in_its_batch_rolls_back_everything_it_wrote(store: Store) -> None:
     # A batch of one op runs without a savepoint on SQLite: its transaction is rolled back
     # instead, which must take back exactly what the savepoint would have (claim, item, seq).

@@ -185,24 +185,42 @@ class GroupCommitWriter:
                 job.future.set_exception(error)
 
     def _settle(self, batch: list[Job], done: list[Outcome]) -> None:
-        """After COMMIT, in order: publish each op's changes, run its callbacks, answer its caller
-        (an op that failed gets its exception)."""
+        """After COMMIT: publish the committed ops' changes in order, run each op's callbacks,
+        then answer each caller in order (an op that failed gets its exception).
+
+        The changes of consecutive ops go out in one call: the hub writes them to each viewer
+        in one write, one fan-out pass for the batch instead of one per op, which at a
+        saturated core let the passes pile up (docs/performance.md, item 5). An op's callbacks
+        still run after its own and earlier ops' changes are published and before any later
+        op's (a revoked login is closed before the next note reaches it)."""
         self.commits += 1
-        for job, (ok, result, unit) in zip(batch, done, strict=True):
+        pending: list[Change] = []
+        for ok, _, unit in done:
+            if not ok:
+                continue
+            pending += unit.changes
+            if unit.after_commit:
+                pending = self._publish(pending)
+                for callback in unit.after_commit:
+                    try:
+                        callback()
+                    except Exception:  # one bad callback must not stop the writer or the others
+                        log.exception("after-commit callback failed")
+        self._publish(pending)
+        for job, (ok, result, _) in zip(batch, done, strict=True):
             if not ok:
                 if not job.future.done():
                     job.future.set_exception(result)
                 continue
-            if unit.changes:
-                try:
-                    self.on_commit(unit.changes)
-                except Exception:  # a publishing bug must not turn a committed write into an error
-                    log.exception("publishing committed changes failed")
-            for callback in unit.after_commit:
-                try:
-                    callback()
-                except Exception:  # one bad callback must not stop the writer or the others
-                    log.exception("after-commit callback failed")
             if not job.future.done():
                 job.future.set_result(result)
             COMMIT_SECONDS.observe(time.monotonic() - job.queued)
+
+    def _publish(self, changes: list[Change]) -> list[Change]:
+        """Hand committed changes to `on_commit` (if any); returns a new empty list."""
+        if changes:
+            try:
+                self.on_commit(changes)
+            except Exception:  # a publishing bug must not turn a committed write into an error
+                log.exception("publishing committed changes failed")
+        return []
