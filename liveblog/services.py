@@ -165,7 +165,7 @@ def committed(
         publish(changes)
         archive.invalidate({c.session_id for c in changes})
         if delivery is not None and changes:
-            delivery.wake()  # sets an event
+            delivery.wake(changes)  # at most sets an event
 
     return on_commit
 
