@@ -32,7 +32,7 @@ from typing import Any
 from liveblog.capture.outbound import OutboundError
 from liveblog.federation import documents as ap
 from liveblog.federation.service import Federation
-from liveblog.lifecycle import Supervisor
+from liveblog.lifecycle import Listening, Supervisor
 from liveblog.models import Change, utcnow
 from liveblog.storage import Unit
 
@@ -78,9 +78,11 @@ def _parse(stamp: str) -> datetime:
 class Delivery:
     name = "federation.delivery"
 
-    def __init__(self, federation: Federation) -> None:
+    def __init__(self, federation: Federation, listening: Listening | None = None) -> None:
         self.federation = federation
         self.db = federation.db
+        # Receivers fetch our key as a delivery arrives: none is sent before the server listens.
+        self.listening = listening or Listening()
         # Tuning, changed by tests: the first retry's pause (doubled each time, capped), how
         # long a server may fail before it is given up, how often to look without a wake-up.
         self.retry_base_seconds = 30.0
@@ -284,6 +286,11 @@ class Delivery:
                 ready.extend(
                     job for job in jobs if job["id"] not in self._in_flight and job["id"] not in self._done
                 )
+            if ready and not self.listening.is_set():
+                # A restarted server has deliveries due before uvicorn binds its socket: sent
+                # now, each receiver's fetch of our key would fail, and wait 30 s for a retry.
+                log.info("%d fediverse deliveries wait until the server listens", len(ready))
+                await self.listening.wait("fediverse deliveries")
             while ready and len(self._in_flight) < MAX_IN_FLIGHT:
                 job = ready.popleft()
                 if job["id"] not in self._in_flight:
