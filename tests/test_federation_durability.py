@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from liveblog.capture.notes import Author
 from liveblog.services import Services
 from tests.conftest import eventually, free_port, listening, make_settings
 from tests.fediverse_peer import running_peer
 from tests.test_durability import prepare
+from tests.test_redaction import note_taker
 
 pytestmark = pytest.mark.slow
 
@@ -117,11 +117,9 @@ async def test_a_restarted_server_delivers_only_once_it_listens(tmp_path: Path) 
         services = Services.build(settings)
         await services.open()
         try:
-            invite = await services.accounts.invite_for_token(s.token)
-            assert invite is not None
             await services.notes.handle(
                 s.session_id,
-                Author.from_invite(invite),
+                await note_taker(services, s),
                 {"type": "note.create", "client_id": "n1", "body": "said while it was down"},
             )
         finally:
