@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.notecost                  # 200 notes at 10/s (the fan-out's pace)
     .venv/bin/python -m bench.notecost --rounds 2 --liveblog-src /tmp/main-copy
+    .venv/bin/python -m bench.notecost --address-known  # the server knows its fediverse address
 
 A real `liveblog serve` on SQLite (bench/servers.py, synchronous=FULL) and one note-taker on the
 capture websocket posting bench.live's 300-byte note at a steady pace, each after the last one's
@@ -10,6 +11,8 @@ note-taker's own socket (the stream it subscribes to), and nothing per viewer. C
 per thread from /proc/<pid>/task/<tid>/schedstat (nanoseconds on a CPU; utime and stime are
 sampled at the clock tick and split them badly at this scale), minus the idle rate measured just
 before. With --liveblog-src, rounds alternate between that copy of the package and this one.
+With --address-known, a fediverse request first teaches the server its own address, as
+server.public_url would (the fediverse publisher can publish from then on; nobody follows).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 from bench.live import NoteTaker, percentile
 from bench.servers import REPO, liveblog_server
@@ -38,9 +43,13 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-async def measure(notes: int, rate: float, src: str | None) -> str:
+async def measure(notes: int, rate: float, src: str | None, address_known: bool = False) -> str:
     os.environ["LIVEBLOG_BENCH_SRC"] = src or str(REPO)  # not the installed package
     with tempfile.TemporaryDirectory() as tmp, liveblog_server(Path(tmp)) as server:
+        if address_known:
+            async with httpx.AsyncClient() as client:
+                answer = await client.get(f"http://127.0.0.1:{server.port}/.well-known/nodeinfo")
+                answer.raise_for_status()
         taker = await NoteTaker(server).connect()
         for _ in range(20):  # warm the note path first
             taker.send_note()
@@ -80,11 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=10.0, help="notes per second (default 10)")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--liveblog-src", help="another copy of the liveblog package, measured alternately")
+    p.add_argument(
+        "--address-known", action="store_true", help="teach the server its fediverse address first"
+    )
     args = p.parse_args(argv)
     sources = [args.liveblog_src, None] if args.liveblog_src else [None]
     for _ in range(args.rounds):
         for src in sources:
-            print(asyncio.run(measure(args.notes, args.rate, src)), flush=True)
+            print(asyncio.run(measure(args.notes, args.rate, src, args.address_known)), flush=True)
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from liveblog.access.accounts import Accounts
 from liveblog.errors import ConfigError, LiveblogError
-from liveblog.lifecycle import Supervisor
+from liveblog.lifecycle import Listening, Supervisor
 from liveblog.logs import configure as configure_logs
 from liveblog.paths import default_config
 from liveblog.services import Services
@@ -26,6 +26,7 @@ from liveblog.text import plural
 # On SIGTERM uvicorn closes every websocket (1012), then waits this long for handlers to finish
 # before the lifespan closes the database: well inside the few seconds orchestrators allow.
 GRACEFUL_SECONDS = 3
+STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start (its socket taken, ...)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -114,29 +115,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         services.add(DemoFeedsComponent(services, feeds_port, max(args.demo_every / 2, 2.0), HASHTAG))
     app = create_app(settings, services, open_services=True, freeze_gc=True, warm_templates=True)
-    return _run_uvicorn(args, settings, app, {**tls, **log_options})
+    return _run_uvicorn(args, settings, app, {**tls, **log_options}, services.listening)
 
 
-def _run_uvicorn(args: argparse.Namespace, settings: Settings, app: Any, options: dict[str, Any]) -> int:
+def _run_uvicorn(
+    args: argparse.Namespace,
+    settings: Settings,
+    app: Any,
+    options: dict[str, Any],
+    listening: Listening | None = None,
+) -> int:
     """Serve `app` (an app, or with options' factory=True the name of a factory) until stopped,
-    with the settings' server options and the command line's loop and log level."""
+    with the settings' server options and the command line's loop and log level. One process
+    says when it listens (`listening`); with workers, the socket listens before they start."""
     import uvicorn
 
-    from liveblog.web.serving import uvicorn_options, viewer_path_line
+    from liveblog.web.serving import ListeningServer, uvicorn_options, viewer_path_line
 
     server_options = uvicorn_options(settings)
     logging.getLogger("liveblog").warning(viewer_path_line(server_options["ws"]))
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
+    config = {
+        "host": settings.server.host,
+        "port": settings.server.port,
         **server_options,
-        loop=args.loop,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        log_level=args.log_level,
+        "loop": args.loop,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "log_level": args.log_level,
         **options,
-    )
-    return 0
+    }
+    if listening is None:
+        uvicorn.run(app, **config)
+        return 0
+    # What uvicorn.run does for one process, with a server that says when it listens.
+    server = ListeningServer(uvicorn.Config(app, **config), listening)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def check_multiprocess(settings: Settings, what: str) -> None:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 30.0
 STABLE_SECONDS = 60.0
+# uvicorn binds its socket within milliseconds of the lifespan's start-up: a runner that said it
+# would tell when it listens and has not within this long never will (what waits goes on).
+LISTEN_TIMEOUT_SECONDS = 10.0
 
 
 class Component(Protocol):
@@ -132,3 +135,34 @@ class Supervisor:
     @property
     def ok(self) -> bool:
         return all(entry.state != "failed" for entry in self.tasks.values())
+
+
+class Listening:
+    """Whether the server accepts connections yet. The services open in the lifespan, before
+    uvicorn binds its socket: work that makes a remote server call back at once (a fediverse
+    delivery, whose receiver fetches our key) waits for this. Open unless a runner that will say
+    when it listens closed it first (`liveblog serve`, web/serving.py); `serve --workers` binds
+    before it starts the workers, and other runners say nothing."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def expect(self) -> None:
+        """Closed until `set()`: called by a runner that will call it once it listens."""
+        self._open.clear()
+
+    def set(self) -> None:
+        self._open.set()
+
+    def is_set(self) -> bool:
+        return self._open.is_set()
+
+    async def wait(self, what: str, timeout: float = LISTEN_TIMEOUT_SECONDS) -> None:
+        """Return once the server listens, or after `timeout` (logged, and open from then on)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._open.wait()
+        except TimeoutError:
+            log.warning("the server did not say it listens within %g s: %s go on", timeout, what)
+            self._open.set()

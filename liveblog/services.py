@@ -32,7 +32,7 @@ from liveblog.capture.votes import Audience
 from liveblog.errors import ConfigError, Unavailable
 from liveblog.federation.delivery import Delivery
 from liveblog.federation.service import Federation
-from liveblog.lifecycle import Component, Supervisor
+from liveblog.lifecycle import Component, Listening, Supervisor
 from liveblog.models import Change
 from liveblog.settings import Settings
 from liveblog.sharedstate import SharedCounters
@@ -165,7 +165,7 @@ def committed(
         publish(changes)
         archive.invalidate({c.session_id for c in changes})
         if delivery is not None and changes:
-            delivery.wake()  # sets an event
+            delivery.wake(changes)  # at most sets an event
 
     return on_commit
 
@@ -189,6 +189,7 @@ class Services:
     proceedings: ProceedingsKeeper | None = None  # the event archive page's kept books
     federation: Federation | None = None  # events and sessions as fediverse accounts (None: off)
     delivery: Delivery | None = None  # the fediverse's publishing and delivery queue
+    listening: Listening = field(default_factory=Listening)  # whether the server accepts connections yet
     components: list[Component] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -286,12 +287,13 @@ class Services:
         # Feed pollers run in one process of several (a paid API bills every read).
         components.append(SingleProcess(feeds, fanout, key="feeds") if fanout is not None else feeds)
         components += [ArchiveComponent(archive), proceedings]
+        listening = Listening()  # closed by `liveblog serve` until uvicorn listens (web/serving.py)
         federation = Federation(db, settings) if settings.federation.enabled else None
         delivery = None
         if federation is not None:
             components.append(federation)
             # Publishing and delivery in one process of several, as the feed pollers.
-            delivery = Delivery(federation)
+            delivery = Delivery(federation, listening)
             components.append(
                 SingleProcess(delivery, fanout, key="federation") if fanout is not None else delivery
             )
@@ -328,6 +330,7 @@ class Services:
             proceedings=proceedings,
             federation=federation,
             delivery=delivery,
+            listening=listening,
             components=components,
         )
 

@@ -194,3 +194,26 @@ async def test_backup_while_serving_then_restore_changes_the_epoch_so_viewers_re
 
 def _author() -> Author:
     return Author(name="Ada", ref="inv-ada")
+
+
+def test_serve_on_a_port_taken_exits_with_uvicorns_start_up_failure(tmp_path: Path) -> None:
+    """`liveblog serve` runs uvicorn's server itself (to say when it listens, web/serving.py):
+    a server that cannot start still exits with status 3, as uvicorn.run did, its port named."""
+    import socket
+
+    from tests.cli_process import run_liveblog
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_liveblog(
+            ["--db", str(tmp_path / "t.sqlite3"), "serve", "--port", str(port), "--log-level", "warning"],
+            tmp_path,
+            timeout=60,
+        )
+    assert done.returncode == 3, done.stderr
+    assert (
+        f"error while attempting to bind on address ('127.0.0.1', {port}): address already in use"
+        in done.stderr
+    )

@@ -15,9 +15,11 @@ import pytest
 
 from liveblog.capture.notes import Author
 from liveblog.federation.delivery import DELIVERIES_PER_HOST
+from liveblog.federation.delivery import Delivery as Publisher
+from liveblog.services import Services
 from tests.archive_fixtures import social_post
-from tests.conftest import eventually, query
-from tests.fediverse_peer import AP_JSON, Delivery
+from tests.conftest import FAST_HASHER, eventually, query, run_server, seed, settings_for
+from tests.fediverse_peer import AP_JSON, Delivery, running_peer
 from tests.test_federation_follow import World, make_world
 
 
@@ -360,3 +362,96 @@ async def test_a_delivery_waiting_for_its_turn_is_held_once_federation_is_off(wo
     await fed.switch(world.seed.event_id, True)
     await arrivals(world, "Create", 5)
     await queue_empty(world)
+
+
+def counted_passes(delivery: Publisher) -> list[str]:
+    """The bases of the publisher's passes from now on (each reads the followed sessions)."""
+    passes: list[str] = []
+    publish_pass = delivery.publish_pass
+
+    async def counted(base: str) -> bool:
+        passes.append(base)
+        return await publish_pass(base)
+
+    delivery.publish_pass = counted  # type: ignore[method-assign]
+    return passes
+
+
+async def quiet_publisher(world: World) -> Publisher:
+    """The publisher from the next commit on woken only by commits (no idle look in the test's
+    time): a first note written and delivered, after which it waits for the next commit."""
+    delivery = world.live.services.delivery
+    assert delivery is not None
+    await followed(world, "alice")
+    delivery.idle_seconds = 60.0
+    await write(world, {"type": "note.create", "body": "First"})
+    await arrivals(world, "Create")
+    return delivery
+
+
+async def test_a_burst_of_notes_is_a_few_publishing_passes_not_one_each(world: World) -> None:
+    """Every note's commit wakes the publisher; the commits that follow a pass within
+    COALESCE_SECONDS make one pass after it, not a wake-up and a read of the followed sessions
+    each. Before, 20 notes written one after the other were ~20 passes."""
+    passes = counted_passes(await quiet_publisher(world))
+    for n in range(20):
+        await write(world, {"type": "note.create", "body": f"Note {n}"})
+    await arrivals(world, "Create", 21)
+    assert 1 <= len(passes) <= 5, f"{len(passes)} publishing passes for 20 notes"
+
+
+async def test_comments_do_not_wake_the_publisher(world: World) -> None:
+    """Followers get notes and the event's announcements, never comments: a comment's commit
+    does not wake the publisher (which reads past it when a note wakes it)."""
+    passes = counted_passes(await quiet_publisher(world))
+    world.live.services.accounts.hasher = FAST_HASHER
+    reader, _ = await world.live.services.readers.register("reader1", "a long enough password")
+    for n in range(5):
+        await world.live.services.comments.post(world.seed.session_id, reader, f"Comment {n}")
+    await write(world, {"type": "note.create", "body": "After the comments"})
+    await arrivals(world, "Create", 2)
+    # The note's pass, and at most one left from the first note's (a commit during its pass).
+    assert len(passes) <= 2, f"{len(passes)} publishing passes for 5 comments and a note"
+
+
+async def test_notes_written_before_and_after_a_restarted_server_learns_its_address_reach_followers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Without server.public_url a process learns its address from the first fediverse request,
+    and cannot publish before (commits then wake no one). A note written before a restarted
+    process has learnt it is published as it learns it; one written just after, at once."""
+    settings = settings_for(request, tmp_path, "sqlite", federation={"allow_private_addresses": True})
+    async with running_peer() as peer:
+        first = Services.build(settings)
+        await first.open()
+        try:
+            s = await seed(first)
+            async with run_server(settings, first) as live:
+                world = World(live, s, peer)
+                await followed(world, "alice")
+        finally:
+            await first.close()
+
+        second = Services.build(settings)  # the restarted process: its address not known yet
+        assert second.delivery is not None and second.federation is not None
+        second.delivery.idle_seconds = 60.0  # no idle look publishes in this test's time
+        await second.open()
+        try:
+            async with run_server(settings, second) as live:
+                world = World(live, s, peer)
+                await write(world, {"type": "note.create", "body": "before the address"})
+                assert second.federation.known_base == ""
+                async with live.client() as client:  # a remote server looks the session up
+                    actor = await client.get(world.session_actor, headers={"accept": AP_JSON})
+                assert actor.status_code == 200
+                (before,) = await arrivals(world, "Create")  # learning it woke the publisher
+                assert "before the address" in before.activity["object"]["content"]
+                await write(world, {"type": "note.create", "body": "after the address"})
+                creates = await arrivals(world, "Create", 2)
+        finally:
+            await second.close()
+    assert [c.activity["object"]["content"] for c in creates] == [
+        "<p>before the address</p>",
+        "<p>after the address</p>",
+    ]
+    assert all(c.verified == "ok" and c.activity["actor"] == world.session_actor for c in creates)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from liveblog.lifecycle import Supervisor
+from liveblog.lifecycle import Listening, Supervisor
 from liveblog.services import Services
 from tests.conftest import LiveServer, eventually, make_settings
 
@@ -139,3 +139,17 @@ async def test_components_open_in_order_and_close_in_reverse(tmp_path: Path) -> 
     # What had opened is closed again, in reverse, store included.
     assert events == ["open a", "close a"]
     assert not broken.db.healthy
+
+
+async def test_what_waits_for_the_server_to_listen_goes_on_after_a_bounded_wait_and_says_so(
+    caplog: Any,
+) -> None:
+    listening = Listening()
+    async with asyncio.timeout(1):
+        await listening.wait("nothing")  # open: no runner said it would tell
+    listening.expect()  # a runner that will say when it listens, and never does
+    with caplog.at_level(logging.WARNING, logger="liveblog.lifecycle"):
+        async with asyncio.timeout(5):
+            await listening.wait("fediverse deliveries", timeout=0.05)
+    assert "did not say it listens within 0.05 s: fediverse deliveries go on" in caplog.text
+    assert listening.is_set()  # what waits after it does not wait again

@@ -25,14 +25,15 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from liveblog.capture.outbound import OutboundError
 from liveblog.federation import documents as ap
 from liveblog.federation.service import Federation
-from liveblog.lifecycle import Supervisor
-from liveblog.models import utcnow
+from liveblog.lifecycle import Listening, Supervisor
+from liveblog.models import Change, utcnow
 from liveblog.storage import Unit
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,19 @@ FLUSH_SECONDS = 0.05  # deliveries' outcomes are kept together, at most this muc
 # deliveries are held). Sent at once, a job costs no second read, unless this process switched
 # an event's federation since the job was read.
 RECHECK_SECONDS = 1.0
+# Commits that follow a publishing pass within this long make one pass after it, not one each: a
+# note every 100 ms would otherwise cost the loop a wake-up, and the store a read of the followed
+# sessions (and a transaction), per note. A note reaches followers at most this much later; the
+# first commit after a quiet spell is published at once.
+COALESCE_SECONDS = 0.5
+ITEM_OPS = "item."  # a note created, edited or deleted: published as Create, Update or Delete
+ANNOUNCED_OP = "session.updated"  # a session started or ended: the event announces it
+
+
+def publishable(op: str) -> bool:
+    """Whether a change of this op can give followers something (the publisher reads the others
+    past): a commit of only others (a comment, a vote) does not wake it."""
+    return op.startswith(ITEM_OPS) or op == ANNOUNCED_OP
 
 
 def _stamp(moment: datetime) -> str:
@@ -64,15 +78,18 @@ def _parse(stamp: str) -> datetime:
 class Delivery:
     name = "federation.delivery"
 
-    def __init__(self, federation: Federation) -> None:
+    def __init__(self, federation: Federation, listening: Listening | None = None) -> None:
         self.federation = federation
         self.db = federation.db
+        # Receivers fetch our key as a delivery arrives: none is sent before the server listens.
+        self.listening = listening or Listening()
         # Tuning, changed by tests: the first retry's pause (doubled each time, capped), how
         # long a server may fail before it is given up, how often to look without a wake-up.
         self.retry_base_seconds = 30.0
         self.retry_max_seconds = 6 * 3600.0
         self.give_up_seconds = 2 * 86400.0
         self.idle_seconds = 2.0  # commits in other processes wake no one here: look this often
+        self.coalesce_seconds = COALESCE_SECONDS
         self._publish_wanted = asyncio.Event()
         self._deliver_wanted = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -95,6 +112,7 @@ class Delivery:
         self.running = True
         self._supervisor = supervisor
         self.federation.queued = self.wake_delivery
+        self.federation.base_learnt = self._publish_wanted.set  # what waited for it is published
         supervisor.spawn("federation.publish", self._publish_loop)
         supervisor.spawn("federation.deliver", self._deliver_loop)
 
@@ -117,10 +135,13 @@ class Delivery:
             "published": self.published,
         }
 
-    def wake(self) -> None:
-        """Something committed: there may be something to publish (called on every commit:
-        setting an event, nothing more)."""
-        self._publish_wanted.set()
+    def wake(self, changes: Sequence[Change]) -> None:
+        """Something committed (called on every commit: a look at the changes' ops, at most
+        setting an event). Nothing can be published before the server knows its own address
+        (Federation.base wakes the publisher when it learns it), nor from changes no follower
+        gets; the idle look reads past them."""
+        if self.federation.known_base and any(publishable(change.op) for change in changes):
+            self._publish_wanted.set()
 
     def wake_delivery(self) -> None:
         self._deliver_wanted.set()
@@ -128,16 +149,24 @@ class Delivery:
     # -- publishing ------------------------------------------------------------------------------
 
     async def _publish_loop(self) -> None:
+        woken = False
         while True:
             self._publish_wanted.clear()
             base = self.federation.known_base
             if base and await self.publish_pass(base):
                 continue  # more may wait: look again at once
+            if woken:
+                # Commits are coming: those of the next COALESCE_SECONDS make one pass after it.
+                await asyncio.sleep(self.coalesce_seconds)
+                if self._publish_wanted.is_set():
+                    continue
+            woken = False
             # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it is
             # cancelled just as the event is set, and this loop would then outlive close().
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.idle_seconds):
                     await self._publish_wanted.wait()
+                    woken = True
 
     async def publish_pass(self, base: str) -> bool:
         """Publish what followed sessions said since their cursors; whether a batch was full."""
@@ -150,9 +179,9 @@ class Delivery:
                 continue
             full = full or len(refs) == BATCH
             items = list(
-                dict.fromkeys(item for _, op, item in refs if item is not None and op.startswith("item."))
+                dict.fromkeys(item for _, op, item in refs if item is not None and op.startswith(ITEM_OPS))
             )
-            announce = any(op == "session.updated" for _, op, _ in refs)
+            announce = any(op == ANNOUNCED_OP for _, op, _ in refs)
             last = refs[-1][0]
 
             async def op(
@@ -257,6 +286,11 @@ class Delivery:
                 ready.extend(
                     job for job in jobs if job["id"] not in self._in_flight and job["id"] not in self._done
                 )
+            if ready and not self.listening.is_set():
+                # A restarted server has deliveries due before uvicorn binds its socket: sent
+                # now, each receiver's fetch of our key would fail, and wait 30 s for a retry.
+                log.info("%d fediverse deliveries wait until the server listens", len(ready))
+                await self.listening.wait("fediverse deliveries")
             while ready and len(self._in_flight) < MAX_IN_FLIGHT:
                 job = ready.popleft()
                 if job["id"] not in self._in_flight:

@@ -93,6 +93,7 @@ class Federation:
         # (publishing runs in the background, where there is no request to ask).
         self.known_base = self.public_url
         self.queued: Callable[[], None] = lambda: None  # wakes the deliverer (delivery.py)
+        self.base_learnt: Callable[[], None] = lambda: None  # wakes the publisher (delivery.py)
         self.switched_at = -1.0  # when an event's federation was last switched here (monotonic)
         self.media: MediaFetcher | None = None  # repliers' avatars
         self.pages: OutboundClient | None = None  # Webmentions' sources
@@ -160,6 +161,7 @@ class Federation:
         base = self.public_url or request_base.rstrip("/")
         if not self.known_base:
             self.known_base = base
+            self.base_learnt()
         return base
 
     @property

@@ -2,15 +2,18 @@
 
 Viewers are served by the fast path when uvicorn runs Liveblog's own websocket protocol
 (liveblog/web/wsproto.py); under any other server or protocol they get the portable queue path.
-The start-up log says which (`viewer_path_line`).
+The start-up log says which (`viewer_path_line`). `ListeningServer` says when the socket
+accepts connections (lifecycle.Listening).
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import uvicorn
 
+from liveblog.lifecycle import Listening
 from liveblog.settings import Settings
 from liveblog.web.wsproto import FastWebSocketProtocol
 
@@ -43,3 +46,18 @@ def viewer_path_line(ws: Any) -> str:
         f"viewer websockets: PORTABLE queue path (ws={ws!r} offers no liveblog.fast_send: "
         f"one task and one encoding per viewer per change; uvicorn {uvicorn.__version__})"
     )
+
+
+class ListeningServer(uvicorn.Server):
+    """uvicorn's Server that opens `listening` once its socket accepts connections. uvicorn
+    runs the lifespan (which opens the services) first and binds after it; what must not start
+    before the server answers waits for this (lifecycle.Listening)."""
+
+    def __init__(self, config: uvicorn.Config, listening: Listening) -> None:
+        super().__init__(config)
+        self.listening = listening
+        listening.expect()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)  # the lifespan's start-up, then the socket bound
+        self.listening.set()
