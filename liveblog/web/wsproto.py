@@ -124,7 +124,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
         "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
         "ping_timer", "pong_payload", "sent_since_ping", "stall_seconds", "fragments", "fragment_text",
-        "discarding", "on_message", "fd", "direct", "limit", "ping_owed",
+        "discarding", "on_message", "fd", "direct", "limit",
     )  # fmt: skip
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
@@ -162,8 +162,6 @@ class FastWebSocketProtocol(asyncio.Protocol):
         # Our last ping's payload until its pong comes, then b"" (answered); None before any.
         self.pong_payload: bytes | None = None
         self.sent_since_ping = False  # data written since our last ping
-        # A busy connection's ping, waiting to ride in front of its next write (see _ping).
-        self.ping_owed: bytes | None = None
         # uvicorn's ping interval is our stall budget: ping when busy every half, wait the other half.
         interval = config.ws_ping_interval
         self.stall_seconds: float | None = float(interval) * 2 if interval else None
@@ -492,8 +490,6 @@ class FastWebSocketProtocol(asyncio.Protocol):
     def write_frame(self, data: bytes) -> None:
         if not self.sent_since_ping:
             self._busy()
-            if self.ping_owed is not None:  # the ping rides in this write (see _ping)
-                data, self.ping_owed = self.ping_owed + data, None
         self._write(data)
 
     def outlet(self, limit: int) -> FastWebSocketProtocol:
@@ -522,8 +518,6 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 self.direct = True
         if not self.sent_since_ping:
             self._busy()
-            if self.ping_owed is not None:  # the ping rides in this write (see _ping)
-                data, self.ping_owed = self.ping_owed + data, None
         if self.direct:  # _write's usual case, inline: this runs once per viewer per change
             try:
                 sent = os.write(self.fd, data)
@@ -713,24 +707,13 @@ class FastWebSocketProtocol(asyncio.Protocol):
         and one that stops reading is closed within stall_seconds of the first frame it did
         not take). Answered and nothing sent: probe again after IDLE_PING_SECONDS. At 5,000
         busy viewers that is 1,250 timers a second fewer to cancel and set than when each pong
-        moved the timer (docs/performance.md, issue 22).
-
-        A busy connection's ping is not written at once: it rides in front of the next frame
-        written to it (`write`, `write_frame`), one system call for both instead of two (at
-        10 notes a second, the next change is 100 ms away). If nothing was written by the
-        next firing, the ping goes alone then and gets its own half budget."""
+        moved the timer (docs/performance.md, issue 22)."""
         self.ping_timer = None
         if self.closed:
             return
         payload = self.pong_payload
-        half = self.stall_seconds / 2 if self.stall_seconds else IDLE_PING_SECONDS
-        if payload:
-            if self.ping_owed is not None:  # never written: the connection went quiet
-                ping, self.ping_owed = self.ping_owed, None
-                self._write(ping)
-                self.ping_timer = self.loop.call_later(half, self._ping)
-                return
-            self._stalled()  # no pong within the budget
+        if payload:  # no pong within the budget
+            self._stalled()
             return
         if payload is not None and not self.sent_since_ping:
             self.pong_payload = None  # answered, idle since: the idle probe comes later
@@ -739,13 +722,11 @@ class FastWebSocketProtocol(asyncio.Protocol):
         # Only matched against the pong: no secret, so no system call (os.urandom) per ping. A
         # peer that answers pings it never read gains nothing: what it does not read fills its
         # send buffer and the viewer is dropped as too slow all the same.
-        self.pong_payload = payload = _PING_PAYLOADS.getrandbits(32).to_bytes(4, "big")
-        if self.sent_since_ping:
-            self.ping_owed = _PING + payload
-        else:
-            self._write(_PING + payload)
+        self.pong_payload = _PING_PAYLOADS.getrandbits(32).to_bytes(4, "big")
         self.sent_since_ping = False
-        self.ping_timer = self.loop.call_later(half, self._ping)
+        self._write(_PING + self.pong_payload)
+        busy = self.stall_seconds / 2 if self.stall_seconds else IDLE_PING_SECONDS
+        self.ping_timer = self.loop.call_later(busy, self._ping)
 
     def _stalled(self) -> None:
         """Sent data, pinged, no pong in time: the peer has stopped reading (or is gone)."""
@@ -771,7 +752,6 @@ class FastWebSocketProtocol(asyncio.Protocol):
         RELEASER.dropped(dropped, self.loop.call_later)  # a wave of these: give the memory back
 
     def _stop_timers(self) -> None:
-        self.ping_owed = None
         if self.ping_timer is not None:
             self.ping_timer.cancel()
             self.ping_timer = None
