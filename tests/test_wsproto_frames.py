@@ -4,7 +4,9 @@ one read, fragments, close codes (1002, 1007, 1009), pings and the stall rule. A
 loopback serving an echo app, and raw sockets, so the test chooses the bytes and where the
 server's reads end (each part is sent once the server has read the one before).
 
-These hold for any correct server: they guard a fast path for whole pongs and text frames."""
+All but the last two hold for any correct server (they passed before the protocol took whole
+pongs and text frames itself, in data_received, without websockets' parser): they guard that
+fast path (docs/architecture.md, "Frames from the client"). The last two prove it is taken."""
 
 from __future__ import annotations
 
@@ -225,29 +227,44 @@ def mixed_frames() -> tuple[list[bytes], list[tuple[int, bytes]]]:
     return frames, replies
 
 
-async def test_frames_of_every_kind_in_any_reads_keep_their_order(tmp_path: Path) -> None:
-    frames, replies = mixed_frames()
+def mixed_cuttings() -> list[list[bytes]]:
+    """mixed_frames() cut into reads in many ways."""
+    frames, _ = mixed_frames()
     stream = b"".join(frames)
+    # Where frames start and end: cuts near them split headers (7-, 16- and 64-bit lengths, masks).
+    edges = [sum(len(f) for f in frames[:i]) for i in range(len(frames) + 1)]
     rng = random.Random(22)
-    cuttings = [
+
+    def cut(positions: set[int]) -> list[bytes]:
+        at = sorted(p for p in positions if 0 < p < len(stream))
+        return [stream[a:b] for a, b in zip([0, *at], [*at, len(stream)], strict=True)]
+
+    return [
         [stream],  # all in one read
         frames,  # each frame in its own read
         [b"".join(frames[:2]), b"".join(frames[2:5]), b"".join(frames[5:])],
-        *(  # cut anywhere, a dozen reads
-            [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
-            for cuts in (sorted(rng.sample(range(1, len(stream)), 11)) for _ in range(8))
-        ),
+        *(cut({rng.choice(edges) + rng.randint(-10, 10) for _ in range(12)}) for _ in range(30)),
+        *(cut(set(rng.sample(range(1, len(stream)), 11))) for _ in range(4)),  # anywhere
     ]
+
+
+async def send_mixed(raw: Raw, parts: list[bytes]) -> None:
+    """mixed_frames() in these reads: every message echoed in order, the ping answered."""
+    _, replies = mixed_frames()
+    await raw.send(*parts)
+    got, pongs = [], []
+    while len(got) < len(replies) or not pongs:
+        opcode, payload = await raw.frame()
+        (pongs if opcode == PONG else got).append((opcode, payload))
+    assert got == replies
+    assert pongs == [(PONG, b"pp")]
+
+
+async def test_frames_of_every_kind_in_any_reads_keep_their_order(tmp_path: Path) -> None:
     async with echo_server(tmp_path, max_bytes=MAX_BYTES, stall_seconds=60) as echo:
         async with raw_client(echo) as raw:
-            for parts in cuttings:
-                await raw.send(*parts)
-                got, pongs = [], []
-                while len(got) < len(replies) or not pongs:
-                    opcode, payload = await raw.frame()
-                    (pongs if opcode == PONG else got).append((opcode, payload))
-                assert got == replies
-                assert pongs == [(PONG, b"pp")]
+            for parts in mixed_cuttings():
+                await send_mixed(raw, parts)
 
 
 async def test_invalid_utf8_in_a_text_frame_is_closed_with_1007(tmp_path: Path) -> None:
@@ -321,3 +338,40 @@ async def test_frames_that_break_the_protocol_are_closed_with_1002(tmp_path: Pat
                 assert await raw.message() == (TEXT, b"fine")
                 await raw.send_unread(bad)
                 assert await raw.close_code() == 1002, bad
+
+
+async def test_whole_pongs_and_text_frames_skip_websockets_parser(tmp_path: Path) -> None:
+    """The fast path is taken: whole pongs and text frames are counted in FAST_FRAMES, frames
+    split across reads, and whatever follows a frame it does not take in the same read, are not."""
+    from liveblog.web.wsproto import FAST_FRAMES
+
+    async with echo_server(tmp_path, max_bytes=MAX_BYTES, stall_seconds=STALL_SECONDS) as echo:
+        async with raw_client(echo) as raw:
+            payload = await busy_and_pinged(raw)
+            before = dict(FAST_FRAMES)
+            await raw.send(masked_frame(0x8A, payload))
+            assert raw.proto.pong_payload != payload
+            await raw.send(text(b"1") + text(b"2" * 200) + text(b"3"))
+            split = text(b"4")
+            await raw.send(split[:3], split[3:])
+            await raw.send(masked_frame(0x89, b"p") + text(b"5"))  # behind a ping: websockets'
+            assert [(await raw.message())[1] for _ in range(5)] == [b"1", b"2" * 200, b"3", b"4", b"5"]
+            assert FAST_FRAMES["pong"] - before["pong"] == 1
+            assert FAST_FRAMES["text"] - before["text"] == 3
+
+
+async def test_after_frames_of_every_kind_in_any_reads_a_whole_text_frame_is_taken_fast(
+    tmp_path: Path,
+) -> None:
+    """The protocol follows where each frame starts through all that websockets parses: after
+    any of the cuttings, a whole text frame in its own read is taken without websockets."""
+    from liveblog.web.wsproto import FAST_FRAMES
+
+    async with echo_server(tmp_path, max_bytes=MAX_BYTES, stall_seconds=60) as echo:
+        async with raw_client(echo) as raw:
+            for n, parts in enumerate(mixed_cuttings()):
+                await send_mixed(raw, parts)
+                taken = FAST_FRAMES["text"]
+                await raw.send(text(b"lone %d" % n))
+                assert FAST_FRAMES["text"] == taken + 1, f"cutting {n}: {[len(p) for p in parts]}"
+                assert await raw.message() == (TEXT, b"lone %d" % n)
