@@ -263,7 +263,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 self._handshake(event)
             elif isinstance(event, WsFrame):
                 self._frame(event)
-        if self.close_sent:
+        if self.close_sent or self.conn.state is not State.OPEN:
             self.frame_left = -1  # closing: websockets has the rest
 
     # -- uvicorn's side ------------------------------------------------------------------------
