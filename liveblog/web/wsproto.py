@@ -9,9 +9,11 @@ websocket frame, encoded once for all viewers, straight to the connection's tran
 it. Because the extension travels in the scope, middleware that wraps `send` (tracing, error
 reporting) leaves the fast path on. The only uvicorn contract used is the one for `ws=` classes:
 the constructor's `config`, `server_state` and `app_state`, `shutdown()`, and the connection set.
-Frames are parsed by websockets' documented sans-I/O `Protocol`. The handshake uvicorn hands over
-(a request its HTTP parser has already read) is checked and answered here when it is the plain
-kind every browser sends; anything else goes to websockets' `ServerProtocol`, which answers it
+Frames are parsed by websockets' documented sans-I/O `Protocol`, except whole pongs and text
+frames, read in `data_received` while that parser is between frames (`_take_frames`;
+docs/architecture.md, "Frames from the client"). The handshake uvicorn hands over (a request
+its HTTP parser has already read) is checked and answered here when it is the plain kind every
+browser sends; anything else goes to websockets' `ServerProtocol`, which answers it
 (405, 426, 400...). A crowd reconnecting at once is mostly handshakes (docs/architecture.md,
 "The accept and resume path").
 
