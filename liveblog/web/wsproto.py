@@ -627,7 +627,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         Taken: masked, FIN, no reserved bits, all in `data`, within the size limit; a pong of at
         most 125 bytes; a text frame with a 7- or 16-bit length. Anything else stops here, and
         it and all after it go to websockets, in order. Returns the bytes taken."""
-        pos, end, size = 0, len(data), len(data)
+        pos, size = 0, len(data)
         limit = self.config.ws_max_size  # websockets' max_size (_fast_handshake)
         while pos + 6 <= size and not self.close_sent:
             first, length = data[pos], data[pos + 1] ^ 0x80  # the mask bit set: 0-127
