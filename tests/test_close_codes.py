@@ -8,52 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from liveblog.services import Services
 from liveblog.settings import Settings
 from liveblog.streams.protocol import CloseCode
 from tests.conftest import eventually, make_settings, run_server, seed, seeded_server
-from tests.wsclient import raw_handshake
+from tests.wsclient import masked_frame, raw_handshake, server_frames
 
 FRAGMENT = 64 * 1024
 PING = {"type": "ping"}
-
-
-def masked_frame(first: int, payload: bytes) -> bytes:
-    """A client frame (masked, as RFC 6455 requires): `first` is FIN and the opcode."""
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, n)
-    key = (mask * (n // 4 + 1))[:n]
-    return header + mask + (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
-
-
-def server_frames(data: bytes) -> Iterator[tuple[int, bytes, int]]:
-    """The complete server frames (unmasked) at the start of `data`: opcode, payload, and where
-    the frame ends in `data`."""
-    i = 0
-    while i + 2 <= len(data):
-        opcode, n, start = data[i] & 0x0F, data[i + 1] & 0x7F, i + 2
-        if n == 126:
-            (n,), start = struct.unpack("!H", data[start : start + 2]), start + 2
-        elif n == 127:
-            (n,), start = struct.unpack("!Q", data[start : start + 8]), start + 8
-        if start + n > len(data):
-            return
-        i = start + n
-        yield opcode, data[start:i], i
 
 
 def close_code_in(data: bytes) -> int:

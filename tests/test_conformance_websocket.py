@@ -7,16 +7,11 @@ echo endpoint exists here and nowhere in the production routes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import uvicorn
 from kosoku import FailureError, run_fuzzingclient
 
-from liveblog.web.serving import uvicorn_options
-from tests.conftest import eventually, free_port, make_settings
+from tests.echo_server import echo_server
 
 # Autobahn's case 9 sends messages of up to 16 MiB (and 10.1.1 one of 64 KiB); an echo server
 # must accept them to pass. Production keeps its own limits.frame_bytes.
@@ -31,54 +26,11 @@ ECHO_STALL_SECONDS = 60.0
 CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]
 
 
-async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Every message sent straight back; the close handshake is the protocol class's own."""
-    assert scope["type"] == "websocket"
-    assert (await receive())["type"] == "websocket.connect"
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message["bytes"]})
-
-
-@asynccontextmanager
-async def echo_server(tmp_path: Path) -> AsyncIterator[str]:
-    port = free_port()
-    options = {
-        **uvicorn_options(make_settings(tmp_path)),
-        "ws_max_size": ECHO_MAX_BYTES,
-        "ws_ping_interval": ECHO_STALL_SECONDS / 2,
-    }
-    config = uvicorn.Config(
-        echo, host="127.0.0.1", port=port, **options, log_level="critical", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    def started() -> bool:
-        if task.done():
-            task.result()
-        return bool(server.started)
-
-    await eventually(started, 10, "the echo server to start")
-    try:
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(15):
-            await task
-
-
 async def test_the_protocol_class_passes_the_autobahn_core_cases(tmp_path: Path) -> None:
-    async with echo_server(tmp_path) as url:
+    async with echo_server(tmp_path, max_bytes=ECHO_MAX_BYTES, stall_seconds=ECHO_STALL_SECONDS) as echo:
         async with asyncio.timeout(100):
             try:  # cases wait on the network, not the CPU: 12 at once keep the run near 15 s
-                results = await run_fuzzingclient(url, cases=CASES, concurrency=12)
+                results = await run_fuzzingclient(echo.url, cases=CASES, concurrency=12)
             except FailureError as failed:  # raised when any case did not pass: report them all below
                 results = failed.results
     # OK, NON-STRICT and INFORMATIONAL are conforming; FAILED, UNIMPLEMENTED and ERROR are not,

@@ -33,7 +33,7 @@ from tests.conftest import (
     seed,
     seeded_server,
 )
-from tests.wsclient import connect, raw_handshake, recv_type, send
+from tests.wsclient import connect, masked_frame, raw_handshake, recv_type, send
 
 
 def send_wrapping_middleware(app: Any) -> Any:
@@ -339,15 +339,6 @@ async def test_a_busy_viewer_that_answers_is_pinged_every_half_budget_and_kept(t
         await reader
 
 
-def masked_text_frame(text: str) -> bytes:
-    payload = text.encode()
-    mask = os.urandom(4)
-    n = len(payload)
-    header = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
-    assert n < 65536
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path: Path) -> None:
     # A note-taker that has stopped reading: its first big change fills the buffer, so the ack
     # behind it is refused. The socket must close (4408), so the client resends; never stay
@@ -371,7 +362,7 @@ async def test_an_ack_that_cannot_be_written_closes_the_capture_socket(tmp_path:
             await eventually(lambda: len(channel.live) == 1, what="the note-taker to join")
             (outlet,) = channel.live
             note = '{"type":"note.create","client_id":"big","body":"' + "x" * 60000 + '"}'
-            sock.sendall(masked_text_frame(note))
+            sock.sendall(masked_frame(0x81, note.encode()))
             await eventually(lambda: outlet.closed, what="the capture socket to close")
             stored = await query(services.db, "SELECT id FROM items WHERE client_id = 'big'")
             assert len(stored) == 1  # stored, not acknowledged: the client resends, and dedupe answers

@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import socket
+import struct
+from collections.abc import Iterator
 from typing import Any
 
 import websockets
@@ -79,3 +81,37 @@ def raw_handshake(port: int, path: str, subprotocols: str = "", rcvbuf: int | No
         head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head
     return sock
+
+
+def masked_frame(first: int, payload: bytes, *, masked: bool = True) -> bytes:
+    """A client frame (masked, as RFC 6455 requires, unless `masked` is False): `first` is FIN,
+    the reserved bits and the opcode. The length takes 7, 16 or 64 bits, the fewest that hold it."""
+    n = len(payload)
+    bit = 0x80 if masked else 0
+    if n < 126:
+        header = struct.pack("!BB", first, bit | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, bit | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, bit | 127, n)
+    if not masked:
+        return header + payload
+    mask = os.urandom(4)
+    key = (mask * (n // 4 + 1))[:n]
+    return header + mask + (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+def server_frames(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """The complete server frames (unmasked) at the start of `data`: opcode, payload, and where
+    the frame ends in `data`."""
+    i = 0
+    while i + 2 <= len(data):
+        opcode, n, start = data[i] & 0x0F, data[i + 1] & 0x7F, i + 2
+        if n == 126:
+            (n,), start = struct.unpack("!H", data[start : start + 2]), start + 2
+        elif n == 127:
+            (n,), start = struct.unpack("!Q", data[start : start + 8]), start + 8
+        if start + n > len(data):
+            return
+        i = start + n
+        yield opcode, data[start:i], i

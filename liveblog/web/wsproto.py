@@ -9,9 +9,11 @@ websocket frame, encoded once for all viewers, straight to the connection's tran
 it. Because the extension travels in the scope, middleware that wraps `send` (tracing, error
 reporting) leaves the fast path on. The only uvicorn contract used is the one for `ws=` classes:
 the constructor's `config`, `server_state` and `app_state`, `shutdown()`, and the connection set.
-Frames are parsed by websockets' documented sans-I/O `Protocol`. The handshake uvicorn hands over
-(a request its HTTP parser has already read) is checked and answered here when it is the plain
-kind every browser sends; anything else goes to websockets' `ServerProtocol`, which answers it
+Frames are parsed by websockets' documented sans-I/O `Protocol`, except whole pongs and text
+frames, read in `data_received` while that parser is between frames (`_take_frames`;
+docs/architecture.md, "Frames from the client"). The handshake uvicorn hands over (a request
+its HTTP parser has already read) is checked and answered here when it is the plain kind every
+browser sends; anything else goes to websockets' `ServerProtocol`, which answers it
 (405, 426, 400...). A crowd reconnecting at once is mostly handshakes (docs/architecture.md,
 "The accept and resume path").
 
@@ -43,6 +45,11 @@ from websockets.protocol import Protocol as WsProtocol
 from websockets.protocol import Side, State
 from websockets.server import ServerProtocol
 from websockets.utils import accept_key
+
+try:  # websockets' C unmasking, as its own parser uses; the pure-Python one where it is not built
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover
+    from websockets.utils import apply_mask
 
 from liveblog.streams.hub import Outlet
 from liveblog.streams.protocol import REJECTED, CloseCode, Frame, FrameBatch, ws_close_frame
@@ -76,6 +83,9 @@ SHUTDOWN_GRACE_SECONDS = 1.0
 INBOX_MESSAGES = 2
 _PING = b"\x89\x04"  # a ping frame with a 4-byte payload follows
 _PING_PAYLOADS = random.Random()  # seeded from os.urandom once
+# Frames from clients taken whole in data_received, without websockets' parser (see _take_frames):
+# counted for the tests and benchmarks that check the fast path is taken.
+FAST_FRAMES = {"pong": 0, "text": 0}
 
 
 class FastSend(Protocol):
@@ -124,7 +134,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         "transport", "conn", "response", "client", "path", "inbox", "waiter", "read_paused",
         "write_waiter", "handshake_complete", "close_sent", "disconnected", "close_timer",
         "ping_timer", "pong_payload", "sent_since_ping", "stall_seconds", "fragments", "fragment_text",
-        "discarding", "on_message", "fd", "direct", "limit",
+        "discarding", "on_message", "fd", "direct", "limit", "frame_left", "stash",
     )  # fmt: skip
 
     stalled_total = 0  # connections closed because they stopped answering pings (all instances)
@@ -174,6 +184,13 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.fd = -1
         self.direct = False
         self.limit = 0  # the byte bound on what waits unsent, as an outlet (see outlet)
+        # Where websockets' parser is in the stream of frames from the client, followed through
+        # every byte handed to it (_follow): bytes left until the next frame starts, and the start
+        # of a frame header split across reads. Only at 0 with no stash is the parser between
+        # frames with nothing buffered, and a whole frame may be taken without it (_take_frames).
+        # -1: never again (the handshake was not the plain kind, or the connection is closing).
+        self.frame_left = -1
+        self.stash = b""
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -229,8 +246,17 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 return
             # Not the plain handshake: websockets checks it, and answers what is wrong.
             self.conn = ServerProtocol(max_size=self.config.ws_max_size, logger=log)
+        if self.frame_left >= 0:
+            if not self.frame_left and not self.stash and self.fragments is None and not self.close_sent:
+                taken = self._take_frames(data)
+                if taken:
+                    if taken == len(data):
+                        return
+                    data = data[taken:]
+            self._follow(data)
         self.conn.receive_data(data)
         if self.conn.parser_exc is not None or self.conn.handshake_exc is not None:
+            self.frame_left = -1
             if self.conn.close_rcvd is not None:
                 self._closed_mid_message()
             else:
@@ -241,6 +267,8 @@ class FastWebSocketProtocol(asyncio.Protocol):
                 self._handshake(event)
             elif isinstance(event, WsFrame):
                 self._frame(event)
+        if self.close_sent or self.conn.state is not State.OPEN:
+            self.frame_left = -1  # closing: websockets has the rest
 
     # -- uvicorn's side ------------------------------------------------------------------------
 
@@ -307,6 +335,7 @@ class FastWebSocketProtocol(asyncio.Protocol):
         except binascii.Error:
             return False
         self.conn = WsProtocol(Side.SERVER, state=State.OPEN, max_size=self.config.ws_max_size, logger=log)
+        self.frame_left = 0  # the request was all of this read: the first frame starts the next one
         self.response = accept_key(key)
         self._open(request_line[1], headers, subprotocols)
         return True
@@ -590,6 +619,72 @@ class FastWebSocketProtocol(asyncio.Protocol):
         self.close_timer = self.loop.call_later(CLOSE_TIMEOUT_SECONDS, self._reset)
 
     # -- frames from the peer ------------------------------------------------------------------
+
+    def _take_frames(self, data: bytes) -> int:
+        """Whole pongs and text frames at the start of `data`, taken here as websockets' parser
+        would take them, without it: its generator, its buffer and its Frame objects cost more
+        than the frame (1,250 pongs a second at 5,000 busy viewers; a note-taker's every
+        message). Called only while that parser is between frames with nothing buffered, and
+        outside a fragmented message (where websockets' size limit is what the message has left).
+        Taken: masked, FIN, no reserved bits, all in `data`, within the size limit; a pong of at
+        most 125 bytes; a text frame with a 7- or 16-bit length. Anything else stops here, and
+        it and all after it go to websockets, in order. Returns the bytes taken."""
+        pos, size = 0, len(data)
+        limit = self.config.ws_max_size  # websockets' max_size (_fast_handshake)
+        while pos + 6 <= size and not self.close_sent:
+            first, length = data[pos], data[pos + 1] ^ 0x80  # the mask bit set: 0-127
+            if length < 126:
+                start = pos + 6
+            elif length == 126 and first == 0x81 and pos + 8 <= size:
+                length, start = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 8
+            else:  # unmasked (websockets answers 1002), a 64-bit length, or a split header
+                break
+            end = start + length
+            if end > size or (limit is not None and length > limit):
+                break  # split across reads, or too big: websockets waits, or answers 1009
+            if first == 0x8A:  # a pong
+                FAST_FRAMES["pong"] += 1
+                if (
+                    self.pong_payload
+                    and apply_mask(data[start:end], data[start - 4 : start]) == self.pong_payload
+                ):
+                    self.pong_payload = b""  # answered; the ping's timer decides what comes next (_ping)
+            elif first == 0x81:  # a whole text message
+                FAST_FRAMES["text"] += 1
+                self.fragment_text = True
+                self._message(apply_mask(data[start:end], data[start - 4 : start]))
+            else:
+                break
+            pos = end
+        return pos
+
+    def _follow(self, data: bytes) -> None:
+        """Walk the frame headers in `data`, which goes to websockets' parser next, so that
+        `frame_left` and `stash` say where that parser will be once it has read it: the same
+        header rules (2 bytes, a 16- or 64-bit length, a 4-byte mask), whatever the frame."""
+        left, size = self.frame_left, len(data)
+        if left >= size:
+            self.frame_left = left - size
+            return
+        if self.stash:  # (left is 0) a header split across reads: its start, then this read
+            data, size = self.stash + data, len(self.stash) + size
+        pos = left
+        while size - pos >= 2:
+            length = data[pos + 1] & 0x7F
+            head = (
+                pos + (6 if data[pos + 1] & 0x80 else 2) + (2 if length == 126 else 8 if length == 127 else 0)
+            )
+            if head > size:
+                break
+            if length == 126:
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            elif length == 127:
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            pos = head + length
+            if pos >= size:
+                self.frame_left, self.stash = pos - size, b""
+                return
+        self.frame_left, self.stash = 0, data[pos:]
 
     def _frame(self, frame: WsFrame) -> None:
         opcode = frame.opcode
