@@ -130,10 +130,10 @@ def _run_uvicorn(
     says when it listens (`listening`); with workers, the socket listens before they start."""
     import uvicorn
 
-    from liveblog.web.serving import ListeningServer, uvicorn_options, viewer_path_line
+    from liveblog.web import serving
 
-    server_options = uvicorn_options(settings)
-    logging.getLogger("liveblog").warning(viewer_path_line(server_options["ws"]))
+    server_options = serving.uvicorn_options(settings)
+    logging.getLogger("liveblog").warning(serving.viewer_path_line(server_options["ws"]))
     config = {
         "host": settings.server.host,
         "port": settings.server.port,
@@ -146,11 +146,7 @@ def _run_uvicorn(
     if listening is None:
         uvicorn.run(app, **config)
         return 0
-    # What uvicorn.run does for one process, with a server that says when it listens.
-    server = ListeningServer(uvicorn.Config(app, **config), listening)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
-    return 0 if server.started else STARTUP_FAILURE
+    return 0 if serving.serve(app, listening, **config) else STARTUP_FAILURE
 
 
 def check_multiprocess(settings: Settings, what: str) -> None:

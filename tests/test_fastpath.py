@@ -469,10 +469,10 @@ def test_serve_freezes_what_start_up_made_and_other_apps_do_not(
     any other way (tests: many per process) leaves the GC alone."""
     import gc
 
-    import uvicorn
     from starlette.testclient import TestClient
 
     from liveblog.cli import main
+    from liveblog.web import serving
     from liveblog.web.app import create_app
 
     config = tmp_path / "config.toml"
@@ -481,7 +481,7 @@ def test_serve_freezes_what_start_up_made_and_other_apps_do_not(
     frozen: list[int] = []
     full_passes: list[int] = []
 
-    def run(app: Any, **options: Any) -> None:  # uvicorn.run, as far as the lifespan
+    def run(app: Any, listening: Any, **options: Any) -> bool:  # serving.serve, as far as the lifespan
         with TestClient(app):
             frozen.append(gc.get_freeze_count())
             # Full passes come as soon as objects made since start-up call for them: the
@@ -491,8 +491,9 @@ def test_serve_freezes_what_start_up_made_and_other_apps_do_not(
             kept = [[] for _ in range(150_000)]
             full_passes.append(gc.get_stats()[2]["collections"] - before)
             del kept
+        return True
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(serving, "serve", run)
     gc.unfreeze()
     try:
         (tmp_path / "other").mkdir()
@@ -546,11 +547,10 @@ def test_serve_runs_a_full_collection_every_minute_under_its_supervisor(
     import gc
     import threading
 
-    import uvicorn
     from starlette.testclient import TestClient
 
     from liveblog.cli import main
-    from liveblog.web import memory
+    from liveblog.web import memory, serving
 
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
@@ -567,15 +567,16 @@ def test_serve_runs_a_full_collection_every_minute_under_its_supervisor(
             if len(passes) >= 3:
                 three.set()
 
-    def run(app: Any, **options: Any) -> None:  # uvicorn.run, as far as the lifespan
+    def run(app: Any, listening: Any, **options: Any) -> bool:  # serving.serve, as far as the lifespan
         with TestClient(app) as client:
             # The collector's own passes are off: only the server's own are counted here.
             seen["counting"] = True
             three.wait(10)
             seen["passes"] = len(passes)
             seen["task"] = client.get("/healthz").json()["tasks"].get("gc.full_pass")
+        return True
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(serving, "serve", run)
     gc.unfreeze()
     gc.disable()
     gc.callbacks.append(counted)

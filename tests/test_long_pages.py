@@ -186,10 +186,10 @@ def test_serve_compiles_every_template_before_its_first_request(
     import gc
     from typing import Any
 
-    import uvicorn
     from starlette.testclient import TestClient
 
     from liveblog.cli import main
+    from liveblog.web import serving
     from liveblog.web.app import create_app
 
     def compiled_by_first_requests(app: Any) -> list[str]:
@@ -214,9 +214,12 @@ def test_serve_compiles_every_template_before_its_first_request(
     config.write_text(f'[database]\npath = "{tmp_path / "serve.sqlite3"}"\n')
     monkeypatch.setenv("LIVEBLOG_SECRET_KEY", "a test key")
     by_serve: list[list[str]] = []
-    monkeypatch.setattr(
-        uvicorn, "run", lambda app, **options: by_serve.append(compiled_by_first_requests(app))
-    )
+
+    def serve(app: Any, listening: Any, **options: Any) -> bool:  # serving.serve, as far as the lifespan
+        by_serve.append(compiled_by_first_requests(app))
+        return True
+
+    monkeypatch.setattr(serving, "serve", serve)
     try:
         assert main(["--config", str(config), "serve"]) == 0
     finally:

@@ -8,6 +8,7 @@ accepts connections (lifecycle.Listening).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any
 
@@ -61,3 +62,13 @@ class ListeningServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)  # the lifespan's start-up, then the socket bound
         self.listening.set()
+
+
+def serve(app: Any, listening: Listening, **config: Any) -> bool:
+    """What `uvicorn.run` does for one process, with a server that opens `listening` once it
+    accepts connections; whether it started (a taken port: False). Tests replace this, as they
+    did `uvicorn.run`, to run the app's lifespan without a socket."""
+    server = ListeningServer(uvicorn.Config(app, **config), listening)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return bool(server.started)
