@@ -44,6 +44,15 @@ class Recording:
             return _with_query(self.url, f"start={seconds}s")
         return f"{self.url.split('#', 1)[0]}#t={seconds}"  # Vimeo and media fragments (video files)
 
+    def player_at(self, seconds: int, api: bool = False) -> str:
+        """The click-to-load player's URL, starting at `seconds`: YouTube's `start=`, Vimeo's `#t=`
+        (Vimeo has no `start` parameter: its player would start at 0). With `api`, a player that
+        answers the postMessage protocol static/js/replay.js speaks."""
+        seconds = max(0, int(seconds))
+        if self.provider == "Vimeo":
+            return f"{_with_query(self.player, 'api=1') if api else self.player}#t={seconds}s"
+        return _with_query(self.player, f"start={seconds}{'&enablejsapi=1' if api else ''}")
+
 
 def _with_query(url: str, param: str) -> str:
     base, _, fragment = url.partition("#")
