@@ -5,16 +5,13 @@ in the suite: the test routes https://player.vimeo.com/** to it)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
-from liveblog.capture.notes import Author
-from liveblog.services import Services
-from tests.archive_fixtures import spread_change_times
-from tests.browser.conftest import DESKTOP, ThreadServer
+from tests.browser.conftest import ThreadServer
+from tests.browser.test_answers_browser import ended_with_notes, replay_seconds
 
 pytestmark = pytest.mark.browser
 
@@ -89,44 +86,22 @@ addEventListener("load", () => setTimeout(() => { ready = true; send({event: "re
 </script>"""
 
 
-def ended_with_vimeo(server: ThreadServer) -> None:
-    """The seeded session, ended, with three notes whose changes are LEAD, LEAD + 10 and LEAD + 20 s
-    after its scheduled start, and its recording on Vimeo with the scheduled start at OFFSET."""
-    seed = server.seed
-    assert seed is not None
-
-    async def build(svc: Services) -> None:
-        invite = await svc.accounts.invite_for_token(seed.token)
-        assert invite is not None
-        for n in range(3):
-            await svc.notes.handle(
-                seed.session_id,
-                Author.from_invite(invite),
-                {"type": "note.create", "client_id": str(uuid.uuid4()), "body": f"Moment number {n}"},
-            )
-        await svc.programme.set_state(seed.session_id, "ended")
-        await svc.programme.update_session(
-            seed.session_id, {"recording_url": VIMEO_URL, "recording_offset": OFFSET}
-        )
-        session = await svc.programme.session(seed.session_id)
-        # Seq 0 is no change: it holds 09:00:00, so the first change is at 09:00:LEAD.
-        await spread_change_times(svc.db, seed.session_id, list(range(0, session.last_seq + 1)), every=LEAD)
-
-    server.call(build)
-
-
-def with_fake_vimeo(context: Any) -> list[str]:
-    """Route Vimeo's player to FAKE_VIMEO; the list is every URL the browser asked Vimeo for."""
+@pytest.fixture
+def vimeo_page(browser_context: Any, server: ThreadServer) -> tuple[Page, list[str]]:
+    """A page with Vimeo's player routed to FAKE_VIMEO, and every URL it asked Vimeo for; the
+    seeded session ended with three notes (0:10, 0:20 and 0:30 into its replay) and its
+    recording on Vimeo."""
+    ended_with_notes(server, 3, VIMEO_URL, OFFSET, every=10, first=LEAD)
+    context = browser_context()
     asked: list[str] = []
 
     def vimeo(route: Any) -> None:
         asked.append(route.request.url)
         route.fulfill(status=200, content_type="text/html", body=FAKE_VIMEO)
 
-    context.route("https://player.vimeo.com/**", vimeo)
-    context.route("https://vimeo.com/**", vimeo)
-    context.route("https://*.vimeocdn.com/**", vimeo)
-    return asked
+    for address in ("https://player.vimeo.com/**", "https://vimeo.com/**", "https://*.vimeocdn.com/**"):
+        context.route(address, vimeo)
+    return context.new_page(), asked
 
 
 def press_play(page: Page, box: str, asked: list[str]) -> Frame:
@@ -139,17 +114,51 @@ def press_play(page: Page, box: str, asked: list[str]) -> Frame:
 
 
 def test_the_knowledge_page_loads_the_vimeo_player_at_the_session_start_only_when_pressed(
-    browser: Any, server: ThreadServer
+    vimeo_page: tuple[Page, list[str]], server: ThreadServer
 ) -> None:
-    seed = server.seed
-    assert seed is not None
-    ended_with_vimeo(server)
-    context = browser.new_context(base_url=server.url, viewport=DESKTOP)
-    asked = with_fake_vimeo(context)
-    try:
-        page = context.new_page()
-        page.goto(f"/archive/sessions/{seed.session_id}")
-        player = press_play(page, "#recording", asked)
-        assert player.evaluate("() => window.now()") == OFFSET
-    finally:
-        context.close()
+    page, asked = vimeo_page
+    assert server.seed is not None
+    page.goto(f"/archive/sessions/{server.seed.session_id}")
+    player = press_play(page, "#recording", asked)
+    assert player.evaluate("() => window.now()") == OFFSET
+
+
+def test_the_replay_and_a_click_to_load_vimeo_player_move_together(
+    vimeo_page: tuple[Page, list[str]], server: ThreadServer
+) -> None:
+    page, asked = vimeo_page
+    assert server.seed is not None
+    page.goto(f"/archive/sessions/{server.seed.session_id}/replay")
+    expect(page.locator("#replay")).to_have_attribute("data-ready", "true")
+    clock = page.locator("#replay-clock")
+    page.get_by_role("button", name="Next moment").click()
+    expect(clock).to_contain_text("0:10 /")
+    player = press_play(page, "#replay-recording", asked)
+    assert player.evaluate("() => window.now()") == OFFSET
+
+    def player_at(seconds: int) -> None:
+        player.wait_for_function("([s]) => document.title === 'at ' + s", arg=[seconds])
+
+    # Moving the replay seeks the player: the step buttons, then the slider by keyboard. The
+    # replay's 0:20 is OFFSET + LEAD + 20 s into the recording.
+    page.get_by_role("button", name="Next moment").click()
+    expect(clock).to_contain_text("0:20 /")
+    player_at(OFFSET + LEAD + 20)
+    page.get_by_role("button", name="Previous moment").click()
+    expect(clock).to_contain_text("0:10 /")
+    player_at(OFFSET + LEAD + 10)
+    page.get_by_label("Position in the session").focus()
+    page.keyboard.press("Home")
+    player_at(OFFSET + LEAD)
+    expect(clock).to_contain_text("0:00 /")
+
+    # Seeking the player moves the replay: 95 s into the recording is 25 s into the replay.
+    player.evaluate("() => window.seekBy(95)")
+    expect(clock).to_contain_text("0:25 /")
+    expect(page.locator("#replay-items")).to_contain_text("Moment number 1")  # at 0:20
+    expect(page.locator("#replay-items")).not_to_contain_text("Moment number 2")  # at 0:30
+    assert replay_seconds(clock.inner_text()) == 25
+    # A moment before the replay begins (30 s into the recording) puts the replay at its start.
+    player.evaluate("() => window.seekBy(30)")
+    expect(clock).to_contain_text("0:00 /")
+    assert len(asked) == 1  # the player's own messages only: nothing more was fetched
