@@ -110,16 +110,18 @@ async def fill_session(services: Services, seeded: Seed, session_id: str | None 
     return Filled(note_id, photo_id, key_id, post_id, poll.id, question.id, answer_id)
 
 
-async def spread_change_times(db: Store, session_id: str, seqs: list[int], every: int = 60) -> None:
-    """Give these changes commit times `every` seconds apart from 09:00 UTC (a minute: as in a
-    real session), for the replay.
+async def spread_change_times(
+    db: Store, session_id: str, seqs: list[int], every: int = 60, start: int = 0
+) -> None:
+    """Give these changes commit times `every` seconds apart from `start` seconds after 09:00 UTC
+    (a minute: as in a real session), for the replay.
     No operation rewrites a stored change's time, so this is the test's own SQL, for either
     backend (tests/test_replay.py gets such times the typed way, through an import)."""
 
     async def op(tx: Tx) -> None:
         db: Any = tx.db  # type: ignore[attr-defined]
         for n, seq in enumerate(seqs):
-            minute, second = divmod(n * every, 60)
+            minute, second = divmod(start + n * every, 60)
             values = (f"2026-05-14T09:{minute:02d}:{second:02d}.000Z", session_id, seq)
             await db.execute("UPDATE changes SET created_at = ? WHERE session_id = ? AND seq = ?", values)
 

@@ -95,6 +95,22 @@ def test_each_provider_opens_at_a_moment_its_own_way() -> None:
     assert recording_of(replace(SESSION, recording_url="")) is None
 
 
+def test_each_click_to_load_player_starts_at_a_moment_its_own_way() -> None:
+    def player(url: str, api: bool) -> str:
+        found = recording_of(replace(SESSION, recording_url=url))
+        assert found is not None
+        return found.player_at(754, api=api)
+
+    youtube = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert player(youtube, False) == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=754"
+    assert (
+        player(youtube, True) == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=754&enablejsapi=1"
+    )
+    # Vimeo: #t=, not start= (not one of its parameters); and no api=1 (its old event names).
+    for api in (False, True):
+        assert player("https://vimeo.com/76979871", api) == "https://player.vimeo.com/video/76979871#t=754s"
+
+
 async def test_the_knowledge_page_shows_the_recording_click_to_load_with_its_chapters(
     live: LiveServer, seeded: Seed
 ) -> None:

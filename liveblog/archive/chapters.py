@@ -44,6 +44,17 @@ class Recording:
             return _with_query(self.url, f"start={seconds}s")
         return f"{self.url.split('#', 1)[0]}#t={seconds}"  # Vimeo and media fragments (video files)
 
+    def player_at(self, seconds: int, api: bool = False) -> str:
+        """The click-to-load player's URL, starting at `seconds`: YouTube's `start=`, Vimeo's `#t=`
+        (Vimeo has no `start` parameter: its player would start at 0). With `api`, a player that
+        answers the postMessage protocol static/js/replay.js speaks: YouTube's needs
+        `enablejsapi=1`; Vimeo's always answers, and `api=1` would switch it to its old
+        (Froogaloop) event names, playProgress and seek instead of timeupdate and seeked."""
+        seconds = max(0, int(seconds))
+        if self.provider == "Vimeo":
+            return f"{self.player}#t={seconds}s"
+        return _with_query(self.player, f"start={seconds}{'&enablejsapi=1' if api else ''}")
+
 
 def _with_query(url: str, param: str) -> str:
     base, _, fragment = url.partition("#")

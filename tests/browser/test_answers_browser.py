@@ -61,9 +61,11 @@ def ended_with_questions(server: ThreadServer) -> dict[str, Any]:
     return server.call(build)
 
 
-def ended_with_notes(server: ThreadServer, notes: int, recording_url: str, offset: int, every: int) -> None:
+def ended_with_notes(
+    server: ThreadServer, notes: int, recording_url: str, offset: int, every: int, first: int = 0
+) -> None:
     """The seeded session with `notes` notes, ended, with its recording; its stream's changes
-    `every` seconds apart from its scheduled start (09:00 UTC)."""
+    `every` seconds apart, the first `first` seconds after its scheduled start (09:00 UTC)."""
     seed = server.seed
     assert seed is not None
 
@@ -81,7 +83,9 @@ def ended_with_notes(server: ThreadServer, notes: int, recording_url: str, offse
             seed.session_id, {"recording_url": recording_url, "recording_offset": offset}
         )
         session = await svc.programme.session(seed.session_id)
-        await spread_change_times(svc.db, seed.session_id, list(range(1, session.last_seq + 1)), every=every)
+        await spread_change_times(
+            svc.db, seed.session_id, list(range(1, session.last_seq + 1)), every=every, start=first
+        )
 
     server.call(build)
 
