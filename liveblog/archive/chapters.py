@@ -46,13 +46,15 @@ class Recording:
 
     def player_at(self, seconds: int, api: bool = False) -> str:
         """The click-to-load player's URL, starting at `seconds`: YouTube's `start=`, Vimeo's `#t=`
-        (Vimeo has no `start` parameter: its player would start at 0). With `api`, a player that
+        (Vimeo has no `start` parameter: its player would start at 0), and Vimeo's `dnt=1` (do not
+        track: no cookies, no session stats). With `api`, a player that
         answers the postMessage protocol static/js/replay.js speaks: YouTube's needs
         `enablejsapi=1`; Vimeo's always answers, and `api=1` would switch it to its old
         (Froogaloop) event names, playProgress and seek instead of timeupdate and seeked."""
         seconds = max(0, int(seconds))
         if self.provider == "Vimeo":
-            return f"{self.player}#t={seconds}s"
+            # dnt=1: Vimeo's "do not track" (no cookies, no session stats), as WordPress asks for.
+            return f"{_with_query(self.player, 'dnt=1')}#t={seconds}s"
         return _with_query(self.player, f"start={seconds}{'&enablejsapi=1' if api else ''}")
 
 

@@ -109,7 +109,7 @@ def press_play(page: Page, box: str, asked: list[str]) -> Frame:
     assert asked == []
     page.get_by_role("button", name="Play the recording").click()
     expect(page.frame_locator(f"{box} iframe").locator("title")).to_have_count(1)
-    assert len(asked) == 1 and asked[0].startswith("https://player.vimeo.com/video/76979871")
+    assert len(asked) == 1 and asked[0].startswith("https://player.vimeo.com/video/76979871?dnt=1")
     return next(f for f in page.frames if f.url.startswith("https://player.vimeo.com/"))
 
 
