@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -184,7 +185,6 @@ def test_serve_compiles_every_template_before_its_first_request(
     requests compile none; an app made any other way (tests: many per process) leaves them to
     their first use."""
     import gc
-    from typing import Any
 
     import uvicorn
     from starlette.testclient import TestClient
@@ -265,5 +265,124 @@ async def test_a_page_rendered_while_the_archive_warms_a_long_session_waits_for_
         assert order.index("page") == WARM_PIECE  # after the first piece, not after every card
         view = await services.archive.knowledge_view(s.other_session_id, cards.key)
         assert view.section is not None  # and the warm kept the assembled cards, as before
+    finally:
+        await services.close()
+
+
+async def test_a_knowledge_view_asked_for_while_the_same_is_read_waits_for_that_read(tmp_path: Path) -> None:
+    """The first view within a second of a start came while the archive's check was reading the
+    session it had just archived, every item in full (7,000: ~150 ms alone): it read them all
+    again at the same time, and both reads took twice as long. A view asked for while the same
+    one is being read, with nothing committed to the session since, now waits for that read."""
+    import asyncio
+
+    from liveblog.web.app import make_templates
+    from liveblog.web.archive import Cards
+
+    settings, s = await long_sessions(tmp_path, lambda s: [s.other_session_id], 300, 100)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        sid = s.other_session_id
+        await services.programme.set_state(sid, "ended")
+        await services.archive.archive_session(sid)
+        key = Cards(make_templates().env).key
+        first, second = await asyncio.wait_for(
+            asyncio.gather(
+                services.archive.knowledge_view(sid, key), services.archive.knowledge_view(sid, key)
+            ),
+            30,
+        )
+        assert second is first  # one read
+        assert len(first.notes) == 300 and len(first.posts) == 100
+        again = await services.archive.knowledge_view(sid, key)
+        assert again is not first  # a read done is not kept: the next view reads
+    finally:
+        await services.close()
+
+
+async def test_a_knowledge_view_asked_for_after_a_change_reads_again(tmp_path: Path) -> None:
+    """A view asked for after a commit that changed the session, or kept its cards, does not wait
+    for a read asked for before that commit: it reads, and shows the change."""
+    import asyncio
+    import contextlib
+
+    from liveblog.models import RenderedCard
+    from liveblog.web.app import make_templates
+    from liveblog.web.archive import Cards
+
+    settings, s = await long_sessions(tmp_path, lambda s: [s.other_session_id], 30, 10)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        sid = s.other_session_id
+        await services.programme.set_state(sid, "ended")
+        await services.archive.archive_session(sid)
+        key = Cards(make_templates().env).key
+        view = services.archive.knowledge_view
+        earlier = await view(sid, key)
+        some = earlier.notes[0]
+        assert some.html is None and some.item is not None
+        async with contextlib.AsyncExitStack() as held:
+            # Every reader of the pages' pool held: the reads asked for below wait, under way.
+            for _ in range(settings.database.page_readers):
+                await held.enter_async_context(services.db.reader("pages"))
+            before = asyncio.ensure_future(view(sid, key))
+            await services.archive.set_summary(sid, "What changed", "organiser")
+            after_change = asyncio.ensure_future(view(sid, key))
+            card = RenderedCard(some.item_id, some.item.version, "<article>kept</article>", 3)
+            await services.archive.keep_cards(sid, earlier.card_key, [card], None)
+            after_keep = asyncio.ensure_future(view(sid, key))
+        pages = await asyncio.wait_for(asyncio.gather(before, after_change, after_keep), 30)
+        assert len({id(p) for p in pages}) == 3  # three reads
+        assert pages[1].record.summary == "What changed"
+        assert pages[2].notes[0].html == "<article>kept</article>"
+    finally:
+        await services.close()
+
+
+async def test_the_archive_warms_a_session_after_a_view_being_read_not_at_the_same_time(
+    tmp_path: Path,
+) -> None:
+    """The first view after a start often comes while its session is being archived: its read
+    began before the archive's commit, so the archive's warm may not share it, and both read
+    every item at the same time (~300 ms each for 7,000, ~150 ms alone). The warm now reads
+    after the view's read is done."""
+    import asyncio
+    import contextlib
+
+    from liveblog.web.app import make_templates
+    from liveblog.web.archive import Cards, card_warmer
+
+    settings, s = await long_sessions(tmp_path, lambda s: [s.other_session_id], 300, 100)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        sid = s.other_session_id
+        await services.programme.set_state(sid, "ended")  # not archived yet
+        cards = Cards(make_templates().env)
+        services.archive.warm_cards_with(card_warmer(services, cards))
+        order: list[str] = []
+        read_view = services.archive._read_view
+
+        async def recorded(*args: Any) -> Any:
+            order.append("read")
+            try:
+                return await read_view(*args)
+            finally:
+                order.append("done")
+
+        services.archive._read_view = recorded  # type: ignore[method-assign]
+        async with contextlib.AsyncExitStack() as held:
+            # Every reader of the pages' pool held: the view's read waits, under way.
+            for _ in range(settings.database.page_readers):
+                await held.enter_async_context(services.db.reader("pages"))
+            viewing = asyncio.ensure_future(services.archive.knowledge_view(sid, cards.key))
+            assert await services.archive.archive_session(sid)  # after the view was asked for
+            warming = asyncio.ensure_future(services.archive.warm_cards(sid))
+        view, _ = await asyncio.wait_for(asyncio.gather(viewing, warming), 30)
+        assert order == ["read", "done", "read", "done"]  # one after the other
+        assert len(view.notes) == 300 and len(view.posts) == 100
+        assert (await services.archive.knowledge_view(sid, cards.key)).section is not None  # warmed
     finally:
         await services.close()
