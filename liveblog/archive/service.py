@@ -758,8 +758,10 @@ def _version(session: Session, record_updated_at: str) -> str:
 async def _first_record(r: Unit, session: Session) -> ArchiveRecord:
     """The record archiving makes for an ended session: its summary seeded from its key points.
     Not stored: `archived_at` and `updated_at` are empty."""
-    notes = await r.list_items(session.id, kind="note")
-    summary = first_summary([i for i in notes if i.key_point])
+    # Key points only, by the partial index `items_shown`: every note read in full was ~40 ms of
+    # a 2,000-note session's archiving, and of each view read before it (the first after a start).
+    key_points = [i for i in await r.list_page_items(session.id) if i.kind == "note"]
+    summary = first_summary(key_points)
     return ArchiveRecord(session.id, summary, render_markdown(summary) if summary else "", "", "", "", "")
 
 
