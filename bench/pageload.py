@@ -4,6 +4,7 @@ people load them (issue 7 §2).
     .venv/bin/python -m bench.pageload            # both parts, ~2 minutes
     .venv/bin/python -m bench.pageload --only paint     # first HTML, TTFB and FCP only
     .venv/bin/python -m bench.pageload --only latency   # live latency under page loads only
+    .venv/bin/python -m bench.pageload --only first --rounds 8   # a knowledge page's first view
     .venv/bin/python -m bench.pageload --quick    # smoke run
 
 **Paint.** A real `liveblog serve` on an SQLite file holding two sessions of --notes notes
@@ -14,6 +15,11 @@ each in a fresh browser context (no cache), after one load of the home page has 
 browser's processes: the first load of each page is reported apart (on the server nothing
 rendered or kept yet), the rest as a median. Printed: the first HTML's bytes, the time
 to its first byte (TTFB, Navigation Timing) and first contentful paint (Paint Timing).
+
+**First view.** The paint part's two sessions on a fresh `liveblog serve` each round; the
+knowledge page's first GET is sent as soon as the server listens, while the archive's check is
+archiving its session and reading it to keep its cards: printed, that GET's time (and the next
+one's) per round.
 
 **Latency.**
 A real `liveblog serve` on a seeded SQLite file; the session holds --items notes (default 2,000).
@@ -333,6 +339,36 @@ def paint(notes: int, posts: int, runs: int) -> str:
     return "\n".join(lines)
 
 
+def first_views(notes: int, posts: int, rounds: int) -> str:
+    lines = [
+        f"Knowledge page of {notes:,} notes and {posts:,} posts, GET as soon as `liveblog serve` listens",
+        "",
+        "| round | first GET ms | next GET ms | bytes |",
+        "|---:|---:|---:|---:|",
+    ]
+    firsts = []
+    for n in range(rounds):
+        ended: list[str] = []
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            liveblog_server(Path(tmp), prepare=big_sessions(notes, posts, ended)) as server,
+        ):
+            url = f"http://127.0.0.1:{server.port}/sessions/{ended[0]}"
+            took = []
+            for _ in range(2):
+                t = time.perf_counter()
+                r = httpx.get(url, timeout=120)
+                took.append((time.perf_counter() - t) * 1000)
+                r.raise_for_status()
+        firsts.append(took[0])
+        lines.append(f"| {n + 1} | {took[0]:.0f} | {took[1]:.0f} | {len(r.content):,} |")
+    lines += [
+        "",
+        f"First GET: median {percentile(firsts, 50):.0f} ms, range {min(firsts):.0f}-{max(firsts):.0f} ms",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true")
@@ -340,8 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", type=int, default=2000, help="notes of the paint part's sessions")
     p.add_argument("--posts", type=int, default=5000, help="social posts of the paint part's sessions")
     p.add_argument("--runs", type=int, default=6, help="loads of each page in the paint part")
-    p.add_argument("--only", choices=["paint", "latency"])
+    p.add_argument("--rounds", type=int, default=6, help="fresh servers of the first-view part")
+    p.add_argument("--only", choices=["paint", "latency", "first"])
     args = p.parse_args(argv)
+    if args.only == "first":
+        print(first_views(args.notes, args.posts, 2 if args.quick else args.rounds))
+        return 0
     if args.only != "latency":
         print(paint(args.notes, args.posts, 3 if args.quick else args.runs))
         print()

@@ -664,3 +664,27 @@ def test_search_snippets_show_markdown_as_the_reader_sees_it() -> None:
     assert str(highlight(snippet)) == "read https://a.example/x on *<mark>stars</mark>* and the link [1]"
     # The static site's offline index reads the same text.
     assert plain_text("**Bold** \\_x\\_ <https://c.example>") == "Bold _x_ https://c.example"
+
+
+async def test_the_first_summary_is_the_key_points_in_page_order(services: Services, seeded: Seed) -> None:
+    """Archiving seeds the summary from the key points (now read alone, not with every note):
+    in page order, deleted ones and other notes, polls and questions left out."""
+    sid = seeded.session_id
+    await fill_session(services, seeded)  # a key point, other notes, a post, a poll, a question
+    ada = Author(name="Ada", ref="inv-ada")
+    await note(services, sid, ada, "Plain note before")
+    await note(services, sid, ada, "First key point\nits second line is not in the summary", key_point=True)
+    gone = await note(services, sid, ada, "A key point deleted", key_point=True)
+    await note(services, sid, ada, "Plain note between")
+    later = await note(services, sid, ada, "Made a key point later")
+    made_key = {"type": "note.update", "client_id": "kp", "item_id": later, "body": "Made a key point later"}
+    await services.notes.handle(sid, ada, {**made_key, "key_point": True})
+    await services.notes.handle(sid, ada, {"type": "note.delete", "client_id": "del", "item_id": gone})
+    await end(services, sid)
+    page = await services.archive.knowledge(sid)  # read before the job archived it: as it will be
+    await services.archive.archive_session(sid)
+    archived = await services.archive.knowledge(sid)
+    for summary in (page.record.summary, archived.record.summary):
+        assert (
+            summary == "- Chlorophyll absorbs red and blue light\n- First key point\n- Made a key point later"
+        )

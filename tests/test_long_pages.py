@@ -6,10 +6,13 @@ pages without JavaScript, live notes meanwhile) is in tests/browser/test_long_se
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +21,8 @@ from bench.pageload import fill_sessions
 from liveblog.capture.notes import Author
 from liveblog.services import Services
 from liveblog.settings import Settings
+from liveblog.web.app import make_templates
+from liveblog.web.archive import Cards
 from tests.conftest import BACKENDS, LiveServer, Seed, make_settings, run_server, seed
 
 FIRST_HTML_BUDGET = 150_000  # bytes (issue 17 item 7)
@@ -184,7 +189,6 @@ def test_serve_compiles_every_template_before_its_first_request(
     requests compile none; an app made any other way (tests: many per process) leaves them to
     their first use."""
     import gc
-    from typing import Any
 
     from starlette.testclient import TestClient
 
@@ -270,3 +274,105 @@ async def test_a_page_rendered_while_the_archive_warms_a_long_session_waits_for_
         assert view.section is not None  # and the warm kept the assembled cards, as before
     finally:
         await services.close()
+
+
+@contextlib.asynccontextmanager
+async def ended_long_session(
+    tmp_path: Path, notes: int, posts: int
+) -> AsyncIterator[tuple[Settings, Services, str, Cards]]:
+    """Open services over a session of `notes` notes and `posts` posts, ended (not archived
+    yet), and the knowledge page's cards (no app: the archive's check warms nothing here)."""
+    settings, s = await long_sessions(tmp_path, lambda s: [s.other_session_id], notes, posts)
+    services = Services.build(settings)
+    await services.open()
+    try:
+        await services.programme.set_state(s.other_session_id, "ended")
+        yield settings, services, s.other_session_id, Cards(make_templates().env)
+    finally:
+        await services.close()
+
+
+@contextlib.asynccontextmanager
+async def page_readers_held(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """Every reader of the pages' pool held: reads asked for meanwhile wait, under way."""
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(settings.database.page_readers):
+            await held.enter_async_context(services.db.reader("pages"))
+        yield
+
+
+async def test_a_knowledge_view_asked_for_while_the_same_is_read_waits_for_that_read(tmp_path: Path) -> None:
+    """The first view within a second of a start came while the archive's check was reading the
+    session it had just archived, every item in full (7,000: ~150 ms alone): it read them all
+    again at the same time, and both reads took twice as long. A view asked for while the same
+    one is being read, with nothing committed to the session since, now waits for that read."""
+    async with ended_long_session(tmp_path, 300, 100) as (_, services, sid, cards):
+        await services.archive.archive_session(sid)
+        key = cards.key
+        first, second = await asyncio.wait_for(
+            asyncio.gather(
+                services.archive.knowledge_view(sid, key), services.archive.knowledge_view(sid, key)
+            ),
+            30,
+        )
+        assert second is first  # one read
+        assert len(first.notes) == 300 and len(first.posts) == 100
+        again = await services.archive.knowledge_view(sid, key)
+        assert again is not first  # a read done is not kept: the next view reads
+
+
+async def test_a_knowledge_view_asked_for_after_a_change_reads_again(tmp_path: Path) -> None:
+    """A view asked for after a commit that changed the session, or kept its cards, does not wait
+    for a read asked for before that commit: it reads, and shows the change."""
+    from liveblog.models import RenderedCard
+
+    async with ended_long_session(tmp_path, 30, 10) as (settings, services, sid, cards):
+        await services.archive.archive_session(sid)
+        key = cards.key
+        view = services.archive.knowledge_view
+        earlier = await view(sid, key)
+        some = earlier.notes[0]
+        assert some.html is None and some.item is not None
+        async with page_readers_held(settings, services):
+            before = asyncio.ensure_future(view(sid, key))
+            await services.archive.set_summary(sid, "What changed", "organiser")
+            after_change = asyncio.ensure_future(view(sid, key))
+            card = RenderedCard(some.item_id, some.item.version, "<article>kept</article>", 3)
+            await services.archive.keep_cards(sid, earlier.card_key, [card], None)
+            after_keep = asyncio.ensure_future(view(sid, key))
+        pages = await asyncio.wait_for(asyncio.gather(before, after_change, after_keep), 30)
+        assert len({id(p) for p in pages}) == 3  # three reads
+        assert pages[1].record.summary == "What changed"
+        assert pages[2].notes[0].html == "<article>kept</article>"
+
+
+async def test_the_archive_warms_a_session_after_a_view_being_read_not_at_the_same_time(
+    tmp_path: Path,
+) -> None:
+    """The first view after a start often comes while its session is being archived: its read
+    began before the archive's commit, so the archive's warm may not share it, and both read
+    every item at the same time (~300 ms each for 7,000, ~150 ms alone). The warm now reads
+    after the view's read is done."""
+    from liveblog.web.archive import card_warmer
+
+    async with ended_long_session(tmp_path, 300, 100) as (settings, services, sid, cards):
+        services.archive.warm_cards_with(card_warmer(services, cards))
+        order: list[str] = []
+        read_view = services.archive._read_view
+
+        async def recorded(*args: Any) -> Any:
+            order.append("read")
+            try:
+                return await read_view(*args)
+            finally:
+                order.append("done")
+
+        services.archive._read_view = recorded  # type: ignore[method-assign]
+        async with page_readers_held(settings, services):
+            viewing = asyncio.ensure_future(services.archive.knowledge_view(sid, cards.key))
+            assert await services.archive.archive_session(sid)  # after the view was asked for
+            warming = asyncio.ensure_future(services.archive.warm_cards(sid))
+        view, _ = await asyncio.wait_for(asyncio.gather(viewing, warming), 30)
+        assert order == ["read", "done", "read", "done"]  # one after the other
+        assert len(view.notes) == 300 and len(view.posts) == 100
+        assert (await services.archive.knowledge_view(sid, cards.key)).section is not None  # warmed
