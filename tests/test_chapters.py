@@ -108,7 +108,10 @@ def test_each_click_to_load_player_starts_at_a_moment_its_own_way() -> None:
     )
     # Vimeo: #t=, not start= (not one of its parameters); and no api=1 (its old event names).
     for api in (False, True):
-        assert player("https://vimeo.com/76979871", api) == "https://player.vimeo.com/video/76979871?dnt=1#t=754s"
+        assert (
+            player("https://vimeo.com/76979871", api)
+            == "https://player.vimeo.com/video/76979871?dnt=1#t=754s"
+        )
 
 
 async def test_the_knowledge_page_shows_the_recording_click_to_load_with_its_chapters(
