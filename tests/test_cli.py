@@ -142,6 +142,34 @@ async def test_loading_the_demo_twice_keeps_one_event_and_one_working_invite(tmp
         await services.close()
 
 
+async def test_a_demo_loaded_again_between_midnight_and_three_carries_on_with_its_event(
+    tmp_path: Path,
+) -> None:
+    # The demo's programme starts three hours before "now": loaded in the small hours at the
+    # venue, its event spans yesterday and today. Loaded again (a restart), it must carry on with
+    # that event, not retire it as another day's. The venue's zone is chosen so that it is about
+    # 1 a.m. there whenever the test runs.
+    from datetime import UTC, datetime
+
+    from liveblog.demo import load_demo
+
+    ahead = (1 - datetime.now(UTC).hour) % 24  # hours the venue is ahead of UTC
+    ahead = ahead - 24 if ahead > 14 else ahead
+    zone = f"Etc/GMT{-ahead:+d}" if ahead else "Etc/UTC"  # Etc/GMT-2 is two hours ahead
+    services = Services.build(make_settings(tmp_path, archive={"timezone": zone}))
+    await services.open()
+    try:
+        first = await load_demo(services)
+        event = await services.programme.event(first["event"])
+        assert event.starts_on < event.ends_on  # the programme spans midnight
+        second = await load_demo(services)
+        assert second["event"] == first["event"]
+        assert second["live_session"] == first["live_session"]
+        assert [e.id for e in await services.programme.events()] == [first["event"]]
+    finally:
+        await services.close()
+
+
 async def test_backup_while_serving_then_restore_changes_the_epoch_so_viewers_reload(tmp_path: Path) -> None:
     from tests.conftest import run_server, seed
     from tests.wsclient import recv_until

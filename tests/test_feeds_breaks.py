@@ -23,6 +23,11 @@ def at(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M")
 
 
+def days(first: datetime, last: datetime) -> dict[str, str]:
+    """An event's days holding sessions from `first` to `last` (two days around midnight)."""
+    return {"starts_on": first.date().isoformat(), "ends_on": last.date().isoformat()}
+
+
 @pytest.fixture
 async def between(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks, str, str, str]]:
     """An event in a break: its morning session ended ten minutes ago, the next starts in 50
@@ -37,8 +42,7 @@ async def between(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks,
             event = await svc.programme.create_event(
                 {
                     "title": "Break Summit",
-                    "starts_on": now.date().isoformat(),
-                    "ends_on": now.date().isoformat(),
+                    **days(now - timedelta(minutes=70), now + timedelta(minutes=110)),
                     "hashtags": ["#test"],
                 }
             )
@@ -110,8 +114,7 @@ async def test_collection_ends_trail_minutes_after_the_last_session(tmp_path: Pa
             event = await svc.programme.create_event(
                 {
                     "title": "Late",
-                    "starts_on": now.date().isoformat(),
-                    "ends_on": now.date().isoformat(),
+                    **days(now - timedelta(minutes=80), now - timedelta(minutes=20)),
                     "hashtags": ["#test"],
                 }
             )
@@ -162,8 +165,7 @@ async def closing(tmp_path: Path) -> AsyncIterator[tuple[Services, FakeNetworks,
             event = await svc.programme.create_event(
                 {
                     "title": "Close",
-                    "starts_on": now.date().isoformat(),
-                    "ends_on": now.date().isoformat(),
+                    **days(now - timedelta(minutes=50), now + timedelta(minutes=10)),
                     "hashtags": ["#test"],
                 }
             )

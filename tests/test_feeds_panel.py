@@ -36,11 +36,12 @@ async def test_each_source_row_says_what_it_counts_for_this_event(
 ) -> None:
     svc, ids = xsvc
     now = datetime.now()
+    starts, ends = now - timedelta(minutes=5), now + timedelta(hours=1)
     other = await svc.programme.create_event(
         {
             "title": "Other",
-            "starts_on": now.date().isoformat(),
-            "ends_on": now.date().isoformat(),
+            "starts_on": starts.date().isoformat(),  # two days if the talk spans midnight
+            "ends_on": ends.date().isoformat(),
             "hashtags": ["#other"],
         }
     )
@@ -48,8 +49,8 @@ async def test_each_source_row_says_what_it_counts_for_this_event(
         other.id,
         {
             "title": "Talk",
-            "starts_at": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "starts_at": starts.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": ends.strftime("%Y-%m-%dT%H:%M"),
         },
     )
     await svc.programme.set_state(session.id, "live")

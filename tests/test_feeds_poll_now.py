@@ -148,7 +148,7 @@ async def test_an_event_created_on_any_process_wakes_the_lease_holders_jetstream
                     "/api/v1/events",
                     json={
                         "title": "Tomorrow's news",
-                        "starts_on": now.date().isoformat(),
+                        "starts_on": (now - timedelta(minutes=5)).date().isoformat(),  # its session's
                         "ends_on": (now + timedelta(days=1)).date().isoformat(),
                         "hashtags": ["#acrossprocesses"],
                     },

@@ -410,9 +410,10 @@ async def load_demo(services: Services) -> dict[str, str]:
 
 
 async def _carries_on(services: Services, event: Event, venue: ZoneInfo) -> bool:
-    """Whether a restarted demo can carry on with the demo event it finds: it is today's, its live
-    session is still live, and the demo note-taker has notes left to post there."""
-    if event.starts_on != datetime.now(venue).date().isoformat():
+    """Whether a restarted demo can carry on with the demo event it finds: today is one of its
+    days (started in the small hours, its programme began the day before), its live session is
+    still live, and the demo note-taker has notes left to post there."""
+    if not event.starts_on <= datetime.now(venue).date().isoformat() <= event.ends_on:
         return False
     live = [
         s for s in await services.programme.sessions(event.id) if s.state == "live" and s.title == _LIVE_TITLE
