@@ -103,15 +103,17 @@ def test_viewer_reconnects_when_the_server_closes_the_socket(
 
 
 # Every countdown the viewer shows when it starts waiting to reconnect, in order.
+# Watching from before the page's own scripts run: a shed that comes before DOMContentLoaded (a
+# loaded machine) is recorded too.
 RECORD_WAITS = """
 window.__waits = [];
-document.addEventListener("DOMContentLoaded", () => {
-  const connection = document.getElementById("connection");
-  new MutationObserver(() => {
-    const tick = connection.querySelector(".countdown");
-    if (connection.dataset.state === "reconnecting" && tick) window.__waits.push(tick.textContent);
-  }).observe(connection, { attributes: true, attributeFilter: ["data-state"] });
-});
+new MutationObserver((records) => {
+  for (const { target } of records) {
+    if (target.id !== "connection") continue;
+    const tick = target.querySelector(".countdown");
+    if (target.dataset.state === "reconnecting" && tick) window.__waits.push(tick.textContent);
+  }
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
 """
 
 
@@ -119,10 +121,10 @@ def test_a_viewer_shed_by_a_full_server_waits_as_told_then_reconnects(
     browser: Browser, tmp_path: Path
 ) -> None:
     server = ThreadServer(tmp_path, streams={"max_viewers": 1, "retry_after_seconds": 3}).start()
+    port = int(server.url.rsplit(":", 1)[1])
+    holder = raw_handshake(port, f"/ws/v1/sessions/{server.session_id}")  # the only slot
+    ctx = browser.new_context(base_url=server.url, viewport=DESKTOP)
     try:
-        port = int(server.url.rsplit(":", 1)[1])
-        holder = raw_handshake(port, f"/ws/v1/sessions/{server.session_id}")  # the only slot
-        ctx = browser.new_context(base_url=server.url, viewport=DESKTOP)
         ctx.set_default_timeout(15_000)
         page = ctx.new_page()
         page.add_init_script(RECORD_WAITS)
@@ -140,8 +142,9 @@ def test_a_viewer_shed_by_a_full_server_waits_as_told_then_reconnects(
         expect(connection).to_have_attribute("data-state", "live")
         [shown] = post_notes(server, ["after the crowd thinned"])
         assert_each_once(page, [shown])
-        ctx.close()
     finally:
+        holder.close()  # also when an assertion failed: never left for a later test's collector
+        ctx.close()
         server.stop()
 
 
