@@ -56,6 +56,7 @@ class ImportPlan:
         """The plan for the JSON API (docs/programme.md)."""
         return {
             "summary": self.summary(),
+            "format": self.schedule.format,
             "create": [
                 {"uid": e.uid, "title": e.title, "starts_at": e.starts_at, "room": e.room}
                 for e in self.creates

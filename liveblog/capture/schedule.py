@@ -35,6 +35,18 @@ TITLE_CHARS = 200
 _MINUTES = re.compile(r"^(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 
 
+# The formats read, as the preview names them.
+FORMAT_NAMES = {
+    "frab-xml": "frab/pretalx schedule.xml",
+    "frab-json": "frab/pretalx schedule.json",
+    "ics": "iCalendar",
+    "sessionize": "Sessionize JSON",
+    "csv": "spreadsheet (CSV)",
+}
+# What each format calls an entry's id, for the error naming two entries that share one.
+UID_FIELDS = {"ics": "UID", "sessionize": "id", "csv": "id"}
+
+
 class ScheduleError(BadRequest):
     """The file cannot be imported; `field` names what is wrong (e.g. `event[12].date`)."""
 
@@ -59,10 +71,14 @@ class Entry:
 class Schedule:
     """What a file holds: its talks, and the days they span (venue dates)."""
 
-    format: str  # "frab-xml" | "frab-json" | "ics"
+    format: str  # one of FORMAT_NAMES
     title: str
     entries: list[Entry]
     notes: list[str] = field(default_factory=list)  # what was shortened or left out, for the preview
+
+    @property
+    def format_name(self) -> str:
+        return FORMAT_NAMES.get(self.format, self.format)
 
     @property
     def first_day(self) -> str:
@@ -87,8 +103,8 @@ def parse_schedule(data: bytes, venue_zone: str, filename: str = "") -> Schedule
         from liveblog.capture.calendar import parse_ics
 
         schedule = parse_ics(text, zone)
-    elif head.startswith("{"):
-        schedule = _parse_frab_json(text, zone)
+    elif head.startswith(("{", "[")):
+        schedule = _parse_json(text, zone)
     elif head.startswith("<"):
         schedule = _parse_frab_xml(text, zone)
     else:
@@ -107,7 +123,7 @@ def parse_schedule(data: bytes, venue_zone: str, filename: str = "") -> Schedule
             raise ScheduleError(
                 f"two sessions share the id {entry.uid!r} ({uids[entry.uid].title!r} and {entry.title!r}): "
                 "each needs its own, so that a re-import finds it again",
-                field="guid" if schedule.format != "ics" else "UID",
+                field=UID_FIELDS.get(schedule.format, "guid"),
             )
         uids[entry.uid] = entry
     return schedule
@@ -178,7 +194,7 @@ def fit_title(title: str, description: str, notes: list[str]) -> tuple[str, str]
     return title[: TITLE_CHARS - 1] + "…", f"{title}\n\n{description}".strip()[:DESCRIPTION_CHARS]
 
 
-def _entry(
+def make_entry(
     uid: str, title: str, start: datetime, length: timedelta, zone: ZoneInfo, where: str, **rest: Any
 ) -> Entry:
     if not uid:
@@ -199,18 +215,24 @@ def _entry(
     )
 
 
-def _moment(value: Any, where: str, *, zone: ZoneInfo | None = None) -> datetime:
+def moment(value: Any, where: str, *, zone: ZoneInfo | None = None, field: str | None = None) -> datetime:
+    """An ISO date and time from a file; without an offset it is in `zone`, or naive (the venue's
+    wall clock) when no zone is given. `where` names it in the message, `field` for the answer."""
     if not isinstance(value, str):
-        raise ScheduleError(f"{where} must be a date and time like 2026-05-14T09:30:00+02:00", field=where)
+        raise ScheduleError(
+            f"{where} must be a date and time like 2026-05-14T09:30:00+02:00, not {value!r}",
+            field=field or where,
+        )
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ScheduleError(
-            f"{where} must be a date and time like 2026-05-14T09:30:00+02:00, not {value!r}", field=where
+            f"{where} must be a date and time like 2026-05-14T09:30:00+02:00, not {value!r}",
+            field=field or where,
         ) from None
-    if moment.tzinfo is None and zone is not None:
-        moment = moment.replace(tzinfo=zone)
-    return moment
+    if when.tzinfo is None and zone is not None:
+        when = when.replace(tzinfo=zone)
+    return when
 
 
 def _source_zone(name: Any) -> ZoneInfo | None:
@@ -228,16 +250,16 @@ def _start(date_value: Any, day: Any, start: Any, where: str, zone: ZoneInfo | N
     """An entry's start: its `date` (an ISO time with offset, frab and pretalx since 2016), else
     its day's date and `start` in the conference's zone (older pentabarf files)."""
     if date_value:
-        return _moment(date_value, f"{where}.date", zone=zone)
+        return moment(date_value, f"{where}.date", zone=zone)
     if not isinstance(day, str) or not isinstance(start, str):
         raise ScheduleError(f"{where} has neither a date nor a day and start", field=f"{where}.date")
     try:
-        moment = datetime.combine(date.fromisoformat(day), time.fromisoformat(start.strip()))
+        when = datetime.combine(date.fromisoformat(day), time.fromisoformat(start.strip()))
     except ValueError:
         raise ScheduleError(
             f"{where}.start must be a time like 09:30, not {start!r}", field=f"{where}.start"
         ) from None
-    return moment.replace(tzinfo=zone) if zone else moment
+    return when.replace(tzinfo=zone) if zone else when
 
 
 # -- frab / pretalx XML ----------------------------------------------------------------------------
@@ -287,7 +309,7 @@ def _parse_frab_xml(text: str, zone: ZoneInfo) -> Schedule:
                 )
                 track = clean_text(_child_text(event, "track"), f"{where}.track", limit=100)
                 entries.append(
-                    _entry(
+                    make_entry(
                         (event.get("guid") or "").strip(),
                         title,
                         start,
@@ -315,16 +337,26 @@ def _parse_frab_xml(text: str, zone: ZoneInfo) -> Schedule:
 # -- frab / pretalx JSON ---------------------------------------------------------------------------
 
 
-def _parse_frab_json(text: str, zone: ZoneInfo) -> Schedule:
+def _parse_json(text: str, zone: ZoneInfo) -> Schedule:
+    """frab/pretalx's schedule.json, or Sessionize's JSON (told by their shapes)."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ScheduleError(f"the file is not valid JSON: {exc}", field="file") from None
+    from liveblog.capture.sessionize import is_sessionize, parse_sessionize
+
+    if is_sessionize(data):
+        return parse_sessionize(data, zone)
+    return _parse_frab_json(data, zone)
+
+
+def _parse_frab_json(data: Any, zone: ZoneInfo) -> Schedule:
     schedule = data.get("schedule") if isinstance(data, dict) else None
     conference = schedule.get("conference") if isinstance(schedule, dict) else None
     if not isinstance(conference, dict):
         raise ScheduleError(
-            'expected {"schedule": {"conference": ...}} (a frab/pretalx schedule.json)',
+            'expected {"schedule": {"conference": ...}} (a frab/pretalx schedule.json) or Sessionize\'s '
+            '{"sessions": [...], ...} (its API\'s All Data)',
             field="schedule.conference",
         )
     days = conference.get("days")
@@ -367,7 +399,7 @@ def _parse_frab_json(text: str, zone: ZoneInfo) -> Schedule:
                 track = clean_text(track, f"{where}.track", limit=100)
                 guid = event.get("guid")
                 entries.append(
-                    _entry(
+                    make_entry(
                         guid.strip() if isinstance(guid, str) else "",
                         title,
                         start,
