@@ -244,3 +244,223 @@ async def test_the_import_page_previews_a_sessionize_file_naming_its_format(
     page = await preview_on_the_page(live, seeded, "All.json", SESSIONIZE.read_bytes(), "application/json")
     assert '<span id="import-format">Sessionize JSON</span>' in page
     assert "15 to create" in page and "Ed Burns, Sandra Ahlgrimm" in page
+
+
+# -- spreadsheets saved as CSV -----------------------------------------------------------------------
+
+# As Google Sheets downloads a programme: commas, ISO dates, a duration in minutes, no id column.
+SHEETS = """Title,Date,Start,Duration,Room,Speakers,Description,Tags
+Opening,2026-12-08,09:00,30,Main hall,Ada Lovelace,"Welcome, and the day's plan",#opening
+"Databases, deeply",2026-12-08,09:30,45,Room B,"Grace Hopper; Edsger Dijkstra","Two lines:
+indexes and plans","databases, sql"
+,,,,,,,
+Late night hack,2026-12-08,23:30,90,Room B,,,
+"""
+
+# As Excel saves one in a German or French locale: a BOM, "sep=;", semicolons, CRLF, day-first
+# dates with the time in the same cell, an end instead of a duration, a title row above the header,
+# an id column, a blank row and a column the importer does not read.
+EXCEL = (
+    "\ufeffsep=;\r\n"
+    "Programme DevDay 2026;;;;;\r\n"
+    "ID;Session;Start;End;Room / Track;Speaker(s);Catering\r\n"
+    "t1;Keynote;08/12/2026 09:00;08/12/2026 10:00;Saal 1;Ada Lovelace;Coffee\r\n"
+    ";;;;;;\r\n"
+    "t2;Workshop;08/12/2026 10:15;08/12/2026 12:00;Saal 2;Grace Hopper, Alan Turing;\r\n"
+    "t3;Closing;14/12/2026 17:00;14/12/2026 17:30;Saal 1;;\r\n"
+)
+
+
+def test_a_google_sheets_csv_becomes_sessions() -> None:
+    schedule = parse_schedule(SHEETS.encode(), "Europe/Berlin")
+    assert schedule.format == "csv" and schedule.format_name == "spreadsheet (CSV)"
+    opening, databases, late = schedule.entries
+    assert (opening.title, opening.starts_at, opening.ends_at, opening.room) == (
+        "Opening",
+        "2026-12-08T09:00",
+        "2026-12-08T09:30",
+        "Main hall",
+    )
+    assert opening.description == "Welcome, and the day's plan" and opening.tags == ("opening",)
+    assert databases.speakers == ("Grace Hopper", "Edsger Dijkstra")
+    assert databases.description == "Two lines:\nindexes and plans" and databases.tags == ("databases", "sql")
+    assert (late.starts_at, late.ends_at) == ("2026-12-08T23:30", "2026-12-09T01:00")
+    # No id column: each is known by its title and start, and the preview says what that means.
+    assert opening.uid.startswith("csv:") and len({e.uid for e in schedule.entries}) == 3
+    assert any("no id column" in n for n in schedule.notes)
+
+
+def test_an_excel_csv_with_semicolons_a_bom_and_day_first_dates_becomes_sessions() -> None:
+    schedule = parse_schedule(EXCEL.encode(), "Europe/Berlin")
+    keynote, workshop, closing = schedule.entries
+    # 08/12/2026 is 8 December: the file's 14/12/2026 can only be read day first.
+    assert (keynote.uid, keynote.starts_at, keynote.ends_at, keynote.room) == (
+        "t1",
+        "2026-12-08T09:00",
+        "2026-12-08T10:00",
+        "Saal 1",
+    )
+    assert workshop.speakers == ("Grace Hopper", "Alan Turing")
+    assert closing.starts_at == "2026-12-14T17:00"
+    assert schedule.notes == ["columns not read: Catering"]
+
+
+# As Outlook exports a calendar to CSV (US locale): the date and time in columns of their own,
+# 12-hour times, month first (told by 12/14/2026), an all-day row, categories.
+OUTLOOK = (
+    '"Subject","Start Date","Start Time","End Date","End Time","All day event","Reminder on/off",'
+    '"Meeting Organizer","Categories","Description","Location","Private"\r\n'
+    '"Board meeting","12/8/2026","9:00:00 AM","12/8/2026","10:30:00 AM","False","True","Ada",'
+    '"Governance","Quarterly","Room 1","False"\r\n'
+    '"Conference dinner","12/14/2026","7:00:00 PM","12/15/2026","12:30:00 AM","False","False","Ada",'
+    '"","","Harbour","False"\r\n'
+    '"Setup day","12/7/2026","12:00:00 AM","12/8/2026","12:00:00 AM","True","False","Ada","","","","False"\r\n'
+)
+
+
+def test_an_outlook_calendar_csv_becomes_sessions() -> None:
+    schedule = parse_schedule(OUTLOOK.encode(), "America/New_York")
+    board, dinner = schedule.entries
+    assert (board.title, board.starts_at, board.ends_at, board.room, board.tags) == (
+        "Board meeting",
+        "2026-12-08T09:00",
+        "2026-12-08T10:30",
+        "Room 1",
+        ("Governance",),
+    )
+    assert (dinner.starts_at, dinner.ends_at) == ("2026-12-14T19:00", "2026-12-15T00:30")
+    assert "'Setup day': an all-day entry, left out (sessions have times)" in schedule.notes
+    assert "columns not read: Reminder on/off, Meeting Organizer, Private" in schedule.notes
+
+
+@pytest.mark.parametrize(
+    ("header", "cell", "expected"),
+    [
+        ("Date (MM/DD/YYYY)", "12/08/2026", "2026-12-08"),  # the column's name says the order
+        ("Date (DD/MM/YYYY)", "08/12/2026", "2026-12-08"),
+        ("Date", "08.12.2026", "2026-12-08"),  # dotted: always day first
+        ("Date", "8 Dec 2026", "2026-12-08"),
+        ("Date", "Dec 8, 2026", "2026-12-08"),
+        ("Date", "Tuesday, 8 December 2026", "2026-12-08"),
+        ("Date", "2026/12/08", "2026-12-08"),
+        ("Date", "07/07/2026", "2026-07-07"),  # the same either way
+    ],
+)
+def test_spreadsheet_dates_are_read_when_they_can_be_read_one_way_only(
+    header: str, cell: str, expected: str
+) -> None:
+    data = f'Title,{header},Start,End\nTalk,"{cell}",9:30 AM,1:15 PM\n'.encode()
+    (entry,) = parse_schedule(data, "Europe/Berlin").entries
+    assert (entry.starts_at, entry.ends_at) == (f"{expected}T09:30", f"{expected}T13:15")
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "ends_at"),
+    [
+        ("9.30", "45", "10:15"),
+        ("09:30:00", "45 min", "10:15"),
+        ("9:30 am", "1:30", "11:00"),
+        ("12:30 PM", "1h30", "14:00"),
+        ("12:00 AM", "2 hours", "02:00"),
+        ("21:00", "90 minutes", "22:30"),
+    ],
+)
+def test_spreadsheet_times_and_durations_as_people_write_them(
+    start: str, duration: str, ends_at: str
+) -> None:
+    data = f"Title,Date,Start,Duration\nTalk,2026-12-08,{start},{duration}\n".encode()
+    (entry,) = parse_schedule(data, "Europe/Berlin").entries
+    assert entry.ends_at == f"2026-12-08T{ends_at}"
+
+
+async def test_a_spreadsheet_re_imported_matches_its_rows_by_id_or_by_title_and_start(
+    vienna: Services,
+) -> None:
+    event_id = await new_event(vienna, "2026-12-08", "2026-12-14")
+    await vienna.imports.apply(event_id, EXCEL.encode(), "programme.csv")
+    moved = EXCEL.replace(
+        "t2;Workshop;08/12/2026 10:15;08/12/2026 12:00", "t2;Workshop;08/12/2026 14:00;08/12/2026 15:00"
+    )
+    plan = await vienna.imports.preview(event_id, moved.encode())
+    assert [(u.session.source_uid, u.changed) for u in plan.updates] == [("t2", ["starts_at", "ends_at"])]
+    assert plan.creates == [] and plan.cancels == []
+
+    sheets_event = await new_event(vienna, "2026-12-08", "2026-12-08")
+    await vienna.imports.apply(sheets_event, SHEETS.encode())
+    again = await vienna.imports.preview(sheets_event, SHEETS.replace("Room B,,,", "Room C,,,").encode())
+    assert [u.changed for u in again.updates] == [["room"]] and again.creates == []
+    # Without an id column a moved row is another session: the old one cancelled, a new one made.
+    retimed = await vienna.imports.preview(sheets_event, SHEETS.replace("23:30,90", "22:30,90").encode())
+    assert [e.title for e in retimed.creates] == ["Late night hack"]
+    assert [s.title for s in retimed.cancels] == ["Late night hack"]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        (
+            "Title,Date,Start,End\nTalk,08/12/2026,09:00,10:00\n",
+            "row[2].date",
+            "could be 8 December or 12 August",
+        ),
+        (
+            "Title,Date,Start,End\nA,25/12/2026,09:00,10:00\nB,12/25/2026,09:00,10:00\n",
+            "row[3].date",
+            "mixes dates with the day first (row 2: '25/12/2026')",
+        ),
+        (
+            "Title,Date,Start,End\nTalk,2026-12-08,9 o'clock,10:00\n",
+            "row[2].start",
+            '"9 o\'clock" is not a time',
+        ),
+        ("Title,Date,Start,End\nTalk,2026-12-08,25:00,10:00\n", "row[2].start", "is not a time"),
+        ("Title,Date,Start,End\nTalk,tomorrow,09:00,10:00\n", "row[2].date", "'tomorrow' is not a date"),
+        ("Title,Date,Start,End\n\n,2026-12-08,09:00,10:00\n", "row[3].title", "row 3 has no title"),
+        ("Title,Date,Start,End\nTalk,2026-12-08,,10:00\n", "row[2].start", "row 2 ('Talk') has no start"),
+        ("Title,Date,Start,End\nTalk,,09:00,10:00\n", "row[2].start", "has no date"),
+        ("Title,Date,Start,End\nTalk,2026-12-08,09:00,\n", "row[2].end", "neither an end nor a duration"),
+        (
+            "Title,Date,Start,End,End date\nTalk,2026-12-08,09:00,08:00,2026-12-08\n",
+            "row[2].end",
+            "ends before",
+        ),
+        ("Title,Date,Start,Duration\nTalk,2026-12-08,09:00,a while\n", "row[2].duration", "'a while'"),
+        ("Title,Date,Start\nTalk,2026-12-08,09:00\n", "header", "no end or duration column"),
+        ("ID,Title,Date,Start,End\n,Talk,2026-12-08,09:00,10:00\n", "row[2].id", "no id"),
+        (
+            "ID,Title,Date,Start,End\n1,A,2026-12-08,09:00,10:00\n1,B,2026-12-08,10:00,11:00\n",
+            "id",
+            "share the id",
+        ),
+        (
+            "Title,Date,Start,End\nTalk,2026-12-08,09:00,10:00\nTalk,2026-12-08,09:00,10:30\n",
+            "row[3].title",
+            "rows 2 and 3 have the same title and start",
+        ),
+        ('Title,Date,Start,End\n"Talk,2026-12-08,09:00,10:00\n', "file", "CSV cannot be read"),
+        ("Title,Date,Start,End\nTalk\x07,2026-12-08,09:00,10:00\n", "row[2].title", "control characters"),
+    ],
+)
+def test_bad_spreadsheet_rows_are_refused_naming_the_row_and_column(
+    data: str, field: str, words: str
+) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(data.encode(), "Europe/Berlin")
+    assert caught.value.field == field, caught.value.message
+    assert words in caught.value.message, caught.value.message
+
+
+def test_an_excel_csv_not_saved_as_utf8_is_refused_saying_how_to_save_it() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(
+            "Title;Date;Start;End\nCafé;2026-12-08;09:00;10:00\n".encode("cp1252"), "Europe/Berlin"
+        )
+    assert "not UTF-8" in caught.value.message and "CSV UTF-8" in caught.value.message
+
+
+async def test_the_import_page_previews_a_spreadsheet_naming_its_format(
+    live: LiveServer, seeded: Seed
+) -> None:
+    page = await preview_on_the_page(live, seeded, "programme.csv", EXCEL.encode(), "text/csv")
+    assert '<span id="import-format">spreadsheet (CSV)</span>' in page and "3 to create" in page
+    assert "columns not read: Catering" in page

@@ -90,13 +90,16 @@ class Schedule:
 
 
 def parse_schedule(data: bytes, venue_zone: str, filename: str = "") -> Schedule:
-    """Read a programme file (format told by its content): frab/pretalx XML or JSON, or iCalendar."""
+    """Read a programme file (format told by its content): frab/pretalx XML or JSON, Sessionize's
+    JSON, iCalendar, or a spreadsheet's CSV."""
     if len(data) > MAX_FILE_BYTES:
         raise ScheduleError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", field="file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ScheduleError(f"the file is not UTF-8 text (byte {exc.start})", field="file") from None
+        raise ScheduleError(
+            f"the file is not UTF-8 text (byte {exc.start}); from Excel, save it as 'CSV UTF-8'", field="file"
+        ) from None
     zone = ZoneInfo(venue_zone)
     head = text.lstrip()[:200]
     if head.startswith("BEGIN:VCALENDAR"):
@@ -108,11 +111,17 @@ def parse_schedule(data: bytes, venue_zone: str, filename: str = "") -> Schedule
     elif head.startswith("<"):
         schedule = _parse_frab_xml(text, zone)
     else:
-        raise ScheduleError(
-            "not a programme file: expected a frab/pretalx schedule.xml or schedule.json, or an iCalendar .ics"
-            + (f" ({filename})" if filename else ""),
-            field="file",
-        )
+        from liveblog.capture.spreadsheet import parse_csv
+
+        found = parse_csv(text, zone)
+        if found is None:
+            raise ScheduleError(
+                "not a programme file: expected a frab/pretalx schedule.xml or schedule.json, Sessionize's "
+                "JSON, an iCalendar .ics, or a spreadsheet's CSV whose header row names at least a title, "
+                "a start and an end or duration column" + (f" ({filename})" if filename else ""),
+                field="file",
+            )
+        schedule = found
     if not schedule.entries:
         raise ScheduleError("the file holds no sessions", field="file")
     if len(schedule.entries) > MAX_ENTRIES:

@@ -1,7 +1,8 @@
 """The organisers' programme import page: upload a schedule file (frab/pretalx XML or JSON,
-Sessionize's JSON, iCalendar), see what it would create, change, move and cancel, then import
-it. The preview writes nothing; the file comes back with the confirmation (compressed in the
-page), and is read and checked again before anything is written (docs/programme.md)."""
+Sessionize's JSON, iCalendar, a spreadsheet's CSV), see what it would create, change, move and
+cancel, then import it. The preview writes nothing; the file comes back with the confirmation
+(compressed in the page), and is read and checked again before anything is written
+(docs/programme.md)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def import_programme(request: Request) -> Response:
                     filename = str(form.get("filename", ""))[:200]
                 else:
                     raise ScheduleError(
-                        "choose a programme file: schedule.xml, schedule.json, Sessionize's JSON or .ics",
+                        "choose a programme file: schedule.xml, schedule.json, Sessionize's JSON, .ics or .csv",
                         field="file",
                     )
             if confirm:
