@@ -464,3 +464,101 @@ async def test_the_import_page_previews_a_spreadsheet_naming_its_format(
     page = await preview_on_the_page(live, seeded, "programme.csv", EXCEL.encode(), "text/csv")
     assert '<span id="import-format">spreadsheet (CSV)</span>' in page and "3 to create" in page
     assert "columns not read: Catering" in page
+
+
+# -- real iCalendar exports (the icalendar package's own test calendars) -----------------------------
+
+ICALENDAR = DATA / "icalendar"
+
+
+def test_outlooks_windows_zone_names_are_read_with_their_vtimezone() -> None:
+    # Exchange's TZID:Eastern Standard Time, 17:00 on 28 Oct 2024 (still summer time, -4) is
+    # 22:00 in Berlin (back on +1 since 27 Oct).
+    (eastern,) = parse_schedule(
+        (ICALENDAR / "issue_836_do_not_quote_tzid.ics").read_bytes(), "Europe/Berlin"
+    ).entries
+    assert (eastern.starts_at, eastern.ends_at) == ("2024-10-28T22:00", "2024-10-28T23:00")
+    # TZID="Pacific Standard Time", quoted: 12:00 on 24 Feb 2017 (-8) is 21:00 in Berlin.
+    (pacific,) = parse_schedule((ICALENDAR / "timezone_same_start.ics").read_bytes(), "Europe/Berlin").entries
+    assert (pacific.title, pacific.starts_at, pacific.ends_at) == (
+        "Test 4",
+        "2017-02-24T21:00",
+        "2017-02-24T21:30",
+    )
+
+
+def test_several_calendars_in_one_file_are_all_read() -> None:
+    both = (ICALENDAR / "timezone_same_start.ics").read_bytes() + (
+        ICALENDAR / "issue_836_do_not_quote_tzid.ics"
+    ).read_bytes()
+    schedule = parse_schedule(both, "Europe/Berlin")
+    assert [e.title for e in schedule.entries] == ["Test 4", "Anonymous Test Event for TZID"]
+
+
+def test_a_file_of_only_all_day_entries_says_why_it_holds_no_sessions() -> None:
+    # Mozilla Calendar's export of 2002: two VCALENDARs, three all-day entries.
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule((ICALENDAR / "multiple_calendar_components.ics").read_bytes(), "Europe/Berlin")
+    assert caught.value.field == "file"
+    assert caught.value.message == (
+        "the file holds no sessions: 'Christmas Day': an all-day entry, left out (sessions have times); "
+        "'Boxing Day': an all-day entry, left out (sessions have times); "
+        "'Christmas again!': an all-day entry, left out (sessions have times)"
+    )
+
+
+def test_globally_unique_tzids_of_evolution_and_lightning_are_read_and_the_preview_says_how() -> None:
+    schedule = parse_schedule(
+        (ICALENDAR / "issue_313_globally_unique_tzid.ics").read_bytes(), "Europe/Berlin"
+    )
+    assert [(e.uid, e.starts_at) for e in schedule.entries] == [
+        ("libical-evolution@issue-313", "2020-04-26T14:00"),
+        ("mozilla-lightning@issue-313", "2020-04-26T20:00"),  # New York, -4
+        ("multipart-olson@issue-313", "2020-04-26T19:00"),  # Buenos Aires, -3
+    ]
+    assert (
+        "VEVENT[2]: the zone '/mozilla.org/20070129_1/America/New_York' was read as 'America/New_York'"
+        in schedule.notes
+    )
+
+
+def test_rdate_adds_occurrences_to_a_recurring_entry() -> None:
+    # Monthly on the third Wednesday, 20 Dec excluded (EXDATE) and moved to 13 Dec, 12:00-15:00
+    # (RDATE with a PERIOD), in Vancouver.
+    schedule = parse_schedule((ICALENDAR / "period_with_timezone.ics").read_bytes(), "America/Vancouver")
+    starts = [(e.starts_at, e.ends_at) for e in schedule.entries]
+    assert len(starts) == 9
+    assert ("2023-12-13T12:00", "2023-12-13T15:00") in starts
+    assert not any(s.startswith("2023-12-20") for s, _ in starts)
+    assert schedule.entries[0].uid == "1/2023-09-20T12:00"
+
+
+def test_an_unreadable_line_is_named_and_a_vendors_own_is_skipped_saying_so() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule((ICALENDAR / "broken_ical.ics").read_bytes(), "Europe/Berlin")
+    assert caught.value.field == "VEVENT[1].DTSTART"
+    assert "the line 'DTSTART;;VALUE=DATE-TIME:20140409T093000' cannot be read" in caught.value.message
+    # Apple's X-APPLE-RADIUS torn off its line (icalendar's issue 168): not a property read here.
+    ics = (
+        (ICALENDAR / "timezone_same_start.ics")
+        .read_text()
+        .replace(
+            "SUMMARY;LANGUAGE=en-US:Test 4",
+            "SUMMARY;LANGUAGE=en-US:Test 4\r\nX-APPLE-RADIUS=49.91307046514149",
+        )
+    )
+    schedule = parse_schedule(ics.encode(), "Europe/Berlin")
+    assert [e.title for e in schedule.entries] == ["Test 4"]
+    assert schedule.notes == [
+        "VEVENT[1]: the line 'X-APPLE-RADIUS=49.91307046514149' cannot be read, skipped"
+    ]
+
+
+def test_a_calendar_cut_short_says_so() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule((ICALENDAR / "small_bad_calendar.ics").read_bytes(), "Europe/Berlin")
+    assert caught.value.field == "file"
+    assert (
+        caught.value.message
+        == "the calendar is incomplete: it has no END:VCALENDAR (was the file cut short?)"
+    )

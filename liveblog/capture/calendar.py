@@ -1,12 +1,15 @@
 """iCalendar (.ics) programmes, read with the `icalendar` package (RFC 5545): one session per
-VEVENT, keyed by its UID. TZID times are read in their zone, UTC times as UTC, and floating
-times (no zone) as the venue's wall clock. A recurring VEVENT (RRULE, with EXDATE and
-RECURRENCE-ID overrides) becomes one session per occurrence, keyed `UID/occurrence start`.
+VEVENT, keyed by its UID. TZID times are read in their zone (Outlook's Windows names and
+Evolution's and Lightning's vendor-prefixed ones included), UTC times as UTC, and floating
+times (no zone) as the venue's wall clock. A recurring VEVENT (RRULE and RDATE, less EXDATE,
+with RECURRENCE-ID overrides) becomes one session per occurrence, keyed `UID/occurrence start`.
 All-day entries (VALUE=DATE) and cancelled ones (STATUS:CANCELLED) are left out, and the
-preview says so."""
+preview says so. A file may hold several VCALENDARs: all are read."""
 
 from __future__ import annotations
 
+import re
+import warnings
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +17,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 from icalendar import Calendar
 from icalendar.cal import Component
+from icalendar.error import GloballyUniqueTZIDGuessed
 
 from liveblog.capture.schedule import (
     MAX_ENTRIES,
@@ -30,13 +34,26 @@ from liveblog.capture.schedule import (
 
 
 def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
+    with warnings.catch_warnings():
+        # A vendor-prefixed TZID (/mozilla.org/20070129_1/America/New_York) is read as the zone it
+        # ends with; icalendar warns, and the preview says so instead (_guessed_zone).
+        warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
+        return _parse_ics(text, zone)
+
+
+def _parse_ics(text: str, zone: ZoneInfo) -> Schedule:
     try:
-        calendar = Calendar.from_ical(text)
+        calendars = Calendar.from_ical(text, multiple=True)
     except (ValueError, IndexError, KeyError) as exc:
         raise ScheduleError(f"the file is not a valid iCalendar file: {exc}", field="file") from None
-    if isinstance(calendar, list):  # several VCALENDARs in one file: read the first
-        calendar = calendar[0]
-    events = list(calendar.walk("VEVENT"))
+    if not calendars:
+        if "END:VCALENDAR" not in text.upper():
+            raise ScheduleError(
+                "the calendar is incomplete: it has no END:VCALENDAR (was the file cut short?)", field="file"
+            )
+        raise ScheduleError("the file holds no calendar (BEGIN:VCALENDAR … END:VCALENDAR)", field="file")
+    # Several VCALENDARs in one file (exports concatenated, Mozilla Calendar's own): all are read.
+    events = [event for calendar in calendars for event in calendar.walk("VEVENT")]
     if len(events) > MAX_ENTRIES:
         raise ScheduleError(f"the file holds more than {MAX_ENTRIES} events", field="file")
     notes: list[str] = []
@@ -51,9 +68,7 @@ def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
         if event.get("RECURRENCE-ID") is not None:
             continue
         where = f"VEVENT[{n}]"
-        if getattr(event, "errors", None):
-            prop, message = event.errors[0]
-            raise ScheduleError(f"{where}.{prop} cannot be read: {message}", field=f"{where}.{prop}")
+        _check_lines(event, where, notes)
         uid = _uid(event, n)
         title = clean_text(str(event.get("SUMMARY", "")), f"{where}.SUMMARY")
         start_value = event.decoded("DTSTART") if event.get("DTSTART") is not None else None
@@ -63,6 +78,7 @@ def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
             notes.append(f"{title!r}: an all-day entry, left out (sessions have times)")
             continue
         start = _when(event, "DTSTART", n)
+        _guessed_zone(event, start, where, notes)
         length = _length(event, start, n)
         if not title:  # real calendars have empty slots ("SUMMARY:" alone): not a session
             notes.append(
@@ -72,23 +88,53 @@ def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
         if str(event.get("STATUS", "")).upper() == "CANCELLED":
             notes.append(f"{title!r}: cancelled in the calendar, left out")
             continue
-        rule = event.get("RRULE")
-        starts = [start] if rule is None else _occurrences(event, start, n, notes, title)
-        for occurrence in starts:
-            key = uid if rule is None else f"{uid}/{venue_time(occurrence, zone)}"
-            source = overrides.get((uid, venue_time(occurrence, zone)), event) if rule is not None else event
+        recurring = event.get("RRULE") is not None or event.get("RDATE") is not None
+        starts = [(start, length)] if not recurring else _occurrences(event, start, length, n, notes, title)
+        for occurrence, span in starts:
+            key = uid if not recurring else f"{uid}/{venue_time(occurrence, zone)}"
+            source = overrides.get((uid, venue_time(occurrence, zone)), event) if recurring else event
             if source is not event:
                 if str(source.get("STATUS", "")).upper() == "CANCELLED":
                     continue
                 occurrence = _when(source, "DTSTART", n)
-                length = _length(source, occurrence, n)
-            entries.append(_entry(source, key, occurrence, length, zone, where, notes))
+                span = _length(source, occurrence, n)
+            entries.append(_entry(source, key, occurrence, span, zone, where, notes))
     return Schedule(
         "ics",
-        clean_text(str(calendar.get("X-WR-CALNAME", "")), "X-WR-CALNAME", limit=TITLE_CHARS),
+        clean_text(str(calendars[0].get("X-WR-CALNAME", "")), "X-WR-CALNAME", limit=TITLE_CHARS),
         entries,
-        notes,
+        list(dict.fromkeys(notes)),
     )
+
+
+_UNREAD_LINE = re.compile(r"could not be parsed into parts: '(.*?)': ")
+
+
+def _check_lines(event: Component, where: str, notes: list[str]) -> None:
+    """The lines icalendar could not read: refused, naming the line, unless it is a vendor's own
+    (X-...), which is not read here anyway (Apple's X-APPLE-RADIUS torn off its line)."""
+    for prop, message in getattr(event, "errors", None) or []:
+        match = _UNREAD_LINE.search(str(message)) if prop is None else None
+        line = match[1] if match else None
+        name = str(prop) if prop is not None else re.split(r"[;:=]", line or "", maxsplit=1)[0].upper()
+        if name.startswith("X-"):
+            notes.append(
+                f"{where}: the line {line!r} cannot be read, skipped" if line else f"{where}.{name} skipped"
+            )
+            continue
+        if line is not None:
+            raise ScheduleError(f"{where}: the line {line!r} cannot be read", field=f"{where}.{name}")
+        if prop is None:
+            raise ScheduleError(f"{where} has a line that cannot be read: {message}", field=where)
+        raise ScheduleError(f"{where}.{prop} cannot be read: {message}", field=f"{where}.{prop}")
+
+
+def _guessed_zone(event: Component, start: datetime, where: str, notes: list[str]) -> None:
+    """A vendor-prefixed TZID read as the zone its name ends with: the preview says which."""
+    tzid = str(getattr(event.get("DTSTART"), "params", {}).get("TZID") or "")
+    read_as = getattr(start.tzinfo, "key", None)
+    if tzid.startswith("/") and read_as and read_as != tzid:
+        notes.append(f"{where}: the zone {tzid!r} was read as {read_as!r}")
 
 
 def _uid(event: Component, n: int) -> str:
@@ -143,23 +189,25 @@ def _length(event: Component, start: datetime, n: int) -> timedelta:
     return length
 
 
-def _occurrences(event: Component, start: datetime, n: int, notes: list[str], title: str) -> list[datetime]:
-    """The starts of a recurring event (RRULE, less EXDATE), at most MAX_OCCURRENCES."""
-    try:
-        text = event["RRULE"].to_ical()
-        rule = rrulestr(text.decode() if isinstance(text, bytes) else str(text), dtstart=start)
-    except (ValueError, TypeError) as exc:
-        raise ScheduleError(f"VEVENT[{n}].RRULE cannot be read: {exc}", field=f"VEVENT[{n}].RRULE") from None
-    excluded = set()
-    exdates: Any = event.get("EXDATE") or []
-    for group in exdates if isinstance(exdates, list) else [exdates]:
-        for item in group.dts:
-            excluded.add(
-                item.dt
-                if isinstance(item.dt, datetime)
-                else datetime.combine(item.dt, start.time(), start.tzinfo)
-            )
-    starts: list[datetime] = []
+def _occurrences(
+    event: Component, start: datetime, length: timedelta, n: int, notes: list[str], title: str
+) -> list[tuple[datetime, timedelta]]:
+    """The starts and lengths of a recurring event (RRULE and RDATE, less EXDATE), at most
+    MAX_OCCURRENCES. An RDATE may be a PERIOD, with its own end or duration."""
+    rule: Any = [start]
+    if event.get("RRULE") is not None:
+        try:
+            text = event["RRULE"].to_ical()
+            rule = rrulestr(text.decode() if isinstance(text, bytes) else str(text), dtstart=start)
+        except (ValueError, TypeError) as exc:
+            raise ScheduleError(
+                f"VEVENT[{n}].RRULE cannot be read: {exc}", field=f"VEVENT[{n}].RRULE"
+            ) from None
+    excluded = {moment for moment, _ in _dates(event, "EXDATE", start, length)}
+    added = [
+        (moment, span) for moment, span in _dates(event, "RDATE", start, length) if moment not in excluded
+    ]
+    starts: list[tuple[datetime, timedelta]] = []
     for occurrence in rule:
         if len(starts) == MAX_OCCURRENCES:
             notes.append(
@@ -167,8 +215,34 @@ def _occurrences(event: Component, start: datetime, n: int, notes: list[str], ti
             )
             break
         if occurrence not in excluded:
-            starts.append(occurrence)
-    return starts
+            starts.append((occurrence, length))
+    known = {moment for moment, _ in starts}
+    starts += [(moment, span) for moment, span in added if moment not in known]
+    return sorted(starts, key=lambda pair: pair[0])[:MAX_OCCURRENCES]
+
+
+def _dates(
+    event: Component, name: str, start: datetime, length: timedelta
+) -> list[tuple[datetime, timedelta]]:
+    """An EXDATE's or RDATE's times, in the start's zone when they are dates, each with its length
+    (a PERIOD's own, else the event's)."""
+    found: list[tuple[datetime, timedelta]] = []
+    values: Any = event.get(name) or []
+    for group in values if isinstance(values, list) else [values]:
+        for item in getattr(group, "dts", []):
+            value = item.dt
+            span = length
+            if isinstance(value, tuple):  # a PERIOD: (start, end) or (start, duration)
+                value, until = value
+                span = until if isinstance(until, timedelta) else until - value
+            if not isinstance(value, datetime):
+                value = datetime.combine(value, start.time(), start.tzinfo)
+            elif value.tzinfo is None and start.tzinfo is not None:  # as DTSTART, which RFC 5545 asks
+                value = value.replace(tzinfo=start.tzinfo)
+            elif value.tzinfo is not None and start.tzinfo is None:
+                value = value.replace(tzinfo=None)  # its wall clock, as the floating DTSTART's
+            found.append((value, span))
+    return found
 
 
 def _entry(

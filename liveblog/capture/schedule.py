@@ -122,8 +122,11 @@ def parse_schedule(data: bytes, venue_zone: str, filename: str = "") -> Schedule
                 field="file",
             )
         schedule = found
-    if not schedule.entries:
-        raise ScheduleError("the file holds no sessions", field="file")
+    if not schedule.entries:  # the notes say why: entries left out (all-day, service sessions...)
+        reasons = "; ".join(schedule.notes[:5]) + (
+            f"; and {len(schedule.notes) - 5} more" if len(schedule.notes) > 5 else ""
+        )
+        raise ScheduleError("the file holds no sessions" + (f": {reasons}" if reasons else ""), field="file")
     if len(schedule.entries) > MAX_ENTRIES:
         raise ScheduleError(f"the file holds more than {MAX_ENTRIES} sessions", field="file")
     uids: dict[str, Entry] = {}
