@@ -16,6 +16,7 @@ import pytest
 from liveblog.capture.schedule import ScheduleError, parse_schedule
 from liveblog.services import Services
 from tests.conftest import LiveServer, Seed, make_settings, organiser_csrf, page_csrf
+from tests.test_programme_import import new_event
 
 DATA = Path(__file__).parent / "data" / "programme"
 SESSIONIZE = DATA / "sessionize-global-azure-austria-2024.json"
@@ -34,11 +35,6 @@ async def vienna(tmp_path: Path) -> Any:
         yield svc
     finally:
         await svc.close()
-
-
-async def new_event(svc: Services, starts: str, ends: str) -> str:
-    event = await svc.programme.create_event({"title": "Imported", "starts_on": starts, "ends_on": ends})
-    return event.id
 
 
 # -- Sessionize ------------------------------------------------------------------------------------
@@ -273,7 +269,7 @@ EXCEL = (
 
 def test_a_google_sheets_csv_becomes_sessions() -> None:
     schedule = parse_schedule(SHEETS.encode(), "Europe/Berlin")
-    assert schedule.format == "csv" and schedule.format_name == "spreadsheet (CSV)"
+    assert schedule.format == "csv" and schedule.format_name == "spreadsheet CSV"
     opening, databases, late = schedule.entries
     assert (opening.title, opening.starts_at, opening.ends_at, opening.room) == (
         "Opening",
@@ -462,7 +458,7 @@ async def test_the_import_page_previews_a_spreadsheet_naming_its_format(
     live: LiveServer, seeded: Seed
 ) -> None:
     page = await preview_on_the_page(live, seeded, "programme.csv", EXCEL.encode(), "text/csv")
-    assert '<span id="import-format">spreadsheet (CSV)</span>' in page and "3 to create" in page
+    assert '<span id="import-format">spreadsheet CSV</span>' in page and "3 to create" in page
     assert "columns not read: Catering" in page
 
 

@@ -41,7 +41,7 @@ FORMAT_NAMES = {
     "frab-json": "frab/pretalx schedule.json",
     "ics": "iCalendar",
     "sessionize": "Sessionize JSON",
-    "csv": "spreadsheet (CSV)",
+    "csv": "spreadsheet CSV",
 }
 # What each format calls an entry's id, for the error naming two entries that share one.
 UID_FIELDS = {"ics": "UID", "sessionize": "id", "csv": "id"}

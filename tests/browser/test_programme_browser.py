@@ -16,6 +16,7 @@ from tests.browser.test_ui import serious_axe_violations, sideways
 pytestmark = pytest.mark.browser
 
 DEMOCON = Path(__file__).resolve().parents[1] / "data" / "programme" / "pretalx-democon.json"
+SESSIONIZE = DEMOCON.with_name("sessionize-global-azure-austria-2024.json")
 
 
 def organiser_page(browser_context: Any, server: ThreadServer, viewport: dict[str, int]) -> Any:
@@ -50,6 +51,37 @@ def test_an_organiser_previews_then_imports_a_programme(
     page.get_by_role("button", name="Import these sessions").click()
     expect(page).to_have_url(f"{server.url}/organise/events/{server.seed.event_id}")
     expect(page.get_by_role("link", name="Focused 5thgeneration hardware", exact=True)).to_be_visible()
+    assert problems == {}, problems
+
+
+def test_the_file_chooser_takes_sessionize_and_spreadsheets_and_the_preview_names_the_format(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path, tmp_path: Path
+) -> None:
+    assert server.seed is not None
+    sheet = tmp_path / "programme.csv"
+    sheet.write_bytes(
+        "\ufeffTitle;Date;Start;End;Room;Speakers\r\n"
+        "Opening;2026-05-14;09:00;09:30;Main hall;Ada Lovelace\r\n"
+        ";;;;;\r\n"
+        "Closing;2026-05-14;17:00;17:30;Main hall;\r\n".encode()
+    )
+    page = organiser_page(browser_context, server, PHONE)
+    page.goto(f"/organise/events/{server.seed.event_id}/import")
+    chooser = page.get_by_label("Programme file")
+    accepted = chooser.get_attribute("accept") or ""
+    assert {".xml", ".json", ".ics", ".csv", "text/csv"} <= set(accepted.split(",")), accepted
+    problems: dict[str, list[str]] = {}
+    for path, name, count in ((SESSIONIZE, "Sessionize JSON", 15), (sheet, "spreadsheet CSV", 2)):
+        page.get_by_label("Programme file").set_input_files(str(path))
+        page.get_by_role("button", name="Preview the import").click()
+        expect(page.locator("#import-format")).to_have_text(name)
+        expect(page.locator("#import-rows tbody tr")).to_have_count(count)
+        label = "sessionize" if path is SESSIONIZE else "csv"
+        page.screenshot(path=str(screenshot_dir / f"programme-import-{label}-phone.png"), full_page=True)
+        if bad := sideways(page, PHONE["width"]):
+            problems[f"{label} sideways"] = bad
+        if bad := serious_axe_violations(page):
+            problems[label] = bad
     assert problems == {}, problems
 
 
