@@ -558,3 +558,48 @@ def test_a_calendar_cut_short_says_so() -> None:
         caught.value.message
         == "the calendar is incomplete: it has no END:VCALENDAR (was the file cut short?)"
     )
+
+
+# -- fields an import sets only when the file gives them ----------------------------------------------
+
+
+async def test_a_spreadsheets_hashtags_are_what_feeds_collect_and_an_empty_cell_keeps_the_sessions_own(
+    vienna: Services,
+) -> None:
+    sheet = (
+        "ID,Title,Date,Start,End,Hashtags,Tags\n"
+        "k,Keynote,2026-12-08,09:00,10:00,#devday #keynote,Cloud\n"
+        "w,Workshop,2026-12-08,10:00,11:00,,\n"
+    )
+    keynote, workshop = parse_schedule(sheet.encode(), "Europe/Vienna").entries
+    assert (keynote.hashtags, keynote.tags) == (("#devday", "#keynote"), ("Cloud",))
+    assert workshop.hashtags is None
+    event_id = await new_event(vienna, "2026-12-08", "2026-12-08")
+    await vienna.imports.apply(event_id, sheet.encode())
+    made = {s.source_uid: s for s in await vienna.programme.sessions(event_id)}
+    assert made["k"].hashtags == ("#devday", "#keynote")
+    await vienna.programme.update_session(made["w"].id, {"hashtags": ["#handson"]})  # typed in by hand
+    plan = await vienna.imports.preview(event_id, sheet.replace("#devday #keynote", "#devday").encode())
+    assert [(u.session.source_uid, u.changed) for u in plan.updates] == [("k", ["hashtags"])]
+    await vienna.imports.apply(event_id, sheet.replace("#devday #keynote", "#devday").encode())
+    after = {s.source_uid: s for s in await vienna.programme.sessions(event_id)}
+    assert (after["k"].hashtags, after["w"].hashtags) == (("#devday",), ("#handson",))
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(sheet.replace("#devday #keynote", "#dev-day").encode(), "Europe/Vienna")
+    assert caught.value.field == "row[2].hashtags" and "'#dev-day' is not a hashtag" in caught.value.message
+
+
+async def test_sessionizes_recording_url_is_the_sessions_recording_when_given(vienna: Services) -> None:
+    data = sessionize()
+    data["sessions"][0]["recordingUrl"] = "https://www.youtube.com/watch?v=mIguuYMFbh0"
+    event_id = await new_event(vienna, "2024-04-20", "2024-04-20")
+    await vienna.imports.apply(event_id, json.dumps(data).encode())
+    made = {s.source_uid: s for s in await vienna.programme.sessions(event_id)}
+    assert made["658419"].recording_url == "https://www.youtube.com/watch?v=mIguuYMFbh0"
+    # recordingUrl null: a recording linked by hand stays through re-imports.
+    await vienna.programme.update_session(made["646535"].id, {"recording_url": "https://vimeo.com/76979871"})
+    assert (await vienna.imports.preview(event_id, json.dumps(data).encode())).empty
+    data["sessions"][0]["recordingUrl"] = "ftp://example.org/keynote.mp4"
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(json.dumps(data).encode(), "Europe/Vienna")
+    assert caught.value.field == "sessions[0].recordingUrl" and "http://" in caught.value.message

@@ -36,7 +36,8 @@ from liveblog.capture.schedule import (
 def parse_ics(text: str, zone: ZoneInfo) -> Schedule:
     with warnings.catch_warnings():
         # A vendor-prefixed TZID (/mozilla.org/20070129_1/America/New_York) is read as the zone it
-        # ends with; icalendar warns, and the preview says so instead (_guessed_zone).
+        # ends with; icalendar warns, and the preview says so instead (_guessed_zone). The filter
+        # is process-wide while the parse runs (in a worker thread): it hides only this warning.
         warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
         return _parse_ics(text, zone)
 

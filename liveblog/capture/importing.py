@@ -22,15 +22,22 @@ from liveblog.errors import BadRequest, NotFound
 from liveblog.models import Event, Session
 from liveblog.storage import Store, Tx
 
-# What an import sets on a session it made, compared to find what changed.
+# What an import sets on a session it made, compared to find what changed; and what it sets
+# only when the file gives it (an entry's None leaves the session's own, e.g. typed in by hand).
 FIELDS = ("title", "starts_at", "ends_at", "room", "speakers", "description", "tags")
+WHEN_GIVEN = ("hashtags", "recording_url")
+
+
+def managed(entry: Entry) -> tuple[str, ...]:
+    """The session fields this entry sets."""
+    return FIELDS + tuple(f for f in WHEN_GIVEN if getattr(entry, f) is not None)
 
 
 @dataclass
 class Update:
     session: Session
     entry: Entry
-    changed: list[str]  # of FIELDS, plus "restored" when a cancelled session came back
+    changed: list[str]  # of managed(entry), plus "restored" when a cancelled session came back
 
     @property
     def moved(self) -> bool:
@@ -124,6 +131,10 @@ def entry_fields(entry: Entry) -> dict[str, Any]:
         "description": entry.description,
         "tags": list(entry.tags),
     }
+    if entry.hashtags is not None:
+        data["hashtags"] = list(entry.hashtags)
+    if entry.recording_url is not None:
+        data["recording_url"] = entry.recording_url
     try:
         fields = session_fields(data, partial=False)
     except BadRequest as exc:
@@ -160,7 +171,7 @@ def make_plan(event: Event, schedule: Schedule, existing: dict[str, Session]) ->
         if session is None:
             plan.creates.append(entry)
             continue
-        changed = [f for f in FIELDS if _comparable(getattr(session, f)) != _comparable(fields[f])]
+        changed = [f for f in managed(entry) if _comparable(getattr(session, f)) != _comparable(fields[f])]
         if session.cancelled:
             changed.append("restored")
         if changed:

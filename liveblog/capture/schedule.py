@@ -65,6 +65,9 @@ class Entry:
     speakers: tuple[str, ...] = ()
     description: str = ""
     tags: tuple[str, ...] = ()  # the track
+    # Set on the session only when the file gives them (None: left as the session has them).
+    hashtags: tuple[str, ...] | None = None  # what social feeds collect (a spreadsheet's column)
+    recording_url: str | None = None  # Sessionize's recordingUrl
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from liveblog.capture.programme import recording_url
 from liveblog.capture.schedule import (
     Entry,
     Schedule,
@@ -20,6 +21,7 @@ from liveblog.capture.schedule import (
     make_entry,
     moment,
 )
+from liveblog.errors import BadRequest
 
 # Sessionize's own categories describe a session's form, not its subject: not tags.
 FORM_CATEGORIES = frozenset({"session format", "level", "language"})
@@ -111,10 +113,22 @@ def parse_sessionize(data: Any, zone: ZoneInfo) -> Schedule:
                     "", clean_text(session.get("description"), f"{where}.description"), title, notes
                 ),
                 tags=_tags(session, items, form_items, label, where),
+                recording_url=_recording(session, label, where),
                 notes=notes,
             )
         )
     return Schedule("sessionize", "", entries, notes)
+
+
+def _recording(session: dict[str, Any], label: str, where: str) -> str | None:
+    """recordingUrl, when the file has one (checked as a session's recording_url)."""
+    url = session.get("recordingUrl")
+    if url is None or url == "":
+        return None
+    try:
+        return recording_url(url)
+    except BadRequest as exc:
+        raise ScheduleError(f"{label}.recordingUrl: {exc.message}", field=f"{where}.recordingUrl") from None
 
 
 def _objects(data: dict[str, Any], name: str) -> list[dict[str, Any]]:

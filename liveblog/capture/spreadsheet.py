@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from liveblog.capture.programme import session_fields
 from liveblog.capture.schedule import (
     Entry,
     Schedule,
@@ -23,6 +24,7 @@ from liveblog.capture.schedule import (
     duration_of,
     make_entry,
 )
+from liveblog.errors import BadRequest
 
 # The names organisers give their columns (lower case, spaces for _ and -), by what they hold.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -46,7 +48,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "hosts",
     ),
     "description": ("description", "abstract", "summary", "details", "notes", "about"),
-    "tags": ("tags", "tag", "hashtags", "hashtag", "keywords", "topics", "categories", "category"),
+    "tags": ("tags", "tag", "keywords", "topics", "categories", "category"),
+    "hashtags": ("hashtags", "hashtag", "social hashtags"),
     "id": ("id", "uid", "guid", "session id", "code", "ref", "reference", "key"),
     "all day": ("all day", "all day event"),
 }
@@ -356,6 +359,12 @@ def _row_entry(
     tags = _split(cells.get("tags", ""), hashtags=True)
     if cells.get("room") and cells.get("track"):
         tags.insert(0, cells["track"])  # a track beside a room is a subject, as frab's
+    hashtags = None
+    if cells.get("hashtags"):  # what social feeds collect: checked as a session's hashtags
+        try:
+            hashtags = session_fields({"hashtags": cells["hashtags"]}, partial=True)["hashtags"]
+        except BadRequest as exc:
+            raise ScheduleError(f"{label}: {exc.message}", field=f"row[{n}].hashtags") from None
     return make_entry(
         uid,
         title,
@@ -373,5 +382,6 @@ def _row_entry(
             "", clean_text(cells.get("description", ""), f"row[{n}].description"), title, notes
         ),
         tags=tuple(dict.fromkeys(clean_text(t, f"row[{n}].tags", limit=100) for t in tags))[:20],
+        hashtags=hashtags,
         notes=notes,
     )
