@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import pytest
 
 from liveblog.capture.schedule import ScheduleError, parse_schedule
 from liveblog.services import Services
-from tests.conftest import LiveServer, Seed, make_settings, organiser_csrf, page_csrf
-from tests.test_programme_import import new_event
+from tests.conftest import LiveServer, Seed, organiser_csrf, page_csrf
+from tests.test_programme_import import new_event, venue_in
 
 DATA = Path(__file__).parent / "data" / "programme"
 SESSIONIZE = DATA / "sessionize-global-azure-austria-2024.json"
@@ -27,14 +28,10 @@ def sessionize() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def vienna(tmp_path: Path) -> Any:
+async def vienna(tmp_path: Path) -> AsyncIterator[Services]:
     """Services whose venue is in Vienna (archive.timezone), as Global Azure Austria's."""
-    svc = Services.build(make_settings(tmp_path, archive={"timezone": "Europe/Vienna"}))
-    await svc.open()
-    try:
+    async with venue_in(tmp_path, "Europe/Vienna") as svc:
         yield svc
-    finally:
-        await svc.close()
 
 
 # -- Sessionize ------------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ files refused as untrusted input with the field named."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +39,22 @@ async def new_event(svc: Services, starts: str, ends: str) -> str:
     return event.id
 
 
-@pytest.fixture
-async def berlin(tmp_path: Path) -> Any:
-    """Services whose venue is in Berlin (archive.timezone)."""
-    svc = Services.build(make_settings(tmp_path, archive={"timezone": "Europe/Berlin"}))
+@contextlib.asynccontextmanager
+async def venue_in(tmp_path: Path, zone: str) -> AsyncIterator[Services]:
+    """Open services whose venue is in `zone` (archive.timezone)."""
+    svc = Services.build(make_settings(tmp_path, archive={"timezone": zone}))
     await svc.open()
     try:
         yield svc
     finally:
         await svc.close()
+
+
+@pytest.fixture
+async def berlin(tmp_path: Path) -> AsyncIterator[Services]:
+    """Services whose venue is in Berlin (archive.timezone)."""
+    async with venue_in(tmp_path, "Europe/Berlin") as svc:
+        yield svc
 
 
 def test_the_test_files_are_checked_against_the_published_schemas() -> None:
@@ -412,6 +421,7 @@ async def test_scripts_import_through_the_api_with_a_dry_run_first(live: LiveSer
         assert dry.status_code == 200, dry.text
         plan = dry.json()
         assert plan["dry_run"] and len(plan["create"]) == 36 and plan["days"] == ["2020-12-14", "2026-05-15"]
+        assert plan["format"] == "frab-json"
         assert len(await live.services.programme.sessions(seeded.event_id)) == 2
         done = await http.post(url, content=data)
         assert done.json()["dry_run"] is False and len(done.json()["create"]) == 36
