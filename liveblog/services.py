@@ -39,6 +39,7 @@ from liveblog.sharedstate import SharedCounters
 from liveblog.storage import LIVE_READERS, Store, make_store
 from liveblog.streams.fanout import RedisFanout, SingleProcess
 from liveblog.streams.hub import StreamHub
+from liveblog.streams.uring import SendRing
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,29 @@ class StoreComponent:
 class HubComponent:
     name = "hub"
 
-    def __init__(self, hub: StreamHub) -> None:
+    def __init__(self, hub: StreamHub, *, send_ring: bool = True) -> None:
         self.hub = hub
+        self.send_ring = send_ring  # streams.io_uring: open a send ring for fan-out writes
 
     async def open(self, supervisor: Supervisor) -> None:
+        if self.send_ring:
+            self.hub.send_ring = SendRing.open()  # None (logged why) where the kernel has none
         supervisor.spawn("hub.heartbeats", self.hub.run_heartbeats)  # heartbeats and freeing idle channels
 
     async def close(self) -> None:
         await self.hub.stop()
+        ring, self.hub.send_ring = self.hub.send_ring, None
+        if ring is not None:
+            ring.close()
 
     def health(self) -> dict[str, Any]:
-        return {"ok": True, "channels": len(self.hub.channels), "dropped_slow": self.hub.dropped_slow}
+        ring = self.hub.send_ring
+        return {
+            "ok": True,
+            "channels": len(self.hub.channels),
+            "dropped_slow": self.hub.dropped_slow,
+            "fanout_writes": "io_uring" if ring is not None and not ring.broken else "one per viewer",
+        }
 
 
 class AudienceComponent:
@@ -280,7 +293,10 @@ class Services:
             Path(settings.database.path).resolve().parent / "proceedings",
             base_url=settings.server.public_url,
         )
-        components: list[Component] = [StoreComponent(db), HubComponent(hub)]
+        components: list[Component] = [
+            StoreComponent(db),
+            HubComponent(hub, send_ring=settings.streams.io_uring),
+        ]
         if fanout is not None:
             components.append(fanout)
         components.append(AudienceComponent(audience))

@@ -75,6 +75,9 @@ class StreamSettings:
     # its memory or its file descriptors, a process would swap or fail every accept. 0: no limit.
     max_viewers: int = 20000
     retry_after_seconds: float = 10.0  # the hint a shed viewer gets: wait at least this, jittered
+    # Fan-out writes a frame to many viewers' sockets with one system call (Linux's io_uring,
+    # streams/uring.py) where the kernel allows it; false: one write per viewer.
+    io_uring: bool = True
 
     def __post_init__(self) -> None:
         if self.max_viewers < 0:

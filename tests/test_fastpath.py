@@ -126,9 +126,12 @@ class RawViewer:
 
 @contextlib.asynccontextmanager
 async def joined_raw_viewer(
-    tmp_path: Path, stall_seconds: float, open_socket: Callable[[int, str], socket.socket] = raw_viewer
+    tmp_path: Path,
+    stall_seconds: float,
+    open_socket: Callable[[int, str], socket.socket] = raw_viewer,
+    io_uring: bool = True,
 ) -> AsyncIterator[RawViewer]:
-    settings = make_settings(tmp_path, streams={"stall_seconds": stall_seconds})
+    settings = make_settings(tmp_path, streams={"stall_seconds": stall_seconds, "io_uring": io_uring})
     services = Services.build(settings)
     await services.open()
     try:
@@ -166,8 +169,24 @@ async def stalled_metric(live: LiveServer) -> int:
     return int(value)
 
 
-async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(tmp_path: Path) -> None:
-    async with joined_raw_viewer(tmp_path, stall_seconds=2) as raw:
+# Fan-out writes through the send ring where the kernel has io_uring (streams/uring.py), and one
+# write per viewer otherwise: both must bound and order a viewer's bytes the same way.
+WRITES = [pytest.param(True, id="send-ring"), pytest.param(False, id="one-write-each")]
+
+
+def writes_used(raw: RawViewer, io_uring: bool) -> int:
+    """Sockets the send ring wrote so far (0 without one); the ring is there when it should be."""
+    ring = raw.services.hub.send_ring
+    if not io_uring:
+        assert ring is None
+    return ring.sends if ring is not None else 0
+
+
+@pytest.mark.parametrize("io_uring", WRITES)
+async def test_a_viewer_that_stops_reading_is_evicted_and_bounded_in_the_kernel(
+    tmp_path: Path, io_uring: bool
+) -> None:
+    async with joined_raw_viewer(tmp_path, stall_seconds=2, io_uring=io_uring) as raw:
         live, s, path, channel = raw.live, raw.seed, raw.path, raw.channel
         stalled, stalled_outlet, settings = raw.sock, raw.proto, raw.services.settings
         server_sock = stalled_outlet.transport.get_extra_info("socket")
@@ -238,13 +257,15 @@ def server_frames(data: bytes) -> list[bytes]:
     return out
 
 
+@pytest.mark.parametrize("io_uring", WRITES)
 async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_could_not_take(
-    tmp_path: Path,
+    tmp_path: Path, io_uring: bool
 ) -> None:
     """While the transport holds nothing, a viewer's frames are written straight to its socket
-    (FastWebSocketProtocol.write); once the kernel takes only part of one, the rest and every
-    later frame wait in the transport, in order, until it is empty again."""
-    async with joined_raw_viewer(tmp_path, stall_seconds=60) as raw:
+    (FastWebSocketProtocol.write, or the hub's send ring); once the kernel takes only part of
+    one, the rest and every later frame wait in the transport, in order, until it is empty again."""
+    async with joined_raw_viewer(tmp_path, stall_seconds=60, io_uring=io_uring) as raw:
+        ring_sends = writes_used(raw, io_uring)
         live, s, path, channel, proto, viewer = raw.live, raw.seed, raw.path, raw.channel, raw.proto, raw.sock
         assert proto.direct and proto.buffered == 0  # its hello went straight to the socket
         async with await connect(f"{live.ws_url}{path}/capture", token=s.token) as note_taker:
@@ -284,6 +305,8 @@ async def test_frames_go_straight_to_the_socket_and_in_order_behind_what_it_coul
             await eventually(lambda: proto.buffered == 0, what="the transport to empty")
             await post()  # and the next frame goes straight to the socket again
             assert proto.direct
+            if raw.services.hub.send_ring is not None:  # through the ring, partial writes too
+                assert writes_used(raw, io_uring) > ring_sends
 
 
 async def test_a_busy_viewer_that_answers_is_pinged_every_half_budget_and_kept(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from liveblog.errors import NotFound
 from liveblog.models import Change, redacted_change
 from liveblog.streams.protocol import PROTOCOL_VERSION, CloseCode, Frame, FrameBatch
+from liveblog.streams.uring import SendRing
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,12 @@ class StreamHub:
         idle_seconds: float = IDLE_CHANNEL_SECONDS,
         fanout_slice: int = FANOUT_SLICE,
         resume_batch_bytes: int = RESUME_BATCH_BYTES,
+        send_ring: SendRing | None = None,
     ) -> None:
         self.fanout_slice = fanout_slice
+        # Writes a pass's frame to many sockets with one system call (streams/uring.py); None:
+        # each outlet writes its own.
+        self.send_ring = send_ring
         self.resume_batch_bytes = resume_batch_bytes
         self._load_head = load_head
         self._load_changes = load_changes
@@ -503,21 +508,40 @@ class StreamHub:
         owed: Frame | FrameBatch | None = None
         single = True
         burst = False
+        # With a send ring, the outlets that can take bytes straight to their socket are
+        # gathered (per run of the same position) and written with one system call.
+        ring = self.send_ring
+        if ring is not None and ring.broken:
+            ring = None  # given up (logged): each outlet writes its own
+        fds: list[int] = []
+        direct: list[Outlet] = []
         for outlet in outlets:
             pos = live.get(outlet)
             if pos is None or pos == head:
                 continue  # left, or up to date
             if pos != last_pos:
+                if direct:
+                    failed = self._send_direct(channel, direct, fds, owed, last_pos, failed)  # type: ignore[arg-type]
+                    delivered += len(direct) * (head - last_pos)
+                    direct, fds = [], []
                 last_pos = pos
                 owed = self._owed(channel, pos)
                 single = isinstance(owed, Frame)
                 burst = burst or not single
             if owed is None:
                 ok = False  # behind by more than the ring holds: it resumes from storage
-            elif single:
-                ok = outlet.write(owed)  # type: ignore[arg-type]
             else:
-                ok = outlet.write_batch(owed)  # type: ignore[arg-type]
+                if ring is not None:
+                    direct_fd = getattr(outlet, "direct_fd", None)
+                    fd = direct_fd() if direct_fd is not None else -1
+                    if fd >= 0:
+                        fds.append(fd)
+                        direct.append(outlet)
+                        continue
+                if single:
+                    ok = outlet.write(owed)  # type: ignore[arg-type]
+                else:
+                    ok = outlet.write_batch(owed)  # type: ignore[arg-type]
             if ok:
                 live[outlet] = head
                 delivered += head - pos
@@ -525,10 +549,45 @@ class StreamHub:
                 if failed is None:
                     failed = []
                 failed.append(outlet)
+        if direct:
+            failed = self._send_direct(channel, direct, fds, owed, last_pos, failed)  # type: ignore[arg-type]
+            delivered += len(direct) * (head - last_pos)
         self.delivered += delivered
         if failed:
             self._drop_failed(channel, failed)
         return burst
+
+    def _send_direct(
+        self,
+        channel: Channel,
+        outlets: list[Outlet],
+        fds: list[int],
+        owed: Frame | FrameBatch,
+        pos: int,
+        failed: list[Outlet] | None,
+    ) -> list[Outlet] | None:
+        """`owed` to outlets that offered their socket (`direct_fd`), through the send ring; each
+        is then at the head. An outlet whose socket took less is handed the rest (it goes out
+        behind, as a short write would); one whose outcome is unknown (the ring broke) is added to
+        `failed`, to be closed and resume."""
+        ring = self.send_ring
+        assert ring is not None
+        data = owed.ws_bytes
+        results = ring.send(fds, data)
+        head = channel.head
+        assert head is not None
+        live = channel.live
+        if results is None:
+            live.update(dict.fromkeys(outlets, head))
+            return failed
+        for outlet, sent in zip(outlets, results, strict=True):
+            if outlet.direct_rest(data, sent):  # type: ignore[attr-defined]
+                live[outlet] = head
+            else:
+                if failed is None:
+                    failed = []
+                failed.append(outlet)
+        return failed
 
     def _owed(self, channel: Channel, pos: int) -> Frame | FrameBatch | None:
         """The frames after `pos` up to the head: one frame, or a batch shared by everyone at pos."""

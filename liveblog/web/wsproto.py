@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover
 
 from liveblog.streams.hub import Outlet
 from liveblog.streams.protocol import REJECTED, CloseCode, Frame, FrameBatch, ws_close_frame
+from liveblog.streams.uring import LOST
 from liveblog.web.memory import RELEASER
 
 log = logging.getLogger(__name__)
@@ -560,6 +561,31 @@ class FastWebSocketProtocol(asyncio.Protocol):
         return True
 
     write_batch = write  # a FrameBatch's frames joined: one write (one syscall) for a burst
+
+    def direct_fd(self) -> int:
+        """The socket's descriptor if the next frame may go straight to it, else -1 (then
+        `write`). The hub's send ring (streams/uring.py) writes a pass's frame to all such sockets
+        with one system call and reports each one's result to `direct_rest`."""
+        if not self.direct or self.close_sent or self.disconnected:
+            return -1
+        if not self.sent_since_ping:
+            self._busy()
+        return self.fd
+
+    def direct_rest(self, data: bytes, sent: int) -> bool:
+        """After the send ring wrote `data` to this socket: what the kernel did not take goes to
+        the transport, as after a short write in `write` (an error there: the transport meets it
+        too and closes). False when what reached the socket is unknown (the ring broke): the
+        connection is aborted, and the viewer resumes from its last seq."""
+        if sent == len(data):
+            return True
+        self.direct = False
+        if sent == LOST:
+            self.close_sent = True
+            self.transport.abort()
+            return False
+        self.transport.write(data[sent:] if sent > 0 else data)
+        return True
 
     def _write(self, data: bytes) -> None:
         """Bytes to the peer, in order. While the transport holds nothing (`direct`) they go
