@@ -28,7 +28,8 @@ from liveblog.errors import BadRequest
 # XML) fit with room to spare; a file past them is a mistake or an attack.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ENTRIES = 3000
-# A recurring entry (RRULE) is expanded within the event's days, at most this many times.
+# A recurring entry (RRULE, RDATE) is expanded from its first date, at most this many times (the
+# preview shows the event's days growing if its occurrences reach past them).
 MAX_OCCURRENCES = 200
 DESCRIPTION_CHARS = 5000  # sessions.description's limit (programme.session_fields)
 TITLE_CHARS = 200
