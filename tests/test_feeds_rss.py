@@ -21,6 +21,7 @@ from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.conftest import eventually, make_settings, run_server, seed
 from tests.feed_stub import Collected
+from tests.feedparser_corpus import CORPUS as CORPUS_DIR
 from tests.feedparser_corpus import CorpusFile, Expectation, corpus
 
 
@@ -326,3 +327,43 @@ async def _replay(fake: FakeNetworks, source: RssSource, case: CorpusFile, failu
                 f"{case.name}: {check} but got {got and (got.text[:80], got.url, got.author_name, got.post_id)}"
             )
     return len(checks)
+
+
+# -- feedparser's ill-formed feeds (tests/data/feedparser/illformed/) -------------------------------
+
+
+ILLFORMED = CORPUS_DIR / "illformed"
+
+
+async def _read(fake: FakeNetworks, tmp_path: Path, name: str, body: bytes) -> tuple[str, list[SocialPost]]:
+    """Our source's read of a document served as a feed with no charset (as feedparser's harness
+    serves its ill-formed corpus): the feed's URL and the posts of every entry."""
+    fake.documents[name] = (body, {"content-type": "application/xml"})
+    url = f"{fake.base_url}/doc/{name}"
+    source = RssSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}), url)
+    try:
+        return url, await source.read()
+    finally:
+        await source.close()
+
+
+@pytest.mark.parametrize("path", sorted((ILLFORMED / "chardet").glob("*.xml")), ids=lambda p: p.stem)
+async def test_a_feed_that_does_not_say_its_encoding_is_read_in_the_one_it_has(
+    fake: FakeNetworks, tmp_path: Path, path: Path
+) -> None:
+    """Real feeds in Big5's neighbours (EUC-JP, EUC-KR, GB2312, KOI8-R, Shift_JIS, TIS-620,
+    windows-1255) with no declaration: not guessed as windows-1252 (mojibake stored for good)."""
+    data = path.read_bytes()
+    encoding = re.search(rb"encoding == '([^']+)'", data)
+    assert encoding
+    document = data.decode(encoding.group(1).decode())
+    # What the entry says, read from the file in the encoding feedparser's corpus names for it:
+    # its title, else the start of its description (before any entity).
+    said = re.search(r"<item>\s*<title>([^<]+)</title>|<entry>\s*<title>([^<]+)</title>", document)
+    first = said and (said.group(1) or said.group(2))
+    if not first:
+        described = re.search(r"<description>\s*([^<&]{1,40})", document)
+        assert described
+        first = described.group(1)
+    _, (post,) = await _read(fake, tmp_path, path.name, data)
+    assert _flat(first) in _flat(post.text), post.text[:80]

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import codecs
 import hashlib
 import io
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import charset_normalizer
 import feedparser
 import httpx
 
@@ -102,17 +105,54 @@ def _content_key(title: str, link: str, body: str, when: Any) -> str:
     return f"sha256:{digest[:40]}"
 
 
+# feedparser's last guesses for a document whose bytes are not in the encoding it says (or, saying
+# none, not UTF-8): they decode almost any bytes, so they "work", as mojibake.
+_LAST_GUESSES = {"cp1252", "iso8859-2"}
+_DECLARED = re.compile(rb"^[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+
+
+def _codec(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return ""
+
+
+def _parse(data: bytes, headers: dict[str, str]) -> Any:
+    # A file object, never a string: feedparser would fetch a string that looks like a URL itself.
+    return feedparser.parse(io.BytesIO(data), response_headers=headers)
+
+
+def _guessed_encoding(data: bytes, parsed: Any) -> str:
+    """The encoding of a feed that does not say its own (a Big5, KOI8-R or Shift_JIS blog with no
+    declaration) and that feedparser read with one of its last guesses: detected from the bytes
+    (charset-normalizer, as feedparser would with chardet installed). "" to keep feedparser's read."""
+    used = _codec(str(parsed.get("encoding") or ""))
+    if not isinstance(parsed.get("bozo_exception"), feedparser.CharacterEncodingOverride) or (
+        used not in _LAST_GUESSES
+    ):
+        return ""
+    declared = _DECLARED.match(data)
+    if declared and _codec(declared.group(1).decode("ascii")) == used:
+        return ""  # it says windows-1252 (say), and is read so: no guess was made
+    best = charset_normalizer.from_bytes(data).best()
+    found = _codec(best.encoding) if best is not None else ""
+    return found if found and found != used else ""
+
+
 def parse_feed(data: bytes, feed_url: str, max_chars: int, content_type: str = "") -> list[SocialPost]:
     """Entries of an RSS or Atom document, read as feedparser reads it (the HTTP charset in
-    `content_type` first, relative links against xml:base and `feed_url`). Raises SourceError
-    for what is not a feed."""
+    `content_type` first, relative links against xml:base and `feed_url`; an encoding nothing
+    declares is detected). Raises SourceError for what is not a feed."""
     if b"<!DOCTYPE" in data[:2048].upper() and b"<html" in data[:4096].lower():
         raise SourceError("the feed URL answered with an HTML page, not a feed")
     headers = {"content-location": feed_url}
     if content_type:
         headers["content-type"] = content_type
-    # A file object, never a string: feedparser would fetch a string that looks like a URL itself.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    parsed = _parse(data, headers)
+    if encoding := _guessed_encoding(data, parsed):
+        media = content_type.split(";", 1)[0].strip() or "application/xml"
+        parsed = _parse(data, {**headers, "content-type": f"{media}; charset={encoding}"})
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         raise SourceError(
