@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from liveblog.capture.feeds.base import EventTarget, plain_text
+from liveblog.capture.feeds.base import EventTarget, SourceError, plain_text
 from liveblog.capture.feeds.routing import author_key
 from liveblog.capture.feeds.rss import RssSource
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
@@ -367,3 +367,19 @@ async def test_a_feed_that_does_not_say_its_encoding_is_read_in_the_one_it_has(
         first = described.group(1)
     _, (post,) = await _read(fake, tmp_path, path.name, data)
     assert _flat(first) in _flat(post.text), post.text[:80]
+
+
+async def test_broken_feeds_yield_their_entries_or_an_error_naming_the_feed(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    # An XML declaration after a comment (not well-formed): feedparser's loose parser still reads
+    # the entry, and so do we.
+    broken = (ILLFORMED / "rdf_channel_empty_textinput.xml").read_bytes()
+    _, (post,) = await _read(fake, tmp_path, "textinput.xml", broken)
+    assert post.text == "crashes here" and post.post_id == "http://example.com/1"
+    # Nothing but a comment: not a feed. The error names the feed (a host may serve several).
+    empty = (ILLFORMED / "rss_empty_document.xml").read_bytes()
+    with pytest.raises(SourceError) as refused:
+        await _read(fake, tmp_path, "blog/empty.xml", empty)
+    assert f"{fake.base_url}/doc/blog/empty.xml" in str(refused.value)
+    assert "not a readable feed" in str(refused.value) and "<unknown>" not in str(refused.value)

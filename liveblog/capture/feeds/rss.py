@@ -155,9 +155,9 @@ def parse_feed(data: bytes, feed_url: str, max_chars: int, content_type: str = "
         parsed = _parse(data, {**headers, "content-type": f"{media}; charset={encoding}"})
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
-        raise SourceError(
-            f"not a readable feed: {str(problem)[:200]}" if problem else "not an RSS or Atom feed"
-        )
+        # The XML parser names no document ("<unknown>:6:0: no element found"): say where instead.
+        where = re.sub(r"^<unknown>:(\d+):(\d+): ", r"line \1, column \2: ", str(problem or ""))
+        raise SourceError(f"not a readable feed ({where[:200]})" if where else "not an RSS or Atom feed")
     site = urlsplit(feed_url).netloc
     channel = parsed.feed
     feed_author = str(channel.get("author_detail", {}).get("name") or channel.get("author") or "")
@@ -226,19 +226,23 @@ class RssSource(PollingSource):
     async def read(self) -> list[SocialPost]:
         """Fetch the feed (size-capped, timed out) and parse every entry."""
         self.status.requests += 1
+        # Errors name the feed's URL: the panel's name for a source is its host, which may serve several.
         try:
             response = await self.client.get(self.url)
         except OutboundError as exc:
-            raise SourceError(f"{self.status.name}: {exc}") from None
+            raise SourceError(f"{self.url}: {exc}") from None
         if response.status_code != 200:
-            raise SourceError(f"{self.status.name} answered {response.status_code}")
+            raise SourceError(f"{self.url} answered {response.status_code}")
         # The document's base: where it was read from (after redirects), or its Content-Location
         # (as feedparser takes it).
         base = urljoin(str(response.url), response.headers.get("content-location", ""))
         content_type = response.headers.get("content-type", "")
         # feedparser is pure Python: a large feed is parsed off the event loop. It gets bytes only,
         # never a URL it could fetch by itself (past the outbound rules).
-        return await asyncio.to_thread(parse_feed, response.content, base, self.max_chars, content_type)
+        try:
+            return await asyncio.to_thread(parse_feed, response.content, base, self.max_chars, content_type)
+        except SourceError as exc:
+            raise SourceError(f"{self.url}: {exc}") from None
 
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
         posts = await self.read()
