@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -14,6 +15,7 @@ from urllib.parse import urljoin
 import pytest
 
 from liveblog.capture.feeds.base import EventTarget, SourceError, plain_text
+from liveblog.capture.feeds.render import render_post
 from liveblog.capture.feeds.routing import author_key
 from liveblog.capture.feeds.rss import RssSource
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
@@ -383,3 +385,69 @@ async def test_broken_feeds_yield_their_entries_or_an_error_naming_the_feed(
         await _read(fake, tmp_path, "blog/empty.xml", empty)
     assert f"{fake.base_url}/doc/blog/empty.xml" in str(refused.value)
     assert "not a readable feed" in str(refused.value) and "<unknown>" not in str(refused.value)
+
+
+# -- feedparser's sanitizer corpus: nothing live gets through ----------------------------------------
+
+_DANGER = re.compile(
+    rb"script|\bon[a-z]+\s*=|javascript:|vbscript:|expression\(|iframe|<object|<embed|&lt;(object|embed)",
+    re.I,
+)
+_INERT = re.compile(
+    r"<\s*/?\s*(script|iframe|object|embed|applet|frame|meta|link|style)\b|\bon[a-z]+\s*=|javascript:|vbscript:",
+    re.I,
+)
+
+
+class _Live(HTMLParser):
+    """What in rendered HTML could run or load: any element outside our few, any on* attribute,
+    any href or src that is not http(s) or our /media/."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in {"div", "p", "span", "a", "img", "br", "ul", "li", "blockquote"}:
+            self.found.append(tag)
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"{tag} {name}")
+            elif name in ("href", "src") and not re.match(r"(https?://|/media/)", value or ""):
+                self.found.append(f"{tag} {name}={value}")
+
+
+def _dangerous_sanitize_cases() -> list[Path]:
+    """feedparser's sanitizer files that put scripts, event handlers, javascript: URLs, frames or
+    objects into an entry."""
+    return [
+        path
+        for path in sorted((CORPUS_DIR / "wellformed" / "sanitize").glob("*.xml"))
+        if re.match(r"(entry|item)_", path.name)
+        and _DANGER.search(re.sub(rb"<!--.*?-->", b"", path.read_bytes(), flags=re.S))
+    ]
+
+
+async def test_scripts_handlers_and_javascript_urls_never_reach_a_post(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    cases = _dangerous_sanitize_cases()
+    assert len(cases) > 240
+    source = RssSource(make_settings(tmp_path, feeds={"allow_private_addresses": True}), fake.base_url)
+    leaks: list[str] = []
+    try:
+        for path in cases:
+            fake.documents[path.name] = (path.read_bytes(), {"content-type": "application/xml"})
+            source.url = f"{fake.base_url}/doc/{path.name}"
+            posts = await source.read()
+            assert len(posts) == len(re.findall(rb"<(?:entry|item)\b", path.read_bytes())), path.name
+            for post in posts:
+                stored = [post.text, post.author_name, post.author_handle, post.post_id, post.url]
+                stored += [*post.links, *(str(m.get("url")) for m in post.media)]
+                leaks += [f"{path.name} stored {v[:80]!r}" for v in stored if _INERT.search(v)]
+                live = _Live()
+                live.feed(render_post(post))
+                leaks += [f"{path.name} rendered {found}" for found in live.found]
+    finally:
+        await source.close()
+    assert not leaks, "\n".join(leaks[:40])
