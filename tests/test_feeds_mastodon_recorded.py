@@ -6,6 +6,7 @@ link to the original, a poll shown read-only, a quote shown with its post."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ import pytest
 
 from liveblog.capture.feeds.base import EventTarget
 from liveblog.capture.feeds.mastodon import MastodonSource, parse_status
+from liveblog.capture.feeds.render import render_post
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
 from liveblog.services import Services
 from tests.cassettes import load, replay
@@ -207,3 +209,37 @@ async def test_video_previews_polls_and_quotes_are_shown(fake: FakeNetworks, tmp
         assert "The original point" in quote and "Ivo" in quote and 'class="social-quote"' in quote
     finally:
         await svc.close()
+
+
+async def test_media_marked_sensitive_is_shown_only_on_request(fake: FakeNetworks, tmp_path: Path) -> None:
+    """mastodon.social's recorded image post is marked sensitive (Mastodon hides its picture
+    behind a click) and its recorded audio post is not: ours, once copied to /media/, is behind
+    a <details> the reader opens, and the other is shown as before."""
+    recorded = [ex.json() for ex in load("mastodon/test_entity_mediaattachment.yaml")]
+    audio, image = recorded
+    assert image["sensitive"] is True and audio["sensitive"] is False
+    fake.documents["sensitive/api/v1/timelines/tag/test?limit=40"] = (
+        json.dumps(recorded).encode(),
+        {"content-type": "application/json; charset=utf-8"},
+    )
+    source = MastodonSource(
+        make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 40}),
+        f"{fake.base_url}/doc/sensitive",
+    )
+    feed = Collected()
+    try:
+        await source.poll_once(feed, [target("test")])  # type: ignore[arg-type]
+    finally:
+        await source.close()
+    shown = []
+    for post in feed.posts:  # as stored once the pictures are fetched: each medium has our copy
+        media = tuple({**m, "local": f"/media/copy{i}"} for i, m in enumerate(post.media))
+        shown.append(render_post(dataclasses.replace(post, media=media)))
+    audio_html, image_html = shown
+    hidden = re.search(
+        r'<details class="social-sensitive"><summary>([^<]+)</summary>(.*?)</details>', image_html, re.S
+    )
+    assert hidden and "sensitive" in hidden.group(1).lower(), image_html
+    assert re.search(r'<img class="social-image" src="/media/copy0" alt="furry cube"', hidden.group(2))
+    assert image_html.count("<img") == 1  # no second copy outside it
+    assert "<details" not in audio_html and 'src="/media/copy0"' in audio_html

@@ -130,6 +130,8 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
         relation["quote_of"] = quote_id
     acct = _acct(account, instance)
     text = _text_of(body)
+    # Media its author marked sensitive: Mastodon shows it only on a click, and so do we.
+    sensitive = {"sensitive": True} if body.get("sensitive") is True else {}
     media = []
     for m in body.get("media_attachments", []) or []:
         if not isinstance(m, dict):
@@ -143,6 +145,7 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
             "alt": text_value(m.get("description")),
             "width": original.get("width") if isinstance(original.get("width"), int) else None,
             "height": original.get("height") if isinstance(original.get("height"), int) else None,
+            **sensitive,
         }
         # A gifv, video or sound is not an image: its preview image is what we copy and show,
         # with a link to the original.
