@@ -20,6 +20,7 @@ from liveblog.capture.feeds.base import EventTarget
 from liveblog.capture.feeds.mastodon import MastodonSource, parse_status
 from liveblog.capture.feeds.render import render_post
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
+from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.cassettes import load, replay
 from tests.conftest import eventually, make_settings, seed
@@ -86,12 +87,10 @@ def _statuses() -> dict[str, dict[str, Any]]:
     }
 
 
-async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
-    fake: FakeNetworks, tmp_path: Path
-) -> None:
-    statuses = _statuses()
+async def _read_as_tag_timeline(fake: FakeNetworks, tmp_path: Path, statuses: list[Any]) -> list[SocialPost]:
+    """Recorded statuses served as one page of #test's tag timeline, read by MastodonSource."""
     fake.documents["recorded/api/v1/timelines/tag/test?limit=40"] = (
-        json.dumps(list(statuses.values())).encode(),
+        json.dumps(statuses).encode(),
         {"content-type": "application/json; charset=utf-8"},
     )
     source = MastodonSource(
@@ -103,7 +102,16 @@ async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
         await source.poll_once(feed, [target("test")])  # type: ignore[arg-type]
     finally:
         await source.close()
-    posts = dict(zip(statuses, feed.posts, strict=True))
+    return feed.posts
+
+
+async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    statuses = _statuses()
+    posts = dict(
+        zip(statuses, await _read_as_tag_timeline(fake, tmp_path, list(statuses.values())), strict=True)
+    )
 
     quote = posts["quote"]  # Mastodon 4.4+: quote = {"state": "accepted", "quoted_status": {...}}
     assert quote.relation["quote_of"] == "115044070560414080"
@@ -218,21 +226,10 @@ async def test_media_marked_sensitive_is_shown_only_on_request(fake: FakeNetwork
     recorded = [ex.json() for ex in load("mastodon/test_entity_mediaattachment.yaml")]
     audio, image = recorded
     assert image["sensitive"] is True and audio["sensitive"] is False
-    fake.documents["sensitive/api/v1/timelines/tag/test?limit=40"] = (
-        json.dumps(recorded).encode(),
-        {"content-type": "application/json; charset=utf-8"},
-    )
-    source = MastodonSource(
-        make_settings(tmp_path, feeds={"allow_private_addresses": True}, feeds_mastodon={"limit": 40}),
-        f"{fake.base_url}/doc/sensitive",
-    )
-    feed = Collected()
-    try:
-        await source.poll_once(feed, [target("test")])  # type: ignore[arg-type]
-    finally:
-        await source.close()
     shown = []
-    for post in feed.posts:  # as stored once the pictures are fetched: each medium has our copy
+    for post in await _read_as_tag_timeline(
+        fake, tmp_path, recorded
+    ):  # as stored once the pictures are fetched: each medium has our copy
         media = tuple({**m, "local": f"/media/copy{i}"} for i, m in enumerate(post.media))
         shown.append(render_post(dataclasses.replace(post, media=media)))
     audio_html, image_html = shown
