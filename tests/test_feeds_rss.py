@@ -294,10 +294,16 @@ def holds(check: Expectation, posts: list[SocialPost], base: str) -> bool:
 HARNESS_URL = "http://127.0.0.1:8097"  # where feedparser's harness serves its corpus
 
 
+# Files whose expected text is feedparser's mojibake, which we repair (each has its own test).
+REPAIRED = {"encoding/bozo_linenoise.xml"}
+
+
 def applies(check: Expectation, case: CorpusFile) -> bool:
     """What an Expect line says that concerns us: an empty expected value says nothing (our text
     of nothing is the feed's name or empty), and an entry's content is ours only when it has no
     summary (we keep one body, the summary)."""
+    if case.name in REPAIRED:
+        return False
     if not (check.value.strip() and (_flat(plain_text(check.value)) or check.field in ("link", "id"))):
         return False
     return not (check.field == "content" and re.search(rb"<(description|summary)\b", case.data))
@@ -451,3 +457,14 @@ async def test_scripts_handlers_and_javascript_urls_never_reach_a_post(
     finally:
         await source.close()
     assert not leaks, "\n".join(leaks[:40])
+
+
+async def test_a_utf_8_feed_with_a_stray_byte_keeps_its_text(fake: FakeNetworks, tmp_path: Path) -> None:
+    """feedparser's bozo_linenoise.xml: declared UTF-8, holding "’<>”" in UTF-8 and one stray
+    windows-1252 byte (0xA9, ©), as a CMS pasting text into a UTF-8 feed makes. feedparser reads
+    the whole document as iso-8859-2 then ("â€™â€\x9dŠ", every accent of every entry spoilt);
+    we keep the UTF-8 and read the stray byte alone as windows-1252 (the empty "<>" is markup
+    that feedparser's sanitiser drops either way)."""
+    data = (CORPUS_DIR / "encoding" / "bozo_linenoise.xml").read_bytes()
+    _, (post,) = await _read(fake, tmp_path, "linenoise.xml", data)
+    assert post.text == "’”©"

@@ -123,36 +123,55 @@ def _parse(data: bytes, headers: dict[str, str]) -> Any:
     return feedparser.parse(io.BytesIO(data), response_headers=headers)
 
 
-def _guessed_encoding(data: bytes, parsed: Any) -> str:
-    """The encoding of a feed that does not say its own (a Big5, KOI8-R or Shift_JIS blog with no
-    declaration) and that feedparser read with one of its last guesses: detected from the bytes
-    (charset-normalizer, as feedparser would with chardet installed). "" to keep feedparser's read."""
+def _stray_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+
+
+codecs.register_error("liveblog.stray-cp1252", _stray_as_cp1252)
+
+
+def _reread(data: bytes, parsed: Any) -> tuple[bytes, str] | None:
+    """The bytes and charset to read again a feed that feedparser read with one of its last
+    guesses, or None to keep its read. A UTF-8 document (declared so, or saying nothing) with a few
+    stray bytes (windows-1252 pasted into it) stays UTF-8, each stray byte read as windows-1252;
+    one that is not UTF-8 at all (a Big5, KOI8-R or Shift_JIS blog with no declaration) is read in
+    the encoding detected from its bytes (charset-normalizer, as feedparser would with chardet)."""
     used = _codec(str(parsed.get("encoding") or ""))
     if not isinstance(parsed.get("bozo_exception"), feedparser.CharacterEncodingOverride) or (
         used not in _LAST_GUESSES
     ):
-        return ""
+        return None
     declared = _DECLARED.match(data)
-    if declared and _codec(declared.group(1).decode("ascii")) == used:
-        return ""  # it says windows-1252 (say), and is read so: no guess was made
+    said = _codec(declared.group(1).decode("ascii")) if declared else "utf-8"
+    if said == used:
+        return None  # it says windows-1252 (say), and is read so: no guess was made
+    if said == "utf-8":
+        text = data.decode("utf-8", "replace")
+        stray = text.count("\ufffd") - data.count("\ufffd".encode())
+        valid = sum(1 for c in text if c > "\x7f" and c != "\ufffd")
+        if valid >= 2 * stray:  # mostly UTF-8 (a Big5 or EUC-JP text makes few valid sequences)
+            return data.decode("utf-8", "liveblog.stray-cp1252").encode(), "utf-8"
     best = charset_normalizer.from_bytes(data).best()
     found = _codec(best.encoding) if best is not None else ""
-    return found if found and found != used else ""
+    return (data, found) if found and found != used else None
 
 
 def parse_feed(data: bytes, feed_url: str, max_chars: int, content_type: str = "") -> list[SocialPost]:
     """Entries of an RSS or Atom document, read as feedparser reads it (the HTTP charset in
     `content_type` first, relative links against xml:base and `feed_url`; an encoding nothing
-    declares is detected). Raises SourceError for what is not a feed."""
+    declares is detected, stray bytes in UTF-8 repaired). Raises SourceError for what is not a
+    feed."""
     if b"<!DOCTYPE" in data[:2048].upper() and b"<html" in data[:4096].lower():
         raise SourceError("the feed URL answered with an HTML page, not a feed")
     headers = {"content-location": feed_url}
     if content_type:
         headers["content-type"] = content_type
     parsed = _parse(data, headers)
-    if encoding := _guessed_encoding(data, parsed):
+    if again := _reread(data, parsed):
         media = content_type.split(";", 1)[0].strip() or "application/xml"
-        parsed = _parse(data, {**headers, "content-type": f"{media}; charset={encoding}"})
+        parsed = _parse(again[0], {**headers, "content-type": f"{media}; charset={again[1]}"})
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         # The XML parser names no document ("<unknown>:6:0: no element found"): say where instead.
