@@ -532,3 +532,52 @@ def test_the_feed_panel_fits_a_phone_and_says_what_each_number_counts(
     expect(row).to_contain_text("all events")
     page.screenshot(path=str(screenshot_dir / "feed-panel-phone.png"), full_page=True)
     assert sideways(page, PHONE["width"]) == []
+
+
+def test_media_marked_sensitive_shows_only_when_the_reader_opens_it(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext]
+) -> None:
+    """A Mastodon post whose author marked its picture sensitive (as mastodon.social's recorded one
+    in tests/data/mastodon): the picture is folded under a line the reader clicks, live and after
+    a reload."""
+
+    async def run(svc: Services) -> None:
+        async def op(tx: Tx) -> str:
+            return await tx.insert_media(server.session_id, "image/png", _png(), "test")
+
+        media_id = await svc.db.write(op)
+        svc.feeds.poll_now()
+        folded = {"type": "image", "url": "https://files.social.example/c.png", "alt": "furry cube"}
+        await svc.feeds.ingest(
+            "mastodon",
+            [
+                SocialPost(
+                    network="mastodon",
+                    post_id="https://social.example/users/ana/statuses/7",
+                    author_handle="ana@social.example",
+                    author_name="Ana",
+                    text="image post #test",
+                    url="https://social.example/@ana/7",
+                    posted_at="2026-05-14T09:30:00.000Z",
+                    hashtags=("test",),
+                    media=({**folded, "local": f"/media/{media_id}", "sensitive": True},),
+                )
+            ],
+        )
+
+    page = browser_context().new_page()
+    page.goto(server.viewer_url())
+    expect(page.locator("body")).to_be_visible()
+    server.call(run)
+    card = page.locator("article.item-social")
+    expect(card).to_have_count(1)
+    for view in ("live", "reloaded"):
+        if view == "reloaded":
+            page.reload()
+            expect(card).to_have_count(1)
+        image = card.locator("img.social-image")
+        expect(image).to_have_count(1)
+        assert image.evaluate("i => i.getClientRects().length") == 0  # not laid out: not shown, loaded or not
+        card.locator("details.social-sensitive summary").click()
+        expect(image).to_be_visible()
+        expect(image).to_have_attribute("alt", "furry cube")
