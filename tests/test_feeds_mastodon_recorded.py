@@ -240,3 +240,29 @@ async def test_media_marked_sensitive_is_shown_only_on_request(fake: FakeNetwork
     assert re.search(r'<img class="social-image" src="/media/copy0" alt="furry cube"', hidden.group(2))
     assert image_html.count("<img") == 1  # no second copy outside it
     assert "<details" not in audio_html and 'src="/media/copy0"' in audio_html
+
+
+async def test_a_quote_shown_with_its_post_leaves_out_the_re_line(fake: FakeNetworks, tmp_path: Path) -> None:
+    """Mastodon 4.4+ writes "RE: <the quoted post's address>" into a quoting status's content (in a
+    `quote-inline` element) for clients that cannot show quotes, and hides it where it shows the
+    quote: so do we, since our card shows the quote. A link a remote server shortened in its text
+    ("bsky.app/profile/h4lc...", from Bridgy Fed) is kept as its address."""
+    quoting = next(ex.json() for ex in load("mastodon/test_entity_quote.yaml") if ex.method == "GET")
+    posted = [ex.json() for ex in load("mastodon/test_status_post_with_quote.yaml") if ex.method == "POST"]
+    local = posted[1]  # a Mastodon 4.6 development server: <p class="quote-inline">RE: …</p><p>yoooooooo</p>
+    bridged, mine = await _read_as_tag_timeline(fake, tmp_path, [quoting, local])
+    assert bridged.text == (
+        "actual reply that quotes a post that quotes a post "
+        "https://bsky.app/profile/h4lcy.bsky.social/post/3lwlumdwf522i"
+    )
+    assert bridged.quote["url"].startswith("https://bsky.brid.gy/r/")
+    assert mine.text == "yoooooooo" and mine.quote["text"] == "Toot!"
+    assert mine.relation["quote_of"] == posted[0]["id"]
+    # A quote we cannot show (pending: its author has not agreed) keeps the line, its only trace.
+    pending = parse_status(
+        {**quoting, "quote": {"state": "pending", "quoted_status": None}}, "https://m.example", 500
+    )
+    assert pending is not None
+    assert pending.text.endswith(
+        "RE: https://bsky.app/profile/did:plc:5syfqzormjkutgo5hi2u2gpr/post/3lwlumdwf522i"
+    )
