@@ -64,16 +64,42 @@ def hostile(media_id: str) -> SocialPost:
     )
 
 
-def post_it(server: ThreadServer) -> None:
+def post_it(server: ThreadServer, make: Callable[[str], SocialPost] = hostile) -> None:
+    """Collect one Mastodon post, made by `make` around the id of an image stored as ours."""
+
     async def run(svc: Services) -> None:
         async def op(tx: Tx) -> str:
             return await tx.insert_media(server.session_id, "image/png", _png(), "test")
 
         media_id = await svc.db.write(op)
         svc.feeds.poll_now()
-        await svc.feeds.ingest("mastodon", [hostile(media_id)])
+        await svc.feeds.ingest("mastodon", [make(media_id)])
 
     server.call(run)
+
+
+def marked_sensitive(media_id: str) -> SocialPost:
+    """A post whose author marked its picture sensitive (as mastodon.social's recorded one in
+    tests/data/mastodon)."""
+    return SocialPost(
+        network="mastodon",
+        post_id="https://social.example/users/ana/statuses/7",
+        author_handle="ana@social.example",
+        author_name="Ana",
+        text="image post #test",
+        url="https://social.example/@ana/7",
+        posted_at="2026-05-14T09:30:00.000Z",
+        hashtags=("test",),
+        media=(
+            {
+                "type": "image",
+                "url": "https://files.social.example/c.png",
+                "alt": "furry cube",
+                "local": f"/media/{media_id}",
+                "sensitive": True,
+            },
+        ),
+    )
 
 
 def test_a_hostile_post_is_inert_and_the_viewer_asks_only_our_origin(
@@ -537,38 +563,12 @@ def test_the_feed_panel_fits_a_phone_and_says_what_each_number_counts(
 def test_media_marked_sensitive_shows_only_when_the_reader_opens_it(
     server: ThreadServer, browser_context: Callable[..., BrowserContext]
 ) -> None:
-    """A Mastodon post whose author marked its picture sensitive (as mastodon.social's recorded one
-    in tests/data/mastodon): the picture is folded under a line the reader clicks, live and after
-    a reload."""
-
-    async def run(svc: Services) -> None:
-        async def op(tx: Tx) -> str:
-            return await tx.insert_media(server.session_id, "image/png", _png(), "test")
-
-        media_id = await svc.db.write(op)
-        svc.feeds.poll_now()
-        folded = {"type": "image", "url": "https://files.social.example/c.png", "alt": "furry cube"}
-        await svc.feeds.ingest(
-            "mastodon",
-            [
-                SocialPost(
-                    network="mastodon",
-                    post_id="https://social.example/users/ana/statuses/7",
-                    author_handle="ana@social.example",
-                    author_name="Ana",
-                    text="image post #test",
-                    url="https://social.example/@ana/7",
-                    posted_at="2026-05-14T09:30:00.000Z",
-                    hashtags=("test",),
-                    media=({**folded, "local": f"/media/{media_id}", "sensitive": True},),
-                )
-            ],
-        )
-
+    """A picture its author marked sensitive is folded under a line the reader clicks, live and
+    after a reload."""
     page = browser_context().new_page()
     page.goto(server.viewer_url())
     expect(page.locator("body")).to_be_visible()
-    server.call(run)
+    post_it(server, marked_sensitive)
     card = page.locator("article.item-social")
     expect(card).to_have_count(1)
     for view in ("live", "reloaded"):
