@@ -6,6 +6,7 @@ link to the original, a poll shown read-only, a quote shown with its post."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
@@ -17,7 +18,9 @@ import pytest
 
 from liveblog.capture.feeds.base import EventTarget
 from liveblog.capture.feeds.mastodon import MastodonSource, parse_status
+from liveblog.capture.feeds.render import render_post
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
+from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.cassettes import load, replay
 from tests.conftest import eventually, make_settings, seed
@@ -84,12 +87,10 @@ def _statuses() -> dict[str, dict[str, Any]]:
     }
 
 
-async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
-    fake: FakeNetworks, tmp_path: Path
-) -> None:
-    statuses = _statuses()
+async def _read_as_tag_timeline(fake: FakeNetworks, tmp_path: Path, statuses: list[Any]) -> list[SocialPost]:
+    """Recorded statuses served as one page of #test's tag timeline, read by MastodonSource."""
     fake.documents["recorded/api/v1/timelines/tag/test?limit=40"] = (
-        json.dumps(list(statuses.values())).encode(),
+        json.dumps(statuses).encode(),
         {"content-type": "application/json; charset=utf-8"},
     )
     source = MastodonSource(
@@ -101,7 +102,16 @@ async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
         await source.poll_once(feed, [target("test")])  # type: ignore[arg-type]
     finally:
         await source.close()
-    posts = dict(zip(statuses, feed.posts, strict=True))
+    return feed.posts
+
+
+async def test_recorded_statuses_keep_quotes_media_previews_polls_and_warnings(
+    fake: FakeNetworks, tmp_path: Path
+) -> None:
+    statuses = _statuses()
+    posts = dict(
+        zip(statuses, await _read_as_tag_timeline(fake, tmp_path, list(statuses.values())), strict=True)
+    )
 
     quote = posts["quote"]  # Mastodon 4.4+: quote = {"state": "accepted", "quoted_status": {...}}
     assert quote.relation["quote_of"] == "115044070560414080"
@@ -207,3 +217,52 @@ async def test_video_previews_polls_and_quotes_are_shown(fake: FakeNetworks, tmp
         assert "The original point" in quote and "Ivo" in quote and 'class="social-quote"' in quote
     finally:
         await svc.close()
+
+
+async def test_media_marked_sensitive_is_shown_only_on_request(fake: FakeNetworks, tmp_path: Path) -> None:
+    """mastodon.social's recorded image post is marked sensitive (Mastodon hides its picture
+    behind a click) and its recorded audio post is not: ours, once copied to /media/, is behind
+    a <details> the reader opens, and the other is shown as before."""
+    recorded = [ex.json() for ex in load("mastodon/test_entity_mediaattachment.yaml")]
+    audio, image = recorded
+    assert image["sensitive"] is True and audio["sensitive"] is False
+    shown = []
+    for post in await _read_as_tag_timeline(
+        fake, tmp_path, recorded
+    ):  # as stored once the pictures are fetched: each medium has our copy
+        media = tuple({**m, "local": f"/media/copy{i}"} for i, m in enumerate(post.media))
+        shown.append(render_post(dataclasses.replace(post, media=media)))
+    audio_html, image_html = shown
+    hidden = re.search(
+        r'<details class="social-sensitive"><summary>([^<]+)</summary>(.*?)</details>', image_html, re.S
+    )
+    assert hidden and "sensitive" in hidden.group(1).lower(), image_html
+    assert re.search(r'<img class="social-image" src="/media/copy0" alt="furry cube"', hidden.group(2))
+    assert image_html.count("<img") == 1  # no second copy outside it
+    assert "<details" not in audio_html and 'src="/media/copy0"' in audio_html
+
+
+async def test_a_quote_shown_with_its_post_leaves_out_the_re_line(fake: FakeNetworks, tmp_path: Path) -> None:
+    """Mastodon 4.4+ writes "RE: <the quoted post's address>" into a quoting status's content (in a
+    `quote-inline` element) for clients that cannot show quotes, and hides it where it shows the
+    quote: so do we, since our card shows the quote. A link a remote server shortened in its text
+    ("bsky.app/profile/h4lc...", from Bridgy Fed) is kept as its address."""
+    quoting = next(ex.json() for ex in load("mastodon/test_entity_quote.yaml") if ex.method == "GET")
+    posted = [ex.json() for ex in load("mastodon/test_status_post_with_quote.yaml") if ex.method == "POST"]
+    local = posted[1]  # a Mastodon 4.6 development server: <p class="quote-inline">RE: …</p><p>yoooooooo</p>
+    bridged, mine = await _read_as_tag_timeline(fake, tmp_path, [quoting, local])
+    assert bridged.text == (
+        "actual reply that quotes a post that quotes a post "
+        "https://bsky.app/profile/h4lcy.bsky.social/post/3lwlumdwf522i"
+    )
+    assert bridged.quote["url"].startswith("https://bsky.brid.gy/r/")
+    assert mine.text == "yoooooooo" and mine.quote["text"] == "Toot!"
+    assert mine.relation["quote_of"] == posted[0]["id"]
+    # A quote we cannot show (pending: its author has not agreed) keeps the line, its only trace.
+    pending = parse_status(
+        {**quoting, "quote": {"state": "pending", "quoted_status": None}}, "https://m.example", 500
+    )
+    assert pending is not None
+    assert pending.text.endswith(
+        "RE: https://bsky.app/profile/did:plc:5syfqzormjkutgo5hi2u2gpr/post/3lwlumdwf522i"
+    )

@@ -17,8 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from liveblog.capture.feeds.base import EventTarget, SessionTarget
+from liveblog.capture.feeds.bluesky import post_from_event
+from liveblog.capture.feeds.render import render_post
 from liveblog.capture.feeds.x import XSource
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
+from liveblog.models import SocialPost
 from liveblog.services import Services
 from tests.cassettes import DATA, load
 from tests.conftest import eventually, make_settings, seed
@@ -139,3 +142,51 @@ async def test_a_production_jetstream_capture(fake: FakeNetworks, tmp_path: Path
         assert reader.status.last_error == "" and reader.status.state == "running"
     finally:
         await svc.close()
+
+
+class _Everything:
+    """Wants every post (to read the capture's posts whatever their tags)."""
+
+    def matches(self, network: str, tags: object, text: str) -> bool:
+        return True
+
+
+def _recorded_post(rkey: str, record: dict[str, Any] | None = None) -> SocialPost:
+    event = next(e for e in recorded_events() if (e.get("commit") or {}).get("rkey") == rkey)
+    if record is not None:
+        event = {**event, "commit": {**event["commit"], "record": record}}
+    kind, post = post_from_event(event, _Everything(), "https://cdn.example", {}, 5000)  # type: ignore[arg-type]
+    assert kind == "post" and isinstance(post, SocialPost)
+    return post
+
+
+def test_a_link_shortened_in_the_text_becomes_the_link_its_facet_names() -> None:
+    """Bluesky shows a long link as shortened text ("www.tumblr.com/tempo-tales/...") and keeps
+    the address in a link facet, by UTF-8 byte range: our plain text carries the address, so the
+    card links it (as Mastodon's full address comes through its hidden spans)."""
+    youtube = _recorded_post("3mptbyoeyc22k")
+    assert youtube.text == "https://www.youtube.com/watch?v=V5lDo-jw8mA"
+    tumblr = _recorded_post("3mptbyo7tas2u")
+    full = "https://www.tumblr.com/tempo-tales/765681292369166336/behind-them-timmi-and-wankyu-follow-silently-but?source=share"
+    assert f"\n\n{full}\n\n#talesatwonderworld\n#balanwonderworldoc" in tumblr.text
+    assert "tempo-tales/..." not in tumblr.text
+    assert f'<a class="social-link" href="{full}"' in render_post(tumblr)
+    czech = _recorded_post("3mptbypt22l26")  # Czech text after the link, no langs
+    assert czech.text.startswith("https://denikn.cz/2113523\nV souvislosti s politikou v hlavním městě")
+    assert czech.text.endswith("Jaká je situace necelých 100 dní před volbami?")
+    # The same link after non-ASCII text: its byte range counts UTF-8 bytes, not characters.
+    record = next(e for e in recorded_events() if (e.get("commit") or {}).get("rkey") == "3mptbypt22l26")
+    record = dict(record["commit"]["record"])
+    prefix = "Článek v Deníku N: "
+    shift = len(prefix.encode())
+    record["text"] = prefix + record["text"]
+    record["facets"] = [
+        {**f, "index": {k: v + shift for k, v in f["index"].items()}} for f in record["facets"]
+    ]
+    moved = _recorded_post("3mptbypt22l26", record)
+    assert moved.text == prefix + czech.text
+    # A link written out in full is left as it is.
+    ufo = _recorded_post("3mptbyoigog2b")
+    assert ufo.text.startswith(
+        "Has anyone properly debunked Tic Tac video?\n\nhttps://www.ufofeed.com/266486/has-anyone-properly-debunked-tic-tac-video/\n\n"
+    )

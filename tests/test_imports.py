@@ -596,6 +596,8 @@ def test_a_round_trip_keeps_a_social_posts_photos(tmp_path: Path) -> None:
                 "height": 480,
             },
             {"type": "video", "url": "https://example.social/v.mp4", "alt": "Clip"},
+            # marked sensitive by its author: behind a <details>, and still there after the trip
+            {"type": "image", "local": "/media/fedcba9876543210", "alt": "A wound", "sensitive": True},
         ),
         avatar_local="/media/0123456789abcdef",
         relation={"reply_to": "8"},

@@ -27,7 +27,7 @@ from datetime import date, datetime
 from html.parser import HTMLParser
 from typing import Any, NoReturn
 
-from liveblog.capture.feeds.render import render_post
+from liveblog.capture.feeds.render import SENSITIVE, render_post
 from liveblog.capture.notes import note_data
 from liveblog.capture.programme import recording_url
 from liveblog.capture.validate import MAX_REASON_BYTES
@@ -547,15 +547,26 @@ class _PostFacts(HTMLParser):
         self._open: str | None = None
         self._href = ""
         self._text = ""
+        self._sensitive: dict[str, bool] = {}  # inside the <details> of media marked sensitive
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         cls = a.get("class", "").split()
-        if tag == "img" and "social-avatar" in cls:
+        if tag == "details" and SENSITIVE in cls:
+            self._sensitive = {"sensitive": True}
+        elif tag == "img" and "social-avatar" in cls:
             self.avatar = a.get("src", "")
         elif tag == "img" and "social-image" in cls:
             size = {k: int(a[k]) for k in ("width", "height") if a.get(k, "").isdigit() and len(a[k]) < 6}
-            self.media.append({"type": "image", "local": a.get("src", ""), "alt": a.get("alt", ""), **size})
+            self.media.append(
+                {
+                    "type": "image",
+                    "local": a.get("src", ""),
+                    "alt": a.get("alt", ""),
+                    **size,
+                    **self._sensitive,
+                }
+            )
         elif (tag == "a" and "social-media-link" in cls) or (tag == "p" and "social-relation" in cls):
             self._open, self._href, self._text = cls[0], a.get("href", ""), ""
 
@@ -564,9 +575,11 @@ class _PostFacts(HTMLParser):
             self._text += data
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "details":
+            self._sensitive = {}
         if self._open == "social-media-link" and tag == "a":
             kind, _, alt = self._text.partition(": ")
-            self.media.append({"type": kind.lower(), "url": self._href, "alt": alt})
+            self.media.append({"type": kind.lower(), "url": self._href, "alt": alt, **self._sensitive})
         elif self._open == "social-relation" and tag == "p":
             key = {"Reposted": "repost_of", "Reply": "reply_to", "Quotes another post": "quote_of"}.get(
                 self._text

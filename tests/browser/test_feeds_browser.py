@@ -64,16 +64,42 @@ def hostile(media_id: str) -> SocialPost:
     )
 
 
-def post_it(server: ThreadServer) -> None:
+def post_it(server: ThreadServer, make: Callable[[str], SocialPost] = hostile) -> None:
+    """Collect one Mastodon post, made by `make` around the id of an image stored as ours."""
+
     async def run(svc: Services) -> None:
         async def op(tx: Tx) -> str:
             return await tx.insert_media(server.session_id, "image/png", _png(), "test")
 
         media_id = await svc.db.write(op)
         svc.feeds.poll_now()
-        await svc.feeds.ingest("mastodon", [hostile(media_id)])
+        await svc.feeds.ingest("mastodon", [make(media_id)])
 
     server.call(run)
+
+
+def marked_sensitive(media_id: str) -> SocialPost:
+    """A post whose author marked its picture sensitive (as mastodon.social's recorded one in
+    tests/data/mastodon)."""
+    return SocialPost(
+        network="mastodon",
+        post_id="https://social.example/users/ana/statuses/7",
+        author_handle="ana@social.example",
+        author_name="Ana",
+        text="image post #test",
+        url="https://social.example/@ana/7",
+        posted_at="2026-05-14T09:30:00.000Z",
+        hashtags=("test",),
+        media=(
+            {
+                "type": "image",
+                "url": "https://files.social.example/c.png",
+                "alt": "furry cube",
+                "local": f"/media/{media_id}",
+                "sensitive": True,
+            },
+        ),
+    )
 
 
 def test_a_hostile_post_is_inert_and_the_viewer_asks_only_our_origin(
@@ -532,3 +558,26 @@ def test_the_feed_panel_fits_a_phone_and_says_what_each_number_counts(
     expect(row).to_contain_text("all events")
     page.screenshot(path=str(screenshot_dir / "feed-panel-phone.png"), full_page=True)
     assert sideways(page, PHONE["width"]) == []
+
+
+def test_media_marked_sensitive_shows_only_when_the_reader_opens_it(
+    server: ThreadServer, browser_context: Callable[..., BrowserContext]
+) -> None:
+    """A picture its author marked sensitive is folded under a line the reader clicks, live and
+    after a reload."""
+    page = browser_context().new_page()
+    page.goto(server.viewer_url())
+    expect(page.locator("body")).to_be_visible()
+    post_it(server, marked_sensitive)
+    card = page.locator("article.item-social")
+    expect(card).to_have_count(1)
+    for view in ("live", "reloaded"):
+        if view == "reloaded":
+            page.reload()
+            expect(card).to_have_count(1)
+        image = card.locator("img.social-image")
+        expect(image).to_have_count(1)
+        assert image.evaluate("i => i.getClientRects().length") == 0  # not laid out: not shown, loaded or not
+        card.locator("details.social-sensitive summary").click()
+        expect(image).to_be_visible()
+        expect(image).to_have_attribute("alt", "furry cube")

@@ -365,34 +365,73 @@ def describe(exc: BaseException) -> str:
 # -- text --------------------------------------------------------------------------------------------
 
 
+def _spelled_out(shown: str, href: str) -> str | None:
+    """The address to write for a link whose text is that address shortened or without its scheme
+    (a remote server's "bsky.app/profile/h4lc...", "example.org/a"), which would be dead text once
+    the markup is gone; None to keep the text (a name, a mention, a hashtag, the address itself)."""
+    if not href.startswith(("https://", "http://")):
+        return None
+    text = shown.strip()
+    bare = href.split("://", 1)[1]
+    for ellipsis in ("...", "…"):
+        if text.endswith(ellipsis) and len(text) > len(ellipsis) + 3:
+            stem = text[: -len(ellipsis)]
+            return href if href.startswith(stem) or bare.startswith(stem) else None
+    return href if text and text in (bare, bare.rstrip("/")) else None
+
+
 class _TextOf(HTMLParser):
     """HTML (Mastodon's content, RSS descriptions) to plain text: tags dropped, paragraphs and
-    line breaks kept as newlines, script and style contents dropped entirely."""
+    line breaks kept as newlines, script and style contents dropped entirely, and so are elements
+    of a class in `hide` (with what they hold). A link whose text is its address shortened is
+    written as the address."""
 
-    def __init__(self) -> None:
+    def __init__(self, hide: frozenset[str] = frozenset()) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._hide = hide
+        self._hiding: tuple[str, int] | None = None  # the hidden element's tag, and its depth
+        self._link: tuple[str, int] | None = None  # the open <a>'s href, and where its text starts
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
+        if self._hiding is not None:
+            if tag == self._hiding[0]:
+                self._hiding = (tag, self._hiding[1] + 1)
+            return
+        if self._hide and self._hide & set((dict(attrs).get("class") or "").split()):
+            self._hiding = (tag, 1)
+        elif tag in ("script", "style"):
             self._skip += 1
         elif tag == "br":
             self.parts.append("\n")
         elif tag in ("p", "div", "li", "blockquote") and self.parts and not self.parts[-1].endswith("\n"):
             self.parts.append("\n\n")
+        elif tag == "a":
+            self._link = (dict(attrs).get("href") or "", len(self.parts))
 
     def handle_endtag(self, tag: str) -> None:
+        if self._hiding is not None:
+            if tag == self._hiding[0]:
+                depth = self._hiding[1] - 1
+                self._hiding = (tag, depth) if depth else None
+            return
         if tag in ("script", "style") and self._skip:
             self._skip -= 1
+        elif tag == "a" and self._link is not None:
+            href, start = self._link
+            self._link = None
+            if (address := _spelled_out("".join(self.parts[start:]), href)) is not None:
+                self.parts[start:] = [address]
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._skip and self._hiding is None:
             self.parts.append(data)
 
 
-def plain_text(markup: str) -> str:
-    parser = _TextOf()
+def plain_text(markup: str, hide: frozenset[str] = frozenset()) -> str:
+    """`markup` as plain text; elements of a class in `hide` are left out."""
+    parser = _TextOf(hide)
     try:
         parser.feed(markup)
         parser.close()

@@ -61,6 +61,40 @@ HANDLES_KEPT = 50_000  # DID -> handle, from identity events
 KNOWN_KEPT = 100_000  # uris of posts we collected, to act on their deletion (a few MB at most)
 
 
+def _spell_out_links(text: str, facets: Any) -> str:
+    """The text with each link facet's span written as its address. Bluesky shows a long link
+    shortened ("www.tumblr.com/tempo-tales/...") and keeps the address in the facet, whose range
+    counts UTF-8 bytes; our plain text carries the address itself, as a link we can render. A range
+    that is not whole characters of the text, or overlaps another, is left alone."""
+    data = text.encode()
+    spans: list[tuple[int, int, str]] = []
+    for facet in facets if isinstance(facets, list) else []:
+        index = obj(obj(facet).get("index"))
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        uris = [
+            text_value(obj(f).get("uri"))
+            for f in obj(facet).get("features") or []
+            if obj(f).get("$type") == "app.bsky.richtext.facet#link"
+        ]
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(data)):
+            continue
+        if uris and uris[0].startswith(("https://", "http://")):
+            spans.append((start, end, uris[0]))
+    out: list[bytes] = []
+    pos = 0
+    for start, end, uri in sorted(spans):
+        if start < pos:
+            continue
+        try:
+            data[pos:start].decode()  # both ends on character boundaries
+            data[start:end].decode()
+        except UnicodeDecodeError:
+            continue
+        out += [data[pos:start], uri.encode()]
+        pos = end
+    return b"".join([*out, data[pos:]]).decode(errors="replace")
+
+
 def post_from_event(
     event: Any, wanted: Wanted, cdn_base: str, handles: dict[str, str], max_chars: int
 ) -> tuple[str, SocialPost | str | None]:
@@ -109,6 +143,7 @@ def post_from_event(
                 links.append(text_value(feature.get("uri")))
     tags += [normalise_tag(t) for t in record.get("tags") or [] if isinstance(t, str)]
     tags += hashtags_in(text)
+    text = _spell_out_links(text, record.get("facets"))
     if not wanted.matches("bluesky", tags, text):
         return "skip", None
     relation: dict[str, str] = {}

@@ -46,8 +46,13 @@ def _acct(account: dict[str, Any], instance: str) -> str:
     return acct if "@" in acct else f"{acct}@{urlsplit(instance).netloc}"  # local: named with its instance
 
 
-def _text_of(status: dict[str, Any]) -> str:
-    text = plain_text(text_value(status.get("content")))
+# Mastodon 4.4+ writes "RE: <the quoted post's address>" in this element of a quoting status, for
+# clients that cannot show quotes; a card that shows the quote leaves it out, as Mastodon does.
+QUOTE_LINE = frozenset({"quote-inline"})
+
+
+def _text_of(status: dict[str, Any], quote_shown: bool = False) -> str:
+    text = plain_text(text_value(status.get("content")), QUOTE_LINE if quote_shown else frozenset())
     spoiler = text_value(status.get("spoiler_text"))
     return f"CW: {spoiler}\n\n{text}" if spoiler else text
 
@@ -129,7 +134,9 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
     if quote_id:
         relation["quote_of"] = quote_id
     acct = _acct(account, instance)
-    text = _text_of(body)
+    text = _text_of(body, quote_shown=bool(quoted))
+    # Media its author marked sensitive: Mastodon shows it only on a click, and so do we.
+    sensitive = {"sensitive": True} if body.get("sensitive") is True else {}
     media = []
     for m in body.get("media_attachments", []) or []:
         if not isinstance(m, dict):
@@ -143,6 +150,7 @@ def parse_status(status: Any, instance: str, max_chars: int) -> SocialPost | Non
             "alt": text_value(m.get("description")),
             "width": original.get("width") if isinstance(original.get("width"), int) else None,
             "height": original.get("height") if isinstance(original.get("height"), int) else None,
+            **sensitive,
         }
         # A gifv, video or sound is not an image: its preview image is what we copy and show,
         # with a link to the original.

@@ -17,6 +17,8 @@ import nh3
 from liveblog.capture.hashtags import TAG_CHAR
 from liveblog.models import SocialPost
 
+SENSITIVE = "social-sensitive"  # the class of the <details> holding media marked sensitive
+
 NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "rss": "RSS"}
 
 _TOKEN = re.compile(
@@ -25,8 +27,9 @@ _TOKEN = re.compile(
     rf"|(?P<tag>(?<![\w&#/])#{TAG_CHAR}{{1,100}})"
 )
 
-_TAGS = {"div", "p", "span", "a", "img", "br", "ul", "li", "blockquote"}
+_TAGS = {"div", "p", "span", "a", "img", "br", "ul", "li", "blockquote", "details", "summary"}
 _ATTRIBUTES = {
+    "details": {"class"},
     "div": {"class"},
     "ul": {"class"},
     "li": {"class"},
@@ -136,28 +139,35 @@ def render_post(post: SocialPost) -> str:
         parts.append('<p class="social-relation">Reply</p>')
     if post.text:
         parts.append(f'<p class="social-text">{linkify(post, post.text)}</p>')
-    media = []
+    media: list[str] = []
+    hidden: list[str] = []  # media its author marked sensitive: shown when the reader asks
     for m in post.media:
+        shown = hidden if m.get("sensitive") is True else media
         alt = str(m.get("alt") or "")
         local = str(m.get("local") or "")
         kind = str(m.get("type") or "media").capitalize()
         if _local(local):
             w, h = _dimension(m.get("width")), _dimension(m.get("height"))
             size = (f' width="{w}"' if w else "") + (f' height="{h}"' if h else "")
-            media.append(
+            shown.append(
                 f'<img class="social-image" src="{local}" alt="{escape(alt, quote=True)}"{size} loading="lazy">'
             )
             if m.get("preview"):  # our copy is a video's or a sound's preview: the original is a link
-                media.append(_link(str(m.get("url") or ""), f"{kind} (original)", "social-media-link"))
+                shown.append(_link(str(m.get("url") or ""), f"{kind} (original)", "social-media-link"))
         else:
             label = (
                 f"{str(m.get('type') or 'media').capitalize()}: {alt}"
                 if alt
                 else str(m.get("type") or "media").capitalize()
             )
-            media.append(_link(str(m.get("url") or ""), label, "social-media-link"))
+            shown.append(_link(str(m.get("url") or ""), label, "social-media-link"))
     if media:
         parts.append('<p class="social-media">' + " ".join(media) + "</p>")
+    if hidden:
+        parts.append(
+            f'<details class="{SENSITIVE}"><summary>Media marked sensitive by its author: show</summary>'
+            '<p class="social-media">' + " ".join(hidden) + "</p></details>"
+        )
     if post.poll:
         parts.append(_poll(post.poll))
     if post.quote:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import codecs
 import hashlib
 import io
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import charset_normalizer
 import feedparser
 import httpx
 
@@ -102,22 +105,78 @@ def _content_key(title: str, link: str, body: str, when: Any) -> str:
     return f"sha256:{digest[:40]}"
 
 
+# feedparser's last guesses for a document whose bytes are not in the encoding it says (or, saying
+# none, not UTF-8): they decode almost any bytes, so they "work", as mojibake.
+_LAST_GUESSES = {"cp1252", "iso8859-2"}
+_DECLARED = re.compile(rb"^[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+
+
+def _codec(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return ""
+
+
+def _parse(data: bytes, headers: dict[str, str]) -> Any:
+    # A file object, never a string: feedparser would fetch a string that looks like a URL itself.
+    return feedparser.parse(io.BytesIO(data), response_headers=headers)
+
+
+def _stray_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+
+
+codecs.register_error("liveblog.stray-cp1252", _stray_as_cp1252)
+
+
+def _reread(data: bytes, parsed: Any) -> tuple[bytes, str] | None:
+    """The bytes and charset to read again a feed that feedparser read with one of its last
+    guesses, or None to keep its read. A UTF-8 document (declared so, or saying nothing) with a few
+    stray bytes (windows-1252 pasted into it) stays UTF-8, each stray byte read as windows-1252;
+    one that is not UTF-8 at all (a Big5, KOI8-R or Shift_JIS blog with no declaration) is read in
+    the encoding detected from its bytes (charset-normalizer, as feedparser would with chardet)."""
+    used = _codec(str(parsed.get("encoding") or ""))
+    if not isinstance(parsed.get("bozo_exception"), feedparser.CharacterEncodingOverride) or (
+        used not in _LAST_GUESSES
+    ):
+        return None
+    declared = _DECLARED.match(data)
+    said = _codec(declared.group(1).decode("ascii")) if declared else "utf-8"
+    if said == used:
+        return None  # it says windows-1252 (say), and is read so: no guess was made
+    if said == "utf-8":
+        text = data.decode("utf-8", "replace")
+        stray = text.count("\ufffd") - data.count("\ufffd".encode())
+        valid = sum(1 for c in text if c > "\x7f" and c != "\ufffd")
+        if valid >= 2 * stray:  # mostly UTF-8 (a Big5 or EUC-JP text makes few valid sequences)
+            return data.decode("utf-8", "liveblog.stray-cp1252").encode(), "utf-8"
+    best = charset_normalizer.from_bytes(data).best()
+    found = _codec(best.encoding) if best is not None else ""
+    return (data, found) if found and found != used else None
+
+
 def parse_feed(data: bytes, feed_url: str, max_chars: int, content_type: str = "") -> list[SocialPost]:
     """Entries of an RSS or Atom document, read as feedparser reads it (the HTTP charset in
-    `content_type` first, relative links against xml:base and `feed_url`). Raises SourceError
-    for what is not a feed."""
+    `content_type` first, relative links against xml:base and `feed_url`; an encoding nothing
+    declares is detected, stray bytes in UTF-8 repaired). Raises SourceError for what is not a
+    feed."""
     if b"<!DOCTYPE" in data[:2048].upper() and b"<html" in data[:4096].lower():
         raise SourceError("the feed URL answered with an HTML page, not a feed")
     headers = {"content-location": feed_url}
     if content_type:
         headers["content-type"] = content_type
-    # A file object, never a string: feedparser would fetch a string that looks like a URL itself.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    parsed = _parse(data, headers)
+    if again := _reread(data, parsed):
+        media = content_type.split(";", 1)[0].strip() or "application/xml"
+        parsed = _parse(again[0], {**headers, "content-type": f"{media}; charset={again[1]}"})
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
-        raise SourceError(
-            f"not a readable feed: {str(problem)[:200]}" if problem else "not an RSS or Atom feed"
-        )
+        # The XML parser names no document ("<unknown>:6:0: no element found"): say where instead.
+        where = re.sub(r"^<unknown>:(\d+):(\d+): ", r"line \1, column \2: ", str(problem or ""))
+        raise SourceError(f"not a readable feed ({where[:200]})" if where else "not an RSS or Atom feed")
     site = urlsplit(feed_url).netloc
     channel = parsed.feed
     feed_author = str(channel.get("author_detail", {}).get("name") or channel.get("author") or "")
@@ -186,19 +245,23 @@ class RssSource(PollingSource):
     async def read(self) -> list[SocialPost]:
         """Fetch the feed (size-capped, timed out) and parse every entry."""
         self.status.requests += 1
+        # Errors name the feed's URL: the panel's name for a source is its host, which may serve several.
         try:
             response = await self.client.get(self.url)
         except OutboundError as exc:
-            raise SourceError(f"{self.status.name}: {exc}") from None
+            raise SourceError(f"{self.url}: {exc}") from None
         if response.status_code != 200:
-            raise SourceError(f"{self.status.name} answered {response.status_code}")
+            raise SourceError(f"{self.url} answered {response.status_code}")
         # The document's base: where it was read from (after redirects), or its Content-Location
         # (as feedparser takes it).
         base = urljoin(str(response.url), response.headers.get("content-location", ""))
         content_type = response.headers.get("content-type", "")
         # feedparser is pure Python: a large feed is parsed off the event loop. It gets bytes only,
         # never a URL it could fetch by itself (past the outbound rules).
-        return await asyncio.to_thread(parse_feed, response.content, base, self.max_chars, content_type)
+        try:
+            return await asyncio.to_thread(parse_feed, response.content, base, self.max_chars, content_type)
+        except SourceError as exc:
+            raise SourceError(f"{self.url}: {exc}") from None
 
     async def poll_once(self, feed: Feed, targets: list[EventTarget]) -> None:
         posts = await self.read()
