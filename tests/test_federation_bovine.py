@@ -1,0 +1,222 @@
+"""Interoperability with bovine (PyPI `bovine`, a Python fediverse library nobody on this project
+wrote; docs/federation.md): a server made of its code (tests/tools/bovine/peer.py, in a virtualenv
+of its own) finds a session by its handle with bovine's WebFinger client and parses its actor,
+follows it with a request signed by bovine's signer, checks our Accept and our notes with bovine's
+signature checker and parses them with bovine's parser, replies, and unfollows. Each way bovine
+signs differently from Mastodon (its lowercase `sha-256=` Digest, its signed `content-type`)
+must be accepted."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from liveblog.capture.notes import Author
+from liveblog.services import Services
+from tests.conftest import Seed, eventually, free_port, query
+from tests.test_federation_interop import https_server
+
+BOVINE = Path(__file__).resolve().parent / "tools" / "bovine"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bovine_python() -> Path:
+    python = BOVINE / ".venv" / "bin" / "python"
+    if not python.exists():
+        pytest.fail(
+            "tests/tools/bovine/.venv is not installed: run ./scripts/test (it installs bovine there)"
+        )
+    return python
+
+
+@contextlib.asynccontextmanager
+async def bovine_peer(python: Path, ca_file: Path, scratch: Path) -> AsyncIterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [str(python), str(BOVINE / "peer.py"), str(port), str(ca_file)],
+        cwd=scratch,  # bovine keeps its JSON-LD cache in the working directory
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        async def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"the bovine peer stopped: {proc.communicate()[0].decode()[-2000:]}")
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    return (await client.get(f"{url}/control/received")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(up, 30, "the bovine peer to listen")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+async def control(peer: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    async with httpx.AsyncClient(timeout=30) as client:
+        if body is None:
+            answer = await client.get(f"{peer}/control/{path}")
+        else:
+            answer = await client.post(f"{peer}/control/{path}", json=body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def arrived(peer: str, kind: str, inbox: str = "bovine", count: int = 1) -> list[dict[str, Any]]:
+    async def found() -> list[dict[str, Any]] | None:
+        got = [a for a in await control(peer, "received") if a["type"] == kind and a["inbox"] == inbox]
+        return got if len(got) >= count else None
+
+    return await eventually(found, 30, f"{count} {kind} at bovine's {inbox}")  # type: ignore[no-any-return]
+
+
+async def refusals(peer: str) -> list[dict[str, Any]]:
+    return await control(peer, "refused")  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def world(tmp_path: Path, python: Path) -> AsyncIterator[tuple[str, Services, Seed, str]]:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with (
+        https_server(tmp_path, ca) as (url, services, s),
+        bovine_peer(python, ca_file, tmp_path / "bovine") as peer,
+    ):
+        yield url, services, s, peer
+
+
+async def write(services: Services, s: Seed, message: dict[str, Any]) -> int:
+    invite = await services.accounts.invite_for_token(s.token)
+    assert invite is not None
+    ack = await services.notes.handle(
+        s.session_id, Author.from_invite(invite), {"client_id": str(uuid.uuid4()), **message}
+    )
+    return ack.item_id
+
+
+async def test_bovine_finds_a_session_by_its_handle_and_reads_its_actor(
+    tmp_path: Path, bovine_python: Path
+) -> None:
+    async with world(tmp_path, bovine_python) as (url, services, s, peer):
+        host = url.removeprefix("https://")
+        found = await control(peer, "lookup", {"handle": f"@keynote@{host}"})
+        actor = f"{url}/ap/sessions/{s.session_id}"
+        assert found["id"] == actor
+        assert found["preferredUsername"] == "keynote" and found["name"] == "Keynote"
+        assert found["inbox"] == f"{actor}/inbox" and found["outbox"] == f"{actor}/outbox"
+        # bovine looks the handle up again from the actor's preferredUsername and host: it is ours.
+        assert found["acct"] == f"acct:keynote@{host}" and found["acct_verified"] is True
+        assert found["identifiers"] == sorted([actor, f"acct:keynote@{host}"])
+        assert found["keys"] == [{"id": f"{actor}#main-key", "controller": actor}]
+        assert found["publicKeyPem"].startswith("-----BEGIN PUBLIC KEY-----")
+        assert await refusals(peer) == []
+
+
+async def test_bovine_follows_gets_notes_replies_and_unfollows(tmp_path: Path, bovine_python: Path) -> None:
+    async with world(tmp_path, bovine_python) as (url, services, s, peer):
+        actor = f"{url}/ap/sessions/{s.session_id}"
+        peer_host = peer.removeprefix("http://")
+        follows = {}
+        for name in ("bovine", "other"):
+            sent = await control(peer, "follow", {"as": name, "actor": actor})
+            assert sent["status"] == 202, sent["text"]
+            follows[name] = sent["activity"]
+            (accept,) = await arrived(peer, "Accept", name)
+            # Verified by bovine's checker with our key, and parsed as the Accept of that Follow.
+            assert accept["owner"] == actor and accept["actor"] == actor
+            assert accept["follow"] == follows[name]["id"]
+        followers = await query(services.db, "SELECT handle FROM federation_followers ORDER BY handle")
+        assert followers == [(f"@bovine@{peer_host}",), (f"@other@{peer_host}",)]
+
+        item_id = await write(services, s, {"type": "note.create", "body": "Hello, bovine #interop"})
+        (create,) = await arrived(peer, "Create")
+        note = create["object"]
+        assert create["owner"] == actor
+        assert note["id"] == f"{url}/ap/notes/{item_id}" and note["type"] == "Note"
+        assert "Hello, bovine" in note["content"]
+        assert note["url"] == f"{url}/sessions/{s.session_id}#item-{item_id}"
+        assert note["attributedTo"] == actor == note["attributed_to_id"]
+        assert note["published"].startswith("20")
+        assert create["headers"]["Digest"].startswith("SHA-256=")  # bovine checked it against the body
+
+        await write(services, s, {"type": "note.update", "item_id": item_id, "body": "Hello again, bovine"})
+        (update,) = await arrived(peer, "Update")
+        assert "Hello again" in update["object"]["content"] and update["owner"] == actor
+
+        # bovine replies to the note (to the session's inbox): it waits in the moderation queue.
+        sent = await control(
+            peer,
+            "reply",
+            {
+                "as": "bovine",
+                "note": update["note"],
+                "inbox": f"{actor}/inbox",
+                "content": "<p>Moo, agreed</p>",
+            },
+        )
+        assert sent["status"] == 202, sent["text"]
+        queue = await services.comments.moderation_queue()
+        assert [(c.author, c.body) for c in queue.pending] == [(f"@bovine@{peer_host}", "Moo, agreed")]
+
+        # bovine's Undo names the Follow by its id; then only "other" is sent the next note.
+        sent = await control(
+            peer, "undo", {"as": "bovine", "follow": follows["bovine"], "inbox": f"{actor}/inbox"}
+        )
+        assert sent["status"] == 202, sent["text"]
+        followers = await query(services.db, "SELECT handle FROM federation_followers")
+        assert followers == [(f"@other@{peer_host}",)]
+        later = await write(services, s, {"type": "note.create", "body": "Only for the other one"})
+        to_other = await arrived(peer, "Create", "other", count=2)
+        assert [c["object"]["id"] for c in to_other] == [
+            f"{url}/ap/notes/{item_id}",
+            f"{url}/ap/notes/{later}",
+        ]
+
+        async def delivered() -> bool:
+            return await query(services.db, "SELECT count(*) FROM federation_deliveries") == [(0,)]
+
+        await eventually(delivered, 10, "the delivery queue to empty")
+        received = [(a["inbox"], a["type"]) for a in await control(peer, "received")]
+        assert received.count(("bovine", "Create")) == 1  # the first note only
+        # Our signed GETs of bovine's actors were verified by bovine too (authorized fetch).
+        assert await refusals(peer) == []
+
+
+@pytest.mark.parametrize(
+    ("digest", "content_type"),
+    [
+        ("legacy", None),  # bovine's default: `Digest: sha-256=...`, lowercase
+        ("uppercase", None),  # `Digest: SHA-256=...`, as Mastodon
+        ("legacy", 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'),
+    ],
+)
+async def test_a_follow_signed_each_way_bovine_can_is_accepted(
+    tmp_path: Path, bovine_python: Path, digest: str, content_type: str | None
+) -> None:
+    async with world(tmp_path, bovine_python) as (url, services, s, peer):
+        actor = f"{url}/ap/sessions/{s.session_id}"
+        request = {"as": "bovine", "actor": actor, "digest": digest, "content_type": content_type}
+        sent = await control(peer, "follow", request)
+        assert sent["status"] == 202, sent["text"]
+        (accept,) = await arrived(peer, "Accept")
+        assert accept["follow"] == sent["activity"]["id"]
