@@ -3,12 +3,14 @@ wrote; docs/federation.md): a server made of its code (tests/tools/bovine/peer.p
 of its own) finds a session by its handle with bovine's WebFinger client and parses its actor,
 follows it with a request signed by bovine's signer, checks our Accept and our notes with bovine's
 signature checker and parses them with bovine's parser, replies, and unfollows. Each way bovine
-signs differently from Mastodon (its lowercase `sha-256=` Digest, its signed `content-type`)
-must be accepted."""
+signs differently from Mastodon (its lowercase `sha-256=` Digest, RFC 9530's `Content-Digest`,
+its signed `content-type`) must be accepted."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -18,8 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from liveblog.capture.notes import Author
+from liveblog.federation.signatures import SignatureError, check, http_date, new_key_pair, signing_string
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, free_port, query
 from tests.test_federation_interop import https_server
@@ -207,6 +212,7 @@ async def test_bovine_follows_gets_notes_replies_and_unfollows(tmp_path: Path, b
     [
         ("legacy", None),  # bovine's default: `Digest: sha-256=...`, lowercase
         ("uppercase", None),  # `Digest: SHA-256=...`, as Mastodon
+        ("rfc9530", None),  # `Content-Digest: sha-256=:...:` (RFC 9530), signed as content-digest
         ("legacy", 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'),
     ],
 )
@@ -220,3 +226,34 @@ async def test_a_follow_signed_each_way_bovine_can_is_accepted(
         assert sent["status"] == 202, sent["text"]
         (accept,) = await arrived(peer, "Accept")
         assert accept["follow"] == sent["activity"]["id"]
+
+
+def test_a_content_digest_is_checked_against_the_body() -> None:
+    """RFC 9530's Content-Digest, as bovine sends it, is held to the body as Digest is."""
+    public, private = new_key_pair()
+    body = b'{"type":"Follow"}'
+    names = ["(request-target)", "host", "date", "content-digest"]
+
+    def verify(content_digest: str) -> None:
+        headers = {"host": "liveblog.example", "date": http_date(), "content-digest": content_digest}
+        text = signing_string(names, "POST", "/ap/inbox", headers).encode()
+        key = serialization.load_pem_private_key(private.encode(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        signature = base64.b64encode(key.sign(text, padding.PKCS1v15(), hashes.SHA256())).decode()
+        params = {"keyId": "k", "headers": " ".join(names), "signature": signature}
+        check("POST", "/ap/inbox", headers, body, params, public)
+
+    sha256 = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    sha512 = base64.b64encode(hashlib.sha512(body).digest()).decode()
+    verify(f"sha-256=:{sha256}:")
+    verify(f"sha-512=:{sha512}:, sha-256=:{sha256}:")
+    verify(f"unknown=:AAAA:, sha-256=:{sha256}:")
+    for wrong in (
+        "sha-256=:AAAA:",  # another body's
+        f"sha-256=:{sha256}:, sha-512=:AAAA:",  # one right, one wrong
+        f"sha-256={sha256}",  # not a byte sequence
+        "unknown=:AAAA:",  # nothing we can check
+        "",
+    ):
+        with pytest.raises(SignatureError, match="Content-Digest header does not match"):
+            verify(wrong)

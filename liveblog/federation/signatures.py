@@ -85,6 +85,27 @@ def body_digest_matches(header: str, body: bytes) -> bool:
     return False
 
 
+CONTENT_DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+
+
+def content_digest_matches(header: str, body: bytes) -> bool:
+    """Whether a Content-Digest header (RFC 9530, a structured dictionary such as
+    `sha-256=:BASE64:`) carries the body's SHA-256 or SHA-512, and no other value for either.
+    Other algorithms are not checked (RFC 9530 lets a receiver ignore them)."""
+    checked = False
+    for member in header.split(","):
+        algorithm, _, value = member.partition(";")[0].strip().partition("=")
+        known = CONTENT_DIGESTS.get(algorithm.lower())
+        if known is None:
+            continue
+        if not (len(value) > 1 and value.startswith(":") and value.endswith(":")):
+            return False
+        if value[1:-1] != base64.b64encode(known(body).digest()).decode():
+            return False
+        checked = True
+    return checked
+
+
 def http_date(moment: datetime | None = None) -> str:
     return format_datetime(moment or datetime.now(UTC), usegmt=True)
 
@@ -152,11 +173,17 @@ def check(
     if algorithm not in ("rsa-sha256", "hs2019"):  # hs2019: "ask the key", which is RSA here
         raise SignatureError(f"unsupported signature algorithm {algorithm[:40]!r}")
     names = params.get("headers", "date").lower().split()
-    required = {"(request-target)", "host", "date"} | ({"digest"} if body is not None else set())
-    if missing := sorted(required - set(names)):
+    if missing := sorted({"(request-target)", "host", "date"} - set(names)):
         raise SignatureError(f"the signature must cover {', '.join(missing)}")
-    if body is not None and not body_digest_matches(headers.get("digest", ""), body):
-        raise SignatureError("the Digest header does not match the body")
+    if body is not None:
+        # Digest (RFC 3230, what Mastodon sends) or Content-Digest (RFC 9530, bovine can send it):
+        # whichever the signature covers must match the body.
+        if "digest" not in names and "content-digest" not in names:
+            raise SignatureError("the signature must cover digest (or content-digest)")
+        if "digest" in names and not body_digest_matches(headers.get("digest", ""), body):
+            raise SignatureError("the Digest header does not match the body")
+        if "content-digest" in names and not content_digest_matches(headers.get("content-digest", ""), body):
+            raise SignatureError("the Content-Digest header does not match the body")
     try:
         sent = parsedate_to_datetime(headers.get("date", ""))
     except (TypeError, ValueError):
