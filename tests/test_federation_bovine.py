@@ -4,7 +4,8 @@ of its own) finds a session by its handle with bovine's WebFinger client and par
 follows it with a request signed by bovine's signer, checks our Accept and our notes with bovine's
 signature checker and parses them with bovine's parser, replies, and unfollows. Each way bovine
 signs differently from Mastodon (its lowercase `sha-256=` Digest, RFC 9530's `Content-Digest`,
-its signed `content-type`) must be accepted."""
+its signed `content-type`) must be accepted, and so must an RFC 9421 signature in the form
+bovine's verifier reads."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import hashlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,7 +27,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from liveblog.capture.notes import Author
-from liveblog.federation.signatures import SignatureError, check, http_date, new_key_pair, signing_string
+from liveblog.federation.signatures import (
+    SignatureError,
+    check,
+    check_message,
+    http_date,
+    new_key_pair,
+    parse_message_signature,
+    signing_string,
+)
 from liveblog.services import Services
 from tests.conftest import Seed, eventually, free_port, query
 from tests.test_federation_interop import https_server
@@ -213,6 +224,7 @@ async def test_bovine_follows_gets_notes_replies_and_unfollows(tmp_path: Path, b
         ("legacy", None),  # bovine's default: `Digest: sha-256=...`, lowercase
         ("uppercase", None),  # `Digest: SHA-256=...`, as Mastodon
         ("rfc9530", None),  # `Content-Digest: sha-256=:...:` (RFC 9530), signed as content-digest
+        ("rfc9421", None),  # RFC 9421 Signature-Input/Signature, as bovine's verifier reads them
         ("legacy", 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'),
     ],
 )
@@ -257,3 +269,88 @@ def test_a_content_digest_is_checked_against_the_body() -> None:
     ):
         with pytest.raises(SignatureError, match="Content-Digest header does not match"):
             verify(wrong)
+
+
+def rfc9421_headers(
+    private: str, url: str, body: bytes, components: list[str], params: str, headers: dict[str, str]
+) -> dict[str, str]:
+    """Signature-Input and Signature (RFC 9421) over `components`, built by the RFC's rules."""
+    parts = urlsplit(url)
+    values = {"@method": "POST", "@target-uri": url, "@authority": parts.netloc, "@path": parts.path}
+    inner = " ".join(f'"{c}"' for c in components)
+    signed = f"({inner}){params}"
+    base = [f'"{c}": {values[c] if c in values else headers[c]}' for c in components]
+    text = "\n".join([*base, f'"@signature-params": {signed}']).encode()
+    key = serialization.load_pem_private_key(private.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signature = base64.b64encode(key.sign(text, padding.PKCS1v15(), hashes.SHA256())).decode()
+    return {**headers, "signature-input": f"sig1={signed}", "signature": f"sig1=:{signature}:"}
+
+
+def test_rfc9421_signatures_are_checked() -> None:
+    """RFC 9421 as Mastodon signs it (`@method @target-uri content-digest`), and what is refused."""
+    public, private = new_key_pair()
+    url = "https://liveblog.example/ap/inbox"
+    body = b'{"type":"Follow"}'
+    sha256 = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    plain = {"host": "liveblog.example", "content-digest": f"sha-256=:{sha256}:"}
+    now = int(datetime.now(UTC).timestamp())
+    mastodon = ["@method", "@target-uri", "content-digest"]
+    fresh = f';created={now};keyid="https://remote.example/users/a#main-key"'
+
+    def verify(headers: dict[str, str], sent: bytes = body) -> None:
+        sig = parse_message_signature(headers["signature-input"], headers["signature"])
+        check_message("POST", url, headers, sent, sig, public)
+
+    verify(rfc9421_headers(private, url, body, mastodon, fresh, plain))
+    refused = [
+        (
+            "the Content-Digest header does not match",
+            rfc9421_headers(private, url, body, mastodon, fresh, plain),
+            b"{}",
+        ),
+        (
+            "the signature does not match",
+            rfc9421_headers(new_key_pair()[1], url, body, mastodon, fresh, plain),
+            body,
+        ),
+        (
+            "no created time",
+            rfc9421_headers(private, url, body, mastodon, ';keyid="k"', plain),
+            body,
+        ),
+        (
+            "created time is too far from now",
+            rfc9421_headers(private, url, body, mastodon, f';created={now - 13 * 3600};keyid="k"', plain),
+            body,
+        ),
+        (
+            "has expired",
+            rfc9421_headers(
+                private, url, body, mastodon, f';created={now};expires={now - 60};keyid="k"', plain
+            ),
+            body,
+        ),
+        (
+            "unsupported signature algorithm",
+            rfc9421_headers(private, url, body, mastodon, f'{fresh};alg="ed25519"', plain),
+            body,
+        ),
+        (
+            "must cover @method",
+            rfc9421_headers(private, url, body, ["@method", "content-digest"], fresh, plain),
+            body,
+        ),
+        (
+            "must cover digest",
+            rfc9421_headers(private, url, body, ["@method", "@target-uri"], fresh, plain),
+            body,
+        ),
+    ]
+    for message, headers, sent in refused:
+        with pytest.raises(SignatureError, match=message):
+            verify(headers, sent)
+    with pytest.raises(SignatureError, match="component parameters are not supported"):
+        parse_message_signature(f'sig1=("@method" "content-digest";sf){fresh}', "sig1=:AAAA:")
+    with pytest.raises(SignatureError, match="lacks keyid"):
+        parse_message_signature(f'sig1=("@method");created={now}', "sig1=:AAAA:")

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -175,27 +176,150 @@ def check(
     names = params.get("headers", "date").lower().split()
     if missing := sorted({"(request-target)", "host", "date"} - set(names)):
         raise SignatureError(f"the signature must cover {', '.join(missing)}")
-    if body is not None:
-        # Digest (RFC 3230, what Mastodon sends) or Content-Digest (RFC 9530, bovine can send it):
-        # whichever the signature covers must match the body.
-        if "digest" not in names and "content-digest" not in names:
-            raise SignatureError("the signature must cover digest (or content-digest)")
-        if "digest" in names and not body_digest_matches(headers.get("digest", ""), body):
-            raise SignatureError("the Digest header does not match the body")
-        if "content-digest" in names and not content_digest_matches(headers.get("content-digest", ""), body):
-            raise SignatureError("the Content-Digest header does not match the body")
+    _check_body(names, headers, body)
     try:
         sent = parsedate_to_datetime(headers.get("date", ""))
     except (TypeError, ValueError):
         raise SignatureError("the Date header is not a date") from None
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=UTC)
+    _check_age(sent, now, "the Date header")
+    _verify(params["signature"], signing_string(names, method, target, headers), public_pem)
+
+
+def _check_body(names: list[str], headers: Mapping[str, str], body: bytes | None) -> None:
+    """With a body, the signature covers Digest (RFC 3230, what Mastodon sends) or Content-Digest
+    (RFC 9530, bovine can send it), and whichever it covers matches the body."""
+    if body is None:
+        return
+    if "digest" not in names and "content-digest" not in names:
+        raise SignatureError("the signature must cover digest (or content-digest)")
+    if "digest" in names and not body_digest_matches(headers.get("digest", ""), body):
+        raise SignatureError("the Digest header does not match the body")
+    if "content-digest" in names and not content_digest_matches(headers.get("content-digest", ""), body):
+        raise SignatureError("the Content-Digest header does not match the body")
+
+
+def _check_age(sent: datetime, now: datetime | None, what: str) -> None:
     age = ((now or datetime.now(UTC)) - sent).total_seconds()
     if age > MAX_AGE_SECONDS or age < -MAX_SKEW_SECONDS:
-        raise SignatureError("the Date header is too far from now")
-    text = signing_string(names, method, target, headers)
+        raise SignatureError(f"{what} is too far from now")
+
+
+def _verify(signature: str | bytes, text: str, public_pem: str) -> None:
+    """RSASSA-PKCS1-v1_5 over SHA-256 of `text`; `signature` in base64 (or bytes)."""
     try:
-        signature = base64.b64decode(params["signature"], validate=True)
-        _public_key(public_pem).verify(signature, text.encode(), padding.PKCS1v15(), hashes.SHA256())
+        raw = signature if isinstance(signature, bytes) else base64.b64decode(signature, validate=True)
+        _public_key(public_pem).verify(raw, text.encode(), padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, ValueError):
         raise SignatureError("the signature does not match") from None
+
+
+# -- RFC 9421 (HTTP Message Signatures) ----------------------------------------------------------
+# What bovine's verifier reads and Mastodon (4.5) accepts: one signature, rsa-v1_5-sha256, plain
+# component names (no `;sf`, `;key`, `;req` parameters), `created` for freshness.
+
+SF_KEY = r"[a-z*][a-z0-9_.*-]*"
+SF_PARAM = re.compile(
+    rf';\s*({SF_KEY})(?:=("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|[A-Za-z*][^;,\s]*|\?[01]|:[^:]*:))?'
+)
+SF_MEMBER = re.compile(rf"\s*({SF_KEY})=(\(([^()]*)\)((?:{SF_PARAM.pattern})*))\s*(?:,|$)")
+SF_COMPONENT = re.compile(r'"([^"]*)"((?:;[^\s)"]*)?)\s*')
+
+
+@dataclass(frozen=True)
+class MessageSignature:
+    """One RFC 9421 signature: its covered components, its parameters as sent (what the
+    `@signature-params` line signs) and parsed, and the signature's bytes."""
+
+    components: list[str]
+    params_text: str
+    params: dict[str, str | int]
+    signature: bytes
+
+    @property
+    def key_id(self) -> str:
+        return str(self.params["keyid"])
+
+
+def parse_message_signature(signature_input: str, signature: str) -> MessageSignature:
+    """The first signature of RFC 9421 `Signature-Input` and `Signature` headers (structured
+    dictionaries); SignatureError when they are not ones we can check."""
+    match = SF_MEMBER.match(signature_input)
+    if match is None:
+        raise SignatureError("the Signature-Input header is malformed")
+    label, params_text, inner = match.group(1, 2, 3)
+    components = []
+    for component in SF_COMPONENT.finditer(inner):
+        if component.group(2):
+            raise SignatureError(
+                f"component parameters are not supported ({component.group(0)[:40].strip()})"
+            )
+        components.append(component.group(1))
+    if " ".join(f'"{c}"' for c in components) != " ".join(inner.split()):
+        raise SignatureError("the Signature-Input header is malformed")
+    params: dict[str, str | int] = {}
+    for name, value in SF_PARAM.findall(params_text[params_text.rindex(")") + 1 :]):
+        params[name] = int(value) if value.lstrip("-").isdigit() else value.strip('"')
+    if not isinstance(params.get("keyid"), str):
+        raise SignatureError("the Signature-Input header lacks keyid")
+    found = re.search(rf"(?:^|,)\s*{re.escape(label)}=:([A-Za-z0-9+/=]*):", signature)
+    if found is None:
+        raise SignatureError(f"the Signature header has no signature {label[:40]!r}")
+    try:
+        raw = base64.b64decode(found.group(1), validate=True)
+    except ValueError:
+        raise SignatureError("the Signature header is malformed") from None
+    return MessageSignature(components, params_text, params, raw)
+
+
+def check_message(
+    method: str,
+    target_uri: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    sig: MessageSignature,
+    public_pem: str,
+    now: datetime | None = None,
+) -> None:
+    """Raise SignatureError unless `sig` (RFC 9421) signs this request with the key: its method
+    and target, a fresh `created`, and with a body a digest that matches it. `target_uri` is the
+    request's full URL as the sender saw it; `headers` names in lower case."""
+    algorithm = sig.params.get("alg", "rsa-v1_5-sha256")
+    if algorithm != "rsa-v1_5-sha256":
+        raise SignatureError(f"unsupported signature algorithm {str(algorithm)[:40]!r}")
+    names = sig.components
+    if "@method" not in names or not (
+        {"@target-uri", "@request-target"} & set(names) or {"@authority", "@path"} <= set(names)
+    ):
+        raise SignatureError("the signature must cover @method and @target-uri (or @authority and @path)")
+    _check_body(names, headers, body)
+    created = sig.params.get("created")
+    if not isinstance(created, int):
+        raise SignatureError("the signature has no created time")
+    _check_age(datetime.fromtimestamp(created, UTC), now, "the signature's created time")
+    expires = sig.params.get("expires")
+    if isinstance(expires, int) and datetime.fromtimestamp(expires, UTC) < (now or datetime.now(UTC)):
+        raise SignatureError("the signature has expired")
+    parts = urlsplit(target_uri)
+    derived = {
+        "@method": method.upper(),
+        "@target-uri": target_uri,
+        "@authority": headers.get("host", parts.netloc).lower(),
+        "@scheme": parts.scheme.lower(),
+        "@path": parts.path or "/",
+        "@query": "?" + parts.query,
+        "@request-target": (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+    }
+    lines = []
+    for name in names:
+        if name in derived:
+            lines.append(f'"{name}": {derived[name]}')
+        elif name.startswith("@"):
+            raise SignatureError(f"unsupported derived component {name[:40]}")
+        elif name in headers:
+            lines.append(f'"{name}": {headers[name].strip()}')
+        else:
+            raise SignatureError(f"the signature covers {name[:40]}, which the request does not have")
+    lines.append(f'"@signature-params": {sig.params_text}')
+    _verify(sig.signature, "\n".join(lines), public_pem)

@@ -21,7 +21,8 @@ The test drives it over HTTP (JSON in and out):
   GET  /control/received                                   -> deliveries, as bovine parsed them
   GET  /control/refused                                    -> requests bovine refused, and why
 "digest" chooses bovine's digest method: "legacy" (its default, `sha-256=`), "uppercase"
-(`SHA-256=`) or "rfc9530" (`Content-Digest`). Usage: python peer.py PORT CA_FILE
+(`SHA-256=`) or "rfc9530" (`Content-Digest`); or "rfc9421": an RFC 9421 signature (HTTP Message
+Signatures) in the form bovine's verifier reads (see send_rfc9421). Usage: python peer.py PORT CA_FILE
 (run from a scratch directory: bovine keeps its JSON-LD cache in the working directory).
 """
 
@@ -33,6 +34,7 @@ import json
 import logging
 import ssl
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +44,12 @@ from bovine.activitystreams import Actor as ActorBuilder
 from bovine.activitystreams import factories_for_actor_object
 from bovine.clients import lookup_uri_with_webfinger
 from bovine.clients.signed_http import SignedHttpClient, legacy_digest_method, legacy_digest_method_uppercase
+from bovine.clients.utils import host_target_from_url
 from bovine.crypto import generate_rsa_public_private_key
 from bovine.crypto.helper import content_digest_sha256_rfc_9530
+from bovine.crypto.http_signature import HttpSignature
 from bovine.crypto.signature_checker import SignatureChecker
+from bovine.crypto.types import CryptographicIdentifier
 from bovine.jsonld import jsonld_cache
 from bovine.parse import Activity, Actor, Object
 from bovine.utils import webfinger_response_json
@@ -245,9 +250,43 @@ class Peer:
     async def send(
         self, name: str, url: str, activity: dict[str, Any], control: dict[str, Any]
     ) -> web.Response:
-        client = self.client(name, control.get("digest", "legacy"))
         body = json.dumps(activity)
+        if control.get("digest") == "rfc9421":
+            return await self.send_rfc9421(name, url, activity, body)
+        client = self.client(name, control.get("digest", "legacy"))
         async with await client.post(url, body, content_type=control.get("content_type")) as response:
+            text = await response.text()
+            return web.json_response({"status": response.status, "text": text, "activity": activity})
+
+    async def send_rfc9421(self, name: str, url: str, activity: dict[str, Any], body: str) -> web.Response:
+        """A POST signed as RFC 9421 (HTTP Message Signatures) in the form bovine's verifier reads
+        (`@method @path @authority`, `Content-Digest`, `created`, `keyid`): bovine does not sign
+        this way yet, so the message is built with its HttpSignature (`build_message_quoted`) and
+        signed with its CryptographicSecret, and checked with its SignatureChecker before it goes."""
+        assert self.session is not None
+        secret = self.client(name).secret
+        host, path = host_target_from_url(url)
+        digest_name, digest = content_digest_sha256_rfc_9530(body.encode())
+        headers = {"host": host, digest_name: digest, "content-type": AP_JSON}
+        components = ["@method", "@path", "@authority", digest_name, "content-type"]
+        params = " ".join(f'"{c}"' for c in components)
+        params = f'({params});created={int(time.time())};keyid="{secret.key_id}";alg="rsa-v1_5-sha256"'
+        message = HttpSignature()
+        for component, value in zip(components, ["POST", path, host, digest, AP_JSON], strict=True):
+            message.with_field(component, value)
+        message.with_field("@signature-params", params)
+        headers["signature-input"] = f"sig1={params}"
+        headers["signature"] = f"sig1=:{secret.sign(message.build_message_quoted())}:"
+
+        async def own_key(key_id: str) -> CryptographicIdentifier:
+            return CryptographicIdentifier.from_pem(self.keys[name][0], self.actor_id(name))
+
+        async def read() -> bytes:
+            return body.encode()
+
+        signer = await SignatureChecker(own_key).validate_signature("POST", url, headers, read)
+        assert signer == self.actor_id(name), f"bovine does not verify its own RFC 9421 signature: {signer}"
+        async with self.session.post(url, data=body, headers=headers) as response:
             text = await response.text()
             return web.json_response({"status": response.status, "text": text, "activity": activity})
 
