@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import trustme
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,8 +35,8 @@ from liveblog.federation.signatures import (
     signing_string,
 )
 from liveblog.services import Services
-from tests.conftest import Seed, eventually, free_port, query
-from tests.test_federation_interop import https_server
+from tests.conftest import Seed, eventually, query
+from tests.test_federation_interop import control, https_server, peer_process
 
 BOVINE = Path(__file__).resolve().parent / "tools" / "bovine"
 pytestmark = pytest.mark.slow
@@ -56,45 +54,13 @@ def bovine_python() -> Path:
 
 @contextlib.asynccontextmanager
 async def bovine_peer(python: Path, ca_file: Path, scratch: Path) -> AsyncIterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    scratch.mkdir()
-    proc = subprocess.Popen(
-        [str(python), str(BOVINE / "peer.py"), str(port), str(ca_file)],
-        cwd=scratch,  # bovine keeps its JSON-LD cache in the working directory
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    scratch.mkdir()  # its working directory: bovine keeps its JSON-LD cache there
 
-        async def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"the bovine peer stopped: {proc.communicate()[0].decode()[-2000:]}")
-            try:
-                async with httpx.AsyncClient(timeout=2) as client:
-                    return (await client.get(f"{url}/control/received")).status_code == 200
-            except httpx.HTTPError:
-                return False
+    def command(port: int) -> list[str]:
+        return [str(python), str(BOVINE / "peer.py"), str(port), str(ca_file)]
 
-        await eventually(up, 30, "the bovine peer to listen")
+    async with peer_process("the bovine peer", command, scratch) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-
-
-async def control(peer: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    async with httpx.AsyncClient(timeout=30) as client:
-        if body is None:
-            answer = await client.get(f"{peer}/control/{path}")
-        else:
-            answer = await client.post(f"{peer}/control/{path}", json=body)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 async def arrived(peer: str, kind: str, inbox: str = "bovine", count: int = 1) -> list[dict[str, Any]]:
