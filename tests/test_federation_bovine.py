@@ -180,7 +180,15 @@ async def test_bovine_follows_gets_notes_replies_and_unfollows(tmp_path: Path, b
         await eventually(delivered, 10, "the delivery queue to empty")
         received = [(a["inbox"], a["type"]) for a in await control(peer, "received")]
         assert received.count(("bovine", "Create")) == 1  # the first note only
+        # The deletion of a note reaches the follower left, verified and parsed by bovine.
+        await write(services, s, {"type": "note.delete", "item_id": later})
+        (delete,) = await arrived(peer, "Delete", "other")
+        assert delete["owner"] == actor and delete["object"] == f"{url}/ap/notes/{later}"
+
         # Our signed GETs of bovine's actors were verified by bovine too (authorized fetch).
+        gets = await control(peer, "signed-gets")
+        assert {g["path"] for g in gets} == {"/users/bovine", "/users/other"}
+        assert {g["owner"] for g in gets} == {f"{url}/ap/actor"}
         assert await refusals(peer) == []
 
 

@@ -20,6 +20,7 @@ The test drives it over HTTP (JSON in and out):
   POST /control/reply  {"as", "note", "inbox", "content"}  -> {"status", "text", "activity"}
   GET  /control/received                                   -> deliveries, as bovine parsed them
   GET  /control/refused                                    -> requests bovine refused, and why
+  GET  /control/signed-gets                                -> signed GETs of its actors bovine verified
 "digest" chooses bovine's digest method: "legacy" (its default, `sha-256=`), "uppercase"
 (`SHA-256=`) or "rfc9530" (`Content-Digest`); or "rfc9421": an RFC 9421 signature (HTTP Message
 Signatures) in the form bovine's verifier reads (see send_rfc9421). Usage: python peer.py PORT CA_FILE
@@ -91,6 +92,7 @@ class Peer:
         self.keys = {name: generate_rsa_public_private_key() for name in NAMES}
         self.received: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
+        self.signed_gets: list[dict[str, Any]] = []  # GETs of our actors, verified by bovine
         self.counter = itertools.count(1)
         self.why = Why()
         logging.getLogger("bovine").addHandler(self.why)
@@ -170,8 +172,11 @@ class Peer:
         name = request.match_info["name"]
         if name not in NAMES:
             return web.Response(status=404)
-        if "signature" in request.headers and await self.checked(request, None) is None:
-            return self.refuse(request, "a signed GET that bovine could not verify")
+        if "signature" in request.headers:
+            owner = await self.checked(request, None)
+            if owner is None:
+                return self.refuse(request, "a signed GET that bovine could not verify")
+            self.signed_gets.append({"path": request.path, "owner": owner})
         return web.json_response(self.actor(name), content_type=AP_JSON)
 
     async def inbox(self, request: web.Request) -> web.Response:
@@ -219,6 +224,9 @@ class Peer:
 
     async def refused_list(self, request: web.Request) -> web.Response:
         return web.json_response(self.refused)
+
+    async def signed_gets_list(self, request: web.Request) -> web.Response:
+        return web.json_response(self.signed_gets)
 
     async def lookup(self, request: web.Request) -> web.Response:
         handle = (await request.json())["handle"]
@@ -330,6 +338,7 @@ async def main(port: int, ca_file: str) -> None:
                 web.post("/users/{name}/inbox", peer.inbox),
                 web.get("/control/received", peer.received_list),
                 web.get("/control/refused", peer.refused_list),
+                web.get("/control/signed-gets", peer.signed_gets_list),
                 web.post("/control/lookup", peer.lookup),
                 web.post("/control/follow", peer.follow),
                 web.post("/control/undo", peer.undo),
