@@ -299,6 +299,11 @@ def test_rfc9421_signatures_are_checked() -> None:
             body,
         ),
         (
+            "is not a time",
+            rfc9421_headers(private, url, body, mastodon, f';created={10**30};keyid="k"', plain),
+            body,
+        ),
+        (
             "has expired",
             rfc9421_headers(
                 private, url, body, mastodon, f';created={now};expires={now - 60};keyid="k"', plain

@@ -31,7 +31,8 @@ KEY_BITS = 2048  # Mastodon's own; 4096 would quadruple the signing cost of ever
 # A signed request's Date may be this old (Mastodon allows 12 hours, and an hour in the future).
 MAX_AGE_SECONDS = 12 * 3600
 MAX_SKEW_SECONDS = 3600
-PARAM = re.compile(r'\s*([a-zA-Z]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
+# keyId="…" and the like; created and expires are integers, unquoted (draft-cavage-12 §2.1).
+PARAM = re.compile(r'\s*([a-zA-Z]+)\s*=\s*(?:"([^"]*)"|(\d+))\s*(?:,|$)')
 
 
 class SignatureError(Exception):
@@ -111,11 +112,22 @@ def http_date(moment: datetime | None = None) -> str:
     return format_datetime(moment or datetime.now(UTC), usegmt=True)
 
 
-def signing_string(names: list[str], method: str, target: str, headers: Mapping[str, str]) -> str:
+def signing_string(
+    names: list[str],
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    params: Mapping[str, str] | None = None,
+) -> str:
     lines = []
     for name in names:
         if name == "(request-target)":
             lines.append(f"(request-target): {method.lower()} {target}")
+        elif name in ("(created)", "(expires)"):
+            value = (params or {}).get(name.strip("()"), "")
+            if not value.isdigit():
+                raise SignatureError(f"the signature covers {name} but has no {name.strip('()')} time")
+            lines.append(f"{name}: {value}")
         elif name in headers:
             lines.append(f"{name}: {headers[name]}")
         else:
@@ -151,7 +163,7 @@ def parse(header: str) -> dict[str, str]:
         match = PARAM.match(rest)
         if match is None:
             raise SignatureError("the Signature header is malformed")
-        params[match.group(1)] = match.group(2)
+        params[match.group(1)] = match.group(2) if match.group(2) is not None else match.group(3)
         rest = rest[match.end() :]
     if "keyId" not in params or "signature" not in params:
         raise SignatureError("the Signature header lacks keyId or signature")
@@ -174,17 +186,41 @@ def check(
     if algorithm not in ("rsa-sha256", "hs2019"):  # hs2019: "ask the key", which is RSA here
         raise SignatureError(f"unsupported signature algorithm {algorithm[:40]!r}")
     names = params.get("headers", "date").lower().split()
-    if missing := sorted({"(request-target)", "host", "date"} - set(names)):
+    if missing := sorted({"(request-target)", "host"} - set(names)):
         raise SignatureError(f"the signature must cover {', '.join(missing)}")
+    if "date" not in names and "(created)" not in names:
+        raise SignatureError("the signature must cover date (or (created))")
+    if ("(created)" in names or "(expires)" in names) and algorithm != "hs2019":
+        # The draft: an implementation must refuse them with an rsa-… algorithm name.
+        raise SignatureError("(created) and (expires) are signed with algorithm hs2019 only")
     _check_body(names, headers, body)
+    if "date" in names:
+        try:
+            sent = parsedate_to_datetime(headers.get("date", ""))
+        except (TypeError, ValueError):
+            raise SignatureError("the Date header is not a date") from None
+        if sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        _check_age(sent, now, "the Date header")
+    text = signing_string(names, method, target, headers, params)  # (created) and (expires) are numbers
+    if "(created)" in names:
+        _check_age(_moment(int(params["created"])), now, "the signature's (created) time")
+    if "(expires)" in names:
+        _check_expiry(int(params["expires"]), now)
+    _verify(params["signature"], text, public_pem)
+
+
+def _moment(seconds: int) -> datetime:
+    """A signature's created or expires time (seconds since 1970), as the moment it names."""
     try:
-        sent = parsedate_to_datetime(headers.get("date", ""))
-    except (TypeError, ValueError):
-        raise SignatureError("the Date header is not a date") from None
-    if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=UTC)
-    _check_age(sent, now, "the Date header")
-    _verify(params["signature"], signing_string(names, method, target, headers), public_pem)
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise SignatureError(f"{str(seconds)[:20]} is not a time") from None
+
+
+def _check_expiry(expires: int, now: datetime | None) -> None:
+    if _moment(expires) < (now or datetime.now(UTC)):
+        raise SignatureError("the signature has expired")
 
 
 def _check_body(names: list[str], headers: Mapping[str, str], body: bytes | None) -> None:
@@ -297,10 +333,10 @@ def check_message(
     created = sig.params.get("created")
     if not isinstance(created, int):
         raise SignatureError("the signature has no created time")
-    _check_age(datetime.fromtimestamp(created, UTC), now, "the signature's created time")
+    _check_age(_moment(created), now, "the signature's created time")
     expires = sig.params.get("expires")
-    if isinstance(expires, int) and datetime.fromtimestamp(expires, UTC) < (now or datetime.now(UTC)):
-        raise SignatureError("the signature has expired")
+    if isinstance(expires, int):
+        _check_expiry(expires, now)
     parts = urlsplit(target_uri)
     derived = {
         "@method": method.upper(),
