@@ -145,6 +145,13 @@ async def test_bovine_follows_gets_notes_replies_and_unfollows(tmp_path: Path, b
         (update,) = await arrived(peer, "Update")
         assert "Hello again" in update["object"]["content"] and update["owner"] == actor
 
+        # bovine likes the note, then fetches it (signed GET) and reads the count.
+        sent = await control(peer, "like", {"as": "bovine", "object": note["id"], "inbox": f"{actor}/inbox"})
+        assert sent["status"] == 202, sent["text"]
+        fetched = await control(peer, "fetch", {"url": note["id"]})
+        assert fetched["type"] == "Note" and "Hello again" in fetched["content"]
+        assert fetched["likes"]["totalItems"] == 1 and fetched["shares"]["totalItems"] == 0
+
         # bovine replies to the note (to the session's inbox): it waits in the moderation queue.
         sent = await control(
             peer,

@@ -18,6 +18,8 @@ The test drives it over HTTP (JSON in and out):
   POST /control/follow {"as", "actor", "digest"?, "content_type"?}   -> {"status", "text", "activity"}
   POST /control/undo   {"as", "follow", "inbox"}           -> {"status", "text", "activity"}
   POST /control/reply  {"as", "note", "inbox", "content"}  -> {"status", "text", "activity"}
+  POST /control/like   {"as", "object", "inbox"}           -> {"status", "text", "activity"}
+  POST /control/fetch  {"url"}                             -> the object, as bovine parsed it
   GET  /control/received                                   -> deliveries, as bovine parsed them
   GET  /control/refused                                    -> requests bovine refused, and why
   GET  /control/signed-gets                                -> signed GETs of its actors bovine verified
@@ -313,6 +315,20 @@ class Peer:
         undo = activities.undo(control["follow"]).build()
         return await self.send(name, control["inbox"], undo, control)
 
+    async def like(self, request: web.Request) -> web.Response:
+        control = await request.json()
+        name = control["as"]
+        activities, _ = factories_for_actor_object(self.actor(name), id_generator=lambda: self.new_id(name))
+        like = activities.like(control["object"]).build()
+        return await self.send(name, control["inbox"], like, control)
+
+    async def fetch_object(self, request: web.Request) -> web.Response:
+        """An object fetched with bovine's signed GET, as bovine's parser reads it."""
+        obj = Object(await self.fetch((await request.json())["url"]))
+        return web.json_response(
+            {k: obj.data.get(k) for k in ("id", "type", "content", "url", "attributedTo", "likes", "shares")}
+        )
+
     async def reply(self, request: web.Request) -> web.Response:
         control = await request.json()
         name = control["as"]
@@ -343,6 +359,8 @@ async def main(port: int, ca_file: str) -> None:
                 web.post("/control/follow", peer.follow),
                 web.post("/control/undo", peer.undo),
                 web.post("/control/reply", peer.reply),
+                web.post("/control/like", peer.like),
+                web.post("/control/fetch", peer.fetch_object),
             ]
         )
         runner = web.AppRunner(app)
