@@ -126,6 +126,10 @@ class Peer:
     def new_id(self, name: str) -> str:
         return f"{self.actor_id(name)}/objects/{next(self.counter)}"
 
+    def factories(self, name: str) -> tuple[Any, Any]:
+        """bovine's activity and object factories for one of the accounts, giving ids."""
+        return factories_for_actor_object(self.actor(name), id_generator=lambda: self.new_id(name))
+
     async def fetch(self, url: str) -> dict[str, Any]:
         """A document, with bovine's signed GET (as "bovine")."""
         async with await self.client("bovine").get(url) as response:
@@ -303,7 +307,7 @@ class Peer:
     async def follow(self, request: web.Request) -> web.Response:
         control = await request.json()
         name = control["as"]
-        activities, _ = factories_for_actor_object(self.actor(name), id_generator=lambda: self.new_id(name))
+        activities, _ = self.factories(name)
         target = Actor(await self.fetch(control["actor"]))
         follow = activities.follow(target.id).build()
         return await self.send(name, target.data["inbox"], follow, control)
@@ -311,14 +315,14 @@ class Peer:
     async def undo(self, request: web.Request) -> web.Response:
         control = await request.json()
         name = control["as"]
-        activities, _ = factories_for_actor_object(self.actor(name), id_generator=lambda: self.new_id(name))
+        activities, _ = self.factories(name)
         undo = activities.undo(control["follow"]).build()
         return await self.send(name, control["inbox"], undo, control)
 
     async def like(self, request: web.Request) -> web.Response:
         control = await request.json()
         name = control["as"]
-        activities, _ = factories_for_actor_object(self.actor(name), id_generator=lambda: self.new_id(name))
+        activities, _ = self.factories(name)
         like = activities.like(control["object"]).build()
         return await self.send(name, control["inbox"], like, control)
 
@@ -332,9 +336,7 @@ class Peer:
     async def reply(self, request: web.Request) -> web.Response:
         control = await request.json()
         name = control["as"]
-        activities, objects = factories_for_actor_object(
-            self.actor(name), id_generator=lambda: self.new_id(name)
-        )
+        activities, objects = self.factories(name)
         note = objects.reply(control["note"], content=control["content"]).as_public().build()
         create = activities.create(note).build()
         return await self.send(name, control["inbox"], create, control)
