@@ -269,7 +269,7 @@ def rfc9421_headers(
 
 
 def test_rfc9421_signatures_are_checked() -> None:
-    """RFC 9421 as Mastodon signs it (`@method @target-uri content-digest`), and what is refused."""
+    """RFC 9421 over `@method @target-uri content-digest`, and what is refused."""
     public, private = new_key_pair()
     url = "https://liveblog.example/ap/inbox"
     body = b'{"type":"Follow"}'
@@ -338,5 +338,10 @@ def test_rfc9421_signatures_are_checked() -> None:
             verify(headers, sent)
     with pytest.raises(SignatureError, match="component parameters are not supported"):
         parse_message_signature(f'sig1=("@method" "content-digest";sf){fresh}', "sig1=:AAAA:")
+    # A key id with a parenthesis in it is read whole.
+    odd = parse_message_signature(
+        f'sig1=("@method");created={now};keyid="https://r.example/(a)"', "sig1=:AAAA:"
+    )
+    assert odd.key_id == "https://r.example/(a)" and odd.params["created"] == now
     with pytest.raises(SignatureError, match="lacks keyid"):
         parse_message_signature(f'sig1=("@method");created={now}', "sig1=:AAAA:")

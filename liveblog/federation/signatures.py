@@ -1,6 +1,7 @@
 """HTTP Signatures as the fediverse uses them: draft-cavage-http-signatures-12 with `rsa-sha256`
 (RSASSA-PKCS1-v1_5 over SHA-256) and a `Digest: SHA-256=` header on bodies, as Mastodon sends and
-expects. RFC 9421 (HTTP Message Signatures) is not what Mastodon speaks yet.
+expects; we sign so. Incoming, we also accept what other servers send: `hs2019` over `(created)`,
+`Content-Digest` (RFC 9530), and RFC 9421 (HTTP Message Signatures) with RSA keys.
 
 The cryptography is the `cryptography` package's (maintained, OpenSSL underneath); the signature
 format (which headers, in which order, how the string to sign is built) is these few lines, as
@@ -252,8 +253,9 @@ def _verify(signature: str | bytes, text: str, public_pem: str) -> None:
 
 
 # -- RFC 9421 (HTTP Message Signatures) ----------------------------------------------------------
-# What bovine's verifier reads and Mastodon (4.5) accepts: one signature, rsa-v1_5-sha256, plain
-# component names (no `;sf`, `;key`, `;req` parameters), `created` for freshness.
+# One signature, rsa-v1_5-sha256, plain component names (no `;sf`, `;key`, `;req` parameters),
+# `created` for freshness: `@method @target-uri content-digest`, or `@method @path @authority`
+# as bovine's verifier reads them.
 
 SF_KEY = r"[a-z*][a-z0-9_.*-]*"
 SF_PARAM = re.compile(
@@ -295,7 +297,7 @@ def parse_message_signature(signature_input: str, signature: str) -> MessageSign
     if " ".join(f'"{c}"' for c in components) != " ".join(inner.split()):
         raise SignatureError("the Signature-Input header is malformed")
     params: dict[str, str | int] = {}
-    for name, value in SF_PARAM.findall(params_text[params_text.rindex(")") + 1 :]):
+    for name, value in SF_PARAM.findall(params_text[len(inner) + 2 :]):  # after "(" inner ")"
         params[name] = int(value) if value.lstrip("-").isdigit() else value.strip('"')
     if not isinstance(params.get("keyid"), str):
         raise SignatureError("the Signature-Input header lacks keyid")
