@@ -22,6 +22,7 @@ from liveblog.federation.signatures import digest, http_date, new_key_pair, sign
 from liveblog.services import Services
 from tests.conftest import LiveServer, Seed, organiser_csrf, query, run_server, seed, settings_for
 from tests.fediverse_peer import AP_JSON, Peer, running_peer
+from tests.test_federation_bovine import rfc9421_headers
 
 
 @dataclasses.dataclass
@@ -224,6 +225,29 @@ async def test_an_hs2019_signature_over_created_instead_of_date_is_accepted(worl
     assert await world.followers() == []
     accepted = await post(now, expires=now + 300)
     assert accepted.status_code == 202, accepted.text
+    assert len(await world.followers()) == 1
+
+
+async def test_an_rfc9421_signature_over_the_target_uri_is_accepted(world: World) -> None:
+    """RFC 9421 through the server: `@target-uri` is our address as the sender saw it."""
+    world.peer.add("alice")
+    follow = world.follow("alice")
+    payload = json.dumps(follow).encode()
+    content_digest = "sha-256=:" + digest(payload).removeprefix("SHA-256=") + ":"
+    created = int(datetime.now(UTC).timestamp())
+    params = f';created={created};keyid="{follow["actor"]}#main-key";alg="rsa-v1_5-sha256"'
+    components = ["@method", "@target-uri", "content-digest"]
+    private = world.peer.keys["alice"][1]
+    plain = {"content-digest": content_digest, "content-type": AP_JSON}
+    elsewhere = rfc9421_headers(
+        private, world.inbox.replace("/ap/", "/other/"), payload, components, params, plain
+    )
+    async with httpx.AsyncClient(timeout=10) as client:
+        wrong = await client.post(world.inbox, content=payload, headers=elsewhere)
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "bad_signature"
+        headers = rfc9421_headers(private, world.inbox, payload, components, params, plain)
+        answer = await client.post(world.inbox, content=payload, headers=headers)
+    assert answer.status_code == 202, answer.text
     assert len(await world.followers()) == 1
 
 
