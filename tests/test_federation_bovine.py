@@ -111,6 +111,9 @@ async def test_bovine_finds_a_session_by_its_handle_and_reads_its_actor(
         assert found["identifiers"] == sorted([actor, f"acct:keynote@{host}"])
         assert found["keys"] == [{"id": f"{actor}#main-key", "controller": actor}]
         assert found["publicKeyPem"].startswith("-----BEGIN PUBLIC KEY-----")
+        # FEP-4adb: bovine looks an actor's URL up at its server; the answer names the actor.
+        by_url = await control(peer, "webfinger", {"uri": actor, "domain": url})
+        assert by_url == {"actor": actor, "verification_necessary": True}
         assert await refusals(peer) == []
 
 

@@ -15,6 +15,7 @@ What it does with bovine's own code, as bovine-based servers do:
 
 The test drives it over HTTP (JSON in and out):
   POST /control/lookup {"handle": "@name@host"}           -> what bovine read of the actor
+  POST /control/webfinger {"uri", "domain"}              -> {"actor", "verification_necessary"}
   POST /control/follow {"as", "actor", "digest"?, "content_type"?}   -> {"status", "text", "activity"}
   POST /control/undo   {"as", "follow", "inbox"}           -> {"status", "text", "activity"}
   POST /control/reply  {"as", "note", "inbox", "content"}  -> {"status", "text", "activity"}
@@ -261,6 +262,14 @@ class Peer:
             }
         )
 
+    async def webfinger_uri(self, request: web.Request) -> web.Response:
+        """bovine's WebFinger lookup of any URI at a domain (FEP-4adb), e.g. an actor's URL."""
+        control = await request.json()
+        found, verify = await lookup_uri_with_webfinger(
+            self.session, control["uri"], domain=control["domain"]
+        )
+        return web.json_response({"actor": found, "verification_necessary": verify})
+
     async def send(
         self, name: str, url: str, activity: dict[str, Any], control: dict[str, Any]
     ) -> web.Response:
@@ -358,6 +367,7 @@ async def main(port: int, ca_file: str) -> None:
                 web.get("/control/refused", peer.refused_list),
                 web.get("/control/signed-gets", peer.signed_gets_list),
                 web.post("/control/lookup", peer.lookup),
+                web.post("/control/webfinger", peer.webfinger_uri),
                 web.post("/control/follow", peer.follow),
                 web.post("/control/undo", peer.undo),
                 web.post("/control/reply", peer.reply),
