@@ -322,18 +322,20 @@ class Peer:
         return await self.send(name, target.data["inbox"], follow, control)
 
     async def undo(self, request: web.Request) -> web.Response:
-        control = await request.json()
-        name = control["as"]
-        activities, _ = self.factories(name)
-        undo = activities.undo(control["follow"]).build()
-        return await self.send(name, control["inbox"], undo, control)
+        return await self.send_to_inbox(
+            request, lambda activities, control: activities.undo(control["follow"])
+        )
 
     async def like(self, request: web.Request) -> web.Response:
+        return await self.send_to_inbox(
+            request, lambda activities, control: activities.like(control["object"])
+        )
+
+    async def send_to_inbox(self, request: web.Request, build: Any) -> web.Response:
+        """An activity that bovine's factory `build(activities, control)` makes, sent to control's inbox."""
         control = await request.json()
-        name = control["as"]
-        activities, _ = self.factories(name)
-        like = activities.like(control["object"]).build()
-        return await self.send(name, control["inbox"], like, control)
+        activities, _ = self.factories(control["as"])
+        return await self.send(control["as"], control["inbox"], build(activities, control).build(), control)
 
     async def fetch_object(self, request: web.Request) -> web.Response:
         """An object fetched with bovine's signed GET, as bovine's parser reads it."""
