@@ -4,6 +4,7 @@ server is tests/fediverse_peer.py, on loopback."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -13,12 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from liveblog.archive.comments import Limiter
-from liveblog.federation.signatures import http_date, new_key_pair, sign
+from liveblog.federation.signatures import digest, http_date, new_key_pair, sign
 from liveblog.services import Services
 from tests.conftest import LiveServer, Seed, organiser_csrf, query, run_server, seed, settings_for
 from tests.fediverse_peer import AP_JSON, Peer, running_peer
+from tests.test_federation_bovine import rfc9421_headers
 
 
 @dataclasses.dataclass
@@ -179,6 +183,72 @@ def sign_with_date(url: str, private_pem: str, key_id: str, body: bytes, date: s
         "signature": f'keyId="{key_id}",algorithm="rsa-sha256",headers="(request-target) host date digest",'
         f'signature="{signature}"',
     }
+
+
+async def test_an_hs2019_signature_over_created_instead_of_date_is_accepted(world: World) -> None:
+    """draft-cavage-12's `(created)` and `(expires)` (with hs2019, as Mastodon accepts them): the
+    signature's own time instead of a Date header."""
+    world.peer.add("alice")
+    follow = world.follow("alice")
+    payload = json.dumps(follow).encode()
+    now = int(datetime.now(UTC).timestamp())
+
+    async def post(created: int, algorithm: str = "hs2019", expires: int | None = None) -> httpx.Response:
+        names = ["(request-target)", "host", "(created)", *(["(expires)"] if expires else []), "digest"]
+        host = world.inbox.split("/")[2]
+        values = {
+            "(request-target)": f"post /{world.inbox.split('/', 3)[3]}",
+            "host": host,
+            "(created)": str(created),
+            "(expires)": str(expires),
+            "digest": digest(payload),
+        }
+        text = "\n".join(f"{name}: {values[name]}" for name in names).encode()
+        key = serialization.load_pem_private_key(world.peer.keys["alice"][1].encode(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        signature = base64.b64encode(key.sign(text, padding.PKCS1v15(), hashes.SHA256())).decode()
+        params = f'keyId="{follow["actor"]}#main-key",algorithm="{algorithm}",created={created},'
+        params += f"expires={expires}," if expires else ""
+        params += f'headers="{" ".join(names)}",signature="{signature}"'
+        headers = {"host": host, "digest": digest(payload), "signature": params, "content-type": AP_JSON}
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(world.inbox, content=payload, headers=headers)
+
+    stale = await post(now - 13 * 3600)
+    assert stale.status_code == 401 and "(created)" in stale.json()["error"]["message"]
+    absurd = await post(10**30)
+    assert absurd.status_code == 401 and "is not a time" in absurd.json()["error"]["message"]
+    expired = await post(now - 60, expires=now - 30)
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+    rsa_named = await post(now, algorithm="rsa-sha256")  # the draft: (created) only with hs2019
+    assert rsa_named.status_code == 401 and "hs2019" in rsa_named.json()["error"]["message"]
+    assert await world.followers() == []
+    accepted = await post(now, expires=now + 300)
+    assert accepted.status_code == 202, accepted.text
+    assert len(await world.followers()) == 1
+
+
+async def test_an_rfc9421_signature_over_the_target_uri_is_accepted(world: World) -> None:
+    """RFC 9421 through the server: `@target-uri` is our address as the sender saw it."""
+    world.peer.add("alice")
+    follow = world.follow("alice")
+    payload = json.dumps(follow).encode()
+    content_digest = "sha-256=:" + digest(payload).removeprefix("SHA-256=") + ":"
+    created = int(datetime.now(UTC).timestamp())
+    params = f';created={created};keyid="{follow["actor"]}#main-key";alg="rsa-v1_5-sha256"'
+    components = ["@method", "@target-uri", "content-digest"]
+    private = world.peer.keys["alice"][1]
+    plain = {"content-digest": content_digest, "content-type": AP_JSON}
+    elsewhere = rfc9421_headers(
+        private, world.inbox.replace("/ap/", "/other/"), payload, components, params, plain
+    )
+    async with httpx.AsyncClient(timeout=10) as client:
+        wrong = await client.post(world.inbox, content=payload, headers=elsewhere)
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "bad_signature"
+        headers = rfc9421_headers(private, world.inbox, payload, components, params, plain)
+        answer = await client.post(world.inbox, content=payload, headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert len(await world.followers()) == 1
 
 
 async def test_remote_keys_are_cached_and_fetched_again_once_after_rotation(world: World) -> None:

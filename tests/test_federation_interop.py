@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,27 +76,34 @@ async def https_server(tmp_path: Path, ca: trustme.CA) -> AsyncIterator[tuple[st
 
 @contextlib.asynccontextmanager
 async def fedify_peer(tools: Path, ca_file: Path) -> AsyncIterator[str]:
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(ca_file)}
+    async with peer_process(
+        "the Fedify peer", lambda port: ["node", str(tools / "fedify_peer.mjs"), str(port)], tools, env
+    ) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def peer_process(
+    what: str, command: Callable[[int], list[str]], cwd: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """A peer server run as `command(port)` that the test drives over `/control/...`: its URL,
+    once it answers; stopped (SIGTERM, then SIGKILL) afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        ["node", str(tools / "fedify_peer.mjs"), str(port)],
-        cwd=tools,
-        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(ca_file)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(command(port), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
 
         async def up() -> bool:
             if proc.poll() is not None:
-                raise AssertionError(f"the Fedify peer stopped: {proc.communicate()[0].decode()[-2000:]}")
+                raise AssertionError(f"{what} stopped: {proc.communicate()[0].decode()[-2000:]}")
             try:
                 async with httpx.AsyncClient(timeout=2) as client:
                     return (await client.get(f"{url}/control/received")).status_code == 200
             except httpx.HTTPError:
                 return False
 
-        await eventually(up, 30, "the Fedify peer to listen")
+        await eventually(up, 30, f"{what} to listen")
         yield url
     finally:
         proc.terminate()

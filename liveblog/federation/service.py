@@ -32,7 +32,15 @@ from liveblog.capture.outbound import OutboundClient, OutboundError
 from liveblog.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLarge, Unauthorized
 from liveblog.federation import documents as ap
 from liveblog.federation.sideloop import SideLoop
-from liveblog.federation.signatures import SignatureError, check, new_key_pair, parse, sign
+from liveblog.federation.signatures import (
+    SignatureError,
+    check,
+    check_message,
+    new_key_pair,
+    parse,
+    parse_message_signature,
+    sign,
+)
 from liveblog.lifecycle import Supervisor
 from liveblog.models import Comment, Event, Session
 from liveblog.settings import Settings
@@ -335,16 +343,29 @@ class Federation:
         if not header:
             raise Unauthorized("a signed request is required (HTTP Signatures)", code="unsigned")
         try:
-            params = parse(header)
-            cached = await self.db.read(lambda r: r.remote_key(params["keyId"]))
+            if "signature-input" in headers:  # RFC 9421
+                message = parse_message_signature(headers["signature-input"], header)
+                key_id = message.key_id
+
+                def verify(pem: str) -> None:
+                    check_message(method, base + target, headers, body, message, pem)
+
+            else:  # draft-cavage, as Mastodon signs
+                params = parse(header)
+                key_id = params["keyId"]
+
+                def verify(pem: str) -> None:
+                    check(method, target, headers, body, params, pem)
+
+            cached = await self.db.read(lambda r: r.remote_key(key_id))
             if cached is not None:
                 try:
-                    check(method, target, headers, body, params, cached[1])
+                    verify(cached[1])
                     return cached[0]
                 except SignatureError:
                     pass  # perhaps a new key: fetch it again
-            owner, pem = await self.remote_key(base, params["keyId"])
-            check(method, target, headers, body, params, pem)
+            owner, pem = await self.remote_key(base, key_id)
+            verify(pem)
             return owner
         except SignatureError as exc:
             raise Unauthorized(f"bad signature: {exc}", code="bad_signature") from None
