@@ -5,6 +5,7 @@ one made from kept cards, with no moderated text in it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -172,3 +173,19 @@ async def test_words_are_counted_alike_in_python_and_in_sql(live: LiveServer) ->
 
 def test_the_whitespace_list_is_pythons() -> None:
     assert set(WHITESPACE) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+async def test_a_view_asked_for_while_the_warm_reads_every_item_is_that_read(
+    live: LiveServer, seeded: Seed
+) -> None:
+    # The archive's warm reads every item to render; a reader's view asked for meanwhile needs a
+    # part of that: it waits for the warm's read instead of reading at the same time.
+    svc = live.services
+    sid = await long_moderated_session(svc, seeded)
+    key = live.server.config.app.state.cards.key
+    warm, view = await asyncio.gather(
+        svc.archive.knowledge_view(sid, key, render_all=True), svc.archive.knowledge_view(sid, key)
+    )
+    assert view is warm
+    assert all(slot.item is not None for slot in view.notes + view.posts)
+    assert await svc.archive.fill(view, view.notes + view.posts) is view  # nothing left to read

@@ -421,6 +421,8 @@ class Archive:
         kept: the next view asked for after the read is done reads again."""
         key = (session_id, card_key, render_all)
         reading = self._reading.get(key)
+        if reading is None and not render_all:  # the warm's read holds every item this one needs
+            reading = self._reading.get((session_id, card_key, True))
         if reading is None:
             reading = asyncio.ensure_future(self._read_view(session_id, card_key, render_all))
             self._reading[key] = reading
