@@ -165,7 +165,8 @@ class PostgresDialect(Dialect):
         return f"substr({timestamp}, 1, 14) || lpad((substr({timestamp}, 15, 2)::integer / 15 * 15)::text, 2, '0')"
 
     def word_count(self, text: str) -> str:
-        return f"regexp_count({text}, '{_PG_WORD}')"  # PostgreSQL 15 and later
+        # Each match a word (regexp_count would do, from PostgreSQL 15 on).
+        return f"(SELECT count(*) FROM regexp_matches({text}, '{_PG_WORD}', 'g'))"
 
     def equals_nocase(self, column: str) -> str:
         return f"lower({column}) = lower(?)"  # the unique index is on lower(username) (schema.py step 1)
