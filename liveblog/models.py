@@ -396,16 +396,20 @@ SNOWBALL_ALGORITHMS: dict[str, str | None] = {
 
 class ItemCard(NamedTuple):
     """An item of a session in page order, as a knowledge page reads it to assemble its cards:
-    without its content, and with its stored card (`html`, `words`) when one rendered under the
-    page's card key from the item's current version is kept (else both are None: to render).
-    A tuple, not a dataclass, made straight from the row: a 2,000-item page makes 2,000 of
-    them per assembly."""
+    without its content, and with its stored card (`html`) when one rendered under the page's
+    card key from the item's current version is kept (else None: to render). `words`: a
+    note's words (its card's, or counted in SQL), a kept card's; None for an item to render
+    that is not a note. `hidden`: 1 for a social post a page must not show (held, rejected or
+    hidden by moderation). A tuple, not a dataclass, made straight from the row: a 2,000-item
+    page makes 2,000 of them per assembly."""
 
     item_id: int
     kind: str
     key_point: int  # 1 for a key point, as stored
     html: str | None
     words: int | None
+    version: int
+    hidden: int
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,20 @@ from urllib.parse import parse_qs, urlsplit
 import nh3
 from markdown_it import MarkdownIt
 
+# What str.split() takes for whitespace (every character whose str.isspace() is true): a knowledge
+# page counts the words of its notes as runs of anything else, in Python and in SQL alike
+# (storage/sql.py `word_count`). tests/test_knowledge_reads.py checks the list against Python's.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def word_count(text: str) -> int:
+    """The words of a text as a knowledge page counts them."""
+    return len(text.split())
+
+
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False, "breaks": True})
 _md.enable(["linkify", "strikethrough", "table"])
 

@@ -33,8 +33,9 @@ async def note(services: Services, session_id: str, author: Author, body: str, *
     return ack.item_id
 
 
-async def social_post(services: Services, session_id: str, text: str) -> int:
-    """A stored copy of an approved social post (the feeds capture writes these the same way)."""
+async def social_post(services: Services, session_id: str, text: str, state: str = "approved") -> int:
+    """A stored copy of an approved social post (the feeds capture writes these the same way),
+    or of one in another `state` (pending, rejected, hidden: as moderation once stored them)."""
 
     post = SocialPost(
         network="mastodon",
@@ -62,7 +63,7 @@ async def social_post(services: Services, session_id: str, text: str) -> int:
                 "handle": post.author_handle,
                 "url": post.url,
                 "posted_at": post.posted_at,
-                "state": "approved",
+                "state": state,
             },
             typed_at=post.posted_at,
         )

@@ -45,7 +45,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not listen on port {port} within {START_TIMEOUT} s")
-        time.sleep(POLL)
+        time.sleep(POLL)  # the interval of this deadline-bounded poll: a process gives no signal
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
@@ -166,7 +166,7 @@ class PostgresServer:
         ):
             if time.monotonic() > deadline:
                 raise RuntimeError("postgres did not accept connections in time")
-            time.sleep(POLL)
+            time.sleep(POLL)  # the interval of this deadline-bounded poll, as _wait_port's
 
     def new_database_sync(self) -> str:
         self._databases += 1

@@ -14,6 +14,7 @@ from liveblog.errors import NotFound
 from liveblog.models import Change
 from liveblog.streams.hub import ReloadRequired, StreamHub
 from liveblog.streams.protocol import CloseCode, Frame, FrameBatch
+from tests.conftest import eventually
 
 
 class FakeOutlet:
@@ -46,6 +47,8 @@ class FakeOutlet:
         return True
 
     async def drain(self) -> None:
+        # Pacing, not a wait for work: a real outlet's drain yields to the loop while the socket
+        # takes its bytes; this one gives up one loop turn, as that would.
         await asyncio.sleep(0)
 
     def close(self, code: int, reason: str = "") -> None:
@@ -204,9 +207,9 @@ async def test_a_batch_refused_closes_that_subscriber_and_the_others_get_all_of_
 
 async def passes_done(hub: StreamHub) -> None:
     """Until no fan-out pass is under way (each slice is a loop callback), within 5 s."""
-    async with asyncio.timeout(5):
-        while any(channel.passing for channel in hub.channels.values()):
-            await asyncio.sleep(0)  # let the next slice's callback run
+    await eventually(
+        lambda: not any(channel.passing for channel in hub.channels.values()), 5, "the fan-out passes to end"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -228,7 +231,9 @@ async def test_a_pass_writes_a_slice_at_a_time_and_a_change_committed_meanwhile_
         store.commit(hub, 20)  # a page of posts
         assert [o.seqs() for o in outlets[:2]] == [list(range(1, 21))] * 2  # the first slice at once
         assert [o.seqs() for o in outlets[2:]] == [[]] * 4  # the rest after other work
-        await asyncio.sleep(0)  # exactly one loop turn: the next slice's callback...
+        # Pacing, not a wait for work: exactly one loop turn, so the next slice's callback runs
+        # and no more (a wait for a condition could let the rest of the pass run too)...
+        await asyncio.sleep(0)
         assert outlets[2].seqs() == list(range(1, 21)) and outlets[4].seqs() == []
         store.commit(hub)  # ...a note commits: those not reached get posts and note in one write
         await passes_done(hub)
@@ -368,7 +373,7 @@ class PacedOutlet(FakeOutlet):
         self.unsent.append(json.loads(frame.text))
 
     async def drain(self) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # pacing: a slow reader takes a loop turn per drain (see FakeOutlet)
         self.frames.extend(self.unsent)
         self.unsent.clear()
 
@@ -495,13 +500,16 @@ async def test_a_channel_being_joined_is_never_freed() -> None:
 
 
 class RefusingOutlet(FakeOutlet):
-    """Accepts frames until told to refuse (its buffer is full)."""
+    """Accepts frames until told to refuse (its buffer is full), or once it holds `changes`."""
 
-    def __init__(self) -> None:
+    def __init__(self, changes: int | None = None) -> None:
         super().__init__()
         self.refuse = False
+        self.changes = changes
 
     def write(self, frame: Frame) -> bool:
+        if self.changes is not None and len(self.seqs()) >= self.changes:
+            self.refuse = True
         return False if self.refuse else super().write(frame)
 
 
@@ -510,16 +518,12 @@ async def test_a_refused_pending_frame_at_the_switch_to_live_closes_instead_of_l
     hub = make_hub(store, ring_size=2)
     store.commit(hub, 10)
     store.gate = asyncio.Event()
-    outlet = RefusingOutlet()
+    # The stored part is written, then the buffer is full when the pending frame is flushed.
+    outlet = RefusingOutlet(changes=10)
     task = asyncio.create_task(hub.join("s", outlet, since=0))
     await asyncio.wait_for(store.entered.wait(), 5)
     store.commit(hub, 1)  # arrives while replaying: goes to the pending buffer
     store.gate.set()
-    deadline = asyncio.get_running_loop().time() + 5
-    while len(outlet.seqs()) < 10:  # the stored part is written (checked every loop turn, in this task)...
-        assert asyncio.get_running_loop().time() < deadline, "the stored part was not written in time"
-        await asyncio.sleep(0)
-    outlet.refuse = True  # ...then the buffer is full when the pending frame is flushed
     channel = await asyncio.wait_for(task, 5)
     assert outlet.closed and outlet.close_code == CloseCode.TOO_SLOW
     assert outlet.seqs() == list(range(1, 11))  # a prefix with no hole: it resumes from 10
@@ -573,12 +577,7 @@ async def test_a_change_that_never_arrives_is_filled_from_storage_in_order() -> 
         c = committed(store, 5)
         hub.publish([c[0], c[3], c[4]])  # 2 and 3 were lost (say Redis restarted)
         assert outlet.seqs() == [1]
-
-        async def filled() -> None:
-            while outlet.seqs() != [1, 2, 3, 4, 5]:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(filled(), 5)
+        await eventually(lambda: outlet.seqs() == [1, 2, 3, 4, 5], 5, "the gap to be filled from storage")
         assert not outlet.closed
     await hub.stop()
 

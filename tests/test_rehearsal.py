@@ -25,14 +25,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from liveblog.capture.importing import make_plan
+from liveblog.capture.schedule import parse_schedule
 from liveblog.demo.fakes import FakeNetworks, serve_fakes
-from liveblog.models import event_feed_id, utcnow
+from liveblog.models import Event, event_feed_id, utcnow
 from liveblog.services import Services
 from tests.conftest import (
     FAST_HASHER,
@@ -46,8 +49,6 @@ from tests.conftest import (
 )
 from tests.wsclient import connect, recv, send
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
 PROGRAMME = Path(__file__).parent / "data" / "programme" / "pretalx-democon.json"
 HASHTAG = "#democon"
 AROUND = "around"  # the event's own feed, in the expectations below
@@ -59,7 +60,8 @@ READER_PASSWORD = "a long reader password"
 def todays_programme(now: datetime) -> bytes:
     """DemoCon's first day as its schedule.json has it, limited to the six talks of SLOTS and
     moved (every date, day and start, keeping their offsets) so that its first talk starts a
-    minute before `now`: the day is today, and it has begun."""
+    minute before `now`: the day has begun (in its first minute, its first talk began the day
+    before: `the_event` gives the event the days its talks fall on)."""
     doc = json.loads(PROGRAMME.read_text())
     conference = doc["schedule"]["conference"]
     day = conference["days"][0]
@@ -82,6 +84,41 @@ def todays_programme(now: datetime) -> bytes:
     conference["start"] = conference["end"] = day["date"]
     assert sum(len(t) for t in day["rooms"].values()) == 6 and len(day["rooms"]) == 2
     return json.dumps(doc).encode()
+
+
+def the_event(programme: bytes, venue_zone: str) -> dict[str, Any]:
+    """The event the rehearsal creates for its programme (`todays_programme`): on the venue's
+    days its talks start on. Run in the first minute after midnight at the venue, the first talk
+    began the day before; run late in the evening, the last ones start after midnight."""
+    zone = ZoneInfo(venue_zone)
+    rooms = json.loads(programme)["schedule"]["conference"]["days"][0]["rooms"]
+    days = sorted(
+        datetime.fromisoformat(t["date"]).astimezone(zone).date().isoformat()
+        for talks in rooms.values()
+        for t in talks
+    )
+    return {"title": "DemoCon", "starts_on": days[0], "ends_on": days[-1], "hashtags": [HASHTAG]}
+
+
+@pytest.mark.parametrize(
+    ("venue_zone", "venue_time"),
+    [
+        ("Etc/UTC", "00:00:30"),  # the first minute of the day: the first talk began yesterday
+        ("Etc/GMT-5", "00:00:30"),  # the same at a venue five hours ahead of UTC
+        ("Etc/GMT+3", "12:00:00"),
+        ("Etc/UTC", "23:59:30"),  # the day's last talks end after midnight
+    ],
+)
+def test_the_rehearsals_event_holds_its_programmes_days(venue_zone: str, venue_time: str) -> None:
+    # Importing a programme with a talk outside the event's days moves the event's days (and
+    # would say so); the rehearsal's event must already hold them, whenever the test runs.
+    now = datetime.fromisoformat(f"2026-12-08T{venue_time}").replace(tzinfo=ZoneInfo(venue_zone))
+    programme = todays_programme(now)
+    schedule = parse_schedule(programme, venue_zone)
+    fields = the_event(programme, venue_zone)
+    plan = make_plan(Event("", fields["title"], fields["starts_on"], fields["ends_on"]), schedule, {})
+    assert plan.days is None, f"the import moves the event's days to {plan.days}"
+    assert len(plan.creates) == 6
 
 
 class Server:
@@ -312,6 +349,8 @@ async def viewer(server: Server) -> httpx.AsyncClient:
     return c
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)
 async def test_a_conference_day_end_to_end(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -373,24 +412,20 @@ async def rehearse(server: Server, fakes: FakeNetworks, tmp_path: Path) -> None:
 
 
 async def run_day(server: Server, fakes: FakeNetworks, organiser: httpx.AsyncClient, tmp_path: Path) -> None:
-    now = datetime.now(UTC)
-    today = now.date().isoformat()
-    r = await organiser.post(
-        "/api/v1/events",
-        json={"title": "DemoCon", "starts_on": today, "ends_on": today, "hashtags": [HASHTAG]},
-    )
+    schedule = todays_programme(datetime.now(UTC))
+    r = await organiser.post("/api/v1/events", json=the_event(schedule, "UTC"))  # the venue: UTC
     assert r.status_code == 201, r.text
-    event_id = r.json()["id"]
+    event_id, first_day = r.json()["id"], r.json()["starts_on"]
 
     # -- the programme, from the published schedule.json ---------------------------------------
-    schedule = todays_programme(now)
     r = await organiser.post(f"/api/v1/events/{event_id}/programme", content=schedule)
     assert r.status_code in (200, 201), r.text
     assert len(r.json()["create"]) == 6, r.json()
+    assert r.json()["days"] is None, r.json()  # the event already holds the programme's days
     r = await organiser.get(f"/api/v1/events/{event_id}/sessions")
     by_start = sorted(r.json()["sessions"], key=lambda s: (s["starts_at"], s["room"]))
     assert len(by_start) == 6 and {s["room"] for s in by_start} == {"Gray Room", "Tan Room"}
-    assert by_start[0]["starts_at"][:10] == today
+    assert by_start[0]["starts_at"][:10] == first_day
     day = Day(server, organiser, fakes, event_id, by_start)
     slots = [by_start[0:2], by_start[2:4], by_start[4:6]]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -44,7 +45,7 @@ from liveblog.models import (
 )
 from liveblog.settings import ArchiveSettings
 from liveblog.storage import Store, Tx, Unit
-from liveblog.text import plural, render_markdown, xml_chars
+from liveblog.text import plural, render_markdown, word_count, xml_chars
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,15 @@ class QuestionEntry:
 
 class CardSlot(NamedTuple):
     """A note or post on a knowledge page: its stored card (`html`), or the item to render
-    the card from (`item`, when no current card is kept). `words`: words in its text."""
+    the card from (`item`, when no current card is kept; None in a view until `Archive.fill`
+    reads it). `words`: words in its text (a post's to render: 0 until read). `version`: the
+    item's, as the page was read."""
 
     item_id: int
     html: str | None
     item: Item | None
     words: int
+    version: int
 
 
 @dataclass
@@ -120,8 +124,8 @@ class KnowledgePage:
     the Markdown and JSON exports, the proceedings). Its notes and posts are card slots: read in
     full (`Archive.knowledge`: every slot carries its item, `history` every edited one), or as
     the cards kept under a key (`Archive.knowledge_view`: a slot carries its kept card where
-    current and its item only where the card is to render, and `history` only those; when the
-    page's assembled cards are current, `section` is all there is)."""
+    current, else its item once `Archive.fill` read it for rendering, and `history` only those;
+    when the page's assembled cards are current, `section` is all there is)."""
 
     session: Session
     event: Event
@@ -236,7 +240,7 @@ class Archive:
         # Knowledge views being read, by session and card key: a view asked for meanwhile waits
         # for the same read (knowledge_view). A commit that changes a session, or keeps its
         # cards, forgets its reads under way (_forget_reads): a view asked for after it reads.
-        self._reading: dict[tuple[str, Callable[[Session], str]], asyncio.Future[KnowledgePage]] = {}
+        self._reading: dict[tuple[str, Callable[[Session], str], bool], asyncio.Future[KnowledgePage]] = {}
         self._reads_of: dict[str, set[asyncio.Future[KnowledgePage]]] = {}  # every one, by session
 
     # -- the background job (run under the services' supervisor) -----------------------------
@@ -401,19 +405,26 @@ class Archive:
             session_id, lambda r: _read_page(r, session_id, self.settings.related_sessions, None, None)
         )
 
-    async def knowledge_view(self, session_id: str, card_key: Callable[[Session], str]) -> KnowledgePage:
+    async def knowledge_view(
+        self, session_id: str, card_key: Callable[[Session], str], *, render_all: bool = False
+    ) -> KnowledgePage:
         """What the knowledge page's HTML needs, in one snapshot: its notes and posts as the
-        cards kept under `card_key(session)`, where current, and as items to render where not.
+        cards kept under `card_key(session)`, where current, and where not, slots to render
+        whose items `fill` reads (a long page renders only its own page's cards); with
+        `render_all`, those items are read here (the archive's warm renders every card).
+        What the page counts and leaves out (its notes' words, hidden posts) is read in SQL.
 
         Asked for while the same view is being read, with nothing committed to the session
         since, it is that read's: the first view after a start came while the archive's check
         read the session it had just archived (every item in full: ~150 ms for 7,000 alone),
         and reading it all again at the same time made both take twice as long. Shared, not
         kept: the next view asked for after the read is done reads again."""
-        key = (session_id, card_key)
+        key = (session_id, card_key, render_all)
         reading = self._reading.get(key)
+        if reading is None and not render_all:  # the warm's read holds every item this one needs
+            reading = self._reading.get((session_id, card_key, True))
         if reading is None:
-            reading = asyncio.ensure_future(self._read_view(session_id, card_key))
+            reading = asyncio.ensure_future(self._read_view(session_id, card_key, render_all))
             self._reading[key] = reading
             self._reads_of.setdefault(session_id, set()).add(reading)
             reading.add_done_callback(functools.partial(self._read_done, key))
@@ -421,7 +432,7 @@ class Archive:
         return await asyncio.shield(reading)
 
     def _read_done(
-        self, key: tuple[str, Callable[[Session], str]], reading: asyncio.Future[KnowledgePage]
+        self, key: tuple[str, Callable[[Session], str], bool], reading: asyncio.Future[KnowledgePage]
     ) -> None:
         if self._reading.get(key) is reading:
             del self._reading[key]
@@ -438,17 +449,70 @@ class Archive:
             for key in [k for k in self._reading if k[0] in session_ids]:
                 del self._reading[key]
 
-    async def _read_view(self, session_id: str, card_key: Callable[[Session], str]) -> KnowledgePage:
+    async def _read_view(
+        self, session_id: str, card_key: Callable[[Session], str], render_all: bool
+    ) -> KnowledgePage:
         kept = self._related.get(session_id)
         related = kept[1] if kept is not None and time.monotonic() - kept[0] < RELATED_SECONDS else None
         view = await self._page(
-            session_id, lambda r: _read_page(r, session_id, self.settings.related_sessions, card_key, related)
+            session_id,
+            lambda r: _read_page(
+                r, session_id, self.settings.related_sessions, card_key, related, render_all=render_all
+            ),
         )
         if related is None:
             if len(self._related) >= RELATED_KEPT:
                 self._related.clear()
             self._related[session_id] = (time.monotonic(), view.related)
         return view
+
+    async def fill(self, view: KnowledgePage, slots: list[CardSlot]) -> KnowledgePage:
+        """The view with the items (and earlier versions) of these slots read, for rendering
+        their cards. When one of them changed since the view was read (edited, deleted, hidden),
+        the page is read again in one snapshot with every item to render: nothing is shown that
+        the view's moment did not show, and no text a moderator removed."""
+        wanted = [slot.item_id for slot in slots if slot.html is None and slot.item is None]
+        if not wanted:
+            return view
+        session_id = view.session.id
+        ids = set(wanted)
+
+        async def read(r: Unit) -> tuple[dict[int, Item], dict[int, list[ItemVersion]]]:
+            items = await r.get_items(wanted)
+            history = {k: v for k, v in (await r.item_history(session_id)).items() if k in ids}
+            return items, history
+
+        items, history = await self.db.read(read, pool="pages")
+        listed = {slot.item_id: slot.version for slot in slots}
+        if any(
+            (item := items.get(i)) is None
+            or item.version != listed[i]
+            or item.deleted
+            or (item.kind == "social" and item.data.get("state") in HIDDEN_SOCIAL_STATES)
+            for i in wanted
+        ):
+            return await self._page(
+                session_id,
+                lambda r: _read_page(
+                    r,
+                    session_id,
+                    self.settings.related_sessions,
+                    lambda _: view.card_key,
+                    view.related,
+                    render_all=True,
+                ),
+            )
+
+        def filled(slot: CardSlot) -> CardSlot:
+            item = items.get(slot.item_id) if slot.item_id in ids else None
+            return slot if item is None else slot._replace(item=item, words=word_count(item.body))
+
+        return dataclasses.replace(
+            view,
+            notes=[filled(slot) for slot in view.notes],
+            posts=[filled(slot) for slot in view.posts],
+            history={**view.history, **history},
+        )
 
     async def _page(
         self, session_id: str, read: Callable[[Unit], Awaitable[KnowledgePage | None]]
@@ -783,6 +847,13 @@ async def _page_tags(r: Unit, session: Session, record: ArchiveRecord) -> list[t
     return pairs
 
 
+def _listed(item: Item) -> ItemCard:
+    """An item read in full as the list of a page's cards has it (CardOps.list_item_cards)."""
+    hidden = item.kind == "social" and item.data.get("state") in HIDDEN_SOCIAL_STATES
+    words = word_count(item.body) if item.kind == "note" else None
+    return ItemCard(item.id, item.kind, int(item.key_point), None, words, item.version, int(hidden))
+
+
 async def _tags_stale(r: Unit, session_id: str) -> bool:
     session = await r.get_session(session_id)
     record = await r.get_archive(session_id)
@@ -795,9 +866,12 @@ async def _read_page(
     related_limit: int,
     card_key: Callable[[Session], str] | None,
     related: list[tuple[Session, int]] | None,
+    *,
+    render_all: bool = False,
 ) -> KnowledgePage | None:
     """The one read of a knowledge page: in full (`card_key` None) or with the cards kept under
-    `card_key(session)`; None when the session has not ended."""
+    `card_key(session)`, the items of cards to render read only with `render_all` (else by
+    `Archive.fill`); None when the session has not ended."""
     session = await r.get_session(session_id)
     if session is None:
         raise NotFound("There is no such session.", code="unknown_session")
@@ -811,19 +885,26 @@ async def _read_page(
     full: dict[int, Item]
     if card_key is None:  # every item in full, no card
         items = await r.list_items(session_id)
-        listed = [ItemCard(i.id, i.kind, int(i.key_point), None, None) for i in items]
+        listed = [_listed(i) for i in items]
         full = {i.id: i for i in items}
     elif section is not None:
         # The cards, assembled at this very stream position: only key points, polls and
         # questions are read, and no card.
         shown = await r.list_page_items(session_id)
-        listed = [ItemCard(i.id, i.kind, int(i.key_point), None, None) for i in shown]
+        listed = [_listed(i) for i in shown]
         full = {i.id: i for i in shown}
     else:
         listed = await r.list_item_cards(session_id, key)
-        # Content is read only where the page needs it: notes whose card is not kept, key
-        # points (listed at the top), and the few posts, polls and questions (state decides).
-        wanted = [c.item_id for c in listed if c.html is None or c.kind != "note" or c.key_point]
+        # Content is read only where the page needs it: key points (listed at the top), polls
+        # and questions (state decides), and with `render_all` the notes and posts shown whose
+        # card is not kept. A note's words and whether a post is hidden come with the list.
+        wanted = [
+            c.item_id
+            for c in listed
+            if c.key_point
+            or c.kind in ("poll", "question")
+            or (render_all and c.html is None and not c.hidden and c.kind in ("note", "social"))
+        ]
         full = await r.get_items(wanted) if wanted else {}
     answers = (
         {i.data.get("answer_item_id") for i in full.values() if i.kind == "question"} - {None} - set(full)
@@ -841,15 +922,14 @@ async def _read_page(
             assert item is not None
             key_points.append(item)
         elif c.kind in ("note", "social"):
-            if c.kind == "social":
-                assert item is not None
-                if item.data.get("state") in HIDDEN_SOCIAL_STATES:
-                    continue
+            if c.hidden:
+                continue
             if c.html is not None:
-                slot = CardSlot(c.item_id, c.html, None, c.words or 0)
-            else:
-                assert item is not None
-                slot = CardSlot(c.item_id, None, item, len(item.body.split()))
+                slot = CardSlot(c.item_id, c.html, None, c.words or 0, c.version)
+            elif item is not None:
+                slot = CardSlot(c.item_id, None, item, word_count(item.body), c.version)
+            else:  # to render: its item is read when its card is (Archive.fill)
+                slot = CardSlot(c.item_id, None, None, c.words or 0, c.version)
             if c.kind == "note":
                 notes.append(slot)
                 if c.key_point:
@@ -883,7 +963,7 @@ async def _read_page(
         for i in asked
     ]
     questions.sort(key=lambda q: (-q.votes, q.item.id))
-    rendering = {slot.item_id for slot in notes + posts if slot.html is None}
+    rendering = {slot.item_id for slot in notes + posts if slot.item is not None}
     history = (
         {k: v for k, v in (await r.item_history(session_id)).items() if k in rendering} if rendering else {}
     )

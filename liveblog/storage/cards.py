@@ -16,7 +16,21 @@ from __future__ import annotations
 
 from liveblog.models import CardSection, Item, ItemCard, RenderedCard, utcnow
 from liveblog.storage.base import OpsBase
+from liveblog.storage.redaction import HIDDEN_SOCIAL_STATES
 from liveblog.storage.repo import item_of
+from liveblog.storage.sql import Query
+
+_MARKS = ", ".join("?" for _ in HIDDEN_SOCIAL_STATES)
+_ITEM_CARDS = Query(
+    lambda d: (
+        "SELECT i.id, i.kind, i.key_point, c.html,"
+        f" coalesce(c.words, CASE WHEN i.kind = 'note' THEN {d.word_count('i.body')} END), i.version,"
+        f" CASE WHEN i.kind = 'social' AND {d.json_text('i.data', 'state')} IN ({_MARKS}) THEN 1 ELSE 0 END"
+        " FROM items i"
+        " LEFT JOIN item_cards c ON c.item_id = i.id AND c.card_key = ? AND c.item_version = i.version"
+        " WHERE i.session_id = ? AND i.deleted = 0 ORDER BY i.sort_at, i.id"
+    )
+)
 
 # Rows per statement: 6 parameters a row stays far below both databases' limits (SQLite 32,766,
 # PostgreSQL 32,767), and a 2,000-card page still takes only a few statements.
@@ -26,13 +40,10 @@ _CHUNK = 500
 class CardOps(OpsBase):
     async def list_item_cards(self, session_id: str, card_key: str) -> list[ItemCard]:
         """Every item of the session not deleted, in page order (sort time, then id), with its
-        stored card when one made under `card_key` from the item's current version is kept."""
-        rows = await self.db.fetch_all(
-            "SELECT i.id, i.kind, i.key_point, c.html, c.words FROM items i"
-            " LEFT JOIN item_cards c ON c.item_id = i.id AND c.card_key = ? AND c.item_version = i.version"
-            " WHERE i.session_id = ? AND i.deleted = 0 ORDER BY i.sort_at, i.id",
-            (card_key, session_id),
-        )
+        stored card when one made under `card_key` from the item's current version is kept, the
+        words of each note and whether a post is hidden: what a page counts and leaves out,
+        without reading the items (ItemCard)."""
+        rows = await self.db.fetch_all(_ITEM_CARDS, (*HIDDEN_SOCIAL_STATES, card_key, session_id))
         make = ItemCard._make
         return [make(r) for r in rows]
 

@@ -24,9 +24,10 @@ from liveblog.errors import Unavailable
 from liveblog.storage.interface import Op
 from liveblog.storage.schema import SQLITE_SCRIPTS
 from liveblog.storage.searchtext import register as register_search_words
-from liveblog.storage.sql import AiosqliteSql, SqliteSql
+from liveblog.storage.sql import WORD_COUNT_FUNCTION, AiosqliteSql, SqliteSql, register_word_count
 from liveblog.storage.unit import SqliteUnit
 from liveblog.storage.writer import GroupCommitWriter, Job
+from liveblog.text import word_count
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,6 +102,7 @@ class Database(GroupCommitWriter):
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA busy_timeout = 10000")
         await conn.execute("PRAGMA query_only = ON")
+        await conn.create_function(WORD_COUNT_FUNCTION, 1, word_count, deterministic=True)
         # Each connection's page cache grows to cache_size as the file grows (SQLite's default is
         # 2 MiB): bounded, but with four readers it is most of the memory that kept rising in the
         # soak after the Python heap had levelled off. 1 MiB each holds a 2,000-note page's rows;
@@ -117,6 +119,7 @@ class Database(GroupCommitWriter):
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         self._writer = conn
+        register_word_count(conn)
         migrate(conn, self.path)
 
     def _in_writer(self, fn: Any, *args: Any) -> asyncio.Future[Any]:

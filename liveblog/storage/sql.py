@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from liveblog.text import WHITESPACE, word_count
+
 # A row as either driver returns it (sqlite3.Row, asyncpg.Record): by index or by column name.
 Row = Any
 
@@ -69,6 +71,10 @@ class Dialect:
         """The quarter hour an ISO 8601 text timestamp falls in, as 'YYYY-MM-DDTHH:MM'."""
         raise NotImplementedError
 
+    def word_count(self, text: str) -> str:
+        """The words of a text column as `liveblog.text.word_count` counts them (str.split's)."""
+        raise NotImplementedError
+
     def equals_nocase(self, column: str) -> str:
         """A condition: a name column equals the parameter, whatever the case (account names)."""
         raise NotImplementedError
@@ -92,6 +98,20 @@ class Dialect:
             yield values[start : start + step]
 
 
+# SQLite counts words with Python's own function, registered on each connection (db.py).
+WORD_COUNT_FUNCTION = "liveblog_word_count"
+
+
+def register_word_count(conn: sqlite3.Connection) -> None:
+    """Make `liveblog_word_count(text)` callable by this connection's SQL."""
+    conn.create_function(WORD_COUNT_FUNCTION, 1, word_count, deterministic=True)
+
+
+# A word for PostgreSQL's regular expressions: a run of anything but the characters Python's
+# str.split() takes for whitespace, each written as a \uXXXX escape (all are in the BMP).
+_PG_WORD = "[^" + "".join(f"\\u{ord(c):04x}" for c in WHITESPACE) + "]+"
+
+
 class SqliteDialect(Dialect):
     name = "sqlite"
     list_limit = 500  # well under SQLite's limit on parameters (999 in older builds)
@@ -110,6 +130,9 @@ class SqliteDialect(Dialect):
 
     def quarter_hour(self, timestamp: str) -> str:
         return f"substr({timestamp}, 1, 14) || printf('%02d', CAST(substr({timestamp}, 15, 2) AS INTEGER) / 15 * 15)"
+
+    def word_count(self, text: str) -> str:
+        return f"{WORD_COUNT_FUNCTION}({text})"  # Python's own (register_word_count)
 
     def equals_nocase(self, column: str) -> str:
         return f"{column} = ?"  # the column is declared COLLATE NOCASE (schema.py), and indexed so
@@ -140,6 +163,10 @@ class PostgresDialect(Dialect):
 
     def quarter_hour(self, timestamp: str) -> str:
         return f"substr({timestamp}, 1, 14) || lpad((substr({timestamp}, 15, 2)::integer / 15 * 15)::text, 2, '0')"
+
+    def word_count(self, text: str) -> str:
+        # Each match a word (regexp_count would do, from PostgreSQL 15 on).
+        return f"(SELECT count(*) FROM regexp_matches({text}, '{_PG_WORD}', 'g'))"
 
     def equals_nocase(self, column: str) -> str:
         return f"lower({column}) = lower(?)"  # the unique index is on lower(username) (schema.py step 1)

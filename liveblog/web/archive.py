@@ -158,7 +158,7 @@ def card_warmer(svc: Services, cards: Cards) -> Callable[[str], Awaitable[None]]
     cards rendered (in the render thread) and kept, before anyone asks for the page."""
 
     async def warm(session_id: str) -> None:
-        view = await svc.archive.knowledge_view(session_id, cards.key)
+        view = await svc.archive.knowledge_view(session_id, cards.key, render_all=True)
         if view.section is not None:
             return
         # In pieces, each its own job for the one render thread: a page asked for meanwhile (a
@@ -196,6 +196,15 @@ def _rendered(
 # Up to this many cards to render, a knowledge page renders them all and keeps its assembled
 # cards (one read next time); beyond, only the page's own (SlotCards).
 RENDER_ALL_CARDS = 4 * KNOWLEDGE_PAGE
+
+
+def slots_to_render(view: KnowledgePage, page_no: int) -> list[CardSlot]:
+    """The slots whose cards knowledge page `page_no` renders: all, when few are to render,
+    else those of its own page (the rest wait for their pages, or for the archive's warm)."""
+    if view.to_render <= RENDER_ALL_CARDS:
+        return view.notes + view.posts
+    start, end = (page_no - 1) * KNOWLEDGE_PAGE, page_no * KNOWLEDGE_PAGE
+    return view.notes[start:end] + view.posts[start:end]
 
 
 def cards_of(request: Request) -> Cards:
@@ -344,6 +353,8 @@ async def knowledge_page(
             return Response(body, media_type="text/html", headers=headers)
     cards = cards_of(request)
     page = await svc.archive.knowledge_view(sid, cards.key)
+    if page.section is None:
+        page = await svc.archive.fill(page, slots_to_render(page, page_no))
     thread = await thread_context(request, sid, refused)
     last_modified = _http_date(
         max(page.session.updated_at, page.record.updated_at, page.session.ended_at or "")

@@ -171,6 +171,12 @@ async def knowledge_cards(request: Request) -> Response:
     after = _whole(request.query_params.get("after"), "after")
     svc = services(request)
     view = await svc.archive.knowledge_view(session_id, cards_of(request).key)
+    if view.section is None:  # the cards asked for are rendered: their items are read
+        slots = view.notes if section == "notes" else view.posts
+        ids = [slot.item_id for slot in slots]
+        if after in ids:
+            start = ids.index(after) + 1
+            view = await svc.archive.fill(view, slots[start : start + KNOWLEDGE_PAGE])
     fresh: list[RenderedCard] = []
     notes, posts = _knowledge_sections(request, view, fresh)
     wanted = notes if section == "notes" else posts
