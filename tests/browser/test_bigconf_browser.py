@@ -208,3 +208,56 @@ def test_a_note_taker_picks_their_session_among_1000(
     page.get_by_role("link", name=re.compile("^38C3: Opening Ceremony")).click()
     expect(page).to_have_url(re.compile(f"/n/{token}/sessions/{talk.id}$"))
     assert not problems, problems
+
+
+def test_the_events_archive_of_1000_sessions_is_read_a_day_at_a_time(
+    browser_context: Any, server: ThreadServer, screenshot_dir: Path
+) -> None:
+    assert server.seed is not None
+    talk = next(s for s in sessions(server) if s.title == "38C3: Opening Ceremony")
+    problems: dict[str, list[str]] = {}
+    page = browser_context(viewport=PHONE, is_mobile=True, bypass_csp=True).new_page()
+    size = open_page(page, f"/events/{server.seed.event_id}/archive", "event's archive (phone)")
+    assert size < MAX_PAGE_BYTES
+    days = page.get_by_role("navigation", name="Days of the programme")
+    expect(days.locator("[aria-current=page]")).to_contain_text("today")
+    # The chart of contributions per session: the busiest few, not a bar for each of 1,000.
+    chart = page.locator("figure", has_text="Contributions per session").locator("svg")
+    assert chart.locator("rect").count() <= 20
+    assert chart.bounding_box()["height"] < 2 * PHONE["height"]  # type: ignore[index]
+    page.screenshot(path=str(screenshot_dir / "bigconf-archive-phone.png"))
+    checked(page, PHONE["width"], problems, "archive-phone")
+    page.get_by_label("Find a talk, speaker or room").fill("opening ceremony")
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("link", name=talk.title, exact=True)).to_have_attribute(
+        "href", f"/sessions/{talk.id}"
+    )
+    assert not problems, problems
+
+
+def test_the_moderation_log_of_a_1000_session_event_offers_the_sessions_it_logs(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    assert server.seed is not None
+    event_id = server.seed.event_id
+    talk = next(s for s in sessions(server) if s.title == "38C3: Opening Ceremony")
+
+    async def hidden_question(svc: Any) -> None:  # what hiding a question logs
+        await svc.db.write(
+            lambda tx: tx.record_moderation(
+                session_id=talk.id, actor="org", action="hide", target_kind="question", target_id=1
+            )
+        )
+
+    server.call(hidden_question)
+    ctx = browser_context(viewport=PHONE, is_mobile=True, bypass_csp=True)
+    ctx.add_cookies([{"name": "lb_login", "value": server.seed.login_token, "url": server.url}])
+    page = ctx.new_page()
+    page.goto(f"/organise/events/{event_id}")
+    page.get_by_role("link", name="Moderation log").click()
+    choices = page.get_by_label("Session", exact=True).locator("option")
+    assert choices.all_inner_texts() == ["All sessions", talk.title]  # those it logs
+    page.get_by_label("Session", exact=True).select_option(talk.id)
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#moderation-log tbody tr")).to_have_count(1)
+    assert serious_axe_violations(page) == []
