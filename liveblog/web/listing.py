@@ -53,18 +53,22 @@ class Listing:
 
     @staticmethod
     def day_name(day: str) -> str:
-        """'2024-12-28' -> 'Sat 28 Dec'."""
-        try:
-            d = date.fromisoformat(day)
-        except ValueError:
-            return day
-        return f"{d:%a} {d.day} {d:%b}"
+        return day_label(day, short=True)
 
     def href(self, **change: str) -> str:
         """This listing's query string with `change` applied (an empty value drops the filter)."""
         values = {name: getattr(self, name) for name in FILTERS} | change
         query = urlencode([(k, v) for k, v in values.items() if v])
         return f"?{query}" if query else "?"
+
+
+def day_label(day: str, *, short: bool = False) -> str:
+    """'2026-05-14' -> 'Thursday 14 May 2026', or 'Thu 14 May' (English, like the interface)."""
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        return day
+    return f"{d:%a} {d.day} {d:%b}" if short else f"{d:%A} {d.day} {d:%B %Y}"
 
 
 def venue_now(zone: str) -> str:

@@ -11,7 +11,6 @@ import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -38,7 +37,7 @@ from liveblog.web.auth import (
     services,
     set_login_cookie,
 )
-from liveblog.web.listing import GRID_ROOMS, listing
+from liveblog.web.listing import GRID_ROOMS, day_label, listing
 from liveblog.web.paging import STREAM_PAGE, Older, older_link
 from liveblog.web.render import base_url, off_loop, qr_svg, render
 from liveblog.web.threads import RefusedComment, thread_context
@@ -128,15 +127,6 @@ def programme_by_day(sessions: list[Session]) -> list[dict[str, Any]]:
         grid = len(rooms) <= GRID_ROOMS
         out.append({"day": day, "label": day_label(day), "rooms": rooms, "rows": rows, "grid": grid})
     return out
-
-
-def day_label(day: str) -> str:
-    """'2026-05-14' -> 'Thursday 14 May 2026' (English, like the rest of the interface)."""
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        return day
-    return f"{d:%A} {d.day} {d:%B %Y}"
 
 
 def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:

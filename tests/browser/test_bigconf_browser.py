@@ -188,6 +188,23 @@ def test_the_organiser_runs_a_1000_session_event_from_a_phone(
     assert not problems, problems
 
 
+def find_the_opening_on_a_phone(browser_context: Any, path: str, label: str, screenshot_dir: Path) -> Page:
+    """Open a listing page on a phone (light, today first, no sideways scrolling, no serious axe
+    findings) and find 38C3's opening ceremony by words in it."""
+    page = browser_context(viewport=PHONE, is_mobile=True, bypass_csp=True).new_page()
+    size = open_page(page, path, f"{label} (phone)")
+    assert size < MAX_PAGE_BYTES
+    days = page.get_by_role("navigation", name="Days of the programme")
+    expect(days.locator("[aria-current=page]")).to_contain_text("today")
+    page.screenshot(path=str(screenshot_dir / f"bigconf-{label.replace(' ', '-')}-phone.png"))
+    problems: dict[str, list[str]] = {}
+    checked(page, PHONE["width"], problems, label)
+    assert not problems, problems
+    page.get_by_label("Find a talk, speaker or room").fill("opening ceremony")
+    page.get_by_role("button", name="Find").click()
+    return page
+
+
 def test_a_note_taker_picks_their_session_among_1000(
     browser_context: Any, server: ThreadServer, screenshot_dir: Path
 ) -> None:
@@ -195,19 +212,9 @@ def test_a_note_taker_picks_their_session_among_1000(
     event_id = server.seed.event_id
     _, token = server.call(lambda svc: svc.accounts.invite(event_id, None, "Eve"))
     talk = next(s for s in sessions(server) if s.title == "38C3: Opening Ceremony")
-    problems: dict[str, list[str]] = {}
-    page = browser_context(viewport=PHONE, is_mobile=True, bypass_csp=True).new_page()
-    size = open_page(page, f"/n/{token}", "note-taker's choice (phone)")
-    assert size < MAX_PAGE_BYTES
-    days = page.get_by_role("navigation", name="Days of the programme")
-    expect(days.locator("[aria-current=page]")).to_contain_text("today")
-    page.screenshot(path=str(screenshot_dir / "bigconf-notetaker-phone.png"))
-    checked(page, PHONE["width"], problems, "notetaker-phone")
-    page.get_by_label("Find a talk, speaker or room").fill("opening ceremony")
-    page.get_by_role("button", name="Find").click()
+    page = find_the_opening_on_a_phone(browser_context, f"/n/{token}", "note-taker's choice", screenshot_dir)
     page.get_by_role("link", name=re.compile("^38C3: Opening Ceremony")).click()
     expect(page).to_have_url(re.compile(f"/n/{token}/sessions/{talk.id}$"))
-    assert not problems, problems
 
 
 def test_the_events_archive_of_1000_sessions_is_read_a_day_at_a_time(
@@ -215,24 +222,15 @@ def test_the_events_archive_of_1000_sessions_is_read_a_day_at_a_time(
 ) -> None:
     assert server.seed is not None
     talk = next(s for s in sessions(server) if s.title == "38C3: Opening Ceremony")
-    problems: dict[str, list[str]] = {}
-    page = browser_context(viewport=PHONE, is_mobile=True, bypass_csp=True).new_page()
-    size = open_page(page, f"/events/{server.seed.event_id}/archive", "event's archive (phone)")
-    assert size < MAX_PAGE_BYTES
-    days = page.get_by_role("navigation", name="Days of the programme")
-    expect(days.locator("[aria-current=page]")).to_contain_text("today")
+    path = f"/events/{server.seed.event_id}/archive"
+    page = find_the_opening_on_a_phone(browser_context, path, "event's archive", screenshot_dir)
+    expect(page.get_by_role("link", name=talk.title, exact=True)).to_have_attribute(
+        "href", f"/sessions/{talk.id}"
+    )
     # The chart of contributions per session: the busiest few, not a bar for each of 1,000.
     chart = page.locator("figure", has_text="Contributions per session").locator("svg")
     assert chart.locator("rect").count() <= 20
     assert chart.bounding_box()["height"] < 2 * PHONE["height"]  # type: ignore[index]
-    page.screenshot(path=str(screenshot_dir / "bigconf-archive-phone.png"))
-    checked(page, PHONE["width"], problems, "archive-phone")
-    page.get_by_label("Find a talk, speaker or room").fill("opening ceremony")
-    page.get_by_role("button", name="Find").click()
-    expect(page.get_by_role("link", name=talk.title, exact=True)).to_have_attribute(
-        "href", f"/sessions/{talk.id}"
-    )
-    assert not problems, problems
 
 
 def test_the_moderation_log_of_a_1000_session_event_offers_the_sessions_it_logs(
