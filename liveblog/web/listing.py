@@ -37,6 +37,7 @@ class Listing:
     today: str = ""  # the venue's date now
     on_now: tuple[Session, ...] = ()
     up_next: tuple[Session, ...] = ()
+    now_slot: str = ""  # the last start time so far today among those shown ('14:30'), if any
 
     @property
     def narrowed(self) -> bool:
@@ -110,6 +111,7 @@ def listing(sessions: list[Session], params: QueryParams, zone: str) -> Listing:
     on_now = tuple(s for s in running if s.starts_at <= now < s.ends_at)
     later = [s.starts_at for s in running if s.starts_at > now and s.starts_at[:10] == today]
     up_next = tuple(s for s in running if later and s.starts_at == min(later))
+    started = [s.starts_at[11:16] for s in shown if s.starts_at[:10] == today and s.starts_at <= now]
     return Listing(
         sessions=shown,
         matched=len(matched),
@@ -124,4 +126,5 @@ def listing(sessions: list[Session], params: QueryParams, zone: str) -> Listing:
         today=today,
         on_now=on_now,
         up_next=up_next,
+        now_slot=max(started, default=""),
     )

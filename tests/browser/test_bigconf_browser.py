@@ -117,6 +117,16 @@ def test_a_reader_finds_what_is_on_now_and_a_given_talk_on_a_phone(
         on = set(now_section.locator("#on-now li a").all_inner_texts())
         up = set(now_section.locator("#up-next li a").all_inner_texts())
         assert (on, up) in (before, on_now_and_next(all_sessions)), (on, up)
+        # A jump to the programme's present moment: the last start time so far today.
+        now = datetime.now(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M")
+        started = [
+            s.starts_at[11:16] for s in all_sessions if s.starts_at[:10] == today and s.starts_at <= now
+        ]
+        if started:
+            page.get_by_role("link", name="Jump to now in the programme").click()
+            expect(page.locator("#now")).to_be_in_viewport()
+            # (or the one before it, if a slot started while the page loaded)
+            assert page.locator("#now .slot-time").inner_text() in sorted(set(started))[-2:]
         page.screenshot(path=str(screenshot_dir / f"bigconf-programme-{label}.png"))
         checked(page, viewport["width"], problems, f"programme-{label}")
 
