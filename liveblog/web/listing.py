@@ -19,6 +19,8 @@ ONE_DAY_AT_A_TIME = 150
 # A room grid wider than this many rooms is unreadable (38C3 has ~50 rooms, ~20 px a column):
 # the programme lists such days by start time instead, each card naming its room.
 GRID_ROOMS = 6
+# A programme this short is read at a glance: its pages offer no find form (days still link).
+FIND_FROM = 20
 FILTERS = ("day", "room", "track", "q")
 
 
@@ -42,6 +44,10 @@ class Listing:
     @property
     def narrowed(self) -> bool:
         return bool(self.room or self.track or self.q)
+
+    @property
+    def offers_finding(self) -> bool:
+        return self.total > FIND_FROM or self.narrowed
 
     @property
     def running(self) -> bool:
