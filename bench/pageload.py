@@ -274,6 +274,26 @@ def big_sessions(notes: int, posts: int, ended: list[str]) -> Any:
     return prepare
 
 
+def paint_timing(page: Any, url: str) -> dict[str, float]:
+    """Open `url` in `page` (a fresh context: no cache) and read its Navigation and Paint Timing:
+    ttfb, fcp, load (ms), bytes (the HTML's), nodes (elements), height (px)."""
+    page.goto(url, wait_until="load", timeout=120_000)
+    page.wait_for_function(
+        "() => performance.getEntriesByName('first-contentful-paint').length > 0", timeout=30_000
+    )
+    timing: dict[str, float] = page.evaluate(
+        """() => {
+          const nav = performance.getEntriesByType('navigation')[0];
+          const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+          return {ttfb: nav.responseStart - nav.requestStart, fcp: fcp.startTime,
+                  load: nav.loadEventStart, bytes: nav.decodedBodySize,
+                  nodes: document.getElementsByTagName('*').length,
+                  height: document.documentElement.scrollHeight};
+        }"""
+    )
+    return timing
+
+
 def _paint_runs(urls: list[str], runs: int) -> dict[str, list[dict[str, float]]]:
     from playwright.sync_api import sync_playwright
 
@@ -289,20 +309,7 @@ def _paint_runs(urls: list[str], runs: int) -> dict[str, list[dict[str, float]]]
                 for url in urls:
                     context = browser.new_context(viewport={"width": 1280, "height": 900})
                     page = context.new_page()
-                    page.goto(url, wait_until="load", timeout=120_000)
-                    page.wait_for_function(
-                        "() => performance.getEntriesByName('first-contentful-paint').length > 0",
-                        timeout=30_000,
-                    )
-                    timing = page.evaluate(
-                        """() => {
-                          const nav = performance.getEntriesByType('navigation')[0];
-                          const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-                          return {ttfb: nav.responseStart - nav.requestStart, fcp: fcp.startTime,
-                                  load: nav.loadEventStart, bytes: nav.decodedBodySize};
-                        }"""
-                    )
-                    out[url].append(timing)
+                    out[url].append(paint_timing(page, url))
                     context.close()
         finally:
             browser.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 from collections.abc import Collection
 from typing import Any
 
@@ -183,8 +186,26 @@ async def event_sessions(request: Request) -> Response:
         session = await svc.programme.create_session(event_id, await json_body(request))
         return ok(session.to_wire(), 201)
     await svc.programme.event(event_id)
-    sessions = await svc.programme.sessions(event_id)
-    return ok({"sessions": [s.to_wire() for s in sessions]})
+    sessions = [s.to_wire() for s in await svc.programme.sessions(event_id)]
+    fields = [f for f in request.query_params.get("fields", "").split(",") if f]
+    if not fields:
+        return ok({"sessions": sessions})
+    # ?fields=id,state: what the programme page's badges poll for every 30 s (a congress's
+    # sessions in full, abstracts and all, were 1.5 MB a poll), with an ETag for a 304.
+    if unknown := [f for f in fields if sessions and f not in sessions[0]]:
+        raise BadRequest(f"unknown session field {unknown[0]!r}", code="invalid_field", field="fields")
+    body = json.dumps({"sessions": [{f: s[f] for f in fields} for s in sessions]}, separators=(",", ":"))
+    etag = f'"{hashlib.blake2b(body.encode(), digest_size=16).hexdigest()}"'
+    headers = {"etag": etag, "cache-control": "no-cache", "vary": "accept-encoding"}
+    if etag in [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):  # ids compress ~6x; ~1 ms for 1,000
+        return Response(
+            gzip.compress(body.encode(), 6),
+            media_type="application/json",
+            headers={**headers, "content-encoding": "gzip"},
+        )
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def session_detail(request: Request) -> Response:

@@ -49,6 +49,7 @@ from liveblog.errors import BadRequest, NotFound, Unavailable
 from liveblog.models import MARK_END, MARK_START, CardSection, RenderedCard, SearchHit, Session
 from liveblog.services import Services
 from liveblog.web.auth import current_organiser, current_reader, require_organiser, services
+from liveblog.web.listing import listing
 from liveblog.web.paging import KNOWLEDGE_PAGE, knowledge_pager, split_cards
 from liveblog.web.render import base_url, off_loop, render
 from liveblog.web.threads import RefusedComment, thread_context
@@ -294,6 +295,10 @@ def knowledge_context(
     }
 
 
+# Bars in the contributions chart: 38C3's 1,007 sessions drew a 26,000 px, 318 KB chart.
+CHART_SESSIONS = 20
+
+
 def event_archive_context(archive: EventArchive) -> dict[str, Any]:
     """The context of templates/archive/event.html that the server's page and the static site
     share: the archive and its charts."""
@@ -302,11 +307,15 @@ def event_archive_context(archive: EventArchive) -> dict[str, Any]:
         (titles[s.id], sum(archive.counts.get(s.id, {}).get(k, 0) for k in ("note", "social", "question")))
         for s in archive.sessions
     ]
+    title = "Notes, posts and questions per session"
+    if len(contributions) > CHART_SESSIONS:  # a congress: its busiest sessions, not a bar each
+        contributions = sorted(contributions, key=lambda row: -row[1])[:CHART_SESSIONS]
+        title = f"{title}: the {CHART_SESSIONS} busiest of {len(archive.sessions):,}"
     return {
         "archive": archive,
         "event": archive.event,
         "activity_svg": activity_chart(archive.activity, title="Items posted per quarter hour (UTC)"),
-        "contrib_svg": bar_chart(contributions, title="Notes, posts and questions per session"),
+        "contrib_svg": bar_chart(contributions, title=title),
         "turnout_svg": bar_chart(
             [(question, voters) for _, _, question, voters in archive.turnout],
             title="Voters per poll",
@@ -521,6 +530,8 @@ async def event_archive_page(request: Request) -> Response:
         {
             "organiser": organiser,
             **event_archive_context(archive),
+            # A congress's archive is read a day (or a room, a track, a few words) at a time.
+            "listing": listing(archive.sessions, request.query_params, svc.settings.archive.timezone),
             # Asks for a build when the kept books are not of this version; never builds here.
             "proceedings": svc.proceedings.status(archive) if svc.proceedings and archive.records else None,
         },

@@ -11,7 +11,6 @@ import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +37,7 @@ from liveblog.web.auth import (
     services,
     set_login_cookie,
 )
+from liveblog.web.listing import GRID_ROOMS, day_label, listing
 from liveblog.web.paging import STREAM_PAGE, Older, older_link
 from liveblog.web.render import base_url, off_loop, qr_svg, render
 from liveblog.web.threads import RefusedComment, thread_context
@@ -110,8 +110,9 @@ async def stream_view(request: Request, session_id: str) -> StreamView:
 def programme_by_day(sessions: list[Session]) -> list[dict[str, Any]]:
     """The programme as one grid per day: rooms are columns, start times are rows.
 
-    Each day is {"day", "label", "rooms", "rows": [(time, [sessions in room 0, room 1, ...])]};
-    on a phone the CSS stacks the cells, and every card also names its room.
+    Each day is {"day", "label", "rooms", "rows": [(time, [sessions in room 0, room 1, ...])],
+    "grid"}; on a phone the CSS stacks the cells, and every card also names its room. A day in
+    more than GRID_ROOMS rooms is no grid (its page lists it by start time).
     """
     by_day: dict[str, list[Session]] = defaultdict(list)
     for s in sessions:
@@ -123,17 +124,9 @@ def programme_by_day(sessions: list[Session]) -> list[dict[str, Any]]:
         for s in day_sessions:
             slots[s.starts_at[11:16]][s.room].append(s)
         rows = [(time, [by_room.get(r, []) for r in rooms]) for time, by_room in sorted(slots.items())]
-        out.append({"day": day, "label": day_label(day), "rooms": rooms, "rows": rows})
+        grid = len(rooms) <= GRID_ROOMS
+        out.append({"day": day, "label": day_label(day), "rooms": rooms, "rows": rows, "grid": grid})
     return out
-
-
-def day_label(day: str) -> str:
-    """'2026-05-14' -> 'Thursday 14 May 2026' (English, like the rest of the interface)."""
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        return day
-    return f"{d:%A} {d.day} {d:%B %Y}"
 
 
 def overlapping_sessions(sessions: list[Session]) -> list[tuple[str, list[Session]]]:
@@ -191,6 +184,7 @@ async def event_page(request: Request) -> Response:
     organiser = await current_organiser(request)
     event = await svc.programme.event(request.path_params["event_id"])
     sessions = await svc.programme.sessions(event.id)
+    shown = listing(sessions, request.query_params, svc.settings.archive.timezone)
     feed = await svc.programme.event_feed(event.id)
     # Only the newest few are read: a busy event's feed holds thousands of posts.
     around = await svc.programme.items(feed.id, kind="social", newest=AROUND_PREVIEW) if feed else []
@@ -200,9 +194,9 @@ async def event_page(request: Request) -> Response:
         {
             "organiser": organiser,
             "event": event,
-            "days": programme_by_day(sessions),
+            "days": programme_by_day(shown.sessions),
+            "listing": shown,
             "live": [s for s in sessions if s.is_live],
-            "sessions": sessions,
             "around": around[::-1],
             "around_count": await svc.programme.count_items(feed.id) if feed else 0,
         },
@@ -358,10 +352,11 @@ async def notetaker_landing(request: Request) -> Response:
         return RedirectResponse(f"/n/{quote(token)}/sessions/{invite.session_id}", status_code=303)
     event = await svc.programme.event(invite.event_id)
     sessions = await svc.programme.sessions(event.id)
+    shown = listing(sessions, request.query_params, svc.settings.archive.timezone)
     return render(
         request,
         "notetaker_event.html",
-        {"invite": invite, "event": event, "sessions": sessions, "token": token},
+        {"invite": invite, "event": event, "listing": shown, "token": token},
     )
 
 
@@ -419,6 +414,10 @@ async def logout(request: Request) -> Response:
 def _form_dict(form: FormData, names: list[str]) -> dict[str, Any]:
     return {n: str(form.get(n, "")).strip() for n in names if str(form.get(n, "")).strip() != ""}
 
+
+# Sessions offered in the event page's invite form: more is a select box nobody scrolls through
+# (a congress has ~1,000); the list above it narrows to a day, a room or a few words first.
+INVITE_CHOICES = 60
 
 # Newest notes listed for moderation on the organiser's session page.
 MODERATION_NOTES = 50
@@ -522,13 +521,15 @@ async def organise_event(request: Request) -> Response:
             if new_invite is None:
                 return RedirectResponse(request.url.path, status_code=303)
     sessions = await svc.programme.sessions(event.id)
+    shown = listing(sessions, request.query_params, svc.settings.archive.timezone)
     invites = await svc.accounts.invites(event.id)
     return render(
         request,
         "organise/event.html",
         {
             "event": event,
-            "sessions": sessions,
+            "listing": shown,
+            "invite_choices": INVITE_CHOICES,
             "session_titles": {s.id: s.title for s in sessions},
             "overlaps": overlapping_sessions(sessions),
             "invites": invites,
@@ -536,7 +537,7 @@ async def organise_event(request: Request) -> Response:
             "form_name": form_name,
             "values": values,
             "new_invite": new_invite,
-            "stats": {s.id: svc.hub.stats(s.id) for s in sessions},
+            "stats": {s.id: svc.hub.stats(s.id) for s in shown.sessions},
         },
         error.status if error else 200,
     )

@@ -7,22 +7,53 @@ const programme = document.getElementById("programme");
 const liveList = document.getElementById("live-list");
 const liveEmpty = document.getElementById("live-empty");
 const LABELS = { live: "Live", ended: "Ended", scheduled: "" };
+// The poll asks for ids and states only (a congress's ~1,000 sessions in full were 1.5 MB a
+// poll); a live session's title and room come from its card, the live list, or once from the API.
+const FIELDS = "id,state";
+const named = new Map();
+for (const li of liveList.querySelectorAll("li[data-session]")) {
+  named.set(li.dataset.session, { title: li.dataset.title, room: li.dataset.room || "" });
+}
 
-function apply(sessions) {
+async function nameOf(id) {
+  if (named.has(id)) return named.get(id);
+  const card = programme.querySelector(`a.session-card[data-session="${CSS.escape(id)}"]`);
+  let found = null;
+  if (card) {
+    found = {
+      title: card.querySelector(".session-card-title").textContent,
+      room: card.querySelector(".session-card-room")?.textContent || "",
+    };
+  } else {
+    const response = await fetch(`/api/v1/sessions/${encodeURIComponent(id)}`);
+    if (response.ok) found = await response.json();
+  }
+  if (found) named.set(id, { title: found.title, room: found.room || "" });
+  return found;
+}
+
+async function apply(sessions) {
   const live = [];
   for (const s of sessions) {
     const card = programme.querySelector(`a.session-card[data-session="${CSS.escape(s.id)}"]`);
-    if (card) {
-      card.className = `session-card state-${s.state}`;
-      const badge = card.querySelector("[data-state-badge]");
+    const badge = card?.querySelector("[data-state-badge]");  // a cancelled card keeps its own
+    if (badge) {
+      card.classList.remove("state-scheduled", "state-live", "state-ended");
+      card.classList.add(`state-${s.state}`);
       badge.className = `state-badge state-${s.state}`;
       badge.textContent = LABELS[s.state] || "";
       badge.hidden = s.state === "scheduled";
     }
-    if (s.state === "live") live.push(s);
+    if (s.state === "live") {
+      const name = await nameOf(s.id);
+      if (name) live.push({ id: s.id, ...name });
+    }
   }
   liveList.replaceChildren(...live.map((s) => {
     const li = document.createElement("li");
+    li.dataset.session = s.id;
+    li.dataset.title = s.title;
+    li.dataset.room = s.room;
     const a = document.createElement("a");
     a.href = `/sessions/${encodeURIComponent(s.id)}`;
     const badge = document.createElement("span");
@@ -45,8 +76,10 @@ function apply(sessions) {
 async function poll() {
   if (document.hidden) return;
   try {
-    const response = await fetch(`/api/v1/events/${encodeURIComponent(programme.dataset.event)}/sessions`, { cache: "no-store" });
-    if (response.ok) apply((await response.json()).sessions);
+    // Revalidated: an unchanged programme is a 304 (the browser's cache answers with its copy).
+    const url = `/api/v1/events/${encodeURIComponent(programme.dataset.event)}/sessions?fields=${FIELDS}`;
+    const response = await fetch(url, { cache: "no-cache" });
+    if (response.ok) await apply((await response.json()).sessions);
   } catch { /* offline: try again next time */ }
 }
 

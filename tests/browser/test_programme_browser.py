@@ -129,3 +129,34 @@ def test_a_cancelled_session_stays_in_the_programme_and_a_delete_asks_first(
     expect(page).to_have_url(f"{server.url}/organise/events/{server.seed.event_id}")
     expect(page.get_by_role("link", name="Workshop", exact=True)).to_have_count(0)
     assert problems == {}, problems
+
+
+def test_the_programmes_badges_update_past_a_cancelled_session(
+    browser_context: Any, server: ThreadServer
+) -> None:
+    """A cancelled card has no state badge of its own; the poll goes on to the cards after it."""
+    assert server.seed is not None
+    seed = server.seed
+
+    async def lunch_talk(svc: Any) -> str:
+        await svc.programme.update_session(seed.other_session_id, {"cancelled": True})
+        made = await svc.programme.create_session(
+            seed.event_id,
+            {
+                "title": "Lunch talk",
+                "starts_at": "2026-05-14T13:00",
+                "ends_at": "2026-05-14T14:00",
+                "room": "Hall",
+            },
+        )
+        return str(made.id)
+
+    later = server.call(lunch_talk)
+    page = browser_context().new_page()
+    page.goto(f"/events/{seed.event_id}")
+    server.call(lambda svc: svc.programme.set_state(later, "live"))
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # a poll, now
+    expect(page.locator(f'a.session-card[data-session="{later}"] [data-state-badge]')).to_have_text("Live")
+    expect(page.locator(".session-card", has_text="Workshop").locator(".state-cancelled")).to_have_text(
+        "Cancelled"
+    )
