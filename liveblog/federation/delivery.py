@@ -191,46 +191,51 @@ class Delivery:
                 i: list[int] = items,
                 a: bool = announce,
                 q: int = last,
-            ) -> int:
-                queued = 0
+            ) -> tuple[int, int]:
+                queued = notes = 0
                 for item_id in i:
-                    queued += await self._publish_item(tx, base, s, item_id)
+                    n = await self._publish_item(tx, base, s, item_id)
+                    if n is not None:
+                        queued += n
+                        notes += 1
                 if a:
                     queued += await self._announce(tx, base, e, s)
                 await tx.set_cursor(s, q)
-                return queued
+                return queued, notes
 
-            if await self.db.write(op):
+            queued, notes = await self.db.write(op)
+            self.published += notes  # counted once committed (an op may run again after a conflict)
+            if queued:
                 self.wake_delivery()
         return full
 
     async def _changes(self, session_id: str, cursor: int) -> list[tuple[int, str, int | None]]:
         return await self.db.read(lambda r: r.change_refs(session_id, cursor, BATCH), pool="pages")
 
-    async def _publish_item(self, tx: Unit, base: str, session_id: str, item_id: int) -> int:
+    async def _publish_item(self, tx: Unit, base: str, session_id: str, item_id: int) -> int | None:
+        """The deliveries queued for a note's Create, Update or Delete; None if there is none."""
         item = await tx.get_item(item_id)
         if item is None or item.kind != "note":  # social posts are other people's words: not ours to post
-            return 0
+            return None
         state = await tx.published_note(item_id)
         inboxes = await tx.shared_inboxes("session", session_id)
         actor = ap.actor_url(base, "session", session_id)
         url = ap.note_url(base, item_id)
         if item.deleted:
             if state is None or state[1]:
-                return 0
+                return None
             await tx.withdraw_note(item_id)
             await tx.set_published_note(item_id, session_id, item.version, True)
-            self.published += 1
             body = json.dumps(ap.delete(base, item_id, session_id), separators=(",", ":"))
             return await tx.publish_activity(
                 f"{url}/delete", "session", session_id, "Delete", item_id, body, inboxes
             )
         if state is None:
             if not inboxes:
-                return 0  # nobody follows yet: nothing is published
+                return None  # nobody follows yet: nothing is published
             kind, activity_id = "Create", f"{url}/activity"
         elif state[1] or item.version <= state[0]:
-            return 0
+            return None
         else:
             kind, activity_id = "Update", f"{url}/update/{item.version}"
         media = [src.rsplit("/", 1)[-1] for src, _ in ap.images_of(item.html)]
@@ -246,7 +251,6 @@ class Delivery:
             media_types=await tx.media_types(media),
         )
         await tx.set_published_note(item_id, session_id, item.version, False)
-        self.published += 1
         body = json.dumps(ap.wrap(kind, activity_id, actor, note), separators=(",", ":"), ensure_ascii=False)
         return await tx.publish_activity(activity_id, "session", session_id, kind, item_id, body, inboxes)
 

@@ -198,12 +198,16 @@ function updateCount() {
   const failed = queue.filter((r) => r.status === "failed").length;
   outboxStatus.dataset.count = String(waiting);
   root.dataset.waiting = String(waiting);
-  const notesWaiting = waiting - photos;
+  // Only what is on disk is "waiting"; what is still being written says so (a reload or a closed
+  // tab in those few milliseconds would lose it), so the note-taker is never told early.
+  const notesWaiting = live.length - photos;
   const parts = [];
   if (notesWaiting) parts.push(plural(notesWaiting, "note", "notes"));
   if (photos) parts.push(plural(photos, "photo", "photos"));
-  let text = waiting === 0 ? (failed ? "" : "All notes sent") : `${parts.join(" and ")} waiting to be sent`;
+  let text = waiting === 0 ? (failed ? "" : "All notes sent") : parts.length ? `${parts.join(" and ")} waiting to be sent` : "";
+  if (writing) text += `${text ? " · " : ""}${plural(writing, "note", "notes")} being saved on this device`;
   if (failed) text += `${text ? " · " : ""}${plural(failed, "note", "notes")} not saved`;
+  outboxStatus.dataset.saving = String(writing);
   outboxStatus.dataset.failed = String(failed);
   if (!outbox.durable) text += " · this browser is not keeping them if the tab closes";
   outboxCount.textContent = text;

@@ -388,7 +388,9 @@ def test_a_photo_added_offline_waits_in_the_outbox_and_arrives_once(
     note.press("Enter")
     page.locator("#note").fill("A text note typed after the photo")
     page.locator("#note").press("Enter")
+    # "Waiting" only once on disk: a reload before that would lose the note being written.
     expect(page.locator("#outbox-count")).to_have_text("2 notes and 1 photo waiting to be sent")
+    expect(page.locator("#outbox-status")).to_have_attribute("data-saving", "0")
     expect(page.locator("#items > article.pending img")).to_have_attribute("src", re.compile(r"^blob:"))
 
     page.reload()  # still offline: the photo itself is in the outbox, not only its name
