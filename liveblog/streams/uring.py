@@ -33,6 +33,7 @@ import mmap
 import os
 import struct
 import sys
+import time
 from array import array
 from collections.abc import Sequence
 
@@ -227,6 +228,7 @@ class SendRing:
         went wrong if not all of them did."""
         words = self._words
         to_submit = n
+        deadline = time.monotonic() + WAIT_SECONDS  # signals may interrupt the wait, not extend it
         while True:
             r = self._syscall(
                 _SYS_ENTER,
@@ -243,7 +245,7 @@ class SendRing:
             to_submit = submitted  # what the kernel has not consumed yet (0 once all are in)
             if got >= n:
                 return got, ""
-            if r < 0 and code == errno.EINTR:
+            if r < 0 and code == errno.EINTR and time.monotonic() < deadline:
                 continue  # a signal: the entries consumed so far still complete; wait on
             return got, f"io_uring_enter: {os.strerror(code)}" if r < 0 and code != errno.ETIME else ""
 
