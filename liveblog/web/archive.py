@@ -264,13 +264,13 @@ def _http_date(iso: str) -> str:
     return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def not_modified(request: Request, etag: str, last_modified: str) -> bool:
+def not_modified(request: Request, etag: str, last_modified: str | None = None) -> bool:
     """True when the client's copy is current (If-None-Match wins over If-Modified-Since)."""
     inm = request.headers.get("if-none-match")
     if inm is not None:
         return etag in [t.strip().removeprefix("W/") for t in inm.split(",")] or inm.strip() == "*"
     ims = request.headers.get("if-modified-since")
-    if ims:
+    if ims and last_modified:
         try:
             return parsedate_to_datetime(ims) >= parsedate_to_datetime(last_modified)
         except (TypeError, ValueError):
